@@ -1,0 +1,60 @@
+"""Import a kl-f8 autoencoder (Stable Diffusion v1 / LDM first stage) for SDSeg."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, Union
+
+from ..errors import CheckpointError
+from .key_maps import ldm_vae_to_diffusers
+from .legacy_files import read_state_dict, strip_prefix
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["load_autoencoder_state"]
+
+_DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+
+
+def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str, "torch.Tensor"]:
+    """State dict for our ``AutoencoderKL`` from a local kl-f8 autoencoder.
+
+    Accepted inputs (nothing is downloaded):
+
+    * a diffusers folder (``config.json`` + ``diffusion_pytorch_model.safetensors``), e.g. the
+      ``vae/`` folder of a Stable Diffusion v1 snapshot;
+    * a single original file (``.ckpt``/``.pt``/``.safetensors``) in LDM layout: a first-stage
+      checkpoint (``encoder.*``, ``decoder.*``), a full LDM/SD checkpoint (``first_stage_model.*``)
+      or an SDSeg checkpoint.
+
+    Args:
+        path: folder or file.
+        levels: resolution levels of the autoencoder (4 for kl-f8).
+
+    Returns:
+        ``{name: tensor}`` in diffusers ``AutoencoderKL`` naming.
+    """
+    path = Path(path)
+    if path.is_dir():
+        weights = next((path / n for n in _DIFFUSERS_WEIGHTS if (path / n).is_file()), None)
+        if weights is None or not (path / "config.json").is_file():
+            raise CheckpointError(
+                f"{path}: not a diffusers autoencoder folder (needs config.json and one of {_DIFFUSERS_WEIGHTS})."
+            )
+        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        if config.get("_class_name") not in (None, "AutoencoderKL"):
+            raise CheckpointError(f"{path}/config.json: _class_name is {config.get('_class_name')!r}, expected 'AutoencoderKL'.")
+        return read_state_dict(weights)
+    state = read_state_dict(path)
+    for prefix in ("first_stage_model.", "vae.", ""):
+        sub = strip_prefix(state, prefix) if prefix else state
+        if any(k.startswith("decoder.") for k in sub) and any(k.startswith("encoder.") for k in sub):
+            if any(".mid_block." in k for k in sub):
+                return sub  # already in diffusers naming
+            keep = {k: v for k, v in sub.items() if k.split(".")[0] in ("encoder", "decoder", "quant_conv", "post_quant_conv")}
+            return ldm_vae_to_diffusers(keep, levels)
+    raise CheckpointError(
+        f"{path}: no autoencoder weights found (looked for 'first_stage_model.', 'vae.' or bare 'encoder.'/'decoder.' keys)."
+    )

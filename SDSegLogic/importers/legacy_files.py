@@ -1,0 +1,57 @@
+"""Reading legacy weight files safely: safetensors, or ``torch.load(weights_only=True)`` only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict
+
+from ..errors import CheckpointError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+__all__ = ["read_state_dict", "strip_prefix"]
+
+
+def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
+    """Flat ``{name: tensor}`` of a ``.safetensors``, ``.ckpt``, ``.pt``, ``.pth`` or ``.bin`` file.
+
+    Pickle-based files are opened with ``torch.load(..., weights_only=True)``: plain tensors and
+    containers load; arbitrary Python objects are refused instead of executed. A Lightning
+    checkpoint's ``state_dict`` entry is returned; other entries (optimizer, callbacks) are ignored.
+    Non-tensor entries (e.g. ``model_ema.num_updates`` stored as an int) are dropped.
+
+    Raises:
+        CheckpointError: missing, unreadable or unsafe file.
+    """
+    import torch
+
+    path = Path(path)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such file; check the path to the checkpoint.")
+    if path.suffix == ".safetensors":
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        try:
+            return load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc}).") from None
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
+        raise CheckpointError(
+            f"{path}: cannot be read safely with torch.load(weights_only=True) ({type(exc).__name__}: "
+            f"{str(exc).splitlines()[0][:200]}). If it is truncated, download it again; if it holds custom Python "
+            "objects, re-save only its state_dict (tensors) in a trusted environment."
+        ) from None
+    if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
+        data = data["state_dict"]
+    if not isinstance(data, dict):
+        raise CheckpointError(f"{path}: expected a dict of tensors, found {type(data).__name__}.")
+    return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+
+
+def strip_prefix(state: Dict[str, "torch.Tensor"], prefix: str) -> Dict[str, "torch.Tensor"]:
+    """Entries whose key starts with ``prefix``, with the prefix removed."""
+    return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

@@ -1,0 +1,187 @@
+"""Import an official SDSeg (PyTorch Lightning) checkpoint into an engine model folder.
+
+What is taken from the checkpoint's ``state_dict`` (key list: Testing/Data/sdseg-checkpoint-keys.tsv):
+
+* ``model_ema.*`` (the EMA UNet, which the official evaluation uses) when present and
+  ``prefer_ema``, else ``model.diffusion_model.*``;
+* ``cond_stage_model.encoder.*`` and ``cond_stage_model.out.*``: tau_theta (used raw: no EMA);
+* ``first_stage_model.*``: the frozen kl-f8 autoencoder;
+* ``scale_factor``; ``label_emb`` rows give the number of classes of a multi-class model.
+
+Schedule buffers (``betas``, ``alphas_cumprod``, ...) are checked against our schedule and
+otherwise ignored; EMA bookkeeping (``model_ema.decay``/``num_updates``) is ignored. Anything
+else is reported by name as unexpected.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+
+from ..config import SDSegConfig, preset
+from ..errors import CheckpointError
+from ..model_card import ModelCard, SegmentClass
+from .key_maps import ldm_unet_to_diffusers, ldm_vae_to_diffusers
+from .legacy_files import read_state_dict, strip_prefix
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from ..models.sdseg_model import SDSegModel
+
+__all__ = ["ImportReport", "convert_official_state", "import_official_checkpoint"]
+
+_SCHEDULE_BUFFERS = (
+    "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
+    "log_one_minus_alphas_cumprod", "sqrt_recip_alphas_cumprod", "sqrt_recipm1_alphas_cumprod",
+    "posterior_variance", "posterior_log_variance_clipped", "posterior_mean_coef1", "posterior_mean_coef2",
+    "lvlb_weights", "logvar",
+)
+_KNOWN_PREFIXES = ("model.diffusion_model.", "model_ema.", "first_stage_model.", "cond_stage_model.")
+
+
+@dataclass
+class ImportReport:
+    """What an import did.
+
+    Attributes:
+        used_ema: the UNet weights came from the EMA copy.
+        scale_factor: latent scale carried over.
+        num_classes: network classes (None for binary).
+        unexpected_keys: checkpoint keys that belong to no known part (reported, not loaded).
+        ignored_keys: known non-weights that were skipped (schedule buffers, EMA counters).
+        schedule_max_abs_diff: max |alphas_cumprod(checkpoint) - ours|, when the buffer exists.
+        folder: the written model folder, if any.
+    """
+
+    used_ema: bool
+    scale_factor: float
+    num_classes: Optional[int]
+    unexpected_keys: List[str] = field(default_factory=list)
+    ignored_keys: List[str] = field(default_factory=list)
+    schedule_max_abs_diff: Optional[float] = None
+    folder: Optional[Path] = None
+
+
+def convert_official_state(
+    state: Dict[str, "torch.Tensor"],
+    config: Optional[SDSegConfig] = None,
+    prefer_ema: bool = True,
+    source: str = "checkpoint",
+) -> Tuple[SDSegConfig, Dict[str, Dict[str, "torch.Tensor"]], ImportReport]:
+    """Split and rename an official state dict into our three components.
+
+    Args:
+        state: the Lightning ``state_dict``.
+        config: architecture; default: the paper preset with the checkpoint's class count.
+        prefer_ema: use ``model_ema.*`` UNet weights when present.
+        source: name used in error messages.
+
+    Returns:
+        (config with the checkpoint's scale_factor, {component: state dict}, report).
+    """
+    from ..schedulers import NoiseSchedule
+
+    if "scale_factor" not in state:
+        raise CheckpointError(f"{source}: no 'scale_factor' entry; is this an SDSeg/LDM checkpoint (not a bare UNet)?")
+    scale_factor = float(state["scale_factor"])
+    raw_unet = strip_prefix(state, "model.diffusion_model.")
+    if not raw_unet:
+        raise CheckpointError(f"{source}: no 'model.diffusion_model.*' keys; not an SDSeg checkpoint.")
+    label_emb = raw_unet.get("label_emb.weight")
+    num_classes = int(label_emb.shape[0]) if label_emb is not None else None
+    if config is None:
+        base = preset("paper")
+        config = base.replace(unet=base.unet.__class__(**{**base.unet.__dict__, "num_classes": num_classes}))
+    config = config.replace(scale_factor=scale_factor)
+
+    ema = {k[len("model_ema.diffusion_model"):]: v for k, v in state.items() if k.startswith("model_ema.diffusion_model")}
+    used_ema = bool(ema) and prefer_ema
+    unet_src = raw_unet
+    if used_ema:
+        by_flat = {k.replace(".", ""): k for k in raw_unet}
+        missing = sorted(set(by_flat) - set(ema))
+        if missing:
+            raise CheckpointError(f"{source}: EMA copy lacks {len(missing)} UNet tensors (e.g. {missing[:3]}); pass prefer_ema=False.")
+        unet_src = {by_flat[k]: v for k, v in ema.items() if k in by_flat}
+    unet, unused_unet = ldm_unet_to_diffusers(unet_src, config)
+    levels = len(config.autoencoder.block_out_channels)
+    autoencoder = ldm_vae_to_diffusers(strip_prefix(state, "first_stage_model."), levels)
+    cond = strip_prefix(state, "cond_stage_model.")
+    condition_encoder = ldm_vae_to_diffusers({k: v for k, v in cond.items() if k.startswith("encoder.")}, levels)
+    condition_encoder.update({k: v for k, v in cond.items() if k.startswith("out.")})
+
+    ignored = sorted(k for k in state if k in _SCHEDULE_BUFFERS or k in ("model_ema.decay", "model_ema.num_updates", "scale_factor"))
+    unexpected = sorted(
+        k for k in state
+        if not k.startswith(_KNOWN_PREFIXES) and k not in ignored
+    )
+    unexpected += [f"model.diffusion_model.{k}" for k in unused_unet]
+    unexpected += sorted(f"cond_stage_model.{k}" for k in cond if not k.startswith(("encoder.", "out.")))
+    schedule_diff = None
+    if "alphas_cumprod" in state:
+        ours = NoiseSchedule(config.schedule).alphas_cumprod
+        theirs = state["alphas_cumprod"].double()
+        if theirs.shape == ours.shape:
+            schedule_diff = float((theirs - ours).abs().max())
+        if theirs.shape != ours.shape or schedule_diff > 1e-5:
+            raise CheckpointError(
+                f"{source}: the checkpoint's noise schedule differs from ours (max |d alphas_cumprod| = {schedule_diff}); "
+                "set the schedule in the config to match before importing."
+            )
+    report = ImportReport(used_ema, scale_factor, num_classes, unexpected, ignored, schedule_diff)
+    return config, {"unet": unet, "condition_encoder": condition_encoder, "autoencoder": autoencoder}, report
+
+
+def import_official_checkpoint(
+    checkpoint: Union[str, Path],
+    folder: Union[str, Path],
+    card: Optional[ModelCard] = None,
+    config: Optional[SDSegConfig] = None,
+    prefer_ema: bool = True,
+    variant: Optional[str] = None,
+    overwrite: bool = False,
+) -> ImportReport:
+    """Convert an official SDSeg ``.ckpt`` into a model folder (safetensors, config, card).
+
+    The checkpoint is read with ``torch.load(weights_only=True)``. Missing or wrongly shaped
+    tensors raise :class:`~SDSegLogic.errors.WeightsMismatchError` naming each key; unexpected
+    keys are listed in the returned report (and the import still succeeds).
+
+    Args:
+        checkpoint: path to the ``.ckpt`` (or a ``.safetensors`` holding the same keys).
+        folder: output model folder.
+        card: model card; default: a placeholder card (binary "foreground" or "class k") that
+            the user should complete with names, colours and the intensity window.
+        config: architecture override (default: paper preset).
+        prefer_ema: take the EMA UNet when present (the official evaluation does).
+        variant: ``"fp16"`` to store half-precision weights.
+        overwrite: replace an existing folder.
+    """
+    from ..model_folder import _build_empty, load_state_dict_checked, save_model_folder
+    from ..models.sdseg_model import SDSegModel
+
+    checkpoint = Path(checkpoint)
+    state = read_state_dict(checkpoint)
+    config, parts, report = convert_official_state(state, config, prefer_ema, source=str(checkpoint))
+    model = _build_empty(SDSegModel, config)
+    for name, part in parts.items():
+        load_state_dict_checked(model.component(name), part, f"{checkpoint} ({name})", assign=True)
+    if card is None:
+        card = _placeholder_card(checkpoint, report.num_classes)
+    report.folder = save_model_folder(folder, model, card, variant=variant, overwrite=overwrite)
+    return report
+
+
+def _placeholder_card(checkpoint: Path, num_classes: Optional[int]) -> ModelCard:
+    if num_classes is None:
+        classes = (SegmentClass("foreground", 1, (0.9, 0.3, 0.2)),)
+    else:
+        classes = tuple(SegmentClass(f"class {k}", k, (0.5, 0.5, 0.5)) for k in range(1, num_classes))
+    return ModelCard(
+        model_id=checkpoint.stem,
+        task="imported official SDSeg checkpoint (complete this card: classes, modality, intensity window)",
+        description=f"Imported from {checkpoint.name}.",
+        classes=classes,
+    )

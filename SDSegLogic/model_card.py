@@ -1,0 +1,228 @@
+"""The model card: the data contract of a trained model (``model_card.json``).
+
+The architecture lives in ``config.json`` (:mod:`SDSegLogic.config`); the card says what the
+model expects and what it produces, so that a volume is prepared exactly as in training and the
+result is labelled the way a clinician expects:
+
+* task, modality, version, licence, intended-use statement;
+* input: channels (1 for CT/CBCT, 3 for RGB photos), intensity mapping (CT window in HU or RGB
+  scaling), the orientation slices were cut in (an ITK/DICOM-style code such as ``"LPS"``: voxel
+  axis i points to patient Left, j to Posterior, k to Superior, slices are k-planes) and the
+  in-plane training size;
+* classes: name, label value, colour and terminology code of every segment;
+* sha256 of every weight file, checked on load.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+from .errors import ModelCardError
+
+__all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION"]
+
+MODEL_CARD_FORMAT_VERSION = 1
+_AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
+
+
+@dataclass(frozen=True)
+class IntensityMapping:
+    """How raw voxel values become model input in [-1, 1].
+
+    Attributes:
+        kind: ``"window"``: clip to [``low``, ``high``] (e.g. HU) then scale linearly to [-1, 1];
+            ``"rgb"``: 8-bit colour ``x / 255 * 2 - 1``;
+            ``"minmax"``: per-image min-max to [-1, 1] (for data without a physical unit).
+        low, high: window bounds, required for ``"window"``.
+    """
+
+    kind: str = "window"
+    low: Optional[float] = -125.0
+    high: Optional[float] = 275.0
+
+    def validate(self, where: str) -> None:
+        if self.kind not in ("window", "rgb", "minmax"):
+            raise ModelCardError(f"{where}: intensity.kind {self.kind!r} must be 'window', 'rgb' or 'minmax'.")
+        if self.kind == "window":
+            if self.low is None or self.high is None or not (self.high > self.low):
+                raise ModelCardError(
+                    f"{where}: a 'window' mapping needs low < high, got low={self.low}, high={self.high}."
+                )
+
+
+@dataclass(frozen=True)
+class SegmentClass:
+    """One output segment.
+
+    Attributes:
+        name: display name, e.g. ``"liver"``.
+        label_value: value written in labelmaps and ``.seg.nrrd`` (1..255; 0 is background).
+        color: RGB in [0, 1].
+        terminology: Slicer-style coded concepts, e.g.
+            ``{"category": ["SCT", "123037004", "Anatomical Structure"], "type": ["SCT", "10200004", "Liver"]}``
+            (each entry is coding scheme, code value, code meaning).
+    """
+
+    name: str
+    label_value: int
+    color: Tuple[float, float, float] = (0.5, 0.5, 0.5)
+    terminology: Dict[str, Tuple[str, str, str]] = field(default_factory=dict)
+
+    def validate(self, where: str) -> None:
+        if not self.name or not isinstance(self.name, str):
+            raise ModelCardError(f"{where}: every class needs a non-empty name.")
+        if not (isinstance(self.label_value, int) and 1 <= self.label_value <= 255):
+            raise ModelCardError(f"{where}: class {self.name!r} label_value {self.label_value!r} must be an integer 1..255.")
+        if len(self.color) != 3 or not all(0.0 <= float(c) <= 1.0 for c in self.color):
+            raise ModelCardError(f"{where}: class {self.name!r} color {self.color!r} must be three numbers in [0, 1].")
+        for key, code in self.terminology.items():
+            if len(code) != 3:
+                raise ModelCardError(
+                    f"{where}: class {self.name!r} terminology {key!r} must be [scheme, value, meaning], got {code!r}."
+                )
+
+
+@dataclass(frozen=True)
+class ModelCard:
+    """Everything a user and the volume pipeline need to know about a trained model.
+
+    Attributes:
+        model_id: short stable identifier, e.g. ``"sdseg-demo-ct-lite"``.
+        version: semantic version of the weights.
+        task: one-line task description.
+        modality: ``"CT"``, ``"CBCT"``, ``"fundus"``, ``"endoscopy"``, ...
+        input_channels: 1 (grayscale, repeated to 3 for the network) or 3 (RGB).
+        intensity: the intensity mapping applied before the network.
+        orientation: orientation code the slices were cut in (see module docstring); the
+            volume is reoriented to it before slicing and back afterwards.
+        training_size: in-plane size in pixels the model was trained at.
+        classes: foreground classes. A binary model has one; a K-class model has K - 1 (class index
+            0 of the network is the union of all foreground and becomes background).
+        threshold: soft-map threshold of binary models.
+        license, description, intended_use, authors, references: free text.
+        weights: file name -> sha256 hex digest of every weight file in the folder.
+        training: free-form record of data, splits, metrics.
+    """
+
+    model_id: str
+    version: str = "0.0.0"
+    task: str = ""
+    modality: str = "CT"
+    input_channels: int = 1
+    intensity: IntensityMapping = field(default_factory=IntensityMapping)
+    orientation: str = "LPS"
+    training_size: int = 256
+    classes: Tuple[SegmentClass, ...] = ()
+    threshold: float = 0.5
+    license: str = "unspecified"
+    description: str = ""
+    intended_use: str = "Research use only. Not a medical device; not for clinical decisions."
+    authors: Tuple[str, ...] = ()
+    references: Tuple[str, ...] = ()
+    weights: Dict[str, str] = field(default_factory=dict)
+    training: Dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.validate()
+
+    def validate(self, where: str = "model card") -> None:
+        """Raise :class:`ModelCardError` naming the offending field and value."""
+        if not self.model_id:
+            raise ModelCardError(f"{where}: model_id is empty; give the model a short identifier.")
+        if self.input_channels not in (1, 3):
+            raise ModelCardError(f"{where}: input_channels {self.input_channels} must be 1 (CT, CBCT) or 3 (RGB).")
+        self.intensity.validate(where)
+        code = self.orientation.upper()
+        if len(code) != 3 or sorted(_AXIS_LETTERS.get(c, -1) for c in code) != [0, 1, 2]:
+            raise ModelCardError(
+                f"{where}: orientation {self.orientation!r} must name three different axes, e.g. 'LPS' or 'RAS'."
+            )
+        if self.training_size <= 0:
+            raise ModelCardError(f"{where}: training_size {self.training_size} must be positive.")
+        if not self.classes:
+            raise ModelCardError(f"{where}: no classes; a model must produce at least one segment.")
+        for segment in self.classes:
+            segment.validate(where)
+        values = [c.label_value for c in self.classes]
+        if len(set(values)) != len(values):
+            raise ModelCardError(f"{where}: duplicate label values {values}; each class needs its own.")
+        if not (0.0 < self.threshold < 1.0):
+            raise ModelCardError(f"{where}: threshold {self.threshold} must lie in (0, 1).")
+
+    # ------------------------------------------------------------------ helpers
+    @property
+    def num_network_classes(self) -> int:
+        """Classes the network distinguishes: 1 for binary, else foreground classes + 1."""
+        return 1 if len(self.classes) == 1 else len(self.classes) + 1
+
+    def label_values(self) -> List[int]:
+        """Label value of each network class index (index 0 = background for multi-class)."""
+        if len(self.classes) == 1:
+            return [0, self.classes[0].label_value]
+        return [0] + [c.label_value for c in self.classes]
+
+    def replace(self, **changes: Any) -> "ModelCard":
+        return dataclasses.replace(self, **changes)
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict:
+        data = dataclasses.asdict(self)
+        data["classes"] = [
+            {**dataclasses.asdict(c), "color": list(c.color), "terminology": {k: list(v) for k, v in c.terminology.items()}}
+            for c in self.classes
+        ]
+        return {"format_version": MODEL_CARD_FORMAT_VERSION, **data}
+
+    @classmethod
+    def from_dict(cls, data: dict, source: str = "model card") -> "ModelCard":
+        if not isinstance(data, dict):
+            raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}.")
+        data = dict(data)
+        version = data.pop("format_version", MODEL_CARD_FORMAT_VERSION)
+        if version > MODEL_CARD_FORMAT_VERSION:
+            raise ModelCardError(
+                f"{source}: format_version {version} is newer than this engine understands; upgrade SDSegLogic."
+            )
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise ModelCardError(f"{source}: unknown keys {unknown}; known keys are {sorted(known)}.")
+        try:
+            if "intensity" in data:
+                data["intensity"] = IntensityMapping(**data["intensity"])
+            data["classes"] = tuple(
+                SegmentClass(
+                    name=c["name"],
+                    label_value=c["label_value"],
+                    color=tuple(float(x) for x in c.get("color", (0.5, 0.5, 0.5))),
+                    terminology={k: tuple(v) for k, v in c.get("terminology", {}).items()},
+                )
+                for c in data.get("classes", ())
+            )
+            for key in ("authors", "references"):
+                if key in data:
+                    data[key] = tuple(data[key])
+            card = cls(**data)
+        except ModelCardError as exc:
+            raise ModelCardError(str(exc).replace("model card", source, 1)) from None
+        except (TypeError, KeyError, AttributeError) as exc:
+            raise ModelCardError(f"{source}: malformed entry ({exc}); compare with Resources/models.schema.json.") from None
+        return card
+
+    def to_json(self, path: str | Path) -> None:
+        Path(path).write_text(json.dumps(self.to_dict(), indent=2) + "\n", encoding="utf-8")
+
+    @classmethod
+    def from_json(cls, path: str | Path) -> "ModelCard":
+        path = Path(path)
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except FileNotFoundError:
+            raise ModelCardError(f"{path}: no such file; a model folder needs a model_card.json.") from None
+        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+            raise ModelCardError(f"{path}: not valid JSON ({exc}); restore it from the model archive.") from None
+        return cls.from_dict(data, source=str(path))

@@ -1,0 +1,287 @@
+"""Model folders: ``config.json`` + ``model_card.json`` + one safetensors file per component.
+
+Layout of a folder::
+
+    my-model/
+      config.json                         architecture (SDSegConfig)
+      model_card.json                     data contract + sha256 of every weight file
+      unet.safetensors                    denoising UNet      (or unet.fp16.safetensors)
+      condition_encoder.safetensors       vision encoder tau_theta
+      autoencoder.safetensors             mask autoencoder, or a reference to a shared copy
+
+The card's ``weights`` maps each weight file, as a path relative to the folder, to its sha256.
+An autoencoder shared by several models is stored once and referenced with a relative path such
+as ``../kl-f8-masks/autoencoder.safetensors``. Only safetensors files are ever read here: no
+pickle is unpickled when a model folder is loaded.
+
+Saving and loading round-trip bit-exactly: tensors are written as they are (or cast to fp16 for
+the ``fp16`` variant) and read back into a model built from the same config.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
+
+from .config import SDSegConfig
+from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
+from .model_card import ModelCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
+
+    from .models.sdseg_model import SDSegModel
+
+__all__ = [
+    "CONFIG_NAME",
+    "CARD_NAME",
+    "weight_file_name",
+    "sha256_file",
+    "save_model_folder",
+    "load_model_folder",
+    "load_state_dict_checked",
+    "resolve_weight_files",
+    "verify_model_folder",
+]
+
+CONFIG_NAME = "config.json"
+CARD_NAME = "model_card.json"
+PathLike = Union[str, "os.PathLike[str]"]
+
+
+def weight_file_name(component: str, variant: Optional[str] = None) -> str:
+    """``unet.safetensors`` or, for a variant, ``unet.fp16.safetensors``."""
+    return f"{component}.{variant}.safetensors" if variant else f"{component}.safetensors"
+
+
+def sha256_file(path: PathLike, chunk_size: int = 1 << 22) -> str:
+    """Hex sha256 digest of a file, read in 4 MiB chunks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(chunk_size), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def save_model_folder(
+    folder: PathLike,
+    model: "SDSegModel",
+    card: ModelCard,
+    variant: Optional[str] = None,
+    shared_autoencoder: Optional[PathLike] = None,
+    overwrite: bool = False,
+) -> Path:
+    """Write ``model`` and ``card`` as a model folder, atomically.
+
+    The folder is assembled in a temporary sibling directory and renamed into place, so a
+    crash never leaves a half-written model behind.
+
+    Args:
+        folder: destination directory.
+        model: the model; its ``config`` is written as ``config.json``.
+        card: model card; its ``weights`` field is replaced by the sha256 of the files written.
+        variant: ``None`` to store tensors as they are, ``"fp16"`` to store floating tensors as
+            float16 (``<component>.fp16.safetensors``).
+        shared_autoencoder: path to an existing ``autoencoder*.safetensors`` to reference
+            instead of writing a copy (it must hold this model's autoencoder weights).
+        overwrite: replace an existing folder.
+
+    Returns:
+        The folder path.
+    """
+    import torch
+    from safetensors.torch import save_file
+
+    folder = Path(folder)
+    if folder.exists() and not overwrite:
+        raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True.")
+    if variant not in (None, "fp16"):
+        raise ConfigError(f"variant {variant!r} is not supported; use None or 'fp16'.")
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        weights: Dict[str, str] = {}
+        for name in ("unet", "condition_encoder", "autoencoder"):
+            if name == "autoencoder" and shared_autoencoder is not None:
+                shared = Path(shared_autoencoder).resolve()
+                if not shared.is_file():
+                    raise CheckpointError(f"{shared}: shared autoencoder file not found.")
+                weights[os.path.relpath(shared, folder.resolve())] = sha256_file(shared)
+                continue
+            state = {}
+            for key, tensor in model.component(name).state_dict().items():
+                tensor = tensor.detach().to("cpu")
+                if variant == "fp16" and tensor.is_floating_point():
+                    tensor = tensor.to(torch.float16)
+                state[key] = tensor.contiguous()
+            file_name = weight_file_name(name, variant)
+            save_file(state, str(staging / file_name), metadata={"format": "pt", "component": name})
+            weights[file_name] = sha256_file(staging / file_name)
+        model.config.to_json(staging / CONFIG_NAME)
+        card.replace(weights=weights).to_json(staging / CARD_NAME)
+        if folder.exists():
+            backup = folder.with_name(f".{folder.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(folder, backup)
+            os.replace(staging, folder)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def resolve_weight_files(folder: PathLike, card: ModelCard, variant: Optional[str] = None) -> Dict[str, Path]:
+    """Map each component to the weight file to load.
+
+    A component's file is the card entry whose file name is ``<component>.safetensors`` (or
+    ``<component>.<variant>.safetensors``); when ``variant`` is None the plain file is preferred
+    and the fp16 one used if it is the only one.
+    """
+    folder = Path(folder)
+    found: Dict[str, Path] = {}
+    for name in ("unet", "condition_encoder", "autoencoder"):
+        wanted = [weight_file_name(name, variant)] if variant else [weight_file_name(name), weight_file_name(name, "fp16")]
+        for candidate in wanted:
+            entry = next((rel for rel in card.weights if Path(rel).name == candidate), None)
+            if entry is not None:
+                found[name] = (folder / entry)
+                break
+        else:
+            listed = ", ".join(sorted(card.weights)) or "none"
+            raise CheckpointError(
+                f"{folder / CARD_NAME}: no weight file for component {name!r} (looked for {wanted}; the card lists "
+                f"{listed}). Re-export the model or restore the missing file."
+            )
+    return found
+
+
+def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.Tensor"], source: str, assign: bool = False) -> None:
+    """Load ``state`` into ``module`` after checking names and shapes, naming every problem.
+
+    Raises:
+        WeightsMismatchError: listing missing keys, unexpected keys and shape mismatches.
+    """
+    expected = module.state_dict()
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    wrong = sorted(
+        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+        for k in set(expected) & set(state)
+        if tuple(state[k].shape) != tuple(expected[k].shape)
+    )
+    if missing or unexpected or wrong:
+        parts = []
+        if missing:
+            parts.append(f"missing {len(missing)}: {_abbrev(missing)}")
+        if unexpected:
+            parts.append(f"unexpected {len(unexpected)}: {_abbrev(unexpected)}")
+        if wrong:
+            parts.append(f"wrong shape {len(wrong)}: {_abbrev(wrong)}")
+        raise WeightsMismatchError(
+            f"{source}: weights do not match the architecture in config.json ({'; '.join(parts)}). "
+            "Check that config.json belongs to these weights."
+        )
+    module.load_state_dict(state, strict=True, assign=assign)
+
+
+def load_model_folder(
+    folder: PathLike,
+    device: Union[str, "torch.device"] = "cpu",
+    dtype: Optional["torch.dtype"] = None,
+    variant: Optional[str] = None,
+    verify: bool = True,
+) -> Tuple["SDSegModel", ModelCard]:
+    """Load a model folder into an eval-mode :class:`SDSegModel`.
+
+    Args:
+        folder: the model folder.
+        device: where to put the model.
+        dtype: parameter dtype; ``None`` keeps the stored dtype of fp32 files and upcasts an
+            fp16 variant to float32 (the CPU default).
+        variant: force ``"fp16"`` (or ``None`` for automatic choice).
+        verify: check each weight file's sha256 against the card before reading it.
+
+    Returns:
+        (model, card).
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    from .models.sdseg_model import SDSegModel
+
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise CheckpointError(f"{folder}: not a model folder (no such directory). Pass a folder with config.json, model_card.json and *.safetensors.")
+    config = SDSegConfig.from_json(folder / CONFIG_NAME)
+    card = ModelCard.from_json(folder / CARD_NAME)
+    files = resolve_weight_files(folder, card, variant)
+    states = {}
+    for name, path in files.items():
+        if not path.is_file():
+            raise CheckpointError(f"{path}: weight file of component {name!r} is missing; restore it or re-export the model.")
+        if verify:
+            rel = next(rel for rel in card.weights if (folder / rel) == path)
+            actual = sha256_file(path)
+            if actual != card.weights[rel]:
+                raise CheckpointError(
+                    f"{path}: sha256 {actual[:16]}... does not match the model card ({card.weights[rel][:16]}...); "
+                    "the file is corrupt or was replaced. Re-download or re-export the model."
+                )
+        try:
+            states[name] = load_file(str(path))
+        except (SafetensorError, OSError, ValueError) as exc:
+            raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-download or re-export it.") from None
+    model = _build_empty(SDSegModel, config)
+    for name, state in states.items():
+        load_state_dict_checked(model.component(name), state, str(files[name]), assign=True)
+    target_dtype = dtype if dtype is not None else torch.float32
+    model = model.to(device=device, dtype=target_dtype).eval()
+    return model, card
+
+
+def verify_model_folder(folder: PathLike) -> List[str]:
+    """Check a model folder without building the model. Returns a list of problems (empty = OK)."""
+    folder = Path(folder)
+    problems: List[str] = []
+    try:
+        SDSegConfig.from_json(folder / CONFIG_NAME)
+        card = ModelCard.from_json(folder / CARD_NAME)
+    except (ConfigError, ModelCardError) as exc:
+        return [str(exc)]
+    if not card.weights:
+        problems.append(f"{folder / CARD_NAME}: lists no weight files.")
+    for rel, expected in sorted(card.weights.items()):
+        path = folder / rel
+        if not path.is_file():
+            problems.append(f"{path}: missing.")
+        elif sha256_file(path) != expected:
+            problems.append(f"{path}: sha256 mismatch (corrupt or replaced).")
+    try:
+        resolve_weight_files(folder, card)
+    except CheckpointError as exc:
+        problems.append(str(exc))
+    return problems
+
+
+def _build_empty(model_cls, config: SDSegConfig):
+    """Build the model without spending time on random initialisation (weights are loaded next)."""
+    import torch
+
+    try:
+        with torch.device("meta"):
+            return model_cls(config)
+    except Exception:  # pragma: no cover - a diffusers version that cannot build on meta
+        return model_cls(config)
+
+
+def _abbrev(items: List[str], limit: int = 8) -> str:
+    shown = ", ".join(items[:limit])
+    return shown + (f", ... (+{len(items) - limit} more)" if len(items) > limit else "")

@@ -1,0 +1,277 @@
+"""SDSegPipeline: load a model once, segment batches of slices.
+
+The whole inference path of the paper, for a batch of slices ``x`` in [-1, 1]::
+
+    z_c  = tau_theta(x)                                   # condition latent
+    z_T  ~ N(0, I)                                        # one seeded draw, shared by all slices
+    eps  = UNet(cat[z_T, z_c], t = 999)                   # one network call
+    z0   = sqrt(1/abar_999) z_T - sqrt(1/abar_999 - 1) eps    (= 38.672 z_T - 38.659 eps, float32)
+    x0   = AE.decode(z0 / s)
+    p    = clamp((x0 + 1) / 2, 0, 1).mean(channels)       # soft map in [0, 1]
+
+``num_inference_steps > 1`` runs DDIM over the same components instead; ``num_samples > 1``
+repeats with independent noise and returns the mean map and its per-pixel variance (an
+uncertainty map); a multi-class model runs one pass per class with the same noise, negates
+class 0 (the union of all foreground), and takes softmax and argmax over classes.
+
+The noise of each sample is drawn once with shape (1, 4, h, w) and shared by every slice of
+the batch, as in the official evaluation, so a slice's result does not depend on the batch it
+was in or on the batch size.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, List, Optional, Tuple, Union
+
+from .errors import InputError, ModelCardError
+from .model_card import ModelCard
+
+if TYPE_CHECKING:  # pragma: no cover
+    import numpy as np
+    import torch
+
+    from .models.sdseg_model import SDSegModel
+
+__all__ = ["SDSegOutput", "SDSegPipeline"]
+
+_RANGE_TOLERANCE = 1e-3
+
+
+@dataclass
+class SDSegOutput:
+    """Result of :meth:`SDSegPipeline.__call__` for a batch of B slices of H x W pixels.
+
+    Attributes:
+        probabilities: float32 on the CPU. Binary: (B, H, W) foreground probability. Multi-class:
+            (B, K, H, W) softmax over the K network classes (index 0 = background).
+        labels: int64 (B, H, W): 0/1 for binary, class index 0..K-1 for multi-class.
+        variance: per-pixel variance over samples, same shape as ``probabilities``, when
+            ``num_samples > 1``; else ``None``.
+        num_inference_steps, num_samples, seed: how it was produced.
+    """
+
+    probabilities: "torch.Tensor"
+    labels: "torch.Tensor"
+    variance: Optional["torch.Tensor"]
+    num_inference_steps: int
+    num_samples: int
+    seed: Optional[int]
+
+
+class SDSegPipeline:
+    """Single-step (or DDIM) SDSeg inference on one device.
+
+    Args:
+        model: the trained model (moved to ``device``/``dtype`` and put in eval mode).
+        model_card: the data contract; optional for bare experiments (threshold 0.5).
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``, or a ``torch.device``.
+        dtype: network precision; default fp16 on CUDA, fp32 on the CPU. Latent arithmetic is
+            always float32.
+        channels_last: use the channels-last memory format (faster convolutions on most hardware).
+    """
+
+    def __init__(
+        self,
+        model: "SDSegModel",
+        model_card: Optional[ModelCard] = None,
+        device: Union[str, "torch.device"] = "auto",
+        dtype: Union[str, "torch.dtype", None] = None,
+        channels_last: bool = False,
+    ) -> None:
+        import torch
+
+        from .device import default_dtype, parse_dtype, resolve_device
+        from .schedulers import NoiseSchedule
+
+        self.device = resolve_device(device)
+        self.dtype = parse_dtype(dtype) or default_dtype(self.device)
+        self.model = model.to(device=self.device, dtype=self.dtype).eval()
+        if channels_last:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self.model.requires_grad_(False)
+        self.model_card = model_card
+        self.config = model.config
+        if model_card is not None and model_card.num_network_classes != (self.config.unet.num_classes or 1):
+            raise ModelCardError(
+                f"model card {model_card.model_id!r} lists {len(model_card.classes)} class(es) "
+                f"({model_card.num_network_classes} network classes) but the network has "
+                f"{self.config.unet.num_classes or 1}; fix the card's classes or use the matching config."
+            )
+        self.schedule = NoiseSchedule(self.config.schedule)
+
+    # ------------------------------------------------------------------ construction
+    @classmethod
+    def from_pretrained(
+        cls,
+        folder: Union[str, Path],
+        device: Union[str, "torch.device"] = "auto",
+        dtype: Union[str, "torch.dtype", None] = None,
+        variant: Optional[str] = None,
+        verify: bool = True,
+        channels_last: bool = False,
+    ) -> "SDSegPipeline":
+        """Load a model folder (see :mod:`SDSegLogic.model_folder`) onto ``device``."""
+        from .device import default_dtype, parse_dtype, resolve_device
+        from .model_folder import load_model_folder
+
+        dev = resolve_device(device)
+        dt = parse_dtype(dtype) or default_dtype(dev)
+        model, card = load_model_folder(folder, device=dev, dtype=dt, variant=variant, verify=verify)
+        return cls(model, card, device=dev, dtype=dt, channels_last=channels_last)
+
+    @property
+    def sample_size(self) -> int:
+        return self.config.sample_size
+
+    @property
+    def num_network_classes(self) -> int:
+        return self.config.unet.num_classes or 1
+
+    # ------------------------------------------------------------------ inference
+    def __call__(
+        self,
+        images: Union["torch.Tensor", "np.ndarray"],
+        num_inference_steps: int = 1,
+        num_samples: int = 1,
+        eta: float = 0.0,
+        seed: Optional[int] = 0,
+        generator: Optional["torch.Generator"] = None,
+    ) -> SDSegOutput:
+        """Segment a batch of slices.
+
+        Args:
+            images: (B, 3, H, W) float in [-1, 1] (already intensity-mapped); H and W multiples
+                of ``config.input_multiple``.
+            num_inference_steps: 1 for the paper's single step, S > 1 for DDIM with S steps.
+            num_samples: independent noise draws; > 1 adds a variance map.
+            eta: DDIM stochasticity (0 = deterministic).
+            seed: seeds a CPU generator when ``generator`` is None (``None`` = nondeterministic).
+            generator: a ``torch.Generator`` to draw all noise from (takes precedence over ``seed``).
+
+        Returns:
+            :class:`SDSegOutput` with CPU tensors.
+        """
+        import torch
+
+        from .schedulers import make_sampler
+
+        x = self._validate_images(images)
+        if int(num_samples) < 1:
+            raise InputError(f"num_samples must be >= 1, got {num_samples}.")
+        if generator is None:
+            generator = torch.Generator("cpu")
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(int(seed))
+        sampler = make_sampler(self.schedule, num_inference_steps, eta)
+        with torch.inference_mode():
+            condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
+            maps: List[torch.Tensor] = []
+            for _ in range(int(num_samples)):
+                maps.append(self._one_sample(condition, sampler, generator))
+        stacked = torch.stack(maps)  # (N, B, K, H, W) or (N, B, H, W)
+        mean = stacked.mean(dim=0)
+        variance = stacked.var(dim=0, unbiased=False) if num_samples > 1 else None
+        if self.num_network_classes == 1:
+            threshold = self.model_card.threshold if self.model_card is not None else 0.5
+            labels = (mean > threshold).long()
+        else:
+            labels = mean.argmax(dim=1)
+        return SDSegOutput(
+            probabilities=mean.cpu(),
+            labels=labels.cpu(),
+            variance=None if variance is None else variance.cpu(),
+            num_inference_steps=int(num_inference_steps),
+            num_samples=int(num_samples),
+            seed=None if seed is None else int(seed),
+        )
+
+    def predict_probabilities(
+        self,
+        images: "np.ndarray",
+        num_inference_steps: int = 1,
+        num_samples: int = 1,
+        seed: Optional[int] = 0,
+    ) -> Tuple["np.ndarray", Optional["np.ndarray"]]:
+        """NumPy entry point used by the volume pipeline and the engine server.
+
+        Args:
+            images: float32 (B, 3, S, S) in [-1, 1].
+
+        Returns:
+            (probabilities, variance): float32 (B, C, S, S) with C = 1 for a binary model (the
+            foreground probability) or C = K (softmax over classes); variance likewise or None.
+        """
+        out = self(images, num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed)
+        probs, var = out.probabilities, out.variance
+        if probs.ndim == 3:
+            probs = probs[:, None]
+            var = None if var is None else var[:, None]
+        return probs.numpy(), None if var is None else var.numpy()
+
+    # ------------------------------------------------------------------ internals
+    def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
+        """One noise draw through the sampler and decoder: (B, H, W) or (B, K, H, W) float32."""
+        import torch
+
+        batch = condition.shape[0]
+        classes = self.num_network_classes
+        latent_shape = (1, self.config.latent_channels, condition.shape[2], condition.shape[3])
+        noise = torch.randn(latent_shape, generator=generator, dtype=torch.float32, device=generator.device)
+        if classes > 1:
+            # One pass per class with the same noise: batch the B x K combinations together.
+            cond = condition.repeat_interleave(classes, dim=0)
+            class_labels = torch.arange(classes, device=self.device).repeat(batch)
+        else:
+            cond, class_labels = condition, None
+        latent = noise.to(self.device).expand(cond.shape[0], -1, -1, -1).contiguous()
+        for t in sampler.timesteps:
+            timestep = torch.full((cond.shape[0],), t, device=self.device, dtype=torch.long)
+            eps = self.model.predict_noise(latent.to(self.dtype), cond, timestep, class_labels)
+            latent = sampler.step(eps, t, latent, generator=generator).prev_sample
+        decoded = self.model.decode_latent(latent.to(self.dtype))
+        soft = self.model.soft_map(decoded)  # (B*K, H, W) float32
+        if classes == 1:
+            return soft
+        soft = soft.view(batch, classes, *soft.shape[1:])
+        logits = torch.cat([-soft[:, :1], soft[:, 1:]], dim=1)
+        return torch.softmax(logits, dim=1)
+
+    def _validate_images(self, images) -> "torch.Tensor":
+        import numpy as np
+        import torch
+
+        if isinstance(images, np.ndarray):
+            images = torch.from_numpy(np.ascontiguousarray(images))
+        if not isinstance(images, torch.Tensor):
+            raise InputError(f"images must be a torch.Tensor or numpy array of shape (B, 3, H, W), got {type(images).__name__}.")
+        if images.ndim != 4:
+            raise InputError(f"images must have shape (B, 3, H, W); got {tuple(images.shape)}. Add a batch axis or stack slices.")
+        if images.shape[1] != 3:
+            raise InputError(
+                f"images have {images.shape[1]} channels at axis 1 (shape {tuple(images.shape)}); SDSeg takes 3. "
+                "Repeat a grayscale slice to 3 channels (the volume pipeline does this for you)."
+            )
+        multiple = self.config.input_multiple
+        h, w = images.shape[2], images.shape[3]
+        if h % multiple or w % multiple or h == 0 or w == 0:
+            raise InputError(
+                f"slice size {h}x{w} is not a multiple of {multiple} (autoencoder x UNet downsampling); "
+                f"resize to the model size {self.sample_size}x{self.sample_size}."
+            )
+        if not images.is_floating_point():
+            raise InputError(f"images must be floating point in [-1, 1], got dtype {images.dtype}; apply the model card's intensity mapping.")
+        finite = torch.isfinite(images)
+        if not bool(finite.all()):
+            bad = int((~finite).sum())
+            raise InputError(f"images contain {bad} NaN or infinite values; replace them (e.g. with the window minimum) before segmenting.")
+        lo, hi = float(images.min()), float(images.max())
+        if lo < -1 - _RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
+            raise InputError(
+                f"image values span [{lo:.4g}, {hi:.4g}] but the model expects [-1, 1]; apply the model card's intensity "
+                "mapping (e.g. the CT window) first."
+            )
+        return images.float()

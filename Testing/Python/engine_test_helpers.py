@@ -1,0 +1,49 @@
+"""Tiny real SDSeg components for engine tests (the ``tiny`` preset: 2 levels, 8 channels, 32x32)."""
+
+from __future__ import annotations
+
+import torch
+
+from SDSegLogic.config import SDSegConfig, UNetConfig, preset
+from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
+from SDSegLogic.models import SDSegModel
+
+
+def tiny_config(num_classes: int | None = None, scale_factor: float = 0.5) -> SDSegConfig:
+    cfg = preset("tiny", scale_factor=scale_factor)
+    if num_classes is not None:
+        un = cfg.unet
+        cfg = cfg.replace(unet=UNetConfig(**{**un.__dict__, "num_classes": num_classes}))
+    return cfg
+
+
+def tiny_model(num_classes: int | None = None, seed: int = 0, std: float = 0.2) -> SDSegModel:
+    """A tiny model with non-trivial random weights (so that heads and channels matter)."""
+    torch.manual_seed(seed)
+    model = SDSegModel(tiny_config(num_classes)).eval()
+    with torch.no_grad():
+        for name, param in model.named_parameters():
+            if param.ndim > 1:
+                param.normal_(0.0, std)
+    return model
+
+
+def tiny_card(num_classes: int | None = None, model_id: str = "tiny-test") -> ModelCard:
+    if num_classes is None:
+        classes = (SegmentClass("liver", 1, (0.86, 0.45, 0.39), {"type": ("SCT", "10200004", "Liver")}),)
+    else:
+        classes = tuple(SegmentClass(f"organ {k}", k, (0.1 * k, 0.5, 0.5)) for k in range(1, num_classes))
+    return ModelCard(
+        model_id=model_id,
+        version="1.0.0",
+        task="test",
+        modality="CT",
+        intensity=IntensityMapping("window", -125.0, 275.0),
+        training_size=32,
+        classes=classes,
+    )
+
+
+def random_slices(batch: int = 2, size: int = 32, seed: int = 1) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1

@@ -1,0 +1,121 @@
+"""Model folders: bit-exact round trips, fp16 variant, shared autoencoder, corrupt files."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+
+from SDSegLogic.errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
+from SDSegLogic.model_folder import load_model_folder, save_model_folder, sha256_file, verify_model_folder
+from SDSegLogic.pipeline import SDSegPipeline
+
+from engine_test_helpers import random_slices, tiny_card, tiny_model
+
+
+def _same_weights(a, b) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_save_and_load_round_trip_bit_exactly(tmp_path):
+    model = tiny_model()
+    folder = save_model_folder(tmp_path / "m", model, tiny_card())
+    loaded, card = load_model_folder(folder)
+    assert _same_weights(model, loaded)
+    assert loaded.config == model.config
+    assert card.model_id == "tiny-test"
+    assert set(card.weights) == {"unet.safetensors", "condition_encoder.safetensors", "autoencoder.safetensors"}
+    for name, digest in card.weights.items():
+        assert sha256_file(folder / name) == digest
+    assert verify_model_folder(folder) == []
+
+
+def test_pretrained_pipeline_predicts_like_the_original(tmp_path):
+    model = tiny_model()
+    folder = save_model_folder(tmp_path / "m", model, tiny_card())
+    x = random_slices(2)
+    direct = SDSegPipeline(model, tiny_card(), device="cpu")(x, seed=0).probabilities
+    loaded = SDSegPipeline.from_pretrained(folder, device="cpu")(x, seed=0).probabilities
+    assert torch.equal(direct, loaded)
+
+
+def test_fp16_variant_round_trips_bit_exactly_in_fp16(tmp_path):
+    model = tiny_model()
+    folder = save_model_folder(tmp_path / "m", model, tiny_card(), variant="fp16")
+    assert (folder / "unet.fp16.safetensors").is_file()
+    loaded, _ = load_model_folder(folder, dtype=torch.float16)
+    half = tiny_model().half()
+    half.load_state_dict({k: v.half() if v.is_floating_point() else v for k, v in model.state_dict().items()})
+    assert _same_weights(half, loaded)
+    upcast, _ = load_model_folder(folder)  # default: float32 on the CPU
+    assert next(upcast.parameters()).dtype == torch.float32
+
+
+def test_shared_autoencoder_is_referenced_not_copied(tmp_path):
+    model = tiny_model()
+    first = save_model_folder(tmp_path / "a", model, tiny_card())
+    second = save_model_folder(tmp_path / "b", model, tiny_card(), shared_autoencoder=first / "autoencoder.safetensors")
+    card = json.loads((second / "model_card.json").read_text())
+    assert "../a/autoencoder.safetensors" in card["weights"]
+    assert not (second / "autoencoder.safetensors").exists()
+    loaded, _ = load_model_folder(second)
+    assert _same_weights(model, loaded)
+
+
+def test_refuses_to_overwrite_unless_asked(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    with pytest.raises(CheckpointError, match="already exists"):
+        save_model_folder(folder, tiny_model(), tiny_card())
+    save_model_folder(folder, tiny_model(seed=3), tiny_card(), overwrite=True)
+    assert verify_model_folder(folder) == []
+    assert not any(p.name.startswith(".") for p in tmp_path.iterdir())
+
+
+def test_missing_weight_file_names_the_file(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    (folder / "unet.safetensors").unlink()
+    with pytest.raises(CheckpointError, match="unet.safetensors"):
+        load_model_folder(folder)
+    assert any("unet.safetensors: missing" in p for p in verify_model_folder(folder))
+
+
+def test_corrupt_weight_file_fails_the_sha256_check(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    path = folder / "condition_encoder.safetensors"
+    data = bytearray(path.read_bytes())
+    data[-5] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises(CheckpointError, match="sha256"):
+        load_model_folder(folder)
+
+
+def test_truncated_weight_file_is_a_checkpoint_error_even_without_verification(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    path = folder / "autoencoder.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match="not a readable safetensors"):
+        load_model_folder(folder, verify=False)
+
+
+def test_config_that_does_not_fit_the_weights_lists_the_keys(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    cfg = json.loads((folder / "config.json").read_text())
+    cfg["unet"]["block_out_channels"] = [8, 24]
+    (folder / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(WeightsMismatchError, match="wrong shape") as info:
+        load_model_folder(folder)
+    assert "unet.safetensors" in str(info.value) and "config.json" in str(info.value)
+
+
+def test_missing_config_and_bad_card_are_named(tmp_path):
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    (folder / "model_card.json").write_text("{not json")
+    with pytest.raises(ModelCardError, match="model_card.json: not valid JSON"):
+        load_model_folder(folder)
+    (folder / "config.json").unlink()
+    with pytest.raises(ConfigError, match="config.json: no such file"):
+        load_model_folder(folder)
+    with pytest.raises(CheckpointError, match="not a model folder"):
+        load_model_folder(tmp_path / "nowhere")
