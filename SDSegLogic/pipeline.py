@@ -100,6 +100,7 @@ class SDSegPipeline:
                 f"{self.config.unet.num_classes or 1}; fix the card's classes or use the matching config."
             )
         self.schedule = NoiseSchedule(self.config.schedule)
+        self._batch_limit: Optional[int] = None
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -167,12 +168,7 @@ class SDSegPipeline:
             else:
                 generator.manual_seed(int(seed))
         sampler = make_sampler(self.schedule, num_inference_steps, eta)
-        with torch.inference_mode():
-            condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
-            maps: List[torch.Tensor] = []
-            for _ in range(int(num_samples)):
-                maps.append(self._one_sample(condition, sampler, generator))
-        stacked = torch.stack(maps)  # (N, B, K, H, W) or (N, B, H, W)
+        stacked = self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
         mean = stacked.mean(dim=0)
         variance = stacked.var(dim=0, unbiased=False) if num_samples > 1 else None
         if self.num_network_classes == 1:
@@ -213,6 +209,65 @@ class SDSegPipeline:
         return probs.numpy(), None if var is None else var.numpy()
 
     # ------------------------------------------------------------------ internals
+    def _sample_with_backoff(self, x: "torch.Tensor", sampler, generator: "torch.Generator", num_samples: int, rng_state) -> "torch.Tensor":
+        """All samples for batch ``x``: (N, B, ...) float32 on the device.
+
+        On CUDA out-of-memory the batch is split in halves and retried (each half replays the
+        same noise, which is shared across slices, so the result is unchanged); the smaller
+        batch is remembered for later calls.
+        """
+        import torch
+
+        limit = self._batch_limit
+        if limit is not None and x.shape[0] > limit:
+            return self._split(x, limit, sampler, generator, num_samples, rng_state)
+        try:
+            generator.set_state(rng_state)
+            with torch.inference_mode():
+                condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
+                return torch.stack([self._one_sample(condition, sampler, generator) for _ in range(num_samples)])
+        except torch.cuda.OutOfMemoryError:
+            torch.cuda.empty_cache()
+            if x.shape[0] == 1:
+                raise InputError(
+                    f"out of GPU memory on {self.device} even for a single {x.shape[2]}x{x.shape[3]} slice; "
+                    "close other GPU programs, use a smaller model, or run on the CPU (--device cpu)."
+                ) from None
+            self._batch_limit = max(1, x.shape[0] // 2)
+            return self._split(x, self._batch_limit, sampler, generator, num_samples, rng_state)
+
+    def _split(self, x, size, sampler, generator, num_samples, rng_state) -> "torch.Tensor":
+        import torch
+
+        parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(size)]
+        return torch.cat(parts, dim=1)
+
+    def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None) -> "SDSegPipeline":
+        """Compile the three networks with ``torch.compile`` (the fast GPU path).
+
+        Compiled kernels are cached on disk (``cache_dir``, default ``$SDSEG_HOME/inductor-cache``
+        or ``~/.sdseg/inductor-cache``) so a later process starts warm instead of recompiling.
+        Outputs change only by floating-point reassociation.
+
+        Args:
+            mode: ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``).
+            cache_dir: where inductor keeps compiled artefacts.
+        """
+        import os
+
+        import torch
+
+        if cache_dir is None:
+            home = Path(os.environ.get("SDSEG_HOME", Path.home() / ".sdseg"))
+            cache_dir = home / "inductor-cache"
+        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
+        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
+        model = self.model
+        model.condition_encoder = torch.compile(model.condition_encoder, mode=mode, dynamic=False)
+        model.unet = torch.compile(model.unet, mode=mode, dynamic=False)
+        model.autoencoder.decoder = torch.compile(model.autoencoder.decoder, mode=mode, dynamic=False)
+        return self
+
     def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
         """One noise draw through the sampler and decoder: (B, H, W) or (B, K, H, W) float32."""
         import torch

@@ -131,7 +131,10 @@ class DDIMSampler:
         direction = float((1 - abar_prev - sigma**2).clamp_min(0).sqrt())
         prev = float(abar_prev.sqrt()) * z0 + direction * eps
         if sigma > 0:
-            noise = torch.randn(prev.shape, generator=generator, dtype=torch.float32, device=_generator_device(generator))
+            # One draw shared by every slice of the batch (as the initial noise), so a slice's
+            # result does not depend on the batch it was processed in.
+            shape = (1,) + tuple(prev.shape[1:])
+            noise = torch.randn(shape, generator=generator, dtype=torch.float32, device=_generator_device(generator))
             prev = prev + sigma * noise.to(prev.device)
         return StepOutput(prev_sample=prev, pred_original_sample=z0)
 

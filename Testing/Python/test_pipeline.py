@@ -70,6 +70,19 @@ def test_result_of_a_slice_does_not_depend_on_its_batch(pipe):
     assert torch.allclose(whole, parts, atol=1e-5)
 
 
+def test_batch_splitting_after_out_of_memory_replays_the_same_noise(pipe):
+    """The back-off path (taken on CUDA OOM) splits batches; results must not change."""
+    x = random_slices(5)
+    whole = pipe(x, num_inference_steps=3, eta=1.0, num_samples=2, seed=8)
+    pipe._batch_limit = 2
+    try:
+        split = pipe(x, num_inference_steps=3, eta=1.0, num_samples=2, seed=8)
+    finally:
+        pipe._batch_limit = None
+    assert torch.allclose(whole.probabilities, split.probabilities, atol=1e-5)
+    assert torch.allclose(whole.variance, split.variance, atol=1e-5)
+
+
 def test_ddim_one_step_is_the_single_step_and_more_steps_differ(pipe):
     x = random_slices(2)
     single = pipe(x, seed=1)
