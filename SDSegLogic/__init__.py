@@ -9,7 +9,9 @@ The public API, imported lazily so that ``import SDSegLogic`` is instant::
 
 Modules: ``config`` (architecture and presets), ``model_card`` (data contract), ``models``
 (networks), ``schedulers`` (single step and DDIM), ``pipeline`` (inference), ``model_folder``
-(save/load), ``importers`` (official checkpoints), ``errors``.
+(save/load), ``importers`` (official checkpoints), ``geometry`` (image grids in LPS), ``io``
+(reading scans, writing ``.seg.nrrd``/labelmaps/previews), ``segment`` (a whole volume through
+the pipeline), ``cli`` (the ``sdseg`` command), ``server`` (the engine process), ``errors``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,20 @@ _EXPORTS = {
     "DDIMSampler": "schedulers",
     "SingleStepSampler": "schedulers",
     "NoiseSchedule": "schedulers",
+    "ImageGeometry": "geometry",
+    "reorient": "geometry",
+    "lps_to_ras": "geometry",
+    "ras_to_lps": "geometry",
+    "read_image": "io",
+    "ImageData": "io",
+    "image_data_from_array": "io",
+    "write_segmentation": "io",
+    "write_float_volume": "io",
+    "write_preview": "io",
+    "segment_array": "segment",
+    "plan_segmentation": "segment",
+    "SegmentationResult": "segment",
+    "SlicePredictor": "segment",
     "SDSegError": "errors",
     "InputError": "errors",
     "GeometryError": "errors",

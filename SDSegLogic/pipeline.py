@@ -11,8 +11,9 @@ The whole inference path of the paper, for a batch of slices ``x`` in [-1, 1]::
 
 ``num_inference_steps > 1`` runs DDIM over the same components instead; ``num_samples > 1``
 repeats with independent noise and returns the mean map and its per-pixel variance (an
-uncertainty map); a multi-class model runs one pass per class with the same noise, negates
-class 0 (the union of all foreground), and takes softmax and argmax over classes.
+uncertainty map); a multi-class model runs one pass per class with the same noise, averages
+each decoded image over channels, negates class 0 (the union of all foreground), and takes
+softmax and argmax over classes (the official rule; verified against the original code).
 
 The noise of each sample is drawn once with shape (1, 4, h, w) and shared by every slice of
 the batch, as in the official evaluation, so a slice's result does not depend on the batch it
@@ -288,11 +289,12 @@ class SDSegPipeline:
             eps = self.model.predict_noise(latent.to(self.dtype), cond, timestep, class_labels)
             latent = sampler.step(eps, t, latent, generator=generator).prev_sample
         decoded = self.model.decode_latent(latent.to(self.dtype))
-        soft = self.model.soft_map(decoded)  # (B*K, H, W) float32
         if classes == 1:
-            return soft
-        soft = soft.view(batch, classes, *soft.shape[1:])
-        logits = torch.cat([-soft[:, :1], soft[:, 1:]], dim=1)
+            return self.model.soft_map(decoded)  # (B, H, W) float32
+        # Official multi-class rule: channel mean of the raw decoded image (no clamp, no (x+1)/2),
+        # class 0 (union of all foreground) negated to act as background, softmax over classes.
+        mean = decoded.float().mean(dim=1).view(batch, classes, *decoded.shape[2:])
+        logits = torch.cat([-mean[:, :1], mean[:, 1:]], dim=1)
         return torch.softmax(logits, dim=1)
 
     def _validate_images(self, images) -> "torch.Tensor":

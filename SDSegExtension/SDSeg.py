@@ -1,0 +1,282 @@
+"""SDSeg: latent-diffusion segmentation (Lin et al., MICCAI 2024) of CT volumes and colour photos.
+
+Module / Widget / Logic / Test, as in Slicer's scripted-module template. The widget only wires
+the .ui to the logic; :class:`SDSegModuleLogic` does the work and is usable from the Python
+console and ``Slicer --no-main-window --python-script``; the network runs in a separate engine
+process (``python -m SDSegLogic.server``), so a crash or out-of-memory never takes Slicer down.
+
+Naming: the engine package is ``SDSegLogic`` (importable because it is installed next to this
+file, see ``SDSegLogic/CMakeLists.txt``), so the module's logic class is ``SDSegModuleLogic``.
+Slicer does not look a scripted module's logic class up by name, and a class called
+``SDSegLogic`` here would shadow the package inside this file.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import sys
+from pathlib import Path
+from typing import Optional
+
+import qt
+import slicer
+import vtk
+from slicer.i18n import tr as _
+from slicer.i18n import translate
+from slicer.ScriptedLoadableModule import (
+    ScriptedLoadableModule,
+    ScriptedLoadableModuleTest,
+    ScriptedLoadableModuleWidget,
+)
+from slicer.util import VTKObservationMixin
+
+_HERE = Path(__file__).resolve().parent
+if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogic").is_dir():
+    sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
+
+from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
+from SDSegLib.parameter_node import DEVICE_CHOICES, SDSegParameterNode  # noqa: E402
+
+DEFAULT_MODEL = "sdseg-demo-ct-lite"
+
+
+class SDSeg(ScriptedLoadableModule):
+    """Module metadata."""
+
+    def __init__(self, parent):
+        ScriptedLoadableModule.__init__(self, parent)
+        self.parent.title = _("SDSeg Diffusion Segmentation")
+        self.parent.categories = [translate("qSlicerAbstractCoreModule", "Segmentation")]
+        self.parent.dependencies = []
+        self.parent.contributors = ["SDSeg for 3D Slicer contributors", "Tianyu Lin, Zhiguang Chen, Zhonghao Yan, Weijiang Yu, Fudan Zheng (SDSeg authors)"]
+        self.parent.helpText = _(
+            "Segments CT volumes and colour photos (fundus, endoscopy) with Stable Diffusion Segmentation (SDSeg). "
+            "Choose the input and a model, press <b>Segment</b>. The model runs in a separate engine process: Slicer stays "
+            "responsive, the progress bar shows the time left and <b>Cancel</b> stops the run. Several samples give an "
+            "uncertainty (variance) map. Research use only; not a medical device.")
+        self.parent.acknowledgementText = _(
+            "SDSeg: T. Lin, Z. Chen, Z. Yan, W. Yu, F. Zheng, 'Stable Diffusion Segmentation for Biomedical Images with "
+            "Single-step Reverse Process', MICCAI 2024. Built on PyTorch, diffusers and 3D Slicer's scripted-module template.")
+        slicer.app.connect("startupCompleted()", registerSampleData)
+
+
+def registerSampleData():
+    """Register the bundled CT and fundus samples in the Sample Data module."""
+    from SDSegLib.sample_data import register_sample_data
+
+    register_sample_data(_HERE)
+
+
+class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    """GUI: no computation here, only wiring between the .ui, the parameter node and the logic."""
+
+    def __init__(self, parent=None) -> None:
+        ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
+        self.logic: Optional[SDSegModuleLogic] = None
+        self._parameterNode: Optional[SDSegParameterNode] = None
+        self._guiTag = None
+        self._job = None
+        self._timer = qt.QTimer()
+        self._timer.setInterval(100)
+        self._timer.timeout.connect(self._onTimer)
+
+    def setup(self) -> None:
+        ScriptedLoadableModuleWidget.setup(self)
+        uiWidget = slicer.util.loadUI(self.resourcePath("UI/SDSeg.ui"))
+        self.layout.addWidget(uiWidget)
+        self.ui = slicer.util.childWidgetVariables(uiWidget)
+        uiWidget.setMRMLScene(slicer.mrmlScene)
+        self.logic = SDSegModuleLogic()
+        for modelId, title in self.logic.availableModels():
+            self.ui.modelComboBox.addItem(title, modelId)
+        for device, text in zip(DEVICE_CHOICES, (_("Auto (GPU if available)"), _("GPU (CUDA)"), _("CPU"))):
+            self.ui.deviceComboBox.addItem(text, device)
+        self.ui.modelComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
+        self.ui.deviceComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
+        self.ui.segmentButton.clicked.connect(self.onSegmentButton)
+        self.ui.outputSegmentationSelector.currentNodeChanged.connect(self.ui.show3DButton.setSegmentationNode)
+        self.ui.versionsLabel.text = self.logic.versionsText()
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+
+    def cleanup(self) -> None:
+        self._timer.stop()
+        if self._job is not None:
+            self._job.cancel()
+        self.removeObservers()
+        if self.logic is not None:
+            self.logic.stopEngine()
+
+    def enter(self) -> None:
+        self.initializeParameterNode()
+
+    def exit(self) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._guiTag)
+            self._guiTag = None
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
+
+    def onSceneStartClose(self, caller, event) -> None:
+        self.setParameterNode(None)
+
+    def onSceneEndClose(self, caller, event) -> None:
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def initializeParameterNode(self) -> None:
+        self.setParameterNode(self.logic.getParameterNode())
+        if not self._parameterNode.inputVolume:
+            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
+            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
+                self._parameterNode.inputVolume = first
+
+    def setParameterNode(self, parameterNode: Optional[SDSegParameterNode]) -> None:
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._guiTag)
+            self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._guiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
+            self.ui.modelComboBox.setCurrentIndex(max(0, self.ui.modelComboBox.findData(self._parameterNode.modelId)))
+            self.ui.deviceComboBox.setCurrentIndex(max(0, self.ui.deviceComboBox.findData(self._parameterNode.device)))
+            self._onModelOrDeviceChanged()
+            self._updateState()
+
+    def _onModelOrDeviceChanged(self, _index=None) -> None:
+        if self._parameterNode:
+            self._parameterNode.modelId = self.ui.modelComboBox.currentData or DEFAULT_MODEL
+            self._parameterNode.device = self.ui.deviceComboBox.currentData or "auto"
+        self.ui.modelCardLabel.text = self.logic.modelSummary(self.ui.modelComboBox.currentData or DEFAULT_MODEL)
+
+    def _updateState(self, caller=None, event=None) -> None:
+        running = self._job is not None
+        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
+        self.ui.segmentButton.enabled = running or ready
+        self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
+        self.ui.segmentButton.toolTip = _("Stop the running segmentation") if running else (
+            _("Segment the input with the selected model") if ready else _("Select an input volume first"))
+        for name in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton"):
+            getattr(self.ui, name).enabled = not running
+
+    def _log(self, text: str) -> None:
+        self.ui.statusLog.appendPlainText(text)
+        logging.info("SDSeg: %s", text)
+
+    def onSegmentButton(self) -> None:
+        if self._job is not None:
+            self._log(_("Cancelling (the engine stops after the current batch of slices) ..."))
+            self._job.cancel()
+            return
+        p = self._parameterNode
+        with slicer.util.tryWithErrorDisplay(_("SDSeg could not start."), waitCursor=True):
+            self.logic.setupPythonRequirements()
+            self._job = self.logic.startJob(
+                p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
+                batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
+                wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
+                remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip())
+            self.ui.progressBar.setValue(0)
+            self.ui.etaLabel.text = _("Starting the engine ...")
+            self._timer.start()
+        self._updateState()
+
+    def _onTimer(self) -> None:
+        from SDSegLogic.progress import format_seconds
+
+        for text in self.logic.drainLog():
+            self._log(text)
+        for event in self._job.poll() if self._job is not None else []:
+            if event.kind == "progress":
+                done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
+                self.ui.progressBar.setValue(int(100 * done / total))
+                self.ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
+                    done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
+            elif event.kind == "info":
+                self.ui.deviceInfoLabel.text = event.text
+            elif event.kind == "done":
+                p = self._parameterNode
+                with slicer.util.tryWithErrorDisplay(_("SDSeg could not write the result."), waitCursor=True):
+                    segmentation = self.logic.applyResult(self._job, p.inputVolume, p.outputSegmentation,
+                                                          p.probabilityVolume, p.uncertaintyVolume)
+                    p.outputSegmentation = segmentation
+                    self.ui.progressBar.setValue(100)
+                    self.ui.etaLabel.text = event.text
+                    self._log(event.text)
+            elif event.kind in ("cancelled", "error"):
+                self.ui.etaLabel.text = event.text.splitlines()[0]
+                self._log(event.text)
+                if event.kind == "error":
+                    slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text)
+            if event.kind in ("done", "cancelled", "error"):
+                self._job = None
+                self._timer.stop()
+                self._updateState()
+
+
+class SDSegTest(ScriptedLoadableModuleTest):
+    """In-Slicer test: CT sample -> Segment with the demo model -> names, colours, alignment.
+
+    Run: ``Slicer --no-main-window --python-script Testing/Slicer/run_sdseg_test.py``.
+    """
+
+    def setUp(self):
+        slicer.mrmlScene.Clear()
+
+    def runTest(self):
+        for test in (self.test_ParameterNode, self.test_FundusSampleGeometry, self.test_SegmentCTSample):
+            self.setUp()
+            test()
+
+    def test_ParameterNode(self):
+        node = SDSegModuleLogic().getParameterNode()
+        self.assertEqual(node.steps, 1)
+        self.assertIn(node.device, DEVICE_CHOICES)
+
+    def test_FundusSampleGeometry(self):
+        """The RGB photo loads as a vector volume and converts to (1, H, W, 3) + the same grid."""
+        import numpy as np
+        import SampleData
+        from SDSegLib.volume_adapter import array_and_geometry_from_volume_node, matrix_to_numpy
+
+        registerSampleData()
+        photo = SampleData.downloadSample("SDSeg fundus photo")
+        self.assertTrue(photo.IsA("vtkMRMLVectorVolumeNode"))
+        array, geometry = array_and_geometry_from_volume_node(photo)
+        self.assertEqual(array.shape, (1, *slicer.util.arrayFromVolume(photo).shape[1:3], 3))
+        ijkToRAS = vtk.vtkMatrix4x4()
+        photo.GetIJKToRASMatrix(ijkToRAS)
+        np.testing.assert_allclose(geometry.ijk_to_ras(), matrix_to_numpy(ijkToRAS), atol=1e-9)
+
+    def test_SegmentCTSample(self):
+        """Segment the CT sample with the demo model: names, colours, voxel alignment, input untouched."""
+        import numpy as np
+        import SampleData
+
+        registerSampleData()
+        volume = SampleData.downloadSample("SDSeg CT chest-abdomen")
+        before = slicer.util.arrayFromVolume(volume).copy()
+        logic = SDSegModuleLogic()
+        card = logic.modelCard(DEFAULT_MODEL)
+        job = logic.startJob(volume, model=DEFAULT_MODEL, device="cpu")  # the widget's non-blocking path
+        events = job.wait(timeout=900)
+        self.assertEqual(events[-1].kind, "done", events[-1].text)
+        segmentation = logic.applyResult(job, volume)
+        seg = segmentation.GetSegmentation()
+        self.assertEqual([seg.GetNthSegment(i).GetName() for i in range(seg.GetNumberOfSegments())],
+                         [c["name"] for c in card["classes"]])
+        for i, cls in enumerate(card["classes"]):
+            np.testing.assert_allclose(seg.GetNthSegment(i).GetColor(), cls["color"], atol=1e-6)
+            mask = slicer.util.arrayFromSegmentBinaryLabelmap(segmentation, seg.GetNthSegmentID(i), volume)
+            np.testing.assert_array_equal(mask > 0, job.output.labels == cls["label_value"])  # voxel for voxel
+        np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), before)  # input untouched
+        role = slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+        self.assertEqual(segmentation.GetNodeReference(role).GetID(), volume.GetID())
+        again = logic.process(volume, segmentation, model=DEFAULT_MODEL, device="cpu")  # blocking API, warm engine
+        self.assertIs(again, segmentation)
+        self.assertEqual(seg.GetNumberOfSegments(), len(card["classes"]))
+        logic.stopEngine()
+        self.delayDisplay("SDSeg test passed")

@@ -1,0 +1,14 @@
+"""Slicer-side helpers of the SDSeg module (imported by ``SDSeg.py``).
+
+* ``volume_adapter``: volume node <-> (array, ImageGeometry in LPS)
+* ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
+* ``engine_runner``: engine process management and non-blocking jobs (no Qt)
+* ``install``: dependency installation (asks once, PyTorchUtils for torch)
+* ``parameter_node``: the module's ``@parameterNodeWrapper`` (needs Slicer)
+* ``sample_data``: registers the bundled CT and fundus samples with Sample Data (needs Slicer)
+
+Only the modules that need ``slicer`` import it, and only inside functions, so the others are
+tested with plain pytest (``Testing/Python/test_slicer_*.py``).
+"""
+
+from __future__ import annotations

@@ -1,0 +1,200 @@
+"""Run segmentations in the engine process without blocking Slicer (no Qt in this file).
+
+* :class:`EngineManager` keeps one local engine process warm per (model, device) and restarts
+  it when it died; or targets a remote engine given as URL + token.
+* :class:`SegmentationJob` runs one request in a Python worker thread. The thread only waits on a
+  socket (the model runs in the engine *process*), so Slicer's GUI thread stays free. The widget
+  calls :meth:`SegmentationJob.poll` from a ``qt.QTimer`` and gets the queued events; Cancel calls
+  :meth:`SegmentationJob.cancel`, which the engine honours between slice batches.
+
+Nothing in a worker thread touches MRML, VTK or Qt: the result arrays are handed to the GUI
+thread, which writes the segmentation node.
+"""
+
+from __future__ import annotations
+
+import queue
+import shutil
+import sys
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Tuple
+
+import numpy as np
+
+from SDSegLogic.errors import CancelledError, SDSegError
+from SDSegLogic.geometry import ImageGeometry
+from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
+
+__all__ = ["find_python", "describe_engine", "EngineManager", "JobEvent", "SegmentationJob"]
+
+
+def describe_engine(info: Dict[str, Any]) -> str:
+    """One line about the engine's device and memory, from its ``info`` reply."""
+    device = str(info.get("device", "?"))
+    cuda = (info.get("devices") or {}).get("cuda") or []
+    if device.startswith("cuda") and cuda:
+        gpu = cuda[0]
+        return f"GPU: {gpu.get('name')} ({gpu.get('free_gib')} of {gpu.get('total_gib')} GiB free), {info.get('dtype')}"
+    mem = info.get("host_memory") or {}
+    threads = (info.get("devices") or {}).get("cpu_threads")
+    gpus = ", no CUDA GPU found" if not cuda else f", GPU {cuda[0].get('name')} not used"
+    return f"CPU: {threads} threads, {mem.get('available_gib')} of {mem.get('total_gib')} GiB RAM free{gpus}"
+
+
+def find_python() -> str:
+    """The interpreter for the engine: ``PythonSlicer`` inside Slicer, else this interpreter."""
+    exe = Path(sys.executable)
+    for candidate in (exe.with_name("PythonSlicer"), exe.with_name("PythonSlicer.exe"), exe.parent.parent / "bin" / "PythonSlicer"):
+        if candidate.is_file():
+            return str(candidate)
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+class EngineManager:
+    """Owns the local engine process(es) of the module.
+
+    Args:
+        python: interpreter for ``python -m SDSegLogic.server`` (default :func:`find_python`).
+        log: receives human-readable lines (called from worker threads: it must be thread-safe,
+            e.g. ``queue.put`` or ``print``).
+        extra_args: more engine arguments (tests pass limits here).
+    """
+
+    def __init__(self, python: Optional[str] = None, log: Callable[[str], None] = print, extra_args: Tuple[str, ...] = ()) -> None:
+        self.python = python or find_python()
+        self.log = log
+        self.extra_args = tuple(extra_args)
+        self._lock = threading.Lock()
+        self._process: Optional[EngineProcess] = None
+        self._key: Optional[Tuple[str, str]] = None
+
+    def client(self, model: str, device: str = "auto", remote_url: str = "", remote_token: str = "") -> EngineClient:
+        """A connected client: to the remote engine when a URL is given, else to a (re)started local one."""
+        if remote_url:
+            if not remote_token:
+                raise SDSegError("a remote engine needs its token; paste it next to the URL in the Advanced section.")
+            self.log(f"Connecting to the remote engine {remote_url} ...")
+            return EngineClient.from_url(remote_url, remote_token).connect()
+        with self._lock:
+            key = (str(model), str(device))
+            if self._process is not None and (self._key != key or not self._process.alive()):
+                if not self._process.alive():
+                    self.log(f"The engine process exited (code {self._process.poll()}); starting a new one.")
+                self._process.stop()
+                self._process = None
+            if self._process is None:
+                self.log(f"Starting the SDSeg engine (model {model}, device {device}); the first start loads the model ...")
+                self._process = EngineProcess.start(model, device, python=self.python, extra_args=self.extra_args)
+                self._key = key
+                self.log(f"Engine ready (pid {self._process.pid}, device {self._process.ready.get('device')}).")
+            process = self._process
+        return process.client()
+
+    @property
+    def process(self) -> Optional[EngineProcess]:
+        return self._process
+
+    def stop(self) -> None:
+        """Shut the local engine down (the model is unloaded)."""
+        with self._lock:
+            if self._process is not None:
+                self._process.stop()
+                self._process = None
+
+
+@dataclass
+class JobEvent:
+    """What :meth:`SegmentationJob.poll` returns.
+
+    Attributes:
+        kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output),
+            ``"cancelled"`` or ``"error"`` (text, code).
+    """
+
+    kind: str
+    text: str = ""
+    data: Dict[str, Any] = field(default_factory=dict)
+    output: Optional[SegmentOutput] = None
+
+
+class SegmentationJob:
+    """One segmentation running in a worker thread.
+
+    Args:
+        manager: where to get a client.
+        image, geometry: the volume (K, J, I[, 3]) and its LPS grid (copies made by the caller).
+        model, device, remote_url, remote_token: engine choice (see :meth:`EngineManager.client`).
+        options: keyword arguments for :meth:`EngineClient.segment` (steps, samples, seed, ...).
+    """
+
+    def __init__(self, manager: EngineManager, image: np.ndarray, geometry: ImageGeometry, model: str, device: str = "auto",
+                 remote_url: str = "", remote_token: str = "", **options: Any) -> None:
+        self.manager = manager
+        self.image, self.geometry = image, geometry
+        self.model, self.device, self.remote_url, self.remote_token = model, device, remote_url, remote_token
+        self.options = options
+        self._events: "queue.Queue[JobEvent]" = queue.Queue()
+        self._cancel = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._client: Optional[EngineClient] = None
+        self.finished = False
+        self.output: Optional[SegmentOutput] = None
+        self.error: Optional[BaseException] = None
+        self.info: Dict[str, Any] = {}
+
+    def start(self) -> "SegmentationJob":
+        self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
+        self._thread.start()
+        return self
+
+    def cancel(self) -> None:
+        """Ask for cancellation (returns at once; a ``cancelled`` event follows)."""
+        self._cancel.set()
+
+    def poll(self) -> List[JobEvent]:
+        """Drain the events queued since the last call (call from the GUI thread)."""
+        events = []
+        while True:
+            try:
+                event = self._events.get_nowait()
+            except queue.Empty:
+                return events
+            if event.kind in ("done", "cancelled", "error"):
+                self.finished = True
+            events.append(event)
+
+    def wait(self, timeout: Optional[float] = None) -> List[JobEvent]:
+        """Block until the job ends (scripts and tests); returns all remaining events."""
+        if self._thread is not None:
+            self._thread.join(timeout)
+        return self.poll()
+
+    def _run(self) -> None:
+        put = self._events.put
+        try:
+            client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token)
+            self._client = client
+            try:
+                self.info = client.info()
+                put(JobEvent("info", text=describe_engine(self.info), data=self.info))
+                if self._cancel.is_set():
+                    raise CancelledError("cancelled before the engine started working")
+                output = client.segment(
+                    self.image, self.geometry,
+                    on_progress=lambda event: put(JobEvent("progress", data=dict(event))),
+                    should_cancel=self._cancel.is_set, poll_s=0.1, **self.options,
+                )
+            finally:
+                client.close()
+            self.output = output
+            put(JobEvent("done", text=f"Segmented in {output.header.get('seconds', 0):.1f} s.", output=output))
+        except CancelledError:
+            put(JobEvent("cancelled", text="Cancelled; nothing was written."))
+        except SDSegError as exc:
+            self.error = exc
+            put(JobEvent("error", text=str(exc), data={"code": getattr(exc, "code", type(exc).__name__)}))
+        except Exception as exc:  # noqa: BLE001 - surface every failure in the GUI log
+            self.error = exc
+            put(JobEvent("error", text=f"{type(exc).__name__}: {exc}", data={"code": "client_error"}))

@@ -1,0 +1,202 @@
+"""SDSegModuleLogic: everything the SDSeg module does, usable without its GUI (needs Slicer).
+
+Batch use from the Python console or ``Slicer --no-main-window --python-script``::
+
+    import SDSeg
+    logic = SDSeg.SDSegModuleLogic()
+    segmentation = logic.process(volumeNode, model="sdseg-demo-ct-lite", device="auto", steps=1, samples=1)
+
+:meth:`SDSegModuleLogic.process` blocks until the result is in the scene; the widget uses the
+non-blocking :meth:`startJob` + :meth:`applyResult` pair instead. The engine process started by
+the first call stays warm for the next ones; :meth:`stopEngine` ends it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import queue
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import slicer
+import vtk
+from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
+
+from SDSegLogic.errors import CancelledError, InputError, SDSegError
+
+from .engine_runner import EngineManager, SegmentationJob
+from .install import DependencyInstaller, installed_versions
+from .model_info import model_choices, model_summary_html
+from .parameter_node import SDSegParameterNode
+from .segmentation_writer import write_segmentation
+from .volume_adapter import array_and_geometry_from_volume_node, matrix_to_numpy, slice_range_from_points, update_volume_node_from_array
+
+__all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
+
+DEFAULT_MODEL = "sdseg-demo-ct-lite"
+_MODULE_DIR = Path(__file__).resolve().parent.parent
+
+
+class SDSegModuleLogic(ScriptedLoadableModuleLogic):
+    """Computation of the SDSeg module.
+
+    Args:
+        engineManager: inject an :class:`EngineManager` (tests, or to share one engine between
+            logic instances); by default one is created on first use.
+    """
+
+    def __init__(self, engineManager: Optional[EngineManager] = None) -> None:
+        ScriptedLoadableModuleLogic.__init__(self)
+        # the base class derives the module name from the class name ("SDSegModule"); the
+        # parameter node must belong to the SDSeg module
+        self.moduleName = "SDSeg"
+        self._log: "queue.Queue[str]" = queue.Queue()
+        self._manager = engineManager
+
+    # ------------------------------------------------------------------ state and info
+    def getParameterNode(self) -> SDSegParameterNode:
+        return SDSegParameterNode(super().getParameterNode())
+
+    def _enqueue(self, text: str) -> None:
+        """Thread-safe log: to Python logging now, to the GUI log when the widget drains it."""
+        logging.info("SDSeg: %s", text)
+        self._log.put(text)
+
+    def drainLog(self) -> List[str]:
+        lines = []
+        while not self._log.empty():
+            lines.append(self._log.get_nowait())
+        return lines
+
+    @property
+    def engineManager(self) -> EngineManager:
+        if self._manager is None:
+            self._manager = EngineManager(log=self._enqueue)
+        return self._manager
+
+    def stopEngine(self) -> None:
+        if self._manager is not None:
+            self._manager.stop()
+
+    def availableModels(self) -> List[Tuple[str, str]]:
+        """(model id, title) of every model in the registry (``Resources/models.json``)."""
+        from SDSegLogic.registry import Registry
+
+        try:
+            return model_choices(Registry.load(), DEFAULT_MODEL)
+        except SDSegError as exc:
+            self._enqueue(f"Model registry unreadable: {exc}")
+            return [(DEFAULT_MODEL, DEFAULT_MODEL)]
+
+    def modelCard(self, model: str) -> Dict[str, Any]:
+        """The model card (dict) of a registry id or folder, read from disk without loading torch."""
+        from SDSegLogic.registry import resolve_model
+
+        folder = Path(resolve_model(model).folder)
+        return json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
+
+    def modelSummary(self, model: str) -> str:
+        """Rich text for the model card label: task, modality, classes, version and where it is."""
+        from SDSegLogic.registry import Registry, resolve_model
+
+        entry = Registry.load().get(model)
+        if entry is None:
+            return f"<i>{model}</i>: not in the model registry."
+        try:
+            installed = resolve_model(model).source
+        except SDSegError:
+            installed = ""
+        return model_summary_html(entry, installed)
+
+    def versionsText(self) -> str:
+        from SDSegLogic import __version__
+
+        versions = installed_versions()
+        return f"SDSeg engine {__version__}; " + ", ".join(f"{k} {v}" for k, v in versions.items())
+
+    def setupPythonRequirements(self, confirm: bool = True) -> None:
+        """Install torch and the engine requirements if missing (asks once; never in testing mode)."""
+        installer = DependencyInstaller(
+            _MODULE_DIR / "Resources" / "requirements.txt", log=self._enqueue,
+            confirm=(lambda message: slicer.util.confirmOkCancelDisplay(message, "SDSeg")) if confirm else None,
+            testing=slicer.app.testingEnabled())
+        installer.ensure()
+
+    # ------------------------------------------------------------------ running
+    def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0,
+                     lastSlice: int = -1) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
+        """(array copy (K, J, I[, 3]), LPS geometry, slice range or None) of the input volume."""
+        array, geometry = array_and_geometry_from_volume_node(inputVolume)
+        k = array.shape[0]
+        if roiNode is not None:
+            bounds = [0.0] * 6
+            roiNode.GetRASBounds(bounds)
+            corners = np.array([[x, y, z] for x in bounds[0:2] for y in bounds[2:4] for z in bounds[4:6]])
+            toLocal = vtk.vtkGeneralTransform()  # world -> the volume's local frame (parent transforms)
+            slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, inputVolume.GetParentTransformNode(), toLocal)
+            corners = np.array([toLocal.TransformPoint(list(p)) for p in corners])
+            ijkToRAS = vtk.vtkMatrix4x4()
+            inputVolume.GetIJKToRASMatrix(ijkToRAS)
+            return array, geometry, slice_range_from_points(corners, matrix_to_numpy(ijkToRAS), k)
+        stop = k if lastSlice < 0 else min(k, lastSlice + 1)
+        if not 0 <= firstSlice < stop:
+            raise InputError(f"slice range {firstSlice}..{lastSlice} is empty for a volume of {k} slices.")
+        return array, geometry, None if (firstSlice, stop) == (0, k) else (firstSlice, stop)
+
+    def startJob(self, inputVolume: Any, model: str = DEFAULT_MODEL, device: str = "auto", steps: int = 1, samples: int = 1,
+                 seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
+                 wantProbabilities: bool = False, wantVariance: bool = False, remoteUrl: str = "",
+                 remoteToken: str = "") -> SegmentationJob:
+        """Start a non-blocking segmentation; poll the returned job from a QTimer."""
+        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice)
+        job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken,
+                              num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
+                              batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
+                              want_variance=bool(wantVariance) and int(samples) > 1)
+        job.volumeNodeID = inputVolume.GetID()
+        return job.start()
+
+    def applyResult(self, job: SegmentationJob, inputVolume: Any, outputSegmentation: Any = None,
+                    probabilityVolume: Any = None, uncertaintyVolume: Any = None) -> Any:
+        """Write a finished job's result into the scene (GUI thread); returns the segmentation node."""
+        output = job.output
+        if output is None:
+            raise SDSegError("the job has no result to write (it failed or was cancelled).")
+        card = job.info.get("model_card") or self.modelCard(job.model)
+        options = output.header.get("options", {})
+        tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
+        segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags)
+        for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
+            if node is not None and array is not None:
+                # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: max over classes
+                volume = array if array.ndim == 3 else (1.0 - array[0] if array is output.probabilities else array.max(axis=0))
+                update_volume_node_from_array(node, np.ascontiguousarray(volume, dtype=np.float32), output.geometry)
+                node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
+                node.CreateDefaultDisplayNodes()
+        return segmentation
+
+    def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
+                steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
+                probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "") -> Any:
+        """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
+
+        Args:
+            inputVolume: vtkMRMLScalarVolumeNode (CT) or vtkMRMLVectorVolumeNode (RGB photo); not modified.
+            outputSegmentation: segmentation node to update, or None to create one.
+            model: registry id or model folder. device: "auto", "cuda" or "cpu".
+            steps: 1 = single-step (paper); more = DDIM steps. samples: > 1 adds a variance map.
+
+        Raises:
+            SDSegError: invalid input, engine errors (message says what to do), CancelledError.
+        """
+        job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode,
+                            wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
+                            remoteUrl=remoteUrl, remoteToken=remoteToken)
+        for event in job.wait():
+            if event.kind == "error":
+                raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)
+            if event.kind == "cancelled":
+                raise CancelledError(event.text)
+        return self.applyResult(job, inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume)

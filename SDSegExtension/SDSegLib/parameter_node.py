@@ -1,0 +1,55 @@
+"""The SDSeg module's parameter node (saved with the scene; needs Slicer).
+
+Widgets in ``Resources/UI/SDSeg.ui`` carry a ``SlicerParameterName`` dynamic property naming the
+field they edit; ``parameterNode.connectGui(ui)`` then keeps both in sync. The model and device
+combo boxes are filled at run time (from the registry and the devices found), so the widget
+syncs those two by hand.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Union
+
+from slicer import (
+    vtkMRMLMarkupsROINode,
+    vtkMRMLScalarVolumeNode,
+    vtkMRMLSegmentationNode,
+    vtkMRMLVectorVolumeNode,
+)
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+
+__all__ = ["SDSegParameterNode", "DEVICE_CHOICES"]
+
+DEVICE_CHOICES = ("auto", "cuda", "cpu")
+
+
+@parameterNodeWrapper
+class SDSegParameterNode:
+    """Parameters of one SDSeg run.
+
+    inputVolume: CT/CBCT scalar volume or RGB photo (vector volume); never modified.
+    outputSegmentation: segmentation to write; None creates a new one on Segment.
+    probabilityVolume, uncertaintyVolume: optional scalar outputs (foreground probability, variance).
+    roiNode: optional markups ROI; only slices it covers are segmented.
+    modelId: registry id (or folder) of the model.
+    device: "auto" (CUDA when present), "cuda" or "cpu".
+    steps: sampling steps (1 = the paper's single-step inference; more = DDIM).
+    samples: stochastic samples; more than 1 gives an uncertainty (variance) map.
+    seed: random seed (results are reproducible for a given seed and device type).
+    batchSize: slices per network batch (lower it if the GPU runs out of memory).
+    firstSlice, lastSlice: k range to segment; lastSlice -1 means the last slice.
+    """
+
+    inputVolume: Union[vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode]
+    outputSegmentation: vtkMRMLSegmentationNode
+    probabilityVolume: vtkMRMLScalarVolumeNode
+    uncertaintyVolume: vtkMRMLScalarVolumeNode
+    roiNode: vtkMRMLMarkupsROINode
+    modelId: str = "sdseg-demo-ct-lite"
+    device: Annotated[str, Choice(list(DEVICE_CHOICES))] = "auto"
+    steps: Annotated[int, WithinRange(1, 100)] = 1
+    samples: Annotated[int, WithinRange(1, 32)] = 1
+    seed: Annotated[int, WithinRange(0, 2147483647)] = 0
+    batchSize: Annotated[int, WithinRange(1, 256)] = 8
+    firstSlice: Annotated[int, WithinRange(0, 99999)] = 0
+    lastSlice: Annotated[int, WithinRange(-1, 99999)] = -1

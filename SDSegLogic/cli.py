@@ -1,0 +1,294 @@
+"""``sdseg``: segment images with SDSeg from the command line, manage models, report the setup.
+
+Commands::
+
+    sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda] [--batch-size N]
+                  [--steps N] [--samples N] [--seed S] [--slices A:B] [--prob-map P]
+                  [--uncertainty P] [--preview P] [--format EXT] [--quiet] [--json] [--debug]
+    sdseg models list | info ID | verify ID|DIR | import ZIP [--force] [--sha256 HEX]
+    sdseg info
+
+``segment`` loads the model once and segments every input with it. With one input, ``-o`` (and
+``--prob-map``, ``--uncertainty``, ``--preview``) are file paths; the extension of ``-o``
+chooses the format: ``.seg.nrrd`` (Slicer segmentation with named, coloured segments) or a
+labelmap ``.nrrd``/``.nii``/``.nii.gz``/``.mha``. With several inputs (or when
+``-o`` is an existing folder or ends with ``/``) they are folders, and each input ``NAME.ext``
+gives ``NAME.seg.nrrd`` (``--format`` picks another extension), ``NAME.prob.nrrd``,
+``NAME.uncertainty.nrrd`` and ``NAME.preview.png``. ``--slices A:B`` segments slices A to B-1
+(0-based, either bound may be left out); the others are written as background.
+
+Progress goes to stderr as a bar with the ETA of each volume (``--quiet`` hides it). With
+``--json``, stdout carries **one JSON object per line** instead (the bar is off, errors still go
+to stderr as one line). Every object has ``format_version`` (1) and ``event``; other fields
+appear when they apply:
+
+========== ==================================================================================
+event      fields
+========== ==================================================================================
+start      ``volumes``, ``elapsed_s`` (model loading time), ``model``, ``model_version``,
+           ``model_folder``, ``device``
+progress   ``volume`` (1-based), ``volumes``, ``input``, ``done``, ``total`` (slices),
+           ``eta_s`` (seconds left in this volume; absent while unknown), ``elapsed_s``
+volume_done ``volume``, ``volumes``, ``input``, ``done``, ``total``, ``elapsed_s``,
+           ``outputs`` {kind: path} with kind in segmentation, probabilities, uncertainty, preview;
+           ``voxel_counts`` {segment name: voxels}; ``warnings`` [text] when there were any
+error      ``message``, ``exit_code``; plus ``volume``, ``volumes``, ``input`` when one input
+           failed (the run goes on with the next input and ends with that exit code)
+done       ``volumes``, ``elapsed_s`` (whole run), ``exit_code``, ``outputs`` {input: segmentation}
+========== ==================================================================================
+
+A run emits ``start``, then per volume ``progress`` events (the first with ``done`` 0) and
+``volume_done`` or ``error``, then ``done``; a fatal error (bad model, interrupted) emits
+``error`` and stops. Readers must ignore fields they do not know. The ETA of a volume uses the
+registry's ``cpu_seconds_per_slice``/``gpu_seconds_per_slice`` until the first batch is done,
+then the measured rate, which also primes the next volume.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import traceback
+from typing import List, Optional, TextIO
+
+from .errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
+from .progress import ProgressEvent, TextProgressBar
+from .registry import DEFAULT_MODEL_ID
+
+__all__ = ["main", "build_parser", "exit_code_for", "EXIT_CODES", "UsageError", "OutputError", "ResourceError"]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_CANCELLED, EXIT_OUTPUT, EXIT_RESOURCE = range(8)
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_UNEXPECTED: "unexpected error (a bug: rerun with --debug and report the traceback)",
+    EXIT_USAGE: "usage error: bad option, value or output name",
+    EXIT_INPUT: "input error: an input image is missing, unreadable or unsupported",
+    EXIT_MODEL: "model error: unknown, not installed, corrupt or inconsistent model",
+    EXIT_CANCELLED: "cancelled (Ctrl-C / SIGINT or SIGTERM); unfinished outputs are not written",
+    EXIT_OUTPUT: "output error: an output file cannot be written",
+    EXIT_RESOURCE: "resource error: device not available or out of memory",
+}
+SEGMENTATION_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")
+FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
+
+
+class UsageError(SDSegError, ValueError):
+    """Command-line arguments that cannot work together (exit code 2)."""
+
+
+class OutputError(SDSegError, OSError):
+    """An output cannot be written (exit code 6)."""
+
+
+class ResourceError(SDSegError, RuntimeError):
+    """The requested device is missing or memory ran out (exit code 7)."""
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception (see :data:`EXIT_CODES`)."""
+    if isinstance(exc, (CancelledError, KeyboardInterrupt)):
+        return EXIT_CANCELLED
+    if isinstance(exc, UsageError):
+        return EXIT_USAGE
+    if isinstance(exc, ResourceError) or isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return EXIT_RESOURCE
+    if isinstance(exc, OutputError):
+        return EXIT_OUTPUT
+    if isinstance(exc, (InputError, GeometryError)):
+        return EXIT_INPUT
+    if isinstance(exc, (ConfigError, ModelCardError, CheckpointError)):
+        return EXIT_MODEL
+    return EXIT_UNEXPECTED
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for the user: the message, plus a remedy for out-of-memory errors."""
+    if isinstance(exc, KeyboardInterrupt):
+        return "interrupted; nothing more was written."
+    text = " ".join(str(exc).split()) or type(exc).__name__
+    if exit_code_for(exc) == EXIT_RESOURCE and not isinstance(exc, ResourceError):
+        text = f"out of memory ({text}); retry with a smaller --batch-size or --device cpu."
+    elif exit_code_for(exc) == EXIT_UNEXPECTED:
+        text = f"{type(exc).__name__}: {text} (unexpected; rerun with --debug and report the traceback)"
+    return text
+
+
+class Reporter:
+    """Sends progress events to stdout as JSON lines (``--json``) or to a stderr progress bar.
+
+    Args:
+        json_mode: write events as JSON lines to ``stdout``.
+        quiet: no progress bar and no summary lines (errors still go to ``stderr``).
+    """
+
+    def __init__(self, json_mode: bool = False, quiet: bool = False, stdout: Optional[TextIO] = None,
+                 stderr: Optional[TextIO] = None) -> None:
+        self.json_mode = json_mode
+        self.quiet = quiet
+        self.stdout = stdout or sys.stdout
+        self.stderr = stderr or sys.stderr
+        self.bar = None if (json_mode or quiet) else TextProgressBar(self.stderr)
+
+    def emit(self, event: ProgressEvent) -> None:
+        if self.json_mode:
+            self.stdout.write(event.to_json() + "\n")
+            self.stdout.flush()
+        elif event.event == "error":
+            if self.bar is not None:
+                self.bar.end_line()
+            prefix = ""
+            if event.volume is not None:
+                prefix = f"[{event.volume}/{event.volumes}] "
+                if not (event.message or "").startswith(str(event.input)):
+                    prefix += f"{event.input}: "
+            self.stderr.write(f"sdseg: error: {prefix}{event.message}\n")
+            self.stderr.flush()
+            return
+        if self.bar is not None:
+            self.bar(event)
+
+    def say(self, text: str) -> None:
+        """A summary line for people (stdout); silent with ``--quiet`` or ``--json``."""
+        if not (self.quiet or self.json_mode):
+            self.stdout.write(text + "\n")
+            self.stdout.flush()
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # argparse would print usage and exit(2) itself
+        raise UsageError(f"{message} (see '{self.prog} --help')")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
+    return value
+
+
+def _device(text: str) -> str:
+    low = text.lower()
+    if low in ("auto", "cpu", "cuda") or (low.startswith("cuda:") and low[5:].isdigit()):
+        return low
+    raise argparse.ArgumentTypeError(f"{text!r} is not one of auto, cpu, cuda, cuda:N")
+
+
+def parse_slices(text: str) -> tuple:
+    """``"A:B"`` -> ``(A, B)`` with ``None`` for a missing bound; raises :class:`UsageError`."""
+    start, sep, stop = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        bounds = tuple(int(x) if x.strip() else None for x in (start, stop))
+    except ValueError:
+        raise UsageError(f"--slices {text!r}: expected A:B with 0-based integers, e.g. 10:50, 10: or :50.") from None
+    if any(b is not None and b < 0 for b in bounds):
+        raise UsageError(f"--slices {text!r}: bounds must be >= 0.")
+    if None not in bounds and bounds[0] >= bounds[1]:
+        raise UsageError(f"--slices {text!r}: A must be smaller than B (B is excluded).")
+    return bounds
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``sdseg`` argument parser (no heavy imports)."""
+    codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
+    epilog = (
+        f"exit codes:\n{codes}\n\nenvironment: SDSEG_HOME (model cache root, default ~/.sdseg), "
+        "SDSEG_REGISTRY (models.json to use).\nSee 'sdseg COMMAND --help'; the --json event schema is in "
+        "the docstring of SDSegLogic.cli."
+    )
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--debug", action="store_true", help="print the full traceback of errors")
+    common.add_argument("--json", action="store_true", help="machine-readable output on stdout (JSON lines)")
+    fmt = argparse.RawDescriptionHelpFormatter
+    parser = _Parser(prog="sdseg", description="SDSeg latent-diffusion segmentation (Lin et al., MICCAI 2024).",
+                     epilog=epilog, formatter_class=fmt, parents=[common])
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_Parser)
+
+    examples = (
+        "examples:\n  sdseg segment Resources/Samples/ct-chest-abdomen.nrrd -o ct.seg.nrrd --slices 20:34\n"
+        "  sdseg segment a.nii.gz b.nii.gz -o results/ --format nii.gz --prob-map results/ --json\n"
+        "  sdseg segment ct.nrrd -o ct.seg.nrrd --samples 8 --uncertainty ct-variance.nrrd --model my-model-folder\n\n"
+    )
+    seg = sub.add_parser("segment", parents=[common], help="segment one or more images", epilog=examples + epilog,
+                         formatter_class=fmt,
+                         description="Segment images (NRRD, NIfTI, MHA, DICOM folder, PNG/JPEG) with one model load.")
+    seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
+    seg.add_argument("-o", "--output", required=True, metavar="OUT",
+                     help="output file (one input: .seg.nrrd, .nrrd, .nii.gz, ...) or folder (several inputs)")
+    seg.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID|DIR",
+                     help=f"registry id (optionally ID@VERSION) or model folder (default: {DEFAULT_MODEL_ID})")
+    seg.add_argument("--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    seg.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="slices per network call (default 8)")
+    seg.add_argument("--steps", type=_positive, default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
+    seg.add_argument("--samples", type=_positive, default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
+    seg.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0: reproducible)")
+    seg.add_argument("--slices", type=str, default=None, metavar="A:B", help="only slices A..B-1 (0-based)")
+    seg.add_argument("--prob-map", metavar="P", help="also write the foreground probability, float32 (multi-class: 1 - P(background))")
+    seg.add_argument("--uncertainty", metavar="P", help="also write the per-voxel variance over samples (multi-class: summed over classes; needs --samples >= 2)")
+    seg.add_argument("--preview", metavar="P", help="also write a PNG preview (.png)")
+    seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS],
+                     help="segmentation format when OUT is a folder (default seg.nrrd)")
+    seg.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
+
+    models = sub.add_parser("models", parents=[common], help="list, inspect, verify or import models", epilog=epilog,
+                            formatter_class=fmt)
+    msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
+    msub.add_parser("list", parents=[common], help="models in the registry and the cache")
+    info = msub.add_parser("info", parents=[common], help="registry entry and model card of a model")
+    info.add_argument("model", metavar="ID|DIR")
+    verify = msub.add_parser("verify", parents=[common], help="check files and sha256 of an installed model")
+    verify.add_argument("model", metavar="ID|DIR")
+    imp = msub.add_parser("import", parents=[common], help="install a model zip you downloaded (nothing is downloaded)")
+    imp.add_argument("zip", metavar="ZIP")
+    imp.add_argument("--force", action="store_true", help="replace an installed copy of the same id and version")
+    imp.add_argument("--sha256", metavar="HEX", help="sha256 the zip must have (as published with it)")
+
+    sub.add_parser("info", parents=[common], help="versions, devices and memory", epilog=epilog, formatter_class=fmt)
+    return parser
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run ``sdseg``; returns the exit code (see :data:`EXIT_CODES`)."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    json_mode, debug = "--json" in argv, "--debug" in argv
+    reporter = Reporter(json_mode=json_mode)
+    try:
+        args = build_parser().parse_args(argv)
+        if args.version:
+            from . import __version__
+
+            print(f"sdseg {__version__}")
+            return EXIT_OK
+        if args.command == "segment":
+            from .cli_segment import run_segment
+
+            return run_segment(args)
+        if args.command == "models":
+            from .cli_models import run_models
+
+            return run_models(args)
+        if args.command == "info":
+            from .cli_models import run_info
+
+            return run_info(args)
+        build_parser().print_help(sys.stderr)
+        return EXIT_USAGE
+    except SystemExit as exc:  # --help
+        return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
+    except BaseException as exc:  # one clear line; a traceback only with --debug
+        code = exit_code_for(exc)
+        if debug:
+            traceback.print_exc(file=sys.stderr)
+        reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
+        if json_mode:
+            sys.stderr.write(f"sdseg: error: {describe_error(exc)}\n")
+        return code
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

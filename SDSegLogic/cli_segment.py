@@ -1,0 +1,306 @@
+"""``sdseg segment``: plan the outputs, load the model once, segment every input.
+
+Kept apart from :mod:`SDSegLogic.cli` so that ``sdseg --help`` never imports this module's
+heavy collaborators (torch, SimpleITK): they are imported inside :func:`run_segment`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import threading
+import time
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional
+
+from .cli import (
+    EXIT_OK,
+    FLOAT_EXTENSIONS,
+    SEGMENTATION_EXTENSIONS,
+    OutputError,
+    Reporter,
+    ResourceError,
+    UsageError,
+    describe_error,
+    exit_code_for,
+    parse_slices,
+)
+from .errors import CancelledError, GeometryError, InputError
+from .progress import ProgressEvent, ProgressTracker
+
+__all__ = ["Job", "plan_jobs", "input_stem", "run_segment"]
+
+_INPUT_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
+                   ".tif", ".tiff", ".bmp", ".dcm")
+
+
+@dataclass
+class Job:
+    """One input and the files to write for it (kind -> path)."""
+
+    input: Path
+    outputs: Dict[str, Path] = field(default_factory=dict)
+
+
+def input_stem(path: Path) -> str:
+    """``ct.nii.gz`` -> ``ct``; a DICOM folder -> its name."""
+    name = path.name if path.name else path.resolve().name
+    lower = name.lower()
+    for suffix in _INPUT_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return name
+
+
+def _has_extension(path: str, extensions) -> bool:
+    return path.lower().endswith(tuple(extensions))
+
+
+def plan_jobs(args: argparse.Namespace) -> List[Job]:
+    """Output paths of every input; raises :class:`UsageError` for impossible combinations."""
+    inputs = [Path(p) for p in args.inputs]
+    out = args.output
+    folder_mode = len(inputs) > 1 or Path(out).is_dir() or out.endswith(("/", os.sep))
+    extras = {"probabilities": args.prob_map, "uncertainty": args.uncertainty, "preview": args.preview}
+    if args.uncertainty and args.samples < 2:
+        raise UsageError("--uncertainty needs --samples 2 or more (the variance over one sample is zero).")
+    jobs = [Job(p) for p in inputs]
+    if folder_mode:
+        stems = [input_stem(p) for p in inputs]
+        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        if clashes:
+            raise UsageError(f"several inputs are named {clashes}; their outputs would overwrite each other. Rename or run separately.")
+        if _has_extension(out, SEGMENTATION_EXTENSIONS) and not Path(out).is_dir():
+            raise UsageError(f"-o {out}: with {len(inputs)} inputs -o must be a folder (outputs are named after the inputs).")
+        for kind, value in extras.items():
+            if value and _has_extension(value, FLOAT_EXTENSIONS + (".png",)) and not Path(value).is_dir():
+                raise UsageError(f"--{_flag(kind)} {value}: with several inputs this must be a folder.")
+        suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png"}
+        for job, stem in zip(jobs, stems):
+            job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format}"
+            for kind, value in extras.items():
+                if value:
+                    job.outputs[kind] = Path(value) / f"{stem}{suffix[kind]}"
+    else:
+        if not _has_extension(out, SEGMENTATION_EXTENSIONS):
+            raise UsageError(f"-o {out}: unsupported extension; use one of {', '.join(SEGMENTATION_EXTENSIONS)} or a folder.")
+        jobs[0].outputs["segmentation"] = Path(out)
+        for kind, value in extras.items():
+            if not value:
+                continue
+            allowed = (".png",) if kind == "preview" else FLOAT_EXTENSIONS
+            if not _has_extension(value, allowed) or value.lower().endswith(".seg.nrrd"):
+                raise UsageError(f"--{_flag(kind)} {value}: unsupported extension; use one of {', '.join(allowed)}.")
+            jobs[0].outputs[kind] = Path(value)
+    _check_distinct(jobs)
+    return jobs
+
+
+def _flag(kind: str) -> str:
+    return {"probabilities": "prob-map"}.get(kind, kind)
+
+
+def _check_distinct(jobs: List[Job]) -> None:
+    inputs = {os.path.abspath(j.input) for j in jobs}
+    seen: Dict[str, str] = {}
+    for job in jobs:
+        for kind, path in job.outputs.items():
+            key = os.path.abspath(path)
+            if key in inputs:
+                raise UsageError(f"{path}: the {kind} output would overwrite an input; choose another name.")
+            if key in seen:
+                raise UsageError(f"{path}: used for both the {seen[key]} and the {kind} output; choose distinct names.")
+            seen[key] = kind
+
+
+class _CancelFlag:
+    """Set by SIGINT/SIGTERM; a second Ctrl-C interrupts at once (KeyboardInterrupt)."""
+
+    def __init__(self) -> None:
+        self.cancelled = False
+        self._previous: Dict[int, object] = {}
+
+    def __call__(self) -> bool:
+        return self.cancelled
+
+    def _handle(self, signum, frame) -> None:
+        self.cancelled = True
+        if signum == signal.SIGINT:
+            signal.signal(signal.SIGINT, signal.default_int_handler)
+
+    def __enter__(self) -> "_CancelFlag":
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+                if sig is not None:
+                    self._previous[sig] = signal.signal(sig, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        for sig, handler in self._previous.items():
+            signal.signal(sig, handler)
+
+    def check(self) -> None:
+        if self.cancelled:
+            raise CancelledError("cancelled by the user (SIGINT/SIGTERM); the current volume was not written.")
+
+
+def _load(args: argparse.Namespace, loader: Optional[Callable]):
+    from .device import resolve_device
+    from .registry import resolve_model
+
+    resolved = resolve_model(args.model)
+    try:
+        device = resolve_device(args.device)
+    except InputError as exc:
+        raise ResourceError(str(exc)) from None
+    if loader is None:
+        from .pipeline import SDSegPipeline
+
+        loader = SDSegPipeline.from_pretrained
+    return resolved, device, loader(resolved.folder, device=device)
+
+
+def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
+    import numpy as np
+
+    from .io import write_float_volume, write_preview, write_segmentation
+
+    written: Dict[str, str] = {}
+    try:
+        for path in job.outputs.values():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        written["segmentation"] = str(write_segmentation(job.outputs["segmentation"], result, card, input_path=job.input))
+        if "probabilities" in job.outputs:
+            probs = result.probabilities
+            foreground = probs if probs.ndim == 3 else 1.0 - probs[0]  # multi-class: P(any segment)
+            path = write_float_volume(job.outputs["probabilities"], np.asarray(foreground, np.float32), result.geometry,
+                                      input_path=job.input)
+            written["probabilities"] = str(path)
+        if "uncertainty" in job.outputs and result.variance is not None:
+            var = result.variance
+            total = var if var.ndim == 3 else var.sum(axis=0)  # multi-class: sum of per-class variances
+            path = write_float_volume(job.outputs["uncertainty"], np.asarray(total, np.float32), result.geometry,
+                                      input_path=job.input)
+            written["uncertainty"] = str(path)
+        if "preview" in job.outputs:
+            written["preview"] = str(write_preview(job.outputs["preview"], image, result, card))
+    except OSError as exc:
+        raise OutputError(f"cannot write {getattr(exc, 'filename', None) or job.outputs['segmentation']}: "
+                          f"{exc.strerror or exc}; check the folder exists and is writable, and the disk has space.") from None
+    return written
+
+
+def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
+    """Slices the model will see (after reorientation and ``--slices``), before any is segmented."""
+    from .segment import plan_segmentation
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # segment_array reports the same notes once
+        plan = plan_segmentation(image.array.shape, image.geometry, predictor.model_card,
+                                 model_size=int(predictor.config.sample_size), is_rgb=image.array.ndim == 4,
+                                 slices=slices, batch_size=args.batch_size, num_samples=args.samples,
+                                 source=str(image.source or "image"))
+    start, stop = plan.model_range
+    return stop - start
+
+
+def _unique(messages) -> List[str]:
+    seen: List[str] = []
+    for message in messages:
+        if message not in seen:
+            seen.append(message)
+    return seen
+
+
+def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: Optional[float], cancel: "_CancelFlag",
+                 reporter: Reporter, common: dict):
+    """Read, segment and write one input; returns (tracker, result, written outputs, warnings)."""
+    from .io import read_image
+    from .segment import segment_array
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        image = read_image(job.input)
+        cancel.check()
+        tracker = ProgressTracker(_slice_count(image, predictor, slices, args), prior)
+
+        def on_progress(done: int, total: int) -> None:
+            tracker.total = total
+            tracker.update(done)
+            reporter.emit(ProgressEvent("progress", done=done, total=total, eta_s=tracker.eta_s,
+                                        elapsed_s=tracker.elapsed_s, **common))
+
+        on_progress(0, tracker.total)
+        result = segment_array(
+            image.array, image.geometry, predictor, slices=slices, batch_size=args.batch_size,
+            num_inference_steps=args.steps, num_samples=args.samples, seed=args.seed,
+            progress=on_progress, should_cancel=cancel, source=str(job.input),
+        )
+        cancel.check()
+        written = _write_outputs(job, image, result, predictor.model_card)
+    notes = _unique(list(image.metadata.get("warnings", [])) + [str(w.message) for w in caught])
+    return tracker, result, written, notes
+
+
+def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> int:
+    """Run ``sdseg segment``; returns the exit code.
+
+    Args:
+        args: parsed arguments (see :func:`SDSegLogic.cli.build_parser`).
+        loader: ``loader(folder, device=...) -> predictor``; default ``SDSegPipeline.from_pretrained``.
+    """
+    reporter = Reporter(json_mode=args.json, quiet=args.quiet)
+    run_start = time.monotonic()
+    slices = parse_slices(args.slices) if args.slices else None
+    jobs = plan_jobs(args)
+    missing = [str(j.input) for j in jobs if not j.input.exists()]
+    if missing:
+        raise InputError(f"input not found: {', '.join(missing)}; check the path(s).")
+
+    with _CancelFlag() as cancel:
+        resolved, device, predictor = _load(args, loader)
+        cancel.check()
+        card = predictor.model_card
+        entry = resolved.entry
+        prior = entry.seconds_per_slice(device.type) if entry is not None else None
+        if prior is not None:
+            prior *= args.samples * args.steps
+        reporter.emit(ProgressEvent(
+            "start", volumes=len(jobs), elapsed_s=time.monotonic() - run_start,
+            extra={"model": card.model_id, "model_version": card.version, "model_folder": str(resolved.folder),
+                   "device": str(device)},
+        ))
+        finished: Dict[str, str] = {}
+        exit_code = EXIT_OK
+        for index, job in enumerate(jobs, start=1):
+            common = {"volume": index, "volumes": len(jobs), "input": str(job.input)}
+            try:
+                tracker, result, written, notes = _segment_one(job, predictor, args, slices, prior, cancel, reporter,
+                                                               common)
+            except (InputError, GeometryError, OutputError) as exc:
+                code = exit_code_for(exc)
+                exit_code = exit_code or code
+                reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, **common))
+                continue
+            if tracker.done > 0:
+                prior = tracker.elapsed_s / tracker.done  # the measured rate primes the next volume
+            finished[str(job.input)] = written["segmentation"]
+            extra: Dict[str, object] = {"voxel_counts": dict(result.voxel_counts)}
+            if notes:
+                extra["warnings"] = notes
+                if not (args.quiet or args.json):
+                    for note in notes:
+                        reporter.stderr.write(f"sdseg: warning: {note}\n")
+            reporter.emit(ProgressEvent("volume_done", done=tracker.done, total=tracker.total,
+                                        elapsed_s=tracker.elapsed_s, outputs=written, extra=extra, **common))
+    reporter.emit(ProgressEvent("done", volumes=len(jobs), elapsed_s=time.monotonic() - run_start,
+                                outputs=finished, exit_code=exit_code))
+    failed = len(jobs) - len(finished)
+    reporter.say(f"segmented {len(finished)} of {len(jobs)} input(s) with {card.model_id} {card.version} in "
+                 f"{time.monotonic() - run_start:.1f} s" + (f"; {failed} failed" if failed else ""))
+    for source, target in finished.items():
+        reporter.say(f"  {source} -> {target}")
+    return exit_code

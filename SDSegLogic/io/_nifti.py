@@ -1,0 +1,165 @@
+"""NIfTI-1 header checks (qform/sform), done before SimpleITK reads the voxels.
+
+SimpleITK silently prefers one of the two transforms; a file whose sform is sheared, or whose
+qform and sform disagree, is ambiguous and rejected here instead (reliability table row 19).
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import warnings
+import zlib
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from ..errors import GeometryError, InputError
+
+__all__ = ["read_nifti_header", "nifti_affine_ras", "check_nifti_transforms", "check_nifti_size",
+           "QFORM_SFORM_DIRECTION_TOL"]
+
+#: largest difference between qform and sform direction cosines accepted as float32 round-off
+QFORM_SFORM_DIRECTION_TOL = 2e-3
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as fh:
+        return fh.read(2) == b"\x1f\x8b"
+
+
+def read_nifti_header(path: Path) -> Dict[str, Any]:
+    """Parse the fields of a NIfTI-1 header needed for checks (NIfTI-2 returns ``{"version": 2}``)."""
+    opener = gzip.open if _is_gzip(path) else open
+    try:
+        with opener(path, "rb") as fh:
+            raw = fh.read(348)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: cannot read the NIfTI header ({exc}); the file is corrupt, re-export it.") from None
+    if len(raw) < 348:
+        raise InputError(f"{path}: NIfTI header is truncated ({len(raw)} of 348 bytes); re-export the file.")
+    for endian in "<>":
+        size = struct.unpack(endian + "i", raw[:4])[0]
+        if size in (348, 540):
+            break
+    else:
+        raise InputError(f"{path}: not a NIfTI header (sizeof_hdr is not 348); re-export the file.")
+    if size == 540:
+        return {"version": 2}
+
+    def unpack(fmt: str, offset: int):
+        return struct.unpack_from(endian + fmt, raw, offset)
+
+    dim = unpack("8h", 40)
+    return {
+        "version": 1,
+        "dim": dim,
+        "datatype": unpack("h", 70)[0],
+        "bitpix": unpack("h", 72)[0],
+        "pixdim": unpack("8f", 76),
+        "vox_offset": unpack("f", 108)[0],
+        "scl_slope": unpack("f", 112)[0],
+        "scl_inter": unpack("f", 116)[0],
+        "qform_code": unpack("h", 252)[0],
+        "sform_code": unpack("h", 254)[0],
+        "quatern": unpack("3f", 256),
+        "qoffset": unpack("3f", 268),
+        "srow": np.array(unpack("12f", 280), dtype=np.float64).reshape(3, 4),
+    }
+
+
+def nifti_affine_ras(header: Dict[str, Any], which: str) -> np.ndarray:
+    """4x4 IJK->RAS matrix from the ``"qform"`` or ``"sform"`` fields (NIfTI-1 definition)."""
+    m = np.eye(4)
+    if which == "sform":
+        m[:3, :] = header["srow"]
+        return m
+    b, c, d = (float(v) for v in header["quatern"])
+    a = np.sqrt(max(0.0, 1.0 - (b * b + c * c + d * d)))
+    r = np.array([
+        [a * a + b * b - c * c - d * d, 2 * (b * c - a * d), 2 * (b * d + a * c)],
+        [2 * (b * c + a * d), a * a + c * c - b * b - d * d, 2 * (c * d - a * b)],
+        [2 * (b * d - a * c), 2 * (c * d + a * b), a * a + d * d - c * c - b * b],
+    ])
+    pixdim = header["pixdim"]
+    qfac = -1.0 if pixdim[0] < 0 else 1.0
+    m[:3, :3] = r @ np.diag([pixdim[1], pixdim[2], qfac * pixdim[3]])
+    m[:3, 3] = header["qoffset"]
+    return m
+
+
+def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.ndarray]:
+    """Reject a sheared sform or a qform/sform disagreement; return the IJK->RAS matrix in force.
+
+    Returns:
+        float64 (4, 4) IJK->RAS of the transform a reader must use (sform if set, else qform), or
+        ``None`` when neither is set (a warning is issued: the orientation is unknown).
+    """
+    if header.get("version") != 1:
+        return None
+    q_code, s_code = header["qform_code"], header["sform_code"]
+    sform = nifti_affine_ras(header, "sform") if s_code > 0 else None
+    qform = nifti_affine_ras(header, "qform") if q_code > 0 else None
+    if sform is not None:
+        axes = sform[:3, :3]
+        norms = np.linalg.norm(axes, axis=0)
+        if np.any(norms <= 0):
+            raise GeometryError(f"{path}: the NIfTI sform has a zero axis ({axes.round(6).tolist()}); fix the header.")
+        unit = axes / norms
+        error = float(np.abs(unit.T @ unit - np.eye(3)).max())
+        if error > 1e-4:
+            raise GeometryError(
+                f"{path}: the NIfTI sform is sheared (axes not orthogonal, max |D^T D - I| = {error:.2e}); ITK cannot "
+                "represent it and would silently use another transform. Resample the image to a rotation-only grid "
+                "(e.g. 3D Slicer 'Harden transform' then save, or nibabel/SimpleITK resampling) and save it again."
+            )
+    if sform is not None and qform is not None:
+        # the qform quaternion is stored in float32, so near-180-degree rotations differ by ~1e-4 after
+        # decoding; tolerate that, reject real disagreements (0.1 degree, 0.01 mm, 0.01 % spacing)
+        s_norm, q_norm = np.linalg.norm(sform[:3, :3], axis=0), np.linalg.norm(qform[:3, :3], axis=0)
+        d_dir = float(np.abs(sform[:3, :3] / s_norm - qform[:3, :3] / q_norm).max())
+        d_spacing = float(np.abs(s_norm / q_norm - 1.0).max())
+        d_org = float(np.abs(sform[:3, 3] - qform[:3, 3]).max())
+        if d_dir > QFORM_SFORM_DIRECTION_TOL or d_spacing > 1e-4 or d_org > 1e-2:
+            raise GeometryError(
+                f"{path}: the NIfTI qform and sform describe different positions (axes differ by {d_dir:.2e}, spacing "
+                f"by {d_spacing:.2e}, origin by {d_org:.3g} mm); it is unclear which one is right. Re-save the image so "
+                "both agree (e.g. nibabel img.set_qform(img.get_sform())) or from the scanner software."
+            )
+    if sform is None and qform is None:
+        warnings.warn(f"{path}: NIfTI header has neither qform nor sform; orientation is unknown and assumed.",
+                      stacklevel=3)
+        return None
+    return sform if sform is not None else qform
+
+
+def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
+    """Reject a truncated NIfTI-1 file (ITK would silently return zeros for the missing voxels).
+
+    A ``.nii.gz`` is streamed through gzip once, which also catches corrupt streams and CRC errors.
+    """
+    if header.get("version") != 1:
+        return
+    dim = header["dim"]
+    ndim = int(dim[0])
+    if not 1 <= ndim <= 7 or any(int(d) < 1 for d in dim[1:ndim + 1]):
+        raise InputError(f"{path}: invalid NIfTI dimensions {list(dim)}; the header is corrupt, re-export the image.")
+    values = int(np.prod([int(d) for d in dim[1:ndim + 1]], dtype=np.int64))
+    expected = int(header["vox_offset"]) + values * max(int(header["bitpix"]), 1) // 8
+    if _is_gzip(path):
+        actual = 0
+        try:
+            with gzip.open(path, "rb") as fh:
+                while True:
+                    chunk = fh.read(1 << 22)
+                    if not chunk:
+                        break
+                    actual += len(chunk)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise InputError(f"{path}: the gzip stream is corrupt or truncated ({exc}); re-export the file.") from None
+    else:
+        actual = path.stat().st_size
+    if actual < expected:
+        raise InputError(f"{path}: the file is truncated ({actual:,} of {expected:,} bytes of header and voxels); "
+                         "copy or export it again.")

@@ -1,0 +1,84 @@
+"""SimpleITK <-> (NumPy array, ImageGeometry) conversions; the only place that touches sitk geometry."""
+
+from __future__ import annotations
+
+import contextlib
+import locale
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import GeometryError
+from ..geometry import ImageGeometry
+
+__all__ = ["geometry_from_sitk", "image_from_array", "itk_safe_path"]
+
+
+def geometry_from_sitk(image, source: str = "image") -> ImageGeometry:
+    """Geometry of a 2-D, 3-D or 4-D SimpleITK image (the first three axes; 2-D gets k = 1, spacing 1).
+
+    Args:
+        image: ``SimpleITK.Image``; its origin/spacing/direction are in LPS (ITK's frame).
+        source: name used in error messages.
+    """
+    dim = image.GetDimension()
+    size, spacing, origin = list(image.GetSize()), list(image.GetSpacing()), list(image.GetOrigin())
+    direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dim, dim)
+    if dim == 2:
+        d3 = np.eye(3)
+        d3[:2, :2] = direction
+        size, spacing, origin, direction = size + [1], spacing + [1.0], origin + [0.0], d3
+    elif dim >= 3:
+        size, spacing, origin, direction = size[:3], spacing[:3], origin[:3], direction[:3, :3]
+    else:
+        raise GeometryError(f"{source}: {dim}-D images are not supported; give a 2-D or 3-D image.")
+    try:
+        return ImageGeometry(tuple(spacing), tuple(origin), direction, tuple(size))
+    except GeometryError as exc:
+        raise GeometryError(f"{source}: {exc}") from None
+
+
+def image_from_array(array: np.ndarray, geometry: ImageGeometry):
+    """A 3-D SimpleITK image (scalar, or vector when ``array`` is (K, J, I, C)) carrying ``geometry``."""
+    import SimpleITK as sitk
+
+    is_vector = array.ndim == 4
+    image = sitk.GetImageFromArray(np.ascontiguousarray(array), isVector=is_vector)
+    image.SetSpacing(tuple(float(v) for v in geometry.spacing))
+    image.SetOrigin(tuple(float(v) for v in geometry.origin))
+    image.SetDirection(tuple(float(v) for v in geometry.direction_matrix.reshape(-1)))
+    return image
+
+
+@contextlib.contextmanager
+def itk_safe_path(path: Path, writing: bool = False) -> Iterator[Path]:
+    """Yield a path ITK can open.
+
+    On Windows ITK uses the ANSI code page, so a path that cannot be encoded in it is routed
+    through an ASCII-named temporary copy (reading) or temporary file moved into place (writing).
+    Elsewhere the path is used as is (UTF-8 works on POSIX).
+    """
+    if os.name != "nt":
+        yield path
+        return
+    try:
+        str(path).encode(locale.getpreferredencoding(False))
+        yield path
+        return
+    except UnicodeEncodeError:
+        pass
+    suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
+    with tempfile.TemporaryDirectory(prefix="sdseg_") as tmp:
+        temp = Path(tmp) / ("data" + suffix)
+        if not writing:
+            if path.is_dir():
+                shutil.copytree(path, temp)
+            else:
+                shutil.copy2(path, temp)
+        yield temp
+        if writing:
+            shutil.move(str(temp), str(path))

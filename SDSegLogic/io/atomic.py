@@ -1,0 +1,59 @@
+"""Atomic output files: write to a temporary file in the destination folder, then ``os.replace``."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import Iterator, Optional, Union
+
+from ..errors import InputError
+
+__all__ = ["atomic_output", "check_output_path"]
+
+
+def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None) -> Path:
+    """Validate an output path: parent folder exists, not a folder, not the input file.
+
+    Raises:
+        InputError: naming the path and the remedy.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise InputError(f"{path}: is a folder; give an output file name such as {path / 'segmentation.seg.nrrd'}.")
+    if not path.parent.exists():
+        raise InputError(f"{path}: the folder {path.parent} does not exist; create it first.")
+    if input_path is not None:
+        source = Path(input_path)
+        same = path.exists() and source.exists() and os.path.samefile(path, source)
+        if same or path.resolve() == source.resolve() or source.resolve() in path.resolve().parents:
+            raise InputError(f"{path}: refusing to write over the input image {source}; choose another output name.")
+    return path
+
+
+@contextlib.contextmanager
+def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Iterator[Path]:
+    """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
+
+    Args:
+        path: final destination.
+        suffix: ending of the temporary file (defaults to the destination's full ending, so that
+            writers choosing a format by extension, such as SimpleITK, pick the same one).
+
+    On any exception the temporary file is removed and ``path`` is left untouched.
+    """
+    path = Path(path)
+    if suffix is None:
+        name = path.name
+        suffix = name[name.index("."):] if "." in name else ""
+    fd, temp_name = tempfile.mkstemp(prefix=".sdseg-", suffix=suffix, dir=str(path.parent))
+    os.close(fd)
+    temp = Path(temp_name)
+    try:
+        yield temp
+        os.replace(temp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            temp.unlink()
+        raise

@@ -1,0 +1,258 @@
+"""``read_image``: one entry point for every supported input format.
+
+Each read runs in three steps: identify the format from content and extension
+(:mod:`.sniff`), check the header only (voxel count against the memory budget, geometry,
+4-D / colour layout), then read voxels and cast them to float32 once.
+"""
+
+from __future__ import annotations
+
+import logging
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, Optional, Union
+
+import numpy as np
+
+from ..errors import GeometryError, InputError
+from ..geometry import ImageGeometry
+from ..limits import default_memory_budget, format_bytes
+from .sniff import detect_format
+
+__all__ = ["ImageData", "read_image", "image_data_from_array"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ImageData:
+    """An image as read from disk (or handed over from Slicer).
+
+    Attributes:
+        array: float32 (K, J, I) for scalar images or (K, J, I, 3) for colour images (values in
+            0..255 for 8-bit colour); a 2-D picture has K = 1. Rescale slope/intercept is already
+            applied, so CT is in HU. Treat it as read-only.
+        geometry: the voxel grid in LPS (spacing along i, j, k; origin; direction columns).
+        is_rgb: True when ``array`` has the trailing colour axis.
+        modality: hint such as ``"CT"``, ``"MR"``, ``"photo"``; ``""`` when unknown.
+        source: the path that was read (``None`` for arrays from memory).
+        metadata: facts about the read: ``format``, ``original_dtype``, ``is_2d``, ``rescale``,
+            ``series_count``, ``frame``, ``warnings`` (list of str).
+    """
+
+    array: np.ndarray
+    geometry: ImageGeometry
+    is_rgb: bool = False
+    modality: str = ""
+    source: Optional[Path] = None
+    metadata: Dict[str, Any] = field(default_factory=dict)
+
+
+def _preflight(path: Path, values: int, budget: int) -> None:
+    needed = int(values) * 4
+    if needed > budget:
+        raise InputError(
+            f"{path}: the image holds {values:,} values ({format_bytes(needed)} as float32), more than the memory "
+            f"budget of {format_bytes(budget)}. Crop or downsample it first (e.g. Crop Volume in 3D Slicer), or raise "
+            "the budget with max_bytes / SDSEG_MAX_BYTES if the machine has the memory."
+        )
+
+
+def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, colour: bool,
+            meta: Dict[str, Any], modality: str) -> ImageData:
+    """Cast to float32 once, settle the colour layout and check the shape against the geometry."""
+    where = str(path) if path is not None else "array"
+    if array.dtype.kind == "c" or array.dtype.fields is not None:
+        raise InputError(f"{where}: voxel type {array.dtype} is not supported; save real-valued voxels.")
+    meta.setdefault("original_dtype", str(array.dtype))
+    if colour:
+        components = array.shape[-1]
+        if components == 4:
+            alpha = array[..., 3]
+            opaque = np.iinfo(array.dtype).max if array.dtype.kind in "ui" else 1.0
+            if not np.all(alpha == opaque):
+                raise InputError(f"{where}: the image has a transparent alpha channel; flatten it onto a background "
+                                 "and save it as RGB.")
+            array = array[..., :3]
+            message = f"{where}: dropped an all-opaque alpha channel."
+            meta["warnings"].append(message)
+            warnings.warn(message, stacklevel=3)
+        elif components != 3:
+            raise InputError(f"{where}: {components} colour components; give a gray or RGB image.")
+        scale = 255.0 / 65535.0 if array.dtype == np.uint16 else 1.0
+        array = array.astype(np.float32) * np.float32(scale)
+    else:
+        array = array.astype(np.float32, copy=False)
+    spatial = tuple(array.shape[:3])
+    if spatial != geometry.array_shape:
+        raise GeometryError(f"{where}: voxel array {spatial} does not match the header's grid {geometry.array_shape}; "
+                            "the file is inconsistent, re-export it.")
+    return ImageData(array=array, geometry=geometry, is_rgb=bool(colour), modality=modality, source=path, metadata=meta)
+
+
+def image_data_from_array(array: np.ndarray, geometry: Optional[ImageGeometry] = None, *, is_rgb: Optional[bool] = None,
+                          modality: str = "") -> ImageData:
+    """Wrap an in-memory array (e.g. from Slicer's ``arrayFromVolume``) as :class:`ImageData`.
+
+    Args:
+        array: (K, J, I) scalar or (K, J, I, 3) colour; copied to float32.
+        geometry: its grid; identity spacing 1 at the origin when omitted.
+        is_rgb: colour layout; guessed from a trailing axis of 3 or 4 when omitted.
+    """
+    array = np.asarray(array)
+    if array.ndim == 2:
+        array = array[None]
+    colour = bool(is_rgb) if is_rgb is not None else (array.ndim == 4 and array.shape[-1] in (3, 4))
+    if array.ndim != (4 if colour else 3):
+        raise InputError(f"array of shape {array.shape}: expected (K, J, I) or (K, J, I, 3).")
+    geometry = geometry or ImageGeometry.for_array(array)
+    return _finish(None, array, geometry, colour, {"format": "array", "warnings": []}, modality)
+
+
+def read_image(path: Union[str, Path], *, frame: Optional[int] = None, series: Optional[str] = None,
+               max_bytes: Optional[int] = None) -> ImageData:
+    """Read NRRD, NIfTI, MetaImage, a DICOM series folder or a 2-D PNG/JPEG/TIFF/BMP picture.
+
+    Args:
+        path: a file, or a folder holding a DICOM series (a single DICOM file selects its series).
+        frame: for 4-D images (time series, multi-echo, multi-page TIFF), the frame to read;
+            without it a 4-D image is rejected.
+        series: DICOM SeriesInstanceUID to read; by default the series with the most slices.
+        max_bytes: refuse (before reading voxels) images whose float32 copy exceeds this many
+            bytes; default :func:`SDSegLogic.limits.default_memory_budget`.
+
+    Returns:
+        :class:`ImageData`: float32 array (K, J, I) or (K, J, I, 3), geometry in LPS. NIfTI (RAS
+        on disk) is converted to LPS; rescale slope/intercept is applied; 2-D images get K = 1.
+
+    Raises:
+        InputError: missing, empty, truncated or corrupt file; extension contradicting the
+            content; unsupported layout (4-D without ``frame``, transparent alpha, too large).
+        GeometryError: non-orthonormal direction, ambiguous NIfTI transforms, zero spacing,
+            missing DICOM slices or gantry tilt.
+    """
+    path = Path(path)
+    fmt = detect_format(path)
+    budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
+    meta: Dict[str, Any] = {"format": fmt, "warnings": []}
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        data = _dispatch(path, fmt, frame, series, budget, meta)
+    for item in caught:
+        meta["warnings"].append(str(item.message))
+        warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
+    array, geometry, colour, modality = data
+    logger.info("read %s: %s %s, spacing %s, %s", path.name, fmt, geometry.shape, geometry.spacing,
+                geometry.orientation_code())
+    return _finish(path, array, geometry, colour, meta, modality)
+
+
+def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str], budget: int, meta: Dict[str, Any]):
+    if fmt == "nrrd":
+        from ._nrrd import nrrd_voxel_count, read_nrrd, read_nrrd_header
+
+        header = read_nrrd_header(path)
+        _preflight(path, nrrd_voxel_count(header), budget)
+        array, geometry, facts = read_nrrd(path, header, frame)
+        meta.update({k: v for k, v in facts.items() if k != "kind"})
+        meta["is_2d"] = geometry.shape[2] == 1 and int(header["dimension"]) - (facts["kind"] == "colour") == 2
+        return array, geometry, facts["kind"] == "colour", ""
+    if fmt in ("nifti", "metaimage"):
+        return _read_with_sitk(path, fmt, frame, budget, meta)
+    if fmt == "dicom":
+        from ._dicom import dicom_voxel_count, read_dicom
+
+        count, plan = dicom_voxel_count(path, series)
+        _preflight(path, count, budget)
+        array, geometry, facts = read_dicom(path, plan)
+        meta.update(facts)
+        meta["is_2d"] = False
+        return array, geometry, False, facts.get("modality", "")
+    from ._photo import photo_size, read_photo
+
+    width, height, bands, _ = photo_size(path)
+    _preflight(path, width * height * bands, budget)
+    array, facts = read_photo(path, frame)
+    meta.update(facts)
+    meta["is_2d"] = True
+    colour = array.ndim == 4
+    return array, ImageGeometry.for_array(array), colour, "photo"
+
+
+def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any]):
+    import SimpleITK as sitk
+
+    from ._sitk import geometry_from_sitk, itk_safe_path
+
+    expected_ras = None
+    if fmt == "nifti":
+        from ._nifti import check_nifti_size, check_nifti_transforms, read_nifti_header
+
+        header = read_nifti_header(path)
+        expected_ras = check_nifti_transforms(path, header)
+        if header.get("version") == 1:
+            dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
+            _preflight(path, int(np.prod(dims, dtype=np.int64)), budget)
+        check_nifti_size(path, header)
+        if header.get("version") == 1 and (header["scl_slope"] not in (0.0, 1.0) or header["scl_inter"] != 0.0):
+            meta["rescale"] = {"slope": float(header["scl_slope"]), "intercept": float(header["scl_inter"])}
+    elif path.name.lower().endswith(".mhd"):
+        _check_mhd_data_file(path)
+    with itk_safe_path(path) as safe:
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(str(safe))
+        try:
+            reader.ReadImageInformation()
+            values = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents()
+            _preflight(path, values, budget)
+            image = reader.Execute()
+        except RuntimeError as exc:
+            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
+            detail = lines[-1] if lines else "unknown ITK error"
+            if "orthonormal" in str(exc).lower():
+                raise GeometryError(f"{path}: the header's direction is not a rotation ({detail}); re-save it with a "
+                                    "rotation-only direction (resample in 3D Slicer or SimpleITK).") from None
+            raise InputError(f"{path}: cannot read the image ({detail}); the file is truncated or corrupt, "
+                             "re-export it.") from None
+    geometry = geometry_from_sitk(image, str(path))
+    if expected_ras is not None and image.GetDimension() >= 3:
+        expected = ImageGeometry.from_ijk_to_lps(np.diag([-1.0, -1.0, 1.0, 1.0]) @ expected_ras, geometry.shape)
+        expected.require_same(geometry, what=f"{path}: SimpleITK's reading of the NIfTI transform",
+                              spacing_rtol=1e-4, direction_atol=2e-3, origin_atol=1e-2)
+    components = image.GetNumberOfComponentsPerPixel()
+    array = sitk.GetArrayFromImage(image)
+    dim = image.GetDimension()
+    meta["is_2d"] = dim == 2
+    if dim == 2:
+        array = array[None]
+    colour = components in (3, 4) and image.GetPixelID() in (sitk.sitkVectorUInt8, sitk.sitkVectorUInt16)
+    if dim == 4 or (components > 1 and not colour):
+        count = array.shape[0] if dim == 4 else components
+        if frame is None:
+            raise InputError(f"{path}: 4-D image with {count} frames; choose one with frame=0..{count - 1} (--frame), "
+                             "or save a single 3-D volume.")
+        if not 0 <= frame < count:
+            raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
+        array = array[frame] if dim == 4 else array[..., frame]
+        meta["frame"] = frame
+    return array, geometry, colour, ""
+
+
+def _check_mhd_data_file(path: Path) -> None:
+    try:
+        text = path.read_text(encoding="latin-1")
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the header ({exc}).") from None
+    for line in text.splitlines():
+        key, _, value = line.partition("=")
+        if key.strip() == "ElementDataFile":
+            value = value.strip()
+            if value in ("LOCAL",) or value.startswith("LIST"):
+                return
+            folder = path.resolve().parent
+            target = (folder / value.split(" ")[0]).resolve()
+            if folder not in target.parents:
+                raise InputError(f"{path}: ElementDataFile {value!r} lies outside the header's folder; only data files "
+                                 "next to the .mhd are read. Save the image as a single .mha file.")
+            return

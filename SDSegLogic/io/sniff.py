@@ -1,0 +1,123 @@
+"""Identify a file's format from its content and check it against its extension.
+
+Every reader goes through :func:`detect_format` first, so an empty file, a missing file or a file
+whose extension does not match its content is rejected with an :class:`InputError` before any
+third-party reader sees it.
+"""
+
+from __future__ import annotations
+
+import gzip
+import struct
+import zlib
+from pathlib import Path
+from typing import Optional
+
+from ..errors import InputError
+
+__all__ = ["detect_format", "format_from_extension", "sniff_content", "FORMATS"]
+
+#: format name -> file name endings (lower case) that announce it
+FORMATS = {
+    "nrrd": (".seg.nrrd", ".nrrd", ".nhdr"),
+    "nifti": (".nii.gz", ".nii"),
+    "metaimage": (".mha", ".mhd"),
+    "dicom": (".dcm", ".dicom", ".ima"),
+    "png": (".png",),
+    "jpeg": (".jpg", ".jpeg"),
+    "tiff": (".tif", ".tiff"),
+    "bmp": (".bmp",),
+}
+_SUPPORTED = ", ".join(e for ends in FORMATS.values() for e in ends if e != ".seg.nrrd")
+
+
+def format_from_extension(path: Path) -> Optional[str]:
+    """Format announced by the file name (``None`` if the ending is unknown or absent)."""
+    name = path.name.lower()
+    for fmt, endings in FORMATS.items():
+        if any(name.endswith(e) for e in endings):
+            return fmt
+    return None
+
+
+def _nifti_sizeof_hdr(head: bytes) -> bool:
+    if len(head) < 348:
+        return False
+    return struct.unpack("<i", head[:4])[0] in (348, 540) or struct.unpack(">i", head[:4])[0] in (348, 540)
+
+
+def sniff_content(head: bytes) -> Optional[str]:
+    """Format recognised from the first bytes of a file (gzip is reported as ``"gzip"``)."""
+    if head.startswith(b"NRRD000"):
+        return "nrrd"
+    if head[:2] == b"\x1f\x8b":
+        return "gzip"
+    if len(head) >= 132 and head[128:132] == b"DICM":
+        return "dicom"
+    if head.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "png"
+    if head.startswith(b"\xff\xd8\xff"):
+        return "jpeg"
+    if head[:4] in (b"II*\x00", b"MM\x00*"):
+        return "tiff"
+    if head.startswith(b"BM"):
+        return "bmp"
+    text = head[:200].lstrip()
+    if text.startswith((b"ObjectType", b"NDims", b"Comment", b"ElementType", b"DimSize")):
+        return "metaimage"
+    if _nifti_sizeof_hdr(head) and head[344:347] in (b"n+1", b"ni1", b"n+2", b"ni2"):
+        return "nifti"
+    return None
+
+
+def _gunzip_head(path: Path, n: int = 352) -> bytes:
+    try:
+        with gzip.open(path, "rb") as fh:
+            return fh.read(n)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise InputError(f"{path}: the gzip stream is corrupt or truncated ({exc}); re-export the file.") from None
+
+
+def detect_format(path: Path) -> str:
+    """Return the format of ``path`` after checking existence, size and content against extension.
+
+    Args:
+        path: a file or a folder (a folder is a DICOM series).
+
+    Returns:
+        One of the keys of :data:`FORMATS`.
+
+    Raises:
+        InputError: missing or empty file, unknown ending, or content that contradicts the ending.
+    """
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder; check the path.")
+    if path.is_dir():
+        return "dicom"
+    size = path.stat().st_size
+    if size == 0:
+        raise InputError(f"{path}: the file is empty (0 bytes); the copy or export failed, produce it again.")
+    with open(path, "rb") as fh:
+        head = fh.read(512)
+    content = sniff_content(head)
+    if content == "gzip":
+        inner = sniff_content(_gunzip_head(path))
+        if inner == "nifti" and not path.name.lower().endswith(".gz"):
+            raise InputError(f"{path}: the content is gzip-compressed NIfTI but the name does not end in .gz; "
+                             "rename it to .nii.gz.")
+        content = "nifti" if inner == "nifti" else "gzip"
+    declared = format_from_extension(path)
+    if declared is None:
+        if content == "dicom" and "." not in path.name:
+            return "dicom"
+        hint = f"; its content looks like {content}, rename it accordingly" if content else ""
+        raise InputError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}{hint}. "
+                         f"Supported: {_SUPPORTED} or a DICOM folder.")
+    if declared == "metaimage" and path.name.lower().endswith(".mhd") and content is None:
+        content = "metaimage"
+    if content != declared:
+        raise InputError(
+            f"{path}: the extension says {declared} but the content is {content or 'not a recognised image format'}; "
+            "rename the file to match its content, or re-export it."
+        )
+    return declared

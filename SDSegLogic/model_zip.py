@@ -1,0 +1,201 @@
+"""Install a model zip that the user downloaded into the model cache, safely and atomically.
+
+SDSeg never downloads anything. For a downloadable registry entry the user fetches the zip
+(the URL and sha256 are printed by ``sdseg models info``) and runs ``sdseg models import ZIP``,
+which calls :func:`import_zip`. The archive is treated as untrusted:
+
+* every member path is checked before anything is written: no absolute paths, drive letters,
+  backslashes, ``..`` components, symbolic links, device files or encrypted members; at most
+  :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked (and a member
+  may not unpack to more than its header says);
+* the model card's ``model_id`` and ``version`` must be folder-safe, and every weight file it
+  lists must lie inside the folder and match its sha256;
+* the zip's own sha256 is checked against the caller's value and the registry entry, if known;
+* extraction goes to a staging folder inside the cache, moved into place with one ``os.replace``;
+  on any failure the staging folder is removed and the cache is unchanged.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import tempfile
+import time
+import zipfile
+import zlib
+from pathlib import Path
+from typing import Optional
+
+from .errors import CheckpointError, InputError
+from .registry import PathLike, Registry, ResolvedModel, cache_folder, models_home, sha256_file
+
+__all__ = ["UnsafeArchiveError", "import_zip", "INSTALL_RECORD", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS"]
+
+#: Written into each imported folder: the zip's name, its sha256 and the time of import.
+INSTALL_RECORD = ".sdseg-install.json"
+#: Refuse archives that would unpack to more than this (the paper model is about 1.7 GB in fp32).
+MAX_ARCHIVE_BYTES = 16 * 2**30
+MAX_ARCHIVE_MEMBERS = 1000
+_IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store")
+
+
+class UnsafeArchiveError(CheckpointError):
+    """A model zip holds absolute paths, ``..``, links, encrypted or oversized members."""
+
+
+def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
+    """The member's safe relative path (``None`` for an ignored member); raises on anything unsafe."""
+    name = info.filename
+    if name.startswith(_IGNORED_MEMBERS) or name.rsplit("/", 1)[-1] == ".DS_Store":
+        return None
+    parts = name.rstrip("/").split("/")
+    if (
+        not name
+        or name.startswith("/")
+        or "\\" in name
+        or ":" in parts[0]
+        or any(p in ("", ".", "..") for p in parts)
+    ):
+        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute, '..' or malformed path; refusing to extract it.")
+    mode = info.external_attr >> 16
+    kind = stat.S_IFMT(mode)
+    if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
+        what = "a symbolic link" if kind == stat.S_IFLNK else "not a regular file"
+        raise UnsafeArchiveError(f"{archive}: member {name!r} is {what}; model archives may hold regular files only.")
+    if info.flag_bits & 0x1:
+        raise UnsafeArchiveError(f"{archive}: member {name!r} is encrypted; model archives must not be.")
+    return "/".join(parts)
+
+
+def _extract(archive: Path, staging: Path) -> None:
+    """Validate every member, then extract the model folder's files into ``staging``."""
+    try:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise CheckpointError(f"{archive}: not a readable zip archive ({exc}); download it again.") from None
+    with zf:
+        infos = zf.infolist()
+        if len(infos) > MAX_ARCHIVE_MEMBERS:
+            raise UnsafeArchiveError(f"{archive}: {len(infos)} members (limit {MAX_ARCHIVE_MEMBERS}); not a model archive.")
+        files = [(info, rel) for info in infos for rel in [_member_path(info, archive)] if rel and not info.is_dir()]
+        if sum(info.file_size for info, _ in files) > MAX_ARCHIVE_BYTES:
+            raise UnsafeArchiveError(f"{archive}: unpacks to more than {MAX_ARCHIVE_BYTES / 2**30:.0f} GiB; refusing it.")
+        names = {rel for _, rel in files}
+        if "model_card.json" in names:
+            prefix = ""
+        else:
+            tops = {rel.split("/", 1)[0] for rel in names}
+            prefix = tops.pop() + "/" if len(tops) == 1 else None
+            if prefix is None or prefix + "model_card.json" not in names:
+                raise CheckpointError(
+                    f"{archive}: no model_card.json at the top of the archive or of its single top-level folder; "
+                    "this is not an SDSeg model zip."
+                )
+        for info, rel in files:
+            if not rel.startswith(prefix):
+                raise UnsafeArchiveError(f"{archive}: member {rel!r} lies outside the model folder {prefix!r}.")
+            target = staging / rel[len(prefix):]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            written = 0
+            try:
+                with zf.open(info) as source, open(target, "wb") as sink:
+                    for chunk in iter(lambda: source.read(1 << 20), b""):
+                        written += len(chunk)
+                        if written > info.file_size:
+                            raise UnsafeArchiveError(f"{archive}: member {rel!r} is larger than its header says; refusing it.")
+                        sink.write(chunk)
+            except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+                raise CheckpointError(f"{archive}: member {rel!r} is corrupt ({exc}); download the zip again.") from None
+    root = staging.resolve()
+    for path in staging.rglob("*"):
+        if path.is_symlink() or root not in path.resolve().parents:
+            raise UnsafeArchiveError(f"{archive}: extraction produced {path}, outside the staging folder; refusing it.")
+
+
+def import_zip(
+    zip_path: PathLike,
+    registry: Optional[Registry] = None,
+    home: Optional[PathLike] = None,
+    force: bool = False,
+    expected_sha256: Optional[str] = None,
+) -> ResolvedModel:
+    """Install a model zip the user downloaded into the cache, safely and atomically.
+
+    Steps: sha256 of the zip (checked against ``expected_sha256`` and against the registry
+    entry of the same id and version, when either is known); every member path checked (no
+    absolute paths, ``..``, links, encrypted or oversized members); extraction into a staging
+    folder inside the cache; the model card's ``model_id``/``version`` must be folder-safe and
+    every weight file it lists must lie inside the folder and match its sha256; then one
+    ``os.replace`` puts the folder at ``<home>/<id>/<version>``.
+
+    Args:
+        zip_path: the archive: a model folder's files at its top, or inside one top-level folder.
+        registry: default :meth:`Registry.load`.
+        home: cache root, default :func:`models_home`.
+        force: replace an installed copy of the same id and version.
+        expected_sha256: sha256 the zip must have.
+
+    Returns:
+        The installed model.
+
+    Raises:
+        InputError: the zip file does not exist.
+        UnsafeArchiveError, CheckpointError, ModelCardError, ConfigError: the archive is refused;
+            nothing is left behind in the cache.
+    """
+    from .model_card import ModelCard
+    from .model_folder import verify_model_folder
+
+    archive = Path(zip_path).expanduser()
+    if not archive.is_file():
+        raise InputError(f"{archive}: no such file; give the path of the model zip you downloaded.")
+    registry = registry if registry is not None else Registry.load()
+    home = Path(home if home is not None else models_home())
+    digest = sha256_file(archive)
+    if expected_sha256 and digest != expected_sha256.lower():
+        raise CheckpointError(f"{archive}: sha256 {digest} differs from the expected {expected_sha256}; download it again.")
+    home.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=home))
+    try:
+        _extract(archive, staging)
+        card = ModelCard.from_json(staging / "model_card.json")
+        destination = cache_folder(card.model_id, card.version, home)
+        for rel in card.weights:
+            parts = Path(rel).parts
+            if Path(rel).is_absolute() or ".." in parts:
+                raise CheckpointError(
+                    f"{archive}: the model card lists weight file {rel!r} outside the model folder; "
+                    "an imported model must contain all its weights (copy the shared file into the zip)."
+                )
+        problems = verify_model_folder(staging)
+        if problems:
+            raise CheckpointError(f"{archive}: the model inside fails verification: " + " ".join(problems))
+        entry = registry.get(card.model_id, card.version)
+        if entry is not None and entry.sha256 and entry.sha256 != digest:
+            raise CheckpointError(
+                f"{archive}: sha256 {digest} differs from the registry's {entry.sha256} for {card.model_id} "
+                f"{card.version}; the download is corrupt or not the published file."
+            )
+        record = {"zip": archive.name, "zip_sha256": digest, "installed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        (staging / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
+        if destination.exists() and not force:
+            raise CheckpointError(
+                f"{destination}: {card.model_id} {card.version} is already installed; pass --force to replace it."
+            )
+        destination.parent.mkdir(parents=True, exist_ok=True)
+        if destination.exists():
+            backup = destination.with_name(f".{destination.name}.old")
+            shutil.rmtree(backup, ignore_errors=True)
+            os.replace(destination, backup)
+            os.replace(staging, destination)
+            shutil.rmtree(backup, ignore_errors=True)
+        else:
+            os.replace(staging, destination)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return ResolvedModel(destination, "cache", card.model_id, card.version, entry)

@@ -1,0 +1,198 @@
+"""Pure preprocessing functions: non-finite values, channels, intensity mapping, resizing.
+
+All functions take and return NumPy arrays (float32 unless stated), never modify their input,
+and take their parameters from the model card. Slices are batches indexed (B, C, H, W) with H the
+row axis J and W the column axis I of the volume.
+
+Resizing uses bilinear interpolation with ``align_corners=False`` in both directions (pixel
+centres at (n + 0.5) * size / n), so a mask resized to the model grid and back does not move by
+half a pixel; downsampling is antialiased.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import InputError
+
+__all__ = [
+    "check_finite",
+    "fill_value",
+    "channel_mode",
+    "to_network_channels",
+    "map_intensity",
+    "resize_slices",
+    "resize_back",
+    "warn_if_raw_ct",
+    "LUMINANCE",
+]
+
+#: ITU-R BT.601 weights used when a colour image goes into a 1-channel model.
+LUMINANCE = (0.299, 0.587, 0.114)
+
+
+def fill_value(intensity, array: np.ndarray) -> float:
+    """Value replacing NaN/inf under ``nan_policy="fill"``: the window minimum, 0 for RGB, else the finite minimum."""
+    if intensity.kind == "window":
+        return float(intensity.low)
+    if intensity.kind == "rgb":
+        return 0.0
+    finite = array[np.isfinite(array)]
+    return float(finite.min()) if finite.size else 0.0
+
+
+def check_finite(array: np.ndarray, intensity, policy: str = "reject", source: str = "image") -> Tuple[np.ndarray, int]:
+    """Apply the NaN/inf policy.
+
+    Args:
+        array: float array (K, J, I) or (K, J, I, 3).
+        intensity: the card's :class:`~SDSegLogic.model_card.IntensityMapping` (for the fill value).
+        policy: ``"reject"`` (default) raises; ``"fill"`` replaces by :func:`fill_value` and warns.
+        source: name used in messages.
+
+    Returns:
+        ``(array, count)``: the input itself when all values are finite, else a filled copy.
+
+    Raises:
+        InputError: ``policy="reject"`` and there are NaN/inf voxels (count and first index given).
+    """
+    if policy not in ("reject", "fill"):
+        raise InputError(f"nan_policy {policy!r} must be 'reject' or 'fill'.")
+    bad = ~np.isfinite(array)
+    count = int(np.count_nonzero(bad))
+    if count == 0:
+        return array, 0
+    first = tuple(int(v) for v in np.argwhere(bad)[0])
+    if policy == "reject":
+        raise InputError(
+            f"{source}: {count} voxel value(s) are NaN or infinite (first at index (k, j, i) = {first[:3]}); fix the "
+            "image, or pass nan_policy='fill' (--nan-policy fill) to replace them with the window minimum."
+        )
+    value = fill_value(intensity, array)
+    warnings.warn(f"{source}: replaced {count} NaN/infinite voxel value(s) (first at (k, j, i) = {first[:3]}) "
+                  f"with {value:g}.", stacklevel=2)
+    out = array.copy()
+    out[bad] = value
+    return out, count
+
+
+def channel_mode(is_rgb: bool, input_channels: int, strict: bool = False, source: str = "image") -> Tuple[str, Optional[str]]:
+    """Decide how image channels become the network's 3 channels.
+
+    Returns:
+        ``(mode, warning)``: mode is ``"repeat"`` (gray -> 3 copies), ``"rgb"`` (as is) or
+        ``"luminance"`` (colour -> gray -> 3 copies); ``warning`` is a message for a mismatch.
+
+    Raises:
+        InputError: a mismatch when ``strict`` is True.
+    """
+    if is_rgb and input_channels == 3:
+        return "rgb", None
+    if not is_rgb and input_channels == 1:
+        return "repeat", None
+    if is_rgb:
+        what, mode = "colour image given to a 1-channel (grayscale) model", "luminance"
+        action, remedy = f"converted to luminance {LUMINANCE}", "use a model trained on colour images"
+    else:
+        what, mode = "grayscale image given to a colour (RGB) model", "repeat"
+        action, remedy = "gray values repeated into R, G and B", "use a model trained on grayscale images"
+    if strict:
+        raise InputError(f"{source}: {what}; refused because strict channel checking is on. Either {remedy}, "
+                         "or turn strict channel checking off to adapt the channels.")
+    return mode, f"{source}: {what}; {action}. Results may be poor: {remedy}."
+
+
+def to_network_channels(slices: np.ndarray, mode: str) -> np.ndarray:
+    """(B, H, W) gray or (B, H, W, 3) colour -> float32 (B, 3, H, W) following :func:`channel_mode`."""
+    x = np.asarray(slices, dtype=np.float32)
+    if mode == "rgb":
+        return np.ascontiguousarray(np.moveaxis(x, -1, 1))
+    if mode == "luminance":
+        x = x @ np.asarray(LUMINANCE, dtype=np.float32)
+    return np.ascontiguousarray(np.repeat(x[:, None], 3, axis=1))
+
+
+def map_intensity(x: np.ndarray, intensity, source: str = "image", reference: Optional[np.ndarray] = None,
+                  quiet: bool = False) -> np.ndarray:
+    """Map raw values to [-1, 1] as in training.
+
+    Args:
+        x: float array of any shape.
+        intensity: ``window``: clip to [low, high], scale linearly; ``rgb``: ``x / 255 * 2 - 1``
+            (clipped); ``minmax``: ``(x - min) / (max - min) * 2 - 1`` with min/max taken over
+            ``reference`` (the whole volume, default ``x``); a constant image maps to -1 with a warning.
+        source: name used in messages.
+        quiet: do not warn about a constant image (the caller already did).
+
+    Returns:
+        float32 array, same shape, every value in [-1, 1] (never NaN for finite input).
+    """
+    x = np.asarray(x, dtype=np.float32)
+    if intensity.kind == "window":
+        low, high = float(intensity.low), float(intensity.high)
+        out = (np.clip(x, low, high) - low) / (high - low) * 2.0 - 1.0
+    elif intensity.kind == "rgb":
+        out = np.clip(x / 255.0 * 2.0 - 1.0, -1.0, 1.0)
+    elif intensity.kind == "minmax":
+        ref = x if reference is None else reference
+        low, high = float(np.min(ref)), float(np.max(ref))
+        if not high - low > 1e-12 * max(1.0, abs(high)):
+            if not quiet:
+                warnings.warn(f"{source}: the image is constant ({low:g}); min-max scaling maps it to -1.",
+                              stacklevel=2)
+            return np.full(x.shape, -1.0, dtype=np.float32)
+        out = np.clip((x - low) / (high - low) * 2.0 - 1.0, -1.0, 1.0)
+    else:
+        raise InputError(f"intensity kind {intensity.kind!r} must be 'window', 'rgb' or 'minmax'.")
+    return out.astype(np.float32, copy=False)
+
+
+def warn_if_raw_ct(array: np.ndarray, card, source: str = "image") -> Optional[str]:
+    """Warn when a CT model receives values that look like raw stored values (rescale not applied).
+
+    Returns the warning message, or ``None``.
+    """
+    if card.intensity.kind != "window" or str(card.modality).upper() not in ("CT", "CBCT"):
+        return None
+    low, high = float(np.min(array)), float(np.max(array))
+    if low >= 0 and high >= 1000:
+        message = (f"{source}: values range {low:g}..{high:g} with no negative value; for {card.modality} this looks like "
+                   "raw stored values without the rescale slope/intercept (air should be about -1000 HU). Check the "
+                   "export; the model expects Hounsfield units.")
+        warnings.warn(message, stacklevel=2)
+        return message
+    return None
+
+
+def _interpolate(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    import torch
+    import torch.nn.functional as F
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[2:]) == size:
+        return x.copy()
+    downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
+    with torch.no_grad():
+        out = F.interpolate(torch.from_numpy(np.ascontiguousarray(x)), size=size, mode="bilinear",
+                            align_corners=False, antialias=downsampling)
+    return out.numpy()
+
+
+def resize_slices(x: np.ndarray, size: int) -> np.ndarray:
+    """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size) (bilinear, antialiased, clipped to [-1, 1])."""
+    return np.clip(_interpolate(x, (size, size)), -1.0, 1.0)
+
+
+def resize_back(p: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Resize soft maps (B, C, S, S) back to the native in-plane grid (B, C, H, W) = ``shape``.
+
+    Same pixel-centre convention as :func:`resize_slices` (bilinear, ``align_corners=False``),
+    so thresholding the result does not shift the mask. Values stay in [0, 1].
+    """
+    return np.clip(_interpolate(p, shape), 0.0, 1.0)

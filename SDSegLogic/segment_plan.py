@@ -1,0 +1,190 @@
+"""What we decide before touching voxels: reorientation, slice range, channels, resize, memory.
+
+:func:`plan_segmentation` looks only at shapes, geometry and the model card, so its result can be
+logged, shown to a user, or tested without a model ("separate what the data is from what we
+decide from what was learned").
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Optional, Sequence, Tuple, Union
+
+from .errors import InputError
+from .geometry import ImageGeometry, ReorientPlan, parse_orientation_code, closest_axes, plan_reorientation
+from .limits import default_memory_budget, format_bytes
+from .preprocessing import channel_mode
+
+__all__ = ["SegmentationPlan", "plan_segmentation", "parse_slice_range", "SliceRange"]
+
+SliceRange = Union[None, slice, str, Tuple[Optional[int], Optional[int]]]
+_PLANES = {0: "sagittal", 1: "coronal", 2: "axial"}
+
+
+@dataclass(frozen=True)
+class SegmentationPlan:
+    """The decisions for one call of :func:`SDSegLogic.segment.segment_array`.
+
+    Attributes:
+        reorientation: permutation/flip from the input grid to the card's orientation.
+        num_slices: slices along the model's slicing axis (target k).
+        input_range: (start, stop) of processed slices, in INPUT voxel indices along
+            ``reorientation.slice_source_axis`` (half-open).
+        model_range: the same slices as (start, stop) on the reoriented slicing axis.
+        in_plane: native slice size (H, W) = (rows, columns) after reorientation.
+        model_size: square size S the slices are resized to.
+        channel_mode: ``"repeat"``, ``"rgb"`` or ``"luminance"`` (see :func:`channel_mode`).
+        num_classes: C, channels of the probability output.
+        batch_size / num_batches: prediction batches.
+        estimated_bytes / budget_bytes: memory estimate and the limit it was checked against.
+        warnings: messages about decisions that may degrade the result.
+    """
+
+    reorientation: ReorientPlan
+    num_slices: int
+    input_range: Tuple[int, int]
+    model_range: Tuple[int, int]
+    in_plane: Tuple[int, int]
+    model_size: int
+    channel_mode: str
+    num_classes: int
+    batch_size: int
+    num_batches: int
+    estimated_bytes: int
+    budget_bytes: int
+    warnings: Tuple[str, ...] = field(default_factory=tuple)
+
+    def describe(self) -> str:
+        """A few lines for logs and the CLI's ``--dry-run``."""
+        h, w = self.in_plane
+        lines = [
+            f"reorient: {self.reorientation.describe()}",
+            f"slices: {self.model_range[1] - self.model_range[0]} of {self.num_slices} along input axis "
+            f"{'ijk'[self.reorientation.slice_source_axis]} (input indices {self.input_range[0]}:{self.input_range[1]})",
+            f"resize: {h}x{w} -> {self.model_size}x{self.model_size} (bilinear) and back",
+            f"channels: {self.channel_mode}; classes: {self.num_classes}; batches: {self.num_batches} x {self.batch_size}",
+            f"memory: about {format_bytes(self.estimated_bytes)} of {format_bytes(self.budget_bytes)}",
+        ]
+        return "\n".join(lines + [f"warning: {w}" for w in self.warnings])
+
+
+def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> Tuple[int, int]:
+    """Normalise ``None``, ``slice(a, b)``, ``(a, b)`` or ``"a:b"`` to a half-open (start, stop) in [0, count].
+
+    Negative numbers count from the end, as in Python. Raises :class:`InputError` for a step,
+    malformed text or an empty range.
+    """
+    if slices is None:
+        return 0, count
+    if isinstance(slices, str):
+        parts = slices.split(":")
+        try:
+            if len(parts) != 2:
+                raise ValueError
+            slices = slice(*(int(p) if p.strip() else None for p in parts))
+        except ValueError:
+            raise InputError(f"{source}: slice range {slices!r} must look like 'A:B' (e.g. '10:40').") from None
+    elif not isinstance(slices, slice):
+        try:
+            start, stop = slices
+        except (TypeError, ValueError):
+            raise InputError(f"{source}: slice range {slices!r} must be (start, stop), slice(start, stop) or 'A:B'.") from None
+        slices = slice(start, stop)
+    if slices.step not in (None, 1):
+        raise InputError(f"{source}: slice range {slices} must not have a step; every slice in the range is segmented.")
+    start, stop, _ = slices.indices(count)
+    if stop <= start:
+        raise InputError(f"{source}: slice range {start}:{stop} is empty; the slicing axis has indices 0..{count - 1}.")
+    return start, stop
+
+
+def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> str:
+    """Card code rearranged so that the thin source ``axis`` becomes the slicing axis k."""
+    world, _ = closest_axes(geometry.direction_matrix)
+    card_axes, _ = parse_orientation_code(card_code)
+    code = card_code.upper()
+    slice_letter = code[card_axes.index(world[axis])]
+    rest = [letter for letter in code if letter != slice_letter]
+    return rest[0] + rest[1] + slice_letter
+
+
+def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card: Any, *, model_size: int,
+                      is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
+                      strict_channels: bool = False, max_bytes: Optional[int] = None,
+                      source: str = "image") -> SegmentationPlan:
+    """Decide how a volume will be segmented, without reading its voxels.
+
+    Args:
+        array_shape: (K, J, I) or (K, J, I, 3) of the input array.
+        geometry: its grid (LPS).
+        card: the model card (orientation, channels, classes).
+        model_size: the network's square input size S (``predictor.config.sample_size``).
+        is_rgb: whether the array has a colour axis.
+        slices: range of slices to segment, in INPUT voxel indices along the input axis that
+            becomes the model's slicing axis (for an axial model and an axial scan: the input's k
+            index as shown by Slicer's slice index). Others get label 0 and probability 0.
+        batch_size, num_samples: as in :func:`SDSegLogic.segment.segment_array`.
+        strict_channels: reject instead of adapting a channel mismatch.
+        max_bytes: memory budget; default :func:`SDSegLogic.limits.default_memory_budget`.
+
+    Raises:
+        InputError: bad arguments, empty range, or a volume that would exceed the budget.
+    """
+    if batch_size < 1 or num_samples < 1 or model_size < 1:
+        raise InputError(f"{source}: batch_size={batch_size}, num_samples={num_samples} and model size {model_size} "
+                         "must all be >= 1.")
+    if tuple(array_shape[:3]) != geometry.array_shape:
+        raise InputError(f"{source}: array shape {tuple(array_shape)} does not match the geometry "
+                         f"{geometry.array_shape} (K, J, I); pass the geometry of this array.")
+    notes = []
+    code = card.orientation.upper()
+    reorientation = plan_reorientation(geometry, code)
+    src = reorientation.slice_source_axis
+    thin = [a for a in range(3) if geometry.shape[a] == 1]
+    if thin and geometry.shape[src] > 1:
+        reorientation = plan_reorientation(geometry, _single_slice_code(geometry, code, thin[-1]))
+        src = reorientation.slice_source_axis
+        notes.append(f"{source}: a single {_PLANES[closest_axes(geometry.direction_matrix)[0][src]]} slice; it is "
+                     f"segmented as is, although the model was trained on {_PLANES[parse_orientation_code(code)[0][2]]} slices.")
+    elif src != 2 and geometry.shape[2] > 1:
+        world = closest_axes(geometry.direction_matrix)[0]
+        notes.append(f"{source}: the volume was stored as {_PLANES[world[2]]} slices but the model cuts "
+                     f"{_PLANES[world[src]]} slices across them (no resampling); in-plane resolution then includes the "
+                     f"through-plane spacing {geometry.spacing[2]:g} mm.")
+    if reorientation.obliquity > 1.0:
+        notes.append(f"{source}: the grid is oblique by {reorientation.obliquity:.1f} degrees; slices are cut along the "
+                     "closest patient axes without resampling" + (", which may degrade quality; resample to an "
+                     "axis-aligned grid first." if reorientation.obliquity > 20 else "."))
+    target = reorientation.target
+    sx, sy = target.spacing[0], target.spacing[1]
+    if max(sx, sy) / min(sx, sy) > 2.0:
+        notes.append(f"{source}: in-plane spacing {sx:g} x {sy:g} mm is anisotropic; slices are resized to a square "
+                     "grid, so anatomy looks stretched to the model.")
+    mode, channel_note = channel_mode(is_rgb, card.input_channels, strict_channels, source)
+    if channel_note:
+        notes.append(channel_note)
+    count = target.shape[2]
+    in_start, in_stop = parse_slice_range(slices, geometry.shape[src], source)
+    model_range = (count - in_stop, count - in_start) if reorientation.flips[2] else (in_start, in_stop)
+    classes = card.num_network_classes
+    voxels = geometry.num_voxels
+    channels = 3 if is_rgb else 1
+    per_voxel = 1 + 4 * classes * (2 + (2 if num_samples > 1 else 0)) + 1 + (4 * channels)
+    batch = min(batch_size, model_range[1] - model_range[0])
+    per_batch = batch * 4 * (3 * model_size * model_size * 4 + 3 * target.shape[0] * target.shape[1] * 3
+                             + classes * model_size * model_size * 2)
+    estimated = voxels * per_voxel + per_batch
+    budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
+    if estimated > budget:
+        raise InputError(
+            f"{source}: segmenting {geometry.shape[0]}x{geometry.shape[1]}x{geometry.shape[2]} voxels with {classes} "
+            f"class(es) needs about {format_bytes(estimated)}, more than the budget of {format_bytes(budget)}. Segment "
+            "part of it (slices='A:B', --slices A:B), crop the volume, or raise the budget (max_bytes, SDSEG_MAX_BYTES)."
+        )
+    num_batches = -(-(model_range[1] - model_range[0]) // batch_size)
+    return SegmentationPlan(
+        reorientation=reorientation, num_slices=count, input_range=(in_start, in_stop), model_range=model_range,
+        in_plane=(target.shape[1], target.shape[0]), model_size=int(model_size), channel_mode=mode,
+        num_classes=classes, batch_size=int(batch_size), num_batches=num_batches, estimated_bytes=int(estimated),
+        budget_bytes=budget, warnings=tuple(notes),
+    )

@@ -1,0 +1,20 @@
+"""The SDSeg engine process and its client.
+
+Start an engine (the model stays loaded between requests)::
+
+    python -m SDSegLogic.server --model sdseg-demo-ct-lite --device auto --token-file ~/.sdseg/token
+
+and talk to it from any Python (no Qt needed)::
+
+    from SDSegLogic.server.client import EngineProcess
+    with EngineProcess.start("sdseg-demo-ct-lite") as engine:
+        result = engine.client().segment(volume, geometry, on_progress=print)
+
+The wire protocol is documented in ``PROTOCOL.md`` in this folder.
+"""
+
+from __future__ import annotations
+
+from .protocol import PROTOCOL_VERSION
+
+__all__ = ["PROTOCOL_VERSION"]

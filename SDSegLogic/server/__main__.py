@@ -1,0 +1,164 @@
+"""``python -m SDSegLogic.server``: run one engine process with a warm model.
+
+The token never appears in argv (``ps`` shows argv to every user). It comes from, in order:
+``--token-stdin`` (first line of stdin), the environment variable named by ``--token-env``, or
+``--token-file`` (read when the file exists, else a fresh token is written there with 0600
+permissions). When the engine is ready it prints exactly one JSON line to stdout::
+
+    {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
+
+Logs go to stderr. Exit codes: 0 after shutdown, 2 for bad arguments, 3 when the model cannot be
+loaded, 4 when the socket cannot be opened.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import secrets
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import List, Optional
+
+from ..errors import SDSegError
+from .engine import EngineOptions, EngineServer
+from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
+
+log = logging.getLogger("SDSegLogic.server")
+
+
+def write_token_file(path: Path, token: str) -> None:
+    """Write ``token`` to ``path`` atomically with 0600 permissions (created private, then renamed)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".token.", dir=str(path.parent))
+    try:
+        if hasattr(os, "fchmod"):
+            os.fchmod(fd, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def read_token(args: argparse.Namespace) -> str:
+    """Resolve the token as described in the module docstring."""
+    if args.token_stdin:
+        token = sys.stdin.readline().strip()
+        if not token:
+            raise SDSegError("--token-stdin was given but stdin held no token line.")
+        return token
+    if args.token_env:
+        token = os.environ.get(args.token_env, "").strip()
+        if not token:
+            raise SDSegError(f"--token-env {args.token_env}: that environment variable is empty or unset.")
+        return token
+    if args.token_file:
+        path = Path(args.token_file).expanduser()
+        if path.is_file():
+            if os.name == "posix" and path.stat().st_mode & 0o077:
+                raise SDSegError(f"{path}: token file is readable by other users; run 'chmod 600 {path}' or delete it.")
+            token = path.read_text(encoding="utf-8").strip()
+            if token:
+                return token
+        token = secrets.token_urlsafe(32)
+        write_token_file(path, token)
+        return token
+    raise SDSegError("no token source: pass --token-file PATH (recommended), --token-env NAME or --token-stdin.")
+
+
+def resolve_model(spec: str) -> Path:
+    """A model folder path, or a registry id (``id`` or ``id@version``); see :mod:`SDSegLogic.registry`."""
+    from ..registry import resolve_model as resolve
+
+    return Path(resolve(spec).folder)
+
+
+def _watch_stdin(server: EngineServer) -> None:
+    try:
+        while sys.stdin.read(1):
+            pass
+    except (OSError, ValueError):
+        pass
+    log.info("stdin closed (the parent process is gone); shutting down")
+    server.shutdown()
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m SDSegLogic.server", description="SDSeg engine: a warm model behind a loopback socket.")
+    p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
+    p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 (default auto)")
+    p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --allow-remote)")
+    p.add_argument("--port", type=int, default=0, help="TCP port, 0 = any free port (default)")
+    p.add_argument("--token-file", help="read the token from this file, or create it (0600) with a new random token")
+    p.add_argument("--token-env", help="read the token from this environment variable")
+    p.add_argument("--token-stdin", action="store_true", help="read the token from the first line of stdin")
+    p.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file (parent died)")
+    p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
+    p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
+    p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (token still required)")
+    p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
+    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--log-level", default="INFO")
+    return p
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s sdseg-engine %(levelname)s %(message)s")
+    try:
+        token = read_token(args)
+        options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
+                                idle_timeout_s=args.idle_timeout, allow_remote=args.allow_remote)
+        options.validate()
+    except SDSegError as exc:
+        print(f"sdseg-engine: {exc}", file=sys.stderr)
+        return 2
+    if args.host not in ("127.0.0.1", "::1"):
+        log.warning("listening on %s: other machines can reach this engine (token required)", args.host)
+    try:
+        import torch
+
+        if args.threads > 0:
+            torch.set_num_threads(args.threads)
+        from ..pipeline import SDSegPipeline
+
+        folder = resolve_model(args.model)
+        log.info("loading model from %s on %s", folder, args.device)
+        predictor = SDSegPipeline.from_pretrained(folder, device=args.device, dtype=args.dtype)
+        if not args.no_warmup:
+            # one forward pass now, so that the first job does not pay for lazy kernel set-up
+            import numpy as np
+
+            size = int(predictor.sample_size)
+            predictor.predict_probabilities(np.zeros((1, 3, size, size), dtype=np.float32))
+    except SDSegError as exc:
+        print(f"sdseg-engine: cannot load model {args.model!r}: {exc}", file=sys.stderr)
+        return 3
+    server = EngineServer(predictor, options)
+    try:
+        port = server.bind()
+    except OSError as exc:
+        print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+        return 4
+    if args.watch_stdin:
+        threading.Thread(target=_watch_stdin, args=(server,), daemon=True).start()
+    card = predictor.model_card
+    ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
+             "model_id": getattr(card, "model_id", ""), "device": str(predictor.device)}
+    sys.stdout.write(json.dumps(ready) + "\n")
+    sys.stdout.flush()
+    log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
+    server.serve_forever()
+    log.info("engine stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

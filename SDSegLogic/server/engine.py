@@ -1,0 +1,360 @@
+"""The engine server: one warm model, one job at a time, many authenticated connections.
+
+Threads (all daemon threads of the engine process):
+
+* the *accept loop* (:meth:`EngineServer.serve_forever`, the main thread) accepts loopback
+  connections, at most ``max_connections`` at once;
+* one *connection thread* per client reads frames: hello/auth first, then info, segment, cancel,
+  ping, shutdown. It keeps reading while a job runs, so a ``cancel`` on the same connection is
+  seen at once;
+* one *job thread* runs :func:`SDSegLogic.segment.segment_array` and sends progress events and the
+  result. Its ``should_cancel`` callback is polled between slice batches, so a cancel stops the
+  work within one batch and no partial result is ever sent.
+
+A connection's frames are written under that connection's send lock, so the job thread's events
+and the connection thread's replies never interleave.
+"""
+
+from __future__ import annotations
+
+import hmac
+import logging
+import socket
+import threading
+import time
+import traceback
+import uuid
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
+
+from ..errors import CancelledError, SDSegError
+from .protocol import (
+    DEFAULT_MAX_HEADER_BYTES,
+    DEFAULT_MAX_REQUEST_BYTES,
+    PROTOCOL_VERSION,
+    Frame,
+    ProtocolError,
+    geometry_from_json,
+    geometry_to_json,
+    recv_frame,
+    send_frame,
+)
+from .jobs import SegmentRequest, classify_exception, engine_info, parse_segment_request
+
+__all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS"]
+
+log = logging.getLogger("SDSegLogic.server")
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine limits and binding.
+
+    Attributes:
+        host: bind address; loopback unless ``allow_remote``.
+        port: 0 picks a free ephemeral port.
+        token: the shared secret every connection must present in ``hello``.
+        max_request_bytes: largest request body accepted (checked from the frame prefix).
+        max_header_bytes: largest JSON header accepted.
+        max_connections: simultaneous connections; more are refused with ``busy``.
+        auth_timeout_s: a new connection must authenticate within this time.
+        idle_timeout_s: exit after this long without any connection (0: never).
+        allow_remote: permit a non-loopback ``host`` (the token is required either way).
+    """
+
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_connections: int = 8
+    auth_timeout_s: float = 10.0
+    idle_timeout_s: float = 0.0
+    allow_remote: bool = False
+
+    def validate(self) -> None:
+        if len(self.token) < 16:
+            raise SDSegError("engine token is shorter than 16 characters; use secrets.token_urlsafe(32).")
+        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
+            raise SDSegError(
+                f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1) only. "
+                "Pass --allow-remote to serve other machines (the token is still required)."
+            )
+
+
+class _Connection:
+    def __init__(self, sock: socket.socket, peer: Any) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.lock = threading.Lock()
+        self.open = True
+
+    def send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> bool:
+        with self.lock:
+            if not self.open:
+                return False
+            try:
+                send_frame(self.sock, header, arrays)
+                return True
+            except OSError:
+                self.open = False
+                return False
+
+    def close(self) -> None:
+        with self.lock:
+            self.open = False
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+
+
+class _Job:
+    def __init__(self, job_id: str, connection: _Connection, request: SegmentRequest) -> None:
+        self.job_id = job_id
+        self.connection = connection
+        self.request = request
+        self.cancel_event = threading.Event()
+        self.thread: Optional[threading.Thread] = None
+
+
+class EngineServer:
+    """Serve one loaded predictor over the SDSeg protocol.
+
+    Args:
+        predictor: an object with ``model_card`` and ``predict_probabilities`` (an
+            :class:`SDSegLogic.pipeline.SDSegPipeline`).
+        options: binding, token and limits.
+        segment_fn: the volume pipeline; defaults to :func:`SDSegLogic.segment.segment_array`.
+    """
+
+    def __init__(self, predictor: Any, options: EngineOptions, segment_fn: Optional[Callable[..., Any]] = None) -> None:
+        options.validate()
+        self.predictor = predictor
+        self.options = options
+        self._segment_fn = segment_fn
+        self._listener: Optional[socket.socket] = None
+        self._stop = threading.Event()
+        self._job_lock = threading.Lock()
+        self._job: Optional[_Job] = None
+        self._connections: Dict[int, _Connection] = {}
+        self._conn_lock = threading.Lock()
+        self._last_activity = time.monotonic()
+        self.port = 0
+
+    # ------------------------------------------------------------------ lifecycle
+    def bind(self) -> int:
+        """Open the listening socket; returns the port (the chosen one when ``port`` is 0)."""
+        family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
+        self._listener = socket.create_server((self.options.host, self.options.port), family=family, backlog=16)
+        self._listener.settimeout(0.2)
+        self.port = self._listener.getsockname()[1]
+        return self.port
+
+    def serve_forever(self) -> None:
+        """Accept connections until :meth:`shutdown`, a ``shutdown`` request or the idle timeout."""
+        if self._listener is None:
+            self.bind()
+        try:
+            while not self._stop.is_set():
+                try:
+                    sock, peer = self._listener.accept()
+                except socket.timeout:
+                    idle = self.options.idle_timeout_s
+                    with self._conn_lock:
+                        busy = bool(self._connections) or self._job is not None
+                    if idle and not busy and time.monotonic() - self._last_activity > idle:
+                        log.info("no client for %.0f s; exiting (idle timeout)", idle)
+                        break
+                    continue
+                except OSError:
+                    break
+                self._last_activity = time.monotonic()
+                threading.Thread(target=self._serve_connection, args=(sock, peer), daemon=True,
+                                 name=f"sdseg-conn-{peer}").start()
+        finally:
+            self.shutdown()
+
+    def shutdown(self) -> None:
+        """Stop accepting, cancel the running job and close every connection (idempotent)."""
+        self._stop.set()
+        job = self._job
+        if job is not None:
+            job.cancel_event.set()
+            if job.thread is not None and job.thread is not threading.current_thread():
+                job.thread.join(timeout=5.0)
+        if self._listener is not None:
+            try:
+                self._listener.close()
+            except OSError:
+                pass
+        with self._conn_lock:
+            connections = list(self._connections.values())
+        for connection in connections:
+            connection.close()
+
+    # ------------------------------------------------------------------ connections
+    def _serve_connection(self, sock: socket.socket, peer: Any) -> None:
+        connection = _Connection(sock, peer)
+        with self._conn_lock:
+            too_many = len(self._connections) >= self.options.max_connections
+            if not too_many:
+                self._connections[id(connection)] = connection
+        try:
+            if too_many:
+                connection.send({"type": "error", "code": "busy", "message": "too many connections to this engine; close idle clients."})
+                return
+            if not self._authenticate(connection):
+                return
+            while not self._stop.is_set():
+                try:
+                    frame = recv_frame(sock, self.options.max_header_bytes, self.options.max_request_bytes)
+                except ProtocolError as exc:
+                    connection.send({"type": "error", "code": exc.code, "message": exc.message})
+                    if exc.fatal:
+                        return
+                    continue
+                self._last_activity = time.monotonic()
+                if not self._dispatch(connection, frame):
+                    return
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            job = self._job
+            if job is not None and job.connection is connection:
+                job.cancel_event.set()  # nobody is left to receive the result
+            with self._conn_lock:
+                self._connections.pop(id(connection), None)
+            connection.close()
+
+    def _authenticate(self, connection: _Connection) -> bool:
+        connection.sock.settimeout(self.options.auth_timeout_s)
+        try:
+            frame = recv_frame(connection.sock, 4096, 0)
+        except ProtocolError as exc:
+            connection.send({"type": "error", "code": exc.code, "message": exc.message})
+            return False
+        except socket.timeout:
+            connection.send({"type": "error", "code": "auth_timeout", "message": "no hello within the authentication timeout."})
+            return False
+        connection.sock.settimeout(None)
+        if frame.type != "hello":
+            connection.send({"type": "error", "code": "unauthenticated", "message": f"the first message must be 'hello' with the token, got {frame.type!r}."})
+            return False
+        token = frame.header.get("token")
+        good = isinstance(token, str) and hmac.compare_digest(token.encode("utf-8"), self.options.token.encode("utf-8"))
+        if not good:
+            log.warning("rejected a connection from %s: bad token", connection.peer)
+            connection.send({"type": "error", "code": "bad_token", "message": "the engine token is wrong; read it again from the engine's token file."})
+            return False
+        version = frame.header.get("protocol")
+        if version != PROTOCOL_VERSION:
+            connection.send({"type": "error", "code": "protocol_version",
+                             "message": f"client speaks protocol {version!r}, this engine speaks {PROTOCOL_VERSION}; update the older side."})
+            return False
+        from .. import __version__
+
+        card = getattr(self.predictor, "model_card", None)
+        connection.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
+                         "model_id": getattr(card, "model_id", ""), "device": str(getattr(self.predictor, "device", "")),
+                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes}})
+        return True
+
+    def _dispatch(self, connection: _Connection, frame: Frame) -> bool:
+        """Handle one request; returns False when the connection should close."""
+        kind = frame.type
+        if kind == "ping":
+            connection.send({"type": "pong", "busy": self._job is not None})
+        elif kind == "info":
+            connection.send({"type": "info", **engine_info(self.predictor, self.options, busy=self._job is not None)})
+        elif kind == "segment":
+            self._start_job(connection, frame)
+        elif kind == "cancel":
+            job = self._job
+            wanted = frame.header.get("job_id")
+            hit = job is not None and (wanted in (None, job.job_id))
+            if hit:
+                job.cancel_event.set()
+            connection.send({"type": "cancel_ack", "job_id": wanted, "was_running": bool(hit)})
+        elif kind == "shutdown":
+            connection.send({"type": "bye"})
+            log.info("shutdown requested by a client")
+            threading.Thread(target=self.shutdown, daemon=True).start()
+            return False
+        elif kind == "hello":
+            connection.send({"type": "error", "code": "bad_request", "message": "already authenticated."})
+        else:
+            connection.send({"type": "error", "code": "unknown_request",
+                             "message": f"unknown request {kind!r}; expected ping, info, segment, cancel or shutdown."})
+        return True
+
+    # ------------------------------------------------------------------ jobs
+    def _start_job(self, connection: _Connection, frame: Frame) -> None:
+        job_id = str(frame.header.get("job_id") or uuid.uuid4().hex[:12])
+        try:
+            request = parse_segment_request(frame, geometry_from_json)
+        except SDSegError as exc:
+            code, message = classify_exception(exc)
+            connection.send({"type": "error", "job_id": job_id, "code": code, "message": message})
+            return
+        if not self._job_lock.acquire(blocking=False):
+            connection.send({"type": "error", "job_id": job_id, "code": "busy",
+                             "message": "the engine is already running a job (one at a time); wait for it or cancel it."})
+            return
+        job = _Job(job_id, connection, request)
+        self._job = job
+        job.thread = threading.Thread(target=self._run_job, args=(job,), daemon=True, name=f"sdseg-job-{job_id}")
+        job.thread.start()
+
+    def _run_job(self, job: _Job) -> None:
+        request, send = job.request, job.connection.send
+        started = time.monotonic()
+        log.info("job %s: %s %s, options %s", job.job_id, request.image.dtype, tuple(request.image.shape), request.options)
+
+        def progress(done: int, total: int) -> None:
+            # same estimate as SDSegLogic.progress.ProgressTracker, timed from the job's start
+            elapsed = time.monotonic() - started
+            eta = 0.0 if done >= total else (elapsed / done * (total - done) if done > 0 else None)
+            send({"type": "progress", "job_id": job.job_id, "done": int(done), "total": int(total),
+                  "elapsed_s": round(elapsed, 3), "eta_s": None if eta is None else round(eta, 3)})
+
+        try:
+            send({"type": "accepted", "job_id": job.job_id})
+            segment = self._segment_fn
+            if segment is None:
+                from ..segment import segment_array as segment
+            opts = request.options
+            result = segment(
+                request.image, request.geometry, self.predictor,
+                slices=opts["slices"], batch_size=opts["batch_size"],
+                num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
+                progress=progress, should_cancel=job.cancel_event.is_set,
+            )
+            if job.cancel_event.is_set():
+                raise CancelledError("cancelled after the last batch")
+            arrays = {"labels": np.ascontiguousarray(result.labels, dtype=np.uint8)}
+            if opts["want_probabilities"] and result.probabilities is not None:
+                arrays["probabilities"] = np.asarray(result.probabilities, dtype=np.float32)
+            if opts["want_variance"] and result.variance is not None:
+                arrays["variance"] = np.asarray(result.variance, dtype=np.float32)
+            send({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
+                  "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
+                  "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
+                  "seconds": round(time.monotonic() - started, 3)}, arrays)
+            log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
+        except CancelledError:
+            log.info("job %s: cancelled after %.2f s", job.job_id, time.monotonic() - started)
+            send({"type": "cancelled", "job_id": job.job_id})
+        except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
+            code, message = classify_exception(exc)
+            if code in ("internal_error",):
+                log.error("job %s failed:\n%s", job.job_id, traceback.format_exc())
+            else:
+                log.warning("job %s: %s: %s", job.job_id, code, message)
+            send({"type": "error", "job_id": job.job_id, "code": code, "message": message})
+        finally:
+            self._job = None
+            self._job_lock.release()

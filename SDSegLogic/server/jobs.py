@@ -1,0 +1,176 @@
+"""Request validation, error classification and engine self-description (no sockets here)."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..errors import CancelledError, CheckpointError, GeometryError, InputError, ModelCardError, SDSegError
+from ..geometry import ImageGeometry
+from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
+
+__all__ = ["SegmentRequest", "parse_segment_request", "classify_exception", "engine_info", "DEFAULT_OPTIONS"]
+
+#: Options of a ``segment`` request and their defaults.
+DEFAULT_OPTIONS: Dict[str, Any] = {
+    "num_inference_steps": 1,
+    "num_samples": 1,
+    "seed": 0,
+    "slices": None,
+    "batch_size": 8,
+    "want_probabilities": False,
+    "want_variance": False,
+}
+_LIMITS = {"num_inference_steps": (1, 1000), "num_samples": (1, 64), "batch_size": (1, 1024), "seed": (0, 2**63 - 1)}
+
+
+@dataclass(frozen=True)
+class SegmentRequest:
+    """A validated ``segment`` request.
+
+    Attributes:
+        image: (K, J, I) scalar or (K, J, I, 3) RGB array as received (read-only view).
+        geometry: its grid in LPS; ``geometry.array_shape == image.shape[:3]``.
+        options: :data:`DEFAULT_OPTIONS` with the client's values; ``slices`` is ``None`` or a
+            ``(start, stop)`` range of k indices.
+    """
+
+    image: np.ndarray
+    geometry: ImageGeometry
+    options: Dict[str, Any]
+
+
+def _int_option(options: Dict[str, Any], key: str) -> int:
+    value = options[key]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InputError(f"option {key}={value!r} must be an integer.")
+    lo, hi = _LIMITS[key]
+    if not lo <= value <= hi:
+        raise InputError(f"option {key}={value} is out of range [{lo}, {hi}].")
+    return value
+
+
+def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], ImageGeometry]) -> SegmentRequest:
+    """Check a ``segment`` frame: one image array, its geometry and the options.
+
+    Raises:
+        InputError: missing image, wrong dtype or shape, unknown or out-of-range options.
+        GeometryError: malformed geometry or a geometry that does not match the array.
+    """
+    image = frame.arrays.get("image")
+    if image is None:
+        raise InputError("segment request carries no array named 'image'; send the volume as 'image'.")
+    if image.dtype.kind not in "uif":
+        raise InputError(f"image dtype {image.dtype} is not numeric.")
+    if image.ndim == 4 and image.shape[3] != 3:
+        raise InputError(f"image shape {image.shape}: a colour image must be (K, J, I, 3) RGB; drop the alpha channel first.")
+    if image.ndim not in (3, 4) or min(image.shape[:3], default=0) < 1:
+        raise InputError(f"image shape {image.shape} must be (K, J, I) for a scalar volume or (K, J, I, 3) for RGB.")
+    geometry = geometry_from_json(frame.header.get("geometry"))
+    if tuple(image.shape[:3]) != geometry.array_shape:
+        raise GeometryError(
+            f"image array shape {tuple(image.shape[:3])} (K, J, I) does not match geometry shape {geometry.shape} (I, J, K); "
+            "send the array in (K, J, I) order as arrayFromVolume returns it."
+        )
+    given = frame.header.get("options") or {}
+    if not isinstance(given, dict):
+        raise InputError("'options' must be a JSON object.")
+    unknown = sorted(set(given) - set(DEFAULT_OPTIONS))
+    if unknown:
+        raise InputError(f"unknown segment options {unknown}; known options are {sorted(DEFAULT_OPTIONS)}.")
+    options = {**DEFAULT_OPTIONS, **given}
+    for key in _LIMITS:
+        options[key] = _int_option(options, key)
+    for key in ("want_probabilities", "want_variance"):
+        if not isinstance(options[key], bool):
+            raise InputError(f"option {key}={options[key]!r} must be true or false.")
+    if options["slices"] is not None:
+        rng = options["slices"]
+        k = image.shape[0]
+        if (not isinstance(rng, (list, tuple)) or len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng)
+                or not 0 <= rng[0] < rng[1] <= k):
+            raise InputError(f"option slices={rng!r} must be [start, stop) with 0 <= start < stop <= {k} (number of slices).")
+        options["slices"] = (int(rng[0]), int(rng[1]))
+    return SegmentRequest(image=image, geometry=geometry, options=options)
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    if isinstance(exc, MemoryError):
+        return True
+    name = type(exc).__name__
+    return name in ("OutOfMemoryError", "OutOfResourcesError") or (
+        isinstance(exc, RuntimeError) and "out of memory" in str(exc).lower()
+    )
+
+
+def classify_exception(exc: BaseException) -> Tuple[str, str]:
+    """Map an exception to ``(code, message)`` for an ``error`` event; never includes a traceback."""
+    if isinstance(exc, ProtocolError):
+        return exc.code, exc.message
+    if isinstance(exc, CancelledError):
+        return "cancelled", str(exc) or "cancelled"
+    if _is_out_of_memory(exc):
+        try:
+            import torch
+
+            if torch.cuda.is_available():
+                torch.cuda.empty_cache()
+        except Exception:  # noqa: BLE001 - best effort only
+            pass
+        where = "host memory" if isinstance(exc, MemoryError) else "GPU memory"
+        return "out_of_memory", (
+            f"the engine ran out of {where} while segmenting ({type(exc).__name__}). Lower the batch size or the "
+            "number of samples, segment a slice range, or choose the CPU device. The engine is still running."
+        )
+    for cls, code in ((GeometryError, "geometry_error"), (InputError, "input_error"), (ModelCardError, "model_card_error"),
+                      (CheckpointError, "checkpoint_error"), (SDSegError, "engine_error")):
+        if isinstance(exc, cls):
+            return code, str(exc)
+    return "internal_error", f"unexpected {type(exc).__name__} in the engine: {exc}. The engine log has the details."
+
+
+def _host_memory() -> Dict[str, Optional[float]]:
+    total = available = None
+    try:
+        pages, size = os.sysconf("SC_PHYS_PAGES"), os.sysconf("SC_PAGE_SIZE")
+        total = round(pages * size / 2**30, 2)
+        available = round(os.sysconf("SC_AVPHYS_PAGES") * size / 2**30, 2)
+    except (ValueError, OSError, AttributeError):
+        pass
+    return {"total_gib": total, "available_gib": available}
+
+
+def engine_info(predictor: Any, options: Any, busy: bool) -> Dict[str, Any]:
+    """What the ``info`` request returns: model card, device, memory, versions, limits."""
+    from .. import __version__
+
+    card = getattr(predictor, "model_card", None)
+    device = getattr(predictor, "device", None)
+    info: Dict[str, Any] = {
+        "protocol": PROTOCOL_VERSION,
+        "engine_version": __version__,
+        "model_card": card.to_dict() if hasattr(card, "to_dict") else None,
+        "device": str(device) if device is not None else "unknown",
+        "dtype": str(getattr(predictor, "dtype", "")).replace("torch.", ""),
+        "busy": bool(busy),
+        "pid": os.getpid(),
+        "limits": {"max_request_bytes": options.max_request_bytes, "max_header_bytes": options.max_header_bytes},
+        "host_memory": _host_memory(),
+        "versions": {"python": platform.python_version(), "numpy": np.__version__},
+        "platform": sys.platform,
+    }
+    try:
+        import torch
+
+        info["versions"]["torch"] = torch.__version__
+        from ..device import describe_devices
+
+        info["devices"] = describe_devices()
+    except Exception as exc:  # noqa: BLE001 - info must not fail because of an optional probe
+        info["devices"] = {"error": str(exc)}
+    return info

@@ -1,0 +1,165 @@
+"""Start and stop a local engine process (``python -m SDSegLogic.server``) with a private token.
+
+Used by :class:`SDSegLogic.server.client.EngineClient` users that want their own engine, such as
+the Slicer module (with ``PythonSlicer`` as the interpreter) and the tests.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Union
+
+from ..errors import SDSegError
+from .client import EngineClient, EngineDiedError
+
+__all__ = ["EngineProcess"]
+
+
+class EngineProcess:
+    """A local engine child process (``python -m SDSegLogic.server``) and its token.
+
+    Use :meth:`start`; the token lives in a fresh private directory (0700) as a 0600 file and is
+    never put on the command line. The child watches its stdin and exits if this process dies.
+    """
+
+    def __init__(self, popen: subprocess.Popen, host: str, port: int, token: str, token_dir: Path, ready: Dict[str, Any],
+                 log_path: Path) -> None:
+        self.popen, self.host, self.port, self.token = popen, host, port, token
+        self.token_dir, self.ready, self.log_path = token_dir, ready, log_path
+
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
+    @classmethod
+    def start(cls, model: Union[str, Path], device: str = "auto", *, python: Optional[str] = None,
+              extra_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None, ready_timeout: float = 300.0,
+              cwd: Optional[Union[str, Path]] = None) -> "EngineProcess":
+        """Launch an engine and wait until it listens.
+
+        Args:
+            model: model id or model folder.
+            device: ``auto``, ``cpu``, ``cuda``...
+            python: interpreter to use (``sys.executable`` by default; ``PythonSlicer`` in Slicer).
+            extra_args: more engine arguments, e.g. ``["--max-request-bytes", "1000000"]``.
+            env: extra environment variables for the child.
+            ready_timeout: seconds to wait for the ``ready`` line (model loading included).
+
+        Raises:
+            EngineDiedError: the child exited or did not become ready in time (its log is quoted).
+        """
+        token_dir = Path(tempfile.mkdtemp(prefix="sdseg-engine-"))
+        token = secrets.token_urlsafe(32)
+        token_file = token_dir / "token"
+        fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(token + "\n")
+        log_path = token_dir / "engine.log"
+        package_root = str(Path(__file__).resolve().parents[2])
+        child_env = dict(os.environ)
+        child_env["PYTHONPATH"] = package_root + os.pathsep + child_env.get("PYTHONPATH", "")
+        child_env.update(env or {})
+        args = [python or sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
+                "--token-file", str(token_file), "--watch-stdin", *extra_args]
+        log_handle = open(log_path, "wb")
+        try:
+            popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_handle,
+                                     env=child_env, cwd=None if cwd is None else str(cwd))
+        finally:
+            log_handle.close()
+        ready = cls._wait_ready(popen, ready_timeout, log_path)
+        return cls(popen, ready.get("host", "127.0.0.1"), int(ready["port"]), token, token_dir, ready, log_path)
+
+    @staticmethod
+    def _wait_ready(popen: subprocess.Popen, timeout: float, log_path: Path) -> Dict[str, Any]:
+        box: List[Dict[str, Any]] = []
+
+        def reader() -> None:
+            for raw in popen.stdout:  # type: ignore[union-attr]
+                try:
+                    event = json.loads(raw.decode("utf-8", "replace"))
+                except json.JSONDecodeError:
+                    continue
+                if isinstance(event, dict) and event.get("event") == "ready":
+                    box.append(event)
+                    return
+
+        thread = threading.Thread(target=reader, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + timeout
+        while not box and time.monotonic() < deadline and popen.poll() is None:
+            thread.join(0.05)
+        if box:
+            return box[0]
+        code = popen.poll()
+        if code is None:
+            popen.kill()
+            popen.wait()
+        tail = _tail(log_path)
+        why = f"exited with code {code}" if code is not None else f"was not ready after {timeout:.0f} s and was stopped"
+        raise EngineDiedError("engine_died", f"the SDSeg engine (pid {popen.pid}) {why}. Engine log:\n{tail}")
+
+    def client(self, timeout: float = 10.0) -> EngineClient:
+        """A new, connected client for this engine."""
+        return EngineClient(self.host, self.port, self.token, timeout=timeout, process=self).connect()
+
+    def poll(self) -> Optional[int]:
+        return self.popen.poll()
+
+    def alive(self) -> bool:
+        return self.popen.poll() is None
+
+    def wait(self, timeout: Optional[float] = None) -> Optional[int]:
+        try:
+            return self.popen.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def log_tail(self, lines: int = 15) -> str:
+        return _tail(self.log_path, lines)
+
+    def stop(self, timeout: float = 10.0) -> Optional[int]:
+        """Ask the engine to shut down; kill it if it does not exit within ``timeout``."""
+        if self.alive():
+            try:
+                EngineClient(self.host, self.port, self.token, timeout=2.0).connect().shutdown()
+            except (SDSegError, OSError):
+                pass
+            if self.wait(timeout) is None:
+                self.popen.kill()
+                self.popen.wait()
+        for stream in (self.popen.stdin, self.popen.stdout):
+            try:
+                if stream is not None:
+                    stream.close()
+            except OSError:
+                pass
+        for child in (self.token_dir / "token", self.log_path):
+            child.unlink(missing_ok=True)
+        try:
+            self.token_dir.rmdir()
+        except OSError:
+            pass
+        return self.popen.returncode
+
+    def __enter__(self) -> "EngineProcess":
+        return self
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+
+def _tail(path: Path, lines: int = 15) -> str:
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return "(no engine log)"
+    return "\n".join(text.strip().splitlines()[-lines:]) or "(engine log is empty)"

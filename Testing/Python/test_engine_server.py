@@ -1,0 +1,352 @@
+"""End-to-end tests of the engine process and its protocol (real subprocess, real tiny model).
+
+Every test talks to ``python -m SDSegLogic.server`` over loopback with the pure-Python client or
+with hand-made frames; the only in-process server is the out-of-memory test, which wraps the real
+pipeline in a predictor that raises ``torch.cuda.OutOfMemoryError`` (a GPU cannot be made to run
+out of memory on a CPU-only CI machine).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from engine_fixtures import make_tiny_model, raw_frame, read_reply
+from SDSegLogic.errors import CancelledError
+from SDSegLogic.geometry import ImageGeometry
+from SDSegLogic.server.client import EngineClient, EngineDiedError, EngineError, EngineProcess, parse_engine_url
+from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
+
+REPO = Path(__file__).resolve().parents[2]
+LIMIT = 8 << 20  # max request bytes of the shared engine
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-test")
+
+
+@pytest.fixture(scope="module")
+def engine(model_folder):
+    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1", "--max-request-bytes", str(LIMIT)])
+    yield process
+    process.stop()
+
+
+def _geometry(shape_kji, oblique: bool = True) -> ImageGeometry:
+    k, j, i = shape_kji
+    c, s = np.cos(0.3), np.sin(0.3)
+    direction = np.array([[c, -s, 0], [s, c, 0], [0, 0, -1.0]]) if oblique else np.eye(3)
+    return ImageGeometry((0.7, 0.8, 2.5), (-12.5, 30.25, 101.0), direction, (i, j, k))
+
+
+def _volume(shape_kji, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(40, 150, shape_kji).astype(np.int16)
+
+
+def _authenticated_socket(engine) -> socket.socket:
+    sock = socket.create_connection((engine.host, engine.port), timeout=5)
+    sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": engine.token}))
+    assert read_reply(sock)["type"] == "welcome"
+    return sock
+
+
+# ---------------------------------------------------------------------- start, auth, info
+def test_ready_line_token_file_private_and_not_in_argv(engine):
+    assert engine.ready["event"] == "ready" and engine.ready["host"] == "127.0.0.1" and engine.port > 0
+    token_file = engine.token_dir / "token"
+    assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
+    cmdline = Path(f"/proc/{engine.pid}/cmdline").read_bytes().decode() if Path("/proc").is_dir() else ""
+    assert engine.token not in cmdline
+    with pytest.raises(OSError):  # loopback only: not reachable on another local address
+        socket.create_connection((_non_loopback_address(), engine.port), timeout=1).close()
+
+
+def _non_loopback_address() -> str:
+    probe = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        probe.connect(("10.255.255.255", 1))  # no packet is sent: only picks the outgoing interface
+        address = probe.getsockname()[0]
+    except OSError:
+        address = "0.0.0.0"
+    finally:
+        probe.close()
+    if address.startswith("127."):
+        pytest.skip("no non-loopback interface on this machine")
+    return address
+
+
+def test_good_token_gets_info(engine):
+    with engine.client() as client:
+        assert client.welcome["protocol"] == PROTOCOL_VERSION
+        info = client.info()
+    assert info["model_card"]["model_id"] == "tiny-test"
+    assert info["model_card"]["classes"][0]["name"] == "liver"
+    assert info["device"] == "cpu" and info["limits"]["max_request_bytes"] == LIMIT
+    assert info["busy"] is False and info["pid"] == engine.pid
+
+
+def test_bad_token_rejected_and_engine_keeps_serving(engine):
+    with pytest.raises(EngineError) as caught:
+        EngineClient(engine.host, engine.port, engine.token[:-1] + ("A" if engine.token[-1] != "A" else "B")).connect()
+    assert caught.value.code == "bad_token"
+    with pytest.raises(EngineError) as caught:
+        EngineClient(engine.host, engine.port, "").connect()
+    assert caught.value.code == "bad_token"
+    assert engine.client().ping()["type"] == "pong"
+
+
+def test_first_message_must_be_hello(engine):
+    with socket.create_connection((engine.host, engine.port), timeout=5) as sock:
+        sock.sendall(raw_frame({"type": "info"}))
+        reply = read_reply(sock)
+        assert reply["code"] == "unauthenticated"
+        assert sock.recv(1) == b""  # closed
+
+
+def test_http_request_is_not_a_frame(engine):
+    with socket.create_connection((engine.host, engine.port), timeout=5) as sock:
+        sock.sendall(b"POST /segment HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n")
+        assert read_reply(sock)["code"] == "bad_magic"
+
+
+# ---------------------------------------------------------------------- segmentation
+@pytest.mark.filterwarnings("ignore:.*oblique")
+def test_segment_streams_progress_and_returns_labels_on_input_grid(engine, model_folder):
+    volume, geometry = _volume((5, 20, 24)), _geometry((5, 20, 24))
+    events = []
+    with engine.client() as client:
+        out = client.segment(volume, geometry, batch_size=2, seed=3, want_probabilities=True, on_progress=events.append)
+    assert out.labels.shape == (5, 20, 24) and out.labels.dtype == np.uint8
+    assert set(np.unique(out.labels)) <= {0, 1}
+    assert out.geometry == geometry  # copied, not recomputed
+    assert out.probabilities.shape == (5, 20, 24) and out.variance is None
+    assert [e["done"] for e in events] == sorted(e["done"] for e in events) and events[-1]["done"] == events[-1]["total"] == 5
+    assert out.header["model_id"] == "tiny-test" and out.header["options"]["seed"] == 3
+    # the server adds nothing: same labels as the engine library called directly with the same seed
+    from SDSegLogic.pipeline import SDSegPipeline
+    from SDSegLogic.segment import segment_array
+
+    direct = segment_array(volume, geometry, SDSegPipeline.from_pretrained(model_folder, device="cpu"), batch_size=2, seed=3)
+    np.testing.assert_array_equal(out.labels, direct.labels)
+
+
+def test_slice_range_and_variance(engine):
+    volume, geometry = _volume((6, 16, 16)), _geometry((6, 16, 16), oblique=False)
+    events = []
+    with engine.client() as client:
+        out = client.segment(volume, geometry, slices=(2, 4), num_samples=2, want_variance=True, on_progress=events.append)
+    assert events[-1]["total"] == 2
+    assert not out.labels[:2].any() and not out.labels[4:].any()
+    assert out.variance is not None and out.variance.shape == (6, 16, 16) and (out.variance >= 0).all()
+
+
+@pytest.mark.parametrize(
+    "mutate, code",
+    [
+        (lambda h: h["arrays"][0].update(dtype="complex64"), "bad_dtype"),
+        (lambda h: h["arrays"][0].update(nbytes=h["arrays"][0]["nbytes"] - 2), "bad_shape"),
+        (lambda h: h["geometry"].update(shape=[4, 4, 4]), "geometry_error"),
+        (lambda h: h["options"].update(steps=3), "input_error"),
+        (lambda h: h["options"].update(num_samples=0), "input_error"),
+        (lambda h: h["options"].update(slices=[3, 2]), "input_error"),
+        (lambda h: h.update(arrays=[{**h["arrays"][0], "name": "volume"}]), "input_error"),
+    ],
+)
+def test_malformed_segment_requests_get_clear_errors(engine, mutate, code):
+    image = _volume((2, 8, 8))
+    header = {"type": "segment", "geometry": geometry_to_json(_geometry((2, 8, 8))), "options": {},
+              "arrays": [{"name": "image", "dtype": "int16", "shape": [2, 8, 8], "offset": 0, "nbytes": image.nbytes}]}
+    mutate(header)
+    with _authenticated_socket(engine) as sock:
+        sock.sendall(raw_frame(header, image.tobytes()))
+        reply = read_reply(sock)
+        assert reply["type"] == "error" and reply["code"] == code, reply
+        assert len(reply["message"]) > 20
+        sock.sendall(raw_frame({"type": "ping"}))  # the connection is still usable
+        assert read_reply(sock)["type"] == "pong"
+
+
+def test_invalid_json_header_is_rejected(engine):
+    with _authenticated_socket(engine) as sock:
+        sock.sendall(b"SDSG" + (5).to_bytes(4, "little") + (0).to_bytes(8, "little") + b"{nope")
+        assert read_reply(sock)["code"] == "malformed_header"
+
+
+def test_oversized_request_rejected_from_the_header_alone(engine):
+    with _authenticated_socket(engine) as sock:
+        started = time.monotonic()
+        sock.sendall(raw_frame({"type": "segment"}, declared_body=10 << 30))  # 10 GiB announced, none sent
+        reply = read_reply(sock)
+        assert reply["code"] == "request_too_large" and time.monotonic() - started < 2.0
+    with engine.client() as client:  # the client checks the advertised limit before sending
+        big = np.zeros((160, 128, 128), np.float32)  # 10 MiB > 8 MiB
+        with pytest.raises(EngineError) as caught:
+            client.segment(big, _geometry(big.shape))
+        assert caught.value.code == "request_too_large"
+
+
+# ---------------------------------------------------------------------- cancel, busy, crash
+def _long_job(client, results, **kwargs):
+    volume = _volume((400, 32, 32))
+    try:
+        results["output"] = client.segment(volume, _geometry(volume.shape), batch_size=1, **kwargs)
+    except BaseException as exc:  # noqa: BLE001 - handed to the test thread
+        results["error"] = exc
+        results["ended"] = time.monotonic()
+
+
+def test_cancel_mid_run_stops_within_one_second_and_leaves_nothing(engine):
+    client = engine.client()
+    started, results = threading.Event(), {}
+    worker = threading.Thread(target=_long_job, args=(client, results), kwargs={"on_progress": lambda e: started.set()})
+    worker.start()
+    assert started.wait(60), "no progress event"
+    cancelled_at = time.monotonic()
+    client.cancel()
+    worker.join(10)
+    assert isinstance(results.get("error"), CancelledError) and "output" not in results
+    assert results["ended"] - cancelled_at < 1.0
+    assert client.info()["busy"] is False  # and the engine takes the next job
+    out = client.segment(_volume((1, 8, 8)), _geometry((1, 8, 8)))
+    assert out.labels.shape == (1, 8, 8)
+    client.close()
+
+
+def test_one_job_at_a_time_and_cancel_from_another_connection(engine):
+    first, second = engine.client(), engine.client()
+    started, results = threading.Event(), {}
+    worker = threading.Thread(target=_long_job, args=(first, results), kwargs={"on_progress": lambda e: started.set()})
+    worker.start()
+    assert started.wait(60)
+    with pytest.raises(EngineError) as caught:
+        second.segment(_volume((1, 8, 8)), _geometry((1, 8, 8)))
+    assert caught.value.code == "busy"
+    second._send({"type": "cancel"})  # a different connection (e.g. a second Slicer) cancels the running job
+    assert second._recv()["type"] == "cancel_ack"
+    worker.join(10)
+    assert isinstance(results.get("error"), CancelledError)
+    first.close(), second.close()
+
+
+def test_killed_engine_gives_a_clear_client_error(model_folder):
+    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
+    try:
+        client, started, results = process.client(), threading.Event(), {}
+        worker = threading.Thread(target=_long_job, args=(client, results), kwargs={"on_progress": lambda e: started.set()})
+        worker.start()
+        assert started.wait(60)
+        os.kill(process.pid, signal.SIGKILL)
+        worker.join(15)
+        error = results.get("error")
+        assert isinstance(error, EngineDiedError), error
+        assert f"pid {process.pid}" in str(error) and "exited with code -9" in str(error)
+        assert not process.alive()
+    finally:
+        process.stop()
+
+
+def test_out_of_memory_becomes_an_error_event_and_the_engine_survives(model_folder):
+    import torch
+
+    from SDSegLogic.pipeline import SDSegPipeline
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    class RunsOutOfMemory:
+        """The real pipeline, except that the first call raises what CUDA raises when memory runs out."""
+
+        def __init__(self, pipe):
+            self.pipe, self.model_card, self.config, self.device, self.calls = pipe, pipe.model_card, pipe.config, pipe.device, 0
+
+        def predict_probabilities(self, *args, **kwargs):
+            self.calls += 1
+            if self.calls == 1:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+            return self.pipe.predict_probabilities(*args, **kwargs)
+
+    server = EngineServer(RunsOutOfMemory(SDSegPipeline.from_pretrained(model_folder, device="cpu")), EngineOptions(token="t" * 32))
+    port = server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with EngineClient("127.0.0.1", port, "t" * 32).connect() as client:
+            with pytest.raises(EngineError) as caught:
+                client.segment(_volume((2, 8, 8)), _geometry((2, 8, 8)))
+            assert caught.value.code == "out_of_memory" and "batch size" in caught.value.message
+            assert client.segment(_volume((2, 8, 8)), _geometry((2, 8, 8))).labels.shape == (2, 8, 8)
+    finally:
+        server.shutdown()
+
+
+# ---------------------------------------------------------------------- lifecycle and safety
+def test_shutdown_request_ends_the_process(model_folder):
+    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
+    token_dir = process.token_dir
+    process.client().shutdown()
+    assert process.wait(15) == 0
+    process.stop()
+    assert not token_dir.exists()
+
+
+def test_engine_exits_when_its_parent_goes_away(model_folder):
+    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
+    try:
+        process.popen.stdin.close()  # what happens when Slicer dies: the pipe closes
+        assert process.wait(15) == 0
+    finally:
+        process.stop()
+
+
+def test_non_loopback_bind_refused_without_flag(tmp_path):
+    token = tmp_path / "token"
+    result = subprocess.run([sys.executable, "-m", "SDSegLogic.server", "--model", "x", "--host", "0.0.0.0", "--token-file", str(token)],
+                            cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "--allow-remote" in result.stderr
+
+
+def test_token_file_created_private_and_group_readable_file_refused(tmp_path):
+    from SDSegLogic.server.__main__ import build_parser, read_token
+
+    path = tmp_path / "sub" / "token"
+    token = read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)]))
+    assert len(token) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)])) == token
+    path.chmod(0o644)
+    with pytest.raises(Exception, match="chmod 600"):
+        read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)]))
+
+
+def test_engine_url_parsing():
+    assert parse_engine_url("sdseg://127.0.0.1:5000") == ("127.0.0.1", 5000)
+    assert parse_engine_url("gpu-box:7000") == ("gpu-box", 7000)
+    with pytest.raises(Exception, match="sdseg://"):
+        parse_engine_url("http://host:80")
+
+
+def test_idle_timeout_stops_an_unused_engine():
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    server = EngineServer(predictor=None, options=EngineOptions(token="i" * 32, idle_timeout_s=0.5))
+    server.bind()
+    started = time.monotonic()
+    server.serve_forever()  # returns by itself: nobody connected
+    assert 0.4 < time.monotonic() - started < 5.0
+
+
+def test_token_from_environment_variable(monkeypatch):
+    from SDSegLogic.server.__main__ import build_parser, read_token
+
+    monkeypatch.setenv("SDSEG_TEST_TOKEN", "e" * 40)
+    assert read_token(build_parser().parse_args(["--model", "x", "--token-env", "SDSEG_TEST_TOKEN"])) == "e" * 40
+    monkeypatch.setenv("SDSEG_TEST_TOKEN", "")
+    with pytest.raises(Exception, match="empty or unset"):
+        read_token(build_parser().parse_args(["--model", "x", "--token-env", "SDSEG_TEST_TOKEN"]))

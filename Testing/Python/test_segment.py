@@ -1,0 +1,155 @@
+"""segment_array / plan_segmentation with a deterministic threshold predictor."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+from io_test_helpers import (MARKER_VOXELS, ThresholdPredictor, geometry_for, make_card, marker_array,
+                             signed_permutations)
+
+from SDSegLogic.errors import CancelledError, GeometryError, InputError, ModelCardError
+from SDSegLogic.segment import SegmentationResult, plan_segmentation, segment_array
+from SDSegLogic.segment_plan import parse_slice_range
+
+
+def _quiet(*args, **kwargs) -> SegmentationResult:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return segment_array(*args, **kwargs)
+
+
+def test_binary_result_fields():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    array = marker_array()
+    before = array.copy()
+    result = segment_array(array, g, ThresholdPredictor(card, 32), seed=3, num_inference_steps=2)
+    assert result.labels.dtype == np.uint8 and result.labels.shape == array.shape
+    assert np.array_equal(result.labels, (array > 0).astype(np.uint8))
+    assert result.probabilities.shape == array.shape and result.probabilities.dtype == np.float32
+    assert result.variance is None and result.geometry is g
+    assert result.voxel_counts == {"liver": len(MARKER_VOXELS)}
+    assert (result.model_id, result.model_version, result.seed, result.num_inference_steps) == ("test-model", "1.2.3", 3, 2)
+    assert np.array_equal(array, before), "the input must not be modified"
+
+
+def test_multiclass_labels_probabilities_and_variance():
+    """In-plane size == model size (no resize), so argmax labels must match the classes exactly."""
+    card = make_card(2)
+    g = geometry_for(np.diag([-1.0, 1.0, -1.0]), shape_kji=(3, 32, 32))
+    array = np.full(g.array_shape, -1000.0, dtype=np.float32)
+    array[0, 3:9, 4:20] = 30.0   # class 1 (maps to 0.225)
+    array[0, 9:12, 4:6] = 200.0  # class 2 (maps to 1.0), touching class 1
+    array[2, 20:30, 1:3] = 200.0
+    result = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), num_samples=3)
+    assert result.probabilities.shape == (3,) + array.shape and result.variance.shape == (3,) + array.shape
+    assert np.array_equal(result.labels, np.select([array == 30.0, array == 200.0], [1, 2], 0))
+    np.testing.assert_allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-6)
+    assert result.voxel_counts == {"liver": 6 * 16, "spleen": 6 + 20}
+
+
+def test_batch_size_does_not_change_the_result():
+    card = make_card()
+    g = geometry_for(signed_permutations()[5])
+    array = marker_array() + np.random.default_rng(0).normal(0, 300, marker_array().shape).astype(np.float32)
+    one = _quiet(array, g, ThresholdPredictor(card, 32), batch_size=1)
+    many = _quiet(array, g, ThresholdPredictor(card, 32), batch_size=4)
+    assert np.array_equal(one.labels, many.labels) and np.array_equal(one.probabilities, many.probabilities)
+
+
+def test_progress_and_batches():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    calls = []
+    predictor = ThresholdPredictor(card, 32)
+    _quiet(marker_array(), g, predictor, batch_size=4, progress=lambda done, total: calls.append((done, total)))
+    assert calls == [(4, 6), (6, 6)]
+    assert [c[0] for c in predictor.calls] == [4, 2] and all(c[1:] == (3, 32, 32) for c in predictor.calls)
+
+
+def test_cancel_between_batches():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    asked = []
+
+    def cancel() -> bool:
+        asked.append(1)
+        return len(asked) > 1
+
+    predictor = ThresholdPredictor(card, 32)
+    with pytest.raises(CancelledError, match="after 2 of 6 slices"):
+        _quiet(marker_array(), g, predictor, batch_size=2, should_cancel=cancel)
+    assert len(predictor.calls) == 1
+
+
+@pytest.mark.parametrize("flip_k", [False, True])
+def test_slice_range_is_in_input_indices(flip_k):
+    """slices='2:5' selects input k = 2, 3, 4 whether or not k points the model's way."""
+    card = make_card()
+    g = geometry_for(np.diag([1.0, 1.0, -1.0]) if flip_k else np.eye(3))
+    array = np.full(g.array_shape, 500.0, dtype=np.float32)
+    result = _quiet(array, g, ThresholdPredictor(card, 32), slices="2:5")
+    assert result.plan.reorientation.flips[2] == flip_k
+    assert [bool(result.labels[k].any()) for k in range(6)] == [False, False, True, True, True, False]
+    assert not result.probabilities[[0, 1, 5]].any()
+    multi = _quiet(array, g, ThresholdPredictor(make_card(2), 32, bounds=(-0.5, 0.5)), slices=(-1, None))
+    assert [bool(multi.labels[k].any()) for k in range(6)] == [False] * 5 + [True]
+
+
+def test_parse_slice_range():
+    assert parse_slice_range(None, 6) == (0, 6)
+    assert parse_slice_range("2:", 6) == (2, 6)
+    assert parse_slice_range(":-2", 6) == (0, 4)
+    assert parse_slice_range(slice(1, 3), 6) == (1, 3)
+    for bad in ("3", "a:b", "4:2", slice(0, 6, 2), 5):
+        with pytest.raises(InputError):
+            parse_slice_range(bad, 6)
+
+
+def test_plan_is_loggable_and_refuses_large_volumes():
+    card = make_card()
+    g = geometry_for(signed_permutations()[40])
+    plan = plan_segmentation(g.array_shape, g, card, model_size=32, batch_size=4)
+    text = plan.describe()
+    assert "reorient:" in text and "resize:" in text and "memory:" in text
+    assert plan.model_size == 32 and plan.num_batches == -(-plan.num_slices // 4)
+    with pytest.raises(InputError, match=r"needs about .* more than the budget .*--slices A:B"):
+        plan_segmentation(g.array_shape, g, card, model_size=32, max_bytes=10_000)
+
+
+def test_memory_refusal_happens_before_the_predictor_runs():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    predictor = ThresholdPredictor(card, 32)
+    with pytest.raises(InputError, match="budget"):
+        segment_array(marker_array(), g, predictor, max_bytes=1000)
+    assert predictor.calls == []
+
+
+class _WrongShapePredictor(ThresholdPredictor):
+    def predict_probabilities(self, images, **kwargs):
+        probs, _ = super().predict_probabilities(images)
+        return np.repeat(probs, 2, axis=1), None
+
+
+def test_predictor_output_is_checked_against_the_card():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    with pytest.raises(ModelCardError, match=r"expected \(6, 1, 32, 32\)"):
+        segment_array(marker_array(), g, _WrongShapePredictor(card, 32))
+
+
+def test_input_validation():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    predictor = ThresholdPredictor(card, 32)
+    with pytest.raises(InputError, match="must be \\(K, J, I\\)"):
+        segment_array(np.zeros((2,) + g.array_shape), g, predictor)
+    with pytest.raises(InputError, match="does not match the geometry"):
+        segment_array(np.zeros((6, 12, 10)), g, predictor)
+    with pytest.raises(GeometryError, match="ImageGeometry"):
+        segment_array(marker_array(), "LPS", predictor)
+    with pytest.raises(InputError, match="batch_size"):
+        segment_array(marker_array(), g, predictor, batch_size=0)
