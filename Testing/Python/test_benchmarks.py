@@ -30,3 +30,19 @@ def test_inference_benchmark_smoke_mode_writes_json(tmp_path, capsys):
     bf16 = next(r for name, r in rows.items() if "bfloat16" in name)
     assert 0.0 < bf16["softmap_max_abs_vs_fp32"] < 0.5
     assert "ms/slice" in capsys.readouterr().out
+
+
+def test_volume_benchmark_times_every_stage(tmp_path):
+    from engine_test_helpers import tiny_card, tiny_model
+
+    from SDSegLogic.model_folder import save_model_folder
+
+    bench = _load("bench_volume", ROOT / "benchmarks" / "bench_volume.py")
+    folder = save_model_folder(tmp_path / "model", tiny_model(), tiny_card())
+    out = tmp_path / "volume.json"
+    assert bench.main(["--model", str(folder), "--synthetic", "3", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["shape_kji"] == [3, 512, 512]
+    assert set(result["stages_s"]) >= {"read", "plan", "network", "pre/post-processing", "write .seg.nrrd"}
+    assert 0.0 < result["io_and_planning_share"] < 1.0
+    assert result["peak_rss_mib"] > 0 and result["output_bytes"] > 0
