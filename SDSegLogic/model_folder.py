@@ -44,6 +44,7 @@ __all__ = [
     "save_model_folder",
     "load_model_folder",
     "load_state_dict_checked",
+    "move_folder_into_place",
     "resolve_weight_files",
     "verify_model_folder",
 ]
@@ -125,18 +126,27 @@ def save_model_folder(
             weights[file_name] = sha256_file(staging / file_name)
         model.config.to_json(staging / CONFIG_NAME)
         card.replace(weights=weights).to_json(staging / CARD_NAME)
-        if folder.exists():
-            backup = folder.with_name(f".{folder.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(folder, backup)
-            os.replace(staging, folder)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, folder)
+        move_folder_into_place(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def move_folder_into_place(staging: Path, destination: Path) -> None:
+    """Rename a fully written ``staging`` folder to ``destination``, replacing any old one.
+
+    The old folder is first renamed aside and deleted only after the new one is in place, so
+    at every instant ``destination`` is either the complete old or the complete new folder.
+    """
+    if destination.exists():
+        backup = destination.with_name(f".{destination.name}.old")
+        shutil.rmtree(backup, ignore_errors=True)
+        os.replace(destination, backup)
+        os.replace(staging, destination)
+        shutil.rmtree(backup, ignore_errors=True)
+    else:
+        os.replace(staging, destination)
 
 
 def resolve_weight_files(folder: PathLike, card: ModelCard, variant: Optional[str] = None) -> Dict[str, Path]:

@@ -20,7 +20,6 @@ Standard library only.
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import stat
 import tempfile
@@ -31,7 +30,8 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import CheckpointError, InputError
-from .registry import PathLike, Registry, ResolvedModel, cache_folder, models_home, sha256_file
+from .model_folder import move_folder_into_place, sha256_file
+from .registry import PathLike, Registry, ResolvedModel, cache_folder, models_home
 
 __all__ = ["UnsafeArchiveError", "import_zip", "INSTALL_RECORD", "MAX_ARCHIVE_BYTES", "MAX_ARCHIVE_MEMBERS"]
 
@@ -187,14 +187,7 @@ def import_zip(
                 f"{destination}: {card.model_id} {card.version} is already installed; pass --force to replace it."
             )
         destination.parent.mkdir(parents=True, exist_ok=True)
-        if destination.exists():
-            backup = destination.with_name(f".{destination.name}.old")
-            shutil.rmtree(backup, ignore_errors=True)
-            os.replace(destination, backup)
-            os.replace(staging, destination)
-            shutil.rmtree(backup, ignore_errors=True)
-        else:
-            os.replace(staging, destination)
+        move_folder_into_place(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise

@@ -22,7 +22,6 @@ Standard library only (no torch, no SimpleITK): importing this module is instant
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import json
 import os
 import re
@@ -31,6 +30,7 @@ from pathlib import Path
 from typing import List, Optional, Tuple, Union
 
 from .errors import CheckpointError, ModelCardError
+from .model_folder import sha256_file
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -57,15 +57,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder does not resolve to an installed model."""
-
-
-def sha256_file(path: PathLike, chunk_size: int = 1 << 22) -> str:
-    """Hex sha256 of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _version_key(version: str) -> Tuple:
