@@ -28,8 +28,6 @@ from .legacy_files import read_state_dict, strip_prefix
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-    from ..models.sdseg_model import SDSegModel
-
 __all__ = ["ImportReport", "convert_official_state", "import_official_checkpoint"]
 
 _SCHEDULE_BUFFERS = (
