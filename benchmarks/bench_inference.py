@@ -22,6 +22,7 @@ trained weights is what counts for the precision levers). Prints a table and wri
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import platform
 import sys
@@ -127,9 +128,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     ref_images = images[: args.reference_slices]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = _time(lambda: reference_loop(ref_model, ref_images, device), device, args.repeats)
+    seconds = _time(functools.partial(reference_loop, ref_model, ref_images, device), device, args.repeats)
     rows.append(_row("reference (official style: fp32, eager, batch 1)", seconds, len(ref_images), device, None, None))
-    del ref_model
+    ref_model = None  # free its memory before the engine variants
 
     fp32 = fresh(torch.float32)
     truth = engine_fn(fp32, args.batch)()
