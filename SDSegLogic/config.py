@@ -28,6 +28,7 @@ __all__ = [
     "ConditionEncoderConfig",
     "UNetConfig",
     "ScheduleConfig",
+    "FastDecoderConfig",
     "SDSegConfig",
     "PRESETS",
     "preset",
@@ -111,6 +112,22 @@ class UNetConfig:
 
 
 @dataclass(frozen=True)
+class FastDecoderConfig:
+    """Optional distilled mask decoder (beyond the paper; opt-in): diffusers ``DecoderTiny``.
+
+    It maps the scaled mask latent z (unit variance) to the same 3-channel image the frozen
+    autoencoder decoder produces from ``z / s``, at a small fraction of its cost.
+
+    Attributes:
+        block_out_channels: channels per level; one level per autoencoder level.
+        num_blocks: residual conv blocks per level.
+    """
+
+    block_out_channels: Tuple[int, ...] = (32, 32, 32, 32)
+    num_blocks: Tuple[int, ...] = (1, 2, 2, 1)
+
+
+@dataclass(frozen=True)
 class ScheduleConfig:
     """Diffusion noise schedule: LDM "linear" = diffusers ``scaled_linear``, epsilon prediction."""
 
@@ -129,6 +146,7 @@ class SDSegConfig:
         sample_size: square input size in pixels the model was trained at (256 in the paper).
         scale_factor: latent scale s = 1 / std(mask latents of the first training batch).
         autoencoder / condition_encoder / unet / schedule: the parts.
+        fast_decoder: optional distilled decoder (opt-in at inference), or None.
         preset: name of the preset it was derived from, for information only.
     """
 
@@ -138,6 +156,7 @@ class SDSegConfig:
     condition_encoder: ConditionEncoderConfig = field(default_factory=ConditionEncoderConfig)
     unet: UNetConfig = field(default_factory=UNetConfig)
     schedule: ScheduleConfig = field(default_factory=ScheduleConfig)
+    fast_decoder: Optional[FastDecoderConfig] = None
     preset: str = "custom"
 
     def __post_init__(self) -> None:
@@ -182,6 +201,12 @@ class SDSegConfig:
         if un.num_classes is not None and un.num_classes < 2:
             raise ConfigError(
                 f"{source}: unet.num_classes={un.num_classes}; use null for a binary model or >= 2."
+            )
+        fd = self.fast_decoder
+        if fd is not None and (len(fd.block_out_channels) != len(ae.block_out_channels) or len(fd.num_blocks) != len(ae.block_out_channels)):
+            raise ConfigError(
+                f"{source}: fast_decoder needs one entry per autoencoder level ({len(ae.block_out_channels)}) in "
+                f"block_out_channels and num_blocks, got {list(fd.block_out_channels)} and {list(fd.num_blocks)}."
             )
         if self.schedule.prediction_type != "epsilon":
             raise ConfigError(
@@ -234,11 +259,12 @@ class SDSegConfig:
             "condition_encoder": ConditionEncoderConfig,
             "unet": UNetConfig,
             "schedule": ScheduleConfig,
+            "fast_decoder": FastDecoderConfig,
         }
         kwargs: dict[str, Any] = {}
         for key, value in data.items():
             if key in parts:
-                kwargs[key] = _build_part(parts[key], value, f"{source}: {key}")
+                kwargs[key] = None if value is None else _build_part(parts[key], value, f"{source}: {key}")
             elif key in ("sample_size", "scale_factor", "preset"):
                 kwargs[key] = value
             else:

@@ -106,6 +106,9 @@ class ModelCard:
         license, description, intended_use, authors, references: free text.
         weights: file name -> sha256 hex digest of every weight file in the folder.
         training: free-form record of data, splits, metrics.
+        fast_decoder: for a model that carries the optional distilled decoder (beyond the paper,
+            opt-in), what it is and what it costs, e.g. ``{"distilled_from": "autoencoder
+            decoder", "dice_delta": -0.004, "evaluated_on": "..."}``; empty otherwise.
     """
 
     model_id: str
@@ -125,6 +128,7 @@ class ModelCard:
     references: Tuple[str, ...] = ()
     weights: Dict[str, str] = field(default_factory=dict)
     training: Dict[str, Any] = field(default_factory=dict)
+    fast_decoder: Dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()

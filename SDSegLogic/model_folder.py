@@ -107,7 +107,7 @@ def save_model_folder(
     os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; a model folder is shared data
     try:
         weights: Dict[str, str] = {}
-        for name in ("unet", "condition_encoder", "autoencoder"):
+        for name in model.component_names:
             if name == "autoencoder" and shared_autoencoder is not None:
                 shared = Path(shared_autoencoder).resolve()
                 if not shared.is_file():
@@ -149,7 +149,14 @@ def move_folder_into_place(staging: Path, destination: Path) -> None:
         os.replace(staging, destination)
 
 
-def resolve_weight_files(folder: PathLike, card: ModelCard, variant: Optional[str] = None) -> Dict[str, Path]:
+def stored_components(config: SDSegConfig) -> Tuple[str, ...]:
+    """Components a folder with this config must hold weights for."""
+    return ("unet", "condition_encoder", "autoencoder") + (("fast_decoder",) if config.fast_decoder is not None else ())
+
+
+def resolve_weight_files(
+    folder: PathLike, card: ModelCard, variant: Optional[str] = None, components: Tuple[str, ...] = ("unet", "condition_encoder", "autoencoder")
+) -> Dict[str, Path]:
     """Map each component to the weight file to load.
 
     A component's file is the card entry whose file name is ``<component>.safetensors`` (or
@@ -158,7 +165,7 @@ def resolve_weight_files(folder: PathLike, card: ModelCard, variant: Optional[st
     """
     folder = Path(folder)
     found: Dict[str, Path] = {}
-    for name in ("unet", "condition_encoder", "autoencoder"):
+    for name in components:
         wanted = [weight_file_name(name, variant)] if variant else [weight_file_name(name), weight_file_name(name, "fp16")]
         for candidate in wanted:
             entry = next((rel for rel in card.weights if Path(rel).name == candidate), None)
@@ -234,7 +241,7 @@ def load_model_folder(
         raise CheckpointError(f"{folder}: not a model folder (no such directory). Pass a folder with config.json, model_card.json and *.safetensors.")
     config = SDSegConfig.from_json(folder / CONFIG_NAME)
     card = ModelCard.from_json(folder / CARD_NAME)
-    files = resolve_weight_files(folder, card, variant)
+    files = resolve_weight_files(folder, card, variant, stored_components(config))
     states = {}
     for name, path in files.items():
         if not path.is_file():
@@ -264,7 +271,7 @@ def verify_model_folder(folder: PathLike) -> List[str]:
     folder = Path(folder)
     problems: List[str] = []
     try:
-        SDSegConfig.from_json(folder / CONFIG_NAME)
+        config = SDSegConfig.from_json(folder / CONFIG_NAME)
         card = ModelCard.from_json(folder / CARD_NAME)
     except (ConfigError, ModelCardError) as exc:
         return [str(exc)]
@@ -277,7 +284,7 @@ def verify_model_folder(folder: PathLike) -> List[str]:
         elif sha256_file(path) != expected:
             problems.append(f"{path}: sha256 mismatch (corrupt or replaced).")
     try:
-        resolve_weight_files(folder, card)
+        resolve_weight_files(folder, card, components=stored_components(config))
     except CheckpointError as exc:
         problems.append(str(exc))
     return problems

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Tuple, Union
 
-from .errors import InputError, ModelCardError
+from .errors import ConfigError, InputError, ModelCardError
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -71,6 +71,8 @@ class SDSegPipeline:
         dtype: network precision; default fp16 on CUDA, fp32 on the CPU. Latent arithmetic is
             always float32.
         channels_last: use the channels-last memory format (faster convolutions on most hardware).
+        fast_decoder: decode with the model's distilled fast decoder instead of the autoencoder
+            decoder (opt-in, beyond the paper; changes outputs slightly, see the model card).
     """
 
     def __init__(
@@ -80,6 +82,7 @@ class SDSegPipeline:
         device: Union[str, "torch.device"] = "auto",
         dtype: Union[str, "torch.dtype", None] = None,
         channels_last: bool = False,
+        fast_decoder: bool = False,
     ) -> None:
         import torch
 
@@ -102,6 +105,12 @@ class SDSegPipeline:
             )
         self.schedule = NoiseSchedule(self.config.schedule)
         self._batch_limit: Optional[int] = None
+        if fast_decoder and model.fast_decoder is None:
+            raise ConfigError(
+                "fast_decoder=True but this model has no distilled fast decoder; decode with the autoencoder "
+                "(the default) or distil one with the training package (sdseg-train distill-decoder)."
+            )
+        self.fast_decoder = bool(fast_decoder)
 
     # ------------------------------------------------------------------ construction
     @classmethod
@@ -113,6 +122,7 @@ class SDSegPipeline:
         variant: Optional[str] = None,
         verify: bool = True,
         channels_last: bool = False,
+        fast_decoder: bool = False,
     ) -> "SDSegPipeline":
         """Load a model folder (see :mod:`SDSegLogic.model_folder`) onto ``device``."""
         from .device import default_dtype, parse_dtype, resolve_device
@@ -121,7 +131,7 @@ class SDSegPipeline:
         dev = resolve_device(device)
         dt = parse_dtype(dtype) or default_dtype(dev)
         model, card = load_model_folder(folder, device=dev, dtype=dt, variant=variant, verify=verify)
-        return cls(model, card, device=dev, dtype=dt, channels_last=channels_last)
+        return cls(model, card, device=dev, dtype=dt, channels_last=channels_last, fast_decoder=fast_decoder)
 
     @property
     def sample_size(self) -> int:
@@ -267,6 +277,8 @@ class SDSegPipeline:
         model.condition_encoder = torch.compile(model.condition_encoder, mode=mode, dynamic=False)
         model.unet = torch.compile(model.unet, mode=mode, dynamic=False)
         model.autoencoder.decoder = torch.compile(model.autoencoder.decoder, mode=mode, dynamic=False)
+        if model.fast_decoder is not None:
+            model.fast_decoder = torch.compile(model.fast_decoder, mode=mode, dynamic=False)
         return self
 
     def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
@@ -288,7 +300,7 @@ class SDSegPipeline:
             timestep = torch.full((cond.shape[0],), t, device=self.device, dtype=torch.long)
             eps = self.model.predict_noise(latent.to(self.dtype), cond, timestep, class_labels)
             latent = sampler.step(eps, t, latent, generator=generator).prev_sample
-        decoded = self.model.decode_latent(latent.to(self.dtype))
+        decoded = self.model.decode_latent(latent.to(self.dtype), fast=self.fast_decoder)
         if classes == 1:
             return self.model.soft_map(decoded)  # (B, H, W) float32
         # Official multi-class rule: channel mean of the raw decoded image (no clamp, no (x+1)/2),

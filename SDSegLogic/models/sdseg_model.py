@@ -10,12 +10,14 @@ from torch import nn
 from ..config import SDSegConfig
 from .autoencoder_kl import build_autoencoder
 from .condition_encoder import ConditionEncoder
+from .fast_decoder import build_fast_decoder
 from .unet import build_unet
 
 __all__ = ["SDSegModel", "COMPONENTS"]
 
 #: Component names, as used for weight files (``<name>.safetensors``) and state-dict prefixes.
-COMPONENTS = ("unet", "condition_encoder", "autoencoder")
+#: ``fast_decoder`` exists only in models that carry the optional distilled decoder.
+COMPONENTS = ("unet", "condition_encoder", "autoencoder", "fast_decoder")
 
 
 class SDSegModel(nn.Module):
@@ -36,6 +38,7 @@ class SDSegModel(nn.Module):
         self.autoencoder = build_autoencoder(config)
         self.condition_encoder = ConditionEncoder(config)
         self.unet = build_unet(config)
+        self.fast_decoder = build_fast_decoder(config) if config.fast_decoder is not None else None
 
     # ------------------------------------------------------------------ the four operations
     def encode_condition(self, image: torch.Tensor) -> torch.Tensor:
@@ -69,8 +72,15 @@ class SDSegModel(nn.Module):
         z = dist.sample(generator=generator) if sample else dist.mode()
         return z * self.config.scale_factor
 
-    def decode_latent(self, latent: torch.Tensor) -> torch.Tensor:
-        """x = AE.decode(z / s): (B, 4, h, w) -> (B, 3, H, W), nominally in [-1, 1]."""
+    def decode_latent(self, latent: torch.Tensor, fast: bool = False) -> torch.Tensor:
+        """x = AE.decode(z / s): (B, 4, h, w) -> (B, 3, H, W), nominally in [-1, 1].
+
+        With ``fast=True`` the optional distilled decoder approximates the same image from z.
+        """
+        if fast:
+            if self.fast_decoder is None:
+                raise ValueError("this model has no fast decoder; distil one (training/) or decode with the autoencoder")
+            return self.fast_decoder(latent)
         return self.autoencoder.decode(latent / self.config.scale_factor).sample
 
     @staticmethod
@@ -88,13 +98,18 @@ class SDSegModel(nn.Module):
         self.config = self.config.replace(scale_factor=float(scale_factor))
         self.autoencoder.register_to_config(scaling_factor=float(scale_factor))
 
+    @property
+    def component_names(self) -> tuple:
+        """Components present in this model, in storage order."""
+        return tuple(name for name in COMPONENTS if getattr(self, name, None) is not None)
+
     def component(self, name: str) -> nn.Module:
-        if name not in COMPONENTS:
-            raise KeyError(f"unknown component {name!r}; expected one of {COMPONENTS}")
+        if name not in self.component_names:
+            raise KeyError(f"unknown component {name!r}; this model has {self.component_names}")
         return getattr(self, name)
 
     def parameter_counts(self) -> Dict[str, int]:
         """Number of parameters of each component and in total."""
-        counts = {name: sum(p.numel() for p in self.component(name).parameters()) for name in COMPONENTS}
+        counts = {name: sum(p.numel() for p in self.component(name).parameters()) for name in self.component_names}
         counts["total"] = sum(counts.values())
         return counts

@@ -119,3 +119,31 @@ def test_missing_config_and_bad_card_are_named(tmp_path):
         load_model_folder(folder)
     with pytest.raises(CheckpointError, match="not a model folder"):
         load_model_folder(tmp_path / "nowhere")
+
+
+def test_fast_decoder_is_an_optional_stored_component(tmp_path):
+    from engine_test_helpers import tiny_config
+
+    from SDSegLogic.config import FastDecoderConfig
+    from SDSegLogic.models import SDSegModel
+
+    cfg = tiny_config().replace(fast_decoder=FastDecoderConfig(block_out_channels=(8, 8), num_blocks=(1, 1)))
+    model = SDSegModel(cfg).eval()
+    assert "fast_decoder" in model.component_names
+    card = tiny_card().replace(fast_decoder={"distilled_from": "autoencoder decoder", "dice_delta": -0.01})
+    folder = save_model_folder(tmp_path / "m", model, card)
+    assert (folder / "fast_decoder.safetensors").is_file()
+    loaded, loaded_card = load_model_folder(folder)
+    assert _same_weights(model, loaded) and loaded_card.fast_decoder["dice_delta"] == -0.01
+    x = random_slices(2)
+    faithful = SDSegPipeline(loaded, loaded_card, device="cpu")(x, seed=0)
+    fast = SDSegPipeline(loaded, loaded_card, device="cpu", fast_decoder=True)(x, seed=0)
+    assert fast.probabilities.shape == faithful.probabilities.shape
+    assert not torch.equal(fast.probabilities, faithful.probabilities)
+    (folder / "fast_decoder.safetensors").unlink()
+    assert any("fast_decoder" in problem for problem in verify_model_folder(folder))
+
+
+def test_fast_decoder_must_exist_to_be_used():
+    with pytest.raises(ConfigError, match="no distilled fast decoder"):
+        SDSegPipeline(tiny_model(), tiny_card(), device="cpu", fast_decoder=True)
