@@ -1,0 +1,191 @@
+"""Distil a fast mask decoder from a model's frozen autoencoder decoder (beyond the paper; opt-in).
+
+The student (``SDSegLogic`` ``FastDecoderConfig``, a diffusers ``DecoderTiny``) learns to map a
+scaled mask latent z to the image the teacher produces from it, ``AE.decode(z / s)``:
+
+* latents come from encoding masks with the frozen autoencoder (a posterior sample), jittered
+  with Gaussian noise so that the student also sees the slightly off-manifold latents that the
+  single-step estimate produces at inference;
+* masks come from the deterministic phantom generator (blobs and 1-3 px thin structures,
+  binary or one class at a time) and, optionally, from the model's own training masks;
+* loss: L1 between student and teacher images.
+
+The report compares, on held-out phantom masks: Dice of the teacher's decoded mask against the
+mask, Dice of the student's against the mask, and their agreement. Export writes a new model
+folder whose card names the fast decoder and its Dice cost.
+
+Usage::
+
+    python -m sdseg_training.distill_decoder MODEL_DIR OUT_DIR --steps 2000 --batch 8
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Dict, Iterator, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from SDSegLogic.config import FastDecoderConfig
+from SDSegLogic.model_folder import load_model_folder, save_model_folder
+from SDSegLogic.models import SDSegModel
+
+from .data.phantom import phantom_image
+
+__all__ = ["phantom_masks", "distill_fast_decoder", "evaluate_fast_decoder", "attach_fast_decoder", "main"]
+
+
+def phantom_masks(seed: int, count: int, size: int) -> np.ndarray:
+    """Binary masks (count, size, size) bool: per phantom, the union, the blob or the thin structure."""
+    masks = []
+    for index in range(count):
+        _, labels = phantom_image(seed, index, size=size)
+        choice = index % 3
+        masks.append(labels > 0 if choice == 0 else labels == choice)
+    return np.stack(masks)
+
+
+def _batches(masks: np.ndarray, batch: int, generator: torch.Generator) -> Iterator[torch.Tensor]:
+    while True:
+        order = torch.randperm(len(masks), generator=generator)
+        for start in range(0, len(order) - batch + 1, batch):
+            chosen = torch.from_numpy(masks[order[start : start + batch].numpy()])
+            yield chosen.float()[:, None].repeat(1, 3, 1, 1) * 2 - 1  # (B, 3, S, S) in {-1, +1}
+
+
+def attach_fast_decoder(model: SDSegModel, config: FastDecoderConfig) -> SDSegModel:
+    """A copy of ``model`` with a freshly initialised fast decoder of ``config``."""
+    student = SDSegModel(model.config.replace(fast_decoder=config))
+    missing, unexpected = student.load_state_dict(model.state_dict(), strict=False)
+    if unexpected or any(not k.startswith("fast_decoder.") for k in missing):
+        raise RuntimeError(f"could not copy the model into the student: missing {missing[:4]}, unexpected {unexpected[:4]}")
+    return student
+
+
+def distill_fast_decoder(
+    model: SDSegModel,
+    masks: np.ndarray,
+    config: FastDecoderConfig = FastDecoderConfig(),
+    steps: int = 2000,
+    batch: int = 8,
+    lr: float = 1e-3,
+    latent_jitter: float = 0.1,
+    seed: int = 0,
+    log_every: int = 100,
+) -> Tuple[SDSegModel, List[Tuple[int, float]]]:
+    """Train a fast decoder against the frozen teacher decoder.
+
+    Args:
+        model: the trained SDSeg model (only its autoencoder is used, frozen).
+        masks: bool (N, S, S) training masks at the model's sample size.
+        config: student architecture.
+        steps, batch, lr: optimisation budget (AdamW).
+        latent_jitter: std of the Gaussian noise added to the (unit-variance) latents.
+        seed: seeds initialisation, batches and noise.
+        log_every: loss logging interval.
+
+    Returns:
+        (model with the trained ``fast_decoder`` component, [(step, loss), ...]).
+    """
+    torch.manual_seed(seed)
+    student_model = attach_fast_decoder(model, config)
+    teacher = student_model.autoencoder.eval().requires_grad_(False)
+    student = student_model.fast_decoder.train()
+    optimiser = torch.optim.AdamW(student.parameters(), lr=lr, weight_decay=0.0)
+    generator = torch.Generator().manual_seed(seed)
+    history: List[Tuple[int, float]] = []
+    running = 0.0
+    for step, mask3 in zip(range(1, steps + 1), _batches(masks, batch, generator)):
+        with torch.no_grad():
+            z = teacher.encode(mask3).latent_dist.sample(generator=generator) * model.config.scale_factor
+            z = z + latent_jitter * torch.randn(z.shape, generator=generator)
+            target = teacher.decode(z / model.config.scale_factor).sample
+        loss = torch.nn.functional.l1_loss(student(z), target)
+        optimiser.zero_grad(set_to_none=True)
+        loss.backward()
+        optimiser.step()
+        running += float(loss.detach())
+        if step % log_every == 0 or step == steps:
+            history.append((step, running / (log_every if step % log_every == 0 else step % log_every)))
+            running = 0.0
+    student.eval()
+    return student_model, history
+
+
+def _dice(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """Per-image Dice of bool (N, H, W) masks; 1 when both are empty."""
+    inter = (a & b).flatten(1).sum(1).float()
+    total = (a.flatten(1).sum(1) + b.flatten(1).sum(1)).float()
+    return torch.where(total > 0, 2 * inter / total.clamp_min(1), torch.ones_like(total))
+
+
+@torch.no_grad()
+def evaluate_fast_decoder(model: SDSegModel, masks: np.ndarray, batch: int = 16, seed: int = 1) -> Dict[str, float]:
+    """Mean per-image Dice of teacher and student decodes of mask latents, on held-out masks."""
+    generator = torch.Generator().manual_seed(seed)
+    teacher_dice, student_dice, agreement, max_abs = [], [], [], 0.0
+    for start in range(0, len(masks), batch):
+        target = torch.from_numpy(masks[start : start + batch])
+        mask3 = target.float()[:, None].repeat(1, 3, 1, 1) * 2 - 1
+        z = model.autoencoder.encode(mask3).latent_dist.sample(generator=generator) * model.config.scale_factor
+        slow = model.soft_map(model.decode_latent(z))
+        fast = model.soft_map(model.decode_latent(z, fast=True))
+        teacher_dice.append(_dice(slow > 0.5, target))
+        student_dice.append(_dice(fast > 0.5, target))
+        agreement.append(_dice(fast > 0.5, slow > 0.5))
+        max_abs = max(max_abs, float((fast - slow).abs().max()))
+    teacher, student = torch.cat(teacher_dice).mean().item(), torch.cat(student_dice).mean().item()
+    return {
+        "dice_autoencoder_decoder": round(teacher, 5),
+        "dice_fast_decoder": round(student, 5),
+        "dice_delta": round(student - teacher, 5),
+        "dice_fast_vs_autoencoder": round(torch.cat(agreement).mean().item(), 5),
+        "softmap_max_abs_vs_autoencoder": round(max_abs, 5),
+        "images": int(len(masks)),
+    }
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description="Distil an opt-in fast mask decoder into a copy of a model folder.")
+    parser.add_argument("model", type=Path, help="trained model folder")
+    parser.add_argument("output", type=Path, help="new model folder (the input is never modified)")
+    parser.add_argument("--steps", type=int, default=2000)
+    parser.add_argument("--batch", type=int, default=8)
+    parser.add_argument("--lr", type=float, default=1e-3)
+    parser.add_argument("--channels", type=int, default=32, help="channels of every fast-decoder level")
+    parser.add_argument("--train-masks", type=int, default=2000)
+    parser.add_argument("--eval-masks", type=int, default=200)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--variant", choices=["fp16"], default=None)
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    model, card = load_model_folder(args.model)
+    size = model.config.sample_size
+    levels = len(model.config.autoencoder.block_out_channels)
+    config = FastDecoderConfig(block_out_channels=(args.channels,) * levels, num_blocks=(1,) + (2,) * (levels - 2) + (1,))
+    start = time.perf_counter()
+    student, history = distill_fast_decoder(
+        model, phantom_masks(args.seed, args.train_masks, size), config, args.steps, args.batch, args.lr, seed=args.seed
+    )
+    report = evaluate_fast_decoder(student, phantom_masks(args.seed + 1000, args.eval_masks, size))
+    report.update(
+        distilled_from="the model's frozen autoencoder decoder",
+        evaluated_on=f"{args.eval_masks} held-out phantom masks at {size} px (posterior-sampled latents)",
+        steps=args.steps,
+        batch=args.batch,
+        seconds=round(time.perf_counter() - start, 1),
+        parameters=sum(p.numel() for p in student.fast_decoder.parameters()),
+        opt_in=True,
+    )
+    save_model_folder(args.output, student, card.replace(fast_decoder=report), variant=args.variant)
+    print(json.dumps({"loss": history[-5:], **report}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
