@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 from .config import SDSegConfig
 from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
+from .io.atomic import current_umask
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -104,7 +105,7 @@ def save_model_folder(
         raise ConfigError(f"variant {variant!r} is not supported; use None or 'fp16'.")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
-    os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; a model folder is shared data
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a model folder is shared data
     try:
         weights: Dict[str, str] = {}
         for name in model.component_names:
@@ -122,7 +123,7 @@ def save_model_folder(
                 state[key] = tensor.contiguous()
             file_name = weight_file_name(name, variant)
             save_file(state, str(staging / file_name), metadata={"format": "pt", "component": name})
-            os.chmod(staging / file_name, 0o666 & ~_umask())
+            os.chmod(staging / file_name, 0o666 & ~current_umask())
             weights[file_name] = sha256_file(staging / file_name)
         model.config.to_json(staging / CONFIG_NAME)
         card.replace(weights=weights).to_json(staging / CARD_NAME)
@@ -299,12 +300,6 @@ def _build_empty(model_cls, config: SDSegConfig):
             return model_cls(config)
     except Exception:  # pragma: no cover - a diffusers version that cannot build on meta
         return model_cls(config)
-
-
-def _umask() -> int:
-    current = os.umask(0)
-    os.umask(current)
-    return current
 
 
 def _abbrev(items: List[str], limit: int = 8) -> str:

@@ -10,7 +10,14 @@ from typing import Iterator, Optional, Union
 
 from ..errors import InputError
 
-__all__ = ["atomic_output", "check_output_path"]
+__all__ = ["atomic_output", "check_output_path", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process umask (read without changing it for more than an instant)."""
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None) -> Path:
@@ -52,6 +59,7 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Itera
     temp = Path(temp_name)
     try:
         yield temp
+        os.chmod(temp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
         os.replace(temp, path)
     except BaseException:
         with contextlib.suppress(OSError):

@@ -8,6 +8,7 @@ from typing import Any, List, Optional, Union
 import numpy as np
 
 from ..errors import InputError
+from ..geometry import reorient
 from .atomic import atomic_output, check_output_path
 
 __all__ = ["write_preview", "representative_slices"]
@@ -56,9 +57,10 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
                   input_path: Optional[Union[str, Path]] = None) -> Path:
     """Write a PNG with class-coloured outlines over up to ``max_slices`` representative slices.
 
-    Slices are k-planes of the input array (as stored), side by side, row 0 at the top; CT is shown
-    in the card's window, photos as they are. The representative slices are those with the most
-    foreground (the middle slice when the segmentation is empty).
+    Volumes are shown as axial slices in the radiological convention (patient right on the left of
+    the picture, anterior at the top: the grid reoriented to LPS without resampling), side by side,
+    in the card's window; photos are shown as they are. The representative slices are those with
+    the most foreground (the middle slice when the segmentation is empty).
 
     Args:
         path: output ``.png`` (written atomically).
@@ -81,7 +83,15 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
     if labels.shape != array.shape[:3]:
         raise InputError(f"{path}: labels {labels.shape} and image {array.shape[:3]} differ; pass the image that was "
                          "segmented.")
+    if not image_data.is_rgb and not (getattr(image_data, "metadata", None) or {}).get("is_2d", False):
+        import warnings
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # obliquity was already reported when segmenting
+            array, _, plan = reorient(array, image_data.geometry, "LPS")
+        labels = plan.apply(labels)
     colours = {c.label_value: np.round(np.asarray(c.color) * 255).astype(np.uint8) for c in card.classes}
+    width = max(1, round(max(labels.shape[1:]) / 400))  # outline thickness grows with the picture
     panels = []
     for k in representative_slices(labels, max(1, int(max_slices))):
         factor = max(1, 256 // max(labels.shape[1:]))  # enlarge tiny images (nearest neighbour)
@@ -89,7 +99,7 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
         rgb = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
         plane = np.repeat(np.repeat(labels[k], factor, axis=0), factor, axis=1)
         for value, colour in colours.items():
-            rgb[_outline(plane == value)] = colour
+            rgb[_outline(plane == value, width=width + 1)] = colour
         panels.append(rgb)
     gap = np.full((panels[0].shape[0], 4, 3), 255, dtype=np.uint8)
     strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)

@@ -165,6 +165,29 @@ def test_preview_png(tmp_path, two_class):
         write_preview(tmp_path / "preview.jpg", image_data_from_array(array, g), result, card)
 
 
+def test_preview_shows_volumes_in_radiological_orientation_whatever_the_storage(tmp_path):
+    """The same anatomy stored LPS and flipped to RAI gives the same preview picture."""
+    from PIL import Image
+
+    from SDSegLogic.geometry import reorient
+
+    card = make_card()
+    lps = geometry_for(np.eye(3), shape_kji=(3, 6, 8), spacing=(1.0, 1.0, 1.0))
+    array = np.full((3, 6, 8), -1000.0, dtype=np.float32)
+    array[1, 0:2, 0:3] = 200.0  # bright marker: anterior (top rows) and patient right (left columns)
+    labels = (array > 0).astype(np.uint8)
+    flipped, flipped_geometry, plan = reorient(array, lps, "RAI")
+    pictures = []
+    for arr, geometry, lab, name in ((array, lps, labels, "lps"), (np.ascontiguousarray(flipped), flipped_geometry,
+                                     np.ascontiguousarray(plan.apply(labels)), "rai")):
+        result = segment_array(arr, geometry, ThresholdPredictor(card))
+        assert np.array_equal(result.labels, lab)
+        path = write_preview(tmp_path / f"{name}.png", image_data_from_array(arr, geometry), result, card, max_slices=1)
+        pictures.append(np.asarray(Image.open(path)))
+    assert np.array_equal(pictures[0], pictures[1])
+    assert pictures[0][:5, :5].mean() > pictures[0][-5:, -5:].mean()  # marker at the top left
+
+
 def test_preview_picks_the_slices_with_most_foreground():
     from SDSegLogic.io.preview import representative_slices
 
