@@ -215,7 +215,7 @@ def test_multiclass_post_processing_follows_the_official_rule(monkeypatch):
     labels[8:24, 4:14], labels[8:24, 18:28] = 1, 2
     ideal = torch.stack([labels != 0, labels == 1, labels == 2]).float() * 2 - 1  # K, H, W (class 0 = union)
     decoded = (ideal[None, :, None] + 0.02 * torch.randn(1, 3, 3, 32, 32, generator=torch.Generator().manual_seed(0))).clamp(-1.05, 1.05)
-    monkeypatch.setattr(model, "decode_latent", lambda latent: decoded.reshape(3, 3, 32, 32).to(latent.dtype))
+    monkeypatch.setattr(model, "decode_latent", lambda latent, fast=False: decoded.reshape(3, 3, 32, 32).to(latent.dtype))
     out = SDSegPipeline(model, device="cpu", dtype=torch.float32)(torch.zeros(1, 3, 32, 32), seed=0)
     expected = _official_multiclass_labels(decoded)
     assert torch.equal(expected[0], labels)  # the official rule recovers the masks
