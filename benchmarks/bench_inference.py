@@ -60,22 +60,41 @@ def _dice(a, b) -> float:
     return 1.0 if total == 0 else 2 * inter / total
 
 
+def _mask_dice(probs, truth) -> float:
+    """Dice of binary masks, or the mean Dice over foreground classes of argmax label maps."""
+    if probs.ndim == 3:
+        return _dice(probs > 0.5, truth > 0.5)
+    labels, reference = probs.argmax(1), truth.argmax(1)
+    return sum(_dice(labels == k, reference == k) for k in range(1, probs.shape[1])) / (probs.shape[1] - 1)
+
+
 def reference_loop(model, images, device):
-    """Official style: fp32, eager, one slice per call, one noise draw per slice."""
+    """Official style: fp32, eager, one slice per call, one noise draw per slice, classes one by one."""
     import torch
 
     from SDSegLogic.schedulers import NoiseSchedule
 
     sched = NoiseSchedule(model.config.schedule)
+    classes = model.config.unet.num_classes
     maps = []
     with torch.no_grad():
         for image in images:
             x = image[None].to(device)
             cond = model.encode_condition(x)
             z_t = torch.randn(cond.shape, device=device)
-            eps = model.predict_noise(z_t, cond, torch.tensor([999], device=device))
-            z0 = sched.predict_original(z_t, eps, torch.tensor([999]))
-            maps.append(model.soft_map(model.decode_latent(z0)).cpu())
+            per_class = []
+            for k in range(classes or 1):
+                label = None if classes is None else torch.tensor([k], device=device)
+                eps = model.predict_noise(z_t, cond, torch.tensor([999], device=device), label)
+                z0 = sched.predict_original(z_t, eps, torch.tensor([999]))
+                decoded = model.decode_latent(z0)
+                per_class.append(model.soft_map(decoded) if classes is None else decoded.mean(1))
+            if classes is None:
+                maps.append(per_class[0].cpu())
+            else:
+                logits = torch.cat(per_class)[None]
+                logits[:, 0] = -logits[:, 0]
+                maps.append(torch.softmax(logits, 1).cpu())
     return torch.cat(maps)
 
 
@@ -102,10 +121,10 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(args.slices, 3, size, size, generator=gen) * 2 - 1
 
-    def fresh(dtype, channels_last=False, compile_mode=None):
+    def fresh(dtype, channels_last=False, compile_mode=None, unet_dtype=None):
         model = SDSegModel(base.config)
         model.load_state_dict(base.state_dict())
-        pipe = SDSegPipeline(model, None, device=device, dtype=dtype, channels_last=channels_last)
+        pipe = SDSegPipeline(model, None, device=device, dtype=dtype, channels_last=channels_last, unet_dtype=unet_dtype)
         if compile_mode:
             pipe.compile(mode=compile_mode)
         return pipe
@@ -134,17 +153,22 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
     fp32 = fresh(torch.float32)
     truth = engine_fn(fp32, args.batch)()
-    variants = [("engine fp32, batch 1", torch.float32, False, None, 1), (f"engine fp32, batch {args.batch}", torch.float32, False, None, args.batch)]
-    variants.append((f"engine fp32 + channels_last, batch {args.batch}", torch.float32, True, None, args.batch))
+    # (name, dtype, channels_last, compile mode, batch, unet dtype)
+    variants = [("engine fp32, batch 1", torch.float32, False, None, 1, None),
+                (f"engine fp32, batch {args.batch}", torch.float32, False, None, args.batch, None),
+                (f"engine fp32 + channels_last, batch {args.batch}", torch.float32, True, None, args.batch, None)]
     low = [torch.float16] if device.type == "cuda" else []
     low.append(torch.bfloat16)
     for dtype in low:
-        variants.append((f"engine {str(dtype)[6:]} + channels_last, batch {args.batch}", dtype, True, None, args.batch))
+        variants.append((f"engine {str(dtype)[6:]} + channels_last, batch {args.batch}", dtype, True, None, args.batch, None))
+    variants.append((f"engine bf16 encoder/decoder + fp32 UNet + channels_last, batch {args.batch}", torch.bfloat16, True, None,
+                     args.batch, torch.float32))
     if args.compile:
         dtype = torch.float16 if device.type == "cuda" else torch.float32
-        variants.append((f"engine {str(dtype)[6:]} + channels_last + compile({args.compile}), batch {args.batch}", dtype, True, args.compile, args.batch))
-    for name, dtype, cl, mode, batch in variants:
-        pipe = fresh(dtype, cl, mode)
+        variants.append((f"engine {str(dtype)[6:]} + channels_last + compile({args.compile}), batch {args.batch}", dtype, True,
+                         args.compile, args.batch, None))
+    for name, dtype, cl, mode, batch, unet_dtype in variants:
+        pipe = fresh(dtype, cl, mode, unet_dtype)
         call = engine_fn(pipe, batch)
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)
@@ -154,7 +178,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         warm = time.perf_counter() - compile_start
         seconds = _time(call, device, args.repeats)
         diff = float((probs - truth).abs().max())
-        dice = _dice(probs > 0.5, truth > 0.5)
+        dice = _mask_dice(probs, truth)
         row = _row(name, seconds, args.slices, device, diff, dice)
         row["first_call_s"] = round(warm, 3)
         rows.append(row)
