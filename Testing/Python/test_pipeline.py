@@ -165,3 +165,15 @@ def test_unavailable_cuda_is_a_clear_error():
         pytest.skip("CUDA present")
     with pytest.raises(InputError, match="CUDA is not available"):
         SDSegPipeline(tiny_model(), tiny_card(), device="cuda")
+
+
+def test_unet_can_keep_fp32_while_encoder_and_decoder_run_in_bf16():
+    model = tiny_model()
+    reference = SDSegPipeline(tiny_model(), tiny_card(), device="cpu")(random_slices(2), seed=0).probabilities
+    mixed = SDSegPipeline(model, tiny_card(), device="cpu", dtype="bf16", unet_dtype="fp32")
+    assert next(mixed.model.unet.parameters()).dtype == torch.float32
+    assert next(mixed.model.autoencoder.parameters()).dtype == torch.bfloat16
+    assert next(mixed.model.condition_encoder.parameters()).dtype == torch.bfloat16
+    out = mixed(random_slices(2), seed=0).probabilities
+    assert out.dtype == torch.float32
+    assert float((out - reference).abs().max()) < 0.1
