@@ -223,6 +223,11 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID|DIR",
                      help=f"registry id (optionally ID@VERSION) or model folder (default: {DEFAULT_MODEL_ID})")
     seg.add_argument("--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "mixed"],
+                     help="network precision: auto = fp16 on CUDA, fp32 on CPU (faithful); mixed = bf16 vision "
+                          "encoder and decoder with an fp32 UNet (faster on CPUs with bf16 support)")
+    seg.add_argument("--fast-decoder", action="store_true",
+                     help="opt-in: decode with the model's distilled fast decoder (beyond the paper; see its model card)")
     seg.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="slices per network call (default 8)")
     seg.add_argument("--steps", type=_positive, default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
     seg.add_argument("--samples", type=_positive, default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")

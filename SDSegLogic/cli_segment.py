@@ -28,7 +28,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
-from .errors import CancelledError, GeometryError, InputError
+from .errors import CancelledError, ConfigError, GeometryError, InputError
 from .progress import ProgressEvent, ProgressTracker
 
 __all__ = ["Job", "plan_jobs", "input_stem", "run_segment"]
@@ -156,11 +156,22 @@ def _load(args: argparse.Namespace, loader: Optional[Callable]):
         device = resolve_device(args.device)
     except InputError as exc:
         raise ResourceError(str(exc)) from None
+    options = {}
+    precision = getattr(args, "precision", "auto")
+    if precision == "mixed":
+        options.update(dtype="bf16", unet_dtype="fp32")
+    elif precision != "auto":
+        options.update(dtype=precision)
+    if getattr(args, "fast_decoder", False):
+        options.update(fast_decoder=True)
     if loader is None:
         from .pipeline import SDSegPipeline
 
         loader = SDSegPipeline.from_pretrained
-    return resolved, device, loader(resolved.folder, device=device)
+    try:
+        return resolved, device, loader(resolved.folder, device=device, **options)
+    except ConfigError as exc:  # e.g. --fast-decoder for a model without one
+        raise UsageError(str(exc)) from None
 
 
 def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
