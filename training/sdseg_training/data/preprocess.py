@@ -1,0 +1,95 @@
+"""Pure preprocessing functions: intensity mapping, resizing, reorientation (array in, array out)."""
+
+from __future__ import annotations
+
+from typing import Tuple
+
+import numpy as np
+
+__all__ = ["window_to_unit", "rgb_to_unit", "resize_images", "resize_labels", "read_volume_lps", "disc_centred_crop"]
+
+
+def window_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
+    """Clip to [low, high] (e.g. HU) and map linearly to [-1, 1].
+
+    Args:
+        values: any-shape float array. Returns: float32, same shape, in [-1, 1].
+    """
+    if not high > low:
+        raise ValueError(f"window high {high} must exceed low {low}")
+    clipped = np.clip(values.astype(np.float32), low, high)
+    return (clipped - low) / (high - low) * 2.0 - 1.0
+
+
+def rgb_to_unit(values: np.ndarray) -> np.ndarray:
+    """8-bit colour (H, W, 3) or (N, H, W, 3) to float32 in [-1, 1] (x / 255 * 2 - 1), channels first."""
+    arr = values.astype(np.float32) / 255.0 * 2.0 - 1.0
+    return np.moveaxis(arr, -1, -3)
+
+
+def resize_images(images: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
+    """Resize (N, C, H, W) float images to (N, C, size, size) with a MONAI ``Resize``.
+
+    Args:
+        mode: ``bilinear`` or ``bicubic`` (``area`` is also accepted).
+    """
+    from monai.transforms import Resize
+
+    if images.shape[-2:] == (size, size):
+        return images.astype(np.float32)
+    resize = Resize(spatial_size=(size, size), mode=mode, align_corners=False if mode != "area" else None)
+    out = np.stack([np.asarray(resize(img)) for img in images.astype(np.float32)])
+    if mode == "bicubic":  # cubic overshoots: keep the [-1, 1] contract
+        out = np.clip(out, -1.0, 1.0)
+    return out.astype(np.float32)
+
+
+def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
+    """Resize (N, H, W) integer label maps to (N, size, size) by nearest neighbour (uint8)."""
+    from monai.transforms import Resize
+
+    if labels.shape[-2:] == (size, size):
+        return labels.astype(np.uint8)
+    resize = Resize(spatial_size=(size, size), mode="nearest")
+    out = np.stack([np.asarray(resize(lab[None].astype(np.float32)))[0] for lab in labels])
+    return np.rint(out).astype(np.uint8)
+
+
+def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tuple[float, float, float]]:
+    """Read a NIfTI/NRRD/MHA volume reoriented to LPS, as a (K, J, I) array of axial slices.
+
+    In the LPS array layout rows run anterior -> posterior and columns right -> left, the
+    engine's convention (the volume pipeline reorients to the card's orientation the same way).
+
+    Returns:
+        (array, spacing): float32 (or uint8 for labels) (K, J, I) and the (i, j, k) spacing in mm.
+    """
+    import SimpleITK as sitk
+
+    image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
+    array = sitk.GetArrayFromImage(image)
+    array = array.astype(np.uint8 if is_label else np.float32)
+    return array, tuple(float(s) for s in image.GetSpacing())  # type: ignore[return-value]
+
+
+def disc_centred_crop(image: np.ndarray, disc: np.ndarray, crop: int) -> Tuple[slice, slice]:
+    """Square crop of side ``crop`` centred on the optic-disc centroid, shifted to stay inside.
+
+    Args:
+        image: (H, W, ...) array (only its shape is used).
+        disc: (H, W) bool, the optic disc (cup included).
+        crop: side length in pixels (clamped to the image size).
+
+    Returns:
+        (row slice, column slice).
+    """
+    h, w = image.shape[:2]
+    side = min(crop, h, w)
+    if disc.any():
+        rows, cols = np.nonzero(disc)
+        cy, cx = int(round(rows.mean())), int(round(cols.mean()))
+    else:
+        cy, cx = h // 2, w // 2
+    top = min(max(cy - side // 2, 0), h - side)
+    left = min(max(cx - side // 2, 0), w - side)
+    return slice(top, top + side), slice(left, left + side)

