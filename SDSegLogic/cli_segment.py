@@ -28,7 +28,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
-from .errors import CancelledError, ConfigError, GeometryError, InputError
+from .errors import CancelledError, GeometryError, InputError
 from .progress import ProgressEvent, ProgressTracker
 
 __all__ = ["Job", "plan_jobs", "input_stem", "run_segment"]
@@ -168,10 +168,8 @@ def _load(args: argparse.Namespace, loader: Optional[Callable]):
         from .pipeline import SDSegPipeline
 
         loader = SDSegPipeline.from_pretrained
-    try:
-        return resolved, device, loader(resolved.folder, device=device, **options)
-    except ConfigError as exc:  # e.g. --fast-decoder for a model without one
-        raise UsageError(str(exc)) from None
+    # A model that lacks what was asked for (e.g. --fast-decoder) raises ConfigError: a model error (exit 4).
+    return resolved, device, loader(resolved.folder, device=device, **options)
 
 
 def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:

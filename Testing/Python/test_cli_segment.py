@@ -213,11 +213,11 @@ def test_sigint_cancels_with_exit_5_and_writes_nothing(tiny_folder, tmp_path):
 
 
 def test_precision_and_fast_decoder_options(tiny_folder, crop, tmp_path, capsys):
-    """--precision mixed keeps the UNet in fp32; --fast-decoder on a model without one is a usage error."""
+    """--precision mixed runs; --fast-decoder on a model without one is a model error (exit 4)."""
     code, _, _ = run(["segment", str(crop), "-o", str(tmp_path / "a.seg.nrrd"), "--model", str(tiny_folder),
                       "--precision", "mixed", "--quiet"], capsys)
     assert code == 0 and (tmp_path / "a.seg.nrrd").is_file()
     code, _, err = run(["segment", str(crop), "-o", str(tmp_path / "b.seg.nrrd"), "--model", str(tiny_folder),
                         "--fast-decoder", "--quiet"], capsys)
-    assert code == 2 and "fast decoder" in err
+    assert code == 4 and "fast decoder" in err
     assert not (tmp_path / "b.seg.nrrd").exists()
