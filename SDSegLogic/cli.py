@@ -228,7 +228,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "encoder and decoder with an fp32 UNet (faster on CPUs with bf16 support)")
     seg.add_argument("--fast-decoder", action="store_true",
                      help="opt-in: decode with the model's distilled fast decoder (beyond the paper; see its model card)")
-    seg.add_argument("--batch-size", type=_positive, default=8, metavar="N", help="slices per network call (default 8)")
+    seg.add_argument("--batch-size", type=_positive, default=None, metavar="N",
+                     help="slices per network call (default: chosen by the engine: ~12 decoded images per call on a CPU, from free memory on a GPU)")
     seg.add_argument("--steps", type=_positive, default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
     seg.add_argument("--samples", type=_positive, default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
     seg.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0: reproducible)")

@@ -172,6 +172,14 @@ def _load(args: argparse.Namespace, loader: Optional[Callable]):
     return resolved, device, loader(resolved.folder, device=device, **options)
 
 
+def _batch_size(args: argparse.Namespace, predictor) -> int:
+    """The user's --batch-size, else the engine's suggestion for this model and device."""
+    if args.batch_size:
+        return args.batch_size
+    suggest = getattr(predictor, "suggested_batch_size", None)
+    return suggest() if callable(suggest) else 8
+
+
 def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
     import numpy as np
 
@@ -210,7 +218,7 @@ def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
         warnings.simplefilter("ignore")  # segment_array reports the same notes once
         plan = plan_segmentation(image.array.shape, image.geometry, predictor.model_card,
                                  model_size=int(predictor.config.sample_size), is_rgb=image.array.ndim == 4,
-                                 slices=slices, batch_size=args.batch_size, num_samples=args.samples,
+                                 slices=slices, batch_size=_batch_size(args, predictor), num_samples=args.samples,
                                  source=str(image.source or "image"))
     start, stop = plan.model_range
     return stop - start
@@ -244,7 +252,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
 
         on_progress(0, tracker.total)
         result = segment_array(
-            image.array, image.geometry, predictor, slices=slices, batch_size=args.batch_size,
+            image.array, image.geometry, predictor, slices=slices, batch_size=_batch_size(args, predictor),
             num_inference_steps=args.steps, num_samples=args.samples, seed=args.seed,
             progress=on_progress, should_cancel=cancel, source=str(job.input),
         )

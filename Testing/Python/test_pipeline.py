@@ -177,3 +177,8 @@ def test_unet_can_keep_fp32_while_encoder_and_decoder_run_in_bf16():
     out = mixed(random_slices(2), seed=0).probabilities
     assert out.dtype == torch.float32
     assert float((out - reference).abs().max()) < 0.1
+
+
+def test_suggested_batch_size_keeps_about_twelve_decoded_images_per_cpu_call(pipe, multiclass_pipe):
+    assert pipe.suggested_batch_size() == 12
+    assert multiclass_pipe.suggested_batch_size() == 4
