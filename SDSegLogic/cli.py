@@ -224,10 +224,15 @@ def build_parser() -> argparse.ArgumentParser:
                      help=f"registry id (optionally ID@VERSION) or model folder (default: {DEFAULT_MODEL_ID})")
     seg.add_argument("--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
     seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "mixed"],
-                     help="network precision: auto = fp16 on CUDA, fp32 on CPU (faithful); mixed = bf16 vision "
-                          "encoder and decoder with an fp32 UNet (faster on CPUs with bf16 support)")
+                     help="network precision: auto = the faithful default (CUDA: fp16 vision encoder and decoder "
+                          "with an fp32 UNet; CPU: fp32); fp16/bf16 = the whole network (faster on a GPU but not "
+                          "faithful: the single step amplifies UNet rounding ~39x); mixed = bf16 vision encoder and "
+                          "decoder with an fp32 UNet (faster on CPUs with bf16 support)")
     seg.add_argument("--fast-decoder", action="store_true",
                      help="opt-in: decode with the model's distilled fast decoder (beyond the paper; see its model card)")
+    seg.add_argument("--compile", default="auto", choices=["auto", "aot", "off"],
+                     help="GPU kernels: auto = use compiled kernels cached for this model (else eager); aot = build "
+                          "them if missing (minutes, once per model, precision and GPU); off = eager")
     seg.add_argument("--batch-size", type=_positive, default=None, metavar="N",
                      help="slices per network call (default: chosen by the engine: ~12 decoded images per call on a CPU, from free memory on a GPU)")
     seg.add_argument("--steps", type=_positive, default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")

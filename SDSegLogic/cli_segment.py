@@ -172,6 +172,23 @@ def _load(args: argparse.Namespace, loader: Optional[Callable]):
     return resolved, device, loader(resolved.folder, device=device, **options)
 
 
+def _apply_compile(args: argparse.Namespace, predictor, device, reporter) -> None:
+    """``--compile``: cached AOT GPU kernels by default, built on request (see SDSegLogic.compiled)."""
+    policy = getattr(args, "compile", "auto")
+    apply = getattr(predictor, "apply_compile_policy", None)
+    if not callable(apply):
+        return
+    def note(line: str) -> None:
+        if not (reporter.quiet or reporter.json_mode):
+            reporter.stderr.write(f"sdseg: {line}\n")
+            reporter.stderr.flush()
+
+    apply(policy, report=note if policy == "aot" else (lambda line: None))
+    if policy == "auto" and device.type == "cuda" and predictor.compiled_rows is None:
+        note("tip: --compile aot builds compiled GPU kernels for this model once (minutes); later runs load them "
+             "from the cache in about a second.")
+
+
 def _batch_size(args: argparse.Namespace, predictor) -> int:
     """The user's --batch-size, else the engine's suggestion for this model and device."""
     if args.batch_size:
@@ -279,6 +296,8 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
 
     with _CancelFlag() as cancel:
         resolved, device, predictor = _load(args, loader)
+        cancel.check()
+        _apply_compile(args, predictor, device, reporter)
         cancel.check()
         card = predictor.model_card
         entry = resolved.entry

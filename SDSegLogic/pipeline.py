@@ -68,12 +68,14 @@ class SDSegPipeline:
         model: the trained model (moved to ``device``/``dtype`` and put in eval mode).
         model_card: the data contract; optional for bare experiments (threshold 0.5).
         device: ``"auto"``, ``"cpu"``, ``"cuda"``, or a ``torch.device``.
-        unet_dtype: precision of the UNet alone (default: ``dtype``). The single step multiplies
-            the UNet's error by ~39, so a CPU run may keep the UNet in fp32 while the vision
-            encoder and decoder (97 % of the work) run in bf16.
-        dtype: network precision; default fp16 on CUDA, fp32 on the CPU. Latent arithmetic is
-            always float32.
-        channels_last: use the channels-last memory format (faster convolutions on most hardware).
+        unet_dtype: precision of the UNet alone. Default: fp32 on CUDA when ``dtype`` is not given
+            (the faithful GPU path: fp16 encoder/decoder + fp32 UNet, see
+            :func:`SDSegLogic.device.default_unet_dtype`), else ``dtype``. The single step
+            multiplies the UNet's error by ~39.
+        dtype: vision encoder and decoder precision (and the UNet's, unless it has its own);
+            default fp16 on CUDA, fp32 on the CPU. Latent arithmetic is always float32.
+        channels_last: use the channels-last memory format; default (``None``): on CUDA, where it
+            is faster with fp16 (tensor-core convolutions), off on the CPU.
         fast_decoder: decode with the model's distilled fast decoder instead of the autoencoder
             decoder (opt-in, beyond the paper; changes outputs slightly, see the model card).
     """
@@ -84,18 +86,20 @@ class SDSegPipeline:
         model_card: Optional[ModelCard] = None,
         device: Union[str, "torch.device"] = "auto",
         dtype: Union[str, "torch.dtype", None] = None,
-        channels_last: bool = False,
+        channels_last: Optional[bool] = None,
         fast_decoder: bool = False,
         unet_dtype: Union[str, "torch.dtype", None] = None,
     ) -> None:
         import torch
 
-        from .device import default_dtype, parse_dtype, resolve_device
+        from .device import default_dtype, default_unet_dtype, parse_dtype, resolve_device
         from .schedulers import NoiseSchedule
 
         self.device = resolve_device(device)
-        self.dtype = parse_dtype(dtype) or default_dtype(self.device)
-        self.unet_dtype = parse_dtype(unet_dtype) or self.dtype
+        chosen = parse_dtype(dtype)
+        self.dtype = chosen or default_dtype(self.device)
+        auto_unet = default_unet_dtype(self.device) if chosen is None else None  # explicit dtype: the whole network
+        self.unet_dtype = parse_dtype(unet_dtype) or auto_unet or self.dtype
         from diffusers.utils import logging as diffusers_logging
 
         verbosity = diffusers_logging.get_verbosity()
@@ -105,6 +109,14 @@ class SDSegPipeline:
             self.model.unet.to(dtype=self.unet_dtype)
         finally:
             diffusers_logging.set_verbosity(verbosity)
+        if channels_last is None:
+            channels_last = self.device.type == "cuda"
+        self.channels_last = bool(channels_last)
+        self.source_folder: Optional[Path] = None  # set by from_pretrained: lets a compile run in a child process
+        self.source_variant: Optional[str] = None
+        if self.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # slice batches repeat one shape: pick the fastest kernels once
+        self.compile_summary: Optional[dict] = None
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self.model.requires_grad_(False)
@@ -134,19 +146,24 @@ class SDSegPipeline:
         dtype: Union[str, "torch.dtype", None] = None,
         variant: Optional[str] = None,
         verify: bool = True,
-        channels_last: bool = False,
+        channels_last: Optional[bool] = None,
         fast_decoder: bool = False,
         unet_dtype: Union[str, "torch.dtype", None] = None,
     ) -> "SDSegPipeline":
         """Load a model folder (see :mod:`SDSegLogic.model_folder`) onto ``device``."""
-        from .device import default_dtype, parse_dtype, resolve_device
+        from .device import default_dtype, default_unet_dtype, parse_dtype, resolve_device
         from .model_folder import load_model_folder
 
         dev = resolve_device(device)
-        dt = parse_dtype(dtype) or default_dtype(dev)
+        chosen = parse_dtype(dtype)
+        dt = chosen or default_dtype(dev)
+        if unet_dtype is None and chosen is None:
+            unet_dtype = default_unet_dtype(dev)
         model, card = load_model_folder(folder, device=dev, dtype=dt, variant=variant, verify=verify)
-        return cls(model, card, device=dev, dtype=dt, channels_last=channels_last, fast_decoder=fast_decoder,
+        pipe = cls(model, card, device=dev, dtype=dt, channels_last=channels_last, fast_decoder=fast_decoder,
                    unet_dtype=unet_dtype)
+        pipe.source_folder, pipe.source_variant = Path(folder), variant
+        return pipe
 
     @property
     def sample_size(self) -> int:
@@ -286,21 +303,38 @@ class SDSegPipeline:
         parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(size)]
         return torch.cat(parts, dim=1)
 
-    def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None) -> "SDSegPipeline":
-        """Compile the three networks with ``torch.compile`` (the fast GPU path).
-
-        Compiled kernels are cached on disk (``cache_dir``, default ``$SDSEG_HOME/inductor-cache``
-        or ``~/.sdseg/inductor-cache``) so a later process starts warm instead of recompiling.
-        Outputs change only by floating-point reassociation.
+    def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None, backend: str = "inductor",
+                build: bool = True) -> "SDSegPipeline":
+        """Compile the networks for speed; outputs change only by floating-point reassociation.
 
         Args:
-            mode: ``torch.compile`` mode (``"default"``, ``"reduce-overhead"``, ``"max-autotune"``).
-            cache_dir: where inductor keeps compiled artefacts.
+            mode: ``torch.compile`` mode for ``backend="inductor"`` (``"default"``,
+                ``"reduce-overhead"``, ``"max-autotune"``).
+            cache_dir: where compiled artefacts are kept. Inductor: default
+                ``$SDSEG_HOME/inductor-cache`` (a later process recompiles faster). AOT: default
+                ``$SDSEG_HOME/compiled`` (a later process loads packages in about a second).
+            backend: ``"inductor"`` (``torch.compile``, just in time, in every process) or
+                ``"aot"`` (``torch.export`` + AOTInductor packages, built once and cached; see
+                :mod:`SDSegLogic.compiled`). AOT packages cover calls of 64 rows (slices x
+                classes) or more; smaller calls run eagerly.
+            build: AOT only: build missing packages (minutes for the paper model); with
+                ``False`` a network without a cached package stays eager.
+
+        Returns:
+            ``self``; ``self.compile_summary`` describes what was loaded or built.
         """
         import os
 
         import torch
 
+        if backend == "aot":
+            from .compiled import compile_model_aot
+
+            self.compile_summary = compile_model_aot(self.model, self.device, self.dtype, self.unet_dtype, self.channels_last,
+                                                     cache_dir=cache_dir, build=build)
+            return self
+        if backend != "inductor":
+            raise ConfigError(f"compile backend {backend!r} is unknown; use 'inductor' or 'aot'.")
         if cache_dir is None:
             home = Path(os.environ.get("SDSEG_HOME", Path.home() / ".sdseg"))
             cache_dir = home / "inductor-cache"
@@ -312,7 +346,48 @@ class SDSegPipeline:
         model.autoencoder.decoder = torch.compile(model.autoencoder.decoder, mode=mode, dynamic=False)
         if model.fast_decoder is not None:
             model.fast_decoder = torch.compile(model.fast_decoder, mode=mode, dynamic=False)
+        self.compile_summary = {"backend": "inductor", "mode": mode, "cache_dir": str(cache_dir)}
         return self
+
+    def apply_compile_policy(self, policy: str = "auto", report=None) -> "SDSegPipeline":
+        """The engine's compile choice, shared by the CLI and the engine server.
+
+        Args:
+            policy: ``"auto"``: on CUDA use AOT packages already in the cache (never build: a
+                first build takes minutes), else stay eager; on the CPU stay eager. ``"aot"``:
+                use cached packages and build missing ones - in a child process when the model
+                came from a folder, so that a crash while compiling leaves this process running
+                eagerly. ``"off"``: eager.
+            report: receives progress lines (building, loading).
+        """
+        if policy not in ("auto", "aot", "off"):
+            raise ConfigError(f"compile policy {policy!r} is unknown; use auto, aot or off.")
+        if policy == "off" or (policy == "auto" and self.device.type != "cuda"):
+            return self
+        from .compiled import build_in_child, compile_model_aot, missing_packages
+
+        build = policy == "aot"
+        child_code = None
+        if build and self.source_folder is not None:
+            # Build in a child process: a crash while compiling must not take this process down.
+            args = (self.device, self.dtype, self.unet_dtype, self.channels_last)
+            if missing_packages(self.model, *args):
+                child_code = build_in_child(self.source_folder, *args, variant=self.source_variant, report=report)
+            build = False
+        self.compile_summary = compile_model_aot(self.model, self.device, self.dtype, self.unet_dtype, self.channels_last,
+                                                 build=build, report=report)
+        if child_code is not None:
+            self.compile_summary["child_exit_code"] = child_code
+        return self
+
+    @property
+    def compiled_rows(self) -> Optional[int]:
+        """Smallest call (slices x classes) that runs compiled code, or ``None`` when eager."""
+        from .compiled import MIN_ROWS
+
+        summary = self.compile_summary or {}
+        statuses = [v.get("status") for v in summary.values() if isinstance(v, dict)]
+        return MIN_ROWS if any(s in ("loaded", "built") for s in statuses) else None
 
     def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
         """One noise draw through the sampler and decoder: (B, H, W) or (B, K, H, W) float32."""

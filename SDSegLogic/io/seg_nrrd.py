@@ -66,10 +66,15 @@ def segment_extent(labels: np.ndarray, value: int) -> List[int]:
     Args:
         labels: (K, J, I) integer array.
     """
-    k, j, i = np.nonzero(labels == value)
-    if k.size == 0:
+    mask = np.asarray(labels) == value
+    ks = np.flatnonzero(mask.reshape(mask.shape[0], -1).any(axis=1))
+    if ks.size == 0:
         return [0, -1, 0, -1, 0, -1]
-    return [int(i.min()), int(i.max()), int(j.min()), int(j.max()), int(k.min()), int(k.max())]
+    # Project the slabs that hold the segment instead of listing every voxel (np.nonzero): same
+    # extent, without index arrays of the segment's size.
+    plane = mask[ks[0]:ks[-1] + 1].any(axis=0)  # (J, I)
+    js, is_ = np.flatnonzero(plane.any(axis=1)), np.flatnonzero(plane.any(axis=0))
+    return [int(is_[0]), int(is_[-1]), int(js[0]), int(js[-1]), int(ks[0]), int(ks[-1])]
 
 
 def seg_nrrd_fields(labels: np.ndarray, card: Any, result: Any) -> "OrderedDict[str, str]":

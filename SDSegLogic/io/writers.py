@@ -66,6 +66,18 @@ def _write_volume(tmp: Path, kind: str, array: np.ndarray, geometry: ImageGeomet
         sitk.WriteImage(image, str(safe), useCompression=True)
 
 
+def _unknown_labels(labels: np.ndarray, allowed) -> list:
+    """Sorted label values present in uint8 ``labels`` but not in ``allowed`` (0 is always allowed).
+
+    One max() pass decides the usual case (every value 0..max declared, e.g. labels 1..K);
+    otherwise the values present are listed with ``np.unique``.
+    """
+    allowed = set(int(v) for v in allowed) | {0}
+    if labels.size == 0 or allowed >= set(range(int(labels.max()) + 1)):
+        return []
+    return sorted(set(np.unique(labels).tolist()) - allowed)
+
+
 def write_segmentation(path: PathLike, result: Any, card: Any, *, input_path: Optional[PathLike] = None) -> Path:
     """Write a segmentation result, choosing the format from the extension.
 
@@ -94,7 +106,7 @@ def write_segmentation(path: PathLike, result: Any, card: Any, *, input_path: Op
         if labels.min() < 0 or labels.max() > 255:
             raise InputError(f"{path}: label values {labels.min()}..{labels.max()} do not fit uint8.")
         labels = labels.astype(np.uint8)
-    unknown = sorted(set(np.unique(labels).tolist()) - set(card.label_values()))
+    unknown = _unknown_labels(labels, card.label_values())
     if unknown:
         raise InputError(f"{path}: labels contain values {unknown} that model {card.model_id!r} does not declare "
                          f"({card.label_values()}); the result does not belong to this model card.")

@@ -21,6 +21,7 @@ import secrets
 import sys
 import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import List, Optional
 
@@ -93,7 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m SDSegLogic.server", description="SDSeg engine: a warm model behind a loopback socket.")
     p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 (default auto)")
-    p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: fp16 on CUDA, fp32 on CPU)")
+    p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: faithful: fp16 encoder/decoder + fp32 UNet on CUDA, fp32 on CPU)")
     p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="TCP port, 0 = any free port (default)")
     p.add_argument("--token-file", help="read the token from this file, or create it (0600) with a new random token")
@@ -103,6 +104,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (token still required)")
+    p.add_argument("--compile", default="auto", choices=["auto", "aot", "off"],
+                   help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--log-level", default="INFO")
@@ -122,22 +125,35 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 2
     if args.host not in ("127.0.0.1", "::1"):
         log.warning("listening on %s: other machines can reach this engine (token required)", args.host)
+    timings = {}
     try:
+        started = time.perf_counter()
         import torch
 
         if args.threads > 0:
             torch.set_num_threads(args.threads)
         from ..pipeline import SDSegPipeline
 
+        timings["import_s"] = time.perf_counter() - started
         folder = resolve_model(args.model)
         log.info("loading model from %s on %s", folder, args.device)
+        mark = time.perf_counter()
         predictor = SDSegPipeline.from_pretrained(folder, device=args.device, dtype=args.dtype)
+        timings["load_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
+        predictor.apply_compile_policy(args.compile, report=log.info)
+        timings["compile_s"] = time.perf_counter() - mark
+        mark = time.perf_counter()
         if not args.no_warmup:
-            # one forward pass now, so that the first job does not pay for lazy kernel set-up
+            # one forward pass now, so that the first job does not pay for lazy kernel set-up; with
+            # compiled kernels, a batch large enough to run them
             import numpy as np
 
             size = int(predictor.sample_size)
-            predictor.predict_probabilities(np.zeros((1, 3, size, size), dtype=np.float32))
+            rows = predictor.compiled_rows
+            slices = 1 if rows is None else -(-rows // predictor.num_network_classes)
+            predictor.predict_probabilities(np.zeros((slices, 3, size, size), dtype=np.float32))
+        timings["warmup_s"] = time.perf_counter() - mark
     except SDSegError as exc:
         print(f"sdseg-engine: cannot load model {args.model!r}: {exc}", file=sys.stderr)
         return 3
@@ -151,7 +167,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         threading.Thread(target=_watch_stdin, args=(server,), daemon=True).start()
     card = predictor.model_card
     ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
-             "model_id": getattr(card, "model_id", ""), "device": str(predictor.device)}
+             "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
+             "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
     log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])

@@ -221,3 +221,19 @@ def test_precision_and_fast_decoder_options(tiny_folder, crop, tmp_path, capsys)
                         "--fast-decoder", "--quiet"], capsys)
     assert code == 4 and "fast decoder" in err
     assert not (tmp_path / "b.seg.nrrd").exists()
+
+
+def test_compile_option_auto_stays_eager_on_cpu_and_off_is_accepted(tiny_folder, crop, tmp_path, capsys):
+    """--compile auto never builds on the CPU (no cache written); --compile off is plain eager; both equal."""
+    outputs = []
+    for policy in ("auto", "off"):
+        target = tmp_path / f"{policy}.seg.nrrd"
+        code, _, err = run(["segment", str(crop), "-o", str(target), "--model", str(tiny_folder), "--compile", policy,
+                            "--quiet"], capsys)
+        assert code == 0, err
+        outputs.append(sitk.GetArrayFromImage(sitk.ReadImage(str(target))))
+    np.testing.assert_array_equal(outputs[0], outputs[1])
+    assert not (Path(os.environ["SDSEG_HOME"]) / "compiled").exists()
+    code, _, err = run(["segment", str(crop), "-o", str(tmp_path / "x.seg.nrrd"), "--model", str(tiny_folder),
+                        "--compile", "jit"], capsys)
+    assert code == 2 and "--compile" in err

@@ -64,6 +64,8 @@ def _authenticated_socket(engine) -> socket.socket:
 # ---------------------------------------------------------------------- start, auth, info
 def test_ready_line_token_file_private_and_not_in_argv(engine):
     assert engine.ready["event"] == "ready" and engine.ready["host"] == "127.0.0.1" and engine.port > 0
+    timings = engine.ready["startup_timings"]
+    assert set(timings) == {"import_s", "load_s", "compile_s", "warmup_s"} and all(v >= 0 for v in timings.values())
     token_file = engine.token_dir / "token"
     assert stat.S_IMODE(token_file.stat().st_mode) == 0o600
     cmdline = Path(f"/proc/{engine.pid}/cmdline").read_bytes().decode() if Path("/proc").is_dir() else ""

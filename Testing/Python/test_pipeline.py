@@ -182,3 +182,19 @@ def test_unet_can_keep_fp32_while_encoder_and_decoder_run_in_bf16():
 def test_suggested_batch_size_keeps_about_twelve_decoded_images_per_cpu_call(pipe, multiclass_pipe):
     assert pipe.suggested_batch_size() == 12
     assert multiclass_pipe.suggested_batch_size() == 4
+
+
+def test_default_precisions_are_the_faithful_ones():
+    """CUDA default: fp16 encoder/decoder with an fp32 UNet (measured faithful on trained weights);
+    the CPU stays fp32; an explicit dtype covers the whole network unless the UNet has its own."""
+    from SDSegLogic.device import default_dtype, default_unet_dtype
+
+    cuda, cpu = torch.device("cuda"), torch.device("cpu")
+    assert default_dtype(cuda) == torch.float16 and default_unet_dtype(cuda) == torch.float32
+    assert default_dtype(cpu) == torch.float32 and default_unet_dtype(cpu) is None
+    auto = SDSegPipeline(tiny_model(), tiny_card(), device="cpu")
+    assert auto.dtype == auto.unet_dtype == torch.float32 and auto.channels_last is False
+    explicit = SDSegPipeline(tiny_model(), tiny_card(), device="cpu", dtype="bf16")
+    assert explicit.unet_dtype == torch.bfloat16
+    split = SDSegPipeline(tiny_model(), tiny_card(), device="cpu", dtype="bf16", unet_dtype="fp32")
+    assert split.model.unet.dtype == torch.float32 and split.model.condition_encoder.out.weight.dtype == torch.bfloat16

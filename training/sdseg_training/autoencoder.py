@@ -1,23 +1,33 @@
 """Stage 1: a KL autoencoder trained on binary masks, then frozen for stage 2.
 
 Each training item is one binary mask (the union of all foreground, or one class) repeated to 3
-channels in {-1, +1}, randomly flipped (and cropped if ``autoencoder.crop`` > 0). The loss suits
-binary targets::
+channels in {-1, +1}, randomly flipped (optionally also transposed, translated and cropped, see
+``autoencoder.rot90`` / ``max_shift`` / ``crop``). The masks of the training split are held on
+the training device once and augmented there. The loss suits binary targets::
 
     x = D(z), z ~ E(mask3)
     loss = L1(x, mask3) + dice_weight * (1 - softDice(p, m)) + kl_weight * KL(q(z|mask) || N(0, I)) / B
     p = clamp((x + 1) / 2, 0, 1).mean(channels)           (the engine's soft map)
 
-Held-out quality = reconstruction Dice of ``p > 0.5`` (posterior mode) against each validation
-mask, with the empty-mask convention of :mod:`.metrics`. Output: ``autoencoder.safetensors``
-(the diffusers ``AutoencoderKL`` state dict) and ``autoencoder.json`` (architecture, metrics).
+The soft Dice is computed per mask (then averaged over the batch), so a 30-pixel aorta counts as
+much as a 2000-pixel lung: small structures are not drowned by the L1 term of large ones.
+
+Held-out quality (:func:`reconstruction_dice`) = Dice of ``p > 0.5`` (decoded from the posterior
+mode, fp32) against each mask of the validation split: **one Dice per mask**, i.e. per slice and
+per network class (class 0 = union of the foreground; each foreground class only on the slices
+where it is present), then the mean over all masks (``dice_mean``) and per class (``per_class``).
+Empty-mask convention of :mod:`.metrics`: an empty union decoded as empty scores 1, any decoded
+foreground on it 0. Output: ``autoencoder.safetensors`` (the diffusers ``AutoencoderKL`` state
+dict) and ``autoencoder.json`` (architecture, metrics).
 """
 
 from __future__ import annotations
 
+import contextlib
+import math
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -25,10 +35,11 @@ import torch
 from .data import SliceSet, load_data
 from .data.slices import binary_target
 from .data.splits import write_json_atomic
+from .errors import TrainingConfigError
 from .metrics import dice_iou
 from .modeling import AE_META, AE_WEIGHTS, build_model_config, save_safetensors_atomic
 
-__all__ = ["mask_pool", "autoencoder_loss", "reconstruction_dice", "train_autoencoder"]
+__all__ = ["mask_pool", "augment_masks", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
 
 def mask_pool(slices: SliceSet, multiclass: bool) -> List[Tuple[int, int]]:
@@ -41,20 +52,49 @@ def mask_pool(slices: SliceSet, multiclass: bool) -> List[Tuple[int, int]]:
     return pool
 
 
-def _masks(slices: SliceSet, items, rng: np.random.Generator, crop: int) -> torch.Tensor:
-    out = []
-    for idx, cls in items:
-        m = binary_target(slices.labels[idx], cls).astype(np.float32) * 2 - 1
-        if rng is not None:
-            if rng.random() < 0.5:
-                m = m[:, ::-1]
-            if rng.random() < 0.5:
-                m = m[::-1, :]
-            if crop and crop < m.shape[0]:
-                top, left = rng.integers(0, m.shape[0] - crop + 1, 2)
-                m = m[top : top + crop, left : left + crop]
-        out.append(np.repeat(np.ascontiguousarray(m)[None], 3, 0))
-    return torch.from_numpy(np.stack(out))
+def _pool_masks(slices: SliceSet, items: Sequence[Tuple[int, int]]) -> torch.Tensor:
+    """Bool (N, S, S) masks of ``items``."""
+    return torch.from_numpy(np.stack([binary_target(slices.labels[i], c) for i, c in items]))
+
+
+def augment_masks(masks: torch.Tensor, rng: Optional[np.random.Generator], crop: int = 0, rot90: bool = False,
+                  max_shift: int = 0) -> torch.Tensor:
+    """Random flips (and transposes, translations, crops) of a batch of masks, on their device.
+
+    Args:
+        masks: bool (B, S, S) on any device.
+        rng: draws the augmentation parameters (None = no augmentation).
+        crop: output size of a random crop (0 or >= S: no crop).
+        rot90: also transpose with probability 1/2 (with the flips: the 8 square symmetries).
+        max_shift: translate by up to this many pixels in each direction (background fills in).
+
+    Returns:
+        float32 (B, 3, O, O) in {-1, +1}, O = crop or S.
+    """
+    b, s = masks.shape[0], masks.shape[-1]
+    out_size = crop if crop and crop < s else s
+    if rng is not None:
+        dev = masks.device
+
+        def coin() -> torch.Tensor:
+            return torch.from_numpy(rng.random(b) < 0.5).to(dev)[:, None, None]
+
+        if rot90:
+            masks = torch.where(coin(), masks.transpose(1, 2), masks)
+        masks = torch.where(coin(), masks.flip(2), masks)
+        masks = torch.where(coin(), masks.flip(1), masks)
+        if max_shift or out_size < s:
+            pad = int(max_shift)
+            start = rng.integers(0, s - out_size + 1, (b, 2)) + pad
+            if pad:
+                start = start - rng.integers(-pad, pad + 1, (b, 2))
+                masks = torch.nn.functional.pad(masks, (pad, pad, pad, pad), value=False)
+            offsets = torch.arange(out_size, device=dev)
+            start_t = torch.from_numpy(start).to(dev)
+            rows = start_t[:, 0, None] + offsets
+            cols = start_t[:, 1, None] + offsets
+            masks = masks[torch.arange(b, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
+    return (masks.float() * 2 - 1)[:, None].repeat(1, 3, 1, 1)
 
 
 def autoencoder_loss(ae, mask3: torch.Tensor, generator: torch.Generator, kl_weight: float, dice_weight: float) -> Dict[str, torch.Tensor]:
@@ -68,31 +108,104 @@ def autoencoder_loss(ae, mask3: torch.Tensor, generator: torch.Generator, kl_wei
     inter = (p * m).sum((1, 2))
     soft_dice = (2 * inter + 1.0) / (p.sum((1, 2)) + m.sum((1, 2)) + 1.0)
     dice_loss = 1 - soft_dice.mean()
-    kl = posterior.kl().mean()
+    kl = posterior.kl().float().mean()
     return {"loss": l1 + dice_weight * dice_loss + kl_weight * kl, "l1": l1, "dice_loss": dice_loss, "kl": kl}
 
 
+def _device_of(module) -> torch.device:
+    param = next(iter(module.parameters()), None) if isinstance(module, torch.nn.Module) else None
+    return param.device if param is not None else torch.device("cpu")
+
+
 @torch.no_grad()
-def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int = 16) -> Dict[str, float]:
-    """Dice of the posterior-mode reconstruction of every held-out mask (see module docstring)."""
+def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int = 16,
+                        class_names: Optional[Sequence[str]] = None) -> Dict[str, Any]:
+    """Dice of the posterior-mode reconstruction of every held-out mask (see module docstring).
+
+    Args:
+        ae: the autoencoder (scored in fp32 on its own device, in eval mode).
+        slices: the held-out slices.
+        multiclass: also score each present class (else the union only).
+        batch_size: masks per forward pass.
+        class_names: foreground class names; when given, ``per_class`` keys use them
+            (``union`` for class 0), else ``class_<c>``.
+
+    Returns:
+        ``dice_mean``, ``dice_min``, ``dice_nonempty_mean`` (masks with foreground only),
+        ``num_masks`` and ``per_class`` {name: {"dice_mean", "dice_min", "num_masks"}}.
+    """
     was_training = ae.training
     ae.eval()
+    device = _device_of(ae)
     pool = mask_pool(slices, multiclass)
     scores = []
     for start in range(0, len(pool), batch_size):
-        mask3 = _masks(slices, pool[start : start + batch_size], None, 0)
-        x = ae.decode(ae.encode(mask3).latent_dist.mode()).sample
+        mask3 = augment_masks(_pool_masks(slices, pool[start : start + batch_size]).to(device), None)
+        x = ae.decode(ae.encode(mask3).latent_dist.mode()).sample.float()
         pred = ((x + 1) / 2).clamp(0, 1).mean(1) > 0.5
-        d, _ = dice_iou(pred, mask3[:, 0] > 0)
+        d, _ = dice_iou(pred.cpu(), mask3[:, 0].cpu() > 0)
         scores.extend(d.tolist())
     ae.train(was_training)
     arr = np.asarray(scores)
     nonempty = np.asarray([slices.labels[i].any() if c == 0 else True for i, c in pool])
-    return {"dice_mean": float(arr.mean()), "dice_min": float(arr.min()), "dice_nonempty_mean": float(arr[nonempty].mean()) if nonempty.any() else float("nan"), "num_masks": len(arr)}
+    classes = np.asarray([c for _, c in pool])
+    per_class = {}
+    for c in sorted(set(classes.tolist())):
+        name = "union" if c == 0 else (str(class_names[c - 1]) if class_names else f"class_{c}")
+        sel = arr[classes == c]
+        per_class[name] = {"dice_mean": float(sel.mean()), "dice_min": float(sel.min()), "num_masks": int(len(sel))}
+    return {"dice_mean": float(arr.mean()), "dice_min": float(arr.min()),
+            "dice_nonempty_mean": float(arr[nonempty].mean()) if nonempty.any() else float("nan"), "num_masks": len(arr),
+            "per_class": per_class}
 
 
-def train_autoencoder(cfg, log=print) -> Dict[str, float]:
-    """Run stage 1 for a :class:`~sdseg_training.config.TrainConfig`; returns the final held-out metrics."""
+def ae_lr_at(step: int, progress: float, ae_cfg) -> float:
+    """Stage-1 lr of optimizer step ``step`` (0-based) at ``progress`` in [0, 1] of the run."""
+    lr = float(ae_cfg.lr)
+    if ae_cfg.lr_schedule == "cosine":
+        floor = float(ae_cfg.lr_min_factor)
+        lr *= floor + (1.0 - floor) * 0.5 * (1.0 + math.cos(math.pi * min(1.0, max(0.0, progress))))
+    elif ae_cfg.lr_schedule != "constant":
+        raise TrainingConfigError(f"autoencoder.lr_schedule={ae_cfg.lr_schedule!r}; choose 'constant' or 'cosine'.")
+    if ae_cfg.warmup_steps and step < ae_cfg.warmup_steps:
+        lr *= 0.1 + 0.9 * step / ae_cfg.warmup_steps
+    return lr
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name not in ("cpu", "cuda") and not name.startswith("cuda:"):
+        raise TrainingConfigError(f"autoencoder.device={name!r}; choose 'auto', 'cuda' or 'cpu'.")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise TrainingConfigError(f"autoencoder.device={name!r} but CUDA is not available; use 'auto' or 'cpu'.")
+    return torch.device(name)
+
+
+def _autocast(device: torch.device, precision: str):
+    """(autocast context factory, grad scaler or None) for ``precision`` on ``device``."""
+    if precision not in ("no", "fp16", "bf16"):
+        raise TrainingConfigError(f"mixed precision {precision!r}; choose 'no', 'fp16' or 'bf16'.")
+    if device.type == "cuda" and precision in ("fp16", "bf16"):
+        dtype = torch.float16 if precision == "fp16" else torch.bfloat16
+        scaler = torch.amp.GradScaler("cuda") if precision == "fp16" else None
+        return (lambda: torch.autocast("cuda", dtype=dtype)), scaler
+    if device.type == "cpu" and precision == "bf16":
+        return (lambda: torch.autocast("cpu", dtype=torch.bfloat16)), None
+    return contextlib.nullcontext, None
+
+
+def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
+    """Run stage 1 for a :class:`~sdseg_training.config.TrainConfig`.
+
+    Stops at ``autoencoder.max_steps``, at ``autoencoder.time_budget_s`` seconds of training
+    (validating and saving as if the last step had been reached), or once the validation Dice
+    reaches ``autoencoder.target_dice``.
+
+    Returns:
+        The held-out metrics of the saved weights (see :func:`reconstruction_dice`) plus
+        ``step`` (of the saved weights), ``steps_run`` and ``stopped_by_time_budget``.
+    """
     from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
@@ -103,8 +216,14 @@ def train_autoencoder(cfg, log=print) -> Dict[str, float]:
     out.mkdir(parents=True, exist_ok=True)
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
+    device = _resolve_device(ae_cfg.device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
+    precision = ae_cfg.mixed_precision or cfg.train.mixed_precision
+    autocast, scaler = _autocast(device, precision)
+    ae_lr_at(0, 0.0, ae_cfg)  # validates lr_schedule before any work
     torch.manual_seed(cfg.train.seed)
-    _, split, sets = load_data(cfg.data, out)
+    info, split, sets = load_data(cfg.data, out)
     train, val = sets["train"], sets.get("val", sets["train"])
     config = build_model_config(cfg.model, cfg.data)
     ae = build_autoencoder(config)
@@ -118,41 +237,73 @@ def train_autoencoder(cfg, log=print) -> Dict[str, float]:
 
         init = Path(ae_cfg.init)
         load_state_dict_checked(ae, load_file(str(init / AE_WEIGHTS if init.is_dir() else init)), str(init))
-        previous_steps = int(read_autoencoder_meta(init if init.is_dir() else init.parent).get("steps_total", read_autoencoder_meta(init if init.is_dir() else init.parent).get("steps", 0)))
+        meta = read_autoencoder_meta(init if init.is_dir() else init.parent)
+        previous_steps = int(meta.get("steps_total", meta.get("steps", 0)))
         log(f"warm start from {init} ({previous_steps} earlier steps)")
-    ae.train()
+    ae.to(device).train()
     opt = torch.optim.AdamW(ae.parameters(), lr=ae_cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     pool = mask_pool(train, cfg.data.multiclass)
+    pool_masks = _pool_masks(train, pool).to(device)
     rng = np.random.default_rng(cfg.train.seed)
     gen = torch.Generator().manual_seed(cfg.train.seed)
     writer = SummaryWriter(str(out / "tb"))
-    metrics: Dict[str, float] = {}
+    log(f"stage 1: {len(pool)} training masks, {len(val)} validation slices, device {device}, precision {precision}, "
+        f"batch {ae_cfg.batch_size}, max {ae_cfg.max_steps} steps" + (f" or {ae_cfg.time_budget_s:.0f} s" if ae_cfg.time_budget_s else ""))
+    names = info.class_names if cfg.data.multiclass else None
+    metrics: Dict[str, Any] = {}
+    saved: Dict[str, Any] = {}
+    best: Optional[float] = None
     t0 = time.time()
     bar = tqdm(range(1, ae_cfg.max_steps + 1), desc="stage 1 (autoencoder)", dynamic_ncols=True)
     step = 0
+    out_of_time = False
     for step in bar:
-        items = [pool[i] for i in rng.integers(0, len(pool), ae_cfg.batch_size)]
-        with torch.autocast("cpu", dtype=torch.bfloat16, enabled=cfg.train.mixed_precision == "bf16"):
-            terms = autoencoder_loss(ae, _masks(train, items, rng, ae_cfg.crop), gen, ae_cfg.kl_weight, ae_cfg.dice_weight)
+        elapsed = time.time() - t0
+        progress = max((step - 1) / ae_cfg.max_steps, elapsed / ae_cfg.time_budget_s if ae_cfg.time_budget_s else 0.0)
+        lr = ae_lr_at(step - 1, progress, ae_cfg)
+        for group in opt.param_groups:
+            group["lr"] = lr
+        idx = torch.from_numpy(rng.integers(0, len(pool), ae_cfg.batch_size)).to(device)
+        mask3 = augment_masks(pool_masks[idx], rng, ae_cfg.crop, ae_cfg.rot90, ae_cfg.max_shift)
+        with autocast():
+            terms = autoencoder_loss(ae, mask3, gen, ae_cfg.kl_weight, ae_cfg.dice_weight)
         terms = {k: v.float() for k, v in terms.items()}
         opt.zero_grad(set_to_none=True)
-        terms["loss"].backward()
-        opt.step()
-        if step % 10 == 0:
+        if scaler is not None:
+            scaler.scale(terms["loss"]).backward()
+            scaler.step(opt)
+            scaler.update()
+        else:
+            terms["loss"].backward()
+            opt.step()
+        out_of_time = bool(ae_cfg.time_budget_s) and time.time() - t0 >= ae_cfg.time_budget_s
+        final = step == ae_cfg.max_steps or out_of_time
+        if step % 10 == 0 or final:
             bar.set_postfix(loss=f"{terms['loss'].item():.4f}", dice_loss=f"{terms['dice_loss'].item():.4f}")
             for k, v in terms.items():
                 writer.add_scalar(f"stage1/{k}", float(v.detach()), step)
-        if step % ae_cfg.val_every == 0 or step == ae_cfg.max_steps:
-            metrics = reconstruction_dice(ae, val, cfg.data.multiclass)
+            writer.add_scalar("stage1/lr", lr, step)
+        if step % ae_cfg.val_every == 0 or final:
+            metrics = reconstruction_dice(ae, val, cfg.data.multiclass, class_names=names)
             for k, v in metrics.items():
-                writer.add_scalar(f"stage1_val/{k}", float(v), step)
-            log(f"step {step}: held-out reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} ({time.time() - t0:.0f} s)")
-            _save(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
+                if isinstance(v, (int, float)):
+                    writer.add_scalar(f"stage1_val/{k}", float(v), step)
+            improved = best is None or metrics["dice_mean"] >= best
+            log(f"step {step}: held-out reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} "
+                f"lr {lr:.2e} ({time.time() - t0:.0f} s)" + (" [saved]" if improved or not ae_cfg.keep_best else ""))
+            if improved or not ae_cfg.keep_best:
+                best = metrics["dice_mean"] if best is None else max(best, metrics["dice_mean"])
+                saved = {**metrics, "step": step}
+                _save(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
             if ae_cfg.target_dice and metrics["dice_mean"] >= ae_cfg.target_dice:
                 log(f"reached target Dice {ae_cfg.target_dice}; stopping at step {step}.")
                 break
+        if out_of_time:
+            log(f"time budget of {ae_cfg.time_budget_s:.0f} s reached; stopping at step {step}.")
+            break
+    bar.close()
     writer.close()
-    return metrics
+    return {**saved, "steps_run": step, "seconds": round(time.time() - t0, 1), "stopped_by_time_budget": out_of_time}
 
 
 def _save(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: int = 0) -> None:
@@ -161,6 +312,8 @@ def _save(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float,
         "format": "sdseg-stage1-autoencoder", "version": 1, "preset": cfg.model.preset,
         "autoencoder": config.to_dict()["autoencoder"], "sample_size": config.sample_size,
         "steps": step, "steps_total": previous_steps + step, "warm_start": cfg.autoencoder.init, "seconds": round(seconds, 1), "batch_size": cfg.autoencoder.batch_size,
-        "crop": cfg.autoencoder.crop, "lr": cfg.autoencoder.lr, "kl_weight": cfg.autoencoder.kl_weight,
-        "heldout_reconstruction": metrics, "data_kind": cfg.data.kind, "split_sizes": {k: len(v) for k, v in split.items()},
+        "crop": cfg.autoencoder.crop, "lr": cfg.autoencoder.lr, "lr_schedule": cfg.autoencoder.lr_schedule, "kl_weight": cfg.autoencoder.kl_weight,
+        "augment": {"flips": True, "rot90": cfg.autoencoder.rot90, "max_shift": cfg.autoencoder.max_shift},
+        "heldout_reconstruction": metrics, "heldout_split": "val", "data_kind": cfg.data.kind,
+        "split_sizes": {k: len(v) for k, v in split.items()},
     })

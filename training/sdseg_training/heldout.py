@@ -1,0 +1,258 @@
+"""Held-out evaluation of an *exported* model folder, and the one-line summary of a demo run.
+
+``eval`` loads the folder with the engine (``SDSegPipeline.from_pretrained``, fp32 networks),
+segments the test split of the training config (for the demo CT: slices 40-66, never used for
+training or model selection) with a single step, and reports:
+
+* per-class Dice / IoU with the autoencoder decoder (``full``) and, if the folder carries one,
+  with the distilled fast decoder (``fast``), their difference ``fast - full`` per class, and the
+  agreement (Dice) between the two label maps;
+* the reconstruction Dice of the folder's autoencoder on the held-out masks of the test split
+  (and of the validation split), per mask as in :func:`~.autoencoder.reconstruction_dice`;
+* optionally (``--cpu-check``) that the folder loads and segments on the CPU with and without
+  ``fast_decoder=True``.
+
+Dice follows :mod:`.metrics` and :func:`~.evaluate.score_predictions`: one Dice per class per
+case; the demo's test split is one pseudo-volume, so each class gets one Dice over the 27-slice
+block (empty prediction on an absent class = 1, any false positive on it = 0).
+
+``summary`` gathers a ``train_demo_gpu.sh`` output folder into ``summary.json`` and prints it
+as one line::
+
+    python -m sdseg_training.heldout eval CONFIG.yaml [overrides] --model DIR --json OUT.json
+    python -m sdseg_training.heldout summary OUTDIR
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+import numpy as np
+import torch
+
+__all__ = ["evaluate_folder", "summarize_run", "main"]
+
+
+def _resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(name)
+
+
+def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, batch_size: int = 16,
+                    cpu_check: bool = False) -> Dict[str, Any]:
+    """Score an exported model folder on the config's test split (see module docstring)."""
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    from .autoencoder import reconstruction_dice
+    from .data import load_data
+    from .evaluate import predict_slices, score_predictions
+
+    model_dir = Path(model_dir)
+    dev = _resolve_device(device)
+    info, split, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=("test", "val"))
+    if "test" not in sets:
+        raise ValueError(f"the test split of {cfg.train.output_dir}/split.json is empty; nothing held out to evaluate.")
+    test = sets["test"]
+    names = info.class_names
+    started = time.perf_counter()
+    full = SDSegPipeline.from_pretrained(model_dir, device=dev, dtype=torch.float32)
+    result: Dict[str, Any] = {
+        "model": str(model_dir), "device": str(dev), "seed": seed, "num_inference_steps": 1,
+        "split": "test", "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
+        "files": sorted(p.name for p in model_dir.iterdir()),
+    }
+    slices_info = json.loads((Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json").read_text())
+    if "slices" in slices_info:
+        result["test_slice_indices"] = [min(slices_info["slices"]["test"]), max(slices_info["slices"]["test"])]
+    pred_full = predict_slices(full, test, 1, seed, batch_size)
+    scored_full = score_predictions(test, pred_full["labels"], names, cfg.data.multiclass)
+    result["full"] = {"dice": scored_full["dice"], "iou": scored_full["iou"], "per_class": scored_full["per_class"]}
+    if full.model.fast_decoder is not None:
+        fast = SDSegPipeline.from_pretrained(model_dir, device=dev, dtype=torch.float32, fast_decoder=True)
+        pred_fast = predict_slices(fast, test, 1, seed, batch_size)
+        scored_fast = score_predictions(test, pred_fast["labels"], names, cfg.data.multiclass)
+        result["fast"] = {"dice": scored_fast["dice"], "iou": scored_fast["iou"], "per_class": scored_fast["per_class"]}
+        agree = _agreement(pred_full["labels"], pred_fast["labels"], len(names) if cfg.data.multiclass else 1)
+        result["fast_minus_full_dice"] = {
+            "mean": round(scored_fast["dice"] - scored_full["dice"], 5),
+            "per_class": {c: round(scored_fast["per_class"][c]["dice"] - scored_full["per_class"][c]["dice"], 5) for c in scored_full["per_class"]},
+        }
+        result["fast_vs_full_agreement_dice"] = {c: agree[i] for i, c in enumerate(scored_full["per_class"])}
+        del fast
+    ae = full.model.autoencoder
+    result["autoencoder_reconstruction"] = {
+        "test": reconstruction_dice(ae, test, cfg.data.multiclass, class_names=names),
+        **({"val": reconstruction_dice(ae, sets["val"], cfg.data.multiclass, class_names=names)} if "val" in sets else {}),
+        "metric": "one Dice per mask (slice x class: union + each present class), posterior mode, p > 0.5; mean over masks",
+    }
+    result["seconds"] = round(time.perf_counter() - started, 1)
+    if cpu_check:
+        result["cpu_check"] = cpu_load_check(model_dir, test.images[:2])
+    return result
+
+
+def evaluate_autoencoder(cfg, stage1: Path, device: str = "auto") -> Dict[str, Any]:
+    """Reconstruction Dice of a stage-1 autoencoder on the held-out test masks (and validation).
+
+    The split is the one stage 1 wrote (``<autoencoder.output_dir>/split.json``), so the test
+    block is the same slices the stage-2 evaluation holds out.
+    """
+    from SDSegLogic.models.sdseg_model import SDSegModel
+
+    from .autoencoder import reconstruction_dice
+    from .data import load_data
+    from .modeling import build_model_config, load_autoencoder_weights
+
+    dev = _resolve_device(device)
+    info, _, sets = load_data(cfg.data, Path(stage1), parts=("test", "val"))
+    if "test" not in sets:
+        raise ValueError(f"the test split of {stage1}/split.json is empty; nothing held out to evaluate.")
+    model = SDSegModel(build_model_config(cfg.model, cfg.data))
+    source = load_autoencoder_weights(model, str(stage1))
+    ae = model.autoencoder.to(dev).float().eval()
+    names = info.class_names
+    with torch.no_grad():
+        result = {
+            "autoencoder": source,
+            "test": reconstruction_dice(ae, sets["test"], cfg.data.multiclass, class_names=names),
+            **({"val": reconstruction_dice(ae, sets["val"], cfg.data.multiclass, class_names=names)} if "val" in sets else {}),
+            "metric": "one Dice per mask (slice x class: union + each present class), posterior mode, p > 0.5; mean over masks",
+        }
+    return result
+
+
+def _agreement(a: np.ndarray, b: np.ndarray, classes: int) -> List[float]:
+    """Dice between two label maps for each foreground class over the whole set (both empty = 1)."""
+    out = []
+    for c in range(1, classes + 1):
+        pa, pb = a == c, b == c
+        total = int(pa.sum() + pb.sum())
+        out.append(round(2.0 * float((pa & pb).sum()) / total, 5) if total else 1.0)
+    return out
+
+
+def cpu_load_check(model_dir: Path, images: np.ndarray) -> Dict[str, Any]:
+    """Load the folder on the CPU (with and without the fast decoder) and segment ``images``."""
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    img = torch.from_numpy(np.repeat(images.astype(np.float32), 3, axis=1) if images.shape[1] == 1 else images.astype(np.float32))
+    report: Dict[str, Any] = {}
+    for fast in (False, True):
+        started = time.perf_counter()
+        pipe = SDSegPipeline.from_pretrained(model_dir, device="cpu", fast_decoder=fast)
+        out = pipe(img, num_inference_steps=1, seed=0)
+        ok = bool(torch.isfinite(out.probabilities).all()) and tuple(out.labels.shape) == (img.shape[0],) + tuple(img.shape[-2:])
+        report["fast_decoder" if fast else "autoencoder_decoder"] = {
+            "ok": ok, "labels_shape": list(out.labels.shape), "classes_found": sorted(int(v) for v in torch.unique(out.labels)),
+            "seconds": round(time.perf_counter() - started, 2),
+        }
+    return report
+
+
+def _read(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+
+
+def summarize_run(outdir: Path) -> Dict[str, Any]:
+    """Collect a ``train_demo_gpu.sh`` output folder into one small dict (see :func:`main`)."""
+    outdir = Path(outdir)
+    steps: Dict[str, Any] = {}
+    status_file = outdir / "steps.tsv"
+    if status_file.is_file():
+        for line in status_file.read_text(encoding="utf-8").splitlines():
+            parts = line.split("\t")
+            if len(parts) >= 3:
+                steps[parts[0]] = {"rc": int(parts[1]), "seconds": float(parts[2])}
+    summary: Dict[str, Any] = {"status": "ok" if steps and all(v["rc"] == 0 for v in steps.values()) else "failed", "outdir": str(outdir), "steps": steps}
+    ae = _read(outdir / "stage1" / "autoencoder.json")
+    if ae:
+        rec = ae.get("heldout_reconstruction", {})
+        summary["stage1"] = {"steps": ae.get("steps"), "seconds": ae.get("seconds"), "val_recon_dice_mean": rec.get("dice_mean"),
+                             "val_recon_dice_min": rec.get("dice_min")}
+    best = _read(outdir / "stage2" / "checkpoints" / "best" / "state.json")
+    if best:
+        from .checkpoint import latest_checkpoint
+
+        latest = latest_checkpoint(outdir / "stage2")
+        last = _read(latest / "state.json") if latest else None
+        summary["stage2"] = {"steps": (last or best).get("step"), "best_val_dice": best.get("best", {}).get("metric"),
+                             "best_step": best.get("step")}
+    held = _read(outdir / "heldout.json")
+    if held:
+        summary["heldout_dice"] = {"mean": round(held["full"]["dice"], 4), **{c: round(v["dice"], 4) for c, v in held["full"]["per_class"].items()}}
+        if "fast_minus_full_dice" in held:
+            summary["fast_minus_full_dice"] = held["fast_minus_full_dice"]["per_class"]
+        rec = held["autoencoder_reconstruction"]["test"]
+        summary["ae_heldout_recon_dice"] = {"mean": round(rec["dice_mean"], 4), "min": round(rec["dice_min"], 4)}
+        summary["model"] = held["model"]
+        summary["model_mb"] = held["model_mb"]
+        if "cpu_check" in held:
+            summary["cpu_load_check_ok"] = all(v["ok"] for v in held["cpu_check"].values())
+    return summary
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Command-line entry point (``eval`` or ``summary``); returns the exit status."""
+    from .data.splits import write_json_atomic
+
+    p = argparse.ArgumentParser(prog="python -m sdseg_training.heldout", description=__doc__.splitlines()[0])
+    sub = p.add_subparsers(dest="command", required=True)
+    ev = sub.add_parser("eval", help="score an exported model folder on the test split")
+    ev.add_argument("config", help="the training YAML of the run (data section, train.output_dir for split.json)")
+    ev.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    ev.add_argument("--model", required=True, help="exported model folder")
+    ev.add_argument("--json", required=True, help="write the result here")
+    ev.add_argument("--device", default="auto")
+    ev.add_argument("--seed", type=int, default=0)
+    ev.add_argument("--batch-size", type=int, default=16)
+    ev.add_argument("--cpu-check", action="store_true", help="also load and run the folder on the CPU (both decoders)")
+    ae = sub.add_parser("ae", help="reconstruction Dice of a stage-1 autoencoder on the held-out test masks")
+    ae.add_argument("config", help="the training YAML (data section)")
+    ae.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    ae.add_argument("--stage1", required=True, help="stage-1 output folder (autoencoder.safetensors, split.json)")
+    ae.add_argument("--json", required=True, help="write the result here")
+    ae.add_argument("--device", default="auto")
+    sm = sub.add_parser("summary", help="one-line JSON summary of a train_demo_gpu.sh output folder")
+    sm.add_argument("outdir")
+    args = p.parse_args(argv)
+    if args.command == "eval":
+        from .config import load_config
+
+        cfg = load_config(args.config, args.overrides)
+        result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check)
+        write_json_atomic(Path(args.json), result)
+        full = result["full"]["per_class"]
+        print("held-out Dice (single step, full decoder): " + ", ".join(f"{c} {v['dice']:.3f}" for c, v in full.items())
+              + f"; mean {result['full']['dice']:.3f}")
+        if "fast_minus_full_dice" in result:
+            print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
+        rec = result["autoencoder_reconstruction"]["test"]
+        print(f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} ({rec['num_masks']} masks)")
+        return 0
+    if args.command == "ae":
+        from .config import load_config
+
+        cfg = load_config(args.config, args.overrides)
+        result = evaluate_autoencoder(cfg, Path(args.stage1), args.device)
+        write_json_atomic(Path(args.json), result)
+        rec = result["test"]
+        print(f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} "
+              f"({rec['num_masks']} masks); per class " + ", ".join(f"{c} {v['dice_mean']:.4f}" for c, v in rec["per_class"].items()))
+        return 0
+    summary = summarize_run(Path(args.outdir))
+    write_json_atomic(Path(args.outdir) / "summary.json", summary)
+    print(json.dumps(summary, separators=(",", ":")))
+    return 0 if summary["status"] == "ok" else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
