@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 
 import torch
 
+from .device import exact_fp32
 from .errors import ConfigError
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -276,7 +277,8 @@ def compile_model_aot(
         if package is None and build:
             say(f"compiling {name} ahead of time (once per model, precision and GPU; cached in {folder})")
             try:
-                _build_package(export_module, example, path)
+                with exact_fp32(device.type == "cuda" and unet_style and unet_dtype == torch.float32):
+                    _build_package(export_module, example, path)  # no TF32 baked into an fp32 UNet's kernels
                 package = torch._inductor.aoti_load_package(str(path))
                 status = "built"
             except Exception as exc:

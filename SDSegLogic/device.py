@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import TYPE_CHECKING, Optional, Union
 
 from .errors import InputError
@@ -9,7 +10,7 @@ from .errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["resolve_device", "default_dtype", "default_unet_dtype", "parse_dtype", "describe_devices"]
+__all__ = ["resolve_device", "default_dtype", "default_unet_dtype", "parse_dtype", "describe_devices", "exact_fp32"]
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
 
@@ -82,3 +83,24 @@ def describe_devices() -> dict:
                 {"index": index, "name": props.name, "total_gib": round(total / 2**30, 2), "free_gib": round(free / 2**30, 2)}
             )
     return info
+
+
+@contextlib.contextmanager
+def exact_fp32(active: bool):
+    """Disable TensorFloat-32 while an fp32 UNet runs on CUDA.
+
+    PyTorch lets cuDNN convolutions use TF32 by default: a 10-bit mantissa, as coarse as fp16, which
+    the single step would amplify ~39x - exactly what keeping the UNet in fp32 is meant to avoid.
+    The flags are restored afterwards (the vision encoder and decoder are not affected).
+    """
+    if not active:
+        yield
+        return
+    import torch
+
+    conv, matmul = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = False
+    try:
+        yield
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = conv, matmul

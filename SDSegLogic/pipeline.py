@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Tuple, Union
 
+from .device import exact_fp32
 from .errors import ConfigError, InputError, ModelCardError
 from .model_card import ModelCard
 
@@ -406,7 +407,8 @@ class SDSegPipeline:
         latent = noise.to(self.device).expand(cond.shape[0], -1, -1, -1).contiguous()
         for t in sampler.timesteps:
             timestep = torch.full((cond.shape[0],), t, device=self.device, dtype=torch.long)
-            eps = self.model.predict_noise(latent.to(self.unet_dtype), cond.to(self.unet_dtype), timestep, class_labels)
+            with exact_fp32(self.device.type == "cuda" and self.unet_dtype == torch.float32):
+                eps = self.model.predict_noise(latent.to(self.unet_dtype), cond.to(self.unet_dtype), timestep, class_labels)
             latent = sampler.step(eps, t, latent, generator=generator).prev_sample
         decoded = self.model.decode_latent(latent.to(self.dtype), fast=self.fast_decoder)
         if classes == 1:

@@ -198,3 +198,24 @@ def test_default_precisions_are_the_faithful_ones():
     assert explicit.unet_dtype == torch.bfloat16
     split = SDSegPipeline(tiny_model(), tiny_card(), device="cpu", dtype="bf16", unet_dtype="fp32")
     assert split.model.unet.dtype == torch.float32 and split.model.condition_encoder.out.weight.dtype == torch.bfloat16
+
+
+def test_fp32_unet_runs_without_tensorfloat32_and_flags_are_restored():
+    """TF32 (on by default for cuDNN convolutions) would round the fp32 UNet like fp16; it is off while
+    the UNet runs and restored after. The flags exist on CPU builds, so this runs anywhere."""
+    from SDSegLogic.device import exact_fp32
+
+    before = (torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32)
+    torch.backends.cudnn.allow_tf32 = torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        with exact_fp32(True):
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        with exact_fp32(False):
+            assert torch.backends.cudnn.allow_tf32
+        with pytest.raises(RuntimeError):
+            with exact_fp32(True):
+                raise RuntimeError("a failing UNet call")
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
