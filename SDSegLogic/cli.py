@@ -196,8 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``sdseg`` argument parser (no heavy imports)."""
     codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
     epilog = (
-        f"exit codes:\n{codes}\n\nenvironment: SDSEG_HOME (model cache root, default ~/.sdseg), "
-        "SDSEG_REGISTRY (models.json to use).\nSee 'sdseg COMMAND --help'; the --json event schema is in "
+        f"exit codes:\n{codes}\n\nenvironment: SDSEG_HOME (model and compiled-kernel cache root, default ~/.sdseg), "
+        "SDSEG_REGISTRY (models.json to use), SDSEG_CUDNN_BENCHMARK=0 (skip cuDNN autotuning: faster start).\nSee 'sdseg COMMAND --help'; the --json event schema is in "
         "the docstring of SDSegLogic.cli."
     )
     common = argparse.ArgumentParser(add_help=False)

@@ -22,6 +22,7 @@ was in or on the batch size.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Tuple, Union
@@ -115,8 +116,10 @@ class SDSegPipeline:
         self.channels_last = bool(channels_last)
         self.source_folder: Optional[Path] = None  # set by from_pretrained: lets a compile run in a child process
         self.source_variant: Optional[str] = None
-        if self.device.type == "cuda":
-            torch.backends.cudnn.benchmark = True  # slice batches repeat one shape: pick the fastest kernels once
+        if self.device.type == "cuda" and os.environ.get("SDSEG_CUDNN_BENCHMARK", "1") != "0":
+            # Slice batches repeat one shape: cuDNN picks the fastest kernels once, in the first call
+            # (which it makes slower); SDSEG_CUDNN_BENCHMARK=0 trades steady speed for a faster start.
+            torch.backends.cudnn.benchmark = True
         self.compile_summary: Optional[dict] = None
         if channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
@@ -324,8 +327,6 @@ class SDSegPipeline:
         Returns:
             ``self``; ``self.compile_summary`` describes what was loaded or built.
         """
-        import os
-
         import torch
 
         if backend == "aot":

@@ -34,9 +34,11 @@ from typing import Dict, List, Optional
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def start_engine(model: Path, device: str, compile_policy: str, home: Path, timeout_s: float) -> Dict[str, object]:
+def start_engine(model: Path, device: str, compile_policy: str, home: Path, timeout_s: float,
+                 extra_env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
     """Run one engine process until ``ready`` (or failure); return timings and its log tail."""
     env = dict(os.environ, SDSEG_HOME=str(home), SDSEG_BENCH_TOKEN="bench-token-" + os.urandom(12).hex(), PYTHONUNBUFFERED="1")
+    env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
     cmd = [sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
            "--compile", compile_policy, "--token-env", "SDSEG_BENCH_TOKEN", "--log-level", "INFO"]
@@ -68,7 +70,9 @@ def start_engine(model: Path, device: str, compile_policy: str, home: Path, time
                 proc.wait()
     tail = log_path.read_text(encoding="utf-8", errors="replace").splitlines()[-12:]
     return {"compile": compile_policy, "ready": ready is not None, "seconds_to_ready": round(seconds, 2),
-            "device": None if ready is None else ready.get("device"), "log_tail": tail}
+            "device": None if ready is None else ready.get("device"), "exit_code": proc.returncode,
+            "startup_timings": None if ready is None else ready.get("startup_timings"), "env": extra_env or {},
+            "log_tail": tail}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -76,22 +80,26 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--model", type=Path, required=True, help="model folder")
     parser.add_argument("--device", default="cuda")
     parser.add_argument("--runs", default="eager,aot-cold,aot-warm",
-                        help="comma-separated: eager, aot-cold, aot-warm (default: all three, in that order)")
+                        help="comma-separated, in order: eager, aot-cold, aot-warm, eager-no-autotune, "
+                             "aot-warm-no-autotune (SDSEG_CUDNN_BENCHMARK=0); default: eager,aot-cold,aot-warm")
     parser.add_argument("--home", type=Path, default=None, help="SDSEG_HOME for the compile cache (default: a temp dir)")
     parser.add_argument("--timeout", type=float, default=900.0, help="seconds to wait for each engine")
     parser.add_argument("--json", type=Path, default=None)
     args = parser.parse_args(argv)
     home = args.home or Path(tempfile.mkdtemp(prefix="sdseg-warm-start-"))
     home.mkdir(parents=True, exist_ok=True)
-    policies = {"eager": "off", "aot-cold": "aot", "aot-warm": "aot"}
+    no_tune = {"SDSEG_CUDNN_BENCHMARK": "0"}
+    policies = {"eager": ("off", None), "aot-cold": ("aot", None), "aot-warm": ("aot", None),
+                "eager-no-autotune": ("off", no_tune), "aot-warm-no-autotune": ("aot", no_tune)}
     rows = []
     for run in [r.strip() for r in args.runs.split(",") if r.strip()]:
         if run not in policies:
             parser.error(f"unknown run {run!r}; choose from {', '.join(policies)}")
-        row = start_engine(args.model, args.device, policies[run], home, args.timeout)
+        policy, extra = policies[run]
+        row = start_engine(args.model, args.device, policy, home, args.timeout, extra)
         row["run"] = run
         rows.append(row)
-        print(f"{run:<10} ready={row['ready']!s:<5} {row['seconds_to_ready']:>8.2f} s", flush=True)
+        print(f"{run:<22} ready={row['ready']!s:<5} {row['seconds_to_ready']:>8.2f} s  {row['startup_timings']}", flush=True)
         if not row["ready"]:
             print("\n".join(row["log_tail"]), flush=True)
     import torch

@@ -5,14 +5,15 @@
 #
 # Order (the timing-sensitive benchmarks run on a quiet GPU at the end):
 #   1. a random-weights paper-preset model folder with a fast decoder (speed does not depend on weights);
-#   2. in parallel: the demo-model training recipe (training/scripts/train_demo_gpu.sh, GPU) and the
-#      cold AOT build of the paper model (mostly CPU: C++ and Triton compilation) via the engine process;
+#   2. the cold AOT build of the paper model via the engine process (mostly CPU: C++ and Triton compilation),
+#      optionally alongside training (SDSEG_DEMO) and, always, the accuracy-only faithfulness check on the demo;
 #   3. quiet GPU: engine start-up (eager, AOT warm), inference levers (reference, official modules,
 #      batching, precision, channels_last, AOT, fast decoder), 512x512x200 CT file -> .seg.nrrd,
 #      training-step speed.
 # Each step has a hard timeout and writes JSON/logs under OUTDIR; a failing step does not stop the rest.
-# Knobs: SDSEG_DEMO=ae (default: stage-1 autoencoder + held-out reconstruction Dice), full (the whole demo
-# recipe, training/scripts/train_demo_gpu.sh, ~12 min alone), none; SDSEG_AE_BUDGET_S / SDSEG_S2_BUDGET_S /
+# Knobs: SDSEG_DEMO=none (default: the GPU stays free for the benchmarks), ae (stage-1 autoencoder + held-out
+# reconstruction Dice, alongside the cold AOT build), full (the whole demo recipe,
+# training/scripts/train_demo_gpu.sh, ~12 min: better in a call of its own); SDSEG_AE_BUDGET_S / SDSEG_S2_BUDGET_S /
 # SDSEG_DISTILL_BUDGET_S are passed to the training.
 set -u
 OUT=${1:?usage: bash benchmarks/gpu_session.sh OUTDIR}
@@ -49,7 +50,7 @@ python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', t
 DEMO_PID=""
 NPZ=training/demo_data/demo_ct_lite_128.npz
 GPU_CFG=training/configs/demo_ct_lite_gpu.yaml
-case "${SDSEG_DEMO:-ae}" in
+case "${SDSEG_DEMO:-none}" in
   full)  # the whole demo recipe: both stages, distillation, export, held-out evaluation (~12 min alone)
     say "START demo training (full recipe) in the background -> $OUT/demo"
     ( bash training/scripts/train_demo_gpu.sh "$OUT/demo" ${SDSEG_DEMO_ARGS:-} > "$OUT/demo-train.log" 2>&1 ) &
@@ -86,8 +87,8 @@ fi
 
 wait "$FAITH_PID" 2>/dev/null; say "faithfulness (demo) finished"; tail -n 14 "$OUT/faithfulness-demo.log"
 
-step warm-start-warm 60 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" --home "$SDSEG_HOME" \
-  --runs eager,aot-warm --json "$OUT/warm_start_warm.json"
+step warm-start-warm 120 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" --home "$SDSEG_HOME" \
+  --runs eager,aot-warm,eager-no-autotune,aot-warm-no-autotune --json "$OUT/warm_start_warm.json"
 
 step inference-paper "${SDSEG_INFER_TIMEOUT_S:-110}" python3 benchmarks/bench_inference.py --model "$PAPER" --device "$DEVICE" \
   --slices "${SDSEG_SLICES:-128}" --batch 64 --reference-slices 8 --repeats "${SDSEG_REPEATS:-1}" \

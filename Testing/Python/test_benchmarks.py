@@ -46,3 +46,29 @@ def test_volume_benchmark_times_every_stage(tmp_path):
     assert set(result["stages_s"]) >= {"read", "plan", "network", "pre/post-processing", "write .seg.nrrd"}
     assert 0.0 < result["io_and_planning_share"] < 1.0
     assert result["peak_rss_mib"] > 0 and result["output_bytes"] > 0
+
+
+def test_warm_start_benchmark_times_the_real_engine_process(tmp_path):
+    """The engine process really starts (eager, with and without cuDNN autotuning) and reports its timings."""
+    from cli_test_helpers import make_model_folder
+
+    bench = _load("bench_warm_start", ROOT / "benchmarks" / "bench_warm_start.py")
+    folder = make_model_folder(tmp_path / "tiny-test")
+    out = tmp_path / "warm.json"
+    assert bench.main(["--model", str(folder), "--device", "cpu", "--runs", "eager,eager-no-autotune",
+                       "--home", str(tmp_path / "home"), "--json", str(out), "--timeout", "120"]) == 0
+    rows = json.loads(out.read_text())["rows"]
+    assert [r["run"] for r in rows] == ["eager", "eager-no-autotune"]
+    assert all(r["ready"] and r["seconds_to_ready"] > 0 for r in rows)
+    assert set(rows[0]["startup_timings"]) == {"import_s", "load_s", "compile_s", "warmup_s"}
+    assert rows[1]["env"] == {"SDSEG_CUDNN_BENCHMARK": "0"} and rows[0]["env"] == {}
+
+
+def test_random_model_folder_loads_and_says_it_is_random(tmp_path):
+    bench = _load("make_random_model", ROOT / "benchmarks" / "make_random_model.py")
+    folder = bench.make_random_model("tiny", tmp_path / "random", fast_decoder=True)
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    pipe = SDSegPipeline.from_pretrained(folder, device="cpu", fast_decoder=True)
+    assert "random weights" in pipe.model_card.task and pipe.model.fast_decoder is not None
+    assert json.loads((folder / "model_card.json").read_text())["weights"], "sha256 of every weight file recorded"
