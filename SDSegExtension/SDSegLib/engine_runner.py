@@ -36,7 +36,11 @@ def describe_engine(info: Dict[str, Any]) -> str:
     cuda = (info.get("devices") or {}).get("cuda") or []
     if device.startswith("cuda") and cuda:
         gpu = cuda[0]
-        return f"GPU: {gpu.get('name')} ({gpu.get('free_gib')} of {gpu.get('total_gib')} GiB free), {info.get('dtype')}"
+        precision = info.get("dtype")
+        if info.get("unet_dtype") and info.get("unet_dtype") != precision:
+            precision = f"{precision} (UNet {info.get('unet_dtype')})"
+        compiled = ", compiled kernels" if info.get("compiled") else ""
+        return f"GPU: {gpu.get('name')} ({gpu.get('free_gib')} of {gpu.get('total_gib')} GiB free), {precision}{compiled}"
     mem = info.get("host_memory") or {}
     threads = (info.get("devices") or {}).get("cpu_threads")
     gpus = ", no CUDA GPU found" if not cuda else f", GPU {cuda[0].get('name')} not used"

@@ -157,6 +157,8 @@ def engine_info(predictor: Any, options: Any, busy: bool) -> Dict[str, Any]:
         "model_card": card.to_dict() if hasattr(card, "to_dict") else None,
         "device": str(device) if device is not None else "unknown",
         "dtype": str(getattr(predictor, "dtype", "")).replace("torch.", ""),
+        "unet_dtype": str(getattr(predictor, "unet_dtype", getattr(predictor, "dtype", ""))).replace("torch.", ""),
+        "compiled": bool(getattr(predictor, "compiled_rows", None)),
         "busy": bool(busy),
         "pid": os.getpid(),
         "limits": {"max_request_bytes": options.max_request_bytes, "max_header_bytes": options.max_header_bytes},

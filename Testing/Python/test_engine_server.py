@@ -96,6 +96,7 @@ def test_good_token_gets_info(engine):
     assert info["model_card"]["classes"][0]["name"] == "liver"
     assert info["device"] == "cpu" and info["limits"]["max_request_bytes"] == LIMIT
     assert info["busy"] is False and info["pid"] == engine.pid
+    assert info["dtype"] == info["unet_dtype"] == "float32" and info["compiled"] is False  # CPU: eager fp32
 
 
 def test_bad_token_rejected_and_engine_keeps_serving(engine):

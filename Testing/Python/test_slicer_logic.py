@@ -119,6 +119,8 @@ def test_remote_engine_by_url_and_token(manager, model_folder):
 def test_describe_engine_gpu_line():
     info = {"device": "cuda:0", "dtype": "float16", "devices": {"cuda": [{"name": "NVIDIA H100", "free_gib": 70.1, "total_gib": 79.2}]}}
     assert describe_engine(info) == "GPU: NVIDIA H100 (70.1 of 79.2 GiB free), float16"
+    faithful = dict(info, unet_dtype="float32", compiled=True)
+    assert describe_engine(faithful) == "GPU: NVIDIA H100 (70.1 of 79.2 GiB free), float16 (UNet float32), compiled kernels"
 
 
 # ---------------------------------------------------------------------- writing the segmentation node

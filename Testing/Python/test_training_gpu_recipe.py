@@ -205,3 +205,34 @@ def test_speed_benchmark_smoke_reports_three_modes(tmp_path):
     assert [r["mode"] for r in report["results"]] == ["fp32", "amp-bfloat16", "amp-bfloat16+channels_last"]
     assert report["speedup_vs_fp32"]["fp32"] == 1.0 and report["speedup_amp_vs_fp32"] > 0
     assert all(r["speedup_vs_fp32"] > 0 for r in report["results"])
+
+
+def test_heldout_ae_scores_the_stage1_autoencoder_on_the_test_split(tmp_path, capsys):
+    """``heldout ae``: the reconstruction Dice of a stage-1 output on its own test split, per class."""
+    from sdseg_training.autoencoder import reconstruction_dice
+    from sdseg_training.heldout import main as heldout_main
+
+    ae_dir = tmp_path / "ae"
+    args = TINY + [f"autoencoder.output_dir={ae_dir}", "autoencoder.max_steps=2", "autoencoder.val_every=2",
+                   "autoencoder.batch_size=2", f"train.output_dir={tmp_path / 's2'}", "model.autoencoder=null"]
+    train_autoencoder(load_config(None, args), log=lambda *_: None)
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert heldout_main(["ae", str(empty), *TINY, "--stage1", str(ae_dir), "--json", str(tmp_path / "ae.json"),
+                         "--device", "cpu"]) == 0
+    result = json.loads((tmp_path / "ae.json").read_text())
+    assert "held-out test masks" in capsys.readouterr().out
+    assert result["autoencoder"].startswith("stage-1 autoencoder") and "one Dice per mask" in result["metric"]
+    test = result["test"]
+    assert test["num_masks"] > 0 and 0.0 <= test["dice_min"] <= test["dice_mean"] <= 1.0
+    assert set(test["per_class"]) >= {"union"}
+    # the same numbers as scoring that autoencoder directly on the split stage 1 wrote
+    from SDSegLogic.models.sdseg_model import SDSegModel
+    from sdseg_training.modeling import build_model_config, load_autoencoder_weights
+
+    cfg = load_config(None, TINY)
+    info, _, sets = load_data(cfg.data, ae_dir, parts=("test",))
+    model = SDSegModel(build_model_config(cfg.model, cfg.data))
+    load_autoencoder_weights(model, str(ae_dir))
+    direct = reconstruction_dice(model.autoencoder.eval(), sets["test"], True, class_names=info.class_names)
+    assert direct["dice_mean"] == pytest.approx(test["dice_mean"], abs=1e-6)
