@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 from .device import exact_fp32
 from .errors import ConfigError, InputError, ModelCardError
+from .pipeline_inputs import validate_images
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -39,7 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SDSegOutput", "SDSegPipeline"]
 
-_RANGE_TOLERANCE = 1e-3
 
 
 @dataclass
@@ -327,28 +327,9 @@ class SDSegPipeline:
         Returns:
             ``self``; ``self.compile_summary`` describes what was loaded or built.
         """
-        import torch
+        from .compile_policy import compile_pipeline
 
-        if backend == "aot":
-            from .compiled import compile_model_aot
-
-            self.compile_summary = compile_model_aot(self.model, self.device, self.dtype, self.unet_dtype, self.channels_last,
-                                                     cache_dir=cache_dir, build=build)
-            return self
-        if backend != "inductor":
-            raise ConfigError(f"compile backend {backend!r} is unknown; use 'inductor' or 'aot'.")
-        if cache_dir is None:
-            home = Path(os.environ.get("SDSEG_HOME", Path.home() / ".sdseg"))
-            cache_dir = home / "inductor-cache"
-        os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
-        os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
-        model = self.model
-        model.condition_encoder = torch.compile(model.condition_encoder, mode=mode, dynamic=False)
-        model.unet = torch.compile(model.unet, mode=mode, dynamic=False)
-        model.autoencoder.decoder = torch.compile(model.autoencoder.decoder, mode=mode, dynamic=False)
-        if model.fast_decoder is not None:
-            model.fast_decoder = torch.compile(model.fast_decoder, mode=mode, dynamic=False)
-        self.compile_summary = {"backend": "inductor", "mode": mode, "cache_dir": str(cache_dir)}
+        self.compile_summary = compile_pipeline(self, mode, cache_dir, backend, build)
         return self
 
     def apply_compile_policy(self, policy: str = "auto", report=None) -> "SDSegPipeline":
@@ -362,34 +343,19 @@ class SDSegPipeline:
                 eagerly. ``"off"``: eager.
             report: receives progress lines (building, loading).
         """
-        if policy not in ("auto", "aot", "off"):
-            raise ConfigError(f"compile policy {policy!r} is unknown; use auto, aot or off.")
-        if policy == "off" or (policy == "auto" and self.device.type != "cuda"):
-            return self
-        from .compiled import build_in_child, compile_model_aot, missing_packages
+        from .compile_policy import apply_policy
 
-        build = policy == "aot"
-        child_code = None
-        if build and self.source_folder is not None:
-            # Build in a child process: a crash while compiling must not take this process down.
-            args = (self.device, self.dtype, self.unet_dtype, self.channels_last)
-            if missing_packages(self.model, *args):
-                child_code = build_in_child(self.source_folder, *args, variant=self.source_variant, report=report)
-            build = False
-        self.compile_summary = compile_model_aot(self.model, self.device, self.dtype, self.unet_dtype, self.channels_last,
-                                                 build=build, report=report)
-        if child_code is not None:
-            self.compile_summary["child_exit_code"] = child_code
+        summary = apply_policy(self, policy, report)
+        if summary is not None:
+            self.compile_summary = summary
         return self
 
     @property
     def compiled_rows(self) -> Optional[int]:
         """Smallest call (slices x classes) that runs compiled code, or ``None`` when eager."""
-        from .compiled import MIN_ROWS
+        from .compile_policy import compiled_rows
 
-        summary = self.compile_summary or {}
-        statuses = [v.get("status") for v in summary.values() if isinstance(v, dict)]
-        return MIN_ROWS if any(s in ("loaded", "built") for s in statuses) else None
+        return compiled_rows(self.compile_summary)
 
     def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
         """One noise draw through the sampler and decoder: (B, H, W) or (B, K, H, W) float32."""
@@ -421,37 +387,4 @@ class SDSegPipeline:
         return torch.softmax(logits, dim=1)
 
     def _validate_images(self, images) -> "torch.Tensor":
-        import numpy as np
-        import torch
-
-        if isinstance(images, np.ndarray):
-            images = torch.from_numpy(np.ascontiguousarray(images))
-        if not isinstance(images, torch.Tensor):
-            raise InputError(f"images must be a torch.Tensor or numpy array of shape (B, 3, H, W), got {type(images).__name__}.")
-        if images.ndim != 4:
-            raise InputError(f"images must have shape (B, 3, H, W); got {tuple(images.shape)}. Add a batch axis or stack slices.")
-        if images.shape[1] != 3:
-            raise InputError(
-                f"images have {images.shape[1]} channels at axis 1 (shape {tuple(images.shape)}); SDSeg takes 3. "
-                "Repeat a grayscale slice to 3 channels (the volume pipeline does this for you)."
-            )
-        multiple = self.config.input_multiple
-        h, w = images.shape[2], images.shape[3]
-        if h % multiple or w % multiple or h == 0 or w == 0:
-            raise InputError(
-                f"slice size {h}x{w} is not a multiple of {multiple} (autoencoder x UNet downsampling); "
-                f"resize to the model size {self.sample_size}x{self.sample_size}."
-            )
-        if not images.is_floating_point():
-            raise InputError(f"images must be floating point in [-1, 1], got dtype {images.dtype}; apply the model card's intensity mapping.")
-        finite = torch.isfinite(images)
-        if not bool(finite.all()):
-            bad = int((~finite).sum())
-            raise InputError(f"images contain {bad} NaN or infinite values; replace them (e.g. with the window minimum) before segmenting.")
-        lo, hi = float(images.min()), float(images.max())
-        if lo < -1 - _RANGE_TOLERANCE or hi > 1 + _RANGE_TOLERANCE:
-            raise InputError(
-                f"image values span [{lo:.4g}, {hi:.4g}] but the model expects [-1, 1]; apply the model card's intensity "
-                "mapping (e.g. the CT window) first."
-            )
-        return images.float()
+        return validate_images(images, self.config.input_multiple, self.sample_size)

@@ -37,48 +37,17 @@ import platform
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, NamedTuple, Optional
+from typing import Dict, List, NamedTuple, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(ROOT))
 
 REFERENCE_ROW = "reference (official loop on engine modules: fp32, eager, batch 1)"
-OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
-
-
-def _sync(device) -> None:
-    import torch
-
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
-def _time(fn: Callable[[], object], device, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up, in seconds."""
-    fn()
-    _sync(device)
-    best = float("inf")
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        best = min(best, time.perf_counter() - start)
-    return best
-
-
-def _dice(a, b) -> float:
-    inter = float((a & b).sum())
-    total = float(a.sum() + b.sum())
-    return 1.0 if total == 0 else 2 * inter / total
-
-
-def _mask_dice(probs, truth) -> float:
-    """Dice of binary masks, or the mean Dice over foreground classes of argmax label maps."""
-    if probs.ndim == 3:
-        return _dice(probs > 0.5, truth > 0.5)
-    labels, reference = probs.argmax(1), truth.argmax(1)
-    return sum(_dice(labels == k, reference == k) for k in range(1, probs.shape[1])) / (probs.shape[1] - 1)
+if str(HERE) not in sys.path:
+    sys.path.insert(0, str(HERE))
+from bench_measure import (OFFICIAL_ROW, best_time, device_info, mask_dice, print_table, real_slices,  # noqa: E402
+                           result_row, sync)
 
 
 def reference_loop(model, images, device):
@@ -176,29 +145,6 @@ def engine_variants(device, batch: int, compile_mode: Optional[str] = None, aot:
     return variants
 
 
-def _real_slices(path: Path, count: int, size: int):
-    """``count`` real slices (cycled) from a preprocessed ``.npz`` (key ``images``: (N, 1|3, S, S) in [-1, 1]).
-
-    Faithfulness on trained weights only means something on the images they were trained for:
-    random-uniform inputs give soft maps with tiny margins that any rounding flips.
-    """
-    import numpy as np
-    import torch
-
-    with np.load(path) as data:
-        if "images" not in data.files:
-            raise SystemExit(f"{path}: no 'images' array; expected (N, 1 or 3, S, S) slices in [-1, 1].")
-        stack = np.asarray(data["images"], dtype=np.float32)
-    if stack.ndim != 4 or stack.shape[2:] != (size, size):
-        raise SystemExit(f"{path}: images have shape {stack.shape}; this model needs (N, 1|3, {size}, {size}).")
-    stack = torch.from_numpy(stack)
-    if stack.shape[1] == 1:
-        stack = stack.repeat(1, 3, 1, 1)
-    n = stack.shape[0]
-    index = torch.linspace(0, n - 1, count).round().long() if count <= n else torch.arange(count) % n
-    return stack[index].clamp(-1.0, 1.0).contiguous()
-
-
 def _official_reference():
     """The sibling module :mod:`official_reference` (imported lazily: it needs only torch here)."""
     if str(HERE) not in sys.path:
@@ -231,7 +177,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     gen = torch.Generator().manual_seed(0)
     images = torch.rand(args.slices, 3, size, size, generator=gen) * 2 - 1
     if args.images_npz is not None:
-        images = _real_slices(args.images_npz, args.slices, size)
+        images = real_slices(args.images_npz, args.slices, size)
 
     def fresh(dtype, channels_last=False, compile_mode=None, unet_dtype=None, fast_decoder=False):
         model = copy.deepcopy(base)  # not SDSegModel(config): random init of the paper model costs ~10 s a variant
@@ -259,8 +205,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     ref_images = images[: args.reference_slices]
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    seconds = _time(functools.partial(reference_loop, ref_model, ref_images, device), device, args.repeats)
-    rows.append(_row(REFERENCE_ROW, seconds, len(ref_images), device, None, None))
+    seconds = best_time(functools.partial(reference_loop, ref_model, ref_images, device), device, args.repeats)
+    rows.append(result_row(REFERENCE_ROW, seconds, len(ref_images), device, None, None))
     ref_model = None  # free its memory before the next rows
 
     official_info: Optional[Dict[str, object]] = None
@@ -282,9 +228,9 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         if device.type == "cuda":
             torch.cuda.empty_cache()
             torch.cuda.reset_peak_memory_stats(device)
-        seconds = _time(official_call, device, args.repeats)
+        seconds = best_time(official_call, device, args.repeats)
         official_probs = held["probs"]
-        rows.append(_row(OFFICIAL_ROW, seconds, len(ref_images), device, None, None))
+        rows.append(result_row(OFFICIAL_ROW, seconds, len(ref_images), device, None, None))
         del modules, official_call
         if device.type == "cuda":
             torch.cuda.empty_cache()
@@ -297,7 +243,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         official_row = next(row for row in rows if row["variant"] == OFFICIAL_ROW)
         official_diff = float((official_probs - truth[: len(ref_images)]).abs().max())
         official_row["softmap_max_abs_vs_fp32"] = float(f"{official_diff:.3g}")
-        official_row["mask_dice_vs_fp32"] = round(_mask_dice(official_probs, truth[: len(ref_images)]), 5)
+        official_row["mask_dice_vs_fp32"] = round(mask_dice(official_probs, truth[: len(ref_images)]), 5)
     want_fast = bool(args.fast_decoder) and base.fast_decoder is not None
     for name, dtype, cl, mode, batch, unet_dtype, fast in engine_variants(device, args.batch, args.compile,
                                                                            aot=args.aot_cache is not None,
@@ -311,14 +257,14 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             print(f"variant {name!r} failed: {type(exc).__name__}: {exc}", flush=True)
             rows.append({"variant": name, "error": f"{type(exc).__name__}: {str(exc)[:500]}"})
             continue
-        _sync(device)
+        sync(device)
         warm = time.perf_counter() - compile_start
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)  # steady state: not the warm-up's autotuning workspace
-        seconds = _time(call, device, args.repeats)
+        seconds = best_time(call, device, args.repeats)
         diff = float((probs - truth).abs().max())
-        dice = _mask_dice(probs, truth)
-        row = _row(name, seconds, args.slices, device, diff, dice)
+        dice = mask_dice(probs, truth)
+        row = result_row(name, seconds, args.slices, device, diff, dice)
         row["first_call_s"] = round(warm, 3)
         if pipe.compile_summary:
             row["compile"] = {k: (v.get("status") if isinstance(v, dict) else v) for k, v in pipe.compile_summary.items()}
@@ -341,7 +287,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "sample_size": size,
         "slices": args.slices,
         "reference_slices": len(ref_images),
-        "device": _device_info(device),
+        "device": device_info(device),
         "torch": torch.__version__,
         "python": platform.python_version(),
         "threads": args.threads,
@@ -351,60 +297,6 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "official": official_info,
         "rows": rows,
     }
-
-
-def _row(name, seconds, slices, device, diff, dice) -> Dict[str, object]:
-    import torch
-
-    row = {
-        "variant": name,
-        "ms_per_slice": round(1000 * seconds / slices, 3),
-        "slices_per_s": round(slices / seconds, 2),
-        "softmap_max_abs_vs_fp32": None if diff is None else round(diff, 6),
-        "mask_dice_vs_fp32": None if dice is None else round(dice, 5),
-    }
-    if device.type == "cuda":
-        row["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return row
-
-
-def _device_info(device) -> Dict[str, object]:
-    import torch
-
-    info: Dict[str, object] = {"type": device.type, "cpu": platform.processor() or platform.machine()}
-    if device.type == "cuda":
-        props = torch.cuda.get_device_properties(device)
-        info.update(name=props.name, total_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda)
-        try:
-            import subprocess
-
-            info["driver"] = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
-            ).stdout.strip()
-        except OSError:
-            info["driver"] = None
-    return info
-
-
-def print_table(result: Dict[str, object]) -> None:
-    rows = result["rows"]
-    width = max([len("variant")] + [len(row["variant"]) for row in rows])
-    official = any("speedup_vs_official" in row for row in rows)
-    print(f"SDSeg inference, preset {result['preset']}, {result['sample_size']}px, device {result['device']}, torch {result['torch']}")
-    if result.get("official"):
-        info = result["official"]
-        print(f"official modules from {info['ldm_root']} (commit {info['commit'] or 'unknown'})")
-    extra = f" {'x off':>7}" if official else ""
-    print(f"{'variant':<{width}} {'ms/slice':>10} {'slices/s':>9} {'x ref':>7}{extra} {'max|dp|':>9} {'Dice':>7} {'peak MiB':>9}")
-    for row in rows:
-        if "error" in row:
-            print(f"{row['variant']:<{width}} FAILED: {row['error'][:120]}")
-            continue
-        diff = "-" if row["softmap_max_abs_vs_fp32"] is None else f"{row['softmap_max_abs_vs_fp32']:.2e}"
-        dice = "-" if row["mask_dice_vs_fp32"] is None else f"{row['mask_dice_vs_fp32']:.4f}"
-        extra = f" {row['speedup_vs_official']:>7.2f}" if official else ""
-        print(f"{row['variant']:<{width}} {row['ms_per_slice']:>10.2f} {row['slices_per_s']:>9.2f} {row['speedup_vs_reference']:>7.2f}"
-              f"{extra} {diff:>9} {dice:>7} {row.get('peak_gpu_mib', '-')!s:>9}")
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -90,28 +90,13 @@ def _synthetic_ct(path: Path, slices: int) -> Path:
 
 
 def _random_model(preset_name: str, folder: Path) -> Path:
-    """Save a random-weights model of ``preset_name`` (fp16 weights) with a one-class CT card."""
-    import torch
+    """Save a random-weights model of ``preset_name`` (fp16 weights): see ``make_random_model.py``."""
+    here = str(Path(__file__).resolve().parent)
+    if here not in sys.path:
+        sys.path.insert(0, here)
+    from make_random_model import make_random_model
 
-    from SDSegLogic.config import preset
-    from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
-    from SDSegLogic.model_folder import save_model_folder
-    from SDSegLogic.models import SDSegModel
-
-    torch.manual_seed(0)
-    config = preset(preset_name)
-    card = ModelCard(
-        model_id=f"random-{preset_name}",
-        version="0.0.0",
-        task="SPEED BENCHMARK ONLY: random weights, meaningless output",
-        modality="CT",
-        intensity=IntensityMapping("window", -1000.0, 400.0),  # the demo card's CT window
-        orientation="LPS",
-        training_size=config.sample_size,
-        classes=(SegmentClass("tissue", 1, (0.867, 0.51, 0.396)),),
-        intended_use="Speed benchmarks only. Random weights: never use it to segment images.",
-    )
-    return save_model_folder(folder, SDSegModel(config).eval(), card, variant="fp16", overwrite=True)
+    return make_random_model(preset_name, folder, overwrite=True)
 
 
 def _compile(pipe, how: str, mode: str, aot_options: Optional[Dict[str, Any]] = None) -> Tuple[str, float]:

@@ -21,7 +21,8 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 
-def make_random_model(preset_name: str, folder: Path, fast_decoder: bool = False, fp16: bool = True, seed: int = 0) -> Path:
+def make_random_model(preset_name: str, folder: Path, fast_decoder: bool = False, fp16: bool = True, seed: int = 0,
+                      overwrite: bool = False) -> Path:
     """Build the preset with random weights and save it as a model folder.
 
     Args:
@@ -30,6 +31,7 @@ def make_random_model(preset_name: str, folder: Path, fast_decoder: bool = False
         fast_decoder: also attach a (random, undistilled) fast decoder, to time that path.
         fp16: store float16 weights (the GPU inference precision).
         seed: torch seed for the weights.
+        overwrite: replace an existing folder.
 
     Returns:
         The folder.
@@ -52,13 +54,15 @@ def make_random_model(preset_name: str, folder: Path, fast_decoder: bool = False
         version="0.0.0",
         task="SPEED BENCHMARK ONLY: random weights, meaningless output",
         modality="CT",
-        intensity=IntensityMapping("window", -125.0, 275.0),
+        intensity=IntensityMapping("window", -1000.0, 400.0),  # the demo card's CT window
+        orientation="LPS",
         training_size=config.sample_size,
-        classes=(SegmentClass("random", 1, (0.9, 0.2, 0.2)),),
+        classes=(SegmentClass("tissue", 1, (0.867, 0.51, 0.396)),),
+        intended_use="Speed benchmarks only. Random weights: never use it to segment images.",
     )
     from SDSegLogic.model_folder import save_model_folder
 
-    return save_model_folder(folder, model, card, variant="fp16" if fp16 else None)
+    return save_model_folder(folder, model, card, variant="fp16" if fp16 else None, overwrite=overwrite)
 
 
 def main(argv: Optional[List[str]] = None) -> int:

@@ -21,14 +21,19 @@ other, one noise draw shared by every slice.
 
 from __future__ import annotations
 
-import contextlib
 import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Iterator, List, Optional, Tuple
+from typing import TYPE_CHECKING, List, Optional, Tuple
 
 import torch
 from torch import nn
+
+_HERE = str(Path(__file__).resolve().parent)
+if _HERE not in sys.path:
+    sys.path.insert(0, _HERE)
+from official_tree import (EXPORT_SCRIPT, OFFICIAL_FILES, OFFICIAL_NORM_GROUPS, OfficialCodeError,  # noqa: E402
+                           check_official_tree, groupnorm_groups, import_official, official_commit)
 
 if TYPE_CHECKING:  # pragma: no cover
     from SDSegLogic.config import ScheduleConfig, SDSegConfig
@@ -47,27 +52,8 @@ __all__ = [
     "official_schedule",
 ]
 
-#: The helper that writes an importable official tree (relative to the repository root).
-EXPORT_SCRIPT = "benchmarks/export_official_modules.sh"
-
-#: Files of the official repository that must exist under ``ldm_root``.
-OFFICIAL_FILES = (
-    "ldm/util.py",
-    "ldm/modules/attention.py",
-    "ldm/modules/diffusionmodules/model.py",
-    "ldm/modules/diffusionmodules/openaimodel.py",
-    "ldm/modules/diffusionmodules/util.py",
-)
-
-#: Groups the official code hard-codes in every GroupNorm (util.normalization, model.Normalize).
-OFFICIAL_NORM_GROUPS = 32
-
 #: Our ``ScheduleConfig.beta_schedule`` -> the official ``make_beta_schedule`` name of the same betas.
 _BETA_SCHEDULE_NAMES = {"scaled_linear": "linear", "linear": "sqrt_linear"}
-
-
-class OfficialCodeError(RuntimeError):
-    """The official modules are missing, not importable, or cannot express the configuration."""
 
 
 @dataclass
@@ -126,98 +112,6 @@ class OfficialModules(nn.Module):
         return any(g != OFFICIAL_NORM_GROUPS for g in self.groupnorm_groups)
 
 
-# ---------------------------------------------------------------------------------------------- import
-def check_official_tree(ldm_root: Path) -> Path:
-    """Check that ``ldm_root`` holds an exported official tree.
-
-    Args:
-        ldm_root: folder written by ``benchmarks/export_official_modules.sh``.
-
-    Returns:
-        The resolved folder.
-
-    Raises:
-        OfficialCodeError: the folder or one of :data:`OFFICIAL_FILES` is missing; the message
-            names the folder and the export script.
-    """
-    root = Path(ldm_root).expanduser()
-    if not root.is_dir():
-        raise OfficialCodeError(
-            f"official LDM folder '{root}' does not exist; export the official modules into it first: "
-            f"{EXPORT_SCRIPT} {root}"
-        )
-    missing = [name for name in OFFICIAL_FILES if not (root / name).is_file()]
-    if missing:
-        raise OfficialCodeError(
-            f"official LDM folder '{root}' lacks {', '.join(missing)}; (re-)export the official modules: "
-            f"{EXPORT_SCRIPT} {root}"
-        )
-    return root.resolve()
-
-
-def official_commit(ldm_root: Path) -> Optional[str]:
-    """The official commit recorded by the export script (``COMMIT`` file), or ``None``."""
-    path = Path(ldm_root) / "COMMIT"
-    if not path.is_file():
-        return None
-    text = path.read_text(encoding="utf-8").strip()
-    return text.splitlines()[0].strip() if text else None
-
-
-def _import_official(ldm_root: Path):
-    """Import the official modules from ``ldm_root``: (openaimodel, model, util)."""
-    root = check_official_tree(ldm_root)
-    loaded = sys.modules.get("ldm")
-    if loaded is not None:
-        origin = Path(next(iter(getattr(loaded, "__path__", [])), getattr(loaded, "__file__", "") or "")).resolve()
-        if origin != (root / "ldm"):
-            raise OfficialCodeError(
-                f"a package 'ldm' is already imported from '{origin}', not from '{root / 'ldm'}'; "
-                "use one official tree per process (run the benchmark in a fresh process)."
-            )
-    if str(root) not in sys.path:
-        sys.path.insert(0, str(root))
-    try:
-        from ldm.modules.diffusionmodules import model as ldm_model
-        from ldm.modules.diffusionmodules import openaimodel as ldm_openai
-        from ldm.modules.diffusionmodules import util as ldm_util
-    except ImportError as exc:
-        raise OfficialCodeError(
-            f"importing the official modules from '{root}' failed ({exc}); they need torch, numpy, einops "
-            "and Pillow (pip install einops pillow)."
-        ) from exc
-    for module in (ldm_openai, ldm_model, ldm_util):
-        where = Path(module.__file__).resolve()
-        if root not in where.parents:
-            raise OfficialCodeError(
-                f"'{module.__name__}' was imported from '{where}', not from '{root}'; another 'ldm' shadows the "
-                f"exported tree: re-export with {EXPORT_SCRIPT} {root} (it writes the package __init__.py files)."
-            )
-    return ldm_openai, ldm_model, ldm_util
-
-
-@contextlib.contextmanager
-def _groupnorm_groups(ldm_openai, ldm_model, ldm_util, unet_groups: int, ae_groups: int) -> Iterator[None]:
-    """Temporarily make the official constructors build GroupNorms with other group counts.
-
-    The official code hard-codes 32 groups: ``util.normalization`` returns ``GroupNorm32(32, c)``
-    (eps 1e-5) and ``model.Normalize(c)`` ``nn.GroupNorm(32, c, eps=1e-6)``. For configurations
-    with other counts (the tiny test preset uses 4) the two names are rebound in the official
-    modules' namespaces while the networks are built, and restored afterwards; nothing else in
-    the official code changes. With 32 groups nothing is patched.
-    """
-    saved_norm, saved_normalize = ldm_openai.normalization, ldm_model.Normalize
-    if unet_groups != OFFICIAL_NORM_GROUPS:
-        ldm_openai.normalization = lambda channels: ldm_util.GroupNorm32(unet_groups, channels)
-    if ae_groups != OFFICIAL_NORM_GROUPS:
-        ldm_model.Normalize = lambda in_channels, num_groups=ae_groups: torch.nn.GroupNorm(
-            num_groups=num_groups, num_channels=in_channels, eps=1e-6, affine=True)
-    try:
-        yield
-    finally:
-        ldm_openai.normalization, ldm_model.Normalize = saved_norm, saved_normalize
-
-
 # ---------------------------------------------------------------------------------------------- build
 def _multipliers(channels: Tuple[int, ...], what: str) -> Tuple[int, List[int]]:
     """(base channels, per-level multipliers) of ``channels``; the official code needs integer multiples."""
@@ -243,7 +137,7 @@ def official_schedule(schedule: "ScheduleConfig", ldm_root: Path) -> OfficialSch
     """
     import numpy as np
 
-    _, _, ldm_util = _import_official(ldm_root)
+    _, _, ldm_util = import_official(ldm_root)
     name = _BETA_SCHEDULE_NAMES.get(schedule.beta_schedule)
     if name is None:
         raise OfficialCodeError(
@@ -298,7 +192,7 @@ def build_official_modules(model: "SDSegModel", ldm_root: Path) -> OfficialModul
     from SDSegLogic.importers.key_maps import diffusers_unet_to_ldm, diffusers_vae_to_ldm
 
     root = check_official_tree(ldm_root)
-    ldm_openai, ldm_model, ldm_util = _import_official(root)
+    ldm_openai, ldm_model, ldm_util = import_official(root)
     config = model.config
     un, ae, ce = config.unet, config.autoencoder, config.condition_encoder
     if ae.norm_num_groups != ce.norm_num_groups:
@@ -308,7 +202,7 @@ def build_official_modules(model: "SDSegModel", ldm_root: Path) -> OfficialModul
         )
     model_channels, channel_mult = _multipliers(un.block_out_channels, "unet")
     latent = config.latent_channels
-    with _groupnorm_groups(ldm_openai, ldm_model, ldm_util, un.norm_num_groups, ae.norm_num_groups):
+    with groupnorm_groups(ldm_openai, ldm_model, ldm_util, un.norm_num_groups, ae.norm_num_groups):
         unet = ldm_openai.UNetModel(
             image_size=config.latent_size,
             in_channels=2 * latent,

@@ -49,7 +49,6 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
     """Score an exported model folder on the config's test split (see module docstring)."""
     from SDSegLogic.pipeline import SDSegPipeline
 
-    from .autoencoder import reconstruction_dice
     from .data import load_data
     from .evaluate import predict_slices, score_predictions
 
@@ -85,16 +84,33 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         }
         result["fast_vs_full_agreement_dice"] = {c: agree[i] for i, c in enumerate(scored_full["per_class"])}
         del fast
-    ae = full.model.autoencoder
-    result["autoencoder_reconstruction"] = {
-        "test": reconstruction_dice(ae, test, cfg.data.multiclass, class_names=names),
-        **({"val": reconstruction_dice(ae, sets["val"], cfg.data.multiclass, class_names=names)} if "val" in sets else {}),
-        "metric": "one Dice per mask (slice x class: union + each present class), posterior mode, p > 0.5; mean over masks",
-    }
+    result["autoencoder_reconstruction"] = _reconstruction_report(full.model.autoencoder, sets, cfg.data.multiclass, names)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if cpu_check:
         result["cpu_check"] = cpu_load_check(model_dir, test.images[:2])
     return result
+
+
+def _reconstruction_report(ae, sets: Dict[str, Any], multiclass: bool, names) -> Dict[str, Any]:
+    """Reconstruction Dice of ``ae`` on the test split (and validation, when loaded)."""
+    from .autoencoder import reconstruction_dice
+
+    report = {part: reconstruction_dice(ae, sets[part], multiclass, class_names=names) for part in ("test", "val") if part in sets}
+    report["metric"] = "one Dice per mask (slice x class: union + each present class), posterior mode, p > 0.5; mean over masks"
+    return report
+
+
+def _reconstruction_line(rec: Dict[str, Any]) -> str:
+    return (f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} "
+            f"({rec['num_masks']} masks)")
+
+
+def _add_run_arguments(parser, config_help: str) -> None:
+    """The arguments ``eval`` and ``ae`` share: the config, its overrides, the JSON output, the device."""
+    parser.add_argument("config", help=config_help)
+    parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    parser.add_argument("--json", required=True, help="write the result here")
+    parser.add_argument("--device", default="auto")
 
 
 def evaluate_autoencoder(cfg, stage1: Path, device: str = "auto") -> Dict[str, Any]:
@@ -105,7 +121,6 @@ def evaluate_autoencoder(cfg, stage1: Path, device: str = "auto") -> Dict[str, A
     """
     from SDSegLogic.models.sdseg_model import SDSegModel
 
-    from .autoencoder import reconstruction_dice
     from .data import load_data
     from .modeling import build_model_config, load_autoencoder_weights
 
@@ -118,13 +133,7 @@ def evaluate_autoencoder(cfg, stage1: Path, device: str = "auto") -> Dict[str, A
     ae = model.autoencoder.to(dev).float().eval()
     names = info.class_names
     with torch.no_grad():
-        result = {
-            "autoencoder": source,
-            "test": reconstruction_dice(ae, sets["test"], cfg.data.multiclass, class_names=names),
-            **({"val": reconstruction_dice(ae, sets["val"], cfg.data.multiclass, class_names=names)} if "val" in sets else {}),
-            "metric": "one Dice per mask (slice x class: union + each present class), posterior mode, p > 0.5; mean over masks",
-        }
-    return result
+        return {"autoencoder": source, **_reconstruction_report(ae, sets, cfg.data.multiclass, names)}
 
 
 def _agreement(a: np.ndarray, b: np.ndarray, classes: int) -> List[float]:
@@ -207,27 +216,22 @@ def main(argv: Optional[List[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m sdseg_training.heldout", description=__doc__.splitlines()[0])
     sub = p.add_subparsers(dest="command", required=True)
     ev = sub.add_parser("eval", help="score an exported model folder on the test split")
-    ev.add_argument("config", help="the training YAML of the run (data section, train.output_dir for split.json)")
-    ev.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    _add_run_arguments(ev, "the training YAML of the run (data section, train.output_dir for split.json)")
     ev.add_argument("--model", required=True, help="exported model folder")
-    ev.add_argument("--json", required=True, help="write the result here")
-    ev.add_argument("--device", default="auto")
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--cpu-check", action="store_true", help="also load and run the folder on the CPU (both decoders)")
     ae = sub.add_parser("ae", help="reconstruction Dice of a stage-1 autoencoder on the held-out test masks")
-    ae.add_argument("config", help="the training YAML (data section)")
-    ae.add_argument("overrides", nargs="*", help="section.key=value overrides")
+    _add_run_arguments(ae, "the training YAML (data section)")
     ae.add_argument("--stage1", required=True, help="stage-1 output folder (autoencoder.safetensors, split.json)")
-    ae.add_argument("--json", required=True, help="write the result here")
-    ae.add_argument("--device", default="auto")
     sm = sub.add_parser("summary", help="one-line JSON summary of a train_demo_gpu.sh output folder")
     sm.add_argument("outdir")
     args = p.parse_args(argv)
-    if args.command == "eval":
+    if args.command in ("eval", "ae"):
         from .config import load_config
 
         cfg = load_config(args.config, args.overrides)
+    if args.command == "eval":
         result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check)
         write_json_atomic(Path(args.json), result)
         full = result["full"]["per_class"]
@@ -235,18 +239,13 @@ def main(argv: Optional[List[str]] = None) -> int:
               + f"; mean {result['full']['dice']:.3f}")
         if "fast_minus_full_dice" in result:
             print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
-        rec = result["autoencoder_reconstruction"]["test"]
-        print(f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} ({rec['num_masks']} masks)")
+        print(_reconstruction_line(result["autoencoder_reconstruction"]["test"]))
         return 0
     if args.command == "ae":
-        from .config import load_config
-
-        cfg = load_config(args.config, args.overrides)
         result = evaluate_autoencoder(cfg, Path(args.stage1), args.device)
         write_json_atomic(Path(args.json), result)
         rec = result["test"]
-        print(f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} "
-              f"({rec['num_masks']} masks); per class " + ", ".join(f"{c} {v['dice_mean']:.4f}" for c, v in rec["per_class"].items()))
+        print(_reconstruction_line(rec) + "; per class " + ", ".join(f"{c} {v['dice_mean']:.4f}" for c, v in rec["per_class"].items()))
         return 0
     summary = summarize_run(Path(args.outdir))
     write_json_atomic(Path(args.outdir) / "summary.json", summary)

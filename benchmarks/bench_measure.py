@@ -1,0 +1,128 @@
+"""Measurement and reporting helpers of ``bench_inference.py``: timing, Dice, real slices, the table.
+
+Kept apart from the benchmark's control flow so that each file has one job; nothing here knows
+about the variants being compared.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from pathlib import Path
+from typing import Callable, Dict
+
+OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
+
+
+def sync(device) -> None:
+    import torch
+
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(fn: Callable[[], object], device, repeats: int) -> float:
+    """Best wall time of ``repeats`` calls after one warm-up, in seconds."""
+    fn()
+    sync(device)
+    best = float("inf")
+    for _ in range(repeats):
+        start = time.perf_counter()
+        fn()
+        sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def dice(a, b) -> float:
+    inter = float((a & b).sum())
+    total = float(a.sum() + b.sum())
+    return 1.0 if total == 0 else 2 * inter / total
+
+
+def mask_dice(probs, truth) -> float:
+    """Dice of binary masks, or the mean Dice over foreground classes of argmax label maps."""
+    if probs.ndim == 3:
+        return dice(probs > 0.5, truth > 0.5)
+    labels, reference = probs.argmax(1), truth.argmax(1)
+    return sum(dice(labels == k, reference == k) for k in range(1, probs.shape[1])) / (probs.shape[1] - 1)
+
+
+def real_slices(path: Path, count: int, size: int):
+    """``count`` real slices (cycled) from a preprocessed ``.npz`` (key ``images``: (N, 1|3, S, S) in [-1, 1]).
+
+    Faithfulness on trained weights only means something on the images they were trained for:
+    random-uniform inputs give soft maps with tiny margins that any rounding flips.
+    """
+    import numpy as np
+    import torch
+
+    try:
+        with np.load(path) as data:
+            if "images" not in data.files:
+                raise SystemExit(f"{path}: no 'images' array; expected (N, 1 or 3, S, S) slices in [-1, 1].")
+            stack = np.asarray(data["images"], dtype=np.float32)
+    except (OSError, ValueError, EOFError) as exc:
+        raise SystemExit(f"{path}: not a readable .npz ({exc}); make one with python -m sdseg_training.prepare_demo_ct.") from None
+    if stack.ndim != 4 or stack.shape[2:] != (size, size):
+        raise SystemExit(f"{path}: images have shape {stack.shape}; this model needs (N, 1|3, {size}, {size}).")
+    stack = torch.from_numpy(stack)
+    if stack.shape[1] == 1:
+        stack = stack.repeat(1, 3, 1, 1)
+    n = stack.shape[0]
+    index = torch.linspace(0, n - 1, count).round().long() if count <= n else torch.arange(count) % n
+    return stack[index].clamp(-1.0, 1.0).contiguous()
+
+
+def result_row(name, seconds, slices, device, diff, dice) -> Dict[str, object]:
+    import torch
+
+    row = {
+        "variant": name,
+        "ms_per_slice": round(1000 * seconds / slices, 3),
+        "slices_per_s": round(slices / seconds, 2),
+        "softmap_max_abs_vs_fp32": None if diff is None else round(diff, 6),
+        "mask_dice_vs_fp32": None if dice is None else round(dice, 5),
+    }
+    if device.type == "cuda":
+        row["peak_gpu_mib"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    return row
+
+
+def device_info(device) -> Dict[str, object]:
+    import torch
+
+    info: Dict[str, object] = {"type": device.type, "cpu": platform.processor() or platform.machine()}
+    if device.type == "cuda":
+        props = torch.cuda.get_device_properties(device)
+        info.update(name=props.name, total_gib=round(props.total_memory / 2**30, 1), cuda=torch.version.cuda)
+        try:
+            import subprocess
+
+            info["driver"] = subprocess.run(
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+            ).stdout.strip()
+        except OSError:
+            info["driver"] = None
+    return info
+
+
+def print_table(result: Dict[str, object]) -> None:
+    rows = result["rows"]
+    width = max([len("variant")] + [len(row["variant"]) for row in rows])
+    official = any("speedup_vs_official" in row for row in rows)
+    print(f"SDSeg inference, preset {result['preset']}, {result['sample_size']}px, device {result['device']}, torch {result['torch']}")
+    if result.get("official"):
+        info = result["official"]
+        print(f"official modules from {info['ldm_root']} (commit {info['commit'] or 'unknown'})")
+    extra = f" {'x off':>7}" if official else ""
+    print(f"{'variant':<{width}} {'ms/slice':>10} {'slices/s':>9} {'x ref':>7}{extra} {'max|dp|':>9} {'Dice':>7} {'peak MiB':>9}")
+    for row in rows:
+        if "error" in row:
+            print(f"{row['variant']:<{width}} FAILED: {row['error'][:120]}")
+            continue
+        diff = "-" if row["softmap_max_abs_vs_fp32"] is None else f"{row['softmap_max_abs_vs_fp32']:.2e}"
+        dice = "-" if row["mask_dice_vs_fp32"] is None else f"{row['mask_dice_vs_fp32']:.4f}"
+        extra = f" {row['speedup_vs_official']:>7.2f}" if official else ""
+        print(f"{row['variant']:<{width}} {row['ms_per_slice']:>10.2f} {row['slices_per_s']:>9.2f} {row['speedup_vs_reference']:>7.2f}"
+              f"{extra} {diff:>9} {dice:>7} {row.get('peak_gpu_mib', '-')!s:>9}")
