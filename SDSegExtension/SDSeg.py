@@ -36,7 +36,7 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
     sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
 
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
-from SDSegLib.parameter_node import DEVICE_CHOICES, SDSegParameterNode  # noqa: E402
+from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 
 DEFAULT_MODEL = "sdseg-demo-ct-lite"
 
@@ -93,6 +93,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.modelComboBox.addItem(title, modelId)
         for device, text in zip(DEVICE_CHOICES, (_("Auto (GPU if available)"), _("GPU (CUDA)"), _("CPU"))):
             self.ui.deviceComboBox.addItem(text, device)
+        kernelTexts = (_("Use cached compiled kernels"), _("Build compiled kernels (once, minutes)"), _("Off (plain PyTorch)"))
+        for policy, text in zip(GPU_KERNEL_CHOICES, kernelTexts):
+            self.ui.gpuKernelsComboBox.addItem(text, policy)
+        self.ui.gpuKernelsComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.modelComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.deviceComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.segmentButton.clicked.connect(self.onSegmentButton)
@@ -143,6 +147,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
             self.ui.modelComboBox.setCurrentIndex(max(0, self.ui.modelComboBox.findData(self._parameterNode.modelId)))
             self.ui.deviceComboBox.setCurrentIndex(max(0, self.ui.deviceComboBox.findData(self._parameterNode.device)))
+            self.ui.gpuKernelsComboBox.setCurrentIndex(max(0, self.ui.gpuKernelsComboBox.findData(self._parameterNode.gpuKernels)))
             self._onModelOrDeviceChanged()
             self._updateState()
 
@@ -150,6 +155,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._parameterNode.modelId = self.ui.modelComboBox.currentData or DEFAULT_MODEL
             self._parameterNode.device = self.ui.deviceComboBox.currentData or "auto"
+            self._parameterNode.gpuKernels = self.ui.gpuKernelsComboBox.currentData or "auto"
         self.ui.modelCardLabel.text = self.logic.modelSummary(self.ui.modelComboBox.currentData or DEFAULT_MODEL)
 
     def _updateState(self, caller=None, event=None) -> None:
@@ -178,7 +184,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
-                remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip())
+                remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
+                gpuKernels=p.gpuKernels)
             self.ui.progressBar.setValue(0)
             self.ui.etaLabel.text = _("Starting the engine ...")
             self._timer.start()
@@ -235,6 +242,8 @@ class SDSegTest(ScriptedLoadableModuleTest):
         node = SDSegModuleLogic().getParameterNode()
         self.assertEqual(node.steps, 1)
         self.assertIn(node.device, DEVICE_CHOICES)
+        self.assertEqual(node.gpuKernels, "auto")  # never builds kernels unless asked
+        self.assertIn(node.gpuKernels, GPU_KERNEL_CHOICES)
 
     def test_FundusSampleGeometry(self):
         """The RGB photo loads as a vector volume and converts to (1, H, W, 3) + the same grid."""

@@ -27,7 +27,16 @@ from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
 
-__all__ = ["find_python", "describe_engine", "EngineManager", "JobEvent", "SegmentationJob"]
+__all__ = ["find_python", "describe_engine", "EngineManager", "JobEvent", "SegmentationJob", "GPU_KERNEL_CHOICES"]
+
+GPU_KERNEL_CHOICES = ("auto", "aot", "off")
+"""The engine's ``--compile`` policies: use cached compiled kernels / build them when missing / eager."""
+
+ENGINE_READY_TIMEOUT_S = 300.0
+"""Seconds to wait for a local engine to load its model."""
+
+KERNEL_BUILD_READY_TIMEOUT_S = 3600.0
+"""Seconds to wait when the engine first builds compiled kernels (the paper model: minutes per network)."""
 
 
 def describe_engine(info: Dict[str, Any]) -> str:
@@ -74,15 +83,32 @@ class EngineManager:
         self._process: Optional[EngineProcess] = None
         self._key: Optional[Tuple[str, str]] = None
 
-    def client(self, model: str, device: str = "auto", remote_url: str = "", remote_token: str = "") -> EngineClient:
-        """A connected client: to the remote engine when a URL is given, else to a (re)started local one."""
+    def client(self, model: str, device: str = "auto", remote_url: str = "", remote_token: str = "",
+               gpu_kernels: str = "auto", should_cancel: Optional[Callable[[], bool]] = None) -> EngineClient:
+        """A connected client: to the remote engine when a URL is given, else to a (re)started local one.
+
+        Args:
+            model: registry id or model folder.
+            device: ``auto``, ``cuda`` or ``cpu``.
+            remote_url, remote_token: a remote engine (its own start-up options apply).
+            gpu_kernels: the local engine's ``--compile`` policy, one of :data:`GPU_KERNEL_CHOICES`;
+                ``aot`` builds missing kernels once (in a child process; minutes for the paper
+                model), so the engine may take that long to become ready the first time.
+            should_cancel: polled while a local engine starts; True stops it (CancelledError).
+
+        Raises:
+            SDSegError: an unknown ``gpu_kernels`` value or a remote URL without its token.
+            CancelledError: ``should_cancel`` returned True while the engine was starting.
+        """
+        if gpu_kernels not in GPU_KERNEL_CHOICES:
+            raise SDSegError(f"GPU kernels setting {gpu_kernels!r} is unknown; choose one of {', '.join(GPU_KERNEL_CHOICES)}.")
         if remote_url:
             if not remote_token:
                 raise SDSegError("a remote engine needs its token; paste it next to the URL in the Advanced section.")
             self.log(f"Connecting to the remote engine {remote_url} ...")
             return EngineClient.from_url(remote_url, remote_token).connect()
         with self._lock:
-            key = (str(model), str(device))
+            key = (str(model), str(device), gpu_kernels)
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
                     self.log(f"The engine process exited (code {self._process.poll()}); starting a new one.")
@@ -90,7 +116,13 @@ class EngineManager:
                 self._process = None
             if self._process is None:
                 self.log(f"Starting the SDSeg engine (model {model}, device {device}); the first start loads the model ...")
-                self._process = EngineProcess.start(model, device, python=self.python, extra_args=self.extra_args)
+                if gpu_kernels == "aot":
+                    self.log("Compiled kernels missing for this model, precision and device are built first; "
+                             "this takes minutes once and is cached for later starts.")
+                self._process = EngineProcess.start(
+                    model, device, python=self.python, extra_args=(*self.extra_args, "--compile", gpu_kernels),
+                    ready_timeout=KERNEL_BUILD_READY_TIMEOUT_S if gpu_kernels == "aot" else ENGINE_READY_TIMEOUT_S,
+                    should_cancel=should_cancel)
                 self._key = key
                 self.log(f"Engine ready (pid {self._process.pid}, device {self._process.ready.get('device')}).")
             process = self._process
@@ -129,15 +161,17 @@ class SegmentationJob:
     Args:
         manager: where to get a client.
         image, geometry: the volume (K, J, I[, 3]) and its LPS grid (copies made by the caller).
-        model, device, remote_url, remote_token: engine choice (see :meth:`EngineManager.client`).
+        model, device, remote_url, remote_token, gpu_kernels: engine choice (see
+            :meth:`EngineManager.client`).
         options: keyword arguments for :meth:`EngineClient.segment` (steps, samples, seed, ...).
     """
 
     def __init__(self, manager: EngineManager, image: np.ndarray, geometry: ImageGeometry, model: str, device: str = "auto",
-                 remote_url: str = "", remote_token: str = "", **options: Any) -> None:
+                 remote_url: str = "", remote_token: str = "", gpu_kernels: str = "auto", **options: Any) -> None:
         self.manager = manager
         self.image, self.geometry = image, geometry
         self.model, self.device, self.remote_url, self.remote_token = model, device, remote_url, remote_token
+        self.gpu_kernels = gpu_kernels
         self.options = options
         self._events: "queue.Queue[JobEvent]" = queue.Queue()
         self._cancel = threading.Event()
@@ -178,7 +212,8 @@ class SegmentationJob:
     def _run(self) -> None:
         put = self._events.put
         try:
-            client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token)
+            client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token, self.gpu_kernels,
+                                         should_cancel=self._cancel.is_set)
             self._client = client
             try:
                 self.info = client.info()

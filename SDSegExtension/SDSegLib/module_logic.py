@@ -148,10 +148,14 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def startJob(self, inputVolume: Any, model: str = DEFAULT_MODEL, device: str = "auto", steps: int = 1, samples: int = 1,
                  seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                  wantProbabilities: bool = False, wantVariance: bool = False, remoteUrl: str = "",
-                 remoteToken: str = "") -> SegmentationJob:
-        """Start a non-blocking segmentation; poll the returned job from a QTimer."""
+                 remoteToken: str = "", gpuKernels: str = "auto") -> SegmentationJob:
+        """Start a non-blocking segmentation; poll the returned job from a QTimer.
+
+        ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
+        for this model and GPU), ``aot`` (build missing ones first: minutes, once) or ``off``.
+        """
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice)
-        job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken,
+        job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
                               want_variance=bool(wantVariance) and int(samples) > 1)
@@ -179,7 +183,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
 
     def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
-                probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "") -> Any:
+                probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
+                gpuKernels: str = "auto") -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
@@ -187,13 +192,14 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             outputSegmentation: segmentation node to update, or None to create one.
             model: registry id or model folder. device: "auto", "cuda" or "cpu".
             steps: 1 = single-step (paper); more = DDIM steps. samples: > 1 adds a variance map.
+            gpuKernels: "auto", "aot" or "off" (see :meth:`startJob`).
 
         Raises:
             SDSegError: invalid input, engine errors (message says what to do), CancelledError.
         """
         job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode,
                             wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
-                            remoteUrl=remoteUrl, remoteToken=remoteToken)
+                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels)
         for event in job.wait():
             if event.kind == "error":
                 raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)

@@ -3,7 +3,7 @@
 Widgets in ``Resources/UI/SDSeg.ui`` carry a ``SlicerParameterName`` dynamic property naming the
 field they edit; ``parameterNode.connectGui(ui)`` then keeps both in sync. The model and device
 combo boxes are filled at run time (from the registry and the devices found), so the widget
-syncs those two by hand.
+syncs those two by hand, and the GPU-kernels combo box (its items carry the policy as data).
 """
 
 from __future__ import annotations
@@ -18,9 +18,10 @@ from slicer import (
 )
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
-__all__ = ["SDSegParameterNode", "DEVICE_CHOICES"]
+__all__ = ["SDSegParameterNode", "DEVICE_CHOICES", "GPU_KERNEL_CHOICES"]
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
+GPU_KERNEL_CHOICES = ("auto", "aot", "off")  # the engine's --compile policies
 
 
 @parameterNodeWrapper
@@ -37,6 +38,8 @@ class SDSegParameterNode:
     samples: stochastic samples; more than 1 gives an uncertainty (variance) map.
     seed: random seed (results are reproducible for a given seed and device type).
     batchSize: slices per network batch (lower it if the GPU runs out of memory).
+    gpuKernels: compiled kernels of the local engine: "auto" (use those cached for this model and
+        GPU), "aot" (build missing ones first: minutes, once per model, precision and GPU), "off".
     firstSlice, lastSlice: k range to segment; lastSlice -1 means the last slice.
     """
 
@@ -51,5 +54,6 @@ class SDSegParameterNode:
     samples: Annotated[int, WithinRange(1, 32)] = 1
     seed: Annotated[int, WithinRange(0, 2147483647)] = 0
     batchSize: Annotated[int, WithinRange(1, 256)] = 8
+    gpuKernels: Annotated[str, Choice(list(GPU_KERNEL_CHOICES))] = "auto"
     firstSlice: Annotated[int, WithinRange(0, 99999)] = 0
     lastSlice: Annotated[int, WithinRange(-1, 99999)] = -1

@@ -15,9 +15,9 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Union
+from typing import Any, Callable, Dict, List, Optional, Sequence, Union
 
-from ..errors import SDSegError
+from ..errors import CancelledError, SDSegError
 from .client import EngineClient, EngineDiedError
 
 __all__ = ["EngineProcess"]
@@ -42,7 +42,8 @@ class EngineProcess:
     @classmethod
     def start(cls, model: Union[str, Path], device: str = "auto", *, python: Optional[str] = None,
               extra_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None, ready_timeout: float = 300.0,
-              cwd: Optional[Union[str, Path]] = None) -> "EngineProcess":
+              cwd: Optional[Union[str, Path]] = None,
+              should_cancel: Optional[Callable[[], bool]] = None) -> "EngineProcess":
         """Launch an engine and wait until it listens.
 
         Args:
@@ -52,9 +53,12 @@ class EngineProcess:
             extra_args: more engine arguments, e.g. ``["--max-request-bytes", "1000000"]``.
             env: extra environment variables for the child.
             ready_timeout: seconds to wait for the ``ready`` line (model loading included).
+            should_cancel: polled while waiting (every 50 ms); when it returns True the child is
+                stopped (terminate, then kill after 5 s) and :class:`CancelledError` is raised.
 
         Raises:
             EngineDiedError: the child exited or did not become ready in time (its log is quoted).
+            CancelledError: ``should_cancel`` asked to stop before the engine was ready.
         """
         token_dir = Path(tempfile.mkdtemp(prefix="sdseg-engine-"))
         token = secrets.token_urlsafe(32)
@@ -75,11 +79,20 @@ class EngineProcess:
                                      env=child_env, cwd=None if cwd is None else str(cwd))
         finally:
             log_handle.close()
-        ready = cls._wait_ready(popen, ready_timeout, log_path)
+        try:
+            ready = cls._wait_ready(popen, ready_timeout, log_path, should_cancel)
+        except CancelledError:
+            if popen.stdout is not None:
+                popen.stdout.close()
+            if popen.stdin is not None:
+                popen.stdin.close()
+            _remove_private_dir(token_dir)
+            raise
         return cls(popen, ready.get("host", "127.0.0.1"), int(ready["port"]), token, token_dir, ready, log_path)
 
     @staticmethod
-    def _wait_ready(popen: subprocess.Popen, timeout: float, log_path: Path) -> Dict[str, Any]:
+    def _wait_ready(popen: subprocess.Popen, timeout: float, log_path: Path,
+                    should_cancel: Optional[Callable[[], bool]] = None) -> Dict[str, Any]:
         box: List[Dict[str, Any]] = []
 
         def reader() -> None:
@@ -96,6 +109,14 @@ class EngineProcess:
         thread.start()
         deadline = time.monotonic() + timeout
         while not box and time.monotonic() < deadline and popen.poll() is None:
+            if should_cancel is not None and should_cancel():
+                popen.terminate()
+                try:
+                    popen.wait(5.0)
+                except subprocess.TimeoutExpired:
+                    popen.kill()
+                    popen.wait()
+                raise CancelledError(f"cancelled while the SDSeg engine (pid {popen.pid}) was starting; it was stopped.")
             thread.join(0.05)
         if box:
             return box[0]
@@ -142,12 +163,7 @@ class EngineProcess:
                     stream.close()
             except OSError:
                 pass
-        for child in (self.token_dir / "token", self.log_path):
-            child.unlink(missing_ok=True)
-        try:
-            self.token_dir.rmdir()
-        except OSError:
-            pass
+        _remove_private_dir(self.token_dir)
         return self.popen.returncode
 
     def __enter__(self) -> "EngineProcess":
@@ -155,6 +171,16 @@ class EngineProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def _remove_private_dir(token_dir: Path) -> None:
+    """Delete an engine's token file, its log and their private directory (what exists of them)."""
+    for child in (token_dir / "token", token_dir / "engine.log"):
+        child.unlink(missing_ok=True)
+    try:
+        token_dir.rmdir()
+    except OSError:
+        pass
 
 
 def _tail(path: Path, lines: int = 15) -> str:

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import sys
+import tempfile
 import time
 import types
 from pathlib import Path
@@ -27,6 +28,7 @@ from engine_fixtures import TINY_CLASSES, make_tiny_model  # noqa: E402
 from SDSegLib.engine_runner import EngineManager, SegmentationJob, describe_engine  # noqa: E402
 from SDSegLib.install import DependencyInstaller, InstallDeclined, missing_requirements, parse_requirement  # noqa: E402
 from SDSegLib.segmentation_writer import segment_specs, terminology_entry  # noqa: E402
+from SDSegLogic.errors import SDSegError  # noqa: E402
 from SDSegLogic.geometry import ImageGeometry  # noqa: E402
 
 
@@ -114,6 +116,35 @@ def test_remote_engine_by_url_and_token(manager, model_folder):
     assert events[-1].kind == "done" and remote.process is None  # nothing started locally
     events = _run(SegmentationJob(remote, array, geometry, "x", remote_url=url, remote_token="wrong" * 8).start())
     assert events[-1].kind == "error" and events[-1].data["code"] == "bad_token"
+
+
+def test_gpu_kernels_policy_reaches_the_engine_and_a_change_restarts_it(manager, model_folder):
+    with pytest.raises(SDSegError, match="GPU kernels setting 'fast' is unknown"):
+        manager.client(str(model_folder), "cpu", gpu_kernels="fast")
+    manager.client(str(model_folder), "cpu", gpu_kernels="off").close()
+    eager = manager.process
+    assert list(eager.popen.args[-2:]) == ["--compile", "off"]
+    manager.client(str(model_folder), "cpu", gpu_kernels="off").close()
+    assert manager.process is eager  # same policy: the warm engine is reused
+    array, geometry = _volume(k=1)
+    events = _run(SegmentationJob(manager, array, geometry, str(model_folder), "cpu", gpu_kernels="auto").start())
+    assert events[-1].kind == "done"
+    assert manager.process.pid != eager.pid and list(manager.process.popen.args[-2:]) == ["--compile", "auto"]
+    assert not eager.alive()
+
+
+def test_cancel_while_the_engine_starts_stops_it_and_leaves_nothing(model_folder):
+    logs = []
+    engines = EngineManager(log=logs.append, extra_args=("--threads", "1"))
+    array, geometry = _volume(k=1)
+    private_dirs = set(Path(tempfile.gettempdir()).glob("sdseg-engine-*"))
+    job = SegmentationJob(engines, array, geometry, str(model_folder), "cpu")
+    job.cancel()  # asked before the engine is ready: the start itself is abandoned
+    events = _run(job.start(), 60)
+    assert [e.kind for e in events] == ["cancelled"] and job.output is None
+    assert engines.process is None
+    assert any("Starting the SDSeg engine" in line for line in logs)
+    assert set(Path(tempfile.gettempdir()).glob("sdseg-engine-*")) <= private_dirs  # token and log removed
 
 
 def test_describe_engine_gpu_line():
