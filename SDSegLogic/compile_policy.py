@@ -54,17 +54,19 @@ def apply_policy(pipe: "SDSegPipeline", policy: str, report: Optional[Callable[[
         raise ConfigError(f"compile policy {policy!r} is unknown; use auto, aot or off.")
     if policy == "off" or (policy == "auto" and pipe.device.type != "cuda"):
         return None
-    from .compiled import build_in_child, compile_model_aot, missing_packages
+    from .compiled import build_in_child, compile_model_aot, missing_packages, package_paths
 
     setup = (pipe.device, pipe.dtype, pipe.unet_dtype, pipe.channels_last)
     build = policy == "aot"
     child_code = None
+    paths = None
     if build and pipe.source_folder is not None:
         # Build in a child process: a crash while compiling must not take this process down.
-        if missing_packages(pipe.model, *setup):
+        paths = package_paths(pipe.model, *setup)  # the weights are fingerprinted once for both steps
+        if missing_packages(pipe.model, *setup, paths=paths):
             child_code = build_in_child(pipe.source_folder, *setup, variant=pipe.source_variant, report=report)
         build = False
-    summary = compile_model_aot(pipe.model, *setup, build=build, report=report)
+    summary = compile_model_aot(pipe.model, *setup, build=build, report=report, package_paths=paths)
     if child_code is not None:
         summary["child_exit_code"] = child_code
     return summary

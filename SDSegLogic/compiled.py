@@ -48,6 +48,7 @@ __all__ = [
     "AOTModule",
     "default_cache_dir",
     "weights_fingerprint",
+    "package_paths",
     "compile_model_aot",
     "missing_packages",
     "build_in_child",
@@ -237,6 +238,7 @@ def compile_model_aot(
     cache_dir: Union[str, Path, None] = None,
     build: bool = True,
     report: Optional[Callable[[str], None]] = None,
+    package_paths: Optional[Dict[str, Path]] = None,
 ) -> Dict[str, object]:
     """Replace the model's networks by AOT-compiled packages, building missing ones.
 
@@ -247,6 +249,8 @@ def compile_model_aot(
         build: compile packages that are missing (minutes for the paper model on a GPU); with
             ``False`` missing packages leave their network eager.
         report: receives one line per step (build/load times).
+        package_paths: the result of :func:`package_paths` for exactly this set-up, when the
+            caller already has it (saves fingerprinting the weights a second time).
 
     Returns:
         A summary: per component ``{"path", "status": loaded|built|missing|failed, "seconds"}``.
@@ -263,8 +267,10 @@ def compile_model_aot(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     summary: Dict[str, object] = {"cache_dir": str(folder), "min_rows": MIN_ROWS, "max_rows": MAX_ROWS}
     for name, export_module, eager, example, unet_style in _components(model, device, dtype, unet_dtype, memory_format):
-        key = _cache_key(name, model, export_module, device, example, channels_last)
-        path = folder / f"{name}-{key}.pt2"
+        if package_paths is not None and name in package_paths:
+            path = Path(package_paths[name])
+        else:
+            path = folder / f"{name}-{_cache_key(name, model, export_module, device, example, channels_last)}.pt2"
         start = time.perf_counter()
         status, package = "missing", None
         if path.exists():
@@ -300,16 +306,24 @@ def compile_model_aot(
     return summary
 
 
-def missing_packages(model: "SDSegModel", device: "torch.device", dtype: "torch.dtype", unet_dtype: "torch.dtype",
-                     channels_last: bool, cache_dir: Union[str, Path, None] = None) -> List[str]:
-    """Names of the networks whose package for exactly this model and set-up is not in the cache."""
+def package_paths(model: "SDSegModel", device: "torch.device", dtype: "torch.dtype", unet_dtype: "torch.dtype",
+                  channels_last: bool, cache_dir: Union[str, Path, None] = None) -> Dict[str, Path]:
+    """Network name -> the cache path of its package for exactly this model and set-up (existing or not)."""
     folder = Path(cache_dir) if cache_dir is not None else default_cache_dir()
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
-    missing = []
-    for name, export_module, _, example, _ in _components(model, device, dtype, unet_dtype, memory_format):
-        if not (folder / f"{name}-{_cache_key(name, model, export_module, device, example, channels_last)}.pt2").is_file():
-            missing.append(name)
-    return missing
+    return {name: folder / f"{name}-{_cache_key(name, model, export_module, device, example, channels_last)}.pt2"
+            for name, export_module, _, example, _ in _components(model, device, dtype, unet_dtype, memory_format)}
+
+
+def missing_packages(model: "SDSegModel", device: "torch.device", dtype: "torch.dtype", unet_dtype: "torch.dtype",
+                     channels_last: bool, cache_dir: Union[str, Path, None] = None,
+                     paths: Optional[Dict[str, Path]] = None) -> List[str]:
+    """Names of the networks whose package for exactly this model and set-up is not in the cache.
+
+    ``paths`` (from :func:`package_paths`) skips computing the cache keys again.
+    """
+    paths = paths if paths is not None else package_paths(model, device, dtype, unet_dtype, channels_last, cache_dir)
+    return [name for name, path in paths.items() if not path.is_file()]
 
 
 def _dtype_name(dtype: "torch.dtype") -> str:

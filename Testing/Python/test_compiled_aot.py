@@ -9,7 +9,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from SDSegLogic.compiled import MIN_ROWS, weights_fingerprint
+from SDSegLogic.compiled import MIN_ROWS, missing_packages, package_paths, weights_fingerprint
 from SDSegLogic.errors import ConfigError
 from SDSegLogic.pipeline import SDSegPipeline
 
@@ -61,6 +61,11 @@ def test_second_process_loads_packages_and_small_calls_run_eagerly(aot_cache):
     folder, _ = aot_cache
     pipe = _pipe().compile(backend="aot", cache_dir=folder)
     assert set(_statuses(pipe).values()) == {"loaded"}
+    setup = (pipe.device, pipe.dtype, pipe.unet_dtype, pipe.channels_last)
+    paths = package_paths(_pipe().model, *setup, cache_dir=folder)  # the keys a caller computes once
+    assert {name: str(path) for name, path in paths.items()} == {
+        name: entry["path"] for name, entry in pipe.compile_summary.items() if isinstance(entry, dict)}
+    assert missing_packages(_pipe().model, *setup, cache_dir=folder, paths=paths) == []
     few = random_slices(5, size=32, seed=6)  # 5 slices x 3 classes = 15 rows < 64: eager path
     out = pipe(few, seed=1)
     reference = _pipe()(few, seed=1)
@@ -73,6 +78,13 @@ def test_other_weights_never_reuse_a_package(aot_cache):
     other = SDSegPipeline(tiny_model(num_classes=CLASSES, seed=4), tiny_card(num_classes=CLASSES), device="cpu",
                           channels_last=True).compile(backend="aot", cache_dir=folder, build=False)
     assert set(_statuses(other).values()) == {"missing"}
+    fresh = SDSegPipeline(tiny_model(num_classes=CLASSES, seed=4), tiny_card(num_classes=CLASSES), device="cpu",
+                          channels_last=True)
+    setup = (fresh.device, fresh.dtype, fresh.unet_dtype, fresh.channels_last)
+    paths = package_paths(fresh.model, *setup, cache_dir=folder)
+    assert {str(path) for path in paths.values()} == {entry["path"] for entry in other.compile_summary.values()
+                                                     if isinstance(entry, dict)}
+    assert sorted(missing_packages(fresh.model, *setup, cache_dir=folder, paths=paths)) == sorted(paths)
     images = random_slices(MIN_ROWS, size=32, seed=2)
     reference = SDSegPipeline(tiny_model(num_classes=CLASSES, seed=4), tiny_card(num_classes=CLASSES), device="cpu")
     assert torch.allclose(other(images, seed=0).probabilities, reference(images, seed=0).probabilities, atol=1e-5)
