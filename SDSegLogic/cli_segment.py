@@ -272,6 +272,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
             image.array, image.geometry, predictor, slices=slices, batch_size=_batch_size(args, predictor),
             num_inference_steps=args.steps, num_samples=args.samples, seed=args.seed,
             progress=on_progress, should_cancel=cancel, source=str(job.input),
+            keep_probabilities="probabilities" in job.outputs,
         )
         cancel.check()
         written = _write_outputs(job, image, result, predictor.model_card)

@@ -23,13 +23,13 @@ was in or on the batch size.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Tuple, Union
 
 from .device import exact_fp32
 from .errors import ConfigError, InputError, ModelCardError
 from .pipeline_inputs import validate_images
+from .pipeline_outputs import SDSegOutput
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -40,27 +40,6 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["SDSegOutput", "SDSegPipeline"]
 
-
-
-@dataclass
-class SDSegOutput:
-    """Result of :meth:`SDSegPipeline.__call__` for a batch of B slices of H x W pixels.
-
-    Attributes:
-        probabilities: float32 on the CPU. Binary: (B, H, W) foreground probability. Multi-class:
-            (B, K, H, W) softmax over the K network classes (index 0 = background).
-        labels: int64 (B, H, W): 0/1 for binary, class index 0..K-1 for multi-class.
-        variance: per-pixel variance over samples, same shape as ``probabilities``, when
-            ``num_samples > 1``; else ``None``.
-        num_inference_steps, num_samples, seed: how it was produced.
-    """
-
-    probabilities: "torch.Tensor"
-    labels: "torch.Tensor"
-    variance: Optional["torch.Tensor"]
-    num_inference_steps: int
-    num_samples: int
-    seed: Optional[int]
 
 
 class SDSegPipeline:
@@ -219,23 +198,7 @@ class SDSegPipeline:
         Returns:
             :class:`SDSegOutput` with CPU tensors.
         """
-        import torch
-
-        from .schedulers import make_sampler
-
-        x = self._validate_images(images)
-        if int(num_samples) < 1:
-            raise InputError(f"num_samples must be >= 1, got {num_samples}.")
-        if generator is None:
-            generator = torch.Generator("cpu")
-            if seed is None:
-                generator.seed()
-            else:
-                generator.manual_seed(int(seed))
-        sampler = make_sampler(self.schedule, num_inference_steps, eta)
-        stacked = self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
-        mean = stacked.mean(dim=0)
-        variance = stacked.var(dim=0, unbiased=False) if num_samples > 1 else None
+        mean, variance = self._sample_maps(images, num_inference_steps, num_samples, eta, seed, generator)
         if self.num_network_classes == 1:
             threshold = self.model_card.threshold if self.model_card is not None else 0.5
             labels = (mean > threshold).long()
@@ -273,7 +236,47 @@ class SDSegPipeline:
             var = None if var is None else var[:, None]
         return probs.numpy(), None if var is None else var.numpy()
 
+    def predict_native(self, images: "np.ndarray", in_plane: Tuple[int, int], values: "np.ndarray", threshold: float,
+                       keep_probabilities: bool = True, num_inference_steps: int = 1, num_samples: int = 1,
+                       seed: Optional[int] = 0):
+        """Like :meth:`predict_probabilities`, resized to ``in_plane`` and labelled on this device.
+
+        Used by the volume pipeline on CUDA (see :mod:`SDSegLogic.device_postprocess`): only the
+        uint8 labels (and the soft maps, when kept) come back to the host.
+
+        Returns:
+            :class:`~SDSegLogic.device_postprocess.NativeBatch`.
+        """
+        from .device_postprocess import postprocess_on_device
+
+        mean, variance = self._sample_maps(images, num_inference_steps, num_samples, 0.0, seed, None)
+        if mean.ndim == 3:
+            mean = mean[:, None]
+            variance = None if variance is None else variance[:, None]
+        return postprocess_on_device(mean, variance, in_plane, values, threshold, keep_probabilities)
+
     # ------------------------------------------------------------------ internals
+    def _sample_maps(self, images, num_inference_steps: int, num_samples: int, eta: float, seed: Optional[int],
+                     generator: Optional["torch.Generator"]) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+        """Mean soft map and variance (or None) over the samples, float32 on the device."""
+        import torch
+
+        from .schedulers import make_sampler
+
+        x = self._validate_images(images)
+        if int(num_samples) < 1:
+            raise InputError(f"num_samples must be >= 1, got {num_samples}.")
+        if generator is None:
+            generator = torch.Generator("cpu")
+            if seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(int(seed))
+        sampler = make_sampler(self.schedule, num_inference_steps, eta)
+        stacked = self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
+        variance = stacked.var(dim=0, unbiased=False) if num_samples > 1 else None
+        return stacked.mean(dim=0), variance
+
     def _sample_with_backoff(self, x: "torch.Tensor", sampler, generator: "torch.Generator", num_samples: int, rng_state) -> "torch.Tensor":
         """All samples for batch ``x``: (N, B, ...) float32 on the device.
 

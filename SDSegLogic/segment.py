@@ -7,8 +7,10 @@ the model's slicing axis: channels -> intensity mapping -> resize to S x S -> pr
 resize probabilities back -> threshold (binary) or argmax (multi-class), written through
 reoriented views straight into the outputs on the input grid (so no inverse reorientation copy).
 
-On a CUDA predictor the host work of neighbouring batches runs in two worker threads while the
-predictor runs (see :func:`_run_overlapped`); the result is bit-identical to the sequential loop.
+On a CUDA predictor the resize back and threshold/argmax run on the GPU
+(:mod:`SDSegLogic.device_postprocess`), and the host work of neighbouring batches runs in two
+worker threads while the predictor runs (see :func:`_run_overlapped`); the result is
+bit-identical to the sequential loop.
 
 The model is anything that satisfies :class:`SlicePredictor`, so tests can pass a deterministic
 stand-in and check geometry independently of model quality.
@@ -19,10 +21,11 @@ from __future__ import annotations
 import logging
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
 
 import numpy as np
 
+from .device_postprocess import NativeBatch
 from .errors import CancelledError, GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
 from .preprocessing import (LUMINANCE, check_finite, map_intensity, network_input, resize_back, value_range,
@@ -62,7 +65,8 @@ class SegmentationResult:
     Attributes:
         labels: uint8 (K, J, I) with the card's label values (0 = background).
         probabilities: float32 (K, J, I) foreground probability for a binary model, or
-            (C, K, J, I) class probabilities (index 0 = background) for a multi-class model.
+            (C, K, J, I) class probabilities (index 0 = background) for a multi-class model;
+            None when the caller did not keep them (``keep_probabilities=False``).
         variance: per-voxel variance across samples, same shape as ``probabilities``, or None.
         geometry: the input geometry (the same object, never recomputed).
         voxel_counts: class name -> number of voxels labelled with it.
@@ -73,7 +77,7 @@ class SegmentationResult:
     """
 
     labels: np.ndarray
-    probabilities: np.ndarray
+    probabilities: Optional[np.ndarray]
     variance: Optional[np.ndarray]
     geometry: ImageGeometry
     voxel_counts: Dict[str, int] = field(default_factory=dict)
@@ -109,6 +113,19 @@ def _check_output(probs: np.ndarray, variance: Optional[np.ndarray], batch: int,
                              "broken or were run in too low a precision.")
 
 
+def _check_native(batch: NativeBatch, count: int, classes: int, in_plane: Tuple[int, int], card: Any) -> None:
+    """The device-side counterpart of :func:`_check_output` (shapes on the native grid, finiteness)."""
+    if tuple(batch.labels.shape) != (count,) + tuple(in_plane):
+        raise ModelCardError(f"model {card.model_id!r}: the predictor returned labels of shape {batch.labels.shape}, "
+                             f"expected {(count,) + tuple(in_plane)}; the weights and the model card disagree.")
+    if batch.probabilities is not None and tuple(batch.probabilities.shape) != (count, classes) + tuple(in_plane):
+        raise ModelCardError(f"model {card.model_id!r}: probabilities of shape {batch.probabilities.shape} != "
+                             f"{(count, classes) + tuple(in_plane)} (B, C, H, W); the weights and the model card disagree.")
+    if not batch.finite:
+        raise ModelCardError(f"model {card.model_id!r}: the predictor returned NaN/inf probabilities; the weights are "
+                             "broken or were run in too low a precision.")
+
+
 def _on_cuda(predictor: Any) -> bool:
     """Whether the predictor computes on a CUDA device (its ``device`` attribute, if any)."""
     device = getattr(predictor, "device", None)
@@ -125,14 +142,15 @@ class _BatchSink:
 
     Args:
         labels: uint8 (K', J', I') reoriented VIEW of the input-grid labels (written through).
-        probabilities: float32 (C, K', J', I') reoriented view of the input-grid probabilities.
+        probabilities: float32 (C, K', J', I') reoriented view of the input-grid probabilities, or
+            None to keep only the labels (each batch's native soft maps are then temporary).
         variance: like ``probabilities`` or None.
         in_plane: native (H, W) = (J', I') of a reoriented slice.
         values: uint8 label value of each network class (index 0 = background = 0).
         threshold: foreground threshold of a binary model.
     """
 
-    def __init__(self, labels: np.ndarray, probabilities: np.ndarray, variance: Optional[np.ndarray],
+    def __init__(self, labels: np.ndarray, probabilities: Optional[np.ndarray], variance: Optional[np.ndarray],
                  in_plane: Tuple[int, int], values: np.ndarray, threshold: float) -> None:
         self.labels, self.probabilities, self.variance = labels, probabilities, variance
         self.in_plane, self.values, self.threshold = tuple(in_plane), values, threshold
@@ -144,18 +162,27 @@ class _BatchSink:
         """label value -> voxels labelled with it (background excluded), over all stored batches."""
         return dict(self._counts)
 
-    def __call__(self, first: int, last: int, p: np.ndarray, v: Optional[np.ndarray]) -> None:
-        """Store float32 (B, C, S, S) probabilities ``p`` (variance ``v`` or None) of slices first:last."""
-        native = resize_back(p, self.in_plane)  # (B, C, H, W)
-        self.probabilities[:, first:last] = np.moveaxis(native, 1, 0)
-        if v is not None and self.variance is not None:
-            self.variance[:, first:last] = np.moveaxis(resize_back(v, self.in_plane), 1, 0)
-            self.got_variance = True
-        if native.shape[1] == 1:
-            # == np.where(p > threshold, values[1], 0) without an int64 temporary
-            slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)
+    def __call__(self, first: int, last: int, p: Union[np.ndarray, NativeBatch], v: Optional[np.ndarray]) -> None:
+        """Store float32 (B, C, S, S) probabilities ``p`` (variance ``v`` or None) of slices first:last.
+
+        ``p`` may instead be a :class:`NativeBatch` that the predictor already resized and
+        labelled on its device; it is then only stored and counted.
+        """
+        if isinstance(p, NativeBatch):
+            native, slab, v_native = p.probabilities, p.labels, p.variance
         else:
-            slab = np.take(self.values, _first_argmax(native))
+            native = resize_back(p, self.in_plane)  # (B, C, H, W)
+            v_native = None if v is None else resize_back(v, self.in_plane)
+            if native.shape[1] == 1:
+                # == np.where(p > threshold, values[1], 0) without an int64 temporary
+                slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)
+            else:
+                slab = np.take(self.values, _first_argmax(native))
+        if self.probabilities is not None:
+            self.probabilities[:, first:last] = np.moveaxis(native, 1, 0)
+        if v_native is not None and self.variance is not None:
+            self.variance[:, first:last] = np.moveaxis(v_native, 1, 0)
+            self.got_variance = True
         self.labels[first:last] = slab
         for value in np.unique(self.values[1:]).tolist():
             self._counts[value] = self._counts.get(value, 0) + int(np.count_nonzero(slab == value))
@@ -235,7 +262,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                   seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
                   should_cancel: Optional[Callable[[], bool]] = None, nan_policy: str = "reject",
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
-                  source: str = "image", overlap: Optional[bool] = None) -> SegmentationResult:
+                  source: str = "image", overlap: Optional[bool] = None,
+                  keep_probabilities: bool = True, device_postprocess: Optional[bool] = None) -> SegmentationResult:
     """Segment a volume slice by slice and return labels on exactly the input's voxels.
 
     Args:
@@ -261,6 +289,13 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
             otherwise leave the GPU idle; on a CPU predictor both compete for the same cores.
             The result is bit-identical either way; the predictor, ``progress`` and
             ``should_cancel`` are always called from the calling thread, in the same order.
+        keep_probabilities: return the soft maps on the input grid. ``False`` returns
+            ``probabilities=None`` and never allocates the float32 (C, K, J, I) array (1.5 GB for
+            7 classes on 512 x 512 x 200) nor copies each batch into it; the labels are identical.
+        device_postprocess: resize back and threshold/argmax on the predictor's device
+            (``predictor.predict_native``, see :mod:`SDSegLogic.device_postprocess`), so only
+            uint8 labels come back to the host. ``None`` (default): when the predictor has
+            ``predict_native`` and runs on CUDA. Bit-identical to the host path on the CPU.
 
     Returns:
         :class:`SegmentationResult` with labels uint8 (K, J, I) on ``geometry``.
@@ -286,7 +321,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         warnings.simplefilter("always")
         plan = plan_segmentation(array.shape, geometry, card, model_size=size, is_rgb=is_rgb, slices=slices,
                                  batch_size=batch_size, num_samples=num_samples, strict_channels=strict_channels,
-                                 max_bytes=max_bytes, source=source)
+                                 max_bytes=max_bytes, source=source, keep_probabilities=keep_probabilities)
         notes.extend(plan.warnings)
         volume = array.astype(np.float32, copy=False)
         low, high = value_range(volume)  # both finite exactly when every voxel is
@@ -311,16 +346,27 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     # Outputs live on the INPUT grid; the loop writes through reoriented views of them, so no
     # inverse reorientation (and no copy) is needed at the end.
     labels = np.zeros(geometry.array_shape, dtype=np.uint8)
-    probabilities = np.zeros((classes,) + geometry.array_shape, dtype=np.float32)
-    variance_out = np.zeros_like(probabilities) if num_samples > 1 else None
-    sink = _BatchSink(rplan.apply(labels), rplan.apply(probabilities, leading=1),
+    grid = (classes,) + geometry.array_shape
+    probabilities = np.zeros(grid, dtype=np.float32) if keep_probabilities else None
+    variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 else None
+    sink = _BatchSink(rplan.apply(labels), None if probabilities is None else rplan.apply(probabilities, leading=1),
                       None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,
                       np.asarray(card.label_values(), dtype=np.uint8), float(card.threshold))
 
     def prepare(first: int, last: int) -> np.ndarray:
         return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference)
 
+    if device_postprocess is None:
+        device_postprocess = _on_cuda(predictor) and hasattr(predictor, "predict_native")
+    values = np.asarray(card.label_values(), dtype=np.uint8)
+
     def predict(x: np.ndarray, first: int, last: int):
+        if device_postprocess:
+            batch = predictor.predict_native(x, plan.in_plane, values, float(card.threshold),
+                                             keep_probabilities=keep_probabilities, num_inference_steps=num_inference_steps,
+                                             num_samples=num_samples, seed=seed)
+            _check_native(batch, last - first, classes, plan.in_plane, card)
+            return batch, None
         p, v = predictor.predict_probabilities(x, num_inference_steps=num_inference_steps, num_samples=num_samples,
                                                seed=seed)
         _check_output(p, v, last - first, classes, size, card)
@@ -337,7 +383,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     if not got_variance:
         variance_out = None
     if classes == 1:
-        probabilities = probabilities[0]
+        probabilities = probabilities[0] if probabilities is not None else None
         variance_out = variance_out[0] if variance_out is not None else None
     if labels.shape != geometry.array_shape:  # guarantee G1, checked in code and not only in tests
         raise GeometryError(f"{source}: internal error, labels {labels.shape} != input grid {geometry.array_shape}.")

@@ -111,7 +111,7 @@ def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> st
 def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card: Any, *, model_size: int,
                       is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
                       strict_channels: bool = False, max_bytes: Optional[int] = None,
-                      source: str = "image") -> SegmentationPlan:
+                      source: str = "image", keep_probabilities: bool = True) -> SegmentationPlan:
     """Decide how a volume will be segmented, without reading its voxels.
 
     Args:
@@ -123,7 +123,8 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
         slices: range of slices to segment, in INPUT voxel indices along the input axis that
             becomes the model's slicing axis (for an axial model and an axial scan: the input's k
             index as shown by Slicer's slice index). Others get label 0 and probability 0.
-        batch_size, num_samples: as in :func:`SDSegLogic.segment.segment_array`.
+        batch_size, num_samples, keep_probabilities: as in :func:`SDSegLogic.segment.segment_array`
+            (the memory estimate counts the stored soft maps only when they are kept).
         strict_channels: reject instead of adapting a channel mismatch.
         max_bytes: memory budget; default :func:`SDSegLogic.limits.default_memory_budget`.
 
@@ -169,7 +170,7 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     classes = card.num_network_classes
     voxels = geometry.num_voxels
     channels = 3 if is_rgb else 1
-    per_voxel = 1 + 4 * classes * (2 + (2 if num_samples > 1 else 0)) + 1 + (4 * channels)
+    per_voxel = 1 + 4 * classes * ((2 if keep_probabilities else 0) + (2 if num_samples > 1 else 0)) + 1 + (4 * channels)
     batch = min(batch_size, model_range[1] - model_range[0])
     per_batch = batch * 4 * (3 * model_size * model_size * 4 + 3 * target.shape[0] * target.shape[1] * 3
                              + classes * model_size * model_size * 2)

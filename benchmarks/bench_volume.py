@@ -187,7 +187,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     start = time.perf_counter()
     if args.warmup:
         segment_array(image.array, image.geometry, timed, slices=warm_range, batch_size=batch_size, seed=0,
-                      overlap=overlap)
+                      overlap=overlap, keep_probabilities=args.probabilities)
         if cuda:
             torch.cuda.synchronize(pipe.device)
     warmup_seconds = time.perf_counter() - start
@@ -204,7 +204,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
                              is_rgb=image.is_rgb, batch_size=batch_size)
     stages["plan"] = time.perf_counter() - start
     start = time.perf_counter()
-    result = segment_array(image.array, image.geometry, timed, batch_size=batch_size, seed=0, overlap=overlap)
+    result = segment_array(image.array, image.geometry, timed, batch_size=batch_size, seed=0, overlap=overlap,
+                           keep_probabilities=args.probabilities)
     segment_seconds = time.perf_counter() - start
     stages["network"] = timed.seconds
     stages["pre/post-processing"] = segment_seconds - timed.seconds
@@ -237,6 +238,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "batch_size": batch_size,
         "batch_size_from": "user" if args.batch_size else "engine (suggested_batch_size)",
         "overlap": args.overlap,
+        "probabilities_kept": bool(args.probabilities),
         "network_calls": timed.calls,
         "slices": plan.describe(),
         "stages_s": {k: round(v, 3) for k, v in stages.items()},
@@ -282,6 +284,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="--compile aot: only load cached packages, never build (a missing one stays eager)")
     parser.add_argument("--overlap", choices=("auto", "on", "off"), default="auto",
                         help="overlap host pre/post-processing with the network (auto: on CUDA only)")
+    parser.add_argument("--probabilities", action="store_true",
+                        help="also keep the soft maps on the input grid (sdseg segment --probabilities); by default "
+                             "only the labels are kept, as for a plain sdseg segment")
     parser.add_argument("--no-warmup", dest="warmup", action="store_false",
                         help="skip the warm-up segmentation (then compile time lands in the timed run)")
     parser.add_argument("--json", type=Path)

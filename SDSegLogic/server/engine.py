@@ -332,6 +332,7 @@ class EngineServer:
                 slices=opts["slices"], batch_size=opts["batch_size"],
                 num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
                 progress=progress, should_cancel=job.cancel_event.is_set,
+                keep_probabilities=bool(opts["want_probabilities"]),
             )
             if job.cancel_event.is_set():
                 raise CancelledError("cancelled after the last batch")

@@ -46,6 +46,7 @@ def test_volume_benchmark_times_every_stage(tmp_path):
     assert set(result["stages_s"]) >= {"read", "plan", "network", "pre/post-processing", "write .seg.nrrd"}
     assert 0.0 < result["io_and_planning_share"] < 1.0
     assert result["peak_rss_mib"] > 0 and result["output_bytes"] > 0
+    assert result["probabilities_kept"] is False  # like a plain `sdseg segment`
 
 
 def test_warm_start_benchmark_times_the_real_engine_process(tmp_path):

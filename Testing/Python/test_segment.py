@@ -50,6 +50,22 @@ def test_multiclass_labels_probabilities_and_variance():
     assert result.voxel_counts == {"liver": 6 * 16, "spleen": 6 + 20}
 
 
+def test_labels_only_run_gives_the_same_labels_without_the_soft_maps():
+    """keep_probabilities=False: identical labels and counts (resize + argmax), no (C, K, J, I) array."""
+    card = make_card(2)
+    g = geometry_for(signed_permutations()[11], shape_kji=(5, 40, 24))  # in-plane != 32: resized both ways
+    array = np.random.default_rng(2).normal(0, 300, g.array_shape).astype(np.float32)
+    kept = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2)
+    lean = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2,
+                  keep_probabilities=False)
+    assert lean.probabilities is None and kept.probabilities.shape == (3,) + array.shape
+    assert np.array_equal(lean.labels, kept.labels) and lean.voxel_counts == kept.voxel_counts
+    assert np.array_equal(lean.variance, kept.variance)  # asked for separately (num_samples > 1)
+    assert len(np.unique(lean.labels)) > 1 and lean.plan.estimated_bytes < kept.plan.estimated_bytes
+    binary = _quiet(array, g, ThresholdPredictor(make_card(), 32), keep_probabilities=False)
+    assert binary.probabilities is None and binary.labels.shape == array.shape
+
+
 def test_batch_size_does_not_change_the_result():
     card = make_card()
     g = geometry_for(signed_permutations()[5])
