@@ -97,6 +97,10 @@ step inference-paper "${SDSEG_INFER_TIMEOUT_S:-110}" python3 benchmarks/bench_in
 step volume-paper 45 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" --compile aot \
   --json "$OUT/volume_paper.json"
 
+# the same run with the resize back + argmax on the host: the device post-processing lever, one at a time
+step volume-paper-host-post 45 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" \
+  --compile aot --postprocess host --json "$OUT/volume_paper_host_post.json"
+
 step train-speed 45 python3 training/benchmarks/train_speed.py --preset "$PRESET" --batch-size 4 --device "$DEVICE" --steps 5 --warmup 2 \
   --cudnn-benchmark --json "$OUT/train_speed.json"
 

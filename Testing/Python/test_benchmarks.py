@@ -47,6 +47,10 @@ def test_volume_benchmark_times_every_stage(tmp_path):
     assert 0.0 < result["io_and_planning_share"] < 1.0
     assert result["peak_rss_mib"] > 0 and result["output_bytes"] > 0
     assert result["probabilities_kept"] is False  # like a plain `sdseg segment`
+    device = tmp_path / "volume-device.json"
+    assert bench.main(["--model", str(folder), "--synthetic", "3", "--postprocess", "device", "--no-warmup",
+                       "--json", str(device)]) == 0
+    assert json.loads(device.read_text())["postprocess"] == "device"
 
 
 def test_warm_start_benchmark_times_the_real_engine_process(tmp_path):
