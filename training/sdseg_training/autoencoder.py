@@ -1,9 +1,10 @@
 """Stage 1: a KL autoencoder trained on binary masks, then frozen for stage 2.
 
 Each training item is one binary mask (the union of all foreground, or one class) repeated to 3
-channels in {-1, +1}, randomly flipped (optionally also transposed, translated and cropped, see
-``autoencoder.rot90`` / ``max_shift`` / ``crop``). The masks of the training split are held on
-the training device once and augmented there. The loss suits binary targets::
+channels in {-1, +1}, randomly flipped (optionally also transposed, translated, cropped and cut
+by thin seams, see ``autoencoder.rot90`` / ``max_shift`` / ``crop`` / ``thin_gap_probability``).
+The masks of the training split are held on the training device once and augmented there. The
+loss suits binary targets::
 
     x = D(z), z ~ E(mask3)
     loss = L1(x, mask3) + dice_weight * (1 - softDice(p, m)) + kl_weight * KL(q(z|mask) || N(0, I)) / B
@@ -39,7 +40,7 @@ from .errors import TrainingConfigError
 from .metrics import dice_iou
 from .modeling import AE_META, AE_WEIGHTS, build_model_config, save_safetensors_atomic
 
-__all__ = ["mask_pool", "augment_masks", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
+__all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
 
 def mask_pool(slices: SliceSet, multiclass: bool) -> List[Tuple[int, int]]:
@@ -58,8 +59,8 @@ def _pool_masks(slices: SliceSet, items: Sequence[Tuple[int, int]]) -> torch.Ten
 
 
 def augment_masks(masks: torch.Tensor, rng: Optional[np.random.Generator], crop: int = 0, rot90: bool = False,
-                  max_shift: int = 0) -> torch.Tensor:
-    """Random flips (and transposes, translations, crops) of a batch of masks, on their device.
+                  max_shift: int = 0, thin_gaps: float = 0.0) -> torch.Tensor:
+    """Random flips (and transposes, translations, crops, thin gaps) of a batch of masks, on their device.
 
     Args:
         masks: bool (B, S, S) on any device.
@@ -67,6 +68,7 @@ def augment_masks(masks: torch.Tensor, rng: Optional[np.random.Generator], crop:
         crop: output size of a random crop (0 or >= S: no crop).
         rot90: also transpose with probability 1/2 (with the flips: the 8 square symmetries).
         max_shift: translate by up to this many pixels in each direction (background fills in).
+        thin_gaps: probability per mask of :func:`carve_thin_gaps` (0 draws nothing from ``rng``).
 
     Returns:
         float32 (B, 3, O, O) in {-1, +1}, O = crop or S.
@@ -94,7 +96,39 @@ def augment_masks(masks: torch.Tensor, rng: Optional[np.random.Generator], crop:
             rows = start_t[:, 0, None] + offsets
             cols = start_t[:, 1, None] + offsets
             masks = masks[torch.arange(b, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
+        if thin_gaps > 0:
+            masks = carve_thin_gaps(masks, rng, thin_gaps)
     return (masks.float() * 2 - 1)[:, None].repeat(1, 3, 1, 1)
+
+
+def carve_thin_gaps(masks: torch.Tensor, rng: np.random.Generator, probability: float) -> torch.Tensor:
+    """Cut the one-pixel outline of another mask of the batch through some of the masks.
+
+    Where two organs touch, the label map often keeps a one-pixel unlabelled seam (the
+    diaphragm between lung and liver at 128 px), so union masks hold thin background curves
+    that a downsample-by-8 autoencoder tends to fill in. Outlines of the batch's own organ
+    masks give such curves realistic shapes and curvature; the carved mask is both the input
+    and the target, so nothing outside the training masks is invented except the seam.
+
+    Args:
+        masks: bool (B, H, W), any device.
+        rng: draws the donor of each mask (another index of the batch) and whether to carve.
+        probability: chance per mask of being carved.
+
+    Returns:
+        bool (B, H, W): ``masks`` minus the outer one-pixel outline (8-connected ring) of each
+        selected mask's donor; masks that were not selected are unchanged.
+    """
+    b = masks.shape[0]
+    if b < 2:
+        return masks
+    dev = masks.device
+    donor_index = torch.from_numpy((np.arange(b) + rng.integers(1, b, b)) % b).to(dev)
+    carve = torch.from_numpy(rng.random(b) < probability).to(dev)[:, None, None]
+    donors = masks[donor_index]
+    grown = torch.nn.functional.max_pool2d(donors[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
+    ring = grown & ~donors
+    return masks & ~(ring & carve)
 
 
 def autoencoder_loss(ae, mask3: torch.Tensor, generator: torch.Generator, kl_weight: float, dice_weight: float) -> Dict[str, torch.Tensor]:
@@ -222,6 +256,9 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
     precision = ae_cfg.mixed_precision or cfg.train.mixed_precision
     autocast, scaler = _autocast(device, precision)
     ae_lr_at(0, 0.0, ae_cfg)  # validates lr_schedule before any work
+    if not 0.0 <= float(ae_cfg.thin_gap_probability) <= 1.0:
+        raise TrainingConfigError(f"autoencoder.thin_gap_probability={ae_cfg.thin_gap_probability!r} is not a "
+                                  "probability; use a value in [0, 1] (0 turns the seams off).")
     torch.manual_seed(cfg.train.seed)
     info, split, sets = load_data(cfg.data, out)
     train, val = sets["train"], sets.get("val", sets["train"])
@@ -264,7 +301,8 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
         for group in opt.param_groups:
             group["lr"] = lr
         idx = torch.from_numpy(rng.integers(0, len(pool), ae_cfg.batch_size)).to(device)
-        mask3 = augment_masks(pool_masks[idx], rng, ae_cfg.crop, ae_cfg.rot90, ae_cfg.max_shift)
+        mask3 = augment_masks(pool_masks[idx], rng, ae_cfg.crop, ae_cfg.rot90, ae_cfg.max_shift,
+                              ae_cfg.thin_gap_probability)
         with autocast():
             terms = autoencoder_loss(ae, mask3, gen, ae_cfg.kl_weight, ae_cfg.dice_weight)
         terms = {k: v.float() for k, v in terms.items()}
@@ -313,7 +351,8 @@ def _save(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float,
         "autoencoder": config.to_dict()["autoencoder"], "sample_size": config.sample_size,
         "steps": step, "steps_total": previous_steps + step, "warm_start": cfg.autoencoder.init, "seconds": round(seconds, 1), "batch_size": cfg.autoencoder.batch_size,
         "crop": cfg.autoencoder.crop, "lr": cfg.autoencoder.lr, "lr_schedule": cfg.autoencoder.lr_schedule, "kl_weight": cfg.autoencoder.kl_weight,
-        "augment": {"flips": True, "rot90": cfg.autoencoder.rot90, "max_shift": cfg.autoencoder.max_shift},
+        "augment": {"flips": True, "rot90": cfg.autoencoder.rot90, "max_shift": cfg.autoencoder.max_shift,
+                    "thin_gap_probability": cfg.autoencoder.thin_gap_probability},
         "heldout_reconstruction": metrics, "heldout_split": "val", "data_kind": cfg.data.kind,
         "split_sizes": {k: len(v) for k, v in split.items()},
     })
