@@ -51,6 +51,7 @@ import sys
 import traceback
 from typing import List, Optional, TextIO
 
+from .compile_policy import COMPILE_POLICIES
 from .errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
 from .progress import ProgressEvent, TextProgressBar
 from .registry import DEFAULT_MODEL_ID
@@ -230,7 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
                           "decoder with an fp32 UNet (faster on CPUs with bf16 support)")
     seg.add_argument("--fast-decoder", action="store_true",
                      help="opt-in: decode with the model's distilled fast decoder (beyond the paper; see its model card)")
-    seg.add_argument("--compile", default="auto", choices=["auto", "aot", "off"],
+    seg.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                      help="GPU kernels: auto = use compiled kernels cached for this model (else eager); aot = build "
                           "them if missing (minutes, once per model, precision and GPU); off = eager")
     seg.add_argument("--batch-size", type=_positive, default=None, metavar="N",

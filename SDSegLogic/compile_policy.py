@@ -15,7 +15,10 @@ from .errors import ConfigError
 if TYPE_CHECKING:  # pragma: no cover
     from .pipeline import SDSegPipeline
 
-__all__ = ["compile_pipeline", "apply_policy", "compiled_rows"]
+__all__ = ["COMPILE_POLICIES", "compile_pipeline", "apply_policy", "compiled_rows"]
+
+COMPILE_POLICIES = ("auto", "aot", "off")
+"""``--compile`` choices: use cached compiled kernels / build missing ones first / stay eager."""
 
 
 def compile_pipeline(pipe: "SDSegPipeline", mode: str, cache_dir: Optional[Union[str, Path]], backend: str,
@@ -50,7 +53,7 @@ def apply_policy(pipe: "SDSegPipeline", policy: str, report: Optional[Callable[[
     Returns:
         The compile summary, or ``None`` when the pipeline stays eager without looking at a cache.
     """
-    if policy not in ("auto", "aot", "off"):
+    if policy not in COMPILE_POLICIES:
         raise ConfigError(f"compile policy {policy!r} is unknown; use auto, aot or off.")
     if policy == "off" or (policy == "auto" and pipe.device.type != "cuda"):
         return None
@@ -66,7 +69,7 @@ def apply_policy(pipe: "SDSegPipeline", policy: str, report: Optional[Callable[[
         if missing_packages(pipe.model, *setup, paths=paths):
             child_code = build_in_child(pipe.source_folder, *setup, variant=pipe.source_variant, report=report)
         build = False
-    summary = compile_model_aot(pipe.model, *setup, build=build, report=report, package_paths=paths)
+    summary = compile_model_aot(pipe.model, *setup, build=build, report=report, known_paths=paths)
     if child_code is not None:
         summary["child_exit_code"] = child_code
     return summary

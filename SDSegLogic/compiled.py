@@ -238,7 +238,7 @@ def compile_model_aot(
     cache_dir: Union[str, Path, None] = None,
     build: bool = True,
     report: Optional[Callable[[str], None]] = None,
-    package_paths: Optional[Dict[str, Path]] = None,
+    known_paths: Optional[Dict[str, Path]] = None,
 ) -> Dict[str, object]:
     """Replace the model's networks by AOT-compiled packages, building missing ones.
 
@@ -249,7 +249,7 @@ def compile_model_aot(
         build: compile packages that are missing (minutes for the paper model on a GPU); with
             ``False`` missing packages leave their network eager.
         report: receives one line per step (build/load times).
-        package_paths: the result of :func:`package_paths` for exactly this set-up, when the
+        known_paths: the result of :func:`package_paths` for exactly this set-up, when the
             caller already has it (saves fingerprinting the weights a second time).
 
     Returns:
@@ -267,8 +267,8 @@ def compile_model_aot(
     memory_format = torch.channels_last if channels_last else torch.contiguous_format
     summary: Dict[str, object] = {"cache_dir": str(folder), "min_rows": MIN_ROWS, "max_rows": MAX_ROWS}
     for name, export_module, eager, example, unet_style in _components(model, device, dtype, unet_dtype, memory_format):
-        if package_paths is not None and name in package_paths:
-            path = Path(package_paths[name])
+        if known_paths is not None and name in known_paths:
+            path = Path(known_paths[name])
         else:
             path = folder / f"{name}-{_cache_key(name, model, export_module, device, example, channels_last)}.pt2"
         start = time.perf_counter()

@@ -8,8 +8,8 @@ and the float32 maps must first cross to the host. :func:`postprocess_on_device`
 steps with the same operations where the maps already are, and only the uint8 labels (plus the
 soft maps when the caller keeps them) are copied back.
 
-Same results as the host path: the same ``torch.nn.functional.interpolate`` call (bilinear,
-``align_corners=False``, antialiased only when shrinking), clamped to [0, 1], then
+Same results as the host path: the same resize (:func:`SDSegLogic.preprocessing.resize_tensor`:
+bilinear, ``align_corners=False``, antialiased only when shrinking), clamped to [0, 1], then
 ``p > threshold`` for a binary model or the first maximum over classes (ties go to the lowest
 class index, as ``np.argmax``). On the CPU both paths are bit-identical (tested); on a GPU the
 resize may differ from the CPU one in the last bit of float32, which can flip a pixel whose
@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
+
+from .preprocessing import resize_tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -49,15 +51,7 @@ class NativeBatch:
 
 def _resize(maps: "torch.Tensor", in_plane: Sequence[int]) -> "torch.Tensor":
     """float32 (B, C, S, S) -> (B, C, H, W) clamped to [0, 1], as ``preprocessing.resize_back``."""
-    import torch.nn.functional as F
-
-    size = (int(in_plane[0]), int(in_plane[1]))
-    if tuple(maps.shape[2:]) == size:
-        out = maps.clone()
-    else:
-        shrinking = size[0] < maps.shape[2] or size[1] < maps.shape[3]
-        out = F.interpolate(maps.contiguous(), size=size, mode="bilinear", align_corners=False, antialias=shrinking)
-    return out.clamp_(0.0, 1.0)
+    return resize_tensor(maps, in_plane).clamp_(0.0, 1.0)
 
 
 def postprocess_on_device(mean: "torch.Tensor", variance: Optional["torch.Tensor"], in_plane: Sequence[int],

@@ -12,11 +12,14 @@ half a pixel; downsampling is antialiased.
 from __future__ import annotations
 
 import warnings
-from typing import Optional, Sequence, Tuple
+from typing import TYPE_CHECKING, Optional, Sequence, Tuple
 
 import numpy as np
 
 from .errors import InputError
+
+if TYPE_CHECKING:  # pragma: no cover
+    import torch
 
 __all__ = [
     "check_finite",
@@ -193,21 +196,31 @@ def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
     return None
 
 
-def _interpolate(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def resize_tensor(x: "torch.Tensor", size: Sequence[int]) -> "torch.Tensor":
+    """The project's one resize: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
+
+    Bilinear with pixel centres aligned (``align_corners=False``), antialiased only when
+    shrinking; a copy when the size already matches. Both the host path (NumPy in, via
+    :func:`_interpolate`) and the GPU post-processing (:mod:`SDSegLogic.device_postprocess`) use it.
+    """
     import torch
     import torch.nn.functional as F
+
+    size = (int(size[0]), int(size[1]))
+    if tuple(x.shape[2:]) == size:
+        return x.clone()
+    downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
+    with torch.no_grad():
+        return F.interpolate(x.contiguous(), size=size, mode="bilinear", align_corners=False, antialias=downsampling)
+
+
+def _interpolate(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
+    import torch
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
-    size = (int(size[0]), int(size[1]))
-    if tuple(x.shape[2:]) == size:
-        return x.copy()
-    downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
-    with torch.no_grad():
-        out = F.interpolate(torch.from_numpy(np.ascontiguousarray(x)), size=size, mode="bilinear",
-                            align_corners=False, antialias=downsampling)
-    return out.numpy()
+    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size).numpy()
 
 
 def resize_slices(x: np.ndarray, size: int) -> np.ndarray:

@@ -349,16 +349,16 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     grid = (classes,) + geometry.array_shape
     probabilities = np.zeros(grid, dtype=np.float32) if keep_probabilities else None
     variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 else None
+    values = np.asarray(card.label_values(), dtype=np.uint8)
     sink = _BatchSink(rplan.apply(labels), None if probabilities is None else rplan.apply(probabilities, leading=1),
                       None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,
-                      np.asarray(card.label_values(), dtype=np.uint8), float(card.threshold))
+                      values, float(card.threshold))
 
     def prepare(first: int, last: int) -> np.ndarray:
         return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference)
 
     if device_postprocess is None:
         device_postprocess = _on_cuda(predictor) and hasattr(predictor, "predict_native")
-    values = np.asarray(card.label_values(), dtype=np.uint8)
 
     def predict(x: np.ndarray, first: int, last: int):
         if device_postprocess:

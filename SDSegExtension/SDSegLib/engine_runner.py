@@ -23,13 +23,14 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
+from SDSegLogic.compile_policy import COMPILE_POLICIES
 from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
 
 __all__ = ["find_python", "describe_engine", "EngineManager", "JobEvent", "SegmentationJob", "GPU_KERNEL_CHOICES"]
 
-GPU_KERNEL_CHOICES = ("auto", "aot", "off")
+GPU_KERNEL_CHOICES = COMPILE_POLICIES
 """The engine's ``--compile`` policies: use cached compiled kernels / build them when missing / eager."""
 
 ENGINE_READY_TIMEOUT_S = 300.0

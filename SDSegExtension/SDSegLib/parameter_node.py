@@ -18,10 +18,11 @@ from slicer import (
 )
 from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 
+from .engine_runner import GPU_KERNEL_CHOICES  # the engine's --compile policies
+
 __all__ = ["SDSegParameterNode", "DEVICE_CHOICES", "GPU_KERNEL_CHOICES"]
 
 DEVICE_CHOICES = ("auto", "cuda", "cpu")
-GPU_KERNEL_CHOICES = ("auto", "aot", "off")  # the engine's --compile policies
 
 
 @parameterNodeWrapper

@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 from typing import List, Optional
 
+from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
@@ -104,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (token still required)")
-    p.add_argument("--compile", default="auto", choices=["auto", "aot", "off"],
+    p.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")

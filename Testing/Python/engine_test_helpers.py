@@ -47,3 +47,13 @@ def tiny_card(num_classes: int | None = None, model_id: str = "tiny-test") -> Mo
 def random_slices(batch: int = 2, size: int = 32, seed: int = 1) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+
+
+def tiny_cpu_pipelines() -> dict:
+    """CPU pipelines of a binary and a 4-class tiny model (fixed seeds), keyed "binary" / "multi"."""
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    return {
+        "binary": SDSegPipeline(tiny_model(seed=1), tiny_card(), device="cpu"),
+        "multi": SDSegPipeline(tiny_model(num_classes=4, seed=2), tiny_card(num_classes=4), device="cpu"),
+    }

@@ -13,12 +13,11 @@ import warnings
 import numpy as np
 import pytest
 import torch
-from engine_test_helpers import tiny_card, tiny_model
+from engine_test_helpers import tiny_cpu_pipelines
 from io_test_helpers import geometry_for, signed_permutations
 
 from SDSegLogic.device_postprocess import NativeBatch, postprocess_on_device
 from SDSegLogic.errors import ModelCardError
-from SDSegLogic.pipeline import SDSegPipeline
 from SDSegLogic.segment import segment_array
 
 
@@ -30,10 +29,7 @@ def _quiet(*args, **kwargs):
 
 @pytest.fixture(scope="module")
 def pipes():
-    return {
-        "binary": SDSegPipeline(tiny_model(seed=1), tiny_card(), device="cpu"),
-        "multi": SDSegPipeline(tiny_model(num_classes=4, seed=2), tiny_card(num_classes=4), device="cpu"),
-    }
+    return tiny_cpu_pipelines()
 
 
 @pytest.mark.parametrize("kind", ["binary", "multi"])

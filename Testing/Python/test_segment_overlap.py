@@ -22,11 +22,10 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_test_helpers import tiny_card, tiny_model
+from engine_test_helpers import tiny_card, tiny_cpu_pipelines, tiny_model
 from io_test_helpers import ThresholdPredictor, geometry_for, make_card, marker_array, signed_permutations
 
 from SDSegLogic.errors import CancelledError, ModelCardError
-from SDSegLogic.pipeline import SDSegPipeline
 from SDSegLogic.preprocessing import (map_intensity, network_input, resize_back, resize_slices,
                                       to_network_channels)
 from SDSegLogic.segment import segment_array
@@ -75,10 +74,7 @@ def _reference(array, geometry, predictor, batch_size, slices, num_samples):
 
 @pytest.fixture(scope="module")
 def pipes():
-    return {
-        "binary": SDSegPipeline(tiny_model(seed=1), tiny_card(), device="cpu"),
-        "multi": SDSegPipeline(tiny_model(num_classes=4, seed=2), tiny_card(num_classes=4), device="cpu"),
-    }
+    return tiny_cpu_pipelines()
 
 
 @pytest.mark.parametrize("kind", ["binary", "multi"])
