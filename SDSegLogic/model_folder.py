@@ -20,7 +20,6 @@ the ``fp16`` variant) and read back into a model built from the same config.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import shutil
 import tempfile
@@ -31,6 +30,7 @@ from .config import SDSegConfig
 from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
 from .io.atomic import current_umask
 from .model_card import ModelCard
+from .weight_hashes import BackgroundVerification, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -58,15 +58,6 @@ PathLike = Union[str, "os.PathLike[str]"]
 def weight_file_name(component: str, variant: Optional[str] = None) -> str:
     """``unet.safetensors`` or, for a variant, ``unet.fp16.safetensors``."""
     return f"{component}.{variant}.safetensors" if variant else f"{component}.safetensors"
-
-
-def sha256_file(path: PathLike, chunk_size: int = 1 << 22) -> str:
-    """Hex sha256 digest of a file, read in 4 MiB chunks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for chunk in iter(lambda: handle.read(chunk_size), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def save_model_folder(
@@ -226,10 +217,16 @@ def load_model_folder(
         dtype: parameter dtype; ``None`` keeps the stored dtype of fp32 files and upcasts an
             fp16 variant to float32 (the CPU default).
         variant: force ``"fp16"`` (or ``None`` for automatic choice).
-        verify: check each weight file's sha256 against the card before reading it.
+        verify: check each weight file's sha256 against the card. The digests are computed on
+            worker threads while the modules are built and the files read (see
+            :mod:`SDSegLogic.weight_hashes`); no model is returned before every file matched.
 
     Returns:
         (model, card).
+
+    Raises:
+        CheckpointError: a missing, unreadable or corrupt weight file (a digest mismatch is
+            reported in preference to the parse error it may cause).
     """
     import torch
     from safetensors import SafetensorError
@@ -243,25 +240,27 @@ def load_model_folder(
     config = SDSegConfig.from_json(folder / CONFIG_NAME)
     card = ModelCard.from_json(folder / CARD_NAME)
     files = resolve_weight_files(folder, card, variant, stored_components(config))
-    states = {}
     for name, path in files.items():
         if not path.is_file():
             raise CheckpointError(f"{path}: weight file of component {name!r} is missing; restore it or re-export the model.")
-        if verify:
-            rel = next(rel for rel in card.weights if (folder / rel) == path)
-            actual = sha256_file(path)
-            if actual != card.weights[rel]:
-                raise CheckpointError(
-                    f"{path}: sha256 {actual[:16]}... does not match the model card ({card.weights[rel][:16]}...); "
-                    "the file is corrupt or was replaced. Re-download or re-export the model."
-                )
-        try:
-            states[name] = load_file(str(path))
-        except (SafetensorError, OSError, ValueError) as exc:
-            raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-download or re-export it.") from None
-    model = _build_empty(SDSegModel, config)
-    for name, state in states.items():
-        load_state_dict_checked(model.component(name), state, str(files[name]), assign=True)
+    verification = None
+    if verify:
+        expected = {path: card.weights[next(rel for rel in card.weights if (folder / rel) == path)] for path in files.values()}
+        verification = BackgroundVerification(expected)
+    try:
+        model = _build_empty(SDSegModel, config)  # imports diffusers: GIL-bound, overlapped with the hashing
+        for name, path in files.items():
+            try:
+                state = load_file(str(path))
+            except (SafetensorError, OSError, ValueError) as exc:
+                raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-download or re-export it.") from None
+            load_state_dict_checked(model.component(name), state, str(path), assign=True)
+    except Exception:
+        if verification is not None:
+            verification.raise_if_mismatch()  # a corrupt file explains the failure better than its symptom
+        raise
+    if verification is not None:
+        verification.raise_if_mismatch()
     target_dtype = dtype if dtype is not None else torch.float32
     model = model.to(device=device, dtype=target_dtype).eval()
     return model, card

@@ -1,6 +1,7 @@
-"""Measurement and reporting helpers of ``bench_inference.py``: timing, Dice, real slices, the table.
+"""Measurement and reporting helpers of the benchmark scripts: timing, Dice, real slices, the
+inference table, the JSON result file.
 
-Kept apart from the benchmark's control flow so that each file has one job; nothing here knows
+Kept apart from the benchmarks' control flow so that each file has one job; nothing here knows
 about the variants being compared.
 """
 
@@ -9,7 +10,7 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Callable, Dict
+from typing import Callable, Dict, Optional
 
 OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
 
@@ -126,3 +127,14 @@ def print_table(result: Dict[str, object]) -> None:
         extra = f" {row['speedup_vs_official']:>7.2f}" if official else ""
         print(f"{row['variant']:<{width}} {row['ms_per_slice']:>10.2f} {row['slices_per_s']:>9.2f} {row['speedup_vs_reference']:>7.2f}"
               f"{extra} {diff:>9} {dice:>7} {row.get('peak_gpu_mib', '-')!s:>9}")
+
+
+def write_result(result: Dict[str, object], out: Optional[Path], default_name: str) -> Path:
+    """Write a benchmark's JSON result to ``out``, else ``benchmarks/results/<default_name>``; print the path."""
+    import json
+
+    target = Path(out) if out else Path(__file__).resolve().parent / "results" / default_name
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
+    print(f"wrote {target}")
+    return target

@@ -25,7 +25,6 @@ random weights (speed does not depend on the weights) instead of a trained model
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import resource
 import sys
@@ -36,6 +35,9 @@ from typing import Any, Dict, List, Optional, Tuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_measure import write_result  # noqa: E402
 DEMO_MODEL = ROOT / "Resources" / "Models" / "sdseg-demo-ct-lite"
 
 
@@ -321,10 +323,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     gpu_text = f"; GPU {gpu['name']} peak {gpu['peak_allocated_mib']:.0f} MiB allocated" if gpu else ""
     print(f"peak RSS {result['peak_rss_mib']:.0f} MiB{gpu_text}; volume {result['shape_kji']} on {result['device']} "
           f"({result['dtype']})")
-    out = args.json or ROOT / "benchmarks" / "results" / "volume.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_result(result, args.json, "volume.json")
     return 0
 
 

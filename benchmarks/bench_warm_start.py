@@ -32,6 +32,9 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 ROOT = Path(__file__).resolve().parents[1]
+if str(ROOT / "benchmarks") not in sys.path:
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+from bench_measure import write_result  # noqa: E402
 
 
 def start_engine(model: Path, device: str, compile_policy: str, home: Path, timeout_s: float,
@@ -115,10 +118,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         "home": str(home),
         "rows": rows,
     }
-    out = args.json or ROOT / "benchmarks" / "results" / f"warm-start-{args.device}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    print(f"wrote {out}")
+    write_result(result, args.json, f"warm-start-{args.device}.json")
     return 0 if all(r["ready"] for r in rows) else 1
 
 

@@ -3,18 +3,27 @@
 #
 #   bash benchmarks/gpu_session.sh OUTDIR
 #
-# Order (the timing-sensitive benchmarks run on a quiet GPU at the end):
+# Order (timings on a quiet GPU; the cold build, the accuracy-only check and the optional training overlap):
 #   1. a random-weights paper-preset model folder with a fast decoder (speed does not depend on weights);
-#   2. the cold AOT build of the paper model via the engine process (mostly CPU: C++ and Triton compilation),
+#   2. quiet GPU: the eager inference levers (reference, official modules when .official exists, batching,
+#      precision, channels_last, fast decoder);
+#   3. the cold AOT build of the paper model via the engine process (mostly CPU: C++ and Triton compilation),
 #      optionally alongside training (SDSEG_DEMO) and, always, the accuracy-only faithfulness check on the demo;
-#   3. quiet GPU: engine start-up (eager, AOT warm), inference levers (reference, official modules,
-#      batching, precision, channels_last, AOT, fast decoder), 512x512x200 CT file -> .seg.nrrd,
-#      training-step speed.
+#   4. quiet GPU: the AOT inference rows, engine start-up (eager, AOT warm), 512x512x200 CT file -> .seg.nrrd
+#      (cached packages only), training-step speed.
 # Each step has a hard timeout and writes JSON/logs under OUTDIR; a failing step does not stop the rest.
+# The whole script ends within SDSEG_DEADLINE_S seconds [560] (the device allows 600 s per command and
+# 15 min per task, start-up included): every step's timeout is cut to the time left, and a step that cannot
+# get its minimum is skipped and listed as SKIP in OUTDIR/steps.tsv. The steps are ordered so that what the
+# issues need most runs first: the inference levers (reference vs engine, fast decoder), then the warm start,
+# then the 512x512x200 volume, then the training-step speed.
 # Knobs: SDSEG_DEMO=none (default: the GPU stays free for the benchmarks), ae (stage-1 autoencoder + held-out
 # reconstruction Dice, alongside the cold AOT build), full (the whole demo recipe,
-# training/scripts/train_demo_gpu.sh, ~12 min: better in a call of its own); SDSEG_AE_BUDGET_S / SDSEG_S2_BUDGET_S /
-# SDSEG_DISTILL_BUDGET_S are passed to the training.
+# training/scripts/train_demo_gpu.sh, ~12 min: a call of its own);
+# SDSEG_AE_BUDGET_S / SDSEG_S2_BUDGET_S / SDSEG_DISTILL_BUDGET_S are passed to the training; SDSEG_STEPS: a
+# comma-separated subset of the step names (inference-paper, faithfulness-demo, warm-start-cold,
+# inference-paper-aot, warm-start-warm, volume-paper, volume-paper-host-post, train-speed), e.g. a training call:
+#   SDSEG_DEMO=ae SDSEG_STEPS=train-speed bash benchmarks/gpu_session.sh OUTDIR
 set -u
 OUT=${1:?usage: bash benchmarks/gpu_session.sh OUTDIR}
 REPO=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -27,13 +36,26 @@ PRESET=${SDSEG_PRESET:-paper}          # tiny/lite + SDSEG_DEVICE=cpu: a local d
 DEVICE=${SDSEG_DEVICE:-cuda}
 PAPER=${SDSEG_PAPER_MODEL:-/tmp/sdseg-$PRESET-random}
 T0=$(date +%s)
+DEADLINE=${SDSEG_DEADLINE_S:-560}
+: > "$OUT/steps.tsv"
 say() { printf '[%s +%4ss] %s\n' "$(date +%H:%M:%S)" "$(( $(date +%s) - T0 ))" "$*" | tee -a "$OUT/session.log"; }
-step() {  # step NAME TIMEOUT CMD...
-  local name=$1 limit=$2; shift 2
+left() { echo $(( DEADLINE - ($(date +%s) - T0) - 15 )); }   # seconds a step may still use (15 s to wrap up)
+wanted() { [ -z "${SDSEG_STEPS:-}" ] || [[ ",$SDSEG_STEPS," == *",$1,"* ]]; }
+step() {  # step NAME TIMEOUT MIN_SECONDS CMD...: skipped when fewer than MIN_SECONDS are left
+  local name=$1 limit=$2 need=$3; shift 3
+  if ! wanted "$name"; then printf '%s\tOFF\t0\n' "$name" >> "$OUT/steps.tsv"; return 0; fi
+  local avail; avail=$(left)
+  if [ "$avail" -lt "$need" ]; then
+    say "SKIP  $name (needs ${need}s, ${avail}s left before the ${DEADLINE}s deadline)"
+    printf '%s\tSKIP\t0\n' "$name" >> "$OUT/steps.tsv"
+    return 0
+  fi
+  [ "$avail" -lt "$limit" ] && limit=$avail
   local start=$(date +%s)
   say "START $name (timeout ${limit}s)"
   timeout --kill-after=10 "$limit" "$@" > "$OUT/$name.log" 2>&1
   local rc=$?
+  printf '%s\t%s\t%s\n' "$name" "$rc" "$(( $(date +%s) - start ))" >> "$OUT/steps.tsv"
   say "END   $name rc=$rc in $(( $(date +%s) - start ))s"
   tail -n 25 "$OUT/$name.log"
   return 0
@@ -45,7 +67,17 @@ nvidia-smi --query-gpu=name,driver_version,memory.total,memory.used,clocks.sm,cl
 python3 -c "import torch, diffusers; print('torch', torch.__version__, 'cuda', torch.version.cuda, 'diffusers', diffusers.__version__)" \
   | tee -a "$OUT/session.log"
 
-[ -d "$PAPER" ] || step make-paper-model 120 python3 benchmarks/make_random_model.py "$PRESET" "$PAPER" --fast-decoder
+NEEDS_PAPER=0
+for name in inference-paper warm-start-cold inference-paper-aot warm-start-warm volume-paper volume-paper-host-post; do
+  wanted "$name" && NEEDS_PAPER=1
+done
+[ -d "$PAPER" ] || [ "$NEEDS_PAPER" = 0 ] || SDSEG_STEPS="" step make-paper-model 120 30 python3 benchmarks/make_random_model.py "$PRESET" "$PAPER" --fast-decoder
+
+# First, on a quiet GPU, what the issue needs most: reference vs engine, every eager lever, the fast decoder.
+[ -d .official/ldm ] && OFFICIAL=(--official-ldm .official) || OFFICIAL=()
+step inference-paper "${SDSEG_INFER_TIMEOUT_S:-110}" 60 python3 benchmarks/bench_inference.py --model "$PAPER" --device "$DEVICE" \
+  --slices "${SDSEG_SLICES:-128}" --batch 64 --reference-slices 8 --repeats "${SDSEG_REPEATS:-1}" \
+  --fast-decoder "${OFFICIAL[@]}" --json "$OUT/inference_paper.json"
 
 DEMO_PID=""
 NPZ=training/demo_data/demo_ct_lite_128.npz
@@ -66,16 +98,18 @@ esac
 
 # Faithfulness of each precision on TRAINED weights and real CT slices (the shipped demo model). Accuracy
 # columns only: it shares the GPU with the training and the AOT build, so its timings are not reported.
-( timeout 200 python3 benchmarks/bench_inference.py --model Resources/Models/sdseg-demo-ct-lite --device "$DEVICE" --slices "${SDSEG_FAITH_SLICES:-128}" \
+FAITH_PID=""
+wanted faithfulness-demo && ( timeout 200 python3 benchmarks/bench_inference.py --model Resources/Models/sdseg-demo-ct-lite --device "$DEVICE" --slices "${SDSEG_FAITH_SLICES:-128}" \
     --batch 64 --reference-slices 2 --repeats 1 --images-npz training/demo_data/demo_ct_lite_128.npz \
     --json "$OUT/faithfulness_demo.json" > "$OUT/faithfulness-demo.log" 2>&1 ) &
-FAITH_PID=$!
+wanted faithfulness-demo && FAITH_PID=$!
 
-step warm-start-cold "${SDSEG_COLD_TIMEOUT_S:-240}" python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" \
+step warm-start-cold "${SDSEG_COLD_TIMEOUT_S:-240}" 60 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" \
   --home "$SDSEG_HOME" --runs aot-cold --json "$OUT/warm_start_cold.json"
 
 if [ -n "$DEMO_PID" ]; then
   limit=${SDSEG_DEMO_WAIT_S:-320}
+  [ "$limit" -gt $(( DEADLINE - 60 )) ] && limit=$(( DEADLINE - 60 ))
   while kill -0 "$DEMO_PID" 2>/dev/null && [ $(( $(date +%s) - T0 )) -lt "$limit" ]; do sleep 5; done
   if kill -0 "$DEMO_PID" 2>/dev/null; then
     say "demo training still running at +${limit}s: stopping it"
@@ -85,23 +119,28 @@ if [ -n "$DEMO_PID" ]; then
   say "demo training finished"; tail -n 30 "$OUT/demo-train.log"
 fi
 
-wait "$FAITH_PID" 2>/dev/null; say "faithfulness (demo) finished"; tail -n 14 "$OUT/faithfulness-demo.log"
+if [ -n "$FAITH_PID" ]; then
+  wait "$FAITH_PID" 2>/dev/null; say "faithfulness (demo) finished"; tail -n 14 "$OUT/faithfulness-demo.log"
+fi
 
-step warm-start-warm 120 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" --home "$SDSEG_HOME" \
+# the AOT rows, once the cold build has made the packages (the reference rows again: ratios stay within one run)
+step inference-paper-aot "${SDSEG_INFER_TIMEOUT_S:-110}" 45 python3 benchmarks/bench_inference.py --model "$PAPER" --device "$DEVICE" \
+  --slices "${SDSEG_SLICES:-128}" --batch 64 --reference-slices 8 --repeats "${SDSEG_REPEATS:-1}" \
+  --aot-cache "$SDSEG_HOME/compiled" --aot-only --fast-decoder --json "$OUT/inference_paper_aot.json"
+
+step warm-start-warm 120 45 python3 benchmarks/bench_warm_start.py --model "$PAPER" --device "$DEVICE" --home "$SDSEG_HOME" \
   --runs eager,aot-warm,eager-no-autotune,aot-warm-no-autotune --json "$OUT/warm_start_warm.json"
 
-step inference-paper "${SDSEG_INFER_TIMEOUT_S:-110}" python3 benchmarks/bench_inference.py --model "$PAPER" --device "$DEVICE" \
-  --slices "${SDSEG_SLICES:-128}" --batch 64 --reference-slices 8 --repeats "${SDSEG_REPEATS:-1}" \
-  --aot-cache "$SDSEG_HOME/compiled" --fast-decoder --official-ldm .official --json "$OUT/inference_paper.json"
-
-step volume-paper 45 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" --compile aot \
-  --json "$OUT/volume_paper.json"
+# cached packages only: a failed cold build must not start a second one here
+step volume-paper 45 30 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" \
+  --compile aot --aot-no-build --aot-cache "$SDSEG_HOME/compiled" --json "$OUT/volume_paper.json"
 
 # the same run with the resize back + argmax on the host: the device post-processing lever, one at a time
-step volume-paper-host-post 45 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" \
-  --compile aot --postprocess host --json "$OUT/volume_paper_host_post.json"
+step volume-paper-host-post 45 30 python3 benchmarks/bench_volume.py --model "$PAPER" --synthetic "${SDSEG_VOLUME_SLICES:-200}" --device "$DEVICE" \
+  --compile aot --aot-no-build --aot-cache "$SDSEG_HOME/compiled" --postprocess host --json "$OUT/volume_paper_host_post.json"
 
-step train-speed 45 python3 training/benchmarks/train_speed.py --preset "$PRESET" --batch-size 4 --device "$DEVICE" --steps 5 --warmup 2 \
+step train-speed 45 30 python3 training/benchmarks/train_speed.py --preset "$PRESET" --batch-size 4 --device "$DEVICE" --steps 5 --warmup 2 \
   --cudnn-benchmark --json "$OUT/train_speed.json"
 
-say "session done"
+say "session done in $(( $(date +%s) - T0 ))s (deadline ${DEADLINE}s); steps (name, rc, seconds):"
+cat "$OUT/steps.tsv"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import warnings
+
 import torch
 
 from SDSegLogic.config import SDSegConfig, UNetConfig, preset
@@ -57,3 +59,12 @@ def tiny_cpu_pipelines() -> dict:
         "binary": SDSegPipeline(tiny_model(seed=1), tiny_card(), device="cpu"),
         "multi": SDSegPipeline(tiny_model(num_classes=4, seed=2), tiny_card(num_classes=4), device="cpu"),
     }
+
+
+def segment_quietly(*args, **kwargs):
+    """``segment_array`` with its warnings (tiny models, tiny volumes) silenced."""
+    from SDSegLogic.segment import segment_array
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return segment_array(*args, **kwargs)

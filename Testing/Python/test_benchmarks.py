@@ -1,4 +1,4 @@
-"""The inference benchmark's CPU smoke mode runs and reports every lever with faithfulness numbers."""
+"""Benchmark scripts on the CPU: inference smoke mode, volume stages, engine start-up, model loading."""
 
 from __future__ import annotations
 
@@ -77,3 +77,21 @@ def test_random_model_folder_loads_and_says_it_is_random(tmp_path):
     pipe = SDSegPipeline.from_pretrained(folder, device="cpu", fast_decoder=True)
     assert "random weights" in pipe.model_card.task and pipe.model.fast_decoder is not None
     assert json.loads((folder / "model_card.json").read_text())["weights"], "sha256 of every weight file recorded"
+
+
+def test_model_load_benchmark_times_each_verification_mode_in_fresh_processes(tmp_path, capsys):
+    from engine_test_helpers import tiny_card, tiny_model
+
+    from SDSegLogic.model_folder import save_model_folder
+
+    bench = _load("bench_model_load", ROOT / "benchmarks" / "bench_model_load.py")
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    out = tmp_path / "load.json"
+    assert bench.main(["--model", str(folder), "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["median_total_s"]) == {"sequential", "overlapped", "unverified"}
+    sequential = result["runs"]["sequential"][0]
+    assert sequential["sequential_hash_s"] > 0 and sequential["total_s"] >= sequential["load_s"]
+    assert sequential["files_hashed_first"] == 3  # unet, condition encoder, autoencoder, before the load
+    assert result["runs"]["overlapped"][0]["files_hashed_first"] == 0  # hashed beside the build instead
+    assert "x sequential" in capsys.readouterr().out

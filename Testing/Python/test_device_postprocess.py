@@ -8,23 +8,15 @@ not. The CUDA side runs the same code; it is exercised by ``benchmarks/bench_vol
 
 from __future__ import annotations
 
-import warnings
 
 import numpy as np
 import pytest
 import torch
-from engine_test_helpers import tiny_cpu_pipelines
+from engine_test_helpers import segment_quietly, tiny_cpu_pipelines
 from io_test_helpers import geometry_for, signed_permutations
 
 from SDSegLogic.device_postprocess import NativeBatch, postprocess_on_device
 from SDSegLogic.errors import ModelCardError
-from SDSegLogic.segment import segment_array
-
-
-def _quiet(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return segment_array(*args, **kwargs)
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +32,8 @@ def test_device_path_equals_host_path_on_a_real_model(pipes, kind, num_samples, 
     g = geometry_for(signed_permutations()[21], shape_kji=shape)
     array = np.random.default_rng(7).normal(20, 120, shape).astype(np.float32)
     kwargs = dict(batch_size=2, slices="1:-1", num_samples=num_samples, seed=0)
-    host = _quiet(array, g, pipe, device_postprocess=False, **kwargs)
-    device = _quiet(array, g, pipe, device_postprocess=True, overlap=True, **kwargs)
+    host = segment_quietly(array, g, pipe, device_postprocess=False, **kwargs)
+    device = segment_quietly(array, g, pipe, device_postprocess=True, overlap=True, **kwargs)
     assert device.labels.dtype == np.uint8 and device.labels.shape == array.shape
     assert np.array_equal(host.labels, device.labels) and np.array_equal(host.probabilities, device.probabilities)
     assert host.voxel_counts == device.voxel_counts and sum(device.voxel_counts.values()) > 0
@@ -49,7 +41,7 @@ def test_device_path_equals_host_path_on_a_real_model(pipes, kind, num_samples, 
         assert np.array_equal(host.variance, device.variance)
     else:
         assert device.variance is None
-    lean = _quiet(array, g, pipe, device_postprocess=True, keep_probabilities=False, **kwargs)
+    lean = segment_quietly(array, g, pipe, device_postprocess=True, keep_probabilities=False, **kwargs)
     assert lean.probabilities is None and np.array_equal(lean.labels, host.labels)
 
 
@@ -60,9 +52,9 @@ def test_device_path_is_only_the_default_for_cuda_predictors(pipes, monkeypatch)
     monkeypatch.setattr(pipe, "predict_native", lambda *a, **k: calls.append(1) or original(*a, **k))
     g = geometry_for(np.eye(3), shape_kji=(2, 36, 36))
     array = np.random.default_rng(0).normal(0, 100, (2, 36, 36)).astype(np.float32)
-    _quiet(array, g, pipe)
+    segment_quietly(array, g, pipe)
     assert calls == []  # a CPU pipeline: NumPy on the host, which is the same cores anyway
-    _quiet(array, g, pipe, device_postprocess=True)
+    segment_quietly(array, g, pipe, device_postprocess=True)
     assert calls == [1]
 
 
@@ -102,4 +94,4 @@ def test_nan_maps_from_the_device_path_are_rejected(pipes):
     g = geometry_for(np.eye(3), shape_kji=(2, 36, 36))
     array = np.zeros((2, 36, 36), np.float32)
     with pytest.raises(ModelCardError, match="NaN/inf"):
-        _quiet(array, g, _BrokenNative(pipes["binary"]), device_postprocess=True, keep_probabilities=False)
+        segment_quietly(array, g, _BrokenNative(pipes["binary"]), device_postprocess=True, keep_probabilities=False)

@@ -10,6 +10,7 @@ import torch
 from SDSegLogic.errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
 from SDSegLogic.model_folder import load_model_folder, save_model_folder, sha256_file, verify_model_folder
 from SDSegLogic.pipeline import SDSegPipeline
+from SDSegLogic.weight_hashes import BackgroundVerification, default_hash_workers
 
 from engine_test_helpers import random_slices, tiny_card, tiny_model
 
@@ -89,6 +90,32 @@ def test_corrupt_weight_file_fails_the_sha256_check(tmp_path):
     path.write_bytes(bytes(data))
     with pytest.raises(CheckpointError, match="sha256"):
         load_model_folder(folder)
+
+
+def test_a_digest_mismatch_is_reported_before_the_parse_error_it_causes(tmp_path):
+    """The digests run beside the build; a file too broken to parse is still named as corrupt."""
+    folder = save_model_folder(tmp_path / "m", tiny_model(), tiny_card())
+    path = folder / "autoencoder.safetensors"
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(CheckpointError, match=r"autoencoder.safetensors: sha256 .* does not match the model card"):
+        load_model_folder(folder)
+
+
+def test_background_verification_names_the_bad_file_among_several(tmp_path):
+    files = {}
+    for index in range(3):
+        path = tmp_path / f"w{index}.bin"
+        path.write_bytes(bytes([index]) * (3 << 20))  # 3 MiB: several hash chunks
+        files[path] = sha256_file(path)
+    BackgroundVerification(files, workers=2).raise_if_mismatch()  # all good: no error
+    bad = dict(files)
+    bad[tmp_path / "w1.bin"] = "0" * 64
+    with pytest.raises(CheckpointError, match=r"w1.bin: sha256 .* does not match"):
+        BackgroundVerification(bad, workers=2).raise_if_mismatch()
+    gone = {tmp_path / "missing.bin": "0" * 64}
+    with pytest.raises(CheckpointError, match=r"missing.bin: cannot be read to verify its sha256"):
+        BackgroundVerification(gone).raise_if_mismatch()
+    assert default_hash_workers(3) >= 1 and default_hash_workers(1) == 1
 
 
 def test_truncated_weight_file_is_a_checkpoint_error_even_without_verification(tmp_path):

@@ -2,22 +2,15 @@
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
 import pytest
+from engine_test_helpers import segment_quietly
 from io_test_helpers import (MARKER_VOXELS, ThresholdPredictor, geometry_for, make_card, marker_array,
                              signed_permutations)
 
 from SDSegLogic.errors import CancelledError, GeometryError, InputError, ModelCardError
-from SDSegLogic.segment import SegmentationResult, plan_segmentation, segment_array
+from SDSegLogic.segment import plan_segmentation, segment_array
 from SDSegLogic.segment_plan import parse_slice_range
-
-
-def _quiet(*args, **kwargs) -> SegmentationResult:
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return segment_array(*args, **kwargs)
 
 
 def test_binary_result_fields():
@@ -43,7 +36,7 @@ def test_multiclass_labels_probabilities_and_variance():
     array[0, 3:9, 4:20] = 30.0   # class 1 (maps to 0.225)
     array[0, 9:12, 4:6] = 200.0  # class 2 (maps to 1.0), touching class 1
     array[2, 20:30, 1:3] = 200.0
-    result = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), num_samples=3)
+    result = segment_quietly(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), num_samples=3)
     assert result.probabilities.shape == (3,) + array.shape and result.variance.shape == (3,) + array.shape
     assert np.array_equal(result.labels, np.select([array == 30.0, array == 200.0], [1, 2], 0))
     np.testing.assert_allclose(result.probabilities.sum(axis=0), 1.0, atol=1e-6)
@@ -55,14 +48,14 @@ def test_labels_only_run_gives_the_same_labels_without_the_soft_maps():
     card = make_card(2)
     g = geometry_for(signed_permutations()[11], shape_kji=(5, 40, 24))  # in-plane != 32: resized both ways
     array = np.random.default_rng(2).normal(0, 300, g.array_shape).astype(np.float32)
-    kept = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2)
-    lean = _quiet(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2,
+    kept = segment_quietly(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2)
+    lean = segment_quietly(array, g, ThresholdPredictor(card, 32, bounds=(-0.5, 0.5)), batch_size=2, num_samples=2,
                   keep_probabilities=False)
     assert lean.probabilities is None and kept.probabilities.shape == (3,) + array.shape
     assert np.array_equal(lean.labels, kept.labels) and lean.voxel_counts == kept.voxel_counts
     assert np.array_equal(lean.variance, kept.variance)  # asked for separately (num_samples > 1)
     assert len(np.unique(lean.labels)) > 1 and lean.plan.estimated_bytes < kept.plan.estimated_bytes
-    binary = _quiet(array, g, ThresholdPredictor(make_card(), 32), keep_probabilities=False)
+    binary = segment_quietly(array, g, ThresholdPredictor(make_card(), 32), keep_probabilities=False)
     assert binary.probabilities is None and binary.labels.shape == array.shape
 
 
@@ -70,8 +63,8 @@ def test_batch_size_does_not_change_the_result():
     card = make_card()
     g = geometry_for(signed_permutations()[5])
     array = marker_array() + np.random.default_rng(0).normal(0, 300, marker_array().shape).astype(np.float32)
-    one = _quiet(array, g, ThresholdPredictor(card, 32), batch_size=1)
-    many = _quiet(array, g, ThresholdPredictor(card, 32), batch_size=4)
+    one = segment_quietly(array, g, ThresholdPredictor(card, 32), batch_size=1)
+    many = segment_quietly(array, g, ThresholdPredictor(card, 32), batch_size=4)
     assert np.array_equal(one.labels, many.labels) and np.array_equal(one.probabilities, many.probabilities)
 
 
@@ -80,7 +73,7 @@ def test_progress_and_batches():
     g = geometry_for(np.eye(3))
     calls = []
     predictor = ThresholdPredictor(card, 32)
-    _quiet(marker_array(), g, predictor, batch_size=4, progress=lambda done, total: calls.append((done, total)))
+    segment_quietly(marker_array(), g, predictor, batch_size=4, progress=lambda done, total: calls.append((done, total)))
     assert calls == [(4, 6), (6, 6)]
     assert [c[0] for c in predictor.calls] == [4, 2] and all(c[1:] == (3, 32, 32) for c in predictor.calls)
 
@@ -96,7 +89,7 @@ def test_cancel_between_batches():
 
     predictor = ThresholdPredictor(card, 32)
     with pytest.raises(CancelledError, match="after 2 of 6 slices"):
-        _quiet(marker_array(), g, predictor, batch_size=2, should_cancel=cancel)
+        segment_quietly(marker_array(), g, predictor, batch_size=2, should_cancel=cancel)
     assert len(predictor.calls) == 1
 
 
@@ -106,11 +99,11 @@ def test_slice_range_is_in_input_indices(flip_k):
     card = make_card()
     g = geometry_for(np.diag([1.0, 1.0, -1.0]) if flip_k else np.eye(3))
     array = np.full(g.array_shape, 500.0, dtype=np.float32)
-    result = _quiet(array, g, ThresholdPredictor(card, 32), slices="2:5")
+    result = segment_quietly(array, g, ThresholdPredictor(card, 32), slices="2:5")
     assert result.plan.reorientation.flips[2] == flip_k
     assert [bool(result.labels[k].any()) for k in range(6)] == [False, False, True, True, True, False]
     assert not result.probabilities[[0, 1, 5]].any()
-    multi = _quiet(array, g, ThresholdPredictor(make_card(2), 32, bounds=(-0.5, 0.5)), slices=(-1, None))
+    multi = segment_quietly(array, g, ThresholdPredictor(make_card(2), 32, bounds=(-0.5, 0.5)), slices=(-1, None))
     assert [bool(multi.labels[k].any()) for k in range(6)] == [False] * 5 + [True]
 
 

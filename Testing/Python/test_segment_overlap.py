@@ -16,28 +16,20 @@ import json
 import subprocess
 import sys
 import threading
-import warnings
 import zlib
 from pathlib import Path
 
 import numpy as np
 import pytest
-from engine_test_helpers import tiny_card, tiny_cpu_pipelines, tiny_model
+from engine_test_helpers import segment_quietly, tiny_card, tiny_cpu_pipelines, tiny_model
 from io_test_helpers import ThresholdPredictor, geometry_for, make_card, marker_array, signed_permutations
 
 from SDSegLogic.errors import CancelledError, ModelCardError
 from SDSegLogic.preprocessing import (map_intensity, network_input, resize_back, resize_slices,
                                       to_network_channels)
-from SDSegLogic.segment import segment_array
 
 ROOT = Path(__file__).resolve().parents[2]
 SHAPE = (9, 40, 44)  # K, J, I: resized to the tiny model's 32 x 32 and back
-
-
-def _quiet(*args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        return segment_array(*args, **kwargs)
 
 
 def _reference(array, geometry, predictor, batch_size, slices, num_samples):
@@ -45,7 +37,7 @@ def _reference(array, geometry, predictor, batch_size, slices, num_samples):
     predict -> resize back, then threshold/argmax over the whole volume and invert."""
     card = predictor.model_card
     size = predictor.config.sample_size
-    out = _quiet(array, geometry, ThresholdPredictor(card, size), slices=slices)  # for the plan only
+    out = segment_quietly(array, geometry, ThresholdPredictor(card, size), slices=slices)  # for the plan only
     plan = out.plan
     rplan = plan.reorientation
     data = rplan.apply(np.asarray(array, dtype=np.float32))
@@ -84,8 +76,8 @@ def test_overlapped_equals_sequential_and_reference_on_a_real_model(pipes, kind,
     g = geometry_for(signed_permutations()[13], shape_kji=SHAPE)
     array = np.random.default_rng(5).normal(20, 120, SHAPE).astype(np.float32)
     kwargs = dict(batch_size=3, slices="1:-1", num_samples=num_samples, seed=0)
-    seq = _quiet(array, g, pipe, overlap=False, **kwargs)
-    ovl = _quiet(array, g, pipe, overlap=True, **kwargs)
+    seq = segment_quietly(array, g, pipe, overlap=False, **kwargs)
+    ovl = segment_quietly(array, g, pipe, overlap=True, **kwargs)
     assert ovl.labels.dtype == np.uint8 and ovl.labels.shape == array.shape and ovl.labels.flags.c_contiguous
     assert np.array_equal(seq.labels, ovl.labels) and np.array_equal(seq.probabilities, ovl.probabilities)
     assert seq.voxel_counts == ovl.voxel_counts and sum(ovl.voxel_counts.values()) > 0
@@ -110,10 +102,10 @@ def test_overlap_defaults_to_cuda_predictors_only(monkeypatch):
     card = make_card()
     g = geometry_for(np.eye(3))
     predictor = ThresholdPredictor(card, 32)
-    _quiet(marker_array(), g, predictor, batch_size=2)
+    segment_quietly(marker_array(), g, predictor, batch_size=2)
     assert seen == []
     predictor.device = "cuda:0"
-    _quiet(marker_array(), g, predictor, batch_size=2)
+    segment_quietly(marker_array(), g, predictor, batch_size=2)
     assert seen == ["overlapped"]
 
 
@@ -128,7 +120,7 @@ def test_overlap_keeps_progress_cancel_and_the_calling_thread():
     g = geometry_for(np.eye(3))
     calls = []
     predictor = _ThreadRecordingPredictor(card, 32)
-    result = _quiet(marker_array(), g, predictor, batch_size=4, overlap=True,
+    result = segment_quietly(marker_array(), g, predictor, batch_size=4, overlap=True,
                     progress=lambda done, total: calls.append((done, total, threading.get_ident())))
     assert [c[:2] for c in calls] == [(4, 6), (6, 6)]
     assert {c[2] for c in calls} == predictor.threads == {threading.get_ident()}
@@ -137,7 +129,7 @@ def test_overlap_keeps_progress_cancel_and_the_calling_thread():
     asked = []
     predictor = ThresholdPredictor(card, 32)
     with pytest.raises(CancelledError, match="after 2 of 6 slices"):
-        _quiet(marker_array(), g, predictor, batch_size=2, overlap=True,
+        segment_quietly(marker_array(), g, predictor, batch_size=2, overlap=True,
                should_cancel=lambda: asked.append(1) or len(asked) > 1)
     assert len(predictor.calls) == 1
     assert not [t for t in threading.enumerate() if t.name.startswith("sdseg-")], "worker threads must be joined"
@@ -154,7 +146,7 @@ class _BadSecondBatch(ThresholdPredictor):
 def test_overlap_raises_predictor_errors_in_the_calling_thread():
     g = geometry_for(np.eye(3))
     with pytest.raises(ModelCardError, match="expected"):
-        _quiet(marker_array(), g, _BadSecondBatch(make_card(), 32), batch_size=2, overlap=True)
+        segment_quietly(marker_array(), g, _BadSecondBatch(make_card(), 32), batch_size=2, overlap=True)
     assert not [t for t in threading.enumerate() if t.name.startswith("sdseg-")]
 
 

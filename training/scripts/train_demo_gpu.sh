@@ -20,7 +20,10 @@
 # Environment knobs (defaults in brackets): SDSEG_AE_BUDGET_S [150], SDSEG_S2_BUDGET_S [330],
 # SDSEG_DISTILL_BUDGET_S [60], SDSEG_TIMEOUT_MARGIN_S [150] (added to each budget for `timeout`),
 # SDSEG_NPZ [training/demo_data/demo_ct_lite_128.npz] (created with SimpleITK if missing),
-# SDSEG_WORKERS [6] (stage-2 data-loader workers), SDSEG_PYTHON [python3], and extra
+# SDSEG_WORKERS [6] (stage-2 data-loader workers), SDSEG_PYTHON [python3], SDSEG_ARCH [preset as is]
+# (model.architecture for every stage, e.g. SDSEG_ARCH='{autoencoder: {latent_channels: 8}}'),
+# SDSEG_STAGE1_FROM [train stage 1] (an earlier stage-1 output folder, copied to OUTDIR/stage1 instead of
+# training one, e.g. training/demo_data/stage1-f4: the whole budget then goes to stage 2), and extra
 # section.key=value overrides, space-separated: SDSEG_AE_EXTRA (stage 1), SDSEG_S2_EXTRA (stage 2,
 # also passed to the evaluation and export), e.g. SDSEG_S2_EXTRA="train.mixed_precision=bf16".
 # No installation is needed: PYTHONPATH gets the repository root (SDSegLogic) and training/
@@ -66,6 +69,8 @@ read -r -a S2_EXTRA <<< "${SDSEG_S2_EXTRA:-}"
 # Paths every command shares: the data file, the run folders, the stage-1 autoencoder.
 COMMON=("data.root=$NPZ" "model.autoencoder=$OUTDIR/stage1" "autoencoder.output_dir=$OUTDIR/stage1"
         "train.output_dir=$OUTDIR/stage2")
+# a changed latent (training/RESULTS.md section 7) must reach every stage: stage 1, stage 2, evaluation, export
+[ -n "${SDSEG_ARCH:-}" ] && COMMON+=("model.architecture=$SDSEG_ARCH")
 DISTILL_ARGS=(--batch 64 --steps 1000000 --time-budget-s "$DISTILL_BUDGET" --train-masks 1000 --eval-masks 200 --threads 4)
 if [ "$SMOKE" = "1" ]; then
   AE_BUDGET=${SDSEG_AE_BUDGET_S:-120}; S2_BUDGET=${SDSEG_S2_BUDGET_S:-120}; DISTILL_BUDGET=${SDSEG_DISTILL_BUDGET_S:-60}
@@ -129,8 +134,13 @@ if [ ! -f "$NPZ" ]; then
     finish 1; }
 fi
 
-run_step 02-stage1-autoencoder $(( AE_BUDGET + MARGIN )) \
-  "$PY" -m sdseg_training.train_ae "$CONFIG" "${COMMON[@]}" "autoencoder.time_budget_s=$AE_BUDGET" "${SMOKE_AE[@]}" "${AE_EXTRA[@]}" || finish 1
+if [ -n "${SDSEG_STAGE1_FROM:-}" ]; then  # a stage-1 output made earlier: the whole budget goes to stage 2
+  mkdir -p "$OUTDIR/stage1"
+  run_step 02-stage1-copied 60 cp -r "$SDSEG_STAGE1_FROM/." "$OUTDIR/stage1/" || finish 1
+else
+  run_step 02-stage1-autoencoder $(( AE_BUDGET + MARGIN )) \
+    "$PY" -m sdseg_training.train_ae "$CONFIG" "${COMMON[@]}" "autoencoder.time_budget_s=$AE_BUDGET" "${SMOKE_AE[@]}" "${AE_EXTRA[@]}" || finish 1
+fi
 
 run_step 03-stage2-train $(( S2_BUDGET + MARGIN )) \
   "$PY" -m sdseg_training.train "$CONFIG" "${COMMON[@]}" "train.time_budget_s=$S2_BUDGET" "${SMOKE_S2[@]}" "${S2_EXTRA[@]}" --resume none || finish 1

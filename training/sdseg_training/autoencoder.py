@@ -131,6 +131,22 @@ def carve_thin_gaps(masks: torch.Tensor, rng: np.random.Generator, probability: 
     return masks & ~(ring & carve)
 
 
+def seam_pixels(masks: torch.Tensor) -> torch.Tensor:
+    """One-pixel background seams: background pixels with foreground on both sides.
+
+    Args:
+        masks: bool (B, H, W).
+
+    Returns:
+        bool (B, H, W): True where a pixel is background and its left and right, or its upper and
+        lower, neighbours are foreground (the unlabelled one-pixel gap between touching organs).
+    """
+    pad = torch.nn.functional.pad(masks[:, None].float(), (1, 1, 1, 1))[:, 0] > 0
+    across = pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
+    down = pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1]
+    return ~masks & (across | down)
+
+
 def autoencoder_loss(ae, mask3: torch.Tensor, generator: torch.Generator, kl_weight: float, dice_weight: float) -> Dict[str, torch.Tensor]:
     """Stage-1 loss of a batch of masks (B, 3, H, W) in {-1, +1}; returns the terms and ``loss``."""
     posterior = ae.encode(mask3).latent_dist
@@ -166,19 +182,26 @@ def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int 
 
     Returns:
         ``dice_mean``, ``dice_min``, ``dice_nonempty_mean`` (masks with foreground only),
-        ``num_masks`` and ``per_class`` {name: {"dice_mean", "dice_min", "num_masks"}}.
+        ``num_masks``, ``per_class`` {name: {"dice_mean", "dice_min", "num_masks"}}, and
+        ``seam_pixels`` / ``seam_pixels_filled``: one-pixel background seams of the targets
+        (:func:`seam_pixels`) and how many of them the reconstruction fills with foreground.
     """
     was_training = ae.training
     ae.eval()
     device = _device_of(ae)
     pool = mask_pool(slices, multiclass)
     scores = []
+    seams = filled = 0
     for start in range(0, len(pool), batch_size):
         mask3 = augment_masks(_pool_masks(slices, pool[start : start + batch_size]).to(device), None)
         x = ae.decode(ae.encode(mask3).latent_dist.mode()).sample.float()
         pred = ((x + 1) / 2).clamp(0, 1).mean(1) > 0.5
-        d, _ = dice_iou(pred.cpu(), mask3[:, 0].cpu() > 0)
+        target = mask3[:, 0] > 0
+        d, _ = dice_iou(pred.cpu(), target.cpu())
         scores.extend(d.tolist())
+        seam = seam_pixels(target)
+        seams += int(seam.sum())
+        filled += int((seam & pred).sum())
     ae.train(was_training)
     arr = np.asarray(scores)
     nonempty = np.asarray([slices.labels[i].any() if c == 0 else True for i, c in pool])
@@ -190,7 +213,7 @@ def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int 
         per_class[name] = {"dice_mean": float(sel.mean()), "dice_min": float(sel.min()), "num_masks": int(len(sel))}
     return {"dice_mean": float(arr.mean()), "dice_min": float(arr.min()),
             "dice_nonempty_mean": float(arr[nonempty].mean()) if nonempty.any() else float("nan"), "num_masks": len(arr),
-            "per_class": per_class}
+            "per_class": per_class, "seam_pixels": seams, "seam_pixels_filled": filled}
 
 
 def ae_lr_at(step: int, progress: float, ae_cfg) -> float:

@@ -2,7 +2,8 @@
 
 A config has five sections (every key has a default, so a YAML file only lists what differs)::
 
-    model:       preset, num_classes, autoencoder / unet_init / condition_encoder_init paths, dropout
+    model:       preset (+ architecture changes), num_classes, autoencoder / unet_init /
+                 condition_encoder_init paths, dropout
     data:        dataset kind, root folder, size, intensity window, classes, split file
     optim:       lr per sample, warm-up, AdamW betas and weight decay
     train:       batch size, accumulation, steps, precision, seed, lambda, EMA, logging cadence
@@ -47,6 +48,13 @@ class ModelSection:
             autoencoder's encoder (as the paper does from kl-f8); ``None`` = random.
         unet_init: LDM LSUN-Churches UNet to start from (conv_in widened 4 -> 8), or ``None``.
         dropout: dropout of tau_theta and UNet during training (0.2 in the paper).
+        architecture: changes to the preset's architecture, as parts of the engine's
+            ``config.json`` (``SDSegLogic.config.SDSegConfig``): ``autoencoder``,
+            ``condition_encoder`` and ``unet`` map to the fields they change, e.g.
+            ``{autoencoder: {latent_channels: 8}}`` or, for a downsampling factor of 4,
+            ``{autoencoder: {block_out_channels: [32, 64, 128]}, condition_encoder:
+            {block_out_channels: [32, 64, 128]}}`` (both latents must share one grid). Empty =
+            the preset as it is. Stage 1, stage 2, evaluation and export must use the same value.
     """
 
     preset: str = "paper"
@@ -55,6 +63,7 @@ class ModelSection:
     condition_encoder_init: Optional[str] = "autoencoder"
     unet_init: Optional[str] = None
     dropout: float = 0.2
+    architecture: Dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass

@@ -102,7 +102,8 @@ def _reconstruction_report(ae, sets: Dict[str, Any], multiclass: bool, names) ->
 
 def _reconstruction_line(rec: Dict[str, Any]) -> str:
     return (f"autoencoder reconstruction Dice on held-out test masks: mean {rec['dice_mean']:.4f} min {rec['dice_min']:.4f} "
-            f"({rec['num_masks']} masks)")
+            f"({rec['num_masks']} masks)" + (f"; one-pixel seams filled {rec['seam_pixels_filled']} of {rec['seam_pixels']}"
+                                             if "seam_pixels" in rec else ""))
 
 
 def _add_run_arguments(parser, config_help: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 from pathlib import Path
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 import torch
 
@@ -14,15 +14,52 @@ from SDSegLogic.models.sdseg_model import SDSegModel
 
 from .errors import TrainingConfigError
 
-__all__ = ["build_model_config", "build_model", "load_autoencoder_weights", "AE_WEIGHTS", "AE_META", "save_safetensors_atomic"]
+__all__ = ["build_model_config", "preset_with_architecture", "ARCHITECTURE_PARTS", "build_model", "load_autoencoder_weights",
+           "AE_WEIGHTS", "AE_META", "save_safetensors_atomic"]
 
 AE_WEIGHTS = "autoencoder.safetensors"
 AE_META = "autoencoder.json"
+ARCHITECTURE_PARTS = ("autoencoder", "condition_encoder", "unet")
+
+
+def preset_with_architecture(name: str, architecture: Optional[Dict[str, Any]]) -> SDSegConfig:
+    """The named engine preset with ``model.architecture`` changes applied.
+
+    Args:
+        name: ``paper``, ``lite`` or ``tiny``.
+        architecture: ``{part: {field: value}}`` for the parts in ``ARCHITECTURE_PARTS``; the
+            fields are those of the engine's ``config.json`` (``SDSegLogic.config``).
+
+    Raises:
+        TrainingConfigError: an unknown part or field, or parts that do not fit together; the
+            message names the setting.
+    """
+    from SDSegLogic.errors import ConfigError
+
+    base = preset(name)
+    if not architecture:
+        return base
+    if not isinstance(architecture, dict):
+        raise TrainingConfigError(f"model.architecture must be a mapping of parts to fields, got {architecture!r}.")
+    unknown = sorted(set(architecture) - set(ARCHITECTURE_PARTS))
+    if unknown:
+        raise TrainingConfigError(
+            f"model.architecture: unknown parts {unknown}; the parts that can change are {list(ARCHITECTURE_PARTS)}."
+        )
+    data = base.to_dict()
+    for part, changes in architecture.items():
+        if not isinstance(changes, dict):
+            raise TrainingConfigError(f"model.architecture.{part} must map field names to values, got {changes!r}.")
+        data[part] = {**data[part], **changes}
+    try:
+        return SDSegConfig.from_dict(data, source="model.architecture")
+    except ConfigError as exc:
+        raise TrainingConfigError(str(exc)) from None
 
 
 def build_model_config(model_cfg, data_cfg, scale_factor: float = 1.0) -> SDSegConfig:
-    """The engine config of a run: the preset, the data's size, dropout and class count."""
-    base = preset(model_cfg.preset)
+    """The engine config of a run: the preset (with ``model.architecture``), the data's size, dropout and class count."""
+    base = preset_with_architecture(model_cfg.preset, getattr(model_cfg, "architecture", None))
     unet = dataclasses.replace(base.unet, dropout=float(model_cfg.dropout), num_classes=model_cfg.num_classes)
     cond = dataclasses.replace(base.condition_encoder, dropout=float(model_cfg.dropout))
     if data_cfg.multiclass and not model_cfg.num_classes:
@@ -43,12 +80,15 @@ def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Path, metada
 
     from safetensors.torch import save_file
 
+    from SDSegLogic.io.atomic import current_umask
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     os.close(fd)
     try:
         save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp, metadata=metadata)
+        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a weight file is as readable as any other
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -75,6 +115,7 @@ def load_autoencoder_weights(model: SDSegModel, source: str) -> str:
     candidates = [path / AE_WEIGHTS, path / "autoencoder.fp16.safetensors"] if path.is_dir() else [path]
     ours = next((p for p in candidates if p.is_file() and p.name.startswith("autoencoder") and p.suffix == ".safetensors"), None)
     if ours is not None:
+        _check_stage1_architecture(model, ours.parent, source)
         state = {k: v.float() for k, v in load_file(str(ours)).items()}
         load_state_dict_checked(model.autoencoder, state, str(ours))
         return f"stage-1 autoencoder {ours}"
@@ -89,6 +130,25 @@ def load_autoencoder_weights(model: SDSegModel, source: str) -> str:
     state = load_autoencoder_state(str(path))
     load_state_dict_checked(model.autoencoder, state, str(path))
     return f"kl-f8 autoencoder {path}"
+
+
+def _check_stage1_architecture(model: SDSegModel, folder: Path, source: str) -> None:
+    """Raise a clear error when a stage-1 folder's autoencoder differs from the run's architecture."""
+    trained = read_autoencoder_meta(folder).get("autoencoder")
+    if not trained:
+        return
+    expected = dataclasses.asdict(model.config.autoencoder)
+    differing = {k: (trained.get(k), v) for k, v in expected.items() if k in trained and _as_list(trained[k]) != _as_list(v)}
+    if differing:
+        what = "; ".join(f"{k}: trained {a}, this config {b}" for k, (a, b) in sorted(differing.items()))
+        raise TrainingConfigError(
+            f"model.autoencoder: {source} was trained with a different autoencoder architecture ({what}). "
+            "Use the model.architecture of its stage-1 run, or train stage 1 again with this one."
+        )
+
+
+def _as_list(value: Any) -> Any:
+    return list(value) if isinstance(value, (list, tuple)) else value
 
 
 def build_model(config: SDSegConfig, model_cfg) -> SDSegModel:
