@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import sys
 from pathlib import Path
 from typing import List, Optional
 
+from .data.splits import write_json_atomic
 from .errors import TrainingConfigError
 from .modeling import AE_META, AE_WEIGHTS, save_safetensors_atomic
 
@@ -56,9 +56,9 @@ def copy_stage1_fp16(source: Path, target: Path, overwrite: bool = False) -> Pat
     info = json.loads(meta.read_text(encoding="utf-8"))
     info["stored_dtype"] = "float16"
     info["copied_from"] = str(source)
-    (target / AE_META).write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    write_json_atomic(target / AE_META, info)
     if (source / "split.json").is_file():
-        shutil.copyfile(source / "split.json", target / "split.json")
+        write_json_atomic(target / "split.json", json.loads((source / "split.json").read_text(encoding="utf-8")))
     return target
 
 
