@@ -128,3 +128,47 @@ def test_fp16_copy_of_a_stage1_output_starts_stage2_and_scores_like_the_original
                              "--json", str(tmp_path / f"{name}.json"), "--device", "cpu"]) == 0
         scores[name] = json.loads((tmp_path / f"{name}.json").read_text())["test"]["dice_mean"]
     assert scores["fp16"] == pytest.approx(scores["fp32"], abs=0.02)
+
+
+def test_warm_start_from_an_engine_model_folder_with_another_autoencoder(wide_stage1, tmp_path):
+    """model.unet_init and model.condition_encoder_init take an exported model folder: the UNet carries over
+    to a run whose latent grid differs, tau_theta to a run with the same encoder; mismatches name the fields."""
+    from safetensors.torch import load_file
+
+    base = TINY + [WIDE_LATENT, f"model.autoencoder={wide_stage1}", f"train.output_dir={tmp_path / 's2'}",
+                   "train.max_steps=1", "train.val_every=1000", "train.ckpt_every=1000"]
+    Stage2Trainer(load_config(None, base), resume="none").run()
+    card = tmp_path / "card.json"
+    card.write_text(json.dumps({"model_id": "tiny-source", "license": "CC0", "classes": [
+        {"name": "blob", "color": [1, 0, 0]}, {"name": "vessel", "color": [0, 0, 1]}]}))
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    export_main([str(empty), *base, "--out", str(tmp_path / "model"), "--card", str(card)])
+    exported = load_file(str(next((tmp_path / "model").glob("unet*.safetensors"))))
+
+    wide_factor_4 = ("model.architecture={autoencoder: {latent_channels: 8, block_out_channels: [8, 8, 8]}, "
+                     "condition_encoder: {block_out_channels: [8, 8, 8]}}")
+    warm = load_config(None, TINY + [wide_factor_4, "model.autoencoder=null", "model.condition_encoder_init=null",
+                                     f"model.unet_init={tmp_path / 'model'}"])
+    model = build_model(build_model_config(warm.model, warm.data), warm.model)
+    assert any(note.startswith("unet from the model folder") for note in model.init_notes)
+    unet = model.unet.state_dict()
+    assert all(torch.equal(unet[k], v.float()) for k, v in exported.items())
+    assert model.config.latent_size == 8  # the factor-4 grid of this run, not the source's 16 x 16
+
+    # tau_theta too, when the run keeps the folder's encoder architecture
+    both = load_config(None, TINY + [WIDE_LATENT, "model.autoencoder=null", f"model.unet_init={tmp_path / 'model'}",
+                                     f"model.condition_encoder_init={tmp_path / 'model'}"])
+    model = build_model(build_model_config(both.model, both.data), both.model)
+    exported_tau = load_file(str(next((tmp_path / "model").glob("condition_encoder*.safetensors"))))
+    assert all(torch.equal(model.condition_encoder.state_dict()[k], v.float()) for k, v in exported_tau.items())
+    mismatched_tau = load_config(None, TINY + [wide_factor_4, "model.autoencoder=null",
+                                               f"model.condition_encoder_init={tmp_path / 'model'}"])
+    with pytest.raises(TrainingConfigError, match=r"model.condition_encoder_init: the condition_encoder of .*block_out_channels"):
+        build_model(build_model_config(mismatched_tau.model, mismatched_tau.data), mismatched_tau.model)
+
+    other_classes = load_config(None, TINY + [WIDE_LATENT, "model.num_classes=4", "model.autoencoder=null",
+                                              f"model.unet_init={tmp_path / 'model'}"])
+    with pytest.raises(TrainingConfigError, match=r"num_classes: 3 there, 4 here") as info:
+        build_model(build_model_config(other_classes.model, other_classes.data), other_classes.model)
+    assert str(tmp_path / "model") in str(info.value) and "model.unet_init" in str(info.value)

@@ -114,6 +114,19 @@ def test_lr_scales_with_the_global_batch_and_config_errors(tmp_path):
         tiny_config(tmp_path, "optim.lr=fast")
 
 
+def test_fixed_scale_factor_replaces_the_first_batch_estimate_and_is_checkpointed(tmp_path):
+    """model.scale_factor (for warm starts that keep a model folder's autoencoder) skips the estimate."""
+    tr = Stage2Trainer(tiny_config(tmp_path, "model.scale_factor=0.37", "train.max_steps=2"), resume="none")
+    tr.run()
+    assert tr.scale_factor == 0.37 and tr.model.config.scale_factor == 0.37
+    assert json.loads((tmp_path / "checkpoints" / "best" / "state.json").read_text())["scale_factor"] == 0.37
+    estimated = Stage2Trainer(tiny_config(tmp_path / "b", "train.max_steps=1"), resume="none")
+    estimated.run()
+    assert estimated.scale_factor != 0.37 and 0.2 < estimated.scale_factor < 20
+    with pytest.raises(TrainingConfigError, match="scale_factor=-1.0 must be a positive number"):
+        tiny_config(tmp_path, "model.scale_factor=-1.0")
+
+
 @pytest.mark.parametrize("unet_autocast,dtype", [(False, torch.float32), (True, torch.bfloat16)])
 def test_unet_precision_under_bf16_autocast(unet_autocast, dtype):
     from SDSegLogic.config import preset

@@ -45,8 +45,14 @@ class ModelSection:
             of ours, or kl-f8 weights (diffusers folder or original file). ``None`` = random
             (only for tests: a random autoencoder makes the task meaningless).
         condition_encoder_init: ``"autoencoder"`` initialises tau_theta's encoder from the
-            autoencoder's encoder (as the paper does from kl-f8); ``None`` = random.
-        unet_init: LDM LSUN-Churches UNet to start from (conv_in widened 4 -> 8), or ``None``.
+            autoencoder's encoder (as the paper does from kl-f8); an engine model folder with the
+            same tau_theta architecture takes its tau_theta (a warm start); ``None`` = random.
+        unet_init: UNet to start from, or ``None``: an LDM UNet such as LSUN-Churches (conv_in
+            widened 4 -> 8), or an engine model folder with the same UNet architecture and class
+            count (a warm start; its autoencoder and tau_theta may differ).
+        scale_factor: the latent scale s; ``None`` = 1 / std of the first batch's mask latents
+            (the paper). Set it to the source folder's ``scale_factor`` when warm-starting from a
+            model folder with the same autoencoder, so the UNet sees latents at the scale it learnt.
         dropout: dropout of tau_theta and UNet during training (0.2 in the paper).
         architecture: changes to the preset's architecture, as parts of the engine's
             ``config.json`` (``SDSegLogic.config.SDSegConfig``): ``autoencoder``,
@@ -62,6 +68,7 @@ class ModelSection:
     autoencoder: Optional[str] = None
     condition_encoder_init: Optional[str] = "autoencoder"
     unet_init: Optional[str] = None
+    scale_factor: Optional[float] = None
     dropout: float = 0.2
     architecture: Dict[str, Any] = field(default_factory=dict)
 
@@ -275,6 +282,8 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
                 value = float(value)
             except ValueError:
                 raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
+        if key == "scale_factor" and value is not None and not float(value) > 0:
+            raise TrainingConfigError(f"{where}: scale_factor={value!r} must be a positive number (or null: estimate it from the first batch).")
         cleaned[key] = value
     return part_cls(**cleaned)
 

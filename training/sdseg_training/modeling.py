@@ -165,18 +165,77 @@ def build_model(config: SDSegConfig, model_cfg) -> SDSegModel:
             notes.append("tau_theta encoder from the autoencoder encoder")
         else:
             raise TrainingConfigError("model.condition_encoder_init=autoencoder but the encoder architectures differ; set it to null.")
+    elif model_cfg.condition_encoder_init:
+        notes.append(_component_from_model_folder(model, "condition_encoder", Path(model_cfg.condition_encoder_init), config,
+                                                  "model.condition_encoder_init"))
     if model_cfg.unet_init:
-        try:
-            from SDSegLogic.importers import load_ldm_unet_init_state
-        except ImportError as exc:
-            raise TrainingConfigError(f"model.unet_init needs SDSegLogic.importers ({exc}).") from None
-        from SDSegLogic.model_folder import load_state_dict_checked
-
-        load_state_dict_checked(model.unet, load_ldm_unet_init_state(str(model_cfg.unet_init), config), str(model_cfg.unet_init))
-        notes.append(f"UNet from {model_cfg.unet_init}")
+        notes.append(load_unet_init(model, str(model_cfg.unet_init), config))
     model.init_notes = notes  # type: ignore[attr-defined]
     model.autoencoder.requires_grad_(False).eval()
     return model
+
+
+def load_unet_init(model: SDSegModel, source: str, config: SDSegConfig) -> str:
+    """Initialise ``model.unet`` from ``model.unet_init``; returns a note for the run record.
+
+    Args:
+        model: the model being built.
+        source: an engine model folder (its UNet, EMA weights as exported; the UNet architecture
+            and class count must match, the autoencoder and tau_theta may differ), or an LDM
+            UNet checkpoint such as LSUN-Churches (conv_in widened 4 -> 8).
+        config: the run's engine configuration.
+
+    Raises:
+        TrainingConfigError: a model folder whose UNet does not fit this run's UNet.
+    """
+    from SDSegLogic.model_folder import load_state_dict_checked
+
+    path = Path(source)
+    if path.is_dir() and (path / "config.json").is_file():
+        return _component_from_model_folder(model, "unet", path, config, "model.unet_init")
+    try:
+        from SDSegLogic.importers import load_ldm_unet_init_state
+    except ImportError as exc:
+        raise TrainingConfigError(f"model.unet_init needs SDSegLogic.importers ({exc}).") from None
+    load_state_dict_checked(model.unet, load_ldm_unet_init_state(source, config), source)
+    return f"UNet from {source}"
+
+
+def _component_from_model_folder(model: SDSegModel, component: str, folder: Path, config: SDSegConfig, setting: str) -> str:
+    """Load ``component`` (``unet`` or ``condition_encoder``) from an engine model folder's weights."""
+    from safetensors.torch import load_file
+
+    from SDSegLogic.errors import SDSegError
+    from SDSegLogic.model_card import ModelCard
+    from SDSegLogic.model_folder import load_state_dict_checked, resolve_weight_files
+
+    if not (folder / "config.json").is_file():
+        raise TrainingConfigError(f"{setting}: {folder} is not an engine model folder (no config.json).")
+    try:
+        trained = SDSegConfig.from_json(folder / "config.json")
+    except (SDSegError, OSError) as exc:
+        raise TrainingConfigError(f"{setting}: {exc}") from None
+    theirs, ours = _shape_fields(trained, component), _shape_fields(config, component)
+    if theirs != ours:
+        what = "; ".join(f"{k}: {theirs.get(k)} there, {ours.get(k)} here" for k in sorted(ours) if theirs.get(k) != ours.get(k))
+        raise TrainingConfigError(
+            f"{setting}: the {component} of {folder} does not fit this run's ({what}); pick a model folder "
+            f"of the same preset, architecture and class count, or set {setting} to null."
+        )
+    try:
+        path = resolve_weight_files(folder, ModelCard.from_json(folder / "model_card.json"), None, (component,))[component]
+        state = {k: v.float() for k, v in load_file(str(path)).items()}
+        load_state_dict_checked(model.component(component), state, str(path))
+    except (SDSegError, OSError) as exc:
+        raise TrainingConfigError(f"{setting}: {exc}") from None
+    return f"{component} from the model folder {folder} (its exported weights; the UNet's are the EMA)"
+
+
+def _shape_fields(config: SDSegConfig, component: str) -> Dict[str, Any]:
+    """The settings that ``component``'s weights depend on (not its dropout)."""
+    fields = {k: _as_list(v) for k, v in dataclasses.asdict(getattr(config, component)).items() if k != "dropout"}
+    fields["latent_channels"] = config.latent_channels
+    return fields
 
 
 def autoencoder_fingerprint(autoencoder: torch.nn.Module) -> str:

@@ -267,6 +267,10 @@ class Stage2Trainer:
             writer = SummaryWriter(str(self.out / "tb"))
             write_json_atomic(self.out / "config.resolved.json", self.cfg.to_dict())
         it = self.batches()
+        if self.scale_factor is None and self.cfg.model.scale_factor:
+            self.scale_factor = float(self.cfg.model.scale_factor)
+            self.model.set_scale_factor(self.scale_factor)
+            self.accelerator.print(f"scale_factor = {self.scale_factor:.5f} (model.scale_factor)")
         if self.scale_factor is None:
             first = next(self.batches())
             self._set_scale_factor(first)
