@@ -282,7 +282,7 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
                 value = float(value)
             except ValueError:
                 raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
-        if key == "scale_factor" and value is not None and not float(value) > 0:
+        if key == "scale_factor" and value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise TrainingConfigError(f"{where}: scale_factor={value!r} must be a positive number (or null: estimate it from the first batch).")
         cleaned[key] = value
     return part_cls(**cleaned)
