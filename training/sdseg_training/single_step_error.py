@@ -54,7 +54,7 @@ def single_step_error(model, slices, multiclass: bool, class_names: Optional[Seq
     """
     from SDSegLogic.schedulers import NoiseSchedule
 
-    from .autoencoder import _pool_masks, mask_pool
+    from .autoencoder import _pool_masks, augment_masks, mask_pool
     from .metrics import dice_iou
 
     device = next(model.unet.parameters()).device
@@ -67,12 +67,12 @@ def single_step_error(model, slices, multiclass: bool, class_names: Optional[Seq
     for start in range(0, len(pool), batch_size):
         items = pool[start : start + batch_size]
         masks = _pool_masks(slices, items).to(device)
-        mask3 = (masks.float() * 2 - 1)[:, None].repeat(1, 3, 1, 1)
+        mask3 = augment_masks(masks, None)  # (B, 3, S, S) in {-1, +1}, as stage 1 and stage 2 see masks
         image3 = torch.from_numpy(np.stack([slices.image3(i) for i, _ in items])).float().to(device)
         z0 = model.encode_mask(mask3, sample=False).float()
         eps = torch.randn(z0.shape, generator=generator).to(device)
-        z_t = abar**0.5 * z0 + (1 - abar) ** 0.5 * eps
         steps = torch.full((len(items),), t, device=device, dtype=torch.long)
+        z_t = schedule.add_noise(z0, eps, steps)
         labels = torch.tensor([c for _, c in items], device=device) if multiclass else None
         eps_hat = model.predict_noise(z_t, model.encode_condition(image3), steps, labels).float()
         z0_hat = schedule.predict_original(z_t, eps_hat, steps)
