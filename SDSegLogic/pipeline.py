@@ -229,12 +229,8 @@ class SDSegPipeline:
             (probabilities, variance): float32 (B, C, S, S) with C = 1 for a binary model (the
             foreground probability) or C = K (softmax over classes); variance likewise or None.
         """
-        out = self(images, num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed)
-        probs, var = out.probabilities, out.variance
-        if probs.ndim == 3:
-            probs = probs[:, None]
-            var = None if var is None else var[:, None]
-        return probs.numpy(), None if var is None else var.numpy()
+        mean, variance = self._class_maps(images, num_inference_steps, num_samples, seed)
+        return mean.cpu().numpy(), None if variance is None else variance.cpu().numpy()
 
     def predict_native(self, images: "np.ndarray", in_plane: Tuple[int, int], values: "np.ndarray", threshold: float,
                        keep_probabilities: bool = True, num_inference_steps: int = 1, num_samples: int = 1,
@@ -249,13 +245,19 @@ class SDSegPipeline:
         """
         from .device_postprocess import postprocess_on_device
 
+        mean, variance = self._class_maps(images, num_inference_steps, num_samples, seed)
+        return postprocess_on_device(mean, variance, in_plane, values, threshold, keep_probabilities)
+
+    # ------------------------------------------------------------------ internals
+    def _class_maps(self, images, num_inference_steps: int, num_samples: int,
+                    seed: Optional[int]) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+        """Deterministic-DDIM soft maps with a class axis: float32 (B, C, S, S) on the device, C = 1 when binary."""
         mean, variance = self._sample_maps(images, num_inference_steps, num_samples, 0.0, seed, None)
         if mean.ndim == 3:
             mean = mean[:, None]
             variance = None if variance is None else variance[:, None]
-        return postprocess_on_device(mean, variance, in_plane, values, threshold, keep_probabilities)
+        return mean, variance
 
-    # ------------------------------------------------------------------ internals
     def _sample_maps(self, images, num_inference_steps: int, num_samples: int, eta: float, seed: Optional[int],
                      generator: Optional["torch.Generator"]) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
         """Mean soft map and variance (or None) over the samples, float32 on the device."""
