@@ -16,7 +16,7 @@ from sdseg_training.config import load_config  # noqa: E402
 from sdseg_training.ema import EMA  # noqa: E402
 from sdseg_training.errors import TrainingConfigError  # noqa: E402
 from sdseg_training.losses import sdseg_loss  # noqa: E402
-from sdseg_training.trainer import Stage2Trainer, lr_at, step_generator  # noqa: E402
+from sdseg_training.trainer import Stage2Trainer, lr_at, record_resolved_config, step_generator  # noqa: E402
 
 
 def tiny_config(out: Path, *extra: str):
@@ -68,6 +68,13 @@ def test_resume_reproduces_the_next_steps_exactly(tmp_path):
                                                      "rng-rank0.safetensors", "state.json"]
     state = json.loads((ck / "state.json").read_text())
     assert state["step"] == 3 and state["micro_batches"] == 6 and state["ema_updates"] == 3
+    # the run's record keeps how it began; the resumed invocation's changed settings sit beside it
+    record = json.loads((tmp_path / "b" / "config.resolved.json").read_text())
+    resumed_record = json.loads((tmp_path / "b" / "config.resumed-at-step-00000002.json").read_text())
+    assert record["train"]["max_steps"] == 2 and resumed_record["train"]["max_steps"] == 3
+    assert record_resolved_config(tmp_path / "b", record, 4) == []
+    assert not (tmp_path / "b" / "config.resumed-at-step-00000004.json").exists()  # unchanged: nothing new
+    assert record_resolved_config(tmp_path / "b", {**resumed_record, "seed_note": 1}, 4) == ["seed_note", "train.max_steps"]
 
 
 def test_optimizer_state_round_trips_through_flat_tensors():

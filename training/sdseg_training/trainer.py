@@ -50,6 +50,49 @@ class Denoiser(nn.Module):
             return self.unet(sample, t, class_labels=class_labels).sample
 
 
+def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
+    flat: Dict[str, Any] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            flat.update(_flatten(value, f"{prefix}{key}."))
+        else:
+            flat[f"{prefix}{key}"] = value
+    return flat
+
+
+def resumed_config_path(out: Path, step: int) -> Path:
+    """Where a resumed invocation with changed settings records them."""
+    return out / f"config.resumed-at-step-{step:08d}.json"
+
+
+def record_resolved_config(out: Path, config: Dict[str, Any], step: int) -> list:
+    """Keep the record of how a run began across resumed invocations.
+
+    A run starting at step 0 (or without a record) writes ``config.resolved.json``. A resumed
+    invocation keeps that file, since it holds what a resume cannot recover (the warm starts, for
+    one), and writes its own settings to :func:`resumed_config_path` when they differ.
+
+    Args:
+        out: the run folder (``train.output_dir``).
+        config: this invocation's resolved configuration (``TrainConfig.to_dict()``).
+        step: the optimizer step this invocation starts at.
+
+    Returns:
+        The differing keys as ``"section.key"`` (empty for a fresh run or an unchanged resume).
+    """
+    import json
+
+    record = out / "config.resolved.json"
+    if step == 0 or not record.is_file():
+        write_json_atomic(record, config)
+        return []
+    before, now = _flatten(json.loads(record.read_text())), _flatten(json.loads(json.dumps(config)))
+    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
+    if changed:
+        write_json_atomic(resumed_config_path(out, step), config)
+    return changed
+
+
 def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> float:
     """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then constant."""
     if warmup_steps <= 0 or step >= warmup_steps:
@@ -265,7 +308,11 @@ class Stage2Trainer:
             from torch.utils.tensorboard import SummaryWriter
 
             writer = SummaryWriter(str(self.out / "tb"))
-            write_json_atomic(self.out / "config.resolved.json", self.cfg.to_dict())
+            changed = record_resolved_config(self.out, self.cfg.to_dict(), self.step)
+            if changed:
+                acc.print(f"resumed at step {self.step} with settings that differ from the run's start "
+                          f"(config.resolved.json): {', '.join(changed)}; this invocation's settings: "
+                          f"{resumed_config_path(self.out, self.step).name}")
         it = self.batches()
         if self.scale_factor is None and self.cfg.model.scale_factor:
             self.scale_factor = float(self.cfg.model.scale_factor)
