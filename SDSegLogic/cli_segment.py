@@ -28,6 +28,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
+from .device import slow_cpu_bf16_note
 from .errors import CancelledError, GeometryError, InputError
 from .progress import ProgressEvent, ProgressTracker
 
@@ -300,6 +301,10 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         cancel.check()
         _apply_compile(args, predictor, device, reporter)
         cancel.check()
+        slow = slow_cpu_bf16_note(device, getattr(args, "precision", "auto") in ("bf16", "mixed"),
+                                  "use --precision auto (fp32 on the CPU)")
+        if slow and not (args.quiet or args.json):
+            reporter.stderr.write(f"sdseg: warning: {slow}\n")
         card = predictor.model_card
         entry = resolved.entry
         prior = entry.seconds_per_slice(device.type) if entry is not None else None
@@ -308,7 +313,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         reporter.emit(ProgressEvent(
             "start", volumes=len(jobs), elapsed_s=time.monotonic() - run_start,
             extra={"model": card.model_id, "model_version": card.version, "model_folder": str(resolved.folder),
-                   "device": str(device)},
+                   "device": str(device), **({"warnings": [slow]} if slow else {})},
         ))
         finished: Dict[str, str] = {}
         exit_code = EXIT_OK

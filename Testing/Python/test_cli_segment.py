@@ -213,10 +213,17 @@ def test_sigint_cancels_with_exit_5_and_writes_nothing(tiny_folder, tmp_path):
 
 
 def test_precision_and_fast_decoder_options(tiny_folder, crop, tmp_path, capsys):
-    """--precision mixed runs; --fast-decoder on a model without one is a model error (exit 4)."""
-    code, _, _ = run(["segment", str(crop), "-o", str(tmp_path / "a.seg.nrrd"), "--model", str(tiny_folder),
-                      "--precision", "mixed", "--quiet"], capsys)
+    """--precision mixed runs (and warns where bf16 is emulated); --fast-decoder on a model without one is a model
+    error (exit 4)."""
+    from SDSegLogic.device import cpu_has_native_bf16
+
+    code, out, _ = run(["segment", str(crop), "-o", str(tmp_path / "a.seg.nrrd"), "--model", str(tiny_folder),
+                        "--precision", "mixed", "--json"], capsys)
     assert code == 0 and (tmp_path / "a.seg.nrrd").is_file()
+    start = next(e for e in map(json.loads, out.splitlines()) if e["event"] == "start")
+    assert ("warnings" in start) != cpu_has_native_bf16()
+    if "warnings" in start:
+        assert "use --precision auto" in start["warnings"][0]
     code, _, err = run(["segment", str(crop), "-o", str(tmp_path / "b.seg.nrrd"), "--model", str(tiny_folder),
                         "--fast-decoder", "--quiet"], capsys)
     assert code == 4 and "fast decoder" in err

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import math
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -39,6 +40,7 @@ from .data.splits import write_json_atomic
 from .errors import TrainingConfigError
 from .metrics import dice_iou
 from .modeling import AE_META, AE_WEIGHTS, build_model_config, save_safetensors_atomic
+from .precision import slow_precision_warning
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
@@ -277,6 +279,9 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
     precision = ae_cfg.mixed_precision or cfg.train.mixed_precision
+    slow = slow_precision_warning(device.type, precision, "autoencoder.mixed_precision")
+    if slow:
+        warnings.warn(slow, stacklevel=2)
     autocast, scaler = _autocast(device, precision)
     ae_lr_at(0, 0.0, ae_cfg)  # validates lr_schedule before any work
     if not 0.0 <= float(ae_cfg.thin_gap_probability) <= 1.0:

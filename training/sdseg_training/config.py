@@ -282,10 +282,27 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
                 value = float(value)
             except ValueError:
                 raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
+        if key == "mixed_precision":
+            value = _mixed_precision_mode(value, where)
         if key == "scale_factor" and value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise TrainingConfigError(f"{where}: scale_factor={value!r} must be a positive number (or null: estimate it from the first batch).")
         cleaned[key] = value
     return part_cls(**cleaned)
+
+
+_MIXED_PRECISION_MODES = ("no", "fp16", "bf16")
+
+
+def _mixed_precision_mode(value: Any, where: str) -> Optional[str]:
+    """``mixed_precision`` as a string; YAML 1.1 reads an unquoted ``no`` as ``False``."""
+    if value is False:
+        return "no"
+    if value is None or value in _MIXED_PRECISION_MODES:
+        return value
+    raise TrainingConfigError(
+        f"{where}: mixed_precision={value!r} is not one of {list(_MIXED_PRECISION_MODES)} "
+        "(on a CPU without native bf16, such as AVX2-only, bf16 autocast is emulated and much slower: use no)."
+    )
 
 
 def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:

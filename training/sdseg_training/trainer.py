@@ -15,6 +15,7 @@ whose state is checkpointed. Resuming at step n therefore reproduces step n + 1 
 from __future__ import annotations
 
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -28,6 +29,7 @@ from .ema import EMA
 from .errors import ResumeError
 from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config
+from .precision import slow_precision_warning
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at"]
 
@@ -122,6 +124,9 @@ class Stage2Trainer:
             torch.set_num_threads(int(tc.num_threads))
         self.accelerator = accelerator or Accelerator(mixed_precision=tc.mixed_precision, cpu=not torch.cuda.is_available())
         acc = self.accelerator
+        slow = slow_precision_warning(acc.device.type, tc.mixed_precision, "train.mixed_precision")
+        if slow and acc.is_main_process:
+            warnings.warn(slow, stacklevel=2)
         if acc.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
         self.out = Path(tc.output_dir)
