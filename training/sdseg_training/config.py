@@ -300,8 +300,7 @@ def _mixed_precision_mode(value: Any, where: str) -> Optional[str]:
     if value is None or value in _MIXED_PRECISION_MODES:
         return value
     raise TrainingConfigError(
-        f"{where}: mixed_precision={value!r} is not one of {list(_MIXED_PRECISION_MODES)} "
-        "(on a CPU without native bf16, such as AVX2-only, bf16 autocast is emulated and much slower: use no)."
+        f"{where}: mixed_precision={value!r} is not one of {list(_MIXED_PRECISION_MODES)}; use no for fp32."
     )
 
 
