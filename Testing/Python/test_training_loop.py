@@ -124,16 +124,18 @@ def test_lr_scales_with_the_global_batch_and_config_errors(tmp_path):
 def test_mixed_precision_no_survives_yaml_and_a_slow_cpu_bf16_is_named():
     """YAML 1.1 reads an unquoted ``no`` as False; the config turns it back into the mode "no"."""
     from SDSegLogic.device import cpu_has_native_bf16
-    from sdseg_training.precision import slow_precision_warning
 
     config = load_config(None, ["train.mixed_precision=no", "autoencoder.mixed_precision=no"])
     assert config.train.mixed_precision == "no" and config.autoencoder.mixed_precision == "no"
     assert load_config(None, ["train.mixed_precision=bf16"]).train.mixed_precision == "bf16"
     with pytest.raises(TrainingConfigError, match=r"mixed_precision='fp32' is not one of \['no', 'fp16', 'bf16'\]"):
         load_config(None, ["train.mixed_precision=fp32"])
-    assert slow_precision_warning("cuda", "bf16", "train.mixed_precision") is None
-    assert slow_precision_warning("cpu", "no", "train.mixed_precision") is None
-    warning = slow_precision_warning("cpu", "bf16", "autoencoder.mixed_precision")
+    from SDSegLogic.device import slow_cpu_bf16_note
+
+    remedy = "set autoencoder.mixed_precision=no on this machine"
+    assert slow_cpu_bf16_note(torch.device("cuda"), True, remedy) is None
+    assert slow_cpu_bf16_note(torch.device("cpu"), False, remedy) is None
+    warning = slow_cpu_bf16_note(torch.device("cpu"), True, remedy)
     assert (warning is None) == cpu_has_native_bf16()
     if warning is not None:
         assert "set autoencoder.mixed_precision=no" in warning

@@ -34,13 +34,14 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 import torch
 
+from SDSegLogic.device import slow_cpu_bf16_note
+
 from .data import SliceSet, load_data
 from .data.slices import binary_target
 from .data.splits import write_json_atomic
 from .errors import TrainingConfigError
 from .metrics import dice_iou
 from .modeling import AE_META, AE_WEIGHTS, build_model_config, save_safetensors_atomic
-from .precision import slow_precision_warning
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
@@ -279,7 +280,7 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
     precision = ae_cfg.mixed_precision or cfg.train.mixed_precision
-    slow = slow_precision_warning(device.type, precision, "autoencoder.mixed_precision")
+    slow = slow_cpu_bf16_note(device, precision == "bf16", "set autoencoder.mixed_precision=no on this machine")
     if slow:
         warnings.warn(slow, stacklevel=2)
     autocast, scaler = _autocast(device, precision)
