@@ -75,10 +75,15 @@ def test_eval_and_export_then_the_engine_loads_and_predicts(trained, tmp_path, c
     metrics_json = tmp_path / "test.json"
     empty = tmp_path / "empty.yaml"
     empty.write_text("")  # every setting comes from the overrides
-    eval_main([str(empty), *args, "--split", "test", "--steps", "1", "2", "--json", str(metrics_json)])
+    eval_main([str(empty), *args, "--split", "test", "--steps", "1", "2", "--samples", "1", "3", "--json", str(metrics_json)])
     result = json.loads(metrics_json.read_text())
-    assert result["step"] == 2 and set(result["results"]) == {"steps=1", "steps=2"}
-    assert set(result["results"]["steps=1"]["per_class"]) == {"blob", "vessel"}
+    assert result["step"] == 2
+    assert set(result["results"]) == {"steps=1", "steps=2", "steps=1,samples=3", "steps=2,samples=3"}
+    for scores in result["results"].values():
+        assert set(scores["per_class"]) == {"blob", "vessel"}
+        assert 0.0 <= scores["dice"] <= 1.0
+    with pytest.raises(SystemExit):
+        eval_main([str(empty), *args, "--samples", "0"])
     card = tmp_path / "card.json"
     card.write_text(json.dumps({"model_id": "tiny-phantom", "license": "CC0", "classes": [
         {"name": "blob", "color": [1, 0, 0]}, {"name": "vessel", "color": [0, 0, 1]}]}))

@@ -60,16 +60,21 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--split", default="test", choices=("test", "val", "train"))
     p.add_argument("--checkpoint", default="best", help="'best', 'latest' or a checkpoint folder")
     p.add_argument("--steps", type=int, nargs="+", default=[1], help="inference steps (1 = single step; >1 = DDIM)")
+    p.add_argument("--samples", type=int, nargs="+", default=[1],
+                   help="noise draws averaged per slice (1 = the paper's single draw; N > 1 as `sdseg segment --samples N`)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto' (CUDA when available)")
     args = p.parse_args(argv)
+    if min(args.samples) < 1:
+        p.error(f"--samples must be 1 or more, got {min(args.samples)}.")
     device = args.device
     if device == "auto":
         import torch
 
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = evaluate_run(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seed, device)
+    result = evaluate_run(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seed, device,
+                          samples=args.samples)
     text = json.dumps(result, indent=2)
     print(text)
     if args.json:

@@ -26,8 +26,11 @@ __all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkp
 
 
 def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: int = 1, seed: int = 0,
-                   batch_size: int = 16, max_items: int = 0) -> Dict[str, np.ndarray]:
+                   batch_size: int = 16, max_items: int = 0, num_samples: int = 1) -> Dict[str, np.ndarray]:
     """Run the pipeline over a slice set.
+
+    ``num_samples > 1`` averages the class maps of that many noise draws per slice (the engine's
+    ``--samples``); the labels are then the arg-max of the mean map.
 
     Returns:
         ``labels`` uint8 (N, S, S) network class index per pixel (binary: 0/1) and ``foreground``
@@ -38,7 +41,7 @@ def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: i
     for start in range(0, n, batch_size):
         idx = range(start, min(n, start + batch_size))
         images = np.stack([slices.image3(i) for i in idx])
-        out = pipe(torch.from_numpy(images), num_inference_steps=num_inference_steps, seed=seed)
+        out = pipe(torch.from_numpy(images), num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed)
         labels.append(out.labels.numpy().astype(np.uint8))
         probs = out.probabilities.numpy()
         soft.append(probs if probs.ndim == 3 else 1.0 - probs[:, 0])
@@ -176,8 +179,17 @@ def model_from_checkpoint(cfg, folder: Path) -> SDSegModel:
 
 
 def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequence[int] = (1,), seed: int = 0,
-                 device: str = "cpu", batch_size: int = 16) -> Dict[str, Any]:
-    """Score a checkpoint on a split for each number of inference steps (1 = single step, >1 = DDIM)."""
+                 device: str = "cpu", batch_size: int = 16, samples: Sequence[int] = (1,)) -> Dict[str, Any]:
+    """Score a checkpoint on a split for each number of inference steps and of noise samples.
+
+    Args:
+        steps: inference steps to score (1 = the paper's single step, > 1 = DDIM).
+        samples: noise draws averaged per slice (1 = the paper's one draw). Results are keyed
+            ``steps=S`` for one draw and ``steps=S,samples=N`` for N > 1.
+    """
+    bad = [n for n in samples if int(n) < 1]
+    if bad:
+        raise ValueError(f"samples must be >= 1, got {bad}; use 1 for the paper's single draw.")
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
@@ -189,6 +201,8 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
     result: Dict[str, Any] = {"checkpoint": str(folder), "step": model.training_state["step"], "split": split,
                               "cases": len(split_ids[split]), "seed": seed, "results": {}}
     for s in steps:
-        pred = predict_slices(pipe, sets[split], int(s), seed, batch_size)
-        result["results"][f"steps={s}"] = score_predictions(sets[split], pred["labels"], info.class_names, cfg.data.multiclass)
+        for n in samples:
+            pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))
+            key = f"steps={s}" if int(n) == 1 else f"steps={s},samples={n}"
+            result["results"][key] = score_predictions(sets[split], pred["labels"], info.class_names, cfg.data.multiclass)
     return result
