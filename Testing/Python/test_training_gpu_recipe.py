@@ -226,8 +226,11 @@ def test_heldout_eval_of_an_exported_folder_with_a_fast_decoder(tmp_path, capsys
     assert "validation_masks" in card_data["fast_decoder"] and "training-split masks" in card_data["fast_decoder"]["trained_on"]
     capsys.readouterr()
     assert heldout_main(["eval", str(empty), *args, "--model", str(tmp_path / "model"), "--json", str(tmp_path / "h.json"),
-                         "--device", "cpu", "--cpu-check"]) == 0
+                         "--device", "cpu", "--cpu-check", "--samples", "1", "3"]) == 0
     held = json.loads((tmp_path / "h.json").read_text())
+    assert "mean of 3 draws" in capsys.readouterr().out
+    assert set(held["multi_sample"]) == {"samples=3"}  # one draw is "full" itself
+    assert set(held["multi_sample"]["samples=3"]["per_class"]) == {"blob", "vessel"}
     assert set(held["full"]["per_class"]) == set(held["fast"]["per_class"]) == {"blob", "vessel"}
     for name, delta in held["fast_minus_full_dice"]["per_class"].items():
         assert delta == pytest.approx(held["fast"]["per_class"][name]["dice"] - held["full"]["per_class"][name]["dice"], abs=1e-4)

@@ -9,6 +9,7 @@ training or model selection) with a single step, and reports:
   agreement (Dice) between the two label maps;
 * the reconstruction Dice of the folder's autoencoder on the held-out masks of the test split
   (and of the validation split), per mask as in :func:`~.autoencoder.reconstruction_dice`;
+* optionally (``--samples N ...``) the Dice of the mean class map of N noise draws per slice;
 * optionally (``--cpu-check``) that the folder loads and segments on the CPU with and without
   ``fast_decoder=True``.
 
@@ -19,7 +20,7 @@ block (empty prediction on an absent class = 1, any false positive on it = 0).
 ``summary`` gathers a ``train_demo_gpu.sh`` output folder into ``summary.json`` and prints it
 as one line::
 
-    python -m sdseg_training.heldout eval CONFIG.yaml [overrides] --model DIR --json OUT.json
+    python -m sdseg_training.heldout eval CONFIG.yaml [overrides] --model DIR --json OUT.json [--samples 4 8]
     python -m sdseg_training.heldout summary OUTDIR
 """
 
@@ -30,7 +31,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
@@ -45,8 +46,14 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, batch_size: int = 16,
-                    cpu_check: bool = False) -> Dict[str, Any]:
-    """Score an exported model folder on the config's test split (see module docstring)."""
+                    cpu_check: bool = False, samples: Sequence[int] = ()) -> Dict[str, Any]:
+    """Score an exported model folder on the config's test split (see module docstring).
+
+    Args:
+        samples: extra numbers of noise draws N > 1 to score with the full decoder: the arg-max of
+            the mean class map over N draws per slice (``sdseg segment --samples N``), reported under
+            ``multi_sample["samples=N"]`` beside the single draw of ``full``.
+    """
     from SDSegLogic.pipeline import SDSegPipeline
 
     from .data import load_data
@@ -84,6 +91,11 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         }
         result["fast_vs_full_agreement_dice"] = {c: agree[i] for i, c in enumerate(scored_full["per_class"])}
         del fast
+    for n in sorted({int(n) for n in samples if int(n) > 1}):
+        scored = score_predictions(test, predict_slices(full, test, 1, seed, batch_size, num_samples=n)["labels"], names,
+                                   cfg.data.multiclass)
+        result.setdefault("multi_sample", {})[f"samples={n}"] = {
+            "dice": scored["dice"], "iou": scored["iou"], "per_class": scored["per_class"]}
     result["autoencoder_reconstruction"] = _reconstruction_report(full.model.autoencoder, sets, cfg.data.multiclass, names)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if cpu_check:
@@ -222,6 +234,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     ev.add_argument("--seed", type=int, default=0)
     ev.add_argument("--batch-size", type=int, default=16)
     ev.add_argument("--cpu-check", action="store_true", help="also load and run the folder on the CPU (both decoders)")
+    ev.add_argument("--samples", type=int, nargs="+", default=[], metavar="N",
+                    help="also score the mean class map of N > 1 noise draws per slice (full decoder)")
     ae = sub.add_parser("ae", help="reconstruction Dice of a stage-1 autoencoder on the held-out test masks")
     _add_run_arguments(ae, "the training YAML (data section)")
     ae.add_argument("--stage1", required=True, help="stage-1 output folder (autoencoder.safetensors, split.json)")
@@ -233,11 +247,17 @@ def main(argv: Optional[List[str]] = None) -> int:
 
         cfg = load_config(args.config, args.overrides)
     if args.command == "eval":
-        result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check)
+        if any(n < 1 for n in args.samples):
+            ev.error(f"--samples must be 1 or more, got {min(args.samples)}.")
+        result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check,
+                                 samples=args.samples)
         write_json_atomic(Path(args.json), result)
         full = result["full"]["per_class"]
         print("held-out Dice (single step, full decoder): " + ", ".join(f"{c} {v['dice']:.3f}" for c, v in full.items())
               + f"; mean {result['full']['dice']:.3f}")
+        for key, scored in result.get("multi_sample", {}).items():
+            print(f"held-out Dice (single step, mean of {key.split('=')[1]} draws): "
+                  + ", ".join(f"{c} {v['dice']:.3f}" for c, v in scored["per_class"].items()) + f"; mean {scored['dice']:.3f}")
         if "fast_minus_full_dice" in result:
             print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
         print(_reconstruction_line(result["autoencoder_reconstruction"]["test"]))
