@@ -78,12 +78,12 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         result["test_slice_indices"] = [min(slices_info["slices"]["test"]), max(slices_info["slices"]["test"])]
     pred_full = predict_slices(full, test, 1, seed, batch_size)
     scored_full = score_predictions(test, pred_full["labels"], names, cfg.data.multiclass)
-    result["full"] = {"dice": scored_full["dice"], "iou": scored_full["iou"], "per_class": scored_full["per_class"]}
+    result["full"] = _headline(scored_full)
     if full.model.fast_decoder is not None:
         fast = SDSegPipeline.from_pretrained(model_dir, device=dev, dtype=torch.float32, fast_decoder=True)
         pred_fast = predict_slices(fast, test, 1, seed, batch_size)
         scored_fast = score_predictions(test, pred_fast["labels"], names, cfg.data.multiclass)
-        result["fast"] = {"dice": scored_fast["dice"], "iou": scored_fast["iou"], "per_class": scored_fast["per_class"]}
+        result["fast"] = _headline(scored_fast)
         agree = _agreement(pred_full["labels"], pred_fast["labels"], len(names) if cfg.data.multiclass else 1)
         result["fast_minus_full_dice"] = {
             "mean": round(scored_fast["dice"] - scored_full["dice"], 5),
@@ -94,13 +94,22 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
     for n in sorted({int(n) for n in samples if int(n) > 1}):
         scored = score_predictions(test, predict_slices(full, test, 1, seed, batch_size, num_samples=n)["labels"], names,
                                    cfg.data.multiclass)
-        result.setdefault("multi_sample", {})[f"samples={n}"] = {
-            "dice": scored["dice"], "iou": scored["iou"], "per_class": scored["per_class"]}
+        result.setdefault("multi_sample", {})[f"samples={n}"] = _headline(scored)
     result["autoencoder_reconstruction"] = _reconstruction_report(full.model.autoencoder, sets, cfg.data.multiclass, names)
     result["seconds"] = round(time.perf_counter() - started, 1)
     if cpu_check:
         result["cpu_check"] = cpu_load_check(model_dir, test.images[:2])
     return result
+
+
+def _headline(scored: Dict[str, Any]) -> Dict[str, Any]:
+    """Mean Dice / IoU and the per-class table of a :func:`~.evaluate.score_predictions` result."""
+    return {"dice": scored["dice"], "iou": scored["iou"], "per_class": scored["per_class"]}
+
+
+def _dice_line(label: str, scored: Dict[str, Any]) -> str:
+    return (f"held-out Dice ({label}): " + ", ".join(f"{c} {v['dice']:.3f}" for c, v in scored["per_class"].items())
+            + f"; mean {scored['dice']:.3f}")
 
 
 def _reconstruction_report(ae, sets: Dict[str, Any], multiclass: bool, names) -> Dict[str, Any]:
@@ -252,12 +261,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check,
                                  samples=args.samples)
         write_json_atomic(Path(args.json), result)
-        full = result["full"]["per_class"]
-        print("held-out Dice (single step, full decoder): " + ", ".join(f"{c} {v['dice']:.3f}" for c, v in full.items())
-              + f"; mean {result['full']['dice']:.3f}")
+        print(_dice_line("single step, full decoder", result["full"]))
         for key, scored in result.get("multi_sample", {}).items():
-            print(f"held-out Dice (single step, mean of {key.split('=')[1]} draws): "
-                  + ", ".join(f"{c} {v['dice']:.3f}" for c, v in scored["per_class"].items()) + f"; mean {scored['dice']:.3f}")
+            print(_dice_line(f"single step, mean of {key.split('=')[1]} draws", scored))
         if "fast_minus_full_dice" in result:
             print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
         print(_reconstruction_line(result["autoencoder_reconstruction"]["test"]))
