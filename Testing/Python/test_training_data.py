@@ -199,3 +199,28 @@ def test_ms_ssim_of_identical_and_different_maps():
     a = rng.random((2, 64, 64)).astype(np.float32)
     assert ms_ssim_pairs([a, a.copy()]) == pytest.approx(1.0, abs=1e-4)
     assert ms_ssim_pairs([a, rng.random((2, 64, 64)).astype(np.float32)]) < 0.5
+
+
+def test_training_flips_can_be_turned_off(tmp_path):
+    """data.flips=false keeps every training item as scanned; the default flips some of them."""
+    from sdseg_training.config import load_config
+    from sdseg_training.data.slices import SliceSet, TrainSlices
+    from sdseg_training.errors import TrainingConfigError
+
+    rng = np.random.default_rng(0)
+    labels = np.zeros((2, SIZE, SIZE), np.uint8)
+    labels[:, 4:12, 2:9] = 1  # off-centre, so a flip moves it
+    slices = SliceSet(images=rng.uniform(-1, 1, (2, 1, SIZE, SIZE)).astype(np.float16), labels=labels,
+                      case_ids=["a", "b"], num_classes=1)
+    as_scanned = [TrainSlices(slices, multiclass=False, flips=False)[(i % 2, seed)] for i, seed in enumerate(range(16))]
+    for i, item in enumerate(as_scanned):
+        assert np.array_equal(item["image"].numpy(), slices.image3(i % 2))
+        assert np.array_equal(item["mask"][0].numpy() > 0, labels[i % 2] == 1)
+    flipped = [TrainSlices(slices, multiclass=False)[(i % 2, seed)] for i, seed in enumerate(range(16))]
+    moved = [not np.array_equal(f["mask"].numpy(), s["mask"].numpy()) for f, s in zip(flipped, as_scanned)]
+    assert any(moved) and not all(moved)
+
+    assert load_config(None, ["data.flips=false"]).data.flips is False
+    assert load_config(None).data.flips is True
+    with pytest.raises(TrainingConfigError, match=r"flips='sometimes' must be true or false"):
+        load_config(None, ["data.flips=sometimes"])

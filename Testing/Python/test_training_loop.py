@@ -110,8 +110,9 @@ def test_lr_warmup_and_ema_decay():
 
 
 def test_lr_scales_with_the_global_batch_and_config_errors(tmp_path):
-    tr = Stage2Trainer(tiny_config(tmp_path, "train.batch_size=2", "train.grad_accum=3"), resume="none")
+    tr = Stage2Trainer(tiny_config(tmp_path, "train.batch_size=2", "train.grad_accum=3", "data.flips=false"), resume="none")
     assert tr.base_lr == pytest.approx(1e-5 * 6)
+    assert tr.dataset.flips is False  # data.flips reaches the training view
     with pytest.raises(TrainingConfigError, match="unknown keys"):
         tiny_config(tmp_path, "train.max_stepz=3")
     with pytest.raises(TrainingConfigError, match="section.key=value"):

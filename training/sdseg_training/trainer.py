@@ -160,7 +160,9 @@ class Stage2Trainer:
         ckpt = self._resume_path(resume)
         if ckpt is not None:
             self._load(ckpt)
-        self.dataset = TrainSlices(self.train_set, cfg.data.multiclass, cfg.data.absent_class_probability)
+        self.dataset = TrainSlices(
+            self.train_set, cfg.data.multiclass, cfg.data.absent_class_probability, flips=cfg.data.flips
+        )
 
     # ------------------------------------------------------------------ checkpoints
     def _resume_path(self, resume: str) -> Optional[Path]:
