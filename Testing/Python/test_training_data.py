@@ -224,3 +224,17 @@ def test_training_flips_can_be_turned_off(tmp_path):
     assert load_config(None).data.flips is True
     with pytest.raises(TrainingConfigError, match=r"flips='sometimes' must be true or false"):
         load_config(None, ["data.flips=sometimes"])
+
+
+def test_pixel_confusion_tells_a_missed_class_from_a_swapped_one():
+    from sdseg_training.metrics import pixel_confusion
+
+    truth = np.array([[0, 0, 1, 1], [2, 2, 2, 0]])
+    pred = np.array([[0, 1, 0, 1], [2, 1, 0, 0]])  # class 1: one hit, one missed; class 2: one hit, one swapped, one missed
+    cm = pixel_confusion(truth, pred, 3)
+    assert cm.tolist() == [[2, 1, 0], [1, 1, 0], [1, 1, 1]]
+    assert cm.sum() == truth.size and cm.dtype == np.int64
+    with pytest.raises(ValueError, match="outside 0..2"):
+        pixel_confusion(truth, pred + 1, 3)
+    with pytest.raises(ValueError, match="differ in shape"):
+        pixel_confusion(truth, pred[:1], 3)

@@ -228,7 +228,11 @@ def test_heldout_eval_of_an_exported_folder_with_a_fast_decoder(tmp_path, capsys
     assert heldout_main(["eval", str(empty), *args, "--model", str(tmp_path / "model"), "--json", str(tmp_path / "h.json"),
                          "--device", "cpu", "--cpu-check", "--samples", "1", "3"]) == 0
     held = json.loads((tmp_path / "h.json").read_text())
-    assert "mean of 3 draws" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "mean of 3 draws" in printed and "predicted as background / as another class: blob " in printed
+    confusion = held["full"]["confusion"]
+    assert confusion["labels"] == ["background", "blob", "vessel"]
+    assert sum(map(sum, confusion["pixels"])) == held["test_slices"] * 32 * 32  # every test pixel counted once
     assert set(held["multi_sample"]) == {"samples=3"}  # one draw is "full" itself
     assert set(held["multi_sample"]["samples=3"]["per_class"]) == {"blob", "vessel"}
     assert set(held["full"]["per_class"]) == set(held["fast"]["per_class"]) == {"blob", "vessel"}

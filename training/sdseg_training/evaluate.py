@@ -20,7 +20,7 @@ from SDSegLogic.pipeline import SDSegPipeline
 
 from .data import SliceSet, load_data
 from .errors import ResumeError
-from .metrics import dice_iou
+from .metrics import dice_iou, pixel_confusion
 
 __all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkpoint", "checkpoint_folder", "evaluate_run"]
 
@@ -49,7 +49,7 @@ def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: i
 
 
 def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Sequence[str], multiclass: bool) -> Dict[str, Any]:
-    """Per-case, per-class Dice and IoU; returns summary means and the per-case table."""
+    """Per-case, per-class Dice and IoU: summary means, the per-case table and the pixel confusion matrix."""
     n = pred_labels.shape[0]
     gt_all = slices.labels[:n]
     classes = list(range(1, len(class_names) + 1)) if multiclass else [1]
@@ -75,10 +75,15 @@ def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Se
     for name in names:
         vals = np.array([v[name] for v in per_case.values() if name in v])
         per_class[name] = {"dice": float(vals[:, 0].mean()), "iou": float(vals[:, 1].mean()), "n": int(len(vals))}
+    labels_pred = pred_labels if multiclass else (pred_labels > 0)
+    labels_true = gt_all if multiclass else (gt_all > 0)
+    confusion = pixel_confusion(labels_true, labels_pred, len(names) + 1)
     return {
         "dice": float(np.mean([v["dice"] for v in per_class.values()])),
         "iou": float(np.mean([v["iou"] for v in per_class.values()])),
         "per_class": per_class,
+        "confusion": {"labels": ["background", *names], "pixels": confusion.tolist(),
+                      "rows": "true label", "columns": "predicted label"},
         "per_case": {k: {c: {"dice": round(x[0], 5), "iou": round(x[1], 5)} for c, x in v.items()} for k, v in per_case.items()},
     }
 

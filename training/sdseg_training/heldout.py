@@ -103,13 +103,24 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
 
 
 def _headline(scored: Dict[str, Any]) -> Dict[str, Any]:
-    """Mean Dice / IoU and the per-class table of a :func:`~.evaluate.score_predictions` result."""
-    return {"dice": scored["dice"], "iou": scored["iou"], "per_class": scored["per_class"]}
+    """Mean Dice / IoU, the per-class table and the pixel confusion of a :func:`~.evaluate.score_predictions` result."""
+    return {"dice": scored["dice"], "iou": scored["iou"], "per_class": scored["per_class"], "confusion": scored["confusion"]}
 
 
 def _dice_line(label: str, scored: Dict[str, Any]) -> str:
     return (f"held-out Dice ({label}): " + ", ".join(f"{c} {v['dice']:.3f}" for c, v in scored["per_class"].items())
             + f"; mean {scored['dice']:.3f}")
+
+
+def _missed_line(scored: Dict[str, Any]) -> str:
+    """Where each class's true pixels went: the share predicted as background, and as another class."""
+    labels, pixels = scored["confusion"]["labels"], np.asarray(scored["confusion"]["pixels"], dtype=np.float64)
+    parts = []
+    for i, name in enumerate(labels[1:], start=1):
+        total = pixels[i].sum()
+        if total:
+            parts.append(f"{name} {pixels[i, 0] / total:.2f} / {(total - pixels[i, 0] - pixels[i, i]) / total:.2f}")
+    return "share of true pixels predicted as background / as another class: " + ", ".join(parts)
 
 
 def _reconstruction_report(ae, sets: Dict[str, Any], multiclass: bool, names) -> Dict[str, Any]:
@@ -262,6 +273,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                                  samples=args.samples)
         write_json_atomic(Path(args.json), result)
         print(_dice_line("single step, full decoder", result["full"]))
+        print(_missed_line(result["full"]))
         for key, scored in result.get("multi_sample", {}).items():
             print(_dice_line(f"single step, mean of {key.split('=')[1]} draws", scored))
         if "fast_minus_full_dice" in result:

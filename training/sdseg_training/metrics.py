@@ -14,9 +14,10 @@ from __future__ import annotations
 
 from typing import Tuple
 
+import numpy as np
 import torch
 
-__all__ = ["dice_iou"]
+__all__ = ["dice_iou", "pixel_confusion"]
 
 
 def dice_iou(pred: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, torch.Tensor]:
@@ -38,3 +39,27 @@ def dice_iou(pred: torch.Tensor, target: torch.Tensor) -> Tuple[torch.Tensor, to
     dice = compute_dice(p, t, include_background=True, ignore_empty=False)[:, 0]
     iou = compute_iou(p, t, include_background=True, ignore_empty=False)[:, 0]
     return dice.float(), iou.float()
+
+
+def pixel_confusion(truth: np.ndarray, pred: np.ndarray, num_labels: int) -> np.ndarray:
+    """Pixel counts of every (true label, predicted label) pair.
+
+    Tells a missed organ (its pixels predicted as background, column 0) from a swapped one
+    (predicted as another organ), which Dice alone cannot.
+
+    Args:
+        truth, pred: integer label maps of the same shape, values in ``[0, num_labels)``
+            (0 = background).
+        num_labels: K + 1 for K foreground classes.
+
+    Returns:
+        int64 (num_labels, num_labels): row = true label, column = predicted label.
+    """
+    if truth.shape != pred.shape:
+        raise ValueError(f"prediction {pred.shape} and target {truth.shape} differ in shape")
+    t = truth.astype(np.int64).ravel()
+    p = pred.astype(np.int64).ravel()
+    for name, values in (("target", t), ("prediction", p)):
+        if values.size and (values.min() < 0 or values.max() >= num_labels):
+            raise ValueError(f"{name} labels span {values.min()}..{values.max()}, outside 0..{num_labels - 1}")
+    return np.bincount(t * num_labels + p, minlength=num_labels * num_labels).reshape(num_labels, num_labels)
