@@ -87,7 +87,8 @@ def save_model_folder(
         The folder path.
     """
     import torch
-    from safetensors.torch import save_file
+
+    from .weights_file import save_safetensors_reproducibly
 
     folder = Path(folder)
     if folder.exists() and not overwrite:
@@ -113,7 +114,7 @@ def save_model_folder(
                     tensor = tensor.to(torch.float16)
                 state[key] = tensor.contiguous()
             file_name = weight_file_name(name, variant)
-            save_file(state, str(staging / file_name), metadata={"format": "pt", "component": name})
+            save_safetensors_reproducibly(state, staging / file_name, metadata={"format": "pt", "component": name})
             os.chmod(staging / file_name, 0o666 & ~current_umask())
             weights[file_name] = sha256_file(staging / file_name)
         model.config.to_json(staging / CONFIG_NAME)

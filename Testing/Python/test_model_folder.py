@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import struct
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -174,3 +178,69 @@ def test_fast_decoder_is_an_optional_stored_component(tmp_path):
 def test_fast_decoder_must_exist_to_be_used():
     with pytest.raises(ConfigError, match="no distilled fast decoder"):
         SDSegPipeline(tiny_model(), tiny_card(), device="cpu", fast_decoder=True)
+
+
+def _header_metadata_keys(path):
+    with open(path, "rb") as handle:
+        (length,) = struct.unpack("<Q", handle.read(8))
+        return list(json.loads(handle.read(length))["__metadata__"])
+
+
+def test_saving_the_same_model_twice_gives_identical_bytes(tmp_path):
+    """The card's sha256 digests must not change when identical weights are exported again.
+
+    safetensors writes its metadata from a hash map whose order varies between processes; each save
+    here runs in a fresh interpreter so the unordered case would show up (1 in 2 per file).
+    """
+    script = (
+        "import sys; sys.path.insert(0, sys.argv[3])\n"
+        "import torch\n"
+        "from SDSegLogic.model_folder import save_model_folder\n"
+        "from engine_test_helpers import tiny_card, tiny_model\n"
+        "torch.manual_seed(int(sys.argv[2]))\n"
+        "save_model_folder(sys.argv[1], tiny_model(), tiny_card())\n"
+    )
+    helpers = str(Path(__file__).parent)
+    digests = []
+    for run in range(2):
+        folder = tmp_path / f"export{run}"
+        subprocess.run([sys.executable, "-c", script, str(folder), "0", helpers], check=True)
+        weight_files = sorted(folder.glob("*.safetensors"))
+        assert len(weight_files) == 3
+        for weight_file in weight_files:
+            assert _header_metadata_keys(weight_file) == ["component", "format"], weight_file
+        digests.append(json.loads((folder / "model_card.json").read_text())["weights"])
+    assert digests[0] == digests[1]
+
+
+def test_sort_header_metadata_keeps_every_tensor_and_entry(tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import save_file
+
+    from SDSegLogic.weights_file import sort_header_metadata
+
+    tensors = {"b": torch.arange(6, dtype=torch.float32).reshape(2, 3), "a": torch.ones(4, dtype=torch.float16)}
+    metadata = {"zeta": "1", "alpha": "2", "mid": "ü"}
+    path = tmp_path / "w.safetensors"
+    save_file(tensors, str(path), metadata=metadata)
+    size = path.stat().st_size
+    sort_header_metadata(path)
+    assert _header_metadata_keys(path) == ["alpha", "mid", "zeta"]
+    assert sort_header_metadata(path) is False  # already in order: nothing to do
+    assert path.stat().st_size == size
+    with safe_open(str(path), framework="pt") as handle:
+        assert handle.metadata() == metadata
+        for name, tensor in tensors.items():
+            assert torch.equal(handle.get_tensor(name), tensor)
+
+
+def test_sort_header_metadata_names_a_file_that_is_not_safetensors(tmp_path):
+    from SDSegLogic.weights_file import sort_header_metadata
+
+    path = tmp_path / "notes.safetensors"
+    path.write_bytes(struct.pack("<Q", 100) + b"{oops")
+    with pytest.raises(ValueError, match="notes.safetensors: truncated"):
+        sort_header_metadata(path)
+    path.write_bytes(struct.pack("<Q", 5) + b"{oops")
+    with pytest.raises(ValueError, match="notes.safetensors: the safetensors header is not valid JSON"):
+        sort_header_metadata(path)
