@@ -26,7 +26,9 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 4   sagittal/coronal acquisition      ADAPT to the card's orientation; WARN that the plane differs
 5   anisotropic spacing               spacing copied exactly; WARN when in-plane ratio > 2
 6   single slice (K = 1)              accepted; output stays 3-D; the thin axis is the slicing axis
-7   2-D file (PNG, 2-D NRRD/MHA)      ADAPT: K = 1, spacing 1, direction extended by identity
+7   2-D file (PNG, 2-D NRRD/MHA)      ADAPT: K = 1, spacing 1, direction extended by identity;
+                                      a 2-D NIfTI is placed by its sform/qform (position, tilt);
+                                      16-bit pictures (gray or colour) scaled to 0..255
 8   4-D (time, echoes, pages)         REJECT naming the frame count, unless ``frame=`` is given
 9   RGB / RGBA                        colour kept for 3-channel models; channel mismatch ADAPT
                                       (luminance / repeat) + WARN, or REJECT with
@@ -34,7 +36,9 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 10  NaN / inf                         REJECT (count, first index); ``nan_policy="fill"`` + WARN
 11  constant image                    never NaN (fixed window, guarded min-max) ; empty result WARN
 12  empty file                        REJECT before any reader runs
-13  truncated / corrupt               REJECT: every reader error becomes ``InputError``
+13  truncated / corrupt               REJECT: every reader error becomes ``InputError``; raw NRRD
+                                      data shorter than its header announces (``byte skip: -1``
+                                      included) REJECT
 14  wrong extension                   REJECT "extension says X, content is Y"; extension-less
                                       DICOM files accepted
 15  non-ASCII / spaced paths          supported (``pathlib``; on Windows ITK IO goes through an
@@ -46,13 +50,16 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 18  any integer / float dtype         cast to float32 once, at the boundary
 19  non-orthonormal / sform != qform  REJECT (``GeometryError``)
 20  Slicer parent transform           not the engine's job: handled by the Slicer adapter
-21  DICOM: several series / gaps      largest series + WARN (``series=`` picks another); missing
-                                      slices or gantry tilt REJECT
+21  DICOM: several series / gaps      largest series + WARN (``series=`` picks another); a tie
+                                      for largest REJECT (lists the series); files in no series
+                                      WARN, or REJECT when named directly; missing slices or
+                                      gantry tilt REJECT
 22  > 255 labels / nothing found      cards allow labels 1..255 -> uint8; an empty result still
                                       lists every declared segment (empty extent)
 23  mismatched grids                  ``ImageGeometry.require_same`` raises ``GeometryError``
                                       (inputs are single files, so channels cannot disagree)
-24  ``.nhdr``/``.mhd`` data elsewhere  REJECT data files outside the header's folder
+24  ``.nhdr``/``.mhd``/``.mha`` data   REJECT data files outside the header's folder (MetaImage
+    elsewhere                         single, ``LIST`` and format-string forms included)
 25  malformed ``.seg.nrrd``           ``validate_seg_header`` REJECTs; a ``.seg.nrrd`` given as
                                       the input image is REJECTed
 ==  ================================  ==========================================================

@@ -16,7 +16,7 @@ import numpy as np
 from ..errors import GeometryError, InputError
 from ._sitk import geometry_from_sitk, itk_safe_path
 
-__all__ = ["list_series", "read_dicom"]
+__all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom"]
 
 
 def list_series(path: Path) -> Tuple[Path, Dict[str, List[str]]]:
@@ -35,7 +35,62 @@ def list_series(path: Path) -> Tuple[Path, Dict[str, List[str]]]:
     return folder, series
 
 
+def _looks_like_dicom(path: Path) -> bool:
+    """A ``.dcm``/``.dicom``/``.ima`` name or the ``DICM`` marker at byte 128 (DICOMDIR excluded)."""
+    if path.name.upper() == "DICOMDIR" or not path.is_file():
+        return False
+    if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
+        return True
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(132)
+    except OSError:
+        return False
+    return len(head) == 132 and head[128:] == b"DICM"
+
+
+def unlisted_files(folder: Path, series: Dict[str, List[str]]) -> List[Path]:
+    """DICOM-looking files of ``folder`` that GDCM put in no series (truncated, corrupt or not images)."""
+    listed = {Path(f).resolve() for files in series.values() for f in files}
+    return sorted(p for p in folder.iterdir() if p.resolve() not in listed and _looks_like_dicom(p))
+
+
+def _unlisted_note(folder: Path, unlisted: List[Path]) -> str:
+    names = ", ".join(p.name for p in unlisted[:5]) + (f" and {len(unlisted) - 5} more" if len(unlisted) > 5 else "")
+    return (f"{folder}: {len(unlisted)} DICOM file(s) belong to no readable series and were left out ({names}); "
+            "they are truncated, corrupt or not images. If slices are missing, re-export the series.")
+
+
+def _describe(files: List[str]) -> str:
+    """SeriesDescription of the first file of a series ('' when absent or unreadable)."""
+    import SimpleITK as sitk
+
+    reader = sitk.ImageFileReader()
+    reader.SetFileName(files[0])
+    try:
+        reader.ReadImageInformation()
+        return reader.GetMetaData("0008|103e").strip() if reader.HasMetaDataKey("0008|103e") else ""
+    except RuntimeError:
+        return ""
+
+
+def _refuse_tie(path: Path, series: Dict[str, List[str]], largest: int) -> None:
+    lines = [f"  {uid}  {_describe(files)!r}  {len(files)} slices"
+             for uid, files in sorted(series.items(), key=lambda item: -len(item[1]))]
+    tied = sum(len(files) == largest for files in series.values())
+    raise InputError(
+        f"{path}: {tied} DICOM series share the largest slice count ({largest}); it is unclear which one to read. "
+        "Series (UID, description, slices):\n" + "\n".join(lines) + "\nName one file of the wanted series, "
+        "choose it with series=UID (sdseg segment --series UID), or point to a folder holding only that series."
+    )
+
+
 def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tuple[str, List[str], List[str]]:
+    """The series to read: ``uid``, else the named file's series, else the largest one.
+
+    Raises:
+        InputError: unknown ``uid``; a named file that is in no series; two or more largest series.
+    """
     notes: List[str] = []
     if uid is not None:
         if uid not in series:
@@ -45,6 +100,14 @@ def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tup
         for key, files in series.items():
             if any(Path(f).resolve() == path.resolve() for f in files):
                 return key, files, notes
+        raise InputError(
+            f"{path}: this file belongs to no readable DICOM series in its folder (it is truncated, corrupt or not "
+            f"an image; the folder holds {len(series)} readable series). Name another file of the series or its "
+            "folder, or re-export the series."
+        )
+    largest = max(len(files) for files in series.values())
+    if sum(len(files) == largest for files in series.values()) > 1:
+        _refuse_tie(path, series, largest)
     chosen = max(series, key=lambda k: len(series[k]))
     if len(series) > 1:
         sizes = sorted((len(f) for f in series.values()), reverse=True)
@@ -109,10 +172,14 @@ def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str,
     """Voxels of the chosen series from headers only, plus what :func:`read_dicom` needs."""
     folder, all_series = list_series(path)
     uid, files, notes = _choose(path, all_series, series)
+    unlisted = unlisted_files(folder, all_series)
+    left_out = _unlisted_note(folder, unlisted) if unlisted else ""
+    if left_out:
+        notes.append(left_out)
     positions, orient, first = _slice_info(files)
     rows, cols = int(first.get("rows", 0) or 0), int(first.get("columns", 0) or 0)
     return rows * cols * len(files), {"files": files, "positions": positions, "orient": orient, "first": first,
-                                      "notes": notes, "series_count": len(all_series)}
+                                      "notes": notes, "series_count": len(all_series), "left_out": left_out}
 
 
 def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
@@ -123,7 +190,12 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
     """
     import SimpleITK as sitk
 
-    _check_spacing(path, plan["positions"], plan["orient"])
+    try:
+        _check_spacing(path, plan["positions"], plan["orient"])
+    except GeometryError as exc:
+        if not plan.get("left_out"):
+            raise
+        raise GeometryError(f"{exc} Also: {plan['left_out']}") from None
     for note in plan["notes"]:
         warnings.warn(note, stacklevel=3)
     reader = sitk.ImageSeriesReader()

@@ -7,6 +7,7 @@ qform and sform disagree, is ambiguous and rejected here instead (reliability ta
 from __future__ import annotations
 
 import gzip
+import math
 import struct
 import warnings
 import zlib
@@ -145,7 +146,7 @@ def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
     ndim = int(dim[0])
     if not 1 <= ndim <= 7 or any(int(d) < 1 for d in dim[1:ndim + 1]):
         raise InputError(f"{path}: invalid NIfTI dimensions {list(dim)}; the header is corrupt, re-export the image.")
-    values = int(np.prod([int(d) for d in dim[1:ndim + 1]], dtype=np.int64))
+    values = math.prod(int(d) for d in dim[1:ndim + 1])  # Python ints: no int64 wrap-around
     expected = int(header["vox_offset"]) + values * max(int(header["bitpix"]), 1) // 8
     if _is_gzip(path):
         actual = 0

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import warnings
 import zlib
 from pathlib import Path
@@ -42,8 +43,12 @@ def read_nrrd_header(path: Path) -> Dict[str, Any]:
 
 
 def nrrd_voxel_count(header: Dict[str, Any]) -> int:
-    """Number of values (all axes, colour included) the header announces."""
-    return int(np.prod([int(s) for s in header["sizes"]], dtype=np.int64))
+    """Number of values (all axes, colour included) the header announces.
+
+    Computed with Python integers, so sizes whose product exceeds int64 cannot wrap around to a
+    small (or zero) count that would slip past the memory check.
+    """
+    return math.prod(int(s) for s in header["sizes"])
 
 
 def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
@@ -144,6 +149,76 @@ def _data_offset(path: Path) -> int:
                 return fh.tell()
 
 
+_WIDE_TYPES = ("longlong", "long long", "long long int", "signed long long", "signed long long int", "int64", "int64_t",
+               "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t")
+
+
+def _item_bytes(header: Dict[str, Any]) -> Optional[int]:
+    """Bytes per value of the header's ``type`` (``None`` when unknown: pynrrd then reports it)."""
+    name = str(header.get("type", "")).lower()
+    if name in _FAST_TYPES:
+        return int(_FAST_TYPES[name][1])
+    if name in _WIDE_TYPES:
+        return 8
+    if name == "block":
+        try:
+            return int(header.get("block size", header.get("blocksize")))
+        except (TypeError, ValueError):
+            return None
+    return None
+
+
+def _raw_data_start(path: Path, header: Dict[str, Any]) -> Optional[Tuple[Path, int]]:
+    """(file, first byte the data may occupy) of raw data: after the header and any skipped lines."""
+    data_file = header.get("data file") or header.get("datafile")
+    if data_file is None:
+        source, start = path, _data_offset(path)
+    elif isinstance(data_file, str) and "%" not in data_file and not data_file.upper().startswith("LIST"):
+        source, start = path.parent / data_file, 0
+        if not source.is_file():
+            return None  # pynrrd reports the missing file
+    else:
+        return None  # multi-file data: pynrrd refuses it
+    lines = int(header.get("line skip", header.get("lineskip", 0)) or 0)
+    if lines > 0:
+        with open(source, "rb") as fh:
+            fh.seek(start)
+            for _ in range(lines):
+                fh.readline()
+            start = fh.tell()
+    return source, start
+
+
+def _check_raw_length(path: Path, header: Dict[str, Any]) -> None:
+    """Refuse raw data shorter than sizes x type, before pynrrd reads it.
+
+    With ``byte skip: -1`` pynrrd takes the file's last bytes as the data, so a truncated file would
+    otherwise be read with header bytes shifted into the voxels, silently.
+
+    Raises:
+        InputError: fewer bytes after the header (and skipped lines/bytes) than the header announces.
+    """
+    if str(header.get("encoding", "")).lower() != "raw":
+        return
+    item = _item_bytes(header)
+    located = _raw_data_start(path, header)
+    if item is None or located is None:
+        return
+    source, start = located
+    skip = int(header.get("byte skip", header.get("byteskip", 0)) or 0)
+    if skip > 0:
+        start += skip
+    needed = nrrd_voxel_count(header) * item
+    available = source.stat().st_size - start
+    if available < needed:
+        where = "" if source == path else f" (data file {source.name})"
+        raise InputError(
+            f"{path}: the raw NRRD data{where} holds {max(available, 0):,} bytes but the header announces "
+            f"{needed:,} (sizes {' x '.join(str(int(v)) for v in header['sizes'])} of type {header.get('type')!r}, "
+            f"byte skip {skip}); the file is truncated, re-export it."
+        )
+
+
 def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np.ndarray, str]]:
     """Fast path for the common case, or ``None`` to let pynrrd read the file.
 
@@ -168,7 +243,7 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
     endian = str(header.get("endian", "little")).lower()
     dtype = np.dtype(("<" if endian == "little" else ">") + code) if code[1] != "1" else np.dtype(code)
     sizes = [int(v) for v in header["sizes"]]
-    count = int(np.prod(sizes, dtype=np.int64))
+    count = math.prod(sizes)
     nbytes = count * dtype.itemsize
     out = np.empty(count, dtype=np.float32)
     offset = _data_offset(path)
@@ -251,6 +326,7 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
     if fast is not None:
         array, original = fast
         return array, geometry, {"kind": "scalar", "original_dtype": original, "kinds": header.get("kinds")}
+    _check_raw_length(path, header)
     try:
         data, _ = nrrd.read(str(path), index_order="F")
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data

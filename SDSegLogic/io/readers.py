@@ -8,10 +8,12 @@ Each read runs in three steps: identify the format from content and extension
 from __future__ import annotations
 
 import logging
+import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, List, Optional, Union
 
 import numpy as np
 
@@ -30,9 +32,11 @@ class ImageData:
     """An image as read from disk (or handed over from Slicer).
 
     Attributes:
-        array: float32 (K, J, I) for scalar images or (K, J, I, 3) for colour images (values in
-            0..255 for 8-bit colour); a 2-D picture has K = 1. Rescale slope/intercept is already
-            applied, so CT is in HU. Treat it as read-only.
+        array: float32 (K, J, I) for scalar images or (K, J, I, 3) for colour images; a 2-D picture
+            has K = 1. Colour images and gray photos (PNG/JPEG/TIFF/BMP) are on the 0..255 scale:
+            16-bit ones are multiplied by 255 / 65535 (so 16-bit and 8-bit pictures of the same scene
+            agree); gray volumes keep their values. Rescale slope/intercept is already applied, so
+            CT is in HU. Treat it as read-only.
         geometry: the voxel grid in LPS (spacing along i, j, k; origin; direction columns).
         is_rgb: True when ``array`` has the trailing colour axis.
         modality: hint such as ``"CT"``, ``"MR"``, ``"photo"``; ``""`` when unknown.
@@ -59,6 +63,21 @@ def _preflight(path: Path, values: int, budget: int) -> None:
         )
 
 
+def _is_uint16(array: np.ndarray) -> bool:
+    return array.dtype.kind == "u" and array.dtype.itemsize == 2  # either byte order (TIFF I;16B)
+
+
+def _to_float32(array: np.ndarray, sixteen_bit_picture: bool, copy: bool = False) -> np.ndarray:
+    """Cast to float32; 16-bit pictures (colour, or gray photos) are scaled from 0..65535 to 0..255.
+
+    A picture's values are intensities on the 8-bit scale the ``rgb`` mapping expects (``x / 255``),
+    whatever its bit depth; volumes (CT, MR in any format) keep their values.
+    """
+    if sixteen_bit_picture:
+        return array.astype(np.float32) * np.float32(255.0 / 65535.0)
+    return array.astype(np.float32, copy=copy)
+
+
 def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, colour: bool,
             meta: Dict[str, Any], modality: str) -> ImageData:
     """Cast to float32 once, settle the colour layout and check the shape against the geometry."""
@@ -80,10 +99,9 @@ def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, co
             warnings.warn(message, stacklevel=3)
         elif components != 3:
             raise InputError(f"{where}: {components} colour components; give a gray or RGB image.")
-        scale = 255.0 / 65535.0 if array.dtype == np.uint16 else 1.0
-        array = array.astype(np.float32) * np.float32(scale)
+        array = _to_float32(array, _is_uint16(array), copy=True)
     else:
-        array = array.astype(np.float32, copy=False)
+        array = _to_float32(array, modality == "photo" and _is_uint16(array))
     spatial = tuple(array.shape[:3])
     if spatial != geometry.array_shape:
         raise GeometryError(f"{where}: voxel array {spatial} does not match the header's grid {geometry.array_shape}; "
@@ -118,13 +136,16 @@ def read_image(path: Union[str, Path], *, frame: Optional[int] = None, series: O
         path: a file, or a folder holding a DICOM series (a single DICOM file selects its series).
         frame: for 4-D images (time series, multi-echo, multi-page TIFF), the frame to read;
             without it a 4-D image is rejected.
-        series: DICOM SeriesInstanceUID to read; by default the series with the most slices.
+        series: DICOM SeriesInstanceUID to read; by default the named file's series, else the
+            series with the most slices (a tie for most is refused, listing the series).
         max_bytes: refuse (before reading voxels) images whose float32 copy exceeds this many
             bytes; default :func:`SDSegLogic.limits.default_memory_budget`.
 
     Returns:
         :class:`ImageData`: float32 array (K, J, I) or (K, J, I, 3), geometry in LPS. NIfTI (RAS
-        on disk) is converted to LPS; rescale slope/intercept is applied; 2-D images get K = 1.
+        on disk) is converted to LPS; rescale slope/intercept is applied; 2-D images get K = 1;
+        16-bit colour images and 16-bit gray photos are scaled to 0..255 (``metadata["original_dtype"]``
+        keeps ``uint16``).
 
     Raises:
         InputError: missing, empty, truncated or corrupt file; extension contradicting the
@@ -193,18 +214,18 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         expected_ras = check_nifti_transforms(path, header)
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
-            _preflight(path, int(np.prod(dims, dtype=np.int64)), budget)
+            _preflight(path, math.prod(dims), budget)
         check_nifti_size(path, header)
         if header.get("version") == 1 and (header["scl_slope"] not in (0.0, 1.0) or header["scl_inter"] != 0.0):
             meta["rescale"] = {"slope": float(header["scl_slope"]), "intercept": float(header["scl_inter"])}
-    elif path.name.lower().endswith(".mhd"):
-        _check_mhd_data_file(path)
+    else:
+        _check_metaimage_data_files(path)
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
         try:
             reader.ReadImageInformation()
-            values = int(np.prod(reader.GetSize(), dtype=np.int64)) * reader.GetNumberOfComponents()
+            values = math.prod(int(n) for n in reader.GetSize()) * int(reader.GetNumberOfComponents())
             _preflight(path, values, budget)
             image = reader.Execute()
         except RuntimeError as exc:
@@ -220,6 +241,8 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         expected = ImageGeometry.from_ijk_to_lps(np.diag([-1.0, -1.0, 1.0, 1.0]) @ expected_ras, geometry.shape)
         expected.require_same(geometry, what=f"{path}: SimpleITK's reading of the NIfTI transform",
                               spacing_rtol=1e-4, direction_atol=2e-3, origin_atol=1e-2)
+    elif expected_ras is not None:
+        geometry = _nifti_plane_geometry(path, expected_ras, geometry.shape)
     components = image.GetNumberOfComponentsPerPixel()
     array = sitk.GetArrayFromImage(image)
     dim = image.GetDimension()
@@ -239,20 +262,69 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
     return array, geometry, colour, ""
 
 
-def _check_mhd_data_file(path: Path) -> None:
+def _nifti_plane_geometry(path: Path, ijk_to_ras: np.ndarray, shape) -> ImageGeometry:
+    """3-D LPS geometry of a 2-D NIfTI (dim[0] = 2) from its sform/qform.
+
+    SimpleITK reads such a file as a 2-D image and drops the transform's third row and column, so
+    a slice placed at z = 55 mm or tilted would land at z = 0, axis-aligned. The header's 4x4
+    IJK->RAS matrix keeps the plane's position and tilt; a zero k column (qform with pixdim[3] = 0)
+    becomes the plane's unit normal.
+    """
+    ijk_to_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ijk_to_ras, dtype=np.float64)
+    normal = ijk_to_lps[:3, 2]
+    if not np.all(np.isfinite(normal)) or np.linalg.norm(normal) == 0:
+        cross = np.cross(ijk_to_lps[:3, 0], ijk_to_lps[:3, 1])
+        ijk_to_lps[:3, 2] = cross / (np.linalg.norm(cross) or 1.0)
     try:
-        text = path.read_text(encoding="latin-1")
+        return ImageGeometry.from_ijk_to_lps(ijk_to_lps, shape)
+    except GeometryError as exc:
+        raise GeometryError(f"{path}: the NIfTI transform of this 2-D image is invalid ({exc}); "
+                            "fix the header.") from None
+
+
+#: a printf field in a MetaImage format-string data file name (``slice%03d.raw``)
+_FORMAT_FIELD = re.compile(r"%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]")
+
+
+def _metaimage_data_names(path: Path) -> List[str]:
+    """The data file names a MetaImage header (.mha or .mhd) points to; ``[]`` for LOCAL data.
+
+    Covers the three MetaIO forms: one file name, ``LIST`` (one name per following line) and a
+    format string (``slice%03d.raw min max step``, checked with the number part set to 0).
+    """
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                key, _, value = raw.decode("latin-1").partition("=")
+                if key.strip().lower() != "elementdatafile":
+                    continue
+                value = value.strip()
+                if value.upper() == "LOCAL":
+                    return []
+                if value.upper().startswith("LIST"):
+                    rest = (line.decode("latin-1").strip() for line in fh)
+                    return [value] + [name for name in rest if name]
+                if "%" in value:
+                    return [_FORMAT_FIELD.sub("0", value.split()[0])]
+                return [value] if value else []
     except OSError as exc:
         raise InputError(f"{path}: cannot read the header ({exc}).") from None
-    for line in text.splitlines():
-        key, _, value = line.partition("=")
-        if key.strip() == "ElementDataFile":
-            value = value.strip()
-            if value in ("LOCAL",) or value.startswith("LIST"):
-                return
-            folder = path.resolve().parent
-            target = (folder / value.split(" ")[0]).resolve()
-            if folder not in target.parents:
-                raise InputError(f"{path}: ElementDataFile {value!r} lies outside the header's folder; only data files "
-                                 "next to the .mhd are read. Save the image as a single .mha file.")
-            return
+    return []
+
+
+def _check_metaimage_data_files(path: Path) -> None:
+    """Refuse a MetaImage header whose data files lie outside its folder (untrusted input).
+
+    Raises:
+        InputError: a data file (single, ``LIST`` entry or format string) resolves outside the
+            folder of ``path``; a name with spaces is checked whole and word by word.
+    """
+    folder = path.resolve().parent
+    for name in _metaimage_data_names(path):
+        for candidate in {name, *name.split()}:
+            if folder not in (folder / candidate).resolve().parents:
+                raise InputError(
+                    f"{path}: ElementDataFile {name!r} lies outside the header's folder; only data files next to "
+                    "the header are read. Save the image as a single .mha file with its data inside "
+                    "(ElementDataFile = LOCAL)."
+                )

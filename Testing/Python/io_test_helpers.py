@@ -129,12 +129,12 @@ def sitk_image(array: np.ndarray, geometry: ImageGeometry):
 def write_dicom_series(folder, array: np.ndarray, geometry: ImageGeometry, series_uid: str = "1.2.826.0.1.3680043.2.1125.1",
                        slope: float = 1.0, intercept: float = -1024.0, slopes: Optional[Sequence[float]] = None,
                        skip: Sequence[int] = (), shift: Optional[Sequence[float]] = None,
-                       prefix: str = "slice") -> List[str]:
+                       prefix: str = "slice", description: Optional[str] = None) -> List[str]:
     """Write ``array`` (K, J, I, in HU) as a CT DICOM series, one file per k-slice, with pydicom.
 
     Stored values are ``(HU - intercept) / slope`` as int16 (``slopes`` per slice overrides ``slope``).
     ``skip`` leaves slices out (missing-slice tests); ``shift`` adds a per-slice lateral offset (mm
-    vector multiplied by k) to imitate gantry tilt.
+    vector multiplied by k) to imitate gantry tilt. ``description`` sets SeriesDescription.
     """
     from pydicom.dataset import FileDataset, FileMetaDataset
     from pydicom.uid import CTImageStorage, ExplicitVRLittleEndian
@@ -158,6 +158,8 @@ def write_dicom_series(folder, array: np.ndarray, geometry: ImageGeometry, serie
         ds.SeriesInstanceUID = series_uid
         ds.FrameOfReferenceUID = study + ".1"
         ds.Modality = "CT"
+        if description is not None:
+            ds.SeriesDescription = description
         ds.PatientName = "Anonymous"
         ds.PatientID = "0"
         ds.InstanceNumber = k + 1

@@ -235,6 +235,21 @@ def test_row13_truncated_and_corrupted_files_raise_input_errors_only(tmp_path):
     assert rejected >= 30
 
 
+def test_row13_truncated_raw_nrrd_with_byte_skip_minus_one(tmp_path):
+    """``byte skip: -1`` takes the file's last bytes as data: a cut file must not shift header bytes in."""
+    data = np.arange(4 * 8 * 8, dtype=np.int16).reshape(4, 8, 8)
+    header = (b"NRRD0004\ntype: short\ndimension: 3\nsizes: 8 8 4\nendian: little\nencoding: raw\nbyte skip: -1\n"
+              b"space: left-posterior-superior\nspace directions: (1,0,0) (0,1,0) (0,0,1)\nspace origin: (0,0,0)\n\n")
+    (tmp_path / "full.nrrd").write_bytes(header + data.tobytes())
+    assert np.array_equal(read_image(tmp_path / "full.nrrd").array, data)
+    for cut in (2, 100):
+        path = tmp_path / f"cut{cut}.nrrd"
+        path.write_bytes(header + data.tobytes()[:-cut])
+        with pytest.raises(InputError, match=rf"cut{cut}.nrrd: the raw NRRD data holds {512 - cut} bytes but the "
+                                             r"header announces 512 .*byte skip -1.*truncated"):
+            read_image(path)
+
+
 def test_row14_extension_contradicting_content(tmp_path):
     import SimpleITK as sitk
 
@@ -276,6 +291,43 @@ def test_row16_huge_volume_is_refused_from_the_header(tmp_path):
     (tmp_path / "huge.nrrd").write_bytes(header + b"\0" * 64)
     with pytest.raises(InputError, match=r"4,194,304,000 values .*15.6 GiB.*budget"):
         read_image(tmp_path / "huge.nrrd")
+
+
+def test_row16_sizes_whose_product_passes_int64_are_refused(tmp_path):
+    """The voxel count is a Python int: 2**32 x 2**32 must not wrap to 0 and slip past the memory check."""
+    import struct
+
+    import SimpleITK as sitk
+
+    header = (b"NRRD0004\ntype: short\ndimension: 3\nspace: left-posterior-superior\nsizes: 4294967296 4294967296 1\n"
+              b"space directions: (1,0,0) (0,1,0) (0,0,1)\nkinds: domain domain domain\nendian: little\n"
+              b"encoding: raw\nspace origin: (0,0,0)\n\n")
+    (tmp_path / "wrap.nrrd").write_bytes(header + b"\0" * 64)
+    with pytest.raises(InputError, match=r"wrap.nrrd: the image holds 18,446,744,073,709,551,616 values .*budget"):
+        read_image(tmp_path / "wrap.nrrd")
+    sitk.WriteImage(sitk.GetImageFromArray(np.zeros((2, 3, 4), np.int16)), str(tmp_path / "wrap.nii"))
+    raw = bytearray((tmp_path / "wrap.nii").read_bytes())
+    struct.pack_into("<8h", raw, 40, 5, 32767, 32767, 32767, 32767, 32767, 1, 1)  # 32767**5 > 2**63
+    (tmp_path / "wrap.nii").write_bytes(bytes(raw))
+    with pytest.raises(InputError, match=r"wrap.nii: the image holds 37,773,167,607,267,111,108,607 values"):
+        read_image(tmp_path / "wrap.nii")
+
+
+def test_row16_picture_claiming_huge_dimensions_is_refused_before_decoding(tmp_path):
+    import struct
+    import zlib
+
+    from SDSegLogic.io._photo import max_photo_pixels
+
+    def chunk(kind, data):
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", 20000, 20000, 8, 0, 0, 0, 0)  # 8-bit gray, 400 M pixels, ~100 bytes on disk
+    (tmp_path / "bomb.png").write_bytes(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr)
+                                        + chunk(b"IDAT", zlib.compress(b"\0" * 100)) + chunk(b"IEND", b""))
+    with pytest.raises(InputError, match=rf"bomb.png: .*20,000 x 20,000 pixels .*limit of {max_photo_pixels():,} "
+                                         r"pixels.*Downscale or crop"):
+        read_image(tmp_path / "bomb.png")
 
 
 # ---------------------------------------------------------------- rows 17-19: values and headers
@@ -357,6 +409,23 @@ def test_row24_detached_data_outside_the_folder_is_refused(tmp_path):
                                        "ElementDataFile = ../../etc/hostname\n")
     with pytest.raises(InputError, match="outside the header's folder"):
         read_image(tmp_path / "evil.mhd")
+
+
+@pytest.mark.parametrize("name, data_file", [
+    ("single.mha", "../secret/data.raw"),                  # .mha may name an external file too
+    ("list.mhd", "LIST 2D\n../secret/data.raw"),            # names on the following lines
+    ("pattern.mha", "../secret/data%d.raw 1 1 1"),          # printf form
+    ("spaced.mhd", "x /../../secret/data.raw"),            # a name with a space, read whole by MetaIO
+])
+def test_row24_metaimage_data_outside_the_folder_in_every_form(tmp_path, name, data_file):
+    (tmp_path / "secret").mkdir()
+    for secret in ("data.raw", "data1.raw"):
+        (tmp_path / "secret" / secret).write_bytes(b"SECRETDATA")
+    (tmp_path / "sub" / "x ").mkdir(parents=True)
+    (tmp_path / "sub" / name).write_text("ObjectType = Image\nNDims = 3\nDimSize = 10 1 1\nElementType = MET_UCHAR\n"
+                                         f"ElementDataFile = {data_file}\n")
+    with pytest.raises(InputError, match=rf"{name}: ElementDataFile .* lies outside the header's folder"):
+        read_image(tmp_path / "sub" / name)
 
 
 @pytest.mark.parametrize("field, value, message", [

@@ -6,8 +6,10 @@ import warnings
 
 import numpy as np
 import pytest
-from io_test_helpers import geometry_for, marker_array, rotation, signed_permutations, sitk_image, write_dicom_series
+from io_test_helpers import (MARKER, geometry_for, marker_array, rotation, signed_permutations, sitk_image,
+                             write_dicom_series)
 
+from SDSegLogic.errors import InputError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io import detect_format, image_data_from_array, read_image
 
@@ -131,7 +133,10 @@ def test_read_photos(tmp_path, ext, mode):
     assert data.array.shape == (1,) + pixels.shape and data.array.dtype == np.float32
     assert data.is_rgb == (mode == "RGB") and data.modality == "photo" and data.metadata["is_2d"]
     assert data.geometry == ImageGeometry.identity((13, 9, 1))
-    if ext != "jpg":
+    if mode == "I;16":  # 16-bit pictures are scaled to 0..255 like 16-bit colour
+        np.testing.assert_allclose(data.array[0], pixels * (255.0 / 65535.0), rtol=1e-6)
+        assert data.metadata["original_dtype"] == "uint16"
+    elif ext != "jpg":
         assert np.array_equal(data.array[0], pixels)
     else:
         assert np.abs(data.array[0] - pixels).mean() < 3
@@ -186,3 +191,90 @@ def test_reading_does_not_warn_for_clean_files(tmp_path):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert read_image(tmp_path / "ok.nrrd").metadata["warnings"] == []
+
+
+@pytest.mark.parametrize("name, dtype", [("g16.png", "<u2"), ("g16.tif", "<u2"), ("g16b.tif", ">u2")])
+def test_16bit_gray_photo_is_on_the_8bit_scale_like_16bit_colour(tmp_path, name, dtype):
+    from PIL import Image
+
+    eight = (np.indices((9, 13)).sum(axis=0) * 9).astype(np.uint8)  # 0..180, asymmetric
+    Image.fromarray(eight).save(tmp_path / "g8.png")
+    Image.fromarray((eight.astype(np.uint16) * 257).astype(dtype)).save(tmp_path / name)
+    data = read_image(tmp_path / name)
+    np.testing.assert_allclose(data.array[0], read_image(tmp_path / "g8.png").array[0], atol=1e-4)
+    assert data.metadata["original_dtype"] in ("uint16", ">u2") and not data.is_rgb
+    import nrrd
+
+    nrrd.write(str(tmp_path / "v16.nrrd"), eight.astype(np.uint16)[None] * 257, {"kinds": ["domain"] * 3},
+               index_order="C")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        assert read_image(tmp_path / "v16.nrrd").array.max() == 180 * 257  # volumes keep their values
+
+
+def test_two_d_nifti_is_placed_by_its_sform(tmp_path):
+    """A NIfTI with dim[0] = 2 whose sform puts the plane at z = 55 mm, tilted 10 degrees about x."""
+    import struct
+
+    import SimpleITK as sitk
+
+    plane = np.arange(6 * 7, dtype=np.int16).reshape(6, 7)
+    path = tmp_path / "plane.nii"
+    sitk.WriteImage(sitk.GetImageFromArray(plane), str(path))
+    lps = rotation(0, 10) * np.array([0.8, 0.9, 3.0])  # spacing-scaled LPS axes (columns)
+    origin_lps = np.array([12.5, -40.25, 55.0])
+    ras = np.diag([-1.0, -1.0, 1.0]) @ np.hstack([lps, origin_lps[:, None]])
+    raw = bytearray(path.read_bytes())
+    struct.pack_into("<hh", raw, 252, 0, 1)  # qform_code 0, sform_code 1
+    struct.pack_into("<12f", raw, 280, *ras.ravel())
+    path.write_bytes(bytes(raw))
+    data = read_image(path)
+    expected = ImageGeometry((0.8, 0.9, 3.0), tuple(origin_lps), rotation(0, 10), (7, 6, 1))
+    expected.require_same(data.geometry, spacing_rtol=1e-6, origin_atol=1e-4)
+    assert np.array_equal(data.array[0], plane) and data.metadata["is_2d"]
+
+
+def _series_with_a_truncated_file(folder, prefix="slice", uid="1.2.826.0.1.3680043.2.1125.1", offset=0.0):
+    names = write_dicom_series(folder, marker_array()[:4] + offset, geometry_for(np.eye(3), shape_kji=(4, 10, 12)),
+                               series_uid=uid, prefix=prefix)
+    last = names[-1].split("/")[-1]
+    raw = (folder / last).read_bytes()
+    (folder / last).write_bytes(raw[:-300])  # GDCM drops it from the series
+    return last
+
+
+def test_dicom_file_in_no_series_warns_and_cannot_be_named(tmp_path):
+    last = _series_with_a_truncated_file(tmp_path)
+    (tmp_path / "DICOMDIR").write_bytes(b"\0" * 128 + b"DICM")  # not a slice: never reported
+    (tmp_path / "notes.txt").write_text("not DICOM")
+    with pytest.warns(UserWarning, match=rf"1 DICOM file\(s\) belong to no readable series .*\({last}\)"):
+        data = read_image(tmp_path)
+    assert data.array.shape[0] == 3 and any(last in w for w in data.metadata["warnings"])
+    with pytest.raises(InputError, match=rf"{last}: this file belongs to no readable DICOM series"):
+        read_image(tmp_path / last)
+
+
+def test_dicom_corrupt_file_named_directly_does_not_read_another_series(tmp_path):
+    write_dicom_series(tmp_path, marker_array(), geometry_for(np.eye(3)), series_uid="1.2.3.9.1", prefix="a")
+    last = _series_with_a_truncated_file(tmp_path, prefix="b", uid="1.2.3.9.2", offset=900.0)
+    with pytest.raises(InputError, match="belongs to no readable DICOM series .* 2 readable series"):
+        read_image(tmp_path / last)
+    with pytest.warns(UserWarning, match="belong to no readable series"):
+        good = read_image(tmp_path / "b_000.dcm")  # a good file still picks its own series
+    assert good.array.shape[0] == 3 and good.array.max() == MARKER + 900.0
+
+
+def test_dicom_tie_of_largest_series_is_refused_and_listed(tmp_path):
+    hu, g = marker_array(), geometry_for(np.eye(3))
+    write_dicom_series(tmp_path, hu, g, series_uid="1.2.3.4.1", prefix="a", description="Axial soft tissue")
+    write_dicom_series(tmp_path, hu + 5, g, series_uid="1.2.3.4.2", prefix="b", description="Axial bone")
+    write_dicom_series(tmp_path, hu[:2], geometry_for(np.eye(3), shape_kji=(2, 10, 12)), series_uid="1.2.3.4.3",
+                       prefix="c")
+    with pytest.raises(InputError, match="2 DICOM series share the largest slice count \\(6\\)") as info:
+        read_image(tmp_path)
+    message = str(info.value)
+    for text in ("1.2.3.4.1  'Axial soft tissue'  6 slices", "1.2.3.4.2  'Axial bone'  6 slices", "1.2.3.4.3  ''  2",
+                 "Name one file of the wanted series", "folder holding only that series"):
+        assert text in message
+    assert np.array_equal(read_image(tmp_path / "b_000.dcm").array, hu + 5)
+    assert np.array_equal(read_image(tmp_path, series="1.2.3.4.1").array, hu)
