@@ -4,7 +4,8 @@ Commands::
 
     sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda] [--batch-size N]
                   [--steps N] [--samples N] [--seed S] [--slices A:B] [--prob-map P]
-                  [--uncertainty P] [--preview P] [--format EXT] [--quiet] [--json] [--debug]
+                  [--uncertainty P] [--preview P] [--format EXT] [--frame N] [--series UID]
+                  [--nan-policy reject|fill] [--strict] [--quiet] [--json] [--debug]
     sdseg models list | info ID | verify ID|DIR | import ZIP [--force] [--sha256 HEX]
     sdseg info
 
@@ -15,7 +16,11 @@ labelmap ``.nrrd``/``.nii``/``.nii.gz``/``.mha``. With several inputs (or when
 ``-o`` is an existing folder or ends with ``/``) they are folders, and each input ``NAME.ext``
 gives ``NAME.seg.nrrd`` (``--format`` picks another extension), ``NAME.prob.nrrd``,
 ``NAME.uncertainty.nrrd`` and ``NAME.preview.png``. ``--slices A:B`` segments slices A to B-1
-(0-based, either bound may be left out); the others are written as background.
+(0-based, either bound may be left out); the others are written as background. ``--frame``,
+``--series``, ``--nan-policy`` and ``--strict`` apply to every input (``--frame`` picks the frame
+of 4-D images and the page of multi-page pictures; 3-D inputs ignore it). Output paths are
+checked before the model loads, and the outputs of one input are written together: each to a
+temporary file first, then all renamed, so a failed output leaves every existing file unchanged.
 
 Progress goes to stderr as a bar with the ETA of each volume (``--quiet`` hides it). With
 ``--json``, stdout carries **one JSON object per line** instead (the bar is off, errors still go
@@ -33,7 +38,8 @@ volume_done ``volume``, ``volumes``, ``input``, ``done``, ``total``, ``elapsed_s
            ``outputs`` {kind: path} with kind in segmentation, probabilities, uncertainty, preview;
            ``voxel_counts`` {segment name: voxels}; ``warnings`` [text] when there were any
 error      ``message``, ``exit_code``; plus ``volume``, ``volumes``, ``input`` when one input
-           failed (the run goes on with the next input and ends with that exit code)
+           failed (the run goes on with the next input and ends with the exit code of the first
+           failure, or 1 when any failure was unexpected)
 done       ``volumes``, ``elapsed_s`` (whole run), ``exit_code``, ``outputs`` {input: segmentation}
 ========== ==================================================================================
 
@@ -170,6 +176,16 @@ def _positive(text: str) -> int:
     return value
 
 
+def _non_negative(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
+    return value
+
+
 def _device(text: str) -> str:
     low = text.lower()
     if low in ("auto", "cpu", "cuda") or (low.startswith("cuda:") and low[5:].isdigit()):
@@ -245,6 +261,17 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--preview", metavar="P", help="also write a PNG preview (.png)")
     seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS],
                      help="segmentation format when OUT is a folder (default seg.nrrd)")
+    seg.add_argument("--frame", type=_non_negative, default=None, metavar="N",
+                     help="frame of a 4-D input (time series, multi-echo) or page of a multi-page picture to segment "
+                          "(0-based; required for such inputs, ignored by 3-D ones)")
+    seg.add_argument("--series", default=None, metavar="UID",
+                     help="SeriesInstanceUID to read from a DICOM folder (default: the series with the most slices)")
+    seg.add_argument("--nan-policy", default="reject", choices=["reject", "fill"],
+                     help="NaN/infinite voxels: reject = refuse the input (default); fill = replace them with the "
+                          "window minimum, with a warning")
+    seg.add_argument("--strict", action="store_true",
+                     help="refuse an input the model was not trained for (colour vs grayscale, another modality "
+                          "such as a photo given to a CT model) instead of adapting it with a warning")
     seg.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
     models = sub.add_parser("models", parents=[common], help="list, inspect, verify or import models", epilog=epilog,

@@ -7,10 +7,13 @@ heavy collaborators (torch, SimpleITK): they are imported inside :func:`run_segm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
+import tempfile
 import threading
 import time
+import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,6 +21,7 @@ from typing import Callable, Dict, List, Optional
 
 from .cli import (
     EXIT_OK,
+    EXIT_UNEXPECTED,
     FLOAT_EXTENSIONS,
     SEGMENTATION_EXTENSIONS,
     OutputError,
@@ -29,10 +33,10 @@ from .cli import (
     parse_slices,
 )
 from .device import slow_cpu_bf16_note
-from .errors import CancelledError, GeometryError, InputError
+from .errors import CancelledError, InputError
 from .progress import ProgressEvent, ProgressTracker
 
-__all__ = ["Job", "plan_jobs", "input_stem", "run_segment"]
+__all__ = ["Job", "plan_jobs", "check_outputs", "input_stem", "run_segment"]
 
 _INPUT_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
                    ".tif", ".tiff", ".bmp", ".dcm")
@@ -104,6 +108,11 @@ def _flag(kind: str) -> str:
     return {"probabilities": "prob-map"}.get(kind, kind)
 
 
+def _option(kind: str) -> str:
+    """The command-line option that names output ``kind``."""
+    return "-o" if kind == "segmentation" else f"--{_flag(kind)}"
+
+
 def _check_distinct(jobs: List[Job]) -> None:
     inputs = {os.path.abspath(j.input) for j in jobs}
     seen: Dict[str, str] = {}
@@ -115,6 +124,58 @@ def _check_distinct(jobs: List[Job]) -> None:
             if key in seen:
                 raise UsageError(f"{path}: used for both the {seen[key]} and the {kind} output; choose distinct names.")
             seen[key] = kind
+
+
+def _output_error(path: Path, reason: str,
+                  remedy: str = "check the folder exists and is writable, and the disk has space") -> OutputError:
+    return OutputError(f"cannot write {path}: {reason}; {remedy}.")
+
+
+def _existing_folder(path: Path) -> Path:
+    """The nearest existing ancestor of ``path`` (the folder it will be written in, once created)."""
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _probe_folder(folder: Path, path: Path) -> None:
+    """Create and remove a temporary file in ``folder``; raises :class:`OutputError` if that fails."""
+    if not folder.is_dir():
+        raise _output_error(path, f"{folder} is a file, not a folder")
+    try:
+        handle, name = tempfile.mkstemp(prefix=".sdseg-", suffix=".probe", dir=str(folder))
+    except OSError as exc:
+        raise _output_error(path, f"the folder {folder} is not writable ({exc.strerror or exc})",
+                            "choose another output folder or make this one writable") from None
+    os.close(handle)
+    os.unlink(name)
+
+
+def check_outputs(jobs: List[Job]) -> None:
+    """Validate every output path before the model is loaded, so that a bad one fails fast.
+
+    Raises:
+        UsageError: an output names an existing folder or the input itself.
+        OutputError: its folder (or the nearest existing folder above it) is not a writable folder.
+    """
+    from .io.atomic import check_output_path
+
+    probed = set()
+    for job in jobs:
+        for kind, path in job.outputs.items():
+            if path.is_dir():
+                raise UsageError(f"{_option(kind)} {path}: is an existing folder; choose a file name that is not a "
+                                 "folder, or remove the folder.")
+            folder = _existing_folder(path)
+            if folder not in probed:
+                _probe_folder(folder, path)
+                probed.add(folder)
+            if path.parent.is_dir():
+                try:
+                    check_output_path(path, job.input)
+                except InputError as exc:
+                    raise UsageError(str(exc)) from None
 
 
 class _CancelFlag:
@@ -198,34 +259,55 @@ def _batch_size(args: argparse.Namespace, predictor) -> int:
     return suggest() if callable(suggest) else 8
 
 
-def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
+def _write_one(kind: str, temp: Path, job: Job, image, result, card) -> None:
+    """Write output ``kind`` of ``job`` to the temporary file ``temp``."""
     import numpy as np
 
     from .io import write_float_volume, write_preview, write_segmentation
 
-    written: Dict[str, str] = {}
+    if kind == "segmentation":
+        write_segmentation(temp, result, card, input_path=job.input)
+    elif kind == "preview":
+        write_preview(temp, image, result, card, input_path=job.input)
+    else:  # multi-class: P(any segment) and the sum of the per-class variances
+        volume = result.probabilities if kind == "probabilities" else result.variance
+        if volume.ndim == 4:
+            volume = 1.0 - volume[0] if kind == "probabilities" else volume.sum(axis=0)
+        write_float_volume(temp, np.asarray(volume, np.float32), result.geometry, input_path=job.input)
+
+
+def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
+    """Write every output of ``job`` together: all to temporary files first, then rename them all.
+
+    If any output fails, every temporary file is removed and no destination changes. The
+    segmentation is renamed last, so it is replaced only when every other output was.
+
+    Raises:
+        OutputError: a folder cannot be created or a file cannot be written (naming the destination).
+        InputError: a writer refused the result (see :mod:`SDSegLogic.io.writers`).
+    """
+    from .io.atomic import atomic_output
+
+    targets = {kind: path for kind, path in job.outputs.items() if kind != "uncertainty" or result.variance is not None}
+    current = "segmentation"  # the output being handled: the one named if something fails
     try:
-        for path in job.outputs.values():
+        for current, path in targets.items():
             path.parent.mkdir(parents=True, exist_ok=True)
-        written["segmentation"] = str(write_segmentation(job.outputs["segmentation"], result, card, input_path=job.input))
-        if "probabilities" in job.outputs:
-            probs = result.probabilities
-            foreground = probs if probs.ndim == 3 else 1.0 - probs[0]  # multi-class: P(any segment)
-            path = write_float_volume(job.outputs["probabilities"], np.asarray(foreground, np.float32), result.geometry,
-                                      input_path=job.input)
-            written["probabilities"] = str(path)
-        if "uncertainty" in job.outputs and result.variance is not None:
-            var = result.variance
-            total = var if var.ndim == 3 else var.sum(axis=0)  # multi-class: sum of per-class variances
-            path = write_float_volume(job.outputs["uncertainty"], np.asarray(total, np.float32), result.geometry,
-                                      input_path=job.input)
-            written["uncertainty"] = str(path)
-        if "preview" in job.outputs:
-            written["preview"] = str(write_preview(job.outputs["preview"], image, result, card))
+        with contextlib.ExitStack() as stack:  # leaving it renames each temporary file, last entered first
+            staged = {}
+            for current, path in targets.items():
+                staged[current] = stack.enter_context(atomic_output(path))
+            for current, temp in staged.items():
+                _write_one(current, temp, job, image, result, card)
     except OSError as exc:
-        raise OutputError(f"cannot write {getattr(exc, 'filename', None) or job.outputs['segmentation']}: "
-                          f"{exc.strerror or exc}; check the folder exists and is writable, and the disk has space.") from None
-    return written
+        raise _output_error(targets[current], str(exc.strerror or exc)) from None
+    return {kind: str(path) for kind, path in targets.items()}
+
+
+def _strictness(args: argparse.Namespace, image) -> dict:
+    """``--strict`` and the input's modality, as the keyword arguments of the volume pipeline."""
+    strict = bool(getattr(args, "strict", False))
+    return {"strict_channels": strict, "strict_modality": strict, "modality": image.modality}
 
 
 def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
@@ -237,7 +319,7 @@ def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
         plan = plan_segmentation(image.array.shape, image.geometry, predictor.model_card,
                                  model_size=int(predictor.config.sample_size), is_rgb=image.array.ndim == 4,
                                  slices=slices, batch_size=_batch_size(args, predictor), num_samples=args.samples,
-                                 source=str(image.source or "image"))
+                                 source=str(image.source or "image"), **_strictness(args, image))
     start, stop = plan.model_range
     return stop - start
 
@@ -258,7 +340,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = read_image(job.input)
+        image = read_image(job.input, frame=getattr(args, "frame", None), series=getattr(args, "series", None))
         cancel.check()
         tracker = ProgressTracker(_slice_count(image, predictor, slices, args), prior)
 
@@ -273,12 +355,27 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
             image.array, image.geometry, predictor, slices=slices, batch_size=_batch_size(args, predictor),
             num_inference_steps=args.steps, num_samples=args.samples, seed=args.seed,
             progress=on_progress, should_cancel=cancel, source=str(job.input),
-            keep_probabilities="probabilities" in job.outputs,
+            keep_probabilities="probabilities" in job.outputs, nan_policy=getattr(args, "nan_policy", "reject"),
+            **_strictness(args, image),
         )
         cancel.check()
         written = _write_outputs(job, image, result, predictor.model_card)
     notes = _unique(list(image.metadata.get("warnings", [])) + [str(w.message) for w in caught])
     return tracker, result, written, notes
+
+
+def _report_failure(exc: Exception, exit_code: int, args: argparse.Namespace, reporter: Reporter, common: dict) -> int:
+    """Emit the error event of one failed input; returns the run's exit code so far.
+
+    The run ends with the exit code of the first failed input, except that an unexpected error
+    (a bug: exit code 1) always wins. ``--debug`` prints the traceback.
+    """
+    code = exit_code_for(exc)
+    if getattr(args, "debug", False):
+        reporter.stderr.write(f"sdseg: traceback for {common['input']}:\n")
+        traceback.print_exception(type(exc), exc, exc.__traceback__, file=reporter.stderr)
+    reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, **common))
+    return EXIT_UNEXPECTED if code == EXIT_UNEXPECTED else (exit_code or code)
 
 
 def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> int:
@@ -295,6 +392,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     missing = [str(j.input) for j in jobs if not j.input.exists()]
     if missing:
         raise InputError(f"input not found: {', '.join(missing)}; check the path(s).")
+    check_outputs(jobs)
 
     with _CancelFlag() as cancel:
         resolved, device, predictor = _load(args, loader)
@@ -322,10 +420,10 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
             try:
                 tracker, result, written, notes = _segment_one(job, predictor, args, slices, prior, cancel, reporter,
                                                                common)
-            except (InputError, GeometryError, OutputError) as exc:
-                code = exit_code_for(exc)
-                exit_code = exit_code or code
-                reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, **common))
+            except CancelledError:
+                raise
+            except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
+                exit_code = _report_failure(exc, exit_code, args, reporter, common)
                 continue
             if tracker.done > 0:
                 prior = tracker.elapsed_s / tracker.done  # the measured rate primes the next volume

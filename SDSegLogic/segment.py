@@ -263,7 +263,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                   should_cancel: Optional[Callable[[], bool]] = None, nan_policy: str = "reject",
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
                   source: str = "image", overlap: Optional[bool] = None,
-                  keep_probabilities: bool = True, device_postprocess: Optional[bool] = None) -> SegmentationResult:
+                  keep_probabilities: bool = True, device_postprocess: Optional[bool] = None, modality: str = "",
+                  strict_modality: bool = False) -> SegmentationResult:
     """Segment a volume slice by slice and return labels on exactly the input's voxels.
 
     Args:
@@ -275,7 +276,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
             becomes the model's slicing axis (for an axial model and an axial scan, the k index
             shown in Slicer), as ``"A:B"``, ``(A, B)`` or ``slice(A, B)``, half-open, negative
             values from the end. Slices outside get label 0 and probability 0.
-        batch_size: slices per predictor call (does not change the result).
+        batch_size: slices per predictor call. The float32 soft maps may differ in the last
+            bits (~1e-7; kernels sum in another order), so a label can change only at a tie.
         num_inference_steps, num_samples, seed: passed to the predictor; recorded in the result.
         progress: ``progress(done_slices, total_slices)`` after each batch.
         should_cancel: checked before each batch; True raises :class:`CancelledError`.
@@ -296,6 +298,9 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
             (``predictor.predict_native``, see :mod:`SDSegLogic.device_postprocess`), so only
             uint8 labels come back to the host. ``None`` (default): when the predictor has
             ``predict_native`` and runs on CUDA. Bit-identical to the host path on the CPU.
+        modality: the input's modality (``ImageData.modality``: ``"CT"``, ``"MR"``, ``"photo"``, ...;
+            ``""`` when unknown); one the model was not trained on gives a warning.
+        strict_modality: reject a modality mismatch instead of warning.
 
     Returns:
         :class:`SegmentationResult` with labels uint8 (K, J, I) on ``geometry``.
@@ -321,7 +326,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         warnings.simplefilter("always")
         plan = plan_segmentation(array.shape, geometry, card, model_size=size, is_rgb=is_rgb, slices=slices,
                                  batch_size=batch_size, num_samples=num_samples, strict_channels=strict_channels,
-                                 max_bytes=max_bytes, source=source, keep_probabilities=keep_probabilities)
+                                 max_bytes=max_bytes, source=source, keep_probabilities=keep_probabilities,
+                                 modality=modality, strict_modality=strict_modality)
         notes.extend(plan.warnings)
         volume = array.astype(np.float32, copy=False)
         low, high = value_range(volume)  # both finite exactly when every voxel is

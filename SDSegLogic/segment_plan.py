@@ -15,7 +15,7 @@ from .geometry import ImageGeometry, ReorientPlan, parse_orientation_code, close
 from .limits import default_memory_budget, format_bytes
 from .preprocessing import channel_mode
 
-__all__ = ["SegmentationPlan", "plan_segmentation", "parse_slice_range", "SliceRange"]
+__all__ = ["SegmentationPlan", "plan_segmentation", "parse_slice_range", "SliceRange", "modality_note"]
 
 SliceRange = Union[None, slice, str, Tuple[Optional[int], Optional[int]]]
 _PLANES = {0: "sagittal", 1: "coronal", 2: "axial"}
@@ -55,7 +55,7 @@ class SegmentationPlan:
     warnings: Tuple[str, ...] = field(default_factory=tuple)
 
     def describe(self) -> str:
-        """A few lines for logs and the CLI's ``--dry-run``."""
+        """A few lines for the log."""
         h, w = self.in_plane
         lines = [
             f"reorient: {self.reorientation.describe()}",
@@ -98,6 +98,54 @@ def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> 
     return start, stop
 
 
+# Imaging modalities by family: DICOM Modality codes (0008,0060) and the names model cards use.
+_MODALITY_FAMILIES = {
+    "CT": "CT", "CBCT": "CT", "MR": "MR", "MRI": "MR", "PT": "PET", "PET": "PET", "NM": "NM", "SPECT": "NM",
+    "US": "US", "PHOTO": "photo",
+}
+# Families whose intensities a 2-D picture (PNG, JPEG, ...) cannot carry: HU, MR signal, uptake.
+_TOMOGRAPHIC = ("CT", "MR", "PET", "NM")
+
+
+def _modality_family(name: str) -> Optional[str]:
+    return _MODALITY_FAMILIES.get(str(name or "").strip().upper())
+
+
+def modality_note(card_modality: str, modality: str, strict: bool = False, source: str = "image") -> Optional[str]:
+    """A warning when the input's modality is not the one the model was trained on.
+
+    Only known modalities are compared (DICOM codes such as ``CT``, ``MR``, ``PT``, ``US`` and the
+    reader's ``photo`` for 2-D pictures); an empty or unknown one on either side gives no note. A
+    photo is a mismatch only for a tomographic model (CT, MR, PET, SPECT), whose intensities a
+    picture cannot hold.
+
+    Args:
+        card_modality: the model card's ``modality``.
+        modality: the input's (:attr:`SDSegLogic.io.ImageData.modality`).
+        strict: raise instead of returning the note.
+        source: name of the input used in messages.
+
+    Returns:
+        The warning text, or ``None`` when the modalities agree or cannot be compared.
+
+    Raises:
+        InputError: a mismatch when ``strict`` is True.
+    """
+    trained, given = _modality_family(card_modality), _modality_family(modality)
+    if trained is None or given is None or trained == given:
+        return None
+    if given == "photo" and trained not in _TOMOGRAPHIC:
+        return None
+    what = "a 2-D picture (photo, PNG/JPEG/TIFF/BMP)" if given == "photo" else f"a {modality} image"
+    mismatch = f"{source}: the model was trained on {card_modality} images but the input is {what}"
+    if strict:
+        raise InputError(f"{mismatch}; refused because strict checking is on (strict_modality, --strict). Give a "
+                         f"{card_modality} image, use a model trained on such inputs, or turn strict checking off to "
+                         "segment it anyway.")
+    return (f"{mismatch}; the results may be meaningless. Give a {card_modality} image or use a model trained on "
+            "such inputs.")
+
+
 def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> str:
     """Card code rearranged so that the thin source ``axis`` becomes the slicing axis k."""
     world, _ = closest_axes(geometry.direction_matrix)
@@ -111,7 +159,8 @@ def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> st
 def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card: Any, *, model_size: int,
                       is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
                       strict_channels: bool = False, max_bytes: Optional[int] = None,
-                      source: str = "image", keep_probabilities: bool = True) -> SegmentationPlan:
+                      source: str = "image", keep_probabilities: bool = True, modality: str = "",
+                      strict_modality: bool = False) -> SegmentationPlan:
     """Decide how a volume will be segmented, without reading its voxels.
 
     Args:
@@ -126,10 +175,15 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
         batch_size, num_samples, keep_probabilities: as in :func:`SDSegLogic.segment.segment_array`
             (the memory estimate counts the stored soft maps only when they are kept).
         strict_channels: reject instead of adapting a channel mismatch.
+        modality: the input's modality (:attr:`SDSegLogic.io.ImageData.modality`: a DICOM code such
+            as ``"CT"`` or ``"MR"``, ``"photo"`` for a 2-D picture, ``""`` when unknown); one that
+            differs from ``card.modality`` gives a warning (see :func:`modality_note`).
+        strict_modality: reject instead of warning about a modality mismatch.
         max_bytes: memory budget; default :func:`SDSegLogic.limits.default_memory_budget`.
 
     Raises:
-        InputError: bad arguments, empty range, or a volume that would exceed the budget.
+        InputError: bad arguments, empty range, a volume that would exceed the budget, or a channel
+            or modality mismatch under ``strict_channels`` / ``strict_modality``.
     """
     if batch_size < 1 or num_samples < 1 or model_size < 1:
         raise InputError(f"{source}: batch_size={batch_size}, num_samples={num_samples} and model size {model_size} "
@@ -164,6 +218,9 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     mode, channel_note = channel_mode(is_rgb, card.input_channels, strict_channels, source)
     if channel_note:
         notes.append(channel_note)
+    mismatch = modality_note(getattr(card, "modality", ""), modality, strict_modality, source)
+    if mismatch:
+        notes.append(mismatch)
     count = target.shape[2]
     in_start, in_stop = parse_slice_range(slices, geometry.shape[src], source)
     model_range = (count - in_stop, count - in_start) if reorientation.flips[2] else (in_start, in_stop)

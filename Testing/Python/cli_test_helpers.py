@@ -8,6 +8,7 @@ import zipfile
 from pathlib import Path
 from typing import Iterable, Optional
 
+import numpy as np
 from engine_test_helpers import tiny_card, tiny_model
 
 from SDSegLogic.model_folder import save_model_folder
@@ -56,3 +57,23 @@ def entry(model_id: str = "tiny-test", version: str = "1.0.0", **fields) -> dict
     if "url" not in base and "path" not in base:
         base["path"] = f"Models/{model_id}"
     return base
+
+
+class FailsOnConstantSlices:
+    """A real pipeline, except that a batch of constant slices raises ``error`` (as a failing GPU kernel would).
+
+    Every other attribute is the wrapped pipeline's, so ``sdseg segment`` runs it like any model;
+    an input that is constant everywhere fails, the others are segmented normally.
+    """
+
+    def __init__(self, pipeline, error: BaseException) -> None:
+        self._pipeline = pipeline
+        self._error = error
+
+    def __getattr__(self, name: str):
+        return getattr(self._pipeline, name)
+
+    def predict_probabilities(self, images: np.ndarray, **kwargs):
+        if float(images.max() - images.min()) < 1e-3:  # constant up to the resize's rounding
+            raise self._error
+        return self._pipeline.predict_probabilities(images, **kwargs)

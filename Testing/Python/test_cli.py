@@ -133,6 +133,38 @@ def test_json_mode_reports_usage_errors_as_an_event(tmp_path, capsys):
     assert err.startswith("sdseg: error:")
 
 
+def test_input_options_parse_and_validate_their_values(tmp_path, capsys):
+    """--frame, --series, --nan-policy and --strict (the options error messages suggest) exist and are checked."""
+    from SDSegLogic.cli import build_parser
+
+    base = ["segment", "in.nii.gz", "-o", "o.seg.nrrd"]
+    args = build_parser().parse_args(base)
+    assert (args.frame, args.series, args.nan_policy, args.strict) == (None, None, "reject", False)
+    args = build_parser().parse_args(base + ["--frame", "2", "--series", "1.2.3", "--nan-policy", "fill", "--strict"])
+    assert (args.frame, args.series, args.nan_policy, args.strict) == (2, "1.2.3", "fill", True)
+    for bad, expected in ((["--frame=-1"], "argument --frame: '-1' must be >= 0"),
+                          (["--frame", "first"], "argument --frame: 'first' is not an integer"),
+                          (["--nan-policy", "zero"], "argument --nan-policy: invalid choice: 'zero'")):
+        code, _, err = run(["segment", SAMPLE_CT, "-o", tmp_path / "o.seg.nrrd", *bad], capsys)
+        assert code == 2 and expected in err, err
+
+
+def test_bad_output_paths_fail_before_the_model_loads_and_change_nothing(tmp_path, capsys):
+    """Every output path is checked first: a --prob-map that is a folder (2) or under a file (6) leaves -o as it was."""
+    previous = tmp_path / "o.seg.nrrd"
+    previous.write_text("previous result")
+    (tmp_path / "p.nrrd").mkdir()
+    (tmp_path / "a-file").write_text("not a folder")
+    for prob_map, code_expected, text in ((tmp_path / "p.nrrd", 2, "is an existing folder"),
+                                          (tmp_path / "a-file" / "p.nrrd", 6, "a-file is a file, not a folder")):
+        code, _, err = run(["segment", SAMPLE_CT, "-o", previous, "--prob-map", prob_map, "--model",
+                            tmp_path / "no-such-model"], capsys)
+        assert code == code_expected and text in err and str(prob_map) in err, err
+        assert "no-such-model" not in err  # failed before the model was looked up
+        assert previous.read_text() == "previous result"
+        assert not list(tmp_path.rglob(".sdseg-*"))  # the writability probe leaves nothing behind
+
+
 # ---------------------------------------------------------------------- input (3) and model (4) errors
 def test_missing_input_exits_3_before_loading_the_model(tmp_path, capsys):
     code, _, err = run(["segment", tmp_path / "absent.nrrd", "-o", tmp_path / "o.seg.nrrd", "--model", tmp_path / "none"],

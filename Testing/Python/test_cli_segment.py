@@ -11,10 +11,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_test_helpers import copy_model, entry, make_model_folder, write_registry
+from cli_test_helpers import FailsOnConstantSlices, copy_model, entry, make_model_folder, write_registry
 
 from SDSegLogic.cli import build_parser, main
-from SDSegLogic.cli_segment import run_segment
+from SDSegLogic.cli_segment import Job, _write_outputs, run_segment
+from SDSegLogic.errors import CancelledError, InputError
 
 sitk = pytest.importorskip("SimpleITK")
 
@@ -244,3 +245,159 @@ def test_compile_option_auto_stays_eager_on_cpu_and_off_is_accepted(tiny_folder,
     code, _, err = run(["segment", str(crop), "-o", str(tmp_path / "x.seg.nrrd"), "--model", str(tiny_folder),
                         "--compile", "jit"], capsys)
     assert code == 2 and "--compile" in err
+
+
+# ---------------------------------------------------------------------- options that error messages suggest
+def _labels(path: Path) -> np.ndarray:
+    return sitk.GetArrayFromImage(sitk.ReadImage(str(path)))
+
+
+def test_nan_policy_fill_suggested_by_the_error_works(tiny_folder, crop, tmp_path, capsys):
+    array = sitk.GetArrayFromImage(sitk.ReadImage(str(crop))).astype(np.float32)
+    array[1, 2, 3] = np.nan
+    image = sitk.GetImageFromArray(array)
+    image.CopyInformation(sitk.ReadImage(str(crop)))
+    nan_input = tmp_path / "nan.nrrd"
+    sitk.WriteImage(image, str(nan_input))
+    argv = ["segment", nan_input, "-o", tmp_path / "o.seg.nrrd", "--model", tiny_folder]
+    code, _, err = run(argv + ["--quiet"], capsys)
+    assert code == 3 and "(--nan-policy fill)" in err
+    code, out, err = run(argv + ["--nan-policy", "fill", "--json"], capsys)
+    assert code == 0, err
+    finished = next(e for e in events(out) if e["event"] == "volume_done")
+    assert any("replaced 1 NaN/infinite voxel value(s)" in w for w in finished["warnings"])
+    assert _labels(tmp_path / "o.seg.nrrd").shape == array.shape
+
+
+def test_frame_suggested_by_the_error_works(tiny_folder, crop, tmp_path, capsys):
+    volume = sitk.ReadImage(str(crop))
+    blank = sitk.Image(volume.GetSize(), volume.GetPixelID()) - 1000
+    blank.CopyInformation(volume)
+    four_d, three_d = tmp_path / "t2.nii.gz", tmp_path / "frame1.nii.gz"
+    sitk.WriteImage(sitk.JoinSeries([blank, volume]), str(four_d))
+    sitk.WriteImage(volume, str(three_d))
+    argv = ["segment", four_d, "-o", tmp_path / "o.nrrd", "--model", tiny_folder, "--quiet"]
+    code, _, err = run(argv, capsys)
+    assert code == 3 and "frame=0..1 (--frame)" in err
+    code, _, err = run(argv + ["--frame", "1"], capsys)
+    assert code == 0, err
+    reference = tmp_path / "reference.nrrd"
+    code, _, err = run(["segment", three_d, "-o", reference, "--model", tiny_folder, "--quiet"], capsys)
+    assert code == 0, err
+    np.testing.assert_array_equal(_labels(tmp_path / "o.nrrd"), _labels(reference))
+    code, _, err = run(argv + ["--frame", "2"], capsys)
+    assert code == 3 and "frame=2 is out of range" in err
+
+
+def test_series_option_reads_the_chosen_dicom_series(tiny_folder, tmp_path, capsys):
+    pytest.importorskip("pydicom")
+    from io_test_helpers import write_dicom_series
+
+    from SDSegLogic.geometry import ImageGeometry
+
+    folder = tmp_path / "dicom"
+    folder.mkdir()
+    for uid, slices in (("1.2.826.0.1.3680043.2.1125.7", 4), ("1.2.826.0.1.3680043.2.1125.8", 2)):
+        array = np.full((slices, 32, 32), -1000.0, dtype=np.float32)
+        array[:, 8:20, 10:22] = 60.0
+        write_dicom_series(folder, array, ImageGeometry((1, 1, 2), (0, 0, 0), np.eye(3), (32, 32, slices)),
+                           series_uid=uid, prefix=f"s{slices}")
+    argv = ["segment", folder, "-o", tmp_path / "o.nrrd", "--model", tiny_folder, "--quiet"]
+    code, _, err = run(argv, capsys)
+    assert code == 0 and _labels(tmp_path / "o.nrrd").shape == (4, 32, 32)  # the largest series by default
+    code, _, err = run(argv + ["--series", "1.2.826.0.1.3680043.2.1125.8"], capsys)
+    assert code == 0, err
+    assert _labels(tmp_path / "o.nrrd").shape == (2, 32, 32)
+    code, _, err = run(argv + ["--series", "1.2.3"], capsys)
+    assert code == 3 and "series '1.2.3' not found" in err
+
+
+def test_photo_given_to_a_ct_model_warns_and_strict_refuses(tiny_folder, tmp_path, capsys):
+    from PIL import Image
+
+    grey = np.zeros((32, 32), np.uint8)
+    grey[8:20, 10:22] = 200
+    Image.fromarray(grey).save(tmp_path / "grey.png")
+    Image.fromarray(np.stack([grey] * 3, axis=-1)).save(tmp_path / "colour.png")
+    target = tmp_path / "grey.seg.nrrd"
+    code, out, err = run(["segment", tmp_path / "grey.png", "-o", target, "--model", tiny_folder, "--json"], capsys)
+    assert code == 0, err
+    finished = next(e for e in events(out) if e["event"] == "volume_done")
+    expected = "grey.png: the model was trained on CT images but the input is a 2-D picture"
+    assert any(expected in w and "meaningless" in w for w in finished["warnings"])
+    assert expected.encode() in target.read_bytes()[:4000]  # SDSeg_Warnings in the .seg.nrrd header
+    target.unlink()
+    strict = ["-o", target, "--model", tiny_folder, "--strict", "--quiet"]
+    code, _, err = run(["segment", tmp_path / "grey.png", *strict], capsys)
+    assert code == 3 and "trained on CT images" in err and "refused because strict" in err
+    code, _, err = run(["segment", tmp_path / "colour.png", *strict], capsys)
+    assert code == 3 and "strict channel checking" in err
+    assert not target.exists()
+
+
+# ---------------------------------------------------------------------- outputs are committed together
+def test_a_failing_output_leaves_every_existing_file_unchanged(tiny_folder, crop, tmp_path):
+    """The segmentation is staged like the others and replaced only when every output was written."""
+    import warnings
+
+    from SDSegLogic.io import image_data_from_array, read_image
+    from SDSegLogic.pipeline import SDSegPipeline
+    from SDSegLogic.segment import segment_array
+
+    image = read_image(crop)
+    pipeline = SDSegPipeline.from_pretrained(tiny_folder, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = segment_array(image.array, image.geometry, pipeline)
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "o.seg.nrrd").write_text("previous result")
+    job = Job(crop, {"segmentation": out / "o.seg.nrrd", "probabilities": out / "p.nrrd", "preview": out / "v.png"})
+    other_image = image_data_from_array(np.zeros((2, 8, 8), np.float32))  # the preview writer refuses it
+    with pytest.raises(InputError, match="pass the image that was segmented"):
+        _write_outputs(job, other_image, result, pipeline.model_card)
+    assert sorted(p.name for p in out.iterdir()) == ["o.seg.nrrd"]  # no new file, no temporary file left
+    assert (out / "o.seg.nrrd").read_text() == "previous result"
+    written = _write_outputs(job, image, result, pipeline.model_card)
+    assert sorted(written) == ["preview", "probabilities", "segmentation"]
+    assert sorted(p.name for p in out.iterdir()) == ["o.seg.nrrd", "p.nrrd", "v.png"]
+    np.testing.assert_array_equal(_labels(out / "o.seg.nrrd"), result.labels)
+
+
+# ---------------------------------------------------------------------- one failed input does not stop a batch
+def test_an_unexpected_error_in_one_input_is_reported_and_the_others_go_on(tiny_folder, crop, tmp_path, capsys):
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    blank = tmp_path / "blank.nrrd"
+    volume = sitk.ReadImage(str(crop))
+    constant = sitk.Image(volume.GetSize(), volume.GetPixelID()) - 1000
+    constant.CopyInformation(volume)
+    sitk.WriteImage(constant, str(blank))
+    second = tmp_path / "second.nii.gz"
+    sitk.WriteImage(volume, str(second))
+
+    def args_for(out: Path):
+        return build_parser().parse_args([str(a) for a in ["segment", crop, blank, second, "-o", out, "--model",
+                                                           tiny_folder, "--json", "--debug"]])
+
+    def loader_raising(error):
+        return lambda folder, device: FailsOnConstantSlices(SDSegPipeline.from_pretrained(folder, device=device), error)
+
+    code = run_segment(args_for(tmp_path / "out"), loader=loader_raising(RuntimeError("CUDA error: illegal address")))
+    captured = capsys.readouterr()
+    stream = events(captured.out)
+    assert code == 1
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["crop.seg.nrrd", "second.seg.nrrd"]
+    error = next(e for e in stream if e["event"] == "error")
+    assert error["volume"] == 2 and error["input"] == str(blank) and error["exit_code"] == 1
+    assert "RuntimeError: CUDA error: illegal address" in error["message"] and "unexpected" in error["message"]
+    assert [e["volume"] for e in stream if e["event"] == "volume_done"] == [1, 3]
+    assert stream[-1]["event"] == "done" and stream[-1]["exit_code"] == 1
+    assert "Traceback" in captured.err and str(blank) in captured.err  # --debug: the traceback, naming the input
+
+    for stop in (CancelledError("cancelled by the user"), KeyboardInterrupt()):  # cancelling still stops everything
+        out = tmp_path / f"out-{type(stop).__name__}"
+        with pytest.raises(type(stop)):
+            run_segment(args_for(out), loader=loader_raising(stop))
+        capsys.readouterr()
+        assert sorted(p.name for p in out.iterdir()) == ["crop.seg.nrrd"]

@@ -162,3 +162,42 @@ def test_input_validation():
         segment_array(marker_array(), "LPS", predictor)
     with pytest.raises(InputError, match="batch_size"):
         segment_array(marker_array(), g, predictor, batch_size=0)
+
+
+@pytest.mark.parametrize("card_kind, modality, warned", [
+    ("window", "photo", True),   # a PNG/JPEG given to a CT model: no HU
+    ("window", "MR", True),      # a DICOM MR series given to a CT model
+    ("window", "CT", False),
+    ("window", "", False),       # unknown modality (arrays from memory): nothing to compare
+    ("window", "OT", False),     # a DICOM code we do not classify
+    ("rgb", "photo", False),     # a photo model given a photo
+])
+def test_input_modality_is_compared_with_the_card(card_kind, modality, warned):
+    """plan_segmentation warns (and refuses when strict) when the input's modality is not the card's."""
+    card = make_card(kind=card_kind, channels=3 if card_kind == "rgb" else 1)
+    g = geometry_for(np.eye(3))
+    plan = plan_segmentation(g.array_shape + ((3,) if card_kind == "rgb" else ()), g, card, model_size=32,
+                             is_rgb=card_kind == "rgb", modality=modality, source="in.png")
+    notes = [w for w in plan.warnings if "trained on" in w]
+    assert bool(notes) == warned
+    if warned:
+        assert notes[0].startswith(f"in.png: the model was trained on {card.modality} images")
+        assert "meaningless" in notes[0]
+        with pytest.raises(InputError, match=f"in.png: the model was trained on CT .*refused because strict"):
+            plan_segmentation(g.array_shape, g, card, model_size=32, modality=modality, strict_modality=True,
+                              source="in.png")
+    else:
+        plan_segmentation(g.array_shape + ((3,) if card_kind == "rgb" else ()), g, card, model_size=32,
+                          is_rgb=card_kind == "rgb", modality=modality, strict_modality=True)
+
+
+def test_segment_array_reports_a_modality_mismatch_in_the_result():
+    card = make_card()
+    g = geometry_for(np.eye(3))
+    result = segment_quietly(marker_array(), g, ThresholdPredictor(card, 32), modality="photo", source="grey.png")
+    assert any("grey.png: the model was trained on CT images but the input is a 2-D picture" in w
+               for w in result.warnings)
+    predictor = ThresholdPredictor(card, 32)
+    with pytest.raises(InputError, match="strict"):
+        segment_array(marker_array(), g, predictor, modality="photo", strict_modality=True)
+    assert predictor.calls == []
