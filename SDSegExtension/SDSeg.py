@@ -13,6 +13,7 @@ Slicer does not look a scripted module's logic class up by name, and a class cal
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import sys
@@ -36,7 +37,9 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
     sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
 
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
+from SDSegLib.panel_state import show_warnings, update_option_states, update_slices_and_estimate  # noqa: E402
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
+from SDSegLogic.errors import SDSegError  # noqa: E402
 
 DEFAULT_MODEL = "sdseg-demo-ct-lite"
 
@@ -78,6 +81,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._parameterNode: Optional[SDSegParameterNode] = None
         self._guiTag = None
         self._job = None
+        self._engineDevice = ""  # "cpu"/"cuda" as the engine last reported it (for the time estimate)
         self._timer = qt.QTimer()
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._onTimer)
@@ -102,14 +106,13 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.segmentButton.clicked.connect(self.onSegmentButton)
         self.ui.outputSegmentationSelector.currentNodeChanged.connect(self.ui.show3DButton.setSegmentationNode)
         self.ui.versionsLabel.text = self.logic.versionsText()
+        show_warnings(self.ui, [])
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
-        self._timer.stop()
-        if self._job is not None:
-            self._job.cancel()
+        self._cancelJob()
         self.removeObservers()
         if self.logic is not None:
             self.logic.stopEngine()
@@ -124,6 +127,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
 
     def onSceneStartClose(self, caller, event) -> None:
+        if self._job is not None:
+            self._log(_("The scene is closing: the running segmentation is cancelled and nothing is written."))
+            self.ui.etaLabel.text = _("Cancelled: the scene was closed.")
+            self._cancelJob()
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -152,25 +159,47 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._updateState()
 
     def _onModelOrDeviceChanged(self, _index=None) -> None:
+        model = self.ui.modelComboBox.currentData or DEFAULT_MODEL
         if self._parameterNode:
-            self._parameterNode.modelId = self.ui.modelComboBox.currentData or DEFAULT_MODEL
+            self._parameterNode.modelId = model
             self._parameterNode.device = self.ui.deviceComboBox.currentData or "auto"
             self._parameterNode.gpuKernels = self.ui.gpuKernelsComboBox.currentData or "auto"
-        self.ui.modelCardLabel.text = self.logic.modelSummary(self.ui.modelComboBox.currentData or DEFAULT_MODEL)
+        self.ui.modelCardLabel.text = self.logic.modelSummary(model)
+        self.ui.modelCardLabel.toolTip = self.logic.modelToolTip(model)
+        self._updateState()
 
     def _updateState(self, caller=None, event=None) -> None:
         running = self._job is not None
-        ready = bool(self._parameterNode and self._parameterNode.inputVolume)
+        p = self._parameterNode
+        ready = bool(p and p.inputVolume)
         self.ui.segmentButton.enabled = running or ready
         self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
         self.ui.segmentButton.toolTip = _("Stop the running segmentation") if running else (
             _("Segment the input with the selected model") if ready else _("Select an input volume first"))
         for name in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton"):
             getattr(self.ui, name).enabled = not running
+        if p is not None:
+            update_option_states(self.ui, p)
+            if not running:
+                update_slices_and_estimate(self.ui, self.logic, p, self._engineDevice)
 
     def _log(self, text: str) -> None:
         self.ui.statusLog.appendPlainText(text)
         logging.info("SDSeg: %s", text)
+
+    @contextlib.contextmanager
+    def _errorsShown(self, message: str):
+        """Show an error (dialog + log) and keep it inside this Qt slot.
+
+        ``slicer.util.tryWithErrorDisplay`` shows the error, then re-raises it; an exception that
+        escapes a slot would skip the code that resets the panel.
+        """
+        try:
+            with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
+                yield
+        except Exception as exc:  # noqa: BLE001 - already displayed
+            self.ui.etaLabel.text = message
+            self._log(f"{message} {exc}")
 
     def onSegmentButton(self) -> None:
         if self._job is not None:
@@ -178,50 +207,89 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self._job.cancel()
             return
         p = self._parameterNode
-        with slicer.util.tryWithErrorDisplay(_("SDSeg could not start."), waitCursor=True):
+        with self._errorsShown(_("SDSeg could not start.")):
             self.logic.setupPythonRequirements()
-            self._job = self.logic.startJob(
+            job = self.logic.startJob(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
                 gpuKernels=p.gpuKernels)
-            self.ui.progressBar.setValue(0)
+            # where the result goes is fixed when the run starts
+            job.outputNodeIDs = tuple(node.GetID() if node is not None else None
+                                      for node in (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume))
+            self._job = job
+            self.ui.progressBar.setRange(0, 0)  # busy until the engine reports the first slices
             self.ui.etaLabel.text = _("Starting the engine ...")
+            show_warnings(self.ui, [])
             self._timer.start()
         self._updateState()
 
-    def _onTimer(self) -> None:
-        from SDSegLogic.progress import format_seconds
+    def _cancelJob(self) -> None:
+        """Cancel the running job, if any, and reset the panel (its events are no longer read)."""
+        if self._job is not None:
+            self._job.cancel()
+        self._endJob()
 
+    def _endJob(self) -> None:
+        """Back to the idle panel: no job, timer stopped, Segment button, panels enabled."""
+        self._job = None
+        self._timer.stop()
+        for text in self.logic.drainLog() if self.logic is not None else []:
+            self._log(text)
+        self.ui.progressBar.setRange(0, 100)
+        self._updateState()
+
+    def _onTimer(self) -> None:
         for text in self.logic.drainLog():
             self._log(text)
-        for event in self._job.poll() if self._job is not None else []:
-            if event.kind == "progress":
-                done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
-                self.ui.progressBar.setValue(int(100 * done / total))
-                self.ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
-                    done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
-            elif event.kind == "info":
-                self.ui.deviceInfoLabel.text = event.text
-            elif event.kind == "done":
-                p = self._parameterNode
-                with slicer.util.tryWithErrorDisplay(_("SDSeg could not write the result."), waitCursor=True):
-                    segmentation = self.logic.applyResult(self._job, p.inputVolume, p.outputSegmentation,
-                                                          p.probabilityVolume, p.uncertaintyVolume)
-                    p.outputSegmentation = segmentation
-                    self.ui.progressBar.setValue(100)
-                    self.ui.etaLabel.text = event.text
-                    self._log(event.text)
-            elif event.kind in ("cancelled", "error"):
-                self.ui.etaLabel.text = event.text.splitlines()[0]
-                self._log(event.text)
-                if event.kind == "error":
-                    slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text)
-            if event.kind in ("done", "cancelled", "error"):
-                self._job = None
-                self._timer.stop()
-                self._updateState()
+        job = self._job
+        if job is None:
+            self._timer.stop()
+            return
+        for event in job.poll():
+            if event.kind not in ("done", "cancelled", "error"):
+                self._onJobEvent(event)
+                continue
+            try:
+                with self._errorsShown(_("SDSeg could not write the result.")):
+                    self._onJobEnd(job, event)
+            finally:
+                self._endJob()
+            return
+
+    def _onJobEvent(self, event) -> None:
+        from SDSegLogic.progress import format_seconds
+
+        if event.kind == "progress":
+            done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
+            self.ui.progressBar.setRange(0, 100)
+            self.ui.progressBar.setValue(int(100 * done / total))
+            self.ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
+                done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
+        elif event.kind == "info":
+            self.ui.deviceInfoLabel.text = event.text
+            self._engineDevice = "cuda" if str(event.data.get("device", "")).startswith("cuda") else "cpu"
+
+    def _onJobEnd(self, job, event) -> None:
+        self.ui.etaLabel.text = event.text.splitlines()[0]
+        self._log(event.text)
+        if event.kind == "error":
+            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text)
+        if event.kind != "done":
+            return
+        volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
+        if volume is None:
+            raise SDSegError(_("the input volume was removed from the scene during the run; nothing was written."))
+        outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in getattr(job, "outputNodeIDs", (None,) * 3)]
+        segmentation = self.logic.applyResult(job, volume, *outputs)
+        self.ui.show3DButton.setSegmentationNode(segmentation)
+        self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.setValue(100)
+        self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))
+        for warning in job.output.warnings:
+            self._log(_("Warning: {text}").format(text=warning))
+        show_warnings(self.ui, list(job.output.warnings))
 
 
 class SDSegTest(ScriptedLoadableModuleTest):
@@ -284,6 +352,9 @@ class SDSegTest(ScriptedLoadableModuleTest):
         np.testing.assert_array_equal(slicer.util.arrayFromVolume(volume), before)  # input untouched
         role = slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
         self.assertEqual(segmentation.GetNodeReference(role).GetID(), volume.GetID())
+        self.assertEqual(logic.sliceSelection(volume, DEFAULT_MODEL).letter, "k")  # an axial CT, an axial model
+        second = logic.applyResult(job, volume)  # no output chosen again: a new node, the first one is kept
+        self.assertNotEqual(second.GetName(), segmentation.GetName())
         again = logic.process(volume, segmentation, model=DEFAULT_MODEL, device="cpu")  # blocking API, warm engine
         self.assertIs(again, segmentation)
         self.assertEqual(seg.GetNumberOfSegments(), len(card["classes"]))

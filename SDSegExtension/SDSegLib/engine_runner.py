@@ -146,8 +146,8 @@ class JobEvent:
     """What :meth:`SegmentationJob.poll` returns.
 
     Attributes:
-        kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output),
-            ``"cancelled"`` or ``"error"`` (text, code).
+        kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output;
+            ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` or ``"error"`` (text, code).
     """
 
     kind: str
@@ -229,7 +229,10 @@ class SegmentationJob:
             finally:
                 client.close()
             self.output = output
-            put(JobEvent("done", text=f"Segmented in {output.header.get('seconds', 0):.1f} s.", output=output))
+            text = f"Segmented in {output.header.get('seconds', 0):.1f} s."
+            if output.warnings:
+                text += f" {len(output.warnings)} warning(s): check the result."
+            put(JobEvent("done", text=text, data={"warnings": list(output.warnings)}, output=output))
         except CancelledError:
             put(JobEvent("cancelled", text="Cancelled; nothing was written."))
         except SDSegError as exc:

@@ -1,11 +1,22 @@
-"""Text shown about a model in the module panel (pure Python: also used by the UI test)."""
+"""Text shown about a model and a run in the module panel (pure Python: also used by the UI test)."""
 
 from __future__ import annotations
 
 import html
-from typing import Any, List, Tuple
+import math
+from typing import Any, List, Optional, Sequence, Tuple
 
-__all__ = ["model_choices", "model_summary_html"]
+__all__ = ["model_choices", "model_summary_html", "model_tooltip", "short_text", "time_estimate_text",
+           "warnings_html", "AMBER", "WARNING_ORANGE"]
+
+AMBER = "#b36b00"
+"""Colour of the intended-use line (a caution, not an error)."""
+
+WARNING_ORANGE = "#c05a00"
+"""Colour of the quality-warning status line after a run."""
+
+INTENDED_USE_CHARS = 110
+"""Characters of the intended use shown in the panel; the tooltip has all of it."""
 
 
 def model_choices(registry: Any, fallback: str) -> List[Tuple[str, str]]:
@@ -17,16 +28,72 @@ def model_choices(registry: Any, fallback: str) -> List[Tuple[str, str]]:
     return choices or [(fallback, fallback)]
 
 
-def model_summary_html(entry: Any, installed: str) -> str:
-    """Rich text for the model card label: task, modality, version, install state, classes.
+def short_text(text: str, limit: int = INTENDED_USE_CHARS) -> str:
+    """``text`` on one line, cut at a word boundary before ``limit`` characters, with an ellipsis."""
+    flat = " ".join(str(text).split())
+    if len(flat) <= limit:
+        return flat
+    cut = flat[:limit].rsplit(" ", 1)[0].rstrip(" ,;:.")
+    return cut + "\u2026"
+
+
+def model_summary_html(entry: Any, installed: str, intended_use: str = "") -> str:
+    """Rich text for the model card label: task, modality, version, install state, classes, intended use.
 
     Args:
         entry: a registry entry (``task``, ``modality``, ``version``, ``classes``, ``license``).
         installed: ``"bundled"``, ``"cache"``, ``"folder"``, or ``""`` when not installed.
+        intended_use: the model card's ``intended_use`` (shortened here, amber; the label's
+            tooltip, :func:`model_tooltip`, carries the whole text).
     """
     esc = html.escape
     state = (f"<span style='color:#2a7a2a'>installed ({esc(installed)})</span>" if installed
              else "<span style='color:#b00000'>not installed - see the README for the model zip</span>")
     classes = ", ".join(esc(c) for c in entry.classes)
-    return (f"<b>{esc(entry.task)}</b><br>{esc(entry.modality)} &middot; v{esc(entry.version)} &middot; "
+    text = (f"<b>{esc(entry.task)}</b><br>{esc(entry.modality)} &middot; v{esc(entry.version)} &middot; "
             f"{esc(entry.license)} &middot; {state}<br><span style='color:#555'>Classes: {classes}</span>")
+    if intended_use.strip():
+        text += f"<br><span style='color:{AMBER}'>&#9888; Intended use: {esc(short_text(intended_use))}</span>"
+    return text
+
+
+def model_tooltip(intended_use: str = "", description: str = "") -> str:
+    """Plain-text tooltip of the model card label: the full intended use, then the description."""
+    parts = []
+    if intended_use.strip():
+        parts.append(f"Intended use: {intended_use.strip()}")
+    if description.strip():
+        parts.append(description.strip())
+    return "\n\n".join(parts) or "Task, modality, classes and version from the model card."
+
+
+def time_estimate_text(seconds_per_slice: Optional[float], num_slices: int, device: str, samples: int = 1,
+                       steps: int = 1) -> str:
+    """A rough run-time estimate for the panel, calibrated only for the CPU.
+
+    Args:
+        seconds_per_slice: the registry's CPU timing prior (``RegistryEntry.seconds_per_slice("cpu")``),
+            or None when the registry has none.
+        num_slices: slices to segment.
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (the engine picks; the GPU is not known yet).
+        samples, steps: each sample and each DDIM step runs the network again (upper bound).
+
+    Returns:
+        ``""`` when nothing sensible can be said.
+    """
+    if device == "cuda":
+        return "Fast on the GPU."
+    if not seconds_per_slice or num_slices < 1:
+        return ""
+    seconds = float(seconds_per_slice) * num_slices * max(1, int(samples)) * max(1, int(steps))
+    amount = "under 1 min" if seconds < 60 else f"about {math.ceil(seconds / 60)} min"
+    text = f"Estimate: {amount} for {num_slices} slice{'s' if num_slices != 1 else ''} on CPU"
+    return text + (" (much less if a GPU is found)." if device == "auto" else ".")
+
+
+def warnings_html(warnings: Sequence[str]) -> str:
+    """Orange rich text listing a run's quality warnings (empty string when there are none)."""
+    if not warnings:
+        return ""
+    items = "<br>".join(f"&#9888; {html.escape(str(w))}" for w in warnings)
+    return f"<span style='color:{WARNING_ORANGE}'><b>Check the result:</b><br>{items}</span>"

@@ -28,10 +28,17 @@ from SDSegLogic.errors import CancelledError, InputError, SDSegError
 
 from .engine_runner import EngineManager, SegmentationJob
 from .install import DependencyInstaller, installed_versions
-from .model_info import model_choices, model_summary_html
+from .model_info import model_choices, model_summary_html, model_tooltip, time_estimate_text
 from .parameter_node import SDSegParameterNode
 from .segmentation_writer import write_segmentation
-from .volume_adapter import array_and_geometry_from_volume_node, matrix_to_numpy, slice_range_from_points, update_volume_node_from_array
+from .volume_adapter import (
+    SliceSelection,
+    array_and_geometry_from_volume_node,
+    geometry_from_volume_node,
+    select_slices,
+    slicing_axis,
+    update_volume_node_from_array,
+)
 
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
@@ -54,6 +61,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         self.moduleName = "SDSeg"
         self._log: "queue.Queue[str]" = queue.Queue()
         self._manager = engineManager
+        self._cards: Dict[str, Dict[str, Any]] = {}
+        self._registry: Any = None
 
     # ------------------------------------------------------------------ state and info
     def getParameterNode(self) -> SDSegParameterNode:
@@ -80,12 +89,18 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         if self._manager is not None:
             self._manager.stop()
 
-    def availableModels(self) -> List[Tuple[str, str]]:
-        """(model id, title) of every model in the registry (``Resources/models.json``)."""
+    def registry(self) -> Any:
+        """The model registry (``Resources/models.json``), read once."""
         from SDSegLogic.registry import Registry
 
+        if self._registry is None:
+            self._registry = Registry.load()
+        return self._registry
+
+    def availableModels(self) -> List[Tuple[str, str]]:
+        """(model id, title) of every model in the registry (``Resources/models.json``)."""
         try:
-            return model_choices(Registry.load(), DEFAULT_MODEL)
+            return model_choices(self.registry(), DEFAULT_MODEL)
         except SDSegError as exc:
             self._enqueue(f"Model registry unreadable: {exc}")
             return [(DEFAULT_MODEL, DEFAULT_MODEL)]
@@ -97,18 +112,47 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         folder = Path(resolve_model(model).folder)
         return json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
 
-    def modelSummary(self, model: str) -> str:
-        """Rich text for the model card label: task, modality, classes, version and where it is."""
-        from SDSegLogic.registry import Registry, resolve_model
+    def _cachedCard(self, model: str) -> Dict[str, Any]:
+        """The model card, or ``{}`` when the model is not installed here (e.g. on a remote engine)."""
+        if model not in self._cards:
+            try:
+                self._cards[model] = self.modelCard(model)
+            except (SDSegError, OSError, ValueError):
+                return {}
+        return self._cards[model]
 
-        entry = Registry.load().get(model)
+    def modelOrientation(self, model: str) -> str:
+        """The orientation code the model's slices were cut in (``"LPS"``, axial, when unknown)."""
+        return str(self._cachedCard(model).get("orientation") or "LPS")
+
+    def modelSummary(self, model: str) -> str:
+        """Rich text for the model card label: task, modality, classes, version, intended use."""
+        from SDSegLogic.registry import resolve_model
+
+        entry = self.registry().get(model)
         if entry is None:
             return f"<i>{model}</i>: not in the model registry."
         try:
-            installed = resolve_model(model).source
+            installed = resolve_model(model, registry=self.registry()).source
         except SDSegError:
             installed = ""
-        return model_summary_html(entry, installed)
+        return model_summary_html(entry, installed, str(self._cachedCard(model).get("intended_use") or ""))
+
+    def modelToolTip(self, model: str) -> str:
+        """Tooltip of the model card label: the card's full intended use and the registry description."""
+        entry = self.registry().get(model)
+        card = self._cachedCard(model)
+        return model_tooltip(str(card.get("intended_use") or ""),
+                             getattr(entry, "description", "") or str(card.get("description") or ""))
+
+    def timeEstimate(self, model: str, device: str, numSlices: int, samples: int = 1, steps: int = 1) -> str:
+        """Run-time estimate from the registry's CPU timing (``""`` when the model has none)."""
+        try:
+            entry = self.registry().get(model)
+        except SDSegError:
+            return ""
+        perSlice = entry.seconds_per_slice("cpu") if entry is not None else None
+        return time_estimate_text(perSlice, int(numSlices), device, samples, steps)
 
     def versionsText(self) -> str:
         from SDSegLogic import __version__
@@ -125,25 +169,40 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         installer.ensure()
 
     # ------------------------------------------------------------------ running
-    def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0,
-                     lastSlice: int = -1) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
-        """(array copy (K, J, I[, 3]), LPS geometry, slice range or None) of the input volume."""
+    def sliceSelection(self, inputVolume: Any, model: str = DEFAULT_MODEL, roiNode: Any = None, firstSlice: int = 0,
+                       lastSlice: int = -1) -> SliceSelection:
+        """The slices a run would segment, along the axis the model slices this volume across.
+
+        The axis is the engine's (:func:`volume_adapter.slicing_axis`): k only when the volume is
+        stored in the model's slice plane, e.g. j for a CT stored as coronal slices and an axial
+        model. An ROI overrides ``firstSlice``/``lastSlice``. Reads the grid only, not the voxels.
+
+        Raises:
+            InputError: no volume, an empty range, or an ROI outside the volume.
+        """
+        geometry = geometry_from_volume_node(inputVolume)
+        corners = None if roiNode is None else self._roiCorners(roiNode, inputVolume)
+        return select_slices(geometry, self.modelOrientation(model), firstSlice, lastSlice, corners)
+
+    @staticmethod
+    def _roiCorners(roiNode: Any, inputVolume: Any) -> np.ndarray:
+        """The ROI's 8 corners in the volume's local RAS frame (through parent transforms)."""
+        bounds = [0.0] * 6
+        roiNode.GetRASBounds(bounds)
+        corners = np.array([[x, y, z] for x in bounds[0:2] for y in bounds[2:4] for z in bounds[4:6]])
+        toLocal = vtk.vtkGeneralTransform()  # world -> the volume's local frame (parent transforms)
+        slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, inputVolume.GetParentTransformNode(), toLocal)
+        return np.array([toLocal.TransformPoint(list(p)) for p in corners])
+
+    def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
+                     model: str = DEFAULT_MODEL) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
+        """(array copy (K, J, I[, 3]), LPS geometry, slice range or None) of the input volume.
+
+        The slice range is in voxel indices across the model's slicing axis (see :meth:`sliceSelection`).
+        """
+        selection = self.sliceSelection(inputVolume, model, roiNode, firstSlice, lastSlice)
         array, geometry = array_and_geometry_from_volume_node(inputVolume)
-        k = array.shape[0]
-        if roiNode is not None:
-            bounds = [0.0] * 6
-            roiNode.GetRASBounds(bounds)
-            corners = np.array([[x, y, z] for x in bounds[0:2] for y in bounds[2:4] for z in bounds[4:6]])
-            toLocal = vtk.vtkGeneralTransform()  # world -> the volume's local frame (parent transforms)
-            slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, inputVolume.GetParentTransformNode(), toLocal)
-            corners = np.array([toLocal.TransformPoint(list(p)) for p in corners])
-            ijkToRAS = vtk.vtkMatrix4x4()
-            inputVolume.GetIJKToRASMatrix(ijkToRAS)
-            return array, geometry, slice_range_from_points(corners, matrix_to_numpy(ijkToRAS), k)
-        stop = k if lastSlice < 0 else min(k, lastSlice + 1)
-        if not 0 <= firstSlice < stop:
-            raise InputError(f"slice range {firstSlice}..{lastSlice} is empty for a volume of {k} slices.")
-        return array, geometry, None if (firstSlice, stop) == (0, k) else (firstSlice, stop)
+        return array, geometry, selection.slices
 
     def startJob(self, inputVolume: Any, model: str = DEFAULT_MODEL, device: str = "auto", steps: int = 1, samples: int = 1,
                  seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
@@ -154,7 +213,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
         for this model and GPU), ``aot`` (build missing ones first: minutes, once) or ``off``.
         """
-        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice)
+        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
@@ -164,14 +223,27 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
 
     def applyResult(self, job: SegmentationJob, inputVolume: Any, outputSegmentation: Any = None,
                     probabilityVolume: Any = None, uncertaintyVolume: Any = None) -> Any:
-        """Write a finished job's result into the scene (GUI thread); returns the segmentation node."""
+        """Write a finished job's result into the scene (GUI thread); returns the segmentation node.
+
+        ``outputSegmentation`` None creates a new node. A chosen node made for another grid is
+        refused (InputError); after a slice-range/ROI run only those slices of its segments change.
+        The engine's quality warnings are logged and stored on the node (``SDSeg.Warnings``).
+        """
         output = job.output
         if output is None:
             raise SDSegError("the job has no result to write (it failed or was cancelled).")
         card = job.info.get("model_card") or self.modelCard(job.model)
         options = output.header.get("options", {})
         tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
-        segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags)
+        region = None
+        if options.get("slices"):
+            axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
+            region = (axis, int(options["slices"][0]), int(options["slices"][1]))
+            tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
+        for warning in output.warnings:
+            logging.warning("SDSeg: %s", warning)
+        segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
+                                          warnings=output.warnings)
         for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
             if node is not None and array is not None:
                 # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: max over classes

@@ -32,16 +32,19 @@ class SDSegParameterNode:
     inputVolume: CT/CBCT scalar volume or RGB photo (vector volume); never modified.
     outputSegmentation: segmentation to write; None creates a new one on Segment.
     probabilityVolume, uncertaintyVolume: optional scalar outputs (foreground probability, variance).
-    roiNode: optional markups ROI; only slices it covers are segmented.
+    roiNode: optional markups ROI; only slices it covers (along the same axis) are segmented.
     modelId: registry id (or folder) of the model.
     device: "auto" (CUDA when present), "cuda" or "cpu".
     steps: sampling steps (1 = the paper's single-step inference; more = DDIM).
-    samples: stochastic samples; more than 1 gives an uncertainty (variance) map.
+    samples: stochastic samples; more than 1 gives an uncertainty (variance) map (the uncertainty
+        selector is disabled with 1 sample).
     seed: random seed (results are reproducible for a given seed and device type).
     batchSize: slices per network batch (lower it if the GPU runs out of memory).
     gpuKernels: compiled kernels of the local engine: "auto" (use those cached for this model and
         GPU), "aot" (build missing ones first: minutes, once per model, precision and GPU), "off".
-    firstSlice, lastSlice: k range to segment; lastSlice -1 means the last slice.
+    firstSlice, lastSlice: slices to segment, counted along the axis the model slices the volume
+        across (k for an axial CT and an axial model, j for a CT stored as coronal slices; the
+        panel's label names it); lastSlice -1 means the last slice. An ROI overrides them.
     """
 
     inputVolume: Union[vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode]

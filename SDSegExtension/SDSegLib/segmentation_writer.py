@@ -4,7 +4,11 @@ What a clinician gets (guarantees G6/G8 of the reliability notes):
 
 * one segment per model class, named and coloured from the model card, with its standard
   terminology (SNOMED CT codes) stored as the segment's terminology tag, and the model id,
-  version, seed, steps and samples as ``SDSeg.*`` segment tags (saved in ``.seg.nrrd``);
+  version, seed, steps, samples and quality warnings as ``SDSeg.*`` segment tags (saved in
+  ``.seg.nrrd``), the warnings also as the node attribute ``SDSeg.Warnings``;
+* each run in its own, uniquely named node unless an output node is chosen; a chosen node made
+  for a volume with another grid is refused, and a slice-range/ROI run into a chosen node
+  replaces only the segmented slices of its segments;
 * the labelmap is imported on the *input volume's* grid
   (``updateSegmentBinaryLabelmapFromArray(..., referenceVolumeNode=input)``);
 * ``SetReferenceImageGeometryParameterFromVolumeNode(input)`` (needed for DICOM SEG export),
@@ -18,16 +22,21 @@ The pure helpers (:func:`terminology_entry`, :func:`segment_specs`) are tested o
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Dict, List, Mapping, Optional, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
 
 from SDSegLogic.errors import InputError
 
-__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "TYPE_CONTEXT", "REGION_CONTEXT"]
+__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid", "TYPE_CONTEXT",
+           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
+WARNINGS_ATTRIBUTE = "SDSeg.Warnings"
+"""Node attribute holding the run's quality warnings, one per line (saved with the scene)."""
+GRID_TOLERANCE_MM = 1e-3
+"""Largest IJK->RAS difference (mm) between two grids still treated as the same grid."""
 _KEYS = {
     "category": ("category",),
     "type": ("type",),
@@ -89,53 +98,159 @@ def segment_specs(card: Mapping[str, Any]) -> List[SegmentSpec]:
 
 
 def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,
-                       tags: Optional[Dict[str, str]] = None, name: Optional[str] = None) -> Any:
+                       tags: Optional[Dict[str, str]] = None, name: Optional[str] = None,
+                       region: Optional[Tuple[int, int, int]] = None, warnings: Sequence[str] = ()) -> Any:
     """Put ``labels`` into a segmentation node (created when ``segmentation_node`` is None).
 
     Args:
         labels: uint8 (K, J, I) on the input volume's grid; values are the card's label values.
         card: model card dict.
         input_volume: the vtkMRMLScalarVolumeNode/vtkMRMLVectorVolumeNode that was segmented.
-        segmentation_node: an existing node to update (its SDSeg segments are replaced, other
-            segments are kept), or None for a new one.
+        segmentation_node: an existing node to update, or None for a new one. Its SDSeg segments
+            are replaced (other segments are kept); with ``region``, only the segmented slices
+            of each existing SDSeg segment are replaced and the rest of the segment is kept.
         tags: extra ``SDSeg.*`` tags stored on every segment (seed, steps, samples...).
-        name: name of a new node (default ``"<input> SDSeg"``).
+        name: name of a new node (default ``"<input> SDSeg"``, made unique in the scene).
+        region: ``(axis, start, stop)``: only slices ``start..stop-1`` across voxel axis ``axis``
+            (0=i, 1=j, 2=k) were segmented; None when the whole volume was.
+        warnings: the run's quality warnings, stored as the node attribute ``SDSeg.Warnings``
+            (one per line) and the segment tag ``SDSeg.Warnings``.
 
     Returns:
         The segmentation node.
-    """
-    import slicer
 
+    Raises:
+        InputError: ``labels`` do not fit the input, or ``segmentation_node`` belongs to a volume
+            with another grid (it is then left untouched).
+    """
     image = input_volume.GetImageData()
     k, j, i = image.GetDimensions()[2], image.GetDimensions()[1], image.GetDimensions()[0]
     if labels.shape != (k, j, i):
         raise InputError(f"labels shape {labels.shape} does not match the input volume (K, J, I) = {(k, j, i)}.")
-    scene = slicer.mrmlScene
-    if segmentation_node is None:
-        segmentation_node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", name or f"{input_volume.GetName()} SDSeg")
-        segmentation_node.CreateDefaultDisplayNodes()
-    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
+    if segmentation_node is not None:
+        check_same_grid(segmentation_node, input_volume)
+    else:
+        segmentation_node = _new_segmentation_node(name or f"{input_volume.GetName()} SDSeg")
+        region = None  # nothing to keep in a new node
     segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
-    segmentation = segmentation_node.GetSegmentation()
+    segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
     all_tags = {"SDSeg.ModelId": str(card.get("model_id", "")), "SDSeg.ModelVersion": str(card.get("version", ""))}
     all_tags.update({f"SDSeg.{key}": str(value) for key, value in (tags or {}).items()})
+    all_tags["SDSeg.Warnings"] = "; ".join(_tag_safe(w) for w in warnings)
     wasModified = segmentation_node.StartModify()
     try:
         for spec in segment_specs(card):
-            if segmentation.GetSegment(spec.segment_id) is not None:
-                segmentation.RemoveSegment(spec.segment_id)
-            segmentation.AddEmptySegment(spec.segment_id, spec.name, list(spec.color))
-            segment = segmentation.GetSegment(spec.segment_id)
-            if spec.terminology:
-                segment.SetTag(segment.GetTerminologyEntryTagName(), spec.terminology)
-            for key, value in all_tags.items():
-                segment.SetTag(key, value)
-            mask = (labels == spec.label_value).astype(np.uint8)
-            slicer.util.updateSegmentBinaryLabelmapFromArray(mask, segmentation_node, spec.segment_id, input_volume)
+            _write_segment(segmentation_node, spec, labels, input_volume, all_tags, _region_index(region))
+        if warnings:
+            segmentation_node.SetAttribute(WARNINGS_ATTRIBUTE, "\n".join(str(w) for w in warnings))
+        else:
+            segmentation_node.RemoveAttribute(WARNINGS_ATTRIBUTE)
     finally:
         segmentation_node.EndModify(wasModified)
     _place_in_subject_hierarchy(segmentation_node, input_volume)
     return segmentation_node
+
+
+def _new_segmentation_node(name: str) -> Any:
+    """A new segmentation node with display nodes, named uniquely (each run keeps its own node)."""
+    import slicer
+
+    scene = slicer.mrmlScene
+    node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(name))
+    node.CreateDefaultDisplayNodes()
+    return node
+
+
+def _region_index(region: Optional[Tuple[int, int, int]]) -> Optional[Tuple[slice, ...]]:
+    """``(axis, start, stop)`` over voxel axes (i, j, k) -> an index into a (K, J, I) array."""
+    if region is None:
+        return None
+    axis, start, stop = (int(v) for v in region)
+    index = [slice(None)] * 3
+    index[2 - axis] = slice(start, stop)
+    return tuple(index)
+
+
+def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volume: Any, tags: Mapping[str, str],
+                   region: Optional[Tuple[slice, ...]]) -> None:
+    """Create or update one class's segment; with ``region``, keep an existing segment outside it."""
+    import slicer
+
+    segmentation = node.GetSegmentation()
+    mask = (labels == spec.label_value).astype(np.uint8)
+    segment = segmentation.GetSegment(spec.segment_id)
+    if region is not None and segment is not None:
+        kept = slicer.util.arrayFromSegmentBinaryLabelmap(node, spec.segment_id, input_volume)
+        if kept is not None and kept.shape == mask.shape:
+            merged = (kept > 0).astype(np.uint8)
+            merged[region] = mask[region]
+            mask = merged
+    else:
+        if segment is not None:
+            segmentation.RemoveSegment(spec.segment_id)
+        segmentation.AddEmptySegment(spec.segment_id, spec.name, list(spec.color))
+        segment = segmentation.GetSegment(spec.segment_id)
+        if spec.terminology:
+            segment.SetTag(segment.GetTerminologyEntryTagName(), spec.terminology)
+    for key, value in tags.items():
+        segment.SetTag(key, value)
+    slicer.util.updateSegmentBinaryLabelmapFromArray(mask, node, spec.segment_id, input_volume)
+
+
+def _tag_safe(text: str) -> str:
+    """A warning as a segment tag value: one line, without the ``|`` that separates tags in .seg.nrrd."""
+    return " ".join(str(text).split()).replace("|", "/")
+
+
+def _volume_grid(volume: Any) -> Tuple[np.ndarray, Tuple[int, ...]]:
+    import vtk
+
+    matrix = vtk.vtkMatrix4x4()
+    volume.GetIJKToRASMatrix(matrix)
+    dims = volume.GetImageData().GetDimensions()
+    extent = (0, dims[0] - 1, 0, dims[1] - 1, 0, dims[2] - 1)
+    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]), extent
+
+
+def _parse_geometry(text: str) -> Optional[Tuple[np.ndarray, Tuple[int, ...]]]:
+    """Slicer's serialised reference geometry (16 matrix numbers, 6 extents, ``;``-separated), or None."""
+    try:
+        numbers = [float(part) for part in str(text or "").split(";") if part.strip()]
+    except ValueError:
+        return None
+    if len(numbers) != 22:
+        return None
+    return np.array(numbers[:16]).reshape(4, 4), tuple(int(round(v)) for v in numbers[16:])
+
+
+def _same_grid(a: Tuple[np.ndarray, Tuple[int, ...]], b: Tuple[np.ndarray, Tuple[int, ...]]) -> bool:
+    return a[1] == b[1] and bool(np.allclose(a[0], b[0], rtol=0.0, atol=GRID_TOLERANCE_MM))
+
+
+def check_same_grid(segmentation_node: Any, input_volume: Any) -> None:
+    """Refuse to write into a segmentation made for a volume with another grid.
+
+    The segmentation's reference geometry (its reference volume, or the geometry saved with it)
+    must equal the input's voxel grid; otherwise writing would replace its segments and move it
+    onto the new volume while it keeps its old name.
+
+    Raises:
+        InputError: the grids differ (the message names both and says what to choose).
+    """
+    import slicer
+
+    wanted = _volume_grid(input_volume)
+    reference = segmentation_node.GetNodeReference(slicer.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole())
+    if reference is not None and reference.GetImageData() is not None:
+        other, owner = _volume_grid(reference), f"volume '{reference.GetName()}'"
+    else:
+        parameter = slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName()
+        other, owner = _parse_geometry(segmentation_node.GetSegmentation().GetConversionParameter(parameter)), "another volume"
+    if other is not None and not _same_grid(wanted, other):
+        raise InputError(
+            f"the output segmentation '{segmentation_node.GetName()}' belongs to {owner} with a different voxel grid "
+            f"than '{input_volume.GetName()}'; writing into it would replace its segments and move it. Choose "
+            "'Create new segmentation' as output, or a segmentation made for this volume.")
 
 
 def _place_in_subject_hierarchy(node: Any, reference: Any) -> None:

@@ -18,14 +18,15 @@ parent transform, so both live in the same (possibly transformed) frame.
 
 from __future__ import annotations
 
-from typing import Any, Tuple
+from dataclasses import dataclass
+from typing import Any, Optional, Tuple
 
 import numpy as np
 import vtk
 from vtk.util import numpy_support
 
 from SDSegLogic.errors import InputError
-from SDSegLogic.geometry import LPS_TO_RAS, ImageGeometry
+from SDSegLogic.geometry import LPS_TO_RAS, ImageGeometry, closest_axes, plan_reorientation
 
 __all__ = [
     "matrix_to_numpy",
@@ -35,9 +36,19 @@ __all__ = [
     "array_from_image_data",
     "image_data_from_array",
     "array_and_geometry_from_volume_node",
+    "geometry_from_volume_node",
     "update_volume_node_from_array",
+    "slicing_axis",
+    "slice_plane_name",
     "slice_range_from_points",
+    "SliceSelection",
+    "select_slices",
+    "AXIS_LETTERS",
 ]
+
+AXIS_LETTERS = "ijk"
+"""Voxel axis letters as Slicer shows them (0=i, 1=j, 2=k)."""
+_PLANES = ("sagittal", "coronal", "axial")
 
 
 def matrix_to_numpy(matrix: "vtk.vtkMatrix4x4") -> np.ndarray:
@@ -117,29 +128,123 @@ def array_and_geometry_from_volume_node(volume_node: Any) -> Tuple[np.ndarray, I
     return array, geometry_from_ijk_to_ras(matrix, image.GetDimensions())
 
 
+def geometry_from_volume_node(volume_node: Any) -> ImageGeometry:
+    """The LPS grid of a volume node, without copying its voxels (for checks and labels)."""
+    if volume_node is None or volume_node.GetImageData() is None:
+        raise InputError("no input volume selected; choose a CT volume or a colour photo.")
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    return geometry_from_ijk_to_ras(matrix, volume_node.GetImageData().GetDimensions())
+
+
 def update_volume_node_from_array(volume_node: Any, array: np.ndarray, geometry: ImageGeometry) -> None:
     """Write a scalar array and its geometry into an (output) volume node."""
     volume_node.SetAndObserveImageData(image_data_from_array(array))
     volume_node.SetIJKToRASMatrix(numpy_to_matrix(ijk_to_ras_from_geometry(geometry)))
 
 
-def slice_range_from_points(points_ras: np.ndarray, ijk_to_ras: np.ndarray, num_slices: int) -> Tuple[int, int]:
-    """The k range ``[start, stop)`` of slices that a set of RAS points (e.g. ROI corners) spans.
+def slicing_axis(geometry: ImageGeometry, orientation: str) -> int:
+    """The voxel axis (0=i, 1=j, 2=k) along which the engine cuts the model's slices.
+
+    The engine's rule (:func:`SDSegLogic.segment_plan.plan_segmentation`): the input axis that
+    ``plan_reorientation(geometry, orientation)`` turns into the model's slicing axis, except that
+    an image one voxel thick along another axis (a single slice) is cut along that thin axis.
+    For an axial model this is k only when the volume is stored as axial slices.
+
+    Args:
+        geometry: the input's LPS grid.
+        orientation: the model card's orientation code (e.g. ``"LPS"``).
+    """
+    axis = plan_reorientation(geometry, orientation).slice_source_axis
+    thin = [a for a in range(3) if geometry.shape[a] == 1]
+    return thin[-1] if thin and geometry.shape[axis] > 1 else axis
+
+
+def slice_plane_name(geometry: ImageGeometry, axis: int) -> str:
+    """``"axial"``, ``"coronal"`` or ``"sagittal"``: the plane of the slices cut across voxel ``axis``."""
+    return _PLANES[closest_axes(geometry.direction_matrix)[0][axis]]
+
+
+def slice_range_from_points(points_ras: np.ndarray, ijk_to_ras: np.ndarray, num_slices: int, axis: int = 2) -> Tuple[int, int]:
+    """The range ``[start, stop)`` of slices along voxel ``axis`` that a set of RAS points (e.g. ROI corners) spans.
 
     Args:
         points_ras: (N, 3) points in the volume's local RAS frame.
         ijk_to_ras: (4, 4) IJK->RAS of the volume.
-        num_slices: K.
+        num_slices: number of slices along ``axis`` (the volume's size along it).
+        axis: voxel axis the slices are cut across (0=i, 1=j, 2=k; see :func:`slicing_axis`).
 
     Raises:
         InputError: the points lie entirely outside the volume's slices.
     """
     pts = np.asarray(points_ras, dtype=np.float64).reshape(-1, 3)
     ras_to_ijk = np.linalg.inv(np.asarray(ijk_to_ras, dtype=np.float64))
-    k = (pts @ ras_to_ijk[:3, :3].T + ras_to_ijk[:3, 3])[:, 2]
-    start, stop = int(np.floor(k.min() + 0.5)), int(np.floor(k.max() + 0.5)) + 1
+    index = (pts @ ras_to_ijk[:3, :3].T + ras_to_ijk[:3, 3])[:, int(axis)]
+    start, stop = int(np.floor(index.min() + 0.5)), int(np.floor(index.max() + 0.5)) + 1
     start, stop = max(0, start), min(int(num_slices), stop)
     if start >= stop:
-        raise InputError(f"the region of interest (slices {k.min():.1f}..{k.max():.1f}) lies outside the volume's "
-                         f"{num_slices} slices; move the ROI onto the image.")
+        raise InputError(f"the region of interest ({AXIS_LETTERS[axis]} {index.min():.1f}..{index.max():.1f}) lies outside "
+                         f"the volume's {num_slices} slices along its {AXIS_LETTERS[axis]} axis; move the ROI onto the image.")
     return start, stop
+
+
+@dataclass(frozen=True)
+class SliceSelection:
+    """Which slices a run segments, counted along the axis the model slices the volume across.
+
+    Attributes:
+        axis: voxel axis (0=i, 1=j, 2=k) the engine cuts slices across (:func:`slicing_axis`).
+        plane: ``"axial"``, ``"coronal"`` or ``"sagittal"``: the plane of those slices.
+        count: number of slices along ``axis``.
+        start, stop: the half-open range to segment, in voxel indices along ``axis``.
+    """
+
+    axis: int
+    plane: str
+    count: int
+    start: int
+    stop: int
+
+    @property
+    def slices(self) -> Optional[Tuple[int, int]]:
+        """``(start, stop)`` for the engine, or None for every slice."""
+        return None if (self.start, self.stop) == (0, self.count) else (self.start, self.stop)
+
+    @property
+    def size(self) -> int:
+        """Number of slices segmented."""
+        return self.stop - self.start
+
+    @property
+    def letter(self) -> str:
+        """The axis letter Slicer shows (``"i"``, ``"j"`` or ``"k"``)."""
+        return AXIS_LETTERS[self.axis]
+
+
+def select_slices(geometry: ImageGeometry, orientation: str, first_slice: int = 0, last_slice: int = -1,
+                  roi_points_ras: Optional[np.ndarray] = None) -> SliceSelection:
+    """The slices to segment: from ROI corners when given, else from the first/last slice numbers.
+
+    Both are counted along the axis the engine slices across (:func:`slicing_axis`), which is k
+    only for a volume stored in the model's slice plane.
+
+    Args:
+        geometry: the input's LPS grid.
+        orientation: the model card's orientation code.
+        first_slice, last_slice: inclusive slice numbers along that axis; ``last_slice`` -1 is the last.
+        roi_points_ras: (N, 3) ROI corners in the volume's local RAS frame; they override the numbers.
+
+    Raises:
+        InputError: an empty range, or an ROI outside the volume.
+    """
+    axis = slicing_axis(geometry, orientation)
+    count = int(geometry.shape[axis])
+    plane = slice_plane_name(geometry, axis)
+    if roi_points_ras is not None:
+        start, stop = slice_range_from_points(roi_points_ras, geometry.ijk_to_ras(), count, axis)
+        return SliceSelection(axis, plane, count, start, stop)
+    stop = count if last_slice < 0 else min(count, int(last_slice) + 1)
+    if not 0 <= int(first_slice) < stop:
+        raise InputError(f"slice range {first_slice}..{last_slice} is empty: the model cuts {plane} slices across the "
+                         f"volume's {AXIS_LETTERS[axis]} axis, which has {count} slices (0..{count - 1}).")
+    return SliceSelection(axis, plane, count, int(first_slice), stop)

@@ -55,6 +55,8 @@ class SegmentOutput:
         probabilities: float32, (K, J, I) for a binary model or (C, K, J, I), when requested.
         variance: float32, same shape as ``probabilities``, when requested and samples > 1.
         header: the engine's ``result`` header (model id/version, options, seconds, voxel counts).
+        warnings: the engine's quality warnings about this result (oblique or non-axial grid,
+            uneven spacing, colour/grey or modality mismatch, empty result...); show them to the user.
     """
 
     labels: np.ndarray
@@ -62,6 +64,7 @@ class SegmentOutput:
     probabilities: Optional[np.ndarray] = None
     variance: Optional[np.ndarray] = None
     header: Dict[str, Any] = field(default_factory=dict)
+    warnings: Tuple[str, ...] = ()
 
 
 def parse_engine_url(url: str) -> Tuple[str, int]:
@@ -289,6 +292,7 @@ class EngineClient:
                         probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
                         variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
                         header={k: v for k, v in frame.header.items() if k != "arrays"},
+                        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
                     )
                 elif kind == "cancelled":
                     raise CancelledError("segmentation cancelled; nothing was written.")

@@ -344,6 +344,7 @@ class EngineServer:
             send({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
                   "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
                   "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
+                  "warnings": [str(w) for w in getattr(result, "warnings", ()) or ()],
                   "seconds": round(time.monotonic() - started, 3)}, arrays)
             log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
         except CancelledError:

@@ -144,6 +144,17 @@ def test_segment_streams_progress_and_returns_labels_on_input_grid(engine, model
     np.testing.assert_array_equal(out.labels, direct.labels)
 
 
+def test_result_carries_the_quality_warnings(engine):
+    """The engine's warnings reach the client: an oblique grid warns, an axis-aligned one does not."""
+    volume = _volume((3, 16, 16))
+    with engine.client() as client:
+        tilted = client.segment(volume, _geometry(volume.shape, oblique=True))
+        straight = client.segment(volume, _geometry(volume.shape, oblique=False))
+    assert any("oblique by 17.2 degrees" in w for w in tilted.warnings), tilted.warnings
+    assert tilted.header["warnings"] == list(tilted.warnings)
+    assert not any("oblique" in w for w in straight.warnings) and isinstance(straight.warnings, tuple)
+
+
 def test_slice_range_and_variance(engine):
     volume, geometry = _volume((6, 16, 16)), _geometry((6, 16, 16), oblique=False)
     events = []

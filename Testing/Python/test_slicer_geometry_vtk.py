@@ -8,7 +8,9 @@ ones Slicer uses) and check, for flipped, permuted and oblique grids, that
 * a voxel lands at the same physical point in Slicer's RAS and, independently, in SimpleITK's
   LPS (guarantee G4: two implementations agree),
 * (K, J, I) array order is kept, with an asymmetric marker (G3),
-* RGB(A) photos become (K, J, I, 3) and the input image data is never modified.
+* RGB(A) photos become (K, J, I, 3) and the input image data is never modified,
+* an ROI or a slice range is counted along the axis the engine slices across (j for a volume
+  stored as sagittal slices and an axial model), checked against the engine's own plan.
 """
 
 from __future__ import annotations
@@ -30,7 +32,9 @@ from SDSegLib.volume_adapter import (  # noqa: E402
     image_data_from_array,
     matrix_to_numpy,
     numpy_to_matrix,
+    select_slices,
     slice_range_from_points,
+    slicing_axis,
 )
 from SDSegLogic.errors import GeometryError, InputError  # noqa: E402
 
@@ -136,3 +140,43 @@ def test_roi_corners_to_slice_range():
     assert slice_range_from_points(np.array(corners), ijk_to_ras, 20) == (3, 9)
     with pytest.raises(InputError, match="outside"):
         slice_range_from_points(np.array(corners) + np.array([0, 0, 500.0]), ijk_to_ras, 20)
+
+
+def _card():
+    from SDSegLogic.model_card import ModelCard, SegmentClass
+
+    return ModelCard(model_id="axis-test", version="0.0.1", task="t", modality="CT", training_size=32,
+                     classes=(SegmentClass("liver", 1, (1.0, 0.0, 0.0), {}),))
+
+
+def _engine_plan(geometry, slices=None):
+    from SDSegLogic.segment_plan import plan_segmentation
+
+    return plan_segmentation(geometry.array_shape, geometry, _card(), model_size=32, slices=slices, max_bytes=1 << 40)
+
+
+@pytest.mark.parametrize("dims", [(7, 5, 3), (16, 12, 1), (1, 12, 16)])
+@pytest.mark.parametrize("name", sorted(GRIDS))
+def test_slicing_axis_is_the_engine_s(name, dims):
+    geometry = geometry_from_ijk_to_ras(numpy_to_matrix(_ijk_to_ras(*GRIDS[name])), dims)
+    assert slicing_axis(geometry, "LPS") == _engine_plan(geometry).reorientation.slice_source_axis
+
+
+def test_sagittal_stored_volume_roi_and_slice_range_count_along_j():
+    """i -> A, j -> I, k -> L: an axial model cuts this volume across j, so ROI and range are j indices."""
+    ijk_to_ras = _ijk_to_ras(*GRIDS["sagittal-permuted"])
+    geometry = geometry_from_ijk_to_ras(numpy_to_matrix(ijk_to_ras), (20, 30, 40))  # I, J, K
+    corners = np.array([(ijk_to_ras @ np.array([i, j, k, 1.0]))[:3] for i in (0, 19) for j in (5.2, 9.6) for k in (0, 39)])
+    assert slice_range_from_points(corners, ijk_to_ras, 40) == (0, 40)  # along k the ROI covers everything
+    selection = select_slices(geometry, "LPS", roi_points_ras=corners)
+    assert (selection.axis, selection.letter, selection.plane, selection.count) == (1, "j", "axial", 30)
+    assert (selection.start, selection.stop) == (5, 11) and selection.size == 6
+    plan = _engine_plan(geometry, selection.slices)  # the engine segments exactly these slices
+    assert plan.reorientation.slice_source_axis == 1 and plan.input_range == (5, 11)
+    manual = select_slices(geometry, "LPS", 3, 7)
+    assert manual.slices == (3, 8) and _engine_plan(geometry, manual.slices).input_range == (3, 8)
+    assert select_slices(geometry, "LPS").slices is None
+    with pytest.raises(InputError, match="empty: the model cuts axial slices across the volume's j axis, which has 30 slices"):
+        select_slices(geometry, "LPS", 32, 38)  # valid for K = 40, not for the 30 axial slices
+    with pytest.raises(InputError, match="outside the volume's 30 slices along its j axis"):
+        select_slices(geometry, "LPS", roi_points_ras=corners + np.array([0, 0, -500.0]))

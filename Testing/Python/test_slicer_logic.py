@@ -3,19 +3,20 @@
 * ``SegmentationJob`` / ``EngineManager`` (SDSegLib.engine_runner) with a real engine process and
   a real tiny model: the non-blocking path the widget polls from a QTimer, cancel, engine restart
   after a crash, remote URL + token;
-* ``write_segmentation`` (SDSegLib.segmentation_writer) against ``FakeSlicer``, a minimal
-  stand-in for the ``slicer`` module: unavoidable, because MRML cannot be installed without
-  Slicer. It records what the writer asks of the scene, and the test checks names, colours,
-  terminology, tags, masks, reference geometry, transform and subject-hierarchy placement;
+* ``write_segmentation`` (SDSegLib.segmentation_writer) against ``Testing/Slicer/fake_slicer.py``,
+  a minimal stand-in for the ``slicer`` module: unavoidable, because MRML cannot be installed
+  without Slicer. The tests check names, colours, terminology, tags, masks, reference geometry,
+  transform and subject-hierarchy placement, one node per run, slice-range updates of a chosen
+  node, refusal of another volume's segmentation, and the stored quality warnings;
 * the pure helpers: terminology strings, requirement checks, model summary.
 """
 
 from __future__ import annotations
 
+import json
 import sys
 import tempfile
 import time
-import types
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "SDSegExtension"))
+sys.path.insert(0, str(REPO / "Testing" / "Slicer"))  # fake_slicer: MRML cannot exist outside 3D Slicer
 
 from engine_fixtures import TINY_CLASSES, make_tiny_model  # noqa: E402
 from SDSegLib.engine_runner import EngineManager, SegmentationJob, describe_engine  # noqa: E402
@@ -147,6 +149,15 @@ def test_cancel_while_the_engine_starts_stops_it_and_leaves_nothing(model_folder
     assert set(Path(tempfile.gettempdir()).glob("sdseg-engine-*")) <= private_dirs  # token and log removed
 
 
+def test_job_done_event_carries_the_engine_warnings(manager, model_folder):
+    array, _ = _volume(k=2)
+    c, s = np.cos(0.3), np.sin(0.3)  # 17 degrees oblique: the engine warns
+    geometry = ImageGeometry((0.9, 0.9, 3.0), (5.0, -7.0, 12.0), np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]), (16, 12, 2))
+    done = _run(SegmentationJob(manager, array, geometry, str(model_folder), "cpu").start())[-1]
+    assert done.kind == "done" and any("oblique" in w for w in done.data["warnings"])
+    assert done.output.warnings == tuple(done.data["warnings"]) and "warning(s)" in done.text
+
+
 def test_describe_engine_gpu_line():
     info = {"device": "cuda:0", "dtype": "float16", "devices": {"cuda": [{"name": "NVIDIA H100", "free_gib": 70.1, "total_gib": 79.2}]}}
     assert describe_engine(info) == "GPU: NVIDIA H100 (70.1 of 79.2 GiB free), float16"
@@ -155,123 +166,34 @@ def test_describe_engine_gpu_line():
 
 
 # ---------------------------------------------------------------------- writing the segmentation node
-class _Segment:
-    def __init__(self, name, color):
-        self.name, self.color, self.tags = name, color, {}
-
-    def SetTag(self, key, value):
-        self.tags[key] = value
-
-    @staticmethod
-    def GetTerminologyEntryTagName():
-        return "TerminologyEntry"
+CARD = {"model_id": "tiny-two", "version": "0.0.1",
+        "classes": [{"name": n, "label_value": v, "color": list(c), "terminology": {k: list(t) for k, t in term.items()}}
+                    for n, v, c, term in TINY_CLASSES]}
 
 
-class _Segmentation:
-    def __init__(self):
-        self.segments = {}
+def _volume_node(fake, name="CT", shape=(3, 4, 5), ijk_to_ras=None):
+    import fake_slicer
 
-    def AddEmptySegment(self, segment_id, name, color):
-        self.segments[segment_id] = _Segment(name, tuple(color))
-        return segment_id
-
-    def GetSegment(self, segment_id):
-        return self.segments.get(segment_id)
-
-    def RemoveSegment(self, segment_id):
-        del self.segments[segment_id]
-
-
-class _Node:
-    def __init__(self, name, transform_id=None, image=None):
-        self.name, self.transform_id, self.image, self.reference = name, transform_id, image, None
-        self.segmentation, self.masks, self.modify_depth = _Segmentation(), {}, 0
-
-    def GetName(self):
-        return self.name
-
-    def GetImageData(self):
-        return self.image
-
-    def GetTransformNodeID(self):
-        return self.transform_id
-
-    def SetAndObserveTransformNodeID(self, transform_id):
-        self.transform_id = transform_id
-
-    def CreateDefaultDisplayNodes(self):
-        pass
-
-    def SetReferenceImageGeometryParameterFromVolumeNode(self, volume):
-        self.reference = volume
-
-    def GetSegmentation(self):
-        return self.segmentation
-
-    def StartModify(self):
-        self.modify_depth += 1
-        return 0
-
-    def EndModify(self, _):
-        self.modify_depth -= 1
-
-
-class FakeSlicer(types.ModuleType):
-    """Minimal stand-in for the ``slicer`` module (scene, util, subject hierarchy); records calls."""
-
-    def __init__(self):
-        super().__init__("slicer")
-        self.nodes, self.parents = [], {}
-        fake = self
-
-        class Scene:
-            def AddNewNodeByClass(self, class_name, name):
-                assert class_name == "vtkMRMLSegmentationNode"
-                node = _Node(name)
-                fake.nodes.append(node)
-                return node
-
-            def GetSubjectHierarchyNode(self):
-                return fake
-
-        self.mrmlScene = Scene()
-        self.util = types.SimpleNamespace(updateSegmentBinaryLabelmapFromArray=self._update)
-
-    def _update(self, mask, node, segment_id, reference):
-        assert reference is self.input_volume and mask.dtype == np.uint8
-        node.masks[segment_id] = mask.copy()
-
-    # subject hierarchy
-    def GetItemByDataNode(self, node):
-        return id(node)
-
-    def GetItemParent(self, item):
-        return self.parents.get(item, 1)
-
-    def SetItemParent(self, item, parent):
-        self.parents[item] = parent
+    node = fake_slicer.FakeVolumeNode(name, np.zeros(shape, np.int16), ijk_to_ras)
+    return fake.mrmlScene.AddNode(node)
 
 
 def test_write_segmentation_one_segment_per_class(monkeypatch):
-    vtk = pytest.importorskip("vtk")
+    """Against Testing/Slicer/fake_slicer.py: MRML cannot be installed without 3D Slicer."""
+    import fake_slicer
     from SDSegLib.segmentation_writer import write_segmentation
 
-    fake = FakeSlicer()
-    monkeypatch.setitem(sys.modules, "slicer", fake)
-    image = vtk.vtkImageData()
-    image.SetDimensions(5, 4, 3)
-    volume = _Node("CT", transform_id="vtkMRMLLinearTransformNode1", image=image)
-    fake.input_volume = volume
-    fake.parents[id(volume)] = 77  # the input sits in study item 77
+    fake = fake_slicer.install(monkeypatch)
+    volume = _volume_node(fake)
+    volume.transform_id = "vtkMRMLLinearTransformNode1"
+    fake.mrmlScene.subject_hierarchy.parents[id(volume)] = 77  # the input sits in study item 77
     labels = np.zeros((3, 4, 5), np.uint8)
     labels[0, 0, 4] = 1  # asymmetric markers
     labels[2, 3, 0] = 2
-    card = {"model_id": "tiny-two", "version": "0.0.1",
-            "classes": [{"name": n, "label_value": v, "color": list(c), "terminology": {k: list(t) for k, t in term.items()}}
-                        for n, v, c, term in TINY_CLASSES]}
-    node = write_segmentation(labels, card, volume, tags={"Seed": 3, "Steps": 1})
-    assert node.name == "CT SDSeg" and node.reference is volume and node.modify_depth == 0
-    assert node.transform_id == "vtkMRMLLinearTransformNode1" and fake.parents[id(node)] == 77
+    node = write_segmentation(labels, CARD, volume, tags={"Seed": 3, "Steps": 1})
+    role = fake.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+    assert node.GetName() == "CT SDSeg" and node.GetNodeReference(role) is volume and node.modify_depth == 0
+    assert node.transform_id == "vtkMRMLLinearTransformNode1" and fake.mrmlScene.subject_hierarchy.parents[id(node)] == 77
     segments = list(node.segmentation.segments.values())
     assert [s.name for s in segments] == ["liver", "spleen"]
     assert segments[0].color == TINY_CLASSES[0][2]
@@ -281,10 +203,84 @@ def test_write_segmentation_one_segment_per_class(monkeypatch):
     assert masks[0].shape == (3, 4, 5) and masks[0][0, 0, 4] == 1 and masks[0].sum() == 1
     assert masks[1][2, 3, 0] == 1 and masks[1].sum() == 1
     # writing again into the same node replaces SDSeg's segments instead of duplicating them
-    write_segmentation(np.zeros_like(labels), card, volume, node)
+    write_segmentation(np.zeros_like(labels), CARD, volume, node)
     assert len(node.segmentation.segments) == 2 and all(m.sum() == 0 for m in node.masks.values())
     with pytest.raises(Exception, match="does not match"):
-        write_segmentation(labels[:2], card, volume)
+        write_segmentation(labels[:2], CARD, volume)
+
+
+def test_each_run_gets_its_own_node_named_after_its_volume(monkeypatch):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer): 'Create new' never reuses a node."""
+    import fake_slicer
+    from SDSegLib.segmentation_writer import write_segmentation
+
+    fake = fake_slicer.install(monkeypatch)
+    ct, mr = _volume_node(fake, "CT"), _volume_node(fake, "MR", shape=(2, 4, 5))
+    labels = np.ones((3, 4, 5), np.uint8)
+    first = write_segmentation(labels, CARD, ct)
+    second = write_segmentation(np.zeros((2, 4, 5), np.uint8), CARD, mr)
+    third = write_segmentation(np.zeros_like(labels), CARD, ct)
+    assert [n.GetName() for n in (first, second, third)] == ["CT SDSeg", "MR SDSeg", "CT SDSeg_1"]
+    assert first.masks["sdseg_1_liver"].all()  # the first result is untouched
+
+
+@pytest.mark.parametrize("axis", [2, 1, 0])
+def test_slice_range_run_into_a_chosen_node_keeps_the_other_slices(monkeypatch, axis):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer): manual corrections outside the range survive."""
+    import fake_slicer
+    from SDSegLib.segmentation_writer import write_segmentation
+
+    fake = fake_slicer.install(monkeypatch)
+    volume = _volume_node(fake, shape=(6, 6, 6))
+    node = write_segmentation(np.ones((6, 6, 6), np.uint8), CARD, volume)  # liver everywhere ("corrected" by hand)
+    labels = np.zeros((6, 6, 6), np.uint8)  # the new run found nothing in slices 2..3 across ``axis``
+    write_segmentation(labels, CARD, volume, node, region=(axis, 2, 4))
+    liver = node.masks["sdseg_1_liver"]
+    inside = [slice(None)] * 3
+    inside[2 - axis] = slice(2, 4)
+    assert not liver[tuple(inside)].any() and liver.sum() == 6 ** 3 - 2 * 36  # only the range was replaced
+    assert node.segmentation.GetSegment("sdseg_1_liver").tags["SDSeg.ModelId"] == "tiny-two"
+
+
+def test_a_segmentation_of_another_volume_is_refused_and_left_alone(monkeypatch):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer): its reference geometry decides."""
+    import fake_slicer
+    from SDSegLib.segmentation_writer import write_segmentation
+
+    fake = fake_slicer.install(monkeypatch)
+    ct = _volume_node(fake, "CT")
+    shifted = np.eye(4)
+    shifted[:3, 3] = (0, 0, 40.0)
+    other = _volume_node(fake, "other CT", ijk_to_ras=shifted)  # same size, another place
+    node = write_segmentation(np.ones((3, 4, 5), np.uint8), CARD, ct)
+    before = {k: v.copy() for k, v in node.masks.items()}
+    role = fake.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+    with pytest.raises(Exception, match="belongs to volume 'CT' with a different voxel grid.*Create new segmentation"):
+        write_segmentation(np.zeros((3, 4, 5), np.uint8), CARD, other, node)
+    assert node.GetNodeReference(role) is ct and node.GetName() == "CT SDSeg"
+    assert all(np.array_equal(node.masks[k], v) for k, v in before.items())
+    fake.mrmlScene.RemoveNode(ct)  # reference volume gone: the saved reference geometry still decides
+    with pytest.raises(Exception, match="belongs to another volume"):
+        write_segmentation(np.zeros((3, 4, 5), np.uint8), CARD, other, node)
+    clone = _volume_node(fake, "CT copy")  # same grid as CT: accepted
+    write_segmentation(np.zeros((3, 4, 5), np.uint8), CARD, clone, node)
+    assert node.GetNodeReference(role) is clone
+
+
+def test_warnings_are_stored_on_the_node_and_its_segments(monkeypatch):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer): attribute and tags, cleared by a clean run."""
+    import fake_slicer
+    from SDSegLib.segmentation_writer import write_segmentation
+
+    fake = fake_slicer.install(monkeypatch)
+    volume = _volume_node(fake)
+    warnings = ("image: the grid is oblique by 17.2 degrees", "image: in-plane spacing | is anisotropic")
+    node = write_segmentation(np.zeros((3, 4, 5), np.uint8), CARD, volume, warnings=warnings)
+    assert node.GetAttribute("SDSeg.Warnings") == "\n".join(warnings)
+    tag = node.segmentation.GetNthSegment(1).GetTag("SDSeg.Warnings")
+    assert "oblique by 17.2" in tag and "|" not in tag and "\n" not in tag  # safe in a .seg.nrrd header
+    write_segmentation(np.zeros((3, 4, 5), np.uint8), CARD, volume, node)
+    assert node.GetAttribute("SDSeg.Warnings") is None and node.segmentation.GetNthSegment(0).GetTag("SDSeg.Warnings") == ""
 
 
 def test_terminology_entry_format():
@@ -294,6 +290,32 @@ def test_terminology_entry_format():
     assert terminology_entry({}) == ""
     specs = segment_specs({"classes": [{"name": "optic cup", "label_value": 2}]})
     assert specs[0].segment_id == "sdseg_2_optic_cup" and specs[0].terminology == ""
+
+
+def test_model_summary_shows_the_intended_use_in_amber():
+    from SDSegLib.model_info import AMBER, model_summary_html, model_tooltip
+    from SDSegLogic.registry import Registry
+
+    entry = Registry.load(REPO / "Resources" / "models.json").get("sdseg-demo-ct-lite")
+    intended = json.loads((REPO / "Resources" / "Models" / entry.id / "model_card.json").read_text())["intended_use"]
+    text = model_summary_html(entry, "bundled", intended)
+    line = text.split("<br>")[-1]
+    assert f"color:{AMBER}" in line and "Intended use: DEMONSTRATION ONLY." in line and line.endswith("\u2026</span>")
+    assert len(line) < len(intended) + 60  # shortened; the tooltip has the full text
+    tip = model_tooltip(intended, entry.description)
+    assert tip.startswith("Intended use: " + intended) and entry.description in tip
+    assert "Intended use" not in model_summary_html(entry, "")
+
+
+def test_time_estimate_text_only_for_the_cpu():
+    from SDSegLib.model_info import time_estimate_text
+
+    assert time_estimate_text(0.6, 67, "cpu") == "Estimate: under 1 min for 67 slices on CPU."
+    assert time_estimate_text(0.6, 300, "cpu") == "Estimate: about 3 min for 300 slices on CPU."
+    assert time_estimate_text(0.6, 30, "cpu", samples=4, steps=2) == "Estimate: about 3 min for 30 slices on CPU."
+    assert time_estimate_text(0.6, 300, "auto").endswith("on CPU (much less if a GPU is found).")
+    assert time_estimate_text(0.6, 300, "cuda") == "Fast on the GPU."
+    assert time_estimate_text(None, 300, "cpu") == ""
 
 
 # ---------------------------------------------------------------------- dependency checks

@@ -10,12 +10,19 @@ Slicer's widgets so that the screenshot is representative. Checks:
   parameterNodeWrapper can connect to that field's type;
 * every custom class is declared in ``<customwidgets>`` with an ``<extends>``;
 * a screenshot is written to Testing/Artifacts/sdseg-panel.png (and to
-  Resources/Screenshots/sdseg-panel.png when SDSEG_UPDATE_SCREENSHOTS=1).
+  Resources/Screenshots/sdseg-panel.png when SDSEG_UPDATE_SCREENSHOTS=1);
+* SDSegWidget itself at work (second half of this file): SDSeg.py runs against
+  Testing/Slicer/fake_slicer.py, because the MRML scene, PythonQt and slicer.util cannot exist
+  outside 3D Slicer; the .ui, Qt's event loop, the logic and the engine process are real. A
+  failure while writing the result, or closing the scene during a run, leaves a usable panel;
+  every run keeps its own node for the volume it started with; the engine's warnings are shown
+  and stored; ignored options are disabled; the slice axis is named and the time estimated.
 """
 
 from __future__ import annotations
 
 import ast
+import json
 import os
 import re
 import xml.etree.ElementTree as ET
@@ -24,7 +31,7 @@ from pathlib import Path
 import pytest
 
 QtWidgets = pytest.importorskip("PySide6.QtWidgets")
-from PySide6.QtCore import Property, QFile, QRect, Qt  # noqa: E402
+from PySide6.QtCore import Property, QFile, QRect, Qt, Signal  # noqa: E402
 from PySide6.QtGui import QColor, QFont, QPainter, QPalette  # noqa: E402
 from PySide6.QtUiTools import QUiLoader  # noqa: E402
 
@@ -40,7 +47,11 @@ HEADER = 26
 
 # ---------------------------------------------------------------------- preview stand-ins
 class qMRMLWidget(QtWidgets.QWidget):
-    """Preview stand-in for Slicer's qMRMLWidget (a plain container)."""
+    """Preview stand-in for Slicer's qMRMLWidget (a plain container that passes the scene on)."""
+
+    def setMRMLScene(self, scene):
+        for selector in self.findChildren(qMRMLNodeComboBox):
+            selector.setMRMLScene(scene)
 
 
 class ctkCollapsibleButton(QtWidgets.QWidget):
@@ -91,10 +102,17 @@ class ctkCollapsibleButton(QtWidgets.QWidget):
 
 
 class qMRMLNodeComboBox(QtWidgets.QComboBox):
-    """Preview stand-in for Slicer's node selector; shows a node name or the 'none' text."""
+    """Preview stand-in for Slicer's node selector; shows a node name or the 'none' text.
+
+    Like the real one it has a current node (``currentNode``/``setCurrentNode``) and emits
+    ``currentNodeChanged(node)``, so the widget tests can select nodes of the fake scene.
+    """
+
+    currentNodeChanged = Signal(object)
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self._node, self._scene = None, None
         # like qMRMLNodeComboBox's inner combo box: long node names do not widen the panel
         self.setSizeAdjustPolicy(QtWidgets.QComboBox.AdjustToMinimumContentsLengthWithIcon)
         self.setMinimumContentsLength(12)
@@ -121,13 +139,33 @@ class qMRMLNodeComboBox(QtWidgets.QComboBox):
     noneDisplay = Property(str, _get("noneDisplay"), _set("noneDisplay"))
     baseName = Property(str, _get("baseName"), _set("baseName"))
 
+    def setMRMLScene(self, scene):
+        self._scene = scene
+
+    def currentNode(self):
+        return self._node
+
+    def setCurrentNode(self, node):
+        if node is self._node:
+            return
+        self._node = node
+        if self.count() == 0:
+            self.addItem("")
+        self.setItemText(0, node.GetName() if node is not None else self._props["noneDisplay"])
+        self.currentNodeChanged.emit(node)
+
 
 class ctkMenuButton(QtWidgets.QPushButton):
     """Preview stand-in for CTK's menu button."""
 
 
 class qMRMLSegmentationShow3DButton(ctkMenuButton):
-    """Preview stand-in for Slicer's 'Show 3D' button."""
+    """Preview stand-in for Slicer's 'Show 3D' button (remembers its segmentation node)."""
+
+    segmentationNode = None
+
+    def setSegmentationNode(self, node):
+        self.segmentationNode = node
 
 
 STAND_INS = (qMRMLWidget, ctkCollapsibleButton, qMRMLNodeComboBox, ctkMenuButton, qMRMLSegmentationShow3DButton)
@@ -147,12 +185,12 @@ def app():
     return application
 
 
-@pytest.fixture(scope="module")
-def panel(app):
+def load_ui(path) -> QtWidgets.QWidget:
+    """Load a .ui file with the stand-ins registered (what ``slicer.util.loadUI`` does in Slicer)."""
     loader = QUiLoader()
     for cls in STAND_INS:
         loader.registerCustomWidget(cls)
-    handle = QFile(str(UI_FILE))
+    handle = QFile(str(path))
     assert handle.open(QFile.ReadOnly)
     widget = loader.load(handle)
     handle.close()
@@ -160,11 +198,16 @@ def panel(app):
     return widget
 
 
+@pytest.fixture(scope="module")
+def panel(app):
+    return load_ui(UI_FILE)
+
+
 def _names_used_by_python() -> set:
     names = set()
     for path in [MODULE / "SDSeg.py", *sorted((MODULE / "SDSegLib").glob("*.py"))]:
         text = path.read_text(encoding="utf-8")
-        names |= set(re.findall(r"self\.ui\.([A-Za-z_]\w*)", text))
+        names |= set(re.findall(r"\bui\.([A-Za-z_]\w*)", text))  # self.ui.X in SDSeg.py, ui.X in SDSegLib
         names |= set(re.findall(r"\"(\w+CollapsibleButton)\"", text))
     return names
 
@@ -230,17 +273,19 @@ def test_panel_screenshot(panel, app):
         installed = resolve_model(entry.id, registry=registry).source
     except Exception:  # noqa: BLE001 - the demo model may not be trained yet in this checkout
         installed = ""
-    panel.findChild(QtWidgets.QLabel, "modelCardLabel").setText(model_summary_html(entry, installed))
+    card_file = REPO / "Resources" / "Models" / entry.id / "model_card.json"
+    intended = json.loads(card_file.read_text(encoding="utf-8")).get("intended_use", "") if card_file.is_file() else ""
+    panel.findChild(QtWidgets.QLabel, "modelCardLabel").setText(model_summary_html(entry, installed, intended))
     for text in ("Auto (GPU if available)", "GPU (CUDA)", "CPU"):
         panel.findChild(QtWidgets.QComboBox, "deviceComboBox").addItem(text)
     panel.findChild(QtWidgets.QLabel, "deviceInfoLabel").setText("CPU: 8 threads, 14.2 of 31.3 GiB RAM free, no CUDA GPU found")
-    # the state right after a finished run (what SDSegWidget shows then)
+    # the state right after a finished run (what SDSegWidget shows then; the output stays on "Create new")
     panel.findChild(QtWidgets.QComboBox, "inputVolumeSelector").addItem("SDSegCTChestAbdomen")
-    panel.findChild(QtWidgets.QComboBox, "outputSegmentationSelector").insertItem(0, "SDSegCTChestAbdomen SDSeg")
-    panel.findChild(QtWidgets.QComboBox, "outputSegmentationSelector").setCurrentIndex(0)
+    panel.findChild(QtWidgets.QLabel, "warningLabel").hide()  # shown only after a run with warnings
     button = panel.findChild(QtWidgets.QPushButton, "segmentButton")
     button.setEnabled(True)
     panel.findChild(QtWidgets.QProgressBar, "progressBar").setValue(100)
+    panel.findChild(QtWidgets.QLabel, "estimateLabel").setText("Estimate: under 1 min for 67 slices on CPU.")
     panel.findChild(QtWidgets.QLabel, "etaLabel").setText("Segmented 67 slices in 41.2 s.")
     panel.findChild(QtWidgets.QPlainTextEdit, "statusLog").setPlainText(
         "Starting the SDSeg engine (model sdseg-demo-ct-lite, device auto) ...\n"
@@ -260,3 +305,226 @@ def test_panel_screenshot(panel, app):
     # the picture is not blank: many distinct colours (text, frames, progress bar)
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 20
+
+
+# ---------------------------------------------------------------------- the widget (SDSeg.py) at work
+# SDSegWidget runs here against Testing/Slicer/fake_slicer.py: 3D Slicer (MRML scene, PythonQt,
+# slicer.util) cannot exist outside Slicer. Everything else is real: the .ui (PySide6, offscreen),
+# Qt's timer and event loop, SDSegModuleLogic, and the engine process with a tiny random-weight
+# model, so a run goes through the same start/poll/write path as in Slicer (about 1 s per run on
+# a warm engine). Only failures while writing are injected, by replacing logic.applyResult.
+sys.path.insert(0, str(REPO / "Testing" / "Slicer"))
+
+import time  # noqa: E402
+
+import numpy as np  # noqa: E402
+
+WIDGET_TIMEOUT_S = 120.0
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tmp_path_factory):
+    from engine_fixtures import make_tiny_model
+
+    return make_tiny_model(tmp_path_factory.mktemp("widget-models") / "tiny-widget", model_id="tiny-widget")
+
+
+@pytest.fixture(scope="module")
+def engines():
+    from SDSegLib.engine_runner import EngineManager
+
+    manager = EngineManager(log=lambda text: None, extra_args=("--threads", "1"))
+    yield manager
+    manager.stop()
+
+
+@pytest.fixture
+def sdseg(app, monkeypatch, engines, tiny_model):
+    """(fake slicer, SDSegWidget) set up on the real .ui, with the tiny model and the CPU selected."""
+    import fake_slicer
+
+    fake = fake_slicer.install(monkeypatch, load_ui)
+    import SDSeg
+
+    widget = SDSeg.SDSegWidget()
+    widget.setup()
+    widget.logic._manager = engines
+    engines.log = widget.logic._enqueue
+    widget.ui.modelComboBox.addItem("tiny test model", str(tiny_model))
+    widget.ui.modelComboBox.setCurrentIndex(widget.ui.modelComboBox.count - 1)
+    widget.ui.deviceComboBox.setCurrentIndex(widget.ui.deviceComboBox.findData("cpu"))
+    yield fake, widget
+    job, widget._job = widget._job, None  # not widget.cleanup(): that would stop the engine the next test reuses
+    widget._timer.stop()
+    widget.removeObservers()
+    if job is not None:
+        job.cancel()
+        job.wait(30)
+
+
+def _add_volume(fake, name, shape=(4, 12, 16), oblique=False, directions=None):
+    import fake_slicer
+
+    directions = np.diag([-1.0, -1.0, 1.0]) if directions is None else np.asarray(directions, dtype=float)
+    if oblique:  # 17 degrees about S: the engine warns that the grid is oblique
+        c, s = np.cos(0.3), np.sin(0.3)
+        directions = np.array([[c, -s, 0], [s, c, 0], [0, 0, 1.0]]) @ directions
+    ijk_to_ras = np.eye(4)
+    ijk_to_ras[:3, :3] = directions * np.array([0.9, 0.9, 3.0])
+    ijk_to_ras[:3, 3] = (5.0, -7.0, 12.0)
+    array = np.random.default_rng(len(fake.mrmlScene.nodes)).normal(0, 120, shape).astype(np.int16)
+    return fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode(name, array, ijk_to_ras))
+
+
+def _segment(widget, volume):
+    """Select ``volume`` and press Segment, as a user would; returns the started job."""
+    widget.ui.inputVolumeSelector.setCurrentNode(volume)
+    widget.ui.segmentButton.click()
+    assert widget._job is not None, "the run did not start"
+    return widget._job
+
+
+def _until(app, condition, timeout=WIDGET_TIMEOUT_S):
+    deadline = time.monotonic() + timeout
+    while not condition() and time.monotonic() < deadline:
+        app.processEvents()
+        time.sleep(0.02)
+    for _ in range(5):  # let the timer deliver what the job queued last
+        app.processEvents()
+        time.sleep(0.03)
+    return condition()
+
+
+def _idle_panel(widget) -> bool:
+    ui = widget.ui
+    return (widget._job is None and not widget._timer.isActive() and ui.segmentButton.text == "Segment"
+            and all(getattr(ui, n).enabled for n in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton")))
+
+
+def _segmentations(fake):
+    return fake.mrmlScene.GetNodesByClass("vtkMRMLSegmentationNode")
+
+
+def test_widget_failure_while_writing_resets_the_panel(app, sdseg):
+    fake, widget = sdseg
+    volume = _add_volume(fake, "CT")
+
+    def fails(*args, **kwargs):
+        raise OSError("disk full")
+
+    real_apply, widget.logic.applyResult = widget.logic.applyResult, fails
+    job = _segment(widget, volume)
+    assert widget.ui.progressBar.maximum == 0  # busy (indeterminate) until the first progress event
+    assert _until(app, lambda: job.finished)
+    assert _idle_panel(widget), "the panel stayed locked after the failure"
+    assert len(fake.errors) == 1 and "could not write the result" in fake.errors[0] and "disk full" in fake.errors[0]
+    assert "disk full" in widget.ui.statusLog.toPlainText() and widget.ui.progressBar.maximum == 100
+    widget.logic.applyResult = real_apply  # the panel works again: the next run writes its result
+    job = _segment(widget, volume)
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert [n.GetName() for n in _segmentations(fake)] == ["CT SDSeg"] and len(fake.errors) == 1
+
+
+def test_widget_scene_close_during_a_run_cancels_it(app, sdseg):
+    fake, widget = sdseg
+    volume = _add_volume(fake, "CT", shape=(300, 32, 32))
+    widget._parameterNode.batchSize = 1
+    job = _segment(widget, volume)
+    assert _until(app, lambda: widget.ui.progressBar.maximum == 100 and widget.ui.progressBar.value > 0)
+    assert widget.ui.etaLabel.text.startswith("Slice ")
+    fake.mrmlScene.Clear()
+    assert widget._job is None and not widget._timer.isActive() and widget.ui.segmentButton.text == "Segment"
+    assert [e.kind for e in job.wait(30)][-1] == "cancelled"  # the engine stopped; nothing to write
+    assert not _segmentations(fake) and not fake.errors
+    assert "scene is closing" in widget.ui.statusLog.toPlainText()
+
+
+def test_widget_writes_the_run_s_volume_and_keeps_every_run(app, sdseg):
+    fake, widget = sdseg
+    first, second = _add_volume(fake, "A"), _add_volume(fake, "B", shape=(3, 10, 8))
+    job = _segment(widget, first)
+    widget.ui.inputVolumeSelector.setCurrentNode(second)  # changed during the run (e.g. from a script)
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    (node_a,) = _segmentations(fake)
+    role = fake.vtkMRMLSegmentationNode.GetReferenceImageGeometryReferenceRole()
+    assert node_a.GetName() == "A SDSeg" and node_a.GetNodeReference(role) is first
+    assert widget.ui.outputSegmentationSelector.currentNode() is None and widget._parameterNode.outputSegmentation is None
+    assert widget.ui.show3DButton.segmentationNode is node_a
+    masks_a = {k: v.copy() for k, v in node_a.masks.items()}
+    for volume in (second, first):
+        job = _segment(widget, volume)
+        assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert [n.GetName() for n in _segmentations(fake)] == ["A SDSeg", "B SDSeg", "A SDSeg_1"]
+    assert all(np.array_equal(node_a.masks[k], v) for k, v in masks_a.items())  # the first result is untouched
+    assert not fake.errors
+
+
+def test_widget_shows_and_stores_the_engine_warnings(app, sdseg):
+    fake, widget = sdseg
+    job = _segment(widget, _add_volume(fake, "tilted", oblique=True))
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    label = widget.ui.warningLabel
+    assert not label.qobject.isHidden() and "oblique" in label.text and "color:#c05a00" in label.text
+    assert "Warning:" in widget.ui.statusLog.toPlainText() and "oblique" in widget.ui.statusLog.toPlainText()
+    (node,) = _segmentations(fake)
+    assert "oblique" in node.GetAttribute("SDSeg.Warnings")
+    assert "oblique" in node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Warnings")
+    job = _segment(widget, _add_volume(fake, "straight"))
+    assert label.qobject.isHidden()  # a new run clears the last run's warnings
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert "oblique" not in (_segmentations(fake)[1].GetAttribute("SDSeg.Warnings") or "")
+
+
+def test_widget_disables_what_would_be_ignored(sdseg):
+    fake, widget = sdseg
+    import fake_slicer
+
+    ui, p = widget.ui, widget._parameterNode
+    widget.ui.inputVolumeSelector.setCurrentNode(_add_volume(fake, "CT"))
+    assert p.samples == 1 and not ui.uncertaintyVolumeSelector.enabled
+    assert "2 or more samples" in ui.uncertaintyVolumeSelector.toolTip
+    ui.samplesSpinBox.qobject.setValue(3)
+    assert p.samples == 3 and ui.uncertaintyVolumeSelector.enabled
+    assert ui.firstSliceSpinBox.enabled and ui.lastSliceSpinBox.enabled
+    roi = fake.mrmlScene.AddNode(fake_slicer.FakeROINode("R", (-100, 100, -100, 100, 0, 20)))
+    ui.roiSelector.setCurrentNode(roi)
+    assert p.roiNode is roi and not ui.firstSliceSpinBox.enabled and not ui.lastSliceSpinBox.enabled
+    assert "region sets the slices" in ui.firstSliceSpinBox.toolTip
+    ui.roiSelector.setCurrentNode(None)
+    assert ui.firstSliceSpinBox.enabled
+
+
+SAGITTAL_STORED = np.array([[0, 0, -1.0], [1, 0, 0], [0, -1.0, 0]])  # i -> A, j -> I, k -> L (RAS columns)
+
+
+def test_widget_names_the_slice_axis_and_estimates_the_time(sdseg):
+    fake, widget = sdseg
+    ui = widget.ui
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.findData("sdseg-demo-ct-lite"))
+    assert "DEMONSTRATION ONLY" in ui.modelCardLabel.text and "color:#b36b00" in ui.modelCardLabel.text
+    assert "one patient" in ui.modelCardLabel.toolTip and "not a validated model" in ui.modelCardLabel.toolTip
+    ui.inputVolumeSelector.setCurrentNode(_add_volume(fake, "sagittal", shape=(150, 60, 200), directions=SAGITTAL_STORED))
+    assert ui.slicesLabel.text == "Slices (j):"  # an axial model cuts this volume across j, not k
+    assert "j axis" in ui.firstSliceSpinBox.toolTip and "axial" in ui.firstSliceSpinBox.toolTip
+    assert ui.estimateLabel.text == "Estimate: under 1 min for 60 slices on CPU."  # 0.6 s per slice, 60 axial slices
+    widget._parameterNode.samples = 4
+    assert ui.estimateLabel.text == "Estimate: about 3 min for 60 slices on CPU."
+    widget._parameterNode.firstSlice, widget._parameterNode.lastSlice = 100, 140  # valid for K=150, not for J=60
+    assert "j axis, which has 60 slices" in ui.estimateLabel.text
+    ui.deviceComboBox.setCurrentIndex(ui.deviceComboBox.findData("cuda"))
+    widget._parameterNode.firstSlice, widget._parameterNode.lastSlice = 10, 19
+    assert ui.estimateLabel.text == "Fast on the GPU."
+
+
+def test_widget_roi_on_a_sagittal_stored_volume_limits_the_axial_slices(app, sdseg):
+    fake, widget = sdseg
+    import fake_slicer
+
+    volume = _add_volume(fake, "sagittal", shape=(8, 10, 6), directions=SAGITTAL_STORED)  # RAS z = 12 - 0.9 j
+    roi = fake.mrmlScene.AddNode(fake_slicer.FakeROINode("R", (-100, 100, -100, 100, 7.4, 9.4)))  # z 7.4..9.4: j 3..5
+    widget.ui.roiSelector.setCurrentNode(roi)
+    job = _segment(widget, volume)
+    assert _until(app, lambda: job.finished) and _idle_panel(widget) and not fake.errors
+    assert job.output.header["options"]["slices"] == [3, 6]  # the engine segmented axial slices j 3..5 only
+    (node,) = _segmentations(fake)
+    assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 3..5"

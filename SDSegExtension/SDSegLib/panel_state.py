@@ -1,0 +1,64 @@
+"""What the module panel shows for the current parameters (needs Slicer's ``slicer.i18n``).
+
+Called by ``SDSegWidget._updateState`` on every parameter change: which options are disabled
+because they would be ignored, which axis the slice numbers count along, the run-time estimate,
+and the quality-warning line after a run. ``ui`` is the widget's ``self.ui`` (PythonQt widgets).
+"""
+
+from __future__ import annotations
+
+import html
+from typing import Any, Sequence
+
+from slicer.i18n import tr as _
+
+from SDSegLogic.errors import SDSegError
+
+from .model_info import warnings_html
+
+__all__ = ["update_option_states", "update_slices_and_estimate", "show_warnings"]
+
+
+def update_option_states(ui: Any, p: Any) -> None:
+    """Disable what would be ignored: slice numbers under an ROI, the variance map with 1 sample."""
+    roi = p.roiNode is not None
+    ui.firstSliceSpinBox.enabled = not roi
+    ui.lastSliceSpinBox.enabled = not roi
+    variance = p.samples > 1
+    ui.uncertaintyVolumeSelector.enabled = variance
+    ui.uncertaintyVolumeSelector.toolTip = (
+        _("Optional: per-voxel variance over the samples.") if variance else
+        _("Needs 2 or more samples: with 1 sample there is no variance. Raise 'Samples' in Options to enable it."))
+
+
+def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str = "") -> None:
+    """Name the axis the slice numbers count along (k only for volumes stored in the model's plane) and estimate the time.
+
+    Args:
+        ui, logic, p: the widget's ui, SDSegModuleLogic and parameter node.
+        engine_device: ``"cpu"``/``"cuda"`` as the engine last reported it, for device ``auto``.
+    """
+    if not p.inputVolume:
+        ui.slicesLabel.text = _("Slices:")
+        ui.estimateLabel.text = ""
+        return
+    try:
+        sel = logic.sliceSelection(p.inputVolume, p.modelId, p.roiNode, p.firstSlice, p.lastSlice)
+    except SDSegError as exc:
+        ui.estimateLabel.text = "<span style='color:#b00000'>{}</span>".format(html.escape(str(exc)))
+        return
+    ui.slicesLabel.text = _("Slices ({axis}):").format(axis=sel.letter)
+    where = _("counted along the volume's {axis} axis: the model cuts {plane} slices, {count} of them (0..{last})").format(
+        axis=sel.letter, plane=sel.plane, count=sel.count, last=sel.count - 1)
+    override = _("The selected region sets the slices.") if p.roiNode is not None else _("Ignored when a region is selected.")
+    ui.firstSliceSpinBox.toolTip = _("First slice to segment, {where}. {override}").format(where=where, override=override)
+    ui.lastSliceSpinBox.toolTip = _("Last slice (inclusive), {where}. {override}").format(where=where, override=override)
+    device = p.device if p.device != "auto" else (engine_device or "auto")
+    ui.estimateLabel.text = logic.timeEstimate(p.modelId, device, sel.size, p.samples, p.steps)
+
+
+def show_warnings(ui: Any, warnings: Sequence[str]) -> None:
+    """The run's quality warnings in the orange status line (hidden when there are none)."""
+    ui.warningLabel.text = warnings_html(warnings)
+    ui.warningLabel.toolTip = "\n".join(warnings)
+    ui.warningLabel.visible = bool(warnings)
