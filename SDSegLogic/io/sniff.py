@@ -65,8 +65,10 @@ def sniff_content(head: bytes) -> Optional[str]:
     text = head[:200].lstrip()
     if text.startswith((b"ObjectType", b"NDims", b"Comment", b"ElementType", b"DimSize")):
         return "metaimage"
-    if _nifti_sizeof_hdr(head) and head[344:347] in (b"n+1", b"ni1", b"n+2", b"ni2"):
+    if _nifti_sizeof_hdr(head) and head[344:347] in (b"n+1", b"ni1"):
         return "nifti"
+    if _nifti_sizeof_hdr(head) and head[4:7] in (b"n+2", b"ni2"):  # NIfTI-2 keeps its magic at byte 4
+        return "nifti2"
     return None
 
 
@@ -105,7 +107,10 @@ def detect_format(path: Path) -> str:
         if inner == "nifti" and not path.name.lower().endswith(".gz"):
             raise InputError(f"{path}: the content is gzip-compressed NIfTI but the name does not end in .gz; "
                              "rename it to .nii.gz.")
-        content = "nifti" if inner == "nifti" else "gzip"
+        content = inner if inner in ("nifti", "nifti2") else "gzip"
+    if content == "nifti2":
+        raise InputError(f"{path}: a NIfTI-2 file, which this reader (SimpleITK) cannot read; save the image as "
+                         "NIfTI-1 (.nii.gz), NRRD or MetaImage (3D Slicer, ITK-SNAP and nibabel all can), then retry.")
     declared = format_from_extension(path)
     if declared is None:
         if content == "dicom" and "." not in path.name:

@@ -250,6 +250,28 @@ def test_row13_truncated_raw_nrrd_with_byte_skip_minus_one(tmp_path):
             read_image(path)
 
 
+def _nifti2_bytes() -> bytes:
+    """A minimal NIfTI-2 file (540-byte header, magic at byte 4): int16 2 x 3 x 4, sform of 1.5/2/3 mm."""
+    import struct
+
+    header = bytearray(540)
+    struct.pack_into("<i8s2h8q", header, 0, 540, b"n+2\0\r\n\x1a\n", 4, 16, 3, 4, 3, 2, 1, 1, 1, 1)
+    struct.pack_into("<8d", header, 104, 1.0, 1.5, 2.0, 3.0, 1.0, 1.0, 1.0, 1.0)
+    struct.pack_into("<q2d", header, 168, 544, 1.0, 0.0)
+    struct.pack_into("<2i", header, 344, 0, 1)
+    struct.pack_into("<12d", header, 400, -1.5, 0, 0, 10, 0, -2, 0, 20, 0, 0, 3, 30)
+    return bytes(header) + bytes(4) + np.arange(24, dtype=np.int16).tobytes()
+
+
+def test_row14_nifti2_is_named_with_the_remedy(tmp_path):
+    """NIfTI-2 (magic at byte 4, not 344) is recognised and refused by name, plain or gzipped."""
+    (tmp_path / "scan.nii").write_bytes(_nifti2_bytes())
+    (tmp_path / "scan.nii.gz").write_bytes(gzip.compress(_nifti2_bytes()))
+    for name in ("scan.nii", "scan.nii.gz"):
+        with pytest.raises(InputError, match=rf"{name}: a NIfTI-2 file, .*save the image as NIfTI-1"):
+            read_image(tmp_path / name)
+
+
 def test_row14_extension_contradicting_content(tmp_path):
     import SimpleITK as sitk
 
