@@ -36,7 +36,10 @@ _HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogic").is_dir():
     sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
 
+from SDSegLib.diagnostics import error_report  # noqa: E402
+from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
+from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import show_warnings, update_option_states, update_slices_and_estimate  # noqa: E402
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLogic.errors import SDSegError  # noqa: E402
@@ -71,8 +74,11 @@ def registerSampleData():
     register_sample_data(_HERE)
 
 
-class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    """GUI: no computation here, only wiring between the .ui, the parameter node and the logic."""
+class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelActionsMixin):
+    """GUI: no computation here, only wiring between the .ui, the parameter node and the logic.
+
+    The model-management and Copy-diagnostics buttons' slots come from :class:`PanelActionsMixin`.
+    """
 
     def __init__(self, parent=None) -> None:
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -93,8 +99,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui = slicer.util.childWidgetVariables(uiWidget)
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = SDSegModuleLogic()
-        for modelId, title in self.logic.availableModels():
-            self.ui.modelComboBox.addItem(title, modelId)
+        fill_model_combo(self.ui, self.logic, DEFAULT_MODEL)
         for device, text in zip(DEVICE_CHOICES, (_("Auto (GPU if available)"), _("GPU (CUDA)"), _("CPU"))):
             self.ui.deviceComboBox.addItem(text, device)
         kernelTexts = (_("Use cached compiled kernels"), _("Build compiled kernels (once, minutes)"), _("Off (plain PyTorch)"))
@@ -104,6 +109,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.modelComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.deviceComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.segmentButton.clicked.connect(self.onSegmentButton)
+        self.ui.importModelZipButton.clicked.connect(self.onImportModelZip)
+        self.ui.useModelFolderButton.clicked.connect(self.onUseModelFolder)
+        self.ui.openModelsFolderButton.clicked.connect(self.onOpenModelsFolder)
+        self.ui.copyDiagnosticsButton.clicked.connect(self.onCopyDiagnostics)
         self.ui.outputSegmentationSelector.currentNodeChanged.connect(self.ui.show3DButton.setSegmentationNode)
         self.ui.versionsLabel.text = self.logic.versionsText()
         show_warnings(self.ui, [])
@@ -115,7 +124,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self._cancelJob()
         self.removeObservers()
         if self.logic is not None:
-            self.logic.stopEngine()
+            self.logic.cleanup()  # stops the engine and deletes this session's engine log
 
     def enter(self) -> None:
         self.initializeParameterNode()
@@ -152,9 +161,11 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         if self._parameterNode:
             self._guiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
-            self.ui.modelComboBox.setCurrentIndex(max(0, self.ui.modelComboBox.findData(self._parameterNode.modelId)))
-            self.ui.deviceComboBox.setCurrentIndex(max(0, self.ui.deviceComboBox.findData(self._parameterNode.device)))
-            self.ui.gpuKernelsComboBox.setCurrentIndex(max(0, self.ui.gpuKernelsComboBox.findData(self._parameterNode.gpuKernels)))
+            p = self._parameterNode
+            model, device, kernels = p.modelId, p.device, p.gpuKernels  # read all before a combo writes them back
+            fill_model_combo(self.ui, self.logic, model)  # a saved model missing from the list is added, not replaced
+            self.ui.deviceComboBox.setCurrentIndex(max(0, self.ui.deviceComboBox.findData(device)))
+            self.ui.gpuKernelsComboBox.setCurrentIndex(max(0, self.ui.gpuKernelsComboBox.findData(kernels)))
             self._onModelOrDeviceChanged()
             self._updateState()
 
@@ -275,7 +286,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.etaLabel.text = event.text.splitlines()[0]
         self._log(event.text)
         if event.kind == "error":
-            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text)
+            details, logLines = error_report(event.text, event.data)  # the engine log, for an internal error or a dead engine
+            if logLines:
+                self._log(logLines)
+            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text, detailedText=details)
         if event.kind != "done":
             return
         volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
@@ -357,6 +371,10 @@ class SDSegTest(ScriptedLoadableModuleTest):
         self.assertNotEqual(second.GetName(), segmentation.GetName())
         again = logic.process(volume, segmentation, model=DEFAULT_MODEL, device="cpu")  # blocking API, warm engine
         self.assertIs(again, segmentation)
+        part = logic.process(volume, model=DEFAULT_MODEL, device="cpu", firstSlice=2, lastSlice=3)  # slices k 2..3 only
+        for i in range(len(card["classes"])):
+            mask = slicer.util.arrayFromSegmentBinaryLabelmap(part, part.GetSegmentation().GetNthSegmentID(i), volume)
+            self.assertFalse(mask[:2].any() or mask[4:].any())
         self.assertEqual(seg.GetNumberOfSegments(), len(card["classes"]))
         logic.stopEngine()
         self.delayDisplay("SDSeg test passed")

@@ -6,6 +6,11 @@
 * ``install``: dependency installation (asks once, PyTorchUtils for torch)
 * ``parameter_node``: the module's ``@parameterNodeWrapper`` (needs Slicer)
 * ``sample_data``: registers the bundled CT and fundus samples with Sample Data (needs Slicer)
+* ``model_library``: the model list (registry, models folder, recent folders) and the import /
+  use-folder actions (no Slicer)
+* ``model_panel``, ``panel_actions``: the model combo box, recent folders in the settings and
+  the model-management / Copy diagnostics buttons' slots (need Slicer's ``qt``)
+* ``diagnostics``: the engine-log part of an error and the Copy diagnostics text (no Slicer)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are
 tested with plain pytest (``Testing/Python/test_slicer_*.py``).

@@ -1,7 +1,9 @@
 """Run segmentations in the engine process without blocking Slicer (no Qt in this file).
 
 * :class:`EngineManager` keeps one local engine process warm per (model, device) and restarts
-  it when it died; or targets a remote engine given as URL + token.
+  it when it died; or targets a remote engine given as URL + token. Every local engine of a
+  manager appends its log to one session file (:attr:`EngineManager.log_path`), kept across
+  restarts and deleted by :meth:`EngineManager.close` (module cleanup) or at interpreter exit.
 * :class:`SegmentationJob` runs one request in a Python worker thread. The thread only waits on a
   socket (the model runs in the engine *process*), so Slicer's GUI thread stays free. The widget
   calls :meth:`SegmentationJob.poll` from a ``qt.QTimer`` and gets the queued events; Cancel calls
@@ -16,7 +18,10 @@ from __future__ import annotations
 import queue
 import shutil
 import sys
+import tempfile
 import threading
+import time
+import weakref
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -28,7 +33,8 @@ from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
 
-__all__ = ["find_python", "describe_engine", "EngineManager", "JobEvent", "SegmentationJob", "GPU_KERNEL_CHOICES"]
+__all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
+           "GPU_KERNEL_CHOICES", "ENGINE_LOG_CODES"]
 
 GPU_KERNEL_CHOICES = COMPILE_POLICIES
 """The engine's ``--compile`` policies: use cached compiled kernels / build them when missing / eager."""
@@ -38,6 +44,23 @@ ENGINE_READY_TIMEOUT_S = 300.0
 
 KERNEL_BUILD_READY_TIMEOUT_S = 3600.0
 """Seconds to wait when the engine first builds compiled kernels (the paper model: minutes per network)."""
+
+ENGINE_LOG_CODES = ("internal_error", "engine_died")
+"""Error codes whose explanation is in the engine log: a failed job then carries its last lines."""
+
+LOG_TAIL_LINES = 20
+"""Engine log lines attached to an error and to the diagnostics."""
+
+
+def read_log_tail(path: Optional[Path], lines: int = LOG_TAIL_LINES) -> str:
+    """The last ``lines`` lines of a log file, or ``""`` when there is none (yet)."""
+    if path is None:
+        return ""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ""
+    return "\n".join(text.strip().splitlines()[-lines:])
 
 
 def describe_engine(info: Dict[str, Any]) -> str:
@@ -83,6 +106,19 @@ class EngineManager:
         self._lock = threading.Lock()
         self._process: Optional[EngineProcess] = None
         self._key: Optional[Tuple[str, str]] = None
+        self.log_path: Optional[Path] = None  # the session log, created by the first local start
+
+    def _session_log(self) -> Path:
+        """The session's engine log file (created on first use; removed by :meth:`close` or at exit)."""
+        if self.log_path is None:
+            folder = Path(tempfile.mkdtemp(prefix="sdseg-slicer-log-"))
+            self.log_path = folder / "engine.log"
+            self._remove_log = weakref.finalize(self, shutil.rmtree, str(folder), True)
+        return self.log_path
+
+    def log_tail(self, lines: int = LOG_TAIL_LINES) -> str:
+        """The last lines of the session's engine log (``""`` before the first local engine)."""
+        return read_log_tail(self.log_path, lines)
 
     def client(self, model: str, device: str = "auto", remote_url: str = "", remote_token: str = "",
                gpu_kernels: str = "auto", should_cancel: Optional[Callable[[], bool]] = None) -> EngineClient:
@@ -112,7 +148,8 @@ class EngineManager:
             key = (str(model), str(device), gpu_kernels)
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
-                    self.log(f"The engine process exited (code {self._process.poll()}); starting a new one.")
+                    self.log(f"The engine process exited (code {self._process.poll()}); starting a new one. "
+                             f"Last engine log lines:\n{self.log_tail()}")
                 self._process.stop()
                 self._process = None
             if self._process is None:
@@ -120,10 +157,14 @@ class EngineManager:
                 if gpu_kernels == "aot":
                     self.log("Compiled kernels missing for this model, precision and device are built first; "
                              "this takes minutes once and is cached for later starts.")
+                log_path = self._session_log()
+                with open(log_path, "a", encoding="utf-8") as handle:
+                    handle.write(f"---- {time.strftime('%Y-%m-%d %H:%M:%S')} starting the engine: model {model}, "
+                                 f"device {device}, GPU kernels {gpu_kernels} ----\n")
                 self._process = EngineProcess.start(
                     model, device, python=self.python, extra_args=(*self.extra_args, "--compile", gpu_kernels),
                     ready_timeout=KERNEL_BUILD_READY_TIMEOUT_S if gpu_kernels == "aot" else ENGINE_READY_TIMEOUT_S,
-                    should_cancel=should_cancel)
+                    should_cancel=should_cancel, log_path=log_path)
                 self._key = key
                 self.log(f"Engine ready (pid {self._process.pid}, device {self._process.ready.get('device')}).")
             process = self._process
@@ -134,11 +175,18 @@ class EngineManager:
         return self._process
 
     def stop(self) -> None:
-        """Shut the local engine down (the model is unloaded)."""
+        """Shut the local engine down (the model is unloaded); the session log is kept."""
         with self._lock:
             if self._process is not None:
                 self._process.stop()
                 self._process = None
+
+    def close(self) -> None:
+        """Shut the engine down and delete the session log (module cleanup)."""
+        self.stop()
+        if self.log_path is not None:
+            self._remove_log()
+            self.log_path = None
 
 
 @dataclass
@@ -147,7 +195,9 @@ class JobEvent:
 
     Attributes:
         kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output;
-            ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` or ``"error"`` (text, code).
+            ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` or ``"error"`` (text,
+            ``data["code"]``; for the :data:`ENGINE_LOG_CODES` of a local engine also
+            ``data["log_tail"]``, the last lines of the session's engine log).
     """
 
     kind: str
@@ -237,7 +287,14 @@ class SegmentationJob:
             put(JobEvent("cancelled", text="Cancelled; nothing was written."))
         except SDSegError as exc:
             self.error = exc
-            put(JobEvent("error", text=str(exc), data={"code": getattr(exc, "code", type(exc).__name__)}))
+            put(self._error_event(str(exc), str(getattr(exc, "code", type(exc).__name__))))
         except Exception as exc:  # noqa: BLE001 - surface every failure in the GUI log
             self.error = exc
-            put(JobEvent("error", text=f"{type(exc).__name__}: {exc}", data={"code": "client_error"}))
+            put(self._error_event(f"{type(exc).__name__}: {exc}", "client_error"))
+
+    def _error_event(self, text: str, code: str) -> JobEvent:
+        """An ``error`` event; an internal error or a dead local engine carries the engine log's last lines."""
+        data: Dict[str, Any] = {"code": code}
+        if code in ENGINE_LOG_CODES and not self.remote_url:
+            data["log_tail"] = self.manager.log_tail()
+        return JobEvent("error", text=text, data=data)

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import html
 import math
-from typing import Any, List, Optional, Sequence, Tuple
+import types
+from typing import Any, Dict, Optional, Sequence
 
-__all__ = ["model_choices", "model_summary_html", "model_tooltip", "short_text", "time_estimate_text",
-           "warnings_html", "AMBER", "WARNING_ORANGE"]
+__all__ = ["card_summary_entry", "model_summary_html", "missing_model_html", "model_tooltip", "short_text",
+           "time_estimate_text", "warnings_html", "AMBER", "WARNING_ORANGE"]
 
 AMBER = "#b36b00"
 """Colour of the intended-use line (a caution, not an error)."""
@@ -19,13 +20,18 @@ INTENDED_USE_CHARS = 110
 """Characters of the intended use shown in the panel; the tooltip has all of it."""
 
 
-def model_choices(registry: Any, fallback: str) -> List[Tuple[str, str]]:
-    """(model id, combo-box text) for every id in a :class:`SDSegLogic.registry.Registry`."""
-    choices = []
-    for model_id in registry.ids():
-        entry = registry.get(model_id)
-        choices.append((model_id, f"{entry.title} (v{entry.version})"))
-    return choices or [(fallback, fallback)]
+def card_summary_entry(card: Dict[str, Any]) -> Any:
+    """What :func:`model_summary_html` needs, from a model card (a model the registry does not list)."""
+    classes = [str(c.get("name", "?")) if isinstance(c, dict) else str(c) for c in card.get("classes") or ()]
+    return types.SimpleNamespace(task=str(card.get("task") or card.get("model_id") or "model"),
+                                 modality=str(card.get("modality") or "?"), version=str(card.get("version") or "?"),
+                                 license=str(card.get("license") or "unspecified"), classes=classes)
+
+
+def missing_model_html(spec: str, reason: str) -> str:
+    """Rich text for the model card label when the selected model cannot be found (red)."""
+    return (f"<span style='color:#b00000'><b>{html.escape(spec)}</b>: not found. {html.escape(reason)}</span><br>"
+            "Use <i>Import model zip</i> or <i>Use model folder</i> to choose an installed model.")
 
 
 def short_text(text: str, limit: int = INTENDED_USE_CHARS) -> str:
@@ -43,12 +49,14 @@ def model_summary_html(entry: Any, installed: str, intended_use: str = "") -> st
     Args:
         entry: a registry entry (``task``, ``modality``, ``version``, ``classes``, ``license``).
         installed: ``"bundled"``, ``"cache"``, ``"folder"``, or ``""`` when not installed.
+            ``entry`` may be :func:`card_summary_entry` of a model card.
         intended_use: the model card's ``intended_use`` (shortened here, amber; the label's
             tooltip, :func:`model_tooltip`, carries the whole text).
     """
     esc = html.escape
     state = (f"<span style='color:#2a7a2a'>installed ({esc(installed)})</span>" if installed
-             else "<span style='color:#b00000'>not installed - see the README for the model zip</span>")
+             else "<span style='color:#b00000'>not installed - get its zip (see the README), then "
+                  "<i>Import model zip</i></span>")
     classes = ", ".join(esc(c) for c in entry.classes)
     text = (f"<b>{esc(entry.task)}</b><br>{esc(entry.modality)} &middot; v{esc(entry.version)} &middot; "
             f"{esc(entry.license)} &middot; {state}<br><span style='color:#555'>Classes: {classes}</span>")

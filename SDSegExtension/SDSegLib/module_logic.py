@@ -8,7 +8,11 @@ Batch use from the Python console or ``Slicer --no-main-window --python-script``
 
 :meth:`SDSegModuleLogic.process` blocks until the result is in the scene; the widget uses the
 non-blocking :meth:`startJob` + :meth:`applyResult` pair instead. The engine process started by
-the first call stays warm for the next ones; :meth:`stopEngine` ends it.
+the first call stays warm for the next ones; :meth:`stopEngine` ends it (its log is kept for the
+session, :meth:`engineLogTail`), :meth:`cleanup` also deletes the log.
+
+Models: :meth:`modelChoices` lists the registry's models, models imported into the user's model
+folder and recently used model folders; :meth:`importModelZip` and :meth:`useModelFolder` add one.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import json
 import logging
 import queue
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import numpy as np
 import slicer
@@ -26,9 +30,11 @@ from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
 from SDSegLogic.errors import CancelledError, InputError, SDSegError
 
+from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
 from .install import DependencyInstaller, installed_versions
-from .model_info import model_choices, model_summary_html, model_tooltip, time_estimate_text
+from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
+from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
 from .parameter_node import SDSegParameterNode
 from .segmentation_writer import write_segmentation
 from .volume_adapter import (
@@ -86,8 +92,24 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         return self._manager
 
     def stopEngine(self) -> None:
+        """Stop the local engine; its log stays readable (:meth:`engineLogTail`) until :meth:`cleanup`."""
         if self._manager is not None:
             self._manager.stop()
+
+    def cleanup(self) -> None:
+        """Stop the local engine and delete the session's engine log (the module's cleanup)."""
+        if self._manager is not None:
+            self._manager.close()
+
+    def engineLogTail(self, lines: int = 20) -> str:
+        """The last lines of this session's local engine log (``""`` before the first engine start)."""
+        return self._manager.log_tail(lines) if self._manager is not None else ""
+
+    def diagnosticsText(self, model: str, deviceLine: str = "", remoteUrl: str = "") -> str:
+        """Versions, device, model id/version and the engine log's last lines, as plain text for a bug report."""
+        path = self._manager.log_path if self._manager is not None else None
+        return diagnostics_text(self.versionsText(), deviceLine, model, self._cachedCard(model), str(path or ""),
+                                self.engineLogTail(40), str(getattr(slicer.app, "applicationVersion", "") or ""), remoteUrl)
 
     def registry(self) -> Any:
         """The model registry (``Resources/models.json``), read once."""
@@ -97,13 +119,49 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             self._registry = Registry.load()
         return self._registry
 
-    def availableModels(self) -> List[Tuple[str, str]]:
-        """(model id, title) of every model in the registry (``Resources/models.json``)."""
+    def _registryOrEmpty(self) -> Any:
+        from SDSegLogic.registry import Registry
+
         try:
-            return model_choices(self.registry(), DEFAULT_MODEL)
+            return self.registry()
         except SDSegError as exc:
             self._enqueue(f"Model registry unreadable: {exc}")
-            return [(DEFAULT_MODEL, DEFAULT_MODEL)]
+            self._registry = Registry()  # said once; models folder and model folders still work
+            return self._registry
+
+    def modelChoices(self, recentFolders: Sequence[str] = ()) -> List[ModelChoice]:
+        """The model list: registry models, models imported into :meth:`modelsFolder`, then ``recentFolders``."""
+        registry = self._registryOrEmpty()
+        return list_models(registry, recentFolders) or [describe_model(DEFAULT_MODEL, registry)]
+
+    def availableModels(self, recentFolders: Sequence[str] = ()) -> List[Tuple[str, str]]:
+        """(model spec, title) of every model of :meth:`modelChoices`."""
+        return [(choice.spec, choice.text) for choice in self.modelChoices(recentFolders)]
+
+    def describeModel(self, model: str) -> ModelChoice:
+        """The list item of any model spec (e.g. one saved in a scene); "(not found)" when it does not resolve."""
+        return describe_model(model, self._registryOrEmpty())
+
+    def modelsFolder(self) -> Path:
+        """The user's model folder (``$SDSEG_HOME/models`` or ``~/.sdseg/models``), created if missing."""
+        return models_folder()
+
+    def importModelZip(self, zipPath: str, confirmReplace: Optional[Callable[[str], bool]] = None) -> str:
+        """Install a model zip into :meth:`modelsFolder` (checked, atomic) and return the spec to select.
+
+        ``confirmReplace(question)`` is asked when the same id and version is already installed
+        (no callable: the installed copy is kept). Raises SDSegError when the zip is refused.
+        """
+        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace)
+        self._cards.pop(spec, None)
+        self._enqueue(message)
+        return spec
+
+    def useModelFolder(self, folder: str) -> str:
+        """Verify a model folder (config, card, weight sha256) and return its spec; raises CheckpointError if unusable."""
+        spec = check_model_folder(folder)
+        self._cards.pop(spec, None)
+        return spec
 
     def modelCard(self, model: str) -> Dict[str, Any]:
         """The model card (dict) of a registry id or folder, read from disk without loading torch."""
@@ -129,18 +187,23 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         """Rich text for the model card label: task, modality, classes, version, intended use."""
         from SDSegLogic.registry import resolve_model
 
-        entry = self.registry().get(model)
+        registry = self._registryOrEmpty()
+        entry = registry.get(model)
+        intended = str(self._cachedCard(model).get("intended_use") or "")
         if entry is None:
-            return f"<i>{model}</i>: not in the model registry."
+            choice = describe_model(model, registry)
+            if not choice.found:
+                return missing_model_html(model, choice.tooltip)
+            return model_summary_html(card_summary_entry(self._cachedCard(model)), choice.source, intended)
         try:
-            installed = resolve_model(model, registry=self.registry()).source
+            installed = resolve_model(model, registry=registry).source
         except SDSegError:
             installed = ""
-        return model_summary_html(entry, installed, str(self._cachedCard(model).get("intended_use") or ""))
+        return model_summary_html(entry, installed, intended)
 
     def modelToolTip(self, model: str) -> str:
         """Tooltip of the model card label: the card's full intended use and the registry description."""
-        entry = self.registry().get(model)
+        entry = self._registryOrEmpty().get(model)
         card = self._cachedCard(model)
         return model_tooltip(str(card.get("intended_use") or ""),
                              getattr(entry, "description", "") or str(card.get("description") or ""))
@@ -256,20 +319,30 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
                 probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
-                gpuKernels: str = "auto") -> Any:
+                gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1) -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
             inputVolume: vtkMRMLScalarVolumeNode (CT) or vtkMRMLVectorVolumeNode (RGB photo); not modified.
-            outputSegmentation: segmentation node to update, or None to create one.
-            model: registry id or model folder. device: "auto", "cuda" or "cpu".
+            outputSegmentation: segmentation node to update, or None to create one. After a run on
+                some slices only those slices of its segments change.
+            model: registry id, ``id@version`` or model folder. device: "auto", "cuda" or "cpu".
             steps: 1 = single-step (paper); more = DDIM steps. samples: > 1 adds a variance map.
+            seed: random seed. batchSize: slices per network batch (lower it if the GPU runs out of memory).
+            roiNode: optional markups ROI; only the slices it covers are segmented (overrides the slice numbers).
+            probabilityVolume, uncertaintyVolume: optional scalar volume nodes to fill (foreground
+                probability; variance over the samples, needs samples > 1).
+            remoteUrl, remoteToken: a remote engine (``sdseg://host:port`` and its token) instead of a local one.
             gpuKernels: "auto", "aot" or "off" (see :meth:`startJob`).
+            firstSlice, lastSlice: the slices to segment (inclusive; lastSlice -1 = the last one),
+                counted along the axis the model slices this volume across, as in the panel: k for
+                an axial CT and an axial model, j for a CT stored as coronal slices
+                (:meth:`sliceSelection` tells the axis and the count).
 
         Raises:
             SDSegError: invalid input, engine errors (message says what to do), CancelledError.
         """
-        job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode,
+        job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode, firstSlice, lastSlice,
                             wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
                             remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels)
         for event in job.wait():

@@ -247,7 +247,8 @@ class EngineClient:
         Args:
             image: (K, J, I) scalar or (K, J, I, 3) RGB, any protocol dtype (int16 CT is fine).
             geometry: the image's grid in LPS.
-            slices: ``(start, stop)`` k range, or None for all slices.
+            slices: ``(start, stop)`` range along the input axis the model slices across (k for an
+                axial scan and an axial model), or None for all slices.
             on_progress: called with each ``progress`` event dict (done, total, eta_s, ...).
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 

@@ -37,7 +37,9 @@ class SegmentRequest:
         image: (K, J, I) scalar or (K, J, I, 3) RGB array as received (read-only view).
         geometry: its grid in LPS; ``geometry.array_shape == image.shape[:3]``.
         options: :data:`DEFAULT_OPTIONS` with the client's values; ``slices`` is ``None`` or a
-            ``(start, stop)`` range of k indices.
+            ``(start, stop)`` range of voxel indices along the input axis that the model slices
+            across (k for an axial scan and an axial model, j for a CT stored as coronal slices;
+            see :func:`SDSegLogic.segment_plan.plan_segmentation`).
     """
 
     image: np.ndarray
@@ -91,10 +93,13 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
             raise InputError(f"option {key}={options[key]!r} must be true or false.")
     if options["slices"] is not None:
         rng = options["slices"]
-        k = image.shape[0]
+        # counted along the model's slicing axis, which may be any voxel axis (a sagittal-stored CT and an
+        # axial model: j); the pipeline checks the range against that axis (a start past its end is refused)
+        longest = max(image.shape[:3])
         if (not isinstance(rng, (list, tuple)) or len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng)
-                or not 0 <= rng[0] < rng[1] <= k):
-            raise InputError(f"option slices={rng!r} must be [start, stop) with 0 <= start < stop <= {k} (number of slices).")
+                or not 0 <= rng[0] < rng[1] <= longest):
+            raise InputError(f"option slices={rng!r} must be [start, stop) with 0 <= start < stop <= the number of slices "
+                             f"along the model's slicing axis (at most {longest} for this image).")
         options["slices"] = (int(rng[0]), int(rng[1]))
     return SegmentRequest(image=image, geometry=geometry, options=options)
 

@@ -43,7 +43,8 @@ class EngineProcess:
     def start(cls, model: Union[str, Path], device: str = "auto", *, python: Optional[str] = None,
               extra_args: Sequence[str] = (), env: Optional[Dict[str, str]] = None, ready_timeout: float = 300.0,
               cwd: Optional[Union[str, Path]] = None,
-              should_cancel: Optional[Callable[[], bool]] = None) -> "EngineProcess":
+              should_cancel: Optional[Callable[[], bool]] = None,
+              log_path: Optional[Union[str, Path]] = None) -> "EngineProcess":
         """Launch an engine and wait until it listens.
 
         Args:
@@ -55,6 +56,9 @@ class EngineProcess:
             ready_timeout: seconds to wait for the ``ready`` line (model loading included).
             should_cancel: polled while waiting (every 50 ms); when it returns True the child is
                 stopped (terminate, then kill after 5 s) and :class:`CancelledError` is raised.
+            log_path: file the engine's log (stderr) is appended to; the caller owns it and
+                :meth:`stop` keeps it (a GUI keeps one log across engine restarts). Default: a file
+                in the private directory, removed by :meth:`stop` with the token.
 
         Raises:
             EngineDiedError: the child exited or did not become ready in time (its log is quoted).
@@ -66,14 +70,14 @@ class EngineProcess:
         fd = os.open(token_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as handle:
             handle.write(token + "\n")
-        log_path = token_dir / "engine.log"
+        log_path = Path(log_path) if log_path is not None else token_dir / "engine.log"
         package_root = str(Path(__file__).resolve().parents[2])
         child_env = dict(os.environ)
         child_env["PYTHONPATH"] = package_root + os.pathsep + child_env.get("PYTHONPATH", "")
         child_env.update(env or {})
         args = [python or sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
                 "--token-file", str(token_file), "--watch-stdin", *extra_args]
-        log_handle = open(log_path, "wb")
+        log_handle = open(log_path, "ab")
         try:
             popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_handle,
                                      env=child_env, cwd=None if cwd is None else str(cwd))

@@ -165,6 +165,19 @@ def test_slice_range_and_variance(engine):
     assert out.variance is not None and out.variance.shape == (6, 16, 16) and (out.variance >= 0).all()
 
 
+def test_slice_range_counts_along_the_model_s_slicing_axis(engine):
+    """A sagittal-stored volume and an axial model: the range is along j, which has more slices than k."""
+    sagittal = np.array([[0, 0, 1.0], [-1.0, 0, 0], [0, -1.0, 0]])  # LPS columns: i -> A, j -> I, k -> L
+    volume = _volume((4, 6, 10))
+    geometry = ImageGeometry((0.9, 0.9, 0.9), (0.0, 0.0, 0.0), sagittal, (10, 6, 4))
+    with engine.client() as client:
+        out = client.segment(volume, geometry, slices=(3, 6))  # valid along j (6 slices), past k's 4
+        with pytest.raises(EngineError) as caught:
+            client.segment(volume, geometry, slices=(7, 9))  # nothing along j
+    assert out.header["options"]["slices"] == [3, 6] and not out.labels[:, :3].any()
+    assert caught.value.code == "input_error" and "indices 0..5" in caught.value.message
+
+
 @pytest.mark.parametrize(
     "mutate, code",
     [
@@ -174,6 +187,7 @@ def test_slice_range_and_variance(engine):
         (lambda h: h["options"].update(steps=3), "input_error"),
         (lambda h: h["options"].update(num_samples=0), "input_error"),
         (lambda h: h["options"].update(slices=[3, 2]), "input_error"),
+        (lambda h: h["options"].update(slices=[0, 999]), "input_error"),
         (lambda h: h.update(arrays=[{**h["arrays"][0], "name": "volume"}]), "input_error"),
     ],
 )
@@ -309,6 +323,18 @@ def test_shutdown_request_ends_the_process(model_folder):
     assert process.wait(15) == 0
     process.stop()
     assert not token_dir.exists()
+
+
+def test_a_caller_s_log_file_is_appended_to_and_kept_by_stop(model_folder, tmp_path):
+    log = tmp_path / "session.log"
+    log.write_text("the previous engine's lines\n")
+    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"], log_path=log)
+    token_dir = process.token_dir
+    assert process.log_path == log and not (token_dir / "engine.log").exists()
+    process.stop()
+    text = log.read_text()
+    assert text.startswith("the previous engine's lines\n") and "ready on" in text and "engine stopped" in text
+    assert not token_dir.exists() and "engine stopped" in process.log_tail()
 
 
 def test_engine_exits_when_its_parent_goes_away(model_folder):

@@ -352,3 +352,145 @@ def test_install_declined_asks_only_once(monkeypatch, tmp_path):
         with pytest.raises(InstallDeclined, match="declined"):
             installer.ensure()
     assert len(asked) == 1 and "surely-not-installed-package-xyz>=1.0" in asked[0]
+
+
+# ---------------------------------------------------------------------- model management (SDSegLib.model_library)
+def _zip_model(folder: Path, archive: Path) -> Path:
+    """A model zip as a user makes one: the model folder's files inside one top-level folder."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"{folder.name}/{path.name}")
+    return archive
+
+
+def _registry():
+    from SDSegLogic.registry import Registry
+
+    return Registry.load(REPO / "Resources" / "models.json")
+
+
+def test_model_list_holds_registry_imported_and_recent_folder_models(tmp_path, model_folder):
+    import shutil
+
+    from SDSegLib.model_library import describe_model, list_models, remember_folder
+
+    home = tmp_path / "home"
+    shutil.copytree(model_folder, home / "tiny-two" / "0.0.1")  # as import_zip lays a model out
+    (home / "tiny-two" / "not-a-version").mkdir()
+    (home / "half-model" / "1.0.0").mkdir(parents=True)  # no weights: not offered
+    not_a_model = tmp_path / "photos"
+    not_a_model.mkdir()
+    choices = list_models(_registry(), [str(model_folder), str(not_a_model), str(tmp_path / "deleted")], home)
+    assert [c.spec for c in choices] == ["sdseg-demo-ct-lite", "tiny-two", str(model_folder)]
+    assert [c.source for c in choices] == ["registry", "cache", "folder"]
+    assert choices[1].text == "tiny-two (v0.0.1, imported)" and choices[2].text == "tiny-two (folder)"
+    assert "tiny-two v0.0.1" in choices[2].tooltip and str(model_folder) in choices[2].tooltip
+    gone = describe_model(str(tmp_path / "moved-away" / "my-model"), _registry(), home)  # a folder saved in a scene
+    assert gone.text == "my-model (not found)" and not gone.found and "no such model folder" in gone.tooltip
+    assert describe_model("tiny-two@0.0.1", _registry(), home).text == "tiny-two (v0.0.1, imported)"
+    assert not describe_model("never-imported", _registry(), home).found
+    recent = [f"/m/{i}" for i in range(5)]
+    assert remember_folder(recent, "/m/3") == ["/m/3", "/m/0", "/m/1", "/m/2", "/m/4"]
+    assert remember_folder(recent, "/m/new") == ["/m/new", "/m/0", "/m/1", "/m/2", "/m/3"]  # at most 5
+
+
+def test_import_model_zip_installs_asks_before_replacing_and_refuses_a_broken_zip(tmp_path, model_folder):
+    from SDSegLib.model_library import import_model_zip, zip_model_identity
+    from SDSegLogic.registry import resolve_model
+
+    home = tmp_path / "home"
+    archive = _zip_model(model_folder, tmp_path / "tiny-two.zip")
+    assert zip_model_identity(archive) == ("tiny-two", "0.0.1")
+    spec, message = import_model_zip(archive, _registry(), home)
+    assert spec == "tiny-two" and message.startswith("Imported tiny-two 0.0.1")
+    assert resolve_model(spec, registry=_registry(), home=home).folder == home / "tiny-two" / "0.0.1"
+    asked = []
+    spec, message = import_model_zip(archive, _registry(), home, confirm_replace=lambda q: asked.append(q) or False)
+    assert spec == "tiny-two" and "installed copy is kept" in message and "already installed" in asked[0]
+    spec, message = import_model_zip(archive, _registry(), home, confirm_replace=lambda q: True)
+    assert message.startswith("Replaced tiny-two 0.0.1")
+    broken = tmp_path / "broken" / "tiny-two"
+    broken.mkdir(parents=True)
+    for path in model_folder.iterdir():
+        data = path.read_bytes()
+        (broken / path.name).write_bytes(data[:-8] + b"corrupt!" if path.suffix == ".safetensors" else data)
+    (home / "tiny-two" / "0.0.1").rename(tmp_path / "moved")  # not installed: no question, a plain import
+    with pytest.raises(SDSegError, match="fails verification"):
+        import_model_zip(_zip_model(broken, tmp_path / "broken.zip"), _registry(), home)
+    assert sorted(p.name for p in home.rglob("*") if p.is_file()) == []  # nothing left behind
+
+
+def test_use_model_folder_verifies_the_weights(tmp_path, model_folder):
+    import shutil
+
+    from SDSegLib.model_library import check_model_folder, models_folder
+
+    assert check_model_folder(model_folder) == str(model_folder.resolve())
+    copy = shutil.copytree(model_folder, tmp_path / "copy")
+    weights = next(copy.glob("unet*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
+    with pytest.raises(SDSegError, match="not a usable model folder.*sha256 mismatch"):
+        check_model_folder(copy)
+    with pytest.raises(SDSegError, match="no such folder"):
+        check_model_folder(tmp_path / "nowhere")
+    assert models_folder(tmp_path / "a" / "models").is_dir()  # "Open models folder" creates it
+
+
+# ---------------------------------------------------------------------- engine log and diagnostics
+def test_engine_log_kept_across_restarts_and_deleted_by_close(model_folder):
+    logs = []
+    engines = EngineManager(log=logs.append, extra_args=("--threads", "1"))
+    assert engines.log_tail() == "" and engines.log_path is None
+    engines.client(str(model_folder), "cpu").close()
+    log_path, first = engines.log_path, engines.process
+    assert log_path.is_file() and "ready on" in engines.log_tail()
+    first.popen.kill()
+    first.popen.wait()
+    engines.client(str(model_folder), "cpu").close()  # restarted: the same log goes on
+    assert engines.process.pid != first.pid and engines.log_path == log_path
+    assert log_path.read_text().count("starting the engine: model") == 2
+    assert any("exited" in line and "Last engine log lines:" in line and "ready on" in line for line in logs)
+    engines.stop()
+    assert log_path.is_file() and "engine stopped" in engines.log_tail()  # kept after the engine stopped
+    engines.close()
+    assert not log_path.parent.exists() and engines.log_path is None
+
+
+def test_error_report_and_diagnostics_text():
+    from SDSegLib.diagnostics import diagnostics_text, error_report
+    from SDSegLib.engine_runner import ENGINE_LOG_CODES
+
+    assert ENGINE_LOG_CODES == ("internal_error", "engine_died")
+    tail = "12:00 sdseg-engine INFO ready\n12:01 sdseg-engine ERROR job 1 failed:\nTraceback ..."
+    details, log_lines = error_report("unexpected KeyError in the engine: 'x'. The engine log has the details.", {"log_tail": tail})
+    assert details == "Engine log (last lines):\n" + tail and log_lines == details
+    assert error_report(f"the engine died. Last engine log lines:\n{tail}", {"log_tail": tail})[1] == ""  # quoted already
+    assert error_report("bad input", {"code": "input_error"}) == ("", "")
+    text = diagnostics_text("SDSeg engine 1.0; torch 2.4", "<i>CPU: 8 threads</i>", "/models/mine",
+                            {"model_id": "mine", "version": "0.2.0"}, "/tmp/x/engine.log", tail, "5.8.1")
+    for part in ("Slicer: 5.8.1", "Versions: SDSeg engine 1.0; torch 2.4", "Device: CPU: 8 threads",
+                 "Model: /models/mine (mine v0.2.0)", "Engine: local", "Engine log: /tmp/x/engine.log", "ERROR job 1 failed"):
+        assert part in text, part
+    assert "remote sdseg://gpu:5000" in diagnostics_text("v", "", "m", {}, "", "", remote_url="sdseg://gpu:5000")
+
+
+# ---------------------------------------------------------------------- the scripting API
+def test_process_takes_a_slice_range_along_the_model_s_axis(monkeypatch, manager, model_folder):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer); the engine and model are real."""
+    import fake_slicer
+
+    fake = fake_slicer.install(monkeypatch)
+    from SDSegLib.module_logic import SDSegModuleLogic
+
+    logic = SDSegModuleLogic(engineManager=manager)
+    sagittal = np.eye(4)
+    sagittal[:3, :3] = np.array([[0, 0, -1.0], [1, 0, 0], [0, -1.0, 0]]) * 0.9  # stored as sagittal slices
+    volume = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode("sag", np.zeros((6, 8, 5), np.int16), sagittal))
+    node = logic.process(volume, model=str(model_folder), device="cpu", firstSlice=3, lastSlice=5)
+    assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 3..5"  # axial slices: the j axis
+    node = logic.process(volume, node, model=str(model_folder), device="cpu", firstSlice=6, lastSlice=7)  # past k's 6
+    assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 6..7"
+    with pytest.raises(SDSegError, match="j axis, which has 8 slices"):
+        logic.process(volume, model=str(model_folder), device="cpu", firstSlice=8)

@@ -260,14 +260,24 @@ def test_custom_widgets_are_declared_with_extends():
     assert all(declared.values()) and declared["qMRMLSegmentationShow3DButton"] == "ctkMenuButton"
 
 
-def test_panel_screenshot(panel, app):
-    from SDSegLib.model_info import model_choices, model_summary_html
+def test_every_interactive_widget_has_a_tooltip(panel):
+    kinds = (QtWidgets.QAbstractButton, QtWidgets.QComboBox, QtWidgets.QAbstractSpinBox, QtWidgets.QLineEdit)
+    interactive = [w for w in panel.findChildren(QtWidgets.QWidget)
+                   if isinstance(w, kinds) and w.objectName() and not w.objectName().startswith("qt_")]
+    names = {w.objectName() for w in interactive}
+    assert {"importModelZipButton", "useModelFolderButton", "openModelsFolderButton", "copyDiagnosticsButton"} <= names
+    assert not sorted(w.objectName() for w in interactive if not w.toolTip().strip())
+
+
+def test_panel_screenshot(panel, app, tmp_path):
+    from SDSegLib.model_info import model_summary_html
+    from SDSegLib.model_library import list_models
     from SDSegLogic.registry import Registry, resolve_model
 
     registry = Registry.load(REPO / "Resources" / "models.json")
     combo = panel.findChild(QtWidgets.QComboBox, "modelComboBox")
-    for model_id, text in model_choices(registry, "sdseg-demo-ct-lite"):
-        combo.addItem(text, model_id)
+    for choice in list_models(registry, (), home=tmp_path / "no-user-models"):  # what a first start lists
+        combo.addItem(choice.text, choice.spec)
     entry = registry.get(combo.itemData(0))
     try:
         installed = resolve_model(entry.id, registry=registry).source
@@ -287,6 +297,8 @@ def test_panel_screenshot(panel, app):
     panel.findChild(QtWidgets.QProgressBar, "progressBar").setValue(100)
     panel.findChild(QtWidgets.QLabel, "estimateLabel").setText("Estimate: under 1 min for 67 slices on CPU.")
     panel.findChild(QtWidgets.QLabel, "etaLabel").setText("Segmented 67 slices in 41.2 s.")
+    for name in ("importModelZipButton", "useModelFolderButton", "openModelsFolderButton", "copyDiagnosticsButton"):
+        panel.findChild(QtWidgets.QPushButton, name).setEnabled(True)  # enabled whenever no run is going on
     panel.findChild(QtWidgets.QPlainTextEdit, "statusLog").setPlainText(
         "Starting the SDSeg engine (model sdseg-demo-ct-lite, device auto) ...\n"
         "Engine ready (pid 41872, device cpu).\nSegmented 67 slices in 41.2 s.")
@@ -305,6 +317,14 @@ def test_panel_screenshot(panel, app):
     # the picture is not blank: many distinct colours (text, frames, progress bar)
     colours = {image.pixel(x, y) for x in range(0, image.width(), 7) for y in range(0, image.height(), 7)}
     assert len(colours) > 20
+    advanced = panel.findChild(QtWidgets.QWidget, "advancedCollapsibleButton")
+    advanced.setCollapsed(False)  # its buttons must fit too (Testing/Artifacts only; the README shows it collapsed)
+    panel.resize(430, max(780, panel.heightForWidth(430), panel.sizeHint().height()))
+    app.processEvents()
+    expanded = panel.grab().toImage()
+    assert expanded.width() == 430, "the Advanced section does not fit Slicer's module panel width"
+    assert expanded.save(str(out.with_name("sdseg-panel-advanced.png")))
+    advanced.setCollapsed(True)
 
 
 # ---------------------------------------------------------------------- the widget (SDSeg.py) at work
@@ -528,3 +548,109 @@ def test_widget_roi_on_a_sagittal_stored_volume_limits_the_axial_slices(app, sds
     assert job.output.header["options"]["slices"] == [3, 6]  # the engine segmented axial slices j 3..5 only
     (node,) = _segmentations(fake)
     assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 3..5"
+
+
+# ---------------------------------------------------------------------- model management, engine log, diagnostics
+def _zip_model(folder, archive):
+    """A model zip as a user makes one: the model folder's files inside one top-level folder."""
+    import zipfile
+
+    with zipfile.ZipFile(archive, "w") as zf:
+        for path in sorted(folder.iterdir()):
+            zf.write(path, f"{folder.name}/{path.name}")
+    return archive
+
+
+def _combo_items(combo):
+    return [(combo.itemText(i), combo.itemData(i)) for i in range(combo.count)]
+
+
+def test_widget_model_buttons_import_use_and_open(app, sdseg, tiny_model, tmp_path, monkeypatch):
+    import shutil
+
+    fake, widget = sdseg
+    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    ui, p, combo = widget.ui, widget._parameterNode, widget.ui.modelComboBox
+    home = tmp_path / "sdseg-home" / "models"
+    ui.openModelsFolderButton.click()  # created if missing, then shown in the file browser
+    assert home.is_dir() and fake.opened_urls == [str(home)]
+    own = shutil.copytree(tiny_model, tmp_path / "my-trained-model").resolve()
+    widget.useModelFolder(str(own))  # what "Use model folder..." does with the chosen folder
+    assert combo.currentData == str(own) == p.modelId and combo.currentText == "my-trained-model (folder)"
+    assert "installed (folder)" in ui.modelCardLabel.text and "test segmentation" in ui.modelCardLabel.text
+    widget.useModelFolder(str(tmp_path))  # not a model: refused, the selection stays
+    assert "not a usable SDSeg model" in fake.errors[-1] and p.modelId == str(own)
+    widget.importModelZip(str(_zip_model(tiny_model, tmp_path / "tiny.zip")))
+    assert (home / "tiny-widget" / "0.0.1" / "model_card.json").is_file()
+    assert p.modelId == "tiny-widget" and combo.currentText == "tiny-widget (v0.0.1, imported)"
+    assert "Imported tiny-widget 0.0.1" in ui.statusLog.toPlainText() and "installed (cache)" in ui.modelCardLabel.text
+    widget.importModelZip(str(tmp_path / "typo.zip"))
+    assert "not imported" in fake.errors[-1] and "no such file" in fake.errors[-1] and p.modelId == "tiny-widget"
+    assert [spec for _, spec in _combo_items(combo)] == ["sdseg-demo-ct-lite", "tiny-widget", str(own)]
+    job = _segment(widget, _add_volume(fake, "CT"))  # the engine takes the imported id
+    assert _until(app, lambda: job.finished) and _idle_panel(widget) and job.output is not None
+    assert len(fake.errors) == 2
+    import SDSeg
+
+    later = SDSeg.SDSegWidget()  # the next Slicer session: the folder is offered again (application settings)
+    later.setup()
+    try:
+        assert ("my-trained-model (folder)", str(own)) in _combo_items(later.ui.modelComboBox)
+    finally:
+        later.exit()
+        later.removeObservers()
+
+
+def test_widget_keeps_a_saved_model_that_is_not_in_the_list(sdseg, tiny_model, tmp_path):
+    import shutil
+
+    fake, widget = sdseg
+    ui, p, combo = widget.ui, widget._parameterNode, widget.ui.modelComboBox
+    gone = str(tmp_path / "colleague" / "liver-model")  # a folder saved in a scene made on another computer
+    p.modelId, p.device = gone, "cpu"
+    widget.setParameterNode(p)  # what entering the module does after the scene was loaded
+    assert p.modelId == gone and combo.currentData == gone and combo.currentText == "liver-model (not found)"
+    assert "not found" in ui.modelCardLabel.text and "no such model folder" in ui.modelCardLabel.text
+    assert ui.deviceComboBox.currentData == "cpu"
+    here = shutil.copytree(tiny_model, tmp_path / "shared-model")  # exists, never chosen on this computer
+    p.modelId = str(here)
+    widget.setParameterNode(p)
+    assert p.modelId == str(here) and combo.currentText == "shared-model (folder)"
+    assert ("liver-model (not found)", gone) not in _combo_items(combo) and not fake.errors
+
+
+def test_widget_dead_engine_shows_its_log_and_copy_diagnostics(app, sdseg):
+    fake, widget = sdseg
+    widget._parameterNode.batchSize = 1
+    job = _segment(widget, _add_volume(fake, "CT", shape=(300, 32, 32)))
+    assert _until(app, lambda: widget.ui.progressBar.maximum == 100 and widget.ui.progressBar.value > 0)
+    widget.logic.engineManager.process.popen.kill()  # the engine dies (e.g. killed for memory) during the run
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert len(fake.errors) == 1 and fake.errors[0].startswith("Segmentation failed:")
+    details = fake.error_details[0]
+    assert details.startswith("Engine log (last lines):") and "sdseg-engine INFO job" in details
+    assert "sdseg-engine INFO" in widget.ui.statusLog.toPlainText()
+    widget.ui.copyDiagnosticsButton.click()
+    text = QtWidgets.QApplication.clipboard().text()
+    for part in ("SDSeg diagnostics", widget.logic.versionsText(), "Device: CPU: ", "(tiny-widget v0.0.1)",
+                 f"Engine log: {widget.logic.engineManager.log_path}", "sdseg-engine INFO job"):
+        assert part in text, part
+    assert "copied to the clipboard" in widget.ui.statusLog.toPlainText()
+
+
+def test_widget_cleanup_deletes_the_session_engine_log(app, monkeypatch, tiny_model):
+    import fake_slicer
+
+    fake_slicer.install(monkeypatch, load_ui)
+    import SDSeg
+    from SDSegLib.engine_runner import EngineManager
+
+    widget = SDSeg.SDSegWidget()
+    widget.setup()
+    widget.logic._manager = EngineManager(log=widget.logic._enqueue, extra_args=("--threads", "1"))
+    widget.logic.engineManager.client(str(tiny_model), "cpu").close()
+    log = widget.logic.engineManager.log_path
+    widget.logic.stopEngine()  # a stopped (or restarted) engine keeps the session's log
+    assert log.is_file() and "ready on" in widget.logic.engineLogTail()
+    widget.cleanup()
+    assert not log.parent.exists() and widget.logic.engineManager.process is None

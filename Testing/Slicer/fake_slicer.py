@@ -12,7 +12,11 @@ real engine process. Where the module depends on a Slicer behaviour the fake cop
 * ``parameterNodeWrapper``: typed fields with defaults, a ``ModifiedEvent`` on every change and
   ``connectGui`` for spin boxes and node selectors (both directions);
 * segmentation nodes keep one binary mask per segment on the reference volume's grid, and their
-  reference geometry string has the format of ``vtkSegmentationConverter::SerializeImageGeometry``.
+  reference geometry string has the format of ``vtkSegmentationConverter::SerializeImageGeometry``;
+* PythonQt's ``qt`` module is PySide6's classes, except ``qt.QSettings`` (Slicer's settings file),
+  which writes to a private temporary ini file per :func:`install`, and ``qt.QDesktopServices``,
+  which records the URLs it is asked to open (``FakeSlicer.opened_urls``) instead of starting a
+  file browser; ``slicer.util.errorDisplay`` records the text and its ``detailedText``.
 
 The in-Slicer test (``SDSegTest`` in SDSeg.py, run by ``run_sdseg_test.py``) checks the real thing.
 """
@@ -22,9 +26,12 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
+import shutil
 import sys
+import tempfile
 import types
 import unittest
+import weakref
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
@@ -444,8 +451,10 @@ class FakeSlicer(types.ModuleType):
     def __init__(self, load_ui: Optional[Callable[[str], Any]] = None) -> None:
         super().__init__("slicer")
         self.errors: List[str] = []
+        self.error_details: List[str] = []  # the detailedText of each error dialog ("" when none)
+        self.opened_urls: List[str] = []  # what qt.QDesktopServices.openUrl was asked to open
         self.mrmlScene = FakeScene()
-        self.app = types.SimpleNamespace(connect=lambda *a: None, testingEnabled=lambda: True)
+        self.app = types.SimpleNamespace(connect=lambda *a: None, testingEnabled=lambda: True, applicationVersion="5.8.1 (fake)")
         self.vtkMRMLSegmentationNode = FakeSegmentationNode
         self.vtkMRMLScalarVolumeNode, self.vtkMRMLMarkupsROINode = FakeVolumeNode, FakeROINode
         self.vtkMRMLVectorVolumeNode = type("vtkMRMLVectorVolumeNode", (FakeVolumeNode,), {"CLASS": "vtkMRMLVectorVolumeNode"})
@@ -458,7 +467,7 @@ class FakeSlicer(types.ModuleType):
     def _util_module(self, load_ui: Optional[Callable[[str], Any]]) -> types.ModuleType:
         util = types.ModuleType("slicer.util")
         util.tryWithErrorDisplay = self._try_with_error_display
-        util.errorDisplay = lambda text, *a, **k: self.errors.append(str(text))
+        util.errorDisplay = self._error_display
         util.confirmOkCancelDisplay = lambda *a, **k: True
         util.loadUI = load_ui
         util.childWidgetVariables = child_widget_variables
@@ -466,6 +475,12 @@ class FakeSlicer(types.ModuleType):
         util.updateSegmentBinaryLabelmapFromArray = self._update_segment
         util.arrayFromSegmentBinaryLabelmap = self._segment_array
         return util
+
+    def _error_display(self, text: str, windowTitle: Optional[str] = None, parent: Any = None, standardButtons: Any = None,
+                       **kwargs: Any) -> None:
+        """As Slicer's: keyword arguments such as ``detailedText`` become properties of the message box."""
+        self.errors.append(str(text))
+        self.error_details.append(str(kwargs.get("detailedText") or ""))
 
     @contextlib.contextmanager
     def _try_with_error_display(self, message: Optional[str] = None, show: bool = True, waitCursor: bool = False):
@@ -475,6 +490,7 @@ class FakeSlicer(types.ModuleType):
         except Exception as exc:
             if show:
                 self.errors.append(f"{message}\n{exc}" if message else str(exc))
+                self.error_details.append("")
             raise
 
     @staticmethod
@@ -539,27 +555,53 @@ def scripted_loadable_module(slicer_module: FakeSlicer) -> types.ModuleType:
     return module
 
 
+def qt_module(fake: FakeSlicer) -> types.ModuleType:
+    """PythonQt's ``qt``: PySide6 classes, a private settings file and a recording QDesktopServices."""
+    from PySide6 import QtCore, QtWidgets
+
+    folder = tempfile.mkdtemp(prefix="fake-slicer-settings-")
+    weakref.finalize(fake, shutil.rmtree, folder, True)
+    settings_file = os.path.join(folder, "Slicer.ini")
+
+    class QSettings(QtCore.QSettings):
+        """Slicer's application settings, in this fake's own ini file (never the user's)."""
+
+        def __init__(self) -> None:
+            super().__init__(settings_file, QtCore.QSettings.IniFormat)
+
+    class QDesktopServices:
+        """Records the URL instead of opening a file browser."""
+
+        @staticmethod
+        def openUrl(url: Any) -> bool:
+            fake.opened_urls.append(url.toLocalFile() if url.isLocalFile() else url.toString())
+            return True
+
+    qt = types.ModuleType("qt")
+    qt.QTimer, qt.QUrl, qt.Qt, qt.QSettings = QtCore.QTimer, QtCore.QUrl, QtCore.Qt, QSettings
+    qt.QApplication, qt.QFileDialog, qt.QDesktopServices = QtWidgets.QApplication, QtWidgets.QFileDialog, QDesktopServices
+    return qt
+
+
 def install(monkeypatch: Any, load_ui: Optional[Callable[[str], Any]] = None) -> FakeSlicer:
     """Put the fake ``slicer`` (and PythonQt's ``qt``) into ``sys.modules`` for one test.
 
     SDSeg's modules that import ``slicer`` at import time are dropped from ``sys.modules`` so that
     they are imported again against this fake (and again after the test).
     """
-    from PySide6 import QtCore
-
     fake = FakeSlicer(load_ui)
     i18n = types.ModuleType("slicer.i18n")
     i18n.tr, i18n.translate = (lambda text: text), (lambda context, text: text)
     pnw = types.ModuleType("slicer.parameterNodeWrapper")
     pnw.parameterNodeWrapper, pnw.Choice, pnw.WithinRange = parameter_node_wrapper, (lambda values: values), (lambda a, b: (a, b))
-    qt = types.ModuleType("qt")
-    qt.QTimer = QtCore.QTimer
+    qt = qt_module(fake)
     fake.i18n, fake.parameterNodeWrapper = i18n, pnw
     fake.ScriptedLoadableModule = scripted_loadable_module(fake)
     modules = {"slicer": fake, "slicer.util": fake.util, "slicer.i18n": i18n, "slicer.parameterNodeWrapper": pnw,
                "slicer.ScriptedLoadableModule": fake.ScriptedLoadableModule, "qt": qt}
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
-    for name in ("SDSeg", "SDSegLib.module_logic", "SDSegLib.parameter_node", "SDSegLib.panel_state"):
+    for name in ("SDSeg", "SDSegLib.module_logic", "SDSegLib.parameter_node", "SDSegLib.panel_state", "SDSegLib.model_panel",
+                 "SDSegLib.panel_actions"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     return fake

@@ -1,0 +1,58 @@
+"""What the panel tells about a failure and what "Copy diagnostics" copies (pure Python, no Slicer, no Qt)."""
+
+from __future__ import annotations
+
+import platform
+import re
+from typing import Any, Dict, Tuple
+
+__all__ = ["error_report", "diagnostics_text"]
+
+_TAGS = re.compile(r"<[^>]+>")
+
+
+def error_report(text: str, data: Dict[str, Any]) -> Tuple[str, str]:
+    """The engine-log part of a failed job's error, for the dialog and for the status log.
+
+    Args:
+        text: the error event's text (a dead engine's message may already quote its log).
+        data: the error event's data; ``log_tail`` is set for an internal error or a dead
+            local engine (:data:`SDSegLib.engine_runner.ENGINE_LOG_CODES`).
+
+    Returns:
+        (dialog details, status-log lines); both ``""`` when there is no engine log to show,
+        the status-log part also when ``text`` already holds the log's last line.
+    """
+    tail = str(data.get("log_tail") or "").strip()
+    if not tail:
+        return "", ""
+    details = "Engine log (last lines):\n" + tail
+    return details, ("" if tail.splitlines()[-1] in text else details)
+
+
+def diagnostics_text(versions: str, device_line: str, model: str, model_card: Dict[str, Any], log_path: str,
+                     log_tail: str, slicer_version: str = "", remote_url: str = "") -> str:
+    """Plain text to paste into a forum post or an issue.
+
+    Args:
+        versions: the engine and package versions (``SDSegModuleLogic.versionsText``).
+        device_line: what the panel shows about the engine's device (rich text is flattened).
+        model: the selected model spec; ``model_card``: its card (``{}`` when not readable here).
+        log_path, log_tail: the session's engine log file and its last lines (``""`` before the
+            first local engine).
+        slicer_version: Slicer's version. remote_url: the remote engine, if one is used.
+    """
+    device = " ".join(_TAGS.sub("", device_line).split()) or "-"
+    identity = f"{model_card.get('model_id', '?')} v{model_card.get('version', '?')}" if model_card else "card not readable here"
+    lines = [
+        "SDSeg diagnostics",
+        f"Slicer: {slicer_version or 'unknown'}; Python {platform.python_version()} on {platform.platform()}",
+        f"Versions: {versions}",
+        f"Device: {device}",
+        f"Model: {model} ({identity})",
+        f"Engine: remote {remote_url}" if remote_url else "Engine: local",
+        f"Engine log: {log_path or 'none yet (no local engine started in this session)'}",
+    ]
+    if log_tail.strip():
+        lines += ["Engine log, last lines:", log_tail.strip()]
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,229 @@
+"""The models the panel offers, and the model-management actions behind its buttons (no Slicer, no Qt).
+
+The model list holds, in this order:
+
+1. every model of the registry (``Resources/models.json``), by id;
+2. models imported into the user cache :func:`SDSegLogic.registry.models_home` that the
+   registry does not list, by id (the engine resolves an id to the newest cached version);
+3. model folders the user chose recently (by path), while they still look like model folders.
+
+A model saved in a scene that is in none of these (a folder chosen on another computer, a model
+that was removed) is described by :func:`describe_model` and added to the list, marked
+"(not found)" when it does not resolve. The panel's buttons call :func:`import_model_zip`,
+:func:`check_model_folder` and :func:`models_folder`; the file dialogs stay in ``SDSeg.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
+
+from SDSegLogic.errors import CheckpointError, ModelCardError, SDSegError
+
+__all__ = ["ModelChoice", "RECENT_FOLDERS", "looks_like_model_folder", "cached_models", "describe_model", "list_models",
+           "remember_folder", "check_model_folder", "zip_model_identity", "import_model_zip", "models_folder"]
+
+RECENT_FOLDERS = 5
+"""How many recently used model folders the list remembers."""
+
+PathLike = Union[str, Path]
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    """One item of the model list.
+
+    Attributes:
+        spec: what the engine is given (``--model``): a registry id, ``id@version`` or a folder path.
+        text: the combo-box text.
+        source: ``"registry"``, ``"cache"``, ``"folder"`` or ``"missing"``.
+        tooltip: the folder or what is wrong.
+    """
+
+    spec: str
+    text: str
+    source: str
+    tooltip: str = ""
+
+    @property
+    def found(self) -> bool:
+        return self.source != "missing"
+
+
+def looks_like_model_folder(folder: PathLike) -> bool:
+    """Cheap check (no hashing): ``config.json``, ``model_card.json`` and a ``*.safetensors`` file."""
+    path = Path(folder)
+    try:
+        return ((path / "config.json").is_file() and (path / "model_card.json").is_file()
+                and any(path.glob("*.safetensors")))
+    except OSError:
+        return False
+
+
+def _card(folder: Path) -> dict:
+    try:
+        card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return card if isinstance(card, dict) else {}
+
+
+def cached_models(registry: Any, home: Optional[PathLike] = None) -> List[ModelChoice]:
+    """Models imported into the cache (``<home>/<id>/<version>/``) that the registry does not list, one per id."""
+    from SDSegLogic.registry import installed_versions, models_home
+
+    root = Path(home) if home is not None else models_home()
+    listed = set(registry.ids())
+    choices = []
+    for folder in sorted(root.iterdir()) if root.is_dir() else []:
+        if folder.name in listed or not folder.is_dir():
+            continue
+        versions = [v for v in installed_versions(folder.name, root) if looks_like_model_folder(folder / v)]
+        if versions:
+            newest = versions[-1]
+            choices.append(ModelChoice(folder.name, f"{folder.name} (v{newest}, imported)", "cache", str(folder / newest)))
+    return choices
+
+
+def _folder_choice(folder: Path) -> ModelChoice:
+    card = _card(folder)
+    what = f"{card.get('model_id')} v{card.get('version')}: " if card.get("model_id") else ""
+    return ModelChoice(str(folder), f"{folder.name} (folder)", "folder", f"{what}{folder}")
+
+
+def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) -> ModelChoice:
+    """The list item for any model spec (registry id, ``id@version`` or folder), resolved now.
+
+    A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text.
+    """
+    from SDSegLogic.registry import resolve_model
+
+    entry = registry.get(spec)
+    if entry is not None:
+        return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
+    try:
+        resolved = resolve_model(spec, registry=registry, home=home)
+    except SDSegError as exc:
+        name = Path(spec).name if ("/" in spec or "\\" in spec) else spec
+        return ModelChoice(spec, f"{name} (not found)", "missing", str(exc))
+    if resolved.source == "folder":
+        return _folder_choice(Path(resolved.folder))
+    how = "imported" if resolved.source == "cache" else resolved.source
+    return ModelChoice(spec, f"{resolved.model_id} (v{resolved.version}, {how})", resolved.source, str(resolved.folder))
+
+
+def list_models(registry: Any, recent_folders: Sequence[str] = (), home: Optional[PathLike] = None) -> List[ModelChoice]:
+    """Registry models, then models imported into the cache, then recent folders that still exist."""
+    choices = [describe_model(model_id, registry, home) for model_id in registry.ids()]
+    choices += cached_models(registry, home)
+    for folder in recent_folders:
+        if looks_like_model_folder(folder) and all(c.spec != str(folder) for c in choices):
+            choices.append(_folder_choice(Path(folder)))
+    return choices
+
+
+def remember_folder(recent: Sequence[str], folder: PathLike, limit: int = RECENT_FOLDERS) -> List[str]:
+    """``recent`` with ``folder`` moved to the front, at most ``limit`` entries."""
+    text = str(folder)
+    return ([text] + [str(f) for f in recent if str(f) != text])[:limit]
+
+
+def check_model_folder(folder: PathLike) -> str:
+    """Verify a model folder (config, card, every weight file's sha256) and return its spec (absolute path).
+
+    Raises:
+        CheckpointError: not a folder, or the problems :func:`SDSegLogic.model_folder.verify_model_folder` found.
+    """
+    from SDSegLogic.model_folder import verify_model_folder
+
+    path = Path(folder).expanduser().resolve()
+    if not path.is_dir():
+        raise CheckpointError(f"{path}: no such folder; choose a folder with config.json, model_card.json and *.safetensors.")
+    problems = verify_model_folder(path)
+    if problems:
+        raise CheckpointError(f"{path} is not a usable model folder: " + " ".join(problems))
+    return str(path)
+
+
+def zip_model_identity(zip_path: PathLike) -> Optional[Tuple[str, str]]:
+    """(model id, version) from the model card inside a model zip, or None when it cannot be read.
+
+    Only a peek, to ask before replacing an installed copy; :func:`SDSegLogic.model_zip.import_zip`
+    checks the archive properly.
+    """
+    try:
+        with zipfile.ZipFile(zip_path) as archive:
+            names = [n for n in archive.namelist() if n == "model_card.json"
+                     or (n.count("/") == 1 and n.endswith("/model_card.json") and not n.startswith("__MACOSX/"))]
+            if len(names) != 1 or archive.getinfo(names[0]).file_size > 1 << 20:
+                return None
+            card = json.loads(archive.read(names[0]).decode("utf-8"))
+        return str(card["model_id"]), str(card["version"])
+    except (zipfile.BadZipFile, OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _spec_for(model_id: str, version: str, folder: Path, registry: Any, home: Path) -> str:
+    """The id when it resolves to ``folder`` (the newest copy), else ``id@version``."""
+    from SDSegLogic.registry import resolve_model
+
+    try:
+        if Path(resolve_model(model_id, registry=registry, home=home).folder).resolve() == folder.resolve():
+            return model_id
+    except SDSegError:
+        pass
+    return f"{model_id}@{version}"
+
+
+def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike] = None,
+                     confirm_replace: Optional[Callable[[str], bool]] = None) -> Tuple[str, str]:
+    """Install a model zip into the cache with :func:`SDSegLogic.model_zip.import_zip`.
+
+    Args:
+        zip_path: the zip the user downloaded or exported.
+        registry: the model registry (its sha256 of the zip is checked when it lists the model).
+        home: cache root, default :func:`SDSegLogic.registry.models_home`.
+        confirm_replace: asked with a question when this id and version is already installed;
+            True replaces it, False (or no callable) keeps the installed copy.
+
+    Returns:
+        (spec to select, a sentence for the status log).
+
+    Raises:
+        SDSegError: the zip is missing, unreadable, unsafe or holds a broken model (nothing is
+            left in the cache).
+    """
+    from SDSegLogic.model_zip import import_zip
+    from SDSegLogic.registry import cache_folder, models_home
+
+    root = Path(home) if home is not None else models_home()
+    identity = zip_model_identity(zip_path)
+    force = False
+    if identity is not None:
+        try:
+            existing = cache_folder(*identity, root)
+        except ModelCardError:
+            existing = None  # import_zip explains what is wrong with the card
+        if existing is not None and existing.is_dir():
+            question = f"{identity[0]} {identity[1]} is already installed in {existing}. Replace it with the model in {zip_path}?"
+            if confirm_replace is None or not confirm_replace(question):
+                spec = _spec_for(identity[0], identity[1], existing, registry, root)
+                return spec, f"{identity[0]} {identity[1]} is already installed in {existing}; the installed copy is kept."
+            force = True
+    resolved = import_zip(zip_path, registry=registry, home=root, force=force)
+    folder = Path(resolved.folder)
+    spec = _spec_for(str(resolved.model_id), str(resolved.version), folder, registry, root)
+    verb = "Replaced" if force else "Imported"
+    return spec, f"{verb} {resolved.model_id} {resolved.version} into {folder}."
+
+
+def models_folder(home: Optional[PathLike] = None) -> Path:
+    """The user's model cache folder, created if missing (what "Open models folder" shows)."""
+    from SDSegLogic.registry import models_home
+
+    folder = Path(home) if home is not None else models_home()
+    folder.mkdir(parents=True, exist_ok=True)
+    return folder
