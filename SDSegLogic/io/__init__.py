@@ -38,7 +38,8 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 12  empty file                        REJECT before any reader runs
 13  truncated / corrupt               REJECT: every reader error becomes ``InputError``; raw NRRD
                                       data shorter than its header announces (``byte skip: -1``
-                                      included) REJECT
+                                      included) and MetaImage ``LIST`` data that is short,
+                                      missing or declared n-D for an n-D image REJECT
 14  wrong extension                   REJECT "extension says X, content is Y"; extension-less
                                       DICOM files accepted
 15  non-ASCII / spaced paths          supported (``pathlib``; on Windows ITK IO goes through an

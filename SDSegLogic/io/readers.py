@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Union
+from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -220,6 +220,7 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             meta["rescale"] = {"slope": float(header["scl_slope"]), "intercept": float(header["scl_inter"])}
     else:
         _check_metaimage_data_files(path)
+        _check_metaimage_list_length(path)
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
@@ -286,30 +287,96 @@ def _nifti_plane_geometry(path: Path, ijk_to_ras: np.ndarray, shape) -> ImageGeo
 _FORMAT_FIELD = re.compile(r"%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]")
 
 
+def _metaimage_header(path: Path) -> Tuple[Dict[str, str], List[str]]:
+    """The header fields of a MetaImage file up to ``ElementDataFile`` and the ``LIST`` names after it.
+
+    Returns:
+        ``(fields, listed)``: field name (lower case) -> value text; the non-empty lines after an
+        ``ElementDataFile = LIST`` line (``[]`` for the other forms).
+    """
+    fields: Dict[str, str] = {}
+    try:
+        with open(path, "rb") as fh:
+            for raw in fh:
+                key, _, value = raw.decode("latin-1").partition("=")
+                key = key.strip().lower()
+                fields[key] = value.strip()
+                if key != "elementdatafile":
+                    continue
+                if fields[key].upper().startswith("LIST"):
+                    rest = (line.decode("latin-1").strip() for line in fh)
+                    return fields, [name for name in rest if name]
+                return fields, []
+    except OSError as exc:
+        raise InputError(f"{path}: cannot read the header ({exc}).") from None
+    return fields, []
+
+
 def _metaimage_data_names(path: Path) -> List[str]:
     """The data file names a MetaImage header (.mha or .mhd) points to; ``[]`` for LOCAL data.
 
     Covers the three MetaIO forms: one file name, ``LIST`` (one name per following line) and a
     format string (``slice%03d.raw min max step``, checked with the number part set to 0).
     """
+    fields, listed = _metaimage_header(path)
+    value = fields.get("elementdatafile", "")
+    if not value or value.upper() == "LOCAL":
+        return []
+    if value.upper().startswith("LIST"):
+        return [value] + listed
+    if "%" in value:
+        return [_FORMAT_FIELD.sub("0", value.split()[0])]
+    return [value]
+
+
+#: bytes per value of the MetaIO element types (MET_LONG/MET_ULONG vary by platform: not checked)
+_MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
+              "MET_FLOAT": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_DOUBLE": 8}
+
+
+def _check_metaimage_list_length(path: Path) -> None:
+    """Refuse ``ElementDataFile = LIST`` data that is missing or shorter than the header announces.
+
+    ITK fills what the listed files lack with whatever memory held and only prints a console
+    message, so a short list would be segmented as garbage.
+
+    Raises:
+        InputError: a listed file is missing, all of them hold fewer raw bytes than
+            DimSize x channels x element size, or the files are declared to have as many
+            dimensions as the image (``LIST 3D`` for a 3-D image, which ITK misreads).
+    """
+    fields, listed = _metaimage_header(path)
+    if not fields.get("elementdatafile", "").upper().startswith("LIST"):
+        return
+    if fields.get("compresseddata", "false").lower() in ("true", "1"):
+        return  # compressed slices: the decoder reports short data itself
+    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
     try:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                key, _, value = raw.decode("latin-1").partition("=")
-                if key.strip().lower() != "elementdatafile":
-                    continue
-                value = value.strip()
-                if value.upper() == "LOCAL":
-                    return []
-                if value.upper().startswith("LIST"):
-                    rest = (line.decode("latin-1").strip() for line in fh)
-                    return [value] + [name for name in rest if name]
-                if "%" in value:
-                    return [_FORMAT_FIELD.sub("0", value.split()[0])]
-                return [value] if value else []
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the header ({exc}).") from None
-    return []
+        sizes = [int(v) for v in fields.get("dimsize", "").split()]
+        channels = int(fields.get("elementnumberofchannels", "1") or 1)
+    except ValueError:
+        return  # a malformed header: ITK reports it
+    per_file = re.fullmatch(r"LIST\s*(\d+)\s*D?", fields["elementdatafile"].upper())
+    if per_file and len(sizes) > 1 and int(per_file.group(1)) >= len(sizes):
+        raise InputError(f"{path}: 'ElementDataFile = {fields['elementdatafile']}' lists {per_file.group(1)}-D files for a "
+                         f"{len(sizes)}-D image, which ITK reads wrongly; name the single data file instead "
+                         "(ElementDataFile = <file>), or list 2-D slice files with 'LIST 2D'.")
+    if item is None or not sizes:
+        return
+    header_size = fields.get("headersize", "0")
+    skip = max(int(header_size), 0) if header_size.lstrip("-").isdigit() else 0  # -1 (data at the end): no skip
+    available = 0
+    for name in listed:
+        data = path.parent / name
+        if not data.is_file():
+            raise InputError(f"{path}: the LIST data file {name!r} does not exist; copy it next to the header, or "
+                             "save the image as a single .mha file.")
+        available += max(data.stat().st_size - skip, 0)
+    needed = math.prod(sizes) * channels * item
+    if available < needed:
+        raise InputError(f"{path}: the {len(listed)} LIST data file(s) hold {available:,} bytes but the header "
+                         f"announces {needed:,} (DimSize {' x '.join(map(str, sizes))}, {fields.get('elementtype')}); "
+                         "files are missing or truncated, export the image again.")
 
 
 def _check_metaimage_data_files(path: Path) -> None:

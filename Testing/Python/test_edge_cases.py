@@ -450,6 +450,26 @@ def test_row24_metaimage_data_outside_the_folder_in_every_form(tmp_path, name, d
         read_image(tmp_path / "sub" / name)
 
 
+def test_row13_metaimage_list_data_short_missing_or_misdeclared_is_refused(tmp_path):
+    """ITK fills what LIST files lack with stale memory (only a console message): refuse before reading."""
+    header = "ObjectType = Image\nNDims = 3\nDimSize = 10 10 3\nElementType = MET_UCHAR\nElementDataFile = {}\n"
+    for i in range(3):
+        np.full(100, i, np.uint8).tofile(tmp_path / f"s{i}.raw")
+    (tmp_path / "ok.mhd").write_text(header.format("LIST 2D\ns0.raw\ns1.raw\ns2.raw"))
+    assert [float(v) for v in read_image(tmp_path / "ok.mhd").array.mean(axis=(1, 2))] == [0.0, 1.0, 2.0]
+    (tmp_path / "short.mhd").write_text(header.format("LIST 2D\ns0.raw"))
+    with pytest.raises(InputError, match=r"short.mhd: the 1 LIST data file\(s\) hold 100 bytes but the header "
+                                         r"announces 300"):
+        read_image(tmp_path / "short.mhd")
+    (tmp_path / "missing.mhd").write_text(header.format("LIST 2D\ns0.raw\ns1.raw\ngone.raw"))
+    with pytest.raises(InputError, match=r"missing.mhd: the LIST data file 'gone.raw' does not exist"):
+        read_image(tmp_path / "missing.mhd")
+    np.arange(300, dtype=np.uint8).tofile(tmp_path / "whole.raw")
+    (tmp_path / "whole.mhd").write_text(header.format("LIST 3D\nwhole.raw"))
+    with pytest.raises(InputError, match=r"whole.mhd: 'ElementDataFile = LIST 3D' lists 3-D files for a 3-D image"):
+        read_image(tmp_path / "whole.mhd")
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("Segment1_ID", "Segment_1", "duplicated"),
     ("Segment0_Color", "1.5 0 0", "Color"),
