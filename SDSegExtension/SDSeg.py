@@ -39,8 +39,9 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
 from SDSegLib.diagnostics import error_report  # noqa: E402
 from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
+from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
-from SDSegLib.panel_state import show_warnings, update_option_states, update_slices_and_estimate  # noqa: E402
+from SDSegLib.panel_state import show_warnings, update_option_states, update_segment_button, update_slices_and_estimate  # noqa: E402,E501
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLogic.errors import SDSegError  # noqa: E402
 
@@ -88,6 +89,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._guiTag = None
         self._job = None
         self._engineDevice = ""  # "cpu"/"cuda" as the engine last reported it (for the time estimate)
+        self._missingModel = None  # the selected model's list item when it is "(not found)" here
+        self._roiObserver = ModifiedObserver(self._updateState)  # moving the ROI refreshes the slices and estimate
         self._timer = qt.QTimer()
         self._timer.setInterval(100)
         self._timer.timeout.connect(self._onTimer)
@@ -113,6 +116,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self.ui.useModelFolderButton.clicked.connect(self.onUseModelFolder)
         self.ui.openModelsFolderButton.clicked.connect(self.onOpenModelsFolder)
         self.ui.copyDiagnosticsButton.clicked.connect(self.onCopyDiagnostics)
+        self.ui.remoteUrlLineEdit.textChanged.connect(self._updateState)  # a remote engine brings its own model
         self.ui.outputSegmentationSelector.currentNodeChanged.connect(self.ui.show3DButton.setSegmentationNode)
         self.ui.versionsLabel.text = self.logic.versionsText()
         show_warnings(self.ui, [])
@@ -122,6 +126,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
 
     def cleanup(self) -> None:
         self._cancelJob()
+        self._roiObserver.stop()
         self.removeObservers()
         if self.logic is not None:
             self.logic.cleanup()  # stops the engine and deletes this session's engine log
@@ -130,6 +135,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self.initializeParameterNode()
 
     def exit(self) -> None:
+        self._roiObserver.stop()
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._guiTag)
             self._guiTag = None
@@ -157,6 +163,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         if self._parameterNode:
             self._parameterNode.disconnectGui(self._guiTag)
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
+            self._roiObserver.stop()
         self._parameterNode = parameterNode
         if self._parameterNode:
             self._guiTag = self._parameterNode.connectGui(self.ui)
@@ -175,6 +182,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._parameterNode.modelId = model
             self._parameterNode.device = self.ui.deviceComboBox.currentData or "auto"
             self._parameterNode.gpuKernels = self.ui.gpuKernelsComboBox.currentData or "auto"
+        choice = self.logic.describeModel(model)
+        self._missingModel = None if choice.found else choice
         self.ui.modelCardLabel.text = self.logic.modelSummary(model)
         self.ui.modelCardLabel.toolTip = self.logic.modelToolTip(model)
         self._updateState()
@@ -182,11 +191,9 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
     def _updateState(self, caller=None, event=None) -> None:
         running = self._job is not None
         p = self._parameterNode
-        ready = bool(p and p.inputVolume)
-        self.ui.segmentButton.enabled = running or ready
-        self.ui.segmentButton.text = _("Cancel") if running else _("Segment")
-        self.ui.segmentButton.toolTip = _("Stop the running segmentation") if running else (
-            _("Segment the input with the selected model") if ready else _("Select an input volume first"))
+        missing = None if self.ui.remoteUrlLineEdit.text.strip() else self._missingModel
+        update_segment_button(self.ui, running, bool(p and p.inputVolume), missing)
+        self._roiObserver.follow(p.roiNode if p is not None else None)
         for name in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton"):
             getattr(self.ui, name).enabled = not running
         if p is not None:
@@ -336,6 +343,7 @@ class SDSegTest(ScriptedLoadableModuleTest):
         registerSampleData()
         photo = SampleData.downloadSample("SDSeg fundus photo")
         self.assertTrue(photo.IsA("vtkMRMLVectorVolumeNode"))
+        self.assertEqual(SDSegModuleLogic.inputModality(photo), "photo")  # no DICOM modality, RGB: sent as a photo
         array, geometry = array_and_geometry_from_volume_node(photo)
         self.assertEqual(array.shape, (1, *slicer.util.arrayFromVolume(photo).shape[1:3], 3))
         ijkToRAS = vtk.vtkMatrix4x4()

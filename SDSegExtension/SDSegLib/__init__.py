@@ -11,6 +11,8 @@
 * ``model_panel``, ``panel_actions``: the model combo box, recent folders in the settings and
   the model-management / Copy diagnostics buttons' slots (need Slicer's ``qt``)
 * ``diagnostics``: the engine-log part of an error and the Copy diagnostics text (no Slicer)
+* ``panel_state``: what the panel shows (Segment button, disabled options, slices, estimate)
+* ``node_observer``: follows the selected ROI's ModifiedEvent (no Slicer; VTK-style observers)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are
 tested with plain pytest (``Testing/Python/test_slicer_*.py``).

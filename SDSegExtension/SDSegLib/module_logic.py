@@ -49,6 +49,10 @@ from .volume_adapter import (
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "sdseg-demo-ct-lite"
+DICOM_MODALITY_ATTRIBUTE = "DICOM.Modality"
+"""Subject-hierarchy attribute of a DICOM series item holding its Modality (0008,0060)."""
+PHOTO_MODALITY = "photo"
+"""The engine's modality name for a 2-D colour picture (see SDSegLogic.segment_plan.modality_note)."""
 _MODULE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -257,6 +261,21 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, inputVolume.GetParentTransformNode(), toLocal)
         return np.array([toLocal.TransformPoint(list(p)) for p in corners])
 
+    @staticmethod
+    def inputModality(inputVolume: Any) -> str:
+        """The volume's modality for the engine's check: its DICOM Modality, else ``"photo"`` for a colour picture.
+
+        A volume loaded from DICOM has the series' Modality code (``CT``, ``MR``, ...) as the
+        subject-hierarchy attribute ``DICOM.Modality`` of its item; a vector (RGB) volume without
+        one is a photo (PNG/JPEG...). Anything else is unknown (``""``: the engine checks nothing).
+        """
+        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
+        item = shNode.GetItemByDataNode(inputVolume) if shNode is not None else 0
+        modality = str(shNode.GetItemAttribute(item, DICOM_MODALITY_ATTRIBUTE) or "").strip() if item else ""
+        if not modality and inputVolume.IsA("vtkMRMLVectorVolumeNode"):
+            return PHOTO_MODALITY
+        return modality
+
     def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                      model: str = DEFAULT_MODEL) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
         """(array copy (K, J, I[, 3]), LPS geometry, slice range or None) of the input volume.
@@ -275,12 +294,14 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
 
         ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
         for this model and GPU), ``aot`` (build missing ones first: minutes, once) or ``off``.
+        The input's modality (:meth:`inputModality`) goes with the request, so the engine warns
+        when it is not the model's (e.g. a colour photo given to a CT model).
         """
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
-                              want_variance=bool(wantVariance) and int(samples) > 1)
+                              want_variance=bool(wantVariance) and int(samples) > 1, modality=self.inputModality(inputVolume))
         job.volumeNodeID = inputVolume.GetID()
         return job.start()
 
@@ -289,8 +310,10 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         """Write a finished job's result into the scene (GUI thread); returns the segmentation node.
 
         ``outputSegmentation`` None creates a new node. A chosen node made for another grid is
-        refused (InputError); after a slice-range/ROI run only those slices of its segments change.
-        The engine's quality warnings are logged and stored on the node (``SDSeg.Warnings``).
+        refused (InputError); after a slice-range/ROI run only those slices of its segments change,
+        and of the probability/uncertainty volumes when they already hold a map on the input's grid
+        (otherwise they are replaced, 0 outside the slices). The engine's quality warnings are
+        logged and stored on the node (``SDSeg.Warnings``).
         """
         output = job.output
         if output is None:
@@ -309,9 +332,10 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                                           warnings=output.warnings)
         for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
             if node is not None and array is not None:
-                # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: max over classes
-                volume = array if array.ndim == 3 else (1.0 - array[0] if array is output.probabilities else array.max(axis=0))
-                update_volume_node_from_array(node, np.ascontiguousarray(volume, dtype=np.float32), output.geometry)
+                # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: summed over classes (as in the CLI)
+                volume = array if array.ndim == 3 else (1.0 - array[0] if array is output.probabilities else array.sum(axis=0))
+                # a slice-range/ROI run writes only its slices into a map already made for this grid
+                update_volume_node_from_array(node, np.ascontiguousarray(volume, dtype=np.float32), output.geometry, region)
                 node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
                 node.CreateDefaultDisplayNodes()
         return segmentation

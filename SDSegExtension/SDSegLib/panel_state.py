@@ -16,7 +16,30 @@ from SDSegLogic.errors import SDSegError
 
 from .model_info import warnings_html
 
-__all__ = ["update_option_states", "update_slices_and_estimate", "show_warnings"]
+__all__ = ["update_segment_button", "update_option_states", "update_slices_and_estimate", "show_warnings"]
+
+
+def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model: Any = None) -> None:
+    """Segment (or Cancel while running): enabled only with an input volume and a model that exists here.
+
+    Args:
+        ui: the widget's ui.
+        running: a run is going on (the button is Cancel then, always enabled).
+        has_input: an input volume is selected.
+        missing_model: the :class:`SDSegLib.model_library.ModelChoice` of the selected model when it
+            is "(not found)" on this computer and no remote engine is set, else None.
+    """
+    button = ui.segmentButton
+    button.text = _("Cancel") if running else _("Segment")
+    button.enabled = running or (has_input and missing_model is None)
+    if running:
+        button.toolTip = _("Stop the running segmentation")
+    elif missing_model is not None:
+        button.toolTip = _("The model '{name}' is missing on this computer: {reason} Add it with 'Import model zip' "
+                           "or 'Use model folder' (next to the model list), or choose another model.").format(
+            name=missing_model.text.replace(" (not found)", ""), reason=missing_model.tooltip.rstrip(".") + ".")
+    else:
+        button.toolTip = _("Segment the input with the selected model") if has_input else _("Select an input volume first")
 
 
 def update_option_states(ui: Any, p: Any) -> None:

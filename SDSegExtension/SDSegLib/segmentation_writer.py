@@ -28,6 +28,8 @@ import numpy as np
 
 from SDSegLogic.errors import InputError
 
+from .volume_adapter import GRID_TOLERANCE_MM, region_index
+
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid", "TYPE_CONTEXT",
            "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
 
@@ -35,8 +37,6 @@ TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
 WARNINGS_ATTRIBUTE = "SDSeg.Warnings"
 """Node attribute holding the run's quality warnings, one per line (saved with the scene)."""
-GRID_TOLERANCE_MM = 1e-3
-"""Largest IJK->RAS difference (mm) between two grids still treated as the same grid."""
 _KEYS = {
     "category": ("category",),
     "type": ("type",),
@@ -140,7 +140,7 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
     wasModified = segmentation_node.StartModify()
     try:
         for spec in segment_specs(card):
-            _write_segment(segmentation_node, spec, labels, input_volume, all_tags, _region_index(region))
+            _write_segment(segmentation_node, spec, labels, input_volume, all_tags, region_index(region))
         if warnings:
             segmentation_node.SetAttribute(WARNINGS_ATTRIBUTE, "\n".join(str(w) for w in warnings))
         else:
@@ -159,16 +159,6 @@ def _new_segmentation_node(name: str) -> Any:
     node = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(name))
     node.CreateDefaultDisplayNodes()
     return node
-
-
-def _region_index(region: Optional[Tuple[int, int, int]]) -> Optional[Tuple[slice, ...]]:
-    """``(axis, start, stop)`` over voxel axes (i, j, k) -> an index into a (K, J, I) array."""
-    if region is None:
-        return None
-    axis, start, stop = (int(v) for v in region)
-    index = [slice(None)] * 3
-    index[2 - axis] = slice(start, stop)
-    return tuple(index)
 
 
 def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volume: Any, tags: Mapping[str, str],

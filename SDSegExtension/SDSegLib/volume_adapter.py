@@ -38,6 +38,8 @@ __all__ = [
     "array_and_geometry_from_volume_node",
     "geometry_from_volume_node",
     "update_volume_node_from_array",
+    "region_index",
+    "GRID_TOLERANCE_MM",
     "slicing_axis",
     "slice_plane_name",
     "slice_range_from_points",
@@ -46,6 +48,8 @@ __all__ = [
     "AXIS_LETTERS",
 ]
 
+GRID_TOLERANCE_MM = 1e-3
+"""Largest IJK->RAS difference (mm) between two grids still treated as the same grid."""
 AXIS_LETTERS = "ijk"
 """Voxel axis letters as Slicer shows them (0=i, 1=j, 2=k)."""
 _PLANES = ("sagittal", "coronal", "axial")
@@ -137,10 +141,56 @@ def geometry_from_volume_node(volume_node: Any) -> ImageGeometry:
     return geometry_from_ijk_to_ras(matrix, volume_node.GetImageData().GetDimensions())
 
 
-def update_volume_node_from_array(volume_node: Any, array: np.ndarray, geometry: ImageGeometry) -> None:
-    """Write a scalar array and its geometry into an (output) volume node."""
+def region_index(region: Optional[Tuple[int, int, int]]) -> Optional[Tuple[slice, ...]]:
+    """``(axis, start, stop)`` over voxel axes (0=i, 1=j, 2=k) -> an index into a (K, J, I) array; None stays None."""
+    if region is None:
+        return None
+    axis, start, stop = (int(v) for v in region)
+    index = [slice(None)] * 3
+    index[2 - axis] = slice(start, stop)
+    return tuple(index)
+
+
+def _kept_voxels(volume_node: Any, array: np.ndarray, geometry: ImageGeometry) -> Optional[np.ndarray]:
+    """A copy of the node's voxels when they can take ``array``'s values: same dtype and shape, same grid."""
+    image = volume_node.GetImageData()
+    if image is None or image.GetPointData() is None or image.GetPointData().GetScalars() is None:
+        return None
+    if tuple(image.GetDimensions()) != tuple(geometry.shape) or image.GetPointData().GetScalars().GetNumberOfComponents() != 1:
+        return None
+    matrix = vtk.vtkMatrix4x4()
+    volume_node.GetIJKToRASMatrix(matrix)
+    if not np.allclose(matrix_to_numpy(matrix), ijk_to_ras_from_geometry(geometry), rtol=0.0, atol=GRID_TOLERANCE_MM):
+        return None
+    kept = array_from_image_data(image)
+    return kept if kept.dtype == array.dtype and kept.shape == array.shape else None
+
+
+def update_volume_node_from_array(volume_node: Any, array: np.ndarray, geometry: ImageGeometry,
+                                  region: Optional[Tuple[int, int, int]] = None) -> bool:
+    """Write a scalar array and its geometry into an (output) volume node.
+
+    Args:
+        volume_node: the scalar volume node to fill.
+        array: (K, J, I) voxels on ``geometry``.
+        geometry: the LPS grid of ``array``.
+        region: ``(axis, start, stop)`` when only slices ``start..stop-1`` across voxel ``axis``
+            (0=i, 1=j, 2=k) were computed (a slice-range or ROI run). Only those slices are then
+            written: the node's other voxels are kept when it already holds a volume of the same
+            grid and voxel type (e.g. an earlier run's map), and are 0 otherwise.
+
+    Returns:
+        True when voxels of the node outside ``region`` were kept, False when it was replaced.
+    """
+    index = region_index(region)
+    kept = None if index is None else _kept_voxels(volume_node, array, geometry)
+    if index is not None:
+        merged = kept if kept is not None else np.zeros_like(array)
+        merged[index] = array[index]
+        array = merged
     volume_node.SetAndObserveImageData(image_data_from_array(array))
     volume_node.SetIJKToRASMatrix(numpy_to_matrix(ijk_to_ras_from_geometry(geometry)))
+    return kept is not None
 
 
 def slicing_axis(geometry: ImageGeometry, orientation: str) -> int:

@@ -238,6 +238,7 @@ class EngineClient:
         batch_size: int = 8,
         want_probabilities: bool = False,
         want_variance: bool = False,
+        modality: str = "",
         on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
         should_cancel: Optional[Callable[[], bool]] = None,
         poll_s: float = 0.25,
@@ -249,6 +250,10 @@ class EngineClient:
             geometry: the image's grid in LPS.
             slices: ``(start, stop)`` range along the input axis the model slices across (k for an
                 axial scan and an axial model), or None for all slices.
+            modality: the image's modality, a DICOM Modality code (``"CT"``, ``"MR"``, ...) or
+                ``"photo"`` for a 2-D colour picture; ``""`` (unknown) skips the check. One the
+                model was not trained on adds a warning to :attr:`SegmentOutput.warnings`. Sent
+                only when not empty, so an engine that predates the option still accepts the job.
             on_progress: called with each ``progress`` event dict (done, total, eta_s, ...).
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 
@@ -262,6 +267,8 @@ class EngineClient:
         options = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
                    "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
                    "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
+        if modality:
+            options["modality"] = str(modality)
         array = np.asarray(image)
         if array.dtype == np.bool_:
             array = array.astype(np.uint8)

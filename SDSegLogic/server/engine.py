@@ -128,7 +128,8 @@ class EngineServer:
         predictor: an object with ``model_card`` and ``predict_probabilities`` (an
             :class:`SDSegLogic.pipeline.SDSegPipeline`).
         options: binding, token and limits.
-        segment_fn: the volume pipeline; defaults to :func:`SDSegLogic.segment.segment_array`.
+        segment_fn: the volume pipeline, called with :func:`SDSegLogic.segment.segment_array`'s
+            arguments (``modality`` included); defaults to that function.
     """
 
     def __init__(self, predictor: Any, options: EngineOptions, segment_fn: Optional[Callable[..., Any]] = None) -> None:
@@ -332,7 +333,7 @@ class EngineServer:
                 slices=opts["slices"], batch_size=opts["batch_size"],
                 num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
                 progress=progress, should_cancel=job.cancel_event.is_set,
-                keep_probabilities=bool(opts["want_probabilities"]),
+                keep_probabilities=bool(opts["want_probabilities"]), modality=opts["modality"],
             )
             if job.cancel_event.is_set():
                 raise CancelledError("cancelled after the last batch")

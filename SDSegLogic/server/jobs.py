@@ -25,7 +25,10 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
     "batch_size": 8,
     "want_probabilities": False,
     "want_variance": False,
+    "modality": "",
 }
+#: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
+MAX_MODALITY_CHARS = 16
 _LIMITS = {"num_inference_steps": (1, 1000), "num_samples": (1, 64), "batch_size": (1, 1024), "seed": (0, 2**63 - 1)}
 
 
@@ -39,7 +42,8 @@ class SegmentRequest:
         options: :data:`DEFAULT_OPTIONS` with the client's values; ``slices`` is ``None`` or a
             ``(start, stop)`` range of voxel indices along the input axis that the model slices
             across (k for an axial scan and an axial model, j for a CT stored as coronal slices;
-            see :func:`SDSegLogic.segment_plan.plan_segmentation`).
+            see :func:`SDSegLogic.segment_plan.plan_segmentation`); ``modality`` is the input's
+            modality (a DICOM code such as ``"CT"``, or ``"photo"``), stripped, ``""`` when unknown.
     """
 
     image: np.ndarray
@@ -57,11 +61,25 @@ def _int_option(options: Dict[str, Any], key: str) -> int:
     return value
 
 
+def _modality_option(value: Any) -> str:
+    """The ``modality`` option: a short printable string (``""`` when the client does not know it)."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise InputError(f"option modality={value!r} must be a string such as \"CT\", \"MR\" or \"photo\" (or \"\").")
+    text = value.strip()
+    if len(text) > MAX_MODALITY_CHARS or not text.isprintable():
+        raise InputError(f"option modality={value!r} must be a printable code of at most {MAX_MODALITY_CHARS} characters, "
+                         "such as the DICOM Modality \"CT\" or \"photo\" for a 2-D picture.")
+    return text
+
+
 def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], ImageGeometry]) -> SegmentRequest:
     """Check a ``segment`` frame: one image array, its geometry and the options.
 
     Raises:
-        InputError: missing image, wrong dtype or shape, unknown or out-of-range options.
+        InputError: missing image, wrong dtype or shape, unknown or out-of-range options, a
+            ``modality`` that is not a short printable string.
         GeometryError: malformed geometry or a geometry that does not match the array.
     """
     image = frame.arrays.get("image")
@@ -101,6 +119,7 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
             raise InputError(f"option slices={rng!r} must be [start, stop) with 0 <= start < stop <= the number of slices "
                              f"along the model's slicing axis (at most {longest} for this image).")
         options["slices"] = (int(rng[0]), int(rng[1]))
+    options["modality"] = _modality_option(options["modality"])
     return SegmentRequest(image=image, geometry=geometry, options=options)
 
 

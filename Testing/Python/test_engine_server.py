@@ -155,6 +155,29 @@ def test_result_carries_the_quality_warnings(engine):
     assert not any("oblique" in w for w in straight.warnings) and isinstance(straight.warnings, tuple)
 
 
+def test_modality_reaches_the_plan_and_a_photo_for_a_ct_model_warns(engine):
+    """The request's modality is checked against the card (the tiny model is a CT model)."""
+    photo = np.random.default_rng(4).integers(0, 256, (1, 16, 16, 3)).astype(np.uint8)  # a colour picture
+    geometry = _geometry(photo.shape[:3], oblique=False)
+    with engine.client() as client:
+        told = client.segment(photo, geometry, modality="photo")
+        untold = client.segment(photo, geometry)
+        ct = client.segment(_volume((2, 16, 16)), _geometry((2, 16, 16), oblique=False), modality="CT")
+    mismatch = "trained on CT images but the input is a 2-D picture"
+    assert any(mismatch in w for w in told.warnings), told.warnings
+    assert told.header["options"]["modality"] == "photo"
+    assert not any(mismatch in w for w in untold.warnings) and untold.header["options"]["modality"] == ""
+    assert not any("trained on" in w for w in ct.warnings)
+    image = _volume((1, 8, 8))
+    for modality, why in ((7, "must be a string"), ("X" * 17, "at most 16 characters")):
+        header = {"type": "segment", "geometry": geometry_to_json(_geometry((1, 8, 8))), "options": {"modality": modality},
+                  "arrays": [{"name": "image", "dtype": "int16", "shape": [1, 8, 8], "offset": 0, "nbytes": image.nbytes}]}
+        with _authenticated_socket(engine) as sock:
+            sock.sendall(raw_frame(header, image.tobytes()))
+            reply = read_reply(sock)
+        assert reply["code"] == "input_error" and why in reply["message"], reply
+
+
 def test_slice_range_and_variance(engine):
     volume, geometry = _volume((6, 16, 16)), _geometry((6, 16, 16), oblique=False)
     events = []

@@ -8,6 +8,9 @@
   without Slicer. The tests check names, colours, terminology, tags, masks, reference geometry,
   transform and subject-hierarchy placement, one node per run, slice-range updates of a chosen
   node, refusal of another volume's segmentation, and the stored quality warnings;
+* ``SDSegModuleLogic`` against the same stand-in, with the real engine: it reads the input's
+  modality and sends it, and a slice-range run updates only its slices of the probability and
+  uncertainty volumes;
 * the pure helpers: terminology strings, requirement checks, model summary.
 """
 
@@ -494,3 +497,74 @@ def test_process_takes_a_slice_range_along_the_model_s_axis(monkeypatch, manager
     assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 6..7"
     with pytest.raises(SDSegError, match="j axis, which has 8 slices"):
         logic.process(volume, model=str(model_folder), device="cpu", firstSlice=8)
+
+
+def test_start_job_reads_the_input_modality_and_sends_it(monkeypatch, manager, model_folder):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer); the engine and the CT model are real."""
+    import fake_slicer
+
+    fake = fake_slicer.install(monkeypatch)
+    from SDSegLib.module_logic import SDSegModuleLogic
+
+    logic = SDSegModuleLogic(engineManager=manager)
+    scene, sh = fake.mrmlScene, fake.mrmlScene.subject_hierarchy
+    rgb = np.random.default_rng(2).integers(0, 256, (1, 12, 16, 3)).astype(np.uint8)
+    photo = scene.AddNode(fake.vtkMRMLVectorVolumeNode("fundus", rgb))  # a PNG/JPEG picture: no DICOM modality
+    mr = scene.AddNode(fake_slicer.FakeVolumeNode("MR", np.zeros((2, 12, 16), np.int16)))
+    sh.SetItemAttribute(sh.GetItemByDataNode(mr), "DICOM.Modality", "MR")  # what Slicer's DICOM import stores
+    plain = scene.AddNode(fake_slicer.FakeVolumeNode("plain", np.zeros((2, 12, 16), np.int16)))  # e.g. from NRRD
+    dicom_rgb = scene.AddNode(fake.vtkMRMLVectorVolumeNode("XC", rgb))
+    sh.SetItemAttribute(sh.GetItemByDataNode(dicom_rgb), "DICOM.Modality", "XC")
+    assert [logic.inputModality(v) for v in (photo, mr, plain, dicom_rgb)] == ["photo", "MR", "", "XC"]
+    outputs = {}
+    for volume in (photo, mr, plain):
+        job = logic.startJob(volume, model=str(model_folder), device="cpu")
+        assert job.wait(120)[-1].kind == "done"
+        outputs[volume.GetName()] = job.output
+    assert outputs["fundus"].header["options"]["modality"] == "photo"
+    assert any("trained on CT images but the input is a 2-D picture" in w for w in outputs["fundus"].warnings)
+    assert any("trained on CT images but the input is a MR image" in w for w in outputs["MR"].warnings)
+    assert outputs["plain"].header["options"]["modality"] == ""
+    assert not any("trained on" in w for w in outputs["plain"].warnings)
+
+
+def test_slice_range_run_updates_only_its_slices_of_probability_and_uncertainty(monkeypatch, manager, model_folder):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer): maps of the same grid keep the other slices."""
+    import fake_slicer
+
+    fake = fake_slicer.install(monkeypatch)
+    from SDSegLib.module_logic import SDSegModuleLogic
+    from SDSegLib.volume_adapter import array_from_image_data
+
+    logic = SDSegModuleLogic(engineManager=manager)
+    scene = fake.mrmlScene
+    ijk_to_ras = np.diag([-0.9, -0.9, 3.0, 1.0])
+    volume = scene.AddNode(fake_slicer.FakeVolumeNode("CT", np.random.default_rng(3).normal(0, 120, (5, 12, 16)).astype(np.int16),
+                                                      ijk_to_ras))
+    probability, uncertainty = scene.AddNode(fake_slicer.FakeVolumeNode("P")), scene.AddNode(fake_slicer.FakeVolumeNode("U"))
+
+    def run(seed, **slices):
+        logic.process(volume, model=str(model_folder), device="cpu", samples=2, seed=seed, probabilityVolume=probability,
+                      uncertaintyVolume=uncertainty, **slices)
+        return [array_from_image_data(node.GetImageData()) for node in (probability, uncertainty)]
+
+    whole = run(1)
+    assert all(a.shape == (5, 12, 16) and a.dtype == np.float32 and a.any() for a in whole)
+    part = run(2, firstSlice=1, lastSlice=2)  # only k 1..2 were segmented
+    fresh = run(2)  # what seed 2 gives on every slice
+    for before, after, reference in zip(whole, part, fresh):
+        np.testing.assert_array_equal(after[[0, 3, 4]], before[[0, 3, 4]])  # the other slices are kept
+        np.testing.assert_array_equal(after[1:3], reference[1:3])
+    shifted = ijk_to_ras.copy()
+    shifted[:3, 3] = (0.0, 0.0, 30.0)  # same size, another place
+    other = scene.AddNode(fake_slicer.FakeVolumeNode("P other", np.full((5, 12, 16), 0.5, np.float32), shifted))
+    logic.process(volume, model=str(model_folder), device="cpu", probabilityVolume=other, firstSlice=1, lastSlice=2)
+    replaced = array_from_image_data(other.GetImageData())  # another grid: replaced, nothing outside the slices
+    assert not replaced[[0, 3, 4]].any() and replaced[1:3].any()
+    np.testing.assert_allclose(other.ijk_to_ras, ijk_to_ras)
+    job = logic.startJob(volume, model=str(model_folder), device="cpu", samples=2, seed=5, wantVariance=True)
+    assert job.wait(120)[-1].kind == "done"
+    logic.applyResult(job, volume, None, None, uncertainty)  # multi-class: summed over classes, as the CLI writes it
+    assert job.output.variance.ndim == 4
+    np.testing.assert_allclose(array_from_image_data(uncertainty.GetImageData()), job.output.variance.sum(axis=0),
+                               rtol=1e-6)

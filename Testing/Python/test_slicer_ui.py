@@ -16,7 +16,8 @@ Slicer's widgets so that the screenshot is representative. Checks:
   outside 3D Slicer; the .ui, Qt's event loop, the logic and the engine process are real. A
   failure while writing the result, or closing the scene during a run, leaves a usable panel;
   every run keeps its own node for the volume it started with; the engine's warnings are shown
-  and stored; ignored options are disabled; the slice axis is named and the time estimated.
+  and stored; ignored options are disabled; the slice axis is named and the time estimated, again
+  when the selected ROI is moved; a model missing on this computer disables Segment.
 """
 
 from __future__ import annotations
@@ -548,6 +549,54 @@ def test_widget_roi_on_a_sagittal_stored_volume_limits_the_axial_slices(app, sds
     assert job.output.header["options"]["slices"] == [3, 6]  # the engine segmented axial slices j 3..5 only
     (node,) = _segmentations(fake)
     assert node.GetSegmentation().GetNthSegment(0).GetTag("SDSeg.Slices") == "j 3..5"
+
+
+def test_widget_moving_the_roi_refreshes_the_slices_and_the_estimate(sdseg):
+    fake, widget = sdseg
+    import fake_slicer
+
+    ui = widget.ui
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.findData("sdseg-demo-ct-lite"))  # a model with a CPU timing
+    ui.inputVolumeSelector.setCurrentNode(_add_volume(fake, "CT", shape=(40, 12, 16)))  # RAS z = 12 + 3 k
+    roi = fake.mrmlScene.AddNode(fake_slicer.FakeROINode("R", (-100, 100, -100, 100, 12, 21)))  # k 0..3
+    ui.roiSelector.setCurrentNode(roi)
+    assert ui.estimateLabel.text == "Estimate: under 1 min for 4 slices on CPU."
+    roi.bounds[4:] = [12, 42]  # the user drags a handle: only the ROI node is modified
+    roi.Modified()
+    assert ui.estimateLabel.text == "Estimate: under 1 min for 11 slices on CPU."
+    roi.bounds[4:] = [500, 600]  # dragged off the volume
+    roi.Modified()
+    assert "lies outside the volume" in ui.estimateLabel.text
+    other = fake.mrmlScene.AddNode(fake_slicer.FakeROINode("R2", (-100, 100, -100, 100, 12, 15)))
+    ui.roiSelector.setCurrentNode(other)  # the observer follows the selection
+    assert ui.estimateLabel.text == "Estimate: under 1 min for 2 slices on CPU." and not roi._observers
+    ui.roiSelector.setCurrentNode(None)
+    assert not other._observers and ui.estimateLabel.text == "Estimate: under 1 min for 40 slices on CPU."
+    ui.roiSelector.setCurrentNode(other)
+    widget.exit()  # leaving the module (and cleanup) stops observing the ROI
+    assert not other._observers
+
+
+def test_widget_missing_model_disables_segment_and_says_how_to_fix_it(sdseg, tmp_path):
+    fake, widget = sdseg
+    ui, p = widget.ui, widget._parameterNode
+    ui.inputVolumeSelector.setCurrentNode(_add_volume(fake, "CT"))
+    assert ui.segmentButton.enabled
+    p.modelId = str(tmp_path / "colleague" / "liver-model")  # saved in a scene made on another computer
+    widget.setParameterNode(p)
+    assert ui.modelComboBox.currentText == "liver-model (not found)"
+    assert not ui.segmentButton.enabled
+    tip = ui.segmentButton.toolTip
+    assert "'liver-model' is missing" in tip and "no such model folder" in tip
+    assert "Import model zip" in tip and "Use model folder" in tip
+    ui.remoteUrlLineEdit.text = "sdseg://127.0.0.1:50123"  # a remote engine serves its own model
+    assert ui.segmentButton.enabled and ui.segmentButton.toolTip == "Segment the input with the selected model"
+    ui.remoteUrlLineEdit.text = ""
+    assert not ui.segmentButton.enabled
+    assert ui.modelComboBox.findData("sdseg-demo-ct-lite") >= 0
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.findData("sdseg-demo-ct-lite"))  # another model: usable again
+    assert p.modelId == "sdseg-demo-ct-lite" and ui.segmentButton.enabled
+    assert "missing" not in ui.segmentButton.toolTip and not fake.errors
 
 
 # ---------------------------------------------------------------------- model management, engine log, diagnostics

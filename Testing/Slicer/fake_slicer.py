@@ -13,6 +13,9 @@ real engine process. Where the module depends on a Slicer behaviour the fake cop
   ``connectGui`` for spin boxes and node selectors (both directions);
 * segmentation nodes keep one binary mask per segment on the reference volume's grid, and their
   reference geometry string has the format of ``vtkSegmentationConverter::SerializeImageGeometry``;
+* the subject hierarchy has one item per data node, with parents and item attributes
+  (``SetItemAttribute``/``GetItemAttribute``, ``""`` when unset), where Slicer's DICOM import
+  stores a series' ``DICOM.Modality``;
 * PythonQt's ``qt`` module is PySide6's classes, except ``qt.QSettings`` (Slicer's settings file),
   which writes to a private temporary ini file per :func:`install`, and ``qt.QDesktopServices``,
   which records the URLs it is asked to open (``FakeSlicer.opened_urls``) instead of starting a
@@ -254,8 +257,18 @@ NODE_CLASSES = {cls.CLASS: cls for cls in (FakeVolumeNode, FakeROINode, FakeSegm
 
 
 class FakeSubjectHierarchy:
+    """vtkMRMLSubjectHierarchyNode: one item per data node (its ``id``), item parents and item attributes."""
+
     def __init__(self) -> None:
         self.parents: Dict[int, int] = {}
+        self.item_attributes: Dict[tuple, str] = {}
+
+    def SetItemAttribute(self, item: int, name: str, value: str) -> None:
+        self.item_attributes[(item, name)] = str(value)
+
+    def GetItemAttribute(self, item: int, name: str) -> str:
+        """As Slicer's: ``""`` when the item has no such attribute."""
+        return self.item_attributes.get((item, name), "")
 
     def GetItemByDataNode(self, node) -> int:
         return id(node)
