@@ -28,7 +28,7 @@ import numpy as np
 
 from SDSegLogic.errors import InputError
 
-from .volume_adapter import GRID_TOLERANCE_MM, region_index
+from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid", "TYPE_CONTEXT",
            "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
@@ -199,7 +199,7 @@ def _volume_grid(volume: Any) -> Tuple[np.ndarray, Tuple[int, ...]]:
     volume.GetIJKToRASMatrix(matrix)
     dims = volume.GetImageData().GetDimensions()
     extent = (0, dims[0] - 1, 0, dims[1] - 1, 0, dims[2] - 1)
-    return np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)]), extent
+    return matrix_to_numpy(matrix), extent
 
 
 def _parse_geometry(text: str) -> Optional[Tuple[np.ndarray, Tuple[int, ...]]]:
