@@ -25,7 +25,7 @@ import time
 import traceback
 import uuid
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
@@ -322,6 +322,7 @@ class EngineServer:
             send({"type": "progress", "job_id": job.job_id, "done": int(done), "total": int(total),
                   "elapsed_s": round(elapsed, 3), "eta_s": None if eta is None else round(eta, 3)})
 
+        final: Optional[Tuple[Dict[str, Any], Optional[Dict[str, np.ndarray]]]] = None  # the job's last frame
         try:
             send({"type": "accepted", "job_id": job.job_id})
             segment = self._segment_fn
@@ -342,22 +343,26 @@ class EngineServer:
                 arrays["probabilities"] = np.asarray(result.probabilities, dtype=np.float32)
             if opts["want_variance"] and result.variance is not None:
                 arrays["variance"] = np.asarray(result.variance, dtype=np.float32)
-            send({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
-                  "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
-                  "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
-                  "warnings": [str(w) for w in getattr(result, "warnings", ()) or ()],
-                  "seconds": round(time.monotonic() - started, 3)}, arrays)
+            final = ({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
+                      "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
+                      "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
+                      "warnings": [str(w) for w in getattr(result, "warnings", ()) or ()],
+                      "seconds": round(time.monotonic() - started, 3)}, arrays)
             log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
         except CancelledError:
             log.info("job %s: cancelled after %.2f s", job.job_id, time.monotonic() - started)
-            send({"type": "cancelled", "job_id": job.job_id})
+            final = ({"type": "cancelled", "job_id": job.job_id}, None)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
             code, message = classify_exception(exc)
             if code in ("internal_error",):
                 log.error("job %s failed:\n%s", job.job_id, traceback.format_exc())
             else:
                 log.warning("job %s: %s: %s", job.job_id, code, message)
-            send({"type": "error", "job_id": job.job_id, "code": code, "message": message})
+            final = ({"type": "error", "job_id": job.job_id, "code": code, "message": message}, None)
         finally:
+            # the slot is free before the last frame goes out: a client that sends its next job as
+            # soon as it holds this one's result must not find the engine busy
             self._job = None
             self._job_lock.release()
+        if final is not None:
+            send(*final)

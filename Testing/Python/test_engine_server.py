@@ -338,6 +338,40 @@ def test_out_of_memory_becomes_an_error_event_and_the_engine_survives(model_fold
         server.shutdown()
 
 
+def test_the_job_slot_is_free_before_the_last_frame_goes_out(model_folder, monkeypatch):
+    """A client that sends its next job as soon as it holds a result must never be told ``busy``.
+
+    The engine used to release its one-job slot after sending the result, so a quick client could
+    race it. Every terminal frame (result, error, cancelled) is checked for a free slot when sent.
+    """
+    from SDSegLogic.pipeline import SDSegPipeline
+    from SDSegLogic.server import engine as engine_module
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    server = EngineServer(SDSegPipeline.from_pretrained(model_folder, device="cpu"), EngineOptions(token="r" * 32))
+    slot_held_when_sent = []
+    real_send_frame = engine_module.send_frame
+
+    def recording_send_frame(sock, header, arrays=None):
+        if header.get("type") in ("result", "error", "cancelled") and header.get("job_id"):
+            slot_held_when_sent.append((header["type"], server._job_lock.locked()))
+        return real_send_frame(sock, header, arrays)
+
+    monkeypatch.setattr(engine_module, "send_frame", recording_send_frame)
+    port = server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with EngineClient("127.0.0.1", port, "r" * 32).connect() as client:
+            for seed in range(3):  # back to back, no pause
+                assert client.segment(_volume((2, 8, 8)), _geometry((2, 8, 8)), seed=seed).labels.shape == (2, 8, 8)
+            with pytest.raises(EngineError):
+                client.segment(_volume((2, 8, 8)), _geometry((2, 8, 8)), slices=(5, 8))  # past the slicing axis: a job error
+    finally:
+        server.shutdown()
+    assert [kind for kind, _ in slot_held_when_sent] == ["result"] * 3 + ["error"]
+    assert not any(held for _, held in slot_held_when_sent), slot_held_when_sent
+
+
 # ---------------------------------------------------------------------- lifecycle and safety
 def test_shutdown_request_ends_the_process(model_folder):
     process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
