@@ -1,9 +1,11 @@
 """End-to-end tests of the engine process and its protocol (real subprocess, real tiny model).
 
 Every test talks to ``python -m SDSegLogic.server`` over loopback with the pure-Python client or
-with hand-made frames; the only in-process server is the out-of-memory test, which wraps the real
+with hand-made frames; the in-process servers are the out-of-memory test, which wraps the real
 pipeline in a predictor that raises ``torch.cuda.OutOfMemoryError`` (a GPU cannot be made to run
-out of memory on a CPU-only CI machine).
+out of memory on a CPU-only CI machine), and the job-slot test, which watches the frames sent.
+Lifecycle and safety (shutdown, parent exit, binding, token files, idle timeout) are in
+test_engine_lifecycle.py.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ import os
 import signal
 import socket
 import stat
-import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -24,7 +24,7 @@ import pytest
 from engine_fixtures import make_tiny_model, raw_frame, read_reply
 from SDSegLogic.errors import CancelledError
 from SDSegLogic.geometry import ImageGeometry
-from SDSegLogic.server.client import EngineClient, EngineDiedError, EngineError, EngineProcess, parse_engine_url
+from SDSegLogic.server.client import EngineClient, EngineDiedError, EngineError, EngineProcess
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
 
 REPO = Path(__file__).resolve().parents[2]
@@ -370,80 +370,3 @@ def test_the_job_slot_is_free_before_the_last_frame_goes_out(model_folder, monke
         server.shutdown()
     assert [kind for kind, _ in slot_held_when_sent] == ["result"] * 3 + ["error"]
     assert not any(held for _, held in slot_held_when_sent), slot_held_when_sent
-
-
-# ---------------------------------------------------------------------- lifecycle and safety
-def test_shutdown_request_ends_the_process(model_folder):
-    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
-    token_dir = process.token_dir
-    process.client().shutdown()
-    assert process.wait(15) == 0
-    process.stop()
-    assert not token_dir.exists()
-
-
-def test_a_caller_s_log_file_is_appended_to_and_kept_by_stop(model_folder, tmp_path):
-    log = tmp_path / "session.log"
-    log.write_text("the previous engine's lines\n")
-    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"], log_path=log)
-    token_dir = process.token_dir
-    assert process.log_path == log and not (token_dir / "engine.log").exists()
-    process.stop()
-    text = log.read_text()
-    assert text.startswith("the previous engine's lines\n") and "ready on" in text and "engine stopped" in text
-    assert not token_dir.exists() and "engine stopped" in process.log_tail()
-
-
-def test_engine_exits_when_its_parent_goes_away(model_folder):
-    process = EngineProcess.start(model_folder, "cpu", extra_args=["--threads", "1"])
-    try:
-        process.popen.stdin.close()  # what happens when Slicer dies: the pipe closes
-        assert process.wait(15) == 0
-    finally:
-        process.stop()
-
-
-def test_non_loopback_bind_refused_without_flag(tmp_path):
-    token = tmp_path / "token"
-    result = subprocess.run([sys.executable, "-m", "SDSegLogic.server", "--model", "x", "--host", "0.0.0.0", "--token-file", str(token)],
-                            cwd=REPO, capture_output=True, text=True, timeout=60)
-    assert result.returncode == 2 and "--allow-remote" in result.stderr
-
-
-def test_token_file_created_private_and_group_readable_file_refused(tmp_path):
-    from SDSegLogic.server.__main__ import build_parser, read_token
-
-    path = tmp_path / "sub" / "token"
-    token = read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)]))
-    assert len(token) >= 32 and stat.S_IMODE(path.stat().st_mode) == 0o600
-    assert read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)])) == token
-    path.chmod(0o644)
-    with pytest.raises(Exception, match="chmod 600"):
-        read_token(build_parser().parse_args(["--model", "x", "--token-file", str(path)]))
-
-
-def test_engine_url_parsing():
-    assert parse_engine_url("sdseg://127.0.0.1:5000") == ("127.0.0.1", 5000)
-    assert parse_engine_url("gpu-box:7000") == ("gpu-box", 7000)
-    with pytest.raises(Exception, match="sdseg://"):
-        parse_engine_url("http://host:80")
-
-
-def test_idle_timeout_stops_an_unused_engine():
-    from SDSegLogic.server.engine import EngineOptions, EngineServer
-
-    server = EngineServer(predictor=None, options=EngineOptions(token="i" * 32, idle_timeout_s=0.5))
-    server.bind()
-    started = time.monotonic()
-    server.serve_forever()  # returns by itself: nobody connected
-    assert 0.4 < time.monotonic() - started < 5.0
-
-
-def test_token_from_environment_variable(monkeypatch):
-    from SDSegLogic.server.__main__ import build_parser, read_token
-
-    monkeypatch.setenv("SDSEG_TEST_TOKEN", "e" * 40)
-    assert read_token(build_parser().parse_args(["--model", "x", "--token-env", "SDSEG_TEST_TOKEN"])) == "e" * 40
-    monkeypatch.setenv("SDSEG_TEST_TOKEN", "")
-    with pytest.raises(Exception, match="empty or unset"):
-        read_token(build_parser().parse_args(["--model", "x", "--token-env", "SDSEG_TEST_TOKEN"]))
