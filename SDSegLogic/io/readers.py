@@ -219,8 +219,9 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         if header.get("version") == 1 and (header["scl_slope"] not in (0.0, 1.0) or header["scl_inter"] != 0.0):
             meta["rescale"] = {"slope": float(header["scl_slope"]), "intercept": float(header["scl_inter"])}
     else:
-        _check_metaimage_data_files(path)
-        _check_metaimage_list_length(path)
+        fields, listed = _metaimage_header(path)  # read once for both checks
+        _check_metaimage_data_files(path, fields, listed)
+        _check_metaimage_list_length(path, fields, listed)
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
@@ -312,13 +313,12 @@ def _metaimage_header(path: Path) -> Tuple[Dict[str, str], List[str]]:
     return fields, []
 
 
-def _metaimage_data_names(path: Path) -> List[str]:
-    """The data file names a MetaImage header (.mha or .mhd) points to; ``[]`` for LOCAL data.
+def _metaimage_data_names(fields: Dict[str, str], listed: List[str]) -> List[str]:
+    """The data file names of a MetaImage header (:func:`_metaimage_header`); ``[]`` for LOCAL data.
 
     Covers the three MetaIO forms: one file name, ``LIST`` (one name per following line) and a
     format string (``slice%03d.raw min max step``, checked with the number part set to 0).
     """
-    fields, listed = _metaimage_header(path)
     value = fields.get("elementdatafile", "")
     if not value or value.upper() == "LOCAL":
         return []
@@ -334,7 +334,7 @@ _MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "M
               "MET_FLOAT": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_DOUBLE": 8}
 
 
-def _check_metaimage_list_length(path: Path) -> None:
+def _check_metaimage_list_length(path: Path, fields: Dict[str, str], listed: List[str]) -> None:
     """Refuse ``ElementDataFile = LIST`` data that is missing or shorter than the header announces.
 
     ITK fills what the listed files lack with whatever memory held and only prints a console
@@ -345,7 +345,6 @@ def _check_metaimage_list_length(path: Path) -> None:
             DimSize x channels x element size, or the files are declared to have as many
             dimensions as the image (``LIST 3D`` for a 3-D image, which ITK misreads).
     """
-    fields, listed = _metaimage_header(path)
     if not fields.get("elementdatafile", "").upper().startswith("LIST"):
         return
     if fields.get("compresseddata", "false").lower() in ("true", "1"):
@@ -379,7 +378,7 @@ def _check_metaimage_list_length(path: Path) -> None:
                          "files are missing or truncated, export the image again.")
 
 
-def _check_metaimage_data_files(path: Path) -> None:
+def _check_metaimage_data_files(path: Path, fields: Dict[str, str], listed: List[str]) -> None:
     """Refuse a MetaImage header whose data files lie outside its folder (untrusted input).
 
     Raises:
@@ -387,7 +386,7 @@ def _check_metaimage_data_files(path: Path) -> None:
             folder of ``path``; a name with spaces is checked whole and word by word.
     """
     folder = path.resolve().parent
-    for name in _metaimage_data_names(path):
+    for name in _metaimage_data_names(fields, listed):
         for candidate in {name, *name.split()}:
             if folder not in (folder / candidate).resolve().parents:
                 raise InputError(
