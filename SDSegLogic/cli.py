@@ -166,24 +166,19 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see '{self.prog} --help')")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 1")
-    return value
+def _int_at_least(minimum: int):
+    """The argparse type of an integer >= ``minimum``."""
 
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"{text!r} must be >= {minimum}")
+        return value
 
-def _non_negative(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"{text!r} must be >= 0")
-    return value
+    return parse
 
 
 def _device(text: str) -> str:
@@ -250,10 +245,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                      help="GPU kernels: auto = use compiled kernels cached for this model (else eager); aot = build "
                           "them if missing (minutes, once per model, precision and GPU); off = eager")
-    seg.add_argument("--batch-size", type=_positive, default=None, metavar="N",
+    seg.add_argument("--batch-size", type=_int_at_least(1), default=None, metavar="N",
                      help="slices per network call (default: chosen by the engine: ~12 decoded images per call on a CPU, from free memory on a GPU)")
-    seg.add_argument("--steps", type=_positive, default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
-    seg.add_argument("--samples", type=_positive, default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
+    seg.add_argument("--steps", type=_int_at_least(1), default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
+    seg.add_argument("--samples", type=_int_at_least(1), default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
     seg.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0: reproducible)")
     seg.add_argument("--slices", type=str, default=None, metavar="A:B", help="only slices A..B-1 (0-based)")
     seg.add_argument("--prob-map", metavar="P", help="also write the foreground probability, float32 (multi-class: 1 - P(background))")
@@ -261,7 +256,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--preview", metavar="P", help="also write a PNG preview (.png)")
     seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS],
                      help="segmentation format when OUT is a folder (default seg.nrrd)")
-    seg.add_argument("--frame", type=_non_negative, default=None, metavar="N",
+    seg.add_argument("--frame", type=_int_at_least(0), default=None, metavar="N",
                      help="frame of a 4-D input (time series, multi-echo) or page of a multi-page picture to segment "
                           "(0-based; required for such inputs, ignored by 3-D ones)")
     seg.add_argument("--series", default=None, metavar="UID",

@@ -11,46 +11,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_test_helpers import FailsOnConstantSlices, copy_model, entry, make_model_folder, write_registry
+from cli_segment_fixtures import SAMPLE_CT, crop, events, isolated_home, run, tiny_folder  # noqa: F401 (fixtures)
+from cli_test_helpers import FailsOnConstantSlices, copy_model, entry, write_registry
 
-from SDSegLogic.cli import build_parser, main
-from SDSegLogic.cli_segment import Job, _write_outputs, run_segment
-from SDSegLogic.errors import CancelledError, InputError
+from SDSegLogic.cli import build_parser
+from SDSegLogic.cli_segment import run_segment
+from SDSegLogic.errors import CancelledError
 
 sitk = pytest.importorskip("SimpleITK")
 
 REPO = Path(__file__).resolve().parents[2]
-SAMPLE_CT = REPO / "Resources" / "Samples" / "ct-chest-abdomen.nrrd"
-
-
-@pytest.fixture(autouse=True)
-def isolated_home(tmp_path, monkeypatch) -> Path:
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
-    monkeypatch.delenv("SDSEG_REGISTRY", raising=False)
-    return tmp_path / "sdseg-home" / "models"
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
-    return make_model_folder(tmp_path_factory.mktemp("model") / "tiny-test")
-
-
-@pytest.fixture(scope="module")
-def crop(tmp_path_factory) -> Path:
-    """Slices 30..33 of the bundled CT (4 x 208 x 256 voxels, real geometry)."""
-    path = tmp_path_factory.mktemp("input") / "crop.nrrd"
-    sitk.WriteImage(sitk.ReadImage(str(SAMPLE_CT))[:, :, 30:34], str(path), True)
-    return path
-
-
-def run(argv, capsys):
-    code = main([str(a) for a in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def events(out: str) -> list:
-    return [json.loads(line) for line in out.splitlines()]
 
 
 def _same_grid(a, b) -> None:
@@ -173,15 +143,6 @@ def test_people_see_a_bar_with_eta_and_a_summary(tiny_folder, crop, tmp_path, ca
     assert code == 0
     assert "[1/1] crop.nrrd: |" in err and "ETA" in err and "done in" in err
     assert out.startswith("segmented 1 of 1 input(s) with tiny-test 1.0.0")
-
-
-def test_unwritable_output_exits_6(tiny_folder, crop, tmp_path, capsys):
-    blocker = tmp_path / "a-file"
-    blocker.write_text("not a folder")
-    code, out, err = run(["segment", crop, "-o", blocker / "o.seg.nrrd", "--model", tiny_folder, "--json"], capsys)
-    assert code == 6, err
-    error = next(e for e in events(out) if e["event"] == "error")
-    assert error["exit_code"] == 6 and "a-file" in error["message"] and "writable" in error["message"]
 
 
 @pytest.mark.skipif(__import__("torch").cuda.is_available(), reason="needs a machine without CUDA")
@@ -333,35 +294,6 @@ def test_photo_given_to_a_ct_model_warns_and_strict_refuses(tiny_folder, tmp_pat
     code, _, err = run(["segment", tmp_path / "colour.png", *strict], capsys)
     assert code == 3 and "strict channel checking" in err
     assert not target.exists()
-
-
-# ---------------------------------------------------------------------- outputs are committed together
-def test_a_failing_output_leaves_every_existing_file_unchanged(tiny_folder, crop, tmp_path):
-    """The segmentation is staged like the others and replaced only when every output was written."""
-    import warnings
-
-    from SDSegLogic.io import image_data_from_array, read_image
-    from SDSegLogic.pipeline import SDSegPipeline
-    from SDSegLogic.segment import segment_array
-
-    image = read_image(crop)
-    pipeline = SDSegPipeline.from_pretrained(tiny_folder, device="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        result = segment_array(image.array, image.geometry, pipeline)
-    out = tmp_path / "out"
-    out.mkdir()
-    (out / "o.seg.nrrd").write_text("previous result")
-    job = Job(crop, {"segmentation": out / "o.seg.nrrd", "probabilities": out / "p.nrrd", "preview": out / "v.png"})
-    other_image = image_data_from_array(np.zeros((2, 8, 8), np.float32))  # the preview writer refuses it
-    with pytest.raises(InputError, match="pass the image that was segmented"):
-        _write_outputs(job, other_image, result, pipeline.model_card)
-    assert sorted(p.name for p in out.iterdir()) == ["o.seg.nrrd"]  # no new file, no temporary file left
-    assert (out / "o.seg.nrrd").read_text() == "previous result"
-    written = _write_outputs(job, image, result, pipeline.model_card)
-    assert sorted(written) == ["preview", "probabilities", "segmentation"]
-    assert sorted(p.name for p in out.iterdir()) == ["o.seg.nrrd", "p.nrrd", "v.png"]
-    np.testing.assert_array_equal(_labels(out / "o.seg.nrrd"), result.labels)
 
 
 # ---------------------------------------------------------------------- one failed input does not stop a batch

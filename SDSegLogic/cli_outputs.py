@@ -1,0 +1,128 @@
+"""Output paths of ``sdseg segment``: checked before the model loads, written together.
+
+:func:`check_outputs` validates every output path before the model is loaded, so that a bad one
+fails fast; :func:`_write_outputs` stages every output of one input in temporary files and
+renames them together. Heavy collaborators (numpy, the writers) are imported inside functions.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Dict, List
+
+from .cli import OutputError, UsageError
+from .errors import InputError
+
+if TYPE_CHECKING:
+    from .cli_segment import Job
+
+__all__ = ["check_outputs"]
+
+
+def _flag(kind: str) -> str:
+    return {"probabilities": "prob-map"}.get(kind, kind)
+
+
+def _option(kind: str) -> str:
+    """The command-line option that names output ``kind``."""
+    return "-o" if kind == "segmentation" else f"--{_flag(kind)}"
+
+
+def _output_error(path: Path, reason: str,
+                  remedy: str = "check the folder exists and is writable, and the disk has space") -> OutputError:
+    return OutputError(f"cannot write {path}: {reason}; {remedy}.")
+
+
+def _existing_folder(path: Path) -> Path:
+    """The nearest existing ancestor of ``path`` (the folder it will be written in, once created)."""
+    folder = Path(os.path.abspath(path)).parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    return folder
+
+
+def _probe_folder(folder: Path, path: Path) -> None:
+    """Create and remove a temporary file in ``folder``; raises :class:`OutputError` if that fails."""
+    if not folder.is_dir():
+        raise _output_error(path, f"{folder} is a file, not a folder")
+    try:
+        handle, name = tempfile.mkstemp(prefix=".sdseg-", suffix=".probe", dir=str(folder))
+    except OSError as exc:
+        raise _output_error(path, f"the folder {folder} is not writable ({exc.strerror or exc})",
+                            "choose another output folder or make this one writable") from None
+    os.close(handle)
+    os.unlink(name)
+
+
+def check_outputs(jobs: List[Job]) -> None:
+    """Validate every output path before the model is loaded, so that a bad one fails fast.
+
+    Raises:
+        UsageError: an output names an existing folder or the input itself.
+        OutputError: its folder (or the nearest existing folder above it) is not a writable folder.
+    """
+    from .io.atomic import check_output_path
+
+    probed = set()
+    for job in jobs:
+        for kind, path in job.outputs.items():
+            if path.is_dir():
+                raise UsageError(f"{_option(kind)} {path}: is an existing folder; choose a file name that is not a "
+                                 "folder, or remove the folder.")
+            folder = _existing_folder(path)
+            if folder not in probed:
+                _probe_folder(folder, path)
+                probed.add(folder)
+            if path.parent.is_dir():
+                try:
+                    check_output_path(path, job.input)
+                except InputError as exc:
+                    raise UsageError(str(exc)) from None
+
+
+def _write_one(kind: str, temp: Path, job: Job, image, result, card) -> None:
+    """Write output ``kind`` of ``job`` to the temporary file ``temp``."""
+    import numpy as np
+
+    from .io import write_float_volume, write_preview, write_segmentation
+
+    if kind == "segmentation":
+        write_segmentation(temp, result, card, input_path=job.input)
+    elif kind == "preview":
+        write_preview(temp, image, result, card, input_path=job.input)
+    else:  # multi-class: P(any segment) and the sum of the per-class variances
+        volume = result.probabilities if kind == "probabilities" else result.variance
+        if volume.ndim == 4:
+            volume = 1.0 - volume[0] if kind == "probabilities" else volume.sum(axis=0)
+        write_float_volume(temp, np.asarray(volume, np.float32), result.geometry, input_path=job.input)
+
+
+def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
+    """Write every output of ``job`` together: all to temporary files first, then rename them all.
+
+    If any output fails, every temporary file is removed and no destination changes. The
+    segmentation is renamed last, so it is replaced only when every other output was.
+
+    Raises:
+        OutputError: a folder cannot be created or a file cannot be written (naming the destination).
+        InputError: a writer refused the result (see :mod:`SDSegLogic.io.writers`).
+    """
+    from .io.atomic import atomic_output
+
+    targets = {kind: path for kind, path in job.outputs.items() if kind != "uncertainty" or result.variance is not None}
+    current = "segmentation"  # the output being handled: the one named if something fails
+    try:
+        for current, path in targets.items():
+            path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.ExitStack() as stack:  # leaving it renames each temporary file, last entered first
+            staged = {}
+            for current, path in targets.items():
+                staged[current] = stack.enter_context(atomic_output(path))
+            for current, temp in staged.items():
+                _write_one(current, temp, job, image, result, card)
+    except OSError as exc:
+        raise _output_error(targets[current], str(exc.strerror or exc)) from None
+    return {kind: str(path) for kind, path in targets.items()}

@@ -1,0 +1,66 @@
+"""The batch loop of :func:`~SDSegLogic.segment.segment_array`: sequential or overlapped.
+
+Both run ``prepare -> predict -> store`` over the same batches with the same calls of the
+predictor, ``progress`` and ``should_cancel`` (always from the calling thread), so the result is
+bit-identical whichever runs.
+"""
+
+from __future__ import annotations
+
+from .errors import CancelledError
+
+__all__ = ["_run_sequential", "_run_overlapped"]
+
+
+def _run_sequential(batches, prepare, predict, sink, progress, should_cancel, source) -> None:
+    """prepare -> predict -> store, one batch after the other, all in the calling thread."""
+    total, done = batches[-1][1] - batches[0][0], 0
+    for first, last in batches:
+        if should_cancel is not None and should_cancel():
+            raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+        p, v = predict(prepare(first, last), first, last)
+        sink(first, last, p, v)
+        done += last - first
+        if progress is not None:
+            progress(done, total)
+
+
+def _run_overlapped(batches, prepare, predict, sink, progress, should_cancel, source) -> None:
+    """Like :func:`_run_sequential`, with host work overlapped with the predictor.
+
+    While the calling thread runs the predictor on batch i (a CUDA model releases the GIL while
+    its kernels run and while it waits for the result), one worker thread prepares batch i + 1
+    (channels, intensity mapping, resize to S x S) and another stores batch i - 1 (resize back,
+    threshold/argmax, counts). The predictor, ``should_cancel`` and ``progress`` are only ever
+    called from the calling thread, in the same order and with the same arguments as in the
+    sequential loop; every batch is prepared and stored by the same pure functions into
+    disjoint slabs, so the result is bit-identical. At most one batch is prepared ahead and one
+    stored behind, so memory grows by two batches. An error in a worker is raised here, in the
+    calling thread, at the latest before the function returns.
+    """
+    from concurrent.futures import ThreadPoolExecutor
+
+    total, done = batches[-1][1] - batches[0][0], 0
+    before = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-prepare")
+    after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-store")
+    try:
+        prepared = before.submit(prepare, *batches[0])
+        stored = None
+        for index, (first, last) in enumerate(batches):
+            if should_cancel is not None and should_cancel():
+                raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+            x = prepared.result()
+            if index + 1 < len(batches):
+                prepared = before.submit(prepare, *batches[index + 1])
+            p, v = predict(x, first, last)
+            del x
+            if stored is not None:
+                stored.result()  # at most one batch waits to be stored; raises a worker's error
+            stored = after.submit(sink, first, last, p, v)
+            done += last - first
+            if progress is not None:
+                progress(done, total)
+        stored.result()
+    finally:
+        before.shutdown(wait=True, cancel_futures=True)
+        after.shutdown(wait=True, cancel_futures=True)
