@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 if str(ROOT / "benchmarks") not in sys.path:
     sys.path.insert(0, str(ROOT / "benchmarks"))
-from bench_measure import write_result  # noqa: E402
+from bench_measure import synthetic_ct, write_result  # noqa: E402
 DEMO_MODEL = ROOT / "Resources" / "Models" / "sdseg-demo-ct-lite"
 
 
@@ -76,30 +76,21 @@ class TimedPredictor:
 
 
 def _synthetic_ct(path: Path, slices: int) -> Path:
-    """Write a 512 x 512 x N int16 CT-like phantom as ``.nrrd`` (no SimpleITK).
-
-    Body ellipse (40 HU) in air (-1000 HU) with an organ-like ellipsoid (+60 HU) and seeded
-    Gaussian noise of 20 HU inside the body, so the file compresses (and decompresses) like a
-    real CT rather than like a constant. Geometry: spacing 0.7 x 0.7 x 2.5 mm, LPS, axial.
-    """
-    import numpy as np
-
-    from SDSegLogic.geometry import ImageGeometry
+    """Write :func:`bench_measure.synthetic_ct` (512 x 512 x N int16) as ``.nrrd`` (no SimpleITK)."""
     from SDSegLogic.io._nrrd_write import write_nrrd
 
     if slices < 1:
         raise SystemExit(f"--synthetic {slices}: give a number of slices >= 1.")
-    j, i = np.ogrid[0:512, 0:512]
-    body = ((i - 256) / 200.0) ** 2 + ((j - 256) / 150.0) ** 2 < 1
-    rng = np.random.default_rng(0)
-    volume = np.empty((slices, 512, 512), dtype=np.int16)
-    for k in range(slices):  # slice by slice: the phantom's temporaries stay small (peak RSS is reported)
-        organ = ((i - 200) / 60.0) ** 2 + ((j - 250) / 50.0) ** 2 + ((k - slices / 2) / (slices / 3)) ** 2 < 1
-        noise = (rng.standard_normal((512, 512), dtype=np.float32) * 20).astype(np.int16)
-        volume[k] = np.where(body, 40 + noise, -1000) + np.where(organ, 60, 0)
-    geometry = ImageGeometry((0.7, 0.7, 2.5), (-180.0, -180.0, -300.0), np.eye(3), (512, 512, slices))
+    volume, geometry = synthetic_ct(slices)
     write_nrrd(path, volume, geometry, {})
     return path
+
+
+def _deflate_implementation() -> str:
+    """The gzip library of the read and the write (zlib-ng or zlib): it sets most of their time."""
+    from SDSegLogic.io._deflate import implementation
+
+    return implementation()
 
 
 def _random_model(preset_name: str, folder: Path) -> Path:
@@ -249,6 +240,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "compile_summary": getattr(pipe, "compile_summary", None),
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
+        "deflate": _deflate_implementation(),
         "batch_size": batch_size,
         "batch_size_from": "user" if args.batch_size else "engine (suggested_batch_size)",
         "overlap": args.overlap,

@@ -47,7 +47,8 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 16  too large for memory              REJECT from the header before reading voxels, and in
                                       ``segment_array`` before allocating (remedy: slices, crop)
 17  int16 + rescale slope/intercept   reader applies it, float32 HU; DICOM read in float per
-                                      slice (mixed slopes); WARN when CT looks un-rescaled
+                                      slice (mixed slopes); NIfTI as ITK and Slicer apply it (a
+                                      slope of 0 counts as 1); WARN when CT looks un-rescaled
 18  any integer / float dtype         cast to float32 once, at the boundary
 19  non-orthonormal / sform != qform  REJECT (``GeometryError``)
 20  Slicer parent transform           not the engine's job: handled by the Slicer adapter

@@ -1,4 +1,4 @@
-"""NIfTI-1 header checks (qform/sform), done before SimpleITK reads the voxels.
+"""NIfTI-1 header checks (qform/sform, size), done before the voxels are read (by NumPy or SimpleITK).
 
 SimpleITK silently prefers one of the two transforms; a file whose sform is sheared, or whose
 qform and sform disagree, is ambiguous and rejected here instead (reliability table row 19).
@@ -6,17 +6,16 @@ qform and sform disagree, is ambiguous and rejected here instead (reliability ta
 
 from __future__ import annotations
 
-import gzip
 import math
 import struct
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
 from ..errors import GeometryError, InputError
+from ._deflate import gzip_open, stream_errors
 
 __all__ = ["read_nifti_header", "nifti_affine_ras", "check_nifti_transforms", "check_nifti_size",
            "QFORM_SFORM_DIRECTION_TOL"]
@@ -25,18 +24,18 @@ __all__ = ["read_nifti_header", "nifti_affine_ras", "check_nifti_transforms", "c
 QFORM_SFORM_DIRECTION_TOL = 2e-3
 
 
-def _is_gzip(path: Path) -> bool:
+def is_gzip(path: Path) -> bool:
     with open(path, "rb") as fh:
         return fh.read(2) == b"\x1f\x8b"
 
 
 def read_nifti_header(path: Path) -> Dict[str, Any]:
     """Parse the fields of a NIfTI-1 header needed for checks (NIfTI-2 returns ``{"version": 2}``)."""
-    opener = gzip.open if _is_gzip(path) else open
+    opener = gzip_open if is_gzip(path) else (lambda name: open(name, "rb"))
     try:
-        with opener(path, "rb") as fh:
+        with opener(path) as fh:
             raw = fh.read(348)
-    except (OSError, EOFError, zlib.error) as exc:
+    except stream_errors() as exc:
         raise InputError(f"{path}: cannot read the NIfTI header ({exc}); the file is corrupt, re-export it.") from None
     if len(raw) < 348:
         raise InputError(f"{path}: NIfTI header is truncated ({len(raw)} of 348 bytes); re-export the file.")
@@ -55,6 +54,8 @@ def read_nifti_header(path: Path) -> Dict[str, Any]:
     dim = unpack("8h", 40)
     return {
         "version": 1,
+        "endian": endian,
+        "magic": bytes(raw[344:347]),
         "dim": dim,
         "datatype": unpack("h", 70)[0],
         "bitpix": unpack("h", 72)[0],
@@ -148,16 +149,16 @@ def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
         raise InputError(f"{path}: invalid NIfTI dimensions {list(dim)}; the header is corrupt, re-export the image.")
     values = math.prod(int(d) for d in dim[1:ndim + 1])  # Python ints: no int64 wrap-around
     expected = int(header["vox_offset"]) + values * max(int(header["bitpix"]), 1) // 8
-    if _is_gzip(path):
+    if is_gzip(path):
         actual = 0
         try:
-            with gzip.open(path, "rb") as fh:
+            with gzip_open(path) as fh:
                 while True:
                     chunk = fh.read(1 << 22)
                     if not chunk:
                         break
                     actual += len(chunk)
-        except (OSError, EOFError, zlib.error) as exc:
+        except stream_errors() as exc:
             raise InputError(f"{path}: the gzip stream is corrupt or truncated ({exc}); re-export the file.") from None
     else:
         actual = path.stat().st_size

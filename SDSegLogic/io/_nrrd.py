@@ -12,6 +12,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+from ._deflate import zlib_errors, zlib_module
 
 __all__ = ["read_nrrd_header", "nrrd_voxel_count", "read_nrrd"]
 
@@ -277,7 +278,7 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
                         break
                     emit(piece)
             else:
-                inflater = zlib.decompressobj(zlib.MAX_WBITS | 16)
+                inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 16)
                 while filled + len(carry) < nbytes and not inflater.eof:
                     piece = fh.read(_PIECE)
                     if not piece:
@@ -292,7 +293,7 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
                         raise InputError(f"{path}: the gzip data {'holds more than' if extra else 'ends before the end of'} "
                                          f"the {nbytes:,} bytes its header announces; the file is truncated or corrupt, "
                                          "re-export it.")
-        except zlib.error as exc:
+        except zlib_errors() as exc:
             raise InputError(f"{path}: the NRRD data cannot be read (gzip: {exc}); the file is truncated or corrupt, "
                              "re-export it.") from None
         finally:

@@ -8,7 +8,8 @@ fixed 1 MiB chunks, each chunk is deflated on its own (primed with the 32 KiB be
 ratio barely changes) and ends on a byte-aligned sync-flush block, and the pieces are joined into
 ONE ordinary gzip member with the CRC-32 and length of the whole data. Every gzip reader (zlib,
 pynrrd, teem/3D Slicer, ITK) reads it as usual. The chunking does not depend on the number of
-threads, so the bytes written are the same on every machine.
+threads, so the bytes written are the same on every machine that deflates with the same library
+(zlib-ng when installed, else zlib: :mod:`._deflate`).
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from typing import BinaryIO, Mapping, Optional
 import numpy as np
 
 from ..geometry import ImageGeometry
+from ._deflate import zlib_module
 
 __all__ = ["write_nrrd", "write_gzip_member"]
 
@@ -86,9 +88,9 @@ def _deflate_piece(data: memoryview, start: int, level: int) -> bytes:
     """Raw deflate of ``data[start:start + _CHUNK]``; sync-flushed, or finished for the last piece."""
     stop = min(start + _CHUNK, len(data))
     if start > 0:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15, zdict=bytes(data[max(0, start - _WINDOW):start]))
+        compressor = zlib_module().compressobj(level, zlib.DEFLATED, -15, zdict=bytes(data[max(0, start - _WINDOW):start]))
     else:
-        compressor = zlib.compressobj(level, zlib.DEFLATED, -15)
+        compressor = zlib_module().compressobj(level, zlib.DEFLATED, -15)
     body = compressor.compress(data[start:stop])
     return body + compressor.flush(zlib.Z_FINISH if stop == len(data) else zlib.Z_SYNC_FLUSH)
 
@@ -109,12 +111,12 @@ def write_gzip_member(fh: BinaryIO, data: memoryview, level: int = 6, workers: O
     if workers == 1:
         for start in starts:
             fh.write(_deflate_piece(data, start, level))
-        crc = zlib.crc32(data)
+        crc = zlib_module().crc32(data)
     else:
         from concurrent.futures import ThreadPoolExecutor
 
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sdseg-gzip") as pool:
-            checksum = pool.submit(zlib.crc32, data)
+            checksum = pool.submit(zlib_module().crc32, data)
             for piece in pool.map(lambda start: _deflate_piece(data, start, level), starts):
                 fh.write(piece)
             crc = checksum.result()

@@ -9,11 +9,10 @@ from __future__ import annotations
 
 import logging
 import math
-import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple, Union
+from typing import Any, Dict, Optional, Union
 
 import numpy as np
 
@@ -204,24 +203,29 @@ def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str],
 def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any]):
     import SimpleITK as sitk
 
-    from ._sitk import geometry_from_sitk, itk_safe_path
+    from ._sitk import itk_safe_path
 
     expected_ras = None
+    fast_dtype = None  # the pixel type SimpleITK would return, when NumPy reads the voxels instead
     if fmt == "nifti":
         from ._nifti import check_nifti_size, check_nifti_transforms, read_nifti_header
+        from ._nifti_voxels import fast_path_dtype, nifti_rescale
 
         header = read_nifti_header(path)
         expected_ras = check_nifti_transforms(path, header)
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
             _preflight(path, math.prod(dims), budget)
-        check_nifti_size(path, header)
-        if header.get("version") == 1 and (header["scl_slope"] not in (0.0, 1.0) or header["scl_inter"] != 0.0):
-            meta["rescale"] = {"slope": float(header["scl_slope"]), "intercept": float(header["scl_inter"])}
+            fast_dtype = fast_path_dtype(header)
+        if fast_dtype is None:
+            check_nifti_size(path, header)  # the fast path finds truncation while it decompresses
+        rescale = nifti_rescale(header) if header.get("version") == 1 else None
+        if rescale is not None:
+            meta["rescale"] = {"slope": rescale[0], "intercept": rescale[1]}
     else:
-        fields, listed = _metaimage_header(path)  # read once for both checks
-        _check_metaimage_data_files(path, fields, listed)
-        _check_metaimage_list_length(path, fields, listed)
+        from ._metaimage import check_metaimage_header
+
+        check_metaimage_header(path)
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
@@ -229,7 +233,10 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             reader.ReadImageInformation()
             values = math.prod(int(n) for n in reader.GetSize()) * int(reader.GetNumberOfComponents())
             _preflight(path, values, budget)
-            image = reader.Execute()
+            if fast_dtype is not None and not _sitk_agrees(reader, header, fast_dtype):
+                check_nifti_size(path, header)
+                fast_dtype = None
+            image = reader.Execute() if fast_dtype is None else None
         except RuntimeError as exc:
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             detail = lines[-1] if lines else "unknown ITK error"
@@ -238,15 +245,50 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
                                     "rotation-only direction (resample in 3D Slicer or SimpleITK).") from None
             raise InputError(f"{path}: cannot read the image ({detail}); the file is truncated or corrupt, "
                              "re-export it.") from None
-    geometry = geometry_from_sitk(image, str(path))
+    if image is None:  # NumPy reads the voxels; the reader's header information stands in for the image
+        from ._nifti import is_gzip
+        from ._nifti_voxels import read_nifti_voxels
+
+        array = read_nifti_voxels(path, header, gzipped=is_gzip(path))
+        return _sitk_layout(path, reader, array, expected_ras, frame, meta)
+    return _sitk_layout(path, image, sitk.GetArrayFromImage(image), expected_ras, frame, meta)
+
+
+def _sitk_agrees(reader, header: Dict[str, Any], dtype: np.dtype) -> bool:
+    """Whether SimpleITK's reading of the header matches the NumPy fast path's size and pixel type."""
+    import SimpleITK as sitk
+
+    pixel_types = {sitk.sitkUInt8: "u1", sitk.sitkInt8: "i1", sitk.sitkUInt16: "u2", sitk.sitkInt16: "i2",
+                   sitk.sitkUInt32: "u4", sitk.sitkInt32: "i4", sitk.sitkUInt64: "u8", sitk.sitkInt64: "i8",
+                   sitk.sitkFloat32: "f4", sitk.sitkFloat64: "f8"}
+    dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]]
+    pixel = pixel_types.get(reader.GetPixelID())
+    return (reader.GetDimension() == len(dims) and list(reader.GetSize()) == dims
+            and reader.GetNumberOfComponents() == 1 and pixel is not None and np.dtype(pixel) == dtype)
+
+
+def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Optional[int], meta: Dict[str, Any]):
+    """Geometry, 2-D / 4-D / vector layout and frame choice of an image read by (or for) SimpleITK.
+
+    Args:
+        image: the ``SimpleITK.Image``, or the ``ImageFileReader`` after ``ReadImageInformation``
+            (the same size, spacing, origin, direction and pixel type).
+        array: its voxels in NumPy order (K, J, I[, C]) or (J, I) for 2-D.
+    """
+    import SimpleITK as sitk
+
+    from ._sitk import geometry_from_sitk
+
+    if expected_ras is not None and image.GetDimension() == 2:  # ITK's 2x2 direction of a tilted plane is sheared
+        geometry = _nifti_plane_geometry(path, expected_ras, (*image.GetSize(), 1))
+    else:
+        geometry = geometry_from_sitk(image, str(path))
     if expected_ras is not None and image.GetDimension() >= 3:
         expected = ImageGeometry.from_ijk_to_lps(np.diag([-1.0, -1.0, 1.0, 1.0]) @ expected_ras, geometry.shape)
         expected.require_same(geometry, what=f"{path}: SimpleITK's reading of the NIfTI transform",
                               spacing_rtol=1e-4, direction_atol=2e-3, origin_atol=1e-2)
-    elif expected_ras is not None:
-        geometry = _nifti_plane_geometry(path, expected_ras, geometry.shape)
-    components = image.GetNumberOfComponentsPerPixel()
-    array = sitk.GetArrayFromImage(image)
+    components = image.GetNumberOfComponents() if isinstance(image, sitk.ImageFileReader) \
+        else image.GetNumberOfComponentsPerPixel()
     dim = image.GetDimension()
     meta["is_2d"] = dim == 2
     if dim == 2:
@@ -282,115 +324,3 @@ def _nifti_plane_geometry(path: Path, ijk_to_ras: np.ndarray, shape) -> ImageGeo
     except GeometryError as exc:
         raise GeometryError(f"{path}: the NIfTI transform of this 2-D image is invalid ({exc}); "
                             "fix the header.") from None
-
-
-#: a printf field in a MetaImage format-string data file name (``slice%03d.raw``)
-_FORMAT_FIELD = re.compile(r"%[-+ #0]*\d*(?:\.\d+)?[a-zA-Z]")
-
-
-def _metaimage_header(path: Path) -> Tuple[Dict[str, str], List[str]]:
-    """The header fields of a MetaImage file up to ``ElementDataFile`` and the ``LIST`` names after it.
-
-    Returns:
-        ``(fields, listed)``: field name (lower case) -> value text; the non-empty lines after an
-        ``ElementDataFile = LIST`` line (``[]`` for the other forms).
-    """
-    fields: Dict[str, str] = {}
-    try:
-        with open(path, "rb") as fh:
-            for raw in fh:
-                key, _, value = raw.decode("latin-1").partition("=")
-                key = key.strip().lower()
-                fields[key] = value.strip()
-                if key != "elementdatafile":
-                    continue
-                if fields[key].upper().startswith("LIST"):
-                    rest = (line.decode("latin-1").strip() for line in fh)
-                    return fields, [name for name in rest if name]
-                return fields, []
-    except OSError as exc:
-        raise InputError(f"{path}: cannot read the header ({exc}).") from None
-    return fields, []
-
-
-def _metaimage_data_names(fields: Dict[str, str], listed: List[str]) -> List[str]:
-    """The data file names of a MetaImage header (:func:`_metaimage_header`); ``[]`` for LOCAL data.
-
-    Covers the three MetaIO forms: one file name, ``LIST`` (one name per following line) and a
-    format string (``slice%03d.raw min max step``, checked with the number part set to 0).
-    """
-    value = fields.get("elementdatafile", "")
-    if not value or value.upper() == "LOCAL":
-        return []
-    if value.upper().startswith("LIST"):
-        return [value] + listed
-    if "%" in value:
-        return [_FORMAT_FIELD.sub("0", value.split()[0])]
-    return [value]
-
-
-#: bytes per value of the MetaIO element types (MET_LONG/MET_ULONG vary by platform: not checked)
-_MET_BYTES = {"MET_CHAR": 1, "MET_UCHAR": 1, "MET_SHORT": 2, "MET_USHORT": 2, "MET_INT": 4, "MET_UINT": 4,
-              "MET_FLOAT": 4, "MET_LONG_LONG": 8, "MET_ULONG_LONG": 8, "MET_DOUBLE": 8}
-
-
-def _check_metaimage_list_length(path: Path, fields: Dict[str, str], listed: List[str]) -> None:
-    """Refuse ``ElementDataFile = LIST`` data that is missing or shorter than the header announces.
-
-    ITK fills what the listed files lack with whatever memory held and only prints a console
-    message, so a short list would be segmented as garbage.
-
-    Raises:
-        InputError: a listed file is missing, all of them hold fewer raw bytes than
-            DimSize x channels x element size, or the files are declared to have as many
-            dimensions as the image (``LIST 3D`` for a 3-D image, which ITK misreads).
-    """
-    if not fields.get("elementdatafile", "").upper().startswith("LIST"):
-        return
-    if fields.get("compresseddata", "false").lower() in ("true", "1"):
-        return  # compressed slices: the decoder reports short data itself
-    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
-    try:
-        sizes = [int(v) for v in fields.get("dimsize", "").split()]
-        channels = int(fields.get("elementnumberofchannels", "1") or 1)
-    except ValueError:
-        return  # a malformed header: ITK reports it
-    per_file = re.fullmatch(r"LIST\s*(\d+)\s*D?", fields["elementdatafile"].upper())
-    if per_file and len(sizes) > 1 and int(per_file.group(1)) >= len(sizes):
-        raise InputError(f"{path}: 'ElementDataFile = {fields['elementdatafile']}' lists {per_file.group(1)}-D files for a "
-                         f"{len(sizes)}-D image, which ITK reads wrongly; name the single data file instead "
-                         "(ElementDataFile = <file>), or list 2-D slice files with 'LIST 2D'.")
-    if item is None or not sizes:
-        return
-    header_size = fields.get("headersize", "0")
-    skip = max(int(header_size), 0) if header_size.lstrip("-").isdigit() else 0  # -1 (data at the end): no skip
-    available = 0
-    for name in listed:
-        data = path.parent / name
-        if not data.is_file():
-            raise InputError(f"{path}: the LIST data file {name!r} does not exist; copy it next to the header, or "
-                             "save the image as a single .mha file.")
-        available += max(data.stat().st_size - skip, 0)
-    needed = math.prod(sizes) * channels * item
-    if available < needed:
-        raise InputError(f"{path}: the {len(listed)} LIST data file(s) hold {available:,} bytes but the header "
-                         f"announces {needed:,} (DimSize {' x '.join(map(str, sizes))}, {fields.get('elementtype')}); "
-                         "files are missing or truncated, export the image again.")
-
-
-def _check_metaimage_data_files(path: Path, fields: Dict[str, str], listed: List[str]) -> None:
-    """Refuse a MetaImage header whose data files lie outside its folder (untrusted input).
-
-    Raises:
-        InputError: a data file (single, ``LIST`` entry or format string) resolves outside the
-            folder of ``path``; a name with spaces is checked whole and word by word.
-    """
-    folder = path.resolve().parent
-    for name in _metaimage_data_names(fields, listed):
-        for candidate in {name, *name.split()}:
-            if folder not in (folder / candidate).resolve().parents:
-                raise InputError(
-                    f"{path}: ElementDataFile {name!r} lies outside the header's folder; only data files next to "
-                    "the header are read. Save the image as a single .mha file with its data inside "
-                    "(ElementDataFile = LOCAL)."
-                )

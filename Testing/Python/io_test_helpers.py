@@ -181,3 +181,20 @@ def write_dicom_series(folder, array: np.ndarray, geometry: ImageGeometry, serie
         ds.save_as(name, enforce_file_format=True)
         names.append(name)
     return names
+
+
+def use_deflate(name: str):
+    """Switch :mod:`SDSegLogic.io._deflate` to ``name`` (``"zlib-ng"`` or ``"zlib"``); returns a restore function.
+
+    Skips the calling test when zlib-ng is asked for but not installed.
+    """
+    import pytest
+
+    from SDSegLogic.io import _deflate
+
+    before = _deflate.implementation()
+    if _deflate.select(name) != name:
+        _deflate.select(before)
+        pytest.skip("zlib-ng is not installed")
+    return lambda: _deflate.select(before)
+

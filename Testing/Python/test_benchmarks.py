@@ -95,3 +95,17 @@ def test_model_load_benchmark_times_each_verification_mode_in_fresh_processes(tm
     assert sequential["files_hashed_first"] == 3  # unet, condition encoder, autoencoder, before the load
     assert result["runs"]["overlapped"][0]["files_hashed_first"] == 0  # hashed beside the build instead
     assert "x sequential" in capsys.readouterr().out
+
+
+def test_read_benchmark_compares_the_engine_with_simpleitk_in_fresh_processes(tmp_path, capsys):
+    bench = _load("bench_read", ROOT / "benchmarks" / "bench_read.py")
+    out = tmp_path / "read.json"
+    assert bench.main(["--slices", "3", "--size", "32", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["shape_kji"] == [3, 32, 32] and result["engine_deflate"] in ("zlib-ng", "zlib")
+    assert set(result["median_s"]["ct.nii.gz"]) == {"itk", "two-pass", "engine-zlib", "engine"}
+    assert set(result["median_s"]["ct.nii"]) == {"itk", "two-pass", "engine"}
+    assert set(result["median_s"]["ct.nrrd"]) == {"itk", "engine-zlib", "engine"}
+    sums = {run["sum"] for rows in result["runs"]["ct.nii.gz"].values() for run in rows}
+    assert len(sums) == 1  # every path read the same voxels
+    assert "x two-pass" in capsys.readouterr().out
