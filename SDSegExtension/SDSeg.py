@@ -232,7 +232,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
-                gpuKernels=p.gpuKernels)
+                gpuKernels=p.gpuKernels, strict=p.strict)
             # where the result goes is fixed when the run starts
             job.outputNodeIDs = tuple(node.GetID() if node is not None else None
                                       for node in (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume))
@@ -333,6 +333,7 @@ class SDSegTest(ScriptedLoadableModuleTest):
         self.assertIn(node.device, DEVICE_CHOICES)
         self.assertEqual(node.gpuKernels, "auto")  # never builds kernels unless asked
         self.assertIn(node.gpuKernels, GPU_KERNEL_CHOICES)
+        self.assertFalse(node.strict)  # a mismatched input warns unless strict checking is asked for
 
     def test_FundusSampleGeometry(self):
         """The RGB photo loads as a vector volume and converts to (1, H, W, 3) + the same grid."""
@@ -383,6 +384,9 @@ class SDSegTest(ScriptedLoadableModuleTest):
         for i in range(len(card["classes"])):
             mask = slicer.util.arrayFromSegmentBinaryLabelmap(part, part.GetSegmentation().GetNthSegmentID(i), volume)
             self.assertFalse(mask[:2].any() or mask[4:].any())
+        photo = SampleData.downloadSample("SDSeg fundus photo")  # a colour photo for a CT model: refused when strict
+        with self.assertRaisesRegex(SDSegError, "refused because strict"):
+            logic.process(photo, model=DEFAULT_MODEL, device="cpu", strict=True)
         self.assertEqual(seg.GetNumberOfSegments(), len(card["classes"]))
         logic.stopEngine()
         self.delayDisplay("SDSeg test passed")

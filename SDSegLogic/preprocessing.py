@@ -33,10 +33,14 @@ __all__ = [
     "value_range",
     "warn_if_raw_ct",
     "LUMINANCE",
+    "STRICT_SWITCHES",
 ]
 
 #: ITU-R BT.601 weights used when a colour image goes into a 1-channel model.
 LUMINANCE = (0.299, 0.587, 0.114)
+#: Where strict input checking is switched on, named in the refusal so each kind of user finds it.
+STRICT_SWITCHES = ("sdseg segment --strict; strict_channels/strict_modality in Python; "
+                   "'Refuse mismatched inputs (strict)' in the 3D Slicer panel")
 
 
 def fill_value(intensity, array: np.ndarray) -> float:
@@ -105,8 +109,8 @@ def channel_mode(is_rgb: bool, input_channels: int, strict: bool = False, source
         what, mode = "grayscale image given to a colour (RGB) model", "repeat"
         action, remedy = "gray values repeated into R, G and B", "use a model trained on grayscale images"
     if strict:
-        raise InputError(f"{source}: {what}; refused because strict channel checking is on. Either {remedy}, "
-                         "or turn strict channel checking off to adapt the channels.")
+        raise InputError(f"{source}: {what}; refused because strict checking is on ({STRICT_SWITCHES}). Either "
+                         f"{remedy}, or turn strict checking off to adapt the channels.")
     return mode, f"{source}: {what}; {action}. Results may be poor: {remedy}."
 
 

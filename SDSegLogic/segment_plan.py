@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 from .errors import InputError
 from .geometry import ImageGeometry, ReorientPlan, parse_orientation_code, closest_axes, plan_reorientation
 from .limits import default_memory_budget, format_bytes
-from .preprocessing import channel_mode
+from .preprocessing import STRICT_SWITCHES, channel_mode
 
 __all__ = ["SegmentationPlan", "plan_segmentation", "parse_slice_range", "SliceRange", "modality_note"]
 
@@ -139,7 +139,7 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
     what = "a 2-D picture (photo, PNG/JPEG/TIFF/BMP)" if given == "photo" else f"a {modality} image"
     mismatch = f"{source}: the model was trained on {card_modality} images but the input is {what}"
     if strict:
-        raise InputError(f"{mismatch}; refused because strict checking is on (strict_modality, --strict). Give a "
+        raise InputError(f"{mismatch}; refused because strict checking is on ({STRICT_SWITCHES}). Give a "
                          f"{card_modality} image, use a model trained on such inputs, or turn strict checking off to "
                          "segment it anyway.")
     return (f"{mismatch}; the results may be meaningless. Give a {card_modality} image or use a model trained on "

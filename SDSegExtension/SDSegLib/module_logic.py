@@ -28,7 +28,7 @@ import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
-from SDSegLogic.errors import CancelledError, InputError, SDSegError
+from SDSegLogic.errors import CancelledError, SDSegError
 
 from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
@@ -289,19 +289,22 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def startJob(self, inputVolume: Any, model: str = DEFAULT_MODEL, device: str = "auto", steps: int = 1, samples: int = 1,
                  seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                  wantProbabilities: bool = False, wantVariance: bool = False, remoteUrl: str = "",
-                 remoteToken: str = "", gpuKernels: str = "auto") -> SegmentationJob:
+                 remoteToken: str = "", gpuKernels: str = "auto", strict: bool = False) -> SegmentationJob:
         """Start a non-blocking segmentation; poll the returned job from a QTimer.
 
         ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
         for this model and GPU), ``aot`` (build missing ones first: minutes, once) or ``off``.
         The input's modality (:meth:`inputModality`) goes with the request, so the engine warns
-        when it is not the model's (e.g. a colour photo given to a CT model).
+        when it is not the model's (e.g. a colour photo given to a CT model); ``strict`` makes the
+        engine refuse such a modality or colour/grey channel mismatch instead (the job then ends
+        with an ``error`` event, code ``input_error``, whose text names the mismatch).
         """
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
-                              want_variance=bool(wantVariance) and int(samples) > 1, modality=self.inputModality(inputVolume))
+                              want_variance=bool(wantVariance) and int(samples) > 1, modality=self.inputModality(inputVolume),
+                              strict=bool(strict))
         job.volumeNodeID = inputVolume.GetID()
         return job.start()
 
@@ -343,7 +346,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
                 probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
-                gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1) -> Any:
+                gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1, strict: bool = False) -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
@@ -362,13 +365,17 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                 counted along the axis the model slices this volume across, as in the panel: k for
                 an axial CT and an axial model, j for a CT stored as coronal slices
                 (:meth:`sliceSelection` tells the axis and the count).
+            strict: refuse an input whose modality or colour/grey channels do not match what the
+                model was trained on (e.g. a colour photo for a CT model) instead of segmenting it
+                with a warning, as the panel's "Refuse mismatched inputs (strict)" does.
 
         Raises:
-            SDSegError: invalid input, engine errors (message says what to do), CancelledError.
+            SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
+                under ``strict`` is an EngineError with code ``input_error``), CancelledError.
         """
         job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode, firstSlice, lastSlice,
                             wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
-                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels)
+                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels, strict=strict)
         for event in job.wait():
             if event.kind == "error":
                 raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)

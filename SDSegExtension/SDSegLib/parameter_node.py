@@ -45,6 +45,9 @@ class SDSegParameterNode:
     firstSlice, lastSlice: slices to segment, counted along the axis the model slices the volume
         across (k for an axial CT and an axial model, j for a CT stored as coronal slices; the
         panel's label names it); lastSlice -1 means the last slice. An ROI overrides them.
+    strict: refuse the input (the engine's input error, shown like any other) instead of warning
+        when its modality or colour/grey channels do not match what the model was trained on,
+        e.g. a colour photo given to a CT model (the engine's ``strict`` option, ``sdseg segment --strict``).
     """
 
     inputVolume: Union[vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode]
@@ -61,3 +64,4 @@ class SDSegParameterNode:
     gpuKernels: Annotated[str, Choice(list(GPU_KERNEL_CHOICES))] = "auto"
     firstSlice: Annotated[int, WithinRange(0, 99999)] = 0
     lastSlice: Annotated[int, WithinRange(-1, 99999)] = -1
+    strict: bool = False

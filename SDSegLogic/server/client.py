@@ -239,6 +239,7 @@ class EngineClient:
         want_probabilities: bool = False,
         want_variance: bool = False,
         modality: str = "",
+        strict: bool = False,
         on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
         should_cancel: Optional[Callable[[], bool]] = None,
         poll_s: float = 0.25,
@@ -254,12 +255,18 @@ class EngineClient:
                 ``"photo"`` for a 2-D colour picture; ``""`` (unknown) skips the check. One the
                 model was not trained on adds a warning to :attr:`SegmentOutput.warnings`. Sent
                 only when not empty, so an engine that predates the option still accepts the job.
+            strict: refuse instead of warn when the image does not match what the model was trained
+                on: a modality mismatch (``modality`` above) or a colour/grey channel mismatch (an
+                RGB image for a grayscale model, or the reverse). The engine then answers with an
+                ``input_error`` whose message names the mismatch and the remedy. Sent only when
+                True, so an engine that predates the option still accepts default jobs.
             on_progress: called with each ``progress`` event dict (done, total, eta_s, ...).
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 
         Raises:
             CancelledError: the job was cancelled (nothing partial is returned).
-            EngineError: the engine rejected or failed the job (``code`` says why).
+            EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
+                for a mismatch refused under ``strict``).
             EngineDiedError: the engine process died or the connection broke.
         """
         self.connect()
@@ -269,6 +276,8 @@ class EngineClient:
                    "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
         if modality:
             options["modality"] = str(modality)
+        if strict:
+            options["strict"] = True
         array = np.asarray(image)
         if array.dtype == np.bool_:
             array = array.astype(np.uint8)

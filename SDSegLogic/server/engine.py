@@ -129,7 +129,8 @@ class EngineServer:
             :class:`SDSegLogic.pipeline.SDSegPipeline`).
         options: binding, token and limits.
         segment_fn: the volume pipeline, called with :func:`SDSegLogic.segment.segment_array`'s
-            arguments (``modality`` included); defaults to that function.
+            arguments (``modality``, ``strict_channels`` and ``strict_modality`` included); defaults
+            to that function.
     """
 
     def __init__(self, predictor: Any, options: EngineOptions, segment_fn: Optional[Callable[..., Any]] = None) -> None:
@@ -335,6 +336,7 @@ class EngineServer:
                 num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
                 progress=progress, should_cancel=job.cancel_event.is_set,
                 keep_probabilities=bool(opts["want_probabilities"]), modality=opts["modality"],
+                strict_channels=opts["strict"], strict_modality=opts["strict"],  # a mismatch: InputError -> input_error
             )
             if job.cancel_event.is_set():
                 raise CancelledError("cancelled after the last batch")

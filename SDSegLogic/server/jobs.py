@@ -26,6 +26,7 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
     "want_probabilities": False,
     "want_variance": False,
     "modality": "",
+    "strict": False,
 }
 #: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
 MAX_MODALITY_CHARS = 16
@@ -43,7 +44,9 @@ class SegmentRequest:
             ``(start, stop)`` range of voxel indices along the input axis that the model slices
             across (k for an axial scan and an axial model, j for a CT stored as coronal slices;
             see :func:`SDSegLogic.segment_plan.plan_segmentation`); ``modality`` is the input's
-            modality (a DICOM code such as ``"CT"``, or ``"photo"``), stripped, ``""`` when unknown.
+            modality (a DICOM code such as ``"CT"``, or ``"photo"``), stripped, ``""`` when unknown;
+            ``strict`` (a bool) refuses a modality or colour/grey channel mismatch with an
+            :class:`~SDSegLogic.errors.InputError` instead of warning about it.
     """
 
     image: np.ndarray
@@ -79,7 +82,8 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
 
     Raises:
         InputError: missing image, wrong dtype or shape, unknown or out-of-range options, a
-            ``modality`` that is not a short printable string.
+            ``modality`` that is not a short printable string, a ``want_*`` or ``strict`` option
+            that is not a boolean.
         GeometryError: malformed geometry or a geometry that does not match the array.
     """
     image = frame.arrays.get("image")
@@ -106,7 +110,7 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
     options = {**DEFAULT_OPTIONS, **given}
     for key in _LIMITS:
         options[key] = _int_option(options, key)
-    for key in ("want_probabilities", "want_variance"):
+    for key in ("want_probabilities", "want_variance", "strict"):
         if not isinstance(options[key], bool):
             raise InputError(f"option {key}={options[key]!r} must be true or false.")
     if options["slices"] is not None:

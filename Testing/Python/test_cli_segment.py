@@ -292,7 +292,7 @@ def test_photo_given_to_a_ct_model_warns_and_strict_refuses(tiny_folder, tmp_pat
     code, _, err = run(["segment", tmp_path / "grey.png", *strict], capsys)
     assert code == 3 and "trained on CT images" in err and "refused because strict" in err
     code, _, err = run(["segment", tmp_path / "colour.png", *strict], capsys)
-    assert code == 3 and "strict channel checking" in err
+    assert code == 3 and "refused because strict checking is on (sdseg segment --strict" in err
     assert not target.exists()
 
 

@@ -9,8 +9,8 @@
   transform and subject-hierarchy placement, one node per run, slice-range updates of a chosen
   node, refusal of another volume's segmentation, and the stored quality warnings;
 * ``SDSegModuleLogic`` against the same stand-in, with the real engine: it reads the input's
-  modality and sends it, and a slice-range run updates only its slices of the probability and
-  uncertainty volumes;
+  modality and sends it, ``strict`` refuses a mismatch, and a slice-range run updates only its
+  slices of the probability and uncertainty volumes;
 * the pure helpers: terminology strings and the engine description line.
 
 Model management, engine log, diagnostics, model summary, time estimate and dependency checks are
@@ -326,6 +326,24 @@ def test_start_job_reads_the_input_modality_and_sends_it(monkeypatch, manager, m
     assert any("trained on CT images but the input is a MR image" in w for w in outputs["MR"].warnings)
     assert outputs["plain"].header["options"]["modality"] == ""
     assert not any("trained on" in w for w in outputs["plain"].warnings)
+
+
+def test_strict_refuses_a_photo_for_a_ct_model_in_process_and_start_job(monkeypatch, manager, model_folder):
+    """Against Testing/Slicer/fake_slicer.py (no MRML outside Slicer); the engine and the CT model are real."""
+    import fake_slicer
+
+    fake = fake_slicer.install(monkeypatch)
+    from SDSegLib.module_logic import SDSegModuleLogic
+
+    logic = SDSegModuleLogic(engineManager=manager)
+    grey = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode("grey photo", np.zeros((1, 12, 16), np.uint8)))
+    sh = fake.mrmlScene.subject_hierarchy
+    sh.SetItemAttribute(sh.GetItemByDataNode(grey), "DICOM.Modality", "photo")  # grey channels, photo modality
+    with pytest.raises(SDSegError, match="trained on CT images but the input is a 2-D picture.*refused because strict") as caught:
+        logic.process(grey, model=str(model_folder), device="cpu", strict=True)
+    assert caught.value.code == "input_error" and not fake.mrmlScene.GetNodesByClass("vtkMRMLSegmentationNode")
+    job = logic.startJob(grey, model=str(model_folder), device="cpu")  # strict off (default): segmented, warned
+    assert job.wait(120)[-1].kind == "done" and any("2-D picture" in w for w in job.output.warnings)
 
 
 def test_slice_range_run_updates_only_its_slices_of_probability_and_uncertainty(monkeypatch, manager, model_folder):

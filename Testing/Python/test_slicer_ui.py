@@ -78,6 +78,8 @@ def test_parameter_names_match_the_parameter_node(panel):
             assert type(widget).__name__ == "qMRMLNodeComboBox", name
         elif "int" in annotation:
             assert type(widget) is QtWidgets.QSpinBox, name  # parameterNodeWrapper connects int <-> exact QSpinBox
+        elif annotation == "bool":
+            assert type(widget) is QtWidgets.QCheckBox, name  # and bool <-> exact QCheckBox
         else:
             pytest.fail(f"no GUI connector checked for {name}: {annotation}")
 
@@ -85,7 +87,8 @@ def test_parameter_names_match_the_parameter_node(panel):
 def test_custom_widgets_are_declared_with_extends():
     root = ET.parse(UI_FILE).getroot()
     declared = {c.findtext("class"): c.findtext("extends") for c in root.iter("customwidget")}
-    builtin = {"QWidget", "QLabel", "QComboBox", "QSpinBox", "QPushButton", "QProgressBar", "QPlainTextEdit", "QLineEdit"}
+    builtin = {"QWidget", "QLabel", "QComboBox", "QSpinBox", "QPushButton", "QProgressBar", "QPlainTextEdit", "QLineEdit",
+               "QCheckBox"}
     used = {w.get("class") for w in root.iter("widget")}
     assert used - builtin <= set(declared), sorted(used - builtin - set(declared))
     assert all(declared.values()) and declared["qMRMLSegmentationShow3DButton"] == "ctkMenuButton"

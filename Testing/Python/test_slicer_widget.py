@@ -7,7 +7,8 @@ process with a tiny random-weight model, so a run goes through the same start/po
 in Slicer (about 1 s per run on a warm engine). Only failures while writing are injected, by
 replacing logic.applyResult. Checks: a failure while writing the result, or closing the scene
 during a run, leaves a usable panel; every run keeps its own node for the volume it started with;
-the engine's warnings are shown and stored; ignored options are disabled; the slice axis is named
+the engine's warnings are shown and stored; the strict checkbox is kept in the parameter node and
+a refusal it causes is shown as an error; ignored options are disabled; the slice axis is named
 and the time estimated, again when the selected ROI is moved; a model missing on this computer
 disables Segment; the model buttons import, use and open models; a dead engine's log is shown and
 copied with the diagnostics; cleanup deletes the session's engine log.
@@ -93,6 +94,36 @@ def test_widget_shows_and_stores_the_engine_warnings(app, sdseg):
     assert label.qobject.isHidden()  # a new run clears the last run's warnings
     assert _until(app, lambda: job.finished) and _idle_panel(widget)
     assert "oblique" not in (_segmentations(fake)[1].GetAttribute("SDSeg.Warnings") or "")
+
+
+def test_widget_strict_checkbox_is_saved_reaches_the_engine_and_a_refusal_is_shown(app, sdseg):
+    fake, widget = sdseg
+    ui, p = widget.ui, widget._parameterNode
+    assert p.strict is False and not ui.strictCheckBox.checked and "colour/grey" in ui.strictCheckBox.toolTip
+    ui.strictCheckBox.qobject.click()  # the user ticks it: saved in the parameter node (the scene)
+    assert p.strict is True
+    widget.exit()  # leave the module; a scene saved unticked, then loaded again, sets the node
+    p.strict = False
+    assert ui.strictCheckBox.checked  # not connected any more
+    widget.enter()
+    assert not ui.strictCheckBox.checked  # restored from the parameter node
+    p.strict = True
+    assert ui.strictCheckBox.checked
+    rgb = np.random.default_rng(2).integers(0, 256, (1, 12, 16, 3)).astype(np.uint8)
+    photo = fake.mrmlScene.AddNode(fake.vtkMRMLVectorVolumeNode("fundus", rgb))  # a colour photo for the CT model
+    job = _segment(widget, photo)
+    assert job.options["strict"] is True
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert job.error.code == "input_error" and not _segmentations(fake)  # refused by the engine: nothing written
+    assert len(fake.errors) == 1 and fake.errors[0].startswith("Segmentation failed:\n") and fake.error_details == [""]
+    for shown in (fake.errors[0], ui.etaLabel.text, ui.statusLog.toPlainText()):
+        assert "colour image given to a 1-channel (grayscale) model; refused because strict" in shown, shown
+    assert "Traceback" not in fake.errors[0]
+    ui.strictCheckBox.qobject.click()  # unticked: the same photo is segmented, with a warning
+    job = _segment(widget, photo)
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert [n.GetName() for n in _segmentations(fake)] == ["fundus SDSeg"] and len(fake.errors) == 1
+    assert "colour image given to a 1-channel" in ui.warningLabel.text
 
 
 def test_widget_disables_what_would_be_ignored(sdseg):

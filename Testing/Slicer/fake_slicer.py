@@ -11,7 +11,8 @@ real engine process. Where the module depends on a Slicer behaviour the fake cop
 * PythonQt's attribute access to Qt properties (``button.enabled = False``, ``label.text``) is
   provided by :class:`PythonQtObject` around the PySide6 widgets;
 * ``parameterNodeWrapper``: typed fields with defaults, a ``ModifiedEvent`` on every change and
-  ``connectGui`` for spin boxes and node selectors (both directions);
+  ``connectGui`` for spin boxes, check boxes (``stateChanged``, as Slicer's bool connector) and
+  node selectors (both directions);
 * segmentation nodes keep one binary mask per segment on the reference volume's grid, and their
   reference geometry string has the format of ``vtkSegmentationConverter::SerializeImageGeometry``;
 * the subject hierarchy has one item per data node, with parents and item attributes
@@ -178,25 +179,30 @@ def parameter_node_wrapper(cls: type) -> type:
 
 def _connect_gui(wrapper: Any, ui: types.SimpleNamespace) -> list:
     """Two-way binding of every widget that names a parameter; returns the disconnect callbacks."""
+    from PySide6.QtWidgets import QCheckBox
+
     bindings = []
     for proxy in vars(ui).values():
         widget = proxy.qobject
         name = widget.property("SlicerParameterName")
-        if name:
-            is_node = hasattr(widget, "setCurrentNode")
-            signal = widget.currentNodeChanged if is_node else widget.valueChanged
-            setter = widget.setCurrentNode if is_node else widget.setValue
-            bindings.append((widget, name, signal, setter))
+        if not name:
+            continue
+        if hasattr(widget, "setCurrentNode"):
+            bindings.append((widget, name, widget.currentNodeChanged, widget.setCurrentNode, widget.currentNode))
+        elif type(widget) is QCheckBox:  # Slicer's QCheckBoxToBoolConnector: exactly QCheckBox, stateChanged
+            bindings.append((widget, name, widget.stateChanged, widget.setChecked, widget.isChecked))
+        else:
+            bindings.append((widget, name, widget.valueChanged, widget.setValue, widget.value))
 
     def to_gui(*_args: Any) -> None:
-        for widget, name, _signal, setter in bindings:
+        for widget, name, _signal, setter, _reader in bindings:
             blocked = widget.blockSignals(True)
             setter(getattr(wrapper, name))
             widget.blockSignals(blocked)
 
     disconnects = []
-    for widget, name, signal, _setter in bindings:
-        slot = (lambda value, n=name: setattr(wrapper, n, value))
+    for widget, name, signal, _setter, reader in bindings:
+        slot = (lambda *_args, n=name, read=reader: setattr(wrapper, n, read()))
         signal.connect(slot)
         disconnects.append(lambda s=signal, f=slot: s.disconnect(f))
     to_gui()
