@@ -266,7 +266,8 @@ class EngineClient:
         Raises:
             CancelledError: the job was cancelled (nothing partial is returned).
             EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
-                for a mismatch refused under ``strict``).
+                for a mismatch refused under ``strict``; ``engine_too_old`` when the engine does not
+                know an option this client sends, such as ``strict`` or ``modality``).
             EngineDiedError: the engine process died or the connection broke.
         """
         self.connect()
@@ -278,6 +279,7 @@ class EngineClient:
             options["modality"] = str(modality)
         if strict:
             options["strict"] = True
+        self._require_options(options)
         array = np.asarray(image)
         if array.dtype == np.bool_:
             array = array.astype(np.uint8)
@@ -314,12 +316,33 @@ class EngineClient:
                 elif kind == "cancelled":
                     raise CancelledError("segmentation cancelled; nothing was written.")
                 elif kind == "error" and frame.header.get("job_id") in (None, job_id):
-                    raise EngineError(frame.header.get("code", "error"), frame.header.get("message", ""))
+                    code, message = frame.header.get("code", "error"), frame.header.get("message", "")
+                    if code == "input_error" and message.startswith("unknown segment options"):
+                        raise EngineError("engine_too_old", f"{message} {self._too_old()}")
+                    raise EngineError(code, message)
                 if should_cancel is not None and not cancel_sent and should_cancel():
                     self.cancel(job_id)
                     cancel_sent = True
         finally:
             self._job_id = None
+
+
+    def _too_old(self) -> str:
+        from .. import __version__
+
+        return (f"The engine (SDSeg {self.welcome.get('engine_version', '?')}) is older than this client (SDSeg "
+                f"{__version__}); update SDSeg where the engine runs, or leave the newer options at their defaults.")
+
+    def _require_options(self, options: Dict[str, Any]) -> None:
+        """Refuse, before sending the volume, options that the engine's ``welcome`` says it does not know.
+
+        Engines that predate the ``segment_options`` list are not checked here; their ``unknown
+        segment options`` error is turned into ``engine_too_old`` when it comes back.
+        """
+        known = self.welcome.get("segment_options")
+        missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
+        if missing:
+            raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {self._too_old()}")
 
 
 # the process launcher lives in process.py (it needs EngineClient, defined above)

@@ -41,7 +41,7 @@ from .protocol import (
     recv_frame,
     send_frame,
 )
-from .jobs import SegmentRequest, classify_exception, engine_info, parse_segment_request
+from .jobs import DEFAULT_OPTIONS, SegmentRequest, classify_exception, engine_info, parse_segment_request
 
 __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS"]
 
@@ -262,7 +262,8 @@ class EngineServer:
         card = getattr(self.predictor, "model_card", None)
         connection.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
                          "model_id": getattr(card, "model_id", ""), "device": str(getattr(self.predictor, "device", "")),
-                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes}})
+                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes},
+                         "segment_options": sorted(DEFAULT_OPTIONS)})
         return True
 
     def _dispatch(self, connection: _Connection, frame: Frame) -> bool:

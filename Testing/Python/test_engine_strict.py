@@ -123,3 +123,31 @@ def test_the_client_sends_strict_only_when_true(model_folder, monkeypatch):
         server.shutdown()
     assert ["strict" in options for options in sent_options] == [False, False, True]
     assert sent_options[2]["strict"] is True
+
+
+def test_an_engine_older_than_the_option_is_named_as_too_old(model_folder, monkeypatch):
+    """An engine that predates ``strict`` (simulated by removing it from the engine's option table, which both
+    its welcome and its request check read) refuses nothing by surprise: the client refuses before sending the
+    volume, with ``engine_too_old``. An engine older still, whose welcome has no option list, refuses the
+    unknown option itself; the client turns that into the same code."""
+    from SDSegLogic.pipeline import SDSegPipeline
+    from SDSegLogic.server import jobs
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    server = EngineServer(SDSegPipeline.from_pretrained(model_folder, device="cpu"), EngineOptions(token="o" * 32))
+    port = server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        with EngineClient("127.0.0.1", port, "o" * 32).connect() as client:
+            assert {"strict", "modality", "slices"} <= set(client.welcome["segment_options"])
+        monkeypatch.delitem(jobs.DEFAULT_OPTIONS, "strict")
+        with EngineClient("127.0.0.1", port, "o" * 32).connect() as client:
+            assert "strict" not in client.welcome["segment_options"]
+            with pytest.raises(EngineError, match=r"does not know the segment options \['strict'\].*older than this"):
+                client.segment(_grey(), _geometry((1, 16, 16)), strict=True)
+            client.welcome.pop("segment_options")  # as an engine from before the list sends it
+            with pytest.raises(EngineError, match=r"unknown segment options \['strict'\].*older than this") as info:
+                client.segment(_grey(), _geometry((1, 16, 16)), strict=True)
+            assert info.value.code == "engine_too_old"
+    finally:
+        server.shutdown()
