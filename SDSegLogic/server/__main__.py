@@ -169,6 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     card = predictor.model_card
     ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
              "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
+             "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()

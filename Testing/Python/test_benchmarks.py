@@ -67,6 +67,22 @@ def test_warm_start_benchmark_times_the_real_engine_process(tmp_path):
     assert all(r["ready"] and r["seconds_to_ready"] > 0 for r in rows)
     assert set(rows[0]["startup_timings"]) == {"import_s", "load_s", "compile_s", "warmup_s"}
     assert rows[1]["env"] == {"SDSEG_CUDNN_BENCHMARK": "0"} and rows[0]["env"] == {}
+    assert rows[0]["packages_used"] is False  # the ready line says the engine runs eagerly
+
+
+def test_warm_start_benchmark_never_builds_in_its_warm_rows(tmp_path):
+    """'aot-warm' uses the engine's default policy (cached packages only): with an empty cache it starts
+    eagerly, quickly, instead of building packages, and the row says no packages ran."""
+    from cli_test_helpers import make_model_folder
+
+    bench = _load("bench_warm_start", ROOT / "benchmarks" / "bench_warm_start.py")
+    folder = make_model_folder(tmp_path / "tiny-test")
+    out = tmp_path / "warm.json"
+    assert bench.main(["--model", str(folder), "--device", "cpu", "--runs", "aot-warm", "--home", str(tmp_path / "home"),
+                       "--json", str(out), "--timeout", "120"]) == 0
+    row = json.loads(out.read_text())["rows"][0]
+    assert row["compile"] == "auto" and row["ready"] and row["packages_used"] is False
+    assert not (tmp_path / "home" / "compiled").exists() or not any((tmp_path / "home" / "compiled").rglob("*.pt2"))
 
 
 def test_random_model_folder_loads_and_says_it_is_random(tmp_path):
