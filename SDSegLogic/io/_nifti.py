@@ -55,7 +55,7 @@ def read_nifti_header(path: Path) -> Dict[str, Any]:
     return {
         "version": 1,
         "endian": endian,
-        "magic": bytes(raw[344:347]),
+        "magic": bytes(raw[344:348]),
         "dim": dim,
         "datatype": unpack("h", 70)[0],
         "bitpix": unpack("h", 72)[0],
@@ -148,7 +148,10 @@ def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
     if not 1 <= ndim <= 7 or any(int(d) < 1 for d in dim[1:ndim + 1]):
         raise InputError(f"{path}: invalid NIfTI dimensions {list(dim)}; the header is corrupt, re-export the image.")
     values = math.prod(int(d) for d in dim[1:ndim + 1])  # Python ints: no int64 wrap-around
-    expected = int(header["vox_offset"]) + values * max(int(header["bitpix"]), 1) // 8
+    offset = float(header["vox_offset"])
+    if not math.isfinite(offset):
+        raise InputError(f"{path}: invalid NIfTI vox_offset {offset}; the header is corrupt, re-export the image.")
+    expected = int(offset) + values * max(int(header["bitpix"]), 1) // 8
     if is_gzip(path):
         actual = 0
         try:

@@ -40,38 +40,64 @@ _RESCALE_BLOCK = 1 << 23
 _CHUNK = 1 << 22
 
 
+#: double precision's machine epsilon: ITK's "almost equal" threshold for the rescale fields
+_EPSILON = 2.220446049250313e-16
+#: below this, a slope, a slope's distance from 1 or an intercept is where ITK's near-equality tests
+#: (about 2.2e-16) and ours could disagree; such headers are left to ITK
+_AMBIGUOUS = 1e-6
+
+
 def nifti_rescale(header: Dict[str, Any]) -> Optional[Tuple[float, float]]:
     """(slope, intercept) as ITK (and so 3D Slicer) applies them, or ``None`` when voxels are used as stored.
 
-    A slope of 0 or NaN counts as 1, but the intercept is still added (ITK's NiftiImageIO; the
-    NIfTI standard would ignore both).
+    A slope of 0 or NaN (or below double precision's epsilon) counts as 1, but the intercept is
+    still added (ITK's NiftiImageIO; the NIfTI standard would ignore both); an intercept below
+    epsilon counts as 0.
     """
     slope, intercept = float(header["scl_slope"]), float(header["scl_inter"])
-    if slope == 0.0 or math.isnan(slope):
+    if math.isnan(slope) or abs(slope) <= _EPSILON:
         slope = 1.0
+    if abs(intercept) <= _EPSILON:
+        intercept = 0.0
     if slope == 1.0 and intercept == 0.0:
         return None
     return slope, intercept
 
 
+def _unambiguous_rescale(header: Dict[str, Any]) -> bool:
+    """Slope and intercept far from ITK's thresholds: exactly 0/1/NaN where special, else clearly not."""
+    slope, intercept = float(header["scl_slope"]), float(header["scl_inter"])
+    if math.isinf(slope) or not math.isfinite(intercept):
+        return False
+    if not (slope == 0.0 or math.isnan(slope) or slope == 1.0):
+        if abs(slope) < _AMBIGUOUS or abs(slope - 1.0) < _AMBIGUOUS:
+            return False
+    return intercept == 0.0 or abs(intercept) >= _AMBIGUOUS
+
+
 def fast_path_dtype(header: Dict[str, Any]) -> Optional[np.dtype]:
     """The NumPy type SimpleITK would return for this header, or ``None`` when it is not a fast-path file.
+
+    Eligible: a single-file NIfTI-1 (magic ``n+1\\0``) with 2 or 3 dimensions, a scalar datatype,
+    positive voxel sizes, an integral ``vox_offset`` >= 352 and an unambiguous rescale.
 
     Args:
         header: :func:`._nifti.read_nifti_header` fields.
 
     Returns:
         ``uint8`` ... ``float64`` (native byte order) for eligible files; the caller still
-        compares it with SimpleITK's pixel type before trusting it.
+        compares it with SimpleITK's pixel type and spacing before trusting it.
     """
-    if header.get("version") != 1 or header.get("magic") != b"n+1" or header["datatype"] not in _STORED:
+    if header.get("version") != 1 or header.get("magic") != b"n+1\0" or header["datatype"] not in _STORED:
         return None
     dim = header["dim"]
-    if int(dim[0]) not in (2, 3) or any(int(d) < 1 for d in dim[1:int(dim[0]) + 1]):
+    ndim = int(dim[0])
+    if ndim not in (2, 3) or any(int(d) < 1 for d in dim[1:ndim + 1]):
+        return None
+    if not all(float(v) > 0 for v in header["pixdim"][1:ndim + 1]):  # ITK flips axes of negative pixdim
         return None
     offset = float(header["vox_offset"])
-    slope, intercept = float(header["scl_slope"]), float(header["scl_inter"])
-    if offset < 352 or offset != int(offset) or math.isinf(slope) or not math.isfinite(intercept):
+    if not math.isfinite(offset) or offset < 352 or offset != int(offset) or not _unambiguous_rescale(header):
         return None
     stored = np.dtype(_STORED[header["datatype"]])
     if nifti_rescale(header) is None:
@@ -89,10 +115,14 @@ def _fill_from_gzip(path: Path, offset: int, buffer: np.ndarray) -> int:
         InputError: the gzip stream is corrupt (bad data or CRC) or ends early inside a member.
     """
     view = memoryview(buffer).cast("B")
-    filled = 0
+    filled = skipped = 0
     try:
         with gzip_open(path) as fh:
-            skipped = len(fh.read(offset))
+            while skipped < offset:  # in pieces: a corrupt header's huge offset must not allocate it
+                piece = len(fh.read(min(_CHUNK, offset - skipped)))
+                if not piece:
+                    break
+                skipped += piece
             if skipped == offset:
                 while filled < len(view):
                     count = fh.readinto(view[filled:])
@@ -142,24 +172,37 @@ def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool) -> np.n
     sizes = [int(d) for d in dim[1:ndim + 1]]
     stored = np.dtype(_STORED[header["datatype"]]).newbyteorder(header["endian"])
     offset = int(header["vox_offset"])
-    buffer = np.empty(math.prod(sizes) * stored.itemsize, dtype=np.uint8)
+    nbytes = math.prod(sizes) * stored.itemsize
+    expected = offset + nbytes
+    if not gzipped and path.stat().st_size < expected:  # before allocating what a corrupt header claims
+        raise InputError(f"{path}: the file is truncated ({path.stat().st_size:,} of {expected:,} bytes of header "
+                         "and voxels); copy or export it again.")
+    try:
+        buffer = np.empty(nbytes, dtype=np.uint8)
+    except MemoryError:
+        raise InputError(f"{path}: the header announces {nbytes:,} bytes of voxels, more than this machine can "
+                         "allocate; check the file (a corrupt header?) or crop the image first.") from None
     actual = (_fill_from_gzip if gzipped else _fill_from_file)(path, offset, buffer)
-    expected = offset + buffer.size
     if actual < expected:
         raise InputError(f"{path}: the file is truncated ({actual:,} of {expected:,} bytes of header and voxels); "
                          "copy or export it again.")
     voxels = buffer.view(stored).reshape(sizes[::-1])
     native = stored.newbyteorder("=")
+    if not stored.isnative:
+        voxels = voxels.astype(native)
+    if native.kind == "f":  # the NIfTI library under ITK stores non-finite values as 0
+        voxels[~np.isfinite(voxels)] = 0
     scale = nifti_rescale(header)
     if scale is None:
-        return voxels if stored.isnative else voxels.astype(native)
+        return voxels
     out_type = np.float64 if native == np.float64 else np.float32
     out = np.empty(voxels.shape, dtype=out_type)
     flat_in, flat_out = voxels.reshape(-1), out.reshape(-1)
     slope, intercept = float(np.float32(scale[0])), float(np.float32(scale[1]))
-    for start in range(0, flat_in.size, _RESCALE_BLOCK):
-        block = flat_in[start:start + _RESCALE_BLOCK].astype(out_type).astype(np.float64)
-        block *= slope
-        block += intercept
-        flat_out[start:start + _RESCALE_BLOCK] = block
+    with np.errstate(over="ignore", invalid="ignore"):  # ITK overflows to inf silently, and so does this
+        for start in range(0, flat_in.size, _RESCALE_BLOCK):
+            block = flat_in[start:start + _RESCALE_BLOCK].astype(out_type).astype(np.float64)
+            block *= slope
+            block += intercept
+            flat_out[start:start + _RESCALE_BLOCK] = block
     return out

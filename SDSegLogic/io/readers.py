@@ -219,7 +219,8 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             fast_dtype = fast_path_dtype(header)
         if fast_dtype is None:
             check_nifti_size(path, header)  # the fast path finds truncation while it decompresses
-        rescale = nifti_rescale(header) if header.get("version") == 1 else None
+        proper = header.get("version") == 1 and header.get("magic") in (b"n+1\0", b"ni1\0")  # else ITK reads Analyze
+        rescale = nifti_rescale(header) if proper else None
         if rescale is not None:
             meta["rescale"] = {"slope": rescale[0], "intercept": rescale[1]}
     else:
@@ -264,7 +265,8 @@ def _sitk_agrees(reader, header: Dict[str, Any], dtype: np.dtype) -> bool:
     dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]]
     pixel = pixel_types.get(reader.GetPixelID())
     return (reader.GetDimension() == len(dims) and list(reader.GetSize()) == dims
-            and reader.GetNumberOfComponents() == 1 and pixel is not None and np.dtype(pixel) == dtype)
+            and reader.GetNumberOfComponents() == 1 and pixel is not None and np.dtype(pixel) == dtype
+            and all(v > 0 for v in reader.GetSpacing()))
 
 
 def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Optional[int], meta: Dict[str, Any]):

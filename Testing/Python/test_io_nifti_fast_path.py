@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import struct
+import warnings
 
 import numpy as np
 import pytest
@@ -21,25 +22,28 @@ _CODES = {"u1": 2, "i2": 4, "i4": 8, "f4": 16, "f8": 64, "i1": 256, "u2": 512, "
 
 
 def nifti1_bytes(array: np.ndarray, endian: str = "<", slope: float = 1.0, intercept: float = 0.0,
-                 extension: bytes = b"", magic: bytes = b"n+1") -> bytes:
+                 extension: bytes = b"", magic: bytes = b"n+1", spacing=(0.8, 0.9, 2.5),
+                 vox_offset: float = 0.0) -> bytes:
     """A single-file NIfTI-1 image: qform code 1 with an oblique quaternion, voxels after ``extension``.
 
     Args:
         array: (K, J, I) or (J, I) voxels; stored in ``endian`` byte order with the matching datatype.
         extension: raw bytes between the 352-byte header block and the voxels (vox_offset grows).
+        magic: 3 bytes plus a NUL, or 4 bytes as given.
+        vox_offset: written instead of 352 + len(extension) when not 0 (a corrupt header).
     """
     shape = array.shape[::-1]
     header = bytearray(348)
     struct.pack_into(endian + "i", header, 0, 348)
     struct.pack_into(endian + "8h", header, 40, len(shape), *shape, *([1] * (7 - len(shape))))
     struct.pack_into(endian + "hh", header, 70, _CODES[array.dtype.str[1:]], array.dtype.itemsize * 8)
-    struct.pack_into(endian + "8f", header, 76, 1.0, 0.8, 0.9, 2.5, 1.0, 1.0, 1.0, 1.0)
-    struct.pack_into(endian + "f", header, 108, float(352 + len(extension)))
+    struct.pack_into(endian + "8f", header, 76, 1.0, *spacing, 1.0, 1.0, 1.0, 1.0)
+    struct.pack_into(endian + "f", header, 108, float(vox_offset or 352 + len(extension)))
     struct.pack_into(endian + "ff", header, 112, slope, intercept)
     struct.pack_into(endian + "hh", header, 252, 1, 0)
     struct.pack_into(endian + "3f", header, 256, 0.1, -0.05, 0.2)  # quatern b, c, d: an oblique rotation
     struct.pack_into(endian + "3f", header, 268, -10.5, 20.25, 30.0)
-    header[344:348] = magic + b"\0"
+    header[344:348] = magic if len(magic) == 4 else magic + b"\0"
     extender = b"\1\0\0\0" if extension else b"\0\0\0\0"
     return bytes(header) + extender + extension + array.astype(array.dtype.newbyteorder(endian)).tobytes()
 
@@ -162,3 +166,54 @@ def test_truncated_and_corrupt_streams_are_refused_by_name(tmp_path, deflate):
         assert name in str(info.value)
     with pytest.raises(InputError, match=r"truncated \(762 of 772 bytes"):
         read_image(tmp_path / "short-data.nii.gz")
+
+
+def _without_transforms(raw: bytes) -> bytes:
+    """qform_code and sform_code set to 0 (with a transform, ITK's Analyze reading contradicts the header)."""
+    patched = bytearray(raw)
+    struct.pack_into("<hh", patched, 252, 0, 0)
+    return bytes(patched)
+
+
+def test_what_itk_does_to_odd_headers_is_what_the_reader_does(tmp_path, deflate):
+    """Cases a differential fuzzer found (each compared with SimpleITK's own reading of the file): non-finite
+    floats (the NIfTI library stores 0), slopes and intercepts within epsilon of ITK's thresholds, a magic
+    without its NUL (ITK reads Analyze: no rescale), negative voxel sizes (ITK flips the axis), and a rescale
+    that overflows (inf, without NumPy warnings in the metadata)."""
+    floats = np.array([[[0.0, 1.5, np.nan, np.inf, -np.inf, 2.0]]], dtype=np.float32)
+    small = np.array([[[0, 1, 100, -5]]], dtype=np.int16)
+    cases = {
+        "nonfinite.nii": nifti1_bytes(floats),
+        "nonfinite64.nii": nifti1_bytes(floats.astype(np.float64), slope=2.0, intercept=1.0),
+        "tiny-slope.nii": nifti1_bytes(floats + 3, slope=1e-20),
+        "tiny-slope-int.nii": nifti1_bytes(small, slope=1e-20, intercept=7.0),
+        "tiny-intercept.nii": nifti1_bytes(np.zeros((1, 1, 3), np.float32), intercept=1e-20),
+        "near-one-slope.nii": nifti1_bytes(small, slope=1.0000001),
+        "analyze-magic.nii": _without_transforms(nifti1_bytes(np.array([[[1.0, 2.0]]], np.float32), slope=2.0,
+                                                              intercept=-1.0, magic=b"n+1 ")),
+        "negative-pixdim.nii": nifti1_bytes(small, spacing=(-0.8, 0.9, 2.5)),
+        "overflow.nii": nifti1_bytes(small, slope=3.4e38),
+    }
+    for name, raw in cases.items():
+        (tmp_path / name).write_bytes(raw)
+        (tmp_path / (name + ".gz")).write_bytes(gzip.compress(raw))
+        expected, geometry = _itk(tmp_path / name)
+        for path in (tmp_path / name, tmp_path / (name + ".gz")):
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # the analyze-magic file warns about its missing transform
+                data = read_image(path)
+            np.testing.assert_array_equal(data.array, expected, err_msg=path.name)
+            geometry.require_same(data.geometry, spacing_rtol=0, direction_atol=0, origin_atol=0)
+            assert not any("encountered" in w for w in data.metadata["warnings"]), data.metadata["warnings"]
+
+
+def test_corrupt_offsets_are_input_errors_without_huge_allocations(tmp_path, deflate):
+    small = np.array([[[0, 1, 100, -5]]], dtype=np.int16)
+    for offset in (1e12, 1e20, float("inf"), float("nan")):
+        raw = nifti1_bytes(small, vox_offset=offset)
+        for name, content in (("x.nii", raw), ("x.nii.gz", gzip.compress(raw))):
+            (tmp_path / name).write_bytes(content)
+            with pytest.raises(InputError, match=r"truncated|invalid NIfTI vox_offset") as info:
+                read_image(tmp_path / name)
+            assert name in str(info.value)
+
