@@ -148,7 +148,7 @@ def test_warm_start_from_an_engine_model_folder_with_another_autoencoder(wide_st
 
     wide_factor_4 = ("model.architecture={autoencoder: {latent_channels: 8, block_out_channels: [8, 8, 8]}, "
                      "condition_encoder: {block_out_channels: [8, 8, 8]}}")
-    warm = load_config(None, TINY + [wide_factor_4, "model.autoencoder=null", "model.condition_encoder_init=null",
+    warm = load_config(None, TINY + [wide_factor_4, "model.autoencoder=random", "model.condition_encoder_init=null",
                                      f"model.unet_init={tmp_path / 'model'}"])
     model = build_model(build_model_config(warm.model, warm.data), warm.model)
     assert any(note.startswith("unet from the model folder") for note in model.init_notes)
@@ -157,17 +157,17 @@ def test_warm_start_from_an_engine_model_folder_with_another_autoencoder(wide_st
     assert model.config.latent_size == 8  # the factor-4 grid of this run, not the source's 16 x 16
 
     # tau_theta too, when the run keeps the folder's encoder architecture
-    both = load_config(None, TINY + [WIDE_LATENT, "model.autoencoder=null", f"model.unet_init={tmp_path / 'model'}",
+    both = load_config(None, TINY + [WIDE_LATENT, "model.autoencoder=random", f"model.unet_init={tmp_path / 'model'}",
                                      f"model.condition_encoder_init={tmp_path / 'model'}"])
     model = build_model(build_model_config(both.model, both.data), both.model)
     exported_tau = load_file(str(next((tmp_path / "model").glob("condition_encoder*.safetensors"))))
     assert all(torch.equal(model.condition_encoder.state_dict()[k], v.float()) for k, v in exported_tau.items())
-    mismatched_tau = load_config(None, TINY + [wide_factor_4, "model.autoencoder=null",
+    mismatched_tau = load_config(None, TINY + [wide_factor_4, "model.autoencoder=random",
                                                f"model.condition_encoder_init={tmp_path / 'model'}"])
     with pytest.raises(TrainingConfigError, match=r"model.condition_encoder_init: the condition_encoder of .*block_out_channels"):
         build_model(build_model_config(mismatched_tau.model, mismatched_tau.data), mismatched_tau.model)
 
-    other_classes = load_config(None, TINY + [WIDE_LATENT, "model.num_classes=4", "model.autoencoder=null",
+    other_classes = load_config(None, TINY + [WIDE_LATENT, "model.num_classes=4", "model.autoencoder=random",
                                               f"model.unet_init={tmp_path / 'model'}"])
     with pytest.raises(TrainingConfigError, match=r"num_classes: 3 there, 4 here") as info:
         build_model(build_model_config(other_classes.model, other_classes.data), other_classes.model)

@@ -106,7 +106,7 @@ def test_eval_and_export_then_the_engine_loads_and_predicts(trained, tmp_path, c
 def test_module_entry_point_runs_as_a_single_process(tmp_path):
     """`python -m sdseg_training.train` is what `accelerate launch -m` runs in each process."""
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("model: {preset: tiny, autoencoder: null, condition_encoder_init: null}\n"
+    cfg.write_text("model: {preset: tiny, autoencoder: random, condition_encoder_init: null}\n"
                    "data: {kind: phantom2d, size: 32, phantom_cases: 8}\n"
                    f"train: {{output_dir: {tmp_path / 'run'}, batch_size: 2, max_steps: 1, val_every: 1, ckpt_every: 1}}\n")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(TRAINING.parent), str(TRAINING)]), "OMP_NUM_THREADS": "1"}

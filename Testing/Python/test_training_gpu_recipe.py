@@ -44,7 +44,7 @@ def test_stage1_time_budget_stops_cleanly_and_saves(tmp_path):
 
 
 def test_stage2_time_budget_stops_cleanly_with_checkpoint_and_best(tmp_path):
-    cfg = load_config(None, TINY + ["model.autoencoder=null", "model.condition_encoder_init=null", f"train.output_dir={tmp_path}",
+    cfg = load_config(None, TINY + ["model.autoencoder=random", "model.condition_encoder_init=null", f"train.output_dir={tmp_path}",
                                     "train.max_steps=1000", "train.val_every=1000", "train.ckpt_every=1000", "train.time_budget_s=1e-3"])
     result = Stage2Trainer(cfg, resume="none").run()
     assert result["stopped_by_time_budget"] is True and result["step"] == 1

@@ -21,7 +21,7 @@ from sdseg_training.trainer import Stage2Trainer, lr_at, record_resolved_config,
 
 def tiny_config(out: Path, *extra: str):
     return load_config(None, [
-        "model.preset=tiny", "model.autoencoder=null", "model.condition_encoder_init=null",
+        "model.preset=tiny", "model.autoencoder=random", "model.condition_encoder_init=null",
         "data.kind=phantom2d", "data.size=32", "data.phantom_cases=12", "data.multiclass=true", "model.num_classes=3",
         f"train.output_dir={out}", "train.batch_size=4", "train.val_every=1000", "train.ckpt_every=2",
         "train.log_every=1", "optim.warmup_steps=2", *extra,

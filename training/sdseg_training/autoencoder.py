@@ -38,10 +38,10 @@ from SDSegLogic.device import slow_cpu_bf16_note
 
 from .data import SliceSet, load_data
 from .data.slices import binary_target
-from .data.splits import write_json_atomic
 from .errors import TrainingConfigError
 from .metrics import dice_iou
-from .modeling import AE_META, AE_WEIGHTS, build_model_config, save_safetensors_atomic
+from .modeling import AE_WEIGHTS, build_model_config
+from .stage1_output import protect_stage1_output, save_stage1
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
@@ -255,10 +255,12 @@ def _autocast(device: torch.device, precision: str):
     return contextlib.nullcontext, None
 
 
-def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
+def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]:
     """Run stage 1 for a :class:`~sdseg_training.config.TrainConfig`.
 
-    Stops at ``autoencoder.max_steps``, at ``autoencoder.time_budget_s`` seconds of training
+    Refuses an ``autoencoder.output_dir`` that already holds a trained autoencoder unless
+    ``overwrite`` (or a config key ``autoencoder.overwrite``) is true; the replaced weights are
+    then kept (:func:`~sdseg_training.stage1_output.protect_stage1_output`). Stops at ``autoencoder.max_steps``, at ``autoencoder.time_budget_s`` seconds of training
     (validating and saving as if the last step had been reached), or once the validation Dice
     reaches ``autoencoder.target_dice``.
 
@@ -273,6 +275,7 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
 
     ae_cfg = cfg.autoencoder
     out = Path(ae_cfg.output_dir)
+    protect_stage1_output(out, overwrite or bool(getattr(ae_cfg, "overwrite", False)), log)
     out.mkdir(parents=True, exist_ok=True)
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
@@ -361,7 +364,7 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
             if improved or not ae_cfg.keep_best:
                 best = metrics["dice_mean"] if best is None else max(best, metrics["dice_mean"])
                 saved = {**metrics, "step": step}
-                _save(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
+                save_stage1(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
             if ae_cfg.target_dice and metrics["dice_mean"] >= ae_cfg.target_dice:
                 log(f"reached target Dice {ae_cfg.target_dice}; stopping at step {step}.")
                 break
@@ -371,17 +374,3 @@ def train_autoencoder(cfg, log=print) -> Dict[str, Any]:
     bar.close()
     writer.close()
     return {**saved, "steps_run": step, "seconds": round(time.time() - t0, 1), "stopped_by_time_budget": out_of_time}
-
-
-def _save(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: int = 0) -> None:
-    save_safetensors_atomic(ae.state_dict(), out / AE_WEIGHTS, metadata={"format": "pt", "component": "autoencoder"})
-    write_json_atomic(out / AE_META, {
-        "format": "sdseg-stage1-autoencoder", "version": 1, "preset": cfg.model.preset,
-        "autoencoder": config.to_dict()["autoencoder"], "sample_size": config.sample_size,
-        "steps": step, "steps_total": previous_steps + step, "warm_start": cfg.autoencoder.init, "seconds": round(seconds, 1), "batch_size": cfg.autoencoder.batch_size,
-        "crop": cfg.autoencoder.crop, "lr": cfg.autoencoder.lr, "lr_schedule": cfg.autoencoder.lr_schedule, "kl_weight": cfg.autoencoder.kl_weight,
-        "augment": {"flips": True, "rot90": cfg.autoencoder.rot90, "max_shift": cfg.autoencoder.max_shift,
-                    "thin_gap_probability": cfg.autoencoder.thin_gap_probability},
-        "heldout_reconstruction": metrics, "heldout_split": "val", "data_kind": cfg.data.kind,
-        "split_sizes": {k: len(v) for k, v in split.items()},
-    })

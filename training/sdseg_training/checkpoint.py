@@ -37,6 +37,9 @@ __all__ = [
     "save_checkpoint",
     "load_checkpoint",
     "latest_checkpoint",
+    "has_checkpoints",
+    "remove_run_files",
+    "update_checkpoint_state",
     "STATE_NAME",
 ]
 
@@ -156,3 +159,61 @@ def latest_checkpoint(output_dir: Path) -> Optional[Path]:
         return None
     found: List[Path] = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_NAME).is_file())
     return found[-1] if found else None
+
+
+def _is_checkpoint_name(name: str) -> bool:
+    """Names the trainer gives checkpoint folders (and their staging folders): ``step-<8 digits>``, ``best``."""
+    if name.startswith(".") and name.endswith(".tmp"):
+        name = name[1:-4]
+    return name == "best" or (name.startswith("step-") and name[5:].isdigit() and len(name) == 13)
+
+
+def has_checkpoints(output_dir: Path) -> bool:
+    """Whether ``<output_dir>/checkpoints`` holds a step or ``best`` checkpoint of a run."""
+    root = Path(output_dir) / "checkpoints"
+    return root.is_dir() and any(p.is_dir() and _is_checkpoint_name(p.name) and not p.name.startswith(".") for p in root.iterdir())
+
+
+def remove_run_files(output_dir: Path) -> List[Path]:
+    """Delete what the stage-2 trainer wrote in a run folder, so that a new run can start there.
+
+    Removed: the checkpoint folders under ``checkpoints/`` (``step-<n>``, ``best`` and their
+    staging folders), ``config.resolved.json``, ``config.resumed-at-step-*.json`` and the
+    TensorBoard event files in ``tb/``. Kept: ``split.json`` (the new run reuses the split) and
+    every other file (``checkpoints/`` and ``tb/`` themselves are removed only once empty).
+
+    Returns:
+        The removed paths.
+    """
+    out = Path(output_dir)
+    removed: List[Path] = []
+    root = out / "checkpoints"
+    if root.is_dir():
+        for p in sorted(root.iterdir()):
+            if p.is_dir() and not p.is_symlink() and _is_checkpoint_name(p.name):
+                shutil.rmtree(p)
+                removed.append(p)
+    tb = out / "tb"
+    if tb.is_dir():
+        for p in sorted(tb.glob("events.out.tfevents.*")):
+            if p.is_file():
+                p.unlink()
+                removed.append(p)
+    for p in [out / "config.resolved.json", *sorted(out.glob("config.resumed-at-step-*.json"))]:
+        if p.is_file():
+            p.unlink()
+            removed.append(p)
+    for folder in (root, tb):
+        if folder.is_dir() and not any(folder.iterdir()):
+            folder.rmdir()
+    return removed
+
+
+def update_checkpoint_state(folder: Path, **fields: Any) -> None:
+    """Replace top-level fields of a checkpoint's ``state.json`` (atomically: temporary file, rename)."""
+    path = Path(folder) / STATE_NAME
+    state = json.loads(path.read_text(encoding="utf-8"))
+    state.update(fields)
+    tmp = path.with_name(f".{STATE_NAME}.tmp")
+    tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+    os.replace(tmp, path)

@@ -7,35 +7,138 @@ Every command takes a YAML config and ``section.key=value`` overrides, e.g.::
     accelerate launch -m sdseg_training.train configs/kvasir.yaml train.mixed_precision=fp16
     sdseg-eval configs/demo_ct_lite.yaml --split test
     sdseg-export configs/demo_ct_lite.yaml --out Resources/Models/sdseg-demo-ct-lite
+
+Overrides may come before or after the options. An error the package raises on purpose (a bad
+config, a dataset that does not have the documented layout, a checkpoint that does not fit) is
+printed as one line, ``<command>: error: <message>``, and the command exits with its code in
+:data:`EXIT_CODES`; ``--debug`` adds the traceback. When a library wraps such an error (MONAI's
+"applying transform ..."), the message of the wrapped SDSeg error is printed. Anything else is a
+bug: it keeps its traceback (exit code 1). Ctrl-C prints "interrupted" and exits with 130.
+Results printed as JSON carry ``null`` for a metric that is not a finite number.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
-from typing import List, Optional
+import traceback
+from typing import Any, Callable, List, Optional
+
+from SDSegLogic.errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
 
 from .config import load_config
+from .errors import DatasetError, ResumeError, TrainingConfigError
 
-__all__ = ["train_main", "train_ae_main", "eval_main", "export_main"]
+__all__ = ["train_main", "train_ae_main", "eval_main", "export_main", "EXIT_CODES", "exit_code_for", "user_error"]
+
+EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_DATA, EXIT_RUN, EXIT_RESOURCE, EXIT_INTERRUPTED = 0, 1, 2, 3, 4, 7, 130
+EXIT_CODES = {
+    EXIT_OK: "success",
+    EXIT_UNEXPECTED: "unexpected error (a bug: the traceback is printed; please report it)",
+    EXIT_USAGE: "usage or config error: bad option, config file, key, value or override",
+    EXIT_DATA: "data error: the dataset is missing, does not have the documented layout, or a case cannot be read",
+    EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent",
+    EXIT_RESOURCE: "resource error: out of memory",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); checkpoints already written are complete",
+}
+
+
+def user_error(exc: BaseException) -> Optional[BaseException]:
+    """The SDSeg error behind ``exc``: itself, or the first one along its ``__cause__``/``__context__`` chain.
+
+    Libraries wrap errors raised in callbacks (MONAI: ``RuntimeError: applying transform ...``);
+    the wrapped SDSeg error carries the message meant for the user. ``None`` when there is none.
+    """
+    seen = set()
+    while exc is not None and id(exc) not in seen:
+        if isinstance(exc, SDSegError):
+            return exc
+        seen.add(id(exc))
+        exc = exc.__cause__ or (None if exc.__suppress_context__ else exc.__context__)
+    return None
+
+
+def exit_code_for(exc: BaseException) -> int:
+    """The documented exit code of an exception (see :data:`EXIT_CODES`)."""
+    if isinstance(exc, (KeyboardInterrupt, CancelledError)):
+        return EXIT_INTERRUPTED
+    if isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
+        return EXIT_RESOURCE
+    found = user_error(exc)
+    if isinstance(found, TrainingConfigError):
+        return EXIT_USAGE
+    if isinstance(found, (DatasetError, InputError, GeometryError)):
+        return EXIT_DATA
+    if isinstance(found, (ResumeError, ConfigError, ModelCardError, CheckpointError, SDSegError)):
+        return EXIT_RUN
+    return EXIT_UNEXPECTED
+
+
+def _finite(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by ``None`` (JSON has no NaN)."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json(value: Any) -> str:
+    return json.dumps(_finite(value), indent=2, allow_nan=False)
 
 
 def _parser(prog: str, description: str) -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog=prog, description=description)
+    codes = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
+    p = argparse.ArgumentParser(prog=prog, description=description, epilog=f"exit codes:\n{codes}",
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="training YAML (see training/configs/)")
-    p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=100")
+    p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=100 (before or after the options)")
+    p.add_argument("--debug", action="store_true", help="print the full traceback of errors")
     return p
+
+
+def _run(parser: argparse.ArgumentParser, argv: Optional[List[str]], body: Callable[[argparse.Namespace], int]) -> int:
+    """Parse ``argv`` and run ``body``; SDSeg errors become one line on stderr and an exit code."""
+    args = parser.parse_intermixed_args(argv)  # a usage error exits 2 here, as argparse does
+    try:
+        return body(args)
+    except SystemExit:
+        raise
+    except BaseException as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_UNEXPECTED:
+            raise  # a bug: the traceback is the report
+        if args.debug:
+            traceback.print_exc(file=sys.stderr)
+        if code == EXIT_INTERRUPTED:
+            text = "interrupted."
+        elif code == EXIT_RESOURCE:
+            text = f"out of memory ({' '.join(str(exc).split())}); lower train.batch_size (or autoencoder.batch_size) or data.size."
+        else:
+            found = user_error(exc)
+            text = " ".join(str(found).split()) or type(found).__name__
+        sys.stderr.write(f"{parser.prog}: error: {text}\n")
+        sys.stderr.flush()
+        return code
 
 
 def train_ae_main(argv: Optional[List[str]] = None) -> int:
     """Stage 1: train the mask autoencoder."""
     from .autoencoder import train_autoencoder
 
-    args = _parser("sdseg-train-ae", "Train the SDSeg mask autoencoder (stage 1).").parse_args(argv)
-    metrics = train_autoencoder(load_config(args.config, args.overrides))
-    print(json.dumps(metrics, indent=2))
-    return 0
+    def body(args: argparse.Namespace) -> int:
+        print(_json(train_autoencoder(load_config(args.config, args.overrides), overwrite=args.overwrite)))
+        return EXIT_OK
+
+    p = _parser("sdseg-train-ae", "Train the SDSeg mask autoencoder (stage 1).")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the trained autoencoder in autoencoder.output_dir (the old one is kept in "
+                        "<output_dir>/replaced/<sha256>/)")
+    return _run(p, argv, body)
 
 
 def train_main(argv: Optional[List[str]] = None) -> int:
@@ -43,13 +146,22 @@ def train_main(argv: Optional[List[str]] = None) -> int:
     from .trainer import Stage2Trainer
 
     p = _parser("sdseg-train", "Train an SDSeg model (stage 2: tau_theta + UNet, frozen autoencoder).")
-    p.add_argument("--resume", default="auto", help="'auto' (latest checkpoint in output_dir), 'none', or a checkpoint folder")
-    args = p.parse_args(argv)
-    trainer = Stage2Trainer(load_config(args.config, args.overrides), resume=args.resume)
-    result = trainer.run()
-    if trainer.accelerator.is_main_process:
-        print(json.dumps(result, indent=2))
-    return 0
+    p.add_argument("--resume", default=None,
+                   help="'auto' (default: latest checkpoint in train.output_dir), 'none' (a new run: refused where "
+                        "train.output_dir holds checkpoints, unless --overwrite), or a checkpoint folder")
+    p.add_argument("--overwrite", action="store_true",
+                   help="start a new run in a folder that holds an earlier run: first delete that run's checkpoints, "
+                        "best model, config record and TensorBoard events (split.json and other files stay)")
+
+    def body(args: argparse.Namespace) -> int:
+        resume = args.resume or ("none" if args.overwrite else "auto")
+        trainer = Stage2Trainer(load_config(args.config, args.overrides), resume=resume, overwrite=args.overwrite)
+        result = trainer.run()
+        if trainer.accelerator.is_main_process:
+            print(_json(result))
+        return EXIT_OK
+
+    return _run(p, argv, body)
 
 
 def eval_main(argv: Optional[List[str]] = None) -> int:
@@ -65,25 +177,27 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto' (CUDA when available)")
-    args = p.parse_args(argv)
-    if min(args.samples) < 1:
-        p.error(f"--samples must be 1 or more, got {min(args.samples)}.")
-    device = args.device
-    if device == "auto":
-        import torch
 
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    result = evaluate_run(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seed, device,
-                          samples=args.samples)
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.json:
-        from pathlib import Path
+    def body(args: argparse.Namespace) -> int:
+        if min(args.samples) < 1:
+            p.error(f"--samples must be 1 or more, got {min(args.samples)}.")
+        device = args.device
+        if device == "auto":
+            import torch
 
-        from .data.splits import write_json_atomic
+            device = "cuda" if torch.cuda.is_available() else "cpu"
+        result = evaluate_run(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seed, device,
+                              samples=args.samples)
+        print(_json(result))
+        if args.json:
+            from pathlib import Path
 
-        write_json_atomic(Path(args.json), result)
-    return 0
+            from .data.splits import write_json_atomic
+
+            write_json_atomic(Path(args.json), _finite(result))
+        return EXIT_OK
+
+    return _run(p, argv, body)
 
 
 def export_main(argv: Optional[List[str]] = None) -> int:
@@ -93,13 +207,17 @@ def export_main(argv: Optional[List[str]] = None) -> int:
     p = _parser("sdseg-export", "Export an SDSeg run to an engine model folder.")
     p.add_argument("--out", required=True, help="destination model folder")
     p.add_argument("--checkpoint", default="best")
-    p.add_argument("--card", default=None, help="YAML/JSON with model-card fields (model_id, classes, licence, ...)")
+    p.add_argument("--card", default=None,
+                   help="YAML/JSON with model-card fields (model_id, version, task, modality, license, classes, ...)")
     p.add_argument("--metrics", default=None, help="JSON of test metrics to record in the card")
-    p.add_argument("--overwrite", action="store_true")
-    args = p.parse_args(argv)
-    folder = export_run(load_config(args.config, args.overrides), args.out, args.checkpoint, args.card, args.metrics, args.overwrite)
-    print(folder)
-    return 0
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace an earlier export (only an engine model folder; never the run, stage-1 or data folder)")
+
+    def body(args: argparse.Namespace) -> int:
+        print(export_run(load_config(args.config, args.overrides), args.out, args.checkpoint, args.card, args.metrics, args.overwrite))
+        return EXIT_OK
+
+    return _run(p, argv, body)
 
 
 if __name__ == "__main__":  # pragma: no cover

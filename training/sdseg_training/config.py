@@ -11,6 +11,9 @@ A config has five sections (every key has a default, so a YAML file only lists w
 
 The learning rate follows the paper: ``lr = lr_per_sample * global_batch`` where the global
 batch is ``batch_size * grad_accum * num_processes`` (4e-5 at batch 4).
+
+Every value is checked against its annotation when loaded, and ``model.num_classes`` against
+``data.multiclass`` / ``data.classes`` (rules: :mod:`sdseg_training.config_checks`).
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
+from .config_checks import check_consistency, coerce_section
 from .errors import TrainingConfigError
 
 __all__ = [
@@ -266,7 +270,9 @@ class TrainConfig:
         for name, fld in sections.items():
             part_cls = fld.default_factory  # type: ignore[misc]
             kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}: {name}")
-        return cls(**kwargs)
+        cfg = cls(**kwargs)
+        check_consistency(cfg, source)
+        return cfg
 
 
 def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
@@ -276,20 +282,10 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
     unknown = sorted(set(values) - known)
     if unknown:
         raise TrainingConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
-    types = {f.name: str(f.type) for f in dataclasses.fields(part_cls)}
     cleaned = {}
-    for key, value in values.items():
-        if isinstance(value, list) and key in ("window", "betas", "slice_range"):
-            value = tuple(value)
-        elif isinstance(value, str) and types[key] in ("float", "Optional[float]"):
-            try:  # YAML 1.1 reads "2e-4" (no dot) as a string
-                value = float(value)
-            except ValueError:
-                raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.") from None
+    for key, value in coerce_section(part_cls, values, where).items():  # types from the annotations
         if key == "mixed_precision":
             value = _mixed_precision_mode(value, where)
-        if types[key] == "bool" and not isinstance(value, bool):
-            raise TrainingConfigError(f"{where}: {key}={value!r} must be true or false.")
         if key == "scale_factor" and value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise TrainingConfigError(f"{where}: scale_factor={value!r} must be a positive number (or null: estimate it from the first batch).")
         cleaned[key] = value

@@ -152,7 +152,12 @@ def checkpoint_folder(output_dir: Path, which: str) -> Path:
     else:
         path = Path(which)
     if path is None or not path.is_dir():
-        raise ResumeError(f"checkpoint {which!r} not found under {output_dir / 'checkpoints'}; train first or pass a folder.")
+        hint = ""
+        if which == "best" and latest_checkpoint(output_dir) is not None:
+            hint = (" A 'best' checkpoint is only written when the run validates (it needs a validation split); "
+                    "use --checkpoint latest for the last one.")
+        raise ResumeError(f"checkpoint {which!r} not found under {output_dir / 'checkpoints'}; train first, or pass "
+                          f"--checkpoint latest or a checkpoint folder.{hint}")
     return path
 
 
@@ -162,25 +167,36 @@ def model_from_checkpoint(cfg, folder: Path) -> SDSegModel:
 
     from safetensors.torch import load_file
 
-    from .modeling import autoencoder_fingerprint, load_autoencoder_weights
+    from .modeling import autoencoder_fingerprint, is_random_autoencoder, load_autoencoder_weights, resolve_autoencoder_source
 
     state = json.loads((Path(folder) / "state.json").read_text(encoding="utf-8"))
     config = SDSegConfig.from_dict(state["model_config"], source=str(folder))
     model = SDSegModel(config)
-    if cfg.model.autoencoder:
-        load_autoencoder_weights(model, cfg.model.autoencoder)
+    source = resolve_autoencoder_source(cfg)  # null: the config's stage-1 output, as in training
+    if not is_random_autoencoder(source):
+        load_autoencoder_weights(model, source)
     expected = state.get("autoencoder_sha256")
     if expected and autoencoder_fingerprint(model.autoencoder) != expected:
-        raise ResumeError(
-            f"{folder}: model.autoencoder={cfg.model.autoencoder} is not the autoencoder this run was trained with "
-            "(fingerprint differs); point model.autoencoder to the original stage-1 output."
-        )
+        raise ResumeError(autoencoder_mismatch_message(folder, source, expected))
     weights = load_file(str(Path(folder) / "model.safetensors"))
     model.condition_encoder.load_state_dict({k[len("condition_encoder."):]: v for k, v in weights.items() if k.startswith("condition_encoder.")})
     model.unet.load_state_dict(load_file(str(Path(folder) / "ema.safetensors")))
     model.set_scale_factor(float(state["scale_factor"]))
     model.training_state = state  # type: ignore[attr-defined]
     return model.eval()
+
+
+def autoencoder_mismatch_message(folder: Path, source: str, expected: str) -> str:
+    """Why a checkpoint refuses ``source``: names the sha256 the run needs and, if one exists, the kept copy."""
+    from .stage1_output import find_replaced_stage1
+
+    kept = find_replaced_stage1(source, expected)
+    remedy = (f"the stage-1 folder kept the original when it was overwritten: set model.autoencoder={kept}"
+              if kept is not None else
+              "point model.autoencoder to the stage-1 output (or kl-f8 weights) whose weights have that fingerprint "
+              "(sdseg_training.modeling.state_fingerprint of its autoencoder.safetensors)")
+    return (f"{folder}: model.autoencoder={source} is not the frozen autoencoder this run was trained with "
+            f"(autoencoder sha256 {expected} expected); {remedy}.")
 
 
 def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequence[int] = (1,), seed: int = 0,

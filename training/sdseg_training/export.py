@@ -4,12 +4,20 @@ Only what inference needs is written: tau_theta, the EMA UNet, the scale factor 
 ``config.json``) and the autoencoder once, as fp16 safetensors (``variant="fp16"``); the model
 card gets the data contract (channels, intensity mapping, orientation, size), the classes, and a
 ``training`` record (data, split sizes, steps, validation and test metrics). The sha256 of every
-weight file is added by ``save_model_folder``; the folder is loaded back and run once to verify.
+weight file is added by ``save_model_folder``; the folder is written beside the destination,
+loaded back and run once, and only then moved into place.
+
+``overwrite`` replaces only an engine model folder (``config.json`` + ``model_card.json``, no
+subfolders) that is neither a run, stage-1 or data folder of the config nor a folder containing
+one; anything else is refused, so an export can never delete a training run.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -17,13 +25,18 @@ import numpy as np
 import torch
 
 from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
-from SDSegLogic.model_folder import load_model_folder, save_model_folder
+from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, move_folder_into_place, save_model_folder
 
 from .data import discover
 from .errors import TrainingConfigError
 from .evaluate import checkpoint_folder, model_from_checkpoint
 
-__all__ = ["build_card", "export_run"]
+__all__ = ["build_card", "export_run", "check_destination", "default_modality"]
+
+#: Card modality by data kind when the card file gives none (``photo`` = a 2-D picture, as the engine's reader says).
+KIND_MODALITY = {"folder2d": "photo", "cvc": "endoscopy", "kvasir": "endoscopy", "refuge2": "fundus"}
+#: Card fields filled from the run (the card file may override those marked so in :func:`build_card`).
+_SET_BY_EXPORT = ("intensity", "training_size", "weights", "fast_decoder")
 
 
 def _read_mapping(path: Optional[str]) -> Dict[str, Any]:
@@ -40,9 +53,43 @@ def _read_mapping(path: Optional[str]) -> Dict[str, Any]:
     return json.loads(text)
 
 
-def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any]) -> ModelCard:
-    """Model card from the config's data contract, the card fields file and a training record."""
+def default_modality(kind: str) -> str:
+    """The card's ``modality`` for data ``kind`` when the card file names none."""
+    return KIND_MODALITY.get(kind, "CT")
+
+
+def _card_fields(fields: Dict[str, Any], source: str = "card file") -> Dict[str, Any]:
+    """Check the card file's keys: ``licence`` is read as ``license``; unknown keys are refused."""
     fields = dict(fields)
+    if "licence" in fields:
+        if "license" in fields:
+            raise TrainingConfigError(f"{source}: gives both 'licence' and 'license'; keep one (the field is 'license').")
+        fields["license"] = fields.pop("licence")
+    valid = sorted({f.name for f in dataclasses.fields(ModelCard)} - set(_SET_BY_EXPORT))
+    unknown = sorted(set(fields) - set(valid))
+    if unknown:
+        raise TrainingConfigError(f"{source}: unknown model-card keys {unknown}; the valid keys are {valid} "
+                                  "('licence' is accepted for 'license').")
+    return fields
+
+
+def _all_grey(info) -> bool:
+    """True when every image of a 2-D dataset has R == G == B (grey pictures, read as RGB)."""
+    for case in info.cases.values():
+        image = case.load()[0]
+        if image.shape[1] != 3 or not (np.array_equal(image[:, 0], image[:, 1]) and np.array_equal(image[:, 0], image[:, 2])):
+            return False
+    return bool(info.cases)
+
+
+def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any], card_source: str = "card file") -> ModelCard:
+    """Model card from the config's data contract, the card fields file and a training record.
+
+    ``modality`` defaults from the data kind (:data:`KIND_MODALITY`, else ``CT``); a ``folder2d``
+    dataset whose pictures are all grey gets ``input_channels: 1`` (grey inputs are then used as
+    in training, without a channel warning), unless the card file sets these fields.
+    """
+    fields = _card_fields(fields, card_source)
     for key in ("authors", "references"):
         if key in fields:
             fields[key] = tuple(fields[key])
@@ -58,16 +105,67 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
         for i, c in enumerate(class_specs, start=1)
     )
     intensity = IntensityMapping(**{"low": None, "high": None, **info.intensity}) if info.intensity.get("kind") != "window" else IntensityMapping(**info.intensity)
+    if "input_channels" not in fields:
+        fields["input_channels"] = 1 if cfg.data.kind == "folder2d" and int(info.channels) == 3 and _all_grey(info) else int(info.channels)
+    fields.setdefault("modality", default_modality(cfg.data.kind))
     return ModelCard(
         model_id=str(fields.pop("model_id", Path(cfg.train.output_dir).name)),
-        input_channels=int(info.channels), intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
+        intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
         training_size=int(model.config.sample_size), classes=classes, training={**fields.pop("training", {}), **training}, **fields,
     )
 
 
+def check_destination(cfg, out: Path, overwrite: bool) -> None:
+    """Refuse an export destination that exists (unless ``overwrite``) or that ``overwrite`` must not replace.
+
+    Raises:
+        TrainingConfigError: ``out`` exists without ``overwrite``; is a file; is (or contains) the
+            run's ``train.output_dir``, the stage-1 folder, the frozen autoencoder or the data; or
+            is not an engine model folder (``config.json`` + ``model_card.json``, no subfolders).
+    """
+    out = Path(out)
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise TrainingConfigError(f"--out {out} is a file; name a folder for the model.")
+    if not overwrite:
+        raise TrainingConfigError(f"--out {out} already exists; choose another folder, or pass --overwrite to replace "
+                                  "an earlier export (only an engine model folder is replaced).")
+    target = out.resolve()
+    protected = {"train.output_dir": cfg.train.output_dir, "autoencoder.output_dir": cfg.autoencoder.output_dir,
+                 "model.autoencoder": cfg.model.autoencoder, "data.root": cfg.data.root}
+    for setting, value in protected.items():
+        if not value or str(value).strip().lower() == "random":
+            continue
+        path = Path(str(value)).resolve()
+        if path == target or target in path.parents:
+            raise TrainingConfigError(f"--out {out} is {'' if path == target else 'a folder containing '}the {setting} "
+                                      f"folder {value}; --overwrite would delete it. Export to a new folder, e.g. "
+                                      f"{Path(cfg.train.output_dir) / 'model'}.")
+    if not (out / CARD_NAME).is_file() or not (out / CONFIG_NAME).is_file():
+        raise TrainingConfigError(f"--out {out} exists and is not an engine model folder (no {CARD_NAME} / {CONFIG_NAME}); "
+                                  "--overwrite replaces only an earlier export. Choose a new folder, or remove this one yourself.")
+    subfolders = sorted(p.name for p in out.iterdir() if p.is_dir())
+    if subfolders:
+        raise TrainingConfigError(f"--out {out} holds subfolders {subfolders}, which an engine model folder does not; "
+                                  "--overwrite would delete them. Choose a new folder, or move them out first.")
+
+
 def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str] = None, metrics_path: Optional[str] = None,
                overwrite: bool = False) -> Path:
-    """Write ``out`` from a run's checkpoint; returns the folder."""
+    """Write ``out`` from a run's checkpoint; returns the folder.
+
+    Raises:
+        TrainingConfigError: a destination :func:`check_destination` refuses, a run trained on a
+            random autoencoder, or card fields that do not fit.
+    """
+    from .modeling import is_random_autoencoder, read_autoencoder_meta, resolve_autoencoder_source
+
+    out_path = Path(out)
+    check_destination(cfg, out_path, overwrite)
+    if is_random_autoencoder(resolve_autoencoder_source(cfg)):
+        raise TrainingConfigError("model.autoencoder=random: a run trained on an untrained autoencoder cannot be exported; "
+                                  "train stage 1 (sdseg-train-ae) and stage 2 again with it.")
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
     model = model_from_checkpoint(cfg, folder)
     info = discover(cfg.data)
@@ -78,25 +176,29 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
         "data": cfg.data.kind, "split_sizes": {k: len(split.get(k, [])) for k in ("train", "val", "test")},
         "steps": state["step"], "global_batch": cfg.train.batch_size * cfg.train.grad_accum * state.get("num_processes", 1),
         "lambda_latent": cfg.train.lambda_latent, "scale_factor": state["scale_factor"], "best_validation": state.get("best"),
-        "preset": cfg.model.preset, "exported_from": folder.name,
+        "preset": cfg.model.preset, "exported_from": folder.name, "autoencoder_sha256": state.get("autoencoder_sha256"),
     }
     if "slices" in split:
         training["slices"] = {k: len(v) for k, v in split["slices"].items()}
         training["test_slices"] = [min(split["slices"]["test"]), max(split["slices"]["test"])]
-    if cfg.model.autoencoder:
-        from .modeling import read_autoencoder_meta
-
-        meta = read_autoencoder_meta(Path(cfg.model.autoencoder))
-        if meta:
-            training["autoencoder"] = {"source": "stage 1 (this package)", "steps": meta.get("steps_total", meta.get("steps")),
-                                       "heldout_reconstruction": meta.get("heldout_reconstruction")}
+    meta = read_autoencoder_meta(Path(cfg.model.autoencoder))
+    if meta:
+        training["autoencoder"] = {"source": "stage 1 (this package)", "steps": meta.get("steps_total", meta.get("steps")),
+                                   "heldout_reconstruction": meta.get("heldout_reconstruction")}
     if metrics_path:
         training["test_metrics"] = _summary(_read_mapping(metrics_path))
-    card = build_card(cfg, info, model, _read_mapping(card_path), training)
-    dest = save_model_folder(out, model, card, variant="fp16", overwrite=overwrite)
-    _publishable(dest)
-    _smoke_load(dest)
-    return dest
+    card = build_card(cfg, info, model, _read_mapping(card_path), training, card_source=str(card_path))
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
+    try:
+        built = save_model_folder(staging / out_path.name, model, card, variant="fp16")
+        _publishable(built)
+        _smoke_load(built)
+        check_destination(cfg, out_path, overwrite)  # nothing appeared there meanwhile that must not be replaced
+        move_folder_into_place(built, out_path)  # the old export stays whole until the new one is in place
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return out_path
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:

@@ -15,10 +15,13 @@ from SDSegLogic.models.sdseg_model import SDSegModel
 from .errors import TrainingConfigError
 
 __all__ = ["build_model_config", "preset_with_architecture", "ARCHITECTURE_PARTS", "build_model", "load_autoencoder_weights",
-           "AE_WEIGHTS", "AE_META", "save_safetensors_atomic"]
+           "AE_WEIGHTS", "AE_META", "RANDOM_AUTOENCODER", "save_safetensors_atomic", "stage1_weights",
+           "resolve_autoencoder_source", "state_fingerprint"]
 
 AE_WEIGHTS = "autoencoder.safetensors"
 AE_META = "autoencoder.json"
+#: ``model.autoencoder`` value for a deliberately random, untrained autoencoder (tests, smoke runs).
+RANDOM_AUTOENCODER = "random"
 ARCHITECTURE_PARTS = ("autoencoder", "condition_encoder", "unet")
 
 
@@ -152,11 +155,26 @@ def _as_list(value: Any) -> Any:
 
 
 def build_model(config: SDSegConfig, model_cfg) -> SDSegModel:
-    """Build the model and apply the configured initialisation (autoencoder, tau_theta, UNet)."""
+    """Build the model and apply the configured initialisation (autoencoder, tau_theta, UNet).
+
+    Args:
+        config: the run's engine configuration.
+        model_cfg: the ``model`` section; ``model.autoencoder`` must name the frozen autoencoder
+            (resolve a null one first with :func:`resolve_autoencoder_source`) or be ``random``.
+
+    Raises:
+        TrainingConfigError: ``model.autoencoder`` is null (a random frozen autoencoder makes the
+            task meaningless and the run impossible to export), or a source does not load.
+    """
     model = SDSegModel(config)
     notes = []
-    if model_cfg.autoencoder:
-        notes.append(load_autoencoder_weights(model, model_cfg.autoencoder))
+    source = model_cfg.autoencoder
+    if source is None or not str(source).strip():
+        raise TrainingConfigError(missing_autoencoder_message(None))
+    if is_random_autoencoder(source):
+        notes.append("RANDOM autoencoder (model.autoencoder=random: for tests and smoke runs only)")
+    else:
+        notes.append(load_autoencoder_weights(model, source))
     if model_cfg.condition_encoder_init == "autoencoder":
         enc_state = model.autoencoder.encoder.state_dict()
         target = model.condition_encoder.encoder.state_dict()
@@ -240,10 +258,15 @@ def _shape_fields(config: SDSegConfig, component: str) -> Dict[str, Any]:
 
 def autoencoder_fingerprint(autoencoder: torch.nn.Module) -> str:
     """sha256 over the autoencoder's float32 weights (names and values), to tie a run to its frozen autoencoder."""
+    return state_fingerprint(autoencoder.state_dict())
+
+
+def state_fingerprint(state: Dict[str, torch.Tensor]) -> str:
+    """:func:`autoencoder_fingerprint` of a state dict (e.g. a stage-1 ``autoencoder.safetensors`` as loaded)."""
     import hashlib
 
     digest = hashlib.sha256()
-    for name, tensor in sorted(autoencoder.state_dict().items()):
+    for name, tensor in sorted(state.items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
     return digest.hexdigest()
@@ -252,3 +275,57 @@ def autoencoder_fingerprint(autoencoder: torch.nn.Module) -> str:
 def read_autoencoder_meta(folder: Path) -> dict:
     path = Path(folder) / AE_META
     return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
+def is_random_autoencoder(source: Any) -> bool:
+    """True for the explicit ``model.autoencoder: random`` (an untrained autoencoder, on purpose)."""
+    return isinstance(source, str) and source.strip().lower() == RANDOM_AUTOENCODER
+
+
+def stage1_weights(folder: Any) -> Optional[Path]:
+    """The trained autoencoder file of a stage-1 output folder, or None when it holds none."""
+    if folder is None:
+        return None
+    path = Path(folder)
+    return next((p for p in (path / AE_WEIGHTS, path / "autoencoder.fp16.safetensors") if p.is_file()), None)
+
+
+def missing_autoencoder_message(stage1: Optional[Path]) -> str:
+    """Why stage 2 refuses a null ``model.autoencoder``, with both remedies."""
+    if stage1 is not None:
+        head = (f"model.autoencoder is null and autoencoder.output_dir={stage1} holds no trained stage-1 autoencoder "
+                f"({AE_WEIGHTS}). Stage 2 needs a trained, frozen autoencoder: run `sdseg-train-ae <config>` first "
+                "(a null model.autoencoder then uses autoencoder.output_dir)")
+    else:
+        head = ("model.autoencoder is null. Stage 2 needs a trained, frozen autoencoder: run `sdseg-train-ae <config>` "
+                "first and set model.autoencoder to its autoencoder.output_dir")
+    return (f"{head}, or set model.autoencoder to kl-f8 weights (diffusers folder or original .ckpt/.safetensors) or "
+            "to another stage-1 output folder. model.autoencoder=random trains on an untrained autoencoder on "
+            "purpose (tests and smoke runs only; such a run cannot be exported).")
+
+
+def resolve_autoencoder_source(cfg, log=None) -> str:
+    """The frozen autoencoder of a run; a null ``model.autoencoder`` becomes the config's stage-1 output.
+
+    ``cfg.model.autoencoder`` is set to the resolved source, so the run's recorded config names it.
+
+    Args:
+        cfg: a :class:`~sdseg_training.config.TrainConfig`.
+        log: called with one line when the stage-1 output is used (None: silent).
+
+    Returns:
+        ``model.autoencoder`` as given, ``random``, or ``autoencoder.output_dir``.
+
+    Raises:
+        TrainingConfigError: null, and ``autoencoder.output_dir`` holds no trained stage-1 autoencoder.
+    """
+    source = cfg.model.autoencoder
+    if source is not None and str(source).strip():
+        return source
+    stage1 = Path(cfg.autoencoder.output_dir)
+    if stage1_weights(stage1) is None:
+        raise TrainingConfigError(missing_autoencoder_message(stage1))
+    cfg.model.autoencoder = str(stage1)
+    if log is not None:
+        log(f"model.autoencoder is null: using the stage-1 autoencoder of this config, {stage1} (autoencoder.output_dir).")
+    return str(stage1)

@@ -24,7 +24,6 @@ Run it on an exported model folder (the one a user gets) or on a stage-2 checkpo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence

@@ -24,15 +24,17 @@ from torch import nn
 
 from SDSegLogic.device import slow_cpu_bf16_note
 
-from .checkpoint import capture_rng, latest_checkpoint, load_checkpoint, restore_rng, save_checkpoint
+from .checkpoint import (capture_rng, has_checkpoints, latest_checkpoint, load_checkpoint, remove_run_files, restore_rng,
+                         save_checkpoint, update_checkpoint_state)
+from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
-from .data.splits import write_json_atomic
 from .ema import EMA
 from .errors import ResumeError
 from .losses import sdseg_loss
-from .modeling import autoencoder_fingerprint, build_model, build_model_config
+from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
+from .run_record import record_resolved_config, resumed_config_path
 
-__all__ = ["Stage2Trainer", "Denoiser", "lr_at"]
+__all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
 
 
 class Denoiser(nn.Module):
@@ -53,49 +55,6 @@ class Denoiser(nn.Module):
             return self.unet(sample, t, class_labels=class_labels).sample
 
 
-def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
-    flat: Dict[str, Any] = {}
-    for key, value in tree.items():
-        if isinstance(value, dict):
-            flat.update(_flatten(value, f"{prefix}{key}."))
-        else:
-            flat[f"{prefix}{key}"] = value
-    return flat
-
-
-def resumed_config_path(out: Path, step: int) -> Path:
-    """Where a resumed invocation with changed settings records them."""
-    return out / f"config.resumed-at-step-{step:08d}.json"
-
-
-def record_resolved_config(out: Path, config: Dict[str, Any], step: int) -> list:
-    """Keep the record of how a run began across resumed invocations.
-
-    A run starting at step 0 (or without a record) writes ``config.resolved.json``. A resumed
-    invocation keeps that file, since it holds what a resume cannot recover (the warm starts, for
-    one), and writes its own settings to :func:`resumed_config_path` when they differ.
-
-    Args:
-        out: the run folder (``train.output_dir``).
-        config: this invocation's resolved configuration (``TrainConfig.to_dict()``).
-        step: the optimizer step this invocation starts at.
-
-    Returns:
-        The differing keys as ``"section.key"`` (empty for a fresh run or an unchanged resume).
-    """
-    import json
-
-    record = out / "config.resolved.json"
-    if step == 0 or not record.is_file():
-        write_json_atomic(record, config)
-        return []
-    before, now = _flatten(json.loads(record.read_text())), _flatten(json.loads(json.dumps(config)))
-    changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
-    if changed:
-        write_json_atomic(resumed_config_path(out, step), config)
-    return changed
-
-
 def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> float:
     """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then constant."""
     if warmup_steps <= 0 or step >= warmup_steps:
@@ -113,10 +72,14 @@ class Stage2Trainer:
     Args:
         cfg: the configuration.
         resume: ``"auto"`` (latest checkpoint in ``train.output_dir`` if any), ``"none"``, or a path.
+            ``"none"`` in a run folder that already holds checkpoints raises :class:`ResumeError`
+            unless ``overwrite`` is set (two runs would otherwise mix in one folder).
         accelerator: an ``accelerate.Accelerator`` (built from the config when None).
+        overwrite: with ``resume="none"``: first remove what an earlier run of this trainer wrote
+            there (:func:`~.checkpoint.remove_run_files`); nothing else in the folder is touched.
     """
 
-    def __init__(self, cfg, resume: str = "auto", accelerator=None) -> None:
+    def __init__(self, cfg, resume: str = "auto", accelerator=None, overwrite: bool = False) -> None:
         from accelerate import Accelerator
 
         self.cfg = cfg
@@ -132,9 +95,12 @@ class Stage2Trainer:
         if acc.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
         self.out = Path(tc.output_dir)
+        resolve_autoencoder_source(cfg, log=acc.print)  # null -> this config's stage-1 output (logged), or refuse
+        self._claim_folder(resume, overwrite)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(tc.seed)
         self.info, self.split, sets = load_data(cfg.data, self.out)
+        check_class_count(cfg.model.num_classes, cfg.data.multiclass, len(self.info.class_names), f"data.kind={cfg.data.kind}")
         self.train_set, self.val_set = sets["train"], sets.get("val")
         config = build_model_config(cfg.model, cfg.data)
         self.model = build_model(config, cfg.model)
@@ -165,6 +131,24 @@ class Stage2Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
+    def _claim_folder(self, resume: Optional[str], overwrite: bool) -> None:
+        """Refuse to start a new run over another run's checkpoints (or clear them with ``overwrite``)."""
+        fresh = resume in (None, "none", "")
+        if overwrite and not fresh:
+            raise ResumeError(f"overwrite starts a new run in {self.out}; it does not go with --resume {resume} (use --resume none).")
+        if not fresh or not has_checkpoints(self.out):
+            return
+        if not overwrite:
+            raise ResumeError(
+                f"{self.out} already holds the checkpoints of a run; a new run there would mix with it. Set another "
+                "train.output_dir, continue that run with --resume auto, or pass --overwrite to delete its "
+                "checkpoints, best model and config record first."
+            )
+        if self.accelerator.is_main_process:
+            removed = remove_run_files(self.out)
+            self.accelerator.print(f"--overwrite: removed {len(removed)} item(s) of the earlier run in {self.out}")
+        self.accelerator.wait_for_everyone()
+
     def _resume_path(self, resume: str) -> Optional[Path]:
         if resume in (None, "none", ""):
             return None
@@ -188,10 +172,9 @@ class Stage2Trainer:
         self.history = state.get("history", [])
         self.scale_factor = float(state["scale_factor"])
         if state.get("autoencoder_sha256") not in (None, self.autoencoder_sha256):
-            raise ResumeError(
-                f"{folder}: the run was trained with a different frozen autoencoder than {self.cfg.model.autoencoder} "
-                "holds now (weights changed since); restore the original autoencoder or start a new run."
-            )
+            from .evaluate import autoencoder_mismatch_message
+
+            raise ResumeError(autoencoder_mismatch_message(folder, self.cfg.model.autoencoder, state["autoencoder_sha256"]))
         self.model.set_scale_factor(self.scale_factor)
         scaler = getattr(acc, "scaler", None)
         if scaler is not None and state.get("grad_scaler"):
@@ -355,17 +338,17 @@ class Stage2Trainer:
                         writer.add_scalar(f"train/{k}", v, self.step)
                     writer.add_scalar("train/seconds_per_step", (time.time() - t0) / max(1, tc.log_every), self.step)
                 t0 = time.time()
-            do_val = self.val_set is not None and (self.step % tc.val_every == 0 or final)
-            if do_val:
+            folder = self.save() if self.step % tc.ckpt_every == 0 or final else None  # before validation: a crash there keeps the steps
+            if self.val_set is not None and (self.step % tc.val_every == 0 or final):
                 metrics = validate(self, writer)
                 self.history.append({"step": self.step, **metrics})
                 if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
                     self.best = {"metric": metrics["dice"], "step": self.step}
                     self.save("best")
+                if folder is not None and acc.is_main_process:  # the step checkpoint learns this validation
+                    update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
                 acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
                           f"{time.time() - started:.0f} s)")
-            if self.step % tc.ckpt_every == 0 or final:
-                self.save()
         bar.close()
         if writer is not None:
             writer.close()

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Dict, Tuple
 
+from .labels import check_loaded
 from .slices import Case, EpochBatchSampler, SliceSet, TrainSlices, collate
 from .sources import DatasetInfo, discover
 from .splits import load_or_create_split
@@ -22,6 +23,10 @@ def load_data(cfg, output_dir: Path, parts=("train", "val")) -> Tuple[DatasetInf
 
     Returns:
         (info, split, {part: SliceSet}); an empty part is left out.
+
+    Raises:
+        DatasetError: layout or label problems, e.g. every training target empty after the class mapping
+            (see :func:`~.labels.check_loaded`).
     """
     info = discover(cfg)
     split_path = Path(cfg.split_file) if cfg.split_file else Path(output_dir) / "split.json"
@@ -33,4 +38,5 @@ def load_data(cfg, output_dir: Path, parts=("train", "val")) -> Tuple[DatasetInf
     for part in parts:
         if split[part]:
             sets[part] = SliceSet.from_cases([info.cases[c] for c in split[part]], len(info.class_names), cfg.cache_rate)
+    check_loaded(info, sets, {c: info.cases[c] for part in sets for c in split[part]})
     return info, split, sets

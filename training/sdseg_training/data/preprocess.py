@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Tuple
+from pathlib import Path
+from typing import TYPE_CHECKING, Tuple
 
 import numpy as np
 
-__all__ = ["window_to_unit", "rgb_to_unit", "resize_images", "resize_labels", "read_volume_lps", "disc_centred_crop"]
+if TYPE_CHECKING:  # pragma: no cover
+    from SDSegLogic.geometry import ImageGeometry
+
+__all__ = ["window_to_unit", "rgb_to_unit", "resize_images", "resize_labels", "read_volume_lps", "read_oriented",
+           "read_picture", "disc_centred_crop"]
 
 
 def window_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -22,9 +27,35 @@ def window_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
 
 
 def rgb_to_unit(values: np.ndarray) -> np.ndarray:
-    """8-bit colour (H, W, 3) or (N, H, W, 3) to float32 in [-1, 1] (x / 255 * 2 - 1), channels first."""
-    arr = values.astype(np.float32) / 255.0 * 2.0 - 1.0
+    """Colour (H, W, 3) or (N, H, W, 3) on the 0..255 scale to float32 in [-1, 1], channels first.
+
+    ``clip(x / 255 * 2 - 1, -1, 1)``, the engine's ``rgb`` intensity mapping.
+    """
+    arr = np.clip(values.astype(np.float32) / 255.0 * 2.0 - 1.0, -1.0, 1.0)
     return np.moveaxis(arr, -1, -3)
+
+
+def read_picture(path: Path) -> np.ndarray:
+    """Read a 2-D picture as the engine does: float32 (H, W, 3) on the 0..255 scale.
+
+    Uses :func:`SDSegLogic.io.read_image`, so 16-bit pictures are scaled by 255 / 65535 and palette,
+    CMYK or 1-bit pictures are converted exactly as at inference; grey pictures are repeated into
+    R, G and B (the engine's ``repeat`` channel mode for a colour model).
+
+    Raises:
+        DatasetError: unreadable picture, transparent alpha, multi-page file (the engine's reason).
+    """
+    from SDSegLogic.errors import SDSegError
+    from SDSegLogic.io import read_image
+
+    from ..errors import DatasetError
+
+    try:
+        data = read_image(path)
+    except SDSegError as exc:
+        raise DatasetError(f"training image: {exc}") from None
+    array = data.array[0]
+    return array if data.is_rgb else np.repeat(array[..., None], 3, axis=-1)
 
 
 def resize_images(images: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
@@ -53,6 +84,27 @@ def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
     resize = Resize(spatial_size=(size, size), mode="nearest")
     out = np.stack([np.asarray(resize(lab[None].astype(np.float32)))[0] for lab in labels])
     return np.rint(out).astype(np.uint8)
+
+
+def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
+    """Read a volume reoriented to LPS: its (K, J, I) array in the file's voxel type, and its grid.
+
+    Raises:
+        DatasetError: the header's grid is invalid (e.g. a non-orthonormal direction).
+    """
+    import SimpleITK as sitk
+    from SDSegLogic.errors import GeometryError
+    from SDSegLogic.geometry import ImageGeometry
+
+    from ..errors import DatasetError
+
+    image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
+    try:
+        geometry = ImageGeometry(image.GetSpacing(), image.GetOrigin(), np.reshape(image.GetDirection(), (3, 3)),
+                                 image.GetSize())
+    except GeometryError as exc:
+        raise DatasetError(f"{path}: {exc}") from None
+    return sitk.GetArrayFromImage(image), geometry
 
 
 def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tuple[float, float, float]]:

@@ -13,8 +13,9 @@ have seen without the interruption.
 
 from __future__ import annotations
 
+from contextlib import contextmanager
 from dataclasses import dataclass, field
-from typing import Callable, Dict, Iterator, List, Sequence, Tuple
+from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -30,11 +31,16 @@ class Case:
         case_id: unique, stable identifier (used in split files).
         load: returns (images float32 (n, C, S, S) in [-1, 1], labels uint8 (n, S, S)).
         is_volume: True for volumes (metrics are then per volume, not per slice).
+        label_path: the label/mask file, for messages (None for synthetic cases).
+        label_values: raw label values (before the class mapping) found by the last ``load``;
+            None until loaded, and for kinds that do not record them.
     """
 
     case_id: str
     load: Callable[[], Tuple[np.ndarray, np.ndarray]]
     is_volume: bool = False
+    label_path: Optional[str] = None
+    label_values: Optional[FrozenSet[int]] = None
 
 
 @dataclass
@@ -66,14 +72,15 @@ class SliceSet:
         if not cases:
             raise ValueError("no cases to load: the split selected none; check the split file and data.root")
         items = [{"index": i} for i in range(len(cases))]
-        loaded = CacheDataset(items, transform=lambda d: cases[d["index"]].load(), cache_rate=cache_rate, progress=False)
         images, labels, ids = [], [], []
-        for case, (img, lab) in zip(cases, loaded):
-            if img.ndim != 4 or lab.ndim != 3 or img.shape[0] != lab.shape[0] or img.shape[-2:] != lab.shape[-2:]:
-                raise ValueError(f"case {case.case_id}: images {img.shape} and labels {lab.shape} do not match (n, C, S, S) / (n, S, S)")
-            images.append(img.astype(np.float16))
-            labels.append(lab.astype(np.uint8))
-            ids.extend([case.case_id] * img.shape[0])
+        with _own_errors():
+            loaded = CacheDataset(items, transform=lambda d: cases[d["index"]].load(), cache_rate=cache_rate, progress=False)
+            for case, (img, lab) in zip(cases, loaded):
+                if img.ndim != 4 or lab.ndim != 3 or img.shape[0] != lab.shape[0] or img.shape[-2:] != lab.shape[-2:]:
+                    raise ValueError(f"case {case.case_id}: images {img.shape} and labels {lab.shape} do not match (n, C, S, S) / (n, S, S)")
+                images.append(img.astype(np.float16))
+                labels.append(lab.astype(np.uint8))
+                ids.extend([case.case_id] * img.shape[0])
         channels = {im.shape[1] for im in images}
         if len(channels) != 1:
             raise ValueError(f"cases mix channel counts {sorted(channels)}; a dataset must be all grey or all RGB")
@@ -90,6 +97,19 @@ class SliceSet:
         for i, cid in enumerate(self.case_ids):
             out.setdefault(cid, []).append(i)
         return {k: np.asarray(v) for k, v in out.items()}
+
+
+@contextmanager
+def _own_errors() -> Iterator[None]:
+    """Re-raise our own errors (e.g. :class:`DatasetError`) that MONAI wraps in ``RuntimeError``."""
+    from SDSegLogic.errors import SDSegError
+
+    try:
+        yield
+    except RuntimeError as exc:
+        if isinstance(exc.__cause__, SDSegError):
+            raise exc.__cause__ from None
+        raise
 
 
 def binary_target(labels: np.ndarray, class_index: int) -> np.ndarray:

@@ -7,6 +7,7 @@ paper's preprocessing; the folder layouts are documented in ``training/README.md
 from __future__ import annotations
 
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
@@ -14,8 +15,9 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DatasetError
+from .labels import class_lut, integral_labels, present_values, threshold_lut
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
-from .preprocess import disc_centred_crop, read_volume_lps, resize_images, resize_labels, rgb_to_unit, window_to_unit
+from .preprocess import disc_centred_crop, read_oriented, read_picture, resize_images, resize_labels, rgb_to_unit, window_to_unit
 from .slices import Case
 
 __all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS"]
@@ -40,6 +42,10 @@ class DatasetInfo:
         default_split: fixed split {"train": [...], "val": [...], "test": [...]} or partial
             (``test`` only) or None; missing parts are drawn by :func:`~.splits.make_split`.
         intensity: model-card intensity mapping (``{"kind": "window", "low":..., "high":...}``).
+        label_folder: the mask / label folder, for messages.
+        label_rule: how raw label values become classes: ``"threshold"`` (grey masks > 127),
+            ``"classes"`` (``data.classes``), ``"dataset"`` (the kind's own mapping); ``""`` = synthetic.
+        lut: raw label value -> class index (None for synthetic kinds: no label checks).
     """
 
     cases: Dict[str, Case]
@@ -47,6 +53,9 @@ class DatasetInfo:
     channels: int
     default_split: Optional[Dict[str, List[str]]] = None
     intensity: Dict[str, object] = field(default_factory=dict)
+    label_folder: str = ""
+    label_rule: str = ""
+    lut: Optional[np.ndarray] = None
 
 
 def _natural_key(name: str):
@@ -64,7 +73,8 @@ def _strip(name: str, exts: Sequence[str]) -> str:
 def _listing(folder: Path, exts: Sequence[str], what: str) -> Dict[str, Path]:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found; {what} (see training/README.md for the layout).")
-    files = {_strip(p.name, exts): p for p in folder.iterdir() if p.is_file() and p.name.lower().endswith(tuple(exts))}
+    files = {_strip(p.name, exts): p for p in folder.iterdir()
+             if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(tuple(exts))}  # skips ._x (macOS)
     if not files:
         raise DatasetError(f"{folder}: no {'/'.join(exts)} files; {what}.")
     return dict(sorted(files.items(), key=lambda kv: _natural_key(kv[0])))
@@ -74,14 +84,12 @@ def _pairs(images: Dict[str, Path], masks: Dict[str, Path], where: Path) -> List
     missing = sorted(set(images) - set(masks), key=_natural_key)
     if missing:
         raise DatasetError(f"{where}: images without a mask of the same name: {missing[:5]}; add the masks or remove the images.")
+    orphans = sorted(set(masks) - set(images), key=_natural_key)
+    if orphans:
+        names = [masks[k].name for k in orphans]
+        warnings.warn(f"{where}: {len(names)} mask(s) without an image of the same name are ignored: {names[:10]}"
+                      f"{' ...' if len(names) > 10 else ''}; rename them to match their images or remove them.", stacklevel=3)
     return [(k, images[k], masks[k]) for k in images]
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _read_grey(path: Path) -> np.ndarray:
@@ -91,25 +99,17 @@ def _read_grey(path: Path) -> np.ndarray:
         return np.asarray(im.convert("L"))
 
 
-def _class_lut(classes: List[dict], max_value: int = 256) -> Tuple[np.ndarray, List[str]]:
-    """Lookup table source label value -> class index; empty spec = binary union of values > 0."""
-    lut = np.zeros(max_value, np.uint8)
-    if not classes:
-        lut[1:] = 1
-        return lut, ["foreground"]
-    for index, spec in enumerate(classes, start=1):
-        for value in spec["labels"]:
-            lut[int(value)] = index
-    return lut, [str(spec["name"]) for spec in classes]
-
-
 def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: str, lut: np.ndarray,
                   mask_rule: Callable[[Path], np.ndarray], crop: Optional[Callable] = None) -> Case:
+    """A 2-D case: the picture read as the engine reads it, the raw mask mapped through ``lut``."""
+    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=False, label_path=str(mask_path))
+
     def load() -> Tuple[np.ndarray, np.ndarray]:
-        rgb = _read_rgb(img_path)
+        rgb = read_picture(img_path)
         raw = mask_rule(mask_path)
         if raw.shape[:2] != rgb.shape[:2]:
             raise DatasetError(f"{mask_path}: mask size {raw.shape[:2]} differs from image {img_path.name} {rgb.shape[:2]}.")
+        case.label_values = present_values(raw)
         if crop is not None:
             rows, cols = crop(rgb, raw)
             rgb, raw = rgb[rows, cols], raw[rows, cols]
@@ -117,39 +117,34 @@ def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: st
         labels = resize_labels(lut[raw.astype(np.int64)][None], size)
         return image, labels
 
-    return Case(cid, load, is_volume=False)
+    case.load = load
+    return case
 
 
-def _binary_mask(path: Path) -> np.ndarray:
-    return (_read_grey(path) > 127).astype(np.uint8)
+def _masks2d(cfg, root: Path, img_dir: str, mask_dir: str, what: str, mode: str = "bilinear", classes: Sequence[dict] = (),
+             ) -> Tuple[Dict[str, Case], List[str], dict]:
+    """Cases of an ``images`` / ``masks`` folder pair: grey masks > 127, or label values by ``classes``."""
+    images = _listing(root / img_dir, IMAGE_EXT, f"{what}: the images go in <root>/{img_dir}")
+    masks = _listing(root / mask_dir, IMAGE_EXT, f"{what}: the masks (same names) go in '<root>/{mask_dir}'")
+    lut, names = class_lut(classes) if classes else (threshold_lut(), ["foreground"])
+    cases = {cid: _image2d_case(cid, i, m, cfg.size, mode, lut, _read_grey) for cid, i, m in _pairs(images, masks, root)}
+    labels = {"label_folder": str(root / mask_dir), "label_rule": "classes" if classes else "threshold", "lut": lut}
+    return cases, names, labels
 
 
 def _folder2d(cfg) -> DatasetInfo:
-    root = Path(cfg.root)
-    images = _listing(root / "images", IMAGE_EXT, "put the images in <root>/images")
-    masks = _listing(root / "masks", IMAGE_EXT, "put the masks (same names) in <root>/masks")
-    lut, names = _class_lut(cfg.classes)
-    rule = (lambda p: _read_grey(p)) if cfg.classes else _binary_mask
-    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bilinear", lut, rule) for cid, i, m in _pairs(images, masks, root)}
-    return DatasetInfo(cases, names, 3, None, {"kind": "rgb"})
+    cases, names, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "folder2d", classes=cfg.classes)
+    return DatasetInfo(cases, names, 3, None, {"kind": "rgb"}, **labels)
 
 
 def _cvc(cfg) -> DatasetInfo:
-    root = Path(cfg.root)
-    images = _listing(root / "Original", IMAGE_EXT, "CVC-ClinicDB images go in <root>/Original")
-    masks = _listing(root / "Ground Truth", IMAGE_EXT, "CVC-ClinicDB masks go in '<root>/Ground Truth'")
-    lut, _ = _class_lut([])
-    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bilinear", lut, _binary_mask) for cid, i, m in _pairs(images, masks, root)}
-    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"})
+    cases, _, labels = _masks2d(cfg, Path(cfg.root), "Original", "Ground Truth", "CVC-ClinicDB")
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels)
 
 
 def _kvasir(cfg) -> DatasetInfo:
-    root = Path(cfg.root)
-    images = _listing(root / "images", IMAGE_EXT, "Kvasir-SEG images go in <root>/images")
-    masks = _listing(root / "masks", IMAGE_EXT, "Kvasir-SEG masks go in <root>/masks")
-    lut, _ = _class_lut([])
-    cases = {cid: _image2d_case(cid, i, m, cfg.size, "bicubic", lut, _binary_mask) for cid, i, m in _pairs(images, masks, root)}
-    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"})
+    cases, _, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "Kvasir-SEG", "bicubic")
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels)
 
 
 def _refuge_cup(path: Path) -> np.ndarray:
@@ -190,51 +185,72 @@ def _refuge2(cfg) -> DatasetInfo:
         split[part] = ids
     if "train" not in split or "test" not in split:
         raise DatasetError(f"{root}: REFUGE2 needs <root>/train and <root>/test (each with images/ and masks/).")
-    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"})
+    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"}, str(root), "dataset", lut)
 
 
 def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray) -> Case:
-    def load() -> Tuple[np.ndarray, np.ndarray]:
-        vol, _ = read_volume_lps(str(img_path))
-        lab, _ = read_volume_lps(str(lab_path), is_label=True)
-        if vol.shape != lab.shape:
-            raise DatasetError(f"{lab_path}: label grid {lab.shape} differs from image {img_path.name} {vol.shape}; resample the labels to the image.")
-        images = resize_images(window_to_unit(vol, *window)[:, None], size, "bilinear")
-        return images, resize_labels(lut[lab.astype(np.int64)], size)
+    """A volume case: image and label map on the same grid (checked), labels integers 0..255 (checked)."""
+    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=True, label_path=str(lab_path))
 
-    return Case(cid, load, is_volume=True)
+    def load() -> Tuple[np.ndarray, np.ndarray]:
+        vol, grid = read_oriented(str(img_path))
+        lab, lab_grid = read_oriented(str(lab_path))
+        _same_grid(grid, lab_grid, img_path, lab_path)
+        lab = integral_labels(lab, lab_path)
+        case.label_values = present_values(lab)
+        images = resize_images(window_to_unit(vol, *window)[:, None], size, "bilinear")
+        return images, resize_labels(lut[lab], size)
+
+    case.load = load
+    return case
+
+
+def _same_grid(grid, lab_grid, img_path: Path, lab_path: Path) -> None:
+    from SDSegLogic.errors import GeometryError
+
+    try:
+        grid.require_same(lab_grid, what=f"label map {lab_path.name}")
+    except GeometryError as exc:
+        problems = str(exc).split("grid: ", 1)[-1].split(". Resample", 1)[0]
+        raise DatasetError(f"{lab_path}: the label map is not on the grid of its image {img_path} ({problems}); resample "
+                           "the label map onto the image by nearest neighbour (e.g. Resample Image (BRAINS) in 3D Slicer).") from None
 
 
 def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", default_window=None,
-             default_classes: Optional[List[dict]] = None, id_rule: Callable[[str], str] = lambda s: s) -> Tuple[Dict[str, Case], List[str], Tuple[float, float]]:
+             default_classes: Optional[List[dict]] = None, id_rule: Callable[[str], str] = lambda s: s) -> Tuple[Dict[str, Case], List[str], Tuple[float, float], dict]:
     root = Path(cfg.root)
     window = tuple(cfg.window or default_window or ())
     if len(window) != 2:
         raise DatasetError(f"data.window is required for volume data (e.g. [-125, 275] for abdominal CT), got {cfg.window!r}.")
+    lut, names = class_lut(cfg.classes or default_classes or [])
     images = {id_rule(k): v for k, v in _listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}").items()}
     labels = {id_rule(k): v for k, v in _listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}").items()}
-    lut, names = _class_lut(cfg.classes or default_classes or [])
     cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut) for cid, i, m in _pairs(images, labels, root)}
-    return cases, names, window  # type: ignore[return-value]
+    rule = "classes" if cfg.classes else ("dataset" if default_classes else "union")
+    return cases, names, window, {"label_folder": str(root / labels_dir), "label_rule": rule, "lut": lut}  # type: ignore[return-value]
+
+
+def _window_info(window: Tuple[float, float]) -> Dict[str, object]:
+    return {"kind": "window", "low": window[0], "high": window[1]}
 
 
 def _generic_volumes(cfg) -> DatasetInfo:
-    cases, names, window = _volumes(cfg)
-    return DatasetInfo(cases, names, 1, None, {"kind": "window", "low": window[0], "high": window[1]})
+    cases, names, window, labels = _volumes(cfg)
+    return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 
 def _btcv(cfg) -> DatasetInfo:
     organs = [{"name": n, "labels": [v]} for n, v in BTCV_ORGANS]
     if not cfg.multiclass and not cfg.classes:
         organs = [{"name": "abdominal organs", "labels": [v for _, v in BTCV_ORGANS]}]
-    cases, names, window = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, lambda s: re.sub(r"\D", "", s))
+    cases, names, window, labels = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, lambda s: re.sub(r"\D", "", s))
     test = [c for c in BTCV_TEST if c in cases]
-    return DatasetInfo(cases, names, 1, {"test": test}, {"kind": "window", "low": window[0], "high": window[1]})
+    return DatasetInfo(cases, names, 1, {"test": test}, _window_info(window), **labels)
 
 
 def _sts3d(cfg) -> DatasetInfo:
-    cases, names, window = _volumes(cfg, default_window=(-100.0, 1100.0), default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
-    return DatasetInfo(cases, names, 1, None, {"kind": "window", "low": window[0], "high": window[1]})
+    cases, names, window, labels = _volumes(cfg, default_window=(-100.0, 1100.0), default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
+    return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 
 def _phantom2d(cfg) -> DatasetInfo:

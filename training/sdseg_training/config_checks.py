@@ -1,0 +1,228 @@
+"""Type and consistency checks of a training configuration (used by :mod:`sdseg_training.config`).
+
+Every value is checked against its dataclass annotation when the config is loaded, so that a
+typo fails at once with the key, the value and the expected type, not hours later in a loop:
+
+* ``int``: an integer; an integral float (``1e4``, which YAML reads as 10000.0) or an integral
+  number written as a string (``1e3``, which YAML 1.1 reads as a string) is taken as that
+  integer; ``2.5``, ``ten`` and ``true`` are refused.
+* ``float``: a number (an int is taken as a float; a numeric string such as ``2e-4`` too);
+  booleans are refused.
+* ``bool``: ``true`` or ``false`` only.
+* ``str``: a string; ``Optional[...]`` also takes ``null``.
+* ``Tuple[float, float]`` (``data.window``, ``data.slice_range``, ``optim.betas``): a list of
+  exactly two numbers (integers for ``slice_range``).
+* ``data.classes``: a list of ``{name: str, labels: [int, ...]}``, label values 1..255, each
+  value in one class only.
+
+The class count rule (:func:`check_class_count`): a multi-class model has
+``model.num_classes = foreground classes + 1`` network classes (class 0 is the union of all
+foreground); a binary model (``data.multiclass: false``) has ``model.num_classes: null`` and at
+most one entry in ``data.classes`` (list every label value of the foreground in that one class).
+"""
+
+from __future__ import annotations
+
+import math
+import typing
+from typing import Any, Dict, List, Optional, Sequence
+
+from .errors import TrainingConfigError
+
+__all__ = ["coerce_section", "check_classes", "check_class_count", "check_consistency"]
+
+# ints that must be at least 1 (0 would divide by zero or keep nothing); other ints must be >= 0
+_AT_LEAST_ONE = {"batch_size", "grad_accum", "log_every", "val_every", "ckpt_every", "keep_checkpoints", "size"}
+_ANY_SIGN = {"seed", "split_seed"}
+_MAX_LABEL = 255
+
+
+def _type_name(tp: Any) -> str:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return f"{_type_name(inner[0])} or null"
+    if origin in (tuple, typing.Tuple):
+        args = typing.get_args(tp)
+        return f"a list of {len(args)} {'integers' if args[0] is int else 'numbers'}"
+    if origin in (list, typing.List):
+        return "a list"
+    if origin in (dict, typing.Dict):
+        return "a mapping"
+    return {int: "an integer", float: "a number", bool: "true or false", str: "a string"}.get(tp, str(tp))
+
+
+def _as_int(value: Any) -> Optional[int]:
+    """``value`` as an int when it is an integer, an integral float or an integral numeric string."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        try:
+            value = float(value)
+        except ValueError:
+            return None
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    return None
+
+
+def _as_float(value: Any) -> Optional[float]:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        return float(value)
+    if isinstance(value, str):
+        try:  # YAML 1.1 reads "2e-4" (no dot) as a string
+            return float(value)
+        except ValueError:
+            return None
+    return None
+
+
+def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
+    origin = typing.get_origin(tp)
+    if origin is typing.Union:
+        if value is None:
+            return None
+        inner = [a for a in typing.get_args(tp) if a is not type(None)]
+        return _coerce(inner[0], key, value, where)
+    bad = TrainingConfigError(f"{where}: {key}={value!r} is not {_type_name(tp)}.")
+    if tp is bool:
+        if not isinstance(value, bool):
+            raise TrainingConfigError(f"{where}: {key}={value!r} must be true or false.")
+        return value
+    if tp is int:
+        number = _as_int(value)
+        if number is None:
+            raise TrainingConfigError(f"{where}: {key}={value!r} is not an integer (write e.g. 1000 or 1e3).")
+        low = 1 if key in _AT_LEAST_ONE else (None if key in _ANY_SIGN else 0)
+        if low is not None and number < low:
+            raise TrainingConfigError(f"{where}: {key}={value!r} must be an integer >= {low}.")
+        return number
+    if tp is float:
+        number = _as_float(value)
+        if number is None:
+            raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.")
+        return number
+    if tp is str:
+        if not isinstance(value, str):
+            raise TrainingConfigError(f"{where}: {key}={value!r} is not a string; quote it in the YAML.")
+        return value
+    if origin in (tuple, typing.Tuple):
+        args = typing.get_args(tp)
+        if not isinstance(value, (list, tuple)) or len(value) != len(args):
+            raise TrainingConfigError(f"{where}: {key}={value!r} is not {_type_name(tp)}, e.g. [-125, 275].")
+        return tuple(_coerce(a, f"{key}[{i}]", v, where) for i, (a, v) in enumerate(zip(args, value)))
+    if origin in (list, typing.List):
+        if not isinstance(value, (list, tuple)):
+            raise bad
+        (item,) = typing.get_args(tp)
+        if item is str:  # case ids: a number would lose leading zeros
+            for v in value:
+                if not isinstance(v, str):
+                    raise TrainingConfigError(f"{where}: {key} entry {v!r} is not a string; quote case ids, e.g. ['0001'].")
+        return list(value)
+    if origin in (dict, typing.Dict):
+        if not isinstance(value, dict):
+            raise bad
+        return value
+    return value
+
+
+def coerce_section(part_cls: type, values: Dict[str, Any], where: str) -> Dict[str, Any]:
+    """Check and convert the values of one section against ``part_cls``'s annotations.
+
+    Args:
+        part_cls: the section's dataclass (e.g. ``TrainSection``).
+        values: the section's keys as read (all known keys).
+        where: ``"<file>: <section>"`` for messages.
+
+    Returns:
+        The converted values (ints as int, pairs as tuples, ...).
+
+    Raises:
+        TrainingConfigError: naming the key, the value and the expected type.
+    """
+    hints = typing.get_type_hints(part_cls)
+    cleaned = {}
+    for key, value in values.items():
+        if key == "mixed_precision":  # its own rule (YAML 1.1 reads no as false)
+            cleaned[key] = value
+            continue
+        cleaned[key] = _coerce(hints[key], key, value, where)
+        if key == "classes":
+            check_classes(cleaned[key], f"{where}: classes")
+    return cleaned
+
+
+def check_classes(classes: Sequence[Any], where: str) -> None:
+    """``data.classes``: each ``{name: str, labels: [int 1..255, ...]}``; a value in one class only."""
+    seen: Dict[int, str] = {}
+    names: List[str] = []
+    example = "e.g. [{name: liver, labels: [5]}, {name: kidneys, labels: [2, 3]}]"
+    for i, spec in enumerate(classes):
+        if not isinstance(spec, dict):
+            raise TrainingConfigError(f"{where}[{i}]={spec!r} is not a mapping {{name, labels}}; {example}.")
+        unknown = sorted(set(spec) - {"name", "labels"})
+        if unknown or "labels" not in spec or "name" not in spec:
+            raise TrainingConfigError(
+                f"{where}[{i}]={spec!r}: each class needs exactly the keys name and labels"
+                f"{f' (unknown: {unknown})' if unknown else ''}; {example}."
+            )
+        name, labels = spec["name"], spec["labels"]
+        if not isinstance(name, str) or not name:
+            raise TrainingConfigError(f"{where}[{i}].name={name!r} is not a non-empty string.")
+        if name in names:
+            raise TrainingConfigError(f"{where}: class name {name!r} appears twice.")
+        names.append(name)
+        if not isinstance(labels, (list, tuple)) or not labels:
+            raise TrainingConfigError(f"{where}[{i}].labels={labels!r} is not a non-empty list of label values; write labels: [{labels!r}].")
+        for value in labels:
+            number = _as_int(value)
+            if number is None or not 1 <= number <= _MAX_LABEL or isinstance(value, str):
+                raise TrainingConfigError(f"{where}[{i}].labels: {value!r} is not a label value 1..{_MAX_LABEL} (0 is background).")
+            if number in seen:
+                raise TrainingConfigError(f"{where}: label value {number} is in both {seen[number]!r} and {name!r}.")
+            seen[number] = name
+        spec["labels"] = [int(v) for v in labels]
+
+
+def check_class_count(num_classes: Optional[int], multiclass: bool, foreground: Optional[int], where: str) -> None:
+    """Refuse a ``model.num_classes`` that does not fit the data's classes (rule: module docstring).
+
+    Args:
+        num_classes: ``model.num_classes``.
+        multiclass: ``data.multiclass``.
+        foreground: number of foreground classes when known (``len(data.classes)``, or the
+            dataset's class names), else ``None`` (only the binary rules are checked).
+        where: the config file (or "run") for messages.
+    """
+    if not multiclass:
+        if num_classes is not None:
+            raise TrainingConfigError(
+                f"{where}: model.num_classes={num_classes} but data.multiclass is false (a binary model has no class "
+                "embedding); set model.num_classes=null, or data.multiclass=true with num_classes = foreground classes + 1."
+            )
+        if foreground is not None and foreground > 1:
+            raise TrainingConfigError(
+                f"{where}: data.multiclass is false (one foreground) but the data has {foreground} classes; merge them "
+                "into one class (one entry in data.classes listing every label value), or set data.multiclass=true "
+                f"and model.num_classes={foreground + 1}."
+            )
+        return
+    if num_classes is not None and foreground is not None and num_classes != foreground + 1:
+        raise TrainingConfigError(
+            f"{where}: model.num_classes={num_classes} but the data has {foreground} foreground class(es); a multi-class "
+            f"model needs num_classes = foreground classes + 1 = {foreground + 1} (class 0 is the union of all foreground)."
+        )
+
+
+def check_consistency(cfg: Any, where: str) -> None:
+    """Checks across keys that a loaded config can make before any data is read."""
+    data = cfg.data
+    foreground = len(data.classes) if data.classes else None
+    check_class_count(cfg.model.num_classes, data.multiclass, foreground, where)
+    if data.window is not None and not data.window[0] < data.window[1]:
+        raise TrainingConfigError(f"{where}: data.window={list(data.window)!r} must be [low, high] with low < high.")
