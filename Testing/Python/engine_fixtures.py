@@ -55,3 +55,14 @@ def read_reply(sock: socket.socket, timeout: float = 5.0) -> Dict[str, Any]:
 
     sock.settimeout(timeout)
     return recv_frame(sock, 1 << 20, 1 << 30).header
+
+
+def authenticated_socket(engine) -> socket.socket:
+    """A raw socket to a running engine process, after a successful ``hello``/``welcome``."""
+    from SDSegLogic.server.protocol import PROTOCOL_VERSION
+
+    sock = socket.create_connection((engine.host, engine.port), timeout=5)
+    sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": engine.token}))
+    if read_reply(sock)["type"] != "welcome":
+        raise AssertionError("the engine did not welcome a client with its own token")
+    return sock

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply
+from engine_fixtures import authenticated_socket, make_tiny_model, raw_frame, read_reply
 from SDSegLogic.errors import CancelledError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineDiedError, EngineError, EngineProcess
@@ -52,13 +52,6 @@ def _geometry(shape_kji, oblique: bool = True) -> ImageGeometry:
 
 def _volume(shape_kji, seed: int = 0) -> np.ndarray:
     return np.random.default_rng(seed).normal(40, 150, shape_kji).astype(np.int16)
-
-
-def _authenticated_socket(engine) -> socket.socket:
-    sock = socket.create_connection((engine.host, engine.port), timeout=5)
-    sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": engine.token}))
-    assert read_reply(sock)["type"] == "welcome"
-    return sock
 
 
 # ---------------------------------------------------------------------- start, auth, info
@@ -172,7 +165,7 @@ def test_modality_reaches_the_plan_and_a_photo_for_a_ct_model_warns(engine):
     for modality, why in ((7, "must be a string"), ("X" * 17, "at most 16 characters")):
         header = {"type": "segment", "geometry": geometry_to_json(_geometry((1, 8, 8))), "options": {"modality": modality},
                   "arrays": [{"name": "image", "dtype": "int16", "shape": [1, 8, 8], "offset": 0, "nbytes": image.nbytes}]}
-        with _authenticated_socket(engine) as sock:
+        with authenticated_socket(engine) as sock:
             sock.sendall(raw_frame(header, image.tobytes()))
             reply = read_reply(sock)
         assert reply["code"] == "input_error" and why in reply["message"], reply
@@ -219,7 +212,7 @@ def test_malformed_segment_requests_get_clear_errors(engine, mutate, code):
     header = {"type": "segment", "geometry": geometry_to_json(_geometry((2, 8, 8))), "options": {},
               "arrays": [{"name": "image", "dtype": "int16", "shape": [2, 8, 8], "offset": 0, "nbytes": image.nbytes}]}
     mutate(header)
-    with _authenticated_socket(engine) as sock:
+    with authenticated_socket(engine) as sock:
         sock.sendall(raw_frame(header, image.tobytes()))
         reply = read_reply(sock)
         assert reply["type"] == "error" and reply["code"] == code, reply
@@ -229,13 +222,13 @@ def test_malformed_segment_requests_get_clear_errors(engine, mutate, code):
 
 
 def test_invalid_json_header_is_rejected(engine):
-    with _authenticated_socket(engine) as sock:
+    with authenticated_socket(engine) as sock:
         sock.sendall(b"SDSG" + (5).to_bytes(4, "little") + (0).to_bytes(8, "little") + b"{nope")
         assert read_reply(sock)["code"] == "malformed_header"
 
 
 def test_oversized_request_rejected_from_the_header_alone(engine):
-    with _authenticated_socket(engine) as sock:
+    with authenticated_socket(engine) as sock:
         started = time.monotonic()
         sock.sendall(raw_frame({"type": "segment"}, declared_body=10 << 30))  # 10 GiB announced, none sent
         reply = read_reply(sock)

@@ -10,17 +10,16 @@ non-boolean value is refused like ``want_probabilities``.
 
 from __future__ import annotations
 
-import socket
 import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply
+from engine_fixtures import authenticated_socket, make_tiny_model, raw_frame, read_reply
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineError, EngineProcess
-from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
+from SDSegLogic.server.protocol import geometry_to_json
 
 CHANNELS = "colour image given to a 1-channel (grayscale) model"
 MODALITY = "trained on CT images but the input is a 2-D picture"
@@ -51,13 +50,6 @@ def _grey(k: int = 1) -> np.ndarray:
     return np.random.default_rng(5).normal(40, 150, (k, 16, 16)).astype(np.int16)
 
 
-def _authenticated(engine) -> socket.socket:
-    sock = socket.create_connection((engine.host, engine.port), timeout=5)
-    sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": engine.token}))
-    assert read_reply(sock)["type"] == "welcome"
-    return sock
-
-
 def test_strict_refuses_a_mismatch_with_an_input_error_and_default_only_warns(engine):
     photo, grey = _photo(), _grey()
     with engine.client() as client:
@@ -86,7 +78,7 @@ def test_a_strict_option_that_is_not_a_boolean_is_refused(engine, value):
     image = _grey()
     header = {"type": "segment", "geometry": geometry_to_json(_geometry(image.shape)), "options": {"strict": value},
               "arrays": [{"name": "image", "dtype": "int16", "shape": list(image.shape), "offset": 0, "nbytes": image.nbytes}]}
-    with _authenticated(engine) as sock:
+    with authenticated_socket(engine) as sock:
         sock.sendall(raw_frame(header, image.tobytes()))
         reply = read_reply(sock)
         assert reply["type"] == "error" and reply["code"] == "input_error", reply
