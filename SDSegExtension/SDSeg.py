@@ -41,7 +41,10 @@ from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
-from SDSegLib.panel_state import show_warnings, update_option_states, update_segment_button, update_slices_and_estimate  # noqa: E402,E501
+from SDSegLib.panel_state import (  # noqa: E402
+    lock_run_controls, removed_output_notes, show_job_event, show_warnings, update_option_states, update_segment_button,
+    update_slices_and_estimate,
+)
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLogic.errors import SDSegError  # noqa: E402
 
@@ -142,10 +145,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self.removeObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
 
     def onSceneStartClose(self, caller, event) -> None:
-        if self._job is not None:
-            self._log(_("The scene is closing: the running segmentation is cancelled and nothing is written."))
-            self.ui.etaLabel.text = _("Cancelled: the scene was closed.")
-            self._cancelJob()
+        self._cancelJob(_("the scene is closing"))
         self.setParameterNode(None)
 
     def onSceneEndClose(self, caller, event) -> None:
@@ -194,12 +194,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         missing = None if self.ui.remoteUrlLineEdit.text.strip() else self._missingModel
         update_segment_button(self.ui, running, bool(p and p.inputVolume), missing)
         self._roiObserver.follow(p.roiNode if p is not None else None)
-        for name in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton"):
-            getattr(self.ui, name).enabled = not running
-        if p is not None:
-            update_option_states(self.ui, p)
-            if not running:
-                update_slices_and_estimate(self.ui, self.logic, p, self._engineDevice)
+        lock_run_controls(self.ui, running)  # during a run only Cancel and what changes nothing stay usable
+        if p is not None and not running:
+            update_option_states(self.ui, p)  # after the lock: disables again what would be ignored
+            update_slices_and_estimate(self.ui, self.logic, p, self._engineDevice)
 
     def _log(self, text: str) -> None:
         self.ui.statusLog.appendPlainText(text)
@@ -226,6 +224,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             return
         p = self._parameterNode
         with self._errorsShown(_("SDSeg could not start.")):
+            self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None)
             self.logic.setupPythonRequirements()
             job = self.logic.startJob(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
@@ -234,8 +233,9 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
                 gpuKernels=p.gpuKernels, strict=p.strict)
             # where the result goes is fixed when the run starts
-            job.outputNodeIDs = tuple(node.GetID() if node is not None else None
-                                      for node in (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume))
+            outputs = (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume)
+            job.outputNodeIDs = tuple(node.GetID() if node is not None else None for node in outputs)
+            job.outputNodeNames = tuple(node.GetName() if node is not None else None for node in outputs)
             self._job = job
             self.ui.progressBar.setRange(0, 0)  # busy until the engine reports the first slices
             self.ui.etaLabel.text = _("Starting the engine ...")
@@ -243,9 +243,17 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._timer.start()
         self._updateState()
 
-    def _cancelJob(self) -> None:
-        """Cancel the running job, if any, and reset the panel (its events are no longer read)."""
+    def _cancelJob(self, reason: str = "") -> None:
+        """Cancel the running job, if any, and reset the panel (its events are no longer read).
+
+        Args:
+            reason: why, shown in the status line and the log (e.g. "the scene is closing"); none
+                for the module's cleanup.
+        """
         if self._job is not None:
+            if reason:
+                self.ui.etaLabel.text = _("Cancelled: {reason}.").format(reason=reason)
+                self._log(_("The running segmentation is cancelled and nothing is written: {reason}.").format(reason=reason))
             self._job.cancel()
         self._endJob()
 
@@ -265,9 +273,12 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         if job is None:
             self._timer.stop()
             return
+        if slicer.mrmlScene.GetNodeByID(job.volumeNodeID) is None:  # deleted: the result could not be written
+            self._cancelJob(_("the input volume was removed from the scene"))
+            return
         for event in job.poll():
             if event.kind not in ("done", "cancelled", "error"):
-                self._onJobEvent(event)
+                self._engineDevice = show_job_event(self.ui, event) or self._engineDevice
                 continue
             try:
                 with self._errorsShown(_("SDSeg could not write the result.")):
@@ -275,19 +286,6 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             finally:
                 self._endJob()
             return
-
-    def _onJobEvent(self, event) -> None:
-        from SDSegLogic.progress import format_seconds
-
-        if event.kind == "progress":
-            done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
-            self.ui.progressBar.setRange(0, 100)
-            self.ui.progressBar.setValue(int(100 * done / total))
-            self.ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
-                done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
-        elif event.kind == "info":
-            self.ui.deviceInfoLabel.text = event.text
-            self._engineDevice = "cuda" if str(event.data.get("device", "")).startswith("cuda") else "cpu"
 
     def _onJobEnd(self, job, event) -> None:
         self.ui.etaLabel.text = event.text.splitlines()[0]
@@ -302,12 +300,14 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
         if volume is None:
             raise SDSegError(_("the input volume was removed from the scene during the run; nothing was written."))
-        outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in getattr(job, "outputNodeIDs", (None,) * 3)]
+        outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in job.outputNodeIDs]
         segmentation = self.logic.applyResult(job, volume, *outputs)
         self.ui.show3DButton.setSegmentationNode(segmentation)
         self.ui.progressBar.setRange(0, 100)
         self.ui.progressBar.setValue(100)
         self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))
+        for note in removed_output_notes(job.outputNodeNames, outputs, segmentation.GetName()):
+            self._log(note)  # chosen outputs deleted during the run
         for warning in job.output.warnings:
             self._log(_("Warning: {text}").format(text=warning))
         show_warnings(self.ui, list(job.output.warnings))

@@ -25,6 +25,8 @@ __all__ = [
     "check_finite",
     "fill_value",
     "channel_mode",
+    "channel_mismatch",
+    "modality_refusal",
     "to_network_channels",
     "map_intensity",
     "resize_slices",
@@ -88,6 +90,46 @@ def check_finite(array: np.ndarray, intensity, policy: str = "reject", source: s
     return out, count
 
 
+def channel_mismatch(is_rgb: bool, input_channels: int) -> Optional[Tuple[str, str, str]]:
+    """A colour/grey mismatch between an image and a model, in words for messages.
+
+    Returns:
+        ``(what, action, remedy)``, e.g. ``("colour image given to a 1-channel (grayscale) model",
+        "converted to luminance (...)", "use a model trained on colour images")``; None when the
+        image's channels are the model's.
+    """
+    if (is_rgb and input_channels == 3) or (not is_rgb and input_channels == 1):
+        return None
+    if is_rgb:
+        return ("colour image given to a 1-channel (grayscale) model", f"converted to luminance {LUMINANCE}",
+                "use a model trained on colour images")
+    return ("grayscale image given to a colour (RGB) model", "gray values repeated into R, G and B",
+            "use a model trained on grayscale images")
+
+
+def modality_refusal(mismatch: str, card_modality: str, is_rgb: bool = False, input_channels: int = 0) -> InputError:
+    """The strict refusal of a modality mismatch: the modality first, then the channels, then the remedies.
+
+    A colour photo given to a CT model is refused for its modality (what the user chose wrongly),
+    not for its channels; a channel mismatch of the same input is kept in the message with its remedy.
+
+    Args:
+        mismatch: the modality mismatch, e.g. ``"image: the model was trained on CT images but the
+            input is a 2-D picture (a colour photo, 3 channels)"`` (see :func:`SDSegLogic.segment_plan.modality_note`).
+        card_modality: the modality the model was trained on.
+        is_rgb: whether the input has a colour axis.
+        input_channels: the model's input channels (0: unknown, no channel detail).
+
+    Returns:
+        The :class:`InputError` to raise.
+    """
+    channels = channel_mismatch(is_rgb, input_channels) if input_channels else None
+    what, action, remedy = channels or ("", "", "use a model trained on such inputs")
+    return InputError(f"{mismatch}{', also a ' + what if what else ''}; refused because strict checking is on "
+                      f"({STRICT_SWITCHES}). Give a {card_modality} image, {remedy}, or turn strict checking off to "
+                      f"segment it anyway{': ' + action if action else ''}.")
+
+
 def channel_mode(is_rgb: bool, input_channels: int, strict: bool = False, source: str = "image") -> Tuple[str, Optional[str]]:
     """Decide how image channels become the network's 3 channels.
 
@@ -98,16 +140,10 @@ def channel_mode(is_rgb: bool, input_channels: int, strict: bool = False, source
     Raises:
         InputError: a mismatch when ``strict`` is True.
     """
-    if is_rgb and input_channels == 3:
-        return "rgb", None
-    if not is_rgb and input_channels == 1:
-        return "repeat", None
-    if is_rgb:
-        what, mode = "colour image given to a 1-channel (grayscale) model", "luminance"
-        action, remedy = f"converted to luminance {LUMINANCE}", "use a model trained on colour images"
-    else:
-        what, mode = "grayscale image given to a colour (RGB) model", "repeat"
-        action, remedy = "gray values repeated into R, G and B", "use a model trained on grayscale images"
+    mismatch = channel_mismatch(is_rgb, input_channels)
+    if mismatch is None:
+        return ("rgb" if is_rgb else "repeat"), None
+    (what, action, remedy), mode = mismatch, ("luminance" if is_rgb else "repeat")
     if strict:
         raise InputError(f"{source}: {what}; refused because strict checking is on ({STRICT_SWITCHES}). Either "
                          f"{remedy}, or turn strict checking off to adapt the channels.")

@@ -13,7 +13,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 from .errors import InputError
 from .geometry import ImageGeometry, ReorientPlan, parse_orientation_code, closest_axes, plan_reorientation
 from .limits import default_memory_budget, format_bytes
-from .preprocessing import STRICT_SWITCHES, channel_mode
+from .preprocessing import channel_mode, modality_refusal
 
 __all__ = ["SegmentationPlan", "plan_segmentation", "parse_slice_range", "SliceRange", "modality_note"]
 
@@ -111,7 +111,8 @@ def _modality_family(name: str) -> Optional[str]:
     return _MODALITY_FAMILIES.get(str(name or "").strip().upper())
 
 
-def modality_note(card_modality: str, modality: str, strict: bool = False, source: str = "image") -> Optional[str]:
+def modality_note(card_modality: str, modality: str, strict: bool = False, source: str = "image", *,
+                  is_rgb: bool = False, input_channels: int = 0) -> Optional[str]:
     """A warning when the input's modality is not the one the model was trained on.
 
     Only known modalities are compared (DICOM codes such as ``CT``, ``MR``, ``PT``, ``US`` and the
@@ -124,6 +125,9 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
         modality: the input's (:attr:`SDSegLogic.io.ImageData.modality`).
         strict: raise instead of returning the note.
         source: name of the input used in messages.
+        is_rgb: the input has a colour axis (a photo is then named a colour photo).
+        input_channels: the model's input channels; a refusal keeps a channel mismatch and its
+            remedy after the modality (:func:`~SDSegLogic.preprocessing.modality_refusal`).
 
     Returns:
         The warning text, or ``None`` when the modalities agree or cannot be compared.
@@ -136,12 +140,13 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
         return None
     if given == "photo" and trained not in _TOMOGRAPHIC:
         return None
-    what = "a 2-D picture (photo, PNG/JPEG/TIFF/BMP)" if given == "photo" else f"a {modality} image"
+    if given == "photo":
+        what = "a 2-D picture (a colour photo, 3 channels)" if is_rgb else "a 2-D picture (photo, PNG/JPEG/TIFF/BMP)"
+    else:
+        what = f"a {modality} image"
     mismatch = f"{source}: the model was trained on {card_modality} images but the input is {what}"
     if strict:
-        raise InputError(f"{mismatch}; refused because strict checking is on ({STRICT_SWITCHES}). Give a "
-                         f"{card_modality} image, use a model trained on such inputs, or turn strict checking off to "
-                         "segment it anyway.")
+        raise modality_refusal(mismatch, card_modality, is_rgb, input_channels)
     return (f"{mismatch}; the results may be meaningless. Give a {card_modality} image or use a model trained on "
             "such inputs.")
 
@@ -215,12 +220,11 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     if max(sx, sy) / min(sx, sy) > 2.0:
         notes.append(f"{source}: in-plane spacing {sx:g} x {sy:g} mm is anisotropic; slices are resized to a square "
                      "grid, so anatomy looks stretched to the model.")
+    # the modality first: a refusal of a colour photo for a CT model names the modality, then the channels
+    mismatch = modality_note(getattr(card, "modality", ""), modality, strict_modality, source, is_rgb=is_rgb,
+                             input_channels=card.input_channels)
     mode, channel_note = channel_mode(is_rgb, card.input_channels, strict_channels, source)
-    if channel_note:
-        notes.append(channel_note)
-    mismatch = modality_note(getattr(card, "modality", ""), modality, strict_modality, source)
-    if mismatch:
-        notes.append(mismatch)
+    notes.extend(note for note in (channel_note, mismatch) if note)
     count = target.shape[2]
     in_start, in_stop = parse_slice_range(slices, geometry.shape[src], source)
     model_range = (count - in_stop, count - in_start) if reorientation.flips[2] else (in_start, in_stop)

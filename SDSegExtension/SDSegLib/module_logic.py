@@ -36,7 +36,7 @@ from .install import DependencyInstaller, installed_versions
 from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
 from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
 from .parameter_node import SDSegParameterNode
-from .segmentation_writer import write_segmentation
+from .segmentation_writer import check_output_volumes, write_segmentation
 from .volume_adapter import (
     SliceSelection,
     array_and_geometry_from_volume_node,
@@ -308,6 +308,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         job.volumeNodeID = inputVolume.GetID()
         return job.start()
 
+    checkOutputVolumes = staticmethod(check_output_volumes)  # refuses the input as a map's volume (it would be overwritten)
+
     def applyResult(self, job: SegmentationJob, inputVolume: Any, outputSegmentation: Any = None,
                     probabilityVolume: Any = None, uncertaintyVolume: Any = None) -> Any:
         """Write a finished job's result into the scene (GUI thread); returns the segmentation node.
@@ -321,6 +323,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         output = job.output
         if output is None:
             raise SDSegError("the job has no result to write (it failed or was cancelled).")
+        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
         card = job.info.get("model_card") or self.modelCard(job.model)
         options = output.header.get("options", {})
         tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
@@ -373,6 +376,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
                 under ``strict`` is an EngineError with code ``input_error``), CancelledError.
         """
+        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if samples > 1 else None)  # before the run
         job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode, firstSlice, lastSlice,
                             wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
                             remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels, strict=strict)

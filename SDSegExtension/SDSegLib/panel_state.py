@@ -1,14 +1,15 @@
 """What the module panel shows for the current parameters (needs Slicer's ``slicer.i18n``).
 
-Called by ``SDSegWidget._updateState`` on every parameter change: which options are disabled
-because they would be ignored, which axis the slice numbers count along, the run-time estimate,
-and the quality-warning line after a run. ``ui`` is the widget's ``self.ui`` (PythonQt widgets).
+Called by ``SDSegWidget._updateState`` on every parameter change and when a run starts or ends:
+which controls are locked because a run is going on (:data:`RUN_CONTROLS`), which options are
+disabled because they would be ignored, which axis the slice numbers count along, the run-time
+estimate, and the quality-warning line after a run. ``ui`` is the widget's ``self.ui`` (PythonQt widgets).
 """
 
 from __future__ import annotations
 
 import html
-from typing import Any, Sequence
+from typing import Any, List, Optional, Sequence
 
 from slicer.i18n import tr as _
 
@@ -16,7 +17,41 @@ from SDSegLogic.errors import SDSegError
 
 from .model_info import warnings_html
 
-__all__ = ["update_segment_button", "update_option_states", "update_slices_and_estimate", "show_warnings"]
+__all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
+           "update_slices_and_estimate", "show_warnings", "show_job_event", "removed_output_notes"]
+
+RUN_CONTROLS = (
+    # Inputs
+    "inputVolumeSelector", "modelComboBox", "importModelZipButton", "useModelFolderButton", "deviceComboBox",
+    # Options
+    "stepsSpinBox", "samplesSpinBox", "seedSpinBox", "roiSelector", "firstSliceSpinBox", "lastSliceSpinBox",
+    # Outputs
+    "outputSegmentationSelector", "probabilityVolumeSelector", "uncertaintyVolumeSelector",
+    # Advanced
+    "batchSizeSpinBox", "strictCheckBox", "gpuKernelsComboBox", "remoteUrlLineEdit", "remoteTokenLineEdit",
+)
+"""Every control of ``Resources/UI/SDSeg.ui`` that changes what a run does, disabled while one is going on.
+
+A change during a run would not reach it, yet the parameter node (saved with the scene) would then
+disagree with what made the result, and a new model, device, GPU-kernels policy or remote engine
+would restart the engine. What changes nothing stays usable: Cancel (the Segment button), the
+section headers, Show 3D, Open models folder and Copy diagnostics. A control added to the .ui
+that affects a run belongs here (``Testing/Python/test_slicer_run_lock.py`` finds any that is not).
+"""
+
+
+def lock_run_controls(ui: Any, running: bool) -> None:
+    """Disable every :data:`RUN_CONTROLS` widget while ``running``, enable them all otherwise.
+
+    Call :func:`update_option_states` after it when not running: it disables again what the
+    current parameters make ignored (Qt has one ``enabled`` flag per widget).
+
+    Args:
+        ui: the widget's ui.
+        running: a run is going on (from Segment until its end, failure, cancel or scene close).
+    """
+    for name in RUN_CONTROLS:
+        getattr(ui, name).enabled = not running
 
 
 def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model: Any = None) -> None:
@@ -85,3 +120,49 @@ def show_warnings(ui: Any, warnings: Sequence[str]) -> None:
     ui.warningLabel.text = warnings_html(warnings)
     ui.warningLabel.toolTip = "\n".join(warnings)
     ui.warningLabel.visible = bool(warnings)
+
+
+def show_job_event(ui: Any, event: Any) -> Optional[str]:
+    """Show a running job's ``progress`` (bar, slice count, time left) or ``info`` (engine device) event.
+
+    Args:
+        ui: the widget's ui.
+        event: a :class:`SDSegLib.engine_runner.JobEvent` that does not end the job.
+
+    Returns:
+        ``"cuda"``/``"cpu"`` for an ``info`` event (the engine's device, for the time estimate), else None.
+    """
+    from SDSegLogic.progress import format_seconds
+
+    if event.kind == "progress":
+        done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
+        ui.progressBar.setRange(0, 100)
+        ui.progressBar.setValue(int(100 * done / total))
+        ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
+            done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
+    elif event.kind == "info":
+        ui.deviceInfoLabel.text = event.text
+        return "cuda" if str(event.data.get("device", "")).startswith("cuda") else "cpu"
+    return None
+
+
+def removed_output_notes(names: Sequence[Optional[str]], found: Sequence[Any], written: str) -> List[str]:
+    """Log lines for the output nodes chosen when a run started and removed from the scene before it ended.
+
+    Args:
+        names: names of the chosen segmentation, probability and uncertainty nodes at the start
+            (None where none was chosen).
+        found: the same nodes looked up by id at the end (None where removed).
+        written: name of the segmentation node the result went to instead.
+    """
+    notes = []
+    for index, (name, node) in enumerate(zip(names, found)):
+        if name is None or node is not None:
+            continue
+        if index == 0:
+            notes.append(_("The chosen segmentation '{name}' was removed during the run; the result went to a new "
+                           "segmentation, '{written}'.").format(name=name, written=written))
+        else:
+            notes.append(_("The chosen volume '{name}' was removed during the run; its map was not written.").format(
+                name=name))
+    return notes

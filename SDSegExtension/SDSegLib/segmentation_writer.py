@@ -30,8 +30,8 @@ from SDSegLogic.errors import InputError
 
 from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
-__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid", "TYPE_CONTEXT",
-           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
+__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid",
+           "check_output_volumes", "TYPE_CONTEXT", "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
@@ -95,6 +95,24 @@ def segment_specs(card: Mapping[str, Any]) -> List[SegmentSpec]:
         specs.append(SegmentSpec(f"sdseg_{int(cls['label_value'])}_{safe}", name, color, int(cls["label_value"]),
                                  terminology_entry(cls.get("terminology") or {})))
     return specs
+
+
+def check_output_volumes(input_volume: Any, probability_volume: Any = None, uncertainty_volume: Any = None) -> None:
+    """Refuse map volumes that would overwrite the input, or both maps chosen into one volume.
+
+    The panel's map selectors list every scalar volume, the input CT included; writing a map into
+    it would replace the voxels that were segmented (the input is never modified). Checked before
+    a run starts and again before its result is written.
+
+    Raises:
+        InputError: the input volume is the probability or uncertainty volume, or both are one node.
+    """
+    ids = [node.GetID() if node is not None else None for node in (probability_volume, uncertainty_volume)]
+    if input_volume is not None and input_volume.GetID() in ids:
+        raise InputError(f"the input volume '{input_volume.GetName()}' is chosen as the probability or uncertainty map's "
+                         "volume, which would overwrite it; choose another volume or create a new one.")
+    if ids[0] is not None and ids[0] == ids[1]:
+        raise InputError("the probability map and the uncertainty map are chosen to go into the same volume; choose two.")
 
 
 def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,

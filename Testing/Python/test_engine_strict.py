@@ -3,7 +3,8 @@
 A real engine (``python -m SDSegLogic.server``) serves the tiny random-weight CT model of
 engine_fixtures.py (``modality`` CT, one input channel). With ``strict`` a colour picture or an
 image whose modality is ``photo`` is refused with the normal ``input_error`` frame, whose message
-names the mismatch and the remedy; without it the same request is segmented with a warning. The
+names the mismatch and the remedy (a colour photo for a CT model: the modality first, then the
+channels); without it the same request is segmented with a warning. The
 client sends the option only when it is true (an older engine still accepts default jobs), and a
 non-boolean value is refused like ``want_probabilities``.
 """
@@ -23,6 +24,7 @@ from SDSegLogic.server.protocol import geometry_to_json
 
 CHANNELS = "colour image given to a 1-channel (grayscale) model"
 MODALITY = "trained on CT images but the input is a 2-D picture"
+COLOUR_PHOTO = "the model was trained on CT images but the input is a 2-D picture (a colour photo, 3 channels)"
 
 
 @pytest.fixture(scope="module")
@@ -65,7 +67,10 @@ def test_strict_refuses_a_mismatch_with_an_input_error_and_default_only_warns(en
     colour, modality = refused["colour"].message, refused["photo"].message
     assert CHANNELS in colour and "refused because strict" in colour and "use a model trained on colour images" in colour
     assert MODALITY in modality and "refused because strict" in modality and "Give a CT image" in modality
-    assert CHANNELS in refused["both"].message  # the channels are checked first
+    both = refused["both"].message  # what the 3D Slicer panel sends for an RGB volume: modality "photo"
+    assert both.startswith(f"image: {COLOUR_PHOTO}"), both  # the modality mismatch leads
+    assert both.index(COLOUR_PHOTO) < both.index(CHANNELS) < both.index("refused because strict")  # channels kept
+    assert "Give a CT image, use a model trained on colour images" in both and "turn strict checking off" in both
     assert "Traceback" not in colour + modality
     assert any(CHANNELS in w for w in warned["colour"].warnings), warned["colour"].warnings
     assert any(MODALITY in w for w in warned["photo"].warnings), warned["photo"].warnings

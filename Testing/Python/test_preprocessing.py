@@ -10,8 +10,8 @@ from io_test_helpers import make_card
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.model_card import IntensityMapping
-from SDSegLogic.preprocessing import (channel_mode, check_finite, map_intensity, resize_back, resize_slices,
-                                      to_network_channels, warn_if_raw_ct)
+from SDSegLogic.preprocessing import (channel_mode, check_finite, map_intensity, modality_refusal, resize_back,
+                                      resize_slices, to_network_channels, warn_if_raw_ct)
 
 WINDOW = IntensityMapping("window", -125.0, 275.0)
 
@@ -63,6 +63,17 @@ def test_channel_modes():
     assert mode == "repeat" and "grayscale image given to a colour" in note
     with pytest.raises(InputError, match="strict"):
         channel_mode(True, 1, strict=True)
+
+
+def test_a_strict_modality_refusal_leads_with_the_modality_and_keeps_the_channels():
+    mismatch = "fundus: the model was trained on CT images but the input is a 2-D picture (a colour photo, 3 channels)"
+    text = str(modality_refusal(mismatch, "CT", is_rgb=True, input_channels=1))
+    assert text.startswith(mismatch + ", also a colour image given to a 1-channel (grayscale) model; refused because strict")
+    assert "Give a CT image, use a model trained on colour images, or turn strict checking off" in text
+    assert "converted to luminance" in text and "'Refuse mismatched inputs (strict)'" in text
+    plain = str(modality_refusal("x: the model was trained on CT images but the input is a MR image", "CT", False, 1))
+    assert plain.endswith("Give a CT image, use a model trained on such inputs, or turn strict checking off to segment "
+                          "it anyway.") and "grayscale" not in plain
 
 
 def test_to_network_channels():

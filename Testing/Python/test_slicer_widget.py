@@ -11,13 +11,16 @@ the engine's warnings are shown and stored; the strict checkbox is kept in the p
 a refusal it causes is shown as an error; ignored options are disabled; the slice axis is named
 and the time estimated, again when the selected ROI is moved; a model missing on this computer
 disables Segment; the model buttons import, use and open models; a dead engine's log is shown and
-copied with the diagnostics; cleanup deletes the session's engine log.
+copied with the diagnostics; cleanup deletes the session's engine log; the input volume chosen as a map's
+volume is refused before the run (it would be overwritten).
 """
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+
+from SDSegLogic.errors import SDSegError
 
 pytest.importorskip("PySide6.QtWidgets")
 from slicer_test_helpers import (  # noqa: E402,F401 - app, engines, sdseg, tiny_model are pytest fixtures
@@ -116,8 +119,9 @@ def test_widget_strict_checkbox_is_saved_reaches_the_engine_and_a_refusal_is_sho
     assert _until(app, lambda: job.finished) and _idle_panel(widget)
     assert job.error.code == "input_error" and not _segmentations(fake)  # refused by the engine: nothing written
     assert len(fake.errors) == 1 and fake.errors[0].startswith("Segmentation failed:\n") and fake.error_details == [""]
-    for shown in (fake.errors[0], ui.etaLabel.text, ui.statusLog.toPlainText()):
-        assert "colour image given to a 1-channel (grayscale) model; refused because strict" in shown, shown
+    for shown in (fake.errors[0], ui.etaLabel.text, ui.statusLog.toPlainText()):  # the modality first, then the channels
+        assert "trained on CT images but the input is a 2-D picture (a colour photo, 3 channels), also a colour image " \
+               "given to a 1-channel (grayscale) model; refused because strict" in shown, shown
     assert "Traceback" not in fake.errors[0]
     ui.strictCheckBox.qobject.click()  # unticked: the same photo is segmented, with a warning
     job = _segment(widget, photo)
@@ -333,3 +337,28 @@ def test_widget_cleanup_deletes_the_session_engine_log(app, monkeypatch, tiny_mo
     assert log.is_file() and "ready on" in widget.logic.engineLogTail()
     widget.cleanup()
     assert not log.parent.exists() and widget.logic.engineManager.process is None
+
+
+def test_widget_refuses_the_input_as_a_map_volume_before_the_run(app, sdseg):
+    fake, widget = sdseg
+    ui = widget.ui
+    volume = _add_volume(fake, "CT")
+    before = volume.GetImageData()
+    ui.samplesSpinBox.qobject.setValue(2)
+    ui.probabilityVolumeSelector.setCurrentNode(volume)  # the map selectors list every scalar volume, the input too
+    ui.inputVolumeSelector.setCurrentNode(volume)
+    ui.segmentButton.click()
+    assert widget._job is None and ui.segmentButton.text == "Segment"  # refused before the engine works
+    assert len(fake.errors) == 1 and "could not start" in fake.errors[0] and "would overwrite it" in fake.errors[0]
+    other = fake.mrmlScene.AddNewNodeByClass("vtkMRMLScalarVolumeNode", "maps")
+    ui.probabilityVolumeSelector.setCurrentNode(other)
+    ui.uncertaintyVolumeSelector.setCurrentNode(other)
+    ui.segmentButton.click()
+    assert widget._job is None and "same volume" in fake.errors[-1]
+    ui.uncertaintyVolumeSelector.setCurrentNode(None)
+    job = _segment(widget, volume)
+    assert _until(app, lambda: job.finished) and _idle_panel(widget) and len(fake.errors) == 2
+    assert volume.GetImageData() is before and other.GetImageData() is not None  # the input untouched, the map written
+    with pytest.raises(SDSegError, match="would overwrite it"):  # the writer checks again (scripts call it directly)
+        widget.logic.applyResult(job, volume, None, volume)
+    assert volume.GetImageData() is before
