@@ -8,7 +8,8 @@ permissions). When the engine is ready it prints exactly one JSON line to stdout
     {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
 
 Logs go to stderr. Exit codes: 0 after shutdown, 2 for bad arguments, 3 when the model cannot be
-loaded, 4 when the socket cannot be opened.
+loaded, 4 when the socket cannot be opened. The socket is opened before the model is loaded, so a
+port in use is reported at once rather than after a long model load or kernel build.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
@@ -104,6 +105,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file (parent died)")
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
+    p.add_argument("--io-timeout", type=float, default=60.0,
+                   help="disconnect a client that stops this many seconds in the middle of a frame or stops reading (default 60)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (token still required)")
     p.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
@@ -119,51 +122,30 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         token = read_token(args)
         options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
-                                idle_timeout_s=args.idle_timeout, allow_remote=args.allow_remote)
+                                idle_timeout_s=args.idle_timeout, allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
         options.validate()
-    except SDSegError as exc:
+    except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)
         return 2
     if args.host not in ("127.0.0.1", "::1"):
         log.warning("listening on %s: other machines can reach this engine (token required)", args.host)
-    timings = {}
-    try:
-        started = time.perf_counter()
-        import torch
-
-        if args.threads > 0:
-            torch.set_num_threads(args.threads)
-        from ..pipeline import SDSegPipeline
-
-        timings["import_s"] = time.perf_counter() - started
-        folder = resolve_model(args.model)
-        log.info("loading model from %s on %s", folder, args.device)
-        mark = time.perf_counter()
-        predictor = SDSegPipeline.from_pretrained(folder, device=args.device, dtype=args.dtype)
-        timings["load_s"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        predictor.apply_compile_policy(args.compile, report=log.info)
-        timings["compile_s"] = time.perf_counter() - mark
-        mark = time.perf_counter()
-        if not args.no_warmup:
-            # one forward pass now, so that the first job does not pay for lazy kernel set-up; with
-            # compiled kernels, a batch large enough to run them
-            import numpy as np
-
-            size = int(predictor.sample_size)
-            rows = predictor.compiled_rows
-            slices = 1 if rows is None else -(-rows // predictor.num_network_classes)
-            predictor.predict_probabilities(np.zeros((slices, 3, size, size), dtype=np.float32))
-        timings["warmup_s"] = time.perf_counter() - mark
-    except SDSegError as exc:
-        print(f"sdseg-engine: cannot load model {args.model!r}: {exc}", file=sys.stderr)
-        return 3
-    server = EngineServer(predictor, options)
+    server = EngineServer(None, options)  # the predictor is set once loaded
     try:
         port = server.bind()
-    except OSError as exc:
-        print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
+    except (OSError, OverflowError) as exc:
+        print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}. Choose another --port (0 picks a free one) "
+              "or stop the program that uses it.", file=sys.stderr)
         return 4
+    try:
+        predictor, timings = _load(args)
+    except Exception as exc:  # noqa: BLE001 - any failure to load is exit code 3 with the reason
+        if not isinstance(exc, SDSegError):
+            log.exception("loading the model failed")
+        print(f"sdseg-engine: cannot load model {args.model!r}: {type(exc).__name__ + ': ' if not isinstance(exc, SDSegError) else ''}"
+              f"{exc}", file=sys.stderr)
+        server.shutdown()
+        return 3
+    server.predictor = predictor
     if args.watch_stdin:
         threading.Thread(target=_watch_stdin, args=(server,), daemon=True).start()
     card = predictor.model_card
@@ -177,6 +159,39 @@ def main(argv: Optional[List[str]] = None) -> int:
     server.serve_forever()
     log.info("engine stopped")
     return 0
+
+
+def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, float]]:
+    """Import torch, load the model, apply the compile policy and warm up; returns (predictor, timings)."""
+    timings: Dict[str, float] = {}
+    started = time.perf_counter()
+    import torch
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    from ..pipeline import SDSegPipeline
+
+    timings["import_s"] = time.perf_counter() - started
+    folder = resolve_model(args.model)
+    log.info("loading model from %s on %s", folder, args.device)
+    mark = time.perf_counter()
+    predictor = SDSegPipeline.from_pretrained(folder, device=args.device, dtype=args.dtype)
+    timings["load_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    predictor.apply_compile_policy(args.compile, report=log.info)
+    timings["compile_s"] = time.perf_counter() - mark
+    mark = time.perf_counter()
+    if not args.no_warmup:
+        # one forward pass now, so that the first job does not pay for lazy kernel set-up; with
+        # compiled kernels, a batch large enough to run them
+        import numpy as np
+
+        size = int(predictor.sample_size)
+        rows = predictor.compiled_rows
+        slices = 1 if rows is None else -(-rows // predictor.num_network_classes)
+        predictor.predict_probabilities(np.zeros((slices, 3, size, size), dtype=np.float32))
+    timings["warmup_s"] = time.perf_counter() - mark
+    return predictor, timings
 
 
 if __name__ == "__main__":

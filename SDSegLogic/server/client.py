@@ -8,74 +8,33 @@ Two pieces:
 
 A segment call is blocking and reports progress through a callback; to keep a GUI responsive, run
 it in a worker thread and call :meth:`EngineClient.cancel` from the GUI thread (the Slicer module
-does exactly that, see ``SDSegExtension/SDSegLib/engine_runner.py``).
+does exactly that, see ``SDSegExtension/SDSegLib/engine_runner.py``). No wait is unbounded: every
+read has a timeout, and during a job an engine that goes silent is pinged and, if it does not
+answer, reported as :class:`EngineDiedError`.
+
+:class:`EngineError`, :class:`EngineDiedError`, :class:`SegmentOutput` and :func:`parse_engine_url`
+live in :mod:`SDSegLogic.server.client_types` and are imported from here.
 """
 
 from __future__ import annotations
 
-import select
 import socket
 import threading
+import time
 import uuid
-from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, Optional, Sequence, Tuple
-from urllib.parse import urlparse
+from typing import Any, Callable, Dict, Optional, Sequence
 
 import numpy as np
 
-from ..errors import CancelledError, SDSegError
+from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .protocol import PROTOCOL_VERSION, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, send_frame
+from .client_types import EngineDiedError, EngineError, SegmentOutput, parse_engine_url
+from .protocol import (PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, send_frame,
+                       wait_readable)
 
 __all__ = ["EngineError", "EngineDiedError", "SegmentOutput", "EngineClient", "EngineProcess", "parse_engine_url"]
 
 _MAX_REPLY_BYTES = 1 << 40
-
-
-class EngineError(SDSegError):
-    """The engine answered with an ``error`` event. ``code`` is machine-readable (see PROTOCOL.md)."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{message} [engine error: {code}]")
-        self.code = code
-        self.message = message
-
-
-class EngineDiedError(EngineError):
-    """The engine process exited or the connection broke in the middle of a request."""
-
-
-@dataclass
-class SegmentOutput:
-    """What a ``segment`` request returns.
-
-    Attributes:
-        labels: uint8 (K, J, I) label values from the model card (0 = background).
-        geometry: the grid of ``labels`` (the input's, LPS).
-        probabilities: float32, (K, J, I) for a binary model or (C, K, J, I), when requested.
-        variance: float32, same shape as ``probabilities``, when requested and samples > 1.
-        header: the engine's ``result`` header (model id/version, options, seconds, voxel counts).
-        warnings: the engine's quality warnings about this result (oblique or non-axial grid,
-            uneven spacing, colour/grey or modality mismatch, empty result...); show them to the user.
-    """
-
-    labels: np.ndarray
-    geometry: ImageGeometry
-    probabilities: Optional[np.ndarray] = None
-    variance: Optional[np.ndarray] = None
-    header: Dict[str, Any] = field(default_factory=dict)
-    warnings: Tuple[str, ...] = ()
-
-
-def parse_engine_url(url: str) -> Tuple[str, int]:
-    """``sdseg://host:port`` (or ``tcp://host:port``, or ``host:port``) -> (host, port)."""
-    text = url.strip()
-    if "://" not in text:
-        text = "sdseg://" + text
-    parsed = urlparse(text)
-    if parsed.scheme not in ("sdseg", "tcp") or not parsed.hostname or not parsed.port:
-        raise SDSegError(f"engine URL {url!r} must look like sdseg://127.0.0.1:50123 (scheme sdseg or tcp, host and port).")
-    return parsed.hostname, parsed.port
 
 
 class EngineClient:
@@ -84,9 +43,19 @@ class EngineClient:
     Args:
         host, port: where the engine listens.
         token: the engine's secret.
-        timeout: seconds to wait for connect/hello and for each reply of a short request.
+        timeout: seconds to wait for connect/hello, for each reply of a short request, for each
+            piece of a frame in transit (so a slow but steady upload of a large volume is never cut
+            off), and for the answer to a liveness ping during a job.
         process: the local :class:`EngineProcess`, if any; used to report a dead engine clearly.
+
+    Attributes:
+        heartbeat_s: during a job, after this many seconds without any frame from the engine the
+            client sends a ``ping``; an engine that answers nothing within ``timeout`` seconds more
+            is reported as :class:`EngineDiedError` (hung or stopped process, network gone)
+            instead of being waited for for ever.
     """
+
+    heartbeat_s: float = 30.0
 
     def __init__(self, host: str, port: int, token: str, timeout: float = 10.0, process: Optional[Any] = None) -> None:
         self.host, self.port, self._token, self.timeout = host, int(port), token, timeout
@@ -94,6 +63,7 @@ class EngineClient:
         self._sock: Optional[socket.socket] = None
         self._send_lock = threading.Lock()
         self._job_id: Optional[str] = None
+        self._pongs_due = 0  # answers to liveness pings still on their way
         self.welcome: Dict[str, Any] = {}
 
     @classmethod
@@ -112,8 +82,12 @@ class EngineClient:
             self._raise_dead(f"cannot connect to the engine at {self.host}:{self.port} ({exc})")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
-        self._send({"type": "hello", "protocol": PROTOCOL_VERSION, "token": self._token, "client": "SDSegLogic.server.client"})
-        reply = self._recv()
+        try:
+            self._send({"type": "hello", "protocol": PROTOCOL_VERSION, "token": self._token, "client": "SDSegLogic.server.client"})
+            reply = self._recv()
+        except BaseException:
+            self.close()  # never left half-open: the next connect() starts over
+            raise
         if reply.get("type") != "welcome":
             self.close()
             raise EngineError(reply.get("code", "protocol_error"), reply.get("message", f"unexpected reply {reply!r}"))
@@ -122,6 +96,7 @@ class EngineClient:
 
     def close(self) -> None:
         sock, self._sock = self._sock, None
+        self._pongs_due = 0
         if sock is not None:
             try:
                 sock.close()
@@ -138,13 +113,16 @@ class EngineClient:
         detail = ""
         if self.process is not None:
             code = self.process.wait(timeout=2.0)
-            if code is not None:
+            if code is None:
+                detail = f"; the engine process (pid {self.process.pid}) is still running but not answering"
+            else:
                 detail = f"; the engine process (pid {self.process.pid}) exited with code {code}"
-                tail = self.process.log_tail()
-                if tail:
-                    detail += f". Last engine log lines:\n{tail}"
+            tail = self.process.log_tail()
+            if tail:
+                detail += f". Last engine log lines:\n{tail}"
         self.close()
-        raise EngineDiedError("engine_died", f"{what}{detail}. Start the engine again (Segment restarts it).")
+        raise EngineDiedError("engine_died", f"{what}{detail}. Stop the engine and start it again "
+                                             "(Segment restarts an engine that exited).")
 
     def _send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> None:
         if self._sock is None:
@@ -168,14 +146,17 @@ class EngineClient:
             return None
         return None
 
-    def _recv_frame(self, timeout: Optional[float]):
+    def _recv_frame(self, timeout: Optional[float]) -> Frame:
         if self._sock is None:
             raise EngineError("not_connected", "the client is not connected; call connect() first.")
         self._sock.settimeout(timeout)
         try:
             return recv_frame(self._sock, 1 << 24, _MAX_REPLY_BYTES)
         except socket.timeout:
-            raise EngineError("timeout", f"the engine did not answer within {timeout} s.") from None
+            self.close()  # the late reply (or the rest of this one) would answer the next request
+            raise EngineError("timeout", f"the engine at {self.host}:{self.port} sent nothing for {timeout:g} s while a reply was "
+                              "due; the connection is closed (the next request reconnects). If the engine is busy loading or "
+                              "far away, use a longer client timeout.") from None
         except ProtocolError as exc:
             self.close()
             raise EngineError(exc.code, f"the engine sent an invalid frame: {exc.message}") from None
@@ -184,10 +165,14 @@ class EngineClient:
 
     def _readable(self, timeout: float) -> bool:
         """Wait up to ``timeout`` s for the next frame to start (never times out mid-frame)."""
-        if self._sock is None:
-            raise EngineError("not_connected", "the client is not connected; call connect() first.")
-        readable, _, _ = select.select([self._sock], [], [], timeout)
-        return bool(readable)
+        sock = self._sock
+        try:
+            if sock is None:
+                raise ConnectionError
+            return wait_readable(sock, timeout)
+        except (ConnectionError, OSError, ValueError):  # closed by another thread (close(), a failed cancel)
+            raise EngineError("not_connected", "the connection to the engine was closed while waiting for it "
+                              "(close() was called, or a cancel could not be sent); connect again.") from None
 
     def _recv(self, timeout: Optional[float] = -1.0) -> Dict[str, Any]:
         return self._recv_frame(self.timeout if timeout == -1.0 else timeout).header
@@ -196,6 +181,9 @@ class EngineClient:
         self.connect()
         self._send(header)
         reply = self._recv()
+        while reply.get("type") == "pong" and self._pongs_due > 0:  # a liveness ping's late answer, not ours
+            self._pongs_due -= 1
+            reply = self._recv()
         if reply.get("type") == "error":
             raise EngineError(reply.get("code", "error"), reply.get("message", ""))
         if reply.get("type") != expect:
@@ -268,7 +256,11 @@ class EngineClient:
             EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
                 for a mismatch refused under ``strict``; ``engine_too_old`` when the engine does not
                 know an option this client sends, such as ``strict`` or ``modality``).
-            EngineDiedError: the engine process died or the connection broke.
+            EngineDiedError: the engine process died, the connection broke, or the engine stopped
+                answering (no frame for :attr:`heartbeat_s`, then no answer to a ping within
+                ``timeout``). After any exception other than the job's own ``result``, ``cancelled``
+                or ``error``, the connection is closed (the engine cancels the job); the next request
+                reconnects.
         """
         self.connect()
         job_id = uuid.uuid4().hex[:12]
@@ -288,44 +280,62 @@ class EngineClient:
             raise EngineError("request_too_large", f"the volume takes {array.nbytes} bytes but this engine accepts at most {limit} "
                               "bytes per request; segment a slice range or restart the engine with a larger --max-request-bytes.")
         self._job_id = job_id
+        settled = False  # this job's last frame arrived: the stream is in step for the next request
         try:
             self._send({"type": "segment", "job_id": job_id, "geometry": geometry_to_json(geometry), "options": options}, {"image": array})
-            cancel_sent = False
+            cancel_sent, heard, pinged = False, time.monotonic(), None
             while True:
                 if not self._readable(poll_s):
-                    if self.process is not None and self.process.poll() is not None:
-                        self._raise_dead("the engine process stopped during the job")
-                    if should_cancel is not None and not cancel_sent and should_cancel():
-                        self.cancel(job_id)
-                        cancel_sent = True
-                    continue
-                frame = self._recv_frame(None)  # a whole frame; only the wait above has a timeout
-                kind = frame.header.get("type")
-                if kind == "progress" and on_progress is not None:
-                    on_progress(frame.header)
-                elif kind == "result":
-                    arrays = frame.arrays
-                    return SegmentOutput(
-                        labels=np.array(arrays["labels"], dtype=np.uint8),
-                        geometry=geometry_from_json(frame.header["geometry"]),
-                        probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
-                        variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
-                        header={k: v for k, v in frame.header.items() if k != "arrays"},
-                        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
-                    )
-                elif kind == "cancelled":
-                    raise CancelledError("segmentation cancelled; nothing was written.")
-                elif kind == "error" and frame.header.get("job_id") in (None, job_id):
-                    code, message = frame.header.get("code", "error"), frame.header.get("message", "")
-                    if code == "input_error" and message.startswith("unknown segment options"):
-                        raise EngineError("engine_too_old", f"{message} {self._too_old()}")
-                    raise EngineError(code, message)
+                    pinged = self._check_alive(heard, pinged)
+                else:
+                    frame = self._recv_frame(self.timeout)  # a whole frame; the timeout bounds a stall inside it
+                    heard, pinged = time.monotonic(), None  # any frame shows the engine is alive
+                    header = frame.header
+                    kind, ours = header.get("type"), header.get("job_id") == job_id
+                    if kind == "pong":
+                        self._pongs_due = max(0, self._pongs_due - 1)
+                    elif kind == "progress" and ours and on_progress is not None:
+                        on_progress(header)
+                    elif kind == "result" and ours:
+                        settled = True
+                        return _output(frame)
+                    elif kind == "cancelled" and ours:
+                        settled = True
+                        raise CancelledError("segmentation cancelled; nothing was written.")
+                    elif kind == "error" and header.get("job_id") in (None, job_id):
+                        settled = True
+                        code, message = header.get("code", "error"), header.get("message", "")
+                        if code == "input_error" and message.startswith("unknown segment options"):
+                            raise EngineError("engine_too_old", f"{message} {self._too_old()}")
+                        raise EngineError(code, message)
                 if should_cancel is not None and not cancel_sent and should_cancel():
                     self.cancel(job_id)
                     cancel_sent = True
         finally:
             self._job_id = None
+            if not settled:  # a callback raised, a timeout...: the engine cancels the job of a closed
+                self.close()  # connection, and none of its frames can answer this client's next request
 
+    def _check_alive(self, heard: float, pinged: Optional[float]) -> Optional[float]:
+        """Liveness during a job; returns when the pending ping was sent (None: none pending).
+
+        Raises:
+            EngineDiedError: the local engine process exited, or the engine sent nothing for
+                :attr:`heartbeat_s` and then did not answer a ping within ``timeout`` seconds.
+        """
+        if self.process is not None and self.process.poll() is not None:
+            self._raise_dead("the engine process stopped during the job")
+        now = time.monotonic()
+        if pinged is None:
+            if now - heard < self.heartbeat_s:
+                return None
+            self._send({"type": "ping"})  # answered by the engine's connection thread even while it computes
+            self._pongs_due += 1
+            return now
+        if now - pinged >= self.timeout:
+            self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {now - heard:.0f} s during the job and did "
+                             f"not answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
+        return pinged
 
     def _too_old(self) -> str:
         from .. import __version__
@@ -343,6 +353,21 @@ class EngineClient:
         missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
         if missing:
             raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {self._too_old()}")
+
+
+def _output(frame: Frame) -> SegmentOutput:
+    arrays = frame.arrays
+    if "labels" not in arrays or not isinstance(frame.header.get("geometry"), dict):
+        raise EngineError("protocol_error", f"the engine's result lacks labels or geometry (arrays {sorted(arrays)}); "
+                          "update the engine and this client to the same SDSeg version.")
+    return SegmentOutput(
+        labels=np.array(arrays["labels"], dtype=np.uint8),
+        geometry=geometry_from_json(frame.header["geometry"]),
+        probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
+        variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
+        header={k: v for k, v in frame.header.items() if k != "arrays"},
+        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
+    )
 
 
 # the process launcher lives in process.py (it needs EngineClient, defined above)

@@ -12,7 +12,10 @@ Threads (all daemon threads of the engine process):
   work within one batch and no partial result is ever sent.
 
 A connection's frames are written under that connection's send lock, so the job thread's events
-and the connection thread's replies never interleave.
+and the connection thread's replies never interleave (:class:`~SDSegLogic.server.connection.Connection`).
+After ``hello`` every socket has a timeout of ``io_timeout_s``: a peer that stops in the middle of
+a frame it sends, or stops reading the frames it is sent, is disconnected (and its job cancelled)
+instead of holding a thread, the job slot or the engine's shutdown for ever.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 import numpy as np
 
 from ..errors import CancelledError, SDSegError
+from .connection import Connection
 from .protocol import (
     DEFAULT_MAX_HEADER_BYTES,
     DEFAULT_MAX_REQUEST_BYTES,
@@ -39,7 +43,7 @@ from .protocol import (
     geometry_from_json,
     geometry_to_json,
     recv_frame,
-    send_frame,
+    wait_readable,
 )
 from .jobs import DEFAULT_OPTIONS, SegmentRequest, classify_exception, engine_info, parse_segment_request
 
@@ -63,6 +67,8 @@ class EngineOptions:
         auth_timeout_s: a new connection must authenticate within this time.
         idle_timeout_s: exit after this long without any connection (0: never).
         allow_remote: permit a non-loopback ``host`` (the token is required either way).
+        io_timeout_s: an authenticated peer that stops for this long in the middle of a frame,
+            or stops reading what the engine sends, is disconnected (its job is cancelled).
     """
 
     token: str
@@ -74,10 +80,19 @@ class EngineOptions:
     auth_timeout_s: float = 10.0
     idle_timeout_s: float = 0.0
     allow_remote: bool = False
+    io_timeout_s: float = 60.0
 
     def validate(self) -> None:
+        """Raise SDSegError naming the first unusable option and its remedy."""
         if len(self.token) < 16:
             raise SDSegError("engine token is shorter than 16 characters; use secrets.token_urlsafe(32).")
+        if not 0 <= self.port <= 65535:
+            raise SDSegError(f"port {self.port} is not a TCP port; use 0 (any free port) or 1..65535.")
+        for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
+        if not self.idle_timeout_s >= 0:
+            raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
         if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
             raise SDSegError(
                 f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1) only. "
@@ -85,35 +100,8 @@ class EngineOptions:
             )
 
 
-class _Connection:
-    def __init__(self, sock: socket.socket, peer: Any) -> None:
-        self.sock = sock
-        self.peer = peer
-        self.lock = threading.Lock()
-        self.open = True
-
-    def send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> bool:
-        with self.lock:
-            if not self.open:
-                return False
-            try:
-                send_frame(self.sock, header, arrays)
-                return True
-            except OSError:
-                self.open = False
-                return False
-
-    def close(self) -> None:
-        with self.lock:
-            self.open = False
-        try:
-            self.sock.close()
-        except OSError:
-            pass
-
-
 class _Job:
-    def __init__(self, job_id: str, connection: _Connection, request: SegmentRequest) -> None:
+    def __init__(self, job_id: str, connection: Connection, request: SegmentRequest) -> None:
         self.job_id = job_id
         self.connection = connection
         self.request = request
@@ -142,7 +130,7 @@ class EngineServer:
         self._stop = threading.Event()
         self._job_lock = threading.Lock()
         self._job: Optional[_Job] = None
-        self._connections: Dict[int, _Connection] = {}
+        self._connections: Dict[int, Connection] = {}
         self._conn_lock = threading.Lock()
         self._last_activity = time.monotonic()
         self.port = 0
@@ -160,6 +148,7 @@ class EngineServer:
         """Accept connections until :meth:`shutdown`, a ``shutdown`` request or the idle timeout."""
         if self._listener is None:
             self.bind()
+        self._last_activity = time.monotonic()  # the idle clock starts now, not while the model loaded
         try:
             while not self._stop.is_set():
                 try:
@@ -181,7 +170,11 @@ class EngineServer:
             self.shutdown()
 
     def shutdown(self) -> None:
-        """Stop accepting, cancel the running job and close every connection (idempotent)."""
+        """Stop accepting, cancel the running job and close every connection (idempotent).
+
+        Returns within a few seconds even when a client has stopped reading: closing a
+        connection shuts its socket down first, which wakes a sender blocked on it.
+        """
         self._stop.set()
         job = self._job
         if job is not None:
@@ -200,7 +193,7 @@ class EngineServer:
 
     # ------------------------------------------------------------------ connections
     def _serve_connection(self, sock: socket.socket, peer: Any) -> None:
-        connection = _Connection(sock, peer)
+        connection = Connection(sock, peer)
         with self._conn_lock:
             too_many = len(self._connections) >= self.options.max_connections
             if not too_many:
@@ -211,7 +204,10 @@ class EngineServer:
                 return
             if not self._authenticate(connection):
                 return
-            while not self._stop.is_set():
+            sock.settimeout(self.options.io_timeout_s)  # a stall in the middle of a frame, either way
+            while not self._stop.is_set() and connection.open:
+                if not wait_readable(sock, 0.5):  # idle between requests: no limit, but see shutdown
+                    continue
                 try:
                     frame = recv_frame(sock, self.options.max_header_bytes, self.options.max_request_bytes)
                 except ProtocolError as exc:
@@ -219,11 +215,21 @@ class EngineServer:
                     if exc.fatal:
                         return
                     continue
+                except socket.timeout:
+                    log.warning("dropping the connection from %s: it stopped for %.0f s in the middle of a frame",
+                                connection.peer, self.options.io_timeout_s)
+                    connection.send({"type": "error", "code": "io_timeout",
+                                     "message": f"the request stopped arriving for {self.options.io_timeout_s:.0f} s in the middle "
+                                                "of a frame; the connection is closed. Send each frame without pausing."})
+                    return
                 self._last_activity = time.monotonic()
                 if not self._dispatch(connection, frame):
                     return
         except (ConnectionError, OSError):
             pass
+        except Exception:  # noqa: BLE001 - a bad peer must never take the engine down with it
+            log.exception("connection from %s failed", peer)
+            connection.send({"type": "error", "code": "internal_error", "message": "the engine failed on this connection; see its log."})
         finally:
             job = self._job
             if job is not None and job.connection is connection:
@@ -232,7 +238,7 @@ class EngineServer:
                 self._connections.pop(id(connection), None)
             connection.close()
 
-    def _authenticate(self, connection: _Connection) -> bool:
+    def _authenticate(self, connection: Connection) -> bool:
         connection.sock.settimeout(self.options.auth_timeout_s)
         try:
             frame = recv_frame(connection.sock, 4096, 0)
@@ -242,12 +248,12 @@ class EngineServer:
         except socket.timeout:
             connection.send({"type": "error", "code": "auth_timeout", "message": "no hello within the authentication timeout."})
             return False
-        connection.sock.settimeout(None)
         if frame.type != "hello":
             connection.send({"type": "error", "code": "unauthenticated", "message": f"the first message must be 'hello' with the token, got {frame.type!r}."})
             return False
         token = frame.header.get("token")
-        good = isinstance(token, str) and hmac.compare_digest(token.encode("utf-8"), self.options.token.encode("utf-8"))
+        # surrogatepass: a JSON "\ud800" is a str that strict UTF-8 cannot encode; it is just a wrong token
+        good = isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.options.token.encode("utf-8"))
         if not good:
             log.warning("rejected a connection from %s: bad token", connection.peer)
             connection.send({"type": "error", "code": "bad_token", "message": "the engine token is wrong; read it again from the engine's token file."})
@@ -266,7 +272,7 @@ class EngineServer:
                          "segment_options": sorted(DEFAULT_OPTIONS)})
         return True
 
-    def _dispatch(self, connection: _Connection, frame: Frame) -> bool:
+    def _dispatch(self, connection: Connection, frame: Frame) -> bool:
         """Handle one request; returns False when the connection should close."""
         kind = frame.type
         if kind == "ping":
@@ -295,12 +301,14 @@ class EngineServer:
         return True
 
     # ------------------------------------------------------------------ jobs
-    def _start_job(self, connection: _Connection, frame: Frame) -> None:
+    def _start_job(self, connection: Connection, frame: Frame) -> None:
         job_id = str(frame.header.get("job_id") or uuid.uuid4().hex[:12])
         try:
             request = parse_segment_request(frame, geometry_from_json)
-        except SDSegError as exc:
+        except Exception as exc:  # noqa: BLE001 - SDSegError: the client's mistake; anything else: ours, logged
             code, message = classify_exception(exc)
+            if not isinstance(exc, SDSegError):
+                log.exception("job %s: cannot read the segment request", job_id)
             connection.send({"type": "error", "job_id": job_id, "code": code, "message": message})
             return
         if not self._job_lock.acquire(blocking=False):

@@ -61,7 +61,8 @@ class EngineProcess:
                 in the private directory, removed by :meth:`stop` with the token.
 
         Raises:
-            EngineDiedError: the child exited or did not become ready in time (its log is quoted).
+            EngineDiedError: the child could not be started, exited, or did not become ready in
+                time (its log is quoted). The private directory (token, default log) is removed.
             CancelledError: ``should_cancel`` asked to stop before the engine was ready.
         """
         token_dir = Path(tempfile.mkdtemp(prefix="sdseg-engine-"))
@@ -77,22 +78,26 @@ class EngineProcess:
         child_env.update(env or {})
         args = [python or sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
                 "--token-file", str(token_file), "--watch-stdin", *extra_args]
-        log_handle = open(log_path, "ab")
         try:
-            popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_handle,
-                                     env=child_env, cwd=None if cwd is None else str(cwd))
-        finally:
-            log_handle.close()
+            with open(log_path, "ab") as log_handle:
+                popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_handle,
+                                         env=child_env, cwd=None if cwd is None else str(cwd))
+        except OSError as exc:  # no such interpreter, an unwritable log file...
+            _remove_private_dir(token_dir)
+            raise EngineDiedError("engine_died", f"cannot start the SDSeg engine with {args[0]!r}: {exc}. "
+                                  "Check the Python interpreter (and that the engine log file can be written).") from None
         try:
             ready = cls._wait_ready(popen, ready_timeout, log_path, should_cancel)
-        except CancelledError:
-            if popen.stdout is not None:
-                popen.stdout.close()
-            if popen.stdin is not None:
-                popen.stdin.close()
+            return cls(popen, ready.get("host", "127.0.0.1"), int(ready["port"]), token, token_dir, ready, log_path)
+        except BaseException:  # the engine is gone (or stopped by _wait_ready): leave nothing behind
+            if popen.poll() is None:
+                popen.kill()
+                popen.wait()
+            for stream in (popen.stdout, popen.stdin):
+                if stream is not None:
+                    stream.close()
             _remove_private_dir(token_dir)
             raise
-        return cls(popen, ready.get("host", "127.0.0.1"), int(ready["port"]), token, token_dir, ready, log_path)
 
     @staticmethod
     def _wait_ready(popen: subprocess.Popen, timeout: float, log_path: Path,

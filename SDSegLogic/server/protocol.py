@@ -19,6 +19,8 @@ share it, so the two ends cannot disagree about the format.
 from __future__ import annotations
 
 import json
+import math
+import select
 import socket
 import struct
 from dataclasses import dataclass, field
@@ -42,6 +44,7 @@ __all__ = [
     "send_frame",
     "recv_frame",
     "recv_prefix",
+    "wait_readable",
     "geometry_to_json",
     "geometry_from_json",
 ]
@@ -54,6 +57,12 @@ DEFAULT_MAX_HEADER_BYTES = 1 << 20
 DEFAULT_MAX_REQUEST_BYTES = 4 << 30
 #: dtypes accepted for arrays on the wire (always little-endian).
 ALLOWED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float32", "float64")
+#: Largest piece of a frame given to one ``sendall``. Since Python 3.5 a socket timeout bounds a
+#: whole ``sendall``, so sending in pieces makes the timeout catch a peer that stopped reading
+#: without cutting off a slow but steady transfer of a large volume.
+SEND_PIECE_BYTES = 1 << 20
+#: Receive step; the receive buffer grows (at most doubling) only as bytes arrive.
+_RECV_STEP = 1 << 22
 
 
 class ProtocolError(SDSegError):
@@ -115,21 +124,51 @@ def encode_frame(header: Mapping[str, Any], arrays: Optional[Mapping[str, np.nda
 
 
 def send_frame(sock: socket.socket, header: Mapping[str, Any], arrays: Optional[Mapping[str, np.ndarray]] = None) -> None:
-    """Encode and send one frame (the caller serialises concurrent senders)."""
+    """Encode and send one frame (the caller serialises concurrent senders).
+
+    The whole frame is encoded before its first byte goes out, so a header that cannot be encoded
+    (``ValueError``, e.g. a NaN) leaves the stream untouched. Bytes go out in pieces of at most
+    :data:`SEND_PIECE_BYTES`, so a socket timeout limits how long the peer may stop reading.
+    """
     for chunk in encode_frame(header, arrays):
-        sock.sendall(chunk)
+        view = memoryview(chunk)
+        for start in range(0, len(view), SEND_PIECE_BYTES):
+            sock.sendall(view[start:start + SEND_PIECE_BYTES])
 
 
 def _recv_exact(sock: socket.socket, n: int) -> bytearray:
-    buf = bytearray(n)
-    view = memoryview(buf)
+    """Read exactly ``n`` bytes into a buffer that grows with what arrives.
+
+    The buffer starts at 4 MiB and at most doubles once it is full, so a peer that declares a
+    large body and sends little of it costs about what it sent, not what it declared.
+    """
+    buf = bytearray(min(n, _RECV_STEP))
     got = 0
     while got < n:
-        k = sock.recv_into(view[got:], min(n - got, 1 << 22))
+        if got == len(buf):
+            buf.extend(bytes(min(n, 2 * got) - got))
+        with memoryview(buf) as view:
+            k = sock.recv_into(view[got:], min(len(buf) - got, _RECV_STEP))
         if k == 0:
             raise ConnectionError(f"peer closed the connection after {got} of {n} bytes")
         got += k
     return buf
+
+
+def wait_readable(sock: socket.socket, timeout: float) -> bool:
+    """Wait up to ``timeout`` s until ``sock`` has bytes (or end of file) to read; reads nothing.
+
+    Raises:
+        ConnectionError: the socket is already closed.
+    """
+    if sock.fileno() < 0:
+        raise ConnectionError("the connection is closed")
+    if hasattr(select, "poll"):  # no FD_SETSIZE limit
+        poller = select.poll()
+        poller.register(sock, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(max(0, int(timeout * 1000))))
+    readable, _, _ = select.select([sock], [], [], timeout)
+    return bool(readable)
 
 
 def recv_prefix(sock: socket.socket, max_header_bytes: int, max_body_bytes: int) -> Tuple[int, int]:
@@ -154,6 +193,21 @@ def recv_prefix(sock: socket.socket, max_header_bytes: int, max_body_bytes: int)
     return hlen, blen
 
 
+def _short(value: Any, limit: int = 200) -> str:
+    """``repr(value)``, cut to ``limit`` characters (error messages echo what the peer sent)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _whole_number(value: Any) -> int:
+    """A JSON integer (an integral float such as ``8.0`` too); ValueError for anything else."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        return value
+    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
+        return int(value)
+    raise ValueError(f"{_short(value)} is not a whole number")
+
+
 def _parse_arrays(header: Dict[str, Any], body: bytearray) -> Dict[str, np.ndarray]:
     specs = header.get("arrays", [])
     if not isinstance(specs, list):
@@ -161,19 +215,27 @@ def _parse_arrays(header: Dict[str, Any], body: bytearray) -> Dict[str, np.ndarr
     arrays: Dict[str, np.ndarray] = {}
     for spec in specs:
         try:
-            name, dtype, shape = str(spec["name"]), str(spec["dtype"]), [int(n) for n in spec["shape"]]
-            offset, nbytes = int(spec["offset"]), int(spec["nbytes"])
+            name, dtype, shape = str(spec["name"]), str(spec["dtype"]), [_whole_number(n) for n in spec["shape"]]
+            offset, nbytes = _whole_number(spec["offset"]), _whole_number(spec["nbytes"])
         except (KeyError, TypeError, ValueError):
-            raise ProtocolError("malformed_header", f"array description {spec!r} needs name, dtype, shape, offset, nbytes.", fatal=False) from None
+            raise ProtocolError("malformed_header", f"array description {_short(spec)} needs name, dtype, shape (whole numbers), "
+                                "offset and nbytes.", fatal=False) from None
         if dtype not in ALLOWED_DTYPES:
             raise ProtocolError("bad_dtype", f"array {name!r}: dtype {dtype!r} is not one of {', '.join(ALLOWED_DTYPES)}.", fatal=False)
         dt = np.dtype(dtype).newbyteorder("<")
-        if any(n < 0 for n in shape) or int(np.prod(shape, dtype=np.int64)) * dt.itemsize != nbytes:
-            raise ProtocolError("bad_shape", f"array {name!r}: shape {shape} of {dtype} does not take {nbytes} bytes.", fatal=False)
+        if any(n < 0 for n in shape) or math.prod(shape) * dt.itemsize != nbytes:  # exact: no int64 overflow
+            raise ProtocolError("bad_shape", f"array {name!r}: shape {_short(shape)} of {dtype} does not take {nbytes} bytes.", fatal=False)
         if offset < 0 or offset + nbytes > len(body):
             raise ProtocolError("bad_shape", f"array {name!r}: bytes {offset}..{offset + nbytes} lie outside the {len(body)}-byte body.", fatal=False)
-        arrays[name] = np.frombuffer(body, dtype=dt, count=nbytes // dt.itemsize, offset=offset).reshape(shape)
+        try:
+            arrays[name] = np.frombuffer(body, dtype=dt, count=nbytes // dt.itemsize, offset=offset).reshape(shape)
+        except ValueError as exc:  # e.g. more dimensions than NumPy supports
+            raise ProtocolError("bad_shape", f"array {name!r}: shape {_short(shape)} is not usable ({exc}).", fatal=False) from None
     return arrays
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON value")
 
 
 def recv_frame(sock: socket.socket, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
@@ -181,16 +243,19 @@ def recv_frame(sock: socket.socket, max_header_bytes: int = DEFAULT_MAX_HEADER_B
     """Read one frame, enforcing the limits before reading the header and body.
 
     Raises:
-        ProtocolError: see :func:`recv_prefix`; ``malformed_header`` for invalid JSON or a
-            missing ``type``; ``bad_dtype``/``bad_shape`` for inconsistent array descriptions.
+        ProtocolError: see :func:`recv_prefix`; ``malformed_header`` for invalid JSON (``NaN`` and
+            ``Infinity`` included) or a missing ``type``; ``bad_dtype``/``bad_shape`` for
+            inconsistent array descriptions.
         ConnectionError: the peer closed the connection.
     """
     hlen, blen = recv_prefix(sock, max_header_bytes, max_body_bytes)
     raw = _recv_exact(sock, hlen)
     body = _recv_exact(sock, blen) if blen else bytearray()
     try:
-        header = json.loads(raw.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+    except RecursionError:
+        raise ProtocolError("malformed_header", "header JSON is nested too deeply.", fatal=False) from None
+    except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, NaN/Infinity, too many digits
         raise ProtocolError("malformed_header", f"header is not UTF-8 JSON ({exc}).", fatal=False) from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("malformed_header", "header must be a JSON object with a string 'type'.", fatal=False)
@@ -209,20 +274,41 @@ def geometry_to_json(geometry: ImageGeometry) -> Dict[str, Any]:
     }
 
 
+def _three(data: Dict[str, Any], key: str) -> List[Any]:
+    value = data[key]
+    if not isinstance(value, list) or len(value) != 3:
+        raise GeometryError(f"geometry {key} must be a list of 3 entries, got {_short(value)}.")
+    return value
+
+
+def _numbers(values: List[Any], key: str) -> Tuple[float, float, float]:
+    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
+        raise GeometryError(f"geometry {key} must hold numbers, got {_short(values)}.")
+    return tuple(float(v) for v in values)  # type: ignore[return-value]
+
+
 def geometry_from_json(data: Any) -> ImageGeometry:
-    """Inverse of :func:`geometry_to_json`; raises GeometryError naming the bad field."""
+    """Inverse of :func:`geometry_to_json`; raises GeometryError naming the bad field and value.
+
+    ``spacing`` and ``origin`` are 3 numbers, ``direction`` 3 rows of 3 numbers and ``shape`` 3
+    whole numbers (a fractional voxel count such as 2.5 is refused, not truncated).
+    """
     if not isinstance(data, dict):
         raise GeometryError(f"geometry must be an object with spacing, origin, direction, shape; got {type(data).__name__}.")
     if data.get("frame", "LPS") != "LPS":
-        raise GeometryError(f"geometry frame {data.get('frame')!r} is not supported; convert to LPS (negate x and y of RAS).")
+        raise GeometryError(f"geometry frame {_short(data.get('frame'))} is not supported; convert to LPS (negate x and y of RAS).")
     try:
+        rows = _three(data, "direction")
+        if not all(isinstance(row, list) and len(row) == 3 for row in rows):
+            raise GeometryError(f"geometry direction must be 3 rows of 3 numbers, got {_short(rows)}.")
+        shape = _three(data, "shape")
+        try:
+            counts = tuple(_whole_number(n) for n in shape)
+        except ValueError:
+            raise GeometryError(f"geometry shape must be 3 whole voxel counts (I, J, K), got {_short(shape)}.") from None
         return ImageGeometry(
-            spacing=tuple(data["spacing"]), origin=tuple(data["origin"]),
-            direction=tuple(tuple(r) for r in data["direction"]), shape=tuple(data["shape"]),
+            spacing=_numbers(_three(data, "spacing"), "spacing"), origin=_numbers(_three(data, "origin"), "origin"),
+            direction=tuple(_numbers(row, "direction") for row in rows), shape=counts,
         )
-    except GeometryError:
-        raise
     except KeyError as exc:
         raise GeometryError(f"geometry is missing {exc.args[0]!r}; it needs spacing, origin, direction and shape.") from None
-    except (TypeError, ValueError) as exc:
-        raise GeometryError(f"geometry has a malformed field ({exc}).") from None

@@ -66,3 +66,88 @@ def authenticated_socket(engine) -> socket.socket:
     if read_reply(sock)["type"] != "welcome":
         raise AssertionError("the engine did not welcome a client with its own token")
     return sock
+
+
+def wait_until(condition, timeout: float = 30.0, what: str = "condition") -> None:
+    """Poll ``condition()`` every 50 ms; AssertionError naming ``what`` if it is still false after ``timeout`` s."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{what}: not reached within {timeout} s")
+        time.sleep(0.05)
+
+
+def process_status(pid: int) -> Dict[str, int]:
+    """``VmRSS`` (KiB) and ``Threads`` of a Linux process, from ``/proc/<pid>/status``."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        key, _, value = line.partition(":")
+        if key in ("VmRSS", "Threads"):
+            fields[key] = int(value.split()[0])
+    return fields
+
+
+class FakeEngine:
+    """A scripted stand-in for the engine, to put the client in situations a real engine avoids.
+
+    ``answer(index, header, sock)`` is called for every frame received on the ``index``-th
+    connection (0-based) and returns the reply header to send, or None to send nothing. The body
+    of a frame is handed over unread (``header["_body"]`` is its length) so that ``answer`` can
+    read it at its own pace with ``sock``. A ``hello`` for which ``answer`` returns None is
+    answered ``welcome``; return ``"silent"`` to leave it unanswered.
+    """
+
+    def __init__(self, answer) -> None:
+        import threading
+
+        self.answer = answer
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.port = self.listener.getsockname()[1]
+        self.sockets = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+
+        index = 0
+        while True:
+            try:
+                sock, _ = self.listener.accept()
+            except OSError:
+                return
+            self.sockets.append(sock)
+            threading.Thread(target=self._serve, args=(sock, index), daemon=True).start()
+            index += 1
+
+    def _serve(self, sock: socket.socket, index: int) -> None:
+        from SDSegLogic.server.protocol import PROTOCOL_VERSION, recv_prefix, send_frame
+
+        try:
+            while True:
+                hlen, blen = recv_prefix(sock, 1 << 20, 1 << 40)
+                header = json.loads(_recv_all(sock, hlen))
+                header["_body"] = blen
+                reply = self.answer(index, header, sock)
+                if reply is None and header.get("type") == "hello":
+                    reply = {"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": "fake", "segment_options": None}
+                if reply is not None and reply != "silent":
+                    send_frame(sock, reply)
+        except (OSError, ValueError):
+            return
+
+    def close(self) -> None:
+        self.listener.close()
+        for sock in self.sockets:
+            sock.close()
+
+
+def _recv_all(sock: socket.socket, n: int) -> bytes:
+    data = b""
+    while len(data) < n:
+        chunk = sock.recv(n - len(data))
+        if not chunk:
+            raise ConnectionError("closed")
+        data += chunk
+    return data

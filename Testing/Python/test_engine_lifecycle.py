@@ -1,5 +1,7 @@
 """Engine process lifecycle and safety: shutdown, the caller's log file, a parent that goes away,
-loopback-only binding, private token files, engine URLs and the idle timeout.
+loopback-only binding, private token files, engine URLs, the idle timeout, and start failures
+(bad model, port in use, bad port or device, missing interpreter) named with their exit code and
+leaving no private directory behind.
 
 Real subprocesses with a real tiny model, as in test_engine_server.py (which covers the protocol
 and segmentation).
@@ -7,16 +9,19 @@ and segmentation).
 
 from __future__ import annotations
 
+import socket
 import stat
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
 from engine_fixtures import make_tiny_model
-from SDSegLogic.server.client import EngineProcess, parse_engine_url
+from SDSegLogic.errors import SDSegError
+from SDSegLogic.server.client import EngineDiedError, EngineProcess, parse_engine_url
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -100,3 +105,47 @@ def test_token_from_environment_variable(monkeypatch):
     monkeypatch.setenv("SDSEG_TEST_TOKEN", "")
     with pytest.raises(Exception, match="empty or unset"):
         read_token(build_parser().parse_args(["--model", "x", "--token-env", "SDSEG_TEST_TOKEN"]))
+
+
+def test_the_idle_clock_starts_when_serving_starts():
+    """``__main__`` now binds before the model loads; a long load must not count as idle time."""
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    server = EngineServer(None, EngineOptions(token="i" * 32, idle_timeout_s=0.6))
+    server.bind()
+    time.sleep(1.0)  # stands for the model load between bind() and serve_forever()
+    started = time.monotonic()
+    server.serve_forever()  # returns after 0.6 s without a client, not at its first look
+    assert time.monotonic() - started >= 0.55
+
+
+def test_a_failed_start_is_named_and_leaves_no_private_directory(tmp_path, monkeypatch):
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    with pytest.raises(EngineDiedError) as caught:
+        EngineProcess.start(tmp_path / "no-such-model", "cpu")
+    assert "exited with code 3" in str(caught.value) and "no such model folder" in str(caught.value)
+    assert not list(tmp_path.glob("sdseg-engine-*")), "token directory left behind"
+    with pytest.raises(EngineDiedError) as caught:  # not a bare FileNotFoundError
+        EngineProcess.start(tmp_path / "no-such-model", "cpu", python=str(tmp_path / "no-python"))
+    assert "cannot start the SDSeg engine" in str(caught.value) and "no-python" in str(caught.value)
+    assert not list(tmp_path.glob("sdseg-engine-*")), "token directory left behind"
+
+
+def test_start_failures_exit_with_the_documented_code_and_remedy(model_folder):
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        with pytest.raises(EngineDiedError) as caught:
+            EngineProcess.start(model_folder, "cpu", extra_args=["--port", str(port)])
+    assert "exited with code 4" in str(caught.value) and "Choose another --port" in str(caught.value)
+    with pytest.raises(EngineDiedError) as caught:
+        EngineProcess.start(model_folder, "cpu", extra_args=["--port", "70000"])
+    assert "exited with code 2" in str(caught.value) and "port 70000 is not a TCP port" in str(caught.value)
+    with pytest.raises(EngineDiedError) as caught:
+        EngineProcess.start(model_folder, "no-such-device")
+    assert "exited with code 3" in str(caught.value) and "no-such-device" in str(caught.value)
+
+
+def test_an_engine_url_with_a_bad_port_is_a_clear_error():
+    for url in ("sdseg://gpu-box:99999", "sdseg://gpu-box:http", "sdseg://[::1"):
+        with pytest.raises(SDSegError, match="sdseg://127.0.0.1:50123"):
+            parse_engine_url(url)

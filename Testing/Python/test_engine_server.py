@@ -338,19 +338,19 @@ def test_the_job_slot_is_free_before_the_last_frame_goes_out(model_folder, monke
     race it. Every terminal frame (result, error, cancelled) is checked for a free slot when sent.
     """
     from SDSegLogic.pipeline import SDSegPipeline
-    from SDSegLogic.server import engine as engine_module
+    from SDSegLogic.server import connection as connection_module
     from SDSegLogic.server.engine import EngineOptions, EngineServer
 
     server = EngineServer(SDSegPipeline.from_pretrained(model_folder, device="cpu"), EngineOptions(token="r" * 32))
     slot_held_when_sent = []
-    real_send_frame = engine_module.send_frame
+    real_send_frame = connection_module.send_frame
 
     def recording_send_frame(sock, header, arrays=None):
         if header.get("type") in ("result", "error", "cancelled") and header.get("job_id"):
             slot_held_when_sent.append((header["type"], server._job_lock.locked()))
         return real_send_frame(sock, header, arrays)
 
-    monkeypatch.setattr(engine_module, "send_frame", recording_send_frame)
+    monkeypatch.setattr(connection_module, "send_frame", recording_send_frame)
     port = server.bind()
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:

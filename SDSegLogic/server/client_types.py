@@ -1,0 +1,67 @@
+"""What the engine client raises and returns, and engine URLs (no sockets here).
+
+Re-exported by :mod:`SDSegLogic.server.client`, which is where callers import them from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Dict, Optional, Tuple
+from urllib.parse import urlparse
+
+import numpy as np
+
+from ..errors import SDSegError
+from ..geometry import ImageGeometry
+
+__all__ = ["EngineError", "EngineDiedError", "SegmentOutput", "parse_engine_url"]
+
+
+class EngineError(SDSegError):
+    """The engine answered with an ``error`` event. ``code`` is machine-readable (see PROTOCOL.md)."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{message} [engine error: {code}]")
+        self.code = code
+        self.message = message
+
+
+class EngineDiedError(EngineError):
+    """The engine process exited, stopped answering, or the connection broke in the middle of a request."""
+
+
+@dataclass
+class SegmentOutput:
+    """What a ``segment`` request returns.
+
+    Attributes:
+        labels: uint8 (K, J, I) label values from the model card (0 = background).
+        geometry: the grid of ``labels`` (the input's, LPS).
+        probabilities: float32, (K, J, I) for a binary model or (C, K, J, I), when requested.
+        variance: float32, same shape as ``probabilities``, when requested and samples > 1.
+        header: the engine's ``result`` header (model id/version, options, seconds, voxel counts).
+        warnings: the engine's quality warnings about this result (oblique or non-axial grid,
+            uneven spacing, colour/grey or modality mismatch, empty result...); show them to the user.
+    """
+
+    labels: np.ndarray
+    geometry: ImageGeometry
+    probabilities: Optional[np.ndarray] = None
+    variance: Optional[np.ndarray] = None
+    header: Dict[str, Any] = field(default_factory=dict)
+    warnings: Tuple[str, ...] = ()
+
+
+def parse_engine_url(url: str) -> Tuple[str, int]:
+    """``sdseg://host:port`` (or ``tcp://host:port``, or ``host:port``) -> (host, port)."""
+    text = url.strip()
+    if "://" not in text:
+        text = "sdseg://" + text
+    try:
+        parsed = urlparse(text)
+        scheme, host, port = parsed.scheme, parsed.hostname, parsed.port
+    except ValueError:  # a port that is not a number or out of range, a broken [IPv6] address
+        scheme = host = port = None
+    if scheme not in ("sdseg", "tcp") or not host or not port:
+        raise SDSegError(f"engine URL {url!r} must look like sdseg://127.0.0.1:50123 (scheme sdseg or tcp, host and port).")
+    return host, port

@@ -1,0 +1,88 @@
+"""One client connection of the engine: serialised sends, and closing that never waits on a stuck peer.
+
+The engine's connection thread replies to requests and the job thread streams progress and the
+result on the same socket, so every frame is written under the connection's lock. A peer that
+stops reading makes ``sendall`` wait; the socket's timeout (``io_timeout_s``, applied per piece of
+:data:`SDSegLogic.server.protocol.SEND_PIECE_BYTES`) ends that wait, and :meth:`Connection.abort`
+(from any thread, without the lock) wakes a blocked sender or reader at once.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .protocol import send_frame
+
+__all__ = ["Connection"]
+
+log = logging.getLogger("SDSegLogic.server")
+
+
+class Connection:
+    """A client socket of the engine.
+
+    Args:
+        sock: the accepted socket.
+        peer: its address (for the log).
+    """
+
+    def __init__(self, sock: socket.socket, peer: Any) -> None:
+        self.sock = sock
+        self.peer = peer
+        self.lock = threading.Lock()
+        self.open = True
+
+    def send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> bool:
+        """Send one frame; returns False when the connection is (or has just become) unusable.
+
+        A send that fails or times out (the peer stopped reading) leaves a partial frame on the
+        wire, so the connection is aborted: its reader sees the end of the stream and the job it
+        runs is cancelled. A header that cannot be encoded (nothing was sent) is logged and
+        replaced by an ``internal_error`` frame.
+        """
+        with self.lock:
+            if not self.open:
+                return False
+            try:
+                send_frame(self.sock, header, arrays)
+                return True
+            except (TypeError, ValueError):
+                log.exception("cannot encode a %r frame for %s", header.get("type"), self.peer)
+                fallback = {"type": "error", "code": "internal_error",
+                            "message": "the engine could not encode its reply; see the engine log."}
+                if header.get("job_id") is not None:
+                    fallback["job_id"] = str(header["job_id"])
+                try:
+                    send_frame(self.sock, fallback)
+                except OSError:
+                    pass
+                return False
+            except OSError as exc:  # socket.timeout included: the peer stopped reading
+                log.warning("dropping the connection from %s: cannot send (%s)", self.peer, exc)
+                self.abort()
+                return False
+
+    def abort(self) -> None:
+        """Mark the connection unusable and shut the socket down (wakes a blocked send or receive)."""
+        self.open = False
+        try:
+            self.sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+
+    def close(self, wait_s: float = 5.0) -> None:
+        """Abort, then close the socket once a sender that was blocked on it has let go."""
+        self.abort()
+        acquired = self.lock.acquire(timeout=wait_s)
+        try:
+            self.sock.close()
+        except OSError:
+            pass
+        finally:
+            if acquired:
+                self.lock.release()
