@@ -97,12 +97,17 @@ class EngineManager:
         log: receives human-readable lines (called from worker threads: it must be thread-safe,
             e.g. ``queue.put`` or ``print``).
         extra_args: more engine arguments (tests pass limits here).
+        heartbeat_s: a local engine silent this long during a job is pinged; one that does not
+            answer within the client timeout is reported hung (``engine_died``), and
+            :meth:`discard_unanswering` stops it so that the next job starts a new one.
     """
 
-    def __init__(self, python: Optional[str] = None, log: Callable[[str], None] = print, extra_args: Tuple[str, ...] = ()) -> None:
+    def __init__(self, python: Optional[str] = None, log: Callable[[str], None] = print, extra_args: Tuple[str, ...] = (),
+                 heartbeat_s: float = 30.0) -> None:
         self.python = python or find_python()
         self.log = log
         self.extra_args = tuple(extra_args)
+        self.heartbeat_s = float(heartbeat_s)
         self._lock = threading.Lock()
         self._process: Optional[EngineProcess] = None
         self._key: Optional[Tuple[str, str]] = None
@@ -168,7 +173,29 @@ class EngineManager:
                 self._key = key
                 self.log(f"Engine ready (pid {self._process.pid}, device {self._process.ready.get('device')}).")
             process = self._process
-        return process.client()
+        client = process.client()
+        client.heartbeat_s = self.heartbeat_s
+        return client
+
+    def discard_unanswering(self) -> bool:
+        """Stop the local engine if it still runs after a job found it not answering.
+
+        A hung process (a stuck driver call, a stopped process) would otherwise be reused by every
+        later Segment, each failing the same way; an engine that exited is restarted by
+        :meth:`client` anyway.
+
+        Returns:
+            True when a running engine was stopped.
+        """
+        with self._lock:
+            process = self._process
+            if process is None or not process.alive():
+                return False
+            self.log(f"The engine (pid {process.pid}) is running but not answering; stopping it. "
+                     "The next Segment starts a new one.")
+            process.stop(timeout=2.0)
+            self._process = None
+            return True
 
     @property
     def process(self) -> Optional[EngineProcess]:
@@ -287,6 +314,8 @@ class SegmentationJob:
             put(JobEvent("cancelled", text="Cancelled; nothing was written."))
         except SDSegError as exc:
             self.error = exc
+            if getattr(exc, "code", "") == "engine_died" and not self.remote_url:
+                self.manager.discard_unanswering()
             put(self._error_event(str(exc), str(getattr(exc, "code", type(exc).__name__))))
         except Exception as exc:  # noqa: BLE001 - surface every failure in the GUI log
             self.error = exc
