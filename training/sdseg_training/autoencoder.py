@@ -29,7 +29,7 @@ import math
 import time
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 import torch
@@ -37,117 +37,15 @@ import torch
 from SDSegLogic.device import slow_cpu_bf16_note
 
 from .data import SliceSet, load_data
-from .data.slices import binary_target
-from .errors import TrainingConfigError
+from .errors import TrainingConfigError, TrainingInterrupted
+from .interrupt import DeferredInterrupt
 from .metrics import dice_iou
 from .modeling import AE_WEIGHTS, build_model_config
+from .stage1_masks import augment_masks, carve_thin_gaps, mask_pool, pool_masks, seam_pixels
 from .stage1_output import protect_stage1_output, save_stage1
+from .stage1_resume import file_sha256, remove_resume_checkpoint, restore_stage1, resume_checkpoint, save_resume_checkpoint
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
-
-
-def mask_pool(slices: SliceSet, multiclass: bool) -> List[Tuple[int, int]]:
-    """(slice index, class index) of every mask to learn: the union, plus each present class."""
-    pool = []
-    for i in range(len(slices)):
-        pool.append((i, 0))
-        if multiclass:
-            pool.extend((i, int(c)) for c in np.unique(slices.labels[i]) if c > 0)
-    return pool
-
-
-def _pool_masks(slices: SliceSet, items: Sequence[Tuple[int, int]]) -> torch.Tensor:
-    """Bool (N, S, S) masks of ``items``."""
-    return torch.from_numpy(np.stack([binary_target(slices.labels[i], c) for i, c in items]))
-
-
-def augment_masks(masks: torch.Tensor, rng: Optional[np.random.Generator], crop: int = 0, rot90: bool = False,
-                  max_shift: int = 0, thin_gaps: float = 0.0) -> torch.Tensor:
-    """Random flips (and transposes, translations, crops, thin gaps) of a batch of masks, on their device.
-
-    Args:
-        masks: bool (B, S, S) on any device.
-        rng: draws the augmentation parameters (None = no augmentation).
-        crop: output size of a random crop (0 or >= S: no crop).
-        rot90: also transpose with probability 1/2 (with the flips: the 8 square symmetries).
-        max_shift: translate by up to this many pixels in each direction (background fills in).
-        thin_gaps: probability per mask of :func:`carve_thin_gaps` (0 draws nothing from ``rng``).
-
-    Returns:
-        float32 (B, 3, O, O) in {-1, +1}, O = crop or S.
-    """
-    b, s = masks.shape[0], masks.shape[-1]
-    out_size = crop if crop and crop < s else s
-    if rng is not None:
-        dev = masks.device
-
-        def coin() -> torch.Tensor:
-            return torch.from_numpy(rng.random(b) < 0.5).to(dev)[:, None, None]
-
-        if rot90:
-            masks = torch.where(coin(), masks.transpose(1, 2), masks)
-        masks = torch.where(coin(), masks.flip(2), masks)
-        masks = torch.where(coin(), masks.flip(1), masks)
-        if max_shift or out_size < s:
-            pad = int(max_shift)
-            start = rng.integers(0, s - out_size + 1, (b, 2)) + pad
-            if pad:
-                start = start - rng.integers(-pad, pad + 1, (b, 2))
-                masks = torch.nn.functional.pad(masks, (pad, pad, pad, pad), value=False)
-            offsets = torch.arange(out_size, device=dev)
-            start_t = torch.from_numpy(start).to(dev)
-            rows = start_t[:, 0, None] + offsets
-            cols = start_t[:, 1, None] + offsets
-            masks = masks[torch.arange(b, device=dev)[:, None, None], rows[:, :, None], cols[:, None, :]]
-        if thin_gaps > 0:
-            masks = carve_thin_gaps(masks, rng, thin_gaps)
-    return (masks.float() * 2 - 1)[:, None].repeat(1, 3, 1, 1)
-
-
-def carve_thin_gaps(masks: torch.Tensor, rng: np.random.Generator, probability: float) -> torch.Tensor:
-    """Cut the one-pixel outline of another mask of the batch through some of the masks.
-
-    Where two organs touch, the label map often keeps a one-pixel unlabelled seam (the
-    diaphragm between lung and liver at 128 px), so union masks hold thin background curves
-    that a downsample-by-8 autoencoder tends to fill in. Outlines of the batch's own organ
-    masks give such curves realistic shapes and curvature; the carved mask is both the input
-    and the target, so nothing outside the training masks is invented except the seam.
-
-    Args:
-        masks: bool (B, H, W), any device.
-        rng: draws the donor of each mask (another index of the batch) and whether to carve.
-        probability: chance per mask of being carved.
-
-    Returns:
-        bool (B, H, W): ``masks`` minus the outer one-pixel outline (8-connected ring) of each
-        selected mask's donor; masks that were not selected are unchanged.
-    """
-    b = masks.shape[0]
-    if b < 2:
-        return masks
-    dev = masks.device
-    donor_index = torch.from_numpy((np.arange(b) + rng.integers(1, b, b)) % b).to(dev)
-    carve = torch.from_numpy(rng.random(b) < probability).to(dev)[:, None, None]
-    donors = masks[donor_index]
-    grown = torch.nn.functional.max_pool2d(donors[:, None].float(), 3, stride=1, padding=1)[:, 0] > 0
-    ring = grown & ~donors
-    return masks & ~(ring & carve)
-
-
-def seam_pixels(masks: torch.Tensor) -> torch.Tensor:
-    """One-pixel background seams: background pixels with foreground on both sides.
-
-    Args:
-        masks: bool (B, H, W).
-
-    Returns:
-        bool (B, H, W): True where a pixel is background and its left and right, or its upper and
-        lower, neighbours are foreground (the unlabelled one-pixel gap between touching organs).
-    """
-    pad = torch.nn.functional.pad(masks[:, None].float(), (1, 1, 1, 1))[:, 0] > 0
-    across = pad[:, 1:-1, :-2] & pad[:, 1:-1, 2:]
-    down = pad[:, :-2, 1:-1] & pad[:, 2:, 1:-1]
-    return ~masks & (across | down)
 
 
 def autoencoder_loss(ae, mask3: torch.Tensor, generator: torch.Generator, kl_weight: float, dice_weight: float) -> Dict[str, torch.Tensor]:
@@ -196,7 +94,7 @@ def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int 
     scores = []
     seams = filled = 0
     for start in range(0, len(pool), batch_size):
-        mask3 = augment_masks(_pool_masks(slices, pool[start : start + batch_size]).to(device), None)
+        mask3 = augment_masks(pool_masks(slices, pool[start : start + batch_size]).to(device), None)
         x = ae.decode(ae.encode(mask3).latent_dist.mode()).sample.float()
         pred = ((x + 1) / 2).clamp(0, 1).mean(1) > 0.5
         target = mask3[:, 0] > 0
@@ -260,9 +158,12 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
 
     Refuses an ``autoencoder.output_dir`` that already holds a trained autoencoder unless
     ``overwrite`` (or a config key ``autoencoder.overwrite``) is true; the replaced weights are
-    then kept (:func:`~sdseg_training.stage1_output.protect_stage1_output`). Stops at ``autoencoder.max_steps``, at ``autoencoder.time_budget_s`` seconds of training
-    (validating and saving as if the last step had been reached), or once the validation Dice
-    reaches ``autoencoder.target_dice``.
+    then kept (:func:`~sdseg_training.stage1_output.protect_stage1_output`). An output folder
+    with the resume checkpoint of an interrupted run (:mod:`.stage1_resume`) continues that run
+    exactly, unless ``overwrite`` starts over. Stops at ``autoencoder.max_steps``, at
+    ``autoencoder.time_budget_s`` seconds of training (validating and saving as if the last step
+    had been reached), or once the validation Dice reaches ``autoencoder.target_dice``. Ctrl-C
+    finishes the step, writes the resume checkpoint and raises :class:`~.errors.TrainingInterrupted`.
 
     Returns:
         The held-out metrics of the saved weights (see :func:`reconstruction_dice`) plus
@@ -275,7 +176,11 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
 
     ae_cfg = cfg.autoencoder
     out = Path(ae_cfg.output_dir)
-    protect_stage1_output(out, overwrite or bool(getattr(ae_cfg, "overwrite", False)), log)
+    overwrite = overwrite or bool(getattr(ae_cfg, "overwrite", False))
+    resuming = resume_checkpoint(out) is not None and not overwrite
+    if not resuming:
+        protect_stage1_output(out, overwrite, log)
+        remove_resume_checkpoint(out)  # --overwrite starts an interrupted run over
     out.mkdir(parents=True, exist_ok=True)
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
@@ -297,7 +202,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     config = build_model_config(cfg.model, cfg.data)
     ae = build_autoencoder(config)
     previous_steps = 0
-    if ae_cfg.init:
+    if ae_cfg.init and not resuming:
         from safetensors.torch import load_file
 
         from SDSegLogic.model_folder import load_state_dict_checked
@@ -312,65 +217,82 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     ae.to(device).train()
     opt = torch.optim.AdamW(ae.parameters(), lr=ae_cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     pool = mask_pool(train, cfg.data.multiclass)
-    pool_masks = _pool_masks(train, pool).to(device)
+    train_masks = pool_masks(train, pool).to(device)
     rng = np.random.default_rng(cfg.train.seed)
     gen = torch.Generator().manual_seed(cfg.train.seed)
+    loop: Dict[str, Any] = {"step": 0, "best": None, "saved": {}, "seconds": 0.0, "previous_steps": previous_steps}
+    if resuming:
+        loop = restore_stage1(out, ae, opt, gen, rng, scaler, cfg, config, info.class_names, log)
+        previous_steps = loop["previous_steps"]
     writer = SummaryWriter(str(out / "tb"))
     log(f"stage 1: {len(pool)} training masks, {len(val)} validation slices, device {device}, precision {precision}, "
         f"batch {ae_cfg.batch_size}, max {ae_cfg.max_steps} steps" + (f" or {ae_cfg.time_budget_s:.0f} s" if ae_cfg.time_budget_s else ""))
     names = info.class_names if cfg.data.multiclass else None
     metrics: Dict[str, Any] = {}
-    saved: Dict[str, Any] = {}
-    best: Optional[float] = None
-    t0 = time.time()
-    bar = tqdm(range(1, ae_cfg.max_steps + 1), desc="stage 1 (autoencoder)", dynamic_ncols=True)
-    step = 0
+    saved: Dict[str, Any] = loop["saved"]
+    best: Optional[float] = loop["best"]
+    t0 = time.time() - loop["seconds"]  # an interrupted run's training time counts (time budget, cosine progress)
+    step = loop["step"]
+    bar = tqdm(range(step + 1, ae_cfg.max_steps + 1), total=ae_cfg.max_steps, initial=step, desc="stage 1 (autoencoder)",
+               dynamic_ncols=True)
     out_of_time = False
-    for step in bar:
-        elapsed = time.time() - t0
-        progress = max((step - 1) / ae_cfg.max_steps, elapsed / ae_cfg.time_budget_s if ae_cfg.time_budget_s else 0.0)
-        lr = ae_lr_at(step - 1, progress, ae_cfg)
-        for group in opt.param_groups:
-            group["lr"] = lr
-        idx = torch.from_numpy(rng.integers(0, len(pool), ae_cfg.batch_size)).to(device)
-        mask3 = augment_masks(pool_masks[idx], rng, ae_cfg.crop, ae_cfg.rot90, ae_cfg.max_shift,
-                              ae_cfg.thin_gap_probability)
-        with autocast():
-            terms = autoencoder_loss(ae, mask3, gen, ae_cfg.kl_weight, ae_cfg.dice_weight)
-        terms = {k: v.float() for k, v in terms.items()}
-        opt.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(terms["loss"]).backward()
-            scaler.step(opt)
-            scaler.update()
-        else:
-            terms["loss"].backward()
-            opt.step()
-        out_of_time = bool(ae_cfg.time_budget_s) and time.time() - t0 >= ae_cfg.time_budget_s
-        final = step == ae_cfg.max_steps or out_of_time
-        if step % 10 == 0 or final:
-            bar.set_postfix(loss=f"{terms['loss'].item():.4f}", dice_loss=f"{terms['dice_loss'].item():.4f}")
-            for k, v in terms.items():
-                writer.add_scalar(f"stage1/{k}", float(v.detach()), step)
-            writer.add_scalar("stage1/lr", lr, step)
-        if step % ae_cfg.val_every == 0 or final:
-            metrics = reconstruction_dice(ae, val, cfg.data.multiclass, class_names=names)
-            for k, v in metrics.items():
-                if isinstance(v, (int, float)):
-                    writer.add_scalar(f"stage1_val/{k}", float(v), step)
-            improved = best is None or metrics["dice_mean"] >= best
-            log(f"step {step}: held-out reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} "
-                f"lr {lr:.2e} ({time.time() - t0:.0f} s)" + (" [saved]" if improved or not ae_cfg.keep_best else ""))
-            if improved or not ae_cfg.keep_best:
-                best = metrics["dice_mean"] if best is None else max(best, metrics["dice_mean"])
-                saved = {**metrics, "step": step}
-                save_stage1(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
-            if ae_cfg.target_dice and metrics["dice_mean"] >= ae_cfg.target_dice:
-                log(f"reached target Dice {ae_cfg.target_dice}; stopping at step {step}.")
+    with DeferredInterrupt(log, "this step") as interrupt:
+        for step in bar:
+            elapsed = time.time() - t0
+            progress = max((step - 1) / ae_cfg.max_steps, elapsed / ae_cfg.time_budget_s if ae_cfg.time_budget_s else 0.0)
+            lr = ae_lr_at(step - 1, progress, ae_cfg)
+            for group in opt.param_groups:
+                group["lr"] = lr
+            idx = torch.from_numpy(rng.integers(0, len(pool), ae_cfg.batch_size)).to(device)
+            mask3 = augment_masks(train_masks[idx], rng, ae_cfg.crop, ae_cfg.rot90, ae_cfg.max_shift,
+                                  ae_cfg.thin_gap_probability)
+            with autocast():
+                terms = autoencoder_loss(ae, mask3, gen, ae_cfg.kl_weight, ae_cfg.dice_weight)
+            terms = {k: v.float() for k, v in terms.items()}
+            opt.zero_grad(set_to_none=True)
+            if scaler is not None:
+                scaler.scale(terms["loss"]).backward()
+                scaler.step(opt)
+                scaler.update()
+            else:
+                terms["loss"].backward()
+                opt.step()
+            out_of_time = bool(ae_cfg.time_budget_s) and time.time() - t0 >= ae_cfg.time_budget_s
+            final = step == ae_cfg.max_steps or out_of_time
+            if step % 10 == 0 or final:
+                bar.set_postfix(loss=f"{terms['loss'].item():.4f}", dice_loss=f"{terms['dice_loss'].item():.4f}")
+                for k, v in terms.items():
+                    writer.add_scalar(f"stage1/{k}", float(v.detach()), step)
+                writer.add_scalar("stage1/lr", lr, step)
+            if step % ae_cfg.val_every == 0 or final:
+                metrics = reconstruction_dice(ae, val, cfg.data.multiclass, class_names=names)
+                for k, v in metrics.items():
+                    if isinstance(v, (int, float)):
+                        writer.add_scalar(f"stage1_val/{k}", float(v), step)
+                improved = best is None or metrics["dice_mean"] >= best
+                log(f"step {step}: held-out reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} "
+                    f"lr {lr:.2e} ({time.time() - t0:.0f} s)" + (" [saved]" if improved or not ae_cfg.keep_best else ""))
+                if improved or not ae_cfg.keep_best:
+                    best = metrics["dice_mean"] if best is None else max(best, metrics["dice_mean"])
+                    saved = {**metrics, "step": step}
+                    save_stage1(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
+                if ae_cfg.target_dice and metrics["dice_mean"] >= ae_cfg.target_dice:
+                    log(f"reached target Dice {ae_cfg.target_dice}; stopping at step {step}.")
+                    break
+            if interrupt.requested and not final:  # Ctrl-C: a resume checkpoint of this step, then stop
+                bar.close()
+                writer.close()
+                folder = save_resume_checkpoint(out, ae, opt, gen, rng.bit_generator.state, scaler, {
+                    "step": step, "best": best, "saved": saved, "seconds": time.time() - t0, "previous_steps": previous_steps,
+                    "output_sha256": file_sha256(out / AE_WEIGHTS), "config": cfg.to_dict(), "model_config": config.to_dict(),
+                    "class_names": list(info.class_names)})
+                log(f"interrupted: stage 1 at step {step} saved in {folder}; run the same command again (without "
+                    "--overwrite) to resume.")
+                raise TrainingInterrupted(step, folder)
+            if out_of_time:
+                log(f"time budget of {ae_cfg.time_budget_s:.0f} s reached; stopping at step {step}.")
                 break
-        if out_of_time:
-            log(f"time budget of {ae_cfg.time_budget_s:.0f} s reached; stopping at step {step}.")
-            break
     bar.close()
     writer.close()
+    remove_resume_checkpoint(out)  # the run is complete: nothing to resume
     return {**saved, "steps_run": step, "seconds": round(time.time() - t0, 1), "stopped_by_time_budget": out_of_time}

@@ -8,12 +8,14 @@ Every command takes a YAML config and ``section.key=value`` overrides, e.g.::
     sdseg-eval configs/demo_ct_lite.yaml --split test
     sdseg-export configs/demo_ct_lite.yaml --out Resources/Models/sdseg-demo-ct-lite
 
-Overrides may come before or after the options. An error the package raises on purpose (a bad
+Overrides may come before or after the options (also after ``sdseg-eval --steps/--samples``,
+whose values end at the first ``section.key=value``). An error the package raises on purpose (a bad
 config, a dataset that does not have the documented layout, a checkpoint that does not fit) is
 printed as one line, ``<command>: error: <message>``, and the command exits with its code in
 :data:`EXIT_CODES`; ``--debug`` adds the traceback. When a library wraps such an error (MONAI's
 "applying transform ..."), the message of the wrapped SDSeg error is printed. Anything else is a
-bug: it keeps its traceback (exit code 1). Ctrl-C prints "interrupted" and exits with 130.
+bug: it keeps its traceback (exit code 1). Ctrl-C exits with 130; during training the trainers first
+finish the step and save a checkpoint, and the message names it and the command that resumes.
 Results printed as JSON carry ``null`` for a metric that is not a finite number.
 """
 
@@ -22,6 +24,9 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import re
+import shlex
 import sys
 import traceback
 from typing import Any, Callable, List, Optional
@@ -29,7 +34,7 @@ from typing import Any, Callable, List, Optional
 from SDSegLogic.errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
 
 from .config import load_config
-from .errors import DatasetError, ResumeError, TrainingConfigError
+from .errors import DatasetError, ResumeError, TrainingConfigError, TrainingInterrupted
 
 __all__ = ["train_main", "train_ae_main", "eval_main", "export_main", "EXIT_CODES", "exit_code_for", "user_error"]
 
@@ -41,7 +46,7 @@ EXIT_CODES = {
     EXIT_DATA: "data error: the dataset is missing, does not have the documented layout, or a case cannot be read",
     EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent",
     EXIT_RESOURCE: "resource error: out of memory",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); checkpoints already written are complete",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C); a trainer first finishes the step and saves a checkpoint to resume from",
 }
 
 
@@ -115,7 +120,9 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[List[str]], body: Calla
         if args.debug:
             traceback.print_exc(file=sys.stderr)
         if code == EXIT_INTERRUPTED:
-            text = "interrupted."
+            if isinstance(exc, TrainingInterrupted) and not exc.report:
+                return code  # another process of a multi-process run: the main one reports
+            text = _interrupted_text(parser.prog, args, exc)
         elif code == EXIT_RESOURCE:
             text = f"out of memory ({' '.join(str(exc).split())}); lower train.batch_size (or autoencoder.batch_size) or data.size."
         else:
@@ -124,6 +131,16 @@ def _run(parser: argparse.ArgumentParser, argv: Optional[List[str]], body: Calla
         sys.stderr.write(f"{parser.prog}: error: {text}\n")
         sys.stderr.flush()
         return code
+
+
+def _interrupted_text(prog: str, args: argparse.Namespace, exc: BaseException) -> str:
+    """``interrupted.``, or for a trainer that saved a checkpoint: where it is and the command that resumes."""
+    if not isinstance(exc, TrainingInterrupted) or exc.checkpoint is None:
+        return "interrupted."
+    command = shlex.join([prog, args.config, *args.overrides])
+    if "WORLD_SIZE" in os.environ:  # started by accelerate launch / torchrun
+        command = f"the same launch command without --resume none/--overwrite ({command} for one process)"
+    return f"{exc}. Resume with: {command}"
 
 
 def train_ae_main(argv: Optional[List[str]] = None) -> int:
@@ -137,7 +154,8 @@ def train_ae_main(argv: Optional[List[str]] = None) -> int:
     p = _parser("sdseg-train-ae", "Train the SDSeg mask autoencoder (stage 1).")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the trained autoencoder in autoencoder.output_dir (the old one is kept in "
-                        "<output_dir>/replaced/<sha256>/)")
+                        "<output_dir>/replaced/<sha256>/); an interrupted run there (stage1-resume/) starts over "
+                        "instead of resuming")
     return _run(p, argv, body)
 
 
@@ -171,23 +189,27 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     p = _parser("sdseg-eval", "Evaluate an SDSeg run (Dice / IoU) on the test or validation split.")
     p.add_argument("--split", default="test", choices=("test", "val", "train"))
     p.add_argument("--checkpoint", default="best", help="'best', 'latest' or a checkpoint folder")
-    p.add_argument("--steps", type=int, nargs="+", default=[1], help="inference steps (1 = single step; >1 = DDIM)")
-    p.add_argument("--samples", type=int, nargs="+", default=[1],
+    p.add_argument("--steps", nargs="+", default=[1], action=_CountsThenOverrides, metavar="N",
+                   help="inference steps (1 = single step; >1 = DDIM); section.key=value after them are overrides")
+    p.add_argument("--samples", nargs="+", default=[1], action=_CountsThenOverrides, metavar="N",
                    help="noise draws averaged per slice (1 = the paper's single draw; N > 1 as `sdseg segment --samples N`)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto' (CUDA when available)")
+    p.set_defaults(late_overrides=[])
+    tokens = list(sys.argv[1:] if argv is None else argv)
 
     def body(args: argparse.Namespace) -> int:
-        if min(args.samples) < 1:
-            p.error(f"--samples must be 1 or more, got {min(args.samples)}.")
         device = args.device
         if device == "auto":
             import torch
 
             device = "cuda" if torch.cuda.is_available() else "cpu"
-        result = evaluate_run(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seed, device,
+        # in the order given, wherever they stood: a later value of a key wins, as in load_config
+        overrides = sorted(args.overrides + args.late_overrides, key=lambda t: tokens.index(t) if t in tokens else len(tokens))
+        result = evaluate_run(load_config(args.config, overrides), args.split, args.checkpoint, args.steps, args.seed, device,
                               samples=args.samples)
+        result = {"config": args.config, "overrides": overrides, **result}
         print(_json(result))
         if args.json:
             from pathlib import Path
@@ -198,6 +220,35 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
         return EXIT_OK
 
     return _run(p, argv, body)
+
+
+_OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_.]+=")
+
+
+class _CountsThenOverrides(argparse.Action):
+    """``--steps 1 10 data.root=/x``: the integers (>= 1) are the option's values, ``section.key=value`` are overrides.
+
+    ``nargs="+"`` takes every word up to the next option, so without this an override after
+    ``--steps`` was read as a step count and refused.
+    """
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        counts, overrides = [], []
+        for token in values:
+            if _OVERRIDE.match(token):
+                overrides.append(token)
+                continue
+            try:
+                number = int(token)
+            except ValueError:
+                parser.error(f"argument {option_string}: {token!r} is neither a whole number nor a section.key=value override.")
+            if number < 1:
+                parser.error(f"argument {option_string}: {number} must be 1 or more.")
+            counts.append(number)
+        if not counts:
+            parser.error(f"argument {option_string}: give at least one number before the overrides.")
+        setattr(namespace, self.dest, counts)
+        namespace.late_overrides = list(getattr(namespace, "late_overrides", None) or []) + overrides
 
 
 def export_main(argv: Optional[List[str]] = None) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Optional
+
 from SDSegLogic.errors import SDSegError
 
-__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError"]
+__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError", "TrainingInterrupted"]
 
 
 class TrainingError(SDSegError):
@@ -21,3 +24,21 @@ class DatasetError(TrainingError, ValueError):
 
 class ResumeError(TrainingError, OSError):
     """A training checkpoint is missing, incomplete or does not match the run."""
+
+
+class TrainingInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a trainer after it saved a resumable checkpoint (the commands exit with 130).
+
+    Attributes:
+        step: the optimizer step the checkpoint holds.
+        checkpoint: the checkpoint folder.
+        report: False on the processes of a multi-process run that are not the main one (they
+            stay silent; the main process reports).
+    """
+
+    def __init__(self, step: int, checkpoint: Optional[Path], report: bool = True) -> None:
+        self.step = int(step)
+        self.checkpoint = Path(checkpoint) if checkpoint is not None else None
+        self.report = report
+        where = f"; checkpoint saved in {self.checkpoint}" if self.checkpoint is not None else ""
+        super().__init__(f"interrupted at step {self.step}{where}")

@@ -186,6 +186,28 @@ def model_from_checkpoint(cfg, folder: Path) -> SDSegModel:
     return model.eval()
 
 
+def check_checkpoint_classes(cfg, model: SDSegModel, class_names: Sequence[str], folder: Path, doing: str) -> None:
+    """Refuse to evaluate or export with classes other than the checkpoint's, given or implied by the data.
+
+    Checks ``model.num_classes`` against the data's classes (``data.classes``, or the dataset's own
+    when it is not set), then the config's classes against those the checkpoint recorded and the
+    class count of its UNet.
+
+    Raises:
+        TrainingConfigError: naming the checkpoint, both settings and the remedy.
+    """
+    from .config_checks import check_class_count
+    from .run_compat import check_same_classes
+
+    check_class_count(cfg.model.num_classes, cfg.data.multiclass, len(class_names), f"data.kind={cfg.data.kind}")
+    state = dict(model.training_state)
+    recorded = state.get("config") or {}
+    if "model" not in recorded or "data" not in recorded:  # a checkpoint without its config: the UNet's class count
+        recorded = {"model": {"num_classes": model.config.unet.num_classes},
+                    "data": {"multiclass": model.config.unet.num_classes is not None, "classes": cfg.data.classes}}
+    check_same_classes(folder, {**state, "config": recorded}, cfg, class_names, doing)
+
+
 def autoencoder_mismatch_message(folder: Path, source: str, expected: str) -> str:
     """Why a checkpoint refuses ``source``: names the sha256 the run needs and, if one exists, the kept copy."""
     from .stage1_output import find_replaced_stage1
@@ -218,9 +240,11 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
     if split not in sets:
         raise ResumeError(f"the {split!r} split is empty in {cfg.train.output_dir}/split.json.")
     model = model_from_checkpoint(cfg, folder)
+    check_checkpoint_classes(cfg, model, info.class_names, folder, "evaluate")
     pipe = SDSegPipeline(model, None, device=device, dtype=torch.float32)
     result: Dict[str, Any] = {"checkpoint": str(folder), "step": model.training_state["step"], "split": split,
-                              "cases": len(split_ids[split]), "seed": seed, "results": {}}
+                              "cases": len(split_ids[split]), "seed": seed, "steps": [int(s) for s in steps],
+                              "samples": [int(n) for n in samples], "device": str(device), "results": {}}
     for s in steps:
         for n in samples:
             pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))

@@ -26,7 +26,7 @@ import torch
 from .config import load_config
 from .data import load_data
 from .data.splits import write_json_atomic
-from .evaluate import checkpoint_folder, model_from_checkpoint, predict_slices, score_predictions
+from .evaluate import check_checkpoint_classes, checkpoint_folder, model_from_checkpoint, predict_slices, score_predictions
 from .metrics import dice_iou
 
 __all__ = ["run_experiments", "ms_ssim_pairs"]
@@ -73,6 +73,7 @@ def run_experiments(cfg, split: str = "test", checkpoint: str = "best", steps: S
     info, _, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=(split,))
     data = sets[split]
     model = model_from_checkpoint(cfg, folder)
+    check_checkpoint_classes(cfg, model, info.class_names, folder, "evaluate")
     pipe = SDSegPipeline(model, None, device="cpu", dtype=torch.float32)
     out: Dict[str, Any] = {"run": str(cfg.train.output_dir), "checkpoint": folder.name, "checkpoint_step": model.training_state["step"],
                            "split": split, "items": len(data), "steps": {}}

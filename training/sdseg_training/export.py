@@ -29,7 +29,7 @@ from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, m
 
 from .data import discover
 from .errors import TrainingConfigError
-from .evaluate import checkpoint_folder, model_from_checkpoint
+from .evaluate import check_checkpoint_classes, checkpoint_folder, model_from_checkpoint
 
 __all__ = ["build_card", "export_run", "check_destination", "default_modality"]
 
@@ -169,6 +169,7 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
     model = model_from_checkpoint(cfg, folder)
     info = discover(cfg.data)
+    check_checkpoint_classes(cfg, model, info.class_names, folder, "export")
     state = model.training_state
     split_path = Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"
     split = json.loads(split_path.read_text(encoding="utf-8")) if split_path.is_file() else {}

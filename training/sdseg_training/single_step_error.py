@@ -53,7 +53,7 @@ def single_step_error(model, slices, multiclass: bool, class_names: Optional[Seq
     """
     from SDSegLogic.schedulers import NoiseSchedule
 
-    from .autoencoder import _pool_masks, augment_masks, mask_pool
+    from .stage1_masks import augment_masks, mask_pool, pool_masks
     from .metrics import dice_iou
 
     device = next(model.unet.parameters()).device
@@ -65,7 +65,7 @@ def single_step_error(model, slices, multiclass: bool, class_names: Optional[Seq
     rows: List[Dict[str, float]] = []
     for start in range(0, len(pool), batch_size):
         items = pool[start : start + batch_size]
-        masks = _pool_masks(slices, items).to(device)
+        masks = pool_masks(slices, items).to(device)
         mask3 = augment_masks(masks, None)  # (B, 3, S, S) in {-1, +1}, as stage 1 and stage 2 see masks
         image3 = torch.from_numpy(np.stack([slices.image3(i) for i, _ in items])).float().to(device)
         z0 = model.encode_mask(mask3, sample=False).float()

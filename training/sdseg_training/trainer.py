@@ -10,6 +10,10 @@ One optimizer step (``grad_accum`` micro-batches per process)::
 Determinism: data order and augmentation come from :class:`~.data.EpochBatchSampler`; t and eps
 from a generator seeded by (seed, step, rank, micro-batch); dropout from the global torch RNG,
 whose state is checkpointed. Resuming at step n therefore reproduces step n + 1 exactly.
+
+Ctrl-C (:mod:`.interrupt`) finishes the step under way, saves it as an ordinary step checkpoint
+and raises :class:`~.errors.TrainingInterrupted`; a resume from it is exact as well. A resume
+refuses a config whose classes or model shape differ from the checkpoint's (:mod:`.run_compat`).
 """
 
 from __future__ import annotations
@@ -29,10 +33,13 @@ from .checkpoint import (capture_rng, has_checkpoints, latest_checkpoint, load_c
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
 from .ema import EMA
-from .errors import ResumeError
+from .errors import ResumeError, TrainingInterrupted
+from .interrupt import DeferredInterrupt
 from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
+from .run_compat import check_same_classes, check_same_shape
 from .run_record import record_resolved_config, resumed_config_path
+from .stage1_resume import resume_checkpoint
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
 
@@ -95,7 +102,10 @@ class Stage2Trainer:
         if acc.device.type == "cuda":
             torch.backends.cudnn.benchmark = True  # fixed input sizes: let cuDNN pick the fastest convolutions
         self.out = Path(tc.output_dir)
-        resolve_autoencoder_source(cfg, log=acc.print)  # null -> this config's stage-1 output (logged), or refuse
+        source = resolve_autoencoder_source(cfg, log=acc.print)  # null -> this config's stage-1 output (logged), or refuse
+        if resume_checkpoint(source) is not None and acc.is_main_process:
+            warnings.warn(f"{source} holds an interrupted stage-1 run (stage1-resume/): its weights change when that run "
+                          "is resumed, and this run could then no longer be resumed, evaluated or exported with them.", stacklevel=2)
         self._claim_folder(resume, overwrite)
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(tc.seed)
@@ -163,6 +173,8 @@ class Stage2Trainer:
         acc = self.accelerator
         ck = load_checkpoint(folder, acc.process_index)
         state = ck["state"]
+        check_same_classes(folder, state, self.cfg, self.info.class_names, "resume")  # not a raw size mismatch
+        check_same_shape(folder, state.get("model_config"), self.model.config)
         inner = acc.unwrap_model(self.denoiser)
         inner.load_state_dict(ck["model"], strict=True)
         self.optimizer.optimizer.load_state_dict(ck["optimizer"])
@@ -200,7 +212,7 @@ class Stage2Trainer:
                 "scale_factor": self.scale_factor, "best": self.best, "history": self.history[-200:],
                 "grad_scaler": scaler.state_dict() if scaler is not None else None, "num_processes": acc.num_processes,
                 "config": self.cfg.to_dict(), "model_config": self.model.config.to_dict(),
-                "autoencoder_sha256": self.autoencoder_sha256,
+                "autoencoder_sha256": self.autoencoder_sha256, "class_names": list(self.info.class_names),
             }
             save_checkpoint(folder, {k: v.float() for k, v in inner.state_dict().items()}, self.ema.state_tensors(),
                             self.optimizer.optimizer.state_dict(), state, {0: rng})
@@ -317,43 +329,57 @@ class Stage2Trainer:
         t0, last = time.time(), {}
         started = time.time()
         out_of_time = False
-        while self.step < max_steps and not out_of_time:
-            micro = [next(it) for _ in range(tc.grad_accum)]
-            logging_step = (self.step + 1) % tc.log_every == 0 or self.step + 1 == max_steps
-            last = self.train_step(micro, sync_losses=logging_step)
-            bar.update(1)
-            if tc.time_budget_s:
-                over = time.time() - started > tc.time_budget_s
-                if acc.num_processes > 1:  # every process must stop at the same step
-                    flag = torch.tensor([float(over)], device=acc.device)
-                    over = bool(acc.reduce(flag, reduction="sum").item() > 0)
-                out_of_time = over
-            final = self.step == max_steps or out_of_time
-            if final and not logging_step:
-                last = {k: float(v) for k, v in last.items()}
-            if self.step % tc.log_every == 0 or final:
-                bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}")
-                if writer is not None:
-                    for k, v in last.items():
-                        writer.add_scalar(f"train/{k}", v, self.step)
-                    writer.add_scalar("train/seconds_per_step", (time.time() - t0) / max(1, tc.log_every), self.step)
-                t0 = time.time()
-            folder = self.save() if self.step % tc.ckpt_every == 0 or final else None  # before validation: a crash there keeps the steps
-            if self.val_set is not None and (self.step % tc.val_every == 0 or final):
-                metrics = validate(self, writer)
-                self.history.append({"step": self.step, **metrics})
-                if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
-                    self.best = {"metric": metrics["dice"], "step": self.step}
-                    self.save("best")
-                if folder is not None and acc.is_main_process:  # the step checkpoint learns this validation
-                    update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
-                acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
-                          f"{time.time() - started:.0f} s)")
+        with DeferredInterrupt(acc.print if acc.is_main_process else None, "this step") as interrupt:
+            while self.step < max_steps and not out_of_time:
+                micro = [next(it) for _ in range(tc.grad_accum)]
+                logging_step = (self.step + 1) % tc.log_every == 0 or self.step + 1 == max_steps
+                last = self.train_step(micro, sync_losses=logging_step)
+                bar.update(1)
+                if tc.time_budget_s:
+                    over = time.time() - started > tc.time_budget_s
+                    if acc.num_processes > 1:  # every process must stop at the same step
+                        flag = torch.tensor([float(over)], device=acc.device)
+                        over = bool(acc.reduce(flag, reduction="sum").item() > 0)
+                    out_of_time = over
+                final = self.step == max_steps or out_of_time
+                if final and not logging_step:
+                    last = {k: float(v) for k, v in last.items()}
+                if self.step % tc.log_every == 0 or final:
+                    bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}")
+                    if writer is not None:
+                        for k, v in last.items():
+                            writer.add_scalar(f"train/{k}", v, self.step)
+                        writer.add_scalar("train/seconds_per_step", (time.time() - t0) / max(1, tc.log_every), self.step)
+                    t0 = time.time()
+                folder = self.save() if self.step % tc.ckpt_every == 0 or final else None  # before validation: a crash there keeps the steps
+                if self.val_set is not None and (self.step % tc.val_every == 0 or final):
+                    metrics = validate(self, writer)
+                    self.history.append({"step": self.step, **metrics})
+                    if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
+                        self.best = {"metric": metrics["dice"], "step": self.step}
+                        self.save("best")
+                    if folder is not None and acc.is_main_process:  # the step checkpoint learns this validation
+                        update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
+                    acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
+                              f"{time.time() - started:.0f} s)")
+                if not final and interrupt.agreed(acc):  # Ctrl-C: a resumable checkpoint of this step, then stop
+                    self._stop_interrupted(folder, bar, writer)
         bar.close()
         if writer is not None:
             writer.close()
         return {"step": self.step, "best": self.best, "last_loss": last, "scale_factor": self.scale_factor,
                 "stopped_by_time_budget": out_of_time}
+
+    def _stop_interrupted(self, folder: Optional[Path], bar, writer) -> None:
+        """Save this step (unless just saved; never as ``best``), say how to resume, raise :class:`TrainingInterrupted`."""
+        acc = self.accelerator
+        folder = folder or self.save()
+        bar.close()
+        if writer is not None:
+            writer.close()
+        acc.print(f"interrupted: step {self.step} saved in {folder}. To resume, run the same command again without "
+                  "--resume none/--overwrite (--resume auto, the default, continues from the latest checkpoint).")
+        raise TrainingInterrupted(self.step, folder, report=acc.is_main_process)
 
 
 class _null:

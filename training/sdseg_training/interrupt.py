@@ -1,0 +1,74 @@
+"""Ctrl-C during training: finish the current step, save a resumable checkpoint, then stop.
+
+A KeyboardInterrupt raised in the middle of an optimizer step would leave the weights, the
+optimizer, the EMA and the step counter out of step with one another, so no checkpoint could be
+saved from there. :class:`DeferredInterrupt` therefore replaces Python's SIGINT handler while the
+training loop runs: the first Ctrl-C only sets :attr:`DeferredInterrupt.requested`, which the
+loop reads after each step (then it saves and raises :class:`~.errors.TrainingInterrupted`); a
+second Ctrl-C raises ``KeyboardInterrupt`` at once, without a new checkpoint (those already
+written stay complete: they are written atomically).
+
+Under ``accelerate launch`` (torch elastic) the workers run in their own session; the launcher
+passes one SIGINT on to each of them and kills them 30 s later, so the step plus the checkpoint
+must fit in that time. The processes agree on the step to stop at through :meth:`agreed`.
+"""
+
+from __future__ import annotations
+
+import signal
+import threading
+from typing import Callable, Optional
+
+__all__ = ["DeferredInterrupt"]
+
+
+class DeferredInterrupt:
+    """Context manager: defer the first Ctrl-C (SIGINT) to a point the loop chooses.
+
+    Args:
+        notice: called once with a line for the user when the first Ctrl-C arrives (None: silent).
+        what: what is finished before stopping, for that line (e.g. ``"step 12"``).
+
+    Outside the main thread (where Python delivers no signals) it does nothing.
+    """
+
+    def __init__(self, notice: Optional[Callable[[str], None]] = None, what: str = "the current step") -> None:
+        self.notice = notice
+        self.what = what
+        self.requested = False
+        self._previous = None
+        self._installed = False
+
+    def __enter__(self) -> "DeferredInterrupt":
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+            self._installed = True
+        return self
+
+    def __exit__(self, *exc) -> bool:
+        if self._installed:
+            signal.signal(signal.SIGINT, self._previous if self._previous is not None else signal.default_int_handler)
+            self._installed = False
+        return False
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt  # the second Ctrl-C: stop now, without a new checkpoint
+        self.requested = True
+        if self.notice is not None:
+            self.notice(f"interrupt received: finishing {self.what}, then saving a checkpoint to resume from "
+                        "(press Ctrl-C again to stop at once, without it).")
+
+    def agreed(self, accelerator=None) -> bool:
+        """Whether any process was interrupted (every process must call it at the same point).
+
+        Args:
+            accelerator: an ``accelerate.Accelerator``; with several processes the flags are
+                summed over them, so that all stop after the same step. None: this process only.
+        """
+        if accelerator is None or accelerator.num_processes <= 1:
+            return self.requested
+        import torch
+
+        flag = torch.tensor([float(self.requested)], device=accelerator.device)
+        return bool(accelerator.reduce(flag, reduction="sum").item() > 0)

@@ -1,0 +1,127 @@
+"""Does a config still describe the run it resumes, evaluates or exports? (classes and model shape)
+
+A checkpoint records the config it was trained with (``state.json``: ``config``, ``model_config``
+and, since the class names were recorded, ``class_names``). Changing the classes, their count or
+the architecture afterwards would otherwise surface as a state-dict size mismatch (resume) or as
+silently mislabelled scores (evaluation, export); these checks turn it into a config error that
+names the run, both settings and the remedy.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence
+
+from .errors import TrainingConfigError
+
+__all__ = ["describe_classes", "check_same_classes", "check_same_shape"]
+
+_SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
+
+
+def _get(section: Any, key: str, default: Any = None) -> Any:
+    return section.get(key, default) if isinstance(section, dict) else getattr(section, key, default)
+
+
+def _class_view(data: Any, model: Any, names: Optional[Sequence[str]]) -> Dict[str, Any]:
+    classes = [{"name": str(c["name"]), "labels": [int(v) for v in c["labels"]]} for c in (_get(data, "classes") or [])]
+    return {"multiclass": bool(_get(data, "multiclass", False)), "num_classes": _get(model, "num_classes"),
+            "classes": classes, "names": list(names) if names is not None else None}
+
+
+def describe_classes(view: Dict[str, Any]) -> str:
+    """One line: ``multiclass, model.num_classes=3, data.classes [liver [1], kidneys [2, 3]]``."""
+    if view["classes"]:
+        listed = "data.classes [" + ", ".join(f"{c['name']} {c['labels']}" for c in view["classes"]) + "]"
+    else:
+        listed = "no data.classes" + (f" (the dataset's classes: {', '.join(view['names'])})" if view["names"] else "")
+    kind = "multiclass" if view["multiclass"] else "binary"
+    return f"{kind}, model.num_classes={view['num_classes'] if view['num_classes'] is not None else 'null'}, {listed}"
+
+
+def _differ(old: Dict[str, Any], new: Dict[str, Any]) -> bool:
+    if old["multiclass"] != new["multiclass"] or old["num_classes"] != new["num_classes"]:
+        return True
+    names_known = old["names"] is not None and new["names"] is not None
+    if names_known and old["names"] != new["names"]:
+        return True
+    if old["classes"] and new["classes"]:
+        return old["classes"] != new["classes"]
+    return not names_known and old["classes"] != new["classes"]
+
+
+def check_same_classes(folder: Path, recorded: Dict[str, Any], cfg: Any, names: Optional[Sequence[str]], doing: str) -> None:
+    """Refuse a config whose classes differ from those a checkpoint was trained with.
+
+    Args:
+        folder: the checkpoint (or run) folder, for the message.
+        recorded: the checkpoint's ``state.json`` (its ``config`` and, when present, ``class_names``).
+        cfg: this invocation's :class:`~sdseg_training.config.TrainConfig`.
+        names: the class names the data gives now (``DatasetInfo.class_names``), or None.
+        doing: ``"resume"``, ``"evaluate"`` or ``"export"``.
+
+    Raises:
+        TrainingConfigError: naming both class settings and the remedy.
+    """
+    config = recorded.get("config") or {}
+    old = _class_view(config.get("data") or {}, config.get("model") or {}, recorded.get("class_names"))
+    new = _class_view(cfg.data, cfg.model, names)
+    if not _differ(old, new):
+        return
+    raise TrainingConfigError(
+        f"cannot {doing} {folder}: it was trained with {describe_classes(old)}, but this config gives "
+        f"{describe_classes(new)}. A run's classes are fixed: {_remedy(folder, doing)}"
+    )
+
+
+def _remedy(folder: Path, doing: str) -> str:
+    recorded = f"as the run recorded them (\"config\" in {Path(folder) / 'state.json'})"
+    if doing == "resume":
+        return ("start a new run folder for these classes (set train.output_dir, or for stage 1 autoencoder.output_dir, "
+                f"to a new folder), or restore data.classes, model.num_classes and data.multiclass {recorded}.")
+    return (f"{doing} with data.classes, model.num_classes and data.multiclass {recorded}, or train a new run "
+            "with these classes.")
+
+
+def _shape(config_dict: Dict[str, Any], part: str) -> Dict[str, Any]:
+    fields = {k: list(v) if isinstance(v, (list, tuple)) else v for k, v in (config_dict.get(part) or {}).items()
+              if k != "dropout"}
+    fields["latent_channels"] = (config_dict.get("autoencoder") or {}).get("latent_channels")
+    return fields
+
+
+def check_same_shape(folder: Path, recorded_model_config: Optional[Dict[str, Any]], model_config: Any,
+                     parts: Sequence[str] = _SHAPE_PARTS) -> None:
+    """Refuse to resume a checkpoint whose networks have another shape than this config builds.
+
+    Args:
+        folder: the checkpoint folder, for the message.
+        recorded_model_config: the engine config the checkpoint recorded (``model_config``), or None (no check).
+        model_config: this invocation's ``SDSegConfig`` (or its ``to_dict()``).
+        parts: the networks the checkpoint holds.
+
+    Raises:
+        TrainingConfigError: naming the differing fields and the remedy.
+    """
+    if not recorded_model_config:
+        return
+    now = model_config if isinstance(model_config, dict) else _as_dict(model_config)
+    differing: List[str] = []
+    for part in parts:
+        old, new = _shape(recorded_model_config, part), _shape(now, part)
+        # fields of both only: one the engine config gained since the checkpoint has its default there
+        differing += [f"{part}.{k}: {old[k]} in the run, {new[k]} now" for k in sorted(set(old) & set(new)) if old[k] != new[k]]
+    if differing:
+        raise TrainingConfigError(
+            f"cannot resume {folder}: the model this config builds differs from the run's ({'; '.join(differing)}). "
+            "A run's model shape is fixed: start a new run folder (set train.output_dir, or for stage 1 "
+            "autoencoder.output_dir, to a new folder), or restore model.preset, model.architecture and "
+            f"model.num_classes as the run recorded them (\"config\" in {Path(folder) / 'state.json'})."
+        )
+
+
+def _as_dict(model_config: Any) -> Dict[str, Any]:
+    if hasattr(model_config, "to_dict"):
+        return model_config.to_dict()
+    return dataclasses.asdict(model_config)
