@@ -9,6 +9,7 @@ Public API::
     write_preview(path, image_data, result, card, *, max_slices=3, input_path=None) -> Path
     validate_seg_header(header, source) -> list of segment dicts
     detect_format(path) -> str
+    check_before_itk(path) -> None   # refuse a NIfTI that SimpleITK would crash on or zero-fill
 
 Arrays are indexed (K, J, I) = (slice, row, column), colour (K, J, I, 3); geometry is an
 :class:`SDSegLogic.geometry.ImageGeometry` in LPS. Writes are atomic and never touch the input.
@@ -80,6 +81,7 @@ __all__ = [
     "write_preview",
     "validate_seg_header",
     "detect_format",
+    "check_before_itk",
 ]
 
 _LAZY = {
@@ -91,6 +93,7 @@ _LAZY = {
     "write_preview": ".preview",
     "validate_seg_header": ".seg_nrrd",
     "detect_format": ".sniff",
+    "check_before_itk": "._nifti_header_guard",
 }
 
 

@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ._deflate import gzip_open, stream_errors
+from ._nifti_header_guard import nifti_bytes_per_voxel
 
 __all__ = ["read_nifti_header", "nifti_affine_ras", "check_nifti_transforms", "check_nifti_size",
            "QFORM_SFORM_DIRECTION_TOL"]
@@ -57,6 +58,7 @@ def read_nifti_header(path: Path) -> Dict[str, Any]:
         "endian": endian,
         "magic": bytes(raw[344:348]),
         "dim": dim,
+        "intent_code": unpack("h", 68)[0],
         "datatype": unpack("h", 70)[0],
         "bitpix": unpack("h", 72)[0],
         "pixdim": unpack("8f", 76),
@@ -139,6 +141,9 @@ def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.nd
 def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
     """Reject a truncated NIfTI-1 file (ITK would silently return zeros for the missing voxels).
 
+    The size expected is the datatype's bytes per voxel (what the NIfTI library under ITK reads), so a
+    header whose bitpix understates the datatype cannot hide a short file.
+
     A ``.nii.gz`` is streamed through gzip once, which also catches corrupt streams and CRC errors.
     """
     if header.get("version") != 1:
@@ -151,7 +156,9 @@ def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:
     offset = float(header["vox_offset"])
     if not math.isfinite(offset):
         raise InputError(f"{path}: invalid NIfTI vox_offset {offset}; the header is corrupt, re-export the image.")
-    expected = int(offset) + values * max(int(header["bitpix"]), 1) // 8
+    # the NIfTI library reads the datatype's size per voxel, whatever bitpix says (and zero-fills a short file)
+    per_voxel = nifti_bytes_per_voxel(header["datatype"])
+    expected = int(offset) + (values * per_voxel if per_voxel else values * max(int(header["bitpix"]), 1) // 8)
     if is_gzip(path):
         actual = 0
         try:

@@ -209,9 +209,11 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
     fast_dtype = None  # the pixel type SimpleITK would return, when NumPy reads the voxels instead
     if fmt == "nifti":
         from ._nifti import check_nifti_size, check_nifti_transforms, read_nifti_header
+        from ._nifti_header_guard import check_nifti_crash_prone
         from ._nifti_voxels import fast_path_dtype, nifti_rescale
 
         header = read_nifti_header(path)
+        check_nifti_crash_prone(path, header)  # before any ITK call: these headers crash the process
         expected_ras = check_nifti_transforms(path, header)
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]

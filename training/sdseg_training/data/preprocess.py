@@ -86,6 +86,19 @@ def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
     return np.rint(out).astype(np.uint8)
 
 
+def _check_before_itk(path: str) -> None:
+    """Refuse a NIfTI file that would crash SimpleITK or come back zero-filled (DatasetError, the engine's message)."""
+    from SDSegLogic.errors import InputError
+    from SDSegLogic.io import check_before_itk
+
+    from ..errors import DatasetError
+
+    try:
+        check_before_itk(path)
+    except InputError as exc:
+        raise DatasetError(str(exc)) from None
+
+
 def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
     """Read a volume reoriented to LPS: its (K, J, I) array in the file's voxel type, and its grid.
 
@@ -98,6 +111,7 @@ def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
 
     from ..errors import DatasetError
 
+    _check_before_itk(path)
     image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
     try:
         geometry = ImageGeometry(image.GetSpacing(), image.GetOrigin(), np.reshape(image.GetDirection(), (3, 3)),
@@ -118,6 +132,7 @@ def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tupl
     """
     import SimpleITK as sitk
 
+    _check_before_itk(path)
     image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
     array = sitk.GetArrayFromImage(image)
     array = array.astype(np.uint8 if is_label else np.float32)
