@@ -40,6 +40,9 @@ __all__ = [
 
 #: ITU-R BT.601 weights used when a colour image goes into a 1-channel model.
 LUMINANCE = (0.299, 0.587, 0.114)
+#: Where NaN/infinite voxels are allowed to be filled, named in the refusal so each kind of user finds it.
+NAN_FILL_SWITCHES = ("sdseg segment --nan-policy fill; nan_policy='fill' in Python (segment_array, "
+                     "EngineClient.segment); nanPolicy='fill' in the 3D Slicer module's process()")
 #: Where strict input checking is switched on, named in the refusal so each kind of user finds it.
 STRICT_SWITCHES = ("sdseg segment --strict; strict_channels/strict_modality in Python; "
                    "'Refuse mismatched inputs (strict)' in the 3D Slicer panel")
@@ -80,7 +83,7 @@ def check_finite(array: np.ndarray, intensity, policy: str = "reject", source: s
     if policy == "reject":
         raise InputError(
             f"{source}: {count} voxel value(s) are NaN or infinite (first at index (k, j, i) = {first[:3]}); fix the "
-            "image, or pass nan_policy='fill' (--nan-policy fill) to replace them with the window minimum."
+            f"image, or let them be replaced with the window minimum ({NAN_FILL_SWITCHES})."
         )
     value = fill_value(intensity, array)
     warnings.warn(f"{source}: replaced {count} NaN/infinite voxel value(s) (first at (k, j, i) = {first[:3]}) "

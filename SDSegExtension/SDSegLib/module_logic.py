@@ -289,7 +289,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def startJob(self, inputVolume: Any, model: str = DEFAULT_MODEL, device: str = "auto", steps: int = 1, samples: int = 1,
                  seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                  wantProbabilities: bool = False, wantVariance: bool = False, remoteUrl: str = "",
-                 remoteToken: str = "", gpuKernels: str = "auto", strict: bool = False) -> SegmentationJob:
+                 remoteToken: str = "", gpuKernels: str = "auto", strict: bool = False,
+                 nanPolicy: str = "reject") -> SegmentationJob:
         """Start a non-blocking segmentation; poll the returned job from a QTimer.
 
         ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
@@ -297,14 +298,15 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         The input's modality (:meth:`inputModality`) goes with the request, so the engine warns
         when it is not the model's (e.g. a colour photo given to a CT model); ``strict`` makes the
         engine refuse such a modality or colour/grey channel mismatch instead (the job then ends
-        with an ``error`` event, code ``input_error``, whose text names the mismatch).
+        with an ``error`` event, code ``input_error``, whose text names the mismatch). ``nanPolicy``
+        ``"fill"`` replaces NaN/infinite voxels by the window minimum instead of refusing them.
         """
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
                               want_variance=bool(wantVariance) and int(samples) > 1, modality=self.inputModality(inputVolume),
-                              strict=bool(strict))
+                              strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID = inputVolume.GetID()
         return job.start()
 
@@ -349,7 +351,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
     def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
                 probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
-                gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1, strict: bool = False) -> Any:
+                gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1, strict: bool = False,
+                nanPolicy: str = "reject") -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
@@ -371,6 +374,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             strict: refuse an input whose modality or colour/grey channels do not match what the
                 model was trained on (e.g. a colour photo for a CT model) instead of segmenting it
                 with a warning, as the panel's "Refuse mismatched inputs (strict)" does.
+            nanPolicy: "reject" (default) refuses NaN/infinite voxels; "fill" replaces them with the
+                window minimum and adds a warning.
 
         Raises:
             SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
@@ -379,7 +384,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if samples > 1 else None)  # before the run
         job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode, firstSlice, lastSlice,
                             wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
-                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels, strict=strict)
+                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels, strict=strict,
+                            nanPolicy=nanPolicy)
         for event in job.wait():
             if event.kind == "error":
                 raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)

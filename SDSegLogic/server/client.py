@@ -228,6 +228,7 @@ class EngineClient:
         want_variance: bool = False,
         modality: str = "",
         strict: bool = False,
+        nan_policy: str = "reject",
         on_progress: Optional[Callable[[Dict[str, Any]], None]] = None,
         should_cancel: Optional[Callable[[], bool]] = None,
         poll_s: float = 0.25,
@@ -248,6 +249,9 @@ class EngineClient:
                 RGB image for a grayscale model, or the reverse). The engine then answers with an
                 ``input_error`` whose message names the mismatch and the remedy. Sent only when
                 True, so an engine that predates the option still accepts default jobs.
+            nan_policy: ``"reject"`` (an ``input_error`` naming the count and the first NaN/infinite
+                voxel) or ``"fill"`` (replaced by the window minimum, with a warning). Sent only when
+                ``"fill"``, for the same reason.
             on_progress: called with each ``progress`` event dict (done, total, eta_s, ...).
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 
@@ -271,6 +275,8 @@ class EngineClient:
             options["modality"] = str(modality)
         if strict:
             options["strict"] = True
+        if nan_policy != "reject":
+            options["nan_policy"] = str(nan_policy)
         self._require_options(options)
         array = np.asarray(image)
         if array.dtype == np.bool_:

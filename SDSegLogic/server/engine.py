@@ -346,6 +346,7 @@ class EngineServer:
                 progress=progress, should_cancel=job.cancel_event.is_set,
                 keep_probabilities=bool(opts["want_probabilities"]), modality=opts["modality"],
                 strict_channels=opts["strict"], strict_modality=opts["strict"],  # a mismatch: InputError -> input_error
+                nan_policy=opts["nan_policy"],
             )
             if job.cancel_event.is_set():
                 raise CancelledError("cancelled after the last batch")

@@ -27,6 +27,7 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
     "want_variance": False,
     "modality": "",
     "strict": False,
+    "nan_policy": "reject",
 }
 #: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
 MAX_MODALITY_CHARS = 16
@@ -46,7 +47,9 @@ class SegmentRequest:
             see :func:`SDSegLogic.segment_plan.plan_segmentation`); ``modality`` is the input's
             modality (a DICOM code such as ``"CT"``, or ``"photo"``), stripped, ``""`` when unknown;
             ``strict`` (a bool) refuses a modality or colour/grey channel mismatch with an
-            :class:`~SDSegLogic.errors.InputError` instead of warning about it.
+            :class:`~SDSegLogic.errors.InputError` instead of warning about it; ``nan_policy``
+            (``"reject"`` or ``"fill"``) refuses NaN/infinite voxels or replaces them with the
+            window minimum, with a warning.
     """
 
     image: np.ndarray
@@ -83,7 +86,7 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
     Raises:
         InputError: missing image, wrong dtype or shape, unknown or out-of-range options, a
             ``modality`` that is not a short printable string, a ``want_*`` or ``strict`` option
-            that is not a boolean.
+            that is not a boolean, a ``nan_policy`` other than ``"reject"``/``"fill"``.
         GeometryError: malformed geometry or a geometry that does not match the array.
     """
     image = frame.arrays.get("image")
@@ -124,6 +127,8 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
                              f"along the model's slicing axis (at most {longest} for this image).")
         options["slices"] = (int(rng[0]), int(rng[1]))
     options["modality"] = _modality_option(options["modality"])
+    if options["nan_policy"] not in ("reject", "fill"):
+        raise InputError(f"option nan_policy={options['nan_policy']!r} must be \"reject\" or \"fill\".")
     return SegmentRequest(image=image, geometry=geometry, options=options)
 
 

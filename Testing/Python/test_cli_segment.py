@@ -222,7 +222,7 @@ def test_nan_policy_fill_suggested_by_the_error_works(tiny_folder, crop, tmp_pat
     sitk.WriteImage(image, str(nan_input))
     argv = ["segment", nan_input, "-o", tmp_path / "o.seg.nrrd", "--model", tiny_folder]
     code, _, err = run(argv + ["--quiet"], capsys)
-    assert code == 3 and "(--nan-policy fill)" in err
+    assert code == 3 and "sdseg segment --nan-policy fill" in err
     code, out, err = run(argv + ["--nan-policy", "fill", "--json"], capsys)
     assert code == 0, err
     finished = next(e for e in events(out) if e["event"] == "volume_done")
