@@ -231,7 +231,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
-                gpuKernels=p.gpuKernels, strict=p.strict)
+                gpuKernels=p.gpuKernels, strict=p.strict, nanPolicy="fill" if p.fillNonFinite else "reject")
             # where the result goes is fixed when the run starts
             outputs = (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume)
             job.outputNodeIDs = tuple(node.GetID() if node is not None else None for node in outputs)

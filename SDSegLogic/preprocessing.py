@@ -42,7 +42,7 @@ __all__ = [
 LUMINANCE = (0.299, 0.587, 0.114)
 #: Where NaN/infinite voxels are allowed to be filled, named in the refusal so each kind of user finds it.
 NAN_FILL_SWITCHES = ("sdseg segment --nan-policy fill; nan_policy='fill' in Python (segment_array, "
-                     "EngineClient.segment); nanPolicy='fill' in the 3D Slicer module's process()")
+                     "EngineClient.segment); 'Fill NaN/infinite voxels' in the 3D Slicer panel's Advanced section")
 #: Where strict input checking is switched on, named in the refusal so each kind of user finds it.
 STRICT_SWITCHES = ("sdseg segment --strict; strict_channels/strict_modality in Python; "
                    "'Refuse mismatched inputs (strict)' in the 3D Slicer panel")

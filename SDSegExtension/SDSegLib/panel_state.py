@@ -28,7 +28,7 @@ RUN_CONTROLS = (
     # Outputs
     "outputSegmentationSelector", "probabilityVolumeSelector", "uncertaintyVolumeSelector",
     # Advanced
-    "batchSizeSpinBox", "strictCheckBox", "gpuKernelsComboBox", "remoteUrlLineEdit", "remoteTokenLineEdit",
+    "batchSizeSpinBox", "strictCheckBox", "fillNonFiniteCheckBox", "gpuKernelsComboBox", "remoteUrlLineEdit", "remoteTokenLineEdit",
 )
 """Every control of ``Resources/UI/SDSeg.ui`` that changes what a run does, disabled while one is going on.
 

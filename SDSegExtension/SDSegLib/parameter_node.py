@@ -48,6 +48,8 @@ class SDSegParameterNode:
     strict: refuse the input (the engine's input error, shown like any other) instead of warning
         when its modality or colour/grey channels do not match what the model was trained on,
         e.g. a colour photo given to a CT model (the engine's ``strict`` option, ``sdseg segment --strict``).
+    fillNonFinite: replace NaN/infinite voxels with the window minimum (with a warning) instead of
+        refusing the volume (the engine's ``nan_policy="fill"``, ``sdseg segment --nan-policy fill``).
     """
 
     inputVolume: Union[vtkMRMLScalarVolumeNode, vtkMRMLVectorVolumeNode]
@@ -65,3 +67,4 @@ class SDSegParameterNode:
     firstSlice: Annotated[int, WithinRange(0, 99999)] = 0
     lastSlice: Annotated[int, WithinRange(-1, 99999)] = -1
     strict: bool = False
+    fillNonFinite: bool = False

@@ -130,6 +130,33 @@ def test_widget_strict_checkbox_is_saved_reaches_the_engine_and_a_refusal_is_sho
     assert "colour image given to a 1-channel" in ui.warningLabel.text
 
 
+def test_widget_nan_checkbox_is_saved_and_fills_what_is_refused_by_default(app, sdseg):
+    fake, widget = sdseg
+    import fake_slicer
+
+    ui, p = widget.ui, widget._parameterNode
+    assert p.fillNonFinite is False and not ui.fillNonFiniteCheckBox.checked
+    array = np.random.default_rng(6).normal(40, 150, (2, 12, 16)).astype(np.float32)
+    array[1, 3, 4] = np.nan
+    ijk_to_ras = np.diag([-0.9, -0.9, 3.0, 1.0])
+    volume = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode("resampled", array, ijk_to_ras))
+    job = _segment(widget, volume)  # unticked: refused, naming the count and the panel's switch
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert job.error.code == "input_error" and not _segmentations(fake)
+    assert "1 voxel value(s) are NaN or infinite" in fake.errors[-1] and "'Fill NaN/infinite voxels'" in fake.errors[-1]
+    ui.fillNonFiniteCheckBox.qobject.click()  # ticked: saved in the parameter node, sent, segmented with a warning
+    assert p.fillNonFinite is True
+    job = _segment(widget, volume)
+    assert job.options["nan_policy"] == "fill"
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert [n.GetName() for n in _segmentations(fake)] == ["resampled SDSeg"]
+    assert "replaced 1 NaN/infinite voxel value(s)" in ui.warningLabel.text
+    from SDSegLib.volume_adapter import array_from_image_data
+
+    kept = array_from_image_data(volume.GetImageData())  # the input volume is not modified
+    assert np.isnan(kept[1, 3, 4]) and np.array_equal(np.nan_to_num(kept), np.nan_to_num(array))
+
+
 def test_widget_disables_what_would_be_ignored(sdseg):
     fake, widget = sdseg
     import fake_slicer
