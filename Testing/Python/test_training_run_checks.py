@@ -18,25 +18,13 @@ from sdseg_training.autoencoder import train_autoencoder  # noqa: E402
 from sdseg_training.config import load_config  # noqa: E402
 from sdseg_training.errors import ResumeError  # noqa: E402
 from sdseg_training.trainer import Stage2Trainer  # noqa: E402
+from test_training_cli import _error_line, empty  # noqa: E402,F401 - empty is a pytest fixture
 
 PHANTOM = ["model.preset=tiny", "model.condition_encoder_init=autoencoder", "data.kind=phantom2d", "data.size=32",
            "data.phantom_cases=10", "data.multiclass=true", "model.num_classes=3", "train.batch_size=4",
            "train.val_every=2", "train.ckpt_every=2", "train.log_every=1", "optim.warmup_steps=1", "train.max_steps=2"]
 TWO = "data.classes=[{name: liver, labels: [1]}, {name: spleen, labels: [2]}]"
 THREE = "data.classes=[{name: liver, labels: [1]}, {name: spleen, labels: [2]}, {name: kidney, labels: [3]}]"
-
-
-@pytest.fixture()
-def empty(tmp_path) -> str:
-    path = tmp_path / "empty.yaml"
-    path.write_text("")
-    return str(path)
-
-
-def _error_line(capsys) -> str:
-    err = capsys.readouterr().err.strip().splitlines()
-    assert err and "Traceback" not in "\n".join(err)
-    return err[-1]
 
 
 @pytest.fixture(scope="module")

@@ -22,7 +22,7 @@ import os
 import random
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
@@ -103,11 +103,8 @@ def _save_st(tensors: Dict[str, torch.Tensor], path: Path) -> None:
 def save_checkpoint(folder: Path, model_tensors: Dict[str, torch.Tensor], ema_tensors: Dict[str, torch.Tensor],
                     optimizer_state: Dict[str, Any], state: Dict[str, Any], rank_rng: Optional[Dict[int, Tuple[dict, dict]]] = None) -> Path:
     """Write one checkpoint folder atomically (see module docstring); returns its path."""
-    folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+
+    def fill(staging: Path) -> None:
         _save_st(model_tensors, staging / "model.safetensors")
         _save_st(ema_tensors, staging / "ema.safetensors")
         opt_tensors, opt_meta = flatten_optimizer_state(optimizer_state)
@@ -118,6 +115,26 @@ def save_checkpoint(folder: Path, model_tensors: Dict[str, torch.Tensor], ema_te
             rng_meta[str(rank)] = meta
         payload = {**state, "optimizer": opt_meta, "rng": rng_meta, "format": "sdseg-train-checkpoint", "version": 1}
         (staging / STATE_NAME).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
+
+    return write_folder_atomically(folder, fill)
+
+
+def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
+    """Fill a hidden staging folder next to ``folder``, then swap it in (one rename); returns ``folder``.
+
+    A crash or Ctrl-C while ``fill`` writes leaves the previous ``folder`` (if any) untouched and
+    removes the staging folder.
+
+    Args:
+        folder: the folder to create or replace.
+        fill: writes the folder's files into the staging folder it is given.
+    """
+    folder = Path(folder)
+    staging = folder.with_name(f".{folder.name}.tmp")
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    try:
+        fill(staging)
         if folder.exists():
             shutil.rmtree(folder)
         os.replace(staging, folder)

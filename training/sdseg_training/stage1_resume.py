@@ -17,14 +17,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import shutil
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
 
-from .checkpoint import STATE_NAME, _save_st, capture_rng, flatten_optimizer_state, restore_rng, unflatten_optimizer_state
+from .checkpoint import (STATE_NAME, _save_st, capture_rng, flatten_optimizer_state, restore_rng,
+                         unflatten_optimizer_state, write_folder_atomically)
 from .errors import ResumeError
 from .modeling import AE_WEIGHTS
 from .run_compat import check_same_classes, check_same_shape
@@ -67,11 +67,8 @@ def save_resume_checkpoint(out: Path, ae: torch.nn.Module, optimizer: torch.opti
         scaler: the grad scaler, or None.
         state: the loop's scalars (step, best, saved metrics, seconds, config, ...).
     """
-    folder = Path(out) / RESUME_DIR
-    staging = folder.with_name(f".{folder.name}.tmp")
-    shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
-    try:
+
+    def fill(staging: Path) -> None:
         _save_st({k: v.float() if v.is_floating_point() else v for k, v in ae.state_dict().items()}, staging / "weights.safetensors")
         opt_tensors, opt_meta = flatten_optimizer_state(optimizer.state_dict())
         _save_st(opt_tensors or {"_empty": torch.zeros(0)}, staging / "optimizer.safetensors")
@@ -80,13 +77,8 @@ def save_resume_checkpoint(out: Path, ae: torch.nn.Module, optimizer: torch.opti
         payload = {**state, "optimizer": opt_meta, "rng": rng_meta, "numpy_generator": numpy_state,
                    "grad_scaler": scaler.state_dict() if scaler is not None else None, "format": FORMAT, "version": 1}
         (staging / STATE_NAME).write_text(json.dumps(payload, indent=1) + "\n", encoding="utf-8")
-        if folder.exists():
-            shutil.rmtree(folder)
-        os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return folder
+
+    return write_folder_atomically(Path(out) / RESUME_DIR, fill)
 
 
 def load_resume_checkpoint(out: Path) -> Dict[str, Any]:
