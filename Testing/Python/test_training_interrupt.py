@@ -58,6 +58,27 @@ def test_deferred_interrupt_waits_for_the_loop_and_a_second_ctrl_c_stops_at_once
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
 
 
+def test_sigterm_is_deferred_like_ctrl_c_and_the_handlers_are_restored():
+    """A batch scheduler's SIGTERM (pre-emption, time limit) also finishes the step and saves first."""
+    from sdseg_training.interrupt import DeferredInterrupt
+
+    def not_deferred(signum, frame):  # instead of the default action (ending the test run) if it is not deferred
+        raise AssertionError("SIGTERM reached the previous handler")
+
+    before = signal.signal(signal.SIGTERM, not_deferred)
+    try:
+        lines = []
+        with DeferredInterrupt(lines.append, "step 3") as interrupt:
+            os.kill(os.getpid(), signal.SIGTERM)
+            assert interrupt.requested and interrupt.signal_name == "SIGTERM"
+            assert lines[0].startswith("SIGTERM (a request to stop) received: finishing step 3")
+            with pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)  # a second signal of either kind stops at once
+        assert signal.getsignal(signal.SIGTERM) is not_deferred and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+    finally:
+        signal.signal(signal.SIGTERM, before)
+
+
 def test_stage2_ctrl_c_saves_the_step_and_resumes_exactly(tmp_path):
     def config(run: Path):
         return load_config(None, TINY + [f"train.output_dir={run}", "train.max_steps=5", "train.grad_accum=2",
@@ -136,8 +157,10 @@ def test_stage1_overwrite_starts_an_interrupted_run_over(tmp_path):
     assert not (tmp_path / "ae" / "stage1-resume").exists() and (tmp_path / "ae" / "replaced").is_dir()
 
 
-def test_sdseg_train_ctrl_c_exits_130_and_prints_the_resume_command(tmp_path, capsys):
-    """The console command in its own process, interrupted by a real SIGINT, then resumed with the printed command."""
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_sdseg_train_ctrl_c_exits_130_and_prints_the_resume_command(tmp_path, capsys, signum):
+    """The console command in its own process, stopped by a real SIGINT (Ctrl-C) or SIGTERM (a scheduler's
+    pre-emption), then resumed with the printed command."""
     run = tmp_path / "run"
     config = tmp_path / "c.yaml"
     config.write_text("train:\n  max_steps: 100000\n")
@@ -151,7 +174,7 @@ def test_sdseg_train_ctrl_c_exits_130_and_prints_the_resume_command(tmp_path, ca
         while not list(run.glob("checkpoints/step-*")) and proc.poll() is None and time.time() < deadline:
             time.sleep(0.2)
         assert proc.poll() is None, proc.communicate()[1][-2000:]
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
         _, err = proc.communicate(timeout=240)
     finally:
         if proc.poll() is None:
