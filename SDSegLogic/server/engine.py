@@ -3,7 +3,8 @@
 Threads (all daemon threads of the engine process):
 
 * the *accept loop* (:meth:`EngineServer.serve_forever`, the main thread) accepts loopback
-  connections, at most ``max_connections`` at once;
+  connections: at most ``max_connections`` authenticated ones and, apart, :data:`PENDING_PER_CONNECTION`
+  x that many authenticating (a full pool drops its oldest), so tokenless peers cannot lock clients out;
 * one *connection thread* per client reads frames: hello/auth first, then info, segment, cancel,
   ping, shutdown. It keeps reading while a job runs, so a ``cancel`` on the same connection is
   seen at once;
@@ -53,6 +54,9 @@ log = logging.getLogger("SDSegLogic.server")
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 
 
+PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
+
+
 @dataclass(frozen=True)
 class EngineOptions:
     """Engine limits and binding.
@@ -63,7 +67,8 @@ class EngineOptions:
         token: the shared secret every connection must present in ``hello``.
         max_request_bytes: largest request body accepted (checked from the frame prefix).
         max_header_bytes: largest JSON header accepted.
-        max_connections: simultaneous connections; more are refused with ``busy``.
+        max_connections: simultaneous authenticated connections; more are refused with ``busy``
+            after their hello (authenticating ones are counted apart).
         auth_timeout_s: a new connection must authenticate within this time.
         idle_timeout_s: exit after this long without any connection (0: never).
         allow_remote: permit a non-loopback ``host`` (the token is required either way).
@@ -131,6 +136,7 @@ class EngineServer:
         self._job_lock = threading.Lock()
         self._job: Optional[_Job] = None
         self._connections: Dict[int, Connection] = {}
+        self._pending: Dict[int, Connection] = {}  # accepted, not yet authenticated
         self._conn_lock = threading.Lock()
         self._last_activity = time.monotonic()
         self.port = 0
@@ -187,23 +193,31 @@ class EngineServer:
             except OSError:
                 pass
         with self._conn_lock:
-            connections = list(self._connections.values())
+            connections = [*self._connections.values(), *self._pending.values()]
         for connection in connections:
             connection.close()
 
     # ------------------------------------------------------------------ connections
     def _serve_connection(self, sock: socket.socket, peer: Any) -> None:
         connection = Connection(sock, peer)
-        with self._conn_lock:
-            too_many = len(self._connections) >= self.options.max_connections
-            if not too_many:
-                self._connections[id(connection)] = connection
+        with self._conn_lock:  # a full authenticating pool drops its oldest: a real hello comes within milliseconds
+            full = len(self._pending) >= PENDING_PER_CONNECTION * self.options.max_connections
+            oldest = self._pending.pop(next(iter(self._pending))) if full else None
+            self._pending[id(connection)] = connection
+        if oldest is not None:
+            oldest.close()  # its thread's read fails and it ends
         try:
+            authenticated = self._authenticate(connection)
+            with self._conn_lock:
+                self._pending.pop(id(connection), None)
+                too_many = authenticated and len(self._connections) >= self.options.max_connections
+                if authenticated and not too_many:
+                    self._connections[id(connection)] = connection
             if too_many:
                 connection.send({"type": "error", "code": "busy", "message": "too many connections to this engine; close idle clients."})
+            if not authenticated or too_many:
                 return
-            if not self._authenticate(connection):
-                return
+            self._welcome(connection)
             sock.settimeout(self.options.io_timeout_s)  # a stall in the middle of a frame, either way
             while not self._stop.is_set() and connection.open:
                 if not wait_readable(sock, 0.5):  # idle between requests: no limit, but see shutdown
@@ -236,6 +250,7 @@ class EngineServer:
                 job.cancel_event.set()  # nobody is left to receive the result
             with self._conn_lock:
                 self._connections.pop(id(connection), None)
+                self._pending.pop(id(connection), None)
             connection.close()
 
     def _authenticate(self, connection: Connection) -> bool:
@@ -263,6 +278,10 @@ class EngineServer:
             connection.send({"type": "error", "code": "protocol_version",
                              "message": f"client speaks protocol {version!r}, this engine speaks {PROTOCOL_VERSION}; update the older side."})
             return False
+        return True
+
+    def _welcome(self, connection: Connection) -> None:
+        """Answer an authenticated hello: versions, model, device, limits and the segment options."""
         from .. import __version__
 
         card = getattr(self.predictor, "model_card", None)
@@ -270,7 +289,6 @@ class EngineServer:
                          "model_id": getattr(card, "model_id", ""), "device": str(getattr(self.predictor, "device", "")),
                          "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes},
                          "segment_options": sorted(DEFAULT_OPTIONS)})
-        return True
 
     def _dispatch(self, connection: Connection, frame: Frame) -> bool:
         """Handle one request; returns False when the connection should close."""
