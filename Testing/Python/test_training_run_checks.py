@@ -128,3 +128,37 @@ def test_resume_refuses_a_changed_autoencoder(phantom_run, tmp_path):
     cfg = load_config(None, base + [f"model.autoencoder={other}", f"train.output_dir={run}", "train.max_steps=3"])
     with pytest.raises(ResumeError, match=r"is not the frozen autoencoder this run was trained with \(autoencoder sha256 [0-9a-f]{64}"):
         Stage2Trainer(cfg, resume="auto")
+
+
+def test_a_stage1_autoencoder_that_saw_test_masks_is_named_in_training_and_test_evaluation(phantom_run, empty, tmp_path):
+    import shutil
+    import warnings
+
+    from sdseg_training.split_leak import autoencoder_test_overlap
+
+    root, base = phantom_run
+    run_split = root / "s2" / "split.json"
+    assert autoencoder_test_overlap(str(root / "ae"), run_split) is None  # the same data settings: the same split
+    leaky = tmp_path / "ae-leaky"
+    shutil.copytree(root / "ae", leaky)
+    split = json.loads((leaky / "split.json").read_text())
+    test_cases = json.loads(run_split.read_text())["test"]
+    assert test_cases
+    split["train"] += split["test"]  # stage 1 drawn with other settings: it trained on stage 2's test cases
+    split["test"] = []
+    (leaky / "split.json").write_text(json.dumps(split))
+    message = autoencoder_test_overlap(str(leaky), run_split)
+    assert message and f"{len(test_cases)} of its test case(s) ({', '.join(sorted(test_cases)[:5])}" in message
+    assert "test scores are optimistic" in message and f"data.split_file={run_split}" in message
+    with pytest.warns(UserWarning, match="trained or selected on the masks of"):
+        Stage2Trainer(load_config(None, base + [f"model.autoencoder={leaky}", f"train.output_dir={tmp_path / 'new'}"]),
+                      resume="none")
+    out = tmp_path / "test.json"
+    with pytest.warns(UserWarning, match="test scores are optimistic"):
+        assert cli.eval_main([empty, *base, f"model.autoencoder={leaky}", "--split", "test", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["warnings"] == [message]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)  # the validation split, or the autoencoder of the same split: silent
+        assert cli.eval_main([empty, *base, f"model.autoencoder={leaky}", "--split", "val", "--json", str(out)]) == 0
+        assert cli.eval_main([empty, *base, "--split", "test", "--json", str(out)]) == 0
+    assert "warnings" not in json.loads(out.read_text())

@@ -8,6 +8,7 @@ classes of the per-case means.
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Sequence
 
@@ -21,6 +22,7 @@ from SDSegLogic.pipeline import SDSegPipeline
 from .data import SliceSet, load_data
 from .errors import ResumeError
 from .metrics import dice_iou, pixel_confusion
+from .split_leak import autoencoder_test_overlap, run_split_path
 
 __all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkpoint", "checkpoint_folder", "evaluate_run"]
 
@@ -245,6 +247,10 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
     result: Dict[str, Any] = {"checkpoint": str(folder), "step": model.training_state["step"], "split": split,
                               "cases": len(split_ids[split]), "seed": seed, "steps": [int(s) for s in steps],
                               "samples": [int(n) for n in samples], "device": str(device), "results": {}}
+    leak = autoencoder_test_overlap(cfg.model.autoencoder, run_split_path(cfg)) if split == "test" else None
+    if leak:  # the JSON keeps it beside the scores it qualifies
+        warnings.warn(leak, stacklevel=2)
+        result["warnings"] = [leak]
     for s in steps:
         for n in samples:
             pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))

@@ -39,6 +39,7 @@ from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
 from .run_compat import check_same_classes, check_same_shape
 from .run_record import record_resolved_config, resumed_config_path
+from .split_leak import autoencoder_test_overlap, run_split_path
 from .stage1_resume import resume_checkpoint
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
@@ -110,6 +111,9 @@ class Stage2Trainer:
         self.out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(tc.seed)
         self.info, self.split, sets = load_data(cfg.data, self.out)
+        leak = autoencoder_test_overlap(source, run_split_path(cfg)) if acc.is_main_process else None
+        if leak:
+            warnings.warn(leak, stacklevel=2)
         check_class_count(cfg.model.num_classes, cfg.data.multiclass, len(self.info.class_names), f"data.kind={cfg.data.kind}")
         self.train_set, self.val_set = sets["train"], sets.get("val")
         config = build_model_config(cfg.model, cfg.data)

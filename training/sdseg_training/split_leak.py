@@ -1,0 +1,69 @@
+"""Whether the frozen stage-1 autoencoder saw masks of a stage-2 run's test split.
+
+Stage 1 (the mask autoencoder) and stage 2 draw their splits separately, each into its own
+``split.json``. With the same data settings the two are the same split, but a changed
+``data.split_seed``, ``data.test_fraction``, ``data.test_cases`` or split file can put a stage-2
+test case (or, for a single-volume dataset, test slices) into the autoencoder's training or
+validation masks. The test Dice of the run is then optimistic: the decoder was fitted to those
+very masks. The check compares the two split files on disk; it cannot see splits of other kinds
+of data (then it says nothing).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Dict, List, Optional
+
+__all__ = ["autoencoder_test_overlap", "run_split_path"]
+
+
+def run_split_path(cfg) -> Path:
+    """The split file of a stage-2 run: ``data.split_file``, else ``<train.output_dir>/split.json``."""
+    return Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"
+
+
+def _read(path: Path) -> Optional[Dict[str, Any]]:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return data if isinstance(data, dict) and data.get("format") == "sdseg-split" else None
+
+
+def _seen_slices(split: Dict[str, Any], parts) -> set:
+    slices = split.get("slices")
+    if not isinstance(slices, dict):
+        return set()
+    return {int(s) for part in parts for s in slices.get(part, []) or []}
+
+
+def autoencoder_test_overlap(autoencoder_source: str, split_path: Path) -> Optional[str]:
+    """A warning when the stage-1 autoencoder trained or was selected on masks of this run's test split.
+
+    Args:
+        autoencoder_source: ``model.autoencoder`` as resolved (a stage-1 folder holds its
+            ``split.json``; ``random``, a file or another kind of folder has none: no warning).
+        split_path: the stage-2 run's split file (:func:`run_split_path`).
+
+    Returns:
+        The warning text, or None when nothing overlaps or the splits cannot be compared (a
+        missing split file, or splits of different kinds of data).
+    """
+    folder = Path(str(autoencoder_source))
+    stage1 = _read(folder / "split.json") if folder.is_dir() else None
+    run = _read(Path(split_path))
+    if stage1 is None or run is None or stage1.get("kind") != run.get("kind"):
+        return None
+    seen: List[str] = sorted((set(stage1.get("train", [])) | set(stage1.get("val", []))) & set(run.get("test", [])))
+    slices = sorted(_seen_slices(stage1, ("train", "val")) & _seen_slices(run, ("test",)))
+    if not seen and not slices:
+        return None
+    what = []
+    if seen:
+        what.append(f"{len(seen)} of its test case(s) ({', '.join(seen[:5])}{', ...' if len(seen) > 5 else ''})")
+    if slices:
+        what.append(f"{len(slices)} of its test slice(s) (first {slices[:5]})")
+    return (f"the stage-1 autoencoder {folder} was trained or selected on the masks of {' and '.join(what)} of "
+            f"this run's split {split_path}: its test scores are optimistic. Train stage 1 on the same split "
+            f"(data.split_file={split_path} in the stage-1 config), or keep those cases out of stage 1.")
