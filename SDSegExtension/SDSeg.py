@@ -257,13 +257,15 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._job.cancel()
         self._endJob()
 
-    def _endJob(self) -> None:
-        """Back to the idle panel: no job, timer stopped, Segment button, panels enabled."""
+    def _endJob(self, written: bool = False) -> None:
+        """Back to the idle panel: no job, timer stopped, Segment button, panels enabled; the bar full
+        only when the result was ``written`` (empty after a failure or cancel)."""
         self._job = None
         self._timer.stop()
         for text in self.logic.drainLog() if self.logic is not None else []:
             self._log(text)
         self.ui.progressBar.setRange(0, 100)
+        self.ui.progressBar.setValue(100 if written else 0)
         self._updateState()
 
     def _onTimer(self) -> None:
@@ -280,14 +282,15 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             if event.kind not in ("done", "cancelled", "error"):
                 self._engineDevice = show_job_event(self.ui, event) or self._engineDevice
                 continue
+            written = False
             try:
                 with self._errorsShown(_("SDSeg could not write the result.")):
-                    self._onJobEnd(job, event)
+                    written = self._onJobEnd(job, event)
             finally:
-                self._endJob()
+                self._endJob(written)
             return
 
-    def _onJobEnd(self, job, event) -> None:
+    def _onJobEnd(self, job, event) -> bool:
         self.ui.etaLabel.text = event.text.splitlines()[0]
         self._log(event.text)
         if event.kind == "error":
@@ -296,21 +299,20 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
                 self._log(logLines)
             slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text, detailedText=details)
         if event.kind != "done":
-            return
+            return False
         volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
         if volume is None:
             raise SDSegError(_("the input volume was removed from the scene during the run; nothing was written."))
         outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in job.outputNodeIDs]
         segmentation = self.logic.applyResult(job, volume, *outputs)
         self.ui.show3DButton.setSegmentationNode(segmentation)
-        self.ui.progressBar.setRange(0, 100)
-        self.ui.progressBar.setValue(100)
         self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))
         for note in removed_output_notes(job.outputNodeNames, outputs, segmentation.GetName()):
             self._log(note)  # chosen outputs deleted during the run
         for warning in job.output.warnings:
             self._log(_("Warning: {text}").format(text=warning))
         show_warnings(self.ui, list(job.output.warnings))
+        return True
 
 
 class SDSegTest(ScriptedLoadableModuleTest):

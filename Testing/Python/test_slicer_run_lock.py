@@ -90,6 +90,7 @@ def test_run_locks_every_run_control_and_the_end_restores_the_panel(app, sdseg, 
     else:
         assert _until(app, lambda: job.finished) and _idle_panel(widget)
     assert _controls(widget) == before, "the panel is not as before the run"
+    assert ui.progressBar.maximum == 100 and ui.progressBar.value == (100 if ending == "done" else 0)  # no stale bar
     assert (job.output is not None) == (ending == "done") and (job.error is not None) == (ending == "refused")
     assert len(fake.errors) == (ending == "refused")
 

@@ -43,6 +43,7 @@ def test_widget_failure_while_writing_resets_the_panel(app, sdseg):
     assert _idle_panel(widget), "the panel stayed locked after the failure"
     assert len(fake.errors) == 1 and "could not write the result" in fake.errors[0] and "disk full" in fake.errors[0]
     assert "disk full" in widget.ui.statusLog.toPlainText() and widget.ui.progressBar.maximum == 100
+    assert widget.ui.progressBar.value == 0  # every slice was done, but nothing was written: not a full bar
     widget.logic.applyResult = real_apply  # the panel works again: the next run writes its result
     job = _segment(widget, volume)
     assert _until(app, lambda: job.finished) and _idle_panel(widget)
