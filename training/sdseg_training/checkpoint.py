@@ -83,6 +83,27 @@ def capture_rng() -> Tuple[Dict[str, torch.Tensor], Dict[str, Any]]:
     return tensors, meta
 
 
+def gather_rank_rng(accelerator: Any, rng: Tuple[Dict[str, torch.Tensor], Dict[str, Any]]) -> Optional[Dict[int, Tuple[dict, dict]]]:
+    """Every process's RNG states, collected on the main process (all processes must call it).
+
+    Args:
+        accelerator: the run's ``accelerate.Accelerator``.
+        rng: this process's :func:`capture_rng`.
+
+    Returns:
+        ``{rank: rng}`` on the main process, so that it writes every rank's states inside the one
+        atomically renamed checkpoint folder (a checkpoint is never visible without them); None
+        on the other processes.
+    """
+    if accelerator.num_processes <= 1:
+        return {0: rng}
+    import torch.distributed as dist
+
+    gathered: Optional[List[Any]] = [None] * accelerator.num_processes if accelerator.is_main_process else None
+    dist.gather_object(rng, gathered, dst=0)
+    return dict(enumerate(gathered)) if gathered is not None else None
+
+
 def restore_rng(tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
     torch.set_rng_state(tensors["torch_cpu"])
     cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
@@ -157,7 +178,7 @@ def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
     opt_tensors = {k: v for k, v in load_file(str(folder / "optimizer.safetensors")).items() if k != "_empty"}
     rng_path = folder / f"rng-rank{rank}.safetensors"
     rng_meta = state.get("rng", {}).get(str(rank))
-    if rng_meta is None and (folder / f"rng-rank{rank}.json").is_file():  # ranks > 0 write their own scalars
+    if rng_meta is None and (folder / f"rng-rank{rank}.json").is_file():  # older checkpoints: ranks > 0 wrote their own
         rng_meta = json.loads((folder / f"rng-rank{rank}.json").read_text(encoding="utf-8"))
     rng = (load_file(str(rng_path)), rng_meta) if rng_path.is_file() and rng_meta is not None else None
     return {

@@ -10,7 +10,7 @@ written stay complete: they are written atomically).
 
 Under ``accelerate launch`` (torch elastic) the workers run in their own session; the launcher
 passes one SIGINT on to each of them and kills them 30 s later, so the step plus the checkpoint
-must fit in that time. The processes agree on the step to stop at through :meth:`agreed`.
+must fit in that time. The processes agree on the step to stop at through :class:`.stop_vote.StopVote`.
 
 SIGTERM, which batch schedulers (SLURM pre-emption, a job's time limit, ``kill``) send before they
 kill a job, is handled the same way, so a pre-empted run can be resumed from the step it reached;
@@ -73,17 +73,3 @@ class DeferredInterrupt:
             what = "interrupt" if signum == signal.SIGINT else f"{self.signal_name} (a request to stop)"
             self.notice(f"{what} received: finishing {self.what}, then saving a checkpoint to resume from "
                         "(press Ctrl-C again to stop at once, without it).")
-
-    def agreed(self, accelerator=None) -> bool:
-        """Whether any process was interrupted (every process must call it at the same point).
-
-        Args:
-            accelerator: an ``accelerate.Accelerator``; with several processes the flags are
-                summed over them, so that all stop after the same step. None: this process only.
-        """
-        if accelerator is None or accelerator.num_processes <= 1:
-            return self.requested
-        import torch
-
-        flag = torch.tensor([float(self.requested)], device=accelerator.device)
-        return bool(accelerator.reduce(flag, reduction="sum").item() > 0)

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import TrainingConfigError
 
-__all__ = ["describe_classes", "check_same_classes", "check_same_shape"]
+__all__ = ["describe_classes", "check_same_classes", "check_same_shape", "process_count_note"]
 
 _SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
 
@@ -125,3 +125,34 @@ def _as_dict(model_config: Any) -> Dict[str, Any]:
     if hasattr(model_config, "to_dict"):
         return model_config.to_dict()
     return dataclasses.asdict(model_config)
+
+
+def process_count_note(folder: Path, state: Dict[str, Any], num_processes: int, per_process_batch: int) -> Optional[str]:
+    """A warning when a run resumes with another number of processes than wrote its checkpoint.
+
+    Resuming that way works (the weights, the optimizer and the step carry over), but it is not the
+    exact continuation: each process draws its noise and its share of the data by its rank and
+    the process count, a new rank has no generator state to restore, and the global batch, with
+    the learning rate scaled from it (``optim.lr_per_sample``), changes.
+
+    Args:
+        folder: the checkpoint folder, for the message.
+        state: its ``state.json`` (``num_processes`` and ``config.train`` as recorded).
+        num_processes: the processes of this invocation.
+        per_process_batch: this invocation's ``train.batch_size * train.grad_accum``.
+
+    Returns:
+        The warning, or None when the counts agree (or the checkpoint did not record one).
+    """
+    before = state.get("num_processes")
+    if before is None or int(before) == int(num_processes):
+        return None
+    train = (state.get("config") or {}).get("train") or {}
+    old_batch = int(train.get("batch_size", 0)) * int(train.get("grad_accum", 1)) * int(before)
+    new_batch = int(per_process_batch) * int(num_processes)
+    return (f"{folder} was written by {before} process(es) and this run has {num_processes}: training continues from "
+            f"its step, but not exactly as the original run would have (each process draws its noise and its share "
+            f"of the data by rank and process count), and the global batch changes from {old_batch or 'unknown'} "
+            f"to {new_batch}, so a learning rate scaled from it (optim.lr_per_sample) changes too. For an exact "
+            f"continuation, resume with {before} process(es).")
+

@@ -8,8 +8,9 @@ One optimizer step (``grad_accum`` micro-batches per process)::
     EMA(UNet) with decay min(max, (1 + n) / (10 + n))
 
 Determinism: data order and augmentation come from :class:`~.data.EpochBatchSampler`; t and eps
-from a generator seeded by (seed, step, rank, micro-batch); dropout from the global torch RNG,
-whose state is checkpointed. Resuming at step n therefore reproduces step n + 1 exactly.
+from a generator seeded by (seed, step, rank, micro-batch); dropout from the global torch RNG
+(seeded per process, so that the processes of a DDP run draw different dropout masks), whose state
+every process checkpoints. Resuming at step n therefore reproduces step n + 1 exactly.
 
 Ctrl-C (:mod:`.interrupt`) finishes the step under way, saves it as an ordinary step checkpoint
 and raises :class:`~.errors.TrainingInterrupted`; a resume from it is exact as well. A resume
@@ -28,7 +29,7 @@ from torch import nn
 
 from SDSegLogic.device import slow_cpu_bf16_note
 
-from .checkpoint import (capture_rng, has_checkpoints, latest_checkpoint, load_checkpoint, remove_run_files, restore_rng,
+from .checkpoint import (capture_rng, gather_rank_rng, has_checkpoints, latest_checkpoint, load_checkpoint, remove_run_files, restore_rng,
                          save_checkpoint, update_checkpoint_state)
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
@@ -37,10 +38,12 @@ from .errors import ResumeError, TrainingInterrupted
 from .interrupt import DeferredInterrupt
 from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
-from .run_compat import check_same_classes, check_same_shape
+from .run_compat import check_same_classes, check_same_shape, process_count_note
 from .run_record import record_resolved_config, resumed_config_path
+from .seeds import dropout_seed, step_generator
 from .split_leak import autoencoder_test_overlap, run_split_path
 from .stage1_resume import resume_checkpoint
+from .stop_vote import StopVote
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
 
@@ -68,10 +71,6 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> 
     if warmup_steps <= 0 or step >= warmup_steps:
         return base_lr
     return base_lr * (start_factor + (1.0 - start_factor) * step / warmup_steps)
-
-
-def step_generator(seed: int, step: int, rank: int, micro: int) -> torch.Generator:
-    return torch.Generator().manual_seed(((seed * 1_000_003 + step) * 1009 + rank) * 101 + micro)
 
 
 class Stage2Trainer:
@@ -127,7 +126,9 @@ class Stage2Trainer:
         self.base_lr = float(cfg.optim.lr) if cfg.optim.lr else cfg.optim.lr_per_sample * self.global_batch
         optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=self.base_lr, betas=tuple(cfg.optim.betas),
                                       weight_decay=cfg.optim.weight_decay)
-        self.denoiser, self.optimizer = acc.prepare(self.denoiser, optimizer)
+        self.denoiser, self.optimizer = acc.prepare(self.denoiser, optimizer)  # DDP: rank 0's initial weights everywhere
+        if acc.process_index > 0:  # dropout: each process its own stream; rank 0 keeps the single-process one
+            torch.manual_seed(dropout_seed(tc.seed, acc.process_index))
         self.ema = EMA(self.model.unet, tc.ema_max_decay)
         self.ema.shadow.to(acc.device)
         from SDSegLogic.schedulers import NoiseSchedule
@@ -179,6 +180,10 @@ class Stage2Trainer:
         state = ck["state"]
         check_same_classes(folder, state, self.cfg, self.info.class_names, "resume")  # not a raw size mismatch
         check_same_shape(folder, state.get("model_config"), self.model.config)
+        if acc.is_main_process:
+            note = process_count_note(folder, state, acc.num_processes, self.cfg.train.batch_size * self.cfg.train.grad_accum)
+            if note:
+                warnings.warn(note, stacklevel=2)
         inner = acc.unwrap_model(self.denoiser)
         inner.load_state_dict(ck["model"], strict=True)
         self.optimizer.optimizer.load_state_dict(ck["optimizer"])
@@ -203,10 +208,8 @@ class Stage2Trainer:
         """Write a checkpoint (all processes must call; rank 0 writes the shared files)."""
         acc = self.accelerator
         acc.wait_for_everyone()
-        rng = capture_rng()
+        rank_rng = gather_rank_rng(acc, capture_rng())  # every rank's generators, written by rank 0 in one folder
         folder = self.out / "checkpoints" / (name or f"step-{self.step:08d}")
-        if acc.num_processes > 1:  # every rank stores its own generator states beside rank 0's files
-            folder.mkdir(parents=True, exist_ok=True)
         if acc.is_main_process:
             inner = acc.unwrap_model(self.denoiser)
             scaler = getattr(acc, "scaler", None)
@@ -219,16 +222,9 @@ class Stage2Trainer:
                 "autoencoder_sha256": self.autoencoder_sha256, "class_names": list(self.info.class_names),
             }
             save_checkpoint(folder, {k: v.float() for k, v in inner.state_dict().items()}, self.ema.state_tensors(),
-                            self.optimizer.optimizer.state_dict(), state, {0: rng})
+                            self.optimizer.optimizer.state_dict(), state, rank_rng)
             self._prune()
         acc.wait_for_everyone()
-        if acc.num_processes > 1 and not acc.is_main_process:
-            from .checkpoint import _save_st
-
-            from .data.splits import write_json_atomic
-
-            _save_st(rng[0], folder / f"rng-rank{acc.process_index}.safetensors")
-            write_json_atomic(folder / f"rng-rank{acc.process_index}.json", rng[1])
         return folder
 
     def _prune(self) -> None:
@@ -333,18 +329,16 @@ class Stage2Trainer:
         t0, last = time.time(), {}
         started = time.time()
         out_of_time = False
+        vote = StopVote(acc)
         with DeferredInterrupt(acc.print if acc.is_main_process else None, "this step") as interrupt:
             while self.step < max_steps and not out_of_time:
                 micro = [next(it) for _ in range(tc.grad_accum)]
                 logging_step = (self.step + 1) % tc.log_every == 0 or self.step + 1 == max_steps
                 last = self.train_step(micro, sync_losses=logging_step)
                 bar.update(1)
-                if tc.time_budget_s:
-                    over = time.time() - started > tc.time_budget_s
-                    if acc.num_processes > 1:  # every process must stop at the same step
-                        flag = torch.tensor([float(over)], device=acc.device)
-                        over = bool(acc.reduce(flag, reduction="sum").item() > 0)
-                    out_of_time = over
+                over = bool(tc.time_budget_s) and time.time() - started > tc.time_budget_s
+                decision = vote.cast(interrupt.requested, over)  # every process stops after the same step
+                out_of_time = decision.out_of_time
                 final = self.step == max_steps or out_of_time
                 if final and not logging_step:
                     last = {k: float(v) for k, v in last.items()}
@@ -366,7 +360,8 @@ class Stage2Trainer:
                         update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
                     acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
                               f"{time.time() - started:.0f} s)")
-                if not final and interrupt.agreed(acc):  # Ctrl-C: a resumable checkpoint of this step, then stop
+                stop = decision.interrupted or (not vote.distributed and interrupt.requested)  # one process: also a Ctrl-C while validating
+                if not final and stop:  # Ctrl-C or SIGTERM: a resumable checkpoint of this step, then stop
                     self._stop_interrupted(folder, bar, writer)
         bar.close()
         if writer is not None:
