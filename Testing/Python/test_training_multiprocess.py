@@ -168,3 +168,30 @@ def test_ctrl_c_to_the_launcher_saves_one_complete_checkpoint_and_one_process_re
     assert f"resumed from {run / 'checkpoints' / f'step-{step:08d}'} at step {step}" in text
     assert "was written by 2 process(es) and this run has 1" in text and "global batch changes from 4 to 2" in text
     assert json.loads((run / "checkpoints" / f"step-{step + 1:08d}" / "state.json").read_text())["num_processes"] == 1
+
+
+def test_the_processes_data_shards_are_disjoint_cover_the_epoch_and_resume_in_place():
+    sys.path.insert(0, str(TRAINING))
+    from sdseg_training.data import EpochBatchSampler
+
+    def take(rank: int, batches: int, start: int = 0) -> list:
+        it = iter(EpochBatchSampler(22, 3, seed=5, rank=rank, world_size=2, start_batch=start))
+        return [next(it) for _ in range(batches)]
+
+    per_epoch = EpochBatchSampler(22, 3, seed=5, rank=0, world_size=2).batches_per_epoch
+    assert per_epoch == 3  # 11 slices per process, 3 full batches of 3
+    epoch0 = {rank: [i for batch in take(rank, per_epoch) for i, _ in batch] for rank in (0, 1)}
+    assert not set(epoch0[0]) & set(epoch0[1]) and len(set(epoch0[0]) | set(epoch0[1])) == 18
+    seeds = {rank: [s for batch in take(rank, per_epoch) for _, s in batch] for rank in (0, 1)}
+    assert not set(seeds[0]) & set(seeds[1])  # each slice's flips and class draw differ between processes
+    assert take(1, 5)[2:] == take(1, 3, start=2)  # a resumed process continues at its own position, into epoch 1
+
+
+def test_one_process_acts_on_its_own_stop_flags_at_once():
+    sys.path.insert(0, str(TRAINING))
+    from sdseg_training.stop_vote import StopVote
+
+    vote = StopVote(None)
+    assert not vote.distributed
+    assert vote.cast(False, False) == (False, False)
+    assert vote.cast(True, False).interrupted and vote.cast(False, True).out_of_time
