@@ -7,6 +7,9 @@ permissions). When the engine is ready it prints exactly one JSON line to stdout
 
     {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
 
+SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
+``error engine_shutdown``); a second Ctrl-C interrupts at once.
+
 Logs go to stderr. Exit codes: 0 after shutdown, 2 for bad arguments, 3 when the model cannot be
 loaded, 4 when the socket cannot be opened. The socket is opened before the model is loaded, so a
 port in use is reported at once rather than after a long model load or kernel build.
@@ -19,6 +22,7 @@ import json
 import logging
 import os
 import secrets
+import signal
 import sys
 import tempfile
 import threading
@@ -89,7 +93,26 @@ def _watch_stdin(server: EngineServer) -> None:
     except (OSError, ValueError):
         pass
     log.info("stdin closed (the parent process is gone); shutting down")
-    server.shutdown()
+    server.shutdown("parent_exited")
+
+
+def _stop_on_signals(server: EngineServer) -> None:
+    """SIGTERM and Ctrl-C stop ``server`` as a ``shutdown`` request does; a second Ctrl-C raises KeyboardInterrupt.
+
+    Without this, SIGTERM ended the process at once: a running job's client saw a broken connection.
+    """
+    received: List[int] = []
+
+    def handle(signum: int, frame: Any) -> None:
+        if signum == signal.SIGINT and received:
+            raise KeyboardInterrupt  # asked twice: stop waiting for the job and the connections
+        received.append(signum)
+        server.stop("signal")  # no logging here: a handler may interrupt a log write; the job's log line says "signal"
+
+    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
+        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
+            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. a background job's SIGINT stays ignored
+                signal.signal(sig, handle)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -146,6 +169,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.shutdown()
         return 3
     server.predictor = predictor
+    _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
     if args.watch_stdin:
         threading.Thread(target=_watch_stdin, args=(server,), daemon=True).start()
     card = predictor.model_card

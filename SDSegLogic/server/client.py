@@ -12,8 +12,8 @@ does exactly that, see ``SDSegExtension/SDSegLib/engine_runner.py``). No wait is
 read has a timeout, and during a job an engine that goes silent is pinged and, if it does not
 answer, reported as :class:`EngineDiedError`.
 
-:class:`EngineError`, :class:`EngineDiedError`, :class:`SegmentOutput` and :func:`parse_engine_url`
-live in :mod:`SDSegLogic.server.client_types` and are imported from here.
+:class:`EngineError`, :class:`EngineDiedError`, :class:`EngineShutdownError`, :class:`SegmentOutput` and
+:func:`parse_engine_url` live in :mod:`SDSegLogic.server.client_types` and are imported from here.
 """
 
 from __future__ import annotations
@@ -28,11 +28,12 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_types import EngineDiedError, EngineError, SegmentOutput, parse_engine_url
+from .client_types import EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, parse_engine_url
 from .protocol import (PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, send_frame,
                        wait_readable)
 
-__all__ = ["EngineError", "EngineDiedError", "SegmentOutput", "EngineClient", "EngineProcess", "parse_engine_url"]
+__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "EngineClient", "EngineProcess",
+           "parse_engine_url"]
 
 _MAX_REPLY_BYTES = 1 << 40
 
@@ -102,6 +103,22 @@ class EngineClient:
                 sock.close()
             except OSError:
                 pass
+
+    def abort(self) -> None:
+        """Shut the connection down from any thread: a ``segment`` or request blocked on it returns at once.
+
+        Unlike :meth:`close`, the socket object stays with the thread that uses it (which fails
+        with a lost connection and closes it), so its file descriptor cannot be reused under a
+        blocked call. The engine cancels the job of a closed connection. Nothing happens when
+        the client is not connected.
+        """
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:  # already closed
+            pass
 
     def __enter__(self) -> "EngineClient":
         return self.connect()
@@ -199,7 +216,7 @@ class EngineClient:
         return self._request({"type": "info"}, "info")
 
     def shutdown(self) -> None:
-        """Ask the engine to exit (it cancels a running job first)."""
+        """Ask the engine to exit; a running job stops first and its client gets :class:`EngineShutdownError`."""
         try:
             self._request({"type": "shutdown"}, "bye")
         finally:
@@ -256,7 +273,12 @@ class EngineClient:
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 
         Raises:
-            CancelledError: the job was cancelled (nothing partial is returned).
+            CancelledError: the job was cancelled by :meth:`cancel`, ``should_cancel`` or a ``cancel``
+                from another connection (nothing partial is returned).
+            EngineShutdownError: the engine shut down while the job ran (code ``engine_shutdown``;
+                ``reason`` says why): someone else stopped it, not a cancel. The connection is
+                closed; start the engine again and run the job again. An engine older than this
+                error ends the job with ``cancelled`` instead, so that is CancelledError.
             EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
                 for a mismatch refused under ``strict``; ``engine_too_old`` when the engine does not
                 know an option this client sends, such as ``strict`` or ``modality``).
@@ -313,6 +335,9 @@ class EngineClient:
                         code, message = header.get("code", "error"), header.get("message", "")
                         if code == "input_error" and message.startswith("unknown segment options"):
                             raise EngineError("engine_too_old", f"{message} {self._too_old()}")
+                        if code == "engine_shutdown":
+                            self.close()  # the engine closes its side too; the next request reconnects
+                            raise EngineShutdownError(code, message, str(header.get("reason", "")))
                         raise EngineError(code, message)
                 if should_cancel is not None and not cancel_sent and should_cancel():
                     self.cancel(job_id)

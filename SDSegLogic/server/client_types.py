@@ -14,7 +14,7 @@ import numpy as np
 from ..errors import SDSegError
 from ..geometry import ImageGeometry
 
-__all__ = ["EngineError", "EngineDiedError", "SegmentOutput", "parse_engine_url"]
+__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "parse_engine_url"]
 
 
 class EngineError(SDSegError):
@@ -28,6 +28,23 @@ class EngineError(SDSegError):
 
 class EngineDiedError(EngineError):
     """The engine process exited, stopped answering, or the connection broke in the middle of a request."""
+
+
+class EngineShutdownError(EngineError):
+    """The engine shut down while this client's job ran (code ``engine_shutdown``); no result was sent.
+
+    Someone stopped the engine (a ``shutdown`` request from another client, SIGTERM or Ctrl-C to
+    its process, its parent exiting): not this client's own cancel, which raises
+    :class:`SDSegLogic.errors.CancelledError`. Start the engine again, then run the job again.
+
+    Attributes:
+        reason: why the engine stopped, as it said (``request``, ``signal``, ``parent_exited``,
+            ``idle_timeout``, ``stopped``; ``""`` when it did not say).
+    """
+
+    def __init__(self, code: str, message: str, reason: str = "") -> None:
+        super().__init__(code, message)
+        self.reason = reason
 
 
 @dataclass

@@ -10,7 +10,9 @@ Threads (all daemon threads of the engine process):
   seen at once;
 * one *job thread* runs :func:`SDSegLogic.segment.segment_array` and sends progress events and the
   result. Its ``should_cancel`` callback is polled between slice batches, so a cancel stops the
-  work within one batch and no partial result is ever sent.
+  work within one batch and no partial result is ever sent. The engine's shutdown stops it the
+  same way, but its last frame is then ``error engine_shutdown``, not ``cancelled``
+  (:mod:`SDSegLogic.server.job_state`), and connections close only once it was sent.
 
 A connection's frames are written under that connection's send lock, so the job thread's events
 and the connection thread's replies never interleave (:class:`~SDSegLogic.server.connection.Connection`).
@@ -28,90 +30,21 @@ import threading
 import time
 import traceback
 import uuid
-from dataclasses import dataclass
 from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
 from ..errors import CancelledError, SDSegError
 from .connection import Connection
-from .protocol import (
-    DEFAULT_MAX_HEADER_BYTES,
-    DEFAULT_MAX_REQUEST_BYTES,
-    PROTOCOL_VERSION,
-    Frame,
-    ProtocolError,
-    geometry_from_json,
-    geometry_to_json,
-    recv_frame,
-    wait_readable,
-)
-from .jobs import DEFAULT_OPTIONS, SegmentRequest, classify_exception, engine_info, parse_segment_request
+from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions
+from .job_state import EngineJob, check_shutdown_reason
+from .jobs import DEFAULT_OPTIONS, classify_exception, engine_info, parse_segment_request
+from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, wait_readable
 
-__all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS"]
+__all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "SHUTDOWN_JOIN_S"]
 
 log = logging.getLogger("SDSegLogic.server")
-LOOPBACK_HOSTS = ("127.0.0.1", "::1")
-
-
-PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
-
-
-@dataclass(frozen=True)
-class EngineOptions:
-    """Engine limits and binding.
-
-    Attributes:
-        host: bind address; loopback unless ``allow_remote``.
-        port: 0 picks a free ephemeral port.
-        token: the shared secret every connection must present in ``hello``.
-        max_request_bytes: largest request body accepted (checked from the frame prefix).
-        max_header_bytes: largest JSON header accepted.
-        max_connections: simultaneous authenticated connections; more are refused with ``busy``
-            after their hello (authenticating ones are counted apart).
-        auth_timeout_s: a new connection must authenticate within this time.
-        idle_timeout_s: exit after this long without any connection (0: never).
-        allow_remote: permit a non-loopback ``host`` (the token is required either way).
-        io_timeout_s: an authenticated peer that stops for this long in the middle of a frame,
-            or stops reading what the engine sends, is disconnected (its job is cancelled).
-    """
-
-    token: str
-    host: str = "127.0.0.1"
-    port: int = 0
-    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
-    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
-    max_connections: int = 8
-    auth_timeout_s: float = 10.0
-    idle_timeout_s: float = 0.0
-    allow_remote: bool = False
-    io_timeout_s: float = 60.0
-
-    def validate(self) -> None:
-        """Raise SDSegError naming the first unusable option and its remedy."""
-        if len(self.token) < 16:
-            raise SDSegError("engine token is shorter than 16 characters; use secrets.token_urlsafe(32).")
-        if not 0 <= self.port <= 65535:
-            raise SDSegError(f"port {self.port} is not a TCP port; use 0 (any free port) or 1..65535.")
-        for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
-            if not getattr(self, name) > 0:
-                raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
-        if not self.idle_timeout_s >= 0:
-            raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
-        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
-            raise SDSegError(
-                f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1) only. "
-                "Pass --allow-remote to serve other machines (the token is still required)."
-            )
-
-
-class _Job:
-    def __init__(self, job_id: str, connection: Connection, request: SegmentRequest) -> None:
-        self.job_id = job_id
-        self.connection = connection
-        self.request = request
-        self.cancel_event = threading.Event()
-        self.thread: Optional[threading.Thread] = None
+SHUTDOWN_JOIN_S = 5.0  #: how long a shutdown waits for the running job to stop and send its last frame
 
 
 class EngineServer:
@@ -133,8 +66,10 @@ class EngineServer:
         self._segment_fn = segment_fn
         self._listener: Optional[socket.socket] = None
         self._stop = threading.Event()
+        self._stop_reason: Optional[str] = None  # why the engine stops (job_state.SHUTDOWN_REASONS), once it does
         self._job_lock = threading.Lock()
-        self._job: Optional[_Job] = None
+        self._job: Optional[EngineJob] = None
+        self._job_thread: Optional[threading.Thread] = None  # the latest job's (a finished thread holds no job data)
         self._connections: Dict[int, Connection] = {}
         self._pending: Dict[int, Connection] = {}  # accepted, not yet authenticated
         self._conn_lock = threading.Lock()
@@ -155,6 +90,7 @@ class EngineServer:
         if self._listener is None:
             self.bind()
         self._last_activity = time.monotonic()  # the idle clock starts now, not while the model loaded
+        reason = "stopped"
         try:
             while not self._stop.is_set():
                 try:
@@ -165,6 +101,7 @@ class EngineServer:
                         busy = bool(self._connections) or self._job is not None
                     if idle and not busy and time.monotonic() - self._last_activity > idle:
                         log.info("no client for %.0f s; exiting (idle timeout)", idle)
+                        reason = "idle_timeout"
                         break
                     continue
                 except OSError:
@@ -172,21 +109,41 @@ class EngineServer:
                 self._last_activity = time.monotonic()
                 threading.Thread(target=self._serve_connection, args=(sock, peer), daemon=True,
                                  name=f"sdseg-conn-{peer}").start()
+        except KeyboardInterrupt:  # Ctrl-C where no signal handler turned it into stop("signal")
+            reason = "signal"
+            raise
         finally:
-            self.shutdown()
+            self.shutdown(reason)
 
-    def shutdown(self) -> None:
-        """Stop accepting, cancel the running job and close every connection (idempotent).
+    def stop(self, reason: str = "stopped") -> None:
+        """Begin shutting down without waiting: :meth:`serve_forever` ends within 0.2 s and shuts down.
 
-        Returns within a few seconds even when a client has stopped reading: closing a
-        connection shuts its socket down first, which wakes a sender blocked on it.
+        Safe in a signal handler. The first reason given (to this or :meth:`shutdown`) is the one a
+        job stopped by the shutdown reports to its client (``error engine_shutdown``).
+
+        Args:
+            reason: a key of :data:`SDSegLogic.server.job_state.SHUTDOWN_REASONS`.
         """
+        check_shutdown_reason(reason)
+        if self._stop_reason is None:
+            self._stop_reason = reason
         self._stop.set()
+
+    def shutdown(self, reason: str = "stopped") -> None:
+        """Stop accepting, stop the running job and close every connection (idempotent).
+
+        The running job ends with an ``engine_shutdown`` error naming ``reason`` (a key of
+        :data:`SDSegLogic.server.job_state.SHUTDOWN_REASONS`), sent before its connection closes
+        when it stops within :data:`SHUTDOWN_JOIN_S`. Returns within a few seconds even when a
+        client has stopped reading: closing a connection shuts its socket down first, which wakes
+        a sender blocked on it.
+        """
+        self.stop(reason)
         job = self._job
         if job is not None:
-            job.cancel_event.set()
+            job.cancel(self._stop_reason)
             if job.thread is not None and job.thread is not threading.current_thread():
-                job.thread.join(timeout=5.0)
+                job.thread.join(timeout=SHUTDOWN_JOIN_S)
         if self._listener is not None:
             try:
                 self._listener.close()
@@ -245,13 +202,24 @@ class EngineServer:
             log.exception("connection from %s failed", peer)
             connection.send({"type": "error", "code": "internal_error", "message": "the engine failed on this connection; see its log."})
         finally:
-            job = self._job
-            if job is not None and job.connection is connection:
-                job.cancel_event.set()  # nobody is left to receive the result
-            with self._conn_lock:
-                self._connections.pop(id(connection), None)
-                self._pending.pop(id(connection), None)
-            connection.close()
+            self._drop_connection(connection)
+
+    def _drop_connection(self, connection: Connection) -> None:
+        """Forget a connection whose thread ends and close it; its job is cancelled.
+
+        When the engine is stopping, the running job first gets :data:`SHUTDOWN_JOIN_S` to send its
+        last frame (``engine_shutdown``): closing at once would leave its client with a broken connection.
+        """
+        job, stopping = self._job, self._stop.is_set()
+        if job is not None and job.connection is connection:
+            job.cancel(self._stop_reason if stopping else None)  # not stopping: nobody is left to receive the result
+        thread = self._job_thread
+        if stopping and thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=SHUTDOWN_JOIN_S)
+        with self._conn_lock:
+            self._connections.pop(id(connection), None)
+            self._pending.pop(id(connection), None)
+        connection.close()
 
     def _authenticate(self, connection: Connection) -> bool:
         connection.sock.settimeout(self.options.auth_timeout_s)
@@ -304,12 +272,13 @@ class EngineServer:
             wanted = frame.header.get("job_id")
             hit = job is not None and (wanted in (None, job.job_id))
             if hit:
-                job.cancel_event.set()
+                job.cancel()
             connection.send({"type": "cancel_ack", "job_id": wanted, "was_running": bool(hit)})
         elif kind == "shutdown":
             connection.send({"type": "bye"})
             log.info("shutdown requested by a client")
-            threading.Thread(target=self.shutdown, daemon=True).start()
+            self.stop("request")  # before this connection closes: its own job, if any, reports the shutdown
+            threading.Thread(target=self.shutdown, args=("request",), daemon=True).start()
             return False
         elif kind == "hello":
             connection.send({"type": "error", "code": "bad_request", "message": "already authenticated."})
@@ -333,12 +302,13 @@ class EngineServer:
             connection.send({"type": "error", "job_id": job_id, "code": "busy",
                              "message": "the engine is already running a job (one at a time); wait for it or cancel it."})
             return
-        job = _Job(job_id, connection, request)
+        job = EngineJob(job_id, connection, request)
         self._job = job
-        job.thread = threading.Thread(target=self._run_job, args=(job,), daemon=True, name=f"sdseg-job-{job_id}")
+        job.thread = self._job_thread = threading.Thread(target=self._run_job, args=(job,), daemon=True,
+                                                         name=f"sdseg-job-{job_id}")
         job.thread.start()
 
-    def _run_job(self, job: _Job) -> None:
+    def _run_job(self, job: EngineJob) -> None:
         request, send = job.request, job.connection.send
         started = time.monotonic()
         log.info("job %s: %s %s, options %s", job.job_id, request.image.dtype, tuple(request.image.shape), request.options)
@@ -380,8 +350,9 @@ class EngineServer:
                       "seconds": round(time.monotonic() - started, 3)}, arrays)
             log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
         except CancelledError:
-            log.info("job %s: cancelled after %.2f s", job.job_id, time.monotonic() - started)
-            final = ({"type": "cancelled", "job_id": job.job_id}, None)
+            log.info("job %s: %s after %.2f s", job.job_id, "cancelled" if job.shutdown_reason is None else
+                     f"stopped by the engine's shutdown ({job.shutdown_reason})", time.monotonic() - started)
+            final = (job.stopped_frame(), None)
         except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
             code, message = classify_exception(exc)
             if code in ("internal_error",):

@@ -1,0 +1,64 @@
+"""The engine's limits and binding (:class:`EngineOptions`), checked before anything is opened.
+
+Re-exported by :mod:`SDSegLogic.server.engine`, which is where callers import them from.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ..errors import SDSegError
+from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
+
+__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "::1")
+PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
+
+
+@dataclass(frozen=True)
+class EngineOptions:
+    """Engine limits and binding.
+
+    Attributes:
+        host: bind address; loopback unless ``allow_remote``.
+        port: 0 picks a free ephemeral port.
+        token: the shared secret every connection must present in ``hello``.
+        max_request_bytes: largest request body accepted (checked from the frame prefix).
+        max_header_bytes: largest JSON header accepted.
+        max_connections: simultaneous authenticated connections; more are refused with ``busy``
+            after their hello (authenticating ones are counted apart).
+        auth_timeout_s: a new connection must authenticate within this time.
+        idle_timeout_s: exit after this long without any connection (0: never).
+        allow_remote: permit a non-loopback ``host`` (the token is required either way).
+        io_timeout_s: an authenticated peer that stops for this long in the middle of a frame,
+            or stops reading what the engine sends, is disconnected (its job is cancelled).
+    """
+
+    token: str
+    host: str = "127.0.0.1"
+    port: int = 0
+    max_request_bytes: int = DEFAULT_MAX_REQUEST_BYTES
+    max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES
+    max_connections: int = 8
+    auth_timeout_s: float = 10.0
+    idle_timeout_s: float = 0.0
+    allow_remote: bool = False
+    io_timeout_s: float = 60.0
+
+    def validate(self) -> None:
+        """Raise SDSegError naming the first unusable option and its remedy."""
+        if len(self.token) < 16:
+            raise SDSegError("engine token is shorter than 16 characters; use secrets.token_urlsafe(32).")
+        if not 0 <= self.port <= 65535:
+            raise SDSegError(f"port {self.port} is not a TCP port; use 0 (any free port) or 1..65535.")
+        for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
+            if not getattr(self, name) > 0:
+                raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
+        if not self.idle_timeout_s >= 0:
+            raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
+        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
+            raise SDSegError(
+                f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1) only. "
+                "Pass --allow-remote to serve other machines (the token is still required)."
+            )
