@@ -37,6 +37,7 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
     sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
 
 from SDSegLib.diagnostics import error_report  # noqa: E402
+from SDSegLib.input_guard import grid_change  # noqa: E402
 from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
@@ -275,8 +276,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         if job is None:
             self._timer.stop()
             return
-        if slicer.mrmlScene.GetNodeByID(job.volumeNodeID) is None:  # deleted: the result could not be written
-            self._cancelJob(_("the input volume was removed from the scene"))
+        volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
+        reason = _("the input volume was removed from the scene") if volume is None else grid_change(volume, job.geometry)
+        if reason:  # deleted, or another voxel grid (resampled, cropped, another image loaded): nothing could be written
+            self._cancelJob(reason)
             return
         for event in job.poll():
             if event.kind not in ("done", "cancelled", "error"):
@@ -309,9 +312,9 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))
         for note in removed_output_notes(job.outputNodeNames, outputs, segmentation.GetName()):
             self._log(note)  # chosen outputs deleted during the run
-        for warning in job.output.warnings:
+        for warning in job.result_warnings:  # the engine's, and whether the input changed during the run
             self._log(_("Warning: {text}").format(text=warning))
-        show_warnings(self.ui, list(job.output.warnings))
+        show_warnings(self.ui, job.result_warnings)
         return True
 
 

@@ -3,6 +3,9 @@
 * ``volume_adapter``: volume node <-> (array, ImageGeometry in LPS)
 * ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
 * ``engine_runner``: engine process management and non-blocking jobs (no Qt)
+* ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
+* ``input_guard``: refuses a result whose input's voxel grid changed during the run, warns when
+  its voxel values did (no Slicer)
 * ``install``: dependency installation (asks once, PyTorchUtils for torch)
 * ``parameter_node``: the module's ``@parameterNodeWrapper`` (needs Slicer)
 * ``sample_data``: registers the bundled CT and fundus samples with Sample Data (needs Slicer)

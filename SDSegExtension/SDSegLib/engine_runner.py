@@ -7,7 +7,9 @@
 * :class:`SegmentationJob` runs one request in a Python worker thread. The thread only waits on a
   socket (the model runs in the engine *process*), so Slicer's GUI thread stays free. The widget
   calls :meth:`SegmentationJob.poll` from a ``qt.QTimer`` and gets the queued events; Cancel calls
-  :meth:`SegmentationJob.cancel`, which the engine honours between slice batches.
+  :meth:`SegmentationJob.cancel`, which the engine honours between slice batches; a job whose engine
+  has not confirmed within :data:`~SDSegLib.cancel_deadline.CANCEL_DEADLINE_S` ends as cancelled
+  anyway (:mod:`SDSegLib.cancel_deadline`).
 
 Nothing in a worker thread touches MRML, VTK or Qt: the result arrays are handed to the GUI
 thread, which writes the segmentation node.
@@ -33,8 +35,10 @@ from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
 
+from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
+
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
-           "GPU_KERNEL_CHOICES", "ENGINE_LOG_CODES"]
+           "GPU_KERNEL_CHOICES", "ENGINE_LOG_CODES", "ENGINE_STOPPED_TEXT"]
 
 GPU_KERNEL_CHOICES = COMPILE_POLICIES
 """The engine's ``--compile`` policies: use cached compiled kernels / build them when missing / eager."""
@@ -47,6 +51,9 @@ KERNEL_BUILD_READY_TIMEOUT_S = 3600.0
 
 ENGINE_LOG_CODES = ("internal_error", "engine_died")
 """Error codes whose explanation is in the engine log: a failed job then carries its last lines."""
+
+ENGINE_STOPPED_TEXT = "The engine was stopped while segmenting; nothing was written. Run Segment again."
+"""First line of the ``engine_shutdown`` error: the engine was shut down under the job (not the user's Cancel)."""
 
 LOG_TAIL_LINES = 20
 """Engine log lines attached to an error and to the diagnostics."""
@@ -177,12 +184,17 @@ class EngineManager:
         client.heartbeat_s = self.heartbeat_s
         return client
 
-    def discard_unanswering(self) -> bool:
+    def discard_unanswering(self, probe_s: Optional[float] = None) -> bool:
         """Stop the local engine if it still runs after a job found it not answering.
 
         A hung process (a stuck driver call, a stopped process) would otherwise be reused by every
         later Segment, each failing the same way; an engine that exited is restarted by
         :meth:`client` anyway.
+
+        Args:
+            probe_s: first ping the engine on a new connection and keep it when it answers within
+                this many seconds (after a cancel it did not confirm: it may only be busy). A
+                Segment meanwhile waits for the verdict instead of reusing a hung engine.
 
         Returns:
             True when a running engine was stopped.
@@ -190,6 +202,8 @@ class EngineManager:
         with self._lock:
             process = self._process
             if process is None or not process.alive():
+                return False
+            if probe_s is not None and engine_answers(process, probe_s):
                 return False
             self.log(f"The engine (pid {process.pid}) is running but not answering; stopping it. "
                      "The next Segment starts a new one.")
@@ -222,8 +236,10 @@ class JobEvent:
 
     Attributes:
         kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output;
-            ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` or ``"error"`` (text,
-            ``data["code"]``; for the :data:`ENGINE_LOG_CODES` of a local engine also
+            ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` (the user's Cancel;
+            ``data["confirmed"]`` False when the engine did not confirm it in time) or
+            ``"error"`` (text, ``data["code"]``: ``engine_shutdown`` when the engine was stopped during the
+            job, the text then starting with :data:`ENGINE_STOPPED_TEXT`; for the :data:`ENGINE_LOG_CODES` of a local engine also
             ``data["log_tail"]``, the last lines of the session's engine log).
     """
 
@@ -255,10 +271,14 @@ class SegmentationJob:
         self._cancel = threading.Event()
         self._thread: Optional[threading.Thread] = None
         self._client: Optional[EngineClient] = None
+        self._ended = threading.Event()  # the job's last event (done, cancelled or error) is queued
+        self._end_lock = threading.Lock()
+        self.cancel_deadline_s = CANCEL_DEADLINE_S
         self.finished = False
         self.output: Optional[SegmentOutput] = None
         self.error: Optional[BaseException] = None
         self.info: Dict[str, Any] = {}
+        self.result_warnings: List[str] = []  # what the written result was stored with (SDSegModuleLogic.applyResult)
 
     def start(self) -> "SegmentationJob":
         self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
@@ -266,8 +286,37 @@ class SegmentationJob:
         return self
 
     def cancel(self) -> None:
-        """Ask for cancellation (returns at once; a ``cancelled`` event follows)."""
+        """Ask for cancellation (returns at once; a ``cancelled`` event follows).
+
+        The engine confirms between slice batches. If the job has not ended :attr:`cancel_deadline_s`
+        seconds later, it ends as cancelled anyway (``data["confirmed"]`` False, the text says the
+        engine did not confirm), its connection is shut down and a local engine that does not
+        answer a ping is stopped (:mod:`SDSegLib.cancel_deadline`).
+        """
+        if self._cancel.is_set() or self._ended.is_set():
+            return
         self._cancel.set()
+        start_deadline(self.cancel_deadline_s, self._cancel_overdue)
+
+    def _cancel_overdue(self) -> None:
+        """The cancel deadline passed (timer thread): end the job as cancelled unless it ended meanwhile."""
+        client = self._client
+        text = unconfirmed_text(self.cancel_deadline_s, connected=client is not None)
+        if not self._end(JobEvent("cancelled", text=text, data={"confirmed": False})):
+            return
+        abort_connection(client)  # the worker's blocked read returns; its late outcome is dropped
+        if not self.remote_url:
+            self.manager.discard_unanswering(probe_s=ENGINE_PROBE_S)
+
+    def _end(self, event: JobEvent, error: Optional[BaseException] = None) -> bool:
+        """Queue the job's last event, once: False when the job had already ended (by the cancel deadline)."""
+        with self._end_lock:
+            if self._ended.is_set():
+                return False
+            self.output, self.error = event.output, error
+            self._events.put(event)
+            self._ended.set()
+            return True
 
     def poll(self) -> List[JobEvent]:
         """Drain the events queued since the last call (call from the GUI thread)."""
@@ -284,7 +333,7 @@ class SegmentationJob:
     def wait(self, timeout: Optional[float] = None) -> List[JobEvent]:
         """Block until the job ends (scripts and tests); returns all remaining events."""
         if self._thread is not None:
-            self._thread.join(timeout)
+            self._ended.wait(timeout)
         return self.poll()
 
     def _run(self) -> None:
@@ -305,21 +354,26 @@ class SegmentationJob:
                 )
             finally:
                 client.close()
-            self.output = output
             text = f"Segmented in {output.header.get('seconds', 0):.1f} s."
             if output.warnings:
                 text += f" {len(output.warnings)} warning(s): check the result."
-            put(JobEvent("done", text=text, data={"warnings": list(output.warnings)}, output=output))
+            self._end(JobEvent("done", text=text, data={"warnings": list(output.warnings)}, output=output))
         except CancelledError:
-            put(JobEvent("cancelled", text="Cancelled; nothing was written."))
+            self._end(JobEvent("cancelled", text="Cancelled; nothing was written.", data={"confirmed": True}))
         except SDSegError as exc:
-            self.error = exc
-            if getattr(exc, "code", "") == "engine_died" and not self.remote_url:
+            if self._ended.is_set():  # ended by the cancel deadline: this is its shut-down connection
+                return
+            code, text = str(getattr(exc, "code", type(exc).__name__)), str(exc)
+            if code == "engine_died" and not self.remote_url:
                 self.manager.discard_unanswering()
-            put(self._error_event(str(exc), str(getattr(exc, "code", type(exc).__name__))))
+            if code == "engine_shutdown":  # someone stopped the engine under the job: say so, not "cancelled"
+                text = f"{ENGINE_STOPPED_TEXT}\n{getattr(exc, 'message', text)}"
+                process = None if self.remote_url else self.manager.process
+                if process is not None:
+                    process.wait(timeout=10.0)  # it is exiting: the next Segment then starts a new one
+            self._end(self._error_event(text, code), exc)
         except Exception as exc:  # noqa: BLE001 - surface every failure in the GUI log
-            self.error = exc
-            put(self._error_event(f"{type(exc).__name__}: {exc}", "client_error"))
+            self._end(self._error_event(f"{type(exc).__name__}: {exc}", "client_error"), exc)
 
     def _error_event(self, text: str, code: str) -> JobEvent:
         """An ``error`` event; an internal error or a dead local engine carries the engine log's last lines."""

@@ -32,6 +32,7 @@ from SDSegLogic.errors import CancelledError, SDSegError
 
 from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
+from .input_guard import check_input_unchanged
 from .install import DependencyInstaller, installed_versions
 from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
 from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
@@ -320,11 +321,13 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         refused (InputError); after a slice-range/ROI run only those slices of its segments change,
         and of the probability/uncertainty volumes when they already hold a map on the input's grid
         (otherwise they are replaced, 0 outside the slices). The engine's quality warnings are
-        logged and stored on the node (``SDSeg.Warnings``).
+        logged, stored on the node (``SDSeg.Warnings``) and in ``job.result_warnings``. An input whose voxel
+        grid changed since :meth:`startJob` is refused (InputError); changed voxel values add a warning.
         """
         output = job.output
         if output is None:
             raise SDSegError("the job has no result to write (it failed or was cancelled).")
+        changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
         card = job.info.get("model_card") or self.modelCard(job.model)
         options = output.header.get("options", {})
@@ -334,10 +337,11 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
             region = (axis, int(options["slices"][0]), int(options["slices"][1]))
             tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-        for warning in output.warnings:
+        job.result_warnings = [*output.warnings, *([changed] if changed else [])]
+        for warning in job.result_warnings:
             logging.warning("SDSeg: %s", warning)
         segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
-                                          warnings=output.warnings)
+                                          warnings=job.result_warnings)
         for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
             if node is not None and array is not None:
                 # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: summed over classes (as in the CLI)
