@@ -133,18 +133,23 @@ def test_sigterm_to_the_engine_process_ends_the_job_with_engine_shutdown(engine)
     assert engine.wait(30) == 0, engine.log_tail()  # a graceful exit, not death by the signal (-15)
 
 
+def _raw_job_held_after_one_slice(port: int, job_id: str) -> socket.socket:
+    """A raw socket, authenticated, whose 2-slice job was accepted and reported its first slice (then it is held)."""
+    sock = socket.create_connection(("127.0.0.1", port), timeout=30)
+    sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": TOKEN}))
+    assert read_reply(sock)["type"] == "welcome"
+    image = np.zeros((2, 32, 32), np.int16)
+    send_frame(sock, {"type": "segment", "job_id": job_id, "geometry": geometry_to_json(_geometry(image.shape)),
+                      "options": {"batch_size": 1}}, {"image": image})
+    assert [read_reply(sock, 60)["type"] for _ in range(2)] == ["accepted", "progress"]
+    return sock
+
+
 def test_in_process_shutdown_sends_an_engine_shutdown_error_frame_before_closing(pipeline):
     """On the wire: an ``error`` frame with the job's id (which every client ends the job on), then the end of the stream."""
     server, port = _in_process_server(pipeline)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": TOKEN}))
-            assert read_reply(sock)["type"] == "welcome"
-            image = np.zeros((2, 32, 32), np.int16)
-            send_frame(sock, {"type": "segment", "job_id": "job-7", "geometry": geometry_to_json(_geometry(image.shape)),
-                              "options": {"batch_size": 1}}, {"image": image})
-            assert read_reply(sock, 60)["type"] == "accepted"
-            assert read_reply(sock, 60)["type"] == "progress"  # the job is held after its first slice
+        with _raw_job_held_after_one_slice(port, "job-7") as sock:
             threading.Thread(target=server.shutdown, daemon=True).start()
             last = read_reply(sock, 30)
             assert last["type"] == "error" and last["job_id"] == "job-7", last
@@ -210,13 +215,7 @@ def test_a_users_own_cancel_still_raises_cancelled_error(pipeline, how):
 def test_a_cancel_that_reached_the_job_before_the_shutdown_still_ends_it_cancelled(pipeline):
     server, port = _in_process_server(pipeline)
     try:
-        with socket.create_connection(("127.0.0.1", port), timeout=30) as sock:
-            sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": TOKEN}))
-            assert read_reply(sock)["type"] == "welcome"
-            image = np.zeros((2, 32, 32), np.int16)
-            send_frame(sock, {"type": "segment", "job_id": "job-8", "geometry": geometry_to_json(_geometry(image.shape)),
-                              "options": {"batch_size": 1}}, {"image": image})
-            assert [read_reply(sock, 60)["type"] for _ in range(2)] == ["accepted", "progress"]
+        with _raw_job_held_after_one_slice(port, "job-8") as sock:
             sock.sendall(raw_frame({"type": "cancel", "job_id": "job-8"}))
             frames = []
             while not any(frame["type"] == "cancel_ack" for frame in frames):  # sent once the job holds the cancel
