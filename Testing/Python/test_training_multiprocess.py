@@ -1,5 +1,6 @@
 """Stage 2 under a real two-process launch (``torchrun``, the gloo backend on the CPU): what a DDP run on
-several GPUs goes through, with the same code paths (gradient all-reduce, per-rank data shards and noise,
+several GPUs goes through, with the same code paths (gradient all-reduce, two micro-batches per step with
+the first one's all-reduce skipped (``no_sync``), per-rank data shards and noise,
 rank 0 writing the checkpoint with every rank's generator states, the per-step stop vote).
 
 Each launch starts two Python processes that import torch and diffusers (~15 s on two cores), so the
@@ -29,7 +30,7 @@ CONFIG = TRAINING / "configs" / "phantom_lite.yaml"
 TINY = ["model.preset=tiny", "model.autoencoder=random", "model.condition_encoder_init=null", "data.kind=phantom2d",
         "data.size=32", "data.phantom_cases=12", "data.multiclass=true", "model.num_classes=3", "train.batch_size=2",
         "train.log_every=1", "optim.warmup_steps=2", "train.mixed_precision=no", "train.val_every=100000",
-        "train.ckpt_every=3", "train.keep_checkpoints=10"]
+        "train.ckpt_every=3", "train.keep_checkpoints=10", "train.grad_accum=2"]
 STEPS = 12
 LAUNCH_TIMEOUT_S = 300
 
@@ -166,7 +167,7 @@ def test_ctrl_c_to_the_launcher_saves_one_complete_checkpoint_and_one_process_re
     assert done.returncode == 0, (done.stdout + done.stderr)[-4000:]
     text = " ".join((done.stdout + done.stderr).split())
     assert f"resumed from {run / 'checkpoints' / f'step-{step:08d}'} at step {step}" in text
-    assert "was written by 2 process(es) and this run has 1" in text and "global batch changes from 4 to 2" in text
+    assert "was written by 2 process(es) and this run has 1" in text and "global batch changes from 8 to 4" in text
     assert json.loads((run / "checkpoints" / f"step-{step + 1:08d}" / "state.json").read_text())["num_processes"] == 1
 
 
