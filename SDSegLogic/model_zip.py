@@ -20,6 +20,7 @@ Standard library only.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import stat
 import tempfile
@@ -30,6 +31,7 @@ from pathlib import Path
 from typing import Optional
 
 from .errors import CheckpointError, InputError
+from .io.atomic import current_umask
 from .model_folder import move_folder_into_place, sha256_file
 from .registry import PathLike, Registry, ResolvedModel, cache_folder, models_home
 
@@ -160,6 +162,7 @@ def import_zip(
         raise CheckpointError(f"{archive}: sha256 {digest} differs from the expected {expected_sha256}; download it again.")
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=home))
+    os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an installed model is shared data (SDSEG_HOME)
     try:
         _extract(archive, staging)
         card = ModelCard.from_json(staging / "model_card.json")

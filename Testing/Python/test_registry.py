@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import stat
 import zipfile
 from pathlib import Path
@@ -167,6 +168,17 @@ def test_import_installs_a_verified_copy(tiny_folder, tmp_path, home, prefix):
     assert not (installed.folder / "__MACOSX").exists()
     assert _leftovers(home) == ["tiny-test"]
     assert resolve_model("tiny-test", Registry(), home).source == "cache"
+
+
+def test_an_imported_model_is_as_readable_as_other_files_under_the_umask(tiny_folder, tmp_path, home):
+    """A shared SDSEG_HOME: the extracted folder is not left private (mkdtemp makes 0700)."""
+    previous = os.umask(0o022)
+    try:
+        installed = import_zip(zip_folder(tiny_folder, tmp_path / "m.zip"), Registry(), home)
+    finally:
+        os.umask(previous)
+    assert stat.S_IMODE(installed.folder.stat().st_mode) == 0o755
+    assert all(stat.S_IMODE(p.stat().st_mode) & 0o044 == 0o044 for p in installed.folder.iterdir())
 
 
 def test_reimport_needs_force(tiny_folder, tmp_path, home):

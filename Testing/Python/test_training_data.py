@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 
@@ -83,6 +85,9 @@ def test_split_file_is_stable_and_reused(tmp_path):
     assert s1 == s2  # same seed, same sorted ids -> same split in another run folder
     saved = json.loads((tmp_path / "a" / "split.json").read_text())
     assert saved["test"] == s1["test"] and saved["format"] == "sdseg-split"
+    umask = os.umask(0)
+    os.umask(umask)
+    assert stat.S_IMODE((tmp_path / "a" / "split.json").stat().st_mode) == 0o666 & ~umask  # not private (mkstemp's 0600)
     # an existing file wins over a new draw (e.g. after changing the fractions)
     cfg2 = DataSection(kind="folder2d", root=str(tmp_path / "d"), size=SIZE, val_fraction=0.4, test_fraction=0.4)
     _, s3, _ = load_data(cfg2, tmp_path / "a", parts=())
