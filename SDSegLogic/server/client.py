@@ -28,9 +28,8 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_types import EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, parse_engine_url
-from .protocol import (PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, send_frame,
-                       wait_readable)
+from .client_types import EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, output_from_frame, parse_engine_url
+from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
 
 __all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "EngineClient", "EngineProcess",
            "parse_engine_url"]
@@ -326,7 +325,7 @@ class EngineClient:
                         on_progress(header)
                     elif kind == "result" and ours:
                         settled = True
-                        return _output(frame)
+                        return output_from_frame(frame)
                     elif kind == "cancelled" and ours:
                         settled = True
                         raise CancelledError("segmentation cancelled; nothing was written.")
@@ -384,21 +383,6 @@ class EngineClient:
         missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
         if missing:
             raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {self._too_old()}")
-
-
-def _output(frame: Frame) -> SegmentOutput:
-    arrays = frame.arrays
-    if "labels" not in arrays or not isinstance(frame.header.get("geometry"), dict):
-        raise EngineError("protocol_error", f"the engine's result lacks labels or geometry (arrays {sorted(arrays)}); "
-                          "update the engine and this client to the same SDSeg version.")
-    return SegmentOutput(
-        labels=np.array(arrays["labels"], dtype=np.uint8),
-        geometry=geometry_from_json(frame.header["geometry"]),
-        probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
-        variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
-        header={k: v for k, v in frame.header.items() if k != "arrays"},
-        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
-    )
 
 
 # the process launcher lives in process.py (it needs EngineClient, defined above)

@@ -1,4 +1,4 @@
-"""What the engine client raises and returns, and engine URLs (no sockets here).
+"""What the engine client raises and returns (and builds from a result frame), and engine URLs (no sockets here).
 
 Re-exported by :mod:`SDSegLogic.server.client`, which is where callers import them from.
 """
@@ -13,8 +13,9 @@ import numpy as np
 
 from ..errors import SDSegError
 from ..geometry import ImageGeometry
+from .protocol import Frame, geometry_from_json
 
-__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "parse_engine_url"]
+__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "output_from_frame", "parse_engine_url"]
 
 
 class EngineError(SDSegError):
@@ -82,3 +83,19 @@ def parse_engine_url(url: str) -> Tuple[str, int]:
     if scheme not in ("sdseg", "tcp") or not host or not port:
         raise SDSegError(f"engine URL {url!r} must look like sdseg://127.0.0.1:50123 (scheme sdseg or tcp, host and port).")
     return host, port
+
+
+def output_from_frame(frame: Frame) -> SegmentOutput:
+    """The :class:`SegmentOutput` of a ``result`` frame; EngineError ``protocol_error`` when it lacks labels or geometry."""
+    arrays = frame.arrays
+    if "labels" not in arrays or not isinstance(frame.header.get("geometry"), dict):
+        raise EngineError("protocol_error", f"the engine's result lacks labels or geometry (arrays {sorted(arrays)}); "
+                          "update the engine and this client to the same SDSeg version.")
+    return SegmentOutput(
+        labels=np.array(arrays["labels"], dtype=np.uint8),
+        geometry=geometry_from_json(frame.header["geometry"]),
+        probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
+        variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
+        header={k: v for k, v in frame.header.items() if k != "arrays"},
+        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
+    )
