@@ -5,7 +5,7 @@ rank 0 writing the checkpoint with every rank's generator states, the per-step s
 
 Each launch starts two Python processes that import torch and diffusers (~15 s on two cores), so the
 launches are shared: one uninterrupted reference run, one run stopped and resumed at a fixed step, one
-stopped by SIGTERM to rank 1 alone, one by Ctrl-C (SIGINT) to the launcher.
+stopped by SIGTERM to rank 1 alone, one by Ctrl-C (SIGINT) to the launcher, one by the time budget.
 """
 
 from __future__ import annotations
@@ -196,3 +196,13 @@ def test_one_process_acts_on_its_own_stop_flags_at_once():
     assert not vote.distributed
     assert vote.cast(False, False) == (False, False)
     assert vote.cast(True, False).interrupted and vote.cast(False, True).out_of_time
+
+
+def test_the_time_budget_stops_both_processes_after_the_same_step(tmp_path):
+    """``train.time_budget_s`` is checked by each process's own clock; the vote makes them stop together."""
+    run = tmp_path / "budget"
+    done = _launch(run, 100000, ["train.time_budget_s=4"])
+    summary = json.loads(done.stdout[done.stdout.index("{"):])
+    step = summary["step"]
+    assert summary["stopped_by_time_budget"] and 0 < step < 100000
+    _assert_complete(run, step)  # the final checkpoint of the step both stopped after
