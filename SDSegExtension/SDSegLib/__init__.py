@@ -3,6 +3,7 @@
 * ``volume_adapter``: volume node <-> (array, ImageGeometry in LPS)
 * ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
 * ``engine_runner``: engine process management and non-blocking jobs (no Qt)
+* ``busy_wait``: a job waits for an engine busy with another run instead of failing (no Qt)
 * ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
 * ``input_guard``: refuses a result whose input's voxel grid changed during the run, warns when
   its voxel values did (no Slicer)

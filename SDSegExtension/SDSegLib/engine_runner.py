@@ -35,6 +35,7 @@ from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
 
+from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
 
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
@@ -51,6 +52,11 @@ KERNEL_BUILD_READY_TIMEOUT_S = 3600.0
 
 ENGINE_LOG_CODES = ("internal_error", "engine_died")
 """Error codes whose explanation is in the engine log: a failed job then carries its last lines."""
+
+def waiting_text(seconds: float) -> str:
+    """The panel's line while the engine finishes another run (``waiting`` events)."""
+    return f"The engine is busy with another run; waiting for it ({seconds:.0f} s). Cancel stops waiting."
+
 
 ENGINE_STOPPED_TEXT = "The engine was stopped while segmenting; nothing was written. Run Segment again."
 """First line of the ``engine_shutdown`` error: the engine was shut down under the job (not the user's Cancel)."""
@@ -235,7 +241,8 @@ class JobEvent:
     """What :meth:`SegmentationJob.poll` returns.
 
     Attributes:
-        kind: ``"info"`` (engine info, once), ``"progress"`` (done/total/eta_s), ``"done"`` (output;
+        kind: ``"info"`` (engine info, once), ``"waiting"`` (the engine is busy with another run;
+            ``data["seconds"]`` waited), ``"progress"`` (done/total/eta_s), ``"done"`` (output;
             ``data["warnings"]``: the engine's quality warnings), ``"cancelled"`` (the user's Cancel;
             ``data["confirmed"]`` False when the engine did not confirm it in time) or
             ``"error"`` (text, ``data["code"]``: ``engine_shutdown`` when the engine was stopped during the
@@ -347,10 +354,11 @@ class SegmentationJob:
                 put(JobEvent("info", text=describe_engine(self.info), data=self.info))
                 if self._cancel.is_set():
                     raise CancelledError("cancelled before the engine started working")
-                output = client.segment(
-                    self.image, self.geometry,
-                    on_progress=lambda event: put(JobEvent("progress", data=dict(event))),
-                    should_cancel=self._cancel.is_set, poll_s=0.1, **self.options,
+                output = segment_when_free(  # a busy engine (another run, a cancel not finished) is waited for
+                    client, self.image, self.geometry, should_cancel=self._cancel.is_set, job_poll_s=0.1,
+                    busy=bool(self.info.get("busy")),
+                    on_wait=lambda seconds: put(JobEvent("waiting", text=waiting_text(seconds), data={"seconds": seconds})),
+                    on_progress=lambda event: put(JobEvent("progress", data=dict(event))), **self.options,
                 )
             finally:
                 client.close()

@@ -140,6 +140,9 @@ def show_job_event(ui: Any, event: Any) -> Optional[str]:
         ui.progressBar.setValue(int(100 * done / total))
         ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
             done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
+    elif event.kind == "waiting":  # the engine finishes another run first: a moving bar, no slice count yet
+        ui.progressBar.setRange(0, 0)
+        ui.etaLabel.text = event.text
     elif event.kind == "info":
         ui.deviceInfoLabel.text = event.text
         return "cuda" if str(event.data.get("device", "")).startswith("cuda") else "cpu"

@@ -1,0 +1,94 @@
+"""Wait for an engine that is busy with another run instead of failing (no Qt, no MRML, no Slicer).
+
+An engine runs one job at a time and answers a ``segment`` request that finds it running one
+with the error ``busy``. That happens to a panel whose user shares a remote GPU engine with
+colleagues, and to one whose user clicks Segment again right after a cancel that the engine has not
+finished (the engine stops a cancelled job only at its next slice batch). Failing then would leave
+the user to click Segment again and again; :func:`segment_when_free` instead pings the engine
+every :data:`BUSY_POLL_S` seconds (a ``pong`` says whether it is busy) and sends the volume again only
+when it is free, reporting the wait through ``on_wait`` so the panel can say so. Cancel stops the
+wait. Pinging, not resending the request, keeps a large volume from crossing the network once per
+try; a job another client slips in between the ``pong`` and the request costs one more wait.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable, Optional
+
+from SDSegLogic.errors import CancelledError
+
+__all__ = ["BUSY_POLL_S", "wait_while_busy", "segment_when_free"]
+
+BUSY_POLL_S = 1.0
+"""Seconds between two pings of a busy engine."""
+
+
+def wait_while_busy(client: Any, should_cancel: Callable[[], bool], on_wait: Optional[Callable[[float], None]] = None,
+                    poll_s: float = BUSY_POLL_S) -> float:
+    """Return once the engine runs no job; the seconds waited.
+
+    Args:
+        client: a connected ``SDSegLogic.server.client.EngineClient``.
+        should_cancel: polled about every 0.1 s; True stops the wait.
+        on_wait: called with the seconds waited so far, once per ping that found the engine busy.
+        poll_s: seconds between pings.
+
+    Raises:
+        CancelledError: ``should_cancel`` returned True while the engine was busy.
+        SDSegError: the engine did not answer a ping (``EngineDiedError``, after the client's timeout).
+    """
+    started = time.monotonic()
+    while client.ping().get("busy"):
+        waited = time.monotonic() - started
+        if on_wait is not None:
+            on_wait(waited)
+        until = time.monotonic() + poll_s
+        while time.monotonic() < until:
+            if should_cancel():
+                raise CancelledError(f"cancelled while waiting {waited:.0f} s for the engine to finish another run; "
+                                     "nothing was sent to it.")
+            time.sleep(min(0.1, max(0.0, until - time.monotonic())))
+    return time.monotonic() - started
+
+
+def segment_when_free(client: Any, image: Any, geometry: Any, should_cancel: Callable[[], bool],
+                      on_wait: Optional[Callable[[float], None]] = None, poll_s: float = BUSY_POLL_S, busy: bool = False,
+                      **segment_options: Any) -> Any:
+    """``client.segment(image, geometry, ...)`` once the engine is free; its ``SegmentOutput``.
+
+    Args:
+        client: a connected ``EngineClient``.
+        image, geometry: the volume and its grid, as for ``EngineClient.segment``.
+        should_cancel: polled while waiting and passed on to ``segment``.
+        busy: the engine said it was busy (``info``'s ``busy``): wait before sending the volume.
+            Otherwise the request goes out at once, with no extra round trip, and only a ``busy``
+            answer starts the wait.
+        on_wait: see :func:`wait_while_busy`; the seconds count from the first busy answer.
+        poll_s: seconds between pings of a busy engine.
+        **segment_options: ``on_progress``, ``poll_s`` of the job (as ``job_poll_s``) and the
+            segment options, passed on to ``EngineClient.segment``.
+
+    Raises:
+        CancelledError: cancelled while waiting or during the job.
+        EngineError: any error of the job other than ``busy``.
+    """
+    from SDSegLogic.server.client import EngineError
+
+    started = time.monotonic()
+    job_poll_s = segment_options.pop("job_poll_s", 0.1)
+
+    def waited(seconds: float) -> None:
+        if on_wait is not None:
+            on_wait(time.monotonic() - started)
+
+    while True:
+        if busy:
+            wait_while_busy(client, should_cancel, waited, poll_s)
+        try:
+            return client.segment(image, geometry, should_cancel=should_cancel, poll_s=job_poll_s, **segment_options)
+        except EngineError as exc:
+            if exc.code != "busy":
+                raise
+            busy = True  # running another job (or one slipped in between the pong and the request): wait
+            waited(0.0)
