@@ -33,7 +33,7 @@ import numpy as np
 from SDSegLogic.compile_policy import COMPILE_POLICIES
 from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
-from SDSegLogic.server.client import EngineClient, EngineProcess, SegmentOutput
+from SDSegLogic.server.client import CancelledByOtherClientError, EngineClient, EngineProcess, SegmentOutput
 
 from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
@@ -57,6 +57,9 @@ def waiting_text(seconds: float) -> str:
     """The panel's line while the engine finishes another run (``waiting`` events)."""
     return f"The engine is busy with another run; waiting for it ({seconds:.0f} s). Cancel stops waiting."
 
+
+OTHER_CLIENT_CANCEL_TEXT = "Cancelled by another client of the engine, not from this panel; nothing was written."
+"""The ``cancelled`` event's text when a ``cancel`` sent on another connection (a script, a colleague) stopped the job."""
 
 ENGINE_STOPPED_TEXT = "The engine was stopped while segmenting; nothing was written. Run Segment again."
 """First line of the ``engine_shutdown`` error: the engine was shut down under the job (not the user's Cancel)."""
@@ -366,8 +369,9 @@ class SegmentationJob:
             if output.warnings:
                 text += f" {len(output.warnings)} warning(s): check the result."
             self._end(JobEvent("done", text=text, data={"warnings": list(output.warnings)}, output=output))
-        except CancelledError:
-            self._end(JobEvent("cancelled", text="Cancelled; nothing was written.", data={"confirmed": True}))
+        except CancelledError as exc:
+            text = OTHER_CLIENT_CANCEL_TEXT if isinstance(exc, CancelledByOtherClientError) else "Cancelled; nothing was written."
+            self._end(JobEvent("cancelled", text=text, data={"confirmed": True}))
         except SDSegError as exc:
             if self._ended.is_set():  # ended by the cancel deadline: this is its shut-down connection
                 return

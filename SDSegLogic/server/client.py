@@ -28,11 +28,11 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_types import EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, output_from_frame, parse_engine_url
+from .client_types import CancelledByOtherClientError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, output_from_frame, parse_engine_url
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
 
-__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "EngineClient", "EngineProcess",
-           "parse_engine_url"]
+__all__ = ["CancelledByOtherClientError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
+           "EngineClient", "EngineProcess", "parse_engine_url"]
 
 _MAX_REPLY_BYTES = 1 << 40
 
@@ -272,8 +272,9 @@ class EngineClient:
             should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
 
         Raises:
-            CancelledError: the job was cancelled by :meth:`cancel`, ``should_cancel`` or a ``cancel``
-                from another connection (nothing partial is returned).
+            CancelledError: the job was cancelled by :meth:`cancel` or ``should_cancel`` (nothing
+                partial is returned); :class:`CancelledByOtherClientError`, a subclass, when a
+                ``cancel`` from another connection stopped it.
             EngineShutdownError: the engine shut down while the job ran (code ``engine_shutdown``;
                 ``reason`` says why): someone else stopped it, not a cancel. The connection is
                 closed; start the engine again and run the job again. An engine older than this
@@ -328,6 +329,9 @@ class EngineClient:
                         return output_from_frame(frame)
                     elif kind == "cancelled" and ours:
                         settled = True
+                        if header.get("by") == "another_client":
+                            raise CancelledByOtherClientError("segmentation cancelled by another client of the engine (not by "
+                                                              "this program); nothing was written. Run it again.")
                         raise CancelledError("segmentation cancelled; nothing was written.")
                     elif kind == "error" and header.get("job_id") in (None, job_id):
                         settled = True

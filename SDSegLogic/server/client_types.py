@@ -11,11 +11,11 @@ from urllib.parse import urlparse
 
 import numpy as np
 
-from ..errors import SDSegError
+from ..errors import CancelledError, SDSegError
 from ..geometry import ImageGeometry
 from .protocol import Frame, geometry_from_json
 
-__all__ = ["EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "output_from_frame", "parse_engine_url"]
+__all__ = ["CancelledByOtherClientError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "output_from_frame", "parse_engine_url"]
 
 
 class EngineError(SDSegError):
@@ -29,6 +29,14 @@ class EngineError(SDSegError):
 
 class EngineDiedError(EngineError):
     """The engine process exited, stopped answering, or the connection broke in the middle of a request."""
+
+
+class CancelledByOtherClientError(CancelledError):
+    """The job was cancelled by a ``cancel`` sent on another connection to the engine, not by this client.
+
+    A subclass of :class:`SDSegLogic.errors.CancelledError`, so code that handles a cancel still
+    does; a front-end can say that someone else stopped the run.
+    """
 
 
 class EngineShutdownError(EngineError):

@@ -272,7 +272,7 @@ class EngineServer:
             wanted = frame.header.get("job_id")
             hit = job is not None and (wanted in (None, job.job_id))
             if hit:
-                job.cancel()
+                job.cancel(by_other_client=connection is not job.connection)
             connection.send({"type": "cancel_ack", "job_id": wanted, "was_running": bool(hit)})
         elif kind == "shutdown":
             connection.send({"type": "bye"})

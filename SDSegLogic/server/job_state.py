@@ -78,9 +78,10 @@ class EngineJob:
         self.cancel_event = threading.Event()
         self.thread: Optional[threading.Thread] = None
         self.shutdown_reason: Optional[str] = None
+        self.cancelled_by_other_client = False
         self._lock = threading.Lock()
 
-    def cancel(self, shutdown_reason: Optional[str] = None) -> None:
+    def cancel(self, shutdown_reason: Optional[str] = None, by_other_client: bool = False) -> None:
         """Ask the job to stop; the first call decides how it ends.
 
         Args:
@@ -88,16 +89,21 @@ class EngineJob:
                 job ends with ``cancelled``. A key of :data:`SHUTDOWN_REASONS` when the engine shuts
                 down: it ends with ``error engine_shutdown``. A later call changes neither, so a user
                 who cancelled just before the engine stopped still gets ``cancelled``.
+            by_other_client: the ``cancel`` came on another connection than the job's: its
+                ``cancelled`` frame then says ``"by": "another_client"``, so that its client does
+                not report the cancel as its user's own.
         """
         if shutdown_reason is not None:
             check_shutdown_reason(shutdown_reason)
         with self._lock:
             if not self.cancel_event.is_set():
                 self.shutdown_reason = shutdown_reason
+                self.cancelled_by_other_client = bool(by_other_client) and shutdown_reason is None
                 self.cancel_event.set()
 
     def stopped_frame(self) -> Dict[str, Any]:
         """The job's last frame once it stopped on :attr:`cancel_event`."""
         if self.shutdown_reason is None:
-            return {"type": "cancelled", "job_id": self.job_id}
+            frame = {"type": "cancelled", "job_id": self.job_id}
+            return {**frame, "by": "another_client"} if self.cancelled_by_other_client else frame
         return shutdown_error(self.job_id, self.shutdown_reason)

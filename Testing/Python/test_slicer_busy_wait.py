@@ -5,11 +5,13 @@ or clicking Segment right after a cancel the engine had not finished, had to cli
 was free. Checked against a real in-process engine serving the tiny random-weight model, whose real
 pipeline holds another client's job until the test releases it; the panel's reaction is checked
 with ``panel_state.show_job_event`` on a real Qt progress bar (Slicer's ``qt`` cannot be installed
-here, so the label is a plain attribute holder).
+here, so the label is a plain attribute holder). Also here, with the same held job: a job that a ``cancel``
+from another connection stopped is reported as cancelled by another client, not as the user's own cancel.
 """
 
 from __future__ import annotations
 
+import socket
 import threading
 import time
 from pathlib import Path
@@ -18,11 +20,12 @@ from types import SimpleNamespace
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, wait_until
+from engine_fixtures import make_tiny_model, raw_frame, read_reply, wait_until
 from slicer_logic_helpers import model_folder  # noqa: F401 - puts SDSegLib on sys.path
 from SDSegLib.engine_runner import EngineManager, JobEvent, SegmentationJob
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient
+from SDSegLogic.server.protocol import PROTOCOL_VERSION
 
 TOKEN = "busy-" + "b" * 40
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
@@ -164,3 +167,46 @@ def test_a_busy_answer_to_the_request_itself_starts_the_wait(engine):
     assert output.labels.shape == image_geometry[0].shape
     assert waits and waits == sorted(waits) and waits[-1] >= 0.5  # refused once, then pinged until the engine was free
     other.join(30)
+
+
+# ---------------------------------------------------------------------- a cancel from another connection
+def _cancel_from_another_connection(engine) -> None:
+    """``{"type": "cancel"}`` without a job id, on a connection of its own (as a script on a shared engine may send)."""
+    with socket.create_connection(("127.0.0.1", engine.port), timeout=30) as sock:
+        sock.sendall(raw_frame({"type": "hello", "protocol": PROTOCOL_VERSION, "token": TOKEN}))
+        assert read_reply(sock)["type"] == "welcome"
+        sock.sendall(raw_frame({"type": "cancel"}))
+        assert read_reply(sock, 30) == {"type": "cancel_ack", "job_id": None, "was_running": True}
+
+
+def test_a_cancel_sent_by_another_client_is_reported_as_such(engine):
+    """A ``cancel`` without a job id on another connection (a script, a colleague on a shared engine) stops the
+    running job; its client raises CancelledByOtherClientError (still a CancelledError) and the panel says who."""
+    from SDSegLib.engine_runner import OTHER_CLIENT_CANCEL_TEXT
+    from SDSegLogic.errors import CancelledError
+    from SDSegLogic.server.client import CancelledByOtherClientError
+
+    other, results = _other_run(engine)
+    _cancel_from_another_connection(engine)
+    other.join(30)
+    error = results.get("error")
+    assert isinstance(error, CancelledByOtherClientError) and isinstance(error, CancelledError), results
+    assert "cancelled by another client of the engine" in str(error)
+
+    image, geometry = _volume()
+    job = SegmentationJob(EngineManager(log=lambda text: None), image, geometry, "remote", remote_url=engine.url,
+                          remote_token=TOKEN, batch_size=1).start()
+    _events_until(job, lambda events: any(e.kind == "progress" for e in events), 30)
+    _cancel_from_another_connection(engine)
+    seen = _events_until(job, lambda events: any(e.kind in ("done", "error", "cancelled") for e in events), 30)
+    assert seen[-1].kind == "cancelled" and seen[-1].text == OTHER_CLIENT_CANCEL_TEXT, [(e.kind, e.text) for e in seen]
+
+
+def test_a_clients_own_cancel_is_not_reported_as_another_clients(engine):
+    image, geometry = _volume()
+    job = SegmentationJob(EngineManager(log=lambda text: None), image, geometry, "remote", remote_url=engine.url,
+                          remote_token=TOKEN, batch_size=1).start()
+    _events_until(job, lambda events: any(e.kind == "progress" for e in events), 30)
+    job.cancel()
+    seen = _events_until(job, lambda events: any(e.kind in ("done", "error", "cancelled") for e in events), 30)
+    assert seen[-1].kind == "cancelled" and seen[-1].text == "Cancelled; nothing was written.", [(e.kind, e.text) for e in seen]
