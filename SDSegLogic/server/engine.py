@@ -134,7 +134,8 @@ class EngineServer:
 
         The running job ends with an ``engine_shutdown`` error naming ``reason`` (a key of
         :data:`SDSegLogic.server.job_state.SHUTDOWN_REASONS`), sent before its connection closes
-        when it stops within :data:`SHUTDOWN_JOIN_S`. Returns within a few seconds even when a
+        when it stops within :data:`SHUTDOWN_JOIN_S`, else from here while its batch still runs (a
+        long batch; its result is then dropped). Returns within a few seconds even when a
         client has stopped reading: closing a connection shuts its socket down first, which wakes
         a sender blocked on it.
         """
@@ -144,6 +145,8 @@ class EngineServer:
             job.cancel(self._stop_reason)
             if job.thread is not None and job.thread is not threading.current_thread():
                 job.thread.join(timeout=SHUTDOWN_JOIN_S)
+                if job.thread.is_alive():  # a long batch: tell its client now, not by a lost connection
+                    self._send_last_frame_early(job)
         if self._listener is not None:
             try:
                 self._listener.close()
@@ -153,6 +156,20 @@ class EngineServer:
             connections = [*self._connections.values(), *self._pending.values()]
         for connection in connections:
             connection.close()
+
+    @staticmethod
+    def _send_last_frame_early(job: EngineJob) -> None:
+        """Send the stopped job's last frame from the shutdown, within 1 s, while its batch still runs.
+
+        Its client then hears ``engine_shutdown`` rather than a lost connection; the batch's result,
+        if it ever comes, is dropped (the job thread finds the last frame claimed).
+        """
+        if not job.claim_last_frame():
+            return
+        sender = threading.Thread(target=job.connection.send, args=(job.stopped_frame(),), daemon=True,
+                                  name=f"sdseg-stop-{job.job_id}")
+        sender.start()
+        sender.join(timeout=1.0)  # a client that stopped reading cannot hold the shutdown: closing wakes the send
 
     # ------------------------------------------------------------------ connections
     def _serve_connection(self, sock: socket.socket, peer: Any) -> None:
@@ -365,5 +382,5 @@ class EngineServer:
             # soon as it holds this one's result must not find the engine busy
             self._job = None
             self._job_lock.release()
-        if final is not None:
+        if final is not None and job.claim_last_frame():  # not when a shutdown that could not wait sent it
             send(*final)

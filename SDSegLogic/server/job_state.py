@@ -80,6 +80,7 @@ class EngineJob:
         self.shutdown_reason: Optional[str] = None
         self.cancelled_by_other_client = False
         self._lock = threading.Lock()
+        self._last_frame_claimed = False
 
     def cancel(self, shutdown_reason: Optional[str] = None, by_other_client: bool = False) -> None:
         """Ask the job to stop; the first call decides how it ends.
@@ -100,6 +101,12 @@ class EngineJob:
                 self.shutdown_reason = shutdown_reason
                 self.cancelled_by_other_client = bool(by_other_client) and shutdown_reason is None
                 self.cancel_event.set()
+
+    def claim_last_frame(self) -> bool:
+        """True once: whoever gets it sends the job's last frame (the job thread, or a shutdown that could not wait)."""
+        with self._lock:
+            claimed, self._last_frame_claimed = self._last_frame_claimed, True
+            return not claimed
 
     def stopped_frame(self) -> Dict[str, Any]:
         """The job's last frame once it stopped on :attr:`cancel_event`."""

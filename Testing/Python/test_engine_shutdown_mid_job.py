@@ -255,3 +255,36 @@ def test_slicer_job_reports_the_engine_stopped_not_cancelled_and_the_next_segmen
         assert manager.process.pid != first.pid
     finally:
         manager.stop()
+
+
+def test_a_batch_longer_than_the_shutdown_wait_still_gets_its_engine_shutdown_frame(pipeline, monkeypatch):
+    """A batch that outlasts ``SHUTDOWN_JOIN_S`` (the paper model on a CPU): the shutdown sends the frame itself.
+    Before, the connection closed first and the client reported a lost connection (``engine_died``)."""
+    from SDSegLogic.segment import segment_array
+    from SDSegLogic.server import engine as engine_module
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    monkeypatch.setattr(engine_module, "SHUTDOWN_JOIN_S", 0.3)
+    long_batch = threading.Event()
+
+    def slow(*args, progress, should_cancel, **kwargs):
+        def busy_batch(done: int, total: int) -> None:
+            progress(done, total)
+            long_batch.wait(10)  # a batch that does not look at the cancel
+
+        return segment_array(*args, progress=busy_batch, should_cancel=should_cancel, **kwargs)
+
+    server = EngineServer(pipeline, EngineOptions(token=TOKEN), segment_fn=slow)
+    port = server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        worker, started, results = _job_in_thread(EngineClient("127.0.0.1", port, TOKEN).connect(), 2)
+        assert started.wait(60), results
+        began = time.monotonic()
+        server.shutdown("request")
+        assert time.monotonic() - began < 5.0  # 0.3 s for the job, at most 1 s for the frame, then the sockets
+        worker.join(10)
+        _assert_engine_shutdown(results, "request")
+    finally:
+        long_batch.set()
+        server.shutdown()
