@@ -25,8 +25,8 @@ BUSY_POLL_S = 1.0
 
 
 def wait_while_busy(client: Any, should_cancel: Callable[[], bool], on_wait: Optional[Callable[[float], None]] = None,
-                    poll_s: float = BUSY_POLL_S) -> float:
-    """Return once the engine runs no job; the seconds waited.
+                    poll_s: float = BUSY_POLL_S) -> None:
+    """Return once the engine runs no job.
 
     Args:
         client: a connected ``SDSegLogic.server.client.EngineClient``.
@@ -49,7 +49,6 @@ def wait_while_busy(client: Any, should_cancel: Callable[[], bool], on_wait: Opt
                 raise CancelledError(f"cancelled while waiting {waited:.0f} s for the engine to finish another run; "
                                      "nothing was sent to it.")
             time.sleep(min(0.1, max(0.0, until - time.monotonic())))
-    return time.monotonic() - started
 
 
 def segment_when_free(client: Any, image: Any, geometry: Any, should_cancel: Callable[[], bool],
@@ -78,17 +77,17 @@ def segment_when_free(client: Any, image: Any, geometry: Any, should_cancel: Cal
     started = time.monotonic()
     job_poll_s = segment_options.pop("job_poll_s", 0.1)
 
-    def waited(seconds: float) -> None:
+    def report(_: float = 0.0) -> None:  # the seconds since the first busy answer, not since this wait began
         if on_wait is not None:
             on_wait(time.monotonic() - started)
 
     while True:
         if busy:
-            wait_while_busy(client, should_cancel, waited, poll_s)
+            wait_while_busy(client, should_cancel, report, poll_s)
         try:
             return client.segment(image, geometry, should_cancel=should_cancel, poll_s=job_poll_s, **segment_options)
         except EngineError as exc:
             if exc.code != "busy":
                 raise
             busy = True  # running another job (or one slipped in between the pong and the request): wait
-            waited(0.0)
+            report()

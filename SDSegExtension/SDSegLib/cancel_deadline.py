@@ -86,14 +86,13 @@ def engine_answers(process: Any, timeout: float = ENGINE_PROBE_S) -> bool:
         process: a running :class:`SDSegLogic.server.client.EngineProcess`.
         timeout: seconds for the connection's hello and for the ping's answer.
     """
+    client = None
     try:
         client = process.client(timeout=timeout)
-    except (SDSegError, OSError) as exc:
-        return getattr(exc, "code", "engine_died") not in _SILENT_CODES
-    try:
         client.ping()
         return True
     except (SDSegError, OSError) as exc:
         return getattr(exc, "code", "engine_died") not in _SILENT_CODES
     finally:
-        client.close()
+        if client is not None:
+            client.close()

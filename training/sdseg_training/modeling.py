@@ -78,24 +78,14 @@ def build_model_config(model_cfg, data_cfg, scale_factor: float = 1.0) -> SDSegC
 
 def save_safetensors_atomic(tensors: Dict[str, torch.Tensor], path: Path, metadata: Optional[Dict[str, str]] = None) -> None:
     """Write a safetensors file, byte-for-byte reproducibly, through a temporary sibling and an atomic rename."""
-    import os
-    import tempfile
-
-    from SDSegLogic.io.atomic import current_umask
+    from SDSegLogic.io.atomic import atomic_output
     from SDSegLogic.weights_file import save_safetensors_reproducibly
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:  # follows the umask: a weight file is as readable as any other
         save_safetensors_reproducibly({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, tmp,
                                       metadata=metadata)
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600; a weight file is as readable as any other
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def load_autoencoder_weights(model: SDSegModel, source: str) -> str:

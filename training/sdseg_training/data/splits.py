@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -18,21 +16,16 @@ SPLIT_FORMAT = "sdseg-split"
 
 
 def write_json_atomic(path: Path, data: dict) -> None:
-    """Write JSON to a temporary sibling and rename it into place."""
+    """Write JSON through a temporary sibling and an atomic rename (``SDSegLogic.io.atomic.atomic_output``).
+
+    The file follows the umask like any other output (a run's records are for colleagues to read too).
+    """
+    from SDSegLogic.io.atomic import atomic_output
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        from SDSegLogic.io.atomic import current_umask
-
-        os.chmod(tmp, 0o666 & ~current_umask())  # mkstemp makes 0600: a run's records are for colleagues to read too
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump(data, handle, indent=2)
-            handle.write("\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_output(path) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
 
 
 def _draw(ids: List[str], fraction: float, rng: np.random.Generator) -> List[str]:
