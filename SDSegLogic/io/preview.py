@@ -1,9 +1,15 @@
-"""A PNG preview: class-coloured mask outlines over the slices with the most foreground."""
+"""A PNG preview: class-coloured mask outlines over the slices with the most foreground.
+
+Each volume panel is captioned with its slice (index along the axial axis and the S coordinate in
+mm, the number Slicer's slice offset shows), and a legend below names every class with its colour:
+the model card's colours are anatomical (Slicer's terminology colours), so liver, heart and aorta
+are all reddish and would be hard to tell apart without it.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, List, Optional, Union
+from typing import Any, List, Optional, Tuple, Union
 
 import numpy as np
 
@@ -15,15 +21,36 @@ __all__ = ["write_preview", "representative_slices"]
 
 
 def representative_slices(labels: np.ndarray, count: int = 3) -> List[int]:
-    """Indices k of the ``count`` slices of ``labels`` (K, J, I) with the most foreground, ascending.
+    """Indices k of up to ``count`` slices of ``labels`` (K, J, I) that show every class, ascending.
 
-    With no foreground at all, the middle slice is returned.
+    Greedy: each pick is the slice where the classes not yet shown are largest (each class's area
+    relative to its largest area in any slice, summed), ties broken by total foreground. A class
+    counts as shown once a picked slice holds at least a quarter of its largest area. So a preview
+    of a chest-abdomen CT shows the liver and spleen too, not three slices of lung. Once every class
+    is shown, the remaining picks are the slices with the most foreground, preferring slices that are
+    not next to a picked one. With no foreground at all, the middle slice is returned.
     """
-    per_slice = np.count_nonzero(labels.reshape(labels.shape[0], -1), axis=1)
+    flat = labels.reshape(labels.shape[0], -1)
+    per_slice = np.count_nonzero(flat, axis=1)
     if not per_slice.any():
         return [labels.shape[0] // 2]
-    order = np.argsort(-per_slice, kind="stable")
-    chosen = [int(k) for k in order[:count] if per_slice[k] > 0]
+    values = [int(v) for v in np.unique(flat) if v != 0]
+    area = np.stack([np.count_nonzero(flat == v, axis=1) for v in values], axis=1).astype(np.float64)  # (K, C)
+    relative = area / area.max(axis=0)
+    shown = np.zeros(len(values), dtype=bool)
+    chosen: List[int] = []
+    tie_break = per_slice / per_slice.max() * 1e-3
+    min_gap = max(1, labels.shape[0] // (2 * (count + 1)))
+    for _ in range(min(count, int(np.count_nonzero(per_slice)))):
+        near = np.zeros(labels.shape[0], dtype=bool)
+        for k in chosen:  # neighbours of a picked slice look alike: prefer slices further away
+            near[max(0, k - min_gap):k + min_gap + 1] = True
+        score = relative[:, ~shown].sum(axis=1) + np.where(near, 0.1, 1.0) * tie_break
+        score[chosen] = -1.0
+        score[per_slice == 0] = -1.0
+        k = int(np.argmax(score))
+        chosen.append(k)
+        shown |= relative[k] >= 0.25
     return sorted(chosen)
 
 
@@ -83,6 +110,7 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
     if labels.shape != array.shape[:3]:
         raise InputError(f"{path}: labels {labels.shape} and image {array.shape[:3]} differ; pass the image that was "
                          "segmented.")
+    plan = None
     if not image_data.is_rgb and not (getattr(image_data, "metadata", None) or {}).get("is_2d", False):
         import warnings
 
@@ -92,7 +120,7 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
         labels = plan.apply(labels)
     colours = {c.label_value: np.round(np.asarray(c.color) * 255).astype(np.uint8) for c in card.classes}
     width = max(1, round(max(labels.shape[1:]) / 400))  # outline thickness grows with the picture
-    panels = []
+    panels, captions = [], []
     for k in representative_slices(labels, max(1, int(max_slices))):
         factor = max(1, 256 // max(labels.shape[1:]))  # enlarge tiny images (nearest neighbour)
         rgb = _display(array[k], card, bool(image_data.is_rgb))
@@ -101,8 +129,80 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
         for value, colour in colours.items():
             rgb[_outline(plane == value, width=width + 1)] = colour
         panels.append(rgb)
-    gap = np.full((panels[0].shape[0], 4, 3), 255, dtype=np.uint8)
-    strip = np.concatenate([p for panel in panels for p in (panel, gap)][:-1], axis=1)
+        if plan is not None:
+            s_mm = float(plan.target.index_to_world(np.array([0.0, 0.0, float(k)]))[2])
+            captions.append(f"slice {k + 1}/{labels.shape[0]}   S {s_mm:.1f} mm")
+    present = {int(v) for v in np.unique(labels)}
+    legend = [(c.name if int(c.label_value) in present else f"{c.name} (not found)", colours[c.label_value])
+              for c in card.classes]
+    picture = _compose(panels, captions, legend)
     with atomic_output(path) as tmp:
-        Image.fromarray(strip).save(tmp, format="PNG")
+        picture.save(tmp, format="PNG")
     return path
+
+
+#: dark grey of the gaps, captions and legend (Slicer's viewer background is black)
+_BACKGROUND = (24, 24, 24)
+
+
+def _compose(panels: List[np.ndarray], captions: List[str], legend: List[Tuple[str, np.ndarray]]) -> Any:
+    """Panels side by side, a caption under each (volumes), and a legend row of colour swatches.
+
+    Args:
+        panels: uint8 RGB (H, W_n, 3) pictures of equal height.
+        captions: one line per panel, or none (photos).
+        legend: (class name, RGB colour) in card order.
+
+    Returns:
+        A ``PIL.Image`` in RGB.
+    """
+    from PIL import Image, ImageDraw
+
+    height, gap = panels[0].shape[0], 4
+    size = max(11, min(22, height // 18))
+    font = _font(size)
+    line = size + size // 2
+    total_width = sum(p.shape[1] for p in panels) + gap * (len(panels) - 1)
+    rows = _legend_rows(legend, font, size, total_width)
+    canvas = Image.new("RGB", (total_width, height + (line if captions else 0) + line * len(rows) + gap), _BACKGROUND)
+    draw = ImageDraw.Draw(canvas)
+    x = 0
+    for n, panel in enumerate(panels):
+        canvas.paste(Image.fromarray(panel), (x, 0))
+        if captions:
+            draw.text((x + gap, height + size // 4), captions[n], fill=(230, 230, 230), font=font)
+        x += panel.shape[1] + gap
+    y = height + (line if captions else 0) + size // 4
+    for row in rows:
+        for x, name, colour in row:
+            draw.rectangle([x, y + 1, x + size - 1, y + size - 1], fill=tuple(int(c) for c in colour))
+            draw.text((x + size + size // 3, y), name, fill=(230, 230, 230), font=font)
+        y += line
+    return canvas
+
+
+def _legend_rows(legend: List[Tuple[str, np.ndarray]], font: Any, size: int, width: int) -> List[list]:
+    """Lay legend entries out in rows that fit ``width``: lists of (x, name, colour)."""
+    from PIL import Image, ImageDraw
+
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    rows: List[list] = [[]]
+    x = 4
+    for name, colour in legend:
+        entry = size + size // 3 + int(measure.textlength(name, font=font)) + 2 * size
+        if rows[-1] and x + entry > width:
+            rows.append([])
+            x = 4
+        rows[-1].append((x, name, colour))
+        x += entry
+    return rows if rows[0] else []
+
+
+def _font(size: int) -> Any:
+    """Pillow's bundled font at ``size`` pixels (a fixed bitmap font on Pillow < 10.1)."""
+    from PIL import ImageFont
+
+    try:
+        return ImageFont.load_default(size=size)
+    except TypeError:  # Pillow < 10.1: no size argument
+        return ImageFont.load_default()

@@ -199,6 +199,37 @@ def test_preview_picks_the_slices_with_most_foreground():
     assert representative_slices(np.zeros((5, 2, 2)), 3) == [2]
 
 
+def test_preview_slices_show_every_class_not_only_the_largest():
+    """A small organ far from the big one still gets a panel (the old choice took the two biggest slices)."""
+    from SDSegLogic.io.preview import representative_slices
+
+    labels = np.zeros((9, 8, 8), dtype=np.uint8)
+    labels[0:3] = 1  # a large organ in slices 0-2
+    labels[6, 3:5, 3:5] = 2  # a small one only in slice 6
+    assert representative_slices(labels, 2)[1] == 6
+    labels[7, 2:6, 2:6] = 2  # larger there: the small organ is shown where it is largest
+    assert 7 in representative_slices(labels, 2)
+
+
+def test_preview_has_a_legend_with_every_class_colour(tmp_path, two_class):
+    """Below the panels, a swatch in each class's exact colour, also for classes not found."""
+    import dataclasses
+
+    from PIL import Image
+
+    card, g, array, result = two_class
+    image = image_data_from_array(array, g)
+    empty = dataclasses.replace(result, labels=np.zeros_like(result.labels))
+    for name, res in (("found", result), ("empty", empty)):
+        picture = np.asarray(Image.open(write_preview(tmp_path / f"{name}.png", image, res, card, max_slices=2)))
+        background = np.all(picture == (24, 24, 24), axis=-1).all(axis=1)
+        assert background.any(), "a caption/legend area below the panels"
+        below = picture[int(np.argmax(background)):]
+        for cls in card.classes:
+            colour = np.round(np.asarray(cls.color) * 255).astype(np.uint8)
+            assert np.all(below == colour, axis=-1).sum() >= 25, f"a swatch for {cls.name} ({name})"
+
+
 def test_atomic_output_leaves_destination_untouched_on_error(tmp_path):
     from SDSegLogic.io.atomic import atomic_output
 
