@@ -4,23 +4,30 @@ Commands::
 
     sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda] [--batch-size N]
                   [--steps N] [--samples N] [--seed S] [--slices A:B] [--prob-map P]
-                  [--uncertainty P] [--preview P] [--format EXT] [--frame N] [--series UID]
-                  [--nan-policy reject|fill] [--strict] [--quiet] [--json] [--debug]
+                  [--uncertainty P] [--preview P] [--dicom-seg P] [--format EXT] [--frame N]
+                  [--series UID] [--nan-policy reject|fill] [--strict] [--quiet] [--json] [--debug]
     sdseg models list | info ID | verify ID|DIR | import ZIP [--force] [--sha256 HEX]
     sdseg info
+    sdseg score PREDICTION REFERENCE [--pair PRED=REF] [--match auto|name|value] [-o REPORT] [--json]
 
 ``segment`` loads the model once and segments every input with it. With one input, ``-o`` (and
-``--prob-map``, ``--uncertainty``, ``--preview``) are file paths; the extension of ``-o``
-chooses the format: ``.seg.nrrd`` (Slicer segmentation with named, coloured segments) or a
-labelmap ``.nrrd``/``.nii``/``.nii.gz``/``.mha``. With several inputs (or when
-``-o`` is an existing folder or ends with ``/``) they are folders, and each input ``NAME.ext``
-gives ``NAME.seg.nrrd`` (``--format`` picks another extension), ``NAME.prob.nrrd``,
-``NAME.uncertainty.nrrd`` and ``NAME.preview.png``. ``--slices A:B`` segments slices A to B-1
-(0-based, either bound may be left out); the others are written as background. ``--frame``,
+``--prob-map``, ``--uncertainty``, ``--preview``, ``--dicom-seg``) are file paths; the extension
+of ``-o`` chooses the format: ``.seg.nrrd`` (Slicer segmentation with named, coloured segments), a
+labelmap ``.nrrd``/``.nii``/``.nii.gz``/``.mha``, or ``.dcm`` (e.g. ``ct.seg.dcm``): a DICOM
+Segmentation for PACS, as ``--dicom-seg`` also writes one beside another ``-o`` (only for DICOM
+series inputs; needs ``pip install "sdseg[dicom]"``; see :mod:`SDSegLogic.io.dicom_seg`). With
+several inputs (or when ``-o`` is an existing folder or ends with ``/``) they are folders, and each
+input ``NAME.ext`` gives ``NAME.seg.nrrd`` (``--format`` picks another extension),
+``NAME.prob.nrrd``, ``NAME.uncertainty.nrrd``, ``NAME.preview.png`` and ``NAME.seg.dcm``.
+``--slices A:B`` segments slices A to B-1 (0-based, either bound may be left out); the others are
+written as background. ``--frame``,
 ``--series``, ``--nan-policy`` and ``--strict`` apply to every input (``--frame`` picks the frame
 of 4-D images and the page of multi-page pictures; 3-D inputs ignore it). Output paths are
 checked before the model loads, and the outputs of one input are written together: each to a
 temporary file first, then all renamed, so a failed output leaves every existing file unchanged.
+
+``score`` compares a segmentation (``.seg.nrrd``, DICOM SEG or labelmap) with a reference on the same voxel
+grid: Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment (see :mod:`SDSegLogic.cli_score`).
 
 Progress goes to stderr as a bar with the ETA of each volume (``--quiet`` hides it). With
 ``--json``, stdout carries **one JSON object per line** instead (the bar is off, errors still go
@@ -35,7 +42,8 @@ start      ``volumes``, ``elapsed_s`` (model loading time), ``model``, ``model_v
 progress   ``volume`` (1-based), ``volumes``, ``input``, ``done``, ``total`` (slices),
            ``eta_s`` (seconds left in this volume; absent while unknown), ``elapsed_s``
 volume_done ``volume``, ``volumes``, ``input``, ``done``, ``total``, ``elapsed_s``,
-           ``outputs`` {kind: path} with kind in segmentation, probabilities, uncertainty, preview;
+           ``outputs`` {kind: path} with kind in segmentation, probabilities, uncertainty, preview,
+           dicom_seg;
            ``voxel_counts`` {segment name: voxels}; ``warnings`` [text] when there were any
 error      ``message``, ``exit_code``; plus ``volume``, ``volumes``, ``input`` when one input
            failed (the run goes on with the next input and ends with the exit code of the first
@@ -75,7 +83,8 @@ EXIT_CODES = {
     EXIT_OUTPUT: "output error: an output file cannot be written",
     EXIT_RESOURCE: "resource error: device not available or out of memory",
 }
-SEGMENTATION_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha")
+SEGMENTATION_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha", ".seg.dcm", ".dcm")
+DICOM_SEG_EXTENSIONS = (".dcm",)  # a DICOM Segmentation (ct.seg.dcm), for DICOM series inputs only
 FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
 
 
@@ -224,14 +233,16 @@ def build_parser() -> argparse.ArgumentParser:
     examples = (
         "examples:\n  sdseg segment Resources/Samples/ct-chest-abdomen.nrrd -o ct.seg.nrrd --slices 20:34\n"
         "  sdseg segment a.nii.gz b.nii.gz -o results/ --format nii.gz --prob-map results/ --json\n"
-        "  sdseg segment ct.nrrd -o ct.seg.nrrd --samples 8 --uncertainty ct-variance.nrrd --model my-model-folder\n\n"
+        "  sdseg segment ct.nrrd -o ct.seg.nrrd --samples 8 --uncertainty ct-variance.nrrd --model my-model-folder\n"
+        "  sdseg segment dicom_folder/ -o ct.seg.dcm   # DICOM SEG for PACS (pip install \"sdseg[dicom]\")\n\n"
     )
     seg = sub.add_parser("segment", parents=[common], help="segment one or more images", epilog=examples + epilog,
                          formatter_class=fmt,
                          description="Segment images (NRRD, NIfTI, MHA, DICOM folder, PNG/JPEG) with one model load.")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
     seg.add_argument("-o", "--output", required=True, metavar="OUT",
-                     help="output file (one input: .seg.nrrd, .nrrd, .nii.gz, ...) or folder (several inputs)")
+                     help="output file (one input: .seg.nrrd, .nrrd, .nii.gz, ..., or .seg.dcm for a DICOM SEG) or "
+                          "folder (several inputs)")
     seg.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID|DIR",
                      help=f"registry id (optionally ID@VERSION) or model folder (default: {DEFAULT_MODEL_ID})")
     seg.add_argument("--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
@@ -254,7 +265,10 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--prob-map", metavar="P", help="also write the foreground probability, float32 (multi-class: 1 - P(background))")
     seg.add_argument("--uncertainty", metavar="P", help="also write the per-voxel variance over samples (multi-class: summed over classes; needs --samples >= 2)")
     seg.add_argument("--preview", metavar="P", help="also write a PNG preview (.png)")
-    seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS],
+    seg.add_argument("--dicom-seg", metavar="P",
+                     help="also write a DICOM Segmentation (.dcm, e.g. ct.seg.dcm) referencing the input DICOM "
+                          'series, for PACS (DICOM inputs only; pip install "sdseg[dicom]")')
+    seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS if e != ".dcm"],
                      help="segmentation format when OUT is a folder (default seg.nrrd)")
     seg.add_argument("--frame", type=_int_at_least(0), default=None, metavar="N",
                      help="frame of a 4-D input (time series, multi-echo) or page of a multi-page picture to segment "
@@ -283,6 +297,21 @@ def build_parser() -> argparse.ArgumentParser:
     imp.add_argument("--sha256", metavar="HEX", help="sha256 the zip must have (as published with it)")
 
     sub.add_parser("info", parents=[common], help="versions, devices and memory", epilog=epilog, formatter_class=fmt)
+
+    score = sub.add_parser(
+        "score", parents=[common], formatter_class=fmt, help="score a segmentation against a reference (Dice, HD95, ...)",
+        description="Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid: "
+                    "Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment.",
+        epilog="examples:\n  sdseg score out/ct.seg.nrrd truth/ct-labels.nii.gz\n"
+               "  sdseg score ct.seg.nrrd totalseg.nii.gz --pair liver=5 --pair spleen=1 -o scores.csv\n\n" + epilog)
+    score.add_argument("prediction", metavar="PREDICTION", help="segmentation to score (.seg.nrrd, DICOM SEG or labelmap)")
+    score.add_argument("reference", metavar="REFERENCE", help="reference segmentation on the same voxel grid")
+    score.add_argument("--pair", action="append", default=[], metavar="PRED=REF",
+                       help="score segment PRED (name or label value) against REF; repeatable; only these are scored")
+    score.add_argument("--match", default="auto", choices=["auto", "name", "value"],
+                       help="pairing without --pair: auto = by name when both files name their segments "
+                            "(.seg.nrrd), else by label value")
+    score.add_argument("-o", "--output", metavar="REPORT", help="also write the scores (.json or .csv)")
     return parser
 
 
@@ -310,6 +339,10 @@ def main(argv: Optional[List[str]] = None) -> int:
             from .cli_models import run_info
 
             return run_info(args)
+        if args.command == "score":
+            from .cli_score import run_score
+
+            return run_score(args)
         build_parser().print_help(sys.stderr)
         return EXIT_USAGE
     except SystemExit as exc:  # --help

@@ -19,11 +19,53 @@ from .errors import InputError
 if TYPE_CHECKING:
     from .cli_segment import Job
 
-__all__ = ["check_outputs"]
+__all__ = ["check_outputs", "dicom_sources"]
 
 
 def _flag(kind: str) -> str:
-    return {"probabilities": "prob-map"}.get(kind, kind)
+    return {"probabilities": "prob-map", "dicom_seg": "dicom-seg"}.get(kind, kind)
+
+
+def _dicom_seg_kinds(job: Job) -> List[str]:
+    """The outputs of ``job`` that are DICOM SEG files (``--dicom-seg``, or ``-o`` ending in ``.dcm``)."""
+    return [kind for kind, path in job.outputs.items()
+            if kind == "dicom_seg" or (kind == "segmentation" and path.name.lower().endswith(".dcm"))]
+
+
+def _check_dicom_seg(job: Job) -> None:
+    """A DICOM SEG needs highdicom and a DICOM series input; raises before any model work.
+
+    Raises:
+        OutputError: highdicom is not installed (naming the output and ``pip install "sdseg[dicom]"``).
+        UsageError: the input is not a DICOM series (naming the input and the remedy).
+    """
+    from .io.dicom_seg import DICOM_SEG_REMEDY
+    from .io.sniff import detect_format
+
+    for kind in _dicom_seg_kinds(job):
+        path = job.outputs[kind]
+        try:
+            import highdicom  # noqa: F401 - only whether it imports
+        except ImportError:
+            raise _output_error(path, "a DICOM SEG needs the optional package highdicom, which is not installed",
+                                DICOM_SEG_REMEDY) from None
+        if detect_format(job.input) != "dicom":
+            raise UsageError(f"{_option(kind)} {path}: a DICOM SEG references the DICOM images it was segmented from, "
+                             f"but the input {job.input} is not a DICOM series. Give the DICOM folder (or one file of "
+                             "the series) as input, or write a .seg.nrrd instead.")
+
+
+def dicom_sources(job: Job, image):
+    """The source instances, in slice order, for the DICOM SEG outputs of ``job`` (``None`` if it has none).
+
+    Raises:
+        GeometryError: the slices cannot be mapped one-to-one to the series' instances.
+    """
+    if not _dicom_seg_kinds(job):
+        return None
+    from .io.dicom_sources import load_dicom_sources
+
+    return load_dicom_sources(job.input, image.geometry, job.series)
 
 
 def _option(kind: str) -> str:
@@ -61,13 +103,16 @@ def check_outputs(jobs: List[Job]) -> None:
     """Validate every output path before the model is loaded, so that a bad one fails fast.
 
     Raises:
-        UsageError: an output names an existing folder or the input itself.
-        OutputError: its folder (or the nearest existing folder above it) is not a writable folder.
+        UsageError: an output names an existing folder or the input itself; a DICOM SEG output of
+            an input that is not a DICOM series.
+        OutputError: its folder (or the nearest existing folder above it) is not a writable folder;
+            a DICOM SEG output without highdicom installed.
     """
     from .io.atomic import check_output_path
 
     probed = set()
     for job in jobs:
+        _check_dicom_seg(job)
         for kind, path in job.outputs.items():
             if path.is_dir():
                 raise UsageError(f"{_option(kind)} {path}: is an existing folder; choose a file name that is not a "
@@ -83,13 +128,17 @@ def check_outputs(jobs: List[Job]) -> None:
                     raise UsageError(str(exc)) from None
 
 
-def _write_one(kind: str, temp: Path, job: Job, image, result, card) -> None:
+def _write_one(kind: str, temp: Path, job: Job, image, result, card, sources) -> None:
     """Write output ``kind`` of ``job`` to the temporary file ``temp``."""
     import numpy as np
 
     from .io import write_float_volume, write_preview, write_segmentation
 
-    if kind == "segmentation":
+    if kind in _dicom_seg_kinds(job):
+        from .io.dicom_seg import write_dicom_seg
+
+        write_dicom_seg(temp, result, card, sources, input_path=job.input)
+    elif kind == "segmentation":
         write_segmentation(temp, result, card, input_path=job.input)
     elif kind == "preview":
         write_preview(temp, image, result, card, input_path=job.input)
@@ -100,8 +149,10 @@ def _write_one(kind: str, temp: Path, job: Job, image, result, card) -> None:
         write_float_volume(temp, np.asarray(volume, np.float32), result.geometry, input_path=job.input)
 
 
-def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
+def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str]:
     """Write every output of ``job`` together: all to temporary files first, then rename them all.
+
+    ``sources`` are the DICOM source instances of its DICOM SEG outputs (:func:`dicom_sources`).
 
     If any output fails, every temporary file is removed and no destination changes. The
     segmentation is renamed last, so it is replaced only when every other output was.
@@ -122,7 +173,7 @@ def _write_outputs(job: Job, image, result, card) -> Dict[str, str]:
             for current, path in targets.items():
                 staged[current] = stack.enter_context(atomic_output(path))
             for current, temp in staged.items():
-                _write_one(current, temp, job, image, result, card)
+                _write_one(current, temp, job, image, result, card, sources)
     except OSError as exc:
         raise _output_error(targets[current], str(exc.strerror or exc)) from None
     return {kind: str(path) for kind, path in targets.items()}

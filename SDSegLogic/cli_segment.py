@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Callable, Dict, List, Optional
 
 from .cli import (
+    DICOM_SEG_EXTENSIONS,
     EXIT_OK,
     EXIT_UNEXPECTED,
     FLOAT_EXTENSIONS,
@@ -29,7 +30,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
-from .cli_outputs import _flag, _write_outputs, check_outputs
+from .cli_outputs import _flag, _write_outputs, check_outputs, dicom_sources
 from .device import slow_cpu_bf16_note
 from .errors import CancelledError, InputError
 from .progress import ProgressEvent, ProgressTracker
@@ -42,10 +43,11 @@ _INPUT_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".m
 
 @dataclass
 class Job:
-    """One input and the files to write for it (kind -> path)."""
+    """One input, the files to write for it (kind -> path) and the DICOM series to read (``None``: the default)."""
 
     input: Path
     outputs: Dict[str, Path] = field(default_factory=dict)
+    series: Optional[str] = None
 
 
 def input_stem(path: Path) -> str:
@@ -67,10 +69,11 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
     inputs = [Path(p) for p in args.inputs]
     out = args.output
     folder_mode = len(inputs) > 1 or Path(out).is_dir() or out.endswith(("/", os.sep))
-    extras = {"probabilities": args.prob_map, "uncertainty": args.uncertainty, "preview": args.preview}
+    extras = {"probabilities": args.prob_map, "uncertainty": args.uncertainty, "preview": args.preview,
+              "dicom_seg": getattr(args, "dicom_seg", None)}
     if args.uncertainty and args.samples < 2:
         raise UsageError("--uncertainty needs --samples 2 or more (the variance over one sample is zero).")
-    jobs = [Job(p) for p in inputs]
+    jobs = [Job(p, series=getattr(args, "series", None)) for p in inputs]
     if folder_mode:
         stems = [input_stem(p) for p in inputs]
         clashes = sorted({s for s in stems if stems.count(s) > 1})
@@ -79,9 +82,11 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
         if _has_extension(out, SEGMENTATION_EXTENSIONS) and not Path(out).is_dir():
             raise UsageError(f"-o {out}: with {len(inputs)} inputs -o must be a folder (outputs are named after the inputs).")
         for kind, value in extras.items():
-            if value and _has_extension(value, FLOAT_EXTENSIONS + (".png",)) and not Path(value).is_dir():
+            if value and _has_extension(value, FLOAT_EXTENSIONS + (".png",) + DICOM_SEG_EXTENSIONS) \
+                    and not Path(value).is_dir():
                 raise UsageError(f"--{_flag(kind)} {value}: with several inputs this must be a folder.")
-        suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png"}
+        suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png",
+                  "dicom_seg": ".seg.dcm"}
         for job, stem in zip(jobs, stems):
             job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format}"
             for kind, value in extras.items():
@@ -94,7 +99,7 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
         for kind, value in extras.items():
             if not value:
                 continue
-            allowed = (".png",) if kind == "preview" else FLOAT_EXTENSIONS
+            allowed = {"preview": (".png",), "dicom_seg": DICOM_SEG_EXTENSIONS}.get(kind, FLOAT_EXTENSIONS)
             if not _has_extension(value, allowed) or value.lower().endswith(".seg.nrrd"):
                 raise UsageError(f"--{_flag(kind)} {value}: unsupported extension; use one of {', '.join(allowed)}.")
             jobs[0].outputs[kind] = Path(value)
@@ -232,7 +237,8 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = read_image(job.input, frame=getattr(args, "frame", None), series=getattr(args, "series", None))
+        image = read_image(job.input, frame=getattr(args, "frame", None), series=job.series)
+        sources = dicom_sources(job, image)  # before segmenting: a series a SEG cannot reference fails now
         cancel.check()
         tracker = ProgressTracker(_slice_count(image, predictor, slices, args), prior)
 
@@ -251,7 +257,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
             **_strictness(args, image),
         )
         cancel.check()
-        written = _write_outputs(job, image, result, predictor.model_card)
+        written = _write_outputs(job, image, result, predictor.model_card, sources)
     notes = _unique(list(image.metadata.get("warnings", [])) + [str(w.message) for w in caught])
     return tracker, result, written, notes
 

@@ -1,0 +1,241 @@
+"""``sdseg score``: compare a segmentation with a reference (Dice, IoU, HD95, ASSD, volumes).
+
+For the researcher who checks SDSeg's masks against their own annotations. Both files must lie on
+the same voxel grid in patient space: a reference stored in another axis order or direction (a
+NIfTI in RAS beside an NRRD in LPS) is permuted and flipped onto the prediction's grid exactly,
+never resampled; a reference on another grid is refused with the remedy. A DICOM SEG, which has
+no grid of its own, is placed on the other file's grid (:mod:`SDSegLogic.io.dicom_seg_read`). Scores follow
+:mod:`SDSegLogic.overlap_metrics` (MONAI's conventions), per segment, in mm and mL.
+
+Segments are paired by name when both files carry names (two ``.seg.nrrd``), else by label
+value; ``--pair PRED=REF`` (names or values, repeatable) pairs them explicitly, e.g.
+``--pair liver=5`` against a TotalSegmentator labelmap; ``+`` joins segments into one
+(``--pair "lungs=left lung+right lung"``). Segments without a partner are listed, not scored: an
+unannotated class is not a miss.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import io
+import json
+import sys
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+import numpy as np
+
+from .cli import EXIT_OK, UsageError
+from .errors import GeometryError, InputError
+from .geometry import plan_reorientation
+from .io.label_files import LabelSegment, LabelVolume, read_label_volume
+
+__all__ = ["run_score", "score_files", "pair_segments", "align_reference"]
+
+#: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
+GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
+
+
+def align_reference(prediction: LabelVolume, reference: LabelVolume) -> np.ndarray:
+    """The reference's layers on the prediction's grid, (L, K, J, I), by exact axis permutation and flips.
+
+    Raises:
+        GeometryError: the reference is on another grid (naming both files and the remedy).
+    """
+    plan = plan_reorientation(reference.geometry, prediction.geometry.orientation_code())
+    try:
+        prediction.geometry.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
+    except GeometryError as exc:
+        raise GeometryError(
+            f"{exc} The reference must lie on the prediction's voxel grid ({prediction.path}): resample it onto "
+            "that image with nearest-neighbour interpolation (e.g. Slicer's Resample Image (BRAINS)), or segment the "
+            "image the reference was drawn on.") from None
+    return plan.apply(reference.layers, leading=1)
+
+
+def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
+    wanted = key.strip().lower()
+    for segment in volume.segments:
+        if segment.name.strip().lower() == wanted:
+            return segment
+    if wanted.isdigit():
+        hits = [s for s in volume.segments if s.value == int(wanted)]
+        if len(hits) == 1:
+            return hits[0]
+        if len(hits) > 1:
+            raise UsageError(f"--pair: label value {key} is used in several layers of the {role} {volume.path}; "
+                             f"pair by name ({', '.join(s.name for s in hits)}).")
+    names = ", ".join(f"{s.name} ({s.value})" for s in volume.segments) or "none (empty)"
+    raise UsageError(f"--pair: no segment {key!r} in the {role} {volume.path}; its segments are: {names}.")
+
+
+def _find(volume: LabelVolume, text: str, role: str) -> Tuple[LabelSegment, ...]:
+    """The segments ``text`` names: one name or label value, or several joined by ``+`` (their union)."""
+    found = tuple(_find_one(volume, part, role) for part in text.split("+"))
+    if len(set(found)) != len(found):
+        raise UsageError(f"--pair: {text!r} names a segment of the {role} twice.")
+    return found
+
+
+def union_mask(layers: np.ndarray, segments: Sequence[LabelSegment]) -> np.ndarray:
+    """(K, J, I) bool union of segments, from (L, K, J, I) layers."""
+    mask = layers[segments[0].layer] == segments[0].value
+    for segment in segments[1:]:
+        mask |= layers[segment.layer] == segment.value
+    return mask
+
+
+def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequence[str] = (),
+                  match: str = "auto") -> Tuple[List[Tuple[Tuple[LabelSegment, ...], Tuple[LabelSegment, ...]]], List[str], List[str]]:
+    """Pair prediction and reference segments.
+
+    Returns:
+        ``(pairs, prediction_only, reference_only)``: the pairs to score (each side a tuple of
+        segments, scored as their union), and the names of the segments left without a partner
+        on each side.
+
+    Raises:
+        UsageError: a malformed or unknown ``--pair``, or ``match="name"`` without names on both sides.
+    """
+    if pairs:
+        chosen = []
+        for text in pairs:
+            left, sep, right = text.partition("=")
+            if not sep or not left.strip() or not right.strip():
+                raise UsageError(f"--pair {text!r}: expected PRED=REF, e.g. liver=5 or liver=Liver.")
+            chosen.append((_find(prediction, left, "prediction"), _find(reference, right, "reference")))
+        return chosen, [], []
+    if match == "name" and not (prediction.named and reference.named):
+        unnamed = reference.path if not reference.named else prediction.path
+        raise UsageError(f"--match name: {unnamed} is a labelmap without segment names; use --match value or --pair.")
+    by_name = match == "name" or (match == "auto" and prediction.named and reference.named)
+
+    def key(segment: LabelSegment) -> Any:
+        return segment.name.strip().lower() if by_name else (segment.layer, segment.value)
+
+    ref_by_key = {key(s): s for s in reference.segments}
+    matched, pred_only = [], []
+    for segment in prediction.segments:
+        partner = ref_by_key.pop(key(segment), None)
+        if partner is None:
+            pred_only.append(segment.name)
+        else:
+            matched.append(((segment,), (partner,)))
+    return matched, pred_only, [s.name for s in ref_by_key.values()]
+
+
+def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume, LabelVolume]:
+    """Read both files; a DICOM SEG (no grid of its own) is placed on the other file's grid.
+
+    Raises:
+        InputError: both are DICOM SEGs.
+    """
+    from .io.dicom_seg_read import is_dicom_seg
+
+    pred_seg, ref_seg = is_dicom_seg(prediction_path), is_dicom_seg(reference_path)
+    if pred_seg and ref_seg:
+        raise InputError(f"{prediction_path} and {reference_path} are both DICOM SEGs, which have no voxel grid of their "
+                         "own; convert one to .seg.nrrd (e.g. load it in Slicer with its series and save the segmentation).")
+    if pred_seg:
+        reference = read_label_volume(reference_path)
+        return read_label_volume(prediction_path, grid=reference.geometry), reference
+    prediction = read_label_volume(prediction_path)
+    return prediction, read_label_volume(reference_path, grid=prediction.geometry)
+
+
+def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
+    """Read both files, align the reference, pair segments and score each pair.
+
+    Returns:
+        A report: ``prediction``, ``reference``, ``grid`` (shape I, J, K and spacing in mm),
+        ``segments`` (one dict per pair: names, values and the scores of
+        :func:`~SDSegLogic.overlap_metrics.segment_scores`), ``mean_dice`` over the pairs
+        (``None`` without pairs), ``prediction_only``, ``reference_only``.
+    """
+    from .overlap_metrics import segment_scores
+
+    prediction, reference = read_pair(Path(prediction_path), Path(reference_path))
+    reference_layers = align_reference(prediction, reference)
+    matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match)
+    spacing = prediction.geometry.spacing
+    rows = []
+    for pred_segments, ref_segments in matched:
+        scores = segment_scores(union_mask(prediction.layers, pred_segments), union_mask(reference_layers, ref_segments), spacing)
+        rows.append({"prediction_segment": "+".join(s.name for s in pred_segments),
+                     "prediction_values": [s.value for s in pred_segments],
+                     "reference_segment": "+".join(s.name for s in ref_segments),
+                     "reference_values": [s.value for s in ref_segments], **scores})
+    return {
+        "prediction": str(prediction.path), "reference": str(reference.path),
+        "grid": {"shape_ijk": list(prediction.geometry.shape), "spacing_mm": list(spacing)},
+        "segments": rows, "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None,
+        "prediction_only": pred_only, "reference_only": ref_only,
+    }
+
+
+def _fmt(value: Optional[float], digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def report_text(report: Dict[str, Any]) -> str:
+    """The human-readable table."""
+    grid = report["grid"]
+    lines = [f"prediction {report['prediction']}", f"reference  {report['reference']}",
+             f"grid {' x '.join(str(n) for n in grid['shape_ijk'])} voxels, spacing "
+             f"{' x '.join(f'{s:g}' for s in grid['spacing_mm'])} mm", ""]
+    header = f"{'segment':<28} {'Dice':>6} {'IoU':>6} {'HD95 mm':>8} {'ASSD mm':>8} {'HD mm':>8} {'pred mL':>9} {'ref mL':>9}"
+    lines += [header, "-" * len(header)]
+    for row in report["segments"]:
+        name = row["prediction_segment"]
+        if row["reference_segment"].lower() != name.lower():
+            name = f"{name} = {row['reference_segment']}"
+        note = f"  ({row['distance_note']})" if row["distance_note"] else ""
+        lines.append(f"{name[:28]:<28} {row['dice']:6.3f} {row['iou']:6.3f} {_fmt(row['hd95_mm'], 2):>8} "
+                     f"{_fmt(row['assd_mm'], 2):>8} {_fmt(row['hd_mm'], 2):>8} {row['volume_prediction_ml']:9.2f} "
+                     f"{row['volume_reference_ml']:9.2f}{note}")
+    if not report["segments"]:
+        lines.append("(no segment pairs: see --pair)")
+    if report["mean_dice"] is not None:
+        lines.append(f"{'mean Dice':<28} {report['mean_dice']:6.3f}")
+    for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")):
+        if report[key]:
+            lines.append(f"only in the {side} (not scored): {', '.join(report[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def _csv_text(report: Dict[str, Any]) -> str:
+    buffer = io.StringIO()
+    fields = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
+              "hd95_mm", "assd_mm", "hd_mm", "volume_prediction_ml", "volume_reference_ml", "voxels_prediction",
+              "voxels_reference", "distance_note"]
+    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+    writer.writeheader()
+    for row in report["segments"]:
+        writer.writerow({k: ("" if row[k] is None else "+".join(map(str, row[k])) if isinstance(row[k], list) else row[k])
+                         for k in fields})
+    return buffer.getvalue()
+
+
+def write_report(path: Path, report: Dict[str, Any]) -> None:
+    """Write the report as .json or .csv, atomically."""
+    from .io.atomic import atomic_output
+
+    text = _csv_text(report) if path.suffix.lower() == ".csv" else json.dumps(report, indent=2) + "\n"
+    with atomic_output(path) as temp:
+        temp.write_text(text, encoding="utf-8")
+
+
+def run_score(args: argparse.Namespace) -> int:
+    """Run ``sdseg score``."""
+    output = Path(args.output) if args.output else None
+    if output is not None:
+        if output.suffix.lower() not in (".json", ".csv"):
+            raise UsageError(f"-o {output}: the report is written as .json or .csv; choose one of those endings.")
+        if not output.parent.is_dir():
+            raise UsageError(f"-o {output}: the folder {output.parent} does not exist; create it first.")
+    report = score_files(args.prediction, args.reference, args.pair, args.match)
+    if output is not None:
+        write_report(output, report)
+    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else report_text(report))
+    return EXIT_OK

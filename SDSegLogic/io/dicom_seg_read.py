@@ -1,0 +1,144 @@
+"""Read a DICOM Segmentation (SEG) onto a given voxel grid, for scoring against it.
+
+A SEG stores frames (2-D planes, often only the non-empty ones), each with its plane position,
+orientation, pixel spacing and the segment it belongs to; it carries no grid of its own. So it is
+read *onto* a grid, normally that of the image it was drawn on (the other file being scored):
+every frame must lie exactly on one plane of that grid (its first pixel centre on a voxel centre
+within :data:`POSITION_TOLERANCE_MM`, its rows and columns along grid axes with the grid's
+spacing); a frame that does not is refused, never resampled. Pixels outside the grid are allowed
+only when they are empty.
+
+Segments may overlap in a SEG, so each one gets its own layer of the returned
+:class:`~SDSegLogic.io.label_files.LabelVolume`, with its SegmentNumber as label value and its
+SegmentLabel as name. FRACTIONAL SEGs are thresholded at one half of MaximumFractionalValue.
+Only pydicom is needed (``pip install pydicom``, or ``pip install "sdseg[dicom]"``).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Tuple
+
+import numpy as np
+
+from ..errors import GeometryError, InputError
+from ..geometry import ImageGeometry
+
+__all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM"]
+
+SEGMENTATION_STORAGE_UID = "1.2.840.10008.5.1.4.1.1.66.4"
+#: how far (mm) a frame's plane may sit from the grid's voxel centres
+POSITION_TOLERANCE_MM = 1e-2
+
+
+def _pydicom(path: Path) -> Any:
+    try:
+        import pydicom
+    except ImportError:
+        raise InputError(f"{path}: reading a DICOM SEG needs pydicom; install it with pip install pydicom "
+                         "(or pip install \"sdseg[dicom]\").") from None
+    return pydicom
+
+
+def is_dicom_seg(path: Path) -> bool:
+    """True when ``path`` is a single DICOM file whose SOP class is Segmentation Storage."""
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        head = fh.read(132)
+    if head[128:132] != b"DICM":
+        return False
+    try:
+        import pydicom
+    except ImportError:
+        return path.name.lower().endswith(".seg.dcm")  # reported by read_dicom_seg_on_grid
+    ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    return str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID
+
+
+def _frame_attribute(ds: Any, item: Any, sequence: str, attribute: str, path: Path, n: int) -> Any:
+    for group in (item, *(getattr(ds, "SharedFunctionalGroupsSequence", None) or [])):
+        seq = getattr(group, sequence, None)
+        if seq:
+            return getattr(seq[0], attribute)
+    raise InputError(f"{path}: frame {n + 1} has no {sequence} {attribute} (per-frame or shared); the SEG is incomplete.")
+
+
+def _frame_indices(geometry: ImageGeometry, position, orientation, spacing, shape, path: Path, n: int) -> Tuple[np.ndarray, ...]:
+    """(k, j, i) integer index arrays (rows, cols) of the grid voxels a frame's pixels sit on."""
+    row_dir = np.asarray(orientation[:3], dtype=np.float64)  # along a row: increasing column index
+    col_dir = np.asarray(orientation[3:], dtype=np.float64)  # down a column: increasing row index
+    row_spacing, col_spacing = (float(v) for v in spacing)  # PixelSpacing = (between rows, between columns)
+    start = geometry.world_to_index(np.asarray(position, dtype=np.float64))
+    step_col = geometry.world_to_index(np.asarray(position) + row_dir * col_spacing) - start  # next column
+    step_row = geometry.world_to_index(np.asarray(position) + col_dir * row_spacing) - start  # next row
+    scale = np.asarray(geometry.spacing)
+    for name, step in (("column", step_col), ("row", step_row)):
+        rounded = np.rint(step)
+        if np.abs((step - rounded) * scale).max() > POSITION_TOLERANCE_MM or np.abs(rounded).sum() != 1:
+            raise GeometryError(f"{path}: frame {n + 1}'s {name} step is {np.round(step, 4).tolist()} voxels of the "
+                                "image grid, not one voxel along a grid axis (another orientation or pixel spacing); "
+                                "score against the image the SEG was drawn on, or resample one of them.")
+    rounded_start = np.rint(start)
+    off = np.abs((start - rounded_start) * scale).max()
+    if off > POSITION_TOLERANCE_MM:
+        raise GeometryError(f"{path}: frame {n + 1} at ImagePositionPatient {list(map(float, position))} lies {off:.3f} mm "
+                            "off the image grid's voxel centres; score against the image the SEG was drawn on.")
+    rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
+    ijk = (rounded_start[:, None, None] + np.rint(step_col)[:, None, None] * cols + np.rint(step_row)[:, None, None] * rows)
+    return tuple(ijk[::-1].astype(np.int64))  # (k, j, i)
+
+
+def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume":
+    """Place every frame of a DICOM SEG on ``geometry``; one layer per segment.
+
+    Args:
+        path: the SEG file.
+        geometry: the grid (LPS) to place it on, usually that of the other file being scored.
+
+    Returns:
+        A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (S, K, J, I) uint8 with segment
+        s+1's voxels set to its SegmentNumber in layer s, named by SegmentLabel.
+
+    Raises:
+        InputError: not a SEG, unreadable, missing attributes, non-empty pixels outside the grid.
+        GeometryError: a frame that does not lie on the grid's planes.
+    """
+    from .label_files import LabelSegment, LabelVolume
+
+    pydicom = _pydicom(path)
+    try:
+        ds = pydicom.dcmread(str(path))
+        pixels = np.asarray(ds.pixel_array)
+    except Exception as exc:  # pydicom raises many types on corrupt files
+        raise InputError(f"{path}: the DICOM SEG cannot be read ({type(exc).__name__}: {exc}); export it again.") from None
+    if str(getattr(ds, "SOPClassUID", "")) != SEGMENTATION_STORAGE_UID:
+        raise InputError(f"{path}: SOP class {getattr(ds, 'SOPClassUID', '?')} is not a DICOM Segmentation.")
+    pixels = pixels.reshape(-1, int(ds.Rows), int(ds.Columns))
+    if str(getattr(ds, "SegmentationType", "BINARY")).upper() == "FRACTIONAL":
+        pixels = pixels >= float(getattr(ds, "MaximumFractionalValue", 255)) / 2.0
+    numbers = [int(item.SegmentNumber) for item in ds.SegmentSequence]
+    names = [str(getattr(item, "SegmentLabel", "") or f"segment {number}") for item, number in zip(ds.SegmentSequence, numbers)]
+    layer_of = {number: n for n, number in enumerate(numbers)}
+    layers = np.zeros((len(numbers), *geometry.array_shape), dtype=np.uint8)
+    frames = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
+    if len(frames) != pixels.shape[0]:
+        raise InputError(f"{path}: {pixels.shape[0]} frames but {len(frames)} per-frame descriptions; the SEG is corrupt.")
+    limits = np.asarray(geometry.array_shape)[:, None, None]
+    for n, (frame, item) in enumerate(zip(pixels, frames)):
+        number = int(_frame_attribute(ds, item, "SegmentIdentificationSequence", "ReferencedSegmentNumber", path, n))
+        if number not in layer_of:
+            raise InputError(f"{path}: frame {n + 1} refers to segment {number}, which the SEG does not describe.")
+        position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
+        orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
+        spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
+        k, j, i = _frame_indices(geometry, position, orientation, spacing, frame.shape, path, n)
+        inside = np.all((np.stack([k, j, i]) >= 0) & (np.stack([k, j, i]) < limits), axis=0)
+        on = frame > 0
+        if np.any(on & ~inside):
+            raise InputError(f"{path}: frame {n + 1} (segment {number}) has pixels outside the image grid "
+                             f"{geometry.shape}; score against the image the SEG was drawn on.")
+        keep = on & inside
+        layers[layer_of[number]][k[keep], j[keep], i[keep]] = number
+    segments = tuple(LabelSegment(name, number, layer_of[number]) for name, number in zip(names, numbers))
+    return LabelVolume(Path(path), layers, geometry, segments, named=True)

@@ -1,0 +1,163 @@
+"""Read a segmentation to score it: a Slicer ``.seg.nrrd``, a DICOM SEG or a labelmap, as named segments.
+
+A ``.seg.nrrd`` keeps its segment names, label values and layers (Slicer stores overlapping
+segments in separate layers, a (layers, K, J, I) array), so each segment's mask is
+``layer_array == label_value``. Any other file the engine can read (NRRD, NIfTI, MetaImage, a
+DICOM series, a PNG mask) is a labelmap: every non-zero value is one segment, named
+``label <value>``. A labelmap must hold integers; a probability map or an image is refused. A
+DICOM SEG is placed on a given grid (:mod:`.dicom_seg_read`), one layer per segment.
+
+Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
+:func:`SDSegLogic.io.read_image` and the ``.seg.nrrd`` writer define it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Tuple, Union
+
+import numpy as np
+
+from ..errors import InputError
+from ..geometry import ImageGeometry
+
+__all__ = ["LabelSegment", "LabelVolume", "read_label_volume", "segment_table"]
+
+#: labelmaps with more distinct values than this are refused (an image given by mistake)
+MAX_LABELS = 1000
+
+
+@dataclass(frozen=True)
+class LabelSegment:
+    """One segment of a label volume.
+
+    Attributes:
+        name: the segment's name (``.seg.nrrd``) or ``"label <value>"`` (labelmaps).
+        value: its label value (> 0) in its layer.
+        layer: index into :attr:`LabelVolume.layers` (0 for labelmaps).
+    """
+
+    name: str
+    value: int
+    layer: int = 0
+
+
+@dataclass(frozen=True)
+class LabelVolume:
+    """Named segments on one voxel grid.
+
+    Attributes:
+        path: the file read.
+        layers: (L, K, J, I) integer array, one labelmap per layer (L = 1 except for a
+            ``.seg.nrrd`` with overlapping segments).
+        geometry: the grid in LPS.
+        segments: the segments, in file order.
+        named: True when the names come from the file (``.seg.nrrd``), False for ``label N``.
+    """
+
+    path: Path
+    layers: np.ndarray
+    geometry: ImageGeometry
+    segments: Tuple[LabelSegment, ...]
+    named: bool
+
+    def mask(self, segment: LabelSegment) -> np.ndarray:
+        """(K, J, I) bool mask of one segment."""
+        return self.layers[segment.layer] == segment.value
+
+
+def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
+    """Check that a labelmap holds small non-negative integers and return it as int64."""
+    if array.ndim != 3:
+        raise InputError(f"{path}: a labelmap must be a single-channel volume; this one has shape {array.shape} "
+                         "(colour or vector voxels). Give a labelmap or a .seg.nrrd.")
+    if not np.isfinite(array).all():
+        raise InputError(f"{path}: the labelmap holds NaN or infinite values; give integer labels (0 = background).")
+    rounded = np.rint(array)
+    off = np.abs(rounded - array) > 1e-3
+    if off.any():
+        first = tuple(int(v) for v in np.argwhere(off)[0])
+        raise InputError(f"{path}: value {float(array[first]):g} at voxel (k, j, i) {first} is not an integer label; "
+                         "this looks like an image or a probability map. Give a labelmap (0 = background) or a "
+                         ".seg.nrrd (threshold a probability map first).")
+    if rounded.min() < 0:
+        raise InputError(f"{path}: negative label {int(rounded.min())}; labels must be >= 0 (0 = background).")
+    return rounded.astype(np.int64)
+
+
+def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
+    from .readers import read_image
+
+    data = read_image(path, frame=frame, series=series)
+    labels = _integral_labels(path, data.array)
+    values = np.unique(labels)
+    values = values[values > 0]
+    if len(values) > MAX_LABELS:
+        raise InputError(f"{path}: {len(values)} distinct labels (more than {MAX_LABELS}); this looks like an image, "
+                         "not a labelmap. Give the segmentation file.")
+    segments = tuple(LabelSegment(f"label {int(v)}", int(v)) for v in values)
+    return LabelVolume(path, labels[None], data.geometry, segments, named=False)
+
+
+def _read_seg_nrrd(path: Path) -> LabelVolume:
+    import nrrd
+
+    from ._nrrd import _geometry, _spatial_axes, read_nrrd_header
+    from .seg_nrrd import validate_seg_header
+
+    header = read_nrrd_header(path)
+    found = validate_seg_header(header, str(path))
+    try:
+        data, _ = nrrd.read(str(path), index_order="F")
+    except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data
+        raise InputError(f"{path}: the segmentation data cannot be read ({type(exc).__name__}: {exc}); the file is "
+                         "truncated or corrupt, save it again from Slicer.") from None
+    spatial, others = _spatial_axes(header)
+    geometry = _geometry(header, spatial, path)
+    # Fortran (x, y, z[, layers first]) -> (layers, K, J, I)
+    data = np.moveaxis(data, others + spatial, list(range(data.ndim)))
+    if not others:
+        data = data[None]
+    layers = np.ascontiguousarray(np.transpose(data, (0, 3, 2, 1)))
+    if not np.issubdtype(layers.dtype, np.integer):
+        layers = _integral_labels(path, layers.reshape(-1, *layers.shape[2:])).reshape(layers.shape)
+    segments = tuple(LabelSegment(str(s["name"]), int(s["labelValue"]), int(s["layer"])) for s in found)
+    return LabelVolume(path, layers, geometry, segments, named=True)
+
+
+def read_label_volume(path: Union[str, Path], *, frame: Optional[int] = None, series: Optional[str] = None,
+                      grid: Optional[ImageGeometry] = None) -> LabelVolume:
+    """Read a ``.seg.nrrd``, a DICOM SEG or a labelmap as named segments (the file is not changed).
+
+    Args:
+        path: ``.seg.nrrd``, a DICOM SEG file, or any image file/DICOM folder
+            :func:`~SDSegLogic.io.read_image` reads.
+        frame: frame of a 4-D labelmap (as ``read_image``).
+        series: DICOM SeriesInstanceUID (as ``read_image``).
+        grid: the grid to place a DICOM SEG on (:mod:`.dicom_seg_read`); required for one, which
+            has no grid of its own, and ignored by the other formats.
+
+    Raises:
+        InputError: unreadable file, malformed ``.seg.nrrd`` header, non-integer or negative
+            labels, too many labels, a DICOM SEG without ``grid``.
+        GeometryError: a DICOM SEG frame off ``grid``'s planes.
+    """
+    from .dicom_seg_read import is_dicom_seg, read_dicom_seg_on_grid
+
+    path = Path(path)
+    if not path.exists():
+        raise InputError(f"{path}: no such file or folder; check the path.")
+    if is_dicom_seg(path):
+        if grid is None:
+            raise InputError(f"{path}: a DICOM SEG has no voxel grid of its own; give it together with the image or "
+                             "a segmentation of the series it was drawn on.")
+        return read_dicom_seg_on_grid(path, grid)
+    if path.name.lower().endswith(".seg.nrrd"):
+        return _read_seg_nrrd(path)
+    return _read_labelmap(path, frame, series)
+
+
+def segment_table(volume: LabelVolume) -> List[Dict[str, Any]]:
+    """Segments as plain dicts (for reports)."""
+    return [{"name": s.name, "value": s.value, "layer": s.layer} for s in volume.segments]
