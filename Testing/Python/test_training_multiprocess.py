@@ -206,3 +206,33 @@ def test_the_time_budget_stops_both_processes_after_the_same_step(tmp_path):
     step = summary["step"]
     assert summary["stopped_by_time_budget"] and 0 < step < 100000
     _assert_complete(run, step)  # the final checkpoint of the step both stopped after
+
+
+def test_stage1_refuses_a_multi_process_launch(tmp_path):
+    """Stage 1 under ``torchrun --nproc_per_node 2``: one clear refusal (from rank 0), nothing written.
+
+    Before, every process ran the whole of stage 1 into the same output folder.
+    """
+    out = tmp_path / "stage1"
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2",
+               "-m", "sdseg_training.train_ae", str(CONFIG), *TINY, f"autoencoder.output_dir={out}"]
+    done = subprocess.run(command, capture_output=True, text=True, env=_env(), timeout=LAUNCH_TIMEOUT_S)
+    output = done.stdout + done.stderr
+    assert done.returncode != 0, output[-3000:]
+    assert output.count("sdseg-train-ae runs in one process, but this launch started 2 (WORLD_SIZE=2)") == 1, output[-3000:]
+    assert not out.exists()
+
+
+@pytest.mark.parametrize("rank", ["0", "1"])
+def test_export_and_eval_refuse_several_processes(tmp_path, monkeypatch, capsys, rank):
+    """The environment torchrun / accelerate launch set (WORLD_SIZE, RANK): rank 0 says why, the others exit quietly."""
+    from sdseg_training.cli import EXIT_USAGE, eval_main, export_main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("RANK", rank)
+    model = tmp_path / "model"
+    assert export_main([str(CONFIG), *TINY, f"train.output_dir={tmp_path / 'run'}", "--out", str(model)]) == EXIT_USAGE
+    assert eval_main([str(CONFIG), *TINY, f"train.output_dir={tmp_path / 'run'}"]) == EXIT_USAGE
+    err = capsys.readouterr().err
+    assert err.count("runs in one process, but this launch started 2") == (2 if rank == "0" else 0), err
+    assert not model.exists() and not (tmp_path / "run").exists()

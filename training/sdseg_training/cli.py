@@ -16,7 +16,9 @@ printed as one line, ``<command>: error: <message>``, and the command exits with
 "applying transform ..."), the message of the wrapped SDSeg error is printed. Anything else is a
 bug: it keeps its traceback (exit code 1). Ctrl-C exits with 130; during training the trainers first
 finish the step and save a checkpoint, and the message names it and the command that resumes.
-Results printed as JSON carry ``null`` for a metric that is not a finite number.
+Only ``sdseg-train`` runs on several processes; the other commands refuse an ``accelerate launch`` or
+``torchrun`` start with more than one process (exit 2), which would have every process write the
+same folder. Results printed as JSON carry ``null`` for a metric that is not a finite number.
 """
 
 from __future__ import annotations
@@ -106,10 +108,39 @@ def _parser(prog: str, description: str) -> argparse.ArgumentParser:
     return p
 
 
-def _run(parser: argparse.ArgumentParser, argv: Optional[List[str]], body: Callable[[argparse.Namespace], int]) -> int:
-    """Parse ``argv`` and run ``body``; SDSeg errors become one line on stderr and an exit code."""
+def launched_processes() -> int:
+    """How many processes ``accelerate launch`` / ``torchrun`` started for this run (1 without them)."""
+    try:
+        return max(1, int(os.environ.get("WORLD_SIZE", "1")))
+    except ValueError:
+        return 1
+
+
+def _require_one_process(prog: str) -> None:
+    """Refuse a multi-process launch of a command that runs in one process (they would all write one folder)."""
+    count = launched_processes()
+    if count > 1:
+        raise TrainingConfigError(
+            f"{prog} runs in one process, but this launch started {count} (WORLD_SIZE={count}): each would write the "
+            f"same output folder. Run it without accelerate launch / torchrun ({prog} CONFIG [overrides]); only "
+            "sdseg-train (stage 2) runs on several processes.")
+
+
+def _run(parser: argparse.ArgumentParser, argv: Optional[List[str]], body: Callable[[argparse.Namespace], int],
+         single_process: bool = False) -> int:
+    """Parse ``argv`` and run ``body``; SDSeg errors become one line on stderr and an exit code.
+
+    ``single_process`` commands refuse a multi-process launch; only the process of rank 0 prints why.
+    """
     args = parser.parse_intermixed_args(argv)  # a usage error exits 2 here, as argparse does
     try:
+        if single_process:
+            try:
+                _require_one_process(parser.prog)
+            except TrainingConfigError:
+                if os.environ.get("RANK", "0") != "0":
+                    return EXIT_USAGE  # rank 0 says why
+                raise
         return body(args)
     except SystemExit:
         raise
@@ -156,7 +187,7 @@ def train_ae_main(argv: Optional[List[str]] = None) -> int:
                    help="replace the trained autoencoder in autoencoder.output_dir (the old one is kept in "
                         "<output_dir>/replaced/<sha256>/); an interrupted run there (stage1-resume/) starts over "
                         "instead of resuming")
-    return _run(p, argv, body)
+    return _run(p, argv, body, single_process=True)
 
 
 def train_main(argv: Optional[List[str]] = None) -> int:
@@ -219,7 +250,7 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
             write_json_atomic(Path(args.json), _finite(result))
         return EXIT_OK
 
-    return _run(p, argv, body)
+    return _run(p, argv, body, single_process=True)
 
 
 _OVERRIDE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\.[A-Za-z0-9_.]+=")
@@ -268,7 +299,7 @@ def export_main(argv: Optional[List[str]] = None) -> int:
         print(export_run(load_config(args.config, args.overrides), args.out, args.checkpoint, args.card, args.metrics, args.overwrite))
         return EXIT_OK
 
-    return _run(p, argv, body)
+    return _run(p, argv, body, single_process=True)
 
 
 if __name__ == "__main__":  # pragma: no cover
