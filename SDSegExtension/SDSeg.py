@@ -47,6 +47,7 @@ from SDSegLib.panel_state import (  # noqa: E402
     update_slices_and_estimate,
 )
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
+from SDSegLib.sequence_input import time_point_count  # noqa: E402
 from SDSegLogic.errors import SDSegError  # noqa: E402
 
 DEFAULT_MODEL = "sdseg-demo-ct-lite"
@@ -227,7 +228,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         with self._errorsShown(_("SDSeg could not start.")):
             self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None)
             self.logic.setupPythonRequirements()
-            job = self.logic.startJob(
+            sequence = p.allTimePoints and time_point_count(p.inputVolume) > 0  # every time point of a 4D/cine input
+            job = (self.logic.startSequenceJob if sequence else self.logic.startJob)(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,

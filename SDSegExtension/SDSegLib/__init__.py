@@ -17,6 +17,10 @@
 * ``diagnostics``: the engine-log part of an error and the Copy diagnostics text (no Slicer)
 * ``panel_state``: what the panel shows (Segment button, disabled options, slices, estimate)
 * ``node_observer``: follows the selected ROI's ModifiedEvent (no Slicer; VTK-style observers)
+* ``sequence_input``, ``sequence_run``, ``sequence_writer``: all time points of a sequence's
+  volume (4D, cine): find the sequence, one job per time point, the segmentation sequence added
+  to the browser only when complete (need Slicer)
+* ``input_modality``: the input's DICOM modality (or "photo") for the engine's check (needs Slicer)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are
 tested with plain pytest (``Testing/Python/test_slicer_*.py``).

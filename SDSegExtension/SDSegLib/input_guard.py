@@ -66,7 +66,7 @@ def _grid_differences(before: np.ndarray, before_dims: Tuple[int, ...], after: n
     return changes
 
 
-def grid_change(volume_node: Any, geometry: ImageGeometry) -> str:
+def grid_change(volume_node: Any, geometry: Optional[ImageGeometry]) -> str:
     """Why ``volume_node`` no longer has the voxel grid ``geometry`` a run started with; ``""`` when it still has.
 
     Cheap (the node's IJK->RAS matrix and dimensions, no voxels): the panel calls it at every poll
@@ -74,13 +74,17 @@ def grid_change(volume_node: Any, geometry: ImageGeometry) -> str:
 
     Args:
         volume_node: the input volume node (scalar or vector).
-        geometry: its LPS grid when Segment was clicked (``SegmentationJob.geometry``).
+        geometry: its LPS grid when Segment was clicked (``SegmentationJob.geometry``); None for a
+            run whose input's grid is not fixed (all time points of a sequence: the browsed volume
+            follows the selected time point, and each time point is checked when it is written).
 
     Returns:
         One sentence (lower case, no full stop) naming the volume, what changed (old -> new, origin
         in RAS as Slicer shows it) and the remedy; ``""`` when the grid is the same within
         :data:`~SDSegLib.volume_adapter.GRID_TOLERANCE_MM`.
     """
+    if geometry is None:
+        return ""
     image = volume_node.GetImageData()
     if image is None:
         what = "its voxels are gone: the node holds no image data"

@@ -7,9 +7,10 @@ Batch use from the Python console or ``Slicer --no-main-window --python-script``
     segmentation = logic.process(volumeNode, model="sdseg-demo-ct-lite", device="auto", steps=1, samples=1)
 
 :meth:`SDSegModuleLogic.process` blocks until the result is in the scene; the widget uses the
-non-blocking :meth:`startJob` + :meth:`applyResult` pair instead. The engine process started by
-the first call stays warm for the next ones; :meth:`stopEngine` ends it (its log is kept for the
-session, :meth:`engineLogTail`), :meth:`cleanup` also deletes the log.
+non-blocking :meth:`startJob` + :meth:`applyResult` pair instead. ``process(..., allTimePoints=True)`` on
+a sequence's volume (4D, cine) segments every time point into a segmentation sequence (``sequence_run``).
+The engine process started by the first call stays warm for the next ones; :meth:`stopEngine` ends it
+(its log is kept for the session, :meth:`engineLogTail`), :meth:`cleanup` also deletes the log.
 
 Models: :meth:`modelChoices` lists the registry's models, models imported into the user's model
 folder and recently used model folders; :meth:`importModelZip` and :meth:`useModelFolder` add one.
@@ -33,11 +34,13 @@ from SDSegLogic.errors import CancelledError, SDSegError
 from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
 from .input_guard import check_input_unchanged
+from .input_modality import input_modality
 from .install import DependencyInstaller, installed_versions
 from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
 from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
 from .parameter_node import SDSegParameterNode
 from .segmentation_writer import check_output_volumes, write_segmentation
+from .sequence_run import SequenceRun
 from .volume_adapter import (
     SliceSelection,
     array_and_geometry_from_volume_node,
@@ -50,10 +53,6 @@ from .volume_adapter import (
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
 DEFAULT_MODEL = "sdseg-demo-ct-lite"
-DICOM_MODALITY_ATTRIBUTE = "DICOM.Modality"
-"""Subject-hierarchy attribute of a DICOM series item holding its Modality (0008,0060)."""
-PHOTO_MODALITY = "photo"
-"""The engine's modality name for a 2-D colour picture (see SDSegLogic.segment_plan.modality_note)."""
 _MODULE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -262,20 +261,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         slicer.vtkMRMLTransformNode.GetTransformBetweenNodes(None, inputVolume.GetParentTransformNode(), toLocal)
         return np.array([toLocal.TransformPoint(list(p)) for p in corners])
 
-    @staticmethod
-    def inputModality(inputVolume: Any) -> str:
-        """The volume's modality for the engine's check: its DICOM Modality, else ``"photo"`` for a colour picture.
-
-        A volume loaded from DICOM has the series' Modality code (``CT``, ``MR``, ...) as the
-        subject-hierarchy attribute ``DICOM.Modality`` of its item; a vector (RGB) volume without
-        one is a photo (PNG/JPEG...). Anything else is unknown (``""``: the engine checks nothing).
-        """
-        shNode = slicer.vtkMRMLSubjectHierarchyNode.GetSubjectHierarchyNode(slicer.mrmlScene)
-        item = shNode.GetItemByDataNode(inputVolume) if shNode is not None else 0
-        modality = str(shNode.GetItemAttribute(item, DICOM_MODALITY_ATTRIBUTE) or "").strip() if item else ""
-        if not modality and inputVolume.IsA("vtkMRMLVectorVolumeNode"):
-            return PHOTO_MODALITY
-        return modality
+    inputModality = staticmethod(input_modality)  # DICOM Modality, or "photo" for a colour picture
 
     def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                      model: str = DEFAULT_MODEL) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
@@ -291,7 +277,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                  seed: int = 0, batchSize: int = 8, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
                  wantProbabilities: bool = False, wantVariance: bool = False, remoteUrl: str = "",
                  remoteToken: str = "", gpuKernels: str = "auto", strict: bool = False,
-                 nanPolicy: str = "reject") -> SegmentationJob:
+                 nanPolicy: str = "reject", modality: Optional[str] = None) -> SegmentationJob:
         """Start a non-blocking segmentation; poll the returned job from a QTimer.
 
         ``gpuKernels`` is the local engine's compiled-kernel policy: ``auto`` (use kernels cached
@@ -301,15 +287,24 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         engine refuse such a modality or colour/grey channel mismatch instead (the job then ends
         with an ``error`` event, code ``input_error``, whose text names the mismatch). ``nanPolicy``
         ``"fill"`` replaces NaN/infinite voxels by the window minimum instead of refusing them.
+        ``modality`` replaces :meth:`inputModality` (a sequence's time point takes its browsed volume's).
         """
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
-                              batch_size=int(batchSize), want_probabilities=bool(wantProbabilities),
-                              want_variance=bool(wantVariance) and int(samples) > 1, modality=self.inputModality(inputVolume),
+                              batch_size=int(batchSize), want_probabilities=bool(wantProbabilities), want_variance=bool(wantVariance)
+                              and int(samples) > 1, modality=self.inputModality(inputVolume) if modality is None else str(modality),
                               strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID = inputVolume.GetID()
         return job.start()
+
+    def startSequenceJob(self, inputVolume: Any, outputSegmentation: Any = None, **options: Any) -> SequenceRun:
+        """:meth:`startJob` for every time point of the sequence ``inputVolume`` browses (its proxy node).
+
+        Same keyword options, without maps; :meth:`applyResult` then adds the segmentation sequence
+        (:mod:`SDSegLib.sequence_run`: one job per time point; a cancel or failure adds nothing).
+        """
+        return SequenceRun(self, inputVolume, options, outputSegmentation, log=self._enqueue).start()
 
     checkOutputVolumes = staticmethod(check_output_volumes)  # refuses the input as a map's volume (it would be overwritten)
 
@@ -324,6 +319,8 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         logged, stored on the node (``SDSeg.Warnings``) and in ``job.result_warnings``. An input whose voxel
         grid changed since :meth:`startJob` is refused (InputError); changed voxel values add a warning.
         """
+        if isinstance(job, SequenceRun):  # all time points: the segmentation sequence, browsed in outputSegmentation
+            return job.commit(outputSegmentation)
         output = job.output
         if output is None:
             raise SDSegError("the job has no result to write (it failed or was cancelled).")
@@ -356,7 +353,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
                 probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
                 gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1, strict: bool = False,
-                nanPolicy: str = "reject") -> Any:
+                nanPolicy: str = "reject", allTimePoints: bool = False) -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
@@ -380,16 +377,21 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                 with a warning, as the panel's "Refuse mismatched inputs (strict)" does.
             nanPolicy: "reject" (default) refuses NaN/infinite voxels; "fill" replaces them with the
                 window minimum and adds a warning.
+            allTimePoints: ``inputVolume`` is the proxy node of a sequence browser (a 4D/cine series):
+                segment every time point and return the segmentation that browses the resulting
+                segmentation sequence (no maps). A cancel or failure adds nothing.
 
         Raises:
             SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
                 under ``strict`` is an EngineError with code ``input_error``), CancelledError.
         """
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if samples > 1 else None)  # before the run
-        job = self.startJob(inputVolume, model, device, steps, samples, seed, batchSize, roiNode, firstSlice, lastSlice,
-                            wantProbabilities=probabilityVolume is not None, wantVariance=uncertaintyVolume is not None,
-                            remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels, strict=strict,
-                            nanPolicy=nanPolicy)
+        options = dict(model=model, device=device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, roiNode=roiNode,
+                       firstSlice=firstSlice, lastSlice=lastSlice, wantProbabilities=probabilityVolume is not None, strict=strict,
+                       wantVariance=uncertaintyVolume is not None, remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels,
+                       nanPolicy=nanPolicy)
+        job = (self.startSequenceJob(inputVolume, outputSegmentation, **options) if allTimePoints
+               else self.startJob(inputVolume, **options))
         for event in job.wait():
             if event.kind == "error":
                 raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)

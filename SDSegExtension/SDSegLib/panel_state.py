@@ -16,13 +16,14 @@ from slicer.i18n import tr as _
 from SDSegLogic.errors import SDSegError
 
 from .model_info import warnings_html
+from .sequence_input import time_point_count
 
 __all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
            "update_slices_and_estimate", "show_warnings", "show_job_event", "removed_output_notes"]
 
 RUN_CONTROLS = (
     # Inputs
-    "inputVolumeSelector", "modelComboBox", "importModelZipButton", "useModelFolderButton", "deviceComboBox",
+    "inputVolumeSelector", "allTimePointsCheckBox", "modelComboBox", "importModelZipButton", "useModelFolderButton", "deviceComboBox",
     # Options
     "stepsSpinBox", "samplesSpinBox", "seedSpinBox", "roiSelector", "firstSliceSpinBox", "lastSliceSpinBox",
     # Outputs
@@ -78,14 +79,25 @@ def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model
 
 
 def update_option_states(ui: Any, p: Any) -> None:
-    """Disable what would be ignored: slice numbers under an ROI, the variance map with 1 sample."""
+    """Disable what would be ignored: slice numbers under an ROI, the variance map with 1 sample.
+
+    The "All time points (N)" checkbox is shown only when the input is the volume of a sequence
+    (:func:`~SDSegLib.sequence_input.time_point_count`); when it is ticked, the maps (not written
+    for sequences) are disabled.
+    """
     roi = p.roiNode is not None
     ui.firstSliceSpinBox.enabled = not roi
     ui.lastSliceSpinBox.enabled = not roi
-    variance = p.samples > 1
+    points = time_point_count(p.inputVolume)
+    ui.allTimePointsCheckBox.visible = points > 0
+    ui.allTimePointsCheckBox.text = _("All time points ({count})").format(count=points)
+    sequence = points > 0 and p.allTimePoints
+    ui.probabilityVolumeSelector.enabled = not sequence
+    variance = p.samples > 1 and not sequence
     ui.uncertaintyVolumeSelector.enabled = variance
     ui.uncertaintyVolumeSelector.toolTip = (
         _("Optional: per-voxel variance over the samples.") if variance else
+        _("Not written when all time points are segmented.") if sequence else
         _("Needs 2 or more samples: with 1 sample there is no variance. Raise 'Samples' in Options to enable it."))
 
 
@@ -136,10 +148,16 @@ def show_job_event(ui: Any, event: Any) -> Optional[str]:
 
     if event.kind == "progress":
         done, total = int(event.data.get("done", 0)), max(1, int(event.data.get("total", 1)))
+        points, eta = int(event.data.get("time_points", 0)), format_seconds(event.data.get("eta_s"))
         ui.progressBar.setRange(0, 100)
-        ui.progressBar.setValue(int(100 * done / total))
-        ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(
-            done=done, total=total, eta=format_seconds(event.data.get("eta_s")))
+        if points:  # all time points of a sequence: the bar covers every one, the time left too
+            point = int(event.data.get("time_point", 1))
+            ui.progressBar.setValue(int(100 * (point - 1 + done / total) / points))
+            ui.etaLabel.text = _("Time point {point}/{points}, slice {done}/{total}, about {eta} left").format(
+                point=point, points=points, done=done, total=total, eta=eta)
+        else:
+            ui.progressBar.setValue(int(100 * done / total))
+            ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(done=done, total=total, eta=eta)
     elif event.kind == "waiting":  # the engine finishes another run first: a moving bar, no slice count yet
         ui.progressBar.setRange(0, 0)
         ui.etaLabel.text = event.text

@@ -48,6 +48,9 @@ class SDSegParameterNode:
     strict: refuse the input (the engine's input error, shown like any other) instead of warning
         when its modality or colour/grey channels do not match what the model was trained on,
         e.g. a colour photo given to a CT model (the engine's ``strict`` option, ``sdseg segment --strict``).
+    allTimePoints: when the input is the volume of a sequence (a 4D or cine series browsed in the
+        Sequences module), segment every time point into a segmentation sequence browsed with it,
+        instead of the selected time point only (the panel shows the checkbox only for such an input).
     fillNonFinite: replace NaN/infinite voxels with the window minimum (with a warning) instead of
         refusing the volume (the engine's ``nan_policy="fill"``, ``sdseg segment --nan-policy fill``).
     """
@@ -68,3 +71,4 @@ class SDSegParameterNode:
     lastSlice: Annotated[int, WithinRange(-1, 99999)] = -1
     strict: bool = False
     fillNonFinite: bool = False
+    allTimePoints: bool = False

@@ -13,6 +13,8 @@ real engine process. Where the module depends on a Slicer behaviour the fake cop
 * ``parameterNodeWrapper``: typed fields with defaults, a ``ModifiedEvent`` on every change and
   ``connectGui`` for spin boxes, check boxes (``stateChanged``, as Slicer's bool connector) and
   node selectors (both directions);
+* ``slicer.modules.sequences.logic()`` and the sequence / sequence-browser nodes are in
+  ``fake_slicer_sequences.py`` (4D volumes browsed in the Sequences module);
 * segmentation nodes keep one binary mask per segment on the reference volume's grid, and their
   reference geometry string has the format of ``vtkSegmentationConverter::SerializeImageGeometry``;
 * the subject hierarchy has one item per data node, with parents and item attributes
@@ -46,6 +48,9 @@ from fake_slicer_nodes import (  # noqa: F401 - re-exported: tests use fake_slic
     NODE_CLASSES, FakeNode, FakeROINode, FakeSegment, FakeSegmentation, FakeSegmentationNode, FakeSubjectHierarchy,
     FakeVolumeNode, Observable, serialize_image_geometry,
 )
+from fake_slicer_sequences import NODE_CLASSES as SEQUENCE_NODE_CLASSES, FakeSequencesLogic  # Sequences module
+
+NODE_CLASSES = {**NODE_CLASSES, **SEQUENCE_NODE_CLASSES}
 
 
 class FakeScene(Observable):
@@ -249,6 +254,7 @@ class FakeSlicer(types.ModuleType):
         self.vtkMRMLTransformNode = types.SimpleNamespace(GetTransformBetweenNodes=lambda a, b, transform: None)
         self.vtkMRMLSubjectHierarchyNode = types.SimpleNamespace(GetSubjectHierarchyNode=lambda scene: scene.subject_hierarchy)
         self.util = self._util_module(load_ui)
+        self.modules = types.SimpleNamespace(sequences=types.SimpleNamespace(logic=lambda: FakeSequencesLogic(self.mrmlScene)))
 
     def _util_module(self, load_ui: Optional[Callable[[str], Any]]) -> types.ModuleType:
         util = types.ModuleType("slicer.util")

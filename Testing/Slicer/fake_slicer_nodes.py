@@ -57,6 +57,7 @@ class FakeNode(Observable):
         self.name, self.attributes, self.references, self.transform_id = name, {}, {}, None
         self.scene: Optional["FakeScene"] = None
         self.modify_depth = 0
+        self.hide_from_editors = False
 
     def GetID(self) -> str:
         return self.id
@@ -66,6 +67,12 @@ class FakeNode(Observable):
 
     def SetName(self, name: str) -> None:
         self.name = name
+
+    def GetClassName(self) -> str:
+        return self.CLASS
+
+    def SetHideFromEditors(self, hide: bool) -> None:
+        self.hide_from_editors = bool(hide)
 
     def IsA(self, class_name: str) -> bool:
         return class_name in [c.CLASS for c in type(self).__mro__ if hasattr(c, "CLASS")]
