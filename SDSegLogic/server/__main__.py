@@ -127,6 +127,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-stdin", action="store_true", help="read the token from the first line of stdin")
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file (parent died)")
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
+    p.add_argument("--max-inflight-request-bytes", type=int, default=None,
+                   help="request bodies received or held at once, all connections together; a body that does not fit is "
+                        "answered busy (default: 2 x --max-request-bytes)")
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
     p.add_argument("--io-timeout", type=float, default=60.0,
                    help="disconnect a client that stops this many seconds in the middle of a frame or stops reading (default 60)")
@@ -145,7 +148,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     try:
         token = read_token(args)
         options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
-                                idle_timeout_s=args.idle_timeout, allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
+                                max_inflight_request_bytes=args.max_inflight_request_bytes, idle_timeout_s=args.idle_timeout,
+                                allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
         options.validate()
     except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)

@@ -28,10 +28,11 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_types import CancelledByOtherClientError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput, output_from_frame, parse_engine_url
+from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput,
+                           error_from_header, output_from_frame, parse_engine_url)
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
 
-__all__ = ["CancelledByOtherClientError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
+__all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
            "EngineClient", "EngineProcess", "parse_engine_url"]
 
 _MAX_REPLY_BYTES = 1 << 40
@@ -90,7 +91,7 @@ class EngineClient:
             raise
         if reply.get("type") != "welcome":
             self.close()
-            raise EngineError(reply.get("code", "protocol_error"), reply.get("message", f"unexpected reply {reply!r}"))
+            raise error_from_header({"code": "protocol_error", "message": f"unexpected reply {reply!r}", **reply})
         self.welcome = reply
         return self
 
@@ -150,7 +151,7 @@ class EngineClient:
             reason = self._pending_error()  # the engine may have said why it closed the connection
             if reason is not None:
                 self.close()
-                raise EngineError(reason.get("code", "error"), reason.get("message", "")) from None
+                raise error_from_header(reason) from None
             self._raise_dead(f"lost the connection to the engine while sending ({exc})")
 
     def _pending_error(self) -> Optional[Dict[str, Any]]:
@@ -201,7 +202,7 @@ class EngineClient:
             self._pongs_due -= 1
             reply = self._recv()
         if reply.get("type") == "error":
-            raise EngineError(reply.get("code", "error"), reply.get("message", ""))
+            raise error_from_header(reply)
         if reply.get("type") != expect:
             raise EngineError("protocol_error", f"expected {expect!r}, got {reply.get('type')!r}.")
         return reply
@@ -279,6 +280,9 @@ class EngineClient:
                 ``reason`` says why): someone else stopped it, not a cancel. The connection is
                 closed; start the engine again and run the job again. An engine older than this
                 error ends the job with ``cancelled`` instead, so that is CancelledError.
+            EngineBusyError: code ``busy``: the engine runs another job, or other requests fill its
+                budget for request bodies (``reason`` says which); wait until a ping says not busy,
+                then call again. The connection stays usable.
             EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
                 for a mismatch refused under ``strict``; ``engine_too_old`` when the engine does not
                 know an option this client sends, such as ``strict`` or ``modality``).
@@ -341,7 +345,7 @@ class EngineClient:
                         if code == "engine_shutdown":
                             self.close()  # the engine closes its side too; the next request reconnects
                             raise EngineShutdownError(code, message, str(header.get("reason", "")))
-                        raise EngineError(code, message)
+                        raise error_from_header(header)  # EngineBusyError for busy: wait, then send again
                 if should_cancel is not None and not cancel_sent and should_cancel():
                     self.cancel(job_id)
                     cancel_sent = True

@@ -15,7 +15,8 @@ from ..errors import CancelledError, SDSegError
 from ..geometry import ImageGeometry
 from .protocol import Frame, geometry_from_json
 
-__all__ = ["CancelledByOtherClientError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput", "output_from_frame", "parse_engine_url"]
+__all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
+           "error_from_header", "output_from_frame", "parse_engine_url"]
 
 
 class EngineError(SDSegError):
@@ -29,6 +30,36 @@ class EngineError(SDSegError):
 
 class EngineDiedError(EngineError):
     """The engine process exited, stopped answering, or the connection broke in the middle of a request."""
+
+
+class EngineBusyError(EngineError):
+    """The engine cannot take the request now (code ``busy``); nothing ran. Wait, then send it again.
+
+    The connection stays usable (except after a refused ``hello``). Waiting until a ``ping``
+    answers ``busy: false`` and then resending is the remedy for every reason (the Slicer panel's
+    busy wait does exactly that).
+
+    Attributes:
+        reason: ``job_running`` (one job at a time), ``receive_budget`` (other requests' bodies fill
+            the engine's budget for request bodies; this one was read and dropped), ``connections``
+            (too many clients), or ``""`` from an engine that does not say.
+        retry_after_s: the engine's hint of how long to wait before pinging again, or None.
+    """
+
+    def __init__(self, code: str, message: str, reason: str = "", retry_after_s: Optional[float] = None) -> None:
+        super().__init__(code, message)
+        self.reason = reason
+        self.retry_after_s = retry_after_s
+
+
+def error_from_header(header: Dict[str, Any]) -> EngineError:
+    """The exception for an ``error`` frame's header: :class:`EngineBusyError` for ``busy``, else :class:`EngineError`."""
+    code, message = str(header.get("code", "error")), str(header.get("message", ""))
+    if code != "busy":
+        return EngineError(code, message)
+    retry = header.get("retry_after_s")
+    retry_s = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) and retry >= 0 else None
+    return EngineBusyError(code, message, str(header.get("reason", "")), retry_s)
 
 
 class CancelledByOtherClientError(CancelledError):

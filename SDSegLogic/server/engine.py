@@ -18,7 +18,9 @@ A connection's frames are written under that connection's send lock, so the job 
 and the connection thread's replies never interleave (:class:`~SDSegLogic.server.connection.Connection`).
 After ``hello`` every socket has a timeout of ``io_timeout_s``: a peer that stops in the middle of
 a frame it sends, or stops reading the frames it is sent, is disconnected (and its job cancelled)
-instead of holding a thread, the job slot or the engine's shutdown for ever.
+instead of holding a thread, the job slot or the engine's shutdown for ever. Request bodies, over all
+connections and the running job, share one budget (``max_inflight_request_bytes``); a body that does
+not fit is read and dropped and answered ``busy`` (:mod:`SDSegLogic.server.receive_budget`).
 """
 
 from __future__ import annotations
@@ -28,18 +30,17 @@ import logging
 import socket
 import threading
 import time
-import traceback
 import uuid
-from typing import Any, Callable, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional
 
-import numpy as np
-
-from ..errors import CancelledError, SDSegError
+from ..errors import SDSegError
 from .connection import Connection
 from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions
+from .job_runner import LastFrame, run_segment
 from .job_state import EngineJob, check_shutdown_reason
 from .jobs import DEFAULT_OPTIONS, classify_exception, engine_info, parse_segment_request
-from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, geometry_to_json, recv_frame, wait_readable
+from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, recv_frame, wait_readable
+from .receive_budget import BodyReservation, ReceiveBudget, receive_request
 
 __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "SHUTDOWN_JOIN_S"]
 
@@ -73,6 +74,7 @@ class EngineServer:
         self._connections: Dict[int, Connection] = {}
         self._pending: Dict[int, Connection] = {}  # accepted, not yet authenticated
         self._conn_lock = threading.Lock()
+        self._budget = ReceiveBudget(options.max_inflight_request_bytes)  # request bodies received or held, all connections
         self._last_activity = time.monotonic()
         self.port = 0
 
@@ -188,7 +190,8 @@ class EngineServer:
                 if authenticated and not too_many:
                     self._connections[id(connection)] = connection
             if too_many:
-                connection.send({"type": "error", "code": "busy", "message": "too many connections to this engine; close idle clients."})
+                connection.send({"type": "error", "code": "busy", "reason": "connections",
+                                 "message": "too many connections to this engine; close idle clients."})
             if not authenticated or too_many:
                 return
             self._welcome(connection)
@@ -197,9 +200,9 @@ class EngineServer:
                 if not wait_readable(sock, 0.5):  # idle between requests: no limit, but see shutdown
                     continue
                 try:
-                    frame = recv_frame(sock, self.options.max_header_bytes, self.options.max_request_bytes)
-                except ProtocolError as exc:
-                    connection.send({"type": "error", "code": exc.code, "message": exc.message})
+                    frame, held = receive_request(sock, self.options.max_header_bytes, self.options.max_request_bytes, self._budget)
+                except ProtocolError as exc:  # BudgetExceeded too: busy, its body read and dropped
+                    connection.send({"type": "error", "code": exc.code, "message": exc.message, **getattr(exc, "fields", {})})
                     if exc.fatal:
                         return
                     continue
@@ -211,7 +214,12 @@ class EngineServer:
                                                 "of a frame; the connection is closed. Send each frame without pausing."})
                     return
                 self._last_activity = time.monotonic()
-                if not self._dispatch(connection, frame):
+                try:
+                    keep = self._dispatch(connection, frame, held)
+                finally:
+                    frame = None  # the body goes before its bytes go back to the budget (a job keeps its own share)
+                    held.release()
+                if not keep:
                     return
         except (ConnectionError, OSError):
             pass
@@ -272,18 +280,23 @@ class EngineServer:
         card = getattr(self.predictor, "model_card", None)
         connection.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
                          "model_id": getattr(card, "model_id", ""), "device": str(getattr(self.predictor, "device", "")),
-                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes},
+                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes,
+                                    "max_inflight_request_bytes": self.options.max_inflight_request_bytes},
                          "segment_options": sorted(DEFAULT_OPTIONS)})
 
-    def _dispatch(self, connection: Connection, frame: Frame) -> bool:
-        """Handle one request; returns False when the connection should close."""
+    def _busy(self) -> bool:
+        """``busy`` of pong and info: a job runs, or a body of the largest accepted size would not fit the budget now."""
+        return self._job is not None or self._budget.available < self.options.max_request_bytes
+
+    def _dispatch(self, connection: Connection, frame: Frame, held: BodyReservation) -> bool:
+        """Handle one request (``held``: its body's share of the budget); returns False when the connection should close."""
         kind = frame.type
         if kind == "ping":
-            connection.send({"type": "pong", "busy": self._job is not None})
+            connection.send({"type": "pong", "busy": self._busy()})
         elif kind == "info":
-            connection.send({"type": "info", **engine_info(self.predictor, self.options, busy=self._job is not None)})
+            connection.send({"type": "info", **engine_info(self.predictor, self.options, busy=self._busy())})
         elif kind == "segment":
-            self._start_job(connection, frame)
+            self._start_job(connection, frame, held)
         elif kind == "cancel":
             job = self._job
             wanted = frame.header.get("job_id")
@@ -305,7 +318,7 @@ class EngineServer:
         return True
 
     # ------------------------------------------------------------------ jobs
-    def _start_job(self, connection: Connection, frame: Frame) -> None:
+    def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:
         job_id = str(frame.header.get("job_id") or uuid.uuid4().hex[:12])
         try:
             request = parse_segment_request(frame, geometry_from_json)
@@ -316,71 +329,30 @@ class EngineServer:
             connection.send({"type": "error", "job_id": job_id, "code": code, "message": message})
             return
         if not self._job_lock.acquire(blocking=False):
-            connection.send({"type": "error", "job_id": job_id, "code": "busy",
+            connection.send({"type": "error", "job_id": job_id, "code": "busy", "reason": "job_running",
                              "message": "the engine is already running a job (one at a time); wait for it or cancel it."})
             return
-        job = EngineJob(job_id, connection, request)
+        job = EngineJob(job_id, connection, request, held.hand_over())  # the image is the job's now, and so are its bytes
         self._job = job
         job.thread = self._job_thread = threading.Thread(target=self._run_job, args=(job,), daemon=True,
                                                          name=f"sdseg-job-{job_id}")
-        job.thread.start()
+        try:
+            job.thread.start()
+        except BaseException:  # no thread: nothing else would ever free the slot or the budget
+            self._job = None
+            job.release_request()
+            self._job_lock.release()
+            raise
 
     def _run_job(self, job: EngineJob) -> None:
-        request, send = job.request, job.connection.send
-        started = time.monotonic()
-        log.info("job %s: %s %s, options %s", job.job_id, request.image.dtype, tuple(request.image.shape), request.options)
-
-        def progress(done: int, total: int) -> None:
-            # same estimate as SDSegLogic.progress.ProgressTracker, timed from the job's start
-            elapsed = time.monotonic() - started
-            eta = 0.0 if done >= total else (elapsed / done * (total - done) if done > 0 else None)
-            send({"type": "progress", "job_id": job.job_id, "done": int(done), "total": int(total),
-                  "elapsed_s": round(elapsed, 3), "eta_s": None if eta is None else round(eta, 3)})
-
-        final: Optional[Tuple[Dict[str, Any], Optional[Dict[str, np.ndarray]]]] = None  # the job's last frame
+        final: Optional[LastFrame] = None
         try:
-            send({"type": "accepted", "job_id": job.job_id})
-            segment = self._segment_fn
-            if segment is None:
-                from ..segment import segment_array as segment
-            opts = request.options
-            result = segment(
-                request.image, request.geometry, self.predictor,
-                slices=opts["slices"], batch_size=opts["batch_size"],
-                num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
-                progress=progress, should_cancel=job.cancel_event.is_set,
-                keep_probabilities=bool(opts["want_probabilities"]), modality=opts["modality"],
-                strict_channels=opts["strict"], strict_modality=opts["strict"],  # a mismatch: InputError -> input_error
-                nan_policy=opts["nan_policy"],
-            )
-            if job.cancel_event.is_set():
-                raise CancelledError("cancelled after the last batch")
-            arrays = {"labels": np.ascontiguousarray(result.labels, dtype=np.uint8)}
-            if opts["want_probabilities"] and result.probabilities is not None:
-                arrays["probabilities"] = np.asarray(result.probabilities, dtype=np.float32)
-            if opts["want_variance"] and result.variance is not None:
-                arrays["variance"] = np.asarray(result.variance, dtype=np.float32)
-            final = ({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
-                      "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
-                      "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
-                      "warnings": [str(w) for w in getattr(result, "warnings", ()) or ()],
-                      "seconds": round(time.monotonic() - started, 3)}, arrays)
-            log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
-        except CancelledError:
-            log.info("job %s: %s after %.2f s", job.job_id, "cancelled" if job.shutdown_reason is None else
-                     f"stopped by the engine's shutdown ({job.shutdown_reason})", time.monotonic() - started)
-            final = (job.stopped_frame(), None)
-        except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
-            code, message = classify_exception(exc)
-            if code in ("internal_error",):
-                log.error("job %s failed:\n%s", job.job_id, traceback.format_exc())
-            else:
-                log.warning("job %s: %s: %s", job.job_id, code, message)
-            final = ({"type": "error", "job_id": job.job_id, "code": code, "message": message}, None)
+            final = run_segment(job, self.predictor, self._segment_fn)
         finally:
-            # the slot is free before the last frame goes out: a client that sends its next job as
-            # soon as it holds this one's result must not find the engine busy
+            # the slot, the image and its budget are free before the last frame goes out: a client that
+            # sends its next job as soon as it holds this one's result must not find the engine busy
             self._job = None
+            job.release_request()
             self._job_lock.release()
         if final is not None and job.claim_last_frame():  # not when a shutdown that could not wait sent it
-            send(*final)
+            job.connection.send(*final)

@@ -6,6 +6,7 @@ Re-exported by :mod:`SDSegLogic.server.engine`, which is where callers import th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Optional
 
 from ..errors import SDSegError
 from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
@@ -25,6 +26,11 @@ class EngineOptions:
         port: 0 picks a free ephemeral port.
         token: the shared secret every connection must present in ``hello``.
         max_request_bytes: largest request body accepted (checked from the frame prefix).
+        max_inflight_request_bytes: engine-wide budget for request bodies being received or held
+            (by the running job) at once; a body that does not fit is read and dropped and
+            answered ``busy`` (reason ``receive_budget``). At least ``max_request_bytes``, so a
+            request of the largest size always fits an idle engine; None (the default): twice
+            ``max_request_bytes``, so one job's image and one upload of the largest size fit.
         max_header_bytes: largest JSON header accepted.
         max_connections: simultaneous authenticated connections; more are refused with ``busy``
             after their hello (authenticating ones are counted apart).
@@ -45,6 +51,11 @@ class EngineOptions:
     idle_timeout_s: float = 0.0
     allow_remote: bool = False
     io_timeout_s: float = 60.0
+    max_inflight_request_bytes: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        if self.max_inflight_request_bytes is None and isinstance(self.max_request_bytes, int):
+            object.__setattr__(self, "max_inflight_request_bytes", 2 * self.max_request_bytes)
 
     def validate(self) -> None:
         """Raise SDSegError naming the first unusable option and its remedy."""
@@ -55,6 +66,13 @@ class EngineOptions:
         for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
             if not getattr(self, name) > 0:
                 raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
+        budget = self.max_inflight_request_bytes
+        if isinstance(budget, bool) or not isinstance(budget, int) or budget < self.max_request_bytes:
+            raise SDSegError(
+                f"engine option max_inflight_request_bytes={budget!r} must be a whole number of bytes >= max_request_bytes "
+                f"({self.max_request_bytes}), or a request of the largest accepted size could never be received; "
+                f"leave it unset for twice max_request_bytes ({2 * self.max_request_bytes})."
+            )
         if not self.idle_timeout_s >= 0:
             raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
         if self.host not in LOOPBACK_HOSTS and not self.allow_remote:

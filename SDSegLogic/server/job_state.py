@@ -23,6 +23,7 @@ from .jobs import SegmentRequest
 
 if TYPE_CHECKING:  # pragma: no cover - typing only
     from .connection import Connection
+    from .receive_budget import BodyReservation
 
 __all__ = ["ENGINE_SHUTDOWN", "SHUTDOWN_REASONS", "EngineJob", "check_shutdown_reason", "shutdown_error"]
 
@@ -64,17 +65,20 @@ class EngineJob:
     Attributes:
         job_id: the client's id for it (or one the engine chose).
         connection: the connection that asked for it, where its frames go.
-        request: the validated request.
+        request: the validated request; None once the job ended (:meth:`release_request`).
+        body: the request body's share of the engine's request-body budget, held while the job runs.
         cancel_event: set once the job must stop; polled between slice batches.
         thread: the job thread, once started.
         shutdown_reason: None while the job runs or when a client stopped it; a key of
             :data:`SHUTDOWN_REASONS` when the engine's shutdown stopped it.
     """
 
-    def __init__(self, job_id: str, connection: "Connection", request: SegmentRequest) -> None:
+    def __init__(self, job_id: str, connection: "Connection", request: SegmentRequest,
+                 body: Optional["BodyReservation"] = None) -> None:
         self.job_id = job_id
         self.connection = connection
-        self.request = request
+        self.request: Optional[SegmentRequest] = request
+        self.body = body
         self.cancel_event = threading.Event()
         self.thread: Optional[threading.Thread] = None
         self.shutdown_reason: Optional[str] = None
@@ -101,6 +105,12 @@ class EngineJob:
                 self.shutdown_reason = shutdown_reason
                 self.cancelled_by_other_client = bool(by_other_client) and shutdown_reason is None
                 self.cancel_event.set()
+
+    def release_request(self) -> None:
+        """Drop the request (its image) and give its body's bytes back to the budget (idempotent)."""
+        self.request = None
+        if self.body is not None:
+            self.body.release()
 
     def claim_last_frame(self) -> bool:
         """True once: whoever gets it sends the job's last frame (the job thread, or a shutdown that could not wait)."""

@@ -44,6 +44,11 @@ __all__ = [
     "send_frame",
     "recv_frame",
     "recv_prefix",
+    "recv_head",
+    "recv_body",
+    "discard_body",
+    "parse_header",
+    "decode_frame",
     "wait_readable",
     "geometry_to_json",
     "geometry_from_json",
@@ -61,7 +66,7 @@ ALLOWED_DTYPES = ("uint8", "int8", "uint16", "int16", "uint32", "int32", "float3
 #: whole ``sendall``, so sending in pieces makes the timeout catch a peer that stopped reading
 #: without cutting off a slow but steady transfer of a large volume.
 SEND_PIECE_BYTES = 1 << 20
-#: Receive step; the receive buffer grows (at most doubling) only as bytes arrive.
+#: Largest piece asked of one ``recv_into`` (a body is received into one buffer of its declared size).
 _RECV_STEP = 1 << 22
 
 
@@ -103,7 +108,7 @@ def _describe(arrays: Mapping[str, np.ndarray]) -> Tuple[List[dict], List[memory
             )
         a = np.ascontiguousarray(a, dtype=a.dtype.newbyteorder("<"))
         specs.append({"name": name, "dtype": a.dtype.name, "shape": list(a.shape), "offset": offset, "nbytes": a.nbytes})
-        buffers.append(memoryview(a).cast("B"))
+        buffers.append(memoryview(a.reshape(-1).view(np.uint8)))  # zero-copy; cast("B") refuses a 0 in the shape
         offset += a.nbytes
     return specs, buffers, offset
 
@@ -136,23 +141,57 @@ def send_frame(sock: socket.socket, header: Mapping[str, Any], arrays: Optional[
             sock.sendall(view[start:start + SEND_PIECE_BYTES])
 
 
-def _recv_exact(sock: socket.socket, n: int) -> bytearray:
-    """Read exactly ``n`` bytes into a buffer that grows with what arrives.
-
-    The buffer starts at 4 MiB and at most doubles once it is full, so a peer that declares a
-    large body and sends little of it costs about what it sent, not what it declared.
-    """
-    buf = bytearray(min(n, _RECV_STEP))
-    got = 0
+def _recv_into(sock: socket.socket, view: memoryview) -> None:
+    """Fill ``view`` from ``sock``, at most :data:`_RECV_STEP` bytes per call (the socket timeout bounds each)."""
+    got, n = 0, len(view)
     while got < n:
-        if got == len(buf):
-            buf.extend(bytes(min(n, 2 * got) - got))
-        with memoryview(buf) as view:
-            k = sock.recv_into(view[got:], min(len(buf) - got, _RECV_STEP))
+        k = sock.recv_into(view[got:], min(n - got, _RECV_STEP))
         if k == 0:
             raise ConnectionError(f"peer closed the connection after {got} of {n} bytes")
         got += k
+
+
+def _recv_exact(sock: socket.socket, n: int) -> bytearray:
+    """Read exactly ``n`` bytes (a prefix or a header, bounded by its limit) into one buffer."""
+    buf = bytearray(n)
+    with memoryview(buf) as view:
+        _recv_into(sock, view)
     return buf
+
+
+def recv_body(sock: socket.socket, n: int) -> np.ndarray:
+    """Read a body of ``n`` bytes, declared by its prefix, into one preallocated uint8 buffer.
+
+    Bytes go straight from the socket into their final place: no buffer grows and none is copied.
+    The buffer is not zero-filled, so the operating system commits its pages only as bytes arrive
+    (a peer that declares a large body and sends little costs about what it sent); the engine
+    also counts the whole ``n`` against its request-body budget before calling this.
+
+    Raises:
+        ProtocolError: ``out_of_memory`` (fatal) when no buffer of ``n`` bytes can be had.
+        ConnectionError: the peer closed the connection before the last byte.
+    """
+    try:
+        body = np.empty(n, dtype=np.uint8)
+    except MemoryError:
+        raise ProtocolError("out_of_memory", f"cannot allocate a {n}-byte buffer for the frame body; send fewer slices at a time.") from None
+    with memoryview(body) as view:
+        _recv_into(sock, view.cast("B"))
+    return body
+
+
+def discard_body(sock: socket.socket, n: int) -> None:
+    """Read ``n`` body bytes and drop them, through one buffer of at most :data:`_RECV_STEP` bytes.
+
+    Keeps the stream in step after a body was refused without holding it in memory.
+    """
+    scratch = memoryview(bytearray(min(n, _RECV_STEP)))
+    left = n
+    while left > 0:
+        k = sock.recv_into(scratch, min(left, len(scratch)))
+        if k == 0:
+            raise ConnectionError(f"peer closed the connection after {n - left} of {n} bytes")
+        left -= k
 
 
 def wait_readable(sock: socket.socket, timeout: float) -> bool:
@@ -208,7 +247,7 @@ def _whole_number(value: Any) -> int:
     raise ValueError(f"{_short(value)} is not a whole number")
 
 
-def _parse_arrays(header: Dict[str, Any], body: bytearray) -> Dict[str, np.ndarray]:
+def _parse_arrays(header: Dict[str, Any], body: Any) -> Dict[str, np.ndarray]:
     specs = header.get("arrays", [])
     if not isinstance(specs, list):
         raise ProtocolError("malformed_header", "'arrays' must be a list of {name, dtype, shape, offset, nbytes}.")
@@ -238,28 +277,58 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not a JSON value")
 
 
-def recv_frame(sock: socket.socket, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
-               max_body_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Frame:
-    """Read one frame, enforcing the limits before reading the header and body.
+def recv_head(sock: socket.socket, max_header_bytes: int, max_body_bytes: int) -> Tuple[bytearray, int]:
+    """Read a frame's prefix and its raw header; returns (header bytes, declared body length).
+
+    The body is left on the socket, for :func:`recv_body` or :func:`discard_body`.
 
     Raises:
-        ProtocolError: see :func:`recv_prefix`; ``malformed_header`` for invalid JSON (``NaN`` and
-            ``Infinity`` included) or a missing ``type``; ``bad_dtype``/``bad_shape`` for
-            inconsistent array descriptions.
-        ConnectionError: the peer closed the connection.
+        ProtocolError, ConnectionError: see :func:`recv_prefix`.
     """
     hlen, blen = recv_prefix(sock, max_header_bytes, max_body_bytes)
-    raw = _recv_exact(sock, hlen)
-    body = _recv_exact(sock, blen) if blen else bytearray()
+    return _recv_exact(sock, hlen), blen
+
+
+def parse_header(raw: bytes) -> Dict[str, Any]:
+    """Decode a frame's JSON header.
+
+    Raises:
+        ProtocolError: ``malformed_header`` (not fatal: the body was read) for invalid UTF-8 or
+            JSON (``NaN`` and ``Infinity`` included), or an object without a string ``type``.
+    """
     try:
-        header = json.loads(raw.decode("utf-8"), parse_constant=_no_constant)
+        header = json.loads(bytes(raw).decode("utf-8"), parse_constant=_no_constant)
     except RecursionError:
         raise ProtocolError("malformed_header", "header JSON is nested too deeply.", fatal=False) from None
     except ValueError as exc:  # UnicodeDecodeError, JSONDecodeError, NaN/Infinity, too many digits
         raise ProtocolError("malformed_header", f"header is not UTF-8 JSON ({exc}).", fatal=False) from None
     if not isinstance(header, dict) or not isinstance(header.get("type"), str):
         raise ProtocolError("malformed_header", "header must be a JSON object with a string 'type'.", fatal=False)
+    return header
+
+
+def decode_frame(raw: bytes, body: Any) -> Frame:
+    """The :class:`Frame` of a received header and body (arrays are views into ``body``).
+
+    Raises:
+        ProtocolError: see :func:`parse_header`; ``bad_dtype``/``bad_shape`` for inconsistent
+            array descriptions.
+    """
+    header = parse_header(raw)
     return Frame(header, _parse_arrays(header, body))
+
+
+def recv_frame(sock: socket.socket, max_header_bytes: int = DEFAULT_MAX_HEADER_BYTES,
+               max_body_bytes: int = DEFAULT_MAX_REQUEST_BYTES) -> Frame:
+    """Read one frame, enforcing the limits before reading the header and body.
+
+    Raises:
+        ProtocolError: see :func:`recv_prefix`, :func:`recv_body` and :func:`decode_frame`.
+        ConnectionError: the peer closed the connection.
+    """
+    raw, blen = recv_head(sock, max_header_bytes, max_body_bytes)
+    body = recv_body(sock, blen) if blen else bytearray()
+    return decode_frame(raw, body)
 
 
 # ---------------------------------------------------------------------- geometry on the wire

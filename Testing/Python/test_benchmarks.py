@@ -125,3 +125,14 @@ def test_read_benchmark_compares_the_engine_with_simpleitk_in_fresh_processes(tm
     sums = {run["sum"] for rows in result["runs"]["ct.nii.gz"].values() for run in rows}
     assert len(sums) == 1  # every path read the same voxels
     assert "x two-pass" in capsys.readouterr().out
+
+
+def test_engine_receive_benchmark_compares_both_receives_on_the_same_bytes(tmp_path, capsys):
+    bench = _load("bench_engine_receive", ROOT / "benchmarks" / "bench_engine_receive.py")
+    out = tmp_path / "receive.json"
+    assert bench.main(["--mib", "2", "--repeats", "1", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert set(result["median_s"]) == {"old", "new"} and result["body_mib"] == 2
+    assert min(result["peak_traced_mib"].values()) >= 2.0  # both hold the whole body
+    assert result["time_ratio_old_over_new"] > 0 and result["peak_ratio_old_over_new"] > 0
+    assert "old/new" in capsys.readouterr().out

@@ -99,15 +99,15 @@ def test_the_client_sends_strict_only_when_true(model_folder, monkeypatch):
     from SDSegLogic.server.engine import EngineOptions, EngineServer
 
     sent_options = []
-    real_recv_frame = engine_module.recv_frame
+    real_receive = engine_module.receive_request
 
-    def recording_recv_frame(*args, **kwargs):
-        frame = real_recv_frame(*args, **kwargs)
+    def recording_receive(*args, **kwargs):
+        frame, held = real_receive(*args, **kwargs)
         if frame.type == "segment":
             sent_options.append(dict(frame.header.get("options") or {}))
-        return frame
+        return frame, held
 
-    monkeypatch.setattr(engine_module, "recv_frame", recording_recv_frame)
+    monkeypatch.setattr(engine_module, "receive_request", recording_receive)
     server = EngineServer(SDSegPipeline.from_pretrained(model_folder, device="cpu"), EngineOptions(token="s" * 32))
     port = server.bind()
     threading.Thread(target=server.serve_forever, daemon=True).start()
