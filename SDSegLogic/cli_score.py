@@ -204,38 +204,62 @@ def report_text(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _csv_text(report: Dict[str, Any]) -> str:
-    buffer = io.StringIO()
-    fields = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
+CSV_FIELDS = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
               "hd95_mm", "assd_mm", "hd_mm", "volume_prediction_ml", "volume_reference_ml", "voxels_prediction",
               "voxels_reference", "distance_note"]
-    writer = csv.DictWriter(buffer, fieldnames=fields, lineterminator="\n")
+
+
+def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
     writer.writeheader()
-    for row in report["segments"]:
-        writer.writerow({k: ("" if row[k] is None else "+".join(map(str, row[k])) if isinstance(row[k], list) else row[k])
-                         for k in fields})
+    for row in rows:
+        values = {k: row.get(k) for k in fields}
+        writer.writerow({k: ("" if v is None else "+".join(map(str, v)) if isinstance(v, list) else v) for k, v in values.items()})
     return buffer.getvalue()
 
 
 def write_report(path: Path, report: Dict[str, Any]) -> None:
-    """Write the report as .json or .csv, atomically."""
+    """Write the report as .json or .csv (one row per segment; per case and segment for folders), atomically."""
     from .io.atomic import atomic_output
 
-    text = _csv_text(report) if path.suffix.lower() == ".csv" else json.dumps(report, indent=2) + "\n"
+    if path.suffix.lower() != ".csv":
+        text = json.dumps(report, indent=2) + "\n"
+    elif "cases" in report:
+        from .cli_score_batch import batch_csv_rows
+
+        text = _csv_text(batch_csv_rows(report), ["case", *CSV_FIELDS])
+    else:
+        text = _csv_text(report["segments"], CSV_FIELDS)
     with atomic_output(path) as temp:
         temp.write_text(text, encoding="utf-8")
 
 
 def run_score(args: argparse.Namespace) -> int:
-    """Run ``sdseg score``."""
+    """Run ``sdseg score``: two files, or two folders of cases (:mod:`SDSegLogic.cli_score_batch`).
+
+    Returns:
+        0, or for folders the exit code of the first case that could not be scored.
+    """
     output = Path(args.output) if args.output else None
     if output is not None:
         if output.suffix.lower() not in (".json", ".csv"):
             raise UsageError(f"-o {output}: the report is written as .json or .csv; choose one of those endings.")
         if not output.parent.is_dir():
             raise UsageError(f"-o {output}: the folder {output.parent} does not exist; create it first.")
-    report = score_files(args.prediction, args.reference, args.pair, args.match)
+    prediction, reference = Path(args.prediction), Path(args.reference)
+    if prediction.is_dir():
+        from .cli_score_batch import batch_text, score_folders
+
+        if not reference.is_dir():
+            raise UsageError(f"{prediction} is a folder of predictions, so {reference} must be a folder of references "
+                             "(files paired by case name).")
+        report = score_folders(prediction, reference, args.pair, args.match)
+        text, code = batch_text(report), report["first_error_code"]
+    else:
+        report = score_files(str(prediction), str(reference), args.pair, args.match)
+        text, code = report_text(report), EXIT_OK
     if output is not None:
         write_report(output, report)
-    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else report_text(report))
-    return EXIT_OK
+    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else text)
+    return code

@@ -245,3 +245,51 @@ def test_cli_prints_the_table_writes_the_report_and_refuses_bad_input(tmp_path, 
     image = write_labelmap(tmp_path / "ct.nrrd", ref.astype(np.int16) * 300 - 1000, grid)
     assert main(["score", str(seg), str(image)]) == EXIT_INPUT
     assert "negative label" in capsys.readouterr().err
+
+
+# ---------------------------------------------------------------------- folders (a test set)
+def test_folders_are_scored_case_by_case_with_a_summary(tmp_path, grid, volumes, capsys):
+    """Cases pair by file name without the ending; a case on another grid is reported and the others go on."""
+    import csv
+
+    from SDSegLogic.cli_score_batch import case_name, score_folders
+
+    pred, ref = volumes
+    results, labels = tmp_path / "results", tmp_path / "labels"
+    results.mkdir()
+    labels.mkdir()
+    names = [("liver", 1, 0), ("spleen", 2, 0)]
+    write_seg_nrrd(results / "ct001.seg.nrrd", pred[None], grid, names)
+    write_labelmap(labels / "ct001.nii.gz", ref, grid)
+    write_seg_nrrd(results / "ct002.seg.nrrd", ref[None], grid, names)  # a perfect case
+    write_labelmap(labels / "ct002.nrrd", ref, grid)
+    moved = ImageGeometry(grid.spacing, tuple(np.add(grid.origin, 5.0)), grid.direction_matrix, grid.shape)
+    write_seg_nrrd(results / "ct003.seg.nrrd", pred[None], grid, names)
+    write_labelmap(labels / "ct003.nii.gz", ref, moved)  # another grid: this case fails
+    write_seg_nrrd(results / "ct004.seg.nrrd", pred[None], grid, names)  # no reference
+    (labels / "notes.txt").write_text("not a label file")
+    assert [case_name(p) for p in sorted(results.iterdir())] == ["ct001", "ct002", "ct003", "ct004"]
+
+    report = score_folders(results, labels)
+    by_case = {c["case"]: c for c in report["cases"]}
+    assert list(by_case) == ["ct001", "ct002", "ct003"] and report["prediction_only"] == ["ct004"]
+    assert "not on the reference grid" in by_case["ct003"]["error"] and report["first_error_code"] == EXIT_INPUT
+    expected = [segment_scores(pred == v, ref == v, grid.spacing)["dice"] for v in (1, 2)]
+    assert [r["dice"] for r in by_case["ct001"]["segments"]] == pytest.approx(expected)
+    assert all(r["dice"] == 1.0 for r in by_case["ct002"]["segments"])
+    liver = report["summary"]["liver"]
+    assert liver["cases"] == 2 and liver["dice_mean"] == pytest.approx((expected[0] + 1.0) / 2)
+    assert report["mean_dice"] == pytest.approx((np.mean(expected) + 1.0) / 2)
+
+    out = tmp_path / "test-set.csv"
+    assert main(["score", str(results), str(labels), "-o", str(out)]) == EXIT_INPUT  # the failed case's code
+    table = capsys.readouterr().out
+    assert "ct003" in table and "error:" in table and "cases only in the predictions (not scored): ct004" in table
+    rows = list(csv.DictReader(out.open()))
+    assert [r["case"] for r in rows] == ["ct001", "ct001", "ct002", "ct002", "ct003"]
+    assert rows[4]["distance_note"].startswith("error:")
+    assert main(["score", str(results), str(labels / "ct001.nii.gz")]) == EXIT_USAGE
+    assert "must be a folder of references" in capsys.readouterr().err
+    (labels / "ct001.nrrd").write_bytes((labels / "ct002.nrrd").read_bytes())
+    assert main(["score", str(results), str(labels)]) == EXIT_USAGE  # two files of case ct001
+    assert "both case 'ct001'" in capsys.readouterr().err

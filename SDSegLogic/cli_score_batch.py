@@ -1,0 +1,163 @@
+"""``sdseg score PREDICTIONS/ REFERENCES/``: score a whole test set, case by case, and summarise.
+
+Files are paired by case name: the file name without its image ending (``ct001.seg.nrrd``,
+``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``), so the folder ``sdseg segment``
+writes (``results/NAME.seg.nrrd``) pairs with a folder of reference labels named like the scans.
+Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
+(another grid, an unreadable file) is reported with its error and the others go on. The summary
+gives, per segment, the number of cases, mean, standard deviation and median Dice, median HD95
+and mean ASSD, over the cases where the segment was scored; ``mean_dice`` is the mean over cases
+of each case's mean Dice.
+"""
+
+from __future__ import annotations
+
+import statistics
+from pathlib import Path
+from typing import Any, Dict, List, Optional, Sequence, Tuple
+
+from .cli import UsageError, describe_error, exit_code_for
+
+__all__ = ["CASE_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
+
+#: endings stripped from a file name to get its case name (longest first)
+CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
+                 ".png", ".tiff", ".tif", ".bmp")
+
+
+def case_name(path: Path) -> Optional[str]:
+    """``ct001.seg.nrrd`` -> ``ct001``; ``None`` for a file that is not a segmentation or label file.
+
+    Hidden files and the data files of a detached header (``.raw``, ``.gz`` beside ``.nhdr``) are skipped.
+    """
+    name = path.name
+    if name.startswith(".") or not path.is_file():
+        return None
+    lower = name.lower()
+    for suffix in CASE_SUFFIXES:
+        if lower.endswith(suffix) and len(name) > len(suffix):
+            return name[: -len(suffix)]
+    return None
+
+
+def _cases(folder: Path) -> Dict[str, Path]:
+    found: Dict[str, Path] = {}
+    for path in sorted(folder.iterdir()):
+        case = case_name(path)
+        if case is None:
+            continue
+        if case in found:
+            raise UsageError(f"{folder}: {found[case].name} and {path.name} are both case {case!r}; keep one "
+                             "segmentation per case in the folder.")
+        found[case] = path
+    return found
+
+
+def pair_cases(predictions: Path, references: Path) -> Tuple[List[Tuple[str, Path, Path]], List[str], List[str]]:
+    """Pair the files of two folders by case name.
+
+    Returns:
+        ``(pairs, prediction_only, reference_only)``: (case, prediction file, reference file) in
+        case order, and the case names found on one side only.
+
+    Raises:
+        UsageError: no case in common, or two files of one folder with the same case name.
+    """
+    pred, ref = _cases(predictions), _cases(references)
+    common = sorted(set(pred) & set(ref))
+    if not common:
+        raise UsageError(f"no case of {predictions} ({len(pred)} files) has a reference in {references} "
+                         f"({len(ref)} files); files are paired by name without their ending (ct001.seg.nrrd with "
+                         "ct001.nii.gz). Rename them so the case names match.")
+    return ([(case, pred[case], ref[case]) for case in common], sorted(set(pred) - set(ref)),
+            sorted(set(ref) - set(pred)))
+
+
+def _summary(cases: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    rows: Dict[str, List[Dict[str, Any]]] = {}
+    for case in cases:
+        for row in case.get("segments", []):
+            rows.setdefault(row["prediction_segment"], []).append(row)
+    summary = {}
+    for segment, found in rows.items():
+        dice = [r["dice"] for r in found]
+        hd95 = [r["hd95_mm"] for r in found if r["hd95_mm"] is not None]
+        assd = [r["assd_mm"] for r in found if r["assd_mm"] is not None]
+        summary[segment] = {
+            "cases": len(found), "dice_mean": statistics.fmean(dice),
+            "dice_sd": statistics.stdev(dice) if len(dice) > 1 else 0.0, "dice_median": statistics.median(dice),
+            "hd95_median_mm": statistics.median(hd95) if hd95 else None,
+            "assd_mean_mm": statistics.fmean(assd) if assd else None, "cases_with_distances": len(hd95),
+        }
+    return summary
+
+
+def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
+    """Score every case two folders share.
+
+    Returns:
+        ``cases`` (per case: ``case``, ``prediction``, ``reference`` and either the
+        :func:`~SDSegLogic.cli_score.score_files` fields or ``error`` and ``exit_code``),
+        ``summary`` per segment, ``mean_dice`` over the scored cases, ``prediction_only`` and
+        ``reference_only`` case names, ``first_error_code`` (0 when every case was scored).
+    """
+    from .cli_score import score_files
+
+    matched, pred_only, ref_only = pair_cases(predictions, references)
+    cases: List[Dict[str, Any]] = []
+    first_error = 0
+    for case, pred, ref in matched:
+        try:
+            report = score_files(str(pred), str(ref), pairs, match)
+        except UsageError:
+            raise  # a bad --pair is the same mistake for every case
+        except Exception as exc:  # noqa: BLE001 - one unreadable case must not stop the test set
+            code = exit_code_for(exc)
+            first_error = first_error or code
+            cases.append({"case": case, "prediction": str(pred), "reference": str(ref),
+                          "error": describe_error(exc), "exit_code": code})
+            continue
+        cases.append({"case": case, **report})
+    scored = [c["mean_dice"] for c in cases if c.get("mean_dice") is not None]
+    return {"predictions": str(predictions), "references": str(references), "cases": cases,
+            "summary": _summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
+            "prediction_only": pred_only, "reference_only": ref_only, "first_error_code": first_error}
+
+
+def _fmt(value: Optional[float], digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
+def batch_text(report: Dict[str, Any]) -> str:
+    """The human-readable summary: per case mean Dice (or error), then per segment statistics."""
+    lines = [f"predictions {report['predictions']}", f"references  {report['references']}", "",
+             f"{'case':<32} {'mean Dice':>9}  segments"]
+    for case in report["cases"]:
+        if "error" in case:
+            lines.append(f"{case['case'][:32]:<32} {'-':>9}  error: {case['error']}")
+        else:
+            names = ", ".join(f"{r['prediction_segment']} {r['dice']:.3f}" for r in case["segments"])
+            lines.append(f"{case['case'][:32]:<32} {_fmt(case['mean_dice'], 3):>9}  {names}")
+    header = f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} {'ASSD mm':>8}"
+    lines += ["", header, "-" * len(header)]
+    for segment, row in report["summary"].items():
+        lines.append(f"{segment[:28]:<28} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
+                     f"{row['dice_median']:6.3f} {_fmt(row['hd95_median_mm'], 2):>11} {_fmt(row['assd_mean_mm'], 2):>8}")
+    if report["mean_dice"] is not None:
+        lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if 'error' not in c]):>5} "
+                     f"{report['mean_dice']:9.3f}")
+    for key, side in (("prediction_only", "predictions"), ("reference_only", "references")):
+        if report[key]:
+            lines.append(f"cases only in the {side} (not scored): {', '.join(report[key])}")
+    return "\n".join(lines) + "\n"
+
+
+def batch_csv_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
+    """One row per (case, segment), with the case name first; failed cases as one row with the error."""
+    rows = []
+    for case in report["cases"]:
+        if "error" in case:
+            rows.append({"case": case["case"], "distance_note": f"error: {case['error']}"})
+        for row in case.get("segments", []):
+            rows.append({"case": case["case"], **row})
+    return rows
