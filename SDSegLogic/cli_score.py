@@ -3,7 +3,8 @@
 For the researcher who checks SDSeg's masks against their own annotations. Both files must lie on
 the same voxel grid in patient space: a reference stored in another axis order or direction (a
 NIfTI in RAS beside an NRRD in LPS) is permuted and flipped onto the prediction's grid exactly,
-never resampled; a reference on another grid is refused with the remedy. A DICOM SEG, which has
+never resampled; a file that is a crop of the other's grid (Slicer's "crop to minimum extent") is
+placed on it, background outside; a reference on another grid is refused with the remedy. A DICOM SEG, which has
 no grid of its own, is placed on the other file's grid (:mod:`SDSegLogic.io.dicom_seg_read`). Scores follow
 :mod:`SDSegLogic.overlap_metrics` (MONAI's conventions), per segment, in mm and mL.
 
@@ -28,7 +29,7 @@ import numpy as np
 
 from .cli import EXIT_OK, UsageError
 from .errors import GeometryError, InputError
-from .geometry import plan_reorientation
+from .geometry import ImageGeometry, plan_reorientation
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
 
 __all__ = ["run_score", "score_files", "pair_segments", "align_reference"]
@@ -37,21 +38,62 @@ __all__ = ["run_score", "score_files", "pair_segments", "align_reference"]
 GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
 
 
-def align_reference(prediction: LabelVolume, reference: LabelVolume) -> np.ndarray:
-    """The reference's layers on the prediction's grid, (L, K, J, I), by exact axis permutation and flips.
+def _grid_offset(prediction: ImageGeometry, other: ImageGeometry) -> Optional[np.ndarray]:
+    """Whole-voxel offset (i, j, k) of ``other``'s first voxel on ``prediction``'s grid, when ``other`` is a
+    crop or an extension of it (same spacing and direction, origin on a voxel centre); else ``None``."""
+    tol = GRID_TOLERANCE
+    if np.any(np.abs(np.subtract(other.spacing, prediction.spacing)) > tol["spacing_rtol"] * np.abs(prediction.spacing)):
+        return None
+    if np.abs(other.direction_matrix - prediction.direction_matrix).max() > tol["direction_atol"]:
+        return None
+    index = prediction.world_to_index(np.asarray(other.origin, dtype=np.float64))
+    offset = np.rint(index)
+    if np.abs((index - offset) * np.asarray(prediction.spacing)).max() > tol["origin_atol"]:
+        return None
+    return offset.astype(np.int64)
+
+
+def _embed(layers: np.ndarray, shape_kji: Sequence[int], start_ijk: np.ndarray) -> np.ndarray:
+    """(L, K, J, I) ``layers`` placed at voxel ``start_ijk`` of a zero (background) volume of ``shape_kji``."""
+    out = np.zeros((layers.shape[0], *shape_kji), dtype=layers.dtype)
+    i, j, k = (int(v) for v in start_ijk)
+    out[:, k:k + layers.shape[1], j:j + layers.shape[2], i:i + layers.shape[3]] = layers
+    return out
+
+
+def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np.ndarray, np.ndarray, ImageGeometry]:
+    """Both files' layers on one grid, without resampling.
+
+    The reference is permuted and flipped onto the prediction's axes. When one of the two is a
+    crop of the other's grid (Slicer's *crop to minimum extent* when saving a segmentation), or
+    they overlap on one lattice, both are placed on the smallest grid holding both, the voxels
+    outside a file's extent being background.
+
+    Returns:
+        ``(prediction layers, reference layers, grid)``: (L, K, J, I) arrays on ``grid``.
 
     Raises:
         GeometryError: the reference is on another grid (naming both files and the remedy).
     """
     plan = plan_reorientation(reference.geometry, prediction.geometry.orientation_code())
+    ref_layers = plan.apply(reference.layers, leading=1)
+    grid = prediction.geometry
     try:
-        prediction.geometry.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
+        grid.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
+        return prediction.layers, ref_layers, grid
     except GeometryError as exc:
-        raise GeometryError(
-            f"{exc} The reference must lie on the prediction's voxel grid ({prediction.path}): resample it onto "
-            "that image with nearest-neighbour interpolation (e.g. Slicer's Resample Image (BRAINS)), or segment the "
-            "image the reference was drawn on.") from None
-    return plan.apply(reference.layers, leading=1)
+        offset = _grid_offset(grid, plan.target)
+        if offset is None:
+            raise GeometryError(
+                f"{exc} The reference must lie on the prediction's voxel grid ({prediction.path}), or be a crop of "
+                "it: resample it onto that image with nearest-neighbour interpolation (e.g. Slicer's Resample Image "
+                "(BRAINS)), or segment the image the reference was drawn on.") from None
+    low = np.minimum(0, offset)
+    high = np.maximum(np.asarray(grid.shape), offset + np.asarray(plan.target.shape))
+    common = ImageGeometry(grid.spacing, tuple(grid.index_to_world(low.astype(np.float64))), grid.direction_matrix,
+                           tuple(int(v) for v in high - low))
+    shape_kji = common.array_shape
+    return _embed(prediction.layers, shape_kji, -low), _embed(np.asarray(ref_layers), shape_kji, offset - low), common
 
 
 def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
@@ -148,7 +190,8 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
     """Read both files, align the reference, pair segments and score each pair.
 
     Returns:
-        A report: ``prediction``, ``reference``, ``grid`` (shape I, J, K and spacing in mm),
+        A report: ``prediction``, ``reference``, ``grid`` (the grid scored on: the prediction's, or the
+        smallest one holding both when one file is a crop of the other; shape I, J, K, spacing and origin in mm),
         ``segments`` (one dict per pair: names, values and the scores of
         :func:`~SDSegLogic.overlap_metrics.segment_scores`), ``mean_dice`` over the pairs
         (``None`` without pairs), ``prediction_only``, ``reference_only``.
@@ -156,19 +199,19 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
     from .overlap_metrics import segment_scores
 
     prediction, reference = read_pair(Path(prediction_path), Path(reference_path))
-    reference_layers = align_reference(prediction, reference)
+    prediction_layers, reference_layers, grid = align_reference(prediction, reference)
     matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match)
-    spacing = prediction.geometry.spacing
+    spacing = grid.spacing
     rows = []
     for pred_segments, ref_segments in matched:
-        scores = segment_scores(union_mask(prediction.layers, pred_segments), union_mask(reference_layers, ref_segments), spacing)
+        scores = segment_scores(union_mask(prediction_layers, pred_segments), union_mask(reference_layers, ref_segments), spacing)
         rows.append({"prediction_segment": "+".join(s.name for s in pred_segments),
                      "prediction_values": [s.value for s in pred_segments],
                      "reference_segment": "+".join(s.name for s in ref_segments),
                      "reference_values": [s.value for s in ref_segments], **scores})
     return {
         "prediction": str(prediction.path), "reference": str(reference.path),
-        "grid": {"shape_ijk": list(prediction.geometry.shape), "spacing_mm": list(spacing)},
+        "grid": {"shape_ijk": list(grid.shape), "spacing_mm": list(spacing), "origin_lps_mm": list(grid.origin)},
         "segments": rows, "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None,
         "prediction_only": pred_only, "reference_only": ref_only,
     }

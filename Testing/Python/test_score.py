@@ -293,3 +293,34 @@ def test_folders_are_scored_case_by_case_with_a_summary(tmp_path, grid, volumes,
     (labels / "ct001.nrrd").write_bytes((labels / "ct002.nrrd").read_bytes())
     assert main(["score", str(results), str(labels)]) == EXIT_USAGE  # two files of case ct001
     assert "both case 'ct001'" in capsys.readouterr().err
+
+
+def test_a_cropped_segmentation_is_placed_on_the_full_grid(tmp_path, grid, volumes):
+    """Slicer's "crop to minimum extent": a sub-grid on the same lattice scores like the full file; off-lattice is refused."""
+    pred, ref = volumes
+    names = [("liver", 1, 0), ("spleen", 2, 0)]
+    full_pred = write_seg_nrrd(tmp_path / "pred.seg.nrrd", pred[None], grid, names)
+    full_ref = write_seg_nrrd(tmp_path / "ref.seg.nrrd", ref[None], grid, names)
+    k, j, i = (np.nonzero(ref.any(axis=axes))[0] for axes in ((1, 2), (0, 2), (0, 1)))
+    box = (slice(k[0], k[-1] + 1), slice(j[0], j[-1] + 1), slice(i[0], i[-1] + 1))
+    corner = grid.index_to_world(np.array([i[0], j[0], k[0]], dtype=np.float64))
+    cropped_grid = ImageGeometry(grid.spacing, tuple(corner), grid.direction_matrix, ref[box].shape[::-1])
+    assert cropped_grid.shape != grid.shape
+    cropped_ref = write_seg_nrrd(tmp_path / "ref-crop.seg.nrrd", ref[box][None], cropped_grid, names)
+    expected = score_files(str(full_pred), str(full_ref))
+    # the crop as reference, and as prediction (Dice and HD95 are symmetric): the scores of the full files
+    for got in (score_files(str(full_pred), str(cropped_ref)), score_files(str(cropped_ref), str(full_pred))):
+        assert got["grid"]["shape_ijk"] == list(grid.shape)
+        for row, want in zip(got["segments"], expected["segments"]):
+            assert row["dice"] == pytest.approx(want["dice"]) and row["hd95_mm"] == pytest.approx(want["hd95_mm"])
+    cropped_pred = write_seg_nrrd(tmp_path / "pred-crop.seg.nrrd", pred[box][None], cropped_grid, names)
+    clipped = np.zeros_like(pred)
+    clipped[box] = pred[box]  # what the cropped prediction holds, on the full grid
+    got = score_files(str(cropped_pred), str(full_ref))
+    assert got["grid"]["shape_ijk"] == list(grid.shape)
+    for row, value in zip(got["segments"], (1, 2)):
+        assert row["dice"] == pytest.approx(segment_scores(clipped == value, ref == value, grid.spacing)["dice"])
+    half = ImageGeometry(grid.spacing, tuple(np.add(corner, 0.4)), grid.direction_matrix, cropped_grid.shape)
+    off = write_seg_nrrd(tmp_path / "ref-off.seg.nrrd", ref[box][None], half, names)
+    with pytest.raises(GeometryError, match="or be a crop of it"):
+        score_files(str(full_pred), str(off))
