@@ -4,7 +4,7 @@ Commands::
 
     sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda] [--batch-size N]
                   [--steps N] [--samples N] [--seed S] [--slices A:B] [--prob-map P]
-                  [--uncertainty P] [--preview P] [--dicom-seg P] [--format EXT] [--frame N]
+                  [--uncertainty P] [--preview P] [--dicom-seg P] [--format EXT] [--frame N|all]
                   [--series UID] [--nan-policy reject|fill] [--strict] [--quiet] [--json] [--debug]
     sdseg models list | info ID | verify ID|DIR | import ZIP [--force] [--sha256 HEX]
     sdseg info
@@ -20,14 +20,18 @@ several inputs (or when ``-o`` is an existing folder or ends with ``/``) they ar
 input ``NAME.ext`` gives ``NAME.seg.nrrd`` (``--format`` picks another extension),
 ``NAME.prob.nrrd``, ``NAME.uncertainty.nrrd``, ``NAME.preview.png`` and ``NAME.seg.dcm``.
 ``--slices A:B`` segments slices A to B-1 (0-based, either bound may be left out); the others are
-written as background. ``--frame``,
-``--series``, ``--nan-policy`` and ``--strict`` apply to every input (``--frame`` picks the frame
-of 4-D images and the page of multi-page pictures; 3-D inputs ignore it). Output paths are
-checked before the model loads, and the outputs of one input are written together: each to a
+written as background. ``--frame``, ``--series``, ``--nan-policy`` and ``--strict`` apply to every
+input (``--frame`` picks the frame of 4-D images and the page of multi-page pictures; 3-D inputs
+ignore it). ``--frame all`` segments every frame of every 4-D input as its own volume, on the
+frame's 3-D grid: frame k of ``NAME`` gives ``NAME.frameKKK.seg.nrrd`` (3 digits or more: names sort
+by frame), so ``-o out.seg.nrrd`` gives ``out.frame000.seg.nrrd``, ... beside it, and so on for every
+output (a DICOM SEG of a 4-D input is refused); the frame count is read from the header. Output paths
+are checked before the model loads, and the outputs of one input are written together: each to a
 temporary file first, then all renamed, so a failed output leaves every existing file unchanged.
 
 ``score`` compares a segmentation (``.seg.nrrd``, DICOM SEG or labelmap) with a reference on the same voxel
-grid: Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment (see :mod:`SDSegLogic.cli_score`).
+grid: Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment (see :mod:`SDSegLogic.cli_score`);
+given two folders, every case they share, paired by file name, and a summary per segment.
 
 Progress goes to stderr as a bar with the ETA of each volume (``--quiet`` hides it). With
 ``--json``, stdout carries **one JSON object per line** instead (the bar is off, errors still go
@@ -40,15 +44,18 @@ event      fields
 start      ``volumes``, ``elapsed_s`` (model loading time), ``model``, ``model_version``,
            ``model_folder``, ``device``
 progress   ``volume`` (1-based), ``volumes``, ``input``, ``done``, ``total`` (slices),
-           ``eta_s`` (seconds left in this volume; absent while unknown), ``elapsed_s``
+           ``eta_s`` (seconds left in this volume; absent while unknown), ``elapsed_s``;
+           ``frame`` (0-based) when the volume is one frame of a 4-D input (``--frame all``)
 volume_done ``volume``, ``volumes``, ``input``, ``done``, ``total``, ``elapsed_s``,
            ``outputs`` {kind: path} with kind in segmentation, probabilities, uncertainty, preview,
            dicom_seg;
-           ``voxel_counts`` {segment name: voxels}; ``warnings`` [text] when there were any
-error      ``message``, ``exit_code``; plus ``volume``, ``volumes``, ``input`` when one input
-           failed (the run goes on with the next input and ends with the exit code of the first
-           failure, or 1 when any failure was unexpected)
-done       ``volumes``, ``elapsed_s`` (whole run), ``exit_code``, ``outputs`` {input: segmentation}
+           ``voxel_counts`` {segment name: voxels}; ``warnings`` [text] when there were any;
+           ``frame`` as on ``progress``
+error      ``message``, ``exit_code``; plus ``volume``, ``volumes``, ``input`` (and ``frame``) when
+           one input (or frame) failed (the run goes on with the next one and ends with the exit
+           code of the first failure, or 1 when any failure was unexpected)
+done       ``volumes``, ``elapsed_s`` (whole run), ``exit_code``, ``outputs`` {input: segmentation};
+           with ``--frame all``, 4-D inputs are in ``frame_outputs`` {input: {frame: segmentation}}
 ========== ==================================================================================
 
 A run emits ``start``, then per volume ``progress`` events (the first with ``done`` 0) and
@@ -61,9 +68,10 @@ then the measured rate, which also primes the next volume.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import traceback
-from typing import List, Optional, TextIO
+from typing import List, Optional, TextIO, Union
 
 from .compile_policy import COMPILE_POLICIES
 from .errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
@@ -83,6 +91,7 @@ EXIT_CODES = {
     EXIT_OUTPUT: "output error: an output file cannot be written",
     EXIT_RESOURCE: "resource error: device not available or out of memory",
 }
+FRAME_ALL = "all"  # --frame all: every frame of every 4-D input
 SEGMENTATION_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha", ".seg.dcm", ".dcm")
 DICOM_SEG_EXTENSIONS = (".dcm",)  # a DICOM Segmentation (ct.seg.dcm), for DICOM series inputs only
 FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
@@ -152,15 +161,17 @@ class Reporter:
         elif event.event == "error":
             if self.bar is not None:
                 self.bar.end_line()
-            prefix = ""
+            prefix, frame = "", event.extra.get("frame")
             if event.volume is not None:
-                prefix = f"[{event.volume}/{event.volumes}] "
+                prefix = f"[{event.volume}/{event.volumes}" + (f", frame {frame}] " if frame is not None else "] ")
                 if not (event.message or "").startswith(str(event.input)):
                     prefix += f"{event.input}: "
             self.stderr.write(f"sdseg: error: {prefix}{event.message}\n")
             self.stderr.flush()
             return
         if self.bar is not None:
+            if event.extra.get("frame") is not None and event.input is not None:  # the bar names the frame too
+                event = dataclasses.replace(event, input=f"{event.input} (frame {event.extra['frame']})")
             self.bar(event)
 
     def say(self, text: str) -> None:
@@ -188,6 +199,16 @@ def _int_at_least(minimum: int):
         return value
 
     return parse
+
+
+def _frame(text: str) -> Union[int, str]:
+    """The argparse type of ``--frame``: a 0-based frame index, or ``all``."""
+    if text.strip().lower() == FRAME_ALL:
+        return FRAME_ALL
+    try:
+        return _int_at_least(0)(text)
+    except argparse.ArgumentTypeError as exc:
+        raise argparse.ArgumentTypeError(f"{exc} (or 'all': every frame)") from None
 
 
 def _device(text: str) -> str:
@@ -270,9 +291,10 @@ def build_parser() -> argparse.ArgumentParser:
                           'series, for PACS (DICOM inputs only; pip install "sdseg[dicom]")')
     seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS if e != ".dcm"],
                      help="segmentation format when OUT is a folder (default seg.nrrd)")
-    seg.add_argument("--frame", type=_int_at_least(0), default=None, metavar="N",
+    seg.add_argument("--frame", type=_frame, default=None, metavar="N|all",
                      help="frame of a 4-D input (time series, multi-echo) or page of a multi-page picture to segment "
-                          "(0-based; required for such inputs, ignored by 3-D ones)")
+                          "(0-based; required for such inputs, ignored by 3-D ones); all = every frame, each written "
+                          "as NAME.frame000.seg.nrrd, NAME.frame001.seg.nrrd, ... (also beside a file -o)")
     seg.add_argument("--series", default=None, metavar="UID",
                      help="SeriesInstanceUID to read from a DICOM folder (default: the series with the most slices)")
     seg.add_argument("--nan-policy", default="reject", choices=["reject", "fill"],
@@ -303,9 +325,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid: "
                     "Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment.",
         epilog="examples:\n  sdseg score out/ct.seg.nrrd truth/ct-labels.nii.gz\n"
-               "  sdseg score ct.seg.nrrd totalseg.nii.gz --pair liver=5 --pair spleen=1 -o scores.csv\n\n" + epilog)
-    score.add_argument("prediction", metavar="PREDICTION", help="segmentation to score (.seg.nrrd, DICOM SEG or labelmap)")
-    score.add_argument("reference", metavar="REFERENCE", help="reference segmentation on the same voxel grid")
+               "  sdseg score ct.seg.nrrd totalseg.nii.gz --pair liver=5 --pair spleen=1 -o scores.csv\n"
+               "  sdseg score results/ labels/ -o test-set.csv     # every case: ct001.seg.nrrd with ct001.nii.gz, ...\n\n" + epilog)
+    score.add_argument("prediction", metavar="PREDICTION", help="segmentation to score (.seg.nrrd, DICOM SEG or labelmap), or a folder of them (one per case)")
+    score.add_argument("reference", metavar="REFERENCE", help="reference segmentation on the same voxel grid, or a folder of them (paired by file name)")
     score.add_argument("--pair", action="append", default=[], metavar="PRED=REF",
                        help="score segment PRED (name or label value) against REF; repeatable; only these are scored")
     score.add_argument("--match", default="auto", choices=["auto", "name", "value"],

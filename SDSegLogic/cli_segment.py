@@ -15,7 +15,7 @@ import traceback
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional
+from typing import Callable, Dict, List, Optional, Tuple
 
 from .cli import (
     DICOM_SEG_EXTENSIONS,
@@ -30,6 +30,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
+from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
 from .cli_outputs import _flag, _write_outputs, check_outputs, dicom_sources
 from .device import slow_cpu_bf16_note
 from .errors import CancelledError, InputError
@@ -43,11 +44,21 @@ _INPUT_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".m
 
 @dataclass
 class Job:
-    """One input, the files to write for it (kind -> path) and the DICOM series to read (``None``: the default)."""
+    """One input (or one frame of a 4-D input) and the files to write for it.
+
+    Attributes:
+        input: the image file or DICOM folder.
+        outputs: kind -> path.
+        series: the DICOM series to read (``None``: the default).
+        frame: the frame of a 4-D input to read (``--frame N``, or one of ``--frame all``).
+        frames: the input's frame count when ``--frame all`` split it into one job per frame.
+    """
 
     input: Path
     outputs: Dict[str, Path] = field(default_factory=dict)
     series: Optional[str] = None
+    frame: Optional[int] = None
+    frames: Optional[int] = None
 
 
 def input_stem(path: Path) -> str:
@@ -65,7 +76,7 @@ def _has_extension(path: str, extensions) -> bool:
 
 
 def plan_jobs(args: argparse.Namespace) -> List[Job]:
-    """Output paths of every input; raises :class:`UsageError` for impossible combinations."""
+    """Output paths of every input (one job per frame with ``--frame all``); raises :class:`UsageError`."""
     inputs = [Path(p) for p in args.inputs]
     out = args.output
     folder_mode = len(inputs) > 1 or Path(out).is_dir() or out.endswith(("/", os.sep))
@@ -73,7 +84,9 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
               "dicom_seg": getattr(args, "dicom_seg", None)}
     if args.uncertainty and args.samples < 2:
         raise UsageError("--uncertainty needs --samples 2 or more (the variance over one sample is zero).")
-    jobs = [Job(p, series=getattr(args, "series", None)) for p in inputs]
+    frame = getattr(args, "frame", None)
+    jobs = [Job(p, series=getattr(args, "series", None), frame=frame if isinstance(frame, int) else None)
+            for p in inputs]
     if folder_mode:
         stems = [input_stem(p) for p in inputs]
         clashes = sorted({s for s in stems if stems.count(s) > 1})
@@ -103,21 +116,25 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
             if not _has_extension(value, allowed) or value.lower().endswith(".seg.nrrd"):
                 raise UsageError(f"--{_flag(kind)} {value}: unsupported extension; use one of {', '.join(allowed)}.")
             jobs[0].outputs[kind] = Path(value)
+    if frame == FRAME_ALL:
+        jobs = expand_frames(jobs)
     _check_distinct(jobs)
     return jobs
 
 
 def _check_distinct(jobs: List[Job]) -> None:
     inputs = {os.path.abspath(j.input) for j in jobs}
-    seen: Dict[str, str] = {}
+    seen: Dict[str, Tuple[str, Path]] = {}
     for job in jobs:
         for kind, path in job.outputs.items():
             key = os.path.abspath(path)
             if key in inputs:
                 raise UsageError(f"{path}: the {kind} output would overwrite an input; choose another name.")
             if key in seen:
-                raise UsageError(f"{path}: used for both the {seen[key]} and the {kind} output; choose distinct names.")
-            seen[key] = kind
+                other, source = seen[key]
+                of = f" (of {source} and of {job.input})" if source != job.input else ""
+                raise UsageError(f"{path}: used for both the {other} and the {kind} output{of}; choose distinct names.")
+            seen[key] = (kind, job.input)
 
 
 class _CancelFlag:
@@ -237,7 +254,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        image = read_image(job.input, frame=getattr(args, "frame", None), series=job.series)
+        image = read_image(job.input, frame=job.frame, series=job.series)
         sources = dicom_sources(job, image)  # before segmenting: a series a SEG cannot reference fails now
         cancel.check()
         tracker = ProgressTracker(_slice_count(image, predictor, slices, args), prior)
@@ -246,7 +263,7 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
             tracker.total = total
             tracker.update(done)
             reporter.emit(ProgressEvent("progress", done=done, total=total, eta_s=tracker.eta_s,
-                                        elapsed_s=tracker.elapsed_s, **common))
+                                        elapsed_s=tracker.elapsed_s, extra=frame_fields(job), **common))
 
         on_progress(0, tracker.total)
         result = segment_array(
@@ -262,7 +279,8 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
     return tracker, result, written, notes
 
 
-def _report_failure(exc: Exception, exit_code: int, args: argparse.Namespace, reporter: Reporter, common: dict) -> int:
+def _report_failure(exc: Exception, exit_code: int, args: argparse.Namespace, reporter: Reporter, common: dict,
+                    extra: Optional[dict] = None) -> int:
     """Emit the error event of one failed input; returns the run's exit code so far.
 
     The run ends with the exit code of the first failed input, except that an unexpected error
@@ -272,7 +290,8 @@ def _report_failure(exc: Exception, exit_code: int, args: argparse.Namespace, re
     if getattr(args, "debug", False):
         reporter.stderr.write(f"sdseg: traceback for {common['input']}:\n")
         traceback.print_exception(type(exc), exc, exc.__traceback__, file=reporter.stderr)
-    reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, **common))
+    reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, extra=dict(extra or {}),
+                                **common))
     return EXIT_UNEXPECTED if code == EXIT_UNEXPECTED else (exit_code or code)
 
 
@@ -311,7 +330,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
             extra={"model": card.model_id, "model_version": card.version, "model_folder": str(resolved.folder),
                    "device": str(device), **({"warnings": [slow]} if slow else {})},
         ))
-        finished: Dict[str, str] = {}
+        finished: List[Tuple[Job, str]] = []
         exit_code = EXIT_OK
         for index, job in enumerate(jobs, start=1):
             common = {"volume": index, "volumes": len(jobs), "input": str(job.input)}
@@ -321,12 +340,12 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
             except CancelledError:
                 raise
             except Exception as exc:  # noqa: BLE001 - one input's failure must not stop the others
-                exit_code = _report_failure(exc, exit_code, args, reporter, common)
+                exit_code = _report_failure(exc, exit_code, args, reporter, common, frame_fields(job))
                 continue
             if tracker.done > 0:
                 prior = tracker.elapsed_s / tracker.done  # the measured rate primes the next volume
-            finished[str(job.input)] = written["segmentation"]
-            extra: Dict[str, object] = {"voxel_counts": dict(result.voxel_counts)}
+            finished.append((job, written["segmentation"]))
+            extra: Dict[str, object] = {**frame_fields(job), "voxel_counts": dict(result.voxel_counts)}
             if notes:
                 extra["warnings"] = notes
                 if not (args.quiet or args.json):
@@ -334,11 +353,13 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
                         reporter.stderr.write(f"sdseg: warning: {note}\n")
             reporter.emit(ProgressEvent("volume_done", done=tracker.done, total=tracker.total,
                                         elapsed_s=tracker.elapsed_s, outputs=written, extra=extra, **common))
-    reporter.emit(ProgressEvent("done", volumes=len(jobs), elapsed_s=time.monotonic() - run_start,
-                                outputs=finished, exit_code=exit_code))
+    outputs, frame_outputs = summarise(finished)
+    reporter.emit(ProgressEvent("done", volumes=len(jobs), elapsed_s=time.monotonic() - run_start, outputs=outputs,
+                                exit_code=exit_code, extra={"frame_outputs": frame_outputs} if frame_outputs else {}))
     failed = len(jobs) - len(finished)
-    reporter.say(f"segmented {len(finished)} of {len(jobs)} input(s) with {card.model_id} {card.version} in "
+    unit = "volume(s) (one per frame of a 4-D input)" if any(j.frames for j in jobs) else "input(s)"
+    reporter.say(f"segmented {len(finished)} of {len(jobs)} {unit} with {card.model_id} {card.version} in "
                  f"{time.monotonic() - run_start:.1f} s" + (f"; {failed} failed" if failed else ""))
-    for source, target in finished.items():
-        reporter.say(f"  {source} -> {target}")
+    for job, target in finished:
+        reporter.say(f"  {job.input}" + (f" (frame {job.frame})" if job.frames else "") + f" -> {target}")
     return exit_code

@@ -352,7 +352,7 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
             if frame is None:
                 raise InputError(
                     f"{path}: 4-D image with {count} frames (axis kind {kind!r}); choose one with frame=0..{count - 1} "
-                    "(--frame on the command line), or save a single 3-D volume."
+                    "(--frame N on the command line, or --frame all for every frame), or save a single 3-D volume."
                 )
             if not 0 <= frame < count:
                 raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")

@@ -79,7 +79,7 @@ def read_photo(path: Path, frame: Optional[int]) -> Tuple[np.ndarray, Dict[str, 
     with _open(path) as img:
         frames = int(getattr(img, "n_frames", 1))
         if frames > 1 and frame is None:
-            raise InputError(f"{path}: {frames} pages/frames; choose one with frame=0..{frames - 1} (--frame).")
+            raise InputError(f"{path}: {frames} pages/frames; choose one with frame=0..{frames - 1} (--frame N; --frame all: every page).")
         if frame is not None:
             if not 0 <= frame < frames:
                 raise InputError(f"{path}: frame={frame} is out of range; the file has frames 0..{frames - 1}.")

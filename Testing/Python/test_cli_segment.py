@@ -239,7 +239,7 @@ def test_frame_suggested_by_the_error_works(tiny_folder, crop, tmp_path, capsys)
     sitk.WriteImage(volume, str(three_d))
     argv = ["segment", four_d, "-o", tmp_path / "o.nrrd", "--model", tiny_folder, "--quiet"]
     code, _, err = run(argv, capsys)
-    assert code == 3 and "frame=0..1 (--frame)" in err
+    assert code == 3 and "frame=0..1 (--frame N; --frame all: every frame)" in err
     code, _, err = run(argv + ["--frame", "1"], capsys)
     assert code == 0, err
     reference = tmp_path / "reference.nrrd"
