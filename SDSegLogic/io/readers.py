@@ -301,8 +301,8 @@ def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Opti
     if dim == 4 or (components > 1 and not colour):
         count = array.shape[0] if dim == 4 else components
         if frame is None:
-            raise InputError(f"{path}: 4-D image with {count} frames; choose one with frame=0..{count - 1} (--frame N; --frame all: every frame), "
-                             "or save a single 3-D volume.")
+            raise InputError(f"{path}: 4-D image with {count} frames; choose one with frame=0..{count - 1} "
+                             "(--frame N; --frame all: every frame), or save a single 3-D volume.")
         if not 0 <= frame < count:
             raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
         array = array[frame] if dim == 4 else array[..., frame]
