@@ -7,6 +7,7 @@ heavy collaborators (torch, SimpleITK): they are imported inside :func:`run_segm
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import signal
 import threading
@@ -311,7 +312,10 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         raise InputError(f"input not found: {', '.join(missing)}; check the path(s).")
     check_outputs(jobs)
 
-    with _CancelFlag() as cancel:
+    from .io.frame_cache import keep_decoded_frames
+
+    every_frame = getattr(args, "frame", None) == FRAME_ALL  # then each 4-D file is decoded once for all its frames
+    with _CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
         resolved, device, predictor = _load(args, loader)
         cancel.check()
         _apply_compile(args, predictor, device, reporter)

@@ -329,7 +329,12 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
         return array, geometry, {"kind": "scalar", "original_dtype": original, "kinds": header.get("kinds")}
     _check_raw_length(path, header)
     try:
-        data, _ = nrrd.read(str(path), index_order="F")
+        if others:  # a frame of a 4-D file: --frame all reads the others from the same decode
+            from .frame_cache import cached_decode
+
+            data = cached_decode(path, lambda: nrrd.read(str(path), index_order="F")[0])
+        else:
+            data, _ = nrrd.read(str(path), index_order="F")
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data
         raise InputError(f"{path}: the NRRD data cannot be read ({type(exc).__name__}: {exc}); the file is "
                          "truncated or corrupt, re-export it.") from None
@@ -356,6 +361,6 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
                 )
             if not 0 <= frame < count:
                 raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
-            data = data[..., frame]
+            data = np.array(data[..., frame])  # a copy: the decode may be kept for the next frame
             facts["frame"] = frame
     return data, geometry, facts

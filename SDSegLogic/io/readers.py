@@ -239,7 +239,10 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             if fast_dtype is not None and not _sitk_agrees(reader, header, fast_dtype):
                 check_nifti_size(path, header)
                 fast_dtype = None
-            image = reader.Execute() if fast_dtype is None else None
+            several = reader.GetDimension() == 4 or int(reader.GetNumberOfComponents()) > 1  # frames, or colour
+            image = None
+            if fast_dtype is None:
+                image, array = _decode_sitk(path, reader, several)
         except RuntimeError as exc:
             lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
             detail = lines[-1] if lines else "unknown ITK error"
@@ -252,9 +255,28 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         from ._nifti import is_gzip
         from ._nifti_voxels import read_nifti_voxels
 
-        array = read_nifti_voxels(path, header, gzipped=is_gzip(path))
+        decode = lambda: read_nifti_voxels(path, header, gzipped=is_gzip(path))  # noqa: E731
+        array = _frames_once(path, decode) if several else decode()
         return _sitk_layout(path, reader, array, expected_ras, frame, meta)
-    return _sitk_layout(path, image, sitk.GetArrayFromImage(image), expected_ras, frame, meta)
+    return _sitk_layout(path, image, array, expected_ras, frame, meta)
+
+
+def _frames_once(path: Path, decode):
+    """``decode()``, kept for the file's next frames inside :func:`~SDSegLogic.io.frame_cache.keep_decoded_frames`."""
+    from .frame_cache import cached_decode
+
+    return cached_decode(path, decode)
+
+
+def _decode_sitk(path: Path, reader, several: bool):
+    """``(image, its voxels)`` read by ``reader``; a multi-frame file is decoded once for all its frames."""
+    import SimpleITK as sitk
+
+    def decode():
+        image = reader.Execute()
+        return image, sitk.GetArrayFromImage(image)
+
+    return _frames_once(path, decode) if several else decode()
 
 
 def _sitk_agrees(reader, header: Dict[str, Any], dtype: np.dtype) -> bool:
@@ -305,7 +327,7 @@ def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Opti
                              "(--frame N; --frame all: every frame), or save a single 3-D volume.")
         if not 0 <= frame < count:
             raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
-        array = array[frame] if dim == 4 else array[..., frame]
+        array = np.array(array[frame] if dim == 4 else array[..., frame])  # a copy: the decode may be kept for the next frame
         meta["frame"] = frame
     return array, geometry, colour, ""
 

@@ -209,3 +209,31 @@ def test_frames_are_counted_from_the_header_and_named_to_sort_by_frame(frames, t
     assert frame_path(Path("v.png"), 999, 1000) == Path("v.frame999.png")
     names = [frame_path(Path("cine.seg.nrrd"), k, 1001).name for k in (1000, 2, 10)]
     assert names[0] == "cine.frame1000.seg.nrrd" and sorted(names) == [names[1], names[2], names[0]]
+
+
+@pytest.mark.parametrize("kind", ["nrrd", "nifti"])
+def test_each_4d_file_is_decoded_once_for_all_its_frames(tiny_folder, frames, tmp_path, capsys, monkeypatch, kind):
+    """--frame all keeps the decoded file for its next frames (before: one whole decode per frame), then lets it go."""
+    import SDSegLogic.io._nifti_voxels as nifti_voxels
+    from SDSegLogic.io import frame_cache
+
+    calls = []
+    if kind == "nrrd":
+        source = _write_4d_nrrd(tmp_path / "cine.nrrd", frames)
+        real = nrrd.read
+        monkeypatch.setattr(nrrd, "read", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+    else:
+        source = _write_4d_nifti(tmp_path / "cine.nii.gz", frames)
+        real = nifti_voxels.read_nifti_voxels  # NumPy's decode, or ITK's when the header needs it: count both
+        monkeypatch.setattr(nifti_voxels, "read_nifti_voxels", lambda *a, **k: calls.append(a[0]) or real(*a, **k))
+        execute = sitk.ImageFileReader.Execute
+        monkeypatch.setattr(sitk.ImageFileReader, "Execute", lambda self: calls.append("itk") or execute(self))
+    out = tmp_path / "out"
+    code, _, err = run(["segment", source, "-o", f"{out}/", "--frame", "all", "--model", tiny_folder, "--quiet"], capsys)
+    assert code == 0, err
+    assert len(calls) == 1, f"decoded {len(calls)} times for 3 frames"
+    assert frame_cache._LAST.value is None and not frame_cache._LAST.enabled  # nothing kept after the run
+    for k in range(3):  # the kept decode gives the frames a --frame k run reads; --frame k keeps nothing
+        np.testing.assert_array_equal(_labels(out / f"cine.frame{k:03d}.seg.nrrd"),
+                                      _single_frame_labels(source, k, tmp_path, tiny_folder, capsys))
+        assert frame_cache._LAST.value is None

@@ -1,0 +1,67 @@
+"""Keep a 4-D image decoded while its frames are read one after another (``sdseg segment --frame all``).
+
+Reading frame ``k`` of a 4-D NRRD, NIfTI or MetaImage decodes the whole file (gzip included) and
+keeps one frame. Segmenting every frame that way decodes the file once per frame, so the reading
+cost grows with the square of the frame count. Inside :func:`keep_decoded_frames` the readers keep
+the last 4-D file they decoded (only one: the next file replaces it) and serve its other frames
+from memory, as long as the file's size and modification time are unchanged. The memory held is
+the decoded file in its own voxel type, no more than the reader's memory check already allowed for
+reading it. Outside the context nothing is kept, as before.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any, Callable, Iterator, Optional, Tuple, TypeVar
+
+__all__ = ["keep_decoded_frames", "cached_decode"]
+
+T = TypeVar("T")
+
+
+class _LastDecoded:
+    """The one decoded file kept (key: resolved path, size, mtime)."""
+
+    def __init__(self) -> None:
+        self.enabled = False
+        self.key: Optional[Tuple[str, int, int]] = None
+        self.value: Any = None
+
+    def clear(self) -> None:
+        self.key, self.value = None, None
+
+
+_LAST = _LastDecoded()
+
+
+@contextlib.contextmanager
+def keep_decoded_frames() -> Iterator[None]:
+    """Within the block, readers keep the last decoded 4-D file for its next frames; cleared on exit."""
+    previous = _LAST.enabled
+    _LAST.enabled = True
+    try:
+        yield
+    finally:
+        _LAST.clear()
+        _LAST.enabled = previous
+
+
+def cached_decode(path: Path, decode: Callable[[], T]) -> T:
+    """``decode()``, or the value it gave for the same unchanged file inside :func:`keep_decoded_frames`.
+
+    Args:
+        path: the file ``decode`` reads (its size and modification time are part of the key).
+        decode: reads and decodes the whole file; its result must not be modified by the caller.
+    """
+    if not _LAST.enabled:
+        return decode()
+    stat = os.stat(path)
+    key = (str(Path(path).resolve()), int(stat.st_size), int(stat.st_mtime_ns))
+    if _LAST.key == key:
+        return _LAST.value
+    _LAST.clear()  # let the previous file go before decoding the next
+    value = decode()
+    _LAST.key, _LAST.value = key, value
+    return value
