@@ -217,7 +217,8 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
     }
 
 
-def _fmt(value: Optional[float], digits: int) -> str:
+def format_optional(value: Optional[float], digits: int) -> str:
+    """``value`` with ``digits`` decimals, or ``-`` when it is undefined (``None``)."""
     return "-" if value is None else f"{value:.{digits}f}"
 
 
@@ -234,8 +235,8 @@ def report_text(report: Dict[str, Any]) -> str:
         if row["reference_segment"].lower() != name.lower():
             name = f"{name} = {row['reference_segment']}"
         note = f"  ({row['distance_note']})" if row["distance_note"] else ""
-        lines.append(f"{name[:28]:<28} {row['dice']:6.3f} {row['iou']:6.3f} {_fmt(row['hd95_mm'], 2):>8} "
-                     f"{_fmt(row['assd_mm'], 2):>8} {_fmt(row['hd_mm'], 2):>8} {row['volume_prediction_ml']:9.2f} "
+        distances = " ".join(f"{format_optional(row[key], 2):>8}" for key in ("hd95_mm", "assd_mm", "hd_mm"))
+        lines.append(f"{name[:28]:<28} {row['dice']:6.3f} {row['iou']:6.3f} {distances} {row['volume_prediction_ml']:9.2f} "
                      f"{row['volume_reference_ml']:9.2f}{note}")
     if not report["segments"]:
         lines.append("(no segment pairs: see --pair)")

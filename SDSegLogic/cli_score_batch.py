@@ -17,27 +17,25 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .cli import UsageError, describe_error, exit_code_for
+from .cli_score import format_optional
 
 __all__ = ["CASE_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
 
-#: endings stripped from a file name to get its case name (longest first)
+#: endings of segmentation and label files (a case is the file name without one of them)
 CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
                  ".png", ".tiff", ".tif", ".bmp")
 
 
 def case_name(path: Path) -> Optional[str]:
-    """``ct001.seg.nrrd`` -> ``ct001``; ``None`` for a file that is not a segmentation or label file.
+    """``ct001.seg.nrrd`` -> ``ct001`` (as ``sdseg segment`` names its outputs); ``None`` for any other file.
 
     Hidden files and the data files of a detached header (``.raw``, ``.gz`` beside ``.nhdr``) are skipped.
     """
-    name = path.name
-    if name.startswith(".") or not path.is_file():
+    from .cli_segment import input_stem
+
+    if path.name.startswith(".") or not path.is_file() or not path.name.lower().endswith(CASE_SUFFIXES):
         return None
-    lower = name.lower()
-    for suffix in CASE_SUFFIXES:
-        if lower.endswith(suffix) and len(name) > len(suffix):
-            return name[: -len(suffix)]
-    return None
+    return input_stem(path)
 
 
 def _cases(folder: Path) -> Dict[str, Path]:
@@ -124,10 +122,6 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
             "prediction_only": pred_only, "reference_only": ref_only, "first_error_code": first_error}
 
 
-def _fmt(value: Optional[float], digits: int) -> str:
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
 def batch_text(report: Dict[str, Any]) -> str:
     """The human-readable summary: per case mean Dice (or error), then per segment statistics."""
     lines = [f"predictions {report['predictions']}", f"references  {report['references']}", "",
@@ -137,12 +131,13 @@ def batch_text(report: Dict[str, Any]) -> str:
             lines.append(f"{case['case'][:32]:<32} {'-':>9}  error: {case['error']}")
         else:
             names = ", ".join(f"{r['prediction_segment']} {r['dice']:.3f}" for r in case["segments"])
-            lines.append(f"{case['case'][:32]:<32} {_fmt(case['mean_dice'], 3):>9}  {names}")
+            lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}")
     header = f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} {'ASSD mm':>8}"
     lines += ["", header, "-" * len(header)]
     for segment, row in report["summary"].items():
         lines.append(f"{segment[:28]:<28} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
-                     f"{row['dice_median']:6.3f} {_fmt(row['hd95_median_mm'], 2):>11} {_fmt(row['assd_mean_mm'], 2):>8}")
+                     f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} "
+                     f"{format_optional(row['assd_mean_mm'], 2):>8}")
     if report["mean_dice"] is not None:
         lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if 'error' not in c]):>5} "
                      f"{report['mean_dice']:9.3f}")

@@ -39,7 +39,7 @@ from .progress import ProgressEvent, ProgressTracker
 
 __all__ = ["Job", "plan_jobs", "check_outputs", "input_stem", "run_segment"]
 
-_INPUT_SUFFIXES = (".seg.nrrd", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
+_INPUT_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".png", ".jpg", ".jpeg",
                    ".tif", ".tiff", ".bmp", ".dcm")
 
 

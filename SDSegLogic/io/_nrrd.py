@@ -361,6 +361,8 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
                 )
             if not 0 <= frame < count:
                 raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
-            data = np.array(data[..., frame])  # a copy: the decode may be kept for the next frame
+            from .frame_cache import own_frame
+
+            data = own_frame(data[..., frame])
             facts["frame"] = frame
     return data, geometry, facts
