@@ -10,6 +10,7 @@ Public API::
     validate_seg_header(header, source) -> list of segment dicts
     detect_format(path) -> str
     check_before_itk(path) -> None   # refuse a NIfTI that SimpleITK would crash on or zero-fill
+    itk_safe_path(path) -> context manager yielding a path from which ITK reads exactly ``path``
 
 Arrays are indexed (K, J, I) = (slice, row, column), colour (K, J, I, 3); geometry is an
 :class:`SDSegLogic.geometry.ImageGeometry` in LPS. Writes are atomic and never touch the input.
@@ -21,8 +22,8 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 ==  ================================  ==========================================================
 1   oblique direction                 ADAPT: permute/flip to the closest axes, no resampling, exact
                                       direction kept; WARN above 1 degree (stronger above 20)
-2   LPS vs RAS                        ADAPT: LPS inside; NRRD/NIfTI RAS converted; other NRRD
-                                      ``space`` REJECT
+2   LPS vs RAS                        ADAPT: LPS inside; NRRD RAS/LAS and NIfTI RAS converted;
+                                      other NRRD ``space`` (scanner-xyz, 3D-*) REJECT
 3   flipped / negative axes           ADAPT as row 1 (all 48 signed permutations tested)
 4   sagittal/coronal acquisition      ADAPT to the card's orientation; WARN that the plane differs
 5   anisotropic spacing               spacing copied exactly; WARN when in-plane ratio > 2
@@ -31,6 +32,7 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
                                       a 2-D NIfTI is placed by its sform/qform (position, tilt);
                                       16-bit pictures (gray or colour) scaled to 0..255
 8   4-D (time, echoes, pages)         REJECT naming the frame count, unless ``frame=`` is given
+                                      (a single frame is the volume itself)
 9   RGB / RGBA                        colour kept for 3-channel models; channel mismatch ADAPT
                                       (luminance / repeat) + WARN, or REJECT with
                                       ``strict_channels``; alpha dropped only if fully opaque
@@ -39,8 +41,9 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 12  empty file                        REJECT before any reader runs
 13  truncated / corrupt               REJECT: every reader error becomes ``InputError``; raw NRRD
                                       data shorter than its header announces (``byte skip: -1``
-                                      included) and MetaImage ``LIST`` data that is short,
-                                      missing or declared n-D for an n-D image REJECT
+                                      included), MetaImage ``LIST`` data that is short,
+                                      missing or declared n-D for an n-D image, and compressed
+                                      MetaImage data that does not inflate cleanly REJECT
 14  wrong extension                   REJECT "extension says X, content is Y"; extension-less
                                       DICOM files accepted
 15  non-ASCII / spaced paths          supported (``pathlib``; on Windows ITK IO goes through an
@@ -82,6 +85,7 @@ __all__ = [
     "validate_seg_header",
     "detect_format",
     "check_before_itk",
+    "itk_safe_path",
 ]
 
 _LAZY = {
@@ -94,6 +98,7 @@ _LAZY = {
     "validate_seg_header": ".seg_nrrd",
     "detect_format": ".sniff",
     "check_before_itk": "._nifti_header_guard",
+    "itk_safe_path": "._sitk",
 }
 
 

@@ -136,8 +136,12 @@ def _slice_info(files: List[str]) -> Tuple[np.ndarray, np.ndarray, Dict[str, str
                              ("0028|0010", "rows"), ("0028|0011", "columns")):
                 if tag in keys:
                     first[key] = reader.GetMetaData(tag).strip()
-        elif "0028|1053" in keys and reader.GetMetaData("0028|1053").strip() != first.get("slope"):
-            first["varying_slope"] = "1"
+        else:
+            if "0028|1053" in keys and reader.GetMetaData("0028|1053").strip() != first.get("slope"):
+                first["varying_slope"] = "1"
+            size = tuple(reader.GetMetaData(t).strip() if t in keys else "" for t in ("0028|0010", "0028|0011"))
+            if size != (first.get("rows", ""), first.get("columns", "")) and "other_size" not in first:
+                first["other_size"] = f"{Path(name).name} has {size[0]} x {size[1]} pixels"
     return np.asarray(positions, dtype=np.float64), orient, first
 
 
@@ -177,6 +181,10 @@ def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str,
     if left_out:
         notes.append(left_out)
     positions, orient, first = _slice_info(files)
+    if "other_size" in first:
+        raise InputError(f"{path}: the slices of the series differ in size ({first['other_size']}, "
+                         f"{Path(files[0]).name} has {first.get('rows')} x {first.get('columns')}); the series mixes "
+                         "images of different acquisitions. Keep one series of equal-sized slices per folder.")
     rows, cols = int(first.get("rows", 0) or 0), int(first.get("columns", 0) or 0)
     return rows * cols * len(files), {"files": files, "positions": positions, "orient": orient, "first": first,
                                       "notes": notes, "series_count": len(all_series), "left_out": left_out}

@@ -2,17 +2,20 @@
 
 A header names its data files (one file, a ``LIST`` of files or a printf format string). They
 must lie in the header's folder (untrusted input) and hold the bytes the header announces: ITK
-would read files anywhere and fill missing data with whatever memory held.
+would read files anywhere and fill missing data with whatever memory held. Compressed data must
+inflate without error: ITK only prints "Uncompress failed" and returns garbage voxels.
 """
 
 from __future__ import annotations
 
 import math
 import re
+import zlib
 from pathlib import Path
 from typing import Dict, List, Tuple
 
 from ..errors import InputError
+from ._deflate import zlib_errors, zlib_module
 
 __all__ = ["check_metaimage_header"]
 
@@ -21,12 +24,14 @@ def check_metaimage_header(path: Path) -> None:
     """Parse the header once and run both data-file checks.
 
     Raises:
-        InputError: a data file lies outside the header's folder, or ``LIST`` data is missing,
-            short or declared with as many dimensions as the image.
+        InputError: a data file lies outside the header's folder, ``LIST`` data is missing,
+            short or declared with as many dimensions as the image, or compressed data is
+            corrupt or shorter than the header announces.
     """
     fields, listed = _metaimage_header(path)
     _check_metaimage_data_files(path, fields, listed)
     _check_metaimage_list_length(path, fields, listed)
+    _check_metaimage_compressed(path, fields)
 
 
 #: a printf field in a MetaImage format-string data file name (``slice%03d.raw``)
@@ -56,6 +61,80 @@ def _metaimage_header(path: Path) -> Tuple[Dict[str, str], List[str]]:
     except OSError as exc:
         raise InputError(f"{path}: cannot read the header ({exc}).") from None
     return fields, []
+
+
+def _local_data_offset(path: Path) -> int:
+    """Byte offset of ``LOCAL`` data: just after the ``ElementDataFile`` line (where MetaIO starts)."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            if raw.decode("latin-1").partition("=")[0].strip().lower() == "elementdatafile":
+                return fh.tell()
+    return 0
+
+
+#: compressed bytes read per step while checking a compressed MetaImage stream
+_PIECE = 1 << 22
+#: (data file, size, mtime) of streams already verified: ``--frame all`` reads a 4-D file once per frame
+_VERIFIED: set = set()
+
+
+def _check_metaimage_compressed(path: Path, fields: Dict[str, str]) -> None:
+    """Refuse compressed data (``LOCAL`` or one data file) that does not inflate to the announced size.
+
+    The stream is inflated once, its output counted and dropped, and its checksum verified, reading
+    at most ``CompressedDataSize`` bytes as MetaIO does.
+
+    Raises:
+        InputError: the zlib/gzip stream is corrupt, fails its checksum, or ends before
+            DimSize x channels x element size bytes.
+    """
+    if fields.get("compresseddata", "false").lower() not in ("true", "1"):
+        return
+    value = fields.get("elementdatafile", "")
+    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
+    try:
+        needed = math.prod(int(v) for v in fields.get("dimsize", "").split()) * item \
+            * int(fields.get("elementnumberofchannels", "1") or 1) if item else 0
+        limit = int(fields["compresseddatasize"]) if fields.get("compresseddatasize") else None
+    except ValueError:
+        return  # a malformed header: ITK reports it
+    if value.upper() == "LOCAL":
+        source, start = path, _local_data_offset(path)
+    elif value and not value.upper().startswith("LIST") and "%" not in value and (path.parent / value).is_file():
+        source, start = path.parent / value, 0
+    else:
+        return  # LIST or format-string data, or a missing file (ITK reports it)
+    stat = source.stat()
+    key = (str(source.resolve()), start, limit, needed, stat.st_size, stat.st_mtime_ns)
+    if needed <= 0 or key in _VERIFIED:
+        return
+    inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip wrapper, as MetaIO accepts
+    produced, remaining = 0, limit if limit is not None and limit > 0 else None
+    with open(source, "rb") as fh:
+        fh.seek(start)
+        try:
+            while not inflater.eof:
+                piece = fh.read(_PIECE if remaining is None else min(_PIECE, remaining))
+                if not piece:
+                    break
+                if remaining is not None:
+                    remaining -= len(piece)
+                while piece and not inflater.eof:
+                    produced += len(inflater.decompress(piece, _PIECE))
+                    piece = inflater.unconsumed_tail
+        except zlib_errors() as exc:
+            raise InputError(f"{path}: the compressed voxel data is corrupt ({exc}); ITK would read garbage. "
+                             "Export the image again.") from None
+    where = "" if source == path else f" (data file {source.name})"
+    if not inflater.eof:
+        raise InputError(f"{path}: the compressed voxel data{where} is cut short (it ends before its end-of-stream "
+                         "marker); the file is truncated, export it again.")
+    if produced < needed:
+        raise InputError(f"{path}: the compressed voxel data{where} inflates to {produced:,} bytes but the header "
+                         f"announces {needed:,}; the file is truncated or corrupt, export it again.")
+    if len(_VERIFIED) > 64:
+        _VERIFIED.clear()
+    _VERIFIED.add(key)
 
 
 def _metaimage_data_names(fields: Dict[str, str], listed: List[str]) -> List[str]:

@@ -102,14 +102,24 @@ def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.nd
     """
     if header.get("version") != 1:
         return None
+    ndim = int(header["dim"][0])
+    sizes = [float(v) for v in header["pixdim"][1:1 + min(max(ndim, 0), 3)]]
+    if not all(math.isfinite(v) and v != 0 for v in sizes):
+        raise GeometryError(
+            f"{path}: the NIfTI voxel size (pixdim {sizes}) holds a zero or non-finite value, which ITK silently "
+            "replaces by 1 mm. Fix the header's pixdim (e.g. nibabel img.header.set_zooms(...)) or export the image "
+            "again."
+        )
     q_code, s_code = header["qform_code"], header["sform_code"]
     sform = nifti_affine_ras(header, "sform") if s_code > 0 else None
     qform = nifti_affine_ras(header, "qform") if q_code > 0 else None
     if sform is not None:
         axes = sform[:3, :3]
         norms = np.linalg.norm(axes, axis=0)
-        if np.any(norms <= 0):
-            raise GeometryError(f"{path}: the NIfTI sform has a zero axis ({axes.round(6).tolist()}); fix the header.")
+        if not np.all(np.isfinite(sform)) or np.any(norms <= 0):
+            raise GeometryError(f"{path}: the NIfTI sform has a zero or non-finite entry "
+                                f"({sform[:3].round(6).tolist()}); fix the header (or set sform_code to 0 if the "
+                                "qform is right).")
         unit = axes / norms
         error = float(np.abs(unit.T @ unit - np.eye(3)).max())
         if error > 1e-4:
@@ -118,6 +128,9 @@ def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.nd
                 "represent it and would silently use another transform. Resample the image to a rotation-only grid "
                 "(e.g. 3D Slicer 'Harden transform' then save, or nibabel/SimpleITK resampling) and save it again."
             )
+    if qform is not None and not np.all(np.isfinite(qform)):
+        raise GeometryError(f"{path}: the NIfTI qform (quatern_b/c/d, qoffset) holds a non-finite value; fix the "
+                            "header (or set qform_code to 0 if the sform is right).")
     if sform is not None and qform is not None:
         # the qform quaternion is stored in float32, so near-180-degree rotations differ by ~1e-4 after
         # decoding; tolerate that, reject real disagreements (0.1 degree, 0.01 mm, 0.01 % spacing)

@@ -18,6 +18,7 @@ __all__ = ["read_nrrd_header", "nrrd_voxel_count", "read_nrrd"]
 
 _LPS_SPACES = ("left-posterior-superior", "lps")
 _RAS_SPACES = ("right-anterior-superior", "ras")
+_LAS_SPACES = ("left-anterior-superior", "las")
 _COLOUR_KINDS = ("rgb-color", "rgba-color", "3-color", "4-color", "3-vector", "4-vector", "vector")
 
 
@@ -66,8 +67,29 @@ def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
             is_spatial = kinds[axis] in ("domain", "space")
         if is_spatial:
             spatial.append(axis)
+    if directions is None and len(spatial) > 3:  # no geometry: like ITK, axes after the third are frames
+        spatial = spatial[:3]
+    elif directions is not None and len(spatial) == 4:
+        spatial = _itk_time_axis_removed(directions, spatial)
     others = [a for a in range(dim) if a not in spatial]
     return spatial, others
+
+
+def _itk_time_axis_removed(directions: Any, axes: list) -> list:
+    """The three space axes of an ITK-written 4-D NRRD (``space dimension: 4``), else ``axes`` unchanged.
+
+    ITK (SimpleITK ``JoinSeries``, 4-D CT or cine) writes a 4-D grid whose fourth axis is time:
+    its direction is ``(0,0,0,dt)`` and the three space axes have no time component. Those three
+    axes form the volume; the time axis holds the frames.
+    """
+    rows = {a: np.asarray(directions[a], dtype=np.float64) for a in axes}
+    if any(row.size != 4 for row in rows.values()):
+        return axes
+    time_axes = [a for a, row in rows.items() if np.all(row[:3] == 0) and row[3] != 0]
+    space_axes = [a for a, row in rows.items() if row[3] == 0 and np.any(row[:3] != 0)]
+    if len(time_axes) == 1 and len(space_axes) == 3:
+        return space_axes
+    return axes
 
 
 def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometry:
@@ -82,31 +104,39 @@ def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometr
             sizes.append(1)
         warnings.warn(f"{path}: no 'space' or 'space directions' in the NRRD header; assuming an axis-aligned LPS grid "
                       "at the origin.", stacklevel=3)
-        return ImageGeometry(tuple(spacing), (0.0, 0.0, 0.0), np.eye(3), tuple(sizes))
+        signs = [-1.0 if v < 0 else 1.0 for v in spacing]  # a negative spacing runs the axis backwards, as in ITK
+        try:
+            return ImageGeometry(tuple(abs(v) for v in spacing), (0.0, 0.0, 0.0), np.diag(signs), tuple(sizes))
+        except GeometryError as exc:
+            raise GeometryError(f"{path}: {exc}") from None
     ndim_space = len(np.asarray(directions[spatial[0]]))
     if space is not None:
         space = str(space).lower()
         if space in _RAS_SPACES:
             flip = np.array([-1.0, -1.0, 1.0])
+        elif space in _LAS_SPACES:
+            flip = np.array([1.0, -1.0, 1.0])
         elif space in _LPS_SPACES:
             flip = np.ones(3)
         else:
             raise InputError(
-                f"{path}: NRRD space {header.get('space')!r} is not supported; only 'left-posterior-superior' and "
-                "'right-anterior-superior' have a defined patient frame. Re-save the image from 3D Slicer or SimpleITK."
+                f"{path}: NRRD space {header.get('space')!r} is not supported: it does not say which way the patient "
+                "lies. Only the patient spaces left-posterior-superior, right-anterior-superior and "
+                "left-anterior-superior are read. Re-save the image from 3D Slicer or SimpleITK."
             )
-    elif ndim_space in (2, 3):
+    elif ndim_space in (2, 3) or (ndim_space == 4 and len(spatial) == 3):  # 4: ITK's space + time (above)
         flip = np.ones(3)
         warnings.warn(f"{path}: NRRD has 'space dimension' but no 'space'; assuming LPS.", stacklevel=3)
     else:
-        raise InputError(f"{path}: NRRD space dimension {ndim_space} is not 2 or 3; give a 2-D or 3-D image.")
+        raise InputError(f"{path}: NRRD space dimension {ndim_space} is not 2 or 3 (nor 3-D space plus time); give "
+                         "a 2-D or 3-D image.")
     vectors = np.zeros((3, 3))
     for c, axis in enumerate(spatial):
-        row = np.asarray(directions[axis], dtype=np.float64)
+        row = np.asarray(directions[axis], dtype=np.float64)[:3]
         vectors[: row.size, c] = row
     origin = np.zeros(3)
     if header.get("space origin") is not None:
-        o = np.asarray(header["space origin"], dtype=np.float64)
+        o = np.asarray(header["space origin"], dtype=np.float64)[:3]  # a fourth entry is the time origin
         origin[: o.size] = o
     if len(spatial) == 2:
         vectors[:, 2] = np.cross(vectors[:, 0], vectors[:, 1])
@@ -278,15 +308,17 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
                         break
                     emit(piece)
             else:
-                inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 16)
-                while filled + len(carry) < nbytes and not inflater.eof:
-                    piece = fh.read(_PIECE)
+                inflater, piece = zlib_module().decompressobj(zlib.MAX_WBITS | 16), b""
+                while filled + len(carry) < nbytes:
                     if not piece:
-                        break
-                    while piece and filled + len(carry) < nbytes:
-                        emit(inflater.decompress(piece, min(_PIECE, nbytes - filled - len(carry))))
-                        piece = inflater.unconsumed_tail
-                if filled + len(carry) >= nbytes:
+                        piece = fh.read(_PIECE)
+                        if not piece:
+                            break
+                    if inflater.eof:  # the next gzip member of a multi-member stream (cat a.gz b.gz, bgzip)
+                        inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 16)
+                    emit(inflater.decompress(piece, min(_PIECE, nbytes - filled - len(carry))))
+                    piece = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
+                if filled + len(carry) >= nbytes and not inflater.eof:
                     # all voxels are in: the rest must be the gzip trailer, whose CRC-32 zlib checks
                     extra = inflater.decompress(piece + fh.read(), 1)
                     if extra or not inflater.eof:
@@ -347,7 +379,7 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
         data = np.expand_dims(data, 2)
     data = np.transpose(data, (2, 1, 0) + tuple(range(3, data.ndim)))
     if others:
-        kind = str(header.get("kinds", ["?"] * 8)[others[0]]).lower()
+        kind = str(header.get("kinds", ["domain"] * int(header["dimension"]))[others[0]]).lower()
         count = data.shape[-1]
         if count == 1:
             data = data[..., 0]

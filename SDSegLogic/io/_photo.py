@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -65,6 +66,19 @@ def photo_size(path: Path) -> Tuple[int, int, int, int]:
         return img.size[0], img.size[1], len(img.getbands()), int(getattr(img, "n_frames", 1))
 
 
+def _drop_opaque_alpha(path: Path, array: np.ndarray) -> np.ndarray:
+    """The gray plane of an (H, W, 2) gray + alpha picture whose alpha is fully opaque.
+
+    Raises:
+        InputError: some pixels are (partly) transparent.
+    """
+    if not np.all(array[..., 1] == np.iinfo(array.dtype).max):
+        raise InputError(f"{path}: the picture has a transparent alpha channel; flatten it onto a background and "
+                         "save it as a gray picture without alpha.")
+    warnings.warn(f"{path}: dropped an all-opaque alpha channel.", stacklevel=4)
+    return np.ascontiguousarray(array[..., 0])
+
+
 def read_photo(path: Path, frame: Optional[int]) -> Tuple[np.ndarray, Dict[str, Any]]:
     """Decode a 2-D picture.
 
@@ -92,13 +106,13 @@ def read_photo(path: Path, frame: Optional[int]) -> Tuple[np.ndarray, Dict[str, 
                 img = img.convert("RGB")
             elif mode == "1":
                 img = img.convert("L")
-            elif mode == "LA":
-                img = img.convert("RGBA")
             array = np.asarray(img)
             if mode == "I" and img.format == "PNG":
                 array = array.astype(np.uint16)  # older Pillow opens 16-bit gray PNG as 32-bit "I"
         except (OSError, ValueError, SyntaxError) as exc:
             raise InputError(f"{path}: the picture is truncated or corrupt ({exc}); re-export it.") from None
+    if mode == "LA":  # gray + alpha stays gray: the alpha goes, as for RGBA, if it is fully opaque
+        array = _drop_opaque_alpha(path, array)
     if array.ndim not in (2, 3):
         raise InputError(f"{path}: unexpected pixel layout {array.shape}; save a gray or RGB picture.")
     return array[None], {"original_mode": mode, "original_dtype": str(array.dtype), "frames": frames}

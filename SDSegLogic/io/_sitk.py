@@ -54,29 +54,52 @@ def image_from_array(array: np.ndarray, geometry: ImageGeometry):
     return image
 
 
+def _itk_would_read_sibling(path: Path) -> bool:
+    """Whether ITK, asked for ``path``, would take the voxels from another file beside it.
+
+    The NIfTI library under ITK, given ``scan.nii.gz``, reads the header from it but the voxels
+    from ``scan.nii`` when that file exists, silently returning another image's voxels.
+    """
+    name = path.name
+    return name.lower().endswith(".nii.gz") and path.is_file() and path.with_name(name[:-3]).exists()
+
+
+def _link_or_copy(path: Path, temp: Path) -> None:
+    """Make ``temp`` name the content of ``path``: a symbolic link where allowed, else a copy."""
+    try:
+        os.symlink(path.resolve(), temp)
+    except (OSError, NotImplementedError):  # Windows without the privilege, or no symlinks on this file system
+        shutil.copy2(path, temp)
+
+
 @contextlib.contextmanager
 def itk_safe_path(path: Path, writing: bool = False) -> Iterator[Path]:
-    """Yield a path ITK can open.
+    """Yield a path ITK can open, and from which it reads exactly ``path``.
 
     On Windows ITK uses the ANSI code page, so a path that cannot be encoded in it is routed
     through an ASCII-named temporary copy (reading) or temporary file moved into place (writing).
-    Elsewhere the path is used as is (UTF-8 works on POSIX).
+    Elsewhere the path is used as is (UTF-8 works on POSIX). A ``.nii.gz`` that has a ``.nii``
+    namesake beside it is read through a temporary link of its own (ITK would read the
+    namesake's voxels).
     """
-    if os.name != "nt":
+    sibling = not writing and _itk_would_read_sibling(path)
+    encodable = True
+    if os.name == "nt":
+        try:
+            str(path).encode(locale.getpreferredencoding(False))
+        except UnicodeEncodeError:
+            encodable = False
+    if encodable and not sibling:
         yield path
         return
-    try:
-        str(path).encode(locale.getpreferredencoding(False))
-        yield path
-        return
-    except UnicodeEncodeError:
-        pass
     suffix = "".join(path.suffixes[-2:]) if path.name.lower().endswith(".nii.gz") else path.suffix
     with tempfile.TemporaryDirectory(prefix="sdseg_") as tmp:
         temp = Path(tmp) / ("data" + suffix)
         if not writing:
             if path.is_dir():
                 shutil.copytree(path, temp)
+            elif encodable:
+                _link_or_copy(path, temp)
             else:
                 shutil.copy2(path, temp)
         yield temp

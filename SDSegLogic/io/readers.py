@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import math
+import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -244,11 +245,14 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             if fast_dtype is None:
                 image, array = _decode_sitk(path, reader, several)
         except RuntimeError as exc:
-            lines = [ln.strip() for ln in str(exc).strip().splitlines() if ln.strip()]
-            detail = lines[-1] if lines else "unknown ITK error"
-            if "orthonormal" in str(exc).lower():
+            detail = _itk_detail(str(exc))
+            text = str(exc).lower()
+            if "orthonormal" in text or "bad direction" in text:
                 raise GeometryError(f"{path}: the header's direction is not a rotation ({detail}); re-save it with a "
                                     "rotation-only direction (resample in 3D Slicer or SimpleITK).") from None
+            if "spacing" in text and ("zero" in text or "refusing to change spacing" in text):
+                raise GeometryError(f"{path}: the header's voxel spacing is zero or invalid ({detail}); fix the "
+                                    "spacing in the header (e.g. ElementSpacing) or export the image again.") from None
             raise InputError(f"{path}: cannot read the image ({detail}); the file is truncated or corrupt, "
                              "re-export it.") from None
     if image is None:  # NumPy reads the voxels; the reader's header information stands in for the image
@@ -259,6 +263,16 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         array = _frames_once(path, decode) if several else decode()
         return _sitk_layout(path, reader, array, expected_ras, frame, meta)
     return _sitk_layout(path, image, array, expected_ras, frame, meta)
+
+
+def _itk_detail(message: str) -> str:
+    """The part of an ITK exception message a user can act on: from ``ITK ERROR`` on, without the class prefix."""
+    lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
+    start = next((n for n, ln in enumerate(lines) if "ITK ERROR" in ln), None)
+    if start is None:
+        return lines[-1] if lines else "unknown ITK error"
+    first = re.sub(r"^\w+\(0x[0-9a-fA-F]+\):\s*", "", lines[start].split("ITK ERROR", 1)[1].lstrip(": "))
+    return " ".join([first] + lines[start + 1:])
 
 
 def _frames_once(path: Path, decode):
@@ -322,6 +336,8 @@ def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Opti
     colour = components in (3, 4) and image.GetPixelID() in (sitk.sitkVectorUInt8, sitk.sitkVectorUInt16)
     if dim == 4 or (components > 1 and not colour):
         count = array.shape[0] if dim == 4 else components
+        if count == 1 and frame is None:  # a single frame (DimSize ... 1): the 3-D volume itself
+            frame = 0
         if frame is None:
             raise InputError(f"{path}: 4-D image with {count} frames; choose one with frame=0..{count - 1} "
                              "(--frame N; --frame all: every frame), or save a single 3-D volume.")

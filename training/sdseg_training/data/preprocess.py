@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Tuple
 import numpy as np
 
 if TYPE_CHECKING:  # pragma: no cover
+    import SimpleITK
     from SDSegLogic.geometry import ImageGeometry
 
 __all__ = ["window_to_unit", "rgb_to_unit", "resize_images", "resize_labels", "read_volume_lps", "read_oriented",
@@ -99,6 +100,20 @@ def _check_before_itk(path: str) -> None:
         raise DatasetError(str(exc)) from None
 
 
+def _read_itk(path: str) -> "SimpleITK.Image":
+    """Read ``path`` with SimpleITK after the engine's NIfTI guard, through the engine's safe path.
+
+    The safe path makes ITK read exactly this file: a ``scan.nii.gz`` beside a ``scan.nii`` would
+    otherwise be read with the ``.nii``'s voxels, and non-ANSI Windows paths would fail.
+    """
+    import SimpleITK as sitk
+    from SDSegLogic.io import itk_safe_path
+
+    _check_before_itk(path)
+    with itk_safe_path(Path(path)) as itk_path:
+        return sitk.ReadImage(str(itk_path))
+
+
 def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
     """Read a volume reoriented to LPS: its (K, J, I) array in the file's voxel type, and its grid.
 
@@ -111,8 +126,7 @@ def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
 
     from ..errors import DatasetError
 
-    _check_before_itk(path)
-    image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
+    image = sitk.DICOMOrient(_read_itk(path), "LPS")
     try:
         geometry = ImageGeometry(image.GetSpacing(), image.GetOrigin(), np.reshape(image.GetDirection(), (3, 3)),
                                  image.GetSize())
@@ -132,8 +146,7 @@ def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tupl
     """
     import SimpleITK as sitk
 
-    _check_before_itk(path)
-    image = sitk.DICOMOrient(sitk.ReadImage(str(path)), "LPS")
+    image = sitk.DICOMOrient(_read_itk(path), "LPS")
     array = sitk.GetArrayFromImage(image)
     array = array.astype(np.uint8 if is_label else np.float32)
     return array, tuple(float(s) for s in image.GetSpacing())  # type: ignore[return-value]
