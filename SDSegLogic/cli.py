@@ -131,7 +131,7 @@ def describe_error(exc: BaseException) -> str:
     if isinstance(exc, KeyboardInterrupt):
         return "interrupted; nothing more was written."
     text = " ".join(str(exc).split()) or type(exc).__name__
-    if exit_code_for(exc) == EXIT_RESOURCE and not isinstance(exc, ResourceError):
+    if exit_code_for(exc) == EXIT_RESOURCE and not isinstance(exc, ResourceError) and "--device cpu" not in text:
         text = f"out of memory ({text}); retry with a smaller --batch-size or --device cpu."
     elif exit_code_for(exc) == EXIT_UNEXPECTED:
         text = f"{type(exc).__name__}: {text} (unexpected; rerun with --debug and report the traceback)"
@@ -199,6 +199,17 @@ def _int_at_least(minimum: int):
         return value
 
     return parse
+
+
+def _seed(text: str) -> int:
+    """The argparse type of ``--seed``: an integer that a torch generator accepts (64 bits)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an integer") from None
+    if not -2**63 <= value < 2**64:
+        raise argparse.ArgumentTypeError(f"{text!r} does not fit in 64 bits; use a seed from 0 to {2**63 - 1}")
+    return value
 
 
 def _frame(text: str) -> Union[int, str]:
@@ -281,7 +292,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="slices per network call (default: chosen by the engine: ~12 decoded images per call on a CPU, from free memory on a GPU)")
     seg.add_argument("--steps", type=_int_at_least(1), default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
     seg.add_argument("--samples", type=_int_at_least(1), default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
-    seg.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0: reproducible)")
+    seg.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0: reproducible)")
     seg.add_argument("--slices", type=str, default=None, metavar="A:B", help="only slices A..B-1 (0-based)")
     seg.add_argument("--prob-map", metavar="P", help="also write the foreground probability, float32 (multi-class: 1 - P(background))")
     seg.add_argument("--uncertainty", metavar="P", help="also write the per-voxel variance over samples (multi-class: summed over classes; needs --samples >= 2)")

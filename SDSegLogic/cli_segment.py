@@ -98,7 +98,8 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
         for kind, value in extras.items():
             if value and _has_extension(value, FLOAT_EXTENSIONS + (".png",) + DICOM_SEG_EXTENSIONS) \
                     and not Path(value).is_dir():
-                raise UsageError(f"--{_flag(kind)} {value}: with several inputs this must be a folder.")
+                raise UsageError(f"--{_flag(kind)} {value}: -o {out} is a folder (outputs named after the inputs), so "
+                                 "this must be a folder too; give a folder, or -o a file name for one input.")
         suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png",
                   "dicom_seg": ".seg.dcm"}
         for job, stem in zip(jobs, stems):
@@ -211,6 +212,16 @@ def _apply_compile(args: argparse.Namespace, predictor, device, reporter) -> Non
              "from the cache in about a second.")
 
 
+def _check_steps(args: argparse.Namespace, predictor) -> None:
+    """``--steps`` within the model's training timesteps, checked once before any input is read."""
+    schedule = getattr(predictor, "schedule", None)
+    limit = getattr(schedule, "num_train_timesteps", None)
+    if limit is not None and args.steps > limit:
+        raise UsageError(f"--steps {args.steps}: the model {predictor.model_card.model_id!r} was trained with {limit} "
+                         f"timesteps, so at most {limit} DDIM steps are possible; use --steps 1 (the paper's single "
+                         f"step) up to --steps {limit}.")
+
+
 def _batch_size(args: argparse.Namespace, predictor) -> int:
     """The user's --batch-size, else the engine's suggestion for this model and device."""
     if args.batch_size:
@@ -225,8 +236,12 @@ def _strictness(args: argparse.Namespace, image) -> dict:
     return {"strict_channels": strict, "strict_modality": strict, "modality": image.modality}
 
 
-def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
-    """Slices the model will see (after reorientation and ``--slices``), before any is segmented."""
+def _slice_count(image, predictor, slices, args: argparse.Namespace, keep: Dict[str, bool]) -> int:
+    """Slices the model will see (after reorientation and ``--slices``), before any is segmented.
+
+    Plans with the memory settings of the segmentation itself (``keep``: the ``keep_probabilities``
+    and ``keep_variance`` of the outputs asked for), so that the budget check refuses exactly what it would.
+    """
     from .segment import plan_segmentation
 
     with warnings.catch_warnings():
@@ -234,7 +249,7 @@ def _slice_count(image, predictor, slices, args: argparse.Namespace) -> int:
         plan = plan_segmentation(image.array.shape, image.geometry, predictor.model_card,
                                  model_size=int(predictor.config.sample_size), is_rgb=image.array.ndim == 4,
                                  slices=slices, batch_size=_batch_size(args, predictor), num_samples=args.samples,
-                                 source=str(image.source or "image"), **_strictness(args, image))
+                                 source=str(image.source or "image"), **keep, **_strictness(args, image))
     start, stop = plan.model_range
     return stop - start
 
@@ -258,7 +273,9 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
         image = read_image(job.input, frame=job.frame, series=job.series)
         sources = dicom_sources(job, image)  # before segmenting: a series a SEG cannot reference fails now
         cancel.check()
-        tracker = ProgressTracker(_slice_count(image, predictor, slices, args), prior)
+        # soft maps and variance on the input grid only for the outputs that write them
+        keep = {"keep_probabilities": "probabilities" in job.outputs, "keep_variance": "uncertainty" in job.outputs}
+        tracker = ProgressTracker(_slice_count(image, predictor, slices, args, keep), prior)
 
         def on_progress(done: int, total: int) -> None:
             tracker.total = total
@@ -271,8 +288,8 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
             image.array, image.geometry, predictor, slices=slices, batch_size=_batch_size(args, predictor),
             num_inference_steps=args.steps, num_samples=args.samples, seed=args.seed,
             progress=on_progress, should_cancel=cancel, source=str(job.input),
-            keep_probabilities="probabilities" in job.outputs, nan_policy=getattr(args, "nan_policy", "reject"),
-            **_strictness(args, image),
+            nan_policy=getattr(args, "nan_policy", "reject"),
+            **keep, **_strictness(args, image),
         )
         cancel.check()
         written = _write_outputs(job, image, result, predictor.model_card, sources)
@@ -317,6 +334,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     every_frame = getattr(args, "frame", None) == FRAME_ALL  # then each 4-D file is decoded once for all its frames
     with _CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
         resolved, device, predictor = _load(args, loader)
+        _check_steps(args, predictor)
         cancel.check()
         _apply_compile(args, predictor, device, reporter)
         cancel.check()

@@ -41,7 +41,6 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["SDSegOutput", "SDSegPipeline"]
 
 
-
 class SDSegPipeline:
     """Single-step (or DDIM) SDSeg inference on one device.
 
@@ -268,6 +267,10 @@ class SDSegPipeline:
         x = self._validate_images(images)
         if int(num_samples) < 1:
             raise InputError(f"num_samples must be >= 1, got {num_samples}.")
+        steps = self.schedule.num_train_timesteps
+        if not 1 <= int(num_inference_steps) <= steps:
+            raise InputError(f"num_inference_steps={num_inference_steps} must be in 1..{steps} (the model's training "
+                             f"timesteps): 1 for the paper's single step, up to {steps} for DDIM.")
         if generator is None:
             generator = torch.Generator("cpu")
             if seed is None:
@@ -289,28 +292,30 @@ class SDSegPipeline:
         import torch
 
         limit = self._batch_limit
-        if limit is not None and x.shape[0] > limit:
-            return self._split(x, limit, sampler, generator, num_samples, rng_state)
-        try:
-            generator.set_state(rng_state)
-            with torch.inference_mode():
-                condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
-                return torch.stack([self._one_sample(condition, sampler, generator) for _ in range(num_samples)])
-        except torch.cuda.OutOfMemoryError:
+        if limit is None or x.shape[0] <= limit:
+            try:
+                return self._all_samples(x, sampler, generator, num_samples, rng_state)
+            except torch.cuda.OutOfMemoryError:
+                if x.shape[0] == 1:  # still an out-of-memory error: a resource, not the input (exit code 7)
+                    torch.cuda.empty_cache()
+                    raise torch.cuda.OutOfMemoryError(
+                        f"out of GPU memory on {self.device} even for a single {x.shape[2]}x{x.shape[3]} slice; "
+                        "close other GPU programs, use a smaller model, or run on the CPU (--device cpu)."
+                    ) from None
+            # Retry outside the except clause, whose traceback still holds the failed attempt's tensors.
             torch.cuda.empty_cache()
-            if x.shape[0] == 1:
-                raise InputError(
-                    f"out of GPU memory on {self.device} even for a single {x.shape[2]}x{x.shape[3]} slice; "
-                    "close other GPU programs, use a smaller model, or run on the CPU (--device cpu)."
-                ) from None
-            self._batch_limit = max(1, x.shape[0] // 2)
-            return self._split(x, self._batch_limit, sampler, generator, num_samples, rng_state)
+            limit = self._batch_limit = max(1, x.shape[0] // 2)
+        parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(limit)]
+        return torch.cat(parts, dim=1)
 
-    def _split(self, x, size, sampler, generator, num_samples, rng_state) -> "torch.Tensor":
+    def _all_samples(self, x: "torch.Tensor", sampler, generator, num_samples: int, rng_state) -> "torch.Tensor":
+        """One attempt at every sample of batch ``x`` (no back-off): (N, B, ...) float32 on the device."""
         import torch
 
-        parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(size)]
-        return torch.cat(parts, dim=1)
+        generator.set_state(rng_state)
+        with torch.inference_mode():
+            condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
+            return torch.stack([self._one_sample(condition, sampler, generator) for _ in range(num_samples)])
 
     def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None, backend: str = "inductor",
                 build: bool = True) -> "SDSegPipeline":

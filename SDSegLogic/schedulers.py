@@ -93,8 +93,10 @@ class DDIMSampler:
             raise ValueError(f"eta must be >= 0, got {eta}")
         self.schedule = schedule
         self.eta = float(eta)
+        # arange(T, 0, -T / S) holds an (S+1)-th value ~1e-13 for some S (61, 103, ...): its
+        # t = -1 would index abar_999 from the end and run one more UNet call. Keep the first S.
         ratio = T / int(num_inference_steps)
-        steps = torch.round(torch.arange(T, 0, -ratio, dtype=torch.float64)).long() - 1
+        steps = (torch.round(torch.arange(T, 0, -ratio, dtype=torch.float64)).long() - 1)[: int(num_inference_steps)]
         self.timesteps: List[int] = [int(t) for t in steps]
 
     def previous_timestep(self, t: int) -> int:

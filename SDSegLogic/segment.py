@@ -211,7 +211,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
                   source: str = "image", overlap: Optional[bool] = None,
                   keep_probabilities: bool = True, device_postprocess: Optional[bool] = None, modality: str = "",
-                  strict_modality: bool = False) -> SegmentationResult:
+                  strict_modality: bool = False, keep_variance: bool = True) -> SegmentationResult:
     """Segment a volume slice by slice and return labels on exactly the input's voxels.
 
     Args:
@@ -241,6 +241,9 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         keep_probabilities: return the soft maps on the input grid. ``False`` returns
             ``probabilities=None`` and never allocates the float32 (C, K, J, I) array (1.5 GB for
             7 classes on 512 x 512 x 200) nor copies each batch into it; the labels are identical.
+        keep_variance: with ``num_samples > 1``, return the variance on the input grid. ``False``
+            returns ``variance=None`` without allocating it (as large as the soft maps); the
+            labels and soft maps are identical.
         device_postprocess: resize back and threshold/argmax on the predictor's device
             (``predictor.predict_native``, see :mod:`SDSegLogic.device_postprocess`), so only
             uint8 labels come back to the host. ``None`` (default): when the predictor has
@@ -274,7 +277,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         plan = plan_segmentation(array.shape, geometry, card, model_size=size, is_rgb=is_rgb, slices=slices,
                                  batch_size=batch_size, num_samples=num_samples, strict_channels=strict_channels,
                                  max_bytes=max_bytes, source=source, keep_probabilities=keep_probabilities,
-                                 modality=modality, strict_modality=strict_modality)
+                                 keep_variance=keep_variance, modality=modality, strict_modality=strict_modality)
         notes.extend(plan.warnings)
         volume = array.astype(np.float32, copy=False)
         low, high = value_range(volume)  # both finite exactly when every voxel is
@@ -301,7 +304,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     labels = np.zeros(geometry.array_shape, dtype=np.uint8)
     grid = (classes,) + geometry.array_shape
     probabilities = np.zeros(grid, dtype=np.float32) if keep_probabilities else None
-    variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 else None
+    variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 and keep_variance else None
     values = np.asarray(card.label_values(), dtype=np.uint8)
     sink = _BatchSink(rplan.apply(labels), None if probabilities is None else rplan.apply(probabilities, leading=1),
                       None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,

@@ -93,8 +93,10 @@ def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> 
     if slices.step not in (None, 1):
         raise InputError(f"{source}: slice range {slices} must not have a step; every slice in the range is segmented.")
     start, stop, _ = slices.indices(count)
-    if stop <= start:
-        raise InputError(f"{source}: slice range {start}:{stop} is empty; the slicing axis has indices 0..{count - 1}.")
+    if stop <= start:  # name the range as given: a start past the end is clipped to count:count here
+        given = ":".join("" if v is None else str(v) for v in (slices.start, slices.stop))
+        raise InputError(f"{source}: slice range {given} holds no slice; the slicing axis has {count} slice(s), indices "
+                         f"0..{count - 1}. Give a range within them.")
     return start, stop
 
 
@@ -165,7 +167,7 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
                       is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
                       strict_channels: bool = False, max_bytes: Optional[int] = None,
                       source: str = "image", keep_probabilities: bool = True, modality: str = "",
-                      strict_modality: bool = False) -> SegmentationPlan:
+                      strict_modality: bool = False, keep_variance: bool = True) -> SegmentationPlan:
     """Decide how a volume will be segmented, without reading its voxels.
 
     Args:
@@ -177,8 +179,9 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
         slices: range of slices to segment, in INPUT voxel indices along the input axis that
             becomes the model's slicing axis (for an axial model and an axial scan: the input's k
             index as shown by Slicer's slice index). Others get label 0 and probability 0.
-        batch_size, num_samples, keep_probabilities: as in :func:`SDSegLogic.segment.segment_array`
-            (the memory estimate counts the stored soft maps only when they are kept).
+        batch_size, num_samples, keep_probabilities, keep_variance: as in
+            :func:`SDSegLogic.segment.segment_array` (the memory estimate counts the stored soft
+            maps and variance only when they are kept).
         strict_channels: reject instead of adapting a channel mismatch.
         modality: the input's modality (:attr:`SDSegLogic.io.ImageData.modality`: a DICOM code such
             as ``"CT"`` or ``"MR"``, ``"photo"`` for a 2-D picture, ``""`` when unknown); one that
@@ -231,7 +234,8 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     classes = card.num_network_classes
     voxels = geometry.num_voxels
     channels = 3 if is_rgb else 1
-    per_voxel = 1 + 4 * classes * ((2 if keep_probabilities else 0) + (2 if num_samples > 1 else 0)) + 1 + (4 * channels)
+    variance = num_samples > 1 and keep_variance
+    per_voxel = 1 + 4 * classes * ((2 if keep_probabilities else 0) + (2 if variance else 0)) + 1 + (4 * channels)
     batch = min(batch_size, model_range[1] - model_range[0])
     per_batch = batch * 4 * (3 * model_size * model_size * 4 + 3 * target.shape[0] * target.shape[1] * 3
                              + classes * model_size * model_size * 2)

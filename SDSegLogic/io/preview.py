@@ -1,7 +1,8 @@
 """A PNG preview: class-coloured mask outlines over the slices with the most foreground.
 
 Each volume panel is captioned with its slice (index along the axial axis and the S coordinate in
-mm, the number Slicer's slice offset shows), and a legend below names every class with its colour:
+mm, the number Slicer's slice offset shows; A or R for a single coronal or sagittal slice), and a
+legend below names every class with its colour:
 the model card's colours are anatomical (Slicer's terminology colours), so liver, heart and aorta
 are all reddish and would be hard to tell apart without it.
 """
@@ -14,7 +15,7 @@ from typing import Any, List, Optional, Tuple, Union
 import numpy as np
 
 from ..errors import InputError
-from ..geometry import reorient
+from ..geometry import closest_axes, reorient
 from .atomic import atomic_output, check_output_path
 
 __all__ = ["write_preview", "representative_slices"]
@@ -54,15 +55,39 @@ def representative_slices(labels: np.ndarray, count: int = 3) -> List[int]:
     return sorted(chosen)
 
 
+#: LPS axis across the panels -> (orientation code, Slicer's slice offset name, sign of LPS -> RAS): axial
+#: (right on the left, anterior at the top), coronal (right on the left, superior at the top) and sagittal
+#: (anterior on the left, superior at the top), as Slicer's red, green and yellow views show them.
+_VIEWS = {2: ("LPS", "S", 1.0), 1: ("LIP", "A", -1.0), 0: ("PIL", "R", -1.0)}
+
+
+def _view(geometry: Any) -> Tuple[str, str, float]:
+    """The view of :data:`_VIEWS` to show: axial, unless the volume is one coronal or sagittal slice.
+
+    A volume one voxel thick across the A-P or R-L axis (a single coronal or sagittal slice, which
+    the pipeline segments as it is) would otherwise show as axial rows one pixel high.
+    """
+    world = closest_axes(geometry.direction_matrix)[0]
+    thin = [world[a] for a in range(3) if geometry.shape[a] == 1]
+    return _VIEWS[2 if 2 in thin or not thin else thin[-1]]
+
+
 def _display(image: np.ndarray, card: Any, is_rgb: bool) -> np.ndarray:
-    """One slice (J, I) or (J, I, 3) -> uint8 RGB (J, I, 3), CT windowed with the card's window."""
-    x = np.nan_to_num(np.asarray(image, dtype=np.float32))
+    """One slice (J, I) or (J, I, 3) -> uint8 RGB (J, I, 3), CT windowed with the card's window.
+
+    Without a window the slice's finite range is shown; NaN/infinite voxels (segmented as the
+    window minimum under ``nan_policy="fill"``) are shown as its minimum, and an infinity does not
+    stretch the range until every other voxel is black.
+    """
+    x = np.asarray(image, dtype=np.float32)
+    finite = np.isfinite(x)
     if is_rgb:
-        return np.clip(x, 0, 255).astype(np.uint8)
+        return np.clip(np.where(finite, x, 0.0), 0, 255).astype(np.uint8)
     if card.intensity.kind == "window":
         low, high = float(card.intensity.low), float(card.intensity.high)
     else:
-        low, high = float(x.min()), float(x.max())
+        low, high = (float(x[finite].min()), float(x[finite].max())) if finite.any() else (0.0, 1.0)
+    x = np.where(finite, x, np.float32(low))
     scaled = (np.clip(x, low, high) - low) / max(high - low, 1e-6) * 255.0
     return np.repeat(scaled.astype(np.uint8)[..., None], 3, axis=2)
 
@@ -86,8 +111,9 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
 
     Volumes are shown as axial slices in the radiological convention (patient right on the left of
     the picture, anterior at the top: the grid reoriented to LPS without resampling), side by side,
-    in the card's window; photos are shown as they are. The representative slices are those with
-    the most foreground (the middle slice when the segmentation is empty).
+    in the card's window; a single coronal or sagittal slice is shown as that slice, as Slicer's
+    green or yellow view shows it; photos are shown as they are. The representative slices are
+    those with the most foreground (the middle slice when the segmentation is empty).
 
     Args:
         path: output ``.png`` (written atomically).
@@ -114,9 +140,10 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
     if not image_data.is_rgb and not (getattr(image_data, "metadata", None) or {}).get("is_2d", False):
         import warnings
 
+        code, offset_name, ras_sign = _view(image_data.geometry)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # obliquity was already reported when segmenting
-            array, _, plan = reorient(array, image_data.geometry, "LPS")
+            array, _, plan = reorient(array, image_data.geometry, code)
         labels = plan.apply(labels)
     colours = {c.label_value: np.round(np.asarray(c.color) * 255).astype(np.uint8) for c in card.classes}
     width = max(1, round(max(labels.shape[1:]) / 400))  # outline thickness grows with the picture
@@ -130,8 +157,9 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
             rgb[_outline(plane == value, width=width + 1)] = colour
         panels.append(rgb)
         if plan is not None:
-            s_mm = float(plan.target.index_to_world(np.array([0.0, 0.0, float(k)]))[2])
-            captions.append(f"slice {k + 1}/{labels.shape[0]}   S {s_mm:.1f} mm")
+            lps = plan.target.index_to_world(np.array([0.0, 0.0, float(k)]))
+            offset = ras_sign * float(lps["RAS".index(offset_name)])
+            captions.append(f"slice {k + 1}/{labels.shape[0]}   {offset_name} {offset:.1f} mm")
     present = {int(v) for v in np.unique(labels)}
     legend = [(c.name if int(c.label_value) in present else f"{c.name} (not found)", colours[c.label_value])
               for c in card.classes]

@@ -59,7 +59,8 @@ def run_segment(job: EngineJob, predictor: Any, segment_fn: Optional[Callable[..
             slices=opts["slices"], batch_size=opts["batch_size"],
             num_inference_steps=opts["num_inference_steps"], num_samples=opts["num_samples"], seed=opts["seed"],
             progress=progress, should_cancel=job.cancel_event.is_set,
-            keep_probabilities=bool(opts["want_probabilities"]), modality=opts["modality"],
+            keep_probabilities=bool(opts["want_probabilities"]), keep_variance=bool(opts["want_variance"]),
+            modality=opts["modality"],
             strict_channels=opts["strict"], strict_modality=opts["strict"],  # a mismatch: InputError -> input_error
             nan_policy=opts["nan_policy"],
         )
