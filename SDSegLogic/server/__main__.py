@@ -7,6 +7,8 @@ permissions). When the engine is ready it prints exactly one JSON line to stdout
 
     {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
 
+After that line, stdout is routed to stderr, so the parent may stop reading it.
+
 SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
 ``error engine_shutdown``); a second Ctrl-C interrupts at once.
 
@@ -183,10 +185,27 @@ def main(argv: Optional[List[str]] = None) -> int:
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
     sys.stdout.write(json.dumps(ready) + "\n")
     sys.stdout.flush()
+    route_stdout_to_stderr()
     log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
     server.serve_forever()
     log.info("engine stopped")
     return 0
+
+
+def route_stdout_to_stderr() -> None:
+    """Send everything written to stdout from now on to stderr (the engine log).
+
+    The parent reads the engine's stdout only until the ``ready`` line. Anything a library prints
+    later would fill that pipe (about 64 KiB) and then block the printing thread, a running job
+    included, while pings still answer: a hang nobody could see. Both the Python object and file
+    descriptor 1 (C extensions write to it directly) are pointed at stderr.
+    """
+    sys.stdout.flush()
+    try:
+        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
+    except (AttributeError, OSError, ValueError):  # no real descriptors (embedded, redirected in-process)
+        pass
+    sys.stdout = sys.stderr
 
 
 def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, float]]:

@@ -198,8 +198,10 @@ class EngineClient:
         self.connect()
         self._send(header)
         reply = self._recv()
-        while reply.get("type") == "pong" and self._pongs_due > 0:  # a liveness ping's late answer, not ours
-            self._pongs_due -= 1
+        while reply.get("type") == "cancel_ack" or (reply.get("type") == "pong" and self._pongs_due > 0):
+            # a late answer, not ours: to a cancel that crossed its job's last frame, or to a liveness ping
+            if reply["type"] == "pong":
+                self._pongs_due -= 1
             reply = self._recv()
         if reply.get("type") == "error":
             raise error_from_header(reply)

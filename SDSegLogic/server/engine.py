@@ -137,7 +137,8 @@ class EngineServer:
         The running job ends with an ``engine_shutdown`` error naming ``reason`` (a key of
         :data:`SDSegLogic.server.job_state.SHUTDOWN_REASONS`), sent before its connection closes
         when it stops within :data:`SHUTDOWN_JOIN_S`, else from here while its batch still runs (a
-        long batch; its result is then dropped). Returns within a few seconds even when a
+        long batch; its result is then dropped). A job that already ended gets as long to finish
+        sending its last frame (a large result). Returns within a few seconds even when a
         client has stopped reading: closing a connection shuts its socket down first, which wakes
         a sender blocked on it.
         """
@@ -145,10 +146,12 @@ class EngineServer:
         job = self._job
         if job is not None:
             job.cancel(self._stop_reason)
-            if job.thread is not None and job.thread is not threading.current_thread():
-                job.thread.join(timeout=SHUTDOWN_JOIN_S)
-                if job.thread.is_alive():  # a long batch: tell its client now, not by a lost connection
-                    self._send_last_frame_early(job)
+        # a job that already ended may still be sending its last frame (a large result): let it go out whole
+        thread = job.thread if job is not None else self._job_thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(timeout=SHUTDOWN_JOIN_S)
+            if job is not None and thread.is_alive():  # a long batch: tell its client now, not by a lost connection
+                self._send_last_frame_early(job)
         if self._listener is not None:
             try:
                 self._listener.close()
@@ -300,7 +303,7 @@ class EngineServer:
         elif kind == "cancel":
             job = self._job
             wanted = frame.header.get("job_id")
-            hit = job is not None and (wanted in (None, job.job_id))
+            hit = job is not None and (wanted is None or str(wanted) == job.job_id)  # segment stores str(job_id)
             if hit:
                 job.cancel(by_other_client=connection is not job.connection)
             connection.send({"type": "cancel_ack", "job_id": wanted, "was_running": bool(hit)})

@@ -353,7 +353,10 @@ def _three(data: Dict[str, Any], key: str) -> List[Any]:
 def _numbers(values: List[Any], key: str) -> Tuple[float, float, float]:
     if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
         raise GeometryError(f"geometry {key} must hold numbers, got {_short(values)}.")
-    return tuple(float(v) for v in values)  # type: ignore[return-value]
+    try:
+        return tuple(float(v) for v in values)  # type: ignore[return-value]
+    except OverflowError:  # a JSON integer such as 10**400
+        raise GeometryError(f"geometry {key} holds a number too large for a float, got {_short(values)}.") from None
 
 
 def geometry_from_json(data: Any) -> ImageGeometry:
