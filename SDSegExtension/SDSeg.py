@@ -25,11 +25,7 @@ import slicer
 import vtk
 from slicer.i18n import tr as _
 from slicer.i18n import translate
-from slicer.ScriptedLoadableModule import (
-    ScriptedLoadableModule,
-    ScriptedLoadableModuleTest,
-    ScriptedLoadableModuleWidget,
-)
+from slicer.ScriptedLoadableModule import ScriptedLoadableModule, ScriptedLoadableModuleTest, ScriptedLoadableModuleWidget
 from slicer.util import VTKObservationMixin
 
 _HERE = Path(__file__).resolve().parent
@@ -39,18 +35,16 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
 from SDSegLib.diagnostics import error_report  # noqa: E402
 from SDSegLib.input_guard import grid_change  # noqa: E402
 from SDSegLib.model_panel import fill_model_combo  # noqa: E402
-from SDSegLib.module_logic import SDSegModuleLogic  # noqa: E402
+from SDSegLib.module_logic import DEFAULT_MODEL, SDSegModuleLogic  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import (  # noqa: E402
-    lock_run_controls, removed_output_notes, show_job_event, show_warnings, update_option_states, update_segment_button,
-    update_slices_and_estimate,
+    DoubleClickGuard, lock_run_controls, removed_output_notes, show_job_event, show_warnings, update_option_states,
+    update_segment_button, update_slices_and_estimate,
 )
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLib.sequence_input import time_point_count  # noqa: E402
 from SDSegLogic.errors import SDSegError  # noqa: E402
-
-DEFAULT_MODEL = "sdseg-demo-ct-lite"
 
 
 class SDSeg(ScriptedLoadableModule):
@@ -95,6 +89,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._job = None
         self._engineDevice = ""  # "cpu"/"cuda" as the engine last reported it (for the time estimate)
         self._missingModel = None  # the selected model's list item when it is "(not found)" here
+        self._clicks = DoubleClickGuard(self._log)  # a double-click on Segment or Cancel toggles the run once
         self._roiObserver = ModifiedObserver(self._updateState)  # moving the ROI refreshes the slices and estimate
         self._timer = qt.QTimer()
         self._timer.setInterval(100)
@@ -220,15 +215,18 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._log(f"{message} {exc}")
 
     def onSegmentButton(self) -> None:
+        if self._clicks.ignored(self._job is not None, self.ui.progressBar.maximum > 0, qt.QApplication.doubleClickInterval()):
+            return  # the second click of a double-click does not toggle the run back
         if self._job is not None:
             self._log(_("Cancelling (the engine stops after the current batch of slices) ..."))
             self._job.cancel()
             return
         p = self._parameterNode
         with self._errorsShown(_("SDSeg could not start.")):
-            self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None)
-            self.logic.setupPythonRequirements()
             sequence = p.allTimePoints and time_point_count(p.inputVolume) > 0  # every time point of a 4D/cine input
+            self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None,
+                                          segmentation=None if sequence else p.outputSegmentation)  # before the run, not after
+            self.logic.setupPythonRequirements()
             job = (self.logic.startSequenceJob if sequence else self.logic.startJob)(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,

@@ -9,16 +9,22 @@ every :data:`BUSY_POLL_S` seconds (a ``pong`` says whether it is busy) and sends
 when it is free, reporting the wait through ``on_wait`` so the panel can say so. Cancel stops the
 wait. Pinging, not resending the request, keeps a large volume from crossing the network once per
 try; a job another client slips in between the ``pong`` and the request costs one more wait.
+
+The blocking ``SDSegModuleLogic.process`` of a script has no Cancel button: :func:`run_blocking`
+bounds its wait with an optional ``timeout``, after which the run is cancelled, nothing is written
+and :class:`ProcessTimeoutError` says whether the engine was busy with another run, still starting
+or still segmenting. Without a timeout it waits as long as the run takes.
 """
 
 from __future__ import annotations
 
+import math
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, List, Optional
 
-from SDSegLogic.errors import CancelledError
+from SDSegLogic.errors import CancelledError, InputError, SDSegError
 
-__all__ = ["BUSY_POLL_S", "wait_while_busy", "segment_when_free"]
+__all__ = ["BUSY_POLL_S", "wait_while_busy", "segment_when_free", "ProcessTimeoutError", "run_blocking"]
 
 BUSY_POLL_S = 1.0
 """Seconds between two pings of a busy engine."""
@@ -91,3 +97,63 @@ def segment_when_free(client: Any, image: Any, geometry: Any, should_cancel: Cal
                 raise
             busy = True  # running another job (or one slipped in between the pong and the request): wait
             report()
+
+
+class ProcessTimeoutError(SDSegError, TimeoutError):
+    """The blocking run gave no result within its ``timeout`` (it was cancelled; nothing was written)."""
+
+    code = "timeout"
+
+
+_CANCEL_END_S = 10.0
+"""Seconds to wait for a timed-out run to end after its cancel (a job's cancel deadline ends it within 5 s)."""
+
+
+def _still_doing(events: List[Any]) -> str:
+    """What the run was doing when its time ran out, from its last events."""
+    last = next((event for event in reversed(events) if event.kind in ("info", "waiting", "progress")), None)
+    if last is None:
+        return "the engine was still starting or loading the model"
+    if last.kind == "waiting":
+        return "the engine was busy with another run all that time"
+    if last.kind == "progress":
+        return f"the engine was still segmenting: {last.data.get('done', 0)} of {last.data.get('total', '?')} slices done"
+    return "the engine had not started segmenting"
+
+
+def run_blocking(start: Callable[[], Any], timeout: Optional[float] = None) -> Any:
+    """Start a job and block until it ends ``done`` (``SDSegModuleLogic.process``); the finished job.
+
+    Args:
+        start: starts and returns the job (a ``SegmentationJob`` or a ``SequenceRun``).
+        timeout: seconds to wait for the result, or None to wait as long as it takes (also while
+            the engine is busy with another client's run).
+
+    Raises:
+        InputError: ``timeout`` is not a positive number (nothing is started).
+        ProcessTimeoutError: no result within ``timeout``; the run was cancelled and nothing was written.
+        CancelledError: the run was cancelled (e.g. by another client of the engine).
+        SDSegError: the run failed (the job's own error when it has one).
+    """
+    if timeout is not None:
+        try:
+            seconds = float(timeout)
+        except (TypeError, ValueError):
+            seconds = math.nan
+        if not (math.isfinite(seconds) and seconds > 0):
+            raise InputError(f"timeout {timeout!r} must be a positive number of seconds, or None to wait as long as the run takes.")
+        timeout = seconds
+    job = start()
+    events = job.wait(timeout)
+    if not job.finished:
+        job.cancel()
+        job.wait(_CANCEL_END_S)
+        raise ProcessTimeoutError(
+            f"SDSeg got no result within {timeout:g} s ({_still_doing(events)}); the run was cancelled and nothing was "
+            "written. Run it again when the engine is free, or with a larger timeout (None waits as long as it takes).")
+    for event in events:
+        if event.kind == "error":
+            raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)
+        if event.kind == "cancelled":
+            raise CancelledError(event.text)
+    return job

@@ -29,8 +29,9 @@ import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
-from SDSegLogic.errors import CancelledError, SDSegError
+from SDSegLogic.errors import SDSegError
 
+from .busy_wait import run_blocking
 from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
 from .input_guard import check_input_unchanged
@@ -39,7 +40,7 @@ from .install import DependencyInstaller, installed_versions
 from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
 from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
 from .parameter_node import SDSegParameterNode
-from .segmentation_writer import check_output_volumes, write_segmentation
+from .segmentation_writer import check_output_volumes, kept_segment_notes, write_segmentation
 from .sequence_run import SequenceRun
 from .volume_adapter import (
     SliceSelection,
@@ -334,7 +335,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
             region = (axis, int(options["slices"][0]), int(options["slices"][1]))
             tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-        job.result_warnings = [*output.warnings, *([changed] if changed else [])]
+        job.result_warnings = [*output.warnings, *([changed] if changed else []), *kept_segment_notes(outputSegmentation, card)]
         for warning in job.result_warnings:
             logging.warning("SDSeg: %s", warning)
         segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
@@ -353,7 +354,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
                 probabilityVolume: Any = None, uncertaintyVolume: Any = None, remoteUrl: str = "", remoteToken: str = "",
                 gpuKernels: str = "auto", firstSlice: int = 0, lastSlice: int = -1, strict: bool = False,
-                nanPolicy: str = "reject", allTimePoints: bool = False) -> Any:
+                nanPolicy: str = "reject", allTimePoints: bool = False, timeout: Optional[float] = None) -> Any:
         """Segment ``inputVolume`` and return the segmentation node (blocking; for scripts and tests).
 
         Args:
@@ -365,7 +366,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             seed: random seed. batchSize: slices per network batch (lower it if the GPU runs out of memory).
             roiNode: optional markups ROI; only the slices it covers are segmented (overrides the slice numbers).
             probabilityVolume, uncertaintyVolume: optional scalar volume nodes to fill (foreground
-                probability; variance over the samples, needs samples > 1).
+                probability; variance over the samples, needs samples > 1: refused otherwise).
             remoteUrl, remoteToken: a remote engine (``sdseg://host:port`` and its token) instead of a local one.
             gpuKernels: "auto", "aot" or "off" (see :meth:`startJob`).
             firstSlice, lastSlice: the slices to segment (inclusive; lastSlice -1 = the last one),
@@ -380,21 +381,20 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
             allTimePoints: ``inputVolume`` is the proxy node of a sequence browser (a 4D/cine series):
                 segment every time point and return the segmentation that browses the resulting
                 segmentation sequence (no maps). A cancel or failure adds nothing.
+            timeout: seconds to wait for the result (None: as long as it takes, also while the engine
+                is busy with another client's run); past it the run is cancelled, nothing is written.
 
         Raises:
             SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
-                under ``strict`` is an EngineError with code ``input_error``), CancelledError.
+                under ``strict`` is an EngineError with code ``input_error``), CancelledError,
+                ProcessTimeoutError (also a TimeoutError) when ``timeout`` passed.
         """
-        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if samples > 1 else None)  # before the run
+        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume, samples=samples,  # before the run
+                                segmentation=None if allTimePoints else outputSegmentation)
         options = dict(model=model, device=device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, roiNode=roiNode,
                        firstSlice=firstSlice, lastSlice=lastSlice, wantProbabilities=probabilityVolume is not None, strict=strict,
                        wantVariance=uncertaintyVolume is not None, remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels,
                        nanPolicy=nanPolicy)
-        job = (self.startSequenceJob(inputVolume, outputSegmentation, **options) if allTimePoints
-               else self.startJob(inputVolume, **options))
-        for event in job.wait():
-            if event.kind == "error":
-                raise job.error if isinstance(job.error, SDSegError) else SDSegError(event.text)
-            if event.kind == "cancelled":
-                raise CancelledError(event.text)
+        job = run_blocking(lambda: self.startSequenceJob(inputVolume, outputSegmentation, **options) if allTimePoints
+                           else self.startJob(inputVolume, **options), timeout)  # raises unless the run ends done
         return self.applyResult(job, inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume)

@@ -9,7 +9,8 @@ estimate, and the quality-warning line after a run. ``ui`` is the widget's ``sel
 from __future__ import annotations
 
 import html
-from typing import Any, List, Optional, Sequence
+import time
+from typing import Any, Callable, List, Optional, Sequence
 
 from slicer.i18n import tr as _
 
@@ -19,7 +20,7 @@ from .model_info import warnings_html
 from .sequence_input import time_point_count
 
 __all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
-           "update_slices_and_estimate", "show_warnings", "show_job_event", "removed_output_notes"]
+           "update_slices_and_estimate", "show_warnings", "show_job_event", "removed_output_notes", "DoubleClickGuard"]
 
 RUN_CONTROLS = (
     # Inputs
@@ -187,3 +188,42 @@ def removed_output_notes(names: Sequence[Optional[str]], found: Sequence[Any], w
             notes.append(_("The chosen volume '{name}' was removed during the run; its map was not written.").format(
                 name=name))
     return notes
+
+
+class DoubleClickGuard:
+    """Tells the second click of a double-click on Segment/Cancel, which must not toggle the run back.
+
+    Qt turns a double-click on a push button into two clicks, and the first click already turned
+    Segment into Cancel (or Cancel back into Segment once the engine confirmed): the second click
+    would cancel the run the user just started, or start a new one right after the cancel. A click
+    within Qt's double-click interval of a click on Segment, while the run it started has shown no
+    progress yet, or of a click on Cancel, is ignored and logged.
+
+    Args:
+        log: receives the line that says a click was ignored and what to do instead.
+    """
+
+    def __init__(self, log: Callable[[str], None]) -> None:
+        self._log = log
+        self._segment = self._cancel = float("-inf")  # time.monotonic() of the last click taken as Segment / as Cancel
+
+    def ignored(self, running: bool, progress_shown: bool, interval_ms: int) -> bool:
+        """Whether this click is the second click of a double-click (then ignore it); else it is remembered.
+
+        Args:
+            running: a run is going on (the button reads Cancel).
+            progress_shown: the run has shown progress (the bar is no longer busy).
+            interval_ms: Qt's double-click interval (``qt.QApplication.doubleClickInterval()``).
+        """
+        now, interval = time.monotonic(), interval_ms / 1000.0
+        if running and not progress_shown and now - self._segment < interval:
+            self._log(_("Segment was double-clicked: the run goes on. Click Cancel to stop it."))
+            return True
+        if not running and now - self._cancel < interval:
+            self._log(_("Cancel was double-clicked: no new run was started. Click Segment to start one."))
+            return True
+        if running:
+            self._cancel = now
+        else:
+            self._segment = now
+        return False

@@ -7,8 +7,13 @@ What a clinician gets (guarantees G6/G8 of the reliability notes):
   version, seed, steps, samples and quality warnings as ``SDSeg.*`` segment tags (saved in
   ``.seg.nrrd``), the warnings also as the node attribute ``SDSeg.Warnings``;
 * each run in its own, uniquely named node unless an output node is chosen; a chosen node made
-  for a volume with another grid is refused, and a slice-range/ROI run into a chosen node
-  replaces only the segmented slices of its segments;
+  for a volume with another grid, or one that stores its segments as surfaces or contours, is
+  refused before anything changes, and a slice-range/ROI run into a chosen node replaces only the
+  segmented slices of its segments;
+* a segment a person has worked on is never overwritten: an SDSeg segment of a chosen node whose
+  Segment Editor status is no longer "Not started" (In progress after an edit, Completed, Flagged)
+  is kept as it is, with a warning that names it (:func:`kept_segment_notes`); segments made by
+  the user (other ids) are never touched, whatever their names;
 * the labelmap is imported on the *input volume's* grid
   (``updateSegmentBinaryLabelmapFromArray(..., referenceVolumeNode=input)``);
 * ``SetReferenceImageGeometryParameterFromVolumeNode(input)`` (needed for DICOM SEG export),
@@ -31,7 +36,7 @@ from SDSegLogic.errors import InputError
 from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid",
-           "check_output_volumes", "TYPE_CONTEXT", "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
+           "check_output_volumes", "check_labelmap_source", "kept_segment_notes", "TYPE_CONTEXT", "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
@@ -97,22 +102,72 @@ def segment_specs(card: Mapping[str, Any]) -> List[SegmentSpec]:
     return specs
 
 
-def check_output_volumes(input_volume: Any, probability_volume: Any = None, uncertainty_volume: Any = None) -> None:
-    """Refuse map volumes that would overwrite the input, or both maps chosen into one volume.
+def check_output_volumes(input_volume: Any, probability_volume: Any = None, uncertainty_volume: Any = None,
+                         samples: Optional[int] = None, segmentation: Any = None) -> None:
+    """Refuse outputs the result could not go to, before a run starts (and again before it is written).
 
     The panel's map selectors list every scalar volume, the input CT included; writing a map into
-    it would replace the voxels that were segmented (the input is never modified). Checked before
-    a run starts and again before its result is written.
+    it would replace the voxels that were segmented (the input is never modified). A chosen output
+    segmentation made for another grid, or stored as surfaces, would only be refused when the
+    result is written, after the whole run: it is checked here too.
+
+    Args:
+        input_volume, probability_volume, uncertainty_volume: the nodes (None where not chosen).
+        samples: the run's number of samples, when known: an uncertainty volume with fewer than 2
+            is refused (one sample has no variance: the volume would silently stay unwritten).
+        segmentation: the chosen output segmentation node, or None (a new one will be made).
 
     Raises:
-        InputError: the input volume is the probability or uncertainty volume, or both are one node.
+        InputError: the input volume is the probability or uncertainty volume, both are one node,
+            an uncertainty volume is chosen for a single-sample run, or ``segmentation`` cannot
+            take the result (:func:`check_same_grid`, :func:`check_labelmap_source`).
     """
+    if segmentation is not None and input_volume is not None:
+        check_same_grid(segmentation, input_volume)
+        check_labelmap_source(segmentation)
+    if uncertainty_volume is not None and samples is not None and int(samples) < 2:
+        raise InputError(f"the uncertainty volume '{uncertainty_volume.GetName()}' needs samples of 2 or more (the variance "
+                         f"over the samples); samples is {samples}. Raise samples, or leave the uncertainty volume out.")
     ids = [node.GetID() if node is not None else None for node in (probability_volume, uncertainty_volume)]
     if input_volume is not None and input_volume.GetID() in ids:
         raise InputError(f"the input volume '{input_volume.GetName()}' is chosen as the probability or uncertainty map's "
                          "volume, which would overwrite it; choose another volume or create a new one.")
     if ids[0] is not None and ids[0] == ids[1]:
         raise InputError("the probability map and the uncertainty map are chosen to go into the same volume; choose two.")
+
+
+def _worked_on(segment: Any) -> str:
+    """The Segment Editor status of a segment a person has worked on (e.g. ``"Completed"``); ``""`` when Not started."""
+    import slicer
+
+    logic = slicer.vtkSlicerSegmentationsModuleLogic
+    if not hasattr(logic, "GetSegmentStatus"):  # a Slicer before 5.0 has no segment status
+        return ""
+    status = logic.GetSegmentStatus(segment)
+    return "" if status == logic.NotStarted else logic.GetSegmentStatusAsHumanReadableString(status)
+
+
+def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]) -> List[str]:
+    """One warning per SDSeg segment of ``segmentation_node`` that a run must keep as it is.
+
+    A segment whose Segment Editor status is not "Not started" was edited (Slicer sets In progress
+    on its first edit), reviewed (Completed) or flagged by a person; a re-run must not replace it.
+
+    Args:
+        segmentation_node: the chosen output segmentation, or None (a new node: nothing to keep).
+        card: model card dict (its classes give the segment ids SDSeg writes).
+    """
+    if segmentation_node is None:
+        return []
+    notes = []
+    for spec in segment_specs(card):
+        segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
+        status = _worked_on(segment) if segment is not None else ""
+        if status:
+            notes.append(f"Segment '{segment.GetName()}' of '{segmentation_node.GetName()}' was kept as it is, not replaced by "
+                         f"this run's '{spec.name}': its status is '{status}' (edited or reviewed in the Segment Editor). "
+                         "To replace it, set its status to 'Not started', or choose 'Create new segmentation' as output.")
+    return notes
 
 
 def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,
@@ -126,7 +181,9 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
         input_volume: the vtkMRMLScalarVolumeNode/vtkMRMLVectorVolumeNode that was segmented.
         segmentation_node: an existing node to update, or None for a new one. Its SDSeg segments
             are replaced (other segments are kept); with ``region``, only the segmented slices
-            of each existing SDSeg segment are replaced and the rest of the segment is kept.
+            of each existing SDSeg segment are replaced and the rest of the segment is kept. An
+            SDSeg segment a person worked on (:func:`kept_segment_notes`) is left untouched and
+            its warning added to ``warnings``.
         tags: extra ``SDSeg.*`` tags stored on every segment (seed, steps, samples...).
         name: name of a new node (default ``"<input> SDSeg"``, made unique in the scene).
         region: ``(axis, start, stop)``: only slices ``start..stop-1`` across voxel axis ``axis``
@@ -139,7 +196,7 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
 
     Raises:
         InputError: ``labels`` do not fit the input, or ``segmentation_node`` belongs to a volume
-            with another grid (it is then left untouched).
+            with another grid or stores its segments as surfaces or contours (it is then left untouched).
     """
     image = input_volume.GetImageData()
     k, j, i = image.GetDimensions()[2], image.GetDimensions()[1], image.GetDimensions()[0]
@@ -147,6 +204,7 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
         raise InputError(f"labels shape {labels.shape} does not match the input volume (K, J, I) = {(k, j, i)}.")
     if segmentation_node is not None:
         check_same_grid(segmentation_node, input_volume)
+        check_labelmap_source(segmentation_node)
     else:
         segmentation_node = _new_segmentation_node(name or f"{input_volume.GetName()} SDSeg")
         region = None  # nothing to keep in a new node
@@ -154,10 +212,15 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
     all_tags = {"SDSeg.ModelId": str(card.get("model_id", "")), "SDSeg.ModelVersion": str(card.get("version", ""))}
     all_tags.update({f"SDSeg.{key}": str(value) for key, value in (tags or {}).items()})
+    kept = kept_segment_notes(segmentation_node, card)
+    warnings = [*warnings, *(note for note in kept if note not in warnings)]
     all_tags["SDSeg.Warnings"] = "; ".join(_tag_safe(w) for w in warnings)
     wasModified = segmentation_node.StartModify()
     try:
         for spec in segment_specs(card):
+            segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
+            if segment is not None and _worked_on(segment):
+                continue  # a person's work: kept as it is (its note is in the warnings)
             _write_segment(segmentation_node, spec, labels, input_volume, all_tags, region_index(region))
         if warnings:
             segmentation_node.SetAttribute(WARNINGS_ATTRIBUTE, "\n".join(str(w) for w in warnings))
@@ -259,6 +322,29 @@ def check_same_grid(segmentation_node: Any, input_volume: Any) -> None:
             f"the output segmentation '{segmentation_node.GetName()}' belongs to {owner} with a different voxel grid "
             f"than '{input_volume.GetName()}'; writing into it would replace its segments and move it. Choose "
             "'Create new segmentation' as output, or a segmentation made for this volume.")
+
+
+def check_labelmap_source(segmentation_node: Any) -> None:
+    """Refuse to write into a segmentation whose segments are stored as surfaces or contours.
+
+    Slicer imports a labelmap only into a segmentation whose source representation is a binary
+    labelmap (``ImportLabelmapToSegmentationNode`` fails otherwise). One loaded from a model file
+    (closed surface) or an RT structure set (planar contours) would fail half-way, after its first
+    SDSeg segment was already removed; it is refused before anything changes.
+
+    Raises:
+        InputError: the source representation is not a binary labelmap (the message names it and the remedy).
+    """
+    import slicer
+
+    segmentation = segmentation_node.GetSegmentation()
+    getter = getattr(segmentation, "GetSourceRepresentationName", None) or segmentation.GetMasterRepresentationName  # Slicer < 5.2
+    source, labelmap = str(getter()), slicer.vtkSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+    if source != labelmap:
+        raise InputError(
+            f"the output segmentation '{segmentation_node.GetName()}' stores its segments as '{source}', into which Slicer "
+            f"cannot import the result; it was left unchanged. Choose 'Create new segmentation' as output, or make "
+            f"'{labelmap}' its source representation first (Segmentations module, Representations).")
 
 
 def _place_in_subject_hierarchy(node: Any, reference: Any) -> None:

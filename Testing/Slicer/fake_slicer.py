@@ -45,8 +45,8 @@ import numpy as np
 import vtk
 
 from fake_slicer_nodes import (  # noqa: F401 - re-exported: tests use fake_slicer.FakeVolumeNode etc.
-    NODE_CLASSES, FakeNode, FakeROINode, FakeSegment, FakeSegmentation, FakeSegmentationNode, FakeSubjectHierarchy,
-    FakeVolumeNode, Observable, serialize_image_geometry,
+    NODE_CLASSES, FakeNode, FakeROINode, FakeSegment, FakeSegmentation, FakeSegmentationConverter, FakeSegmentationNode,
+    FakeSegmentationsModuleLogic, FakeSubjectHierarchy, FakeVolumeNode, Observable, serialize_image_geometry,
 )
 from fake_slicer_sequences import NODE_CLASSES as SEQUENCE_NODE_CLASSES, FakeSequencesLogic  # Sequences module
 
@@ -246,11 +246,10 @@ class FakeSlicer(types.ModuleType):
         self.opened_urls: List[str] = []  # what qt.QDesktopServices.openUrl was asked to open
         self.mrmlScene = FakeScene()
         self.app = types.SimpleNamespace(connect=lambda *a: None, testingEnabled=lambda: True, applicationVersion="5.8.1 (fake)")
-        self.vtkMRMLSegmentationNode = FakeSegmentationNode
+        self.vtkMRMLSegmentationNode, self.vtkSlicerSegmentationsModuleLogic = FakeSegmentationNode, FakeSegmentationsModuleLogic
         self.vtkMRMLScalarVolumeNode, self.vtkMRMLMarkupsROINode = FakeVolumeNode, FakeROINode
         self.vtkMRMLVectorVolumeNode = type("vtkMRMLVectorVolumeNode", (FakeVolumeNode,), {"CLASS": "vtkMRMLVectorVolumeNode"})
-        self.vtkSegmentationConverter = types.SimpleNamespace(
-            GetReferenceImageGeometryParameterName=lambda: FakeSegmentationNode.GEOMETRY_PARAMETER)
+        self.vtkSegmentationConverter = FakeSegmentationConverter
         self.vtkMRMLTransformNode = types.SimpleNamespace(GetTransformBetweenNodes=lambda a, b, transform: None)
         self.vtkMRMLSubjectHierarchyNode = types.SimpleNamespace(GetSubjectHierarchyNode=lambda scene: scene.subject_hierarchy)
         self.util = self._util_module(load_ui)
@@ -288,6 +287,8 @@ class FakeSlicer(types.ModuleType):
     @staticmethod
     def _update_segment(mask: np.ndarray, node: FakeSegmentationNode, segment_id: str, reference: FakeVolumeNode) -> None:
         dims = reference.GetImageData().GetDimensions()
+        if node.GetSegmentation().GetSourceRepresentationName() != FakeSegmentationConverter.GetBinaryLabelmapRepresentationName():
+            raise RuntimeError("Importing of segment failed.")  # as Slicer's: no labelmap into a closed-surface segmentation
         assert mask.shape == (dims[2], dims[1], dims[0]) and node.GetSegmentation().GetSegment(segment_id) is not None
         node.masks[segment_id] = np.array(mask, copy=True)
 

@@ -4,8 +4,8 @@ Split out of ``fake_slicer.py`` (which re-exports every name, so tests keep usin
 ``fake_slicer.FakeVolumeNode`` etc.). 3D Slicer's MRML cannot be installed outside Slicer; these
 classes copy only the behaviour SDSeg relies on: ids and unique names, attributes and node
 references, ``ModifiedEvent`` observers, one binary mask per segment on the reference volume's
-grid, the serialised reference-image geometry of ``vtkSegmentationConverter``, and the subject
-hierarchy's item parents and attributes.
+grid, the serialised reference-image geometry of ``vtkSegmentationConverter``, the segment status of
+``vtkSlicerSegmentationsModuleLogic``, and the subject hierarchy's item parents and attributes.
 """
 
 from __future__ import annotations
@@ -176,12 +176,71 @@ class FakeSegment:
         return "TerminologyEntry"
 
 
+class FakeSegmentationsModuleLogic:
+    """``slicer.vtkSlicerSegmentationsModuleLogic``'s segment status (Segment Editor's Not started / In progress /
+    Completed / Flagged), as Slicer stores it: the segment tag ``Segmentation.Status`` holding the machine-readable
+    name; no tag is Not started, an unknown name -1. Segment Editor sets In progress on a segment's first edit."""
+
+    NotStarted, InProgress, Completed, Flagged, LastStatus = range(5)
+    _MACHINE = ("notstarted", "inprogress", "completed", "flagged")
+    _HUMAN = ("Not started", "In progress", "Completed", "Flagged")
+
+    @staticmethod
+    def GetStatusTagName() -> str:
+        return "Segmentation.Status"
+
+    @classmethod
+    def GetSegmentStatus(cls, segment: "FakeSegment") -> int:
+        value = segment.tags.get(cls.GetStatusTagName())
+        return cls.NotStarted if value is None else (cls._MACHINE.index(value) if value in cls._MACHINE else -1)
+
+    @classmethod
+    def SetSegmentStatus(cls, segment: "FakeSegment", status: int) -> None:
+        if status == cls.NotStarted and not segment.tags.get(cls.GetStatusTagName()):
+            return  # as Slicer's: Not started is not written onto a segment that has no status yet
+        segment.SetTag(cls.GetStatusTagName(), cls._MACHINE[status])
+
+    @classmethod
+    def GetSegmentStatusAsHumanReadableString(cls, status: int) -> str:
+        return cls._HUMAN[status] if 0 <= status < cls.LastStatus else "Unknown"
+
+
+class FakeSegmentationConverter:
+    """``slicer.vtkSegmentationConverter``: the representation names and the reference-geometry parameter's name."""
+
+    @staticmethod
+    def GetSegmentationBinaryLabelmapRepresentationName() -> str:
+        return "Binary labelmap"
+
+    GetBinaryLabelmapRepresentationName = GetSegmentationBinaryLabelmapRepresentationName
+
+    @staticmethod
+    def GetSegmentationClosedSurfaceRepresentationName() -> str:
+        return "Closed surface"
+
+    @staticmethod
+    def GetReferenceImageGeometryParameterName() -> str:
+        return FakeSegmentationNode.GEOMETRY_PARAMETER
+
+
 class FakeSegmentation:
-    """vtkSegmentation: ordered segments and conversion parameters."""
+    """vtkSegmentation: ordered segments, conversion parameters and the source representation's name.
+
+    The source representation is what the segments are stored as: binary labelmap for a new
+    segmentation, closed surface for one loaded from a model file or made from an RT structure
+    set's contours; Slicer imports a labelmap only into a binary-labelmap one.
+    """
 
     def __init__(self) -> None:
         self.segments: Dict[str, FakeSegment] = {}
         self.parameters: Dict[str, str] = {}
+        self.source = FakeSegmentationConverter.GetSegmentationBinaryLabelmapRepresentationName()
+
+    def GetSourceRepresentationName(self) -> str:
+        return self.source
+
+    def SetSourceRepresentationName(self, name: str) -> None:
+        self.source = name
 
     def AddEmptySegment(self, segment_id: str, name: str, color) -> str:
         self.segments[segment_id] = FakeSegment(name, color)
