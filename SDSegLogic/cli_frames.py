@@ -92,7 +92,8 @@ def _sitk_frames(path: Path, fmt: str) -> Optional[int]:
 def frame_path(path: Path, frame: int, count: int) -> Path:
     """``out.seg.nrrd`` -> ``out.frame002.seg.nrrd``: the output of ``frame`` (of ``count``) beside ``path``."""
     name = path.name
-    ending = next((e for e in _COMPOUND_ENDINGS if name.lower().endswith(e) and len(name) > len(e)), path.suffix)
+    ending = next((name[-len(e):] for e in _COMPOUND_ENDINGS if name.lower().endswith(e)),
+                  path.suffix)  # as the user spelled it: CT.SEG.NRRD -> CT.frame000.SEG.NRRD
     width = max(3, len(str(count - 1)))
     return path.with_name(f"{name[:len(name) - len(ending)]}.frame{frame:0{width}d}{ending}")
 

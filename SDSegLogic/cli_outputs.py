@@ -103,21 +103,25 @@ def check_outputs(jobs: List[Job]) -> None:
     """Validate every output path before the model is loaded, so that a bad one fails fast.
 
     Raises:
-        UsageError: an output names an existing folder or the input itself; a DICOM SEG output of
-            an input that is not a DICOM series.
+        UsageError: an output names an existing folder or the input itself, or has a file name
+            longer than its file system allows; a DICOM SEG output of an input that is not a DICOM series.
         OutputError: its folder (or the nearest existing folder above it) is not a writable folder;
             a DICOM SEG output without highdicom installed.
     """
-    from .io.atomic import check_output_path
+    from .io.atomic import check_name_length, check_output_path
 
     probed = set()
     for job in jobs:
         _check_dicom_seg(job)
         for kind, path in job.outputs.items():
+            folder = _existing_folder(path)
+            try:  # first: stat() of a name that is too long raises OSError
+                check_name_length(path, folder)
+            except InputError as exc:
+                raise UsageError(f"{_option(kind)} {exc}") from None
             if path.is_dir():
                 raise UsageError(f"{_option(kind)} {path}: is an existing folder; choose a file name that is not a "
                                  "folder, or remove the folder.")
-            folder = _existing_folder(path)
             if folder not in probed:
                 _probe_folder(folder, path)
                 probed.add(folder)

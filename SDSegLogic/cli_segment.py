@@ -80,7 +80,7 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
     """Output paths of every input (one job per frame with ``--frame all``); raises :class:`UsageError`."""
     inputs = [Path(p) for p in args.inputs]
     out = args.output
-    folder_mode = len(inputs) > 1 or Path(out).is_dir() or out.endswith(("/", os.sep))
+    folder_mode = len(inputs) > 1 or _is_dir(out) or out.endswith(("/", os.sep))
     extras = {"probabilities": args.prob_map, "uncertainty": args.uncertainty, "preview": args.preview,
               "dicom_seg": getattr(args, "dicom_seg", None)}
     if args.uncertainty and args.samples < 2:
@@ -89,15 +89,16 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
     jobs = [Job(p, series=getattr(args, "series", None), frame=frame if isinstance(frame, int) else None)
             for p in inputs]
     if folder_mode:
-        stems = [input_stem(p) for p in inputs]
-        clashes = sorted({s for s in stems if stems.count(s) > 1})
+        stems = [input_stem(p).casefold() for p in inputs]  # CT.nrrd and ct.nii.gz: one output on macOS and Windows
+        clashes = sorted({input_stem(p) for p, s in zip(inputs, stems) if stems.count(s) > 1})
         if clashes:
-            raise UsageError(f"several inputs are named {clashes}; their outputs would overwrite each other. Rename or run separately.")
-        if _has_extension(out, SEGMENTATION_EXTENSIONS) and not Path(out).is_dir():
+            raise UsageError(f"several inputs are named {clashes} (ignoring case, as macOS and Windows file systems do); "
+                             "their outputs would overwrite each other. Rename or run separately.")
+        if _has_extension(out, SEGMENTATION_EXTENSIONS) and not _is_dir(out):
             raise UsageError(f"-o {out}: with {len(inputs)} inputs -o must be a folder (outputs are named after the inputs).")
         for kind, value in extras.items():
             if value and _has_extension(value, FLOAT_EXTENSIONS + (".png",) + DICOM_SEG_EXTENSIONS) \
-                    and not Path(value).is_dir():
+                    and not _is_dir(value):
                 raise UsageError(f"--{_flag(kind)} {value}: -o {out} is a folder (outputs named after the inputs), so "
                                  "this must be a folder too; give a folder, or -o a file name for one input.")
         suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png",
@@ -124,12 +125,21 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
     return jobs
 
 
+def _is_dir(path: str) -> bool:
+    """``Path(path).is_dir()``, False where the path cannot be examined (a name too long for the file system)."""
+    try:
+        return Path(path).is_dir()
+    except OSError:
+        return False
+
+
 def _check_distinct(jobs: List[Job]) -> None:
-    inputs = {os.path.abspath(j.input) for j in jobs}
+    """Refuse an output over an input, or one path for two outputs (compared ignoring case, as macOS and Windows do)."""
+    inputs = {os.path.abspath(j.input).casefold() for j in jobs}
     seen: Dict[str, Tuple[str, Path]] = {}
     for job in jobs:
         for kind, path in job.outputs.items():
-            key = os.path.abspath(path)
+            key = os.path.abspath(path).casefold()
             if key in inputs:
                 raise UsageError(f"{path}: the {kind} output would overwrite an input; choose another name.")
             if key in seen:

@@ -32,6 +32,7 @@ from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 import numpy as np
 
 from SDSegLogic.errors import InputError
+from SDSegLogic.terminology import ROLES as _KEYS  # the spellings a model card may use, shared with the engine's writers
 
 from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
@@ -42,13 +43,6 @@ TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
 WARNINGS_ATTRIBUTE = "SDSeg.Warnings"
 """Node attribute holding the run's quality warnings, one per line (saved with the scene)."""
-_KEYS = {
-    "category": ("category",),
-    "type": ("type",),
-    "type_modifier": ("type_modifier", "typeModifier", "modifier"),
-    "region": ("region", "anatomic_region", "anatomicRegion"),
-    "region_modifier": ("region_modifier", "regionModifier", "anatomic_region_modifier"),
-}
 
 
 @dataclass(frozen=True)

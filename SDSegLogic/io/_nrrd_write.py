@@ -45,7 +45,12 @@ def _vector(values) -> str:
 
 
 def _clean(value: object) -> str:
-    return str(value).replace("\r", " ").replace("\n", " ")
+    """One header line's text: line breaks become spaces, a backslash is escaped as teem writes it.
+
+    teem (3D Slicer, ITK) unescapes ``\\\\`` and ``\\n`` when it reads a ``key:=value`` line, so a raw
+    ``C:\\new`` would be read back with a line break.
+    """
+    return str(value).replace("\\", "\\\\").replace("\r", " ").replace("\n", " ")
 
 
 def write_nrrd(path: Path, array: np.ndarray, geometry: ImageGeometry, fields: Mapping[str, object],

@@ -10,7 +10,10 @@ from typing import Iterator, Optional, Union
 
 from ..errors import InputError
 
-__all__ = ["atomic_output", "check_output_path", "current_umask"]
+__all__ = ["atomic_output", "check_output_path", "check_name_length", "current_umask"]
+
+# Endings that choose a format and are more than the last suffix (SimpleITK picks .nii.gz by both parts).
+_COMPOUND_ENDINGS = (".seg.nrrd", ".nii.gz", ".seg.dcm")
 
 
 def current_umask() -> int:
@@ -20,13 +23,35 @@ def current_umask() -> int:
     return mask
 
 
+def check_name_length(path: Union[str, Path], folder: Optional[Union[str, Path]] = None) -> None:
+    """Refuse a file name longer than ``folder``'s file system allows (255 bytes on most).
+
+    Args:
+        path: the output file.
+        folder: an existing folder on the file system it will be written to (default: its parent).
+
+    Raises:
+        InputError: naming the path, its length and the limit.
+    """
+    path = Path(path)
+    try:
+        limit = os.pathconf(str(folder or path.parent), "PC_NAME_MAX")
+    except (OSError, ValueError, AttributeError):  # no pathconf (Windows) or no such folder: the usual limit
+        limit = 255
+    length = len(os.fsencode(path.name))
+    if length > limit:
+        raise InputError(f"{path}: the file name is {length} bytes long but the file system allows {limit}; "
+                         "choose a shorter output name.")
+
+
 def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None) -> Path:
-    """Validate an output path: parent folder exists, not a folder, not the input file.
+    """Validate an output path: parent folder exists, not a folder, name not too long, not the input file.
 
     Raises:
         InputError: naming the path and the remedy.
     """
     path = Path(path)
+    check_name_length(path)  # first: stat() of a name that is too long raises OSError
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give an output file name such as {path / 'segmentation.seg.nrrd'}.")
     if not path.parent.exists():
@@ -45,15 +70,17 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Itera
 
     Args:
         path: final destination.
-        suffix: ending of the temporary file (defaults to the destination's full ending, so that
-            writers choosing a format by extension, such as SimpleITK, pick the same one).
+        suffix: ending of the temporary file (defaults to the destination's format ending, such as
+            ``.nii.gz`` or ``.seg.nrrd``, so that writers choosing a format by extension, such as
+            SimpleITK, pick the same one).
 
     On any exception the temporary file is removed and ``path`` is left untouched.
     """
     path = Path(path)
-    if suffix is None:
+    if suffix is None:  # only the format's ending: a long dotted name must not make the temporary name too long
         name = path.name
-        suffix = name[name.index("."):] if "." in name else ""
+        suffix = next((name[-len(e):] for e in _COMPOUND_ENDINGS if name.lower().endswith(e)),
+                      path.suffix)
     fd, temp_name = tempfile.mkstemp(prefix=".sdseg-", suffix=suffix, dir=str(path.parent))
     os.close(fd)
     temp = Path(temp_name)

@@ -41,7 +41,8 @@ logger = logging.getLogger(__name__)
 
 DICOM_SEG_REMEDY = 'install it with pip install "sdseg[dicom]" (highdicom, Python >= 3.10)'
 _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "AccessionNumber", "StudyID", "StudyDate",
-          "StudyTime", "ReferringPhysicianName")
+          "StudyTime", "ReferringPhysicianName", "SliceThickness")
+_LO_MAX = 64  # characters of a DICOM LO value (segment label, code meaning)
 SERIES_DESCRIPTION = "SDSeg segmentation - research use only, not for clinical use"
 
 
@@ -55,9 +56,19 @@ def require_highdicom(output: Union[str, Path]) -> Any:
     return highdicom
 
 
+def _lo(text: object) -> str:
+    """``text`` as a valid DICOM LO value: at most 64 characters, no control characters, no backslash.
+
+    A backslash separates the values of a multi-valued element, so ``"a\\b"`` would be read back as
+    two values; it becomes ``/``, as ``|`` does in the ``.seg.nrrd`` tags.
+    """
+    clean = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in str(text)).replace("\\", "/")
+    return clean[:_LO_MAX]
+
+
 def _concept(hd: Any, code: Sequence[str]) -> Any:
     scheme, value, meaning = code
-    return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=meaning)
+    return hd.sr.CodedConcept(value=value, scheme_designator=scheme, meaning=_lo(meaning))
 
 
 def _colour(hd: Any, rgb) -> Optional[Any]:
@@ -86,7 +97,7 @@ def segment_descriptions(card: Any, result: Any, hd: Any) -> List[Any]:
     for number, segment in enumerate(card.classes, start=1):
         codes = segment_codes(segment.terminology)
         description = hd.seg.SegmentDescription(
-            segment_number=number, segment_label=segment.name[:64],
+            segment_number=number, segment_label=_lo(segment.name),
             segmented_property_category=_concept(hd, codes["category"]),
             segmented_property_type=_concept(hd, codes["type"]),
             algorithm_type="AUTOMATIC", algorithm_identification=algorithm,
@@ -112,6 +123,24 @@ def _complete_type2(datasets: Sequence[Any]) -> None:
         for keyword in _TYPE2:
             if keyword not in ds:
                 setattr(ds, keyword, "")
+
+
+def _declare_utf8(seg: Any, card: Any) -> None:
+    """Declare UTF-8 (ISO_IR 192) when a text from the card is not ASCII.
+
+    highdicom copies the source's SpecificCharacterSet; a series in the default repertoire (none
+    declared) or in ISO_IR 100 cannot hold a name such as "Leber 肝": pydicom would write it
+    undeclared or with "?" for each character it cannot encode. Patient and study values
+    are stored decoded, so pydicom re-encodes them in UTF-8 too.
+    """
+    texts = [str(card.model_id), str(card.version)]
+    for segment in card.classes:
+        texts.append(str(segment.name))
+        texts += [str(part) for code in (segment.terminology or {}).values() for part in code]
+    declared = seg.get("SpecificCharacterSet") or ""
+    declared = [declared] if isinstance(declared, str) else list(declared)
+    if not all(text.isascii() for text in texts) and declared != ["ISO_IR 192"]:
+        seg.SpecificCharacterSet = "ISO_IR 192"
 
 
 def _segment_numbers(labels: np.ndarray, card: Any, path: Path) -> np.ndarray:
@@ -165,6 +194,7 @@ def write_dicom_seg(path: Union[str, Path], result: Any, card: Any, sources: Dic
         warnings.filterwarnings("ignore", message=".*unlikely to represent the intended person name")
         try:
             seg = _build(hd, sources, numbers, card, result)
+            _declare_utf8(seg, card)
         except (ValueError, TypeError, AttributeError) as exc:  # highdicom's refusals of the source headers
             raise InputError(f"{path}: highdicom cannot build a DICOM SEG on the series {sources.path} ({exc}); "
                              "write a .seg.nrrd instead, or re-export the series.") from None

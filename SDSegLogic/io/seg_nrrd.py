@@ -21,12 +21,12 @@ from typing import Any, Dict, List, Mapping
 import numpy as np
 
 from ..errors import InputError
+from ..terminology import segment_codes
 
 __all__ = ["terminology_string", "segment_extent", "seg_nrrd_fields", "write_seg_nrrd", "validate_seg_header"]
 
 _CATEGORY_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 _ANATOMY_CONTEXT = "Anatomic codes - DICOM master list"
-_DEFAULT_CODE = ("SCT", "85756007", "Tissue")
 _EMPTY = ("", "", "")
 
 
@@ -40,23 +40,26 @@ def terminology_string(terminology: Mapping[str, tuple]) -> str:
 
     Args:
         terminology: keys ``category``, ``type``, optional ``typeModifier``, ``anatomicRegion``,
-            ``anatomicRegionModifier``; each value (scheme, code value, code meaning).
+            ``anatomicRegionModifier`` (or any other spelling :func:`SDSegLogic.terminology.segment_codes`
+            accepts, as the DICOM SEG and Slicer writers do); each value (scheme, code value, code meaning).
 
     Returns:
         ``"<context>~SCT^..^..~SCT^..^..~^^~<anatomic context>~^^~^^"`` (7 ``~``-separated parts).
     """
-    def code(key: str, default: tuple) -> str:
-        value = terminology.get(key, default)
+    codes = segment_codes(terminology)
+
+    def code(role: str) -> str:
+        value = codes[role] or _EMPTY
         return "^".join(_tag_text(v).replace("~", "-").replace("^", "-") for v in value)
 
     return "~".join([
         _CATEGORY_CONTEXT,
-        code("category", _DEFAULT_CODE),
-        code("type", _DEFAULT_CODE),
-        code("typeModifier", _EMPTY),
+        code("category"),
+        code("type"),
+        code("type_modifier"),
         _ANATOMY_CONTEXT,
-        code("anatomicRegion", _EMPTY),
-        code("anatomicRegionModifier", _EMPTY),
+        code("region"),
+        code("region_modifier"),
     ])
 
 

@@ -1,4 +1,4 @@
-"""Audit of ``sdseg segment``: the memory check before segmenting and ``--steps`` beyond the model.
+"""Checks of ``sdseg segment``: the memory check before segmenting and ``--steps`` beyond the model.
 
 A tiny real 4-class model (random weights, CT window) on 4 real CT slices.
 """
