@@ -12,7 +12,10 @@ Segments are paired by name when both files carry names (two ``.seg.nrrd``), els
 value; ``--pair PRED=REF`` (names or values, repeatable) pairs them explicitly, e.g.
 ``--pair liver=5`` against a TotalSegmentator labelmap; ``+`` joins segments into one
 (``--pair "lungs=left lung+right lung"``). Segments without a partner are listed, not scored: an
-unannotated class is not a miss.
+unannotated class is not a miss. A labelmap, though, lists only the values it holds, so a value it
+lacks is an empty segment: a reference segment missing from a labelmap prediction is scored as a
+miss (Dice 0), and ``--pair`` may name a value absent from a labelmap. Segment names must be unique
+to pair by name.
 """
 
 from __future__ import annotations
@@ -53,6 +56,13 @@ def _grid_offset(prediction: ImageGeometry, other: ImageGeometry) -> Optional[np
     return offset.astype(np.int64)
 
 
+def _gap_mm(grid: ImageGeometry, other: ImageGeometry, offset: np.ndarray) -> float:
+    """Distance in mm between the extents of two grids on one lattice (``other`` starting at voxel ``offset``)."""
+    below = np.maximum(0, -(offset + np.asarray(other.shape)) + 1)
+    above = np.maximum(0, offset - np.asarray(grid.shape) + 1)
+    return float(np.linalg.norm((below + above) * np.asarray(grid.spacing)))
+
+
 def _embed(layers: np.ndarray, shape_kji: Sequence[int], start_ijk: np.ndarray) -> np.ndarray:
     """(L, K, J, I) ``layers`` placed at voxel ``start_ijk`` of a zero (background) volume of ``shape_kji``."""
     out = np.zeros((layers.shape[0], *shape_kji), dtype=layers.dtype)
@@ -88,6 +98,11 @@ def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np
                 f"{exc} The reference must lie on the prediction's voxel grid ({prediction.path}), or be a crop of "
                 "it: resample it onto that image with nearest-neighbour interpolation (e.g. Slicer's Resample Image "
                 "(BRAINS)), or segment the image the reference was drawn on.") from None
+        if np.any(offset >= np.asarray(grid.shape)) or np.any(offset + np.asarray(plan.target.shape) <= 0):
+            raise GeometryError(
+                f"{reference.path} and {prediction.path} share no voxel: the reference lies "
+                f"{_gap_mm(grid, plan.target, offset):.0f} mm away from the prediction, so it is not a crop of it; "
+                "check that both files belong to the same scan.") from None
     low = np.minimum(0, offset)
     high = np.maximum(np.asarray(grid.shape), offset + np.asarray(plan.target.shape))
     common = ImageGeometry(grid.spacing, tuple(grid.index_to_world(low.astype(np.float64))), grid.direction_matrix,
@@ -98,9 +113,12 @@ def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np
 
 def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
     wanted = key.strip().lower()
-    for segment in volume.segments:
-        if segment.name.strip().lower() == wanted:
-            return segment
+    named = [s for s in volume.segments if s.name.strip().lower() == wanted]
+    if len(named) > 1:
+        raise UsageError(f"--pair: the {role} {volume.path} has {len(named)} segments named {key.strip()!r} (label values "
+                         f"{', '.join(str(s.value) for s in named)}); pair by label value, or rename one.")
+    if named:
+        return named[0]
     if wanted.isdigit():
         hits = [s for s in volume.segments if s.value == int(wanted)]
         if len(hits) == 1:
@@ -108,6 +126,8 @@ def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
         if len(hits) > 1:
             raise UsageError(f"--pair: label value {key} is used in several layers of the {role} {volume.path}; "
                              f"pair by name ({', '.join(s.name for s in hits)}).")
+        if not volume.named:  # a labelmap lists only the values it holds: an absent value is an empty segment
+            return LabelSegment(f"label {int(wanted)}", int(wanted))
     names = ", ".join(f"{s.name} ({s.value})" for s in volume.segments) or "none (empty)"
     raise UsageError(f"--pair: no segment {key!r} in the {role} {volume.path}; its segments are: {names}.")
 
@@ -138,7 +158,8 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
         on each side.
 
     Raises:
-        UsageError: a malformed or unknown ``--pair``, or ``match="name"`` without names on both sides.
+        UsageError: a malformed or unknown ``--pair``, ``match="name"`` without names on both sides, or
+            two segments of one file with the same name when pairing by name.
     """
     if pairs:
         chosen = []
@@ -152,9 +173,17 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
         unnamed = reference.path if not reference.named else prediction.path
         raise UsageError(f"--match name: {unnamed} is a labelmap without segment names; use --match value or --pair.")
     by_name = match == "name" or (match == "auto" and prediction.named and reference.named)
+    if by_name:
+        for volume, role in ((prediction, "prediction"), (reference, "reference")):
+            _refuse_duplicate_names(volume, role)
+    # by value: the label value alone (a DICOM SEG keeps each segment in a layer of its own), unless a
+    # .seg.nrrd uses one value in several layers, where the layer tells its segments apart
+    by_layer = not by_name and any(_values_repeat(v) for v in (prediction, reference))
 
     def key(segment: LabelSegment) -> Any:
-        return segment.name.strip().lower() if by_name else (segment.layer, segment.value)
+        if by_name:
+            return segment.name.strip().lower()
+        return (segment.layer, segment.value) if by_layer else segment.value
 
     ref_by_key = {key(s): s for s in reference.segments}
     matched, pred_only = [], []
@@ -164,7 +193,27 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
             pred_only.append(segment.name)
         else:
             matched.append(((segment,), (partner,)))
+    if not prediction.named and not by_layer:
+        # a labelmap holds only the labels it found: a reference segment whose value it lacks is a miss (Dice 0)
+        matched += [((LabelSegment(f"label {s.value}", s.value),), (s,)) for s in ref_by_key.values()]
+        ref_by_key = {}
     return matched, pred_only, [s.name for s in ref_by_key.values()]
+
+
+def _values_repeat(volume: LabelVolume) -> bool:
+    values = [s.value for s in volume.segments]
+    return len(set(values)) != len(values)
+
+
+def _refuse_duplicate_names(volume: LabelVolume, role: str) -> None:
+    seen: Dict[str, LabelSegment] = {}
+    for segment in volume.segments:
+        name = segment.name.strip().lower()
+        if name in seen:
+            raise UsageError(f"the {role} {volume.path} has two segments named {segment.name.strip()!r} (label values "
+                             f"{seen[name].value} and {segment.value}), so segments cannot be paired by name; pair them "
+                             "with --pair PRED=REF (a label value picks one), or rename one of them.")
+        seen[name] = segment
 
 
 def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume, LabelVolume]:

@@ -4,7 +4,8 @@ Files are paired by case name: the file name without its image ending (``ct001.s
 ``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``), so the folder ``sdseg segment``
 writes (``results/NAME.seg.nrrd``) pairs with a folder of reference labels named like the scans.
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
-(another grid, an unreadable file) is reported with its error and the others go on. The summary
+(another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
+reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
 gives, per segment, the number of cases, mean, standard deviation and median Dice, median HD95
 and mean ASSD, over the cases where the segment was scored; ``mean_dice`` is the mean over cases
 of each case's mean Dice.
@@ -104,18 +105,21 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
     matched, pred_only, ref_only = pair_cases(predictions, references)
     cases: List[Dict[str, Any]] = []
     first_error = 0
+    usage_errors: List[UsageError] = []
     for case, pred, ref in matched:
         try:
             report = score_files(str(pred), str(ref), pairs, match)
-        except UsageError:
-            raise  # a bad --pair is the same mistake for every case
         except Exception as exc:  # noqa: BLE001 - one unreadable case must not stop the test set
+            if isinstance(exc, UsageError):
+                usage_errors.append(exc)  # a segment --pair names may be missing from one case only
             code = exit_code_for(exc)
             first_error = first_error or code
             cases.append({"case": case, "prediction": str(pred), "reference": str(ref),
                           "error": describe_error(exc), "exit_code": code})
             continue
         cases.append({"case": case, **report})
+    if len(usage_errors) == len(matched):
+        raise usage_errors[0]  # the same mistake (a misspelt --pair) in every case: say it once
     scored = [c["mean_dice"] for c in cases if c.get("mean_dice") is not None]
     return {"predictions": str(predictions), "references": str(references), "cases": cases,
             "summary": _summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
@@ -131,7 +135,11 @@ def batch_text(report: Dict[str, Any]) -> str:
             lines.append(f"{case['case'][:32]:<32} {'-':>9}  error: {case['error']}")
         else:
             names = ", ".join(f"{r['prediction_segment']} {r['dice']:.3f}" for r in case["segments"])
-            lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}")
+            if not case["segments"]:
+                names = "no segment pairs (see --pair)"
+            unpaired = _unpaired(case)
+            lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}"
+                         + (f"; not scored: {unpaired}" if unpaired else ""))
     header = f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} {'ASSD mm':>8}"
     lines += ["", header, "-" * len(header)]
     for segment, row in report["summary"].items():
@@ -139,7 +147,7 @@ def batch_text(report: Dict[str, Any]) -> str:
                      f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} "
                      f"{format_optional(row['assd_mean_mm'], 2):>8}")
     if report["mean_dice"] is not None:
-        lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if 'error' not in c]):>5} "
+        lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if c.get('mean_dice') is not None]):>5} "
                      f"{report['mean_dice']:9.3f}")
     for key, side in (("prediction_only", "predictions"), ("reference_only", "references")):
         if report[key]:
@@ -147,12 +155,22 @@ def batch_text(report: Dict[str, Any]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _unpaired(case: Dict[str, Any]) -> str:
+    """``only in the prediction: a, b; only in the reference: c`` (empty when every segment was paired)."""
+    parts = [f"only in the {side}: {', '.join(case[key])}"
+             for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")) if case[key]]
+    return "; ".join(parts)
+
+
 def batch_csv_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """One row per (case, segment), with the case name first; failed cases as one row with the error."""
+    """One row per (case, segment), with the case name first; a failed case, or one without segment pairs,
+    as one row saying why."""
     rows = []
     for case in report["cases"]:
         if "error" in case:
             rows.append({"case": case["case"], "distance_note": f"error: {case['error']}"})
+        elif not case["segments"]:  # the case stays in the table, with the reason it has no scores
+            rows.append({"case": case["case"], "distance_note": f"no segment pairs; {_unpaired(case)}"})
         for row in case.get("segments", []):
             rows.append({"case": case["case"], **row})
     return rows

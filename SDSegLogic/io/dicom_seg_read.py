@@ -8,16 +8,17 @@ within :data:`POSITION_TOLERANCE_MM`, its rows and columns along grid axes with 
 spacing); a frame that does not is refused, never resampled. Pixels outside the grid are allowed
 only when they are empty.
 
-Segments may overlap in a SEG, so each one gets its own layer of the returned
-:class:`~SDSegLogic.io.label_files.LabelVolume`, with its SegmentNumber as label value and its
-SegmentLabel as name. FRACTIONAL SEGs are thresholded at one half of MaximumFractionalValue.
+Segments may overlap in a SEG, so they are packed into layers of the returned
+:class:`~SDSegLogic.io.label_files.LabelVolume`, each in the first layer where it overlaps no other
+(one volume for disjoint organs, whatever their number), with its SegmentNumber as label value and
+its SegmentLabel as name. FRACTIONAL SEGs are thresholded at one half of MaximumFractionalValue.
 Only pydicom is needed (``pip install pydicom``, or ``pip install "sdseg[dicom]"``).
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Tuple
+from typing import Any, Dict, List, Tuple
 
 import numpy as np
 
@@ -89,16 +90,57 @@ def _frame_indices(geometry: ImageGeometry, position, orientation, spacing, shap
     return tuple(ijk[::-1].astype(np.int64))  # (k, j, i)
 
 
+def _segment_voxels(ds: Any, pixels: np.ndarray, frames: Any, indices: List[int], geometry: ImageGeometry,
+                    path: Path) -> np.ndarray:
+    """Flat (C-order) grid indices of the voxels one segment's frames cover."""
+    limits = np.asarray(geometry.array_shape)[:, None, None]
+    found = []
+    for n in indices:
+        item, frame = frames[n], pixels[n]
+        position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
+        orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
+        spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
+        kji = np.stack(_frame_indices(geometry, position, orientation, spacing, frame.shape, path, n))
+        inside = np.all((kji >= 0) & (kji < limits), axis=0)
+        on = frame > 0
+        if np.any(on & ~inside):
+            raise InputError(f"{path}: frame {n + 1} has pixels outside the image grid {geometry.shape}; score against "
+                             "the image the SEG was drawn on.")
+        found.append(np.ravel_multi_index(tuple(kji[:, on]), geometry.array_shape))
+    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+
+
+def _pack_segments(ds: Any, pixels: np.ndarray, frames: Any, frames_of: Dict[int, List[int]], geometry: ImageGeometry,
+                   path: Path) -> Tuple[np.ndarray, Dict[int, int]]:
+    """Segments into as few layers as their overlaps allow (each segment in the first layer where it
+    overlaps nothing), its SegmentNumber as value: one volume for a SEG of disjoint organs, not one per segment."""
+    dtype = np.uint8 if max(frames_of, default=0) <= np.iinfo(np.uint8).max else np.uint16  # SegmentNumber is US
+    size = int(np.prod(geometry.array_shape))
+    layers: List[np.ndarray] = [np.zeros(size, dtype=dtype)]
+    layer_of: Dict[int, int] = {}
+    for number, indices in frames_of.items():
+        voxels = _segment_voxels(ds, pixels, frames, indices, geometry, path)
+        free = [n for n, layer in enumerate(layers) if not layer[voxels].any()]
+        if not free:
+            layers.append(np.zeros(size, dtype=dtype))
+            free = [len(layers) - 1]
+        layers[free[0]][voxels] = number
+        layer_of[number] = free[0]
+    stacked = layers[0][None] if len(layers) == 1 else np.stack(layers)  # no copy for disjoint segments
+    return stacked.reshape(len(layers), *geometry.array_shape), layer_of
+
+
 def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume":
-    """Place every frame of a DICOM SEG on ``geometry``; one layer per segment.
+    """Place every frame of a DICOM SEG on ``geometry``, its segments packed into as few layers as overlaps allow.
 
     Args:
         path: the SEG file.
         geometry: the grid (LPS) to place it on, usually that of the other file being scored.
 
     Returns:
-        A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (S, K, J, I) uint8 with segment
-        s+1's voxels set to its SegmentNumber in layer s, named by SegmentLabel.
+        A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (L, K, J, I), uint8 (uint16 when a
+        SegmentNumber exceeds 255), each segment's voxels set to its SegmentNumber in its layer, named
+        by SegmentLabel; L is 1 unless segments overlap.
 
     Raises:
         InputError: not a SEG, unreadable, missing attributes, non-empty pixels outside the grid.
@@ -119,26 +161,15 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         pixels = pixels >= float(getattr(ds, "MaximumFractionalValue", 255)) / 2.0
     numbers = [int(item.SegmentNumber) for item in ds.SegmentSequence]
     names = [str(getattr(item, "SegmentLabel", "") or f"segment {number}") for item, number in zip(ds.SegmentSequence, numbers)]
-    layer_of = {number: n for n, number in enumerate(numbers)}
-    layers = np.zeros((len(numbers), *geometry.array_shape), dtype=np.uint8)
     frames = getattr(ds, "PerFrameFunctionalGroupsSequence", None) or []
     if len(frames) != pixels.shape[0]:
         raise InputError(f"{path}: {pixels.shape[0]} frames but {len(frames)} per-frame descriptions; the SEG is corrupt.")
-    limits = np.asarray(geometry.array_shape)[:, None, None]
-    for n, (frame, item) in enumerate(zip(pixels, frames)):
+    frames_of = {number: [] for number in numbers}  # segment -> its frames
+    for n, item in enumerate(frames):
         number = int(_frame_attribute(ds, item, "SegmentIdentificationSequence", "ReferencedSegmentNumber", path, n))
-        if number not in layer_of:
+        if number not in frames_of:
             raise InputError(f"{path}: frame {n + 1} refers to segment {number}, which the SEG does not describe.")
-        position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
-        orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
-        spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
-        k, j, i = _frame_indices(geometry, position, orientation, spacing, frame.shape, path, n)
-        inside = np.all((np.stack([k, j, i]) >= 0) & (np.stack([k, j, i]) < limits), axis=0)
-        on = frame > 0
-        if np.any(on & ~inside):
-            raise InputError(f"{path}: frame {n + 1} (segment {number}) has pixels outside the image grid "
-                             f"{geometry.shape}; score against the image the SEG was drawn on.")
-        keep = on & inside
-        layers[layer_of[number]][k[keep], j[keep], i[keep]] = number
+        frames_of[number].append(n)
+    layers, layer_of = _pack_segments(ds, pixels, frames, frames_of, geometry, path)
     segments = tuple(LabelSegment(name, number, layer_of[number]) for name, number in zip(names, numbers))
     return LabelVolume(Path(path), layers, geometry, segments, named=True)

@@ -2,10 +2,11 @@
 
 A ``.seg.nrrd`` keeps its segment names, label values and layers (Slicer stores overlapping
 segments in separate layers, a (layers, K, J, I) array), so each segment's mask is
-``layer_array == label_value``. Any other file the engine can read (NRRD, NIfTI, MetaImage, a
+``layer_array == label_value`` (a file of Slicer 4.10 or older, without layers and label values, has
+one layer per segment, value 1). Any other file the engine can read (NRRD, NIfTI, MetaImage, a
 DICOM series, a PNG mask) is a labelmap: every non-zero value is one segment, named
 ``label <value>``. A labelmap must hold integers; a probability map or an image is refused. A
-DICOM SEG is placed on a given grid (:mod:`.dicom_seg_read`), one layer per segment.
+DICOM SEG is placed on a given grid (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
 
 Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
 :func:`SDSegLogic.io.read_image` and the ``.seg.nrrd`` writer define it.
@@ -68,22 +69,34 @@ class LabelVolume:
 
 
 def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
-    """Check that a labelmap holds small non-negative integers and return it as int64."""
+    """Check that a labelmap holds small non-negative integers and return it as int32.
+
+    Checked and converted one slice at a time, so that the only full-size array added is the
+    result (4 bytes a voxel), not a float copy per step (a 512 x 512 x 600 CT labelmap is 157 M voxels).
+    """
     if array.ndim != 3:
         raise InputError(f"{path}: a labelmap must be a single-channel volume; this one has shape {array.shape} "
                          "(colour or vector voxels). Give a labelmap or a .seg.nrrd.")
-    if not np.isfinite(array).all():
-        raise InputError(f"{path}: the labelmap holds NaN or infinite values; give integer labels (0 = background).")
-    rounded = np.rint(array)
-    off = np.abs(rounded - array) > 1e-3
-    if off.any():
-        first = tuple(int(v) for v in np.argwhere(off)[0])
-        raise InputError(f"{path}: value {float(array[first]):g} at voxel (k, j, i) {first} is not an integer label; "
-                         "this looks like an image or a probability map. Give a labelmap (0 = background) or a "
-                         ".seg.nrrd (threshold a probability map first).")
-    if rounded.min() < 0:
-        raise InputError(f"{path}: negative label {int(rounded.min())}; labels must be >= 0 (0 = background).")
-    return rounded.astype(np.int64)
+    labels = np.empty(array.shape, dtype=np.int32)
+    top = np.iinfo(np.int32).max
+    for k, plane in enumerate(array):
+        if not np.isfinite(plane).all():
+            raise InputError(f"{path}: the labelmap holds NaN or infinite values; give integer labels (0 = background).")
+        rounded = np.rint(plane)
+        off = np.abs(rounded - plane) > 1e-3
+        if off.any():
+            first = (k, *(int(v) for v in np.argwhere(off)[0]))
+            raise InputError(f"{path}: value {float(array[first]):g} at voxel (k, j, i) {first} is not an integer label; "
+                             "this looks like an image or a probability map. Give a labelmap (0 = background) or a "
+                             ".seg.nrrd (threshold a probability map first).")
+        if rounded.size and rounded.max() > top:
+            raise InputError(f"{path}: label {rounded.max():g} is too large (at most {top}); this looks like an image, "
+                             "not a labelmap. Give the segmentation file.")
+        labels[k] = rounded
+    low = int(labels.min()) if labels.size else 0
+    if low < 0:
+        raise InputError(f"{path}: negative label {low}; labels must be >= 0 (0 = background).")
+    return labels
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
@@ -91,7 +104,7 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
 
     data = read_image(path, frame=frame, series=series)
     labels = _integral_labels(path, data.array)
-    values = np.unique(labels)
+    values = np.unique(np.concatenate([np.unique(plane) for plane in labels]))  # no sorted copy of the volume
     values = values[values > 0]
     if len(values) > MAX_LABELS:
         raise InputError(f"{path}: {len(values)} distinct labels (more than {MAX_LABELS}); this looks like an image, "
@@ -100,13 +113,26 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
     return LabelVolume(path, labels[None], data.geometry, segments, named=False)
 
 
+def _legacy_layers(header: Dict[str, Any]) -> Dict[str, Any]:
+    """A ``.seg.nrrd`` of Slicer 4.10 and older: one volume of the list axis per segment (value 1), and no
+    ``Segment<n>_Layer`` / ``_LabelValue`` fields. Give each segment its own layer, as Slicer reads it."""
+    kinds = [str(k) for k in header.get("kinds", [])]
+    indices = sorted({int(key[7:key.index("_")]) for key in header
+                      if key.startswith("Segment") and "_" in key and key[7:key.index("_")].isdigit()})
+    if kinds[:1] != ["list"] or any(f"Segment{n}_Layer" in header or f"Segment{n}_LabelValue" in header for n in indices):
+        return header
+    if len(indices) != int(header.get("sizes", [0])[0]):
+        return header
+    return {**header, **{f"Segment{n}_Layer": str(layer) for layer, n in enumerate(indices)}}
+
+
 def _read_seg_nrrd(path: Path) -> LabelVolume:
     import nrrd
 
     from ._nrrd import _geometry, _spatial_axes, read_nrrd_header
     from .seg_nrrd import validate_seg_header
 
-    header = read_nrrd_header(path)
+    header = _legacy_layers(read_nrrd_header(path))
     found = validate_seg_header(header, str(path))
     try:
         data, _ = nrrd.read(str(path), index_order="F")
