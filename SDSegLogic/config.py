@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple
@@ -249,6 +250,8 @@ class SDSegConfig:
         version = data.pop("format_version", CONFIG_FORMAT_VERSION)
         if fmt != CONFIG_FORMAT:
             raise ConfigError(f"{source}: format is {fmt!r}, expected {CONFIG_FORMAT!r}.")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ConfigError(f"{source}: format_version {version!r} must be an integer ({CONFIG_FORMAT_VERSION}).")
         if version > CONFIG_FORMAT_VERSION:
             raise ConfigError(
                 f"{source}: format_version {version} is newer than this engine understands "
@@ -266,7 +269,7 @@ class SDSegConfig:
             if key in parts:
                 kwargs[key] = None if value is None else _build_part(parts[key], value, f"{source}: {key}")
             elif key in ("sample_size", "scale_factor", "preset"):
-                kwargs[key] = value
+                kwargs[key] = _checked(cls, key, value, source)
             else:
                 raise ConfigError(f"{source}: unknown key {key!r}; remove it or upgrade SDSegLogic.")
         try:
@@ -303,8 +306,30 @@ def _build_part(part_cls: type, value: Any, where: str) -> Any:
         raise ConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
     kwargs = {}
     for key, item in value.items():
-        kwargs[key] = tuple(item) if isinstance(item, list) else item
+        kwargs[key] = _checked(part_cls, key, tuple(item) if isinstance(item, list) else item, where)
     return part_cls(**kwargs)
+
+
+def _fits(hint: str, value: Any) -> bool:
+    """Whether a JSON value fits a field annotation of the dataclasses above (annotations are strings here)."""
+    if hint.startswith("Optional["):
+        return value is None or _fits(hint[len("Optional["):-1], value)
+    if hint.startswith("Tuple["):
+        return isinstance(value, tuple) and all(_fits(hint[len("Tuple["):-len(", ...]")], v) for v in value)
+    if hint == "int":  # every integer field is a count or a size
+        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+    if hint == "float":
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return isinstance(value, {"bool": bool, "str": str}.get(hint, object))
+
+
+def _checked(part_cls: type, key: str, value: Any, where: str) -> Any:
+    """``value`` if it fits the type of field ``key`` of ``part_cls``; else a ConfigError naming it."""
+    hint = {f.name: f.type for f in dataclasses.fields(part_cls)}[key]
+    if not _fits(str(hint), value):
+        raise ConfigError(f"{where}: {key} = {value!r} is not a valid {hint} (integers here are counts >= 1, numbers "
+                          "must be finite); compare with config.json of a working model.")
+    return value
 
 
 def _paper() -> SDSegConfig:

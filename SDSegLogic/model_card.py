@@ -17,6 +17,9 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import numbers
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
@@ -27,6 +30,16 @@ __all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_V
 
 MODEL_CARD_FORMAT_VERSION = 1
 _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
+_SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+
+
+def _is_real(value: Any) -> bool:
+    """A finite real number (int, float or numpy scalar), not a bool or a string."""
+    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -48,9 +61,10 @@ class IntensityMapping:
         if self.kind not in ("window", "rgb", "minmax"):
             raise ModelCardError(f"{where}: intensity.kind {self.kind!r} must be 'window', 'rgb' or 'minmax'.")
         if self.kind == "window":
-            if self.low is None or self.high is None or not (self.high > self.low):
+            if not (_is_real(self.low) and _is_real(self.high) and self.high > self.low):
                 raise ModelCardError(
-                    f"{where}: a 'window' mapping needs low < high, got low={self.low}, high={self.high}."
+                    f"{where}: a 'window' mapping needs finite numbers low < high, got low={self.low!r}, "
+                    f"high={self.high!r}."
                 )
 
 
@@ -73,14 +87,14 @@ class SegmentClass:
     terminology: Dict[str, Tuple[str, str, str]] = field(default_factory=dict)
 
     def validate(self, where: str) -> None:
-        if not self.name or not isinstance(self.name, str):
-            raise ModelCardError(f"{where}: every class needs a non-empty name.")
-        if not (isinstance(self.label_value, int) and 1 <= self.label_value <= 255):
+        if not isinstance(self.name, str) or not self.name.strip():
+            raise ModelCardError(f"{where}: every class needs a non-empty name, got {self.name!r}.")
+        if not (_is_int(self.label_value) and 1 <= self.label_value <= 255):
             raise ModelCardError(f"{where}: class {self.name!r} label_value {self.label_value!r} must be an integer 1..255.")
-        if len(self.color) != 3 or not all(0.0 <= float(c) <= 1.0 for c in self.color):
+        if len(self.color) != 3 or not all(_is_real(c) and 0.0 <= float(c) <= 1.0 for c in self.color):
             raise ModelCardError(f"{where}: class {self.name!r} color {self.color!r} must be three numbers in [0, 1].")
         for key, code in self.terminology.items():
-            if len(code) != 3:
+            if not isinstance(code, (tuple, list)) or len(code) != 3 or not all(isinstance(part, str) for part in code):
                 raise ModelCardError(
                     f"{where}: class {self.name!r} terminology {key!r} must be [scheme, value, meaning], got {code!r}."
                 )
@@ -135,9 +149,11 @@ class ModelCard:
 
     def validate(self, where: str = "model card") -> None:
         """Raise :class:`ModelCardError` naming the offending field and value."""
-        if not self.model_id:
-            raise ModelCardError(f"{where}: model_id is empty; give the model a short identifier.")
-        if self.input_channels not in (1, 3):
+        if not isinstance(self.model_id, str) or not self.model_id:
+            raise ModelCardError(f"{where}: model_id {self.model_id!r} must be a non-empty string, a short identifier.")
+        if not isinstance(self.version, str):
+            raise ModelCardError(f"{where}: version {self.version!r} must be a string such as \"1.0.0\".")
+        if not _is_int(self.input_channels) or self.input_channels not in (1, 3):
             raise ModelCardError(f"{where}: input_channels {self.input_channels} must be 1 (CT, CBCT) or 3 (RGB).")
         self.intensity.validate(where)
         code = self.orientation.upper()
@@ -145,7 +161,7 @@ class ModelCard:
             raise ModelCardError(
                 f"{where}: orientation {self.orientation!r} must name three different axes, e.g. 'LPS' or 'RAS'."
             )
-        if self.training_size <= 0:
+        if not _is_int(self.training_size) or self.training_size <= 0:
             raise ModelCardError(f"{where}: training_size {self.training_size} must be positive.")
         if not self.classes:
             raise ModelCardError(f"{where}: no classes; a model must produce at least one segment.")
@@ -154,8 +170,23 @@ class ModelCard:
         values = [c.label_value for c in self.classes]
         if len(set(values)) != len(values):
             raise ModelCardError(f"{where}: duplicate label values {values}; each class needs its own.")
-        if not (0.0 < self.threshold < 1.0):
-            raise ModelCardError(f"{where}: threshold {self.threshold} must lie in (0, 1).")
+        names = [c.name.strip().casefold() for c in self.classes]
+        if len(set(names)) != len(names):
+            twice = sorted({c.name for c in self.classes if names.count(c.name.strip().casefold()) > 1})
+            raise ModelCardError(f"{where}: class names {twice} are given more than once; each class needs its own name "
+                                 "(outputs and scores identify segments by name).")
+        if not (_is_real(self.threshold) and 0.0 < self.threshold < 1.0):
+            raise ModelCardError(f"{where}: threshold {self.threshold!r} must be a number in (0, 1).")
+        if not isinstance(self.weights, dict):
+            raise ModelCardError(
+                f"{where}: weights must map each weight file to its sha256, got {type(self.weights).__name__}."
+            )
+        for rel, digest in self.weights.items():
+            if not isinstance(rel, str) or not rel or not isinstance(digest, str) or not _SHA256_RE.match(digest):
+                raise ModelCardError(
+                    f"{where}: weights entry {rel!r}: {digest!r} must map a relative file name to its sha256 "
+                    "(64 hexadecimal digits)."
+                )
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -187,6 +218,8 @@ class ModelCard:
             raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}.")
         data = dict(data)
         version = data.pop("format_version", MODEL_CARD_FORMAT_VERSION)
+        if not _is_int(version):
+            raise ModelCardError(f"{source}: format_version {version!r} must be an integer ({MODEL_CARD_FORMAT_VERSION}).")
         if version > MODEL_CARD_FORMAT_VERSION:
             raise ModelCardError(
                 f"{source}: format_version {version} is newer than this engine understands; upgrade SDSegLogic."
@@ -203,17 +236,19 @@ class ModelCard:
                     name=c["name"],
                     label_value=c["label_value"],
                     color=tuple(float(x) for x in c.get("color", (0.5, 0.5, 0.5))),
-                    terminology={k: tuple(v) for k, v in c.get("terminology", {}).items()},
+                    terminology={k: tuple(v) if isinstance(v, list) else v for k, v in c.get("terminology", {}).items()},
                 )
                 for c in data.get("classes", ())
             )
+            if isinstance(data.get("weights"), dict):  # digests compare as lower-case hex (PowerShell prints upper case)
+                data["weights"] = {k: v.lower() if isinstance(v, str) else v for k, v in data["weights"].items()}
             for key in ("authors", "references"):
                 if key in data:
                     data[key] = tuple(data[key])
             card = cls(**data)
         except ModelCardError as exc:
             raise ModelCardError(str(exc).replace("model card", source, 1)) from None
-        except (TypeError, KeyError, AttributeError) as exc:
+        except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise ModelCardError(f"{source}: malformed entry ({exc}); compare with Resources/models.schema.json.") from None
         return card
 

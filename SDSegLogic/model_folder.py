@@ -130,13 +130,19 @@ def move_folder_into_place(staging: Path, destination: Path) -> None:
     """Rename a fully written ``staging`` folder to ``destination``, replacing any old one.
 
     The old folder is first renamed aside and deleted only after the new one is in place, so
-    at every instant ``destination`` is either the complete old or the complete new folder.
+    at every instant ``destination`` is either the complete old or the complete new folder. If the
+    new folder cannot be moved in (e.g. ``destination`` is on another disk than ``staging``), the
+    old one is put back before the error is raised.
     """
     if destination.exists():
         backup = destination.with_name(f".{destination.name}.old")
         shutil.rmtree(backup, ignore_errors=True)
         os.replace(destination, backup)
-        os.replace(staging, destination)
+        try:
+            os.replace(staging, destination)
+        except BaseException:
+            os.replace(backup, destination)
+            raise
         shutil.rmtree(backup, ignore_errors=True)
     else:
         os.replace(staging, destination)
@@ -178,7 +184,8 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
     """Load ``state`` into ``module`` after checking names and shapes, naming every problem.
 
     Raises:
-        WeightsMismatchError: listing missing keys, unexpected keys and shape mismatches.
+        WeightsMismatchError: listing missing keys, unexpected keys, shape mismatches and integer or
+            bool tensors given for floating-point parameters (or the reverse).
     """
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -188,7 +195,14 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
         for k in set(expected) & set(state)
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
-    if missing or unexpected or wrong:
+    # an integer or bool tensor where the model holds floats (or the reverse) is not a weight of this model;
+    # torch would refuse it with a bare RuntimeError
+    wrong_type = sorted(
+        f"{k}: file {str(state[k].dtype).replace('torch.', '')} vs model {str(expected[k].dtype).replace('torch.', '')}"
+        for k in set(expected) & set(state)
+        if state[k].is_floating_point() != expected[k].is_floating_point()
+    )
+    if missing or unexpected or wrong or wrong_type:
         parts = []
         if missing:
             parts.append(f"missing {len(missing)}: {_abbrev(missing)}")
@@ -196,6 +210,8 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
             parts.append(f"unexpected {len(unexpected)}: {_abbrev(unexpected)}")
         if wrong:
             parts.append(f"wrong shape {len(wrong)}: {_abbrev(wrong)}")
+        if wrong_type:
+            parts.append(f"wrong dtype {len(wrong_type)}: {_abbrev(wrong_type)}")
         raise WeightsMismatchError(
             f"{source}: weights do not match the architecture in config.json ({'; '.join(parts)}). "
             "Check that config.json belongs to these weights."
@@ -282,7 +298,7 @@ def verify_model_folder(folder: PathLike) -> List[str]:
         path = folder / rel
         if not path.is_file():
             problems.append(f"{path}: missing.")
-        elif sha256_file(path) != expected:
+        elif sha256_file(path) != expected.lower():
             problems.append(f"{path}: sha256 mismatch (corrupt or replaced).")
     try:
         resolve_weight_files(folder, card, components=stored_components(config))

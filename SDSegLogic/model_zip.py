@@ -5,7 +5,9 @@ SDSeg never downloads anything. For a downloadable registry entry the user fetch
 which calls :func:`import_zip`. The archive is treated as untrusted:
 
 * every member path is checked before anything is written: no absolute paths, drive letters,
-  backslashes, ``..`` components, symbolic links, device files or encrypted members; at most
+  backslashes, ``..`` components, symbolic links, device files, encrypted members, members
+  compressed with a method Python cannot read (Deflate64), duplicate names (also names that differ
+  only in case or Unicode normalisation) or a file that is also used as a folder; at most
   :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked (and a member
   may not unpack to more than its header says);
 * the model card's ``model_id`` and ``version`` must be folder-safe, and every weight file it
@@ -21,14 +23,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 import tempfile
 import time
+import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Optional
+from typing import Dict, List, Optional
 
 from .errors import CheckpointError, InputError
 from .io.atomic import current_umask
@@ -43,6 +47,7 @@ INSTALL_RECORD = ".sdseg-install.json"
 MAX_ARCHIVE_BYTES = 16 * 2**30
 MAX_ARCHIVE_MEMBERS = 1000
 _IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store")
+_READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
 class UnsafeArchiveError(CheckpointError):
@@ -70,7 +75,40 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
         raise UnsafeArchiveError(f"{archive}: member {name!r} is {what}; model archives may hold regular files only.")
     if info.flag_bits & 0x1:
         raise UnsafeArchiveError(f"{archive}: member {name!r} is encrypted; model archives must not be.")
+    if not info.is_dir() and info.compress_type not in _READABLE_METHODS:
+        raise CheckpointError(
+            f"{archive}: member {name!r} uses compression method {info.compress_type}, which cannot be read here "
+            "(Windows Explorer writes Deflate64 for large files); re-create the zip with standard Deflate, e.g. "
+            "'python -m zipfile -c MODEL.zip FOLDER'."
+        )
     return "/".join(parts)
+
+
+def _check_names(names: List[str], archive: Path) -> None:
+    """Refuse member paths that would overwrite each other when extracted.
+
+    Two members with the same path (or paths that differ only in case or Unicode normalisation,
+    which are one file on Windows and macOS) leave whichever comes last, and a file that is also
+    the folder of another member cannot be extracted at all: what gets installed would depend on
+    the extractor.
+    """
+    seen: Dict[str, str] = {}
+    for rel in names:
+        key = unicodedata.normalize("NFC", rel).casefold()
+        if key in seen:
+            same = "twice" if seen[key] == rel else (
+                f"twice (as {seen[key]!r}; names differing only in case or accents' encoding are one file on Windows "
+                "and macOS)")
+            raise UnsafeArchiveError(f"{archive}: member {rel!r} appears {same}; refusing an ambiguous archive.")
+        seen[key] = rel
+    for rel in names:
+        parts = unicodedata.normalize("NFC", rel).casefold().split("/")
+        for depth in range(1, len(parts)):
+            folder = "/".join(parts[:depth])
+            if folder in seen:
+                raise UnsafeArchiveError(
+                    f"{archive}: {seen[folder]!r} is a file but also the folder of member {rel!r}; refusing the archive."
+                )
 
 
 def _extract(archive: Path, staging: Path) -> None:
@@ -86,6 +124,7 @@ def _extract(archive: Path, staging: Path) -> None:
         files = [(info, rel) for info in infos for rel in [_member_path(info, archive)] if rel and not info.is_dir()]
         if sum(info.file_size for info, _ in files) > MAX_ARCHIVE_BYTES:
             raise UnsafeArchiveError(f"{archive}: unpacks to more than {MAX_ARCHIVE_BYTES / 2**30:.0f} GiB; refusing it.")
+        _check_names([rel for _, rel in files], archive)
         names = {rel for _, rel in files}
         if "model_card.json" in names:
             prefix = ""
@@ -157,11 +196,17 @@ def import_zip(
         raise InputError(f"{archive}: no such file; give the path of the model zip you downloaded.")
     registry = registry if registry is not None else Registry.load()
     home = Path(home if home is not None else models_home())
+    if expected_sha256:  # as copied from a web page or a .sha256 file: surrounding blanks are not part of it
+        expected_sha256 = expected_sha256.strip()
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", expected_sha256):
+            raise InputError(f"expected sha256 {expected_sha256!r} is not a sha256 digest (64 hexadecimal digits); "
+                             "pass only the digest published with the zip.")
     digest = sha256_file(archive)
     if expected_sha256 and digest != expected_sha256.lower():
         raise CheckpointError(f"{archive}: sha256 {digest} differs from the expected {expected_sha256}; download it again.")
     home.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".import-", dir=home))
+    staged: Optional[Path] = None  # the first staging folder, when the model is moved to another disk
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an installed model is shared data (SDSEG_HOME)
     try:
         _extract(archive, staging)
@@ -190,8 +235,16 @@ def import_zip(
                 f"{destination}: {card.model_id} {card.version} is already installed; pass --force to replace it."
             )
         destination.parent.mkdir(parents=True, exist_ok=True)
+        if os.stat(destination.parent).st_dev != os.stat(staging).st_dev:  # <home>/<id> links to another disk
+            staged = staging
+            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=destination.parent))
+            shutil.copytree(staged, staging, dirs_exist_ok=True)
+            os.chmod(staging, 0o777 & ~current_umask())
+            shutil.rmtree(staged, ignore_errors=True)
         move_folder_into_place(staging, destination)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        if staged is not None:
+            shutil.rmtree(staged, ignore_errors=True)
         raise
     return ResolvedModel(destination, "cache", card.model_id, card.version, entry)

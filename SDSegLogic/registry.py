@@ -53,6 +53,12 @@ HOME_ENV = "SDSEG_HOME"
 _ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
 PathLike = Union[str, "os.PathLike[str]"]
+_NUMBER = (int, float)
+#: JSON type of every optional or free-text field (as in models.schema.json); bool is not a number here.
+_FIELD_TYPES = {"title": str, "task": str, "modality": str, "license": str, "description": str, "input_channels": int,
+                "path": str, "url": str, "sha256": str, "size_bytes": int, "cpu_seconds_per_slice": _NUMBER,
+                "gpu_seconds_per_slice": _NUMBER, "timing_hardware": str, "sample_data": str, "deprecated": bool,
+                "obtain": str}
 
 
 class ModelNotFoundError(CheckpointError):
@@ -114,7 +120,17 @@ class RegistryEntry:
             raise ModelCardError(
                 f"{where}: unknown keys {unknown}, missing keys {missing}; compare with Resources/models.schema.json."
             )
-        if not _ID_RE.match(str(data["id"])) or not _VERSION_RE.match(str(data["version"])):
+        for key, kind in _FIELD_TYPES.items():
+            value = data.get(key)
+            if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
+                raise ModelCardError(f"{where}: {key} {value!r} has the wrong type; see Resources/models.schema.json.")
+        for key in ("classes", "references"):
+            value = data.get(key, [])
+            names_ok = all(isinstance(item, str) and (item or key == "references") for item in value)
+            if not isinstance(value, list) or not names_ok:
+                raise ModelCardError(f"{where}: {key} {value!r} must be a list of names; see Resources/models.schema.json.")
+        model_id, version = data["id"], data["version"]
+        if not (isinstance(model_id, str) and _ID_RE.match(model_id) and isinstance(version, str) and _VERSION_RE.match(version)):
             raise ModelCardError(
                 f"{where}: id {data['id']!r} / version {data['version']!r} must be a lower-case folder-safe id and a "
                 "semantic version such as 1.2.3."

@@ -19,7 +19,7 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
     Pickle-based files are opened with ``torch.load(..., weights_only=True)``: plain tensors and
     containers load; arbitrary Python objects are refused instead of executed. A Lightning
     checkpoint's ``state_dict`` entry is returned; other entries (optimizer, callbacks) are ignored.
-    Non-tensor entries (e.g. ``model_ema.num_updates`` stored as an int) are dropped.
+    Non-tensor entries (e.g. ``model_ema.num_updates`` stored as an int) and non-string keys are dropped.
 
     Raises:
         CheckpointError: missing, unreadable or unsafe file.
@@ -39,17 +39,18 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc}).") from None
     try:
         data = torch.load(str(path), map_location="cpu", weights_only=True)
-    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError...
+    except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError (with no message for an empty file)...
+        first_line = (str(exc).splitlines() or ["no further detail"])[0][:200]
         raise CheckpointError(
             f"{path}: cannot be read safely with torch.load(weights_only=True) ({type(exc).__name__}: "
-            f"{str(exc).splitlines()[0][:200]}). If it is truncated, download it again; if it holds custom Python "
+            f"{first_line}). If it is truncated or empty, download it again; if it holds custom Python "
             "objects, re-save only its state_dict (tensors) in a trusted environment."
         ) from None
     if isinstance(data, dict) and isinstance(data.get("state_dict"), dict):
         data = data["state_dict"]
     if not isinstance(data, dict):
         raise CheckpointError(f"{path}: expected a dict of tensors, found {type(data).__name__}.")
-    return {k: v for k, v in data.items() if isinstance(v, torch.Tensor)}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
 
 
 def strip_prefix(state: Dict[str, "torch.Tensor"], prefix: str) -> Dict[str, "torch.Tensor"]:
