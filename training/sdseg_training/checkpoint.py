@@ -144,25 +144,40 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
     """Fill a hidden staging folder next to ``folder``, then swap it in (one rename); returns ``folder``.
 
     A crash or Ctrl-C while ``fill`` writes leaves the previous ``folder`` (if any) untouched and
-    removes the staging folder.
+    removes the staging folder. The previous folder is renamed aside (``.<name>.old``) before the
+    new one takes its place and deleted only after: a crash between the two renames leaves it
+    aside, and :func:`recover_interrupted_swap` (run here and by :func:`load_checkpoint`) puts it
+    back, so a checkpoint such as ``best`` is never lost.
 
     Args:
         folder: the folder to create or replace.
         fill: writes the folder's files into the staging folder it is given.
     """
     folder = Path(folder)
-    staging = folder.with_name(f".{folder.name}.tmp")
+    staging, aside = folder.with_name(f".{folder.name}.tmp"), folder.with_name(f".{folder.name}.old")
+    recover_interrupted_swap(folder)
+    shutil.rmtree(aside, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)
     staging.mkdir(parents=True)
     try:
         fill(staging)
         if folder.exists():
-            shutil.rmtree(folder)
+            os.replace(folder, aside)
         os.replace(staging, folder)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
+        recover_interrupted_swap(folder)
         raise
+    shutil.rmtree(aside, ignore_errors=True)
     return folder
+
+
+def recover_interrupted_swap(folder: Path) -> None:
+    """Put back ``folder`` from its ``.<name>.old`` copy when a swap stopped between its two renames."""
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.old")
+    if not folder.exists() and aside.is_dir():
+        os.replace(aside, folder)
 
 
 def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
@@ -170,6 +185,7 @@ def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
     from safetensors.torch import load_file
 
     folder = Path(folder)
+    recover_interrupted_swap(folder)
     needed = ["model.safetensors", "ema.safetensors", "optimizer.safetensors", STATE_NAME]
     missing = [n for n in needed if not (folder / n).is_file()]
     if missing:
@@ -201,7 +217,7 @@ def latest_checkpoint(output_dir: Path) -> Optional[Path]:
 
 def _is_checkpoint_name(name: str) -> bool:
     """Names the trainer gives checkpoint folders (and their staging folders): ``step-<8 digits>``, ``best``."""
-    if name.startswith(".") and name.endswith(".tmp"):
+    if name.startswith(".") and name.endswith((".tmp", ".old")):  # a staging folder, or one set aside by a swap
         name = name[1:-4]
     return name == "best" or (name.startswith("step-") and name[5:].isdigit() and len(name) == 13)
 

@@ -7,7 +7,9 @@ typo fails at once with the key, the value and the expected type, not hours late
   number written as a string (``1e3``, which YAML 1.1 reads as a string) is taken as that
   integer; ``2.5``, ``ten`` and ``true`` are refused.
 * ``float``: a number (an int is taken as a float; a numeric string such as ``2e-4`` too);
-  booleans are refused.
+  booleans and NaN are refused. Shares and probabilities (``val_fraction``, ``dropout``,
+  ``ema_max_decay``, ...) lie in 0..1, every other float but ``window`` and ``betas`` is >= 0,
+  and ``val_fraction + test_fraction`` is below 1.
 * ``bool``: ``true`` or ``false`` only.
 * ``str``: a string; ``Optional[...]`` also takes ``null``.
 * ``Tuple[float, float]`` (``data.window``, ``data.slice_range``, ``optim.betas``): a list of
@@ -34,6 +36,11 @@ __all__ = ["coerce_section", "check_classes", "check_class_count", "check_consis
 # ints that must be at least 1 (0 would divide by zero or keep nothing); other ints must be >= 0
 _AT_LEAST_ONE = {"batch_size", "grad_accum", "log_every", "val_every", "ckpt_every", "keep_checkpoints", "size"}
 _ANY_SIGN = {"seed", "split_seed"}
+# floats that are shares or probabilities (0..1); every other float must be >= 0 (a time, a rate, a weight)
+_UNIT_INTERVAL = {"val_fraction", "test_fraction", "absent_class_probability", "high_t_fraction",
+                  "dropout", "cache_rate", "ema_max_decay", "target_dice", "lr_min_factor", "warmup_start_factor"}
+# floats that may be negative (a window in HU) or have their own rule (scale_factor: config.py)
+_SIGNED_FLOATS = {"window", "betas", "scale_factor"}
 _MAX_LABEL = 255
 
 
@@ -103,8 +110,13 @@ def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
         return number
     if tp is float:
         number = _as_float(value)
-        if number is None:
+        if number is None or math.isnan(number):
             raise TrainingConfigError(f"{where}: {key}={value!r} is not a number.")
+        base = key.split("[", 1)[0]
+        if base in _UNIT_INTERVAL and not 0.0 <= number <= 1.0:
+            raise TrainingConfigError(f"{where}: {key}={value!r} must be between 0 and 1 (a share or probability, e.g. 0.1).")
+        if number < 0 and base not in _SIGNED_FLOATS:
+            raise TrainingConfigError(f"{where}: {key}={value!r} must be >= 0.")
         return number
     if tp is str:
         if not isinstance(value, str):
@@ -224,5 +236,8 @@ def check_consistency(cfg: Any, where: str) -> None:
     data = cfg.data
     foreground = len(data.classes) if data.classes else None
     check_class_count(cfg.model.num_classes, data.multiclass, foreground, where)
+    if data.val_fraction + data.test_fraction >= 1.0:
+        raise TrainingConfigError(f"{where}: data.val_fraction={data.val_fraction} + data.test_fraction={data.test_fraction} "
+                                  "leaves no training cases; their sum must be below 1 (e.g. 0.1 and 0.1).")
     if data.window is not None and not data.window[0] < data.window[1]:
         raise TrainingConfigError(f"{where}: data.window={list(data.window)!r} must be [low, high] with low < high.")

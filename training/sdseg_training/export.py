@@ -187,7 +187,9 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
         training["autoencoder"] = {"source": "stage 1 (this package)", "steps": meta.get("steps_total", meta.get("steps")),
                                    "heldout_reconstruction": meta.get("heldout_reconstruction")}
     if metrics_path:
-        training["test_metrics"] = _summary(_read_mapping(metrics_path))
+        metrics = _read_mapping(metrics_path)
+        _check_metrics_source(metrics, metrics_path, state["step"], checkpoint)
+        training["test_metrics"] = _summary(metrics)
     card = build_card(cfg, info, model, _read_mapping(card_path), training, card_source=str(card_path))
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
@@ -200,6 +202,24 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     finally:
         shutil.rmtree(staging, ignore_errors=True)
     return out_path
+
+
+def _check_metrics_source(metrics: Dict[str, Any], path: str, step: int, checkpoint: str) -> None:
+    """Refuse an ``sdseg-eval`` result of another split or another checkpoint than the one exported.
+
+    The card records it as the test metrics of these weights; scores of the validation split, or of
+    the checkpoint of another step (e.g. before training went on), would describe another model.
+    """
+    if "results" not in metrics:  # not an sdseg-eval result: recorded as given
+        return
+    again = f"run sdseg-eval CONFIG --split test --checkpoint {checkpoint} --json {path} again"
+    if metrics.get("split") not in (None, "test"):
+        raise TrainingConfigError(f"--metrics {path}: scores of the {metrics.get('split')!r} split, but the card records "
+                                  f"test metrics; {again}.")
+    if metrics.get("step") is not None and int(metrics["step"]) != int(step):
+        raise TrainingConfigError(f"--metrics {path}: scores of the checkpoint at step {metrics['step']} "
+                                  f"({metrics.get('checkpoint')}), but the export is of --checkpoint {checkpoint} at "
+                                  f"step {step}; {again}.")
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:

@@ -114,11 +114,27 @@ def _read_itk(path: str) -> "SimpleITK.Image":
         return sitk.ReadImage(str(itk_path))
 
 
+def _scalar_volume(image: "SimpleITK.Image", path: str) -> "SimpleITK.Image":
+    """``image`` if it is 3-D with one value per voxel; else a DatasetError naming the file (not an ITK crash).
+
+    A 2-D file made DICOMOrient throw, and a colour or multi-channel one failed in the resize.
+    """
+    from ..errors import DatasetError
+
+    dims, components = image.GetDimension(), image.GetNumberOfComponentsPerPixel()
+    if dims != 3 or components != 1:
+        raise DatasetError(f"{path}: a {dims}-D image with {components} value(s) per voxel; volume data needs 3-D volumes "
+                           "with one value per voxel (a grey scan, an integer label map). Save one channel as a 3-D "
+                           "volume (a single picture as a volume of one slice), or use data.kind folder2d for pictures.")
+    return image
+
+
 def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
     """Read a volume reoriented to LPS: its (K, J, I) array in the file's voxel type, and its grid.
 
     Raises:
-        DatasetError: the header's grid is invalid (e.g. a non-orthonormal direction).
+        DatasetError: not a 3-D volume with one value per voxel, or the header's grid is invalid (e.g. a
+            non-orthonormal direction).
     """
     import SimpleITK as sitk
     from SDSegLogic.errors import GeometryError
@@ -126,7 +142,7 @@ def read_oriented(path: str) -> Tuple[np.ndarray, "ImageGeometry"]:
 
     from ..errors import DatasetError
 
-    image = sitk.DICOMOrient(_read_itk(path), "LPS")
+    image = sitk.DICOMOrient(_scalar_volume(_read_itk(path), path), "LPS")
     try:
         geometry = ImageGeometry(image.GetSpacing(), image.GetOrigin(), np.reshape(image.GetDirection(), (3, 3)),
                                  image.GetSize())
@@ -146,7 +162,7 @@ def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tupl
     """
     import SimpleITK as sitk
 
-    image = sitk.DICOMOrient(_read_itk(path), "LPS")
+    image = sitk.DICOMOrient(_scalar_volume(_read_itk(path), path), "LPS")
     array = sitk.GetArrayFromImage(image)
     array = array.astype(np.uint8 if is_label else np.float32)
     return array, tuple(float(s) for s in image.GetSpacing())  # type: ignore[return-value]

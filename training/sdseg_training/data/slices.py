@@ -196,7 +196,9 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         per_process = self.n // self.world
         self.batches_per_epoch = per_process // self.batch_size
         if self.batches_per_epoch < 1:
-            raise ValueError(
+            from ..errors import TrainingConfigError
+
+            raise TrainingConfigError(
                 f"{self.n} training slices cannot fill one batch of {self.batch_size} on each of {self.world} "
                 "process(es); lower train.batch_size or add data"
             )

@@ -73,11 +73,29 @@ def _strip(name: str, exts: Sequence[str]) -> str:
 def _listing(folder: Path, exts: Sequence[str], what: str) -> Dict[str, Path]:
     if not folder.is_dir():
         raise DatasetError(f"{folder}: folder not found; {what} (see training/README.md for the layout).")
-    files = {_strip(p.name, exts): p for p in folder.iterdir()
-             if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(tuple(exts))}  # skips ._x (macOS)
-    if not files:
+    found = sorted(p for p in folder.iterdir()
+                   if p.is_file() and not p.name.startswith(".") and p.name.lower().endswith(tuple(exts)))  # skips ._x (macOS)
+    if not found:
         raise DatasetError(f"{folder}: no {'/'.join(exts)} files; {what}.")
+    files = _unique_ids({_strip(p.name, exts): p for p in found}, found, lambda p: _strip(p.name, exts), folder)
     return dict(sorted(files.items(), key=lambda kv: _natural_key(kv[0])))
+
+
+def _unique_ids(ids: Dict[str, Path], paths: Sequence[Path], id_of: Callable[[Path], str], folder: Path) -> Dict[str, Path]:
+    """``ids`` (case id -> file), refused when two of ``paths`` give one case id (``c1.png`` and ``c1.jpg``).
+
+    Which of the two files a dict kept would depend on the folder's listing order, so a case could be
+    read from another file on another machine; the files are named instead.
+    """
+    if len(ids) == len(paths):
+        return ids
+    groups: Dict[str, List[str]] = {}
+    for p in paths:
+        groups.setdefault(id_of(p), []).append(p.name)
+    clashes = [names for names in groups.values() if len(names) > 1]
+    raise DatasetError(f"{folder}: {len(clashes)} case id(s) are given by more than one file: "
+                       f"{'; '.join(' and '.join(n) for n in clashes[:5])}{' ...' if len(clashes) > 5 else ''}; "
+                       "keep one file per case (remove or rename the others).")
 
 
 def _pairs(images: Dict[str, Path], masks: Dict[str, Path], where: Path) -> List[Tuple[str, Path, Path]]:
@@ -223,11 +241,17 @@ def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", defaul
     if len(window) != 2:
         raise DatasetError(f"data.window is required for volume data (e.g. [-125, 275] for abdominal CT), got {cfg.window!r}.")
     lut, names = class_lut(cfg.classes or default_classes or [])
-    images = {id_rule(k): v for k, v in _listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}").items()}
-    labels = {id_rule(k): v for k, v in _listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}").items()}
+    images = _renamed(_listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}"), id_rule, root / images_dir)
+    labels = _renamed(_listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}"), id_rule, root / labels_dir)
     cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut) for cid, i, m in _pairs(images, labels, root)}
     rule = "classes" if cfg.classes else ("dataset" if default_classes else "union")
     return cases, names, window, {"label_folder": str(root / labels_dir), "label_rule": rule, "lut": lut}  # type: ignore[return-value]
+
+
+def _renamed(files: Dict[str, Path], id_rule: Callable[[str], str], folder: Path) -> Dict[str, Path]:
+    """``files`` keyed by ``id_rule(stem)`` (BTCV: ``img0001`` -> ``0001``), refusing two files of one id."""
+    stem = {p: k for k, p in files.items()}
+    return _unique_ids({id_rule(k): p for k, p in files.items()}, list(files.values()), lambda p: id_rule(stem[p]), folder)
 
 
 def _window_info(window: Tuple[float, float]) -> Dict[str, object]:
@@ -239,12 +263,22 @@ def _generic_volumes(cfg) -> DatasetInfo:
     return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 
+def _btcv_id(stem: str) -> str:
+    """BTCV case id: the digits of the name, zero-padded to 4 (``img0001`` and ``img1`` -> ``0001``)."""
+    digits = re.sub(r"\D", "", stem)
+    return digits.zfill(4) if digits else stem
+
+
 def _btcv(cfg) -> DatasetInfo:
     organs = [{"name": n, "labels": [v]} for n, v in BTCV_ORGANS]
     if not cfg.multiclass and not cfg.classes:
         organs = [{"name": "abdominal organs", "labels": [v for _, v in BTCV_ORGANS]}]
-    cases, names, window, labels = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, lambda s: re.sub(r"\D", "", s))
+    cases, names, window, labels = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, _btcv_id)
     test = [c for c in BTCV_TEST if c in cases]
+    if not test and not cfg.test_cases:
+        warnings.warn(f"{Path(cfg.root) / 'img'}: none of the 12 TransUNet test volumes ({', '.join(BTCV_TEST[:4])}, ...) is "
+                      "in the data, so there is no test split and every volume trains. Name the files img<NNNN>.nii.gz "
+                      "and label<NNNN>.nii.gz (BTCV RawData/Training), or set data.test_cases.", stacklevel=3)
     return DatasetInfo(cases, names, 1, {"test": test}, _window_info(window), **labels)
 
 

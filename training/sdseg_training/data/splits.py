@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -67,22 +68,77 @@ def make_split(case_ids: List[str], default: Optional[Dict[str, List[str]]], val
 
 
 def load_or_create_split(path: Path, case_ids: List[str], kind: str, extra: Optional[dict] = None, **kwargs) -> Dict[str, List[str]]:
-    """Read ``path`` if it exists (checking its ids), else draw a split and write it (with ``extra`` info)."""
+    """Read ``path`` if it exists (checking its ids), else draw a split and write it (with ``extra`` info).
+
+    An existing file is checked: every part a list of case ids of this data, no id in two parts (or twice
+    in one), the test part equal to ``test_cases`` when they are given; data cases the file lists in no
+    part are reported (a warning: they are not used).
+
+    Raises:
+        DatasetError: a file that is not a valid split of these cases, or contradicts ``test_cases``.
+    """
     path = Path(path)
     if path.is_file():
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as exc:
             raise DatasetError(f"{path}: not valid JSON ({exc}); delete it to draw a new split.") from None
-        if data.get("format") != SPLIT_FORMAT:
-            raise DatasetError(f"{path}: not an SDSeg split file (format {data.get('format')!r}).")
-        unknown = sorted({c for part in ("train", "val", "test") for c in data.get(part, [])} - set(case_ids))
-        if unknown:
-            raise DatasetError(f"{path}: lists cases not found in the data: {unknown[:5]}; fix data.root or delete the split file.")
-        overlap = set(data["test"]) & (set(data["train"]) | set(data["val"]))
-        if overlap:
-            raise DatasetError(f"{path}: test cases {sorted(overlap)[:5]} also appear in train/val; the test set must stay unseen.")
-        return {part: list(data[part]) for part in ("train", "val", "test")}
+        if not isinstance(data, dict) or data.get("format") != SPLIT_FORMAT:
+            found = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise DatasetError(f"{path}: not an SDSeg split file (format {found!r}).")
+        split = _checked_parts(path, data, case_ids)
+        _check_test_cases(path, split["test"], kwargs.get("test_cases"))
+        _warn_unlisted(path, split, case_ids)
+        return split
     split = make_split(case_ids, **kwargs)
     write_json_atomic(path, {"format": SPLIT_FORMAT, "version": 1, "kind": kind, **split, **(extra or {})})
     return split
+
+
+def _checked_parts(path: Path, data: dict, case_ids: List[str]) -> Dict[str, List[str]]:
+    """The train / val / test lists of a split file, refusing malformed parts and any case listed twice."""
+    parts: Dict[str, List[str]] = {}
+    for part in ("train", "val", "test"):
+        ids = data.get(part)
+        if not isinstance(ids, list) or not all(isinstance(c, str) for c in ids):
+            raise DatasetError(f"{path}: {part!r} must be a list of case ids (strings), found {ids!r}; a split file "
+                               "holds \"train\", \"val\" and \"test\" lists (an empty list is allowed). Fix it, or "
+                               "delete it to draw a new split.")
+        parts[part] = list(ids)
+    unknown = sorted({c for ids in parts.values() for c in ids} - set(case_ids))
+    if unknown:
+        raise DatasetError(f"{path}: lists cases not found in the data: {unknown[:5]}; fix data.root or delete the split file.")
+    overlap = set(parts["test"]) & (set(parts["train"]) | set(parts["val"]))
+    if overlap:
+        raise DatasetError(f"{path}: test cases {sorted(overlap)[:5]} also appear in train/val; the test set must stay unseen.")
+    both = sorted(set(parts["train"]) & set(parts["val"]))
+    if both:
+        raise DatasetError(f"{path}: cases {both[:5]} are in both train and val, so validation (and the choice of the "
+                           "best checkpoint) would score cases the model trained on; list each case in one part only.")
+    for part, ids in parts.items():
+        repeated = sorted({c for c in ids if ids.count(c) > 1})
+        if repeated:
+            raise DatasetError(f"{path}: {part} lists cases {repeated[:5]} more than once; list each case once.")
+    return parts
+
+
+def _check_test_cases(path: Path, test: List[str], test_cases: Optional[List[str]]) -> None:
+    """Refuse a split file whose test part is not the ``data.test_cases`` the config asks for."""
+    if test_cases and set(test_cases) != set(test):
+        raise DatasetError(
+            f"{path}: its test cases {sorted(test)[:5]}{' ...' if len(test) > 5 else ''} are not data.test_cases "
+            f"{sorted(test_cases)[:5]}{' ...' if len(test_cases) > 5 else ''}; the split file is reused as it is, so "
+            "data.test_cases would not be held out. Delete the split file (or set another train.output_dir) to draw a split "
+            "with these test cases, or remove data.test_cases to keep the file's split."
+        )
+
+
+def _warn_unlisted(path: Path, split: Dict[str, List[str]], case_ids: List[str]) -> None:
+    """Warn about cases of the data in no part of the split file (added after it was drawn): they are unused."""
+    listed = {c for ids in split.values() for c in ids}
+    unlisted = [c for c in case_ids if c not in listed]
+    if unlisted:
+        warnings.warn(f"{path}: {len(unlisted)} case(s) of the data are in none of its parts and are not used: "
+                      f"{unlisted[:5]}{' ...' if len(unlisted) > 5 else ''} (added after the split was drawn?). Add them "
+                      "to its train/val lists, or delete the file to draw a new split of all cases (a new test set).",
+                      stacklevel=3)
