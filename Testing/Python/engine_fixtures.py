@@ -7,12 +7,13 @@ loads a trained model (config, card, safetensors, sha256 check).
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
 import socket
 import struct
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Iterator, Optional
 
 TOKEN_BYTES = 32
 TINY_CLASSES = (
@@ -151,3 +152,25 @@ def _recv_all(sock: socket.socket, n: int) -> bytes:
             raise ConnectionError("closed")
         data += chunk
     return data
+
+
+@contextlib.contextmanager
+def serving_engine(pipeline, token: str, segment_fn=None) -> Iterator[Any]:
+    """A real in-process :class:`~SDSegLogic.server.engine.EngineServer` on a free local port.
+
+    It serves ``pipeline`` from a daemon thread (``segment_fn`` as its volume pipeline when given)
+    and is shut down on exit.
+    """
+    import threading
+
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    engine = EngineServer(pipeline, EngineOptions(token=token), segment_fn=segment_fn)
+    engine.bind()
+    serving = threading.Thread(target=engine.serve_forever, daemon=True)
+    serving.start()
+    try:
+        yield engine
+    finally:
+        engine.shutdown()
+        serving.join(15)

@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply, wait_until
+from engine_fixtures import make_tiny_model, raw_frame, read_reply, serving_engine, wait_until
 from SDSegLogic.errors import GeometryError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient
@@ -35,15 +35,8 @@ def pipeline(tmp_path_factory):
 
 @pytest.fixture()
 def server(pipeline):
-    from SDSegLogic.server.engine import EngineOptions, EngineServer
-
-    engine = EngineServer(pipeline, EngineOptions(token=TOKEN))
-    engine.bind()
-    serving = threading.Thread(target=engine.serve_forever, daemon=True)
-    serving.start()
-    yield engine
-    engine.shutdown()
-    serving.join(15)
+    with serving_engine(pipeline, TOKEN) as engine:
+        yield engine
 
 
 def _geometry(shape_kji) -> ImageGeometry:

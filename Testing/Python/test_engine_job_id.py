@@ -7,12 +7,10 @@ model (engine_fixtures.py).
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply
+from engine_fixtures import make_tiny_model, raw_frame, read_reply, serving_engine
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
 
@@ -23,16 +21,10 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture()
 def server(tmp_path):
     from SDSegLogic.pipeline import SDSegPipeline
-    from SDSegLogic.server.engine import EngineOptions, EngineServer
 
     pipeline = SDSegPipeline.from_pretrained(make_tiny_model(tmp_path / "tiny-job-id"), device="cpu")
-    engine = EngineServer(pipeline, EngineOptions(token=TOKEN))
-    engine.bind()
-    serving = threading.Thread(target=engine.serve_forever, daemon=True)
-    serving.start()
-    yield engine
-    engine.shutdown()
-    serving.join(15)
+    with serving_engine(pipeline, TOKEN) as engine:
+        yield engine
 
 
 def test_a_numeric_job_id_can_be_cancelled(server):

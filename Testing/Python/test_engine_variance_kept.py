@@ -8,12 +8,10 @@ in-process engine serves a tiny random-weight model; its volume pipeline is the 
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model
+from engine_fixtures import make_tiny_model, serving_engine
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.segment import segment_array
 from SDSegLogic.server.client import EngineClient
@@ -25,7 +23,6 @@ pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 @pytest.fixture()
 def engine_and_results(tmp_path):
     from SDSegLogic.pipeline import SDSegPipeline
-    from SDSegLogic.server.engine import EngineOptions, EngineServer
 
     results = []
 
@@ -34,13 +31,8 @@ def engine_and_results(tmp_path):
         return results[-1]
 
     pipeline = SDSegPipeline.from_pretrained(make_tiny_model(tmp_path / "tiny-variance"), device="cpu")
-    engine = EngineServer(pipeline, EngineOptions(token=TOKEN), segment_fn=keeping_segment_array)
-    engine.bind()
-    serving = threading.Thread(target=engine.serve_forever, daemon=True)
-    serving.start()
-    yield engine, results
-    engine.shutdown()
-    serving.join(15)
+    with serving_engine(pipeline, TOKEN, segment_fn=keeping_segment_array) as engine:
+        yield engine, results
 
 
 def test_variance_is_allocated_only_when_asked_for(engine_and_results):
