@@ -6,7 +6,7 @@ import platform
 import re
 from typing import Any, Dict, Tuple
 
-__all__ = ["error_report", "diagnostics_text"]
+__all__ = ["error_report", "diagnostics_text", "describe_engine"]
 
 _TAGS = re.compile(r"<[^>]+>")
 
@@ -56,3 +56,20 @@ def diagnostics_text(versions: str, device_line: str, model: str, model_card: Di
     if log_tail.strip():
         lines += ["Engine log, last lines:", log_tail.strip()]
     return "\n".join(lines) + "\n"
+
+
+def describe_engine(info: Dict[str, Any]) -> str:
+    """One line about the engine's device and memory, from its ``info`` reply."""
+    device = str(info.get("device", "?"))
+    cuda = (info.get("devices") or {}).get("cuda") or []
+    if device.startswith("cuda") and cuda:
+        gpu = cuda[0]
+        precision = info.get("dtype")
+        if info.get("unet_dtype") and info.get("unet_dtype") != precision:
+            precision = f"{precision} (UNet {info.get('unet_dtype')})"
+        compiled = ", compiled kernels" if info.get("compiled") else ""
+        return f"GPU: {gpu.get('name')} ({gpu.get('free_gib')} of {gpu.get('total_gib')} GiB free), {precision}{compiled}"
+    mem = info.get("host_memory") or {}
+    threads = (info.get("devices") or {}).get("cpu_threads")
+    gpus = ", no CUDA GPU found" if not cuda else f", GPU {cuda[0].get('name')} not used"
+    return f"CPU: {threads} threads, {mem.get('available_gib')} of {mem.get('total_gib')} GiB RAM free{gpus}"

@@ -1,9 +1,11 @@
 """Run segmentations in the engine process without blocking Slicer (no Qt in this file).
 
 * :class:`EngineManager` keeps one local engine process warm per (model, device) and restarts
-  it when it died; or targets a remote engine given as URL + token. Every local engine of a
-  manager appends its log to one session file (:attr:`EngineManager.log_path`), kept across
-  restarts and deleted by :meth:`EngineManager.close` (module cleanup) or at interpreter exit.
+  it when it died or the model's files changed (a zip imported over the loaded model, a newer
+  version of its id: :func:`~SDSegLib.model_library.model_files_signature`); or targets a remote
+  engine given as URL + token. Every local engine of a manager appends its log to one session
+  file (:attr:`EngineManager.log_path`), kept across restarts and deleted by
+  :meth:`EngineManager.close` (module cleanup) or at interpreter exit.
 * :class:`SegmentationJob` runs one request in a Python worker thread. The thread only waits on a
   socket (the model runs in the engine *process*), so Slicer's GUI thread stays free. The widget
   calls :meth:`SegmentationJob.poll` from a ``qt.QTimer`` and gets the queued events; Cancel calls
@@ -37,6 +39,8 @@ from SDSegLogic.server.client import CancelledByOtherClientError, EngineClient, 
 
 from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
+from .diagnostics import describe_engine  # noqa: F401 - public here too (the panel's device line)
+from .model_library import model_files_signature
 
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
            "GPU_KERNEL_CHOICES", "ENGINE_LOG_CODES", "ENGINE_STOPPED_TEXT"]
@@ -77,23 +81,6 @@ def read_log_tail(path: Optional[Path], lines: int = LOG_TAIL_LINES) -> str:
     except OSError:
         return ""
     return "\n".join(text.strip().splitlines()[-lines:])
-
-
-def describe_engine(info: Dict[str, Any]) -> str:
-    """One line about the engine's device and memory, from its ``info`` reply."""
-    device = str(info.get("device", "?"))
-    cuda = (info.get("devices") or {}).get("cuda") or []
-    if device.startswith("cuda") and cuda:
-        gpu = cuda[0]
-        precision = info.get("dtype")
-        if info.get("unet_dtype") and info.get("unet_dtype") != precision:
-            precision = f"{precision} (UNet {info.get('unet_dtype')})"
-        compiled = ", compiled kernels" if info.get("compiled") else ""
-        return f"GPU: {gpu.get('name')} ({gpu.get('free_gib')} of {gpu.get('total_gib')} GiB free), {precision}{compiled}"
-    mem = info.get("host_memory") or {}
-    threads = (info.get("devices") or {}).get("cpu_threads")
-    gpus = ", no CUDA GPU found" if not cuda else f", GPU {cuda[0].get('name')} not used"
-    return f"CPU: {threads} threads, {mem.get('available_gib')} of {mem.get('total_gib')} GiB RAM free{gpus}"
 
 
 def find_python() -> str:
@@ -166,11 +153,14 @@ class EngineManager:
             self.log(f"Connecting to the remote engine {remote_url} ...")
             return EngineClient.from_url(remote_url, remote_token).connect()
         with self._lock:
-            key = (str(model), str(device), gpu_kernels)
+            key = (str(model), str(device), gpu_kernels, model_files_signature(str(model)))
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
                     self.log(f"The engine process exited (code {self._process.poll()}); starting a new one. "
                              f"Last engine log lines:\n{self.log_tail()}")
+                elif self._key is not None and self._key[:3] == key[:3]:  # same choice, other files: don't run stale weights
+                    self.log(f"The files of model {model} changed since the engine loaded them (imported or replaced); "
+                             "restarting the engine to load them.")
                 self._process.stop()
                 self._process = None
             if self._process is None:

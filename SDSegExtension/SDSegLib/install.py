@@ -2,15 +2,17 @@
 
 Order (lessons from SlicerTotalSegmentator/MONAIAuto3DSeg install issues):
 
-1. torch through the PyTorch extension (``PyTorchUtils``: picks the CUDA build matching the
-   driver) when that extension is installed, else ``pip install torch>=...`` (CPU/CUDA wheel from
-   PyPI);
+1. torch only through the PyTorch extension (``PyTorchUtils``: picks the CUDA or CPU build that
+   matches the driver). Without that extension nothing is asked or installed: the error says to
+   install it (plain ``pip install torch`` would pull PyPI's default build, on Linux a 2-3 GB CUDA
+   build that need not match the driver, on a PC that may have no GPU at all);
 2. the engine requirements from ``Resources/requirements.txt`` with ``>=`` pins, through
    ``slicer.packaging.pip_ensure`` on Slicer >= 5.12, else ``slicer.util.pip_install``.
 
 Never at import time, never in testing mode (``slicer.app.testingEnabled()``: missing packages
-raise instead of prompting), and one confirmation per session. The requirement parsing and
-version checks are plain Python and tested outside Slicer.
+raise instead of prompting), and one confirmation per session. A failed download (offline, a
+proxy) raises :class:`InstallFailed` naming the packages and what to do. The requirement parsing
+and version checks are plain Python and tested outside Slicer.
 """
 
 from __future__ import annotations
@@ -18,10 +20,10 @@ from __future__ import annotations
 import re
 from importlib import metadata
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 __all__ = ["TORCH_REQUIREMENT", "load_requirements", "parse_requirement", "missing_requirements", "installed_versions",
-           "DependencyInstaller", "InstallDeclined"]
+           "DependencyInstaller", "InstallDeclined", "InstallFailed"]
 
 TORCH_REQUIREMENT = "torch>=2.4"
 _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:>=\s*([0-9][0-9A-Za-z.]*))?\s*$")
@@ -29,6 +31,19 @@ _REQ = re.compile(r"^\s*([A-Za-z0-9][A-Za-z0-9._-]*)\s*(?:>=\s*([0-9][0-9A-Za-z.
 
 class InstallDeclined(RuntimeError):
     """The user declined the installation, or it is not allowed (testing mode)."""
+
+
+class InstallFailed(RuntimeError):
+    """An installation step failed (no network, a proxy, no PyTorch extension); the message says what to do."""
+
+
+NO_PYTORCH_EXTENSION = (
+    "SDSeg needs {torch} (installed: {installed}), and torch is installed only through the PyTorch extension, "
+    "which picks the build that matches this computer's GPU driver (or a CPU build). Install 'PyTorch' from the "
+    "Extensions Manager, restart Slicer and press Segment again; nothing was installed. (Or install torch yourself "
+    "from the Python console, e.g. pip_install('torch --index-url https://download.pytorch.org/whl/cpu') for a CPU "
+    "build.)")
+"""Why nothing is installed when torch is missing and the PyTorch extension is not there."""
 
 
 def load_requirements(path: Path) -> List[str]:
@@ -113,44 +128,65 @@ class DependencyInstaller:
         if self.testing:
             raise InstallDeclined(f"missing Python packages {missing} and Slicer runs in testing mode (no installs); "
                                   "install them before running the tests.")
+        torch_missing = any(parse_requirement(line)[0] == "torch" for line in missing)
+        if torch_missing and _pytorch_utils() is None:  # before asking: nothing is installed without it
+            raise InstallFailed(NO_PYTORCH_EXTENSION.format(torch=TORCH_REQUIREMENT, installed=installed_versions(("torch",))["torch"]))
         if self._asked is None:
+            size = "; about 2-3 GB with a CUDA build of torch" if torch_missing else ""
             message = ("SDSeg needs these Python packages, which will be downloaded and installed into Slicer "
-                       f"(a few minutes; about 2-3 GB with a CUDA build of torch):\n\n  {chr(10).join(missing)}\n\nInstall now?")
+                       f"(a few minutes{size}):\n\n  {chr(10).join(missing)}\n\nInstall now?")
             self._asked = True if self.confirm is None else bool(self.confirm(message))
         if not self._asked:
             raise InstallDeclined("installation declined; SDSeg cannot segment without " + ", ".join(missing)
                                   + ". Press Segment again to be asked again, or install them from the Python console.")
-        if any(line.startswith("torch") for line in missing):
+        if torch_missing:
             self._install_torch()
-        rest = [line for line in missing if not line.startswith("torch")]
+        rest = [line for line in missing if parse_requirement(line)[0] != "torch"]
         if rest:
             self._pip(rest)
         still = self.missing()
         if still:
-            raise RuntimeError(f"after installation these are still missing: {still}; see the log above, restart Slicer and retry.")
+            raise InstallFailed(f"after installation these are still missing: {still}; see the log above, restart Slicer and retry.")
         self.log("All SDSeg dependencies are installed.")
 
     def _install_torch(self) -> None:
         minimum = TORCH_REQUIREMENT.split(">=", 1)[1]
+        self.log(f"Installing torch>={minimum} with the PyTorch extension (matching your GPU driver)...")
         try:
-            import PyTorchUtils  # the PyTorch extension
-        except ImportError:
-            PyTorchUtils = None
-        if PyTorchUtils is not None:
-            self.log(f"Installing torch>={minimum} with the PyTorch extension (matching your GPU driver)...")
-            torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=f">={minimum}")
-            if torch is None:
-                raise RuntimeError("PyTorch installation failed; open the 'PyTorch Util' module, install torch there and restart Slicer.")
-        else:
-            self.log("The PyTorch extension is not installed; installing torch from PyPI (install the PyTorch extension for a GPU build).")
-            self._pip([TORCH_REQUIREMENT])
+            torch = _pytorch_utils().PyTorchUtilsLogic().installTorch(askConfirmation=False, torchVersionRequirement=f">={minimum}")
+        except Exception as exc:  # noqa: BLE001 - pip's CalledProcessError, a network error...
+            raise self._failed([TORCH_REQUIREMENT], exc) from exc
+        if torch is None:
+            raise InstallFailed("PyTorch installation failed; open the 'PyTorch Util' module, install torch there and restart Slicer.")
 
     def _pip(self, requirements: List[str]) -> None:
         import slicer
 
         self.log("Installing " + " ".join(requirements) + " ...")
         packaging = getattr(slicer, "packaging", None)
-        if packaging is not None and hasattr(packaging, "pip_ensure"):
-            packaging.pip_ensure(requirements, prompt_install=False, requester="SDSeg", skip_packages=["SimpleITK", "numpy", "torch"])
-        else:
-            slicer.util.pip_install(" ".join(requirements))
+        try:
+            if packaging is not None and hasattr(packaging, "pip_ensure"):
+                packaging.pip_ensure(requirements, prompt_install=False, requester="SDSeg", skip_packages=["SimpleITK", "numpy", "torch"])
+            else:
+                slicer.util.pip_install(" ".join(requirements))
+        except Exception as exc:  # noqa: BLE001 - pip's CalledProcessError, a network error...
+            raise self._failed(requirements, exc) from exc
+
+    def _failed(self, requirements: List[str], exc: BaseException) -> InstallFailed:
+        """The error (also logged) for a download or install that failed: what, why, and what to do."""
+        message = (f"installing {' '.join(requirements)} failed ({type(exc).__name__}: {exc}). pip's output is in the "
+                   "Python console (View > Python Console). Check that this computer can reach pypi.org (a proxy or "
+                   "firewall may block it: set HTTPS_PROXY before starting Slicer), then press Segment again. Offline: "
+                   "download the wheels elsewhere and install them from the Python console with "
+                   "pip_install('--no-index --find-links <wheel folder> " + " ".join(requirements) + "').")
+        self.log(message)
+        return InstallFailed(message)
+
+
+def _pytorch_utils() -> Any:
+    """The PyTorch extension's module, or None when that extension is not installed."""
+    try:
+        import PyTorchUtils  # the PyTorch extension
+    except ImportError:
+        return None
+    return PyTorchUtils

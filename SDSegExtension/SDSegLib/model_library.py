@@ -24,7 +24,8 @@ from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 from SDSegLogic.errors import CheckpointError, ModelCardError, SDSegError
 
 __all__ = ["ModelChoice", "RECENT_FOLDERS", "looks_like_model_folder", "cached_models", "describe_model", "list_models",
-           "remember_folder", "check_model_folder", "zip_model_identity", "import_model_zip", "models_folder"]
+           "remember_folder", "check_model_folder", "zip_model_identity", "import_model_zip", "models_folder",
+           "model_files_signature"]
 
 RECENT_FOLDERS = 5
 """How many recently used model folders the list remembers."""
@@ -63,6 +64,16 @@ def looks_like_model_folder(folder: PathLike) -> bool:
         return False
 
 
+def _missing_files(folder: Path) -> str:
+    """What :func:`looks_like_model_folder` misses in ``folder``, as a phrase."""
+    try:
+        missing = [name for name in ("config.json", "model_card.json") if not (folder / name).is_file()]
+        missing += [] if any(folder.glob("*.safetensors")) else ["*.safetensors weights"]
+    except OSError as exc:
+        return f"cannot be read ({exc})"
+    return "no " + ", ".join(missing) if missing else "cannot be read"
+
+
 def _card(folder: Path) -> dict:
     try:
         card = json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
@@ -97,20 +108,32 @@ def _folder_choice(folder: Path) -> ModelChoice:
 def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) -> ModelChoice:
     """The list item for any model spec (registry id, ``id@version`` or folder), resolved now.
 
-    A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text.
+    A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text; so does
+    a folder that exists but lacks a model's files, with "(not a usable model folder)".
     """
     from SDSegLogic.registry import resolve_model
 
     entry = registry.get(spec)
-    if entry is not None:
-        return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
     try:
         resolved = resolve_model(spec, registry=registry, home=home)
-    except SDSegError as exc:
+    except (SDSegError, OSError) as exc:  # OSError: a models folder on a share that cannot be listed
+        if entry is not None:  # listed, not installed: the card label says how to get it
+            return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
         name = Path(spec).name if ("/" in spec or "\\" in spec) else spec
         return ModelChoice(spec, f"{name} (not found)", "missing", str(exc))
+    if entry is not None:  # the engine loads the newest copy: one imported may be newer than the registry's
+        if resolved.version == entry.version:
+            return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
+        return ModelChoice(spec, f"{entry.title} (v{resolved.version}, imported)", "registry",
+                           f"v{resolved.version} in {resolved.folder} is used (the registry lists v{entry.version}). "
+                           f"{entry.description}")
     if resolved.source == "folder":
-        return _folder_choice(Path(resolved.folder))
+        folder = Path(resolved.folder)
+        if not looks_like_model_folder(folder):  # emptied, half-synced, unreadable: an engine would only die on it
+            return ModelChoice(spec, f"{folder.name} (not a usable model folder)", "missing",
+                               f"{folder}: {_missing_files(folder)}; copy the model back there, or choose it again "
+                               "with Use model folder or Import model zip.")
+        return _folder_choice(folder)
     how = "imported" if resolved.source == "cache" else resolved.source
     return ModelChoice(spec, f"{resolved.model_id} (v{resolved.version}, {how})", resolved.source, str(resolved.folder))
 
@@ -218,6 +241,28 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
     spec = _spec_for(str(resolved.model_id), str(resolved.version), folder, registry, root)
     verb = "Replaced" if force else "Imported"
     return spec, f"{verb} {resolved.model_id} {resolved.version} into {folder}."
+
+
+def model_files_signature(spec: str) -> Tuple[Any, ...]:
+    """What a local engine started now for ``spec`` would load: its folder and the files' size, mtime and inode.
+
+    A warm engine keeps the weights it loaded; comparing this before each job tells when they
+    changed under it (a zip imported over the same id and version, a newer version of the id
+    imported, new files copied into a model folder), so that the engine is restarted.
+
+    Returns:
+        ``(folder, ((name, size, mtime_ns, inode), ...))`` of ``config.json``, ``model_card.json``
+        and the ``*.safetensors`` files; ``()`` when the spec does not resolve here (the engine
+        explains that when it starts).
+    """
+    from SDSegLogic.registry import resolve_model
+
+    try:
+        folder = Path(resolve_model(spec).folder).resolve()
+        files = sorted([folder / "config.json", folder / "model_card.json", *folder.glob("*.safetensors")])
+        return (str(folder), tuple((f.name, st.st_size, st.st_mtime_ns, st.st_ino) for f in files for st in [f.stat()]))
+    except (SDSegError, OSError, ValueError):
+        return ()
 
 
 def models_folder(home: Optional[PathLike] = None) -> Path:

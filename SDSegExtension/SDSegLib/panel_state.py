@@ -74,7 +74,8 @@ def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model
     elif missing_model is not None:
         button.toolTip = _("The model '{name}' is missing on this computer: {reason} Add it with 'Import model zip' "
                            "or 'Use model folder' (next to the model list), or choose another model.").format(
-            name=missing_model.text.replace(" (not found)", ""), reason=missing_model.tooltip.rstrip(".") + ".")
+            name=missing_model.text.replace(" (not found)", "").replace(" (not a usable model folder)", ""),
+            reason=missing_model.tooltip.rstrip(".") + ".")
     else:
         button.toolTip = _("Segment the input with the selected model") if has_input else _("Select an input volume first")
 
