@@ -99,12 +99,13 @@ def test_lr_warmup_and_ema_decay():
     assert lr_at(10000, 4e-5, 10000, 1e-6) == 4e-5 == lr_at(50000, 4e-5, 10000, 1e-6)
     net = torch.nn.Linear(2, 2)
     ema = EMA(net, max_decay=0.9999)
-    assert ema.decay() == pytest.approx(0.1)
+    assert ema.decay() == pytest.approx(2 / 11)  # LDM's LitEma counts the update first: n = 1 -> (1 + 1) / (10 + 1)
     before = ema.shadow.weight.detach().clone()
     with torch.no_grad():
         net.weight.add_(1.0)
     ema.update(net)
-    assert torch.allclose(ema.shadow.weight, 0.1 * before + 0.9 * net.weight)
+    assert torch.allclose(ema.shadow.weight, 2 / 11 * before + 9 / 11 * net.weight)
+    assert ema.decay() == pytest.approx(3 / 12)
     ema.num_updates = 10**7
     assert ema.decay() == 0.9999
 

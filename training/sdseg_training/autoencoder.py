@@ -17,6 +17,8 @@ Held-out quality (:func:`reconstruction_dice`) = Dice of ``p > 0.5`` (decoded fr
 mode, fp32) against each mask of the validation split: **one Dice per mask**, i.e. per slice and
 per network class (class 0 = union of the foreground; each foreground class only on the slices
 where it is present), then the mean over all masks (``dice_mean``) and per class (``per_class``).
+A split without validation cases is scored on its training masks instead, with a warning, and
+recorded as ``train_reconstruction``, never as held out.
 Empty-mask convention of :mod:`.metrics`: an empty union decoded as empty scores 1, any decoded
 foreground on it 0. Output: ``autoencoder.safetensors`` (the diffusers ``AutoencoderKL`` state
 dict) and ``autoencoder.json`` (architecture, metrics).
@@ -198,7 +200,11 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
                                   "probability; use a value in [0, 1] (0 turns the seams off).")
     torch.manual_seed(cfg.train.seed)
     info, split, sets = load_data(cfg.data, out)
-    train, val = sets["train"], sets.get("val", sets["train"])
+    train, val = sets["train"], sets.get("val")
+    heldout = val is not None
+    if not heldout:  # score on the training masks, but never call that held-out
+        warnings.warn(_no_validation_message(cfg, split), stacklevel=2)
+        val = train
     config = build_model_config(cfg.model, cfg.data)
     ae = build_autoencoder(config)
     previous_steps = 0
@@ -218,7 +224,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     opt = torch.optim.AdamW(ae.parameters(), lr=ae_cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     pool = mask_pool(train, cfg.data.multiclass)
     train_masks = pool_masks(train, pool).to(device)
-    rng = np.random.default_rng(cfg.train.seed)
+    rng = np.random.default_rng(int(cfg.train.seed) % (1 << 64))  # numpy refuses negative seeds; config allows them
     gen = torch.Generator().manual_seed(cfg.train.seed)
     loop: Dict[str, Any] = {"step": 0, "best": None, "saved": {}, "seconds": 0.0, "previous_steps": previous_steps}
     if resuming:
@@ -270,12 +276,13 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
                     if isinstance(v, (int, float)):
                         writer.add_scalar(f"stage1_val/{k}", float(v), step)
                 improved = best is None or metrics["dice_mean"] >= best
-                log(f"step {step}: held-out reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} "
+                scored = "held-out" if heldout else "TRAINING-mask (no validation split)"
+                log(f"step {step}: {scored} reconstruction Dice mean {metrics['dice_mean']:.4f} min {metrics['dice_min']:.4f} "
                     f"lr {lr:.2e} ({time.time() - t0:.0f} s)" + (" [saved]" if improved or not ae_cfg.keep_best else ""))
                 if improved or not ae_cfg.keep_best:
                     best = metrics["dice_mean"] if best is None else max(best, metrics["dice_mean"])
                     saved = {**metrics, "step": step}
-                    save_stage1(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps)
+                    save_stage1(out, ae, config, cfg, metrics, step, split, time.time() - t0, previous_steps, heldout=heldout)
                 if ae_cfg.target_dice and metrics["dice_mean"] >= ae_cfg.target_dice:
                     log(f"reached target Dice {ae_cfg.target_dice}; stopping at step {step}.")
                     break
@@ -295,4 +302,14 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     bar.close()
     writer.close()
     remove_resume_checkpoint(out)  # the run is complete: nothing to resume
-    return {**saved, "steps_run": step, "seconds": round(time.time() - t0, 1), "stopped_by_time_budget": out_of_time}
+    return {**saved, "scored_on": "val" if heldout else "train", "steps_run": step, "seconds": round(time.time() - t0, 1),
+            "stopped_by_time_budget": out_of_time}
+
+
+def _no_validation_message(cfg, split) -> str:
+    """Why stage 1's reconstruction Dice is not held out when the split has no validation cases."""
+    return (f"the split has no validation cases (data.val_fraction={cfg.data.val_fraction}, {len(split['train'])} training "
+            "case(s)), so stage 1 scores its reconstruction Dice on the training masks: not a held-out measure, and "
+            "autoencoder.keep_best / target_dice then choose on training data. autoencoder.json records it as "
+            "train_reconstruction, not heldout_reconstruction. For a held-out Dice add validation cases "
+            "(data.val_fraction > 0, or a \"val\" list in the split file).")

@@ -12,7 +12,10 @@ __all__ = ["EMA"]
 
 
 class EMA:
-    """EMA with the LDM warm-up: decay_n = min(max_decay, (1 + n) / (10 + n)), n = updates so far.
+    """EMA with the LDM warm-up: decay_n = min(max_decay, (1 + n) / (10 + n)) for the n-th update (n = 1, 2, ...).
+
+    As LDM's ``LitEma``, which counts an update before computing its decay: the first update
+    uses 2/11, not 1/10.
 
     Args:
         module: the live network (its parameters are read, never written).
@@ -29,7 +32,8 @@ class EMA:
         self.num_updates = 0
 
     def decay(self) -> float:
-        n = self.num_updates
+        """The decay of the next update (its number n is ``num_updates + 1``)."""
+        n = self.num_updates + 1
         return min(self.max_decay, (1.0 + n) / (10.0 + n))
 
     @torch.no_grad()

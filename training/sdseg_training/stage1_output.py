@@ -81,8 +81,15 @@ def find_replaced_stage1(source: Any, sha256: str) -> Optional[Path]:
     return None
 
 
-def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: int = 0) -> None:
-    """Write ``autoencoder.safetensors`` and ``autoencoder.json`` (architecture, settings, held-out metrics)."""
+def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: int = 0,
+                heldout: bool = True) -> None:
+    """Write ``autoencoder.safetensors`` and ``autoencoder.json`` (architecture, settings, reconstruction metrics).
+
+    Args:
+        heldout: ``metrics`` were scored on the validation split (``heldout_reconstruction``);
+            False: on the training masks, for want of a validation split (``train_reconstruction``,
+            ``heldout_split`` null), so that no report presents them as held out.
+    """
     save_safetensors_atomic(ae.state_dict(), out / AE_WEIGHTS, metadata={"format": "pt", "component": "autoencoder"})
     ae_cfg = cfg.autoencoder
     write_json_atomic(out / AE_META, {
@@ -93,6 +100,7 @@ def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: 
         "kl_weight": ae_cfg.kl_weight,
         "augment": {"flips": True, "rot90": ae_cfg.rot90, "max_shift": ae_cfg.max_shift,
                     "thin_gap_probability": ae_cfg.thin_gap_probability},
-        "heldout_reconstruction": metrics, "heldout_split": "val", "data_kind": cfg.data.kind,
+        "heldout_reconstruction" if heldout else "train_reconstruction": metrics, "heldout_split": "val" if heldout else None,
+        "data_kind": cfg.data.kind,
         "split_sizes": {k: len(v) for k, v in split.items()},
     })

@@ -210,7 +210,7 @@ class EpochBatchSampler(torch.utils.data.Sampler):
         batch_index = self.start_batch
         while True:
             epoch, position = divmod(batch_index, self.batches_per_epoch)
-            gen = torch.Generator().manual_seed(self.seed * 100003 + epoch)
+            gen = torch.Generator().manual_seed((self.seed * 100003 + epoch) % 2**64)  # as torch maps a negative seed
             order = torch.randperm(self.n, generator=gen)[self.rank :: self.world].tolist()
             for b in range(position, self.batches_per_epoch):
                 chunk = order[b * self.batch_size : (b + 1) * self.batch_size]
@@ -219,4 +219,6 @@ class EpochBatchSampler(torch.utils.data.Sampler):
 
 
 def _item_seed(seed: int, epoch: int, rank: int, position: int) -> int:
-    return int(np.random.SeedSequence([seed, epoch, rank, position]).generate_state(1)[0])
+    """The seed of one item's flips and class choice; ``SeedSequence`` takes no negative entry, so the
+    run seed enters modulo 2**64 (unchanged for the seeds it accepted)."""
+    return int(np.random.SeedSequence([int(seed) % 2**64, epoch, rank, position]).generate_state(1)[0])
