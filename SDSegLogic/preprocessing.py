@@ -6,7 +6,11 @@ row axis J and W the column axis I of the volume.
 
 Resizing uses bilinear interpolation with ``align_corners=False`` in both directions (pixel
 centres at (n + 0.5) * size / n), so a mask resized to the model grid and back does not move by
-half a pixel; downsampling is antialiased.
+half a pixel. The network input is resized exactly as the training package resizes its images
+(MONAI ``Resize``, bilinear, no antialiasing; the official BTCV slices were made with OpenCV's
+``INTER_LINEAR``, also without): a 512 px CT slice becomes the 2 x 2 block means the model was
+trained on, not a blurrier antialiased version of them. Soft maps shrunk back onto a smaller
+native grid are antialiased (there is no training counterpart to match).
 """
 
 from __future__ import annotations
@@ -239,12 +243,18 @@ def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
     return None
 
 
-def resize_tensor(x: "torch.Tensor", size: Sequence[int]) -> "torch.Tensor":
+def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True) -> "torch.Tensor":
     """The project's one resize: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
 
-    Bilinear with pixel centres aligned (``align_corners=False``), antialiased only when
-    shrinking; a copy when the size already matches. Both the host path (NumPy in, via
-    :func:`_interpolate`) and the GPU post-processing (:mod:`SDSegLogic.device_postprocess`) use it.
+    Bilinear with pixel centres aligned (``align_corners=False``); a copy when the size already
+    matches. Both the host path (NumPy in, via :func:`_interpolate`) and the GPU post-processing
+    (:mod:`SDSegLogic.device_postprocess`) use it.
+
+    Args:
+        x: float (B, C, H, W).
+        size: (rows, columns) wanted.
+        antialias: antialias when shrinking (soft maps back to a smaller native grid). ``False``
+            for the network input, which must be resized as the training images were.
     """
     import torch
     import torch.nn.functional as F
@@ -254,21 +264,28 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int]) -> "torch.Tensor":
         return x.clone()
     downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
     with torch.no_grad():
-        return F.interpolate(x.contiguous(), size=size, mode="bilinear", align_corners=False, antialias=downsampling)
+        return F.interpolate(x.contiguous(), size=size, mode="bilinear", align_corners=False,
+                             antialias=bool(antialias) and downsampling)
 
 
-def _interpolate(x: np.ndarray, size: Sequence[int]) -> np.ndarray:
+def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True) -> np.ndarray:
     import torch
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
-    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size).numpy()
+    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size, antialias).numpy()
 
 
 def resize_slices(x: np.ndarray, size: int) -> np.ndarray:
-    """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size) (bilinear, antialiased, clipped to [-1, 1])."""
-    out = _interpolate(x, (size, size))
+    """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size), clipped to [-1, 1].
+
+    Bilinear, ``align_corners=False``, NOT antialiased: the training package's image resize (MONAI
+    ``Resize(mode="bilinear")``) and the official OpenCV ``INTER_LINEAR`` BTCV preprocessing, so
+    the network sees the inputs it was trained on (an antialiased 512 -> 128 demo CT slice
+    differed from its training input by up to 0.76).
+    """
+    out = _interpolate(x, (size, size), antialias=False)
     return np.clip(out, -1.0, 1.0, out=out)
 
 

@@ -1,7 +1,7 @@
 """Noise schedule and samplers: SDSeg's single-step latent estimation and DDIM.
 
 The schedule is LDM's ``linear`` schedule, which is diffusers' ``scaled_linear``:
-``beta_t = linspace(sqrt(0.0015), sqrt(0.0015), T) ** 2``, computed in float64 so that the
+``beta_t = linspace(sqrt(0.0015), sqrt(0.0155), T) ** 2``, computed in float64 so that the
 single-step coefficients sqrt(1/abar_999) = 38.67191 and sqrt(1/abar_999 - 1) = 38.65898 are
 exact. Every latent update runs in float32 whatever the network dtype: the single step
 amplifies the UNet's error about 39x.

@@ -92,6 +92,15 @@ def convert_official_state(
     if config is None:
         base = preset("paper")
         config = base.replace(unet=base.unet.__class__(**{**base.unet.__dict__, "num_classes": num_classes}))
+    elif config.unet.num_classes != num_classes:
+        # A dropped label_emb would import "successfully" as a binary model that ignores the class.
+        found = f"a {num_classes}-class model (label_emb has {num_classes} rows)" if num_classes else "a binary model (no label_emb)"
+        wanted = f"{config.unet.num_classes} classes" if config.unet.num_classes else "a binary model (num_classes=None)"
+        raise CheckpointError(
+            f"{source}: the checkpoint is {found} but the given config describes {wanted}; set "
+            f"unet.num_classes={num_classes} in the config, or give no config (the paper preset with the "
+            "checkpoint's class count is used)."
+        )
     config = config.replace(scale_factor=scale_factor)
 
     ema = {k[len("model_ema.diffusion_model"):]: v for k, v in state.items() if k.startswith("model_ema.diffusion_model")}
