@@ -47,9 +47,13 @@ class ConditionEncoder(nn.Module):
         self.set_dropout(ce.dropout)
 
     def set_dropout(self, p: float) -> None:
-        """Set the dropout probability of every ResNet block (diffusers' Encoder has no argument for it)."""
-        for module in self.encoder.modules():
-            if isinstance(module, nn.Dropout):
+        """Set the dropout probability of every ResNet block (diffusers' Encoder has no argument for it).
+
+        Only the ResNet blocks: LDM's encoder (and so the official tau_theta) has dropout there and
+        none in its attention block, whose diffusers counterpart (``to_out[1]``) stays at 0.
+        """
+        for name, module in self.encoder.named_modules():
+            if isinstance(module, nn.Dropout) and ".resnets." in f".{name}.":
                 module.p = float(p)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:

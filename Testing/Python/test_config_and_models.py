@@ -80,7 +80,8 @@ def test_component_shapes_and_dtypes():
 
 def test_condition_encoder_dropout_is_configurable_and_only_active_in_training():
     model = tiny_model()
-    drops = [m.p for m in model.condition_encoder.modules() if isinstance(m, torch.nn.Dropout)]
+    drops = [m.p for name, m in model.condition_encoder.named_modules()
+             if isinstance(m, torch.nn.Dropout) and ".resnets." in name]  # LDM's encoder: ResNet blocks only
     assert drops and set(drops) == {0.2}
     image = torch.rand(1, 3, 32, 32)
     with torch.no_grad():
