@@ -26,9 +26,11 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ModelCardError
 
-__all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION"]
+__all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
 
 MODEL_CARD_FORMAT_VERSION = 1
+IMAGE_RESIZE_MODES = ("bilinear", "bicubic")
+"""Interpolations a card may name for the training images' resize (``align_corners=False``, no antialiasing)."""
 _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -120,6 +122,10 @@ class ModelCard:
         license, description, intended_use, authors, references: free text.
         weights: file name -> sha256 hex digest of every weight file in the folder.
         training: free-form record of data, splits, metrics.
+        image_resize: how the training images were resized to ``training_size``, so the engine
+            resizes its input the same way: ``"bilinear"`` (default; CT and most datasets) or
+            ``"bicubic"`` (Kvasir-SEG in the paper's code); never antialiased. Written to the JSON
+            only when not the default, so cards stay readable by engines that predate it.
         fast_decoder: for a model that carries the optional distilled decoder (beyond the paper,
             opt-in), what it is and what it costs, e.g. ``{"distilled_from": "autoencoder
             decoder", "dice_delta": -0.004, "evaluated_on": "..."}``; empty otherwise.
@@ -143,6 +149,7 @@ class ModelCard:
     weights: Dict[str, str] = field(default_factory=dict)
     training: Dict[str, Any] = field(default_factory=dict)
     fast_decoder: Dict[str, Any] = field(default_factory=dict)
+    image_resize: str = "bilinear"
 
     def __post_init__(self) -> None:
         self.validate()
@@ -177,6 +184,9 @@ class ModelCard:
                                  "(outputs and scores identify segments by name).")
         if not (_is_real(self.threshold) and 0.0 < self.threshold < 1.0):
             raise ModelCardError(f"{where}: threshold {self.threshold!r} must be a number in (0, 1).")
+        if self.image_resize not in IMAGE_RESIZE_MODES:
+            raise ModelCardError(f"{where}: image_resize {self.image_resize!r} must be one of {list(IMAGE_RESIZE_MODES)} "
+                                 "(how the training images were resized).")
         if not isinstance(self.weights, dict):
             raise ModelCardError(
                 f"{where}: weights must map each weight file to its sha256, got {type(self.weights).__name__}."
@@ -210,6 +220,8 @@ class ModelCard:
             {**dataclasses.asdict(c), "color": list(c.color), "terminology": {k: list(v) for k, v in c.terminology.items()}}
             for c in self.classes
         ]
+        if data["image_resize"] == "bilinear":  # the default: left out, so older engines still read the card
+            del data["image_resize"]
         return {"format_version": MODEL_CARD_FORMAT_VERSION, **data}
 
     @classmethod

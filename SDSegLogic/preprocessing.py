@@ -243,7 +243,8 @@ def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
     return None
 
 
-def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True) -> "torch.Tensor":
+def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True,
+                  mode: str = "bilinear") -> "torch.Tensor":
     """The project's one resize: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
 
     Bilinear with pixel centres aligned (``align_corners=False``); a copy when the size already
@@ -255,6 +256,8 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True
         size: (rows, columns) wanted.
         antialias: antialias when shrinking (soft maps back to a smaller native grid). ``False``
             for the network input, which must be resized as the training images were.
+        mode: ``"bilinear"``, or ``"bicubic"`` for the input of a model whose card says its
+            training images were resized bicubic.
     """
     import torch
     import torch.nn.functional as F
@@ -264,33 +267,33 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True
         return x.clone()
     downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
     with torch.no_grad():
-        return F.interpolate(x.contiguous(), size=size, mode="bilinear", align_corners=False,
+        return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=False,
                              antialias=bool(antialias) and downsampling)
 
 
-def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True) -> np.ndarray:
+def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mode: str = "bilinear") -> np.ndarray:
     import torch
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
-    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size, antialias).numpy()
+    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size, antialias, mode).numpy()
 
 
-def resize_slices(x: np.ndarray, size: int) -> np.ndarray:
+def resize_slices(x: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
     """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size), clipped to [-1, 1].
 
-    Bilinear, ``align_corners=False``, NOT antialiased: the training package's image resize (MONAI
-    ``Resize(mode="bilinear")``) and the official OpenCV ``INTER_LINEAR`` BTCV preprocessing, so
-    the network sees the inputs it was trained on (an antialiased 512 -> 128 demo CT slice
-    differed from its training input by up to 0.76).
+    Bilinear (or bicubic, as the model card's ``image_resize`` says), ``align_corners=False``, NOT
+    antialiased: the training package's image resize (MONAI ``Resize``) and the official OpenCV
+    ``INTER_LINEAR`` BTCV preprocessing, so the network sees the inputs it was trained on (an
+    antialiased 512 -> 128 demo CT slice differed from its training input by up to 0.76).
     """
-    out = _interpolate(x, (size, size), antialias=False)
+    out = _interpolate(x, (size, size), antialias=False, mode=mode)
     return np.clip(out, -1.0, 1.0, out=out)
 
 
 def network_input(slices: np.ndarray, mode: str, intensity, size: int, source: str = "image",
-                  reference: Optional[np.ndarray] = None) -> np.ndarray:
+                  reference: Optional[np.ndarray] = None, resize: str = "bilinear") -> np.ndarray:
     """One batch of native slices -> the network's input, float32 (B, 3, size, size) in [-1, 1].
 
     Exactly ``resize_slices(map_intensity(to_network_channels(slices, mode), ...), size)``, but a
@@ -303,17 +306,18 @@ def network_input(slices: np.ndarray, mode: str, intensity, size: int, source: s
         mode: from :func:`channel_mode`.
         intensity, source, reference: as in :func:`map_intensity` (``quiet=True``).
         size: the model's square input size S.
+        resize: the card's ``image_resize`` (``"bilinear"`` or ``"bicubic"``).
 
     Returns:
         C-contiguous float32 (B, 3, S, S).
     """
     if mode == "rgb":
         x = to_network_channels(slices, mode)
-        return resize_slices(map_intensity(x, intensity, source, reference, quiet=True), size)
+        return resize_slices(map_intensity(x, intensity, source, reference, quiet=True), size, resize)
     x = np.asarray(slices, dtype=np.float32)
     if mode == "luminance":
         x = x @ np.asarray(LUMINANCE, dtype=np.float32)
-    one = resize_slices(map_intensity(x[:, None], intensity, source, reference, quiet=True), size)
+    one = resize_slices(map_intensity(x[:, None], intensity, source, reference, quiet=True), size, resize)
     return np.ascontiguousarray(np.repeat(one, 3, axis=1))
 
 

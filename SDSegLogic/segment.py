@@ -311,7 +311,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                       values, float(card.threshold))
 
     def prepare(first: int, last: int) -> np.ndarray:
-        return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference)
+        return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference,
+                             getattr(card, "image_resize", "bilinear"))
 
     if device_postprocess is None:
         device_postprocess = _on_cuda(predictor) and hasattr(predictor, "predict_native")

@@ -108,6 +108,7 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     if "input_channels" not in fields:
         fields["input_channels"] = 1 if cfg.data.kind == "folder2d" and int(info.channels) == 3 and _all_grey(info) else int(info.channels)
     fields.setdefault("modality", default_modality(cfg.data.kind))
+    fields.setdefault("image_resize", getattr(info, "image_resize", "bilinear"))  # the engine resizes as training did
     return ModelCard(
         model_id=str(fields.pop("model_id", Path(cfg.train.output_dir).name)),
         intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),

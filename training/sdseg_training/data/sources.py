@@ -46,6 +46,9 @@ class DatasetInfo:
         label_rule: how raw label values become classes: ``"threshold"`` (grey masks > 127),
             ``"classes"`` (``data.classes``), ``"dataset"`` (the kind's own mapping); ``""`` = synthetic.
         lut: raw label value -> class index (None for synthetic kinds: no label checks).
+        image_resize: how the images are resized to the training size (``"bilinear"``, or
+            ``"bicubic"`` for Kvasir-SEG as in the paper's code); the exported card carries it so
+            that the engine resizes its input the same way.
     """
 
     cases: Dict[str, Case]
@@ -56,6 +59,7 @@ class DatasetInfo:
     label_folder: str = ""
     label_rule: str = ""
     lut: Optional[np.ndarray] = None
+    image_resize: str = "bilinear"
 
 
 def _natural_key(name: str):
@@ -162,7 +166,7 @@ def _cvc(cfg) -> DatasetInfo:
 
 def _kvasir(cfg) -> DatasetInfo:
     cases, _, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "Kvasir-SEG", "bicubic")
-    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels)
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels, image_resize="bicubic")
 
 
 def _refuge_cup(path: Path) -> np.ndarray:
