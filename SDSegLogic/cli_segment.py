@@ -14,6 +14,7 @@ import threading
 import time
 import traceback
 import warnings
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
@@ -90,7 +91,8 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
             for p in inputs]
     if folder_mode:
         stems = [input_stem(p).casefold() for p in inputs]  # CT.nrrd and ct.nii.gz: one output on macOS and Windows
-        clashes = sorted({input_stem(p) for p, s in zip(inputs, stems) if stems.count(s) > 1})
+        seen = Counter(stems)
+        clashes = sorted({input_stem(p) for p, s in zip(inputs, stems) if seen[s] > 1})
         if clashes:
             raise UsageError(f"several inputs are named {clashes} (ignoring case, as macOS and Windows file systems do); "
                              "their outputs would overwrite each other. Rename or run separately.")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import warnings
+from collections import Counter
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -116,7 +117,7 @@ def _checked_parts(path: Path, data: dict, case_ids: List[str]) -> Dict[str, Lis
         raise DatasetError(f"{path}: cases {both[:5]} are in both train and val, so validation (and the choice of the "
                            "best checkpoint) would score cases the model trained on; list each case in one part only.")
     for part, ids in parts.items():
-        repeated = sorted({c for c in ids if ids.count(c) > 1})
+        repeated = sorted(c for c, n in Counter(ids).items() if n > 1)
         if repeated:
             raise DatasetError(f"{path}: {part} lists cases {repeated[:5]} more than once; list each case once.")
     return parts
