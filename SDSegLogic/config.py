@@ -17,12 +17,12 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Tuple
 
 from .errors import ConfigError
+from .json_values import is_finite_number, is_integer
 
 __all__ = [
     "AutoencoderConfig",
@@ -317,9 +317,9 @@ def _fits(hint: str, value: Any) -> bool:
     if hint.startswith("Tuple["):
         return isinstance(value, tuple) and all(_fits(hint[len("Tuple["):-len(", ...]")], v) for v in value)
     if hint == "int":  # every integer field is a count or a size
-        return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+        return is_integer(value) and value >= 1
     if hint == "float":
-        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        return is_finite_number(value)
     return isinstance(value, {"bool": bool, "str": str}.get(hint, object))
 
 

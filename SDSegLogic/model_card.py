@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
-import numbers
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ModelCardError
+from .json_values import is_finite_number, is_integer
 
 __all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
 
@@ -33,15 +32,6 @@ IMAGE_RESIZE_MODES = ("bilinear", "bicubic")
 """Interpolations a card may name for the training images' resize (``align_corners=False``, no antialiasing)."""
 _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
-
-
-def _is_real(value: Any) -> bool:
-    """A finite real number (int, float or numpy scalar), not a bool or a string."""
-    return isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(float(value))
-
-
-def _is_int(value: Any) -> bool:
-    return isinstance(value, numbers.Integral) and not isinstance(value, bool)
 
 
 @dataclass(frozen=True)
@@ -63,7 +53,7 @@ class IntensityMapping:
         if self.kind not in ("window", "rgb", "minmax"):
             raise ModelCardError(f"{where}: intensity.kind {self.kind!r} must be 'window', 'rgb' or 'minmax'.")
         if self.kind == "window":
-            if not (_is_real(self.low) and _is_real(self.high) and self.high > self.low):
+            if not (is_finite_number(self.low) and is_finite_number(self.high) and self.high > self.low):
                 raise ModelCardError(
                     f"{where}: a 'window' mapping needs finite numbers low < high, got low={self.low!r}, "
                     f"high={self.high!r}."
@@ -91,9 +81,9 @@ class SegmentClass:
     def validate(self, where: str) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ModelCardError(f"{where}: every class needs a non-empty name, got {self.name!r}.")
-        if not (_is_int(self.label_value) and 1 <= self.label_value <= 255):
+        if not (is_integer(self.label_value) and 1 <= self.label_value <= 255):
             raise ModelCardError(f"{where}: class {self.name!r} label_value {self.label_value!r} must be an integer 1..255.")
-        if len(self.color) != 3 or not all(_is_real(c) and 0.0 <= float(c) <= 1.0 for c in self.color):
+        if len(self.color) != 3 or not all(is_finite_number(c) and 0.0 <= float(c) <= 1.0 for c in self.color):
             raise ModelCardError(f"{where}: class {self.name!r} color {self.color!r} must be three numbers in [0, 1].")
         for key, code in self.terminology.items():
             if not isinstance(code, (tuple, list)) or len(code) != 3 or not all(isinstance(part, str) for part in code):
@@ -160,7 +150,7 @@ class ModelCard:
             raise ModelCardError(f"{where}: model_id {self.model_id!r} must be a non-empty string, a short identifier.")
         if not isinstance(self.version, str):
             raise ModelCardError(f"{where}: version {self.version!r} must be a string such as \"1.0.0\".")
-        if not _is_int(self.input_channels) or self.input_channels not in (1, 3):
+        if not is_integer(self.input_channels) or self.input_channels not in (1, 3):
             raise ModelCardError(f"{where}: input_channels {self.input_channels} must be 1 (CT, CBCT) or 3 (RGB).")
         self.intensity.validate(where)
         code = self.orientation.upper()
@@ -168,7 +158,7 @@ class ModelCard:
             raise ModelCardError(
                 f"{where}: orientation {self.orientation!r} must name three different axes, e.g. 'LPS' or 'RAS'."
             )
-        if not _is_int(self.training_size) or self.training_size <= 0:
+        if not is_integer(self.training_size) or self.training_size <= 0:
             raise ModelCardError(f"{where}: training_size {self.training_size} must be positive.")
         if not self.classes:
             raise ModelCardError(f"{where}: no classes; a model must produce at least one segment.")
@@ -182,7 +172,7 @@ class ModelCard:
             twice = sorted({c.name for c in self.classes if names.count(c.name.strip().casefold()) > 1})
             raise ModelCardError(f"{where}: class names {twice} are given more than once; each class needs its own name "
                                  "(outputs and scores identify segments by name).")
-        if not (_is_real(self.threshold) and 0.0 < self.threshold < 1.0):
+        if not (is_finite_number(self.threshold) and 0.0 < self.threshold < 1.0):
             raise ModelCardError(f"{where}: threshold {self.threshold!r} must be a number in (0, 1).")
         if self.image_resize not in IMAGE_RESIZE_MODES:
             raise ModelCardError(f"{where}: image_resize {self.image_resize!r} must be one of {list(IMAGE_RESIZE_MODES)} "
@@ -230,7 +220,7 @@ class ModelCard:
             raise ModelCardError(f"{source}: expected a JSON object, got {type(data).__name__}.")
         data = dict(data)
         version = data.pop("format_version", MODEL_CARD_FORMAT_VERSION)
-        if not _is_int(version):
+        if not is_integer(version):
             raise ModelCardError(f"{source}: format_version {version!r} must be an integer ({MODEL_CARD_FORMAT_VERSION}).")
         if version > MODEL_CARD_FORMAT_VERSION:
             raise ModelCardError(

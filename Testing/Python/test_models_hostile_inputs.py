@@ -11,7 +11,7 @@ import zipfile
 from pathlib import Path
 
 import pytest
-from cli_test_helpers import copy_model, make_model_folder, zip_folder
+from cli_test_helpers import copy_model, zip_folder
 from engine_test_helpers import tiny_card
 
 from SDSegLogic.config import SDSegConfig, preset
@@ -21,16 +21,7 @@ from SDSegLogic.model_card import ModelCard
 from SDSegLogic.model_folder import load_model_folder, move_folder_into_place, sha256_file, verify_model_folder
 from SDSegLogic.model_zip import UnsafeArchiveError, import_zip
 from SDSegLogic.registry import Registry, RegistryEntry, resolve_model
-
-
-@pytest.fixture(scope="module")
-def tiny_folder(tmp_path_factory) -> Path:
-    return make_model_folder(tmp_path_factory.mktemp("model") / "tiny-test")
-
-
-@pytest.fixture()
-def home(tmp_path) -> Path:
-    return tmp_path / "home"
+from test_registry import home, tiny_folder  # noqa: F401 - pytest fixtures (a tiny model folder, a models home)
 
 
 def _leftovers(home: Path) -> list:
