@@ -12,6 +12,11 @@ After that line, stdout is routed to stderr, so the parent may stop reading it.
 SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
 ``error engine_shutdown``); a second Ctrl-C interrupts at once.
 
+``--private-dir DIR`` names the directory a launcher made for this engine alone (it holds the token
+file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
+parent is gone (``--watch-stdin`` saw stdin close, or the ``ready`` line could not be written), it
+deletes that directory's token and default log and the directory: a parent that was killed cannot.
+
 Logs go to stderr. Exit codes: 0 after shutdown, 2 for bad arguments, 3 when the model cannot be
 loaded, 4 when the socket cannot be opened. The socket is opened before the model is loaded, so a
 port in use is reported at once rather than after a long model load or kernel build.
@@ -35,9 +40,11 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
+from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
 
 log = logging.getLogger("SDSegLogic.server")
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 
 
 def write_token_file(path: Path, token: str) -> None:
@@ -88,14 +95,31 @@ def resolve_model(spec: str) -> Path:
     return Path(resolve(spec).folder)
 
 
-def _watch_stdin(server: EngineServer) -> None:
+def _watch_stdin(server: EngineServer, parent_gone: threading.Event) -> None:
     try:
         while sys.stdin.read(1):
             pass
     except (OSError, ValueError):
         pass
     log.info("stdin closed (the parent process is gone); shutting down")
+    parent_gone.set()
     server.shutdown("parent_exited")
+
+
+def check_private_dir(args: argparse.Namespace) -> Optional[Path]:
+    """The ``--private-dir`` folder, or None; it must exist and hold the ``--token-file``.
+
+    Raises:
+        SDSegError: naming the folder and the remedy, so that no other folder's files are ever deleted.
+    """
+    if not args.private_dir:
+        return None
+    folder = Path(args.private_dir).expanduser().resolve()
+    token_parent = Path(args.token_file).expanduser().resolve().parent if args.token_file else None
+    if not folder.is_dir() or token_parent != folder:
+        raise SDSegError(f"--private-dir {args.private_dir}: must be an existing folder that holds the --token-file "
+                         f"(got --token-file {args.token_file!r}); leave --private-dir out when the engine does not own a folder.")
+    return folder
 
 
 def _stop_on_signals(server: EngineServer) -> None:
@@ -128,6 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--token-env", help="read the token from this environment variable")
     p.add_argument("--token-stdin", action="store_true", help="read the token from the first line of stdin")
     p.add_argument("--watch-stdin", action="store_true", help="exit when stdin reaches end of file (parent died)")
+    p.add_argument("--private-dir", help="folder made for this engine alone, holding the --token-file: its token and default "
+                                         "log (engine.log) and the folder are deleted when the engine exits because its parent is gone")
     p.add_argument("--max-request-bytes", type=int, default=DEFAULT_MAX_REQUEST_BYTES, help="largest request body accepted")
     p.add_argument("--max-inflight-request-bytes", type=int, default=None,
                    help="request bodies received or held at once, all connections together; a body that does not fit is "
@@ -140,19 +166,21 @@ def build_parser() -> argparse.ArgumentParser:
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
     p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
-    p.add_argument("--log-level", default="INFO")
+    p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
+                   help=f"engine log detail on stderr: {', '.join(LOG_LEVELS)} (any case; default INFO)")
     return p
 
 
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr, format="%(asctime)s sdseg-engine %(levelname)s %(message)s")
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s sdseg-engine %(levelname)s %(message)s")
     try:
         token = read_token(args)
         options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
                                 max_inflight_request_bytes=args.max_inflight_request_bytes, idle_timeout_s=args.idle_timeout,
                                 allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
         options.validate()
+        private_dir = check_private_dir(args)
     except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)
         return 2
@@ -176,19 +204,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 3
     server.predictor = predictor
     _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
+    parent_gone = threading.Event()
     if args.watch_stdin:
-        threading.Thread(target=_watch_stdin, args=(server,), daemon=True).start()
+        threading.Thread(target=_watch_stdin, args=(server, parent_gone), daemon=True).start()
     card = predictor.model_card
     ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
              "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
              "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
-    sys.stdout.write(json.dumps(ready) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+    except BrokenPipeError:  # the parent died while the model loaded: nobody can learn the port
+        log.info("stdout is closed (the parent process is gone); not serving")
+        parent_gone.set()
+        server.stop("parent_exited")
     route_stdout_to_stderr()
-    log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
+    if not parent_gone.is_set():
+        log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
     server.serve_forever()
     log.info("engine stopped")
+    if private_dir is not None and parent_gone.is_set():  # nobody else is left to delete the token
+        remove_private_dir(private_dir)
     return 0
 
 
@@ -200,7 +237,10 @@ def route_stdout_to_stderr() -> None:
     included, while pings still answer: a hang nobody could see. Both the Python object and file
     descriptor 1 (C extensions write to it directly) are pointed at stderr.
     """
-    sys.stdout.flush()
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:  # the parent stopped reading; what is left goes to stderr below
+        pass
     try:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
     except (AttributeError, OSError, ValueError):  # no real descriptors (embedded, redirected in-process)

@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
+from .client_job import ClientJob, engine_too_old, require_options, volume_to_send
 from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput,
                            error_from_header, output_from_frame, parse_engine_url)
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
@@ -63,7 +64,7 @@ class EngineClient:
         self.process = process
         self._sock: Optional[socket.socket] = None
         self._send_lock = threading.Lock()
-        self._job_id: Optional[str] = None
+        self._job = ClientJob()  # the running segment call's job, and a cancel that came before it was sent
         self._pongs_due = 0  # answers to liveness pings still on their way
         self.welcome: Dict[str, Any] = {}
 
@@ -227,9 +228,12 @@ class EngineClient:
     def cancel(self, job_id: Optional[str] = None) -> None:
         """Cancel the running job; safe to call from another thread while :meth:`segment` blocks.
 
-        The blocked :meth:`segment` call then raises :class:`SDSegLogic.errors.CancelledError`.
+        The blocked :meth:`segment` call then raises :class:`SDSegLogic.errors.CancelledError`, also
+        when the cancel comes while it connects (nothing is sent) or uploads the volume (the cancel
+        goes out after the upload; this call returns at once). Without a running call or ``job_id``
+        it does nothing.
         """
-        job = job_id or self._job_id
+        job = self._job.cancel_target(job_id)
         if self._sock is not None and job is not None:
             self._send({"type": "cancel", "job_id": job})
 
@@ -294,30 +298,29 @@ class EngineClient:
                 or ``error``, the connection is closed (the engine cancels the job); the next request
                 reconnects.
         """
-        self.connect()
         job_id = uuid.uuid4().hex[:12]
-        options = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
-                   "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
-                   "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
-        if modality:
-            options["modality"] = str(modality)
-        if strict:
-            options["strict"] = True
-        if nan_policy != "reject":
-            options["nan_policy"] = str(nan_policy)
-        self._require_options(options)
-        array = np.asarray(image)
-        if array.dtype == np.bool_:
-            array = array.astype(np.uint8)
-        limit = (self.welcome.get("limits") or {}).get("max_request_bytes")
-        if limit is not None and array.nbytes > int(limit):
-            raise EngineError("request_too_large", f"the volume takes {array.nbytes} bytes but this engine accepts at most {limit} "
-                              "bytes per request; segment a slice range or restart the engine with a larger --max-request-bytes.")
-        self._job_id = job_id
-        settled = False  # this job's last frame arrived: the stream is in step for the next request
+        self._job.begin(job_id)  # from now on cancel() is for this job, even before it is sent
+        settled = True  # nothing was sent, or this job's last frame arrived: the stream is in step for the next request
         try:
+            self.connect()
+            options = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
+                       "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
+                       "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
+            if modality:
+                options["modality"] = str(modality)
+            if strict:
+                options["strict"] = True
+            if nan_policy != "reject":
+                options["nan_policy"] = str(nan_policy)
+            require_options(self.welcome, options)
+            array = volume_to_send(image, self.welcome)
+            if self._job.cancel_wanted():  # cancel() while connecting: the volume is not sent at all
+                raise CancelledError("segmentation cancelled before the volume was sent; nothing ran or was written.")
+            settled = False
             self._send({"type": "segment", "job_id": job_id, "geometry": geometry_to_json(geometry), "options": options}, {"image": array})
-            cancel_sent, heard, pinged = False, time.monotonic(), None
+            cancel_sent, heard, pinged = self._job.mark_sent(), time.monotonic(), None
+            if cancel_sent:  # cancel() during the upload: it could only go out now
+                self._send({"type": "cancel", "job_id": job_id})
             while True:
                 if not self._readable(poll_s):
                     pinged = self._check_alive(heard, pinged)
@@ -343,7 +346,7 @@ class EngineClient:
                         settled = True
                         code, message = header.get("code", "error"), header.get("message", "")
                         if code == "input_error" and message.startswith("unknown segment options"):
-                            raise EngineError("engine_too_old", f"{message} {self._too_old()}")
+                            raise EngineError("engine_too_old", f"{message} {engine_too_old(self.welcome)}")
                         if code == "engine_shutdown":
                             self.close()  # the engine closes its side too; the next request reconnects
                             raise EngineShutdownError(code, message, str(header.get("reason", "")))
@@ -352,7 +355,7 @@ class EngineClient:
                     self.cancel(job_id)
                     cancel_sent = True
         finally:
-            self._job_id = None
+            self._job.end()
             if not settled:  # a callback raised, a timeout...: the engine cancels the job of a closed
                 self.close()  # connection, and none of its frames can answer this client's next request
 
@@ -376,23 +379,6 @@ class EngineClient:
             self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {now - heard:.0f} s during the job and did "
                              f"not answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
         return pinged
-
-    def _too_old(self) -> str:
-        from .. import __version__
-
-        return (f"The engine (SDSeg {self.welcome.get('engine_version', '?')}) is older than this client (SDSeg "
-                f"{__version__}); update SDSeg where the engine runs, or leave the newer options at their defaults.")
-
-    def _require_options(self, options: Dict[str, Any]) -> None:
-        """Refuse, before sending the volume, options that the engine's ``welcome`` says it does not know.
-
-        Engines that predate the ``segment_options`` list are not checked here; their ``unknown
-        segment options`` error is turned into ``engine_too_old`` when it comes back.
-        """
-        known = self.welcome.get("segment_options")
-        missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
-        if missing:
-            raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {self._too_old()}")
 
 
 # the process launcher lives in process.py (it needs EngineClient, defined above)

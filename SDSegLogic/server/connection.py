@@ -4,7 +4,8 @@ The engine's connection thread replies to requests and the job thread streams pr
 result on the same socket, so every frame is written under the connection's lock. A peer that
 stops reading makes ``sendall`` wait; the socket's timeout (``io_timeout_s``, applied per piece of
 :data:`SDSegLogic.server.protocol.SEND_PIECE_BYTES`) ends that wait, and :meth:`Connection.abort`
-(from any thread, without the lock) wakes a blocked sender or reader at once.
+(from any thread, without the lock) wakes a blocked sender or reader at once. :class:`DeadlineReader`
+reads a frame under one deadline for the whole frame (the ``hello``), not one per piece.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 import socket
 import threading
+import time
 from typing import Any, Dict, Optional
 
 import numpy as np
 
 from .protocol import send_frame
 
-__all__ = ["Connection"]
+__all__ = ["Connection", "DeadlineReader"]
 
 log = logging.getLogger("SDSegLogic.server")
 
@@ -86,3 +88,32 @@ class Connection:
         finally:
             if acquired:
                 self.lock.release()
+
+
+class DeadlineReader:
+    """A socket whose reads share one deadline, for the frame readers of :mod:`~SDSegLogic.server.protocol`.
+
+    A socket timeout bounds each ``recv`` alone, so a peer that trickles a byte now and then could
+    hold a read open for ever; this bounds them all together. It offers ``recv_into``, the only
+    call those readers make, and leaves the socket's timeout at what was left of the deadline.
+
+    Args:
+        sock: the socket to read from.
+        seconds: time allowed for all the reads together, from now.
+    """
+
+    def __init__(self, sock: socket.socket, seconds: float) -> None:
+        self.sock = sock
+        self.deadline = time.monotonic() + seconds
+
+    def recv_into(self, buffer: Any, nbytes: int = 0) -> int:
+        """``sock.recv_into`` with what is left of the deadline as its timeout.
+
+        Raises:
+            socket.timeout: the deadline has passed (before or during this read).
+        """
+        left = self.deadline - time.monotonic()
+        if left <= 0:
+            raise socket.timeout("the deadline for this frame has passed")
+        self.sock.settimeout(left)
+        return self.sock.recv_into(buffer, nbytes)

@@ -34,7 +34,7 @@ import uuid
 from typing import Any, Callable, Dict, Optional
 
 from ..errors import SDSegError
-from .connection import Connection
+from .connection import Connection, DeadlineReader
 from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions
 from .job_runner import LastFrame, run_segment
 from .job_state import EngineJob, check_shutdown_reason
@@ -46,6 +46,7 @@ __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNE
 
 log = logging.getLogger("SDSegLogic.server")
 SHUTDOWN_JOIN_S = 5.0  #: how long a shutdown waits for the running job to stop and send its last frame
+ACCEPT_RETRY_S = 0.1  #: pause after a failed accept (out of file descriptors...) before the next try
 
 
 class EngineServer:
@@ -92,7 +93,7 @@ class EngineServer:
         if self._listener is None:
             self.bind()
         self._last_activity = time.monotonic()  # the idle clock starts now, not while the model loaded
-        reason = "stopped"
+        reason, accept_failing = "stopped", False
         try:
             while not self._stop.is_set():
                 try:
@@ -106,8 +107,16 @@ class EngineServer:
                         reason = "idle_timeout"
                         break
                     continue
-                except OSError:
-                    break
+                except OSError as exc:
+                    if self._stop.is_set() or self._listener.fileno() < 0:  # closed by shutdown()
+                        break
+                    # e.g. out of file descriptors (EMFILE) for a moment: keep serving, as connections close
+                    if not accept_failing:
+                        log.warning("cannot accept a connection (%s); still listening", exc)
+                    accept_failing = True
+                    self._stop.wait(ACCEPT_RETRY_S)
+                    continue
+                accept_failing = False
                 self._last_activity = time.monotonic()
                 threading.Thread(target=self._serve_connection, args=(sock, peer), daemon=True,
                                  name=f"sdseg-conn-{peer}").start()
@@ -250,9 +259,11 @@ class EngineServer:
         connection.close()
 
     def _authenticate(self, connection: Connection) -> bool:
-        connection.sock.settimeout(self.options.auth_timeout_s)
         try:
-            frame = recv_frame(connection.sock, 4096, 0)
+            try:  # one deadline for the whole hello: a peer trickling bytes cannot hold the connection open
+                frame = recv_frame(DeadlineReader(connection.sock, self.options.auth_timeout_s), 4096, 0)  # type: ignore[arg-type]
+            finally:
+                connection.sock.settimeout(self.options.auth_timeout_s)  # for the reply, not what was left of the deadline
         except ProtocolError as exc:
             connection.send({"type": "error", "code": exc.code, "message": exc.message})
             return False

@@ -1,7 +1,8 @@
 """Start and stop a local engine process (``python -m SDSegLogic.server``) with a private token.
 
 Used by :class:`SDSegLogic.server.client.EngineClient` users that want their own engine, such as
-the Slicer module (with ``PythonSlicer`` as the interpreter) and the tests.
+the Slicer module (with ``PythonSlicer`` as the interpreter) and the tests. :func:`remove_private_dir`
+is also what the engine itself uses to delete its private directory when its parent is gone.
 """
 
 from __future__ import annotations
@@ -15,19 +16,26 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Union
+from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence, Union
 
 from ..errors import CancelledError, SDSegError
-from .client import EngineClient, EngineDiedError
+from .client_types import EngineDiedError
 
-__all__ = ["EngineProcess"]
+if TYPE_CHECKING:  # pragma: no cover - client.py imports this module at its end: importing it here would be circular
+    from .client import EngineClient
+
+__all__ = ["EngineProcess", "PRIVATE_DIR_FILES", "remove_private_dir"]
+
+PRIVATE_DIR_FILES = ("token", "engine.log")
+"""The files :meth:`EngineProcess.start` may put in an engine's private directory (the token, the default log)."""
 
 
 class EngineProcess:
     """A local engine child process (``python -m SDSegLogic.server``) and its token.
 
     Use :meth:`start`; the token lives in a fresh private directory (0700) as a 0600 file and is
-    never put on the command line. The child watches its stdin and exits if this process dies.
+    never put on the command line. The child watches its stdin and exits if this process dies; it
+    then deletes that directory itself (``--private-dir``), since :meth:`stop` never will.
     """
 
     def __init__(self, popen: subprocess.Popen, host: str, port: int, token: str, token_dir: Path, ready: Dict[str, Any],
@@ -77,13 +85,13 @@ class EngineProcess:
         child_env["PYTHONPATH"] = package_root + os.pathsep + child_env.get("PYTHONPATH", "")
         child_env.update(env or {})
         args = [python or sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
-                "--token-file", str(token_file), "--watch-stdin", *extra_args]
+                "--token-file", str(token_file), "--watch-stdin", "--private-dir", str(token_dir), *extra_args]
         try:
             with open(log_path, "ab") as log_handle:
                 popen = subprocess.Popen(args, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=log_handle,
                                          env=child_env, cwd=None if cwd is None else str(cwd))
         except OSError as exc:  # no such interpreter, an unwritable log file...
-            _remove_private_dir(token_dir)
+            remove_private_dir(token_dir)
             raise EngineDiedError("engine_died", f"cannot start the SDSeg engine with {args[0]!r}: {exc}. "
                                   "Check the Python interpreter (and that the engine log file can be written).") from None
         try:
@@ -96,7 +104,7 @@ class EngineProcess:
             for stream in (popen.stdout, popen.stdin):
                 if stream is not None:
                     stream.close()
-            _remove_private_dir(token_dir)
+            remove_private_dir(token_dir)
             raise
 
     @staticmethod
@@ -137,8 +145,10 @@ class EngineProcess:
         why = f"exited with code {code}" if code is not None else f"was not ready after {timeout:.0f} s and was stopped"
         raise EngineDiedError("engine_died", f"the SDSeg engine (pid {popen.pid}) {why}. Engine log:\n{tail}")
 
-    def client(self, timeout: float = 10.0) -> EngineClient:
+    def client(self, timeout: float = 10.0) -> "EngineClient":
         """A new, connected client for this engine."""
+        from .client import EngineClient
+
         return EngineClient(self.host, self.port, self.token, timeout=timeout, process=self).connect()
 
     def poll(self) -> Optional[int]:
@@ -159,6 +169,8 @@ class EngineProcess:
     def stop(self, timeout: float = 10.0) -> Optional[int]:
         """Ask the engine to shut down; kill it if it does not exit within ``timeout``."""
         if self.alive():
+            from .client import EngineClient
+
             try:
                 EngineClient(self.host, self.port, self.token, timeout=2.0).connect().shutdown()
             except (SDSegError, OSError):
@@ -172,7 +184,7 @@ class EngineProcess:
                     stream.close()
             except OSError:
                 pass
-        _remove_private_dir(self.token_dir)
+        remove_private_dir(self.token_dir)
         return self.popen.returncode
 
     def __enter__(self) -> "EngineProcess":
@@ -182,10 +194,13 @@ class EngineProcess:
         self.stop()
 
 
-def _remove_private_dir(token_dir: Path) -> None:
-    """Delete an engine's token file, its log and their private directory (what exists of them)."""
-    for child in (token_dir / "token", token_dir / "engine.log"):
-        child.unlink(missing_ok=True)
+def remove_private_dir(token_dir: Path) -> None:
+    """Delete an engine's token file, its default log and their private directory (what exists of them).
+
+    Only the files of :data:`PRIVATE_DIR_FILES` are deleted; a directory that holds anything else is kept.
+    """
+    for name in PRIVATE_DIR_FILES:
+        (token_dir / name).unlink(missing_ok=True)
     try:
         token_dir.rmdir()
     except OSError:

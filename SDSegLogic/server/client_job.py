@@ -1,0 +1,119 @@
+"""A client's ``segment`` job before the engine runs it: the checks before its volume is sent, and an early cancel.
+
+:func:`require_options` and :func:`volume_to_send` refuse, before a byte of the volume goes out,
+what the engine's ``welcome`` says it would refuse (an option it does not know, a volume over its
+request limit). :class:`ClientJob` is the job as :meth:`EngineClient.cancel` sees it from another
+thread: a ``segment`` call connects, checks its options and uploads the volume before the engine knows the
+job. A cancel in that time used to be lost (no job id was known yet, so nothing was sent, and the
+job then ran to its end) or waited for the whole upload to finish (the cancel frame queued behind
+the volume on the send lock). :class:`ClientJob` remembers such a cancel instead: ``segment`` sends
+nothing when it came before the upload, and sends the ``cancel`` itself right after the upload when
+it came during it. Used by :mod:`SDSegLogic.server.client`.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any, Dict, Optional
+
+import numpy as np
+
+from .client_types import EngineError
+
+__all__ = ["ClientJob", "engine_too_old", "require_options", "volume_to_send"]
+
+
+def engine_too_old(welcome: Dict[str, Any]) -> str:
+    """The remedy sentence for an engine (described by its ``welcome``) older than this client."""
+    from .. import __version__
+
+    return (f"The engine (SDSeg {welcome.get('engine_version', '?')}) is older than this client (SDSeg "
+            f"{__version__}); update SDSeg where the engine runs, or leave the newer options at their defaults.")
+
+
+def require_options(welcome: Dict[str, Any], options: Dict[str, Any]) -> None:
+    """Refuse, before sending the volume, options that the engine's ``welcome`` says it does not know.
+
+    Engines that predate the ``segment_options`` list are not checked here; their ``unknown
+    segment options`` error is turned into ``engine_too_old`` when it comes back.
+
+    Raises:
+        EngineError: ``engine_too_old``, naming the options and the remedy.
+    """
+    known = welcome.get("segment_options")
+    missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
+    if missing:
+        raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {engine_too_old(welcome)}")
+
+
+def volume_to_send(image: Any, welcome: Dict[str, Any]) -> np.ndarray:
+    """The array a ``segment`` request carries for ``image`` (a bool mask as uint8).
+
+    Raises:
+        EngineError: ``request_too_large`` when it exceeds the ``max_request_bytes`` of the engine's ``welcome``.
+    """
+    array = np.asarray(image)
+    if array.dtype == np.bool_:
+        array = array.astype(np.uint8)
+    limit = (welcome.get("limits") or {}).get("max_request_bytes")
+    if limit is not None and array.nbytes > int(limit):
+        raise EngineError("request_too_large", f"the volume takes {array.nbytes} bytes but this engine accepts at most {limit} "
+                          "bytes per request; segment a slice range or restart the engine with a larger --max-request-bytes.")
+    return array
+
+
+class ClientJob:
+    """The job id of the client's running ``segment`` call, whether it was sent, and a cancel that waits for it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._job_id: Optional[str] = None
+        self._sent = False
+        self._cancel_wanted = False
+
+    @property
+    def job_id(self) -> Optional[str]:
+        """The id of the running ``segment`` call's job; None when no call runs."""
+        return self._job_id
+
+    def begin(self, job_id: str) -> None:
+        """A ``segment`` call starts (before it connects): from now on a cancel is for ``job_id``."""
+        with self._lock:
+            self._job_id, self._sent, self._cancel_wanted = job_id, False, False
+
+    def end(self) -> None:
+        """The ``segment`` call returns or raises: a later cancel without a job id does nothing."""
+        with self._lock:
+            self._job_id, self._sent, self._cancel_wanted = None, False, False
+
+    def cancel_target(self, job_id: Optional[str] = None) -> Optional[str]:
+        """The job id a ``cancel`` frame must be sent for now, or None.
+
+        Args:
+            job_id: the job to cancel; None: the running ``segment`` call's job.
+
+        Returns:
+            ``job_id`` when it names another job; the running job's id once its request was sent;
+            None when no call runs, or when the request is not sent yet (the cancel is remembered:
+            :meth:`cancel_wanted` and :meth:`mark_sent` report it to the ``segment`` call).
+        """
+        with self._lock:
+            if job_id is not None and job_id != self._job_id:
+                return job_id
+            if self._job_id is None:
+                return None
+            if not self._sent:
+                self._cancel_wanted = True
+                return None
+            return self._job_id
+
+    def cancel_wanted(self) -> bool:
+        """True when a cancel came for the running call (checked before its request is sent)."""
+        with self._lock:
+            return self._cancel_wanted
+
+    def mark_sent(self) -> bool:
+        """The request went out; returns True when a cancel came meanwhile, so the caller sends it now."""
+        with self._lock:
+            self._sent = True
+            return self._cancel_wanted
