@@ -60,7 +60,9 @@ done       ``volumes``, ``elapsed_s`` (whole run), ``exit_code``, ``outputs`` {i
 
 A run emits ``start``, then per volume ``progress`` events (the first with ``done`` 0) and
 ``volume_done`` or ``error``, then ``done``; a fatal error (bad model, interrupted) emits
-``error`` and stops. Readers must ignore fields they do not know. The ETA of a volume uses the
+``error`` and stops. A reader that leaves early (``--json | head -1``) stops the run quietly with exit
+code 141, as SIGPIPE would: the outputs of finished inputs are kept, the current one's are not
+written. Readers must ignore fields they do not know. The ETA of a volume uses the
 registry's ``cpu_seconds_per_slice``/``gpu_seconds_per_slice`` until the first batch is done,
 then the measured rate, which also primes the next volume.
 """
@@ -68,14 +70,14 @@ then the measured rate, which also primes the next volume.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import sys
 import traceback
-from typing import List, Optional, TextIO, Union
+from typing import List, Optional, Union
 
 from .compile_policy import COMPILE_POLICIES
 from .errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
-from .progress import ProgressEvent, TextProgressBar
+from .cli_report import EXIT_STREAM_CLOSED, Reporter, StreamClosed, discard_closed_streams, is_closed_pipe
+from .progress import ProgressEvent
 from .registry import DEFAULT_MODEL_ID
 
 __all__ = ["main", "build_parser", "exit_code_for", "EXIT_CODES", "UsageError", "OutputError", "ResourceError"]
@@ -90,6 +92,8 @@ EXIT_CODES = {
     EXIT_CANCELLED: "cancelled (Ctrl-C / SIGINT or SIGTERM); unfinished outputs are not written",
     EXIT_OUTPUT: "output error: an output file cannot be written",
     EXIT_RESOURCE: "resource error: device not available or out of memory",
+    EXIT_STREAM_CLOSED: "stdout/stderr closed early (e.g. piped into head): stopped quietly, as on SIGPIPE; "
+                        "finished outputs are kept",
 }
 FRAME_ALL = "all"  # --frame all: every frame of every 4-D input
 SEGMENTATION_EXTENSIONS = (".seg.nrrd", ".nrrd", ".nii.gz", ".nii", ".mha", ".seg.dcm", ".dcm")
@@ -136,49 +140,6 @@ def describe_error(exc: BaseException) -> str:
     elif exit_code_for(exc) == EXIT_UNEXPECTED:
         text = f"{type(exc).__name__}: {text} (unexpected; rerun with --debug and report the traceback)"
     return text
-
-
-class Reporter:
-    """Sends progress events to stdout as JSON lines (``--json``) or to a stderr progress bar.
-
-    Args:
-        json_mode: write events as JSON lines to ``stdout``.
-        quiet: no progress bar and no summary lines (errors still go to ``stderr``).
-    """
-
-    def __init__(self, json_mode: bool = False, quiet: bool = False, stdout: Optional[TextIO] = None,
-                 stderr: Optional[TextIO] = None) -> None:
-        self.json_mode = json_mode
-        self.quiet = quiet
-        self.stdout = stdout or sys.stdout
-        self.stderr = stderr or sys.stderr
-        self.bar = None if (json_mode or quiet) else TextProgressBar(self.stderr)
-
-    def emit(self, event: ProgressEvent) -> None:
-        if self.json_mode:
-            self.stdout.write(event.to_json() + "\n")
-            self.stdout.flush()
-        elif event.event == "error":
-            if self.bar is not None:
-                self.bar.end_line()
-            prefix, frame = "", event.extra.get("frame")
-            if event.volume is not None:
-                prefix = f"[{event.volume}/{event.volumes}" + (f", frame {frame}] " if frame is not None else "] ")
-                if not (event.message or "").startswith(str(event.input)):
-                    prefix += f"{event.input}: "
-            self.stderr.write(f"sdseg: error: {prefix}{event.message}\n")
-            self.stderr.flush()
-            return
-        if self.bar is not None:
-            if event.extra.get("frame") is not None and event.input is not None:  # the bar names the frame too
-                event = dataclasses.replace(event, input=f"{event.input} (frame {event.extra['frame']})")
-            self.bar(event)
-
-    def say(self, text: str) -> None:
-        """A summary line for people (stdout); silent with ``--quiet`` or ``--json``."""
-        if not (self.quiet or self.json_mode):
-            self.stdout.write(text + "\n")
-            self.stdout.flush()
 
 
 class _Parser(argparse.ArgumentParser):
@@ -382,12 +343,18 @@ def main(argv: Optional[List[str]] = None) -> int:
     except SystemExit as exc:  # --help
         return int(exc.code or 0) if isinstance(exc.code, int) else EXIT_OK
     except BaseException as exc:  # one clear line; a traceback only with --debug
+        if is_closed_pipe(exc):  # the reader went away (| head): stop quietly, as SIGPIPE would
+            discard_closed_streams()
+            return EXIT_STREAM_CLOSED
         code = exit_code_for(exc)
-        if debug:
-            traceback.print_exc(file=sys.stderr)
-        reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
-        if json_mode:
-            sys.stderr.write(f"sdseg: error: {describe_error(exc)}\n")
+        try:
+            if debug:
+                traceback.print_exc(file=sys.stderr)
+            reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
+            if json_mode:
+                reporter.write(sys.stderr, f"sdseg: error: {describe_error(exc)}\n")
+        except (StreamClosed, BrokenPipeError):  # nobody reads the report: the exit code still tells
+            discard_closed_streams()
         return code
 
 

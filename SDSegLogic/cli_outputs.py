@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List
 
 from .cli import OutputError, UsageError
+from .cli_cancel import interrupts_deferred
 from .errors import InputError
 
 if TYPE_CHECKING:
@@ -159,7 +160,9 @@ def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str
     ``sources`` are the DICOM source instances of its DICOM SEG outputs (:func:`dicom_sources`).
 
     If any output fails, every temporary file is removed and no destination changes. The
-    segmentation is renamed last, so it is replaced only when every other output was.
+    segmentation is renamed last, so it is replaced only when every other output was. Ctrl-C is
+    held back while the staged files are renamed (:func:`~SDSegLogic.cli_cancel.interrupts_deferred`),
+    so an interrupt never leaves some outputs of the input new and the others old.
 
     Raises:
         OutputError: a folder cannot be created or a file cannot be written (naming the destination).
@@ -178,6 +181,8 @@ def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str
                 staged[current] = stack.enter_context(atomic_output(path))
             for current, temp in staged.items():
                 _write_one(current, temp, job, image, result, card, sources)
+            with interrupts_deferred():
+                stack.close()  # the renames, last entered first
     except OSError as exc:
         raise _output_error(targets[current], str(exc.strerror or exc)) from None
     return {kind: str(path) for kind, path in targets.items()}

@@ -9,8 +9,6 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
-import signal
-import threading
 import time
 import traceback
 import warnings
@@ -32,6 +30,7 @@ from .cli import (
     exit_code_for,
     parse_slices,
 )
+from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
 from .cli_outputs import _flag, _write_outputs, check_outputs, dicom_sources
 from .device import slow_cpu_bf16_note
@@ -105,7 +104,8 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
                                  "this must be a folder too; give a folder, or -o a file name for one input.")
         suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png",
                   "dicom_seg": ".seg.dcm"}
-        for job, stem in zip(jobs, stems):
+        for job in jobs:
+            stem = input_stem(job.input)  # as the user spelled it; only the clash check ignores case
             job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format}"
             for kind, value in extras.items():
                 if value:
@@ -151,37 +151,6 @@ def _check_distinct(jobs: List[Job]) -> None:
             seen[key] = (kind, job.input)
 
 
-class _CancelFlag:
-    """Set by SIGINT/SIGTERM; a second Ctrl-C interrupts at once (KeyboardInterrupt)."""
-
-    def __init__(self) -> None:
-        self.cancelled = False
-        self._previous: Dict[int, object] = {}
-
-    def __call__(self) -> bool:
-        return self.cancelled
-
-    def _handle(self, signum, frame) -> None:
-        self.cancelled = True
-        if signum == signal.SIGINT:
-            signal.signal(signal.SIGINT, signal.default_int_handler)
-
-    def __enter__(self) -> "_CancelFlag":
-        if threading.current_thread() is threading.main_thread():
-            for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-                if sig is not None:
-                    self._previous[sig] = signal.signal(sig, self._handle)
-        return self
-
-    def __exit__(self, *exc) -> None:
-        for sig, handler in self._previous.items():
-            signal.signal(sig, handler)
-
-    def check(self) -> None:
-        if self.cancelled:
-            raise CancelledError("cancelled by the user (SIGINT/SIGTERM); the current volume was not written.")
-
-
 def _load(args: argparse.Namespace, loader: Optional[Callable]):
     from .device import resolve_device
     from .registry import resolve_model
@@ -214,9 +183,7 @@ def _apply_compile(args: argparse.Namespace, predictor, device, reporter) -> Non
     if not callable(apply):
         return
     def note(line: str) -> None:
-        if not (reporter.quiet or reporter.json_mode):
-            reporter.stderr.write(f"sdseg: {line}\n")
-            reporter.stderr.flush()
+        reporter.note(f"sdseg: {line}")
 
     apply(policy, report=note if policy == "aot" else (lambda line: None))
     if policy == "auto" and device.type == "cuda" and predictor.compiled_rows is None:
@@ -274,7 +241,7 @@ def _unique(messages) -> List[str]:
     return seen
 
 
-def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: Optional[float], cancel: "_CancelFlag",
+def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: Optional[float], cancel: CancelFlag,
                  reporter: Reporter, common: dict):
     """Read, segment and write one input; returns (tracker, result, written outputs, warnings)."""
     from .io import read_image
@@ -344,7 +311,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     from .io.frame_cache import keep_decoded_frames
 
     every_frame = getattr(args, "frame", None) == FRAME_ALL  # then each 4-D file is decoded once for all its frames
-    with _CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
+    with CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
         resolved, device, predictor = _load(args, loader)
         _check_steps(args, predictor)
         cancel.check()
@@ -352,8 +319,8 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         cancel.check()
         slow = slow_cpu_bf16_note(device, getattr(args, "precision", "auto") in ("bf16", "mixed"),
                                   "use --precision auto (fp32 on the CPU)")
-        if slow and not (args.quiet or args.json):
-            reporter.stderr.write(f"sdseg: warning: {slow}\n")
+        if slow:
+            reporter.note(f"sdseg: warning: {slow}")
         card = predictor.model_card
         entry = resolved.entry
         prior = entry.seconds_per_slice(device.type) if entry is not None else None
@@ -368,6 +335,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         exit_code = EXIT_OK
         for index, job in enumerate(jobs, start=1):
             common = {"volume": index, "volumes": len(jobs), "input": str(job.input)}
+            cancel.check(f"{index - 1} of {len(jobs)} volume(s) were done; {job.input} and the rest were not started")
             try:
                 tracker, result, written, notes = _segment_one(job, predictor, args, slices, prior, cancel, reporter,
                                                                common)
@@ -382,11 +350,11 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
             extra: Dict[str, object] = {**frame_fields(job), "voxel_counts": dict(result.voxel_counts)}
             if notes:
                 extra["warnings"] = notes
-                if not (args.quiet or args.json):
-                    for note in notes:
-                        reporter.stderr.write(f"sdseg: warning: {note}\n")
+                for note in notes:
+                    reporter.note(f"sdseg: warning: {note}")
             reporter.emit(ProgressEvent("volume_done", done=tracker.done, total=tracker.total,
                                         elapsed_s=tracker.elapsed_s, outputs=written, extra=extra, **common))
+        cancel.check("it came while the last outputs were written, which were completed")  # not forgotten: exit 5
     outputs, frame_outputs = summarise(finished)
     reporter.emit(ProgressEvent("done", volumes=len(jobs), elapsed_s=time.monotonic() - run_start, outputs=outputs,
                                 exit_code=exit_code, extra={"frame_outputs": frame_outputs} if frame_outputs else {}))

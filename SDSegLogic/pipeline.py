@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Optional, Tuple, Union
 from .device import exact_fp32
 from .errors import ConfigError, InputError, ModelCardError
 from .pipeline_inputs import validate_images
-from .pipeline_outputs import SDSegOutput
+from .pipeline_outputs import SDSegOutput, reproducible_seed
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -195,8 +195,9 @@ class SDSegPipeline:
             generator: a ``torch.Generator`` to draw all noise from (takes precedence over ``seed``).
 
         Returns:
-            :class:`SDSegOutput` with CPU tensors.
+            :class:`SDSegOutput` with CPU tensors; its ``seed`` reproduces it (``None``: no seed does).
         """
+        used_seed = reproducible_seed(seed, generator)  # before the generator draws
         mean, variance = self._sample_maps(images, num_inference_steps, num_samples, eta, seed, generator)
         if self.num_network_classes == 1:
             threshold = self.model_card.threshold if self.model_card is not None else 0.5
@@ -208,8 +209,7 @@ class SDSegPipeline:
             labels=labels.cpu(),
             variance=None if variance is None else variance.cpu(),
             num_inference_steps=int(num_inference_steps),
-            num_samples=int(num_samples),
-            seed=None if seed is None else int(seed),
+            num_samples=int(num_samples), seed=used_seed,
         )
 
     def predict_probabilities(

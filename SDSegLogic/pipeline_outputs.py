@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Optional
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["SDSegOutput"]
+__all__ = ["SDSegOutput", "reproducible_seed"]
 
 
 @dataclass
@@ -21,7 +21,10 @@ class SDSegOutput:
         labels: int64 (B, H, W): 0/1 for binary, class index 0..K-1 for multi-class.
         variance: per-pixel variance over samples, same shape as ``probabilities``, when
             ``num_samples > 1``; else ``None``.
-        num_inference_steps, num_samples, seed: how it was produced.
+        num_inference_steps, num_samples, seed: how it was produced; ``seed`` is the seed that
+            reproduces the output (``pipe(images, seed=seed)``), also when the noise came from a
+            freshly seeded ``torch.Generator``, and ``None`` when no seed does (``seed=None``, or a
+            generator that had already drawn).
     """
 
     probabilities: "torch.Tensor"
@@ -30,3 +33,23 @@ class SDSegOutput:
     num_inference_steps: int
     num_samples: int
     seed: Optional[int]
+
+
+def reproducible_seed(seed: Optional[int], generator: Optional["torch.Generator"]) -> Optional[int]:
+    """The seed that reproduces the noise of one call, or ``None`` when no seed does.
+
+    Args:
+        seed: the call's ``seed`` (used only when ``generator`` is None).
+        generator: the call's generator, before it drew anything. A CPU generator in the state
+            that ``manual_seed(generator.initial_seed())`` gives is reproduced by that seed; a seed
+            seeds a CPU generator, so it never reproduces the draws of a CUDA one.
+    """
+    if generator is None:
+        return None if seed is None else int(seed)
+    import torch
+
+    if generator.device.type != "cpu":
+        return None
+    initial = int(generator.initial_seed())
+    fresh = torch.Generator(device=generator.device).manual_seed(initial)
+    return initial if torch.equal(fresh.get_state(), generator.get_state()) else None

@@ -27,6 +27,7 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = [
     "check_finite",
+    "check_float32_range",
     "fill_value",
     "channel_mode",
     "channel_mismatch",
@@ -60,6 +61,33 @@ def fill_value(intensity, array: np.ndarray) -> float:
         return 0.0
     finite = array[np.isfinite(array)]
     return float(finite.min()) if finite.size else 0.0
+
+
+def check_float32_range(array: np.ndarray, volume: np.ndarray, source: str = "image") -> None:
+    """Refuse finite values beyond float32 (|v| > 3.4e38), which the engine's float32 copy made infinite.
+
+    Args:
+        array: the volume as given, (K, J, I) or (K, J, I, 3), any real dtype (float64 can hold 1e300).
+        volume: ``array`` cast to float32.
+        source: name used in messages.
+
+    Raises:
+        InputError: naming the count, the first such value and its voxel, and the remedy. They are
+            finite, so the NaN policy does not apply to them.
+    """
+    if array.dtype.kind != "f" or array.dtype.itemsize <= 4:
+        return
+    beyond = np.isinf(volume) & np.isfinite(array)
+    count = int(np.count_nonzero(beyond))
+    if count == 0:
+        return
+    first = tuple(int(v) for v in np.argwhere(beyond)[0])
+    limit = float(np.finfo(np.float32).max)
+    raise InputError(
+        f"{source}: {count} voxel value(s) lie beyond the float32 range the engine computes in (|v| <= {limit:.4g}); "
+        f"the first is {float(array[first]):g} at index (k, j, i) = {first[:3]}. They are finite, so a NaN policy "
+        "does not replace them: rescale the image, or clip it to the value range of its modality, before segmenting."
+    )
 
 
 def check_finite(array: np.ndarray, intensity, policy: str = "reject", source: str = "image") -> Tuple[np.ndarray, int]:

@@ -80,8 +80,12 @@ class ProgressEvent:
         return data
 
     def to_json(self) -> str:
-        """One line of JSON (no newline inside; strict JSON, no NaN)."""
-        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+        """One line of JSON (no newline inside; strict JSON, no NaN).
+
+        ASCII only (other characters as ``\\u`` escapes, which every JSON reader decodes back), so a
+        console or pipe in any encoding carries it, e.g. a Windows code page and a non-ASCII file name.
+        """
+        return json.dumps(self.to_dict(), separators=(",", ":"), allow_nan=False)
 
     @classmethod
     def from_json(cls, line: str) -> "ProgressEvent":

@@ -19,6 +19,7 @@ stand-in and check geometry independently of model quality.
 from __future__ import annotations
 
 import logging
+import secrets
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
@@ -28,8 +29,8 @@ import numpy as np
 from .device_postprocess import NativeBatch
 from .errors import GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
-from .preprocessing import (LUMINANCE, check_finite, map_intensity, network_input, resize_back, value_range,
-                            warn_if_raw_ct)
+from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, resize_back,
+                            value_range, warn_if_raw_ct)
 from .segment_loop import _run_overlapped, _run_sequential
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
 
@@ -206,7 +207,7 @@ def _first_argmax(p: np.ndarray) -> np.ndarray:
 
 def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePredictor, *,
                   slices: SliceRange = None, batch_size: int = 8, num_inference_steps: int = 1, num_samples: int = 1,
-                  seed: int = 0, progress: Optional[Callable[[int, int], None]] = None,
+                  seed: Optional[int] = 0, progress: Optional[Callable[[int, int], None]] = None,
                   should_cancel: Optional[Callable[[], bool]] = None, nan_policy: str = "reject",
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
                   source: str = "image", overlap: Optional[bool] = None,
@@ -226,6 +227,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         batch_size: slices per predictor call. The float32 soft maps may differ in the last
             bits (~1e-7; kernels sum in another order), so a label can change only at a tie.
         num_inference_steps, num_samples, seed: passed to the predictor; recorded in the result.
+            ``seed=None`` draws one random seed for the whole volume (every batch gets the same
+            noise, as with a given seed) and records it, so the result can be reproduced.
         progress: ``progress(done_slices, total_slices)`` after each batch.
         should_cancel: checked before each batch; True raises :class:`CancelledError`.
         nan_policy: ``"reject"`` (default) or ``"fill"`` (window minimum, with a warning).
@@ -263,6 +266,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     card = predictor.model_card
     size = int(predictor.config.sample_size)
     array = np.asarray(array)
+    if seed is None:  # one seed for every batch, so that no slice's noise depends on its batch
+        seed = secrets.randbelow(2**63)
     if not isinstance(geometry, ImageGeometry):
         raise GeometryError(f"{source}: geometry must be an ImageGeometry, got {type(geometry).__name__}.")
     is_rgb = array.ndim == 4
@@ -282,6 +287,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         volume = array.astype(np.float32, copy=False)
         low, high = value_range(volume)  # both finite exactly when every voxel is
         if nan_policy not in ("reject", "fill") or not (np.isfinite(low) and np.isfinite(high)):
+            check_float32_range(array, volume, source)  # 1e300 in float64 is no NaN: refused under either policy
             volume, _ = check_finite(volume, card.intensity, nan_policy, source)  # rejects, or fills and warns
             low, high = value_range(volume)
         warn_if_raw_ct(volume, card, source, known_range=(low, high))

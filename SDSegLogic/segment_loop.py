@@ -32,23 +32,26 @@ def _run_overlapped(batches, prepare, predict, sink, progress, should_cancel, so
     its kernels run and while it waits for the result), one worker thread prepares batch i + 1
     (channels, intensity mapping, resize to S x S) and another stores batch i - 1 (resize back,
     threshold/argmax, counts). The predictor, ``should_cancel`` and ``progress`` are only ever
-    called from the calling thread, in the same order and with the same arguments as in the
-    sequential loop; every batch is prepared and stored by the same pure functions into
-    disjoint slabs, so the result is bit-identical. At most one batch is prepared ahead and one
-    stored behind, so memory grows by two batches. An error in a worker is raised here, in the
-    calling thread, at the latest before the function returns.
+    called from the calling thread, with the same arguments as in the sequential loop, and
+    ``progress`` counts a batch only once it is stored (so one batch later than there); every
+    batch is prepared and stored by the same pure functions into disjoint slabs, so the result is
+    bit-identical. At most one batch is prepared ahead and one stored behind, so memory grows by
+    two batches. An error in a worker is raised here, in the calling thread, at the latest before
+    the function returns.
     """
     from concurrent.futures import ThreadPoolExecutor
 
     total, done = batches[-1][1] - batches[0][0], 0
     before = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-prepare")
     after = ThreadPoolExecutor(max_workers=1, thread_name_prefix="sdseg-store")
+    storing = 0  # slices of the batch being stored: done (for progress) once its store has finished
     try:
         prepared = before.submit(prepare, *batches[0])
         stored = None
         for index, (first, last) in enumerate(batches):
             if should_cancel is not None and should_cancel():
-                raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+                raise CancelledError(f"{source}: cancelled after {done + storing} of {total} slices; nothing was "
+                                     "written.")
             x = prepared.result()
             if index + 1 < len(batches):
                 prepared = before.submit(prepare, *batches[index + 1])
@@ -56,11 +59,19 @@ def _run_overlapped(batches, prepare, predict, sink, progress, should_cancel, so
             del x
             if stored is not None:
                 stored.result()  # at most one batch waits to be stored; raises a worker's error
+                done, storing = _stored(done, storing, total, progress)
             stored = after.submit(sink, first, last, p, v)
-            done += last - first
-            if progress is not None:
-                progress(done, total)
+            storing = last - first
         stored.result()
+        _stored(done, storing, total, progress)
     finally:
         before.shutdown(wait=True, cancel_futures=True)
         after.shutdown(wait=True, cancel_futures=True)
+
+
+def _stored(done: int, storing: int, total: int, progress) -> tuple:
+    """The batch of ``storing`` slices has been stored: report it; returns the new (done, storing)."""
+    done += storing
+    if progress is not None:
+        progress(done, total)
+    return done, 0
