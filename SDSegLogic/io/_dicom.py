@@ -1,8 +1,9 @@
 """DICOM series reading through SimpleITK/GDCM, with the geometry checks DICOM needs.
 
 Geometry comes from ImagePositionPatient/ImageOrientationPatient (never SliceThickness); slices
-are sorted by position along the normal (GDCM does this). Missing slices and gantry tilt are
-rejected because a regular grid cannot represent them.
+are sorted by position along the normal (GDCM does this). Missing slices, gantry tilt and slices of
+several orientations are rejected because a regular grid cannot represent them. A multi-frame file
+(enhanced CT/MR) is read alone and its frames checked by :mod:`._dicom_frames`.
 """
 
 from __future__ import annotations
@@ -118,19 +119,38 @@ def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tup
     return chosen, series[chosen], notes
 
 
+def _numbers(reader, name: str, tag: str, keyword: str, count: int) -> np.ndarray:
+    """The ``count`` numbers of a DICOM decimal-string tag, or a GeometryError naming the file and the tag."""
+    text = reader.GetMetaData(tag)
+    try:
+        values = np.array([float(v) for v in text.split("\\")], dtype=np.float64)
+    except ValueError:
+        values = np.zeros(0)
+    if values.shape != (count,) or not np.all(np.isfinite(values)):
+        raise GeometryError(f"{name}: {keyword} is malformed ('{text.strip()}'; {count} numbers expected), so the "
+                            "slice cannot be placed; the file is damaged, re-export the series.")
+    return values
+
+
 def _slice_info(files: List[str]) -> Tuple[np.ndarray, np.ndarray, Dict[str, str]]:
     import SimpleITK as sitk
 
-    positions, orient, first = [], None, {}
+    positions, orient, first = [], None, {"frames": []}
     for index, name in enumerate(files):
         reader = sitk.ImageFileReader()
         reader.SetFileName(name)
         reader.ReadImageInformation()
         keys = set(reader.GetMetaDataKeys())
         if "0020|0032" in keys:
-            positions.append([float(v) for v in reader.GetMetaData("0020|0032").split("\\")])
-        if orient is None and "0020|0037" in keys:
-            orient = np.array([float(v) for v in reader.GetMetaData("0020|0037").split("\\")])
+            positions.append(_numbers(reader, name, "0020|0032", "ImagePositionPatient", 3))
+        if "0020|0037" in keys:
+            here = _numbers(reader, name, "0020|0037", "ImageOrientationPatient", 6)
+            if orient is None:
+                orient = here
+            elif np.abs(here - orient).max() > 1e-3 and "other_orient" not in first:
+                first["other_orient"] = f"{Path(name).name} has {here.round(4).tolist()}"
+        frames = reader.GetMetaData("0028|0008").strip() if "0028|0008" in keys else "1"
+        first["frames"].append(int(frames) if frames.isdigit() else 1)
         if index == 0:
             for tag, key in (("0008|0060", "modality"), ("0028|1053", "slope"), ("0028|1052", "intercept"),
                              ("0028|0010", "rows"), ("0028|0011", "columns")):
@@ -185,9 +205,36 @@ def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str,
         raise InputError(f"{path}: the slices of the series differ in size ({first['other_size']}, "
                          f"{Path(files[0]).name} has {first.get('rows')} x {first.get('columns')}); the series mixes "
                          "images of different acquisitions. Keep one series of equal-sized slices per folder.")
+    if "other_orient" in first:
+        raise GeometryError(f"{path}: the slices of the series have different orientations ({first['other_orient']} "
+                            f"as ImageOrientationPatient, {Path(files[0]).name} has {np.round(orient, 4).tolist()}); "
+                            "they do not form one volume (e.g. a localizer). Load the series in 3D Slicer, which "
+                            "splits it by orientation, or export each orientation as its own series.")
+    files, frames = _multiframe_files(path, files, first["frames"])
+    if frames > len(files):  # a multi-frame file: its frame positions are checked after GDCM reads it
+        positions = np.zeros((0, 3))
     rows, cols = int(first.get("rows", 0) or 0), int(first.get("columns", 0) or 0)
-    return rows * cols * len(files), {"files": files, "positions": positions, "orient": orient, "first": first,
-                                      "notes": notes, "series_count": len(all_series), "left_out": left_out}
+    return rows * cols * frames, {"files": files, "positions": positions, "orient": orient, "first": first,
+                                  "notes": notes, "series_count": len(all_series), "left_out": left_out,
+                                  "multiframe": frames > len(files)}
+
+
+def _multiframe_files(path: Path, files: List[str], frames: List[int]) -> Tuple[List[str], int]:
+    """``(files to read, frames in them)``: a multi-frame file is read alone (the one named, or the only one).
+
+    Raises:
+        InputError: a folder (or a single-frame file) whose series holds a multi-frame file among others.
+    """
+    multi = [(name, count) for name, count in zip(files, frames) if count > 1]
+    if not multi:
+        return files, len(files)
+    named = [(name, count) for name, count in multi if path.is_file() and Path(name).resolve() == path.resolve()]
+    if named or len(files) == 1:
+        return [(named or multi)[0][0]], (named or multi)[0][1]
+    listed = ", ".join(f"{Path(name).name} ({count} frames)" for name, count in multi[:5])
+    raise InputError(f"{path}: the series holds {len(files)} files, of which {len(multi)} multi-frame DICOM "
+                     f"image(s) ({listed}); a multi-frame file is a volume of its own. Name the multi-frame file to read "
+                     "(e.g. sdseg segment path/to/file.dcm), or put it in a folder of its own.")
 
 
 def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
@@ -206,8 +253,12 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
         raise GeometryError(f"{exc} Also: {plan['left_out']}") from None
     for note in plan["notes"]:
         warnings.warn(note, stacklevel=3)
-    reader = sitk.ImageSeriesReader()
-    reader.SetFileNames(plan["files"])
+    if plan.get("multiframe"):  # one file: read as 3-D (the series reader would make it 4-D)
+        reader = sitk.ImageFileReader()
+        reader.SetFileName(plan["files"][0])
+    else:
+        reader = sitk.ImageSeriesReader()
+        reader.SetFileNames(plan["files"])
     reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale in float: no truncation (SimpleITK #1636)
     try:
         image = reader.Execute()
@@ -217,6 +268,10 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
     if image.GetNumberOfComponentsPerPixel() != 1:
         raise InputError(f"{path}: colour DICOM series are not supported; export the series as grayscale.")
     geometry = geometry_from_sitk(image, str(path))
+    if plan.get("multiframe"):  # after Execute: ITK turns a negative frame step into a flipped k axis there
+        from ._dicom_frames import check_multiframe
+
+        check_multiframe(path, plan["files"][0], geometry)
     array = sitk.GetArrayFromImage(image)
     if array.ndim == 2:
         array = array[None]
@@ -224,7 +279,7 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
     facts: Dict[str, Any] = {
         "modality": first.get("modality", ""),
         "series_count": plan["series_count"],
-        "slices": len(plan["files"]),
+        "slices": int(array.shape[0]),
         "notes": list(plan["notes"]),
     }
     if "slope" in first or "intercept" in first:

@@ -3,25 +3,33 @@
 A header names its data files (one file, a ``LIST`` of files or a printf format string). They
 must lie in the header's folder (untrusted input) and hold the bytes the header announces: ITK
 would read files anywhere and fill missing data with whatever memory held. Compressed data must
-inflate without error: ITK only prints "Uncompress failed" and returns garbage voxels.
+inflate without error: ITK only prints "Uncompress failed" and returns garbage voxels; plain
+compressed data is checked while it is read, in one pass (:mod:`._metaimage_voxels`).
 """
 
 from __future__ import annotations
 
 import math
 import re
-import zlib
 from pathlib import Path
-from typing import Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
+
+import numpy as np
 
 from ..errors import InputError
-from ._deflate import zlib_errors, zlib_module
+from ._metaimage_voxels import inflate_stream
 
-__all__ = ["check_metaimage_header"]
+__all__ = ["check_metaimage_header", "verify_metaimage_compressed"]
 
 
-def check_metaimage_header(path: Path) -> None:
-    """Parse the header once and run both data-file checks.
+def check_metaimage_header(path: Path) -> Optional[Dict[str, Any]]:
+    """Parse the header once and run the data-file checks.
+
+    Returns:
+        For plain compressed binary data, the plan with which
+        :func:`._metaimage_voxels.read_metaimage_voxels` inflates and checks the stream in one pass
+        (the caller runs :func:`verify_metaimage_compressed` instead if SimpleITK reads the header
+        otherwise); ``None`` when the data was checked here (or needs no check).
 
     Raises:
         InputError: a data file lies outside the header's folder, ``LIST`` data is missing,
@@ -31,7 +39,10 @@ def check_metaimage_header(path: Path) -> None:
     fields, listed = _metaimage_header(path)
     _check_metaimage_data_files(path, fields, listed)
     _check_metaimage_list_length(path, fields, listed)
-    _check_metaimage_compressed(path, fields)
+    plan = _fast_plan(path, fields)
+    if plan is None:
+        _check_metaimage_compressed(path, fields)
+    return plan
 
 
 #: a printf field in a MetaImage format-string data file name (``slice%03d.raw``)
@@ -72,10 +83,31 @@ def _local_data_offset(path: Path) -> int:
     return 0
 
 
-#: compressed bytes read per step while checking a compressed MetaImage stream
-_PIECE = 1 << 22
 #: (data file, size, mtime) of streams already verified: ``--frame all`` reads a 4-D file once per frame
 _VERIFIED: set = set()
+
+
+def _compressed_stream(path: Path, fields: Dict[str, str]) -> Optional[Tuple[Path, int, Optional[int], int]]:
+    """``(file, first byte, CompressedDataSize, bytes announced)`` of compressed ``LOCAL`` or single-file data.
+
+    ``None`` for uncompressed data, ``LIST`` or format-string data, a missing data file or a malformed
+    header (ITK reports those).
+    """
+    if fields.get("compresseddata", "false").lower() not in ("true", "1"):
+        return None
+    value = fields.get("elementdatafile", "")
+    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
+    try:
+        needed = math.prod(int(v) for v in fields.get("dimsize", "").split()) * item \
+            * int(fields.get("elementnumberofchannels", "1") or 1) if item else 0
+        limit = int(fields["compresseddatasize"]) if fields.get("compresseddatasize") else None
+    except ValueError:
+        return None
+    if value.upper() == "LOCAL":
+        return path, _local_data_offset(path), limit, needed
+    if value and not value.upper().startswith("LIST") and "%" not in value and (path.parent / value).is_file():
+        return path.parent / value, 0, limit, needed
+    return None
 
 
 def _check_metaimage_compressed(path: Path, fields: Dict[str, str]) -> None:
@@ -86,55 +118,59 @@ def _check_metaimage_compressed(path: Path, fields: Dict[str, str]) -> None:
 
     Raises:
         InputError: the zlib/gzip stream is corrupt, fails its checksum, or ends before
-            DimSize x channels x element size bytes.
+            DimSize x channels x element size bytes; ``LOCAL`` data without ``CompressedDataSize``.
     """
-    if fields.get("compresseddata", "false").lower() not in ("true", "1"):
+    stream = _compressed_stream(path, fields)
+    if stream is None:
         return
-    value = fields.get("elementdatafile", "")
-    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
-    try:
-        needed = math.prod(int(v) for v in fields.get("dimsize", "").split()) * item \
-            * int(fields.get("elementnumberofchannels", "1") or 1) if item else 0
-        limit = int(fields["compresseddatasize"]) if fields.get("compresseddatasize") else None
-    except ValueError:
-        return  # a malformed header: ITK reports it
-    if value.upper() == "LOCAL":
-        source, start = path, _local_data_offset(path)
-    elif value and not value.upper().startswith("LIST") and "%" not in value and (path.parent / value).is_file():
-        source, start = path.parent / value, 0
-    else:
-        return  # LIST or format-string data, or a missing file (ITK reports it)
+    source, start, limit, needed = stream
+    if source == path and not limit:
+        raise InputError(f"{path}: the header has compressed LOCAL data but no CompressedDataSize, without which ITK "
+                         "(and 3D Slicer) inflate the wrong bytes and return garbage voxels. Add 'CompressedDataSize "
+                         f"= {path.stat().st_size - start}' to the header, or save the image again (e.g. with "
+                         "SimpleITK or 3D Slicer).")
     stat = source.stat()
     key = (str(source.resolve()), start, limit, needed, stat.st_size, stat.st_mtime_ns)
     if needed <= 0 or key in _VERIFIED:
         return
-    inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 32)  # zlib or gzip wrapper, as MetaIO accepts
-    produced, remaining = 0, limit if limit is not None and limit > 0 else None
-    with open(source, "rb") as fh:
-        fh.seek(start)
-        try:
-            while not inflater.eof:
-                piece = fh.read(_PIECE if remaining is None else min(_PIECE, remaining))
-                if not piece:
-                    break
-                if remaining is not None:
-                    remaining -= len(piece)
-                while piece and not inflater.eof:
-                    produced += len(inflater.decompress(piece, _PIECE))
-                    piece = inflater.unconsumed_tail
-        except zlib_errors() as exc:
-            raise InputError(f"{path}: the compressed voxel data is corrupt ({exc}); ITK would read garbage. "
-                             "Export the image again.") from None
-    where = "" if source == path else f" (data file {source.name})"
-    if not inflater.eof:
-        raise InputError(f"{path}: the compressed voxel data{where} is cut short (it ends before its end-of-stream "
-                         "marker); the file is truncated, export it again.")
-    if produced < needed:
-        raise InputError(f"{path}: the compressed voxel data{where} inflates to {produced:,} bytes but the header "
-                         f"announces {needed:,}; the file is truncated or corrupt, export it again.")
+    inflate_stream(path, source, start, limit, needed)
     if len(_VERIFIED) > 64:
         _VERIFIED.clear()
     _VERIFIED.add(key)
+
+
+def verify_metaimage_compressed(path: Path) -> None:
+    """:func:`check_metaimage_header`'s stream check, for a file whose fast-read plan SimpleITK did not confirm."""
+    _check_metaimage_compressed(path, _metaimage_header(path)[0])
+
+
+#: MetaIO element type -> NumPy type (MET_LONG / MET_ULONG vary by platform: left to ITK)
+_MET_TYPES = {"MET_CHAR": "i1", "MET_UCHAR": "u1", "MET_SHORT": "i2", "MET_USHORT": "u2", "MET_INT": "i4",
+              "MET_UINT": "u4", "MET_LONG_LONG": "i8", "MET_ULONG_LONG": "u8", "MET_FLOAT": "f4", "MET_DOUBLE": "f8"}
+#: header fields that move or change voxel values in some reader: files with them are left to ITK
+_VALUE_FIELDS = ("headersize", "elementtointensityfunctionslope", "elementtointensityfunctionoffset")
+
+
+def _fast_plan(path: Path, fields: Dict[str, str]) -> Optional[Dict[str, Any]]:
+    """What :func:`._metaimage_voxels.read_metaimage_voxels` needs, for plain compressed binary data; else ``None``."""
+    stream = _compressed_stream(path, fields)
+    code = _MET_TYPES.get(fields.get("elementtype", "").upper())
+    if stream is None or code is None or fields.get("binarydata", "").lower() not in ("true", "1") \
+            or any(name in fields for name in _VALUE_FIELDS):
+        return None
+    try:
+        sizes = [int(v) for v in fields.get("dimsize", "").split()]
+        channels = int(fields.get("elementnumberofchannels", "1") or 1)
+        ndims = int(fields.get("ndims", len(sizes)))
+    except ValueError:
+        return None
+    if not 2 <= len(sizes) <= 4 or ndims != len(sizes) or min(sizes) < 1 or channels < 1 or stream[3] <= 0:
+        return None
+    msb = (fields.get("binarydatabyteordermsb") or fields.get("elementbyteordermsb") or "false").lower()
+    dtype = np.dtype(code).newbyteorder(">" if msb in ("true", "1") else "<")
+    source, start, limit, needed = stream
+    return {"source": source, "start": start, "limit": limit, "needed": needed, "dtype": dtype, "sizes": sizes,
+            "channels": channels}
 
 
 def _metaimage_data_names(fields: Dict[str, str], listed: List[str]) -> List[str]:

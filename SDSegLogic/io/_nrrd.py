@@ -12,7 +12,9 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+from ..preprocessing import check_float32_range
 from ._deflate import zlib_errors, zlib_module
+from ._nrrd_data import read_nrrd_voxels
 
 __all__ = ["read_nrrd_header", "nrrd_voxel_count", "read_nrrd"]
 
@@ -283,6 +285,8 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
     def cast(start: int, chunk: bytes) -> None:
         values = np.frombuffer(chunk, dtype=dtype)
         out[start:start + values.size] = values
+        if dtype.itemsize == 8 and np.isinf(out[start:start + values.size]).any():  # double beyond float32?
+            check_float32_range(values, out[start:start + values.size], f"{path} (voxels {start:,}+ in file order)")
 
     filled, pending, carry = 0, [], b""
 
@@ -347,8 +351,6 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
     Raises:
         InputError: corrupt data, 4-D without ``frame``, more than one non-spatial axis.
     """
-    import nrrd
-
     if path.name.lower().endswith(".seg.nrrd"):
         raise InputError(f"{path}: this is a Slicer segmentation, not an image; give the image it was drawn on.")
     spatial, others = _spatial_axes(header)
@@ -360,16 +362,12 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
         array, original = fast
         return array, geometry, {"kind": "scalar", "original_dtype": original, "kinds": header.get("kinds")}
     _check_raw_length(path, header)
-    try:
-        if others:  # a frame of a 4-D file: --frame all reads the others from the same decode
-            from .frame_cache import cached_decode
+    if others:  # a frame of a 4-D file: --frame all reads the others from the same decode
+        from .frame_cache import cached_decode
 
-            data = cached_decode(path, lambda: nrrd.read(str(path), index_order="F")[0])
-        else:
-            data, _ = nrrd.read(str(path), index_order="F")
-    except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data
-        raise InputError(f"{path}: the NRRD data cannot be read ({type(exc).__name__}: {exc}); the file is "
-                         "truncated or corrupt, re-export it.") from None
+        data = cached_decode(path, lambda: read_nrrd_voxels(path, header))
+    else:
+        data = read_nrrd_voxels(path, header)
     if data.dtype.fields is not None:
         raise InputError(f"{path}: structured voxel type {data.dtype} is not supported; save scalar voxels.")
     facts: Dict[str, Any] = {"kind": "scalar", "original_dtype": str(data.dtype), "kinds": header.get("kinds")}

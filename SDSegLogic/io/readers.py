@@ -75,7 +75,8 @@ def _to_float32(array: np.ndarray, sixteen_bit_picture: bool, copy: bool = False
     """
     if sixteen_bit_picture:
         return array.astype(np.float32) * np.float32(255.0 / 65535.0)
-    return array.astype(np.float32, copy=copy)
+    with np.errstate(over="ignore"):  # a double beyond float32 becomes inf; _finish names it
+        return array.astype(np.float32, copy=copy)
 
 
 def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, colour: bool,
@@ -101,7 +102,11 @@ def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, co
             raise InputError(f"{where}: {components} colour components; give a gray or RGB image.")
         array = _to_float32(array, _is_uint16(array), copy=True)
     else:
-        array = _to_float32(array, modality == "photo" and _is_uint16(array))
+        wide, array = array, _to_float32(array, modality == "photo" and _is_uint16(array))
+        if wide.dtype.itemsize == 8 and wide.dtype.kind == "f":  # 1e300 would become inf, then "NaN or infinite"
+            from ..preprocessing import check_float32_range
+
+            check_float32_range(wide, array, where)
     spatial = tuple(array.shape[:3])
     if spatial != geometry.array_shape:
         raise GeometryError(f"{where}: voxel array {spatial} does not match the header's grid {geometry.array_shape}; "
@@ -207,11 +212,11 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
     from ._sitk import itk_safe_path
 
     expected_ras = None
-    fast_dtype = None  # the pixel type SimpleITK would return, when NumPy reads the voxels instead
+    fast = None  # (sizes x first, pixel type, components, decode, fallback) when NumPy reads the voxels, not ITK
     if fmt == "nifti":
-        from ._nifti import check_nifti_size, check_nifti_transforms, read_nifti_header
+        from ._nifti import check_nifti_size, check_nifti_transforms, is_gzip, read_nifti_header
         from ._nifti_header_guard import check_nifti_crash_prone
-        from ._nifti_voxels import fast_path_dtype, nifti_rescale
+        from ._nifti_voxels import fast_path_dtype, nifti_rescale, read_nifti_voxels
 
         header = read_nifti_header(path)
         check_nifti_crash_prone(path, header)  # before any ITK call: these headers crash the process
@@ -219,17 +224,24 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
             _preflight(path, math.prod(dims), budget)
-            fast_dtype = fast_path_dtype(header)
-        if fast_dtype is None:
+            dtype = fast_path_dtype(header)
+            if dtype is not None:
+                fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path)),
+                        lambda: check_nifti_size(path, header))
+        if fast is None:
             check_nifti_size(path, header)  # the fast path finds truncation while it decompresses
         proper = header.get("version") == 1 and header.get("magic") in (b"n+1\0", b"ni1\0")  # else ITK reads Analyze
         rescale = nifti_rescale(header) if proper else None
         if rescale is not None:
             meta["rescale"] = {"slope": rescale[0], "intercept": rescale[1]}
     else:
-        from ._metaimage import check_metaimage_header
+        from ._metaimage import check_metaimage_header, verify_metaimage_compressed
+        from ._metaimage_voxels import read_metaimage_voxels
 
-        check_metaimage_header(path)
+        plan = check_metaimage_header(path)  # a plan: the stream is checked while it is read, in one pass
+        if plan is not None:
+            fast = (plan["sizes"], plan["dtype"].newbyteorder("="), plan["channels"],
+                    lambda: read_metaimage_voxels(path, plan), lambda: verify_metaimage_compressed(path))
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
@@ -237,12 +249,12 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             reader.ReadImageInformation()
             values = math.prod(int(n) for n in reader.GetSize()) * int(reader.GetNumberOfComponents())
             _preflight(path, values, budget)
-            if fast_dtype is not None and not _sitk_agrees(reader, header, fast_dtype):
-                check_nifti_size(path, header)
-                fast_dtype = None
+            if fast is not None and not _sitk_agrees(reader, *fast[:3]):
+                fast[4]()  # the check the fast path would have made while reading
+                fast = None
             several = reader.GetDimension() == 4 or int(reader.GetNumberOfComponents()) > 1  # frames, or colour
             image = None
-            if fast_dtype is None:
+            if fast is None:
                 image, array = _decode_sitk(path, reader, several)
         except RuntimeError as exc:
             detail = _itk_detail(str(exc))
@@ -256,11 +268,7 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
             raise InputError(f"{path}: cannot read the image ({detail}); the file is truncated or corrupt, "
                              "re-export it.") from None
     if image is None:  # NumPy reads the voxels; the reader's header information stands in for the image
-        from ._nifti import is_gzip
-        from ._nifti_voxels import read_nifti_voxels
-
-        decode = lambda: read_nifti_voxels(path, header, gzipped=is_gzip(path))  # noqa: E731
-        array = _frames_once(path, decode) if several else decode()
+        array = _frames_once(path, fast[3]) if several else fast[3]()
         return _sitk_layout(path, reader, array, expected_ras, frame, meta)
     return _sitk_layout(path, image, array, expected_ras, frame, meta)
 
@@ -293,18 +301,26 @@ def _decode_sitk(path: Path, reader, several: bool):
     return _frames_once(path, decode) if several else decode()
 
 
-def _sitk_agrees(reader, header: Dict[str, Any], dtype: np.dtype) -> bool:
-    """Whether SimpleITK's reading of the header matches the NumPy fast path's size and pixel type."""
+def _sitk_agrees(reader, sizes, dtype: np.dtype, components: int) -> bool:
+    """Whether SimpleITK reads the header as the NumPy fast path does: size, pixel type, components, a valid grid.
+
+    Args:
+        sizes: voxels along each axis, x first; ``dtype``: the NumPy type the fast path returns.
+    """
     import SimpleITK as sitk
 
     pixel_types = {sitk.sitkUInt8: "u1", sitk.sitkInt8: "i1", sitk.sitkUInt16: "u2", sitk.sitkInt16: "i2",
                    sitk.sitkUInt32: "u4", sitk.sitkInt32: "i4", sitk.sitkUInt64: "u8", sitk.sitkInt64: "i8",
                    sitk.sitkFloat32: "f4", sitk.sitkFloat64: "f8"}
-    dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]]
-    pixel = pixel_types.get(reader.GetPixelID())
-    return (reader.GetDimension() == len(dims) and list(reader.GetSize()) == dims
-            and reader.GetNumberOfComponents() == 1 and pixel is not None and np.dtype(pixel) == dtype
-            and all(v > 0 for v in reader.GetSpacing()))
+    pixel_id = reader.GetPixelID()
+    if components > 1:  # a vector pixel: sitkVectorX is sitkX + (sitkVectorInt8 - sitkInt8)
+        pixel_id = pixel_id - (sitk.sitkVectorInt8 - sitk.sitkInt8) if pixel_id >= sitk.sitkVectorInt8 else -1
+    pixel = pixel_types.get(pixel_id)
+    dim = reader.GetDimension()
+    direction = np.asarray(reader.GetDirection(), dtype=np.float64).reshape(dim, dim)
+    return (dim == len(sizes) and list(reader.GetSize()) == list(sizes)
+            and reader.GetNumberOfComponents() == components and pixel is not None and np.dtype(pixel) == dtype
+            and all(v > 0 for v in reader.GetSpacing()) and abs(np.linalg.det(direction)) > 0.5)
 
 
 def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Optional[int], meta: Dict[str, Any]):

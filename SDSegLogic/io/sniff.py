@@ -58,7 +58,7 @@ def sniff_content(head: bytes) -> Optional[str]:
         return "png"
     if head.startswith(b"\xff\xd8\xff"):
         return "jpeg"
-    if head[:4] in (b"II*\x00", b"MM\x00*"):
+    if head[:4] in (b"II*\x00", b"MM\x00*", b"II+\x00", b"MM\x00+"):  # classic TIFF and BigTIFF
         return "tiff"
     if head.startswith(b"BM"):
         return "bmp"

@@ -198,3 +198,60 @@ def use_deflate(name: str):
         pytest.skip("zlib-ng is not installed")
     return lambda: _deflate.select(before)
 
+
+
+ENHANCED_CT = "1.2.840.10008.5.1.4.1.1.2.1"
+
+
+def write_enhanced_dicom(name, array: np.ndarray, geometry: ImageGeometry, order: Optional[Sequence[int]] = None,
+                         intercept: float = -1024.0, slopes: Optional[Sequence[float]] = None) -> None:
+    """Write ``array`` (K, J, I, in HU) as one Enhanced CT file, frame ``n`` holding slice ``order[n]``.
+
+    Orientation, pixel spacing and (without ``slopes``) the rescale are shared functional groups;
+    each frame has its own PlanePositionSequence (and, with ``slopes``, its own rescale).
+    """
+    from pydicom.dataset import Dataset, FileDataset, FileMetaDataset
+    from pydicom.sequence import Sequence as Items
+    from pydicom.uid import ExplicitVRLittleEndian
+
+    order = list(range(array.shape[0])) if order is None else list(order)
+    d = geometry.direction_matrix
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = ENHANCED_CT, "1.2.826.0.1.3680043.2.1125.7.1"
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(name), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = ENHANCED_CT, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = "1.2.826.0.1.3680043.2.1125.7", "1.2.826.0.1.3680043.2.1125.7.2"
+    ds.FrameOfReferenceUID, ds.Modality, ds.PatientName, ds.PatientID = "1.2.826.0.1.3680043.2.1125.7.3", "CT", "A", "0"
+    ds.Rows, ds.Columns, ds.NumberOfFrames, ds.SamplesPerPixel = array.shape[1], array.shape[2], len(order), 1
+    ds.PhotometricInterpretation = "MONOCHROME2"
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 16, 16, 15, 1
+
+    def item(**fields):
+        entry = Dataset()
+        for key, value in fields.items():
+            setattr(entry, key, value)
+        return Items([entry])
+
+    shared = Dataset()
+    shared.PixelMeasuresSequence = item(PixelSpacing=[f"{geometry.spacing[1]:.6f}", f"{geometry.spacing[0]:.6f}"],
+                                        SliceThickness=f"{geometry.spacing[2]:.6f}")
+    shared.PlaneOrientationSequence = item(ImageOrientationPatient=[f"{v:.8f}" for v in [*d[:, 0], *d[:, 1]]])
+    if slopes is None:
+        shared.PixelValueTransformationSequence = item(RescaleSlope="1", RescaleIntercept=f"{intercept:g}",
+                                                       RescaleType="HU")
+    ds.SharedFunctionalGroupsSequence = Items([shared])
+    frames, stored = [], []
+    for n, k in enumerate(order):
+        frame = Dataset()
+        position = geometry.index_to_world(np.array([0.0, 0.0, float(k)]))
+        frame.PlanePositionSequence = item(ImagePositionPatient=[f"{v:.6f}" for v in position])
+        slope = 1.0 if slopes is None else slopes[n]
+        if slopes is not None:
+            frame.PixelValueTransformationSequence = item(RescaleSlope=f"{slope:g}", RescaleIntercept=f"{intercept:g}",
+                                                          RescaleType="HU")
+        frames.append(frame)
+        stored.append(np.round((array[k] - intercept) / slope).astype(np.int16))
+    ds.PerFrameFunctionalGroupsSequence = Items(frames)
+    ds.PixelData = np.stack(stored).tobytes()
+    ds.save_as(str(name), enforce_file_format=True)
