@@ -4,9 +4,12 @@ For the researcher who checks SDSeg's masks against their own annotations. Both 
 the same voxel grid in patient space: a reference stored in another axis order or direction (a
 NIfTI in RAS beside an NRRD in LPS) is permuted and flipped onto the prediction's grid exactly,
 never resampled; a file that is a crop of the other's grid (Slicer's "crop to minimum extent") is
-placed on it, background outside; a reference on another grid is refused with the remedy. A DICOM SEG, which has
-no grid of its own, is placed on the other file's grid (:mod:`SDSegLogic.io.dicom_seg_read`). Scores follow
-:mod:`SDSegLogic.overlap_metrics` (MONAI's conventions), per segment, in mm and mL.
+placed on it, background outside; a reference on another grid is refused with both grids and the remedy
+(:mod:`SDSegLogic.score_grid`). A DICOM SEG, which has no grid of its own, is placed on the other file's grid
+(:mod:`SDSegLogic.io.dicom_seg_read`); scored against a DICOM series it was not made for (its
+ReferencedSeriesSequence), it is scored with a warning in the report. Scores follow
+:mod:`SDSegLogic.overlap_metrics` (MONAI's conventions; both masks empty: Dice and IoU 1, as training's
+metrics), per segment, in mm and mL.
 
 Segments are paired by name when both files carry names (two ``.seg.nrrd``), else by label
 value; ``--pair PRED=REF`` (names or values, repeatable) pairs them explicitly, e.g.
@@ -15,7 +18,7 @@ value; ``--pair PRED=REF`` (names or values, repeatable) pairs them explicitly, 
 unannotated class is not a miss. A labelmap, though, lists only the values it holds, so a value it
 lacks is an empty segment: a reference segment missing from a labelmap prediction is scored as a
 miss (Dice 0), and ``--pair`` may name a value absent from a labelmap. Segment names must be unique
-to pair by name.
+to pair by name, and one comparison may be given to ``--pair`` once.
 """
 
 from __future__ import annotations
@@ -31,84 +34,11 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .cli import EXIT_OK, UsageError
-from .errors import GeometryError, InputError
-from .geometry import ImageGeometry, plan_reorientation
+from .errors import InputError
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
+from .score_grid import align_reference
 
 __all__ = ["run_score", "score_files", "pair_segments", "align_reference"]
-
-#: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
-GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
-
-
-def _grid_offset(prediction: ImageGeometry, other: ImageGeometry) -> Optional[np.ndarray]:
-    """Whole-voxel offset (i, j, k) of ``other``'s first voxel on ``prediction``'s grid, when ``other`` is a
-    crop or an extension of it (same spacing and direction, origin on a voxel centre); else ``None``."""
-    tol = GRID_TOLERANCE
-    if np.any(np.abs(np.subtract(other.spacing, prediction.spacing)) > tol["spacing_rtol"] * np.abs(prediction.spacing)):
-        return None
-    if np.abs(other.direction_matrix - prediction.direction_matrix).max() > tol["direction_atol"]:
-        return None
-    index = prediction.world_to_index(np.asarray(other.origin, dtype=np.float64))
-    offset = np.rint(index)
-    if np.abs((index - offset) * np.asarray(prediction.spacing)).max() > tol["origin_atol"]:
-        return None
-    return offset.astype(np.int64)
-
-
-def _gap_mm(grid: ImageGeometry, other: ImageGeometry, offset: np.ndarray) -> float:
-    """Distance in mm between the extents of two grids on one lattice (``other`` starting at voxel ``offset``)."""
-    below = np.maximum(0, -(offset + np.asarray(other.shape)) + 1)
-    above = np.maximum(0, offset - np.asarray(grid.shape) + 1)
-    return float(np.linalg.norm((below + above) * np.asarray(grid.spacing)))
-
-
-def _embed(layers: np.ndarray, shape_kji: Sequence[int], start_ijk: np.ndarray) -> np.ndarray:
-    """(L, K, J, I) ``layers`` placed at voxel ``start_ijk`` of a zero (background) volume of ``shape_kji``."""
-    out = np.zeros((layers.shape[0], *shape_kji), dtype=layers.dtype)
-    i, j, k = (int(v) for v in start_ijk)
-    out[:, k:k + layers.shape[1], j:j + layers.shape[2], i:i + layers.shape[3]] = layers
-    return out
-
-
-def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np.ndarray, np.ndarray, ImageGeometry]:
-    """Both files' layers on one grid, without resampling.
-
-    The reference is permuted and flipped onto the prediction's axes. When one of the two is a
-    crop of the other's grid (Slicer's *crop to minimum extent* when saving a segmentation), or
-    they overlap on one lattice, both are placed on the smallest grid holding both, the voxels
-    outside a file's extent being background.
-
-    Returns:
-        ``(prediction layers, reference layers, grid)``: (L, K, J, I) arrays on ``grid``.
-
-    Raises:
-        GeometryError: the reference is on another grid (naming both files and the remedy).
-    """
-    plan = plan_reorientation(reference.geometry, prediction.geometry.orientation_code())
-    ref_layers = plan.apply(reference.layers, leading=1)
-    grid = prediction.geometry
-    try:
-        grid.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
-        return prediction.layers, ref_layers, grid
-    except GeometryError as exc:
-        offset = _grid_offset(grid, plan.target)
-        if offset is None:
-            raise GeometryError(
-                f"{exc} The reference must lie on the prediction's voxel grid ({prediction.path}), or be a crop of "
-                "it: resample it onto that image with nearest-neighbour interpolation (e.g. Slicer's Resample Image "
-                "(BRAINS)), or segment the image the reference was drawn on.") from None
-        if np.any(offset >= np.asarray(grid.shape)) or np.any(offset + np.asarray(plan.target.shape) <= 0):
-            raise GeometryError(
-                f"{reference.path} and {prediction.path} share no voxel: the reference lies "
-                f"{_gap_mm(grid, plan.target, offset):.0f} mm away from the prediction, so it is not a crop of it; "
-                "check that both files belong to the same scan.") from None
-    low = np.minimum(0, offset)
-    high = np.maximum(np.asarray(grid.shape), offset + np.asarray(plan.target.shape))
-    common = ImageGeometry(grid.spacing, tuple(grid.index_to_world(low.astype(np.float64))), grid.direction_matrix,
-                           tuple(int(v) for v in high - low))
-    shape_kji = common.array_shape
-    return _embed(prediction.layers, shape_kji, -low), _embed(np.asarray(ref_layers), shape_kji, offset - low), common
 
 
 def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
@@ -158,16 +88,21 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
         on each side.
 
     Raises:
-        UsageError: a malformed or unknown ``--pair``, ``match="name"`` without names on both sides, or
+        UsageError: a malformed or unknown ``--pair``, one given twice, ``match="name"`` without names on both sides, or
             two segments of one file with the same name when pairing by name.
     """
     if pairs:
-        chosen = []
+        chosen, given = [], {}
         for text in pairs:
             left, sep, right = text.partition("=")
             if not sep or not left.strip() or not right.strip():
                 raise UsageError(f"--pair {text!r}: expected PRED=REF, e.g. liver=5 or liver=Liver.")
-            chosen.append((_find(prediction, left, "prediction"), _find(reference, right, "reference")))
+            pair = (_find(prediction, left, "prediction"), _find(reference, right, "reference"))
+            key = (frozenset(pair[0]), frozenset(pair[1]))
+            if key in given:  # one more row would count it again in the mean Dice and the test-set summary
+                raise UsageError(f"--pair: {given[key]!r} and {text.strip()!r} name the same comparison twice; give it once.")
+            given[key] = text.strip()
+            chosen.append(pair)
         return chosen, [], []
     if match == "name" and not (prediction.named and reference.named):
         unnamed = reference.path if not reference.named else prediction.path
@@ -216,13 +151,17 @@ def _refuse_duplicate_names(volume: LabelVolume, role: str) -> None:
         seen[name] = segment
 
 
-def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume, LabelVolume]:
+def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume, LabelVolume, List[str]]:
     """Read both files; a DICOM SEG (no grid of its own) is placed on the other file's grid.
+
+    Returns:
+        ``(prediction, reference, warnings)``; a warning says that a DICOM SEG was made for another
+        series than the DICOM series it is scored against.
 
     Raises:
         InputError: both are DICOM SEGs.
     """
-    from .io.dicom_seg_read import is_dicom_seg
+    from .io.dicom_seg_read import is_dicom_seg, other_series_warning
 
     pred_seg, ref_seg = is_dicom_seg(prediction_path), is_dicom_seg(reference_path)
     if pred_seg and ref_seg:
@@ -230,9 +169,13 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
                          "own; convert one to .seg.nrrd (e.g. load it in Slicer with its series and save the segmentation).")
     if pred_seg:
         reference = read_label_volume(reference_path)
-        return read_label_volume(prediction_path, grid=reference.geometry), reference
-    prediction = read_label_volume(prediction_path)
-    return prediction, read_label_volume(reference_path, grid=prediction.geometry)
+        prediction = read_label_volume(prediction_path, grid=reference.geometry)
+    else:
+        prediction = read_label_volume(prediction_path)
+        reference = read_label_volume(reference_path, grid=prediction.geometry)
+    seg, other = (prediction_path, reference_path) if pred_seg else (reference_path, prediction_path)
+    warning = other_series_warning(seg, other) if pred_seg or ref_seg else None
+    return prediction, reference, [warning] if warning else []
 
 
 def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
@@ -243,11 +186,12 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         smallest one holding both when one file is a crop of the other; shape I, J, K, spacing and origin in mm),
         ``segments`` (one dict per pair: names, values and the scores of
         :func:`~SDSegLogic.overlap_metrics.segment_scores`), ``mean_dice`` over the pairs
-        (``None`` without pairs), ``prediction_only``, ``reference_only``.
+        (``None`` without pairs), ``prediction_only``, ``reference_only``, ``warnings`` (texts; e.g. a DICOM
+        SEG made for another series than the DICOM series it is scored against).
     """
     from .overlap_metrics import segment_scores
 
-    prediction, reference = read_pair(Path(prediction_path), Path(reference_path))
+    prediction, reference, warnings = read_pair(Path(prediction_path), Path(reference_path))
     prediction_layers, reference_layers, grid = align_reference(prediction, reference)
     matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match)
     spacing = grid.spacing
@@ -262,7 +206,7 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         "prediction": str(prediction.path), "reference": str(reference.path),
         "grid": {"shape_ijk": list(grid.shape), "spacing_mm": list(spacing), "origin_lps_mm": list(grid.origin)},
         "segments": rows, "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None,
-        "prediction_only": pred_only, "reference_only": ref_only,
+        "prediction_only": pred_only, "reference_only": ref_only, "warnings": warnings,
     }
 
 
@@ -294,6 +238,7 @@ def report_text(report: Dict[str, Any]) -> str:
     for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")):
         if report[key]:
             lines.append(f"only in the {side} (not scored): {', '.join(report[key])}")
+    lines += [f"warning: {text}" for text in report["warnings"]]
     return "\n".join(lines) + "\n"
 
 

@@ -6,14 +6,17 @@ writes (``results/NAME.seg.nrrd``) pairs with a folder of reference labels named
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
 (another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
 reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
-gives, per segment, the number of cases, mean, standard deviation and median Dice, median HD95
-and mean ASSD, over the cases where the segment was scored; ``mean_dice`` is the mean over cases
-of each case's mean Dice.
+gives, per segment, the number of cases and the mean, standard deviation and median Dice over them, and the
+median HD95 and mean ASSD over the cases where both masks are non-empty (distances are undefined otherwise;
+``HD95 n`` in the table counts them, e.g. ``3/5``); ``mean_dice`` is the mean over cases of each case's mean
+Dice. A prediction segment that ``--pair`` compares with several reference segments gets a row per
+comparison (``liver = 1``, ``liver = 2``).
 """
 
 from __future__ import annotations
 
 import statistics
+from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -73,10 +76,17 @@ def pair_cases(predictions: Path, references: Path) -> Tuple[List[Tuple[str, Pat
 
 
 def _summary(cases: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """Statistics per prediction segment; per ``"pred = ref"`` when ``--pair`` pairs one prediction segment
+    with several reference segments (each comparison its own row, counted once per case)."""
     rows: Dict[str, List[Dict[str, Any]]] = {}
     for case in cases:
-        for row in case.get("segments", []):
-            rows.setdefault(row["prediction_segment"], []).append(row)
+        segments = case.get("segments", [])
+        repeated = Counter(row["prediction_segment"] for row in segments)
+        for row in segments:
+            key = row["prediction_segment"]
+            if repeated[key] > 1:
+                key = f"{key} = {row['reference_segment']}"
+            rows.setdefault(key, []).append(row)
     summary = {}
     for segment, found in rows.items():
         dice = [r["dice"] for r in found]
@@ -140,11 +150,13 @@ def batch_text(report: Dict[str, Any]) -> str:
             unpaired = _unpaired(case)
             lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}"
                          + (f"; not scored: {unpaired}" if unpaired else ""))
-    header = f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} {'ASSD mm':>8}"
+    header = (f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} "
+              f"{'HD95 n':>7} {'ASSD mm':>8}")
     lines += ["", header, "-" * len(header)]
     for segment, row in report["summary"].items():
+        covered = f"{row['cases_with_distances']}/{row['cases']}"  # cases with both masks non-empty
         lines.append(f"{segment[:28]:<28} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
-                     f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} "
+                     f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} {covered:>7} "
                      f"{format_optional(row['assd_mean_mm'], 2):>8}")
     if report["mean_dice"] is not None:
         lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if c.get('mean_dice') is not None]):>5} "

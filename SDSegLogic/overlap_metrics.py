@@ -4,7 +4,10 @@ Definitions (the conventions of MONAI's ``compute_hausdorff_distance`` and
 ``compute_average_surface_distance``, so numbers compare with papers that use them):
 
 * **surface** of a mask: its voxels that have a face neighbour (6-connectivity) outside the mask;
-  voxels on the edge of the image count as surface (outside the image is background).
+  voxels on the edge of the image count as surface (outside the image is background). An axis of
+  length 1 in the image (a 2-D picture, a single-slice volume) has no neighbours: such an image is
+  2-D and its surfaces are contours (4-connectivity in the plane), as MONAI computes on 2-D masks;
+  otherwise every pixel of a one-slice image would be "surface".
 * **directed distances** A -> B: for every surface voxel of A, the distance in mm (voxel centres,
   the grid's spacing) to the nearest surface voxel of B. Exact Euclidean distance transform
   (SimpleITK's Maurer filter), so anisotropic spacing is handled exactly.
@@ -27,12 +30,20 @@ from .errors import InputError
 __all__ = ["surface_voxels", "directed_surface_distances", "segment_scores"]
 
 
-def surface_voxels(mask: np.ndarray) -> np.ndarray:
-    """(K, J, I) bool: voxels of ``mask`` with a face neighbour outside it (or on the image edge)."""
+def surface_voxels(mask: np.ndarray, axes: Sequence[int] = (0, 1, 2)) -> np.ndarray:
+    """(K, J, I) bool: voxels of ``mask`` with a face neighbour along ``axes`` outside it (or on the image edge).
+
+    Args:
+        mask: (K, J, I) bool.
+        axes: the array axes that have neighbours: all three for a volume, the in-plane two for a 2-D
+            image (no axes: every voxel is its own surface).
+    """
     mask = np.asarray(mask, dtype=bool)
+    if not axes:
+        return mask.copy()
     padded = np.pad(mask, 1, constant_values=False)
     interior = padded[1:-1, 1:-1, 1:-1].copy()
-    for axis in range(3):
+    for axis in axes:
         for shift in (-1, 1):
             interior &= np.roll(padded, shift, axis=axis)[1:-1, 1:-1, 1:-1]
     return mask & ~interior
@@ -116,8 +127,9 @@ def segment_scores(prediction: np.ndarray, reference: np.ndarray, spacing_ijk: S
     if note is not None:
         scores["distance_note"] = note
         return scores
+    axes = tuple(axis for axis in range(3) if prediction.shape[axis] > 1)  # of the image, not of the box below
     box = _bounding_box(prediction, reference)  # exact: every surface voxel lies in it (outside = background)
-    surface_pred, surface_ref = surface_voxels(prediction[box]), surface_voxels(reference[box])
+    surface_pred, surface_ref = surface_voxels(prediction[box], axes), surface_voxels(reference[box], axes)
     to_ref = directed_surface_distances(surface_pred, surface_ref, spacing)
     to_pred = directed_surface_distances(surface_ref, surface_pred, spacing)
     scores["hd_mm"] = float(max(to_ref.max(), to_pred.max()))

@@ -18,14 +18,15 @@ Only pydicom is needed (``pip install pydicom``, or ``pip install "sdseg[dicom]"
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
 
-__all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM"]
+__all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM",
+           "other_series_warning"]
 
 SEGMENTATION_STORAGE_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 #: how far (mm) a frame's plane may sit from the grid's voxel centres
@@ -55,6 +56,46 @@ def is_dicom_seg(path: Path) -> bool:
         return path.name.lower().endswith(".seg.dcm")  # reported by read_dicom_seg_on_grid
     ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID"])
     return str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID
+
+
+def _referenced_series(path: Path) -> Tuple[str, ...]:
+    """The SeriesInstanceUIDs a SEG's ReferencedSeriesSequence names (none when it has no such sequence)."""
+    ds = _pydicom(path).dcmread(str(path), stop_before_pixels=True)
+    items = getattr(ds, "ReferencedSeriesSequence", None) or []
+    return tuple(str(item.SeriesInstanceUID) for item in items if getattr(item, "SeriesInstanceUID", None))
+
+
+def _series_read(path: Path) -> Optional[str]:
+    """SeriesInstanceUID of the series :func:`~SDSegLogic.io.read_image` reads at ``path`` (``None``: not DICOM)."""
+    from ._dicom import _choose, list_series
+    from .sniff import detect_format
+
+    try:
+        if detect_format(path) != "dicom":
+            return None
+        _, series = list_series(path)
+        return _choose(path, series, None)[0]
+    except (InputError, GeometryError):  # already reported when the file was read
+        return None
+
+
+def other_series_warning(seg_path: Path, other_path: Path) -> Optional[str]:
+    """A warning when a SEG was made for another series than the DICOM series it is scored against.
+
+    Only a DICOM series records which series it is; a NIfTI, NRRD or ``.seg.nrrd`` does not, and a SEG
+    without ReferencedSeriesSequence names none, so neither is checked. The scores stand (the grids matched
+    voxel for voxel), and anonymising a series gives it new UIDs, so this is a warning, not a refusal.
+
+    Returns:
+        The warning text, naming both files and both series, or ``None`` when nothing contradicts.
+    """
+    referenced = _referenced_series(seg_path)
+    series = _series_read(other_path) if referenced else None
+    if series is None or series in referenced:
+        return None
+    return (f"{seg_path} was made for series {', '.join(referenced)} (its ReferencedSeriesSequence), but {other_path} "
+            f"is series {series}; the grids match, so it was scored. Check that this is the series the SEG was drawn "
+            "on (an anonymised copy of it gets new UIDs).")
 
 
 def _frame_attribute(ds: Any, item: Any, sequence: str, attribute: str, path: Path, n: int) -> Any:

@@ -5,7 +5,8 @@ segments in separate layers, a (layers, K, J, I) array), so each segment's mask 
 ``layer_array == label_value`` (a file of Slicer 4.10 or older, without layers and label values, has
 one layer per segment, value 1). Any other file the engine can read (NRRD, NIfTI, MetaImage, a
 DICOM series, a PNG mask) is a labelmap: every non-zero value is one segment, named
-``label <value>``. A labelmap must hold integers; a probability map or an image is refused. A
+``label <value>``, read as the file stores it (a 16-bit PNG or TIFF mask unscaled, labels above 2**24
+exactly). A labelmap must hold integers; a probability map or an image is refused. A
 DICOM SEG is placed on a given grid (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
 
 Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
@@ -27,6 +28,8 @@ __all__ = ["LabelSegment", "LabelVolume", "read_label_volume", "segment_table"]
 
 #: labelmaps with more distinct values than this are refused (an image given by mistake)
 MAX_LABELS = 1000
+#: float32 holds every integer up to this magnitude exactly; a larger label may have been rounded to its neighbour's
+FLOAT32_EXACT = 2 ** 24
 
 
 @dataclass(frozen=True)
@@ -90,7 +93,7 @@ def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
                              "this looks like an image or a probability map. Give a labelmap (0 = background) or a "
                              ".seg.nrrd (threshold a probability map first).")
         if rounded.size and rounded.max() > top:
-            raise InputError(f"{path}: label {rounded.max():g} is too large (at most {top}); this looks like an image, "
+            raise InputError(f"{path}: label {rounded.max():.0f} is too large (at most {top}); this looks like an image, "
                              "not a labelmap. Give the segmentation file.")
         labels[k] = rounded
     low = int(labels.min()) if labels.size else 0
@@ -99,11 +102,61 @@ def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
     return labels
 
 
+def _native_voxels(path: Path) -> Optional[np.ndarray]:
+    """(K, J, I) voxels of a NRRD, NIfTI or MetaImage file in its own voxel type (SimpleITK), or ``None``."""
+    import SimpleITK as sitk
+
+    from ._sitk import itk_safe_path
+
+    try:
+        with itk_safe_path(path) as safe:
+            array = sitk.GetArrayFromImage(sitk.ReadImage(str(safe)))
+    except RuntimeError:
+        return None
+    return array[None] if array.ndim == 2 else array
+
+
+def _label_voxels(path: Path, data: Any, frame: Optional[int]) -> np.ndarray:
+    """The labelmap's voxels with every label as the file stores it.
+
+    :func:`~SDSegLogic.io.read_image` gives intensities: 16-bit gray pictures (PNG, TIFF) scaled to 0..255,
+    which would turn labels 1 and 2 into 0.0039 and 0.0078 (and 257 into 1), so a picture's pixels are
+    taken unscaled. And float32, exact up to :data:`FLOAT32_EXACT`: above it, labels of 32- or 64-bit integer
+    (or float64) voxels would be rounded and neighbouring labels merged (16777217 read as 16777216). Such a
+    file is read again in its own voxel type, which must agree voxel for voxel with the float32 read (the same
+    layout); a file that cannot be read so is refused rather than scored on merged labels.
+
+    Args:
+        data: the :class:`~SDSegLogic.io.readers.ImageData` read from ``path`` (with ``frame``).
+
+    Returns:
+        (K, J, I) voxels: ``data.array`` (float32) when it is exact, else the file's own type.
+
+    Raises:
+        InputError: labels at or above :data:`FLOAT32_EXACT` that cannot be read exactly.
+    """
+    original = np.dtype(data.metadata.get("original_dtype", "float32"))
+    if data.modality == "photo" and data.array.ndim == 3 and original.kind in "iu" and original.itemsize > 1:
+        from ._photo import read_photo
+
+        return read_photo(path, frame)[0]  # what read_image scaled (16-bit) or rounded (32-bit), as stored
+    wide = (original.kind in "iu" and original.itemsize > 2) or (original.kind == "f" and original.itemsize > 4)
+    if not wide or data.array.ndim != 3 or not any(p.size and np.abs(p).max() >= FLOAT32_EXACT for p in data.array):
+        return data.array
+    native = _native_voxels(path) if data.metadata.get("format") in ("nrrd", "nifti", "metaimage") else None
+    if native is None or native.shape != data.array.shape or not all(
+            np.array_equal(n.astype(np.float32), f) for n, f in zip(native, data.array)):
+        raise InputError(f"{path}: labels of {FLOAT32_EXACT} and above cannot be read exactly from this file's "
+                         f"{original} voxels, so neighbouring labels would merge; renumber the labels below "
+                         f"{FLOAT32_EXACT} (e.g. 1, 2, 3, ...), or save the segmentation as .seg.nrrd.")
+    return native
+
+
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
     from .readers import read_image
 
     data = read_image(path, frame=frame, series=series)
-    labels = _integral_labels(path, data.array)
+    labels = _integral_labels(path, _label_voxels(path, data, frame))
     values = np.unique(np.concatenate([np.unique(plane) for plane in labels]))  # no sorted copy of the volume
     values = values[values > 0]
     if len(values) > MAX_LABELS:

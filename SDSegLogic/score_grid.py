@@ -1,0 +1,112 @@
+"""Put a prediction and a reference on one voxel grid for scoring, without resampling.
+
+The reference is permuted and flipped onto the prediction's axes exactly; when one file is a crop
+of the other's grid (Slicer's "crop to minimum extent") or they overlap on one lattice, both are
+placed on the smallest grid holding both, background outside a file's extent. Another grid is
+refused, naming both files, both grids and the remedy; files that share no voxel are refused too.
+"""
+
+from __future__ import annotations
+
+from typing import Optional, Sequence, Tuple
+
+import numpy as np
+
+from .errors import GeometryError
+from .geometry import ImageGeometry, plan_reorientation
+from .io.label_files import LabelVolume
+
+__all__ = ["GRID_TOLERANCE", "align_reference"]
+
+#: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
+GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
+
+
+def _grid_offset(prediction: ImageGeometry, other: ImageGeometry) -> Optional[np.ndarray]:
+    """Whole-voxel offset (i, j, k) of ``other``'s first voxel on ``prediction``'s grid, when ``other`` is a
+    crop or an extension of it (same spacing and direction, origin on a voxel centre); else ``None``."""
+    tol = GRID_TOLERANCE
+    if np.any(np.abs(np.subtract(other.spacing, prediction.spacing)) > tol["spacing_rtol"] * np.abs(prediction.spacing)):
+        return None
+    if np.abs(other.direction_matrix - prediction.direction_matrix).max() > tol["direction_atol"]:
+        return None
+    index = prediction.world_to_index(np.asarray(other.origin, dtype=np.float64))
+    offset = np.rint(index)
+    if np.abs((index - offset) * np.asarray(prediction.spacing)).max() > tol["origin_atol"]:
+        return None
+    return offset.astype(np.int64)
+
+
+def _gap_mm(grid: ImageGeometry, other: ImageGeometry, offset: np.ndarray) -> float:
+    """Distance in mm between the extents of two grids on one lattice (``other`` starting at voxel ``offset``)."""
+    below = np.maximum(0, -(offset + np.asarray(other.shape)) + 1)
+    above = np.maximum(0, offset - np.asarray(grid.shape) + 1)
+    return float(np.linalg.norm((below + above) * np.asarray(grid.spacing)))
+
+
+def _embed(layers: np.ndarray, shape_kji: Sequence[int], start_ijk: np.ndarray) -> np.ndarray:
+    """(L, K, J, I) ``layers`` placed at voxel ``start_ijk`` of a zero (background) volume of ``shape_kji``."""
+    out = np.zeros((layers.shape[0], *shape_kji), dtype=layers.dtype)
+    i, j, k = (int(v) for v in start_ijk)
+    out[:, k:k + layers.shape[1], j:j + layers.shape[2], i:i + layers.shape[3]] = layers
+    return out
+
+
+def _describe_grid(grid: ImageGeometry) -> str:
+    """``12 x 11 x 9 voxels of 0.8 x 1.1 x 2 mm, origin (5, -3, 40) mm, axes LPS``, as the file stores it."""
+    oblique = np.abs(np.abs(grid.direction_matrix) - np.rint(np.abs(grid.direction_matrix))).max() > 1e-6
+    return (f"{' x '.join(str(n) for n in grid.shape)} voxels of {' x '.join(f'{s:g}' for s in grid.spacing)} mm, "
+            f"origin ({', '.join(f'{v:.6g}' for v in grid.origin)}) mm, axes {grid.orientation_code()}"
+            + (" (oblique)" if oblique else ""))
+
+
+def _other_grid_message(prediction: LabelVolume, reference: LabelVolume, turned: ImageGeometry) -> str:
+    """Why ``reference`` (``turned``: its grid in the prediction's axis order) cannot be scored: both grids, the remedy."""
+    grid, tol = prediction.geometry, GRID_TOLERANCE
+    differ = [name for name, off in (
+        ("voxel counts", tuple(turned.shape) != tuple(grid.shape)),
+        ("spacing", np.any(np.abs(np.subtract(turned.spacing, grid.spacing)) > tol["spacing_rtol"] * np.abs(grid.spacing))),
+        ("direction", np.abs(turned.direction_matrix - grid.direction_matrix).max() > tol["direction_atol"]),
+        ("origin", np.abs(np.subtract(turned.origin, grid.origin)).max() > tol["origin_atol"])) if off]
+    return (f"{reference.path} is not on the reference grid, that of the prediction {prediction.path} "
+            f"({' and '.join(differ)} differ). Reference: {_describe_grid(reference.geometry)}; prediction: "
+            f"{_describe_grid(grid)}. The reference must lie on the prediction's voxel grid, or be a crop of it: "
+            "resample the reference onto the prediction's image with nearest-neighbour interpolation (e.g. Slicer's "
+            "Resample Image (BRAINS)), or segment the image the reference was drawn on.")
+
+
+def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np.ndarray, np.ndarray, ImageGeometry]:
+    """Both files' layers on one grid, without resampling.
+
+    The reference is permuted and flipped onto the prediction's axes. When one of the two is a
+    crop of the other's grid (Slicer's *crop to minimum extent* when saving a segmentation), or
+    they overlap on one lattice, both are placed on the smallest grid holding both, the voxels
+    outside a file's extent being background.
+
+    Returns:
+        ``(prediction layers, reference layers, grid)``: (L, K, J, I) arrays on ``grid``.
+
+    Raises:
+        GeometryError: the reference is on another grid (naming both files and the remedy).
+    """
+    plan = plan_reorientation(reference.geometry, prediction.geometry.orientation_code())
+    ref_layers = plan.apply(reference.layers, leading=1)
+    grid = prediction.geometry
+    try:
+        grid.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
+        return prediction.layers, ref_layers, grid
+    except GeometryError:
+        offset = _grid_offset(grid, plan.target)
+        if offset is None:
+            raise GeometryError(_other_grid_message(prediction, reference, plan.target)) from None
+        if np.any(offset >= np.asarray(grid.shape)) or np.any(offset + np.asarray(plan.target.shape) <= 0):
+            raise GeometryError(
+                f"{reference.path} and {prediction.path} share no voxel: the reference lies "
+                f"{_gap_mm(grid, plan.target, offset):.0f} mm away from the prediction, so it is not a crop of it; "
+                "check that both files belong to the same scan.") from None
+    low = np.minimum(0, offset)
+    high = np.maximum(np.asarray(grid.shape), offset + np.asarray(plan.target.shape))
+    common = ImageGeometry(grid.spacing, tuple(grid.index_to_world(low.astype(np.float64))), grid.direction_matrix,
+                           tuple(int(v) for v in high - low))
+    shape_kji = common.array_shape
+    return _embed(prediction.layers, shape_kji, -low), _embed(np.asarray(ref_layers), shape_kji, offset - low), common
