@@ -151,7 +151,8 @@ def run_models(args: argparse.Namespace) -> int:
         return EXIT_MODEL if problems else EXIT_OK
     if action == "import":
         try:
-            resolved = import_zip(args.zip, registry, force=args.force, expected_sha256=args.sha256)
+            resolved = import_zip(args.zip, registry, force=args.force, expected_sha256=args.sha256,
+                                  on_wait=lambda message: print(f"sdseg: {message}", file=sys.stderr, flush=True))
         except OSError as exc:
             if isinstance(exc, SDSegError):
                 raise
@@ -193,8 +194,12 @@ def environment_report() -> dict:
             versions[dist] = metadata.version(dist)
         except metadata.PackageNotFoundError:
             versions[dist] = None
+    try:
+        home = str(models_home())
+    except SDSegError as exc:  # a relative $SDSEG_HOME: reported here, refused where models are used
+        home = f"(unusable: {exc})"
     report = {"versions": versions, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-              "memory": _memory_gib(), "models_home": str(models_home())}
+              "memory": _memory_gib(), "models_home": home}
     try:
         import torch
 

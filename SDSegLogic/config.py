@@ -209,13 +209,23 @@ class SDSegConfig:
                 f"{source}: fast_decoder needs one entry per autoencoder level ({len(ae.block_out_channels)}) in "
                 f"block_out_channels and num_blocks, got {list(fd.block_out_channels)} and {list(fd.num_blocks)}."
             )
+        sched = self.schedule
+        if sched.beta_schedule not in ("scaled_linear", "linear"):
+            raise ConfigError(f"{source}: schedule.beta_schedule {sched.beta_schedule!r} is not supported; use "
+                              "'scaled_linear' (LDM's \"linear\") or 'linear'.")
+        if not (0.0 <= sched.beta_start < 1.0 and 0.0 <= sched.beta_end < 1.0):  # beyond: alphas <= 0, NaN maps
+            raise ConfigError(f"{source}: schedule.beta_start {sched.beta_start} and beta_end {sched.beta_end} are noise "
+                              "variances per step and must lie in [0, 1) (0.0015 and 0.0155 in the paper).")
+        for name, rate in (("unet", un.dropout), ("condition_encoder", ce.dropout)):
+            if not 0.0 <= rate < 1.0:
+                raise ConfigError(f"{source}: {name}.dropout {rate} is a probability and must lie in [0, 1) (0.2 in the paper).")
         if self.schedule.prediction_type != "epsilon":
             raise ConfigError(
                 f"{source}: prediction_type {self.schedule.prediction_type!r} is not supported; "
                 "SDSeg predicts the noise ('epsilon')."
             )
-        if not (self.scale_factor > 0):
-            raise ConfigError(f"{source}: scale_factor must be > 0, got {self.scale_factor}.")
+        if not (is_finite_number(self.scale_factor) and self.scale_factor > 0):
+            raise ConfigError(f"{source}: scale_factor must be a finite number > 0, got {self.scale_factor}.")
 
     # ------------------------------------------------------------------ derived
     @property
@@ -291,6 +301,8 @@ class SDSegConfig:
             raise ConfigError(f"{path}: no such file; a model folder needs a config.json.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError(f"{path}: not valid JSON ({exc}); restore the file from the model archive.") from None
+        except OSError as exc:  # a folder of that name, no permission...
+            raise ConfigError(f"{path}: cannot be read ({exc.strerror or exc}); restore the file from the model archive.") from None
         return cls.from_dict(data, source=str(path))
 
     def replace(self, **changes: Any) -> "SDSegConfig":

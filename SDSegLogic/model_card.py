@@ -266,4 +266,6 @@ class ModelCard:
             raise ModelCardError(f"{path}: no such file; a model folder needs a model_card.json.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelCardError(f"{path}: not valid JSON ({exc}); restore it from the model archive.") from None
+        except OSError as exc:  # a folder of that name, no permission...
+            raise ModelCardError(f"{path}: cannot be read ({exc.strerror or exc}); restore it from the model archive.") from None
         return cls.from_dict(data, source=str(path))

@@ -129,10 +129,12 @@ def save_model_folder(
 def move_folder_into_place(staging: Path, destination: Path) -> None:
     """Rename a fully written ``staging`` folder to ``destination``, replacing any old one.
 
-    The old folder is first renamed aside and deleted only after the new one is in place, so
-    at every instant ``destination`` is either the complete old or the complete new folder. If the
-    new folder cannot be moved in (e.g. ``destination`` is on another disk than ``staging``), the
-    old one is put back before the error is raised.
+    The old folder is first renamed aside to ``.<name>.old`` and deleted only after the new one
+    is in place, so ``destination`` is the complete old or the complete new folder, except for the
+    instant between the two renames, when it is absent. If the new folder cannot be moved in
+    (e.g. ``destination`` is on another disk than ``staging``), the old one is put back before
+    the error is raised; a process killed in that instant leaves it at ``.<name>.old``, where the
+    next import into the model cache puts it back (:mod:`SDSegLogic.model_cache_lock`).
     """
     if destination.exists():
         backup = destination.with_name(f".{destination.name}.old")

@@ -13,8 +13,12 @@ which calls :func:`import_zip`. The archive is treated as untrusted:
 * the model card's ``model_id`` and ``version`` must be folder-safe, and every weight file it
   lists must lie inside the folder and match its sha256;
 * the zip's own sha256 is checked against the caller's value and the registry entry, if known;
+* no member's data may run into another member's (the "overlapping files" zip bomb, which makes
+  a small archive unpack to many times the largest size one compressed stream can reach);
 * extraction goes to a staging folder inside the cache, moved into place with one ``os.replace``;
-  on any failure the staging folder is removed and the cache is unchanged.
+  on any failure the staging folder is removed and the cache is unchanged;
+* one import at a time holds the cache's lock (:mod:`SDSegLogic.model_cache_lock`): concurrent
+  imports run one after the other, and the staging folders of killed imports are removed.
 
 Standard library only.
 """
@@ -26,16 +30,18 @@ import os
 import re
 import shutil
 import stat
+import struct
 import tempfile
 import time
 import unicodedata
 import zipfile
 import zlib
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
 from .errors import CheckpointError, InputError
 from .io.atomic import current_umask
+from .model_cache_lock import STAGING_PREFIX, cache_import_lock, remove_import_debris
 from .model_folder import move_folder_into_place, sha256_file
 from .registry import PathLike, Registry, ResolvedModel, cache_folder, models_home
 
@@ -111,6 +117,32 @@ def _check_names(names: List[str], archive: Path) -> None:
                 )
 
 
+def _check_no_overlap(zf: zipfile.ZipFile, infos: List[zipfile.ZipInfo], archive: Path) -> None:
+    """Refuse members whose compressed data runs into the next member's local header.
+
+    In a well-formed zip each member's header and data come one after the other. A "quoted
+    overlap" zip bomb makes each member's data contain the next member's header and data, so a
+    few kilobytes unpack to many copies of one highly compressed stream; ``zipfile`` checks this
+    only from Python 3.12.1 on.
+    """
+    offsets = sorted(info.header_offset for info in infos)
+    if len(set(offsets)) != len(offsets):
+        raise UnsafeArchiveError(f"{archive}: two members share one local header (overlapping entries); refusing it.")
+    ends = dict(zip(offsets, offsets[1:] + [getattr(zf, "start_dir", archive.stat().st_size)]))
+    with open(archive, "rb") as raw:
+        for info in infos:
+            raw.seek(info.header_offset)
+            header = raw.read(30)
+            if len(header) != 30 or header[:4] != b"PK\x03\x04":
+                raise CheckpointError(f"{archive}: member {info.filename!r} has no local header; the zip is corrupt, "
+                                      "download it again.")
+            name_length, extra_length = struct.unpack("<HH", header[26:30])
+            data_end = info.header_offset + 30 + name_length + extra_length + info.compress_size
+            if data_end > ends[info.header_offset]:
+                raise UnsafeArchiveError(f"{archive}: the data of member {info.filename!r} overlaps the next member "
+                                         "(a zip bomb trick); refusing it.")
+
+
 def _extract(archive: Path, staging: Path) -> None:
     """Validate every member, then extract the model folder's files into ``staging``."""
     try:
@@ -124,6 +156,7 @@ def _extract(archive: Path, staging: Path) -> None:
         files = [(info, rel) for info in infos for rel in [_member_path(info, archive)] if rel and not info.is_dir()]
         if sum(info.file_size for info, _ in files) > MAX_ARCHIVE_BYTES:
             raise UnsafeArchiveError(f"{archive}: unpacks to more than {MAX_ARCHIVE_BYTES / 2**30:.0f} GiB; refusing it.")
+        _check_no_overlap(zf, infos, archive)
         _check_names([rel for _, rel in files], archive)
         names = {rel for _, rel in files}
         if "model_card.json" in names:
@@ -163,6 +196,7 @@ def import_zip(
     home: Optional[PathLike] = None,
     force: bool = False,
     expected_sha256: Optional[str] = None,
+    on_wait: Optional[Callable[[str], None]] = None,
 ) -> ResolvedModel:
     """Install a model zip the user downloaded into the cache, safely and atomically.
 
@@ -171,7 +205,9 @@ def import_zip(
     absolute paths, ``..``, links, encrypted or oversized members); extraction into a staging
     folder inside the cache; the model card's ``model_id``/``version`` must be folder-safe and
     every weight file it lists must lie inside the folder and match its sha256; then one
-    ``os.replace`` puts the folder at ``<home>/<id>/<version>``.
+    ``os.replace`` puts the folder at ``<home>/<id>/<version>``. From the extraction on, the
+    import holds the cache's lock: another import into the same cache waits for it, then
+    removes the staging folders of killed imports (see :mod:`SDSegLogic.model_cache_lock`).
 
     Args:
         zip_path: the archive: a model folder's files at its top, or inside one top-level folder.
@@ -179,6 +215,8 @@ def import_zip(
         home: cache root, default :func:`models_home`.
         force: replace an installed copy of the same id and version.
         expected_sha256: sha256 the zip must have.
+        on_wait: called with a sentence when another import into the cache is running and this
+            one waits for it.
 
     Returns:
         The installed model.
@@ -188,9 +226,6 @@ def import_zip(
         UnsafeArchiveError, CheckpointError, ModelCardError, ConfigError: the archive is refused;
             nothing is left behind in the cache.
     """
-    from .model_card import ModelCard
-    from .model_folder import verify_model_folder
-
     archive = Path(zip_path).expanduser()
     if not archive.is_file():
         raise InputError(f"{archive}: no such file; give the path of the model zip you downloaded.")
@@ -205,7 +240,18 @@ def import_zip(
     if expected_sha256 and digest != expected_sha256.lower():
         raise CheckpointError(f"{archive}: sha256 {digest} differs from the expected {expected_sha256}; download it again.")
     home.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=".import-", dir=home))
+    with cache_import_lock(home, on_wait) as locked:
+        if locked:
+            remove_import_debris(home)
+        return _install(archive, digest, registry, home, force)
+
+
+def _install(archive: Path, digest: str, registry: Registry, home: Path, force: bool) -> ResolvedModel:
+    """Extract, check and move the model into place (the caller holds the cache's lock)."""
+    from .model_card import ModelCard
+    from .model_folder import verify_model_folder
+
+    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=home))
     staged: Optional[Path] = None  # the first staging folder, when the model is moved to another disk
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an installed model is shared data (SDSEG_HOME)
     try:
@@ -237,7 +283,7 @@ def import_zip(
         destination.parent.mkdir(parents=True, exist_ok=True)
         if os.stat(destination.parent).st_dev != os.stat(staging).st_dev:  # <home>/<id> links to another disk
             staged = staging
-            staging = Path(tempfile.mkdtemp(prefix=".import-", dir=destination.parent))
+            staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination.parent))
             shutil.copytree(staged, staging, dirs_exist_ok=True)
             os.chmod(staging, 0o777 & ~current_umask())
             shutil.rmtree(staged, ignore_errors=True)

@@ -4,8 +4,8 @@ A model is named either by a **folder path** (any folder with ``config.json``,
 ``model_card.json`` and safetensors weights) or by a **registry id**, optionally with a
 version: ``sdseg-demo-ct-lite`` or ``sdseg-demo-ct-lite@0.1.0``. An id resolves to
 
-1. the user cache ``<home>/models/<id>/<version>/``, where ``<home>`` is ``$SDSEG_HOME`` or
-   ``~/.sdseg``; models get there only through :func:`SDSegLogic.model_zip.import_zip`
+1. the user cache ``<home>/models/<id>/<version>/``, where ``<home>`` is ``$SDSEG_HOME`` (an
+   absolute path) or ``~/.sdseg``; models get there only through :func:`SDSegLogic.model_zip.import_zip`
    (``sdseg models import``);
 2. a bundled folder inside the repository (the entry's ``path``, relative to the folder that
    holds ``Resources/``).
@@ -35,6 +35,7 @@ from .model_folder import sha256_file
 __all__ = [
     "DEFAULT_MODEL_ID",
     "ModelNotFoundError",
+    "ModelsHomeError",
     "RegistryEntry",
     "Registry",
     "ResolvedModel",
@@ -42,6 +43,8 @@ __all__ = [
     "models_home",
     "cache_folder",
     "installed_versions",
+    "is_folder_safe_id",
+    "is_folder_safe_version",
     "resolve_model",
     "sha256_file",
 ]
@@ -50,8 +53,11 @@ DEFAULT_MODEL_ID = "sdseg-demo-ct-lite"
 REGISTRY_ENV = "SDSEG_REGISTRY"
 HOME_ENV = "SDSEG_HOME"
 
-_ID_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
-_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?$")
+# Ids and versions name folders of the cache, on every system: no name Windows reserves for a device
+# (con, nul, com1... also with an extension), no trailing dot (Windows drops it: "a." would be "a"), no
+# line break (\Z, not $, which also matches before a final "\n").
+_ID_RE = re.compile(r"^(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$))[a-z0-9][a-z0-9._-]{0,63}(?<!\.)\Z")
+_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z")
 PathLike = Union[str, "os.PathLike[str]"]
 _NUMBER = (int, float)
 #: JSON type of every optional or free-text field (as in models.schema.json); bool is not a number here.
@@ -63,6 +69,16 @@ _FIELD_TYPES = {"title": str, "task": str, "modality": str, "license": str, "des
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder does not resolve to an installed model."""
+
+
+def is_folder_safe_id(model_id: object) -> bool:
+    """Whether ``model_id`` can name a cache folder: lower case ``a-z 0-9 . _ -``, at most 64 characters."""
+    return isinstance(model_id, str) and _ID_RE.match(model_id) is not None
+
+
+def is_folder_safe_version(version: object) -> bool:
+    """Whether ``version`` is a semantic version (``1.2.3``, ``1.2.3-rc1``) that can name a cache folder."""
+    return isinstance(version, str) and _VERSION_RE.match(version) is not None
 
 
 def _version_key(version: str) -> Tuple:
@@ -126,11 +142,10 @@ class RegistryEntry:
                 raise ModelCardError(f"{where}: {key} {value!r} has the wrong type; see Resources/models.schema.json.")
         for key in ("classes", "references"):
             value = data.get(key, [])
-            names_ok = all(isinstance(item, str) and (item or key == "references") for item in value)
-            if not isinstance(value, list) or not names_ok:
+            if not isinstance(value, list) or not all(isinstance(item, str) and (item or key == "references") for item in value):
                 raise ModelCardError(f"{where}: {key} {value!r} must be a list of names; see Resources/models.schema.json.")
         model_id, version = data["id"], data["version"]
-        if not (isinstance(model_id, str) and _ID_RE.match(model_id) and isinstance(version, str) and _VERSION_RE.match(version)):
+        if not (is_folder_safe_id(model_id) and is_folder_safe_version(version)):
             raise ModelCardError(
                 f"{where}: id {data['id']!r} / version {data['version']!r} must be a lower-case folder-safe id and a "
                 "semantic version such as 1.2.3."
@@ -174,6 +189,9 @@ class Registry:
             raise ModelCardError(f"{path}: model registry not found; unset ${REGISTRY_ENV} or point it to a models.json.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
             raise ModelCardError(f"{path}: model registry is not valid JSON ({exc}); restore it from the repository.") from None
+        except OSError as exc:  # a folder, no permission...
+            raise ModelCardError(f"{path}: model registry cannot be read ({exc.strerror or exc}); point ${REGISTRY_ENV} "
+                                 "to a readable models.json file, or unset it.") from None
         if not isinstance(data, dict) or data.get("format_version") != 1 or not isinstance(data.get("models"), list):
             raise ModelCardError(f"{path}: expected {{\"format_version\": 1, \"models\": [...]}}; see models.schema.json.")
         entries = tuple(RegistryEntry.from_dict(e, f"{path}: models[{i}]") for i, e in enumerate(data["models"]))
@@ -209,16 +227,37 @@ def default_registry_path() -> Optional[Path]:
     return candidate if candidate.is_file() else None
 
 
+class ModelsHomeError(ModelNotFoundError):
+    """``$SDSEG_HOME`` cannot name the model cache (a relative path)."""
+
+
 def models_home() -> Path:
-    """Root of the user's model cache: ``$SDSEG_HOME/models`` or ``~/.sdseg/models``."""
+    """Root of the user's model cache: ``$SDSEG_HOME/models`` or ``~/.sdseg/models``.
+
+    Raises:
+        ModelsHomeError: ``$SDSEG_HOME`` is a relative path. It would name another folder in
+            every working directory: the engine process, the Slicer module and ``sdseg`` run in
+            different ones and would each see another cache.
+    """
     env = os.environ.get(HOME_ENV)
-    base = Path(env).expanduser() if env else Path.home() / ".sdseg"
+    if not env:
+        return Path.home() / ".sdseg" / "models"
+    base = Path(env).expanduser()
+    if not base.is_absolute():
+        try:
+            here = f" (here {Path.cwd() / base}; set e.g. {HOME_ENV}={Path.cwd() / base})"
+        except OSError:  # the working directory was removed
+            here = ""
+        raise ModelsHomeError(
+            f"${HOME_ENV} is the relative path {env!r}, which names another folder in each working directory{here}; "
+            "set it to an absolute path, or unset it to use ~/.sdseg."
+        )
     return base / "models"
 
 
 def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -> Path:
     """``<home>/<id>/<version>``; both parts are checked to be folder-safe."""
-    if not _ID_RE.match(model_id) or not _VERSION_RE.match(version):
+    if not is_folder_safe_id(model_id) or not is_folder_safe_version(version):
         raise ModelCardError(
             f"model id {model_id!r} / version {version!r} is not a folder-safe id and semantic version; "
             "fix model_id/version in the model card."
@@ -229,9 +268,9 @@ def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -
 def installed_versions(model_id: str, home: Optional[PathLike] = None) -> List[str]:
     """Versions of ``model_id`` in the cache, oldest first."""
     folder = Path(home if home is not None else models_home()) / model_id
-    if not _ID_RE.match(model_id) or not folder.is_dir():
+    if not is_folder_safe_id(model_id) or not folder.is_dir():
         return []
-    found = [p.name for p in folder.iterdir() if p.is_dir() and _VERSION_RE.match(p.name)]
+    found = [p.name for p in folder.iterdir() if p.is_dir() and is_folder_safe_version(p.name)]
     return sorted(found, key=_version_key)
 
 

@@ -15,6 +15,7 @@ else is reported by name as unexpected.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
@@ -28,7 +29,8 @@ from .legacy_files import read_state_dict, strip_prefix
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["ImportReport", "convert_official_state", "import_official_checkpoint"]
+__all__ = ["ImportReport", "PLACEHOLDER_ID_PREFIX", "convert_official_state", "import_official_checkpoint",
+           "placeholder_model_id"]
 
 _SCHEDULE_BUFFERS = (
     "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
@@ -159,8 +161,9 @@ def import_official_checkpoint(
     Args:
         checkpoint: path to the ``.ckpt`` (or a ``.safetensors`` holding the same keys).
         folder: output model folder.
-        card: model card; default: a placeholder card (binary "foreground" or "class k") that
-            the user should complete with names, colours and the intensity window.
+        card: model card; default: a placeholder card (binary "foreground" or "class k", model id
+            :func:`placeholder_model_id`) that the user should complete with names, colours and
+            the intensity window.
         config: architecture override (default: paper preset).
         prefer_ema: take the EMA UNet when present (the official evaluation does).
         variant: ``"fp16"`` to store half-precision weights.
@@ -181,13 +184,28 @@ def import_official_checkpoint(
     return report
 
 
+#: Start of every placeholder model id: no registry model is named so, and it says what the model is.
+PLACEHOLDER_ID_PREFIX = "imported-"
+
+
+def placeholder_model_id(checkpoint: Path) -> str:
+    """The model id of a placeholder card: ``imported-<file stem>``, made folder-safe.
+
+    The bare stem could be a registry id (``sdseg-demo-ct-lite.ckpt``): the model, once zipped
+    and imported, would then answer to that id wherever the registry's own model is not
+    installed. It could also be a name the cache refuses (``SDSeg_BTCV``, ``epoch=99``).
+    """
+    stem = re.sub(r"[^a-z0-9._-]+", "-", checkpoint.stem.lower()).strip("-._") or "checkpoint"
+    return (PLACEHOLDER_ID_PREFIX + stem)[:64].rstrip("-._")
+
+
 def _placeholder_card(checkpoint: Path, num_classes: Optional[int]) -> ModelCard:
     if num_classes is None:
         classes = (SegmentClass("foreground", 1, (0.9, 0.3, 0.2)),)
     else:
         classes = tuple(SegmentClass(f"class {k}", k, (0.5, 0.5, 0.5)) for k in range(1, num_classes))
     return ModelCard(
-        model_id=checkpoint.stem,
+        model_id=placeholder_model_id(checkpoint),
         task="imported official SDSeg checkpoint (complete this card: classes, modality, intensity window)",
         description=f"Imported from {checkpoint.name}.",
         classes=classes,

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 import os
 import stat
 import zipfile
@@ -66,6 +67,19 @@ def test_schema_properties_and_registry_entry_fields_agree():
     required = {f.name for f in dataclasses.fields(RegistryEntry) if f.default is dataclasses.MISSING}
     assert set(model["required"]) == required
 
+
+
+@pytest.mark.parametrize("model_id, version", [
+    ("tiny-test", "1.0.0"), ("con", "1.0.0"), ("aux.v2", "1.0.0"), ("lpt9", "1.0.0"), ("tiny.", "1.0.0"),
+    ("console", "1.0.0"), ("tiny-test", "1.0.0-rc."), ("tiny-test", "1.0.0-rc.1"), ("Tiny", "1.0.0"),
+])
+def test_schema_patterns_accept_the_ids_and_versions_the_cache_accepts(model_id, version):
+    """A registry that validates against the schema must hold only ids and versions that can name folders."""
+    from SDSegLogic.registry import is_folder_safe_id, is_folder_safe_version
+
+    definitions = json.loads(SCHEMA.read_text(encoding="utf-8"))["$defs"]
+    assert (re.search(definitions["identifier"]["pattern"], model_id) is not None) == is_folder_safe_id(model_id)
+    assert (re.search(definitions["version"]["pattern"], version) is not None) == is_folder_safe_version(version)
 
 BAD_ENTRIES = {
     "path and url": {"path": "Models/x", "url": "https://example.org/m.zip", "sha256": "0" * 64},
