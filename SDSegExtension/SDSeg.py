@@ -17,6 +17,7 @@ import contextlib
 import importlib.util
 import logging
 import sys
+from functools import partial
 from pathlib import Path
 from typing import Optional
 
@@ -39,8 +40,8 @@ from SDSegLib.module_logic import DEFAULT_MODEL, SDSegModuleLogic  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import (  # noqa: E402
-    DoubleClickGuard, lock_run_controls, removed_output_notes, show_job_event, show_warnings, update_option_states,
-    update_segment_button, update_slices_and_estimate,
+    DoubleClickGuard, lock_run_controls, removed_output_notes, show_engine_not_started, show_job_event, show_warnings,
+    update_option_states, update_segment_button, update_slices_and_estimate,
 )
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLib.sequence_input import time_point_count  # noqa: E402
@@ -222,19 +223,20 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._job.cancel()
             return
         p = self._parameterNode
+        self.ui.progressBar.setValue(0)  # nothing of the last run's bar stays, also when this one is refused
         with self._errorsShown(_("SDSeg could not start.")):
             sequence = p.allTimePoints and time_point_count(p.inputVolume) > 0  # every time point of a 4D/cine input
             self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None,
                                           segmentation=None if sequence else p.outputSegmentation)  # before the run, not after
             self.logic.setupPythonRequirements()
-            job = (self.logic.startSequenceJob if sequence else self.logic.startJob)(
+            # a sequence's output segmentation is checked by SequenceRun when it starts, not when the result is added
+            job = (partial(self.logic.startSequenceJob, outputSegmentation=p.outputSegmentation) if sequence else self.logic.startJob)(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
                 wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
                 gpuKernels=p.gpuKernels, strict=p.strict, nanPolicy="fill" if p.fillNonFinite else "reject")
-            # where the result goes is fixed when the run starts
-            outputs = (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume)
+            outputs = (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume)  # where the result goes: fixed now
             job.outputNodeIDs = tuple(node.GetID() if node is not None else None for node in outputs)
             job.outputNodeNames = tuple(node.GetName() if node is not None else None for node in outputs)
             self._job = job
@@ -259,8 +261,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._endJob()
 
     def _endJob(self, written: bool = False) -> None:
-        """Back to the idle panel: no job, timer stopped, Segment button, panels enabled; the bar full
-        only when the result was ``written`` (empty after a failure or cancel)."""
+        """Back to the idle panel (no job, timer stopped, controls enabled); a full bar only when ``written``."""
         self._job = None
         self._timer.stop()
         for text in self.logic.drainLog() if self.logic is not None else []:
@@ -301,6 +302,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             if logLines:
                 self._log(logLines)
             slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text, detailedText=details)
+            if not job.info:  # no engine answered: the device line was an earlier engine's
+                self._engineDevice = show_engine_not_started(self.ui)
         if event.kind != "done":
             return False
         volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)

@@ -2,6 +2,7 @@
 
 * ``volume_adapter``: volume node <-> (array, ImageGeometry in LPS)
 * ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
+* ``segment_names``: SDSeg's segment named apart from another segment of a class's name (no Slicer)
 * ``engine_runner``: engine process management and non-blocking jobs (no Qt)
 * ``busy_wait``: a job waits for an engine busy with another run instead of failing (no Qt)
 * ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
@@ -12,9 +13,12 @@
 * ``sample_data``: registers the bundled CT and fundus samples with Sample Data (needs Slicer)
 * ``model_library``: the model list (registry, models folder, recent folders) and the import /
   use-folder actions (no Slicer)
+* ``model_catalog``: the logic's model side (list, import, model cards read again when their file
+  changed, the card label of the copy a local engine would load) (no Slicer)
 * ``model_panel``, ``panel_actions``: the model combo box, recent folders in the settings and
   the model-management / Copy diagnostics buttons' slots (need Slicer's ``qt``)
-* ``diagnostics``: the engine-log part of an error and the Copy diagnostics text (no Slicer)
+* ``diagnostics``: the engine-log part of an error and the Copy diagnostics text, remote URLs
+  without their secrets (no Slicer)
 * ``panel_state``: what the panel shows (Segment button, disabled options, slices, estimate)
 * ``node_observer``: follows the selected ROI's ModifiedEvent (no Slicer; VTK-style observers)
 * ``sequence_input``, ``sequence_run``, ``sequence_writer``: all time points of a sequence's

@@ -6,9 +6,29 @@ import platform
 import re
 from typing import Any, Dict, Tuple
 
-__all__ = ["error_report", "diagnostics_text", "describe_engine"]
+__all__ = ["error_report", "diagnostics_text", "describe_engine", "redact_url", "REDACTED"]
 
 _TAGS = re.compile(r"<[^>]+>")
+REDACTED = "<redacted>"
+"""What stands in a shown URL for its userinfo (``user:password@``) and its query values."""
+_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#\s]*@")  # up to the authority's last "@"
+_QUERY_VALUE = re.compile(r"([?&;][^=&#;]*=)[^&#;]*")
+
+
+def redact_url(url: str) -> str:
+    """``url`` as it may be shown, logged or pasted into a bug report: without the secrets it may carry.
+
+    An engine URL such as ``sdseg://alice:password@gpu:5000`` is accepted (the userinfo is
+    ignored when connecting), and a token may be pasted as ``?token=...``: both are replaced by
+    :data:`REDACTED`, while the scheme, host and port (which engine was used) stay.
+
+    Args:
+        url: a remote engine URL as typed (with or without a scheme).
+
+    Returns:
+        ``url`` with its userinfo and query values redacted; unchanged when it has none.
+    """
+    return _QUERY_VALUE.sub(lambda m: m.group(1) + REDACTED, _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", str(url)))
 
 
 def error_report(text: str, data: Dict[str, Any]) -> Tuple[str, str]:
@@ -40,7 +60,8 @@ def diagnostics_text(versions: str, device_line: str, model: str, model_card: Di
         model: the selected model spec; ``model_card``: its card (``{}`` when not readable here).
         log_path, log_tail: the session's engine log file and its last lines (``""`` before the
             first local engine).
-        slicer_version: Slicer's version. remote_url: the remote engine, if one is used.
+        slicer_version: Slicer's version. remote_url: the remote engine, if one is used (shown
+            without its userinfo and query values: :func:`redact_url`).
     """
     device = " ".join(_TAGS.sub("", device_line).split()) or "-"
     identity = f"{model_card.get('model_id', '?')} v{model_card.get('version', '?')}" if model_card else "card not readable here"
@@ -50,7 +71,7 @@ def diagnostics_text(versions: str, device_line: str, model: str, model_card: Di
         f"Versions: {versions}",
         f"Device: {device}",
         f"Model: {model} ({identity})",
-        f"Engine: remote {remote_url}" if remote_url else "Engine: local",
+        f"Engine: remote {redact_url(remote_url)}" if remote_url else "Engine: local",
         f"Engine log: {log_path or 'none yet (no local engine started in this session)'}",
     ]
     if log_tail.strip():

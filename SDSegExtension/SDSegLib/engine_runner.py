@@ -39,7 +39,7 @@ from SDSegLogic.server.client import CancelledByOtherClientError, EngineClient, 
 
 from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
-from .diagnostics import describe_engine  # noqa: F401 - public here too (the panel's device line)
+from .diagnostics import describe_engine, redact_url  # describe_engine: public here too (the panel's device line)
 from .model_library import model_files_signature
 
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
@@ -150,7 +150,7 @@ class EngineManager:
         if remote_url:
             if not remote_token:
                 raise SDSegError("a remote engine needs its token; paste it next to the URL in the Advanced section.")
-            self.log(f"Connecting to the remote engine {remote_url} ...")
+            self.log(f"Connecting to the remote engine {redact_url(remote_url)} ...")  # no password or token in the log
             return EngineClient.from_url(remote_url, remote_token).connect()
         with self._lock:
             key = (str(model), str(device), gpu_kernels, model_files_signature(str(model)))
@@ -378,7 +378,13 @@ class SegmentationJob:
             self._end(self._error_event(f"{type(exc).__name__}: {exc}", "client_error"), exc)
 
     def _error_event(self, text: str, code: str) -> JobEvent:
-        """An ``error`` event; an internal error or a dead local engine carries the engine log's last lines."""
+        """An ``error`` event; an internal error or a dead local engine carries the engine log's last lines.
+
+        A remote URL quoted in ``text`` (e.g. refused as malformed) is shown without its secrets (:func:`redact_url`).
+        """
+        url = self.remote_url.strip()
+        if url and redact_url(url) != url:
+            text = text.replace(url, redact_url(url))
         data: Dict[str, Any] = {"code": code}
         if code in ENGINE_LOG_CODES and not self.remote_url:
             data["log_tail"] = self.manager.log_tail()

@@ -6,8 +6,11 @@ Order (lessons from SlicerTotalSegmentator/MONAIAuto3DSeg install issues):
    matches the driver). Without that extension nothing is asked or installed: the error says to
    install it (plain ``pip install torch`` would pull PyPI's default build, on Linux a 2-3 GB CUDA
    build that need not match the driver, on a PC that may have no GPU at all);
-2. the engine requirements from ``Resources/requirements.txt`` with ``>=`` pins, through
-   ``slicer.packaging.pip_ensure`` on Slicer >= 5.12, else ``slicer.util.pip_install``.
+2. the engine requirements from ``Resources/requirements.txt`` with ``>=`` pins, through Slicer's
+   ``pip_ensure`` where it exists (Slicer 5.11+: ``slicer.packaging``, first ``slicer.pydeps``;
+   submodules, imported here, as they are bound on ``slicer`` only once imported), given as
+   ``packaging`` Requirement objects and with numpy, SimpleITK and torch protected from being
+   replaced (``skip_packages``); else ``slicer.util.pip_install``.
 
 Never at import time, never in testing mode (``slicer.app.testingEnabled()``: missing packages
 raise instead of prompting), and one confirmation per session. A failed download (offline, a
@@ -17,6 +20,7 @@ and version checks are plain Python and tested outside Slicer.
 
 from __future__ import annotations
 
+import importlib
 import re
 from importlib import metadata
 from pathlib import Path
@@ -163,10 +167,13 @@ class DependencyInstaller:
         import slicer
 
         self.log("Installing " + " ".join(requirements) + " ...")
-        packaging = getattr(slicer, "packaging", None)
+        pip_ensure = _slicer_pip_ensure()
         try:
-            if packaging is not None and hasattr(packaging, "pip_ensure"):
-                packaging.pip_ensure(requirements, prompt_install=False, requester="SDSeg", skip_packages=["SimpleITK", "numpy", "torch"])
+            if pip_ensure is not None:
+                from packaging.requirements import Requirement  # shipped with Slicer (its pip_ensure uses it)
+
+                pip_ensure([Requirement(line) for line in requirements], prompt_install=False, requester="SDSeg",
+                           skip_packages=["SimpleITK", "numpy", "torch"])
             else:
                 slicer.util.pip_install(" ".join(requirements))
         except Exception as exc:  # noqa: BLE001 - pip's CalledProcessError, a network error...
@@ -181,6 +188,22 @@ class DependencyInstaller:
                    "pip_install('--no-index --find-links <wheel folder> " + " ".join(requirements) + "').")
         self.log(message)
         return InstallFailed(message)
+
+
+def _slicer_pip_ensure() -> Optional[Callable[..., Any]]:
+    """Slicer's ``pip_ensure`` (``slicer.packaging``, or ``slicer.pydeps`` of the first 5.11 builds), or None before 5.11.
+
+    Both are submodules of ``slicer``: an attribute of it only after something imported them.
+    """
+    for name in ("slicer.packaging", "slicer.pydeps"):
+        try:
+            module = importlib.import_module(name)
+        except Exception:  # noqa: BLE001 - absent (ImportError) or broken: the plain pip_install still works
+            continue
+        pip_ensure = getattr(module, "pip_ensure", None)
+        if callable(pip_ensure):
+            return pip_ensure
+    return None
 
 
 def _pytorch_utils() -> Any:

@@ -18,11 +18,10 @@ folder and recently used model folders; :meth:`importModelZip` and :meth:`useMod
 
 from __future__ import annotations
 
-import json
 import logging
 import queue
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import slicer
@@ -37,8 +36,7 @@ from .engine_runner import EngineManager, SegmentationJob
 from .input_guard import check_input_unchanged
 from .input_modality import input_modality
 from .install import DependencyInstaller, installed_versions
-from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
-from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
+from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .parameter_node import SDSegParameterNode
 from .segmentation_writer import check_output_volumes, kept_segment_notes, write_segmentation
 from .sequence_run import SequenceRun
@@ -53,12 +51,11 @@ from .volume_adapter import (
 
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
-DEFAULT_MODEL = "sdseg-demo-ct-lite"
 _MODULE_DIR = Path(__file__).resolve().parent.parent
 
 
-class SDSegModuleLogic(ScriptedLoadableModuleLogic):
-    """Computation of the SDSeg module.
+class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
+    """Computation of the SDSeg module; the model list, import and cards come from :class:`ModelCatalogMixin`.
 
     Args:
         engineManager: inject an :class:`EngineManager` (tests, or to share one engine between
@@ -72,7 +69,7 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         self.moduleName = "SDSeg"
         self._log: "queue.Queue[str]" = queue.Queue()
         self._manager = engineManager
-        self._cards: Dict[str, Dict[str, Any]] = {}
+        self._cards: Dict[str, Any] = {}  # model spec -> (card file stamp, card): ModelCatalogMixin._cachedCard
         self._registry: Any = None
 
     # ------------------------------------------------------------------ state and info
@@ -115,112 +112,6 @@ class SDSegModuleLogic(ScriptedLoadableModuleLogic):
         path = self._manager.log_path if self._manager is not None else None
         return diagnostics_text(self.versionsText(), deviceLine, model, self._cachedCard(model), str(path or ""),
                                 self.engineLogTail(40), str(getattr(slicer.app, "applicationVersion", "") or ""), remoteUrl)
-
-    def registry(self) -> Any:
-        """The model registry (``Resources/models.json``), read once."""
-        from SDSegLogic.registry import Registry
-
-        if self._registry is None:
-            self._registry = Registry.load()
-        return self._registry
-
-    def _registryOrEmpty(self) -> Any:
-        from SDSegLogic.registry import Registry
-
-        try:
-            return self.registry()
-        except SDSegError as exc:
-            self._enqueue(f"Model registry unreadable: {exc}")
-            self._registry = Registry()  # said once; models folder and model folders still work
-            return self._registry
-
-    def modelChoices(self, recentFolders: Sequence[str] = ()) -> List[ModelChoice]:
-        """The model list: registry models, models imported into :meth:`modelsFolder`, then ``recentFolders``."""
-        registry = self._registryOrEmpty()
-        return list_models(registry, recentFolders) or [describe_model(DEFAULT_MODEL, registry)]
-
-    def availableModels(self, recentFolders: Sequence[str] = ()) -> List[Tuple[str, str]]:
-        """(model spec, title) of every model of :meth:`modelChoices`."""
-        return [(choice.spec, choice.text) for choice in self.modelChoices(recentFolders)]
-
-    def describeModel(self, model: str) -> ModelChoice:
-        """The list item of any model spec (e.g. one saved in a scene); "(not found)" when it does not resolve."""
-        return describe_model(model, self._registryOrEmpty())
-
-    def modelsFolder(self) -> Path:
-        """The user's model folder (``$SDSEG_HOME/models`` or ``~/.sdseg/models``), created if missing."""
-        return models_folder()
-
-    def importModelZip(self, zipPath: str, confirmReplace: Optional[Callable[[str], bool]] = None) -> str:
-        """Install a model zip into :meth:`modelsFolder` (checked, atomic) and return the spec to select.
-
-        ``confirmReplace(question)`` is asked when the same id and version is already installed
-        (no callable: the installed copy is kept). Raises SDSegError when the zip is refused.
-        """
-        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace)
-        self._cards.pop(spec, None)
-        self._enqueue(message)
-        return spec
-
-    def useModelFolder(self, folder: str) -> str:
-        """Verify a model folder (config, card, weight sha256) and return its spec; raises CheckpointError if unusable."""
-        spec = check_model_folder(folder)
-        self._cards.pop(spec, None)
-        return spec
-
-    def modelCard(self, model: str) -> Dict[str, Any]:
-        """The model card (dict) of a registry id or folder, read from disk without loading torch."""
-        from SDSegLogic.registry import resolve_model
-
-        folder = Path(resolve_model(model).folder)
-        return json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
-
-    def _cachedCard(self, model: str) -> Dict[str, Any]:
-        """The model card, or ``{}`` when the model is not installed here (e.g. on a remote engine)."""
-        if model not in self._cards:
-            try:
-                self._cards[model] = self.modelCard(model)
-            except (SDSegError, OSError, ValueError):
-                return {}
-        return self._cards[model]
-
-    def modelOrientation(self, model: str) -> str:
-        """The orientation code the model's slices were cut in (``"LPS"``, axial, when unknown)."""
-        return str(self._cachedCard(model).get("orientation") or "LPS")
-
-    def modelSummary(self, model: str) -> str:
-        """Rich text for the model card label: task, modality, classes, version, intended use."""
-        from SDSegLogic.registry import resolve_model
-
-        registry = self._registryOrEmpty()
-        entry = registry.get(model)
-        intended = str(self._cachedCard(model).get("intended_use") or "")
-        if entry is None:
-            choice = describe_model(model, registry)
-            if not choice.found:
-                return missing_model_html(model, choice.tooltip)
-            return model_summary_html(card_summary_entry(self._cachedCard(model)), choice.source, intended)
-        try:
-            installed = resolve_model(model, registry=registry).source
-        except SDSegError:
-            installed = ""
-        return model_summary_html(entry, installed, intended)
-
-    def modelToolTip(self, model: str) -> str:
-        """Tooltip of the model card label: the card's full intended use and the registry description."""
-        entry = self._registryOrEmpty().get(model)
-        card = self._cachedCard(model)
-        return model_tooltip(str(card.get("intended_use") or ""),
-                             getattr(entry, "description", "") or str(card.get("description") or ""))
-
-    def timeEstimate(self, model: str, device: str, numSlices: int, samples: int = 1, steps: int = 1) -> str:
-        """Run-time estimate from the registry's CPU timing (``""`` when the model has none)."""
-        try:
-            entry = self.registry().get(model)
-        except SDSegError:
-            return ""
-        perSlice = entry.seconds_per_slice("cpu") if entry is not None else None
-        return time_estimate_text(perSlice, int(numSlices), device, samples, steps)
 
     def versionsText(self) -> str:
         from SDSegLogic import __version__

@@ -20,7 +20,8 @@ from .model_info import warnings_html
 from .sequence_input import time_point_count
 
 __all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
-           "update_slices_and_estimate", "show_warnings", "show_job_event", "removed_output_notes", "DoubleClickGuard"]
+           "update_slices_and_estimate", "show_warnings", "show_job_event", "show_engine_not_started", "removed_output_notes",
+           "DoubleClickGuard"]
 
 RUN_CONTROLS = (
     # Inputs
@@ -167,6 +168,17 @@ def show_job_event(ui: Any, event: Any) -> Optional[str]:
         ui.deviceInfoLabel.text = event.text
         return "cuda" if str(event.data.get("device", "")).startswith("cuda") else "cpu"
     return None
+
+
+def show_engine_not_started(ui: Any) -> str:
+    """The device line after a run whose engine never answered (it failed to start, or to connect).
+
+    The line described the engine of an earlier run, which is gone or not the one asked for; Copy
+    diagnostics copies it. Returns ``""``: the engine device known for the time estimate.
+    """
+    ui.deviceInfoLabel.text = _("<i>The engine did not start or could not be reached (see the status log); GPU and "
+                                "memory are shown once it has started.</i>")
+    return ""
 
 
 def removed_output_notes(names: Sequence[Optional[str]], found: Sequence[Any], written: str) -> List[str]:

@@ -13,7 +13,8 @@ What a clinician gets (guarantees G6/G8 of the reliability notes):
 * a segment a person has worked on is never overwritten: an SDSeg segment of a chosen node whose
   Segment Editor status is no longer "Not started" (In progress after an edit, Completed, Flagged)
   is kept as it is, with a warning that names it (:func:`kept_segment_notes`); segments made by
-  the user (other ids) are never touched, whatever their names;
+  the user (other ids) are never touched, whatever their names, and when one has a class's name,
+  SDSeg's segment is named apart (``"liver (SDSeg)"``, :mod:`SDSegLib.segment_names`) with a warning;
 * the labelmap is imported on the *input volume's* grid
   (``updateSegmentBinaryLabelmapFromArray(..., referenceVolumeNode=input)``);
 * ``SetReferenceImageGeometryParameterFromVolumeNode(input)`` (needed for DICOM SEG export),
@@ -26,7 +27,7 @@ The pure helpers (:func:`terminology_entry`, :func:`segment_specs`) are tested o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Dict, List, Mapping, Optional, Sequence, Tuple
 
 import numpy as np
@@ -34,6 +35,7 @@ import numpy as np
 from SDSegLogic.errors import InputError
 from SDSegLogic.terminology import ROLES as _KEYS  # the spellings a model card may use, shared with the engine's writers
 
+from .segment_names import name_clash_notes, result_segment_names
 from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid",
@@ -142,10 +144,12 @@ def _worked_on(segment: Any) -> str:
 
 
 def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]) -> List[str]:
-    """One warning per SDSeg segment of ``segmentation_node`` that a run must keep as it is.
+    """One warning per segment of ``segmentation_node`` that a run must keep as it is, and names it.
 
     A segment whose Segment Editor status is not "Not started" was edited (Slicer sets In progress
     on its first edit), reviewed (Completed) or flagged by a person; a re-run must not replace it.
+    A segment of another id (a person's own) that has a class's name is kept too, and the warning
+    names the segment SDSeg writes instead (:func:`~SDSegLib.segment_names.name_clash_notes`).
 
     Args:
         segmentation_node: the chosen output segmentation, or None (a new node: nothing to keep).
@@ -153,15 +157,16 @@ def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]
     """
     if segmentation_node is None:
         return []
-    notes = []
-    for spec in segment_specs(card):
+    notes, specs, kept = [], segment_specs(card), []
+    for spec in specs:
         segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
         status = _worked_on(segment) if segment is not None else ""
         if status:
+            kept.append(spec.segment_id)
             notes.append(f"Segment '{segment.GetName()}' of '{segmentation_node.GetName()}' was kept as it is, not replaced by "
                          f"this run's '{spec.name}': its status is '{status}' (edited or reviewed in the Segment Editor). "
                          "To replace it, set its status to 'Not started', or choose 'Create new segmentation' as output.")
-    return notes
+    return notes + name_clash_notes(segmentation_node, specs, skipped=kept)
 
 
 def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,
@@ -174,7 +179,8 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
         card: model card dict.
         input_volume: the vtkMRMLScalarVolumeNode/vtkMRMLVectorVolumeNode that was segmented.
         segmentation_node: an existing node to update, or None for a new one. Its SDSeg segments
-            are replaced (other segments are kept); with ``region``, only the segmented slices
+            are replaced (other segments are kept; a class whose name one of them has is written
+            as ``"<name> (SDSeg)"``, with a warning); with ``region``, only the segmented slices
             of each existing SDSeg segment are replaced and the rest of the segment is kept. An
             SDSeg segment a person worked on (:func:`kept_segment_notes`) is left untouched and
             its warning added to ``warnings``.
@@ -209,13 +215,16 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
     kept = kept_segment_notes(segmentation_node, card)
     warnings = [*warnings, *(note for note in kept if note not in warnings)]
     all_tags["SDSeg.Warnings"] = "; ".join(_tag_safe(w) for w in warnings)
+    specs = segment_specs(card)
+    names = result_segment_names(segmentation_node, specs)  # apart from a person's segment of a class's name
     wasModified = segmentation_node.StartModify()
     try:
-        for spec in segment_specs(card):
+        for spec in specs:
             segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
             if segment is not None and _worked_on(segment):
                 continue  # a person's work: kept as it is (its note is in the warnings)
-            _write_segment(segmentation_node, spec, labels, input_volume, all_tags, region_index(region))
+            _write_segment(segmentation_node, replace(spec, name=names[spec.segment_id]), labels, input_volume, all_tags,
+                           region_index(region), renamed=names[spec.segment_id] != spec.name)
         if warnings:
             segmentation_node.SetAttribute(WARNINGS_ATTRIBUTE, "\n".join(str(w) for w in warnings))
         else:
@@ -237,8 +246,12 @@ def _new_segmentation_node(name: str) -> Any:
 
 
 def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volume: Any, tags: Mapping[str, str],
-                   region: Optional[Tuple[slice, ...]]) -> None:
-    """Create or update one class's segment; with ``region``, keep an existing segment outside it."""
+                   region: Optional[Tuple[slice, ...]], renamed: bool = False) -> None:
+    """Create or update one class's segment; with ``region``, keep an existing segment (and its name) outside it.
+
+    ``renamed``: ``spec.name`` is the class's name made distinct from another segment's; an
+    existing segment updated in ``region`` then takes it too.
+    """
     import slicer
 
     segmentation = node.GetSegmentation()
@@ -250,6 +263,8 @@ def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volum
             merged = (kept > 0).astype(np.uint8)
             merged[region] = mask[region]
             mask = merged
+        if renamed:
+            segment.SetName(spec.name)
     else:
         if segment is not None:
             segmentation.RemoveSegment(spec.segment_id)

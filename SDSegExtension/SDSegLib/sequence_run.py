@@ -58,7 +58,7 @@ class SequenceRun:
                              "choose no map volume, or segment the current time point only.")
         self.volumes = require_volume_sequence(inputVolume)
         check_sequence_output(self.volumes, outputSegmentation)
-        self._logic, self._options, self._log = logic, dict(options), log
+        self._logic, self._options, self._log, self._output = logic, dict(options), log, outputSegmentation
         self._modality = logic.inputModality(inputVolume)  # a DICOM series' modality is on the browsed volume
         self.volumeNodeID = inputVolume.GetID()
         self.geometry = None  # the browsed volume's grid follows the selected time point; each one is checked when written
@@ -76,7 +76,7 @@ class SequenceRun:
 
     def start(self) -> "SequenceRun":
         """Start the first time point's job (a failure to start removes what was made and is raised)."""
-        self._builder = SegmentationSequenceBuilder(self.volumes, f"{self.volumes.proxy.GetName()} SDSeg")
+        self._builder = SegmentationSequenceBuilder(self.volumes, f"{self.volumes.proxy.GetName()} SDSeg", self._output)
         try:
             self._start_item()
         except Exception:

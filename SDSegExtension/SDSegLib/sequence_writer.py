@@ -12,7 +12,11 @@ What a clinician gets from "All time points" (the guarantees of :mod:`.segmentat
   never a partial sequence that could be taken for a complete one;
 * the browsed segmentation (the proxy node) references the browsed volume, has its parent
   transform and sits in its study; changes made to it (Segment Editor) are saved into the
-  selected time point (the browser's *save changes*).
+  selected time point (the browser's *save changes*);
+* a run into the segmentation of an earlier run (the same browser) writes each time point over
+  that run's item, as a single volume is written over a chosen segmentation: a segment a person
+  worked on there (corrected, reviewed) or drew themselves is kept, and the time point's warnings
+  name it (``vtkMRMLNode::CopyContent`` copies the earlier item into the time point's node first).
 
 Slicer 5.x calls used, as declared in Slicer's sources: ``vtkMRMLSequenceNode::CopySequenceIndex``,
 ``SetDataNodeAtValue`` (deep copy), ``RemoveAllDataNodes`` (``Libs/MRML/Core/vtkMRMLSequenceNode.h``);
@@ -45,12 +49,15 @@ class SegmentationSequenceBuilder:
     Args:
         volumes: the input's volume sequence and browser.
         name: base name of the result (e.g. ``"CT 4D SDSeg"``).
+        output: the segmentation the result will be committed to, or None; when ``volumes.browser``
+            already browses it (an earlier run), each time point is written over that run's item.
     """
 
-    def __init__(self, volumes: VolumeSequence, name: str) -> None:
+    def __init__(self, volumes: VolumeSequence, name: str, output: Any = None) -> None:
         import slicer
 
         self.volumes, self.name = volumes, name
+        self._earlier = volumes.browser.GetSequenceNode(output) if output is not None else None
         scene = slicer.mrmlScene
         self._sequence: Optional[Any] = scene.AddNewNodeByClass(
             "vtkMRMLSequenceNode", scene.GenerateUniqueName(f"{name} (incomplete, being segmented)"))
@@ -67,7 +74,9 @@ class SegmentationSequenceBuilder:
 
         ``volume`` is a temporary scene volume holding that time point's voxels (shared, never
         modified) and grid, under the input's parent transform: the single-volume writer then
-        works exactly as for any volume. Both temporary nodes are removed afterwards.
+        works exactly as for any volume. ``segmentation`` holds the earlier run's item at this
+        time point, if any (what a person did there is kept by the writer). Both temporary nodes
+        are removed afterwards.
         """
         import slicer
 
@@ -80,6 +89,9 @@ class SegmentationSequenceBuilder:
         try:
             for node in (volume, segmentation):
                 node.SetHideFromEditors(True)
+            earlier = self._earlier.GetDataNodeAtValue(value) if self._earlier is not None else None
+            if earlier is not None:  # corrections saved in it (Segment Editor) and the person's own segments
+                segmentation.CopyContent(earlier)
             volume.SetAndObserveImageData(item.GetImageData())
             matrix = vtk.vtkMatrix4x4()
             item.GetIJKToRASMatrix(matrix)

@@ -69,7 +69,10 @@ def test_a_segment_a_person_worked_on_is_kept_and_named_in_the_warnings(monkeypa
     assert "set its status to 'Not started', or choose 'Create new segmentation'" in stored[1]
     statuses.SetSegmentStatus(liver, statuses.NotStarted)  # the user lets the AI replace it
     write_segmentation(again, CARD, volume, node)
-    assert not node.masks["sdseg_1_liver"].any() and not node.GetAttribute(WARNINGS_ATTRIBUTE)
+    assert not node.masks["sdseg_1_liver"].any()
+    (note,) = node.GetAttribute(WARNINGS_ATTRIBUTE).splitlines()  # only: the user's own "liver" is not this run's
+    assert note.startswith("Segment 'liver' (id 'Segment_1')")
+    assert node.GetSegmentation().GetSegment("sdseg_1_liver").GetName() == "liver (SDSeg)"
 
 
 def test_process_keeps_a_completed_segment_and_says_so(monkeypatch, manager, model_folder):

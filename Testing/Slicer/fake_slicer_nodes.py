@@ -4,12 +4,14 @@ Split out of ``fake_slicer.py`` (which re-exports every name, so tests keep usin
 ``fake_slicer.FakeVolumeNode`` etc.). 3D Slicer's MRML cannot be installed outside Slicer; these
 classes copy only the behaviour SDSeg relies on: ids and unique names, attributes and node
 references, ``ModifiedEvent`` observers, one binary mask per segment on the reference volume's
-grid, the serialised reference-image geometry of ``vtkSegmentationConverter``, the segment status of
-``vtkSlicerSegmentationsModuleLogic``, and the subject hierarchy's item parents and attributes.
+grid (``CopyContent`` deep-copies them), the serialised reference-image geometry of
+``vtkSegmentationConverter``, the segment status of ``vtkSlicerSegmentationsModuleLogic``, and the
+subject hierarchy's item parents and attributes.
 """
 
 from __future__ import annotations
 
+import copy
 import itertools
 from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
@@ -105,6 +107,10 @@ class FakeNode(Observable):
     def CreateDefaultDisplayNodes(self) -> None:
         pass
 
+    def CopyContent(self, node: "FakeNode", deepCopy: bool = True) -> None:
+        """vtkMRMLNode::CopyContent: the content (attributes here), not the id, name, references or HideFromEditors."""
+        self.attributes = dict(node.attributes)
+
     def StartModify(self) -> int:
         self.modify_depth += 1
         return 0
@@ -161,6 +167,9 @@ class FakeSegment:
 
     def GetName(self) -> str:
         return self.name
+
+    def SetName(self, name: str) -> None:
+        self.name = str(name)
 
     def GetColor(self):
         return self.color
@@ -291,6 +300,12 @@ class FakeSegmentationNode(FakeNode):
 
     def GetSegmentation(self) -> FakeSegmentation:
         return self.segmentation
+
+    def CopyContent(self, node: FakeNode, deepCopy: bool = True) -> None:
+        """vtkMRMLSegmentationNode's CopyContent: also its segments (deep copies) and their masks."""
+        super().CopyContent(node, deepCopy)
+        self.segmentation = copy.deepcopy(node.segmentation)
+        self.masks = {key: mask.copy() for key, mask in node.masks.items()}
 
     def SetReferenceImageGeometryParameterFromVolumeNode(self, volume: FakeVolumeNode) -> None:
         self.SetNodeReferenceID(self.REFERENCE_ROLE, volume.GetID())

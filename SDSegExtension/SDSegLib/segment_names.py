@@ -1,0 +1,82 @@
+"""Names of SDSeg's segments in a chosen output segmentation that holds other segments (no Slicer).
+
+A run writes one segment per model class, with the class's name (``liver``) under an SDSeg id
+(``sdseg_1_liver``); segments of other ids (a person's own, drawn in the Segment Editor, or another
+model's) are never touched. When one of those already has a class's name (compared without case
+and surrounding spaces: ``Liver`` is ``liver`` to a reader), SDSeg's segment is named apart,
+``"liver (SDSeg)"``, so the segment list, the 3D view legend and a DICOM SEG export never show two
+segments of one name, and :func:`name_clash_notes` tells the run's warnings which is which.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Iterable, List, Sequence
+
+__all__ = ["result_segment_names", "name_clash_notes", "SDSEG_SUFFIX"]
+
+SDSEG_SUFFIX = " (SDSeg)"
+"""Added to a class's name when a segment of another id already has it."""
+
+
+def _key(name: str) -> str:
+    return " ".join(str(name).split()).casefold()
+
+
+def _other_segments(segmentation_node: Any, own_ids: Iterable[str]) -> Dict[str, str]:
+    """id -> name of the node's segments whose id is not one of ``own_ids`` (SDSeg's ids for this card)."""
+    own = set(own_ids)
+    segmentation = segmentation_node.GetSegmentation()
+    others = {}
+    for index in range(segmentation.GetNumberOfSegments()):
+        segment_id = segmentation.GetNthSegmentID(index)
+        if segment_id not in own:
+            others[segment_id] = str(segmentation.GetNthSegment(index).GetName())
+    return others
+
+
+def result_segment_names(segmentation_node: Any, specs: Sequence[Any]) -> Dict[str, str]:
+    """The name each of this run's segments gets in ``segmentation_node`` (None: a new node).
+
+    Args:
+        segmentation_node: the output segmentation node, or None.
+        specs: the card's :class:`~SDSegLib.segmentation_writer.SegmentSpec` list (``segment_id``, ``name``).
+
+    Returns:
+        segment id -> the class's name, or ``"<name> (SDSeg)"`` (``"<name> (SDSeg 2)"``, ... when
+        that is taken too) when a segment of another id has the class's name.
+    """
+    if segmentation_node is None:
+        return {spec.segment_id: spec.name for spec in specs}
+    taken = {_key(name) for name in _other_segments(segmentation_node, (s.segment_id for s in specs)).values()}
+    names = {}
+    for spec in specs:
+        name, number = spec.name, 1
+        while _key(name) in taken:
+            number += 1
+            name = f"{spec.name}{SDSEG_SUFFIX}" if number == 2 else f"{spec.name} (SDSeg {number - 1})"
+        names[spec.segment_id] = name
+    return names
+
+
+def name_clash_notes(segmentation_node: Any, specs: Sequence[Any], skipped: Iterable[str] = ()) -> List[str]:
+    """One warning per class whose name another segment of ``segmentation_node`` already has.
+
+    Args:
+        segmentation_node: the output segmentation node, or None (a new node: nothing to say).
+        specs: the card's segment specs.
+        skipped: segment ids this run does not write (an SDSeg segment a person worked on, kept as it is).
+    """
+    if segmentation_node is None:
+        return []
+    names = result_segment_names(segmentation_node, specs)
+    others = _other_segments(segmentation_node, names)
+    where, notes = segmentation_node.GetName(), []
+    for spec in specs:
+        if spec.segment_id in set(skipped) or names[spec.segment_id] == spec.name:
+            continue
+        for other_id, other_name in others.items():
+            if _key(other_name) == _key(spec.name):
+                notes.append(f"Segment '{other_name}' (id '{other_id}') of '{where}' is not from this run and was kept as "
+                             f"it is; this run's '{spec.name}' is the segment '{names[spec.segment_id]}', so that the "
+                             "two can be told apart.")
+    return notes
