@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["load_ldm_unet_init_state", "widen_input_conv"]
 
+_UNET_PREFIX = "model.diffusion_model."
+
 
 def widen_input_conv(weight: "torch.Tensor", in_channels: int) -> "torch.Tensor":
     """Zero-fill extra input channels of the first conv: (C, 4, 3, 3) -> (C, in_channels, 3, 3).
@@ -34,25 +36,31 @@ def widen_input_conv(weight: "torch.Tensor", in_channels: int) -> "torch.Tensor"
 def load_ldm_unet_init_state(path: Union[str, Path], config: "SDSegConfig") -> Dict[str, "torch.Tensor"]:
     """UNet2DModel state dict for training initialisation from an LDM UNet checkpoint.
 
+    As the official ``SDSeg.init_from_ckpt`` (``load_only_unet: true``) does, only the checkpoint's
+    training weights ``model.diffusion_model.*`` are taken; its EMA copy ``model_ema.*`` is ignored.
+
     Args:
-        path: an LDM checkpoint (``model.diffusion_model.*`` keys, EMA weights used when present
-            as ``model_ema.*``) or a bare UNet state dict, ``.ckpt``/``.pt``/``.safetensors``.
+        path: an LDM checkpoint (``model.diffusion_model.*`` keys) or a bare LDM UNet state dict,
+            ``.ckpt``/``.pt``/``.safetensors``.
         config: the SDSeg architecture to initialise (paper preset for LSUN-Churches).
 
     Returns:
-        ``{name: tensor}`` for ``model.unet``; ``conv_in.weight`` widened from 4 to 8 channels.
+        ``{name: tensor}`` for ``model.unet``; ``conv_in.weight`` widened from 4 input channels to
+        ``2 * latent_channels`` with zeros (the condition starts ignored).
+
+    Raises:
+        CheckpointError: unreadable file, or no LDM UNet in it.
+        WeightsMismatchError: UNet keys the SDSeg UNet does not use (another architecture).
     """
     state = read_state_dict(Path(path))
-    unet = strip_prefix(state, "model.diffusion_model.") or state
-    ema = {k[len("model_ema.diffusion_model"):]: v for k, v in state.items() if k.startswith("model_ema.diffusion_model")}
-    if ema:
-        flat = {k.replace(".", ""): k for k in unet}
-        unet = {flat[k]: v for k, v in ema.items() if k in flat} or unet
+    unet = strip_prefix(state, _UNET_PREFIX) or {k: v for k, v in state.items() if not k.startswith("model_ema.")}
     if "input_blocks.0.0.weight" not in unet:
-        raise CheckpointError(f"{path}: no LDM UNet weights found (expected 'model.diffusion_model.input_blocks.0.0.weight').")
+        raise CheckpointError(f"{path}: no LDM UNet weights found (expected '{_UNET_PREFIX}input_blocks.0.0.weight'); "
+                              "give the LDM checkpoint (e.g. lsun_churches256/model.ckpt) or a bare LDM UNet state dict.")
     converted, unused = ldm_unet_to_diffusers(unet, config)
     unused = [k for k in unused if not k.startswith("label_emb")]
     if unused:
-        raise WeightsMismatchError(f"{path}: UNet keys not used by the SDSeg UNet: {unused[:8]}; is this an LDM openaimodel UNet?")
+        raise WeightsMismatchError(f"{path}: UNet keys not used by the SDSeg UNet: {unused[:8]}; is this an LDM "
+                                   "openaimodel UNet of the paper's architecture (model.preset=paper)?")
     converted["conv_in.weight"] = widen_input_conv(converted["conv_in.weight"], 2 * config.latent_channels)
     return converted

@@ -30,6 +30,7 @@ from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, m
 from .data import discover
 from .errors import TrainingConfigError
 from .evaluate import check_checkpoint_classes, checkpoint_folder, model_from_checkpoint
+from .run_compat import check_same_data
 
 __all__ = ["build_card", "export_run", "check_destination", "default_modality"]
 
@@ -158,7 +159,8 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
 
     Raises:
         TrainingConfigError: a destination :func:`check_destination` refuses, a run trained on a
-            random autoencoder, or card fields that do not fit.
+            random autoencoder, classes or a data kind or window other than the run's, or card fields
+            that do not fit.
     """
     from .modeling import is_random_autoencoder, read_autoencoder_meta, resolve_autoencoder_source
 
@@ -171,6 +173,7 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     model = model_from_checkpoint(cfg, folder)
     info = discover(cfg.data)
     check_checkpoint_classes(cfg, model, info.class_names, folder, "export")
+    check_same_data(folder, model.training_state, cfg, "export")  # the card's intensity mapping is the run's
     state = model.training_state
     split_path = Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"
     split = json.loads(split_path.read_text(encoding="utf-8")) if split_path.is_file() else {}

@@ -190,7 +190,8 @@ def load_unet_init(model: SDSegModel, source: str, config: SDSegConfig) -> str:
         model: the model being built.
         source: an engine model folder (its UNet, EMA weights as exported; the UNet architecture
             and class count must match, the autoencoder and tau_theta may differ), or an LDM
-            UNet checkpoint such as LSUN-Churches (conv_in widened 4 -> 8).
+            UNet checkpoint such as LSUN-Churches: its training UNet ``model.diffusion_model.*``, not
+            its ``model_ema.*`` copy, as the official code (:func:`SDSegLogic.importers.load_ldm_unet_init_state`; conv_in widened 4 -> 8).
         config: the run's engine configuration.
 
     Raises:
@@ -206,7 +207,7 @@ def load_unet_init(model: SDSegModel, source: str, config: SDSegConfig) -> str:
     except ImportError as exc:
         raise TrainingConfigError(f"model.unet_init needs SDSegLogic.importers ({exc}).") from None
     load_state_dict_checked(model.unet, load_ldm_unet_init_state(source, config), source)
-    return f"UNet from {source}"
+    return f"UNet from {source} (its training weights model.diffusion_model.*, as the official code)"
 
 
 def _component_from_model_folder(model: SDSegModel, component: str, folder: Path, config: SDSegConfig, setting: str) -> str:

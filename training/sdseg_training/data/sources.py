@@ -9,6 +9,7 @@ from __future__ import annotations
 import re
 import warnings
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
@@ -16,11 +17,12 @@ import numpy as np
 
 from ..errors import DatasetError
 from .labels import class_lut, integral_labels, present_values, threshold_lut
+from .masks import read_mask, refuge_cup
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
 from .preprocess import disc_centred_crop, read_oriented, read_picture, resize_images, resize_labels, rgb_to_unit, window_to_unit
 from .slices import Case
 
-__all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS"]
+__all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS", "DEFAULT_WINDOWS"]
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOLUME_EXT = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -29,6 +31,8 @@ BTCV_TEST = ("0001", "0002", "0003", "0004", "0008", "0022", "0025", "0029", "00
 #: The 8 organs of the paper's BTCV experiments: name -> BTCV label value.
 BTCV_ORGANS = (("spleen", 1), ("right kidney", 2), ("left kidney", 3), ("gallbladder", 4), ("liver", 6),
                ("stomach", 7), ("aorta", 8), ("pancreas", 11))
+#: The intensity window a kind uses when ``data.window`` is null (HU for CT, CBCT values for STS-3D).
+DEFAULT_WINDOWS = {"btcv": (-125.0, 275.0), "sts3d": (-100.0, 1100.0)}
 
 
 @dataclass
@@ -114,13 +118,6 @@ def _pairs(images: Dict[str, Path], masks: Dict[str, Path], where: Path) -> List
     return [(k, images[k], masks[k]) for k in images]
 
 
-def _read_grey(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("L"))
-
-
 def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: str, lut: np.ndarray,
                   mask_rule: Callable[[Path], np.ndarray], crop: Optional[Callable] = None) -> Case:
     """A 2-D case: the picture read as the engine reads it, the raw mask mapped through ``lut``."""
@@ -149,7 +146,8 @@ def _masks2d(cfg, root: Path, img_dir: str, mask_dir: str, what: str, mode: str 
     images = _listing(root / img_dir, IMAGE_EXT, f"{what}: the images go in <root>/{img_dir}")
     masks = _listing(root / mask_dir, IMAGE_EXT, f"{what}: the masks (same names) go in '<root>/{mask_dir}'")
     lut, names = class_lut(classes) if classes else (threshold_lut(), ["foreground"])
-    cases = {cid: _image2d_case(cid, i, m, cfg.size, mode, lut, _read_grey) for cid, i, m in _pairs(images, masks, root)}
+    values = partial(read_mask, rule="labels" if classes else "grey")  # data.classes: the numbers stored (masks.py)
+    cases = {cid: _image2d_case(cid, i, m, cfg.size, mode, lut, values) for cid, i, m in _pairs(images, masks, root)}
     labels = {"label_folder": str(root / mask_dir), "label_rule": "classes" if classes else "threshold", "lut": lut}
     return cases, names, labels
 
@@ -167,21 +165,6 @@ def _cvc(cfg) -> DatasetInfo:
 def _kvasir(cfg) -> DatasetInfo:
     cases, _, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "Kvasir-SEG", "bicubic")
     return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels, image_resize="bicubic")
-
-
-def _refuge_cup(path: Path) -> np.ndarray:
-    """Optic cup: green channel == 255 for colour masks; value 0 for REFUGE grey masks (0 cup, 128 rim, 255 bg)."""
-    from PIL import Image
-
-    with Image.open(path) as im:
-        if im.mode in ("RGB", "RGBA", "P"):
-            rgb = np.asarray(im.convert("RGB"))
-            if not (rgb[..., 0] == rgb[..., 1]).all():
-                return (rgb[..., 1] == 255).astype(np.uint8)
-            grey = rgb[..., 0]
-        else:
-            grey = np.asarray(im.convert("L"))
-    return (grey == 0).astype(np.uint8) * 1 + ((grey > 0) & (grey < 255)).astype(np.uint8) * 2
 
 
 def _refuge2(cfg) -> DatasetInfo:
@@ -202,7 +185,7 @@ def _refuge2(cfg) -> DatasetInfo:
         ids = []
         for cid, i, m in _pairs(images, masks, root / part):
             key = f"{part}/{cid}"
-            cases[key] = _image2d_case(key, i, m, cfg.size, "bilinear", lut, _refuge_cup, crop)
+            cases[key] = _image2d_case(key, i, m, cfg.size, "bilinear", lut, refuge_cup, crop)
             ids.append(key)
         split[part] = ids
     if "train" not in split or "test" not in split:
@@ -277,7 +260,7 @@ def _btcv(cfg) -> DatasetInfo:
     organs = [{"name": n, "labels": [v]} for n, v in BTCV_ORGANS]
     if not cfg.multiclass and not cfg.classes:
         organs = [{"name": "abdominal organs", "labels": [v for _, v in BTCV_ORGANS]}]
-    cases, names, window, labels = _volumes(cfg, "img", "label", (-125.0, 275.0), organs, _btcv_id)
+    cases, names, window, labels = _volumes(cfg, "img", "label", DEFAULT_WINDOWS["btcv"], organs, _btcv_id)
     test = [c for c in BTCV_TEST if c in cases]
     if not test and not cfg.test_cases:
         warnings.warn(f"{Path(cfg.root) / 'img'}: none of the 12 TransUNet test volumes ({', '.join(BTCV_TEST[:4])}, ...) is "
@@ -287,7 +270,7 @@ def _btcv(cfg) -> DatasetInfo:
 
 
 def _sts3d(cfg) -> DatasetInfo:
-    cases, names, window, labels = _volumes(cfg, default_window=(-100.0, 1100.0), default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
+    cases, names, window, labels = _volumes(cfg, default_window=DEFAULT_WINDOWS["sts3d"], default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
     return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 

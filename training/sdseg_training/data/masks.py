@@ -1,0 +1,96 @@
+"""2-D mask files read as label values: the number each pixel stands for, before the class mapping.
+
+Two readings, chosen by the dataset's label rule:
+
+* ``"grey"`` (masks thresholded at > 127): the grey level a viewer shows. Colour masks become
+  ``L = 0.299 R + 0.587 G + 0.114 B``; 16-bit and 32-bit masks count values above 255 as 255.
+* ``"labels"`` (``data.classes``): the whole number the file stores. 16-bit, 32-bit and float masks
+  must hold whole numbers 0..255, as volume label maps must (anything else is refused, naming the
+  file and the values), instead of being clipped to 255 so that classes above it merge.
+
+Palette masks (PNG mode ``P``) read the same in both: when the palette holds only grey colours and
+covers every index the file uses (a black-and-white or grey mask stored with a palette), the pixel is
+the grey level shown; otherwise (coloured palettes such as VOC's, or a palette that lacks the indices
+used) the pixel is its palette index, as ``numpy.asarray(PIL.Image.open(f))`` and VOC-style tools
+read class masks. The whole palette decides, so that files sharing a palette read alike.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import DatasetError
+from .labels import integral_labels
+
+__all__ = ["read_mask", "refuge_cup"]
+
+_WIDE_MODES = ("I", "I;16", "I;16B", "I;16L", "I;16N", "F")
+
+
+def read_mask(path: Path, rule: str = "grey") -> np.ndarray:
+    """The label values of a 2-D mask file.
+
+    Args:
+        path: a PNG, JPEG, TIFF or BMP mask.
+        rule: ``"grey"`` (threshold rule) or ``"labels"`` (values mapped by ``data.classes``).
+
+    Returns:
+        uint8 (H, W) values 0..255.
+
+    Raises:
+        DatasetError: with ``"labels"``, a wide mask holding values outside 0..255 or non-integral values.
+    """
+    from PIL import Image
+
+    if rule not in ("grey", "labels"):
+        raise ValueError(f"mask rule {rule!r}: use 'grey' or 'labels'")
+    try:
+        with Image.open(path) as im:
+            if im.mode in ("P", "PA"):
+                return _palette_values(im)
+            if im.mode in _WIDE_MODES:
+                return _wide_values(np.asarray(im), path, rule)
+            return np.asarray(im.convert("L"))
+    except OSError as exc:
+        raise DatasetError(f"{path}: the mask cannot be read ({exc}); re-save it as PNG.") from None
+
+
+def _palette_values(im) -> np.ndarray:
+    """Indices of a palette image, or their grey levels when its palette is grey and covers them."""
+    index = np.asarray(im)
+    index = index[..., 0] if index.ndim == 3 else index  # PA: index and alpha
+    palette = np.asarray(im.getpalette() or [], np.int64).reshape(-1, 3)
+    used = np.flatnonzero(np.bincount(index.ravel(), minlength=256))
+    covered = used.size == 0 or int(used.max()) < palette.shape[0]
+    grey = covered and bool((palette[:, 0] == palette[:, 1]).all() and (palette[:, 1] == palette[:, 2]).all())
+    return palette[index, 0].astype(np.uint8) if grey else index.astype(np.uint8)
+
+
+def _wide_values(array: np.ndarray, path: Path, rule: str) -> np.ndarray:
+    """A 16-bit, 32-bit or float mask: whole numbers 0..255 (``"labels"``), or grey levels clipped to 0..255."""
+    if rule == "labels":
+        return integral_labels(array, path)
+    if array.dtype.kind == "f":
+        array = np.rint(np.nan_to_num(array, nan=0.0))
+    return np.clip(array, 0, 255).astype(np.uint8)
+
+
+def refuge_cup(path: Path) -> np.ndarray:
+    """REFUGE2 mask as 0 background, 1 optic cup, 2 rim (the rest of the optic disc).
+
+    Grey masks follow the REFUGE convention 0 = cup, 128 = rim, 255 = background; colour masks (already
+    cropped releases) mark the cup with green == 255, as in the original code (the rim is not marked).
+    """
+    from PIL import Image
+
+    with Image.open(path) as im:
+        if im.mode in ("RGB", "RGBA", "P"):
+            rgb = np.asarray(im.convert("RGB"))
+            if not (rgb[..., 0] == rgb[..., 1]).all():
+                return (rgb[..., 1] == 255).astype(np.uint8)
+            grey = rgb[..., 0]
+        else:
+            grey = np.asarray(im.convert("L"))
+    return (grey == 0).astype(np.uint8) * 1 + ((grey > 0) & (grey < 255)).astype(np.uint8) * 2
