@@ -24,7 +24,9 @@ Usage::
     python benchmarks/bench_inference.py --preset paper --device cuda --official-ldm .official
 
 Weights are random unless ``--model DIR`` points at a trained model folder (faithfulness on
-trained weights is what counts for the precision levers). Prints a table and writes JSON.
+trained weights is what counts for the precision levers). Prints a table and writes JSON, rewritten
+atomically after every row (``complete`` stays false until the last one), so a run stopped by a time
+limit keeps the rows it finished; the rows that matter most are timed first (:func:`timing_order`).
 """
 
 from __future__ import annotations
@@ -45,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 REFERENCE_ROW = "reference (official loop on engine modules: fp32, eager, batch 1)"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from bench_measure import (OFFICIAL_ROW, best_time, device_info, mask_dice, print_table, real_slices, write_result,  # noqa: E402
-                           result_row, sync)
+from bench_measure import (OFFICIAL_ROW, best_time, device_info, mask_dice, print_table, real_slices,  # noqa: E402
+                           result_row, sync, with_speedups, write_result)
 
 
 def reference_loop(model, images, device):
@@ -146,6 +148,26 @@ def engine_variants(device, batch: int, compile_mode: Optional[str] = None, aot:
     return variants
 
 
+def timing_order(variants: List[Variant], device) -> List[int]:
+    """Indices of ``variants`` in the order they are TIMED (the table keeps ``variants``' order).
+
+    A GPU step has a hard time limit and the JSON is rewritten after every row, so the rows that
+    matter most run first: AOT packages, the fast decoder and the engine's own default precision
+    (what users get), then the other batched levers, and the slow one-slice-per-call row last.
+    """
+    import torch
+
+    cuda = device.type == "cuda"
+    default = (torch.float16, torch.float32) if cuda else (torch.float32, None)
+
+    def rank(index: int) -> tuple:
+        v = variants[index]
+        headline = v.compile_mode == "aot" or v.fast_decoder or ((v.dtype, v.unet_dtype) == default and v.channels_last == cuda)
+        return (v.batch == 1, not headline, index)
+
+    return sorted(range(len(variants)), key=rank)
+
+
 def _official_reference():
     """The sibling module :mod:`official_reference` (imported lazily: it needs only torch here)."""
     if str(HERE) not in sys.path:
@@ -199,6 +221,31 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         return call
 
     rows: List[Dict[str, object]] = []
+    result: Dict[str, object] = {
+        "benchmark": "sdseg-inference",
+        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "preset": base.config.preset if not args.model else str(args.model),
+        "sample_size": size,
+        "slices": args.slices,
+        "reference_slices": min(args.reference_slices, args.slices),
+        "device": device_info(device),
+        "torch": torch.__version__,
+        "python": platform.python_version(),
+        "threads": args.threads,
+        "parameters": base.parameter_counts(),
+        "weights": "trained" if args.model else "random",
+        "images": str(args.images_npz) if args.images_npz else "random uniform in [-1, 1]",
+        "official": None,
+        "complete": False,  # True once every row ran: a run stopped by a time limit keeps its rows
+        "rows": rows,
+    }
+    engine_rows: Dict[int, Dict[str, object]] = {}  # table index -> row, filled in timing order
+
+    def checkpoint() -> None:
+        """Rewrite the JSON with every row so far (table order, speed-ups from the reference)."""
+        result["rows"] = with_speedups(rows + [engine_rows[i] for i in sorted(engine_rows)])
+        write_result(result, args.json, result_name(result), quiet=True)
+
     if device.type == "cuda":
         torch.backends.cudnn.allow_tf32 = False
         torch.backends.cuda.matmul.allow_tf32 = False
@@ -209,8 +256,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     seconds = best_time(functools.partial(reference_loop, ref_model, ref_images, device), device, args.repeats)
     rows.append(result_row(REFERENCE_ROW, seconds, len(ref_images), device, None, None))
     ref_model = None  # free its memory before the next rows
+    checkpoint()
 
-    official_info: Optional[Dict[str, object]] = None
     official_probs = None
     modules = None
     if args.official_ldm is not None:
@@ -221,7 +268,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
             print(f"official modules skipped: {exc}", flush=True)
             rows.append({"variant": OFFICIAL_ROW, "error": str(exc)[:500]})
     if modules is not None:
-        official_info = {
+        result["official"] = {
             "ldm_root": str(modules.ldm_root),
             "commit": official.official_commit(modules.ldm_root),
             "groupnorm_groups_unet_ae_cond": list(modules.groupnorm_groups),
@@ -244,6 +291,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
 
     fp32 = fresh(torch.float32)
     truth = engine_fn(fp32, args.batch)()
+    fp32 = None  # kept, its fp32 networks would sit in GPU memory and in every later row's peak_gpu_mib
     if official_probs is not None:
         # Same weights and the same seed-0 noise: only floating-point rounding may differ, so this
         # difference (kept to 3 significant digits, not 6 decimals) is the proof of same weights.
@@ -251,60 +299,50 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         official_diff = float((official_probs - truth[: len(ref_images)]).abs().max())
         official_row["softmap_max_abs_vs_fp32"] = float(f"{official_diff:.3g}")
         official_row["mask_dice_vs_fp32"] = round(mask_dice(official_probs, truth[: len(ref_images)]), 5)
+    checkpoint()
     want_fast = bool(args.fast_decoder) and base.fast_decoder is not None
     variants = engine_variants(device, args.batch, args.compile, aot=args.aot_cache is not None, fast_decoder=want_fast)
     if args.aot_only:
         variants = [v for v in variants if v.compile_mode == "aot"]
-    for name, dtype, cl, mode, batch, unet_dtype, fast in variants:
+    for position, index in enumerate(timing_order(variants, device)):
+        v = variants[index]
         compile_start = time.perf_counter()
         try:
-            pipe = fresh(dtype, cl, mode, unet_dtype, fast)
-            call = engine_fn(pipe, batch)
+            pipe = fresh(v.dtype, v.channels_last, v.compile_mode, v.unet_dtype, v.fast_decoder)
+            call = engine_fn(pipe, v.batch)
             probs = call()  # warm-up (and compilation)
         except Exception as exc:  # one failing lever must not lose the other rows of a GPU run
-            print(f"variant {name!r} failed: {type(exc).__name__}: {exc}", flush=True)
-            rows.append({"variant": name, "error": f"{type(exc).__name__}: {str(exc)[:500]}"})
+            print(f"variant {v.name!r} failed: {type(exc).__name__}: {exc}", flush=True)
+            engine_rows[index] = {"variant": v.name, "error": f"{type(exc).__name__}: {str(exc)[:500]}",
+                                  "timed_position": position}
+            checkpoint()
             continue
         sync(device)
         warm = time.perf_counter() - compile_start
         if device.type == "cuda":
             torch.cuda.reset_peak_memory_stats(device)  # steady state: not the warm-up's autotuning workspace
-        seconds = best_time(call, device, args.repeats)
+        # The call above was the warm-up; only torch.compile modes (CUDA graphs record on a later call) get another.
+        seconds = best_time(call, device, args.repeats, warmup=v.compile_mode not in (None, "aot"))
         diff = float((probs - truth).abs().max())
         dice = mask_dice(probs, truth)
-        row = result_row(name, seconds, args.slices, device, diff, dice)
+        row = result_row(v.name, seconds, args.slices, device, diff, dice)
         row["first_call_s"] = round(warm, 3)
+        row["timed_position"] = position
         if pipe.compile_summary:
-            row["compile"] = {k: (v.get("status") if isinstance(v, dict) else v) for k, v in pipe.compile_summary.items()}
-        rows.append(row)
-        del pipe
+            row["compile"] = {k: (e.get("status") if isinstance(e, dict) else e) for k, e in pipe.compile_summary.items()}
+        engine_rows[index] = row
+        pipe = call = None  # free this variant's networks before the next one is built
         if device.type == "cuda":
             torch.cuda.empty_cache()
-    ref_ms = rows[0]["ms_per_slice"]
-    official_ms = next((row["ms_per_slice"] for row in rows if row["variant"] == OFFICIAL_ROW and "error" not in row), None)
-    for row in rows:
-        if "error" in row:
-            continue
-        row["speedup_vs_reference"] = round(ref_ms / row["ms_per_slice"], 2)
-        if official_ms is not None:
-            row["speedup_vs_official"] = round(official_ms / row["ms_per_slice"], 2)
-    return {
-        "benchmark": "sdseg-inference",
-        "date": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
-        "preset": base.config.preset if not args.model else str(args.model),
-        "sample_size": size,
-        "slices": args.slices,
-        "reference_slices": len(ref_images),
-        "device": device_info(device),
-        "torch": torch.__version__,
-        "python": platform.python_version(),
-        "threads": args.threads,
-        "parameters": base.parameter_counts(),
-        "weights": "trained" if args.model else "random",
-        "images": str(args.images_npz) if args.images_npz else "random uniform in [-1, 1]",
-        "official": official_info,
-        "rows": rows,
-    }
+        checkpoint()
+    result["rows"] = with_speedups(rows + [engine_rows[i] for i in sorted(engine_rows)])
+    result["complete"] = True
+    return result
+
+
+def result_name(result: Dict[str, object]) -> str:
+    """Default JSON file name under ``benchmarks/results/`` (when ``--json`` is not given)."""
+    return f"inference-{Path(str(result['preset'])).name}-{result['device']['type']}.json"
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -346,7 +384,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         args.device = "cpu"
     result = run(args)
     print_table(result)
-    write_result(result, args.json, f"inference-{Path(str(result['preset'])).name}-{result['device']['type']}.json")
+    write_result(result, args.json, result_name(result))
     return 0
 
 

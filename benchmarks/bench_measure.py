@@ -10,7 +10,7 @@ from __future__ import annotations
 import platform
 import time
 from pathlib import Path
-from typing import Callable, Dict, Optional
+from typing import Callable, Dict, List, Optional
 
 OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
 
@@ -22,10 +22,19 @@ def sync(device) -> None:
         torch.cuda.synchronize(device)
 
 
-def best_time(fn: Callable[[], object], device, repeats: int) -> float:
-    """Best wall time of ``repeats`` calls after one warm-up, in seconds."""
-    fn()
-    sync(device)
+def best_time(fn: Callable[[], object], device, repeats: int, warmup: bool = True) -> float:
+    """Best wall time of ``repeats`` calls, in seconds.
+
+    Args:
+        fn: the call to time.
+        device: ``torch.device`` (CUDA is synchronised around each call).
+        repeats: timed calls.
+        warmup: make one untimed call first; pass ``False`` when the caller has just made one
+            (a second warm-up of the batch-1 paper row costs ~8 s of a GPU step's time limit).
+    """
+    if warmup:
+        fn()
+        sync(device)
     best = float("inf")
     for _ in range(repeats):
         start = time.perf_counter()
@@ -90,6 +99,19 @@ def result_row(name, seconds, slices, device, diff, dice) -> Dict[str, object]:
     return row
 
 
+def with_speedups(rows: List[Dict[str, object]]) -> List[Dict[str, object]]:
+    """``rows`` with ``speedup_vs_reference`` (and ``speedup_vs_official``) filled in; the reference is row 0."""
+    ref_ms = rows[0]["ms_per_slice"]
+    official_ms = next((row["ms_per_slice"] for row in rows if row["variant"] == OFFICIAL_ROW and "error" not in row), None)
+    for row in rows:
+        if "error" in row:
+            continue
+        row["speedup_vs_reference"] = round(ref_ms / row["ms_per_slice"], 2)
+        if official_ms is not None:
+            row["speedup_vs_official"] = round(official_ms / row["ms_per_slice"], 2)
+    return rows
+
+
 def device_info(device) -> Dict[str, object]:
     import torch
 
@@ -101,9 +123,10 @@ def device_info(device) -> Dict[str, object]:
             import subprocess
 
             info["driver"] = subprocess.run(
-                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True
+                ["nvidia-smi", "--query-gpu=driver_version", "--format=csv,noheader"], capture_output=True, text=True,
+                timeout=20,  # a hung driver query must not eat the GPU step's time limit
             ).stdout.strip()
-        except OSError:
+        except (OSError, subprocess.TimeoutExpired):
             info["driver"] = None
     return info
 
@@ -129,14 +152,36 @@ def print_table(result: Dict[str, object]) -> None:
               f"{extra} {diff:>9} {dice:>7} {row.get('peak_gpu_mib', '-')!s:>9}")
 
 
-def write_result(result: Dict[str, object], out: Optional[Path], default_name: str) -> Path:
-    """Write a benchmark's JSON result to ``out``, else ``benchmarks/results/<default_name>``; print the path."""
+def write_result(result: Dict[str, object], out: Optional[Path], default_name: str, quiet: bool = False) -> Path:
+    """Write a benchmark's JSON result to ``out``, else ``benchmarks/results/<default_name>``; print the path.
+
+    The file is replaced atomically (a temporary file in the same folder, then a rename), so a
+    benchmark rewritten after every row and stopped by a time limit leaves its last complete
+    version, never half a file.
+
+    Args:
+        result: JSON-serialisable result (other values are written with ``str``).
+        out: target file, or ``None`` for the default location.
+        default_name: file name under ``benchmarks/results/`` when ``out`` is ``None``.
+        quiet: do not print the path (the intermediate writes of a long run).
+    """
     import json
+    import os
+    import tempfile
 
     target = Path(out) if out else Path(__file__).resolve().parent / "results" / default_name
     target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(result, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"wrote {target}")
+    fd, tmp = tempfile.mkstemp(prefix="." + target.name + ".", suffix=".tmp", dir=str(target.parent))
+    try:
+        os.fchmod(fd, 0o644)  # mkstemp's 0600 would make the result unreadable to other users
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(json.dumps(result, indent=2, default=str) + "\n")
+        os.replace(tmp, target)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    if not quiet:
+        print(f"wrote {target}")
     return target
 
 

@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import shutil
 import sys
 import tempfile
 import time
@@ -145,6 +146,15 @@ def _warmup_range(count: int, batch: int) -> Tuple[int, int]:
 
 
 def run(args: argparse.Namespace) -> Dict[str, object]:
+    """Time one file -> ``.seg.nrrd`` run; its scratch folder (synthetic CT, random model, output) is removed after."""
+    work = Path(tempfile.mkdtemp(prefix="sdseg-bench-"))
+    try:
+        return _run(args, work)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)  # a 200-slice phantom is ~50 MB, a random paper model 0.8 GB
+
+
+def _run(args: argparse.Namespace, work: Path) -> Dict[str, object]:
     import torch
 
     if args.threads:
@@ -153,7 +163,6 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     from SDSegLogic.pipeline import SDSegPipeline
     from SDSegLogic.segment import plan_segmentation, segment_array
 
-    work = Path(tempfile.mkdtemp(prefix="sdseg-bench-"))
     if args.synthetic:
         source = _synthetic_ct(work / "synthetic.nrrd", args.synthetic)
     elif args.input:

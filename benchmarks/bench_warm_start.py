@@ -13,7 +13,9 @@ enough to run them):
 
 The engine's ``ready`` line says whether compiled packages run (``compiled_rows``, ``None`` when
 eager); each row records it. The JSON is rewritten after every row, so a run stopped by a time
-limit keeps the rows it finished.
+limit keeps the rows it finished; a SIGTERM (``timeout``, as ``gpu_session.sh`` uses) also
+records the engine it interrupts, with ``stopped`` and the tail of that engine's log (which says,
+for a cold build, which networks were compiled and how long each took).
 
 Usage::
 
@@ -30,6 +32,7 @@ import argparse
 import json
 import os
 import platform
+import signal
 import subprocess
 import sys
 import tempfile
@@ -43,9 +46,22 @@ if str(ROOT / "benchmarks") not in sys.path:
 from bench_measure import write_result  # noqa: E402
 
 
+class Stopped(Exception):
+    """A termination signal arrived (the GPU session's step timeout) while an engine was starting."""
+
+
+def _stop_on_signal(signum, frame) -> None:
+    signal.signal(signum, signal.SIG_IGN)  # once: the row and the JSON must still be written
+    raise Stopped(signal.Signals(signum).name)
+
+
 def start_engine(model: Path, device: str, compile_policy: str, home: Path, timeout_s: float,
                  extra_env: Optional[Dict[str, str]] = None) -> Dict[str, object]:
-    """Run one engine process until ``ready`` (or failure); return timings and its log tail."""
+    """Run one engine process until ``ready`` (or failure); return timings and its log tail.
+
+    A :class:`Stopped` raised while waiting (see :func:`main`'s SIGTERM handler) ends the wait:
+    the engine is killed at once and the row says ``stopped`` (the signal's name).
+    """
     env = dict(os.environ, SDSEG_HOME=str(home), SDSEG_BENCH_TOKEN="bench-token-" + os.urandom(12).hex(), PYTHONUNBUFFERED="1")
     env.update(extra_env or {})
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(ROOT), env.get("PYTHONPATH", "")) if p)
@@ -56,6 +72,7 @@ def start_engine(model: Path, device: str, compile_policy: str, home: Path, time
     with open(log_path, "w", encoding="utf-8") as log:
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True, env=env, cwd=str(ROOT))
         ready: Optional[dict] = None
+        stopped: Optional[str] = None
         try:
             deadline = start + timeout_s
             while time.perf_counter() < deadline:
@@ -69,9 +86,14 @@ def start_engine(model: Path, device: str, compile_policy: str, home: Path, time
                 if event.get("event") == "ready":
                     ready = event
                     break
-            seconds = time.perf_counter() - start
+        except Stopped as exc:
+            stopped = str(exc)
         finally:
-            proc.terminate()
+            seconds = time.perf_counter() - start
+            if stopped:
+                proc.kill()  # the caller's time is up: no 20 s grace (timeout's --kill-after is shorter)
+            else:
+                proc.terminate()
             try:
                 proc.wait(timeout=20)
             except subprocess.TimeoutExpired:
@@ -82,7 +104,7 @@ def start_engine(model: Path, device: str, compile_policy: str, home: Path, time
             "packages_used": None if ready is None else ready.get("compiled_rows") is not None,
             "device": None if ready is None else ready.get("device"), "exit_code": proc.returncode,
             "startup_timings": None if ready is None else ready.get("startup_timings"), "env": extra_env or {},
-            "log_tail": tail}
+            "stopped": stopped, "log": str(log_path), "log_tail": tail}
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -119,16 +141,19 @@ def main(argv: Optional[List[str]] = None) -> int:
         "rows": [],
     }
     rows = result["rows"]
+    signal.signal(signal.SIGTERM, _stop_on_signal)
     for run in runs:
         policy, extra = policies[run]
         row = start_engine(args.model, args.device, policy, home, args.timeout, extra)
         row["run"] = run
         rows.append(row)
         print(f"{run:<22} ready={row['ready']!s:<5} {row['seconds_to_ready']:>8.2f} s  packages={row['packages_used']!s:<5} "
-              f"{row['startup_timings']}", flush=True)
+              f"{row['startup_timings']}{' STOPPED by ' + row['stopped'] if row['stopped'] else ''}", flush=True)
         if not row["ready"]:
             print("\n".join(row["log_tail"]), flush=True)
         write_result(result, args.json, f"warm-start-{args.device}.json")  # after every row: a killed run keeps them
+        if row["stopped"]:
+            return 128 + signal.SIGTERM  # the shell's code for a SIGTERM'd command; the rows are written
     return 0 if all(r["ready"] for r in rows) else 1
 
 

@@ -260,6 +260,29 @@ def test_speed_benchmark_smoke_reports_three_modes(tmp_path):
     assert report["speedup_vs_fp32"]["fp32"] == 1.0 and report["speedup_amp_vs_fp32"] > 0
     assert all(r["speedup_vs_fp32"] > 0 for r in report["results"])
 
+    assert report["complete"] is True
+
+
+def test_speed_benchmark_keeps_the_modes_it_finished_when_stopped(tmp_path, monkeypatch):
+    """A run stopped after its first mode (a device time limit) leaves that mode's row on disk."""
+    spec = importlib.util.spec_from_file_location("train_speed_stop", TRAINING / "benchmarks" / "train_speed.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    real, calls = module.run_mode, []
+
+    def stop_at_the_second_mode(*args, **kwargs):
+        calls.append(args)
+        if len(calls) == 2:
+            raise KeyboardInterrupt  # as a SIGINT from a time limit would
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(module, "run_mode", stop_at_the_second_mode)
+    out = tmp_path / "speed.json"
+    with pytest.raises(KeyboardInterrupt):
+        module.main(["--smoke", "--json", str(out)])
+    report = json.loads(out.read_text())
+    assert report["complete"] is False and [r["mode"] for r in report["results"]] == ["fp32"]
+    assert report["modes_planned"][0] == "fp32" and len(report["modes_planned"]) == 3
 
 def test_heldout_ae_scores_the_stage1_autoencoder_on_the_test_split(tmp_path, capsys):
     """``heldout ae``: the reconstruction Dice of a stage-1 output on its own test split, per class."""
