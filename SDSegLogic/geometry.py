@@ -11,7 +11,8 @@ Conventions used everywhere in the engine:
 * ``direction`` is a 3x3 matrix whose COLUMNS are the LPS unit vectors of axes i, j, k (ITK's
   direction cosines), so ``lps = origin + direction @ (spacing * ijk)``.
 * Orientation codes name, per voxel axis, the patient direction the axis points TO: ``"LPS"``
-  means i points Left, j Posterior, k Superior (ITK ``DICOMOrient`` / DICOM style).
+  means i points Left, j Posterior, k Superior (ITK ``DICOMOrient`` / DICOM style); they are
+  computed in :mod:`SDSegLogic.orientation` and re-exported here.
 
 :func:`reorient` only permutes and flips voxel axes. It never resamples, keeps an oblique direction
 matrix exactly (its columns are permuted and negated, nothing else), and returns a
@@ -20,8 +21,6 @@ matrix exactly (its columns are permuted and negated, nothing else), and returns
 
 from __future__ import annotations
 
-import itertools
-import math
 import warnings
 from dataclasses import dataclass
 from typing import Sequence, Tuple
@@ -29,6 +28,7 @@ from typing import Sequence, Tuple
 import numpy as np
 
 from .errors import GeometryError
+from .orientation import closest_axes, obliquity_degrees, orientation_code, parse_orientation_code
 
 __all__ = [
     "ImageGeometry", "ReorientPlan", "orientation_code", "closest_axes", "obliquity_degrees", "reorient",
@@ -40,8 +40,6 @@ LPS_TO_RAS = np.diag([-1.0, -1.0, 1.0, 1.0])
 #: Obliquity (degrees between a voxel axis and its nearest patient axis) above which we warn.
 OBLIQUE_WARN_DEGREES = 1.0
 _ORTHONORMAL_TOL = 1e-4
-_POSITIVE = "LPS"
-_NEGATIVE = "RAI"
 
 
 def _vec3(values: Sequence[float], name: str) -> Tuple[float, float, float]:
@@ -180,56 +178,6 @@ class ImageGeometry:
             )
 
 
-# ---------------------------------------------------------------------- orientation codes
-def closest_axes(direction: np.ndarray) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
-    """Nearest signed axis permutation of a direction matrix.
-
-    Args:
-        direction: (3, 3), columns are LPS unit vectors of voxel axes i, j, k.
-
-    Returns:
-        ``(world_axis, sign)``: for each voxel axis c, the LPS axis (0=x, 1=y, 2=z) it is closest
-        to and the sign (+1 towards L/P/S). The permutation maximises the summed |cosines|, so
-        even a 45-degree oblique grid gets a unique, stable assignment.
-    """
-    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    best = max(itertools.permutations(range(3)), key=lambda p: sum(abs(d[p[c], c]) for c in range(3)))
-    signs = tuple(1 if d[best[c], c] >= 0 else -1 for c in range(3))
-    return tuple(best), signs
-
-
-def orientation_code(direction: np.ndarray) -> str:
-    """Orientation code of a direction matrix, e.g. identity -> ``"LPS"``, diag(-1,-1,1) -> ``"RAS"``."""
-    axes, signs = closest_axes(direction)
-    return "".join((_POSITIVE if s > 0 else _NEGATIVE)[a] for a, s in zip(axes, signs))
-
-
-def obliquity_degrees(direction: np.ndarray) -> float:
-    """Largest angle (degrees) between a voxel axis and the patient axis it is assigned to."""
-    d = np.asarray(direction, dtype=np.float64).reshape(3, 3)
-    axes, _ = closest_axes(d)
-    cosines = [min(1.0, abs(float(d[axes[c], c]))) for c in range(3)]
-    return max(math.degrees(math.acos(c)) for c in cosines)
-
-
-def parse_orientation_code(code: str) -> Tuple[Tuple[int, int, int], Tuple[int, int, int]]:
-    """Per voxel axis, the LPS axis (0=x, 1=y, 2=z) and sign (+1 towards L/P/S) a code names."""
-    code = str(code).upper()
-    axes, signs = [], []
-    for letter in code:
-        if letter in _POSITIVE:
-            axes.append(_POSITIVE.index(letter))
-            signs.append(1)
-        elif letter in _NEGATIVE:
-            axes.append(_NEGATIVE.index(letter))
-            signs.append(-1)
-        else:
-            axes.append(-1)
-    if len(code) != 3 or sorted(axes) != [0, 1, 2]:
-        raise GeometryError(f"orientation code {code!r} must name three different axes, e.g. 'LPS' or 'RAS'.")
-    return tuple(axes), tuple(signs)
-
-
 # ---------------------------------------------------------------------- reorientation
 @dataclass(frozen=True)
 class ReorientPlan:
@@ -314,10 +262,15 @@ def _check_spatial(array: np.ndarray, leading: int, geometry: ImageGeometry) -> 
         )
 
 
-def plan_reorientation(geometry: ImageGeometry, target_code: str) -> ReorientPlan:
-    """Work out how to permute/flip ``geometry``'s axes to match ``target_code`` (no data touched)."""
+def plan_reorientation(geometry: ImageGeometry, target_code: str, slicing_axis: int = 2) -> ReorientPlan:
+    """Work out how to permute/flip ``geometry``'s axes to match ``target_code`` (no data touched).
+
+    ``slicing_axis``: the voxel axis to keep as the target's k axis when the grid lies halfway
+    between two assignments (default k: a 45-degree series is cut along its stored slices).
+    """
     target_axes, target_signs = parse_orientation_code(target_code)
-    world_of, sign_of = closest_axes(geometry.direction_matrix)
+    prefer = (int(slicing_axis), target_axes[2])
+    world_of, sign_of = closest_axes(geometry.direction_matrix, prefer)
     source_for_world = {w: c for c, w in enumerate(world_of)}
     axes, flips = [], []
     for t in range(3):
@@ -342,7 +295,7 @@ def plan_reorientation(geometry: ImageGeometry, target_code: str) -> ReorientPla
         target=target,
         axes=tuple(axes),
         flips=tuple(bool(f) for f in flips),
-        source_code=geometry.orientation_code(),
+        source_code=orientation_code(d, prefer),
         target_code=str(target_code).upper(),
         obliquity=geometry.obliquity_degrees(),
     )

@@ -293,10 +293,16 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True
     size = (int(size[0]), int(size[1]))
     if tuple(x.shape[2:]) == size:
         return x.clone()
-    downsampling = size[0] < x.shape[2] or size[1] < x.shape[3]
+    antialias = bool(antialias) and (size[0] < x.shape[2] or size[1] < x.shape[3])
     with torch.no_grad():
-        return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=False,
-                             antialias=bool(antialias) and downsampling)
+        if antialias and size[1] == 1 and size[0] > 1:
+            # PyTorch's antialiased resize to ONE column gives every row the same value when the height
+            # changes too (torch 2.13, CPU: (64, 64) -> (1000, 1) is a constant); the same filter on the
+            # transposed maps, one ROW wide, is right.
+            out = F.interpolate(x.transpose(2, 3).contiguous(), size=(size[1], size[0]), mode=mode,
+                                align_corners=False, antialias=True)
+            return out.transpose(2, 3).contiguous()
+        return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=False, antialias=antialias)
 
 
 def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mode: str = "bilinear") -> np.ndarray:

@@ -12,6 +12,8 @@ that one loop in the pipeline drives both.
 
 from __future__ import annotations
 
+import math
+import numbers
 from dataclasses import dataclass
 from typing import List, Optional
 
@@ -89,8 +91,7 @@ class DDIMSampler:
         T = schedule.num_train_timesteps
         if not (1 <= int(num_inference_steps) <= T):
             raise ValueError(f"num_inference_steps must be in 1..{T}, got {num_inference_steps}")
-        if eta < 0:
-            raise ValueError(f"eta must be >= 0, got {eta}")
+        _check_eta(eta)
         self.schedule = schedule
         self.eta = float(eta)
         # arange(T, 0, -T / S) holds an (S+1)-th value ~1e-13 for some S (61, 103, ...): its
@@ -149,10 +150,17 @@ class SingleStepSampler(DDIMSampler):
 
 
 def make_sampler(schedule: NoiseSchedule, num_inference_steps: int = 1, eta: float = 0.0) -> DDIMSampler:
-    """The single-step sampler for one step, DDIM otherwise."""
+    """The single-step sampler for one step, DDIM otherwise (``eta`` is checked either way)."""
+    _check_eta(eta)
     if int(num_inference_steps) == 1:
         return SingleStepSampler(schedule)
     return DDIMSampler(schedule, num_inference_steps, eta)
+
+
+def _check_eta(eta: float) -> None:
+    """Refuse an eta that is negative or not a finite number (NaN passes ``eta < 0`` and gives NaN latents)."""
+    if not (isinstance(eta, numbers.Real) and math.isfinite(eta) and eta >= 0):
+        raise ValueError(f"eta must be a finite number >= 0 (0 = deterministic DDIM, 1 = DDPM-like), got {eta!r}")
 
 
 def _generator_device(generator: Optional[torch.Generator]) -> torch.device:

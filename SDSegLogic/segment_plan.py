@@ -7,6 +7,7 @@ decide from what was learned").
 
 from __future__ import annotations
 
+import numbers
 from dataclasses import dataclass, field
 from typing import Any, Optional, Sequence, Tuple, Union
 
@@ -72,10 +73,11 @@ def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> 
     """Normalise ``None``, ``slice(a, b)``, ``(a, b)`` or ``"a:b"`` to a half-open (start, stop) in [0, count].
 
     Negative numbers count from the end, as in Python. Raises :class:`InputError` for a step,
-    malformed text or an empty range.
+    malformed text, a bound that is not a whole number (a float, a string, a bool) or an empty range.
     """
     if slices is None:
         return 0, count
+    as_given = slices
     if isinstance(slices, str):
         parts = slices.split(":")
         try:
@@ -92,6 +94,10 @@ def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> 
         slices = slice(start, stop)
     if slices.step not in (None, 1):
         raise InputError(f"{source}: slice range {slices} must not have a step; every slice in the range is segmented.")
+    for bound in (slices.start, slices.stop, slices.step):
+        if bound is not None and (isinstance(bound, bool) or not isinstance(bound, numbers.Integral)):
+            raise InputError(f"{source}: slice range {as_given!r} must give whole slice numbers (start, stop), got "
+                             f"{bound!r} ({type(bound).__name__}); e.g. (10, 40), '10:40' or slice(10, 40).")
     start, stop, _ = slices.indices(count)
     if stop <= start:  # name the range as given: a start past the end is clipped to count:count here
         given = ":".join("" if v is None else str(v) for v in (slices.start, slices.stop))
@@ -163,6 +169,32 @@ def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> st
     return rest[0] + rest[1] + slice_letter
 
 
+def _memory_refusal(source: str, geometry: ImageGeometry, classes: int, estimated: int, budget: int,
+                    probabilities: int, variance: int) -> InputError:
+    """The refusal of a volume over the memory budget, naming only remedies that lower the need.
+
+    Args:
+        probabilities, variance: bytes the kept soft maps and variance take (0 when not kept).
+
+    The outputs cover the whole input grid, so a slice range does not make them smaller: the
+    message says so instead of offering it.
+    """
+    remedies = []
+    if probabilities:
+        remedies.append(f"do not keep the probability maps (saves about {format_bytes(probabilities)}: "
+                        "keep_probabilities=False in Python, no --prob-map)")
+    if variance:
+        remedies.append(f"do not keep the uncertainty maps (saves about {format_bytes(variance)}: keep_variance=False "
+                        "in Python, no --uncertainty)")
+    remedies += ["crop the volume", "raise the budget (max_bytes, SDSEG_MAX_BYTES)"]
+    size = "x".join(str(n) for n in geometry.shape)
+    return InputError(
+        f"{source}: segmenting {size} voxels with {classes} class(es) needs about {format_bytes(estimated)}, more "
+        f"than the budget of {format_bytes(budget)}. A slice range (--slices A:B) does not lower this: the outputs "
+        f"cover the whole volume. To fit it: {'; '.join(remedies[:-1])}; or {remedies[-1]}."
+    )
+
+
 def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card: Any, *, model_size: int,
                       is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
                       strict_channels: bool = False, max_bytes: Optional[int] = None,
@@ -205,7 +237,8 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     src = reorientation.slice_source_axis
     thin = [a for a in range(3) if geometry.shape[a] == 1]
     if thin and geometry.shape[src] > 1:
-        reorientation = plan_reorientation(geometry, _single_slice_code(geometry, code, thin[-1]))
+        single = _single_slice_code(geometry, code, thin[-1])
+        reorientation = plan_reorientation(geometry, single, slicing_axis=thin[-1])
         src = reorientation.slice_source_axis
         notes.append(f"{source}: a single {_PLANES[closest_axes(geometry.direction_matrix)[0][src]]} slice; it is "
                      f"segmented as is, although the model was trained on {_PLANES[parse_orientation_code(code)[0][2]]} slices.")
@@ -242,11 +275,9 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     estimated = voxels * per_voxel + per_batch
     budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
     if estimated > budget:
-        raise InputError(
-            f"{source}: segmenting {geometry.shape[0]}x{geometry.shape[1]}x{geometry.shape[2]} voxels with {classes} "
-            f"class(es) needs about {format_bytes(estimated)}, more than the budget of {format_bytes(budget)}. Segment "
-            "part of it (slices='A:B', --slices A:B), crop the volume, or raise the budget (max_bytes, SDSEG_MAX_BYTES)."
-        )
+        soft_maps = voxels * 8 * classes  # float32 maps on the input grid and their per-batch copies
+        raise _memory_refusal(source, geometry, classes, estimated, budget, soft_maps if keep_probabilities else 0,
+                              soft_maps if variance else 0)
     num_batches = -(-(model_range[1] - model_range[0]) // batch_size)
     return SegmentationPlan(
         reorientation=reorientation, num_slices=count, input_range=(in_start, in_stop), model_range=model_range,
