@@ -45,12 +45,15 @@ def _vector(values) -> str:
 
 
 def _clean(value: object) -> str:
-    """One header line's text: line breaks become spaces, a backslash is escaped as teem writes it.
+    """One header line's text: control characters become spaces, a backslash is escaped as teem writes it.
 
     teem (3D Slicer, ITK) unescapes ``\\\\`` and ``\\n`` when it reads a ``key:=value`` line, so a raw
-    ``C:\\new`` would be read back with a line break.
+    ``C:\\new`` would be read back with a line break. Every control character (line breaks, tab,
+    form feed, DEL ...) becomes a space, as in the DICOM SEG writer's LO values, so that a segment
+    name reads back the same from both files.
     """
-    return str(value).replace("\\", "\\\\").replace("\r", " ").replace("\n", " ")
+    text = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in str(value))
+    return text.replace("\\", "\\\\")
 
 
 def write_nrrd(path: Path, array: np.ndarray, geometry: ImageGeometry, fields: Mapping[str, object],

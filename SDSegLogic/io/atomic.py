@@ -45,7 +45,7 @@ def check_name_length(path: Union[str, Path], folder: Optional[Union[str, Path]]
 
 
 def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None) -> Path:
-    """Validate an output path: parent folder exists, not a folder, name not too long, not the input file.
+    """Validate an output path: parent is an existing folder, not a folder, name not too long, not the input file.
 
     Raises:
         InputError: naming the path and the remedy.
@@ -56,6 +56,8 @@ def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Pa
         raise InputError(f"{path}: is a folder; give an output file name such as {path / 'segmentation.seg.nrrd'}.")
     if not path.parent.exists():
         raise InputError(f"{path}: the folder {path.parent} does not exist; create it first.")
+    if not path.parent.is_dir():
+        raise InputError(f"{path}: {path.parent} is a file, not a folder; write the output into a folder.")
     if input_path is not None:
         source = Path(input_path)
         same = path.exists() and source.exists() and os.path.samefile(path, source)

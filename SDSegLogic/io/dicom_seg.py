@@ -44,6 +44,7 @@ _TYPE2 = ("PatientName", "PatientID", "PatientBirthDate", "PatientSex", "Accessi
           "StudyTime", "ReferringPhysicianName", "SliceThickness")
 _LO_MAX = 64  # characters of a DICOM LO value (segment label, code meaning)
 SERIES_DESCRIPTION = "SDSeg segmentation - research use only, not for clinical use"
+_NOTICE = " - research use only"
 
 
 def require_highdicom(output: Union[str, Path]) -> Any:
@@ -64,6 +65,11 @@ def _lo(text: object) -> str:
     """
     clean = "".join(" " if ch < " " or ch == "\x7f" else ch for ch in str(text)).replace("\\", "/")
     return clean[:_LO_MAX]
+
+
+def _content_description(card: Any) -> str:
+    """ContentDescription (LO): the model id and version, then the research-use notice, which a long id never cuts."""
+    return _lo(f"{card.model_id} {card.version}")[:_LO_MAX - len(_NOTICE)] + _NOTICE
 
 
 def _concept(hd: Any, code: Sequence[str]) -> Any:
@@ -215,9 +221,9 @@ def _build(hd: Any, sources: DicomSources, numbers: np.ndarray, card: Any, resul
         segment_descriptions=segment_descriptions(card, result, hd),
         series_instance_uid=hd.UID(), series_number=int(getattr(first, "SeriesNumber", 0) or 0) + 1000,
         sop_instance_uid=hd.UID(), instance_number=1, manufacturer="SDSeg",
-        manufacturer_model_name=f"{card.model_id} {card.version}"[:64], software_versions=f"sdseg {__version__}",
-        device_serial_number=f"{card.model_id}@{card.version}"[:64],
-        content_label="SDSEG", content_description=f"{card.model_id} {card.version} - research use only"[:64],
+        manufacturer_model_name=_lo(f"{card.model_id} {card.version}"), software_versions=f"sdseg {__version__}",
+        device_serial_number=_lo(f"{card.model_id}@{card.version}"),
+        content_label="SDSEG", content_description=_content_description(card),
         content_creator_name="SDSeg^", omit_empty_frames=bool(numbers.any()),
         series_description=SERIES_DESCRIPTION,
     )

@@ -72,6 +72,27 @@ def _view(geometry: Any) -> Tuple[str, str, float]:
     return _VIEWS[2 if 2 in thin or not thin else thin[-1]]
 
 
+def _square_pixels(shape_ji: Tuple[int, int], spacing: Tuple[float, ...]) -> Tuple[np.ndarray, np.ndarray]:
+    """Row and column indices (nearest neighbour) that show a (J, I) slice with square millimetres.
+
+    Args:
+        shape_ji: the slice's (rows J, columns I).
+        spacing: voxel size in mm along (i, j, ...) of the grid shown.
+
+    Returns:
+        int arrays (J', I'): the physically longer side keeps max(J, I) pixels and the other is
+        scaled to the spacing ratio, as Slicer's slice views show it; unchanged for square pixels.
+    """
+    size_j, size_i = (int(n) for n in shape_ji)
+    extent_j, extent_i = size_j * float(spacing[1]), size_i * float(spacing[0])
+    pixel = max(extent_j, extent_i) / max(size_j, size_i)  # mm per picture pixel
+    indices = []
+    for size, extent in ((size_j, extent_j), (size_i, extent_i)):
+        count = max(1, int(round(extent / pixel)))
+        indices.append(np.minimum(((np.arange(count) + 0.5) * size / count).astype(np.int64), size - 1))
+    return indices[0], indices[1]
+
+
 def _display(image: np.ndarray, card: Any, is_rgb: bool) -> np.ndarray:
     """One slice (J, I) or (J, I, 3) -> uint8 RGB (J, I, 3), CT windowed with the card's window.
 
@@ -112,8 +133,10 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
     Volumes are shown as axial slices in the radiological convention (patient right on the left of
     the picture, anterior at the top: the grid reoriented to LPS without resampling), side by side,
     in the card's window; a single coronal or sagittal slice is shown as that slice, as Slicer's
-    green or yellow view shows it; photos are shown as they are. The representative slices are
-    those with the most foreground (the middle slice when the segmentation is empty).
+    green or yellow view shows it; photos are shown as they are. Pixels are stretched to the voxel
+    spacing (nearest neighbour), so a millimetre is as long across as down, as in Slicer's views.
+    The representative slices are those with the most foreground (the middle slice when the
+    segmentation is empty).
 
     Args:
         path: output ``.png`` (written atomically).
@@ -146,13 +169,14 @@ def write_preview(path: Union[str, Path], image_data: Any, result: Any, card: An
             array, _, plan = reorient(array, image_data.geometry, code)
         labels = plan.apply(labels)
     colours = {c.label_value: np.round(np.asarray(c.color) * 255).astype(np.uint8) for c in card.classes}
-    width = max(1, round(max(labels.shape[1:]) / 400))  # outline thickness grows with the picture
+    rows, columns = _square_pixels(labels.shape[1:], (plan.target if plan is not None else image_data.geometry).spacing)
+    width = max(1, round(max(rows.size, columns.size) / 400))  # outline thickness grows with the picture
+    factor = max(1, 256 // max(rows.size, columns.size))  # enlarge tiny images (nearest neighbour)
+    rows, columns = np.repeat(rows, factor), np.repeat(columns, factor)
     panels, captions = [], []
     for k in representative_slices(labels, max(1, int(max_slices))):
-        factor = max(1, 256 // max(labels.shape[1:]))  # enlarge tiny images (nearest neighbour)
-        rgb = _display(array[k], card, bool(image_data.is_rgb))
-        rgb = np.repeat(np.repeat(rgb, factor, axis=0), factor, axis=1)
-        plane = np.repeat(np.repeat(labels[k], factor, axis=0), factor, axis=1)
+        rgb = _display(array[k], card, bool(image_data.is_rgb))[rows][:, columns]
+        plane = labels[k][rows][:, columns]
         for value, colour in colours.items():
             rgb[_outline(plane == value, width=width + 1)] = colour
         panels.append(rgb)
@@ -190,8 +214,13 @@ def _compose(panels: List[np.ndarray], captions: List[str], legend: List[Tuple[s
     size = max(11, min(22, height // 18))
     font = _font(size)
     line = size + size // 2
-    total_width = sum(p.shape[1] for p in panels) + gap * (len(panels) - 1)
+    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    # a panel narrower than its caption (a thin slice) gets a wider slot, so captions never overlap
+    slots = [max(p.shape[1], int(measure.textlength(captions[n], font=font)) + 2 * gap if captions else 0)
+             for n, p in enumerate(panels)]
+    total_width = sum(slots) + gap * (len(panels) - 1)
     rows = _legend_rows(legend, font, size, total_width)
+    total_width = max([total_width] + [x + _entry_width(name, font, size) for row in rows for x, name, _ in row])
     canvas = Image.new("RGB", (total_width, height + (line if captions else 0) + line * len(rows) + gap), _BACKGROUND)
     draw = ImageDraw.Draw(canvas)
     x = 0
@@ -199,7 +228,7 @@ def _compose(panels: List[np.ndarray], captions: List[str], legend: List[Tuple[s
         canvas.paste(Image.fromarray(panel), (x, 0))
         if captions:
             draw.text((x + gap, height + size // 4), captions[n], fill=(230, 230, 230), font=font)
-        x += panel.shape[1] + gap
+        x += slots[n] + gap
     y = height + (line if captions else 0) + size // 4
     for row in rows:
         for x, name, colour in row:
@@ -209,15 +238,19 @@ def _compose(panels: List[np.ndarray], captions: List[str], legend: List[Tuple[s
     return canvas
 
 
-def _legend_rows(legend: List[Tuple[str, np.ndarray]], font: Any, size: int, width: int) -> List[list]:
-    """Lay legend entries out in rows that fit ``width``: lists of (x, name, colour)."""
+def _entry_width(name: str, font: Any, size: int) -> int:
+    """Pixels one legend entry takes: swatch, gap, name and the space before the next entry."""
     from PIL import Image, ImageDraw
 
-    measure = ImageDraw.Draw(Image.new("RGB", (1, 1)))
+    return size + size // 3 + int(ImageDraw.Draw(Image.new("RGB", (1, 1))).textlength(name, font=font)) + 2 * size
+
+
+def _legend_rows(legend: List[Tuple[str, np.ndarray]], font: Any, size: int, width: int) -> List[list]:
+    """Lay legend entries out in rows that fit ``width`` (a wider entry gets a row of its own): (x, name, colour)."""
     rows: List[list] = [[]]
     x = 4
     for name, colour in legend:
-        entry = size + size // 3 + int(measure.textlength(name, font=font)) + 2 * size
+        entry = _entry_width(name, font, size)
         if rows[-1] and x + entry > width:
             rows.append([])
             x = 4
