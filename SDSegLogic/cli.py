@@ -101,6 +101,20 @@ DICOM_SEG_EXTENSIONS = (".dcm",)  # a DICOM Segmentation (ct.seg.dcm), for DICOM
 FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
 
 
+SCORE_DESCRIPTION = """\
+Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid:
+Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment.
+
+A segment empty in both files scores Dice = IoU = 1; empty in one file only, 0. Its distances are
+then undefined: '-' in the table (with the reason), null in --json and -o .json, empty in -o .csv.
+HD95 is the larger of the two directed 95th percentiles of surface distances (MONAI's convention);
+in a one-slice image (a picture, a single slice) surfaces are the in-plane contours.
+Given two folders, every case they share is scored (files paired by name without their ending) and
+summarised per segment: mean, SD and median Dice, median HD95 and mean ASSD; 'HD95 n' counts the
+cases that have an HD95, i.e. where both masks are non-empty (e.g. 3/5).
+"""
+
+
 class UsageError(SDSegError, ValueError):
     """Command-line arguments that cannot work together (exit code 2)."""
 
@@ -206,17 +220,34 @@ def parse_slices(text: str) -> tuple:
     return bounds
 
 
+def _options(json_help: str, top: bool = False) -> argparse.ArgumentParser:
+    """The options every command takes (``--debug``, ``--json``), with ``json_help`` saying what ``--json`` prints.
+
+    Only the top-level parser (``top``) gives them a default (``False``): a command's parser sets them
+    only when given after the command, so ``sdseg --json models list`` keeps the ``--json`` given before it.
+    """
+    default = False if top else argparse.SUPPRESS
+    options = argparse.ArgumentParser(add_help=False)
+    options.add_argument("--debug", action="store_true", default=default, help="print the full traceback of errors")
+    options.add_argument("--json", action="store_true", default=default, help=json_help)
+    return options
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``sdseg`` argument parser (no heavy imports)."""
     codes = "\n".join(f"  {code}  {text}" for code, text in EXIT_CODES.items())
     epilog = (
-        f"exit codes:\n{codes}\n\nenvironment: SDSEG_HOME (model and compiled-kernel cache root, default ~/.sdseg), "
-        "SDSEG_REGISTRY (models.json to use), SDSEG_CUDNN_BENCHMARK=0 (skip cuDNN autotuning: faster start).\nSee 'sdseg COMMAND --help'; the --json event schema is in "
-        "the docstring of SDSegLogic.cli."
+        f"exit codes:\n{codes}\n\nenvironment: SDSEG_HOME (model and compiled-kernel cache root, an absolute path, "
+        "default ~/.sdseg), SDSEG_REGISTRY (models.json to use), SDSEG_MAX_BYTES (memory budget of one image in bytes, "
+        "default min(8 GiB, 75 % of RAM)), SDSEG_CUDNN_BENCHMARK=0 (skip cuDNN autotuning: faster start).\n"
+        "See 'sdseg COMMAND --help'; the --json event schema is in the docstring of SDSegLogic.cli."
     )
-    common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--debug", action="store_true", help="print the full traceback of errors")
-    common.add_argument("--json", action="store_true", help="machine-readable output on stdout (JSON lines)")
+    common = _options("machine-readable output on stdout (segment: one JSON event per line; the other commands: "
+                      "one JSON document)", top=True)
+    events = _options("machine-readable output on stdout: one JSON event per line instead of the progress bar "
+                      "(the schema is in the docstring of SDSegLogic.cli)")
+    document = _options("machine-readable output on stdout: one JSON document (ASCII, other characters as \\u "
+                        "escapes)")
     fmt = argparse.RawDescriptionHelpFormatter
     parser = _Parser(prog="sdseg", description="SDSeg latent-diffusion segmentation (Lin et al., MICCAI 2024).",
                      epilog=epilog, formatter_class=fmt, parents=[common])
@@ -229,9 +260,10 @@ def build_parser() -> argparse.ArgumentParser:
         "  sdseg segment ct.nrrd -o ct.seg.nrrd --samples 8 --uncertainty ct-variance.nrrd --model my-model-folder\n"
         "  sdseg segment dicom_folder/ -o ct.seg.dcm   # DICOM SEG for PACS (pip install \"sdseg[dicom]\")\n\n"
     )
-    seg = sub.add_parser("segment", parents=[common], help="segment one or more images", epilog=examples + epilog,
+    seg = sub.add_parser("segment", parents=[events], help="segment one or more images", epilog=examples + epilog,
                          formatter_class=fmt,
-                         description="Segment images (NRRD, NIfTI, MHA, DICOM folder, PNG/JPEG) with one model load.")
+                         description="Segment images (NRRD, NIfTI, MetaImage, DICOM folder, PNG/JPEG/TIFF/BMP) "
+                                     "with one model load.")
     seg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
     seg.add_argument("-o", "--output", required=True, metavar="OUT",
                      help="output file (one input: .seg.nrrd, .nrrd, .nii.gz, ..., or .seg.dcm for a DICOM SEG) or "
@@ -268,44 +300,46 @@ def build_parser() -> argparse.ArgumentParser:
                           "(0-based; required for such inputs, ignored by 3-D ones); all = every frame, each written "
                           "as NAME.frame000.seg.nrrd, NAME.frame001.seg.nrrd, ... (also beside a file -o)")
     seg.add_argument("--series", default=None, metavar="UID",
-                     help="SeriesInstanceUID to read from a DICOM folder (default: the series with the most slices)")
+                     help="SeriesInstanceUID to read from a DICOM folder (default: the series of the file named, "
+                          "else the series with the most slices; a tie is refused, naming the series)")
     seg.add_argument("--nan-policy", default="reject", choices=["reject", "fill"],
                      help="NaN/infinite voxels: reject = refuse the input (default); fill = replace them with the "
-                          "window minimum, with a warning")
+                          "window minimum (models without a window: the image's finite minimum; colour: 0), with a "
+                          "warning")
     seg.add_argument("--strict", action="store_true",
                      help="refuse an input the model was not trained for (colour vs grayscale, another modality "
                           "such as a photo given to a CT model) instead of adapting it with a warning")
     seg.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
-    models = sub.add_parser("models", parents=[common], help="list, inspect, verify or import models", epilog=epilog,
+    models = sub.add_parser("models", parents=[document], help="list, inspect, verify or import models", epilog=epilog,
                             formatter_class=fmt)
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
-    msub.add_parser("list", parents=[common], help="models in the registry and the cache")
-    info = msub.add_parser("info", parents=[common], help="registry entry and model card of a model")
+    msub.add_parser("list", parents=[document], help="models in the registry and the cache")
+    info = msub.add_parser("info", parents=[document], help="registry entry and model card of a model")
     info.add_argument("model", metavar="ID|DIR")
-    verify = msub.add_parser("verify", parents=[common], help="check files and sha256 of an installed model")
+    verify = msub.add_parser("verify", parents=[document], help="check files and sha256 of an installed model")
     verify.add_argument("model", metavar="ID|DIR")
-    imp = msub.add_parser("import", parents=[common], help="install a model zip you downloaded (nothing is downloaded)")
+    imp = msub.add_parser("import", parents=[document], help="install a model zip you downloaded (nothing is downloaded)")
     imp.add_argument("zip", metavar="ZIP")
     imp.add_argument("--force", action="store_true", help="replace an installed copy of the same id and version")
     imp.add_argument("--sha256", metavar="HEX", help="sha256 the zip must have (as published with it)")
 
-    sub.add_parser("info", parents=[common], help="versions, devices and memory", epilog=epilog, formatter_class=fmt)
+    sub.add_parser("info", parents=[document], help="versions, devices and memory", epilog=epilog, formatter_class=fmt)
 
     score = sub.add_parser(
-        "score", parents=[common], formatter_class=fmt, help="score a segmentation against a reference (Dice, HD95, ...)",
-        description="Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid: "
-                    "Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment.",
+        "score", parents=[document], formatter_class=fmt, help="score a segmentation against a reference (Dice, HD95, ...)",
+        description=SCORE_DESCRIPTION,
         epilog="examples:\n  sdseg score out/ct.seg.nrrd truth/ct-labels.nii.gz\n"
                "  sdseg score ct.seg.nrrd totalseg.nii.gz --pair liver=5 --pair spleen=1 -o scores.csv\n"
                "  sdseg score results/ labels/ -o test-set.csv     # every case: ct001.seg.nrrd with ct001.nii.gz, ...\n\n" + epilog)
     score.add_argument("prediction", metavar="PREDICTION", help="segmentation to score (.seg.nrrd, DICOM SEG or labelmap), or a folder of them (one per case)")
     score.add_argument("reference", metavar="REFERENCE", help="reference segmentation on the same voxel grid, or a folder of them (paired by file name)")
     score.add_argument("--pair", action="append", default=[], metavar="PRED=REF",
-                       help="score segment PRED (name or label value) against REF; repeatable; only these are scored")
+                       help="score segment PRED (name or label value; A+B joins segments into one) against REF; "
+                            "repeatable; only these are scored")
     score.add_argument("--match", default="auto", choices=["auto", "name", "value"],
                        help="pairing without --pair: auto = by name when both files name their segments "
-                            "(.seg.nrrd), else by label value")
+                            "(.seg.nrrd, DICOM SEG), else by label value")
     score.add_argument("-o", "--output", metavar="REPORT", help="also write the scores (.json or .csv)")
     return parser
 
@@ -320,7 +354,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         if args.version:
             from . import __version__
 
-            print(f"sdseg {__version__}")
+            Reporter.write(sys.stdout, f"sdseg {__version__}\n")
             return EXIT_OK
         if args.command == "segment":
             from .cli_segment import run_segment

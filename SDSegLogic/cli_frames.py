@@ -45,7 +45,7 @@ def count_frames(path: Path) -> Optional[int]:
         if fmt in ("nifti", "metaimage"):
             return _sitk_frames(path, fmt)
         if fmt == "dicom":
-            return None  # a series is 3-D; enhanced multi-frame objects are refused by the reader
+            return None  # a series is 3-D (an enhanced multi-frame file is one 3-D stack, or refused by the reader)
         from .io._photo import photo_size
 
         pages = photo_size(path)[3]

@@ -1,6 +1,8 @@
 """``sdseg models ...`` and ``sdseg info``: the model registry and the environment, for people and scripts.
 
-Every command prints a short human-readable report, or one JSON document with ``--json``.
+Every command prints a short human-readable report, or one JSON document with ``--json`` (ASCII:
+other characters as ``\\u`` escapes). Report lines go through :meth:`Reporter.write`, so a title,
+class name or path that stdout's encoding cannot spell is escaped instead of failing the command.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from pathlib import Path
 from typing import Dict, List, Optional
 
 from .cli import EXIT_MODEL, EXIT_OK, OutputError, UsageError
+from .cli_report import Reporter
 from .errors import SDSegError
 from .registry import Registry, ResolvedModel, installed_versions, models_home, resolve_model
 
@@ -21,7 +24,12 @@ __all__ = ["run_models", "run_info", "model_rows", "environment_report"]
 
 
 def _print_json(data) -> None:
-    sys.stdout.write(json.dumps(data, indent=2, default=str) + "\n")
+    Reporter.write(sys.stdout, json.dumps(data, indent=2, default=str) + "\n")
+
+
+def _say(*lines: str) -> None:
+    """Report lines on stdout; characters its encoding lacks are escaped (:meth:`Reporter.write`)."""
+    Reporter.write(sys.stdout, "".join(line + "\n" for line in lines))
 
 
 def model_rows(registry: Registry, home: Optional[Path] = None) -> List[Dict[str, object]]:
@@ -95,24 +103,24 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
         _print_json(data)
         return EXIT_OK
     if entry is not None:
-        print(f"{entry.id} {entry.version}: {entry.title}")
-        print(f"  task: {entry.task}; modality: {entry.modality}; licence: {entry.license}")
-        print(f"  classes: {', '.join(entry.classes)}")
+        _say(f"{entry.id} {entry.version}: {entry.title}")
+        _say(f"  task: {entry.task}; modality: {entry.modality}; licence: {entry.license}")
+        _say(f"  classes: {', '.join(entry.classes)}")
         if entry.url:
-            print(f"  download: {entry.url}  sha256 {entry.sha256}")
+            _say(f"  download: {entry.url}  sha256 {entry.sha256}")
     if resolved is None:
-        print(f"  not installed: {reason}")
+        _say(f"  not installed: {reason}")
         return EXIT_OK
-    print(f"  folder: {resolved.folder} ({resolved.source})")
+    _say(f"  folder: {resolved.folder} ({resolved.source})")
     card = data["model_card"]
     if "error" in card:
-        print(f"  model card: {card['error']}")
+        _say(f"  model card: {card['error']}")
         return EXIT_MODEL
-    print(f"  model card: {card['model_id']} {card['version']}, {card['input_channels']} channel(s), "
+    _say(f"  model card: {card['model_id']} {card['version']}, {card['input_channels']} channel(s), "
           f"intensity {card['intensity']}, slices {card['training_size']} px, orientation {card['orientation']}")
     segments = ", ".join(f"{c['label_value']}={c['name']}" for c in card["classes"])
-    print(f"  segments: {segments}")
-    print(f"  intended use: {card['intended_use']}")
+    _say(f"  segments: {segments}")
+    _say(f"  intended use: {card['intended_use']}")
     return EXIT_OK
 
 
@@ -128,12 +136,12 @@ def run_models(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"registry": str(registry.path) if registry.path else None, "cache": str(models_home()), "models": rows})
             return EXIT_OK
-        print(f"registry: {registry.path or '(none found; set SDSEG_REGISTRY)'}\ncache:    {models_home()}")
+        _say(f"registry: {registry.path or '(none found; set SDSEG_REGISTRY)'}\ncache:    {models_home()}")
         if not rows:
-            print("no models known.")
+            _say("no models known.")
         for row in rows:
             flag = " [deprecated]" if row["deprecated"] else ""
-            print(f"  {row['id']:<28} {row['version']:<9} {row['status']}{flag}\n      {row['title']}")
+            _say(f"  {row['id']:<28} {row['version']:<9} {row['status']}{flag}\n      {row['title']}")
         return EXIT_OK
     if action == "info":
         return _info(args.model, registry, args.json)
@@ -143,16 +151,16 @@ def run_models(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"folder": str(resolved.folder), "ok": not problems, "problems": problems})
         elif problems:
-            print(f"{resolved.folder}: {len(problems)} problem(s):")
+            _say(f"{resolved.folder}: {len(problems)} problem(s):")
             for problem in problems:
-                print(f"  - {problem}")
+                _say(f"  - {problem}")
         else:
-            print(f"{resolved.folder}: OK (config, model card and sha256 of every weight file)")
+            _say(f"{resolved.folder}: OK (config, model card and sha256 of every weight file)")
         return EXIT_MODEL if problems else EXIT_OK
     if action == "import":
         try:
             resolved = import_zip(args.zip, registry, force=args.force, expected_sha256=args.sha256,
-                                  on_wait=lambda message: print(f"sdseg: {message}", file=sys.stderr, flush=True))
+                                  on_wait=lambda message: Reporter.write(sys.stderr, f"sdseg: {message}\n"))
         except OSError as exc:
             if isinstance(exc, SDSegError):
                 raise
@@ -161,7 +169,7 @@ def run_models(args: argparse.Namespace) -> int:
         if args.json:
             _print_json({"model_id": resolved.model_id, "version": resolved.version, "folder": str(resolved.folder)})
         else:
-            print(f"installed {resolved.model_id} {resolved.version} in {resolved.folder}")
+            _say(f"installed {resolved.model_id} {resolved.version} in {resolved.folder}")
         return EXIT_OK
     raise UsageError("sdseg models: choose an action: list, info ID, verify ID|DIR or import ZIP.")
 
@@ -221,18 +229,18 @@ def run_info(args: argparse.Namespace) -> int:
         _print_json(report)
         return EXIT_OK
     versions = ", ".join(f"{k} {v or 'not installed'}" for k, v in report["versions"].items())
-    print(f"versions: {versions}")
-    print(f"platform: {report['platform']}; {report['cpu_count']} CPU(s)")
+    _say(f"versions: {versions}")
+    _say(f"platform: {report['platform']}; {report['cpu_count']} CPU(s)")
     mem = report["memory"]
-    print(f"memory:   {mem['total_gib']} GiB total, {mem['available_gib']} GiB available")
+    _say(f"memory:   {mem['total_gib']} GiB total, {mem['available_gib']} GiB available")
     devices = report["devices"]
-    print(f"device:   auto -> {report['device_auto']}")
+    _say(f"device:   auto -> {report['device_auto']}")
     if "error" in devices:
-        print(f"          {devices['error']}")
+        _say(f"          {devices['error']}")
         return EXIT_OK
     for gpu in devices.get("cuda", []):
-        print(f"          cuda:{gpu['index']} {gpu['name']}: {gpu['total_gib']} GiB, {gpu['free_gib']} GiB free")
+        _say(f"          cuda:{gpu['index']} {gpu['name']}: {gpu['total_gib']} GiB, {gpu['free_gib']} GiB free")
     if not devices.get("cuda"):
-        print("          no CUDA GPU found; segmentation runs on the CPU.")
-    print(f"models:   {report['models_home']}")
+        _say("          no CUDA GPU found; segmentation runs on the CPU.")
+    _say(f"models:   {report['models_home']}")
     return EXIT_OK

@@ -48,6 +48,8 @@ def discard_closed_streams() -> None:
     and print "Exception ignored ... BrokenPipeError". A stream that still flushes is left alone.
     """
     for stream in (sys.stdout, sys.stderr):
+        if stream is None:  # no stream at all (started with it closed, ``>&-``): nothing to flush at exit
+            continue
         try:
             stream.flush()
         except OSError:
@@ -87,8 +89,7 @@ class Reporter:
 
     def _emit(self, event: ProgressEvent) -> None:
         if self.json_mode:
-            self.stdout.write(event.to_json() + "\n")
-            self.stdout.flush()
+            self.write(self.stdout, event.to_json() + "\n")
         elif event.event == "error":
             if self.bar is not None:
                 self.bar.end_line()
@@ -97,8 +98,7 @@ class Reporter:
                 prefix = f"[{event.volume}/{event.volumes}" + (f", frame {frame}] " if frame is not None else "] ")
                 if not (event.message or "").startswith(str(event.input)):
                     prefix += f"{event.input}: "
-            self.stderr.write(f"sdseg: error: {prefix}{event.message}\n")
-            self.stderr.flush()
+            self.write(self.stderr, f"sdseg: error: {prefix}{event.message}\n")
             return
         if self.bar is not None:
             if event.extra.get("frame") is not None and event.input is not None:  # the bar names the frame too
@@ -116,12 +116,16 @@ class Reporter:
             self.write(self.stderr, text + "\n")
 
     @staticmethod
-    def write(stream: TextIO, text: str) -> None:
+    def write(stream: Optional[TextIO], text: str) -> None:
         """Write and flush ``text``; raises :class:`StreamClosed` when the reader went away.
 
         Characters the stream's encoding lacks (a file name in a Windows code page) are written as
-        ``\\x``/``\\u`` escapes, as Python does on stderr, instead of failing the run.
+        ``\\x``/``\\u`` escapes, as Python does on stderr, instead of failing the run. A process
+        started without the stream (``sdseg ... >&-``: ``sys.stdout`` is ``None``) writes nothing,
+        as :func:`print` does.
         """
+        if stream is None:
+            return
         try:
             try:
                 stream.write(text)

@@ -34,6 +34,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from .cli import EXIT_OK, UsageError
+from .cli_report import Reporter
 from .errors import InputError
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
 from .score_grid import align_reference
@@ -299,5 +300,6 @@ def run_score(args: argparse.Namespace) -> int:
         text, code = report_text(report), EXIT_OK
     if output is not None:
         write_report(output, report)
-    sys.stdout.write(json.dumps(report, indent=2) + "\n" if args.json else text)
+    # escaped where stdout's encoding lacks a character of a file or segment name (--json is ASCII already)
+    Reporter.write(sys.stdout, json.dumps(report, indent=2) + "\n" if args.json else text)
     return code

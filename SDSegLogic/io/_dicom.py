@@ -3,7 +3,8 @@
 Geometry comes from ImagePositionPatient/ImageOrientationPatient (never SliceThickness); slices
 are sorted by position along the normal (GDCM does this). Missing slices, gantry tilt and slices of
 several orientations are rejected because a regular grid cannot represent them. A multi-frame file
-(enhanced CT/MR) is read alone and its frames checked by :mod:`._dicom_frames`.
+(enhanced CT/MR) is read alone and its frames checked by :mod:`._dicom_frames`; a series that mixes
+one with other files is never given to GDCM's sort, which crashes on it (:func:`list_series`).
 """
 
 from __future__ import annotations
@@ -21,19 +22,59 @@ __all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom"]
 
 
 def list_series(path: Path) -> Tuple[Path, Dict[str, List[str]]]:
-    """All series in the folder (or the folder of a DICOM file): UID -> sorted file names."""
+    """All series in the folder (or the folder of a DICOM file): UID -> sorted file names.
+
+    GDCM sorts the files of a series by position. A series that mixes a multi-frame file (enhanced
+    CT/MR) with other files is not given to it: its sort crashes the process (a segmentation fault in
+    about half of the processes that list such a folder, SimpleITK 2.5). Such a series is listed in
+    file-name order; it is refused or reduced to its multi-frame file later (:func:`_multiframe_files`).
+    """
     import SimpleITK as sitk
 
     folder = path if path.is_dir() else path.parent
     reader = sitk.ImageSeriesReader()
     with itk_safe_path(folder) as safe:
         ids = reader.GetGDCMSeriesIDs(str(safe))
-        series = {uid: list(reader.GetGDCMSeriesFileNames(str(safe), uid)) for uid in ids}
+        mixed = _series_with_multiframe_files(Path(safe))
+        series = {uid: mixed.get(_bare_uid(uid)) or list(reader.GetGDCMSeriesFileNames(str(safe), uid)) for uid in ids}
         if safe != folder:
             series = {uid: [str(folder / Path(f).name) for f in files] for uid, files in series.items()}
     if not series:
         raise InputError(f"{path}: no DICOM series found; point to a folder of .dcm files of one series.")
     return folder, series
+
+
+def _bare_uid(uid: str) -> str:
+    """A UID without the padding (space or NUL) DICOM adds to an odd length."""
+    return uid.strip().strip("\0").strip()
+
+
+def _series_with_multiframe_files(folder: Path) -> Dict[str, List[str]]:
+    """Series (bare UID -> file names, by name) that hold a multi-frame file and at least one other file.
+
+    Every file's header is read with GDCM (SeriesInstanceUID, NumberOfFrames; no pixels); files
+    that are not DICOM images are skipped, as GDCM's own listing skips them.
+    """
+    import SimpleITK as sitk
+
+    files: Dict[str, List[str]] = {}
+    multiframe = set()
+    for entry in sorted(folder.iterdir()):
+        if entry.name.upper() == "DICOMDIR" or not entry.is_file():
+            continue
+        reader = sitk.ImageFileReader()
+        reader.SetImageIO("GDCMImageIO")
+        reader.SetFileName(str(entry))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:  # not a DICOM image
+            continue
+        uid = _bare_uid(reader.GetMetaData("0020|000e")) if reader.HasMetaDataKey("0020|000e") else ""
+        files.setdefault(uid, []).append(str(entry))
+        frames = reader.GetMetaData("0028|0008").strip() if reader.HasMetaDataKey("0028|0008") else "1"
+        if frames.isdigit() and int(frames) > 1:
+            multiframe.add(uid)
+    return {uid: names for uid, names in files.items() if uid in multiframe and len(names) > 1}
 
 
 def _looks_like_dicom(path: Path) -> bool:

@@ -110,7 +110,16 @@ class SegmentOutput:
 
 
 def parse_engine_url(url: str) -> Tuple[str, int]:
-    """``sdseg://host:port`` (or ``tcp://host:port``, or ``host:port``) -> (host, port)."""
+    """``sdseg://host:port`` (or ``tcp://host:port``, or ``host:port``) -> (host, port).
+
+    A userinfo (``alice:pw@``) and a query are ignored; a refused URL is quoted without them
+    (:func:`SDSegLogic.redact.redact_url`), as it may carry a password or token.
+
+    Raises:
+        SDSegError: another scheme, no host, or no valid port.
+    """
+    from ..redact import redact_url
+
     text = url.strip()
     if "://" not in text:
         text = "sdseg://" + text
@@ -120,7 +129,8 @@ def parse_engine_url(url: str) -> Tuple[str, int]:
     except ValueError:  # a port that is not a number or out of range, a broken [IPv6] address
         scheme = host = port = None
     if scheme not in ("sdseg", "tcp") or not host or not port:
-        raise SDSegError(f"engine URL {url!r} must look like sdseg://127.0.0.1:50123 (scheme sdseg or tcp, host and port).")
+        raise SDSegError(f"engine URL {redact_url(url)!r} must look like sdseg://127.0.0.1:50123 (scheme sdseg or tcp, "
+                         "host and port).")
     return host, port
 
 
