@@ -39,6 +39,7 @@ import torch
 from SDSegLogic.device import slow_cpu_bf16_note
 
 from .data import SliceSet, load_data
+from .divergence import DivergenceGuard
 from .errors import TrainingConfigError, TrainingInterrupted
 from .interrupt import DeferredInterrupt
 from .metrics import dice_iou
@@ -46,6 +47,7 @@ from .modeling import AE_WEIGHTS, build_model_config
 from .stage1_masks import augment_masks, carve_thin_gaps, mask_pool, pool_masks, seam_pixels
 from .stage1_output import protect_stage1_output, save_stage1
 from .stage1_resume import file_sha256, remove_resume_checkpoint, restore_stage1, resume_checkpoint, save_resume_checkpoint
+from .tb_log import open_summary_writer
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
 
@@ -171,7 +173,6 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
         The held-out metrics of the saved weights (see :func:`reconstruction_dice`) plus
         ``step`` (of the saved weights), ``steps_run`` and ``stopped_by_time_budget``.
     """
-    from torch.utils.tensorboard import SummaryWriter
     from tqdm import tqdm
 
     from SDSegLogic.models.autoencoder_kl import build_autoencoder
@@ -230,7 +231,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     if resuming:
         loop = restore_stage1(out, ae, opt, gen, rng, scaler, cfg, config, info.class_names, log)
         previous_steps = loop["previous_steps"]
-    writer = SummaryWriter(str(out / "tb"))
+    writer = open_summary_writer(out / "tb")
     log(f"stage 1: {len(pool)} training masks, {len(val)} validation slices, device {device}, precision {precision}, "
         f"batch {ae_cfg.batch_size}, max {ae_cfg.max_steps} steps" + (f" or {ae_cfg.time_budget_s:.0f} s" if ae_cfg.time_budget_s else ""))
     names = info.class_names if cfg.data.multiclass else None
@@ -242,6 +243,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     bar = tqdm(range(step + 1, ae_cfg.max_steps + 1), total=ae_cfg.max_steps, initial=step, desc="stage 1 (autoencoder)",
                dynamic_ncols=True)
     out_of_time = False
+    guard = DivergenceGuard(step, "stage 1")
     with DeferredInterrupt(log, "this step") as interrupt:
         for step in bar:
             elapsed = time.time() - t0
@@ -265,6 +267,10 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
                 opt.step()
             out_of_time = bool(ae_cfg.time_budget_s) and time.time() - t0 >= ae_cfg.time_budget_s
             final = step == ae_cfg.max_steps or out_of_time
+            if step % 10 == 0 or final or step % ae_cfg.val_every == 0 or interrupt.requested:  # never save NaN weights
+                kept = (f"{out} keeps the weights saved at step {saved['step']} (train again with --overwrite, or into "
+                        f"a new autoencoder.output_dir with autoencoder.init={out})" if saved else "nothing was saved; train again")
+                guard.check(ae, step, kept)
             if step % 10 == 0 or final:
                 bar.set_postfix(loss=f"{terms['loss'].item():.4f}", dice_loss=f"{terms['dice_loss'].item():.4f}")
                 for k, v in terms.items():

@@ -57,6 +57,7 @@ class ModelSection:
         scale_factor: the latent scale s; ``None`` = 1 / std of the first batch's mask latents
             (the paper). Set it to the source folder's ``scale_factor`` when warm-starting from a
             model folder with the same autoencoder, so the UNet sees latents at the scale it learnt.
+            A resumed run keeps its checkpoint's value (another one given here is ignored, with a warning).
         dropout: dropout of tau_theta and UNet during training (0.2 in the paper).
         architecture: changes to the preset's architecture, as parts of the engine's
             ``config.json`` (``SDSegLogic.config.SDSegConfig``): ``autoencoder``,

@@ -7,7 +7,7 @@ from typing import Optional
 
 from SDSegLogic.errors import SDSegError
 
-__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError", "TrainingInterrupted"]
+__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError", "TrainingDiverged", "TrainingInterrupted"]
 
 
 class TrainingError(SDSegError):
@@ -24,6 +24,10 @@ class DatasetError(TrainingError, ValueError):
 
 class ResumeError(TrainingError, OSError):
     """A training checkpoint is missing, incomplete or does not match the run."""
+
+
+class TrainingDiverged(TrainingError):
+    """Training stopped because the weights stopped being finite numbers (NaN or infinite); nothing was saved after."""
 
 
 class TrainingInterrupted(KeyboardInterrupt):

@@ -22,6 +22,7 @@ from SDSegLogic.pipeline import SDSegPipeline
 from .data import SliceSet, load_data
 from .errors import ResumeError
 from .metrics import dice_iou, pixel_confusion
+from .run_compat import other_data_note
 from .split_leak import autoencoder_test_overlap, run_split_path
 
 __all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkpoint", "checkpoint_folder", "evaluate_run"]
@@ -248,9 +249,10 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
                               "cases": len(split_ids[split]), "seed": seed, "steps": [int(s) for s in steps],
                               "samples": [int(n) for n in samples], "device": str(device), "results": {}}
     leak = autoencoder_test_overlap(cfg.model.autoencoder, run_split_path(cfg)) if split == "test" else None
-    if leak:  # the JSON keeps it beside the scores it qualifies
-        warnings.warn(leak, stacklevel=2)
-        result["warnings"] = [leak]
+    for note in (other_data_note(folder, model.training_state, cfg), leak):
+        if note:  # the JSON keeps it beside the scores it qualifies
+            warnings.warn(note, stacklevel=2)
+            result.setdefault("warnings", []).append(note)
     for s in steps:
         for n in samples:
             pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))

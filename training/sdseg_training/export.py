@@ -177,10 +177,11 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     state = model.training_state
     split_path = Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"
     split = json.loads(split_path.read_text(encoding="utf-8")) if split_path.is_file() else {}
+    trained = {**dataclasses.asdict(cfg.train), **((state.get("config") or {}).get("train") or {})}  # as the run recorded it
     training: Dict[str, Any] = {
         "data": cfg.data.kind, "split_sizes": {k: len(split.get(k, [])) for k in ("train", "val", "test")},
-        "steps": state["step"], "global_batch": cfg.train.batch_size * cfg.train.grad_accum * state.get("num_processes", 1),
-        "lambda_latent": cfg.train.lambda_latent, "scale_factor": state["scale_factor"], "best_validation": state.get("best"),
+        "steps": state["step"], "global_batch": int(trained["batch_size"]) * int(trained["grad_accum"]) * state.get("num_processes", 1),
+        "lambda_latent": trained["lambda_latent"], "scale_factor": state["scale_factor"], "best_validation": state.get("best"),
         "preset": cfg.model.preset, "exported_from": folder.name, "autoencoder_sha256": state.get("autoencoder_sha256"),
     }
     if "slices" in split:

@@ -17,7 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import TrainingConfigError
 
-__all__ = ["describe_classes", "check_same_classes", "check_same_data", "check_same_shape", "process_count_note"]
+__all__ = ["describe_classes", "check_same_classes", "check_same_data", "other_data_note", "check_same_shape",
+           "process_count_note"]
 
 _SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
 #: The data settings fixed for a run: the dataset kind (its reading and preprocessing), the training size
@@ -102,6 +103,41 @@ def _data_view(data: Any) -> Dict[str, Any]:
             "window": [float(v) for v in window] if window else None}
 
 
+def _data_differences(recorded: Dict[str, Any], cfg: Any, keys: Sequence[str]) -> List[str]:
+    """``data.<key>: <run's> in the run, <now> now`` for each of ``keys`` that differs (none if nothing was recorded)."""
+    data = (recorded.get("config") or {}).get("data")
+    if not data:
+        return []
+    old, new = _data_view(data), _data_view(cfg.data)
+    for view in (old, new):
+        view["kind"] = _SAME_KIND.get(view["kind"], view["kind"])
+    keys = [k for k in keys if k != "size" or old["size"] is not None]
+    return [f"data.{k}: {old[k]} in the run, {new[k]} now" for k in keys if old[k] != new[k]]
+
+
+def other_data_note(folder: Path, recorded: Dict[str, Any], cfg: Any) -> Optional[str]:
+    """A warning when a checkpoint is evaluated on data of another kind, size or intensity window than it learnt from.
+
+    Evaluating on another dataset is legitimate (it measures how the model transfers), so this is
+    not refused; but scores of another window or size describe inputs the networks never saw, and the
+    result should say so.
+
+    Args:
+        folder: the checkpoint folder, for the message.
+        recorded: its ``state.json`` (``config.data``).
+        cfg: this invocation's :class:`~sdseg_training.config.TrainConfig`.
+
+    Returns:
+        The warning, or None when the settings agree (or the checkpoint recorded none).
+    """
+    differing = _data_differences(recorded, cfg, ("kind", "size", "window"))
+    if not differing:
+        return None
+    return (f"evaluating {folder} on data other than it was trained on ({'; '.join(differing)}): the scores describe "
+            f"inputs the networks never saw. To score the run on its own data, restore these settings as the run "
+            f"recorded them (\"config\" in {Path(folder) / 'state.json'}).")
+
+
 def check_same_data(folder: Path, recorded: Dict[str, Any], cfg: Any, doing: str) -> None:
     """Refuse a config whose data kind, size or intensity window differ from those a checkpoint was trained with.
 
@@ -117,14 +153,7 @@ def check_same_data(folder: Path, recorded: Dict[str, Any], cfg: Any, doing: str
     Raises:
         TrainingConfigError: naming each differing setting, both values and the remedy.
     """
-    data = (recorded.get("config") or {}).get("data")
-    if not data:
-        return
-    old, new = _data_view(data), _data_view(cfg.data)
-    for view in (old, new):
-        view["kind"] = _SAME_KIND.get(view["kind"], view["kind"])
-    keys = [k for k in FIXED_DATA[doing] if k != "size" or old["size"] is not None]
-    differing = [f"data.{k}: {old[k]} in the run, {new[k]} now" for k in keys if old[k] != new[k]]
+    differing = _data_differences(recorded, cfg, FIXED_DATA[doing])
     if not differing:
         return
     what = {"resume": "a run's data settings are fixed: start a new run folder for these (set train.output_dir, or "

@@ -15,7 +15,7 @@ every process checkpoints. Resuming at step n therefore reproduces step n + 1 ex
 Ctrl-C (:mod:`.interrupt`) finishes the step under way, saves it as an ordinary step checkpoint
 and raises :class:`~.errors.TrainingInterrupted`; a resume from it is exact as well. A resume
 refuses a config whose classes, data kind, size or window, or model shape differ from the checkpoint's
-(:mod:`.run_compat`).
+(:mod:`.run_compat`). Weights that turn NaN or infinite stop the run before they are saved (:mod:`.divergence`).
 """
 
 from __future__ import annotations
@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any, Dict, Optional
 
 import torch
-from torch import nn
 
 from SDSegLogic.device import slow_cpu_bf16_note
 
@@ -34,6 +33,8 @@ from .checkpoint import (capture_rng, gather_rank_rng, has_checkpoints, latest_c
                          save_checkpoint, update_checkpoint_state)
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
+from .denoiser import Denoiser, lr_at, null_context, resumed_position
+from .divergence import DivergenceGuard, stage2_kept
 from .ema import EMA
 from .errors import ResumeError, TrainingInterrupted
 from .interrupt import DeferredInterrupt
@@ -45,33 +46,9 @@ from .seeds import dropout_seed, step_generator
 from .split_leak import autoencoder_test_overlap, run_split_path
 from .stage1_resume import resume_checkpoint
 from .stop_vote import StopVote
+from .tb_log import open_summary_writer
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
-
-
-class Denoiser(nn.Module):
-    """The trainable pair (tau_theta, UNet) as one module, so DDP wraps both."""
-
-    def __init__(self, condition_encoder: nn.Module, unet: nn.Module, unet_autocast: bool = True) -> None:
-        super().__init__()
-        self.condition_encoder = condition_encoder
-        self.unet = unet
-        self.unet_autocast = unet_autocast
-
-    def forward(self, image: torch.Tensor, z_t: torch.Tensor, t: torch.Tensor, class_labels: Optional[torch.Tensor]) -> torch.Tensor:
-        z_c = self.condition_encoder(image)
-        sample = torch.cat([z_t.float(), z_c.float()], dim=1)
-        if self.unet_autocast:
-            return self.unet(sample, t, class_labels=class_labels).sample
-        with torch.autocast(sample.device.type, enabled=False):  # full precision for eps_hat
-            return self.unet(sample, t, class_labels=class_labels).sample
-
-
-def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> float:
-    """Learning rate of optimizer step ``step`` (0-based): linear warm-up, then constant."""
-    if warmup_steps <= 0 or step >= warmup_steps:
-        return base_lr
-    return base_lr * (start_factor + (1.0 - start_factor) * step / warmup_steps)
 
 
 class Stage2Trainer:
@@ -136,6 +113,7 @@ class Stage2Trainer:
 
         self.schedule = NoiseSchedule(config.schedule)
         self.step = 0
+        self.micro_batches = 0  # batches this process drew: the data-loader position (grad_accum may change on resume)
         self.best: Dict[str, Any] = {"metric": None, "step": None}
         self.scale_factor: Optional[float] = None
         self.history: list = []
@@ -191,9 +169,15 @@ class Stage2Trainer:
         self.optimizer.optimizer.load_state_dict(ck["optimizer"])
         self.ema.load_state_tensors(ck["ema"], state["ema_updates"])
         self.step = int(state["step"])
+        self.micro_batches = resumed_position(state, self.cfg.train.batch_size, self.cfg.train.grad_accum)
         self.best = state.get("best", self.best)
         self.history = state.get("history", [])
         self.scale_factor = float(state["scale_factor"])
+        given = self.cfg.model.scale_factor
+        if given and acc.is_main_process and abs(float(given) - self.scale_factor) > 1e-9 * self.scale_factor:
+            warnings.warn(f"model.scale_factor={given} is ignored: {folder} continues the run with the scale factor it "
+                          f"was trained with, {self.scale_factor:.6g} (state.json), since a run's latent scale is fixed. "
+                          "To train with another scale factor, start a new run folder (train.output_dir).", stacklevel=2)
         if state.get("autoencoder_sha256") not in (None, self.autoencoder_sha256):
             from .evaluate import autoencoder_mismatch_message
 
@@ -216,7 +200,7 @@ class Stage2Trainer:
             inner = acc.unwrap_model(self.denoiser)
             scaler = getattr(acc, "scaler", None)
             state = {
-                "step": self.step, "micro_batches": self.step * self.cfg.train.grad_accum,
+                "step": self.step, "micro_batches": self.micro_batches,
                 "ema_updates": self.ema.num_updates, "lr": lr_at(self.step, self.base_lr, self.cfg.optim.warmup_steps, self.cfg.optim.warmup_start_factor),
                 "scale_factor": self.scale_factor, "best": self.best, "history": self.history[-200:],
                 "grad_scaler": scaler.state_dict() if scaler is not None else None, "num_processes": acc.num_processes,
@@ -273,7 +257,7 @@ class Stage2Trainer:
                 z0 = self._latents(batch["mask"], gen) * self.scale_factor
             labels = batch["class_label"].to(acc.device) if self.model.config.is_multiclass else None
             sync = micro == len(micro_batches) - 1
-            ctx = acc.no_sync(self.denoiser) if not sync and acc.num_processes > 1 else _null()
+            ctx = acc.no_sync(self.denoiser) if not sync and acc.num_processes > 1 else null_context()
             with ctx, acc.autocast():
                 terms = sdseg_loss(self.denoiser, self.schedule, z0, batch["image"].to(acc.device), labels, gen,
                                    tc.lambda_latent, tc.high_t_fraction)
@@ -286,6 +270,7 @@ class Stage2Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         self.ema.update(acc.unwrap_model(self.denoiser).unet)
         self.step += 1
+        self.micro_batches += len(micro_batches)
         out = {k: float(v) for k, v in totals.items()} if sync_losses else totals
         out["lr"] = lr
         return out
@@ -294,7 +279,7 @@ class Stage2Trainer:
         """Endless micro-batches from the current data-loader position."""
         acc, tc = self.accelerator, self.cfg.train
         sampler = EpochBatchSampler(len(self.dataset), tc.batch_size, tc.seed, acc.process_index, acc.num_processes,
-                                    start_batch=self.step * tc.grad_accum)
+                                    start_batch=self.micro_batches)
         # own generator: creating the loader must not consume the global RNG (dropout), or resume drifts
         loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
                                              generator=torch.Generator().manual_seed(tc.seed))
@@ -311,9 +296,7 @@ class Stage2Trainer:
         max_steps = int(max_steps if max_steps is not None else tc.max_steps)
         writer = None
         if acc.is_main_process:
-            from torch.utils.tensorboard import SummaryWriter
-
-            writer = SummaryWriter(str(self.out / "tb"))
+            writer = open_summary_writer(self.out / "tb")
             changed = record_resolved_config(self.out, self.cfg.to_dict(), self.step)
             if changed:
                 acc.print(f"resumed at step {self.step} with settings that differ from the run's start "
@@ -332,6 +315,7 @@ class Stage2Trainer:
         started = time.time()
         out_of_time = False
         vote = StopVote(acc)
+        guard = DivergenceGuard(self.step)
         with DeferredInterrupt(acc.print if acc.is_main_process else None, "this step") as interrupt:
             while self.step < max_steps and not out_of_time:
                 micro = [next(it) for _ in range(tc.grad_accum)]
@@ -344,6 +328,10 @@ class Stage2Trainer:
                 final = self.step == max_steps or out_of_time
                 if final and not logging_step:
                     last = {k: float(v) for k, v in last.items()}
+                saving = self.step % tc.ckpt_every == 0 or final
+                validating = self.val_set is not None and (self.step % tc.val_every == 0 or final)
+                if self.step % tc.log_every == 0 or saving or validating:  # never save, select or go on with NaN weights
+                    self._check_finite(guard, bar, writer)
                 if self.step % tc.log_every == 0 or final:
                     bar.set_postfix(loss=f"{last['loss']:.4f}", lr=f"{last['lr']:.2e}")
                     if writer is not None:
@@ -351,8 +339,8 @@ class Stage2Trainer:
                             writer.add_scalar(f"train/{k}", v, self.step)
                         writer.add_scalar("train/seconds_per_step", (time.time() - t0) / max(1, tc.log_every), self.step)
                     t0 = time.time()
-                folder = self.save() if self.step % tc.ckpt_every == 0 or final else None  # before validation: a crash there keeps the steps
-                if self.val_set is not None and (self.step % tc.val_every == 0 or final):
+                folder = self.save() if saving else None  # before validation: a crash there keeps the steps
+                if validating:
                     metrics = validate(self, writer)
                     self.history.append({"step": self.step, **metrics})
                     if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
@@ -364,12 +352,27 @@ class Stage2Trainer:
                               f"{time.time() - started:.0f} s)")
                 stop = decision.interrupted or (not vote.distributed and interrupt.requested)  # one process: also a Ctrl-C while validating
                 if not final and stop:  # Ctrl-C or SIGTERM: a resumable checkpoint of this step, then stop
+                    if folder is None:
+                        self._check_finite(guard, bar, writer)
                     self._stop_interrupted(folder, bar, writer)
         bar.close()
         if writer is not None:
             writer.close()
         return {"step": self.step, "best": self.best, "last_loss": last, "scale_factor": self.scale_factor,
                 "stopped_by_time_budget": out_of_time}
+
+    def _check_finite(self, guard: DivergenceGuard, bar, writer) -> None:
+        """Stop (closing the bar and the logs) with :class:`~.errors.TrainingDiverged` when a weight is NaN or infinite.
+
+        DDP keeps the weights equal on every process, so all processes reach the same verdict.
+        """
+        try:
+            guard.check(self.accelerator.unwrap_model(self.denoiser), self.step, stage2_kept(latest_checkpoint(self.out)))
+        except Exception:
+            bar.close()
+            if writer is not None:
+                writer.close()
+            raise
 
     def _stop_interrupted(self, folder: Optional[Path], bar, writer) -> None:
         """Save this step (unless just saved; never as ``best``), say how to resume, raise :class:`TrainingInterrupted`."""
@@ -381,11 +384,3 @@ class Stage2Trainer:
         acc.print(f"interrupted: step {self.step} saved in {folder}. To resume, run the same command again without "
                   "--resume none/--overwrite (--resume auto, the default, continues from the latest checkpoint).")
         raise TrainingInterrupted(self.step, folder, report=acc.is_main_process)
-
-
-class _null:
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        return False

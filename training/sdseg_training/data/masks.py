@@ -13,6 +13,11 @@ covers every index the file uses (a black-and-white or grey mask stored with a p
 the grey level shown; otherwise (coloured palettes such as VOC's, or a palette that lacks the indices
 used) the pixel is its palette index, as ``numpy.asarray(PIL.Image.open(f))`` and VOC-style tools
 read class masks. The whole palette decides, so that files sharing a palette read alike.
+
+1-bit masks (mode ``1``) read as 0/255 under ``"grey"`` (the grey level shown) and as 0/1 under
+``"labels"`` (the number stored). A mask is one picture: a multi-page file is refused (as the image
+reader refuses one), and so is a mask drawn only in its alpha channel (transparency), whose values
+are the same everywhere: a mask is read from its values, never from its transparency.
 """
 
 from __future__ import annotations
@@ -40,7 +45,8 @@ def read_mask(path: Path, rule: str = "grey") -> np.ndarray:
         uint8 (H, W) values 0..255.
 
     Raises:
-        DatasetError: with ``"labels"``, a wide mask holding values outside 0..255 or non-integral values.
+        DatasetError: an unreadable or multi-page file; a mask drawn only in its alpha channel; with
+            ``"labels"``, a wide mask holding values outside 0..255 or non-integral values.
     """
     from PIL import Image
 
@@ -48,13 +54,47 @@ def read_mask(path: Path, rule: str = "grey") -> np.ndarray:
         raise ValueError(f"mask rule {rule!r}: use 'grey' or 'labels'")
     try:
         with Image.open(path) as im:
+            _single_page(im, path)
             if im.mode in ("P", "PA"):
-                return _palette_values(im)
-            if im.mode in _WIDE_MODES:
-                return _wide_values(np.asarray(im), path, rule)
-            return np.asarray(im.convert("L"))
+                values = _palette_values(im)
+            elif im.mode in _WIDE_MODES:
+                values = _wide_values(np.asarray(im), path, rule)
+            elif im.mode == "1" and rule == "labels":
+                values = np.asarray(im).astype(np.uint8)  # the bit stored: 0/1, as data.classes labels [1] expects
+            else:
+                values = np.asarray(im.convert("L"))
+            _refuse_alpha_only(im, values, path, rule)
+            return values
     except OSError as exc:
         raise DatasetError(f"{path}: the mask cannot be read ({exc}); re-save it as PNG.") from None
+
+
+def _single_page(im, path: Path) -> None:
+    """Refuse a multi-page mask (a TIFF stack): only its first page would be read, silently."""
+    pages = int(getattr(im, "n_frames", 1))
+    if pages > 1:
+        raise DatasetError(f"{path}: the mask file holds {pages} pages; a 2-D mask is one picture (multi-page "
+                           "images are refused too). Save the page that belongs to the image as a single-page file "
+                           "with the image's name.")
+
+
+def _refuse_alpha_only(im, values: np.ndarray, path: Path, rule: str) -> None:
+    """Refuse a mask whose alpha channel varies while its values are the same everywhere (drawn in alpha).
+
+    Such a mask (an outline tool's export: one colour, the background transparent) would read as
+    empty and be refused later, naming only the label values.
+    """
+    if "A" not in im.getbands() or values.size == 0 or values.min() != values.max():
+        return
+    alpha = np.asarray(im.getchannel("A"))
+    if alpha.min() == alpha.max():
+        return
+    shown = "label value" if rule == "labels" else "grey level"
+    raise DatasetError(f"{path}: the mask is drawn in its alpha channel: every pixel has {shown} {int(values.flat[0])} "
+                       f"and only the transparency differs (alpha {int(alpha.min())}..{int(alpha.max())}), but a mask "
+                       "is read from its values, not its transparency. Save the alpha channel as the mask, e.g. "
+                       "PIL.Image.open(f).getchannel('A').save(f) (a grey mask, foreground > 127), or with "
+                       "data.classes save each class's label value in the pixels.")
 
 
 def _palette_values(im) -> np.ndarray:
@@ -86,6 +126,7 @@ def refuge_cup(path: Path) -> np.ndarray:
     from PIL import Image
 
     with Image.open(path) as im:
+        _single_page(im, path)
         if im.mode in ("RGB", "RGBA", "P"):
             rgb = np.asarray(im.convert("RGB"))
             if not (rgb[..., 0] == rgb[..., 1]).all():

@@ -12,7 +12,7 @@ if TYPE_CHECKING:  # pragma: no cover
     from SDSegLogic.geometry import ImageGeometry
 
 __all__ = ["window_to_unit", "rgb_to_unit", "resize_images", "resize_labels", "read_volume_lps", "read_oriented",
-           "read_picture", "disc_centred_crop"]
+           "read_picture", "disc_centred_crop", "refuse_non_finite"]
 
 
 def window_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
@@ -25,6 +25,31 @@ def window_to_unit(values: np.ndarray, low: float, high: float) -> np.ndarray:
         raise ValueError(f"window high {high} must exceed low {low}")
     clipped = np.clip(values.astype(np.float32), low, high)
     return (clipped - low) / (high - low) * 2.0 - 1.0
+
+
+def refuse_non_finite(values: np.ndarray, path: Path) -> np.ndarray:
+    """``values`` if every one is finite; else a DatasetError naming the file, the count and the first index.
+
+    Clipping to the window keeps NaN as NaN, and one NaN pixel makes the loss, then every weight,
+    NaN. The engine refuses such images too unless told to fill them (its ``nan_policy``), so a
+    model never learns from values inference would not give it.
+
+    Args:
+        values: the image as read, any shape (float arrays only can hold NaN or infinity).
+        path: the file, for the message.
+    """
+    from ..errors import DatasetError
+
+    if values.dtype.kind not in "fc":
+        return values
+    bad = ~np.isfinite(values)
+    count = int(np.count_nonzero(bad))
+    if count:
+        first = tuple(int(v) for v in np.argwhere(bad)[0])
+        raise DatasetError(f"{path}: {count} value(s) are NaN or infinite (the first at index {first}); training needs "
+                           "finite values. Replace them (e.g. with the window minimum, or -1024 HU for air outside a CT's "
+                           "field of view) and save the file again.")
+    return values
 
 
 def rgb_to_unit(values: np.ndarray) -> np.ndarray:

@@ -19,7 +19,8 @@ from ..errors import DatasetError
 from .labels import class_lut, integral_labels, present_values, threshold_lut
 from .masks import read_mask, refuge_cup
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
-from .preprocess import disc_centred_crop, read_oriented, read_picture, resize_images, resize_labels, rgb_to_unit, window_to_unit
+from .preprocess import (disc_centred_crop, read_oriented, read_picture, refuse_non_finite, resize_images, resize_labels, rgb_to_unit,
+                         window_to_unit)
 from .slices import Case
 
 __all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS", "DEFAULT_WINDOWS"]
@@ -124,7 +125,7 @@ def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: st
     case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=False, label_path=str(mask_path))
 
     def load() -> Tuple[np.ndarray, np.ndarray]:
-        rgb = read_picture(img_path)
+        rgb = refuse_non_finite(read_picture(img_path), img_path)
         raw = mask_rule(mask_path)
         if raw.shape[:2] != rgb.shape[:2]:
             raise DatasetError(f"{mask_path}: mask size {raw.shape[:2]} differs from image {img_path.name} {rgb.shape[:2]}.")
@@ -199,6 +200,7 @@ def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tu
 
     def load() -> Tuple[np.ndarray, np.ndarray]:
         vol, grid = read_oriented(str(img_path))
+        refuse_non_finite(vol, img_path)
         lab, lab_grid = read_oriented(str(lab_path))
         _same_grid(grid, lab_grid, img_path, lab_path)
         lab = integral_labels(lab, lab_path)
