@@ -33,15 +33,14 @@ _HERE = Path(__file__).resolve().parent
 if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogic").is_dir():
     sys.path.insert(0, str(_HERE.parent))  # running from a source checkout
 
-from SDSegLib.diagnostics import error_report  # noqa: E402
-from SDSegLib.input_guard import grid_change  # noqa: E402
+from SDSegLib.job_end import JobEndMixin, input_gone  # noqa: E402
 from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import DEFAULT_MODEL, SDSegModuleLogic  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import (  # noqa: E402
-    DoubleClickGuard, lock_run_controls, removed_output_notes, show_engine_not_started, show_job_event, show_warnings,
-    update_option_states, update_segment_button, update_slices_and_estimate,
+    DoubleClickGuard, lock_run_controls, show_job_event, show_warnings, update_option_states, update_segment_button,
+    update_slices_and_estimate,
 )
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLib.sequence_input import time_point_count  # noqa: E402
@@ -75,10 +74,11 @@ def registerSampleData():
     register_sample_data(_HERE)
 
 
-class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelActionsMixin):
+class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelActionsMixin, JobEndMixin):
     """GUI: no computation here, only wiring between the .ui, the parameter node and the logic.
 
-    The model-management and Copy-diagnostics buttons' slots come from :class:`PanelActionsMixin`.
+    The model-management and Copy-diagnostics buttons' slots come from :class:`PanelActionsMixin`;
+    cancelling, resetting the panel and writing the result when a run ends, from :class:`JobEndMixin`.
     """
 
     def __init__(self, parent=None) -> None:
@@ -246,39 +246,13 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             self._timer.start()
         self._updateState()
 
-    def _cancelJob(self, reason: str = "") -> None:
-        """Cancel the running job, if any, and reset the panel (its events are no longer read).
-
-        Args:
-            reason: why, shown in the status line and the log (e.g. "the scene is closing"); none
-                for the module's cleanup.
-        """
-        if self._job is not None:
-            if reason:
-                self.ui.etaLabel.text = _("Cancelled: {reason}.").format(reason=reason)
-                self._log(_("The running segmentation is cancelled and nothing is written: {reason}.").format(reason=reason))
-            self._job.cancel()
-        self._endJob()
-
-    def _endJob(self, written: bool = False) -> None:
-        """Back to the idle panel (no job, timer stopped, controls enabled); a full bar only when ``written``."""
-        self._job = None
-        self._timer.stop()
-        for text in self.logic.drainLog() if self.logic is not None else []:
-            self._log(text)
-        self.ui.progressBar.setRange(0, 100)
-        self.ui.progressBar.setValue(100 if written else 0)
-        self._updateState()
-
     def _onTimer(self) -> None:
-        for text in self.logic.drainLog():
-            self._log(text)
+        self._drainLog()
         job = self._job
         if job is None:
             self._timer.stop()
             return
-        volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
-        reason = _("the input volume was removed from the scene") if volume is None else grid_change(volume, job.geometry)
+        reason = input_gone(job)
         if reason:  # deleted, or another voxel grid (resampled, cropped, another image loaded): nothing could be written
             self._cancelJob(reason)
             return
@@ -293,32 +267,6 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             finally:
                 self._endJob(written)
             return
-
-    def _onJobEnd(self, job, event) -> bool:
-        self.ui.etaLabel.text = event.text.splitlines()[0]
-        self._log(event.text)
-        if event.kind == "error":
-            details, logLines = error_report(event.text, event.data)  # the engine log, for an internal error or a dead engine
-            if logLines:
-                self._log(logLines)
-            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text, detailedText=details)
-            if not job.info:  # no engine answered: the device line was an earlier engine's
-                self._engineDevice = show_engine_not_started(self.ui)
-        if event.kind != "done":
-            return False
-        volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
-        if volume is None:
-            raise SDSegError(_("the input volume was removed from the scene during the run; nothing was written."))
-        outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in job.outputNodeIDs]
-        segmentation = self.logic.applyResult(job, volume, *outputs)
-        self.ui.show3DButton.setSegmentationNode(segmentation)
-        self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))
-        for note in removed_output_notes(job.outputNodeNames, outputs, segmentation.GetName()):
-            self._log(note)  # chosen outputs deleted during the run
-        for warning in job.result_warnings:  # the engine's, and whether the input changed during the run
-            self._log(_("Warning: {text}").format(text=warning))
-        show_warnings(self.ui, job.result_warnings)
-        return True
 
 
 class SDSegTest(ScriptedLoadableModuleTest):

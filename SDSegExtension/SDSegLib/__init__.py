@@ -20,10 +20,14 @@
 * ``diagnostics``: the engine-log part of an error and the Copy diagnostics text, remote URLs
   without their secrets (no Slicer)
 * ``panel_state``: what the panel shows (Segment button, disabled options, slices, estimate)
+* ``job_end``: how a run ends in the panel: cancel, reset, the status line, the result written
+  (needs Slicer)
 * ``node_observer``: follows the selected ROI's ModifiedEvent (no Slicer; VTK-style observers)
 * ``sequence_input``, ``sequence_run``, ``sequence_writer``: all time points of a sequence's
   volume (4D, cine): find the sequence, one job per time point, the segmentation sequence added
   to the browser only when complete (need Slicer)
+* ``time_point``: the time point a single-volume run on a sequence's volume segments, shown again
+  before its result is written (needs Slicer)
 * ``input_modality``: the input's DICOM modality (or "photo") for the engine's check (needs Slicer)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are

@@ -40,6 +40,7 @@ from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .parameter_node import SDSegParameterNode
 from .segmentation_writer import check_output_volumes, kept_segment_notes, write_segmentation
 from .sequence_run import SequenceRun
+from .time_point import show_time_point, shown_time_point
 from .volume_adapter import (
     SliceSelection,
     array_and_geometry_from_volume_node,
@@ -188,6 +189,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
                               and int(samples) > 1, modality=self.inputModality(inputVolume) if modality is None else str(modality),
                               strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID = inputVolume.GetID()
+        job.timePoint = shown_time_point(inputVolume)  # a sequence's volume: the time point segmented (applyResult)
         return job.start()
 
     def startSequenceJob(self, inputVolume: Any, outputSegmentation: Any = None, **options: Any) -> SequenceRun:
@@ -210,12 +212,18 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         (otherwise they are replaced, 0 outside the slices). The engine's quality warnings are
         logged, stored on the node (``SDSeg.Warnings``) and in ``job.result_warnings``. An input whose voxel
         grid changed since :meth:`startJob` is refused (InputError); changed voxel values add a warning.
+        A sequence's volume scrolled to another time point meanwhile is first set back to the time
+        point segmented (playback stopped; :mod:`SDSegLib.time_point`), so the result goes there.
         """
         if isinstance(job, SequenceRun):  # all time points: the segmentation sequence, browsed in outputSegmentation
             return job.commit(outputSegmentation)
         output = job.output
         if output is None:
             raise SDSegError("the job has no result to write (it failed or was cancelled).")
+        point = getattr(job, "timePoint", None)  # the input's time point segmented, when it is a sequence's volume
+        moved = show_time_point(point) if point is not None and point.volume.GetID() == inputVolume.GetID() else ""
+        if moved:  # time scrolled (or played) meanwhile: the segmented time point is shown again first
+            self._enqueue(moved)
         changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
         card = job.info.get("model_card") or self.modelCard(job.model)

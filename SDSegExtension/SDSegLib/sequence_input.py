@@ -27,7 +27,7 @@ from typing import Any, Optional
 from SDSegLogic.errors import InputError
 
 __all__ = ["VolumeSequence", "find_volume_sequence", "time_point_count", "require_volume_sequence",
-           "check_sequence_output", "sequences_logic"]
+           "check_sequence_output", "sequences_logic", "sequence_gone"]
 
 
 def sequences_logic() -> Any:
@@ -111,16 +111,56 @@ def require_volume_sequence(volume: Any) -> VolumeSequence:
 
 
 def check_sequence_output(volumes: VolumeSequence, segmentation: Any) -> None:
-    """Refuse, as output of an all-time-points run, a segmentation that another browser already browses.
+    """Refuse, as output of an all-time-points run, a segmentation the result could not go to without a loss.
 
-    A segmentation that is not a proxy node becomes the proxy of the new segmentation sequence;
-    one browsed by ``volumes.browser`` (an earlier run) has its time points replaced.
+    A segmentation browsed by ``volumes.browser`` (an earlier run) has its time points replaced
+    (what a person did in them is kept by the writer). An empty segmentation that no browser shows
+    becomes the proxy node of the new segmentation sequence. One holding segments of its own is
+    refused: as a proxy node it would show the selected time point's item, which replaces its
+    content (``vtkSlicerSequencesLogic::UpdateProxyNodesFromSequences`` copies the item into the
+    proxy), and those segments would be lost, kept in no time point.
 
     Raises:
-        InputError: ``segmentation`` is the proxy node of another sequence browser.
+        InputError: ``segmentation`` is the proxy node of another sequence browser, or holds
+            segments and is browsed by none.
     """
     logic = sequences_logic() if segmentation is not None else None
     other = logic.GetFirstBrowserNodeForProxyNode(segmentation) if logic is not None else None
     if other is not None and other.GetID() != volumes.browser.GetID():
         raise InputError(f"the output segmentation '{segmentation.GetName()}' already shows the time points of another "
                          f"sequence ('{other.GetName()}'); choose 'Create new segmentation' as output.")
+    segments = segmentation.GetSegmentation() if segmentation is not None and other is None else None
+    count = int(segments.GetNumberOfSegments()) if segments is not None else 0
+    if count:
+        names = ", ".join(f"'{segments.GetNthSegment(n).GetName()}'" for n in range(min(count, 5)))
+        names += ", ..." if count > 5 else ""
+        raise InputError(f"the output segmentation '{segmentation.GetName()}' holds {count} segment(s) of its own ({names}) "
+                         "and shows no time points of this sequence: showing the segmented time points in it would replace "
+                         "them. Choose 'Create new segmentation' as output (or an empty segmentation).")
+
+
+def sequence_gone(volumes: VolumeSequence) -> str:
+    """Why the time points of ``volumes`` can no longer be segmented and added to its browser; ``""`` while they can.
+
+    An all-time-points run checks this while it runs, so that it stops at once instead of
+    segmenting every remaining time point for a result that could not be added.
+
+    Returns:
+        One clause (lower case, no full stop) naming what was removed: the input volume, the
+        sequence browser or the volume sequence (from the scene), or the browsing of that
+        sequence in the input volume.
+    """
+    import slicer
+
+    scene, browser, sequence = slicer.mrmlScene, volumes.browser, volumes.sequence
+    if scene.GetNodeByID(volumes.proxy.GetID()) is None:
+        return f"the input volume '{volumes.proxy.GetName()}' was removed from the scene"
+    if scene.GetNodeByID(browser.GetID()) is None:
+        return f"the sequence browser '{browser.GetName()}' was removed from the scene"
+    if scene.GetNodeByID(sequence.GetID()) is None:
+        return f"the volume sequence '{sequence.GetName()}' was removed from the scene"
+    browsed = browser.GetSequenceNode(volumes.proxy)
+    if browsed is None or browsed.GetID() != sequence.GetID():
+        return (f"the sequence browser '{browser.GetName()}' no longer shows the sequence '{sequence.GetName()}' "
+                f"in '{volumes.proxy.GetName()}'")
+    return ""

@@ -11,9 +11,10 @@ written by :meth:`SDSegModuleLogic.applyResult` into a hidden, incomplete segmen
 
 Progress events carry ``time_point`` (1-based) and ``time_points`` besides the slice counts, and an
 ``eta_s`` for the whole run. Cancel (or any failure) stops the whole run and **adds nothing**: the
-time points already segmented are discarded and the final event says how many. Only a run whose
-every time point was written ends ``done``; :meth:`SequenceRun.commit` then adds the sequence to the
-input's browser.
+time points already segmented are discarded and the final event says how many. A run whose browser
+or volume sequence is removed from the scene meanwhile ends ``cancelled`` at the next poll, saying
+so (:func:`~SDSegLib.sequence_input.sequence_gone`). Only a run whose every time point was written
+ends ``done``; :meth:`SequenceRun.commit` then adds the sequence to the input's browser.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any, Callable, Dict, List, Optional
 from SDSegLogic.errors import InputError, SDSegError
 
 from .engine_runner import JobEvent
-from .sequence_input import check_sequence_output, require_volume_sequence
+from .sequence_input import check_sequence_output, require_volume_sequence, sequence_gone
 from .sequence_writer import SegmentationSequenceBuilder
 
 __all__ = ["SequenceRun", "NOTHING_ADDED"]
@@ -103,6 +104,11 @@ class SequenceRun:
         events: List[JobEvent] = []
         if self.finished:
             return events
+        gone = sequence_gone(self.volumes)
+        if gone:  # nothing could be added: stop now, not after segmenting every time point left
+            self._job.cancel()
+            where = self.volumes.describe(self._number)
+            return [self._stop("cancelled", f"Cancelled at {where}: {gone}; {self._nothing()}.", {"confirmed": True})]
         for event in self._job.poll():
             if event.kind == "progress":
                 events.append(self._progress(event))

@@ -143,7 +143,12 @@ class EngineProcess:
             popen.wait()
         tail = _tail(log_path)
         why = f"exited with code {code}" if code is not None else f"was not ready after {timeout:.0f} s and was stopped"
-        raise EngineDiedError("engine_died", f"the SDSeg engine (pid {popen.pid}) {why}. Engine log:\n{tail}")
+        # the first line stands alone (a status line shows only it): what the engine said last, usually why it stopped
+        said = [line.strip() for line in tail.splitlines() if line.strip() and not line.startswith("----")]
+        said = [line for line in said if line not in ("(no engine log)", "(engine log is empty)")]
+        last = f"; its last log line: {said[-1].rstrip('.')}" if said else ""
+        raise EngineDiedError("engine_died", f"the SDSeg engine (pid {popen.pid}) {why}{last}.\n"
+                                             f"Engine log (last lines):\n{tail}")
 
     def client(self, timeout: float = 10.0) -> "EngineClient":
         """A new, connected client for this engine."""

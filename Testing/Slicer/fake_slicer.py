@@ -46,7 +46,7 @@ import vtk
 
 from fake_slicer_nodes import (  # noqa: F401 - re-exported: tests use fake_slicer.FakeVolumeNode etc.
     NODE_CLASSES, FakeNode, FakeROINode, FakeSegment, FakeSegmentation, FakeSegmentationConverter, FakeSegmentationNode,
-    FakeSegmentationsModuleLogic, FakeSubjectHierarchy, FakeVolumeNode, Observable, serialize_image_geometry,
+    FakeSegmentationsModuleLogic, FakeSubjectHierarchy, FakeVectorVolumeNode, FakeVolumeNode, Observable, serialize_image_geometry,
 )
 from fake_slicer_sequences import NODE_CLASSES as SEQUENCE_NODE_CLASSES, FakeSequencesLogic  # Sequences module
 
@@ -248,7 +248,7 @@ class FakeSlicer(types.ModuleType):
         self.app = types.SimpleNamespace(connect=lambda *a: None, testingEnabled=lambda: True, applicationVersion="5.8.1 (fake)")
         self.vtkMRMLSegmentationNode, self.vtkSlicerSegmentationsModuleLogic = FakeSegmentationNode, FakeSegmentationsModuleLogic
         self.vtkMRMLScalarVolumeNode, self.vtkMRMLMarkupsROINode = FakeVolumeNode, FakeROINode
-        self.vtkMRMLVectorVolumeNode = type("vtkMRMLVectorVolumeNode", (FakeVolumeNode,), {"CLASS": "vtkMRMLVectorVolumeNode"})
+        self.vtkMRMLVectorVolumeNode = FakeVectorVolumeNode
         self.vtkSegmentationConverter = FakeSegmentationConverter
         self.vtkMRMLTransformNode = types.SimpleNamespace(GetTransformBetweenNodes=lambda a, b, transform: None)
         self.vtkMRMLSubjectHierarchyNode = types.SimpleNamespace(GetSubjectHierarchyNode=lambda scene: scene.subject_hierarchy)
@@ -395,6 +395,6 @@ def install(monkeypatch: Any, load_ui: Optional[Callable[[str], Any]] = None) ->
     for name, module in modules.items():
         monkeypatch.setitem(sys.modules, name, module)
     for name in ("SDSeg", "SDSegLib.module_logic", "SDSegLib.parameter_node", "SDSegLib.panel_state", "SDSegLib.model_panel",
-                 "SDSegLib.panel_actions"):
+                 "SDSegLib.panel_actions", "SDSegLib.job_end"):
         monkeypatch.delitem(sys.modules, name, raising=False)
     return fake

@@ -1,9 +1,11 @@
-"""The fake MRML nodes of ``fake_slicer.py``: observable objects, volume, ROI and segmentation nodes.
+"""The fake MRML nodes of ``fake_slicer.py``: observable objects, (vector) volume, ROI and segmentation nodes.
 
 Split out of ``fake_slicer.py`` (which re-exports every name, so tests keep using
 ``fake_slicer.FakeVolumeNode`` etc.). 3D Slicer's MRML cannot be installed outside Slicer; these
 classes copy only the behaviour SDSeg relies on: ids and unique names, attributes and node
-references, ``ModifiedEvent`` observers, one binary mask per segment on the reference volume's
+references, ``ModifiedEvent`` observers (fired at the end of a ``StartModify``/``EndModify`` block,
+as a node's held-back event), vector volumes creatable by class name (``AddNewNodeByClass``, as
+the sequence writer does for an RGB video's frames), one binary mask per segment on the reference volume's
 grid (``CopyContent`` deep-copies them), the serialised reference-image geometry of
 ``vtkSegmentationConverter``, the segment status of ``vtkSlicerSegmentationsModuleLogic``, and the
 subject hierarchy's item parents and attributes.
@@ -116,7 +118,10 @@ class FakeNode(Observable):
         return 0
 
     def EndModify(self, _was: int) -> None:
+        """As vtkMRMLNode::EndModify: the ModifiedEvent held back during the modification fires at the outermost end."""
         self.modify_depth -= 1
+        if self.modify_depth == 0:
+            self.Modified()
 
 
 class FakeVolumeNode(FakeNode):
@@ -146,6 +151,12 @@ class FakeVolumeNode(FakeNode):
 
     def SetIJKToRASMatrix(self, matrix) -> None:
         self.ijk_to_ras = np.array([[matrix.GetElement(r, c) for c in range(4)] for r in range(4)])
+
+
+class FakeVectorVolumeNode(FakeVolumeNode):
+    """A vector volume (an RGB photo or video frame): a scalar volume node with 3 or 4 components per voxel, as in Slicer."""
+
+    CLASS = "vtkMRMLVectorVolumeNode"
 
 
 class FakeROINode(FakeNode):
@@ -313,7 +324,7 @@ class FakeSegmentationNode(FakeNode):
         self.segmentation.SetConversionParameter(self.GEOMETRY_PARAMETER, geometry)
 
 
-NODE_CLASSES = {cls.CLASS: cls for cls in (FakeVolumeNode, FakeROINode, FakeSegmentationNode)}
+NODE_CLASSES = {cls.CLASS: cls for cls in (FakeVolumeNode, FakeVectorVolumeNode, FakeROINode, FakeSegmentationNode)}
 
 
 class FakeSubjectHierarchy:

@@ -14,7 +14,12 @@ SDSeg's "All time points" uses, with the same method names and behaviour as Slic
   value into its proxy, as Slicer's logic does on the browser's Modified event
   (``UpdateProxyNodesFromSequences``): a volume gets the item's voxels and IJK->RAS matrix, a
   segmentation its segments, masks, reference geometry and attributes; the proxy keeps its own
-  id, name, node references and parent transform.
+  id, name, node references and parent transform; ``SetSelectedItemByIndexValue`` selects by value;
+* a modified proxy node (its ``ModifiedEvent``, e.g. at the end of a ``StartModify``/``EndModify``
+  write) whose sequence has *save changes* on is copied into that sequence's item at the master
+  sequence's **selected** index value (``vtkSlicerSequencesLogic::UpdateSequencesFromProxyNodes``),
+  except while the browser plays (``SetPlaybackActive(True)``: Slicer ignores proxy changes then)
+  or once the browser is removed from the scene (the logic no longer observes it).
 """
 
 from __future__ import annotations
@@ -124,6 +129,8 @@ class FakeSequenceBrowserNode(FakeNode):
         self.proxies: Dict[str, FakeNode] = {}  # sequence id -> proxy node
         self.save_changes: Dict[str, bool] = {}
         self.selected = -1
+        self.playback_active = False
+        self._proxy_tags: Dict[str, tuple] = {}  # sequence id -> (proxy, observer tag)
 
     def SetAndObserveMasterSequenceNodeID(self, sequence_id: str) -> None:
         self.sequences = [self.scene.GetNodeByID(sequence_id)]
@@ -145,7 +152,17 @@ class FakeSequenceBrowserNode(FakeNode):
             raise NotImplementedError("the fake browser makes the given node the proxy (copy=False) only")
         self.AddSynchronizedSequenceNode(sequence)
         self.proxies[sequence.GetID()] = proxy
+        if sequence.GetID() in self._proxy_tags:
+            old, tag = self._proxy_tags.pop(sequence.GetID())
+            old.RemoveObserver(tag)
+        tag = proxy.AddObserver(vtk.vtkCommand.ModifiedEvent, lambda caller, event: self._proxy_modified(caller))
+        self._proxy_tags[sequence.GetID()] = (proxy, tag)
         return proxy
+
+    def _proxy_modified(self, proxy: FakeNode) -> None:
+        """ProxyNodeModifiedEvent, handled by the Sequences logic while this browser is in the scene."""
+        if self.scene is not None and self.scene.GetNodeByID(self.GetID()) is self:
+            FakeSequencesLogic(self.scene).UpdateSequencesFromProxyNodes(self, proxy)
 
     def GetProxyNode(self, sequence: FakeSequenceNode) -> Optional[FakeNode]:
         return self.proxies.get(sequence.GetID())
@@ -172,6 +189,23 @@ class FakeSequenceBrowserNode(FakeNode):
         FakeSequencesLogic(self.scene).UpdateProxyNodesFromSequences(self)
         self.Modified()
 
+    def SetSelectedItemByIndexValue(self, value: str, exactMatchRequired: bool = True) -> bool:
+        """Select the master sequence's item at ``value``; False (nothing changes) when it has none."""
+        master = self.GetMasterSequenceNode()
+        number = master._position(str(value)) if master is not None else None
+        if number is None:
+            return False
+        self.SetSelectedItemNumber(number)
+        return True
+
+    def GetPlaybackActive(self) -> bool:
+        return self.playback_active
+
+    def SetPlaybackActive(self, active: bool) -> None:
+        """Start or stop playback (the fake does not advance items by itself)."""
+        self.playback_active = bool(active)
+        self.Modified()
+
 
 class FakeSequencesLogic:
     """vtkSlicerSequencesLogic: which browser shows a proxy node; proxies updated from the selected item."""
@@ -182,6 +216,17 @@ class FakeSequencesLogic:
     def GetFirstBrowserNodeForProxyNode(self, proxy: FakeNode) -> Optional[FakeSequenceBrowserNode]:
         browsers = self.scene.GetNodesByClass(FakeSequenceBrowserNode.CLASS)
         return next((b for b in browsers if b.GetSequenceNode(proxy) is not None), None)
+
+    def UpdateSequencesFromProxyNodes(self, browser: FakeSequenceBrowserNode, proxy: FakeNode) -> None:
+        """Save a modified proxy into its sequence's item at the selected index value (save changes on, not playing)."""
+        master, sequence = browser.GetMasterSequenceNode(), browser.GetSequenceNode(proxy)
+        if browser.playback_active or master is None or sequence is None or not browser.GetSaveChanges(sequence):
+            return
+        if not 0 <= browser.selected < master.GetNumberOfDataNodes():
+            return
+        item = sequence.GetDataNodeAtValue(master.GetNthIndexValue(browser.selected))
+        if item is not None:
+            _copy_content(item, proxy)  # vtkMRMLSequenceNode::UpdateDataNodeAtValue
 
     def UpdateProxyNodesFromSequences(self, browser: FakeSequenceBrowserNode) -> None:
         master = browser.GetMasterSequenceNode()
