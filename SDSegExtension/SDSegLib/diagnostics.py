@@ -6,29 +6,11 @@ import platform
 import re
 from typing import Any, Dict, Tuple
 
+from SDSegLogic.redact import REDACTED, redact_url  # one rule for the engine, the CLI and the panel
+
 __all__ = ["error_report", "diagnostics_text", "describe_engine", "redact_url", "REDACTED"]
 
 _TAGS = re.compile(r"<[^>]+>")
-REDACTED = "<redacted>"
-"""What stands in a shown URL for its userinfo (``user:password@``) and its query values."""
-_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)[^/?#\s]*@")  # up to the authority's last "@"
-_QUERY_VALUE = re.compile(r"([?&;][^=&#;]*=)[^&#;]*")
-
-
-def redact_url(url: str) -> str:
-    """``url`` as it may be shown, logged or pasted into a bug report: without the secrets it may carry.
-
-    An engine URL such as ``sdseg://alice:password@gpu:5000`` is accepted (the userinfo is
-    ignored when connecting), and a token may be pasted as ``?token=...``: both are replaced by
-    :data:`REDACTED`, while the scheme, host and port (which engine was used) stay.
-
-    Args:
-        url: a remote engine URL as typed (with or without a scheme).
-
-    Returns:
-        ``url`` with its userinfo and query values redacted; unchanged when it has none.
-    """
-    return _QUERY_VALUE.sub(lambda m: m.group(1) + REDACTED, _USERINFO.sub(lambda m: m.group(1) + REDACTED + "@", str(url)))
 
 
 def error_report(text: str, data: Dict[str, Any]) -> Tuple[str, str]:

@@ -19,7 +19,7 @@ from SDSegLib.diagnostics import diagnostics_text
 from SDSegLib.engine_runner import EngineManager
 from SDSegLogic.errors import SDSegError
 
-SECRETS = ("s3cret-pw", "tok-123abc")
+SECRETS = ("s3cret-pw", "tok-123abc", "p#ss/w?rd")
 
 
 def _closed_port() -> int:
@@ -31,7 +31,7 @@ def _closed_port() -> int:
 
 @pytest.mark.parametrize("url", ["sdseg://alice:s3cret-pw@gpu-server:5000", "http://alice:s3cret-pw@gpu-server:5000",
                                  "alice:s3cret-pw@gpu-server:5000", "sdseg://gpu-server:5000?token=tok-123abc&x=1",
-                                 "tcp://tok-123abc@gpu-server:5000"])
+                                 "tcp://tok-123abc@gpu-server:5000", "sdseg://alice:p#ss/w?rd@gpu-server:5000"])
 def test_diagnostics_name_the_remote_engine_without_its_secret(url):
     text = diagnostics_text("SDSeg engine 1.0", "", "m", {}, "", "", remote_url=url)
     assert not any(secret in text for secret in SECRETS), text
