@@ -255,3 +255,23 @@ def write_enhanced_dicom(name, array: np.ndarray, geometry: ImageGeometry, order
     ds.PerFrameFunctionalGroupsSequence = Items(frames)
     ds.PixelData = np.stack(stored).tobytes()
     ds.save_as(str(name), enforce_file_format=True)
+
+
+class ExecuteCounter:
+    """Counts ``SimpleITK.ImageFileReader.Execute`` calls (a spy around the real method, not a mock).
+
+    Args:
+        monkeypatch: pytest's fixture; the real method is put back when the test ends.
+    """
+
+    def __init__(self, monkeypatch):
+        import SimpleITK as sitk
+
+        self.calls = 0
+        real = sitk.ImageFileReader.Execute
+
+        def counting(reader, *args):
+            self.calls += 1
+            return real(reader, *args)
+
+        monkeypatch.setattr(sitk.ImageFileReader, "Execute", counting)

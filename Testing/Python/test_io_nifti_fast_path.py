@@ -13,7 +13,7 @@ import warnings
 import numpy as np
 import pytest
 
-from io_test_helpers import use_deflate
+from io_test_helpers import ExecuteCounter, use_deflate
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.io import read_image
@@ -74,28 +74,12 @@ def deflate(request):
     restore()
 
 
-class _ExecuteCounter:
-    """Counts ``SimpleITK.ImageFileReader.Execute`` calls (a spy around the real method, not a mock)."""
-
-    def __init__(self, monkeypatch):
-        import SimpleITK as sitk
-
-        self.calls = 0
-        real = sitk.ImageFileReader.Execute
-
-        def counting(reader, *args):
-            self.calls += 1
-            return real(reader, *args)
-
-        monkeypatch.setattr(sitk.ImageFileReader, "Execute", counting)
-
-
 @pytest.mark.parametrize("dtype", list(_CODES))
 @pytest.mark.parametrize("slope,intercept", [(1.0, 0.0), (0.0, 5.0), (float("nan"), 0.0), (1.0, -1024.0),
                                              (0.3711, -1024.123), (-0.7, 1e5)])
 def test_fast_path_equals_simpleitk(tmp_path, monkeypatch, deflate, dtype, slope, intercept):
     array = _values(dtype)
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     for endian in "<>":
         plain = tmp_path / f"{endian == '>'}.nii"
         plain.write_bytes(nifti1_bytes(array, endian, slope, intercept))
@@ -115,7 +99,7 @@ def test_fast_path_equals_simpleitk(tmp_path, monkeypatch, deflate, dtype, slope
 def test_extension_multi_member_gzip_and_two_d(tmp_path, monkeypatch, deflate):
     """An extension before the voxels, a stream of two gzip members, and a 2-D image on an oblique plane
     (ITK's 2x2 direction of that plane is sheared: the plane is placed from the qform instead)."""
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     volume = _values("i2")
     raw = nifti1_bytes(volume, extension=b"\x20\0\0\0\x04\0\0\0" + b"x" * 24)  # one 32-byte extension
     (tmp_path / "ext.nii").write_bytes(raw)
@@ -143,7 +127,7 @@ def test_other_layouts_still_go_to_simpleitk(tmp_path, monkeypatch):
     sitk.WriteImage(sitk.JoinSeries(volumes), str(tmp_path / "t.nii.gz"))
     rgb = np.arange(3 * 4 * 5 * 3, dtype=np.uint8).reshape(3, 4, 5, 3)
     sitk.WriteImage(sitk.GetImageFromArray(rgb, isVector=True), str(tmp_path / "rgb.nii.gz"))
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     assert np.all(read_image(tmp_path / "t.nii.gz", frame=1).array == 2)
     assert counter.calls == 1
     data = read_image(tmp_path / "rgb.nii.gz")

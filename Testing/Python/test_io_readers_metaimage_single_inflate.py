@@ -14,21 +14,7 @@ from SDSegLogic.errors import InputError
 from SDSegLogic.io import read_image
 from SDSegLogic.io._sitk import geometry_from_sitk
 
-
-class _ExecuteCounter:
-    """Counts ``SimpleITK.ImageFileReader.Execute`` calls (a spy around the real method, not a mock)."""
-
-    def __init__(self, monkeypatch):
-        import SimpleITK as sitk
-
-        self.calls = 0
-        real = sitk.ImageFileReader.Execute
-
-        def counting(reader, *args):
-            self.calls += 1
-            return real(reader, *args)
-
-        monkeypatch.setattr(sitk.ImageFileReader, "Execute", counting)
+from io_test_helpers import ExecuteCounter
 
 
 def _itk(path):
@@ -59,7 +45,7 @@ def test_compressed_metaimage_is_read_once_with_simpleitk_voxels(tmp_path, monke
     path = tmp_path / f"volume{suffix}"
     _write(path, volume)
     expected, geometry = _itk(path)
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     data = read_image(path)
     assert counter.calls == 0, "SimpleITK inflated the voxels a second time"
     np.testing.assert_array_equal(data.array, expected.astype(np.float32))
@@ -75,7 +61,7 @@ def test_four_d_colour_and_plane_layouts(tmp_path, monkeypatch):
     _write(tmp_path / "frames.mha", frames)
     _write(tmp_path / "colour.mha", colour, vector=True)
     _write(tmp_path / "plane.mha", plane)
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     for k in range(3):
         np.testing.assert_array_equal(read_image(tmp_path / "frames.mha", frame=k).array, frames[k].astype(np.float32))
     data = read_image(tmp_path / "colour.mha")
@@ -98,7 +84,7 @@ def test_big_endian_data_reads_like_simpleitk(tmp_path, monkeypatch):
     path = tmp_path / "msb.mha"
     path.write_bytes(_header(zlib.compress(volume.tobytes()), msb=True))
     expected, _ = _itk(path)
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     data = read_image(path)
     assert counter.calls == 0
     np.testing.assert_array_equal(data.array, expected.astype(np.float32))
@@ -126,7 +112,7 @@ def test_header_with_header_size_goes_to_simpleitk_after_the_check(tmp_path, mon
     path = tmp_path / "sized.mha"
     path.write_bytes(_header(zlib.compress(volume.tobytes()), "HeaderSize = 0"))
     expected, _ = _itk(path)
-    counter = _ExecuteCounter(monkeypatch)
+    counter = ExecuteCounter(monkeypatch)
     np.testing.assert_array_equal(read_image(path).array, expected.astype(np.float32))
     np.testing.assert_array_equal(expected, volume)
     assert counter.calls == 1

@@ -32,7 +32,7 @@ SHAPES = ((3, 32, 32), (3, 32, 32), (2, 32, 32))
 ORIGINS = ((5.0, -7.0, 12.0), (5.0, -7.0, 12.0), (40.0, 25.0, -30.0))  # the third time point lies elsewhere
 
 
-def _sequence(fake, shapes=SHAPES, name="CT 4D", nan_at=None):
+def _sequence(fake, shapes=SHAPES, name="CT 4D", nan_at=None, origins=ORIGINS):
     """A proxy volume browsing a volume sequence (index values 0, 0.5, 1 s) in a sequence browser."""
     import fake_slicer
 
@@ -40,7 +40,7 @@ def _sequence(fake, shapes=SHAPES, name="CT 4D", nan_at=None):
     volumes = scene.AddNewNodeByClass("vtkMRMLSequenceNode", f"{name} sequence")
     for number, shape in enumerate(shapes):
         ijk_to_ras = np.diag([-0.9, -0.9, 3.0, 1.0])
-        ijk_to_ras[:3, 3] = ORIGINS[number % len(ORIGINS)]
+        ijk_to_ras[:3, 3] = origins[number % len(origins)]
         array = rng.normal(40 * number, 120, shape).astype(np.float32)
         if number == nan_at:
             array[0, 0, 0] = np.nan  # the engine refuses NaN voxels by default

@@ -23,26 +23,12 @@ from slicer_logic_helpers import manager, model_folder  # noqa: F401 - pytest fi
 
 pytest.importorskip("PySide6.QtWidgets")
 from slicer_test_helpers import _idle_panel, _until, app, engines, sdseg, tiny_model  # noqa: E402,F401 - fixtures
-from test_slicer_sequence import _logic  # noqa: E402
+from test_slicer_sequence import _logic, _sequence  # noqa: E402
 
 
 def _series(fake, origins=((5.0, -7.0, 12.0),) * 3, name="CT 4D"):
     """A proxy volume browsing 3 time points (0, 0.5, 1 s) of (2, 32, 32) voxels, each with other voxels."""
-    import fake_slicer
-
-    scene, rng = fake.mrmlScene, np.random.default_rng(5)
-    volumes = scene.AddNewNodeByClass("vtkMRMLSequenceNode", f"{name} sequence")
-    for number, origin in enumerate(origins):
-        ijk_to_ras = np.diag([-0.9, -0.9, 3.0, 1.0])
-        ijk_to_ras[:3, 3] = origin
-        array = rng.normal(60 * number, 120, (2, 32, 32)).astype(np.float32)
-        volumes.SetDataNodeAtValue(fake_slicer.FakeVolumeNode(f"{name} {number}", array, ijk_to_ras), str(number * 0.5))
-    proxy = scene.AddNode(fake_slicer.FakeVolumeNode(name))
-    browser = scene.AddNewNodeByClass("vtkMRMLSequenceBrowserNode", f"{name} browser")
-    browser.SetAndObserveMasterSequenceNodeID(volumes.GetID())
-    browser.AddProxyNode(proxy, volumes, False)
-    browser.SetSelectedItemNumber(0)
-    return proxy, browser, volumes
+    return _sequence(fake, shapes=((2, 32, 32),) * len(origins), name=name, origins=origins)
 
 
 def _items(sequence):
