@@ -34,8 +34,9 @@ def compile_pipeline(pipe: "SDSegPipeline", mode: str, cache_dir: Optional[Union
     if backend != "inductor":
         raise ConfigError(f"compile backend {backend!r} is unknown; use 'inductor' or 'aot'.")
     if cache_dir is None:
-        home = Path(os.environ.get("SDSEG_HOME", Path.home() / ".sdseg"))
-        cache_dir = home / "inductor-cache"
+        from .registry import sdseg_home  # an absolute $SDSEG_HOME, or a clear refusal
+
+        cache_dir = sdseg_home() / "inductor-cache"
     os.environ.setdefault("TORCHINDUCTOR_CACHE_DIR", str(cache_dir))
     os.environ.setdefault("TORCHINDUCTOR_FX_GRAPH_CACHE", "1")
     model = pipe.model

@@ -62,9 +62,10 @@ MAX_ROWS = 4096
 
 
 def default_cache_dir() -> Path:
-    """``$SDSEG_HOME/compiled`` or ``~/.sdseg/compiled``."""
-    home = Path(os.environ.get("SDSEG_HOME", Path.home() / ".sdseg"))
-    return home / "compiled"
+    """``$SDSEG_HOME/compiled`` or ``~/.sdseg/compiled`` (a relative ``$SDSEG_HOME`` is refused, as for models)."""
+    from .registry import sdseg_home
+
+    return sdseg_home() / "compiled"
 
 
 def weights_fingerprint(module: "torch.nn.Module") -> str:

@@ -231,8 +231,8 @@ class ModelsHomeError(ModelNotFoundError):
     """``$SDSEG_HOME`` cannot name the model cache (a relative path)."""
 
 
-def models_home() -> Path:
-    """Root of the user's model cache: ``$SDSEG_HOME/models`` or ``~/.sdseg/models``.
+def sdseg_home() -> Path:
+    """Root of SDSeg's user caches (models, compiled kernels): ``$SDSEG_HOME`` or ``~/.sdseg``.
 
     Raises:
         ModelsHomeError: ``$SDSEG_HOME`` is a relative path. It would name another folder in
@@ -241,7 +241,7 @@ def models_home() -> Path:
     """
     env = os.environ.get(HOME_ENV)
     if not env:
-        return Path.home() / ".sdseg" / "models"
+        return Path.home() / ".sdseg"
     base = Path(env).expanduser()
     if not base.is_absolute():
         try:
@@ -252,7 +252,12 @@ def models_home() -> Path:
             f"${HOME_ENV} is the relative path {env!r}, which names another folder in each working directory{here}; "
             "set it to an absolute path, or unset it to use ~/.sdseg."
         )
-    return base / "models"
+    return base
+
+
+def models_home() -> Path:
+    """Root of the user's model cache: ``$SDSEG_HOME/models`` or ``~/.sdseg/models`` (see :func:`sdseg_home`)."""
+    return sdseg_home() / "models"
 
 
 def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -> Path:

@@ -63,6 +63,20 @@ def test_sdseg_info_reports_a_relative_sdseg_home_instead_of_a_folder(monkeypatc
     assert models_home() == tmp_path / "abs" / "models"
 
 
+
+def test_the_compiled_kernel_caches_follow_the_same_sdseg_home_rule(monkeypatch, tmp_path):
+    """The AOT and inductor caches lie under the same root as the models: refused when relative, ``~`` expanded."""
+    from SDSegLogic.compiled import default_cache_dir
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SDSEG_HOME", "sdseg-home")
+    with pytest.raises(ModelNotFoundError, match="relative path 'sdseg-home'"):
+        default_cache_dir()
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("SDSEG_HOME", "~/cache")
+    assert default_cache_dir() == tmp_path / "user" / "cache" / "compiled"
+    assert models_home() == tmp_path / "user" / "cache" / "models"
+
 # ---------------------------------------------------------------------- ids and versions that name folders
 @pytest.mark.parametrize("model_id, version", [
     ("con", "1.0.0"), ("nul", "1.0.0"), ("aux.v2", "1.0.0"), ("com1", "1.0.0"), ("lpt9", "1.0.0"),  # Windows devices
