@@ -30,8 +30,16 @@ THREE = "data.classes=[{name: liver, labels: [1]}, {name: spleen, labels: [2]}, 
 @pytest.fixture(scope="module")
 def phantom_run(tmp_path_factory):
     """A tiny stage-1 autoencoder and a 2-step multi-class stage-2 run on the phantom (classes implied by the data)."""
-    root = tmp_path_factory.mktemp("checks")
-    base = PHANTOM + [f"autoencoder.output_dir={root / 'ae'}", f"train.output_dir={root / 's2'}"]
+    return train_phantom(tmp_path_factory.mktemp("checks"), PHANTOM)
+
+
+def train_phantom(root: Path, phantom: list):
+    """A 2-step stage-1 autoencoder in ``root/ae``, then the stage-2 run ``phantom`` in ``root/s2``.
+
+    Returns:
+        ``(root, base)``: ``base`` is ``phantom`` with both output folders set.
+    """
+    base = phantom + [f"autoencoder.output_dir={root / 'ae'}", f"train.output_dir={root / 's2'}"]
     train_autoencoder(load_config(None, base + ["autoencoder.max_steps=2", "autoencoder.val_every=2",
                                                 "autoencoder.batch_size=4"]), log=lambda *_: None)
     Stage2Trainer(load_config(None, base), resume="none").run()

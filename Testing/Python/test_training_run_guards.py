@@ -21,6 +21,7 @@ from sdseg_training.config import load_config  # noqa: E402
 from sdseg_training.errors import TrainingDiverged  # noqa: E402
 from sdseg_training.trainer import Stage2Trainer  # noqa: E402
 from test_training_cli import empty  # noqa: E402,F401 - a pytest fixture
+from test_training_run_checks import train_phantom  # noqa: E402
 
 PHANTOM = ["model.preset=tiny", "model.condition_encoder_init=autoencoder", "data.kind=phantom2d", "data.size=32",
            "data.phantom_cases=10", "train.batch_size=4", "train.val_every=2", "train.ckpt_every=2", "train.log_every=1",
@@ -30,12 +31,7 @@ PHANTOM = ["model.preset=tiny", "model.condition_encoder_init=autoencoder", "dat
 @pytest.fixture(scope="module")
 def run(tmp_path_factory):
     """A tiny stage-1 autoencoder and a 2-step binary stage-2 run on the phantom (checkpoints step-2 and best)."""
-    root = tmp_path_factory.mktemp("guards")
-    base = PHANTOM + [f"autoencoder.output_dir={root / 'ae'}", f"train.output_dir={root / 's2'}"]
-    train_autoencoder(load_config(None, base + ["autoencoder.max_steps=2", "autoencoder.val_every=2",
-                                                "autoencoder.batch_size=4"]), log=lambda *_: None)
-    Stage2Trainer(load_config(None, base), resume="none").run()
-    return root, base
+    return train_phantom(tmp_path_factory.mktemp("guards"), PHANTOM)
 
 
 def _copy(run, tmp_path: Path):
