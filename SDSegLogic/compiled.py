@@ -25,9 +25,7 @@ import json
 import logging
 import os
 import platform
-import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 from types import SimpleNamespace
@@ -35,6 +33,8 @@ from typing import TYPE_CHECKING, Callable, Dict, List, Optional, Sequence, Tupl
 
 import torch
 
+from .compile_child import build_in_child, main
+from .compiled_partials import open_partial, remove_stale_partials
 from .device import exact_fp32
 from .errors import ConfigError
 
@@ -220,14 +220,15 @@ def _build_package(module: "torch.nn.Module", example: List["torch.Tensor"], tar
     with torch.inference_mode(False), torch.no_grad():
         exported = torch.export.export(module, tuple(example), dynamic_shapes=dynamic)
         target.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix="." + target.stem + ".", suffix=".partial.pt2", dir=str(target.parent))
-        os.close(fd)
+        remove_stale_partials(target.parent)  # what killed builds left; never a live build's file
+        fd, tmp = open_partial(target)  # locked while this build lives
         try:
             torch._inductor.aoti_compile_and_package(exported, package_path=tmp)
             os.replace(tmp, target)
         finally:
             if os.path.exists(tmp):
                 os.unlink(tmp)
+            os.close(fd)
 
 
 def compile_model_aot(
@@ -325,69 +326,6 @@ def missing_packages(model: "SDSegModel", device: "torch.device", dtype: "torch.
     """
     paths = paths if paths is not None else package_paths(model, device, dtype, unet_dtype, channels_last, cache_dir)
     return [name for name, path in paths.items() if not path.is_file()]
-
-
-def _dtype_name(dtype: "torch.dtype") -> str:
-    return str(dtype).replace("torch.", "")
-
-
-def build_in_child(model_folder: Union[str, Path], device: "torch.device", dtype: "torch.dtype", unet_dtype: "torch.dtype",
-                   channels_last: bool, cache_dir: Union[str, Path, None] = None, variant: Optional[str] = None,
-                   report: Optional[Callable[[str], None]] = None) -> int:
-    """Build the packages of a model folder in a separate Python process; return its exit code.
-
-    Compiling runs a C++ toolchain and, on a GPU, kernel autotuning for minutes; if anything in it
-    crashes the process (a signal, the host running out of memory), only the child dies and the
-    caller goes on with its eager networks. The child loads the folder exactly as the caller did
-    (same dtypes and memory format), so the packages it writes carry the caller's cache keys.
-    """
-    say = report or LOG.info
-    cmd = [sys.executable, "-m", "SDSegLogic.compiled", str(model_folder), "--device", str(device),
-           "--dtype", _dtype_name(dtype), "--unet-dtype", _dtype_name(unet_dtype)]
-    cmd += ["--channels-last", "on" if channels_last else "off"]
-    if cache_dir is not None:
-        cmd += ["--cache-dir", str(cache_dir)]
-    if variant:
-        cmd += ["--variant", variant]
-    env = dict(os.environ)
-    package_root = str(Path(__file__).resolve().parents[1])
-    env["PYTHONPATH"] = os.pathsep.join(p for p in (package_root, env.get("PYTHONPATH", "")) if p)
-    say(f"building compiled networks in a child process: {' '.join(cmd[1:4])} ...")
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env)
-    assert proc.stdout is not None
-    for line in proc.stdout:
-        line = line.rstrip()
-        if line and "Warning" not in line and not line.startswith("  "):
-            say(f"[build] {line}")
-    code = proc.wait()
-    if code != 0:
-        say(f"the compile process exited with code {code}; the networks it did not finish stay eager")
-    return code
-
-
-def main(argv: Optional[List[str]] = None) -> int:
-    """``python -m SDSegLogic.compiled FOLDER ...``: build a model folder's AOT packages (used by
-    :func:`build_in_child`; also a way to prepare a machine ahead of its first use)."""
-    import argparse
-
-    from .pipeline import SDSegPipeline
-
-    parser = argparse.ArgumentParser(prog="python -m SDSegLogic.compiled", description=main.__doc__.split(":")[0])
-    parser.add_argument("folder", help="model folder")
-    parser.add_argument("--device", default="cuda")
-    parser.add_argument("--dtype", default=None, help="vision encoder/decoder precision (default: the engine's)")
-    parser.add_argument("--unet-dtype", default=None, help="UNet precision (default: the engine's)")
-    parser.add_argument("--channels-last", choices=["on", "off"], default=None, help="memory format (default: the engine's)")
-    parser.add_argument("--cache-dir", default=None)
-    parser.add_argument("--variant", default=None)
-    args = parser.parse_args(argv)
-    pipe = SDSegPipeline.from_pretrained(args.folder, device=args.device, dtype=args.dtype, unet_dtype=args.unet_dtype,
-                                         channels_last=None if args.channels_last is None else args.channels_last == "on",
-                                         variant=args.variant)
-    pipe.compile(backend="aot", cache_dir=args.cache_dir, build=True)
-    statuses = {k: v["status"] for k, v in (pipe.compile_summary or {}).items() if isinstance(v, dict)}
-    print(json.dumps({"event": "compiled", "statuses": statuses}), flush=True)
-    return 0 if all(v in ("built", "loaded") for v in statuses.values()) else 1
 
 
 if __name__ == "__main__":

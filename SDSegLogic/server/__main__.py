@@ -16,6 +16,7 @@ SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running j
 file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
 parent is gone (``--watch-stdin`` saw stdin close, or the ``ready`` line could not be written), it
 deletes that directory's token and default log and the directory: a parent that was killed cannot.
+Stdin is watched from before the model loads: a parent gone during a long load or kernel build ends it at once.
 
 Logs go to stderr. Exit codes: 0 after shutdown, 2 for bad arguments, 3 when the model cannot be
 loaded, 4 when the socket cannot be opened. The socket is opened before the model is loaded, so a
@@ -95,7 +96,13 @@ def resolve_model(spec: str) -> Path:
     return Path(resolve(spec).folder)
 
 
-def _watch_stdin(server: EngineServer, parent_gone: threading.Event) -> None:
+def _watch_stdin(server: EngineServer, parent_gone: threading.Event, private_dir: Optional[Path]) -> None:
+    """Read stdin to its end (the parent is gone), then stop the engine.
+
+    Started before the model loads: a parent that dies meanwhile ends a load or a kernel build of
+    minutes at once (``os._exit``; the build's child process follows, as it watches this one), with
+    the private directory deleted, instead of after it, when nobody is left to use the engine.
+    """
     try:
         while sys.stdin.read(1):
             pass
@@ -103,6 +110,10 @@ def _watch_stdin(server: EngineServer, parent_gone: threading.Event) -> None:
         pass
     log.info("stdin closed (the parent process is gone); shutting down")
     parent_gone.set()
+    if server.predictor is None:  # still loading: nobody can ever learn the port
+        if private_dir is not None:
+            remove_private_dir(private_dir)
+        os._exit(0)
     server.shutdown("parent_exited")
 
 
@@ -141,6 +152,18 @@ def _stop_on_signals(server: EngineServer) -> None:
                 signal.signal(sig, handle)
 
 
+def thread_count(text: str) -> int:
+    """``--threads``: a whole number >= 0 (0: torch's default); argparse reports anything else (exit code 2)."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number of CPU threads; give a whole number >= 1, "
+                                         "or 0 (the default) for torch's own choice.")
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m SDSegLogic.server", description="SDSeg engine: a warm model behind a loopback socket.")
     p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
@@ -165,7 +188,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
-    p.add_argument("--threads", type=int, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: torch default)")
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
                    help=f"engine log detail on stderr: {', '.join(LOG_LEVELS)} (any case; default INFO)")
     return p
@@ -193,6 +216,9 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}. Choose another --port (0 picks a free one) "
               "or stop the program that uses it.", file=sys.stderr)
         return 4
+    parent_gone = threading.Event()
+    if args.watch_stdin:
+        threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()
     try:
         predictor, timings = _load(args)
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit code 3 with the reason
@@ -204,9 +230,6 @@ def main(argv: Optional[List[str]] = None) -> int:
         return 3
     server.predictor = predictor
     _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
-    parent_gone = threading.Event()
-    if args.watch_stdin:
-        threading.Thread(target=_watch_stdin, args=(server, parent_gone), daemon=True).start()
     card = predictor.model_card
     ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
              "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),

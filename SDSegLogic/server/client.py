@@ -28,10 +28,11 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_job import ClientJob, engine_too_old, require_options, volume_to_send
+from .client_job import ClientJob, engine_too_old, require_options, segment_options, volume_to_send
 from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput,
                            error_from_header, output_from_frame, parse_engine_url)
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
+from .receive_arrays import recv_frame_owned
 
 __all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
            "EngineClient", "EngineProcess", "parse_engine_url"]
@@ -128,19 +129,17 @@ class EngineClient:
         self.close()
 
     def _raise_dead(self, what: str) -> None:
-        detail = ""
+        """Close and raise EngineDiedError: ``what``, the local process's state, the remedy, then its log (last)."""
+        detail, tail = "", ""
         if self.process is not None:
             code = self.process.wait(timeout=2.0)
-            if code is None:
-                detail = f"; the engine process (pid {self.process.pid}) is still running but not answering"
-            else:
-                detail = f"; the engine process (pid {self.process.pid}) exited with code {code}"
-            tail = self.process.log_tail()
-            if tail:
-                detail += f". Last engine log lines:\n{tail}"
+            state = "is still running but not answering" if code is None else f"exited with code {code}"
+            detail = f"; the engine process (pid {self.process.pid}) {state}"
+            tail = (self.process.log_tail() or "").strip()
+            tail = f" Last engine log lines:\n{tail}" if tail else " Its log is empty."
         self.close()
-        raise EngineDiedError("engine_died", f"{what}{detail}. Stop the engine and start it again "
-                                             "(Segment restarts an engine that exited).")
+        raise EngineDiedError("engine_died", f"{what}{detail}. Stop the engine and start it again (Segment restarts an engine "
+                                             f"that exited).{tail}")  # the log last: nothing of this client is glued to its last line
 
     def _send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> None:
         if self._sock is None:
@@ -169,7 +168,7 @@ class EngineClient:
             raise EngineError("not_connected", "the client is not connected; call connect() first.")
         self._sock.settimeout(timeout)
         try:
-            return recv_frame(self._sock, 1 << 24, _MAX_REPLY_BYTES)
+            return recv_frame_owned(self._sock, 1 << 24, _MAX_REPLY_BYTES)  # result arrays of their own, never copied
         except socket.timeout:
             self.close()  # the late reply (or the rest of this one) would answer the next request
             raise EngineError("timeout", f"the engine at {self.host}:{self.port} sent nothing for {timeout:g} s while a reply was "
@@ -232,10 +231,30 @@ class EngineClient:
         when the cancel comes while it connects (nothing is sent) or uploads the volume (the cancel
         goes out after the upload; this call returns at once). Without a running call or ``job_id``
         it does nothing.
+
+        While a :meth:`segment` call runs, only it reads the connection: a cancel that cannot be sent
+        shuts the connection down, and that call raises what the engine said last (e.g.
+        :class:`EngineShutdownError`) or :class:`EngineDiedError`. Without a running call, this call raises.
         """
         job = self._job.cancel_target(job_id)
-        if self._sock is not None and job is not None:
+        if self._sock is None or job is None:
+            return
+        if self._job.job_id is None:  # nobody else reads this connection: the failure is this call's to report
             self._send({"type": "cancel", "job_id": job})
+        else:
+            self._send_cancel(job)
+
+    def _send_cancel(self, job_id: str) -> None:
+        """Send a ``cancel`` without reading or closing the connection (a segment call may be reading it); when
+        that fails (part of it may be on the wire) shut it down: the reader gets the frames sent before, then the end."""
+        sock = self._sock
+        if sock is None:
+            return
+        try:
+            with self._send_lock:
+                send_frame(sock, {"type": "cancel", "job_id": job_id})
+        except OSError:  # also a socket closed meanwhile (EBADF) or a send timeout
+            self.abort()
 
     def segment(
         self,
@@ -303,15 +322,9 @@ class EngineClient:
         settled = True  # nothing was sent, or this job's last frame arrived: the stream is in step for the next request
         try:
             self.connect()
-            options = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
-                       "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
-                       "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
-            if modality:
-                options["modality"] = str(modality)
-            if strict:
-                options["strict"] = True
-            if nan_policy != "reject":
-                options["nan_policy"] = str(nan_policy)
+            options = segment_options(num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed, slices=slices,
+                                      batch_size=batch_size, want_probabilities=want_probabilities, want_variance=want_variance,
+                                      modality=modality, strict=strict, nan_policy=nan_policy)
             require_options(self.welcome, options)
             array = volume_to_send(image, self.welcome)
             if self._job.cancel_wanted():  # cancel() while connecting: the volume is not sent at all
@@ -320,7 +333,7 @@ class EngineClient:
             self._send({"type": "segment", "job_id": job_id, "geometry": geometry_to_json(geometry), "options": options}, {"image": array})
             cancel_sent, heard, pinged = self._job.mark_sent(), time.monotonic(), None
             if cancel_sent:  # cancel() during the upload: it could only go out now
-                self._send({"type": "cancel", "job_id": job_id})
+                self._send_cancel(job_id)
             while True:
                 if not self._readable(poll_s):
                     pinged = self._check_alive(heard, pinged)

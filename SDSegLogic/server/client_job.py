@@ -14,13 +14,13 @@ it came during it. Used by :mod:`SDSegLogic.server.client`.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from .client_types import EngineError
 
-__all__ = ["ClientJob", "engine_too_old", "require_options", "volume_to_send"]
+__all__ = ["ClientJob", "engine_too_old", "require_options", "segment_options", "volume_to_send"]
 
 
 def engine_too_old(welcome: Dict[str, Any]) -> str:
@@ -44,6 +44,25 @@ def require_options(welcome: Dict[str, Any], options: Dict[str, Any]) -> None:
     missing = sorted(set(options) - set(known)) if isinstance(known, list) else []
     if missing:
         raise EngineError("engine_too_old", f"this engine does not know the segment options {missing}. {engine_too_old(welcome)}")
+
+
+def segment_options(*, num_inference_steps: int, num_samples: int, seed: int, slices: Optional[Sequence[int]], batch_size: int,
+                    want_probabilities: bool, want_variance: bool, modality: str, strict: bool, nan_policy: str) -> Dict[str, Any]:
+    """The ``options`` of a ``segment`` request (see :meth:`EngineClient.segment <SDSegLogic.server.client.EngineClient.segment>`).
+
+    ``modality``, ``strict`` and ``nan_policy`` are sent only when not at their defaults, so an
+    engine that predates them still accepts a default job.
+    """
+    options: Dict[str, Any] = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
+                               "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
+                               "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
+    if modality:
+        options["modality"] = str(modality)
+    if strict:
+        options["strict"] = True
+    if nan_policy != "reject":
+        options["nan_policy"] = str(nan_policy)
+    return options
 
 
 def volume_to_send(image: Any, welcome: Dict[str, Any]) -> np.ndarray:

@@ -134,17 +134,29 @@ def parse_engine_url(url: str) -> Tuple[str, int]:
     return host, port
 
 
+def _owned(array: np.ndarray, dtype: type) -> np.ndarray:
+    """``array`` as ``dtype`` without a copy when it is writable and owns its memory, else a copy that does."""
+    if array.dtype == dtype and array.flags.writeable and array.flags.owndata:  # "<f4" is float32 on a little-endian host
+        return array
+    return np.array(array, dtype=dtype)
+
+
 def output_from_frame(frame: Frame) -> SegmentOutput:
-    """The :class:`SegmentOutput` of a ``result`` frame; EngineError ``protocol_error`` when it lacks labels or geometry."""
+    """The :class:`SegmentOutput` of a ``result`` frame; EngineError ``protocol_error`` when it lacks labels or geometry.
+
+    Arrays that are writable and own their memory (as :func:`SDSegLogic.server.receive_arrays.recv_frame_owned`
+    receives them) are used as they are: a large result map is never held twice. Views into a
+    frame's body are copied, so every returned array is writable and owns its memory.
+    """
     arrays = frame.arrays
     if "labels" not in arrays or not isinstance(frame.header.get("geometry"), dict):
         raise EngineError("protocol_error", f"the engine's result lacks labels or geometry (arrays {sorted(arrays)}); "
                           "update the engine and this client to the same SDSeg version.")
     return SegmentOutput(
-        labels=np.array(arrays["labels"], dtype=np.uint8),
+        labels=_owned(arrays["labels"], np.uint8),
         geometry=geometry_from_json(frame.header["geometry"]),
-        probabilities=None if "probabilities" not in arrays else np.array(arrays["probabilities"], dtype=np.float32),
-        variance=None if "variance" not in arrays else np.array(arrays["variance"], dtype=np.float32),
+        probabilities=None if "probabilities" not in arrays else _owned(arrays["probabilities"], np.float32),
+        variance=None if "variance" not in arrays else _owned(arrays["variance"], np.float32),
         header={k: v for k, v in frame.header.items() if k != "arrays"},
         warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
     )

@@ -49,6 +49,11 @@ SHUTDOWN_JOIN_S = 5.0  #: how long a shutdown waits for the running job to stop 
 ACCEPT_RETRY_S = 0.1  #: pause after a failed accept (out of file descriptors...) before the next try
 
 
+def seconds_text(seconds: float) -> str:
+    """A duration for a message: ``0.3``, ``60``, ``3600`` (``%.0f`` said ``0`` for anything under half a second)."""
+    return f"{seconds:g}" if seconds < 1000 else f"{seconds:.0f}"
+
+
 class EngineServer:
     """Serve one loaded predictor over the SDSeg protocol.
 
@@ -103,7 +108,7 @@ class EngineServer:
                     with self._conn_lock:
                         busy = bool(self._connections) or self._job is not None
                     if idle and not busy and time.monotonic() - self._last_activity > idle:
-                        log.info("no client for %.0f s; exiting (idle timeout)", idle)
+                        log.info("no client for %s s; exiting (idle timeout)", seconds_text(idle))
                         reason = "idle_timeout"
                         break
                     continue
@@ -219,11 +224,12 @@ class EngineServer:
                         return
                     continue
                 except socket.timeout:
-                    log.warning("dropping the connection from %s: it stopped for %.0f s in the middle of a frame",
-                                connection.peer, self.options.io_timeout_s)
+                    log.warning("dropping the connection from %s: it stopped for %s s in the middle of a frame",
+                                connection.peer, seconds_text(self.options.io_timeout_s))
+                    stalled = seconds_text(self.options.io_timeout_s)
                     connection.send({"type": "error", "code": "io_timeout",
-                                     "message": f"the request stopped arriving for {self.options.io_timeout_s:.0f} s in the middle "
-                                                "of a frame; the connection is closed. Send each frame without pausing."})
+                                     "message": f"the request stopped arriving for {stalled} s in the middle of a frame; "
+                                                "the connection is closed. Send each frame without pausing."})
                     return
                 self._last_activity = time.monotonic()
                 try:

@@ -15,6 +15,7 @@ __all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
+MAX_SOCKET_TIMEOUT_S = 1e9  #: largest auth/io timeout (seconds): socket.settimeout refuses from about 9.2e9 (and inf)
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,10 @@ class EngineOptions:
         for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
             if not getattr(self, name) > 0:
                 raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
+        for name in ("auth_timeout_s", "io_timeout_s"):  # socket timeouts: inf or 1e10 made every connection fail
+            if not getattr(self, name) <= MAX_SOCKET_TIMEOUT_S:
+                raise SDSegError(f"engine option {name}={getattr(self, name)!r} is more seconds than a socket timeout takes; "
+                                 f"give at most {MAX_SOCKET_TIMEOUT_S:.0f} (a year is 31536000).")
         budget = self.max_inflight_request_bytes
         if isinstance(budget, bool) or not isinstance(budget, int) or budget < self.max_request_bytes:
             raise SDSegError(

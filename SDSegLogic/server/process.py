@@ -142,7 +142,7 @@ class EngineProcess:
             popen.kill()
             popen.wait()
         tail = _tail(log_path)
-        why = f"exited with code {code}" if code is not None else f"was not ready after {timeout:.0f} s and was stopped"
+        why = f"exited with code {code}" if code is not None else f"was not ready after {timeout:g} s and was stopped"
         # the first line stands alone (a status line shows only it): what the engine said last, usually why it stopped
         said = [line.strip() for line in tail.splitlines() if line.strip() and not line.startswith("----")]
         said = [line for line in said if line not in ("(no engine log)", "(engine log is empty)")]
@@ -169,7 +169,9 @@ class EngineProcess:
             return None
 
     def log_tail(self, lines: int = 15) -> str:
-        return _tail(self.log_path, lines)
+        """The last ``lines`` lines of the engine's log; ``""`` when it has none (empty, or no file)."""
+        tail = _tail(self.log_path, lines)
+        return "" if tail in ("(no engine log)", "(engine log is empty)") else tail
 
     def stop(self, timeout: float = 10.0) -> Optional[int]:
         """Ask the engine to shut down; kill it if it does not exit within ``timeout``."""

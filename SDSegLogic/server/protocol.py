@@ -49,6 +49,7 @@ __all__ = [
     "discard_body",
     "parse_header",
     "decode_frame",
+    "array_layout",
     "wait_readable",
     "geometry_to_json",
     "geometry_from_json",
@@ -87,7 +88,7 @@ class ProtocolError(SDSegError):
 
 @dataclass
 class Frame:
-    """A decoded frame: the JSON header and its arrays (read-only views into the body)."""
+    """A decoded frame: the JSON header and its arrays (views into the body; arrays of their own from ``recv_frame_owned``)."""
 
     header: Dict[str, Any]
     arrays: Dict[str, np.ndarray] = field(default_factory=dict)
@@ -247,11 +248,16 @@ def _whole_number(value: Any) -> int:
     raise ValueError(f"{_short(value)} is not a whole number")
 
 
-def _parse_arrays(header: Dict[str, Any], body: Any) -> Dict[str, np.ndarray]:
+def array_layout(header: Dict[str, Any], body_len: int) -> List[Tuple[str, np.dtype, List[int], int, int]]:
+    """The checked ``header["arrays"]`` of a ``body_len``-byte body: ``(name, "<" dtype, shape, offset, nbytes)`` each.
+
+    Raises:
+        ProtocolError: ``malformed_header``, ``bad_dtype`` or ``bad_shape`` (not fatal).
+    """
     specs = header.get("arrays", [])
     if not isinstance(specs, list):
         raise ProtocolError("malformed_header", "'arrays' must be a list of {name, dtype, shape, offset, nbytes}.")
-    arrays: Dict[str, np.ndarray] = {}
+    layout = []
     for spec in specs:
         try:
             name, dtype, shape = str(spec["name"]), str(spec["dtype"]), [_whole_number(n) for n in spec["shape"]]
@@ -264,8 +270,15 @@ def _parse_arrays(header: Dict[str, Any], body: Any) -> Dict[str, np.ndarray]:
         dt = np.dtype(dtype).newbyteorder("<")
         if any(n < 0 for n in shape) or math.prod(shape) * dt.itemsize != nbytes:  # exact: no int64 overflow
             raise ProtocolError("bad_shape", f"array {name!r}: shape {_short(shape)} of {dtype} does not take {nbytes} bytes.", fatal=False)
-        if offset < 0 or offset + nbytes > len(body):
-            raise ProtocolError("bad_shape", f"array {name!r}: bytes {offset}..{offset + nbytes} lie outside the {len(body)}-byte body.", fatal=False)
+        if offset < 0 or offset + nbytes > body_len:
+            raise ProtocolError("bad_shape", f"array {name!r}: bytes {offset}..{offset + nbytes} lie outside the {body_len}-byte body.", fatal=False)
+        layout.append((name, dt, shape, offset, nbytes))
+    return layout
+
+
+def _parse_arrays(header: Dict[str, Any], body: Any) -> Dict[str, np.ndarray]:
+    arrays: Dict[str, np.ndarray] = {}
+    for name, dt, shape, offset, nbytes in array_layout(header, len(body)):
         try:
             arrays[name] = np.frombuffer(body, dtype=dt, count=nbytes // dt.itemsize, offset=offset).reshape(shape)
         except ValueError as exc:  # e.g. more dimensions than NumPy supports

@@ -103,14 +103,18 @@ class BudgetExceeded(ProtocolError):
         self.fields = fields
 
 
+def _mib(nbytes: int) -> str:
+    """``nbytes`` in MiB for a message, to a tenth (a counted body is at least 0.06 MiB: never said as 0)."""
+    return f"{nbytes / (1 << 20):.1f} MiB"
+
+
 def _refusal(header: Dict[str, Any], blen: int, budget: ReceiveBudget) -> BudgetExceeded:
-    mib = 1 << 20
     fields: Dict[str, Any] = {"reason": "receive_budget", "retry_after_s": BUDGET_RETRY_AFTER_S}
     if header.get("job_id") is not None:
         fields["job_id"] = str(header["job_id"])
     return BudgetExceeded(
-        f"the engine is receiving or holding other requests ({budget.in_use / mib:.0f} MiB of its {budget.limit / mib:.0f} MiB "
-        f"budget for request bodies), so this {blen / mib:.0f} MiB request was read and dropped. Wait until a ping says the "
+        f"the engine is receiving or holding other requests ({_mib(budget.in_use)} of its {_mib(budget.limit)} "
+        f"budget for request bodies), so this {_mib(blen)} request was read and dropped. Wait until a ping says the "
         "engine is not busy (or about retry_after_s seconds), then send it again; a smaller slice range fits sooner. "
         "The engine's --max-inflight-request-bytes sets the budget.", fields)
 
