@@ -13,6 +13,7 @@ from typing import Any, Optional, Sequence, Tuple, Union
 
 from .errors import InputError
 from .geometry import ImageGeometry, ReorientPlan, parse_orientation_code, closest_axes, plan_reorientation
+from .io._dicom import PHOTO_MODALITIES
 from .limits import default_memory_budget, format_bytes
 from .preprocessing import channel_mode, modality_refusal
 
@@ -106,10 +107,13 @@ def parse_slice_range(slices: SliceRange, count: int, source: str = "image") -> 
     return start, stop
 
 
-# Imaging modalities by family: DICOM Modality codes (0008,0060) and the names model cards use.
+# Imaging modalities by family: DICOM Modality codes (0008,0060; the photo codes count as photos) and the names
+# model cards use.
 _MODALITY_FAMILIES = {
     "CT": "CT", "CBCT": "CT", "MR": "MR", "MRI": "MR", "PT": "PET", "PET": "PET", "NM": "NM", "SPECT": "NM",
-    "US": "US", "PHOTO": "photo",
+    "US": "US", "PHOTO": "photo", **{code: "photo" for code in PHOTO_MODALITIES},
+    # the picture kinds model cards name (the card's docs give "fundus" and "endoscopy" as examples)
+    **{name: "photo" for name in ("FUNDUS", "ENDOSCOPY", "COLONOSCOPY", "DERMOSCOPY", "DERMATOSCOPY", "MICROSCOPY")},
 }
 # Families whose intensities a 2-D picture (PNG, JPEG, ...) cannot carry: HU, MR signal, uptake.
 _TOMOGRAPHIC = ("CT", "MR", "PET", "NM")
@@ -123,8 +127,10 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
                   is_rgb: bool = False, input_channels: int = 0) -> Optional[str]:
     """A warning when the input's modality is not the one the model was trained on.
 
-    Only known modalities are compared (DICOM codes such as ``CT``, ``MR``, ``PT``, ``US`` and the
-    reader's ``photo`` for 2-D pictures); an empty or unknown one on either side gives no note. A
+    Only known modalities are compared (DICOM codes such as ``CT``, ``MR``, ``PT``, ``US``, the
+    reader's ``photo`` for 2-D pictures and the DICOM photo codes ``OP``, ``XC``, ``ES``, ``SM``,
+    ``GM``, ``DMS``, which count as photos, as do the card names ``fundus``, ``endoscopy``,
+    ``colonoscopy``, ``dermoscopy`` and ``microscopy``); an empty or unknown one on either side gives no note. A
     photo is a mismatch only for a tomographic model (CT, MR, PET, SPECT), whose intensities a
     picture cannot hold.
 
@@ -148,7 +154,10 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
         return None
     if given == "photo" and trained not in _TOMOGRAPHIC:
         return None
-    if given == "photo":
+    code = str(modality).strip().upper()
+    if code in PHOTO_MODALITIES:
+        what = f"a DICOM {code} image ({PHOTO_MODALITIES[code]}, {'a colour photo, 3 channels' if is_rgb else 'a photo'})"
+    elif given == "photo":
         what = "a 2-D picture (a colour photo, 3 channels)" if is_rgb else "a 2-D picture (photo, PNG/JPEG/TIFF/BMP)"
     else:
         what = f"a {modality} image"

@@ -16,9 +16,13 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import GeometryError, InputError
-from ._sitk import geometry_from_sitk, itk_safe_path
+from ._sitk import geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 
-__all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom"]
+__all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom", "PHOTO_MODALITIES"]
+
+#: DICOM Modality codes (0008,0060) of photographs (camera pictures like a PNG, no physical unit) -> name
+PHOTO_MODALITIES = {"OP": "ophthalmic photography", "XC": "external-camera photography", "ES": "endoscopy",
+                    "SM": "slide microscopy", "GM": "general microscopy", "DMS": "dermoscopy"}
 
 
 def list_series(path: Path) -> Tuple[Path, Dict[str, List[str]]]:
@@ -29,19 +33,32 @@ def list_series(path: Path) -> Tuple[Path, Dict[str, List[str]]]:
     about half of the processes that list such a folder, SimpleITK 2.5). Such a series is listed in
     file-name order; it is refused or reduced to its multi-frame file later (:func:`_multiframe_files`).
     """
+    folder, series, _ = _scan_series(path)
+    return folder, series
+
+
+def _scan_series(path: Path) -> Tuple[Path, Dict[str, List[str]], Dict[str, Dict[str, str]]]:
+    """:func:`list_series` plus the header tags of every file read on the way (file name -> tag -> value).
+
+    The one header pass that finds multi-frame files keeps the tags :func:`_slice_info` needs, so the
+    files of the chosen series are not read a second time.
+    """
     import SimpleITK as sitk
 
     folder = path if path.is_dir() else path.parent
     reader = sitk.ImageSeriesReader()
     with itk_safe_path(folder) as safe:
-        ids = reader.GetGDCMSeriesIDs(str(safe))
-        mixed = _series_with_multiframe_files(Path(safe))
-        series = {uid: mixed.get(_bare_uid(uid)) or list(reader.GetGDCMSeriesFileNames(str(safe), uid)) for uid in ids}
+        with itk_warnings_silenced():  # "No Series were found": the InputError below says it in our words
+            ids = reader.GetGDCMSeriesIDs(str(safe))
+        headers = _read_headers(Path(safe))
+        mixed = _series_with_multiframe_files(headers)
+        series = {uid: [str(Path(safe) / name) for name in mixed[_bare_uid(uid)]] if _bare_uid(uid) in mixed
+                  else list(reader.GetGDCMSeriesFileNames(str(safe), uid)) for uid in ids}
         if safe != folder:
             series = {uid: [str(folder / Path(f).name) for f in files] for uid, files in series.items()}
     if not series:
         raise InputError(f"{path}: no DICOM series found; point to a folder of .dcm files of one series.")
-    return folder, series
+    return folder, series, headers
 
 
 def _bare_uid(uid: str) -> str:
@@ -49,16 +66,24 @@ def _bare_uid(uid: str) -> str:
     return uid.strip().strip("\0").strip()
 
 
-def _series_with_multiframe_files(folder: Path) -> Dict[str, List[str]]:
-    """Series (bare UID -> file names, by name) that hold a multi-frame file and at least one other file.
+_TAGS = ("0020|000e", "0020|0032", "0020|0037", "0028|0008", "0008|0060", "0028|1053", "0028|1052", "0028|0010",
+         "0028|0011", "0028|0002", "0028|0004")  # series UID, position, orientation, frames, modality, rescale
+# slope/intercept, rows, columns, samples per pixel, photometric interpretation
 
-    Every file's header is read with GDCM (SeriesInstanceUID, NumberOfFrames; no pixels); files
-    that are not DICOM images are skipped, as GDCM's own listing skips them.
+
+def _header_tags(reader) -> Dict[str, str]:
+    """The :data:`_TAGS` a reader holds after ``ReadImageInformation`` (tag -> value)."""
+    return {tag: reader.GetMetaData(tag) for tag in _TAGS if reader.HasMetaDataKey(tag)}
+
+
+def _read_headers(folder: Path) -> Dict[str, Dict[str, str]]:
+    """File name -> :data:`_TAGS` of every DICOM image in ``folder``, each header read once with GDCM (no pixels).
+
+    Files that are not DICOM images are skipped, as GDCM's own listing skips them.
     """
     import SimpleITK as sitk
 
-    files: Dict[str, List[str]] = {}
-    multiframe = set()
+    headers: Dict[str, Dict[str, str]] = {}
     for entry in sorted(folder.iterdir()):
         if entry.name.upper() == "DICOMDIR" or not entry.is_file():
             continue
@@ -69,9 +94,18 @@ def _series_with_multiframe_files(folder: Path) -> Dict[str, List[str]]:
             reader.ReadImageInformation()
         except RuntimeError:  # not a DICOM image
             continue
-        uid = _bare_uid(reader.GetMetaData("0020|000e")) if reader.HasMetaDataKey("0020|000e") else ""
-        files.setdefault(uid, []).append(str(entry))
-        frames = reader.GetMetaData("0028|0008").strip() if reader.HasMetaDataKey("0028|0008") else "1"
+        headers[entry.name] = _header_tags(reader)
+    return headers
+
+
+def _series_with_multiframe_files(headers: Dict[str, Dict[str, str]]) -> Dict[str, List[str]]:
+    """Series (bare UID -> file names, by name) that hold a multi-frame file and at least one other file."""
+    files: Dict[str, List[str]] = {}
+    multiframe = set()
+    for name, tags in headers.items():
+        uid = _bare_uid(tags.get("0020|000e", ""))
+        files.setdefault(uid, []).append(name)
+        frames = tags.get("0028|0008", "1").strip()
         if frames.isdigit() and int(frames) > 1:
             multiframe.add(uid)
     return {uid: names for uid, names in files.items() if uid in multiframe and len(names) > 1}
@@ -160,9 +194,9 @@ def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tup
     return chosen, series[chosen], notes
 
 
-def _numbers(reader, name: str, tag: str, keyword: str, count: int) -> np.ndarray:
+def _numbers(tags: Dict[str, str], name: str, tag: str, keyword: str, count: int) -> np.ndarray:
     """The ``count`` numbers of a DICOM decimal-string tag, or a GeometryError naming the file and the tag."""
-    text = reader.GetMetaData(tag)
+    text = tags[tag]
     try:
         values = np.array([float(v) for v in text.split("\\")], dtype=np.float64)
     except ValueError:
@@ -173,34 +207,39 @@ def _numbers(reader, name: str, tag: str, keyword: str, count: int) -> np.ndarra
     return values
 
 
-def _slice_info(files: List[str]) -> Tuple[np.ndarray, np.ndarray, Dict[str, str]]:
+def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] = None
+                ) -> Tuple[np.ndarray, np.ndarray, Dict[str, str]]:
+    """Positions (N, 3), the orientation (6,) and facts of the series' files, from ``headers`` where given."""
     import SimpleITK as sitk
 
     positions, orient, first = [], None, {"frames": []}
     for index, name in enumerate(files):
-        reader = sitk.ImageFileReader()
-        reader.SetFileName(name)
-        reader.ReadImageInformation()
-        keys = set(reader.GetMetaDataKeys())
+        keys = (headers or {}).get(Path(name).name)
+        if keys is None:
+            reader = sitk.ImageFileReader()
+            reader.SetFileName(name)
+            reader.ReadImageInformation()
+            keys = _header_tags(reader)
         if "0020|0032" in keys:
-            positions.append(_numbers(reader, name, "0020|0032", "ImagePositionPatient", 3))
+            positions.append(_numbers(keys, name, "0020|0032", "ImagePositionPatient", 3))
         if "0020|0037" in keys:
-            here = _numbers(reader, name, "0020|0037", "ImageOrientationPatient", 6)
+            here = _numbers(keys, name, "0020|0037", "ImageOrientationPatient", 6)
             if orient is None:
                 orient = here
             elif np.abs(here - orient).max() > 1e-3 and "other_orient" not in first:
                 first["other_orient"] = f"{Path(name).name} has {here.round(4).tolist()}"
-        frames = reader.GetMetaData("0028|0008").strip() if "0028|0008" in keys else "1"
+        frames = keys["0028|0008"].strip() if "0028|0008" in keys else "1"
         first["frames"].append(int(frames) if frames.isdigit() else 1)
         if index == 0:
             for tag, key in (("0008|0060", "modality"), ("0028|1053", "slope"), ("0028|1052", "intercept"),
-                             ("0028|0010", "rows"), ("0028|0011", "columns")):
+                             ("0028|0010", "rows"), ("0028|0011", "columns"), ("0028|0002", "samples"),
+                             ("0028|0004", "photometric")):
                 if tag in keys:
-                    first[key] = reader.GetMetaData(tag).strip()
+                    first[key] = keys[tag].strip()
         else:
-            if "0028|1053" in keys and reader.GetMetaData("0028|1053").strip() != first.get("slope"):
+            if "0028|1053" in keys and keys["0028|1053"].strip() != first.get("slope"):
                 first["varying_slope"] = "1"
-            size = tuple(reader.GetMetaData(t).strip() if t in keys else "" for t in ("0028|0010", "0028|0011"))
+            size = tuple(keys[t].strip() if t in keys else "" for t in ("0028|0010", "0028|0011"))
             if size != (first.get("rows", ""), first.get("columns", "")) and "other_size" not in first:
                 first["other_size"] = f"{Path(name).name} has {size[0]} x {size[1]} pixels"
     return np.asarray(positions, dtype=np.float64), orient, first
@@ -235,13 +274,13 @@ def _check_spacing(path: Path, positions: np.ndarray, orient: Optional[np.ndarra
 
 def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str, Any]]:
     """Voxels of the chosen series from headers only, plus what :func:`read_dicom` needs."""
-    folder, all_series = list_series(path)
+    folder, all_series, headers = _scan_series(path)
     uid, files, notes = _choose(path, all_series, series)
     unlisted = unlisted_files(folder, all_series)
     left_out = _unlisted_note(folder, unlisted) if unlisted else ""
     if left_out:
         notes.append(left_out)
-    positions, orient, first = _slice_info(files)
+    positions, orient, first = _slice_info(files, headers)
     if "other_size" in first:
         raise InputError(f"{path}: the slices of the series differ in size ({first['other_size']}, "
                          f"{Path(files[0]).name} has {first.get('rows')} x {first.get('columns')}); the series mixes "
@@ -255,7 +294,7 @@ def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str,
     if frames > len(files):  # a multi-frame file: its frame positions are checked after GDCM reads it
         positions = np.zeros((0, 3))
     rows, cols = int(first.get("rows", 0) or 0), int(first.get("columns", 0) or 0)
-    return rows * cols * frames, {"files": files, "positions": positions, "orient": orient, "first": first,
+    return rows * cols * frames * _channels(first), {"files": files, "positions": positions, "orient": orient, "first": first,
                                   "notes": notes, "series_count": len(all_series), "left_out": left_out,
                                   "multiframe": frames > len(files)}
 
@@ -278,11 +317,31 @@ def _multiframe_files(path: Path, files: List[str], frames: List[int]) -> Tuple[
                      "(e.g. sdseg segment path/to/file.dcm), or put it in a folder of its own.")
 
 
+def _channels(first: Dict[str, str]) -> int:
+    """Values per pixel GDCM returns: 3 for colour (SamplesPerPixel 3, or a palette it turns into RGB), else 1."""
+    samples = first.get("samples", "1").strip()
+    palette = first.get("photometric", "").strip().upper().startswith("PALETTE")
+    return 3 if palette or (samples.isdigit() and int(samples) == 3) else 1
+
+
+def _plain_photo(first: Dict[str, str]) -> bool:
+    """A photo modality (:data:`PHOTO_MODALITIES`) without rescale: read in its own pixel type, as a PNG is."""
+    identity = all(first.get(key, default).strip() in ("", default, default + ".0")
+                   for key, default in (("slope", "1"), ("intercept", "0")))
+    return first.get("modality", "").strip().upper() in PHOTO_MODALITIES and identity and not first.get("varying_slope")
+
+
 def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
     """Read the series chosen by :func:`dicom_voxel_count` as float32 (rescale applied per slice).
 
+    A colour series (RGB, YBR or palette colour; a fundus or skin photo, a secondary capture) keeps
+    its colour, as in SimpleITK and 3D Slicer: it is read in its own pixel type, without rescale. So
+    is a gray photo (:data:`PHOTO_MODALITIES`, no rescale), so that a 16-bit one is scaled to 0..255
+    as a 16-bit PNG is.
+
     Returns:
-        ``(array float32 (K, J, I), geometry, facts)``.
+        ``(array, geometry, facts)``: float32 (K, J, I); (K, J, I) in the stored type for a gray
+        photo; (K, J, I, 3) uint8/uint16 for colour.
     """
     import SimpleITK as sitk
 
@@ -300,21 +359,26 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
     else:
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(plan["files"])
-    reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale in float: no truncation (SimpleITK #1636)
+    colour = _channels(plan["first"]) == 3
+    if not (colour or _plain_photo(plan["first"])):  # a float output of a colour image would be its luminance
+        reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale in float: no truncation (SimpleITK #1636)
     try:
         image = reader.Execute()
     except RuntimeError as exc:
         raise InputError(f"{path}: the DICOM series cannot be read ({str(exc).strip().splitlines()[-1]}); "
                          "some files are corrupt or truncated, re-export the series.") from None
-    if image.GetNumberOfComponentsPerPixel() != 1:
-        raise InputError(f"{path}: colour DICOM series are not supported; export the series as grayscale.")
+    components = image.GetNumberOfComponentsPerPixel()
+    if components != (3 if colour else 1):
+        samples, photometric = plan["first"].get("samples", "1").strip(), plan["first"].get("photometric", "").strip()
+        raise InputError(f"{path}: DICOM pixels of {components} values (SamplesPerPixel {samples}, {photometric!r}) "
+                         "are not supported; export the series as grayscale or RGB.")
     geometry = geometry_from_sitk(image, str(path))
     if plan.get("multiframe"):  # after Execute: ITK turns a negative frame step into a flipped k axis there
         from ._dicom_frames import check_multiframe
 
         check_multiframe(path, plan["files"][0], geometry)
     array = sitk.GetArrayFromImage(image)
-    if array.ndim == 2:
+    if image.GetDimension() == 2:
         array = array[None]
     first = plan["first"]
     facts: Dict[str, Any] = {

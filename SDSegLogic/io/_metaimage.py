@@ -39,10 +39,44 @@ def check_metaimage_header(path: Path) -> Optional[Dict[str, Any]]:
     fields, listed = _metaimage_header(path)
     _check_metaimage_data_files(path, fields, listed)
     _check_metaimage_list_length(path, fields, listed)
+    _check_metaimage_raw_length(path, fields)
     plan = _fast_plan(path, fields)
     if plan is None:
         _check_metaimage_compressed(path, fields)
     return plan
+
+
+def _check_metaimage_raw_length(path: Path, fields: Dict[str, str]) -> None:
+    """Refuse uncompressed ``LOCAL`` or single-file data shorter than the header announces.
+
+    ITK refuses such a file too, but its message blames a stale system error ("Reason: No such file
+    or directory") for a file that exists; this one names the bytes missing.
+
+    Raises:
+        InputError: fewer bytes after the header (and ``HeaderSize``) than DimSize x channels x
+            element size.
+    """
+    value = fields.get("elementdatafile", "")
+    item = _MET_BYTES.get(fields.get("elementtype", "").upper())
+    if fields.get("compresseddata", "false").lower() in ("true", "1") or item is None or not value \
+            or fields.get("binarydata", "").lower() not in ("true", "1") or value.upper().startswith("LIST") \
+            or "%" in value:
+        return  # compressed, text (BinaryData False) or multi-file data: checked elsewhere, or by ITK
+    source = path if value.upper() == "LOCAL" else path.parent / value
+    try:
+        needed = math.prod(int(v) for v in fields.get("dimsize", "").split()) * item \
+            * int(fields.get("elementnumberofchannels", "1") or 1)
+        skip = int(fields.get("headersize", "0") or 0)
+        size = source.stat().st_size
+    except (ValueError, OSError):
+        return  # a malformed header or a missing data file: ITK reports it
+    start = _local_data_offset(path) if source == path else 0
+    available = size - start - max(skip, 0)  # HeaderSize -1: the data are the file's last bytes
+    if 0 < needed and available < needed:
+        where = "" if source == path else f" (data file {value})"
+        raise InputError(f"{path}: the voxel data{where} holds {max(available, 0):,} bytes but the header announces "
+                         f"{needed:,} (DimSize {fields.get('dimsize')}, {fields.get('elementtype')}); the file is "
+                         "truncated, export it again.")
 
 
 #: a printf field in a MetaImage format-string data file name (``slice%03d.raw``)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import math
 import warnings
-import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -12,9 +11,9 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
-from ..preprocessing import check_float32_range
-from ._deflate import zlib_errors, zlib_module
+from ._deflate import GzipMembers
 from ._nrrd_data import read_nrrd_voxels
+from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
 
 __all__ = ["read_nrrd_header", "nrrd_voxel_count", "read_nrrd"]
 
@@ -29,7 +28,7 @@ def read_nrrd_header(path: Path) -> Dict[str, Any]:
     import nrrd
 
     try:
-        header = nrrd.read_header(str(path))
+        header = nrrd.read_header(_header_lines(path)[0])
     except (nrrd.NRRDError, ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: invalid NRRD header ({exc}); re-export the image.") from None
     data_file = header.get("data file") or header.get("datafile")
@@ -170,18 +169,6 @@ _FAST_TYPES = {
 _PIECE = 1 << 22  # bytes read, and at most bytes inflated, per step (the cast follows piece by piece)
 
 
-def _data_offset(path: Path) -> int:
-    """Byte offset of attached data: after the first blank line, counted as pynrrd counts it."""
-    with open(path, "rb") as fh:
-        fh.readline()  # magic
-        while True:
-            line = fh.readline()
-            if not line:
-                raise InputError(f"{path}: the NRRD header has no blank line before the data; the file is truncated.")
-            if not line.startswith(b"#") and line.rstrip() == b"":
-                return fh.tell()
-
-
 _WIDE_TYPES = ("longlong", "long long", "long long int", "signed long long", "signed long long int", "int64", "int64_t",
                "ulonglong", "unsigned long long", "unsigned long long int", "uint64", "uint64_t")
 
@@ -199,27 +186,6 @@ def _item_bytes(header: Dict[str, Any]) -> Optional[int]:
         except (TypeError, ValueError):
             return None
     return None
-
-
-def _raw_data_start(path: Path, header: Dict[str, Any]) -> Optional[Tuple[Path, int]]:
-    """(file, first byte the data may occupy) of raw data: after the header and any skipped lines."""
-    data_file = header.get("data file") or header.get("datafile")
-    if data_file is None:
-        source, start = path, _data_offset(path)
-    elif isinstance(data_file, str) and "%" not in data_file and not data_file.upper().startswith("LIST"):
-        source, start = path.parent / data_file, 0
-        if not source.is_file():
-            return None  # pynrrd reports the missing file
-    else:
-        return None  # multi-file data: pynrrd refuses it
-    lines = int(header.get("line skip", header.get("lineskip", 0)) or 0)
-    if lines > 0:
-        with open(source, "rb") as fh:
-            fh.seek(start)
-            for _ in range(lines):
-                fh.readline()
-            start = fh.tell()
-    return source, start
 
 
 def _check_raw_length(path: Path, header: Dict[str, Any]) -> None:
@@ -282,11 +248,16 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
     offset = _data_offset(path)
     from concurrent.futures import ThreadPoolExecutor
 
+    beyond: list = []  # per piece with doubles beyond float32: (the first one in file order, its value, count)
+
     def cast(start: int, chunk: bytes) -> None:
         values = np.frombuffer(chunk, dtype=dtype)
-        out[start:start + values.size] = values
+        with np.errstate(over="ignore"):
+            out[start:start + values.size] = values
         if dtype.itemsize == 8 and np.isinf(out[start:start + values.size]).any():  # double beyond float32?
-            check_float32_range(values, out[start:start + values.size], f"{path} (voxels {start:,}+ in file order)")
+            found = np.flatnonzero(np.isinf(out[start:start + values.size]) & np.isfinite(values))
+            if found.size:
+                beyond.append((start + int(found[0]), float(values[found[0]]), int(found.size)))
 
     filled, pending, carry = 0, [], b""
 
@@ -312,33 +283,37 @@ def _read_scalar_volume(path: Path, header: Dict[str, Any]) -> Optional[Tuple[np
                         break
                     emit(piece)
             else:
-                inflater, piece = zlib_module().decompressobj(zlib.MAX_WBITS | 16), b""
-                while filled + len(carry) < nbytes:
-                    if not piece:
-                        piece = fh.read(_PIECE)
-                        if not piece:
-                            break
-                    if inflater.eof:  # the next gzip member of a multi-member stream (cat a.gz b.gz, bgzip)
-                        inflater = zlib_module().decompressobj(zlib.MAX_WBITS | 16)
-                    emit(inflater.decompress(piece, min(_PIECE, nbytes - filled - len(carry))))
-                    piece = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-                if filled + len(carry) >= nbytes and not inflater.eof:
-                    # all voxels are in: the rest must be the gzip trailer, whose CRC-32 zlib checks
-                    extra = inflater.decompress(piece + fh.read(), 1)
-                    if extra or not inflater.eof:
-                        raise InputError(f"{path}: the gzip data {'holds more than' if extra else 'ends before the end of'} "
-                                         f"the {nbytes:,} bytes its header announces; the file is truncated or corrupt, "
-                                         "re-export it.")
-        except zlib_errors() as exc:
-            raise InputError(f"{path}: the NRRD data cannot be read (gzip: {exc}); the file is truncated or corrupt, "
-                             "re-export it.") from None
+                members = GzipMembers(fh, str(path), nbytes, _PIECE)
+                for chunk in members:
+                    emit(chunk)
+                if filled + len(carry) >= nbytes and not members.complete:
+                    raise InputError(f"{path}: the gzip data ends before its end-of-stream marker; the file is "
+                                     "truncated, re-export it.")
         finally:
             for future in pending:
                 future.result()
     if filled < nbytes:
         raise InputError(f"{path}: the NRRD data holds {filled + len(carry):,} of the {nbytes:,} bytes its header "
                          "announces; the file is truncated, re-export it.")
+    if beyond:
+        raise _beyond_float32(path, beyond, sizes)
     return out.reshape(sizes[::-1]), dtype.newbyteorder("=").name
+
+
+def _beyond_float32(path: Path, beyond: list, sizes: list) -> InputError:
+    """The refusal of doubles beyond float32 (worded as :func:`~SDSegLogic.preprocessing.check_float32_range`).
+
+    ``beyond``: per piece, (its first such voxel in file order, that value, how many it holds); file
+    order is the C order of (K, J, I), the reversed ``sizes``.
+    """
+    first, value, _ = min(beyond)
+    index = tuple(int(v) for v in np.unravel_index(first, tuple(sizes[::-1])))
+    limit = float(np.finfo(np.float32).max)
+    return InputError(
+        f"{path}: {sum(n for _, _, n in beyond)} voxel value(s) lie beyond the float32 range the engine computes in "
+        f"(|v| <= {limit:.4g}); the first is {value:g} at index (k, j, i) = {index}. They are finite, so a NaN policy "
+        "does not replace them: rescale the image, or clip it to the value range of its modality, before segmenting."
+    )
 
 
 def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple[np.ndarray, ImageGeometry, Dict[str, Any]]:

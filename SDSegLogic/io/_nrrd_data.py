@@ -3,25 +3,26 @@
 pynrrd inflates ``gzip`` data with a single zlib stream, so it reads only the first member of a
 multi-member file (``cat a.gz b.gz``, ``bgzip``, parallel ``pigz`` output) and then refuses the file
 as the wrong size, although ITK (and so 3D Slicer) reads it. Gzip data pynrrd cannot read is
-therefore inflated here, every member, with the checks of the fast path (corrupt or truncated
-streams, surplus data, the CRC of the last member).
+therefore inflated here, every member, by the inflater the fast path uses
+(:class:`._deflate.GzipMembers`: corrupt or truncated streams, surplus data, the CRC of the last member).
 """
 
 from __future__ import annotations
 
 import math
-import zlib
 from pathlib import Path
 from typing import Any, Dict, Optional
 
 import numpy as np
 
 from ..errors import InputError
-from ._deflate import zlib_errors, zlib_module
+from ._deflate import GzipMembers
+from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
 
 __all__ = ["read_nrrd_voxels"]
 
 _PIECE = 1 << 22  # compressed bytes read, and at most bytes inflated, per step
+_PYNRRD_ENCODINGS = ("raw", "ascii", "text", "txt", "gzip", "gz", "bzip2", "bz2")  # Teem's hex is not among them
 
 
 def _dtype(header: Dict[str, Any]) -> Optional[np.dtype]:
@@ -49,29 +50,11 @@ def _inflate(fh, path: Path, needed: Optional[int]) -> bytearray:
     Raises:
         InputError: a corrupt stream, a stream cut short, or more data than ``needed``.
     """
-    make = lambda: zlib_module().decompressobj(zlib.MAX_WBITS | 16)  # noqa: E731
-    out, inflater, piece = bytearray(), make(), b""
-    limit = None if needed is None else needed + 1  # one byte more than announced shows a surplus
-    try:
-        while limit is None or len(out) < limit:
-            if not piece:
-                piece = fh.read(_PIECE)
-                if not piece:
-                    break
-            if inflater.eof:  # the next member of a multi-member stream
-                if needed is not None and len(out) >= needed:
-                    break
-                inflater = make()
-            room = _PIECE if limit is None else min(_PIECE, limit - len(out))
-            out += inflater.decompress(piece, room)
-            piece = inflater.unused_data if inflater.eof else inflater.unconsumed_tail
-    except zlib_errors() as exc:
-        raise InputError(f"{path}: the NRRD data cannot be read (gzip: {exc}); the file is truncated or corrupt, "
-                         "re-export it.") from None
-    if needed is not None and len(out) > needed:
-        raise InputError(f"{path}: the gzip data holds more than the {needed:,} bytes its header announces; the file "
-                         "is corrupt, re-export it.")
-    if not inflater.eof:
+    members = GzipMembers(fh, str(path), needed, _PIECE)
+    out = bytearray()
+    for chunk in members:
+        out += chunk
+    if not members.complete:
         raise InputError(f"{path}: the gzip data ends before its end-of-stream marker ({len(out):,} bytes inflated); "
                          "the file is truncated, re-export it.")
     return out
@@ -96,15 +79,25 @@ def read_nrrd_voxels(path: Path, header: Dict[str, Any]) -> np.ndarray:
     """
     import nrrd
 
-    from ._nrrd import _raw_data_start
-
+    encoding = str(header.get("encoding", "")).lower()
+    if encoding not in _PYNRRD_ENCODINGS:
+        raise InputError(f"{path}: NRRD encoding {header.get('encoding')!r} is not supported; save the image with raw "
+                         "or gzip encoding (e.g. from 3D Slicer or SimpleITK).")
     try:
-        return nrrd.read(str(path), index_order="F")[0]
+        if not _header_lines(path)[1]:
+            return nrrd.read(str(path), index_order="F")[0]
+        if header.get("data file") or header.get("datafile"):  # the header as read_nrrd_header tidied it
+            return nrrd.read_data(header, None, str(path), index_order="F")
+        with open(path, "rb") as fh:
+            fh.seek(_data_offset(path))
+            return nrrd.read_data(header, fh, str(path), index_order="F")
+    except InputError:
+        raise
     except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data
         failure = f"{type(exc).__name__}: {exc}"
     dtype = _dtype(header)
     located = _raw_data_start(path, header)
-    if str(header.get("encoding", "")).lower() not in ("gzip", "gz") or dtype is None or located is None:
+    if encoding not in ("gzip", "gz") or dtype is None or located is None:
         raise InputError(f"{path}: the NRRD data cannot be read ({failure}); the file is truncated or corrupt, "
                          "re-export it.")
     sizes = [int(v) for v in header["sizes"]]

@@ -5,13 +5,15 @@ pictures with ITK, which ignores the EXIF Orientation of JPEG and PNG files (so 
 reads a TIFF of Orientation 2-8 through libtiff, which applies only the mirroring of the tag: for 2-4
 the image as every viewer shows it, for 5-8 the stored grid mirrored but not turned by 90 degrees.
 Pillow turns TIFFs by the tag as it loads them (and garbles gray ones of Orientation 5-8), so a TIFF
-is read with its Orientation tags set to 1 and mirrored here as ITK mirrors it. A picture that photo
-viewers show otherwise than Slicer draws a warning.
+is read with its Orientation tags set to 1 and mirrored here as ITK mirrors it. Pillow also turns a TIFF
+by an orientation given only in its XMP packet, which libtiff ignores: that value is set to 1 as well.
+A picture that photo viewers show otherwise than Slicer draws a warning.
 """
 
 from __future__ import annotations
 
 import io
+import re
 import struct
 import warnings
 from pathlib import Path
@@ -32,30 +34,37 @@ _VIEWED = {2: "mirrored left-right", 3: "turned 180 degrees", 4: "mirrored top-b
 _ITK_TIFF_FLIPS = {2: (False, True), 3: (True, True), 4: (True, False), 5: (False, False), 6: (False, True),
                    7: (True, True), 8: (True, False)}
 _TIFF_ORIENTATION = 274
+_TIFF_XMP = 700
+_XMP_ORIENTATION = re.compile(rb'tiff:Orientation(="|>)([0-9])')  # as Pillow finds it
 
 
-def _tiff_orientations(path: Path) -> Tuple[List[int], Dict[int, bytes]]:
+def _tiff_orientations(path: Path) -> Tuple[List[int], Dict[int, bytes], List[int]]:
     """The Orientation of each page of a TIFF (1 where absent) and the patches that make them all read as 1.
 
     Pages are the IFDs of the main chain, which Pillow counts as frames; classic TIFF and BigTIFF.
-    Another format gives ``([], {})``; a malformed chain ends the list early (Pillow reports it).
+    Another format gives ``([], {}, [])``; a malformed chain ends the list early (Pillow reports it).
+    An orientation given only in the page's XMP packet (tag 700, ``tiff:Orientation``) is patched
+    too: Pillow turns the picture by it, libtiff (ITK, 3D Slicer) ignores it.
 
     Returns:
-        ``(orientations, patches)``: one int per page; byte offset -> replacement bytes for each
-        page whose Orientation is not 1.
+        ``(orientations, patches, xmp)``: the Orientation tag of each page; byte offset ->
+        replacement bytes for each Orientation (tag or XMP) that is not 1; the XMP
+        ``tiff:Orientation`` of each page (1 when absent).
     """
-    pages: List[Tuple[int, int]] = []
+    pages: List[Tuple[int, int, str]] = []  # (where the value is, the value, its struct code)
+    xmp: List[int] = []
+    patches: Dict[int, bytes] = {}
     with open(path, "rb") as fh:
         head = fh.read(16)
         if head[:4] not in (b"II*\0", b"MM\0*", b"II+\0", b"MM\0+"):
-            return [], {}
+            return [], {}, []
         endian = "<" if head[:2] == b"II" else ">"
         big = head[2:4] in (b"+\0", b"\0+")  # BigTIFF: 8-byte counts and offsets, 20-byte entries
         number, size, value_at = ("Q", 20, 12) if big else ("H", 12, 8)
         pointer = endian + ("Q" if big else "I")
         first = 8 if big else 4
         if len(head) < first + struct.calcsize(pointer):
-            return [], {}
+            return [], {}, []
         offset, seen = struct.unpack_from(pointer, head, first)[0], set()
         while offset and offset not in seen and len(seen) < 65536:
             seen.add(offset)
@@ -67,17 +76,39 @@ def _tiff_orientations(path: Path) -> Tuple[List[int], Dict[int, bytes]]:
             entries = fh.read(size * count) if count < 65536 else b""
             if len(entries) < size * count:
                 break
-            found = (0, 1)
+            found, packet = (0, 1, "H"), None
             for n in range(count):
                 tag, kind = struct.unpack_from(endian + "HH", entries, size * n)
-                if tag == _TIFF_ORIENTATION and kind == 3:  # SHORT: the value is kept in the entry
+                if tag == _TIFF_ORIENTATION and kind in (3, 4):  # SHORT (or LONG, which libtiff and Pillow
+                    code = "H" if kind == 3 else "I"  # accept too): the value is kept in the entry
                     where = offset + len(raw) + size * n + value_at
-                    found = (where, struct.unpack_from(endian + "H", entries, size * n + value_at)[0])
+                    found = (where, struct.unpack_from(endian + code, entries, size * n + value_at)[0], code)
+                elif tag == _TIFF_XMP and kind in (1, 2, 7):  # BYTE, ASCII, UNDEFINED: one byte per value
+                    length = struct.unpack_from(pointer, entries, size * n + 4)[0]
+                    inline = length <= value_at - 4
+                    packet = (offset + len(raw) + size * n + value_at if inline
+                              else struct.unpack_from(pointer, entries, size * n + value_at)[0], length)
             pages.append(found)
             following = fh.read(struct.calcsize(pointer))
             offset = struct.unpack(pointer, following)[0] if len(following) == struct.calcsize(pointer) else 0
-    one = struct.pack(endian + "H", 1)
-    return [value for _, value in pages], {where: one for where, value in pages if value != 1}
+            xmp.append(_patch_xmp(fh, packet, patches) if packet is not None else 1)
+    patches.update({where: struct.pack(endian + code, 1) for where, value, code in pages if value != 1})
+    return [value for _, value, _ in pages], patches, xmp
+
+
+def _patch_xmp(fh, packet: Tuple[int, int], patches: Dict[int, bytes]) -> int:
+    """The first ``tiff:Orientation`` of an XMP packet (``(start, length)`` in ``fh``); every one is patched to 1."""
+    start, length = packet
+    if length > 1 << 24:
+        return 1
+    fh.seek(start)
+    text = fh.read(length)
+    values = []
+    for match in _XMP_ORIENTATION.finditer(text):
+        values.append(int(match[2]))
+        if match[2] != b"1":
+            patches[start + match.start(2)] = b"1"
+    return values[0] if values else 1
 
 
 class _PatchedFile(io.RawIOBase):
@@ -169,17 +200,25 @@ def _too_large_message(path: Path) -> str:
             "(NRRD/NIfTI); if it should be small, the file is corrupt, re-export it.")
 
 
-def photo_size(path: Path) -> Tuple[int, int, int, int]:
+def photo_size(path: Path, frame: Optional[int] = None) -> Tuple[int, int, int, int]:
     """(width, height, bands, frames) from the file header, without decoding pixels.
 
     ``bands`` counts the values per pixel :func:`read_photo` returns: a palette picture becomes RGB
-    (RGBA with transparency), not one value per pixel.
+    (RGBA with transparency), not one value per pixel. Width, height and bands are those of page
+    ``frame`` of a multi-page file (the first page when ``frame`` is ``None`` or out of range): the
+    pages of a TIFF may differ in size, and the memory check must see the page that is read.
     """
     with _open(path) as img:
+        frames = int(getattr(img, "n_frames", 1))
+        if frame is not None and 0 < frame < frames:
+            try:
+                img.seek(frame)  # reads the page's header only
+            except (EOFError, OSError, ValueError):
+                pass  # read_photo names the broken page
         bands = len(img.getbands())
         if img.mode in ("P", "PA"):
             bands = 4 if img.mode == "PA" or "transparency" in img.info else 3
-        return img.size[0], img.size[1], bands, int(getattr(img, "n_frames", 1))
+        return img.size[0], img.size[1], bands, frames
 
 
 def _drop_opaque_alpha(path: Path, array: np.ndarray) -> np.ndarray:
@@ -195,17 +234,38 @@ def _drop_opaque_alpha(path: Path, array: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(array[..., 0])
 
 
-def _exif_orientation(img) -> int:
-    """The EXIF Orientation of a loaded JPEG/PNG picture (1 when absent or unreadable)."""
+def _exif_orientation(img) -> Tuple[int, str]:
+    """The orientation of a loaded JPEG/PNG picture and where it was found (``(1, "")`` when absent or unreadable).
+
+    Pillow's ``getexif()`` falls back to the XMP packet's ``tiff:Orientation`` when the EXIF block has
+    none, so the EXIF block is read on its own to tell the two apart.
+
+    Returns:
+        ``(orientation, where)``: ``where`` is ``"EXIF Orientation"`` or ``"XMP tiff:Orientation"``.
+    """
+    from PIL import Image
+
     try:
         value = img.getexif().get(_TIFF_ORIENTATION, 1)
+        raw = img.info.get("exif")
+        exif = Image.Exif()
+        if raw:
+            exif.load(raw)
+        in_exif = exif.get(_TIFF_ORIENTATION) == value
     except Exception:  # noqa: BLE001 - a malformed EXIF block only means "no orientation"
-        return 1
-    return value if isinstance(value, int) else 1
+        return 1, ""
+    if not isinstance(value, int):
+        return 1, ""
+    return value, "EXIF Orientation" if in_exif else "XMP tiff:Orientation"
 
 
-def _as_slicer_shows(path: Path, array: np.ndarray, tiff_orientation: int, exif_orientation: int) -> np.ndarray:
-    """``array`` (stored grid, row 0 first) laid out as 3D Slicer (ITK) lays out the picture; warn where viewers differ."""
+def _as_slicer_shows(path: Path, array: np.ndarray, tiff_orientation: int, exif_orientation: int,
+                     xmp_orientation: int = 1, exif_where: str = "EXIF Orientation") -> np.ndarray:
+    """``array`` (stored grid, row 0 first) laid out as 3D Slicer (ITK) lays out the picture; warn where viewers differ.
+
+    ``exif_where``: where a JPEG/PNG's ``exif_orientation`` was found (the EXIF block or, without one there,
+    the XMP packet), as the warning names it.
+    """
     if tiff_orientation in _ITK_TIFF_FLIPS:
         rows, columns = _ITK_TIFF_FLIPS[tiff_orientation]
         array = np.ascontiguousarray(array[::-1 if rows else 1, ::-1 if columns else 1])
@@ -216,8 +276,13 @@ def _as_slicer_shows(path: Path, array: np.ndarray, tiff_orientation: int, exif_
                       f"{_VIEWED[tiff_orientation]}, but 3D Slicer (ITK) applies only the tag's mirroring, not its "
                       "90-degree turn. It is segmented as 3D Slicer shows it, so the mask lines up there and not in "
                       f"photo viewers. {remedy}", stacklevel=4)
+    if tiff_orientation == 1 and xmp_orientation in _VIEWED:
+        warnings.warn(f"{path}: the XMP tiff:Orientation {xmp_orientation} is ignored: some photo viewers show "
+                      f"the picture {_VIEWED[xmp_orientation]}, but 3D Slicer (ITK) shows the stored pixels as they "
+                      "are. It is segmented on the stored pixel grid, so the mask lines up in 3D Slicer. To segment "
+                      "it as such viewers show it, save a copy turned as they show it and segment that.", stacklevel=4)
     if exif_orientation in _VIEWED:
-        warnings.warn(f"{path}: EXIF Orientation {exif_orientation} is ignored: photo viewers show the picture "
+        warnings.warn(f"{path}: {exif_where} {exif_orientation} is ignored: photo viewers show the picture "
                       f"{_VIEWED[exif_orientation]}, but 3D Slicer (ITK) shows the stored pixels as they are. It is "
                       "segmented on the stored pixel grid, so the mask lines up in 3D Slicer and not in photo "
                       f"viewers. {remedy}", stacklevel=4)
@@ -231,12 +296,13 @@ def read_photo(path: Path, frame: Optional[int]) -> Tuple[np.ndarray, Dict[str, 
         ``(array, facts)``: array (1, H, W) for gray or (1, H, W, C) for colour with C in {3, 4}, in
         the file's dtype (uint8, uint16, int32 or float32; a 16-bit gray PNG is uint16); row 0 is the
         top of the picture as 3D Slicer shows it. :func:`SDSegLogic.io.readers.read_image` scales
-        uint16 to 0..255. ``facts["orientation"]``: the TIFF or EXIF Orientation tag (1 when absent).
+        uint16 to 0..255. ``facts["orientation"]``: the TIFF or EXIF Orientation tag, or a JPEG/PNG's XMP
+        ``tiff:Orientation`` without one (1 when absent).
 
     Raises:
         InputError: undecodable or truncated file; multi-page file without ``frame``.
     """
-    orientations, patches = _tiff_orientations(path)
+    orientations, patches, xmp = _tiff_orientations(path)
     source = io.BufferedReader(_PatchedFile(path, patches)) if patches else None
     try:
         with _open(path, source) as img:
@@ -260,16 +326,17 @@ def read_photo(path: Path, frame: Optional[int]) -> Tuple[np.ndarray, Dict[str, 
                     array = array.astype(np.uint16)  # older Pillow opens 16-bit gray PNG as 32-bit "I"
             except (OSError, ValueError, SyntaxError) as exc:
                 raise InputError(f"{path}: the picture is truncated or corrupt ({exc}); re-export it.") from None
-            exif_orientation = _exif_orientation(opened) if not orientations else 1
+            exif_orientation, exif_where = _exif_orientation(opened) if not orientations else (1, "")
     finally:
         if source is not None:
             source.close()
     page = frame or 0
     tiff_orientation = orientations[page] if page < len(orientations) else 1
+    xmp_orientation = xmp[page] if page < len(xmp) else 1
     if mode == "LA":  # gray + alpha stays gray: the alpha goes, as for RGBA, if it is fully opaque
         array = _drop_opaque_alpha(path, array)
     if array.ndim not in (2, 3):
         raise InputError(f"{path}: unexpected pixel layout {array.shape}; save a gray or RGB picture.")
-    array = _as_slicer_shows(path, array, tiff_orientation, exif_orientation)
+    array = _as_slicer_shows(path, array, tiff_orientation, exif_orientation, xmp_orientation, exif_where)
     return array[None], {"original_mode": mode, "original_dtype": str(array.dtype), "frames": frames,
                          "orientation": tiff_orientation if orientations else exif_orientation}

@@ -15,7 +15,7 @@ import numpy as np
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
 
-__all__ = ["geometry_from_sitk", "image_from_array", "itk_safe_path"]
+__all__ = ["geometry_from_sitk", "image_from_array", "itk_safe_path", "itk_warnings_silenced"]
 
 
 def geometry_from_sitk(image, source: str = "image") -> ImageGeometry:
@@ -52,6 +52,23 @@ def image_from_array(array: np.ndarray, geometry: ImageGeometry):
     image.SetOrigin(tuple(float(v) for v in geometry.origin))
     image.SetDirection(tuple(float(v) for v in geometry.direction_matrix.reshape(-1)))
     return image
+
+
+@contextlib.contextmanager
+def itk_warnings_silenced() -> Iterator[None]:
+    """Keep ITK's global warnings (printed raw to the C stderr, past ``--quiet`` and ``--json``) off meanwhile.
+
+    For calls whose warnings the caller turns into its own message, e.g. GDCM's "No Series were
+    found" before our "no DICOM series found". The previous setting is restored afterwards.
+    """
+    import SimpleITK as sitk
+
+    previous = sitk.ProcessObject.GetGlobalWarningDisplay()
+    sitk.ProcessObject.SetGlobalWarningDisplay(False)
+    try:
+        yield
+    finally:
+        sitk.ProcessObject.SetGlobalWarningDisplay(previous)
 
 
 def _itk_would_read_sibling(path: Path) -> bool:

@@ -135,9 +135,10 @@ def load_dicom_sources(path: Path, geometry: ImageGeometry, series: Optional[str
     import pydicom
 
     from ._dicom import _choose, list_series
+    from .sniff import detect_format
 
     path = Path(path)
-    if not path.is_dir() and path.suffix.lower() not in ("", ".dcm", ".dicom", ".ima"):
+    if not path.is_dir() and detect_format(path) != "dicom":
         raise InputError(f"{path}: not a DICOM series; a DICOM SEG can only reference the DICOM series it was "
                          "segmented from. Give the DICOM folder as input, or write a .seg.nrrd.")
     _, all_series = list_series(path)

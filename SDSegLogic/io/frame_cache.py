@@ -16,6 +16,8 @@ import os
 from pathlib import Path
 from typing import Any, Callable, Iterator, Optional, Tuple, TypeVar
 
+import numpy as np
+
 __all__ = ["keep_decoded_frames", "cached_decode", "own_frame"]
 
 T = TypeVar("T")
@@ -67,11 +69,9 @@ def cached_decode(path: Path, decode: Callable[[], T]) -> T:
     return value
 
 
-def own_frame(frame: "np.ndarray") -> "np.ndarray":
+def own_frame(frame: np.ndarray) -> np.ndarray:
     """A frame (a view into a decoded 4-D array) that shares no memory with a decode kept for the next frames.
 
     The readers cast every other voxel type to float32 next, which copies; only float32 is copied here.
     """
-    import numpy as np
-
     return np.array(frame) if frame.dtype == np.float32 else frame

@@ -20,6 +20,7 @@ import numpy as np
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
 from ..limits import default_memory_budget, format_bytes
+from ._dicom import PHOTO_MODALITIES
 from .sniff import detect_format
 
 __all__ = ["ImageData", "read_image", "image_data_from_array"]
@@ -102,7 +103,8 @@ def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, co
             raise InputError(f"{where}: {components} colour components; give a gray or RGB image.")
         array = _to_float32(array, _is_uint16(array), copy=True)
     else:
-        wide, array = array, _to_float32(array, modality == "photo" and _is_uint16(array))
+        photo = modality == "photo" or modality.strip().upper() in PHOTO_MODALITIES  # a PNG, or an OP DICOM
+        wide, array = array, _to_float32(array, photo and _is_uint16(array))
         if wide.dtype.itemsize == 8 and wide.dtype.kind == "f":  # 1e300 would become inf, then "NaN or infinite"
             from ..preprocessing import check_float32_range
 
@@ -194,10 +196,10 @@ def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str],
         array, geometry, facts = read_dicom(path, plan)
         meta.update(facts)
         meta["is_2d"] = False
-        return array, geometry, False, facts.get("modality", "")
+        return array, geometry, array.ndim == 4, facts.get("modality", "")
     from ._photo import photo_size, read_photo
 
-    width, height, bands, _ = photo_size(path)
+    width, height, bands, _ = photo_size(path, frame)
     _preflight(path, width * height * bands, budget)
     array, facts = read_photo(path, frame)
     meta.update(facts)
@@ -245,6 +247,7 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
     with itk_safe_path(path) as safe:
         reader = sitk.ImageFileReader()
         reader.SetFileName(str(safe))
+        reader.SetImageIO("MetaImageIO" if fmt == "metaimage" else "NiftiImageIO")  # ITK matches endings by case
         try:
             reader.ReadImageInformation()
             values = math.prod(int(n) for n in reader.GetSize()) * int(reader.GetNumberOfComponents())

@@ -113,7 +113,7 @@ def detect_format(path: Path) -> str:
                          "NIfTI-1 (.nii.gz), NRRD or MetaImage (3D Slicer, ITK-SNAP and nibabel all can), then retry.")
     declared = format_from_extension(path)
     if declared is None:
-        if content == "dicom" and "." not in path.name:
+        if content == "dicom":  # GDCM reads by content: IM0001, or a PACS export named by its UID (1.2.840....)
             return "dicom"
         hint = f"; its content looks like {content}, rename it accordingly" if content else ""
         raise InputError(f"{path}: unsupported file type {path.suffix or '(no extension)'!r}{hint}. "
