@@ -6,13 +6,16 @@ NIfTI in RAS beside an NRRD in LPS) is permuted and flipped onto the prediction'
 never resampled; a file that is a crop of the other's grid (Slicer's "crop to minimum extent") is
 placed on it, background outside; a reference on another grid is refused with both grids and the remedy
 (:mod:`SDSegLogic.score_grid`). A DICOM SEG, which has no grid of its own, is placed on the other file's grid
-(:mod:`SDSegLogic.io.dicom_seg_read`); scored against a DICOM series it was not made for (its
-ReferencedSeriesSequence), it is scored with a warning in the report. Scores follow
+(:mod:`SDSegLogic.io.dicom_seg_read`), or on that grid's lattice where its pixels reach beyond a cropped
+``.seg.nrrd``; frames off that lattice are refused, naming both files and grids. Scored against a DICOM
+series it was not made for (its ReferencedSeriesSequence), it is scored with a warning in the report
+(and in the table). Scores follow
 :mod:`SDSegLogic.overlap_metrics` (MONAI's conventions; both masks empty: Dice and IoU 1, as training's
 metrics), per segment, in mm and mL.
 
-Segments are paired by name when both files carry names (two ``.seg.nrrd``), else by label
-value; ``--pair PRED=REF`` (names or values, repeatable) pairs them explicitly, e.g.
+Segments are paired by name when both files carry names (two ``.seg.nrrd``; names compare
+case-insensitively and Unicode-normalised), else by label value; ``--pair PRED=REF`` (names or
+values, repeatable) pairs them explicitly, e.g.
 ``--pair liver=5`` against a TotalSegmentator labelmap; ``+`` joins segments into one
 (``--pair "lungs=left lung+right lung"``). Segments without a partner are listed, not scored: an
 unannotated class is not a miss. A labelmap, though, lists only the values it holds, so a value it
@@ -28,6 +31,7 @@ import csv
 import io
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
@@ -35,22 +39,28 @@ import numpy as np
 
 from .cli import EXIT_OK, UsageError
 from .cli_report import Reporter
-from .errors import InputError
+from .errors import GeometryError, InputError
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
 from .score_grid import align_reference
 
-__all__ = ["run_score", "score_files", "pair_segments", "align_reference"]
+__all__ = ["run_score", "score_files", "pair_segments", "align_reference", "name_key"]
+
+
+def name_key(name: str) -> str:
+    """How segment names compare: Unicode-normalised (NFC; a name typed on macOS may come decomposed, NFD),
+    without surrounding spaces, case-insensitive."""
+    return unicodedata.normalize("NFC", name).strip().casefold()
 
 
 def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
-    wanted = key.strip().lower()
-    named = [s for s in volume.segments if s.name.strip().lower() == wanted]
+    wanted = name_key(key)
+    named = [s for s in volume.segments if name_key(s.name) == wanted]
     if len(named) > 1:
         raise UsageError(f"--pair: the {role} {volume.path} has {len(named)} segments named {key.strip()!r} (label values "
                          f"{', '.join(str(s.value) for s in named)}); pair by label value, or rename one.")
     if named:
         return named[0]
-    if wanted.isdigit():
+    if wanted.isascii() and wanted.isdigit():  # not "²", which int() refuses
         hits = [s for s in volume.segments if s.value == int(wanted)]
         if len(hits) == 1:
             return hits[0]
@@ -118,7 +128,7 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
 
     def key(segment: LabelSegment) -> Any:
         if by_name:
-            return segment.name.strip().lower()
+            return name_key(segment.name)
         return (segment.layer, segment.value) if by_layer else segment.value
 
     ref_by_key = {key(s): s for s in reference.segments}
@@ -144,12 +154,22 @@ def _values_repeat(volume: LabelVolume) -> bool:
 def _refuse_duplicate_names(volume: LabelVolume, role: str) -> None:
     seen: Dict[str, LabelSegment] = {}
     for segment in volume.segments:
-        name = segment.name.strip().lower()
+        name = name_key(segment.name)
         if name in seen:
             raise UsageError(f"the {role} {volume.path} has two segments named {segment.name.strip()!r} (label values "
                              f"{seen[name].value} and {segment.value}), so segments cannot be paired by name; pair them "
                              "with --pair PRED=REF (a label value picks one), or rename one of them.")
         seen[name] = segment
+
+
+def _seg_on(path: Path, other: LabelVolume) -> LabelVolume:
+    """The DICOM SEG ``path`` placed on ``other``'s grid; a refusal names ``other`` and its grid too."""
+    try:
+        return read_label_volume(path, grid=other.geometry)
+    except GeometryError as exc:
+        from .score_grid import describe_grid
+
+        raise GeometryError(f"{exc} It was placed on the grid of {other.path}: {describe_grid(other.geometry)}.") from None
 
 
 def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume, LabelVolume, List[str]]:
@@ -161,6 +181,7 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
 
     Raises:
         InputError: both are DICOM SEGs.
+        GeometryError: a DICOM SEG's frames are not on the other file's lattice (naming both files and grids).
     """
     from .io.dicom_seg_read import is_dicom_seg, other_series_warning
 
@@ -170,10 +191,10 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
                          "own; convert one to .seg.nrrd (e.g. load it in Slicer with its series and save the segmentation).")
     if pred_seg:
         reference = read_label_volume(reference_path)
-        prediction = read_label_volume(prediction_path, grid=reference.geometry)
+        prediction = _seg_on(prediction_path, reference)
     else:
         prediction = read_label_volume(prediction_path)
-        reference = read_label_volume(reference_path, grid=prediction.geometry)
+        reference = _seg_on(reference_path, prediction) if ref_seg else read_label_volume(reference_path)
     seg, other = (prediction_path, reference_path) if pred_seg else (reference_path, prediction_path)
     warning = other_series_warning(seg, other) if pred_seg or ref_seg else None
     return prediction, reference, [warning] if warning else []
@@ -245,7 +266,7 @@ def report_text(report: Dict[str, Any]) -> str:
 
 CSV_FIELDS = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
               "hd95_mm", "assd_mm", "hd_mm", "volume_prediction_ml", "volume_reference_ml", "voxels_prediction",
-              "voxels_reference", "distance_note"]
+              "voxels_reference", "distance_note", "warnings"]
 
 
 def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
@@ -254,12 +275,15 @@ def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
     writer.writeheader()
     for row in rows:
         values = {k: row.get(k) for k in fields}
+        if "warnings" in values:
+            values["warnings"] = " | ".join(values["warnings"] or [])  # texts, not values joined by +
         writer.writerow({k: ("" if v is None else "+".join(map(str, v)) if isinstance(v, list) else v) for k, v in values.items()})
     return buffer.getvalue()
 
 
 def write_report(path: Path, report: Dict[str, Any]) -> None:
-    """Write the report as .json or .csv (one row per segment; per case and segment for folders), atomically."""
+    """Write the report as .json or .csv (one row per segment; per case and segment for folders; the warnings of
+    the file pair or case in the last column), atomically."""
     from .io.atomic import atomic_output
 
     if path.suffix.lower() != ".csv":
@@ -269,7 +293,7 @@ def write_report(path: Path, report: Dict[str, Any]) -> None:
 
         text = _csv_text(batch_csv_rows(report), ["case", *CSV_FIELDS])
     else:
-        text = _csv_text(report["segments"], CSV_FIELDS)
+        text = _csv_text([{**row, "warnings": report["warnings"]} for row in report["segments"]], CSV_FIELDS)
     with atomic_output(path) as temp:
         temp.write_text(text, encoding="utf-8")
 

@@ -1,8 +1,9 @@
 """``sdseg score PREDICTIONS/ REFERENCES/``: score a whole test set, case by case, and summarise.
 
 Files are paired by case name: the file name without its image ending (``ct001.seg.nrrd``,
-``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``), so the folder ``sdseg segment``
-writes (``results/NAME.seg.nrrd``) pairs with a folder of reference labels named like the scans.
+``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``; ``tête`` composed or decomposed, as a
+folder copied from macOS may hold it, is one name), so the folder ``sdseg segment`` writes
+(``results/NAME.seg.nrrd``) pairs with a folder of reference labels named like the scans.
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
 (another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
 reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
@@ -16,6 +17,7 @@ comparison (``liver = 1``, ``liver = 2``).
 from __future__ import annotations
 
 import statistics
+import unicodedata
 from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
@@ -43,11 +45,13 @@ def case_name(path: Path) -> Optional[str]:
 
 
 def _cases(folder: Path) -> Dict[str, Path]:
+    """Case name -> file; names Unicode-normalised (NFC), as a folder copied from macOS may hold them decomposed."""
     found: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         case = case_name(path)
         if case is None:
             continue
+        case = unicodedata.normalize("NFC", case)
         if case in found:
             raise UsageError(f"{folder}: {found[case].name} and {path.name} are both case {case!r}; keep one "
                              "segmentation per case in the folder.")
@@ -150,6 +154,8 @@ def batch_text(report: Dict[str, Any]) -> str:
             unpaired = _unpaired(case)
             lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}"
                          + (f"; not scored: {unpaired}" if unpaired else ""))
+    # a case's warnings (e.g. a DICOM SEG made for another series) below the cases, not only in the JSON
+    lines += [f"warning, case {case['case']}: {text}" for case in report["cases"] for text in case.get("warnings", [])]
     header = (f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} "
               f"{'HD95 n':>7} {'ASSD mm':>8}")
     lines += ["", header, "-" * len(header)]
@@ -175,14 +181,15 @@ def _unpaired(case: Dict[str, Any]) -> str:
 
 
 def batch_csv_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """One row per (case, segment), with the case name first; a failed case, or one without segment pairs,
-    as one row saying why."""
+    """One row per (case, segment), with the case name first and the case's warnings last; a failed case, or one
+    without segment pairs, as one row saying why."""
     rows = []
     for case in report["cases"]:
         if "error" in case:
             rows.append({"case": case["case"], "distance_note": f"error: {case['error']}"})
         elif not case["segments"]:  # the case stays in the table, with the reason it has no scores
-            rows.append({"case": case["case"], "distance_note": f"no segment pairs; {_unpaired(case)}"})
+            rows.append({"case": case["case"], "distance_note": f"no segment pairs; {_unpaired(case)}",
+                         "warnings": case["warnings"]})
         for row in case.get("segments", []):
-            rows.append({"case": case["case"], **row})
+            rows.append({"case": case["case"], **row, "warnings": case.get("warnings", [])})
     return rows

@@ -16,7 +16,7 @@ from .errors import GeometryError
 from .geometry import ImageGeometry, plan_reorientation
 from .io.label_files import LabelVolume
 
-__all__ = ["GRID_TOLERANCE", "align_reference"]
+__all__ = ["GRID_TOLERANCE", "align_reference", "describe_grid"]
 
 #: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
 GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
@@ -52,7 +52,7 @@ def _embed(layers: np.ndarray, shape_kji: Sequence[int], start_ijk: np.ndarray) 
     return out
 
 
-def _describe_grid(grid: ImageGeometry) -> str:
+def describe_grid(grid: ImageGeometry) -> str:
     """``12 x 11 x 9 voxels of 0.8 x 1.1 x 2 mm, origin (5, -3, 40) mm, axes LPS``, as the file stores it."""
     oblique = np.abs(np.abs(grid.direction_matrix) - np.rint(np.abs(grid.direction_matrix))).max() > 1e-6
     return (f"{' x '.join(str(n) for n in grid.shape)} voxels of {' x '.join(f'{s:g}' for s in grid.spacing)} mm, "
@@ -69,8 +69,8 @@ def _other_grid_message(prediction: LabelVolume, reference: LabelVolume, turned:
         ("direction", np.abs(turned.direction_matrix - grid.direction_matrix).max() > tol["direction_atol"]),
         ("origin", np.abs(np.subtract(turned.origin, grid.origin)).max() > tol["origin_atol"])) if off]
     return (f"{reference.path} is not on the reference grid, that of the prediction {prediction.path} "
-            f"({' and '.join(differ)} differ). Reference: {_describe_grid(reference.geometry)}; prediction: "
-            f"{_describe_grid(grid)}. The reference must lie on the prediction's voxel grid, or be a crop of it: "
+            f"({' and '.join(differ)} differ). Reference: {describe_grid(reference.geometry)}; prediction: "
+            f"{describe_grid(grid)}. The reference must lie on the prediction's voxel grid, or be a crop of it: "
             "resample the reference onto the prediction's image with nearest-neighbour interpolation (e.g. Slicer's "
             "Resample Image (BRAINS)), or segment the image the reference was drawn on.")
 

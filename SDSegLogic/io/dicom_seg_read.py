@@ -5,8 +5,10 @@ orientation, pixel spacing and the segment it belongs to; it carries no grid of 
 read *onto* a grid, normally that of the image it was drawn on (the other file being scored):
 every frame must lie exactly on one plane of that grid (its first pixel centre on a voxel centre
 within :data:`POSITION_TOLERANCE_MM`, its rows and columns along grid axes with the grid's
-spacing); a frame that does not is refused, never resampled. Pixels outside the grid are allowed
-only when they are empty.
+spacing); a frame that does not is refused, never resampled. A SEG whose non-empty pixels reach
+beyond the grid's extent (scored against a ``.seg.nrrd`` that Slicer cropped to its own segments) is
+placed on the box of its pixels on the same lattice; the scorer puts both files on one grid
+(:mod:`SDSegLogic.score_grid`).
 
 Segments may overlap in a SEG, so they are packed into layers of the returned
 :class:`~SDSegLogic.io.label_files.LabelVolume`, each in the first layer where it overlaps no other
@@ -106,8 +108,17 @@ def _frame_attribute(ds: Any, item: Any, sequence: str, attribute: str, path: Pa
     raise InputError(f"{path}: frame {n + 1} has no {sequence} {attribute} (per-frame or shared); the SEG is incomplete.")
 
 
-def _frame_indices(geometry: ImageGeometry, position, orientation, spacing, shape, path: Path, n: int) -> Tuple[np.ndarray, ...]:
-    """(k, j, i) integer index arrays (rows, cols) of the grid voxels a frame's pixels sit on."""
+def _frame_steps(geometry: ImageGeometry, position, orientation, spacing, path: Path, n: int) -> Tuple[np.ndarray, ...]:
+    """Where a frame lies on ``geometry``'s lattice (which goes on beyond its extent).
+
+    Returns:
+        ``(start, column step, row step)``: int64 (i, j, k) index of the frame's first pixel, and the index step
+        to the next column and to the next row (each one voxel along one grid axis).
+
+    Raises:
+        GeometryError: the frame's rows or columns do not run along grid axes with the grid's spacing, or its
+            first pixel is off the grid's voxel centres (the frame's geometry named).
+    """
     row_dir = np.asarray(orientation[:3], dtype=np.float64)  # along a row: increasing column index
     col_dir = np.asarray(orientation[3:], dtype=np.float64)  # down a column: increasing row index
     row_spacing, col_spacing = (float(v) for v in spacing)  # PixelSpacing = (between rows, between columns)
@@ -115,52 +126,63 @@ def _frame_indices(geometry: ImageGeometry, position, orientation, spacing, shap
     step_col = geometry.world_to_index(np.asarray(position) + row_dir * col_spacing) - start  # next column
     step_row = geometry.world_to_index(np.asarray(position) + col_dir * row_spacing) - start  # next row
     scale = np.asarray(geometry.spacing)
+    frame = (f"frame {n + 1} (pixel spacing {row_spacing:g} x {col_spacing:g} mm, ImageOrientationPatient "
+             f"{[round(float(v), 6) for v in orientation]})")
     for name, step in (("column", step_col), ("row", step_row)):
         rounded = np.rint(step)
         if np.abs((step - rounded) * scale).max() > POSITION_TOLERANCE_MM or np.abs(rounded).sum() != 1:
-            raise GeometryError(f"{path}: frame {n + 1}'s {name} step is {np.round(step, 4).tolist()} voxels of the "
+            raise GeometryError(f"{path}: {frame}'s {name} step is {np.round(step, 4).tolist()} voxels of the "
                                 "image grid, not one voxel along a grid axis (another orientation or pixel spacing); "
                                 "score against the image the SEG was drawn on, or resample one of them.")
     rounded_start = np.rint(start)
     off = np.abs((start - rounded_start) * scale).max()
     if off > POSITION_TOLERANCE_MM:
-        raise GeometryError(f"{path}: frame {n + 1} at ImagePositionPatient {list(map(float, position))} lies {off:.3f} mm "
+        raise GeometryError(f"{path}: {frame} at ImagePositionPatient {list(map(float, position))} lies {off:.3f} mm "
                             "off the image grid's voxel centres; score against the image the SEG was drawn on.")
-    rows, cols = np.meshgrid(np.arange(shape[0]), np.arange(shape[1]), indexing="ij")
-    ijk = (rounded_start[:, None, None] + np.rint(step_col)[:, None, None] * cols + np.rint(step_row)[:, None, None] * rows)
-    return tuple(ijk[::-1].astype(np.int64))  # (k, j, i)
+    return tuple(v.astype(np.int64) for v in (rounded_start, np.rint(step_col), np.rint(step_row)))
 
 
-def _segment_voxels(ds: Any, pixels: np.ndarray, frames: Any, indices: List[int], geometry: ImageGeometry,
-                    path: Path) -> np.ndarray:
-    """Flat (C-order) grid indices of the voxels one segment's frames cover."""
-    limits = np.asarray(geometry.array_shape)[:, None, None]
-    found = []
-    for n in indices:
-        item, frame = frames[n], pixels[n]
-        position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
-        orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
-        spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
-        kji = np.stack(_frame_indices(geometry, position, orientation, spacing, frame.shape, path, n))
-        inside = np.all((kji >= 0) & (kji < limits), axis=0)
-        on = frame > 0
-        if np.any(on & ~inside):
-            raise InputError(f"{path}: frame {n + 1} has pixels outside the image grid {geometry.shape}; score against "
-                             "the image the SEG was drawn on.")
-        found.append(np.ravel_multi_index(tuple(kji[:, on]), geometry.array_shape))
-    return np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
+def _frame_voxels(ds: Any, frames: Any, n: int, frame: np.ndarray, geometry: ImageGeometry, path: Path) -> np.ndarray:
+    """(3, m) int64 (k, j, i) lattice indices of frame ``n``'s non-empty pixels (``frame``: its (rows, cols) pixels)."""
+    item = frames[n]
+    position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
+    orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
+    spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
+    start, step_col, step_row = _frame_steps(geometry, position, orientation, spacing, path, n)
+    rows, cols = np.nonzero(frame > 0)
+    ijk = start[:, None] + step_col[:, None] * cols + step_row[:, None] * rows
+    return ijk[::-1]
+
+
+def _placement(ds: Any, pixels: np.ndarray, frames: Any, geometry: ImageGeometry, path: Path) -> ImageGeometry:
+    """The grid to place the SEG on: ``geometry`` when every non-empty pixel lies in it, else the box of those
+    pixels on ``geometry``'s lattice (a SEG scored against a ``.seg.nrrd`` Slicer cropped to its own segments)."""
+    low = np.zeros(3, np.int64)
+    high = np.asarray(geometry.array_shape, np.int64)
+    box_low, box_high = np.full(3, np.iinfo(np.int64).max), np.full(3, np.iinfo(np.int64).min)
+    for n, frame in enumerate(pixels):
+        kji = _frame_voxels(ds, frames, n, frame, geometry, path)
+        if kji.size:
+            box_low, box_high = np.minimum(box_low, kji.min(axis=1)), np.maximum(box_high, kji.max(axis=1) + 1)
+    if box_low[0] > box_high[0] or (np.all(box_low >= low) and np.all(box_high <= high)):
+        return geometry
+    return ImageGeometry(geometry.spacing, tuple(geometry.index_to_world(box_low[::-1].astype(np.float64))),
+                         geometry.direction_matrix, tuple(int(v) for v in (box_high - box_low)[::-1]))
 
 
 def _pack_segments(ds: Any, pixels: np.ndarray, frames: Any, frames_of: Dict[int, List[int]], geometry: ImageGeometry,
                    path: Path) -> Tuple[np.ndarray, Dict[int, int]]:
     """Segments into as few layers as their overlaps allow (each segment in the first layer where it
-    overlaps nothing), its SegmentNumber as value: one volume for a SEG of disjoint organs, not one per segment."""
+    overlaps nothing), its SegmentNumber as value: one volume for a SEG of disjoint organs, not one per segment.
+    Every non-empty pixel lies in ``geometry`` (:func:`_placement`)."""
     dtype = np.uint8 if max(frames_of, default=0) <= np.iinfo(np.uint8).max else np.uint16  # SegmentNumber is US
     size = int(np.prod(geometry.array_shape))
     layers: List[np.ndarray] = [np.zeros(size, dtype=dtype)]
     layer_of: Dict[int, int] = {}
     for number, indices in frames_of.items():
-        voxels = _segment_voxels(ds, pixels, frames, indices, geometry, path)
+        found = [np.ravel_multi_index(tuple(_frame_voxels(ds, frames, n, pixels[n], geometry, path)), geometry.array_shape)
+                 for n in indices]
+        voxels = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.int64)
         free = [n for n, layer in enumerate(layers) if not layer[voxels].any()]
         if not free:
             layers.append(np.zeros(size, dtype=dtype))
@@ -181,11 +203,12 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
     Returns:
         A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (L, K, J, I), uint8 (uint16 when a
         SegmentNumber exceeds 255), each segment's voxels set to its SegmentNumber in its layer, named
-        by SegmentLabel; L is 1 unless segments overlap.
+        by SegmentLabel; L is 1 unless segments overlap. Its geometry is ``geometry``, or, when non-empty
+        pixels lie beyond ``geometry``'s extent, the box of the non-empty pixels on ``geometry``'s lattice.
 
     Raises:
-        InputError: not a SEG, unreadable, missing attributes, non-empty pixels outside the grid.
-        GeometryError: a frame that does not lie on the grid's planes.
+        InputError: not a SEG, unreadable, missing attributes.
+        GeometryError: a frame that does not lie on the lattice of the grid's planes.
     """
     from .label_files import LabelSegment, LabelVolume
 
@@ -211,6 +234,7 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         if number not in frames_of:
             raise InputError(f"{path}: frame {n + 1} refers to segment {number}, which the SEG does not describe.")
         frames_of[number].append(n)
+    geometry = _placement(ds, pixels, frames, geometry, path)
     layers, layer_of = _pack_segments(ds, pixels, frames, frames_of, geometry, path)
     segments = tuple(LabelSegment(name, number, layer_of[number]) for name, number in zip(names, numbers))
     return LabelVolume(Path(path), layers, geometry, segments, named=True)

@@ -5,9 +5,10 @@ segments in separate layers, a (layers, K, J, I) array), so each segment's mask 
 ``layer_array == label_value`` (a file of Slicer 4.10 or older, without layers and label values, has
 one layer per segment, value 1). Any other file the engine can read (NRRD, NIfTI, MetaImage, a
 DICOM series, a PNG mask) is a labelmap: every non-zero value is one segment, named
-``label <value>``, read as the file stores it (a 16-bit PNG or TIFF mask unscaled, labels above 2**24
+``label <value>``, read once as the file stores it (a 16-bit PNG or TIFF mask unscaled, labels above 2**24
 exactly). A labelmap must hold integers; a probability map or an image is refused. A
-DICOM SEG is placed on a given grid (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
+DICOM SEG is placed on a given grid's lattice (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps
+allow.
 
 Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
 :func:`SDSegLogic.io.read_image` and the ``.seg.nrrd`` writer define it.
@@ -21,14 +22,14 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
 
 __all__ = ["LabelSegment", "LabelVolume", "read_label_volume", "segment_table"]
 
 #: labelmaps with more distinct values than this are refused (an image given by mistake)
 MAX_LABELS = 1000
-#: float32 holds every integer up to this magnitude exactly; a larger label may have been rounded to its neighbour's
+#: float32 holds every integer up to this magnitude exactly; a larger label would be rounded to its neighbour's
 FLOAT32_EXACT = 2 ** 24
 
 
@@ -76,94 +77,120 @@ def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
 
     Checked and converted one slice at a time, so that the only full-size array added is the
     result (4 bytes a voxel), not a float copy per step (a 512 x 512 x 600 CT labelmap is 157 M voxels).
+    Integer voxels are integral by type; float voxels must be whole numbers.
     """
     if array.ndim != 3:
         raise InputError(f"{path}: a labelmap must be a single-channel volume; this one has shape {array.shape} "
                          "(colour or vector voxels). Give a labelmap or a .seg.nrrd.")
+    if array.dtype.kind not in "biuf":
+        raise InputError(f"{path}: voxel type {array.dtype} is not a labelmap's; give integer labels (0 = background).")
     labels = np.empty(array.shape, dtype=np.int32)
     top = np.iinfo(np.int32).max
     for k, plane in enumerate(array):
-        if not np.isfinite(plane).all():
-            raise InputError(f"{path}: the labelmap holds NaN or infinite values; give integer labels (0 = background).")
-        rounded = np.rint(plane)
-        off = np.abs(rounded - plane) > 1e-3
-        if off.any():
-            first = (k, *(int(v) for v in np.argwhere(off)[0]))
-            raise InputError(f"{path}: value {float(array[first]):g} at voxel (k, j, i) {first} is not an integer label; "
-                             "this looks like an image or a probability map. Give a labelmap (0 = background) or a "
-                             ".seg.nrrd (threshold a probability map first).")
-        if rounded.size and rounded.max() > top:
-            raise InputError(f"{path}: label {rounded.max():.0f} is too large (at most {top}); this looks like an image, "
-                             "not a labelmap. Give the segmentation file.")
-        labels[k] = rounded
-    low = int(labels.min()) if labels.size else 0
-    if low < 0:
-        raise InputError(f"{path}: negative label {low}; labels must be >= 0 (0 = background).")
+        if plane.dtype.kind == "f":
+            if not np.isfinite(plane).all():
+                raise InputError(f"{path}: the labelmap holds NaN or infinite values; give integer labels (0 = background).")
+            rounded = np.rint(plane)
+            off = np.abs(rounded - plane) > 1e-3
+            if off.any():
+                first = (k, *(int(v) for v in np.argwhere(off)[0]))
+                raise InputError(f"{path}: value {float(array[first]):g} at voxel (k, j, i) {first} is not an integer "
+                                 "label; this looks like an image or a probability map. Give a labelmap (0 = background) "
+                                 "or a .seg.nrrd (threshold a probability map first).")
+            plane = rounded
+        if plane.size and (plane.max() > top or plane.min() < 0):
+            raise _out_of_range(path, k, plane, top)
+        labels[k] = plane
     return labels
 
 
-def _native_voxels(path: Path) -> Optional[np.ndarray]:
-    """(K, J, I) voxels of a NRRD, NIfTI or MetaImage file in its own voxel type (SimpleITK), or ``None``."""
-    import SimpleITK as sitk
-
-    from ._sitk import itk_safe_path
-
-    try:
-        with itk_safe_path(path) as safe:
-            array = sitk.GetArrayFromImage(sitk.ReadImage(str(safe)))
-    except RuntimeError:
-        return None
-    return array[None] if array.ndim == 2 else array
-
-
-def _label_voxels(path: Path, data: Any, frame: Optional[int]) -> np.ndarray:
-    """The labelmap's voxels with every label as the file stores it.
-
-    :func:`~SDSegLogic.io.read_image` gives intensities: 16-bit gray pictures (PNG, TIFF) scaled to 0..255,
-    which would turn labels 1 and 2 into 0.0039 and 0.0078 (and 257 into 1), so a picture's pixels are
-    taken unscaled. And float32, exact up to :data:`FLOAT32_EXACT`: above it, labels of 32- or 64-bit integer
-    (or float64) voxels would be rounded and neighbouring labels merged (16777217 read as 16777216). Such a
-    file is read again in its own voxel type, which must agree voxel for voxel with the float32 read (the same
-    layout); a file that cannot be read so is refused rather than scored on merged labels.
+def _out_of_range(path: Path, k: int, plane: np.ndarray, top: int) -> InputError:
+    """The refusal of a label below 0 or above ``top`` in slice ``k``: the first such voxel, its value, the remedy.
 
     Args:
-        data: the :class:`~SDSegLogic.io.readers.ImageData` read from ``path`` (with ``frame``).
+        plane: (J, I) slice ``k`` of the labelmap (whole numbers).
+    """
+    bad = (plane < 0) | (plane > top)
+    j, i = (int(v) for v in np.argwhere(bad)[0])
+    value = float(plane[j, i])
+    distinct = len(np.unique(plane))
+    what, rule = (("negative label {:.0f}", "labels must be >= 0 (0 = background)") if value < 0
+                  else ("label {:.0f} is too large", f"labels must be at most {top}"))
+    give = "give the segmentation file (a labelmap of 0, 1, 2, ... or a .seg.nrrd)"
+    if distinct > MAX_LABELS:
+        remedy = f"Slice {k} holds {distinct} distinct values: this looks like an image (e.g. CT in HU), not a " \
+                 f"labelmap; {give}."
+    else:
+        remedy = f"{give[0].upper()}{give[1:]}, not an image (e.g. CT in HU, air at -1000); set values that mark " \
+                 "ignored voxels to 0."
+    return InputError(f"{path}: {what.format(value)} at voxel (k, j, i) {(k, j, i)}; {rule}. {remedy}")
+
+
+def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) -> Tuple[np.ndarray, ImageGeometry]:
+    """A labelmap's voxels, read once, with every label as the file stores it, and its grid.
+
+    :func:`~SDSegLogic.io.read_image` gives intensities as float32: 16-bit gray pictures (PNG, TIFF) scaled
+    to 0..255, which would turn labels 1 and 2 into 0.0039 and 0.0078 (and 257 into 1), and 32- or 64-bit
+    labels above :data:`FLOAT32_EXACT` rounded, merging neighbours (16777217 read as 16777216). So the voxels
+    are taken from its readers before that cast, with the same format, memory and geometry checks; a 3-D
+    NRRD of 32-bit integers or doubles, which its reader casts to float32 while inflating, is read by pynrrd.
 
     Returns:
-        (K, J, I) voxels: ``data.array`` (float32) when it is exact, else the file's own type.
+        ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (float32 for a
+        DICOM series, rescale applied; float32 for a NRRD of 8- or 16-bit integers, exact), and the grid in LPS.
 
     Raises:
-        InputError: labels at or above :data:`FLOAT32_EXACT` that cannot be read exactly.
+        InputError, GeometryError: as :func:`~SDSegLogic.io.read_image`.
     """
-    original = np.dtype(data.metadata.get("original_dtype", "float32"))
-    if data.modality == "photo" and data.array.ndim == 3 and original.kind in "iu" and original.itemsize > 1:
-        from ._photo import read_photo
+    from ..limits import default_memory_budget
+    from . import readers
+    from .sniff import detect_format
 
-        return read_photo(path, frame)[0]  # what read_image scaled (16-bit) or rounded (32-bit), as stored
-    wide = (original.kind in "iu" and original.itemsize > 2) or (original.kind == "f" and original.itemsize > 4)
-    if not wide or data.array.ndim != 3 or not any(p.size and np.abs(p).max() >= FLOAT32_EXACT for p in data.array):
-        return data.array
-    native = _native_voxels(path) if data.metadata.get("format") in ("nrrd", "nifti", "metaimage") else None
-    if native is None or native.shape != data.array.shape or not all(
-            np.array_equal(n.astype(np.float32), f) for n, f in zip(native, data.array)):
-        raise InputError(f"{path}: labels of {FLOAT32_EXACT} and above cannot be read exactly from this file's "
-                         f"{original} voxels, so neighbouring labels would merge; renumber the labels below "
-                         f"{FLOAT32_EXACT} (e.g. 1, 2, 3, ...), or save the segmentation as .seg.nrrd.")
-    return native
+    fmt, budget = detect_format(path), default_memory_budget()
+    if fmt != "nrrd":
+        array, geometry, _, _ = readers._dispatch(path, fmt, frame, series, budget, {"format": fmt, "warnings": []})
+    else:
+        from ._nrrd import _FAST_TYPES, _check_raw_length, _geometry, _spatial_axes, nrrd_voxel_count, read_nrrd, \
+            read_nrrd_header, read_nrrd_voxels
+
+        header = read_nrrd_header(path)
+        readers._preflight(path, nrrd_voxel_count(header), budget)
+        spatial, others = _spatial_axes(header)
+        if spatial == [0, 1, 2] and not others and _FAST_TYPES.get(str(header.get("type", "")).lower()) in _WIDE:
+            geometry = _geometry(header, spatial, path)
+            _check_raw_length(path, header)
+            array = np.transpose(read_nrrd_voxels(path, header), (2, 1, 0))  # Fortran (I, J, K) -> (K, J, I)
+        else:
+            array, geometry, _ = read_nrrd(path, header, frame)
+    if tuple(array.shape[:3]) != geometry.array_shape:
+        raise GeometryError(f"{path}: voxel array {tuple(array.shape[:3])} does not match the header's grid "
+                            f"{geometry.array_shape}; the file is inconsistent, re-export it.")
+    return array, geometry
+
+
+#: NRRD voxel types (``_nrrd._FAST_TYPES`` codes) that float32 cannot hold exactly
+_WIDE = ("i4", "u4", "f8")
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
-    from .readers import read_image
-
-    data = read_image(path, frame=frame, series=series)
-    labels = _integral_labels(path, _label_voxels(path, data, frame))
+    try:
+        array, geometry = _labelmap_voxels(path, frame, series)
+    except InputError as exc:
+        if frame is not None or "--frame" not in str(exc):
+            raise
+        # the readers' remedy names sdseg segment's --frame, which sdseg score (one 3-D file to another) lacks
+        raise InputError(f"{path}: the labelmap holds several frames (a 4-D volume or a multi-page picture), and a "
+                         "segmentation is scored as one 3-D labelmap; save the frame to score as a file of its own "
+                         "(e.g. with SimpleITK: sitk.WriteImage(image[:, :, :, n], 'frame.nii.gz')).") from None
+    labels = _integral_labels(path, array)
+    del array
     values = np.unique(np.concatenate([np.unique(plane) for plane in labels]))  # no sorted copy of the volume
     values = values[values > 0]
     if len(values) > MAX_LABELS:
         raise InputError(f"{path}: {len(values)} distinct labels (more than {MAX_LABELS}); this looks like an image, "
                          "not a labelmap. Give the segmentation file.")
     segments = tuple(LabelSegment(f"label {int(v)}", int(v)) for v in values)
-    return LabelVolume(path, labels[None], data.geometry, segments, named=False)
+    return LabelVolume(path, labels[None], geometry, segments, named=False)
 
 
 def _legacy_layers(header: Dict[str, Any]) -> Dict[str, Any]:
@@ -179,19 +206,37 @@ def _legacy_layers(header: Dict[str, Any]) -> Dict[str, Any]:
     return {**header, **{f"Segment{n}_Layer": str(layer) for layer, n in enumerate(indices)}}
 
 
-def _read_seg_nrrd(path: Path) -> LabelVolume:
-    import nrrd
+def _segment_names(path: Path, header: Dict[str, Any]) -> Dict[str, str]:
+    """The ``Segment<n>_Name`` fields as written: UTF-8 (Slicer and SDSeg's writer), teem's escapes undone.
 
+    pynrrd decodes the header as ASCII and drops every other character, so that ``Tête`` would read as
+    ``Tte`` (and ``Läsion`` and ``Lösion`` as one name). Fields pynrrd did not parse are left out.
+    """
+    names: Dict[str, str] = {}
+    with open(path, "rb") as fh:
+        for raw in fh:  # header lines up to the blank line before the data
+            line = raw.rstrip(b"\r\n")
+            if not line:
+                break
+            key, sep, value = line.partition(b":=")
+            if sep and key.startswith(b"Segment") and key.endswith(b"_Name"):
+                try:
+                    text = value.decode("utf-8")
+                except UnicodeDecodeError:  # a file of another tool in a legacy 8-bit code page
+                    text = value.decode("latin-1")
+                names[key.decode("ascii", "replace")] = text.replace("\\\\", "\0").replace("\\n", "\n").replace("\0", "\\")
+    return {key: text for key, text in names.items() if key in header}
+
+
+def _read_seg_nrrd(path: Path) -> LabelVolume:
     from ._nrrd import _geometry, _spatial_axes, read_nrrd_header
+    from ._nrrd_data import read_nrrd_voxels
     from .seg_nrrd import validate_seg_header
 
-    header = _legacy_layers(read_nrrd_header(path))
+    raw_header = read_nrrd_header(path)
+    header = _legacy_layers({**raw_header, **_segment_names(path, raw_header)})
     found = validate_seg_header(header, str(path))
-    try:
-        data, _ = nrrd.read(str(path), index_order="F")
-    except Exception as exc:  # pynrrd raises NRRDError, ValueError, zlib/EOF errors on corrupt data
-        raise InputError(f"{path}: the segmentation data cannot be read ({type(exc).__name__}: {exc}); the file is "
-                         "truncated or corrupt, save it again from Slicer.") from None
+    data = read_nrrd_voxels(path, raw_header)  # as any NRRD is read (every gzip member; InputError when corrupt)
     spatial, others = _spatial_axes(header)
     geometry = _geometry(header, spatial, path)
     # Fortran (x, y, z[, layers first]) -> (layers, K, J, I)
@@ -214,8 +259,9 @@ def read_label_volume(path: Union[str, Path], *, frame: Optional[int] = None, se
             :func:`~SDSegLogic.io.read_image` reads.
         frame: frame of a 4-D labelmap (as ``read_image``).
         series: DICOM SeriesInstanceUID (as ``read_image``).
-        grid: the grid to place a DICOM SEG on (:mod:`.dicom_seg_read`); required for one, which
-            has no grid of its own, and ignored by the other formats.
+        grid: the grid to place a DICOM SEG on (:mod:`.dicom_seg_read`; beyond its extent, the box of the
+            SEG's pixels on its lattice); required for one, which has no grid of its own, and ignored by the
+            other formats.
 
     Raises:
         InputError: unreadable file, malformed ``.seg.nrrd`` header, non-integer or negative

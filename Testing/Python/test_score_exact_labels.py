@@ -66,18 +66,17 @@ def test_labels_above_2_to_the_24_keep_their_values(tmp_path, grid, big_labels, 
     assert dice == {7: 1.0, BIG + 1: 0.0, BIG + 3: 0.0}
 
 
-def test_big_labels_that_cannot_be_read_exactly_are_refused_not_merged(tmp_path, grid, big_labels):
-    """A frame of a 4-D labelmap is only read as float32: labels above 2**24 are refused with the remedy."""
+def test_a_frame_of_a_4d_labelmap_keeps_labels_above_2_to_the_24(tmp_path, grid, big_labels):
+    """A frame of a 4-D labelmap is read in its own voxel type too: 16777217 and 16777219 stay apart."""
     import SimpleITK as sitk
 
-    image = sitk.GetImageFromArray(np.stack([big_labels, big_labels]).astype(np.int32), isVector=False)
+    shifted = np.where(big_labels > BIG, big_labels + 4, big_labels)
+    image = sitk.GetImageFromArray(np.stack([big_labels, shifted]).astype(np.int32), isVector=False)
     sitk.WriteImage(image, str(tmp_path / "frames.nii.gz"))
-    with pytest.raises(InputError, match=r"frames\.nii\.gz: labels of 16777216 and above .* renumber the labels"):
-        read_label_volume(tmp_path / "frames.nii.gz", frame=1)
-    small = np.where(big_labels > BIG, big_labels - BIG, big_labels)
-    sitk.WriteImage(sitk.GetImageFromArray(np.stack([small, small]).astype(np.int32), isVector=False),
-                    str(tmp_path / "small.nii.gz"))
-    assert [s.value for s in read_label_volume(tmp_path / "small.nii.gz", frame=1).segments] == [1, 3, 7]
+    for frame, expected in ((0, big_labels), (1, shifted)):
+        volume = read_label_volume(tmp_path / "frames.nii.gz", frame=frame)
+        assert [s.value for s in volume.segments] == sorted(set(np.unique(expected).tolist()) - {0})
+        np.testing.assert_array_equal(volume.layers[0], expected)
 
 
 def test_labels_too_large_for_the_label_type_are_refused_naming_the_file(tmp_path, grid, big_labels):
