@@ -71,7 +71,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import traceback
 from typing import List, Optional, Union
 
 from .compile_policy import COMPILE_POLICIES
@@ -383,11 +382,11 @@ def main(argv: Optional[List[str]] = None) -> int:
         code = exit_code_for(exc)
         try:
             if debug:
-                traceback.print_exc(file=sys.stderr)
+                reporter.print_traceback(exc, "")
             reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
             if json_mode:
                 reporter.write(sys.stderr, f"sdseg: error: {describe_error(exc)}\n")
-        except (StreamClosed, BrokenPipeError):  # nobody reads the report: the exit code still tells
+        except (StreamClosed, OSError):  # nobody reads the report (or it cannot be written): the exit code still tells
             discard_closed_streams()
         return code
 

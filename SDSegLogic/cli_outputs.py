@@ -88,16 +88,20 @@ def _existing_folder(path: Path) -> Path:
 
 
 def _probe_folder(folder: Path, path: Path) -> None:
-    """Create and remove a temporary file in ``folder``; raises :class:`OutputError` if that fails."""
+    """Create and remove a temporary file in ``folder``; raises :class:`OutputError` if that fails.
+
+    Ctrl-C is held back from creating the file to removing it, so an interrupt never leaves it behind.
+    """
     if not folder.is_dir():
         raise _output_error(path, f"{folder} is a file, not a folder")
-    try:
-        handle, name = tempfile.mkstemp(prefix=".sdseg-", suffix=".probe", dir=str(folder))
-    except OSError as exc:
-        raise _output_error(path, f"the folder {folder} is not writable ({exc.strerror or exc})",
-                            "choose another output folder or make this one writable") from None
-    os.close(handle)
-    os.unlink(name)
+    with interrupts_deferred():
+        try:
+            handle, name = tempfile.mkstemp(prefix=".sdseg-", suffix=".probe", dir=str(folder))
+        except OSError as exc:
+            raise _output_error(path, f"the folder {folder} is not writable ({exc.strerror or exc})",
+                                "choose another output folder or make this one writable") from None
+        os.close(handle)
+        os.unlink(name)
 
 
 def check_outputs(jobs: List[Job]) -> None:
@@ -154,12 +158,35 @@ def _write_one(kind: str, temp: Path, job: Job, image, result, card, sources) ->
         write_float_volume(temp, np.asarray(volume, np.float32), result.geometry, input_path=job.input)
 
 
+def _make_folders(path: Path, created: List[Path]) -> None:
+    """Create the missing folders above ``path``, appending each one to ``created`` as it is made.
+
+    A folder that appears meanwhile (made by another process) is used but not counted as created.
+    """
+    missing, folder = [], Path(path).parent
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    for folder in reversed(missing):
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+            created.append(folder)
+
+
+def _remove_empty(created: List[Path]) -> None:
+    """Remove the folders of ``created`` that are still empty, last created first; the others stay."""
+    for folder in reversed(created):
+        with contextlib.suppress(OSError):
+            folder.rmdir()
+
+
 def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str]:
     """Write every output of ``job`` together: all to temporary files first, then rename them all.
 
     ``sources`` are the DICOM source instances of its DICOM SEG outputs (:func:`dicom_sources`).
 
-    If any output fails, every temporary file is removed and no destination changes. The
+    If any output fails, every temporary file is removed, no destination changes, and the folders
+    created for the outputs are removed again (those that existed before stay). The
     segmentation is renamed last, so it is replaced only when every other output was. Ctrl-C is
     held back while the staged files are renamed (:func:`~SDSegLogic.cli_cancel.interrupts_deferred`),
     so an interrupt never leaves some outputs of the input new and the others old.
@@ -172,9 +199,10 @@ def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str
 
     targets = {kind: path for kind, path in job.outputs.items() if kind != "uncertainty" or result.variance is not None}
     current = "segmentation"  # the output being handled: the one named if something fails
+    created: List[Path] = []
     try:
         for current, path in targets.items():
-            path.parent.mkdir(parents=True, exist_ok=True)
+            _make_folders(path, created)
         with contextlib.ExitStack() as stack:  # leaving it renames each temporary file, last entered first
             staged = {}
             for current, path in targets.items():
@@ -184,5 +212,9 @@ def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str
             with interrupts_deferred():
                 stack.close()  # the renames, last entered first
     except OSError as exc:
+        _remove_empty(created)
         raise _output_error(targets[current], str(exc.strerror or exc)) from None
+    except BaseException:
+        _remove_empty(created)
+        raise
     return {kind: str(path) for kind, path in targets.items()}

@@ -13,6 +13,7 @@ import dataclasses
 import errno
 import os
 import sys
+import traceback
 from typing import Optional, TextIO
 
 from .progress import ProgressEvent, TextProgressBar
@@ -68,7 +69,10 @@ class Reporter:
         json_mode: write events as JSON lines to ``stdout``.
         quiet: no progress bar and no summary lines (errors still go to ``stderr``).
 
-    Every write raises :class:`StreamClosed` when the stream's reader went away.
+    Every write raises :class:`StreamClosed` when the stream's reader went away. Text for people
+    (the bar, notes, error lines, the summary) that cannot be written for another reason (the
+    stream was closed when the process started, ``2>&-``; a full disk) is dropped, with all later
+    text for that stream, instead of failing the run: the outputs and the exit code still tell.
     """
 
     def __init__(self, json_mode: bool = False, quiet: bool = False, stdout: Optional[TextIO] = None,
@@ -85,7 +89,22 @@ class Reporter:
         except OSError as exc:
             if _reader_gone(exc):
                 raise StreamClosed(str(exc)) from None
-            raise
+            if self.json_mode:  # the events are the output of --json: their loss is an error
+                raise
+            self._drop("stderr")  # only the bar and error lines for people were lost
+
+    def _drop(self, name: str) -> None:
+        """Stop writing to ``name`` (``"stdout"`` or ``"stderr"``): it cannot be written."""
+        setattr(self, name, None)
+        if name == "stderr":
+            self.bar = None
+
+    def _for_people(self, name: str, text: str) -> None:
+        """Write ``text`` to stream ``name``, dropping it (and later text there) if the stream cannot take it."""
+        try:
+            self.write(getattr(self, name), text)
+        except OSError:  # not a closed pipe (write raised StreamClosed for that): closed at start, disk full
+            self._drop(name)
 
     def _emit(self, event: ProgressEvent) -> None:
         if self.json_mode:
@@ -108,12 +127,17 @@ class Reporter:
     def say(self, text: str) -> None:
         """A summary line for people (stdout); silent with ``--quiet`` or ``--json``."""
         if not (self.quiet or self.json_mode):
-            self.write(self.stdout, text + "\n")
+            self._for_people("stdout", text + "\n")
 
     def note(self, text: str) -> None:
         """A line for people on stderr (a warning, a tip); silent with ``--quiet`` or ``--json``."""
         if not (self.quiet or self.json_mode):
-            self.write(self.stderr, text + "\n")
+            self._for_people("stderr", text + "\n")
+
+    def print_traceback(self, exc: BaseException, heading: str) -> None:
+        """``--debug``: ``heading`` and the traceback of ``exc`` on stderr (dropped if it cannot be written)."""
+        lines = traceback.format_exception(type(exc), exc, exc.__traceback__)
+        self._for_people("stderr", heading + "".join(lines))
 
     @staticmethod
     def write(stream: Optional[TextIO], text: str) -> None:

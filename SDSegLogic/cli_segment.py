@@ -10,7 +10,6 @@ import argparse
 import contextlib
 import os
 import time
-import traceback
 import warnings
 from collections import Counter
 from dataclasses import dataclass, field
@@ -32,8 +31,8 @@ from .cli import (
 )
 from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
-from .cli_outputs import _flag, _write_outputs, check_outputs, dicom_sources
-from .device import slow_cpu_bf16_note
+from .cli_outputs import _flag, _option, _write_outputs, check_outputs, dicom_sources
+from .device import slow_cpu_dtype_note
 from .errors import CancelledError, InputError
 from .progress import ProgressEvent, ProgressTracker
 
@@ -123,7 +122,7 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
             jobs[0].outputs[kind] = Path(value)
     if frame == FRAME_ALL:
         jobs = expand_frames(jobs)
-    _check_distinct(jobs)
+    _check_distinct(jobs, named_after_inputs=folder_mode)
     return jobs
 
 
@@ -135,15 +134,22 @@ def _is_dir(path: str) -> bool:
         return False
 
 
-def _check_distinct(jobs: List[Job]) -> None:
-    """Refuse an output over an input, or one path for two outputs (compared ignoring case, as macOS and Windows do)."""
+def _check_distinct(jobs: List[Job], named_after_inputs: bool = False) -> None:
+    """Refuse an output over an input, or one path for two outputs (compared ignoring case, as macOS and Windows do).
+
+    ``named_after_inputs``: the outputs are files in folders, named after the inputs (the remedy differs).
+    """
     inputs = {os.path.abspath(j.input).casefold() for j in jobs}
     seen: Dict[str, Tuple[str, Path]] = {}
     for job in jobs:
         for kind, path in job.outputs.items():
             key = os.path.abspath(path).casefold()
             if key in inputs:
-                raise UsageError(f"{path}: the {kind} output would overwrite an input; choose another name.")
+                remedy = "choose another name"
+                if named_after_inputs:  # the name comes from the input: only the folder (or the format) can change
+                    remedy = (f"outputs in a folder are named after the inputs, so give {_option(kind)} another "
+                              "folder" + (" or another --format" if kind == "segmentation" else ""))
+                raise UsageError(f"{path}: the {kind} output would overwrite an input; {remedy}.")
             if key in seen:
                 other, source = seen[key]
                 of = f" (of {source} and of {job.input})" if source != job.input else ""
@@ -285,8 +291,7 @@ def _report_failure(exc: Exception, exit_code: int, args: argparse.Namespace, re
     """
     code = exit_code_for(exc)
     if getattr(args, "debug", False):
-        reporter.stderr.write(f"sdseg: traceback for {common['input']}:\n")
-        traceback.print_exception(type(exc), exc, exc.__traceback__, file=reporter.stderr)
+        reporter.print_traceback(exc, f"sdseg: traceback for {common['input']}:\n")
     reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code, extra=dict(extra or {}),
                                 **common))
     return EXIT_UNEXPECTED if code == EXIT_UNEXPECTED else (exit_code or code)
@@ -306,19 +311,20 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     missing = [str(j.input) for j in jobs if not j.input.exists()]
     if missing:
         raise InputError(f"input not found: {', '.join(missing)}; check the path(s).")
-    check_outputs(jobs)
 
     from .io.frame_cache import keep_decoded_frames
 
     every_frame = getattr(args, "frame", None) == FRAME_ALL  # then each 4-D file is decoded once for all its frames
     with CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
+        check_outputs(jobs)  # under the flag: SIGTERM while a folder is probed must not leave the probe file
+        cancel.check("no input was started")
         resolved, device, predictor = _load(args, loader)
         _check_steps(args, predictor)
         cancel.check()
         _apply_compile(args, predictor, device, reporter)
         cancel.check()
-        slow = slow_cpu_bf16_note(device, getattr(args, "precision", "auto") in ("bf16", "mixed"),
-                                  "use --precision auto (fp32 on the CPU)")
+        chosen = {getattr(predictor, "dtype", None), getattr(predictor, "unet_dtype", None)} - {None}  # as loaded
+        slow = slow_cpu_dtype_note(device, chosen, "use --precision auto (fp32 on the CPU)")
         if slow:
             reporter.note(f"sdseg: warning: {slow}")
         card = predictor.model_card

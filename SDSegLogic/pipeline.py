@@ -233,19 +233,19 @@ class SDSegPipeline:
 
     def predict_native(self, images: "np.ndarray", in_plane: Tuple[int, int], values: "np.ndarray", threshold: float,
                        keep_probabilities: bool = True, num_inference_steps: int = 1, num_samples: int = 1,
-                       seed: Optional[int] = 0):
+                       seed: Optional[int] = 0, keep_variance: bool = True):
         """Like :meth:`predict_probabilities`, resized to ``in_plane`` and labelled on this device.
 
-        Used by the volume pipeline on CUDA (see :mod:`SDSegLogic.device_postprocess`): only the
-        uint8 labels (and the soft maps, when kept) come back to the host.
+        Used by the volume pipeline on CUDA (see :mod:`SDSegLogic.device_postprocess`): only the uint8
+        labels (and the soft maps and the variance, each when kept) come back to the host.
 
         Returns:
             :class:`~SDSegLogic.device_postprocess.NativeBatch`.
         """
         from .device_postprocess import postprocess_on_device
 
-        mean, variance = self._class_maps(images, num_inference_steps, num_samples, seed)
-        return postprocess_on_device(mean, variance, in_plane, values, threshold, keep_probabilities)
+        mean, var = self._class_maps(images, num_inference_steps, num_samples, seed)
+        return postprocess_on_device(mean, var if keep_variance else None, in_plane, values, threshold, keep_probabilities)
 
     # ------------------------------------------------------------------ internals
     def _class_maps(self, images, num_inference_steps: int, num_samples: int,

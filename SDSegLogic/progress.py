@@ -173,13 +173,14 @@ class TextProgressBar:
     """Render :class:`ProgressEvent` objects for a person watching ``stream`` (usually stderr).
 
     Args:
-        stream: text stream to write to.
+        stream: text stream to write to; ``None`` (a process started with stderr closed, ``2>&-``,
+            has ``sys.stderr = None``) writes nothing, as :func:`print` does.
         width: characters of the bar itself.
         interactive: ``None`` detects a terminal with ``stream.isatty()``; a terminal gets one
             line rewritten in place, anything else one line per 10 % step.
     """
 
-    def __init__(self, stream: TextIO, width: int = 24, interactive: Optional[bool] = None) -> None:
+    def __init__(self, stream: Optional[TextIO], width: int = 24, interactive: Optional[bool] = None) -> None:
         self.stream = stream
         self.width = width
         if interactive is None:
@@ -241,5 +242,7 @@ class TextProgressBar:
             self._open_line = False
 
     def _write(self, text: str) -> None:
+        if self.stream is None:
+            return
         self.stream.write(text)
         self.stream.flush()

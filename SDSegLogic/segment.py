@@ -174,7 +174,7 @@ class _BatchSink:
             native, slab, v_native = p.probabilities, p.labels, p.variance
         else:
             native = resize_back(p, self.in_plane)  # (B, C, H, W)
-            v_native = None if v is None else resize_back(v, self.in_plane)
+            v_native = None if v is None or self.variance is None else resize_back(v, self.in_plane)  # only if kept
             if native.shape[1] == 1:
                 # == np.where(p > threshold, values[1], 0) without an int64 temporary
                 slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)
@@ -327,7 +327,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         if device_postprocess:
             batch = predictor.predict_native(x, plan.in_plane, values, float(card.threshold),
                                              keep_probabilities=keep_probabilities, num_inference_steps=num_inference_steps,
-                                             num_samples=num_samples, seed=seed)
+                                             num_samples=num_samples, seed=seed, keep_variance=variance_out is not None)
             _check_native(batch, last - first, classes, plan.in_plane, card)
             return batch, None
         p, v = predictor.predict_probabilities(x, num_inference_steps=num_inference_steps, num_samples=num_samples,

@@ -8,6 +8,7 @@ import tempfile
 from pathlib import Path
 from typing import Iterator, Optional, Union
 
+from ..cli_cancel import interrupts_deferred
 from ..errors import InputError
 
 __all__ = ["atomic_output", "check_output_path", "check_name_length", "current_umask"]
@@ -72,25 +73,29 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Itera
 
     Args:
         path: final destination.
-        suffix: ending of the temporary file (defaults to the destination's format ending, such as
-            ``.nii.gz`` or ``.seg.nrrd``, so that writers choosing a format by extension, such as
-            SimpleITK, pick the same one).
+        suffix: ending of the temporary file (defaults to the destination's format ending in lower
+            case, such as ``.nii.gz`` or ``.seg.nrrd``, so that writers choosing a format by extension,
+            such as SimpleITK, pick the same one: SimpleITK refuses ``.NII.GZ`` and writes ``.MHA`` as
+            an empty file beside a separate ``.mhd``/``.zraw`` pair).
 
-    On any exception the temporary file is removed and ``path`` is left untouched.
+    On any exception the temporary file is removed and ``path`` is left untouched; Ctrl-C
+    (SIGINT) is held back while the temporary file is created, so an interrupt never leaves it behind.
     """
     path = Path(path)
     if suffix is None:  # only the format's ending: a long dotted name must not make the temporary name too long
         name = path.name
-        suffix = next((name[-len(e):] for e in _COMPOUND_ENDINGS if name.lower().endswith(e)),
-                      path.suffix)
-    fd, temp_name = tempfile.mkstemp(prefix=".sdseg-", suffix=suffix, dir=str(path.parent))
-    os.close(fd)
-    temp = Path(temp_name)
+        suffix = next((e for e in _COMPOUND_ENDINGS if name.lower().endswith(e)), path.suffix.lower())
+    temp_name = None
     try:
+        with interrupts_deferred():  # a Ctrl-C between creating the file and knowing its name would leave it
+            fd, temp_name = tempfile.mkstemp(prefix=".sdseg-", suffix=suffix, dir=str(path.parent))
+            os.close(fd)
+        temp = Path(temp_name)
         yield temp
         os.chmod(temp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
         os.replace(temp, path)
     except BaseException:
-        with contextlib.suppress(OSError):
-            temp.unlink()
+        if temp_name is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(temp_name)
         raise
