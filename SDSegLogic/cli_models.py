@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 from .cli import EXIT_MODEL, EXIT_OK, OutputError, UsageError
 from .cli_report import Reporter
 from .errors import SDSegError
-from .registry import Registry, ResolvedModel, installed_versions, models_home, resolve_model
+from .registry import Registry, ResolvedModel, installed_folder, installed_versions, models_home, resolve_model
 
 __all__ = ["run_models", "run_info", "model_rows", "environment_report"]
 
@@ -37,7 +37,7 @@ def model_rows(registry: Registry, home: Optional[Path] = None) -> List[Dict[str
     rows = []
     listed = set()
     for entry in registry.entries:
-        cached = entry.version in installed_versions(entry.id, home)
+        cached = installed_folder(entry.id, entry.version, home) is not None  # the version in any letter case
         bundled = registry.bundled_folder(entry)
         if cached:
             status = "installed"
@@ -50,12 +50,12 @@ def model_rows(registry: Registry, home: Optional[Path] = None) -> List[Dict[str
         rows.append({"id": entry.id, "version": entry.version, "title": entry.title, "modality": entry.modality,
                      "classes": list(entry.classes), "status": status, "deprecated": entry.deprecated,
                      "size_bytes": entry.size_bytes, "url": entry.url, "sha256": entry.sha256})
-        listed.add((entry.id, entry.version))
+        listed.add((entry.id, entry.version.lower()))
     root = Path(home) if home is not None else models_home()
     if root.is_dir():
         for folder in sorted(p for p in root.iterdir() if p.is_dir() and not p.name.startswith(".")):
             for version in installed_versions(folder.name, root):
-                if (folder.name, version) not in listed:
+                if (folder.name, version.lower()) not in listed:
                     rows.append({"id": folder.name, "version": version, "title": "(not in the registry)", "modality": "",
                                  "classes": [], "status": "installed", "deprecated": False, "size_bytes": None,
                                  "url": None, "sha256": None})
@@ -127,7 +127,7 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
 def run_models(args: argparse.Namespace) -> int:
     """``sdseg models list|info|verify|import``; returns the exit code."""
     from .model_folder import verify_model_folder
-    from .model_zip import import_zip
+    from .model_zip import InsufficientSpaceError, import_zip
 
     registry = Registry.load()
     action = args.models_command
@@ -161,6 +161,8 @@ def run_models(args: argparse.Namespace) -> int:
         try:
             resolved = import_zip(args.zip, registry, force=args.force, expected_sha256=args.sha256,
                                   on_wait=lambda message: Reporter.write(sys.stderr, f"sdseg: {message}\n"))
+        except InsufficientSpaceError as exc:  # a full disk is an output error, as when it fills during unpacking
+            raise OutputError(str(exc)) from None
         except OSError as exc:
             if isinstance(exc, SDSegError):
                 raise

@@ -167,6 +167,17 @@ class SDSegConfig:
     def validate(self, source: str = "configuration") -> None:
         """Raise :class:`ConfigError` if the parts do not fit together."""
         ae, ce, un = self.autoencoder, self.condition_encoder, self.unet
+        for name, chans, groups in (
+            ("autoencoder", ae.block_out_channels, ae.norm_num_groups),
+            ("condition_encoder", ce.block_out_channels, ce.norm_num_groups),
+            ("unet", un.block_out_channels, un.norm_num_groups),
+        ):
+            if not chans:  # no level at all: the sizes below would come out as fractions and the model not build
+                raise ConfigError(f"{source}: {name}.block_out_channels is empty; give the channels of each level "
+                                  "(at least one), as in config.json of a working model.")
+            bad = [c for c in chans if c % groups]
+            if bad:
+                raise ConfigError(f"{source}: {name} channels {bad} are not divisible by norm_num_groups={groups}.")
         if len(un.attention_levels) != len(un.block_out_channels):
             raise ConfigError(
                 f"{source}: unet.attention_levels has {len(un.attention_levels)} entries but "
@@ -183,16 +194,6 @@ class SDSegConfig:
                 f"{self.input_multiple} (autoencoder factor {ae.downsample_factor} x UNet factor "
                 f"{un.downsample_factor})."
             )
-        for name, chans, groups in (
-            ("autoencoder", ae.block_out_channels, ae.norm_num_groups),
-            ("condition_encoder", ce.block_out_channels, ce.norm_num_groups),
-            ("unet", un.block_out_channels, un.norm_num_groups),
-        ):
-            bad = [c for c in chans if c % groups]
-            if bad:
-                raise ConfigError(
-                    f"{source}: {name} channels {bad} are not divisible by norm_num_groups={groups}."
-                )
         bad_heads = [c for c in un.block_out_channels if c % un.attention_heads]
         if bad_heads:
             raise ConfigError(

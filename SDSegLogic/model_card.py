@@ -28,8 +28,11 @@ from .json_values import is_finite_number, is_integer
 __all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
 
 MODEL_CARD_FORMAT_VERSION = 1
-IMAGE_RESIZE_MODES = ("bilinear", "bicubic")
-"""Interpolations a card may name for the training images' resize (``align_corners=False``, no antialiasing)."""
+IMAGE_RESIZE_MODES = ("bilinear", "bicubic", "pillow-bilinear", "pillow-bicubic", "corners-bilinear")
+"""Resizes a card may name for the training images: ``bilinear``/``bicubic`` (``align_corners=False``, no
+antialiasing; this project's training), ``pillow-*`` (Pillow's antialiased resize) and ``corners-bilinear``
+(``scipy.ndimage.zoom(order=1)``), the last three for checkpoints of the official code; see
+:mod:`SDSegLogic.input_resize`."""
 _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 
@@ -113,9 +116,11 @@ class ModelCard:
         weights: file name -> sha256 hex digest of every weight file in the folder.
         training: free-form record of data, splits, metrics.
         image_resize: how the training images were resized to ``training_size``, so the engine
-            resizes its input the same way: ``"bilinear"`` (default; CT and most datasets) or
-            ``"bicubic"`` (Kvasir-SEG in the paper's code); never antialiased. Written to the JSON
-            only when not the default, so cards stay readable by engines that predate it.
+            resizes its input the same way (:data:`IMAGE_RESIZE_MODES`): ``"bilinear"`` (default;
+            CT and most datasets) or ``"bicubic"`` (this project's Kvasir-SEG training), never
+            antialiased; for checkpoints of the official code ``"pillow-bilinear"`` (CVC-ClinicDB,
+            REFUGE2), ``"pillow-bicubic"`` (Kvasir-SEG) or ``"corners-bilinear"`` (STS-3D). Written
+            to the JSON only when not the default, so cards stay readable by engines that predate it.
         fast_decoder: for a model that carries the optional distilled decoder (beyond the paper,
             opt-in), what it is and what it costs, e.g. ``{"distilled_from": "autoencoder
             decoder", "dice_delta": -0.004, "evaluated_on": "..."}``; empty otherwise.
@@ -176,7 +181,10 @@ class ModelCard:
             raise ModelCardError(f"{where}: threshold {self.threshold!r} must be a number in (0, 1).")
         if self.image_resize not in IMAGE_RESIZE_MODES:
             raise ModelCardError(f"{where}: image_resize {self.image_resize!r} must be one of {list(IMAGE_RESIZE_MODES)} "
-                                 "(how the training images were resized).")
+                                 "(how the training images were resized; see the Models section of README.md).")
+        for key in ("authors", "references"):
+            if not isinstance(getattr(self, key), tuple) or not all(isinstance(item, str) for item in getattr(self, key)):
+                raise ModelCardError(f"{where}: {key} {getattr(self, key)!r} must be a tuple of strings.")
         if not isinstance(self.weights, dict):
             raise ModelCardError(
                 f"{where}: weights must map each weight file to its sha256, got {type(self.weights).__name__}."
@@ -245,7 +253,10 @@ class ModelCard:
             if isinstance(data.get("weights"), dict):  # digests compare as lower-case hex (PowerShell prints upper case)
                 data["weights"] = {k: v.lower() if isinstance(v, str) else v for k, v in data["weights"].items()}
             for key in ("authors", "references"):
-                if key in data:
+                if key in data:  # tuple("Jane Doe") would be one author per letter
+                    if not isinstance(data[key], (list, tuple)) or not all(isinstance(item, str) for item in data[key]):
+                        raise ModelCardError(f"{source}: {key} {data[key]!r} must be a list of strings, "
+                                             "e.g. [\"Jane Doe\"].")
                     data[key] = tuple(data[key])
             card = cls(**data)
         except ModelCardError as exc:

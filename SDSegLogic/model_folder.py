@@ -46,6 +46,7 @@ __all__ = [
     "load_model_folder",
     "load_state_dict_checked",
     "move_folder_into_place",
+    "remove_tree_or_link",
     "resolve_weight_files",
     "verify_model_folder",
 ]
@@ -134,20 +135,37 @@ def move_folder_into_place(staging: Path, destination: Path) -> None:
     instant between the two renames, when it is absent. If the new folder cannot be moved in
     (e.g. ``destination`` is on another disk than ``staging``), the old one is put back before
     the error is raised; a process killed in that instant leaves it at ``.<name>.old``, where the
-    next import into the model cache puts it back (:mod:`SDSegLogic.model_cache_lock`).
+    next import into the model cache puts it back (:mod:`SDSegLogic.model_cache_lock`). A
+    ``destination`` that is a symbolic link (a model kept on another disk) is replaced by the new
+    folder: only the link is removed, never what it points to.
     """
-    if destination.exists():
+    if os.path.lexists(destination):
         backup = destination.with_name(f".{destination.name}.old")
-        shutil.rmtree(backup, ignore_errors=True)
+        remove_tree_or_link(backup)
         os.replace(destination, backup)
         try:
             os.replace(staging, destination)
         except BaseException:
             os.replace(backup, destination)
             raise
-        shutil.rmtree(backup, ignore_errors=True)
+        remove_tree_or_link(backup)
     else:
         os.replace(staging, destination)
+
+
+def remove_tree_or_link(path: Path) -> None:
+    """Remove a folder with its contents, or only the link when ``path`` is a symbolic link (its target is kept).
+
+    ``shutil.rmtree`` refuses a link; ignoring that error left the link in place. Errors are ignored,
+    as for a folder that is already gone.
+    """
+    if os.path.islink(path) or os.path.isfile(path):
+        try:
+            os.unlink(path)
+        except OSError:
+            pass
+    else:
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def stored_components(config: SDSegConfig) -> Tuple[str, ...]:
@@ -296,6 +314,9 @@ def verify_model_folder(folder: PathLike) -> List[str]:
         return [str(exc)]
     if not card.weights:
         problems.append(f"{folder / CARD_NAME}: lists no weight files.")
+    if card.num_network_classes != (config.unet.num_classes or 1):  # what the pipeline refuses to run
+        problems.append(f"{folder / CARD_NAME}: lists {len(card.classes)} class(es) ({card.num_network_classes} network "
+                        f"classes) but config.json's network has {config.unet.num_classes or 1}; fix the card's classes.")
     for rel, expected in sorted(card.weights.items()):
         path = folder / rel
         if not path.is_file():

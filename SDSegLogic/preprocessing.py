@@ -9,8 +9,10 @@ centres at (n + 0.5) * size / n), so a mask resized to the model grid and back d
 half a pixel. The network input is resized exactly as the training package resizes its images
 (MONAI ``Resize``, bilinear, no antialiasing; the official BTCV slices were made with OpenCV's
 ``INTER_LINEAR``, also without): a 512 px CT slice becomes the 2 x 2 block means the model was
-trained on, not a blurrier antialiased version of them. Soft maps shrunk back onto a smaller
-native grid are antialiased (there is no training counterpart to match).
+trained on, not a blurrier antialiased version of them. A model card may name another input
+resize, for checkpoints of the official code that resized with Pillow or SciPy
+(:mod:`SDSegLogic.input_resize`). Soft maps shrunk back onto a smaller native grid are
+antialiased (there is no training counterpart to match).
 """
 
 from __future__ import annotations
@@ -273,7 +275,7 @@ def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
 
 def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True,
                   mode: str = "bilinear") -> "torch.Tensor":
-    """The project's one resize: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
+    """The project's resize of soft maps: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
 
     Bilinear with pixel centres aligned (``align_corners=False``); a copy when the size already
     matches. Both the host path (NumPy in, via :func:`_interpolate`) and the GPU post-processing
@@ -282,10 +284,21 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True
     Args:
         x: float (B, C, H, W).
         size: (rows, columns) wanted.
-        antialias: antialias when shrinking (soft maps back to a smaller native grid). ``False``
-            for the network input, which must be resized as the training images were.
-        mode: ``"bilinear"``, or ``"bicubic"`` for the input of a model whose card says its
-            training images were resized bicubic.
+        antialias: antialias when shrinking (soft maps back to a smaller native grid); never when
+            enlarging.
+        mode: ``"bilinear"`` or ``"bicubic"``.
+    """
+    size = (int(size[0]), int(size[1]))
+    antialias = bool(antialias) and (size[0] < x.shape[2] or size[1] < x.shape[3])
+    return interpolate_tensor(x, size, mode, antialias=antialias)
+
+
+def interpolate_tensor(x: "torch.Tensor", size: Sequence[int], mode: str = "bilinear", antialias: bool = False,
+                       align_corners: bool = False) -> "torch.Tensor":
+    """``F.interpolate`` of float (B, C, H, W) to ``size``, without gradients; a copy when the size matches.
+
+    ``antialias`` is applied as given, also when enlarging (Pillow's filter:
+    :mod:`SDSegLogic.input_resize`), and works around PyTorch's antialiased resize to one column.
     """
     import torch
     import torch.nn.functional as F
@@ -293,16 +306,15 @@ def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True
     size = (int(size[0]), int(size[1]))
     if tuple(x.shape[2:]) == size:
         return x.clone()
-    antialias = bool(antialias) and (size[0] < x.shape[2] or size[1] < x.shape[3])
     with torch.no_grad():
         if antialias and size[1] == 1 and size[0] > 1:
             # PyTorch's antialiased resize to ONE column gives every row the same value when the height
             # changes too (torch 2.13, CPU: (64, 64) -> (1000, 1) is a constant); the same filter on the
             # transposed maps, one ROW wide, is right.
             out = F.interpolate(x.transpose(2, 3).contiguous(), size=(size[1], size[0]), mode=mode,
-                                align_corners=False, antialias=True)
+                                align_corners=align_corners, antialias=True)
             return out.transpose(2, 3).contiguous()
-        return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=False, antialias=antialias)
+        return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=align_corners, antialias=antialias)
 
 
 def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mode: str = "bilinear") -> np.ndarray:
@@ -317,12 +329,24 @@ def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mod
 def resize_slices(x: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
     """Resize float32 (B, C, H, W) slices in [-1, 1] to (B, C, size, size), clipped to [-1, 1].
 
-    Bilinear (or bicubic, as the model card's ``image_resize`` says), ``align_corners=False``, NOT
-    antialiased: the training package's image resize (MONAI ``Resize``) and the official OpenCV
-    ``INTER_LINEAR`` BTCV preprocessing, so the network sees the inputs it was trained on (an
-    antialiased 512 -> 128 demo CT slice differed from its training input by up to 0.76).
+    ``mode`` is the model card's ``image_resize`` (:mod:`SDSegLogic.input_resize`). The default
+    ``"bilinear"`` (or ``"bicubic"``) is ``align_corners=False`` and NOT antialiased: the training
+    package's image resize (MONAI ``Resize``) and the official OpenCV ``INTER_LINEAR`` BTCV
+    preprocessing, so the network sees the inputs it was trained on (an antialiased 512 -> 128 demo
+    CT slice differed from its training input by up to 0.76). The ``"pillow-*"`` and
+    ``"corners-bilinear"`` modes reproduce the official code's resize of its other datasets.
+
+    Raises:
+        InputError: ``x`` is not 4-D, or ``mode`` is not a known ``image_resize``.
     """
-    out = _interpolate(x, (size, size), antialias=False, mode=mode)
+    import torch
+
+    from .input_resize import input_resize_tensor
+
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim != 4:
+        raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
+    out = input_resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), (size, size), mode).numpy()
     return np.clip(out, -1.0, 1.0, out=out)
 
 
@@ -340,7 +364,7 @@ def network_input(slices: np.ndarray, mode: str, intensity, size: int, source: s
         mode: from :func:`channel_mode`.
         intensity, source, reference: as in :func:`map_intensity` (``quiet=True``).
         size: the model's square input size S.
-        resize: the card's ``image_resize`` (``"bilinear"`` or ``"bicubic"``).
+        resize: the card's ``image_resize`` (:data:`SDSegLogic.input_resize.INPUT_RESIZES`).
 
     Returns:
         C-contiguous float32 (B, 3, S, S).

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import os
 import re
 from dataclasses import dataclass
@@ -31,6 +32,7 @@ from typing import List, Optional, Tuple, Union
 
 from .errors import CheckpointError, ModelCardError
 from .model_folder import sha256_file
+from .model_names import is_folder_safe_id, is_folder_safe_version, same_version, version_key as _version_key
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -43,6 +45,8 @@ __all__ = [
     "models_home",
     "cache_folder",
     "installed_versions",
+    "installed_folder",
+    "same_version",
     "is_folder_safe_id",
     "is_folder_safe_version",
     "resolve_model",
@@ -53,11 +57,6 @@ DEFAULT_MODEL_ID = "sdseg-demo-ct-lite"
 REGISTRY_ENV = "SDSEG_REGISTRY"
 HOME_ENV = "SDSEG_HOME"
 
-# Ids and versions name folders of the cache, on every system: no name Windows reserves for a device
-# (con, nul, com1... also with an extension), no trailing dot (Windows drops it: "a." would be "a"), no
-# line break (\Z, not $, which also matches before a final "\n").
-_ID_RE = re.compile(r"^(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$))[a-z0-9][a-z0-9._-]{0,63}(?<!\.)\Z")
-_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z")
 PathLike = Union[str, "os.PathLike[str]"]
 _NUMBER = (int, float)
 #: JSON type of every optional or free-text field (as in models.schema.json); bool is not a number here.
@@ -66,28 +65,14 @@ _FIELD_TYPES = {"title": str, "task": str, "modality": str, "license": str, "des
                 "gpu_seconds_per_slice": _NUMBER, "timing_hardware": str, "sample_data": str, "deprecated": bool,
                 "obtain": str}
 
+_FIELD_RANGES = (("cpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
+                 ("gpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
+                 ("size_bytes", lambda v: v >= 0, "a number of bytes >= 0"),
+                 ("input_channels", lambda v: v in (1, 3), "1 (CT, CBCT) or 3 (RGB)"))
+
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder does not resolve to an installed model."""
-
-
-def is_folder_safe_id(model_id: object) -> bool:
-    """Whether ``model_id`` can name a cache folder: lower case ``a-z 0-9 . _ -``, at most 64 characters."""
-    return isinstance(model_id, str) and _ID_RE.match(model_id) is not None
-
-
-def is_folder_safe_version(version: object) -> bool:
-    """Whether ``version`` is a semantic version (``1.2.3``, ``1.2.3-rc1``) that can name a cache folder."""
-    return isinstance(version, str) and _VERSION_RE.match(version) is not None
-
-
-def _version_key(version: str) -> Tuple:
-    match = _VERSION_RE.match(version)
-    if not match:
-        return (-1, -1, -1, version)
-    major, minor, patch = (int(x) for x in version.split("+")[0].split("-")[0].split("."))
-    # a pre-release (1.0.0-rc1) sorts before its release
-    return (major, minor, patch, 0 if "-" in version.split("+")[0] else 1, version)
 
 
 # ---------------------------------------------------------------------- registry
@@ -140,6 +125,9 @@ class RegistryEntry:
             value = data.get(key)
             if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
                 raise ModelCardError(f"{where}: {key} {value!r} has the wrong type; see Resources/models.schema.json.")
+        for key, fits, rule in _FIELD_RANGES:  # as the schema says; beyond, the ETA and the panel's estimate fail later
+            if data.get(key) is not None and not fits(data[key]):
+                raise ModelCardError(f"{where}: {key} {data[key]!r} must be {rule}; see Resources/models.schema.json.")
         for key in ("classes", "references"):
             value = data.get(key, [])
             if not isinstance(value, list) or not all(isinstance(item, str) and (item or key == "references") for item in value):
@@ -195,19 +183,23 @@ class Registry:
         if not isinstance(data, dict) or data.get("format_version") != 1 or not isinstance(data.get("models"), list):
             raise ModelCardError(f"{path}: expected {{\"format_version\": 1, \"models\": [...]}}; see models.schema.json.")
         entries = tuple(RegistryEntry.from_dict(e, f"{path}: models[{i}]") for i, e in enumerate(data["models"]))
-        seen = set()
+        seen = {}
         for entry in entries:
-            if (entry.id, entry.version) in seen:
-                raise ModelCardError(f"{path}: model {entry.id!r} version {entry.version} is listed twice.")
-            seen.add((entry.id, entry.version))
+            other = seen.get((entry.id, entry.version.lower()))
+            if other is not None:
+                twice = "twice" if other == entry.version else (
+                    f"twice (also as {other}: versions differing only in case are one version, as their cache folders "
+                    "are one folder on Windows and macOS)")
+                raise ModelCardError(f"{path}: model {entry.id!r} version {entry.version} is listed {twice}.")
+            seen[(entry.id, entry.version.lower())] = entry.version
         return cls(entries, path, path.resolve().parent.parent)
 
     def ids(self) -> List[str]:
         return sorted({e.id for e in self.entries})
 
     def get(self, model_id: str, version: Optional[str] = None) -> Optional[RegistryEntry]:
-        """The entry for ``model_id`` at ``version`` (default: newest, non-deprecated first)."""
-        matches = [e for e in self.entries if e.id == model_id and (version is None or e.version == version)]
+        """The entry for ``model_id`` at ``version`` (any letter case; default: newest, non-deprecated first)."""
+        matches = [e for e in self.entries if e.id == model_id and (version is None or same_version(e.version, version))]
         if not matches:
             return None
         return max(matches, key=lambda e: (not e.deprecated, _version_key(e.version)))
@@ -262,16 +254,35 @@ def models_home() -> Path:
 
 def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -> Path:
     """``<home>/<id>/<version>``; both parts are checked to be folder-safe."""
-    if not is_folder_safe_id(model_id) or not is_folder_safe_version(version):
+    if not is_folder_safe_id(model_id):
         raise ModelCardError(
-            f"model id {model_id!r} / version {version!r} is not a folder-safe id and semantic version; "
-            "fix model_id/version in the model card."
+            f"model id {model_id!r} is not folder-safe (it names a cache folder): an id is 1 to 64 lower-case "
+            "letters, digits, '.', '_' or '-' (starting with a letter or digit, no device name such as 'con'); fix "
+            "model_id in the model card"
+            + (f", e.g. {model_id.lower()!r}." if isinstance(model_id, str) and is_folder_safe_id(model_id.lower()) else ".")
+        )
+    if not is_folder_safe_version(version):
+        raise ModelCardError(
+            f"version {version!r} of model {model_id!r} is not a folder-safe semantic version such as 1.2.3 or "
+            "1.2.3-rc1 (letters, digits, '.' and '-' after the '-' or '+'); fix version in the model card."
         )
     return Path(home if home is not None else models_home()) / model_id / version
 
 
+def installed_folder(model_id: str, version: str, home: Optional[PathLike] = None) -> Optional[Path]:
+    """The cache folder of ``model_id`` at ``version`` (its name may differ in letter case), or ``None``.
+
+    See :func:`same_version`; a folder named exactly ``version`` is preferred.
+    """
+    found = [v for v in installed_versions(model_id, home) if same_version(v, version)]
+    if not found:
+        return None
+    name = version if version in found else found[-1]
+    return Path(home if home is not None else models_home()) / model_id / name
+
+
 def installed_versions(model_id: str, home: Optional[PathLike] = None) -> List[str]:
-    """Versions of ``model_id`` in the cache, oldest first."""
+    """Versions of ``model_id`` in the cache (their folders' names), oldest first."""
     folder = Path(home if home is not None else models_home()) / model_id
     if not is_folder_safe_id(model_id) or not folder.is_dir():
         return []
@@ -336,11 +347,11 @@ def resolve_model(spec: str, registry: Optional[Registry] = None, home: Optional
     version = version or None
     options = []  # (version key, tie-break, ResolvedModel)
     for found in installed_versions(model_id, home):
-        if version in (None, found):
+        if version is None or same_version(found, version):
             folder = cache_folder(model_id, found, home)
             options.append((_version_key(found), 1, ResolvedModel(folder, "cache", model_id, found, registry.get(model_id, found))))
     for entry in registry.entries:
-        if entry.id == model_id and version in (None, entry.version) and entry.path:
+        if entry.id == model_id and (version is None or same_version(entry.version, version)) and entry.path:
             folder = registry.bundled_folder(entry)
             if folder is not None and folder.is_dir():
                 options.append((_version_key(entry.version), 0, ResolvedModel(folder, "bundled", model_id, entry.version, entry)))
@@ -365,7 +376,11 @@ def _not_found_message(spec: str, model_id: str, version: Optional[str], registr
         other = registry.get(model_id)
         if other is not None:
             return f"model {model_id!r} has no version {version!r} in {registry.path}; available: {other.version}."
-        return f"unknown model {spec!r}: not a folder and not in the registry ({_known(registry)}). Pass a model folder path."
+        lower = model_id.lower()
+        hint = (f" Ids are lower case: did you mean {lower + ('@' + version if version else '')!r}?"
+                if lower != model_id and (registry.get(lower) is not None or installed_versions(lower, home)) else "")
+        return (f"unknown model {spec!r}: not a folder and not in the registry ({_known(registry)}). Pass a model folder "
+                f"path.{hint}")
     label = f"model {entry.id!r} version {entry.version}"
     if entry.path:
         where = registry.bundled_folder(entry)

@@ -43,7 +43,13 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
             raise CheckpointError(
                 f"{path}: not a diffusers autoencoder folder (needs config.json and one of {_DIFFUSERS_WEIGHTS})."
             )
-        config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        try:
+            config = json.loads((path / "config.json").read_text(encoding="utf-8"))
+        except (ValueError, OSError) as exc:  # invalid JSON or UTF-8, unreadable
+            raise CheckpointError(f"{path / 'config.json'}: cannot be read as JSON ({exc}); restore the diffusers "
+                                  "autoencoder folder.") from None
+        if not isinstance(config, dict):
+            raise CheckpointError(f"{path / 'config.json'}: expected a JSON object, got {type(config).__name__}.")
         if config.get("_class_name") not in (None, "AutoencoderKL"):
             raise CheckpointError(f"{path}/config.json: _class_name is {config.get('_class_name')!r}, expected 'AutoencoderKL'.")
         return read_state_dict(weights)

@@ -15,13 +15,14 @@ else is reported by name as unexpected.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
 from ..config import SDSegConfig, preset
-from ..errors import CheckpointError
+from ..errors import CheckpointError, ConfigError
 from ..model_card import ModelCard, SegmentClass
 from .key_maps import ldm_unet_to_diffusers, ldm_vae_to_diffusers
 from .legacy_files import read_state_dict, strip_prefix
@@ -29,8 +30,8 @@ from .legacy_files import read_state_dict, strip_prefix
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["ImportReport", "PLACEHOLDER_ID_PREFIX", "convert_official_state", "import_official_checkpoint",
-           "placeholder_model_id"]
+__all__ = ["ImportReport", "OFFICIAL_IMAGE_RESIZE", "PLACEHOLDER_ID_PREFIX", "convert_official_state",
+           "import_official_checkpoint", "official_image_resize", "placeholder_model_id"]
 
 _SCHEDULE_BUFFERS = (
     "betas", "alphas_cumprod", "alphas_cumprod_prev", "sqrt_alphas_cumprod", "sqrt_one_minus_alphas_cumprod",
@@ -85,7 +86,16 @@ def convert_official_state(
 
     if "scale_factor" not in state:
         raise CheckpointError(f"{source}: no 'scale_factor' entry; is this an SDSeg/LDM checkpoint (not a bare UNet)?")
-    scale_factor = float(state["scale_factor"])
+    import torch
+
+    raw_scale = torch.as_tensor(state["scale_factor"])
+    if raw_scale.numel() != 1:
+        raise CheckpointError(f"{source}: scale_factor is a tensor of shape {tuple(raw_scale.shape)}, not one number; "
+                              "the checkpoint is corrupt or not an SDSeg/LDM checkpoint.")
+    scale_factor = float(raw_scale.reshape(-1)[0])
+    if not (math.isfinite(scale_factor) and scale_factor > 0):  # named here: the config's check names no file
+        raise ConfigError(f"{source}: scale_factor must be a finite number > 0, got {scale_factor}; the checkpoint is "
+                          "corrupt or not of a trained model.")
     raw_unet = strip_prefix(state, "model.diffusion_model.")
     if not raw_unet:
         raise CheckpointError(f"{source}: no 'model.diffusion_model.*' keys; not an SDSeg checkpoint.")
@@ -151,6 +161,7 @@ def import_official_checkpoint(
     prefer_ema: bool = True,
     variant: Optional[str] = None,
     overwrite: bool = False,
+    dataset: Optional[str] = None,
 ) -> ImportReport:
     """Convert an official SDSeg ``.ckpt`` into a model folder (safetensors, config, card).
 
@@ -168,18 +179,26 @@ def import_official_checkpoint(
         prefer_ema: take the EMA UNet when present (the official evaluation does).
         variant: ``"fp16"`` to store half-precision weights.
         overwrite: replace an existing folder.
+        dataset: the official dataset the checkpoint was trained on, as the official
+            ``scripts/slice2seg.py --dataset`` names it (:data:`OFFICIAL_IMAGE_RESIZE`, e.g.
+            ``"cvc"``): the card's ``image_resize`` is then the one its training images had (the
+            checkpoint does not record it). A ``card`` given with another ``image_resize`` is refused.
+
+    Raises:
+        ConfigError: an unknown ``dataset``, or a ``card`` whose ``image_resize`` contradicts it.
     """
     from ..model_folder import _build_empty, load_state_dict_checked, save_model_folder
     from ..models.sdseg_model import SDSegModel
 
     checkpoint = Path(checkpoint)
+    image_resize = official_image_resize(dataset, card, checkpoint)
     state = read_state_dict(checkpoint)
     config, parts, report = convert_official_state(state, config, prefer_ema, source=str(checkpoint))
     model = _build_empty(SDSegModel, config)
     for name, part in parts.items():
         load_state_dict_checked(model.component(name), part, f"{checkpoint} ({name})", assign=True)
     if card is None:
-        card = _placeholder_card(checkpoint, report.num_classes)
+        card = _placeholder_card(checkpoint, report.num_classes, image_resize)
     report.folder = save_model_folder(folder, model, card, variant=variant, overwrite=overwrite)
     return report
 
@@ -199,14 +218,52 @@ def placeholder_model_id(checkpoint: Path) -> str:
     return (PLACEHOLDER_ID_PREFIX + stem)[:64].rstrip("-._")
 
 
-def _placeholder_card(checkpoint: Path, num_classes: Optional[int]) -> ModelCard:
+#: Official dataset (``scripts/slice2seg.py --dataset``) -> the card's ``image_resize`` of its training
+#: images in the official code (lin-tianyu/Stable-Diffusion-Seg; :mod:`SDSegLogic.input_resize`):
+#: BTCV slices by ``cv2.resize`` INTER_LINEAR (``data/synapse/nii2format.py``), REFUGE2 and CVC-ClinicDB
+#: by Pillow BILINEAR, Kvasir-SEG by Pillow BICUBIC, STS-3D by ``scipy.ndimage.zoom(order=1)``.
+OFFICIAL_IMAGE_RESIZE = {
+    "synapse-b": "bilinear",
+    "synapse-m": "bilinear",
+    "refuge2-b": "pillow-bilinear",
+    "cvc": "pillow-bilinear",
+    "kseg": "pillow-bicubic",
+    "sts-3d": "corners-bilinear",
+}
+
+
+def official_image_resize(dataset: Optional[str], card: Optional[ModelCard], checkpoint: Path) -> Optional[str]:
+    """The ``image_resize`` of an official ``dataset`` (None when not given), checked against ``card``.
+
+    Raises:
+        ConfigError: an unknown ``dataset`` (naming the known ones), or a ``card`` with another
+            ``image_resize`` (the model would see inputs resized otherwise than in its training).
+    """
+    if dataset is None:
+        return None
+    if dataset not in OFFICIAL_IMAGE_RESIZE:
+        raise ConfigError(f"{checkpoint}: dataset {dataset!r} is not one of the official code's "
+                          f"{sorted(OFFICIAL_IMAGE_RESIZE)} (its scripts/slice2seg.py --dataset names); give one of "
+                          "them, or leave dataset out and set the card's image_resize yourself.")
+    wanted = OFFICIAL_IMAGE_RESIZE[dataset]
+    if card is not None and card.image_resize != wanted:
+        raise ConfigError(f"{checkpoint}: the card's image_resize is {card.image_resize!r} but the official code resized "
+                          f"{dataset!r} training images as {wanted!r}; set image_resize={wanted!r} in the card "
+                          "(card.replace(image_resize=...)), or leave dataset out to keep the card as it is.")
+    return wanted
+
+
+def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize: Optional[str] = None) -> ModelCard:
+    """A card to complete; ``image_resize`` None (dataset unknown): the default, named among the fields to check."""
     if num_classes is None:
         classes = (SegmentClass("foreground", 1, (0.9, 0.3, 0.2)),)
     else:
         classes = tuple(SegmentClass(f"class {k}", k, (0.5, 0.5, 0.5)) for k in range(1, num_classes))
     return ModelCard(
         model_id=placeholder_model_id(checkpoint),
-        task="imported official SDSeg checkpoint (complete this card: classes, modality, intensity window)",
+        task="imported official SDSeg checkpoint (complete this card: classes, modality, intensity window"
+             + (")" if image_resize else ", image_resize)"),
         description=f"Imported from {checkpoint.name}.",
         classes=classes,
+        image_resize=image_resize or "bilinear",
     )

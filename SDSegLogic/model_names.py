@@ -1,0 +1,50 @@
+"""Which model ids and versions can name folders of the model cache, and how versions compare.
+
+Ids and versions name folders of the cache (``<home>/<id>/<version>``), on every system: no name
+Windows reserves for a device (con, nul, com1... also with an extension), no trailing dot (Windows
+drops it: "a." would be "a"), no line break (``\\Z``, not ``$``, which also matches before a final
+"\\n"). Ids are lower case; versions that differ only in letter case are one version
+(:func:`same_version`), since their folders are one folder on Windows and macOS.
+
+Standard library only.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Tuple
+
+__all__ = ["is_folder_safe_id", "is_folder_safe_version", "same_version", "version_key"]
+
+_ID_RE = re.compile(r"^(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$))[a-z0-9][a-z0-9._-]{0,63}(?<!\.)\Z")
+_VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z")
+
+
+def is_folder_safe_id(model_id: object) -> bool:
+    """Whether ``model_id`` can name a cache folder: lower case ``a-z 0-9 . _ -``, at most 64 characters."""
+    return isinstance(model_id, str) and _ID_RE.match(model_id) is not None
+
+
+def is_folder_safe_version(version: object) -> bool:
+    """Whether ``version`` is a semantic version (``1.2.3``, ``1.2.3-rc1``) that can name a cache folder."""
+    return isinstance(version, str) and _VERSION_RE.match(version) is not None
+
+
+def same_version(first: str, second: str) -> bool:
+    """Whether two versions are one for SDSeg: equal but for letter case (``1.0.0-RC1``, ``1.0.0-rc1``).
+
+    A version names a cache folder, and folder names that differ only in case are one folder on
+    Windows and macOS: treating such versions as one makes the registry, the cache and imports
+    behave the same on every system.
+    """
+    return first.lower() == second.lower()
+
+
+def version_key(version: str) -> Tuple:
+    """Sort key of a version: numeric major, minor, patch; a pre-release (1.0.0-rc1) before its release."""
+    match = _VERSION_RE.match(version)
+    if not match:
+        return (-1, -1, -1, version)
+    major, minor, patch = (int(x) for x in version.split("+")[0].split("-")[0].split("."))
+    # a pre-release (1.0.0-rc1) sorts before its release
+    return (major, minor, patch, 0 if "-" in version.split("+")[0] else 1, version)
