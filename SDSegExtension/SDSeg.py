@@ -36,6 +36,7 @@ if importlib.util.find_spec("SDSegLogic") is None and (_HERE.parent / "SDSegLogi
 from SDSegLib.job_end import JobEndMixin, input_gone  # noqa: E402
 from SDSegLib.model_panel import fill_model_combo  # noqa: E402
 from SDSegLib.module_logic import DEFAULT_MODEL, SDSegModuleLogic  # noqa: E402
+from SDSegLib.node_checks import INPUT_CLASSES  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import (  # noqa: E402
@@ -152,9 +153,10 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
 
     def initializeParameterNode(self) -> None:
         self.setParameterNode(self.logic.getParameterNode())
-        if not self._parameterNode.inputVolume:
-            first = slicer.mrmlScene.GetFirstNodeByClass("vtkMRMLScalarVolumeNode")
-            if first and not first.IsA("vtkMRMLLabelMapVolumeNode"):
+        if not self._parameterNode.inputVolume:  # the first volume the input selector lists (a labelmap is a scalar volume too)
+            volumes = slicer.util.getNodesByClass("vtkMRMLScalarVolumeNode")
+            first = next((node for node in volumes if node.GetClassName() in INPUT_CLASSES), None)
+            if first is not None:
                 self._parameterNode.inputVolume = first
 
     def setParameterNode(self, parameterNode: Optional[SDSegParameterNode]) -> None:
@@ -228,7 +230,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             sequence = p.allTimePoints and time_point_count(p.inputVolume) > 0  # every time point of a 4D/cine input
             self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None,
                                           segmentation=None if sequence else p.outputSegmentation)  # before the run, not after
-            self.logic.setupPythonRequirements()
+            if not self.ui.remoteUrlLineEdit.text.strip():  # a remote engine brings its own torch and packages
+                self.logic.setupPythonRequirements()
             # a sequence's output segmentation is checked by SequenceRun when it starts, not when the result is added
             job = (partial(self.logic.startSequenceJob, outputSegmentation=p.outputSegmentation) if sequence else self.logic.startJob)(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,

@@ -6,6 +6,8 @@
 * ``engine_runner``: engine process management and non-blocking jobs (no Qt)
 * ``busy_wait``: a job waits for an engine busy with another run instead of failing (no Qt)
 * ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
+* ``gui_wait``: blocking work (a model zip import waiting for another) in a worker thread while the
+  GUI keeps answering (no Qt)
 * ``input_guard``: refuses a result whose input's voxel grid changed during the run, warns when
   its voxel values did (no Slicer)
 * ``install``: dependency installation (asks once, PyTorchUtils for torch)

@@ -8,9 +8,12 @@ from typing import Any, Dict, Tuple
 
 from SDSegLogic.redact import REDACTED, redact_url  # one rule for the engine, the CLI and the panel
 
-__all__ = ["error_report", "diagnostics_text", "describe_engine", "redact_url", "REDACTED"]
+__all__ = ["error_report", "error_dialog", "diagnostics_text", "describe_engine", "redact_url", "REDACTED"]
 
 _TAGS = re.compile(r"<[^>]+>")
+_LOG_INTRODUCTIONS = ("Engine log (last lines):", "Last engine log lines:")
+"""How the engine's messages introduce the log lines they quote (``SDSegLogic.server``: a failed start, a dead engine)."""
+LOG_IN_DETAILS = "The engine log's last lines are under Show Details."
 
 
 def error_report(text: str, data: Dict[str, Any]) -> Tuple[str, str]:
@@ -30,6 +33,37 @@ def error_report(text: str, data: Dict[str, Any]) -> Tuple[str, str]:
         return "", ""
     details = "Engine log (last lines):\n" + tail
     return details, ("" if tail.splitlines()[-1] in text else details)
+
+
+def error_dialog(text: str, data: Dict[str, Any]) -> Tuple[str, str]:
+    """(message, detailed text) of the error dialog of a failed job: the engine log shown once, in the details.
+
+    A dead or failed-to-start local engine's message already quotes the log's last lines (after
+    one of :data:`_LOG_INTRODUCTIONS`); the dialog's details show the log too (``data["log_tail"]``,
+    :func:`error_report`). The quoted lines are left out of the message, which keeps what comes
+    before them and a remark glued after the last one (e.g. "Stop the engine and start it again").
+
+    Args:
+        text: the error event's text. data: its data (``log_tail`` when the engine log applies).
+
+    Returns:
+        (message, details); ``details`` is ``""`` and ``message`` is ``text`` when there is no engine log.
+    """
+    details = error_report(text, data)[0]
+    found = [(text.find(intro), intro) for intro in _LOG_INTRODUCTIONS if intro in text]
+    if not details or not found:
+        return text, details
+    start, intro = min(found)
+    head, quoted = text[:start].rstrip(), text[start + len(intro):].strip().splitlines()
+    log_lines = {line.strip() for line in str(data.get("log_tail") or "").splitlines() if line.strip()}
+    log_lines.update(line.strip() for line in quoted[:-1] if line.strip())  # all but the last: the remark may follow it
+    last = quoted[-1].strip() if quoted else ""
+    remark = "" if last in log_lines else last
+    for line in sorted(log_lines, key=len, reverse=True):  # the longest log line that the last quoted line starts with
+        if last.startswith(line):
+            remark = last[len(line):].strip().lstrip(".").strip()
+            break
+    return "\n".join(part for part in (f"{head} {LOG_IN_DETAILS}".strip(), remark) if part), details
 
 
 def diagnostics_text(versions: str, device_line: str, model: str, model_card: Dict[str, Any], log_path: str,

@@ -156,8 +156,9 @@ class EngineManager:
             key = (str(model), str(device), gpu_kernels, model_files_signature(str(model)))
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
+                    tail = self.log_tail()
                     self.log(f"The engine process exited (code {self._process.poll()}); starting a new one. "
-                             f"Last engine log lines:\n{self.log_tail()}")
+                             + (f"Last engine log lines:\n{tail}" if tail else "Its log is empty."))
                 elif self._key is not None and self._key[:3] == key[:3]:  # same choice, other files: don't run stale weights
                     self.log(f"The files of model {model} changed since the engine loaded them (imported or replaced); "
                              "restarting the engine to load them.")

@@ -19,7 +19,7 @@ from slicer.i18n import tr as _
 
 from SDSegLogic.errors import SDSegError
 
-from .diagnostics import error_report
+from .diagnostics import error_dialog, error_report
 from .input_guard import grid_change
 from .panel_state import removed_output_notes, show_engine_not_started, show_warnings
 from .time_point import time_point_change
@@ -82,6 +82,8 @@ class JobEndMixin:
                 self.ui.etaLabel.text = _("Cancelled: {reason}.").format(reason=reason)
                 self._log(_("The running segmentation is cancelled and nothing is written: {reason}.").format(reason=reason))
             self._job.cancel()
+            if not getattr(self._job, "info", None):  # cancelled before an engine answered: the line was an earlier engine's
+                self._engineDevice = show_engine_not_started(self.ui, cancelled=True)
         self._endJob()
 
     def _drainLog(self) -> None:
@@ -108,13 +110,14 @@ class JobEndMixin:
         self.ui.etaLabel.text = status_line(event.text)
         self._log(event.text)
         if event.kind == "error":
-            details, logLines = error_report(event.text, event.data)  # the engine log, for an internal error or a dead engine
+            logLines = error_report(event.text, event.data)[1]  # the engine log, for an internal error or a dead engine
             if logLines:
                 self._log(logLines)
-            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + event.text, detailedText=details)
-            if not job.info:  # no engine answered: the device line was an earlier engine's
-                self._engineDevice = show_engine_not_started(self.ui)
+            message, details = error_dialog(event.text, event.data)  # the log once: in the details, not quoted again
+            slicer.util.errorDisplay(_("Segmentation failed:") + "\n" + message, detailedText=details)
         if event.kind != "done":
+            if not job.info:  # no engine answered (failed, or cancelled during its start): the line was an earlier engine's
+                self._engineDevice = show_engine_not_started(self.ui, cancelled=event.kind == "cancelled")
             return False
         volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
         if volume is None:

@@ -21,7 +21,7 @@ import json
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
-from SDSegLogic.errors import SDSegError
+from SDSegLogic.errors import CheckpointError, SDSegError
 
 from .model_info import card_summary_entry, missing_model_html, model_summary_html, model_tooltip, time_estimate_text
 from .model_library import ModelChoice, check_model_folder, describe_model, import_model_zip, list_models, models_folder
@@ -71,17 +71,55 @@ class ModelCatalogMixin:
         """The list item of any model spec (e.g. one saved in a scene); "(not found)" when it does not resolve."""
         return describe_model(model, self._registryOrEmpty())
 
+    def checkModelAvailable(self, model: str, remoteUrl: str = "") -> None:
+        """Refuse a model a local engine could not load (as the panel disables Segment for it), before an engine starts.
+
+        Without this a script's run with a mistyped id or a moved folder started an engine, which
+        died while loading it seconds later with its log as the error. A remote engine brings its
+        own models: nothing is checked then.
+
+        Raises:
+            CheckpointError: ``model`` is "(not found)" or "(not a usable model folder)" here
+                (:meth:`describeModel`), or listed by the registry but not installed; the message
+                says why and how to add it.
+        """
+        from SDSegLogic.registry import resolve_model
+
+        if str(remoteUrl or "").strip():
+            return
+        choice = self.describeModel(str(model))
+        reason = "" if choice.found else choice.tooltip
+        if not reason:  # a registry model that is listed but not installed is "found" in the list, yet cannot load
+            try:
+                resolve_model(str(model), registry=self._registryOrEmpty())
+            except (SDSegError, OSError) as exc:
+                reason = str(exc)
+        if reason:
+            raise CheckpointError(
+                f"the model {str(model)!r} is not available on this computer: {reason.rstrip('.')}. Add it with "
+                "importModelZip(zipPath) or useModelFolder(folder) (or pass a model folder as model); availableModels() "
+                "lists the models here. Nothing was started.")
+
     def modelsFolder(self) -> Path:
         """The user's model folder (``$SDSEG_HOME/models`` or ``~/.sdseg/models``), created if missing."""
         return models_folder()
 
-    def importModelZip(self, zipPath: str, confirmReplace: Optional[Callable[[str], bool]] = None) -> str:
+    def importModelZip(self, zipPath: str, confirmReplace: Optional[Callable[[str], bool]] = None,
+                       onWait: Optional[Callable[[str], None]] = None) -> str:
         """Install a model zip into :meth:`modelsFolder` (checked, atomic) and return the spec to select.
 
         ``confirmReplace(question)`` is asked when the same id and version is already installed
-        (no callable: the installed copy is kept). Raises SDSegError when the zip is refused.
+        (no callable: the installed copy is kept). When another import of the same model runs (another
+        Slicer, ``sdseg models import``), this one waits for it: the sentence naming it goes to the
+        log and to ``onWait(sentence)`` (called from the importing thread). Raises SDSegError when the
+        zip is refused.
         """
-        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace)
+        def waiting(sentence: str) -> None:
+            self._enqueue(sentence)
+            if onWait is not None:
+                onWait(sentence)
+
+        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace, on_wait=waiting)
         self._cards.pop(spec, None)
         self._enqueue(message)
         return spec

@@ -202,15 +202,20 @@ def _spec_for(model_id: str, version: str, folder: Path, registry: Any, home: Pa
 
 
 def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike] = None,
-                     confirm_replace: Optional[Callable[[str], bool]] = None) -> Tuple[str, str]:
+                     confirm_replace: Optional[Callable[[str], bool]] = None,
+                     on_wait: Optional[Callable[[str], None]] = None) -> Tuple[str, str]:
     """Install a model zip into the cache with :func:`SDSegLogic.model_zip.import_zip`.
 
     Args:
         zip_path: the zip the user downloaded or exported.
         registry: the model registry (its sha256 of the zip is checked when it lists the model).
         home: cache root, default :func:`SDSegLogic.registry.models_home`.
-        confirm_replace: asked with a question when this id and version is already installed;
-            True replaces it, False (or no callable) keeps the installed copy.
+        confirm_replace: asked with a question when this id and version is already installed (also
+            under a version that differs only in letter case, which is the same version:
+            :func:`SDSegLogic.model_names.same_version`), also when the import this one waited for
+            installed it meanwhile; True replaces it, False (or no callable) keeps the installed copy.
+        on_wait: called once with a sentence naming the other import (its process, zip and start
+            time) when another import of this model runs and this one waits for it to finish.
 
     Returns:
         (spec to select, a sentence for the status log).
@@ -220,27 +225,60 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
             left in the cache).
     """
     from SDSegLogic.model_zip import import_zip
-    from SDSegLogic.registry import cache_folder, models_home
 
-    root = Path(home) if home is not None else models_home()
+    root = _cache_root(home)
     identity = zip_model_identity(zip_path)
-    force = False
-    if identity is not None:
-        try:
-            existing = cache_folder(*identity, root)
-        except ModelCardError:
-            existing = None  # import_zip explains what is wrong with the card
-        if existing is not None and existing.is_dir():
-            question = f"{identity[0]} {identity[1]} is already installed in {existing}. Replace it with the model in {zip_path}?"
-            if confirm_replace is None or not confirm_replace(question):
-                spec = _spec_for(identity[0], identity[1], existing, registry, root)
-                return spec, f"{identity[0]} {identity[1]} is already installed in {existing}; the installed copy is kept."
-            force = True
-    resolved = import_zip(zip_path, registry=registry, home=root, force=force)
+    existing = _installed(identity, root)
+    if existing is not None and not _replace(identity, existing, zip_path, confirm_replace):
+        return _kept(identity, existing, registry, root)
+    force = existing is not None
+    try:
+        resolved = import_zip(zip_path, registry=registry, home=root, force=force, on_wait=on_wait)
+    except CheckpointError:
+        existing = None if force else _installed(identity, root)
+        if existing is None:
+            raise
+        # installed meanwhile, by the import this one waited for: asked as any installed copy, not "--force"
+        if not _replace(identity, existing, zip_path, confirm_replace):
+            return _kept(identity, existing, registry, root)
+        force, resolved = True, import_zip(zip_path, registry=registry, home=root, force=True, on_wait=on_wait)
     folder = Path(resolved.folder)
     spec = _spec_for(str(resolved.model_id), str(resolved.version), folder, registry, root)
     verb = "Replaced" if force else "Imported"
     return spec, f"{verb} {resolved.model_id} {resolved.version} into {folder}."
+
+
+def _cache_root(home: Optional[PathLike]) -> Path:
+    """``home``, or the user's model cache :func:`SDSegLogic.registry.models_home`."""
+    from SDSegLogic.registry import models_home
+
+    return Path(home) if home is not None else models_home()
+
+
+def _installed(identity: Optional[Tuple[str, str]], root: Path) -> Optional[Path]:
+    """The installed folder of (id, version), in any letter case of the version; None if none (or not folder-safe)."""
+    from SDSegLogic.registry import cache_folder, installed_folder
+
+    if identity is None:
+        return None
+    try:
+        cache_folder(*identity, root)  # refuses an id or version that is not folder-safe
+        return installed_folder(*identity, root)
+    except ModelCardError:
+        return None  # import_zip explains what is wrong with the card
+
+
+def _replace(identity: Tuple[str, str], existing: Path, zip_path: PathLike,
+             confirm_replace: Optional[Callable[[str], bool]]) -> bool:
+    """Whether the user lets the zip replace the installed copy in ``existing``."""
+    question = f"{identity[0]} {identity[1]} is already installed in {existing}. Replace it with the model in {zip_path}?"
+    return confirm_replace is not None and bool(confirm_replace(question))
+
+
+def _kept(identity: Tuple[str, str], existing: Path, registry: Any, root: Path) -> Tuple[str, str]:
+    """(spec, status sentence) when the installed copy is kept."""
+    spec = _spec_for(identity[0], identity[1], existing, registry, root)
+    return spec, f"{identity[0]} {identity[1]} is already installed in {existing}; the installed copy is kept."
 
 
 def model_files_signature(spec: str) -> Tuple[Any, ...]:

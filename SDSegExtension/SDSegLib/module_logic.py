@@ -37,8 +37,9 @@ from .input_guard import check_input_unchanged
 from .input_modality import input_modality
 from .install import DependencyInstaller, installed_versions
 from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
+from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
-from .segmentation_writer import check_output_volumes, kept_segment_notes, write_segmentation
+from .segmentation_writer import check_output_volumes, write_result
 from .sequence_run import SequenceRun
 from .time_point import show_time_point, shown_time_point
 from .volume_adapter import (
@@ -62,6 +63,9 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         engineManager: inject an :class:`EngineManager` (tests, or to share one engine between
             logic instances); by default one is created on first use.
     """
+
+    requirementsFile: Path = _MODULE_DIR / "Resources" / "requirements.txt"
+    """The engine's Python requirements (torch is added), checked before a local engine is used."""
 
     def __init__(self, engineManager: Optional[EngineManager] = None) -> None:
         ScriptedLoadableModuleLogic.__init__(self)
@@ -123,7 +127,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
     def setupPythonRequirements(self, confirm: bool = True) -> None:
         """Install torch and the engine requirements if missing (asks once; never in testing mode)."""
         installer = DependencyInstaller(
-            _MODULE_DIR / "Resources" / "requirements.txt", log=self._enqueue,
+            self.requirementsFile, log=self._enqueue,
             confirm=(lambda message: slicer.util.confirmOkCancelDisplay(message, "SDSeg")) if confirm else None,
             testing=slicer.app.testingEnabled())
         installer.ensure()
@@ -181,7 +185,14 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         with an ``error`` event, code ``input_error``, whose text names the mismatch). ``nanPolicy``
         ``"fill"`` replaces NaN/infinite voxels by the window minimum instead of refusing them.
         ``modality`` replaces :meth:`inputModality` (a sequence's time point takes its browsed volume's).
+
+        Raises:
+            InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
+                (:func:`~SDSegLib.node_checks.check_node_kinds`), or the slice range is empty.
+            CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
         """
+        check_node_kinds(inputVolume, roiNode=roiNode)
+        self.checkModelAvailable(model, remoteUrl)
         array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
@@ -234,11 +245,15 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
             region = (axis, int(options["slices"][0]), int(options["slices"][1]))
             tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-        job.result_warnings = [*output.warnings, *([changed] if changed else []), *kept_segment_notes(outputSegmentation, card)]
+        job.result_warnings = [*output.warnings, *([changed] if changed else [])]
         for warning in job.result_warnings:
             logging.warning("SDSeg: %s", warning)
-        segmentation = write_segmentation(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
-                                          warnings=job.result_warnings)
+        # the writer adds the notes on segments it kept (a person's work, names taken): computed there, once
+        segmentation, warnings = write_result(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
+                                              warnings=job.result_warnings)
+        for warning in warnings[len(job.result_warnings):]:
+            logging.warning("SDSeg: %s", warning)
+        job.result_warnings = warnings
         for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
             if node is not None and array is not None:
                 # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: summed over classes (as in the CLI)
@@ -283,13 +298,29 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             timeout: seconds to wait for the result (None: as long as it takes, also while the engine
                 is busy with another client's run); past it the run is cancelled, nothing is written.
 
+        Returns:
+            The segmentation node written: ``outputSegmentation``, or the new node (named
+            ``"<input> SDSeg"``, made unique); with ``allTimePoints``, the one that browses the
+            segmentation sequence. The run's warnings are its attribute ``SDSeg.Warnings``.
+
         Raises:
-            SDSegError: invalid input, engine errors (message says what to do; a mismatch refused
+            InputError: a node argument of the wrong kind (e.g. a segmentation or labelmap as
+                ``inputVolume``, swapped arguments; :mod:`SDSegLib.node_checks`), or unusable
+                outputs; checked before any engine starts.
+            CheckpointError: ``model`` is not available here (:meth:`checkModelAvailable`); nothing starts.
+            InstallDeclined, InstallFailed (``SDSegLib.install``): a local engine's Python packages
+                (torch, :attr:`requirementsFile`) are missing and were not installed: the user said
+                no, Slicer runs in testing mode, or the PyTorch extension is missing (the message
+                says what to install); nothing starts.
+            SDSegError: other invalid input, engine errors (message says what to do; a mismatch refused
                 under ``strict`` is an EngineError with code ``input_error``), CancelledError,
                 ProcessTimeoutError (also a TimeoutError) when ``timeout`` passed.
         """
+        check_node_kinds(inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume, roiNode)  # swapped arguments
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume, samples=samples,  # before the run
                                 segmentation=None if allTimePoints else outputSegmentation)
+        if not str(remoteUrl or "").strip():  # as the panel's Segment: torch and the engine's packages, else say how
+            self.setupPythonRequirements()
         options = dict(model=model, device=device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, roiNode=roiNode,
                        firstSlice=firstSlice, lastSlice=lastSlice, wantProbabilities=probabilityVolume is not None, strict=strict,
                        wantVariance=uncertaintyVolume is not None, remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels,

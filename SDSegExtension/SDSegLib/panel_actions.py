@@ -11,13 +11,24 @@ error in a dialog and the status log), ``_log(text)`` and ``_onModelOrDeviceChan
 
 from __future__ import annotations
 
+import queue
+import re
+
 import qt
 import slicer
 from slicer.i18n import tr as _
 
+from .gui_wait import GuiCalls, run_keeping_gui_alive
 from .model_panel import fill_model_combo, remember_model_folder
 
-__all__ = ["PanelActionsMixin"]
+__all__ = ["PanelActionsMixin", "wait_sentence"]
+
+_CTRL_C = re.compile(r"\s*\(Ctrl-C to stop waiting\)")
+
+
+def wait_sentence(text: str) -> str:
+    """The engine's "waiting for another import" sentence as the panel shows it: Ctrl-C stops nothing there."""
+    return _CTRL_C.sub("", str(text))
 
 
 class PanelActionsMixin:
@@ -37,10 +48,37 @@ class PanelActionsMixin:
             self.importModelZip(path)
 
     def importModelZip(self, path: str) -> None:
-        """Install a model zip into the models folder and select it; asks before replacing an installed copy."""
-        with self._errorsShown(_("The model zip was not imported.")):
-            self._selectModel(self.logic.importModelZip(
-                path, confirmReplace=lambda question: slicer.util.confirmOkCancelDisplay(question, "SDSeg")))
+        """Install a model zip into the models folder and select it; asks before replacing an installed copy.
+
+        The import runs in a worker thread while the panel keeps answering: when it waits for another
+        import of the same model (another Slicer, ``sdseg models import``), the status line and log
+        say which one (its process, zip and start time) until it has finished.
+        """
+        if getattr(self, "_importing", False):  # a click while the panel answers during an import
+            self._log(_("A model zip import is already running; wait for it to finish."))
+            return
+        waits: "queue.Queue[str]" = queue.Queue()
+        calls = GuiCalls()
+        ask = calls.wrap(lambda question: slicer.util.confirmOkCancelDisplay(question, "SDSeg"))  # dialogs: GUI thread
+
+        def pump() -> None:
+            qt.QApplication.processEvents()
+            while not waits.empty():
+                self.ui.etaLabel.text = wait_sentence(waits.get_nowait())
+            for text in self.logic.drainLog():
+                self._log(wait_sentence(text))
+
+        self._importing, status, button = True, self.ui.etaLabel.text, self.ui.importModelZipButton
+        button.enabled = False
+        try:
+            with self._errorsShown(_("The model zip was not imported.")):
+                spec = run_keeping_gui_alive(lambda: self.logic.importModelZip(path, confirmReplace=ask, onWait=waits.put),
+                                             pump, calls)
+                self.ui.etaLabel.text = status
+                self._selectModel(spec)
+        finally:
+            self._importing = False
+            button.enabled = True
 
     def onUseModelFolder(self) -> None:
         path = qt.QFileDialog.getExistingDirectory(self.parent, _("Choose a model folder"), str(self.logic.modelsFolder()))

@@ -170,14 +170,23 @@ def show_job_event(ui: Any, event: Any) -> Optional[str]:
     return None
 
 
-def show_engine_not_started(ui: Any) -> str:
-    """The device line after a run whose engine never answered (it failed to start, or to connect).
+def show_engine_not_started(ui: Any, cancelled: bool = False) -> str:
+    """The device line after a run whose engine never answered (it failed to start or to connect, or was cancelled).
 
-    The line described the engine of an earlier run, which is gone or not the one asked for; Copy
-    diagnostics copies it. Returns ``""``: the engine device known for the time estimate.
+    The line described the engine of an earlier run, which is gone (stopped to start the new one)
+    or not the one asked for; Copy diagnostics copies it. Returns ``""``: the engine device known
+    for the time estimate.
+
+    Args:
+        ui: the panel's widgets.
+        cancelled: the run was cancelled before an engine answered (Cancel during its start).
     """
-    ui.deviceInfoLabel.text = _("<i>The engine did not start or could not be reached (see the status log); GPU and "
-                                "memory are shown once it has started.</i>")
+    if cancelled:
+        ui.deviceInfoLabel.text = _("<i>The engine start was cancelled; no engine answered. GPU and memory are shown "
+                                    "once an engine has started.</i>")
+    else:
+        ui.deviceInfoLabel.text = _("<i>The engine did not start or could not be reached (see the status log); GPU and "
+                                    "memory are shown once it has started.</i>")
     return ""
 
 

@@ -38,13 +38,15 @@ from SDSegLogic.terminology import ROLES as _KEYS  # the spellings a model card 
 from .segment_names import name_clash_notes, result_segment_names
 from .volume_adapter import GRID_TOLERANCE_MM, matrix_to_numpy, region_index
 
-__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "check_same_grid",
-           "check_output_volumes", "check_labelmap_source", "kept_segment_notes", "TYPE_CONTEXT", "REGION_CONTEXT", "WARNINGS_ATTRIBUTE"]
+__all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "write_result", "check_same_grid",
+           "check_output_volumes", "check_labelmap_source", "kept_segment_notes", "TYPE_CONTEXT", "REGION_CONTEXT",
+           "WARNINGS_ATTRIBUTE", "RUN_TAGS"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
 WARNINGS_ATTRIBUTE = "SDSeg.Warnings"
 """Node attribute holding the run's quality warnings, one per line (saved with the scene)."""
+RUN_TAGS = ("SDSeg.Seed", "SDSeg.Steps", "SDSeg.Samples", "SDSeg.Slices")  # of one run: a rewrite clears the old ones
 
 
 @dataclass(frozen=True)
@@ -143,6 +145,28 @@ def _worked_on(segment: Any) -> str:
     return "" if status == logic.NotStarted else logic.GetSegmentStatusAsHumanReadableString(status)
 
 
+def _kept_segments(segmentation_node: Optional[Any], specs: Sequence[SegmentSpec]) -> Dict[str, Tuple[Any, str]]:
+    """segment id -> (segment, Segment Editor status) of each SDSeg segment a person worked on (read once per run)."""
+    kept = {}
+    for spec in specs if segmentation_node is not None else ():
+        segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
+        status = _worked_on(segment) if segment is not None else ""
+        if status:
+            kept[spec.segment_id] = (segment, status)
+    return kept
+
+
+def _notes(segmentation_node: Optional[Any], specs: Sequence[SegmentSpec], kept: Mapping[str, Tuple[Any, str]]) -> List[str]:
+    """:func:`kept_segment_notes` of the segments ``kept`` (:func:`_kept_segments`)."""
+    if segmentation_node is None:
+        return []
+    notes = [f"Segment '{kept[spec.segment_id][0].GetName()}' of '{segmentation_node.GetName()}' was kept as it is, not "
+             f"replaced by this run's '{spec.name}': its status is '{kept[spec.segment_id][1]}' (edited or reviewed in the "
+             "Segment Editor). To replace it, set its status to 'Not started', or choose 'Create new segmentation' as output."
+             for spec in specs if spec.segment_id in kept]
+    return notes + name_clash_notes(segmentation_node, specs, skipped=list(kept))
+
+
 def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]) -> List[str]:
     """One warning per segment of ``segmentation_node`` that a run must keep as it is, and names it.
 
@@ -150,28 +174,26 @@ def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]
     on its first edit), reviewed (Completed) or flagged by a person; a re-run must not replace it.
     A segment of another id (a person's own) that has a class's name is kept too, and the warning
     names the segment SDSeg writes instead (:func:`~SDSegLib.segment_names.name_clash_notes`).
+    :func:`write_result` adds these notes to the run's warnings itself.
 
     Args:
         segmentation_node: the chosen output segmentation, or None (a new node: nothing to keep).
         card: model card dict (its classes give the segment ids SDSeg writes).
     """
-    if segmentation_node is None:
-        return []
-    notes, specs, kept = [], segment_specs(card), []
-    for spec in specs:
-        segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
-        status = _worked_on(segment) if segment is not None else ""
-        if status:
-            kept.append(spec.segment_id)
-            notes.append(f"Segment '{segment.GetName()}' of '{segmentation_node.GetName()}' was kept as it is, not replaced by "
-                         f"this run's '{spec.name}': its status is '{status}' (edited or reviewed in the Segment Editor). "
-                         "To replace it, set its status to 'Not started', or choose 'Create new segmentation' as output.")
-    return notes + name_clash_notes(segmentation_node, specs, skipped=kept)
+    specs = segment_specs(card)
+    return _notes(segmentation_node, specs, _kept_segments(segmentation_node, specs))
 
 
 def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,
                        tags: Optional[Dict[str, str]] = None, name: Optional[str] = None,
                        region: Optional[Tuple[int, int, int]] = None, warnings: Sequence[str] = ()) -> Any:
+    """:func:`write_result`'s segmentation node (the same arguments)."""
+    return write_result(labels, card, input_volume, segmentation_node, tags, name, region, warnings)[0]
+
+
+def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any, segmentation_node: Optional[Any] = None,
+                 tags: Optional[Dict[str, str]] = None, name: Optional[str] = None,
+                 region: Optional[Tuple[int, int, int]] = None, warnings: Sequence[str] = ()) -> Tuple[Any, List[str]]:
     """Put ``labels`` into a segmentation node (created when ``segmentation_node`` is None).
 
     Args:
@@ -192,7 +214,8 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
             (one per line) and the segment tag ``SDSeg.Warnings``.
 
     Returns:
-        The segmentation node.
+        (the segmentation node, the warnings it was stored with: ``warnings`` followed by the
+        :func:`kept_segment_notes` not already among them).
 
     Raises:
         InputError: ``labels`` do not fit the input, or ``segmentation_node`` belongs to a volume
@@ -212,17 +235,17 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
     all_tags = {"SDSeg.ModelId": str(card.get("model_id", "")), "SDSeg.ModelVersion": str(card.get("version", ""))}
     all_tags.update({f"SDSeg.{key}": str(value) for key, value in (tags or {}).items()})
-    kept = kept_segment_notes(segmentation_node, card)
-    warnings = [*warnings, *(note for note in kept if note not in warnings)]
-    all_tags["SDSeg.Warnings"] = "; ".join(_tag_safe(w) for w in warnings)
     specs = segment_specs(card)
+    kept = _kept_segments(segmentation_node, specs)  # a person's work: kept as it is, with a note in the warnings
+    warnings = list(warnings)
+    warnings += [note for note in _notes(segmentation_node, specs, kept) if note not in warnings]
+    all_tags["SDSeg.Warnings"] = "; ".join(_tag_safe(w) for w in warnings)
     names = result_segment_names(segmentation_node, specs)  # apart from a person's segment of a class's name
     wasModified = segmentation_node.StartModify()
     try:
         for spec in specs:
-            segment = segmentation_node.GetSegmentation().GetSegment(spec.segment_id)
-            if segment is not None and _worked_on(segment):
-                continue  # a person's work: kept as it is (its note is in the warnings)
+            if spec.segment_id in kept:
+                continue
             _write_segment(segmentation_node, replace(spec, name=names[spec.segment_id]), labels, input_volume, all_tags,
                            region_index(region), renamed=names[spec.segment_id] != spec.name)
         if warnings:
@@ -232,7 +255,7 @@ def write_segmentation(labels: np.ndarray, card: Mapping[str, Any], input_volume
     finally:
         segmentation_node.EndModify(wasModified)
     _place_in_subject_hierarchy(segmentation_node, input_volume)
-    return segmentation_node
+    return segmentation_node, warnings
 
 
 def _new_segmentation_node(name: str) -> Any:
@@ -247,10 +270,12 @@ def _new_segmentation_node(name: str) -> Any:
 
 def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volume: Any, tags: Mapping[str, str],
                    region: Optional[Tuple[slice, ...]], renamed: bool = False) -> None:
-    """Create or update one class's segment; with ``region``, keep an existing segment (and its name) outside it.
+    """Create or update one class's segment, in place (its list position, colour and display settings stay).
 
-    ``renamed``: ``spec.name`` is the class's name made distinct from another segment's; an
-    existing segment updated in ``region`` then takes it too.
+    With ``region`` an existing segment is kept (with its name) outside it; without, its voxels,
+    name, terminology and run tags (:data:`RUN_TAGS`) are replaced. ``renamed``: ``spec.name`` is
+    the class's name made distinct from another segment's; an existing segment updated in ``region``
+    then takes it too.
     """
     import slicer
 
@@ -265,9 +290,13 @@ def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volum
             mask = merged
         if renamed:
             segment.SetName(spec.name)
+    elif segment is not None:  # replaced in place: it keeps its place in the list, colour and display settings
+        segment.SetName(spec.name)
+        for key in [segment.GetTerminologyEntryTagName(), *RUN_TAGS]:  # e.g. the Slices of an earlier range run
+            segment.RemoveTag(key)
+        if spec.terminology:
+            segment.SetTag(segment.GetTerminologyEntryTagName(), spec.terminology)
     else:
-        if segment is not None:
-            segmentation.RemoveSegment(spec.segment_id)
         segmentation.AddEmptySegment(spec.segment_id, spec.name, list(spec.color))
         segment = segmentation.GetSegment(spec.segment_id)
         if spec.terminology:

@@ -260,8 +260,8 @@ class FakeSlicer(types.ModuleType):
         util.tryWithErrorDisplay = self._try_with_error_display
         util.errorDisplay = self._error_display
         util.confirmOkCancelDisplay = lambda *a, **k: True
-        util.loadUI = load_ui
-        util.childWidgetVariables = child_widget_variables
+        util.loadUI, util.childWidgetVariables = load_ui, child_widget_variables
+        util.getNodesByClass = lambda className, scene=None: (scene or self.mrmlScene).GetNodesByClass(className)  # scene order
         util.VTKObservationMixin = VTKObservationMixin
         util.updateSegmentBinaryLabelmapFromArray = self._update_segment
         util.arrayFromSegmentBinaryLabelmap = self._segment_array

@@ -8,7 +8,8 @@ as a node's held-back event), vector volumes creatable by class name (``AddNewNo
 the sequence writer does for an RGB video's frames), one binary mask per segment on the reference volume's
 grid (``CopyContent`` deep-copies them), the serialised reference-image geometry of
 ``vtkSegmentationConverter``, the segment status of ``vtkSlicerSegmentationsModuleLogic``, and the
-subject hierarchy's item parents and attributes.
+subject hierarchy's item parents and attributes. A segmentation's display node (per-segment
+visibility and opacity) is in ``fake_slicer_display.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional
 
 import numpy as np
 import vtk
+from fake_slicer_display import FakeSegmentationDisplayNode
 
 if TYPE_CHECKING:  # only for the annotations; fake_slicer imports this module
     from fake_slicer import FakeScene
@@ -159,6 +161,12 @@ class FakeVectorVolumeNode(FakeVolumeNode):
     CLASS = "vtkMRMLVectorVolumeNode"
 
 
+class FakeLabelMapVolumeNode(FakeVolumeNode):
+    """A labelmap volume: a scalar volume node subclass in Slicer too (``vtkMRMLLabelMapVolumeNode``)."""
+
+    CLASS = "vtkMRMLLabelMapVolumeNode"
+
+
 class FakeROINode(FakeNode):
     """A markups ROI given by its RAS bounds (xmin, xmax, ymin, ymax, zmin, zmax)."""
 
@@ -185,8 +193,14 @@ class FakeSegment:
     def GetColor(self):
         return self.color
 
+    def SetColor(self, *color) -> None:
+        self.color = tuple(float(c) for c in (color[0] if len(color) == 1 else color))
+
     def SetTag(self, key: str, value: str) -> None:
         self.tags[key] = value
+
+    def RemoveTag(self, key: str) -> None:
+        self.tags.pop(key, None)
 
     def GetTag(self, key: str) -> Optional[str]:
         return self.tags.get(key)
@@ -303,7 +317,14 @@ class FakeSegmentationNode(FakeNode):
 
     def __init__(self, name: str = "Segmentation") -> None:
         super().__init__(name)
-        self.segmentation, self.masks = FakeSegmentation(), {}
+        self.segmentation, self.masks, self.display = FakeSegmentation(), {}, None
+
+    def CreateDefaultDisplayNodes(self) -> None:
+        if self.display is None:
+            self.display = FakeSegmentationDisplayNode(self)
+
+    def GetDisplayNode(self) -> Optional[FakeSegmentationDisplayNode]:
+        return self.display
 
     @classmethod
     def GetReferenceImageGeometryReferenceRole(cls) -> str:
@@ -324,7 +345,8 @@ class FakeSegmentationNode(FakeNode):
         self.segmentation.SetConversionParameter(self.GEOMETRY_PARAMETER, geometry)
 
 
-NODE_CLASSES = {cls.CLASS: cls for cls in (FakeVolumeNode, FakeVectorVolumeNode, FakeROINode, FakeSegmentationNode)}
+NODE_CLASSES = {cls.CLASS: cls for cls in (FakeVolumeNode, FakeVectorVolumeNode, FakeLabelMapVolumeNode, FakeROINode,
+                                          FakeSegmentationNode)}
 
 
 class FakeSubjectHierarchy:
