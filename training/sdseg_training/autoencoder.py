@@ -214,13 +214,14 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
 
         from SDSegLogic.model_folder import load_state_dict_checked
 
-        from .modeling import read_autoencoder_meta
+        from .stage1_output import warm_start_steps
 
         init = Path(ae_cfg.init)
         load_state_dict_checked(ae, load_file(str(init / AE_WEIGHTS if init.is_dir() else init)), str(init))
-        meta = read_autoencoder_meta(init if init.is_dir() else init.parent)
-        previous_steps = int(meta.get("steps_total", meta.get("steps", 0)))
-        log(f"warm start from {init} ({previous_steps} earlier steps)")
+        previous_steps, stale = warm_start_steps(init)  # None: a record of other weights (not added up)
+        if stale:
+            warnings.warn(stale, stacklevel=2)
+        log(f"warm start from {init} ({'unknown' if previous_steps is None else previous_steps} earlier steps)")
     ae.to(device).train()
     opt = torch.optim.AdamW(ae.parameters(), lr=ae_cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     pool = mask_pool(train, cfg.data.multiclass)

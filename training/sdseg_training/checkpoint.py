@@ -40,6 +40,7 @@ __all__ = [
     "has_checkpoints",
     "remove_run_files",
     "update_checkpoint_state",
+    "best_record_after_crash",
     "STATE_NAME",
 ]
 
@@ -177,7 +178,11 @@ def recover_interrupted_swap(folder: Path) -> None:
     folder = Path(folder)
     aside = folder.with_name(f".{folder.name}.old")
     if not folder.exists() and aside.is_dir():
-        os.replace(aside, folder)
+        try:
+            os.replace(aside, folder)
+        except FileNotFoundError:  # another process of the run put it back first
+            if not folder.is_dir():
+                raise
 
 
 def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
@@ -223,9 +228,13 @@ def _is_checkpoint_name(name: str) -> bool:
 
 
 def has_checkpoints(output_dir: Path) -> bool:
-    """Whether ``<output_dir>/checkpoints`` holds a step or ``best`` checkpoint of a run."""
+    """Whether ``<output_dir>/checkpoints`` holds a step or ``best`` checkpoint of a run.
+
+    A checkpoint set aside (``.<name>.old``) by a crash during its replacement counts: it is put
+    back when read (:func:`recover_interrupted_swap`). Staging folders (``.<name>.tmp``) do not.
+    """
     root = Path(output_dir) / "checkpoints"
-    return root.is_dir() and any(p.is_dir() and _is_checkpoint_name(p.name) and not p.name.startswith(".") for p in root.iterdir())
+    return root.is_dir() and any(p.is_dir() and _is_checkpoint_name(p.name) and not p.name.endswith(".tmp") for p in root.iterdir())
 
 
 def remove_run_files(output_dir: Path) -> List[Path]:
@@ -271,3 +280,33 @@ def update_checkpoint_state(folder: Path, **fields: Any) -> None:
     tmp = path.with_name(f".{STATE_NAME}.tmp")
     tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
     os.replace(tmp, path)
+
+
+def best_record_after_crash(folder: Path, state: Dict[str, Any]) -> Optional[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:
+    """The best record (and validation history) of step checkpoint ``folder`` when its own record is stale.
+
+    The trainer saves step n, validates, saves a new ``best`` (its ``state.json`` written with its
+    weights, atomically) and then writes the new record into step n (:func:`update_checkpoint_state`).
+    A crash between the last two leaves step n naming an older best, while the sibling ``best``
+    holds step n's weights; a resume would then let a worse step replace them. ``best``'s own
+    record is the true one.
+
+    Args:
+        folder: a step checkpoint ``<output_dir>/checkpoints/step-<n>``.
+        state: its ``state.json`` as already read (every process of a run decides from that one read).
+
+    Returns:
+        ``(best, history)`` from the sibling ``best`` when it holds step n's weights as the best
+        while step n's record names another step; None when step n's record is current.
+    """
+    best_folder = Path(folder).parent / "best"
+    if not best_folder.is_dir():  # left aside by a crash while replaced: read it there (renames are left to one process)
+        best_folder = best_folder.with_name(".best.old")
+    try:
+        saved = json.loads((best_folder / STATE_NAME).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    step, record = state.get("step"), saved.get("best") or {}
+    if step is None or saved.get("step") != step or record.get("step") != step or (state.get("best") or {}).get("step") == step:
+        return None
+    return dict(record), list(saved.get("history") or state.get("history") or [])

@@ -46,9 +46,9 @@ EXIT_CODES = {
     EXIT_UNEXPECTED: "unexpected error (a bug: the traceback is printed; please report it)",
     EXIT_USAGE: "usage or config error: bad option, config file, key, value or override",
     EXIT_DATA: "data error: the dataset is missing, does not have the documented layout, or a case cannot be read",
-    EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent",
+    EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent; or training diverged",
     EXIT_RESOURCE: "resource error: out of memory",
-    EXIT_INTERRUPTED: "interrupted (Ctrl-C); a trainer first finishes the step and saves a checkpoint to resume from",
+    EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); a trainer first finishes the step and saves a checkpoint to resume from",
 }
 
 
@@ -98,12 +98,13 @@ def _json(value: Any) -> str:
     return json.dumps(_finite(value), indent=2, allow_nan=False)
 
 
-def _parser(prog: str, description: str) -> argparse.ArgumentParser:
+def _parser(prog: str, description: str, example: str = "train.max_steps=100") -> argparse.ArgumentParser:
+    """The common parser: config, overrides (``example`` is one this command reads), ``--debug``, the exit codes."""
     codes = "\n".join(f"  {code:>3}  {text}" for code, text in EXIT_CODES.items())
     p = argparse.ArgumentParser(prog=prog, description=description, epilog=f"exit codes:\n{codes}",
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("config", help="training YAML (see training/configs/)")
-    p.add_argument("overrides", nargs="*", help="section.key=value overrides, e.g. train.max_steps=100 (before or after the options)")
+    p.add_argument("overrides", nargs="*", help=f"section.key=value overrides, e.g. {example} (before or after the options)")
     p.add_argument("--debug", action="store_true", help="print the full traceback of errors")
     return p
 
@@ -182,7 +183,7 @@ def train_ae_main(argv: Optional[List[str]] = None) -> int:
         print(_json(train_autoencoder(load_config(args.config, args.overrides), overwrite=args.overwrite)))
         return EXIT_OK
 
-    p = _parser("sdseg-train-ae", "Train the SDSeg mask autoencoder (stage 1).")
+    p = _parser("sdseg-train-ae", "Train the SDSeg mask autoencoder (stage 1).", "autoencoder.max_steps=100")
     p.add_argument("--overwrite", action="store_true",
                    help="replace the trained autoencoder in autoencoder.output_dir (the old one is kept in "
                         "<output_dir>/replaced/<sha256>/); an interrupted run there (stage1-resume/) starts over "
@@ -217,7 +218,7 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     """Evaluate a run's best (or given) checkpoint on a split with the EMA UNet."""
     from .evaluate import evaluate_run
 
-    p = _parser("sdseg-eval", "Evaluate an SDSeg run (Dice / IoU) on the test or validation split.")
+    p = _parser("sdseg-eval", "Evaluate an SDSeg run (Dice / IoU) on the test or validation split.", "train.output_dir=runs/b")
     p.add_argument("--split", default="test", choices=("test", "val", "train"))
     p.add_argument("--checkpoint", default="best", help="'best', 'latest' or a checkpoint folder")
     p.add_argument("--steps", nargs="+", default=[1], action=_CountsThenOverrides, metavar="N",
@@ -286,7 +287,7 @@ def export_main(argv: Optional[List[str]] = None) -> int:
     """Export a run to an engine model folder (fp16 safetensors + model card)."""
     from .export import export_run
 
-    p = _parser("sdseg-export", "Export an SDSeg run to an engine model folder.")
+    p = _parser("sdseg-export", "Export an SDSeg run to an engine model folder.", "train.output_dir=runs/b")
     p.add_argument("--out", required=True, help="destination model folder")
     p.add_argument("--checkpoint", default="best")
     p.add_argument("--card", default=None,

@@ -159,7 +159,9 @@ class TrainSection:
         ema_max_decay: cap of the EMA decay min(cap, (1 + n) / (10 + n)).
         log_every / val_every / ckpt_every: cadence in optimizer steps.
         keep_checkpoints: how many step checkpoints to keep (plus ``best``).
-        val_max_items: cap on validation images (0 = all).
+        val_max_items: cap on validation slices (0 = all), taken in whole cases: the cases in
+            split order until they hold this many slices, the last one whole (a volume is
+            scored as one case, never part of one).
         num_threads: torch CPU threads (0 = leave torch's default).
         num_workers: data-loader workers.
         unet_autocast: run the UNet under the mixed-precision autocast too. ``None`` = automatic:
@@ -258,7 +260,8 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_dict(cls, data: Dict[str, Any], source: str = "config") -> "TrainConfig":
+    def from_dict(cls, data: Dict[str, Any], source: str = "config", overridden: Sequence[str] = ()) -> "TrainConfig":
+        """Check and build a config; ``overridden`` (``section.key`` given on the command line) is named in messages."""
         if data is None:
             data = {}
         if not isinstance(data, dict):
@@ -270,7 +273,8 @@ class TrainConfig:
         kwargs = {}
         for name, fld in sections.items():
             part_cls = fld.default_factory  # type: ignore[misc]
-            kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}: {name}")
+            given = sorted(k for k in overridden if k.split(".", 1)[0] == name)  # a message must not send you to the file only
+            kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}{f' (overrides {given})' if given else ''}: {name}")
         cfg = cls(**kwargs)
         check_consistency(cfg, source)
         return cfg
@@ -344,4 +348,4 @@ def load_config(path: Optional[str], overrides: Sequence[str] = ()) -> TrainConf
         except yaml.YAMLError as exc:
             raise TrainingConfigError(f"{p}: not valid YAML ({exc}).") from None
     data = apply_overrides(data, overrides)
-    return TrainConfig.from_dict(data, source=str(path or "defaults"))
+    return TrainConfig.from_dict(data, source=str(path or "defaults"), overridden=[item.split("=", 1)[0] for item in overrides])

@@ -9,7 +9,7 @@ typo fails at once with the key, the value and the expected type, not hours late
 * ``float``: a number (an int is taken as a float; a numeric string such as ``2e-4`` too);
   booleans and NaN are refused. Shares and probabilities (``val_fraction``, ``dropout``,
   ``ema_max_decay``, ...) lie in 0..1, every other float but ``window`` and ``betas`` is >= 0,
-  and ``val_fraction + test_fraction`` is below 1.
+  ``val_fraction + test_fraction`` is below 1, and both ``optim.betas`` lie in [0, 1).
 * ``bool``: ``true`` or ``false`` only.
 * ``str``: a string; ``Optional[...]`` also takes ``null``.
 * ``Tuple[float, float]`` (``data.window``, ``data.slice_range``, ``optim.betas``): a list of
@@ -42,6 +42,8 @@ _UNIT_INTERVAL = {"val_fraction", "test_fraction", "absent_class_probability", "
 # floats that may be negative (a window in HU) or have their own rule (scale_factor: config.py)
 _SIGNED_FLOATS = {"window", "betas", "scale_factor"}
 _MAX_LABEL = 255
+# what a pair key's value looks like, for messages
+_PAIR_EXAMPLES = {"window": "[-125, 275]", "slice_range": "[40, 66]", "betas": "[0.9, 0.999]"}
 
 
 def _type_name(tp: Any) -> str:
@@ -125,7 +127,7 @@ def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
     if origin in (tuple, typing.Tuple):
         args = typing.get_args(tp)
         if not isinstance(value, (list, tuple)) or len(value) != len(args):
-            raise TrainingConfigError(f"{where}: {key}={value!r} is not {_type_name(tp)}, e.g. [-125, 275].")
+            raise TrainingConfigError(f"{where}: {key}={value!r} is not {_type_name(tp)}, e.g. {_PAIR_EXAMPLES.get(key, '[0, 1]')}.")
         return tuple(_coerce(a, f"{key}[{i}]", v, where) for i, (a, v) in enumerate(zip(args, value)))
     if origin in (list, typing.List):
         if not isinstance(value, (list, tuple)):
@@ -241,3 +243,6 @@ def check_consistency(cfg: Any, where: str) -> None:
                                   "leaves no training cases; their sum must be below 1 (e.g. 0.1 and 0.1).")
     if data.window is not None and not data.window[0] < data.window[1]:
         raise TrainingConfigError(f"{where}: data.window={list(data.window)!r} must be [low, high] with low < high.")
+    if not all(0.0 <= beta < 1.0 for beta in cfg.optim.betas):  # AdamW's decay rates (torch refuses others, mid-setup)
+        raise TrainingConfigError(f"{where}: optim.betas={list(cfg.optim.betas)!r} must both lie in [0, 1) (AdamW's decay "
+                                  "rates of its moving averages), e.g. [0.9, 0.999] (the paper's).")

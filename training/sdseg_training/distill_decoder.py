@@ -203,7 +203,8 @@ def evaluate_fast_decoder(model: SDSegModel, masks: np.ndarray, batch: int = 16,
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description="Distil an opt-in fast mask decoder into a copy of a model folder.")
+    parser = argparse.ArgumentParser(prog="python -m sdseg_training.distill_decoder",
+                                     description="Distil an opt-in fast mask decoder into a copy of a model folder.")
     parser.add_argument("model", type=Path, help="trained model folder")
     parser.add_argument("output", type=Path, help="new model folder (the input is never modified)")
     parser.add_argument("--steps", type=int, default=2000)

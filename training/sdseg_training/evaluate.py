@@ -25,7 +25,8 @@ from .metrics import dice_iou, pixel_confusion
 from .run_compat import other_data_note
 from .split_leak import autoencoder_test_overlap, run_split_path
 
-__all__ = ["predict_slices", "score_predictions", "validate", "model_from_checkpoint", "checkpoint_folder", "evaluate_run"]
+__all__ = ["predict_slices", "score_predictions", "validate", "whole_case_items", "model_from_checkpoint", "checkpoint_folder",
+           "evaluate_run"]
 
 
 def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: int = 1, seed: int = 0,
@@ -51,17 +52,49 @@ def predict_slices(pipe: SDSegPipeline, slices: SliceSet, num_inference_steps: i
     return {"labels": np.concatenate(labels), "foreground": np.concatenate(soft).astype(np.float32)}
 
 
+def whole_case_items(slices: SliceSet, max_items: int) -> int:
+    """How many leading slices of ``slices`` to score under a cap of ``max_items``, in whole cases.
+
+    A volume's Dice is one number over all its slices, so a cap must not cut a volume part-way:
+    the cases are taken in order until they hold ``max_items`` slices, the last one whole (the
+    count may pass the cap by less than one case). ``max_items`` 0 takes every slice.
+
+    Returns:
+        The number of leading slices, the end of a case (``len(slices)`` when uncapped).
+    """
+    n = len(slices)
+    if not max_items or max_items >= n:
+        return n
+    last = slices.case_ids[max_items - 1]
+    end = max_items
+    while end < n and slices.case_ids[end] == last:
+        end += 1
+    return end
+
+
 def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Sequence[str], multiclass: bool) -> Dict[str, Any]:
-    """Per-case, per-class Dice and IoU: summary means, the per-case table and the pixel confusion matrix."""
+    """Per-case, per-class Dice and IoU: summary means, the per-case table and the pixel confusion matrix.
+
+    ``pred_labels`` (n, S, S) covers the first n slices of ``slices``; n must end on a case boundary
+    (:func:`whole_case_items`) when it cuts into a volume, since a volume is scored as one case.
+
+    Raises:
+        ValueError: ``pred_labels`` ends part-way through a volume.
+    """
     n = pred_labels.shape[0]
     gt_all = slices.labels[:n]
     classes = list(range(1, len(class_names) + 1)) if multiclass else [1]
     per_case: Dict[str, Dict[str, List[float]]] = {}
     for cid, idx in slices.cases().items():
-        idx = idx[idx < n]
+        is_vol = slices.is_volume.get(cid, False)
+        kept = idx[idx < n]
+        if is_vol and 0 < len(kept) < len(idx):
+            raise ValueError(f"predictions for the first {n} slices end part-way through volume {cid} (slices {idx[0]}-"
+                             f"{idx[-1]}), which would be scored as a whole case; predict whole volumes "
+                             "(whole_case_items).")
+        idx = kept
         if len(idx) == 0:
             continue
-        is_vol = slices.is_volume.get(cid, False)
         for ci, c in enumerate(classes):
             gt = (gt_all[idx] == c) if multiclass else (gt_all[idx] > 0)
             pr = (pred_labels[idx] == c) if multiclass else (pred_labels[idx] > 0)
@@ -119,7 +152,8 @@ def _validate(trainer, writer=None) -> Dict[str, Any]:
     metrics: Dict[str, Any] = {"dice": 0.0, "iou": 0.0}
     if acc.is_main_process:
         pipe = SDSegPipeline(_eval_model_of(trainer), None, device=acc.device, dtype=torch.float32)
-        pred = predict_slices(pipe, trainer.val_set, 1, cfg.train.seed, max_items=cfg.train.val_max_items)
+        items = whole_case_items(trainer.val_set, cfg.train.val_max_items)  # whole volumes: one Dice per case
+        pred = predict_slices(pipe, trainer.val_set, 1, cfg.train.seed, max_items=items)
         scored = score_predictions(trainer.val_set, pred["labels"], trainer.info.class_names, cfg.data.multiclass)
         metrics = {"dice": scored["dice"], "iou": scored["iou"], **{f"dice/{k}": v["dice"] for k, v in scored["per_class"].items()}}
         if writer is not None:
@@ -145,7 +179,13 @@ def image_grid(slices: SliceSet, pred: Dict[str, np.ndarray], rows: int = 4) -> 
 
 
 def checkpoint_folder(output_dir: Path, which: str) -> Path:
-    from .checkpoint import latest_checkpoint
+    """The checkpoint folder ``which`` (``best``, ``latest`` or a path) names in a run; a ``best`` left aside by a
+    crash between the two renames of its replacement is put back first (:func:`~.checkpoint.recover_interrupted_swap`).
+
+    Raises:
+        ResumeError: no such checkpoint, naming the remedy.
+    """
+    from .checkpoint import latest_checkpoint, recover_interrupted_swap
 
     output_dir = Path(output_dir)
     if which == "best":
@@ -154,6 +194,8 @@ def checkpoint_folder(output_dir: Path, which: str) -> Path:
         path = latest_checkpoint(output_dir)
     else:
         path = Path(which)
+    if path is not None:
+        recover_interrupted_swap(path)
     if path is None or not path.is_dir():
         hint = ""
         if which == "best" and latest_checkpoint(output_dir) is not None:

@@ -14,9 +14,9 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
@@ -26,8 +26,11 @@ import torch
 from .config import load_config
 from .data import load_data
 from .data.splits import write_json_atomic
+from .errors import ResumeError
 from .evaluate import check_checkpoint_classes, checkpoint_folder, model_from_checkpoint, predict_slices, score_predictions
 from .metrics import dice_iou
+from .run_compat import other_data_note
+from .split_leak import autoencoder_test_overlap, run_split_path
 
 __all__ = ["run_experiments", "ms_ssim_pairs"]
 
@@ -65,18 +68,35 @@ def _agreement(preds: List[np.ndarray], slices, multiclass: bool, num_classes: i
 
 
 def run_experiments(cfg, split: str = "test", checkpoint: str = "best", steps: Sequence[int] = (1, 10, 50), seeds: int = 10) -> Dict[str, Any]:
+    """Score a checkpoint on ``split`` for each number of steps, and its stability over ``seeds`` (module docstring).
+
+    Returns:
+        The result; ``warnings`` (also issued) when the data differs from the run's (:func:`~.run_compat.other_data_note`)
+        or the stage-1 autoencoder saw test masks, as ``sdseg-eval`` reports them.
+
+    Raises:
+        ResumeError: ``split`` holds no case in the run's split file.
+    """
     from SDSegLogic.pipeline import SDSegPipeline
 
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
     info, _, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=(split,))
+    if split not in sets:
+        raise ResumeError(f"the {split!r} split is empty in {run_split_path(cfg)}; choose another --split, or a run whose "
+                          f"split holds {split} cases.")
     data = sets[split]
     model = model_from_checkpoint(cfg, folder)
     check_checkpoint_classes(cfg, model, info.class_names, folder, "evaluate")
     pipe = SDSegPipeline(model, None, device="cpu", dtype=torch.float32)
     out: Dict[str, Any] = {"run": str(cfg.train.output_dir), "checkpoint": folder.name, "checkpoint_step": model.training_state["step"],
                            "split": split, "items": len(data), "steps": {}}
+    leak = autoencoder_test_overlap(cfg.model.autoencoder, run_split_path(cfg)) if split == "test" else None
+    for note in (other_data_note(folder, model.training_state, cfg), leak):  # as sdseg-eval reports them
+        if note:
+            warnings.warn(note, stacklevel=2)
+            out.setdefault("warnings", []).append(note)
     for s in steps:
         t0 = time.time()
         pred = predict_slices(pipe, data, int(s), seed=0)
@@ -99,20 +119,29 @@ def run_experiments(cfg, split: str = "test", checkpoint: str = "best", steps: S
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m sdseg_training.experiments", description=__doc__.splitlines()[0])
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--split", default="test")
-    p.add_argument("--checkpoint", default="best")
-    p.add_argument("--steps", type=int, nargs="+", default=[1, 10, 50])
-    p.add_argument("--seeds", type=int, default=10)
-    p.add_argument("--json", default=None)
-    args = p.parse_args(argv)
-    result = run_experiments(load_config(args.config, args.overrides), args.split, args.checkpoint, args.steps, args.seeds)
-    print(json.dumps(result, indent=2))
-    if args.json:
-        write_json_atomic(Path(args.json), result)
-    return 0
+    """The command line (module docstring); errors are reported as ``sdseg-eval`` reports them (one line, exit code)."""
+    from .cli import _CountsThenOverrides, _finite, _json, _parser, _run
+
+    p = _parser("python -m sdseg_training.experiments", __doc__.splitlines()[0], "train.output_dir=runs/b")
+    p.add_argument("--split", default="test", choices=("test", "val", "train"))
+    p.add_argument("--checkpoint", default="best", help="'best', 'latest' or a checkpoint folder")
+    p.add_argument("--steps", nargs="+", default=[1, 10, 50], action=_CountsThenOverrides, metavar="N",
+                   help="inference steps to score (1 = single step; >1 = DDIM); section.key=value after them are overrides")
+    p.add_argument("--seeds", type=int, default=10, help="noise seeds of the stability measurement (1 or less: none)")
+    p.add_argument("--json", default=None, help="also write the result to this JSON file")
+    p.set_defaults(late_overrides=[])
+    tokens = list(sys.argv[1:] if argv is None else argv)
+
+    def body(args: argparse.Namespace) -> int:
+        # in the order given, wherever they stood: a later value of a key wins, as in load_config (as sdseg-eval)
+        overrides = sorted(args.overrides + args.late_overrides, key=lambda t: tokens.index(t) if t in tokens else len(tokens))
+        result = _finite(run_experiments(load_config(args.config, overrides), args.split, args.checkpoint, args.steps, args.seeds))
+        print(_json(result))
+        if args.json:
+            write_json_atomic(Path(args.json), result)
+        return 0
+
+    return _run(p, argv, body, single_process=True)
 
 
 if __name__ == "__main__":

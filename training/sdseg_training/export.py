@@ -18,6 +18,7 @@ import dataclasses
 import json
 import shutil
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -27,10 +28,12 @@ import torch
 from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
 from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, move_folder_into_place, save_model_folder
 
+from .checkpoint import best_record_after_crash
 from .data import discover
 from .errors import TrainingConfigError
 from .evaluate import check_checkpoint_classes, checkpoint_folder, model_from_checkpoint
 from .run_compat import check_same_data
+from .stage1_output import stale_meta_note
 
 __all__ = ["build_card", "export_run", "check_destination", "default_modality"]
 
@@ -91,9 +94,14 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     in training, without a channel warning), unless the card file sets these fields.
     """
     fields = _card_fields(fields, card_source)
-    for key in ("authors", "references"):
+    for key in ("authors", "references"):  # as SDSegLogic.model_card reads them: tuple("Jane Doe") is one per letter
         if key in fields:
-            fields[key] = tuple(fields[key])
+            value = fields[key]
+            if not isinstance(value, (list, tuple)) or not all(isinstance(item, str) for item in value):
+                example = "Jane Doe" if key == "authors" else "https://doi.org/..."
+                raise TrainingConfigError(f"{card_source}: {key} {value!r} must be a list of strings, one per "
+                                          f"{key[:-1]} (e.g. {key}: [\"{example}\"]).")
+            fields[key] = tuple(value)
     class_specs = fields.pop("classes", None)
     if class_specs is None:
         class_specs = [{"name": n} for n in info.class_names]
@@ -109,7 +117,11 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     if "input_channels" not in fields:
         fields["input_channels"] = 1 if cfg.data.kind == "folder2d" and int(info.channels) == 3 and _all_grey(info) else int(info.channels)
     fields.setdefault("modality", default_modality(cfg.data.kind))
-    fields.setdefault("image_resize", getattr(info, "image_resize", "bilinear"))  # the engine resizes as training did
+    trained_resize = getattr(info, "image_resize", "bilinear")  # the engine must resize as training did
+    if fields.setdefault("image_resize", trained_resize) != trained_resize:
+        raise TrainingConfigError(f"{card_source}: image_resize {fields['image_resize']!r} is not how this run's "
+                                  f"images were resized ({trained_resize!r}, set by data.kind {cfg.data.kind!r}); "
+                                  "remove image_resize from the card file (export fills it in).")
     return ModelCard(
         model_id=str(fields.pop("model_id", Path(cfg.train.output_dir).name)),
         intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
@@ -175,20 +187,26 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     check_checkpoint_classes(cfg, model, info.class_names, folder, "export")
     check_same_data(folder, model.training_state, cfg, "export")  # the card's intensity mapping is the run's
     state = model.training_state
+    recorded_best = best_record_after_crash(folder, state)  # a crash after saving best, before this step recorded it
     split_path = Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"
     split = json.loads(split_path.read_text(encoding="utf-8")) if split_path.is_file() else {}
     trained = {**dataclasses.asdict(cfg.train), **((state.get("config") or {}).get("train") or {})}  # as the run recorded it
     training: Dict[str, Any] = {
         "data": cfg.data.kind, "split_sizes": {k: len(split.get(k, [])) for k in ("train", "val", "test")},
         "steps": state["step"], "global_batch": int(trained["batch_size"]) * int(trained["grad_accum"]) * state.get("num_processes", 1),
-        "lambda_latent": trained["lambda_latent"], "scale_factor": state["scale_factor"], "best_validation": state.get("best"),
+        "lambda_latent": trained["lambda_latent"], "scale_factor": state["scale_factor"],
+        "best_validation": recorded_best[0] if recorded_best else state.get("best"),
         "preset": cfg.model.preset, "exported_from": folder.name, "autoencoder_sha256": state.get("autoencoder_sha256"),
     }
     if "slices" in split:
         training["slices"] = {k: len(v) for k, v in split["slices"].items()}
         training["test_slices"] = [min(split["slices"]["test"]), max(split["slices"]["test"])]
     meta = read_autoencoder_meta(Path(cfg.model.autoencoder))
-    if meta:
+    stale = stale_meta_note(Path(cfg.model.autoencoder), meta) if meta else None
+    if stale:  # the record of other weights: the card must not present it as these weights' history
+        warnings.warn(stale, stacklevel=2)
+        training["autoencoder"] = {"source": "stage 1 (this package)", "record": stale}
+    elif meta:
         training["autoencoder"] = {"source": "stage 1 (this package)", "steps": meta.get("steps_total", meta.get("steps")),
                                    "heldout_reconstruction": meta.get("heldout_reconstruction")}
     if metrics_path:

@@ -11,7 +11,10 @@ training or model selection) with a single step, and reports:
   (and of the validation split), per mask as in :func:`~.autoencoder.reconstruction_dice`;
 * optionally (``--samples N ...``) the Dice of the mean class map of N noise draws per slice;
 * optionally (``--cpu-check``) that the folder loads and segments on the CPU with and without
-  ``fast_decoder=True``.
+  ``fast_decoder=True``;
+* ``warnings``: when the config prepares the data otherwise than the folder's model card says
+  (intensity window or mapping, size, resize mode), as ``sdseg-eval`` does for a checkpoint
+  (:func:`~.run_compat.card_data_note`); the scores are still computed.
 
 Dice follows :mod:`.metrics` and :func:`~.evaluate.score_predictions`: one Dice per class per
 case; the demo's test split is one pseudo-volume, so each class gets one Dice over the 27-slice
@@ -30,11 +33,15 @@ import argparse
 import json
 import sys
 import time
+import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import torch
+
+from .errors import ResumeError
+from .split_leak import run_split_path
 
 __all__ = ["evaluate_folder", "summarize_run", "main"]
 
@@ -58,12 +65,13 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
 
     from .data import load_data
     from .evaluate import predict_slices, score_predictions
+    from .run_compat import card_data_note
 
     model_dir = Path(model_dir)
     dev = _resolve_device(device)
     info, split, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=("test", "val"))
     if "test" not in sets:
-        raise ValueError(f"the test split of {cfg.train.output_dir}/split.json is empty; nothing held out to evaluate.")
+        raise ResumeError(f"the test split of {run_split_path(cfg)} is empty; nothing held out to evaluate.")
     test = sets["test"]
     names = info.class_names
     started = time.perf_counter()
@@ -73,6 +81,10 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         "split": "test", "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
         "files": sorted(p.name for p in model_dir.iterdir()),
     }
+    note = card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize)
+    if note:  # the JSON keeps it beside the scores it qualifies
+        warnings.warn(note, stacklevel=2)
+        result["warnings"] = [note]
     slices_info = json.loads((Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json").read_text())
     if "slices" in slices_info:
         result["test_slice_indices"] = [min(slices_info["slices"]["test"]), max(slices_info["slices"]["test"])]
@@ -160,7 +172,7 @@ def evaluate_autoencoder(cfg, stage1: Path, device: str = "auto") -> Dict[str, A
     dev = _resolve_device(device)
     info, _, sets = load_data(cfg.data, Path(stage1), parts=("test", "val"))
     if "test" not in sets:
-        raise ValueError(f"the test split of {stage1}/split.json is empty; nothing held out to evaluate.")
+        raise ResumeError(f"the test split of {stage1}/split.json is empty; nothing held out to evaluate.")
     model = SDSegModel(build_model_config(cfg.model, cfg.data))
     source = load_autoencoder_weights(model, str(stage1))
     ae = model.autoencoder.to(dev).float().eval()
@@ -220,10 +232,11 @@ def summarize_run(outdir: Path) -> Dict[str, Any]:
         rec = ae.get("heldout_reconstruction", {})
         summary["stage1"] = {"steps": ae.get("steps"), "seconds": ae.get("seconds"), "val_recon_dice_mean": rec.get("dice_mean"),
                              "val_recon_dice_min": rec.get("dice_min")}
+    from .checkpoint import latest_checkpoint, recover_interrupted_swap
+
+    recover_interrupted_swap(outdir / "stage2" / "checkpoints" / "best")  # left aside by a crash: put back, as sdseg-eval does
     best = _read(outdir / "stage2" / "checkpoints" / "best" / "state.json")
     if best:
-        from .checkpoint import latest_checkpoint
-
         latest = latest_checkpoint(outdir / "stage2")
         last = _read(latest / "state.json") if latest else None
         summary["stage2"] = {"steps": (last or best).get("step"), "best_val_dice": best.get("best", {}).get("metric"),
@@ -243,7 +256,25 @@ def summarize_run(outdir: Path) -> Dict[str, Any]:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    """Command-line entry point (``eval`` or ``summary``); returns the exit status."""
+    """Command-line entry point (``eval``, ``ae`` or ``summary``); returns the exit status.
+
+    An error the package raises on purpose is one line, ``python -m sdseg_training.heldout: error: ...``,
+    with the exit code of :data:`~.cli.EXIT_CODES`, as the console commands report it; anything else
+    keeps its traceback.
+    """
+    from .cli import EXIT_UNEXPECTED, exit_code_for, user_error
+
+    try:
+        return _main(argv)
+    except Exception as exc:
+        code = exit_code_for(exc)
+        if code == EXIT_UNEXPECTED:
+            raise
+        sys.stderr.write(f"python -m sdseg_training.heldout: error: {' '.join(str(user_error(exc) or exc).split())}\n")
+        return code
+
+
+def _main(argv: Optional[List[str]]) -> int:
     from .data.splits import write_json_atomic
 
     p = argparse.ArgumentParser(prog="python -m sdseg_training.heldout", description=__doc__.splitlines()[0])

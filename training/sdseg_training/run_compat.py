@@ -17,8 +17,8 @@ from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import TrainingConfigError
 
-__all__ = ["describe_classes", "check_same_classes", "check_same_data", "other_data_note", "check_same_shape",
-           "process_count_note"]
+__all__ = ["describe_classes", "check_same_classes", "check_same_data", "other_data_note", "card_data_note",
+           "check_same_shape", "process_count_note"]
 
 _SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
 #: The data settings fixed for a run: the dataset kind (its reading and preprocessing), the training size
@@ -136,6 +136,46 @@ def other_data_note(folder: Path, recorded: Dict[str, Any], cfg: Any) -> Optiona
     return (f"evaluating {folder} on data other than it was trained on ({'; '.join(differing)}): the scores describe "
             f"inputs the networks never saw. To score the run on its own data, restore these settings as the run "
             f"recorded them (\"config\" in {Path(folder) / 'state.json'}).")
+
+
+def card_data_note(model_dir: Path, card: Any, intensity: Dict[str, Any], size: int, image_resize: str) -> Optional[str]:
+    """A warning when an exported model folder is evaluated on data prepared otherwise than its model card says.
+
+    The card records the data contract the networks learnt (intensity mapping, training size, resize
+    mode); ``heldout eval`` prepares the slices from the config instead and feeds them to the networks
+    as they are, so a config with another window or size scores inputs the model never saw. Like
+    :func:`other_data_note` for ``sdseg-eval``, this is reported, not refused.
+
+    Args:
+        model_dir: the exported folder, for the message.
+        card: its ``SDSegLogic.model_card.ModelCard``.
+        intensity: the data's mapping (``DatasetInfo.intensity``: ``kind`` and, for ``window``, ``low``/``high``).
+        size: the in-plane size the data is prepared at (``data.size``).
+        image_resize: how the data's images are resized (``DatasetInfo.image_resize``).
+
+    Returns:
+        The warning, or None when the data is prepared as the card says.
+    """
+    if card is None:  # a folder without a card: nothing recorded to compare with
+        return None
+    differing: List[str] = []
+    now, trained = intensity.get("kind"), card.intensity.kind
+    if now != trained:
+        differing.append(f"intensity mapping: {trained} in the model card, {now} now (data.kind)")
+    elif now == "window":
+        old_w = [float(card.intensity.low), float(card.intensity.high)]
+        new_w = [float(intensity["low"]), float(intensity["high"])]
+        if old_w != new_w:
+            differing.append(f"data.window: {old_w} in the model card, {new_w} now")
+    if int(card.training_size) != int(size):
+        differing.append(f"data.size: {card.training_size} in the model card (training_size), {size} now")
+    if card.image_resize != image_resize:
+        differing.append(f"image resize: {card.image_resize} in the model card, {image_resize} now (data.kind)")
+    if not differing:
+        return None
+    return (f"evaluating {model_dir} on data prepared otherwise than the model was trained on ({'; '.join(differing)}): "
+            f"the slices go to the networks as prepared, so the scores describe inputs they never saw. To score the "
+            f"model on its own data, set these as its model card gives them ({Path(model_dir) / 'model_card.json'}).")
 
 
 def check_same_data(folder: Path, recorded: Dict[str, Any], cfg: Any, doing: str) -> None:

@@ -63,7 +63,8 @@ def copy_stage1_fp16(source: Path, target: Path, overwrite: bool = False) -> Pat
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m sdseg_training.stage1_copy",
+                                     description="Write a stage-1 output as a small fp16 folder that stage 2 accepts.")
     parser.add_argument("source", type=Path, help="stage-1 output folder")
     parser.add_argument("target", type=Path, help="new folder for the fp16 copy")
     parser.add_argument("--overwrite", action="store_true")

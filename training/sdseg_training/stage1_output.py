@@ -13,13 +13,13 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, Tuple
 
 from .data.splits import write_json_atomic
 from .errors import TrainingConfigError
 from .modeling import AE_META, AE_WEIGHTS, save_safetensors_atomic, stage1_weights, state_fingerprint
 
-__all__ = ["REPLACED", "protect_stage1_output", "find_replaced_stage1", "save_stage1"]
+__all__ = ["REPLACED", "protect_stage1_output", "find_replaced_stage1", "save_stage1", "stale_meta_note", "warm_start_steps"]
 
 #: Subfolder of a stage-1 output where replaced weights are kept, one folder per fingerprint.
 REPLACED = "replaced"
@@ -81,7 +81,7 @@ def find_replaced_stage1(source: Any, sha256: str) -> Optional[Path]:
     return None
 
 
-def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: int = 0,
+def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: float, previous_steps: Optional[int] = 0,
                 heldout: bool = True) -> None:
     """Write ``autoencoder.safetensors`` and ``autoencoder.json`` (architecture, settings, reconstruction metrics).
 
@@ -90,12 +90,15 @@ def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: 
             False: on the training masks, for want of a validation split (``train_reconstruction``,
             ``heldout_split`` null), so that no report presents them as held out.
     """
+    from .stage1_resume import file_sha256
+
     save_safetensors_atomic(ae.state_dict(), out / AE_WEIGHTS, metadata={"format": "pt", "component": "autoencoder"})
     ae_cfg = cfg.autoencoder
-    write_json_atomic(out / AE_META, {
+    write_json_atomic(out / AE_META, {  # after the weights, naming them: a crash in between leaves a record stale_meta_note sees
         "format": "sdseg-stage1-autoencoder", "version": 1, "preset": cfg.model.preset,
+        "weights_sha256": file_sha256(out / AE_WEIGHTS),
         "autoencoder": config.to_dict()["autoencoder"], "sample_size": config.sample_size,
-        "steps": step, "steps_total": previous_steps + step, "warm_start": ae_cfg.init, "seconds": round(seconds, 1),
+        "steps": step, "steps_total": None if previous_steps is None else previous_steps + step, "warm_start": ae_cfg.init, "seconds": round(seconds, 1),
         "batch_size": ae_cfg.batch_size, "crop": ae_cfg.crop, "lr": ae_cfg.lr, "lr_schedule": ae_cfg.lr_schedule,
         "kl_weight": ae_cfg.kl_weight,
         "augment": {"flips": True, "rot90": ae_cfg.rot90, "max_shift": ae_cfg.max_shift,
@@ -104,3 +107,62 @@ def save_stage1(out: Path, ae, config, cfg, metrics, step: int, split, seconds: 
         "data_kind": cfg.data.kind,
         "split_sizes": {k: len(v) for k, v in split.items()},
     })
+
+
+def stale_meta_note(folder: Path, meta: dict) -> Optional[str]:
+    """Why ``autoencoder.json`` of a stage-1 folder does not describe its weights, or None when it does.
+
+    Stage 1 writes the weights, then the record naming their sha256 (``weights_sha256``); a crash
+    between the two leaves the record of earlier weights (their step and reconstruction Dice) beside
+    the new ones. A record without ``weights_sha256`` (older outputs) is taken as it is.
+
+    Args:
+        folder: the stage-1 output folder.
+        meta: its ``autoencoder.json`` as read.
+    """
+    from .stage1_resume import file_sha256
+
+    named = meta.get("weights_sha256")
+    if not named:
+        return None
+    now = file_sha256(Path(folder) / AE_WEIGHTS)
+    if now is None or now == named:
+        return None
+    return (f"{Path(folder) / AE_META} describes other weights than {Path(folder) / AE_WEIGHTS} (sha256 {named} recorded, "
+            f"{now} found: stage 1 stopped between writing the weights and their record), so its step count and "
+            f"reconstruction Dice are left out; score these weights with `python -m sdseg_training.heldout ae`.")
+
+
+def warm_start_steps(init: Path) -> Tuple[Optional[int], Optional[str]]:
+    """The steps the weights of a stage-1 warm start (``autoencoder.init``) were trained for, from their record.
+
+    ``autoencoder.json`` beside the weights counts them (``steps_total``) only when it names these
+    weights (``weights_sha256``): a record left by a crash between writing the weights and their
+    record, or a weights file the record does not describe, would add another run's steps. A record
+    without ``weights_sha256`` (older outputs) is taken as it is for the folder's own weights file.
+
+    Args:
+        init: a stage-1 folder or a weights file (``autoencoder.init``).
+
+    Returns:
+        ``(steps, note)``: the earlier steps (0 without a record) and None; or None (unknown) and
+        why the record was not used.
+    """
+    from .modeling import read_autoencoder_meta
+    from .stage1_resume import file_sha256
+
+    init = Path(init)
+    weights, folder = (init / AE_WEIGHTS, init) if init.is_dir() else (init, init.parent)
+    meta = read_autoencoder_meta(folder)
+    if not meta:
+        return 0, None
+    named = meta.get("weights_sha256")
+    if named is None and weights.name == AE_WEIGHTS:  # an older record: it describes the folder's weights file
+        return int(meta.get("steps_total", meta.get("steps", 0)) or 0), None
+    found = file_sha256(weights)
+    if named is not None and found == named:
+        return int(meta.get("steps_total", meta.get("steps", 0)) or 0), None
+    return None, (f"autoencoder.init={init}: {folder / AE_META} describes other weights than {weights} (sha256 "
+                  f"{named or 'not recorded'} in the record, {found} found; e.g. stage 1 stopped between writing the "
+                  "weights and their record), so the steps those weights were trained for are unknown: this run's "
+                  "autoencoder.json records steps_total null (its own steps under 'steps').")

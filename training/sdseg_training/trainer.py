@@ -16,6 +16,7 @@ Ctrl-C (:mod:`.interrupt`) finishes the step under way, saves it as an ordinary 
 and raises :class:`~.errors.TrainingInterrupted`; a resume from it is exact as well. A resume
 refuses a config whose classes, data kind, size or window, or model shape differ from the checkpoint's
 (:mod:`.run_compat`). Weights that turn NaN or infinite stop the run before they are saved (:mod:`.divergence`).
+A resume at a step whose validation a crash cut short validates that step first (:mod:`.selection`).
 """
 
 from __future__ import annotations
@@ -29,8 +30,8 @@ import torch
 
 from SDSegLogic.device import slow_cpu_bf16_note
 
-from .checkpoint import (capture_rng, gather_rank_rng, has_checkpoints, latest_checkpoint, load_checkpoint, remove_run_files, restore_rng,
-                         save_checkpoint, update_checkpoint_state)
+from .checkpoint import (best_record_after_crash, capture_rng, gather_rank_rng, has_checkpoints, latest_checkpoint, load_checkpoint,
+                         recover_interrupted_swap, remove_run_files, restore_rng, save_checkpoint, update_checkpoint_state)
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
 from .denoiser import Denoiser, lr_at, null_context, resumed_position
@@ -42,6 +43,7 @@ from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
 from .run_compat import check_same_classes, check_same_data, check_same_shape, process_count_note
 from .run_record import record_resolved_config, resumed_config_path
+from .selection import validate_and_select, validation_owed
 from .seeds import dropout_seed, step_generator
 from .split_leak import autoencoder_test_overlap, run_split_path
 from .stage1_resume import resume_checkpoint
@@ -117,7 +119,7 @@ class Stage2Trainer:
         self.best: Dict[str, Any] = {"metric": None, "step": None}
         self.scale_factor: Optional[float] = None
         self.history: list = []
-        ckpt = self._resume_path(resume)
+        ckpt = self.resumed_from = self._resume_path(resume)
         if ckpt is not None:
             self._load(ckpt)
         self.dataset = TrainSlices(
@@ -130,6 +132,11 @@ class Stage2Trainer:
         fresh = resume in (None, "none", "")
         if overwrite and not fresh:
             raise ResumeError(f"overwrite starts a new run in {self.out}; it does not go with --resume {resume} (use --resume none).")
+        if resume == "auto" and latest_checkpoint(self.out) is None and has_checkpoints(self.out):  # only best: not a new run
+            best = self.out / "checkpoints" / "best"
+            raise ResumeError(f"{self.out} holds the best checkpoint of a run but no step checkpoint to continue from; a new "
+                              f"run there would replace it. Continue from it with --resume {best}, set another "
+                              "train.output_dir, or pass --overwrite to delete it first.")
         if not fresh or not has_checkpoints(self.out):
             return
         if not overwrite:
@@ -149,6 +156,7 @@ class Stage2Trainer:
         if resume == "auto":
             return latest_checkpoint(self.out)
         path = Path(resume)
+        recover_interrupted_swap(path)  # e.g. --resume .../best left aside by a crash while it was replaced
         if not path.is_dir():
             raise ResumeError(f"--resume {path}: no such checkpoint folder.")
         return path
@@ -167,11 +175,18 @@ class Stage2Trainer:
         inner = acc.unwrap_model(self.denoiser)
         inner.load_state_dict(ck["model"], strict=True)
         self.optimizer.optimizer.load_state_dict(ck["optimizer"])
+        for group in self.optimizer.param_groups:  # the state brings its own; this invocation's settings apply (lr: per step)
+            group.update(betas=tuple(self.cfg.optim.betas), weight_decay=self.cfg.optim.weight_decay)
         self.ema.load_state_tensors(ck["ema"], state["ema_updates"])
         self.step = int(state["step"])
         self.micro_batches = resumed_position(state, self.cfg.train.batch_size, self.cfg.train.grad_accum)
         self.best = state.get("best", self.best)
         self.history = state.get("history", [])
+        stale = best_record_after_crash(folder, state)  # a crash after saving best, before recording it here
+        if stale is not None:
+            self.best, self.history = stale
+            if acc.is_main_process:
+                update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
         self.scale_factor = float(state["scale_factor"])
         given = self.cfg.model.scale_factor
         if given and acc.is_main_process and abs(float(given) - self.scale_factor) > 1e-9 * self.scale_factor:
@@ -290,8 +305,6 @@ class Stage2Trainer:
         """Train until ``max_steps`` (default ``train.max_steps``); validate, log, checkpoint."""
         from tqdm import tqdm
 
-        from .evaluate import validate
-
         acc, tc = self.accelerator, self.cfg.train
         max_steps = int(max_steps if max_steps is not None else tc.max_steps)
         writer = None
@@ -310,9 +323,11 @@ class Stage2Trainer:
         if self.scale_factor is None:
             first = next(self.batches())
             self._set_scale_factor(first)
+        started = time.time()
+        if self.resumed_from is not None and validation_owed(self, max_steps):  # a crash cut this step's validation short
+            validate_and_select(self, self.resumed_from, writer, started)
         bar = tqdm(total=max_steps, initial=self.step, desc="stage 2", disable=not acc.is_local_main_process, dynamic_ncols=True)
         t0, last = time.time(), {}
-        started = time.time()
         out_of_time = False
         vote = StopVote(acc)
         guard = DivergenceGuard(self.step)
@@ -341,15 +356,7 @@ class Stage2Trainer:
                     t0 = time.time()
                 folder = self.save() if saving else None  # before validation: a crash there keeps the steps
                 if validating:
-                    metrics = validate(self, writer)
-                    self.history.append({"step": self.step, **metrics})
-                    if self.best["metric"] is None or metrics["dice"] > self.best["metric"]:
-                        self.best = {"metric": metrics["dice"], "step": self.step}
-                        self.save("best")
-                    if folder is not None and acc.is_main_process:  # the step checkpoint learns this validation
-                        update_checkpoint_state(folder, best=self.best, history=self.history[-200:])
-                    acc.print(f"step {self.step}: val Dice {metrics['dice']:.4f} IoU {metrics['iou']:.4f} (best {self.best['metric']:.4f} @ {self.best['step']}; "
-                              f"{time.time() - started:.0f} s)")
+                    validate_and_select(self, folder, writer, started)
                 stop = decision.interrupted or (not vote.distributed and interrupt.requested)  # one process: also a Ctrl-C while validating
                 if not final and stop:  # Ctrl-C or SIGTERM: a resumable checkpoint of this step, then stop
                     if folder is None:

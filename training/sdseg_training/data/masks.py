@@ -14,6 +14,10 @@ the grey level shown; otherwise (coloured palettes such as VOC's, or a palette t
 used) the pixel is its palette index, as ``numpy.asarray(PIL.Image.open(f))`` and VOC-style tools
 read class masks. The whole palette decides, so that files sharing a palette read alike.
 
+A TIFF mask whose Orientation tag turns it by 90 degrees (5-8) is refused: the training image is read as
+3D Slicer shows it (ITK applies only the tag's mirroring), while Pillow turns such a mask or not depending
+on its compression, so the two would not line up (tags 2-4 read alike in both and are accepted).
+
 1-bit masks (mode ``1``) read as 0/255 under ``"grey"`` (the grey level shown) and as 0/1 under
 ``"labels"`` (the number stored). A mask is one picture: a multi-page file is refused (as the image
 reader refuses one), and so is a mask drawn only in its alpha channel (transparency), whose values
@@ -55,6 +59,7 @@ def read_mask(path: Path, rule: str = "grey") -> np.ndarray:
     try:
         with Image.open(path) as im:
             _single_page(im, path)
+            _refuse_turned_tiff(im, path)
             if im.mode in ("P", "PA"):
                 values = _palette_values(im)
             elif im.mode in _WIDE_MODES:
@@ -76,6 +81,17 @@ def _single_page(im, path: Path) -> None:
         raise DatasetError(f"{path}: the mask file holds {pages} pages; a 2-D mask is one picture (multi-page "
                            "images are refused too). Save the page that belongs to the image as a single-page file "
                            "with the image's name.")
+
+
+def _refuse_turned_tiff(im, path: Path) -> None:
+    """Refuse a TIFF mask with Orientation 5-8, which would not line up with its image (module docstring)."""
+    tags = getattr(im, "tag_v2", None)
+    orientation = tags.get(274, 1) if tags is not None else 1
+    if orientation in (5, 6, 7, 8):
+        raise DatasetError(f"{path}: the TIFF mask has Orientation {orientation} (a 90-degree turn), so it would not "
+                           "line up with its image, which is read as 3D Slicer shows it (only the tag's mirroring "
+                           "applied). Save the mask without the Orientation tag (e.g. as PNG), drawn on the image as "
+                           "3D Slicer shows it.")
 
 
 def _refuse_alpha_only(im, values: np.ndarray, path: Path, rule: str) -> None:
@@ -127,6 +143,7 @@ def refuge_cup(path: Path) -> np.ndarray:
 
     with Image.open(path) as im:
         _single_page(im, path)
+        _refuse_turned_tiff(im, path)
         if im.mode in ("RGB", "RGBA", "P"):
             rgb = np.asarray(im.convert("RGB"))
             if not (rgb[..., 0] == rgb[..., 1]).all():
