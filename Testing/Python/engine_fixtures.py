@@ -15,6 +15,8 @@ import struct
 from pathlib import Path
 from typing import Any, Dict, Iterator, Optional
 
+import pytest
+
 TOKEN_BYTES = 32
 TINY_CLASSES = (
     ("liver", 1, (0.86, 0.45, 0.36), {"category": ("SCT", "123037004", "Anatomical Structure"), "type": ("SCT", "10200004", "Liver")}),
@@ -41,6 +43,12 @@ def make_tiny_model(folder: Path, classes=TINY_CLASSES[:1], model_id: str = "tin
         classes=tuple(SegmentClass(name, value, color, terminology) for name, value, color, terminology in classes),
     )
     return save_model_folder(folder, SDSegModel(config), card, overwrite=True)
+
+
+@pytest.fixture(scope="module")
+def model_folder(tmp_path_factory) -> Path:
+    """A tiny binary model folder (:func:`make_tiny_model`), made once per test module that imports this fixture."""
+    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-test")
 
 
 def raw_frame(header: Dict[str, Any], body: bytes = b"", declared_body: Optional[int] = None, magic: bytes = b"SDSG") -> bytes:

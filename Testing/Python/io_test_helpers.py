@@ -257,6 +257,45 @@ def write_enhanced_dicom(name, array: np.ndarray, geometry: ImageGeometry, order
     ds.save_as(str(name), enforce_file_format=True)
 
 
+SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
+
+
+def write_dicom_picture(name, pixels: bytes, rows: int, columns: int, photometric: str, samples: int, *, bits: int = 8,
+                        sop_class: str = SECONDARY_CAPTURE, modality: str = "OP", **fields) -> None:
+    """One uncompressed 2-D DICOM image of unsigned ``bits``-bit samples (``pixels``: its PixelData), written with pydicom.
+
+    ``fields`` are further data elements by keyword (``PlanarConfiguration``, palette tables, ...).
+    """
+    from pydicom.dataset import FileDataset, FileMetaDataset
+    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
+
+    meta = FileMetaDataset()
+    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = sop_class, generate_uid()
+    meta.TransferSyntaxUID = ExplicitVRLittleEndian
+    ds = FileDataset(str(name), {}, file_meta=meta, preamble=b"\0" * 128)
+    ds.SOPClassUID, ds.SOPInstanceUID = sop_class, meta.MediaStorageSOPInstanceUID
+    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
+    ds.Modality, ds.PatientName, ds.PatientID = modality, "A", "0"
+    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, samples, photometric
+    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
+    for key, value in fields.items():
+        setattr(ds, key, value)
+    ds.PixelData = pixels
+    ds.save_as(str(name), enforce_file_format=True)
+
+
+def turn_revealing_picture(mode: str) -> np.ndarray:
+    """A 20 x 30 uint8 picture any turn or mirror shows in: a red top band, a green left band and one odd pixel.
+
+    ``mode`` ``"RGB"``: (20, 30, 3); ``"L"``: (20, 30), a grey mix of the three channels.
+    """
+    picture = np.zeros((20, 30, 3), np.uint8)
+    picture[:5, :, 0] = 255
+    picture[:, :3, 1] = 200
+    picture[12, 17] = (7, 9, 11)
+    return picture if mode == "RGB" else picture[..., 0] // 2 + picture[..., 1] // 3 + picture[..., 2]
+
+
 class ExecuteCounter:
     """Counts ``SimpleITK.ImageFileReader.Execute`` calls (a spy around the real method, not a mock).
 

@@ -266,5 +266,38 @@ def _idle_panel(widget) -> bool:
             and all(getattr(ui, n).enabled for n in ("inputsCollapsibleButton", "optionsCollapsibleButton", "outputsCollapsibleButton")))
 
 
+def _broken_copy(tiny_model, folder) -> Path:
+    """A copy of the tiny model whose UNet weights no longer match their checksum (the engine exits with code 3)."""
+    import shutil
+
+    broken = shutil.copytree(tiny_model, folder / "broken-model")
+    weights = next(broken.glob("unet*.safetensors"))
+    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
+    return broken
+
+
+def _segment_with_a_broken_model(app, fake, widget, tiny_model, folder):
+    """Choose a :func:`_broken_copy` of the tiny model (made in ``folder``) and segment; returns the job,
+    finished (its engine exited with code 3 while loading), with the panel idle again."""
+    ui = widget.ui
+    ui.modelComboBox.addItem("broken", str(_broken_copy(tiny_model, folder)))
+    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.count - 1)
+    job = _segment(widget, _add_volume(fake, "CT"))
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    return job
+
+
+def _kill_engine_during_a_run(app, fake, widget):
+    """Segment a 300-slice volume one slice a batch and kill the engine once the run is under way (as the
+    out-of-memory killer does); returns the job, finished, with the panel idle again."""
+    ui = widget.ui
+    widget._parameterNode.batchSize = 1
+    job = _segment(widget, _add_volume(fake, "CT", shape=(300, 32, 32)))
+    assert _until(app, lambda: ui.progressBar.maximum == 100 and ui.progressBar.value > 0)
+    widget.logic.engineManager.process.popen.kill()  # killed for memory during the run
+    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    return job
+
+
 def _segmentations(fake):
     return fake.mrmlScene.GetNodesByClass("vtkMRMLSegmentationNode")

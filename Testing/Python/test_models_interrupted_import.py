@@ -101,6 +101,20 @@ def _wait_until(condition, what: str) -> None:
         time.sleep(0.02)
 
 
+def _paused_import(zips: dict, tmp_path: Path, point: str):
+    """tiny-test 1.0.0 installed from a.zip, and import A of b.zip (--force, a child process) paused at ``point``.
+
+    Returns (models home, A's process, A's flags folder: touch ``go`` in it to let A go on).
+    """
+    home = tmp_path / "sdseg" / "models"
+    import_zip(zips["a"], Registry(), home)
+    child = _child(tmp_path, zips["b"], home, point, "pause")
+    flags = tmp_path / "flags-b"
+    _wait_until(lambda: (flags / "paused").exists() or child.poll() is not None, "import A reaching its pause")
+    assert child.poll() is None, (tmp_path / "child-b.log").read_text()
+    return home, child, flags
+
+
 def _debris(home: Path) -> list:
     """Dot-named folders an import leaves only while it runs (staging folders, copies renamed aside)."""
     return sorted(str(p.relative_to(home)) for p in home.rglob(".*") if p.is_dir())
@@ -136,12 +150,7 @@ def test_debris_of_killed_imports_is_not_listed_and_the_next_import_clears_it(zi
 
 def test_two_forced_imports_of_one_model_run_one_after_the_other(zips, tmp_path):
     """Process A pauses with the installed copy renamed aside; `sdseg models import --force` B starts then."""
-    home = tmp_path / "sdseg" / "models"
-    import_zip(zips["a"], Registry(), home)
-    first = _child(tmp_path, zips["b"], home, "aside", "pause")
-    flags = tmp_path / "flags-b"
-    _wait_until(lambda: (flags / "paused").exists() or first.poll() is not None, "import A reaching its pause")
-    assert first.poll() is None, (tmp_path / "child-b.log").read_text()
+    home, first, flags = _paused_import(zips, tmp_path, "aside")
 
     second_log = tmp_path / "second.log"
     with open(second_log, "wb") as log:

@@ -13,21 +13,15 @@ from __future__ import annotations
 
 import threading
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model
+from engine_fixtures import model_folder  # noqa: F401 - a pytest fixture (a tiny model folder)
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineError, EngineProcess, EngineShutdownError
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-cancel-send")
 
 
 def test_a_cancel_that_cannot_be_sent_never_takes_the_segment_call_s_frames(model_folder):

@@ -56,15 +56,27 @@ def _partial_of(build: subprocess.Popen, folder: Path, known: set) -> Path:
     return new.pop()
 
 
-def test_a_killed_build_s_partial_file_is_deleted_by_the_next_build(tmp_path):
+def _caught_build(tmp_path: Path, name: str):
+    """A build of ``compiled/<name>.pt2`` started in a child and caught compiling: (folder, build, its partial file).
+
+    A build that cannot be caught (it ends first, or the wait fails) is killed before the error goes on.
+    """
     folder = tmp_path / "compiled"
     folder.mkdir()
-    killed = _start_build(folder / "killed.pt2", tmp_path)
+    build = _start_build(folder / f"{name}.pt2", tmp_path)
     try:
-        left = _partial_of(killed, folder, set())
-    finally:
-        killed.send_signal(signal.SIGKILL)
-        killed.wait(30)
+        return folder, build, _partial_of(build, folder, set())
+    except BaseException:
+        if build.poll() is None:
+            build.kill()
+            build.wait(30)
+        raise
+
+
+def test_a_killed_build_s_partial_file_is_deleted_by_the_next_build(tmp_path):
+    folder, killed, left = _caught_build(tmp_path, "killed")
+    killed.send_signal(signal.SIGKILL)
+    killed.wait(30)
     assert left.exists() and not (folder / "killed.pt2").exists()
     _age(left)
 
@@ -76,11 +88,8 @@ def test_a_killed_build_s_partial_file_is_deleted_by_the_next_build(tmp_path):
 def test_a_live_build_s_partial_file_is_kept_however_old_it_looks(tmp_path):
     from SDSegLogic.compiled_partials import STALE_PARTIAL_S, remove_stale_partials
 
-    folder = tmp_path / "compiled"
-    folder.mkdir()
-    live = _start_build(folder / "live.pt2", tmp_path)
+    folder, live, mine = _caught_build(tmp_path, "live")
     try:
-        mine = _partial_of(live, folder, set())
         _age(mine)
         assert remove_stale_partials(folder) == []
         assert live.poll() is None, "the build ended before the clean-up could be checked against it"

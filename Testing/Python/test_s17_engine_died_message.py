@@ -11,23 +11,17 @@ from __future__ import annotations
 
 import os
 import signal
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model
+from engine_fixtures import model_folder  # noqa: F401 - a pytest fixture (a tiny model folder)
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineDiedError, EngineProcess
 
 pytestmark = [pytest.mark.filterwarnings("ignore::UserWarning"),
               pytest.mark.skipif(not hasattr(signal, "SIGKILL"), reason="kills the engine with SIGKILL")]
 REMEDY = "Stop the engine and start it again (Segment restarts an engine that exited)."
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-died")
 
 
 def _killed_during_a_run(model_folder, *extra_args) -> tuple:

@@ -12,22 +12,16 @@ from __future__ import annotations
 import socket
 import threading
 import tracemalloc
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame
+from engine_fixtures import model_folder, raw_frame  # noqa: F401 - model_folder: a pytest fixture (a tiny model folder)
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineProcess
 from SDSegLogic.server.protocol import ProtocolError, send_frame
 
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
-
-
-@pytest.fixture(scope="module")
-def model_folder(tmp_path_factory) -> Path:
-    return make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-result-memory")
 
 
 def test_a_result_is_never_held_twice_and_its_arrays_are_the_caller_s(model_folder):

@@ -14,7 +14,7 @@ import threading
 
 import pytest
 import test_models_interrupted_import as interrupted
-from test_models_interrupted_import import HANG_GUARD_S, _child, _installed_from, _wait_until
+from test_models_interrupted_import import HANG_GUARD_S, _installed_from, _paused_import
 
 from SDSegLogic.model_cache_lock import cache_import_lock
 from SDSegLogic.model_folder import verify_model_folder
@@ -38,12 +38,7 @@ def _refuse_to_wait(message: str) -> None:
 @pytest.fixture
 def paused_import(zips, tmp_path):
     """Child A importing b.zip of tiny-test 1.0.0 (--force), paused while it holds the model's lock."""
-    home = tmp_path / "sdseg" / "models"
-    import_zip(zips["a"], Registry(), home)
-    child = _child(tmp_path, zips["b"], home, "verify", "pause")
-    flags = tmp_path / "flags-b"
-    _wait_until(lambda: (flags / "paused").exists() or child.poll() is not None, "import A reaching its pause")
-    assert child.poll() is None, (tmp_path / "child-b.log").read_text()
+    home, child, flags = _paused_import(zips, tmp_path, "verify")
     yield home, child
     (flags / "go").touch()
     assert child.wait(timeout=HANG_GUARD_S) == 0, (tmp_path / "child-b.log").read_text()

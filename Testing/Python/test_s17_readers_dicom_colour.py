@@ -11,31 +11,10 @@ import pytest
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.io import read_image
+from io_test_helpers import write_dicom_picture
 
 sitk = pytest.importorskip("SimpleITK")
 pytest.importorskip("pydicom")
-
-_SECONDARY_CAPTURE = "1.2.840.10008.5.1.4.1.1.7"
-
-
-def _write(name, pixels: bytes, rows: int, columns: int, photometric: str, samples: int, **fields) -> None:
-    """One uncompressed 8-bit DICOM image written with pydicom."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = _SECONDARY_CAPTURE, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(name), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = _SECONDARY_CAPTURE, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = "OP", "A", "0"
-    ds.Rows, ds.Columns, ds.SamplesPerPixel, ds.PhotometricInterpretation = rows, columns, samples, photometric
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = 8, 8, 7, 0
-    for key, value in fields.items():
-        setattr(ds, key, value)
-    ds.PixelData = pixels
-    ds.save_as(str(name), enforce_file_format=True)
 
 
 def _photo() -> np.ndarray:
@@ -53,7 +32,7 @@ def test_rgb_dicom_reads_in_colour_like_simpleitk_and_png(tmp_path, planar):
 
     rgb = _photo()
     pixels = (rgb if planar == 0 else np.moveaxis(rgb, -1, 0)).tobytes()
-    _write(tmp_path / "fundus.dcm", pixels, 20, 30, "RGB", 3, PlanarConfiguration=planar)
+    write_dicom_picture(tmp_path / "fundus.dcm", pixels, 20, 30, "RGB", 3, PlanarConfiguration=planar)
     Image.fromarray(rgb).save(tmp_path / "fundus.png")
     data = read_image(tmp_path / "fundus.dcm")
     itk = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "fundus.dcm")))  # what 3D Slicer shows
@@ -68,14 +47,14 @@ def test_palette_colour_dicom_reads_in_colour_like_simpleitk(tmp_path):
     luts = {f"{c}PaletteColorLookupTableDescriptor": [256, 0, 16] for c in ("Red", "Green", "Blue")}
     luts.update(RedPaletteColorLookupTableData=ramp, GreenPaletteColorLookupTableData=ramp[::-1],
                 BluePaletteColorLookupTableData=np.full(256, 1000, np.uint16).tobytes())
-    _write(tmp_path / "palette.dcm", np.arange(20, dtype=np.uint8).tobytes(), 4, 5, "PALETTE COLOR", 1, **luts)
+    write_dicom_picture(tmp_path / "palette.dcm", np.arange(20, dtype=np.uint8).tobytes(), 4, 5, "PALETTE COLOR", 1, **luts)
     itk = sitk.GetArrayFromImage(sitk.ReadImage(str(tmp_path / "palette.dcm")))
     data = read_image(tmp_path / "palette.dcm")
     assert data.is_rgb and np.array_equal(data.array, itk.astype(np.float32))
 
 
 def test_memory_check_counts_three_values_per_colour_pixel(tmp_path):
-    _write(tmp_path / "fundus.dcm", _photo().tobytes(), 20, 30, "RGB", 3, PlanarConfiguration=0)
+    write_dicom_picture(tmp_path / "fundus.dcm", _photo().tobytes(), 20, 30, "RGB", 3, PlanarConfiguration=0)
     one_channel = 20 * 30 * 4  # float32 bytes of a grey image of this size
     with pytest.raises(InputError, match=r"fundus\.dcm: the image holds 1,800 values .*memory budget"):
         read_image(tmp_path / "fundus.dcm", max_bytes=2 * one_channel)

@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 
 from SDSegLogic.io import read_image
+from io_test_helpers import turn_revealing_picture
 
 sitk = pytest.importorskip("SimpleITK")
 
@@ -21,11 +22,7 @@ sitk = pytest.importorskip("SimpleITK")
 def test_long_orientation_tag_reads_as_simpleitk_shows(tmp_path, orientation, mode):
     from PIL import Image, TiffImagePlugin
 
-    picture = np.zeros((20, 30, 3), np.uint8)
-    picture[:5, :, 0] = 255  # a red top band and a green left band: any turn or mirror shows
-    picture[:, :3, 1] = 200
-    picture[12, 17] = (7, 9, 11)
-    stored = picture if mode == "RGB" else picture[..., 0] // 2 + picture[..., 1] // 3 + picture[..., 2]
+    stored = turn_revealing_picture(mode)
     tags = TiffImagePlugin.ImageFileDirectory_v2()
     tags[274] = orientation
     tags.tagtype[274] = 4  # LONG

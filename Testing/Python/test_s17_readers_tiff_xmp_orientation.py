@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from SDSegLogic.io import read_image
+from io_test_helpers import turn_revealing_picture
 
 sitk = pytest.importorskip("SimpleITK")
 
@@ -32,11 +33,7 @@ def _xmp(orientation: int, form: str) -> bytes:
 def test_xmp_only_orientation_reads_as_simpleitk_shows(tmp_path, orientation, form, compression, mode):
     from PIL import Image, TiffImagePlugin
 
-    picture = np.zeros((20, 30, 3), np.uint8)
-    picture[:5, :, 0] = 255  # a red top band and a green left band: any turn or mirror shows
-    picture[:, :3, 1] = 200
-    picture[12, 17] = (7, 9, 11)
-    stored = picture if mode == "RGB" else picture[..., 0] // 2 + picture[..., 1] // 3 + picture[..., 2]
+    stored = turn_revealing_picture(mode)
     tags = TiffImagePlugin.ImageFileDirectory_v2()
     tags[700] = _xmp(orientation, form)
     tags.tagtype[700] = 1  # BYTE, as Adobe writes it

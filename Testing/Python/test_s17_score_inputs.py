@@ -19,6 +19,7 @@ def grid():
 
 @pytest.fixture()
 def labels(grid):
+    """(K, J, I) uint8: liver (1) and spleen (2) drawn on the ``grid`` fixture of the test's own module."""
     out = np.zeros(grid.array_shape, np.uint8)
     out[2:6, 3:8, 2:9] = 1
     out[5:8, 1:4, 6:11] = 2

@@ -10,28 +10,15 @@ from __future__ import annotations
 import unicodedata
 
 import numpy as np
-import pytest
 
 from SDSegLogic.cli_score import score_files
 from SDSegLogic.cli_score_batch import score_folders
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io.label_files import read_label_volume
+from test_s17_score_inputs import grid, labels  # noqa: F401 - pytest fixtures
 from test_score import write_labelmap
 
 NFC, NFD = (unicodedata.normalize(form, "tête-thorax") for form in ("NFC", "NFD"))
-
-
-@pytest.fixture()
-def grid():
-    return ImageGeometry((0.8, 1.3, 2.5), (5.0, -3.0, 40.0), np.eye(3), (12, 11, 9))
-
-
-@pytest.fixture()
-def labels(grid):
-    out = np.zeros(grid.array_shape, np.uint8)
-    out[2:6, 3:8, 2:9] = 1
-    out[5:8, 1:4, 6:11] = 2
-    return out
 
 
 def test_cases_named_in_either_unicode_form_are_paired(tmp_path, grid, labels):

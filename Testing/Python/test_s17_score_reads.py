@@ -15,7 +15,7 @@ from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io.label_files import read_label_volume
 from io_test_helpers import ExecuteCounter
 from test_score import write_labelmap
-from test_score_exact_labels import BIG, _write_nrrd
+from test_score_exact_labels import BIG, _write_nrrd, big_labels  # noqa: F401 - big_labels: a pytest fixture (on this grid)
 
 
 class VoxelReads:
@@ -47,16 +47,6 @@ class VoxelReads:
 @pytest.fixture()
 def grid():
     return ImageGeometry((0.9, 1.4, 2.5), (3.0, -7.0, 11.0), np.eye(3), (7, 6, 5))
-
-
-@pytest.fixture()
-def big_labels(grid):
-    """(K, J, I) int64: neighbouring labels above 2**24 (float32 merges them) and a small one."""
-    out = np.zeros(grid.array_shape, np.int64)
-    out[1:3, 1:3, 1:4] = BIG + 1
-    out[3:5, 2:5, 2:6] = BIG + 3
-    out[0, 0, 0] = 7
-    return out
 
 
 @pytest.mark.parametrize("suffix", ["png", "tif"])

@@ -14,6 +14,7 @@ import pytest
 from SDSegLogic.cli_score import score_files
 from SDSegLogic.errors import GeometryError
 from SDSegLogic.geometry import ImageGeometry
+from test_s17_score_inputs import labels  # noqa: F401 - pytest fixture: liver and spleen drawn on this grid
 from test_score import write_labelmap, write_seg_nrrd
 from test_score_pairing import write_dicom_seg
 
@@ -22,15 +23,6 @@ from test_score_pairing import write_dicom_seg
 def grid():
     direction = np.array([[0.0, 1, 0], [1, 0, 0], [0, 0, -1]])  # not LPS-aligned, to catch index order slips
     return ImageGeometry((0.8, 1.3, 2.5), (5.0, -3.0, 40.0), direction, (12, 11, 9))
-
-
-@pytest.fixture()
-def labels(grid):
-    """(K, J, I) uint8: liver (1) and spleen (2) drawn on the image grid."""
-    out = np.zeros(grid.array_shape, np.uint8)
-    out[2:6, 3:8, 2:9] = 1
-    out[5:8, 1:4, 6:11] = 2
-    return out
 
 
 def _crop(grid: ImageGeometry, layers: np.ndarray):

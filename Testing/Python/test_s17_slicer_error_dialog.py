@@ -19,13 +19,11 @@ and a tiny random-weight model.
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
 from slicer_test_helpers import (  # noqa: E402,F401 - app, engines, sdseg, tiny_model are pytest fixtures
-    _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model,
+    _kill_engine_during_a_run, _segment_with_a_broken_model, app, engines, sdseg, tiny_model,
 )
 
 
@@ -46,13 +44,7 @@ def _assert_log_once(fake, widget):
 
 def test_an_engine_that_exits_while_loading_shows_its_log_once(app, sdseg, tiny_model, tmp_path):
     fake, widget = sdseg
-    broken = shutil.copytree(tiny_model, tmp_path / "broken-model")
-    weights = next(broken.glob("unet*.safetensors"))
-    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")  # the engine exits with code 3 while loading
-    widget.ui.modelComboBox.addItem("broken", str(broken))
-    widget.ui.modelComboBox.setCurrentIndex(widget.ui.modelComboBox.count - 1)
-    job = _segment(widget, _add_volume(fake, "CT"))
-    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    _segment_with_a_broken_model(app, fake, widget, tiny_model, tmp_path)  # its engine exits with code 3 while loading
     assert fake.errors[-1].startswith("Segmentation failed:") and "exited with code 3" in fake.errors[-1]
     assert "does not match the model card" in fake.errors[-1].splitlines()[1]  # the reason stays in the message
     _assert_log_once(fake, widget)
@@ -60,12 +52,7 @@ def test_an_engine_that_exits_while_loading_shows_its_log_once(app, sdseg, tiny_
 
 def test_an_engine_killed_during_a_run_shows_its_log_once_and_keeps_the_advice(app, sdseg):
     fake, widget = sdseg
-    ui = widget.ui
-    widget._parameterNode.batchSize = 1
-    job = _segment(widget, _add_volume(fake, "CT", shape=(300, 32, 32)))
-    assert _until(app, lambda: ui.progressBar.maximum == 100 and ui.progressBar.value > 0)
-    widget.logic.engineManager.process.popen.kill()  # killed for memory during the run
-    assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    _kill_engine_during_a_run(app, fake, widget)
     message = fake.errors[-1]
     assert "exited with code -9" in message, message
     assert "Stop the engine and start it again" in message, message  # the advice stays (before or after the quoted log)

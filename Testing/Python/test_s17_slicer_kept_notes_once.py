@@ -14,30 +14,24 @@ from __future__ import annotations
 
 import numpy as np
 
-from slicer_logic_helpers import manager, model_folder  # noqa: F401 - pytest fixtures; puts SDSegLib on sys.path
+from slicer_logic_helpers import (  # noqa: F401 - manager, model_folder are pytest fixtures; puts SDSegLib on sys.path
+    manager, model_folder, rerun_over_a_completed_segment,
+)
 
 
 def test_apply_result_reads_each_status_once_and_keeps_the_reviewed_segment(monkeypatch, manager, model_folder):
     import fake_slicer
 
     fake = fake_slicer.install(monkeypatch)
-    from SDSegLib.module_logic import SDSegModuleLogic
     from SDSegLib.segmentation_writer import WARNINGS_ATTRIBUTE
 
     volume = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode(
         "CT", np.random.default_rng(5).normal(0, 120, (3, 32, 32)).astype(np.int16)))
-    logic = SDSegModuleLogic(engineManager=manager)
-    node = logic.process(volume, model=str(model_folder), device="cpu", seed=1)
-    reviewed = np.zeros((3, 32, 32), np.uint8)
-    reviewed[1, 10:20, 10:20] = 1
-    fake.util.updateSegmentBinaryLabelmapFromArray(reviewed, node, "sdseg_1_liver", volume)
-    statuses = fake.vtkSlicerSegmentationsModuleLogic
-    statuses.SetSegmentStatus(node.GetSegmentation().GetSegment("sdseg_1_liver"), statuses.Completed)
+    logic, node, reviewed, job = rerun_over_a_completed_segment(fake, volume, manager, model_folder)
     segments = node.GetSegmentation().GetNumberOfSegments()
-    job = logic.startJob(volume, model=str(model_folder), device="cpu", seed=2)
-    assert job.wait(120)[-1].kind == "done"
 
     reads = []
+    statuses = fake.vtkSlicerSegmentationsModuleLogic
     read = statuses.GetSegmentStatus
     monkeypatch.setattr(statuses, "GetSegmentStatus", lambda segment: reads.append(segment.GetName()) or read(segment))
     assert logic.applyResult(job, volume, node) is node

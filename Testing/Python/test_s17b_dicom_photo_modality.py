@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 import pytest
 from engine_test_helpers import tiny_card, tiny_model
+from io_test_helpers import write_dicom_picture
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.io import read_image
@@ -27,25 +28,11 @@ _OPHTHALMIC_8BIT = "1.2.840.10008.5.1.4.1.1.77.1.5.1"
 
 def _write_photo_dicom(name, pixels: np.ndarray, modality: str = "OP") -> None:
     """``pixels`` (J, I) gray or (J, I, 3) RGB, uint8 or uint16, as one uncompressed DICOM file (pydicom)."""
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID = _OPHTHALMIC_8BIT, generate_uid()
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    ds = FileDataset(str(name), {}, file_meta=meta, preamble=b"\0" * 128)
-    ds.SOPClassUID, ds.SOPInstanceUID = _OPHTHALMIC_8BIT, meta.MediaStorageSOPInstanceUID
-    ds.StudyInstanceUID, ds.SeriesInstanceUID = generate_uid(), generate_uid()
-    ds.Modality, ds.PatientName, ds.PatientID = modality, "A", "0"
     colour = pixels.ndim == 3
-    bits = pixels.dtype.itemsize * 8
-    ds.Rows, ds.Columns = pixels.shape[:2]
-    ds.SamplesPerPixel, ds.PhotometricInterpretation = (3, "RGB") if colour else (1, "MONOCHROME2")
-    if colour:
-        ds.PlanarConfiguration = 0
-    ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, 0
-    ds.PixelData = np.ascontiguousarray(pixels).astype(pixels.dtype.newbyteorder("<")).tobytes()
-    ds.save_as(str(name), enforce_file_format=True)
+    write_dicom_picture(name, np.ascontiguousarray(pixels).astype(pixels.dtype.newbyteorder("<")).tobytes(),
+                        *pixels.shape[:2], "RGB" if colour else "MONOCHROME2", 3 if colour else 1,
+                        bits=pixels.dtype.itemsize * 8, sop_class=_OPHTHALMIC_8BIT, modality=modality,
+                        **({"PlanarConfiguration": 0} if colour else {}))
 
 
 def _pipeline(modality: str, kind: str, channels: int):

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import json
 import shutil
-import zipfile
 from pathlib import Path
 
-from slicer_logic_helpers import REPO, model_folder  # noqa: F401 - model_folder is a pytest fixture; puts SDSegLib on sys.path
+from slicer_logic_helpers import model_folder  # noqa: F401 - model_folder is a pytest fixture; puts SDSegLib on sys.path
+from test_slicer_models import _registry, _zip_model
 
 
 def _with_version(source: Path, folder: Path, version: str) -> Path:
@@ -29,25 +29,12 @@ def _with_version(source: Path, folder: Path, version: str) -> Path:
     return folder
 
 
-def _zip(folder: Path, archive: Path) -> Path:
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, f"{folder.name}/{path.name}")
-    return archive
-
-
-def _registry():
-    from SDSegLogic.registry import Registry
-
-    return Registry.load(REPO / "Resources" / "models.json")
-
-
 def test_a_version_installed_in_other_letter_case_is_offered_for_replacement(tmp_path, model_folder):
     from SDSegLib.model_library import import_model_zip
 
     home = tmp_path / "home"
     _with_version(model_folder, home / "tiny-two" / "1.0.0-RC1", "1.0.0-RC1")  # installed earlier, as import_zip lays it out
-    archive = _zip(_with_version(model_folder, tmp_path / "new" / "tiny-two", "1.0.0-rc1"), tmp_path / "tiny-two-rc1.zip")
+    archive = _zip_model(_with_version(model_folder, tmp_path / "new" / "tiny-two", "1.0.0-rc1"), tmp_path / "tiny-two-rc1.zip")
 
     asked = []
     spec, message = import_model_zip(archive, _registry(), home, confirm_replace=lambda q: asked.append(q) or False)

@@ -15,32 +15,18 @@ also checked on its own (``EngineProcess.start``), as scripts and the command li
 
 from __future__ import annotations
 
-import shutil
-
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
 from slicer_test_helpers import (  # noqa: E402,F401 - app, engines, sdseg, tiny_model are pytest fixtures
-    _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model,
+    _broken_copy, _kill_engine_during_a_run, _segment_with_a_broken_model, app, engines, sdseg, tiny_model,
 )
-
-
-def _broken_copy(tiny_model, folder):
-    """A copy of the tiny model whose UNet weights no longer match their checksum (the engine exits with code 3)."""
-    broken = shutil.copytree(tiny_model, folder / "broken-model")
-    weights = next(broken.glob("unet*.safetensors"))
-    weights.write_bytes(weights.read_bytes()[:-8] + b"corrupt!")
-    return broken
 
 
 def test_an_engine_that_exits_while_loading_names_its_reason_in_the_status_line(app, sdseg, tiny_model, tmp_path):
     fake, widget = sdseg
-    ui = widget.ui
-    ui.modelComboBox.addItem("broken", str(_broken_copy(tiny_model, tmp_path)))
-    ui.modelComboBox.setCurrentIndex(ui.modelComboBox.count - 1)
-    job = _segment(widget, _add_volume(fake, "CT"))
-    assert _until(app, lambda: job.finished) and _idle_panel(widget)
-    status = ui.etaLabel.text
+    _segment_with_a_broken_model(app, fake, widget, tiny_model, tmp_path)
+    status = widget.ui.etaLabel.text
     assert "exited with code 3" in status, status
     assert not status.rstrip().endswith(":"), f"the status line ends with a dangling introduction: {status!r}"
     assert "does not match the model card" in status, status  # the engine's own reason, from its log
@@ -60,13 +46,8 @@ def test_the_engine_start_error_s_first_line_stands_alone(tmp_path, tiny_model):
 
 def test_an_engine_killed_during_a_run_leaves_a_complete_status_line(app, sdseg):
     fake, widget = sdseg
-    ui = widget.ui
-    widget._parameterNode.batchSize = 1
-    job = _segment(widget, _add_volume(fake, "CT", shape=(300, 32, 32)))
-    assert _until(app, lambda: ui.progressBar.maximum == 100 and ui.progressBar.value > 0)
-    widget.logic.engineManager.process.popen.kill()  # killed for memory during the run
-    assert _until(app, lambda: job.finished) and _idle_panel(widget)
-    status = ui.etaLabel.text
+    _kill_engine_during_a_run(app, fake, widget)
+    status = widget.ui.etaLabel.text
     assert "exited with code -9" in status and fake.errors[-1].startswith("Segmentation failed:"), status
     assert not status.rstrip().endswith(":"), f"the status line ends with a dangling introduction: {status!r}"
     last_logged = widget.logic.engineLogTail().strip().splitlines()[-1].strip()

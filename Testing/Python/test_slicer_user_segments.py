@@ -15,7 +15,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from slicer_logic_helpers import manager, model_folder  # noqa: F401 - pytest fixtures; puts SDSegLib on sys.path
+from slicer_logic_helpers import (  # noqa: F401 - manager, model_folder are pytest fixtures; puts SDSegLib on sys.path
+    manager, model_folder, rerun_over_a_completed_segment,
+)
 from test_slicer_logic import CARD
 
 SHAPE = (4, 6, 5)
@@ -77,19 +79,9 @@ def test_a_segment_a_person_worked_on_is_kept_and_named_in_the_warnings(monkeypa
 
 def test_process_keeps_a_completed_segment_and_says_so(monkeypatch, manager, model_folder):
     fake, volume = _scene(monkeypatch)
-    from SDSegLib.module_logic import SDSegModuleLogic
-
     volume.SetAndObserveImageData(type(volume)("x", np.random.default_rng(5).normal(0, 120, (3, 32, 32)).astype(
         np.int16)).GetImageData())
-    logic = SDSegModuleLogic(engineManager=manager)
-    node = logic.process(volume, model=str(model_folder), device="cpu", seed=1)
-    reviewed = np.zeros((3, 32, 32), np.uint8)
-    reviewed[1, 10:20, 10:20] = 1
-    fake.util.updateSegmentBinaryLabelmapFromArray(reviewed, node, "sdseg_1_liver", volume)
-    statuses = fake.vtkSlicerSegmentationsModuleLogic
-    statuses.SetSegmentStatus(node.GetSegmentation().GetSegment("sdseg_1_liver"), statuses.Completed)
-    job = logic.startJob(volume, model=str(model_folder), device="cpu", seed=2)
-    assert job.wait(120)[-1].kind == "done"
+    logic, node, reviewed, job = rerun_over_a_completed_segment(fake, volume, manager, model_folder)
     assert logic.applyResult(job, volume, node) is node
     np.testing.assert_array_equal(node.masks["sdseg_1_liver"], reviewed)
     assert any("Segment 'liver'" in w and "'Completed'" in w for w in job.result_warnings)  # the panel shows these
