@@ -212,10 +212,17 @@ def load_checkpoint(folder: Path, rank: int = 0) -> Dict[str, Any]:
 
 
 def latest_checkpoint(output_dir: Path) -> Optional[Path]:
-    """The checkpoint with the highest step under ``<output_dir>/checkpoints`` (or None)."""
+    """The checkpoint with the highest step under ``<output_dir>/checkpoints`` (or None).
+
+    A step checkpoint set aside (``.step-<n>.old``) by a crash while it was replaced is put back
+    first (:func:`recover_interrupted_swap`, as :func:`load_checkpoint` does), so that it counts.
+    """
     root = Path(output_dir) / "checkpoints"
     if not root.is_dir():
         return None
+    for aside in [p for p in root.iterdir() if p.name.startswith(".step-") and p.name.endswith(".old")]:
+        if _is_checkpoint_name(aside.name) and aside.is_dir():
+            recover_interrupted_swap(root / aside.name[1:-4])
     found: List[Path] = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_NAME).is_file())
     return found[-1] if found else None
 

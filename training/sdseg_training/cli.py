@@ -218,14 +218,17 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
     """Evaluate a run's best (or given) checkpoint on a split with the EMA UNet."""
     from .evaluate import evaluate_run
 
-    p = _parser("sdseg-eval", "Evaluate an SDSeg run (Dice / IoU) on the test or validation split.", "train.output_dir=runs/b")
-    p.add_argument("--split", default="test", choices=("test", "val", "train"))
+    p = _parser("sdseg-eval", "Evaluate an SDSeg run (Dice / IoU) on a split of its cases: test (default), val or train.", "train.output_dir=runs/b")
+    p.add_argument("--split", default="test", choices=("test", "val", "train"),
+                   help="the cases to score, from the run's split.json: test (held out; the default), val (chose the best "
+                        "checkpoint, so optimistic) or train (seen in training: a check of fit, not of generalisation)")
     p.add_argument("--checkpoint", default="best", help="'best', 'latest' or a checkpoint folder")
     p.add_argument("--steps", nargs="+", default=[1], action=_CountsThenOverrides, metavar="N",
                    help="inference steps (1 = single step; >1 = DDIM); section.key=value after them are overrides")
     p.add_argument("--samples", nargs="+", default=[1], action=_CountsThenOverrides, metavar="N",
                    help="noise draws averaged per slice (1 = the paper's single draw; N > 1 as `sdseg segment --samples N`)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the diffusion noise drawn for each slice (default 0); another seed draws other noise")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto' (CUDA when available)")
     p.set_defaults(late_overrides=[])
@@ -289,7 +292,8 @@ def export_main(argv: Optional[List[str]] = None) -> int:
 
     p = _parser("sdseg-export", "Export an SDSeg run to an engine model folder.", "train.output_dir=runs/b")
     p.add_argument("--out", required=True, help="destination model folder")
-    p.add_argument("--checkpoint", default="best")
+    p.add_argument("--checkpoint", default="best",
+                   help="'best' (default: the best validated step), 'latest' (the last step checkpoint) or a checkpoint folder")
     p.add_argument("--card", default=None,
                    help="YAML/JSON with model-card fields (model_id, version, task, modality, license, classes, ...)")
     p.add_argument("--metrics", default=None, help="JSON of test metrics to record in the card")

@@ -274,13 +274,14 @@ class TrainConfig:
         for name, fld in sections.items():
             part_cls = fld.default_factory  # type: ignore[misc]
             given = sorted(k for k in overridden if k.split(".", 1)[0] == name)  # a message must not send you to the file only
-            kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}{f' (overrides {given})' if given else ''}: {name}")
+            kwargs[name] = _build_section(part_cls, data.get(name) or {}, f"{source}{f' (overrides {given})' if given else ''}: {name}",
+                                          name, [k.split(".", 1)[1] for k in given])
         cfg = cls(**kwargs)
-        check_consistency(cfg, source)
+        check_consistency(cfg, source, overridden)
         return cfg
 
 
-def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
+def _build_section(part_cls: type, values: Dict[str, Any], where: str, section: str = "", overridden: Sequence[str] = ()) -> Any:
     if not isinstance(values, dict):
         raise TrainingConfigError(f"{where}: expected a mapping, got {values!r}.")
     known = {f.name for f in dataclasses.fields(part_cls)}
@@ -288,7 +289,7 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str) -> Any:
     if unknown:
         raise TrainingConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
     cleaned = {}
-    for key, value in coerce_section(part_cls, values, where).items():  # types from the annotations
+    for key, value in coerce_section(part_cls, values, where, section, overridden).items():  # types from the annotations
         if key == "mixed_precision":
             value = _mixed_precision_mode(value, where)
         if key == "scale_factor" and value is not None and not (isinstance(value, (int, float)) and value > 0):

@@ -14,6 +14,8 @@ typo fails at once with the key, the value and the expected type, not hours late
 * ``str``: a string; ``Optional[...]`` also takes ``null``.
 * ``Tuple[float, float]`` (``data.window``, ``data.slice_range``, ``optim.betas``): a list of
   exactly two numbers (integers for ``slice_range``).
+* ``model.preset``: one of the engine's presets (``SDSegLogic.config.PRESETS``), checked with the
+  other keys, before a trainer writes anything (``split.json``) into its output folder.
 * ``data.classes``: a list of ``{name: str, labels: [int, ...]}``, label values 1..255, each
   value in one class only.
 
@@ -90,13 +92,25 @@ def _as_float(value: Any) -> Optional[float]:
     return None
 
 
-def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
+def _not_a_string(key: str, value: Any, where: str, override: Optional[str]) -> TrainingConfigError:
+    """The message for a non-string: fitted to a YAML file or to a command-line ``section.key=value``."""
+    if override is None:
+        return TrainingConfigError(f"{where}: {key}={value!r} is not a string; quote it in the YAML.")
+    if value is None:  # "train.output_dir=" parses as YAML null
+        return TrainingConfigError(f"{where}: {key} is empty on the command line (an empty value reads as null); "
+                                   f"give a value after the =, e.g. {override}=runs/mine.")
+    return TrainingConfigError(f"{where}: {key}={value!r} is not a string; on the command line, quote the value inside "
+                               f"the argument, e.g. '{override}=\"{value}\"' (the outer quotes are for the shell).")
+
+
+def _coerce(tp: Any, key: str, value: Any, where: str, override: Optional[str] = None) -> Any:
+    """``value`` checked and converted to ``tp``; ``override`` is ``section.key`` when it came from the command line."""
     origin = typing.get_origin(tp)
     if origin is typing.Union:
         if value is None:
             return None
         inner = [a for a in typing.get_args(tp) if a is not type(None)]
-        return _coerce(inner[0], key, value, where)
+        return _coerce(inner[0], key, value, where, override)
     bad = TrainingConfigError(f"{where}: {key}={value!r} is not {_type_name(tp)}.")
     if tp is bool:
         if not isinstance(value, bool):
@@ -122,7 +136,7 @@ def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
         return number
     if tp is str:
         if not isinstance(value, str):
-            raise TrainingConfigError(f"{where}: {key}={value!r} is not a string; quote it in the YAML.")
+            raise _not_a_string(key, value, where, override)
         return value
     if origin in (tuple, typing.Tuple):
         args = typing.get_args(tp)
@@ -145,13 +159,16 @@ def _coerce(tp: Any, key: str, value: Any, where: str) -> Any:
     return value
 
 
-def coerce_section(part_cls: type, values: Dict[str, Any], where: str) -> Dict[str, Any]:
+def coerce_section(part_cls: type, values: Dict[str, Any], where: str, section: str = "",
+                   overridden: Sequence[str] = ()) -> Dict[str, Any]:
     """Check and convert the values of one section against ``part_cls``'s annotations.
 
     Args:
         part_cls: the section's dataclass (e.g. ``TrainSection``).
         values: the section's keys as read (all known keys).
         where: ``"<file>: <section>"`` for messages.
+        section: the section's name (``train``, ...), for command-line examples in messages.
+        overridden: the keys of this section given on the command line (their messages say so).
 
     Returns:
         The converted values (ints as int, pairs as tuples, ...).
@@ -165,7 +182,7 @@ def coerce_section(part_cls: type, values: Dict[str, Any], where: str) -> Dict[s
         if key == "mixed_precision":  # its own rule (YAML 1.1 reads no as false)
             cleaned[key] = value
             continue
-        cleaned[key] = _coerce(hints[key], key, value, where)
+        cleaned[key] = _coerce(hints[key], key, value, where, f"{section}.{key}" if key in overridden else None)
         if key == "classes":
             check_classes(cleaned[key], f"{where}: classes")
     return cleaned
@@ -233,8 +250,20 @@ def check_class_count(num_classes: Optional[int], multiclass: bool, foreground: 
         )
 
 
-def check_consistency(cfg: Any, where: str) -> None:
-    """Checks across keys that a loaded config can make before any data is read."""
+def check_consistency(cfg: Any, where: str, overridden: Sequence[str] = ()) -> None:
+    """Checks across keys that a loaded config can make before any data is read (or written).
+
+    Args:
+        cfg: the built :class:`~sdseg_training.config.TrainConfig`.
+        where: the config file (or ``"defaults"``) for messages.
+        overridden: ``section.key`` names given on the command line, named as such in messages.
+    """
+    from SDSegLogic.config import PRESETS
+
+    if cfg.model.preset not in PRESETS:  # before a trainer writes split.json or reads any data
+        given = " (a command-line override)" if "model.preset" in overridden else ""
+        raise TrainingConfigError(f"{where}: model.preset={cfg.model.preset!r}{given} is not a preset; "
+                                  f"choose one of {sorted(PRESETS)}.")
     data = cfg.data
     foreground = len(data.classes) if data.classes else None
     check_class_count(cfg.model.num_classes, data.multiclass, foreground, where)
