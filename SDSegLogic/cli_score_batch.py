@@ -1,9 +1,12 @@
 """``sdseg score PREDICTIONS/ REFERENCES/``: score a whole test set, case by case, and summarise.
 
-Files are paired by case name: the file name without its image ending (``ct001.seg.nrrd``,
-``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``; ``tête`` composed or decomposed, as a
-folder copied from macOS may hold it, is one name), so the folder ``sdseg segment`` writes
-(``results/NAME.seg.nrrd``) pairs with a folder of reference labels named like the scans.
+Files are paired by case name: the file name without its image ending and a ``.seg`` before it
+(``ct001.seg.nrrd``, ``ct001.seg.nii.gz``, ``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``;
+``tête`` composed or decomposed, as a folder copied from macOS may hold it, is one name), so the folder
+``sdseg segment`` writes (``results/NAME.seg.nrrd``, or ``NAME.nii.gz`` ... with ``--format``) pairs with a
+folder of reference labels named like the scans. The other files ``sdseg segment`` may write into that folder
+(``NAME.prob.nrrd``, ``NAME.uncertainty.nrrd``, ``NAME.preview.png``) are not segmentations and are skipped; two
+segmentations of one case in a folder (``ct001.nii.gz`` and ``ct001.seg.nrrd``) are refused, naming both.
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
 (another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
 reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
@@ -25,23 +28,35 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .cli import UsageError, describe_error, exit_code_for
 from .cli_score import format_optional
 
-__all__ = ["CASE_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
+__all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text",
+           "batch_csv_rows"]
 
 #: endings of segmentation and label files (a case is the file name without one of them)
 CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
                  ".png", ".tiff", ".tif", ".bmp")
+#: endings of the files ``sdseg segment`` writes beside a segmentation (``--prob-map``, ``--uncertainty``,
+#: ``--preview`` given the output folder): a probability map, a variance map and a picture, never a case
+SIDE_OUTPUT_SUFFIXES = (".prob.nrrd", ".uncertainty.nrrd", ".preview.png")
+#: what a segmentation's name may hold between the case and the image ending (``ct001.seg.nii.gz``)
+_SEG_MARK = ".seg"
 
 
 def case_name(path: Path) -> Optional[str]:
-    """``ct001.seg.nrrd`` -> ``ct001`` (as ``sdseg segment`` names its outputs); ``None`` for any other file.
+    """``ct001.seg.nrrd``, ``ct001.seg.nii.gz`` or ``ct001.nii.gz`` -> ``ct001``; ``None`` for any other file.
 
-    Hidden files and the data files of a detached header (``.raw``, ``.gz`` beside ``.nhdr``) are skipped.
+    Hidden files, the data files of a detached header (``.raw``, ``.gz`` beside ``.nhdr``) and the
+    probability maps, uncertainty maps and previews ``sdseg segment`` writes (:data:`SIDE_OUTPUT_SUFFIXES`)
+    are skipped.
     """
-    from .cli_segment import input_stem
-
-    if path.name.startswith(".") or not path.is_file() or not path.name.lower().endswith(CASE_SUFFIXES):
+    lower = path.name.lower()
+    if path.name.startswith(".") or not path.is_file() or not lower.endswith(CASE_SUFFIXES) \
+            or lower.endswith(SIDE_OUTPUT_SUFFIXES):
         return None
-    return input_stem(path)
+    ending = next(e for e in CASE_SUFFIXES if lower.endswith(e))
+    stem = path.name[:-len(ending)]
+    if stem.lower().endswith(_SEG_MARK) and len(stem) > len(_SEG_MARK):  # ct001.seg.nii.gz, as ct001.seg.nrrd
+        stem = stem[:-len(_SEG_MARK)]
+    return stem or None
 
 
 def _cases(folder: Path) -> Dict[str, Path]:
@@ -53,8 +68,9 @@ def _cases(folder: Path) -> Dict[str, Path]:
             continue
         case = unicodedata.normalize("NFC", case)
         if case in found:
-            raise UsageError(f"{folder}: {found[case].name} and {path.name} are both case {case!r}; keep one "
-                             "segmentation per case in the folder.")
+            raise UsageError(f"{folder}: {found[case].name} and {path.name} are both case {case!r} (files are paired "
+                             "by name without the ending and a .seg before it); keep one segmentation per case in the "
+                             "folder, e.g. move the scans out of a folder that holds scans and segmentations.")
         found[case] = path
     return found
 

@@ -15,7 +15,7 @@ from ._deflate import GzipMembers
 from ._nrrd_data import read_nrrd_voxels
 from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
 
-__all__ = ["read_nrrd_header", "nrrd_voxel_count", "read_nrrd"]
+__all__ = ["read_nrrd_header", "nrrd_voxel_count", "nrrd_grid", "read_nrrd"]
 
 _LPS_SPACES = ("left-posterior-superior", "lps")
 _RAS_SPACES = ("right-anterior-superior", "ras")
@@ -74,6 +74,12 @@ def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
         spatial = _itk_time_axis_removed(directions, spatial)
     others = [a for a in range(dim) if a not in spatial]
     return spatial, others
+
+
+def nrrd_grid(header: Dict[str, Any], path: Path) -> Tuple[ImageGeometry, list, list]:
+    """``(geometry in LPS, spatial axes, other axes)`` of a NRRD header; axes in header order (x first)."""
+    spatial, others = _spatial_axes(header)
+    return _geometry(header, spatial, path), spatial, others
 
 
 def _itk_time_axis_removed(directions: Any, axes: list) -> list:
@@ -316,8 +322,13 @@ def _beyond_float32(path: Path, beyond: list, sizes: list) -> InputError:
     )
 
 
-def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple[np.ndarray, ImageGeometry, Dict[str, Any]]:
+def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int],
+              exact: bool = False) -> Tuple[np.ndarray, ImageGeometry, Dict[str, Any]]:
     """Read voxels and geometry.
+
+    Args:
+        exact: keep a 3-D volume of 32-bit integers or doubles in its type (by default it is cast to float32
+            while inflating, which rounds integers above 2**24); 8- and 16-bit integers are exact as float32.
 
     Returns:
         ``(array, geometry, facts)``: array (K, J, I) or (K, J, I, C) in the file's dtype, where C is
@@ -332,7 +343,8 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int]) -> Tuple
     geometry = _geometry(header, spatial, path)
     if len(others) > 1:
         raise InputError(f"{path}: {len(others)} non-spatial axes (kinds {header.get('kinds')}); give a 3-D image.")
-    fast = _read_scalar_volume(path, header) if spatial == [0, 1, 2] and not others else None
+    wide = exact and _FAST_TYPES.get(str(header.get("type", "")).lower()) in ("i4", "u4", "f8")
+    fast = _read_scalar_volume(path, header) if spatial == [0, 1, 2] and not others and not wide else None
     if fast is not None:
         array, original = fast
         return array, geometry, {"kind": "scalar", "original_dtype": original, "kinds": header.get("kinds")}

@@ -20,12 +20,15 @@ Only pydicom is needed (``pip install pydicom``, or ``pip install "sdseg[dicom]"
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
 import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+
+if TYPE_CHECKING:  # pragma: no cover - imported in the function at run time (label_files imports this module)
+    from .label_files import LabelVolume
 
 __all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM",
            "other_series_warning"]

@@ -22,7 +22,7 @@ from typing import Any, Dict, List, Optional, Tuple, Union
 
 import numpy as np
 
-from ..errors import GeometryError, InputError
+from ..errors import InputError
 from ..geometry import ImageGeometry
 
 __all__ = ["LabelSegment", "LabelVolume", "read_label_volume", "segment_table"]
@@ -132,8 +132,8 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
     :func:`~SDSegLogic.io.read_image` gives intensities as float32: 16-bit gray pictures (PNG, TIFF) scaled
     to 0..255, which would turn labels 1 and 2 into 0.0039 and 0.0078 (and 257 into 1), and 32- or 64-bit
     labels above :data:`FLOAT32_EXACT` rounded, merging neighbours (16777217 read as 16777216). So the voxels
-    are taken from its readers before that cast, with the same format, memory and geometry checks; a 3-D
-    NRRD of 32-bit integers or doubles, which its reader casts to float32 while inflating, is read by pynrrd.
+    are read by :func:`~SDSegLogic.io.readers.read_voxels`, with the same format, memory and geometry checks
+    but no cast (a 3-D NRRD of 32-bit integers or doubles exact too).
 
     Returns:
         ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (float32 for a
@@ -142,34 +142,9 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
     Raises:
         InputError, GeometryError: as :func:`~SDSegLogic.io.read_image`.
     """
-    from ..limits import default_memory_budget
-    from . import readers
-    from .sniff import detect_format
+    from .readers import read_voxels
 
-    fmt, budget = detect_format(path), default_memory_budget()
-    if fmt != "nrrd":
-        array, geometry, _, _ = readers._dispatch(path, fmt, frame, series, budget, {"format": fmt, "warnings": []})
-    else:
-        from ._nrrd import _FAST_TYPES, _check_raw_length, _geometry, _spatial_axes, nrrd_voxel_count, read_nrrd, \
-            read_nrrd_header, read_nrrd_voxels
-
-        header = read_nrrd_header(path)
-        readers._preflight(path, nrrd_voxel_count(header), budget)
-        spatial, others = _spatial_axes(header)
-        if spatial == [0, 1, 2] and not others and _FAST_TYPES.get(str(header.get("type", "")).lower()) in _WIDE:
-            geometry = _geometry(header, spatial, path)
-            _check_raw_length(path, header)
-            array = np.transpose(read_nrrd_voxels(path, header), (2, 1, 0))  # Fortran (I, J, K) -> (K, J, I)
-        else:
-            array, geometry, _ = read_nrrd(path, header, frame)
-    if tuple(array.shape[:3]) != geometry.array_shape:
-        raise GeometryError(f"{path}: voxel array {tuple(array.shape[:3])} does not match the header's grid "
-                            f"{geometry.array_shape}; the file is inconsistent, re-export it.")
-    return array, geometry
-
-
-#: NRRD voxel types (``_nrrd._FAST_TYPES`` codes) that float32 cannot hold exactly
-_WIDE = ("i4", "u4", "f8")
+    return read_voxels(path, frame=frame, series=series)
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
@@ -229,16 +204,18 @@ def _segment_names(path: Path, header: Dict[str, Any]) -> Dict[str, str]:
 
 
 def _read_seg_nrrd(path: Path) -> LabelVolume:
-    from ._nrrd import _geometry, _spatial_axes, read_nrrd_header
+    from ..limits import default_memory_budget
+    from ._nrrd import nrrd_grid, nrrd_voxel_count, read_nrrd_header
     from ._nrrd_data import read_nrrd_voxels
+    from .readers import preflight
     from .seg_nrrd import validate_seg_header
 
     raw_header = read_nrrd_header(path)
+    preflight(path, nrrd_voxel_count(raw_header), default_memory_budget())  # as a labelmap: refused before reading
     header = _legacy_layers({**raw_header, **_segment_names(path, raw_header)})
     found = validate_seg_header(header, str(path))
     data = read_nrrd_voxels(path, raw_header)  # as any NRRD is read (every gzip member; InputError when corrupt)
-    spatial, others = _spatial_axes(header)
-    geometry = _geometry(header, spatial, path)
+    geometry, spatial, others = nrrd_grid(header, path)
     # Fortran (x, y, z[, layers first]) -> (layers, K, J, I)
     data = np.moveaxis(data, others + spatial, list(range(data.ndim)))
     if not others:

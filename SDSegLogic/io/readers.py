@@ -13,7 +13,7 @@ import re
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Dict, Optional, Union
+from typing import Any, Dict, Optional, Tuple, Union
 
 import numpy as np
 
@@ -23,7 +23,7 @@ from ..limits import default_memory_budget, format_bytes
 from ._dicom import PHOTO_MODALITIES
 from .sniff import detect_format
 
-__all__ = ["ImageData", "read_image", "image_data_from_array"]
+__all__ = ["ImageData", "read_image", "read_voxels", "image_data_from_array", "preflight"]
 
 logger = logging.getLogger(__name__)
 
@@ -54,7 +54,8 @@ class ImageData:
     metadata: Dict[str, Any] = field(default_factory=dict)
 
 
-def _preflight(path: Path, values: int, budget: int) -> None:
+def preflight(path: Path, values: int, budget: int) -> None:
+    """Refuse (InputError, before any voxel is read) a file of ``values`` voxels whose float32 copy exceeds ``budget``."""
     needed = int(values) * 4
     if needed > budget:
         raise InputError(
@@ -64,17 +65,13 @@ def _preflight(path: Path, values: int, budget: int) -> None:
         )
 
 
-def _is_uint16(array: np.ndarray) -> bool:
-    return array.dtype.kind == "u" and array.dtype.itemsize == 2  # either byte order (TIFF I;16B)
-
-
-def _to_float32(array: np.ndarray, sixteen_bit_picture: bool, copy: bool = False) -> np.ndarray:
+def _to_float32(array: np.ndarray, picture: bool, copy: bool = False) -> np.ndarray:
     """Cast to float32; 16-bit pictures (colour, or gray photos) are scaled from 0..65535 to 0..255.
 
     A picture's values are intensities on the 8-bit scale the ``rgb`` mapping expects (``x / 255``),
     whatever its bit depth; volumes (CT, MR in any format) keep their values.
     """
-    if sixteen_bit_picture:
+    if picture and array.dtype.kind == "u" and array.dtype.itemsize == 2:  # either byte order (TIFF I;16B)
         return array.astype(np.float32) * np.float32(255.0 / 65535.0)
     with np.errstate(over="ignore"):  # a double beyond float32 becomes inf; _finish names it
         return array.astype(np.float32, copy=copy)
@@ -101,10 +98,10 @@ def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, co
             warnings.warn(message, stacklevel=3)
         elif components != 3:
             raise InputError(f"{where}: {components} colour components; give a gray or RGB image.")
-        array = _to_float32(array, _is_uint16(array), copy=True)
+        array = _to_float32(array, True, copy=True)
     else:
         photo = modality == "photo" or modality.strip().upper() in PHOTO_MODALITIES  # a PNG, or an OP DICOM
-        wide, array = array, _to_float32(array, photo and _is_uint16(array))
+        wide, array = array, _to_float32(array, photo)
         if wide.dtype.itemsize == 8 and wide.dtype.kind == "f":  # 1e300 would become inf, then "NaN or infinite"
             from ..preprocessing import check_float32_range
 
@@ -176,13 +173,27 @@ def read_image(path: Union[str, Path], *, frame: Optional[int] = None, series: O
     return _finish(path, array, geometry, colour, meta, modality)
 
 
-def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str], budget: int, meta: Dict[str, Any]):
+def read_voxels(path: Union[str, Path], *, frame: Optional[int] = None, series: Optional[str] = None,
+                max_bytes: Optional[int] = None) -> Tuple[np.ndarray, ImageGeometry]:
+    """``(voxels, geometry in LPS)`` read and checked as by :func:`read_image`, but (K, J, I[, C]) in the file's type:
+    no float32 cast or 16-bit picture scaling (a DICOM series, rescaled, and an 8/16-bit NRRD: float32, exact)."""
+    path, fmt = Path(path), detect_format(Path(path))
+    budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
+    array, geometry, _, _ = _dispatch(path, fmt, frame, series, budget, {"format": fmt, "warnings": []}, exact=True)
+    if tuple(array.shape[:3]) != geometry.array_shape:
+        raise GeometryError(f"{path}: voxel array {tuple(array.shape[:3])} does not match the header's grid "
+                            f"{geometry.array_shape}; the file is inconsistent, re-export it.")
+    return array, geometry
+
+
+def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str], budget: int, meta: Dict[str, Any],
+              exact: bool = False):
     if fmt == "nrrd":
         from ._nrrd import nrrd_voxel_count, read_nrrd, read_nrrd_header
 
         header = read_nrrd_header(path)
-        _preflight(path, nrrd_voxel_count(header), budget)
-        array, geometry, facts = read_nrrd(path, header, frame)
+        preflight(path, nrrd_voxel_count(header), budget)
+        array, geometry, facts = read_nrrd(path, header, frame, exact)
         meta.update({k: v for k, v in facts.items() if k != "kind"})
         meta["is_2d"] = geometry.shape[2] == 1 and int(header["dimension"]) - (facts["kind"] == "colour") == 2
         return array, geometry, facts["kind"] == "colour", ""
@@ -192,7 +203,7 @@ def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str],
         from ._dicom import dicom_voxel_count, read_dicom
 
         count, plan = dicom_voxel_count(path, series)
-        _preflight(path, count, budget)
+        preflight(path, count, budget)
         array, geometry, facts = read_dicom(path, plan)
         meta.update(facts)
         meta["is_2d"] = False
@@ -200,7 +211,7 @@ def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str],
     from ._photo import photo_size, read_photo
 
     width, height, bands, _ = photo_size(path, frame)
-    _preflight(path, width * height * bands, budget)
+    preflight(path, width * height * bands, budget)
     array, facts = read_photo(path, frame)
     meta.update(facts)
     meta["is_2d"] = True
@@ -225,7 +236,7 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         expected_ras = check_nifti_transforms(path, header)
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
-            _preflight(path, math.prod(dims), budget)
+            preflight(path, math.prod(dims), budget)
             dtype = fast_path_dtype(header)
             if dtype is not None:
                 fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path)),
@@ -251,7 +262,7 @@ def _read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, met
         try:
             reader.ReadImageInformation()
             values = math.prod(int(n) for n in reader.GetSize()) * int(reader.GetNumberOfComponents())
-            _preflight(path, values, budget)
+            preflight(path, values, budget)
             if fast is not None and not _sitk_agrees(reader, *fast[:3]):
                 fast[4]()  # the check the fast path would have made while reading
                 fast = None
