@@ -49,7 +49,8 @@ from typing import Callable, Iterator, List, Optional
 
 from .registry import is_folder_safe_id, is_folder_safe_version
 
-__all__ = ["STAGING_PREFIX", "cache_import_lock", "model_lock_file", "remove_import_debris", "remove_model_debris"]
+__all__ = ["STAGING_PREFIX", "WaitSentence", "cache_import_lock", "model_lock_file", "remove_import_debris", "remove_model_debris",
+           "wait_text"]
 
 #: Name prefix of the staging folders an import unpacks into (``tempfile.mkdtemp`` adds 8 characters).
 STAGING_PREFIX = ".import-"
@@ -91,6 +92,23 @@ def _holder(fd: int) -> str:
     return f" ({note})" if note else ""
 
 
+class WaitSentence(str):
+    """The sentence ``on_wait`` gets: as a terminal shows it, ending "(Ctrl-C to stop waiting)."; see :func:`wait_text`."""
+
+    def __new__(cls, sentence: str) -> "WaitSentence":
+        made = super().__new__(cls, f"{sentence} (Ctrl-C to stop waiting).")
+        made.without_hint = f"{sentence}."
+        return made
+
+
+def wait_text(sentence: str, ctrl_c_hint: bool = True) -> str:
+    """The ``on_wait`` sentence as plain text, with its Ctrl-C hint or (``ctrl_c_hint=False``, for a GUI,
+    where Ctrl-C stops nothing) without it; any other text is returned as it is."""
+    if ctrl_c_hint or not isinstance(sentence, WaitSentence):
+        return str(sentence)
+    return sentence.without_hint
+
+
 @contextlib.contextmanager
 def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str], None]] = None,
                       note: str = "") -> Iterator[bool]:
@@ -100,7 +118,8 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
         home: the cache root, ``<SDSEG_HOME>/models``.
         model_id: the folder-safe id of the model being imported.
         on_wait: called once with a sentence for the user when another import holds the lock and
-            this one waits for it (there is no time limit: Ctrl-C stops the wait).
+            this one waits for it (there is no time limit: Ctrl-C stops the wait); a :class:`WaitSentence`,
+            which a GUI shows without its Ctrl-C hint with :func:`wait_text`.
         note: what this import is (e.g. the zip), shown to an import that waits for this one.
 
     Yields:
@@ -126,7 +145,7 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
             fcntl.flock(home_fd, fcntl.LOCK_SH)
         elif not _try_flock(home_fd, fcntl.LOCK_SH):  # an older SDSeg holds the whole cache, or a cleanup runs
             if on_wait is not None:
-                on_wait(f"another model import into {home} is running; waiting for it to finish (Ctrl-C to stop waiting).")
+                on_wait(WaitSentence(f"another model import into {home} is running; waiting for it to finish"))
             fcntl.flock(home_fd, fcntl.LOCK_SH)
         model_fd = _lock_model_file(lock_path, model_id, home, on_wait)
         try:
@@ -156,8 +175,8 @@ def _lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Ca
         try:
             if not _try_flock(fd, fcntl.LOCK_EX):
                 if on_wait is not None and not told:
-                    on_wait(f"model {model_id} is being imported into {home} by another import{_holder(fd)}; "
-                            "waiting for it to finish (Ctrl-C to stop waiting).")
+                    on_wait(WaitSentence(f"model {model_id} is being imported into {home} by another import{_holder(fd)}; "
+                                         "waiting for it to finish"))
                     told = True
                 fcntl.flock(fd, fcntl.LOCK_EX)
             here = os.stat(path)
@@ -188,8 +207,8 @@ def _windows_lock(home: Path, path: Path, model_id: str,
                 break
             except OSError:
                 if not told and on_wait is not None:
-                    on_wait(f"model {model_id} is being imported into {home} by another import; waiting for it to "
-                            "finish (Ctrl-C to stop waiting).")
+                    on_wait(WaitSentence(f"model {model_id} is being imported into {home} by another import; waiting "
+                                         "for it to finish"))
                 told = True
                 time.sleep(0.2)
         try:

@@ -36,6 +36,7 @@ from SDSegLogic.compile_policy import COMPILE_POLICIES
 from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import CancelledByOtherClientError, EngineClient, EngineProcess, SegmentOutput
+from SDSegLogic.server.log_tail import log_tail_text
 
 from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
@@ -76,11 +77,7 @@ def read_log_tail(path: Optional[Path], lines: int = LOG_TAIL_LINES) -> str:
     """The last ``lines`` lines of a log file, or ``""`` when there is none (yet)."""
     if path is None:
         return ""
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
-        return ""
-    return "\n".join(text.strip().splitlines()[-lines:])
+    return log_tail_text(path, lines) or ""  # read from the end: the session log grows with every restart
 
 
 def find_python() -> str:

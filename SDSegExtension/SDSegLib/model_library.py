@@ -201,6 +201,13 @@ def _spec_for(model_id: str, version: str, folder: Path, registry: Any, home: Pa
     return f"{model_id}@{version}"
 
 
+def _without_ctrl_c_hint(on_wait: Callable[[str], None]) -> Callable[[str], None]:
+    """``on_wait`` given the lock's wait sentence without its "(Ctrl-C to stop waiting)" hint."""
+    from SDSegLogic.model_cache_lock import wait_text
+
+    return lambda sentence: on_wait(wait_text(sentence, ctrl_c_hint=False))
+
+
 def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike] = None,
                      confirm_replace: Optional[Callable[[str], bool]] = None,
                      on_wait: Optional[Callable[[str], None]] = None) -> Tuple[str, str]:
@@ -215,7 +222,8 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
             :func:`SDSegLogic.model_names.same_version`), also when the import this one waited for
             installed it meanwhile; True replaces it, False (or no callable) keeps the installed copy.
         on_wait: called once with a sentence naming the other import (its process, zip and start
-            time) when another import of this model runs and this one waits for it to finish.
+            time) when another import of this model runs and this one waits for it to finish (without
+            the terminal's "Ctrl-C to stop waiting" hint, which stops nothing in Slicer).
 
     Returns:
         (spec to select, a sentence for the status log).
@@ -226,6 +234,8 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
     """
     from SDSegLogic.model_zip import import_zip
 
+    if on_wait is not None:  # Ctrl-C stops nothing in Slicer: the sentence without the lock's Ctrl-C hint
+        on_wait = _without_ctrl_c_hint(on_wait)
     root = _cache_root(home)
     identity = zip_model_identity(zip_path)
     existing = _installed(identity, root)

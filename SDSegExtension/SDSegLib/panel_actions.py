@@ -12,7 +12,6 @@ error in a dialog and the status log), ``_log(text)`` and ``_onModelOrDeviceChan
 from __future__ import annotations
 
 import queue
-import re
 
 import qt
 import slicer
@@ -21,15 +20,7 @@ from slicer.i18n import tr as _
 from .gui_wait import GuiCalls, run_keeping_gui_alive
 from .model_panel import fill_model_combo, remember_model_folder
 
-__all__ = ["PanelActionsMixin", "wait_sentence"]
-
-_CTRL_C = re.compile(r"\s*\(Ctrl-C to stop waiting\)")
-
-
-def wait_sentence(text: str) -> str:
-    """The engine's "waiting for another import" sentence as the panel shows it: Ctrl-C stops nothing there."""
-    return _CTRL_C.sub("", str(text))
-
+__all__ = ["PanelActionsMixin"]
 
 class PanelActionsMixin:
     """Import model zip, Use model folder, Open models folder and Copy diagnostics."""
@@ -64,9 +55,9 @@ class PanelActionsMixin:
         def pump() -> None:
             qt.QApplication.processEvents()
             while not waits.empty():
-                self.ui.etaLabel.text = wait_sentence(waits.get_nowait())
+                self.ui.etaLabel.text = str(waits.get_nowait())
             for text in self.logic.drainLog():
-                self._log(wait_sentence(text))
+                self._log(str(text))
 
         self._importing, status, button = True, self.ui.etaLabel.text, self.ui.importModelZipButton
         button.enabled = False

@@ -164,6 +164,15 @@ def thread_count(text: str) -> int:
     return value
 
 
+def usable_threads(wanted: int) -> int:
+    """``--threads`` capped at this machine's CPU count (logged): OpenMP died allocating a pool for 10**9 threads."""
+    cpus = os.cpu_count() or 1
+    if wanted <= cpus:
+        return wanted
+    log.warning("--threads %d is more than the %d CPUs of this machine; using %d", wanted, cpus, cpus)
+    return cpus
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m SDSegLogic.server", description="SDSeg engine: a warm model behind a loopback socket.")
     p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
@@ -188,7 +197,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
     p.add_argument("--no-warmup", action="store_true", help="skip the warm-up forward pass before 'ready'")
-    p.add_argument("--threads", type=thread_count, default=0, help="torch CPU threads (0: torch default)")
+    p.add_argument("--threads", type=thread_count, default=0,
+                   help="torch CPU threads, at most the machine's CPU count (0: torch default)")
     p.add_argument("--log-level", default="INFO", type=str.upper, choices=LOG_LEVELS,
                    help=f"engine log detail on stderr: {', '.join(LOG_LEVELS)} (any case; default INFO)")
     return p
@@ -278,7 +288,7 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, float]]:
     import torch
 
     if args.threads > 0:
-        torch.set_num_threads(args.threads)
+        torch.set_num_threads(usable_threads(args.threads))
     from ..pipeline import SDSegPipeline
 
     timings["import_s"] = time.perf_counter() - started

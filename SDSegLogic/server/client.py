@@ -28,9 +28,10 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_job import ClientJob, engine_too_old, require_options, segment_options, volume_to_send
+from .client_job import ClientJob, check_timeout, engine_too_old, require_options, segment_options, volume_to_send
 from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput,
                            error_from_header, output_from_frame, parse_engine_url)
+from .engine import seconds_text
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
 from .receive_arrays import recv_frame_owned
 
@@ -61,6 +62,7 @@ class EngineClient:
     heartbeat_s: float = 30.0
 
     def __init__(self, host: str, port: int, token: str, timeout: float = 10.0, process: Optional[Any] = None) -> None:
+        check_timeout(timeout)
         self.host, self.port, self._token, self.timeout = host, int(port), token, timeout
         self.process = process
         self._sock: Optional[socket.socket] = None
@@ -389,10 +391,10 @@ class EngineClient:
             self._pongs_due += 1
             return now
         if now - pinged >= self.timeout:
-            self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {now - heard:.0f} s during the job and did "
-                             f"not answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
+            silent = seconds_text(round(now - heard, 1))  # "%.0f" said "0 s" for a sub-second heartbeat_s
+            self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {silent} s during the job and did not "
+                             f"answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
         return pinged
 
 
-# the process launcher lives in process.py (it needs EngineClient, defined above)
-from .process import EngineProcess  # noqa: E402
+from .process import EngineProcess  # noqa: E402 - the process launcher, in process.py (it needs EngineClient, defined above)

@@ -18,9 +18,22 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
+from ..errors import SDSegError
 from .client_types import EngineError
+from .engine_options import MAX_SOCKET_TIMEOUT_S
 
-__all__ = ["ClientJob", "engine_too_old", "require_options", "segment_options", "volume_to_send"]
+__all__ = ["ClientJob", "check_timeout", "engine_too_old", "require_options", "segment_options", "volume_to_send"]
+
+
+def check_timeout(timeout: float) -> None:
+    """Refuse a client ``timeout`` (seconds) that no socket takes: inf or 1e10 failed at connect() with a bare OverflowError.
+
+    Raises:
+        SDSegError: ``timeout`` is not > 0 and <= ``MAX_SOCKET_TIMEOUT_S``, naming the value and the remedy.
+    """
+    if not 0 < timeout <= MAX_SOCKET_TIMEOUT_S:
+        raise SDSegError(f"engine client timeout={timeout!r} must be a number of seconds > 0 and at most "
+                         f"{MAX_SOCKET_TIMEOUT_S:.0f} (what a socket timeout takes; a year is 31536000).")
 
 
 def engine_too_old(welcome: Dict[str, Any]) -> str:

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from ..errors import CancelledError, SDSegError
 from .client_types import EngineDiedError
+from .log_tail import log_tail_text
 
 if TYPE_CHECKING:  # pragma: no cover - client.py imports this module at its end: importing it here would be circular
     from .client import EngineClient
@@ -215,8 +216,8 @@ def remove_private_dir(token_dir: Path) -> None:
 
 
 def _tail(path: Path, lines: int = 15) -> str:
-    try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
-    except OSError:
+    """The log's last lines, read from its end (a session log grows across restarts)."""
+    text = log_tail_text(path, lines)
+    if text is None:
         return "(no engine log)"
-    return "\n".join(text.strip().splitlines()[-lines:]) or "(engine log is empty)"
+    return text or "(engine log is empty)"
