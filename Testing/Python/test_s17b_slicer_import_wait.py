@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import zipfile
 
 import pytest
 
@@ -26,16 +25,8 @@ pytest.importorskip("PySide6.QtWidgets")
 from PySide6.QtCore import QTimer  # noqa: E402
 from slicer_test_helpers import app, engines, sdseg, tiny_model  # noqa: E402,F401 - pytest fixtures
 
-OTHER = "process 4242 importing /elsewhere/tiny-widget.zip, started 13:00:00 UTC"
-SAFETY_S = 30.0
-"""Seconds after which the other import lets go anyway: an import that blocks the GUI thread must not hang the test."""
-
-
-def _zip(folder, archive):
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, f"{folder.name}/{path.name}")
-    return archive
+from test_s17c_engine_wait_hint import OTHER, SAFETY_S  # noqa: E402 - SAFETY_S: the other import lets go anyway then
+from test_slicer_models import _zip_model  # noqa: E402
 
 
 def test_the_panel_names_the_import_it_waits_for_and_keeps_answering(app, sdseg, tiny_model, tmp_path, monkeypatch):
@@ -47,7 +38,7 @@ def test_the_panel_names_the_import_it_waits_for_and_keeps_answering(app, sdseg,
     ui = widget.ui
     home = models_home()
     home.mkdir(parents=True)
-    archive = _zip(tiny_model, tmp_path / "tiny-widget.zip")
+    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     other = contextlib.ExitStack()
     other.enter_context(cache_import_lock(home, "tiny-widget", note=OTHER))  # another import of this model runs
     seen = []
@@ -96,7 +87,7 @@ def test_a_copy_installed_by_the_import_waited_for_is_asked_about_not_refused_wi
     model = make_tiny_model(tmp_path / "models" / "tiny-widget", model_id="tiny-widget")
     home = tmp_path / "cache"
     home.mkdir()
-    archive = _zip(model, tmp_path / "tiny-widget.zip")
+    archive = _zip_model(model, tmp_path / "tiny-widget.zip")
     other = contextlib.ExitStack()
     other.enter_context(cache_import_lock(home, "tiny-widget", note=OTHER))
     asked, outcome = [], {}

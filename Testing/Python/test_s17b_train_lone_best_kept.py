@@ -27,19 +27,24 @@ def trained(tmp_path_factory):
     return train_phantom(tmp_path_factory.mktemp("lone"), PHANTOM)
 
 
-def _only_best(trained, tmp_path: Path, aside: bool):
-    """A copy of the run whose checkpoints folder holds only ``best`` (``.best.old`` + ``.best.tmp`` when ``aside``)."""
+def copied_run(trained, tmp_path: Path):
+    """A copy of the phantom stage-2 run in ``tmp_path/s2``: (overrides pointing at it, its checkpoints folder)."""
     root, base = trained
     run = tmp_path / "s2"
     shutil.copytree(root / "s2", run)
-    checkpoints = run / "checkpoints"
+    return [*base, f"train.output_dir={run}"], run / "checkpoints"
+
+
+def _only_best(trained, tmp_path: Path, aside: bool):
+    """A copy of the run whose checkpoints folder holds only ``best`` (``.best.old`` + ``.best.tmp`` when ``aside``)."""
+    base, checkpoints = copied_run(trained, tmp_path)
     for step in checkpoints.glob("step-*"):
         shutil.rmtree(step)
     if aside:
         os.replace(checkpoints / "best", checkpoints / ".best.old")
         (checkpoints / ".best.tmp").mkdir()
     weights = (checkpoints / (".best.old" if aside else "best") / "model.safetensors").read_bytes()
-    return [*base, f"train.output_dir={run}"], checkpoints, weights
+    return base, checkpoints, weights
 
 
 def _best_weights(checkpoints: Path) -> bytes:

@@ -9,20 +9,14 @@ from __future__ import annotations
 
 import contextlib
 import threading
-import zipfile
 
 from engine_fixtures import make_tiny_model
 from SDSegLogic.model_cache_lock import cache_import_lock
+from test_slicer_models import _zip_model
 
 OTHER = "process 4242 importing /elsewhere/tiny-widget.zip, started 13:00:00 UTC"
 SAFETY_S = 30.0
-
-
-def _zip(folder, archive):
-    with zipfile.ZipFile(archive, "w") as zf:
-        for path in sorted(folder.iterdir()):
-            zf.write(path, f"{folder.name}/{path.name}")
-    return archive
+"""Seconds after which the other import lets go anyway: an import that never returns must not hang the test."""
 
 
 def _told_while_waiting(home, run):
@@ -59,7 +53,7 @@ def test_the_slicer_import_is_told_without_the_ctrl_c_hint(tmp_path):
     model = make_tiny_model(tmp_path / "models" / "tiny-widget", model_id="tiny-widget")
     home = tmp_path / "cache"
     home.mkdir()
-    archive = _zip(model, tmp_path / "tiny-widget.zip")
+    archive = _zip_model(model, tmp_path / "tiny-widget.zip")
     sentence = _told_while_waiting(home, lambda on_wait: import_model_zip(archive, Registry(), home, on_wait=on_wait))
     assert "Ctrl-C" not in sentence, sentence
     assert "4242" in sentence and "/elsewhere/tiny-widget.zip" in sentence and "being imported" in sentence, sentence

@@ -21,27 +21,19 @@ sys.path.insert(0, str(TRAINING))
 from sdseg_training.config import load_config  # noqa: E402
 from sdseg_training.evaluate import checkpoint_folder  # noqa: E402
 from sdseg_training.trainer import Stage2Trainer  # noqa: E402
-from test_training_run_checks import PHANTOM, train_phantom  # noqa: E402
-
-
-@pytest.fixture(scope="module")
-def trained(tmp_path_factory):
-    return train_phantom(tmp_path_factory.mktemp("aside"), PHANTOM)
+from test_s17b_train_lone_best_kept import copied_run, trained  # noqa: E402,F401 - trained is a pytest fixture
 
 
 def _step_aside(trained, tmp_path: Path, keep_best: bool):
     """A copy of the run whose only step checkpoint was set aside mid-swap (``best`` kept or not)."""
-    root, base = trained
-    run = tmp_path / "s2"
-    shutil.copytree(root / "s2", run)
-    checkpoints = run / "checkpoints"
+    base, checkpoints = copied_run(trained, tmp_path)
     (step,) = sorted(checkpoints.glob("step-*"))
     os.replace(step, checkpoints / f".{step.name}.old")
     (checkpoints / f".{step.name}.tmp").mkdir()  # the new folder, half written when the crash came
     if not keep_best:
         shutil.rmtree(checkpoints / "best")
     weights = (checkpoints / f".{step.name}.old" / "model.safetensors").read_bytes()
-    return [*base, f"train.output_dir={run}"], step, weights
+    return base, step, weights
 
 
 @pytest.mark.parametrize("keep_best", [False, True])
