@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
 
 from .cli import FRAME_ALL, UsageError
-from .cli_outputs import _dicom_seg_kinds, _option
+from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _dicom_seg_kinds, _option
 
 if TYPE_CHECKING:
     from .cli_segment import Job
@@ -22,7 +22,7 @@ if TYPE_CHECKING:
 __all__ = ["FRAME_ALL", "count_frames", "frame_path", "expand_frames", "frame_fields", "summarise"]
 
 # Endings kept whole after the frame tag (``cine.frame000.prob.nrrd``, not ``cine.prob.frame000.nrrd``).
-_COMPOUND_ENDINGS = (".seg.nrrd", ".seg.dcm", ".prob.nrrd", ".uncertainty.nrrd", ".preview.png", ".nii.gz")
+_COMPOUND_ENDINGS = (".seg.nrrd", *FOLDER_OUTPUT_ENDINGS.values(), ".nii.gz")
 
 
 def count_frames(path: Path) -> Optional[int]:

@@ -20,7 +20,13 @@ from .errors import InputError
 if TYPE_CHECKING:
     from .cli_segment import Job
 
-__all__ = ["check_outputs", "dicom_sources"]
+__all__ = ["check_outputs", "dicom_sources", "FOLDER_OUTPUT_ENDINGS"]
+
+#: endings of the files ``sdseg segment`` names after each input when an output option is a folder
+#: (``ct001.prob.nrrd``); the segmentation itself ends in ``.{--format}``. ``sdseg score`` skips the
+#: map and picture endings when it lists the cases of a results folder.
+FOLDER_OUTPUT_ENDINGS: Dict[str, str] = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd",
+                                         "preview": ".preview.png", "dicom_seg": ".seg.dcm"}
 
 
 def _flag(kind: str) -> str:

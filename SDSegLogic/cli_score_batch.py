@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .cli import UsageError, describe_error, exit_code_for
+from .cli_outputs import FOLDER_OUTPUT_ENDINGS
 from .cli_score import format_optional
 
 __all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text",
@@ -36,7 +37,7 @@ CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", "
                  ".png", ".tiff", ".tif", ".bmp")
 #: endings of the files ``sdseg segment`` writes beside a segmentation (``--prob-map``, ``--uncertainty``,
 #: ``--preview`` given the output folder): a probability map, a variance map and a picture, never a case
-SIDE_OUTPUT_SUFFIXES = (".prob.nrrd", ".uncertainty.nrrd", ".preview.png")
+SIDE_OUTPUT_SUFFIXES = tuple(ending for kind, ending in FOLDER_OUTPUT_ENDINGS.items() if kind != "dicom_seg")
 #: what a segmentation's name may hold between the case and the image ending (``ct001.seg.nii.gz``)
 _SEG_MARK = ".seg"
 

@@ -31,7 +31,7 @@ from .cli import (
 )
 from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
-from .cli_outputs import _flag, _option, _write_outputs, check_outputs, dicom_sources
+from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, check_outputs, dicom_sources
 from .device import slow_cpu_dtype_note
 from .errors import CancelledError, InputError
 from .progress import ProgressEvent, ProgressTracker
@@ -101,14 +101,12 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
                     and not _is_dir(value):
                 raise UsageError(f"--{_flag(kind)} {value}: -o {out} is a folder (outputs named after the inputs), so "
                                  "this must be a folder too; give a folder, or -o a file name for one input.")
-        suffix = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd", "preview": ".preview.png",
-                  "dicom_seg": ".seg.dcm"}
         for job in jobs:
             stem = input_stem(job.input)  # as the user spelled it; only the clash check ignores case
             job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format}"
             for kind, value in extras.items():
                 if value:
-                    job.outputs[kind] = Path(value) / f"{stem}{suffix[kind]}"
+                    job.outputs[kind] = Path(value) / f"{stem}{FOLDER_OUTPUT_ENDINGS[kind]}"
     else:
         if not _has_extension(out, SEGMENTATION_EXTENSIONS):
             raise UsageError(f"-o {out}: unsupported extension; use one of {', '.join(SEGMENTATION_EXTENSIONS)} or a folder.")
