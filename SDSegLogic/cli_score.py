@@ -8,8 +8,9 @@ placed on it, background outside; a reference on another grid is refused with bo
 (:mod:`SDSegLogic.score_grid`). A DICOM SEG, which has no grid of its own, is placed on the other file's grid
 (:mod:`SDSegLogic.io.dicom_seg_read`), or on that grid's lattice where its pixels reach beyond a cropped
 ``.seg.nrrd``; frames off that lattice are refused, naming both files and grids. Scored against a DICOM
-series it was not made for (its ReferencedSeriesSequence), it is scored with a warning in the report
-(and in the table). Scores follow
+series it was not made for (its ReferencedSeriesSequence), or with frames on one slice in N of the lattice only
+(drawn on a series with thicker slices: the slices between count as background), it is scored with a warning
+in the report (and in the table and the CSV). A folder that is a DICOM series is one labelmap. Scores follow
 :mod:`SDSegLogic.overlap_metrics` (MONAI's conventions; both masks empty: Dice and IoU 1, as training's
 metrics), per segment, in mm and mL.
 
@@ -176,8 +177,9 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
     """Read both files; a DICOM SEG (no grid of its own) is placed on the other file's grid.
 
     Returns:
-        ``(prediction, reference, warnings)``; a warning says that a DICOM SEG was made for another
-        series than the DICOM series it is scored against.
+        ``(prediction, reference, warnings)``; a warning says that a DICOM SEG's frames cover only one slice in
+        N of the other file's grid, or that it was made for another series than the DICOM series it is scored
+        against.
 
     Raises:
         InputError: both are DICOM SEGs.
@@ -197,7 +199,7 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
         reference = _seg_on(reference_path, prediction) if ref_seg else read_label_volume(reference_path)
     seg, other = (prediction_path, reference_path) if pred_seg else (reference_path, prediction_path)
     warning = other_series_warning(seg, other) if pred_seg or ref_seg else None
-    return prediction, reference, [warning] if warning else []
+    return prediction, reference, [*prediction.warnings, *reference.warnings, *([warning] if warning else [])]
 
 
 def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
@@ -243,20 +245,21 @@ def report_text(report: Dict[str, Any]) -> str:
     lines = [f"prediction {report['prediction']}", f"reference  {report['reference']}",
              f"grid {' x '.join(str(n) for n in grid['shape_ijk'])} voxels, spacing "
              f"{' x '.join(f'{s:g}' for s in grid['spacing_mm'])} mm", ""]
-    header = f"{'segment':<28} {'Dice':>6} {'IoU':>6} {'HD95 mm':>8} {'ASSD mm':>8} {'HD mm':>8} {'pred mL':>9} {'ref mL':>9}"
+    names = [row["prediction_segment"] if row["reference_segment"].lower() == row["prediction_segment"].lower()
+             else f"{row['prediction_segment']} = {row['reference_segment']}" for row in report["segments"]]
+    width = max([28, *map(len, names)])  # whole names: two long ones cut to one width would read as one
+    header = (f"{'segment':<{width}} {'Dice':>6} {'IoU':>6} {'HD95 mm':>8} {'ASSD mm':>8} {'HD mm':>8} {'pred mL':>9} "
+              f"{'ref mL':>9}")
     lines += [header, "-" * len(header)]
-    for row in report["segments"]:
-        name = row["prediction_segment"]
-        if row["reference_segment"].lower() != name.lower():
-            name = f"{name} = {row['reference_segment']}"
+    for name, row in zip(names, report["segments"]):
         note = f"  ({row['distance_note']})" if row["distance_note"] else ""
         distances = " ".join(f"{format_optional(row[key], 2):>8}" for key in ("hd95_mm", "assd_mm", "hd_mm"))
-        lines.append(f"{name[:28]:<28} {row['dice']:6.3f} {row['iou']:6.3f} {distances} {row['volume_prediction_ml']:9.2f} "
-                     f"{row['volume_reference_ml']:9.2f}{note}")
+        lines.append(f"{name:<{width}} {row['dice']:6.3f} {row['iou']:6.3f} {distances} "
+                     f"{row['volume_prediction_ml']:9.2f} {row['volume_reference_ml']:9.2f}{note}")
     if not report["segments"]:
         lines.append("(no segment pairs: see --pair)")
     if report["mean_dice"] is not None:
-        lines.append(f"{'mean Dice':<28} {report['mean_dice']:6.3f}")
+        lines.append(f"{'mean Dice':<{width}} {report['mean_dice']:6.3f}")
     for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")):
         if report[key]:
             lines.append(f"only in the {side} (not scored): {', '.join(report[key])}")
@@ -311,7 +314,14 @@ def run_score(args: argparse.Namespace) -> int:
         if not output.parent.is_dir():
             raise UsageError(f"-o {output}: the folder {output.parent} does not exist; create it first.")
     prediction, reference = Path(args.prediction), Path(args.reference)
-    if prediction.is_dir():
+    from .cli_score_batch import first_case_file, is_dicom_series_folder
+
+    example = first_case_file(reference) if reference.is_dir() and not prediction.is_dir() else None
+    if example is not None:  # not a DICOM series: the reader would say "no DICOM series found"
+        raise UsageError(f"{reference} is a folder of references ({example.name}, ...), so {prediction} must be a "
+                         "folder of predictions (files paired by case name); or give the one reference file to score "
+                         f"{prediction} against.")
+    if prediction.is_dir() and not is_dicom_series_folder(prediction):  # a DICOM series is one labelmap
         from .cli_score_batch import batch_text, score_folders
 
         if not reference.is_dir():

@@ -1,12 +1,18 @@
 """``sdseg score PREDICTIONS/ REFERENCES/``: score a whole test set, case by case, and summarise.
 
-Files are paired by case name: the file name without its image ending and a ``.seg`` before it
-(``ct001.seg.nrrd``, ``ct001.seg.nii.gz``, ``ct001.nii.gz`` and ``ct001.seg.dcm`` are all case ``ct001``;
+Files are paired by case name: the file name without its image ending, a ``.seg`` before it and Slicer's
+``-label`` (a labelmap volume saved by Slicer is ``<volume>-label.nrrd``) (``ct001.seg.nrrd``,
+``ct001.seg.nii.gz``, ``ct001.nii.gz``, ``ct001-label.nrrd`` and ``ct001.seg.dcm`` are all case ``ct001``;
 ``tête`` composed or decomposed, as a folder copied from macOS may hold it, is one name), so the folder
 ``sdseg segment`` writes (``results/NAME.seg.nrrd``, or ``NAME.nii.gz`` ... with ``--format``) pairs with a
-folder of reference labels named like the scans. The other files ``sdseg segment`` may write into that folder
+folder of reference labels named like the scans. Names match exactly first; a case left without a partner
+then pairs with one that differs only in letter case (``CT001.seg.nrrd`` with ``ct001.nrrd``, as a folder
+from Windows or macOS may hold them) when that partner is the only one on each side, and several such
+candidates are refused, naming them. The other files ``sdseg segment`` may write into that folder
 (``NAME.prob.nrrd``, ``NAME.uncertainty.nrrd``, ``NAME.preview.png``) are not segmentations and are skipped; two
-segmentations of one case in a folder (``ct001.nii.gz`` and ``ct001.seg.nrrd``) are refused, naming both.
+segmentations of one case in a folder (``ct001.nii.gz`` and ``ct001.seg.nrrd``, or the scan ``ct001.nrrd``
+beside Slicer's ``ct001-label.nrrd``) are refused, naming both. A folder that is a DICOM series
+(:func:`is_dicom_series_folder`) is one labelmap, scored as a file is, never a folder of one-slice cases.
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
 (another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
 reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
@@ -29,8 +35,8 @@ from .cli import UsageError, describe_error, exit_code_for
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS
 from .cli_score import format_optional
 
-__all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "pair_cases", "score_folders", "batch_text",
-           "batch_csv_rows"]
+__all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "first_case_file",
+           "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
 
 #: endings of segmentation and label files (a case is the file name without one of them)
 CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
@@ -40,10 +46,13 @@ CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", "
 SIDE_OUTPUT_SUFFIXES = tuple(ending for kind, ending in FOLDER_OUTPUT_ENDINGS.items() if kind != "dicom_seg")
 #: what a segmentation's name may hold between the case and the image ending (``ct001.seg.nii.gz``)
 _SEG_MARK = ".seg"
+#: what 3D Slicer appends to a volume's name for its labelmap (``ct001-label.nrrd``), compared in any case
+_SLICER_LABEL_MARK = "-label"
 
 
 def case_name(path: Path) -> Optional[str]:
-    """``ct001.seg.nrrd``, ``ct001.seg.nii.gz`` or ``ct001.nii.gz`` -> ``ct001``; ``None`` for any other file.
+    """``ct001.seg.nrrd``, ``ct001.seg.nii.gz``, ``ct001.nii.gz`` or ``ct001-label.nrrd`` -> ``ct001``; ``None`` for
+    any other file.
 
     Hidden files, the data files of a detached header (``.raw``, ``.gz`` beside ``.nhdr``) and the
     probability maps, uncertainty maps and previews ``sdseg segment`` writes (:data:`SIDE_OUTPUT_SUFFIXES`)
@@ -55,9 +64,54 @@ def case_name(path: Path) -> Optional[str]:
         return None
     ending = next(e for e in CASE_SUFFIXES if lower.endswith(e))
     stem = path.name[:-len(ending)]
-    if stem.lower().endswith(_SEG_MARK) and len(stem) > len(_SEG_MARK):  # ct001.seg.nii.gz, as ct001.seg.nrrd
-        stem = stem[:-len(_SEG_MARK)]
+    for mark in (_SEG_MARK, _SLICER_LABEL_MARK):  # ct001.seg.nii.gz, as ct001.seg.nrrd; Slicer's ct001-label.nrrd
+        if stem.lower().endswith(mark) and len(stem) > len(mark):
+            stem = stem[:-len(mark)]
     return stem or None
+
+
+def is_dicom_series_folder(folder: Path) -> bool:
+    """True when ``folder`` is one DICOM series (one labelmap), not a folder of cases: every file in it is DICOM
+    (``slice_001.dcm``, or ``IM0001`` without an ending), none a DICOM SEG, all of one SeriesInstanceUID. A folder
+    of SEGs, of one multi-frame file per case (each its own series) or of other formats is a folder of cases.
+    """
+    from .io.dicom_seg_read import SEGMENTATION_STORAGE_UID
+
+    try:
+        import pydicom
+    except ImportError:  # SEGs and series cannot be told apart: the folder stays a folder of cases
+        return False
+    series = set()
+    for path in folder.iterdir():
+        if path.name.startswith(".") or not path.is_file():
+            continue
+        with open(path, "rb") as fh:
+            if fh.read(132)[128:132] != b"DICM":
+                if case_name(path) is not None:
+                    return False
+                continue  # e.g. a DICOMDIR-less export's notes, or a checksum file
+        try:
+            ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID", "SeriesInstanceUID"])
+        except Exception:  # noqa: BLE001 - pydicom raises many types; a corrupt file is reported when it is read
+            continue
+        if str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID:
+            return False
+        if getattr(ds, "SeriesInstanceUID", None):  # not a DICOMDIR, which belongs to no series
+            series.add(str(ds.SeriesInstanceUID))
+        if len(series) > 1:
+            return False
+    return len(series) == 1
+
+
+def first_case_file(folder: Path) -> Optional[Path]:
+    """The first file of ``folder`` (name order) that is a case in another format than DICOM (``ct001.nii.gz``): such
+    a folder is a folder of cases, never a DICOM series; ``None`` when it holds none."""
+    for path in sorted(folder.iterdir()):
+        if case_name(path) is not None:
+            with open(path, "rb") as fh:
+                if fh.read(132)[128:132] != b"DICM":
+                    return path
+    return None
 
 
 def _cases(folder: Path) -> Dict[str, Path]:
@@ -70,8 +124,9 @@ def _cases(folder: Path) -> Dict[str, Path]:
         case = unicodedata.normalize("NFC", case)
         if case in found:
             raise UsageError(f"{folder}: {found[case].name} and {path.name} are both case {case!r} (files are paired "
-                             "by name without the ending and a .seg before it); keep one segmentation per case in the "
-                             "folder, e.g. move the scans out of a folder that holds scans and segmentations.")
+                             "by name without the ending, a .seg before it and Slicer's -label); keep one segmentation "
+                             "per case in the folder, e.g. move the scans out of a folder that holds scans and "
+                             "segmentations.")
         found[case] = path
     return found
 
@@ -87,13 +142,39 @@ def pair_cases(predictions: Path, references: Path) -> Tuple[List[Tuple[str, Pat
         UsageError: no case in common, or two files of one folder with the same case name.
     """
     pred, ref = _cases(predictions), _cases(references)
-    common = sorted(set(pred) & set(ref))
-    if not common:
+    partner = {case: case for case in set(pred) & set(ref)}  # exact names first
+    partner.update(_pair_by_letter_case([c for c in pred if c not in partner],
+                                        [c for c in ref if c not in partner.values()], pred, ref))
+    if not partner:
         raise UsageError(f"no case of {predictions} ({len(pred)} files) has a reference in {references} "
                          f"({len(ref)} files); files are paired by name without their ending (ct001.seg.nrrd with "
-                         "ct001.nii.gz). Rename them so the case names match.")
-    return ([(case, pred[case], ref[case]) for case in common], sorted(set(pred) - set(ref)),
-            sorted(set(ref) - set(pred)))
+                         "ct001.nii.gz or ct001-label.nrrd). Rename them so the case names match.")
+    return ([(case, pred[case], ref[partner[case]]) for case in sorted(partner)], sorted(set(pred) - set(partner)),
+            sorted(set(ref) - set(partner.values())))
+
+
+def _pair_by_letter_case(pred_left: List[str], ref_left: List[str], pred: Dict[str, Path],
+                         ref: Dict[str, Path]) -> Dict[str, str]:
+    """Prediction case -> reference case, for cases without an exact partner whose names differ in letter case only
+    (``CT001`` and ``ct001``), when that partner is unique on both sides.
+
+    Raises:
+        UsageError: a name that several cases of either side share but for letter case, naming their files.
+    """
+    by_fold: Dict[str, Tuple[List[str], List[str]]] = {}
+    for side, cases in ((0, pred_left), (1, ref_left)):
+        for case in cases:
+            by_fold.setdefault(case.casefold(), ([], []))[side].append(case)
+    found = {}
+    for preds, refs in by_fold.values():
+        if not (preds and refs):
+            continue
+        if len(preds) > 1 or len(refs) > 1:
+            files = [str(pred[c]) for c in sorted(preds)] + [str(ref[c]) for c in sorted(refs)]
+            raise UsageError(f"the cases of {', '.join(files)} differ only in letter case, so which prediction goes "
+                             "with which reference cannot be told; rename them so each case name matches exactly.")
+        found[preds[0]] = refs[0]
+    return found
 
 
 def _summary(cases: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
@@ -159,30 +240,32 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
 
 def batch_text(report: Dict[str, Any]) -> str:
     """The human-readable summary: per case mean Dice (or error), then per segment statistics."""
+    width = max([32, *(len(case["case"]) for case in report["cases"])])  # whole names: cut, two could read as one
     lines = [f"predictions {report['predictions']}", f"references  {report['references']}", "",
-             f"{'case':<32} {'mean Dice':>9}  segments"]
+             f"{'case':<{width}} {'mean Dice':>9}  segments"]
     for case in report["cases"]:
         if "error" in case:
-            lines.append(f"{case['case'][:32]:<32} {'-':>9}  error: {case['error']}")
+            lines.append(f"{case['case']:<{width}} {'-':>9}  error: {case['error']}")
         else:
             names = ", ".join(f"{r['prediction_segment']} {r['dice']:.3f}" for r in case["segments"])
             if not case["segments"]:
                 names = "no segment pairs (see --pair)"
             unpaired = _unpaired(case)
-            lines.append(f"{case['case'][:32]:<32} {format_optional(case['mean_dice'], 3):>9}  {names}"
+            lines.append(f"{case['case']:<{width}} {format_optional(case['mean_dice'], 3):>9}  {names}"
                          + (f"; not scored: {unpaired}" if unpaired else ""))
     # a case's warnings (e.g. a DICOM SEG made for another series) below the cases, not only in the JSON
     lines += [f"warning, case {case['case']}: {text}" for case in report["cases"] for text in case.get("warnings", [])]
-    header = (f"{'segment':<28} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} "
+    width = max([28, *map(len, report["summary"])])
+    header = (f"{'segment':<{width}} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} "
               f"{'HD95 n':>7} {'ASSD mm':>8}")
     lines += ["", header, "-" * len(header)]
     for segment, row in report["summary"].items():
         covered = f"{row['cases_with_distances']}/{row['cases']}"  # cases with both masks non-empty
-        lines.append(f"{segment[:28]:<28} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
+        lines.append(f"{segment:<{width}} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
                      f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} {covered:>7} "
                      f"{format_optional(row['assd_mean_mm'], 2):>8}")
     if report["mean_dice"] is not None:
-        lines.append(f"{'mean Dice over cases':<28} {len([c for c in report['cases'] if c.get('mean_dice') is not None]):>5} "
+        lines.append(f"{'mean Dice over cases':<{width}} {len([c for c in report['cases'] if c.get('mean_dice') is not None]):>5} "
                      f"{report['mean_dice']:9.3f}")
     for key, side in (("prediction_only", "predictions"), ("reference_only", "references")):
         if report[key]:

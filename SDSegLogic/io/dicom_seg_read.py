@@ -31,7 +31,7 @@ if TYPE_CHECKING:  # pragma: no cover - imported in the function at run time (la
     from .label_files import LabelVolume
 
 __all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM",
-           "other_series_warning"]
+           "other_series_warning", "slice_coverage_warning"]
 
 SEGMENTATION_STORAGE_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 #: how far (mm) a frame's plane may sit from the grid's voxel centres
@@ -157,6 +157,39 @@ def _frame_voxels(ds: Any, frames: Any, n: int, frame: np.ndarray, geometry: Ima
     return ijk[::-1]
 
 
+def slice_coverage_warning(ds: Any, frames: Any, geometry: ImageGeometry, path: Path) -> Optional[str]:
+    """A warning when every frame lies on one slice in N (N > 1) of ``geometry``'s lattice: a SEG drawn on a series
+    with thicker slices, placed on a finer lattice of the same acquisition, whose slices between frames are
+    background. Frames on neighbouring slices anywhere (one organ, or two lesions with a gap) give none.
+
+    Returns:
+        The text, naming ``path``, the slices covered between the first and the last frame (count and percent)
+        and both slice spacings; ``None`` when the frames are not coarser than the lattice.
+    """
+    planes = set()
+    for n, item in enumerate(frames):
+        position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
+        orientation = _frame_attribute(ds, item, "PlaneOrientationSequence", "ImageOrientationPatient", path, n)
+        spacing = _frame_attribute(ds, item, "PixelMeasuresSequence", "PixelSpacing", path, n)
+        start, step_col, step_row = _frame_steps(geometry, position, orientation, spacing, path, n)
+        normal = 3 - int(np.argmax(np.abs(step_col))) - int(np.argmax(np.abs(step_row)))  # the (i, j, k) axis across
+        planes.add((normal, int(start[normal])))
+    axes = {axis for axis, _ in planes}
+    if len(axes) != 1 or len(planes) < 2:
+        return None
+    normal = axes.pop()
+    found = sorted(plane for _, plane in planes)
+    step = int(np.gcd.reduce(np.diff(found)))
+    if step < 2:
+        return None
+    span, spacing_mm = found[-1] - found[0] + 1, float(geometry.spacing[normal])
+    return (f"{path}: its frames lie on one slice in {step} of the grid it is scored on ({len(found)} of the {span} "
+            f"slices from its first frame to its last covered, {100.0 * len(found) / span:.0f}%; slice spacing "
+            f"{step * spacing_mm:g} mm on a grid of {spacing_mm:g} mm), as if drawn on a series with thicker slices or "
+            "on every few slices only: the slices between its frames count as background, which lowers Dice and the "
+            "volumes. Score it against the series it was drawn on.")
+
+
 def _placement(ds: Any, pixels: np.ndarray, frames: Any, geometry: ImageGeometry, path: Path) -> ImageGeometry:
     """The grid to place the SEG on: ``geometry`` when every non-empty pixel lies in it, else the box of those
     pixels on ``geometry``'s lattice (a SEG scored against a ``.seg.nrrd`` Slicer cropped to its own segments)."""
@@ -207,7 +240,8 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (L, K, J, I), uint8 (uint16 when a
         SegmentNumber exceeds 255), each segment's voxels set to its SegmentNumber in its layer, named
         by SegmentLabel; L is 1 unless segments overlap. Its geometry is ``geometry``, or, when non-empty
-        pixels lie beyond ``geometry``'s extent, the box of the non-empty pixels on ``geometry``'s lattice.
+        pixels lie beyond ``geometry``'s extent, the box of the non-empty pixels on ``geometry``'s lattice. Its
+        ``warnings`` hold :func:`slice_coverage_warning`'s text when the frames are coarser than the lattice.
 
     Raises:
         InputError: not a SEG, unreadable, missing attributes.
@@ -237,7 +271,8 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         if number not in frames_of:
             raise InputError(f"{path}: frame {n + 1} refers to segment {number}, which the SEG does not describe.")
         frames_of[number].append(n)
+    coverage = slice_coverage_warning(ds, frames, geometry, path)
     geometry = _placement(ds, pixels, frames, geometry, path)
     layers, layer_of = _pack_segments(ds, pixels, frames, frames_of, geometry, path)
     segments = tuple(LabelSegment(name, number, layer_of[number]) for name, number in zip(names, numbers))
-    return LabelVolume(Path(path), layers, geometry, segments, named=True)
+    return LabelVolume(Path(path), layers, geometry, segments, named=True, warnings=(coverage,) if coverage else ())

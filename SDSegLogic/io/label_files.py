@@ -1,12 +1,14 @@
 """Read a segmentation to score it: a Slicer ``.seg.nrrd``, a DICOM SEG or a labelmap, as named segments.
 
-A ``.seg.nrrd`` keeps its segment names, label values and layers (Slicer stores overlapping
+A ``.seg.nrrd`` (or a ``.seg.nhdr``, ``.nrrd`` or ``.nhdr`` with Slicer's ``Segment<n>_`` fields, as Slicer
+also saves segmentations) keeps its segment names, label values and layers (Slicer stores overlapping
 segments in separate layers, a (layers, K, J, I) array), so each segment's mask is
 ``layer_array == label_value`` (a file of Slicer 4.10 or older, without layers and label values, has
-one layer per segment, value 1). Any other file the engine can read (NRRD, NIfTI, MetaImage, a
-DICOM series, a PNG mask) is a labelmap: every non-zero value is one segment, named
-``label <value>``, read once as the file stores it (a 16-bit PNG or TIFF mask unscaled, labels above 2**24
-exactly). A labelmap must hold integers; a probability map or an image is refused. A
+one layer per segment, value 1; one without any ``Segment`` field is a labelmap saved under that name).
+Any other file the engine can read (NRRD, NIfTI, MetaImage, a DICOM series, a PNG mask) is a labelmap:
+every non-zero value is one segment, named ``label <value>``, read once as the file stores it (a 16-bit PNG
+or TIFF mask unscaled, integer labels above 2**24 exactly; float voxels from 2**24 on, where neighbouring
+labels merge, refused). A labelmap must hold integers; a probability map or an image is refused. A
 DICOM SEG is placed on a given grid's lattice (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps
 allow.
 
@@ -59,6 +61,8 @@ class LabelVolume:
         geometry: the grid in LPS.
         segments: the segments, in file order.
         named: True when the names come from the file (``.seg.nrrd``), False for ``label N``.
+        warnings: what the scores should be read with (e.g. a DICOM SEG whose frames cover one slice in two of
+            the grid it was placed on), texts naming the file.
     """
 
     path: Path
@@ -66,6 +70,7 @@ class LabelVolume:
     geometry: ImageGeometry
     segments: Tuple[LabelSegment, ...]
     named: bool
+    warnings: Tuple[str, ...] = ()
 
     def mask(self, segment: LabelSegment) -> np.ndarray:
         """(K, J, I) bool mask of one segment."""
@@ -74,6 +79,9 @@ class LabelVolume:
 
 def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
     """Check that a labelmap holds small non-negative integers and return it as int32.
+
+    Float voxels from the magnitude where their type stops holding every integer (2**24 for float32) are
+    refused: neighbouring labels may have been rounded into one (:func:`_float_too_large`).
 
     Checked and converted one slice at a time, so that the only full-size array added is the
     result (4 bytes a voxel), not a float copy per step (a 512 x 512 x 600 CT labelmap is 157 M voxels).
@@ -100,8 +108,27 @@ def _integral_labels(path: Path, array: np.ndarray) -> np.ndarray:
             plane = rounded
         if plane.size and (plane.max() > top or plane.min() < 0):
             raise _out_of_range(path, k, plane, top)
+        if plane.size and plane.dtype.kind == "f" and plane.max() >= 2 ** (np.finfo(plane.dtype).nmant + 1):
+            raise _float_too_large(path, k, plane)
         labels[k] = plane
     return labels
+
+
+def _float_too_large(path: Path, k: int, plane: np.ndarray) -> InputError:
+    """The refusal of float voxels (a DICOM series, read as float32 with its rescale; a float32 file) that reach
+    the magnitude from which the float type cannot tell neighbouring integers apart (2**24 for float32:
+    16777217 reads as 16777216), so two labels may have become one.
+
+    Args:
+        plane: (J, I) slice ``k`` of the labelmap, floating point, whole numbers.
+    """
+    limit = 2 ** (np.finfo(plane.dtype).nmant + 1)
+    j, i = (int(v) for v in np.argwhere(plane >= limit)[0])
+    return InputError(f"{path}: label {float(plane[j, i]):.0f} at voxel (k, j, i) {(k, j, i)} was read as "
+                      f"{plane.dtype} (a DICOM series, and a file with a rescale slope, is read as 32-bit floats), "
+                      f"which cannot tell labels from {limit} on apart ({limit + 1} reads as {limit}), so two labels "
+                      "may have merged. Save the labelmap with integer voxels (e.g. a uint32 .nrrd or .nii.gz), or "
+                      f"renumber its labels below {limit}.")
 
 
 def _out_of_range(path: Path, k: int, plane: np.ndarray, top: int) -> InputError:
@@ -137,7 +164,8 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
 
     Returns:
         ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (float32 for a
-        DICOM series, rescale applied; float32 for a NRRD of 8- or 16-bit integers, exact), and the grid in LPS.
+        DICOM series, rescale applied, so labels from :data:`FLOAT32_EXACT` on are refused by
+        :func:`_integral_labels`; float32 for a NRRD of 8- or 16-bit integers, exact), and the grid in LPS.
 
     Raises:
         InputError, GeometryError: as :func:`~SDSegLogic.io.read_image`.
@@ -157,6 +185,11 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
         raise InputError(f"{path}: the labelmap holds several frames (a 4-D volume or a multi-page picture), and a "
                          "segmentation is scored as one 3-D labelmap; save the frame to score as a file of its own "
                          "(e.g. with SimpleITK: sitk.WriteImage(image[:, :, :, n], 'frame.nii.gz')).") from None
+    return _labelmap_volume(path, array, geometry)
+
+
+def _labelmap_volume(path: Path, array: np.ndarray, geometry: ImageGeometry) -> LabelVolume:
+    """(K, J, I) labelmap voxels checked (:func:`_integral_labels`) as a volume of one segment per label."""
     labels = _integral_labels(path, array)
     del array
     values = np.unique(np.concatenate([np.unique(plane) for plane in labels]))  # no sorted copy of the volume
@@ -211,16 +244,24 @@ def _read_seg_nrrd(path: Path) -> LabelVolume:
     from .seg_nrrd import validate_seg_header
 
     raw_header = read_nrrd_header(path)
+    # a labelmap saved under a .seg.nrrd name (no Segment<n>_ or Segmentation_ field): its labels are its
+    # segments, as Slicer loads it, not a segmentation without segments (against which nothing is scored)
+    plain = not any(str(key).startswith("Segment") for key in raw_header)
     preflight(path, nrrd_voxel_count(raw_header), default_memory_budget())  # as a labelmap: refused before reading
-    header = _legacy_layers({**raw_header, **_segment_names(path, raw_header)})
-    found = validate_seg_header(header, str(path))
+    header = raw_header if plain else _legacy_layers({**raw_header, **_segment_names(path, raw_header)})
+    found = [] if plain else validate_seg_header(header, str(path))
     data = read_nrrd_voxels(path, raw_header)  # as any NRRD is read (every gzip member; InputError when corrupt)
     geometry, spatial, others = nrrd_grid(header, path)
+    if plain and others:
+        raise InputError(f"{path}: a labelmap of {len(others) + 3} dimensions without Slicer's Segment fields; save "
+                         "the volume to score as a 3-D labelmap, or the segmentation from Slicer as .seg.nrrd.")
     # Fortran (x, y, z[, layers first]) -> (layers, K, J, I)
     data = np.moveaxis(data, others + spatial, list(range(data.ndim)))
     if not others:
         data = data[None]
     layers = np.ascontiguousarray(np.transpose(data, (0, 3, 2, 1)))
+    if plain:
+        return _labelmap_volume(path, layers[0], geometry)
     if not np.issubdtype(layers.dtype, np.integer):
         layers = _integral_labels(path, layers.reshape(-1, *layers.shape[2:])).reshape(layers.shape)
     segments = tuple(LabelSegment(str(s["name"]), int(s["labelValue"]), int(s["layer"])) for s in found)
@@ -255,9 +296,21 @@ def read_label_volume(path: Union[str, Path], *, frame: Optional[int] = None, se
             raise InputError(f"{path}: a DICOM SEG has no voxel grid of its own; give it together with the image or "
                              "a segmentation of the series it was drawn on.")
         return read_dicom_seg_on_grid(path, grid)
-    if path.name.lower().endswith(".seg.nrrd"):
+    if path.name.lower().endswith(".seg.nrrd") or _is_slicer_segmentation(path):
         return _read_seg_nrrd(path)
     return _read_labelmap(path, frame, series)
+
+
+def _is_slicer_segmentation(path: Path) -> bool:
+    """A ``.nrrd`` or ``.nhdr`` file with Slicer's ``Segment<n>_`` fields: a segmentation Slicer saved under another
+    ending than ``.seg.nrrd`` (it also writes ``.seg.nhdr``, ``.nrrd`` and ``.nhdr``), read with names and layers."""
+    import re
+
+    from ._nrrd import read_nrrd_header
+
+    if not path.is_file() or not path.name.lower().endswith((".nrrd", ".nhdr")):
+        return False
+    return any(re.match(r"Segment\d+_", str(key)) for key in read_nrrd_header(path))
 
 
 def segment_table(volume: LabelVolume) -> List[Dict[str, Any]]:
