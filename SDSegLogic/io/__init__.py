@@ -23,7 +23,9 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
 1   oblique direction                 ADAPT: permute/flip to the closest axes, no resampling, exact
                                       direction kept; WARN above 1 degree (stronger above 20)
 2   LPS vs RAS                        ADAPT: LPS inside; NRRD RAS/LAS and NIfTI RAS converted;
-                                      other NRRD ``space`` (scanner-xyz, 3D-*) REJECT
+                                      other NRRD ``space`` (scanner-xyz, 3D-*) REJECT; a NRRD without
+                                      ``space directions`` placed as ITK places it (``space origin``
+                                      or ``axis mins``); NIfTI in metres/microns read in mm
 3   flipped / negative axes           ADAPT as row 1 (all 48 signed permutations tested)
 4   sagittal/coronal acquisition      ADAPT to the card's orientation; WARN that the plane differs
 5   anisotropic spacing               spacing copied exactly; WARN when in-plane ratio > 2
@@ -54,12 +56,13 @@ file, value and remedy; WARN = ``warnings.warn`` + recorded in ``metadata["warni
                                       slice (mixed slopes); NIfTI as ITK and Slicer apply it (a
                                       slope of 0 counts as 1); WARN when CT looks un-rescaled
 18  any integer / float dtype         cast to float32 once, at the boundary
-19  non-orthonormal / sform != qform  REJECT (``GeometryError``)
+19  non-orthonormal / sform != qform  REJECT (``GeometryError``); so is a sform whose axis lengths
+                                      contradict pixdim, or a negative pixdim with a sform
 20  Slicer parent transform           not the engine's job: handled by the Slicer adapter
 21  DICOM: several series / gaps      largest series + WARN (``series=`` picks another); a tie
                                       for largest REJECT (lists the series); files in no series
-                                      WARN, or REJECT when named directly; missing slices or
-                                      gantry tilt REJECT
+                                      WARN, or REJECT when named directly; missing slices,
+                                      gantry tilt or two slices on one plane REJECT
 22  > 255 labels / nothing found      cards allow labels 1..255 -> uint8; an empty result still
                                       lists every declared segment (empty extent)
 23  mismatched grids                  ``ImageGeometry.require_same`` raises ``GeometryError``

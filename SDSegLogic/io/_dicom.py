@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import GeometryError, InputError
+from ._dicom_stack import check_stack
 from ._sitk import geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 
 __all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom", "PHOTO_MODALITIES"]
@@ -245,33 +246,6 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
     return np.asarray(positions, dtype=np.float64), orient, first
 
 
-def _check_spacing(path: Path, positions: np.ndarray, orient: Optional[np.ndarray]) -> None:
-    if len(positions) < 2 or orient is None or len(orient) != 6:
-        return
-    normal = np.cross(orient[:3], orient[3:])
-    steps = np.diff(positions, axis=0)
-    along = steps @ normal
-    across = np.linalg.norm(steps - np.outer(along, normal), axis=1)
-    typical = float(np.median(np.abs(along)))
-    if typical <= 0:
-        raise GeometryError(f"{path}: several slices share one position; the folder mixes acquisitions. "
-                            "Keep one series per folder.")
-    if float(across.max()) > 0.01 * typical + 1e-3:
-        raise GeometryError(
-            f"{path}: slices are shifted sideways by up to {across.max():.2f} mm per step (gantry tilt or a "
-            "sheared stack); a regular grid cannot hold it. Resample the series in 3D Slicer (DICOM "
-            "acquisition-geometry regularization, then harden the transform) and save it as NRRD."
-        )
-    deviation = float(np.abs(np.abs(along) - typical).max())
-    if deviation > max(0.01 * typical, 1e-3):
-        worst = int(np.argmax(np.abs(np.abs(along) - typical)))
-        raise GeometryError(
-            f"{path}: slice spacing is not uniform (step {worst} is {abs(along[worst]):.3f} mm, typical {typical:.3f} mm); "
-            "slices are missing or the series mixes acquisitions. Re-export the complete series, or resample it "
-            "in 3D Slicer and save it as NRRD."
-        )
-
-
 def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str, Any]]:
     """Voxels of the chosen series from headers only, plus what :func:`read_dicom` needs."""
     folder, all_series, headers = _scan_series(path)
@@ -346,7 +320,7 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
     import SimpleITK as sitk
 
     try:
-        _check_spacing(path, plan["positions"], plan["orient"])
+        check_stack(path, plan["positions"], plan["orient"], plan["files"])
     except GeometryError as exc:
         if not plan.get("left_out"):
             raise

@@ -90,7 +90,7 @@ def check_multiframe(path: Path, name: str, geometry: ImageGeometry) -> None:
             untilted stack, or on a stack that differs from ``geometry``.
         InputError: pydicom is missing or cannot read the file.
     """
-    from ._dicom import _check_spacing
+    from ._dicom_stack import check_stack, unit_axes
 
     positions, orientations, rescales = _frame_fields(path, name)
     file = Path(name).name
@@ -103,14 +103,14 @@ def check_multiframe(path: Path, name: str, geometry: ImageGeometry) -> None:
         raise GeometryError(f"{path}: the frames of {file} have different rescale slopes/intercepts "
                             f"({sorted(set(rescales))[:3]}...), but GDCM applies one rescale to every frame, so the "
                             f"voxel values would be wrong. {_REMEDY}")
-    _check_spacing(Path(name), positions, first)  # its messages name the file
-    normal = np.cross(first[:3], first[3:])
-    along = np.diff(positions, axis=0) @ normal
+    check_stack(Path(name), positions, first)  # its messages name the file
+    axes = unit_axes(first)
+    along = np.diff(positions, axis=0) @ axes[:, 2]
     if not (np.all(along > 0) or np.all(along < 0)):
         raise GeometryError(f"{path}: the frames of {file} are not stored in slice order (they go back and forth "
                             f"along the slice normal); GDCM stacks them in file order. {_REMEDY}")
     step = float(np.median(along))
-    expected = np.column_stack([first[:3], first[3:], normal * np.sign(step)])
+    expected = axes * np.array([1.0, 1.0, np.sign(step)])
     problems = []
     if np.abs(geometry.direction_matrix - expected).max() > 1e-3:
         problems.append("axes")

@@ -18,8 +18,8 @@ from ..errors import GeometryError, InputError
 from ._deflate import gzip_open, stream_errors
 from ._nifti_header_guard import nifti_bytes_per_voxel
 
-__all__ = ["read_nifti_header", "nifti_affine_ras", "check_nifti_transforms", "check_nifti_size",
-           "QFORM_SFORM_DIRECTION_TOL"]
+__all__ = ["read_nifti_header", "nifti_affine_ras", "nifti_mm_per_unit", "check_nifti_transforms",
+           "check_nifti_size", "QFORM_SFORM_DIRECTION_TOL"]
 
 #: largest difference between qform and sform direction cosines accepted as float32 round-off
 QFORM_SFORM_DIRECTION_TOL = 2e-3
@@ -63,6 +63,7 @@ def read_nifti_header(path: Path) -> Dict[str, Any]:
         "bitpix": unpack("h", 72)[0],
         "pixdim": unpack("8f", 76),
         "vox_offset": unpack("f", 108)[0],
+        "xyzt_units": raw[123],
         "scl_slope": unpack("f", 112)[0],
         "scl_inter": unpack("f", 116)[0],
         "qform_code": unpack("h", 252)[0],
@@ -93,11 +94,22 @@ def nifti_affine_ras(header: Dict[str, Any], which: str) -> np.ndarray:
     return m
 
 
+#: NIfTI spatial unit code (``xyzt_units & 7``) -> millimetres per unit, as ITK's NiftiImageIO scales
+#: spacing and origin (metre, micron); other codes (mm, unknown) are read as millimetres
+_MM_PER_UNIT = {1: 1e3, 3: 1e-3}
+
+
+def nifti_mm_per_unit(header: Dict[str, Any]) -> float:
+    """Millimetres per unit of the header's spatial coordinates (``xyzt_units``): 1000 for metres, 0.001 for microns."""
+    return _MM_PER_UNIT.get(int(header.get("xyzt_units", 0)) & 0x07, 1.0)
+
+
 def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.ndarray]:
     """Reject a sheared sform or a qform/sform disagreement; return the IJK->RAS matrix in force.
 
     Returns:
-        float64 (4, 4) IJK->RAS of the transform a reader must use (sform if set, else qform), or
+        float64 (4, 4) IJK->RAS in millimetres of the transform a reader must use (sform if set,
+        else qform; a header in metres or microns scaled as ITK and 3D Slicer scale it), or
         ``None`` when neither is set (a warning is issued: the orientation is unknown).
     """
     if header.get("version") != 1:
@@ -111,8 +123,9 @@ def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.nd
             "again."
         )
     q_code, s_code = header["qform_code"], header["sform_code"]
-    sform = nifti_affine_ras(header, "sform") if s_code > 0 else None
-    qform = nifti_affine_ras(header, "qform") if q_code > 0 else None
+    scale = np.diag([nifti_mm_per_unit(header)] * 3 + [1.0])  # compared and returned in millimetres
+    sform = scale @ nifti_affine_ras(header, "sform") if s_code > 0 else None
+    qform = scale @ nifti_affine_ras(header, "qform") if q_code > 0 else None
     if sform is not None:
         axes = sform[:3, :3]
         norms = np.linalg.norm(axes, axis=0)
@@ -144,11 +157,37 @@ def check_nifti_transforms(path: Path, header: Dict[str, Any]) -> Optional[np.nd
                 f"by {d_spacing:.2e}, origin by {d_org:.3g} mm); it is unclear which one is right. Re-save the image so "
                 "both agree (e.g. nibabel img.set_qform(img.get_sform())) or from the scanner software."
             )
+    if sform is not None and qform is None and ndim >= 3:
+        _check_sform_scales(path, sform, np.asarray(sizes[:3]) * scale[0, 0])
     if sform is None and qform is None:
         warnings.warn(f"{path}: NIfTI header has neither qform nor sform; orientation is unknown and assumed.",
                       stacklevel=3)
         return None
     return sform if sform is not None else qform
+
+
+def _check_sform_scales(path: Path, sform: np.ndarray, pixdim: np.ndarray) -> None:
+    """Refuse pixdim[1..3] (mm) that are negative or differ from the sform's axis lengths (mm) by more than 0.01 %.
+
+    ITK (3D Slicer) takes the voxel size from pixdim and only the axes from the sform; nibabel takes
+    both from the sform. Such a file is drawn at two sizes, so which one is right must be decided by
+    whoever made it.
+    """
+    scales = np.linalg.norm(sform[:3, :3], axis=0)
+    if np.any(pixdim < 0):
+        raise GeometryError(
+            f"{path}: the NIfTI voxel size in pixdim ({pixdim.round(6).tolist()} mm) is negative; 3D Slicer and ITK "
+            "then mirror that axis against the sform, other tools (nibabel) do not, so the image's placement is "
+            "ambiguous. Re-save it with positive pixdim (e.g. nibabel img.header.set_zooms(...) with the sform's axis "
+            "lengths)."
+        )
+    if np.abs(scales / pixdim - 1.0).max() > 1e-4:
+        raise GeometryError(
+            f"{path}: the NIfTI voxel size in pixdim ({pixdim.round(6).tolist()} mm) differs from the lengths of "
+            f"the sform's axes ({scales.round(6).tolist()} mm); 3D Slicer and ITK use pixdim, other tools the sform, "
+            "so the image's size is ambiguous. Re-save it so both agree (e.g. nibabel "
+            "img.header.set_zooms(...) to the sform's axis lengths, or img.set_sform(...) to match pixdim)."
+        )
 
 
 def check_nifti_size(path: Path, header: Dict[str, Any]) -> None:

@@ -1,25 +1,22 @@
-"""NRRD reading with pynrrd: header checks, geometry, colour and 4-D axes."""
+"""NRRD reading with pynrrd: header checks, voxels, colour and 4-D axes (the grid: :mod:`._nrrd_geometry`)."""
 
 from __future__ import annotations
 
 import math
-import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import numpy as np
 
-from ..errors import GeometryError, InputError
+from ..errors import InputError
 from ..geometry import ImageGeometry
 from ._deflate import GzipMembers
 from ._nrrd_data import read_nrrd_voxels
+from ._nrrd_geometry import _geometry, _spatial_axes, nrrd_grid
 from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
 
 __all__ = ["read_nrrd_header", "nrrd_voxel_count", "nrrd_grid", "read_nrrd"]
 
-_LPS_SPACES = ("left-posterior-superior", "lps")
-_RAS_SPACES = ("right-anterior-superior", "ras")
-_LAS_SPACES = ("left-anterior-superior", "las")
 _COLOUR_KINDS = ("rgb-color", "rgba-color", "3-color", "4-color", "3-vector", "4-vector", "vector")
 
 
@@ -52,115 +49,6 @@ def nrrd_voxel_count(header: Dict[str, Any]) -> int:
     small (or zero) count that would slip past the memory check.
     """
     return math.prod(int(s) for s in header["sizes"])
-
-
-def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
-    """Indices (header/Fortran order) of spatial and non-spatial axes."""
-    dim = int(header["dimension"])
-    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dim)]
-    directions = header.get("space directions")
-    spatial = []
-    for axis in range(dim):
-        if directions is not None:
-            row = np.asarray(directions[axis], dtype=np.float64)
-            is_spatial = row.size > 0 and np.all(np.isfinite(row))
-        else:
-            is_spatial = kinds[axis] in ("domain", "space")
-        if is_spatial:
-            spatial.append(axis)
-    if directions is None and len(spatial) > 3:  # no geometry: like ITK, axes after the third are frames
-        spatial = spatial[:3]
-    elif directions is not None and len(spatial) == 4:
-        spatial = _itk_time_axis_removed(directions, spatial)
-    others = [a for a in range(dim) if a not in spatial]
-    return spatial, others
-
-
-def nrrd_grid(header: Dict[str, Any], path: Path) -> Tuple[ImageGeometry, list, list]:
-    """``(geometry in LPS, spatial axes, other axes)`` of a NRRD header; axes in header order (x first)."""
-    spatial, others = _spatial_axes(header)
-    return _geometry(header, spatial, path), spatial, others
-
-
-def _itk_time_axis_removed(directions: Any, axes: list) -> list:
-    """The three space axes of an ITK-written 4-D NRRD (``space dimension: 4``), else ``axes`` unchanged.
-
-    ITK (SimpleITK ``JoinSeries``, 4-D CT or cine) writes a 4-D grid whose fourth axis is time:
-    its direction is ``(0,0,0,dt)`` and the three space axes have no time component. Those three
-    axes form the volume; the time axis holds the frames.
-    """
-    rows = {a: np.asarray(directions[a], dtype=np.float64) for a in axes}
-    if any(row.size != 4 for row in rows.values()):
-        return axes
-    time_axes = [a for a, row in rows.items() if np.all(row[:3] == 0) and row[3] != 0]
-    space_axes = [a for a, row in rows.items() if row[3] == 0 and np.any(row[:3] != 0)]
-    if len(time_axes) == 1 and len(space_axes) == 3:
-        return space_axes
-    return axes
-
-
-def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometry:
-    sizes = [int(header["sizes"][a]) for a in spatial]
-    space = header.get("space")
-    directions = header.get("space directions")
-    if directions is None:
-        spacings = header.get("spacings")
-        spacing = [float(spacings[a]) if spacings is not None and np.isfinite(spacings[a]) else 1.0 for a in spatial]
-        while len(spacing) < 3:
-            spacing.append(1.0)
-            sizes.append(1)
-        warnings.warn(f"{path}: no 'space' or 'space directions' in the NRRD header; assuming an axis-aligned LPS grid "
-                      "at the origin.", stacklevel=3)
-        signs = [-1.0 if v < 0 else 1.0 for v in spacing]  # a negative spacing runs the axis backwards, as in ITK
-        try:
-            return ImageGeometry(tuple(abs(v) for v in spacing), (0.0, 0.0, 0.0), np.diag(signs), tuple(sizes))
-        except GeometryError as exc:
-            raise GeometryError(f"{path}: {exc}") from None
-    ndim_space = len(np.asarray(directions[spatial[0]]))
-    if space is not None:
-        space = str(space).lower()
-        if space in _RAS_SPACES:
-            flip = np.array([-1.0, -1.0, 1.0])
-        elif space in _LAS_SPACES:
-            flip = np.array([1.0, -1.0, 1.0])
-        elif space in _LPS_SPACES:
-            flip = np.ones(3)
-        else:
-            raise InputError(
-                f"{path}: NRRD space {header.get('space')!r} is not supported: it does not say which way the patient "
-                "lies. Only the patient spaces left-posterior-superior, right-anterior-superior and "
-                "left-anterior-superior are read. Re-save the image from 3D Slicer or SimpleITK."
-            )
-    elif ndim_space in (2, 3) or (ndim_space == 4 and len(spatial) == 3):  # 4: ITK's space + time (above)
-        flip = np.ones(3)
-        warnings.warn(f"{path}: NRRD has 'space dimension' but no 'space'; assuming LPS.", stacklevel=3)
-    else:
-        raise InputError(f"{path}: NRRD space dimension {ndim_space} is not 2 or 3 (nor 3-D space plus time); give "
-                         "a 2-D or 3-D image.")
-    vectors = np.zeros((3, 3))
-    for c, axis in enumerate(spatial):
-        row = np.asarray(directions[axis], dtype=np.float64)[:3]
-        vectors[: row.size, c] = row
-    origin = np.zeros(3)
-    if header.get("space origin") is not None:
-        o = np.asarray(header["space origin"], dtype=np.float64)[:3]  # a fourth entry is the time origin
-        origin[: o.size] = o
-    if len(spatial) == 2:
-        vectors[:, 2] = np.cross(vectors[:, 0], vectors[:, 1])
-        norm = np.linalg.norm(vectors[:, 2])
-        vectors[:, 2] = vectors[:, 2] / norm if norm > 0 else (0.0, 0.0, 1.0)
-        sizes.append(1)
-    elif len(spatial) != 3:
-        raise InputError(f"{path}: {len(spatial)} spatial axes; give a 2-D or 3-D image.")
-    vectors = vectors * flip[:, None]
-    origin = origin * flip
-    spacing = np.linalg.norm(vectors, axis=0)
-    if np.any(spacing <= 0):
-        raise GeometryError(f"{path}: a 'space directions' vector is zero ({vectors.T.tolist()}); fix the header.")
-    try:
-        return ImageGeometry(tuple(spacing), tuple(origin), vectors / spacing, tuple(sizes))
-    except GeometryError as exc:
-        raise GeometryError(f"{path}: {exc}") from None
 
 
 _FAST_TYPES = {

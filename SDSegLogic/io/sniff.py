@@ -8,6 +8,7 @@ third-party reader sees it.
 from __future__ import annotations
 
 import gzip
+import re
 import struct
 import zlib
 from pathlib import Path
@@ -46,6 +47,26 @@ def _nifti_sizeof_hdr(head: bytes) -> bool:
     return struct.unpack("<i", head[:4])[0] in (348, 540) or struct.unpack(">i", head[:4])[0] in (348, 540)
 
 
+#: a MetaIO header line: ``Name = value`` (MetaIO reads the fields in any order)
+_META_LINE = re.compile(rb"[ \t]*[A-Za-z][A-Za-z0-9_]*[ \t]*=[^\r\n]*\r?\n")
+_META_DIMS = re.compile(rb"^[ \t]*(?:NDims|DimSize)[ \t]*=", re.MULTILINE)
+
+
+def _metaimage_fields(head: bytes) -> bool:
+    """Whether ``head`` is a MetaImage header opening with a less usual field (``BinaryData = True``, ...).
+
+    True when it starts with at least two ``Name = value`` lines, one of them NDims or DimSize.
+    """
+    lines = head.lstrip()
+    position, count = 0, 0
+    while count < 64:
+        match = _META_LINE.match(lines, position)
+        if match is None:
+            break
+        position, count = match.end(), count + 1
+    return count >= 2 and _META_DIMS.search(lines[:position]) is not None
+
+
 def sniff_content(head: bytes) -> Optional[str]:
     """Format recognised from the first bytes of a file (gzip is reported as ``"gzip"``)."""
     if head.startswith(b"NRRD000"):
@@ -63,7 +84,7 @@ def sniff_content(head: bytes) -> Optional[str]:
     if head.startswith(b"BM"):
         return "bmp"
     text = head[:200].lstrip()
-    if text.startswith((b"ObjectType", b"NDims", b"Comment", b"ElementType", b"DimSize")):
+    if text.startswith((b"ObjectType", b"NDims", b"Comment", b"ElementType", b"DimSize")) or _metaimage_fields(head):
         return "metaimage"
     if _nifti_sizeof_hdr(head) and head[344:347] in (b"n+1", b"ni1"):
         return "nifti"

@@ -1,0 +1,94 @@
+"""The slice stack of a DICOM series or multi-frame image: unit axes and the regular-grid check.
+
+A regular grid holds a stack only when its slices step evenly along the slice normal, without
+sideways shift (gantry tilt) or repeated positions; :func:`check_stack` refuses anything else.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional, Sequence
+
+import numpy as np
+
+from ..errors import GeometryError
+
+__all__ = ["unit_axes", "check_stack"]
+
+
+def unit_axes(orient: np.ndarray) -> np.ndarray:
+    """(3, 3) columns: the row and column directions of ImageOrientationPatient (6,) and the slice normal, unit length.
+
+    DICOM writes the direction cosines as text, often rounded (``0.71\\0.71\\0``); GDCM normalises
+    them, so every check of a stack against GDCM's grid does too.
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):  # a zero vector gives NaN: the caller checks
+        row, column = orient[:3] / np.linalg.norm(orient[:3]), orient[3:] / np.linalg.norm(orient[3:])
+        normal = np.cross(row, column)
+        return np.column_stack([row, column, normal / np.linalg.norm(normal)])
+
+
+def check_stack(path: Path, positions: np.ndarray, orient: Optional[np.ndarray],
+                names: Optional[Sequence[str]] = None) -> None:
+    """Refuse slice positions (N, 3) that do not form a regular, untilted stack along the normal of ``orient`` (6,).
+
+    Args:
+        path: the input, named in messages.
+        positions: ImagePositionPatient of each slice, in stacking order (mm, LPS).
+        orient: ImageOrientationPatient (6,), rounded or not.
+        names: the file of each slice of a series, so that two files on one plane are refused by name
+            first; ``None`` for the frames of one multi-frame file, whose order
+            :func:`._dicom_frames.check_multiframe` checks after the steps.
+
+    Raises:
+        GeometryError: slices on one plane (repeated slices, several acquisitions), shifted sideways
+            (gantry tilt) or unevenly spaced (missing slices); the messages name ``path``.
+    """
+    if len(positions) < 2 or orient is None or len(orient) != 6 or not np.all(np.isfinite(unit_axes(orient))):
+        return
+    normal = unit_axes(orient)[:, 2]
+    if names is not None and len(names) == len(positions):
+        _check_shared_planes(path, positions @ normal, names)
+    steps = np.diff(positions, axis=0)
+    along = steps @ normal
+    across = np.linalg.norm(steps - np.outer(along, normal), axis=1)
+    typical = float(np.median(np.abs(along)))
+    if typical <= 0:
+        raise GeometryError(f"{path}: several slices share one position; the folder mixes acquisitions. "
+                            "Keep one series per folder.")
+    if float(across.max()) > 0.01 * typical + 1e-3:
+        raise GeometryError(
+            f"{path}: slices are shifted sideways by up to {across.max():.2f} mm per step (gantry tilt or a "
+            "sheared stack); a regular grid cannot hold it. Resample the series in 3D Slicer (DICOM "
+            "acquisition-geometry regularization, then harden the transform) and save it as NRRD."
+        )
+    deviation = float(np.abs(np.abs(along) - typical).max())
+    if deviation > max(0.01 * typical, 1e-3):
+        worst = int(np.argmax(np.abs(np.abs(along) - typical)))
+        raise GeometryError(
+            f"{path}: slice spacing is not uniform (step {worst} is {abs(along[worst]):.3f} mm, typical {typical:.3f} mm); "
+            "slices are missing or the series mixes acquisitions. Re-export the complete series, or resample it "
+            "in 3D Slicer and save it as NRRD."
+        )
+
+
+def _check_shared_planes(path: Path, heights: np.ndarray, names: Sequence[str]) -> None:
+    """Refuse slices whose positions along the normal (N,) coincide (within 1 % of the usual step, or 1e-3 mm).
+
+    GDCM gives up its position sort for such a series, so the steps between consecutive files say
+    nothing useful ("step 5 is 35 mm"); the message names two slices of one plane instead.
+    """
+    order = np.argsort(heights, kind="stable")
+    gaps = np.diff(heights[order])
+    usual = float(np.median(gaps[gaps > 1e-3])) if np.any(gaps > 1e-3) else 0.0
+    shared = np.flatnonzero(gaps <= max(1e-3, 0.01 * usual))
+    if shared.size == 0:
+        return
+    first, second = sorted((int(order[shared[0]]), int(order[shared[0] + 1])))
+    pair = f"{Path(names[first]).name} and {Path(names[second]).name}"
+    raise GeometryError(
+        f"{path}: {shared.size} slice(s) lie on the plane of another ({pair}, both {heights[first]:.3f} mm along the "
+        "slice normal); the series repeats slices or holds several acquisitions (echoes, phases, or a repeated "
+        "scan under one series UID), which one volume cannot hold. Put the slices of one acquisition in a folder "
+        "of their own (3D Slicer's DICOM module splits such series), then retry."
+    )

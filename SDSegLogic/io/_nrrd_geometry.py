@@ -1,0 +1,197 @@
+"""The voxel grid of a NRRD header in LPS, as ITK's NrrdImageIO (and so 3D Slicer) places it.
+
+Which header axes are the volume's i, j, k (:func:`_spatial_axes`, an ITK-written time axis set
+aside), then spacing, direction and origin from ``space directions`` / ``space origin`` (RAS and
+LAS spaces converted to LPS), or, without directions, from ``spacings`` and ``axis mins`` (or a
+``space origin``), read as ITK reads them.
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Dict, Optional, Tuple
+
+import numpy as np
+
+from ..errors import GeometryError, InputError
+from ..geometry import ImageGeometry
+
+__all__ = ["nrrd_grid"]
+
+_LPS_SPACES = ("left-posterior-superior", "lps")
+_RAS_SPACES = ("right-anterior-superior", "ras")
+_LAS_SPACES = ("left-anterior-superior", "las")
+
+
+def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
+    """Indices (header/Fortran order) of spatial and non-spatial axes."""
+    dim = int(header["dimension"])
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dim)]
+    directions = header.get("space directions")
+    spatial = []
+    for axis in range(dim):
+        if directions is not None:
+            row = np.asarray(directions[axis], dtype=np.float64)
+            is_spatial = row.size > 0 and np.all(np.isfinite(row))
+        else:
+            is_spatial = kinds[axis] in ("domain", "space")
+        if is_spatial:
+            spatial.append(axis)
+    if directions is None and len(spatial) > 3:  # no geometry: like ITK, axes after the third are frames
+        spatial = spatial[:3]
+    elif directions is not None and len(spatial) == 4:
+        spatial = _itk_time_axis_removed(directions, spatial)
+    others = [a for a in range(dim) if a not in spatial]
+    return spatial, others
+
+
+def nrrd_grid(header: Dict[str, Any], path: Path) -> Tuple[ImageGeometry, list, list]:
+    """``(geometry in LPS, spatial axes, other axes)`` of a NRRD header; axes in header order (x first)."""
+    spatial, others = _spatial_axes(header)
+    return _geometry(header, spatial, path), spatial, others
+
+
+def _itk_time_axis_removed(directions: Any, axes: list) -> list:
+    """The three space axes of an ITK-written 4-D NRRD (``space dimension: 4``), else ``axes`` unchanged.
+
+    ITK (SimpleITK ``JoinSeries``, 4-D CT or cine) writes a 4-D grid whose fourth axis is time:
+    its direction is ``(0,0,0,dt)`` and the three space axes have no time component. Those three
+    axes form the volume; the time axis holds the frames.
+    """
+    rows = {a: np.asarray(directions[a], dtype=np.float64) for a in axes}
+    if any(row.size != 4 for row in rows.values()):
+        return axes
+    time_axes = [a for a, row in rows.items() if np.all(row[:3] == 0) and row[3] != 0]
+    space_axes = [a for a, row in rows.items() if row[3] == 0 and np.any(row[:3] != 0)]
+    if len(time_axes) == 1 and len(space_axes) == 3:
+        return space_axes
+    return axes
+
+
+def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometry:
+    sizes = [int(header["sizes"][a]) for a in spatial]
+    space = header.get("space")
+    directions = header.get("space directions")
+    if directions is None:
+        spacings = _field(header, "spacings")
+        spacing = [float(spacings[a]) if spacings is not None and np.isfinite(spacings[a]) else 1.0 for a in spatial]
+        origin, where = _origin_without_directions(header, spatial)
+        while len(spacing) < 3:
+            spacing.append(1.0)
+            sizes.append(1)
+        missing = "'space directions'" if space is not None else "'space' or 'space directions'"
+        warnings.warn(f"{path}: no {missing} in the NRRD header; assuming an axis-aligned LPS grid at {where}.",
+                      stacklevel=3)
+        signs = [-1.0 if v < 0 else 1.0 for v in spacing]  # a negative spacing runs the axis backwards, as in ITK
+        try:
+            return ImageGeometry(tuple(abs(v) for v in spacing), tuple(origin), np.diag(signs), tuple(sizes))
+        except GeometryError as exc:
+            raise GeometryError(f"{path}: {exc}") from None
+    ndim_space = len(np.asarray(directions[spatial[0]]))
+    if space is not None:
+        flip = _space_flip(space)
+        if flip is None:
+            raise InputError(
+                f"{path}: NRRD space {header.get('space')!r} is not supported: it does not say which way the patient "
+                "lies. Only the patient spaces left-posterior-superior, right-anterior-superior and "
+                "left-anterior-superior are read. Re-save the image from 3D Slicer or SimpleITK."
+            )
+    elif ndim_space in (2, 3) or (ndim_space == 4 and len(spatial) == 3):  # 4: ITK's space + time (above)
+        flip = np.ones(3)
+        warnings.warn(f"{path}: NRRD has 'space dimension' but no 'space'; assuming LPS.", stacklevel=3)
+    else:
+        raise InputError(f"{path}: NRRD space dimension {ndim_space} is not 2 or 3 (nor 3-D space plus time); give "
+                         "a 2-D or 3-D image.")
+    vectors = np.zeros((3, 3))
+    for c, axis in enumerate(spatial):
+        row = np.asarray(directions[axis], dtype=np.float64)[:3]
+        vectors[: row.size, c] = row
+    origin = np.zeros(3)
+    if header.get("space origin") is not None:
+        o = np.asarray(header["space origin"], dtype=np.float64)[:3]  # a fourth entry is the time origin
+        origin[: o.size] = o
+    if len(spatial) == 2:
+        vectors[:, 2] = np.cross(vectors[:, 0], vectors[:, 1])
+        norm = np.linalg.norm(vectors[:, 2])
+        vectors[:, 2] = vectors[:, 2] / norm if norm > 0 else (0.0, 0.0, 1.0)
+        sizes.append(1)
+    elif len(spatial) != 3:
+        raise InputError(f"{path}: {len(spatial)} spatial axes; give a 2-D or 3-D image.")
+    vectors = vectors * flip[:, None]
+    origin = origin * flip
+    spacing = np.linalg.norm(vectors, axis=0)
+    if np.any(spacing <= 0):
+        raise GeometryError(f"{path}: a 'space directions' vector is zero ({vectors.T.tolist()}); fix the header.")
+    try:
+        return ImageGeometry(tuple(spacing), tuple(origin), vectors / spacing, tuple(sizes))
+    except GeometryError as exc:
+        raise GeometryError(f"{path}: {exc}") from None
+
+
+def _field(header: Dict[str, Any], name: str) -> Any:
+    """A per-axis field under its NRRD name or its older spelling without spaces (``axis mins``, ``axismins``)."""
+    value = header.get(name)
+    return value if value is not None else header.get(name.replace(" ", ""))
+
+
+def _space_flip(space: Any) -> Optional[np.ndarray]:
+    """Signs that turn coordinates of the NRRD ``space`` into LPS; ``None`` for a space that is not a patient space."""
+    name = str(space).lower()
+    if name in _RAS_SPACES:
+        return np.array([-1.0, -1.0, 1.0])
+    if name in _LAS_SPACES:
+        return np.array([1.0, -1.0, 1.0])
+    if name in _LPS_SPACES:
+        return np.ones(3)
+    return None
+
+
+def _origin_without_directions(header: Dict[str, Any], spatial: list) -> Tuple[np.ndarray, str]:
+    """``(LPS origin, where it came from)`` of a NRRD without ``space directions``, as ITK's NrrdImageIO sets it.
+
+    ITK (and so 3D Slicer) takes the ``space origin`` when the header has one (converted to LPS
+    for a RAS or LAS ``space``; other spaces as written). Without a space, it takes the centre of
+    the first voxel from the ``axis mins``: ``min + spacing / 2`` for cell-centred axes (the
+    default), ``min`` for node-centred ones, the spacing being ``spacings`` or else
+    ``(max - min) / size``; only when the first domain axis has a min and every one a spacing or max.
+
+    Args:
+        header: pynrrd header; ``spatial``: the header axes (x first) of the volume's i, j, k.
+
+    Returns:
+        float64 (3,) origin (zeros where the header places nothing) and a phrase for the warning.
+    """
+    origin = np.zeros(3)
+    space_origin = _field(header, "space origin")
+    if header.get("space") is not None or space_origin is not None or _field(header, "space dimension") is not None:
+        values = np.asarray(space_origin if space_origin is not None else [], dtype=np.float64)[:3]
+        if values.size == 0 or not np.all(np.isfinite(values)):
+            return origin, "the origin"
+        flip = _space_flip(header.get("space")) if header.get("space") is not None else None
+        origin[:values.size] = values * (flip[:values.size] if flip is not None else 1.0)
+        return origin, "its 'space origin'"
+    dim = int(header["dimension"])
+    kinds = [str(k).lower() for k in header.get("kinds", ["domain"] * dim)]
+    domain = [a for a in range(dim) if kinds[a] in ("domain", "space", "time", "???", "none")]
+    mins, maxs = _field(header, "axis mins"), _field(header, "axis maxs")
+    spacings, centers = _field(header, "spacings"), _field(header, "centers") or _field(header, "centerings")
+    centers = centers.split() if isinstance(centers, str) else centers  # pynrrd leaves this field as text
+
+    def finite(values: Any, axis: int) -> bool:
+        return values is not None and axis < len(values) and bool(np.isfinite(float(values[axis])))
+
+    # teem's test, which ITK uses: a min on the first domain axis, a spacing or max on every one
+    if not domain or not finite(mins, domain[0]) or not all(finite(spacings, a) or finite(maxs, a) for a in domain):
+        return origin, "the origin"
+    for c, axis in enumerate(spatial):
+        if not finite(mins, axis):
+            continue  # ITK's origin is NaN there, which places nothing: the axis stays at 0
+        low = float(mins[axis])
+        if centers is not None and axis < len(centers) and str(centers[axis]).lower() == "node":
+            origin[c] = low
+            continue
+        size = int(header["sizes"][axis])
+        step = float(spacings[axis]) if finite(spacings, axis) else (float(maxs[axis]) - low) / size
+        origin[c] = low + step / 2
+    return origin, "its 'axis mins'"
