@@ -96,6 +96,9 @@ def save_model_folder(
         raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True.")
     if variant not in (None, "fp16"):
         raise ConfigError(f"variant {variant!r} is not supported; use None or 'fp16'.")
+    misfit = _classes_misfit(card, model.config)
+    if misfit:  # a folder every segmentation refuses; nothing is written
+        raise ModelCardError(f"{folder}: model card {card.model_id!r} {misfit}")
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a model folder is shared data
@@ -104,8 +107,7 @@ def save_model_folder(
         for name in model.component_names:
             if name == "autoencoder" and shared_autoencoder is not None:
                 shared = Path(shared_autoencoder).resolve()
-                if not shared.is_file():
-                    raise CheckpointError(f"{shared}: shared autoencoder file not found.")
+                _check_shared_autoencoder(shared, model.component(name))
                 weights[os.path.relpath(shared, folder.resolve())] = sha256_file(shared)
                 continue
             state = {}
@@ -125,6 +127,37 @@ def save_model_folder(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
+
+
+def _check_shared_autoencoder(shared: Path, autoencoder: "torch.nn.Module") -> None:
+    """Refuse a shared autoencoder file that a loader would not find or that holds other weights.
+
+    Raises:
+        CheckpointError: naming the file: missing, not named ``autoencoder[.fp16].safetensors`` (the
+            names :func:`resolve_weight_files` looks for), or its tensors are not ``autoencoder``'s
+            (compared in the file's dtype, so an fp16 file of the same weights matches).
+    """
+    import torch
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    if not shared.is_file():
+        raise CheckpointError(f"{shared}: shared autoencoder file not found.")
+    names = (weight_file_name("autoencoder"), weight_file_name("autoencoder", "fp16"))
+    if shared.name not in names:
+        raise CheckpointError(f"{shared}: a shared autoencoder file must be named {' or '.join(names)}, the names a "
+                              "model folder's loader looks for; rename it (or save without shared_autoencoder).")
+    try:
+        stored = load_file(str(shared))
+    except (SafetensorError, OSError, ValueError) as exc:
+        raise CheckpointError(f"{shared}: not a readable safetensors file ({exc}).") from None
+    ours = autoencoder.state_dict()
+    same = stored.keys() == ours.keys() and all(
+        stored[k].shape == ours[k].shape and torch.equal(stored[k], ours[k].detach().to("cpu", stored[k].dtype))
+        for k in ours)
+    if not same:
+        raise CheckpointError(f"{shared}: the shared autoencoder file does not hold this model's autoencoder weights; "
+                              "share only the file the model was trained with (or save without shared_autoencoder).")
 
 
 def move_folder_into_place(staging: Path, destination: Path) -> None:
@@ -314,9 +347,9 @@ def verify_model_folder(folder: PathLike) -> List[str]:
         return [str(exc)]
     if not card.weights:
         problems.append(f"{folder / CARD_NAME}: lists no weight files.")
-    if card.num_network_classes != (config.unet.num_classes or 1):  # what the pipeline refuses to run
-        problems.append(f"{folder / CARD_NAME}: lists {len(card.classes)} class(es) ({card.num_network_classes} network "
-                        f"classes) but config.json's network has {config.unet.num_classes or 1}; fix the card's classes.")
+    misfit = _classes_misfit(card, config)
+    if misfit:  # what the pipeline refuses to run
+        problems.append(f"{folder / CARD_NAME}: {misfit}")
     for rel, expected in sorted(card.weights.items()):
         path = folder / rel
         if not path.is_file():
@@ -328,6 +361,15 @@ def verify_model_folder(folder: PathLike) -> List[str]:
     except CheckpointError as exc:
         problems.append(str(exc))
     return problems
+
+
+def _classes_misfit(card: ModelCard, config: SDSegConfig) -> Optional[str]:
+    """Why ``card``'s classes do not fit the network of ``config`` (the pipeline refuses such a pair), or None."""
+    network = config.unet.num_classes or 1
+    if card.num_network_classes == network:
+        return None
+    return (f"lists {len(card.classes)} class(es) ({card.num_network_classes} network classes) but config.json's network "
+            f"has {network}; fix the card's classes.")
 
 
 def _build_empty(model_cls, config: SDSegConfig):

@@ -8,8 +8,9 @@ which calls :func:`import_zip`. The archive is treated as untrusted:
   backslashes, ``..`` components, symbolic links, device files, encrypted members, members
   compressed with a method Python cannot read (Deflate64), duplicate names (also names that differ
   only in case or Unicode normalisation) or a file that is also used as a folder; at most
-  :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked (and a member
-  may not unpack to more than its header says);
+  :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked, a ``model_card.json``
+  and a ``config.json`` of at most 1 MiB each (both are read whole), and a member may not unpack
+  to more than its header says;
 * the model card is read from the archive first: its ``model_id`` and ``version`` must be
   folder-safe, and every weight file it lists must lie inside the folder and match its sha256;
 * the cache's disk must have room for the unpacked model (:class:`InsufficientSpaceError`, raised

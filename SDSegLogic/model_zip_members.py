@@ -27,13 +27,15 @@ if TYPE_CHECKING:  # pragma: no cover
     from .model_card import ModelCard
 
 __all__ = ["UnsafeArchiveError", "ArchivePlan", "plan_archive", "read_planned_card", "MAX_ARCHIVE_BYTES",
-           "MAX_ARCHIVE_MEMBERS", "MAX_CARD_BYTES"]
+           "MAX_ARCHIVE_MEMBERS", "MAX_CARD_BYTES", "MAX_CONFIG_BYTES"]
 
 #: Refuse archives that would unpack to more than this (the paper model is about 1.7 GB in fp32).
 MAX_ARCHIVE_BYTES = 16 * 2**30
 MAX_ARCHIVE_MEMBERS = 1000
 #: A model card is a few kilobytes; a larger ``model_card.json`` is not read into memory.
 MAX_CARD_BYTES = 1 << 20
+#: ``config.json`` is read whole by every load and verification; it is about one kilobyte.
+MAX_CONFIG_BYTES = 1 << 20
 _IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store")
 _READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
@@ -167,9 +169,12 @@ def plan_archive(zf: zipfile.ZipFile, archive: Path) -> ArchivePlan:
                 f"{archive}: no model_card.json at the top of the archive or of its single top-level folder; "
                 "this is not an SDSeg model zip."
             )
-    for _, rel in files:
+    for info, rel in files:
         if not rel.startswith(prefix):
             raise UnsafeArchiveError(f"{archive}: member {rel!r} lies outside the model folder {prefix!r}.")
+        if rel == prefix + "config.json" and info.file_size > MAX_CONFIG_BYTES:  # a few MB of zip, GBs in memory
+            raise UnsafeArchiveError(f"{archive}: {rel} unpacks to {info.file_size} bytes (a model's config.json is at "
+                                     f"most {MAX_CONFIG_BYTES}); refusing the archive.")
     return ArchivePlan(tuple((info, rel[len(prefix):]) for info, rel in files), prefix, unpacked)
 
 

@@ -15,8 +15,8 @@ __all__ = ["REDACTED", "redact_url"]
 
 #: What stands in a shown URL for its userinfo (``user:password@``) and its query values.
 REDACTED = "<redacted>"
-# up to the last "@": a password typed as is may hold "/", "?" or "#", which would otherwise end the authority
-_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?)\S*@")
+# up to the last "@": a password typed as is may hold "/", "?", "#" or a space, which would otherwise end the authority
+_USERINFO = re.compile(r"^(\s*(?:[A-Za-z][A-Za-z0-9+.-]*://)?).*@")
 _QUERY_VALUE = re.compile(r"([?&;][^=&#;]*=)[^&#;]*")
 
 
@@ -29,7 +29,7 @@ def redact_url(url: str) -> str:
     Returns:
         The URL with ``user:password@`` -> ``<redacted>@`` and ``?token=abc`` -> ``?token=<redacted>``;
         unchanged when it carries neither. Everything before the last ``@`` counts as userinfo, also
-        a password holding ``/``, ``?`` or ``#`` (``sdseg://alice:p#ss@gpu:5000``): a ``@`` in a query
+        a password holding ``/``, ``?``, ``#`` or a space (``sdseg://alice:p#ss@gpu:5000``): a ``@`` in a query
         value hides the host too, which reveals less, never more.
     """
     text = _USERINFO.sub(lambda match: match.group(1) + REDACTED + "@", str(url))

@@ -65,6 +65,7 @@ _FIELD_TYPES = {"title": str, "task": str, "modality": str, "license": str, "des
                 "gpu_seconds_per_slice": _NUMBER, "timing_hardware": str, "sample_data": str, "deprecated": bool,
                 "obtain": str}
 
+_REQUIRED_TEXT = ("title", "task", "modality", "license")  # models.schema.json: strings of >= 1 character
 _FIELD_RANGES = (("cpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
                  ("gpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
                  ("size_bytes", lambda v: v >= 0, "a number of bytes >= 0"),
@@ -121,6 +122,8 @@ class RegistryEntry:
             raise ModelCardError(
                 f"{where}: unknown keys {unknown}, missing keys {missing}; compare with Resources/models.schema.json."
             )
+        for key in (k for k in _REQUIRED_TEXT if not (isinstance(data[k], str) and data[k])):  # null, "" pass below
+            raise ModelCardError(f"{where}: {key} {data[key]!r} must be a non-empty string; see Resources/models.schema.json.")
         for key, kind in _FIELD_TYPES.items():
             value = data.get(key)
             if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
@@ -130,8 +133,10 @@ class RegistryEntry:
                 raise ModelCardError(f"{where}: {key} {data[key]!r} must be {rule}; see Resources/models.schema.json.")
         for key in ("classes", "references"):
             value = data.get(key, [])
-            if not isinstance(value, list) or not all(isinstance(item, str) and (item or key == "references") for item in value):
-                raise ModelCardError(f"{where}: {key} {value!r} must be a list of names; see Resources/models.schema.json.")
+            at_least = " (at least one)" if key == "classes" else ""  # models.schema.json: classes minItems 1
+            if (not isinstance(value, list) or not all(isinstance(item, str) and (item or key == "references") for item in value)
+                    or (at_least and not value)):
+                raise ModelCardError(f"{where}: {key} {value!r} must be a list of names{at_least}; see Resources/models.schema.json.")
         model_id, version = data["id"], data["version"]
         if not (is_folder_safe_id(model_id) and is_folder_safe_version(version)):
             raise ModelCardError(

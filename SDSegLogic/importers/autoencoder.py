@@ -16,6 +16,8 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["load_autoencoder_state"]
 
 _DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+#: Mid-block attention names of diffusers < 0.15 (still in Stable Diffusion v1 ``vae/`` snapshots) -> today's.
+_OLD_ATTENTION_NAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
 def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str, "torch.Tensor"]:
@@ -24,7 +26,9 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
     Accepted inputs (nothing is downloaded):
 
     * a diffusers folder (``config.json`` + ``diffusion_pytorch_model.safetensors``), e.g. the
-      ``vae/`` folder of a Stable Diffusion v1 snapshot;
+      ``vae/`` folder of a Stable Diffusion v1 snapshot; mid-block attention weights under the
+      names of diffusers < 0.15 (``query``/``key``/``value``/``proj_attn``) are renamed as
+      diffusers' own loader renames them;
     * a single original file (``.ckpt``/``.pt``/``.safetensors``) in LDM layout: a first-stage
       checkpoint (``encoder.*``, ``decoder.*``), a full LDM/SD checkpoint (``first_stage_model.*``)
       or an SDSeg checkpoint.
@@ -52,15 +56,30 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
             raise CheckpointError(f"{path / 'config.json'}: expected a JSON object, got {type(config).__name__}.")
         if config.get("_class_name") not in (None, "AutoencoderKL"):
             raise CheckpointError(f"{path}/config.json: _class_name is {config.get('_class_name')!r}, expected 'AutoencoderKL'.")
-        return read_state_dict(weights)
+        return _current_attention_names(read_state_dict(weights))
     state = read_state_dict(path)
     for prefix in ("first_stage_model.", "vae.", ""):
         sub = strip_prefix(state, prefix) if prefix else state
         if any(k.startswith("decoder.") for k in sub) and any(k.startswith("encoder.") for k in sub):
             if any(".mid_block." in k for k in sub):
-                return sub  # already in diffusers naming
+                return _current_attention_names(sub)  # already in diffusers naming
             keep = {k: v for k, v in sub.items() if k.split(".")[0] in ("encoder", "decoder", "quant_conv", "post_quant_conv")}
             return ldm_vae_to_diffusers(keep, levels)
     raise CheckpointError(
         f"{path}: no autoencoder weights found (looked for 'first_stage_model.', 'vae.' or bare 'encoder.'/'decoder.' keys)."
     )
+
+
+def _current_attention_names(state: Dict[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:
+    """Rename old diffusers mid-block attention keys (``...attentions.0.query.weight``) to today's (``to_q``).
+
+    Keys already in today's naming, and every other key, are kept as they are.
+    """
+    out = {}
+    for key, value in state.items():
+        head, _, leaf = key.rpartition(".")
+        block, _, part = head.rpartition(".")
+        if ".mid_block.attentions." in f".{block}." and part in _OLD_ATTENTION_NAMES:
+            key = f"{block}.{_OLD_ATTENTION_NAMES[part]}.{leaf}"
+        out[key] = value
+    return out
