@@ -7,10 +7,12 @@ permissions). When the engine is ready it prints exactly one JSON line to stdout
 
     {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
 
-After that line, stdout is routed to stderr, so the parent may stop reading it.
+After that line, stdout is routed to stderr, so the parent may stop reading it. A stdout that cannot
+be written (``>&-``, ``1</dev/null``) gets a warning on stderr, with the line, and the engine serves.
 
 SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
-``error engine_shutdown``); a second Ctrl-C interrupts at once.
+``error engine_shutdown``); a second Ctrl-C interrupts at once. Ctrl-C while the model loads ends the
+engine with one line on stderr and exit code 0.
 
 ``--private-dir DIR`` names the directory a launcher made for this engine alone (it holds the token
 file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
@@ -66,6 +68,9 @@ def write_token_file(path: Path, token: str) -> None:
 def read_token(args: argparse.Namespace) -> str:
     """Resolve the token as described in the module docstring."""
     if args.token_stdin:
+        if sys.stdin is None:  # started with stdin closed ("<&-"): it was a traceback (exit code 1), not exit code 2
+            raise SDSegError("--token-stdin was given but the engine has no stdin (it was closed); pipe the token into it, "
+                             "or use --token-file PATH.")
         token = sys.stdin.readline().strip()
         if not token:
             raise SDSegError("--token-stdin was given but stdin held no token line.")
@@ -103,8 +108,9 @@ def _watch_stdin(server: EngineServer, parent_gone: threading.Event, private_dir
     minutes at once (``os._exit``; the build's child process follows, as it watches this one), with
     the private directory deleted, instead of after it, when nobody is left to use the engine.
     """
+    stream = sys.stdin  # None when the engine was started with stdin closed ("<&-"): at its end already
     try:
-        while sys.stdin.read(1):
+        while stream is not None and stream.read(1):
             pass
     except (OSError, ValueError):
         pass
@@ -231,6 +237,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()
     try:
         predictor, timings = _load(args)
+    except KeyboardInterrupt:  # Ctrl-C while loading (a kernel build takes minutes): a stop, not a traceback
+        print(f"sdseg-engine: interrupted (Ctrl-C) while loading model {args.model!r}; not serving.", file=sys.stderr)
+        server.shutdown("signal")
+        return 0
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit code 3 with the reason
         if not isinstance(exc, SDSegError):
             log.exception("loading the model failed")
@@ -245,13 +255,14 @@ def main(argv: Optional[List[str]] = None) -> int:
              "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
              "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
-    try:
-        sys.stdout.write(json.dumps(ready) + "\n")
-        sys.stdout.flush()
-    except BrokenPipeError:  # the parent died while the model loaded: nobody can learn the port
+    unwritable = write_ready_line(ready)
+    if isinstance(unwritable, BrokenPipeError):  # the parent died while the model loaded: nobody can learn the port
         log.info("stdout is closed (the parent process is gone); not serving")
         parent_gone.set()
         server.stop("parent_exited")
+    elif unwritable is not None:  # stdout was never writable (">&-", "1</dev/null"): whoever started it knows the port
+        log.warning("cannot write the ready line (JSON) to stdout (%s); serving on %s:%d anyway. The line was: %s",
+                    unwritable, args.host, port, json.dumps(ready))
     route_stdout_to_stderr()
     if not parent_gone.is_set():
         log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
@@ -262,6 +273,23 @@ def main(argv: Optional[List[str]] = None) -> int:
     return 0
 
 
+def write_ready_line(ready: Dict[str, Any]) -> Optional[Exception]:
+    """Write ``ready`` as one JSON line to stdout; returns None when it was written, else why not.
+
+    Returns:
+        None; a ``BrokenPipeError`` when the reader went away (the parent died); another
+        ``OSError``, or an ``AttributeError`` for no stdout at all, when stdout was never writable
+        (started with ``>&-`` or read-only ``1</dev/null``). The engine used to die on the last
+        two with a traceback (exit code 1) although it could serve a client that knows the port.
+    """
+    try:
+        sys.stdout.write(json.dumps(ready) + "\n")
+        sys.stdout.flush()
+    except (AttributeError, OSError, ValueError) as exc:  # AttributeError: sys.stdout is None; ValueError: closed file
+        return exc
+    return None
+
+
 def route_stdout_to_stderr() -> None:
     """Send everything written to stdout from now on to stderr (the engine log).
 
@@ -270,9 +298,12 @@ def route_stdout_to_stderr() -> None:
     included, while pings still answer: a hang nobody could see. Both the Python object and file
     descriptor 1 (C extensions write to it directly) are pointed at stderr.
     """
+    if sys.stdout is None:  # started without stdout (">&-"): descriptor 1 may be in use for something else now
+        sys.stdout = sys.stderr
+        return
     try:
         sys.stdout.flush()
-    except BrokenPipeError:  # the parent stopped reading; what is left goes to stderr below
+    except (OSError, ValueError):  # the parent stopped reading, or stdout was never writable; the rest goes to stderr below
         pass
     try:
         os.dup2(sys.stderr.fileno(), sys.stdout.fileno())

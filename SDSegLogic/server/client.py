@@ -18,6 +18,7 @@ answer, reported as :class:`EngineDiedError`.
 
 from __future__ import annotations
 
+import errno
 import socket
 import threading
 import time
@@ -28,11 +29,12 @@ import numpy as np
 
 from ..errors import CancelledError
 from ..geometry import ImageGeometry
-from .client_job import ClientJob, check_timeout, engine_too_old, require_options, segment_options, volume_to_send
+from .client_job import ClientJob, check_timeout, require_options, segment_options, volume_to_send
+from .client_liveness import JobLiveness
+from .client_replies import ends_job, job_outcome, pending_error
 from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineDiedError, EngineError, EngineShutdownError, SegmentOutput,
-                           error_from_header, output_from_frame, parse_engine_url)
-from .engine import seconds_text
-from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, recv_frame, send_frame, wait_readable
+                           error_from_header, parse_engine_url)
+from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, send_frame, wait_readable
 from .receive_arrays import recv_frame_owned
 
 __all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
@@ -144,33 +146,26 @@ class EngineClient:
                                              f"that exited).{tail}")  # the log last: nothing of this client is glued to its last line
 
     def _send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> None:
-        if self._sock is None:
+        sock = self._sock  # read once: close() from another thread may set it to None at any moment
+        if sock is None:
             raise EngineError("not_connected", "the client is not connected; call connect() first.")
         try:
             with self._send_lock:
-                send_frame(self._sock, header, arrays)
+                send_frame(sock, header, arrays)
         except OSError as exc:
-            reason = self._pending_error()  # the engine may have said why it closed the connection
+            reason = pending_error(sock)  # the engine may have said why it closed the connection
             if reason is not None:
                 self.close()
                 raise error_from_header(reason) from None
             self._raise_dead(f"lost the connection to the engine while sending ({exc})")
 
-    def _pending_error(self) -> Optional[Dict[str, Any]]:
-        try:
-            if self._sock is not None and self._readable(0.5):
-                header = recv_frame(self._sock, 1 << 20, 0).header
-                return header if header.get("type") == "error" else None
-        except (OSError, ProtocolError, ValueError):
-            return None
-        return None
-
     def _recv_frame(self, timeout: Optional[float]) -> Frame:
-        if self._sock is None:
+        sock = self._sock
+        if sock is None:
             raise EngineError("not_connected", "the client is not connected; call connect() first.")
-        self._sock.settimeout(timeout)
         try:
-            return recv_frame_owned(self._sock, 1 << 24, _MAX_REPLY_BYTES)  # result arrays of their own, never copied
+            sock.settimeout(timeout)
+            return recv_frame_owned(sock, 1 << 24, _MAX_REPLY_BYTES)  # result arrays of their own, never copied
         except socket.timeout:
             self.close()  # the late reply (or the rest of this one) would answer the next request
             raise EngineError("timeout", f"the engine at {self.host}:{self.port} sent nothing for {timeout:g} s while a reply was "
@@ -180,6 +175,8 @@ class EngineClient:
             self.close()
             raise EngineError(exc.code, f"the engine sent an invalid frame: {exc.message}") from None
         except (ConnectionError, OSError) as exc:
+            if exc.errno == errno.EBADF:  # the socket was closed here (close() from another thread), not by the engine
+                raise _closed_meanwhile() from None
             self._raise_dead(f"the engine closed the connection ({exc})")
 
     def _readable(self, timeout: float) -> bool:
@@ -190,8 +187,7 @@ class EngineClient:
                 raise ConnectionError
             return wait_readable(sock, timeout)
         except (ConnectionError, OSError, ValueError):  # closed by another thread (close(), a failed cancel)
-            raise EngineError("not_connected", "the connection to the engine was closed while waiting for it "
-                              "(close() was called, or a cancel could not be sent); connect again.") from None
+            raise _closed_meanwhile() from None
 
     def _recv(self, timeout: Optional[float] = -1.0) -> Dict[str, Any]:
         return self._recv_frame(self.timeout if timeout == -1.0 else timeout).header
@@ -232,18 +228,20 @@ class EngineClient:
         The blocked :meth:`segment` call then raises :class:`SDSegLogic.errors.CancelledError`, also
         when the cancel comes while it connects (nothing is sent) or uploads the volume (the cancel
         goes out after the upload; this call returns at once). Without a running call or ``job_id``
-        it does nothing.
+        it does nothing; with ``job_id`` and no running call it connects first when needed (a
+        client that only cancels, e.g. another job of the engine, used to send nothing at all).
 
         While a :meth:`segment` call runs, only it reads the connection: a cancel that cannot be sent
         shuts the connection down, and that call raises what the engine said last (e.g.
         :class:`EngineShutdownError`) or :class:`EngineDiedError`. Without a running call, this call raises.
         """
         job = self._job.cancel_target(job_id)
-        if self._sock is None or job is None:
+        if job is None:
             return
         if self._job.job_id is None:  # nobody else reads this connection: the failure is this call's to report
+            self.connect()
             self._send({"type": "cancel", "job_id": job})
-        else:
+        elif self._sock is not None:
             self._send_cancel(job)
 
     def _send_cancel(self, job_id: str) -> None:
@@ -297,7 +295,8 @@ class EngineClient:
                 voxel) or ``"fill"`` (replaced by the window minimum, with a warning). Sent only when
                 ``"fill"``, for the same reason.
             on_progress: called with each ``progress`` event dict (done, total, eta_s, ...).
-            should_cancel: polled every ``poll_s`` seconds; when it returns True a cancel is sent.
+            should_cancel: polled once before the volume is sent (True: nothing is sent, CancelledError),
+                then every ``poll_s`` seconds; when it returns True a cancel is sent.
 
         Raises:
             CancelledError: the job was cancelled by :meth:`cancel` or ``should_cancel`` (nothing
@@ -329,43 +328,32 @@ class EngineClient:
                                       modality=modality, strict=strict, nan_policy=nan_policy)
             require_options(self.welcome, options)
             array = volume_to_send(image, self.welcome)
-            if self._job.cancel_wanted():  # cancel() while connecting: the volume is not sent at all
+            if self._job.cancel_wanted() or (should_cancel is not None and should_cancel()):  # while connecting: nothing is sent
                 raise CancelledError("segmentation cancelled before the volume was sent; nothing ran or was written.")
             settled = False
             self._send({"type": "segment", "job_id": job_id, "geometry": geometry_to_json(geometry), "options": options}, {"image": array})
-            cancel_sent, heard, pinged = self._job.mark_sent(), time.monotonic(), None
+            cancel_sent, liveness = self._job.mark_sent(), JobLiveness(self.heartbeat_s, self.timeout, time.monotonic())
             if cancel_sent:  # cancel() during the upload: it could only go out now
                 self._send_cancel(job_id)
             while True:
                 if not self._readable(poll_s):
-                    pinged = self._check_alive(heard, pinged)
+                    self._check_alive(liveness)
                 else:
                     frame = self._recv_frame(self.timeout)  # a whole frame; the timeout bounds a stall inside it
-                    heard, pinged = time.monotonic(), None  # any frame shows the engine is alive
+                    liveness.heard_from(time.monotonic())  # any frame shows the engine is alive
                     header = frame.header
-                    kind, ours = header.get("type"), header.get("job_id") == job_id
+                    kind = header.get("type")
                     if kind == "pong":
                         self._pongs_due = max(0, self._pongs_due - 1)
-                    elif kind == "progress" and ours and on_progress is not None:
+                    elif kind == "progress" and header.get("job_id") == job_id and on_progress is not None:
                         on_progress(header)
-                    elif kind == "result" and ours:
+                    elif ends_job(header, job_id):  # result, cancelled or error: the stream is in step again
                         settled = True
-                        return output_from_frame(frame)
-                    elif kind == "cancelled" and ours:
-                        settled = True
-                        if header.get("by") == "another_client":
-                            raise CancelledByOtherClientError("segmentation cancelled by another client of the engine (not by "
-                                                              "this program); nothing was written. Run it again.")
-                        raise CancelledError("segmentation cancelled; nothing was written.")
-                    elif kind == "error" and header.get("job_id") in (None, job_id):
-                        settled = True
-                        code, message = header.get("code", "error"), header.get("message", "")
-                        if code == "input_error" and message.startswith("unknown segment options"):
-                            raise EngineError("engine_too_old", f"{message} {engine_too_old(self.welcome)}")
-                        if code == "engine_shutdown":
+                        try:
+                            return job_outcome(frame, self.welcome)
+                        except EngineShutdownError:
                             self.close()  # the engine closes its side too; the next request reconnects
-                            raise EngineShutdownError(code, message, str(header.get("reason", "")))
-                        raise error_from_header(header)  # EngineBusyError for busy: wait, then send again
+                            raise
                 if should_cancel is not None and not cancel_sent and should_cancel():
                     self.cancel(job_id)
                     cancel_sent = True
@@ -374,8 +362,8 @@ class EngineClient:
             if not settled:  # a callback raised, a timeout...: the engine cancels the job of a closed
                 self.close()  # connection, and none of its frames can answer this client's next request
 
-    def _check_alive(self, heard: float, pinged: Optional[float]) -> Optional[float]:
-        """Liveness during a job; returns when the pending ping was sent (None: none pending).
+    def _check_alive(self, liveness: JobLiveness) -> None:
+        """Liveness during a job, after a wait without frames: ping a silent engine, report a dead one.
 
         Raises:
             EngineDiedError: the local engine process exited, or the engine sent nothing for
@@ -384,17 +372,19 @@ class EngineClient:
         if self.process is not None and self.process.poll() is not None:
             self._raise_dead("the engine process stopped during the job")
         now = time.monotonic()
-        if pinged is None:
-            if now - heard < self.heartbeat_s:
-                return None
+        step = liveness.step(now)
+        if step == "ping":
             self._send({"type": "ping"})  # answered by the engine's connection thread even while it computes
             self._pongs_due += 1
-            return now
-        if now - pinged >= self.timeout:
-            silent = seconds_text(round(now - heard, 1))  # "%.0f" said "0 s" for a sub-second heartbeat_s
-            self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {silent} s during the job and did not "
-                             f"answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
-        return pinged
+        elif step == "dead":
+            self._raise_dead(f"the engine at {self.host}:{self.port} sent nothing for {liveness.silence(now)} s during the job and "
+                             f"did not answer a ping within {self.timeout:g} s: it is hung or stopped, or the network to it is down")
+
+
+def _closed_meanwhile() -> EngineError:
+    """``not_connected``: this client's connection was closed by another of its threads while this one used it."""
+    return EngineError("not_connected", "the connection to the engine was closed while waiting for it "
+                       "(close() was called, or a cancel could not be sent); connect again.")
 
 
 from .process import EngineProcess  # noqa: E402 - the process launcher, in process.py (it needs EngineClient, defined above)

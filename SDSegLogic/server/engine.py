@@ -323,7 +323,8 @@ class EngineServer:
             hit = job is not None and (wanted is None or str(wanted) == job.job_id)  # segment stores str(job_id)
             if hit:
                 job.cancel(by_other_client=connection is not job.connection)
-            connection.send({"type": "cancel_ack", "job_id": wanted, "was_running": bool(hit)})
+            # echoed as the engine compares it, a string: a number such as 1e400 (read as inf) could not be encoded back
+            connection.send({"type": "cancel_ack", "job_id": None if wanted is None else str(wanted), "was_running": bool(hit)})
         elif kind == "shutdown":
             connection.send({"type": "bye"})
             log.info("shutdown requested by a client")

@@ -175,14 +175,21 @@ class EngineProcess:
         return "" if tail in ("(no engine log)", "(engine log is empty)") else tail
 
     def stop(self, timeout: float = 10.0) -> Optional[int]:
-        """Ask the engine to shut down; kill it if it does not exit within ``timeout``."""
+        """Ask the engine to shut down; kill it if it does not exit within ``timeout``.
+
+        The request goes over a new connection; when that cannot be had (every connection the
+        engine allows is taken, it does not answer), SIGTERM asks the same of the process (on
+        Windows it ends it). Either way a running job's client hears ``engine_shutdown``, where a
+        refused request used to be followed by a kill after ``timeout`` seconds.
+        """
         if self.alive():
             from .client import EngineClient
 
             try:
                 EngineClient(self.host, self.port, self.token, timeout=2.0).connect().shutdown()
             except (SDSegError, OSError):
-                pass
+                if self.alive():
+                    self.popen.terminate()
             if self.wait(timeout) is None:
                 self.popen.kill()
                 self.popen.wait()
