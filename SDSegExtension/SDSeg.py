@@ -89,6 +89,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._parameterNode: Optional[SDSegParameterNode] = None
         self._guiTag = None
         self._job = None
+        self._importing, self._importCancel = False, None  # a model zip import running (PanelActionsMixin), its cancel
         self._engineDevice = ""  # "cpu"/"cuda" as the engine last reported it (for the time estimate)
         self._missingModel = None  # the selected model's list item when it is "(not found)" here
         self._clicks = DoubleClickGuard(self._log)  # a double-click on Segment or Cancel toggles the run once
@@ -115,6 +116,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self.ui.deviceComboBox.currentIndexChanged.connect(self._onModelOrDeviceChanged)
         self.ui.segmentButton.clicked.connect(self.onSegmentButton)
         self.ui.importModelZipButton.clicked.connect(self.onImportModelZip)
+        self.ui.cancelImportButton.clicked.connect(self.cancelModelImport)
         self.ui.useModelFolderButton.clicked.connect(self.onUseModelFolder)
         self.ui.openModelsFolderButton.clicked.connect(self.onOpenModelsFolder)
         self.ui.copyDiagnosticsButton.clicked.connect(self.onCopyDiagnostics)
@@ -127,6 +129,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self.initializeParameterNode()
 
     def cleanup(self) -> None:
+        self.cancelModelImport()  # a zip import waiting for another import of its model stops waiting
         self._cancelJob()
         self._roiObserver.stop()
         self.removeObservers()
@@ -195,6 +198,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         update_segment_button(self.ui, running, bool(p and p.inputVolume), missing)
         self._roiObserver.follow(p.roiNode if p is not None else None)
         lock_run_controls(self.ui, running)  # during a run only Cancel and what changes nothing stay usable
+        if self._importing:
+            self.ui.importModelZipButton.enabled = False  # one model zip import at a time (Cancel import stops it)
         if p is not None and not running:
             update_option_states(self.ui, p)  # after the lock: disables again what would be ignored
             update_slices_and_estimate(self.ui, self.logic, p, self._engineDevice)

@@ -2,12 +2,16 @@
 
 * ``volume_adapter``: volume node <-> (array, ImageGeometry in LPS)
 * ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
+* ``output_checks``: refuses an output that cannot take the result (the input as a map's volume,
+  a segmentation of another grid or stored as surfaces), before a run and before writing
 * ``segment_names``: SDSeg's segment named apart from another segment of a class's name (no Slicer)
 * ``engine_runner``: engine process management and non-blocking jobs (no Qt)
 * ``busy_wait``: a job waits for an engine busy with another run instead of failing (no Qt)
 * ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
 * ``gui_wait``: blocking work (a model zip import waiting for another) in a worker thread while the
   GUI keeps answering (no Qt)
+* ``import_cancel``: a model zip import's wait for another import of the same model, made
+  cancellable (Cancel import, closing the module) (no Qt)
 * ``input_guard``: refuses a result whose input's voxel grid changed during the run, warns when
   its voxel values did (no Slicer)
 * ``install``: dependency installation (asks once, PyTorchUtils for torch)

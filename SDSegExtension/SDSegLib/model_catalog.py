@@ -105,13 +105,14 @@ class ModelCatalogMixin:
         return models_folder()
 
     def importModelZip(self, zipPath: str, confirmReplace: Optional[Callable[[str], bool]] = None,
-                       onWait: Optional[Callable[[str], None]] = None) -> str:
+                       onWait: Optional[Callable[[str], None]] = None, cancelled: Optional[Callable[[], bool]] = None) -> str:
         """Install a model zip into :meth:`modelsFolder` (checked, atomic) and return the spec to select.
 
         ``confirmReplace(question)`` is asked when the same id and version is already installed
         (no callable: the installed copy is kept). When another import of the same model runs (another
         Slicer, ``sdseg models import``), this one waits for it: the sentence naming it goes to the
-        log and to ``onWait(sentence)`` (called from the importing thread). Raises SDSegError when the
+        log and to ``onWait(sentence)`` (called from the importing thread); ``cancelled()`` true
+        during that wait ends it (CancelledError, nothing installed). Raises SDSegError when the
         zip is refused.
         """
         def waiting(sentence: str) -> None:
@@ -119,7 +120,8 @@ class ModelCatalogMixin:
             if onWait is not None:
                 onWait(sentence)
 
-        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace, on_wait=waiting)
+        spec, message = import_model_zip(zipPath, self._registryOrEmpty(), confirm_replace=confirmReplace, on_wait=waiting,
+                                         cancelled=cancelled)
         self._cards.pop(spec, None)
         self._enqueue(message)
         return spec
@@ -211,11 +213,13 @@ class ModelCatalogMixin:
         return model_tooltip(str(card.get("intended_use") or ""),
                              getattr(entry, "description", "") or str(card.get("description") or ""))
 
-    def timeEstimate(self, model: str, device: str, numSlices: int, samples: int = 1, steps: int = 1) -> str:
-        """Run-time estimate from the registry's CPU timing (``""`` when the model has none)."""
+    def timeEstimate(self, model: str, device: str, numSlices: int, samples: int = 1, steps: int = 1,
+                     timePoints: int = 1) -> str:
+        """Run-time estimate from the registry's CPU timing (``""`` when the model has none); ``timePoints``
+        of ``numSlices`` each when all time points of a sequence are segmented."""
         try:
             entry = self.registry().get(model)
         except SDSegError:
             return ""
         perSlice = entry.seconds_per_slice("cpu") if entry is not None else None
-        return time_estimate_text(perSlice, int(numSlices), device, samples, steps)
+        return time_estimate_text(perSlice, int(numSlices), device, samples, steps, int(timePoints))

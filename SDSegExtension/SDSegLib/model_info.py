@@ -76,7 +76,7 @@ def model_tooltip(intended_use: str = "", description: str = "") -> str:
 
 
 def time_estimate_text(seconds_per_slice: Optional[float], num_slices: int, device: str, samples: int = 1,
-                       steps: int = 1) -> str:
+                       steps: int = 1, time_points: int = 1) -> str:
     """A rough run-time estimate for the panel, calibrated only for the CPU.
 
     Args:
@@ -85,6 +85,7 @@ def time_estimate_text(seconds_per_slice: Optional[float], num_slices: int, devi
         num_slices: slices to segment.
         device: ``"cpu"``, ``"cuda"`` or ``"auto"`` (the engine picks; the GPU is not known yet).
         samples, steps: each sample and each DDIM step runs the network again (upper bound).
+        time_points: time points segmented (all time points of a sequence), each of ``num_slices``.
 
     Returns:
         ``""`` when nothing sensible can be said.
@@ -93,9 +94,11 @@ def time_estimate_text(seconds_per_slice: Optional[float], num_slices: int, devi
         return "Fast on the GPU."
     if not seconds_per_slice or num_slices < 1:
         return ""
-    seconds = float(seconds_per_slice) * num_slices * max(1, int(samples)) * max(1, int(steps))
+    points = max(1, int(time_points))
+    seconds = float(seconds_per_slice) * num_slices * max(1, int(samples)) * max(1, int(steps)) * points
     amount = "under 1 min" if seconds < 60 else f"about {math.ceil(seconds / 60)} min"
-    text = f"Estimate: {amount} for {num_slices} slice{'s' if num_slices != 1 else ''} on CPU"
+    slices = f"{num_slices} slice{'s' if num_slices != 1 else ''}"
+    text = f"Estimate: {amount} for {f'{points} time points of {slices}' if points > 1 else slices} on CPU"
     return text + (" (much less if a GPU is found)." if device == "auto" else ".")
 
 

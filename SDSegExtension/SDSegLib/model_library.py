@@ -210,7 +210,8 @@ def _without_ctrl_c_hint(on_wait: Callable[[str], None]) -> Callable[[str], None
 
 def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike] = None,
                      confirm_replace: Optional[Callable[[str], bool]] = None,
-                     on_wait: Optional[Callable[[str], None]] = None) -> Tuple[str, str]:
+                     on_wait: Optional[Callable[[str], None]] = None,
+                     cancelled: Optional[Callable[[], bool]] = None) -> Tuple[str, str]:
     """Install a model zip into the cache with :func:`SDSegLogic.model_zip.import_zip`.
 
     Args:
@@ -224,20 +225,29 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
         on_wait: called once with a sentence naming the other import (its process, zip and start
             time) when another import of this model runs and this one waits for it to finish (without
             the terminal's "Ctrl-C to stop waiting" hint, which stops nothing in Slicer).
+        cancelled: polled while this import waits for another one (e.g. the panel's Cancel); when it
+            turns true the wait ends with CancelledError and nothing is installed
+            (:mod:`SDSegLib.import_cancel`). Once the wait is over the import is not stopped.
 
     Returns:
         (spec to select, a sentence for the status log).
 
     Raises:
         SDSegError: the zip is missing, unreadable, unsafe or holds a broken model (nothing is
-            left in the cache).
+            left in the cache); CancelledError: ``cancelled()`` while it waited.
     """
     from SDSegLogic.model_zip import import_zip
+
+    from SDSegLogic.model_names import is_folder_safe_id
+
+    from .import_cancel import cancellable_on_wait
 
     if on_wait is not None:  # Ctrl-C stops nothing in Slicer: the sentence without the lock's Ctrl-C hint
         on_wait = _without_ctrl_c_hint(on_wait)
     root = _cache_root(home)
     identity = zip_model_identity(zip_path)
+    if cancelled is not None and identity is not None and is_folder_safe_id(identity[0]):  # else import_zip refuses it
+        on_wait = cancellable_on_wait(on_wait, root, identity[0], cancelled)
     existing = _installed(identity, root)
     if existing is not None and not _replace(identity, existing, zip_path, confirm_replace):
         return _kept(identity, existing, registry, root)

@@ -5,17 +5,21 @@ stays small). Each button's work is done by ``SDSegModuleLogic``; a slot only op
 dialog (one call, which tests cannot drive) and hands the chosen path to a method that tests
 call directly: :meth:`importModelZip` and :meth:`useModelFolder`.
 
-The host widget provides ``ui``, ``logic``, ``parent``, ``_errorsShown(message)`` (shows an
-error in a dialog and the status log), ``_log(text)`` and ``_onModelOrDeviceChanged()``.
+The host widget provides ``ui``, ``logic``, ``parent``, ``_job`` (the running Segment job, or
+None), ``_errorsShown(message)`` (shows an error in a dialog and the status log), ``_log(text)``
+and ``_onModelOrDeviceChanged()``.
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 
 import qt
 import slicer
 from slicer.i18n import tr as _
+
+from SDSegLogic.errors import CancelledError
 
 from .gui_wait import GuiCalls, run_keeping_gui_alive
 from .model_panel import fill_model_combo, remember_model_folder
@@ -23,7 +27,7 @@ from .model_panel import fill_model_combo, remember_model_folder
 __all__ = ["PanelActionsMixin"]
 
 class PanelActionsMixin:
-    """Import model zip, Use model folder, Open models folder and Copy diagnostics."""
+    """Import model zip (and Cancel import), Use model folder, Open models folder and Copy diagnostics."""
 
     def _selectModel(self, spec: str) -> None:
         """Select a model (a folder also goes to the recent folders) and show its card."""
@@ -38,38 +42,66 @@ class PanelActionsMixin:
         if path:
             self.importModelZip(path)
 
+    def cancelModelImport(self) -> None:
+        """Stop the running model zip import's wait for another import of the same model (Cancel import, closing).
+
+        Only the wait can be stopped: an import past it (unpacking, checking) finishes.
+        """
+        cancel = getattr(self, "_importCancel", None)
+        if cancel is not None and not cancel.is_set():
+            cancel.set()
+            self._log(_("Cancelling the model zip import ..."))
+
     def importModelZip(self, path: str) -> None:
         """Install a model zip into the models folder and select it; asks before replacing an installed copy.
 
         The import runs in a worker thread while the panel keeps answering: when it waits for another
         import of the same model (another Slicer, ``sdseg models import``), the status line and log
-        say which one (its process, zip and start time) until it has finished.
+        say which one (its process, zip and start time) until it has finished, and the Cancel import
+        button, shown meanwhile, stops the wait (:meth:`cancelModelImport`).
         """
         if getattr(self, "_importing", False):  # a click while the panel answers during an import
             self._log(_("A model zip import is already running; wait for it to finish."))
             return
         waits: "queue.Queue[str]" = queue.Queue()
-        calls = GuiCalls()
+        calls, cancel = GuiCalls(), threading.Event()
         ask = calls.wrap(lambda question: slicer.util.confirmOkCancelDisplay(question, "SDSeg"))  # dialogs: GUI thread
+        hint = _("Press Cancel import to stop waiting.")
 
         def pump() -> None:
             qt.QApplication.processEvents()
             while not waits.empty():
-                self.ui.etaLabel.text = str(waits.get_nowait())
+                self.ui.etaLabel.text = f"{waits.get_nowait()} {hint}"
             for text in self.logic.drainLog():
                 self._log(str(text))
 
-        self._importing, status, button = True, self.ui.etaLabel.text, self.ui.importModelZipButton
+        button, stop = self.ui.importModelZipButton, self.ui.cancelImportButton
+        status = self.ui.etaLabel.text
+        self._importing, self._importCancel = True, cancel
         button.enabled = False
+        stop.visible = stop.enabled = True
         try:
             with self._errorsShown(_("The model zip was not imported.")):
-                spec = run_keeping_gui_alive(lambda: self.logic.importModelZip(path, confirmReplace=ask, onWait=waits.put),
-                                             pump, calls)
+                try:
+                    spec = run_keeping_gui_alive(lambda: self.logic.importModelZip(
+                        path, confirmReplace=ask, onWait=waits.put, cancelled=cancel.is_set), pump, calls)
+                except CancelledError as exc:  # the user's choice: said in the status line and log, no error dialog
+                    self.ui.etaLabel.text = _("Model zip import cancelled; nothing was installed.")
+                    self._log(str(exc))
+                    return
+                if cancel.is_set():  # pressed once the wait was over: an import is not stopped half-way
+                    self._log(_("Cancel import came after the wait for another import had ended; the import was completed."))
                 self.ui.etaLabel.text = status
-                self._selectModel(spec)
+                if self._job is None:
+                    self._selectModel(spec)
+                else:  # Segment was pressed meanwhile: the run's model stays selected (RUN_CONTROLS are locked)
+                    remember_model_folder(spec)
+                    fill_model_combo(self.ui, self.logic, self.ui.modelComboBox.currentData)
+                    self._log(_("'{spec}' is in the model list: choose it after the run.").format(spec=spec))
         finally:
-            self._importing = False
-            button.enabled = True
+            self._importing, self._importCancel = False, None
+            button.enabled = self._job is None  # a run started meanwhile keeps it locked
+            stop.visible = stop.enabled = False
 
     def onUseModelFolder(self) -> None:
         path = qt.QFileDialog.getExistingDirectory(self.parent, _("Choose a model folder"), str(self.logic.modelsFolder()))

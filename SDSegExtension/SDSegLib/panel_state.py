@@ -127,7 +127,8 @@ def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str =
     ui.firstSliceSpinBox.toolTip = _("First slice to segment, {where}. {override}").format(where=where, override=override)
     ui.lastSliceSpinBox.toolTip = _("Last slice (inclusive), {where}. {override}").format(where=where, override=override)
     device = p.device if p.device != "auto" else (engine_device or "auto")
-    ui.estimateLabel.text = logic.timeEstimate(p.modelId, device, sel.size, p.samples, p.steps)
+    points = time_point_count(p.inputVolume) if p.allTimePoints else 0  # all time points of a sequence: each one
+    ui.estimateLabel.text = logic.timeEstimate(p.modelId, device, sel.size, p.samples, p.steps, max(1, points))
 
 
 def show_warnings(ui: Any, warnings: Sequence[str]) -> None:

@@ -92,6 +92,8 @@ class SegmentationSequenceBuilder:
             earlier = self._earlier.GetDataNodeAtValue(value) if self._earlier is not None else None
             if earlier is not None:  # corrections saved in it (Segment Editor) and the person's own segments
                 segmentation.CopyContent(earlier)
+            # the items live in the browsed volume's frame, under its transform (CopyContent copies no reference)
+            segmentation.SetAndObserveTransformNodeID(self.volumes.proxy.GetTransformNodeID())
             volume.SetAndObserveImageData(item.GetImageData())
             matrix = vtk.vtkMatrix4x4()
             item.GetIJKToRASMatrix(matrix)

@@ -3,7 +3,8 @@
 3D Slicer (its MRML scene, PythonQt, ``slicer.util``, the parameter-node wrapper) cannot be
 installed outside Slicer, so ``Testing/Python/test_slicer_widget.py`` and ``test_slicer_logic.py``
 run ``SDSeg.py`` and ``SDSegLib`` against this fake (the MRML node classes are in
-``fake_slicer_nodes.py`` and re-exported here). Only what cannot exist here is faked: Qt is
+``fake_slicer_nodes.py``, PythonQt, ``qt`` and the parameter-node wrapper in ``fake_slicer_pythonqt.py``;
+both re-exported here). Only what cannot exist here is faked: Qt is
 the real PySide6, VTK objects (``vtkImageData``, ``vtkMatrix4x4``) are real, and the engine is the
 real engine process. Where the module depends on a Slicer behaviour the fake copies it:
 
@@ -33,21 +34,18 @@ from __future__ import annotations
 import contextlib
 import itertools
 import os
-import shutil
 import sys
-import tempfile
 import types
 import unittest
-import weakref
 from typing import Any, Callable, Dict, List, Optional
 
 import numpy as np
-import vtk
 
 from fake_slicer_nodes import (  # noqa: F401 - re-exported: tests use fake_slicer.FakeVolumeNode etc.
     NODE_CLASSES, FakeNode, FakeROINode, FakeSegment, FakeSegmentation, FakeSegmentationConverter, FakeSegmentationNode,
     FakeSegmentationsModuleLogic, FakeSubjectHierarchy, FakeVectorVolumeNode, FakeVolumeNode, Observable, serialize_image_geometry,
 )
+from fake_slicer_pythonqt import PythonQtObject, child_widget_variables, parameter_node_wrapper, qt_module  # noqa: F401 - re-exported
 from fake_slicer_sequences import NODE_CLASSES as SEQUENCE_NODE_CLASSES, FakeSequencesLogic  # Sequences module
 
 NODE_CLASSES = {**NODE_CLASSES, **SEQUENCE_NODE_CLASSES}
@@ -99,120 +97,6 @@ class FakeScene(Observable):
         self.nodes.clear()
         self.parameter_nodes.clear()
         self.InvokeEvent(self.EndCloseEvent)
-
-
-# ---------------------------------------------------------------------- PythonQt-style widgets
-class PythonQtObject:
-    """PythonQt's view of a QObject: Qt properties are read and written as attributes.
-
-    Writing a name that is not a Qt property raises, so a typo in SDSeg.py fails the test
-    instead of silently setting a Python attribute.
-    """
-
-    __slots__ = ("_qobject",)
-
-    def __init__(self, qobject) -> None:
-        object.__setattr__(self, "_qobject", qobject)
-
-    @property
-    def qobject(self):
-        return object.__getattribute__(self, "_qobject")
-
-    def __getattr__(self, name: str) -> Any:
-        obj = object.__getattribute__(self, "_qobject")
-        if obj.metaObject().indexOfProperty(name) >= 0:
-            return obj.property(name)
-        return getattr(obj, name)
-
-    def __setattr__(self, name: str, value: Any) -> None:
-        obj = object.__getattribute__(self, "_qobject")
-        if obj.metaObject().indexOfProperty(name) < 0 or not obj.setProperty(name, value):
-            raise AttributeError(f"{type(obj).__name__} {obj.objectName()!r} has no writable Qt property {name!r}")
-
-
-def child_widget_variables(widget) -> types.SimpleNamespace:
-    """``slicer.util.childWidgetVariables``: every named child, PythonQt-style."""
-    from PySide6.QtWidgets import QWidget
-
-    children = {w.objectName(): PythonQtObject(w) for w in widget.findChildren(QWidget) if w.objectName()}
-    return types.SimpleNamespace(**children)
-
-
-# ---------------------------------------------------------------------- parameter node wrapper
-def parameter_node_wrapper(cls: type) -> type:
-    """``slicer.parameterNodeWrapper``: the annotated fields of ``cls`` stored on a scripted-module node."""
-    defaults = {name: getattr(cls, name, None) for name in cls.__annotations__}
-
-    class Wrapped:
-        __doc__ = cls.__doc__
-        _defaults = defaults
-
-        def __init__(self, node: FakeNode) -> None:
-            object.__setattr__(self, "parameterNode", node)
-            for name, value in defaults.items():
-                node.values.setdefault(name, value)
-
-        def __getattr__(self, name: str) -> Any:
-            if name in defaults:
-                return object.__getattribute__(self, "parameterNode").values[name]
-            raise AttributeError(name)
-
-        def __setattr__(self, name: str, value: Any) -> None:
-            if name not in defaults:
-                raise AttributeError(f"{cls.__name__} has no parameter {name!r}")
-            node = self.parameterNode
-            if node.values[name] is not value and node.values[name] != value:
-                node.values[name] = value
-                node.Modified()
-
-        def AddObserver(self, event: Any, callback: Callable, priority: float = 0.0) -> int:
-            return self.parameterNode.AddObserver(event, callback)
-
-        def RemoveObserver(self, tag: int) -> None:
-            self.parameterNode.RemoveObserver(tag)
-
-        def connectGui(self, ui: types.SimpleNamespace) -> list:
-            return _connect_gui(self, ui)
-
-        def disconnectGui(self, tag: Optional[list]) -> None:
-            for disconnect in tag or []:
-                disconnect()
-
-    Wrapped.__name__ = Wrapped.__qualname__ = cls.__name__
-    return Wrapped
-
-
-def _connect_gui(wrapper: Any, ui: types.SimpleNamespace) -> list:
-    """Two-way binding of every widget that names a parameter; returns the disconnect callbacks."""
-    from PySide6.QtWidgets import QCheckBox
-
-    bindings = []
-    for proxy in vars(ui).values():
-        widget = proxy.qobject
-        name = widget.property("SlicerParameterName")
-        if not name:
-            continue
-        if hasattr(widget, "setCurrentNode"):
-            bindings.append((widget, name, widget.currentNodeChanged, widget.setCurrentNode, widget.currentNode))
-        elif type(widget) is QCheckBox:  # Slicer's QCheckBoxToBoolConnector: exactly QCheckBox, stateChanged
-            bindings.append((widget, name, widget.stateChanged, widget.setChecked, widget.isChecked))
-        else:
-            bindings.append((widget, name, widget.valueChanged, widget.setValue, widget.value))
-
-    def to_gui(*_args: Any) -> None:
-        for widget, name, _signal, setter, _reader in bindings:
-            blocked = widget.blockSignals(True)
-            setter(getattr(wrapper, name))
-            widget.blockSignals(blocked)
-
-    disconnects = []
-    for widget, name, signal, _setter, reader in bindings:
-        slot = (lambda *_args, n=name, read=reader: setattr(wrapper, n, read()))
-        signal.connect(slot)
-        disconnects.append(lambda s=signal, f=slot: s.disconnect(f))
-    to_gui()
-    tag = wrapper.AddObserver(vtk.vtkCommand.ModifiedEvent, to_gui)
-    return disconnects + [lambda: wrapper.RemoveObserver(tag)]
 
 
 # ---------------------------------------------------------------------- the slicer module
@@ -346,34 +230,6 @@ def scripted_loadable_module(slicer_module: FakeSlicer) -> types.ModuleType:
     module.ScriptedLoadableModule, module.ScriptedLoadableModuleWidget = ScriptedLoadableModule, ScriptedLoadableModuleWidget
     module.ScriptedLoadableModuleLogic, module.ScriptedLoadableModuleTest = ScriptedLoadableModuleLogic, unittest.TestCase
     return module
-
-
-def qt_module(fake: FakeSlicer) -> types.ModuleType:
-    """PythonQt's ``qt``: PySide6 classes, a private settings file and a recording QDesktopServices."""
-    from PySide6 import QtCore, QtWidgets
-
-    folder = tempfile.mkdtemp(prefix="fake-slicer-settings-")
-    weakref.finalize(fake, shutil.rmtree, folder, True)
-    settings_file = os.path.join(folder, "Slicer.ini")
-
-    class QSettings(QtCore.QSettings):
-        """Slicer's application settings, in this fake's own ini file (never the user's)."""
-
-        def __init__(self) -> None:
-            super().__init__(settings_file, QtCore.QSettings.IniFormat)
-
-    class QDesktopServices:
-        """Records the URL instead of opening a file browser."""
-
-        @staticmethod
-        def openUrl(url: Any) -> bool:
-            fake.opened_urls.append(url.toLocalFile() if url.isLocalFile() else url.toString())
-            return True
-
-    qt = types.ModuleType("qt")
-    qt.QTimer, qt.QUrl, qt.Qt, qt.QSettings = QtCore.QTimer, QtCore.QUrl, QtCore.Qt, QSettings
-    qt.QApplication, qt.QFileDialog, qt.QDesktopServices = QtWidgets.QApplication, QtWidgets.QFileDialog, QDesktopServices
-    return qt
 
 
 def install(monkeypatch: Any, load_ui: Optional[Callable[[str], Any]] = None) -> FakeSlicer:

@@ -1,0 +1,103 @@
+"""A model zip import that ends while a Segment run is going on keeps the run's lock and the run's model.
+
+The panel keeps answering while an import waits for another import of the same model, so a
+clinician may press Segment meanwhile. When the import then finished, the panel enabled "Import
+model zip" again in the middle of the run (every control that changes a run is locked during one:
+``panel_state.RUN_CONTROLS``) and selected the imported model: the model list and the parameter
+node (saved with the scene) named a model that did not make the result being computed. Now the
+imported model is added to the list, the run's model stays selected, the log says to choose it after
+the run, and the lock stays until the run ends.
+
+The other import is a real second process holding the model's lock; SDSegWidget on the real .ui
+against ``Testing/Slicer/fake_slicer.py`` (3D Slicer cannot be installed here), the real engine
+and the real tiny model.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+pytest.importorskip("PySide6.QtWidgets")
+from PySide6.QtCore import QTimer  # noqa: E402
+from slicer_test_helpers import _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model  # noqa: E402,F401
+
+from test_s18_slicer_import_cancel import OtherImport  # noqa: E402 - a second process holding the model's lock
+from test_slicer_models import _zip_model  # noqa: E402
+
+LONG = (600, 32, 32)  # one slice a batch: a run still going on when the import has finished
+
+
+def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app, sdseg, tiny_model, tmp_path, monkeypatch):
+    from SDSegLogic.registry import models_home
+
+    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    fake, widget = sdseg
+    ui, p = widget.ui, widget._parameterNode
+    run_model = ui.modelComboBox.currentData
+    home = models_home()
+    home.mkdir(parents=True)
+    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
+    other = OtherImport(home, "tiny-widget")
+    volume = _add_volume(fake, "CT", shape=LONG)
+    started = []
+
+    def segment_while_the_import_waits():  # a GUI timer: the clinician presses Segment, then the other import ends
+        if "being imported" in ui.statusLog.toPlainText() and not started:
+            p.batchSize = 1
+            started.append(_segment(widget, volume))
+            other.end()
+
+    timer = QTimer()
+    timer.timeout.connect(segment_while_the_import_waits)
+    timer.start(20)
+    try:
+        widget.importModelZip(str(archive))
+    finally:
+        timer.stop()
+        other.end()
+    assert started and (home / "tiny-widget" / "0.0.1").is_dir()
+    job = started[0]
+    try:
+        if widget._job is not job:
+            pytest.fail("the run ended before the import did; the test needs a longer run")
+        assert not ui.importModelZipButton.enabled, "Import model zip is usable during the run"
+        assert ui.modelComboBox.currentData == run_model and p.modelId == run_model  # what makes this result
+        assert ui.modelComboBox.findData("tiny-widget") >= 0  # listed, to choose after the run
+        log = ui.statusLog.toPlainText()
+        assert "Imported tiny-widget 0.0.1" in log and "after the run" in log, log
+    finally:
+        if widget._job is not None:
+            ui.segmentButton.click()
+        assert _until(app, lambda: job.finished) and _idle_panel(widget)
+    assert ui.importModelZipButton.enabled and not fake.errors, fake.errors
+
+
+def test_a_parameter_change_while_an_import_waits_keeps_import_model_zip_locked(app, sdseg, tiny_model, tmp_path, monkeypatch):
+    """Any panel update during the import (here: Sampling steps changed) enabled "Import model zip" again mid-import."""
+    from SDSegLogic.registry import models_home
+
+    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    fake, widget = sdseg
+    ui = widget.ui
+    home = models_home()
+    home.mkdir(parents=True)
+    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
+    other = OtherImport(home, "tiny-widget")
+    seen = []
+
+    def change_steps_while_the_import_waits():
+        if "being imported" in ui.statusLog.toPlainText() and not seen:
+            ui.stepsSpinBox.qobject.setValue(3)  # the clinician edits an option meanwhile
+            seen.append(ui.importModelZipButton.enabled)
+            other.end()
+
+    timer = QTimer()
+    timer.timeout.connect(change_steps_while_the_import_waits)
+    timer.start(20)
+    try:
+        widget.importModelZip(str(archive))
+    finally:
+        timer.stop()
+        other.end()
+    assert widget._parameterNode.steps == 3 and seen == [False], seen  # still one import at a time
+    assert ui.importModelZipButton.enabled and "Imported tiny-widget 0.0.1" in ui.statusLog.toPlainText()
