@@ -12,7 +12,9 @@ candidates are refused, naming them. The other files ``sdseg segment`` may write
 (``NAME.prob.nrrd``, ``NAME.uncertainty.nrrd``, ``NAME.preview.png``) are not segmentations and are skipped; two
 segmentations of one case in a folder (``ct001.nii.gz`` and ``ct001.seg.nrrd``, or the scan ``ct001.nrrd``
 beside Slicer's ``ct001-label.nrrd``) are refused, naming both. A folder that is a DICOM series
-(:func:`is_dicom_series_folder`) is one labelmap, scored as a file is, never a folder of one-slice cases.
+(:func:`is_dicom_series_folder`) is one labelmap, scored as a file is, never a folder of one-slice cases; so is
+a subfolder that is one (``labels/ct001/slice_*.dcm`` is case ``ct001``), and any other subfolder is reported
+as skipped, with the reason.
 Each pair is scored as by :func:`~SDSegLogic.cli_score.score_files`; a case that cannot be scored
 (another grid, an unreadable file, a segment ``--pair`` names missing from its ``.seg.nrrd``) is
 reported with its error and the others go on; a ``--pair`` that fails in every case is a usage error. The summary
@@ -35,7 +37,8 @@ from .cli import UsageError, describe_error, exit_code_for
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS
 from .cli_score import format_optional
 
-__all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "first_case_file",
+__all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "series_folder_problem",
+           "first_case_file",
            "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
 
 #: endings of segmentation and label files (a case is the file name without one of them)
@@ -75,32 +78,38 @@ def is_dicom_series_folder(folder: Path) -> bool:
     (``slice_001.dcm``, or ``IM0001`` without an ending), none a DICOM SEG, all of one SeriesInstanceUID. A folder
     of SEGs, of one multi-frame file per case (each its own series) or of other formats is a folder of cases.
     """
+    return series_folder_problem(folder) is None
+
+
+def series_folder_problem(folder: Path) -> Optional[str]:
+    """``None`` when ``folder`` is one DICOM series (:func:`is_dicom_series_folder`), else why it is not (a text
+    naming the first file that decides it, for the report of a skipped case folder)."""
     from .io.dicom_seg_read import SEGMENTATION_STORAGE_UID
 
     try:
         import pydicom
     except ImportError:  # SEGs and series cannot be told apart: the folder stays a folder of cases
-        return False
+        return "pydicom is not installed, so a DICOM series cannot be told from a folder of DICOM SEGs"
     series = set()
-    for path in folder.iterdir():
+    for path in sorted(folder.iterdir()):
         if path.name.startswith(".") or not path.is_file():
             continue
         with open(path, "rb") as fh:
             if fh.read(132)[128:132] != b"DICM":
                 if case_name(path) is not None:
-                    return False
+                    return f"it holds {path.name}, a file that is not DICOM"
                 continue  # e.g. a DICOMDIR-less export's notes, or a checksum file
         try:
             ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID", "SeriesInstanceUID"])
         except Exception:  # noqa: BLE001 - pydicom raises many types; a corrupt file is reported when it is read
             continue
         if str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID:
-            return False
+            return f"it holds the DICOM SEG {path.name}"
         if getattr(ds, "SeriesInstanceUID", None):  # not a DICOMDIR, which belongs to no series
             series.add(str(ds.SeriesInstanceUID))
         if len(series) > 1:
-            return False
-    return len(series) == 1
+            return f"it holds several DICOM series (e.g. {' and '.join(sorted(series))})"
+    return None if series else "it holds no DICOM image"
 
 
 def first_case_file(folder: Path) -> Optional[Path]:
@@ -114,11 +123,23 @@ def first_case_file(folder: Path) -> Optional[Path]:
     return None
 
 
-def _cases(folder: Path) -> Dict[str, Path]:
-    """Case name -> file; names Unicode-normalised (NFC), as a folder copied from macOS may hold them decomposed."""
+def _cases(folder: Path, skipped: Optional[List[Dict[str, str]]] = None) -> Dict[str, Path]:
+    """Case name -> file, or -> subfolder that is one DICOM series (``labels/ct001/slice_*.dcm`` is case ``ct001``);
+    names Unicode-normalised (NFC), as a folder copied from macOS may hold them decomposed.
+
+    Args:
+        skipped: filled with ``{"path", "reason"}`` for each subfolder (not hidden) that is no DICOM series.
+    """
     found: Dict[str, Path] = {}
     for path in sorted(folder.iterdir()):
         case = case_name(path)
+        if case is None and path.is_dir() and not path.name.startswith("."):
+            problem = series_folder_problem(path)
+            if problem is None:
+                case = path.name
+            elif skipped is not None:
+                skipped.append({"path": str(path), "reason": f"a folder that is not one DICOM series ({problem}); a "
+                                "case is a file, or a folder holding one DICOM series"})
         if case is None:
             continue
         case = unicodedata.normalize("NFC", case)
@@ -131,8 +152,12 @@ def _cases(folder: Path) -> Dict[str, Path]:
     return found
 
 
-def pair_cases(predictions: Path, references: Path) -> Tuple[List[Tuple[str, Path, Path]], List[str], List[str]]:
-    """Pair the files of two folders by case name.
+def pair_cases(predictions: Path, references: Path, skipped: Optional[List[Dict[str, str]]] = None
+               ) -> Tuple[List[Tuple[str, Path, Path]], List[str], List[str]]:
+    """Pair the files (and DICOM series subfolders) of two folders by case name.
+
+    Args:
+        skipped: filled with the subfolders that are no case (``{"path", "reason"}``), as :func:`_cases`.
 
     Returns:
         ``(pairs, prediction_only, reference_only)``: (case, prediction file, reference file) in
@@ -141,7 +166,7 @@ def pair_cases(predictions: Path, references: Path) -> Tuple[List[Tuple[str, Pat
     Raises:
         UsageError: no case in common, or two files of one folder with the same case name.
     """
-    pred, ref = _cases(predictions), _cases(references)
+    pred, ref = _cases(predictions, skipped), _cases(references, skipped)
     partner = {case: case for case in set(pred) & set(ref)}  # exact names first
     partner.update(_pair_by_letter_case([c for c in pred if c not in partner],
                                         [c for c in ref if c not in partner.values()], pred, ref))
@@ -210,11 +235,13 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
         ``cases`` (per case: ``case``, ``prediction``, ``reference`` and either the
         :func:`~SDSegLogic.cli_score.score_files` fields or ``error`` and ``exit_code``),
         ``summary`` per segment, ``mean_dice`` over the scored cases, ``prediction_only`` and
-        ``reference_only`` case names, ``first_error_code`` (0 when every case was scored).
+        ``reference_only`` case names, ``skipped`` subfolders that are no case (``path``, ``reason``),
+        ``first_error_code`` (0 when every case was scored).
     """
     from .cli_score import score_files
 
-    matched, pred_only, ref_only = pair_cases(predictions, references)
+    skipped: List[Dict[str, str]] = []
+    matched, pred_only, ref_only = pair_cases(predictions, references, skipped)
     cases: List[Dict[str, Any]] = []
     first_error = 0
     usage_errors: List[UsageError] = []
@@ -235,7 +262,8 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
     scored = [c["mean_dice"] for c in cases if c.get("mean_dice") is not None]
     return {"predictions": str(predictions), "references": str(references), "cases": cases,
             "summary": _summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
-            "prediction_only": pred_only, "reference_only": ref_only, "first_error_code": first_error}
+            "prediction_only": pred_only, "reference_only": ref_only, "skipped": skipped,
+            "first_error_code": first_error}
 
 
 def batch_text(report: Dict[str, Any]) -> str:
@@ -270,6 +298,7 @@ def batch_text(report: Dict[str, Any]) -> str:
     for key, side in (("prediction_only", "predictions"), ("reference_only", "references")):
         if report[key]:
             lines.append(f"cases only in the {side} (not scored): {', '.join(report[key])}")
+    lines += [f"skipped {entry['path']}: {entry['reason']}" for entry in report.get("skipped", [])]
     return "\n".join(lines) + "\n"
 
 

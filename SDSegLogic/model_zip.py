@@ -16,6 +16,8 @@ which calls :func:`import_zip`. The archive is treated as untrusted:
 * the cache's disk must have room for the unpacked model (:class:`InsufficientSpaceError`, raised
   before anything is written, names the bytes needed and free);
 * the zip's own sha256 is checked against the caller's value and the registry entry, if known;
+* every weight tensor's shape (read from the safetensors headers, no tensor loaded) must be the one the
+  zip's ``config.json`` gives it (:mod:`SDSegLogic.weight_shapes`; skipped where torch is not installed);
 * no member's data may run into another member's (the "overlapping files" zip bomb, which makes
   a small archive unpack to many times the largest size one compressed stream can reach);
 * extraction goes to a staging folder in the model's cache folder ``<home>/<id>``, moved into
@@ -28,7 +30,7 @@ which calls :func:`import_zip`. The archive is treated as untrusted:
 
 Member checks and the card read: :mod:`SDSegLogic.model_zip_members`.
 
-Standard library only.
+Standard library only (torch, when installed, for the weight shapes).
 """
 
 from __future__ import annotations
@@ -189,6 +191,7 @@ def _install(zf: zipfile.ZipFile, plan: ArchivePlan, card: "ModelCard", archive:
     """Extract, check and move the model into place (the caller holds the model's import lock)."""
     from .model_card import ModelCard
     from .model_folder import verify_model_folder
+    from .weight_shapes import check_folder_shapes
 
     installed = installed_folder(card.model_id, card.version, destination.parent.parent)  # any letter case
     if (installed is not None or os.path.lexists(destination)) and not force:
@@ -222,6 +225,7 @@ def _install(zf: zipfile.ZipFile, plan: ArchivePlan, card: "ModelCard", archive:
         problems = verify_model_folder(staging)
         if problems:
             raise CheckpointError(f"{archive}: the model inside fails verification: " + " ".join(problems))
+        check_folder_shapes(staging, source=str(archive))  # headers only: a wrong config.json is refused here
         record = {"zip": archive.name, "zip_sha256": digest, "installed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")
         if installed is not None and installed != destination:  # the same version, named in another case

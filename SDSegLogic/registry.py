@@ -23,9 +23,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import math
 import os
-import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -33,6 +31,7 @@ from typing import List, Optional, Tuple, Union
 from .errors import CheckpointError, ModelCardError
 from .model_folder import sha256_file
 from .model_names import is_folder_safe_id, is_folder_safe_version, same_version, version_key as _version_key
+from .registry_fields import check_entry_fields
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -58,19 +57,6 @@ REGISTRY_ENV = "SDSEG_REGISTRY"
 HOME_ENV = "SDSEG_HOME"
 
 PathLike = Union[str, "os.PathLike[str]"]
-_NUMBER = (int, float)
-#: JSON type of every optional or free-text field (as in models.schema.json); bool is not a number here.
-_FIELD_TYPES = {"title": str, "task": str, "modality": str, "license": str, "description": str, "input_channels": int,
-                "path": str, "url": str, "sha256": str, "size_bytes": int, "cpu_seconds_per_slice": _NUMBER,
-                "gpu_seconds_per_slice": _NUMBER, "timing_hardware": str, "sample_data": str, "deprecated": bool,
-                "obtain": str}
-
-_REQUIRED_TEXT = ("title", "task", "modality", "license")  # models.schema.json: strings of >= 1 character
-_FIELD_RANGES = (("cpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
-                 ("gpu_seconds_per_slice", lambda v: math.isfinite(v) and v > 0, "a finite number of seconds > 0"),
-                 ("size_bytes", lambda v: v >= 0, "a number of bytes >= 0"),
-                 ("input_channels", lambda v: v in (1, 3), "1 (CT, CBCT) or 3 (RGB)"))
-
 
 class ModelNotFoundError(CheckpointError):
     """A model id or folder does not resolve to an installed model."""
@@ -122,34 +108,7 @@ class RegistryEntry:
             raise ModelCardError(
                 f"{where}: unknown keys {unknown}, missing keys {missing}; compare with Resources/models.schema.json."
             )
-        for key in (k for k in _REQUIRED_TEXT if not (isinstance(data[k], str) and data[k])):  # null, "" pass below
-            raise ModelCardError(f"{where}: {key} {data[key]!r} must be a non-empty string; see Resources/models.schema.json.")
-        for key, kind in _FIELD_TYPES.items():
-            value = data.get(key)
-            if value is not None and (not isinstance(value, kind) or (kind is not bool and isinstance(value, bool))):
-                raise ModelCardError(f"{where}: {key} {value!r} has the wrong type; see Resources/models.schema.json.")
-        for key, fits, rule in _FIELD_RANGES:  # as the schema says; beyond, the ETA and the panel's estimate fail later
-            if data.get(key) is not None and not fits(data[key]):
-                raise ModelCardError(f"{where}: {key} {data[key]!r} must be {rule}; see Resources/models.schema.json.")
-        for key in ("classes", "references"):
-            value = data.get(key, [])
-            at_least = " (at least one)" if key == "classes" else ""  # models.schema.json: classes minItems 1
-            if (not isinstance(value, list) or not all(isinstance(item, str) and (item or key == "references") for item in value)
-                    or (at_least and not value)):
-                raise ModelCardError(f"{where}: {key} {value!r} must be a list of names{at_least}; see Resources/models.schema.json.")
-        model_id, version = data["id"], data["version"]
-        if not (is_folder_safe_id(model_id) and is_folder_safe_version(version)):
-            raise ModelCardError(
-                f"{where}: id {data['id']!r} / version {data['version']!r} must be a lower-case folder-safe id and a "
-                "semantic version such as 1.2.3."
-            )
-        if bool(data.get("path")) == bool(data.get("url")) or bool(data.get("url")) != bool(data.get("sha256")):
-            raise ModelCardError(f"{where}: model {data['id']!r} needs either 'path' or both 'url' and 'sha256'.")
-        path, url, digest = data.get("path"), data.get("url"), data.get("sha256")
-        if path and (Path(path).is_absolute() or ".." in Path(path).parts or "\\" in path):
-            raise ModelCardError(f"{where}: path {path!r} must be a relative folder inside the repository (no '..').")
-        if url and (not str(url).startswith("https://") or not re.fullmatch(r"[0-9a-f]{64}", str(digest))):
-            raise ModelCardError(f"{where}: url {url!r} must start with https:// and sha256 be 64 lower-case hex digits.")
+        check_entry_fields(data, where)
         fields = dict(data)
         fields["classes"] = tuple(fields["classes"])
         fields["references"] = tuple(fields.get("references", ()))

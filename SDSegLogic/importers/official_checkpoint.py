@@ -166,7 +166,9 @@ def import_official_checkpoint(
     """Convert an official SDSeg ``.ckpt`` into a model folder (safetensors, config, card).
 
     The checkpoint is read with ``torch.load(weights_only=True)``. Missing or wrongly shaped
-    tensors raise :class:`~SDSegLogic.errors.WeightsMismatchError` naming each key; unexpected
+    tensors raise :class:`~SDSegLogic.errors.WeightsMismatchError` naming each key (a wrong shape with
+    both shapes and the config keys that set it, :mod:`SDSegLogic.weight_shapes`), before anything is
+    written; unexpected
     keys are listed in the returned report (and the import still succeeds).
 
     Args:
@@ -189,11 +191,14 @@ def import_official_checkpoint(
     """
     from ..model_folder import _build_empty, load_state_dict_checked, save_model_folder
     from ..models.sdseg_model import SDSegModel
+    from ..weight_shapes import check_shapes
 
     checkpoint = Path(checkpoint)
     image_resize = official_image_resize(dataset, card, checkpoint)
     state = read_state_dict(checkpoint)
     config, parts, report = convert_official_state(state, config, prefer_ema, source=str(checkpoint))
+    check_shapes(config, [(f"{checkpoint} ({name})", name, {k: tuple(v.shape) for k, v in part.items()})
+                          for name, part in parts.items()], config_name="the config")  # names the keys that differ
     model = _build_empty(SDSegModel, config)
     for name, part in parts.items():
         load_state_dict_checked(model.component(name), part, f"{checkpoint} ({name})", assign=True)

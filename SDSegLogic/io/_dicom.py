@@ -231,6 +231,8 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
                 first["other_orient"] = f"{Path(name).name} has {here.round(4).tolist()}"
         frames = keys["0028|0008"].strip() if "0028|0008" in keys else "1"
         first["frames"].append(int(frames) if frames.isdigit() else 1)
+        if not all(_whole(keys.get(tag, "")) for tag in ("0028|1053", "0028|1052")):
+            first["fractional_rescale"] = "1"
         if index == 0:
             for tag, key in (("0008|0060", "modality"), ("0028|1053", "slope"), ("0028|1052", "intercept"),
                              ("0028|0010", "rows"), ("0028|0011", "columns"), ("0028|0002", "samples"),
@@ -244,6 +246,15 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
             if size != (first.get("rows", ""), first.get("columns", "")) and "other_size" not in first:
                 first["other_size"] = f"{Path(name).name} has {size[0]} x {size[1]} pixels"
     return np.asarray(positions, dtype=np.float64), orient, first
+
+
+def _whole(text: str) -> bool:
+    """True for a DICOM decimal string that is a whole number (``"2"``, ``"-1024.0"``), or an absent one."""
+    text = text.strip().split("\\")[0].strip()
+    try:
+        return not text or float(text).is_integer()
+    except ValueError:  # malformed: GDCM's own reading decides; labels then stay float32 and are checked
+        return False
 
 
 def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str, Any]]:
@@ -298,6 +309,18 @@ def _channels(first: Dict[str, str]) -> int:
     return 3 if palette or (samples.isdigit() and int(samples) == 3) else 1
 
 
+def _array_type(image, integral: bool) -> Optional[type]:
+    """``np.int32`` for an int64 read (``integral``) whose values fit it (half the memory), else ``None`` (as read)."""
+    import SimpleITK as sitk
+
+    if not integral or image.GetPixelID() != sitk.sitkInt64:
+        return None
+    stats = sitk.MinimumMaximumImageFilter()
+    stats.Execute(image)
+    info = np.iinfo(np.int32)
+    return np.int32 if info.min <= stats.GetMinimum() and stats.GetMaximum() <= info.max else None
+
+
 def _plain_photo(first: Dict[str, str]) -> bool:
     """A photo modality (:data:`PHOTO_MODALITIES`) without rescale: read in its own pixel type, as a PNG is."""
     identity = all(first.get(key, default).strip() in ("", default, default + ".0")
@@ -305,8 +328,12 @@ def _plain_photo(first: Dict[str, str]) -> bool:
     return first.get("modality", "").strip().upper() in PHOTO_MODALITIES and identity and not first.get("varying_slope")
 
 
-def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
+def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
     """Read the series chosen by :func:`dicom_voxel_count` as float32 (rescale applied per slice).
+
+    With ``exact`` (a labelmap), a gray series whose every slice has a whole-number rescale slope and intercept
+    (or none) is read as integers instead: int32 where the values fit it, else int64, so that labels from 2**24
+    on (where float32 rounds 16777217 to 16777216) stay apart. A fractional rescale is still read as float32.
 
     A colour series (RGB, YBR or palette colour; a fundus or skin photo, a secondary capture) keeps
     its colour, as in SimpleITK and 3D Slicer: it is read in its own pixel type, without rescale. So
@@ -334,8 +361,10 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(plan["files"])
     colour = _channels(plan["first"]) == 3
+    integral = exact and not plan["first"].get("fractional_rescale")
     if not (colour or _plain_photo(plan["first"])):  # a float output of a colour image would be its luminance
-        reader.SetOutputPixelType(sitk.sitkFloat32)  # per-slice rescale in float: no truncation (SimpleITK #1636)
+        # per-slice rescale in float (or, whole-number rescale, in int64): no truncation (SimpleITK #1636)
+        reader.SetOutputPixelType(sitk.sitkInt64 if integral else sitk.sitkFloat32)
     try:
         image = reader.Execute()
     except RuntimeError as exc:
@@ -351,7 +380,8 @@ def read_dicom(path: Path, plan: Dict[str, Any]) -> Tuple[np.ndarray, Any, Dict[
         from ._dicom_frames import check_multiframe
 
         check_multiframe(path, plan["files"][0], geometry)
-    array = sitk.GetArrayFromImage(image)
+    wanted = _array_type(image, integral)
+    array = sitk.GetArrayFromImage(image) if wanted is None else sitk.GetArrayViewFromImage(image).astype(wanted)
     if image.GetDimension() == 2:
         array = array[None]
     first = plan["first"]

@@ -7,10 +7,10 @@ segments in separate layers, a (layers, K, J, I) array), so each segment's mask 
 one layer per segment, value 1; one without any ``Segment`` field is a labelmap saved under that name).
 Any other file the engine can read (NRRD, NIfTI, MetaImage, a DICOM series, a PNG mask) is a labelmap:
 every non-zero value is one segment, named ``label <value>``, read once as the file stores it (a 16-bit PNG
-or TIFF mask unscaled, integer labels above 2**24 exactly; float voxels from 2**24 on, where neighbouring
-labels merge, refused). A labelmap must hold integers; a probability map or an image is refused. A
-DICOM SEG is placed on a given grid's lattice (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps
-allow.
+or TIFF mask unscaled, integer labels above 2**24 exactly, a DICOM label series of whole-number rescale as
+integers; float voxels from 2**24 on, where neighbouring labels merge, refused). A labelmap must hold
+integers; a probability map or an image is refused. A DICOM SEG is placed on a given grid's lattice
+(:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
 
 Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
 :func:`SDSegLogic.io.read_image` and the ``.seg.nrrd`` writer define it.
@@ -125,7 +125,8 @@ def _float_too_large(path: Path, k: int, plane: np.ndarray) -> InputError:
     limit = 2 ** (np.finfo(plane.dtype).nmant + 1)
     j, i = (int(v) for v in np.argwhere(plane >= limit)[0])
     return InputError(f"{path}: label {float(plane[j, i]):.0f} at voxel (k, j, i) {(k, j, i)} was read as "
-                      f"{plane.dtype} (a DICOM series, and a file with a rescale slope, is read as 32-bit floats), "
+                      f"{plane.dtype} (a DICOM series with a fractional rescale slope or intercept, and a file with a "
+                      "rescale slope, are read as 32-bit floats), "
                       f"which cannot tell labels from {limit} on apart ({limit + 1} reads as {limit}), so two labels "
                       "may have merged. Save the labelmap with integer voxels (e.g. a uint32 .nrrd or .nii.gz), or "
                       f"renumber its labels below {limit}.")
@@ -162,17 +163,42 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
     are read by :func:`~SDSegLogic.io.readers.read_voxels`, with the same format, memory and geometry checks
     but no cast (a 3-D NRRD of 32-bit integers or doubles exact too).
 
+    A DICOM series is read with its rescale applied (:func:`~SDSegLogic.io._dicom.read_dicom` with ``exact``):
+    as integers where every slice's slope and intercept are whole numbers (or absent), so that labels from
+    :data:`FLOAT32_EXACT` on stay apart; as float32 with a fractional rescale (labels from
+    :data:`FLOAT32_EXACT` on then refused by :func:`_integral_labels`).
+
     Returns:
-        ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (float32 for a
-        DICOM series, rescale applied, so labels from :data:`FLOAT32_EXACT` on are refused by
-        :func:`_integral_labels`; float32 for a NRRD of 8- or 16-bit integers, exact), and the grid in LPS.
+        ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (int32/int64 for
+        a DICOM series of whole-number rescale, float32 with a fractional one; float32 for a NRRD of 8- or
+        16-bit integers, exact), and the grid in LPS.
 
     Raises:
         InputError, GeometryError: as :func:`~SDSegLogic.io.read_image`.
     """
     from .readers import read_voxels
+    from .sniff import detect_format
 
+    if detect_format(path) == "dicom":
+        return _dicom_label_voxels(path, series)
     return read_voxels(path, frame=frame, series=series)
+
+
+def _dicom_label_voxels(path: Path, series: Optional[str]) -> Tuple[np.ndarray, ImageGeometry]:
+    """A DICOM label series as :func:`~SDSegLogic.io.readers.read_voxels` reads it (same series choice, memory and
+    geometry checks), but exact: (K, J, I) integers for a whole-number rescale (see :func:`_labelmap_voxels`)."""
+    from ..errors import GeometryError
+    from ..limits import default_memory_budget
+    from ._dicom import dicom_voxel_count, read_dicom
+    from .readers import preflight
+
+    count, plan = dicom_voxel_count(path, series)
+    preflight(path, count, default_memory_budget())
+    array, geometry, _ = read_dicom(path, plan, exact=True)
+    if tuple(array.shape[:3]) != geometry.array_shape:
+        raise GeometryError(f"{path}: voxel array {tuple(array.shape[:3])} does not match the header's grid "
+                            f"{geometry.array_shape}; the file is inconsistent, re-export it.")
+    return array, geometry
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:

@@ -1,8 +1,8 @@
 """A labelmap whose voxels arrive as floats cannot hold labels from 2**24 on apart: refused, never merged.
 
-A DICOM series is read as 32-bit floats (its rescale applied), so a 32-bit label series written here
+A DICOM label series without a fractional rescale is read as integers, so a 32-bit label series written here
 with pydicom (``BitsAllocated`` 32, as label exporters write instance maps) holding 16777216 and 16777217
-would give one segment for two. A float32 NRRD written with pynrrd holds such values as the file stores them,
+keeps two segments. A float32 NRRD written with pynrrd holds such values as the file stores them,
 and they cannot be told apart there either. Below 2**24 float voxels stay exact and are read.
 """
 
@@ -14,7 +14,7 @@ import nrrd
 import numpy as np
 import pytest
 
-from SDSegLogic.cli import EXIT_INPUT, main
+from SDSegLogic.cli import EXIT_OK, main
 from SDSegLogic.errors import InputError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io.label_files import read_label_volume
@@ -66,16 +66,17 @@ def write_uint32_series(folder: Path, labels: np.ndarray, geometry: ImageGeometr
     return folder
 
 
-def test_a_dicom_label_series_above_2_to_the_24_is_refused_not_merged(tmp_path, grid, capsys):
-    """16777216 and 16777217 would read as one label 16777216 (one segment, Dice of the union)."""
-    folder = write_uint32_series(tmp_path / "labels", _labels(grid, BIG), grid)
-    with pytest.raises(InputError) as caught:
-        read_label_volume(folder)
-    text = str(caught.value)
-    assert str(folder) in text and "16777216" in text and "integer" in text
-    prediction = write_labelmap(tmp_path / "prediction.nrrd", _labels(grid, BIG), grid, dtype=np.uint32)
-    assert main(["score", str(prediction), str(folder)]) == EXIT_INPUT
-    assert str(folder) in capsys.readouterr().err
+def test_a_dicom_label_series_above_2_to_the_24_keeps_every_label(tmp_path, grid, capsys):
+    """16777216 and 16777217 stay two labels: a label series without a fractional rescale is read as integers
+    (test_s18_follow_dicom_exact_labels.py); before, it was read as float32 and refused."""
+    labels = _labels(grid, BIG)
+    folder = write_uint32_series(tmp_path / "labels", labels, grid)
+    volume = read_label_volume(folder)
+    assert [s.value for s in volume.segments] == [7, BIG, BIG + 1]
+    np.testing.assert_array_equal(volume.layers[0], labels)
+    prediction = write_labelmap(tmp_path / "prediction.nrrd", labels, grid, dtype=np.uint32)
+    assert main(["score", str(prediction), str(folder)]) == EXIT_OK
+    assert f"label {BIG + 1}" in capsys.readouterr().out
 
 
 def test_a_dicom_label_series_below_2_to_the_24_keeps_every_label(tmp_path, grid):

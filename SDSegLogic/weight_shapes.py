@@ -1,0 +1,168 @@
+"""Check weight shapes against ``config.json`` at import, from safetensors headers (no tensor is loaded).
+
+A model zip whose ``config.json`` does not describe its weights (a channel count edited, the config of
+another model copied in) was installed and failed only when first loaded. :func:`check_folder_shapes`
+reads each weight file's header (the JSON table of names, dtypes and shapes at the start of a
+safetensors file), builds the model of ``config.json`` on PyTorch's meta device (no memory, no
+initialisation) and compares. :func:`check_shapes` does the same for tensors in memory (an
+official checkpoint). A mismatch names the tensor, both shapes and the ``config.json`` keys that set
+that tensor's shape (found by building the model with each key changed: :func:`_keys_setting`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import struct
+from pathlib import Path
+from typing import Dict, List, Mapping, Optional, Sequence, Tuple
+
+from .config import SDSegConfig
+from .errors import CheckpointError, WeightsMismatchError
+
+__all__ = ["safetensors_shapes", "check_shapes", "check_folder_shapes"]
+
+Shape = Tuple[int, ...]
+#: a safetensors header larger than this is not one (the format itself caps it at 100 MB)
+_MAX_HEADER = 100 * 1024 * 1024
+#: config sections that hold architecture sizes (the schedule and top-level fields set no weight shape)
+_SECTIONS = ("unet", "autoencoder", "condition_encoder", "fast_decoder")
+
+
+def safetensors_shapes(path: Path) -> Dict[str, Shape]:
+    """Tensor name -> shape from a safetensors file's header (its first 8 + N bytes); no tensor data is read.
+
+    Raises:
+        CheckpointError: not a safetensors file (header length or JSON malformed), naming the file.
+    """
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(8)
+            size = struct.unpack("<Q", head)[0] if len(head) == 8 else -1
+            if not 2 <= size <= _MAX_HEADER:
+                raise ValueError(f"header length {size}")
+            table = json.loads(fh.read(size).decode("utf-8"))
+        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in table.items() if name != "__metadata__"}
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-export the model.") from None
+
+
+def _expected(config: SDSegConfig) -> Dict[str, Dict[str, Shape]]:
+    """Component -> tensor name -> shape of the model ``config`` builds (on the meta device)."""
+    import torch
+
+    from .models.sdseg_model import SDSegModel
+
+    with torch.device("meta"):
+        model = SDSegModel(config)
+    return {name: {k: tuple(v.shape) for k, v in model.component(name).state_dict().items()}
+            for name in model.component_names}
+
+
+def _perturbed(config: SDSegConfig):
+    """``(config key, config with that key's sizes doubled)`` for every integer size of the architecture sections."""
+    for section in _SECTIONS:
+        part = getattr(config, section)
+        if part is None:
+            continue
+        for field in dataclasses.fields(part):
+            value = getattr(part, field.name)
+            sizes = value if isinstance(value, tuple) else (value,)
+            if not sizes or not all(isinstance(v, int) and not isinstance(v, bool) for v in sizes):
+                continue  # not a size: a flag, a rate, a list of flags, None (a binary model's num_classes)
+            doubled = tuple(2 * v for v in value) if isinstance(value, tuple) else 2 * value
+            try:
+                changed = config.replace(**{section: dataclasses.replace(part, **{field.name: doubled})})
+            except Exception:  # noqa: BLE001 - a size that cannot double (the config refuses it) sets nothing here
+                continue
+            yield f"{section}.{field.name}", changed
+
+
+def _keys_setting(config: SDSegConfig, wanted: List[Tuple[str, str, Shape]]) -> Dict[Tuple[str, str], List[str]]:
+    """(component, tensor) -> the config keys whose change changes that tensor's size along an axis where the
+    file's shape (the third item of ``wanted``) differs (any axis when the ranks differ); error path only."""
+    base = _expected(config)
+    found: Dict[Tuple[str, str], List[str]] = {(component, tensor): [] for component, tensor, _ in wanted}
+    for key, changed in _perturbed(config):
+        try:
+            shapes = _expected(changed)
+        except Exception:  # noqa: BLE001 - an architecture that does not build with this size
+            continue
+        for component, tensor, in_file in wanted:
+            ours, theirs = base[component][tensor], shapes.get(component, {}).get(tensor)
+            axes = [a for a in range(len(ours)) if len(in_file) != len(ours) or in_file[a] != ours[a]]
+            if theirs is not None and len(theirs) == len(ours) and any(theirs[a] != ours[a] for a in axes):
+                found[(component, tensor)].append(key)
+    return found
+
+
+def _value(config: SDSegConfig, key: str) -> str:
+    section, name = key.split(".")
+    value = getattr(getattr(config, section), name)
+    return json.dumps(list(value) if isinstance(value, tuple) else value)
+
+
+def _refuse(config: SDSegConfig, config_name: str, wrong: List[Tuple[str, str, str, Shape, Shape]]) -> None:
+    """Raise the WeightsMismatchError for ``wrong``: (source, component, tensor, file shape, model shape) rows."""
+    keys = _keys_setting(config, [(component, tensor, found) for _, component, tensor, found, _ in wrong[:3]])
+    lines = []
+    for source, component, tensor, found, expected in wrong[:3]:
+        setting = keys.get((component, tensor)) or []
+        named = ", ".join(f"{key} = {_value(config, key)}" for key in setting) or f"the {component} section"
+        lines.append(f"{source}: tensor {tensor!r} has shape {found} but {config_name} makes it {expected} "
+                     f"(set by {named})")
+    more = f" (and {len(wrong) - 3} more tensors)" if len(wrong) > 3 else ""
+    raise WeightsMismatchError("; ".join(lines) + f"{more}. The weights do not fit the architecture in {config_name}: "
+                               "use the config.json these weights were trained with (or fix the keys named). Nothing "
+                               "was installed.")
+
+
+def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[str, Shape]]],
+                 config_name: str = "config.json") -> None:
+    """Refuse tensors whose shapes differ from those of the model ``config`` builds.
+
+    Args:
+        parts: ``(source, component, tensor name -> shape)``: the shapes of one file (or of tensors in memory),
+            the component they are for and the file (or ``checkpoint (component)``) the message names.
+        config_name: what the configuration is called in the message.
+
+    Raises:
+        WeightsMismatchError: naming each of the first wrong tensors, its shape, the expected shape and the
+            config keys that set it. Missing or unexpected tensors are left to the full load's check.
+    """
+    expected = _expected(config)
+    wrong = [(source, component, tensor, tuple(shape), expected[component][tensor])
+             for source, component, shapes in parts for tensor, shape in sorted(shapes.items())
+             if tensor in expected.get(component, {}) and tuple(shape) != expected[component][tensor]]
+    if wrong:
+        _refuse(config, config_name, wrong)
+
+
+def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
+    """Check every weight file a model folder's card lists for a component (fp32 and fp16 alike) against its
+    ``config.json``, before the folder is installed.
+
+    Only the safetensors headers are read. Without torch (a Slicer that has not installed it yet) the
+    check is left to the first load, which makes it too.
+
+    Args:
+        source: how messages name the folder (e.g. the zip it came from); default the folder.
+
+    Raises:
+        WeightsMismatchError: as :func:`check_shapes`; CheckpointError: a header that cannot be read.
+    """
+    import importlib.util
+
+    from .model_card import ModelCard
+    from .model_folder import CARD_NAME, CONFIG_NAME, stored_components, weight_file_name
+
+    if importlib.util.find_spec("torch") is None:
+        return
+    config = SDSegConfig.from_json(folder / CONFIG_NAME)
+    card = ModelCard.from_json(folder / CARD_NAME)
+    parts = []
+    for component in stored_components(config):
+        names = (weight_file_name(component), weight_file_name(component, "fp16"))
+        for rel in sorted(rel for rel in card.weights if Path(rel).name in names):
+            parts.append((f"{source or folder}: {rel}", component, safetensors_shapes(folder / rel)))
+    check_shapes(config, parts)
