@@ -181,10 +181,6 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     out = Path(ae_cfg.output_dir)
     overwrite = overwrite or bool(getattr(ae_cfg, "overwrite", False))
     resuming = resume_checkpoint(out) is not None and not overwrite
-    if not resuming:
-        protect_stage1_output(out, overwrite, log)
-        remove_resume_checkpoint(out)  # --overwrite starts an interrupted run over
-    out.mkdir(parents=True, exist_ok=True)
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     device = _resolve_device(ae_cfg.device)
@@ -200,28 +196,22 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
         raise TrainingConfigError(f"autoencoder.thin_gap_probability={ae_cfg.thin_gap_probability!r} is not a "
                                   "probability; use a value in [0, 1] (0 turns the seams off).")
     torch.manual_seed(cfg.train.seed)
+    # the model settings and the warm start are checked before anything is written into the output folder
+    config = build_model_config(cfg.model, cfg.data)
+    ae = build_autoencoder(config)
+    previous_steps = 0
+    if ae_cfg.init and not resuming:
+        previous_steps = _warm_start(ae, Path(ae_cfg.init), log)
+    if not resuming:
+        protect_stage1_output(out, overwrite, log)
+        remove_resume_checkpoint(out)  # --overwrite starts an interrupted run over
+    out.mkdir(parents=True, exist_ok=True)
     info, split, sets = load_data(cfg.data, out)
     train, val = sets["train"], sets.get("val")
     heldout = val is not None
     if not heldout:  # score on the training masks, but never call that held-out
         warnings.warn(_no_validation_message(cfg, split), stacklevel=2)
         val = train
-    config = build_model_config(cfg.model, cfg.data)
-    ae = build_autoencoder(config)
-    previous_steps = 0
-    if ae_cfg.init and not resuming:
-        from safetensors.torch import load_file
-
-        from SDSegLogic.model_folder import load_state_dict_checked
-
-        from .stage1_output import warm_start_steps
-
-        init = Path(ae_cfg.init)
-        load_state_dict_checked(ae, load_file(str(init / AE_WEIGHTS if init.is_dir() else init)), str(init))
-        previous_steps, stale = warm_start_steps(init)  # None: a record of other weights (not added up)
-        if stale:
-            warnings.warn(stale, stacklevel=2)
-        log(f"warm start from {init} ({'unknown' if previous_steps is None else previous_steps} earlier steps)")
     ae.to(device).train()
     opt = torch.optim.AdamW(ae.parameters(), lr=ae_cfg.lr, betas=(0.5, 0.9), weight_decay=0.0)
     pool = mask_pool(train, cfg.data.multiclass)
@@ -311,6 +301,30 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     remove_resume_checkpoint(out)  # the run is complete: nothing to resume
     return {**saved, "scored_on": "val" if heldout else "train", "steps_run": step, "seconds": round(time.time() - t0, 1),
             "stopped_by_time_budget": out_of_time}
+
+
+def _warm_start(ae, init: Path, log) -> Optional[int]:
+    """Load ``autoencoder.init`` into ``ae``; returns its earlier steps (None: unknown).
+
+    Raises:
+        TrainingConfigError: ``init`` holds no stage-1 weights file.
+    """
+    from safetensors.torch import load_file
+
+    from SDSegLogic.model_folder import load_state_dict_checked
+
+    from .stage1_output import warm_start_steps
+
+    weights = init / AE_WEIGHTS if init.is_dir() else init
+    if not weights.is_file():
+        raise TrainingConfigError(f"autoencoder.init={init}: {weights} does not exist; point autoencoder.init to an "
+                                  f"earlier stage-1 output folder (with {AE_WEIGHTS}) or to such a file, or set it to null.")
+    load_state_dict_checked(ae, load_file(str(weights)), str(init))
+    previous_steps, stale = warm_start_steps(init)  # None: a record of other weights (not added up)
+    if stale:
+        warnings.warn(stale, stacklevel=2)
+    log(f"warm start from {init} ({'unknown' if previous_steps is None else previous_steps} earlier steps)")
+    return previous_steps
 
 
 def _no_validation_message(cfg, split) -> str:

@@ -38,6 +38,7 @@ __all__ = [
     "load_checkpoint",
     "latest_checkpoint",
     "has_checkpoints",
+    "prune_step_checkpoints",
     "remove_run_files",
     "update_checkpoint_state",
     "best_record_after_crash",
@@ -225,6 +226,29 @@ def latest_checkpoint(output_dir: Path) -> Optional[Path]:
             recover_interrupted_swap(root / aside.name[1:-4])
     found: List[Path] = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and (p / STATE_NAME).is_file())
     return found[-1] if found else None
+
+
+def prune_step_checkpoints(output_dir: Path, step: int, keep: int) -> List[Path]:
+    """After step checkpoint ``step`` was written: remove all but the ``keep`` newest up to it, never ``step``.
+
+    Step checkpoints numbered after ``step`` (a branch a resumed run left) are not this function's:
+    the trainer sets them aside first (:mod:`.left_branch`), and any still here are left alone.
+
+    Args:
+        output_dir: the run folder (``train.output_dir``).
+        step: the step checkpoint just written (``step-<step>``).
+        keep: how many step checkpoints to keep (``train.keep_checkpoints``, at least 1).
+
+    Returns:
+        The removed checkpoint folders.
+    """
+    root = Path(output_dir) / "checkpoints"
+    steps = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-") and _is_checkpoint_name(p.name)
+                   and int(p.name[5:]) <= int(step))
+    removed = steps[: max(0, len(steps) - max(1, int(keep)))]
+    for old in removed:
+        shutil.rmtree(old, ignore_errors=True)
+    return removed
 
 
 def _is_checkpoint_name(name: str) -> bool:

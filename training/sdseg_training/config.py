@@ -91,6 +91,11 @@ class DataSection:
             the ``.npz`` file.
         size: square training size in pixels (256 in the paper).
         window: [low, high] intensity window for CT/CBCT (mapped to [-1, 1]).
+        image_resize: how the images are resized to ``size``, one of the engine card's
+            ``image_resize`` values (``bilinear``, ``bicubic``, ``pillow-bilinear``,
+            ``pillow-bicubic``, ``corners-bilinear``); null = the kind's default (``bicubic`` for
+            ``kvasir``, else ``bilinear``). The exported card carries it; masks stay nearest
+            (:mod:`sdseg_training.data.image_resize`).
         classes: foreground classes, each ``{name: str, labels: [int, ...]}`` (source label values
             merged into this class). Empty = binary union of every label > 0.
         multiclass: train one class per slice with a class embedding (else binary union).
@@ -115,6 +120,7 @@ class DataSection:
     root: Optional[str] = None
     size: int = 256
     window: Optional[Tuple[float, float]] = None
+    image_resize: Optional[str] = None
     classes: List[Dict[str, Any]] = field(default_factory=list)
     multiclass: bool = False
     split_file: Optional[str] = None

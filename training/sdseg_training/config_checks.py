@@ -18,6 +18,8 @@ typo fails at once with the key, the value and the expected type, not hours late
   other keys, before a trainer writes anything (``split.json``) into its output folder.
 * ``data.classes``: a list of ``{name: str, labels: [int, ...]}``, label values 1..255, each
   value in one class only.
+* ``data.image_resize``: null (the kind's default) or one of the engine card's ``image_resize``
+  values (:mod:`sdseg_training.data.image_resize`), checked with the other keys.
 
 The class count rule (:func:`check_class_count`): a multi-class model has
 ``model.num_classes = foreground classes + 1`` network classes (class 0 is the union of all
@@ -265,6 +267,9 @@ def check_consistency(cfg: Any, where: str, overridden: Sequence[str] = ()) -> N
         raise TrainingConfigError(f"{where}: model.preset={cfg.model.preset!r}{given} is not a preset; "
                                   f"choose one of {sorted(PRESETS)}.")
     data = cfg.data
+    from .data.image_resize import image_resize_of
+
+    image_resize_of(data, where + (" (a command-line override)" if "data.image_resize" in overridden else ""))
     foreground = len(data.classes) if data.classes else None
     check_class_count(cfg.model.num_classes, data.multiclass, foreground, where)
     if data.val_fraction + data.test_fraction >= 1.0:

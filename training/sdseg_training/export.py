@@ -120,8 +120,9 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     trained_resize = getattr(info, "image_resize", "bilinear")  # the engine must resize as training did
     if fields.setdefault("image_resize", trained_resize) != trained_resize:
         raise TrainingConfigError(f"{card_source}: image_resize {fields['image_resize']!r} is not how this run's "
-                                  f"images were resized ({trained_resize!r}, set by data.kind {cfg.data.kind!r}); "
-                                  "remove image_resize from the card file (export fills it in).")
+                                  f"images were resized ({trained_resize!r}, data.image_resize, or the default of "
+                                  f"data.kind {cfg.data.kind!r} when null); remove image_resize from the card file "
+                                  "(export fills it in).")
     return ModelCard(
         model_id=str(fields.pop("model_id", Path(cfg.train.output_dir).name)),
         intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
@@ -185,7 +186,7 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
     model = model_from_checkpoint(cfg, folder)
     info = discover(cfg.data)
     check_checkpoint_classes(cfg, model, info.class_names, folder, "export")
-    check_same_data(folder, model.training_state, cfg, "export")  # the card's intensity mapping is the run's
+    check_same_data(folder, model.training_state, cfg, "export")  # the card's intensity mapping and resize are the run's
     state = model.training_state
     recorded_best = best_record_after_crash(folder, state)  # a crash after saving best, before this step recorded it
     split_path = Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json"

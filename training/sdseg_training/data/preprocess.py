@@ -85,28 +85,74 @@ def read_picture(path: Path) -> np.ndarray:
 
 
 def resize_images(images: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
-    """Resize (N, C, H, W) float images to (N, C, size, size) with a MONAI ``Resize``.
+    """Resize (N, C, H, W) float images in [-1, 1] to (N, C, size, size) exactly as the engine resizes its input.
+
+    The engine's own function (:func:`SDSegLogic.preprocessing.resize_slices`), so a training slice
+    equals the network input the engine prepares from the same file under a card whose
+    ``image_resize`` is ``mode``; the result is clipped to [-1, 1] (cubic filters overshoot).
 
     Args:
-        mode: ``bilinear`` or ``bicubic`` (``area`` is also accepted).
+        images: float (N, C, H, W), already intensity-mapped to [-1, 1].
+        size: the square training size S.
+        mode: a card ``image_resize`` (:func:`~.image_resize.allowed_image_resizes`).
+
+    Returns:
+        float32 (N, C, S, S).
+
+    Raises:
+        DatasetError: an unknown ``mode``, naming the allowed values.
     """
-    from monai.transforms import Resize
+    from SDSegLogic.errors import InputError
+    from SDSegLogic.preprocessing import resize_slices
 
-    if images.shape[-2:] == (size, size):
-        return images.astype(np.float32)
-    resize = Resize(spatial_size=(size, size), mode=mode, align_corners=False if mode != "area" else None)
-    out = np.stack([np.asarray(resize(img)) for img in images.astype(np.float32)])
-    if mode == "bicubic":  # cubic overshoots: keep the [-1, 1] contract
-        out = np.clip(out, -1.0, 1.0)
-    return out.astype(np.float32)
+    from ..errors import DatasetError
+
+    try:
+        return resize_slices(np.asarray(images, dtype=np.float32), int(size), mode)
+    except InputError as exc:
+        raise DatasetError(f"data.image_resize: {exc}") from None
 
 
-def resize_labels(labels: np.ndarray, size: int) -> np.ndarray:
-    """Resize (N, H, W) integer label maps to (N, size, size) by nearest neighbour (uint8)."""
-    from monai.transforms import Resize
+def resize_labels(labels: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
+    """Resize (N, H, W) integer label maps to (N, size, size) by nearest neighbour (uint8), on the image's grid.
 
+    Always nearest; which input pixel an output pixel takes follows the image resize ``mode``, as the
+    official loaders paired them:
+
+    * ``bilinear`` / ``bicubic``: input pixel ``floor(i * n_in / n_out)`` (MONAI / PyTorch
+      ``nearest``, and OpenCV ``INTER_NEAREST`` of the official BTCV slices); unchanged.
+    * ``pillow-*``: ``floor((i + 0.5) * n_in / n_out)``, pixel centres aligned: Pillow's
+      ``NEAREST``, with which the official CVC / Kvasir / REFUGE2 loaders resized their masks.
+    * ``corners-bilinear``: ``round(i * (n_in - 1) / (n_out - 1))``, first and last pixels aligned:
+      ``scipy.ndimage.zoom(order=0)`` of the official STS-3D loader (without SciPy's rounding that
+      sometimes drops the last row or column to 0).
+
+    Args:
+        labels: integer (N, H, W).
+        size: the square training size S.
+        mode: the image resize (:func:`~.image_resize.allowed_image_resizes`).
+
+    Returns:
+        uint8 (N, S, S).
+    """
+    labels = np.asarray(labels)
     if labels.shape[-2:] == (size, size):
         return labels.astype(np.uint8)
+    if mode.startswith("pillow-"):
+        import torch
+        import torch.nn.functional as F
+
+        grid = torch.from_numpy(labels.astype(np.float32))[:, None]
+        return F.interpolate(grid, size=(size, size), mode="nearest-exact")[:, 0].numpy().astype(np.uint8)
+    if mode == "corners-bilinear":
+        out = labels
+        for axis in (-2, -1):
+            n = labels.shape[axis]
+            position = np.arange(size) * ((n - 1) / (size - 1)) if size > 1 else np.zeros(1)
+            out = np.take(out, np.clip(np.floor(position + 0.5).astype(np.int64), 0, n - 1), axis=axis)
+        return out.astype(np.uint8)
+    from monai.transforms import Resize
+
     resize = Resize(spatial_size=(size, size), mode="nearest")
     out = np.stack([np.asarray(resize(lab[None].astype(np.float32)))[0] for lab in labels])
     return np.rint(out).astype(np.uint8)

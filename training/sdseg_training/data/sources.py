@@ -16,6 +16,7 @@ from typing import Callable, Dict, List, Optional, Sequence, Tuple
 import numpy as np
 
 from ..errors import DatasetError
+from .image_resize import image_resize_of
 from .labels import class_lut, integral_labels, present_values, threshold_lut
 from .masks import read_mask, refuge_cup
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
@@ -51,9 +52,9 @@ class DatasetInfo:
         label_rule: how raw label values become classes: ``"threshold"`` (grey masks > 127),
             ``"classes"`` (``data.classes``), ``"dataset"`` (the kind's own mapping); ``""`` = synthetic.
         lut: raw label value -> class index (None for synthetic kinds: no label checks).
-        image_resize: how the images are resized to the training size (``"bilinear"``, or
-            ``"bicubic"`` for Kvasir-SEG as in the paper's code); the exported card carries it so
-            that the engine resizes its input the same way.
+        image_resize: how the images are resized to the training size, a card ``image_resize``
+            (``data.image_resize``, or the kind's default: :mod:`.image_resize`); the exported card
+            carries it so that the engine resizes its input the same way.
     """
 
     cases: Dict[str, Case]
@@ -134,22 +135,24 @@ def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: st
             rows, cols = crop(rgb, raw)
             rgb, raw = rgb[rows, cols], raw[rows, cols]
         image = resize_images(rgb_to_unit(rgb)[None], size, mode)
-        labels = resize_labels(lut[raw.astype(np.int64)][None], size)
+        labels = resize_labels(lut[raw.astype(np.int64)][None], size, mode)
         return image, labels
 
     case.load = load
     return case
 
 
-def _masks2d(cfg, root: Path, img_dir: str, mask_dir: str, what: str, mode: str = "bilinear", classes: Sequence[dict] = (),
+def _masks2d(cfg, root: Path, img_dir: str, mask_dir: str, what: str, classes: Sequence[dict] = (),
              ) -> Tuple[Dict[str, Case], List[str], dict]:
     """Cases of an ``images`` / ``masks`` folder pair: grey masks > 127, or label values by ``classes``."""
+    mode = image_resize_of(cfg)
     images = _listing(root / img_dir, IMAGE_EXT, f"{what}: the images go in <root>/{img_dir}")
     masks = _listing(root / mask_dir, IMAGE_EXT, f"{what}: the masks (same names) go in '<root>/{mask_dir}'")
     lut, names = class_lut(classes) if classes else (threshold_lut(), ["foreground"])
     values = partial(read_mask, rule="labels" if classes else "grey")  # data.classes: the numbers stored (masks.py)
     cases = {cid: _image2d_case(cid, i, m, cfg.size, mode, lut, values) for cid, i, m in _pairs(images, masks, root)}
-    labels = {"label_folder": str(root / mask_dir), "label_rule": "classes" if classes else "threshold", "lut": lut}
+    labels = {"label_folder": str(root / mask_dir), "label_rule": "classes" if classes else "threshold", "lut": lut,
+              "image_resize": mode}
     return cases, names, labels
 
 
@@ -164,12 +167,13 @@ def _cvc(cfg) -> DatasetInfo:
 
 
 def _kvasir(cfg) -> DatasetInfo:
-    cases, _, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "Kvasir-SEG", "bicubic")
-    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels, image_resize="bicubic")
+    cases, _, labels = _masks2d(cfg, Path(cfg.root), "images", "masks", "Kvasir-SEG")
+    return DatasetInfo(cases, ["polyp"], 3, None, {"kind": "rgb"}, **labels)
 
 
 def _refuge2(cfg) -> DatasetInfo:
     root = Path(cfg.root)
+    mode = image_resize_of(cfg)
     lut = np.zeros(256, np.uint8)
     lut[1] = 1  # cup only; rim (2) is background
 
@@ -186,15 +190,16 @@ def _refuge2(cfg) -> DatasetInfo:
         ids = []
         for cid, i, m in _pairs(images, masks, root / part):
             key = f"{part}/{cid}"
-            cases[key] = _image2d_case(key, i, m, cfg.size, "bilinear", lut, refuge_cup, crop)
+            cases[key] = _image2d_case(key, i, m, cfg.size, mode, lut, refuge_cup, crop)
             ids.append(key)
         split[part] = ids
     if "train" not in split or "test" not in split:
         raise DatasetError(f"{root}: REFUGE2 needs <root>/train and <root>/test (each with images/ and masks/).")
-    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"}, str(root), "dataset", lut)
+    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"}, str(root), "dataset", lut, mode)
 
 
-def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray) -> Case:
+def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray,
+                 mode: str = "bilinear") -> Case:
     """A volume case: image and label map on the same grid (checked), labels integers 0..255 (checked)."""
     case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=True, label_path=str(lab_path))
 
@@ -205,8 +210,8 @@ def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tu
         _same_grid(grid, lab_grid, img_path, lab_path)
         lab = integral_labels(lab, lab_path)
         case.label_values = present_values(lab)
-        images = resize_images(window_to_unit(vol, *window)[:, None], size, "bilinear")
-        return images, resize_labels(lut[lab], size)
+        images = resize_images(window_to_unit(vol, *window)[:, None], size, mode)
+        return images, resize_labels(lut[lab], size, mode)
 
     case.load = load
     return case
@@ -232,9 +237,11 @@ def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", defaul
     lut, names = class_lut(cfg.classes or default_classes or [])
     images = _renamed(_listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}"), id_rule, root / images_dir)
     labels = _renamed(_listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}"), id_rule, root / labels_dir)
-    cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut) for cid, i, m in _pairs(images, labels, root)}
+    mode = image_resize_of(cfg)
+    cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut, mode) for cid, i, m in _pairs(images, labels, root)}
     rule = "classes" if cfg.classes else ("dataset" if default_classes else "union")
-    return cases, names, window, {"label_folder": str(root / labels_dir), "label_rule": rule, "lut": lut}  # type: ignore[return-value]
+    return cases, names, window, {"label_folder": str(root / labels_dir), "label_rule": rule, "lut": lut,  # type: ignore[return-value]
+                                  "image_resize": mode}
 
 
 def _renamed(files: Dict[str, Path], id_rule: Callable[[str], str], folder: Path) -> Dict[str, Path]:
@@ -285,7 +292,7 @@ def _phantom2d(cfg) -> DatasetInfo:
 
     cases = {f"phantom{i:04d}": case(i) for i in range(cfg.phantom_cases)}
     names = list(PHANTOM_CLASSES) if cfg.multiclass else ["foreground"]
-    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"})
+    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"}, image_resize=image_resize_of(cfg))  # drawn at data.size
 
 
 def _phantom3d(cfg) -> DatasetInfo:
@@ -297,7 +304,7 @@ def _phantom3d(cfg) -> DatasetInfo:
 
     cases = {f"phantomvol{i:03d}": case(i) for i in range(cfg.phantom_cases)}
     names = list(PHANTOM_CLASSES) if cfg.multiclass else ["foreground"]
-    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"})
+    return DatasetInfo(cases, names, 1, None, {"kind": "minmax"}, image_resize=image_resize_of(cfg))  # drawn at data.size
 
 
 KINDS: Dict[str, Callable] = {
