@@ -74,14 +74,15 @@ import sys
 from typing import List, Optional, Union
 
 from .compile_policy import COMPILE_POLICIES
-from .errors import CancelledError, CheckpointError, ConfigError, GeometryError, InputError, ModelCardError, SDSegError
+from .cli_errors import (EXIT_CANCELLED, EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_OUTPUT, EXIT_RESOURCE,  # noqa: F401
+                         EXIT_UNEXPECTED, EXIT_USAGE, OutputError, ResourceError, UsageError, describe_error,
+                         exit_code_for)
 from .cli_report import EXIT_STREAM_CLOSED, Reporter, StreamClosed, discard_closed_streams, is_closed_pipe
 from .progress import ProgressEvent
 from .registry import DEFAULT_MODEL_ID
 
 __all__ = ["main", "build_parser", "exit_code_for", "EXIT_CODES", "UsageError", "OutputError", "ResourceError"]
 
-EXIT_OK, EXIT_UNEXPECTED, EXIT_USAGE, EXIT_INPUT, EXIT_MODEL, EXIT_CANCELLED, EXIT_OUTPUT, EXIT_RESOURCE = range(8)
 EXIT_CODES = {
     EXIT_OK: "success",
     EXIT_UNEXPECTED: "unexpected error (a bug: rerun with --debug and report the traceback)",
@@ -112,47 +113,6 @@ Given two folders, every case they share is scored (files paired by name without
 summarised per segment: mean, SD and median Dice, median HD95 and mean ASSD; 'HD95 n' counts the
 cases that have an HD95, i.e. where both masks are non-empty (e.g. 3/5).
 """
-
-
-class UsageError(SDSegError, ValueError):
-    """Command-line arguments that cannot work together (exit code 2)."""
-
-
-class OutputError(SDSegError, OSError):
-    """An output cannot be written (exit code 6)."""
-
-
-class ResourceError(SDSegError, RuntimeError):
-    """The requested device is missing or memory ran out (exit code 7)."""
-
-
-def exit_code_for(exc: BaseException) -> int:
-    """The documented exit code of an exception (see :data:`EXIT_CODES`)."""
-    if isinstance(exc, (CancelledError, KeyboardInterrupt)):
-        return EXIT_CANCELLED
-    if isinstance(exc, UsageError):
-        return EXIT_USAGE
-    if isinstance(exc, ResourceError) or isinstance(exc, MemoryError) or type(exc).__name__ == "OutOfMemoryError":
-        return EXIT_RESOURCE
-    if isinstance(exc, OutputError):
-        return EXIT_OUTPUT
-    if isinstance(exc, (InputError, GeometryError)):
-        return EXIT_INPUT
-    if isinstance(exc, (ConfigError, ModelCardError, CheckpointError)):
-        return EXIT_MODEL
-    return EXIT_UNEXPECTED
-
-
-def describe_error(exc: BaseException) -> str:
-    """One line for the user: the message, plus a remedy for out-of-memory errors."""
-    if isinstance(exc, KeyboardInterrupt):
-        return "interrupted; nothing more was written."
-    text = " ".join(str(exc).split()) or type(exc).__name__
-    if exit_code_for(exc) == EXIT_RESOURCE and not isinstance(exc, ResourceError) and "--device cpu" not in text:
-        text = f"out of memory ({text}); retry with a smaller --batch-size or --device cpu."
-    elif exit_code_for(exc) == EXIT_UNEXPECTED:
-        text = f"{type(exc).__name__}: {text} (unexpected; rerun with --debug and report the traceback)"
-    return text
 
 
 class _Parser(argparse.ArgumentParser):

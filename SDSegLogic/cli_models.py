@@ -99,9 +99,10 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
         "model_card": None if resolved is None else _card_summary(resolved),
         "not_installed_reason": reason,
     }
+    card_broken = resolved is not None and "error" in data["model_card"]  # exit 4 with or without --json
     if as_json:
         _print_json(data)
-        return EXIT_OK
+        return EXIT_MODEL if card_broken else EXIT_OK
     if entry is not None:
         _say(f"{entry.id} {entry.version}: {entry.title}")
         _say(f"  task: {entry.task}; modality: {entry.modality}; licence: {entry.license}")

@@ -77,6 +77,7 @@ def _has_extension(path: str, extensions) -> bool:
 
 def plan_jobs(args: argparse.Namespace) -> List[Job]:
     """Output paths of every input (one job per frame with ``--frame all``); raises :class:`UsageError`."""
+    _refuse_empty_paths(args)
     inputs = [Path(p) for p in args.inputs]
     out = args.output
     folder_mode = len(inputs) > 1 or _is_dir(out) or out.endswith(("/", os.sep))
@@ -122,6 +123,20 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
         jobs = expand_frames(jobs)
     _check_distinct(jobs, named_after_inputs=folder_mode)
     return jobs
+
+
+def _refuse_empty_paths(args: argparse.Namespace) -> None:
+    """An empty INPUT or output path (``-o "$OUT"`` with ``OUT`` unset) would mean the current folder: refuse it."""
+    hint = "(is a shell variable empty?)"
+    for number, text in enumerate(args.inputs, start=1):
+        if not str(text).strip():
+            raise UsageError(f"INPUT {number} is an empty path ({text!r}); give an image file or a DICOM folder {hint}.")
+    options = {"-o": args.output, "--prob-map": args.prob_map, "--uncertainty": args.uncertainty,
+               "--preview": args.preview, "--dicom-seg": getattr(args, "dicom_seg", None)}
+    for option, value in options.items():
+        if value is not None and not str(value).strip():
+            leave = "" if option == "-o" else ", or leave the option out"
+            raise UsageError(f"{option} {value!r}: an empty path; give a file or folder name{leave} {hint}.")
 
 
 def _is_dir(path: str) -> bool:
@@ -203,6 +218,16 @@ def _check_steps(args: argparse.Namespace, predictor) -> None:
         raise UsageError(f"--steps {args.steps}: the model {predictor.model_card.model_id!r} was trained with {limit} "
                          f"timesteps, so at most {limit} DDIM steps are possible; use --steps 1 (the paper's single "
                          f"step) up to --steps {limit}.")
+
+
+def _check_budget_setting() -> None:
+    """``SDSEG_MAX_BYTES`` read once before the model loads: a bad value is a usage error (exit 2), not every input's."""
+    from .limits import default_memory_budget
+
+    try:
+        default_memory_budget()
+    except InputError as exc:
+        raise UsageError(f"environment variable {exc}") from None
 
 
 def _batch_size(args: argparse.Namespace, predictor) -> int:
@@ -313,6 +338,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     from .io.frame_cache import keep_decoded_frames
 
     every_frame = getattr(args, "frame", None) == FRAME_ALL  # then each 4-D file is decoded once for all its frames
+    _check_budget_setting()
     with CancelFlag() as cancel, (keep_decoded_frames() if every_frame else contextlib.nullcontext()):
         check_outputs(jobs)  # under the flag: SIGTERM while a folder is probed must not leave the probe file
         cancel.check("no input was started")

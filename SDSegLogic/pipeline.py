@@ -11,7 +11,7 @@ The whole inference path of the paper, for a batch of slices ``x`` in [-1, 1]::
 
 ``num_inference_steps > 1`` runs DDIM over the same components instead; ``num_samples > 1``
 repeats with independent noise and returns the mean map and its per-pixel variance (an
-uncertainty map); a multi-class model runs one pass per class with the same noise, averages
+uncertainty map), accumulated sample by sample (memory does not grow with the sample count); a multi-class model runs one pass per class with the same noise, averages
 each decoded image over channels, negates class 0 (the union of all foreground), and takes
 softmax and argmax over classes (the official rule; verified against the original code).
 
@@ -22,14 +22,16 @@ was in or on the batch size.
 
 from __future__ import annotations
 
+import numbers
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Optional, Tuple, Union
 
-from .device import exact_fp32
 from .errors import ConfigError, InputError, ModelCardError
 from .pipeline_inputs import validate_images
 from .pipeline_outputs import SDSegOutput, reproducible_seed
+from .pipeline_sampling import mean_and_variance, one_sample
+from .segment_options import check_count, check_seed
 from .model_card import ModelCard
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -197,7 +199,7 @@ class SDSegPipeline:
         Returns:
             :class:`SDSegOutput` with CPU tensors; its ``seed`` reproduces it (``None``: no seed does).
         """
-        used_seed = reproducible_seed(seed, generator)  # before the generator draws
+        used_seed = reproducible_seed(check_seed(seed), generator)  # before the generator draws
         mean, variance = self._sample_maps(images, num_inference_steps, num_samples, eta, seed, generator)
         if self.num_network_classes == 1:
             threshold = self.model_card.threshold if self.model_card is not None else 0.5
@@ -265,10 +267,11 @@ class SDSegPipeline:
         from .schedulers import make_sampler
 
         x = self._validate_images(images)
-        if int(num_samples) < 1:
-            raise InputError(f"num_samples must be >= 1, got {num_samples}.")
+        num_samples, seed = check_count("num_samples", num_samples), check_seed(seed)
+        if not isinstance(num_inference_steps, numbers.Integral) or isinstance(num_inference_steps, bool):
+            check_count("num_inference_steps", num_inference_steps)  # names a fraction or a text, with the remedy
         steps = self.schedule.num_train_timesteps
-        if not 1 <= int(num_inference_steps) <= steps:
+        if not 1 <= num_inference_steps <= steps:
             raise InputError(f"num_inference_steps={num_inference_steps} must be in 1..{steps} (the model's training "
                              f"timesteps): 1 for the paper's single step, up to {steps} for DDIM.")
         if generator is None:
@@ -278,12 +281,11 @@ class SDSegPipeline:
             else:
                 generator.manual_seed(int(seed))
         sampler = make_sampler(self.schedule, num_inference_steps, eta)
-        stacked = self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
-        variance = stacked.var(dim=0, unbiased=False) if num_samples > 1 else None
-        return stacked.mean(dim=0), variance
+        return self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
 
-    def _sample_with_backoff(self, x: "torch.Tensor", sampler, generator: "torch.Generator", num_samples: int, rng_state) -> "torch.Tensor":
-        """All samples for batch ``x``: (N, B, ...) float32 on the device.
+    def _sample_with_backoff(self, x: "torch.Tensor", sampler, generator: "torch.Generator", num_samples: int,
+                             rng_state) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+        """Mean and variance (None for one sample) over the samples of batch ``x``: (B, ...) float32 on the device.
 
         On CUDA out-of-memory the batch is split in halves and retried (each half replays the
         same noise, which is shared across slices, so the result is unchanged); the smaller
@@ -306,16 +308,18 @@ class SDSegPipeline:
             torch.cuda.empty_cache()
             limit = self._batch_limit = max(1, x.shape[0] // 2)
         parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(limit)]
-        return torch.cat(parts, dim=1)
+        variance = None if parts[0][1] is None else torch.cat([v for _, v in parts])
+        return torch.cat([m for m, _ in parts]), variance
 
-    def _all_samples(self, x: "torch.Tensor", sampler, generator, num_samples: int, rng_state) -> "torch.Tensor":
-        """One attempt at every sample of batch ``x`` (no back-off): (N, B, ...) float32 on the device."""
+    def _all_samples(self, x: "torch.Tensor", sampler, generator, num_samples: int,
+                     rng_state) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+        """One attempt at batch ``x`` (no back-off): mean and variance over the samples, accumulated one by one."""
         import torch
 
         generator.set_state(rng_state)
         with torch.inference_mode():
             condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
-            return torch.stack([self._one_sample(condition, sampler, generator) for _ in range(num_samples)])
+            return mean_and_variance(lambda: self._one_sample(condition, sampler, generator), num_samples)
 
     def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None, backend: str = "inductor",
                 build: bool = True) -> "SDSegPipeline":
@@ -368,33 +372,11 @@ class SDSegPipeline:
         return compiled_rows(self.compile_summary)
 
     def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
-        """One noise draw through the sampler and decoder: (B, H, W) or (B, K, H, W) float32."""
-        import torch
+        """One noise draw through the sampler and decoder: float32 (B, H, W) or (B, K, H, W).
 
-        batch = condition.shape[0]
-        classes = self.num_network_classes
-        latent_shape = (1, self.config.latent_channels, condition.shape[2], condition.shape[3])
-        noise = torch.randn(latent_shape, generator=generator, dtype=torch.float32, device=generator.device)
-        if classes > 1:
-            # One pass per class with the same noise: batch the B x K combinations together.
-            cond = condition.repeat_interleave(classes, dim=0)
-            class_labels = torch.arange(classes, device=self.device).repeat(batch)
-        else:
-            cond, class_labels = condition, None
-        latent = noise.to(self.device).expand(cond.shape[0], -1, -1, -1).contiguous()
-        for t in sampler.timesteps:
-            timestep = torch.full((cond.shape[0],), t, device=self.device, dtype=torch.long)
-            with exact_fp32(self.device.type == "cuda" and self.unet_dtype == torch.float32):
-                eps = self.model.predict_noise(latent.to(self.unet_dtype), cond.to(self.unet_dtype), timestep, class_labels)
-            latent = sampler.step(eps, t, latent, generator=generator).prev_sample
-        decoded = self.model.decode_latent(latent.to(self.dtype), fast=self.fast_decoder)
-        if classes == 1:
-            return self.model.soft_map(decoded)  # (B, H, W) float32
-        # Official multi-class rule: channel mean of the raw decoded image (no clamp, no (x+1)/2),
-        # class 0 (union of all foreground) negated to act as background, softmax over classes.
-        mean = decoded.float().mean(dim=1).view(batch, classes, *decoded.shape[2:])
-        logits = torch.cat([-mean[:, :1], mean[:, 1:]], dim=1)
-        return torch.softmax(logits, dim=1)
+        See :func:`SDSegLogic.pipeline_sampling.one_sample`.
+        """
+        return one_sample(self, condition, sampler, generator)
 
     def _validate_images(self, images) -> "torch.Tensor":
         return validate_images(images, self.config.input_multiple, self.sample_size)

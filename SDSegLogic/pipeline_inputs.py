@@ -23,7 +23,7 @@ def validate_images(images, multiple: int, sample_size: int) -> "torch.Tensor":
         sample_size: the model's training size, named in the remedy.
 
     Raises:
-        InputError: wrong type, rank, channel count, size, dtype, non-finite values or range.
+        InputError: wrong type, rank, channel count, no slice, size, dtype, non-finite values or range.
     """
     import numpy as np
     import torch
@@ -39,6 +39,8 @@ def validate_images(images, multiple: int, sample_size: int) -> "torch.Tensor":
             f"images have {images.shape[1]} channels at axis 1 (shape {tuple(images.shape)}); SDSeg takes 3. "
             "Repeat a grayscale slice to 3 channels (the volume pipeline does this for you)."
         )
+    if images.shape[0] == 0:
+        raise InputError(f"images hold no slice (shape {tuple(images.shape)}); give at least one slice (B >= 1).")
     h, w = images.shape[2], images.shape[3]
     if h % multiple or w % multiple or h == 0 or w == 0:
         raise InputError(

@@ -32,6 +32,7 @@ from .geometry import ImageGeometry
 from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, resize_back,
                             value_range, warn_if_raw_ct)
 from .segment_loop import _run_overlapped, _run_sequential
+from .segment_options import check_segment_options
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
 
 __all__ = ["SlicePredictor", "SegmentationResult", "SegmentationPlan", "segment_array", "plan_segmentation"]
@@ -259,12 +260,16 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         :class:`SegmentationResult` with labels uint8 (K, J, I) on ``geometry``.
 
     Raises:
-        InputError, GeometryError: invalid input (see ``SDSegLogic.io`` policy table).
+        InputError, GeometryError: invalid input (see ``SDSegLogic.io`` policy table), or a count, seed or
+            budget that is not a whole number in range (named with its value, before any work).
         ModelCardError: the predictor's output does not match its card.
         CancelledError: ``should_cancel()`` returned True.
     """
     card = predictor.model_card
     size = int(predictor.config.sample_size)
+    batch_size, num_inference_steps, num_samples, seed, max_bytes = check_segment_options(
+        source, batch_size=batch_size, num_inference_steps=num_inference_steps, num_samples=num_samples, seed=seed,
+        max_bytes=max_bytes)
     array = np.asarray(array)
     if seed is None:  # one seed for every batch, so that no slice's noise depends on its batch
         seed = secrets.randbelow(2**63)
