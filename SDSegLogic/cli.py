@@ -109,9 +109,12 @@ A segment empty in both files scores Dice = IoU = 1; empty in one file only, 0. 
 then undefined: '-' in the table (with the reason), null in --json and -o .json, empty in -o .csv.
 HD95 is the larger of the two directed 95th percentiles of surface distances (MONAI's convention);
 in a one-slice image (a picture, a single slice) surfaces are the in-plane contours.
-Given two folders, every case they share is scored (files paired by name without their ending) and
-summarised per segment: mean, SD and median Dice, median HD95 and mean ASSD; 'HD95 n' counts the
-cases that have an HD95, i.e. where both masks are non-empty (e.g. 3/5).
+Given two folders, every case they share is scored and summarised per segment. Files pair by name
+without their ending, a '.seg' before it, or Slicer's '-label' (ct001-label.nrrd is case ct001); exact
+names first, then names differing only in letter case when one candidate fits; a subfolder holding one
+DICOM series is the case named by the folder. The summary per segment gives mean, SD and median
+Dice, median HD95 and mean ASSD; 'HD95 n' counts the cases that have an HD95, i.e. where both masks
+are non-empty (e.g. 3/5).
 """
 
 
@@ -344,7 +347,7 @@ def main(argv: Optional[List[str]] = None) -> int:
             if debug:
                 reporter.print_traceback(exc, "")
             reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
-            if json_mode:
+            if json_mode and reporter.stdout is not None:  # else the event itself went to stderr as this line
                 reporter.write(sys.stderr, f"sdseg: error: {describe_error(exc)}\n")
         except (StreamClosed, OSError):  # nobody reads the report (or it cannot be written): the exit code still tells
             discard_closed_streams()

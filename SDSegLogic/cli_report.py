@@ -73,6 +73,8 @@ class Reporter:
     (the bar, notes, error lines, the summary) that cannot be written for another reason (the
     stream was closed when the process started, ``2>&-``; a full disk) is dropped, with all later
     text for that stream, instead of failing the run: the outputs and the exit code still tell.
+    So are ``--json``'s events when stdout cannot take them (``>&-``, ``1</dev/null``), with one
+    warning on stderr, where error events then go as lines for people.
     """
 
     def __init__(self, json_mode: bool = False, quiet: bool = False, stdout: Optional[TextIO] = None,
@@ -83,14 +85,29 @@ class Reporter:
         self.stderr = stderr or sys.stderr
         self.bar = None if (json_mode or quiet) else TextProgressBar(self.stderr)
 
+    #: Whether stderr was told that --json's events are lost (once per process: ``sdseg`` has two reporters).
+    json_loss_told = False
+
+    def _json_lost(self, why: str) -> None:
+        """Tell stderr, once, that ``--json``'s events are lost; the run goes on, its errors as lines on stderr."""
+        if not Reporter.json_loss_told:
+            Reporter.json_loss_told = True
+            self._for_people("stderr", f"sdseg: warning: {why}; going on without them: errors are written here, "
+                                       "and the outputs and the exit code tell the rest.\n")
+
     def emit(self, event: ProgressEvent) -> None:
+        if self.json_mode and self.stdout is None:  # started without stdout (``--json >&-``), or it failed
+            self._json_lost("stdout is closed, so the --json events cannot be written")
         try:
             self._emit(event)
         except OSError as exc:
             if _reader_gone(exc):
                 raise StreamClosed(str(exc)) from None
-            if self.json_mode:  # the events are the output of --json: their loss is an error
-                raise
+            if self.json_mode and self.stdout is not None:  # --json's own stream: read-only (1</dev/null), disk full
+                self._drop("stdout")
+                self._json_lost(f"cannot write the --json events to stdout ({exc})")
+                self._emit(event)  # an error event still reaches stderr, as a line for people
+                return
             self._drop("stderr")  # only the bar and error lines for people were lost
 
     def _drop(self, name: str) -> None:
@@ -107,7 +124,7 @@ class Reporter:
             self._drop(name)
 
     def _emit(self, event: ProgressEvent) -> None:
-        if self.json_mode:
+        if self.json_mode and self.stdout is not None:
             self.write(self.stdout, event.to_json() + "\n")
         elif event.event == "error":
             if self.bar is not None:

@@ -28,6 +28,7 @@ def read_nrrd_header(path: Path) -> Dict[str, Any]:
         header = nrrd.read_header(_header_lines(path)[0])
     except (nrrd.NRRDError, ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: invalid NRRD header ({exc}); re-export the image.") from None
+    _check_axis_fields(path, header)
     data_file = header.get("data file") or header.get("datafile")
     if data_file is not None:
         folder = path.resolve().parent
@@ -40,6 +41,30 @@ def read_nrrd_header(path: Path) -> Dict[str, Any]:
                     "next to the .nhdr are read. Save the image as a single .nrrd file."
                 )
     return header
+
+
+#: Header fields with one entry per axis (the NRRD format's "per-axis" fields), as pynrrd names them.
+_PER_AXIS_FIELDS = ("sizes", "space directions", "kinds", "spacings", "thicknesses", "axis mins", "axis maxs",
+                    "centerings", "labels", "units")
+
+
+def _check_axis_fields(path: Path, header: Dict[str, Any]) -> None:
+    """Refuse a header whose ``dimension`` is missing or disagrees with a per-axis field's number of entries.
+
+    Raises:
+        InputError: naming the field, its number of entries and the dimension (Teem refuses such files).
+    """
+    dimension = header.get("dimension")
+    if not isinstance(dimension, (int, np.integer)) or int(dimension) < 1:
+        raise InputError(f"{path}: the NRRD header's dimension is {dimension!r}, not a number of axes of at least 1; "
+                         "the file is damaged or not written by an NRRD writer; re-export the image.")
+    if "sizes" not in header:
+        raise InputError(f"{path}: the NRRD header has no 'sizes' field; re-export the image.")
+    for name in _PER_AXIS_FIELDS:
+        value = header.get(name)
+        if value is not None and len(value) != int(dimension):
+            raise InputError(f"{path}: the NRRD header's {name!r} has {len(value)} entries but its dimension is "
+                             f"{int(dimension)} (one entry per axis); the header is damaged; re-export the image.")
 
 
 def nrrd_voxel_count(header: Dict[str, Any]) -> int:
