@@ -12,7 +12,7 @@ be written (``>&-``, ``1</dev/null``) gets a warning on stderr, with the line, a
 
 SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
 ``error engine_shutdown``); a second Ctrl-C interrupts at once. Ctrl-C while the model loads ends the
-engine with one line on stderr and exit code 0.
+engine with one line on stderr and exit code 0, and so does SIGTERM then.
 
 ``--private-dir DIR`` names the directory a launcher made for this engine alone (it holds the token
 file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
@@ -38,11 +38,12 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
+from .engine_options import loopback_address
 from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
 
@@ -139,6 +140,34 @@ def check_private_dir(args: argparse.Namespace) -> Optional[Path]:
     return folder
 
 
+class LoadInterrupted(BaseException):
+    """SIGTERM while the model loads: raised by the handler, caught by :func:`main` (not an ``Exception``,
+    so that no ``except Exception`` on the way out of the load can swallow it)."""
+
+
+def _stop_load_on_sigterm() -> Callable[[], None]:
+    """Until the returned function is called, SIGTERM raises :class:`LoadInterrupted` (as Ctrl-C raises KeyboardInterrupt).
+
+    Without it, SIGTERM while the model loaded ended the engine by the signal's default action
+    (exit code 143, no message), not "like a shutdown request" (exit code 0). The returned
+    function puts back the previous handler only when :func:`_stop_on_signals` has not replaced
+    this one (a load that failed or was interrupted).
+    """
+    def interrupt(signum: int, frame: Any) -> None:
+        raise LoadInterrupted(signum)
+
+    sigterm = getattr(signal, "SIGTERM", None)
+    if sigterm is None or threading.current_thread() is not threading.main_thread() or signal.getsignal(sigterm) is signal.SIG_IGN:
+        return lambda: None
+    previous = signal.signal(sigterm, interrupt)
+
+    def restore() -> None:
+        if signal.getsignal(sigterm) is interrupt:
+            signal.signal(sigterm, previous)
+
+    return restore
+
+
 def _stop_on_signals(server: EngineServer) -> None:
     """SIGTERM and Ctrl-C stop ``server`` as a ``shutdown`` request does; a second Ctrl-C raises KeyboardInterrupt.
 
@@ -184,7 +213,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 (default auto)")
     p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: faithful: fp16 encoder/decoder + fp32 UNet on CUDA, fp32 on CPU)")
-    p.add_argument("--host", default="127.0.0.1", help="bind address (default 127.0.0.1; others need --allow-remote)")
+    p.add_argument("--host", default="127.0.0.1",
+                   help="bind address (default 127.0.0.1; ::1 and localhost are loopback too; others need --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="TCP port, 0 = any free port (default)")
     p.add_argument("--token-file", help="read the token from this file, or create it (0600) with a new random token")
     p.add_argument("--token-env", help="read the token from this environment variable")
@@ -223,7 +253,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)
         return 2
-    if args.host not in ("127.0.0.1", "::1"):
+    if loopback_address(args.host) is None:
         log.warning("listening on %s: other machines can reach this engine (token required)", args.host)
     server = EngineServer(None, options)  # the predictor is set once loaded
     try:
@@ -235,10 +265,14 @@ def main(argv: Optional[List[str]] = None) -> int:
     parent_gone = threading.Event()
     if args.watch_stdin:
         threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()
+    restore = _stop_load_on_sigterm()
     try:
         predictor, timings = _load(args)
-    except KeyboardInterrupt:  # Ctrl-C while loading (a kernel build takes minutes): a stop, not a traceback
-        print(f"sdseg-engine: interrupted (Ctrl-C) while loading model {args.model!r}; not serving.", file=sys.stderr)
+        server.predictor = predictor
+        _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
+    except (KeyboardInterrupt, LoadInterrupted) as exc:  # Ctrl-C or SIGTERM while loading (a kernel build takes minutes)
+        how = "SIGTERM" if isinstance(exc, LoadInterrupted) else "Ctrl-C"
+        print(f"sdseg-engine: interrupted ({how}) while loading model {args.model!r}; not serving.", file=sys.stderr)
         server.shutdown("signal")
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit code 3 with the reason
@@ -248,10 +282,10 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{exc}", file=sys.stderr)
         server.shutdown()
         return 3
-    server.predictor = predictor
-    _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
+    finally:
+        restore()
     card = predictor.model_card
-    ready = {"event": "ready", "host": args.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
+    ready = {"event": "ready", "host": server.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
              "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
              "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
@@ -262,10 +296,10 @@ def main(argv: Optional[List[str]] = None) -> int:
         server.stop("parent_exited")
     elif unwritable is not None:  # stdout was never writable (">&-", "1</dev/null"): whoever started it knows the port
         log.warning("cannot write the ready line (JSON) to stdout (%s); serving on %s:%d anyway. The line was: %s",
-                    unwritable, args.host, port, json.dumps(ready))
+                    unwritable, server.host, port, json.dumps(ready))
     route_stdout_to_stderr()
     if not parent_gone.is_set():
-        log.info("ready on %s:%d (model %s, device %s)", args.host, port, ready["model_id"], ready["device"])
+        log.info("ready on %s:%d (model %s, device %s)", server.host, port, ready["model_id"], ready["device"])
     server.serve_forever()
     log.info("engine stopped")
     if private_dir is not None and parent_gone.is_set():  # nobody else is left to delete the token

@@ -13,6 +13,7 @@ it came during it. Used by :mod:`SDSegLogic.server.client`.
 
 from __future__ import annotations
 
+import math
 import threading
 from typing import Any, Dict, Optional, Sequence
 
@@ -82,13 +83,21 @@ def volume_to_send(image: Any, welcome: Dict[str, Any]) -> np.ndarray:
     """The array a ``segment`` request carries for ``image`` (a bool mask as uint8).
 
     Raises:
-        EngineError: ``request_too_large`` when it exceeds the ``max_request_bytes`` of the engine's ``welcome``.
+        EngineError: ``request_too_large`` when it exceeds the ``max_request_bytes`` of the engine's ``welcome``;
+            ``protocol_error`` when that limit is not a whole number >= 0.
     """
     array = np.asarray(image)
     if array.dtype == np.bool_:
         array = array.astype(np.uint8)
-    limit = (welcome.get("limits") or {}).get("max_request_bytes")
-    if limit is not None and array.nbytes > int(limit):
+    limits = welcome.get("limits") or {}
+    limit = limits.get("max_request_bytes") if isinstance(limits, dict) else limits  # a number or a list: refused below
+    if isinstance(limit, float) and math.isfinite(limit) and limit.is_integer():  # 1000000.0: whole all the same
+        limit = int(limit)
+    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
+        # 1e400 arrives as inf (int() raised OverflowError), a string raised ValueError: neither is an EngineError
+        raise EngineError("protocol_error", f"the engine's welcome gives limits.max_request_bytes={str(limit)[:40]!r}, not a "
+                          "whole number of bytes; update the engine and this client to the same SDSeg version.")
+    if limit is not None and array.nbytes > limit:
         raise EngineError("request_too_large", f"the volume takes {array.nbytes} bytes but this engine accepts at most {limit} "
                           "bytes per request; segment a slice range or restart the engine with a larger --max-request-bytes.")
     return array

@@ -5,6 +5,7 @@ Re-exported by :mod:`SDSegLogic.server.client`, which is where callers import th
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 from typing import Any, Dict, Optional, Tuple
 from urllib.parse import urlparse
@@ -57,9 +58,18 @@ def error_from_header(header: Dict[str, Any]) -> EngineError:
     code, message = str(header.get("code", "error")), str(header.get("message", ""))
     if code != "busy":
         return EngineError(code, message)
-    retry = header.get("retry_after_s")
-    retry_s = float(retry) if isinstance(retry, (int, float)) and not isinstance(retry, bool) and retry >= 0 else None
-    return EngineBusyError(code, message, str(header.get("reason", "")), retry_s)
+    return EngineBusyError(code, message, str(header.get("reason", "")), _seconds_or_none(header.get("retry_after_s")))
+
+
+def _seconds_or_none(value: Any) -> Optional[float]:
+    """A finite number of seconds >= 0, else None: ``10**400`` raised OverflowError, ``1e400`` (inf) was a wait without end."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return None
+    try:
+        seconds = float(value)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class CancelledByOtherClientError(CancelledError):

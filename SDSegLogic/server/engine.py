@@ -35,9 +35,9 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import SDSegError
 from .connection import Connection, DeadlineReader
-from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions
+from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions, loopback_address
 from .job_runner import LastFrame, run_segment
-from .job_state import EngineJob, check_shutdown_reason
+from .job_state import EngineJob, check_shutdown_reason, not_started_error
 from .jobs import DEFAULT_OPTIONS, classify_exception, engine_info, parse_segment_request
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, recv_frame, wait_readable
 from .receive_budget import BodyReservation, ReceiveBudget, receive_request
@@ -83,12 +83,14 @@ class EngineServer:
         self._budget = ReceiveBudget(options.max_inflight_request_bytes)  # request bodies received or held, all connections
         self._last_activity = time.monotonic()
         self.port = 0
+        self.host = options.host  #: the address listened on, once bound (``localhost`` resolved)
 
     # ------------------------------------------------------------------ lifecycle
     def bind(self) -> int:
-        """Open the listening socket; returns the port (the chosen one when ``port`` is 0)."""
-        family = socket.AF_INET6 if ":" in self.options.host else socket.AF_INET
-        self._listener = socket.create_server((self.options.host, self.options.port), family=family, backlog=16)
+        """Open the listening socket; returns the port (the chosen one when ``port`` is 0); sets :attr:`host`."""
+        host = self.host = loopback_address(self.options.host) or self.options.host  # "localhost": the address it names
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        self._listener = socket.create_server((host, self.options.port), family=family, backlog=16)
         self._listener.settimeout(0.2)
         self.port = self._listener.getsockname()[1]
         return self.port
@@ -260,7 +262,8 @@ class EngineServer:
         if stopping and thread is not None and thread is not threading.current_thread():
             thread.join(timeout=SHUTDOWN_JOIN_S)
         with self._conn_lock:
-            self._connections.pop(id(connection), None)
+            if self._connections.pop(id(connection), None) is not None:  # the idle clock starts when a client leaves
+                self._last_activity = time.monotonic()
             self._pending.pop(id(connection), None)
         connection.close()
 
@@ -355,6 +358,9 @@ class EngineServer:
             return
         job = EngineJob(job_id, connection, request, held.hand_over())  # the image is the job's now, and so are its bytes
         self._job = job
+        if self._stop.is_set():  # after self._job is set: a shutdown that began earlier may not have seen this job
+            self._refuse_while_stopping(job)
+            return
         job.thread = self._job_thread = threading.Thread(target=self._run_job, args=(job,), daemon=True,
                                                          name=f"sdseg-job-{job_id}")
         try:
@@ -364,6 +370,18 @@ class EngineServer:
             job.release_request()
             self._job_lock.release()
             raise
+
+    def _refuse_while_stopping(self, job: EngineJob) -> None:
+        """Free the slot of a job whose request finished arriving after the shutdown began, and tell its client.
+
+        Such a job used to start (the connection thread checks for a shutdown only between requests)
+        and run under an engine that was closing its connections: its client lost it to a broken connection.
+        """
+        self._job = None
+        job.release_request()
+        self._job_lock.release()
+        if job.claim_last_frame():
+            job.connection.send(not_started_error(job.job_id, self._stop_reason or "stopped"))
 
     def _run_job(self, job: EngineJob) -> None:
         final: Optional[LastFrame] = None

@@ -5,17 +5,44 @@ Re-exported by :mod:`SDSegLogic.server.engine`, which is where callers import th
 
 from __future__ import annotations
 
+import ipaddress
+import socket
 from dataclasses import dataclass
 from typing import Optional
 
 from ..errors import SDSegError
 from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
 
-__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION"]
+__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "loopback_address"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
+LOCALHOST_NAMES = ("localhost", "localhost.")  #: names that always mean this machine (RFC 6761), resolved to an address
 MAX_SOCKET_TIMEOUT_S = 1e9  #: largest auth/io timeout (seconds): socket.settimeout refuses from about 9.2e9 (and inf)
+
+
+def loopback_address(host: str) -> Optional[str]:
+    """The loopback address that ``host`` names, or None when it names none.
+
+    A loopback IP literal (``127.0.0.1``, any ``127.x.y.z``, ``::1``) is returned as written;
+    ``localhost`` is resolved, preferring IPv4 (``127.0.0.1``) and accepted only when it resolves
+    to loopback addresses alone. It used to be refused as "not loopback", although it is.
+    """
+    text = str(host).strip()
+    try:
+        return text if ipaddress.ip_address(text).is_loopback else None
+    except ValueError:
+        pass
+    if text.lower() not in LOCALHOST_NAMES:
+        return None
+    try:
+        found = [info[4][0] for info in socket.getaddrinfo(text, None, type=socket.SOCK_STREAM)]
+    except (OSError, UnicodeError):
+        return None
+    addresses = [a for a in found if "%" not in a and ipaddress.ip_address(a).is_loopback]
+    if not addresses or len(addresses) != len(found):
+        return None
+    return "127.0.0.1" if "127.0.0.1" in addresses else addresses[0]
 
 
 @dataclass(frozen=True)
@@ -23,7 +50,8 @@ class EngineOptions:
     """Engine limits and binding.
 
     Attributes:
-        host: bind address; loopback unless ``allow_remote``.
+        host: bind address; loopback (an address, or ``localhost``: see :func:`loopback_address`)
+            unless ``allow_remote``.
         port: 0 picks a free ephemeral port.
         token: the shared secret every connection must present in ``hello``.
         max_request_bytes: largest request body accepted (checked from the frame prefix).
@@ -80,8 +108,8 @@ class EngineOptions:
             )
         if not self.idle_timeout_s >= 0:
             raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
-        if self.host not in LOOPBACK_HOSTS and not self.allow_remote:
+        if not self.allow_remote and loopback_address(self.host) is None:
             raise SDSegError(
-                f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1) only. "
+                f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1, ::1 or localhost) only. "
                 "Pass --allow-remote to serve other machines (the token is still required)."
             )

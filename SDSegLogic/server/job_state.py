@@ -25,7 +25,7 @@ if TYPE_CHECKING:  # pragma: no cover - typing only
     from .connection import Connection
     from .receive_budget import BodyReservation
 
-__all__ = ["ENGINE_SHUTDOWN", "SHUTDOWN_REASONS", "EngineJob", "check_shutdown_reason", "shutdown_error"]
+__all__ = ["ENGINE_SHUTDOWN", "SHUTDOWN_REASONS", "EngineJob", "check_shutdown_reason", "not_started_error", "shutdown_error"]
 
 ENGINE_SHUTDOWN = "engine_shutdown"
 """The ``error`` code of a job that ended because the engine shut down while it ran."""
@@ -56,6 +56,14 @@ def shutdown_error(job_id: str, reason: str) -> Dict[str, Any]:
     why = SHUTDOWN_REASONS[check_shutdown_reason(reason)]
     return {"type": "error", "job_id": job_id, "code": ENGINE_SHUTDOWN, "reason": reason,
             "message": f"the engine was shut down while segmenting ({why}); the job was stopped and no result was sent. "
+                       "Start the engine again, then run the segmentation again."}
+
+
+def not_started_error(job_id: str, reason: str) -> Dict[str, Any]:
+    """The answer to a ``segment`` request that finished arriving once the engine was shutting down for ``reason``."""
+    why = SHUTDOWN_REASONS[check_shutdown_reason(reason)]
+    return {**shutdown_error(job_id, reason),
+            "message": f"the engine was shutting down ({why}) when this segment request arrived; the job was not started. "
                        "Start the engine again, then run the segmentation again."}
 
 
