@@ -75,6 +75,8 @@ def test_cli_reads_an_exported_folder_or_a_checkpoint_and_reports_bad_input(tiny
     # the export stores fp16 weights, so the two sources agree closely but not bit for bit
     assert folder["eps_l1"] == pytest.approx(ckpt["eps_l1"], rel=0.05) and folder["num_masks"] == ckpt["num_masks"]
 
-    no_ae = [o for o in overrides if not o.startswith("model.autoencoder=")] + ["model.autoencoder=null"]
+    # a null model.autoencoder is the config's stage-1 output, as in training; with none there, the message names the key
+    no_ae = [o for o in overrides if not o.startswith(("model.autoencoder=", "autoencoder.output_dir="))] + [
+        "model.autoencoder=null", f"autoencoder.output_dir={tmp_path / 'no-stage1'}"]
     assert main([str(empty), *no_ae, "--checkpoint", str(root / "s2" / "checkpoints" / "best"), "--json", str(tmp_path / "x.json")]) == 2
     assert "model.autoencoder" in capsys.readouterr().err and not (tmp_path / "x.json").exists()

@@ -33,6 +33,7 @@ __all__ = [
     "flatten_optimizer_state",
     "unflatten_optimizer_state",
     "capture_rng",
+    "cuda_rng_states",
     "restore_rng",
     "save_checkpoint",
     "load_checkpoint",
@@ -106,9 +107,32 @@ def gather_rank_rng(accelerator: Any, rng: Tuple[Dict[str, torch.Tensor], Dict[s
     return dict(enumerate(gathered)) if gathered is not None else None
 
 
+def cuda_rng_states(tensors: Dict[str, torch.Tensor]) -> List[torch.Tensor]:
+    """The CUDA generator states of :func:`capture_rng` in device order (``torch_cuda_<i>``, i = 0, 1, ...).
+
+    Ordered by the device number, not by the key's text, in which ``torch_cuda_10`` comes before
+    ``torch_cuda_2``: with 10 or more GPUs a text order would give states to the wrong devices.
+
+    Raises:
+        ResumeError: a key whose suffix is not a device number, or numbers with a gap (a state missing).
+    """
+    prefix = "torch_cuda_"
+    names = [k for k in tensors if k.startswith(prefix)]
+    bad = [k for k in names if not k[len(prefix):].isdigit()]
+    if bad:
+        raise ResumeError(f"RNG states {bad}: expected torch_cuda_<device number>; the checkpoint's rng file is not "
+                          "one this trainer wrote.")
+    order = sorted(names, key=lambda k: int(k[len(prefix):]))
+    if [int(k[len(prefix):]) for k in order] != list(range(len(order))):
+        raise ResumeError(f"RNG states {order}: the CUDA devices must be numbered 0..{len(order) - 1} without gaps; "
+                          "the checkpoint's rng file is incomplete.")
+    return [tensors[k] for k in order]
+
+
 def restore_rng(tensors: Dict[str, torch.Tensor], meta: Dict[str, Any]) -> None:
+    """Set the generators from :func:`capture_rng`'s states (CUDA ones in device order: :func:`cuda_rng_states`)."""
     torch.set_rng_state(tensors["torch_cpu"])
-    cuda = [tensors[k] for k in sorted(k for k in tensors if k.startswith("torch_cuda_"))]
+    cuda = cuda_rng_states(tensors)
     if cuda and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda)
     kind, pos, has_gauss, cached = meta["numpy"]

@@ -140,7 +140,7 @@ class OptimSection:
     """AdamW and the learning-rate schedule (linear warm-up, then constant)."""
 
     lr_per_sample: float = 1e-5
-    lr: Optional[float] = None  # absolute lr; overrides lr_per_sample * global batch
+    lr: Optional[float] = None  # absolute lr; overrides lr_per_sample * global batch (null: not set; 0 is refused)
     betas: Tuple[float, float] = (0.9, 0.999)
     weight_decay: float = 0.01
     warmup_steps: int = 10000

@@ -10,6 +10,8 @@ typo fails at once with the key, the value and the expected type, not hours late
   booleans and NaN are refused. Shares and probabilities (``val_fraction``, ``dropout``,
   ``ema_max_decay``, ...) lie in 0..1, every other float but ``window`` and ``betas`` is >= 0,
   ``val_fraction + test_fraction`` is below 1, and both ``optim.betas`` lie in [0, 1).
+* Learning rates: ``optim.lr: 0`` (or ``optim.lr_per_sample: 0`` with a null ``optim.lr``, or
+  ``autoencoder.lr: 0``) is refused, since it trains nothing; ``optim.lr: null`` means not set.
 * ``bool``: ``true`` or ``false`` only.
 * ``str``: a string; ``Optional[...]`` also takes ``null``.
 * ``Tuple[float, float]`` (``data.window``, ``data.slice_range``, ``optim.betas``): a list of
@@ -277,6 +279,28 @@ def check_consistency(cfg: Any, where: str, overridden: Sequence[str] = ()) -> N
                                   "leaves no training cases; their sum must be below 1 (e.g. 0.1 and 0.1).")
     if data.window is not None and not data.window[0] < data.window[1]:
         raise TrainingConfigError(f"{where}: data.window={list(data.window)!r} must be [low, high] with low < high.")
+    _check_learning_rates(cfg, where, overridden)
     if not all(0.0 <= beta < 1.0 for beta in cfg.optim.betas):  # AdamW's decay rates (torch refuses others, mid-setup)
         raise TrainingConfigError(f"{where}: optim.betas={list(cfg.optim.betas)!r} must both lie in [0, 1) (AdamW's decay "
                                   "rates of its moving averages), e.g. [0.9, 0.999] (the paper's).")
+
+
+def _check_learning_rates(cfg: Any, where: str, overridden: Sequence[str]) -> None:
+    """Refuse a learning rate of 0: such a run would take every step and change no weight.
+
+    ``optim.lr: 0`` is refused rather than read as "not set" (``null`` is "not set": the rate is then
+    ``optim.lr_per_sample`` times the global batch), and so are ``optim.lr_per_sample: 0`` with a
+    null ``optim.lr`` and ``autoencoder.lr: 0``.
+    """
+    given = {key: " (a command-line override)" if key in overridden else "" for key in
+             ("optim.lr", "optim.lr_per_sample", "autoencoder.lr")}
+    remedy = "a run with a learning rate of 0 changes no weight; to leave a network untrained, don't train it"
+    if cfg.optim.lr is not None and cfg.optim.lr == 0:
+        raise TrainingConfigError(f"{where}: optim.lr=0{given['optim.lr']}: {remedy}. Set a positive rate (e.g. 4e-5, "
+                                  "the paper's at batch 4), or null to use optim.lr_per_sample times the global batch.")
+    if cfg.optim.lr is None and cfg.optim.lr_per_sample == 0:
+        raise TrainingConfigError(f"{where}: optim.lr_per_sample=0{given['optim.lr_per_sample']} with optim.lr null gives "
+                                  f"a learning rate of 0: {remedy}. Set a positive rate (e.g. 1e-5, the paper's).")
+    if cfg.autoencoder.lr == 0:
+        raise TrainingConfigError(f"{where}: autoencoder.lr=0{given['autoencoder.lr']}: {remedy}. Set a positive rate "
+                                  "(e.g. 2e-4, the default).")

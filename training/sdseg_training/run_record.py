@@ -23,6 +23,14 @@ def _flatten(tree: Dict[str, Any], prefix: str = "") -> Dict[str, Any]:
     return flat
 
 
+def _resolve_image_resize(flat: Dict[str, Any]) -> None:
+    """``data.image_resize`` null (a record written before the trainer resolved it) as the kind's mode."""
+    from .data.image_resize import image_resize_of
+
+    if "data.image_resize" in flat and flat["data.image_resize"] is None:
+        flat["data.image_resize"] = image_resize_of({"kind": flat.get("data.kind")}, "the run record")
+
+
 def resumed_config_path(out: Path, step: int) -> Path:
     """Where a resumed invocation with changed settings records them."""
     return out / f"config.resumed-at-step-{step:08d}.json"
@@ -48,6 +56,8 @@ def record_resolved_config(out: Path, config: Dict[str, Any], step: int) -> list
         write_json_atomic(record, config)
         return []
     before, now = _flatten(json.loads(record.read_text())), _flatten(json.loads(json.dumps(config)))
+    _resolve_image_resize(before)
+    _resolve_image_resize(now)
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
         write_json_atomic(resumed_config_path(out, step), config)

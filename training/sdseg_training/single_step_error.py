@@ -108,7 +108,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("overrides", nargs="*", help="section.key=value overrides")
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help="an exported model folder")
-    source.add_argument("--checkpoint", help="a stage-2 checkpoint folder (uses model.autoencoder of the config)")
+    source.add_argument("--checkpoint", help="a stage-2 checkpoint folder (uses model.autoencoder of the config; "
+                        "null: the config's stage-1 output, autoencoder.output_dir, as the trainer does)")
     parser.add_argument("--split", default="val", choices=("val", "test", "train"))
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--json", required=True, help="write the report here")
@@ -122,8 +123,6 @@ def main(argv: Optional[List[str]] = None) -> int:
 
             model, _ = load_model_folder(args.model, device=device, dtype=torch.float32)
         else:
-            if not cfg.model.autoencoder:
-                raise TrainingError("--checkpoint needs model.autoencoder (the run's frozen autoencoder) in the config or overrides.")
             from .evaluate import model_from_checkpoint
 
             model = model_from_checkpoint(cfg, Path(args.checkpoint)).to(device)

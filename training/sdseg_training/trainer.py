@@ -96,6 +96,7 @@ class Stage2Trainer:
         ckpt = self.resumed_from = self._resume_path(resume)
         self.out.mkdir(parents=True, exist_ok=True)
         self.info, self.split, sets = load_data(cfg.data, self.out)
+        cfg.data.image_resize = self.info.image_resize  # null -> the kind's mode, so that the run's records name it
         leak = autoencoder_test_overlap(source, run_split_path(cfg)) if acc.is_main_process else None
         if leak:
             warnings.warn(leak, stacklevel=2)
@@ -107,7 +108,7 @@ class Stage2Trainer:
         self.denoiser = Denoiser(self.model.condition_encoder, self.model.unet, unet_autocast)
         self.denoiser.train()
         self.global_batch = tc.batch_size * tc.grad_accum * acc.num_processes
-        self.base_lr = float(cfg.optim.lr) if cfg.optim.lr else cfg.optim.lr_per_sample * self.global_batch
+        self.base_lr = float(cfg.optim.lr) if cfg.optim.lr is not None else cfg.optim.lr_per_sample * self.global_batch
         optimizer = torch.optim.AdamW(self.denoiser.parameters(), lr=self.base_lr, betas=tuple(cfg.optim.betas),
                                       weight_decay=cfg.optim.weight_decay)
         self.denoiser, self.optimizer = acc.prepare(self.denoiser, optimizer)  # DDP: rank 0's initial weights everywhere

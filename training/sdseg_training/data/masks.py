@@ -138,6 +138,8 @@ def refuge_cup(path: Path) -> np.ndarray:
 
     Grey masks follow the REFUGE convention 0 = cup, 128 = rim, 255 = background; colour masks (already
     cropped releases) mark the cup with green == 255, as in the original code (the rim is not marked).
+    A 16-bit grey mask holding values above 255 is on the 16-bit scale (0, 32896, 65535) and is read
+    as ``value * 255 / 65535`` (Pillow's ``convert("L")`` would clip the rim to 255, background).
     """
     from PIL import Image
 
@@ -149,6 +151,23 @@ def refuge_cup(path: Path) -> np.ndarray:
             if not (rgb[..., 0] == rgb[..., 1]).all():
                 return (rgb[..., 1] == 255).astype(np.uint8)
             grey = rgb[..., 0]
+        elif im.mode in _WIDE_MODES:
+            grey = _refuge_wide_grey(np.asarray(im), path)
         else:
             grey = np.asarray(im.convert("L"))
     return (grey == 0).astype(np.uint8) * 1 + ((grey > 0) & (grey < 255)).astype(np.uint8) * 2
+
+
+def _refuge_wide_grey(array: np.ndarray, path: Path) -> np.ndarray:
+    """A 16-bit, 32-bit or float REFUGE grey mask on the 8-bit scale: values up to 255 as they are, else x 255/65535.
+
+    Raises:
+        DatasetError: values outside 0..65535 (or not finite), which no REFUGE mask holds.
+    """
+    values = array.astype(np.float64)
+    if values.size and (not np.isfinite(values).all() or values.min() < 0 or values.max() > 65535):
+        raise DatasetError(f"{path}: the REFUGE2 mask holds values outside 0..65535 ({values.min():g}..{values.max():g}); "
+                           "save it as an 8-bit grey PNG (0 = cup, 128 = rim, 255 = background).")
+    if values.size and values.max() > 255:  # the 16-bit scale: 65535 = background
+        values = values * (255.0 / 65535.0)
+    return np.rint(values).astype(np.uint8)

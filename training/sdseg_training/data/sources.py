@@ -278,8 +278,24 @@ def _btcv(cfg) -> DatasetInfo:
     return DatasetInfo(cases, names, 1, {"test": test}, _window_info(window), **labels)
 
 
+def _sts3d_folders(root: Path) -> Tuple[str, str]:
+    """The STS-3D volume and label folders: ``images/`` + ``labels/``, or the release's ``image/`` + ``label/``.
+
+    Raises:
+        DatasetError: both layouts (or a mix of them) are present, so which files train is not clear.
+    """
+    documented, release = ("images", "labels"), ("image", "label")
+    present = [d for d in documented + release if (root / d).is_dir()]
+    if any(d in present for d in documented) and any(d in present for d in release):
+        raise DatasetError(f"{root}: holds {' and '.join(d + '/' for d in present)}; STS-3D reads either images/ + labels/ "
+                           "or the release's image/ + label/, not both. Move or remove one pair.")
+    return release if any(d in present for d in release) else documented
+
+
 def _sts3d(cfg) -> DatasetInfo:
-    cases, names, window, labels = _volumes(cfg, default_window=DEFAULT_WINDOWS["sts3d"], default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
+    folders = _sts3d_folders(Path(cfg.root))
+    cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"],
+                                            default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
     return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 
