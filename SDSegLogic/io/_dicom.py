@@ -16,6 +16,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import GeometryError, InputError
+from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_rescale
 from ._dicom_stack import check_stack
 from ._sitk import geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 
@@ -68,13 +69,14 @@ def _bare_uid(uid: str) -> str:
 
 
 _TAGS = ("0020|000e", "0020|0032", "0020|0037", "0028|0008", "0008|0060", "0028|1053", "0028|1052", "0028|0010",
-         "0028|0011", "0028|0002", "0028|0004")  # series UID, position, orientation, frames, modality, rescale
-# slope/intercept, rows, columns, samples per pixel, photometric interpretation
+         "0028|0011", "0028|0002", "0028|0004") + EXACT_TAGS  # series UID, position, orientation, frames, modality,
+# rescale slope/intercept, rows, columns, samples per pixel, photometric interpretation, bits allocated, signedness
 
 
 def _header_tags(reader) -> Dict[str, str]:
-    """The :data:`_TAGS` a reader holds after ``ReadImageInformation`` (tag -> value)."""
-    return {tag: reader.GetMetaData(tag) for tag in _TAGS if reader.HasMetaDataKey(tag)}
+    """The :data:`_TAGS` a reader holds after ``ReadImageInformation`` (tag -> value), and GDCM's ``pixel`` type."""
+    tags = {tag: reader.GetMetaData(tag) for tag in _TAGS if reader.HasMetaDataKey(tag)}
+    return {**tags, "pixel": gdcm_pixel_type(reader)}
 
 
 def _read_headers(folder: Path) -> Dict[str, Dict[str, str]]:
@@ -231,8 +233,7 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
                 first["other_orient"] = f"{Path(name).name} has {here.round(4).tolist()}"
         frames = keys["0028|0008"].strip() if "0028|0008" in keys else "1"
         first["frames"].append(int(frames) if frames.isdigit() else 1)
-        if not all(_whole(keys.get(tag, "")) for tag in ("0028|1053", "0028|1052")):
-            first["fractional_rescale"] = "1"
+        note_rescale(first, keys)
         if index == 0:
             for tag, key in (("0008|0060", "modality"), ("0028|1053", "slope"), ("0028|1052", "intercept"),
                              ("0028|0010", "rows"), ("0028|0011", "columns"), ("0028|0002", "samples"),
@@ -246,15 +247,6 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
             if size != (first.get("rows", ""), first.get("columns", "")) and "other_size" not in first:
                 first["other_size"] = f"{Path(name).name} has {size[0]} x {size[1]} pixels"
     return np.asarray(positions, dtype=np.float64), orient, first
-
-
-def _whole(text: str) -> bool:
-    """True for a DICOM decimal string that is a whole number (``"2"``, ``"-1024.0"``), or an absent one."""
-    text = text.strip().split("\\")[0].strip()
-    try:
-        return not text or float(text).is_integer()
-    except ValueError:  # malformed: GDCM's own reading decides; labels then stay float32 and are checked
-        return False
 
 
 def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str, Any]]:
@@ -309,18 +301,6 @@ def _channels(first: Dict[str, str]) -> int:
     return 3 if palette or (samples.isdigit() and int(samples) == 3) else 1
 
 
-def _array_type(image, integral: bool) -> Optional[type]:
-    """``np.int32`` for an int64 read (``integral``) whose values fit it (half the memory), else ``None`` (as read)."""
-    import SimpleITK as sitk
-
-    if not integral or image.GetPixelID() != sitk.sitkInt64:
-        return None
-    stats = sitk.MinimumMaximumImageFilter()
-    stats.Execute(image)
-    info = np.iinfo(np.int32)
-    return np.int32 if info.min <= stats.GetMinimum() and stats.GetMaximum() <= info.max else None
-
-
 def _plain_photo(first: Dict[str, str]) -> bool:
     """A photo modality (:data:`PHOTO_MODALITIES`) without rescale: read in its own pixel type, as a PNG is."""
     identity = all(first.get(key, default).strip() in ("", default, default + ".0")
@@ -332,8 +312,10 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
     """Read the series chosen by :func:`dicom_voxel_count` as float32 (rescale applied per slice).
 
     With ``exact`` (a labelmap), a gray series whose every slice has a whole-number rescale slope and intercept
-    (or none) is read as integers instead: int32 where the values fit it, else int64, so that labels from 2**24
-    on (where float32 rounds 16777217 to 16777216) stay apart. A fractional rescale is still read as float32.
+    (or none) is read as integers instead, straight into the smallest type that holds every value its headers allow
+    (:func:`~SDSegLogic.io._dicom_exact.exact_pixel_type`: uint8 for 8-bit labels, int64 only where needed), so
+    that labels from 2**24 on (where float32 rounds 16777217 to 16777216) stay apart. A fractional rescale is still
+    read as float32.
 
     A colour series (RGB, YBR or palette colour; a fundus or skin photo, a secondary capture) keeps
     its colour, as in SimpleITK and 3D Slicer: it is read in its own pixel type, without rescale. So
@@ -361,10 +343,11 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
         reader = sitk.ImageSeriesReader()
         reader.SetFileNames(plan["files"])
     colour = _channels(plan["first"]) == 3
-    integral = exact and not plan["first"].get("fractional_rescale")
+    integral = exact_pixel_type(plan["first"]) if exact else None
     if not (colour or _plain_photo(plan["first"])):  # a float output of a colour image would be its luminance
-        # per-slice rescale in float (or, whole-number rescale, in int64): no truncation (SimpleITK #1636)
-        reader.SetOutputPixelType(sitk.sitkInt64 if integral else sitk.sitkFloat32)
+        # per-slice rescale in float (or, whole-number rescale, in an integer type holding it): no truncation
+        # (SimpleITK #1636)
+        reader.SetOutputPixelType(getattr(sitk, integral) if integral else sitk.sitkFloat32)
     try:
         image = reader.Execute()
     except RuntimeError as exc:
@@ -380,8 +363,7 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
         from ._dicom_frames import check_multiframe
 
         check_multiframe(path, plan["files"][0], geometry)
-    wanted = _array_type(image, integral)
-    array = sitk.GetArrayFromImage(image) if wanted is None else sitk.GetArrayViewFromImage(image).astype(wanted)
+    array = sitk.GetArrayFromImage(image)
     if image.GetDimension() == 2:
         array = array[None]
     first = plan["first"]

@@ -200,11 +200,19 @@ def _fast_plan(path: Path, fields: Dict[str, str]) -> Optional[Dict[str, Any]]:
         return None
     if not 2 <= len(sizes) <= 4 or ndims != len(sizes) or min(sizes) < 1 or channels < 1 or stream[3] <= 0:
         return None
-    msb = (fields.get("binarydatabyteordermsb") or fields.get("elementbyteordermsb") or "false").lower()
-    dtype = np.dtype(code).newbyteorder(">" if msb in ("true", "1") else "<")
+    dtype = np.dtype(code).newbyteorder(">" if _big_endian(fields) else "<")
     source, start, limit, needed = stream
     return {"source": source, "start": start, "limit": limit, "needed": needed, "dtype": dtype, "sizes": sizes,
             "channels": channels}
+
+
+def _big_endian(fields: Dict[str, str]) -> bool:
+    """The byte order MetaIO (ITK, 3D Slicer) reads: ``BinaryDataByteOrderMSB`` where present, even empty, else
+    ``ElementByteOrderMSB``; true when the value starts with ``T``, ``t`` or ``1`` (``T``, ``tru``), else false."""
+    for name in ("binarydatabyteordermsb", "elementbyteordermsb"):
+        if name in fields:
+            return fields[name][:1] in ("T", "t", "1")
+    return False
 
 
 def _metaimage_data_names(fields: Dict[str, str], listed: List[str]) -> List[str]:

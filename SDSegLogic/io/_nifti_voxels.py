@@ -28,7 +28,7 @@ import numpy as np
 from ..errors import InputError
 from ._deflate import gzip_open, stream_errors
 
-__all__ = ["fast_path_dtype", "nifti_rescale", "read_nifti_voxels"]
+__all__ = ["fast_path_dtype", "nifti_rescale", "integer_rescale", "read_nifti_voxels"]
 
 #: NIfTI-1 datatype code -> stored NumPy type (scalar types only; RGB, complex, float128 are left to ITK)
 _STORED = {2: "u1", 4: "i2", 8: "i4", 16: "f4", 64: "f8", 256: "i1", 512: "u2", 768: "u4", 1024: "i8", 1280: "u8"}
@@ -152,17 +152,38 @@ def _fill_from_file(path: Path, offset: int, buffer: np.ndarray) -> int:
         raise InputError(f"{path}: cannot read the voxels ({exc}).") from None
 
 
-def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool) -> np.ndarray:
+def integer_rescale(header: Dict[str, Any]) -> Optional[Tuple[int, int, np.dtype]]:
+    """``(slope, intercept, type)`` for integer voxels rescaled by whole numbers (as ITK applies them), else ``None``.
+
+    ``type`` is the smallest integer type that holds every rescaled value the stored type allows, so that a
+    labelmap keeps labels from 2**24 on exact (ITK's float32 would round 16777217 to 16777216).
+    """
+    scale = nifti_rescale(header)
+    stored = np.dtype(_STORED.get(header["datatype"], "f4"))
+    if scale is None or stored.kind not in "iu" or not all(math.isfinite(v) and v.is_integer() for v in scale):
+        return None
+    slope, intercept = int(scale[0]), int(scale[1])
+    info = np.iinfo(stored)
+    ends = (slope * int(info.min) + intercept, slope * int(info.max) + intercept)
+    for name in ("uint8", "int8", "uint16", "int16", "uint32", "int32", "int64"):
+        if np.iinfo(name).min <= min(ends) and max(ends) <= np.iinfo(name).max:
+            return slope, intercept, np.dtype(name)
+    return None
+
+
+def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool, exact: bool = False) -> np.ndarray:
     """The voxels of a fast-path NIfTI-1 file (see :func:`fast_path_dtype`), as SimpleITK returns them.
 
     Args:
         path: the ``.nii`` or ``.nii.gz`` file.
         header: its :func:`._nifti.read_nifti_header` fields; ``fast_path_dtype(header)`` is not None.
         gzipped: whether the file is gzip-compressed (by content, not by name).
+        exact: integer voxels with a whole-number rescale (:func:`integer_rescale`) come back as integers
+            (a labelmap), not as ITK's float32.
 
     Returns:
         Writable array (K, J, I), or (J, I) for a 2-D image, in native byte order: the stored type,
-        or float32/float64 when the header rescales.
+        or float32/float64 when the header rescales (the :func:`integer_rescale` type with ``exact``).
 
     Raises:
         InputError: the file holds fewer bytes than the header announces, or its gzip stream is corrupt.
@@ -195,6 +216,12 @@ def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool) -> np.n
     scale = nifti_rescale(header)
     if scale is None:
         return voxels
+    integer = integer_rescale(header) if exact else None
+    if integer is not None:
+        out = voxels.astype(integer[2])
+        out *= integer[2].type(integer[0])
+        out += integer[2].type(integer[1])
+        return out
     out_type = np.float64 if native == np.float64 else np.float32
     out = np.empty(voxels.shape, dtype=out_type)
     flat_in, flat_out = voxels.reshape(-1), out.reshape(-1)

@@ -69,14 +69,48 @@ def _itk_time_axis_removed(directions: Any, axes: list) -> list:
     return axes
 
 
+def _check_spacings(header: Dict[str, Any], path: Path) -> None:
+    """Refuse ``spacings`` that a patient space or a direction makes ambiguous, as ITK (and so 3D Slicer) does.
+
+    A finite spacing on an axis that also has a ``space directions`` vector gives two step lengths (ITK: "can't
+    have min, max, spacing"); a finite spacing in a header with a ``space`` (or ``space dimension``) but no
+    directions says how far apart voxels are but not which way the axes run in that space (ITK:
+    ``nrrdSpacingStatusScalarWithSpace``).
+
+    Raises:
+        GeometryError: naming the axis, its spacing and the remedy.
+    """
+    spacings = _field(header, "spacings")
+    if spacings is None:
+        return
+    finite = [a for a, v in enumerate(spacings) if np.isfinite(float(v))]
+    directions = header.get("space directions")
+    if directions is not None:
+        both = [a for a in finite if np.all(np.isfinite(np.asarray(directions[a], dtype=np.float64)))
+                and np.asarray(directions[a]).size > 0]
+        if both:
+            axis = both[0]
+            raise GeometryError(f"{path}: NRRD axis {axis} has both a 'space directions' vector "
+                                f"{np.asarray(directions[axis]).tolist()} and a spacing {float(spacings[axis]):g}, "
+                                "two step lengths for one axis (ITK and 3D Slicer refuse the file). Set its spacing to "
+                                "nan (or drop the 'spacings' field) and keep the step in 'space directions'.")
+    elif finite and (header.get("space") is not None or _field(header, "space dimension") is not None):
+        raise GeometryError(f"{path}: the NRRD header has a 'space' but 'spacings' ({float(spacings[finite[0]]):g} on "
+                            f"axis {finite[0]}) instead of 'space directions', so which way each axis runs in that "
+                            "space is not given (ITK and 3D Slicer refuse the file). Replace 'spacings' by 'space "
+                            "directions' (e.g. (1,0,0) (0,1,0) (0,0,1) scaled by the spacings) with a 'space origin', "
+                            "or remove 'space' to read an axis-aligned grid.")
+
+
 def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometry:
+    _check_spacings(header, path)
     sizes = [int(header["sizes"][a]) for a in spatial]
     space = header.get("space")
     directions = header.get("space directions")
     if directions is None:
         spacings = _field(header, "spacings")
         spacing = [float(spacings[a]) if spacings is not None and np.isfinite(spacings[a]) else 1.0 for a in spatial]
-        origin, where = _origin_without_directions(header, spatial)
+        origin, where = _origin_without_directions(header, spatial, path)
         while len(spacing) < 3:
             spacing.append(1.0)
             sizes.append(1)
@@ -147,7 +181,7 @@ def _space_flip(space: Any) -> Optional[np.ndarray]:
     return None
 
 
-def _origin_without_directions(header: Dict[str, Any], spatial: list) -> Tuple[np.ndarray, str]:
+def _origin_without_directions(header: Dict[str, Any], spatial: list, path: Path) -> Tuple[np.ndarray, str]:
     """``(LPS origin, where it came from)`` of a NRRD without ``space directions``, as ITK's NrrdImageIO sets it.
 
     ITK (and so 3D Slicer) takes the ``space origin`` when the header has one (converted to LPS
@@ -161,6 +195,9 @@ def _origin_without_directions(header: Dict[str, Any], spatial: list) -> Tuple[n
 
     Returns:
         float64 (3,) origin (zeros where the header places nothing) and a phrase for the warning.
+
+    Raises:
+        GeometryError: ``axis mins`` that place some spatial axes but not all (ITK's origin is NaN on the others).
     """
     origin = np.zeros(3)
     space_origin = _field(header, "space origin")
@@ -185,8 +222,11 @@ def _origin_without_directions(header: Dict[str, Any], spatial: list) -> Tuple[n
     if not domain or not finite(mins, domain[0]) or not all(finite(spacings, a) or finite(maxs, a) for a in domain):
         return origin, "the origin"
     for c, axis in enumerate(spatial):
-        if not finite(mins, axis):
-            continue  # ITK's origin is NaN there, which places nothing: the axis stays at 0
+        if not finite(mins, axis):  # ITK's origin is NaN there: a half-placed grid, not one to guess
+            given = mins[axis] if axis < len(mins) else "missing"
+            raise GeometryError(f"{path}: the NRRD 'axis mins' place some axes but not axis {axis} ({given}), so ITK "
+                                "and 3D Slicer give it a NaN origin. Give every spatial axis a min in 'axis mins', "
+                                "or replace them by 'space', 'space directions' and 'space origin'.")
         low = float(mins[axis])
         if centers is not None and axis < len(centers) and str(centers[axis]).lower() == "node":
             origin[c] = low

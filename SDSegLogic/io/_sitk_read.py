@@ -22,12 +22,15 @@ from .readers import preflight
 __all__ = ["read_with_sitk"]
 
 
-def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any]):
+def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any],
+                   exact: bool = False):
     """Read a NIfTI-1 or MetaImage file: header checks, ITK's header reading, voxels by NumPy or ITK.
 
     Args:
         path: the file; ``fmt``: ``"nifti"`` or ``"metaimage"``; ``frame``: the 4-D frame wanted.
         budget: bytes the float32 copy may take; ``meta``: filled with ``rescale``, ``is_2d``, ``frame``.
+        exact: a labelmap: a single-file 2-D/3-D NIfTI of integers with a whole-number rescale is read as
+            integers (:func:`~SDSegLogic.io._nifti_voxels.integer_rescale`), not as ITK's float32.
 
     Returns:
         ``(array (K, J, I[, C]) in the file's type, ImageGeometry in LPS, is colour, modality "")``.
@@ -51,7 +54,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
             preflight(path, math.prod(dims), budget)
             dtype = fast_path_dtype(header)
             if dtype is not None:
-                fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path)),
+                fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path), exact),
                         lambda: check_nifti_size(path, header))
         if fast is None:
             check_nifti_size(path, header)  # the fast path finds truncation while it decompresses

@@ -169,36 +169,16 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
     :data:`FLOAT32_EXACT` on then refused by :func:`_integral_labels`).
 
     Returns:
-        ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (int32/int64 for
-        a DICOM series of whole-number rescale, float32 with a fractional one; float32 for a NRRD of 8- or
-        16-bit integers, exact), and the grid in LPS.
+        ``(voxels, geometry)``: (K, J, I) (or (K, J, I, C) for colour) in the file's own type (the smallest
+        integer type holding a DICOM series of whole-number rescale, float32 with a fractional one; float32 for a
+        NRRD of 8- or 16-bit integers, exact), and the grid in LPS.
 
     Raises:
         InputError, GeometryError: as :func:`~SDSegLogic.io.read_image`.
     """
     from .readers import read_voxels
-    from .sniff import detect_format
 
-    if detect_format(path) == "dicom":
-        return _dicom_label_voxels(path, series)
     return read_voxels(path, frame=frame, series=series)
-
-
-def _dicom_label_voxels(path: Path, series: Optional[str]) -> Tuple[np.ndarray, ImageGeometry]:
-    """A DICOM label series as :func:`~SDSegLogic.io.readers.read_voxels` reads it (same series choice, memory and
-    geometry checks), but exact: (K, J, I) integers for a whole-number rescale (see :func:`_labelmap_voxels`)."""
-    from ..errors import GeometryError
-    from ..limits import default_memory_budget
-    from ._dicom import dicom_voxel_count, read_dicom
-    from .readers import preflight
-
-    count, plan = dicom_voxel_count(path, series)
-    preflight(path, count, default_memory_budget())
-    array, geometry, _ = read_dicom(path, plan, exact=True)
-    if tuple(array.shape[:3]) != geometry.array_shape:
-        raise GeometryError(f"{path}: voxel array {tuple(array.shape[:3])} does not match the header's grid "
-                            f"{geometry.array_shape}; the file is inconsistent, re-export it.")
-    return array, geometry
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:

@@ -175,7 +175,9 @@ def read_image(path: Union[str, Path], *, frame: Optional[int] = None, series: O
 def read_voxels(path: Union[str, Path], *, frame: Optional[int] = None, series: Optional[str] = None,
                 max_bytes: Optional[int] = None) -> Tuple[np.ndarray, ImageGeometry]:
     """``(voxels, geometry in LPS)`` read and checked as by :func:`read_image`, but (K, J, I[, C]) in the file's type:
-    no float32 cast or 16-bit picture scaling (a DICOM series, rescaled, and an 8/16-bit NRRD: float32, exact)."""
+    no float32 cast or 16-bit picture scaling (an 8/16-bit NRRD: float32, exact). A gray DICOM series is rescaled:
+    into the smallest integer type that holds it where every slope and intercept is a whole number, else float32
+    (:func:`~SDSegLogic.io._dicom.read_dicom` with ``exact``)."""
     path, fmt = Path(path), detect_format(Path(path))
     budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
     array, geometry, _, _ = _dispatch(path, fmt, frame, series, budget, {"format": fmt, "warnings": []}, exact=True)
@@ -199,13 +201,13 @@ def _dispatch(path: Path, fmt: str, frame: Optional[int], series: Optional[str],
     if fmt in ("nifti", "metaimage"):
         from ._sitk_read import read_with_sitk
 
-        return read_with_sitk(path, fmt, frame, budget, meta)
+        return read_with_sitk(path, fmt, frame, budget, meta, exact)
     if fmt == "dicom":
         from ._dicom import dicom_voxel_count, read_dicom
 
         count, plan = dicom_voxel_count(path, series)
         preflight(path, count, budget)
-        array, geometry, facts = read_dicom(path, plan)
+        array, geometry, facts = read_dicom(path, plan, exact=exact)
         meta.update(facts)
         meta["is_2d"] = False
         return array, geometry, array.ndim == 4, facts.get("modality", "")
