@@ -148,7 +148,7 @@ def run_models(args: argparse.Namespace) -> int:
         return _info(args.model, registry, args.json)
     if action == "verify":
         resolved = resolve_model(args.model, registry)
-        problems = verify_model_folder(resolved.folder)
+        problems = verify_model_folder(resolved.folder) or _tensor_problems(resolved.folder)
         if args.json:
             _print_json({"folder": str(resolved.folder), "ok": not problems, "problems": problems})
         elif problems:
@@ -156,7 +156,7 @@ def run_models(args: argparse.Namespace) -> int:
             for problem in problems:
                 _say(f"  - {problem}")
         else:
-            _say(f"{resolved.folder}: OK (config, model card and sha256 of every weight file)")
+            _say(f"{resolved.folder}: OK (config, model card, sha256 of every weight file, tensor names and shapes)")
         return EXIT_MODEL if problems else EXIT_OK
     if action == "import":
         try:
@@ -175,6 +175,22 @@ def run_models(args: argparse.Namespace) -> int:
             _say(f"installed {resolved.model_id} {resolved.version} in {resolved.folder}")
         return EXIT_OK
     raise UsageError("sdseg models: choose an action: list, info ID, verify ID|DIR or import ZIP.")
+
+
+def _tensor_problems(folder: Path) -> List[str]:
+    """Where the weight files' tensor names or shapes (safetensors headers) differ from ``config.json``.
+
+    A ``config.json`` edited after export keeps every sha256 valid (the card lists weight files only),
+    yet no load succeeds; the zip import refuses such a folder, ``verify`` reports it.
+    """
+    from .errors import CheckpointError
+    from .weight_shapes import check_folder_shapes
+
+    try:
+        check_folder_shapes(folder)
+    except CheckpointError as exc:  # WeightsMismatchError, or a header that cannot be read
+        return [str(exc)]
+    return []
 
 
 def _memory_gib() -> Dict[str, Optional[float]]:

@@ -96,7 +96,7 @@ class UNetConfig:
             whatever the channel count).
         norm_num_groups: GroupNorm groups (also used inside attention).
         dropout: dropout in ResNet blocks (training only).
-        num_classes: size of the class embedding for multi-class models, ``None`` for binary.
+        num_classes: class embedding size, foreground classes + 1 >= 3 (multi-class); ``None``: binary.
     """
 
     block_out_channels: Tuple[int, ...] = (192, 384, 384, 768, 768)
@@ -200,9 +200,10 @@ class SDSegConfig:
                 f"{source}: unet channels {bad_heads} are not divisible by attention_heads="
                 f"{un.attention_heads}."
             )
-        if un.num_classes is not None and un.num_classes < 2:
-            raise ConfigError(
-                f"{source}: unet.num_classes={un.num_classes}; use null for a binary model or >= 2."
+        if un.num_classes is not None and (not is_integer(un.num_classes) or un.num_classes < 3):
+            raise ConfigError(  # K = 2 would be one foreground class and its union (class 0): the same mask twice
+                f"{source}: unet.num_classes={un.num_classes}; a multi-class model has num_classes = foreground classes "
+                "+ 1 >= 3 (class 0 is the union of all foreground), so one foreground class is a binary model: use null."
             )
         fd = self.fast_decoder
         if fd is not None and (len(fd.block_out_channels) != len(ae.block_out_channels) or len(fd.num_blocks) != len(ae.block_out_channels)):

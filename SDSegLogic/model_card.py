@@ -182,6 +182,15 @@ class ModelCard:
         if self.image_resize not in IMAGE_RESIZE_MODES:
             raise ModelCardError(f"{where}: image_resize {self.image_resize!r} must be one of {list(IMAGE_RESIZE_MODES)} "
                                  "(how the training images were resized; see the Models section of README.md).")
+        for key in ("task", "modality", "license", "description", "intended_use"):  # models.schema.json: strings
+            if not isinstance(getattr(self, key), str):
+                raise ModelCardError(f"{where}: {key} {getattr(self, key)!r} must be a string (text shown to users"
+                                     + ("; the intended-use statement may not be left out" if key == "intended_use" else "")
+                                     + ").")
+        for key in ("training", "fast_decoder"):
+            if not isinstance(getattr(self, key), dict):
+                raise ModelCardError(f"{where}: {key} {getattr(self, key)!r} must be an object of named entries, e.g. "
+                                     "{\"evaluated_on\": \"...\"} ({} when there is nothing to say).")
         for key in ("authors", "references"):
             if not isinstance(getattr(self, key), tuple) or not all(isinstance(item, str) for item in getattr(self, key)):
                 raise ModelCardError(f"{where}: {key} {getattr(self, key)!r} must be a tuple of strings.")

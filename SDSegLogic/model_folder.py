@@ -337,7 +337,11 @@ def load_model_folder(
 
 
 def verify_model_folder(folder: PathLike) -> List[str]:
-    """Check a model folder without building the model. Returns a list of problems (empty = OK)."""
+    """Check a model folder without building the model. Returns a list of problems (empty = OK).
+
+    The weight files' tensors are not compared with ``config.json`` here (``sdseg models verify`` and
+    the zip import do that: :func:`~SDSegLogic.weight_shapes.check_folder_shapes`).
+    """
     folder = Path(folder)
     problems: List[str] = []
     try:

@@ -5,7 +5,8 @@ SDSeg never downloads anything. For a downloadable registry entry the user fetch
 which calls :func:`import_zip`. The archive is treated as untrusted:
 
 * every member path is checked before anything is written: no absolute paths, drive letters,
-  backslashes, ``..`` components, symbolic links, device files, encrypted members, members
+  backslashes, ``..`` components, names Windows cannot hold (a trailing dot or blank, ``:`` streams,
+  ``<>"|?*``, device names such as ``NUL``), symbolic links, device files, encrypted members, members
   compressed with a method Python cannot read (Deflate64), duplicate names (also names that differ
   only in case or Unicode normalisation) or a file that is also used as a folder; at most
   :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked, a ``model_card.json``

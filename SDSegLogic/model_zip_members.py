@@ -37,6 +37,9 @@ MAX_CARD_BYTES = 1 << 20
 #: ``config.json`` is read whole by every load and verification; it is about one kilobyte.
 MAX_CONFIG_BYTES = 1 << 20
 _IGNORED_MEMBERS = ("__MACOSX/", ".DS_Store")
+_WINDOWS_FORBIDDEN = frozenset('<>:"|?*')
+_WINDOWS_DEVICES = frozenset(["CON", "PRN", "AUX", "NUL", "CONIN$", "CONOUT$"]
+                             + [f"{port}{n}" for port in ("COM", "LPT") for n in "123456789¹²³"])
 _READABLE_METHODS = frozenset({zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED, zipfile.ZIP_BZIP2, zipfile.ZIP_LZMA})
 
 
@@ -74,6 +77,11 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
         or any(p in ("", ".", "..") for p in parts)
     ):
         raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute, '..' or malformed path; refusing to extract it.")
+    for part in parts:
+        why = _windows_problem(part)
+        if why:
+            raise UnsafeArchiveError(f"{archive}: member {name!r} cannot be extracted on Windows ({part!r} {why}); a "
+                                     "model zip must install everywhere: rename it in the model folder and zip it again.")
     mode = info.external_attr >> 16
     kind = stat.S_IFMT(mode)
     if kind not in (0, stat.S_IFREG, stat.S_IFDIR):
@@ -88,6 +96,23 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
             "'python -m zipfile -c MODEL.zip FOLDER'."
         )
     return "/".join(parts)
+
+
+def _windows_problem(part: str) -> Optional[str]:
+    """Why Windows cannot hold a file or folder named ``part`` (one path component), or None.
+
+    Windows drops a trailing dot or blank (two members could become one file), reads ``a:b`` as the
+    stream ``b`` of file ``a``, forbids ``<>:"|?*`` and control characters, and keeps the device
+    names CON, PRN, AUX, NUL, COM1-9 and LPT1-9 (also with an extension: ``nul.json``).
+    """
+    if part.endswith((".", " ")):
+        return "ends with a dot or a blank, which Windows drops"
+    bad = sorted({c for c in part if c in _WINDOWS_FORBIDDEN or ord(c) < 32})
+    if bad:
+        return f"contains {', '.join(repr(c) for c in bad)}, which Windows forbids in file names"
+    if part.split(".", 1)[0].rstrip(" ").upper() in _WINDOWS_DEVICES:
+        return "is a Windows device name"
+    return None
 
 
 def _check_names(names: List[str], archive: Path) -> None:

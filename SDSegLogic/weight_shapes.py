@@ -1,4 +1,4 @@
-"""Check weight shapes against ``config.json`` at import, from safetensors headers (no tensor is loaded).
+"""Check weight files against ``config.json`` at import, from safetensors headers (no tensor is loaded).
 
 A model zip whose ``config.json`` does not describe its weights (a channel count edited, the config of
 another model copied in) was installed and failed only when first loaded. :func:`check_folder_shapes`
@@ -6,7 +6,9 @@ reads each weight file's header (the JSON table of names, dtypes and shapes at t
 safetensors file), builds the model of ``config.json`` on PyTorch's meta device (no memory, no
 initialisation) and compares. :func:`check_shapes` does the same for tensors in memory (an
 official checkpoint). A mismatch names the tensor, both shapes and the ``config.json`` keys that set
-that tensor's shape (found by building the model with each key changed: :func:`_keys_setting`).
+that tensor's shape (found by building the model with each key changed: :func:`_keys_setting`); tensors
+missing or beyond the model's, and integer or boolean tensors (every weight is floating point), are
+refused by name too.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ Shape = Tuple[int, ...]
 _MAX_HEADER = 100 * 1024 * 1024
 #: config sections that hold architecture sizes (the schedule and top-level fields set no weight shape)
 _SECTIONS = ("unet", "autoencoder", "condition_encoder", "fast_decoder")
+#: safetensors dtypes of floating-point tensors
+_FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64", "F8_E4M3", "F8_E5M2"})
 
 
 def safetensors_shapes(path: Path) -> Dict[str, Shape]:
@@ -35,6 +39,11 @@ def safetensors_shapes(path: Path) -> Dict[str, Shape]:
     Raises:
         CheckpointError: not a safetensors file (header length or JSON malformed), naming the file.
     """
+    return {name: shape for name, (_, shape) in _header(path).items()}
+
+
+def _header(path: Path) -> Dict[str, Tuple[str, Shape]]:
+    """Tensor name -> (safetensors dtype such as ``"F32"``, shape) from the file's header."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -42,7 +51,8 @@ def safetensors_shapes(path: Path) -> Dict[str, Shape]:
             if not 2 <= size <= _MAX_HEADER:
                 raise ValueError(f"header length {size}")
             table = json.loads(fh.read(size).decode("utf-8"))
-        return {name: tuple(int(n) for n in entry["shape"]) for name, entry in table.items() if name != "__metadata__"}
+        return {name: (str(entry["dtype"]), tuple(int(n) for n in entry["shape"]))
+                for name, entry in table.items() if name != "__metadata__"}
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
         raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-export the model.") from None
 
@@ -128,7 +138,7 @@ def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[st
 
     Raises:
         WeightsMismatchError: naming each of the first wrong tensors, its shape, the expected shape and the
-            config keys that set it. Missing or unexpected tensors are left to the full load's check.
+            config keys that set it; else naming the tensors a part lacks or has beyond the model's.
     """
     expected = _expected(config)
     wrong = [(source, component, tensor, tuple(shape), expected[component][tensor])
@@ -136,6 +146,23 @@ def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[st
              if tensor in expected.get(component, {}) and tuple(shape) != expected[component][tensor]]
     if wrong:
         _refuse(config, config_name, wrong)
+    lines = []
+    for source, component, shapes in parts:
+        missing = sorted(set(expected.get(component, {})) - set(shapes))
+        unexpected = sorted(set(shapes) - set(expected.get(component, {})))
+        said = [f"{what.format(len(names))}: {_listed(names)}" for what, names in
+                (("lacks {} tensor(s) the model needs", missing), ("has {} tensor(s) the model does not", unexpected))
+                if names]
+        if said:
+            lines.append(f"{source}: " + "; ".join(said))
+    if lines:
+        raise WeightsMismatchError("; ".join(lines) + f". The weights do not fit the architecture in {config_name} "
+                                   "(a layer count or the class count edited, or another model's file): use the "
+                                   "config.json these weights were trained with. Nothing was installed.")
+
+
+def _listed(names: List[str], limit: int = 6) -> str:
+    return ", ".join(repr(n) for n in names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
 def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
@@ -149,7 +176,8 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
         source: how messages name the folder (e.g. the zip it came from); default the folder.
 
     Raises:
-        WeightsMismatchError: as :func:`check_shapes`; CheckpointError: a header that cannot be read.
+        WeightsMismatchError: as :func:`check_shapes`, or a tensor stored as an integer or boolean type;
+            CheckpointError: a header that cannot be read.
     """
     import importlib.util
 
@@ -160,9 +188,16 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
         return
     config = SDSegConfig.from_json(folder / CONFIG_NAME)
     card = ModelCard.from_json(folder / CARD_NAME)
-    parts = []
+    parts, not_float = [], []
     for component in stored_components(config):
         names = (weight_file_name(component), weight_file_name(component, "fp16"))
         for rel in sorted(rel for rel in card.weights if Path(rel).name in names):
-            parts.append((f"{source or folder}: {rel}", component, safetensors_shapes(folder / rel)))
+            table = _header(folder / rel)
+            parts.append((f"{source or folder}: {rel}", component, {k: shape for k, (_, shape) in table.items()}))
+            not_float += [f"{source or folder}: {rel}: tensor {k!r} is stored as {dtype}" for k, (dtype, _) in
+                          sorted(table.items()) if dtype not in _FLOAT_DTYPES]
     check_shapes(config, parts)
+    if not_float:  # every weight of the SDSeg networks is floating point; the load refuses integers and booleans
+        raise WeightsMismatchError("; ".join(not_float[:3]) + (f" (and {len(not_float) - 3} more)" if len(not_float) > 3
+                                   else "") + ", but the model's weights are floating point (F32, F16 or BF16): "
+                                   "re-export the model. Nothing was installed.")

@@ -15,7 +15,9 @@ if TYPE_CHECKING:  # pragma: no cover
 
 __all__ = ["load_autoencoder_state"]
 
-_DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin")
+#: Full precision first; then the half-precision variant diffusers loads with ``variant="fp16"`` (returned upcast).
+_DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.bin",
+                      "diffusion_pytorch_model.fp16.safetensors", "diffusion_pytorch_model.fp16.bin")
 #: Mid-block attention names of diffusers < 0.15 (still in Stable Diffusion v1 ``vae/`` snapshots) -> today's.
 _OLD_ATTENTION_NAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
@@ -26,7 +28,8 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
     Accepted inputs (nothing is downloaded):
 
     * a diffusers folder (``config.json`` + ``diffusion_pytorch_model.safetensors``), e.g. the
-      ``vae/`` folder of a Stable Diffusion v1 snapshot; mid-block attention weights under the
+      ``vae/`` folder of a Stable Diffusion v1 snapshot, or one holding only the half-precision variant
+      (``diffusion_pytorch_model.fp16.safetensors``, returned as float32); mid-block attention weights under the
       names of diffusers < 0.15 (``query``/``key``/``value``/``proj_attn``) are renamed as
       diffusers' own loader renames them;
     * a single original file (``.ckpt``/``.pt``/``.safetensors``) in LDM layout: a first-stage
@@ -56,7 +59,10 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
             raise CheckpointError(f"{path / 'config.json'}: expected a JSON object, got {type(config).__name__}.")
         if config.get("_class_name") not in (None, "AutoencoderKL"):
             raise CheckpointError(f"{path}/config.json: _class_name is {config.get('_class_name')!r}, expected 'AutoencoderKL'.")
-        return _current_attention_names(read_state_dict(weights))
+        state = read_state_dict(weights)
+        if ".fp16." in weights.name:  # fp16 -> fp32 is exact; the frozen autoencoder then runs in the caller's dtype
+            state = {k: v.float() if v.is_floating_point() else v for k, v in state.items()}
+        return _current_attention_names(state)
     state = read_state_dict(path)
     for prefix in ("first_stage_model.", "vae.", ""):
         sub = strip_prefix(state, prefix) if prefix else state

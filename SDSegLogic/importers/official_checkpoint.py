@@ -101,6 +101,10 @@ def convert_official_state(
         raise CheckpointError(f"{source}: no 'model.diffusion_model.*' keys; not an SDSeg checkpoint.")
     label_emb = raw_unet.get("label_emb.weight")
     num_classes = int(label_emb.shape[0]) if label_emb is not None else None
+    if num_classes is not None and num_classes < 3:  # the same rule as SDSegConfig: K = foreground classes + 1 >= 3
+        raise ConfigError(f"{source}: label_emb has {num_classes} row(s), a multi-class model of at most one foreground "
+                          "class (class 0 is the union of all foreground), which no model card can describe: one "
+                          "foreground class is a binary model. Train it as a binary model (no label_emb) to import it.")
     if config is None:
         base = preset("paper")
         config = base.replace(unet=base.unet.__class__(**{**base.unet.__dict__, "num_classes": num_classes}))
@@ -203,7 +207,7 @@ def import_official_checkpoint(
     for name, part in parts.items():
         load_state_dict_checked(model.component(name), part, f"{checkpoint} ({name})", assign=True)
     if card is None:
-        card = _placeholder_card(checkpoint, report.num_classes, image_resize)
+        card = _placeholder_card(checkpoint, report.num_classes, image_resize, config.sample_size)
     report.folder = save_model_folder(folder, model, card, variant=variant, overwrite=overwrite)
     return report
 
@@ -258,8 +262,10 @@ def official_image_resize(dataset: Optional[str], card: Optional[ModelCard], che
     return wanted
 
 
-def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize: Optional[str] = None) -> ModelCard:
-    """A card to complete; ``image_resize`` None (dataset unknown): the default, named among the fields to check."""
+def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize: Optional[str] = None,
+                      training_size: int = 256) -> ModelCard:
+    """A card to complete; ``image_resize`` None (dataset unknown): the default, named among the fields to check.
+    ``training_size``: the config's ``sample_size`` (image pixels, not the latent size), which the network is built for."""
     if num_classes is None:
         classes = (SegmentClass("foreground", 1, (0.9, 0.3, 0.2)),)
     else:
@@ -270,5 +276,6 @@ def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize
              + (")" if image_resize else ", image_resize)"),
         description=f"Imported from {checkpoint.name}.",
         classes=classes,
+        training_size=training_size,
         image_resize=image_resize or "bilinear",
     )
