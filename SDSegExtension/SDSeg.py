@@ -171,13 +171,30 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         if self._parameterNode:
             self._guiTag = self._parameterNode.connectGui(self.ui)
             self.addObserver(self._parameterNode, vtk.vtkCommand.ModifiedEvent, self._updateState)
-            p = self._parameterNode
-            model, device, kernels = p.modelId, p.device, p.gpuKernels  # read all before a combo writes them back
-            fill_model_combo(self.ui, self.logic, model)  # a saved model missing from the list is added, not replaced
-            self.ui.deviceComboBox.setCurrentIndex(max(0, self.ui.deviceComboBox.findData(device)))
-            self.ui.gpuKernelsComboBox.setCurrentIndex(max(0, self.ui.gpuKernelsComboBox.findData(kernels)))
-            self._onModelOrDeviceChanged()
+            self._showParameterChoices(refill=True)
             self._updateState()
+
+    def _showParameterChoices(self, refill: bool = False) -> None:
+        """Set the model, device and GPU-kernels combo boxes (synced by hand) to the parameter node's values.
+
+        Also when a loaded scene's saved parameters replaced the node's content (Slicer copies a
+        singleton node's content on import, with one ModifiedEvent): the panel then shows, and
+        Segment uses, the saved model. ``refill``: list the models again (a new parameter node).
+        """
+        p, ui = self._parameterNode, self.ui
+        if p is None:
+            return
+        model, device, kernels = p.modelId, p.device, p.gpuKernels  # read all before a combo writes them back
+        if not refill and (ui.modelComboBox.currentData, ui.deviceComboBox.currentData, ui.gpuKernelsComboBox.currentData) == (
+                model, device, kernels):
+            return
+        if refill or ui.modelComboBox.findData(model) < 0:
+            fill_model_combo(ui, self.logic, model)  # a saved model missing from the list is added, not replaced
+        for combo, value in ((ui.modelComboBox, model), (ui.deviceComboBox, device), (ui.gpuKernelsComboBox, kernels)):
+            blocked = combo.blockSignals(True)
+            combo.setCurrentIndex(max(0, combo.findData(value)))
+            combo.blockSignals(blocked)
+        self._onModelOrDeviceChanged()
 
     def _onModelOrDeviceChanged(self, _index=None) -> None:
         model = self.ui.modelComboBox.currentData or DEFAULT_MODEL
@@ -194,6 +211,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
     def _updateState(self, caller=None, event=None) -> None:
         running = self._job is not None
         p = self._parameterNode
+        self._showParameterChoices()  # e.g. a loaded scene's saved model, device and kernels policy
         missing = None if self.ui.remoteUrlLineEdit.text.strip() else self._missingModel
         update_segment_button(self.ui, running, bool(p and p.inputVolume), missing)
         self._roiObserver.follow(p.roiNode if p is not None else None)

@@ -35,6 +35,8 @@
 * ``time_point``: the time point a single-volume run on a sequence's volume segments, shown again
   before its result is written (needs Slicer)
 * ``input_modality``: the input's DICOM modality (or "photo") for the engine's check (needs Slicer)
+* ``remote_card``: a remote engine's model card (its ``info`` reply), whose orientation decides the
+  axis a slice range counts along; a range is refused when it names none (no Slicer)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are
 tested with plain pytest (``Testing/Python/test_slicer_*.py``).

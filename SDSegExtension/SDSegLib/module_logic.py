@@ -39,6 +39,7 @@ from .install import DependencyInstaller, installed_versions
 from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
+from .remote_card import fetch_remote_card, range_requested, remote_orientation
 from .segmentation_writer import check_output_volumes, write_result
 from .sequence_run import SequenceRun
 from .time_point import show_time_point, shown_time_point
@@ -76,6 +77,8 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         self._manager = engineManager
         self._cards: Dict[str, Any] = {}  # model spec -> (card file stamp, card): ModelCatalogMixin._cachedCard
         self._registry: Any = None
+        self._remoteCards: Dict[str, Dict[str, Any]] = {}  # remote engine URL -> its model card (SDSegLib.remote_card)
+        self._lastAxis = 2  # the slicing axis prepareInput last counted along
 
     # ------------------------------------------------------------------ state and info
     def getParameterNode(self) -> SDSegParameterNode:
@@ -134,19 +137,34 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
     # ------------------------------------------------------------------ running
     def sliceSelection(self, inputVolume: Any, model: str = DEFAULT_MODEL, roiNode: Any = None, firstSlice: int = 0,
-                       lastSlice: int = -1) -> SliceSelection:
+                       lastSlice: int = -1, remoteUrl: str = "", remoteToken: str = "", refresh: bool = False) -> SliceSelection:
         """The slices a run would segment, along the axis the model slices this volume across.
 
         The axis is the engine's (:func:`volume_adapter.slicing_axis`): k only when the volume is
         stored in the model's slice plane, e.g. j for a CT stored as coronal slices and an axial
         model. An ROI overrides ``firstSlice``/``lastSlice``. Reads the grid only, not the voxels.
+        With ``remoteUrl`` the remote engine's model card decides (:mod:`SDSegLib.remote_card`):
+        asked from the engine when ``refresh``, else the one last seen (no network: the panel).
 
         Raises:
-            InputError: no volume, an empty range, or an ROI outside the volume.
+            InputError: no volume, an empty range, an ROI outside the volume, or a range for a
+                remote engine whose model orientation is not known.
+            SDSegError: ``refresh`` and the remote engine cannot be reached.
         """
         geometry = geometry_from_volume_node(inputVolume)
         corners = None if roiNode is None else self._roiCorners(roiNode, inputVolume)
-        return select_slices(geometry, self.modelOrientation(model), firstSlice, lastSlice, corners)
+        url = str(remoteUrl or "").strip()
+        orientation = self.modelOrientation(model)
+        if url:
+            if refresh:
+                self._remoteCards[url] = fetch_remote_card(url, str(remoteToken or "").strip())
+            needed = range_requested(roiNode, firstSlice, lastSlice)
+            orientation = remote_orientation(self._remoteCards.get(url, {}), url, needed) or "LPS"  # "LPS": every slice
+        return select_slices(geometry, orientation, firstSlice, lastSlice, corners)
+
+    def remoteCard(self, remoteUrl: str) -> Optional[Dict[str, Any]]:
+        """The model card last seen from the remote engine at ``remoteUrl`` (None: not asked yet)."""
+        return self._remoteCards.get(str(remoteUrl or "").strip())
 
     @staticmethod
     def _roiCorners(roiNode: Any, inputVolume: Any) -> np.ndarray:
@@ -161,12 +179,16 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
     inputModality = staticmethod(input_modality)  # DICOM Modality, or "photo" for a colour picture
 
     def prepareInput(self, inputVolume: Any, roiNode: Any = None, firstSlice: int = 0, lastSlice: int = -1,
-                     model: str = DEFAULT_MODEL) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
+                     model: str = DEFAULT_MODEL, remoteUrl: str = "", remoteToken: str = "",
+                     ) -> Tuple[np.ndarray, Any, Optional[Tuple[int, int]]]:
         """(array copy (K, J, I[, 3]), LPS geometry, slice range or None) of the input volume.
 
-        The slice range is in voxel indices across the model's slicing axis (see :meth:`sliceSelection`).
+        The slice range is in voxel indices across the model's slicing axis (see :meth:`sliceSelection`;
+        a remote engine is asked for its model card when only some slices are asked for).
         """
-        selection = self.sliceSelection(inputVolume, model, roiNode, firstSlice, lastSlice)
+        refresh = bool(str(remoteUrl or "").strip()) and range_requested(roiNode, firstSlice, lastSlice)
+        selection = self.sliceSelection(inputVolume, model, roiNode, firstSlice, lastSlice, remoteUrl, remoteToken, refresh)
+        self._lastAxis = selection.axis
         array, geometry = array_and_geometry_from_volume_node(inputVolume)
         return array, geometry, selection.slices
 
@@ -188,18 +210,21 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
         Raises:
             InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
-                (:func:`~SDSegLib.node_checks.check_node_kinds`), or the slice range is empty.
+                (:func:`~SDSegLib.node_checks.check_node_kinds`), the slice range is empty, or a slice
+                range or ROI is given for a remote engine that names no orientation for its model.
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
+            SDSegError: a slice range or ROI with a remote engine that cannot be reached (its model
+                card, asked first, decides the axis the range counts along: :mod:`SDSegLib.remote_card`).
         """
         check_node_kinds(inputVolume, roiNode=roiNode)
         self.checkModelAvailable(model, remoteUrl)
-        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model)
+        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model, remoteUrl, remoteToken)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities), want_variance=bool(wantVariance)
                               and int(samples) > 1, modality=self.inputModality(inputVolume) if modality is None else str(modality),
                               strict=bool(strict), nan_policy=str(nanPolicy))
-        job.volumeNodeID = inputVolume.GetID()
+        job.volumeNodeID, job.sliceAxis = inputVolume.GetID(), self._lastAxis  # sliceAxis: what ``slices`` count along
         job.timePoint = shown_time_point(inputVolume)  # a sequence's volume: the time point segmented (applyResult)
         return job.start()
 
@@ -238,14 +263,20 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
         card = job.info.get("model_card") or self.modelCard(job.model)
+        if job.remote_url.strip() and job.info.get("model_card"):  # the panel counts the next range along its axis
+            self._remoteCards[job.remote_url.strip()] = dict(card)
         options = output.header.get("options", {})
         tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
-        region = None
+        region, mismatch = None, []
         if options.get("slices"):
             axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
             region = (axis, int(options["slices"][0]), int(options["slices"][1]))
             tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-        job.result_warnings = [*output.warnings, *([changed] if changed else [])]
+            if axis != getattr(job, "sliceAxis", axis):  # e.g. the remote engine restarted with another model meanwhile
+                mismatch.append(f"the slice range was counted along the volume's {'ijk'[job.sliceAxis]} axis, but "
+                                f"the engine's model cuts across its {'ijk'[axis]} axis: other slices than the ones "
+                                "chosen were segmented. Check the result, or segment every slice.")
+        job.result_warnings = [*output.warnings, *mismatch, *([changed] if changed else [])]
         for warning in job.result_warnings:
             logging.warning("SDSeg: %s", warning)
         # the writer adds the notes on segments it kept (a person's work, names taken): computed there, once

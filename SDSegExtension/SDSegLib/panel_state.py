@@ -115,8 +115,16 @@ def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str =
         ui.slicesLabel.text = _("Slices:")
         ui.estimateLabel.text = ""
         return
+    remote = ui.remoteUrlLineEdit.text.strip()  # a remote engine's model: its card as last seen (no network here)
+    if remote and logic.remoteCard(remote) is None:
+        ui.slicesLabel.text = _("Slices:")
+        ui.firstSliceSpinBox.toolTip = ui.lastSliceSpinBox.toolTip = _(
+            "Counted along the axis the remote engine's model slices the volume across: read from the engine when "
+            "Segment is pressed with a slice range or region, and shown here after its first run.")
+        ui.estimateLabel.text = ""
+        return
     try:
-        sel = logic.sliceSelection(p.inputVolume, p.modelId, p.roiNode, p.firstSlice, p.lastSlice)
+        sel = logic.sliceSelection(p.inputVolume, p.modelId, p.roiNode, p.firstSlice, p.lastSlice, remoteUrl=remote)
     except SDSegError as exc:
         ui.estimateLabel.text = "<span style='color:#b00000'>{}</span>".format(html.escape(str(exc)))
         return

@@ -91,6 +91,20 @@ class FakeScene(Observable):
     def GetSubjectHierarchyNode(self) -> FakeSubjectHierarchy:
         return self.subject_hierarchy
 
+    def ImportParameterNodes(self, saved: Dict[str, Dict[str, Any]]) -> None:
+        """Load a saved scene's module parameter nodes (module name -> saved values).
+
+        As ``vtkMRMLScene::Import`` does with singleton nodes: a module's existing parameter node is
+        kept and takes the saved content, with one ModifiedEvent; a missing one is added.
+        """
+        for module, values in saved.items():
+            node = self.parameter_nodes.get(module)
+            if node is None:
+                node = self.parameter_nodes[module] = FakeNode(f"{module} parameters")
+                node.values = {}
+            node.values.update(values)
+            node.Modified()
+
     def Clear(self) -> None:
         """Close the scene: StartCloseEvent, every node removed, EndCloseEvent."""
         self.InvokeEvent(self.StartCloseEvent)

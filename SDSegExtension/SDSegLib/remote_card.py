@@ -1,0 +1,60 @@
+"""The model card of a remote engine's model, for counting slice numbers along its axis.
+
+A slice range (first/last slice, or an ROI) is sent as voxel indices along the axis the model
+slices the volume across, which the model card's ``orientation`` decides (``volume_adapter.
+slicing_axis``). A remote engine serves its own model, whose card is usually not on this computer
+(and a local model of the same name may be another one), so the card comes from the engine's
+``info`` reply (``model_card``, protocol version 1). When it names no orientation, a range is
+refused rather than counted along a guessed axis.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+from SDSegLogic.errors import InputError
+from SDSegLogic.redact import redact_url
+from SDSegLogic.server.client import EngineClient
+
+__all__ = ["fetch_remote_card", "remote_orientation", "range_requested"]
+
+
+def fetch_remote_card(url: str, token: str, timeout: float = 10.0) -> Dict[str, Any]:
+    """The model card the remote engine at ``url`` serves (``{}`` when its ``info`` reply has none).
+
+    Opens a connection of its own (hello, ``info``), closed before returning.
+
+    Raises:
+        SDSegError: the engine cannot be reached or refuses the token (EngineError, EngineDiedError).
+    """
+    with EngineClient.from_url(url, token, timeout=timeout) as client:
+        card = client.info().get("model_card")
+    return dict(card) if isinstance(card, dict) else {}
+
+
+def range_requested(roi_node: Any, first_slice: int, last_slice: int) -> bool:
+    """True when only some slices are asked for (an ROI, or slice numbers other than 0..-1)."""
+    return roi_node is not None or int(first_slice) != 0 or int(last_slice) != -1
+
+
+def remote_orientation(card: Dict[str, Any], url: str, needed: bool) -> Optional[str]:
+    """The orientation code of a remote engine's model card (upper case), or None when unknown and not ``needed``.
+
+    Args:
+        card: the engine's ``model_card`` (:func:`fetch_remote_card`), ``{}`` when unknown.
+        url: the engine's URL, named (without its secrets) in the error.
+        needed: a slice range was asked for, so the axis it counts along matters.
+
+    Raises:
+        InputError: ``needed`` and the card names no orientation.
+    """
+    code = str(card.get("orientation") or "").strip().upper()
+    if code:
+        return code
+    if needed:
+        raise InputError(
+            f"the remote engine {redact_url(url)} did not say which orientation its model's slices were cut in "
+            "(its info reply has no model card orientation), so the slice numbers or region cannot be counted "
+            "along the right axis. Segment every slice (First slice 0, Last slice -1, no region), or update "
+            "the remote engine to this SDSeg version.")
+    return None
