@@ -5,7 +5,10 @@ The token never appears in argv (``ps`` shows argv to every user). It comes from
 ``--token-file`` (read when the file exists, else a fresh token is written there with 0600
 permissions). When the engine is ready it prints exactly one JSON line to stdout::
 
-    {"event": "ready", "host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
+    {"event": "ready", "host": "127.0.0.1", "listen_host": "127.0.0.1", "port": 50123, "pid": 4242, "protocol": 1, ...}
+
+``host`` is the address a client on this machine connects to; ``listen_host`` the one listened on
+(they differ for a wildcard ``--host 0.0.0.0`` or ``::``: ``host`` is then ``127.0.0.1`` or ``::1``).
 
 After that line, stdout is routed to stderr, so the parent may stop reading it. A stdout that cannot
 be written (``>&-``, ``1</dev/null``) gets a warning on stderr, with the line, and the engine serves.
@@ -43,7 +46,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
-from .engine_options import loopback_address
+from .engine_options import client_address, loopback_address
+from .log_text import log_safe
 from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
 
@@ -214,7 +218,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 (default auto)")
     p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: faithful: fp16 encoder/decoder + fp32 UNet on CUDA, fp32 on CPU)")
     p.add_argument("--host", default="127.0.0.1",
-                   help="bind address (default 127.0.0.1; ::1 and localhost are loopback too; others need --allow-remote)")
+                   help="bind address (default 127.0.0.1; ::1, [::1] and localhost are loopback too; others need --allow-remote)")
     p.add_argument("--port", type=int, default=0, help="TCP port, 0 = any free port (default)")
     p.add_argument("--token-file", help="read the token from this file, or create it (0600) with a new random token")
     p.add_argument("--token-env", help="read the token from this environment variable")
@@ -253,8 +257,8 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)
         return 2
-    if loopback_address(args.host) is None:
-        log.warning("listening on %s: other machines can reach this engine (token required)", args.host)
+    if loopback_address(options.host) is None:
+        log.warning("listening on %s: other machines can reach this engine (token required)", options.host)
     server = EngineServer(None, options)  # the predictor is set once loaded
     try:
         port = server.bind()
@@ -285,8 +289,9 @@ def main(argv: Optional[List[str]] = None) -> int:
     finally:
         restore()
     card = predictor.model_card
-    ready = {"event": "ready", "host": server.host, "port": port, "pid": os.getpid(), "protocol": PROTOCOL_VERSION,
-             "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
+    # "host": where a client on this machine connects (127.0.0.1 for a wildcard 0.0.0.0); "listen_host": the bound address
+    ready = {"event": "ready", "host": client_address(server.host), "listen_host": server.host, "port": port,
+             "pid": os.getpid(), "protocol": PROTOCOL_VERSION, "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
              "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
     unwritable = write_ready_line(ready)
@@ -299,7 +304,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                     unwritable, server.host, port, json.dumps(ready))
     route_stdout_to_stderr()
     if not parent_gone.is_set():
-        log.info("ready on %s:%d (model %s, device %s)", server.host, port, ready["model_id"], ready["device"])
+        log.info("ready on %s:%d (model %s, device %s)%s", server.host, port, log_safe(ready["model_id"]), ready["device"],
+                 "" if ready["host"] == server.host else f"; clients on this machine connect to {ready['host']}")
     server.serve_forever()
     log.info("engine stopped")
     if private_dir is not None and parent_gone.is_set():  # nobody else is left to delete the token

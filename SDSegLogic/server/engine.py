@@ -39,6 +39,7 @@ from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOption
 from .job_runner import LastFrame, run_segment
 from .job_state import EngineJob, check_shutdown_reason, not_started_error
 from .jobs import DEFAULT_OPTIONS, classify_exception, engine_info, parse_segment_request
+from .log_text import log_safe
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, recv_frame, wait_readable
 from .receive_budget import BodyReservation, ReceiveBudget, receive_request
 
@@ -92,7 +93,7 @@ class EngineServer:
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self._listener = socket.create_server((host, self.options.port), family=family, backlog=16)
         self._listener.settimeout(0.2)
-        self.port = self._listener.getsockname()[1]
+        self.host, self.port = self._listener.getsockname()[:2]  # as bound: "" (every IPv4 address) is "0.0.0.0"
         return self.port
 
     def serve_forever(self) -> None:
@@ -343,13 +344,14 @@ class EngineServer:
 
     # ------------------------------------------------------------------ jobs
     def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:
-        job_id = str(frame.header.get("job_id") or uuid.uuid4().hex[:12])
+        given = frame.header.get("job_id")  # 0 is an id (a client numbering its jobs from 0); only none or "" is not
+        job_id = uuid.uuid4().hex[:12] if given is None or given == "" else str(given)
         try:
             request = parse_segment_request(frame, geometry_from_json)
         except Exception as exc:  # noqa: BLE001 - SDSegError: the client's mistake; anything else: ours, logged
             code, message = classify_exception(exc)
             if not isinstance(exc, SDSegError):
-                log.exception("job %s: cannot read the segment request", job_id)
+                log.exception("job %s: cannot read the segment request", log_safe(job_id))
             connection.send({"type": "error", "job_id": job_id, "code": code, "message": message})
             return
         if not self._job_lock.acquire(blocking=False):

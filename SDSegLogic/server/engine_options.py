@@ -13,12 +13,47 @@ from typing import Optional
 from ..errors import SDSegError
 from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
 
-__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "loopback_address"]
+__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "WILDCARD_CLIENT_HOSTS", "client_address",
+           "loopback_address", "unbracketed"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
 LOCALHOST_NAMES = ("localhost", "localhost.")  #: names that always mean this machine (RFC 6761), resolved to an address
 MAX_SOCKET_TIMEOUT_S = 1e9  #: largest auth/io timeout (seconds): socket.settimeout refuses from about 9.2e9 (and inf)
+#: the address a client on this machine connects to when the engine listens on every address of a family
+WILDCARD_CLIENT_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
+
+
+def unbracketed(host: str) -> str:
+    """``host`` without the square brackets of a URL (``[::1]`` -> ``::1``); any other text unchanged.
+
+    Only an IP address inside the brackets loses them: ``--host [::1]`` (as written in
+    ``sdseg://[::1]:5000``) used to be refused as "not loopback" and, with ``--allow-remote``,
+    could not be bound at all.
+    """
+    text = str(host).strip()
+    if len(text) > 2 and text[0] == "[" and text[-1] == "]":
+        try:
+            ipaddress.ip_address(text[1:-1])
+        except ValueError:
+            return text
+        return text[1:-1]
+    return text
+
+
+def client_address(host: str) -> str:
+    """The address a client on this machine uses to reach an engine listening on ``host``.
+
+    A wildcard address (``0.0.0.0``, ``::``: every interface) is where the engine listens, not an
+    address to connect to (Windows and macOS refuse it); its loopback address is. Any other address
+    is returned as it is.
+    """
+    text = unbracketed(host)
+    try:
+        address = ipaddress.ip_address(text)
+    except ValueError:  # a name: it names the same machine for a client here
+        return text
+    return WILDCARD_CLIENT_HOSTS["0.0.0.0" if address.version == 4 else "::"] if address.is_unspecified else text
 
 
 def loopback_address(host: str) -> Optional[str]:
@@ -28,7 +63,7 @@ def loopback_address(host: str) -> Optional[str]:
     ``localhost`` is resolved, preferring IPv4 (``127.0.0.1``) and accepted only when it resolves
     to loopback addresses alone. It used to be refused as "not loopback", although it is.
     """
-    text = str(host).strip()
+    text = unbracketed(host)  # "[::1]", as in a URL, is "::1"
     try:
         return text if ipaddress.ip_address(text).is_loopback else None
     except ValueError:
@@ -83,6 +118,8 @@ class EngineOptions:
     max_inflight_request_bytes: Optional[int] = None
 
     def __post_init__(self) -> None:
+        if isinstance(self.host, str):  # "[::1]" (URL form): the address itself, for the check and for bind()
+            object.__setattr__(self, "host", unbracketed(self.host))
         if self.max_inflight_request_bytes is None and isinstance(self.max_request_bytes, int):
             object.__setattr__(self, "max_inflight_request_bytes", 2 * self.max_request_bytes)
 
@@ -109,7 +146,8 @@ class EngineOptions:
         if not self.idle_timeout_s >= 0:
             raise SDSegError(f"idle timeout {self.idle_timeout_s!r} s must be >= 0 (0: never exit when idle).")
         if not self.allow_remote and loopback_address(self.host) is None:
+            brackets = " Write an address without brackets (::1, not [::1])." if self.host.startswith("[") else ""
             raise SDSegError(
                 f"refusing to bind {self.host!r}: the engine listens on loopback (127.0.0.1, ::1 or localhost) only. "
-                "Pass --allow-remote to serve other machines (the token is still required)."
+                f"Pass --allow-remote to serve other machines (the token is still required).{brackets}"
             )

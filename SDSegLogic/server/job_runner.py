@@ -19,6 +19,7 @@ import numpy as np
 from ..errors import CancelledError
 from .job_state import EngineJob
 from .jobs import classify_exception
+from .log_text import log_safe
 from .protocol import geometry_to_json
 
 __all__ = ["LastFrame", "run_segment"]
@@ -39,7 +40,8 @@ def run_segment(job: EngineJob, predictor: Any, segment_fn: Optional[Callable[..
     """
     request, send = job.request, job.connection.send
     started = time.monotonic()
-    log.info("job %s: %s %s, options %s", job.job_id, request.image.dtype, tuple(request.image.shape), request.options)
+    name = log_safe(job.job_id)  # the client's text: a newline in it would forge a log line
+    log.info("job %s: %s %s, options %s", name, request.image.dtype, tuple(request.image.shape), request.options)
 
     def progress(done: int, total: int) -> None:
         # same estimate as SDSegLogic.progress.ProgressTracker, timed from the job's start
@@ -71,20 +73,20 @@ def run_segment(job: EngineJob, predictor: Any, segment_fn: Optional[Callable[..
             arrays["probabilities"] = np.asarray(result.probabilities, dtype=np.float32)
         if opts["want_variance"] and result.variance is not None:
             arrays["variance"] = np.asarray(result.variance, dtype=np.float32)
-        log.info("job %s: done in %.2f s", job.job_id, time.monotonic() - started)
+        log.info("job %s: done in %.2f s", name, time.monotonic() - started)
         return ({"type": "result", "job_id": job.job_id, "geometry": geometry_to_json(result.geometry),
                  "model_id": getattr(result, "model_id", ""), "model_version": getattr(result, "model_version", ""),
                  "voxel_counts": dict(getattr(result, "voxel_counts", {}) or {}), "options": opts,
                  "warnings": [str(w) for w in getattr(result, "warnings", ()) or ()],
                  "seconds": round(time.monotonic() - started, 3)}, arrays)
     except CancelledError:
-        log.info("job %s: %s after %.2f s", job.job_id, "cancelled" if job.shutdown_reason is None else
+        log.info("job %s: %s after %.2f s", name, "cancelled" if job.shutdown_reason is None else
                  f"stopped by the engine's shutdown ({job.shutdown_reason})", time.monotonic() - started)
         return job.stopped_frame(), None
     except Exception as exc:  # noqa: BLE001 - every failure becomes an error event
         code, message = classify_exception(exc)
         if code in ("internal_error",):
-            log.error("job %s failed:\n%s", job.job_id, traceback.format_exc())
+            log.error("job %s failed:\n%s", name, traceback.format_exc())
         else:
-            log.warning("job %s: %s: %s", job.job_id, code, message)
+            log.warning("job %s: %s: %s", name, code, log_safe(message))
         return {"type": "error", "job_id": job.job_id, "code": code, "message": message}, None

@@ -10,6 +10,7 @@ from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 
+from ..cli_errors import is_cpu_out_of_memory
 from ..errors import CancelledError, CheckpointError, GeometryError, InputError, ModelCardError, SDSegError
 from ..geometry import ImageGeometry
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
@@ -133,7 +134,7 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
 
 
 def _is_out_of_memory(exc: BaseException) -> bool:
-    if isinstance(exc, MemoryError):
+    if isinstance(exc, MemoryError) or is_cpu_out_of_memory(exc):  # the CPU allocator's words lack "out of memory"
         return True
     name = type(exc).__name__
     return name in ("OutOfMemoryError", "OutOfResourcesError") or (
@@ -155,10 +156,13 @@ def classify_exception(exc: BaseException) -> Tuple[str, str]:
                 torch.cuda.empty_cache()
         except Exception:  # noqa: BLE001 - best effort only
             pass
-        where = "host memory" if isinstance(exc, MemoryError) else "GPU memory"
+        if isinstance(exc, MemoryError) or is_cpu_out_of_memory(exc):  # it ran on the CPU: no CPU-device remedy
+            where, remedy = "host memory", "segment a slice range, or close other programs"
+        else:
+            where, remedy = "GPU memory", "segment a slice range, or choose the CPU device"
         return "out_of_memory", (
             f"the engine ran out of {where} while segmenting ({type(exc).__name__}). Lower the batch size or the "
-            "number of samples, segment a slice range, or choose the CPU device. The engine is still running."
+            f"number of samples, {remedy}. The engine is still running."
         )
     for cls, code in ((GeometryError, "geometry_error"), (InputError, "input_error"), (ModelCardError, "model_card_error"),
                       (CheckpointError, "checkpoint_error"), (SDSegError, "engine_error")):

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Callable, Dict, List, Optional, Sequence,
 
 from ..errors import CancelledError, SDSegError
 from .client_types import EngineDiedError
+from .engine_options import client_address
 from .log_tail import log_tail_text
 
 if TYPE_CHECKING:  # pragma: no cover - client.py imports this module at its end: importing it here would be circular
@@ -97,7 +98,9 @@ class EngineProcess:
                                   "Check the Python interpreter (and that the engine log file can be written).") from None
         try:
             ready = cls._wait_ready(popen, ready_timeout, log_path, should_cancel)
-            return cls(popen, ready.get("host", "127.0.0.1"), int(ready["port"]), token, token_dir, ready, log_path)
+            # an engine listening on a wildcard (0.0.0.0, ::) is reached here through loopback, not through the wildcard
+            host = client_address(str(ready.get("host") or "127.0.0.1"))
+            return cls(popen, host, int(ready["port"]), token, token_dir, ready, log_path)
         except BaseException:  # the engine is gone (or stopped by _wait_ready): leave nothing behind
             if popen.poll() is None:
                 popen.kill()
