@@ -247,6 +247,14 @@ def check_class_count(num_classes: Optional[int], multiclass: bool, foreground: 
                 f"and model.num_classes={foreground + 1}."
             )
         return
+    if (foreground is not None and foreground < 2) or (foreground is None and num_classes is not None and num_classes < 3):
+        raise TrainingConfigError(
+            f"{where}: data.multiclass is true with "
+            + (f"{foreground} foreground class" if foreground is not None else f"model.num_classes={num_classes}")
+            + ", but a multi-class model needs at least two foreground classes (num_classes = foreground classes + 1 "
+            ">= 3; class 0 is the union of all foreground, so one foreground class is the binary model); set "
+            "data.multiclass=false and model.num_classes=null, or list two or more classes in data.classes."
+        )
     if num_classes is not None and foreground is not None and num_classes != foreground + 1:
         raise TrainingConfigError(
             f"{where}: model.num_classes={num_classes} but the data has {foreground} foreground class(es); a multi-class "
