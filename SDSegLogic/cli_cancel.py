@@ -1,7 +1,8 @@
 """Ctrl-C (SIGINT) and SIGTERM in ``sdseg segment``: cancel between steps, never in the middle of a rename.
 
 :class:`CancelFlag` turns the first SIGINT or SIGTERM into a request that the run checks between
-its steps (before each input, between batches, before writing); a second Ctrl-C interrupts at once
+its steps (before each input, before each network call of a batch: every noise sample and DDIM
+step, before writing); a second Ctrl-C interrupts at once
 (``KeyboardInterrupt``). :func:`interrupts_deferred` holds Ctrl-C back for the instant in which the
 outputs of one input are renamed into place, so that an interrupt never leaves some of them new
 and the others old. Standard library only.

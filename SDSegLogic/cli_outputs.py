@@ -8,6 +8,7 @@ renames them together. Heavy collaborators (numpy, the writers) are imported ins
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -93,19 +94,44 @@ def _existing_folder(path: Path) -> Path:
     return folder
 
 
+def _virtual_file_system(folder: Path) -> bool:
+    """Whether ``folder`` is on a file system without storage (``/proc``, ``/sys``: no blocks at all)."""
+    try:
+        return os.statvfs(folder).f_blocks == 0
+    except (AttributeError, OSError):  # no statvfs (Windows), or it cannot be examined
+        return False
+
+
+def _unwritable(folder: Path, path: Path, exc: OSError) -> OutputError:
+    """Why no file could be created in the existing folder ``folder`` (``exc``), and the remedy that fits."""
+    cause = exc.strerror or str(exc)
+    other = "choose another output folder"
+    if _virtual_file_system(folder):
+        return _output_error(path, f"the folder {folder} is on a special (virtual) file system, such as /proc or /sys, "
+                                   "that cannot hold ordinary files", f"{other}, on a disk")
+    if exc.errno == errno.EROFS:
+        return _output_error(path, f"the folder {folder} is on a read-only file system", other)
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return _output_error(path, f"this user may not create files in the folder {folder} ({cause})",
+                             f"{other} or make this one writable")
+    if exc.errno in (errno.ENOSPC, getattr(errno, "EDQUOT", errno.ENOSPC)):
+        return _output_error(path, f"the disk of the folder {folder} is full ({cause})", f"free space or {other}")
+    return _output_error(path, f"no file can be created in the folder {folder} ({cause})", other)
+
+
 def _probe_folder(folder: Path, path: Path) -> None:
     """Create and remove a temporary file in ``folder``; raises :class:`OutputError` if that fails.
 
     Ctrl-C is held back from creating the file to removing it, so an interrupt never leaves it behind.
     """
     if not folder.is_dir():
-        raise _output_error(path, f"{folder} is a file, not a folder")
+        kind = "a file" if folder.is_file() else "a device or another special file"
+        raise _output_error(path, f"{folder} is {kind}, not a folder", "choose an output path in a folder")
     with interrupts_deferred():
         try:
             handle, name = tempfile.mkstemp(prefix=".sdseg-", suffix=".probe", dir=str(folder))
         except OSError as exc:
-            raise _output_error(path, f"the folder {folder} is not writable ({exc.strerror or exc})",
-                                "choose another output folder or make this one writable") from None
+            raise _unwritable(folder, path, exc) from None
         os.close(handle)
         os.unlink(name)
 
@@ -157,7 +183,7 @@ def _write_one(kind: str, temp: Path, job: Job, image, result, card, sources) ->
         write_segmentation(temp, result, card, input_path=job.input)
     elif kind == "preview":
         write_preview(temp, image, result, card, input_path=job.input)
-    else:  # multi-class: P(any segment) and the sum of the per-class variances
+    else:  # multi-class: P(any segment) and the summed variance (already so with collapse_classes)
         volume = result.probabilities if kind == "probabilities" else result.variance
         if volume.ndim == 4:
             volume = 1.0 - volume[0] if kind == "probabilities" else volume.sum(axis=0)

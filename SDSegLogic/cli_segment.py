@@ -32,6 +32,7 @@ from .cli import (
 from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, check_outputs, dicom_sources
+from .cli_sampling import check_sampling_counts, check_steps_for_model
 from .device import slow_cpu_dtype_note
 from .errors import CancelledError, InputError
 from .progress import ProgressEvent, ProgressTracker
@@ -83,6 +84,7 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
     folder_mode = len(inputs) > 1 or _is_dir(out) or out.endswith(("/", os.sep))
     extras = {"probabilities": args.prob_map, "uncertainty": args.uncertainty, "preview": args.preview,
               "dicom_seg": getattr(args, "dicom_seg", None)}
+    check_sampling_counts(args)
     if args.uncertainty and args.samples < 2:
         raise UsageError("--uncertainty needs --samples 2 or more (the variance over one sample is zero).")
     frame = getattr(args, "frame", None)
@@ -210,16 +212,6 @@ def _apply_compile(args: argparse.Namespace, predictor, device, reporter) -> Non
              "from the cache in about a second.")
 
 
-def _check_steps(args: argparse.Namespace, predictor) -> None:
-    """``--steps`` within the model's training timesteps, checked once before any input is read."""
-    schedule = getattr(predictor, "schedule", None)
-    limit = getattr(schedule, "num_train_timesteps", None)
-    if limit is not None and args.steps > limit:
-        raise UsageError(f"--steps {args.steps}: the model {predictor.model_card.model_id!r} was trained with {limit} "
-                         f"timesteps, so at most {limit} DDIM steps are possible; use --steps 1 (the paper's single "
-                         f"step) up to --steps {limit}.")
-
-
 def _check_budget_setting() -> None:
     """``SDSEG_MAX_BYTES`` read once before the model loads: a bad value is a usage error (exit 2), not every input's."""
     from .limits import default_memory_budget
@@ -281,8 +273,10 @@ def _segment_one(job: Job, predictor, args: argparse.Namespace, slices, prior: O
         image = read_image(job.input, frame=job.frame, series=job.series)
         sources = dicom_sources(job, image)  # before segmenting: a series a SEG cannot reference fails now
         cancel.check()
-        # soft maps and variance on the input grid only for the outputs that write them
-        keep = {"keep_probabilities": "probabilities" in job.outputs, "keep_variance": "uncertainty" in job.outputs}
+        # soft maps and variance on the input grid only for the outputs that write them, and only what they
+        # write: P(any segment) and the summed variance, not all C class maps of a multi-class model
+        keep = {"keep_probabilities": "probabilities" in job.outputs, "keep_variance": "uncertainty" in job.outputs,
+                "collapse_classes": True}
         tracker = ProgressTracker(_slice_count(image, predictor, slices, args, keep), prior)
 
         def on_progress(done: int, total: int) -> None:
@@ -343,7 +337,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
         check_outputs(jobs)  # under the flag: SIGTERM while a folder is probed must not leave the probe file
         cancel.check("no input was started")
         resolved, device, predictor = _load(args, loader)
-        _check_steps(args, predictor)
+        check_steps_for_model(args, predictor)
         cancel.check()
         _apply_compile(args, predictor, device, reporter)
         cancel.check()

@@ -25,7 +25,7 @@ from __future__ import annotations
 import numbers
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Optional, Tuple, Union
+from typing import TYPE_CHECKING, Callable, Optional, Tuple, Union
 
 from .errors import ConfigError, InputError, ModelCardError
 from .pipeline_inputs import validate_images
@@ -220,22 +220,26 @@ class SDSegPipeline:
         num_inference_steps: int = 1,
         num_samples: int = 1,
         seed: Optional[int] = 0,
+        should_cancel: Optional[Callable[[], bool]] = None,
     ) -> Tuple["np.ndarray", Optional["np.ndarray"]]:
         """NumPy entry point used by the volume pipeline and the engine server.
 
         Args:
             images: float32 (B, 3, S, S) in [-1, 1].
+            should_cancel: checked before every network call (each step of each sample); True
+                raises :class:`~SDSegLogic.errors.CancelledError` within one call.
 
         Returns:
             (probabilities, variance): float32 (B, C, S, S) with C = 1 for a binary model (the
             foreground probability) or C = K (softmax over classes); variance likewise or None.
         """
-        mean, variance = self._class_maps(images, num_inference_steps, num_samples, seed)
+        mean, variance = self._class_maps(images, num_inference_steps, num_samples, seed, should_cancel)
         return mean.cpu().numpy(), None if variance is None else variance.cpu().numpy()
 
     def predict_native(self, images: "np.ndarray", in_plane: Tuple[int, int], values: "np.ndarray", threshold: float,
                        keep_probabilities: bool = True, num_inference_steps: int = 1, num_samples: int = 1,
-                       seed: Optional[int] = 0, keep_variance: bool = True):
+                       seed: Optional[int] = 0, keep_variance: bool = True,
+                       should_cancel: Optional[Callable[[], bool]] = None):
         """Like :meth:`predict_probabilities`, resized to ``in_plane`` and labelled on this device.
 
         Used by the volume pipeline on CUDA (see :mod:`SDSegLogic.device_postprocess`): only the uint8
@@ -246,21 +250,22 @@ class SDSegPipeline:
         """
         from .device_postprocess import postprocess_on_device
 
-        mean, var = self._class_maps(images, num_inference_steps, num_samples, seed)
+        mean, var = self._class_maps(images, num_inference_steps, num_samples, seed, should_cancel)
         return postprocess_on_device(mean, var if keep_variance else None, in_plane, values, threshold, keep_probabilities)
 
     # ------------------------------------------------------------------ internals
-    def _class_maps(self, images, num_inference_steps: int, num_samples: int,
-                    seed: Optional[int]) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+    def _class_maps(self, images, num_inference_steps: int, num_samples: int, seed: Optional[int],
+                    should_cancel=None) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
         """Deterministic-DDIM soft maps with a class axis: float32 (B, C, S, S) on the device, C = 1 when binary."""
-        mean, variance = self._sample_maps(images, num_inference_steps, num_samples, 0.0, seed, None)
+        mean, variance = self._sample_maps(images, num_inference_steps, num_samples, 0.0, seed, None, should_cancel)
         if mean.ndim == 3:
             mean = mean[:, None]
             variance = None if variance is None else variance[:, None]
         return mean, variance
 
     def _sample_maps(self, images, num_inference_steps: int, num_samples: int, eta: float, seed: Optional[int],
-                     generator: Optional["torch.Generator"]) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+                     generator: Optional["torch.Generator"],
+                     should_cancel=None) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
         """Mean soft map and variance (or None) over the samples, float32 on the device."""
         import torch
 
@@ -281,10 +286,10 @@ class SDSegPipeline:
             else:
                 generator.manual_seed(int(seed))
         sampler = make_sampler(self.schedule, num_inference_steps, eta)
-        return self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state())
+        return self._sample_with_backoff(x, sampler, generator, int(num_samples), generator.get_state(), should_cancel)
 
     def _sample_with_backoff(self, x: "torch.Tensor", sampler, generator: "torch.Generator", num_samples: int,
-                             rng_state) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+                             rng_state, should_cancel=None) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
         """Mean and variance (None for one sample) over the samples of batch ``x``: (B, ...) float32 on the device.
 
         On CUDA out-of-memory the batch is split in halves and retried (each half replays the
@@ -296,7 +301,7 @@ class SDSegPipeline:
         limit = self._batch_limit
         if limit is None or x.shape[0] <= limit:
             try:
-                return self._all_samples(x, sampler, generator, num_samples, rng_state)
+                return self._all_samples(x, sampler, generator, num_samples, rng_state, should_cancel)
             except torch.cuda.OutOfMemoryError:
                 if x.shape[0] == 1:  # still an out-of-memory error: a resource, not the input (exit code 7)
                     torch.cuda.empty_cache()
@@ -307,19 +312,20 @@ class SDSegPipeline:
             # Retry outside the except clause, whose traceback still holds the failed attempt's tensors.
             torch.cuda.empty_cache()
             limit = self._batch_limit = max(1, x.shape[0] // 2)
-        parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state) for chunk in x.split(limit)]
+        parts = [self._sample_with_backoff(chunk, sampler, generator, num_samples, rng_state, should_cancel)
+                 for chunk in x.split(limit)]
         variance = None if parts[0][1] is None else torch.cat([v for _, v in parts])
         return torch.cat([m for m, _ in parts]), variance
 
     def _all_samples(self, x: "torch.Tensor", sampler, generator, num_samples: int,
-                     rng_state) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
+                     rng_state, should_cancel=None) -> Tuple["torch.Tensor", Optional["torch.Tensor"]]:
         """One attempt at batch ``x`` (no back-off): mean and variance over the samples, accumulated one by one."""
         import torch
 
         generator.set_state(rng_state)
         with torch.inference_mode():
             condition = self.model.encode_condition(x.to(device=self.device, dtype=self.dtype))
-            return mean_and_variance(lambda: self._one_sample(condition, sampler, generator), num_samples)
+            return mean_and_variance(lambda: self._one_sample(condition, sampler, generator, should_cancel), num_samples)
 
     def compile(self, mode: str = "default", cache_dir: Optional[Union[str, Path]] = None, backend: str = "inductor",
                 build: bool = True) -> "SDSegPipeline":
@@ -371,12 +377,13 @@ class SDSegPipeline:
 
         return compiled_rows(self.compile_summary)
 
-    def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator") -> "torch.Tensor":
+    def _one_sample(self, condition: "torch.Tensor", sampler, generator: "torch.Generator",
+                    should_cancel=None) -> "torch.Tensor":
         """One noise draw through the sampler and decoder: float32 (B, H, W) or (B, K, H, W).
 
         See :func:`SDSegLogic.pipeline_sampling.one_sample`.
         """
-        return one_sample(self, condition, sampler, generator)
+        return one_sample(self, condition, sampler, generator, should_cancel)
 
     def _validate_images(self, images) -> "torch.Tensor":
         return validate_images(images, self.config.input_multiple, self.sample_size)

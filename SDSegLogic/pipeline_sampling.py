@@ -4,6 +4,8 @@ The UNet and the decoder run on the pipeline's device; the latent arithmetic is 
 multi-class model runs one pass per class with the same noise (the B x K combinations in one
 batch) and combines the decoded images with the official rule (:func:`class_probabilities`).
 Several draws are reduced to their mean and variance as they come (:func:`mean_and_variance`).
+A ``should_cancel`` callable is checked before every network call (each DDIM step of each draw),
+so that a cancel request lands within one call even with many samples or steps.
 """
 
 from __future__ import annotations
@@ -11,17 +13,24 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Callable, Optional, Tuple
 
 from .device import exact_fp32
+from .errors import CancelledError
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
     from .pipeline import SDSegPipeline
 
-__all__ = ["one_sample", "class_probabilities", "mean_and_variance"]
+__all__ = ["one_sample", "class_probabilities", "mean_and_variance", "check_cancel"]
 
 
-def one_sample(pipe: "SDSegPipeline", condition: "torch.Tensor", sampler,
-               generator: "torch.Generator") -> "torch.Tensor":
+def check_cancel(should_cancel: Optional[Callable[[], bool]]) -> None:
+    """Raise :class:`CancelledError` when ``should_cancel`` (if given) returns True."""
+    if should_cancel is not None and should_cancel():
+        raise CancelledError("cancelled between network calls of a batch; the batch was dropped.")
+
+
+def one_sample(pipe: "SDSegPipeline", condition: "torch.Tensor", sampler, generator: "torch.Generator",
+               should_cancel: Optional[Callable[[], bool]] = None) -> "torch.Tensor":
     """One noise draw through ``sampler`` and the decoder.
 
     Args:
@@ -29,6 +38,7 @@ def one_sample(pipe: "SDSegPipeline", condition: "torch.Tensor", sampler,
         condition: condition latents (B, 4, h, w) on the pipeline's device.
         sampler: a :class:`~SDSegLogic.schedulers.DDIMSampler` (one step for the paper's method).
         generator: draws the initial noise, once with shape (1, 4, h, w): shared by every slice.
+        should_cancel: checked before each UNet call; True raises :class:`CancelledError`.
 
     Returns:
         float32 (B, H, W) soft maps in [0, 1] for a binary model, (B, K, H, W) class
@@ -48,6 +58,7 @@ def one_sample(pipe: "SDSegPipeline", condition: "torch.Tensor", sampler,
         cond, class_labels = condition, None
     latent = noise.to(pipe.device).expand(cond.shape[0], -1, -1, -1).contiguous()
     for t in sampler.timesteps:
+        check_cancel(should_cancel)
         timestep = torch.full((cond.shape[0],), t, device=pipe.device, dtype=torch.long)
         with exact_fp32(pipe.device.type == "cuda" and pipe.unet_dtype == torch.float32):
             eps = pipe.model.predict_noise(latent.to(pipe.unet_dtype), cond.to(pipe.unet_dtype), timestep, class_labels)

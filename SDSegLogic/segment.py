@@ -22,18 +22,19 @@ import logging
 import secrets
 import warnings
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple, Union
+from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 
 import numpy as np
 
 from .device_postprocess import NativeBatch
 from .errors import GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
-from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, resize_back,
-                            value_range, warn_if_raw_ct)
-from .segment_loop import _run_overlapped, _run_sequential
+from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, value_range,
+                            warn_if_raw_ct)
+from .segment_loop import _run_overlapped, _run_sequential, cancel_keyword
 from .segment_options import check_segment_options
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
+from .segment_sink import _BatchSink
 
 __all__ = ["SlicePredictor", "SegmentationResult", "SegmentationPlan", "segment_array", "plan_segmentation"]
 
@@ -57,6 +58,8 @@ class SlicePredictor(Protocol):
 
         C = 1 for a binary model (foreground probability), else the number of network classes
         (softmax, index 0 = background). The noise must not depend on the batch composition.
+        A predictor that also takes ``should_cancel`` gets the caller's, to check between its
+        network calls (raising :class:`~SDSegLogic.errors.CancelledError`).
         """
         ...
 
@@ -68,9 +71,11 @@ class SegmentationResult:
     Attributes:
         labels: uint8 (K, J, I) with the card's label values (0 = background).
         probabilities: float32 (K, J, I) foreground probability for a binary model, or
-            (C, K, J, I) class probabilities (index 0 = background) for a multi-class model;
-            None when the caller did not keep them (``keep_probabilities=False``).
-        variance: per-voxel variance across samples, same shape as ``probabilities``, or None.
+            (C, K, J, I) class probabilities (index 0 = background) for a multi-class model
+            ((K, J, I) P(any segment) with ``collapse_classes``); None when the caller did not
+            keep them (``keep_probabilities=False``).
+        variance: per-voxel variance across samples, same shape as ``probabilities`` (summed over
+            classes with ``collapse_classes``), or None.
         geometry: the input geometry (the same object, never recomputed).
         voxel_counts: class name -> number of voxels labelled with it.
         model_id / model_version: from the card.
@@ -135,77 +140,6 @@ def _on_cuda(predictor: Any) -> bool:
     return str(getattr(device, "type", device) or "").startswith("cuda")
 
 
-class _BatchSink:
-    """Post-processing of one predicted batch, writing into disjoint slabs of the outputs.
-
-    For the reoriented slices ``first:last`` it resizes the probabilities (and variance) back to
-    the native in-plane grid, stores them, thresholds (binary) or takes the argmax (multi-class)
-    into the labels and counts the voxels of each label value. Batches touch disjoint slabs, so
-    the result does not depend on the order or the thread in which batches are stored.
-
-    Args:
-        labels: uint8 (K', J', I') reoriented VIEW of the input-grid labels (written through).
-        probabilities: float32 (C, K', J', I') reoriented view of the input-grid probabilities, or
-            None to keep only the labels (each batch's native soft maps are then temporary).
-        variance: like ``probabilities`` or None.
-        in_plane: native (H, W) = (J', I') of a reoriented slice.
-        values: uint8 label value of each network class (index 0 = background = 0).
-        threshold: foreground threshold of a binary model.
-    """
-
-    def __init__(self, labels: np.ndarray, probabilities: Optional[np.ndarray], variance: Optional[np.ndarray],
-                 in_plane: Tuple[int, int], values: np.ndarray, threshold: float) -> None:
-        self.labels, self.probabilities, self.variance = labels, probabilities, variance
-        self.in_plane, self.values, self.threshold = tuple(in_plane), values, threshold
-        self.got_variance = False
-        self._counts: Dict[int, int] = {}
-
-    @property
-    def counts(self) -> Dict[int, int]:
-        """label value -> voxels labelled with it (background excluded), over all stored batches."""
-        return dict(self._counts)
-
-    def __call__(self, first: int, last: int, p: Union[np.ndarray, NativeBatch], v: Optional[np.ndarray]) -> None:
-        """Store float32 (B, C, S, S) probabilities ``p`` (variance ``v`` or None) of slices first:last.
-
-        ``p`` may instead be a :class:`NativeBatch` that the predictor already resized and
-        labelled on its device; it is then only stored and counted.
-        """
-        if isinstance(p, NativeBatch):
-            native, slab, v_native = p.probabilities, p.labels, p.variance
-        else:
-            native = resize_back(p, self.in_plane)  # (B, C, H, W)
-            v_native = None if v is None or self.variance is None else resize_back(v, self.in_plane)  # only if kept
-            if native.shape[1] == 1:
-                # == np.where(p > threshold, values[1], 0) without an int64 temporary
-                slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)
-            else:
-                slab = np.take(self.values, _first_argmax(native))
-        if self.probabilities is not None:
-            self.probabilities[:, first:last] = np.moveaxis(native, 1, 0)
-        if v_native is not None and self.variance is not None:
-            self.variance[:, first:last] = np.moveaxis(v_native, 1, 0)
-            self.got_variance = True
-        self.labels[first:last] = slab
-        for value in np.unique(self.values[1:]).tolist():
-            self._counts[value] = self._counts.get(value, 0) + int(np.count_nonzero(slab == value))
-
-
-def _first_argmax(p: np.ndarray) -> np.ndarray:
-    """``np.argmax(p, axis=1)`` as uint8 for finite float (B, C, H, W), C <= 256, one class at a time.
-
-    Ties go to the lowest class index, exactly as ``np.argmax``; this avoids argmax along a
-    strided axis and its int64 result.
-    """
-    best = p[:, 0].copy()
-    index = np.zeros(best.shape, dtype=np.uint8)
-    for c in range(1, p.shape[1]):
-        better = p[:, c] > best
-        np.copyto(best, p[:, c], where=better)
-        index[better] = c
-    return index
-
-
 def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePredictor, *,
                   slices: SliceRange = None, batch_size: int = 8, num_inference_steps: int = 1, num_samples: int = 1,
                   seed: Optional[int] = 0, progress: Optional[Callable[[int, int], None]] = None,
@@ -213,7 +147,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
                   strict_channels: bool = False, max_bytes: Optional[int] = None,
                   source: str = "image", overlap: Optional[bool] = None,
                   keep_probabilities: bool = True, device_postprocess: Optional[bool] = None, modality: str = "",
-                  strict_modality: bool = False, keep_variance: bool = True) -> SegmentationResult:
+                  strict_modality: bool = False, keep_variance: bool = True,
+                  collapse_classes: bool = False) -> SegmentationResult:
     """Segment a volume slice by slice and return labels on exactly the input's voxels.
 
     Args:
@@ -231,7 +166,9 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
             ``seed=None`` draws one random seed for the whole volume (every batch gets the same
             noise, as with a given seed) and records it, so the result can be reproduced.
         progress: ``progress(done_slices, total_slices)`` after each batch.
-        should_cancel: checked before each batch; True raises :class:`CancelledError`.
+        should_cancel: checked before each batch, and by a predictor that takes it (as
+            :class:`~SDSegLogic.pipeline.SDSegPipeline` does) before each of its network calls; True
+            raises :class:`CancelledError`, within one network call.
         nan_policy: ``"reject"`` (default) or ``"fill"`` (window minimum, with a warning).
         strict_channels: reject a colour/grayscale mismatch instead of adapting it.
         max_bytes: memory budget checked before any allocation.
@@ -248,6 +185,10 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         keep_variance: with ``num_samples > 1``, return the variance on the input grid. ``False``
             returns ``variance=None`` without allocating it (as large as the soft maps); the
             labels and soft maps are identical.
+        collapse_classes: for a multi-class model keep only P(any segment) = 1 - P(background) as
+            the probabilities and the variance summed over classes, each float32 (K, J, I) (what
+            ``sdseg segment --prob-map/--uncertainty`` write), instead of C maps each; the labels
+            are identical. No effect on a binary model.
         device_postprocess: resize back and threshold/argmax on the predictor's device
             (``predictor.predict_native``, see :mod:`SDSegLogic.device_postprocess`), so only
             uint8 labels come back to the host. ``None`` (default): when the predictor has
@@ -287,7 +228,8 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
         plan = plan_segmentation(array.shape, geometry, card, model_size=size, is_rgb=is_rgb, slices=slices,
                                  batch_size=batch_size, num_samples=num_samples, strict_channels=strict_channels,
                                  max_bytes=max_bytes, source=source, keep_probabilities=keep_probabilities,
-                                 keep_variance=keep_variance, modality=modality, strict_modality=strict_modality)
+                                 keep_variance=keep_variance, modality=modality, strict_modality=strict_modality,
+                                 collapse_classes=collapse_classes)
         notes.extend(plan.warnings)
         volume = array.astype(np.float32, copy=False)
         low, high = value_range(volume)  # both finite exactly when every voxel is
@@ -313,13 +255,13 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     # Outputs live on the INPUT grid; the loop writes through reoriented views of them, so no
     # inverse reorientation (and no copy) is needed at the end.
     labels = np.zeros(geometry.array_shape, dtype=np.uint8)
-    grid = (classes,) + geometry.array_shape
+    grid = (1 if collapse_classes else classes,) + geometry.array_shape  # only the maps that are kept
     probabilities = np.zeros(grid, dtype=np.float32) if keep_probabilities else None
     variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 and keep_variance else None
     values = np.asarray(card.label_values(), dtype=np.uint8)
     sink = _BatchSink(rplan.apply(labels), None if probabilities is None else rplan.apply(probabilities, leading=1),
                       None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,
-                      values, float(card.threshold))
+                      values, float(card.threshold), collapse_classes)
 
     def prepare(first: int, last: int) -> np.ndarray:
         return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference,
@@ -328,15 +270,20 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     if device_postprocess is None:
         device_postprocess = _on_cuda(predictor) and hasattr(predictor, "predict_native")
 
+    # a predictor that takes should_cancel checks it between its network calls (samples, DDIM steps)
+    cancel = cancel_keyword(predictor.predict_native if device_postprocess else predictor.predict_probabilities,
+                            should_cancel)
+
     def predict(x: np.ndarray, first: int, last: int):
         if device_postprocess:
             batch = predictor.predict_native(x, plan.in_plane, values, float(card.threshold),
                                              keep_probabilities=keep_probabilities, num_inference_steps=num_inference_steps,
-                                             num_samples=num_samples, seed=seed, keep_variance=variance_out is not None)
+                                             num_samples=num_samples, seed=seed, keep_variance=variance_out is not None,
+                                             **cancel)
             _check_native(batch, last - first, classes, plan.in_plane, card)
             return batch, None
         p, v = predictor.predict_probabilities(x, num_inference_steps=num_inference_steps, num_samples=num_samples,
-                                               seed=seed)
+                                               seed=seed, **cancel)
         _check_output(p, v, last - first, classes, size, card)
         return p, v
 
@@ -350,7 +297,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     got_variance = variance_out is not None and sink.got_variance
     if not got_variance:
         variance_out = None
-    if classes == 1:
+    if classes == 1 or collapse_classes:
         probabilities = probabilities[0] if probabilities is not None else None
         variance_out = variance_out[0] if variance_out is not None else None
     if labels.shape != geometry.array_shape:  # guarantee G1, checked in code and not only in tests

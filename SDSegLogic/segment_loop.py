@@ -2,14 +2,47 @@
 
 Both run ``prepare -> predict -> store`` over the same batches with the same calls of the
 predictor, ``progress`` and ``should_cancel`` (always from the calling thread), so the result is
-bit-identical whichever runs.
+bit-identical whichever runs. A cancel request seen by the predictor itself (between its network
+calls, see :func:`cancel_keyword`) ends the loop like one seen before a batch, with the same message.
 """
 
 from __future__ import annotations
 
+import inspect
+from typing import Callable, Optional
+
 from .errors import CancelledError
 
-__all__ = ["_run_sequential", "_run_overlapped"]
+__all__ = ["_run_sequential", "_run_overlapped", "cancel_keyword"]
+
+
+def cancel_keyword(method: Callable, should_cancel: Optional[Callable[[], bool]]) -> dict:
+    """``{"should_cancel": should_cancel}`` when ``method`` names that parameter, else ``{}``.
+
+    A predictor that takes it checks the request between its network calls (each sample and DDIM
+    step), so a cancel lands within one call; one that does not is only stopped between batches.
+    A bare ``**kwargs`` does not count: a wrapper may pass it on to a predictor without the keyword.
+    """
+    if should_cancel is None:
+        return {}
+    try:
+        parameters = inspect.signature(method).parameters.values()
+    except (TypeError, ValueError):  # a builtin or C callable without a signature
+        return {}
+    takes = any(p.name == "should_cancel" and p.kind is not inspect.Parameter.VAR_POSITIONAL for p in parameters)
+    return {"should_cancel": should_cancel} if takes else {}
+
+
+def _cancelled(source: str, done: int, total: int) -> CancelledError:
+    return CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
+
+
+def _predict(predict, x, first: int, last: int, source: str, done: int, total: int):
+    """``predict(x, first, last)``; a cancel inside it (between network calls) is reported with the slice count."""
+    try:
+        return predict(x, first, last)
+    except CancelledError:
+        raise _cancelled(source, done, total) from None
 
 
 def _run_sequential(batches, prepare, predict, sink, progress, should_cancel, source) -> None:
@@ -17,8 +50,8 @@ def _run_sequential(batches, prepare, predict, sink, progress, should_cancel, so
     total, done = batches[-1][1] - batches[0][0], 0
     for first, last in batches:
         if should_cancel is not None and should_cancel():
-            raise CancelledError(f"{source}: cancelled after {done} of {total} slices; nothing was written.")
-        p, v = predict(prepare(first, last), first, last)
+            raise _cancelled(source, done, total)
+        p, v = _predict(predict, prepare(first, last), first, last, source, done, total)
         sink(first, last, p, v)
         done += last - first
         if progress is not None:
@@ -50,12 +83,11 @@ def _run_overlapped(batches, prepare, predict, sink, progress, should_cancel, so
         stored = None
         for index, (first, last) in enumerate(batches):
             if should_cancel is not None and should_cancel():
-                raise CancelledError(f"{source}: cancelled after {done + storing} of {total} slices; nothing was "
-                                     "written.")
+                raise _cancelled(source, done + storing, total)
             x = prepared.result()
             if index + 1 < len(batches):
                 prepared = before.submit(prepare, *batches[index + 1])
-            p, v = predict(x, first, last)
+            p, v = _predict(predict, x, first, last, source, done + storing, total)
             del x
             if stored is not None:
                 stored.result()  # at most one batch waits to be stored; raises a worker's error

@@ -15,10 +15,17 @@ from typing import Optional
 
 from .errors import InputError
 
-__all__ = ["check_count", "check_seed", "check_max_bytes", "check_segment_options", "SEED_RANGE"]
+__all__ = ["check_count", "check_seed", "check_max_bytes", "check_segment_options", "SEED_RANGE", "MAX_SAMPLES",
+           "MAX_STEPS"]
 
 #: seeds a ``torch.Generator`` accepts: from -2**63 to 2**64 - 1
 SEED_RANGE = (-2**63, 2**64 - 1)
+#: most noise samples per volume that ``sdseg segment --samples`` and the engine server accept (each sample
+#: repeats every network call of the volume)
+MAX_SAMPLES = 64
+#: most sampling steps ``sdseg segment --steps`` and the engine server accept: a model trained with the usual
+#: 1000 timesteps allows no more DDIM steps (a model with fewer allows only as many as it has)
+MAX_STEPS = 1000
 
 _MEANING = {
     "batch_size": "slices per network call",

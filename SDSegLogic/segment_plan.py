@@ -208,7 +208,8 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
                       is_rgb: bool = False, slices: SliceRange = None, batch_size: int = 8, num_samples: int = 1,
                       strict_channels: bool = False, max_bytes: Optional[int] = None,
                       source: str = "image", keep_probabilities: bool = True, modality: str = "",
-                      strict_modality: bool = False, keep_variance: bool = True) -> SegmentationPlan:
+                      strict_modality: bool = False, keep_variance: bool = True,
+                      collapse_classes: bool = False) -> SegmentationPlan:
     """Decide how a volume will be segmented, without reading its voxels.
 
     Args:
@@ -220,9 +221,9 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
         slices: range of slices to segment, in INPUT voxel indices along the input axis that
             becomes the model's slicing axis (for an axial model and an axial scan: the input's k
             index as shown by Slicer's slice index). Others get label 0 and probability 0.
-        batch_size, num_samples, keep_probabilities, keep_variance: as in
+        batch_size, num_samples, keep_probabilities, keep_variance, collapse_classes: as in
             :func:`SDSegLogic.segment.segment_array` (the memory estimate counts the stored soft
-            maps and variance only when they are kept).
+            maps and variance only when they are kept, and one map each, not C, when collapsed).
         strict_channels: reject instead of adapting a channel mismatch.
         modality: the input's modality (:attr:`SDSegLogic.io.ImageData.modality`: a DICOM code such
             as ``"CT"`` or ``"MR"``, ``"photo"`` for a 2-D picture, ``""`` when unknown); one that
@@ -277,14 +278,15 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     voxels = geometry.num_voxels
     channels = 3 if is_rgb else 1
     variance = num_samples > 1 and keep_variance
-    per_voxel = 1 + 4 * classes * ((2 if keep_probabilities else 0) + (2 if variance else 0)) + 1 + (4 * channels)
+    kept = 1 if collapse_classes else classes  # float32 maps kept on the input grid per kind (probabilities, variance)
+    per_voxel = 1 + 4 * kept * ((2 if keep_probabilities else 0) + (2 if variance else 0)) + 1 + (4 * channels)
     batch = min(batch_size, model_range[1] - model_range[0])
     per_batch = batch * 4 * (3 * model_size * model_size * 4 + 3 * target.shape[0] * target.shape[1] * 3
                              + classes * model_size * model_size * 2)
     estimated = voxels * per_voxel + per_batch
     budget = int(max_bytes) if max_bytes is not None else default_memory_budget()
     if estimated > budget:
-        soft_maps = voxels * 8 * classes  # float32 maps on the input grid and their per-batch copies
+        soft_maps = voxels * 8 * kept  # float32 maps on the input grid and their per-batch copies
         raise _memory_refusal(source, geometry, classes, estimated, budget, soft_maps if keep_probabilities else 0,
                               soft_maps if variance else 0)
     num_batches = -(-(model_range[1] - model_range[0]) // batch_size)

@@ -31,7 +31,8 @@ def _estimates(crop: Path, folder: Path, samples: int) -> tuple:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         with_maps = plan_segmentation(image.array.shape, image.geometry, card, model_size=32, batch_size=3,
-                                      num_samples=samples, keep_probabilities=samples == 1)
+                                      num_samples=samples, keep_probabilities=samples == 1,
+                                      collapse_classes=True)  # the command keeps only the written map
         # one sample and no soft maps: what segmenting needs without the soft maps and the variance
         without = plan_segmentation(image.array.shape, image.geometry, card, model_size=32, batch_size=3,
                                     keep_probabilities=False)

@@ -1,0 +1,61 @@
+"""``sdseg segment --samples`` and ``--steps`` have upper bounds, the engine's, checked before any work.
+
+The CLI accepted any count (``--samples 100000`` ran the whole volume 100000 times), while the
+engine server refuses more than 64 samples and 1000 steps. A count over its bound is now a usage
+error (exit code 2) naming the option, the value and the limit, before the model is loaded.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+import pytest
+from cli_segment_fixtures import crop, isolated_home, run, tiny_folder  # noqa: F401 (fixtures)
+
+REPO = Path(__file__).resolve().parents[2]
+EXIT_USAGE = 2
+
+
+def _engine_limits() -> dict:
+    """The engine server's ``_LIMITS`` (option -> (low, high)), read from its source."""
+    tree = ast.parse((REPO / "SDSegLogic" / "server" / "jobs.py").read_text(encoding="utf-8"))
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_LIMITS" for t in node.targets):
+            wanted = ("num_samples", "num_inference_steps")  # (the seed's bound is an expression)
+            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values)
+                    if ast.literal_eval(k) in wanted}
+    raise AssertionError("SDSegLogic/server/jobs.py has no _LIMITS")
+
+
+MAX_SAMPLES = _engine_limits()["num_samples"][1]
+MAX_STEPS = _engine_limits()["num_inference_steps"][1]
+
+
+def test_the_bounds_are_the_engines():
+    from SDSegLogic.segment_options import MAX_SAMPLES as cli_samples, MAX_STEPS as cli_steps
+
+    limits = _engine_limits()
+    assert limits["num_samples"][1] == cli_samples
+    assert limits["num_inference_steps"][1] == cli_steps
+
+
+@pytest.mark.parametrize("option, value, limit", [("--samples", MAX_SAMPLES + 1, MAX_SAMPLES),
+                                                  ("--samples", 100000, MAX_SAMPLES),
+                                                  ("--steps", MAX_STEPS + 1, MAX_STEPS),
+                                                  ("--steps", 10**9, MAX_STEPS)])
+def test_a_count_over_its_bound_is_a_usage_error_before_the_model_loads(crop, tmp_path, capsys, option, value, limit):
+    out = tmp_path / "out" / "crop.seg.nrrd"
+    # a model that does not exist: the refusal must come before it is looked for
+    code, _, err = run(["segment", crop, "-o", out, option, value, "--model", tmp_path / "no-such-model"], capsys)
+    assert code == EXIT_USAGE, err
+    assert f"{option} {value}" in err and f"at most {limit}" in err, err
+    assert not out.parent.exists()
+
+
+def test_the_bounds_themselves_are_accepted(crop, tiny_folder, tmp_path, capsys):
+    out = tmp_path / "crop.seg.nrrd"
+    code, _, err = run(["segment", crop, "-o", out, "--samples", MAX_SAMPLES, "--slices", "0:1", "--model",
+                        tiny_folder, "--device", "cpu"], capsys)
+    assert code == 0, err
+    assert out.exists()
