@@ -245,8 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "them if missing (minutes, once per model, precision and GPU); off = eager")
     seg.add_argument("--batch-size", type=_int_at_least(1), default=None, metavar="N",
                      help="slices per network call (default: chosen by the engine: ~12 decoded images per call on a CPU, from free memory on a GPU)")
-    seg.add_argument("--steps", type=_int_at_least(1), default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM")
-    seg.add_argument("--samples", type=_int_at_least(1), default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty)")
+    seg.add_argument("--steps", type=_int_at_least(1), default=1, metavar="N", help="sampling steps: 1 = the paper's single step, >1 = DDIM (at most 1000)")
+    seg.add_argument("--samples", type=_int_at_least(1), default=1, metavar="N", help="noise samples averaged (>= 2 enables --uncertainty; at most 64)")
     seg.add_argument("--seed", type=_seed, default=0, metavar="S", help="random seed (default 0: reproducible)")
     seg.add_argument("--slices", type=str, default=None, metavar="A:B", help="only slices A..B-1 (0-based)")
     seg.add_argument("--prob-map", metavar="P", help="also write the foreground probability, float32 (multi-class: 1 - P(background))")
