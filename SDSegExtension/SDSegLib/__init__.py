@@ -36,7 +36,10 @@
   before its result is written (needs Slicer)
 * ``input_modality``: the input's DICOM modality (or "photo") for the engine's check (needs Slicer)
 * ``remote_card``: a remote engine's model card (its ``info`` reply), whose orientation decides the
-  axis a slice range counts along; a range is refused when it names none (no Slicer)
+  axis a slice range counts along, asked in the run's worker thread; a range is refused when it
+  names none (no Slicer)
+* ``progress_guard``: an engine's ``progress`` frame made safe to show (counts clamped, a bad time
+  left unknown; logged once) (no Slicer)
 
 Only the modules that need ``slicer`` import it, and only inside functions, so the others are
 tested with plain pytest (``Testing/Python/test_slicer_*.py``).

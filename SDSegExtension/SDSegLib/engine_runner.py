@@ -42,6 +42,7 @@ from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, engine_answers, start_deadline, unconfirmed_text
 from .diagnostics import describe_engine, redact_url  # describe_engine: public here too (the panel's device line)
 from .model_library import model_files_signature
+from .progress_guard import ProgressGuard
 
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",
            "GPU_KERNEL_CHOICES", "ENGINE_LOG_CODES", "ENGINE_STOPPED_TEXT"]
@@ -277,6 +278,7 @@ class SegmentationJob:
         self.error: Optional[BaseException] = None
         self.info: Dict[str, Any] = {}
         self.result_warnings: List[str] = []  # what the written result was stored with (SDSegModuleLogic.applyResult)
+        self.prepare: Optional[Callable[["SegmentationJob"], None]] = None  # worker's first step (remote card: slices)
 
     def start(self) -> "SegmentationJob":
         self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
@@ -335,8 +337,10 @@ class SegmentationJob:
         return self.poll()
 
     def _run(self) -> None:
-        put = self._events.put
+        put, progress = self._events.put, ProgressGuard()
         try:
+            if self.prepare is not None:  # network work kept off the GUI thread (SDSegLib.remote_card.deferred_slices)
+                self.prepare(self)
             client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token, self.gpu_kernels,
                                          should_cancel=self._cancel.is_set)
             self._client = client
@@ -349,7 +353,7 @@ class SegmentationJob:
                     client, self.image, self.geometry, should_cancel=self._cancel.is_set, job_poll_s=0.1,
                     busy=bool(self.info.get("busy")),
                     on_wait=lambda seconds: put(JobEvent("waiting", text=waiting_text(seconds), data={"seconds": seconds})),
-                    on_progress=lambda event: put(JobEvent("progress", data=dict(event))), **self.options,
+                    on_progress=lambda event: put(JobEvent("progress", data=progress.clean(event))), **self.options,
                 )
             finally:
                 client.close()

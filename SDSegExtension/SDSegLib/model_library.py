@@ -155,12 +155,22 @@ def remember_folder(recent: Sequence[str], folder: PathLike, limit: int = RECENT
 
 
 def check_model_folder(folder: PathLike) -> str:
-    """Verify a model folder (config, card, every weight file's sha256) and return its spec (absolute path).
+    """Verify a model folder (config, card, every weight file's sha256, tensor names and shapes) and return its spec.
+
+    As ``sdseg models verify``: a ``config.json`` edited after export keeps every sha256 valid, so the
+    weight files' safetensors headers are compared with it too (:func:`SDSegLogic.weight_shapes.
+    check_folder_shapes`; imports torch: call it off the GUI thread).
+
+    Returns:
+        The folder's absolute path, the model spec.
 
     Raises:
         CheckpointError: not a folder, or the problems :func:`SDSegLogic.model_folder.verify_model_folder` found.
+        WeightsMismatchError: a tensor missing, unexpected, of another shape than ``config.json`` makes it,
+            or stored as an integer type (the message names the file and the tensor).
     """
     from SDSegLogic.model_folder import verify_model_folder
+    from SDSegLogic.weight_shapes import check_folder_shapes
 
     path = Path(folder).expanduser().resolve()
     if not path.is_dir():
@@ -168,6 +178,10 @@ def check_model_folder(folder: PathLike) -> str:
     problems = verify_model_folder(path)
     if problems:
         raise CheckpointError(f"{path} is not a usable model folder: " + " ".join(problems))
+    try:
+        check_folder_shapes(path)
+    except CheckpointError as exc:  # WeightsMismatchError keeps its type; the message says which folder
+        raise type(exc)(f"{path} is not a usable model folder: {exc}") from exc
     return str(path)
 
 

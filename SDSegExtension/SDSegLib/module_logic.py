@@ -39,7 +39,7 @@ from .install import DependencyInstaller, installed_versions
 from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
-from .remote_card import fetch_remote_card, range_requested, remote_orientation
+from .remote_card import deferred_slices, fetch_remote_card, range_requested, remote_orientation
 from .segmentation_writer import check_output_volumes, write_result
 from .sequence_run import SequenceRun
 from .time_point import show_time_point, shown_time_point
@@ -208,23 +208,34 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         ``"fill"`` replaces NaN/infinite voxels by the window minimum instead of refusing them.
         ``modality`` replaces :meth:`inputModality` (a sequence's time point takes its browsed volume's).
 
+        With a remote engine and a slice range or ROI, the engine's model card (which decides the axis
+        the range counts along: :mod:`SDSegLib.remote_card`) is asked for in the job's worker thread,
+        so an engine that does not answer never freezes the GUI and Cancel stays usable; an engine
+        that cannot be reached, or whose card names no orientation, then ends the job with an
+        ``error`` event.
+
         Raises:
             InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
-                (:func:`~SDSegLib.node_checks.check_node_kinds`), the slice range is empty, or a slice
-                range or ROI is given for a remote engine that names no orientation for its model.
+                (:func:`~SDSegLib.node_checks.check_node_kinds`), or the slice range is empty (local engine).
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
-            SDSegError: a slice range or ROI with a remote engine that cannot be reached (its model
-                card, asked first, decides the axis the range counts along: :mod:`SDSegLib.remote_card`).
         """
         check_node_kinds(inputVolume, roiNode=roiNode)
         self.checkModelAvailable(model, remoteUrl)
-        array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model, remoteUrl, remoteToken)
+        url, prepare = str(remoteUrl or "").strip(), None
+        if url and range_requested(roiNode, firstSlice, lastSlice):  # the card, asked in the job's worker, decides the slices
+            corners = None if roiNode is None else self._roiCorners(roiNode, inputVolume)
+            prepare = deferred_slices(url, str(remoteToken or "").strip(), geometry_from_volume_node(inputVolume),
+                                      int(firstSlice), int(lastSlice), corners, self._remoteCards)
+            (array, geometry), slices = array_and_geometry_from_volume_node(inputVolume), None
+        else:
+            array, geometry, slices = self.prepareInput(inputVolume, roiNode, firstSlice, lastSlice, model, remoteUrl, remoteToken)
         job = SegmentationJob(self.engineManager, array, geometry, model, device, remoteUrl, remoteToken, gpuKernels,
                               num_inference_steps=int(steps), num_samples=int(samples), seed=int(seed), slices=slices,
                               batch_size=int(batchSize), want_probabilities=bool(wantProbabilities), want_variance=bool(wantVariance)
                               and int(samples) > 1, modality=self.inputModality(inputVolume) if modality is None else str(modality),
                               strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID, job.sliceAxis = inputVolume.GetID(), self._lastAxis  # sliceAxis: what ``slices`` count along
+        job.prepare = prepare  # None, or sets job.options["slices"] and job.sliceAxis before the engine is asked
         job.timePoint = shown_time_point(inputVolume)  # a sequence's volume: the time point segmented (applyResult)
         return job.start()
 

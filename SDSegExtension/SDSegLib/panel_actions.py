@@ -109,9 +109,20 @@ class PanelActionsMixin:
             self.useModelFolder(path)
 
     def useModelFolder(self, path: str) -> None:
-        """Verify a model folder (config, card, weight checksums), add it to the list and select it."""
-        with self._errorsShown(_("This folder is not a usable SDSeg model.")):
-            self._selectModel(self.logic.useModelFolder(path))
+        """Verify a model folder (config, card, weight checksums, tensor names and shapes), add it to the list and select it.
+
+        The check (it imports torch and reads every weight file) runs in a worker thread while the
+        panel keeps answering; a folder refused shows a dialog naming the file and tensor, and the
+        selection stays as it was.
+        """
+        button = self.ui.useModelFolderButton
+        button.enabled = False  # one check at a time
+        try:
+            with self._errorsShown(_("This folder is not a usable SDSeg model.")):
+                spec = run_keeping_gui_alive(lambda: self.logic.useModelFolder(path), qt.QApplication.processEvents)
+                self._selectModel(spec)
+        finally:
+            button.enabled = self._job is None  # a run locks it (RUN_CONTROLS)
 
     def onOpenModelsFolder(self) -> None:
         """Show the models folder (created if missing) in the system's file browser."""

@@ -6,17 +6,23 @@ slicing_axis``). A remote engine serves its own model, whose card is usually not
 (and a local model of the same name may be another one), so the card comes from the engine's
 ``info`` reply (``model_card``, protocol version 1). When it names no orientation, a range is
 refused rather than counted along a guessed axis.
+
+The card is asked for in the run's worker thread (:func:`deferred_slices`), never in the GUI thread:
+an engine that accepts the connection but does not answer would freeze Slicer until the timeout,
+with Cancel unusable. The panel's slice count uses the card last seen (no network).
 """
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Callable, Dict, Optional
+
+import numpy as np
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.redact import redact_url
 from SDSegLogic.server.client import EngineClient
 
-__all__ = ["fetch_remote_card", "remote_orientation", "range_requested"]
+__all__ = ["fetch_remote_card", "remote_orientation", "range_requested", "deferred_slices"]
 
 
 def fetch_remote_card(url: str, token: str, timeout: float = 10.0) -> Dict[str, Any]:
@@ -58,3 +64,29 @@ def remote_orientation(card: Dict[str, Any], url: str, needed: bool) -> Optional
             "along the right axis. Segment every slice (First slice 0, Last slice -1, no region), or update "
             "the remote engine to this SDSeg version.")
     return None
+
+
+def deferred_slices(url: str, token: str, geometry: Any, first_slice: int, last_slice: int,
+                    corners: Optional[np.ndarray], cards: Dict[str, Dict[str, Any]]) -> Callable[[Any], None]:
+    """The work that sets a remote run's slice range, for its worker thread (``SegmentationJob.prepare``).
+
+    Args:
+        url, token: the remote engine and its token.
+        geometry: the input's LPS grid (``ImageGeometry``), read in the GUI thread.
+        first_slice, last_slice: the slice numbers asked for (inclusive; -1 = the last one).
+        corners: an ROI's 8 corners (8, 3) in the volume's local RAS frame, or None.
+        cards: URL -> model card last seen, updated with the card fetched (the panel's slice count).
+
+    Returns:
+        ``prepare(job)``: fetches the card, sets ``job.options["slices"]`` (start, stop) and
+        ``job.sliceAxis``. Raises InputError (no orientation, empty range), SDSegError (unreachable).
+    """
+    from .volume_adapter import select_slices
+
+    def prepare(job: Any) -> None:
+        card = fetch_remote_card(url, token)
+        cards[url] = card
+        selection = select_slices(geometry, remote_orientation(card, url, True), first_slice, last_slice, corners)
+        job.options["slices"], job.sliceAxis = selection.slices, selection.axis
+
+    return prepare
