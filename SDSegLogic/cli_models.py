@@ -187,7 +187,7 @@ def _tensor_problems(folder: Path) -> List[str]:
     from .weight_shapes import check_folder_shapes
 
     try:
-        check_folder_shapes(folder)
+        check_folder_shapes(folder, outcome="The folder was left as it is.")
     except CheckpointError as exc:  # WeightsMismatchError, or a header that cannot be read
         return [str(exc)]
     return []

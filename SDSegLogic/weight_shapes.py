@@ -22,11 +22,13 @@ from typing import Dict, List, Mapping, Optional, Sequence, Tuple
 from .config import SDSegConfig
 from .errors import CheckpointError, WeightsMismatchError
 
-__all__ = ["safetensors_shapes", "check_shapes", "check_folder_shapes"]
+__all__ = ["INSTALLED_NOTHING", "safetensors_shapes", "check_shapes", "check_folder_shapes"]
 
 Shape = Tuple[int, ...]
 #: a safetensors header larger than this is not one (the format itself caps it at 100 MB)
 _MAX_HEADER = 100 * 1024 * 1024
+#: the last sentence of an import's refusal; ``sdseg models verify`` and Slicer's "Use model folder" say their own
+INSTALLED_NOTHING = "Nothing was installed."
 #: config sections that hold architecture sizes (the schedule and top-level fields set no weight shape)
 _SECTIONS = ("unet", "autoencoder", "condition_encoder", "fast_decoder")
 #: safetensors dtypes of floating-point tensors
@@ -112,7 +114,8 @@ def _value(config: SDSegConfig, key: str) -> str:
     return json.dumps(list(value) if isinstance(value, tuple) else value)
 
 
-def _refuse(config: SDSegConfig, config_name: str, wrong: List[Tuple[str, str, str, Shape, Shape]]) -> None:
+def _refuse(config: SDSegConfig, config_name: str, wrong: List[Tuple[str, str, str, Shape, Shape]],
+            outcome: str = INSTALLED_NOTHING) -> None:
     """Raise the WeightsMismatchError for ``wrong``: (source, component, tensor, file shape, model shape) rows."""
     keys = _keys_setting(config, [(component, tensor, found) for _, component, tensor, found, _ in wrong[:3]])
     lines = []
@@ -123,18 +126,18 @@ def _refuse(config: SDSegConfig, config_name: str, wrong: List[Tuple[str, str, s
                      f"(set by {named})")
     more = f" (and {len(wrong) - 3} more tensors)" if len(wrong) > 3 else ""
     raise WeightsMismatchError("; ".join(lines) + f"{more}. The weights do not fit the architecture in {config_name}: "
-                               "use the config.json these weights were trained with (or fix the keys named). Nothing "
-                               "was installed.")
+                               f"use the config.json these weights were trained with (or fix the keys named). {outcome}")
 
 
 def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[str, Shape]]],
-                 config_name: str = "config.json") -> None:
+                 config_name: str = "config.json", outcome: str = INSTALLED_NOTHING) -> None:
     """Refuse tensors whose shapes differ from those of the model ``config`` builds.
 
     Args:
         parts: ``(source, component, tensor name -> shape)``: the shapes of one file (or of tensors in memory),
             the component they are for and the file (or ``checkpoint (component)``) the message names.
         config_name: what the configuration is called in the message.
+        outcome: the message's last sentence: what the refusal left as it was.
 
     Raises:
         WeightsMismatchError: naming each of the first wrong tensors, its shape, the expected shape and the
@@ -145,7 +148,7 @@ def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[st
              for source, component, shapes in parts for tensor, shape in sorted(shapes.items())
              if tensor in expected.get(component, {}) and tuple(shape) != expected[component][tensor]]
     if wrong:
-        _refuse(config, config_name, wrong)
+        _refuse(config, config_name, wrong, outcome)
     lines = []
     for source, component, shapes in parts:
         missing = sorted(set(expected.get(component, {})) - set(shapes))
@@ -158,14 +161,14 @@ def check_shapes(config: SDSegConfig, parts: Sequence[Tuple[str, str, Mapping[st
     if lines:
         raise WeightsMismatchError("; ".join(lines) + f". The weights do not fit the architecture in {config_name} "
                                    "(a layer count or the class count edited, or another model's file): use the "
-                                   "config.json these weights were trained with. Nothing was installed.")
+                                   f"config.json these weights were trained with. {outcome}")
 
 
 def _listed(names: List[str], limit: int = 6) -> str:
     return ", ".join(repr(n) for n in names[:limit]) + (f" (+{len(names) - limit} more)" if len(names) > limit else "")
 
 
-def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
+def check_folder_shapes(folder: Path, source: Optional[str] = None, outcome: str = INSTALLED_NOTHING) -> None:
     """Check every weight file a model folder's card lists for a component (fp32 and fp16 alike) against its
     ``config.json``, before the folder is installed.
 
@@ -174,6 +177,7 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
 
     Args:
         source: how messages name the folder (e.g. the zip it came from); default the folder.
+        outcome: the messages' last sentence (default: for an import, nothing was installed).
 
     Raises:
         WeightsMismatchError: as :func:`check_shapes`, or a tensor stored as an integer or boolean type;
@@ -196,8 +200,8 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None) -> None:
             parts.append((f"{source or folder}: {rel}", component, {k: shape for k, (_, shape) in table.items()}))
             not_float += [f"{source or folder}: {rel}: tensor {k!r} is stored as {dtype}" for k, (dtype, _) in
                           sorted(table.items()) if dtype not in _FLOAT_DTYPES]
-    check_shapes(config, parts)
+    check_shapes(config, parts, outcome=outcome)
     if not_float:  # every weight of the SDSeg networks is floating point; the load refuses integers and booleans
         raise WeightsMismatchError("; ".join(not_float[:3]) + (f" (and {len(not_float) - 3} more)" if len(not_float) > 3
                                    else "") + ", but the model's weights are floating point (F32, F16 or BF16): "
-                                   "re-export the model. Nothing was installed.")
+                                   f"re-export the model. {outcome}")

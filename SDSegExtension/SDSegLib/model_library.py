@@ -179,7 +179,7 @@ def check_model_folder(folder: PathLike) -> str:
     if problems:
         raise CheckpointError(f"{path} is not a usable model folder: " + " ".join(problems))
     try:
-        check_folder_shapes(path)
+        check_folder_shapes(path, outcome="The folder is not used; the model selected before stays.")
     except CheckpointError as exc:  # WeightsMismatchError keeps its type; the message says which folder
         raise type(exc)(f"{path} is not a usable model folder: {exc}") from exc
     return str(path)

@@ -40,6 +40,7 @@ def test_check_model_folder_names_the_tensor(tiny_model, tmp_path):
     with pytest.raises(WeightsMismatchError) as refused:  # before: accepted, its spec returned
         check_model_folder(copy)
     assert SAID in str(refused.value) and str(copy) in str(refused.value) and "unet" in str(refused.value)
+    assert "installed" not in str(refused.value)  # nothing is installed here: the folder is just not used
 
 
 def test_use_model_folder_shows_the_tensor_and_keeps_the_selection(sdseg, tiny_model, tmp_path):
@@ -58,3 +59,4 @@ def test_use_model_folder_shows_the_tensor_and_keeps_the_selection(sdseg, tiny_m
 
 pytest.importorskip("PySide6.QtWidgets")
 from slicer_test_helpers import app, engines, sdseg, tiny_model  # noqa: E402,F401
+
