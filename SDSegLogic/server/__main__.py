@@ -244,6 +244,11 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _host_port(host: str, port: int) -> str:
+    """``host:port`` for a message; an IPv6 address in brackets (``[::]:5000``), as in a URL."""
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
 def main(argv: Optional[List[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s sdseg-engine %(levelname)s %(message)s")
@@ -257,8 +262,6 @@ def main(argv: Optional[List[str]] = None) -> int:
     except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
         print(f"sdseg-engine: {exc}", file=sys.stderr)
         return 2
-    if loopback_address(options.host) is None:
-        log.warning("listening on %s: other machines can reach this engine (token required)", options.host)
     server = EngineServer(None, options)  # the predictor is set once loaded
     try:
         port = server.bind()
@@ -266,6 +269,8 @@ def main(argv: Optional[List[str]] = None) -> int:
         print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}. Choose another --port (0 picks a free one) "
               "or stop the program that uses it.", file=sys.stderr)
         return 4
+    if loopback_address(options.host) is None:  # after bind: the address as bound ("" is 0.0.0.0), and its port
+        log.warning("listening on %s: other machines can reach this engine (token required)", _host_port(server.host, port))
     parent_gone = threading.Event()
     if args.watch_stdin:
         threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()

@@ -25,7 +25,6 @@ not fit is read and dropped and answered ``busy`` (:mod:`SDSegLogic.server.recei
 
 from __future__ import annotations
 
-import hmac
 import logging
 import socket
 import threading
@@ -34,14 +33,16 @@ import uuid
 from typing import Any, Callable, Dict, Optional
 
 from ..errors import SDSegError
-from .connection import Connection, DeadlineReader
+from .connection import Connection
+from .engine_handshake import authenticate, welcome_frame
 from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions, loopback_address
 from .job_runner import LastFrame, run_segment
 from .job_state import EngineJob, check_shutdown_reason, not_started_error
-from .jobs import DEFAULT_OPTIONS, classify_exception, engine_info, parse_segment_request
+from .jobs import classify_exception, engine_info, parse_segment_request
 from .log_text import log_safe
-from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_from_json, recv_frame, wait_readable
+from .protocol import Frame, ProtocolError, geometry_from_json, wait_readable
 from .receive_budget import BodyReservation, ReceiveBudget, receive_request
+from .wire_values import request_job_id
 
 __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "SHUTDOWN_JOIN_S"]
 
@@ -269,44 +270,12 @@ class EngineServer:
         connection.close()
 
     def _authenticate(self, connection: Connection) -> bool:
-        try:
-            try:  # one deadline for the whole hello: a peer trickling bytes cannot hold the connection open
-                frame = recv_frame(DeadlineReader(connection.sock, self.options.auth_timeout_s), 4096, 0)  # type: ignore[arg-type]
-            finally:
-                connection.sock.settimeout(self.options.auth_timeout_s)  # for the reply, not what was left of the deadline
-        except ProtocolError as exc:
-            connection.send({"type": "error", "code": exc.code, "message": exc.message})
-            return False
-        except socket.timeout:
-            connection.send({"type": "error", "code": "auth_timeout", "message": "no hello within the authentication timeout."})
-            return False
-        if frame.type != "hello":
-            connection.send({"type": "error", "code": "unauthenticated", "message": f"the first message must be 'hello' with the token, got {frame.type!r}."})
-            return False
-        token = frame.header.get("token")
-        # surrogatepass: a JSON "\ud800" is a str that strict UTF-8 cannot encode; it is just a wrong token
-        good = isinstance(token, str) and hmac.compare_digest(token.encode("utf-8", "surrogatepass"), self.options.token.encode("utf-8"))
-        if not good:
-            log.warning("rejected a connection from %s: bad token", connection.peer)
-            connection.send({"type": "error", "code": "bad_token", "message": "the engine token is wrong; read it again from the engine's token file."})
-            return False
-        version = frame.header.get("protocol")
-        if version != PROTOCOL_VERSION:
-            connection.send({"type": "error", "code": "protocol_version",
-                             "message": f"client speaks protocol {version!r}, this engine speaks {PROTOCOL_VERSION}; update the older side."})
-            return False
-        return True
+        """Read and check the hello (:func:`~SDSegLogic.server.engine_handshake.authenticate`); False once refused."""
+        return authenticate(connection, self.options)
 
     def _welcome(self, connection: Connection) -> None:
-        """Answer an authenticated hello: versions, model, device, limits and the segment options."""
-        from .. import __version__
-
-        card = getattr(self.predictor, "model_card", None)
-        connection.send({"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
-                         "model_id": getattr(card, "model_id", ""), "device": str(getattr(self.predictor, "device", "")),
-                         "limits": {"max_request_bytes": self.options.max_request_bytes, "max_header_bytes": self.options.max_header_bytes,
-                                    "max_inflight_request_bytes": self.options.max_inflight_request_bytes},
-                         "segment_options": sorted(DEFAULT_OPTIONS)})
+        """Answer an authenticated hello (:func:`~SDSegLogic.server.engine_handshake.welcome_frame`)."""
+        connection.send(welcome_frame(self.predictor, self.options))
 
     def _busy(self) -> bool:
         """``busy`` of pong and info: a job runs, or a body of the largest accepted size would not fit the budget now."""
@@ -344,24 +313,24 @@ class EngineServer:
 
     # ------------------------------------------------------------------ jobs
     def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:
-        given = frame.header.get("job_id")  # 0 is an id (a client numbering its jobs from 0); only none or "" is not
-        job_id = uuid.uuid4().hex[:12] if given is None or given == "" else str(given)
+        given = request_job_id(frame.header)  # 0 is an id (a client numbering its jobs from 0); only none or "" is not
+        job_id = given if given is not None else uuid.uuid4().hex[:12]  # told in "accepted"; a refusal says null
         try:
             request = parse_segment_request(frame, geometry_from_json)
         except Exception as exc:  # noqa: BLE001 - SDSegError: the client's mistake; anything else: ours, logged
             code, message = classify_exception(exc)
             if not isinstance(exc, SDSegError):
                 log.exception("job %s: cannot read the segment request", log_safe(job_id))
-            connection.send({"type": "error", "job_id": job_id, "code": code, "message": message})
+            connection.send({"type": "error", "job_id": given, "code": code, "message": message})
             return
         if not self._job_lock.acquire(blocking=False):
-            connection.send({"type": "error", "job_id": job_id, "code": "busy", "reason": "job_running",
+            connection.send({"type": "error", "job_id": given, "code": "busy", "reason": "job_running",
                              "message": "the engine is already running a job (one at a time); wait for it or cancel it."})
             return
         job = EngineJob(job_id, connection, request, held.hand_over())  # the image is the job's now, and so are its bytes
         self._job = job
         if self._stop.is_set():  # after self._job is set: a shutdown that began earlier may not have seen this job
-            self._refuse_while_stopping(job)
+            self._refuse_while_stopping(job, given)
             return
         job.thread = self._job_thread = threading.Thread(target=self._run_job, args=(job,), daemon=True,
                                                          name=f"sdseg-job-{job_id}")
@@ -373,7 +342,7 @@ class EngineServer:
             self._job_lock.release()
             raise
 
-    def _refuse_while_stopping(self, job: EngineJob) -> None:
+    def _refuse_while_stopping(self, job: EngineJob, given: Optional[str]) -> None:
         """Free the slot of a job whose request finished arriving after the shutdown began, and tell its client.
 
         Such a job used to start (the connection thread checks for a shutdown only between requests)
@@ -383,7 +352,7 @@ class EngineServer:
         job.release_request()
         self._job_lock.release()
         if job.claim_last_frame():
-            job.connection.send(not_started_error(job.job_id, self._stop_reason or "stopped"))
+            job.connection.send(not_started_error(given, self._stop_reason or "stopped"))  # given: the id the client knows
 
     def _run_job(self, job: EngineJob) -> None:
         final: Optional[LastFrame] = None

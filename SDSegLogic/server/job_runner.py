@@ -44,6 +44,8 @@ def run_segment(job: EngineJob, predictor: Any, segment_fn: Optional[Callable[..
     log.info("job %s: %s %s, options %s", name, request.image.dtype, tuple(request.image.shape), request.options)
 
     def progress(done: int, total: int) -> None:
+        if job.cancel_event.is_set():  # a batch that ended after the cancel: its next frame is the last one, no progress
+            return
         # same estimate as SDSegLogic.progress.ProgressTracker, timed from the job's start
         elapsed = time.monotonic() - started
         eta = 0.0 if done >= total else (elapsed / done * (total - done) if done > 0 else None)

@@ -51,7 +51,7 @@ def check_shutdown_reason(reason: str) -> str:
     return reason
 
 
-def shutdown_error(job_id: str, reason: str) -> Dict[str, Any]:
+def shutdown_error(job_id: Optional[str], reason: str) -> Dict[str, Any]:
     """The last frame of job ``job_id``, stopped because the engine shut down for ``reason``."""
     why = SHUTDOWN_REASONS[check_shutdown_reason(reason)]
     return {"type": "error", "job_id": job_id, "code": ENGINE_SHUTDOWN, "reason": reason,
@@ -59,8 +59,11 @@ def shutdown_error(job_id: str, reason: str) -> Dict[str, Any]:
                        "Start the engine again, then run the segmentation again."}
 
 
-def not_started_error(job_id: str, reason: str) -> Dict[str, Any]:
-    """The answer to a ``segment`` request that finished arriving once the engine was shutting down for ``reason``."""
+def not_started_error(job_id: Optional[str], reason: str) -> Dict[str, Any]:
+    """The answer to a ``segment`` request that finished arriving once the engine was shutting down for ``reason``.
+
+    ``job_id`` is the request's own id, None (``null``) when it named none: the job never started.
+    """
     why = SHUTDOWN_REASONS[check_shutdown_reason(reason)]
     return {**shutdown_error(job_id, reason),
             "message": f"the engine was shutting down ({why}) when this segment request arrived; the job was not started. "

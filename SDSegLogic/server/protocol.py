@@ -28,8 +28,10 @@ from typing import Any, Dict, List, Mapping, Optional, Tuple
 
 import numpy as np
 
-from ..errors import GeometryError, InputError, SDSegError
-from ..geometry import ImageGeometry
+from ..errors import InputError, SDSegError
+from .wire_values import geometry_from_json, geometry_to_json
+from .wire_values import short_repr as _short
+from .wire_values import whole_number as _whole_number
 
 __all__ = [
     "PROTOCOL_VERSION",
@@ -233,21 +235,6 @@ def recv_prefix(sock: socket.socket, max_header_bytes: int, max_body_bytes: int)
     return hlen, blen
 
 
-def _short(value: Any, limit: int = 200) -> str:
-    """``repr(value)``, cut to ``limit`` characters (error messages echo what the peer sent)."""
-    text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
-
-
-def _whole_number(value: Any) -> int:
-    """A JSON integer (an integral float such as ``8.0`` too); ValueError for anything else."""
-    if isinstance(value, int) and not isinstance(value, bool):
-        return value
-    if isinstance(value, float) and math.isfinite(value) and value.is_integer():
-        return int(value)
-    raise ValueError(f"{_short(value)} is not a whole number")
-
-
 def array_layout(header: Dict[str, Any], body_len: int) -> List[Tuple[str, np.dtype, List[int], int, int]]:
     """The checked ``header["arrays"]`` of a ``body_len``-byte body: ``(name, "<" dtype, shape, offset, nbytes)`` each.
 
@@ -342,58 +329,3 @@ def recv_frame(sock: socket.socket, max_header_bytes: int = DEFAULT_MAX_HEADER_B
     raw, blen = recv_head(sock, max_header_bytes, max_body_bytes)
     body = recv_body(sock, blen) if blen else bytearray()
     return decode_frame(raw, body)
-
-
-# ---------------------------------------------------------------------- geometry on the wire
-def geometry_to_json(geometry: ImageGeometry) -> Dict[str, Any]:
-    """ImageGeometry -> JSON object (LPS; spacing/origin/shape in i, j, k order; direction rows)."""
-    return {
-        "frame": "LPS",
-        "spacing": list(geometry.spacing),
-        "origin": list(geometry.origin),
-        "direction": [list(row) for row in geometry.direction],
-        "shape": list(geometry.shape),
-    }
-
-
-def _three(data: Dict[str, Any], key: str) -> List[Any]:
-    value = data[key]
-    if not isinstance(value, list) or len(value) != 3:
-        raise GeometryError(f"geometry {key} must be a list of 3 entries, got {_short(value)}.")
-    return value
-
-
-def _numbers(values: List[Any], key: str) -> Tuple[float, float, float]:
-    if not all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values):
-        raise GeometryError(f"geometry {key} must hold numbers, got {_short(values)}.")
-    try:
-        return tuple(float(v) for v in values)  # type: ignore[return-value]
-    except OverflowError:  # a JSON integer such as 10**400
-        raise GeometryError(f"geometry {key} holds a number too large for a float, got {_short(values)}.") from None
-
-
-def geometry_from_json(data: Any) -> ImageGeometry:
-    """Inverse of :func:`geometry_to_json`; raises GeometryError naming the bad field and value.
-
-    ``spacing`` and ``origin`` are 3 numbers, ``direction`` 3 rows of 3 numbers and ``shape`` 3
-    whole numbers (a fractional voxel count such as 2.5 is refused, not truncated).
-    """
-    if not isinstance(data, dict):
-        raise GeometryError(f"geometry must be an object with spacing, origin, direction, shape; got {type(data).__name__}.")
-    if data.get("frame", "LPS") != "LPS":
-        raise GeometryError(f"geometry frame {_short(data.get('frame'))} is not supported; convert to LPS (negate x and y of RAS).")
-    try:
-        rows = _three(data, "direction")
-        if not all(isinstance(row, list) and len(row) == 3 for row in rows):
-            raise GeometryError(f"geometry direction must be 3 rows of 3 numbers, got {_short(rows)}.")
-        shape = _three(data, "shape")
-        try:
-            counts = tuple(_whole_number(n) for n in shape)
-        except ValueError:
-            raise GeometryError(f"geometry shape must be 3 whole voxel counts (I, J, K), got {_short(shape)}.") from None
-        return ImageGeometry(
-            spacing=_numbers(_three(data, "spacing"), "spacing"), origin=_numbers(_three(data, "origin"), "origin"),
-            direction=tuple(_numbers(row, "direction") for row in rows), shape=counts,
-        )
-    except KeyError as exc:
-        raise GeometryError(f"geometry is missing {exc.args[0]!r}; it needs spacing, origin, direction and shape.") from None

@@ -20,6 +20,7 @@ import threading
 from typing import Any, Dict, Optional, Tuple
 
 from .protocol import Frame, ProtocolError, decode_frame, discard_body, parse_header, recv_body, recv_head
+from .wire_values import request_job_id
 
 __all__ = ["UNCOUNTED_BODY_BYTES", "BUDGET_RETRY_AFTER_S", "ReceiveBudget", "BodyReservation", "BudgetExceeded",
            "receive_request"]
@@ -109,9 +110,8 @@ def _mib(nbytes: int) -> str:
 
 
 def _refusal(header: Dict[str, Any], blen: int, budget: ReceiveBudget) -> BudgetExceeded:
-    fields: Dict[str, Any] = {"reason": "receive_budget", "retry_after_s": BUDGET_RETRY_AFTER_S}
-    if header.get("job_id") is not None:
-        fields["job_id"] = str(header["job_id"])
+    # always a job_id: the request's own, or null when it named none ("" too), as every refusal says it
+    fields: Dict[str, Any] = {"job_id": request_job_id(header), "reason": "receive_budget", "retry_after_s": BUDGET_RETRY_AFTER_S}
     return BudgetExceeded(
         f"the engine is receiving or holding other requests ({_mib(budget.in_use)} of its {_mib(budget.limit)} "
         f"budget for request bodies), so this {_mib(blen)} request was read and dropped. Wait until a ping says the "
