@@ -207,6 +207,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
         remove_resume_checkpoint(out)  # --overwrite starts an interrupted run over
     out.mkdir(parents=True, exist_ok=True)
     info, split, sets = load_data(cfg.data, out)
+    cfg.data.image_resize = info.image_resize  # null -> the kind's mode, so that the records (resume checkpoint) name it
     train, val = sets["train"], sets.get("val")
     heldout = val is not None
     if not heldout:  # score on the training masks, but never call that held-out

@@ -14,7 +14,9 @@ training or model selection) with a single step, and reports:
   ``fast_decoder=True``;
 * ``warnings``: when the config prepares the data otherwise than the folder's model card says
   (intensity window or mapping, size, resize mode), as ``sdseg-eval`` does for a checkpoint
-  (:func:`~.run_compat.card_data_note`); the scores are still computed.
+  (:func:`~.run_compat.card_data_note`), or names other classes than the card; the scores are still
+  computed. A config that lists the card's classes in another order is refused
+  (:func:`~.card_classes.card_class_note`): each per-class Dice would describe another class.
 
 Dice follows :mod:`.metrics` and :func:`~.evaluate.score_predictions`: one Dice per class per
 case; the demo's test split is one pseudo-volume, so each class gets one Dice over the 27-slice
@@ -65,6 +67,7 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
 
     from .data import load_data
     from .evaluate import predict_slices, score_predictions
+    from .card_classes import card_class_note
     from .run_compat import card_data_note
 
     model_dir = Path(model_dir)
@@ -81,10 +84,11 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         "split": "test", "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
         "files": sorted(p.name for p in model_dir.iterdir()),
     }
-    note = card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize)
-    if note:  # the JSON keeps it beside the scores it qualifies
+    notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass),  # refuses reordered classes
+             card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize)]
+    for note in filter(None, notes):  # the JSON keeps them beside the scores they qualify
         warnings.warn(note, stacklevel=2)
-        result["warnings"] = [note]
+        result.setdefault("warnings", []).append(note)
     slices_info = json.loads((Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json").read_text())
     if "slices" in slices_info:
         result["test_slice_indices"] = [min(slices_info["slices"]["test"]), max(slices_info["slices"]["test"])]

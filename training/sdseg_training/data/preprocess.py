@@ -230,12 +230,18 @@ def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tupl
 
     Returns:
         (array, spacing): float32 (or uint8 for labels) (K, J, I) and the (i, j, k) spacing in mm.
+
+    Raises:
+        DatasetError: a label map (``is_label``) with non-integral values or values outside 0..255, which an
+            8-bit cast would truncate or wrap (300 -> 44) silently.
     """
     import SimpleITK as sitk
 
+    from .labels import integral_labels
+
     image = sitk.DICOMOrient(_scalar_volume(_read_itk(path), path), "LPS")
     array = sitk.GetArrayFromImage(image)
-    array = array.astype(np.uint8 if is_label else np.float32)
+    array = integral_labels(array, Path(path)) if is_label else array.astype(np.float32)
     return array, tuple(float(s) for s in image.GetSpacing())  # type: ignore[return-value]
 
 

@@ -1,0 +1,54 @@
+"""Whether an exported model card's classes are the config's classes, in the config's order.
+
+``heldout eval`` scores the network's class index ``i`` (1..K) against the config's ``i``-th
+``data.classes`` entry. The card lists the classes in the network's order, so a config that lists
+the same classes in another order would score each class's Dice against another class's masks,
+silently; that is refused. Names that differ otherwise (a card renamed at export through its card
+file, a config of another dataset) are reported, not refused. The card's ``label_value`` is the
+segment's value in the engine's output label map, chosen at export, not a value of the training
+label files, so it is not compared with ``data.classes[*].labels``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, List, Optional, Sequence
+
+from .errors import TrainingConfigError
+
+__all__ = ["card_class_note"]
+
+
+def _key(name: str) -> str:
+    return str(name).strip().casefold()  # as SDSegLogic.model_card compares class names
+
+
+def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass: bool) -> Optional[str]:
+    """Compare a model card's classes with the config's, in order.
+
+    Args:
+        model_dir: the exported folder, for the message.
+        card: its ``SDSegLogic.model_card.ModelCard`` (None: nothing to compare).
+        names: the config's foreground class names in class-index order (``DatasetInfo.class_names``).
+        multiclass: ``data.multiclass``; a binary model has one class, so no order to compare.
+
+    Returns:
+        A warning when the names differ (other than by case or surrounding spaces), else None.
+
+    Raises:
+        TrainingConfigError: the same classes in another order, naming both orders and the remedy.
+    """
+    if card is None or not multiclass:
+        return None
+    trained: List[str] = [c.name for c in card.classes]
+    now = [str(n) for n in names]
+    if [_key(n) for n in trained] == [_key(n) for n in now]:
+        return None
+    card_file = Path(model_dir) / "model_card.json"
+    if sorted(_key(n) for n in trained) == sorted(_key(n) for n in now):
+        raise TrainingConfigError(
+            f"cannot evaluate {model_dir}: the config lists the model's classes in another order ({now}) than its "
+            f"model card ({trained}, {card_file}); the network's class i would be scored against the config's i-th "
+            f"class, so each per-class Dice would describe another class. List data.classes in the card's order: {trained}.")
+    return (f"the classes of {model_dir} ({trained} in {card_file}) are not the config's data.classes ({now}): class i "
+            "of the network is scored against the config's i-th class; check that they are the same structures.")
