@@ -13,7 +13,7 @@ import json
 import socket
 import struct
 from pathlib import Path
-from typing import Any, Dict, Iterator, Optional
+from typing import Any, Dict, Iterator, Optional, Tuple
 
 import pytest
 
@@ -43,6 +43,26 @@ def make_tiny_model(folder: Path, classes=TINY_CLASSES[:1], model_id: str = "tin
         classes=tuple(SegmentClass(name, value, color, terminology) for name, value, color, terminology in classes),
     )
     return save_model_folder(folder, SDSegModel(config), card, overwrite=True)
+
+
+def tiny_pipeline(folder: Path):
+    """An :class:`~SDSegLogic.pipeline.SDSegPipeline` on CPU of a tiny model saved into ``folder`` (:func:`make_tiny_model`)."""
+    from SDSegLogic.pipeline import SDSegPipeline
+
+    return SDSegPipeline.from_pretrained(make_tiny_model(folder), device="cpu")
+
+
+def tiny_pipeline_fixture(model_name: str, tmp_name: str = "models"):
+    """A module-scoped ``pipeline`` fixture: :func:`tiny_pipeline` of a model saved as ``<tmp>/<model_name>``.
+
+    Assign it in a test module: ``pipeline = tiny_pipeline_fixture("tiny-late")``.
+    """
+
+    @pytest.fixture(scope="module")
+    def pipeline(tmp_path_factory):
+        return tiny_pipeline(tmp_path_factory.mktemp(tmp_name) / model_name)
+
+    return pipeline
 
 
 @pytest.fixture(scope="module")
@@ -182,3 +202,22 @@ def serving_engine(pipeline, token: str, segment_fn=None) -> Iterator[Any]:
     finally:
         engine.shutdown()
         serving.join(15)
+
+
+@contextlib.contextmanager
+def serving_on_port(pipeline, token: str, segment_fn=None, **options) -> Iterator[Tuple[Any, int]]:
+    """Like :func:`serving_engine`, with more :class:`EngineOptions` (``options``); yields (engine, its port).
+
+    The serving thread is not joined on exit (the engine is shut down).
+    """
+    import threading
+
+    from SDSegLogic.server.engine import EngineOptions, EngineServer
+
+    server = EngineServer(pipeline, EngineOptions(token=token, **options), segment_fn=segment_fn)
+    port = server.bind()
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server, port
+    finally:
+        server.shutdown()

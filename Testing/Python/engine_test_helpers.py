@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import warnings
 
+import numpy as np
 import torch
 
 from SDSegLogic.config import SDSegConfig, UNetConfig, preset
+from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
 from SDSegLogic.models import SDSegModel
 
@@ -49,6 +51,12 @@ def tiny_card(num_classes: int | None = None, model_id: str = "tiny-test") -> Mo
 def random_slices(batch: int = 2, size: int = 32, seed: int = 1) -> torch.Tensor:
     gen = torch.Generator().manual_seed(seed)
     return torch.rand(batch, 3, size, size, generator=gen) * 2 - 1
+
+
+def ramp_volume():
+    """A float32 (3, 20, 24) (K, J, I) ramp from -200 to 300 and its axis-aligned geometry (0.8 x 0.8 x 2.0 mm)."""
+    array = np.linspace(-200, 300, 3 * 20 * 24, dtype=np.float32).reshape(3, 20, 24)
+    return array, ImageGeometry((0.8, 0.8, 2.0), (0.0, 0.0, 0.0), np.eye(3), (24, 20, 3))
 
 
 def tiny_cpu_pipelines() -> dict:

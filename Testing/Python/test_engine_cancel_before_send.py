@@ -12,7 +12,7 @@ import threading
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, wait_until
+from engine_fixtures import tiny_pipeline_fixture, wait_until
 from SDSegLogic.errors import CancelledError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient
@@ -22,11 +22,7 @@ TOKEN = "cancel-before-send-" + "c" * 32
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from SDSegLogic.pipeline import SDSegPipeline
-
-    return SDSegPipeline.from_pretrained(make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-cancel"), device="cpu")
+pipeline = tiny_pipeline_fixture("tiny-cancel")
 
 
 def _geometry(shape_kji) -> ImageGeometry:

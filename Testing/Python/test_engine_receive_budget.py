@@ -17,18 +17,17 @@ import socket
 import struct
 import threading
 import time
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
 import slicer_logic_helpers  # noqa: F401 - puts SDSegLib (the Slicer panel's busy wait) on sys.path
-from engine_fixtures import make_tiny_model, raw_frame, read_reply, wait_until
+from engine_fixtures import raw_frame, read_reply, serving_on_port, tiny_pipeline_fixture, wait_until
 from SDSegLib.busy_wait import segment_when_free
 from SDSegLogic.errors import CancelledError, SDSegError
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineBusyError, EngineClient, EngineError
-from SDSegLogic.server.engine import EngineOptions, EngineServer
+from SDSegLogic.server.engine import EngineOptions
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, encode_frame, geometry_to_json, recv_frame
 
 TOKEN = "budget-" + "b" * 32
@@ -36,23 +35,12 @@ MIB = 1 << 20
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from SDSegLogic.pipeline import SDSegPipeline
-
-    return SDSegPipeline.from_pretrained(make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-budget"), device="cpu")
+pipeline = tiny_pipeline_fixture("tiny-budget")
 
 
-@contextmanager
 def serving(pipeline, segment_fn=None, **options):
     """An in-process engine with a 1 MiB request limit (budget: ``options`` or the default 2 MiB)."""
-    server = EngineServer(pipeline, EngineOptions(token=TOKEN, max_request_bytes=MIB, **options), segment_fn=segment_fn)
-    port = server.bind()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server, port
-    finally:
-        server.shutdown()
+    return serving_on_port(pipeline, TOKEN, segment_fn, max_request_bytes=MIB, **options)
 
 
 def _volume(nbytes: int, seed: int = 0) -> np.ndarray:

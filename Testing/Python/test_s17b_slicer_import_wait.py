@@ -23,6 +23,7 @@ import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
 from PySide6.QtCore import QTimer  # noqa: E402
+from slicer_import_helpers import cache_home_with_zip  # noqa: E402
 from slicer_test_helpers import app, engines, sdseg, tiny_model  # noqa: E402,F401 - pytest fixtures
 
 from test_s17c_engine_wait_hint import OTHER, SAFETY_S  # noqa: E402 - SAFETY_S: the other import lets go anyway then
@@ -31,14 +32,10 @@ from test_slicer_models import _zip_model  # noqa: E402
 
 def test_the_panel_names_the_import_it_waits_for_and_keeps_answering(app, sdseg, tiny_model, tmp_path, monkeypatch):
     from SDSegLogic.model_cache_lock import cache_import_lock
-    from SDSegLogic.registry import models_home
 
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
     ui = widget.ui
-    home = models_home()
-    home.mkdir(parents=True)
-    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     other = contextlib.ExitStack()
     other.enter_context(cache_import_lock(home, "tiny-widget", note=OTHER))  # another import of this model runs
     seen = []

@@ -11,20 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from engine_test_helpers import segment_quietly, tiny_cpu_pipelines
+from engine_test_helpers import ramp_volume, segment_quietly, tiny_cpu_pipelines
 
 from SDSegLogic.errors import InputError
-from SDSegLogic.geometry import ImageGeometry
 
 
 @pytest.fixture(scope="module")
 def pipes():
     return tiny_cpu_pipelines()
-
-
-def _volume():
-    array = np.linspace(-200, 300, 3 * 20 * 24, dtype=np.float32).reshape(3, 20, 24)
-    return array, ImageGeometry((0.8, 0.8, 2.0), (0.0, 0.0, 0.0), np.eye(3), (24, 20, 3))
 
 
 class _Counting:
@@ -47,7 +41,7 @@ class _Counting:
     ("seed", "abc"), ("seed", 2**70), ("seed", 1.5), ("max_bytes", -5), ("max_bytes", "big"),
 ])
 def test_a_bad_option_is_refused_by_name_before_any_slice(pipes, option, value):
-    array, geometry = _volume()
+    array, geometry = ramp_volume()
     counting = _Counting(pipes["binary"])
     with pytest.raises(InputError) as caught:
         segment_quietly(array, geometry, counting, source="ct.nrrd", **{option: value})
@@ -57,7 +51,7 @@ def test_a_bad_option_is_refused_by_name_before_any_slice(pipes, option, value):
 
 
 def test_whole_numbers_of_any_integer_type_still_work(pipes):
-    array, geometry = _volume()
+    array, geometry = ramp_volume()
     result = segment_quietly(array, geometry, pipes["binary"], batch_size=np.int64(2), num_samples=np.int32(2),
                              num_inference_steps=np.int64(2), seed=np.int64(5), max_bytes=2**30)
     assert (result.num_samples, result.num_inference_steps, result.seed) == (2, 2, 5)

@@ -27,13 +27,18 @@ def _schema_refuses(document: dict) -> bool:
     return bool(list(jsonschema.Draft202012Validator(SCHEMA).iter_errors(document)))
 
 
-@pytest.mark.parametrize("modality", ["ct", "PET", "CT ", "Fundus", "x-ray"])
-def test_a_modality_outside_the_enum_is_refused(modality, tmp_path):
-    path = write_registry(tmp_path / "Resources" / "models.json", [entry(modality=modality)])
+def _refusal(tmp_path: Path, **fields) -> str:
+    """The registry's refusal of one ``entry(**fields)``, after checking that the schema refuses it too."""
+    path = write_registry(tmp_path / "Resources" / "models.json", [entry(**fields)])
     assert _schema_refuses(json.loads(path.read_text()))
     with pytest.raises(ModelCardError) as caught:
         Registry.load(path)
-    text = str(caught.value)
+    return str(caught.value)
+
+
+@pytest.mark.parametrize("modality", ["ct", "PET", "CT ", "Fundus", "x-ray"])
+def test_a_modality_outside_the_enum_is_refused(modality, tmp_path):
+    text = _refusal(tmp_path, modality=modality)
     assert "models[0]" in text and "tiny-test" in text and "modality" in text and repr(modality) in text
     assert all(allowed in text for allowed in MODEL["modality"]["enum"])
 
@@ -41,11 +46,7 @@ def test_a_modality_outside_the_enum_is_refused(modality, tmp_path):
 @pytest.mark.parametrize("folder", ["Models/my model", "Models/t\u00eate", "Models/a:b", "-x/model", ".hidden/model",
                                     "Models/a*b", "Models/a\tb"])
 def test_a_path_outside_the_character_pattern_is_refused(folder, tmp_path):
-    path = write_registry(tmp_path / "Resources" / "models.json", [entry(path=folder)])
-    assert _schema_refuses(json.loads(path.read_text()))
-    with pytest.raises(ModelCardError) as caught:
-        Registry.load(path)
-    text = str(caught.value)
+    text = _refusal(tmp_path, path=folder)
     assert "models[0]" in text and "tiny-test" in text and "path" in text and repr(folder) in text
     assert "A-Z" in text  # the allowed characters
 

@@ -38,13 +38,17 @@ def _folders(tmp_path: Path):
     return preds, refs
 
 
+def _write_all(folder: Path, names, labels: np.ndarray, grid: ImageGeometry) -> None:
+    """``labels`` on ``grid`` written under each of ``names`` in ``folder``, in that order."""
+    for name in names:
+        write_labelmap(folder / name, labels, grid)
+
+
 def test_a_slicer_label_file_pairs_with_its_case(tmp_path, grid, labels, capsys):
     """``ct001-label.nrrd`` (Slicer's name for the labelmap of volume ct001) is the reference of ``ct001.seg.nrrd``."""
     preds, refs = _folders(tmp_path)
-    write_labelmap(preds / "ct001.nii.gz", labels, grid)
-    write_labelmap(preds / "ct002.nii.gz", labels, grid)
-    write_labelmap(refs / "ct001-label.nrrd", labels, grid)
-    write_labelmap(refs / "ct002.nrrd", labels, grid)
+    _write_all(preds, ["ct001.nii.gz", "ct002.nii.gz"], labels, grid)
+    _write_all(refs, ["ct001-label.nrrd", "ct002.nrrd"], labels, grid)
     pairs, pred_only, ref_only = pair_cases(preds, refs)
     assert [(case, p.name, r.name) for case, p, r in pairs] == [
         ("ct001", "ct001.nii.gz", "ct001-label.nrrd"), ("ct002", "ct002.nii.gz", "ct002.nrrd")]
@@ -73,10 +77,8 @@ def test_a_scan_beside_its_slicer_label_file_is_refused_naming_both(tmp_path, gr
 def test_a_case_differing_only_in_letter_case_pairs_when_unique(tmp_path, grid, labels):
     """``CT001.seg.nrrd`` has no exact partner, and ``ct001.nrrd`` is its only case-insensitive one: they pair."""
     preds, refs = _folders(tmp_path)
-    write_labelmap(preds / "CT001.nii.gz", labels, grid)
-    write_labelmap(preds / "ct002.nii.gz", labels, grid)
-    write_labelmap(refs / "ct001.nrrd", labels, grid)
-    write_labelmap(refs / "ct002.nrrd", labels, grid)
+    _write_all(preds, ["CT001.nii.gz", "ct002.nii.gz"], labels, grid)
+    _write_all(refs, ["ct001.nrrd", "ct002.nrrd"], labels, grid)
     pairs, pred_only, ref_only = pair_cases(preds, refs)
     assert [(p.name, r.name) for _, p, r in pairs] == [("CT001.nii.gz", "ct001.nrrd"), ("ct002.nii.gz", "ct002.nrrd")]
     assert (pred_only, ref_only) == ([], [])
@@ -87,8 +89,7 @@ def test_an_exact_case_match_wins_over_a_case_insensitive_one(tmp_path, grid, la
     """``ct001`` pairs with ``ct001``; the reference ``CT001`` (another case on a case-sensitive disk) stays unpaired."""
     preds, refs = _folders(tmp_path)
     write_labelmap(preds / "ct001.nii.gz", labels, grid)
-    write_labelmap(refs / "ct001.nrrd", labels, grid)
-    write_labelmap(refs / "CT001.nrrd", labels, grid)
+    _write_all(refs, ["ct001.nrrd", "CT001.nrrd"], labels, grid)
     pairs, pred_only, ref_only = pair_cases(preds, refs)
     assert [(p.name, r.name) for _, p, r in pairs] == [("ct001.nii.gz", "ct001.nrrd")]
     assert (pred_only, ref_only) == ([], ["CT001"])
@@ -97,8 +98,7 @@ def test_an_exact_case_match_wins_over_a_case_insensitive_one(tmp_path, grid, la
 def test_case_insensitive_candidates_that_are_not_unique_are_refused_naming_them(tmp_path, grid, labels):
     """Predictions ``CT001`` and ``Ct001``, reference ``ct001``: which one is meant cannot be told; every file named."""
     preds, refs = _folders(tmp_path)
-    write_labelmap(preds / "CT001.nii.gz", labels, grid)
-    write_labelmap(preds / "Ct001.nii.gz", labels, grid)
+    _write_all(preds, ["CT001.nii.gz", "Ct001.nii.gz"], labels, grid)
     write_labelmap(refs / "ct001.nrrd", labels, grid)
     with pytest.raises(UsageError) as caught:
         pair_cases(preds, refs)

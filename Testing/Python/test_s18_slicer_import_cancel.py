@@ -16,7 +16,6 @@ installed here) and the real tiny model, zipped as a user makes one.
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 import threading
@@ -25,45 +24,10 @@ from pathlib import Path
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
-from PySide6.QtCore import QTimer  # noqa: E402
-from slicer_test_helpers import REPO, app, engines, sdseg, tiny_model  # noqa: E402,F401 - pytest fixtures
+from slicer_import_helpers import SAFETY_S, OtherImport, cache_home_with_zip, import_while_other_holds  # noqa: E402
+from slicer_test_helpers import app, engines, sdseg, tiny_model  # noqa: E402,F401 - pytest fixtures
 
 from test_slicer_models import _zip_model  # noqa: E402
-
-SAFETY_S = 30.0
-"""Seconds after which the other import lets go anyway: an import that cannot be cancelled must not hang the test."""
-NOTE = "process 4242 importing /elsewhere/tiny-widget.zip, started 13:00:00 UTC"
-HOLDER = """
-import sys
-from pathlib import Path
-from SDSegLogic.model_cache_lock import cache_import_lock
-with cache_import_lock(Path(sys.argv[1]), sys.argv[2], note=sys.argv[3]):
-    print("held", flush=True)
-    sys.stdin.readline()  # holds the lock until the test closes this pipe
-"""
-
-
-class OtherImport:
-    """Another process importing ``model_id`` into ``home``: it holds the model's import lock until :meth:`end`."""
-
-    def __init__(self, home: Path, model_id: str) -> None:
-        env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        self.process = subprocess.Popen([sys.executable, "-c", HOLDER, str(home), model_id, NOTE], stdin=subprocess.PIPE,
-                                        stdout=subprocess.PIPE, text=True, env=env)
-        assert self.process.stdout.readline().strip() == "held"
-        self.safety = threading.Timer(SAFETY_S, self.end)
-        self.safety.start()
-
-    def holds(self) -> bool:
-        return self.process.poll() is None
-
-    def end(self) -> None:
-        self.safety.cancel()
-        if self.process.poll() is None:
-            self.process.stdin.close()
-            self.process.wait(60)
-        self.process.stdout.close()
-
 
 def _panel_import_while_other_holds(widget, archive, home, action):
     """``widget.importModelZip(archive)`` while another process imports the model; ``action(widget)`` once the
@@ -78,15 +42,7 @@ def _panel_import_while_other_holds(widget, archive, home, action):
             seen.append((widget.ui.etaLabel.text, shown, button is not None and button.enabled))
             action(widget)
 
-    timer = QTimer()
-    timer.timeout.connect(while_waiting)
-    timer.start(20)
-    try:
-        widget.importModelZip(str(archive))
-        still_held = other.holds()  # the import ended while the other one still ran: it was cancelled
-    finally:
-        timer.stop()
-        other.end()
+    still_held = import_while_other_holds(widget, archive, other, while_waiting)  # True: the import was cancelled
     assert seen, "the panel never said that the import waits for another one"
     return seen[0], still_held
 
@@ -97,14 +53,9 @@ def _nothing_installed(home: Path) -> bool:
 
 
 def test_cancel_import_stops_the_wait_for_another_import(app, sdseg, tiny_model, tmp_path, monkeypatch):
-    from SDSegLogic.registry import models_home
-
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
     ui = widget.ui
-    home = models_home()
-    home.mkdir(parents=True)
-    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     assert ui.cancelImportButton.isHidden() and not ui.cancelImportButton.enabled  # no import: no Cancel import
     (status, visible, enabled), still_held = _panel_import_while_other_holds(
         widget, archive, home, lambda w: w.ui.cancelImportButton.click())
@@ -125,14 +76,10 @@ def test_cancel_import_stops_the_wait_for_another_import(app, sdseg, tiny_model,
 
 def test_closing_the_module_stops_the_wait_for_another_import(app, sdseg, tiny_model, tmp_path, monkeypatch):
     from SDSegLib.engine_runner import EngineManager
-    from SDSegLogic.registry import models_home
 
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
     widget.logic._manager = EngineManager(log=lambda text: None)  # cleanup() stops this one, not the shared engine
-    home = models_home()
-    home.mkdir(parents=True)
-    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     _shown, still_held = _panel_import_while_other_holds(widget, archive, home, lambda w: w.cleanup())
     assert still_held, "closing the module did not stop the import waiting for another one"
     assert _nothing_installed(home) and not fake.errors, fake.errors

@@ -18,25 +18,17 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
-from PySide6.QtCore import QTimer  # noqa: E402
+from slicer_import_helpers import OtherImport, cache_home_with_zip, import_while_other_holds  # noqa: E402
 from slicer_test_helpers import _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model  # noqa: E402,F401
-
-from test_s18_slicer_import_cancel import OtherImport  # noqa: E402 - a second process holding the model's lock
-from test_slicer_models import _zip_model  # noqa: E402
 
 LONG = (600, 32, 32)  # one slice a batch: a run still going on when the import has finished
 
 
 def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app, sdseg, tiny_model, tmp_path, monkeypatch):
-    from SDSegLogic.registry import models_home
-
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
     ui, p = widget.ui, widget._parameterNode
     run_model = ui.modelComboBox.currentData
-    home = models_home()
-    home.mkdir(parents=True)
-    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     other = OtherImport(home, "tiny-widget")
     volume = _add_volume(fake, "CT", shape=LONG)
     started = []
@@ -47,14 +39,7 @@ def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app
             started.append(_segment(widget, volume))
             other.end()
 
-    timer = QTimer()
-    timer.timeout.connect(segment_while_the_import_waits)
-    timer.start(20)
-    try:
-        widget.importModelZip(str(archive))
-    finally:
-        timer.stop()
-        other.end()
+    import_while_other_holds(widget, archive, other, segment_while_the_import_waits)
     assert started and (home / "tiny-widget" / "0.0.1").is_dir()
     job = started[0]
     try:
@@ -74,14 +59,9 @@ def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app
 
 def test_a_parameter_change_while_an_import_waits_keeps_import_model_zip_locked(app, sdseg, tiny_model, tmp_path, monkeypatch):
     """Any panel update during the import (here: Sampling steps changed) enabled "Import model zip" again mid-import."""
-    from SDSegLogic.registry import models_home
-
-    monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "sdseg-home"))
+    home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
     ui = widget.ui
-    home = models_home()
-    home.mkdir(parents=True)
-    archive = _zip_model(tiny_model, tmp_path / "tiny-widget.zip")
     other = OtherImport(home, "tiny-widget")
     seen = []
 
@@ -91,13 +71,6 @@ def test_a_parameter_change_while_an_import_waits_keeps_import_model_zip_locked(
             seen.append(ui.importModelZipButton.enabled)
             other.end()
 
-    timer = QTimer()
-    timer.timeout.connect(change_steps_while_the_import_waits)
-    timer.start(20)
-    try:
-        widget.importModelZip(str(archive))
-    finally:
-        timer.stop()
-        other.end()
+    import_while_other_holds(widget, archive, other, change_steps_while_the_import_waits)
     assert widget._parameterNode.steps == 3 and seen == [False], seen  # still one import at a time
     assert ui.importModelZipButton.enabled and "Imported tiny-widget 0.0.1" in ui.statusLog.toPlainText()

@@ -16,10 +16,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 from cli_segment_fixtures import crop, isolated_home, tiny_folder  # noqa: F401 (fixtures)
-from engine_test_helpers import tiny_cpu_pipelines
+from engine_test_helpers import ramp_volume, tiny_cpu_pipelines
 
 from SDSegLogic.errors import CancelledError
-from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.segment import segment_array
 
 REPO = Path(__file__).resolve().parents[2]
@@ -29,11 +28,6 @@ EXIT_CANCELLED = 5
 @pytest.fixture(scope="module")
 def pipes():
     return tiny_cpu_pipelines()
-
-
-def _volume():
-    array = np.linspace(-200, 300, 3 * 20 * 24, dtype=np.float32).reshape(3, 20, 24)
-    return array, ImageGeometry((0.8, 0.8, 2.0), (0.0, 0.0, 0.0), np.eye(3), (24, 20, 3))
 
 
 class _CancelAfter:
@@ -51,7 +45,7 @@ class _CancelAfter:
 @pytest.mark.parametrize("samples, steps", [(6, 1), (1, 6)])
 @pytest.mark.parametrize("device_postprocess", [False, True])  # True: the CUDA path (predict_native), on the CPU
 def test_a_cancel_inside_the_only_batch_stops_it(pipes, kind, samples, steps, device_postprocess):
-    array, geometry = _volume()
+    array, geometry = ramp_volume()
     flag = _CancelAfter(2)  # the check before the batch says no; the next one (inside the batch) says yes
     with pytest.raises(CancelledError, match=r"vol\.nrrd: cancelled after 0 of 3 slices; nothing was written"):
         segment_array(array, geometry, pipes[kind], batch_size=8, num_samples=samples, num_inference_steps=steps,
@@ -60,7 +54,7 @@ def test_a_cancel_inside_the_only_batch_stops_it(pipes, kind, samples, steps, de
 
 
 def test_a_cancel_flag_that_never_fires_changes_nothing(pipes):
-    array, geometry = _volume()
+    array, geometry = ramp_volume()
     flag = _CancelAfter(10**9)
     plain = segment_array(array, geometry, pipes["multi"], batch_size=2, num_samples=3, num_inference_steps=2)
     checked = segment_array(array, geometry, pipes["multi"], batch_size=2, num_samples=3, num_inference_steps=2,

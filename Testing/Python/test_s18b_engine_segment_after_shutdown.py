@@ -20,7 +20,7 @@ import threading
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply, wait_until
+from engine_fixtures import raw_frame, read_reply, tiny_pipeline_fixture, wait_until
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.engine import EngineOptions, EngineServer
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
@@ -29,11 +29,7 @@ TOKEN = "s18b-segment-after-shutdown-" + "s" * 32
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from SDSegLogic.pipeline import SDSegPipeline
-
-    return SDSegPipeline.from_pretrained(make_tiny_model(tmp_path_factory.mktemp("models") / "tiny-late"), device="cpu")
+pipeline = tiny_pipeline_fixture("tiny-late")
 
 
 def _segment_frame(shape) -> bytes:

@@ -8,8 +8,7 @@ an exact read went through int64 and came back as int32 (4 bytes a voxel for an 
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Optional, Sequence
+from typing import Sequence
 
 import numpy as np
 import pytest
@@ -17,47 +16,7 @@ import pytest
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io.label_files import read_label_volume
 from SDSegLogic.io.readers import read_image, read_voxels
-
-BIG = 2 ** 24  # float32 holds every integer up to here, and not 2**24 + 1
-
-
-@pytest.fixture()
-def grid():
-    return ImageGeometry((0.9, 1.4, 2.5), (3.0, -7.0, 11.0), np.eye(3), (7, 6, 5))
-
-
-def write_series(folder: Path, stored: np.ndarray, geometry: ImageGeometry, dtype: str,
-                 rescale: Optional[Sequence[tuple]] = None) -> Path:
-    """``stored`` (K, J, I) as pixels of numpy type ``dtype``, one file per slice; ``rescale[k]`` = (slope, intercept)."""
-    pytest.importorskip("pydicom")
-    from pydicom.dataset import FileDataset, FileMetaDataset
-    from pydicom.uid import ExplicitVRLittleEndian, generate_uid
-
-    kind = np.dtype(dtype)
-    folder.mkdir()
-    series, study, frame_of_reference = generate_uid(), generate_uid(), generate_uid()
-    for k in range(stored.shape[0]):
-        meta = FileMetaDataset()
-        meta.MediaStorageSOPClassUID = "1.2.840.10008.5.1.4.1.1.7"  # secondary capture
-        meta.MediaStorageSOPInstanceUID = generate_uid()
-        meta.TransferSyntaxUID = ExplicitVRLittleEndian
-        ds = FileDataset(str(folder / f"label_{k:03d}.dcm"), {}, file_meta=meta, preamble=b"\0" * 128)
-        ds.SOPClassUID, ds.SOPInstanceUID = meta.MediaStorageSOPClassUID, meta.MediaStorageSOPInstanceUID
-        ds.StudyInstanceUID, ds.SeriesInstanceUID, ds.FrameOfReferenceUID = study, series, frame_of_reference
-        ds.Modality, ds.InstanceNumber = "OT", k + 1
-        ds.ImagePositionPatient = [f"{v:.6f}" for v in geometry.index_to_world(np.array([0.0, 0.0, float(k)]))]
-        ds.ImageOrientationPatient = [f"{v:.8f}" for v in (*geometry.direction_matrix[:, 0], *geometry.direction_matrix[:, 1])]
-        ds.PixelSpacing = [f"{geometry.spacing[1]:g}", f"{geometry.spacing[0]:g}"]
-        ds.SliceThickness = f"{geometry.spacing[2]:g}"
-        ds.Rows, ds.Columns = stored.shape[1], stored.shape[2]
-        ds.SamplesPerPixel, ds.PhotometricInterpretation = 1, "MONOCHROME2"
-        bits = kind.itemsize * 8
-        ds.BitsAllocated, ds.BitsStored, ds.HighBit, ds.PixelRepresentation = bits, bits, bits - 1, int(kind.kind == "i")
-        if rescale is not None:
-            ds.RescaleSlope, ds.RescaleIntercept = f"{rescale[k][0]:g}", f"{rescale[k][1]:g}"
-        ds.PixelData = stored[k].astype(kind.newbyteorder("<")).tobytes()
-        ds.save_as(ds.filename, enforce_file_format=True)
-    return folder
+from dicom_label_helpers import BIG, grid, write_label_series as write_series  # noqa: F401 - grid: a pytest fixture
 
 
 def _labels(grid: ImageGeometry, values: Sequence[int]) -> np.ndarray:

@@ -14,14 +14,12 @@ from __future__ import annotations
 
 import socket
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply, wait_until
+from engine_fixtures import raw_frame, read_reply, serving_on_port, tiny_pipeline_fixture, wait_until
 from SDSegLogic.geometry import ImageGeometry
-from SDSegLogic.server.engine import EngineOptions, EngineServer
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, encode_frame, geometry_to_json
 
 TOKEN = "s18d-refusal-ids-" + "r" * 32
@@ -29,22 +27,11 @@ MIB = 1 << 20
 pytestmark = pytest.mark.filterwarnings("ignore::UserWarning")
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory):
-    from SDSegLogic.pipeline import SDSegPipeline
-
-    return SDSegPipeline.from_pretrained(make_tiny_model(tmp_path_factory.mktemp("m") / "tiny-ids"), device="cpu")
+pipeline = tiny_pipeline_fixture("tiny-ids", "m")
 
 
-@contextmanager
 def serving(pipeline, segment_fn=None, **options):
-    server = EngineServer(pipeline, EngineOptions(token=TOKEN, **options), segment_fn=segment_fn)
-    port = server.bind()
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    try:
-        yield server, port
-    finally:
-        server.shutdown()
+    return serving_on_port(pipeline, TOKEN, segment_fn, **options)
 
 
 def _hello(port: int) -> socket.socket:
