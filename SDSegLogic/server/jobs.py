@@ -13,6 +13,7 @@ import numpy as np
 from ..cli_errors import is_cpu_out_of_memory
 from ..errors import CancelledError, CheckpointError, GeometryError, InputError, ModelCardError, SDSegError
 from ..geometry import ImageGeometry
+from ..segment_options import MAX_SAMPLES, MAX_STEPS
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
 
 __all__ = ["SegmentRequest", "parse_segment_request", "classify_exception", "engine_info", "DEFAULT_OPTIONS"]
@@ -32,7 +33,9 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
 }
 #: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
 MAX_MODALITY_CHARS = 16
-_LIMITS = {"num_inference_steps": (1, 1000), "num_samples": (1, 64), "batch_size": (1, 1024), "seed": (0, 2**63 - 1)}
+#: option -> (low, high); the step and sample bounds are the CLI's (one table: segment_options)
+_LIMITS = {"num_inference_steps": (1, MAX_STEPS), "num_samples": (1, MAX_SAMPLES), "batch_size": (1, 1024),
+           "seed": (0, 2**63 - 1)}
 
 
 @dataclass(frozen=True)

@@ -7,25 +7,18 @@ error (exit code 2) naming the option, the value and the limit, before the model
 
 from __future__ import annotations
 
-import ast
-from pathlib import Path
 
 import pytest
 from cli_segment_fixtures import crop, isolated_home, run, tiny_folder  # noqa: F401 (fixtures)
 
-REPO = Path(__file__).resolve().parents[2]
 EXIT_USAGE = 2
 
 
 def _engine_limits() -> dict:
-    """The engine server's ``_LIMITS`` (option -> (low, high)), read from its source."""
-    tree = ast.parse((REPO / "SDSegLogic" / "server" / "jobs.py").read_text(encoding="utf-8"))
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Assign) and any(getattr(t, "id", "") == "_LIMITS" for t in node.targets):
-            wanted = ("num_samples", "num_inference_steps")  # (the seed's bound is an expression)
-            return {ast.literal_eval(k): ast.literal_eval(v) for k, v in zip(node.value.keys, node.value.values)
-                    if ast.literal_eval(k) in wanted}
-    raise AssertionError("SDSegLogic/server/jobs.py has no _LIMITS")
+    """The engine server's ``_LIMITS`` (option -> (low, high))."""
+    from SDSegLogic.server.jobs import _LIMITS
+
+    return dict(_LIMITS)
 
 
 MAX_SAMPLES = _engine_limits()["num_samples"][1]
