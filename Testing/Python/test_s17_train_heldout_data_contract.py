@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_volume_helpers import write_volume_folder
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 sys.path.insert(0, str(TRAINING))
@@ -23,19 +24,14 @@ from sdseg_training.trainer import Stage2Trainer  # noqa: E402
 
 def _volumes(root: Path) -> Path:
     """Five 6-slice CT-like volumes (HU) with a bright ball labelled 1."""
-    import SimpleITK as sitk
-
-    for sub in ("images", "labels"):
-        (root / sub).mkdir(parents=True)
     k, j, i = np.mgrid[:6, :32, :32]
-    for c in range(5):
+
+    def case(c: int):
         ball = (k - 3) ** 2 * 9 + (j - 12 - 2 * c) ** 2 + (i - 16) ** 2 < 60
         ct = np.where(ball, 60.0, -40.0).astype(np.float32) + np.random.default_rng(c).normal(0, 10, ball.shape).astype(np.float32)
-        for array, sub in ((ct, "images"), (ball.astype(np.uint8), "labels")):
-            img = sitk.GetImageFromArray(array)
-            img.SetSpacing((0.8, 0.8, 2.5))
-            sitk.WriteImage(img, str(root / sub / f"case{c}.nii.gz"))
-    return root
+        return f"case{c}", ct, ball.astype(np.uint8)
+
+    return write_volume_folder(root, (case(c) for c in range(5)))
 
 
 @pytest.fixture(scope="module")

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from training_volume_helpers import write_volume_folder
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 sys.path.insert(0, str(TRAINING))
@@ -25,21 +26,16 @@ REORDERED = "data.classes=[{name: lower, labels: [2]}, {name: upper, labels: [1]
 
 def _volumes(root: Path) -> Path:
     """Five 6-slice CT-like volumes (HU): a bright upper block labelled 1, a dimmer lower block labelled 2."""
-    import SimpleITK as sitk
 
-    for sub in ("images", "labels"):
-        (root / sub).mkdir(parents=True)
-    for c in range(5):
+    def case(c: int):
         labels = np.zeros((6, 32, 32), np.uint8)
         labels[:, 4 + c:12 + c, 8:24] = 1
         labels[:, 20:28, 6 + c:18 + c] = 2
         ct = np.choose(labels, [-40.0, 80.0, 30.0]).astype(np.float32)
         ct += np.random.default_rng(c).normal(0, 5, ct.shape).astype(np.float32)
-        for array, sub in ((ct, "images"), (labels, "labels")):
-            img = sitk.GetImageFromArray(array)
-            img.SetSpacing((0.8, 0.8, 2.5))
-            sitk.WriteImage(img, str(root / sub / f"case{c}.nii.gz"))
-    return root
+        return f"case{c}", ct, labels
+
+    return write_volume_folder(root, (case(c) for c in range(5)))
 
 
 @pytest.fixture(scope="module")
