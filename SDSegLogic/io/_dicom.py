@@ -18,7 +18,7 @@ import numpy as np
 from ..errors import GeometryError, InputError
 from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_rescale
 from ._dicom_stack import check_stack
-from ._sitk import geometry_from_sitk, itk_safe_path, itk_warnings_silenced
+from ._sitk import array_from_sitk, geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 
 __all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom", "PHOTO_MODALITIES"]
 
@@ -43,11 +43,19 @@ def _scan_series(path: Path) -> Tuple[Path, Dict[str, List[str]], Dict[str, Dict
     """:func:`list_series` plus the header tags of every file read on the way (file name -> tag -> value).
 
     The one header pass that finds multi-frame files keeps the tags :func:`_slice_info` needs, so the
-    files of the chosen series are not read a second time.
+    files of the chosen series are not read a second time; listing the same unchanged folder again (reading
+    it after listing it) reuses the last listing (:mod:`._dicom_listing`).
     """
-    import SimpleITK as sitk
+    from ._dicom_listing import remembered_listing
 
     folder = path if path.is_dir() else path.parent
+    return remembered_listing(folder, lambda: _scan_folder(path, folder))
+
+
+def _scan_folder(path: Path, folder: Path) -> Tuple[Path, Dict[str, List[str]], Dict[str, Dict[str, str]]]:
+    """:func:`_scan_series` of ``folder`` (``path`` or its folder) by GDCM and one header read per file."""
+    import SimpleITK as sitk
+
     reader = sitk.ImageSeriesReader()
     with itk_safe_path(folder) as safe:
         with itk_warnings_silenced():  # "No Series were found": the InputError below says it in our words
@@ -363,7 +371,7 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
         from ._dicom_frames import check_multiframe
 
         check_multiframe(path, plan["files"][0], geometry)
-    array = sitk.GetArrayFromImage(image)
+    array = array_from_sitk(image)  # ITK's buffer itself: a copy would hold the voxels twice
     if image.GetDimension() == 2:
         array = array[None]
     first = plan["first"]

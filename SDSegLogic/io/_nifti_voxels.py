@@ -75,14 +75,18 @@ def _unambiguous_rescale(header: Dict[str, Any]) -> bool:
     return intercept == 0.0 or abs(intercept) >= _AMBIGUOUS
 
 
-def fast_path_dtype(header: Dict[str, Any]) -> Optional[np.dtype]:
+def fast_path_dtype(header: Dict[str, Any], exact: bool = False) -> Optional[np.dtype]:
     """The NumPy type SimpleITK would return for this header, or ``None`` when it is not a fast-path file.
 
     Eligible: a single-file NIfTI-1 (magic ``n+1\\0``) with 2 or 3 dimensions, a scalar datatype,
-    positive voxel sizes, an integral ``vox_offset`` >= 352 and an unambiguous rescale.
+    positive voxel sizes, an integral ``vox_offset`` >= 352 and an unambiguous rescale. With ``exact``
+    (a labelmap), integer voxels with a whole-number rescale (:func:`integer_rescale`, which ITK would
+    round to float32) are also eligible with 4 dimensions and negative voxel sizes: ITK keeps such
+    voxels in stored order and only flips the geometry, which still comes from ITK.
 
     Args:
         header: :func:`._nifti.read_nifti_header` fields.
+        exact: whether the caller reads a labelmap (:func:`read_nifti_voxels` with ``exact``).
 
     Returns:
         ``uint8`` ... ``float64`` (native byte order) for eligible files; the caller still
@@ -92,9 +96,11 @@ def fast_path_dtype(header: Dict[str, Any]) -> Optional[np.dtype]:
         return None
     dim = header["dim"]
     ndim = int(dim[0])
-    if ndim not in (2, 3) or any(int(d) < 1 for d in dim[1:ndim + 1]):
+    labels = exact and 2 <= ndim <= 4 and integer_rescale(header) is not None
+    if (ndim not in (2, 3) and not labels) or any(int(d) < 1 for d in dim[1:ndim + 1]):
         return None
-    if not all(float(v) > 0 for v in header["pixdim"][1:ndim + 1]):  # ITK flips axes of negative pixdim
+    sizes = [float(v) for v in header["pixdim"][1:min(ndim, 3) + 1]]  # spatial: a 4-D time step may be 0
+    if not all(v > 0 or (labels and v < 0) for v in sizes):  # ITK flips the axes of negative pixdim
         return None
     offset = float(header["vox_offset"])
     if not math.isfinite(offset) or offset < 352 or offset != int(offset) or not _unambiguous_rescale(header):

@@ -13,7 +13,7 @@ from ..geometry import ImageGeometry
 from ._deflate import GzipMembers
 from ._nrrd_data import read_nrrd_voxels
 from ._nrrd_geometry import _geometry, _spatial_axes, nrrd_grid
-from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
+from ._nrrd_text import _data_offset, _header_lines, _raw_data_start, refuse_split_data
 
 __all__ = ["read_nrrd_header", "nrrd_voxel_count", "nrrd_grid", "read_nrrd"]
 
@@ -25,7 +25,11 @@ def read_nrrd_header(path: Path) -> Dict[str, Any]:
     import nrrd
 
     try:
-        header = nrrd.read_header(_header_lines(path)[0])
+        lines = _header_lines(path)[0]
+        refuse_split_data(path, lines)
+        header = nrrd.read_header(lines)
+    except InputError:  # a ValueError, with its own message
+        raise
     except (nrrd.NRRDError, ValueError, UnicodeDecodeError, IndexError, KeyError, TypeError) as exc:
         raise InputError(f"{path}: invalid NRRD header ({exc}); re-export the image.") from None
     _check_axis_fields(path, header)

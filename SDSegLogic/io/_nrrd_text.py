@@ -13,7 +13,7 @@ from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import InputError
 
-__all__ = ["_header_lines", "_data_offset", "_raw_data_start"]
+__all__ = ["_header_lines", "_data_offset", "_raw_data_start", "refuse_split_data"]
 
 
 def _header_lines(path: Path) -> Tuple[List[bytes], bool]:
@@ -42,6 +42,7 @@ def _header_lines(path: Path) -> Tuple[List[bytes], bool]:
 
 
 _FIELD = re.compile(rb"([^:#][^:]*?)\s*:(?!=)")  # a field (not a key:=value pair) and its colon
+_DATA_FILE = re.compile(rb"data ?file\s*:(?!=)\s*(.*?)\s*$", re.IGNORECASE)
 _VECTOR = re.compile(rb"\(([^)]*)\)")
 
 
@@ -76,3 +77,26 @@ def _raw_data_start(path: Path, header: Dict[str, Any]) -> Optional[Tuple[Path, 
                 fh.readline()
             start = fh.tell()
     return source, start
+
+
+def refuse_split_data(path: Path, lines: List[bytes]) -> None:
+    """Refuse (InputError) a detached header whose data are spread over several files.
+
+    Teem (ITK, 3D Slicer) reads ``data file: LIST`` (one name a line after it) and ``data file: <format with
+    %d> <min> <max> <step> [<subdim>]``; this reader reads one data file, and would otherwise call such a
+    valid header truncated or corrupt.
+
+    Args:
+        lines: the header lines (:func:`_header_lines`).
+    """
+    for line in lines:
+        found = _DATA_FILE.match(line)
+        if found is None:
+            continue
+        words = found[1].decode("latin-1").split()
+        pattern = len(words) >= 4 and "%" in words[0] and all(re.fullmatch(r"[+-]?\d+", w) for w in words[1:4])
+        if (words and words[0].upper() == "LIST") or pattern:
+            raise InputError(f"{path}: the detached header spreads its data over several files ('data file: "
+                             f"{' '.join(words)}'); only a single data file is read. Open the .nhdr in 3D Slicer "
+                             "and save it as one .nrrd file (or join the data files into one).")
+        return

@@ -15,19 +15,23 @@ import numpy as np
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
 
-__all__ = ["geometry_from_sitk", "image_from_array", "itk_safe_path", "itk_warnings_silenced"]
+__all__ = ["geometry_from_sitk", "array_from_sitk", "image_from_array", "itk_safe_path", "itk_warnings_silenced"]
 
 
 def geometry_from_sitk(image, source: str = "image") -> ImageGeometry:
     """Geometry of a 2-D, 3-D or 4-D SimpleITK image (the first three axes; 2-D gets k = 1, spacing 1).
 
     Args:
-        image: ``SimpleITK.Image``; its origin/spacing/direction are in LPS (ITK's frame).
+        image: ``SimpleITK.Image`` (or an ``ImageFileReader`` after ``ReadImageInformation``); its
+            origin/spacing/direction are in LPS (ITK's frame).
         source: name used in error messages.
     """
     dim = image.GetDimension()
     size, spacing, origin = list(image.GetSize()), list(image.GetSpacing()), list(image.GetOrigin())
     direction = np.asarray(image.GetDirection(), dtype=np.float64).reshape(dim, dim)
+    for axis, step in enumerate(spacing):  # a reader's header information (NIfTI negative pixdim): as ITK's
+        if step < 0:  # ImageFileReader does, a positive spacing along the flipped direction, voxels unmoved
+            spacing[axis], direction[:, axis] = -step, -direction[:, axis]
     if dim == 2:
         d3 = np.eye(3)
         d3[:2, :2] = direction
@@ -40,6 +44,38 @@ def geometry_from_sitk(image, source: str = "image") -> ImageGeometry:
         return ImageGeometry(tuple(spacing), tuple(origin), direction, tuple(size))
     except GeometryError as exc:
         raise GeometryError(f"{source}: {exc}") from None
+
+
+class _ImageBuffer:
+    """Hands NumPy an ITK image's pixel buffer (``__array_interface__``) and keeps the image alive with it."""
+
+    def __init__(self, image, interface: dict) -> None:
+        self.image = image
+        self.__array_interface__ = interface
+
+
+def array_from_sitk(image) -> np.ndarray:
+    """The voxels of ``image`` as a writable NumPy array in ITK's own buffer: no copy, the image kept alive by it.
+
+    ``SimpleITK.GetArrayFromImage`` copies, so that the image and its copy (twice the voxels) are held at once;
+    ``GetArrayViewFromImage`` does not copy but leaves the buffer to die with an image the caller must keep.
+    Here the array owns the image: it is freed when the last view of the array goes.
+
+    Args:
+        image: ``SimpleITK.Image`` whose buffer nothing else uses (a reader's fresh output).
+
+    Returns:
+        (K, J, I[, C]) or (J, I[, C]) in the image's pixel type, as ``GetArrayFromImage`` returns it.
+    """
+    import SimpleITK as sitk
+
+    view = sitk.GetArrayViewFromImage(image)  # makes the buffer the image's own (MakeUnique)
+    interface = dict(view.__array_interface__)
+    interface["data"] = (interface["data"][0], False)  # writable: the buffer belongs to this array alone
+    array = np.asarray(_ImageBuffer(image, interface))
+    if array.shape != view.shape or array.dtype != view.dtype:  # never expected; then copy as SimpleITK does
+        return np.array(view, copy=True)
+    return array
 
 
 def image_from_array(array: np.ndarray, geometry: ImageGeometry):

@@ -29,7 +29,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
     Args:
         path: the file; ``fmt``: ``"nifti"`` or ``"metaimage"``; ``frame``: the 4-D frame wanted.
         budget: bytes the float32 copy may take; ``meta``: filled with ``rescale``, ``is_2d``, ``frame``.
-        exact: a labelmap: a single-file 2-D/3-D NIfTI of integers with a whole-number rescale is read as
+        exact: a labelmap: a single-file 2-D/3-D/4-D NIfTI of integers with a whole-number rescale is read as
             integers (:func:`~SDSegLogic.io._nifti_voxels.integer_rescale`), not as ITK's float32.
 
     Returns:
@@ -52,10 +52,12 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
         if header.get("version") == 1:
             dims = [int(d) for d in header["dim"][1:int(header["dim"][0]) + 1]] if 1 <= header["dim"][0] <= 7 else [0]
             preflight(path, math.prod(dims), budget)
-            dtype = fast_path_dtype(header)
+            dtype = fast_path_dtype(header, exact)
+            while len(dims) > 2 and dims[-1] == 1:  # ITK drops trailing axes of one voxel (a 4-D file of 1 frame)
+                dims = dims[:-1]
             if dtype is not None:
-                fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path), exact),
-                        lambda: check_nifti_size(path, header))
+                fast = (dims, dtype, 1, lambda: read_nifti_voxels(path, header, is_gzip(path), exact)
+                        .reshape(dims[::-1]), lambda: check_nifti_size(path, header))
         if fast is None:
             check_nifti_size(path, header)  # the fast path finds truncation while it decompresses
         proper = header.get("version") == 1 and header.get("magic") in (b"n+1\0", b"ni1\0")  # else ITK reads Analyze
@@ -97,7 +99,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
             raise InputError(f"{path}: cannot read the image ({detail}); the file is truncated or corrupt, "
                              "re-export it.") from None
     if image is None:  # NumPy reads the voxels; the reader's header information stands in for the image
-        array = _frames_once(path, fast[3]) if several else fast[3]()
+        array = _frames_once(path, fast[3], f"numpy exact={exact}") if several else fast[3]()
         return _sitk_layout(path, reader, array, expected_ras, frame, meta)
     return _sitk_layout(path, image, array, expected_ras, frame, meta)
 
@@ -112,26 +114,32 @@ def _itk_detail(message: str) -> str:
     return " ".join([first] + lines[start + 1:])
 
 
-def _frames_once(path: Path, decode):
-    """``decode()``, kept for the file's next frames inside :func:`~SDSegLogic.io.frame_cache.keep_decoded_frames`."""
+def _frames_once(path: Path, decode, variant: str):
+    """``decode()``, kept for the file's next frames inside :func:`~SDSegLogic.io.frame_cache.keep_decoded_frames`.
+
+    ``variant`` tells apart the decodes of one file (NumPy's exact integers or float32, ITK's image).
+    """
     from .frame_cache import cached_decode
 
-    return cached_decode(path, decode)
+    return cached_decode(path, decode, variant)
 
 
 def _decode_sitk(path: Path, reader, several: bool):
     """``(image, its voxels)`` read by ``reader``; a multi-frame file is decoded once for all its frames."""
-    import SimpleITK as sitk
+    from ._sitk import array_from_sitk
 
     def decode():
         image = reader.Execute()
-        return image, sitk.GetArrayFromImage(image)
+        return image, array_from_sitk(image)  # ITK's buffer itself: a copy would hold the voxels twice
 
-    return _frames_once(path, decode) if several else decode()
+    return _frames_once(path, decode, "itk") if several else decode()
 
 
 def _sitk_agrees(reader, sizes, dtype: np.dtype, components: int) -> bool:
     """Whether SimpleITK reads the header as the NumPy fast path does: size, pixel type, components, a valid grid.
+
+    A negative spacing is valid: ITK keeps the voxels in stored order and flips that axis's direction
+    (:func:`~SDSegLogic.io._sitk.geometry_from_sitk` does the same with the reader's header information).
 
     Args:
         sizes: voxels along each axis, x first; ``dtype``: the NumPy type the fast path returns.
@@ -149,7 +157,7 @@ def _sitk_agrees(reader, sizes, dtype: np.dtype, components: int) -> bool:
     direction = np.asarray(reader.GetDirection(), dtype=np.float64).reshape(dim, dim)
     return (dim == len(sizes) and list(reader.GetSize()) == list(sizes)
             and reader.GetNumberOfComponents() == components and pixel is not None and np.dtype(pixel) == dtype
-            and all(v > 0 for v in reader.GetSpacing()) and abs(np.linalg.det(direction)) > 0.5)
+            and all(v != 0 for v in reader.GetSpacing()) and abs(np.linalg.det(direction)) > 0.5)
 
 
 def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Optional[int], meta: Dict[str, Any]):

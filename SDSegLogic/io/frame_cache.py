@@ -24,11 +24,11 @@ T = TypeVar("T")
 
 
 class _LastDecoded:
-    """The one decoded file kept (key: resolved path, size, mtime)."""
+    """The one decoded file kept (key: resolved path, size, mtime, variant)."""
 
     def __init__(self) -> None:
         self.enabled = False
-        self.key: Optional[Tuple[str, int, int]] = None
+        self.key: Optional[Tuple[str, int, int, str]] = None
         self.value: Any = None
 
     def clear(self) -> None:
@@ -50,17 +50,19 @@ def keep_decoded_frames() -> Iterator[None]:
         _LAST.enabled = previous
 
 
-def cached_decode(path: Path, decode: Callable[[], T]) -> T:
+def cached_decode(path: Path, decode: Callable[[], T], variant: str = "") -> T:
     """``decode()``, or the value it gave for the same unchanged file inside :func:`keep_decoded_frames`.
 
     Args:
         path: the file ``decode`` reads (its size and modification time are part of the key).
         decode: reads and decodes the whole file; its result must not be modified by the caller.
+        variant: names how ``decode`` reads the file when one file can be decoded in several ways (a
+            labelmap's exact integers, an image's float32), so that one is never served for the other.
     """
     if not _LAST.enabled:
         return decode()
     stat = os.stat(path)
-    key = (str(Path(path).resolve()), int(stat.st_size), int(stat.st_mtime_ns))
+    key = (str(Path(path).resolve()), int(stat.st_size), int(stat.st_mtime_ns), variant)
     if _LAST.key == key:
         return _LAST.value
     _LAST.clear()  # let the previous file go before decoding the next
