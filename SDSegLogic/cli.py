@@ -115,6 +115,8 @@ names first, then names differing only in letter case when one candidate fits; a
 DICOM series is the case named by the folder. The summary per segment gives mean, SD and median
 Dice, median HD95 and mean ASSD; 'HD95 n' counts the cases that have an HD95, i.e. where both masks
 are non-empty (e.g. 3/5).
+A DICOM SEG drawn on thicker slices (frames on one slice in N of the grid, and a SpacingBetweenSlices
+or SliceThickness N times the grid's) is scored on its own slices only, with a warning.
 """
 
 

@@ -7,10 +7,14 @@ never resampled; a file that is a crop of the other's grid (Slicer's "crop to mi
 placed on it, background outside; a reference on another grid is refused with both grids and the remedy
 (:mod:`SDSegLogic.score_grid`). A DICOM SEG, which has no grid of its own, is placed on the other file's grid
 (:mod:`SDSegLogic.io.dicom_seg_read`), or on that grid's lattice where its pixels reach beyond a cropped
-``.seg.nrrd``; frames off that lattice are refused, naming both files and grids. Scored against a DICOM
-series it was not made for (its ReferencedSeriesSequence), or with frames on one slice in N of the lattice only
-(drawn on a series with thicker slices: the slices between count as background), it is scored with a warning
-in the report (and in the table and the CSV). A folder that is a DICOM series is one labelmap. Scores follow
+``.seg.nrrd``; frames off that lattice are refused, naming both files and grids. A SEG with frames on one slice
+in N of the lattice only that states a slice spacing (SpacingBetweenSlices, else SliceThickness) of N times the
+lattice's was drawn on a series of thicker slices and says nothing of the slices between: both files are scored
+on its slices only, as on that series (the grid reported has N times the slice spacing; distances and volumes
+follow it), with a warning saying so. Without that statement (drawn on every few slices of this series, or two
+lesions far apart) the slices between count as background, with a warning. Scored against a DICOM series it was
+not made for (its ReferencedSeriesSequence), it is scored with a warning. Warnings reach the report, the table
+and the CSV. A folder that is a DICOM series is one labelmap. Scores follow
 :mod:`SDSegLogic.overlap_metrics` (MONAI's conventions; both masks empty: Dice and IoU 1, as training's
 metrics), per segment, in mm and mL.
 
@@ -207,7 +211,8 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
 
     Returns:
         A report: ``prediction``, ``reference``, ``grid`` (the grid scored on: the prediction's, or the
-        smallest one holding both when one file is a crop of the other; shape I, J, K, spacing and origin in mm),
+        smallest one holding both when one file is a crop of the other, or its slices a DICOM SEG drawn on thicker
+        slices lies on only; shape I, J, K, spacing and origin in mm),
         ``segments`` (one dict per pair: names, values and the scores of
         :func:`~SDSegLogic.overlap_metrics.segment_scores`), ``mean_dice`` over the pairs
         (``None`` without pairs), ``prediction_only``, ``reference_only``, ``warnings`` (texts; e.g. a DICOM
@@ -217,6 +222,11 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
 
     prediction, reference, warnings = read_pair(Path(prediction_path), Path(reference_path))
     prediction_layers, reference_layers, grid = align_reference(prediction, reference)
+    drawn = prediction.drawn_slices or reference.drawn_slices  # a DICOM SEG drawn on thicker slices: its own only
+    if drawn is not None:
+        from .score_grid import on_drawn_slices
+
+        prediction_layers, reference_layers, grid = on_drawn_slices(prediction_layers, reference_layers, grid, drawn)
     matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match)
     spacing = grid.spacing
     rows = []

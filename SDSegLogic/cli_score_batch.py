@@ -36,6 +36,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 from .cli import UsageError, describe_error, exit_code_for
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS
 from .cli_score import format_optional
+from .errors import InputError
 
 __all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "series_folder_problem",
            "first_case_file",
@@ -74,42 +75,43 @@ def case_name(path: Path) -> Optional[str]:
 
 
 def is_dicom_series_folder(folder: Path) -> bool:
-    """True when ``folder`` is one DICOM series (one labelmap), not a folder of cases: every file in it is DICOM
-    (``slice_001.dcm``, or ``IM0001`` without an ending), none a DICOM SEG, all of one SeriesInstanceUID. A folder
-    of SEGs, of one multi-frame file per case (each its own series) or of other formats is a folder of cases.
+    """True when ``folder`` is one DICOM series (one labelmap), not a folder of cases: the reader lists one series
+    in it (``slice_001.dcm``, or ``IM0001`` without an ending), no DICOM SEG, and no case file in another format
+    (DICOM files that are no image, such as a dose report, belong to no series). A folder of SEGs, of one
+    multi-frame file per case (each its own series) or of other formats is a folder of cases.
     """
     return series_folder_problem(folder) is None
 
 
 def series_folder_problem(folder: Path) -> Optional[str]:
     """``None`` when ``folder`` is one DICOM series (:func:`is_dicom_series_folder`), else why it is not (a text
-    naming the first file that decides it, for the report of a skipped case folder)."""
-    from .io.dicom_seg_read import SEGMENTATION_STORAGE_UID
+    naming a file that decides it, for the report of a skipped case folder).
 
+    The series are listed as the reader lists them (:func:`SDSegLogic.io._dicom.list_series`, GDCM, as
+    :mod:`SDSegLogic.io.dicom_sources` does), so a folder is one series exactly when the reader reads it as one:
+    DICOM files that are no image (a dose report, a key-object note beside the slices) belong to no series
+    there, and are left out of the read with a note, as here.
+    """
+    from .io._dicom import _bare_uid, _scan_series
+    from .io.dicom_seg_read import is_dicom_seg
+
+    other = first_case_file(folder)  # cheap first: a case in another format makes a folder of cases
+    if other is not None:
+        return f"it holds {other.name}, a file that is not DICOM"
+    named = next((p for p in sorted(folder.iterdir()) if p.name.lower().endswith(".seg.dcm") and is_dicom_seg(p)), None)
+    if named is not None:  # a folder of SEGs (one a case) needs no header pass over all of them
+        return f"it holds the DICOM SEG {named.name}"
     try:
-        import pydicom
-    except ImportError:  # SEGs and series cannot be told apart: the folder stays a folder of cases
-        return "pydicom is not installed, so a DICOM series cannot be told from a folder of DICOM SEGs"
-    series = set()
-    for path in sorted(folder.iterdir()):
-        if path.name.startswith(".") or not path.is_file():
-            continue
-        with open(path, "rb") as fh:
-            if fh.read(132)[128:132] != b"DICM":
-                if case_name(path) is not None:
-                    return f"it holds {path.name}, a file that is not DICOM"
-                continue  # e.g. a DICOMDIR-less export's notes, or a checksum file
-        try:
-            ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID", "SeriesInstanceUID"])
-        except Exception:  # noqa: BLE001 - pydicom raises many types; a corrupt file is reported when it is read
-            continue
-        if str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID:
-            return f"it holds the DICOM SEG {path.name}"
-        if getattr(ds, "SeriesInstanceUID", None):  # not a DICOMDIR, which belongs to no series
-            series.add(str(ds.SeriesInstanceUID))
-        if len(series) > 1:
-            return f"it holds several DICOM series (e.g. {' and '.join(sorted(series))})"
-    return None if series else "it holds no DICOM image"
+        _, series, headers = _scan_series(folder)
+    except InputError:
+        return "it holds no DICOM image"
+    if len(series) > 1:
+        return f"it holds several DICOM series (e.g. {' and '.join(sorted(_bare_uid(uid) or '(no UID)' for uid in series))})"
+    for file in (Path(f) for files in series.values() for f in files):
+        modality = headers.get(file.name, {}).get("0008|0060", "").strip().upper()  # SEG for every DICOM SEG
+        if modality == "SEG" or (not modality and is_dicom_seg(file)):
+            return f"it holds the DICOM SEG {file.name}"
+    return None
 
 
 def first_case_file(folder: Path) -> Optional[Path]:

@@ -3,7 +3,8 @@
 The reference is permuted and flipped onto the prediction's axes exactly; when one file is a crop
 of the other's grid (Slicer's "crop to minimum extent") or they overlap on one lattice, both are
 placed on the smallest grid holding both, background outside a file's extent. Another grid is
-refused, naming both files, both grids and the remedy; files that share no voxel are refused too.
+refused, naming both files, both grids and the remedy; files that share no voxel are refused too. A DICOM SEG
+drawn on a series of thicker slices is scored on its own slices only (:func:`on_drawn_slices`).
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .errors import GeometryError
 from .geometry import ImageGeometry, plan_reorientation
 from .io.label_files import LabelVolume
 
-__all__ = ["GRID_TOLERANCE", "align_reference", "describe_grid"]
+__all__ = ["GRID_TOLERANCE", "align_reference", "describe_grid", "on_drawn_slices"]
 
 #: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
 GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
@@ -110,3 +111,37 @@ def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np
                            tuple(int(v) for v in high - low))
     shape_kji = common.array_shape
     return _embed(prediction.layers, shape_kji, -low), _embed(np.asarray(ref_layers), shape_kji, offset - low), common
+
+
+def on_drawn_slices(prediction_layers: np.ndarray, reference_layers: np.ndarray, grid: ImageGeometry,
+                    drawn: Tuple[np.ndarray, float, np.ndarray]) -> Tuple[np.ndarray, np.ndarray, ImageGeometry]:
+    """Both files' layers on the slices a DICOM SEG was drawn on only (one in N of ``grid``), as on its own series.
+
+    Args:
+        prediction_layers, reference_layers: (L, K, J, I) layers on ``grid`` (:func:`align_reference`).
+        drawn: the SEG's :attr:`~SDSegLogic.io.label_files.LabelVolume.drawn_slices`: the unit LPS normal (3,) of
+            its planes, their spacing in mm (N times ``grid``'s along that normal) and an LPS point (3,) on one.
+
+    Returns:
+        ``(prediction layers, reference layers, grid)``: every N-th slice along the grid axis across the planes,
+        those through the SEG's planes, on a grid of N times the spacing along that axis; the input unchanged when
+        the planes do not run along a grid axis with a whole multiple of its spacing (not expected: the SEG was
+        placed on ``grid``'s lattice).
+    """
+    normal, spacing_mm, point = drawn
+    axis = int(np.argmax(np.abs(grid.direction_matrix.T @ np.asarray(normal, dtype=np.float64))))
+    step = int(round(spacing_mm / grid.spacing[axis]))
+    if step < 2 or abs(step * grid.spacing[axis] - spacing_mm) > 1e-6 * spacing_mm:
+        return prediction_layers, reference_layers, grid
+    first = int(round(float(grid.world_to_index(np.asarray(point, dtype=np.float64))[axis]))) % step
+    kept = np.arange(first, grid.shape[axis], step)
+    if kept.size == 0:
+        return prediction_layers, reference_layers, grid
+    start = np.zeros(3)
+    start[axis] = first
+    spacing, shape = list(grid.spacing), list(grid.shape)
+    spacing[axis], shape[axis] = spacing[axis] * step, int(kept.size)
+    coarse = ImageGeometry(tuple(spacing), tuple(grid.index_to_world(start)), grid.direction_matrix, tuple(shape))
+    array_axis = 3 - axis  # (L, K, J, I): i is array axis 3, k array axis 1
+    return (np.take(prediction_layers, kept, axis=array_axis), np.take(reference_layers, kept, axis=array_axis),
+            coarse)

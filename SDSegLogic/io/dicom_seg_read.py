@@ -8,7 +8,9 @@ within :data:`POSITION_TOLERANCE_MM`, its rows and columns along grid axes with 
 spacing); a frame that does not is refused, never resampled. A SEG whose non-empty pixels reach
 beyond the grid's extent (scored against a ``.seg.nrrd`` that Slicer cropped to its own segments) is
 placed on the box of its pixels on the same lattice; the scorer puts both files on one grid
-(:mod:`SDSegLogic.score_grid`).
+(:mod:`SDSegLogic.score_grid`). A SEG whose frames lie on one slice in N of the grid and that states a slice
+spacing N times the grid's (drawn on a series of thicker slices) is marked to be scored on its own slices only
+(:func:`drawn_on_thicker_slices`); without that statement it is placed as it is, with a warning.
 
 Segments may overlap in a SEG, so they are packed into layers of the returned
 :class:`~SDSegLogic.io.label_files.LabelVolume`, each in the first layer where it overlaps no other
@@ -31,7 +33,8 @@ if TYPE_CHECKING:  # pragma: no cover - imported in the function at run time (la
     from .label_files import LabelVolume
 
 __all__ = ["SEGMENTATION_STORAGE_UID", "is_dicom_seg", "read_dicom_seg_on_grid", "POSITION_TOLERANCE_MM",
-           "other_series_warning", "slice_coverage_warning"]
+           "other_series_warning", "slice_coverage_warning", "slice_lattice", "declared_slice_spacing",
+           "drawn_on_thicker_slices"]
 
 SEGMENTATION_STORAGE_UID = "1.2.840.10008.5.1.4.1.1.66.4"
 #: how far (mm) a frame's plane may sit from the grid's voxel centres
@@ -157,15 +160,9 @@ def _frame_voxels(ds: Any, frames: Any, n: int, frame: np.ndarray, geometry: Ima
     return ijk[::-1]
 
 
-def slice_coverage_warning(ds: Any, frames: Any, geometry: ImageGeometry, path: Path) -> Optional[str]:
-    """A warning when every frame lies on one slice in N (N > 1) of ``geometry``'s lattice: a SEG drawn on a series
-    with thicker slices, placed on a finer lattice of the same acquisition, whose slices between frames are
-    background. Frames on neighbouring slices anywhere (one organ, or two lesions with a gap) give none.
-
-    Returns:
-        The text, naming ``path``, the slices covered between the first and the last frame (count and percent)
-        and both slice spacings; ``None`` when the frames are not coarser than the lattice.
-    """
+def _frame_planes(ds: Any, frames: Any, geometry: ImageGeometry, path: Path) -> Tuple[Optional[int], List[int]]:
+    """The (i, j, k) axis across the frames and the sorted lattice index of every frame's plane along it
+    (``(None, [])`` when the frames lie across several axes, or are fewer than two planes)."""
     planes = set()
     for n, item in enumerate(frames):
         position = _frame_attribute(ds, item, "PlanePositionSequence", "ImagePositionPatient", path, n)
@@ -176,18 +173,97 @@ def slice_coverage_warning(ds: Any, frames: Any, geometry: ImageGeometry, path: 
         planes.add((normal, int(start[normal])))
     axes = {axis for axis, _ in planes}
     if len(axes) != 1 or len(planes) < 2:
+        return None, []
+    return axes.pop(), sorted(plane for _, plane in planes)
+
+
+def declared_slice_spacing(ds: Any, frames: Any) -> Optional[float]:
+    """The slice spacing (mm) a SEG states for the series it was drawn on: SpacingBetweenSlices, else SliceThickness,
+    of its Pixel Measures (first frame's, else shared); ``None`` when it states neither."""
+    groups = [*list(frames)[:1], *(getattr(ds, "SharedFunctionalGroupsSequence", None) or [])]
+    for keyword in ("SpacingBetweenSlices", "SliceThickness"):
+        for group in groups:
+            measures = getattr(group, "PixelMeasuresSequence", None)
+            try:
+                value = float(getattr(measures[0], keyword)) if measures else None
+            except (AttributeError, TypeError, ValueError):
+                value = None
+            if value is not None and np.isfinite(value) and value > 0:
+                return value
+    return None
+
+
+def slice_lattice(ds: Any, frames: Any, geometry: ImageGeometry, path: Path) -> Optional[Tuple[int, int, List[int]]]:
+    """``(axis, step, planes)`` when every frame lies on one slice in ``step`` (> 1) of ``geometry``'s lattice
+    along its (i, j, k) ``axis`` (``planes``: the frames' slice indices, sorted); ``None`` otherwise. Frames on
+    neighbouring slices anywhere (one organ, or two lesions with a gap) give ``None``."""
+    normal, found = _frame_planes(ds, frames, geometry, path)
+    if normal is None:
         return None
-    normal = axes.pop()
-    found = sorted(plane for _, plane in planes)
     step = int(np.gcd.reduce(np.diff(found)))
-    if step < 2:
-        return None
+    return (normal, step, found) if step > 1 else None
+
+
+def _referenced_instances(ds: Any) -> int:
+    """How many source instances the SEG's ReferencedSeriesSequence names (0 when it names none)."""
+    return sum(len(getattr(item, "ReferencedInstanceSequence", None) or [])
+               for item in getattr(ds, "ReferencedSeriesSequence", None) or [])
+
+
+def drawn_on_thicker_slices(ds: Any, frames: Any, geometry: ImageGeometry, path: Path
+                            ) -> Tuple[Optional[Tuple[np.ndarray, float, np.ndarray]], Optional[str]]:
+    """Whether the SEG was drawn on a series of thicker slices than ``geometry``'s, and the warning to score it with.
+
+    When its frames lie on one slice in N of the lattice and it states a slice spacing (:func:`declared_slice_spacing`)
+    of N times the lattice's, it was drawn on such a series: it says nothing about the slices between its frames, so
+    it is scored on its own slices only. Frames one slice in N apart without that statement (drawn on every few
+    slices of this very series, or two lesions far apart), or of a SEG that references at least as many source
+    instances as the grid has slices (drawn on this grid's series, whose slices are thicker than their spacing),
+    are placed as they are, with :func:`slice_coverage_warning`'s text.
+
+    Returns:
+        ``(drawn, warning)``: ``drawn`` is ``(normal, spacing_mm, point)`` (the unit LPS normal of the SEG's planes,
+        their spacing in mm, a point on one of them) or ``None``; ``warning`` the text to report, or ``None``.
+    """
+    lattice = slice_lattice(ds, frames, geometry, path)
+    if lattice is None:
+        return None, None
+    axis, step, found = lattice
+    spacing_mm, declared = float(geometry.spacing[axis]), declared_slice_spacing(ds, frames)
+    if declared is None or abs(declared - step * spacing_mm) > 1e-2 * declared \
+            or _referenced_instances(ds) >= geometry.shape[axis]:  # a slice thickness above the spacing, on this grid
+        return None, _coverage_text(path, geometry, axis, step, found)
+    index = np.zeros(3)
+    index[axis] = found[0]
+    drawn = (geometry.direction_matrix[:, axis].copy(), step * spacing_mm, geometry.index_to_world(index))
+    return drawn, (f"{path}: it was drawn on slices {declared:g} mm apart (its SpacingBetweenSlices or SliceThickness), "
+                   f"one slice in {step} of the {spacing_mm:g} mm grid it is scored on, so it says nothing of the "
+                   f"slices between: both files were scored on its slices only (one in {step}; distances and volumes "
+                   f"with {step * spacing_mm:g} mm between slices), as on the series it was drawn on.")
+
+
+def slice_coverage_warning(ds: Any, frames: Any, geometry: ImageGeometry, path: Path) -> Optional[str]:
+    """A warning when every frame lies on one slice in N (N > 1) of ``geometry``'s lattice (:func:`slice_lattice`):
+    a SEG drawn on every few slices only, or on a series with thicker slices that it does not declare, placed on a
+    finer lattice, whose slices between frames are background.
+
+    Returns:
+        The text, naming ``path``, the slices covered between the first and the last frame (count and percent)
+        and both slice spacings; ``None`` when the frames are not coarser than the lattice.
+    """
+    lattice = slice_lattice(ds, frames, geometry, path)
+    return None if lattice is None else _coverage_text(path, geometry, *lattice)
+
+
+def _coverage_text(path: Path, geometry: ImageGeometry, normal: int, step: int, found: List[int]) -> str:
+    """:func:`slice_coverage_warning`'s text for frames on slices ``found`` (one in ``step``) along axis ``normal``."""
     span, spacing_mm = found[-1] - found[0] + 1, float(geometry.spacing[normal])
     return (f"{path}: its frames lie on one slice in {step} of the grid it is scored on ({len(found)} of the {span} "
             f"slices from its first frame to its last covered, {100.0 * len(found) / span:.0f}%; slice spacing "
             f"{step * spacing_mm:g} mm on a grid of {spacing_mm:g} mm), as if drawn on a series with thicker slices or "
             "on every few slices only: the slices between its frames count as background, which lowers Dice and the "
-            "volumes. Score it against the series it was drawn on.")
+            "volumes. Score it against the series it was drawn on (a SEG that states that thicker slice spacing, in "
+            "SpacingBetweenSlices or SliceThickness, is scored on its own slices instead).")
 
 
 def _placement(ds: Any, pixels: np.ndarray, frames: Any, geometry: ImageGeometry, path: Path) -> ImageGeometry:
@@ -240,8 +316,9 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         A :class:`~SDSegLogic.io.label_files.LabelVolume`: layers (L, K, J, I), uint8 (uint16 when a
         SegmentNumber exceeds 255), each segment's voxels set to its SegmentNumber in its layer, named
         by SegmentLabel; L is 1 unless segments overlap. Its geometry is ``geometry``, or, when non-empty
-        pixels lie beyond ``geometry``'s extent, the box of the non-empty pixels on ``geometry``'s lattice. Its
-        ``warnings`` hold :func:`slice_coverage_warning`'s text when the frames are coarser than the lattice.
+        pixels lie beyond ``geometry``'s extent, the box of the non-empty pixels on ``geometry``'s lattice. When
+        the frames are coarser than the lattice, its ``warnings`` say so, and its ``drawn_slices`` are the planes
+        to score on where the SEG states that slice spacing (:func:`drawn_on_thicker_slices`).
 
     Raises:
         InputError: not a SEG, unreadable, missing attributes.
@@ -271,8 +348,9 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
         if number not in frames_of:
             raise InputError(f"{path}: frame {n + 1} refers to segment {number}, which the SEG does not describe.")
         frames_of[number].append(n)
-    coverage = slice_coverage_warning(ds, frames, geometry, path)
+    drawn, coverage = drawn_on_thicker_slices(ds, frames, geometry, path)
     geometry = _placement(ds, pixels, frames, geometry, path)
     layers, layer_of = _pack_segments(ds, pixels, frames, frames_of, geometry, path)
     segments = tuple(LabelSegment(name, number, layer_of[number]) for name, number in zip(names, numbers))
-    return LabelVolume(Path(path), layers, geometry, segments, named=True, warnings=(coverage,) if coverage else ())
+    return LabelVolume(Path(path), layers, geometry, segments, named=True, warnings=(coverage,) if coverage else (),
+                       drawn_slices=drawn)

@@ -18,7 +18,8 @@ Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import warnings
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple, Union
 
@@ -63,6 +64,9 @@ class LabelVolume:
         named: True when the names come from the file (``.seg.nrrd``), False for ``label N``.
         warnings: what the scores should be read with (e.g. a DICOM SEG whose frames cover one slice in two of
             the grid it was placed on), texts naming the file.
+        drawn_slices: for a DICOM SEG drawn on a series of thicker slices than its grid, the planes it was drawn
+            on, to score on those only: ``(normal, spacing_mm, point)``, the unit LPS normal (3,) float64 of the
+            planes, their spacing in mm and an LPS point (3,) on one of them; ``None`` for every other file.
     """
 
     path: Path
@@ -71,6 +75,7 @@ class LabelVolume:
     segments: Tuple[LabelSegment, ...]
     named: bool
     warnings: Tuple[str, ...] = ()
+    drawn_slices: Optional[Tuple[np.ndarray, float, np.ndarray]] = None
 
     def mask(self, segment: LabelSegment) -> np.ndarray:
         """(K, J, I) bool mask of one segment."""
@@ -182,8 +187,14 @@ def _labelmap_voxels(path: Path, frame: Optional[int], series: Optional[str]) ->
 
 
 def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> LabelVolume:
+    """A labelmap file or DICOM series as a :class:`LabelVolume`; the reader's notes (e.g. which of several DICOM
+    series was read, files left out of it) kept in its ``warnings`` for the report, and passed on as warnings."""
     try:
-        array, geometry = _labelmap_voxels(path, frame, series)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            array, geometry = _labelmap_voxels(path, frame, series)
+        for item in caught:
+            warnings.warn_explicit(item.message, item.category, item.filename, item.lineno)
     except InputError as exc:
         if frame is not None or "--frame" not in str(exc):
             raise
@@ -191,7 +202,9 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
         raise InputError(f"{path}: the labelmap holds several frames (a 4-D volume or a multi-page picture), and a "
                          "segmentation is scored as one 3-D labelmap; save the frame to score as a file of its own "
                          "(e.g. with SimpleITK: sitk.WriteImage(image[:, :, :, n], 'frame.nii.gz')).") from None
-    return _labelmap_volume(path, array, geometry)
+    volume = _labelmap_volume(path, array, geometry)
+    notes = tuple(dict.fromkeys(str(item.message) for item in caught if issubclass(item.category, UserWarning)))
+    return replace(volume, warnings=notes) if notes else volume
 
 
 def _labelmap_volume(path: Path, array: np.ndarray, geometry: ImageGeometry) -> LabelVolume:
