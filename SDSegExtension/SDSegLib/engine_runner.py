@@ -278,7 +278,7 @@ class SegmentationJob:
         self.error: Optional[BaseException] = None
         self.info: Dict[str, Any] = {}
         self.result_warnings: List[str] = []  # what the written result was stored with (SDSegModuleLogic.applyResult)
-        self.prepare: Optional[Callable[["SegmentationJob"], None]] = None  # worker's first step (remote card: slices)
+        self.prepare: Optional[Callable[["SegmentationJob"], None]] = None  # once :attr:`info` is known (remote card: slices)
 
     def start(self) -> "SegmentationJob":
         self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
@@ -339,14 +339,14 @@ class SegmentationJob:
     def _run(self) -> None:
         put, progress = self._events.put, ProgressGuard()
         try:
-            if self.prepare is not None:  # network work kept off the GUI thread (SDSegLib.remote_card.deferred_slices)
-                self.prepare(self)
             client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token, self.gpu_kernels,
                                          should_cancel=self._cancel.is_set)
             self._client = client
             try:
                 self.info = client.info()
                 put(JobEvent("info", text=describe_engine(self.info), data=self.info))
+                if self.prepare is not None:  # from this info reply, on the job's own connection (remote_card.deferred_slices)
+                    self.prepare(self)
                 if self._cancel.is_set():
                     raise CancelledError("cancelled before the engine started working")
                 output = segment_when_free(  # a busy engine (another run, a cancel not finished) is waited for

@@ -7,9 +7,13 @@ slicing_axis``). A remote engine serves its own model, whose card is usually not
 ``info`` reply (``model_card``, protocol version 1). When it names no orientation, a range is
 refused rather than counted along a guessed axis.
 
-The card is asked for in the run's worker thread (:func:`deferred_slices`), never in the GUI thread:
-an engine that accepts the connection but does not answer would freeze Slicer until the timeout,
-with Cancel unusable. The panel's slice count uses the card last seen (no network).
+A run reads the card in its worker thread (:func:`deferred_slices`), never in the GUI thread: an
+engine that accepts the connection but does not answer would freeze Slicer until the timeout, with
+Cancel unusable. It takes the card from the ``info`` reply the run asks for on its own connection
+anyway (:attr:`SegmentationJob.info <SDSegLib.engine_runner.SegmentationJob.info>`): it used to open
+a connection of its own first (hello, ``info``) just for the card, one more connection, token check
+and round trip per run. The panel's slice count uses the card last seen (no network);
+:func:`fetch_remote_card` is for a caller that has no run yet.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from SDSegLogic.errors import InputError
 from SDSegLogic.redact import redact_url
 from SDSegLogic.server.client import EngineClient
 
-__all__ = ["fetch_remote_card", "remote_orientation", "range_requested", "deferred_slices"]
+__all__ = ["card_from_info", "fetch_remote_card", "remote_orientation", "range_requested", "deferred_slices"]
 
 
 def fetch_remote_card(url: str, token: str, timeout: float = 10.0) -> Dict[str, Any]:
@@ -34,7 +38,12 @@ def fetch_remote_card(url: str, token: str, timeout: float = 10.0) -> Dict[str, 
         SDSegError: the engine cannot be reached or refuses the token (EngineError, EngineDiedError).
     """
     with EngineClient.from_url(url, token, timeout=timeout) as client:
-        card = client.info().get("model_card")
+        return card_from_info(client.info())
+
+
+def card_from_info(info: Dict[str, Any]) -> Dict[str, Any]:
+    """The ``model_card`` of an engine's ``info`` reply, as a dict (``{}`` when it carries none)."""
+    card = info.get("model_card") if isinstance(info, dict) else None
     return dict(card) if isinstance(card, dict) else {}
 
 
@@ -71,20 +80,22 @@ def deferred_slices(url: str, token: str, geometry: Any, first_slice: int, last_
     """The work that sets a remote run's slice range, for its worker thread (``SegmentationJob.prepare``).
 
     Args:
-        url, token: the remote engine and its token.
+        url, token: the remote engine (named in errors, the key of ``cards``) and its token (unused now: the
+            run's own connection presents it; kept so that callers need not change).
         geometry: the input's LPS grid (``ImageGeometry``), read in the GUI thread.
         first_slice, last_slice: the slice numbers asked for (inclusive; -1 = the last one).
         corners: an ROI's 8 corners (8, 3) in the volume's local RAS frame, or None.
         cards: URL -> model card last seen, updated with the card fetched (the panel's slice count).
 
     Returns:
-        ``prepare(job)``: fetches the card, sets ``job.options["slices"]`` (start, stop) and
-        ``job.sliceAxis``. Raises InputError (no orientation, empty range), SDSegError (unreachable).
+        ``prepare(job)``, called by the job once its connection's ``info`` reply is in ``job.info``:
+        reads the card from it (no connection of its own), sets ``job.options["slices"]`` (start,
+        stop) and ``job.sliceAxis``. Raises InputError (no orientation, empty range).
     """
     from .volume_adapter import select_slices
 
     def prepare(job: Any) -> None:
-        card = fetch_remote_card(url, token)
+        card = card_from_info(job.info)
         cards[url] = card
         selection = select_slices(geometry, remote_orientation(card, url, True), first_slice, last_slice, corners)
         job.options["slices"], job.sliceAxis = selection.slices, selection.axis

@@ -14,8 +14,9 @@ After that line, stdout is routed to stderr, so the parent may stop reading it. 
 be written (``>&-``, ``1</dev/null``) gets a warning on stderr, with the line, and the engine serves.
 
 SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running job ends with
-``error engine_shutdown``); a second Ctrl-C interrupts at once. Ctrl-C while the model loads ends the
-engine with one line on stderr and exit code 0, and so does SIGTERM then.
+``error engine_shutdown``); a second Ctrl-C interrupts at once. Ctrl-C or SIGTERM before the engine serves
+(waiting for ``--token-stdin``, importing torch, loading the model) ends it with one line on stderr and exit
+code 0 (:mod:`SDSegLogic.server.engine_signals`).
 
 ``--private-dir DIR`` names the directory a launcher made for this engine alone (it holds the token
 file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
@@ -35,7 +36,6 @@ import json
 import logging
 import os
 import secrets
-import signal
 import sys
 import tempfile
 import threading
@@ -46,7 +46,8 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
-from .engine_options import client_address, loopback_address
+from .engine_options import client_address, listen_failure_text, loopback_address
+from .engine_signals import StartInterrupted, interrupt_name, stop_on_signals, stop_start_on_sigterm
 from .log_text import log_safe
 from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
@@ -144,53 +145,6 @@ def check_private_dir(args: argparse.Namespace) -> Optional[Path]:
     return folder
 
 
-class LoadInterrupted(BaseException):
-    """SIGTERM while the model loads: raised by the handler, caught by :func:`main` (not an ``Exception``,
-    so that no ``except Exception`` on the way out of the load can swallow it)."""
-
-
-def _stop_load_on_sigterm() -> Callable[[], None]:
-    """Until the returned function is called, SIGTERM raises :class:`LoadInterrupted` (as Ctrl-C raises KeyboardInterrupt).
-
-    Without it, SIGTERM while the model loaded ended the engine by the signal's default action
-    (exit code 143, no message), not "like a shutdown request" (exit code 0). The returned
-    function puts back the previous handler only when :func:`_stop_on_signals` has not replaced
-    this one (a load that failed or was interrupted).
-    """
-    def interrupt(signum: int, frame: Any) -> None:
-        raise LoadInterrupted(signum)
-
-    sigterm = getattr(signal, "SIGTERM", None)
-    if sigterm is None or threading.current_thread() is not threading.main_thread() or signal.getsignal(sigterm) is signal.SIG_IGN:
-        return lambda: None
-    previous = signal.signal(sigterm, interrupt)
-
-    def restore() -> None:
-        if signal.getsignal(sigterm) is interrupt:
-            signal.signal(sigterm, previous)
-
-    return restore
-
-
-def _stop_on_signals(server: EngineServer) -> None:
-    """SIGTERM and Ctrl-C stop ``server`` as a ``shutdown`` request does; a second Ctrl-C raises KeyboardInterrupt.
-
-    Without this, SIGTERM ended the process at once: a running job's client saw a broken connection.
-    """
-    received: List[int] = []
-
-    def handle(signum: int, frame: Any) -> None:
-        if signum == signal.SIGINT and received:
-            raise KeyboardInterrupt  # asked twice: stop waiting for the job and the connections
-        received.append(signum)
-        server.stop("signal")  # no logging here: a handler may interrupt a log write; the job's log line says "signal"
-
-    if threading.current_thread() is threading.main_thread():  # signal.signal works only there
-        for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-            if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:  # e.g. a background job's SIGINT stays ignored
-                signal.signal(sig, handle)
-
-
 def thread_count(text: str) -> int:
     """``--threads``: a whole number >= 0 (0: torch's default); argparse reports anything else (exit code 2)."""
     try:
@@ -250,41 +204,53 @@ def _host_port(host: str, port: int) -> str:
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = build_parser().parse_args(argv)
+    restore = stop_start_on_sigterm()  # from the first line: SIGTERM before "ready" is one line and exit code 0, as Ctrl-C
+    try:
+        return _main(build_parser().parse_args(argv), restore)
+    finally:
+        restore()
+
+
+def _main(args: argparse.Namespace, restore: Callable[[], None]) -> int:
+    """:func:`main` once the arguments are parsed; ``restore`` ends the start-up SIGTERM handling (:mod:`.engine_signals`)."""
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="%(asctime)s sdseg-engine %(levelname)s %(message)s")
+    server: Optional[EngineServer] = None
+    loading = False
     try:
-        token = read_token(args)
-        options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
-                                max_inflight_request_bytes=args.max_inflight_request_bytes, idle_timeout_s=args.idle_timeout,
-                                allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
-        options.validate()
-        private_dir = check_private_dir(args)
-    except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
-        print(f"sdseg-engine: {exc}", file=sys.stderr)
-        return 2
-    server = EngineServer(None, options)  # the predictor is set once loaded
-    try:
-        port = server.bind()
-    except (OSError, OverflowError) as exc:
-        print(f"sdseg-engine: cannot listen on {args.host}:{args.port}: {exc}. Choose another --port (0 picks a free one) "
-              "or stop the program that uses it.", file=sys.stderr)
-        return 4
-    if loopback_address(options.host) is None:  # after bind: the address as bound ("" is 0.0.0.0), and its port
-        log.warning("listening on %s: other machines can reach this engine (token required)", _host_port(server.host, port))
-    parent_gone = threading.Event()
-    if args.watch_stdin:
-        threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()
-    restore = _stop_load_on_sigterm()
-    try:
+        try:
+            token = read_token(args)  # --token-stdin may wait here for a long time: SIGTERM and Ctrl-C are one line
+            options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
+                                    max_inflight_request_bytes=args.max_inflight_request_bytes, idle_timeout_s=args.idle_timeout,
+                                    allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
+            options.validate()
+            private_dir = check_private_dir(args)
+        except (SDSegError, OSError) as exc:  # OSError: an unreadable token file
+            print(f"sdseg-engine: {exc}", file=sys.stderr)
+            return 2
+        server = EngineServer(None, options)  # the predictor is set once loaded
+        try:
+            port = server.bind()
+        except (OSError, OverflowError) as exc:
+            print(f"sdseg-engine: {listen_failure_text(server.host, args.port, exc)}", file=sys.stderr)
+            return 4
+        if loopback_address(options.host) is None:  # after bind: the address as bound ("" is 0.0.0.0), and its port
+            log.warning("listening on %s: other machines can reach this engine (token required)", _host_port(server.host, port))
+        parent_gone = threading.Event()
+        if args.watch_stdin:
+            threading.Thread(target=_watch_stdin, args=(server, parent_gone, private_dir), daemon=True).start()
+        loading = True
         predictor, timings = _load(args)
         server.predictor = predictor
-        _stop_on_signals(server)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
-    except (KeyboardInterrupt, LoadInterrupted) as exc:  # Ctrl-C or SIGTERM while loading (a kernel build takes minutes)
-        how = "SIGTERM" if isinstance(exc, LoadInterrupted) else "Ctrl-C"
-        print(f"sdseg-engine: interrupted ({how}) while loading model {args.model!r}; not serving.", file=sys.stderr)
-        server.shutdown("signal")
+        stop_on_signals(server.stop)  # before "ready": from then on a SIGTERM reaches clients as engine_shutdown
+    except (KeyboardInterrupt, StartInterrupted) as exc:  # Ctrl-C or SIGTERM before serving (a kernel build takes minutes)
+        what = f"while loading model {args.model!r}" if loading else "while starting"
+        print(f"sdseg-engine: interrupted ({interrupt_name(exc)}) {what}; not serving.", file=sys.stderr)
+        if server is not None:
+            server.shutdown("signal")
         return 0
     except Exception as exc:  # noqa: BLE001 - any failure to load is exit code 3 with the reason
+        if not loading:
+            raise
         if not isinstance(exc, SDSegError):
             log.exception("loading the model failed")
         print(f"sdseg-engine: cannot load model {args.model!r}: {type(exc).__name__ + ': ' if not isinstance(exc, SDSegError) else ''}"

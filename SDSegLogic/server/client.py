@@ -227,21 +227,17 @@ class EngineClient:
 
         The blocked :meth:`segment` call then raises :class:`SDSegLogic.errors.CancelledError`, also
         when the cancel comes while it connects (nothing is sent) or uploads the volume (the cancel
-        goes out after the upload; this call returns at once). Without a running call or ``job_id``
-        it does nothing; with ``job_id`` and no running call it connects first when needed (a
-        client that only cancels, e.g. another job of the engine, used to send nothing at all).
+        goes out after the upload; this call returns at once). Without a running call, or with a
+        ``job_id`` other than the running call's, it does nothing: the engine matches a ``job_id`` only
+        against the job started on this client's own connection (PROTOCOL.md, "Job ids"), so another
+        client's job, whatever its id, is never stopped by it.
 
         While a :meth:`segment` call runs, only it reads the connection: a cancel that cannot be sent
         shuts the connection down, and that call raises what the engine said last (e.g.
-        :class:`EngineShutdownError`) or :class:`EngineDiedError`. Without a running call, this call raises.
+        :class:`EngineShutdownError`) or :class:`EngineDiedError`.
         """
         job = self._job.cancel_target(job_id)
-        if job is None:
-            return
-        if self._job.job_id is None:  # nobody else reads this connection: the failure is this call's to report
-            self.connect()
-            self._send({"type": "cancel", "job_id": job})
-        elif self._sock is not None:
+        if job is not None and self._sock is not None:
             self._send_cancel(job)
 
     def _send_cancel(self, job_id: str) -> None:

@@ -134,13 +134,15 @@ class ClientJob:
             job_id: the job to cancel; None: the running ``segment`` call's job.
 
         Returns:
-            ``job_id`` when it names another job; the running job's id once its request was sent;
-            None when no call runs, or when the request is not sent yet (the cancel is remembered:
-            :meth:`cancel_wanted` and :meth:`mark_sent` report it to the ``segment`` call).
+            the running job's id once its request was sent; None when no call runs, when ``job_id``
+            names another job (the engine matches ids only against the job of this connection,
+            PROTOCOL.md "Job ids", so nothing could be stopped), or when the request is not sent yet
+            (the cancel is remembered: :meth:`cancel_wanted` and :meth:`mark_sent` report it to the
+            ``segment`` call).
         """
         with self._lock:
             if job_id is not None and job_id != self._job_id:
-                return job_id
+                return None
             if self._job_id is None:
                 return None
             if not self._sent:

@@ -291,13 +291,7 @@ class EngineServer:
         elif kind == "segment":
             self._start_job(connection, frame, held)
         elif kind == "cancel":
-            job = self._job
-            wanted = frame.header.get("job_id")
-            hit = job is not None and (wanted is None or str(wanted) == job.job_id)  # segment stores str(job_id)
-            if hit:
-                job.cancel(by_other_client=connection is not job.connection)
-            # echoed as the engine compares it, a string: a number such as 1e400 (read as inf) could not be encoded back
-            connection.send({"type": "cancel_ack", "job_id": None if wanted is None else str(wanted), "was_running": bool(hit)})
+            self._cancel(connection, frame.header.get("job_id"))
         elif kind == "shutdown":
             connection.send({"type": "bye"})
             log.info("shutdown requested by a client")
@@ -310,6 +304,28 @@ class EngineServer:
             connection.send({"type": "error", "code": "unknown_request",
                              "message": f"unknown request {kind!r}; expected ping, info, segment, cancel or shutdown."})
         return True
+
+    def _cancel(self, connection: Connection, wanted: Any) -> None:
+        """Answer a ``cancel`` naming ``wanted`` (its ``job_id``; PROTOCOL.md, "Job ids").
+
+        An id names a job of this connection only: job ids are the client's own, so two clients that
+        both number their jobs from 1 could otherwise cancel each other's. No id (missing or ``null``)
+        is the running job, whichever connection started it (its client is told ``by another_client``).
+        ``""`` names no job, as for ``segment``: refused with ``bad_request`` rather than answered
+        ``was_running: false`` as if the job had ended.
+        """
+        if wanted == "":
+            connection.send({"type": "error", "job_id": "", "code": "bad_request",
+                             "message": "cancel job_id \"\" names no job: an empty id is not a job id. Send the id of the "
+                                        "segment request, or the one its 'accepted' frame told (when it named none); leave "
+                                        "job_id out to cancel the running job."})
+            return
+        job = self._job
+        hit = job is not None and (wanted is None or (job.connection is connection and str(wanted) == job.job_id))
+        if hit:
+            job.cancel(by_other_client=connection is not job.connection)
+        # echoed as the engine compares it, a string: a number such as 1e400 (read as inf) could not be encoded back
+        connection.send({"type": "cancel_ack", "job_id": None if wanted is None else str(wanted), "was_running": bool(hit)})
 
     # ------------------------------------------------------------------ jobs
     def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:

@@ -5,6 +5,7 @@ Re-exported by :mod:`SDSegLogic.server.engine`, which is where callers import th
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import socket
 from dataclasses import dataclass
@@ -14,7 +15,7 @@ from ..errors import SDSegError
 from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
 
 __all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "WILDCARD_CLIENT_HOSTS", "client_address",
-           "loopback_address", "unbracketed"]
+           "listen_failure_text", "loopback_address", "unbracketed"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
@@ -78,6 +79,40 @@ def loopback_address(host: str) -> Optional[str]:
     if not addresses or len(addresses) != len(found):
         return None
     return "127.0.0.1" if "127.0.0.1" in addresses else addresses[0]
+
+
+#: getaddrinfo's error numbers (a host name that does not resolve): ``socket.create_server`` keeps only the number
+_RESOLVE_ERRORS = frozenset(getattr(socket, name) for name in ("EAI_NONAME", "EAI_AGAIN", "EAI_FAIL", "EAI_NODATA", "EAI_ADDRFAMILY")
+                            if hasattr(socket, name))
+
+
+def listen_failure_text(host: str, port: int, exc: BaseException) -> str:
+    """Why the engine could not listen on ``host``:``port`` (the address it tried), and the remedy for that cause.
+
+    ``--host ""`` used to be shown as typed (``cannot listen on :5000``), and every failure was told to
+    choose another port, also an address that is not this machine's or a name that does not resolve.
+
+    Args:
+        host: the address bind tried (``localhost`` already resolved); ``""`` is every IPv4 address.
+        port: the port asked for (0: any free one).
+        exc: what bind raised (``OSError``, ``socket.gaierror``, ``OverflowError``).
+    """
+    shown = "0.0.0.0" if host == "" else host
+    where = f"[{shown}]:{port}" if ":" in shown else f"{shown}:{port}"
+    if host == "":
+        where += " (--host \"\": every IPv4 address of this machine)"
+    code = getattr(exc, "errno", None)
+    if isinstance(exc, socket.gaierror) or code in _RESOLVE_ERRORS:  # create_server re-raises a gaierror as OSError
+        remedy = (f"The name {host!r} does not resolve to an address of this machine; give --host an IP address of one of "
+                  "its network interfaces (0.0.0.0 for all of them, with --allow-remote) or 127.0.0.1.")
+    elif code == errno.EADDRNOTAVAIL:
+        remedy = (f"{shown} is not an address of this machine: give --host an IP address of one of its network interfaces "
+                  "(0.0.0.0 for all of them, with --allow-remote) or 127.0.0.1.")
+    elif code in (errno.EACCES, errno.EPERM):
+        remedy = "Ports below 1024 need administrator rights; choose --port 1024 or above (0 picks a free one)."
+    else:
+        remedy = "Choose another --port (0 picks a free one) or stop the program that uses it."
+    return f"cannot listen on {where}: {exc}. {remedy}"
 
 
 @dataclass(frozen=True)
