@@ -254,7 +254,7 @@ class ModelCard:
                 SegmentClass(
                     name=c["name"],
                     label_value=c["label_value"],
-                    color=tuple(float(x) for x in c.get("color", (0.5, 0.5, 0.5))),
+                    color=_color(c, source),
                     terminology={k: tuple(v) if isinstance(v, list) else v for k, v in c.get("terminology", {}).items()},
                 )
                 for c in data.get("classes", ())
@@ -289,3 +289,18 @@ class ModelCard:
         except OSError as exc:  # a folder of that name, no permission...
             raise ModelCardError(f"{path}: cannot be read ({exc.strerror or exc}); restore it from the model archive.") from None
         return cls.from_dict(data, source=str(path))
+
+
+def _color(entry: dict, source: str) -> Tuple[float, ...]:
+    """A class's ``color`` from JSON as floats; a string or booleans are refused, not read as numbers.
+
+    ``float`` alone turned the string ``"100"`` into red (one number per character) and ``true`` into 1.0.
+
+    Raises:
+        ModelCardError: naming the class and the value.
+    """
+    color = entry.get("color", (0.5, 0.5, 0.5))
+    if not isinstance(color, (list, tuple)) or not all(is_finite_number(c) for c in color):
+        raise ModelCardError(f"{source}: malformed entry: class {entry.get('name')!r} color {color!r} must be a list of "
+                             "three numbers in [0, 1] (red, green, blue), e.g. [0.9, 0.3, 0.2].")
+    return tuple(float(c) for c in color)

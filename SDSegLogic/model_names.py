@@ -41,10 +41,23 @@ def same_version(first: str, second: str) -> bool:
 
 
 def version_key(version: str) -> Tuple:
-    """Sort key of a version: numeric major, minor, patch; a pre-release (1.0.0-rc1) before its release."""
+    """Sort key of a version, in semantic-versioning precedence (semver.org, item 11).
+
+    Numeric major, minor, patch; a pre-release (``1.0.0-rc1``) before its release; pre-release
+    identifiers compared one by one, numeric ones as numbers (``beta.2`` before ``beta.10``) and
+    before alphanumeric ones, a longer list after its own prefix (``alpha`` before ``alpha.1``).
+    Letter case does not count (:func:`same_version`): ``1.0.0-RC1`` and ``1.0.0-rc1`` tie, so a
+    caller's own tie-break decides between them. Build metadata (``+...``) only orders versions
+    that are otherwise equal, so that the order does not depend on the input order.
+    """
     match = _VERSION_RE.match(version)
     if not match:
-        return (-1, -1, -1, version)
-    major, minor, patch = (int(x) for x in version.split("+")[0].split("-")[0].split("."))
-    # a pre-release (1.0.0-rc1) sorts before its release
-    return (major, minor, patch, 0 if "-" in version.split("+")[0] else 1, version)
+        return (-1, -1, -1, 0, (), version.lower())
+    text = version.lower()
+    core, _, _build = text.partition("+")
+    release, dash, pre = core.partition("-")
+    major, minor, patch = (int(x) for x in release.split("."))
+    if not dash:
+        return (major, minor, patch, 1, (), text)
+    identifiers = tuple((0, int(part), "") if part.isdigit() else (1, 0, part) for part in pre.split("."))
+    return (major, minor, patch, 0, identifiers, text)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, Union
+from typing import TYPE_CHECKING, Dict, Optional, Union
 
 from ..errors import CheckpointError
 from .key_maps import ldm_vae_to_diffusers
@@ -22,7 +22,7 @@ _DIFFUSERS_WEIGHTS = ("diffusion_pytorch_model.safetensors", "diffusion_pytorch_
 _OLD_ATTENTION_NAMES = {"query": "to_q", "key": "to_k", "value": "to_v", "proj_attn": "to_out.0"}
 
 
-def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str, "torch.Tensor"]:
+def load_autoencoder_state(path: Union[str, Path], levels: Optional[int] = None) -> Dict[str, "torch.Tensor"]:
     """State dict for our ``AutoencoderKL`` from a local kl-f8 autoencoder.
 
     Accepted inputs (nothing is downloaded):
@@ -38,7 +38,9 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
 
     Args:
         path: folder or file.
-        levels: resolution levels of the autoencoder (4 for kl-f8).
+        levels: resolution levels of the autoencoder (4 for kl-f8, 3 for kl-f4); default: counted from the
+            LDM file's ``encoder.down.<i>`` blocks. The LDM decoder numbers its levels bottom-up, so a
+            wrong count would put every decoder block on another level.
 
     Returns:
         ``{name: tensor}`` in diffusers ``AutoencoderKL`` naming.
@@ -70,10 +72,25 @@ def load_autoencoder_state(path: Union[str, Path], levels: int = 4) -> Dict[str,
             if any(".mid_block." in k for k in sub):
                 return _current_attention_names(sub)  # already in diffusers naming
             keep = {k: v for k, v in sub.items() if k.split(".")[0] in ("encoder", "decoder", "quant_conv", "post_quant_conv")}
-            return ldm_vae_to_diffusers(keep, levels)
+            return ldm_vae_to_diffusers(keep, _levels(keep, levels, path))
     raise CheckpointError(
         f"{path}: no autoencoder weights found (looked for 'first_stage_model.', 'vae.' or bare 'encoder.'/'decoder.' keys)."
     )
+
+
+def _levels(state: Dict[str, "torch.Tensor"], given: Optional[int], path: Path) -> int:
+    """Resolution levels of an LDM-layout autoencoder: one per ``encoder.down.<i>`` block.
+
+    Raises:
+        CheckpointError: ``given`` differs from the file's count (the decoder would load on the wrong levels).
+    """
+    found = {int(k.split(".")[2]) for k in state if k.startswith("encoder.down.") and k.split(".")[2].isdigit()}
+    counted = max(found) + 1 if found else None
+    if given is not None and counted is not None and given != counted:
+        raise CheckpointError(f"{path}: the autoencoder in this file has {counted} resolution levels "
+                              f"(encoder.down.0..{counted - 1}) but {given} were asked for; use a model whose "
+                              f"autoencoder.block_out_channels has {counted} entries, or another file.")
+    return counted if counted is not None else (given or 4)  # no down block at all: the kl-f8 count
 
 
 def _current_attention_names(state: Dict[str, "torch.Tensor"]) -> Dict[str, "torch.Tensor"]:

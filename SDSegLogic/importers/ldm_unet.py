@@ -45,8 +45,11 @@ def load_ldm_unet_init_state(path: Union[str, Path], config: "SDSegConfig") -> D
         config: the SDSeg architecture to initialise (paper preset for LSUN-Churches).
 
     Returns:
-        ``{name: tensor}`` for ``model.unet``; ``conv_in.weight`` widened from 4 input channels to
-        ``2 * latent_channels`` with zeros (the condition starts ignored).
+        ``{name: tensor}`` for ``model.unet``, every tensor of it; ``conv_in.weight`` widened from 4 input
+        channels to ``2 * latent_channels`` with zeros (the condition starts ignored). For a multi-class
+        ``config`` and an unconditional checkpoint (no ``label_emb``), ``class_embedding.weight`` is drawn
+        fresh from N(0, 1) with torch's global generator, as ``nn.Embedding`` initialises it: the official
+        multi-class configs start from LSUN-Churches with "no pretrain weight" for the class embedding.
 
     Raises:
         CheckpointError: unreadable file, or no LDM UNet in it.
@@ -63,4 +66,17 @@ def load_ldm_unet_init_state(path: Union[str, Path], config: "SDSegConfig") -> D
         raise WeightsMismatchError(f"{path}: UNet keys not used by the SDSeg UNet: {unused[:8]}; is this an LDM "
                                    "openaimodel UNet of the paper's architecture (model.preset=paper)?")
     converted["conv_in.weight"] = widen_input_conv(converted["conv_in.weight"], 2 * config.latent_channels)
+    if config.unet.num_classes is not None and "class_embedding.weight" not in converted:
+        converted["class_embedding.weight"] = _fresh_class_embedding(config.unet.num_classes, converted)
     return converted
+
+
+def _fresh_class_embedding(num_classes: int, converted: Dict[str, "torch.Tensor"]) -> "torch.Tensor":
+    """(num_classes, time-embedding width) drawn from N(0, 1), as ``nn.Embedding`` and LDM's ``label_emb`` start.
+
+    The width is the time embedding's output (the class embedding is added to it), read from the checkpoint.
+    """
+    import torch
+
+    time_out = converted["time_embedding.linear_2.weight"]
+    return torch.nn.init.normal_(torch.empty(num_classes, time_out.shape[0], dtype=time_out.dtype))

@@ -16,6 +16,7 @@ Mapping (verified numerically against the LDM ``openaimodel.UNetModel``):
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING
 
 from torch import nn
@@ -45,7 +46,10 @@ def unet_kwargs(config: "SDSegConfig") -> dict:
         downsample_type="resnet",
         upsample_type="resnet",
         resnet_time_scale_shift="scale_shift",
-        attention_head_dim=un.block_out_channels[0] // un.attention_heads,  # replaced by set_attention_heads
+        # a width dividing every level, so each attention is as wide as its level (LDM: qkv is 3C x C); the head
+        # count it implies is replaced by set_attention_heads. block_out_channels[0] // heads left levels it does not
+        # divide narrower: (24, 40) with 4 heads gave the 40-channel level 36-wide attention (36 = 4 x 9 <= 40).
+        attention_head_dim=math.gcd(*un.block_out_channels),
         attn_norm_num_groups=un.norm_num_groups,
         norm_num_groups=un.norm_num_groups,
         norm_eps=1e-5,
