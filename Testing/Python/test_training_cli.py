@@ -118,7 +118,7 @@ def test_num_classes_must_fit_the_classes(tmp_path, empty, capsys):
     ("data.classes=[{name: a}]", "each class needs exactly the keys name and labels"),
     ("data.classes=[{name: a, label: [1]}]", "unknown: ['label']"),
     ("data.classes=[{name: a, labels: 1}]", "labels=1 is not a non-empty list"),
-    ("data.classes=[{name: a, labels: [256]}]", "256 is not a label value 1..255"),
+    ("data.classes=[{name: a, labels: [65536]}]", "65536 is not a label value 1..65535"),
     ("data.test_cases=[1, 2]", "quote case ids"),
     ("train.output_dir=3", "output_dir=3 is not a string"),
 ])

@@ -18,8 +18,8 @@ typo fails at once with the key, the value and the expected type, not hours late
   exactly two numbers (integers for ``slice_range``).
 * ``model.preset``: one of the engine's presets (``SDSegLogic.config.PRESETS``), checked with the
   other keys, before a trainer writes anything (``split.json``) into its output folder.
-* ``data.classes``: a list of ``{name: str, labels: [int, ...]}``, label values 1..255, each
-  value in one class only.
+* ``data.classes``: a list of ``{name: str, labels: [int, ...]}``, label values 1..65535 (ids
+  above 255 occur in volume label maps only; 2-D masks are 8-bit), each value in one class only.
 * ``data.image_resize``: null (the kind's default) or one of the engine card's ``image_resize``
   values (:mod:`sdseg_training.data.image_resize`), checked with the other keys.
 
@@ -47,7 +47,7 @@ _UNIT_INTERVAL = {"val_fraction", "test_fraction", "absent_class_probability", "
                   "dropout", "cache_rate", "ema_max_decay", "target_dice", "lr_min_factor", "warmup_start_factor"}
 # floats that may be negative (a window in HU) or have their own rule (scale_factor: config.py)
 _SIGNED_FLOATS = {"window", "betas", "scale_factor"}
-_MAX_LABEL = 255
+_MAX_LABEL = 65535  # data.labels.MAX_LABEL_VALUE: 16-bit label ids (volume label maps keep them exactly)
 # what a pair key's value looks like, for messages
 _PAIR_EXAMPLES = {"window": "[-125, 275]", "slice_range": "[40, 66]", "betas": "[0.9, 0.999]"}
 
@@ -193,7 +193,7 @@ def coerce_section(part_cls: type, values: Dict[str, Any], where: str, section: 
 
 
 def check_classes(classes: Sequence[Any], where: str) -> None:
-    """``data.classes``: each ``{name: str, labels: [int 1..255, ...]}``; a value in one class only."""
+    """``data.classes``: each ``{name: str, labels: [int 1..65535, ...]}``; a value in one class only."""
     seen: Dict[int, str] = {}
     names: List[str] = []
     example = "e.g. [{name: liver, labels: [5]}, {name: kidneys, labels: [2, 3]}]"

@@ -20,7 +20,7 @@ import shutil
 import tempfile
 import warnings
 from pathlib import Path
-from typing import Any, Dict, Optional
+from typing import Any, Dict, List, Optional
 
 import numpy as np
 import torch
@@ -108,6 +108,8 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     expected = len(info.class_names) if cfg.data.multiclass else 1
     if len(class_specs) != expected:
         raise TrainingConfigError(f"the card lists {len(class_specs)} classes but the model has {expected} foreground class(es).")
+    if cfg.data.multiclass:
+        _check_class_places([str(c.get("name", "")) for c in class_specs], list(info.class_names), card_source)
     classes = tuple(
         SegmentClass(name=str(c["name"]), label_value=int(c.get("label_value", i)), color=tuple(float(x) for x in c.get("color", (0.5, 0.5, 0.5))),
                      terminology={k: tuple(v) for k, v in c.get("terminology", {}).items()})
@@ -128,6 +130,24 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
         intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
         training_size=int(model.config.sample_size), classes=classes, training={**fields.pop("training", {}), **training}, **fields,
     )
+
+
+def _check_class_places(card: List[str], run: List[str], card_source: str) -> None:
+    """Refuse card-file classes that name a run class at another place (the card's i-th class is network class i).
+
+    A renamed class (a name no run class has, e.g. ``Liver`` for ``liver parenchyma``) is allowed;
+    names compare as the engine compares them (case and surrounding spaces ignored).
+
+    Raises:
+        TrainingConfigError: naming both orders, the card file and the remedy.
+    """
+    keys = [n.strip().casefold() for n in run]
+    moved = [n for i, n in enumerate(card) if n.strip().casefold() in keys and keys.index(n.strip().casefold()) != i]
+    if moved:
+        raise TrainingConfigError(
+            f"{card_source}: its classes {card} name the run's classes {moved} at other places than data.classes "
+            f"{run}; the card's i-th class names the network's class i, so the exported segments would carry each "
+            f"other's names. List the card file's classes in the order of data.classes: {run}.")
 
 
 def check_destination(cfg, out: Path, overwrite: bool) -> None:

@@ -15,8 +15,9 @@ training or model selection) with a single step, and reports:
 * ``warnings``: when the config prepares the data otherwise than the folder's model card says
   (intensity window or mapping, size, resize mode), as ``sdseg-eval`` does for a checkpoint
   (:func:`~.run_compat.card_data_note`), or names other classes than the card; the scores are still
-  computed. A config that lists the card's classes in another order is refused
-  (:func:`~.card_classes.card_class_note`): each per-class Dice would describe another class.
+  computed. A config that lists the card's classes in another order, or another number of classes
+  (a binary config for a multi-class card included), is refused (:func:`~.card_classes.card_class_note`):
+  each per-class Dice would describe another class.
 
 Dice follows :mod:`.metrics` and :func:`~.evaluate.score_predictions`: one Dice per class per
 case; the demo's test split is one pseudo-volume, so each class gets one Dice over the 27-slice
@@ -55,13 +56,18 @@ def _resolve_device(name: str) -> torch.device:
 
 
 def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, batch_size: int = 16,
-                    cpu_check: bool = False, samples: Sequence[int] = ()) -> Dict[str, Any]:
+                    cpu_check: bool = False, samples: Sequence[int] = (),
+                    config_file: Optional[str] = None) -> Dict[str, Any]:
     """Score an exported model folder on the config's test split (see module docstring).
 
     Args:
         samples: extra numbers of noise draws N > 1 to score with the full decoder: the arg-max of
             the mean class map over N draws per slice (``sdseg segment --samples N``), reported under
             ``multi_sample["samples=N"]`` beside the single draw of ``full``.
+        config_file: the training YAML ``cfg`` was read from, named when the classes disagree.
+
+    Raises:
+        TrainingConfigError: the config's classes are not the model card's in number or order.
     """
     from SDSegLogic.pipeline import SDSegPipeline
 
@@ -84,7 +90,7 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         "split": "test", "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
         "files": sorted(p.name for p in model_dir.iterdir()),
     }
-    notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass),  # refuses reordered classes
+    notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass, config_file),  # refuses count, order
              card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize)]
     for note in filter(None, notes):  # the JSON keeps them beside the scores they qualify
         warnings.warn(note, stacklevel=2)
@@ -305,7 +311,7 @@ def _main(argv: Optional[List[str]]) -> int:
         if any(n < 1 for n in args.samples):
             ev.error(f"--samples must be 1 or more, got {min(args.samples)}.")
         result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check,
-                                 samples=args.samples)
+                                 samples=args.samples, config_file=args.config)
         write_json_atomic(Path(args.json), result)
         print(_dice_line("single step, full decoder", result["full"]))
         print(_missed_line(result["full"]))

@@ -63,7 +63,8 @@ def _load_raw(size: int, low: float, high: float, mode: str = "bilinear") -> Tup
 
 
 def _class_map(labels: np.ndarray, classes_key: Tuple[Tuple[str, Tuple[int, ...]], ...]) -> np.ndarray:
-    lut = np.zeros(256, np.uint8)
+    top = max((int(v) for _, values in classes_key for v in values), default=0)
+    lut = np.zeros(max(256, top + 2), np.uint8)  # data.classes may list ids up to 65535; the raw labels are 8-bit
     for index, (_, values) in enumerate(classes_key, start=1):
         lut[list(values)] = index
     return lut[labels.astype(np.int64)]

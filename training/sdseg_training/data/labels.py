@@ -3,6 +3,11 @@
 A case records the raw label values it held (:attr:`~.slices.Case.label_values`, before the
 class mapping) when it is loaded; :func:`check_loaded` then refuses a split whose targets are all
 empty and warns about declared classes that never occur and about undeclared label values.
+
+Volume label maps keep their ids exactly, also above 255 (16-bit labels, FreeSurfer-style parcels
+1000..2035): ``data.classes`` may list values up to :data:`MAX_LABEL_VALUE`. A lookup table's last
+entry stands for every larger value (:func:`map_labels`): 0 for a ``data.classes`` table (an
+undeclared id is background), 1 for the binary union of values > 0. 2-D masks stay 8-bit.
 """
 
 from __future__ import annotations
@@ -15,45 +20,74 @@ import numpy as np
 
 from ..errors import DatasetError
 
-__all__ = ["class_lut", "threshold_lut", "present_values", "integral_labels", "check_loaded", "MASK_THRESHOLD"]
+__all__ = ["class_lut", "threshold_lut", "map_labels", "class_of", "present_values", "integral_labels", "check_loaded",
+           "MASK_THRESHOLD", "MAX_LABEL_VALUE"]
 
 #: Grey masks without ``data.classes`` are foreground where the value is > 127.
 MASK_THRESHOLD = 127
 #: Float label maps within this distance of an integer are rounded to it; others are refused.
 FLOAT_LABEL_TOL = 1e-3
+#: The largest label value ``data.classes`` may list (16-bit label maps); files may hold larger ids (undeclared).
+MAX_LABEL_VALUE = 65535
 #: At most this many per-file warnings about undeclared label values, then one summary.
 MAX_FILE_WARNINGS = 20
 
 
-def class_lut(classes: Sequence[dict], max_value: int = 256) -> Tuple[np.ndarray, List[str]]:
+def class_lut(classes: Sequence[dict], max_value: int = MAX_LABEL_VALUE) -> Tuple[np.ndarray, List[str]]:
     """Lookup table source label value -> class index, and the class names.
 
     Args:
         classes: ``data.classes`` entries ``{name, labels}``; empty = binary union of values > 0.
-        max_value: size of the table (label values 0..max_value - 1 are representable).
+        max_value: the largest label value a class may list.
+
+    Returns:
+        (lut, names): uint8 (L,) with L >= 256 and L above every listed value, so that its last
+        entry (0, or 1 for the union) is the class of every larger value (:func:`map_labels`).
 
     Raises:
-        DatasetError: a label value that is not an integer in 1..max_value - 1.
+        DatasetError: a label value that is not an integer in 1..max_value.
     """
-    lut = np.zeros(max_value, np.uint8)
     if not classes:
+        lut = np.zeros(256, np.uint8)
         lut[1:] = 1
         return lut, ["foreground"]
-    for index, spec in enumerate(classes, start=1):
-        for value in spec["labels"]:
-            lut[_class_value(value, spec, max_value)] = index
+    values = [[_class_value(value, spec, max_value) for value in spec["labels"]] for spec in classes]
+    lut = np.zeros(max(256, max(max(v) for v in values) + 2), np.uint8)
+    for index, listed in enumerate(values, start=1):
+        lut[listed] = index
     return lut, [str(spec["name"]) for spec in classes]
 
 
 def _class_value(value, spec: dict, max_value: int) -> int:
     ok = isinstance(value, (int, np.integer)) or (isinstance(value, float) and value.is_integer())
-    if isinstance(value, bool) or not ok or not 1 <= int(value) < max_value:
+    if isinstance(value, bool) or not ok or not 1 <= int(value) <= max_value:
         raise DatasetError(
             f"data.classes: class {spec.get('name')!r} lists label value {value!r}; label values must be integers in "
-            f"1..{max_value - 1} (0 is background, label maps are read as 8-bit). Relabel the files with values "
-            f"1..{max_value - 1} and list those in data.classes."
+            f"1..{max_value} (0 is background). Relabel the files with values 1..{max_value} and list those in "
+            "data.classes."
         )
     return int(value)
+
+
+def map_labels(lut: np.ndarray, raw: np.ndarray) -> np.ndarray:
+    """Class indices of a raw label map: ``lut[raw]``, values beyond the table taking its last entry.
+
+    Args:
+        lut: a :func:`class_lut` / :func:`threshold_lut` table, uint8 (L,).
+        raw: non-negative integer label values, any shape and integer type (ids above 255 exact).
+
+    Returns:
+        uint8, the shape of ``raw``.
+    """
+    raw = np.asarray(raw)
+    if raw.dtype == np.uint8 or raw.size == 0 or int(raw.max()) < lut.shape[0]:
+        return lut[raw]
+    return lut[np.minimum(raw, lut.shape[0] - 1)]
+
+
+def class_of(lut: np.ndarray, value: int) -> int:
+    """The class index of one raw label value (as :func:`map_labels`)."""
+    return int(lut[min(int(value), lut.shape[0] - 1)])
 
 
 def threshold_lut(threshold: int = MASK_THRESHOLD) -> np.ndarray:
@@ -64,18 +98,33 @@ def threshold_lut(threshold: int = MASK_THRESHOLD) -> np.ndarray:
 
 
 def present_values(labels: np.ndarray) -> frozenset:
-    """The distinct values of an integer label array with values 0..255 (one bincount pass)."""
-    counts = np.bincount(np.asarray(labels, dtype=np.uint8).ravel(), minlength=256)
+    """The distinct values of a non-negative integer label array (one bincount pass up to 16 bits)."""
+    labels = np.asarray(labels)
+    if labels.size == 0:
+        return frozenset()
+    top = int(labels.max())
+    if top > MAX_LABEL_VALUE:
+        return frozenset(int(v) for v in np.unique(labels))
+    counts = np.bincount(labels.ravel() if labels.dtype == np.uint8 else labels.ravel().astype(np.int64), minlength=256)
     return frozenset(int(v) for v in np.flatnonzero(counts))
 
 
-def integral_labels(array: np.ndarray, path: Path) -> np.ndarray:
-    """Check a label map holds integers 0..255 and return it as uint8.
+def integral_labels(array: np.ndarray, path: Path, wide: bool = False) -> np.ndarray:
+    """Check a label map holds whole numbers >= 0 (0..255 unless ``wide``) and return them exactly.
 
     Float maps within :data:`FLOAT_LABEL_TOL` of integers (e.g. 1.999998 from resampling) are rounded.
 
+    Args:
+        array: the label map as read, any integer, bool or float type.
+        path: the file, for messages.
+        wide: keep ids above 255 (volume label maps); False: the 8-bit contract of 2-D masks.
+
+    Returns:
+        uint8 when every value is <= 255, else (``wide``) the smallest unsigned type holding them.
+
     Raises:
-        DatasetError: non-finite or non-integral float values, or values outside 0..255 (named).
+        DatasetError: non-finite or non-integral float values, negative values, values above 255
+            (unless ``wide``), or float values too large for the float type to keep apart (named).
     """
     if array.dtype.kind == "f":
         rounded = np.rint(array)
@@ -84,15 +133,25 @@ def integral_labels(array: np.ndarray, path: Path) -> np.ndarray:
             bad = np.unique(array[off])[:8].tolist()
             raise DatasetError(f"{path}: label map holds non-integral values {bad}; a label map must hold whole class "
                                "numbers. Re-save it with an integer voxel type (resample labels by nearest neighbour).")
+        exact = 2 ** (np.finfo(array.dtype).nmant + 1)  # float32: 16777216; above it neighbouring ids merge
+        if rounded.size and rounded.max() >= exact:
+            bad = np.unique(rounded[rounded >= exact])[:8].astype(np.int64).tolist()
+            raise DatasetError(f"{path}: label values {bad} in a {array.dtype} label map lie at or above {exact}, where "
+                               f"{array.dtype} cannot keep neighbouring ids apart. Re-save the labels with an integer "
+                               "voxel type.")
         array = rounded
     elif array.dtype.kind not in "uib":
         raise DatasetError(f"{path}: label voxel type {array.dtype} is not supported; save integer labels.")
     low, high = array.min(initial=0), array.max(initial=0)
-    if low < 0 or high > 255:
+    if wide and low < 0:
+        bad = np.unique(array[array < 0])[:8].tolist()
+        raise DatasetError(f"{path}: label values {[int(v) for v in bad]} are negative; a label map holds 0 (background) "
+                           "and positive ids. Renumber the labels to 0 and up and list those values in data.classes.")
+    if not wide and (low < 0 or high > 255):
         bad = np.unique(array[(array < 0) | (array > 255)])[:8].tolist()
         raise DatasetError(f"{path}: label values {[int(v) for v in bad]} are outside 0..255; labels are read as 8-bit. "
                            "Renumber the labels to 1..255 and list those values in data.classes.")
-    return array.astype(np.uint8)
+    return array.astype(np.uint8 if high <= 255 else np.min_scalar_type(int(high)))
 
 
 def _values_text(values: Iterable[int], limit: int = 12) -> str:
@@ -142,7 +201,7 @@ def check_loaded(info, sets: Dict[str, object], cases: Dict[str, object]) -> Non
 
 
 def _warn_unused_classes(info, found: frozenset, files: int) -> None:
-    present = {int(info.lut[v]) for v in found}
+    present = {class_of(info.lut, v) for v in found}
     for index, name in enumerate(info.class_names, start=1):
         if index not in present:
             labels = [int(v) for v in np.flatnonzero(info.lut == index)]
@@ -154,7 +213,7 @@ def _warn_unused_classes(info, found: frozenset, files: int) -> None:
 def _warn_undeclared(info, loaded: List[object]) -> None:
     offending: List[Tuple[Optional[str], List[int]]] = []
     for case in loaded:
-        extra = sorted(v for v in case.label_values if v and not info.lut[v])
+        extra = sorted(v for v in case.label_values if v and not class_of(info.lut, v))
         if extra:
             offending.append((case.label_path, extra))
     for path, extra in offending[:MAX_FILE_WARNINGS]:

