@@ -164,7 +164,7 @@ def check_outputs(jobs: List[Job]) -> None:
                 probed.add(folder)
             if path.parent.is_dir():
                 try:
-                    check_output_path(path, job.input)
+                    check_output_path(path, job.input, job.series)
                 except InputError as exc:
                     raise UsageError(str(exc)) from None
 

@@ -152,13 +152,15 @@ def _is_dir(path: str) -> bool:
 def _check_distinct(jobs: List[Job], named_after_inputs: bool = False) -> None:
     """Refuse an output over an input, or one path for two outputs (compared ignoring case, as macOS and Windows do).
 
+    Paths are compared with symbolic links resolved: ``-o out/x.nrrd --prob-map link/x.nrrd`` with
+    ``link`` -> ``out`` names one file, which would keep only the output renamed last.
     ``named_after_inputs``: the outputs are files in folders, named after the inputs (the remedy differs).
     """
-    inputs = {os.path.abspath(j.input).casefold() for j in jobs}
+    inputs = {os.path.realpath(j.input).casefold() for j in jobs}
     seen: Dict[str, Tuple[str, Path]] = {}
     for job in jobs:
         for kind, path in job.outputs.items():
-            key = os.path.abspath(path).casefold()
+            key = os.path.realpath(path).casefold()
             if key in inputs:
                 remedy = "choose another name"
                 if named_after_inputs:  # the name comes from the input: only the folder (or the format) can change

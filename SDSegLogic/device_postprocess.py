@@ -49,13 +49,14 @@ class NativeBatch:
     finite: bool
 
 
-def _resize(maps: "torch.Tensor", in_plane: Sequence[int]) -> "torch.Tensor":
+def _resize(maps: "torch.Tensor", in_plane: Sequence[int], align_corners: bool = False) -> "torch.Tensor":
     """float32 (B, C, S, S) -> (B, C, H, W) clamped to [0, 1], as ``preprocessing.resize_back``."""
-    return resize_tensor(maps, in_plane).clamp_(0.0, 1.0)
+    return resize_tensor(maps, in_plane, align_corners=align_corners).clamp_(0.0, 1.0)
 
 
 def postprocess_on_device(mean: "torch.Tensor", variance: Optional["torch.Tensor"], in_plane: Sequence[int],
-                          values: np.ndarray, threshold: float, keep_probabilities: bool = True) -> NativeBatch:
+                          values: np.ndarray, threshold: float, keep_probabilities: bool = True,
+                          align_corners: bool = False) -> NativeBatch:
     """Soft maps at the model's size -> labels (and soft maps) on the native grid, on the host.
 
     Args:
@@ -66,6 +67,8 @@ def postprocess_on_device(mean: "torch.Tensor", variance: Optional["torch.Tensor
         values: uint8 (C + 1 for binary, else C) label value of each network class; index 0 = 0.
         threshold: foreground threshold of a binary model (``p > threshold``).
         keep_probabilities: also return the resized soft maps.
+        align_corners: resize with the first and last pixels aligned (a ``corners-bilinear`` card,
+            :func:`SDSegLogic.input_resize.back_align_corners`), as the host path does.
 
     Returns:
         :class:`NativeBatch` with host NumPy arrays.
@@ -75,13 +78,13 @@ def postprocess_on_device(mean: "torch.Tensor", variance: Optional["torch.Tensor
     with torch.inference_mode():
         mean = mean.float()
         finite = bool(torch.isfinite(mean).all())
-        native = _resize(mean, in_plane)
+        native = _resize(mean, in_plane, align_corners)
         lookup = torch.as_tensor(np.asarray(values, dtype=np.uint8), device=native.device)
         if native.shape[1] == 1:
             labels = torch.where(native[:, 0] > threshold, lookup[1], lookup[0].new_zeros(()))
         else:
             labels = lookup[native.argmax(dim=1)]
-        var = None if variance is None else _resize(variance.float(), in_plane)
+        var = None if variance is None else _resize(variance.float(), in_plane, align_corners)
         return NativeBatch(
             labels=labels.to(torch.uint8).cpu().numpy(),
             probabilities=native.cpu().numpy() if keep_probabilities else None,

@@ -37,8 +37,10 @@ with ``torch.nn.functional.interpolate``:
 
 The official code never resampled a result back to the image's own grid: it scored the 256 px
 prediction against a mask resized NEAREST to 256 px. The engine always resizes the soft maps back
-(:func:`SDSegLogic.preprocessing.resize_back`, bilinear, centres aligned), whatever the mode here;
-that is the result a user needs, on the grid of the image given.
+(:func:`SDSegLogic.preprocessing.resize_back`, bilinear); that is the result a user needs, on the
+grid of the image given. The way back places the pixels as the way in did (:func:`back_align_corners`):
+centres aligned, except for ``"corners-bilinear"``, whose first and last pixels are aligned both ways
+(the official STS-3D loader resized its masks so too), else the mask would move by up to half a voxel.
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ from .errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["INPUT_RESIZES", "input_resize_tensor"]
+__all__ = ["INPUT_RESIZES", "input_resize_tensor", "back_align_corners"]
 
 #: card ``image_resize`` -> (interpolate mode, Pillow, align_corners). Pillow: antialiased always
 #: (also when enlarging), in two passes (width, then height) with the intermediate clipped to
@@ -62,6 +64,16 @@ INPUT_RESIZES: Dict[str, Tuple[str, bool, bool]] = {
     "pillow-bicubic": ("bicubic", True, False),
     "corners-bilinear": ("bilinear", False, True),
 }
+
+
+def back_align_corners(image_resize: str = "bilinear") -> bool:
+    """Whether soft maps go back to the native grid with the first and last pixels aligned.
+
+    True for ``"corners-bilinear"`` (the input pixel at ``i * (n_in - 1) / (n_out - 1)``), False for
+    the modes that align pixel centres; so the way back is the inverse of the input's placement.
+    An unknown mode is refused by :func:`input_resize_tensor` before any result exists.
+    """
+    return INPUT_RESIZES.get(image_resize, INPUT_RESIZES["bilinear"])[2]
 
 
 def input_resize_tensor(x: "torch.Tensor", size: Sequence[int], image_resize: str = "bilinear") -> "torch.Tensor":

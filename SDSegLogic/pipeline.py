@@ -243,15 +243,19 @@ class SDSegPipeline:
         """Like :meth:`predict_probabilities`, resized to ``in_plane`` and labelled on this device.
 
         Used by the volume pipeline on CUDA (see :mod:`SDSegLogic.device_postprocess`): only the uint8
-        labels (and the soft maps and the variance, each when kept) come back to the host.
+        labels (and the soft maps and the variance, each when kept) come back to the host. The maps go
+        back as the model card's ``image_resize`` placed the input (:func:`~SDSegLogic.input_resize.back_align_corners`).
 
         Returns:
             :class:`~SDSegLogic.device_postprocess.NativeBatch`.
         """
         from .device_postprocess import postprocess_on_device
+        from .input_resize import back_align_corners
 
         mean, var = self._class_maps(images, num_inference_steps, num_samples, seed, should_cancel)
-        return postprocess_on_device(mean, var if keep_variance else None, in_plane, values, threshold, keep_probabilities)
+        corners = back_align_corners(getattr(self.model_card, "image_resize", "bilinear"))
+        return postprocess_on_device(mean, var if keep_variance else None, in_plane, values, threshold, keep_probabilities,
+                                     align_corners=corners)
 
     # ------------------------------------------------------------------ internals
     def _class_maps(self, images, num_inference_steps: int, num_samples: int, seed: Optional[int],

@@ -274,23 +274,26 @@ def warn_if_raw_ct(array: np.ndarray, card, source: str = "image",
 
 
 def resize_tensor(x: "torch.Tensor", size: Sequence[int], antialias: bool = True,
-                  mode: str = "bilinear") -> "torch.Tensor":
+                  mode: str = "bilinear", align_corners: bool = False) -> "torch.Tensor":
     """The project's resize of soft maps: float (B, C, H, W) -> (B, C, size[0], size[1]) on x's device, a new tensor.
 
-    Bilinear with pixel centres aligned (``align_corners=False``); a copy when the size already
-    matches. Both the host path (NumPy in, via :func:`_interpolate`) and the GPU post-processing
-    (:mod:`SDSegLogic.device_postprocess`) use it.
+    Bilinear with pixel centres aligned (``align_corners=False``), or with the first and last
+    pixels aligned for a model whose input was resized so (``align_corners=True``, the card's
+    ``corners-bilinear``); a copy when the size already matches. Both the host path (NumPy in,
+    via :func:`_interpolate`) and the GPU post-processing (:mod:`SDSegLogic.device_postprocess`) use it.
 
     Args:
         x: float (B, C, H, W).
         size: (rows, columns) wanted.
         antialias: antialias when shrinking (soft maps back to a smaller native grid); never when
-            enlarging.
+            enlarging, and never with ``align_corners`` (PyTorch's antialiased filter with aligned
+            corners moves a ramp by up to 1.2 pixels, torch 2.13).
         mode: ``"bilinear"`` or ``"bicubic"``.
+        align_corners: map the first and last pixel centres onto each other.
     """
     size = (int(size[0]), int(size[1]))
-    antialias = bool(antialias) and (size[0] < x.shape[2] or size[1] < x.shape[3])
-    return interpolate_tensor(x, size, mode, antialias=antialias)
+    antialias = bool(antialias) and not align_corners and (size[0] < x.shape[2] or size[1] < x.shape[3])
+    return interpolate_tensor(x, size, mode, antialias=antialias, align_corners=align_corners)
 
 
 def interpolate_tensor(x: "torch.Tensor", size: Sequence[int], mode: str = "bilinear", antialias: bool = False,
@@ -317,13 +320,14 @@ def interpolate_tensor(x: "torch.Tensor", size: Sequence[int], mode: str = "bili
         return F.interpolate(x.contiguous(), size=size, mode=mode, align_corners=align_corners, antialias=antialias)
 
 
-def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mode: str = "bilinear") -> np.ndarray:
+def _interpolate(x: np.ndarray, size: Sequence[int], antialias: bool = True, mode: str = "bilinear",
+                 align_corners: bool = False) -> np.ndarray:
     import torch
 
     x = np.asarray(x, dtype=np.float32)
     if x.ndim != 4:
         raise InputError(f"expected slices (B, C, H, W), got shape {x.shape}.")
-    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size, antialias, mode).numpy()
+    return resize_tensor(torch.from_numpy(np.ascontiguousarray(x)), size, antialias, mode, align_corners).numpy()
 
 
 def resize_slices(x: np.ndarray, size: int, mode: str = "bilinear") -> np.ndarray:
@@ -379,11 +383,13 @@ def network_input(slices: np.ndarray, mode: str, intensity, size: int, source: s
     return np.ascontiguousarray(np.repeat(one, 3, axis=1))
 
 
-def resize_back(p: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+def resize_back(p: np.ndarray, shape: Sequence[int], align_corners: bool = False) -> np.ndarray:
     """Resize soft maps (B, C, S, S) back to the native in-plane grid (B, C, H, W) = ``shape``.
 
-    Same pixel-centre convention as :func:`resize_slices` (bilinear, ``align_corners=False``),
-    so thresholding the result does not shift the mask. Values stay in [0, 1].
+    The exact inverse of the network input's placement, so thresholding the result does not shift
+    the mask: bilinear with pixel centres aligned (``align_corners=False``) for every input resize
+    but ``corners-bilinear``, whose first and last pixels are aligned both ways
+    (``align_corners=True``, :func:`SDSegLogic.input_resize.back_align_corners`). Values stay in [0, 1].
     """
-    out = _interpolate(p, shape)
+    out = _interpolate(p, shape, align_corners=align_corners)
     return np.clip(out, 0.0, 1.0, out=out)

@@ -27,6 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Protocol, Tuple
 import numpy as np
 
 from .device_postprocess import NativeBatch
+from .input_resize import back_align_corners
 from .errors import GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
 from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, value_range,
@@ -259,13 +260,14 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
     probabilities = np.zeros(grid, dtype=np.float32) if keep_probabilities else None
     variance_out = np.zeros(grid, dtype=np.float32) if num_samples > 1 and keep_variance else None
     values = np.asarray(card.label_values(), dtype=np.uint8)
+    image_resize = getattr(card, "image_resize", "bilinear")
     sink = _BatchSink(rplan.apply(labels), None if probabilities is None else rplan.apply(probabilities, leading=1),
                       None if variance_out is None else rplan.apply(variance_out, leading=1), plan.in_plane,
-                      values, float(card.threshold), collapse_classes)
+                      values, float(card.threshold), collapse_classes, back_align_corners(image_resize))
 
     def prepare(first: int, last: int) -> np.ndarray:
         return network_input(data[first:last], plan.channel_mode, card.intensity, size, source, reference,
-                             getattr(card, "image_resize", "bilinear"))
+                             image_resize)
 
     if device_postprocess is None:
         device_postprocess = _on_cuda(predictor) and hasattr(predictor, "predict_native")

@@ -54,14 +54,16 @@ class _BatchSink:
         threshold: foreground threshold of a binary model.
         collapse_classes: for a multi-class model store P(any segment) = 1 - P(background) and the
             variance summed over classes (one map each) instead of all C class maps.
+        align_corners: resize back with the first and last pixels aligned (a ``corners-bilinear``
+            card, :func:`SDSegLogic.input_resize.back_align_corners`), else with pixel centres aligned.
     """
 
     def __init__(self, labels: np.ndarray, probabilities: Optional[np.ndarray], variance: Optional[np.ndarray],
                  in_plane: Tuple[int, int], values: np.ndarray, threshold: float,
-                 collapse_classes: bool = False) -> None:
+                 collapse_classes: bool = False, align_corners: bool = False) -> None:
         self.labels, self.probabilities, self.variance = labels, probabilities, variance
         self.in_plane, self.values, self.threshold = tuple(in_plane), values, threshold
-        self.collapse_classes = bool(collapse_classes)
+        self.collapse_classes, self.align_corners = bool(collapse_classes), bool(align_corners)
         self.got_variance = False
         self._counts: Dict[int, int] = {}
 
@@ -79,8 +81,9 @@ class _BatchSink:
         if isinstance(p, NativeBatch):
             native, slab, v_native = p.probabilities, p.labels, p.variance
         else:
-            native = resize_back(p, self.in_plane)  # (B, C, H, W)
-            v_native = None if v is None or self.variance is None else resize_back(v, self.in_plane)  # only if kept
+            native = resize_back(p, self.in_plane, self.align_corners)  # (B, C, H, W)
+            v_native = None if v is None or self.variance is None else resize_back(v, self.in_plane,
+                                                                                    self.align_corners)  # only if kept
             if native.shape[1] == 1:
                 # == np.where(p > threshold, values[1], 0) without an int64 temporary
                 slab = np.multiply(native[:, 0] > self.threshold, self.values[1], dtype=np.uint8)

@@ -18,7 +18,18 @@ _COMPOUND_ENDINGS = (".seg.nrrd", ".nii.gz", ".seg.dcm")
 
 
 def current_umask() -> int:
-    """The process umask (read without changing it for more than an instant)."""
+    """The process umask, read without changing it where the system tells it (Linux >= 4.7: /proc/self/status).
+
+    Elsewhere it is set to 0 and back for an instant; a file another thread creates in that instant (the
+    engine's jobs, Slicer saving a scene beside a model import) would get no umask, so that is the fallback only.
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
     mask = os.umask(0)
     os.umask(mask)
     return mask
@@ -45,8 +56,53 @@ def check_name_length(path: Union[str, Path], folder: Optional[Union[str, Path]]
                          "choose a shorter output name.")
 
 
-def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None) -> Path:
-    """Validate an output path: parent is an existing folder, not a folder, name not too long, not the input file.
+def _dicom_series_uid(path: Path) -> Optional[str]:
+    """SeriesInstanceUID of a DICOM image file (header only, as the DICOM reader lists a folder); None otherwise."""
+    import SimpleITK as sitk
+
+    from ._sitk import itk_safe_path, itk_warnings_silenced
+
+    reader = sitk.ImageFileReader()
+    reader.SetImageIO("GDCMImageIO")
+    with itk_safe_path(path) as safe, itk_warnings_silenced():
+        reader.SetFileName(str(safe))
+        try:
+            reader.ReadImageInformation()
+        except RuntimeError:  # not a DICOM image
+            return None
+    if not reader.HasMetaDataKey("0020|000e"):
+        return None
+    return reader.GetMetaData("0020|000e").strip().strip("\0").strip() or None
+
+
+def _replaces_series_file(path: Path, source: Path, series: Optional[str] = None) -> bool:
+    """Whether ``path`` is an existing file of the DICOM series that the input FILE ``source`` is read with.
+
+    A DICOM file names its series (or ``series``, a SeriesInstanceUID, chooses another of its folder):
+    the reader reads every file of that series in the folder, so those files are the input too
+    (``sdseg segment IM0001.dcm -o IM0002.dcm`` would replace a slice).
+    """
+    if not (path.is_file() and source.is_file()) or not os.path.samefile(path.parent, source.parent):
+        return False
+    try:  # a DICOM name or the DICM marker: other files are not asked (a quick test)
+        with open(path, "rb") as fh:
+            marked = fh.read(132)[128:] == b"DICM"
+    except OSError:  # unreadable: GDCM could not read it either
+        return False
+    if not marked and path.suffix.lower() not in (".dcm", ".dicom", ".ima"):
+        return False
+    target = _dicom_series_uid(path)
+    read = str(series).strip().strip("\0").strip() if series else _dicom_series_uid(source)
+    return target is not None and target == read
+
+
+def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Path]] = None,
+                      series: Optional[str] = None) -> Path:
+    """Validate an output path: parent is an existing folder, not a folder, name not too long, not the input.
+
+    The input is the file (or DICOM folder) ``input_path``, a folder's contents, and the files of the
+    DICOM series read when ``input_path`` is one file of it (its own series, or ``series``: the
+    SeriesInstanceUID given to the reader).
 
     Raises:
         InputError: naming the path and the remedy.
@@ -64,6 +120,9 @@ def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Pa
         same = path.exists() and source.exists() and os.path.samefile(path, source)
         if same or path.resolve() == source.resolve() or source.resolve() in path.resolve().parents:
             raise InputError(f"{path}: refusing to write over the input image {source}; choose another output name.")
+        if _replaces_series_file(path, source, series):
+            raise InputError(f"{path}: refusing to write over a file of the input DICOM series of {source}, which "
+                             "would destroy a slice of it; choose another output name or folder.")
     return path
 
 
