@@ -40,8 +40,8 @@ from SDSegLib.node_checks import INPUT_CLASSES  # noqa: E402
 from SDSegLib.node_observer import ModifiedObserver  # noqa: E402
 from SDSegLib.panel_actions import PanelActionsMixin  # noqa: E402
 from SDSegLib.panel_state import (  # noqa: E402
-    DoubleClickGuard, lock_run_controls, show_job_event, show_warnings, update_option_states, update_segment_button,
-    update_slices_and_estimate,
+    DoubleClickGuard, lock_run_controls, run_map_volumes, show_job_event, show_warnings, update_option_states,
+    update_segment_button, update_slices_and_estimate,
 )
 from SDSegLib.parameter_node import DEVICE_CHOICES, GPU_KERNEL_CHOICES, SDSegParameterNode  # noqa: E402
 from SDSegLib.sequence_input import time_point_count  # noqa: E402
@@ -251,7 +251,8 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self.ui.progressBar.setValue(0)  # nothing of the last run's bar stays, also when this one is refused
         with self._errorsShown(_("SDSeg could not start.")):
             sequence = p.allTimePoints and time_point_count(p.inputVolume) > 0  # every time point of a 4D/cine input
-            self.logic.checkOutputVolumes(p.inputVolume, p.probabilityVolume, p.uncertaintyVolume if p.samples > 1 else None,
+            probability, uncertainty, leftOut = run_map_volumes(p, sequence)  # a map whose selector is disabled: not written
+            self.logic.checkOutputVolumes(p.inputVolume, probability, uncertainty,
                                           segmentation=None if sequence else p.outputSegmentation)  # before the run, not after
             if not self.ui.remoteUrlLineEdit.text.strip():  # a remote engine brings its own torch and packages
                 self.logic.setupPythonRequirements()
@@ -259,13 +260,15 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
             job = (partial(self.logic.startSequenceJob, outputSegmentation=p.outputSegmentation) if sequence else self.logic.startJob)(
                 p.inputVolume, model=p.modelId, device=p.device, steps=p.steps, samples=p.samples, seed=p.seed,
                 batchSize=p.batchSize, roiNode=p.roiNode, firstSlice=p.firstSlice, lastSlice=p.lastSlice,
-                wantProbabilities=p.probabilityVolume is not None, wantVariance=p.uncertaintyVolume is not None,
+                wantProbabilities=probability is not None, wantVariance=uncertainty is not None,
                 remoteUrl=self.ui.remoteUrlLineEdit.text.strip(), remoteToken=self.ui.remoteTokenLineEdit.text.strip(),
                 gpuKernels=p.gpuKernels, strict=p.strict, nanPolicy="fill" if p.fillNonFinite else "reject")
-            outputs = (p.outputSegmentation, p.probabilityVolume, p.uncertaintyVolume)  # where the result goes: fixed now
+            outputs = (p.outputSegmentation, probability, uncertainty)  # where the result goes: fixed now
             job.outputNodeIDs = tuple(node.GetID() if node is not None else None for node in outputs)
             job.outputNodeNames = tuple(node.GetName() if node is not None else None for node in outputs)
             self._job = job
+            for note in leftOut:
+                self._log(note)
             self.ui.progressBar.setRange(0, 0)  # busy until the engine reports the first slices
             self.ui.etaLabel.text = _("Starting the engine ...")
             show_warnings(self.ui, [])

@@ -13,7 +13,12 @@ different models run at the same time: an import writes only inside its model's 
 ``<home>/<id>`` (its staging folder ``<home>/<id>/.import-*``, then ``<home>/<id>/<version>``)
 and there is no index of installed models to keep consistent (the folders are the cache). An
 import that has to wait calls ``on_wait`` once with a sentence naming the import it waits for:
-the holder writes its process id, zip and start time into the model's lock file.
+the holder writes its process id, zip and start time into the model's lock file. The wait has
+no time limit (Ctrl-C stops it in a terminal); given ``cancelled`` (or inside
+:func:`waits_cancelled_by`, for callers such as ``import_zip`` that do not pass it on) the wait polls
+its own non-blocking lock calls every :data:`POLL_S` seconds instead of blocking, and ends with
+:class:`~SDSegLogic.errors.CancelledError` once ``cancelled()`` is true, up to the moment this
+import holds both locks, however often the locks change hands meanwhile.
 
 The locks are ``flock`` locks (POSIX), which the system drops when the process ends, so a
 killed import never leaves a model locked. On Windows each model's lock file gets a ``msvcrt``
@@ -39,6 +44,7 @@ Standard library only.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import errno
 import os
 import re
@@ -47,10 +53,14 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
+from .errors import CancelledError
 from .registry import is_folder_safe_id, is_folder_safe_version
 
-__all__ = ["STAGING_PREFIX", "WaitSentence", "cache_import_lock", "model_lock_file", "remove_import_debris", "remove_model_debris",
-           "wait_text"]
+__all__ = ["POLL_S", "STAGING_PREFIX", "WaitSentence", "cache_import_lock", "model_lock_file", "remove_import_debris",
+           "remove_model_debris", "wait_text", "waits_cancelled_by"]
+
+POLL_S = 0.1
+"""Seconds between two tries of a lock while a cancellable import waits for another import."""
 
 #: Name prefix of the staging folders an import unpacks into (``tempfile.mkdtemp`` adds 8 characters).
 STAGING_PREFIX = ".import-"
@@ -60,6 +70,57 @@ _LOCK_FILE_RE = re.compile(r"^\.(?P<id>.+)\.import-lock$")
 _NOTE_BYTES = 4096
 # flock on a file system that cannot lock (some network shares): the import runs unlocked
 _NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+
+
+_CANCELLED: "contextvars.ContextVar[Optional[Callable[[], bool]]]" = contextvars.ContextVar("sdseg_import_cancelled",
+                                                                                           default=None)
+
+
+@contextlib.contextmanager
+def waits_cancelled_by(cancelled: Callable[[], bool]) -> Iterator[None]:
+    """Make ``cancelled`` the cancel hook of every :func:`cache_import_lock` wait in this thread meanwhile.
+
+    For a caller whose import goes through a function that does not pass ``cancelled`` on
+    (:func:`SDSegLogic.model_zip.import_zip`): ``with waits_cancelled_by(event.is_set): import_zip(...)``.
+    A ``cancelled`` given to :func:`cache_import_lock` itself takes precedence.
+    """
+    token = _CANCELLED.set(cancelled)
+    try:
+        yield
+    finally:
+        _CANCELLED.reset(token)
+
+
+def _cancel_if_asked(cancelled: Optional[Callable[[], bool]], model_id: str, home: Path, waiting: bool = True) -> None:
+    """Raise CancelledError when ``cancelled()`` is true (the import has not got its locks yet).
+
+    ``waiting``: the import waits for another one (else it has not reached the locks: reading the zip).
+    """
+    if cancelled is None or not cancelled():
+        return
+    if not waiting:
+        raise CancelledError(f"the import of model {model_id} was cancelled before it began installing; nothing was "
+                             f"installed in {home}. Import the zip again to install it.")
+    raise CancelledError(f"the import of model {model_id} was cancelled while it waited for another import of the "
+                         f"same model; nothing was installed in {home}. Import the zip again when the other import "
+                         "has finished.")
+
+
+def _wait_flock(fd: int, flags: int, cancelled: Optional[Callable[[], bool]], model_id: str, home: Path) -> None:
+    """Take a lock another holder has: blocking, or with ``cancelled`` polled between non-blocking tries."""
+    import fcntl
+
+    if cancelled is None:
+        fcntl.flock(fd, flags)
+        return
+    while True:
+        _cancel_if_asked(cancelled, model_id, home)
+        got = _try_flock(fd, flags)
+        if got is None:  # the file system stopped locking: the blocking call reports it
+            fcntl.flock(fd, flags)
+        if got is not False:
+            return
+        time.sleep(POLL_S)
 
 
 def model_lock_file(home: Path, model_id: str) -> Path:
@@ -111,7 +172,7 @@ def wait_text(sentence: str, ctrl_c_hint: bool = True) -> str:
 
 @contextlib.contextmanager
 def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str], None]] = None,
-                      note: str = "") -> Iterator[bool]:
+                      note: str = "", cancelled: Optional[Callable[[], bool]] = None) -> Iterator[bool]:
     """Hold the import lock of model ``model_id`` in the cache folder ``home`` (an existing folder).
 
     Args:
@@ -121,15 +182,24 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
             this one waits for it (there is no time limit: Ctrl-C stops the wait); a :class:`WaitSentence`,
             which a GUI shows without its Ctrl-C hint with :func:`wait_text`.
         note: what this import is (e.g. the zip), shown to an import that waits for this one.
+        cancelled: asked first (a cancel that came while the caller read the zip), then every
+            :data:`POLL_S` seconds while this import waits (e.g. the ``is_set`` of a GUI's Cancel
+            event); default the hook of :func:`waits_cancelled_by`, else none (the wait blocks).
 
     Yields:
         True while the lock is held (this model's debris was cleared); False when the file system
         cannot lock at all (some network shares): the import then runs unlocked and must not
         remove debris.
+
+    Raises:
+        CancelledError: ``cancelled()`` was true before this import held its locks (the body did
+            not run: nothing was installed).
     """
     lock_path = model_lock_file(home, model_id)
+    cancelled = cancelled if cancelled is not None else _CANCELLED.get()
+    _cancel_if_asked(cancelled, model_id, home, waiting=False)  # e.g. pressed while the zip was being read
     if os.name == "nt":  # pragma: no cover - exercised on Windows only
-        with _windows_lock(home, lock_path, model_id, on_wait) as held:
+        with _windows_lock(home, lock_path, model_id, on_wait, cancelled) as held:
             yield held
         return
     import fcntl
@@ -146,8 +216,8 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
         elif not _try_flock(home_fd, fcntl.LOCK_SH):  # an older SDSeg holds the whole cache, or a cleanup runs
             if on_wait is not None:
                 on_wait(WaitSentence(f"another model import into {home} is running; waiting for it to finish"))
-            fcntl.flock(home_fd, fcntl.LOCK_SH)
-        model_fd = _lock_model_file(lock_path, model_id, home, on_wait)
+            _wait_flock(home_fd, fcntl.LOCK_SH, cancelled, model_id, home)
+        model_fd = _lock_model_file(lock_path, model_id, home, on_wait, cancelled)
         try:
             os.ftruncate(model_fd, 0)  # the note of a killed holder
             os.pwrite(model_fd, note.encode("utf-8", "replace")[:_NOTE_BYTES], 0)
@@ -161,24 +231,28 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
         os.close(home_fd)
 
 
-def _lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Callable[[str], None]]) -> int:
+def _lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Callable[[str], None]],
+                     cancelled: Optional[Callable[[], bool]] = None) -> int:
     """Open and exclusively lock the model's lock file; returns its descriptor.
 
     The holder removes the file before it lets go, so a lock got on a file that is no longer at
-    ``path`` is dropped and taken again on the file there now.
+    ``path`` is dropped and taken again on the file there now (still waiting: ``cancelled`` is
+    asked again first, since a third import may hold the new file).
     """
     import fcntl
 
-    told = False
+    waited = False  # on_wait is called once, the first time the lock is held by another import
     while True:
+        if waited:
+            _cancel_if_asked(cancelled, model_id, home)
         fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
         try:
             if not _try_flock(fd, fcntl.LOCK_EX):
-                if on_wait is not None and not told:
+                if on_wait is not None and not waited:
                     on_wait(WaitSentence(f"model {model_id} is being imported into {home} by another import{_holder(fd)}; "
                                          "waiting for it to finish"))
-                    told = True
-                fcntl.flock(fd, fcntl.LOCK_EX)
+                waited = True
+                _wait_flock(fd, fcntl.LOCK_EX, cancelled, model_id, home)
             here = os.stat(path)
         except FileNotFoundError:
             os.close(fd)
@@ -193,8 +267,8 @@ def _lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Ca
 
 
 @contextlib.contextmanager
-def _windows_lock(home: Path, path: Path, model_id: str,
-                  on_wait: Optional[Callable[[str], None]]) -> Iterator[bool]:  # pragma: no cover
+def _windows_lock(home: Path, path: Path, model_id: str, on_wait: Optional[Callable[[str], None]],
+                  cancelled: Optional[Callable[[], bool]]) -> Iterator[bool]:  # pragma: no cover
     """``msvcrt`` byte lock on the model's lock file, polled."""
     import msvcrt
 
@@ -210,7 +284,8 @@ def _windows_lock(home: Path, path: Path, model_id: str,
                     on_wait(WaitSentence(f"model {model_id} is being imported into {home} by another import; waiting "
                                          "for it to finish"))
                 told = True
-                time.sleep(0.2)
+                _cancel_if_asked(cancelled, model_id, home)
+                time.sleep(POLL_S)
         try:
             remove_model_debris(home / model_id)
             yield True

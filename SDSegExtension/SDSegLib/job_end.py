@@ -22,6 +22,7 @@ from SDSegLogic.errors import SDSegError
 from .diagnostics import error_dialog, error_report
 from .input_guard import grid_change
 from .panel_state import removed_output_notes, show_engine_not_started, show_warnings
+from .segmentation_writer import show_segmentation
 from .time_point import time_point_change
 
 __all__ = ["JobEndMixin", "input_gone", "status_line"]
@@ -123,7 +124,7 @@ class JobEndMixin:
         if volume is None:
             raise SDSegError(_("the input volume was removed from the scene during the run; nothing was written."))
         outputs = [slicer.mrmlScene.GetNodeByID(i) if i else None for i in job.outputNodeIDs]
-        segmentation = self.logic.applyResult(job, volume, *outputs)
+        segmentation = show_segmentation(self.logic.applyResult(job, volume, *outputs))  # a script-made output too
         self._drainLog()  # what writing did first (e.g. the segmented time point shown again)
         self.ui.show3DButton.setSegmentationNode(segmentation)
         self._log(_("Result written to '{name}'.").format(name=segmentation.GetName()))

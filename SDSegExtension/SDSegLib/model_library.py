@@ -239,35 +239,29 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
         on_wait: called once with a sentence naming the other import (its process, zip and start
             time) when another import of this model runs and this one waits for it to finish (without
             the terminal's "Ctrl-C to stop waiting" hint, which stops nothing in Slicer).
-        cancelled: polled while this import waits for another one (e.g. the panel's Cancel); when it
-            turns true the wait ends with CancelledError and nothing is installed
-            (:mod:`SDSegLib.import_cancel`). Once the wait is over the import is not stopped.
+        cancelled: asked when the import reaches the model's lock and polled while it waits for another
+            import (e.g. the panel's Cancel); true then, the import ends with CancelledError and nothing is
+            installed (:mod:`SDSegLib.import_cancel`). Once the import holds the model's lock it is not stopped.
 
     Returns:
         (spec to select, a sentence for the status log).
 
     Raises:
         SDSegError: the zip is missing, unreadable, unsafe or holds a broken model (nothing is
-            left in the cache); CancelledError: ``cancelled()`` while it waited.
+            left in the cache); CancelledError: ``cancelled()`` before the import held the model's lock.
     """
-    from SDSegLogic.model_zip import import_zip
-
-    from SDSegLogic.model_names import is_folder_safe_id
-
-    from .import_cancel import cancellable_on_wait
+    from .import_cancel import import_zip_cancellable
 
     if on_wait is not None:  # Ctrl-C stops nothing in Slicer: the sentence without the lock's Ctrl-C hint
         on_wait = _without_ctrl_c_hint(on_wait)
     root = _cache_root(home)
     identity = zip_model_identity(zip_path)
-    if cancelled is not None and identity is not None and is_folder_safe_id(identity[0]):  # else import_zip refuses it
-        on_wait = cancellable_on_wait(on_wait, root, identity[0], cancelled)
     existing = _installed(identity, root)
     if existing is not None and not _replace(identity, existing, zip_path, confirm_replace):
         return _kept(identity, existing, registry, root)
     force = existing is not None
     try:
-        resolved = import_zip(zip_path, registry=registry, home=root, force=force, on_wait=on_wait)
+        resolved = import_zip_cancellable(zip_path, cancelled, registry=registry, home=root, force=force, on_wait=on_wait)
     except CheckpointError:
         existing = None if force else _installed(identity, root)
         if existing is None:
@@ -275,7 +269,8 @@ def import_model_zip(zip_path: PathLike, registry: Any, home: Optional[PathLike]
         # installed meanwhile, by the import this one waited for: asked as any installed copy, not "--force"
         if not _replace(identity, existing, zip_path, confirm_replace):
             return _kept(identity, existing, registry, root)
-        force, resolved = True, import_zip(zip_path, registry=registry, home=root, force=True, on_wait=on_wait)
+        force, resolved = True, import_zip_cancellable(zip_path, cancelled, registry=registry, home=root, force=True,
+                                                       on_wait=on_wait)
     folder = Path(resolved.folder)
     spec = _spec_for(str(resolved.model_id), str(resolved.version), folder, registry, root)
     verb = "Replaced" if force else "Imported"

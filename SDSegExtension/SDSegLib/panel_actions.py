@@ -43,9 +43,10 @@ class PanelActionsMixin:
             self.importModelZip(path)
 
     def cancelModelImport(self) -> None:
-        """Stop the running model zip import's wait for another import of the same model (Cancel import, closing).
+        """Stop the running model zip import before it installs anything (Cancel import, closing the module).
 
-        Only the wait can be stopped: an import past it (unpacking, checking) finishes.
+        Stopped while the zip is read or while the import waits for another import of the same model;
+        an import that holds the model's lock (unpacking, checking, moving it in) finishes.
         """
         cancel = getattr(self, "_importCancel", None)
         if cancel is not None and not cancel.is_set():
@@ -89,8 +90,8 @@ class PanelActionsMixin:
                     self.ui.etaLabel.text = _("Model zip import cancelled; nothing was installed.")
                     self._log(str(exc))
                     return
-                if cancel.is_set():  # pressed once the wait was over: an import is not stopped half-way
-                    self._log(_("Cancel import came after the wait for another import had ended; the import was completed."))
+                if cancel.is_set():  # pressed once it held the model's lock: an import is not stopped half-way
+                    self._log(_("Cancel import came after the import had begun installing; the import was completed."))
                 self.ui.etaLabel.text = status
                 if self._job is None:
                     self._selectModel(spec)

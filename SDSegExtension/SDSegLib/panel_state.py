@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, Callable, List, Optional, Sequence
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 from slicer.i18n import tr as _
 
@@ -21,7 +21,7 @@ from .sequence_input import time_point_count
 
 __all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
            "update_slices_and_estimate", "show_warnings", "show_job_event", "show_engine_not_started", "removed_output_notes",
-           "DoubleClickGuard"]
+           "DoubleClickGuard", "run_map_volumes"]
 
 RUN_CONTROLS = (
     # Inputs
@@ -102,6 +102,33 @@ def update_option_states(ui: Any, p: Any) -> None:
         _("Optional: per-voxel variance over the samples.") if variance else
         _("Not written when all time points are segmented.") if sequence else
         _("Needs 2 or more samples: with 1 sample there is no variance. Raise 'Samples' in Options to enable it."))
+
+
+def run_map_volumes(p: Any, sequence: bool) -> Tuple[Any, Any, List[str]]:
+    """The probability and uncertainty volumes a run started from the panel writes, and what it leaves out.
+
+    Only the maps whose selector :func:`update_option_states` enables: a map chosen before its
+    selector was disabled ("All time points" ticked, samples lowered to 1) keeps its node in the
+    parameter node, but is not written (and does not refuse the run).
+
+    Args:
+        p: the parameter node.
+        sequence: every time point of a sequence is segmented (no maps are written then).
+
+    Returns:
+        (probability volume or None, uncertainty volume or None, one log line per map left out).
+    """
+    probability, uncertainty, notes = p.probabilityVolume, p.uncertaintyVolume, []
+    if sequence and probability is not None:
+        notes.append(_("The probability map '{name}' is not written: maps are not written when all time points are "
+                       "segmented.").format(name=probability.GetName()))
+        probability = None
+    if uncertainty is not None and (sequence or p.samples <= 1):
+        why = _("maps are not written when all time points are segmented") if sequence else _(
+            "a variance needs 2 or more samples")
+        notes.append(_("The uncertainty map '{name}' is not written: {why}.").format(name=uncertainty.GetName(), why=why))
+        uncertainty = None
+    return probability, uncertainty, notes
 
 
 def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str = "") -> None:

@@ -42,7 +42,7 @@ from .volume_adapter import region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "write_result", "check_same_grid",
            "check_same_transform", "check_output_volumes", "check_labelmap_source", "kept_segment_notes", "TYPE_CONTEXT",
-           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE", "RUN_TAGS"]
+           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE", "RUN_TAGS", "show_segmentation"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
@@ -226,6 +226,18 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
         segmentation_node.EndModify(wasModified)
     _place_in_subject_hierarchy(segmentation_node, input_volume)
     return segmentation_node, warnings
+
+
+def show_segmentation(node: Any) -> Any:
+    """Give a chosen output segmentation its default display nodes when it has none; returns ``node``.
+
+    A segmentation node made by a script (``slicer.mrmlScene.AddNewNodeByClass``) has no display
+    node, and Slicer draws none of its segments until it has one. Called for the node a run's
+    result went to (not for the temporary nodes a sequence run writes its time points into).
+    """
+    if node is not None and node.GetDisplayNode() is None:
+        node.CreateDefaultDisplayNodes()
+    return node
 
 
 def _new_segmentation_node(name: str) -> Any:

@@ -34,7 +34,7 @@ import vtk
 
 from SDSegLogic.errors import SDSegError
 
-from .segmentation_writer import _place_in_subject_hierarchy
+from .segmentation_writer import _place_in_subject_hierarchy, show_segmentation
 from .sequence_input import VolumeSequence, sequences_logic
 
 __all__ = ["SegmentationSequenceBuilder", "TIME_POINTS_ATTRIBUTE"]
@@ -136,7 +136,7 @@ class SegmentationSequenceBuilder:
             raise SDSegError(f"the sequence browser '{volumes.browser.GetName()}' was removed during the run; nothing was added.")
         if segmentation is None:
             segmentation = scene.AddNewNodeByClass("vtkMRMLSegmentationNode", scene.GenerateUniqueName(self.name))
-            segmentation.CreateDefaultDisplayNodes()
+        show_segmentation(segmentation)  # also one made by a script, which has no display node
         sequence = volumes.browser.GetSequenceNode(segmentation)
         if sequence is not None:  # an earlier run's sequence: same node, new time points
             sequence.RemoveAllDataNodes()
