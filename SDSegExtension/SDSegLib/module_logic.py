@@ -40,7 +40,7 @@ from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
 from .remote_card import deferred_slices, fetch_remote_card, range_requested, remote_orientation
-from .segmentation_writer import check_output_volumes, write_result
+from .segmentation_writer import check_output_volumes, show_segmentation, write_result
 from .sequence_run import SequenceRun
 from .time_point import show_time_point, shown_time_point
 from .volume_adapter import (
@@ -296,6 +296,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         for warning in warnings[len(job.result_warnings):]:
             logging.warning("SDSeg: %s", warning)
         job.result_warnings = warnings
+        show_segmentation(segmentation)  # a script-made output has no display node: Slicer would draw nothing
         for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
             if node is not None and array is not None:
                 # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: summed over classes (as in the CLI)

@@ -51,3 +51,13 @@ def test_all_time_points_into_a_script_made_segmentation_show_too(monkeypatch, m
     written = logic.process(proxy, output, model=str(model_folder), device="cpu", allTimePoints=True)
     assert written is output and browser.GetSequenceNode(output) is not None
     assert output.GetDisplayNode() is not None, "the browsed segmentation cannot be shown (no display node)"
+
+
+def test_a_script_made_output_given_to_process_gets_a_display_node(monkeypatch, manager, model_folder):
+    """The scripter's blocking call: ``logic.process(volume, outputSegmentation=<script-made node>)``."""
+    fake, logic = _logic(monkeypatch, manager)
+    proxy, browser, volumes = _sequence(fake, shapes=((2, 32, 32),))
+    output = _script_made_segmentation(fake)
+    written = logic.process(proxy, output, model=str(model_folder), device="cpu")
+    assert written is output and output.GetSegmentation().GetNumberOfSegments() >= 1
+    assert output.GetDisplayNode() is not None, "the result was written into a segmentation that Slicer cannot show"
