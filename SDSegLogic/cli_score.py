@@ -324,14 +324,16 @@ def run_score(args: argparse.Namespace) -> int:
         if not output.parent.is_dir():
             raise UsageError(f"-o {output}: the folder {output.parent} does not exist; create it first.")
     prediction, reference = Path(args.prediction), Path(args.reference)
-    from .cli_score_batch import first_case_file, is_dicom_series_folder
+    from .cli_score_batch import first_case, is_dicom_series_folder
 
-    example = first_case_file(reference) if reference.is_dir() and not prediction.is_dir() else None
-    if example is not None:  # not a DICOM series: the reader would say "no DICOM series found"
-        raise UsageError(f"{reference} is a folder of references ({example.name}, ...), so {prediction} must be a "
-                         "folder of predictions (files paired by case name); or give the one reference file to score "
-                         f"{prediction} against.")
-    if prediction.is_dir() and not is_dicom_series_folder(prediction):  # a DICOM series is one labelmap
+    one_prediction = not prediction.is_dir() or is_dicom_series_folder(prediction)  # a DICOM series is one labelmap
+    example = first_case(reference) if reference.is_dir() and one_prediction else None
+    if example is not None:  # a folder of cases, no DICOM series: the reader would say "no DICOM series found"
+        what = "a DICOM series (one labelmap)" if prediction.is_dir() else "one file"
+        raise UsageError(f"{reference} is a folder of references ({example.name}, ...) but {prediction} is {what}; "
+                         "give a folder of predictions (files paired by case name), or the one reference file to "
+                         f"score {prediction} against.")
+    if not one_prediction:
         from .cli_score_batch import batch_text, score_folders
 
         if not reference.is_dir():

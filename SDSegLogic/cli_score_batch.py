@@ -117,12 +117,25 @@ def series_folder_problem(folder: Path) -> Optional[str]:
 def first_case_file(folder: Path) -> Optional[Path]:
     """The first file of ``folder`` (name order) that is a case in another format than DICOM (``ct001.nii.gz``): such
     a folder is a folder of cases, never a DICOM series; ``None`` when it holds none."""
+    from .io.sniff import sniff_content
+
     for path in sorted(folder.iterdir()):
         if case_name(path) is not None:
             with open(path, "rb") as fh:
-                if fh.read(132)[128:132] != b"DICM":
+                if sniff_content(fh.read(512)) != "dicom":  # DICM at byte 128, or a data set without the preamble
                     return path
     return None
+
+
+def first_case(folder: Path) -> Optional[Path]:
+    """The first case of a folder of cases (name order): a file in another format than DICOM
+    (:func:`first_case_file`), else a subfolder that is one DICOM series (``labels/ct001/``); ``None`` when
+    ``folder`` holds none, or is itself one DICOM series."""
+    example = first_case_file(folder)
+    if example is not None or is_dicom_series_folder(folder):
+        return example
+    return next((path for path in sorted(folder.iterdir()) if path.is_dir() and not path.name.startswith(".")
+                 and case_name(path) is None and is_dicom_series_folder(path)), None)
 
 
 def _cases(folder: Path, skipped: Optional[List[Dict[str, str]]] = None) -> Dict[str, Path]:
@@ -133,10 +146,14 @@ def _cases(folder: Path, skipped: Optional[List[Dict[str, str]]] = None) -> Dict
         skipped: filled with ``{"path", "reason"}`` for each subfolder (not hidden) that is no DICOM series.
     """
     found: Dict[str, Path] = {}
-    for path in sorted(folder.iterdir()):
+    paths = sorted(folder.iterdir())
+    # last case first: the DICOM listings kept (the most recently used) are then those of the cases scored first
+    problems = {path: series_folder_problem(path) for path in reversed(paths)
+                if case_name(path) is None and path.is_dir() and not path.name.startswith(".")}
+    for path in paths:
         case = case_name(path)
-        if case is None and path.is_dir() and not path.name.startswith("."):
-            problem = series_folder_problem(path)
+        if path in problems:
+            problem = problems[path]
             if problem is None:
                 case = path.name
             elif skipped is not None:

@@ -44,7 +44,7 @@ def _scan_series(path: Path) -> Tuple[Path, Dict[str, List[str]], Dict[str, Dict
 
     The one header pass that finds multi-frame files keeps the tags :func:`_slice_info` needs, so the
     files of the chosen series are not read a second time; listing the same unchanged folder again (reading
-    it after listing it) reuses the last listing (:mod:`._dicom_listing`).
+    it after listing it) reuses its listing, kept with the last few (:mod:`._dicom_listing`).
     """
     from ._dicom_listing import remembered_listing
 

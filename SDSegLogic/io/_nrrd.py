@@ -295,8 +295,9 @@ def read_nrrd(path: Path, header: Dict[str, Any], frame: Optional[int],
                 )
             if not 0 <= frame < count:
                 raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
-            from .frame_cache import own_frame
-
-            data = own_frame(data[..., frame])
+            data = data[..., frame]
             facts["frame"] = frame
+        from .frame_cache import own_frame
+
+        data = own_frame(data)  # a frame, the one frame or the colour volume: none a view of the kept decode
     return data, geometry, facts

@@ -2,7 +2,8 @@
 
 Which header axes are the volume's i, j, k (:func:`_spatial_axes`, an ITK-written time axis set
 aside), then spacing, direction and origin from ``space directions`` / ``space origin`` (RAS and
-LAS spaces converted to LPS), or, without directions, from ``spacings`` and ``axis mins`` (or a
+LAS spaces converted to LPS; of the spaces with time, which ITK does not convert, LPS-time only,
+:func:`_time_space_flip`), or, without directions, from ``spacings`` and ``axis mins`` (or a
 ``space origin``), read as ITK reads them.
 """
 
@@ -22,6 +23,9 @@ __all__ = ["nrrd_grid"]
 _LPS_SPACES = ("left-posterior-superior", "lps")
 _RAS_SPACES = ("right-anterior-superior", "ras")
 _LAS_SPACES = ("left-anterior-superior", "las")
+#: patient spaces with time (``space dimension`` 4), by the names teem reads
+_TIME_SPACES = ("left-posterior-superior-time", "lpst", "right-anterior-superior-time", "rast",
+                "left-anterior-superior-time", "last")
 
 
 def _spatial_axes(header: Dict[str, Any]) -> Tuple[list, list]:
@@ -125,11 +129,14 @@ def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometr
     ndim_space = len(np.asarray(directions[spatial[0]]))
     if space is not None:
         flip = _space_flip(space)
+        if flip is None and str(space).lower() in _TIME_SPACES:
+            flip = _time_space_flip(space, ndim_space, spatial, header, path)
         if flip is None:
             raise InputError(
                 f"{path}: NRRD space {header.get('space')!r} is not supported: it does not say which way the patient "
                 "lies. Only the patient spaces left-posterior-superior, right-anterior-superior and "
-                "left-anterior-superior are read. Re-save the image from 3D Slicer or SimpleITK."
+                "left-anterior-superior (and left-posterior-superior-time, frame by frame) are read. Re-save the "
+                "image from 3D Slicer or SimpleITK."
             )
     elif ndim_space in (2, 3) or (ndim_space == 4 and len(spatial) == 3):  # 4: ITK's space + time (above)
         flip = np.ones(3)
@@ -179,6 +186,44 @@ def _space_flip(space: Any) -> Optional[np.ndarray]:
     if name in _LPS_SPACES:
         return np.ones(3)
     return None
+
+
+def _time_space_flip(space: Any, ndim_space: int, spatial: list, header: Dict[str, Any], path: Path) -> np.ndarray:
+    """LPS signs (all 1) of a ``left-posterior-superior-time`` grid whose time axis is set aside; else refused.
+
+    ITK's NrrdImageIO reads a patient space with time as a 4-D grid (three space axes, one time axis) and, unlike
+    the 3-D patient spaces, converts no coordinate to LPS: an LPS-time file lands where it says, a RAS-time or
+    LAS-time file is mirrored (3D Slicer's sequence reader refuses all of them: four domain axes).
+
+    Raises:
+        InputError: a RAS-time or LAS-time space (the tools disagree on where it lies), or a time space whose
+            four axes are not three space axes and one time axis; each naming the remedy.
+    """
+    name = str(space).lower()
+    remedy = ("Re-save it as a 3-D patient space with the time axis as a list: 'space: {}', three-component 'space "
+              "directions' and 'space origin' (drop the fourth, time, component), 'none' as the time axis's "
+              "direction and 'list' as its kind; 3D Slicer then loads it as a sequence.")
+    plain = name.replace("-time", "") if "-" in name else {"lpst": "lps", "rast": "ras", "last": "las"}[name]
+    if name not in ("left-posterior-superior-time", "lpst"):
+        mirrored = "left-right and front-back" if plain == "ras" or name.startswith("right") else "front-back"
+        raise InputError(
+            f"{path}: NRRD space {space!r} is a patient space with a time axis; ITK (and so SimpleITK) places such a "
+            f"file without converting it to LPS, mirrored {mirrored}, and 3D Slicer's sequence reader "
+            "refuses it, so where it lies depends on the tool and SDSeg does not read it. "
+            + remedy.format(_long_name(plain)))
+    rows = [np.asarray(row, dtype=np.float64) for row in header["space directions"]]
+    four = [row for row in rows if row.size == 4 and np.all(np.isfinite(row))]  # 'none' rows are NaN
+    if ndim_space != 4 or len(spatial) != 3 or len(four) != 4:
+        raise InputError(f"{path}: NRRD space {space!r} needs four axes, three in space and one in time (direction "
+                         "(0,0,0,dt)), as ITK reads it; this header has "
+                         f"{len(four)} axes with four-component directions. " + remedy.format("left-posterior-superior"))
+    return np.ones(3)
+
+
+def _long_name(short: str) -> str:
+    """The long NRRD name of a 3-D patient space (``ras`` -> ``right-anterior-superior``)."""
+    return {"lps": "left-posterior-superior", "ras": "right-anterior-superior", "las": "left-anterior-superior"}.get(
+        short, short)
 
 
 def _origin_without_directions(header: Dict[str, Any], spatial: list, path: Path) -> Tuple[np.ndarray, str]:

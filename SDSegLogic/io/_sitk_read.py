@@ -196,10 +196,12 @@ def _sitk_layout(path: Path, image, array: np.ndarray, expected_ras, frame: Opti
                              "(--frame N; --frame all: every frame), or save a single 3-D volume.")
         if not 0 <= frame < count:
             raise InputError(f"{path}: frame={frame} is out of range; the image has frames 0..{count - 1}.")
+        array = array[frame] if dim == 4 else array[..., frame]
+        meta["frame"] = frame
+    if dim == 4 or components > 1:  # a frame or a colour volume: never a view of a decode kept for the next frames
         from .frame_cache import own_frame
 
-        array = own_frame(array[frame] if dim == 4 else array[..., frame])
-        meta["frame"] = frame
+        array = own_frame(array)
     return array, geometry, colour, ""
 
 

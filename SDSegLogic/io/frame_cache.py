@@ -55,7 +55,8 @@ def cached_decode(path: Path, decode: Callable[[], T], variant: str = "") -> T:
 
     Args:
         path: the file ``decode`` reads (its size and modification time are part of the key).
-        decode: reads and decodes the whole file; its result must not be modified by the caller.
+        decode: reads and decodes the whole file; its arrays are made read-only (hand on views through
+            :func:`own_frame`).
         variant: names how ``decode`` reads the file when one file can be decoded in several ways (a
             labelmap's exact integers, an image's float32), so that one is never served for the other.
     """
@@ -67,13 +68,28 @@ def cached_decode(path: Path, decode: Callable[[], T], variant: str = "") -> T:
         return _LAST.value
     _LAST.clear()  # let the previous file go before decoding the next
     value = decode()
+    _read_only(value)
     _LAST.key, _LAST.value = key, value
     return value
 
 
-def own_frame(frame: np.ndarray) -> np.ndarray:
-    """A frame (a view into a decoded 4-D array) that shares no memory with a decode kept for the next frames.
+def _read_only(value: Any) -> None:
+    """Mark the arrays of a kept decode (an array, or a tuple holding one) read-only: a view of it that reached a
+    caller unowned would raise on an in-place edit instead of changing the frames read next."""
+    for item in value if isinstance(value, tuple) else (value,):
+        if isinstance(item, np.ndarray):
+            item.setflags(write=False)
 
-    The readers cast every other voxel type to float32 next, which copies; only float32 is copied here.
+
+def own_frame(frame: np.ndarray) -> np.ndarray:
+    """A frame (or colour volume: a view into a decoded multi-frame array) that shares no memory with a decode
+    kept for the next frames, and that the caller may change in place.
+
+    A view of a kept decode (read-only, :func:`cached_decode`) is copied, and so is float32 (which the
+    readers' float32 cast would hand on as it is); other views are returned as they are: their decode is no
+    one else's.
+
+    Args:
+        frame: (K, J, I[, C]) view of a decoded 4-D or colour array, any voxel type.
     """
-    return np.array(frame) if frame.dtype == np.float32 else frame
+    return np.array(frame) if frame.dtype == np.float32 or not frame.flags.writeable else frame

@@ -67,6 +67,27 @@ def _metaimage_fields(head: bytes) -> bool:
     return count >= 2 and _META_DIMS.search(lines[:position]) is not None
 
 
+#: the value representations of DICOM, as an explicit-VR data element spells them after its tag
+_DICOM_VRS = frozenset(b"AE AS AT CS DA DS DT FD FL IS LO LT OB OD OF OL OV OW PN SH SL SQ SS ST SV TM UC UI UL UN UR "
+                       b"US UT UV".split())
+
+
+def _dicom_without_preamble(head: bytes) -> bool:
+    """A DICOM data set stored without the 128-byte preamble and ``DICM`` marker of a Part 10 file (older or
+    non-conformant exports, which GDCM, and so SimpleITK and 3D Slicer, read all the same).
+
+    It opens with a little-endian element of group 0x0002 (file meta) or 0x0008 (identification), followed by
+    its VR (explicit VR) or by a short even 4-byte length (implicit VR).
+    """
+    if len(head) < 8:
+        return False
+    group, element = struct.unpack("<HH", head[:4])
+    if group not in (0x0002, 0x0008) or element >= 0x0100:
+        return False
+    length = struct.unpack("<I", head[4:8])[0]
+    return head[4:6] in _DICOM_VRS or (length < 0x100 and length % 2 == 0)
+
+
 def sniff_content(head: bytes) -> Optional[str]:
     """Format recognised from the first bytes of a file (gzip is reported as ``"gzip"``)."""
     if head.startswith(b"NRRD000"):
@@ -90,6 +111,8 @@ def sniff_content(head: bytes) -> Optional[str]:
         return "nifti"
     if _nifti_sizeof_hdr(head) and head[4:7] in (b"n+2", b"ni2"):  # NIfTI-2 keeps its magic at byte 4
         return "nifti2"
+    if _dicom_without_preamble(head):
+        return "dicom"
     return None
 
 
