@@ -10,6 +10,7 @@ from typing import Iterator, Optional, Union
 
 from ..cli_cancel import interrupts_deferred
 from ..errors import InputError
+from .sniff import sniff_content
 
 __all__ = ["atomic_output", "check_output_path", "check_name_length", "current_umask"]
 
@@ -84,9 +85,9 @@ def _replaces_series_file(path: Path, source: Path, series: Optional[str] = None
     """
     if not (path.is_file() and source.is_file()) or not os.path.samefile(path.parent, source.parent):
         return False
-    try:  # a DICOM name or the DICM marker: other files are not asked (a quick test)
+    try:  # a DICOM name or DICOM content (the DICM marker, or a data set stored bare): others are not asked
         with open(path, "rb") as fh:
-            marked = fh.read(132)[128:] == b"DICM"
+            marked = sniff_content(fh.read(352)) == "dicom"
     except OSError:  # unreadable: GDCM could not read it either
         return False
     if not marked and path.suffix.lower() not in (".dcm", ".dicom", ".ima"):
