@@ -80,14 +80,14 @@ def _card_summary(resolved: ResolvedModel) -> Optional[dict]:
 
 
 def _info(spec: str, registry: Registry, as_json: bool) -> int:
-    from .registry import ModelNotFoundError
+    from .registry import ModelNotFoundError, ModelsHomeError
 
     model_id, _, version = spec.partition("@")
     entry = registry.get(model_id, version or None)
     try:
         resolved: Optional[ResolvedModel] = resolve_model(spec, registry)
     except ModelNotFoundError as exc:
-        if entry is None:
+        if entry is None or isinstance(exc, ModelsHomeError):  # an unusable cache setting is no "not installed"
             raise
         resolved, reason = None, str(exc)
     else:

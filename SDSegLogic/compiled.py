@@ -12,8 +12,8 @@ channels-last upsampling bug), so one export cannot cover both sides of 64; call
 function; they differ by floating-point reassociation only.
 
 Cache layout: ``<cache_dir>/<component>-<key>.pt2``; the key hashes everything the compiled code
-depends on (format version, torch version, device kind and capability, dtype, memory format,
-spatial size, the model configuration and a fingerprint of the weights). A package whose key
+depends on (format version, the torch, diffusers and SDSegLogic versions, device kind and capability,
+dtype, memory format, spatial size, the model configuration and a fingerprint of the weights). A package whose key
 does not match is never used; a package that fails to load is rebuilt. Packages are written to a
 temporary file and renamed into place, so concurrent processes never see half a file.
 """
@@ -104,10 +104,21 @@ def _device_tag(device: "torch.device") -> str:
 
 def _cache_key(component: str, model: "SDSegModel", module: "torch.nn.Module", device: "torch.device",
                example: Sequence["torch.Tensor"], channels_last: bool) -> str:
+    """24 hex digits naming one package; read at call time, so an upgraded library never reuses an old package.
+
+    The versions of torch (the compiler), diffusers (the networks' forward code that was traced) and
+    SDSegLogic (the wrappers exported around them) are part of it.
+    """
+    import diffusers
+
+    from . import __version__ as sdseg_version
+
     parts = {
         "format": FORMAT_VERSION,
         "component": component,
-        "torch": torch.__version__,
+        "torch": str(torch.__version__),
+        "diffusers": str(diffusers.__version__),
+        "sdseglogic": str(sdseg_version),
         "device": _device_tag(device),
         "inputs": [[list(t.shape[1:]), str(t.dtype)] for t in example],
         "channels_last": bool(channels_last),

@@ -109,10 +109,20 @@ def default_unet_dtype(device: "torch.device") -> Optional["torch.dtype"]:
 
 
 def parse_dtype(dtype: Union[str, "torch.dtype", None]) -> Optional["torch.dtype"]:
-    """Accept a ``torch.dtype`` or a name such as ``"fp16"``; ``None``/``"auto"`` give ``None``."""
+    """Accept a ``torch.dtype`` or a name such as ``"fp16"``; ``None``/``"auto"`` give ``None``.
+
+    Raises:
+        InputError: a name or a ``torch.dtype`` other than float32, float16 or bfloat16 (an integer
+            dtype would fail inside ``nn.Module.to``; float64 is refused by object as by name).
+    """
     import torch
 
-    if dtype is None or isinstance(dtype, torch.dtype):
+    if dtype is None:
+        return None
+    if isinstance(dtype, torch.dtype):
+        if dtype not in (torch.float32, torch.float16, torch.bfloat16):
+            raise InputError(f"dtype {str(dtype).replace('torch.', '')} is not supported; use float32, float16 or "
+                             "bfloat16.")
         return dtype
     if str(dtype) == "auto":
         return None

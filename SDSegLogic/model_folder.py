@@ -79,7 +79,7 @@ def save_model_folder(
         model: the model; its ``config`` is written as ``config.json``.
         card: model card; its ``weights`` field is replaced by the sha256 of the files written.
         variant: ``None`` to store tensors as they are, ``"fp16"`` to store floating tensors as
-            float16 (``<component>.fp16.safetensors``).
+            float16 (``<component>.fp16.safetensors``; a value beyond float16's range is refused).
         shared_autoencoder: path to an existing ``autoencoder*.safetensors`` to reference
             instead of writing a copy (it must hold this model's autoencoder weights).
         overwrite: replace an existing folder.
@@ -114,7 +114,12 @@ def save_model_folder(
             for key, tensor in model.component(name).state_dict().items():
                 tensor = tensor.detach().to("cpu")
                 if variant == "fp16" and tensor.is_floating_point():
-                    tensor = tensor.to(torch.float16)
+                    half = tensor.to(torch.float16)
+                    if bool((torch.isinf(half) & torch.isfinite(tensor)).any()):  # beyond 65504: inf, NaN maps
+                        raise CheckpointError(f"{folder}: {name} weight {key!r} holds values up to "
+                                              f"{tensor.abs().max().item():g}, beyond float16's 65504; save it "
+                                              "without variant='fp16' (full precision). Nothing was written.")
+                    tensor = half
                 state[key] = tensor.contiguous()
             file_name = weight_file_name(name, variant)
             save_safetensors_reproducibly(state, staging / file_name, metadata={"format": "pt", "component": name})

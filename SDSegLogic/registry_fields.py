@@ -1,9 +1,10 @@
 """The field checks of one ``models.json`` entry, as ``Resources/models.schema.json`` states them.
 
 :meth:`SDSegLogic.registry.RegistryEntry.from_dict` checks the keys (unknown, missing) and then calls
-:func:`check_entry_fields` for the values: JSON types, required non-empty text, number ranges, the
-``modality`` enum, the folder-safe id and version, ``path`` xor ``url`` + ``sha256``, and the ``path``
-character pattern. Every refusal names the entry, the key, the value and what is allowed.
+:func:`check_entry_fields` for the values: no ``null`` (an optional key is left out), JSON types, required
+non-empty text, number ranges, the ``modality`` enum, the folder-safe id and version, ``path`` xor ``url`` +
+``sha256``, and the ``path`` character pattern. Every refusal names the entry, the key, the value and what
+is allowed.
 
 Standard library only: the registry is read without torch or SimpleITK.
 """
@@ -49,6 +50,9 @@ def check_entry_fields(data: Dict[str, Any], where: str) -> None:
     Raises:
         ModelCardError: the first value the schema refuses, naming the key, the value and what is allowed.
     """
+    for key in (k for k in sorted(_FIELD_TYPES) if k in data and data[k] is None and k not in _REQUIRED_TEXT):
+        raise ModelCardError(f"{where}: {key} is null; leave an optional key out instead of setting it to null "
+                             f"(the schema types every key and allows no null); {_SCHEMA}")
     for key in (k for k in _REQUIRED_TEXT if not (isinstance(data[k], str) and data[k])):  # null, "" pass below
         raise ModelCardError(f"{where}: {key} {data[key]!r} must be a non-empty string; {_SCHEMA}")
     for key, kind in _FIELD_TYPES.items():

@@ -17,7 +17,7 @@ _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")  # torch's messages embolden tex
 
 
 def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
-    """Flat ``{name: tensor}`` of a ``.safetensors``, ``.ckpt``, ``.pt``, ``.pth`` or ``.bin`` file.
+    """Flat ``{name: tensor}`` of a ``.safetensors`` (any letter case), ``.ckpt``, ``.pt``, ``.pth`` or ``.bin`` file.
 
     Pickle-based files are opened with ``torch.load(..., weights_only=True)``: plain tensors and
     containers load; arbitrary Python objects are refused instead of executed. A Lightning
@@ -32,7 +32,7 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; check the path to the checkpoint.")
-    if path.suffix == ".safetensors":
+    if path.suffix.lower() == ".safetensors":  # any letter case: Windows and download tools upper-case names
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 

@@ -10,7 +10,8 @@ What is taken from the checkpoint's ``state_dict`` (key list: Testing/Data/sdseg
 
 Schedule buffers (``betas``, ``alphas_cumprod``, ...) are checked against our schedule and
 otherwise ignored; EMA bookkeeping (``model_ema.decay``/``num_updates``) is ignored. Anything
-else is reported by name as unexpected.
+else is reported by name as unexpected, EMA tensors that match no raw UNet tensor included (when
+the EMA copy is used; an unused EMA copy is not looked at).
 """
 
 from __future__ import annotations
@@ -128,6 +129,9 @@ def convert_official_state(
         if missing:
             raise CheckpointError(f"{source}: EMA copy lacks {len(missing)} UNet tensors (e.g. {missing[:3]}); pass prefer_ema=False.")
         unet_src = {by_flat[k]: v for k, v in ema.items() if k in by_flat}
+        ema_extra = sorted(f"model_ema.diffusion_model{k}" for k in ema if k not in by_flat)  # reported, not loaded
+    else:
+        ema_extra = []
     unet, unused_unet = ldm_unet_to_diffusers(unet_src, config)
     levels = len(config.autoencoder.block_out_channels)
     autoencoder = ldm_vae_to_diffusers(strip_prefix(state, "first_stage_model."), levels)
@@ -138,8 +142,9 @@ def convert_official_state(
     ignored = sorted(k for k in state if k in _SCHEDULE_BUFFERS or k in ("model_ema.decay", "model_ema.num_updates", "scale_factor"))
     unexpected = sorted(
         k for k in state
-        if not k.startswith(_KNOWN_PREFIXES) and k not in ignored
+        if (not k.startswith(_KNOWN_PREFIXES) or _is_stray_ema_entry(k)) and k not in ignored
     )
+    unexpected += ema_extra
     unexpected += [f"model.diffusion_model.{k}" for k in unused_unet]
     unexpected += sorted(f"cond_stage_model.{k}" for k in cond if not k.startswith(("encoder.", "out.")))
     schedule_diff = None
@@ -158,6 +163,12 @@ def convert_official_state(
             )
     report = ImportReport(used_ema, scale_factor, num_classes, unexpected, ignored, schedule_diff)
     return config, {"unet": unet, "condition_encoder": condition_encoder, "autoencoder": autoencoder}, report
+
+
+def _is_stray_ema_entry(key: str) -> bool:
+    """A ``model_ema.*`` key that is neither an EMA UNet tensor nor LitEma's bookkeeping (``decay``, ``num_updates``)."""
+    return key.startswith("model_ema.") and not key.startswith("model_ema.diffusion_model") \
+        and key not in ("model_ema.decay", "model_ema.num_updates")
 
 
 def import_official_checkpoint(
