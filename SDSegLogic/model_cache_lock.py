@@ -14,9 +14,8 @@ different models run at the same time: an import writes only inside its model's 
 and there is no index of installed models to keep consistent (the folders are the cache). An
 import that has to wait calls ``on_wait`` once with a sentence naming the import it waits for:
 the holder writes its process id, zip and start time into the model's lock file. The wait has
-no time limit (Ctrl-C stops it in a terminal); given ``cancelled`` (or inside
-:func:`waits_cancelled_by`, for callers such as ``import_zip`` that do not pass it on) the wait polls
-its own non-blocking lock calls every :data:`POLL_S` seconds instead of blocking, and ends with
+no time limit (Ctrl-C stops it in a terminal); given ``cancelled`` (``import_zip`` passes its own on)
+the wait polls its own non-blocking lock calls every :data:`POLL_S` seconds instead of blocking, and ends with
 :class:`~SDSegLogic.errors.CancelledError` once ``cancelled()`` is true, up to the moment this
 import holds both locks, however often the locks change hands meanwhile.
 
@@ -44,7 +43,6 @@ Standard library only.
 from __future__ import annotations
 
 import contextlib
-import contextvars
 import errno
 import os
 import re
@@ -57,7 +55,7 @@ from .errors import CancelledError
 from .registry import is_folder_safe_id, is_folder_safe_version
 
 __all__ = ["POLL_S", "STAGING_PREFIX", "WaitSentence", "cache_import_lock", "model_lock_file", "remove_import_debris",
-           "remove_model_debris", "wait_text", "waits_cancelled_by"]
+           "remove_model_debris", "wait_text"]
 
 POLL_S = 0.1
 """Seconds between two tries of a lock while a cancellable import waits for another import."""
@@ -70,25 +68,6 @@ _LOCK_FILE_RE = re.compile(r"^\.(?P<id>.+)\.import-lock$")
 _NOTE_BYTES = 4096
 # flock on a file system that cannot lock (some network shares): the import runs unlocked
 _NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
-
-
-_CANCELLED: "contextvars.ContextVar[Optional[Callable[[], bool]]]" = contextvars.ContextVar("sdseg_import_cancelled",
-                                                                                           default=None)
-
-
-@contextlib.contextmanager
-def waits_cancelled_by(cancelled: Callable[[], bool]) -> Iterator[None]:
-    """Make ``cancelled`` the cancel hook of every :func:`cache_import_lock` wait in this thread meanwhile.
-
-    For a caller whose import goes through a function that does not pass ``cancelled`` on
-    (:func:`SDSegLogic.model_zip.import_zip`): ``with waits_cancelled_by(event.is_set): import_zip(...)``.
-    A ``cancelled`` given to :func:`cache_import_lock` itself takes precedence.
-    """
-    token = _CANCELLED.set(cancelled)
-    try:
-        yield
-    finally:
-        _CANCELLED.reset(token)
 
 
 def _cancel_if_asked(cancelled: Optional[Callable[[], bool]], model_id: str, home: Path, waiting: bool = True) -> None:
@@ -184,7 +163,7 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
         note: what this import is (e.g. the zip), shown to an import that waits for this one.
         cancelled: asked first (a cancel that came while the caller read the zip), then every
             :data:`POLL_S` seconds while this import waits (e.g. the ``is_set`` of a GUI's Cancel
-            event); default the hook of :func:`waits_cancelled_by`, else none (the wait blocks).
+            event); None: the wait blocks.
 
     Yields:
         True while the lock is held (this model's debris was cleared); False when the file system
@@ -196,7 +175,6 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
             not run: nothing was installed).
     """
     lock_path = model_lock_file(home, model_id)
-    cancelled = cancelled if cancelled is not None else _CANCELLED.get()
     _cancel_if_asked(cancelled, model_id, home, waiting=False)  # e.g. pressed while the zip was being read
     if os.name == "nt":  # pragma: no cover - exercised on Windows only
         with _windows_lock(home, lock_path, model_id, on_wait, cancelled) as held:

@@ -126,6 +126,7 @@ def import_zip(
     force: bool = False,
     expected_sha256: Optional[str] = None,
     on_wait: Optional[Callable[[str], None]] = None,
+    cancelled: Optional[Callable[[], bool]] = None,
 ) -> ResolvedModel:
     """Install a model zip the user downloaded into the cache, safely and atomically.
 
@@ -148,6 +149,9 @@ def import_zip(
         expected_sha256: sha256 the zip must have.
         on_wait: called with a sentence (naming the other import's process and zip) when another
             import of the same model is running and this one waits for it.
+        cancelled: a cancel hook (e.g. ``threading.Event.is_set`` of Slicer's Cancel import) asked when the
+            import reaches the model's lock and while it waits there (see :func:`cache_import_lock`); None:
+            the wait blocks (Ctrl-C stops it in a terminal).
 
     Returns:
         The installed model.
@@ -183,7 +187,7 @@ def import_zip(
         destination = cache_folder(card.model_id, card.version, home)
         _check_free_space(_existing_ancestor(destination.parent), plan, archive)
         note = f"process {os.getpid()} importing {archive}, started {time.strftime('%H:%M:%S', time.gmtime())} UTC"
-        with cache_import_lock(home, card.model_id, on_wait, note):
+        with cache_import_lock(home, card.model_id, on_wait, note, cancelled=cancelled):
             return _install(zf, plan, card, archive, digest, registry, destination, force)
 
 

@@ -7,8 +7,7 @@ the lock (a Cancel pressed while the zip was read), then its own wait loop tries
 lock every :data:`~SDSegLogic.model_cache_lock.POLL_S` seconds and raises
 :class:`~SDSegLogic.errors.CancelledError` once the hook is true, until this import holds the locks,
 also when a third import takes them between two tries. :func:`import_zip_cancellable` gives the
-panel's Cancel import (or closing the module) to that loop: ``import_zip`` does not pass a hook on,
-so it is set for the call with :func:`~SDSegLogic.model_cache_lock.waits_cancelled_by`.
+panel's Cancel import (or closing the module) to that loop through ``import_zip``'s ``cancelled``.
 """
 
 from __future__ import annotations
@@ -35,10 +34,6 @@ def import_zip_cancellable(zip_path: Union[str, Path], cancelled: Optional[Calla
         CancelledError: ``cancelled()`` turned true while the import waited; nothing was installed.
         SDSegError: as ``import_zip``.
     """
-    from SDSegLogic.model_cache_lock import waits_cancelled_by
     from SDSegLogic.model_zip import import_zip
 
-    if cancelled is None:
-        return import_zip(zip_path, **options)
-    with waits_cancelled_by(cancelled):
-        return import_zip(zip_path, **options)
+    return import_zip(zip_path, cancelled=cancelled, **options)
