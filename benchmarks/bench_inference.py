@@ -47,8 +47,8 @@ sys.path.insert(0, str(ROOT))
 REFERENCE_ROW = "reference (official loop on engine modules: fp32, eager, batch 1)"
 if str(HERE) not in sys.path:
     sys.path.insert(0, str(HERE))
-from bench_measure import (OFFICIAL_ROW, best_time, device_info, mask_dice, print_table, real_slices,  # noqa: E402
-                           result_row, sync, with_speedups, write_result)
+from bench_measure import (OFFICIAL_ROW, aot_packages_used, best_time, device_info, mask_dice, print_table,  # noqa: E402
+                           real_slices, result_row, sync, weights_kind, with_speedups, write_result)
 
 
 def reference_loop(model, images, device):
@@ -193,7 +193,7 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
     if args.model:
         from SDSegLogic.model_folder import load_model_folder
 
-        base, _ = load_model_folder(args.model)
+        base, card = load_model_folder(args.model)
     else:
         base = SDSegModel(preset(args.preset)).eval()
     size = base.config.sample_size
@@ -233,7 +233,8 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         "python": platform.python_version(),
         "threads": args.threads,
         "parameters": base.parameter_counts(),
-        "weights": "trained" if args.model else "random",
+        "weights": weights_kind(card) if args.model else "random",
+        "model_card": {"id": card.model_id, "version": card.version} if args.model else None,  # e.g. the demo's 0.5.0
         "images": str(args.images_npz) if args.images_npz else "random uniform in [-1, 1]",
         "official": None,
         "complete": False,  # True once every row ran: a run stopped by a time limit keeps its rows
@@ -330,6 +331,10 @@ def run(args: argparse.Namespace) -> Dict[str, object]:
         row["timed_position"] = position
         if pipe.compile_summary:
             row["compile"] = {k: (e.get("status") if isinstance(e, dict) else e) for k, e in pipe.compile_summary.items()}
+        if v.compile_mode == "aot":  # an empty cache (failed cold build) leaves the row eager: say so
+            row["aot_packages_used"] = aot_packages_used(pipe.compile_summary or {})
+            if not row["aot_packages_used"]:
+                row["variant"] += " [no AOT package in the cache: ran eager]"
         engine_rows[index] = row
         pipe = call = None  # free this variant's networks before the next one is built
         if device.type == "cuda":

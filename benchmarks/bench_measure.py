@@ -15,6 +15,28 @@ from typing import Callable, Dict, List, Optional
 OFFICIAL_ROW = "official modules (fp32, eager, batch 1)"
 
 
+def weights_kind(card) -> str:
+    """``"random"`` for a folder written by ``make_random_model.py`` (its card says so), else ``"trained"``.
+
+    Args:
+        card: the folder's ``SDSegLogic.model_card.ModelCard``.
+    """
+    text = f"{getattr(card, 'model_id', '')} {getattr(card, 'task', '')}".lower()
+    return "random" if text.startswith("random-") or "random weights" in text else "trained"
+
+
+def aot_packages_used(summary: Dict[str, object]) -> bool:
+    """Whether any AOTInductor package ran, from ``SDSegPipeline.compile_summary``.
+
+    Args:
+        summary: per network ``{"status": loaded|built|missing|failed, ...}`` plus plain settings.
+
+    Returns:
+        ``False`` when no network's package was loaded or built: the row then ran eager.
+    """
+    return any(isinstance(entry, dict) and entry.get("status") in ("loaded", "built") for entry in summary.values())
+
+
 def sync(device) -> None:
     import torch
 

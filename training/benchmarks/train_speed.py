@@ -19,6 +19,7 @@ as the reference).
 from __future__ import annotations
 
 import argparse
+import gc
 import json
 import platform
 import resource
@@ -48,6 +49,9 @@ def run_mode(preset_name: str, batch: int, steps: int, warmup: int, amp: bool, d
     from sdseg_training.losses import sdseg_loss
     from sdseg_training.trainer import Denoiser
 
+    gc.collect()  # the previous mode's model and optimizer sit in reference cycles: free them before this mode's peak
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
     torch.manual_seed(0)
     cfg = preset(preset_name)
     if size:
