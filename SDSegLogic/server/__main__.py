@@ -277,7 +277,15 @@ def _main(args: argparse.Namespace, restore: Callable[[], None]) -> int:
     if not parent_gone.is_set():
         log.info("ready on %s:%d (model %s, device %s)%s", server.host, port, log_safe(ready["model_id"]), ready["device"],
                  "" if ready["host"] == server.host else f"; clients on this machine connect to {ready['host']}")
-    server.serve_forever()
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:  # a second Ctrl-C while the shutdown waits for the job's batch: stop waiting, in one line
+        print("sdseg-engine: interrupted again (Ctrl-C) while shutting down; stopped without waiting for the running job.",
+              file=sys.stderr)
+        try:
+            server.shutdown("signal", job_wait_s=0.0)  # its client still hears engine_shutdown; connections close
+        except KeyboardInterrupt:  # a third one: the process exits now all the same
+            pass
     log.info("engine stopped")
     if private_dir is not None and parent_gone.is_set():  # nobody else is left to delete the token
         remove_private_dir(private_dir)

@@ -54,8 +54,11 @@ class EngineBusyError(EngineError):
 
 
 def error_from_header(header: Dict[str, Any]) -> EngineError:
-    """The exception for an ``error`` frame's header: :class:`EngineBusyError` for ``busy``, else :class:`EngineError`."""
+    """The exception for an ``error`` frame's header: :class:`EngineBusyError` for ``busy``,
+    :class:`EngineShutdownError` for ``engine_shutdown`` (e.g. read after a send failed), else :class:`EngineError`."""
     code, message = str(header.get("code", "error")), str(header.get("message", ""))
+    if code == "engine_shutdown":
+        return EngineShutdownError(code, message, str(header.get("reason", "")))
     if code != "busy":
         return EngineError(code, message)
     return EngineBusyError(code, message, str(header.get("reason", "")), _seconds_or_none(header.get("retry_after_s")))

@@ -5,7 +5,9 @@ result on the same socket, so every frame is written under the connection's lock
 stops reading makes ``sendall`` wait; the socket's timeout (``io_timeout_s``, applied per piece of
 :data:`SDSegLogic.server.protocol.SEND_PIECE_BYTES`) ends that wait, and :meth:`Connection.abort`
 (from any thread, without the lock) wakes a blocked sender or reader at once. :class:`DeadlineReader`
-reads a frame under one deadline for the whole frame (the ``hello``), not one per piece.
+reads a frame under one deadline for the whole frame (the ``hello``), not one per piece. A connection
+also knows whether a request is arriving on it, so that the engine's shutdown can answer that request
+before it closes the connection (:mod:`SDSegLogic.server.engine_farewell`).
 """
 
 from __future__ import annotations
@@ -38,6 +40,38 @@ class Connection:
         self.peer = peer
         self.lock = threading.Lock()
         self.open = True
+        self._request_lock = threading.Lock()
+        self._arriving: Optional[Dict[str, Any]] = None  # the header of the request being received ({} before it is read)
+        self._answered_early = False  # the shutdown answered the arriving request: its connection thread must not
+
+    def begin_request(self) -> None:
+        """The connection thread starts to receive a request frame (its first bytes are there)."""
+        with self._request_lock:
+            self._arriving, self._answered_early = {}, False
+
+    def name_request(self, header: Dict[str, Any]) -> None:
+        """The arriving request's header was read (its body may still be arriving)."""
+        with self._request_lock:
+            if self._arriving is not None:
+                self._arriving = header
+
+    def end_request(self) -> bool:
+        """The request arrived (or failed to); False when :meth:`claim_arriving` answered it meanwhile (drop it)."""
+        with self._request_lock:
+            answered, self._arriving, self._answered_early = self._answered_early, None, False
+        return not answered
+
+    def claim_arriving(self) -> Optional[Dict[str, Any]]:
+        """For the engine's shutdown: the header of a request still arriving (``{}``: not read yet), once; else None.
+
+        Whoever gets a header answers that request; its connection thread, finding it claimed
+        (:meth:`end_request`), then sends nothing for it.
+        """
+        with self._request_lock:
+            if self._arriving is None or self._answered_early:
+                return None
+            self._answered_early = True
+            return self._arriving
 
     def send(self, header: Dict[str, Any], arrays: Optional[Dict[str, np.ndarray]] = None) -> bool:
         """Send one frame; returns False when the connection is (or has just become) unusable.

@@ -34,6 +34,7 @@ from typing import Any, Callable, Dict, Optional
 
 from ..errors import SDSegError
 from .connection import Connection
+from .engine_farewell import answer_arriving, send_within
 from .engine_handshake import authenticate, welcome_frame
 from .engine_options import LOOPBACK_HOSTS, PENDING_PER_CONNECTION, EngineOptions, loopback_address
 from .job_runner import LastFrame, run_segment
@@ -149,14 +150,18 @@ class EngineServer:
             self._stop_reason = reason
         self._stop.set()
 
-    def shutdown(self, reason: str = "stopped") -> None:
+    def shutdown(self, reason: str = "stopped", job_wait_s: Optional[float] = None) -> None:
         """Stop accepting, stop the running job and close every connection (idempotent).
+
+        ``job_wait_s`` (default :data:`SHUTDOWN_JOIN_S`) bounds the wait for the job; 0 sends its
+        last frame at once (a second Ctrl-C: stop waiting).
 
         The running job ends with an ``engine_shutdown`` error naming ``reason`` (a key of
         :data:`SDSegLogic.server.job_state.SHUTDOWN_REASONS`), sent before its connection closes
         when it stops within :data:`SHUTDOWN_JOIN_S`, else from here while its batch still runs (a
         long batch; its result is then dropped). A job that already ended gets as long to finish
-        sending its last frame (a large result). Returns within a few seconds even when a
+        sending its last frame (a large result). A request still arriving is answered ``engine_shutdown``
+        (:mod:`~SDSegLogic.server.engine_farewell`). Returns within a few seconds even when a
         client has stopped reading: closing a connection shuts its socket down first, which wakes
         a sender blocked on it.
         """
@@ -167,8 +172,10 @@ class EngineServer:
         # a job that already ended may still be sending its last frame (a large result): let it go out whole
         thread = job.thread if job is not None else self._job_thread
         if thread is not None and thread is not threading.current_thread():
-            thread.join(timeout=SHUTDOWN_JOIN_S)
-            if job is not None and thread.is_alive():  # a long batch: tell its client now, not by a lost connection
+            thread.join(timeout=SHUTDOWN_JOIN_S if job_wait_s is None else job_wait_s)
+            # a long batch: tell its client now, not by a lost connection. Not thread.is_alive(): CPython marks a thread
+            # stopped when a Ctrl-C interrupts a join of it (a second Ctrl-C, then shutdown(job_wait_s=0))
+            if job is not None and self._job is job:
                 self._send_last_frame_early(job)
         if self._listener is not None:
             try:
@@ -176,8 +183,9 @@ class EngineServer:
             except OSError:
                 pass
         with self._conn_lock:
-            connections = [*self._connections.values(), *self._pending.values()]
-        for connection in connections:
+            authenticated, pending = list(self._connections.values()), list(self._pending.values())
+        answer_arriving(authenticated, self._stop_reason or reason)  # a body still arriving: engine_shutdown, not a broken pipe
+        for connection in [*authenticated, *pending]:
             connection.close()
 
     @staticmethod
@@ -187,12 +195,8 @@ class EngineServer:
         Its client then hears ``engine_shutdown`` rather than a lost connection; the batch's result,
         if it ever comes, is dropped (the job thread finds the last frame claimed).
         """
-        if not job.claim_last_frame():
-            return
-        sender = threading.Thread(target=job.connection.send, args=(job.stopped_frame(),), daemon=True,
-                                  name=f"sdseg-stop-{job.job_id}")
-        sender.start()
-        sender.join(timeout=1.0)  # a client that stopped reading cannot hold the shutdown: closing wakes the send
+        if job.claim_last_frame():
+            send_within(job.connection, job.stopped_frame(), 1.0, f"sdseg-stop-{job.job_id}")
 
     # ------------------------------------------------------------------ connections
     def _serve_connection(self, sock: socket.socket, peer: Any) -> None:
@@ -220,10 +224,13 @@ class EngineServer:
             while not self._stop.is_set() and connection.open:
                 if not wait_readable(sock, 0.5):  # idle between requests: no limit, but see shutdown
                     continue
+                connection.begin_request()  # from here until end_request a shutdown answers the request (engine_farewell)
                 try:
-                    frame, held = receive_request(sock, self.options.max_header_bytes, self.options.max_request_bytes, self._budget)
+                    frame, held = receive_request(sock, self.options.max_header_bytes, self.options.max_request_bytes, self._budget,
+                                                  on_header=connection.name_request)
                 except ProtocolError as exc:  # BudgetExceeded too: busy, its body read and dropped
-                    connection.send({"type": "error", "code": exc.code, "message": exc.message, **getattr(exc, "fields", {})})
+                    if connection.end_request():
+                        connection.send({"type": "error", "code": exc.code, "message": exc.message, **getattr(exc, "fields", {})})
                     if exc.fatal:
                         return
                     continue
@@ -234,6 +241,9 @@ class EngineServer:
                     connection.send({"type": "error", "code": "io_timeout",
                                      "message": f"the request stopped arriving for {stalled} s in the middle of a frame; "
                                                 "the connection is closed. Send each frame without pausing."})
+                    return
+                if not connection.end_request():  # the shutdown already told its client: nothing more for it
+                    held.release()
                     return
                 self._last_activity = time.monotonic()
                 try:

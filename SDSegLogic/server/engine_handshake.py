@@ -3,12 +3,14 @@
 :func:`authenticate` reads the hello under one deadline (a peer trickling bytes cannot hold the
 connection open), checks the token in constant time and the protocol version, and answers a
 failure with its ``error`` frame (``auth_timeout``, ``unauthenticated``, ``bad_token``,
-``protocol_version`` or a frame error); :func:`welcome_frame` is what an authenticated client is told.
+``bad_request`` for a ``protocol`` that is not a JSON integer, ``protocol_version`` or a frame
+error); :func:`welcome_frame` is what an authenticated client is told.
 """
 
 from __future__ import annotations
 
 import hmac
+import json
 import logging
 import socket
 from typing import Any, Dict
@@ -53,6 +55,14 @@ def authenticate(connection: Connection, options: EngineOptions) -> bool:
         connection.send({"type": "error", "code": "bad_token", "message": "the engine token is wrong; read it again from the engine's token file."})
         return False
     version = frame.header.get("protocol")
+    if isinstance(version, bool) or not isinstance(version, int):  # true == 1 and 1.0 == 1 in Python: not versions
+        shown = json.dumps(version)  # as the client wrote it: true, 1.0, "1", null (missing)
+        shown = shown if len(shown) <= 40 else shown[:40] + "..."
+        connection.send({"type": "error", "code": "bad_request",
+                         "message": f"hello 'protocol' must be a JSON integer, the protocol version the client speaks "
+                                    f"({PROTOCOL_VERSION} for this engine), got {shown}; "
+                                    "send it as a number without a fraction, e.g. \"protocol\": 1."})
+        return False
     if version != PROTOCOL_VERSION:
         connection.send({"type": "error", "code": "protocol_version",
                          "message": f"client speaks protocol {version!r}, this engine speaks {PROTOCOL_VERSION}; update the older side."})

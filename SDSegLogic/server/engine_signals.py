@@ -8,7 +8,8 @@ Three phases (PROTOCOL.md, "Startup contract": exit code 0 after SIGTERM or Ctrl
   and prints one line. SIGTERM used to end the engine by the signal's default action there (exit
   code 143, no message) until the model load began;
 * *serving* (:func:`stop_on_signals`): both stop the server as a ``shutdown`` request does, so a
-  running job's client hears ``engine_shutdown``; a second Ctrl-C interrupts at once.
+  running job's client hears ``engine_shutdown``; a second Ctrl-C interrupts the wait for the job at once
+  (``main`` turns that ``KeyboardInterrupt`` into one line and a shutdown that does not wait).
 """
 
 from __future__ import annotations

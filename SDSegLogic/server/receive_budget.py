@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import socket
 import threading
-from typing import Any, Dict, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 from .protocol import Frame, ProtocolError, decode_frame, discard_body, parse_header, recv_body, recv_head
 from .wire_values import request_job_id
@@ -119,9 +119,13 @@ def _refusal(header: Dict[str, Any], blen: int, budget: ReceiveBudget) -> Budget
         "The engine's --max-inflight-request-bytes sets the budget.", fields)
 
 
-def receive_request(sock: socket.socket, max_header_bytes: int, max_body_bytes: int,
-                    budget: ReceiveBudget) -> Tuple[Frame, BodyReservation]:
+def receive_request(sock: socket.socket, max_header_bytes: int, max_body_bytes: int, budget: ReceiveBudget,
+                    on_header: Optional[Callable[[Dict[str, Any]], None]] = None) -> Tuple[Frame, BodyReservation]:
     """Read one request frame; its body is counted against ``budget`` while it is received and held.
+
+    ``on_header``, when given, is called with the decoded header (``{}`` for a malformed one, which
+    is reported once the body was read) before the body is read, so that the engine knows which
+    request a connection is receiving (its ``job_id``) while the body still arrives.
 
     Returns:
         The frame and the reservation of its body: the caller releases it once the frame is dropped
@@ -133,6 +137,11 @@ def receive_request(sock: socket.socket, max_header_bytes: int, max_body_bytes: 
         ConnectionError, OSError, socket.timeout: the peer closed, failed or stalled mid-frame.
     """
     raw, blen = recv_head(sock, max_header_bytes, max_body_bytes)
+    if on_header is not None:
+        try:
+            on_header(parse_header(raw))
+        except ProtocolError:  # malformed: said once the body is read, as without on_header
+            on_header({})
     held = budget.try_reserve(blen)
     if held is None:
         discard_body(sock, blen)
