@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Tuple
 
 import torch
 from torch import nn
@@ -36,22 +36,28 @@ def lr_at(step: int, base_lr: float, warmup_steps: int, start_factor: float) -> 
 
 
 
-def resumed_position(state: Dict[str, Any], batch_size: int, grad_accum: int) -> int:
-    """The batch of this run's data order a resumed run draws next, in batches of ``batch_size``.
+def resumed_position(state: Dict[str, Any], num_items: int, num_processes: int, batch_size: int) -> Tuple[int, int]:
+    """Where a resumed run's data order goes on: ``(epoch, samples of this process's share drawn in it)``.
 
-    A checkpoint records the batches each process drew (``micro_batches``); ``step * grad_accum``
-    would be wrong once ``train.grad_accum`` changes on resume (batches seen again, or skipped). A
-    changed ``train.batch_size`` continues at the same number of samples drawn.
+    A checkpoint records the position (``data_position``), so that a resume with another
+    ``train.batch_size`` or ``train.grad_accum`` draws the epoch's next sample, never one seen in it
+    already. Older checkpoints record the batches each process drew (``micro_batches``, of the
+    recorded ``train.batch_size``; ``step * grad_accum`` before that), which gives the same position.
 
     Args:
-        state: the checkpoint's ``state.json`` (``step``, ``micro_batches``, ``config.train``).
-        batch_size, grad_accum: this invocation's ``train.batch_size`` and ``train.grad_accum``.
+        state: the checkpoint's ``state.json``.
+        num_items: training slices of this invocation.
+        num_processes, batch_size: this invocation's, for a checkpoint that did not record its own.
     """
+    from .data.slices import advance_position
+
+    if isinstance(state.get("data_position"), list) and len(state["data_position"]) == 2:
+        return int(state["data_position"][0]), int(state["data_position"][1])
     train = (state.get("config") or {}).get("train") or {}
-    before = int(train.get("batch_size", batch_size))
     drawn = state.get("micro_batches")
-    drawn = int(drawn) if drawn is not None else int(state["step"]) * int(train.get("grad_accum", grad_accum))
-    return drawn * before // int(batch_size)
+    drawn = int(drawn) if drawn is not None else int(state["step"]) * int(train.get("grad_accum", 1))
+    world = int(state.get("num_processes") or num_processes)
+    return advance_position((0, 0), drawn, int(num_items) // world, int(train.get("batch_size", batch_size)))
 
 
 class null_context:

@@ -15,7 +15,9 @@ training or model selection) with a single step, and reports:
 * ``warnings``: when the config prepares the data otherwise than the folder's model card says
   (intensity window or mapping, size, resize mode), as ``sdseg-eval`` does for a checkpoint
   (:func:`~.run_compat.card_data_note`), or names other classes than the card; the scores are still
-  computed. A config that lists the card's classes in another order, or another number of classes
+  computed; and, as ``sdseg-eval`` does, when the config's stage-1 autoencoder was trained or selected
+  on masks of the test split (scores optimistic), or that this could not be checked (no stage-1
+  ``split.json`` to compare: :func:`~.split_leak.heldout_overlap_note`). A config that lists the card's classes in another order, or another number of classes
   (a binary config for a multi-class card included), is refused (:func:`~.card_classes.card_class_note`):
   each per-class Dice would describe another class.
 
@@ -44,7 +46,7 @@ import numpy as np
 import torch
 
 from .errors import ResumeError
-from .split_leak import run_split_path
+from .split_leak import heldout_overlap_note, run_split_path
 
 __all__ = ["evaluate_folder", "summarize_run", "main"]
 
@@ -91,7 +93,8 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         "files": sorted(p.name for p in model_dir.iterdir()),
     }
     notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass, config_file),  # refuses count, order
-             card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize)]
+             card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize),
+             heldout_overlap_note(cfg)]  # as sdseg-eval; or that stage 1's split could not be compared
     for note in filter(None, notes):  # the JSON keeps them beside the scores they qualify
         warnings.warn(note, stacklevel=2)
         result.setdefault("warnings", []).append(note)
@@ -320,6 +323,8 @@ def _main(argv: Optional[List[str]]) -> int:
         if "fast_minus_full_dice" in result:
             print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
         print(_reconstruction_line(result["autoencoder_reconstruction"]["test"]))
+        for note in result.get("warnings", []):  # beside the scores they qualify, not only in the JSON
+            print(f"warning: {note}")
         return 0
     if args.command == "ae":
         result = evaluate_autoencoder(cfg, Path(args.stage1), args.device)

@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any, Dict, List, Optional
 
-__all__ = ["autoencoder_test_overlap", "run_split_path"]
+__all__ = ["autoencoder_test_overlap", "heldout_overlap_note", "run_split_path"]
 
 
 def run_split_path(cfg) -> Path:
@@ -67,3 +67,33 @@ def autoencoder_test_overlap(autoencoder_source: str, split_path: Path) -> Optio
     return (f"the stage-1 autoencoder {folder} was trained or selected on the masks of {' and '.join(what)} of "
             f"this run's split {split_path}: its test scores are optimistic. Train stage 1 on the same split "
             f"(data.split_file={split_path} in the stage-1 config), or keep those cases out of stage 1.")
+
+
+def heldout_overlap_note(cfg) -> Optional[str]:
+    """What ``heldout eval`` says about the stage-1 autoencoder of the config it scores an export with.
+
+    The config's frozen autoencoder (``model.autoencoder``; null: ``autoencoder.output_dir``, as in
+    training) is taken as the exported model's. Unlike :func:`autoencoder_test_overlap`, a comparison
+    that cannot be made is not silent: the scores would otherwise look checked.
+
+    Returns:
+        The overlap warning; or a note that names what is missing and says the check could not be
+        made; or None when the splits were compared and nothing overlaps.
+    """
+    source = cfg.model.autoencoder if cfg.model.autoencoder not in (None, "") else cfg.autoencoder.output_dir
+    split_path = run_split_path(cfg)
+    head = "could not check whether the stage-1 autoencoder was trained or selected on this run's test cases"
+    if source is None or str(source).strip().lower() == "random":
+        return f"{head}: the config names no stage-1 folder (model.autoencoder={source}); set it to the run's stage-1 output."
+    folder = Path(str(source))
+    stage1 = _read(folder / "split.json") if folder.is_dir() else None
+    run = _read(split_path)
+    if stage1 is None:
+        return (f"{head}: {folder} holds no readable stage-1 split.json (kl-f8 weights, a file, or a folder copied "
+                f"without it); the test scores may be optimistic if stage 1 saw these cases.")
+    if run is None:
+        return f"{head}: the run's split {split_path} is missing or unreadable."
+    if stage1.get("kind") != run.get("kind"):
+        return (f"{head}: {folder / 'split.json'} splits {stage1.get('kind')!r} data and {split_path} "
+                f"{run.get('kind')!r} data.")
+    return autoencoder_test_overlap(str(folder), split_path)

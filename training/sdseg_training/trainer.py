@@ -30,11 +30,11 @@ import torch
 
 from SDSegLogic.device import slow_cpu_bf16_note
 
-from .checkpoint import (best_record_after_crash, capture_rng, gather_rank_rng, has_checkpoints, latest_checkpoint, load_checkpoint,
-                         prune_step_checkpoints, recover_interrupted_swap, remove_run_files, restore_rng, save_checkpoint,
-                         update_checkpoint_state)
+from .checkpoint import (best_record_after_crash, capture_rng, gather_rank_rng, latest_checkpoint, load_checkpoint,
+                         prune_step_checkpoints, restore_rng, save_checkpoint, update_checkpoint_state)
 from .config_checks import check_class_count
 from .data import EpochBatchSampler, TrainSlices, collate, load_data
+from .data.slices import advance_position
 from .left_branch import set_aside_left_branch
 from .denoiser import Denoiser, lr_at, null_context, resumed_position
 from .divergence import DivergenceGuard, stage2_kept
@@ -43,6 +43,7 @@ from .errors import ResumeError, TrainingInterrupted
 from .interrupt import DeferredInterrupt
 from .losses import sdseg_loss
 from .modeling import autoencoder_fingerprint, build_model, build_model_config, resolve_autoencoder_source
+from .run_folder import claim_run_folder, resume_path
 from .run_compat import check_same_classes, check_same_data, check_same_shape, process_count_note
 from .run_record import record_resolved_config, resumed_config_path
 from .selection import validate_and_select, validation_owed
@@ -92,8 +93,8 @@ class Stage2Trainer:
         config = build_model_config(cfg.model, cfg.data)
         torch.manual_seed(tc.seed)
         self.model = build_model(config, cfg.model)
-        self._claim_folder(resume, overwrite)
-        ckpt = self.resumed_from = self._resume_path(resume)
+        claim_run_folder(self.out, resume, overwrite, acc)
+        ckpt = self.resumed_from = resume_path(self.out, resume)
         self.out.mkdir(parents=True, exist_ok=True)
         self.info, self.split, sets = load_data(cfg.data, self.out)
         cfg.data.image_resize = self.info.image_resize  # null -> the kind's mode, so that the run's records name it
@@ -120,7 +121,8 @@ class Stage2Trainer:
 
         self.schedule = NoiseSchedule(config.schedule)
         self.step = 0
-        self.micro_batches = 0  # batches this process drew: the data-loader position (grad_accum may change on resume)
+        self.micro_batches = 0  # batches this process drew, of whatever size (a record; the position is below)
+        self.data_start, self.drawn_at_start = (0, 0), 0  # data position (epoch, samples drawn) when this invocation began
         self.best: Dict[str, Any] = {"metric": None, "step": None}
         self.scale_factor: Optional[float] = None
         self.history: list = []
@@ -131,40 +133,6 @@ class Stage2Trainer:
         )
 
     # ------------------------------------------------------------------ checkpoints
-    def _claim_folder(self, resume: Optional[str], overwrite: bool) -> None:
-        """Refuse to start a new run over another run's checkpoints (or clear them with ``overwrite``)."""
-        fresh = resume in (None, "none", "")
-        if overwrite and not fresh:
-            raise ResumeError(f"overwrite starts a new run in {self.out}; it does not go with --resume {resume} (use --resume none).")
-        if resume == "auto" and latest_checkpoint(self.out) is None and has_checkpoints(self.out):  # only best: not a new run
-            best = self.out / "checkpoints" / "best"
-            raise ResumeError(f"{self.out} holds the best checkpoint of a run but no step checkpoint to continue from; a new "
-                              f"run there would replace it. Continue from it with --resume {best}, set another "
-                              "train.output_dir, or pass --overwrite to delete it first.")
-        if not fresh or not has_checkpoints(self.out):
-            return
-        if not overwrite:
-            raise ResumeError(
-                f"{self.out} already holds the checkpoints of a run; a new run there would mix with it. Set another "
-                "train.output_dir, continue that run with --resume auto, or pass --overwrite to delete its "
-                "checkpoints, best model and config record first."
-            )
-        if self.accelerator.is_main_process:
-            removed = remove_run_files(self.out)
-            self.accelerator.print(f"--overwrite: removed {len(removed)} item(s) of the earlier run in {self.out}")
-        self.accelerator.wait_for_everyone()
-
-    def _resume_path(self, resume: str) -> Optional[Path]:
-        if resume in (None, "none", ""):
-            return None
-        if resume == "auto":
-            return latest_checkpoint(self.out)
-        path = Path(resume)
-        recover_interrupted_swap(path)  # e.g. --resume .../best left aside by a crash while it was replaced
-        if not path.is_dir():
-            raise ResumeError(f"--resume {path}: no such checkpoint folder.")
-        return path
-
     def _load(self, folder: Path) -> None:
         acc = self.accelerator
         ck = load_checkpoint(folder, acc.process_index)
@@ -183,7 +151,8 @@ class Stage2Trainer:
             group.update(betas=tuple(self.cfg.optim.betas), weight_decay=self.cfg.optim.weight_decay)
         self.ema.load_state_tensors(ck["ema"], state["ema_updates"])
         self.step = int(state["step"])
-        self.micro_batches = resumed_position(state, self.cfg.train.batch_size, self.cfg.train.grad_accum)
+        self.micro_batches = self.drawn_at_start = int(state.get("micro_batches") or self.step * self.cfg.train.grad_accum)
+        self.data_start = resumed_position(state, len(self.train_set), acc.num_processes, self.cfg.train.batch_size)
         self.best = state.get("best", self.best)
         self.history = state.get("history", [])
         stale = best_record_after_crash(folder, state)  # a crash after saving best, before recording it here
@@ -220,7 +189,7 @@ class Stage2Trainer:
             inner = acc.unwrap_model(self.denoiser)
             scaler = getattr(acc, "scaler", None)
             state = {
-                "step": self.step, "micro_batches": self.micro_batches,
+                "step": self.step, "micro_batches": self.micro_batches, "data_position": list(self.data_position()),
                 "ema_updates": self.ema.num_updates, "lr": lr_at(self.step, self.base_lr, self.cfg.optim.warmup_steps, self.cfg.optim.warmup_start_factor),
                 "scale_factor": self.scale_factor, "best": self.best, "history": self.history[-200:],
                 "grad_scaler": scaler.state_dict() if scaler is not None else None, "num_processes": acc.num_processes,
@@ -298,11 +267,17 @@ class Stage2Trainer:
         """Endless micro-batches from the current data-loader position."""
         acc, tc = self.accelerator, self.cfg.train
         sampler = EpochBatchSampler(len(self.dataset), tc.batch_size, tc.seed, acc.process_index, acc.num_processes,
-                                    start_batch=self.micro_batches)
+                                    start_batch=self.micro_batches - self.drawn_at_start, start=self.data_start)
         # own generator: creating the loader must not consume the global RNG (dropout), or resume drifts
         loader = torch.utils.data.DataLoader(self.dataset, batch_sampler=sampler, collate_fn=collate, num_workers=tc.num_workers,
                                              generator=torch.Generator().manual_seed(tc.seed))
         return iter(loader)
+
+    def data_position(self):
+        """``(epoch, samples of this process's share drawn in it)``: where the data order goes on after a resume."""
+        acc = self.accelerator
+        return advance_position(self.data_start, self.micro_batches - self.drawn_at_start,
+                                len(self.train_set) // acc.num_processes, self.cfg.train.batch_size)
 
     # ------------------------------------------------------------------ the loop
     def run(self, max_steps: Optional[int] = None) -> Dict[str, Any]:

@@ -20,7 +20,7 @@ from typing import Callable, Dict, FrozenSet, Iterator, List, Optional, Sequence
 import numpy as np
 import torch
 
-__all__ = ["Case", "SliceSet", "TrainSlices", "EpochBatchSampler", "collate"]
+__all__ = ["Case", "SliceSet", "TrainSlices", "EpochBatchSampler", "advance_position", "collate"]
 
 
 @dataclass
@@ -176,25 +176,27 @@ class EpochBatchSampler(torch.utils.data.Sampler):
     """Endless, resumable batches of ``(index, item_seed)`` for one process of a DDP run.
 
     Epoch e uses the permutation ``randperm(n, seed + e)``; process r of w takes every w-th
-    entry from r, and incomplete batches are dropped. ``start_batch`` skips that many batches
-    (the data-loader position of a resumed run).
+    entry from r (its share, ``n // w`` samples per epoch), and a tail that cannot fill a batch is
+    dropped. A resumed run starts at ``start`` (an epoch and the samples of its share already drawn,
+    whatever the batch size that drew them), then skips ``start_batch`` batches of this size.
 
     Args:
         num_items: dataset size n.
         batch_size: per-process batch size.
         seed: run seed.
         rank, world_size: this process and the number of processes.
-        start_batch: batches already consumed by this process.
+        start_batch: batches of ``batch_size`` already consumed by this process after ``start``.
+        start: ``(epoch, samples drawn in it)`` where the data position begins (:func:`advance_position`).
     """
 
-    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, start_batch: int = 0) -> None:
+    def __init__(self, num_items: int, batch_size: int, seed: int, rank: int = 0, world_size: int = 1, start_batch: int = 0,
+                 start: Tuple[int, int] = (0, 0)) -> None:
         self.n = int(num_items)
         self.batch_size = int(batch_size)
         self.seed = int(seed)
         self.rank, self.world = int(rank), int(world_size)
-        self.start_batch = int(start_batch)
-        per_process = self.n // self.world
-        self.batches_per_epoch = per_process // self.batch_size
+        self.per_process = self.n // self.world
+        self.batches_per_epoch = self.per_process // self.batch_size
         if self.batches_per_epoch < 1:
             from ..errors import TrainingConfigError
 
@@ -202,20 +204,38 @@ class EpochBatchSampler(torch.utils.data.Sampler):
                 f"{self.n} training slices cannot fill one batch of {self.batch_size} on each of {self.world} "
                 "process(es); lower train.batch_size or add data"
             )
+        self.start = advance_position(start, int(start_batch), self.per_process, self.batch_size)
 
     def __len__(self) -> int:  # endless; a nominal length for tools that ask
         return self.batches_per_epoch
 
     def __iter__(self) -> Iterator[List[Tuple[int, int]]]:
-        batch_index = self.start_batch
+        epoch, offset = self.start
         while True:
-            epoch, position = divmod(batch_index, self.batches_per_epoch)
             gen = torch.Generator().manual_seed((self.seed * 100003 + epoch) % 2**64)  # as torch maps a negative seed
             order = torch.randperm(self.n, generator=gen)[self.rank :: self.world].tolist()
-            for b in range(position, self.batches_per_epoch):
-                chunk = order[b * self.batch_size : (b + 1) * self.batch_size]
-                yield [(idx, _item_seed(self.seed, epoch, self.rank, b * self.batch_size + j)) for j, idx in enumerate(chunk)]
-                batch_index += 1
+            while offset + self.batch_size <= self.per_process:
+                chunk = order[offset : offset + self.batch_size]
+                yield [(idx, _item_seed(self.seed, epoch, self.rank, offset + j)) for j, idx in enumerate(chunk)]
+                offset += self.batch_size
+            epoch, offset = epoch + 1, 0
+
+
+def advance_position(start: Tuple[int, int], batches: int, per_process: int, batch_size: int) -> Tuple[int, int]:
+    """The data position ``(epoch, samples drawn in it)`` after ``batches`` more batches of ``batch_size``.
+
+    A batch never spans two epochs: when fewer than ``batch_size`` samples of the epoch's share
+    (``per_process``) are left, they are dropped and the next batch opens the next epoch.
+    """
+    epoch, offset = int(start[0]), int(start[1])
+    per_epoch = per_process // batch_size
+    if offset + batch_size > per_process:
+        epoch, offset = epoch + 1, 0
+    left = (per_process - offset) // batch_size  # whole batches left in the current epoch
+    if batches < left:
+        return epoch, offset + batches * batch_size
+    more_epochs, position = divmod(batches - left, per_epoch)
+    return epoch + 1 + more_epochs, position * batch_size
 
 
 def _item_seed(seed: int, epoch: int, rank: int, position: int) -> int:

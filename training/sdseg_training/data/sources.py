@@ -294,8 +294,9 @@ def _sts3d_folders(root: Path) -> Tuple[str, str]:
 
 def _sts3d(cfg) -> DatasetInfo:
     folders = _sts3d_folders(Path(cfg.root))
-    cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"],
-                                            default_classes=[{"name": "teeth", "labels": list(range(1, 256))}])
+    cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"])
+    if not cfg.classes:  # every value above 0 is teeth, 16-bit ids above 255 too (the union table's last entry)
+        names, labels["label_rule"] = ["teeth"], "dataset"
     return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
 
 
