@@ -61,7 +61,14 @@ class ModelCatalogMixin:
     def modelChoices(self, recentFolders: Sequence[str] = ()) -> List[ModelChoice]:
         """The model list: registry models, models imported into :meth:`modelsFolder`, then ``recentFolders``."""
         registry = self._registryOrEmpty()
-        return list_models(registry, recentFolders) or [describe_model(DEFAULT_MODEL, registry)]
+        return list_models(registry, recentFolders, on_skip=self._sayOnce) or [describe_model(DEFAULT_MODEL, registry)]
+
+    def _sayOnce(self, text: str) -> None:
+        """Put ``text`` in the log the first time it comes (the list is filled again on every scene and import)."""
+        said = self.__dict__.setdefault("_saidOnce", set())
+        if text not in said:
+            said.add(text)
+            self._enqueue(text)
 
     def availableModels(self, recentFolders: Sequence[str] = ()) -> List[Tuple[str, str]]:
         """(model spec, title) of every model of :meth:`modelChoices`."""
@@ -133,10 +140,16 @@ class ModelCatalogMixin:
         return spec
 
     def modelCard(self, model: str) -> Dict[str, Any]:
-        """The model card (dict) of a registry id or folder, read from disk without loading torch."""
+        """The model card (dict) of a registry id or folder, read from disk without loading torch.
+
+        Resolved with this logic's registry (:meth:`_registryOrEmpty`), as the model list and the card label are.
+
+        Raises:
+            ModelNotFoundError: ``model`` does not resolve here; OSError, ValueError: its card cannot be read.
+        """
         from SDSegLogic.registry import resolve_model
 
-        folder = Path(resolve_model(model).folder)
+        folder = Path(resolve_model(model, registry=self._registryOrEmpty()).folder)
         return json.loads((folder / "model_card.json").read_text(encoding="utf-8"))
 
     def _resolved(self, model: str) -> Any:

@@ -82,17 +82,37 @@ def _card(folder: Path) -> dict:
     return card if isinstance(card, dict) else {}
 
 
-def cached_models(registry: Any, home: Optional[PathLike] = None) -> List[ModelChoice]:
-    """Models imported into the cache (``<home>/<id>/<version>/``) that the registry does not list, one per id."""
+def cached_models(registry: Any, home: Optional[PathLike] = None,
+                  on_skip: Optional[Callable[[str], None]] = None) -> List[ModelChoice]:
+    """Models imported into the cache (``<home>/<id>/<version>/``) that the registry does not list, one per id.
+
+    What cannot be read does not stop the list (e.g. a shared models folder, or another user's model
+    folder in it, without read permission): a model folder that cannot be read is listed as
+    ``"<id> (cannot be read)"`` (``source="missing"``, the tooltip says why and what to do), and a
+    models folder that cannot be listed gives no item and ``on_skip(sentence)`` naming it.
+    """
     from SDSegLogic.registry import installed_versions, models_home
 
     root = Path(home) if home is not None else models_home()
+    try:
+        folders = sorted(root.iterdir()) if root.is_dir() else []
+    except OSError as exc:
+        if on_skip is not None:
+            on_skip(f"The models folder {root} cannot be read ({exc.strerror or exc}): the models imported there are not "
+                    "listed. Give your user read access to it, or set $SDSEG_HOME to a folder of your own.")
+        return []
     listed = set(registry.ids())
     choices = []
-    for folder in sorted(root.iterdir()) if root.is_dir() else []:
-        if folder.name in listed or not folder.is_dir():
+    for folder in folders:
+        try:
+            if folder.name in listed or not folder.is_dir():
+                continue
+            versions = [v for v in installed_versions(folder.name, root) if looks_like_model_folder(folder / v)]
+        except OSError as exc:  # another user's folder, a share that went away: the other models are still listed
+            choices.append(ModelChoice(folder.name, f"{folder.name} (cannot be read)", "missing",
+                                       f"{folder} cannot be read ({exc.strerror or exc}); give your user read access "
+                                       "to it, or import the model again with Import model zip."))
             continue
-        versions = [v for v in installed_versions(folder.name, root) if looks_like_model_folder(folder / v)]
         if versions:
             newest = versions[-1]
             choices.append(ModelChoice(folder.name, f"{folder.name} (v{newest}, imported)", "cache", str(folder / newest)))
@@ -138,10 +158,14 @@ def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) ->
     return ModelChoice(spec, f"{resolved.model_id} (v{resolved.version}, {how})", resolved.source, str(resolved.folder))
 
 
-def list_models(registry: Any, recent_folders: Sequence[str] = (), home: Optional[PathLike] = None) -> List[ModelChoice]:
-    """Registry models, then models imported into the cache, then recent folders that still exist."""
+def list_models(registry: Any, recent_folders: Sequence[str] = (), home: Optional[PathLike] = None,
+                on_skip: Optional[Callable[[str], None]] = None) -> List[ModelChoice]:
+    """Registry models, then models imported into the cache, then recent folders that still exist.
+
+    ``on_skip(sentence)``: told when the models folder cannot be listed (:func:`cached_models`).
+    """
     choices = [describe_model(model_id, registry, home) for model_id in registry.ids()]
-    choices += cached_models(registry, home)
+    choices += cached_models(registry, home, on_skip)
     for folder in recent_folders:
         if looks_like_model_folder(folder) and all(c.spec != str(folder) for c in choices):
             choices.append(_folder_choice(Path(folder)))

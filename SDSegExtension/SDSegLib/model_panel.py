@@ -42,7 +42,8 @@ def remember_model_folder(spec: str) -> None:
 def fill_model_combo(ui: Any, logic: Any, selected: str) -> None:
     """Refill ``ui.modelComboBox`` and select ``selected``, adding it when the list lacks it.
 
-    No ``currentIndexChanged`` is emitted: the caller updates the parameter node and the card.
+    No ``currentIndexChanged`` is emitted: the caller updates the parameter node and the card. What
+    the logic said meanwhile (e.g. a models folder that cannot be read) goes to the status log.
 
     Args:
         ui: the widget's ``self.ui``.
@@ -62,3 +63,5 @@ def fill_model_combo(ui: Any, logic: Any, selected: str) -> None:
         combo.setCurrentIndex(max(0, combo.findData(selected)))
     finally:
         combo.blockSignals(blocked)
+    for text in logic.drainLog():  # e.g. a models folder that cannot be read: said now, not at the next run
+        ui.statusLog.appendPlainText(str(text))

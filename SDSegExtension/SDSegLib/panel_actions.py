@@ -59,7 +59,9 @@ class PanelActionsMixin:
         The import runs in a worker thread while the panel keeps answering: when it waits for another
         import of the same model (another Slicer, ``sdseg models import``), the status line and log
         say which one (its process, zip and start time) until it has finished, and the Cancel import
-        button, shown meanwhile, stops the wait (:meth:`cancelModelImport`).
+        button, shown meanwhile, stops the wait (:meth:`cancelModelImport`). When it ends, the status
+        line is given back (or says the import was cancelled) only if it still shows what the import
+        put there: a run started meanwhile keeps its own line ("Starting the engine ...").
         """
         if getattr(self, "_importing", False):  # a click while the panel answers during an import
             self._log(_("A model zip import is already running; wait for it to finish."))
@@ -72,12 +74,13 @@ class PanelActionsMixin:
         def pump() -> None:
             qt.QApplication.processEvents()
             while not waits.empty():
-                self.ui.etaLabel.text = f"{waits.get_nowait()} {hint}"
+                self.ui.etaLabel.text = shown[0] = f"{waits.get_nowait()} {hint}"
             for text in self.logic.drainLog():
                 self._log(str(text))
 
         button, stop = self.ui.importModelZipButton, self.ui.cancelImportButton
         status = self.ui.etaLabel.text
+        shown = [status]  # what this import last put in the status line: only that is replaced when it ends
         self._importing, self._importCancel = True, cancel
         button.enabled = False
         stop.visible = stop.enabled = True
@@ -87,12 +90,14 @@ class PanelActionsMixin:
                     spec = run_keeping_gui_alive(lambda: self.logic.importModelZip(
                         path, confirmReplace=ask, onWait=waits.put, cancelled=cancel.is_set), pump, calls)
                 except CancelledError as exc:  # the user's choice: said in the status line and log, no error dialog
-                    self.ui.etaLabel.text = _("Model zip import cancelled; nothing was installed.")
+                    if self.ui.etaLabel.text == shown[0]:  # a run started meanwhile keeps its line; the log says it
+                        self.ui.etaLabel.text = _("Model zip import cancelled; nothing was installed.")
                     self._log(str(exc))
                     return
                 if cancel.is_set():  # pressed once it held the model's lock: an import is not stopped half-way
                     self._log(_("Cancel import came after the import had begun installing; the import was completed."))
-                self.ui.etaLabel.text = status
+                if self.ui.etaLabel.text == shown[0]:  # not a run's "Starting the engine ..." begun meanwhile
+                    self.ui.etaLabel.text = status
                 if self._job is None:
                     self._selectModel(spec)
                 else:  # Segment was pressed meanwhile: the run's model stays selected (RUN_CONTROLS are locked)

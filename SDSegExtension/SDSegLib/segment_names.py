@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Sequence
 
-__all__ = ["result_segment_names", "name_clash_notes", "SDSEG_SUFFIX"]
+__all__ = ["result_segment_names", "name_clash_notes", "is_rule_name", "SDSEG_SUFFIX"]
 
 SDSEG_SUFFIX = " (SDSeg)"
 """Added to a class's name when a segment of another id already has it."""
@@ -32,6 +32,19 @@ def _other_segments(segmentation_node: Any, own_ids: Iterable[str]) -> Dict[str,
         if segment_id not in own:
             others[segment_id] = str(segmentation.GetNthSegment(index).GetName())
     return others
+
+
+def is_rule_name(name: str, class_name: str) -> bool:
+    """Whether ``name`` is one :func:`result_segment_names` gives a class: ``liver``, ``liver (SDSeg)``, ``liver (SDSeg 2)``.
+
+    A segment of such a name was named by SDSeg (a re-run may name it by the rule again); any other
+    name was given by a person, and a slice-range re-run keeps it.
+    """
+    text, base = str(name), str(class_name)
+    if text == base or text == f"{base}{SDSEG_SUFFIX}":
+        return True
+    prefix = f"{base} (SDSeg "
+    return text.startswith(prefix) and text.endswith(")") and text[len(prefix):-1].isdigit()
 
 
 def result_segment_names(segmentation_node: Any, specs: Sequence[Any]) -> Dict[str, str]:

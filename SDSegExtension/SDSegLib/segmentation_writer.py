@@ -37,7 +37,7 @@ from SDSegLogic.errors import InputError
 from SDSegLogic.terminology import ROLES as _KEYS  # the spellings a model card may use, shared with the engine's writers
 
 from .output_checks import check_labelmap_source, check_output_volumes, check_same_grid, check_same_transform  # re-exported
-from .segment_names import name_clash_notes, result_segment_names
+from .segment_names import is_rule_name, name_clash_notes, result_segment_names
 from .volume_adapter import region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "write_result", "check_same_grid",
@@ -217,7 +217,7 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
             if spec.segment_id in kept:
                 continue
             _write_segment(segmentation_node, replace(spec, name=names[spec.segment_id]), labels, input_volume, all_tags,
-                           region_index(region), renamed=names[spec.segment_id] != spec.name)
+                           region_index(region), renamed=names[spec.segment_id] != spec.name, class_name=spec.name)
         if warnings:
             segmentation_node.SetAttribute(WARNINGS_ATTRIBUTE, "\n".join(str(w) for w in warnings))
         else:
@@ -251,13 +251,15 @@ def _new_segmentation_node(name: str) -> Any:
 
 
 def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volume: Any, tags: Mapping[str, str],
-                   region: Optional[Tuple[slice, ...]], renamed: bool = False) -> None:
+                   region: Optional[Tuple[slice, ...]], renamed: bool = False, class_name: str = "") -> None:
     """Create or update one class's segment, in place (its list position, colour and display settings stay).
 
-    With ``region`` an existing segment is kept (with its name) outside it; without, its voxels,
-    name, terminology and run tags (:data:`RUN_TAGS`) are replaced. ``renamed``: ``spec.name`` is
-    the class's name made distinct from another segment's; an existing segment updated in ``region``
-    then takes it too.
+    With ``region`` an existing segment is kept outside it, with the name a person gave it; without,
+    its voxels, name, terminology and run tags (:data:`RUN_TAGS`) are replaced. ``renamed``:
+    ``spec.name`` is the class's name made distinct from another segment's; an existing segment
+    updated in ``region`` then takes it too, as it does when its name is one SDSeg gave the class
+    (``class_name``, :func:`~SDSegLib.segment_names.is_rule_name`: "liver (SDSeg)" becomes "liver"
+    again once no other segment is called "liver").
     """
     import slicer
 
@@ -270,7 +272,7 @@ def _write_segment(node: Any, spec: SegmentSpec, labels: np.ndarray, input_volum
             merged = (kept > 0).astype(np.uint8)
             merged[region] = mask[region]
             mask = merged
-        if renamed:
+        if renamed or is_rule_name(segment.GetName(), class_name or spec.name):
             segment.SetName(spec.name)
     elif segment is not None:  # replaced in place: it keeps its place in the list, colour and display settings
         segment.SetName(spec.name)
