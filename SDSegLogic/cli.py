@@ -2,7 +2,8 @@
 
 Commands::
 
-    sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda] [--batch-size N]
+    sdseg segment INPUT... -o OUT [--model ID|DIR] [--device auto|cpu|cuda|cuda:N] [--batch-size N]
+                  [--precision auto|fp32|fp16|bf16|mixed] [--fast-decoder] [--compile auto|aot|off]
                   [--steps N] [--samples N] [--seed S] [--slices A:B] [--prob-map P]
                   [--uncertainty P] [--preview P] [--dicom-seg P] [--format EXT] [--frame N|all]
                   [--series UID] [--nan-policy reject|fill] [--strict] [--quiet] [--json] [--debug]
@@ -234,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "folder (several inputs)")
     seg.add_argument("--model", default=DEFAULT_MODEL_ID, metavar="ID|DIR",
                      help=f"registry id (optionally ID@VERSION) or model folder (default: {DEFAULT_MODEL_ID})")
-    seg.add_argument("--device", type=_device, default="auto", help="auto (CUDA if present), cpu, cuda or cuda:N")
+    seg.add_argument("--device", type=_device, default="auto", metavar="auto|cpu|cuda|cuda:N",
+                     help="auto (CUDA if present), cpu, cuda or cuda:N")
     seg.add_argument("--precision", default="auto", choices=["auto", "fp32", "fp16", "bf16", "mixed"],
                      help="network precision: auto = the faithful default (CUDA: fp16 vision encoder and decoder "
                           "with an fp32 UNet; CPU: fp32); fp16/bf16 = the whole network (faster on a GPU but not "
@@ -275,16 +277,21 @@ def build_parser() -> argparse.ArgumentParser:
                           "such as a photo given to a CT model) instead of adapting it with a warning")
     seg.add_argument("--quiet", action="store_true", help="no progress bar and no summary")
 
-    models = sub.add_parser("models", parents=[document], help="list, inspect, verify or import models", epilog=epilog,
-                            formatter_class=fmt)
+    model_examples = (
+        "examples:\n  sdseg models list\n  sdseg models info sdseg-demo-ct-lite\n"
+        "  sdseg models verify path/to/my-model-folder   # config, model card, sha256 and shapes of every weight file\n"
+        "  sdseg models import my-model.zip --sha256 HEX  # into $SDSEG_HOME/models (default ~/.sdseg/models)\n\n"
+    )
+    models = sub.add_parser("models", parents=[document], help="list, inspect, verify or import models",
+                            epilog=model_examples + epilog, formatter_class=fmt)
     msub = models.add_subparsers(dest="models_command", metavar="ACTION", parser_class=_Parser)
     msub.add_parser("list", parents=[document], help="models in the registry and the cache")
     info = msub.add_parser("info", parents=[document], help="registry entry and model card of a model")
-    info.add_argument("model", metavar="ID|DIR")
+    info.add_argument("model", metavar="ID|DIR", help="registry id (optionally ID@VERSION) or model folder")
     verify = msub.add_parser("verify", parents=[document], help="check files and sha256 of an installed model")
-    verify.add_argument("model", metavar="ID|DIR")
+    verify.add_argument("model", metavar="ID|DIR", help="registry id (optionally ID@VERSION) or model folder")
     imp = msub.add_parser("import", parents=[document], help="install a model zip you downloaded (nothing is downloaded)")
-    imp.add_argument("zip", metavar="ZIP")
+    imp.add_argument("zip", metavar="ZIP", help="the model zip (a folder with config.json, model_card.json and weights)")
     imp.add_argument("--force", action="store_true", help="replace an installed copy of the same id and version")
     imp.add_argument("--sha256", metavar="HEX", help="sha256 the zip must have (as published with it)")
 
