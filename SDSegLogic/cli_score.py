@@ -324,6 +324,9 @@ def run_score(args: argparse.Namespace) -> int:
         if not output.parent.is_dir():
             raise UsageError(f"-o {output}: the folder {output.parent} does not exist; create it first.")
     prediction, reference = Path(args.prediction), Path(args.reference)
+    for given in (prediction, reference):  # before any folder rule: a mistyped path is only that
+        if not given.exists():
+            raise InputError(f"{given}: no such file or folder; check the path.")
     from .cli_score_batch import first_case, is_dicom_series_folder
 
     one_prediction = not prediction.is_dir() or is_dicom_series_folder(prediction)  # a DICOM series is one labelmap

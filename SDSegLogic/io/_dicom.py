@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_rescale
+from ._dicom_messages import no_series_text, tie_text, unknown_series_text
 from ._dicom_stack import check_stack
 from ._sitk import array_from_sitk, geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 
@@ -67,7 +68,7 @@ def _scan_folder(path: Path, folder: Path) -> Tuple[Path, Dict[str, List[str]], 
         if safe != folder:
             series = {uid: [str(folder / Path(f).name) for f in files] for uid, files in series.items()}
     if not series:
-        raise InputError(f"{path}: no DICOM series found; point to a folder of .dcm files of one series.")
+        raise InputError(no_series_text(path, folder))
     return folder, series, headers
 
 
@@ -148,30 +149,6 @@ def _unlisted_note(folder: Path, unlisted: List[Path]) -> str:
             "they are truncated, corrupt or not images. If slices are missing, re-export the series.")
 
 
-def _describe(files: List[str]) -> str:
-    """SeriesDescription of the first file of a series ('' when absent or unreadable)."""
-    import SimpleITK as sitk
-
-    reader = sitk.ImageFileReader()
-    reader.SetFileName(files[0])
-    try:
-        reader.ReadImageInformation()
-        return reader.GetMetaData("0008|103e").strip() if reader.HasMetaDataKey("0008|103e") else ""
-    except RuntimeError:
-        return ""
-
-
-def _refuse_tie(path: Path, series: Dict[str, List[str]], largest: int) -> None:
-    lines = [f"  {uid}  {_describe(files)!r}  {len(files)} slices"
-             for uid, files in sorted(series.items(), key=lambda item: -len(item[1]))]
-    tied = sum(len(files) == largest for files in series.values())
-    raise InputError(
-        f"{path}: {tied} DICOM series share the largest slice count ({largest}); it is unclear which one to read. "
-        "Series (UID, description, slices):\n" + "\n".join(lines) + "\nName one file of the wanted series, "
-        "choose it with series=UID (sdseg segment --series UID), or point to a folder holding only that series."
-    )
-
-
 def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tuple[str, List[str], List[str]]:
     """The series to read: ``uid``, else the named file's series, else the largest one.
 
@@ -181,7 +158,7 @@ def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tup
     notes: List[str] = []
     if uid is not None:
         if uid not in series:
-            raise InputError(f"{path}: series {uid!r} not found; the folder holds {len(series)} series.")
+            raise InputError(unknown_series_text(path, series, uid))
         return uid, series[uid], notes
     if path.is_file():
         for key, files in series.items():
@@ -194,7 +171,7 @@ def _choose(path: Path, series: Dict[str, List[str]], uid: Optional[str]) -> Tup
         )
     largest = max(len(files) for files in series.values())
     if sum(len(files) == largest for files in series.values()) > 1:
-        _refuse_tie(path, series, largest)
+        raise InputError(tie_text(path, series, largest))
     chosen = max(series, key=lambda k: len(series[k]))
     if len(series) > 1:
         sizes = sorted((len(f) for f in series.values()), reverse=True)
