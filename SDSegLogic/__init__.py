@@ -5,7 +5,9 @@ The public API, imported lazily so that ``import SDSegLogic`` is instant::
     from SDSegLogic import SDSegPipeline
     pipe = SDSegPipeline.from_pretrained("Resources/Models/sdseg-demo-ct-lite", device="auto")
     out = pipe(slices)              # slices: (B, 3, H, W) in [-1, 1]
-    out.probabilities, out.labels   # (B, H, W) soft map in [0, 1] and 0/1 labels
+    out.probabilities, out.labels   # float32 (B, H, W) foreground map in [0, 1] (binary model) or (B, K, H, W)
+                                    # class probabilities (multi-class, e.g. the demo); int64 (B, H, W) labels:
+                                    # 0/1, or the class index 0..K-1
 
 Modules: ``config`` (architecture and presets), ``model_card`` (data contract), ``models``
 (networks), ``schedulers`` (single step and DDIM), ``pipeline`` (inference), ``model_folder``

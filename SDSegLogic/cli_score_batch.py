@@ -190,8 +190,8 @@ def pair_cases(predictions: Path, references: Path, skipped: Optional[List[Dict[
     partner.update(_pair_by_letter_case([c for c in pred if c not in partner],
                                         [c for c in ref if c not in partner.values()], pred, ref))
     if not partner:
-        raise UsageError(f"no case of {predictions} ({len(pred)} files) has a reference in {references} "
-                         f"({len(ref)} files); files are paired by name without their ending (ct001.seg.nrrd with "
+        raise UsageError(f"no case of {predictions} ({_files(len(pred))}) has a reference in {references} "
+                         f"({_files(len(ref))}); files are paired by name without their ending (ct001.seg.nrrd with "
                          "ct001.nii.gz or ct001-label.nrrd). Rename them so the case names match.")
     return ([(case, pred[case], ref[partner[case]]) for case in sorted(partner)], sorted(set(pred) - set(partner)),
             sorted(set(ref) - set(partner.values())))
@@ -341,3 +341,8 @@ def batch_csv_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
         for row in case.get("segments", []):
             rows.append({"case": case["case"], **row, "warnings": case.get("warnings", [])})
     return rows
+
+
+def _files(count: int) -> str:
+    """``"1 file"``, ``"3 files"``."""
+    return f"{count} file" if count == 1 else f"{count} files"
