@@ -2,7 +2,7 @@
 
 :func:`check_outputs` validates every output path before the model is loaded, so that a bad one
 fails fast; :func:`_write_outputs` stages every output of one input in temporary files and
-renames them together. Heavy collaborators (numpy, the writers) are imported inside functions.
+replaces them together: all of them or none. Heavy collaborators (numpy, the writers) are imported inside functions.
 """
 
 from __future__ import annotations
@@ -212,22 +212,46 @@ def _remove_empty(created: List[Path]) -> None:
             folder.rmdir()
 
 
+def _replace_error(exc) -> OutputError:
+    """The error of a rename that failed in :func:`_write_outputs` (``exc``: a ReplaceError).
+
+    It names the output that failed and says which outputs are as before: all of them, unless an already
+    replaced one could not be put back (then those are named as new).
+    """
+    path = exc.destination
+    if exc.not_restored:
+        new = ", ".join(str(p) for p in exc.not_restored)
+        state = (f"these outputs could not be put back and are from this run: {new}; the other outputs of "
+                 "this input are unchanged")
+    else:
+        state = "every output of this input is unchanged (none was replaced)"
+    if path.is_dir() and not path.is_symlink():
+        remedy = f"{path} is now a folder (made after the outputs were checked); remove it or choose another name"
+    else:
+        remedy = "check the folder is writable and the disk has space"
+    return _output_error(path, f"{exc.strerror}; {state}", remedy)
+
+
 def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str]:
-    """Write every output of ``job`` together: all to temporary files first, then rename them all.
+    """Write every output of ``job`` together: all to temporary files first, then replace them all or none.
 
     ``sources`` are the DICOM source instances of its DICOM SEG outputs (:func:`dicom_sources`).
 
-    If any output fails, every temporary file is removed, no destination changes, and the folders
-    created for the outputs are removed again (those that existed before stay). The
-    segmentation is renamed last, so it is replaced only when every other output was. Ctrl-C is
-    held back while the staged files are renamed (:func:`~SDSegLogic.cli_cancel.interrupts_deferred`),
-    so an interrupt never leaves some outputs of the input new and the others old.
+    Guarantee: after this call the outputs of the input are either all from this run or all as they were
+    before it (a missing one still missing). If an output fails to be written, every temporary file is
+    removed and no destination changes. If a rename fails partway (a folder of that name appeared after
+    :func:`check_outputs`, say), the outputs already replaced get their previous files back (those kept
+    aside: :func:`~SDSegLogic.io.atomic.replace_together`) and the error names the output that failed; the
+    rare output that cannot be put back is named in the error as new. Either way the folders created for
+    the outputs are removed again (those that existed before stay). Ctrl-C is held back while the staged
+    files are renamed (:func:`~SDSegLogic.cli_cancel.interrupts_deferred`).
 
     Raises:
-        OutputError: a folder cannot be created or a file cannot be written (naming the destination).
+        OutputError: a folder cannot be created or a file cannot be written or replaced (naming the
+            destination, and which outputs are unchanged).
         InputError: a writer refused the result (see :mod:`SDSegLogic.io.writers`).
     """
-    from .io.atomic import atomic_output
+    from .io.atomic import ReplaceError, atomic_output, replace_together
 
     targets = {kind: path for kind, path in job.outputs.items() if kind != "uncertainty" or result.variance is not None}
     current = "segmentation"  # the output being handled: the one named if something fails
@@ -235,14 +259,17 @@ def _write_outputs(job: Job, image, result, card, sources=None) -> Dict[str, str
     try:
         for current, path in targets.items():
             _make_folders(path, created)
-        with contextlib.ExitStack() as stack:  # leaving it renames each temporary file, last entered first
+        with contextlib.ExitStack() as stack:  # leaving it with an error removes the temporary files
             staged = {}
             for current, path in targets.items():
-                staged[current] = stack.enter_context(atomic_output(path))
+                staged[current] = stack.enter_context(atomic_output(path, replace=False))
             for current, temp in staged.items():
                 _write_one(current, temp, job, image, result, card, sources)
             with interrupts_deferred():
-                stack.close()  # the renames, last entered first
+                replace_together([(staged[kind], targets[kind]) for kind in staged])
+    except ReplaceError as exc:
+        _remove_empty(created)
+        raise _replace_error(exc) from None
     except OSError as exc:
         _remove_empty(created)
         raise _output_error(targets[current], str(exc.strerror or exc)) from None

@@ -35,7 +35,7 @@ from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, 
 from .cli_sampling import check_sampling_counts, check_steps_for_model
 from .device import slow_cpu_dtype_note
 from .errors import CancelledError, InputError
-from .progress import ProgressEvent, ProgressTracker
+from .progress import ProgressEvent, ProgressTracker, printable
 
 __all__ = ["Job", "plan_jobs", "check_outputs", "input_stem", "run_segment"]
 
@@ -377,7 +377,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
             if notes:
                 extra["warnings"] = notes
                 for note in notes:
-                    reporter.note(f"sdseg: warning: {note}")
+                    reporter.note(f"sdseg: warning: {printable(note, lines=True)}")
             reporter.emit(ProgressEvent("volume_done", done=tracker.done, total=tracker.total,
                                         elapsed_s=tracker.elapsed_s, outputs=written, extra=extra, **common))
         cancel.check("it came while the last outputs were written, which were completed")  # not forgotten: exit 5
@@ -389,5 +389,6 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     reporter.say(f"segmented {len(finished)} of {len(jobs)} {unit} with {card.model_id} {card.version} in "
                  f"{time.monotonic() - run_start:.1f} s" + (f"; {failed} failed" if failed else ""))
     for job, target in finished:
-        reporter.say(f"  {job.input}" + (f" (frame {job.frame})" if job.frames else "") + f" -> {target}")
+        reporter.say(f"  {printable(job.input)}" + (f" (frame {job.frame})" if job.frames else "")
+                     + f" -> {printable(target)}")
     return exit_code

@@ -20,12 +20,30 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Callable, Dict, Optional, TextIO
 
-__all__ = ["EVENT_KINDS", "EVENT_FORMAT_VERSION", "ProgressEvent", "ProgressTracker", "TextProgressBar", "format_seconds"]
+__all__ = ["EVENT_KINDS", "EVENT_FORMAT_VERSION", "ProgressEvent", "ProgressTracker", "TextProgressBar", "format_seconds",
+           "printable"]
 
 #: Version of the event schema; bumped when a field changes meaning or is removed.
 EVENT_FORMAT_VERSION = 1
 #: The kinds of event, in the order they occur for one run.
 EVENT_KINDS = ("start", "progress", "volume_done", "error", "done")
+
+
+# Control characters (C0, DEL, C1) -> a visible escape: a file name holding an escape sequence or a carriage
+# return would otherwise recolour a terminal or overwrite a line of a log file.
+_ESCAPES = {code: f"\\x{code:02x}" for code in [*range(0x20), *range(0x7F, 0xA0)]}
+_ESCAPES.update({0x09: "\\t", 0x0A: "\\n", 0x0D: "\\r"})
+_ESCAPES_BUT_NEWLINE = {code: text for code, text in _ESCAPES.items() if code != 0x0A}
+
+
+def printable(text: object, *, lines: bool = False) -> str:
+    """``text`` as a string with every control character shown as an escape (``\\x1b``, ``\\r``, ``\\t``).
+
+    Args:
+        text: a file name, a path or a message for people.
+        lines: keep newlines (a message of several lines); otherwise they are escaped too (a name).
+    """
+    return str(text).translate(_ESCAPES_BUT_NEWLINE if lines else _ESCAPES)
 
 
 @dataclass
@@ -172,6 +190,9 @@ def format_seconds(seconds: Optional[float]) -> str:
 class TextProgressBar:
     """Render :class:`ProgressEvent` objects for a person watching ``stream`` (usually stderr).
 
+    Control characters of names and messages are written as escapes (:func:`printable`), so the
+    only control characters written are the newline and, on a terminal, the in-place update.
+
     Args:
         stream: text stream to write to; ``None`` (a process started with stderr closed, ``2>&-``,
             has ``sys.stderr = None``) writes nothing, as :func:`print` does.
@@ -195,13 +216,13 @@ class TextProgressBar:
             self._progress(event)
         elif event.event == "volume_done":
             self._finish_line()
-            outputs = ", ".join(str(p) for p in (event.outputs or {}).values())
+            outputs = ", ".join(printable(p) for p in (event.outputs or {}).values())
             self._write(f"{self._prefix(event)}done in {format_seconds(event.elapsed_s)} -> {outputs}\n")
             self._last_decile = None
         elif event.event == "error":
             self._finish_line()
             where = f"{self._prefix(event)}" if event.volume is not None else ""
-            self._write(f"{where}error: {event.message}\n")
+            self._write(f"{where}error: {printable(event.message, lines=True)}\n")
             self._last_decile = None
 
     # ------------------------------------------------------------------ internals
@@ -210,7 +231,7 @@ class TextProgressBar:
         if event.volume is None:
             return ""
         name = (event.input or "").replace("\\", "/").rsplit("/", 1)[-1]
-        return f"[{event.volume}/{event.volumes}] {name}: "
+        return f"[{event.volume}/{event.volumes}] {printable(name)}: "
 
     def _progress(self, event: ProgressEvent) -> None:
         done, total = event.done or 0, event.total or 0

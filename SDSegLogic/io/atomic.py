@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import tempfile
 from pathlib import Path
-from typing import Iterator, Optional, Union
+from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..cli_cancel import interrupts_deferred
 from ..errors import InputError
 from .sniff import sniff_content
 
-__all__ = ["atomic_output", "check_output_path", "check_name_length", "current_umask"]
+__all__ = ["atomic_output", "replace_together", "ReplaceError", "check_output_path",
+           "check_name_length", "current_umask"]
 
 # Endings that choose a format and are more than the last suffix (SimpleITK picks .nii.gz by both parts).
 _COMPOUND_ENDINGS = (".seg.nrrd", ".nii.gz", ".seg.dcm")
@@ -128,7 +130,7 @@ def check_output_path(path: Union[str, Path], input_path: Optional[Union[str, Pa
 
 
 @contextlib.contextmanager
-def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Iterator[Path]:
+def atomic_output(path: Union[str, Path], suffix: Optional[str] = None, *, replace: bool = True) -> Iterator[Path]:
     """Yield a temporary path next to ``path``; on success it replaces ``path`` atomically.
 
     Args:
@@ -137,6 +139,8 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Itera
             case, such as ``.nii.gz`` or ``.seg.nrrd``, so that writers choosing a format by extension,
             such as SimpleITK, pick the same one: SimpleITK refuses ``.NII.GZ`` and writes ``.MHA`` as
             an empty file beside a separate ``.mhd``/``.zraw`` pair).
+        replace: ``False`` stages only: the temporary file is left for :func:`replace_together`, which
+            replaces several destinations all or none (it is still removed on an exception).
 
     On any exception the temporary file is removed and ``path`` is left untouched; Ctrl-C
     (SIGINT) is held back while the temporary file is created, so an interrupt never leaves it behind.
@@ -152,10 +156,110 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None) -> Itera
             os.close(fd)
         temp = Path(temp_name)
         yield temp
-        os.chmod(temp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
-        os.replace(temp, path)
+        if replace:
+            os.chmod(temp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
+            os.replace(temp, path)
     except BaseException:
         if temp_name is not None:
             with contextlib.suppress(OSError):
                 os.unlink(temp_name)
         raise
+
+
+class ReplaceError(OSError):
+    """A destination of :func:`replace_together` could not be replaced; the others were put back.
+
+    Attributes:
+        destination: the destination whose rename failed (``strerror``/``errno``: why).
+        not_restored: destinations already replaced that could not be put back (usually empty).
+    """
+
+    def __init__(self, destination: Path, cause: OSError, not_restored: List[Path]):
+        super().__init__(cause.errno, cause.strerror or str(cause))
+        self.destination = destination
+        self.not_restored = not_restored
+
+
+def _keep_aside(path: Path) -> Optional[Path]:
+    """Keep the file now at ``path`` under a new hidden name beside it; ``None`` if there is none (or a folder).
+
+    A hard link keeps ``path`` in place (readers never miss it); where the file system has none, the file is
+    renamed aside (``path`` is then missing until the new file is renamed onto it).
+    """
+    if not os.path.lexists(path) or (path.is_dir() and not path.is_symlink()):
+        return None  # a folder: renaming a file onto it fails, and that failure is reported
+    while True:
+        aside = path.with_name(f".sdseg-{secrets.token_hex(6)}.replaced")
+        try:
+            os.link(path, aside, follow_symlinks=False)
+            return aside
+        except FileExistsError:
+            continue
+        except OSError:  # no hard links here (FAT, some network shares)
+            if os.path.lexists(aside):
+                continue
+            os.replace(path, aside)
+            return aside
+
+
+def _put_back(path: Path, aside: Optional[Path], *, replaced: bool) -> None:
+    """Undo one rename of :func:`replace_together`: the kept file returns to ``path`` (or the new one goes)."""
+    if aside is None:
+        if replaced:  # nothing was there before: remove the new file
+            os.unlink(path)
+        return
+    os.replace(aside, path)  # two names of one file (a hard link not yet replaced): rename does nothing
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(aside)
+
+
+def replace_together(pairs: Sequence[Tuple[Path, Path]]) -> None:
+    """Rename each temporary file onto its destination, all or none.
+
+    Every temporary file gets the permissions of an ordinary new file (0666 less the umask) first.
+    Each existing destination is kept aside until every rename has succeeded, then removed; if a rename
+    fails, the destinations already replaced get their previous file back (or, if there was none, the
+    new file is removed), so no destination ends up from this call while another is from before.
+    Callers hold Ctrl-C back around it (:func:`~SDSegLogic.cli_cancel.interrupts_deferred`).
+
+    Args:
+        pairs: (temporary file, destination), in the order to rename them; each temporary file is in
+            its destination's folder (:func:`atomic_output` with ``replace=False``). Temporary files not renamed stay.
+
+    Raises:
+        ReplaceError: naming the destination that failed and any that could not be put back.
+    """
+    mode = 0o666 & ~current_umask()
+    for temp, _ in pairs:  # mkstemp creates 0600; outputs are ordinary files
+        os.chmod(temp, mode)
+    done: List[Tuple[Path, Optional[Path]]] = []
+    not_restored: List[Path] = []
+    for temp, path in pairs:
+        path = Path(path)
+        try:
+            aside = _keep_aside(path)
+        except OSError as exc:
+            failed, cause = path, exc
+            break
+        try:
+            os.replace(temp, path)
+        except OSError as exc:
+            failed, cause = path, exc
+            try:
+                _put_back(path, aside, replaced=False)
+            except OSError:  # renamed aside and not back: the previous file is missing, say so
+                not_restored.append(path)
+            break
+        done.append((path, aside))
+    else:
+        for _, aside in done:
+            if aside is not None:
+                with contextlib.suppress(OSError):
+                    os.unlink(aside)
+        return
+    for path, aside in reversed(done):
+        try:
+            _put_back(path, aside, replaced=True)
+        except OSError:
+            not_restored.append(path)
+    raise ReplaceError(failed, cause, not_restored)
