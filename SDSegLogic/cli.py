@@ -79,7 +79,7 @@ from .cli_errors import (EXIT_CANCELLED, EXIT_INPUT, EXIT_MODEL, EXIT_OK, EXIT_O
                          EXIT_UNEXPECTED, EXIT_USAGE, OutputError, ResourceError, UsageError, describe_error,
                          exit_code_for)
 from .cli_report import EXIT_STREAM_CLOSED, Reporter, StreamClosed, discard_closed_streams, is_closed_pipe
-from .progress import ProgressEvent
+from .progress import ProgressEvent, printable
 from .registry import DEFAULT_MODEL_ID
 
 __all__ = ["main", "build_parser", "exit_code_for", "EXIT_CODES", "UsageError", "OutputError", "ResourceError"]
@@ -357,7 +357,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                 reporter.print_traceback(exc, "")
             reporter.emit(ProgressEvent("error", message=describe_error(exc), exit_code=code))
             if json_mode and reporter.stdout is not None:  # else the event itself went to stderr as this line
-                reporter.write(sys.stderr, f"sdseg: error: {describe_error(exc)}\n")
+                reporter.write(sys.stderr, printable(f"sdseg: error: {describe_error(exc)}", lines=True) + "\n")
         except (StreamClosed, OSError):  # nobody reads the report (or it cannot be written): the exit code still tells
             discard_closed_streams()
         return code

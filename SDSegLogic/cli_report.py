@@ -16,7 +16,7 @@ import sys
 import traceback
 from typing import Optional, TextIO
 
-from .progress import ProgressEvent, TextProgressBar
+from .progress import ProgressEvent, TextProgressBar, printable
 
 __all__ = ["Reporter", "StreamClosed", "EXIT_STREAM_CLOSED", "is_closed_pipe", "discard_closed_streams"]
 
@@ -118,8 +118,8 @@ class Reporter:
 
     def _for_people(self, name: str, text: str) -> None:
         """Write ``text`` to stream ``name``, dropping it (and later text there) if the stream cannot take it."""
-        try:
-            self.write(getattr(self, name), text)
+        try:  # control characters of a file name (ESC, CR) would recolour or overwrite a terminal or a log
+            self.write(getattr(self, name), printable(text, lines=True))
         except OSError:  # not a closed pipe (write raised StreamClosed for that): closed at start, disk full
             self._drop(name)
 
@@ -134,7 +134,7 @@ class Reporter:
                 prefix = f"[{event.volume}/{event.volumes}" + (f", frame {frame}] " if frame is not None else "] ")
                 if not (event.message or "").startswith(str(event.input)):
                     prefix += f"{event.input}: "
-            self.write(self.stderr, f"sdseg: error: {prefix}{event.message}\n")
+            self.write(self.stderr, printable(f"sdseg: error: {prefix}{event.message}", lines=True) + "\n")
             return
         if self.bar is not None:
             if event.extra.get("frame") is not None and event.input is not None:  # the bar names the frame too
