@@ -27,7 +27,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .errors import ResumeError
+from .errors import CheckpointWriteError, ResumeError
 
 __all__ = [
     "flatten_optimizer_state",
@@ -170,7 +170,8 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
     """Fill a hidden staging folder next to ``folder``, then swap it in (one rename); returns ``folder``.
 
     A crash or Ctrl-C while ``fill`` writes leaves the previous ``folder`` (if any) untouched and
-    removes the staging folder. The previous folder is renamed aside (``.<name>.old``) before the
+    removes the staging folder; a write that fails (disk full, a blocked path) raises
+    :class:`~.errors.CheckpointWriteError` naming the folder and the remedy. The previous folder is renamed aside (``.<name>.old``) before the
     new one takes its place and deleted only after: a crash between the two renames leaves it
     aside, and :func:`recover_interrupted_swap` (run here and by :func:`load_checkpoint`) puts it
     back, so a checkpoint such as ``best`` is never lost.
@@ -184,15 +185,21 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
     recover_interrupted_swap(folder)
     shutil.rmtree(aside, ignore_errors=True)
     shutil.rmtree(staging, ignore_errors=True)
-    staging.mkdir(parents=True)
     try:
+        staging.mkdir(parents=True)
         fill(staging)
         if folder.exists():
             os.replace(folder, aside)
         os.replace(staging, folder)
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
+    except BaseException as exc:
+        if staging.is_dir():
+            shutil.rmtree(staging, ignore_errors=True)
         recover_interrupted_swap(folder)
+        if isinstance(exc, OSError) and not isinstance(exc, ResumeError) or type(exc).__name__ == "SafetensorError":
+            raise CheckpointWriteError(  # disk full, a blocked path: a run error, not a bug
+                f"{folder}: could not write the checkpoint ({' '.join(str(exc).split())}); the checkpoints written before "
+                f"are untouched in {folder.parent}. Free disk space (or remove what blocks {staging.name} there) and run "
+                "the same command again: it resumes from the latest checkpoint.") from exc
         raise
     shutil.rmtree(aside, ignore_errors=True)
     return folder
@@ -333,8 +340,15 @@ def update_checkpoint_state(folder: Path, **fields: Any) -> None:
     state = json.loads(path.read_text(encoding="utf-8"))
     state.update(fields)
     tmp = path.with_name(f".{STATE_NAME}.tmp")
-    tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        os.replace(tmp, path)
+    except OSError as exc:
+        if tmp.is_file():
+            tmp.unlink()
+        raise CheckpointWriteError(f"{path}: could not update the checkpoint's record ({' '.join(str(exc).split())}); "
+                                   f"the record is as it was. Free disk space (or remove what blocks {tmp.name}) and run "
+                                   "the same command again: it resumes from the latest checkpoint.") from exc
 
 
 def best_record_after_crash(folder: Path, state: Dict[str, Any]) -> Optional[Tuple[Dict[str, Any], List[Dict[str, Any]]]]:

@@ -46,7 +46,8 @@ EXIT_CODES = {
     EXIT_UNEXPECTED: "unexpected error (a bug: the traceback is printed; please report it)",
     EXIT_USAGE: "usage or config error: bad option, config file, key, value or override",
     EXIT_DATA: "data error: the dataset is missing, does not have the documented layout, or a case cannot be read",
-    EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent; or training diverged",
+    EXIT_RUN: "run error: checkpoint, run folder, autoencoder or model missing, corrupt or inconsistent, or a checkpoint "
+              "could not be written (disk full); or training diverged",
     EXIT_RESOURCE: "resource error: out of memory",
     EXIT_INTERRUPTED: "interrupted (Ctrl-C or SIGTERM); a trainer first finishes the step and saves a checkpoint to resume from",
 }

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .config_checks import check_consistency, coerce_section
+from .config_overrides import apply_overrides, override_keys
 from .errors import TrainingConfigError
 
 __all__ = [
@@ -293,7 +294,11 @@ def _build_section(part_cls: type, values: Dict[str, Any], where: str, section: 
     known = {f.name for f in dataclasses.fields(part_cls)}
     unknown = sorted(set(values) - known)
     if unknown:
-        raise TrainingConfigError(f"{where}: unknown keys {unknown}; known keys are {sorted(known)}.")
+        import difflib
+
+        guesses = {k: difflib.get_close_matches(str(k), sorted(known), n=1) for k in unknown}
+        named = ", ".join(f"{k}={values[k]!r}" + (f" (did you mean {guesses[k][0]}?)" if guesses[k] else "") for k in unknown)
+        raise TrainingConfigError(f"{where}: unknown keys: {named}; rename or remove them. Known keys are {sorted(known)}.")
     cleaned = {}
     for key, value in coerce_section(part_cls, values, where, section, overridden).items():  # types from the annotations
         if key == "mixed_precision":
@@ -318,29 +323,6 @@ def _mixed_precision_mode(value: Any, where: str) -> Optional[str]:
     )
 
 
-def apply_overrides(data: Dict[str, Any], overrides: Sequence[str]) -> Dict[str, Any]:
-    """Apply ``section.key=value`` overrides (values parsed as YAML) to a config mapping.
-
-    Args:
-        data: the mapping read from YAML (changed in place and returned).
-        overrides: e.g. ``["train.max_steps=200", "data.window=[-125,275]"]``.
-    """
-    import yaml
-
-    for item in overrides:
-        if "=" not in item or "." not in item.split("=", 1)[0]:
-            raise TrainingConfigError(
-                f"override {item!r} is not of the form section.key=value (e.g. train.max_steps=100)."
-            )
-        key, raw = item.split("=", 1)
-        section, name = key.split(".", 1)
-        data.setdefault(section, {})
-        if data[section] is None:
-            data[section] = {}
-        data[section][name] = yaml.safe_load(raw)
-    return data
-
-
 def load_config(path: Optional[str], overrides: Sequence[str] = ()) -> TrainConfig:
     """Read a YAML config (or the defaults when ``path`` is None) and apply overrides."""
     import yaml
@@ -354,5 +336,13 @@ def load_config(path: Optional[str], overrides: Sequence[str] = ()) -> TrainConf
             data = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
         except yaml.YAMLError as exc:
             raise TrainingConfigError(f"{p}: not valid YAML ({exc}).") from None
-    data = apply_overrides(data, overrides)
-    return TrainConfig.from_dict(data, source=str(path or "defaults"), overridden=[item.split("=", 1)[0] for item in overrides])
+    source = str(path or "defaults")
+    data = apply_overrides(data, overrides, source, _mapping_keys())
+    return TrainConfig.from_dict(data, source=source, overridden=override_keys(overrides))
+
+
+def _mapping_keys() -> List[str]:
+    """``section.key`` of every mapping-valued key (a nested override may set one entry of it)."""
+    return [f"{part.name}.{key.name}" for part in dataclasses.fields(TrainConfig)
+            for key in dataclasses.fields(part.default_factory)  # type: ignore[arg-type]
+            if str(key.type).startswith(("Dict", "dict"))]

@@ -7,7 +7,8 @@ from typing import Optional
 
 from SDSegLogic.errors import SDSegError
 
-__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError", "TrainingDiverged", "TrainingInterrupted"]
+__all__ = ["TrainingError", "TrainingConfigError", "DatasetError", "ResumeError", "CheckpointWriteError", "TrainingDiverged",
+           "TrainingInterrupted"]
 
 
 class TrainingError(SDSegError):
@@ -24,6 +25,10 @@ class DatasetError(TrainingError, ValueError):
 
 class ResumeError(TrainingError, OSError):
     """A training checkpoint is missing, incomplete or does not match the run."""
+
+
+class CheckpointWriteError(TrainingError, OSError):
+    """A checkpoint could not be written (disk full, a path blocked); the earlier checkpoints stay as they were."""
 
 
 class TrainingDiverged(TrainingError):

@@ -17,7 +17,8 @@ training or model selection) with a single step, and reports:
   (:func:`~.run_compat.card_data_note`), or names other classes than the card; the scores are still
   computed; and, as ``sdseg-eval`` does, when the config's stage-1 autoencoder was trained or selected
   on masks of the test split (scores optimistic), or that this could not be checked (no stage-1
-  ``split.json`` to compare: :func:`~.split_leak.heldout_overlap_note`). A config that lists the card's classes in another order, or another number of classes
+  ``split.json`` to compare: :func:`~.split_leak.heldout_overlap_note`), and when that stage-1 folder's
+  weights are not the ones the card's ``training.autoencoder_sha256`` names (both digests). A config that lists the card's classes in another order, or another number of classes
   (a binary config for a multi-class card included), is refused (:func:`~.card_classes.card_class_note`):
   each per-class Dice would describe another class.
 
@@ -94,7 +95,7 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
     }
     notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass, config_file),  # refuses count, order
              card_data_note(model_dir, full.model_card, info.intensity, cfg.data.size, info.image_resize),
-             heldout_overlap_note(cfg)]  # as sdseg-eval; or that stage 1's split could not be compared
+             heldout_overlap_note(cfg, (full.model_card.training or {}).get("autoencoder_sha256"))]  # as sdseg-eval
     for note in filter(None, notes):  # the JSON keeps them beside the scores they qualify
         warnings.warn(note, stacklevel=2)
         result.setdefault("warnings", []).append(note)

@@ -69,12 +69,18 @@ def autoencoder_test_overlap(autoencoder_source: str, split_path: Path) -> Optio
             f"(data.split_file={split_path} in the stage-1 config), or keep those cases out of stage 1.")
 
 
-def heldout_overlap_note(cfg) -> Optional[str]:
+def heldout_overlap_note(cfg, trained_sha256: Optional[str] = None) -> Optional[str]:
     """What ``heldout eval`` says about the stage-1 autoencoder of the config it scores an export with.
 
     The config's frozen autoencoder (``model.autoencoder``; null: ``autoencoder.output_dir``, as in
     training) is taken as the exported model's. Unlike :func:`autoencoder_test_overlap`, a comparison
     that cannot be made is not silent: the scores would otherwise look checked.
+
+    Args:
+        trained_sha256: the fingerprint of the autoencoder the export was trained with (the card's
+            ``training.autoencoder_sha256``). When the stage-1 folder's weights have another one, its
+            kept copy (``replaced/<sha256[:16]>/``) is compared instead; without one the note says the
+            split was compared for another autoencoder, naming both digests.
 
     Returns:
         The overlap warning; or a note that names what is missing and says the check could not be
@@ -86,6 +92,42 @@ def heldout_overlap_note(cfg) -> Optional[str]:
     if source is None or str(source).strip().lower() == "random":
         return f"{head}: the config names no stage-1 folder (model.autoencoder={source}); set it to the run's stage-1 output."
     folder = Path(str(source))
+    identity = None
+    if trained_sha256 and folder.is_dir():
+        folder, identity = _trained_stage1(folder, str(trained_sha256))
+    note = _overlap_or_unchecked(folder, split_path, head)
+    return " ".join(filter(None, (identity, note))) or None
+
+
+def _trained_stage1(folder: Path, trained: str):
+    """The stage-1 folder holding the weights with fingerprint ``trained`` (``folder`` or its kept copy), and a note.
+
+    Returns:
+        ``(folder to compare, note or None)``: None when ``folder``'s weights are those (or it holds none to compare).
+    """
+    from safetensors.torch import load_file
+
+    from .modeling import stage1_weights, state_fingerprint
+    from .stage1_output import find_replaced_stage1
+
+    weights = stage1_weights(folder)
+    if weights is None:
+        return folder, None
+    found = state_fingerprint({k: v.float() for k, v in load_file(str(weights)).items()})
+    if found == trained:
+        return folder, None
+    kept = find_replaced_stage1(folder, trained)
+    if kept is not None:
+        return kept, (f"{weights} (autoencoder sha256 {found}) is not the autoencoder the model was trained with "
+                      f"(sha256 {trained}); the stage-1 split was compared from its kept copy {kept}.")
+    return folder, (f"{weights} (autoencoder sha256 {found}) is not the autoencoder the model was trained with "
+                    f"(sha256 {trained}, training.autoencoder_sha256 of the model card): the stage-1 overlap below, if "
+                    f"any, was checked against another autoencoder's split. Set model.autoencoder to the stage-1 "
+                    f"folder the model was trained with.")
+
+
+def _overlap_or_unchecked(folder: Path, split_path: Path, head: str) -> Optional[str]:
+    """:func:`autoencoder_test_overlap` of ``folder``, or why the splits could not be compared."""
     stage1 = _read(folder / "split.json") if folder.is_dir() else None
     run = _read(split_path)
     if stage1 is None:

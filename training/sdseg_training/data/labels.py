@@ -196,7 +196,7 @@ def check_loaded(info, sets: Dict[str, object], cases: Dict[str, object]) -> Non
         warnings.warn(f"{info.label_folder}: no {part} mask has any foreground; its metrics only measure empty "
                       "predictions.", stacklevel=3)
     _warn_unused_classes(info, found, len(loaded))
-    if info.label_rule == "classes":
+    if info.label_rule == "classes" or getattr(info, "known_labels", None):
         _warn_undeclared(info, loaded)
 
 
@@ -211,14 +211,21 @@ def _warn_unused_classes(info, found: frozenset, files: int) -> None:
 
 
 def _warn_undeclared(info, loaded: List[object]) -> None:
+    """One warning per label file holding values that become background, other than the kind's known ids."""
+    known = frozenset(getattr(info, "known_labels", None) or ())
     offending: List[Tuple[Optional[str], List[int]]] = []
     for case in loaded:
-        extra = sorted(v for v in case.label_values if v and not class_of(info.lut, v))
+        extra = sorted(v for v in case.label_values if v and v not in known and not class_of(info.lut, v))
         if extra:
             offending.append((case.label_path, extra))
+    if info.label_rule == "classes":
+        what, remedy = "not declared in data.classes", "list them in data.classes to keep them"
+    else:
+        what = f"none of the label ids this dataset defines ({_values_text(known)})"
+        remedy = "check that the label files belong to this dataset (data.kind) or declare data.classes"
     for path, extra in offending[:MAX_FILE_WARNINGS]:
-        warnings.warn(f"{path}: label values {_values_text(extra)} are not declared in data.classes; they become "
-                      "background.", stacklevel=4)
+        warnings.warn(f"{path}: label values {_values_text(extra)} are {what}; they become background ({remedy}).",
+                      stacklevel=4)
     if len(offending) > MAX_FILE_WARNINGS:
-        warnings.warn(f"{info.label_folder}: {len(offending) - MAX_FILE_WARNINGS} more label files hold values not "
-                      "declared in data.classes.", stacklevel=4)
+        warnings.warn(f"{info.label_folder}: {len(offending) - MAX_FILE_WARNINGS} more label files hold values "
+                      f"{what}.", stacklevel=4)

@@ -33,6 +33,8 @@ BTCV_TEST = ("0001", "0002", "0003", "0004", "0008", "0022", "0025", "0029", "00
 #: The 8 organs of the paper's BTCV experiments: name -> BTCV label value.
 BTCV_ORGANS = (("spleen", 1), ("right kidney", 2), ("left kidney", 3), ("gallbladder", 4), ("liver", 6),
                ("stomach", 7), ("aorta", 8), ("pancreas", 11))
+#: Every organ id of a BTCV label map (1..13); the ids not in BTCV_ORGANS become background on purpose.
+BTCV_LABEL_IDS = frozenset(range(1, 14))
 #: The intensity window a kind uses when ``data.window`` is null (HU for CT, CBCT values for STS-3D).
 DEFAULT_WINDOWS = {"btcv": (-125.0, 275.0), "sts3d": (-100.0, 1100.0)}
 
@@ -55,6 +57,9 @@ class DatasetInfo:
         image_resize: how the images are resized to the training size, a card ``image_resize``
             (``data.image_resize``, or the kind's default: :mod:`.image_resize`); the exported card
             carries it so that the engine resizes its input the same way.
+        known_labels: raw label values the kind defines (BTCV: the organ ids 1..13) that may become
+            background without a warning; any other value that does warns, once per file
+            (:func:`~.labels.check_loaded`). Empty: only ``data.classes`` values are checked.
     """
 
     cases: Dict[str, Case]
@@ -66,6 +71,7 @@ class DatasetInfo:
     label_rule: str = ""
     lut: Optional[np.ndarray] = None
     image_resize: str = "bilinear"
+    known_labels: frozenset = frozenset()
 
 
 def _natural_key(name: str):
@@ -275,7 +281,7 @@ def _btcv(cfg) -> DatasetInfo:
         warnings.warn(f"{Path(cfg.root) / 'img'}: none of the 12 TransUNet test volumes ({', '.join(BTCV_TEST[:4])}, ...) is "
                       "in the data, so there is no test split and every volume trains. Name the files img<NNNN>.nii.gz "
                       "and label<NNNN>.nii.gz (BTCV RawData/Training), or set data.test_cases.", stacklevel=3)
-    return DatasetInfo(cases, names, 1, {"test": test}, _window_info(window), **labels)
+    return DatasetInfo(cases, names, 1, {"test": test}, _window_info(window), known_labels=BTCV_LABEL_IDS, **labels)
 
 
 def _sts3d_folders(root: Path) -> Tuple[str, str]:
