@@ -31,6 +31,7 @@ from .cli import (
 )
 from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
+from .cli_input_checks import check_inputs_before_loading
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, check_outputs, dicom_sources
 from .cli_sampling import check_sampling_counts, check_steps_for_model
 from .device import slow_cpu_dtype_note
@@ -327,9 +328,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     run_start = time.monotonic()
     slices = parse_slices(args.slices) if args.slices else None
     jobs = plan_jobs(args)
-    missing = [str(j.input) for j in jobs if not j.input.exists()]
-    if missing:
-        raise InputError(f"input not found: {', '.join(missing)}; check the path(s).")
+    check_inputs_before_loading(j.input for j in jobs)  # missing, unsupported: before the model loads
 
     from .io.frame_cache import keep_decoded_frames
 
