@@ -112,17 +112,27 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
     if resolved is None:
         _say(f"  not installed: {reason}")
         return EXIT_OK
-    _say(f"  folder: {resolved.folder} ({resolved.source})")
     card = data["model_card"]
+    if entry is None and "error" not in card:  # a folder the registry does not list: the card says what it is
+        _say(f"{card['model_id']} {card['version']}: {card['task'] or '(the card gives no task)'} (not in the registry)")
+        _say(f"  modality: {card['modality']}; licence: {card['license']}")
+    _say(f"  folder: {resolved.folder} ({resolved.source})")
     if "error" in card:
         _say(f"  model card: {card['error']}")
         return EXIT_MODEL
     _say(f"  model card: {card['model_id']} {card['version']}, {card['input_channels']} channel(s), "
-          f"intensity {card['intensity']}, slices {card['training_size']} px, orientation {card['orientation']}")
+          f"intensity {_intensity_text(card['intensity'])}, slices {card['training_size']} px, orientation {card['orientation']}")
     segments = ", ".join(f"{c['label_value']}={c['name']}" for c in card["classes"])
     _say(f"  segments: {segments}")
     _say(f"  intended use: {card['intended_use']}")
     return EXIT_OK
+
+
+def _intensity_text(intensity: dict) -> str:
+    """The card's intensity mapping for people: ``window [-125, 275]``, not a Python dict (``rgb`` has no bounds)."""
+    if intensity["kind"] == "window":
+        return f"window [{intensity['low']:g}, {intensity['high']:g}]"
+    return {"rgb": "rgb (8-bit colour)", "minmax": "min-max per image"}.get(intensity["kind"], str(intensity["kind"]))
 
 
 def run_models(args: argparse.Namespace) -> int:

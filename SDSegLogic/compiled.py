@@ -12,7 +12,7 @@ channels-last upsampling bug), so one export cannot cover both sides of 64; call
 function; they differ by floating-point reassociation only.
 
 Cache layout: ``<cache_dir>/<component>-<key>.pt2``; the key hashes everything the compiled code
-depends on (format version, the torch, diffusers and SDSegLogic versions, device kind and capability,
+depends on (format version, the torch, diffusers and SDSegLogic versions, device kind and capability (a CPU's vector ISA included),
 dtype, memory format, spatial size, the model configuration and a fingerprint of the weights). A package whose key
 does not match is never used; a package that fails to load is rebuilt. Packages are written to a
 temporary file and renamed into place, so concurrent processes never see half a file.
@@ -95,11 +95,15 @@ def weights_fingerprint(module: "torch.nn.Module") -> str:
 
 
 def _device_tag(device: "torch.device") -> str:
+    """The hardware a package was compiled for: GPU model and compute capability, or the CPU's architecture and the
+    vector ISA torch dispatches to (``AVX512``, ``AVX2``, ``DEFAULT``...; a package built with AVX-512 kernels stops
+    with an illegal instruction on an AVX2 host sharing the cache). The ISA is read at call time, so
+    ``ATEN_CPU_CAPABILITY`` (which lowers it) gives another key."""
     if device.type == "cuda":
         index = device.index if device.index is not None else torch.cuda.current_device()
         major, minor = torch.cuda.get_device_capability(index)
         return f"cuda-sm{major}{minor}-{torch.cuda.get_device_name(index)}-cuda{torch.version.cuda}"
-    return f"{device.type}-{platform.machine()}"
+    return f"{device.type}-{platform.machine()}-{torch.backends.cpu.get_cpu_capability()}"
 
 
 def _cache_key(component: str, model: "SDSegModel", module: "torch.nn.Module", device: "torch.device",

@@ -18,12 +18,14 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
+import unicodedata
 from dataclasses import dataclass, field
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Dict, List, Optional, Tuple
 
 from .errors import ModelCardError
 from .json_values import is_finite_number, is_integer
+from .terminology import ROLES
 
 __all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
 
@@ -35,6 +37,13 @@ antialiasing; this project's training), ``pillow-*`` (Pillow's antialiased resiz
 :mod:`SDSegLogic.input_resize`."""
 _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
+_EXAMPLE = "compare with the bundled card Resources/Models/sdseg-demo-ct-lite/model_card.json"
+_CLASS_EXAMPLE = '{"name": "liver", "label_value": 1, "color": [0.87, 0.51, 0.4]}'
+_DIGITS_RE = re.compile(r"^[0-9]+$")
+_TERMINOLOGY_KEYS = frozenset(alias for aliases in ROLES.values() for alias in aliases)
+_SHARED_WEIGHT_NAMES = ("autoencoder.safetensors", "autoencoder.fp16.safetensors")
+"""The only weight files a card may reference outside its folder (``../<folder>/autoencoder.safetensors``):
+the shared autoencoder that :func:`SDSegLogic.model_folder.save_model_folder` writes."""
 
 
 @dataclass(frozen=True)
@@ -84,14 +93,30 @@ class SegmentClass:
     def validate(self, where: str) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ModelCardError(f"{where}: every class needs a non-empty name, got {self.name!r}.")
+        if any(unicodedata.category(ch) == "Cc" for ch in self.name):  # the .seg.nrrd header turns them into spaces
+            raise ModelCardError(f"{where}: class name {self.name!r} holds a control character (tab, line break...); the "
+                                 "written segmentation would name the segment differently. Use printable text.")
         if not (is_integer(self.label_value) and 1 <= self.label_value <= 255):
             raise ModelCardError(f"{where}: class {self.name!r} label_value {self.label_value!r} must be an integer 1..255.")
         if len(self.color) != 3 or not all(is_finite_number(c) and 0.0 <= float(c) <= 1.0 for c in self.color):
             raise ModelCardError(f"{where}: class {self.name!r} color {self.color!r} must be three numbers in [0, 1].")
+        if not isinstance(self.terminology, dict):
+            raise ModelCardError(f"{where}: class {self.name!r} terminology {self.terminology!r} must be an object such as "
+                                 "{\"type\": [\"SCT\", \"10200004\", \"Liver\"]}.")
         for key, code in self.terminology.items():
-            if not isinstance(code, (tuple, list)) or len(code) != 3 or not all(isinstance(part, str) for part in code):
+            if key not in _TERMINOLOGY_KEYS:  # a misspelt role was dropped: the segment became "Tissue"
+                raise ModelCardError(f"{where}: class {self.name!r} terminology key {key!r} is not a role; use one of "
+                                     f"{sorted(_TERMINOLOGY_KEYS)}.")
+            if (not isinstance(code, (tuple, list)) or len(code) != 3
+                    or not all(isinstance(part, str) and part.strip() for part in code)):
                 raise ModelCardError(
-                    f"{where}: class {self.name!r} terminology {key!r} must be [scheme, value, meaning], got {code!r}."
+                    f"{where}: class {self.name!r} terminology {key!r} must be [scheme, value, meaning], three non-empty "
+                    f"strings such as [\"SCT\", \"10200004\", \"Liver\"], got {code!r}."
+                )
+            if code[0].strip().upper() == "SCT" and not _DIGITS_RE.match(code[1].strip()):
+                raise ModelCardError(
+                    f"{where}: class {self.name!r} terminology {key!r} SNOMED CT code value {code[1]!r} must be the "
+                    f"concept's digits (order [scheme, value, meaning], e.g. [\"SCT\", \"10200004\", \"Liver\"]), got {code!r}."
                 )
 
 
@@ -204,6 +229,9 @@ class ModelCard:
                     f"{where}: weights entry {rel!r}: {digest!r} must map a relative file name to its sha256 "
                     "(64 hexadecimal digits)."
                 )
+            outside = _outside_folder(rel)
+            if outside:
+                raise ModelCardError(f"{where}: weights entry {rel!r} {outside}")
 
     # ------------------------------------------------------------------ helpers
     @property
@@ -247,18 +275,20 @@ class ModelCard:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ModelCardError(f"{source}: unknown keys {unknown}; known keys are {sorted(known)}.")
+        if "model_id" not in data:
+            raise ModelCardError(f"{source}: has no model_id; every card needs one, a short identifier such as "
+                                 f"\"my-ct-model\" ({_EXAMPLE}).")
+        intensity = data.get("intensity", {})
+        if not isinstance(intensity, dict) or set(intensity) - {"kind", "low", "high"}:
+            raise ModelCardError(f"{source}: intensity {intensity!r} must be an object with the keys kind, low and high, "
+                                 "e.g. {\"kind\": \"window\", \"low\": -125, \"high\": 275}.")
+        if not isinstance(data.get("classes", []), list):
+            raise ModelCardError(f"{source}: classes {data['classes']!r} must be a list of objects, one per segment, "
+                                 f"e.g. [{_CLASS_EXAMPLE}].")
         try:
             if "intensity" in data:
                 data["intensity"] = IntensityMapping(**data["intensity"])
-            data["classes"] = tuple(
-                SegmentClass(
-                    name=c["name"],
-                    label_value=c["label_value"],
-                    color=_color(c, source),
-                    terminology={k: tuple(v) if isinstance(v, list) else v for k, v in c.get("terminology", {}).items()},
-                )
-                for c in data.get("classes", ())
-            )
+            data["classes"] = tuple(_segment_class(c, i, source) for i, c in enumerate(data.get("classes", ())))
             if isinstance(data.get("weights"), dict):  # digests compare as lower-case hex (PowerShell prints upper case)
                 data["weights"] = {k: v.lower() if isinstance(v, str) else v for k, v in data["weights"].items()}
             for key in ("authors", "references"):
@@ -271,7 +301,7 @@ class ModelCard:
         except ModelCardError as exc:
             raise ModelCardError(str(exc).replace("model card", source, 1)) from None
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
-            raise ModelCardError(f"{source}: malformed entry ({exc}); compare with Resources/models.schema.json.") from None
+            raise ModelCardError(f"{source}: malformed entry ({exc}); {_EXAMPLE}.") from None
         return card
 
     def to_json(self, path: str | Path) -> None:
@@ -291,6 +321,27 @@ class ModelCard:
         return cls.from_dict(data, source=str(path))
 
 
+def _segment_class(entry: Any, index: int, source: str) -> SegmentClass:
+    """``classes[index]`` of a card's JSON as a :class:`SegmentClass`; a missing or misspelt key is named, not read
+    as a bare ``KeyError`` (``malformed entry ('name')``) or silently left out (``"colour"`` gave grey)."""
+    if not isinstance(entry, dict):
+        raise ModelCardError(f"{source}: classes[{index}] {entry!r} must be an object such as {_CLASS_EXAMPLE}.")
+    missing = [key for key in ("name", "label_value") if key not in entry]
+    if missing:
+        raise ModelCardError(f"{source}: classes[{index}] has no {' and no '.join(missing)}; every class needs a name and "
+                             f"a label_value (1..255), e.g. {_CLASS_EXAMPLE}.")
+    unknown = sorted(set(entry) - {"name", "label_value", "color", "terminology"})
+    if unknown:
+        raise ModelCardError(f"{source}: classes[{index}] ({entry['name']!r}) has unknown keys {unknown}; known keys are "
+                             "['color', 'label_value', 'name', 'terminology'] (a misspelt key would be ignored).")
+    terminology = entry.get("terminology", {})
+    if not isinstance(terminology, dict):
+        raise ModelCardError(f"{source}: class {entry['name']!r} terminology {terminology!r} must be an object such as "
+                             "{\"type\": [\"SCT\", \"10200004\", \"Liver\"]}.")
+    return SegmentClass(name=entry["name"], label_value=entry["label_value"], color=_color(entry, source),
+                        terminology={k: tuple(v) if isinstance(v, list) else v for k, v in terminology.items()})
+
+
 def _color(entry: dict, source: str) -> Tuple[float, ...]:
     """A class's ``color`` from JSON as floats; a string or booleans are refused, not read as numbers.
 
@@ -304,3 +355,20 @@ def _color(entry: dict, source: str) -> Tuple[float, ...]:
         raise ModelCardError(f"{source}: malformed entry: class {entry.get('name')!r} color {color!r} must be a list of "
                              "three numbers in [0, 1] (red, green, blue), e.g. [0.9, 0.3, 0.2].")
     return tuple(float(c) for c in color)
+
+
+def _outside_folder(rel: str) -> str:
+    """Why the card's weight path ``rel`` would make a model folder read a file it does not own, or ``""``.
+
+    A weight path is relative to the model folder. An absolute path (``/x``, ``C:\\x``, ``\\\\server\\x``,
+    or a drive-relative ``C:x``) is refused; ``..`` is allowed only for the shared autoencoder
+    (:data:`_SHARED_WEIGHT_NAMES`), as ``save_model_folder(shared_autoencoder=...)`` writes it.
+    """
+    windows = PureWindowsPath(rel)
+    if PurePosixPath(rel).is_absolute() or windows.is_absolute() or windows.drive or windows.root:
+        return ("is an absolute path; a model folder only reads files inside itself. List the file relative to the "
+                "folder (copy it into the folder, e.g. \"unet.safetensors\").")
+    if ".." in windows.parts and windows.name not in _SHARED_WEIGHT_NAMES:
+        return ("points outside the model folder ('..'); only a shared autoencoder (\"../<folder>/autoencoder.safetensors\") "
+                "may. Copy the file into the model folder and list it by its file name.")
+    return ""

@@ -12,14 +12,13 @@ that one loop in the pipeline drives both.
 
 from __future__ import annotations
 
-import math
-import numbers
 from dataclasses import dataclass
 from typing import List, Optional
 
 import torch
 
 from .config import ScheduleConfig
+from .json_values import is_finite_number, is_integer
 
 __all__ = ["NoiseSchedule", "StepOutput", "SingleStepSampler", "DDIMSampler", "make_sampler"]
 
@@ -89,15 +88,14 @@ class DDIMSampler:
 
     def __init__(self, schedule: NoiseSchedule, num_inference_steps: int = 1, eta: float = 0.0) -> None:
         T = schedule.num_train_timesteps
-        if not (1 <= int(num_inference_steps) <= T):
-            raise ValueError(f"num_inference_steps must be in 1..{T}, got {num_inference_steps}")
+        count = _check_steps(num_inference_steps, T)
         _check_eta(eta)
         self.schedule = schedule
         self.eta = float(eta)
         # arange(T, 0, -T / S) holds an (S+1)-th value ~1e-13 for some S (61, 103, ...): its
         # t = -1 would index abar_999 from the end and run one more UNet call. Keep the first S.
-        ratio = T / int(num_inference_steps)
-        steps = (torch.round(torch.arange(T, 0, -ratio, dtype=torch.float64)).long() - 1)[: int(num_inference_steps)]
+        ratio = T / count
+        steps = (torch.round(torch.arange(T, 0, -ratio, dtype=torch.float64)).long() - 1)[:count]
         self.timesteps: List[int] = [int(t) for t in steps]
 
     def previous_timestep(self, t: int) -> int:
@@ -151,15 +149,31 @@ class SingleStepSampler(DDIMSampler):
 
 def make_sampler(schedule: NoiseSchedule, num_inference_steps: int = 1, eta: float = 0.0) -> DDIMSampler:
     """The single-step sampler for one step, DDIM otherwise (``eta`` is checked either way)."""
+    count = _check_steps(num_inference_steps, schedule.num_train_timesteps)
     _check_eta(eta)
-    if int(num_inference_steps) == 1:
+    if count == 1:
         return SingleStepSampler(schedule)
-    return DDIMSampler(schedule, num_inference_steps, eta)
+    return DDIMSampler(schedule, count, eta)
+
+
+def _check_steps(num_inference_steps: object, num_train_timesteps: int) -> int:
+    """The number of UNet evaluations as an ``int`` in 1..T, or a ``ValueError`` naming the value.
+
+    ``int()`` alone turned 2.7 into 2 steps, 1.5 into the single step and ``True`` into 1: a whole
+    number (an integral float such as 3.0 from JSON included) is required; bools and strings are refused.
+    """
+    whole = is_integer(num_inference_steps) or (
+        isinstance(num_inference_steps, float) and num_inference_steps.is_integer())
+    if not whole or not 1 <= int(num_inference_steps) <= num_train_timesteps:
+        raise ValueError(f"num_inference_steps {num_inference_steps!r} must be a whole number in 1..{num_train_timesteps} "
+                         "(1 = the paper's single step; more steps run DDIM).")
+    return int(num_inference_steps)
 
 
 def _check_eta(eta: float) -> None:
-    """Refuse an eta that is negative or not a finite number (NaN passes ``eta < 0`` and gives NaN latents)."""
-    if not (isinstance(eta, numbers.Real) and math.isfinite(eta) and eta >= 0):
+    """Refuse an eta that is negative or not a finite number (NaN passes ``eta < 0`` and gives NaN latents; a bool is
+    not a number)."""
+    if not (is_finite_number(eta) and eta >= 0):
         raise ValueError(f"eta must be a finite number >= 0 (0 = deterministic DDIM, 1 = DDPM-like), got {eta!r}")
 
 
