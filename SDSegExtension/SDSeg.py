@@ -19,7 +19,7 @@ import logging
 import sys
 from functools import partial
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import qt
 import slicer
@@ -227,17 +227,19 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         logging.info("SDSeg: %s", text)
 
     @contextlib.contextmanager
-    def _errorsShown(self, message: str):
+    def _errorsShown(self, message: str, statusLine: Callable[[], bool] = lambda: True):
         """Show an error (dialog + log) and keep it inside this Qt slot.
 
         ``slicer.util.tryWithErrorDisplay`` shows the error, then re-raises it; an exception that
-        escapes a slot would skip the code that resets the panel.
+        escapes a slot would skip the code that resets the panel. ``statusLine()``: whether ``message``
+        also goes to the status line (False: a run started meanwhile keeps its line; dialog and log say it).
         """
         try:
             with slicer.util.tryWithErrorDisplay(message, waitCursor=True):
                 yield
         except Exception as exc:  # noqa: BLE001 - already displayed
-            self.ui.etaLabel.text = message
+            if statusLine():
+                self.ui.etaLabel.text = message
             self._log(f"{message} {exc}")
 
     def onSegmentButton(self) -> None:

@@ -127,7 +127,8 @@ class EngineManager:
         return read_log_tail(self.log_path, lines)
 
     def client(self, model: str, device: str = "auto", remote_url: str = "", remote_token: str = "",
-               gpu_kernels: str = "auto", should_cancel: Optional[Callable[[], bool]] = None) -> EngineClient:
+               gpu_kernels: str = "auto", should_cancel: Optional[Callable[[], bool]] = None,
+               registry: Any = None) -> EngineClient:
         """A connected client: to the remote engine when a URL is given, else to a (re)started local one.
 
         Args:
@@ -138,6 +139,7 @@ class EngineManager:
                 ``aot`` builds missing kernels once (in a child process; minutes for the paper
                 model), so the engine may take that long to become ready the first time.
             should_cancel: polled while a local engine starts; True stops it (CancelledError).
+            registry: resolves ``model`` for :func:`model_files_signature` (the Slicer logic's); None: the default.
 
         Raises:
             SDSegError: an unknown ``gpu_kernels`` value or a remote URL without its token.
@@ -151,7 +153,7 @@ class EngineManager:
             self.log(f"Connecting to the remote engine {redact_url(remote_url)} ...")  # no password or token in the log
             return EngineClient.from_url(remote_url, remote_token).connect()
         with self._lock:
-            key = (str(model), str(device), gpu_kernels, model_files_signature(str(model)))
+            key = (str(model), str(device), gpu_kernels, model_files_signature(str(model), registry))
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
                     tail = self.log_tail()
@@ -279,6 +281,7 @@ class SegmentationJob:
         self.info: Dict[str, Any] = {}
         self.result_warnings: List[str] = []  # what the written result was stored with (SDSegModuleLogic.applyResult)
         self.prepare: Optional[Callable[["SegmentationJob"], None]] = None  # once :attr:`info` is known (remote card: slices)
+        self.registry: Any = None  # resolves the model for the warm engine's files check (the Slicer logic's registry)
 
     def start(self) -> "SegmentationJob":
         self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
@@ -340,7 +343,7 @@ class SegmentationJob:
         put, progress = self._events.put, ProgressGuard()
         try:
             client = self.manager.client(self.model, self.device, self.remote_url, self.remote_token, self.gpu_kernels,
-                                         should_cancel=self._cancel.is_set)
+                                         should_cancel=self._cancel.is_set, registry=self.registry)
             self._client = client
             try:
                 self.info = client.info()

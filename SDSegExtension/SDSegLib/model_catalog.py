@@ -212,7 +212,7 @@ class ModelCatalogMixin:
         if entry is None:
             choice = describe_model(model, registry)
             if not choice.found:
-                return missing_model_html(model, choice.tooltip)
+                return missing_model_html(model, choice.tooltip, "cannot be read" if choice.unreadable else "not found")
             resolved = self._resolved(model)
             installed = resolved.source if resolved is not None else choice.source
             return model_summary_html(card_summary_entry(card), installed, intended)

@@ -28,9 +28,9 @@ def card_summary_entry(card: Dict[str, Any]) -> Any:
                                  license=str(card.get("license") or "unspecified"), classes=classes)
 
 
-def missing_model_html(spec: str, reason: str) -> str:
-    """Rich text for the model card label when the selected model cannot be found (red)."""
-    return (f"<span style='color:#b00000'><b>{html.escape(spec)}</b>: not found. {html.escape(reason)}</span><br>"
+def missing_model_html(spec: str, reason: str, what: str = "not found") -> str:
+    """Rich text for the model card label when the selected model cannot be found, or ``what`` else is wrong (red)."""
+    return (f"<span style='color:#b00000'><b>{html.escape(spec)}</b>: {html.escape(what)}. {html.escape(reason)}</span><br>"
             "Use <i>Import model zip</i> or <i>Use model folder</i> to choose an installed model.")
 
 

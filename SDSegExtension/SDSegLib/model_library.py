@@ -25,7 +25,7 @@ from SDSegLogic.errors import CheckpointError, ModelCardError, SDSegError
 
 __all__ = ["ModelChoice", "RECENT_FOLDERS", "looks_like_model_folder", "cached_models", "describe_model", "list_models",
            "remember_folder", "check_model_folder", "zip_model_identity", "import_model_zip", "models_folder",
-           "model_files_signature"]
+           "model_files_signature", "UNREADABLE"]
 
 RECENT_FOLDERS = 5
 """How many recently used model folders the list remembers."""
@@ -52,6 +52,22 @@ class ModelChoice:
     @property
     def found(self) -> bool:
         return self.source != "missing"
+
+    @property
+    def unreadable(self) -> bool:
+        """Present here but cannot be read (no permission, a share gone): :attr:`tooltip` says why and what to do."""
+        return self.source == "missing" and self.text.endswith(UNREADABLE)
+
+
+UNREADABLE = " (cannot be read)"
+"""The end of a list item's text for a model whose folder cannot be read."""
+
+
+def _unreadable_choice(spec: str, name: str, folder: PathLike, exc: OSError) -> ModelChoice:
+    """The list item of a model whose folder ``folder`` (or one in it) raised ``exc`` when read."""
+    where = exc.filename or folder
+    return ModelChoice(spec, f"{name}{UNREADABLE}", "missing", f"{where} cannot be read ({exc.strerror or exc}); give your "
+                       "user read access to it, or import the model again with Import model zip.")
 
 
 def looks_like_model_folder(folder: PathLike) -> bool:
@@ -109,9 +125,7 @@ def cached_models(registry: Any, home: Optional[PathLike] = None,
                 continue
             versions = [v for v in installed_versions(folder.name, root) if looks_like_model_folder(folder / v)]
         except OSError as exc:  # another user's folder, a share that went away: the other models are still listed
-            choices.append(ModelChoice(folder.name, f"{folder.name} (cannot be read)", "missing",
-                                       f"{folder} cannot be read ({exc.strerror or exc}); give your user read access "
-                                       "to it, or import the model again with Import model zip."))
+            choices.append(_unreadable_choice(folder.name, folder.name, folder, exc))
             continue
         if versions:
             newest = versions[-1]
@@ -129,7 +143,8 @@ def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) ->
     """The list item for any model spec (registry id, ``id@version`` or folder), resolved now.
 
     A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text; so does
-    a folder that exists but lacks a model's files, with "(not a usable model folder)".
+    a folder that exists but lacks a model's files, with "(not a usable model folder)", and one
+    that this user cannot read, with "(cannot be read)" (the tooltip names the error and the remedy).
     """
     from SDSegLogic.registry import resolve_model
 
@@ -140,6 +155,8 @@ def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) ->
         if entry is not None:  # listed, not installed: the card label says how to get it
             return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
         name = Path(spec).name if ("/" in spec or "\\" in spec) else spec
+        if isinstance(exc, OSError) and not isinstance(exc, (SDSegError, FileNotFoundError)):  # there, not readable here
+            return _unreadable_choice(spec, name, spec, exc)
         return ModelChoice(spec, f"{name} (not found)", "missing", str(exc))
     if entry is not None:  # the engine loads the newest copy: one imported may be newer than the registry's
         if resolved.version == entry.version:
@@ -334,12 +351,18 @@ def _kept(identity: Tuple[str, str], existing: Path, registry: Any, root: Path) 
     return spec, f"{identity[0]} {identity[1]} is already installed in {existing}; the installed copy is kept."
 
 
-def model_files_signature(spec: str) -> Tuple[Any, ...]:
+def model_files_signature(spec: str, registry: Any = None) -> Tuple[Any, ...]:
     """What a local engine started now for ``spec`` would load: its folder and the files' size, mtime and inode.
 
     A warm engine keeps the weights it loaded; comparing this before each job tells when they
     changed under it (a zip imported over the same id and version, a newer version of the id
     imported, new files copied into a model folder), so that the engine is restarted.
+
+    Args:
+        spec: registry id, ``id@version`` or model folder.
+        registry: the registry the spec is resolved with (the Slicer logic's, read once: a registry
+            file that became unreadable, or a registry given to the logic, still resolves it);
+            None: :meth:`Registry.load` now.
 
     Returns:
         ``(folder, ((name, size, mtime_ns, inode), ...))`` of ``config.json``, ``model_card.json``
@@ -349,7 +372,7 @@ def model_files_signature(spec: str) -> Tuple[Any, ...]:
     from SDSegLogic.registry import resolve_model
 
     try:
-        folder = Path(resolve_model(spec).folder).resolve()
+        folder = Path(resolve_model(spec, registry=registry).folder).resolve()
         files = sorted([folder / "config.json", folder / "model_card.json", *folder.glob("*.safetensors")])
         return (str(folder), tuple((f.name, st.st_size, st.st_mtime_ns, st.st_ino) for f in files for st in [f.stat()]))
     except (SDSegError, OSError, ValueError):

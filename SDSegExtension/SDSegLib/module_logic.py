@@ -236,6 +236,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
                               strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID, job.sliceAxis = inputVolume.GetID(), self._lastAxis  # sliceAxis: what ``slices`` count along
         job.prepare = prepare  # None, or sets job.options["slices"] and job.sliceAxis before the engine is asked
+        job.registry = self._registryOrEmpty()  # the warm engine's model files are checked as the panel resolves them
         job.timePoint = shown_time_point(inputVolume)  # a sequence's volume: the time point segmented (applyResult)
         return job.start()
 

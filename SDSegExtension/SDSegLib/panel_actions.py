@@ -37,6 +37,12 @@ class PanelActionsMixin:
         for text in self.logic.drainLog():
             self._log(text)
 
+    def _listDuringRun(self, spec: str) -> None:
+        """Add a model to the list without selecting it: a run started meanwhile keeps its model selected."""
+        remember_model_folder(spec)
+        fill_model_combo(self.ui, self.logic, self.ui.modelComboBox.currentData)
+        self._log(_("'{spec}' is in the model list: choose it after the run.").format(spec=spec))
+
     def onImportModelZip(self) -> None:
         path = qt.QFileDialog.getOpenFileName(self.parent, _("Import model zip"), "", _("Model zip (*.zip)"))
         if path:
@@ -60,8 +66,9 @@ class PanelActionsMixin:
         import of the same model (another Slicer, ``sdseg models import``), the status line and log
         say which one (its process, zip and start time) until it has finished, and the Cancel import
         button, shown meanwhile, stops the wait (:meth:`cancelModelImport`). When it ends, the status
-        line is given back (or says the import was cancelled) only if it still shows what the import
-        put there: a run started meanwhile keeps its own line ("Starting the engine ...").
+        line is given back (or says the import was cancelled or failed) only if it still shows what the
+        import put there: a run started meanwhile keeps its own line ("Starting the engine ..."), and a
+        failed import is then said in its error dialog and the log.
         """
         if getattr(self, "_importing", False):  # a click while the panel answers during an import
             self._log(_("A model zip import is already running; wait for it to finish."))
@@ -85,7 +92,8 @@ class PanelActionsMixin:
         button.enabled = False
         stop.visible = stop.enabled = True
         try:
-            with self._errorsShown(_("The model zip was not imported.")):
+            # a run started meanwhile keeps its status line; the dialog and the log say the import failed
+            with self._errorsShown(_("The model zip was not imported."), lambda: self.ui.etaLabel.text == shown[0]):
                 try:
                     spec = run_keeping_gui_alive(lambda: self.logic.importModelZip(
                         path, confirmReplace=ask, onWait=waits.put, cancelled=cancel.is_set), pump, calls)
@@ -101,9 +109,7 @@ class PanelActionsMixin:
                 if self._job is None:
                     self._selectModel(spec)
                 else:  # Segment was pressed meanwhile: the run's model stays selected (RUN_CONTROLS are locked)
-                    remember_model_folder(spec)
-                    fill_model_combo(self.ui, self.logic, self.ui.modelComboBox.currentData)
-                    self._log(_("'{spec}' is in the model list: choose it after the run.").format(spec=spec))
+                    self._listDuringRun(spec)
         finally:
             self._importing, self._importCancel = False, None
             button.enabled = self._job is None  # a run started meanwhile keeps it locked
@@ -119,14 +125,20 @@ class PanelActionsMixin:
 
         The check (it imports torch and reads every weight file) runs in a worker thread while the
         panel keeps answering; a folder refused shows a dialog naming the file and tensor, and the
-        selection stays as it was.
+        selection stays as it was. A run started meanwhile (Segment pressed during the check) keeps
+        its model selected and its status line: the folder is added to the list (the log says to
+        choose it after the run), a refusal is said in its dialog and the log.
         """
         button = self.ui.useModelFolderButton
         button.enabled = False  # one check at a time
+        status = self.ui.etaLabel.text
         try:
-            with self._errorsShown(_("This folder is not a usable SDSeg model.")):
+            with self._errorsShown(_("This folder is not a usable SDSeg model."), lambda: self.ui.etaLabel.text == status):
                 spec = run_keeping_gui_alive(lambda: self.logic.useModelFolder(path), qt.QApplication.processEvents)
-                self._selectModel(spec)
+                if self._job is None:
+                    self._selectModel(spec)
+                else:  # the run's model stays selected (RUN_CONTROLS are locked)
+                    self._listDuringRun(spec)
         finally:
             button.enabled = self._job is None  # a run locks it (RUN_CONTROLS)
 

@@ -17,6 +17,7 @@ from slicer.i18n import tr as _
 from SDSegLogic.errors import SDSegError
 
 from .model_info import warnings_html
+from .model_library import UNREADABLE
 from .sequence_input import time_point_count
 
 __all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
@@ -65,13 +66,17 @@ def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model
         running: a run is going on (the button is Cancel then, always enabled).
         has_input: an input volume is selected.
         missing_model: the :class:`SDSegLib.model_library.ModelChoice` of the selected model when it
-            is "(not found)" on this computer and no remote engine is set, else None.
+            is "(not found)" on this computer, or "(cannot be read)" by this user, and no remote
+            engine is set, else None.
     """
     button = ui.segmentButton
     button.text = _("Cancel") if running else _("Segment")
     button.enabled = running or (has_input and missing_model is None)
     if running:
         button.toolTip = _("Stop the running segmentation")
+    elif missing_model is not None and getattr(missing_model, "unreadable", False):  # there, but not for this user
+        button.toolTip = _("The model '{name}' cannot be read: {reason} Or choose another model.").format(
+            name=missing_model.text[:-len(UNREADABLE)], reason=missing_model.tooltip)
     elif missing_model is not None:
         button.toolTip = _("The model '{name}' is missing on this computer: {reason} Add it with 'Import model zip' "
                            "or 'Use model folder' (next to the model list), or choose another model.").format(
