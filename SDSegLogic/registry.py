@@ -24,6 +24,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import List, Optional, Tuple, Union
@@ -288,9 +289,14 @@ def resolve_model(spec: str, registry: Optional[Registry] = None, home: Optional
     Raises:
         ModelNotFoundError: with a message saying how to obtain the model.
     """
-    registry = registry if registry is not None else Registry.load()
     candidate = Path(spec).expanduser()
-    if candidate.is_dir():
+    if candidate.is_dir():  # a folder needs no registry: an unreadable one only loses the folder's entry
+        if registry is None:
+            try:
+                registry = Registry.load()
+            except ModelCardError as exc:
+                warnings.warn(f"{exc} The model folder {candidate} is used without its registry entry.", stacklevel=2)
+                registry = Registry()
         model_id = version = None
         try:
             card = json.loads((candidate / "model_card.json").read_text(encoding="utf-8"))
@@ -299,6 +305,7 @@ def resolve_model(spec: str, registry: Optional[Registry] = None, home: Optional
             pass  # loading the folder reports a missing or broken card properly
         entry = registry.get(model_id, version) if isinstance(model_id, str) and isinstance(version, str) else None
         return ResolvedModel(candidate, "folder", model_id, version, entry)
+    registry = registry if registry is not None else Registry.load()
     if candidate.is_file():
         raise ModelNotFoundError(
             f"{spec}: is a file, not a model folder. Pass a folder holding config.json, model_card.json and "
