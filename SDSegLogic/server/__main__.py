@@ -46,7 +46,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from ..compile_policy import COMPILE_POLICIES
 from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
-from .engine_options import client_address, listen_failure_text, loopback_address
+from .engine_options import DEFAULT_UPLOAD_FLOOR_S, DEFAULT_UPLOAD_MIN_BYTES_PER_S, client_address, listen_failure_text, loopback_address
 from .engine_signals import StartInterrupted, interrupt_name, stop_on_signals, stop_start_on_sigterm
 from .log_text import log_safe
 from .process import remove_private_dir
@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--idle-timeout", type=float, default=0.0, help="exit after this many seconds without a client (0: never)")
     p.add_argument("--io-timeout", type=float, default=60.0,
                    help="disconnect a client that stops this many seconds in the middle of a frame or stops reading (default 60)")
+    p.add_argument("--upload-min-rate", type=float, default=DEFAULT_UPLOAD_MIN_BYTES_PER_S / (1 << 20),
+                   help="slowest average upload rate in MiB/s: a request of n MiB must arrive within max(--upload-floor, "
+                        "n / this) seconds, else it is dropped with error upload_too_slow (default 0.25, i.e. 2 Mbit/s)")
+    p.add_argument("--upload-floor", type=float, default=DEFAULT_UPLOAD_FLOOR_S,
+                   help="seconds any request may take to arrive, whatever its size (default 60)")
     p.add_argument("--allow-remote", action="store_true", help="allow a non-loopback --host (token still required)")
     p.add_argument("--compile", default="auto", choices=COMPILE_POLICIES,
                    help="GPU kernels: auto = use compiled kernels cached for this model; aot = build if missing; off = eager")
@@ -221,7 +226,8 @@ def _main(args: argparse.Namespace, restore: Callable[[], None]) -> int:
             token = read_token(args)  # --token-stdin may wait here for a long time: SIGTERM and Ctrl-C are one line
             options = EngineOptions(token=token, host=args.host, port=args.port, max_request_bytes=args.max_request_bytes,
                                     max_inflight_request_bytes=args.max_inflight_request_bytes, idle_timeout_s=args.idle_timeout,
-                                    allow_remote=args.allow_remote, io_timeout_s=args.io_timeout)
+                                    allow_remote=args.allow_remote, io_timeout_s=args.io_timeout,
+                                    upload_min_bytes_per_s=args.upload_min_rate * (1 << 20), upload_floor_s=args.upload_floor)
             options.validate()
             private_dir = check_private_dir(args)
         except (SDSegError, OSError) as exc:  # OSError: an unreadable token file

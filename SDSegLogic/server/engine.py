@@ -43,7 +43,8 @@ from .jobs import classify_exception, engine_info, parse_segment_request
 from .log_text import log_safe
 from .protocol import Frame, ProtocolError, geometry_from_json, wait_readable
 from .receive_budget import BodyReservation, ReceiveBudget, receive_request
-from .wire_values import request_job_id
+from .upload_deadline import UPLOAD_TOO_SLOW, UploadDeadline
+from .wire_values import job_id_text, request_job_id
 
 __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "SHUTDOWN_JOIN_S"]
 
@@ -221,14 +222,18 @@ class EngineServer:
                 return
             self._welcome(connection)
             sock.settimeout(self.options.io_timeout_s)  # a stall in the middle of a frame, either way
+            deadline = UploadDeadline(sock, self.options.io_timeout_s, self.options.upload_min_bytes_per_s,
+                                      self.options.upload_floor_s)  # and a trickle: the whole frame (PROTOCOL.md)
             while not self._stop.is_set() and connection.open:
                 if not wait_readable(sock, 0.5):  # idle between requests: no limit, but see shutdown
                     continue
                 connection.begin_request()  # from here until end_request a shutdown answers the request (engine_farewell)
                 try:
                     frame, held = receive_request(sock, self.options.max_header_bytes, self.options.max_request_bytes, self._budget,
-                                                  on_header=connection.name_request)
+                                                  on_header=connection.name_request, deadline=deadline)
                 except ProtocolError as exc:  # BudgetExceeded too: busy, its body read and dropped
+                    if exc.code == UPLOAD_TOO_SLOW:
+                        log.warning("dropping the connection from %s: %s", connection.peer, exc.message)
                     if connection.end_request():
                         connection.send({"type": "error", "code": exc.code, "message": exc.message, **getattr(exc, "fields", {})})
                     if exc.fatal:
@@ -331,11 +336,11 @@ class EngineServer:
                                         "job_id out to cancel the running job."})
             return
         job = self._job
-        hit = job is not None and (wanted is None or (job.connection is connection and str(wanted) == job.job_id))
+        hit = job is not None and (wanted is None or (job.connection is connection and job_id_text(wanted) == job.job_id))
         if hit:
             job.cancel(by_other_client=connection is not job.connection)
         # echoed as the engine compares it, a string: a number such as 1e400 (read as inf) could not be encoded back
-        connection.send({"type": "cancel_ack", "job_id": None if wanted is None else str(wanted), "was_running": bool(hit)})
+        connection.send({"type": "cancel_ack", "job_id": None if wanted is None else job_id_text(wanted), "was_running": bool(hit)})
 
     # ------------------------------------------------------------------ jobs
     def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:

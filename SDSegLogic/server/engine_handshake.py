@@ -78,5 +78,6 @@ def welcome_frame(predictor: Any, options: EngineOptions) -> Dict[str, Any]:
     return {"type": "welcome", "protocol": PROTOCOL_VERSION, "engine_version": __version__,
             "model_id": getattr(card, "model_id", ""), "device": str(getattr(predictor, "device", "")),
             "limits": {"max_request_bytes": options.max_request_bytes, "max_header_bytes": options.max_header_bytes,
-                       "max_inflight_request_bytes": options.max_inflight_request_bytes},
+                       "max_inflight_request_bytes": options.max_inflight_request_bytes,
+                       "upload_min_bytes_per_s": options.upload_min_bytes_per_s, "upload_floor_s": options.upload_floor_s},
             "segment_options": sorted(DEFAULT_OPTIONS)}

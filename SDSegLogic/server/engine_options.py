@@ -14,13 +14,15 @@ from typing import Optional
 from ..errors import SDSegError
 from .protocol import DEFAULT_MAX_HEADER_BYTES, DEFAULT_MAX_REQUEST_BYTES
 
-__all__ = ["EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "WILDCARD_CLIENT_HOSTS", "client_address",
+__all__ = ["DEFAULT_UPLOAD_FLOOR_S", "DEFAULT_UPLOAD_MIN_BYTES_PER_S", "EngineOptions", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "WILDCARD_CLIENT_HOSTS", "client_address",
            "listen_failure_text", "loopback_address", "unbracketed"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "::1")
 PENDING_PER_CONNECTION = 4  #: connections still authenticating (each for <= auth_timeout_s) per allowed one
 LOCALHOST_NAMES = ("localhost", "localhost.")  #: names that always mean this machine (RFC 6761), resolved to an address
 MAX_SOCKET_TIMEOUT_S = 1e9  #: largest auth/io timeout (seconds): socket.settimeout refuses from about 9.2e9 (and inf)
+DEFAULT_UPLOAD_MIN_BYTES_PER_S = 256 << 10  #: 2 Mbit/s: a 200 MiB volume may take 800 s (a 10 MiB/s link needs 20 s)
+DEFAULT_UPLOAD_FLOOR_S = 60.0  #: the least time any request frame is allowed to arrive in
 #: the address a client on this machine connects to when the engine listens on every address of a family
 WILDCARD_CLIENT_HOSTS = {"0.0.0.0": "127.0.0.1", "::": "::1"}
 
@@ -138,6 +140,11 @@ class EngineOptions:
         allow_remote: permit a non-loopback ``host`` (the token is required either way).
         io_timeout_s: an authenticated peer that stops for this long in the middle of a frame,
             or stops reading what the engine sends, is disconnected (its job is cancelled).
+        upload_min_bytes_per_s: with ``upload_floor_s``, the upload deadline: a request frame
+            of n bytes must arrive within ``max(upload_floor_s, n / upload_min_bytes_per_s)``
+            seconds of its first byte, else it is answered ``error upload_too_slow`` and the
+            connection closed (its budget share given back). Default 256 KiB/s (2 Mbit/s).
+        upload_floor_s: the least time any request frame is allowed (default 60 s).
     """
 
     token: str
@@ -151,6 +158,8 @@ class EngineOptions:
     allow_remote: bool = False
     io_timeout_s: float = 60.0
     max_inflight_request_bytes: Optional[int] = None
+    upload_min_bytes_per_s: float = DEFAULT_UPLOAD_MIN_BYTES_PER_S
+    upload_floor_s: float = DEFAULT_UPLOAD_FLOOR_S
 
     def __post_init__(self) -> None:
         if isinstance(self.host, str):  # "[::1]" (URL form): the address itself, for the check and for bind()
@@ -167,6 +176,11 @@ class EngineOptions:
         for name in ("max_request_bytes", "max_header_bytes", "max_connections", "auth_timeout_s", "io_timeout_s"):
             if not getattr(self, name) > 0:
                 raise SDSegError(f"engine option {name}={getattr(self, name)!r} must be > 0.")
+        for name in ("upload_min_bytes_per_s", "upload_floor_s"):  # also refuses NaN, inf and booleans
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 < value < float("inf"):
+                raise SDSegError(f"engine option {name}={value!r} must be a finite number > 0 (the upload deadline is "
+                                 f"max(upload_floor_s, bytes / upload_min_bytes_per_s)); leave it unset for the default.")
         for name in ("auth_timeout_s", "io_timeout_s"):  # socket timeouts: inf or 1e10 made every connection fail
             if not getattr(self, name) <= MAX_SOCKET_TIMEOUT_S:
                 raise SDSegError(f"engine option {name}={getattr(self, name)!r} is more seconds than a socket timeout takes; "

@@ -19,7 +19,8 @@ import socket
 import threading
 from typing import Any, Callable, Dict, Optional, Tuple
 
-from .protocol import Frame, ProtocolError, decode_frame, discard_body, parse_header, recv_body, recv_head
+from .protocol import Frame, ProtocolError, _recv_exact, decode_frame, discard_body, parse_header, recv_body, recv_prefix
+from .upload_deadline import UploadDeadline, UploadTooSlow
 from .wire_values import request_job_id
 
 __all__ = ["UNCOUNTED_BODY_BYTES", "BUDGET_RETRY_AFTER_S", "ReceiveBudget", "BodyReservation", "BudgetExceeded",
@@ -120,12 +121,15 @@ def _refusal(header: Dict[str, Any], blen: int, budget: ReceiveBudget) -> Budget
 
 
 def receive_request(sock: socket.socket, max_header_bytes: int, max_body_bytes: int, budget: ReceiveBudget,
-                    on_header: Optional[Callable[[Dict[str, Any]], None]] = None) -> Tuple[Frame, BodyReservation]:
+                    on_header: Optional[Callable[[Dict[str, Any]], None]] = None,
+                    deadline: Optional[UploadDeadline] = None) -> Tuple[Frame, BodyReservation]:
     """Read one request frame; its body is counted against ``budget`` while it is received and held.
 
     ``on_header``, when given, is called with the decoded header (``{}`` for a malformed one, which
     is reported once the body was read) before the body is read, so that the engine knows which
-    request a connection is receiving (its ``job_id``) while the body still arrives.
+    request a connection is receiving (its ``job_id``) while the body still arrives. ``deadline``,
+    when given, bounds the whole frame's arrival (:mod:`~SDSegLogic.server.upload_deadline`), so a
+    trickling upload gives its share of the budget back instead of holding it for ever.
 
     Returns:
         The frame and the reservation of its body: the caller releases it once the frame is dropped
@@ -134,20 +138,39 @@ def receive_request(sock: socket.socket, max_header_bytes: int, max_body_bytes: 
     Raises:
         BudgetExceeded: the body did not fit; it was read and dropped (the stream is in step).
         ProtocolError: as :func:`SDSegLogic.server.protocol.recv_frame`.
+        UploadTooSlow: the frame did not arrive within its deadline (fatal; ``job_id`` when its header was read).
         ConnectionError, OSError, socket.timeout: the peer closed, failed or stalled mid-frame.
     """
-    raw, blen = recv_head(sock, max_header_bytes, max_body_bytes)
-    if on_header is not None:
+    reader: Any = sock
+    if deadline is not None:
+        deadline.start()
+        reader = deadline
+    header: Dict[str, Any] = {}
+    try:
+        hlen, blen = recv_prefix(reader, max_header_bytes, max_body_bytes)
+        if deadline is not None:
+            deadline.declare(hlen + blen)
+        raw = _recv_exact(reader, hlen)
         try:
-            on_header(parse_header(raw))
-        except ProtocolError:  # malformed: said once the body is read, as without on_header
-            on_header({})
+            header = parse_header(raw)
+        except ProtocolError:  # malformed: said once the body is read
+            pass
+        if on_header is not None:
+            on_header(header)
+        return _receive_body(reader, raw, blen, budget)
+    except UploadTooSlow as exc:
+        exc.fields = {"job_id": request_job_id(header), **exc.fields}
+        raise
+
+
+def _receive_body(reader: Any, raw: bytearray, blen: int, budget: ReceiveBudget) -> Tuple[Frame, BodyReservation]:
+    """The body part of :func:`receive_request`: counted while received, or read and dropped when it does not fit."""
     held = budget.try_reserve(blen)
     if held is None:
-        discard_body(sock, blen)
+        discard_body(reader, blen)
         raise _refusal(parse_header(raw), blen, budget)  # a malformed header is reported as such
     try:
-        body = recv_body(sock, blen) if blen else bytearray()
+        body = recv_body(reader, blen) if blen else bytearray()
         return decode_frame(raw, body), held
     except BaseException:
         held.release()

@@ -8,13 +8,14 @@ a float or an oversized echo is refused the same way everywhere. ``protocol`` re
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Any, Dict, List, Optional, Tuple
 
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
 
-__all__ = ["short_repr", "whole_number", "request_job_id", "geometry_to_json", "geometry_from_json"]
+__all__ = ["short_repr", "whole_number", "job_id_text", "request_job_id", "geometry_to_json", "geometry_from_json"]
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
@@ -40,7 +41,20 @@ def request_job_id(header: Dict[str, Any]) -> Optional[str]:
     the engine chooses, told to the client in ``accepted`` (PROTOCOL.md, "Job ids").
     """
     given = header.get("job_id")
-    return None if given is None or given == "" else str(given)
+    return None if given is None or given == "" else job_id_text(given)
+
+
+def job_id_text(value: Any) -> str:
+    """A peer's ``job_id`` as the engine keeps and echoes it: a string as it is, any other JSON value in JSON spelling.
+
+    JSON spelling (compact, no spaces, non-ASCII kept) is one a client in any language can predict:
+    ``7`` -> ``"7"``, ``true`` -> ``"true"``, ``{"a": 1}`` -> ``'{"a":1}'``. ``str()`` gave Python's
+    (``"True"``, ``"{'a': 1}"``). A number too large for a float (``1e400``) reads as infinite and
+    is spelled ``"Infinity"``.
+    """
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
 def geometry_to_json(geometry: ImageGeometry) -> Dict[str, Any]:
