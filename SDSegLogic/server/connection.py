@@ -27,6 +27,33 @@ __all__ = ["Connection", "DeadlineReader"]
 log = logging.getLogger("SDSegLogic.server")
 
 
+#: TCP keepalive: first probe after this many idle seconds, then every KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES times
+KEEPALIVE_IDLE_S, KEEPALIVE_INTERVAL_S, KEEPALIVE_PROBES = 60, 15, 4
+
+
+def keep_alive(sock: socket.socket) -> None:
+    """Have the system probe an idle connection, so that a client gone without a word is noticed.
+
+    A remote client whose network drops without closing (a laptop asleep, a NAT entry expired) would otherwise
+    hold its connection, and one of the engine's few connection slots, for ever: idle connections have no time
+    limit. With keepalive its read fails after about ``KEEPALIVE_IDLE_S + KEEPALIVE_INTERVAL_S x KEEPALIVE_PROBES``
+    seconds (2 minutes) and the connection closes. Where the system lacks an option (per-socket timings are
+    Linux/macOS/Windows-specific), its defaults apply.
+    """
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    except OSError:  # not a TCP socket (a test's socketpair): nothing to probe
+        return
+    idle_option = getattr(socket, "TCP_KEEPIDLE", None) or getattr(socket, "TCP_KEEPALIVE", None)  # macOS: KEEPALIVE
+    for option, value in ((idle_option, KEEPALIVE_IDLE_S), (getattr(socket, "TCP_KEEPINTVL", None), KEEPALIVE_INTERVAL_S),
+                          (getattr(socket, "TCP_KEEPCNT", None), KEEPALIVE_PROBES)):
+        if option is not None:
+            try:
+                sock.setsockopt(socket.IPPROTO_TCP, option, value)
+            except OSError:
+                pass
+
+
 class Connection:
     """A client socket of the engine.
 
@@ -36,6 +63,7 @@ class Connection:
     """
 
     def __init__(self, sock: socket.socket, peer: Any) -> None:
+        keep_alive(sock)
         self.sock = sock
         self.peer = peer
         self.lock = threading.Lock()
