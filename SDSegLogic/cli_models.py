@@ -18,7 +18,7 @@ from typing import Dict, List, Optional
 from .cli import EXIT_MODEL, EXIT_OK, OutputError, UsageError
 from .cli_report import Reporter
 from .errors import SDSegError
-from .registry import Registry, ResolvedModel, installed_folder, installed_versions, models_home, resolve_model
+from .registry import Registry, RegistryEntry, ResolvedModel, installed_folder, installed_versions, models_home, resolve_model
 
 __all__ = ["run_models", "run_info", "model_rows", "environment_report"]
 
@@ -99,6 +99,7 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
         "model_card": None if resolved is None else _card_summary(resolved),
         "not_installed_reason": reason,
     }
+    data["warnings"] = _class_warnings(entry, data["model_card"])
     card_broken = resolved is not None and "error" in data["model_card"]  # exit 4 with or without --json
     if as_json:
         _print_json(data)
@@ -124,8 +125,21 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
           f"intensity {_intensity_text(card['intensity'])}, slices {card['training_size']} px, orientation {card['orientation']}")
     segments = ", ".join(f"{c['label_value']}={c['name']}" for c in card["classes"])
     _say(f"  segments: {segments}")
+    for warning in data["warnings"]:
+        _say(f"  warning: {warning}")
     _say(f"  intended use: {card['intended_use']}")
     return EXIT_OK
+
+
+def _class_warnings(entry: Optional[RegistryEntry], card: Optional[dict]) -> List[str]:
+    """A sentence when the registry lists other classes than the installed card segments (a stale entry), else none."""
+    if entry is None or not card or "error" in card:
+        return []
+    produced = [c["name"] for c in card["classes"]]
+    if [n.strip().casefold() for n in entry.classes] == [n.strip().casefold() for n in produced]:
+        return []
+    return [f"the registry lists the classes {list(entry.classes)} but the model card segments {produced}; the card is what "
+            "the model writes: correct the registry entry's classes (Resources/models.json or $SDSEG_REGISTRY)."]
 
 
 def _intensity_text(intensity: dict) -> str:

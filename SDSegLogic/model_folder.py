@@ -30,6 +30,8 @@ from .config import SDSegConfig
 from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
 from .io.atomic import current_umask
 from .model_card import ModelCard
+from .model_names import model_id_problem
+from .shared_autoencoder import check_shared_autoencoder, shared_weight_entry, weight_file_name
 from .weight_hashes import BackgroundVerification, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -54,11 +56,6 @@ __all__ = [
 CONFIG_NAME = "config.json"
 CARD_NAME = "model_card.json"
 PathLike = Union[str, "os.PathLike[str]"]
-
-
-def weight_file_name(component: str, variant: Optional[str] = None) -> str:
-    """``unet.safetensors`` or, for a variant, ``unet.fp16.safetensors``."""
-    return f"{component}.{variant}.safetensors" if variant else f"{component}.safetensors"
 
 
 def save_model_folder(
@@ -107,8 +104,8 @@ def save_model_folder(
         for name in model.component_names:
             if name == "autoencoder" and shared_autoencoder is not None:
                 shared = Path(shared_autoencoder).resolve()
-                _check_shared_autoencoder(shared, model.component(name))
-                weights[os.path.relpath(shared, folder.resolve())] = sha256_file(shared)
+                check_shared_autoencoder(shared, model.component(name))
+                weights[shared_weight_entry(shared, folder.resolve())] = sha256_file(shared)
                 continue
             state = {}
             for key, tensor in model.component(name).state_dict().items():
@@ -132,37 +129,6 @@ def save_model_folder(
         shutil.rmtree(staging, ignore_errors=True)
         raise
     return folder
-
-
-def _check_shared_autoencoder(shared: Path, autoencoder: "torch.nn.Module") -> None:
-    """Refuse a shared autoencoder file that a loader would not find or that holds other weights.
-
-    Raises:
-        CheckpointError: naming the file: missing, not named ``autoencoder[.fp16].safetensors`` (the
-            names :func:`resolve_weight_files` looks for), or its tensors are not ``autoencoder``'s
-            (compared in the file's dtype, so an fp16 file of the same weights matches).
-    """
-    import torch
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file
-
-    if not shared.is_file():
-        raise CheckpointError(f"{shared}: shared autoencoder file not found.")
-    names = (weight_file_name("autoencoder"), weight_file_name("autoencoder", "fp16"))
-    if shared.name not in names:
-        raise CheckpointError(f"{shared}: a shared autoencoder file must be named {' or '.join(names)}, the names a "
-                              "model folder's loader looks for; rename it (or save without shared_autoencoder).")
-    try:
-        stored = load_file(str(shared))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise CheckpointError(f"{shared}: not a readable safetensors file ({exc}).") from None
-    ours = autoencoder.state_dict()
-    same = stored.keys() == ours.keys() and all(
-        stored[k].shape == ours[k].shape and torch.equal(stored[k], ours[k].detach().to("cpu", stored[k].dtype))
-        for k in ours)
-    if not same:
-        raise CheckpointError(f"{shared}: the shared autoencoder file does not hold this model's autoencoder weights; "
-                              "share only the file the model was trained with (or save without shared_autoencoder).")
 
 
 def move_folder_into_place(staging: Path, destination: Path) -> None:
@@ -354,6 +320,8 @@ def verify_model_folder(folder: PathLike) -> List[str]:
         card = ModelCard.from_json(folder / CARD_NAME)
     except (ConfigError, ModelCardError) as exc:
         return [str(exc)]
+    if model_id_problem(card.model_id):  # what the zip import refuses (a cache folder is named by the id)
+        problems.append(f"{folder / CARD_NAME}: {model_id_problem(card.model_id)}")
     if not card.weights:
         problems.append(f"{folder / CARD_NAME}: lists no weight files.")
     misfit = _classes_misfit(card, config)

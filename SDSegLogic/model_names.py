@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from typing import Tuple
 
-__all__ = ["is_folder_safe_id", "is_folder_safe_version", "same_version", "version_key"]
+__all__ = ["is_folder_safe_id", "is_folder_safe_version", "model_id_problem", "same_version", "version_key"]
 
 _ID_RE = re.compile(r"^(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$))[a-z0-9][a-z0-9._-]{0,63}(?<!\.)\Z")
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z")
@@ -23,6 +23,19 @@ _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z
 def is_folder_safe_id(model_id: object) -> bool:
     """Whether ``model_id`` can name a cache folder: lower case ``a-z 0-9 . _ -``, at most 64 characters."""
     return isinstance(model_id, str) and _ID_RE.match(model_id) is not None
+
+
+def model_id_problem(model_id: object) -> str:
+    """Why ``model_id`` cannot name a cache folder (a sentence ending in the remedy), or ``""`` when it can.
+
+    The one rule of the zip import (:func:`SDSegLogic.registry.cache_folder`) and ``sdseg models verify``.
+    """
+    if is_folder_safe_id(model_id):
+        return ""
+    suggestion = model_id.lower() if isinstance(model_id, str) and is_folder_safe_id(model_id.lower()) else None
+    return (f"model id {model_id!r} is not folder-safe (it names a cache folder): an id is 1 to 64 lower-case letters, "
+            "digits, '.', '_' or '-' (starting with a letter or digit, no control character, no device name such as "
+            "'con'); fix model_id in the model card" + (f", e.g. {suggestion!r}." if suggestion else "."))
 
 
 def is_folder_safe_version(version: object) -> bool:

@@ -31,7 +31,7 @@ from typing import List, Optional, Tuple, Union
 
 from .errors import CheckpointError, ModelCardError
 from .model_folder import sha256_file
-from .model_names import is_folder_safe_id, is_folder_safe_version, same_version, version_key as _version_key
+from .model_names import is_folder_safe_id, is_folder_safe_version, model_id_problem, same_version, version_key as _version_key
 from .registry_fields import check_entry_fields
 
 __all__ = [
@@ -219,13 +219,9 @@ def models_home() -> Path:
 
 def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -> Path:
     """``<home>/<id>/<version>``; both parts are checked to be folder-safe."""
-    if not is_folder_safe_id(model_id):
-        raise ModelCardError(
-            f"model id {model_id!r} is not folder-safe (it names a cache folder): an id is 1 to 64 lower-case "
-            "letters, digits, '.', '_' or '-' (starting with a letter or digit, no device name such as 'con'); fix "
-            "model_id in the model card"
-            + (f", e.g. {model_id.lower()!r}." if isinstance(model_id, str) and is_folder_safe_id(model_id.lower()) else ".")
-        )
+    problem = model_id_problem(model_id)
+    if problem:
+        raise ModelCardError(problem)
     if not is_folder_safe_version(version):
         raise ModelCardError(
             f"version {version!r} of model {model_id!r} is not a folder-safe semantic version such as 1.2.3 or "
