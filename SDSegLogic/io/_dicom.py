@@ -20,6 +20,7 @@ from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_re
 from ._dicom_messages import no_series_text, tie_text, unknown_series_text
 from ._dicom_stack import check_stack
 from ._sitk import array_from_sitk, geometry_from_sitk, itk_safe_path, itk_warnings_silenced
+from .sniff import sniff_content
 
 __all__ = ["list_series", "unlisted_files", "dicom_voxel_count", "read_dicom", "PHOTO_MODALITIES"]
 
@@ -124,17 +125,18 @@ def _series_with_multiframe_files(headers: Dict[str, Dict[str, str]]) -> Dict[st
 
 
 def _looks_like_dicom(path: Path) -> bool:
-    """A ``.dcm``/``.dicom``/``.ima`` name or the ``DICM`` marker at byte 128 (DICOMDIR excluded)."""
+    """A ``.dcm``/``.dicom``/``.ima`` name or DICOM content as :func:`~SDSegLogic.io.sniff.sniff_content` knows
+    it: the ``DICM`` marker at byte 128 or a data set stored without preamble (DICOMDIR excluded)."""
     if path.name.upper() == "DICOMDIR" or not path.is_file():
         return False
     if path.suffix.lower() in (".dcm", ".dicom", ".ima"):
         return True
     try:
         with open(path, "rb") as fh:
-            head = fh.read(132)
+            head = fh.read(512)
     except OSError:
         return False
-    return len(head) == 132 and head[128:] == b"DICM"
+    return sniff_content(head) == "dicom"
 
 
 def unlisted_files(folder: Path, series: Dict[str, List[str]]) -> List[Path]:

@@ -21,6 +21,7 @@ Only pydicom is needed (``pip install pydicom``, or ``pip install "sdseg[dicom]"
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Dict, List, Optional, Tuple
 
@@ -28,6 +29,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+from .sniff import sniff_content
 
 if TYPE_CHECKING:  # pragma: no cover - imported in the function at run time (label_files imports this module)
     from .label_files import LabelVolume
@@ -50,25 +52,49 @@ def _pydicom(path: Path) -> Any:
     return pydicom
 
 
+def _read(path: Path, **options: Any) -> Any:
+    """``pydicom.dcmread`` that also reads a data set stored without preamble and file meta.
+
+    Such a file states no transfer syntax; pydicom guesses its encoding from the first element, and that
+    (implicit or explicit VR, little or big endian: uncompressed) is recorded so the pixel data can be decoded.
+    """
+    pydicom = _pydicom(path)
+    ds = pydicom.dcmread(str(path), force=True, **options)
+    if "TransferSyntaxUID" not in getattr(ds, "file_meta", {}):
+        from pydicom.dataset import FileMetaDataset
+        from pydicom.uid import ExplicitVRBigEndian, ExplicitVRLittleEndian, ImplicitVRLittleEndian
+
+        implicit, little = getattr(ds, "original_encoding", (None, None))
+        if implicit is None:  # pydicom < 3
+            implicit, little = ds.is_implicit_VR, ds.is_little_endian
+        if not hasattr(ds, "file_meta"):
+            ds.file_meta = FileMetaDataset()
+        ds.file_meta.TransferSyntaxUID = (ImplicitVRLittleEndian if implicit else
+                                          ExplicitVRLittleEndian if little else ExplicitVRBigEndian)
+    return ds
+
+
 def is_dicom_seg(path: Path) -> bool:
-    """True when ``path`` is a single DICOM file whose SOP class is Segmentation Storage."""
+    """True when ``path`` is a single DICOM file whose SOP class is Segmentation Storage.
+
+    DICOM is recognised as :func:`~SDSegLogic.io.sniff.sniff_content` recognises it: the ``DICM`` marker at
+    byte 128, or a data set stored without preamble and file meta (which pydicom reads with ``force=True``).
+    """
     if not path.is_file():
         return False
     with open(path, "rb") as fh:
-        head = fh.read(132)
-    if head[128:132] != b"DICM":
+        head = fh.read(512)
+    if sniff_content(head) != "dicom":
         return False
-    try:
-        import pydicom
-    except ImportError:
+    if importlib.util.find_spec("pydicom") is None:
         return path.name.lower().endswith(".seg.dcm")  # reported by read_dicom_seg_on_grid
-    ds = pydicom.dcmread(str(path), stop_before_pixels=True, specific_tags=["SOPClassUID"])
+    ds = _read(path, stop_before_pixels=True, specific_tags=["SOPClassUID"])
     return str(getattr(ds, "SOPClassUID", "")) == SEGMENTATION_STORAGE_UID
 
 
 def _referenced_series(path: Path) -> Tuple[str, ...]:
     """The SeriesInstanceUIDs a SEG's ReferencedSeriesSequence names (none when it has no such sequence)."""
-    ds = _pydicom(path).dcmread(str(path), stop_before_pixels=True)
+    ds = _read(path, stop_before_pixels=True)
     items = getattr(ds, "ReferencedSeriesSequence", None) or []
     return tuple(str(item.SeriesInstanceUID) for item in items if getattr(item, "SeriesInstanceUID", None))
 
@@ -326,9 +352,9 @@ def read_dicom_seg_on_grid(path: Path, geometry: ImageGeometry) -> "LabelVolume"
     """
     from .label_files import LabelSegment, LabelVolume
 
-    pydicom = _pydicom(path)
+    _pydicom(path)  # a missing pydicom is reported as such, not as a SEG that cannot be read
     try:
-        ds = pydicom.dcmread(str(path))
+        ds = _read(path)
         pixels = np.asarray(ds.pixel_array)
     except Exception as exc:  # pydicom raises many types on corrupt files
         raise InputError(f"{path}: the DICOM SEG cannot be read ({type(exc).__name__}: {exc}); export it again.") from None

@@ -12,7 +12,8 @@ A checkpoint is a folder ``<output_dir>/checkpoints/step-00001000/``::
 
 Nothing is pickled: optimizer state is flattened (``flatten_optimizer_state``) and rebuilt into
 the ``torch.optim.Optimizer.state_dict()`` structure on load. Folders are written under a
-temporary name and renamed, so a crash never leaves a checkpoint that looks complete.
+temporary name, flushed to the disk (``fsync``, :mod:`.durable`) and renamed, so neither a crash nor
+a power loss leaves a checkpoint that looks complete.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
+from .durable import flush_to_disk, flush_tree_to_disk
 from .errors import CheckpointWriteError, ResumeError
 
 __all__ = [
@@ -188,9 +190,11 @@ def write_folder_atomically(folder: Path, fill: Callable[[Path], None]) -> Path:
     try:
         staging.mkdir(parents=True)
         fill(staging)
+        flush_tree_to_disk(staging)  # the data on disk before the rename that makes it the checkpoint
         if folder.exists():
             os.replace(folder, aside)
         os.replace(staging, folder)
+        flush_to_disk(folder.parent)  # and the renames
     except BaseException as exc:
         if staging.is_dir():
             shutil.rmtree(staging, ignore_errors=True)
@@ -342,7 +346,9 @@ def update_checkpoint_state(folder: Path, **fields: Any) -> None:
     tmp = path.with_name(f".{STATE_NAME}.tmp")
     try:
         tmp.write_text(json.dumps(state, indent=1) + "\n", encoding="utf-8")
+        flush_to_disk(tmp)
         os.replace(tmp, path)
+        flush_to_disk(path.parent)
     except OSError as exc:
         if tmp.is_file():
             tmp.unlink()
