@@ -27,6 +27,7 @@ import torch
 
 from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
 from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, move_folder_into_place, save_model_folder
+from SDSegLogic.model_names import model_id_problem
 
 from .checkpoint import best_record_after_crash
 from .data import discover
@@ -125,8 +126,15 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
                                   f"images were resized ({trained_resize!r}, data.image_resize, or the default of "
                                   f"data.kind {cfg.data.kind!r} when null); remove image_resize from the card file "
                                   "(export fills it in).")
+    given = "model_id" in fields
+    model_id = str(fields.pop("model_id", Path(cfg.train.output_dir).name))
+    problem = model_id_problem(model_id)
+    if problem:  # checked here, not at import: a card nobody could install would be written
+        where = card_source if given else (f"the model id defaults to the run folder's name "
+                                           f"({cfg.train.output_dir}); set model_id in the card file (--card)")
+        raise TrainingConfigError(f"{where}: {problem}")
     return ModelCard(
-        model_id=str(fields.pop("model_id", Path(cfg.train.output_dir).name)),
+        model_id=model_id,
         intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
         training_size=int(model.config.sample_size), classes=classes, training={**fields.pop("training", {}), **training}, **fields,
     )
