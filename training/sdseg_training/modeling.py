@@ -80,8 +80,15 @@ def build_model_config(model_cfg, data_cfg, scale_factor: float = 1.0) -> SDSegC
             "data.multiclass is true but model.num_classes is not set; set it to the number of "
             "foreground classes + 1 (class 0 is the union of all foreground)."
         )
+    size, multiple = int(data_cfg.size), base.input_multiple
+    if size <= 0 or size % multiple:  # in the user's words (data.size), with sizes that fit
+        lower, upper = max(multiple, size // multiple * multiple), (max(size, 0) // multiple + 1) * multiple
+        nearest = f"{lower} or {upper}" if lower != upper else str(upper)
+        raise TrainingConfigError(f"data.size={size} does not fit model.preset={model_cfg.preset!r}: the slices must be a "
+                                  f"multiple of {multiple} px (the autoencoder and UNet downsampling together); use "
+                                  f"data.size={nearest}.")
     try:
-        return base.replace(sample_size=int(data_cfg.size), unet=unet, condition_encoder=cond, scale_factor=float(scale_factor))
+        return base.replace(sample_size=size, unet=unet, condition_encoder=cond, scale_factor=float(scale_factor))
     except Exception as exc:  # ConfigError with the engine's message
         raise TrainingConfigError(f"model/data settings do not form a valid architecture: {exc}") from None
 
