@@ -90,6 +90,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         self._guiTag = None
         self._job = None
         self._importing, self._importCancel = False, None  # a model zip import running (PanelActionsMixin), its cancel
+        self._checkingFolder = False  # a model folder being checked (PanelActionsMixin.useModelFolder)
         self._engineDevice = ""  # "cpu"/"cuda" as the engine last reported it (for the time estimate)
         self._missingModel = None  # the selected model's list item when it is "(not found)" here
         self._clicks = DoubleClickGuard(self._log)  # a double-click on Segment or Cancel toggles the run once
@@ -215,9 +216,12 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         missing = None if self.ui.remoteUrlLineEdit.text.strip() else self._missingModel
         update_segment_button(self.ui, running, bool(p and p.inputVolume), missing)
         self._roiObserver.follow(p.roiNode if p is not None else None)
-        lock_run_controls(self.ui, running)  # during a run only Cancel and what changes nothing stay usable
+        busy = {}  # one model zip import and one model folder check at a time, each button saying why
         if self._importing:
-            self.ui.importModelZipButton.enabled = False  # one model zip import at a time (Cancel import stops it)
+            busy["importModelZipButton"] = _("A model zip is being imported: wait for it, or press Cancel import.")
+        if self._checkingFolder:
+            busy["useModelFolderButton"] = _("A model folder is being checked: wait for the check to end.")
+        lock_run_controls(self.ui, running, busy)  # during a run only Cancel and what changes nothing stay usable
         if p is not None and not running:
             update_option_states(self.ui, p)  # after the lock: disables again what would be ignored
             update_slices_and_estimate(self.ui, self.logic, p, self._engineDevice)

@@ -85,11 +85,11 @@ class PanelActionsMixin:
             for text in self.logic.drainLog():
                 self._log(str(text))
 
-        button, stop = self.ui.importModelZipButton, self.ui.cancelImportButton
+        stop = self.ui.cancelImportButton
         status = self.ui.etaLabel.text
         shown = [status]  # what this import last put in the status line: only that is replaced when it ends
         self._importing, self._importCancel = True, cancel
-        button.enabled = False
+        self._updateState()  # the import button disabled, its tooltip saying why
         stop.visible = stop.enabled = True
         try:
             # a run started meanwhile keeps its status line; the dialog and the log say the import failed
@@ -112,7 +112,7 @@ class PanelActionsMixin:
                     self._listDuringRun(spec)
         finally:
             self._importing, self._importCancel = False, None
-            button.enabled = self._job is None  # a run started meanwhile keeps it locked
+            self._updateState()  # enabled again, unless a run started meanwhile locks it
             stop.visible = stop.enabled = False
 
     def onUseModelFolder(self) -> None:
@@ -129,8 +129,8 @@ class PanelActionsMixin:
         its model selected and its status line: the folder is added to the list (the log says to
         choose it after the run), a refusal is said in its dialog and the log.
         """
-        button = self.ui.useModelFolderButton
-        button.enabled = False  # one check at a time
+        self._checkingFolder = True
+        self._updateState()  # one check at a time: the button disabled (also by a parameter change meanwhile)
         status = self.ui.etaLabel.text
         try:
             with self._errorsShown(_("This folder is not a usable SDSeg model."), lambda: self.ui.etaLabel.text == status):
@@ -140,7 +140,8 @@ class PanelActionsMixin:
                 else:  # the run's model stays selected (RUN_CONTROLS are locked)
                     self._listDuringRun(spec)
         finally:
-            button.enabled = self._job is None  # a run locks it (RUN_CONTROLS)
+            self._checkingFolder = False
+            self._updateState()  # enabled again, unless a run started meanwhile locks it (RUN_CONTROLS)
 
     def onOpenModelsFolder(self) -> None:
         """Show the models folder (created if missing) in the system's file browser."""

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import html
 import time
-from typing import Any, Callable, List, Optional, Sequence, Tuple
+from typing import Any, Callable, List, Mapping, Optional, Sequence, Tuple
 
 from slicer.i18n import tr as _
 
@@ -20,7 +20,7 @@ from .model_info import warnings_html
 from .model_library import UNREADABLE
 from .sequence_input import time_point_count
 
-__all__ = ["RUN_CONTROLS", "lock_run_controls", "update_segment_button", "update_option_states",
+__all__ = ["RUN_CONTROLS", "NOTE_SEPARATOR", "lock_run_controls", "update_segment_button", "update_option_states",
            "update_slices_and_estimate", "show_warnings", "show_job_event", "show_engine_not_started", "removed_output_notes",
            "DoubleClickGuard", "run_map_volumes"]
 
@@ -44,18 +44,31 @@ that affects a run belongs here (``Testing/Python/test_slicer_run_lock.py`` find
 """
 
 
-def lock_run_controls(ui: Any, running: bool) -> None:
-    """Disable every :data:`RUN_CONTROLS` widget while ``running``, enable them all otherwise.
+NOTE_SEPARATOR = "\n\u2014 "
+"""Starts the line a disabled control's tooltip ends with to say why (:func:`lock_run_controls`); no .ui tooltip has it."""
 
-    Call :func:`update_option_states` after it when not running: it disables again what the
-    current parameters make ignored (Qt has one ``enabled`` flag per widget).
+
+def lock_run_controls(ui: Any, running: bool, busy: Optional[Mapping[str, str]] = None) -> None:
+    """Disable every :data:`RUN_CONTROLS` widget while ``running``, and those in ``busy``; enable the others.
+
+    A disabled widget's tooltip ends with a line (after :data:`NOTE_SEPARATOR`) saying why; the line
+    goes when the widget is enabled again. Call :func:`update_option_states` after it when not
+    running: it disables again what the current parameters make ignored (Qt has one ``enabled``
+    flag per widget).
 
     Args:
         ui: the widget's ui.
         running: a run is going on (from Segment until its end, failure, cancel or scene close).
+        busy: ``{widget name: why}`` of controls disabled for another reason (a model zip import
+            or a model folder check going on).
     """
+    locked = _("Locked while a segmentation runs: cancel it or wait for its end to change this.")
     for name in RUN_CONTROLS:
-        getattr(ui, name).enabled = not running
+        widget = getattr(ui, name)
+        why = locked if running else (busy or {}).get(name)
+        widget.enabled = why is None
+        tip = (widget.toolTip or "").split(NOTE_SEPARATOR)[0]  # without the line of an earlier lock
+        widget.toolTip = tip + NOTE_SEPARATOR + why if why else tip
 
 
 def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model: Any = None) -> None:
@@ -101,6 +114,9 @@ def update_option_states(ui: Any, p: Any) -> None:
     ui.allTimePointsCheckBox.text = _("All time points ({count})").format(count=points)
     sequence = points > 0 and p.allTimePoints
     ui.probabilityVolumeSelector.enabled = not sequence
+    ui.probabilityVolumeSelector.toolTip = (
+        _("Not written when all time points are segmented.") if sequence else
+        _("Optional: foreground probability (0..1) as a scalar volume on the input grid."))
     variance = p.samples > 1 and not sequence
     ui.uncertaintyVolumeSelector.enabled = variance
     ui.uncertaintyVolumeSelector.toolTip = (
@@ -181,6 +197,9 @@ def show_warnings(ui: Any, warnings: Sequence[str]) -> None:
 def show_job_event(ui: Any, event: Any) -> Optional[str]:
     """Show a running job's ``progress`` (bar, slice count, time left) or ``info`` (engine device) event.
 
+    The bar stays below 100 while the job runs (its last frame: every slice done, the result not yet
+    received and written); ``JobEndMixin._endJob`` fills it once the result is written.
+
     Args:
         ui: the widget's ui.
         event: a :class:`SDSegLib.engine_runner.JobEvent` that does not end the job.
@@ -196,11 +215,11 @@ def show_job_event(ui: Any, event: Any) -> Optional[str]:
         ui.progressBar.setRange(0, 100)
         if points:  # all time points of a sequence: the bar covers every one, the time left too
             point = int(event.data.get("time_point", 1))
-            ui.progressBar.setValue(int(100 * (point - 1 + done / total) / points))
+            ui.progressBar.setValue(min(99, int(100 * (point - 1 + done / total) / points)))
             ui.etaLabel.text = _("Time point {point}/{points}, slice {done}/{total}, about {eta} left").format(
                 point=point, points=points, done=done, total=total, eta=eta)
         else:
-            ui.progressBar.setValue(int(100 * done / total))
+            ui.progressBar.setValue(min(99, int(100 * done / total)))
             ui.etaLabel.text = _("Slice {done}/{total}, about {eta} left").format(done=done, total=total, eta=eta)
     elif event.kind == "waiting":  # the engine finishes another run first: a moving bar, no slice count yet
         ui.progressBar.setRange(0, 0)
