@@ -40,13 +40,19 @@ def arriving_error(header: Dict[str, Any], reason: str) -> Dict[str, Any]:
                        "Start the engine again, then send it again."}
 
 
+def _start_sending(connection: Connection, header: Dict[str, Any], name: str) -> threading.Thread:
+    """Send ``header`` on ``connection`` from a daemon thread of its own (started; not waited for)."""
+    sender = threading.Thread(target=connection.send, args=(header,), daemon=True, name=name)
+    sender.start()
+    return sender
+
+
 def send_within(connection: Connection, header: Dict[str, Any], wait_s: float, name: str) -> threading.Thread:
     """Send ``header`` on ``connection`` from a thread of its own and wait for it at most ``wait_s`` s.
 
     A client that stopped reading cannot hold the shutdown: the connection's close wakes the send.
     """
-    sender = threading.Thread(target=connection.send, args=(header,), daemon=True, name=name)
-    sender.start()
+    sender = _start_sending(connection, header, name)
     sender.join(timeout=wait_s)
     return sender
 
@@ -63,10 +69,7 @@ def answer_arriving(connections: Iterable[Connection], reason: str, wait_s: floa
     for connection in connections:
         header = connection.claim_arriving()
         if header is not None:
-            sender = threading.Thread(target=connection.send, args=(arriving_error(header, reason),), daemon=True,
-                                      name="sdseg-stop-arriving")
-            sender.start()
-            senders.append(sender)
+            senders.append(_start_sending(connection, arriving_error(header, reason), "sdseg-stop-arriving"))
     deadline = time.monotonic() + wait_s
     for sender in senders:
         sender.join(timeout=max(0.0, deadline - time.monotonic()))

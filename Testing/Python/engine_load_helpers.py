@@ -36,6 +36,23 @@ def open_writer_when_read(fifo: Path, process: subprocess.Popen, deadline_s: flo
     pytest.fail("the engine never opened its model's config.json")
 
 
+def signal_and_wait(process: subprocess.Popen, signum: int, timeout_s: float = 60.0) -> Tuple[int, bytes]:
+    """Send ``signum`` to ``process`` and wait for its exit; returns (exit code, all it wrote to its stdout pipe)."""
+    process.send_signal(signum)
+    code = process.wait(timeout_s)
+    return code, process.stdout.read()
+
+
+def reap(process: subprocess.Popen) -> None:
+    """Kill ``process`` if it still runs (a failed test), wait for it, close its stdout pipe (and stdin if a pipe)."""
+    if process.poll() is None:
+        process.kill()
+        process.wait()
+    if process.stdin is not None:
+        process.stdin.close()
+    process.stdout.close()
+
+
 def signal_engine_while_loading(model_folder: Path, tmp_path: Path, signum: int,
                                 launcher: Sequence[str] = ()) -> Tuple[int, str, bytes]:
     """Start ``python -m SDSegLogic.server`` on a copy of ``model_folder`` held in its load, send it ``signum``.
@@ -63,14 +80,9 @@ def signal_engine_while_loading(model_folder: Path, tmp_path: Path, signum: int,
     writer = None
     try:
         writer = open_writer_when_read(held / "config.json", process)
-        process.send_signal(signum)
-        code = process.wait(60)
-        stdout = process.stdout.read()
+        code, stdout = signal_and_wait(process, signum)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdout.close()
+        reap(process)
         if writer is not None:
             os.close(writer)
     return code, log_path.read_text(encoding="utf-8", errors="replace"), stdout

@@ -11,15 +11,18 @@ import subprocess
 import sys
 import threading
 from pathlib import Path
-from typing import Callable, Tuple
+from typing import Callable, List, Tuple
 
+import pytest
 from PySide6.QtCore import QTimer
 
-from slicer_test_helpers import REPO
+from slicer_test_helpers import REPO, _idle_panel, _segment, _until
 from test_slicer_models import _zip_model
 
 SAFETY_S = 30.0
 """Seconds after which the other import lets go anyway: an import that cannot be cancelled must not hang the test."""
+LONG = (600, 32, 32)
+"""(K, J, I) of a volume whose run (one slice a batch) is still going on when an import has ended."""
 NOTE = "process 4242 importing /elsewhere/tiny-widget.zip, started 13:00:00 UTC"
 HOLDER = """
 import sys
@@ -84,3 +87,34 @@ def import_while_other_holds(widget, archive: Path, other: OtherImport, tick: Ca
     finally:
         timer.stop()
         other.end()
+
+
+def segment_once_the_import_waits(widget, volume, started: List, then: Callable[[], None]) -> Callable[[], None]:
+    """A tick for :func:`import_while_other_holds`: the clinician presses Segment while the import waits.
+
+    Once the log says the model is being imported, the first tick starts a run on ``volume`` (one slice a batch),
+    appends its job to ``started`` and calls ``then()`` (e.g. ``other.end`` or a click on Cancel import).
+    """
+    ui, p = widget.ui, widget._parameterNode
+
+    def tick() -> None:
+        if "being imported" in ui.statusLog.toPlainText() and not started:
+            p.batchSize = 1
+            started.append(_segment(widget, volume))
+            then()
+
+    return tick
+
+
+def stop_the_run(app, widget, started: List) -> bool:
+    """Stop the run still going on (Segment pressed again); whether the run in ``started`` (if any) ended, panel idle."""
+    if widget._job is not None:
+        widget.ui.segmentButton.click()
+    return not started or _until(app, lambda: started[0].finished) and _idle_panel(widget)
+
+
+def the_run_s_line(widget, started: List) -> str:
+    """The panel's status line while the run ``started[0]`` goes on; fails the test if that run ended already."""
+    if widget._job is not started[0]:
+        pytest.fail("the run ended before the import did; the test needs a longer run")
+    return widget.ui.etaLabel.text

@@ -18,10 +18,10 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
-from slicer_import_helpers import OtherImport, cache_home_with_zip, import_while_other_holds  # noqa: E402
-from slicer_test_helpers import _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model  # noqa: E402,F401
+from slicer_import_helpers import (LONG, OtherImport, cache_home_with_zip, import_while_other_holds,  # noqa: E402
+                                   segment_once_the_import_waits, stop_the_run)
+from slicer_test_helpers import _add_volume, app, engines, sdseg, tiny_model  # noqa: E402,F401
 
-LONG = (600, 32, 32)  # one slice a batch: a run still going on when the import has finished
 
 
 def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app, sdseg, tiny_model, tmp_path, monkeypatch):
@@ -33,13 +33,8 @@ def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app
     volume = _add_volume(fake, "CT", shape=LONG)
     started = []
 
-    def segment_while_the_import_waits():  # a GUI timer: the clinician presses Segment, then the other import ends
-        if "being imported" in ui.statusLog.toPlainText() and not started:
-            p.batchSize = 1
-            started.append(_segment(widget, volume))
-            other.end()
-
-    import_while_other_holds(widget, archive, other, segment_while_the_import_waits)
+    # a GUI timer: the clinician presses Segment, then the other import ends
+    import_while_other_holds(widget, archive, other, segment_once_the_import_waits(widget, volume, started, other.end))
     assert started and (home / "tiny-widget" / "0.0.1").is_dir()
     job = started[0]
     try:
@@ -51,9 +46,7 @@ def test_an_import_ending_during_a_run_keeps_the_run_lock_and_the_runs_model(app
         log = ui.statusLog.toPlainText()
         assert "Imported tiny-widget 0.0.1" in log and "after the run" in log, log
     finally:
-        if widget._job is not None:
-            ui.segmentButton.click()
-        assert _until(app, lambda: job.finished) and _idle_panel(widget)
+        assert stop_the_run(app, widget, started)
     assert ui.importModelZipButton.enabled and not fake.errors, fake.errors
 
 

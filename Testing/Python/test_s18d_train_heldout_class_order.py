@@ -7,9 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from training_volume_helpers import write_volume_folder
+from training_volume_helpers import two_block_volumes
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 sys.path.insert(0, str(TRAINING))
@@ -24,25 +23,12 @@ CLASSES = "data.classes=[{name: upper, labels: [1]}, {name: lower, labels: [2]}]
 REORDERED = "data.classes=[{name: lower, labels: [2]}, {name: upper, labels: [1]}]"
 
 
-def _volumes(root: Path) -> Path:
-    """Five 6-slice CT-like volumes (HU): a bright upper block labelled 1, a dimmer lower block labelled 2."""
-
-    def case(c: int):
-        labels = np.zeros((6, 32, 32), np.uint8)
-        labels[:, 4 + c:12 + c, 8:24] = 1
-        labels[:, 20:28, 6 + c:18 + c] = 2
-        ct = np.choose(labels, [-40.0, 80.0, 30.0]).astype(np.float32)
-        ct += np.random.default_rng(c).normal(0, 5, ct.shape).astype(np.float32)
-        return f"case{c}", ct, labels
-
-    return write_volume_folder(root, (case(c) for c in range(5)))
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     pytest.importorskip("SimpleITK")
     root = tmp_path_factory.mktemp("order")
-    base = ["model.preset=tiny", "model.condition_encoder_init=null", "data.kind=volumes", f"data.root={_volumes(root / 'data')}",
+    data = two_block_volumes(root / 'data')
+    base = ["model.preset=tiny", "model.condition_encoder_init=null", "data.kind=volumes", f"data.root={data}",
             "data.size=32", "data.window=[-100, 100]", "data.multiclass=true", "model.num_classes=3", "data.val_fraction=0.25",
             "data.test_fraction=0.25", "train.batch_size=4", "train.max_steps=2", "train.val_every=2", "train.ckpt_every=2",
             "optim.warmup_steps=1", f"train.output_dir={root / 's2'}", f"autoencoder.output_dir={root / 'ae'}"]

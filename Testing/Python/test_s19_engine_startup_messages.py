@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from SDSegLogic.server.__main__ import main
+from engine_load_helpers import reap, signal_and_wait
 
 REPO = Path(__file__).resolve().parents[2]
 TOKEN = "s19-startup-" + "s" * 32
@@ -80,15 +81,9 @@ def test_a_signal_while_waiting_for_the_token_is_one_line_and_exit_code_0(tmp_pa
             assert process.poll() is None, f"the engine exited with code {process.returncode} before it read its token"
             assert time.monotonic() < deadline, "the engine never waited for its token on stdin"
             time.sleep(0.05)
-        process.send_signal(signum)
-        code = process.wait(60)
-        stdout = process.stdout.read()
+        code, stdout = signal_and_wait(process, signum)
     finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
-        process.stdin.close()
-        process.stdout.close()
+        reap(process)
     log = log_path.read_text(encoding="utf-8", errors="replace")
     assert code == 0, f"exit code {code}; log:\n{log}"
     assert "Traceback" not in log, log

@@ -21,16 +21,12 @@ from SDSegLogic.cli import EXIT_OK, main
 from SDSegLogic.cli_score_batch import is_dicom_series_folder, series_folder_problem
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.overlap_metrics import segment_scores
+from dicom_label_helpers import grid  # noqa: F401 - a pytest fixture
 from io_test_helpers import write_dicom_series
 from test_score import write_labelmap
 from test_score_pairing import write_dicom_seg
 
 _UID = "1.2.826.0.1.3680043.2.1125.19"
-
-
-@pytest.fixture()
-def grid():
-    return ImageGeometry((0.9, 1.4, 2.5), (3.0, -7.0, 11.0), np.eye(3), (7, 6, 5))
 
 
 @pytest.fixture()

@@ -11,9 +11,8 @@ import json
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
-from training_volume_helpers import write_volume_folder
+from training_volume_helpers import two_block_volumes
 
 TRAINING = Path(__file__).resolve().parents[2] / "training"
 sys.path.insert(0, str(TRAINING))
@@ -30,26 +29,13 @@ THREE = ["data.classes=[{name: upper, labels: [1]}, {name: lower, labels: [2]}, 
 MERGED = ["data.classes=[{name: upper, labels: [1, 2]}]", "data.multiclass=false", "model.num_classes=null"]
 
 
-def _volumes(root: Path) -> Path:
-    """Five 6-slice CT-like volumes (HU): a bright upper block labelled 1, a dimmer lower block labelled 2, a 3 dot."""
-
-    def case(c: int):
-        labels = np.zeros((6, 32, 32), np.uint8)
-        labels[:, 4 + c:12 + c, 8:24] = 1
-        labels[:, 20:28, 6 + c:18 + c] = 2
-        labels[:, 29:31, 28:30] = 3  # undeclared in CLASSES (background there), the third class of THREE
-        ct = np.choose(labels, [-40.0, 80.0, 30.0, 60.0]).astype(np.float32)
-        ct += np.random.default_rng(c).normal(0, 5, ct.shape).astype(np.float32)
-        return f"case{c}", ct, labels
-
-    return write_volume_folder(root, (case(c) for c in range(5)))
-
-
 @pytest.fixture(scope="module")
 def exported(tmp_path_factory):
     pytest.importorskip("SimpleITK")
     root = tmp_path_factory.mktemp("count")
-    base = ["model.preset=tiny", "model.condition_encoder_init=null", "data.kind=volumes", f"data.root={_volumes(root / 'data')}",
+    # the label-3 dot: undeclared in CLASSES (background there), the third class of THREE
+    data = two_block_volumes(root / 'data', dot=True)
+    base = ["model.preset=tiny", "model.condition_encoder_init=null", "data.kind=volumes", f"data.root={data}",
             "data.size=32", "data.window=[-100, 100]", "data.val_fraction=0.25",
             "data.test_fraction=0.25", "train.batch_size=4", "train.max_steps=2", "train.val_every=2", "train.ckpt_every=2",
             "optim.warmup_steps=1", f"train.output_dir={root / 's2'}", f"autoencoder.output_dir={root / 'ae'}"]

@@ -24,27 +24,14 @@ from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.io import _dicom_listing
 from SDSegLogic.io.readers import read_image
 from SDSegLogic.overlap_metrics import segment_scores
+from dicom_label_helpers import grid  # noqa: F401 - a pytest fixture
 from io_test_helpers import write_dicom_series
 from test_s19_readers_dicom_listing_once import ListingCounter
+from test_s19_score_series_listing import labels  # noqa: F401 - a pytest fixture
 from test_score import write_labelmap
 
 pytest.importorskip("pydicom")
 _UID = "1.2.826.0.1.3680043.2.1125.198"
-
-
-@pytest.fixture()
-def grid():
-    return ImageGeometry((0.9, 1.4, 2.5), (3.0, -7.0, 11.0), np.eye(3), (7, 6, 5))
-
-
-@pytest.fixture()
-def labels(grid):
-    """(prediction, reference) (K, J, I) int16: one organ, the prediction a slice shorter."""
-    ref = np.zeros(grid.array_shape, np.int16)
-    ref[0:4, 1:4, 1:5] = 1
-    pred = ref.copy()
-    pred[3] = 0
-    return pred, ref
 
 
 def _series(folder: Path, labels: np.ndarray, grid: ImageGeometry, uid: str) -> Path:

@@ -6,9 +6,9 @@ the panel put back the status line it had before the import over the run's line,
 an idle panel's text (or nothing) during the run until the engine's next progress event. Now the
 line before the import comes back only when nothing else wrote the status line meanwhile.
 
-The other import is a real second process holding the model's lock; SDSegWidget on the real .ui
-against ``Testing/Slicer/fake_slicer.py`` (3D Slicer cannot be installed here), the real engine
-and the real tiny model.
+Set up as in ``test_s18_slicer_import_during_run``: another import in a real second process holds the
+model's lock (``slicer_import_helpers``); the real panel and .ui against the fake Slicer, the real engine and
+the real tiny model.
 """
 
 from __future__ import annotations
@@ -16,40 +16,30 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
-from slicer_import_helpers import OtherImport, cache_home_with_zip, import_while_other_holds  # noqa: E402
-from slicer_test_helpers import _add_volume, _idle_panel, _segment, _until, app, engines, sdseg, tiny_model  # noqa: E402,F401
+from slicer_import_helpers import (LONG, OtherImport, cache_home_with_zip, import_while_other_holds,  # noqa: E402
+                                   segment_once_the_import_waits, stop_the_run, the_run_s_line)
+from slicer_test_helpers import _add_volume, app, engines, sdseg, tiny_model  # noqa: E402,F401
 
-LONG = (600, 32, 32)  # one slice a batch: a run still going on when the import has finished
 RUN_LINES = ("Starting the engine", "Slice ")  # what a run's status line says before its end
 
 
 def test_an_import_ending_during_a_run_keeps_the_run_s_status_line(app, sdseg, tiny_model, tmp_path, monkeypatch):
     home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
-    ui, p = widget.ui, widget._parameterNode
+    ui = widget.ui
     before = ui.etaLabel.text
     other = OtherImport(home, "tiny-widget")
     volume = _add_volume(fake, "CT", shape=LONG)
     started = []
 
-    def segment_while_the_import_waits():  # a GUI timer: the clinician presses Segment, then the other import ends
-        if "being imported" in ui.statusLog.toPlainText() and not started:
-            p.batchSize = 1
-            started.append(_segment(widget, volume))
-            other.end()
-
-    import_while_other_holds(widget, archive, other, segment_while_the_import_waits)
+    # a GUI timer: the clinician presses Segment, then the other import ends
+    import_while_other_holds(widget, archive, other, segment_once_the_import_waits(widget, volume, started, other.end))
     assert started and (home / "tiny-widget" / "0.0.1").is_dir()
-    job = started[0]
     try:
-        if widget._job is not job:
-            pytest.fail("the run ended before the import did; the test needs a longer run")
-        line = ui.etaLabel.text
+        line = the_run_s_line(widget, started)
         assert line.startswith(RUN_LINES), f"the run's status line was replaced by {line!r} (before the import: {before!r})"
     finally:
-        if widget._job is not None:
-            ui.segmentButton.click()
-        assert _until(app, lambda: job.finished) and _idle_panel(widget)
+        assert stop_the_run(app, widget, started)
 
 
 def test_an_import_that_waited_without_a_run_puts_the_line_before_it_back(app, sdseg, tiny_model, tmp_path, monkeypatch):
@@ -75,27 +65,18 @@ def test_an_import_cancelled_during_a_run_says_so_in_the_log_not_over_the_run_s_
     """Cancel import pressed after Segment: "Model zip import cancelled" went over "Starting the engine ..." too."""
     home, archive = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     fake, widget = sdseg
-    ui, p = widget.ui, widget._parameterNode
+    ui = widget.ui
     other = OtherImport(home, "tiny-widget")
     volume = _add_volume(fake, "CT", shape=LONG)
     started = []
 
-    def segment_then_cancel_the_import():
-        if "being imported" in ui.statusLog.toPlainText() and not started:
-            p.batchSize = 1
-            started.append(_segment(widget, volume))
-            ui.cancelImportButton.click()  # the clinician gives up on the import; the run goes on
-
+    cancel_the_import = ui.cancelImportButton.click  # the clinician gives up on the import; the run goes on
     try:
-        import_while_other_holds(widget, archive, other, segment_then_cancel_the_import)
+        import_while_other_holds(widget, archive, other, segment_once_the_import_waits(widget, volume, started,
+                                                                                       cancel_the_import))
         assert started and not (home / "tiny-widget" / "0.0.1").exists()
-        job = started[0]
-        if widget._job is not job:
-            pytest.fail("the run ended before the import did; the test needs a longer run")
-        line = ui.etaLabel.text
+        line = the_run_s_line(widget, started)
         assert line.startswith(RUN_LINES), f"the run's status line was replaced by {line!r}"
         assert "cancel" in ui.statusLog.toPlainText().lower()
     finally:
-        if widget._job is not None:
-            ui.segmentButton.click()
-        assert not started or _until(app, lambda: started[0].finished) and _idle_panel(widget)
+        assert stop_the_run(app, widget, started)

@@ -12,8 +12,26 @@ from __future__ import annotations
 
 import json
 import shutil
+from pathlib import Path
+from typing import Tuple
 
 from slicer_logic_helpers import model_folder  # noqa: F401 - pytest fixture; puts SDSegLib on sys.path
+
+
+def write_site_registry(model_folder: Path, tmp_path: Path) -> Tuple[dict, Path, Path]:
+    """A site's registry listing a copy of ``model_folder``: ``tmp_path/site/Resources/models.json``.
+
+    Returns:
+        (the model's card as read from ``model_folder``, the copied model folder, the models.json path).
+    """
+    card = json.loads((model_folder / "model_card.json").read_text(encoding="utf-8"))
+    root = tmp_path / "site"
+    site_model = shutil.copytree(model_folder, root / "models" / "site-model")
+    (root / "Resources").mkdir()
+    entry = {"id": card["model_id"], "version": card["version"], "title": "Site model", "task": "segmentation",
+             "modality": "CT", "classes": ["liver"], "license": "MIT", "path": "models/site-model"}
+    (root / "Resources" / "models.json").write_text(json.dumps({"format_version": 1, "models": [entry]}), encoding="utf-8")
+    return card, site_model, root / "Resources" / "models.json"
 
 
 def test_model_card_of_a_folder_with_an_unreadable_registry_file(monkeypatch, model_folder, tmp_path):
@@ -39,15 +57,9 @@ def test_model_card_of_a_model_only_the_logic_s_registry_lists(monkeypatch, mode
     from SDSegLib.module_logic import SDSegModuleLogic
     from SDSegLogic.registry import Registry
 
-    card = json.loads((model_folder / "model_card.json").read_text(encoding="utf-8"))
-    root = tmp_path / "site"
-    shutil.copytree(model_folder, root / "models" / "site-model")
-    (root / "Resources").mkdir()
-    entry = {"id": card["model_id"], "version": card["version"], "title": "Site model", "task": "segmentation",
-             "modality": "CT", "classes": ["liver"], "license": "MIT", "path": "models/site-model"}
-    (root / "Resources" / "models.json").write_text(json.dumps({"format_version": 1, "models": [entry]}), encoding="utf-8")
+    card, _, site_registry = write_site_registry(model_folder, tmp_path)
     monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "home"))  # nothing imported: only the site registry has it
     logic = SDSegModuleLogic()
-    logic._registry = Registry.load(root / "Resources" / "models.json")  # the site's registry, given to the logic
+    logic._registry = Registry.load(site_registry)  # the site's registry, given to the logic
     assert logic.modelSummary(card["model_id"])  # the card label finds it
     assert logic.modelCard(card["model_id"]) == card  # before: ModelNotFoundError (the default registry was used)

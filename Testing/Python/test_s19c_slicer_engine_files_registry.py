@@ -14,12 +14,12 @@ real tiny model.
 
 from __future__ import annotations
 
-import json
 import shutil
 
 import numpy as np
 
 from slicer_logic_helpers import model_folder  # noqa: F401 - pytest fixture; puts SDSegLib on sys.path
+from test_s19b_slicer_model_card_registry import write_site_registry
 
 
 def _break_registry(tmp_path, monkeypatch):
@@ -63,16 +63,10 @@ def test_changed_weights_of_a_model_only_the_logic_s_registry_lists_change_the_s
     from SDSegLib.module_logic import SDSegModuleLogic
     from SDSegLogic.registry import Registry
 
-    card = json.loads((model_folder / "model_card.json").read_text(encoding="utf-8"))
-    root = tmp_path / "site"
-    site_model = shutil.copytree(model_folder, root / "models" / "site-model")
-    (root / "Resources").mkdir()
-    entry = {"id": card["model_id"], "version": card["version"], "title": "Site model", "task": "segmentation",
-             "modality": "CT", "classes": ["liver"], "license": "MIT", "path": "models/site-model"}
-    (root / "Resources" / "models.json").write_text(json.dumps({"format_version": 1, "models": [entry]}), encoding="utf-8")
+    card, site_model, site_registry = write_site_registry(model_folder, tmp_path)
     monkeypatch.setenv("SDSEG_HOME", str(tmp_path / "home"))  # nothing imported: only the site registry has it
     logic = SDSegModuleLogic()
-    logic._registry = Registry.load(root / "Resources" / "models.json")
+    logic._registry = Registry.load(site_registry)
     _break_registry(tmp_path, monkeypatch)
     registry = logic._registryOrEmpty()
     before = model_files_signature(card["model_id"], registry)

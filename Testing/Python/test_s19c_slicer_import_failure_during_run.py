@@ -15,12 +15,11 @@ from __future__ import annotations
 import pytest
 
 pytest.importorskip("PySide6.QtWidgets")
-from slicer_import_helpers import OtherImport, cache_home_with_zip, import_while_other_holds  # noqa: E402
-from slicer_test_helpers import (_add_volume, _broken_copy, _idle_panel, _segment, _until, app, engines,  # noqa: E402,F401
-                                 sdseg, tiny_model)
+from slicer_import_helpers import (LONG, OtherImport, cache_home_with_zip, import_while_other_holds,  # noqa: E402
+                                   segment_once_the_import_waits, stop_the_run, the_run_s_line)
+from slicer_test_helpers import _add_volume, _broken_copy, app, engines, sdseg, tiny_model  # noqa: E402,F401
 from test_slicer_models import _zip_model  # noqa: E402
 
-LONG = (600, 32, 32)  # one slice a batch: a run still going on when the import has failed
 RUN_LINES = ("Starting the engine", "Slice ")  # what a run's status line says before its end
 FAILED = "The model zip was not imported."
 
@@ -29,33 +28,22 @@ def test_an_import_failing_during_a_run_keeps_the_run_s_line_and_says_why(app, s
     home, _ = cache_home_with_zip(tiny_model, tmp_path, monkeypatch)
     archive = _zip_model(_broken_copy(tiny_model, tmp_path), tmp_path / "broken.zip")  # same id: waits for the other
     fake, widget = sdseg
-    ui, p = widget.ui, widget._parameterNode
+    ui = widget.ui
     other = OtherImport(home, "tiny-widget")
     volume = _add_volume(fake, "CT", shape=LONG)
     started = []
 
-    def segment_while_the_import_waits():
-        if "being imported" in ui.statusLog.toPlainText() and not started:
-            p.batchSize = 1
-            started.append(_segment(widget, volume))
-            other.end()
-
     try:
-        import_while_other_holds(widget, archive, other, segment_while_the_import_waits)
+        import_while_other_holds(widget, archive, other, segment_once_the_import_waits(widget, volume, started, other.end))
         assert started and not (home / "tiny-widget" / "0.0.1").exists()
-        job = started[0]
-        if widget._job is not job:
-            pytest.fail("the run ended before the import did; the test needs a longer run")
-        line = ui.etaLabel.text
+        line = the_run_s_line(widget, started)
         assert line.startswith(RUN_LINES), f"the run's status line was replaced by {line!r}"
         said = ui.statusLog.toPlainText()
         assert FAILED in said and "unet" in said.lower(), said  # the log names what failed and the file
         assert any(FAILED in e for e in fake.errors), fake.errors  # the dialog too
         assert not ui.importModelZipButton.enabled  # the run locks it
     finally:
-        if widget._job is not None:
-            ui.segmentButton.click()
-        assert not started or _until(app, lambda: started[0].finished) and _idle_panel(widget)
+        assert stop_the_run(app, widget, started)
 
 
 def test_an_import_failing_without_a_run_still_says_so_in_the_status_line(app, sdseg, tiny_model, tmp_path, monkeypatch):
