@@ -151,7 +151,7 @@ def _write_seg(tmp_path: Path, card, edit=lambda ds: None):
 def test_dicom_seg_labels_and_code_meanings_are_single_valid_lo_values(tmp_path):
     """A backslash split SegmentLabel into two values; a code meaning over 64 characters was blamed on the series."""
     meaning = "Structure of the left anterior descending branch of the coronary artery, entire"  # 80 characters
-    card = _card(SegmentClass("C:\\new\nlesion", 1, (0.9, 0.1, 0.1), {"type": ("SCT", "12345", meaning)}),
+    card = _card(SegmentClass("C:\\new lesion", 1, (0.9, 0.1, 0.1), {"type": ("SCT", "12345", meaning)}),
                  SegmentClass("vessel", 2, (0.1, 0.1, 0.9), {"type": ("SCT", "59820001", "Blood\\vessel")}))
     seg, _ = _write_seg(tmp_path, card)
     labels = [item.SegmentLabel for item in seg.SegmentSequence]
