@@ -11,6 +11,7 @@ from typing import Iterator, List, Optional, Sequence, Tuple, Union
 
 from ..cli_cancel import interrupts_deferred
 from ..errors import InputError
+from .durable import flush_to_disk
 from .sniff import sniff_content
 
 __all__ = ["atomic_output", "replace_together", "ReplaceError", "check_output_path",
@@ -158,7 +159,9 @@ def atomic_output(path: Union[str, Path], suffix: Optional[str] = None, *, repla
         yield temp
         if replace:
             os.chmod(temp, 0o666 & ~current_umask())  # mkstemp creates 0600; outputs are ordinary files
+            flush_to_disk(temp)  # the data on the disk before the name: a power loss leaves the old file or the new
             os.replace(temp, path)
+            flush_to_disk(path.parent)
     except BaseException:
         if temp_name is not None:
             with contextlib.suppress(OSError):
@@ -232,6 +235,7 @@ def replace_together(pairs: Sequence[Tuple[Path, Path]]) -> None:
     mode = 0o666 & ~current_umask()
     for temp, _ in pairs:  # mkstemp creates 0600; outputs are ordinary files
         os.chmod(temp, mode)
+        flush_to_disk(temp)  # the data on the disk before the names (durable.py)
     done: List[Tuple[Path, Optional[Path]]] = []
     not_restored: List[Path] = []
     for temp, path in pairs:
@@ -252,6 +256,8 @@ def replace_together(pairs: Sequence[Tuple[Path, Path]]) -> None:
             break
         done.append((path, aside))
     else:
+        for folder in dict.fromkeys(path.parent for path, _ in done):
+            flush_to_disk(folder)
         for _, aside in done:
             if aside is not None:
                 with contextlib.suppress(OSError):

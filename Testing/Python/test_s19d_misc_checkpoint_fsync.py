@@ -17,7 +17,7 @@ import torch
 
 from sdseg_training.checkpoint import (STATE_NAME, load_checkpoint, save_checkpoint, update_checkpoint_state,
                                        write_folder_atomically)
-from sdseg_training.durable import flush_to_disk, flush_tree_to_disk
+from SDSegLogic.io.durable import flush_to_disk, flush_tree_to_disk
 
 
 def _checkpoint(folder, step):

@@ -28,7 +28,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 import numpy as np
 import torch
 
-from .durable import flush_to_disk, flush_tree_to_disk
+from SDSegLogic.io.durable import flush_to_disk, flush_tree_to_disk
 from .errors import CheckpointWriteError, ResumeError
 
 __all__ = [

@@ -4,6 +4,7 @@ A temporary file renamed over its destination is atomic for the processes that r
 after a power loss: on some file systems (ext4 with ``data=writeback``, XFS, btrfs) the rename can
 reach the disk before the data, leaving an empty or truncated file under the final name. So the
 data is flushed (``fsync``) before the rename, and the folder that holds the new name after it.
+Used by the engine's outputs (:mod:`SDSegLogic.io.atomic`) and the training package's checkpoints.
 """
 
 from __future__ import annotations
