@@ -1,8 +1,9 @@
 """DICOM series reading through SimpleITK/GDCM, with the geometry checks DICOM needs.
 
 Geometry comes from ImagePositionPatient/ImageOrientationPatient (never SliceThickness); slices
-are sorted by position along the normal (GDCM does this). Missing slices, gantry tilt and slices of
-several orientations are rejected because a regular grid cannot represent them. A multi-frame file
+are sorted by position along the normal (GDCM does this). Missing slices, gantry tilt, slices of
+several orientations or pixel sizes, and slices without position or orientation are rejected because a
+regular grid cannot represent them. A multi-frame file
 (enhanced CT/MR) is read alone and its frames checked by :mod:`._dicom_frames`; a series that mixes
 one with other files is never given to GDCM's sort, which crashes on it (:func:`list_series`).
 """
@@ -17,8 +18,8 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_rescale
-from ._dicom_messages import no_series_text, tie_text, unknown_series_text
-from ._dicom_stack import check_stack
+from ._dicom_messages import no_series_text, tie_text, unknown_series_text, unplaced_text
+from ._dicom_stack import PLACEMENT_TAGS, check_stack, note_placement
 from ._sitk import array_from_sitk, geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 from .sniff import sniff_content
 
@@ -79,8 +80,9 @@ def _bare_uid(uid: str) -> str:
 
 
 _TAGS = ("0020|000e", "0020|0032", "0020|0037", "0028|0008", "0008|0060", "0028|1053", "0028|1052", "0028|0010",
-         "0028|0011", "0028|0002", "0028|0004") + EXACT_TAGS  # series UID, position, orientation, frames, modality,
-# rescale slope/intercept, rows, columns, samples per pixel, photometric interpretation, bits allocated, signedness
+         "0028|0011", "0028|0002", "0028|0004") + EXACT_TAGS + PLACEMENT_TAGS  # series UID, position, orientation,
+# frames, modality, rescale slope/intercept, rows, columns, samples per pixel, photometric interpretation, bits
+# allocated, signedness, pixel spacing
 
 
 def _header_tags(reader) -> Dict[str, str]:
@@ -218,6 +220,7 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
                 orient = here
             elif np.abs(here - orient).max() > 1e-3 and "other_orient" not in first:
                 first["other_orient"] = f"{Path(name).name} has {here.round(4).tolist()}"
+        note_placement(first, keys, name)
         frames = keys["0028|0008"].strip() if "0028|0008" in keys else "1"
         first["frames"].append(int(frames) if frames.isdigit() else 1)
         note_rescale(first, keys)
@@ -255,6 +258,8 @@ def dicom_voxel_count(path: Path, series: Optional[str]) -> Tuple[int, Dict[str,
                             "they do not form one volume (e.g. a localizer). Load the series in 3D Slicer, which "
                             "splits it by orientation, or export each orientation as its own series.")
     files, frames = _multiframe_files(path, files, first["frames"])
+    if frames == len(files) > 1 and (first.get("unplaced") or "other_spacing" in first):  # GDCM would make up
+        raise GeometryError(unplaced_text(path, first.get("unplaced", []), len(files), first.get("other_spacing")))
     if frames > len(files):  # a multi-frame file: its frame positions are checked after GDCM reads it
         positions = np.zeros((0, 3))
     rows, cols = int(first.get("rows", 0) or 0), int(first.get("columns", 0) or 0)

@@ -50,7 +50,7 @@ def _frame_fields(path: Path, name: str) -> Tuple[np.ndarray, List[np.ndarray], 
         raise InputError(f"{path}: {Path(name).name} is a multi-frame DICOM image; checking its per-frame geometry "
                          f"needs pydicom, which is not installed (pip install pydicom). {_REMEDY}") from None
     try:
-        ds = pydicom.dcmread(name, stop_before_pixels=True)
+        ds = pydicom.dcmread(name, stop_before_pixels=True, force=True)  # GDCM read it; also without preamble
     except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a bad file
         raise InputError(f"{path}: {Path(name).name} cannot be read as DICOM ({exc}); re-export it.") from None
     frames = int(ds.get("NumberOfFrames", 1) or 1)

@@ -2,17 +2,18 @@
 
 A person who gave a folder, a file or a ``--series`` UID that does not lead to one series is told the series
 there are (UID, SeriesDescription, slice count) or, for a folder without DICOM, the image files it holds and how
-to segment them instead.
+to segment them instead. A series whose slices cannot be placed on one grid is told which files lack or
+contradict their placement.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Optional
 
 from .sniff import FORMATS, format_from_extension
 
-__all__ = ["no_series_text", "tie_text", "unknown_series_text"]
+__all__ = ["no_series_text", "tie_text", "unknown_series_text", "unplaced_text"]
 
 #: how many series or files a message names before it says how many more there are
 _NAMED = 12
@@ -70,3 +71,22 @@ def no_series_text(path: Path, folder: Path) -> str:
     return (f"{path}: no DICOM series found; a folder is read as one DICOM series, but this one holds image files of "
             f"other formats ({named}). Give the files themselves, e.g. sdseg segment {folder}/*{ending} "
             "-o OUT_FOLDER/ (one segmentation per scan).")
+
+
+def unplaced_text(path: Path, unplaced: List[str], total: int, other_spacing: Optional[str] = None) -> str:
+    """The refusal of a series of ``total`` single-frame files whose slices cannot all be placed.
+
+    Args:
+        path: the input.
+        unplaced: ``"file (keyword, ...)"`` of each file without ImagePositionPatient or ImageOrientationPatient.
+        total: the files of the series.
+        other_spacing: how one file's PixelSpacing differs from the first file's, if it does.
+    """
+    if unplaced:
+        listed = "; ".join(unplaced[:3]) + (f"; and {len(unplaced) - 3} more" if len(unplaced) > 3 else "")
+        what = f"{len(unplaced)} of the {total} files of the series lack where their pixels lie ({listed})"
+    else:
+        what = f"the files of the series differ in pixel size ({other_spacing})"
+    return (f"{path}: {what}, so the slices cannot be placed on one grid (GDCM would give every slice the axes and "
+            "pixel size of the first file, or identity axes and 1 mm where that lacks them). Re-export the series "
+            "from the scanner or PACS with its geometry; a 2-D image reads alone in a folder of its own.")

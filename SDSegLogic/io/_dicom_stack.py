@@ -2,18 +2,23 @@
 
 A regular grid holds a stack only when its slices step evenly along the slice normal, without
 sideways shift (gantry tilt) or repeated positions; :func:`check_stack` refuses anything else.
+GDCM takes a series' axes and pixel spacing from its first file and invents what a file lacks (identity
+axes, 1 mm); :func:`note_placement` records the files of a series that lack or contradict them.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
 from ..errors import GeometryError
 
-__all__ = ["unit_axes", "check_stack"]
+__all__ = ["unit_axes", "check_stack", "note_placement", "PLACEMENT_TAGS"]
+
+#: PixelSpacing, read with a series' other header tags for :func:`note_placement`
+PLACEMENT_TAGS = ("0028|0030",)
 
 
 def unit_axes(orient: np.ndarray) -> np.ndarray:
@@ -92,3 +97,40 @@ def _check_shared_planes(path: Path, heights: np.ndarray, names: Sequence[str]) 
         "scan under one series UID), which one volume cannot hold. Put the slices of one acquisition in a folder "
         "of their own (3D Slicer's DICOM module splits such series), then retry."
     )
+
+
+def _pixel_spacing(text: str) -> Optional[np.ndarray]:
+    try:
+        values = np.array([float(v) for v in text.split("\\")], dtype=np.float64)
+    except ValueError:
+        return None
+    return values if values.shape == (2,) else None
+
+
+def note_placement(facts: Dict[str, Any], tags: Dict[str, str], name: str) -> None:
+    """Record in ``facts`` what file ``name`` of a series lacks or contradicts to place its pixels.
+
+    Args:
+        facts: the series' facts, filled file by file: ``"unplaced"`` lists ``"file (keyword, ...)"`` for the
+            files without ImagePositionPatient or ImageOrientationPatient; ``"spacing"`` holds the first file's
+            ``(file, PixelSpacing text)``, and ``"other_spacing"`` names the first file whose PixelSpacing
+            differs from it (or is missing while it is given, or the reverse).
+        tags: the file's header tags (GDCM keys such as ``"0020|0032"`` -> text).
+        name: the file.
+    """
+    file = Path(name).name
+    missing = [keyword for tag, keyword in (("0020|0032", "ImagePositionPatient"),
+                                            ("0020|0037", "ImageOrientationPatient")) if tag not in tags]
+    if missing:
+        facts.setdefault("unplaced", []).append(f"{file} ({', '.join(missing)})")
+    text = tags.get("0028|0030", "").strip()
+    if "spacing" not in facts:
+        facts["spacing"] = (file, text)
+        return
+    first_file, first_text = facts["spacing"]
+    here, there = _pixel_spacing(text), _pixel_spacing(first_text)
+    same = (here is None and there is None and text == first_text) or (
+        here is not None and there is not None and np.allclose(here, there, rtol=1e-4, atol=1e-6))
+    if not same and "other_spacing" not in facts:
+        facts["other_spacing"] = (f"{file} has {text or 'none'!r}, {first_file} has {first_text or 'none'!r} "
+                                  "as PixelSpacing")

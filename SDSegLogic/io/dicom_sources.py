@@ -144,9 +144,9 @@ def load_dicom_sources(path: Path, geometry: ImageGeometry, series: Optional[str
     _, all_series = list_series(path)
     uid, files, _ = _choose(path, all_series, series)
     datasets = []
-    for name in files:
+    for name in files:  # GDCM listed each as DICOM: force reads one stored without preamble and DICM too
         try:
-            datasets.append(pydicom.dcmread(name, stop_before_pixels=True))
+            datasets.append(pydicom.dcmread(name, stop_before_pixels=True, force=True))
         except Exception as exc:  # noqa: BLE001 - pydicom raises many kinds for a bad file
             raise InputError(f"{path}: {name} cannot be read as DICOM ({exc}); {_REMEDY}.") from None
     order = slice_order(datasets, files, geometry, str(path))
