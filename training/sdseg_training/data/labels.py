@@ -196,6 +196,10 @@ def check_loaded(info, sets: Dict[str, object], cases: Dict[str, object]) -> Non
         warnings.warn(f"{info.label_folder}: no {part} mask has any foreground; its metrics only measure empty "
                       "predictions.", stacklevel=3)
     _warn_unused_classes(info, found, len(loaded))
+    if "train" in sets:
+        _warn_untrained_classes(info, sets["train"].labels, found)
+    if info.label_rule == "threshold":
+        _warn_faint_masks(loaded)
     if info.label_rule == "classes" or getattr(info, "known_labels", None):
         _warn_undeclared(info, loaded)
 
@@ -208,6 +212,37 @@ def _warn_unused_classes(info, found: frozenset, files: int) -> None:
             warnings.warn(f"{info.label_folder}: class {name!r} (label values {_values_text(labels)}) occurs in none "
                           f"of the {files} loaded label files (values found: {_values_text(found)}); check "
                           "data.classes.", stacklevel=4)
+
+
+def _warn_faint_masks(loaded: List[object]) -> None:
+    """One warning per grey mask that marks pixels, all at or below the threshold (a 0/1 mask read as empty)."""
+    faint = [(c.label_path, sorted(c.label_values)) for c in loaded
+             if c.label_values and max(c.label_values) and max(c.label_values) <= MASK_THRESHOLD]
+    for path, values in faint[:MAX_FILE_WARNINGS]:
+        warnings.warn(f"{path}: the mask marks pixels with {_values_text(v for v in values if v)} but none above "
+                      f"{MASK_THRESHOLD}, so it is read as empty (grey masks are thresholded at > {MASK_THRESHOLD}). "
+                      "If it is a 0/1 mask, save it as 0/255 like the others (or declare data.classes for "
+                      "label values).", stacklevel=4)
+    if len(faint) > MAX_FILE_WARNINGS:
+        warnings.warn(f"{len(faint) - MAX_FILE_WARNINGS} more masks mark pixels only at or below {MASK_THRESHOLD}.",
+                      stacklevel=4)
+
+
+def _warn_untrained_classes(info, train_labels: np.ndarray, found: frozenset) -> None:
+    """Name each class that some loaded file holds but no training slice does (after mapping, crop and resize).
+
+    Args:
+        train_labels: uint8 (N, S, S) class indices of the training slices.
+        found: raw label values of every loaded file (classes absent from all are named by _warn_unused_classes).
+    """
+    loaded = {class_of(info.lut, v) for v in found}
+    trained = set(np.unique(train_labels).tolist())
+    for index, name in enumerate(info.class_names, start=1):
+        if index in loaded and index not in trained:
+            warnings.warn(f"{info.label_folder}: class {name!r} has no pixel in any training slice (it occurs only in "
+                          "the validation or test cases, or vanishes when the slices are resized to data.size), so the "
+                          "network never learns it; move cases that hold it into training (data.split_file) or "
+                          "remove it from data.classes.", stacklevel=4)
 
 
 def _warn_undeclared(info, loaded: List[object]) -> None:

@@ -24,7 +24,7 @@ from .preprocess import (disc_centred_crop, read_oriented, read_picture, refuse_
                          window_to_unit)
 from .slices import Case
 
-__all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS", "DEFAULT_WINDOWS"]
+__all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS", "DEFAULT_WINDOWS", "STS3D_TEST"]
 
 IMAGE_EXT = (".png", ".jpg", ".jpeg", ".tif", ".tiff", ".bmp")
 VOLUME_EXT = (".nii.gz", ".nii", ".nrrd", ".nhdr", ".mha", ".mhd")
@@ -35,6 +35,8 @@ BTCV_ORGANS = (("spleen", 1), ("right kidney", 2), ("left kidney", 3), ("gallbla
                ("stomach", 7), ("aorta", 8), ("pancreas", 11))
 #: Every organ id of a BTCV label map (1..13); the ids not in BTCV_ORGANS become background on purpose.
 BTCV_LABEL_IDS = frozenset(range(1, 14))
+#: The paper's STS-3D test volumes (official preprocessing: the labelled release's ``*_001*_*``); Teeth_0001-0009 train.
+STS3D_TEST = ("Teeth_0010_0000", "Teeth_0011_0000", "Teeth_0012_0000")
 #: The intensity window a kind uses when ``data.window`` is null (HU for CT, CBCT values for STS-3D).
 DEFAULT_WINDOWS = {"btcv": (-125.0, 275.0), "sts3d": (-100.0, 1100.0)}
 
@@ -201,7 +203,24 @@ def _refuge2(cfg) -> DatasetInfo:
         split[part] = ids
     if "train" not in split or "test" not in split:
         raise DatasetError(f"{root}: REFUGE2 needs <root>/train and <root>/test (each with images/ and masks/).")
-    return DatasetInfo(cases, ["optic cup"], 3, split, {"kind": "rgb"}, str(root), "dataset", lut, mode)
+    return DatasetInfo(cases, ["optic cup"], 3, _refuge2_split(root, split, cfg.refuge2_val_as_validation),
+                       {"kind": "rgb"}, str(root), "dataset", lut, mode)
+
+
+def _refuge2_split(root: Path, parts: Dict[str, List[str]], val_apart: bool) -> Dict[str, List[str]]:
+    """The paper's REFUGE2 split: train/ and val/ train together (800 images), test/ is the test set.
+
+    The official loader trains on every image that is not a test image (400 train + 400 val); validation
+    is then drawn from those by ``data.val_fraction``. ``val_apart`` (``data.refuge2_val_as_validation``)
+    keeps val/ as the validation set instead (400 train / 400 val).
+    """
+    if not val_apart:
+        return {"train": parts["train"] + parts.get("val", []), "test": parts["test"]}
+    if not parts.get("val"):
+        raise DatasetError(f"{root}: data.refuge2_val_as_validation keeps <root>/val for validation, but there are no "
+                           "val images (<root>/val/images and masks); add them or set it to false (validation is then "
+                           "drawn from the training images by data.val_fraction).")
+    return {"train": parts["train"], "val": parts["val"], "test": parts["test"]}
 
 
 def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray,
@@ -303,7 +322,8 @@ def _sts3d(cfg) -> DatasetInfo:
     cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"])
     if not cfg.classes:  # every value above 0 is teeth, 16-bit ids above 255 too (the union table's last entry)
         names, labels["label_rule"] = ["teeth"], "dataset"
-    return DatasetInfo(cases, names, 1, None, _window_info(window), **labels)
+    test = [c for c in cases if c in STS3D_TEST]  # the release's names: the paper's test volumes; others: seeded draw
+    return DatasetInfo(cases, names, 1, {"test": test} if test else None, _window_info(window), **labels)
 
 
 def _phantom2d(cfg) -> DatasetInfo:
