@@ -15,6 +15,7 @@ import sys
 from pathlib import Path
 from typing import Dict, List, Optional
 
+from .class_names import class_name_key
 from .cli import EXIT_MODEL, EXIT_OK, OutputError, UsageError
 from .cli_report import Reporter
 from .errors import SDSegError
@@ -136,7 +137,7 @@ def _class_warnings(entry: Optional[RegistryEntry], card: Optional[dict]) -> Lis
     if entry is None or not card or "error" in card:
         return []
     produced = [c["name"] for c in card["classes"]]
-    if [n.strip().casefold() for n in entry.classes] == [n.strip().casefold() for n in produced]:
+    if [class_name_key(n) for n in entry.classes] == [class_name_key(n) for n in produced]:
         return []
     return [f"the registry lists the classes {list(entry.classes)} but the model card segments {produced}; the card is what "
             "the model writes: correct the registry entry's classes (Resources/models.json or $SDSEG_REGISTRY)."]

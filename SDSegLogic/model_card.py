@@ -23,9 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Dict, List, Optional, Tuple
 
+from .class_names import class_name_key, class_name_problem
 from .errors import ModelCardError
 from .json_values import is_finite_number, is_integer
-from .terminology import ROLES
+from .model_names import model_id_problem
+from .terminology import terminology_problem
 
 __all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
 
@@ -39,8 +41,6 @@ _AXIS_LETTERS = {"L": 0, "R": 0, "P": 1, "A": 1, "S": 2, "I": 2}
 _SHA256_RE = re.compile(r"^[0-9a-fA-F]{64}$")
 _EXAMPLE = "compare with the bundled card Resources/Models/sdseg-demo-ct-lite/model_card.json"
 _CLASS_EXAMPLE = '{"name": "liver", "label_value": 1, "color": [0.87, 0.51, 0.4]}'
-_DIGITS_RE = re.compile(r"^[0-9]+$")
-_TERMINOLOGY_KEYS = frozenset(alias for aliases in ROLES.values() for alias in aliases)
 _SHARED_WEIGHT_NAMES = ("autoencoder.safetensors", "autoencoder.fp16.safetensors")
 """The only weight files a card may reference outside its folder (``../<folder>/autoencoder.safetensors``):
 the shared autoencoder that :func:`SDSegLogic.model_folder.save_model_folder` writes."""
@@ -77,12 +77,15 @@ class SegmentClass:
     """One output segment.
 
     Attributes:
-        name: display name, e.g. ``"liver"``.
+        name: display name, e.g. ``"liver"``: printable, without surrounding whitespace, at most 64
+            characters, so that the ``.seg.nrrd`` and the DICOM SEG name the segment alike
+            (:func:`SDSegLogic.class_names.class_name_problem`).
         label_value: value written in labelmaps and ``.seg.nrrd`` (1..255; 0 is background).
         color: RGB in [0, 1].
         terminology: Slicer-style coded concepts, e.g.
             ``{"category": ["SCT", "123037004", "Anatomical Structure"], "type": ["SCT", "10200004", "Liver"]}``
-            (each entry is coding scheme, code value, code meaning).
+            (each entry is coding scheme, code value, code meaning); ``category`` and ``type`` are
+            given together or not at all (:func:`SDSegLogic.terminology.terminology_problem`).
     """
 
     name: str
@@ -93,31 +96,16 @@ class SegmentClass:
     def validate(self, where: str) -> None:
         if not isinstance(self.name, str) or not self.name.strip():
             raise ModelCardError(f"{where}: every class needs a non-empty name, got {self.name!r}.")
-        if any(unicodedata.category(ch) == "Cc" for ch in self.name):  # the .seg.nrrd header turns them into spaces
-            raise ModelCardError(f"{where}: class name {self.name!r} holds a control character (tab, line break...); the "
-                                 "written segmentation would name the segment differently. Use printable text.")
+        problem = class_name_problem(self.name)  # one name in the .seg.nrrd and the DICOM SEG alike
+        if problem:
+            raise ModelCardError(f"{where}: class name {self.name!r} {problem}")
         if not (is_integer(self.label_value) and 1 <= self.label_value <= 255):
             raise ModelCardError(f"{where}: class {self.name!r} label_value {self.label_value!r} must be an integer 1..255.")
         if len(self.color) != 3 or not all(is_finite_number(c) and 0.0 <= float(c) <= 1.0 for c in self.color):
             raise ModelCardError(f"{where}: class {self.name!r} color {self.color!r} must be three numbers in [0, 1].")
-        if not isinstance(self.terminology, dict):
-            raise ModelCardError(f"{where}: class {self.name!r} terminology {self.terminology!r} must be an object such as "
-                                 "{\"type\": [\"SCT\", \"10200004\", \"Liver\"]}.")
-        for key, code in self.terminology.items():
-            if key not in _TERMINOLOGY_KEYS:  # a misspelt role was dropped: the segment became "Tissue"
-                raise ModelCardError(f"{where}: class {self.name!r} terminology key {key!r} is not a role; use one of "
-                                     f"{sorted(_TERMINOLOGY_KEYS)}.")
-            if (not isinstance(code, (tuple, list)) or len(code) != 3
-                    or not all(isinstance(part, str) and part.strip() for part in code)):
-                raise ModelCardError(
-                    f"{where}: class {self.name!r} terminology {key!r} must be [scheme, value, meaning], three non-empty "
-                    f"strings such as [\"SCT\", \"10200004\", \"Liver\"], got {code!r}."
-                )
-            if code[0].strip().upper() == "SCT" and not _DIGITS_RE.match(code[1].strip()):
-                raise ModelCardError(
-                    f"{where}: class {self.name!r} terminology {key!r} SNOMED CT code value {code[1]!r} must be the "
-                    f"concept's digits (order [scheme, value, meaning], e.g. [\"SCT\", \"10200004\", \"Liver\"]), got {code!r}."
-                )
+        problem = terminology_problem(self.terminology)  # roles, code parts, category and type together
+        if problem:
+            raise ModelCardError(f"{where}: class {self.name!r} {problem}")
 
 
 @dataclass(frozen=True)
@@ -178,8 +166,14 @@ class ModelCard:
         """Raise :class:`ModelCardError` naming the offending field and value."""
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ModelCardError(f"{where}: model_id {self.model_id!r} must be a non-empty string, a short identifier.")
+        if _has_control(self.model_id):  # it reaches log lines and file headers; other misfits: models verify
+            raise ModelCardError(f"{where}: {model_id_problem(self.model_id)}")
         if not isinstance(self.version, str):
             raise ModelCardError(f"{where}: version {self.version!r} must be a string such as \"1.0.0\".")
+        if _has_control(self.version):
+            raise ModelCardError(f"{where}: version {self.version!r} is not a folder-safe semantic version (it names a "
+                                 "cache folder): no control character (tab, line break...); fix version in the model card, "
+                                 "e.g. \"1.0.0\".")
         if not is_integer(self.input_channels) or self.input_channels not in (1, 3):
             raise ModelCardError(f"{where}: input_channels {self.input_channels} must be 1 (CT, CBCT) or 3 (RGB).")
         self.intensity.validate(where)
@@ -192,16 +186,16 @@ class ModelCard:
             raise ModelCardError(f"{where}: training_size {self.training_size} must be positive.")
         if not self.classes:
             raise ModelCardError(f"{where}: no classes; a model must produce at least one segment.")
+        names = [class_name_key(c.name) for c in self.classes]  # before each name's own checks: the clearer message
+        if len(set(names)) != len(names):
+            twice = sorted({str(c.name) for c in self.classes if names.count(class_name_key(c.name)) > 1})
+            raise ModelCardError(f"{where}: class names {twice} are given more than once; each class needs its own name "
+                                 "(outputs and scores identify segments by name).")
         for segment in self.classes:
             segment.validate(where)
         values = [c.label_value for c in self.classes]
         if len(set(values)) != len(values):
             raise ModelCardError(f"{where}: duplicate label values {values}; each class needs its own.")
-        names = [c.name.strip().casefold() for c in self.classes]
-        if len(set(names)) != len(names):
-            twice = sorted({c.name for c in self.classes if names.count(c.name.strip().casefold()) > 1})
-            raise ModelCardError(f"{where}: class names {twice} are given more than once; each class needs its own name "
-                                 "(outputs and scores identify segments by name).")
         if not (is_finite_number(self.threshold) and 0.0 < self.threshold < 1.0):
             raise ModelCardError(f"{where}: threshold {self.threshold!r} must be a number in (0, 1).")
         if self.image_resize not in IMAGE_RESIZE_MODES:
@@ -319,6 +313,11 @@ class ModelCard:
         except OSError as exc:  # a folder of that name, no permission...
             raise ModelCardError(f"{path}: cannot be read ({exc.strerror or exc}); restore it from the model archive.") from None
         return cls.from_dict(data, source=str(path))
+
+
+def _has_control(text: str) -> bool:
+    """Whether ``text`` holds a control character or a line/paragraph separator (U+2028, U+2029)."""
+    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
 
 
 def _segment_class(entry: Any, index: int, source: str) -> SegmentClass:

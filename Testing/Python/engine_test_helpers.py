@@ -34,7 +34,8 @@ def tiny_model(num_classes: int | None = None, seed: int = 0, std: float = 0.2) 
 
 def tiny_card(num_classes: int | None = None, model_id: str = "tiny-test") -> ModelCard:
     if num_classes is None:
-        classes = (SegmentClass("liver", 1, (0.86, 0.45, 0.39), {"type": ("SCT", "10200004", "Liver")}),)
+        classes = (SegmentClass("liver", 1, (0.86, 0.45, 0.39), {"category": ("SCT", "123037004", "Anatomical Structure"),
+                                                                    "type": ("SCT", "10200004", "Liver")}),)
     else:
         classes = tuple(SegmentClass(f"organ {k}", k, (0.1 * k, 0.5, 0.5)) for k in range(1, num_classes))
     return ModelCard(

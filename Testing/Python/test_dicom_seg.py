@@ -172,7 +172,7 @@ def test_o_dcm_writes_a_dicom_seg_of_the_chosen_series(tmp_path, tiny_folder, ca
                   for item in seg.PerFrameFunctionalGroupsSequence}
     assert referenced and all(uid.startswith("1.2.826.0.1.3680043.2.1125.7.2.") for uid in referenced)
     assert seg.SegmentSequence[0].SegmentLabel == "liver"
-    assert seg.SegmentSequence[0].SegmentedPropertyCategoryCodeSequence[0].CodeValue == "85756007"  # card: type only
+    assert seg.SegmentSequence[0].SegmentedPropertyCategoryCodeSequence[0].CodeValue == "123037004"  # the card's category
 
 
 def _result(labels: np.ndarray, geometry) -> SimpleNamespace:

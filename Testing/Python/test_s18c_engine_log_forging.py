@@ -14,7 +14,7 @@ import socket
 import numpy as np
 import pytest
 
-from engine_fixtures import make_tiny_model, raw_frame, read_reply, serving_engine, wait_until
+from engine_fixtures import make_tiny_model, raw_frame, read_reply, serving_engine
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.protocol import PROTOCOL_VERSION, geometry_to_json
 
@@ -71,13 +71,25 @@ def test_printable_text_is_logged_as_given():
     assert log_safe(7) == "7"
 
 
-def test_a_model_id_with_a_line_break_stays_on_the_ready_log_line(tmp_path):
+def test_a_model_id_with_a_line_break_never_reaches_the_engine_log(tmp_path):
+    """A card whose model_id held a line break was served, and its id logged on the ready line.
+
+    The card is now refused where it is read (``test_s20b_card_names_codes_ids``): the engine does not
+    start on it, says which card and why, and writes no line of the card's making.
+    """
+    import json
+
+    from SDSegLogic.server.client_types import EngineDiedError
     from SDSegLogic.server.process import EngineProcess
 
-    folder = make_tiny_model(tmp_path / "tiny-forged-id", model_id="tiny\nFORGED sdseg-engine ERROR from a model card")
-    with EngineProcess.start(folder, device="cpu", extra_args=["--no-warmup", "--threads", "1"]) as engine:
-        wait_until(lambda: "ready on" in engine.log_tail(50), what="the engine's 'ready on' log line")  # logged after the ready JSON
-        lines = engine.log_tail(50).splitlines()
-    ready = [line for line in lines if "ready on" in line]
-    assert ready and "tiny\\nFORGED" in ready[0], lines
-    assert not any(line.startswith("FORGED") for line in lines), lines
+    folder = make_tiny_model(tmp_path / "tiny-forged-id")
+    card_file = folder / "model_card.json"
+    card = json.loads(card_file.read_text(encoding="utf-8"))
+    card["model_id"] = "tiny\nFORGED sdseg-engine ERROR from a model card"
+    card_file.write_text(json.dumps(card), encoding="utf-8")
+    with pytest.raises(EngineDiedError) as caught:
+        with EngineProcess.start(folder, device="cpu", extra_args=["--no-warmup", "--threads", "1"]):
+            pass
+    message = str(caught.value)
+    assert "model_card.json" in message and "folder-safe" in message, message
+    assert not any(line.startswith("FORGED") for line in message.splitlines()), message

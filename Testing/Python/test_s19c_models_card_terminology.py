@@ -19,6 +19,7 @@ from SDSegLogic.model_card import ModelCard
 from engine_test_helpers import tiny_card
 
 LIVER = ["SCT", "10200004", "Liver"]
+ANATOMY = ["SCT", "123037004", "Anatomical Structure"]
 
 
 def _card_with(tmp_path, terminology) -> str:
@@ -45,7 +46,11 @@ def test_bad_codes_are_refused_naming_card_class_and_value(tmp_path, terminology
 
 @pytest.mark.parametrize("key", ["type", "typeModifier", "anatomicRegion", "region_modifier"])
 def test_every_accepted_spelling_still_loads_and_reaches_the_seg_nrrd(tmp_path, key):
-    terminology = {"type": LIVER} if key == "type" else {"type": LIVER, key: ["SCT", "7771000", "Left"]}
+    terminology = {"category": ANATOMY, "type": LIVER}  # a type needs its category (test_s20b_card_names_codes_ids)
+    if key != "type":
+        terminology[key] = ["SCT", "7771000", "Left"]
+    if key == "region_modifier":  # a modifier needs the region it modifies (test_s20b_card_names_codes_ids)
+        terminology["region"] = ["SCT", "818981001", "Abdomen"]
     card = ModelCard.from_json(_card_with(tmp_path, terminology))
     entry = terminology_string(card.classes[0].terminology)
     assert "SCT^10200004^Liver" in entry and ("SCT^7771000^Left" in entry) == (key != "type")

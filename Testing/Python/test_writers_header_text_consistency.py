@@ -57,8 +57,9 @@ def _is_single_lo(value) -> bool:
     return isinstance(value, str) and len(value) <= 64 and not any(ch < " " or ch == "\x7f" for ch in value)
 
 
-@pytest.mark.parametrize("model_id, version", [("ct\\liver", "1.0"), ("ct-liver", "1\\2"), ("liver\nct", "2.0")],
-                         ids=["backslash-in-id", "backslash-in-version", "line-break-in-id"])
+# a line break in the id or version is refused by the model card itself (test_s20b_card_names_codes_ids.py)
+@pytest.mark.parametrize("model_id, version", [("ct\\liver", "1.0"), ("ct-liver", "1\\2")],
+                         ids=["backslash-in-id", "backslash-in-version"])
 def test_model_id_and_version_become_valid_lo_values(tmp_path, model_id, version):
     card = make_card(1, model_id=model_id).replace(version=version)
     seg, _ = _write_seg(tmp_path, card)

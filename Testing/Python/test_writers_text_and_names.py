@@ -28,6 +28,8 @@ from SDSegLogic.io.atomic import check_output_path
 from SDSegLogic.model_card import SegmentClass
 from SDSegLogic.terminology import segment_codes
 
+ANATOMY = ("SCT", "123037004", "Anatomical Structure")  # a card gives a type with its category
+
 sitk = pytest.importorskip("SimpleITK")
 nrrd = pytest.importorskip("nrrd")
 
@@ -151,8 +153,8 @@ def _write_seg(tmp_path: Path, card, edit=lambda ds: None):
 def test_dicom_seg_labels_and_code_meanings_are_single_valid_lo_values(tmp_path):
     """A backslash split SegmentLabel into two values; a code meaning over 64 characters was blamed on the series."""
     meaning = "Structure of the left anterior descending branch of the coronary artery, entire"  # 80 characters
-    card = _card(SegmentClass("C:\\new lesion", 1, (0.9, 0.1, 0.1), {"type": ("SCT", "12345", meaning)}),
-                 SegmentClass("vessel", 2, (0.1, 0.1, 0.9), {"type": ("SCT", "59820001", "Blood\\vessel")}))
+    card = _card(SegmentClass("C:\\new lesion", 1, (0.9, 0.1, 0.1), {"category": ANATOMY, "type": ("SCT", "12345", meaning)}),
+                 SegmentClass("vessel", 2, (0.1, 0.1, 0.9), {"category": ANATOMY, "type": ("SCT", "59820001", "Blood\\vessel")}))
     seg, _ = _write_seg(tmp_path, card)
     labels = [item.SegmentLabel for item in seg.SegmentSequence]
     assert labels == ["C:/new lesion", "vessel"]
@@ -169,7 +171,7 @@ def test_a_non_ascii_segment_name_survives_a_series_without_utf8(tmp_path, chars
             ds.SpecificCharacterSet = charset
             ds.PatientName = "Müller^Jürgen"
 
-    card = _card(SegmentClass("Leber 肝 ü", 1, (0.9, 0.4, 0.3), {"type": ("SCT", "10200004", "Leber ü")}))
+    card = _card(SegmentClass("Leber 肝 ü", 1, (0.9, 0.4, 0.3), {"category": ANATOMY, "type": ("SCT", "10200004", "Leber ü")}))
     seg, _ = _write_seg(tmp_path, card, edit)
     assert seg.SpecificCharacterSet == "ISO_IR 192"
     assert seg.SegmentSequence[0].SegmentLabel == "Leber 肝 ü"

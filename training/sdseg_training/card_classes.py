@@ -16,13 +16,11 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from SDSegLogic.class_names import class_name_key
+
 from .errors import TrainingConfigError
 
 __all__ = ["card_class_note"]
-
-
-def _key(name: str) -> str:
-    return str(name).strip().casefold()  # as SDSegLogic.model_card compares class names
 
 
 def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass: bool,
@@ -37,7 +35,7 @@ def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass
         config_file: the training YAML, for the message (None: "the config").
 
     Returns:
-        A warning when the names differ (other than by case or surrounding spaces), else None.
+        A warning when the names differ (as :func:`SDSegLogic.class_names.class_name_key` compares them), else None.
 
     Raises:
         TrainingConfigError: another number of classes, naming both counts, both files and the
@@ -58,9 +56,9 @@ def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass
             f"{'es' if len(now) != 1 else ''} ({now}, data.multiclass={str(bool(multiclass)).lower()}); the network's "
             f"class i would be scored against the config's i-th class, so the per-class Dice would describe other "
             f"structures. Evaluate with the run's config, or set {setting} listing the card's classes: {trained}.")
-    if not multiclass or [_key(n) for n in trained] == [_key(n) for n in now]:
+    if not multiclass or [class_name_key(n) for n in trained] == [class_name_key(n) for n in now]:
         return None
-    if sorted(_key(n) for n in trained) == sorted(_key(n) for n in now):
+    if sorted(class_name_key(n) for n in trained) == sorted(class_name_key(n) for n in now):
         raise TrainingConfigError(
             f"cannot evaluate {model_dir}: the config lists the model's classes in another order ({now}) than its "
             f"model card ({trained}, {card_file}); the network's class i would be scored against the config's i-th "

@@ -25,6 +25,8 @@ from typing import Any, Dict, List, Optional
 import numpy as np
 import torch
 
+from SDSegLogic.class_names import class_name_key
+from SDSegLogic.errors import ModelCardError
 from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
 from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, move_folder_into_place, save_model_folder
 from SDSegLogic.model_names import model_id_problem
@@ -133,24 +135,27 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
         where = card_source if given else (f"the model id defaults to the run folder's name "
                                            f"({cfg.train.output_dir}); set model_id in the card file (--card)")
         raise TrainingConfigError(f"{where}: {problem}")
-    return ModelCard(
-        model_id=model_id,
-        intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
-        training_size=int(model.config.sample_size), classes=classes, training={**fields.pop("training", {}), **training}, **fields,
-    )
+    try:
+        return ModelCard(
+            model_id=model_id, intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
+            training_size=int(model.config.sample_size), classes=classes,
+            training={**fields.pop("training", {}), **training}, **fields,
+        )
+    except ModelCardError as exc:  # name the file that gave the value, not "model card"
+        raise ModelCardError(str(exc).replace("model card", card_source, 1)) from None
 
 
 def _check_class_places(card: List[str], run: List[str], card_source: str) -> None:
     """Refuse card-file classes that name a run class at another place (the card's i-th class is network class i).
 
     A renamed class (a name no run class has, e.g. ``Liver`` for ``liver parenchyma``) is allowed;
-    names compare as the engine compares them (case and surrounding spaces ignored).
+    names compare as the engine compares them (:func:`SDSegLogic.class_names.class_name_key`).
 
     Raises:
         TrainingConfigError: naming both orders, the card file and the remedy.
     """
-    keys = [n.strip().casefold() for n in run]
-    moved = [n for i, n in enumerate(card) if n.strip().casefold() in keys and keys.index(n.strip().casefold()) != i]
+    keys = [class_name_key(n) for n in run]
+    moved = [n for i, n in enumerate(card) if class_name_key(n) in keys and keys.index(class_name_key(n)) != i]
     if moved:
         raise TrainingConfigError(
             f"{card_source}: its classes {card} name the run's classes {moved} at other places than data.classes "
@@ -242,7 +247,8 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
         metrics = _read_mapping(metrics_path)
         _check_metrics_source(metrics, metrics_path, state["step"], checkpoint)
         training["test_metrics"] = _summary(metrics)
-    card = build_card(cfg, info, model, _read_mapping(card_path), training, card_source=str(card_path))
+    card = build_card(cfg, info, model, _read_mapping(card_path), training,
+                      card_source=str(card_path) if card_path else "the model card built from the config")
     out_path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
     try:

@@ -1,0 +1,77 @@
+"""``sdseg-export --card`` refuses a card class name with surrounding whitespace, naming the card file.
+
+A card file naming a class ``"upper "`` exported a model whose ``.seg.nrrd`` segment was ``"upper "``
+and whose DICOM SEG segment was ``"upper"`` (LO padding is stripped): one model, two names. The
+model card now refuses such a name; the export names the card file it came from, the class and the
+name to write instead, and writes no folder.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import pytest
+from training_volume_helpers import two_block_volumes
+
+TRAINING = Path(__file__).resolve().parents[2] / "training"
+sys.path.insert(0, str(TRAINING))
+
+from sdseg_training.autoencoder import train_autoencoder  # noqa: E402
+from sdseg_training.cli import export_main  # noqa: E402
+from sdseg_training.config import load_config  # noqa: E402
+from sdseg_training.trainer import Stage2Trainer  # noqa: E402
+
+CLASSES = ["data.classes=[{name: upper, labels: [1]}, {name: lower, labels: [2]}]", "data.multiclass=true", "model.num_classes=3"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    pytest.importorskip("SimpleITK")
+    root = tmp_path_factory.mktemp("cardnames")
+    data = two_block_volumes(root / "data")
+    base = ["model.preset=tiny", "model.condition_encoder_init=null", "data.kind=volumes", f"data.root={data}",
+            "data.size=32", "data.window=[-100, 100]", "data.val_fraction=0.25", "data.test_fraction=0.25",
+            "train.batch_size=4", "train.max_steps=2", "train.val_every=2", "train.ckpt_every=2", "optim.warmup_steps=1",
+            f"train.output_dir={root / 's2'}", f"autoencoder.output_dir={root / 'ae'}", *CLASSES]
+    train_autoencoder(load_config(None, base + ["model.autoencoder=null", "autoencoder.max_steps=2", "autoencoder.val_every=2",
+                                                "autoencoder.batch_size=4"]), log=lambda *_: None)
+    args = base + [f"model.autoencoder={root / 'ae'}"]
+    Stage2Trainer(load_config(None, args), resume="none").run()
+    config = root / "run.yaml"
+    config.write_text("")
+    return root, config, args
+
+
+def _export(run, classes, out: str) -> int:
+    root, config, args = run
+    card = root / f"{out}.card.json"
+    card.write_text(json.dumps({"classes": classes}))
+    return export_main([str(config), *args, "--card", str(card), "--out", str(root / out)])
+
+
+def test_a_card_class_name_with_a_trailing_space_is_refused_naming_the_card_file(run, capsys):
+    root = run[0]
+    assert _export(run, [{"name": "upper "}, {"name": "lower"}], "spaced") != 0
+    err = capsys.readouterr().err
+    assert str(root / "spaced.card.json") in err and "'upper '" in err and "'upper'" in err, err
+    assert not (root / "spaced").exists()
+
+
+def test_a_type_without_category_is_refused_naming_the_card_file(run, capsys):
+    root = run[0]
+    classes = [{"name": "upper", "terminology": {"type": ["SCT", "10200004", "Liver"]}}, {"name": "lower"}]
+    assert _export(run, classes, "uncoded") != 0
+    err = capsys.readouterr().err
+    assert str(root / "uncoded.card.json") in err and "123037004" in err, err
+
+
+def test_clean_names_with_paired_codes_export(run, capsys):
+    from SDSegLogic.model_card import ModelCard
+
+    classes = [{"name": "upper", "terminology": {"category": ["SCT", "123037004", "Anatomical Structure"],
+                                                 "type": ["SCT", "10200004", "Liver"]}}, {"name": "lower"}]
+    assert _export(run, classes, "clean") == 0, capsys.readouterr().err
+    card = ModelCard.from_json(run[0] / "clean" / "model_card.json")
+    assert [c.name for c in card.classes] == ["upper", "lower"]
