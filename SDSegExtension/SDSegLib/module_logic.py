@@ -20,8 +20,9 @@ from __future__ import annotations
 
 import logging
 import queue
+import weakref
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import slicer
@@ -40,6 +41,7 @@ from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
 from .remote_card import deferred_slices, fetch_remote_card, range_requested, remote_orientation
+from .run_options import check_run_options
 from .segmentation_writer import check_output_volumes, show_segmentation, write_result
 from .sequence_run import SequenceRun
 from .time_point import show_time_point, shown_time_point
@@ -55,6 +57,14 @@ from .volume_adapter import (
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
 _MODULE_DIR = Path(__file__).resolve().parent.parent
+
+
+def _queue_log(lines: "queue.Queue[str]") -> Callable[[str], None]:
+    """A thread-safe log function: to Python logging now, into ``lines`` for the widget to drain."""
+    def log(text: str) -> None:
+        logging.info("SDSeg: %s", text)
+        lines.put(text)
+    return log
 
 
 class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
@@ -86,8 +96,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
     def _enqueue(self, text: str) -> None:
         """Thread-safe log: to Python logging now, to the GUI log when the widget drains it."""
-        logging.info("SDSeg: %s", text)
-        self._log.put(text)
+        _queue_log(self._log)(text)
 
     def drainLog(self) -> List[str]:
         lines = []
@@ -97,8 +106,11 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
     @property
     def engineManager(self) -> EngineManager:
+        """The engine manager; one made here stops its engine when the logic is garbage-collected (a script's
+        ``SDSegModuleLogic().process(volume)``: else it kept the model in GPU memory until Slicer exits)."""
         if self._manager is None:
-            self._manager = EngineManager(log=self._enqueue)
+            self._manager = EngineManager(log=_queue_log(self._log))  # no reference back to self: it can be collected
+            weakref.finalize(self, self._manager.stop)
         return self._manager
 
     def stopEngine(self) -> None:
@@ -216,10 +228,16 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
         Raises:
             InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
-                (:func:`~SDSegLib.node_checks.check_node_kinds`), or the slice range is empty (local engine).
+                (:func:`~SDSegLib.node_checks.check_node_kinds`), ``device`` is not a device name or a
+                number option not a whole number (:func:`~SDSegLib.run_options.check_run_options`), or
+                the slice range is empty (local engine).
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
         """
         check_node_kinds(inputVolume, roiNode=roiNode)
+        n = check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize,  # before any engine
+                              firstSlice=firstSlice, lastSlice=lastSlice)
+        device, steps, samples, seed, batchSize, firstSlice, lastSlice = (
+            n[k] for k in ("device", "steps", "samples", "seed", "batchSize", "firstSlice", "lastSlice"))
         self.checkModelAvailable(model, remoteUrl)
         url, prepare = str(remoteUrl or "").strip(), None
         if url and range_requested(roiNode, firstSlice, lastSlice):  # the card, asked in the job's worker, decides the slices
@@ -235,6 +253,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
                               and int(samples) > 1, modality=self.inputModality(inputVolume) if modality is None else str(modality),
                               strict=bool(strict), nan_policy=str(nanPolicy))
         job.volumeNodeID, job.sliceAxis = inputVolume.GetID(), self._lastAxis  # sliceAxis: what ``slices`` count along
+        job.logic = self  # ``SDSegModuleLogic().startJob(...)``: its engine is not stopped while the job runs
         job.prepare = prepare  # None, or sets job.options["slices"] and job.sliceAxis before the engine is asked
         job.registry = self._registryOrEmpty()  # the warm engine's model files are checked as the panel resolves them
         job.timePoint = shown_time_point(inputVolume)  # a sequence's volume: the time point segmented (applyResult)
@@ -266,8 +285,10 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         if isinstance(job, SequenceRun):  # all time points: the segmentation sequence, browsed in outputSegmentation
             return job.commit(outputSegmentation)
         output = job.output
-        if output is None:
-            raise SDSegError("the job has no result to write (it failed or was cancelled).")
+        if output is None:  # e.g. a script's applyResult right after startJob, before the job ended
+            why = (f"it ended without one ({job.error})" if job.error is not None else "it failed or was cancelled"
+                   ) if job.finished else "it is still running: call job.wait() first (or poll it until it ends)"
+            raise SDSegError(f"the job has no result to write: {why}.")
         point = getattr(job, "timePoint", None)  # the input's time point segmented, when it is a sequence's volume
         moved = show_time_point(point) if point is not None and point.volume.GetID() == inputVolume.GetID() else ""
         if moved:  # time scrolled (or played) meanwhile: the segmented time point is shown again first
@@ -349,8 +370,9 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
         Raises:
             InputError: a node argument of the wrong kind (e.g. a segmentation or labelmap as
-                ``inputVolume``, swapped arguments; :mod:`SDSegLib.node_checks`), or unusable
-                outputs; checked before any engine starts.
+                ``inputVolume``, swapped arguments; :mod:`SDSegLib.node_checks`), an unknown ``device``
+                name or a number option that is not a whole number (:mod:`SDSegLib.run_options`), or
+                unusable outputs; checked before any engine starts.
             CheckpointError: ``model`` is not available here (:meth:`checkModelAvailable`); nothing starts.
             InstallDeclined, InstallFailed (``SDSegLib.install``): a local engine's Python packages
                 (torch, :attr:`requirementsFile`) are missing and were not installed: the user said
@@ -361,6 +383,8 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
                 ProcessTimeoutError (also a TimeoutError) when ``timeout`` passed.
         """
         check_node_kinds(inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume, roiNode)  # swapped arguments
+        check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, firstSlice=firstSlice,
+                          lastSlice=lastSlice)  # e.g. device="gpu": refused before the install check and any engine
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume, samples=samples,  # before the run
                                 segmentation=None if allTimePoints else outputSegmentation)
         if not str(remoteUrl or "").strip():  # as the panel's Segment: torch and the engine's packages, else say how

@@ -123,8 +123,7 @@ def image_data_from_array(array: np.ndarray) -> "vtk.vtkImageData":
 
 def array_and_geometry_from_volume_node(volume_node: Any) -> Tuple[np.ndarray, ImageGeometry]:
     """A vtkMRMLScalarVolumeNode / vtkMRMLVectorVolumeNode -> (array copy, LPS geometry)."""
-    if volume_node is None:
-        raise InputError("no input volume selected; choose a CT volume or a colour photo.")
+    _check_has_voxels(volume_node)
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     image = volume_node.GetImageData()
@@ -132,10 +131,18 @@ def array_and_geometry_from_volume_node(volume_node: Any) -> Tuple[np.ndarray, I
     return array, geometry_from_ijk_to_ras(matrix, image.GetDimensions())
 
 
+def _check_has_voxels(volume_node: Any) -> None:
+    """Refuse no volume, or a volume node that holds no image (e.g. one made by a script, not filled yet)."""
+    if volume_node is None:
+        raise InputError("no input volume selected; choose a CT volume or a colour photo.")
+    if volume_node.GetImageData() is None:
+        raise InputError(f"the input volume '{volume_node.GetName()}' holds no image (no voxels); load an image into it, "
+                         "or choose another volume.")
+
+
 def geometry_from_volume_node(volume_node: Any) -> ImageGeometry:
     """The LPS grid of a volume node, without copying its voxels (for checks and labels)."""
-    if volume_node is None or volume_node.GetImageData() is None:
-        raise InputError("no input volume selected; choose a CT volume or a colour photo.")
+    _check_has_voxels(volume_node)
     matrix = vtk.vtkMatrix4x4()
     volume_node.GetIJKToRASMatrix(matrix)
     return geometry_from_ijk_to_ras(matrix, volume_node.GetImageData().GetDimensions())
