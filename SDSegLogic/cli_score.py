@@ -16,7 +16,8 @@ lesions far apart) the slices between count as background, with a warning. Score
 not made for (its ReferencedSeriesSequence), it is scored with a warning. Warnings reach the report, the table
 and the CSV. A folder that is a DICOM series is one labelmap. Scores follow
 :mod:`SDSegLogic.overlap_metrics` (MONAI's conventions; both masks empty: Dice and IoU 1, as training's
-metrics), per segment, in mm and mL.
+metrics), per segment, in mm and mL; in pixels when either file is a picture (PNG, JPEG, TIFF, BMP), which stores
+no pixel size (with a warning saying so), and a picture of another size than the other file is refused.
 
 Segments are paired by name when both files carry names (two ``.seg.nrrd``; names compare
 case-insensitively and Unicode-normalised), else by label value; ``--pair PRED=REF`` (names or
@@ -32,13 +33,11 @@ to pair by name, and one comparison may be given to ``--pair`` once.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import sys
 import unicodedata
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
@@ -47,8 +46,14 @@ from .cli_report import Reporter
 from .errors import GeometryError, InputError
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
 from .score_grid import align_reference
+from .score_report import CSV_FIELDS, format_optional, report_text, write_report
 
-__all__ = ["run_score", "score_files", "pair_segments", "align_reference", "name_key"]
+__all__ = ["run_score", "score_files", "pair_segments", "align_reference", "name_key", "PIXEL_UNIT_WARNING",
+           "CSV_FIELDS", "format_optional", "report_text", "write_report"]  # the last four: score_report's
+
+#: said of every score of a picture (PNG, JPEG, TIFF, BMP): it reads as 1 mm pixels, having no pixel size
+PIXEL_UNIT_WARNING = ("a picture (PNG, JPEG, TIFF or BMP) stores no pixel size: its distances (HD95, ASSD, HD; the _mm "
+                      "fields) are in pixels and its volumes (the _ml fields) are pixel counts / 1000.")
 
 
 def name_key(name: str) -> str:
@@ -95,8 +100,15 @@ def union_mask(layers: np.ndarray, segments: Sequence[LabelSegment]) -> np.ndarr
 
 
 def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequence[str] = (),
-                  match: str = "auto") -> Tuple[List[Tuple[Tuple[LabelSegment, ...], Tuple[LabelSegment, ...]]], List[str], List[str]]:
+                  match: str = "auto", annotated: Sequence[int] = ()
+                  ) -> Tuple[List[Tuple[Tuple[LabelSegment, ...], Tuple[LabelSegment, ...]]], List[str], List[str]]:
     """Pair prediction and reference segments.
+
+    Args:
+        annotated: label values a labelmap reference annotates even where it lacks them (a test set's: those its
+            other references hold), so that a missing one is an empty target, paired by value without ``--pair``:
+            the prediction's segment of that value is scored against nothing (a false positive, Dice 0), and a
+            labelmap prediction without it too scores both empty (Dice 1), as training's metrics count them.
 
     Returns:
         ``(pairs, prediction_only, reference_only)``: the pairs to score (each side a tuple of
@@ -141,14 +153,32 @@ def pair_segments(prediction: LabelVolume, reference: LabelVolume, pairs: Sequen
     for segment in prediction.segments:
         partner = ref_by_key.pop(key(segment), None)
         if partner is None:
-            pred_only.append(segment.name)
+            pred_only.append(segment)
         else:
             matched.append(((segment,), (partner,)))
     if not prediction.named and not by_layer:
         # a labelmap holds only the labels it found: a reference segment whose value it lacks is a miss (Dice 0)
         matched += [((LabelSegment(f"label {s.value}", s.value),), (s,)) for s in ref_by_key.values()]
         ref_by_key = {}
-    return matched, pred_only, [s.name for s in ref_by_key.values()]
+    if not (by_name or by_layer or reference.named):
+        matched, pred_only = _empty_targets(matched, pred_only, reference, annotated, prediction.named)
+    return matched, [s.name for s in pred_only], [s.name for s in ref_by_key.values()]
+
+
+def _empty_targets(matched: List[Any], pred_only: List[LabelSegment], reference: LabelVolume, annotated: Sequence[int],
+                   named_prediction: bool) -> Tuple[List[Any], List[LabelSegment]]:
+    """``matched`` with a pair per ``annotated`` value the labelmap ``reference`` lacks (an empty target): the
+    prediction's segment of that value taken from ``pred_only``, or, for a labelmap prediction without it, an
+    empty one (both empty). A named prediction without that value has no segment to score."""
+    held = {s.value for s in reference.segments}
+    for value in sorted(set(int(v) for v in annotated) - held):
+        found = [s for s in pred_only if s.value == value]
+        if not found and named_prediction:
+            continue
+        pred_only = [s for s in pred_only if s.value != value]
+        empty = LabelSegment(f"label {value}", value)
+        matched.append(((found[0] if found else empty,), (empty,)))
+    return matched, pred_only
 
 
 def _values_repeat(volume: LabelVolume) -> bool:
@@ -206,8 +236,12 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
     return prediction, reference, [*prediction.warnings, *reference.warnings, *([warning] if warning else [])]
 
 
-def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
+def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto",
+                annotated: Sequence[int] = ()) -> Dict[str, Any]:
     """Read both files, align the reference, pair segments and score each pair.
+
+    Args:
+        annotated: label values a labelmap reference annotates where it lacks them (:func:`pair_segments`).
 
     Returns:
         A report: ``prediction``, ``reference``, ``grid`` (the grid scored on: the prediction's, or the
@@ -216,9 +250,14 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         ``segments`` (one dict per pair: names, values and the scores of
         :func:`~SDSegLogic.overlap_metrics.segment_scores`), ``mean_dice`` over the pairs
         (``None`` without pairs), ``prediction_only``, ``reference_only``, ``warnings`` (texts; e.g. a DICOM
-        SEG made for another series than the DICOM series it is scored against).
+        SEG made for another series than the DICOM series it is scored against, or :data:`PIXEL_UNIT_WARNING`),
+        ``reference_labels`` (the label values a labelmap reference holds; ``None`` for named segments).
+        ``grid["unit"]`` is ``"mm"``, or ``"pixel"`` when either file is a picture (PNG, JPEG, TIFF, BMP), which
+        stores no pixel size: distances (the ``*_mm`` fields) are then in pixels and volumes (``*_ml``) pixel
+        counts / 1000.
     """
     from .overlap_metrics import segment_scores
+    from .score_grid import is_picture
 
     prediction, reference, warnings = read_pair(Path(prediction_path), Path(reference_path))
     prediction_layers, reference_layers, grid = align_reference(prediction, reference)
@@ -227,7 +266,7 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         from .score_grid import on_drawn_slices
 
         prediction_layers, reference_layers, grid = on_drawn_slices(prediction_layers, reference_layers, grid, drawn)
-    matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match)
+    matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match, annotated)
     spacing = grid.spacing
     rows = []
     for pred_segments, ref_segments in matched:
@@ -236,79 +275,18 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
                      "prediction_values": [s.value for s in pred_segments],
                      "reference_segment": "+".join(s.name for s in ref_segments),
                      "reference_values": [s.value for s in ref_segments], **scores})
+    unit = "mm"
+    if any(is_picture(volume.path) for volume in (prediction, reference)):
+        unit = "pixel"  # a picture stores no pixel size: it reads as 1 mm pixels
+        warnings = [*warnings, PIXEL_UNIT_WARNING]
     return {
         "prediction": str(prediction.path), "reference": str(reference.path),
-        "grid": {"shape_ijk": list(grid.shape), "spacing_mm": list(spacing), "origin_lps_mm": list(grid.origin)},
+        "grid": {"shape_ijk": list(grid.shape), "spacing_mm": list(spacing), "origin_lps_mm": list(grid.origin),
+                 "unit": unit},
         "segments": rows, "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None,
         "prediction_only": pred_only, "reference_only": ref_only, "warnings": warnings,
+        "reference_labels": None if reference.named else [s.value for s in reference.segments],
     }
-
-
-def format_optional(value: Optional[float], digits: int) -> str:
-    """``value`` with ``digits`` decimals, or ``-`` when it is undefined (``None``)."""
-    return "-" if value is None else f"{value:.{digits}f}"
-
-
-def report_text(report: Dict[str, Any]) -> str:
-    """The human-readable table."""
-    grid = report["grid"]
-    lines = [f"prediction {report['prediction']}", f"reference  {report['reference']}",
-             f"grid {' x '.join(str(n) for n in grid['shape_ijk'])} voxels, spacing "
-             f"{' x '.join(f'{s:g}' for s in grid['spacing_mm'])} mm", ""]
-    names = [row["prediction_segment"] if row["reference_segment"].lower() == row["prediction_segment"].lower()
-             else f"{row['prediction_segment']} = {row['reference_segment']}" for row in report["segments"]]
-    width = max([28, *map(len, names)])  # whole names: two long ones cut to one width would read as one
-    header = (f"{'segment':<{width}} {'Dice':>6} {'IoU':>6} {'HD95 mm':>8} {'ASSD mm':>8} {'HD mm':>8} {'pred mL':>9} "
-              f"{'ref mL':>9}")
-    lines += [header, "-" * len(header)]
-    for name, row in zip(names, report["segments"]):
-        note = f"  ({row['distance_note']})" if row["distance_note"] else ""
-        distances = " ".join(f"{format_optional(row[key], 2):>8}" for key in ("hd95_mm", "assd_mm", "hd_mm"))
-        lines.append(f"{name:<{width}} {row['dice']:6.3f} {row['iou']:6.3f} {distances} "
-                     f"{row['volume_prediction_ml']:9.2f} {row['volume_reference_ml']:9.2f}{note}")
-    if not report["segments"]:
-        lines.append("(no segment pairs: see --pair)")
-    if report["mean_dice"] is not None:
-        lines.append(f"{'mean Dice':<{width}} {report['mean_dice']:6.3f}")
-    for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")):
-        if report[key]:
-            lines.append(f"only in the {side} (not scored): {', '.join(report[key])}")
-    lines += [f"warning: {text}" for text in report["warnings"]]
-    return "\n".join(lines) + "\n"
-
-
-CSV_FIELDS = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
-              "hd95_mm", "assd_mm", "hd_mm", "volume_prediction_ml", "volume_reference_ml", "voxels_prediction",
-              "voxels_reference", "distance_note", "warnings"]
-
-
-def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=list(fields), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        values = {k: row.get(k) for k in fields}
-        if "warnings" in values:
-            values["warnings"] = " | ".join(values["warnings"] or [])  # texts, not values joined by +
-        writer.writerow({k: ("" if v is None else "+".join(map(str, v)) if isinstance(v, list) else v) for k, v in values.items()})
-    return buffer.getvalue()
-
-
-def write_report(path: Path, report: Dict[str, Any]) -> None:
-    """Write the report as .json or .csv (one row per segment; per case and segment for folders; the warnings of
-    the file pair or case in the last column), atomically."""
-    from .io.atomic import atomic_output
-
-    if path.suffix.lower() != ".csv":
-        text = json.dumps(report, indent=2) + "\n"
-    elif "cases" in report:
-        from .cli_score_batch import batch_csv_rows
-
-        text = _csv_text(batch_csv_rows(report), ["case", *CSV_FIELDS])
-    else:
-        text = _csv_text([{**row, "warnings": report["warnings"]} for row in report["segments"]], CSV_FIELDS)
-    with atomic_output(path) as temp:
-        temp.write_text(text, encoding="utf-8")
 
 
 def run_score(args: argparse.Namespace) -> int:

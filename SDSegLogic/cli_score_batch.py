@@ -22,7 +22,10 @@ gives, per segment, the number of cases and the mean, standard deviation and med
 median HD95 and mean ASSD over the cases where both masks are non-empty (distances are undefined otherwise;
 ``HD95 n`` in the table counts them, e.g. ``3/5``); ``mean_dice`` is the mean over cases of each case's mean
 Dice. A prediction segment that ``--pair`` compares with several reference segments gets a row per
-comparison (``liver = 1``, ``liver = 2``).
+comparison (``liver = 1``, ``liver = 2``). A label that some labelmap reference of the test set holds is
+annotated in every case (without ``--pair``): where a case's reference lacks it, it is an empty target, so the
+prediction's false positive there scores Dice 0 and its absence from both files 1 (the method's convention, as
+training's metrics count it); a label no reference holds is listed, not scored. Scores of pictures are in pixels.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .cli import UsageError, describe_error, exit_code_for
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS
-from .cli_score import format_optional
+from .score_report import format_optional
 from .errors import InputError
 
 __all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "series_folder_problem",
@@ -278,11 +281,35 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
         cases.append({"case": case, **report})
     if len(usage_errors) == len(matched):
         raise usage_errors[0]  # the same mistake (a misspelt --pair) in every case: say it once
+    if not pairs and match != "name":
+        _score_empty_targets(cases, matched, match)
     scored = [c["mean_dice"] for c in cases if c.get("mean_dice") is not None]
     return {"predictions": str(predictions), "references": str(references), "cases": cases,
             "summary": _summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
             "prediction_only": pred_only, "reference_only": ref_only, "skipped": skipped,
             "first_error_code": first_error}
+
+
+def _score_empty_targets(cases: List[Dict[str, Any]], matched: Sequence[Tuple[str, Path, Path]], match: str) -> None:
+    """Score again, in place, each case whose labelmap reference lacks a label that another case's reference holds.
+
+    A labelmap holds only the labels it found, and one pair cannot tell a label it lacks from one never annotated;
+    the test set can: a label in some reference is annotated in every case, so where a reference lacks it, it is
+    an empty target (the prediction's false positive there scores Dice 0, its absence in both files 1, as the
+    method's convention and training's metrics count them; :func:`~SDSegLogic.cli_score.pair_segments`).
+    """
+    from .cli_score import score_files
+
+    annotated = sorted({v for case in cases for v in (case.get("reference_labels") or [])})
+    for index, (case, (_, pred, ref)) in enumerate(zip(cases, matched)):
+        held = case.get("reference_labels")
+        if held is None or "error" in case or not set(annotated) - set(held):
+            continue
+        try:
+            report = score_files(str(pred), str(ref), (), match, annotated)
+        except Exception:  # noqa: BLE001 - read once already; a file changed since keeps its first scores
+            continue
+        cases[index] = {"case": case["case"], **report}
 
 
 def batch_text(report: Dict[str, Any]) -> str:
@@ -300,11 +327,19 @@ def batch_text(report: Dict[str, Any]) -> str:
             unpaired = _unpaired(case)
             lines.append(f"{case['case']:<{width}} {format_optional(case['mean_dice'], 3):>9}  {names}"
                          + (f"; not scored: {unpaired}" if unpaired else ""))
-    # a case's warnings (e.g. a DICOM SEG made for another series) below the cases, not only in the JSON
-    lines += [f"warning, case {case['case']}: {text}" for case in report["cases"] for text in case.get("warnings", [])]
+    # a case's warnings (e.g. a DICOM SEG made for another series) below the cases, not only in the JSON; one
+    # line for a text that several cases share (each picture's pixel units), naming them
+    by_text: Dict[str, List[str]] = {}
+    for case in report["cases"]:
+        for text in case.get("warnings", []):
+            by_text.setdefault(text, []).append(case["case"])
+    lines += [f"warning, case{'s' if len(names) > 1 else ''} {', '.join(names)}: {text}"
+              for text, names in by_text.items()]
     width = max([28, *map(len, report["summary"])])
-    header = (f"{'segment':<{width}} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med mm':>11} "
-              f"{'HD95 n':>7} {'ASSD mm':>8}")
+    units = {case["grid"].get("unit", "mm") for case in report["cases"] if "grid" in case}
+    unit = "px" if units == {"pixel"} else "mm"  # pictures only: their distances are in pixels
+    header = (f"{'segment':<{width}} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med ' + unit:>11} "
+              f"{'HD95 n':>7} {'ASSD ' + unit:>8}")
     lines += ["", header, "-" * len(header)]
     for segment, row in report["summary"].items():
         covered = f"{row['cases_with_distances']}/{row['cases']}"  # cases with both masks non-empty

@@ -3,24 +3,49 @@
 The reference is permuted and flipped onto the prediction's axes exactly; when one file is a crop
 of the other's grid (Slicer's "crop to minimum extent") or they overlap on one lattice, both are
 placed on the smallest grid holding both, background outside a file's extent. Another grid is
-refused, naming both files, both grids and the remedy; files that share no voxel are refused too. A DICOM SEG
+refused, naming both files, both grids and the remedy; files that share no voxel are refused too, and so are a
+picture (PNG, JPEG, TIFF, BMP: no position in space) and a file of another size, which is no crop. A DICOM SEG
 drawn on a series of thicker slices is scored on its own slices only (:func:`on_drawn_slices`).
 """
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import GeometryError
+from .errors import GeometryError, InputError
 from .geometry import ImageGeometry, plan_reorientation
 from .io.label_files import LabelVolume
 
-__all__ = ["GRID_TOLERANCE", "align_reference", "describe_grid", "on_drawn_slices"]
+__all__ = ["GRID_TOLERANCE", "PICTURE_FORMATS", "align_reference", "describe_grid", "is_picture", "on_drawn_slices"]
 
 #: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
 GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
+#: formats that store no position, spacing or direction: every picture reads at the origin with 1 mm pixels
+PICTURE_FORMATS = ("png", "jpeg", "tiff", "bmp")
+
+
+def is_picture(path: Path) -> bool:
+    """True when ``path`` is a picture file (:data:`PICTURE_FORMATS`), by its content as the reader tells it."""
+    from .io.sniff import detect_format
+
+    try:
+        return path.is_file() and detect_format(path) in PICTURE_FORMATS
+    except (InputError, OSError):  # read already; a file that no longer sniffs is no picture here
+        return False
+
+
+def _picture_size_message(prediction: LabelVolume, reference: LabelVolume) -> str:
+    """Why a picture and a file of another size cannot be scored: a picture has no position, so no crop."""
+    sizes = [f"{volume.path} ({' x '.join(str(n) for n in volume.geometry.shape[:2])} pixels)"
+             for volume in (prediction, reference)]
+    width, height = reference.geometry.shape[:2]
+    return (f"the prediction {sizes[0]} and the reference {sizes[1]} differ in size, and a picture stores no position "
+            "in space, so one is not a crop of the other and their pixels cannot be paired. Score a mask made at the "
+            f"reference's own size ({width} x {height}; sdseg segment writes its mask at the input's size), or resize "
+            f"the prediction to {width} x {height} pixels with nearest-neighbour interpolation first.")
 
 
 def _grid_offset(prediction: ImageGeometry, other: ImageGeometry) -> Optional[np.ndarray]:
@@ -82,13 +107,15 @@ def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np
     The reference is permuted and flipped onto the prediction's axes. When one of the two is a
     crop of the other's grid (Slicer's *crop to minimum extent* when saving a segmentation), or
     they overlap on one lattice, both are placed on the smallest grid holding both, the voxels
-    outside a file's extent being background.
+    outside a file's extent being background; never when either is a picture (PNG, JPEG, TIFF, BMP), which stores
+    no position: pictures of two sizes are refused (a mask made at another size, not resampled back).
 
     Returns:
         ``(prediction layers, reference layers, grid)``: (L, K, J, I) arrays on ``grid``.
 
     Raises:
-        GeometryError: the reference is on another grid (naming both files and the remedy).
+        GeometryError: the reference is on another grid, or a picture is of another size than the other file
+            (naming both files and the remedy).
     """
     plan = plan_reorientation(reference.geometry, prediction.geometry.orientation_code())
     ref_layers = plan.apply(reference.layers, leading=1)
@@ -97,6 +124,9 @@ def align_reference(prediction: LabelVolume, reference: LabelVolume) -> Tuple[np
         grid.require_same(plan.target, what=str(reference.path), **GRID_TOLERANCE)
         return prediction.layers, ref_layers, grid
     except GeometryError:
+        other_size = tuple(plan.target.shape) != tuple(grid.shape)
+        if other_size and (is_picture(prediction.path) or is_picture(reference.path)):  # no position: no crop
+            raise GeometryError(_picture_size_message(prediction, reference)) from None
         offset = _grid_offset(grid, plan.target)
         if offset is None:
             raise GeometryError(_other_grid_message(prediction, reference, plan.target)) from None
