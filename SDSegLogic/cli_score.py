@@ -35,13 +35,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-import unicodedata
 from pathlib import Path
 from typing import Any, Dict, List, Sequence, Tuple
 
 import numpy as np
 
 from .cli import EXIT_OK, UsageError
+from .class_names import class_name_key
 from .cli_report import Reporter
 from .errors import GeometryError, InputError
 from .io.label_files import LabelSegment, LabelVolume, read_label_volume
@@ -57,9 +57,9 @@ PIXEL_UNIT_WARNING = ("a picture (PNG, JPEG, TIFF or BMP) stores no pixel size: 
 
 
 def name_key(name: str) -> str:
-    """How segment names compare: Unicode-normalised (NFC; a name typed on macOS may come decomposed, NFD),
-    without surrounding spaces, case-insensitive."""
-    return unicodedata.normalize("NFC", name).strip().casefold()
+    """How segment names compare: the one class-name rule, :func:`SDSegLogic.class_names.class_name_key`
+    (NFC, without surrounding whitespace, case-folded)."""
+    return class_name_key(name)
 
 
 def _find_one(volume: LabelVolume, key: str, role: str) -> LabelSegment:
