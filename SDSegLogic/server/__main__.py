@@ -18,6 +18,10 @@ SIGTERM and Ctrl-C shut the engine down like a ``shutdown`` request (a running j
 (waiting for ``--token-stdin``, importing torch, loading the model) ends it with one line on stderr and exit
 code 0 (:mod:`SDSegLogic.server.engine_signals`).
 
+``--registry PATH`` names the ``models.json`` a registry id given as ``--model`` resolves with (default
+``$SDSEG_REGISTRY``, else the checkout's; ``""``: none, the models folder only): a launcher with its own
+registry (the Slicer panel's) passes it, so that the engine loads the model the launcher resolved.
+
 ``--private-dir DIR`` names the directory a launcher made for this engine alone (it holds the token
 file; :class:`~SDSegLogic.server.process.EngineProcess` passes it). When the engine exits because its
 parent is gone (``--watch-stdin`` saw stdin close, or the ``ready`` line could not be written), it
@@ -48,6 +52,7 @@ from ..errors import SDSegError
 from .engine import EngineOptions, EngineServer
 from .engine_options import DEFAULT_UPLOAD_FLOOR_S, DEFAULT_UPLOAD_MIN_BYTES_PER_S, client_address, listen_failure_text, loopback_address
 from .engine_signals import StartInterrupted, interrupt_name, stop_on_signals, stop_start_on_sigterm
+from .engine_stdout import route_stdout_to_stderr, write_ready_line  # noqa: F401 - importable from here, as before
 from .log_text import log_safe
 from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
@@ -100,11 +105,25 @@ def read_token(args: argparse.Namespace) -> str:
     raise SDSegError("no token source: pass --token-file PATH (recommended), --token-env NAME or --token-stdin.")
 
 
-def resolve_model(spec: str) -> Path:
-    """A model folder path, or a registry id (``id`` or ``id@version``); see :mod:`SDSegLogic.registry`."""
-    from ..registry import resolve_model as resolve
+def resolve_model(spec: str, registry_path: Optional[str] = None) -> Path:
+    """The folder of a model folder path or a registry id (``id`` or ``id@version``); see :mod:`SDSegLogic.registry`.
 
-    return Path(resolve(spec).folder)
+    Args:
+        registry_path: ``--registry``: the ``models.json`` ids resolve with; ``""``: none (the models
+            folder only); None: ``$SDSEG_REGISTRY``, else the checkout's. A model folder needs no
+            registry (its entry is not used here): an unreadable ``--registry`` file does not stop it.
+    """
+    from ..errors import ModelCardError
+    from ..registry import Registry, resolve_model as resolve
+
+    registry = None
+    if registry_path is not None:
+        try:
+            registry = Registry() if not registry_path or Path(spec).expanduser().is_dir() else Registry.load(Path(registry_path).expanduser())
+        except ModelCardError as exc:  # its remedy names $SDSEG_REGISTRY: say which option named the file
+            raise ModelCardError(f"{exc} (the file of --registry {registry_path}: pass a readable models.json, or leave "
+                                 "--registry out)") from None
+    return Path(resolve(spec, registry=registry).folder)
 
 
 def _watch_stdin(server: EngineServer, parent_gone: threading.Event, private_dir: Optional[Path]) -> None:
@@ -168,7 +187,10 @@ def usable_threads(wanted: int) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m SDSegLogic.server", description="SDSeg engine: a warm model behind a loopback socket.")
-    p.add_argument("--model", required=True, help="model id from Resources/models.json, or a model folder")
+    p.add_argument("--model", required=True, help="model id from the registry (see --registry), or a model folder")
+    p.add_argument("--registry", default=None, metavar="PATH",
+                   help="models.json that --model ids resolve with (default: $SDSEG_REGISTRY, else the checkout's "
+                        "Resources/models.json); '' for none: ids resolve from the models folder only")
     p.add_argument("--device", default="auto", help="auto (CUDA when present), cpu, cuda, cuda:1 (default auto)")
     p.add_argument("--dtype", default=None, help="network precision: float32, float16 (default: faithful: fp16 encoder/decoder + fp32 UNet on CUDA, fp32 on CPU)")
     p.add_argument("--host", default="127.0.0.1",
@@ -271,19 +293,21 @@ def _main(args: argparse.Namespace, restore: Callable[[], None]) -> int:
              "pid": os.getpid(), "protocol": PROTOCOL_VERSION, "model_id": getattr(card, "model_id", ""), "device": str(predictor.device),
              "compiled_rows": predictor.compiled_rows,  # None: eager; else compiled packages run
              "startup_timings": {k: round(v, 3) for k, v in timings.items()}}
-    unwritable = write_ready_line(ready)
-    if isinstance(unwritable, BrokenPipeError):  # the parent died while the model loaded: nobody can learn the port
-        log.info("stdout is closed (the parent process is gone); not serving")
-        parent_gone.set()
-        server.stop("parent_exited")
-    elif unwritable is not None:  # stdout was never writable (">&-", "1</dev/null"): whoever started it knows the port
-        log.warning("cannot write the ready line (JSON) to stdout (%s); serving on %s:%d anyway. The line was: %s",
-                    unwritable, server.host, port, json.dumps(ready))
-    route_stdout_to_stderr()
-    if not parent_gone.is_set():
-        log.info("ready on %s:%d (model %s, device %s)%s", server.host, port, log_safe(ready["model_id"]), ready["device"],
-                 "" if ready["host"] == server.host else f"; clients on this machine connect to {ready['host']}")
+    # from here a second Ctrl-C raises KeyboardInterrupt (stop_on_signals): the ready line may block on a parent slow
+    # to read it, so the lines up to the serve loop are in the same try as the loop (a traceback there, before)
     try:
+        unwritable = write_ready_line(ready)
+        if isinstance(unwritable, BrokenPipeError):  # the parent died while the model loaded: nobody can learn the port
+            log.info("stdout is closed (the parent process is gone); not serving")
+            parent_gone.set()
+            server.stop("parent_exited")
+        elif unwritable is not None:  # stdout was never writable (">&-", "1</dev/null"): whoever started it knows the port
+            log.warning("cannot write the ready line (JSON) to stdout (%s); serving on %s:%d anyway. The line was: %s",
+                        unwritable, server.host, port, json.dumps(ready))
+        route_stdout_to_stderr()
+        if not parent_gone.is_set():
+            log.info("ready on %s:%d (model %s, device %s)%s", server.host, port, log_safe(ready["model_id"]), ready["device"],
+                     "" if ready["host"] == server.host else f"; clients on this machine connect to {ready['host']}")
         server.serve_forever()
     except KeyboardInterrupt:  # a second Ctrl-C while the shutdown waits for the job's batch: stop waiting, in one line
         print("sdseg-engine: interrupted again (Ctrl-C) while shutting down; stopped without waiting for the running job.",
@@ -298,45 +322,6 @@ def _main(args: argparse.Namespace, restore: Callable[[], None]) -> int:
     return 0
 
 
-def write_ready_line(ready: Dict[str, Any]) -> Optional[Exception]:
-    """Write ``ready`` as one JSON line to stdout; returns None when it was written, else why not.
-
-    Returns:
-        None; a ``BrokenPipeError`` when the reader went away (the parent died); another
-        ``OSError``, or an ``AttributeError`` for no stdout at all, when stdout was never writable
-        (started with ``>&-`` or read-only ``1</dev/null``). The engine used to die on the last
-        two with a traceback (exit code 1) although it could serve a client that knows the port.
-    """
-    try:
-        sys.stdout.write(json.dumps(ready) + "\n")
-        sys.stdout.flush()
-    except (AttributeError, OSError, ValueError) as exc:  # AttributeError: sys.stdout is None; ValueError: closed file
-        return exc
-    return None
-
-
-def route_stdout_to_stderr() -> None:
-    """Send everything written to stdout from now on to stderr (the engine log).
-
-    The parent reads the engine's stdout only until the ``ready`` line. Anything a library prints
-    later would fill that pipe (about 64 KiB) and then block the printing thread, a running job
-    included, while pings still answer: a hang nobody could see. Both the Python object and file
-    descriptor 1 (C extensions write to it directly) are pointed at stderr.
-    """
-    if sys.stdout is None:  # started without stdout (">&-"): descriptor 1 may be in use for something else now
-        sys.stdout = sys.stderr
-        return
-    try:
-        sys.stdout.flush()
-    except (OSError, ValueError):  # the parent stopped reading, or stdout was never writable; the rest goes to stderr below
-        pass
-    try:
-        os.dup2(sys.stderr.fileno(), sys.stdout.fileno())
-    except (AttributeError, OSError, ValueError):  # no real descriptors (embedded, redirected in-process)
-        pass
-    sys.stdout = sys.stderr
-
-
 def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, float]]:
     """Import torch, load the model, apply the compile policy and warm up; returns (predictor, timings)."""
     timings: Dict[str, float] = {}
@@ -348,7 +333,7 @@ def _load(args: argparse.Namespace) -> Tuple[Any, Dict[str, float]]:
     from ..pipeline import SDSegPipeline
 
     timings["import_s"] = time.perf_counter() - started
-    folder = resolve_model(args.model)
+    folder = resolve_model(args.model, args.registry)
     log.info("loading model from %s on %s", folder, args.device)
     mark = time.perf_counter()
     predictor = SDSegPipeline.from_pretrained(folder, device=args.device, dtype=args.dtype)

@@ -15,6 +15,7 @@ from ..errors import CancelledError, CheckpointError, GeometryError, InputError,
 from ..geometry import ImageGeometry
 from ..segment_options import MAX_SAMPLES, MAX_STEPS
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
+from .wire_values import finite_json
 
 __all__ = ["SegmentRequest", "parse_segment_request", "classify_exception", "engine_info", "DEFAULT_OPTIONS"]
 
@@ -194,7 +195,8 @@ def engine_info(predictor: Any, options: Any, busy: bool) -> Dict[str, Any]:
     info: Dict[str, Any] = {
         "protocol": PROTOCOL_VERSION,
         "engine_version": __version__,
-        "model_card": card.to_dict() if hasattr(card, "to_dict") else None,
+        # NaN/inf (a training metric) as null: one such value made the whole info reply internal_error
+        "model_card": finite_json(card.to_dict()) if hasattr(card, "to_dict") else None,
         "device": str(device) if device is not None else "unknown",
         "dtype": str(getattr(predictor, "dtype", "")).replace("torch.", ""),
         "unet_dtype": str(getattr(predictor, "unet_dtype", getattr(predictor, "dtype", ""))).replace("torch.", ""),

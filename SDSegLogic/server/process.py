@@ -86,7 +86,8 @@ class EngineProcess:
         child_env = dict(os.environ)
         child_env["PYTHONPATH"] = package_root + os.pathsep + child_env.get("PYTHONPATH", "")
         child_env.update(env or {})
-        args = [python or sys.executable, "-m", "SDSegLogic.server", "--model", str(model), "--device", device,
+        # "--model=VALUE": a separate value starting with "-" (a folder named "-tiny") was read as an option (exit code 2)
+        args = [python or sys.executable, "-m", "SDSegLogic.server", f"--model={model}", f"--device={device}",
                 "--token-file", str(token_file), "--watch-stdin", "--private-dir", str(token_dir), *extra_args]
         try:
             with open(log_path, "ab") as log_handle:

@@ -15,7 +15,7 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
 
-__all__ = ["short_repr", "whole_number", "job_id_text", "request_job_id", "geometry_to_json", "geometry_from_json"]
+__all__ = ["short_repr", "whole_number", "job_id_text", "request_job_id", "finite_json", "geometry_to_json", "geometry_from_json"]
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
@@ -55,6 +55,22 @@ def job_id_text(value: Any) -> str:
     if isinstance(value, str):
         return value
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` (JSON data: dicts, lists, numbers, strings) with every NaN or infinite float replaced by None (``null``).
+
+    Frames are encoded with ``allow_nan=False`` (NaN is not JSON); data the engine only passes on, such
+    as a model card's free-form ``training`` record (a test metric ``hd95`` of ``Infinity`` for an empty
+    prediction, written by ``json.dumps``), would otherwise make the whole reply unencodable.
+    """
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {key: finite_json(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(item) for item in value]
+    return value
 
 
 def geometry_to_json(geometry: ImageGeometry) -> Dict[str, Any]:
