@@ -259,7 +259,7 @@ def build_parser() -> argparse.ArgumentParser:
     seg.add_argument("--dicom-seg", metavar="P",
                      help="also write a DICOM Segmentation (.dcm, e.g. ct.seg.dcm) referencing the input DICOM "
                           'series, for PACS (DICOM inputs only; pip install "sdseg[dicom]")')
-    seg.add_argument("--format", default="seg.nrrd", choices=[e[1:] for e in SEGMENTATION_EXTENSIONS if e != ".dcm"],
+    seg.add_argument("--format", default=None, choices=[e[1:] for e in SEGMENTATION_EXTENSIONS if e != ".dcm"],
                      help="segmentation format when OUT is a folder (default seg.nrrd)")
     seg.add_argument("--frame", type=_frame, default=None, metavar="N|all",
                      help="frame of a 4-D input (time series, multi-echo) or page of a multi-page picture to segment "

@@ -12,22 +12,45 @@ import errno
 import os
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List
+from typing import TYPE_CHECKING, Dict, List, Optional
 
-from .cli import OutputError, UsageError
+from .cli import SEGMENTATION_EXTENSIONS, OutputError, UsageError
 from .cli_cancel import interrupts_deferred
 from .errors import InputError
 
 if TYPE_CHECKING:
     from .cli_segment import Job
 
-__all__ = ["check_outputs", "dicom_sources", "FOLDER_OUTPUT_ENDINGS"]
+__all__ = ["check_outputs", "check_format_option", "dicom_sources", "FOLDER_OUTPUT_ENDINGS"]
 
 #: endings of the files ``sdseg segment`` names after each input when an output option is a folder
 #: (``ct001.prob.nrrd``); the segmentation itself ends in ``.{--format}``. ``sdseg score`` skips the
 #: map and picture endings when it lists the cases of a results folder.
 FOLDER_OUTPUT_ENDINGS: Dict[str, str] = {"probabilities": ".prob.nrrd", "uncertainty": ".uncertainty.nrrd",
                                          "preview": ".preview.png", "dicom_seg": ".seg.dcm"}
+
+
+def check_format_option(output: str, fmt: Optional[str]) -> None:
+    """Refuse a ``--format`` that contradicts the ending of a file ``-o`` (it names folder outputs' format only).
+
+    ``-o ct.nrrd --format nii.gz`` wrote NRRD without a word: the ending chose the format and
+    ``--format`` was ignored.
+
+    Args:
+        output: the ``-o`` file name, with a supported segmentation ending.
+        fmt: the ``--format`` value given (``"nii.gz"``, ...), or None when the option was not given.
+
+    Raises:
+        UsageError: naming both values and the remedy.
+    """
+    if fmt is None:
+        return
+    ending = next(e for e in SEGMENTATION_EXTENSIONS if output.lower().endswith(e))
+    chosen = ".seg.dcm" if ending == ".dcm" else ending  # ct.dcm is a DICOM SEG as well
+    if chosen != "." + fmt:
+        raise UsageError(f"--format {fmt}: -o {output} is a file, and its ending {ending} already chooses the "
+                         f"{chosen[1:]} format (--format only names the format of outputs written into a folder). "
+                         f"Name the file with the ending .{fmt}, or leave out --format.")
 
 
 def _flag(kind: str) -> str:

@@ -32,7 +32,8 @@ from .cli import (
 from .cli_cancel import CancelFlag
 from .cli_frames import FRAME_ALL, expand_frames, frame_fields, summarise
 from .cli_input_checks import check_inputs_before_loading
-from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, check_outputs, dicom_sources
+from .cli_outputs import (FOLDER_OUTPUT_ENDINGS, _flag, _option, _write_outputs, check_format_option, check_outputs,
+                          dicom_sources)
 from .cli_sampling import check_sampling_counts, check_steps_for_model
 from .device import slow_cpu_dtype_note
 from .errors import CancelledError, InputError
@@ -107,13 +108,14 @@ def plan_jobs(args: argparse.Namespace) -> List[Job]:
                                  "this must be a folder too; give a folder, or -o a file name for one input.")
         for job in jobs:
             stem = input_stem(job.input)  # as the user spelled it; only the clash check ignores case
-            job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format}"
+            job.outputs["segmentation"] = Path(out) / f"{stem}.{args.format or 'seg.nrrd'}"
             for kind, value in extras.items():
                 if value:
                     job.outputs[kind] = Path(value) / f"{stem}{FOLDER_OUTPUT_ENDINGS[kind]}"
     else:
         if not _has_extension(out, SEGMENTATION_EXTENSIONS):
             raise UsageError(f"-o {out}: unsupported extension; use one of {', '.join(SEGMENTATION_EXTENSIONS)} or a folder.")
+        check_format_option(out, getattr(args, "format", None))
         jobs[0].outputs["segmentation"] = Path(out)
         for kind, value in extras.items():
             if not value:

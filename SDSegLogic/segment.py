@@ -32,6 +32,7 @@ from .errors import GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
 from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, value_range,
                             warn_if_raw_ct)
+from .segment_value_checks import warn_if_dim_picture
 from .segment_loop import _run_overlapped, _run_sequential, cancel_keyword
 from .segment_options import check_segment_options
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
@@ -239,6 +240,7 @@ def segment_array(array: np.ndarray, geometry: ImageGeometry, predictor: SlicePr
             volume, _ = check_finite(volume, card.intensity, nan_policy, source)  # rejects, or fills and warns
             low, high = value_range(volume)
         warn_if_raw_ct(volume, card, source, known_range=(low, high))
+        warn_if_dim_picture(card, (low, high), source)
         if card.intensity.kind == "minmax" and plan.channel_mode != "luminance":
             reference: Optional[np.ndarray] = np.array([low, high], dtype=np.float32)
         else:

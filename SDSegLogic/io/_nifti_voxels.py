@@ -20,6 +20,7 @@ float64.
 from __future__ import annotations
 
 import math
+import warnings
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -177,6 +178,28 @@ def integer_rescale(header: Dict[str, Any]) -> Optional[Tuple[int, int, np.dtype
     return None
 
 
+def _zero_non_finite(path: Path, voxels: np.ndarray) -> None:
+    """Set NaN/infinite float voxels to 0 in place, as ITK (and so 3D Slicer) reads them, and warn.
+
+    Once zeroed, the engine's NaN policy can no longer see them: a NaN background (e.g. a masked
+    PET or fMRI map) would be segmented as value 0 (soft tissue in a CT window) without a word.
+
+    Args:
+        path: the file, named in the warning.
+        voxels: (K, J, I) or (J, I) float voxels, native byte order, writable.
+    """
+    bad = ~np.isfinite(voxels)
+    count = int(np.count_nonzero(bad))
+    if not count:
+        return
+    first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad.reshape(-1))), voxels.shape))
+    voxels[bad] = 0
+    warnings.warn(f"{path}: {count} voxel value(s) are NaN or infinite (first at index (k, j, i) = {first}); "
+                  "they are read as 0, as 3D Slicer (ITK) reads NIfTI files, and segmented as 0. If they mark "
+                  "missing data, replace them with a value outside the structures (e.g. the background) and "
+                  "save the image again.", stacklevel=2)
+
+
 def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool, exact: bool = False) -> np.ndarray:
     """The voxels of a fast-path NIfTI-1 file (see :func:`fast_path_dtype`), as SimpleITK returns them.
 
@@ -218,7 +241,7 @@ def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool, exact: 
     if not stored.isnative:
         voxels = voxels.astype(native)
     if native.kind == "f":  # the NIfTI library under ITK stores non-finite values as 0
-        voxels[~np.isfinite(voxels)] = 0
+        _zero_non_finite(path, voxels)
     scale = nifti_rescale(header)
     if scale is None:
         return voxels
