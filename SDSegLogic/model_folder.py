@@ -208,8 +208,8 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
     """Load ``state`` into ``module`` after checking names and shapes, naming every problem.
 
     Raises:
-        WeightsMismatchError: listing missing keys, unexpected keys, shape mismatches and integer or
-            bool tensors given for floating-point parameters (or the reverse).
+        WeightsMismatchError: listing missing keys, unexpected keys, shape mismatches and integer, bool or
+            8-bit float tensors given for floating-point parameters (or floats for integer ones).
     """
     expected = module.state_dict()
     missing = sorted(set(expected) - set(state))
@@ -219,12 +219,13 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
         for k in set(expected) & set(state)
         if tuple(state[k].shape) != tuple(expected[k].shape)
     )
-    # an integer or bool tensor where the model holds floats (or the reverse) is not a weight of this model;
-    # torch would refuse it with a bare RuntimeError
+    # an integer or bool tensor where the model holds floats (or the reverse) is not a weight of this model (torch
+    # would refuse it with a bare RuntimeError); an 8-bit float (3 mantissa bits) would be upcast without a word
     wrong_type = sorted(
         f"{k}: file {str(state[k].dtype).replace('torch.', '')} vs model {str(expected[k].dtype).replace('torch.', '')}"
         for k in set(expected) & set(state)
         if state[k].is_floating_point() != expected[k].is_floating_point()
+        or (state[k].is_floating_point() and state[k].element_size() < 2)
     )
     if missing or unexpected or wrong or wrong_type:
         parts = []
@@ -235,7 +236,8 @@ def load_state_dict_checked(module: "torch.nn.Module", state: Dict[str, "torch.T
         if wrong:
             parts.append(f"wrong shape {len(wrong)}: {_abbrev(wrong)}")
         if wrong_type:
-            parts.append(f"wrong dtype {len(wrong_type)}: {_abbrev(wrong_type)}")
+            parts.append(f"wrong dtype {len(wrong_type)}: {_abbrev(wrong_type)} (weights are float16, bfloat16, "
+                         "float32 or float64)")
         raise WeightsMismatchError(
             f"{source}: weights do not match the architecture in config.json ({'; '.join(parts)}). "
             "Check that config.json belongs to these weights."

@@ -12,13 +12,17 @@ which calls :func:`import_zip`. The archive is treated as untrusted:
   :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked, a ``model_card.json``
   and a ``config.json`` of at most 1 MiB each (both are read whole), and a member may not unpack
   to more than its header says;
+* the archive holds one model: several model folders, or a second ``model_card.json`` inside the
+  model's folder, are refused by name;
 * the model card is read from the archive first: its ``model_id`` and ``version`` must be
-  folder-safe, and every weight file it lists must lie inside the folder and match its sha256;
+  folder-safe, and every weight file it lists must lie inside the folder, be a member of the
+  archive (checked before extraction; refusals name members, not the staging folder) and match its sha256;
 * the cache's disk must have room for the unpacked model (:class:`InsufficientSpaceError`, raised
   before anything is written, names the bytes needed and free);
 * the zip's own sha256 is checked against the caller's value and the registry entry, if known;
 * every weight tensor's shape (read from the safetensors headers, no tensor loaded) must be the one the
-  zip's ``config.json`` gives it (:mod:`SDSegLogic.weight_shapes`; skipped where torch is not installed);
+  zip's ``config.json`` gives it, and the headers' offsets must be the ones safetensors loads
+  (:mod:`SDSegLogic.weight_shapes`; skipped where torch is not installed);
 * no member's data may run into another member's (the "overlapping files" zip bomb, which makes
   a small archive unpack to many times the largest size one compressed stream can reach);
 * extraction goes to a staging folder in the model's cache folder ``<home>/<id>``, moved into
@@ -39,6 +43,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import posixpath
 import re
 import shutil
 import tempfile
@@ -211,6 +216,13 @@ def _install(zf: zipfile.ZipFile, plan: ArchivePlan, card: "ModelCard", archive:
                 f"{archive}: the model card lists weight file {rel!r} outside the model folder; "
                 "an imported model must contain all its weights (copy the shared file into the zip)."
             )
+    members = {rel for _, rel in plan.files}
+    absent = sorted(rel for rel in card.weights if posixpath.normpath(rel) not in members)
+    if absent:  # found before GBs are unpacked, and named as the zip's members (not a removed staging folder)
+        raise CheckpointError(
+            f"{archive}: the model card lists weight file(s) {', '.join(repr(plan.prefix + rel) for rel in absent)} "
+            "that the zip does not hold (names must match in letter case); zip the complete model folder again."
+        )
     entry = registry.get(card.model_id, card.version)
     if entry is not None and entry.sha256 and entry.sha256 != digest:
         raise CheckpointError(
@@ -228,8 +240,9 @@ def _install(zf: zipfile.ZipFile, plan: ArchivePlan, card: "ModelCard", archive:
         if (staged.model_id, staged.version) != (card.model_id, card.version):
             raise CheckpointError(f"{archive}: changed while it was being imported; import it again.")
         problems = verify_model_folder(staging)
-        if problems:
-            raise CheckpointError(f"{archive}: the model inside fails verification: " + " ".join(problems))
+        if problems:  # named as members of the zip: the staging folder is removed before the user reads this
+            text = " ".join(problems).replace(f"{staging}{os.sep}", plan.prefix).replace(str(staging), plan.prefix or ".")
+            raise CheckpointError(f"{archive}: the model inside fails verification: {text}")
         check_folder_shapes(staging, source=str(archive))  # headers only: a wrong config.json is refused here
         record = {"zip": archive.name, "zip_sha256": digest, "installed_utc": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
         (staging / INSTALL_RECORD).write_text(json.dumps(record, indent=2) + "\n", encoding="utf-8")

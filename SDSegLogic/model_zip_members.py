@@ -19,7 +19,7 @@ import zipfile
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict, List, Optional, Tuple
+from typing import TYPE_CHECKING, AbstractSet, Dict, List, Optional, Tuple
 
 from .errors import CheckpointError, ModelCardError
 
@@ -190,10 +190,12 @@ def plan_archive(zf: zipfile.ZipFile, archive: Path) -> ArchivePlan:
         tops = {rel.split("/", 1)[0] for rel in names}
         prefix = tops.pop() + "/" if len(tops) == 1 else None
         if prefix is None or prefix + "model_card.json" not in names:
+            _refuse_several_models(names, archive)
             raise CheckpointError(
                 f"{archive}: no model_card.json at the top of the archive or of its single top-level folder; "
                 "this is not an SDSeg model zip."
             )
+    _refuse_several_models(names - {prefix + "model_card.json"}, archive, inside=prefix)
     for info, rel in files:
         if not rel.startswith(prefix):
             raise UnsafeArchiveError(f"{archive}: member {rel!r} lies outside the model folder {prefix!r}.")
@@ -201,6 +203,26 @@ def plan_archive(zf: zipfile.ZipFile, archive: Path) -> ArchivePlan:
             raise UnsafeArchiveError(f"{archive}: {rel} unpacks to {info.file_size} bytes (a model's config.json is at "
                                      f"most {MAX_CONFIG_BYTES}); refusing the archive.")
     return ArchivePlan(tuple((info, rel[len(prefix):]) for info, rel in files), prefix, unpacked)
+
+
+def _refuse_several_models(names: AbstractSet[str], archive: Path, inside: Optional[str] = None) -> None:
+    """Refuse an archive holding more than one model: several top-level model folders, or (``inside``: the
+    model's folder prefix) a second model card in a sub-folder of the model, which would be installed inside it.
+
+    Raises:
+        UnsafeArchiveError: naming the model cards found and the remedy (one zip per model).
+    """
+    cards = sorted(rel for rel in names if rel.rsplit("/", 1)[-1].casefold() == "model_card.json")
+    if inside is not None and cards:
+        raise UnsafeArchiveError(
+            f"{archive}: besides the model card {inside}model_card.json it holds {', '.join(map(repr, cards[:4]))}, "
+            "another model inside the model's folder; a model zip holds one model: zip each model folder on its own."
+        )
+    if inside is None and len(cards) > 1:
+        raise UnsafeArchiveError(
+            f"{archive}: holds {len(cards)} models ({', '.join(map(repr, cards[:4]))}) but a model zip holds one: "
+            "zip each model folder on its own and import each zip."
+        )
 
 
 def read_planned_card(zf: zipfile.ZipFile, plan: ArchivePlan, archive: Path) -> "ModelCard":

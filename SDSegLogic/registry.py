@@ -132,12 +132,21 @@ class Registry:
 
     @classmethod
     def load(cls, path: Optional[PathLike] = None) -> "Registry":
-        """Read ``path`` (default :func:`default_registry_path`); no file gives an empty registry."""
+        """Read ``path`` (default :func:`default_registry_path`); no file gives an empty registry.
+
+        Raises:
+            ModelCardError: naming the file and the remedy: missing, unreadable, not JSON, a key given twice in
+                one JSON object (json would keep the last and hide the first), or an entry the schema refuses.
+        """
         path = Path(path) if path is not None else default_registry_path()
         if path is None:
             return cls()
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_unique_keys)
+        except _DuplicateKeyError as exc:  # json keeps the last: the models of the first "models" list would vanish
+            raise ModelCardError(f"{path}: the key {exc.key!r} appears twice in one JSON object; json keeps only the "
+                                 "last one, which would hide what the first holds (e.g. a whole \"models\" list). Merge "
+                                 "the two into one key.") from None
         except FileNotFoundError:
             raise ModelCardError(f"{path}: model registry not found; unset ${REGISTRY_ENV} or point it to a models.json.") from None
         except (json.JSONDecodeError, UnicodeDecodeError) as exc:
@@ -173,6 +182,24 @@ class Registry:
         if not entry.path or self.root is None:
             return None
         return self.root / entry.path
+
+
+class _DuplicateKeyError(ValueError):
+    """A key given twice in one object of the registry's JSON (``key``: the key)."""
+
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _unique_keys(pairs: List[Tuple[str, object]]) -> dict:
+    """``object_pairs_hook`` of the registry's JSON: a key given twice in one object is an error, not "last wins"."""
+    seen: dict = {}
+    for key, value in pairs:
+        if key in seen:
+            raise _DuplicateKeyError(key)
+        seen[key] = value
+    return seen
 
 
 def default_registry_path() -> Optional[Path]:

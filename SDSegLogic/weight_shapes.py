@@ -8,13 +8,15 @@ initialisation) and compares. :func:`check_shapes` does the same for tensors in 
 official checkpoint). A mismatch names the tensor, both shapes and the ``config.json`` keys that set
 that tensor's shape (found by building the model with each key changed: :func:`_keys_setting`); tensors
 missing or beyond the model's, and integer or boolean tensors (every weight is floating point), are
-refused by name too.
+refused by name too, and so are 8-bit floating-point ones (too coarse to be the weights).
 """
 
 from __future__ import annotations
 
 import dataclasses
 import json
+import math
+import os
 import struct
 from pathlib import Path
 from typing import Dict, List, Mapping, Optional, Sequence, Tuple
@@ -31,8 +33,13 @@ _MAX_HEADER = 100 * 1024 * 1024
 INSTALLED_NOTHING = "Nothing was installed."
 #: config sections that hold architecture sizes (the schedule and top-level fields set no weight shape)
 _SECTIONS = ("unet", "autoencoder", "condition_encoder", "fast_decoder")
-#: safetensors dtypes of floating-point tensors
-_FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64", "F8_E4M3", "F8_E5M2"})
+#: safetensors dtypes a weight may be stored as: the floating-point types of at least 16 bits (an 8-bit float such
+#: as F8_E4M3 keeps 3 mantissa bits: loaded, it is upcast without a word and the single denoising step amplifies
+#: the rounding); :data:`SDSegLogic.model_folder.WEIGHT_DTYPES` is the same list for loaded tensors
+_FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
+#: bytes per element of the safetensors dtypes (a dtype not listed is left to safetensors' own check)
+_DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,
+                "I32": 4, "U32": 4, "F32": 4, "I64": 8, "U64": 8, "F64": 8}
 
 
 def safetensors_shapes(path: Path) -> Dict[str, Shape]:
@@ -44,8 +51,13 @@ def safetensors_shapes(path: Path) -> Dict[str, Shape]:
     return {name: shape for name, (_, shape) in _header(path).items()}
 
 
-def _header(path: Path) -> Dict[str, Tuple[str, Shape]]:
-    """Tensor name -> (safetensors dtype such as ``"F32"``, shape) from the file's header."""
+def _header(path: Path, name: Optional[str] = None) -> Dict[str, Tuple[str, Shape]]:
+    """Tensor name -> (safetensors dtype such as ``"F32"``, shape) from the file's header; ``name``: how errors
+    name the file (default its path; a zip import names the member, not its staging folder).
+
+    The header's ``data_offsets`` are checked as ``safetensors`` checks them when it loads the file
+    (:func:`_check_offsets`), so a header that lies about sizes or offsets is refused here too.
+    """
     try:
         with open(path, "rb") as fh:
             head = fh.read(8)
@@ -53,10 +65,38 @@ def _header(path: Path) -> Dict[str, Tuple[str, Shape]]:
             if not 2 <= size <= _MAX_HEADER:
                 raise ValueError(f"header length {size}")
             table = json.loads(fh.read(size).decode("utf-8"))
-        return {name: (str(entry["dtype"]), tuple(int(n) for n in entry["shape"]))
-                for name, entry in table.items() if name != "__metadata__"}
+            data_bytes = os.fstat(fh.fileno()).st_size - 8 - size
+        found = {name: (str(entry["dtype"]), tuple(int(n) for n in entry["shape"]))
+                 for name, entry in table.items() if name != "__metadata__"}
+        _check_offsets({name: table[name]["data_offsets"] for name in found}, found, data_bytes)
+        return found
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({exc}); re-export the model.") from None
+        raise CheckpointError(f"{name or path}: not a readable safetensors file ({exc}); re-export the model.") from None
+
+
+def _check_offsets(offsets: Mapping[str, Sequence[int]], found: Mapping[str, Tuple[str, Shape]], data_bytes: int) -> None:
+    """Refuse ``data_offsets`` that ``safetensors`` refuses when loading: each tensor's bytes must follow the
+    previous tensor's without gap or overlap (two tensors sharing bytes), span its dtype's size times its element
+    count, and the last must end where the file ends.
+
+    Raises:
+        ValueError: naming the tensor and the offsets.
+    """
+    end = 0
+    for name, (begin, stop) in sorted(((n, tuple(int(v) for v in o)) for n, o in offsets.items()),
+                                      key=lambda item: item[1]):
+        if begin != end:
+            raise ValueError(f"tensor {name!r} starts at data byte {begin}, not where the previous one ends ({end}): "
+                             "tensors overlap or leave a gap")
+        dtype, shape = found[name]
+        width = _DTYPE_BYTES.get(dtype)
+        if width is not None and stop - begin != width * math.prod(shape):
+            raise ValueError(f"tensor {name!r} is {dtype} {list(shape)} ({width * math.prod(shape)} bytes) but its "
+                             f"data_offsets span {stop - begin} bytes")
+        end = stop
+    if end != data_bytes:
+        raise ValueError(f"the header's tensors end at data byte {end} but the file holds {data_bytes} data bytes "
+                         "(truncated, or the header lies about the sizes)")
 
 
 def _expected(config: SDSegConfig) -> Dict[str, Dict[str, Shape]]:
@@ -180,7 +220,7 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None, outcome: str
         outcome: the messages' last sentence (default: for an import, nothing was installed).
 
     Raises:
-        WeightsMismatchError: as :func:`check_shapes`, or a tensor stored as an integer or boolean type;
+        WeightsMismatchError: as :func:`check_shapes`, or a tensor stored as an integer, boolean or 8-bit float type;
             CheckpointError: a header that cannot be read.
     """
     import importlib.util
@@ -196,12 +236,13 @@ def check_folder_shapes(folder: Path, source: Optional[str] = None, outcome: str
     for component in stored_components(config):
         names = (weight_file_name(component), weight_file_name(component, "fp16"))
         for rel in sorted(rel for rel in card.weights if Path(rel).name in names):
-            table = _header(folder / rel)
+            table = _header(folder / rel, f"{source}: {rel}" if source else None)
             parts.append((f"{source or folder}: {rel}", component, {k: shape for k, (_, shape) in table.items()}))
             not_float += [f"{source or folder}: {rel}: tensor {k!r} is stored as {dtype}" for k, (dtype, _) in
                           sorted(table.items()) if dtype not in _FLOAT_DTYPES]
     check_shapes(config, parts, outcome=outcome)
-    if not_float:  # every weight of the SDSeg networks is floating point; the load refuses integers and booleans
+    if not_float:  # every weight of the SDSeg networks is floating point of >= 16 bits; the load refuses the others
         raise WeightsMismatchError("; ".join(not_float[:3]) + (f" (and {len(not_float) - 3} more)" if len(not_float) > 3
-                                   else "") + ", but the model's weights are floating point (F32, F16 or BF16): "
-                                   f"re-export the model. {outcome}")
+                                   else "") + ", but the model's weights are stored as F32, F16, BF16 or F64 "
+                                   "(integers, booleans and 8-bit floats are not): re-export the model in full or half "
+                                   f"precision. {outcome}")

@@ -127,7 +127,9 @@ def convert_official_state(
         by_flat = {k.replace(".", ""): k for k in raw_unet}
         missing = sorted(set(by_flat) - set(ema))
         if missing:
-            raise CheckpointError(f"{source}: EMA copy lacks {len(missing)} UNet tensors (e.g. {missing[:3]}); pass prefer_ema=False.")
+            named = ", ".join(f"model_ema.diffusion_model{k} (of model.diffusion_model.{by_flat[k]})" for k in missing[:3])
+            raise CheckpointError(f"{source}: the EMA copy of the UNet lacks {len(missing)} tensor(s), e.g. {named}; "
+                                  "import the training weights (model.diffusion_model.*) instead with prefer_ema=False.")
         unet_src = {by_flat[k]: v for k, v in ema.items() if k in by_flat}
         ema_extra = sorted(f"model_ema.diffusion_model{k}" for k in ema if k not in by_flat)  # reported, not loaded
     else:
@@ -136,6 +138,7 @@ def convert_official_state(
     levels = len(config.autoencoder.block_out_channels)
     autoencoder = ldm_vae_to_diffusers(strip_prefix(state, "first_stage_model."), levels)
     cond = strip_prefix(state, "cond_stage_model.")
+    _refuse_foreign_cond_stage(cond, source)
     condition_encoder = ldm_vae_to_diffusers({k: v for k, v in cond.items() if k.startswith("encoder.")}, levels)
     condition_encoder.update({k: v for k, v in cond.items() if k.startswith("out.")})
 
@@ -163,6 +166,24 @@ def convert_official_state(
             )
     report = ImportReport(used_ema, scale_factor, num_classes, unexpected, ignored, schedule_diff)
     return config, {"unet": unet, "condition_encoder": condition_encoder, "autoencoder": autoencoder}, report
+
+
+def _refuse_foreign_cond_stage(cond: Dict[str, "torch.Tensor"], source: str) -> None:
+    """Refuse a checkpoint without SDSeg's vision encoder (``cond_stage_model.encoder.*``), naming what it holds.
+
+    Otherwise the shape check reported 50-odd missing condition-encoder tensors (or a 4-channel ``conv_in``)
+    and told the user to fix a config they never wrote: an unconditional LDM (LSUN-Churches) or a model
+    conditioned on text or classes is not a segmentation model, whatever the config.
+    """
+    if any(k.startswith("encoder.") for k in cond):
+        return
+    what = (f"its cond_stage_model.* tensors are of another conditioning model (e.g. "
+            f"{', '.join('cond_stage_model.' + k for k in sorted(cond)[:3])})" if cond
+            else "it has no cond_stage_model.* tensors (an unconditional LDM, e.g. LSUN-Churches)")
+    raise CheckpointError(f"{source}: not an SDSeg checkpoint: {what}, while SDSeg stores its image encoder as "
+                          "cond_stage_model.encoder.* and cond_stage_model.out.*. Only trained SDSeg checkpoints "
+                          "import; to start training from an LDM UNet, give it to the training package as "
+                          "model.unet_init.")
 
 
 def _is_stray_ema_entry(key: str) -> bool:
@@ -206,6 +227,8 @@ def import_official_checkpoint(
 
     Raises:
         ConfigError: an unknown ``dataset``, or a ``card`` whose ``image_resize`` contradicts it.
+        CheckpointError: not an SDSeg checkpoint (no ``cond_stage_model.encoder.*``: an unconditional LDM, or
+            another conditioning model), or an EMA copy lacking tensors (naming them; ``prefer_ema=False``).
     """
     from ..model_folder import _build_empty, load_state_dict_checked, save_model_folder
     from ..models.sdseg_model import SDSegModel
@@ -213,6 +236,9 @@ def import_official_checkpoint(
 
     checkpoint = Path(checkpoint)
     image_resize = official_image_resize(dataset, card, checkpoint)
+    if Path(folder).exists() and not overwrite:  # said before minutes of reading and converting a 2 GB checkpoint
+        raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True. "
+                              f"{checkpoint} was not read.")
     state = read_state_dict(checkpoint)
     config, parts, report = convert_official_state(state, config, prefer_ema, source=str(checkpoint))
     check_shapes(config, [(f"{checkpoint} ({name})", name, {k: tuple(v.shape) for k, v in part.items()})
