@@ -109,4 +109,5 @@ def describe_engine(info: Dict[str, Any]) -> str:
     mem = info.get("host_memory") or {}
     threads = (info.get("devices") or {}).get("cpu_threads")
     gpus = ", no CUDA GPU found" if not cuda else f", GPU {cuda[0].get('name')} not used"
-    return f"CPU: {threads} threads, {mem.get('available_gib')} of {mem.get('total_gib')} GiB RAM free{gpus}"
+    threads_text = "1 thread" if threads == 1 else f"{threads} threads"  # a one-thread engine: "1 thread"
+    return f"CPU: {threads_text}, {mem.get('available_gib')} of {mem.get('total_gib')} GiB RAM free{gpus}"

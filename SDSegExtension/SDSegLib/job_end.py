@@ -37,12 +37,14 @@ def status_line(text: str) -> str:
     The first line of ``text``, unless it only introduces the lines after it (``"... exited with
     code 3. Last engine log lines:"``): that dangling introduction is replaced by the last
     meaningful line that follows (the engine's own last word, e.g. why its model did not load).
+    Either way without the protocol's error code (``[engine error: input_error]``), which the
+    dialog and the status log keep.
 
     Args:
         text: the event's text, possibly several lines (a dead engine's message quotes its log).
     """
     lines = [line.strip() for line in str(text).splitlines()]
-    first = lines[0] if lines else ""
+    first = _ENGINE_ERROR_CODE.sub("", lines[0]) if lines else ""  # a one-line refusal ends with the code
     reasons = [line for line in lines[1:] if line and not line.startswith(_NOT_A_REASON)]
     if not first.endswith(":") or not reasons:
         return first

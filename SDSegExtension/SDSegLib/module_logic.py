@@ -229,7 +229,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         Raises:
             InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
                 (:func:`~SDSegLib.node_checks.check_node_kinds`), ``device`` is not a device name or a
-                number option not a whole number (:func:`~SDSegLib.run_options.check_run_options`), or
+                number option not a whole number or out of range (:func:`~SDSegLib.run_options.check_run_options`), or
                 the slice range is empty (local engine).
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
         """
@@ -371,7 +371,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         Raises:
             InputError: a node argument of the wrong kind (e.g. a segmentation or labelmap as
                 ``inputVolume``, swapped arguments; :mod:`SDSegLib.node_checks`), an unknown ``device``
-                name or a number option that is not a whole number (:mod:`SDSegLib.run_options`), or
+                name or a number option not a whole number or out of range (:mod:`SDSegLib.run_options`), or
                 unusable outputs; checked before any engine starts.
             CheckpointError: ``model`` is not available here (:meth:`checkModelAvailable`); nothing starts.
             InstallDeclined, InstallFailed (``SDSegLib.install``): a local engine's Python packages

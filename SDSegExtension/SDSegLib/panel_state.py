@@ -155,6 +155,11 @@ def run_map_volumes(p: Any, sequence: bool) -> Tuple[Any, Any, List[str]]:
 def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str = "") -> None:
     """Name the axis the slice numbers count along (k only for volumes stored in the model's plane) and estimate the time.
 
+    When the slice numbers or region cannot be segmented (a first slice past the last one, a region
+    outside the volume), the reason is shown in red and, for a local engine (whose Segment would
+    refuse the run for that very reason), Segment is disabled with the reason as its tooltip. Call
+    it after :func:`update_segment_button`, only while no run is going on.
+
     Args:
         ui, logic, p: the widget's ui, SDSegModuleLogic and parameter node.
         engine_device: ``"cpu"``/``"cuda"`` as the engine last reported it, for device ``auto``.
@@ -175,6 +180,10 @@ def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str =
         sel = logic.sliceSelection(p.inputVolume, p.modelId, p.roiNode, p.firstSlice, p.lastSlice, remoteUrl=remote)
     except SDSegError as exc:
         ui.estimateLabel.text = "<span style='color:#b00000'>{}</span>".format(html.escape(str(exc)))
+        if not remote and ui.segmentButton.enabled:  # a remote engine's card, asked again at Segment, may differ
+            ui.segmentButton.enabled = False
+            ui.segmentButton.toolTip = _("Segment cannot run: {reason} Change the slices or the region.").format(
+                reason=str(exc))
         return
     ui.slicesLabel.text = _("Slices ({axis}):").format(axis=sel.letter)
     where = _("counted along the volume's {axis} axis: the model cuts {plane} slices, {count} of them (0..{last})").format(

@@ -7,8 +7,14 @@ start one that died while loading the model (an ``EngineDiedError`` quoting the 
 bare ``TypeError``); a number given as text (``seed="abc"``) failed with Python's
 ``invalid literal for int()``, which names neither the argument nor the remedy, and a fractional
 one (``steps=2.7``) was silently truncated. :func:`check_run_options` says instead which argument
-is wrong, its value and what it takes; ranges are the engine's to check (it answers them as an
-``input_error`` without stopping).
+is wrong, its value and what it takes.
+
+A value out of the engine's range (``steps=0``, ``batchSize=0``, ``seed=-1``) is refused here too
+(:data:`OPTION_RANGES`): the engine refused it only once started (a cold engine first loads torch
+and the model), naming its own option (``option num_inference_steps=0 is out of range``), not the
+script's argument. Whether a model allows that many steps (one trained with fewer timesteps allows
+fewer), and the slice numbers (which depend on the volume), stay the engine's and
+:meth:`SDSegModuleLogic.sliceSelection`'s to check.
 """
 
 from __future__ import annotations
@@ -17,11 +23,21 @@ import numbers
 from typing import Any, Dict
 
 from SDSegLogic.errors import InputError
+from SDSegLogic.segment_options import MAX_SAMPLES, MAX_STEPS
 
-__all__ = ["DEVICE_KINDS", "check_device", "check_whole_number", "check_run_options"]
+__all__ = ["DEVICE_KINDS", "OPTION_RANGES", "check_device", "check_whole_number", "check_option_range", "check_run_options"]
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 """The device names the engine takes (``cuda:N`` too); case and surrounding blanks do not matter, as in the engine."""
+
+
+OPTION_RANGES = {
+    "steps": (1, MAX_STEPS, "sampling steps: 1 is the paper's single step, more run DDIM sampling"),
+    "samples": (1, MAX_SAMPLES, "noise samples averaged; 2 or more add a variance map"),
+    "batchSize": (1, 1024, "slices per network call; lower it when the GPU runs out of memory"),
+    "seed": (0, 2**63 - 1, "the random seed"),
+}
+"""argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic/server/jobs.py``)."""
 
 
 def check_device(device: Any) -> str:
@@ -54,8 +70,22 @@ def check_whole_number(argument: str, value: Any) -> int:
     raise InputError(f"{argument} {value!r} must be a whole number (e.g. {argument}=1); pass an int.")
 
 
+def check_option_range(argument: str, value: int) -> int:
+    """``value`` when ``argument`` has no range in :data:`OPTION_RANGES` or ``value`` is within it.
+
+    Raises:
+        InputError: out of the engine's range; the message names ``argument``, the value and the range.
+    """
+    if argument in OPTION_RANGES:
+        low, high, meaning = OPTION_RANGES[argument]
+        if not low <= value <= high:
+            raise InputError(f"{argument}={value} is out of range: {argument} takes {low} to {high} ({meaning}); "
+                             f"e.g. {argument}={low}.")
+    return value
+
+
 def check_run_options(device: Any, **numbers_: Any) -> Dict[str, Any]:
-    """Check ``device`` (:func:`check_device`) and each whole-number option.
+    """Check ``device`` (:func:`check_device`), each whole-number option and its range (:data:`OPTION_RANGES`).
 
     Returns:
         ``{"device": the normalised device name, <option>: its int value, ...}``.
@@ -65,6 +95,7 @@ def check_run_options(device: Any, **numbers_: Any) -> Dict[str, Any]:
         **numbers_: e.g. ``steps=1, samples=1, seed=0, batchSize=8, firstSlice=0, lastSlice=-1``.
 
     Raises:
-        InputError: the first option that is not of the kind it takes, named with its value.
+        InputError: the first option that is not of the kind or in the range it takes, named with its value.
     """
-    return {"device": check_device(device), **{name: check_whole_number(name, value) for name, value in numbers_.items()}}
+    return {"device": check_device(device),
+            **{name: check_option_range(name, check_whole_number(name, value)) for name, value in numbers_.items()}}

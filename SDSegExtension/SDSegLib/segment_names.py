@@ -2,15 +2,25 @@
 
 A run writes one segment per model class, with the class's name (``liver``) under an SDSeg id
 (``sdseg_1_liver``); segments of other ids (a person's own, drawn in the Segment Editor, or another
-model's) are never touched. When one of those already has a class's name (compared without case
-and surrounding spaces: ``Liver`` is ``liver`` to a reader), SDSeg's segment is named apart,
+model's) are never touched. When one of those already has a class's name, SDSeg's segment is named apart,
 ``"liver (SDSeg)"``, so the segment list, the 3D view legend and a DICOM SEG export never show two
 segments of one name, and :func:`name_clash_notes` tells the run's warnings which is which.
+
+Names are compared by the engine's class-name rule (:func:`SDSegLogic.class_names.class_name_key`:
+Unicode NFC, no surrounding whitespace, no case: ``Liver`` is ``liver``, and a name typed on macOS
+in decomposed form, ``"pancre" + U+0301 + "as"``, is ``"pancréas"``), and in addition a run of inner
+whitespace counts as one space. The engine's rule says which names are one class; this one says
+which two segment names a reader cannot tell apart in the segment list, the 3D legend or a DICOM
+SEG export, where ``"left  kidney"`` reads as ``"left kidney"``: erring towards naming SDSeg's
+segment apart only adds ``" (SDSeg)"`` and a warning, while erring the other way shows two
+segments of one name.
 """
 
 from __future__ import annotations
 
 from typing import Any, Dict, Iterable, List, Sequence
+
+from SDSegLogic.class_names import class_name_key
 
 __all__ = ["result_segment_names", "name_clash_notes", "is_rule_name", "SDSEG_SUFFIX"]
 
@@ -19,7 +29,8 @@ SDSEG_SUFFIX = " (SDSeg)"
 
 
 def _key(name: str) -> str:
-    return " ".join(str(name).split()).casefold()
+    """The key two segment names a reader cannot tell apart share (module docstring): NFC, no case, one space."""
+    return " ".join(class_name_key(name).split())
 
 
 def _other_segments(segmentation_node: Any, own_ids: Iterable[str]) -> Dict[str, str]:

@@ -302,6 +302,8 @@ def select_slices(geometry: ImageGeometry, orientation: str, first_slice: int = 
         return SliceSelection(axis, plane, count, start, stop)
     stop = count if last_slice < 0 else min(count, int(last_slice) + 1)
     if not 0 <= int(first_slice) < stop:
-        raise InputError(f"slice range {first_slice}..{last_slice} is empty: the model cuts {plane} slices across the "
-                         f"volume's {AXIS_LETTERS[axis]} axis, which has {count} slices (0..{count - 1}).")
+        last = "the last" if int(last_slice) < 0 else int(last_slice)  # the panel's spin box shows -1 as "last"
+        raise InputError(f"slice range {first_slice} to {last} is empty: the model cuts {plane} slices across the "
+                         f"volume's {AXIS_LETTERS[axis]} axis, which has {count} slices (0..{count - 1}). Choose "
+                         f"slices from 0 to {count - 1}, the first one not after the last one.")
     return SliceSelection(axis, plane, count, int(first_slice), stop)
