@@ -84,18 +84,19 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
     from .registry import ModelNotFoundError, ModelsHomeError
 
     model_id, _, version = spec.partition("@")
-    entry = registry.get(model_id, version or None)
+    entry, other = registry.get(model_id, version or None), None
     try:
         resolved: Optional[ResolvedModel] = resolve_model(spec, registry)
     except ModelNotFoundError as exc:
         if entry is None or isinstance(exc, ModelsHomeError):  # an unusable cache setting is no "not installed"
             raise
         resolved, reason = None, str(exc)
-    else:
-        entry = resolved.entry or entry
+    else:  # the registry's newest entry describes another version when the resolved one is not listed: kept apart
+        entry, other = resolved.entry, (entry if resolved.entry is None else None)
         reason = None
     data = {
-        "registry_entry": None if entry is None else {k: v for k, v in entry.__dict__.items() if v not in (None, (), "")},
+        "registry_entry": _entry_json(entry),
+        "registry_other_version": _entry_json(other),  # the id's registry entry when it describes another version
         "installed": None if resolved is None else {"folder": str(resolved.folder), "source": resolved.source},
         "model_card": None if resolved is None else _card_summary(resolved),
         "not_installed_reason": reason,
@@ -115,9 +116,12 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
         _say(f"  not installed: {reason}")
         return EXIT_OK
     card = data["model_card"]
-    if entry is None and "error" not in card:  # a folder the registry does not list: the card says what it is
-        _say(f"{card['model_id']} {card['version']}: {card['task'] or '(the card gives no task)'} (not in the registry)")
+    listed = "not in the registry" if other is None else f"the registry describes version {other.version}, not this one"
+    if entry is None and "error" not in card:  # a folder or version the registry does not list: the card says what it is
+        _say(f"{card['model_id']} {card['version']}: {card['task'] or '(the card gives no task)'} ({listed})")
         _say(f"  modality: {card['modality']}; licence: {card['license']}")
+    elif other is not None:  # a broken card: at least say that the registry's entry is no description of this folder
+        _say(f"{other.id} (resolved version {resolved.version or 'unknown'}; {listed})")
     _say(f"  folder: {resolved.folder} ({resolved.source})")
     if "error" in card:
         _say(f"  model card: {card['error']}")
@@ -130,6 +134,11 @@ def _info(spec: str, registry: Registry, as_json: bool) -> int:
         _say(f"  warning: {warning}")
     _say(f"  intended use: {card['intended_use']}")
     return EXIT_OK
+
+
+def _entry_json(entry: Optional[RegistryEntry]) -> Optional[dict]:
+    """A registry entry's fields for ``--json`` (empty ones left out), or None."""
+    return None if entry is None else {k: v for k, v in entry.__dict__.items() if v not in (None, (), "")}
 
 
 def _class_warnings(entry: Optional[RegistryEntry], card: Optional[dict]) -> List[str]:

@@ -117,7 +117,8 @@ class EngineManager:
 
         Args:
             model: registry id or model folder.
-            device: ``auto``, ``cuda`` or ``cpu``.
+            device: ``auto``, ``cuda``, ``cuda:N`` or ``cpu``, in any letter case and with blanks around
+                (compared and passed to the engine stripped and in lower case).
             remote_url, remote_token: a remote engine (its own start-up options apply).
             gpu_kernels: the local engine's ``--compile`` policy, one of :data:`GPU_KERNEL_CHOICES`;
                 ``aot`` builds missing kernels once (in a child process; minutes for the paper
@@ -137,8 +138,9 @@ class EngineManager:
                 raise SDSegError("a remote engine needs its token; paste it next to the URL in the Advanced section.")
             self.log(f"Connecting to the remote engine {redact_url(remote_url)} ...")  # no password or token in the log
             return EngineClient.from_url(remote_url, remote_token).connect()
+        device = str(device).strip().lower()  # "CPU" is "cpu": a warm engine is kept, not restarted for the spelling
         with self._lock:
-            key = (str(model), str(device), gpu_kernels, model_files_signature(str(model), registry))
+            key = (str(model), device, gpu_kernels, model_files_signature(str(model), registry))
             if self._process is not None and (self._key != key or not self._process.alive()):
                 if not self._process.alive():
                     tail = self.log_tail()

@@ -15,6 +15,7 @@ thread, which writes the segmentation node.
 
 from __future__ import annotations
 
+import math
 import queue
 import threading
 from dataclasses import dataclass, field
@@ -44,6 +45,21 @@ ENGINE_LOG_CODES = ("internal_error", "engine_died")
 def waiting_text(seconds: float) -> str:
     """The panel's line while the engine finishes another run (``waiting`` events)."""
     return f"The engine is busy with another run; waiting for it ({seconds:.0f} s). Cancel stops waiting."
+
+
+def done_text(seconds: Any) -> str:
+    """The ``done`` event's first sentence; a ``seconds`` that is no finite number >= 0 (another engine's) is left out.
+
+    A remote engine may be another SDSeg version: its text or null ``seconds`` raised in ``:.1f``
+    and turned a finished segmentation into a ``client_error``.
+    """
+    if isinstance(seconds, bool) or not isinstance(seconds, (int, float)):
+        return "Segmented."
+    try:
+        value = float(seconds)
+    except OverflowError:  # an integer beyond float range (10**400 is valid JSON)
+        return "Segmented."
+    return f"Segmented in {value:.1f} s." if math.isfinite(value) and value >= 0 else "Segmented."
 
 
 OTHER_CLIENT_CANCEL_TEXT = "Cancelled by another client of the engine, not from this panel; nothing was written."
@@ -183,7 +199,7 @@ class SegmentationJob:
                 )
             finally:
                 client.close()
-            text = f"Segmented in {output.header.get('seconds', 0):.1f} s."
+            text = done_text(output.header.get("seconds"))
             if output.warnings:
                 text += f" {len(output.warnings)} warning(s): check the result."
             self._end(JobEvent("done", text=text, data={"warnings": list(output.warnings)}, output=output))

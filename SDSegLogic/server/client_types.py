@@ -155,7 +155,8 @@ def _owned(array: np.ndarray, dtype: type) -> np.ndarray:
 
 
 def output_from_frame(frame: Frame) -> SegmentOutput:
-    """The :class:`SegmentOutput` of a ``result`` frame; EngineError ``protocol_error`` when it lacks labels or geometry.
+    """The :class:`SegmentOutput` of a ``result`` frame; EngineError ``protocol_error`` when it lacks labels or
+    geometry, or its ``warnings`` are no list of texts (:func:`_warnings_of`).
 
     Arrays that are writable and own their memory (as :func:`SDSegLogic.server.receive_arrays.recv_frame_owned`
     receives them) are used as they are: a large result map is never held twice. Views into a
@@ -171,5 +172,22 @@ def output_from_frame(frame: Frame) -> SegmentOutput:
         probabilities=None if "probabilities" not in arrays else _owned(arrays["probabilities"], np.float32),
         variance=None if "variance" not in arrays else _owned(arrays["variance"], np.float32),
         header={k: v for k, v in frame.header.items() if k != "arrays"},
-        warnings=tuple(str(w) for w in frame.header.get("warnings") or ()),
+        warnings=_warnings_of(frame.header.get("warnings")),
     )
+
+
+def _warnings_of(value: Any) -> Tuple[str, ...]:
+    """A result header's ``warnings`` as texts: a list as sent, one sentence (a string) as one warning, null as none.
+
+    Raises:
+        EngineError: ``protocol_error`` naming the value when it is neither (a number, an object):
+            iterating a string gave one warning per character, and a number a bare TypeError.
+    """
+    if value is None:
+        return ()
+    if isinstance(value, str):  # another engine's single warning: one sentence, not one warning per letter
+        return (value,)
+    if isinstance(value, list):
+        return tuple(str(w) for w in value)
+    raise EngineError("protocol_error", f"the engine's result has warnings {value!r}, not a list of texts; update the "
+                      "engine and this client to the same SDSeg version.")
