@@ -16,7 +16,7 @@ from typing import Optional
 from .errors import InputError
 
 __all__ = ["check_count", "check_seed", "check_max_bytes", "check_segment_options", "SEED_RANGE", "MAX_SAMPLES",
-           "MAX_STEPS"]
+           "MAX_STEPS", "MAX_BATCH_SIZE", "WIRE_SEED_RANGE"]
 
 #: seeds a ``torch.Generator`` accepts: from -2**63 to 2**64 - 1
 SEED_RANGE = (-2**63, 2**64 - 1)
@@ -26,6 +26,10 @@ MAX_SAMPLES = 64
 #: most sampling steps ``sdseg segment --steps`` and the engine server accept: a model trained with the usual
 #: 1000 timesteps allows no more DDIM steps (a model with fewer allows only as many as it has)
 MAX_STEPS = 1000
+#: most slices per network call the engine server accepts (``batch_size``)
+MAX_BATCH_SIZE = 1024
+#: seeds the engine server accepts (a JSON integer both ends of the wire hold as a signed 64-bit value)
+WIRE_SEED_RANGE = (0, 2**63 - 1)
 
 _MEANING = {
     "batch_size": "slices per network call",

@@ -23,7 +23,7 @@ import numbers
 from typing import Any, Dict
 
 from SDSegLogic.errors import InputError
-from SDSegLogic.segment_options import MAX_SAMPLES, MAX_STEPS
+from SDSegLogic.segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
 
 __all__ = ["DEVICE_KINDS", "OPTION_RANGES", "check_device", "check_whole_number", "check_option_range", "check_run_options"]
 
@@ -34,10 +34,10 @@ DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 OPTION_RANGES = {
     "steps": (1, MAX_STEPS, "sampling steps: 1 is the paper's single step, more run DDIM sampling"),
     "samples": (1, MAX_SAMPLES, "noise samples averaged; 2 or more add a variance map"),
-    "batchSize": (1, 1024, "slices per network call; lower it when the GPU runs out of memory"),
-    "seed": (0, 2**63 - 1, "the random seed"),
+    "batchSize": (1, MAX_BATCH_SIZE, "slices per network call; lower it when the GPU runs out of memory"),
+    "seed": (*WIRE_SEED_RANGE, "the random seed"),
 }
-"""argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic/server/jobs.py``)."""
+"""argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic.segment_options``' limits, as ``SDSegLogic/server/jobs.py`` checks them)."""
 
 
 def check_device(device: Any) -> str:

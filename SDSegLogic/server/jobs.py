@@ -13,7 +13,7 @@ import numpy as np
 from ..cli_errors import is_cpu_out_of_memory
 from ..errors import CancelledError, CheckpointError, GeometryError, InputError, ModelCardError, SDSegError
 from ..geometry import ImageGeometry
-from ..segment_options import MAX_SAMPLES, MAX_STEPS
+from ..segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
 from .wire_values import finite_json
 
@@ -35,8 +35,8 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
 #: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
 MAX_MODALITY_CHARS = 16
 #: option -> (low, high); the step and sample bounds are the CLI's (one table: segment_options)
-_LIMITS = {"num_inference_steps": (1, MAX_STEPS), "num_samples": (1, MAX_SAMPLES), "batch_size": (1, 1024),
-           "seed": (0, 2**63 - 1)}
+_LIMITS = {"num_inference_steps": (1, MAX_STEPS), "num_samples": (1, MAX_SAMPLES), "batch_size": (1, MAX_BATCH_SIZE),
+           "seed": WIRE_SEED_RANGE}
 
 
 @dataclass(frozen=True)
