@@ -47,6 +47,7 @@ from .modeling import AE_WEIGHTS, build_model_config
 from .stage1_masks import augment_masks, carve_thin_gaps, mask_pool, pool_masks, seam_pixels
 from .stage1_output import protect_stage1_output, save_stage1
 from .stage1_resume import file_sha256, remove_resume_checkpoint, restore_stage1, resume_checkpoint, save_resume_checkpoint
+from .stop_vote import budget_cuts_short
 from .tb_log import open_summary_writer
 
 __all__ = ["mask_pool", "augment_masks", "carve_thin_gaps", "autoencoder_loss", "reconstruction_dice", "ae_lr_at", "train_autoencoder"]
@@ -259,7 +260,7 @@ def train_autoencoder(cfg, log=print, overwrite: bool = False) -> Dict[str, Any]
             else:
                 terms["loss"].backward()
                 opt.step()
-            out_of_time = bool(ae_cfg.time_budget_s) and time.time() - t0 >= ae_cfg.time_budget_s
+            out_of_time = budget_cuts_short(step, ae_cfg.max_steps, time.time() - t0, ae_cfg.time_budget_s)
             final = step == ae_cfg.max_steps or out_of_time
             if step % 10 == 0 or final or step % ae_cfg.val_every == 0 or interrupt.requested:  # never save NaN weights
                 kept = (f"{out} keeps the weights saved at step {saved['step']} (train again with --overwrite, or into "

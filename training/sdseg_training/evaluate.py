@@ -197,8 +197,12 @@ def checkpoint_folder(output_dir: Path, which: str) -> Path:
     if path is not None:
         recover_interrupted_swap(path)
     if path is None or not path.is_dir():
+        if which in ("best", "latest") and latest_checkpoint(output_dir) is None:  # stopped before its first save
+            raise ResumeError(f"no checkpoint under {output_dir / 'checkpoints'} (the run saved none, e.g. it stopped "
+                              "before its first train.ckpt_every step); train it first (sdseg-train resumes or starts "
+                              "it), or pass a checkpoint folder with --checkpoint.")
         hint = ""
-        if which == "best" and latest_checkpoint(output_dir) is not None:
+        if which == "best":
             hint = (" A 'best' checkpoint is only written when the run validates (it needs a validation split); "
                     "use --checkpoint latest for the last one.")
         raise ResumeError(f"checkpoint {which!r} not found under {output_dir / 'checkpoints'}; train first, or pass "
@@ -283,7 +287,9 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
     info, split_ids, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=(split,))
     if split not in sets:
-        raise ResumeError(f"the {split!r} split is empty in {cfg.train.output_dir}/split.json.")
+        others = " or ".join(f"--split {name}" for name in ("val", "train") if name != split and split_ids.get(name))
+        raise ResumeError(f"the {split!r} split is empty in {run_split_path(cfg)}; score another split "
+                          f"({others or 'none holds cases'}), or evaluate a run whose split holds {split} cases.")
     model = model_from_checkpoint(cfg, folder)
     check_checkpoint_classes(cfg, model, info.class_names, folder, "evaluate")
     pipe = SDSegPipeline(model, None, device=device, dtype=torch.float32)

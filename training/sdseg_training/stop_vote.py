@@ -20,7 +20,22 @@ from typing import Any, NamedTuple, Optional, Tuple
 
 import torch
 
-__all__ = ["StopDecision", "StopVote"]
+__all__ = ["StopDecision", "StopVote", "budget_cuts_short"]
+
+
+def budget_cuts_short(step: int, max_steps: int, elapsed_s: float, budget_s: float) -> bool:
+    """Whether the time budget ends the run after ``step``: spent, and the step limit not yet reached.
+
+    A budget that runs out at the last step cut nothing short: the run stopped at its step limit,
+    and its record and log must say so (``stopped_by_time_budget`` is false).
+
+    Args:
+        step: the step just finished (1-based).
+        max_steps: the run's step limit.
+        elapsed_s: seconds of training counted against the budget.
+        budget_s: the budget in seconds; 0 (or None) means none.
+    """
+    return bool(budget_s) and elapsed_s >= float(budget_s) and step < max_steps
 
 
 class StopDecision(NamedTuple):

@@ -50,7 +50,7 @@ from .selection import validate_and_select, validation_owed
 from .seeds import dropout_seed, step_generator
 from .split_leak import autoencoder_test_overlap, run_split_path
 from .stage1_resume import resume_checkpoint
-from .stop_vote import StopVote
+from .stop_vote import StopVote, budget_cuts_short
 from .tb_log import open_summary_writer
 
 __all__ = ["Stage2Trainer", "Denoiser", "lr_at", "record_resolved_config"]
@@ -316,7 +316,7 @@ class Stage2Trainer:
                 logging_step = (self.step + 1) % tc.log_every == 0 or self.step + 1 == max_steps
                 last = self.train_step(micro, sync_losses=logging_step)
                 bar.update(1)
-                over = bool(tc.time_budget_s) and time.time() - started > tc.time_budget_s
+                over = budget_cuts_short(self.step, max_steps, time.time() - started, tc.time_budget_s)
                 decision = vote.cast(interrupt.requested, over)  # every process stops after the same step
                 out_of_time = decision.out_of_time
                 final = self.step == max_steps or out_of_time
@@ -344,8 +344,9 @@ class Stage2Trainer:
         bar.close()
         if writer is not None:
             writer.close()
+        # a vote lagging one step (DDP) can still say "out of time" at max_steps: the step limit stopped that run
         return {"step": self.step, "best": self.best, "last_loss": last, "scale_factor": self.scale_factor,
-                "stopped_by_time_budget": out_of_time}
+                "stopped_by_time_budget": out_of_time and self.step < max_steps}
 
     def _check_finite(self, guard: DivergenceGuard, bar, writer) -> None:
         """Stop (closing the bar and the logs) with :class:`~.errors.TrainingDiverged` when a weight is NaN or infinite.

