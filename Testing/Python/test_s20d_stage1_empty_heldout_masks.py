@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "training"))
@@ -47,6 +48,9 @@ def test_all_empty_heldout_masks_give_a_strict_json_record():
 def test_masks_with_foreground_keep_their_mean():
     labels = np.zeros((2, 32, 32), np.uint8)
     labels[0, 8:20, 8:20] = 1
-    metrics = reconstruction_dice(_autoencoder(), _slices(labels), multiclass=False)
-    assert isinstance(metrics["dice_nonempty_mean"], float) and 0.0 <= metrics["dice_nonempty_mean"] <= 1.0
+    autoencoder = _autoencoder()
+    metrics = reconstruction_dice(autoencoder, _slices(labels), multiclass=False)
+    alone = reconstruction_dice(autoencoder, _slices(labels[:1]), multiclass=False)  # the one mask with foreground
+    assert isinstance(metrics["dice_nonempty_mean"], float)
+    assert metrics["dice_nonempty_mean"] == pytest.approx(alone["dice_mean"])  # the empty mask is left out of it
     json.dumps(metrics, allow_nan=False)

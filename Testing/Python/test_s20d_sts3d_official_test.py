@@ -53,7 +53,17 @@ def test_explicit_test_cases_still_win(tmp_path):
 
 
 def test_other_names_keep_the_seeded_draw(tmp_path):
-    root = _volumes(tmp_path / "teeth", [f"cbct{i}" for i in range(4)])
-    cfg = DataSection(kind="sts3d", root=str(root), size=8, val_fraction=0.0, test_fraction=0.25)
-    _, split, _ = load_data(cfg, tmp_path / "run", parts=())
-    assert len(split["test"]) == 1 and len(split["train"]) == 3
+    """Without the release's names the test volume is drawn: the same per seed, not the same for every seed."""
+    names = [f"cbct{i}" for i in range(4)]
+    root = _volumes(tmp_path / "teeth", names)
+    drawn = {}
+    for seed in range(8):
+        tests = []
+        for again in range(2):
+            cfg = DataSection(kind="sts3d", root=str(root), size=8, val_fraction=0.0, test_fraction=0.25, split_seed=seed)
+            _, split, _ = load_data(cfg, tmp_path / f"run{seed}-{again}", parts=())
+            assert len(split["test"]) == 1 and sorted(split["train"] + split["test"]) == names
+            tests.append(split["test"])
+        assert tests[0] == tests[1]  # one seed, one draw
+        drawn[seed] = tests[0][0]
+    assert len(set(drawn.values())) > 1, drawn  # a draw: eight seeds do not all pick the same volume

@@ -19,6 +19,7 @@ import gc
 
 import numpy as np
 
+from engine_fixtures import wait_until
 from slicer_logic_helpers import model_folder  # noqa: F401 - pytest fixture; puts SDSegLib on sys.path
 
 
@@ -44,7 +45,10 @@ def test_s20e_engine_of_a_dropped_logic_is_stopped(monkeypatch, model_folder):
             del logic
             gc.collect()
         assert engines[0] is not engines[1]
-        assert [engine.alive() for engine in engines] == [False, False]  # no engine left behind
+        # The job's worker thread holds the job, and the job its logic, until the thread returns, which may be
+        # just after ``process`` returned: the logic is collected (and its engine stopped) then, not at ``del``.
+        wait_until(lambda: gc.collect() >= 0 and not any(engine.alive() for engine in engines), timeout=60.0,
+                   what="the engines of the dropped logics stopped")  # no engine left behind
     finally:
         for engine in engines:
             engine.stop()

@@ -138,4 +138,6 @@ def test_an_organ_absent_from_one_ct_is_scored_there_per_class(tmp_path):
         row = report["summary"][f"label {value}"]
         assert row["cases"] == 3 and row["dice_mean"] == pytest.approx(np.mean(expected))
     ct2 = next(case for case in report["cases"] if case["case"] == "ct2")
-    assert ct2["prediction_only"] == [] and ct2["mean_dice"] == pytest.approx(0.5)
+    ct2_expected = [convention_dice(cases["ct2"][0] == value, cases["ct2"][1] == value) for value in (1, 2)]
+    assert ct2["prediction_only"] == [] and ct2["mean_dice"] == pytest.approx(np.mean(ct2_expected))
+    assert [row["dice"] for row in ct2["segments"]] == pytest.approx(ct2_expected)  # the liver hit, the gallbladder miss
