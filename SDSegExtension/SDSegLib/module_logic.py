@@ -40,7 +40,7 @@ from .install import DependencyInstaller, installed_versions
 from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
-from .remote_card import deferred_slices, fetch_remote_card, range_requested, remote_orientation
+from .remote_card import card_from_info, deferred_slices, fetch_remote_card, range_requested, remote_orientation
 from .run_options import check_run_options
 from .segmentation_writer import check_output_volumes, show_segmentation, write_result
 from .sequence_run import SequenceRun
@@ -295,8 +295,8 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             self._enqueue(moved)
         changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
-        card = job.info.get("model_card") or self.modelCard(job.model)
-        if job.remote_url.strip() and job.info.get("model_card"):  # the panel counts the next range along its axis
+        card = card_from_info(job.info) or self.modelCard(job.model)  # the engine's card; one that is no object: protocol_error
+        if job.remote_url.strip() and card_from_info(job.info):  # the panel counts the next range along its axis
             self._remoteCards[job.remote_url.strip()] = dict(card)
         options = output.header.get("options", {})
         tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}

@@ -24,7 +24,8 @@ import numpy as np
 
 from SDSegLogic.errors import InputError
 from SDSegLogic.redact import redact_url
-from SDSegLogic.server.client import EngineClient
+from SDSegLogic.server.client import EngineClient, EngineError
+from SDSegLogic.server.wire_values import short_repr
 
 __all__ = ["card_from_info", "fetch_remote_card", "remote_orientation", "range_requested", "deferred_slices"]
 
@@ -42,9 +43,19 @@ def fetch_remote_card(url: str, token: str, timeout: float = 10.0) -> Dict[str, 
 
 
 def card_from_info(info: Dict[str, Any]) -> Dict[str, Any]:
-    """The ``model_card`` of an engine's ``info`` reply, as a dict (``{}`` when it carries none)."""
+    """The ``model_card`` of an engine's ``info`` reply, as a dict (``{}`` when it carries none).
+
+    Raises:
+        EngineError: ``protocol_error`` when the reply's ``model_card`` is no object (a text, a
+            list, a number: ``dict(card)`` raised a bare ValueError or TypeError once the run ended).
+    """
     card = info.get("model_card") if isinstance(info, dict) else None
-    return dict(card) if isinstance(card, dict) else {}
+    if card is None:
+        return {}
+    if not isinstance(card, dict):
+        raise EngineError("protocol_error", f"the engine's info reply has model_card {short_repr(card)}, not an object "
+                          "(its model card); update the engine and this client to the same SDSeg version.")
+    return dict(card)
 
 
 def range_requested(roi_node: Any, first_slice: int, last_slice: int) -> bool:

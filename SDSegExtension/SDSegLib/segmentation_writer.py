@@ -42,7 +42,7 @@ from .volume_adapter import region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "write_result", "check_same_grid",
            "check_same_transform", "check_output_volumes", "check_labelmap_source", "kept_segment_notes", "TYPE_CONTEXT",
-           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE", "RUN_TAGS", "show_segmentation"]
+           "REGION_CONTEXT", "WARNINGS_ATTRIBUTE", "RUN_TAGS", "show_segmentation", "check_label_values"]
 
 TYPE_CONTEXT = "Segmentation category and type - 3D Slicer General Anatomy list"
 REGION_CONTEXT = "Anatomic codes - DICOM master list"
@@ -88,18 +88,53 @@ def terminology_entry(terminology: Mapping[str, Sequence[str]]) -> str:
 
 
 def segment_specs(card: Mapping[str, Any]) -> List[SegmentSpec]:
-    """Segments to create from a model card dict (``ModelCard.to_dict()`` or the engine's info)."""
+    """Segments to create from a model card dict (``ModelCard.to_dict()`` or the engine's info).
+
+    Raises:
+        InputError: the card lists no classes, or a class lacks a ``name`` text or has a
+            ``label_value`` that is not a whole number 1..255 or is another class's (a remote
+            engine's card, not checked when it arrived): naming the card, the class and the value.
+    """
     classes = card.get("classes") or []
     if not classes:
         raise InputError(f"model card {card.get('model_id', '?')!r} lists no classes; the model cannot produce segments.")
-    specs = []
-    for cls in classes:
-        name = str(cls["name"])
+    specs: List[SegmentSpec] = []
+    for index, cls in enumerate(classes if isinstance(classes, list) else [classes]):
+        name, value = _class_fields(card, index, cls, [spec.label_value for spec in specs])
         color = tuple(float(c) for c in cls.get("color", (0.5, 0.5, 0.5)))
         safe = "".join(ch if ch.isalnum() else "_" for ch in name)
-        specs.append(SegmentSpec(f"sdseg_{int(cls['label_value'])}_{safe}", name, color, int(cls["label_value"]),
-                                 terminology_entry(cls.get("terminology") or {})))
+        specs.append(SegmentSpec(f"sdseg_{value}_{safe}", name, color, value, terminology_entry(cls.get("terminology") or {})))
     return specs
+
+
+def _class_fields(card: Mapping[str, Any], index: int, cls: Any, taken: Sequence[int]) -> Tuple[str, int]:
+    """(name, label value) of the card's class number ``index``; InputError naming a malformed one."""
+    where = f"model card {card.get('model_id', '?')!r}: classes[{index}]"
+    remedy = "the engine's model card is malformed; use a model (or an engine of this SDSeg version) with a valid card."
+    if not isinstance(cls, Mapping):
+        raise InputError(f"{where} is {str(cls)[:80]!r}, not a class object (name, label_value); {remedy}")
+    name, value = cls.get("name"), cls.get("label_value")
+    if not isinstance(name, str) or not name.strip():
+        raise InputError(f"{where} has name {str(name)[:80]!r}, not a text; {remedy}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255 or value in taken:
+        why = "another class's" if value in taken and not isinstance(value, bool) else "not a whole number 1..255"
+        raise InputError(f"{where} ({name!r}) has label_value {str(value)[:40]!r}, {why}; {remedy}")
+    return name, int(value)
+
+
+def check_label_values(labels: np.ndarray, specs: Sequence[SegmentSpec], card: Mapping[str, Any]) -> None:
+    """Refuse ``labels`` (uint8) holding a value that no class of the card has (0 is background).
+
+    Such voxels would be dropped without a word: the engine's model and the card it sent disagree.
+    """
+    counts = np.bincount(np.asarray(labels, dtype=np.uint8).ravel(), minlength=256)
+    known = {0, *(spec.label_value for spec in specs)}
+    unknown = [value for value in np.flatnonzero(counts).tolist() if value not in known]
+    if unknown:
+        raise InputError(f"the result holds label values {unknown[:10]} ({int(counts[unknown].sum())} voxels) that the model "
+                         f"card {card.get('model_id', '?')!r} lists no classes for (label values {sorted(known - {0})}): the "
+                         "engine's model and its card disagree. Nothing was written; update the engine and this "
+                         "client to the same SDSeg version, or use a model whose card lists every class.")
 
 
 def _worked_on(segment: Any) -> str:
@@ -186,7 +221,8 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
         :func:`kept_segment_notes` not already among them).
 
     Raises:
-        InputError: ``labels`` do not fit the input, or ``segmentation_node`` belongs to a volume
+        InputError: ``labels`` do not fit the input or hold a value no class of the card has, the card's classes are
+            malformed (:func:`segment_specs`), or ``segmentation_node`` belongs to a volume
             with another grid, holds segments under another transform than the input or stores its
             segments as surfaces or contours (it is then left untouched).
     """
@@ -194,6 +230,8 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
     k, j, i = image.GetDimensions()[2], image.GetDimensions()[1], image.GetDimensions()[0]
     if labels.shape != (k, j, i):
         raise InputError(f"labels shape {labels.shape} does not match the input volume (K, J, I) = {(k, j, i)}.")
+    specs = segment_specs(card)  # a malformed card or labels it does not know: refused before anything changes
+    check_label_values(labels, specs, card)
     if segmentation_node is not None:
         check_same_grid(segmentation_node, input_volume)
         check_same_transform(segmentation_node, input_volume)
@@ -205,7 +243,6 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
     all_tags = {"SDSeg.ModelId": str(card.get("model_id", "")), "SDSeg.ModelVersion": str(card.get("version", ""))}
     all_tags.update({f"SDSeg.{key}": str(value) for key, value in (tags or {}).items()})
-    specs = segment_specs(card)
     kept = _kept_segments(segmentation_node, specs)  # a person's work: kept as it is, with a note in the warnings
     warnings = list(warnings)
     warnings += [note for note in _notes(segmentation_node, specs, kept) if note not in warnings]

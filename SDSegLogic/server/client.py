@@ -307,7 +307,8 @@ class EngineClient:
                 then call again. The connection stays usable.
             EngineError: the engine rejected or failed the job (``code`` says why; ``input_error``
                 for a mismatch refused under ``strict``; ``engine_too_old`` when the engine does not
-                know an option this client sends, such as ``strict`` or ``modality``).
+                know an option this client sends, such as ``strict`` or ``modality``; ``protocol_error`` for a result
+                that does not fit the request: :mod:`~SDSegLogic.server.client_result`).
             EngineDiedError: the engine process died, the connection broke, or the engine stopped
                 answering (no frame for :attr:`heartbeat_s`, then no answer to a ping within
                 ``timeout``). After any exception other than the job's own ``result``, ``cancelled``
@@ -346,7 +347,7 @@ class EngineClient:
                     elif ends_job(header, job_id):  # result, cancelled or error: the stream is in step again
                         settled = True
                         try:
-                            return job_outcome(frame, self.welcome)
+                            return job_outcome(frame, self.welcome, (array.shape[:3], geometry, options))
                         except EngineShutdownError:
                             self.close()  # the engine closes its side too; the next request reconnects
                             raise

@@ -11,10 +11,11 @@ reads the frames and closes its connection where the outcome asks for it.
 from __future__ import annotations
 
 import socket
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 from ..errors import CancelledError
 from .client_job import engine_too_old
+from .client_result import check_result_frame
 from .client_types import (CancelledByOtherClientError, EngineError, EngineShutdownError, SegmentOutput, error_from_header,
                            output_from_frame)
 from .protocol import Frame, ProtocolError, recv_frame, wait_readable
@@ -34,12 +35,15 @@ def ends_job(header: Dict[str, Any], job_id: str) -> bool:
     return kind == "error" and named in (None, job_id)
 
 
-def job_outcome(frame: Frame, welcome: Dict[str, Any]) -> SegmentOutput:
+def job_outcome(frame: Frame, welcome: Dict[str, Any], request: Optional[Tuple[Sequence[int], Any, Dict[str, Any]]] = None
+                ) -> SegmentOutput:
     """The return value of a ``segment`` call whose last frame is ``frame`` (one :func:`ends_job` accepts).
 
     Args:
         frame: the job's last frame (``result``, ``cancelled`` or ``error``).
         welcome: the engine's ``welcome`` header (its version names the remedy for an engine too old).
+        request: ``(shape, geometry, options)`` of the request, (K, J, I) of the image sent, its grid and its
+            ``options``: a ``result`` must fit them (:func:`~SDSegLogic.server.client_result.check_result_frame`).
 
     Returns:
         The result of a ``result`` frame.
@@ -50,11 +54,13 @@ def job_outcome(frame: Frame, welcome: Dict[str, Any]) -> SegmentOutput:
         EngineShutdownError: ``error`` ``engine_shutdown`` (the caller closes its connection).
         EngineError: any other ``error`` (``engine_too_old`` for options the engine does not know;
             :class:`~SDSegLogic.server.client_types.EngineBusyError` for ``busy``), or a
-            ``protocol_error`` for a result without labels or geometry.
+            ``protocol_error`` for a result without labels or geometry, or one that does not fit ``request``.
     """
     header = frame.header
     kind = header.get("type")
     if kind == "result":
+        if request is not None:
+            check_result_frame(frame, *request)
         return output_from_frame(frame)
     if kind == "cancelled":
         if header.get("by") == "another_client":

@@ -19,7 +19,7 @@ from slicer_logic_helpers import manager  # noqa: F401 - puts SDSegLib on sys.pa
 from engine_fixtures import FakeEngine, _recv_all
 from SDSegLogic.geometry import ImageGeometry
 from SDSegLogic.server.client import EngineClient, EngineError
-from SDSegLogic.server.protocol import geometry_to_json, send_frame
+from SDSegLogic.server.protocol import send_frame
 
 TOKEN = "s20j-result-fields-" + "r" * 40
 SHAPE = (3, 8, 8)
@@ -34,9 +34,8 @@ def _engine(**fields) -> FakeEngine:
             return {"type": "info", "device": "cpu", "devices": {"cpu_threads": 1}, "model_card": {}}
         if kind == "segment":
             _recv_all(sock, header["_body"])
-            geometry = ImageGeometry.identity(SHAPE[::-1])
             send_frame(sock, {"type": "accepted", "job_id": header["job_id"]})
-            send_frame(sock, {"type": "result", "job_id": header["job_id"], "geometry": geometry_to_json(geometry),
+            send_frame(sock, {"type": "result", "job_id": header["job_id"], "geometry": header["geometry"],
                               "model_id": "fake", "model_version": "9.9", **fields},
                        {"labels": np.ones(SHAPE, np.uint8)})
             return "silent"
