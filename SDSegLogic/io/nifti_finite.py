@@ -1,0 +1,89 @@
+"""NaN and infinite voxels stored in a float NIfTI file, found without reading the whole volume at once.
+
+ITK's NIfTI library (under SimpleITK, 3D Slicer and the engine) stores non-finite voxel values as 0,
+so code that reads a NIfTI through SimpleITK never sees them. :func:`nifti_non_finite` scans the
+stored voxels of a single-file NIfTI-1 (``.nii``, ``.nii.gz``, by content) with a float32 or float64
+datatype in blocks, header parsed by :func:`._nifti.read_nifti_header`; other files are not scanned.
+The training package refuses such volumes with it; the engine's own NIfTI reader warns from the
+voxels it already holds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import BinaryIO, Optional, Tuple
+
+import numpy as np
+
+from ..errors import InputError
+from ._deflate import gzip_open, stream_errors
+from ._nifti import is_gzip, read_nifti_header
+
+__all__ = ["nifti_non_finite"]
+
+#: NIfTI-1 float datatype codes -> NumPy type (complex, float128 and RGB are not scanned)
+_FLOATS = {16: "f4", 64: "f8"}
+#: bytes scanned per block
+_BLOCK = 1 << 22
+
+
+def _float_layout(path: Path) -> Optional[Tuple[np.dtype, Tuple[int, ...], int]]:
+    """(stored type, (…, K, J, I)-ordered shape, voxel offset) of a float single-file NIfTI-1, else None."""
+    try:
+        header = read_nifti_header(path)
+    except InputError:
+        return None  # not a readable NIfTI-1 header: the reader that follows names the problem
+    if header.get("version") != 1 or header.get("magic") != b"n+1\0" or header["datatype"] not in _FLOATS:
+        return None
+    dim, offset = header["dim"], header["vox_offset"]
+    if not 1 <= dim[0] <= 7 or not (offset == offset and offset >= 348):
+        return None
+    sizes = tuple(int(d) for d in dim[1:dim[0] + 1])
+    if any(s < 1 for s in sizes):
+        return None
+    return np.dtype(_FLOATS[header["datatype"]]).newbyteorder(header["endian"]), sizes[::-1], int(offset)
+
+
+def _scan(fh: BinaryIO, stored: np.dtype, total: int) -> Tuple[int, int]:
+    """(count of non-finite values, flat index of the first) among the next ``total`` stored values."""
+    count, first, done = 0, -1, 0
+    per_block = _BLOCK // stored.itemsize
+    while done < total:
+        raw = fh.read(min(per_block, total - done) * stored.itemsize)
+        values = np.frombuffer(raw[:len(raw) - len(raw) % stored.itemsize], dtype=stored)
+        if not values.size:
+            break  # a truncated file: the reader that follows names it
+        bad = ~np.isfinite(values)
+        n = int(np.count_nonzero(bad))
+        if n and first < 0:
+            first = done + int(np.argmax(bad))
+        count, done = count + n, done + values.size
+    return count, first
+
+
+def nifti_non_finite(path: Path) -> Optional[Tuple[int, Tuple[int, ...]]]:
+    """How many stored voxel values of ``path`` are NaN or infinite, and where the first one is.
+
+    Args:
+        path: any file; only a single-file NIfTI-1 with float32/float64 voxels is scanned (by content,
+            not by name).
+
+    Returns:
+        ``(count, index)`` with ``index`` the first such voxel's (…, k, j, i) index in the file's own
+        storage order, or ``None`` when none is found, the file is not scanned, or it cannot be read
+        (the reader that follows reports that).
+    """
+    p = Path(path)
+    layout = _float_layout(p)
+    if layout is None:
+        return None
+    stored, shape, offset = layout
+    try:
+        with (gzip_open(p) if is_gzip(p) else open(p, "rb")) as fh:
+            fh.read(offset)
+            count, first = _scan(fh, stored, int(np.prod(shape)))
+    except (OSError, EOFError, *stream_errors()):
+        return None
+    if not count:
+        return None
+    return count, tuple(int(v) for v in np.unravel_index(first, shape))
