@@ -8,7 +8,8 @@ that finds its packages in the cache segments its first slice within seconds.
 Each network is exported with a dynamic batch axis covering ``[MIN_ROWS, MAX_ROWS]`` rows
 (slices x classes). diffusers' resampling blocks branch on ``batch >= 64`` (a workaround for a
 channels-last upsampling bug), so one export cannot cover both sides of 64; calls with fewer rows
-(a single photo, the tail of a volume) run the eager module instead. Both paths compute the same
+(a single photo, the tail of a volume) run the eager module instead, as do slices of another size
+than the model's training size (the packages are exported for that one size). Both paths compute the same
 function; they differ by floating-point reassociation only.
 
 Cache layout: ``<cache_dir>/<component>-<key>.pt2``; the key hashes everything the compiled code
@@ -145,11 +146,15 @@ class AOTModule(torch.nn.Module):
         unet_output: the diffusers UNet convention: ``(sample, timestep, class_labels=...)`` in,
             an object with ``.sample`` out.
         name: component name (for messages).
+        row_shape: the shape of one row of the first input the package was exported for, e.g.
+            ``(3, 256, 256)``; other shapes (the pipeline takes any multiple of its input
+            multiple, not only the training size) run the eager module. ``None``: not checked.
     """
 
     def __init__(self, package: Optional[Callable], eager: "torch.nn.Module", memory_format: "torch.memory_format",
-                 unet_output: bool, name: str) -> None:
+                 unet_output: bool, name: str, row_shape: Optional[Sequence[int]] = None) -> None:
         super().__init__()
+        self.row_shape = None if row_shape is None else tuple(int(n) for n in row_shape)
         self.eager = eager
         self.package = package
         self.memory_format = memory_format
@@ -158,13 +163,14 @@ class AOTModule(torch.nn.Module):
         self.compiled_calls = 0
         self.eager_calls = 0
 
-    def covers(self, rows: int) -> bool:
-        """Whether a call with ``rows`` batch rows runs the compiled package."""
-        return self.package is not None and MIN_ROWS <= rows <= MAX_ROWS
+    def covers(self, rows: int, row_shape: Optional[Sequence[int]] = None) -> bool:
+        """Whether a call with ``rows`` batch rows, each of ``row_shape`` (not checked when None), runs the package."""
+        shape_ok = row_shape is None or self.row_shape is None or tuple(row_shape) == self.row_shape
+        return self.package is not None and MIN_ROWS <= rows <= MAX_ROWS and shape_ok
 
     def forward(self, first: "torch.Tensor", *args, **kwargs):
         rows = first.shape[0]
-        if not self.covers(rows):
+        if not self.covers(rows, first.shape[1:]):
             self.eager_calls += 1
             return self.eager(first, *args, **kwargs)
         self.compiled_calls += 1
@@ -270,7 +276,8 @@ def compile_model_aot(
             caller already has it (saves fingerprinting the weights a second time).
 
     Returns:
-        A summary: per component ``{"path", "status": loaded|built|missing|failed, "seconds"}``.
+        A summary: per component ``{"path", "status": loaded|built|missing|failed: why, "seconds"}``; a cached
+        package that does not load is rebuilt, or with ``build=False`` is ``failed: cached package did not load ...``.
 
     Raises:
         ConfigError: this torch has no AOTInductor (``torch._inductor.aoti_load_package``).
@@ -295,8 +302,11 @@ def compile_model_aot(
                 package = torch._inductor.aoti_load_package(str(path))
                 status = "loaded"
             except Exception as exc:  # a package from a broken build or another toolchain: rebuild it
-                say(f"compiled {name}: cached package {path.name} failed to load ({exc}); rebuilding")
                 package = None
+                if not build:  # kept: the failure may be passing (out of GPU memory); say how to rebuild it
+                    status = f"failed: cached package did not load: {type(exc).__name__}: {str(exc)[:300]}"
+                say(f"compiled {name}: cached package {path} failed to load ({exc}); "
+                    + ("rebuilding" if build else "this network stays eager; delete the file to have it rebuilt"))
         if package is None and build:
             say(f"compiling {name} ahead of time (once per model, precision and GPU; cached in {folder})")
             try:
@@ -311,7 +321,7 @@ def compile_model_aot(
         seconds = time.perf_counter() - start
         summary[name] = {"path": str(path), "status": status, "seconds": round(seconds, 3)}
         say(f"compiled {name}: {status} in {seconds:.1f} s")
-        wrapper = AOTModule(package, eager, memory_format, unet_style, name)
+        wrapper = AOTModule(package, eager, memory_format, unet_style, name, row_shape=example[0].shape[1:])
         if name == "condition_encoder":
             model.condition_encoder = wrapper
         elif name == "unet":
@@ -335,12 +345,21 @@ def package_paths(model: "SDSegModel", device: "torch.device", dtype: "torch.dty
 def missing_packages(model: "SDSegModel", device: "torch.device", dtype: "torch.dtype", unet_dtype: "torch.dtype",
                      channels_last: bool, cache_dir: Union[str, Path, None] = None,
                      paths: Optional[Dict[str, Path]] = None) -> List[str]:
-    """Names of the networks whose package for exactly this model and set-up is not in the cache.
+    """Names of the networks whose package for exactly this model and set-up is not in the cache, or is not whole.
 
     ``paths`` (from :func:`package_paths`) skips computing the cache keys again.
     """
     paths = paths if paths is not None else package_paths(model, device, dtype, unet_dtype, channels_last, cache_dir)
-    return [name for name, path in paths.items() if not path.is_file()]
+    return [name for name, path in paths.items() if not _intact(path)]
+
+
+def _intact(path: Path) -> bool:
+    """Whether ``path`` is a whole package file: an AOTInductor ``.pt2`` is a zip archive, and a file cut short
+    (a full disk, a copy that stopped) or overwritten lacks the archive's closing directory. Such a file counts as
+    missing, so ``--compile aot`` builds it again instead of loading it, failing and staying eager for ever."""
+    import zipfile
+
+    return path.is_file() and zipfile.is_zipfile(path)
 
 
 if __name__ == "__main__":

@@ -232,7 +232,8 @@ def map_intensity(x: np.ndarray, intensity, source: str = "image", reference: Op
                 warnings.warn(f"{source}: the image is constant ({low:g}); min-max scaling maps it to -1.",
                               stacklevel=2)
             return np.full(x.shape, -1.0, dtype=np.float32)
-        out = np.clip((x - low) / (high - low) * 2.0 - 1.0, -1.0, 1.0)
+        wide = x.astype(np.float64) if high - low > float(np.finfo(np.float32).max) else x  # float32: inf / inf = NaN
+        out = np.clip((wide - low) / (high - low) * 2.0 - 1.0, -1.0, 1.0)
     else:
         raise InputError(f"intensity kind {intensity.kind!r} must be 'window', 'rgb' or 'minmax'.")
     return out.astype(np.float32, copy=False)
