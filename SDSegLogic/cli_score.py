@@ -233,7 +233,8 @@ def read_pair(prediction_path: Path, reference_path: Path) -> Tuple[LabelVolume,
         reference = _seg_on(reference_path, prediction) if ref_seg else read_label_volume(reference_path)
     seg, other = (prediction_path, reference_path) if pred_seg else (reference_path, prediction_path)
     warning = other_series_warning(seg, other) if pred_seg or ref_seg else None
-    return prediction, reference, [*prediction.warnings, *reference.warnings, *([warning] if warning else [])]
+    notes = [*prediction.warnings, *reference.warnings, *([warning] if warning else [])]
+    return prediction, reference, list(dict.fromkeys(notes))  # a note both files give (two JPEG masks) once
 
 
 def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto",

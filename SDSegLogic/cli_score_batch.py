@@ -47,7 +47,7 @@ __all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_serie
 
 #: endings of segmentation and label files (a case is the file name without one of them)
 CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
-                 ".png", ".tiff", ".tif", ".bmp")
+                 ".png", ".jpg", ".jpeg", ".tiff", ".tif", ".bmp")
 #: endings of the files ``sdseg segment`` writes beside a segmentation (``--prob-map``, ``--uncertainty``,
 #: ``--preview`` given the output folder): a probability map, a variance map and a picture, never a case
 SIDE_OUTPUT_SUFFIXES = tuple(ending for kind, ending in FOLDER_OUTPUT_ENDINGS.items() if kind != "dicom_seg")

@@ -9,8 +9,10 @@ Any other file the engine can read (NRRD, NIfTI, MetaImage, a DICOM series, a PN
 every non-zero value is one segment, named ``label <value>``, read once as the file stores it (a 16-bit PNG
 or TIFF mask unscaled, integer labels above 2**24 exactly, a DICOM label series of whole-number rescale as
 integers; float voxels from 2**24 on, where neighbouring labels merge, refused). A labelmap must hold
-integers; a probability map or an image is refused. A DICOM SEG is placed on a given grid's lattice
-(:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
+integers; a probability map or an image is refused. A JPEG mask (lossy) is read as binary, label 255 where its
+grey level is above 127, its compression noise no labels (:mod:`.jpeg_labels`); a colour picture of grey pixels
+is its grey level, a palette picture its palette indices (:mod:`.colour_labels`). A DICOM SEG is placed on a
+given grid's lattice (:mod:`.dicom_seg_read`), its segments in as few layers as overlaps allow.
 
 Geometry is the image's grid in LPS (:class:`~SDSegLogic.geometry.ImageGeometry`), exactly as
 :func:`SDSegLogic.io.read_image` and the ``.seg.nrrd`` writer define it.
@@ -202,9 +204,25 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
         raise InputError(f"{path}: the labelmap holds several frames (a 4-D volume or a multi-page picture), and a "
                          "segmentation is scored as one 3-D labelmap; save the frame to score as a file of its own "
                          "(e.g. with SimpleITK: sitk.WriteImage(image[:, :, :, n], 'frame.nii.gz')).") from None
-    volume = _labelmap_volume(path, array, geometry)
     notes = tuple(dict.fromkeys(str(item.message) for item in caught if issubclass(item.category, UserWarning)))
+    if _is_jpeg(path):  # lossy: read as binary (foreground above 127), its compression noise no labels
+        from .jpeg_labels import JPEG_NOTE, binary_jpeg_mask
+
+        array, notes = binary_jpeg_mask(path, array), (*notes, JPEG_NOTE)
+    elif array.ndim == 4 and array.shape[-1] in (3, 4):  # an RGB mask of grey pixels, a palette PNG: exact labels
+        from .colour_labels import colour_picture_labels
+
+        array = colour_picture_labels(path, array)
+    volume = _labelmap_volume(path, array, geometry)
     return replace(volume, warnings=notes) if notes else volume
+
+
+def _is_jpeg(path: Path) -> bool:
+    """True for a JPEG file (by its first bytes, whatever its ending)."""
+    if not path.is_file():
+        return False
+    with open(path, "rb") as fh:
+        return fh.read(3) == b"\xff\xd8\xff"
 
 
 def _labelmap_volume(path: Path, array: np.ndarray, geometry: ImageGeometry) -> LabelVolume:
