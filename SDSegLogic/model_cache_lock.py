@@ -54,8 +54,8 @@ from typing import Callable, Iterator, List, Optional
 from .errors import CancelledError
 from .registry import is_folder_safe_id, is_folder_safe_version
 
-__all__ = ["POLL_S", "STAGING_PREFIX", "WaitSentence", "cache_import_lock", "model_lock_file", "remove_import_debris",
-           "remove_model_debris", "wait_text"]
+__all__ = ["NO_LOCKING", "POLL_S", "STAGING_PREFIX", "WaitSentence", "cache_import_lock", "lock_model_file",
+           "model_lock_file", "remove_import_debris", "remove_model_debris", "wait_text"]
 
 POLL_S = 0.1
 """Seconds between two tries of a lock while a cancellable import waits for another import."""
@@ -67,7 +67,7 @@ _ASIDE_RE = re.compile(r"^\.(?P<version>.+)\.old$")
 _LOCK_FILE_RE = re.compile(r"^\.(?P<id>.+)\.import-lock$")
 _NOTE_BYTES = 4096
 # flock on a file system that cannot lock (some network shares): the import runs unlocked
-_NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
+NO_LOCKING = {errno.ENOLCK, errno.EOPNOTSUPP, errno.EINVAL, errno.EBADF, getattr(errno, "ENOTSUP", errno.EOPNOTSUPP)}
 
 
 def _cancel_if_asked(cancelled: Optional[Callable[[], bool]], model_id: str, home: Path, waiting: bool = True) -> None:
@@ -119,7 +119,7 @@ def _try_flock(fd: int, flags: int) -> Optional[bool]:
     except BlockingIOError:
         return False
     except OSError as exc:
-        if exc.errno not in _NO_LOCKING:
+        if exc.errno not in NO_LOCKING:
             raise
         return None
 
@@ -195,7 +195,7 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
             if on_wait is not None:
                 on_wait(WaitSentence(f"another model import into {home} is running; waiting for it to finish"))
             _wait_flock(home_fd, fcntl.LOCK_SH, cancelled, model_id, home)
-        model_fd = _lock_model_file(lock_path, model_id, home, on_wait, cancelled)
+        model_fd = lock_model_file(lock_path, model_id, home, on_wait, cancelled)
         try:
             os.ftruncate(model_fd, 0)  # the note of a killed holder
             os.pwrite(model_fd, note.encode("utf-8", "replace")[:_NOTE_BYTES], 0)
@@ -209,7 +209,7 @@ def cache_import_lock(home: Path, model_id: str, on_wait: Optional[Callable[[str
         os.close(home_fd)
 
 
-def _lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Callable[[str], None]],
+def lock_model_file(path: Path, model_id: str, home: Path, on_wait: Optional[Callable[[str], None]],
                      cancelled: Optional[Callable[[], bool]] = None) -> int:
     """Open and exclusively lock the model's lock file; returns its descriptor.
 

@@ -30,6 +30,7 @@ from .config import SDSegConfig
 from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
 from .io.atomic import current_umask
 from .model_card import ModelCard
+from .model_folder_lock import folder_write_lock
 from .model_names import model_id_problem
 from .shared_autoencoder import check_shared_autoencoder, shared_weight_entry, weight_file_name
 from .weight_hashes import BackgroundVerification, sha256_file
@@ -69,7 +70,8 @@ def save_model_folder(
     """Write ``model`` and ``card`` as a model folder, atomically.
 
     The folder is assembled in a temporary sibling directory and renamed into place, so a
-    crash never leaves a half-written model behind.
+    crash never leaves a half-written model behind; one writer of ``folder`` at a time, and the
+    staging folders killed writers left are removed (:mod:`SDSegLogic.model_folder_lock`).
 
     Args:
         folder: destination directory.
@@ -84,10 +86,6 @@ def save_model_folder(
     Returns:
         The folder path.
     """
-    import torch
-
-    from .weights_file import save_safetensors_reproducibly
-
     folder = Path(folder)
     if folder.exists() and not overwrite:
         raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True.")
@@ -96,7 +94,20 @@ def save_model_folder(
     misfit = _classes_misfit(card, model.config)
     if misfit:  # a folder every segmentation refuses; nothing is written
         raise ModelCardError(f"{folder}: model card {card.model_id!r} {misfit}")
-    folder.parent.mkdir(parents=True, exist_ok=True)
+    with folder_write_lock(folder):  # one writer per folder; staging folders of killed writers removed
+        if folder.exists() and not overwrite:  # another writer finished it while this one waited
+            raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True.")
+        _write_into_place(folder, model, card, variant, shared_autoencoder)
+    return folder
+
+
+def _write_into_place(folder: Path, model: "SDSegModel", card: ModelCard, variant: Optional[str],
+                      shared_autoencoder: Optional[PathLike]) -> None:
+    """Write the weights, config and card into a staging sibling of ``folder``, then rename it into place."""
+    import torch
+
+    from .weights_file import save_safetensors_reproducibly
+
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a model folder is shared data
     try:
@@ -128,7 +139,6 @@ def save_model_folder(
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return folder
 
 
 def move_folder_into_place(staging: Path, destination: Path) -> None:

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
-from typing import TYPE_CHECKING, Dict
+from typing import TYPE_CHECKING, Dict, Optional
 
 from ..errors import CheckpointError
 
@@ -14,14 +15,20 @@ if TYPE_CHECKING:  # pragma: no cover
 __all__ = ["read_state_dict", "strip_prefix"]
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")  # torch's messages embolden text for terminals
+_UNPICKLER_ERROR = "WeightsUnpickler error:"
 
 
 def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
     """Flat ``{name: tensor}`` of a ``.safetensors`` (any letter case), ``.ckpt``, ``.pt``, ``.pth`` or ``.bin`` file.
 
+    The format is told by the content (:func:`_content_kind`); the name only for a file too damaged to tell.
+
     Pickle-based files are opened with ``torch.load(..., weights_only=True)``: plain tensors and
     containers load; arbitrary Python objects are refused instead of executed. A Lightning
     checkpoint's ``state_dict`` entry is returned; other entries (optimizer, callbacks) are ignored.
+    A zip-format file (what ``torch.save`` writes since torch 1.6) is memory-mapped: its tensors stay
+    on disk until read, so a Lightning ``.ckpt`` whose optimizer states take gigabytes costs only
+    the memory of the weights used; an older non-zip pickle is read whole.
     Non-tensor entries (e.g. ``model_ema.num_updates`` stored as an int) and non-string keys are dropped.
 
     Raises:
@@ -32,7 +39,8 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"{path}: no such file; check the path to the checkpoint.")
-    if path.suffix.lower() == ".safetensors":  # any letter case: Windows and download tools upper-case names
+    kind = _content_kind(path)
+    if kind == "safetensors" or (kind is None and path.suffix.lower() == ".safetensors"):  # any letter case
         from safetensors import SafetensorError
         from safetensors.torch import load_file
 
@@ -41,7 +49,11 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
         except (SafetensorError, OSError, ValueError) as exc:
             raise CheckpointError(f"{path}: not a readable safetensors file ({exc}).") from None
     try:
-        data = torch.load(str(path), map_location="cpu", weights_only=True)
+        if path.name.lower().endswith(".safetensors"):  # torch.load would hand such a path to safetensors
+            with open(path, "rb") as handle:  # an open file cannot be memory-mapped: read whole
+                data = torch.load(handle, map_location="cpu", weights_only=True)
+        else:
+            data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=kind == "zip")
     except Exception as exc:  # torch raises UnpicklingError, RuntimeError, EOFError (with no message for an empty file)...
         raise CheckpointError(
             f"{path}: cannot be read safely with torch.load(weights_only=True) ({type(exc).__name__}: "
@@ -55,14 +67,42 @@ def read_state_dict(path: Path) -> Dict[str, "torch.Tensor"]:
     return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, torch.Tensor)}
 
 
+def _content_kind(path: Path) -> Optional[str]:
+    """``"safetensors"`` or ``"zip"`` (``torch.save`` since torch 1.6) by the file's first bytes, else None.
+
+    The content decides, not the name: a safetensors file saved as ``.ckpt`` (or a ``torch.save``
+    zip named ``.safetensors``) is read as what it is. Only a zip can be memory-mapped by ``torch.load``.
+    """
+    try:
+        with open(path, "rb") as handle:
+            head = handle.read(9)
+            size = os.fstat(handle.fileno()).st_size
+    except OSError:  # unreadable: the reader that follows reports it
+        return None
+    if head[:4] == b"PK\x03\x04":
+        return "zip"
+    # safetensors: an 8-byte little-endian header length, then the JSON header, which opens with "{"
+    if len(head) == 9 and head[8:9] == b"{" and 2 <= int.from_bytes(head[:8], "little") <= size - 8:
+        return "safetensors"
+    return None
+
+
 def _load_failure(exc: BaseException) -> str:
-    """The telling part of a ``torch.load`` error: the refused Python object, else the first line (no terminal codes)."""
+    """The telling part of a ``torch.load`` error (no terminal codes).
+
+    The refused Python object, else the unpickler's own complaint (not torch's preamble, whose first
+    line, cut short, reads as advice to load with ``weights_only=False``), else the first line.
+    """
     text = _TERMINAL_CODES.sub("", str(exc))
     for line in text.splitlines():
         if "Unsupported global:" in line:  # weights_only refused an object: name it, it is what the user must remove
             refused = line.split("Unsupported global:", 1)[1].split(" was not an allowed global", 1)[0].strip()
             refused = refused[len("GLOBAL "):] if refused.startswith("GLOBAL ") else refused
             return f"it holds the Python object {refused}, which weights_only refuses to build"
+    if _UNPICKLER_ERROR in text:  # the cause follows torch's boilerplate, whose first line ends in "set to False"
+        detail = next((line.strip() for line in text.split(_UNPICKLER_ERROR, 1)[1].splitlines() if line.strip()), "")
+        if detail:
+            return f"not a checkpoint torch can read: {detail[:200]}"
     return (text.splitlines() or ["no further detail"])[0][:200]
 
 

@@ -208,7 +208,9 @@ def import_official_checkpoint(
     tensors raise :class:`~SDSegLogic.errors.WeightsMismatchError` naming each key (a wrong shape with
     both shapes and the config keys that set it, :mod:`SDSegLogic.weight_shapes`), before anything is
     written; unexpected
-    keys are listed in the returned report (and the import still succeeds).
+    keys are listed in the returned report (and the import still succeeds). The staging folders
+    ``.<name>.*`` that killed imports of the same ``folder`` left are removed
+    (:mod:`~SDSegLogic.model_folder_lock`); another writer of that folder is waited for.
 
     Args:
         checkpoint: path to the ``.ckpt`` (or a ``.safetensors`` holding the same keys).
