@@ -17,6 +17,7 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 
 from ..errors import InputError
+from ._metaimage_text import check_metaimage_text
 from ._metaimage_voxels import inflate_stream
 
 __all__ = ["check_metaimage_header", "verify_metaimage_compressed"]
@@ -40,6 +41,7 @@ def check_metaimage_header(path: Path) -> Optional[Dict[str, Any]]:
     _check_metaimage_data_files(path, fields, listed)
     _check_metaimage_list_length(path, fields, listed)
     _check_metaimage_raw_length(path, fields)
+    check_metaimage_text(path, fields, _MET_TYPES.get(fields.get("elementtype", "").upper()), _local_data_offset)
     plan = _fast_plan(path, fields)
     if plan is None:
         _check_metaimage_compressed(path, fields)

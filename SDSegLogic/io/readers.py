@@ -76,6 +76,40 @@ def _to_float32(array: np.ndarray, picture: bool, copy: bool = False) -> np.ndar
         return array.astype(np.float32, copy=copy)
 
 
+def _check_rescale_range(where: str, volume: np.ndarray, meta: Dict[str, Any]) -> None:
+    """Refuse DICOM voxels that the rescale carried beyond float32 (finite stored values read as +-inf).
+
+    A DICOM series' stored pixels are finite integers, and SimpleITK's own read of it holds the rescaled values
+    in float64, finite; read into float32 by GDCM they became infinite without a word, so the NaN policy called
+    real voxels "NaN or infinite" and ``fill`` replaced them (as :func:`~SDSegLogic.preprocessing.check_float32_range`
+    refuses for float64 files). A NIfTI's rescale is left alone: ITK itself computes it in float32 and reads inf.
+
+    Args:
+        where: the path named in the message.
+        volume: the float32 voxels (K, J, I), rescaled.
+        meta: the read's facts; ``rescale`` (slope, intercept) and ``format`` are used.
+
+    Raises:
+        InputError: naming the count, the first such voxel, the slope and intercept, and the remedy.
+    """
+    rescale = meta.get("rescale")
+    if not rescale or meta.get("format") != "dicom":
+        return
+    beyond = np.isinf(volume)
+    count = int(np.count_nonzero(beyond))
+    if count == 0:
+        return
+    first = tuple(int(v) for v in np.argwhere(beyond)[0])
+    varies = " (it varies per slice)" if rescale.get("varies_per_slice") else ""
+    raise InputError(
+        f"{where}: the header's rescale (slope {rescale['slope']:g}, intercept {rescale['intercept']:g}{varies}) takes "
+        f"{count} voxel value(s) beyond the float32 range the engine computes in (|v| <= "
+        f"{float(np.finfo(np.float32).max):.4g}), first at index (k, j, i) = {first[:3]}. The stored values are "
+        "finite, so a NaN policy does not apply: fix the rescale slope/intercept in the header, or save the image rescaled "
+        "to its modality's value range, before segmenting."
+    )
+
+
 def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, colour: bool,
             meta: Dict[str, Any], modality: str) -> ImageData:
     """Cast to float32 once, settle the colour layout and check the shape against the geometry."""
@@ -105,6 +139,7 @@ def _finish(path: Optional[Path], array: np.ndarray, geometry: ImageGeometry, co
             from ..preprocessing import check_float32_range
 
             check_float32_range(wide, array, where)
+        _check_rescale_range(where, array, meta)
     spatial = tuple(array.shape[:3])
     if spatial != geometry.array_shape:
         raise GeometryError(f"{where}: voxel array {spatial} does not match the header's grid {geometry.array_shape}; "
