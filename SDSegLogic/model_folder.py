@@ -30,7 +30,7 @@ from .config import SDSegConfig
 from .errors import CheckpointError, ConfigError, ModelCardError, WeightsMismatchError
 from .io.atomic import current_umask
 from .model_card import ModelCard
-from .model_folder_lock import folder_write_lock
+from .model_folder_lock import folder_write_lock, staging_prefix
 from .model_names import model_id_problem
 from .shared_autoencoder import check_shared_autoencoder, shared_weight_entry, weight_file_name
 from .weight_hashes import BackgroundVerification, sha256_file
@@ -108,7 +108,7 @@ def _write_into_place(folder: Path, model: "SDSegModel", card: ModelCard, varian
 
     from .weights_file import save_safetensors_reproducibly
 
-    staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(folder), dir=folder.parent))
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a model folder is shared data
     try:
         weights: Dict[str, str] = {}

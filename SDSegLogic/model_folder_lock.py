@@ -2,7 +2,7 @@
 
 :func:`SDSegLogic.model_folder.save_model_folder` (used by the official-checkpoint import, the
 training export and the fast-decoder distillation) writes a model into a staging folder
-``<parent>/.<name>.<8 characters>`` (``tempfile.mkdtemp``) and renames it to ``<parent>/<name>`` when
+``<parent>/.<name>.staging-<8 characters>`` (``tempfile.mkdtemp``) and renames it to ``<parent>/<name>`` when
 complete. A writer that is killed (a signal, the host out of memory, a closed terminal) leaves that
 hidden folder, as large as the model, for ever.
 
@@ -24,14 +24,22 @@ import shutil
 from pathlib import Path
 from typing import Iterator, List
 
-__all__ = ["folder_write_lock", "remove_stale_staging"]
+__all__ = ["folder_write_lock", "remove_stale_staging", "staging_prefix"]
 
 LOG = logging.getLogger(__name__)
 
 
+def staging_prefix(folder: Path) -> str:
+    """The name prefix of ``folder``'s staging folders: ``.<name>.staging-`` (``tempfile.mkdtemp`` adds 8 characters).
+
+    The word ``staging`` keeps other hidden siblings (a user's ``.<name>.settings``) out of what is removed.
+    """
+    return f".{Path(folder).name}.staging-"
+
+
 def _staging_pattern(folder: Path) -> "re.Pattern[str]":
-    """The names ``tempfile.mkdtemp(prefix=".<name>.")`` gives: 8 of ``[a-z0-9_]`` after the prefix."""
-    return re.compile(re.escape(f".{folder.name}.") + r"[a-z0-9_]{8}")
+    """The names ``tempfile.mkdtemp(prefix=staging_prefix(folder))`` gives: 8 of ``[a-z0-9_]`` after the prefix."""
+    return re.compile(re.escape(staging_prefix(folder)) + r"[a-z0-9_]{8}")
 
 
 def remove_stale_staging(folder: Path) -> List[Path]:
@@ -73,10 +81,10 @@ def folder_write_lock(folder: Path) -> Iterator[bool]:
     from .model_cache_lock import NO_LOCKING, lock_model_file
 
     folder = Path(folder)
+    folder.parent.mkdir(parents=True, exist_ok=True)
     if os.name == "nt":  # pragma: no cover - no flock: a live writer's staging cannot be told from a dead one's
         yield False
         return
-    folder.parent.mkdir(parents=True, exist_ok=True)
     lock_path = folder.parent / f".{folder.name}.write-lock"
     try:
         fd = lock_model_file(lock_path, folder.name, folder.parent, on_wait=None)

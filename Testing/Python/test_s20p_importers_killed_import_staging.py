@@ -47,8 +47,8 @@ def _child(ckpt: Path, out: Path, how: str) -> subprocess.Popen:
 
 
 def _staging(out: Path) -> list:
-    """Names of the staging folders ``.<name>.<8 characters>`` beside ``out``."""
-    prefix = f".{out.name}."
+    """Names of the staging folders ``.<name>.staging-<8 characters>`` beside ``out``."""
+    prefix = f".{out.name}.staging-"
     return sorted(p.name for p in out.parent.iterdir() if p.name.startswith(prefix) and len(p.name) == len(prefix) + 8)
 
 
@@ -66,18 +66,23 @@ def test_next_import_removes_the_staging_folder_of_a_killed_import(tmp_path, che
     assert killed.returncode == -signal.SIGKILL
     left = _staging(out)
     assert len(left) == 1 and not out.exists(), left  # what the killed import leaves: a complete model, hidden
-    other_output = out.parent / ".other.abcdefgh"  # another output's staging: not this import's debris
+    other_output = out.parent / ".other.staging-abcdefgh"  # another output's staging: not this import's debris
     other_output.mkdir()
+    users = out.parent / ".model.settings"  # a user's hidden folder beside the model: never removed
+    users.mkdir()
+    (users / "keep.txt").write_text("kept")
     outside = tmp_path / "kept"
     outside.mkdir()
     (outside / "file.txt").write_text("kept")
-    (out.parent / ".model.zzzzzzzz").symlink_to(outside, target_is_directory=True)  # a link is never followed
+    (out.parent / ".model.staging-zzzzzzzz").symlink_to(outside, target_is_directory=True)  # never followed
     report = import_official_checkpoint(checkpoint, out, card=tiny_card(), config=tiny_config())
     assert verify_model_folder(report.folder) == []
     assert not (out.parent / left[0]).exists()
     assert other_output.is_dir() and (outside / "file.txt").read_text() == "kept"
-    assert (out.parent / ".model.zzzzzzzz").is_symlink()
-    assert sorted(p.name for p in out.parent.iterdir()) == [".model.zzzzzzzz", ".other.abcdefgh", "model"]
+    assert (users / "keep.txt").read_text() == "kept"
+    assert (out.parent / ".model.staging-zzzzzzzz").is_symlink()
+    assert sorted(p.name for p in out.parent.iterdir()) == [".model.settings", ".model.staging-zzzzzzzz",
+                                                             ".other.staging-abcdefgh", "model"]
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="the stopped child is seen through Linux /proc")
