@@ -186,8 +186,8 @@ class ModelCard:
             raise ModelCardError(f"{where}: training_size {self.training_size} must be positive.")
         if not self.classes:
             raise ModelCardError(f"{where}: no classes; a model must produce at least one segment.")
-        names = [class_name_key(c.name) for c in self.classes]  # before each name's own checks: the clearer message
-        if len(set(names)) != len(names):
+        names = [class_name_key(c.name) for c in self.classes if class_name_key(c.name)]  # before each name's own
+        if len(set(names)) != len(names):  # checks, the clearer message; an empty name gets its own message below
             twice = sorted({str(c.name) for c in self.classes if names.count(class_name_key(c.name)) > 1})
             raise ModelCardError(f"{where}: class names {twice} are given more than once; each class needs its own name "
                                  "(outputs and scores identify segments by name).")
