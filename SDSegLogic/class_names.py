@@ -44,6 +44,9 @@ def class_name_problem(name: str) -> str:
 
     Args:
         name: the class name as the card gives it (a non-empty ``str``).
+
+    Returns:
+        The reason and its remedy as one sentence (the caller prefixes the file and the name), or ``""``.
     """
     if any(unicodedata.category(ch) == "Cc" for ch in name):
         return ("holds a control character (tab, line break...); the written segmentation would name the segment "

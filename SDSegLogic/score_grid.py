@@ -3,8 +3,8 @@
 The reference is permuted and flipped onto the prediction's axes exactly; when one file is a crop
 of the other's grid (Slicer's "crop to minimum extent") or they overlap on one lattice, both are
 placed on the smallest grid holding both, background outside a file's extent. Another grid is
-refused, naming both files, both grids and the remedy; files that share no voxel are refused too, and so are a
-picture (PNG, JPEG, TIFF, BMP: no position in space) and a file of another size, which is no crop. A DICOM SEG
+refused, naming both files, both grids and the remedy; files that share no voxel are refused too, and so is a
+picture (PNG, JPEG, TIFF, BMP: no position in space) of another size than the other file, which is no crop. A DICOM SEG
 drawn on a series of thicker slices is scored on its own slices only (:func:`on_drawn_slices`).
 """
 

@@ -15,13 +15,22 @@ from typing import Any, Dict, Optional, Sequence
 
 __all__ = ["CSV_FIELDS", "format_optional", "report_text", "write_report"]
 
+
 def format_optional(value: Optional[float], digits: int) -> str:
     """``value`` with ``digits`` decimals, or ``-`` when it is undefined (``None``)."""
     return "-" if value is None else f"{value:.{digits}f}"
 
 
 def report_text(report: Dict[str, Any]) -> str:
-    """The human-readable table."""
+    """The human-readable table of one file pair's report.
+
+    Args:
+        report: :func:`SDSegLogic.cli_score.score_files`'s report; ``grid["unit"] == "pixel"`` (a picture) heads the
+            distance columns ``px`` and shows pixel counts instead of mL.
+
+    Returns:
+        The table, one line per segment pair, then the mean Dice, the unpaired segments and the warnings.
+    """
     grid = report["grid"]
     pixels = grid.get("unit") == "pixel"  # a picture: distances in pixels, areas as pixel counts
     spacing = " x ".join(f"{s:g}" for s in grid["spacing_mm"])

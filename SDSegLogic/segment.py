@@ -32,11 +32,11 @@ from .errors import GeometryError, InputError, ModelCardError
 from .geometry import ImageGeometry
 from .preprocessing import (LUMINANCE, check_finite, check_float32_range, map_intensity, network_input, value_range,
                             warn_if_raw_ct)
-from .segment_value_checks import warn_if_dim_picture
 from .segment_loop import _run_overlapped, _run_sequential, cancel_keyword
 from .segment_options import check_segment_options
 from .segment_plan import SegmentationPlan, SliceRange, plan_segmentation
 from .segment_sink import _BatchSink
+from .segment_value_checks import warn_if_dim_picture
 
 __all__ = ["SlicePredictor", "SegmentationResult", "SegmentationPlan", "segment_array", "plan_segmentation"]
 

@@ -35,7 +35,7 @@ INSTALLED_NOTHING = "Nothing was installed."
 _SECTIONS = ("unet", "autoencoder", "condition_encoder", "fast_decoder")
 #: safetensors dtypes a weight may be stored as: the floating-point types of at least 16 bits (an 8-bit float such
 #: as F8_E4M3 keeps 3 mantissa bits: loaded, it is upcast without a word and the single denoising step amplifies
-#: the rounding); :data:`SDSegLogic.model_folder.WEIGHT_DTYPES` is the same list for loaded tensors
+#: the rounding); :func:`SDSegLogic.model_folder.load_state_dict_checked` applies the same rule to loaded tensors
 _FLOAT_DTYPES = frozenset({"F16", "BF16", "F32", "F64"})
 #: bytes per element of the safetensors dtypes (a dtype not listed is left to safetensors' own check)
 _DTYPE_BYTES = {"BOOL": 1, "U8": 1, "I8": 1, "F8_E4M3": 1, "F8_E5M2": 1, "I16": 2, "U16": 2, "F16": 2, "BF16": 2,

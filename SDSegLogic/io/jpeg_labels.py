@@ -23,6 +23,7 @@ from typing import Tuple
 import numpy as np
 
 from ..errors import InputError
+from ..preprocessing import LUMINANCE
 
 __all__ = ["JPEG_NOTE", "FOREGROUND", "binary_jpeg_mask"]
 
@@ -48,7 +49,7 @@ def _grey(path: Path, array: np.ndarray) -> np.ndarray:
         raise InputError(f"{path}: a JPEG mask with coloured pixels (RGB {tuple(int(v) for v in rgb[k, j, i])} at "
                          f"voxel (k, j, i) {(k, j, i)}); a colour-coded class mask cannot be read exactly from a lossy "
                          "JPEG (its colours blur into each other). Save the mask as PNG with one label value per class.")
-    return rgb @ np.array([0.299, 0.587, 0.114], np.float32)
+    return rgb @ np.asarray(LUMINANCE, np.float32)  # the engine's one grey-from-RGB rule (BT.601)
 
 
 def _flat_grey_block(grey: np.ndarray) -> Tuple[int, int, int, float]:

@@ -218,11 +218,13 @@ def _read_labelmap(path: Path, frame: Optional[int], series: Optional[str]) -> L
 
 
 def _is_jpeg(path: Path) -> bool:
-    """True for a JPEG file (by its first bytes, whatever its ending)."""
+    """True for a JPEG file (by its first bytes, :func:`.sniff.sniff_content`'s rule, whatever its ending)."""
+    from .sniff import sniff_content
+
     if not path.is_file():
         return False
     with open(path, "rb") as fh:
-        return fh.read(3) == b"\xff\xd8\xff"
+        return sniff_content(fh.read(512)) == "jpeg"
 
 
 def _labelmap_volume(path: Path, array: np.ndarray, geometry: ImageGeometry) -> LabelVolume:
