@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import InputError
 from ._deflate import gzip_open, stream_errors
+from .nifti_finite import non_finite_read_as_zero
 
 __all__ = ["fast_path_dtype", "nifti_rescale", "integer_rescale", "read_nifti_voxels"]
 
@@ -194,10 +195,7 @@ def _zero_non_finite(path: Path, voxels: np.ndarray) -> None:
         return
     first = tuple(int(i) for i in np.unravel_index(int(np.argmax(bad.reshape(-1))), voxels.shape))
     voxels[bad] = 0
-    warnings.warn(f"{path}: {count} voxel value(s) are NaN or infinite (first at index (k, j, i) = {first}); "
-                  "they are read as 0, as 3D Slicer (ITK) reads NIfTI files, and segmented as 0. If they mark "
-                  "missing data, replace them with a value outside the structures (e.g. the background) and "
-                  "save the image again.", stacklevel=2)
+    warnings.warn(non_finite_read_as_zero(path, count, first), stacklevel=2)
 
 
 def read_nifti_voxels(path: Path, header: Dict[str, Any], gzipped: bool, exact: bool = False) -> np.ndarray:

@@ -4,8 +4,9 @@ ITK's NIfTI library (under SimpleITK, 3D Slicer and the engine) stores non-finit
 so code that reads a NIfTI through SimpleITK never sees them. :func:`nifti_non_finite` scans the
 stored voxels of a single-file NIfTI-1 (``.nii``, ``.nii.gz``, by content) with a float32 or float64
 datatype in blocks, header parsed by :func:`._nifti.read_nifti_header`; other files are not scanned.
-The training package refuses such volumes with it; the engine's own NIfTI reader warns from the
-voxels it already holds.
+The training package refuses such volumes with it; the engine's NIfTI reader warns
+(:func:`non_finite_read_as_zero`): from the voxels it holds on its NumPy path, with
+:func:`warn_non_finite_nifti` after an ITK read (4-D and other files the NumPy path does not take).
 """
 
 from __future__ import annotations
@@ -19,7 +20,7 @@ from ..errors import InputError
 from ._deflate import gzip_open, stream_errors
 from ._nifti import is_gzip, read_nifti_header
 
-__all__ = ["nifti_non_finite"]
+__all__ = ["nifti_non_finite", "non_finite_read_as_zero", "warn_non_finite_nifti"]
 
 #: NIfTI-1 float datatype codes -> NumPy type (complex, float128 and RGB are not scanned)
 _FLOATS = {16: "f4", 64: "f8"}
@@ -87,3 +88,27 @@ def nifti_non_finite(path: Path) -> Optional[Tuple[int, Tuple[int, ...]]]:
     if not count:
         return None
     return count, tuple(int(v) for v in np.unravel_index(first, shape))
+
+
+def non_finite_read_as_zero(path: Path, count: int, first: Tuple[int, ...]) -> str:
+    """The warning for ``count`` NaN/infinite voxels of ``path`` read as 0.
+
+    Args:
+        path: the file named.
+        count: how many voxel values are NaN or infinite.
+        first: the first one's index in storage order: (j, i), (k, j, i) or (t, k, j, i).
+    """
+    axes = ", ".join(("t", "k", "j", "i")[-len(first):]) if len(first) <= 4 else "index"
+    return (f"{path}: {count} voxel value(s) are NaN or infinite (first at index ({axes}) = {first}); "
+            "they are read as 0, as 3D Slicer (ITK) reads NIfTI files, and segmented as 0. If they mark "
+            "missing data, replace them with a value outside the structures (e.g. the background) and "
+            "save the image again.")
+
+
+def warn_non_finite_nifti(path: Path) -> None:
+    """Warn (:func:`non_finite_read_as_zero`) when ITK has read NaN/infinite stored voxels of ``path`` as 0."""
+    import warnings
+
+    found = nifti_non_finite(path)
+    if found is not None:
+        warnings.warn(non_finite_read_as_zero(path, *found), stacklevel=3)
