@@ -307,7 +307,11 @@ def _score_empty_targets(cases: List[Dict[str, Any]], matched: Sequence[Tuple[st
             continue
         try:
             report = score_files(str(pred), str(ref), (), match, annotated)
-        except Exception:  # noqa: BLE001 - read once already; a file changed since keeps its first scores
+        except Exception as exc:  # noqa: BLE001 - read once already (a file changed since): its first scores, said
+            missing = ", ".join(str(v) for v in sorted(set(annotated) - set(held)))
+            case.setdefault("warnings", []).append(
+                f"labels {missing} (annotated in other references, not in this one) could not be scored as empty "
+                f"targets ({exc}); this case's scores leave them out. Score it again once its files are complete.")
             continue
         cases[index] = {"case": case["case"], **report}
 

@@ -13,6 +13,8 @@ import json
 from pathlib import Path
 from typing import Any, Dict, Optional, Sequence
 
+from .class_names import class_name_key
+
 __all__ = ["CSV_FIELDS", "format_optional", "report_text", "write_report"]
 
 
@@ -37,7 +39,8 @@ def report_text(report: Dict[str, Any]) -> str:
     size = (f"{' x '.join(str(n) for n in grid['shape_ijk'][:2])} pixels (a picture: no pixel size)" if pixels else
             f"{' x '.join(str(n) for n in grid['shape_ijk'])} voxels, spacing {spacing} mm")
     lines = [f"prediction {report['prediction']}", f"reference  {report['reference']}", f"grid {size}", ""]
-    names = [row["prediction_segment"] if row["reference_segment"].lower() == row["prediction_segment"].lower()
+    names = [row["prediction_segment"]
+             if class_name_key(row["reference_segment"]) == class_name_key(row["prediction_segment"])
              else f"{row['prediction_segment']} = {row['reference_segment']}" for row in report["segments"]]
     width = max([28, *map(len, names)])  # whole names: two long ones cut to one width would read as one
     unit, amount = ("px", "px") if pixels else ("mm", "mL")

@@ -65,3 +65,14 @@ def test_segments_named_in_either_unicode_form_are_paired(tmp_path, grid, labels
     assert [(r["prediction_segment"], r["dice"]) for r in report["segments"]] == [(NFC, 1.0), ("Milz", 1.0)]
     assert (report["prediction_only"], report["reference_only"]) == ([], [])
     assert score_files(pred, ref, [f"{NFD}={NFC}"])["segments"][0]["dice"] == 1.0
+
+
+def test_the_table_shows_one_name_for_names_that_pair_as_one(tmp_path, grid, labels):
+    """``Straße`` and ``STRASSE`` pair as one segment (case-folded): the table shows one name, not ``a = b``."""
+    from SDSegLogic.score_report import report_text
+
+    pred = _seg_nrrd(tmp_path / "p.seg.nrrd", labels, grid, ["Straße", NFC])
+    ref = _seg_nrrd(tmp_path / "r.seg.nrrd", labels, grid, ["STRASSE", NFD])
+    text = report_text(score_files(pred, ref))
+    assert "=" not in text.split("\n\n", 1)[1].split("\n", 2)[1], text  # the first segment row
+    assert "Straße = STRASSE" not in text and f"{NFC} = {NFD}" not in text, text
