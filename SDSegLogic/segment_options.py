@@ -28,7 +28,8 @@ MAX_SAMPLES = 64
 MAX_STEPS = 1000
 #: most slices per network call the engine server accepts (``batch_size``)
 MAX_BATCH_SIZE = 1024
-#: seeds the engine server accepts (a JSON integer both ends of the wire hold as a signed 64-bit value)
+#: seeds the engine server accepts (PROTOCOL.md: ``seed`` >= 0; at most what both ends of the wire hold as a signed
+#: 64-bit value)
 WIRE_SEED_RANGE = (0, 2**63 - 1)
 
 _MEANING = {

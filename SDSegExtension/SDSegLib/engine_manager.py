@@ -27,6 +27,7 @@ from SDSegLogic.server.log_tail import log_tail_text
 from .cancel_deadline import engine_answers
 from .diagnostics import redact_url
 from .model_library import model_files_signature
+from .run_options import device_spelling
 
 __all__ = ["find_python", "read_log_tail", "registry_args", "EngineManager", "GPU_KERNEL_CHOICES", "ENGINE_READY_TIMEOUT_S",
            "KERNEL_BUILD_READY_TIMEOUT_S", "LOG_TAIL_LINES"]
@@ -95,7 +96,7 @@ class EngineManager:
         self.heartbeat_s = float(heartbeat_s)
         self._lock = threading.Lock()
         self._process: Optional[EngineProcess] = None
-        self._key: Optional[Tuple[str, str]] = None
+        self._key: Optional[Tuple[Any, ...]] = None  # (model, device, gpu_kernels, model_files_signature) of the warm engine
         self.log_path: Optional[Path] = None  # the session log, created by the first local start
 
     def _session_log(self) -> Path:
@@ -117,8 +118,8 @@ class EngineManager:
 
         Args:
             model: registry id or model folder.
-            device: ``auto``, ``cuda``, ``cuda:N`` or ``cpu``, in any letter case and with blanks around
-                (compared and passed to the engine stripped and in lower case).
+            device: ``auto``, ``cuda``, ``cuda:N``, ``cpu`` or ``mps``, in any letter case and with blanks
+                around (compared and passed to the engine as :func:`~SDSegLib.run_options.device_spelling` spells it).
             remote_url, remote_token: a remote engine (its own start-up options apply).
             gpu_kernels: the local engine's ``--compile`` policy, one of :data:`GPU_KERNEL_CHOICES`;
                 ``aot`` builds missing kernels once (in a child process; minutes for the paper
@@ -138,7 +139,7 @@ class EngineManager:
                 raise SDSegError("a remote engine needs its token; paste it next to the URL in the Advanced section.")
             self.log(f"Connecting to the remote engine {redact_url(remote_url)} ...")  # no password or token in the log
             return EngineClient.from_url(remote_url, remote_token).connect()
-        device = str(device).strip().lower()  # "CPU" is "cpu": a warm engine is kept, not restarted for the spelling
+        device = device_spelling(str(device))  # "CPU" is "cpu": a warm engine is kept, not restarted for the spelling
         with self._lock:
             key = (str(model), device, gpu_kernels, model_files_signature(str(model), registry))
             if self._process is not None and (self._key != key or not self._process.alive()):
@@ -201,6 +202,7 @@ class EngineManager:
 
     @property
     def process(self) -> Optional[EngineProcess]:
+        """The local engine process (None before the first local start, after :meth:`stop` or a discard)."""
         return self._process
 
     def stop(self) -> None:

@@ -30,9 +30,8 @@ from SDSegLogic.server.client import CancelledByOtherClientError, EngineClient, 
 from .busy_wait import segment_when_free
 from .cancel_deadline import CANCEL_DEADLINE_S, ENGINE_PROBE_S, abort_connection, start_deadline, unconfirmed_text
 from .diagnostics import describe_engine, redact_url  # describe_engine: public here too (the panel's device line)
-# the engine process's manager: its own module, its names importable from here as before
-from .engine_manager import (ENGINE_READY_TIMEOUT_S, GPU_KERNEL_CHOICES, KERNEL_BUILD_READY_TIMEOUT_S, LOG_TAIL_LINES,  # noqa: F401
-                             EngineManager, find_python, read_log_tail)
+# the engine process's manager: its own module; the names in __all__ stay importable from here
+from .engine_manager import GPU_KERNEL_CHOICES, EngineManager, find_python, read_log_tail
 from .progress_guard import ProgressGuard
 
 __all__ = ["find_python", "describe_engine", "read_log_tail", "EngineManager", "JobEvent", "SegmentationJob",

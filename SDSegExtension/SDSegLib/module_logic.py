@@ -234,10 +234,10 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
         """
         check_node_kinds(inputVolume, roiNode=roiNode)
-        n = check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize,  # before any engine
-                              firstSlice=firstSlice, lastSlice=lastSlice)
+        checked = check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize,  # before any engine
+                                    firstSlice=firstSlice, lastSlice=lastSlice)
         device, steps, samples, seed, batchSize, firstSlice, lastSlice = (
-            n[k] for k in ("device", "steps", "samples", "seed", "batchSize", "firstSlice", "lastSlice"))
+            checked[k] for k in ("device", "steps", "samples", "seed", "batchSize", "firstSlice", "lastSlice"))
         self.checkModelAvailable(model, remoteUrl)
         url, prepare = str(remoteUrl or "").strip(), None
         if url and range_requested(roiNode, firstSlice, lastSlice):  # the card, asked in the job's worker, decides the slices
@@ -295,8 +295,9 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             self._enqueue(moved)
         changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
         self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
-        card = card_from_info(job.info) or self.modelCard(job.model)  # the engine's card; one that is no object: protocol_error
-        if job.remote_url.strip() and card_from_info(job.info):  # the panel counts the next range along its axis
+        engine_card = card_from_info(job.info)  # a model_card that is no object: protocol_error
+        card = engine_card or self.modelCard(job.model)
+        if job.remote_url.strip() and engine_card:  # the panel counts the next range along its axis
             self._remoteCards[job.remote_url.strip()] = dict(card)
         options = output.header.get("options", {})
         tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
@@ -340,7 +341,7 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
             inputVolume: vtkMRMLScalarVolumeNode (CT) or vtkMRMLVectorVolumeNode (RGB photo); not modified.
             outputSegmentation: segmentation node to update, or None to create one. After a run on
                 some slices only those slices of its segments change.
-            model: registry id, ``id@version`` or model folder. device: "auto", "cuda" or "cpu".
+            model: registry id, ``id@version`` or model folder. device: "auto", "cpu", "cuda", "cuda:N" or "mps".
             steps: 1 = single-step (paper); more = DDIM steps. samples: > 1 adds a variance map.
             seed: random seed. batchSize: slices per network batch (lower it if the GPU runs out of memory).
             roiNode: optional markups ROI; only the slices it covers are segmented (overrides the slice numbers).

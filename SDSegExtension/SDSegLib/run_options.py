@@ -25,7 +25,8 @@ from typing import Any, Dict
 from SDSegLogic.errors import InputError
 from SDSegLogic.segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
 
-__all__ = ["DEVICE_KINDS", "OPTION_RANGES", "check_device", "check_whole_number", "check_option_range", "check_run_options"]
+__all__ = ["DEVICE_KINDS", "OPTION_RANGES", "device_spelling", "check_device", "check_whole_number", "check_option_range",
+           "check_run_options"]
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 """The device names the engine takes (``cuda:N`` too); case and surrounding blanks do not matter, as in the engine."""
@@ -40,6 +41,16 @@ OPTION_RANGES = {
 """argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic.segment_options``' limits, as ``SDSegLogic/server/jobs.py`` checks them)."""
 
 
+def device_spelling(device: str) -> str:
+    """``device`` as the engine spells it: no surrounding blanks, lower case (``" CPU "`` is ``"cpu"``).
+
+    The one spelling rule of the module: :func:`check_device` returns it, and
+    :class:`~SDSegLib.engine_manager.EngineManager` keys its warm engine on it, so that ``"CPU"``
+    after ``"cpu"`` reuses the engine instead of restarting it.
+    """
+    return device.strip().lower()
+
+
 def check_device(device: Any) -> str:
     """``device`` in the engine's spelling (lower case, no blanks) when it is auto, cpu, cuda, cuda:N or mps.
 
@@ -49,7 +60,7 @@ def check_device(device: Any) -> str:
     Raises:
         InputError: not a string, or an unknown name; the message names the value and the choices.
     """
-    text = device.strip().lower() if isinstance(device, str) else None
+    text = device_spelling(device) if isinstance(device, str) else None
     kind, sep, index = (text or "").partition(":")
     if text is None or kind not in DEVICE_KINDS or (sep and (kind != "cuda" or not index.isdigit())):
         raise InputError(f"device {device!r} is not a device SDSeg knows; pass 'auto' (the GPU when there is one), "
@@ -87,12 +98,12 @@ def check_option_range(argument: str, value: int) -> int:
 def check_run_options(device: Any, **numbers_: Any) -> Dict[str, Any]:
     """Check ``device`` (:func:`check_device`), each whole-number option and its range (:data:`OPTION_RANGES`).
 
-    Returns:
-        ``{"device": the normalised device name, <option>: its int value, ...}``.
-
     Args:
         device: the engine device name.
         **numbers_: e.g. ``steps=1, samples=1, seed=0, batchSize=8, firstSlice=0, lastSlice=-1``.
+
+    Returns:
+        ``{"device": the normalised device name, <option>: its int value, ...}``.
 
     Raises:
         InputError: the first option that is not of the kind or in the range it takes, named with its value.

@@ -123,9 +123,17 @@ def _class_fields(card: Mapping[str, Any], index: int, cls: Any, taken: Sequence
 
 
 def check_label_values(labels: np.ndarray, specs: Sequence[SegmentSpec], card: Mapping[str, Any]) -> None:
-    """Refuse ``labels`` (uint8) holding a value that no class of the card has (0 is background).
+    """Refuse ``labels`` holding a value that no class of the card has (0 is background).
 
     Such voxels would be dropped without a word: the engine's model and the card it sent disagree.
+
+    Args:
+        labels: uint8 label map, any shape (the result's ``(K, J, I)``).
+        specs: the card's segments (:func:`segment_specs`).
+        card: the model card dict, named in the message by its ``model_id``.
+
+    Raises:
+        InputError: naming up to 10 unknown values, their voxel count and the card's label values.
     """
     counts = np.bincount(np.asarray(labels, dtype=np.uint8).ravel(), minlength=256)
     known = {0, *(spec.label_value for spec in specs)}

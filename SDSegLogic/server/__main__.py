@@ -48,11 +48,11 @@ from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from ..compile_policy import COMPILE_POLICIES
-from ..errors import SDSegError
+from ..errors import ModelCardError, SDSegError
 from .engine import EngineOptions, EngineServer
 from .engine_options import DEFAULT_UPLOAD_FLOOR_S, DEFAULT_UPLOAD_MIN_BYTES_PER_S, client_address, listen_failure_text, loopback_address
 from .engine_signals import StartInterrupted, interrupt_name, stop_on_signals, stop_start_on_sigterm
-from .engine_stdout import route_stdout_to_stderr, write_ready_line  # noqa: F401 - importable from here, as before
+from .engine_stdout import route_stdout_to_stderr, write_ready_line
 from .log_text import log_safe
 from .process import remove_private_dir
 from .protocol import DEFAULT_MAX_REQUEST_BYTES, PROTOCOL_VERSION
@@ -109,11 +109,16 @@ def resolve_model(spec: str, registry_path: Optional[str] = None) -> Path:
     """The folder of a model folder path or a registry id (``id`` or ``id@version``); see :mod:`SDSegLogic.registry`.
 
     Args:
+        spec: ``--model``: a model folder, or a registry id (``id``, ``id@version``).
         registry_path: ``--registry``: the ``models.json`` ids resolve with; ``""``: none (the models
             folder only); None: ``$SDSEG_REGISTRY``, else the checkout's. A model folder needs no
             registry (its entry is not used here): an unreadable ``--registry`` file does not stop it.
+
+    Raises:
+        ModelCardError: the ``--registry`` file cannot be read (the message names the option and the file).
+        ModelNotFoundError: ``spec`` is no model folder and no id the registry or the models folder knows
+            (:func:`SDSegLogic.registry.resolve_model`).
     """
-    from ..errors import ModelCardError
     from ..registry import Registry, resolve_model as resolve
 
     registry = None

@@ -111,4 +111,3 @@ def _check_map(name: str, array: np.ndarray, kji: tuple) -> None:
         raise _refuse(f"{name} of type {array.dtype}, not float32 values")
     if not (array.shape == kji or (array.ndim == 4 and array.shape[1:] == kji and array.shape[0] >= 1)):
         raise _refuse(f"{name} of shape {array.shape}, not (K, J, I) = {kji} or (C, K, J, I) on the input's grid")
-

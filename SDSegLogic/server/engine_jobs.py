@@ -86,10 +86,14 @@ class JobSlot:
         try:
             job.thread.start()
         except BaseException:  # no thread: nothing else would ever free the slot or the budget
-            self._job = None
-            job.release_request()
-            self._job_lock.release()
+            self._free_slot(job)
             raise
+
+    def _free_slot(self, job: EngineJob) -> None:
+        """Free the job slot held by ``job``: no running job, its image's bytes back to the budget, the lock released."""
+        self._job = None
+        job.release_request()
+        self._job_lock.release()
 
     def _refuse_while_stopping(self, job: EngineJob, given: Optional[str]) -> None:
         """Free the slot of a job whose request finished arriving after the shutdown began, and tell its client.
@@ -97,21 +101,18 @@ class JobSlot:
         Such a job used to start (the connection thread checks for a shutdown only between requests)
         and run under an engine that was closing its connections: its client lost it to a broken connection.
         """
-        self._job = None
-        job.release_request()
-        self._job_lock.release()
+        self._free_slot(job)
         if job.claim_last_frame():
             job.connection.send(not_started_error(given, self._stop_reason or "stopped"))  # given: the id the client knows
 
     def _run_job(self, job: EngineJob) -> None:
+        """The job thread: run ``job``, free the slot, then send its last frame (unless a shutdown already sent one)."""
         final: Optional[LastFrame] = None
         try:
             final = run_segment(job, self.predictor, self._segment_fn)
         finally:
             # the slot, the image and its budget are free before the last frame goes out: a client that
             # sends its next job as soon as it holds this one's result must not find the engine busy
-            self._job = None
-            job.release_request()
-            self._job_lock.release()
+            self._free_slot(job)
         if final is not None and job.claim_last_frame():  # not when a shutdown that could not wait sent it
             job.connection.send(*final)
