@@ -5,7 +5,11 @@
 * ``output_checks``: refuses an output that cannot take the result (the input as a map's volume,
   a segmentation of another grid or stored as surfaces), before a run and before writing
 * ``segment_names``: SDSeg's segment named apart from another segment of a class's name (no Slicer)
-* ``engine_runner``: engine process management and non-blocking jobs (no Qt)
+* ``engine_runner``: non-blocking segmentation jobs on an engine (no Qt)
+* ``engine_manager``: the local engine process: started, reused while model, device and files are the
+  same, restarted otherwise (no Qt)
+* ``run_options``: the scripting arguments (device, steps, samples, seed, batch size, slices) checked
+  before any engine starts (no Slicer)
 * ``busy_wait``: a job waits for an engine busy with another run instead of failing (no Qt)
 * ``cancel_deadline``: a cancel the engine does not confirm in time ends the job anyway (no Qt)
 * ``gui_wait``: blocking work (a model zip import waiting for another) in a worker thread while the

@@ -15,6 +15,7 @@ import numpy as np
 from ..errors import CancelledError, SDSegError
 from ..geometry import ImageGeometry
 from .protocol import Frame, geometry_from_json
+from .wire_values import short_repr
 
 __all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
            "error_from_header", "output_from_frame", "parse_engine_url"]
@@ -189,5 +190,5 @@ def _warnings_of(value: Any) -> Tuple[str, ...]:
         return (value,)
     if isinstance(value, list):
         return tuple(str(w) for w in value)
-    raise EngineError("protocol_error", f"the engine's result has warnings {value!r}, not a list of texts; update the "
-                      "engine and this client to the same SDSeg version.")
+    raise EngineError("protocol_error", f"the engine's result has warnings {short_repr(value)}, not a list of texts; "
+                      "update the engine and this client to the same SDSeg version.")

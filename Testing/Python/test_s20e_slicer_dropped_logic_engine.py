@@ -41,7 +41,7 @@ def test_s20e_engine_of_a_dropped_logic_is_stopped(monkeypatch, model_folder):
             logic = SDSegModuleLogic()
             node = logic.process(volume, model=str(model_folder), device="cpu")
             assert node.GetSegmentation().GetNumberOfSegments() > 0
-            engines.append(logic.engineManager._process)
+            engines.append(logic.engineManager.process)
             del logic
             gc.collect()
         assert engines[0] is not engines[1]
