@@ -10,10 +10,19 @@ from .errors import InputError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["resolve_device", "default_dtype", "default_unet_dtype", "parse_dtype", "describe_devices", "exact_fp32",
+__all__ = ["device_spelling", "resolve_device", "default_dtype", "default_unet_dtype", "parse_dtype", "describe_devices", "exact_fp32",
            "cpu_has_native_bf16", "cpu_has_native_fp16", "slow_cpu_bf16_note", "slow_cpu_dtype_note"]
 
 _DTYPES = {"float32": "float32", "fp32": "float32", "float16": "float16", "fp16": "float16", "half": "float16", "bfloat16": "bfloat16", "bf16": "bfloat16"}
+
+
+def device_spelling(device: str) -> str:
+    """``device`` as SDSeg spells device names: no surrounding blanks, lower case (``" CPU "`` is ``"cpu"``).
+
+    The one spelling rule: :func:`resolve_device` reads names with it, and the Slicer extension
+    checks names and keys its warm engine on it (``"CPU"`` after ``"cpu"`` reuses the engine).
+    """
+    return device.strip().lower()
 
 
 def resolve_device(device: Union[str, int, "torch.device", None] = "auto", cuda_devices: Optional[int] = None,
@@ -43,7 +52,7 @@ def resolve_device(device: Union[str, int, "torch.device", None] = "auto", cuda_
         device = "auto"
     if isinstance(device, bool) or not isinstance(device, (str, int, torch.device)):
         raise InputError(f"device {device!r} must be a name such as 'auto', 'cpu', 'cuda' or 'cuda:0'.")
-    text = f"cuda:{device}" if isinstance(device, int) else str(device).strip().lower()
+    text = f"cuda:{device}" if isinstance(device, int) else device_spelling(str(device))
     if text == "auto":
         return torch.device("cuda" if cuda_devices > 0 else "cpu")
     kind, sep, index = text.partition(":")

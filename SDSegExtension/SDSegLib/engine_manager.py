@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional, Tuple
 
 from SDSegLogic.compile_policy import COMPILE_POLICIES
+from SDSegLogic.device import device_spelling
 from SDSegLogic.errors import SDSegError
 from SDSegLogic.server.client import EngineClient, EngineProcess
 from SDSegLogic.server.log_tail import log_tail_text
@@ -27,7 +28,6 @@ from SDSegLogic.server.log_tail import log_tail_text
 from .cancel_deadline import engine_answers
 from .diagnostics import redact_url
 from .model_library import model_files_signature
-from .run_options import device_spelling
 
 __all__ = ["find_python", "read_log_tail", "registry_args", "EngineManager", "GPU_KERNEL_CHOICES", "ENGINE_READY_TIMEOUT_S",
            "KERNEL_BUILD_READY_TIMEOUT_S", "LOG_TAIL_LINES"]
@@ -119,7 +119,7 @@ class EngineManager:
         Args:
             model: registry id or model folder.
             device: ``auto``, ``cuda``, ``cuda:N``, ``cpu`` or ``mps``, in any letter case and with blanks
-                around (compared and passed to the engine as :func:`~SDSegLib.run_options.device_spelling` spells it).
+                around (compared and passed to the engine as :func:`SDSegLogic.device.device_spelling` spells it).
             remote_url, remote_token: a remote engine (its own start-up options apply).
             gpu_kernels: the local engine's ``--compile`` policy, one of :data:`GPU_KERNEL_CHOICES`;
                 ``aot`` builds missing kernels once (in a child process; minutes for the paper

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numbers
 from typing import Any, Dict
 
+from SDSegLogic.device import device_spelling
 from SDSegLogic.errors import InputError
 from SDSegLogic.segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
 
@@ -39,16 +40,6 @@ OPTION_RANGES = {
     "seed": (*WIRE_SEED_RANGE, "the random seed"),
 }
 """argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic.segment_options``' limits, as ``SDSegLogic/server/jobs.py`` checks them)."""
-
-
-def device_spelling(device: str) -> str:
-    """``device`` as the engine spells it: no surrounding blanks, lower case (``" CPU "`` is ``"cpu"``).
-
-    The one spelling rule of the module: :func:`check_device` returns it, and
-    :class:`~SDSegLib.engine_manager.EngineManager` keys its warm engine on it, so that ``"CPU"``
-    after ``"cpu"`` reuses the engine instead of restarting it.
-    """
-    return device.strip().lower()
 
 
 def check_device(device: Any) -> str:
