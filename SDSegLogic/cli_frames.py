@@ -17,7 +17,7 @@ from .cli import FRAME_ALL, UsageError
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS, _dicom_seg_kinds, _option
 
 if TYPE_CHECKING:
-    from .cli_segment import Job
+    from .cli_plan import Job
 
 __all__ = ["FRAME_ALL", "count_frames", "frame_path", "expand_frames", "frame_fields", "summarise"]
 

@@ -19,7 +19,7 @@ from .cli_cancel import interrupts_deferred
 from .errors import InputError
 
 if TYPE_CHECKING:
-    from .cli_segment import Job
+    from .cli_plan import Job
 
 __all__ = ["check_outputs", "check_format_option", "dicom_sources", "FOLDER_OUTPUT_ENDINGS"]
 

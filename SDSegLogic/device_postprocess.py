@@ -8,7 +8,7 @@ and the float32 maps must first cross to the host. :func:`postprocess_on_device`
 steps with the same operations where the maps already are, and only the uint8 labels (plus the
 soft maps when the caller keeps them) are copied back.
 
-Same results as the host path: the same resize (:func:`SDSegLogic.preprocessing.resize_tensor`:
+Same results as the host path: the same resize (:func:`SDSegLogic.slice_resize.resize_tensor`:
 bilinear, ``align_corners=False``, antialiased only when shrinking), clamped to [0, 1], then
 ``p > threshold`` for a binary model or the first maximum over classes (ties go to the lowest
 class index, as ``np.argmax``). On the CPU both paths are bit-identical (tested); on a GPU the
@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Optional, Sequence
 
 import numpy as np
 
-from .preprocessing import resize_tensor
+from .slice_resize import resize_tensor
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -50,7 +50,7 @@ class NativeBatch:
 
 
 def _resize(maps: "torch.Tensor", in_plane: Sequence[int], align_corners: bool = False) -> "torch.Tensor":
-    """float32 (B, C, S, S) -> (B, C, H, W) clamped to [0, 1], as ``preprocessing.resize_back``."""
+    """float32 (B, C, S, S) -> (B, C, H, W) clamped to [0, 1], as ``slice_resize.resize_back``."""
     return resize_tensor(maps, in_plane, align_corners=align_corners).clamp_(0.0, 1.0)
 
 

@@ -37,7 +37,7 @@ with ``torch.nn.functional.interpolate``:
 
 The official code never resampled a result back to the image's own grid: it scored the 256 px
 prediction against a mask resized NEAREST to 256 px. The engine always resizes the soft maps back
-(:func:`SDSegLogic.preprocessing.resize_back`, bilinear); that is the result a user needs, on the
+(:func:`SDSegLogic.slice_resize.resize_back`, bilinear); that is the result a user needs, on the
 grid of the image given. The way back places the pixels as the way in did (:func:`back_align_corners`):
 centres aligned, except for ``"corners-bilinear"``, whose first and last pixels are aligned both ways
 (the official STS-3D loader resized its masks so too), else the mask would move by up to half a voxel.
@@ -91,7 +91,7 @@ def input_resize_tensor(x: "torch.Tensor", size: Sequence[int], image_resize: st
     Raises:
         InputError: an unknown ``image_resize``, naming the allowed values.
     """
-    from .preprocessing import interpolate_tensor
+    from .slice_resize import interpolate_tensor
 
     if image_resize not in INPUT_RESIZES:
         raise InputError(f"image_resize {image_resize!r} must be one of {list(INPUT_RESIZES)}: fix the model card's "

@@ -14,7 +14,7 @@ from typing import Dict, Optional, Tuple, Union
 import numpy as np
 
 from .device_postprocess import NativeBatch
-from .preprocessing import resize_back
+from .slice_resize import resize_back
 
 __all__ = ["_BatchSink", "_first_argmax", "collapse_probabilities", "collapse_variance"]
 
