@@ -232,6 +232,10 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
                    help="seed of the diffusion noise drawn for each slice (default 0); another seed draws other noise")
     p.add_argument("--json", default=None, help="also write the metrics to this JSON file")
     p.add_argument("--device", default="cpu", help="'cpu' (default), 'cuda' or 'auto' (CUDA when available)")
+    p.add_argument("--grid", default="training", choices=("training", "native"),
+                   help="training (default): score against the labels resized to data.size, as the original's numbers; "
+                        "native: resize the predictions back to each case's own grid, as the engine does, and score "
+                        "against the label files there")
     p.set_defaults(late_overrides=[])
     tokens = list(sys.argv[1:] if argv is None else argv)
 
@@ -244,7 +248,7 @@ def eval_main(argv: Optional[List[str]] = None) -> int:
         # in the order given, wherever they stood: a later value of a key wins, as in load_config
         overrides = sorted(args.overrides + args.late_overrides, key=lambda t: tokens.index(t) if t in tokens else len(tokens))
         result = evaluate_run(load_config(args.config, overrides), args.split, args.checkpoint, args.steps, args.seed, device,
-                              samples=args.samples)
+                              samples=args.samples, grid=args.grid)
         result = {"config": args.config, "overrides": overrides, **result}
         print(_json(result))
         if args.json:

@@ -3,14 +3,15 @@
 Dice and IoU follow :mod:`.metrics` (both empty = 1; a false positive on an empty target = 0).
 2D datasets are scored per image, volume datasets per volume (all slices of a case together);
 multi-class models are scored per foreground class and the headline ``dice`` is the mean over
-classes of the per-case means.
+classes of the per-case means. Scores are on the training grid (``data.size``), or with ``grid="native"``
+on each case's own grid, the predictions resized back as the engine does (:mod:`.native_eval`).
 """
 
 from __future__ import annotations
 
 import warnings
 from pathlib import Path
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, Iterable, List, Sequence, Tuple
 
 import numpy as np
 import torch
@@ -83,8 +84,7 @@ def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Se
     """
     n = pred_labels.shape[0]
     gt_all = slices.labels[:n]
-    classes = list(range(1, len(class_names) + 1)) if multiclass else [1]
-    per_case: Dict[str, Dict[str, List[float]]] = {}
+    cases = []
     for cid, idx in slices.cases().items():
         is_vol = slices.is_volume.get(cid, False)
         kept = idx[idx < n]
@@ -92,12 +92,29 @@ def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Se
             raise ValueError(f"predictions for the first {n} slices end part-way through volume {cid} (slices {idx[0]}-"
                              f"{idx[-1]}), which would be scored as a whole case; predict whole volumes "
                              "(whole_case_items).")
-        idx = kept
-        if len(idx) == 0:
-            continue
+        if len(kept):
+            cases.append((cid, is_vol, kept, gt_all[kept], pred_labels[kept]))
+    return score_cases(cases, class_names, multiclass)
+
+
+def score_cases(cases: Iterable[Tuple[str, bool, np.ndarray, np.ndarray, np.ndarray]], class_names: Sequence[str],
+                multiclass: bool) -> Dict[str, Any]:
+    """Per-case, per-class Dice and IoU of label maps on any grid (:func:`score_predictions`' rule).
+
+    Args:
+        cases: ``(case id, is volume, slice indices, true labels, predicted labels)``; the labels are
+            class indices (n, H, W) of one case (its grid: the training size or the case's own).
+        class_names: the foreground classes.
+        multiclass: score each class (else the foreground union as the one class).
+    """
+    classes = list(range(1, len(class_names) + 1)) if multiclass else [1]
+    names = [class_names[i] for i in range(len(classes))] if multiclass else [class_names[0]]
+    per_case: Dict[str, Dict[str, List[float]]] = {}
+    confusion = np.zeros((len(names) + 1, len(names) + 1), np.int64)
+    for cid, is_vol, idx, gt_c, pr_c in cases:
         for ci, c in enumerate(classes):
-            gt = (gt_all[idx] == c) if multiclass else (gt_all[idx] > 0)
-            pr = (pred_labels[idx] == c) if multiclass else (pred_labels[idx] > 0)
+            gt = (gt_c == c) if multiclass else (gt_c > 0)
+            pr = (pr_c == c) if multiclass else (pr_c > 0)
             gt_t, pr_t = torch.from_numpy(gt), torch.from_numpy(pr)
             if is_vol:
                 gt_t, pr_t = gt_t[None], pr_t[None]
@@ -106,14 +123,11 @@ def score_predictions(slices: SliceSet, pred_labels: np.ndarray, class_names: Se
             for k, (dv, jv) in enumerate(zip(d.tolist(), j.tolist())):
                 key = cid if is_vol else f"{cid}" if len(idx) == 1 else f"{cid}[{idx[k]}]"
                 per_case.setdefault(key, {})[name] = [dv, jv]
-    names = [class_names[i] for i in range(len(classes))] if multiclass else [class_names[0]]
+        confusion += pixel_confusion(gt_c if multiclass else (gt_c > 0), pr_c if multiclass else (pr_c > 0), len(names) + 1)
     per_class = {}
     for name in names:
         vals = np.array([v[name] for v in per_case.values() if name in v])
         per_class[name] = {"dice": float(vals[:, 0].mean()), "iou": float(vals[:, 1].mean()), "n": int(len(vals))}
-    labels_pred = pred_labels if multiclass else (pred_labels > 0)
-    labels_true = gt_all if multiclass else (gt_all > 0)
-    confusion = pixel_confusion(labels_true, labels_pred, len(names) + 1)
     return {
         "dice": float(np.mean([v["dice"] for v in per_class.values()])),
         "iou": float(np.mean([v["iou"] for v in per_class.values()])),
@@ -271,17 +285,24 @@ def autoencoder_mismatch_message(folder: Path, source: str, expected: str) -> st
 
 
 def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequence[int] = (1,), seed: int = 0,
-                 device: str = "cpu", batch_size: int = 16, samples: Sequence[int] = (1,)) -> Dict[str, Any]:
+                 device: str = "cpu", batch_size: int = 16, samples: Sequence[int] = (1,), grid: str = "training") -> Dict[str, Any]:
     """Score a checkpoint on a split for each number of inference steps and of noise samples.
 
     Args:
         steps: inference steps to score (1 = the paper's single step, > 1 = DDIM).
         samples: noise draws averaged per slice (1 = the paper's one draw). Results are keyed
             ``steps=S`` for one draw and ``steps=S,samples=N`` for N > 1.
+        grid: ``training`` scores against the labels resized to ``data.size`` (as the original's
+            numbers); ``native`` resizes the predictions back to each case's own grid and scores
+            against the label files there (:mod:`.native_eval`).
     """
+    from .native_eval import GRIDS, native_cases, score_native
+
     bad = [n for n in samples if int(n) < 1]
     if bad:
         raise ValueError(f"samples must be >= 1, got {bad}; use 1 for the paper's single draw.")
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {list(GRIDS)}, got {grid!r}.")
     if cfg.train.num_threads:
         torch.set_num_threads(int(cfg.train.num_threads))
     folder = checkpoint_folder(Path(cfg.train.output_dir), checkpoint)
@@ -290,12 +311,13 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
         others = " or ".join(f"--split {name}" for name in ("val", "train") if name != split and split_ids.get(name))
         raise ResumeError(f"the {split!r} split is empty in {run_split_path(cfg)}; score another split "
                           f"({others or 'none holds cases'}), or evaluate a run whose split holds {split} cases.")
+    natives = native_cases(info.cases, split_ids[split], cfg.data.kind) if grid == "native" else None
     model = model_from_checkpoint(cfg, folder)
     check_checkpoint_classes(cfg, model, info.class_names, folder, "evaluate")
     pipe = SDSegPipeline(model, None, device=device, dtype=torch.float32)
     result: Dict[str, Any] = {"checkpoint": str(folder), "step": model.training_state["step"], "split": split,
                               "cases": len(split_ids[split]), "seed": seed, "steps": [int(s) for s in steps],
-                              "samples": [int(n) for n in samples], "device": str(device), "results": {}}
+                              "samples": [int(n) for n in samples], "device": str(device), "grid": grid, "results": {}}
     leak = autoencoder_test_overlap(cfg.model.autoencoder, run_split_path(cfg)) if split == "test" else None
     for note in (other_data_note(folder, model.training_state, cfg), leak):
         if note:  # the JSON keeps it beside the scores it qualifies
@@ -303,7 +325,11 @@ def evaluate_run(cfg, split: str = "test", checkpoint: str = "best", steps: Sequ
             result.setdefault("warnings", []).append(note)
     for s in steps:
         for n in samples:
-            pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))
             key = f"steps={s}" if int(n) == 1 else f"steps={s},samples={n}"
+            if natives is not None:
+                result["results"][key] = score_native(pipe, sets[split], natives, info.class_names, cfg.data.multiclass,
+                                                      info.image_resize, int(s), seed, batch_size, int(n))
+                continue
+            pred = predict_slices(pipe, sets[split], int(s), seed, batch_size, num_samples=int(n))
             result["results"][key] = score_predictions(sets[split], pred["labels"], info.class_names, cfg.data.multiclass)
     return result

@@ -34,6 +34,9 @@ class Case:
         label_path: the label/mask file, for messages (None for synthetic cases).
         label_values: raw label values (before the class mapping) found by the last ``load``;
             None until loaded, and for kinds that do not record them.
+        native: returns the class-index labels (n, H, W) on the case's own in-plane grid (after the
+            same reorientation or crop as ``load``, before the resize to the training size), for
+            scoring there (``sdseg-eval --grid native``); None for kinds without label files.
     """
 
     case_id: str
@@ -41,6 +44,7 @@ class Case:
     is_volume: bool = False
     label_path: Optional[str] = None
     label_values: Optional[FrozenSet[int]] = None
+    native: Optional[Callable[[], np.ndarray]] = None
 
 
 @dataclass

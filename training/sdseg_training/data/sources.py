@@ -19,10 +19,12 @@ from ..errors import DatasetError
 from .image_resize import image_resize_of
 from .labels import class_lut, integral_labels, map_labels, present_values, threshold_lut
 from .masks import read_mask, refuge_cup
+from .native_labels import picture_native_labels, volume_native_labels
 from .phantom import PHANTOM_CLASSES, phantom_image, phantom_volume
 from .preprocess import (disc_centred_crop, read_oriented, read_picture, refuse_non_finite, resize_images, resize_labels, rgb_to_unit,
                          window_to_unit)
 from .slices import Case
+from .window_span import warn_unspanned_window
 
 __all__ = ["DatasetInfo", "discover", "KINDS", "BTCV_TEST", "BTCV_ORGANS", "DEFAULT_WINDOWS", "STS3D_TEST"]
 
@@ -131,7 +133,8 @@ def _pairs(images: Dict[str, Path], masks: Dict[str, Path], where: Path) -> List
 def _image2d_case(cid: str, img_path: Path, mask_path: Path, size: int, mode: str, lut: np.ndarray,
                   mask_rule: Callable[[Path], np.ndarray], crop: Optional[Callable] = None) -> Case:
     """A 2-D case: the picture read as the engine reads it, the raw mask mapped through ``lut``."""
-    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=False, label_path=str(mask_path))
+    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=False, label_path=str(mask_path),
+                native=partial(picture_native_labels, img_path, mask_path, lut, mask_rule, crop))
 
     def load() -> Tuple[np.ndarray, np.ndarray]:
         rgb = refuse_non_finite(read_picture(img_path), img_path)
@@ -224,13 +227,19 @@ def _refuge2_split(root: Path, parts: Dict[str, List[str]], val_apart: bool) -> 
 
 
 def _volume_case(cid: str, img_path: Path, lab_path: Path, size: int, window: Tuple[float, float], lut: np.ndarray,
-                 mode: str = "bilinear") -> Case:
-    """A volume case: image and label map on the same grid (checked), labels whole numbers >= 0 kept exactly (checked)."""
-    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=True, label_path=str(lab_path))
+                 mode: str = "bilinear", check: Optional[Callable[..., None]] = None) -> Case:
+    """A volume case: image and label map on the same grid (checked), labels whole numbers >= 0 kept exactly (checked).
+
+    ``check(volume, path, low, high)``, if given, sees each volume as read (STS-3D: :mod:`.window_span`).
+    """
+    case = Case(cid, lambda: (np.empty(0), np.empty(0)), is_volume=True, label_path=str(lab_path),
+                native=partial(volume_native_labels, lab_path, lut))
 
     def load() -> Tuple[np.ndarray, np.ndarray]:
         vol, grid = read_oriented(str(img_path))
         refuse_non_finite(vol, img_path)
+        if check is not None:
+            check(vol, img_path, *window)
         lab, lab_grid = read_oriented(str(lab_path))
         _same_grid(grid, lab_grid, img_path, lab_path)
         lab = integral_labels(lab, lab_path, wide=True)  # ids above 255 exact (16-bit labels), never wrapped
@@ -254,7 +263,8 @@ def _same_grid(grid, lab_grid, img_path: Path, lab_path: Path) -> None:
 
 
 def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", default_window=None,
-             default_classes: Optional[List[dict]] = None, id_rule: Callable[[str], str] = lambda s: s) -> Tuple[Dict[str, Case], List[str], Tuple[float, float], dict]:
+             default_classes: Optional[List[dict]] = None, id_rule: Callable[[str], str] = lambda s: s,
+             check: Optional[Callable[..., None]] = None) -> Tuple[Dict[str, Case], List[str], Tuple[float, float], dict]:
     root = Path(cfg.root)
     window = tuple(cfg.window or default_window or ())
     if len(window) != 2:
@@ -263,7 +273,7 @@ def _volumes(cfg, images_dir: str = "images", labels_dir: str = "labels", defaul
     images = _renamed(_listing(root / images_dir, VOLUME_EXT, f"put the volumes in <root>/{images_dir}"), id_rule, root / images_dir)
     labels = _renamed(_listing(root / labels_dir, VOLUME_EXT, f"put the label maps in <root>/{labels_dir}"), id_rule, root / labels_dir)
     mode = image_resize_of(cfg)
-    cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut, mode) for cid, i, m in _pairs(images, labels, root)}
+    cases = {cid: _volume_case(cid, i, m, cfg.size, window, lut, mode, check) for cid, i, m in _pairs(images, labels, root)}
     rule = "classes" if cfg.classes else ("dataset" if default_classes else "union")
     return cases, names, window, {"label_folder": str(root / labels_dir), "label_rule": rule, "lut": lut,  # type: ignore[return-value]
                                   "image_resize": mode}
@@ -319,7 +329,8 @@ def _sts3d_folders(root: Path) -> Tuple[str, str]:
 
 def _sts3d(cfg) -> DatasetInfo:
     folders = _sts3d_folders(Path(cfg.root))
-    cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"])
+    cases, names, window, labels = _volumes(cfg, *folders, default_window=DEFAULT_WINDOWS["sts3d"],
+                                            check=warn_unspanned_window)  # the official min-max per volume
     if not cfg.classes:  # every value above 0 is teeth, 16-bit ids above 255 too (the union table's last entry)
         names, labels["label_rule"] = ["teeth"], "dataset"
     test = [c for c in cases if c in STS3D_TEST]  # the release's names: the paper's test volumes; others: seeded draw
