@@ -48,7 +48,7 @@ from .io.label_files import LabelSegment, LabelVolume, read_label_volume
 from .score_grid import align_reference
 from .score_report import CSV_FIELDS, format_optional, report_text, write_report
 
-__all__ = ["run_score", "score_files", "pair_segments", "align_reference", "name_key", "PIXEL_UNIT_WARNING",
+__all__ = ["run_score", "score_files", "score_case", "add_empty_targets", "pair_segments", "align_reference", "name_key", "PIXEL_UNIT_WARNING",
            "CSV_FIELDS", "format_optional", "report_text", "write_report"]  # the last four: score_report's
 
 #: said of every score of a picture (PNG, JPEG, TIFF, BMP): it reads as 1 mm pixels, having no pixel size
@@ -257,8 +257,22 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         stores no pixel size: distances (the ``*_mm`` fields) are then in pixels and volumes (``*_ml``) pixel
         counts / 1000.
     """
+    return score_case(prediction_path, reference_path, pairs, match, annotated)[0]
+
+
+def score_case(prediction_path: str, reference_path: str, pairs: Sequence[str] = (), match: str = "auto",
+               annotated: Sequence[int] = (), empty_targets: bool = False) -> Tuple[Dict[str, Any], Dict[str, Any]]:
+    """:func:`score_files`, and with ``empty_targets`` what the test set needs to score empty targets without
+    reading the files again (:func:`add_empty_targets`).
+
+    Returns:
+        ``(report, targets)``: :func:`score_files`'s report; ``targets`` is empty unless ``empty_targets``, else
+        ``named_prediction`` (bool) and ``rows``: label value -> ``(prediction segment name, row)``, the row
+        scoring the prediction's segment of that value against an empty target, for each value the prediction
+        holds that the labelmap reference lacks (what :func:`pair_segments` pairs given that value as annotated).
+    """
+    from .io.sniff import is_picture
     from .overlap_metrics import segment_scores
-    from .score_grid import is_picture
 
     prediction, reference, warnings = read_pair(Path(prediction_path), Path(reference_path))
     prediction_layers, reference_layers, grid = align_reference(prediction, reference)
@@ -267,15 +281,23 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         from .score_grid import on_drawn_slices
 
         prediction_layers, reference_layers, grid = on_drawn_slices(prediction_layers, reference_layers, grid, drawn)
-    matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match, annotated)
     spacing = grid.spacing
-    rows = []
-    for pred_segments, ref_segments in matched:
-        scores = segment_scores(union_mask(prediction_layers, pred_segments), union_mask(reference_layers, ref_segments), spacing)
-        rows.append({"prediction_segment": "+".join(s.name for s in pred_segments),
-                     "prediction_values": [s.value for s in pred_segments],
-                     "reference_segment": "+".join(s.name for s in ref_segments),
-                     "reference_values": [s.value for s in ref_segments], **scores})
+
+    def row(pred_segments: Sequence[LabelSegment], ref_segments: Sequence[LabelSegment]) -> Dict[str, Any]:
+        scores = segment_scores(union_mask(prediction_layers, pred_segments), union_mask(reference_layers, ref_segments),
+                                spacing)
+        return {"prediction_segment": "+".join(s.name for s in pred_segments),
+                "prediction_values": [s.value for s in pred_segments],
+                "reference_segment": "+".join(s.name for s in ref_segments),
+                "reference_values": [s.value for s in ref_segments], **scores}
+
+    matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match, annotated)
+    rows = [row(*pair) for pair in matched]
+    targets: Dict[str, Any] = {}
+    if empty_targets:  # every value the prediction holds, as annotated: the pairs past ``matched`` are its extras
+        extra = pair_segments(prediction, reference, pairs, match, [s.value for s in prediction.segments])[0]
+        targets = {"named_prediction": prediction.named,
+                   "rows": {pair[0][0].value: (pair[0][0].name, row(*pair)) for pair in extra[len(matched):]}}
     unit = "mm"
     if any(is_picture(volume.path) for volume in (prediction, reference)):
         unit = "pixel"  # a picture stores no pixel size: it reads as 1 mm pixels
@@ -287,7 +309,32 @@ def score_files(prediction_path: str, reference_path: str, pairs: Sequence[str] 
         "segments": rows, "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None,
         "prediction_only": pred_only, "reference_only": ref_only, "warnings": warnings,
         "reference_labels": None if reference.named else [s.value for s in reference.segments],
-    }
+    }, targets
+
+
+def add_empty_targets(report: Dict[str, Any], targets: Dict[str, Any], annotated: Sequence[int]) -> Dict[str, Any]:
+    """``report`` (:func:`score_case`'s, with its ``targets``) as :func:`score_files` scores it given ``annotated``,
+    without reading the files again: a row per annotated value its labelmap reference lacks, appended in value
+    order (the prediction's segment of that value from ``targets``, a false positive; for a labelmap prediction
+    without it, both empty), that segment no longer listed as unpaired, and the mean Dice over all rows."""
+    from .overlap_metrics import segment_scores
+
+    held = report.get("reference_labels")
+    if held is None or not targets:
+        return report
+    rows, pred_only = list(report["segments"]), list(report["prediction_only"])
+    nothing = np.zeros((1, 1, 1), bool)  # both empty: no voxel counts, so any grid scores alike
+    for value in sorted(set(int(v) for v in annotated) - set(held)):
+        if value in targets["rows"]:
+            name, found = targets["rows"][value]
+            rows.append(found)
+            pred_only.remove(name)
+        elif not targets["named_prediction"]:
+            rows.append({"prediction_segment": f"label {value}", "prediction_values": [value],
+                         "reference_segment": f"label {value}", "reference_values": [value],
+                         **segment_scores(nothing, nothing, report["grid"]["spacing_mm"])})
+    return {**report, "segments": rows, "prediction_only": pred_only,
+            "mean_dice": float(np.mean([r["dice"] for r in rows])) if rows else None}
 
 
 def run_score(args: argparse.Namespace) -> int:

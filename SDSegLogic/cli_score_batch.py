@@ -25,29 +25,32 @@ Dice. A prediction segment that ``--pair`` compares with several reference segme
 comparison (``liver = 1``, ``liver = 2``). A label that some labelmap reference of the test set holds is
 annotated in every case (without ``--pair``): where a case's reference lacks it, it is an empty target, so the
 prediction's false positive there scores Dice 0 and its absence from both files 1 (the method's convention, as
-training's metrics count it); a label no reference holds is listed, not scored. Scores of pictures are in pixels.
+training's metrics count it), scored from the case's one reading of its files; a label no reference holds is listed,
+not scored. Scores of pictures are in pixels:
+a segment scored on pictures and on volumes (mm) in one test set gets no HD95 or ASSD summary, as pixels and mm do
+not average (:mod:`SDSegLogic.score_batch_report`); each case keeps its own distances, in its own unit.
 """
 
 from __future__ import annotations
 
 import statistics
 import unicodedata
-from collections import Counter
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .cli import UsageError, describe_error, exit_code_for
 from .cli_outputs import FOLDER_OUTPUT_ENDINGS
-from .score_report import format_optional
+from .score_batch_report import batch_csv_rows, batch_text, summary
 from .errors import InputError
+from .io.sniff import FORMATS
 
 __all__ = ["CASE_SUFFIXES", "SIDE_OUTPUT_SUFFIXES", "case_name", "is_dicom_series_folder", "series_folder_problem",
            "first_case_file",
            "pair_cases", "score_folders", "batch_text", "batch_csv_rows"]
 
-#: endings of segmentation and label files (a case is the file name without one of them)
-CASE_SUFFIXES = (".seg.nrrd", ".seg.dcm", ".nii.gz", ".nrrd", ".nhdr", ".nii", ".mha", ".mhd", ".dcm",
-                 ".png", ".jpg", ".jpeg", ".tiff", ".tif", ".bmp")
+#: endings of segmentation and label files, the readers' (:data:`SDSegLogic.io.sniff.FORMATS`; a longer one such as
+#: ``.seg.nrrd`` before its tail): a case is the file name without one of them
+CASE_SUFFIXES = tuple(ending for endings in FORMATS.values() for ending in endings)
 #: endings of the files ``sdseg segment`` writes beside a segmentation (``--prob-map``, ``--uncertainty``,
 #: ``--preview`` given the output folder): a probability map, a variance map and a picture, never a case
 SIDE_OUTPUT_SUFFIXES = tuple(ending for kind, ending in FOLDER_OUTPUT_ENDINGS.items() if kind != "dicom_seg")
@@ -224,32 +227,6 @@ def _pair_by_letter_case(pred_left: List[str], ref_left: List[str], pred: Dict[s
     return found
 
 
-def _summary(cases: Sequence[Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
-    """Statistics per prediction segment; per ``"pred = ref"`` when ``--pair`` pairs one prediction segment
-    with several reference segments (each comparison its own row, counted once per case)."""
-    rows: Dict[str, List[Dict[str, Any]]] = {}
-    for case in cases:
-        segments = case.get("segments", [])
-        repeated = Counter(row["prediction_segment"] for row in segments)
-        for row in segments:
-            key = row["prediction_segment"]
-            if repeated[key] > 1:
-                key = f"{key} = {row['reference_segment']}"
-            rows.setdefault(key, []).append(row)
-    summary = {}
-    for segment, found in rows.items():
-        dice = [r["dice"] for r in found]
-        hd95 = [r["hd95_mm"] for r in found if r["hd95_mm"] is not None]
-        assd = [r["assd_mm"] for r in found if r["assd_mm"] is not None]
-        summary[segment] = {
-            "cases": len(found), "dice_mean": statistics.fmean(dice),
-            "dice_sd": statistics.stdev(dice) if len(dice) > 1 else 0.0, "dice_median": statistics.median(dice),
-            "hd95_median_mm": statistics.median(hd95) if hd95 else None,
-            "assd_mean_mm": statistics.fmean(assd) if assd else None, "cases_with_distances": len(hd95),
-        }
-    return summary
-
-
 def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = (), match: str = "auto") -> Dict[str, Any]:
     """Score every case two folders share.
 
@@ -260,16 +237,18 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
         ``reference_only`` case names, ``skipped`` subfolders that are no case (``path``, ``reason``),
         ``first_error_code`` (0 when every case was scored).
     """
-    from .cli_score import score_files
+    from .cli_score import score_case
 
     skipped: List[Dict[str, str]] = []
     matched, pred_only, ref_only = pair_cases(predictions, references, skipped)
     cases: List[Dict[str, Any]] = []
+    targets: List[Dict[str, Any]] = []  # per case: its rows against empty targets (cli_score.score_case)
     first_error = 0
     usage_errors: List[UsageError] = []
+    empty_targets = not pairs and match != "name"
     for case, pred, ref in matched:
         try:
-            report = score_files(str(pred), str(ref), pairs, match)
+            report, found = score_case(str(pred), str(ref), pairs, match, empty_targets=empty_targets)
         except Exception as exc:  # noqa: BLE001 - one unreadable case must not stop the test set
             if isinstance(exc, UsageError):
                 usage_errors.append(exc)  # a segment --pair names may be missing from one case only
@@ -277,109 +256,37 @@ def score_folders(predictions: Path, references: Path, pairs: Sequence[str] = ()
             first_error = first_error or code
             cases.append({"case": case, "prediction": str(pred), "reference": str(ref),
                           "error": describe_error(exc), "exit_code": code})
+            targets.append({})
             continue
         cases.append({"case": case, **report})
+        targets.append(found)
     if len(usage_errors) == len(matched):
         raise usage_errors[0]  # the same mistake (a misspelt --pair) in every case: say it once
-    if not pairs and match != "name":
-        _score_empty_targets(cases, matched, match)
+    if empty_targets:
+        _score_empty_targets(cases, targets)
     scored = [c["mean_dice"] for c in cases if c.get("mean_dice") is not None]
     return {"predictions": str(predictions), "references": str(references), "cases": cases,
-            "summary": _summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
+            "summary": summary(cases), "mean_dice": statistics.fmean(scored) if scored else None,
             "prediction_only": pred_only, "reference_only": ref_only, "skipped": skipped,
             "first_error_code": first_error}
 
 
-def _score_empty_targets(cases: List[Dict[str, Any]], matched: Sequence[Tuple[str, Path, Path]], match: str) -> None:
-    """Score again, in place, each case whose labelmap reference lacks a label that another case's reference holds.
+def _score_empty_targets(cases: List[Dict[str, Any]], targets: Sequence[Dict[str, Any]]) -> None:
+    """Score, in place, each case whose labelmap reference lacks a label that another case's reference holds.
 
     A labelmap holds only the labels it found, and one pair cannot tell a label it lacks from one never annotated;
     the test set can: a label in some reference is annotated in every case, so where a reference lacks it, it is
     an empty target (the prediction's false positive there scores Dice 0, its absence in both files 1, as the
-    method's convention and training's metrics count them; :func:`~SDSegLogic.cli_score.pair_segments`).
+    method's convention and training's metrics count them; :func:`~SDSegLogic.cli_score.pair_segments`). The
+    rows come from the first reading of each case (:func:`~SDSegLogic.cli_score.add_empty_targets`): no file is
+    read twice.
     """
-    from .cli_score import score_files
+    from .cli_score import add_empty_targets
 
     annotated = sorted({v for case in cases for v in (case.get("reference_labels") or [])})
-    for index, (case, (_, pred, ref)) in enumerate(zip(cases, matched)):
-        held = case.get("reference_labels")
-        if held is None or "error" in case or not set(annotated) - set(held):
-            continue
-        try:
-            report = score_files(str(pred), str(ref), (), match, annotated)
-        except Exception as exc:  # noqa: BLE001 - read once already (a file changed since): its first scores, said
-            missing = ", ".join(str(v) for v in sorted(set(annotated) - set(held)))
-            case.setdefault("warnings", []).append(
-                f"labels {missing} (annotated in other references, not in this one) could not be scored as empty "
-                f"targets ({exc}); this case's scores leave them out. Score it again once its files are complete.")
-            continue
-        cases[index] = {"case": case["case"], **report}
-
-
-def batch_text(report: Dict[str, Any]) -> str:
-    """The human-readable summary: per case mean Dice (or error), then per segment statistics."""
-    width = max([32, *(len(case["case"]) for case in report["cases"])])  # whole names: cut, two could read as one
-    lines = [f"predictions {report['predictions']}", f"references  {report['references']}", "",
-             f"{'case':<{width}} {'mean Dice':>9}  segments"]
-    for case in report["cases"]:
-        if "error" in case:
-            lines.append(f"{case['case']:<{width}} {'-':>9}  error: {case['error']}")
-        else:
-            names = ", ".join(f"{r['prediction_segment']} {r['dice']:.3f}" for r in case["segments"])
-            if not case["segments"]:
-                names = "no segment pairs (see --pair)"
-            unpaired = _unpaired(case)
-            lines.append(f"{case['case']:<{width}} {format_optional(case['mean_dice'], 3):>9}  {names}"
-                         + (f"; not scored: {unpaired}" if unpaired else ""))
-    # a case's warnings (e.g. a DICOM SEG made for another series) below the cases, not only in the JSON; one
-    # line for a text that several cases share (each picture's pixel units), naming them
-    by_text: Dict[str, List[str]] = {}
-    for case in report["cases"]:
-        for text in case.get("warnings", []):
-            by_text.setdefault(text, []).append(case["case"])
-    lines += [f"warning, case{'s' if len(names) > 1 else ''} {', '.join(names)}: {text}"
-              for text, names in by_text.items()]
-    width = max([28, *map(len, report["summary"])])
-    units = {case["grid"].get("unit", "mm") for case in report["cases"] if "grid" in case}
-    unit = "px" if units == {"pixel"} else "mm"  # pictures only: their distances are in pixels
-    header = (f"{'segment':<{width}} {'cases':>5} {'Dice mean':>9} {'sd':>6} {'median':>6} {'HD95 med ' + unit:>11} "
-              f"{'HD95 n':>7} {'ASSD ' + unit:>8}")
-    lines += ["", header, "-" * len(header)]
-    for segment, row in report["summary"].items():
-        covered = f"{row['cases_with_distances']}/{row['cases']}"  # cases with both masks non-empty
-        lines.append(f"{segment:<{width}} {row['cases']:>5} {row['dice_mean']:9.3f} {row['dice_sd']:6.3f} "
-                     f"{row['dice_median']:6.3f} {format_optional(row['hd95_median_mm'], 2):>11} {covered:>7} "
-                     f"{format_optional(row['assd_mean_mm'], 2):>8}")
-    if report["mean_dice"] is not None:
-        lines.append(f"{'mean Dice over cases':<{width}} {len([c for c in report['cases'] if c.get('mean_dice') is not None]):>5} "
-                     f"{report['mean_dice']:9.3f}")
-    for key, side in (("prediction_only", "predictions"), ("reference_only", "references")):
-        if report[key]:
-            lines.append(f"cases only in the {side} (not scored): {', '.join(report[key])}")
-    lines += [f"skipped {entry['path']}: {entry['reason']}" for entry in report.get("skipped", [])]
-    return "\n".join(lines) + "\n"
-
-
-def _unpaired(case: Dict[str, Any]) -> str:
-    """``only in the prediction: a, b; only in the reference: c`` (empty when every segment was paired)."""
-    parts = [f"only in the {side}: {', '.join(case[key])}"
-             for key, side in (("prediction_only", "prediction"), ("reference_only", "reference")) if case[key]]
-    return "; ".join(parts)
-
-
-def batch_csv_rows(report: Dict[str, Any]) -> List[Dict[str, Any]]:
-    """One row per (case, segment), with the case name first and the case's warnings last; a failed case, or one
-    without segment pairs, as one row saying why."""
-    rows = []
-    for case in report["cases"]:
-        if "error" in case:
-            rows.append({"case": case["case"], "distance_note": f"error: {case['error']}"})
-        elif not case["segments"]:  # the case stays in the table, with the reason it has no scores
-            rows.append({"case": case["case"], "distance_note": f"no segment pairs; {_unpaired(case)}",
-                         "warnings": case["warnings"]})
-        for row in case.get("segments", []):
-            rows.append({"case": case["case"], **row, "warnings": case.get("warnings", [])})
-    return rows
+    for index, (case, found) in enumerate(zip(cases, targets)):
+        if "error" not in case:
+            cases[index] = add_empty_targets(case, found, annotated)
 
 
 def _files(count: int) -> str:

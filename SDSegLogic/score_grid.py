@@ -10,31 +10,19 @@ drawn on a series of thicker slices is scored on its own slices only (:func:`on_
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Optional, Sequence, Tuple
 
 import numpy as np
 
-from .errors import GeometryError, InputError
+from .errors import GeometryError
 from .geometry import ImageGeometry, plan_reorientation
 from .io.label_files import LabelVolume
+from .io.sniff import PICTURE_FORMATS, is_picture  # re-exported: where score's callers found them first
 
 __all__ = ["GRID_TOLERANCE", "PICTURE_FORMATS", "align_reference", "describe_grid", "is_picture", "on_drawn_slices"]
 
 #: grid tolerances: spacing (relative), direction (absolute), origin (mm), as the segmentation writer
 GRID_TOLERANCE = {"spacing_rtol": 1e-5, "direction_atol": 1e-5, "origin_atol": 1e-3}
-#: formats that store no position, spacing or direction: every picture reads at the origin with 1 mm pixels
-PICTURE_FORMATS = ("png", "jpeg", "tiff", "bmp")
-
-
-def is_picture(path: Path) -> bool:
-    """True when ``path`` is a picture file (:data:`PICTURE_FORMATS`), by its content as the reader tells it."""
-    from .io.sniff import detect_format
-
-    try:
-        return path.is_file() and detect_format(path) in PICTURE_FORMATS
-    except (InputError, OSError):  # read already; a file that no longer sniffs is no picture here
-        return False
 
 
 def _picture_size_message(prediction: LabelVolume, reference: LabelVolume) -> str:

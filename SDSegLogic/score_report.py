@@ -66,7 +66,7 @@ def report_text(report: Dict[str, Any]) -> str:
 
 CSV_FIELDS = ["prediction_segment", "prediction_values", "reference_segment", "reference_values", "dice", "iou",
               "hd95_mm", "assd_mm", "hd_mm", "volume_prediction_ml", "volume_reference_ml", "voxels_prediction",
-              "voxels_reference", "distance_note", "warnings"]
+              "voxels_reference", "distance_note", "unit", "warnings"]
 
 
 def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
@@ -82,17 +82,19 @@ def _csv_text(rows: Sequence[Dict[str, Any]], fields: Sequence[str]) -> str:
 
 
 def write_report(path: Path, report: Dict[str, Any]) -> None:
-    """Write the report as .json or .csv (one row per segment; per case and segment for folders; the warnings of
-    the file pair or case in the last column), atomically."""
+    """Write the report as .json or .csv (one row per segment; per case and segment for folders; the unit of the
+    distances, ``mm`` or ``pixel`` (a picture), and the warnings of the file pair or case in the last columns),
+    atomically."""
     from .io.atomic import atomic_output
 
     if path.suffix.lower() != ".csv":
         text = json.dumps(report, indent=2) + "\n"
     elif "cases" in report:
-        from .cli_score_batch import batch_csv_rows
+        from .score_batch_report import batch_csv_rows
 
         text = _csv_text(batch_csv_rows(report), ["case", *CSV_FIELDS])
     else:
-        text = _csv_text([{**row, "warnings": report["warnings"]} for row in report["segments"]], CSV_FIELDS)
+        unit = report["grid"].get("unit", "mm")
+        text = _csv_text([{**row, "unit": unit, "warnings": report["warnings"]} for row in report["segments"]], CSV_FIELDS)
     with atomic_output(path) as temp:
         temp.write_text(text, encoding="utf-8")

@@ -3,8 +3,9 @@
 JPEG is lossy: a black-and-white mask (Kvasir-SEG ships its masks as JPEG; CVC-ClinicDB's are often converted to
 it) comes back with compression noise near every edge (values such as 1..20 and 235..254), which read as labels
 would become extra segments, scored as misses or listed as unpaired. So a JPEG mask is read as one segment,
-label 255, where the grey level (the luma, ``L = 0.299 R + 0.587 G + 0.114 B`` for a colour file) is above 127,
-as the training's Kvasir loader (``sdseg_training.data.masks.read_mask``, rule ``"grey"``) thresholds it.
+label 255, where the grey level is above 127, as the training's Kvasir loader (``sdseg_training.data.masks.read_mask``,
+rule ``"grey"``) thresholds it. A colour file's grey level is :func:`grey_levels` (the luma
+``0.299 R + 0.587 G + 0.114 B`` rounded to a whole level, as a viewer shows it in grey), the one rule both use.
 
 A JPEG that is clearly not a black-and-white mask with noise cannot be read exactly and is refused:
 
@@ -25,7 +26,7 @@ import numpy as np
 from ..errors import InputError
 from ..preprocessing import LUMINANCE
 
-__all__ = ["JPEG_NOTE", "FOREGROUND", "binary_jpeg_mask"]
+__all__ = ["JPEG_NOTE", "FOREGROUND", "binary_jpeg_mask", "grey_levels"]
 
 #: the label a JPEG mask's foreground reads as (white, as a 0/255 mask stores it)
 FOREGROUND = 255
@@ -36,6 +37,23 @@ FLAT_SPREAD = 32
 #: the note the report carries for a JPEG mask read as binary (no path: a folder's cases share one line)
 JPEG_NOTE = ("a JPEG mask (lossy: its edges hold compression noise) is read as binary: foreground (label 255) where "
              "the grey level is above 127, as the training's Kvasir loader reads masks.")
+
+
+def grey_levels(rgb: np.ndarray) -> np.ndarray:
+    """The grey level of colour mask pixels: the luma (:data:`SDSegLogic.preprocessing.LUMINANCE`, BT.601) rounded
+    to the nearest whole level, as a viewer shows a colour mask in grey.
+
+    The one rule for a colour mask's grey level: the engine's JPEG masks (here) and the training's mask reader
+    (``sdseg_training.data.masks.read_mask``) both use it, so a pixel is foreground (> 127) in both or in neither.
+
+    Args:
+        rgb: (..., C) 8-bit pixels, C >= 3 (red, green, blue first; a fourth, alpha, is ignored).
+
+    Returns:
+        (...) uint8 grey levels.
+    """
+    luma = np.asarray(rgb)[..., :3].astype(np.float32) @ np.asarray(LUMINANCE, np.float32)
+    return np.clip(np.rint(luma), 0, 255).astype(np.uint8)
 
 
 def _grey(path: Path, array: np.ndarray) -> np.ndarray:
@@ -49,7 +67,7 @@ def _grey(path: Path, array: np.ndarray) -> np.ndarray:
         raise InputError(f"{path}: a JPEG mask with coloured pixels (RGB {tuple(int(v) for v in rgb[k, j, i])} at "
                          f"voxel (k, j, i) {(k, j, i)}); a colour-coded class mask cannot be read exactly from a lossy "
                          "JPEG (its colours blur into each other). Save the mask as PNG with one label value per class.")
-    return rgb @ np.asarray(LUMINANCE, np.float32)  # the engine's one grey-from-RGB rule (BT.601)
+    return grey_levels(rgb).astype(np.float32)  # the one grey level of a colour mask, training's too
 
 
 def _flat_grey_block(grey: np.ndarray) -> Tuple[int, int, int, float]:

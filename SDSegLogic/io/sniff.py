@@ -16,7 +16,7 @@ from typing import Optional
 
 from ..errors import InputError
 
-__all__ = ["detect_format", "format_from_extension", "sniff_content", "FORMATS"]
+__all__ = ["detect_format", "format_from_extension", "is_picture", "sniff_content", "FORMATS", "PICTURE_FORMATS"]
 
 #: format name -> file name endings (lower case) that announce it
 FORMATS = {
@@ -30,6 +30,8 @@ FORMATS = {
     "bmp": (".bmp",),
 }
 _SUPPORTED = ", ".join(e for ends in FORMATS.values() for e in ends if e != ".seg.nrrd")
+#: formats that store no position, spacing or direction: every picture reads at the origin with 1 mm pixels
+PICTURE_FORMATS = ("png", "jpeg", "tiff", "bmp")
 
 
 def format_from_extension(path: Path) -> Optional[str]:
@@ -170,3 +172,14 @@ def detect_format(path: Path) -> str:
             "rename the file to match its content, or re-export it."
         )
     return declared
+
+
+def is_picture(path: Path) -> bool:
+    """True when ``path`` is a picture file (:data:`PICTURE_FORMATS`), by its content as :func:`detect_format` tells it.
+
+    A file that no longer sniffs (removed or rewritten since it was read) is no picture here, never an error.
+    """
+    try:
+        return path.is_file() and detect_format(path) in PICTURE_FORMATS
+    except (InputError, OSError):
+        return False

@@ -3,7 +3,9 @@
 Two readings, chosen by the dataset's label rule:
 
 * ``"grey"`` (masks thresholded at > 127): the grey level a viewer shows. Colour masks become
-  ``L = 0.299 R + 0.587 G + 0.114 B``; 16-bit and 32-bit masks count values above 255 as 255.
+  ``L = 0.299 R + 0.587 G + 0.114 B`` rounded to a whole level, the engine's rule
+  (:func:`SDSegLogic.io.jpeg_labels.grey_levels`), so that ``sdseg score`` reads a JPEG mask's foreground as
+  training does; 16-bit and 32-bit masks count values above 255 as 255.
 * ``"labels"`` (``data.classes``): the whole number the file stores. 16-bit, 32-bit and float masks
   must hold whole numbers 0..255 (anything else is refused, naming the file and the values), instead
   of being clipped to 255 so that classes above it merge; volume label maps keep ids above 255
@@ -30,6 +32,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+
+from SDSegLogic.io.jpeg_labels import grey_levels
 
 from ..errors import DatasetError
 from .labels import integral_labels
@@ -67,8 +71,10 @@ def read_mask(path: Path, rule: str = "grey") -> np.ndarray:
                 values = _wide_values(np.asarray(im), path, rule)
             elif im.mode == "1" and rule == "labels":
                 values = np.asarray(im).astype(np.uint8)  # the bit stored: 0/1, as data.classes labels [1] expects
-            else:
+            elif im.mode in ("L", "LA", "1"):
                 values = np.asarray(im.convert("L"))
+            else:  # colour (RGB, RGBA, CMYK, YCbCr ...): the engine's grey level, as sdseg score reads the mask
+                values = grey_levels(np.asarray(im.convert("RGB")))
             _refuse_alpha_only(im, values, path, rule)
             return values
     except OSError as exc:
