@@ -104,7 +104,8 @@ FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
 
 SCORE_DESCRIPTION = """\
 Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid:
-Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment.
+Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment. Pictures (PNG, JPEG, TIFF, BMP)
+store no pixel size: their distances are in pixels and their areas are pixel counts.
 
 A segment empty in both files scores Dice = IoU = 1; empty in one file only, 0. Its distances are
 then undefined: '-' in the table (with the reason), null in --json and -o .json, empty in -o .csv.
@@ -115,7 +116,8 @@ without their ending, a '.seg' before it, or Slicer's '-label' (ct001-label.nrrd
 names first, then names differing only in letter case when one candidate fits; a subfolder holding one
 DICOM series is the case named by the folder. The summary per segment gives mean, SD and median
 Dice, median HD95 and mean ASSD; 'HD95 n' counts the cases that have an HD95, i.e. where both masks
-are non-empty (e.g. 3/5).
+are non-empty (e.g. 3/5). Each case keeps its own distance unit (CSV column 'unit'); a segment
+scored on both pictures and volumes gets no HD95/ASSD summary, as pixels and mm do not average.
 A DICOM SEG drawn on thicker slices (frames on one slice in N of the grid, and a SpacingBetweenSlices
 or SliceThickness N times the grid's) is scored on its own slices only, with a warning.
 """
