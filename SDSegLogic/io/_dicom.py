@@ -19,7 +19,7 @@ import numpy as np
 from ..errors import GeometryError, InputError
 from ._dicom_exact import EXACT_TAGS, exact_pixel_type, gdcm_pixel_type, note_rescale
 from ._dicom_messages import no_series_text, tie_text, unknown_series_text, unplaced_text
-from ._dicom_stack import PLACEMENT_TAGS, check_stack, note_placement
+from ._dicom_stack import PLACEMENT_TAGS, check_stack, note_placement, unknown_spacing_note
 from ._sitk import array_from_sitk, geometry_from_sitk, itk_safe_path, itk_warnings_silenced
 from .sniff import sniff_content
 
@@ -82,7 +82,7 @@ def _bare_uid(uid: str) -> str:
 _TAGS = ("0020|000e", "0020|0032", "0020|0037", "0028|0008", "0008|0060", "0028|1053", "0028|1052", "0028|0010",
          "0028|0011", "0028|0002", "0028|0004") + EXACT_TAGS + PLACEMENT_TAGS  # series UID, position, orientation,
 # frames, modality, rescale slope/intercept, rows, columns, samples per pixel, photometric interpretation, bits
-# allocated, signedness, pixel spacing
+# allocated, signedness, pixel spacing, imager pixel spacing
 
 
 def _header_tags(reader) -> Dict[str, str]:
@@ -359,11 +359,15 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
     if image.GetDimension() == 2:
         array = array[None]
     first = plan["first"]
+    unknown = None if plan.get("multiframe") or colour or _plain_photo(first) else unknown_spacing_note(
+        path, first, len(plan["files"]), geometry.spacing)  # a multi-frame file keeps it per frame; photos have none
+    if unknown:
+        warnings.warn(unknown, stacklevel=3)
     facts: Dict[str, Any] = {
         "modality": first.get("modality", ""),
         "series_count": plan["series_count"],
         "slices": int(array.shape[0]),
-        "notes": list(plan["notes"]),
+        "notes": list(plan["notes"]) + ([unknown] if unknown else []),
     }
     if "slope" in first or "intercept" in first:
         facts["rescale"] = {"slope": float(first.get("slope", 1) or 1), "intercept": float(first.get("intercept", 0) or 0),

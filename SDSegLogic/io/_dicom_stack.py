@@ -3,7 +3,8 @@
 A regular grid holds a stack only when its slices step evenly along the slice normal, without
 sideways shift (gantry tilt) or repeated positions; :func:`check_stack` refuses anything else.
 GDCM takes a series' axes and pixel spacing from its first file and invents what a file lacks (identity
-axes, 1 mm); :func:`note_placement` records the files of a series that lack or contradict them.
+axes, 1 mm); :func:`note_placement` records the files of a series that lack or contradict them, and
+:func:`unknown_spacing_note` words the warning for a series none of whose files gives a pixel size.
 """
 
 from __future__ import annotations
@@ -15,10 +16,10 @@ import numpy as np
 
 from ..errors import GeometryError
 
-__all__ = ["unit_axes", "check_stack", "note_placement", "PLACEMENT_TAGS"]
+__all__ = ["unit_axes", "check_stack", "note_placement", "unknown_spacing_note", "PLACEMENT_TAGS"]
 
-#: PixelSpacing, read with a series' other header tags for :func:`note_placement`
-PLACEMENT_TAGS = ("0028|0030",)
+#: PixelSpacing and ImagerPixelSpacing, read with a series' other header tags for :func:`note_placement`
+PLACEMENT_TAGS = ("0028|0030", "0018|1164")
 
 
 def unit_axes(orient: np.ndarray) -> np.ndarray:
@@ -126,6 +127,8 @@ def note_placement(facts: Dict[str, Any], tags: Dict[str, str], name: str) -> No
     text = tags.get("0028|0030", "").strip()
     if "spacing" not in facts:
         facts["spacing"] = (file, text)
+        facts["imager_spacing"] = tags.get("0018|1164", "").strip()
+        facts["frames_tag"] = "0028|0008" in tags  # a multi-frame IOD: its pixel size lies in functional groups
         return
     first_file, first_text = facts["spacing"]
     here, there = _pixel_spacing(text), _pixel_spacing(first_text)
@@ -134,3 +137,40 @@ def note_placement(facts: Dict[str, Any], tags: Dict[str, str], name: str) -> No
     if not same and "other_spacing" not in facts:
         facts["other_spacing"] = (f"{file} has {text or 'none'!r}, {first_file} has {first_text or 'none'!r} "
                                   "as PixelSpacing")
+
+
+def unknown_spacing_note(path: Path, facts: Dict[str, Any], files: int, spacing: Sequence[float]) -> Optional[str]:
+    """The warning for a series none of whose ``files`` has PixelSpacing, read with an invented pixel size.
+
+    GDCM (so SimpleITK and 3D Slicer) reads such a series with 1 mm pixels, or, for projection radiographs
+    (CR, DX, MG SOP classes), with ImagerPixelSpacing, which DICOM defines for them at the detector. Only
+    the first case invents the size: the segmentation still overlays the image voxel for voxel (Slicer
+    places both alike), but lengths, areas and volumes in mm are not real.
+
+    Args:
+        path: the input, named in the message.
+        facts: the series' facts from :func:`note_placement`.
+        files: the files of the series.
+        spacing: the in-plane spacing read (x = between columns, y = between rows), mm.
+
+    Returns:
+        The warning, or ``None`` when a file gives PixelSpacing, the file is of a multi-frame kind (its
+        pixel size lies in functional groups), GDCM used ImagerPixelSpacing, or read a size other than 1 mm.
+    """
+    first_file, text = facts.get("spacing", ("", "x"))
+    if text or "other_spacing" in facts or facts.get("frames_tag"):
+        return None  # given, or kept per frame (a series whose files differ is refused by the caller)
+    read = np.asarray(spacing[:2], dtype=np.float64)
+    imager_text = facts.get("imager_spacing", "")
+    imager = _pixel_spacing(imager_text) if imager_text else None
+    if imager is not None and np.allclose(read, imager[::-1], rtol=1e-4):
+        return None  # a projection radiograph: GDCM uses ImagerPixelSpacing, as DICOM defines it
+    if not np.allclose(read, 1.0, rtol=1e-6):
+        return None  # GDCM found the size elsewhere in the header: not invented
+    unused = (f"; its ImagerPixelSpacing (0018,1164) '{imager_text}' is not used, since DICOM defines it at the "
+              "detector of projection radiographs (CR, DX, MG), not for this kind of image") if imager_text else ""
+    whose = f"none of the {files} files of the series has" if files > 1 else f"{first_file} has no"
+    return (f"{path}: {whose} PixelSpacing (0028,0030), so its pixel size is unknown; it is read as "
+            f"{spacing[0]:g} x {spacing[1]:g} mm, as 3D Slicer (ITK/GDCM) reads it{unused}. The segmentation "
+            "overlays the image voxel for voxel, but its lengths, areas and volumes in mm are not real. For true "
+            "sizes, re-export the series from the scanner or PACS with its PixelSpacing.")

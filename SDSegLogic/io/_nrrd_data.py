@@ -18,6 +18,7 @@ import numpy as np
 from ..errors import InputError
 from ._deflate import GzipMembers
 from ._nrrd_text import _data_offset, _header_lines, _raw_data_start
+from ._text_voxels import NRRD_TEXT, check_text_voxels
 
 __all__ = ["read_nrrd_voxels"]
 
@@ -60,43 +61,26 @@ def _inflate(fh, path: Path, needed: Optional[int]) -> bytearray:
     return out
 
 
-def _check_ascii_integers(path: Path, header: Dict[str, Any]) -> None:
-    """Refuse ASCII values an integer ``type`` cannot hold: NumPy's text parser (and ITK) would wrap them silently.
+def _check_ascii_values(path: Path, header: Dict[str, Any]) -> None:
+    """Refuse ASCII values the header's type would change (:func:`._text_voxels.check_text_voxels`, NRRD rules).
 
-    A ``uchar`` file holding ``300`` would read 44; one holding ``1.7`` would be refused as truncated (ITK cuts it
-    to 1). Values that are not numbers at all are left to pynrrd's own message. 64-bit types are parsed exactly by
-    NumPy and not checked here.
+    A ``uchar`` file holding ``300`` would read 44 (NumPy's text parser and ITK wrap it), an ``int64`` one beyond
+    its range would saturate, and ``1.7``, ``1e2`` or ``0x10`` would be refused as "truncated" (ITK reads them
+    as 1, 1 and 0).
 
     Raises:
         InputError: naming the first such value, its position in the data, the type and the remedy.
     """
     dtype = _dtype(header)
     located = _raw_data_start(path, header)
-    if dtype is None or dtype.kind not in "iu" or dtype.itemsize > 4 or located is None:
+    if dtype is None or located is None:
         return
     source, start = located
     count = math.prod(int(v) for v in header["sizes"])
     with open(source, "rb") as fh:
         fh.seek(start)
-        text = fh.read().decode("ascii", errors="replace")
-    try:
-        values = np.fromstring(text, dtype=np.float64, sep=" ")[:count]  # exact for every value of 32-bit types
-    except ValueError:
-        return
-    info, kind = np.iinfo(dtype), header.get("type")
-    wrong = np.flatnonzero((values < info.min) | (values > info.max) | (values != np.floor(values)))
-    if wrong.size == 0:
-        return
-    first = int(wrong[0])
-    value = float(values[first])
-    shown = f"{value:.0f}" if value.is_integer() else repr(value)
-    if value.is_integer():
-        raise InputError(f"{path}: the ASCII data holds {shown} (value #{first + 1}), outside the range of its type "
-                         f"{kind!r} ({info.min}..{info.max}); it would be read wrapped to another value. Fix the "
-                         "header's type (e.g. 'int') or the data.")
-    what = "not a whole number" if math.isfinite(value) else "not a finite number"
-    raise InputError(f"{path}: the ASCII data holds {shown} (value #{first + 1}), {what}, but its type "
-                     f"{kind!r} holds integers; fix the header's type (e.g. 'float') or round the data.")
+        data = fh.read()
+    check_text_voxels(path, data, count, dtype, repr(header.get("type")), NRRD_TEXT)
 
 
 def read_nrrd_voxels(path: Path, header: Dict[str, Any]) -> np.ndarray:
@@ -123,7 +107,7 @@ def read_nrrd_voxels(path: Path, header: Dict[str, Any]) -> np.ndarray:
         raise InputError(f"{path}: NRRD encoding {header.get('encoding')!r} is not supported; save the image with raw "
                          "or gzip encoding (e.g. from 3D Slicer or SimpleITK).")
     if encoding in ("ascii", "text", "txt"):
-        _check_ascii_integers(path, header)
+        _check_ascii_values(path, header)
     try:
         if not _header_lines(path)[1]:
             return nrrd.read(str(path), index_order="F")[0]

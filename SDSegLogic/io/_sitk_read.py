@@ -101,7 +101,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
     if image is not None and fmt == "nifti":  # ITK stored NaN/inf voxels as 0: say so, as the NumPy path does
         from .nifti_finite import warn_non_finite_nifti
 
-        warn_non_finite_nifti(path)
+        warn_non_finite_nifti(path, frame)
     if image is None:  # NumPy reads the voxels; the reader's header information stands in for the image
         array = _frames_once(path, fast[3], f"numpy exact={exact}") if several else fast[3]()
         return _sitk_layout(path, reader, array, expected_ras, frame, meta)

@@ -6,7 +6,9 @@ stored voxels of a single-file NIfTI-1 (``.nii``, ``.nii.gz``, by content) with 
 datatype in blocks, header parsed by :func:`._nifti.read_nifti_header`; other files are not scanned.
 The training package refuses such volumes with it; the engine's NIfTI reader warns
 (:func:`non_finite_read_as_zero`): from the voxels it holds on its NumPy path, with
-:func:`warn_non_finite_nifti` after an ITK read (4-D and other files the NumPy path does not take).
+:func:`warn_non_finite_nifti` after an ITK read (4-D and other files the NumPy path does not take),
+which scans the stored values a second time because ITK has already replaced them with 0; for a 4-D file
+it scans, and reports, only the frame read.
 """
 
 from __future__ import annotations
@@ -62,53 +64,85 @@ def _scan(fh: BinaryIO, stored: np.dtype, total: int) -> Tuple[int, int]:
     return count, first
 
 
-def nifti_non_finite(path: Path) -> Optional[Tuple[int, Tuple[int, ...]]]:
+def _skip(fh: BinaryIO, count: int) -> None:
+    """Read past ``count`` bytes of ``fh`` in blocks (a gzip stream cannot seek without inflating)."""
+    while count > 0:
+        step = len(fh.read(min(count, _BLOCK)))
+        if not step:
+            return  # a truncated file: the scan finds nothing and the reader names it
+        count -= step
+
+
+def nifti_non_finite(path: Path, frame: Optional[int] = None) -> Optional[Tuple[int, Tuple[int, ...]]]:
     """How many stored voxel values of ``path`` are NaN or infinite, and where the first one is.
 
     Args:
         path: any file; only a single-file NIfTI-1 with float32/float64 voxels is scanned (by content,
             not by name).
+        frame: for a 4-D file (trailing axes of one voxel aside, as ITK reads it), scan only this frame's
+            values (the one a reader keeps); ``None`` scans every value.
 
     Returns:
         ``(count, index)`` with ``index`` the first such voxel's (…, k, j, i) index in the file's own
-        storage order, or ``None`` when none is found, the file is not scanned, or it cannot be read
-        (the reader that follows reports that).
+        storage order ((k, j, i) within the frame when ``frame`` applies), or ``None`` when none is
+        found, the file is not scanned, or it cannot be read (the reader that follows reports that).
     """
-    p = Path(path)
-    layout = _float_layout(p)
+    found = _find(Path(path), frame)
+    return None if found is None else found[:2]
+
+
+def _find(path: Path, frame: Optional[int]) -> Optional[Tuple[int, Tuple[int, ...], bool]]:
+    """:func:`nifti_non_finite`, plus whether the scan kept to ``frame`` (the file is 4-D)."""
+    layout = _float_layout(path)
     if layout is None:
         return None
     stored, shape, offset = layout
+    squeezed = shape
+    while len(squeezed) > 3 and squeezed[0] == 1:  # trailing NIfTI axes of one voxel: ITK drops them
+        squeezed = squeezed[1:]
+    framed = frame is not None and len(squeezed) == 4
+    skipped = 0
+    if framed:
+        shape = squeezed[1:]
+        skipped = int(frame) * int(np.prod(shape)) * stored.itemsize
     try:
-        with (gzip_open(p) if is_gzip(p) else open(p, "rb")) as fh:
-            fh.read(offset)
+        with (gzip_open(path) if is_gzip(path) else open(path, "rb")) as fh:
+            _skip(fh, offset + skipped)
             count, first = _scan(fh, stored, int(np.prod(shape)))
     except (OSError, EOFError, *stream_errors()):
         return None
     if not count:
         return None
-    return count, tuple(int(v) for v in np.unravel_index(first, shape))
+    return count, tuple(int(v) for v in np.unravel_index(first, shape)), framed
 
 
-def non_finite_read_as_zero(path: Path, count: int, first: Tuple[int, ...]) -> str:
+def non_finite_read_as_zero(path: Path, count: int, first: Tuple[int, ...], frame: Optional[int] = None) -> str:
     """The warning for ``count`` NaN/infinite voxels of ``path`` read as 0.
 
     Args:
         path: the file named.
         count: how many voxel values are NaN or infinite.
         first: the first one's index in storage order: (j, i), (k, j, i) or (t, k, j, i).
+        frame: the 4-D frame read, when ``count`` and ``first`` are within that frame.
     """
     axes = ", ".join(("t", "k", "j", "i")[-len(first):]) if len(first) <= 4 else "index"
-    return (f"{path}: {count} voxel value(s) are NaN or infinite (first at index ({axes}) = {first}); "
+    where = f"index ({axes}) = {first}" + ("" if frame is None else f" of frame {frame}")
+    return (f"{path}: {count} voxel value(s) are NaN or infinite (first at {where}); "
             "they are read as 0, as 3D Slicer (ITK) reads NIfTI files, and segmented as 0. If they mark "
             "missing data, replace them with a value outside the structures (e.g. the background) and "
             "save the image again.")
 
 
-def warn_non_finite_nifti(path: Path) -> None:
-    """Warn (:func:`non_finite_read_as_zero`) when ITK has read NaN/infinite stored voxels of ``path`` as 0."""
+def warn_non_finite_nifti(path: Path, frame: Optional[int] = None) -> None:
+    """Warn (:func:`non_finite_read_as_zero`) when ITK has read NaN/infinite stored voxels of ``path`` as 0.
+
+    Args:
+        path: the NIfTI file ITK read.
+        frame: the 4-D frame the reader keeps (only its voxels are scanned and reported); ``None``: all.
+    """
     import warnings
 
-    found = nifti_non_finite(path)
+    found = _find(Path(path), frame)
     if found is not None:
-        warnings.warn(non_finite_read_as_zero(path, *found), stacklevel=3)
+        count, first, framed = found
+        warnings.warn(non_finite_read_as_zero(path, count, first, frame if framed else None), stacklevel=3)
