@@ -4,7 +4,10 @@
 * ``segmentation_writer``: engine labels -> segmentation node (names, colours, terminology)
 * ``output_checks``: refuses an output that cannot take the result (the input as a map's volume,
   a segmentation of another grid or stored as surfaces), before a run and before writing
-* ``segment_names``: SDSeg's segment named apart from another segment of a class's name (no Slicer)
+* ``segment_names``: SDSeg's segment named apart from another segment of a class's name, and an
+  earlier run's segment of a class found again under the class-name rule (no Slicer)
+* ``card_classes``: an engine's card classes (names, label values, colours, terminology) checked
+  before any segment is written (no Slicer)
 * ``engine_runner``: non-blocking segmentation jobs on an engine (no Qt)
 * ``engine_manager``: the local engine process: started, reused while model, device and files are the
   same, restarted otherwise (no Qt)

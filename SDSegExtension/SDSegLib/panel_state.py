@@ -20,7 +20,7 @@ from .model_info import warnings_html
 from .model_library import UNREADABLE
 from .sequence_input import time_point_count
 
-__all__ = ["RUN_CONTROLS", "NOTE_SEPARATOR", "lock_run_controls", "update_segment_button", "update_option_states",
+__all__ = ["RUN_CONTROLS", "NOTE_SEPARATOR", "lock_run_controls", "segment_button_state", "update_segment_button", "update_option_states",
            "update_slices_and_estimate", "show_warnings", "show_job_event", "show_engine_not_started", "removed_output_notes",
            "DoubleClickGuard", "run_map_volumes"]
 
@@ -71,32 +71,59 @@ def lock_run_controls(ui: Any, running: bool, busy: Optional[Mapping[str, str]] 
         widget.toolTip = tip + NOTE_SEPARATOR + why if why else tip
 
 
-def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model: Any = None) -> None:
-    """Segment (or Cancel while running): enabled only with an input volume and a model that exists here.
+def segment_button_state(running: bool, has_input: bool, missing_model: Any = None,
+                         range_problem: str = "") -> Tuple[str, bool, str]:
+    """The one rule for the Segment button: (text, enabled, tooltip).
+
+    Segment is enabled only with an input volume, a model that exists here and slice numbers or a
+    region a run can segment; while a run goes on it reads Cancel, always enabled. The first reason
+    in this order is the one the tooltip gives: the run, the model, the input, the slices.
 
     Args:
-        ui: the widget's ui.
-        running: a run is going on (the button is Cancel then, always enabled).
+        running: a run is going on.
         has_input: an input volume is selected.
         missing_model: the :class:`SDSegLib.model_library.ModelChoice` of the selected model when it
             is "(not found)" on this computer, or "(cannot be read)" by this user, and no remote
             engine is set, else None.
+        range_problem: why a run with the local engine would refuse the slice numbers or region
+            (:func:`update_slices_and_estimate`), ``""`` when it would not (or a remote engine decides).
     """
-    button = ui.segmentButton
-    button.text = _("Cancel") if running else _("Segment")
-    button.enabled = running or (has_input and missing_model is None)
     if running:
-        button.toolTip = _("Stop the running segmentation")
-    elif missing_model is not None and getattr(missing_model, "unreadable", False):  # there, but not for this user
-        button.toolTip = _("The model '{name}' cannot be read: {reason} Or choose another model.").format(
+        return _("Cancel"), True, _("Stop the running segmentation")
+    if missing_model is not None and getattr(missing_model, "unreadable", False):  # there, but not for this user
+        return _("Segment"), False, _("The model '{name}' cannot be read: {reason} Or choose another model.").format(
             name=missing_model.text[:-len(UNREADABLE)], reason=missing_model.tooltip)
-    elif missing_model is not None:
-        button.toolTip = _("The model '{name}' is missing on this computer: {reason} Add it with 'Import model zip' "
-                           "or 'Use model folder' (next to the model list), or choose another model.").format(
+    if missing_model is not None:
+        return _("Segment"), False, _(
+            "The model '{name}' is missing on this computer: {reason} Add it with 'Import model zip' or 'Use model "
+            "folder' (next to the model list), or choose another model.").format(
             name=missing_model.text.replace(" (not found)", "").replace(" (not a usable model folder)", ""),
             reason=missing_model.tooltip.rstrip(".") + ".")
-    else:
-        button.toolTip = _("Segment the input with the selected model") if has_input else _("Select an input volume first")
+    if not has_input:
+        return _("Segment"), False, _("Select an input volume first")
+    if range_problem:
+        return _("Segment"), False, _("Segment cannot run: {reason} Change the slices or the region.").format(
+            reason=range_problem)
+    return _("Segment"), True, _("Segment the input with the selected model")
+
+
+def _show_segment_button(ui: Any, state: Tuple[str, bool, str]) -> None:
+    """Put a :func:`segment_button_state` on the panel's Segment button."""
+    button = ui.segmentButton
+    button.text, button.enabled, button.toolTip = state
+
+
+def update_segment_button(ui: Any, running: bool, has_input: bool, missing_model: Any = None) -> None:
+    """Segment (or Cancel while running) as :func:`segment_button_state` says, before the slices are checked.
+
+    :func:`update_slices_and_estimate`, called after it, disables the button further when the slice
+    numbers or region cannot be segmented (by the same rule).
+
+    Args:
+        ui: the widget's ui.
+        running, has_input, missing_model: as for :func:`segment_button_state`.
+    """
+    _show_segment_button(ui, segment_button_state(running, has_input, missing_model))
 
 
 def update_option_states(ui: Any, p: Any) -> None:
@@ -181,9 +208,8 @@ def update_slices_and_estimate(ui: Any, logic: Any, p: Any, engine_device: str =
     except SDSegError as exc:
         ui.estimateLabel.text = "<span style='color:#b00000'>{}</span>".format(html.escape(str(exc)))
         if not remote and ui.segmentButton.enabled:  # a remote engine's card, asked again at Segment, may differ
-            ui.segmentButton.enabled = False
-            ui.segmentButton.toolTip = _("Segment cannot run: {reason} Change the slices or the region.").format(
-                reason=str(exc))
+            # enabled by update_segment_button: no run, an input, the model here; the slices now decide
+            _show_segment_button(ui, segment_button_state(False, True, None, range_problem=str(exc)))
         return
     ui.slicesLabel.text = _("Slices ({axis}):").format(axis=sel.letter)
     where = _("counted along the volume's {axis} axis: the model cuts {plane} slices, {count} of them (0..{last})").format(

@@ -27,6 +27,8 @@ from SDSegLogic.redact import redact_url
 from SDSegLogic.server.client import EngineClient, EngineError
 from SDSegLogic.server.wire_values import short_repr
 
+from .card_classes import card_classes
+
 __all__ = ["card_from_info", "fetch_remote_card", "remote_orientation", "range_requested", "deferred_slices"]
 
 
@@ -47,7 +49,9 @@ def card_from_info(info: Dict[str, Any]) -> Dict[str, Any]:
 
     Raises:
         EngineError: ``protocol_error`` when the reply's ``model_card`` is no object (a text, a
-            list, a number: ``dict(card)`` raised a bare ValueError or TypeError once the run ended).
+            list, a number: ``dict(card)`` raised a bare ValueError or TypeError once the run ended),
+            or its ``classes`` are malformed (:func:`~SDSegLib.card_classes.card_classes`: not a
+            list, a colour that is not three numbers in [0, 1]...), naming the class and the field.
     """
     card = info.get("model_card") if isinstance(info, dict) else None
     if card is None:
@@ -55,6 +59,10 @@ def card_from_info(info: Dict[str, Any]) -> Dict[str, Any]:
     if not isinstance(card, dict):
         raise EngineError("protocol_error", f"the engine's info reply has model_card {short_repr(card)}, not an object "
                           "(its model card); update the engine and this client to the same SDSeg version.")
+    try:
+        card_classes(card)  # the loader's rules, which a card sent over the wire has not been held to
+    except InputError as error:
+        raise EngineError("protocol_error", f"the engine's info reply has a malformed model_card: {error}") from error
     return dict(card)
 
 

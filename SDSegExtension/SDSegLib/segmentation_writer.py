@@ -36,8 +36,9 @@ import numpy as np
 from SDSegLogic.errors import InputError
 from SDSegLogic.terminology import ROLES as _KEYS  # the spellings a model card may use, shared with the engine's writers
 
+from .card_classes import card_classes
 from .output_checks import check_labelmap_source, check_output_volumes, check_same_grid, check_same_transform  # re-exported
-from .segment_names import is_rule_name, name_clash_notes, result_segment_names
+from .segment_names import is_rule_name, matched_specs, name_clash_notes, result_segment_names, segment_id
 from .volume_adapter import region_index
 
 __all__ = ["SegmentSpec", "terminology_entry", "segment_specs", "write_segmentation", "write_result", "check_same_grid",
@@ -91,35 +92,17 @@ def segment_specs(card: Mapping[str, Any]) -> List[SegmentSpec]:
     """Segments to create from a model card dict (``ModelCard.to_dict()`` or the engine's info).
 
     Raises:
-        InputError: the card lists no classes, or a class lacks a ``name`` text or has a
-            ``label_value`` that is not a whole number 1..255 or is another class's (a remote
-            engine's card, not checked when it arrived): naming the card, the class and the value.
+        InputError: the card lists no classes, its ``classes`` is no list, or a class is malformed
+            (:func:`~SDSegLib.card_classes.card_classes`: a ``name`` that is no text, a ``label_value``
+            that is not a whole number 1..255 or is another class's, a ``color`` that is not three
+            numbers in [0, 1], a terminology code that is not three parts; a remote engine's card, not
+            checked when it arrived): naming the card, the class, the field and the value.
     """
-    classes = card.get("classes") or []
+    classes = card_classes(card)
     if not classes:
         raise InputError(f"model card {card.get('model_id', '?')!r} lists no classes; the model cannot produce segments.")
-    specs: List[SegmentSpec] = []
-    for index, cls in enumerate(classes if isinstance(classes, list) else [classes]):
-        name, value = _class_fields(card, index, cls, [spec.label_value for spec in specs])
-        color = tuple(float(c) for c in cls.get("color", (0.5, 0.5, 0.5)))
-        safe = "".join(ch if ch.isalnum() else "_" for ch in name)
-        specs.append(SegmentSpec(f"sdseg_{value}_{safe}", name, color, value, terminology_entry(cls.get("terminology") or {})))
-    return specs
-
-
-def _class_fields(card: Mapping[str, Any], index: int, cls: Any, taken: Sequence[int]) -> Tuple[str, int]:
-    """(name, label value) of the card's class number ``index``; InputError naming a malformed one."""
-    where = f"model card {card.get('model_id', '?')!r}: classes[{index}]"
-    remedy = "the engine's model card is malformed; use a model (or an engine of this SDSeg version) with a valid card."
-    if not isinstance(cls, Mapping):
-        raise InputError(f"{where} is {str(cls)[:80]!r}, not a class object (name, label_value); {remedy}")
-    name, value = cls.get("name"), cls.get("label_value")
-    if not isinstance(name, str) or not name.strip():
-        raise InputError(f"{where} has name {str(name)[:80]!r}, not a text; {remedy}")
-    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= 255 or value in taken:
-        why = "another class's" if value in taken and not isinstance(value, bool) else "not a whole number 1..255"
-        raise InputError(f"{where} ({name!r}) has label_value {str(value)[:40]!r}, {why}; {remedy}")
-    return name, int(value)
+    return [SegmentSpec(segment_id(value, name), name, color, value, terminology_entry(terminology))
+            for name, value, color, terminology in classes]
 
 
 def check_label_values(labels: np.ndarray, specs: Sequence[SegmentSpec], card: Mapping[str, Any]) -> None:
@@ -191,7 +174,7 @@ def kept_segment_notes(segmentation_node: Optional[Any], card: Mapping[str, Any]
         segmentation_node: the chosen output segmentation, or None (a new node: nothing to keep).
         card: model card dict (its classes give the segment ids SDSeg writes).
     """
-    specs = segment_specs(card)
+    specs = matched_specs(segmentation_node, segment_specs(card))
     return _notes(segmentation_node, specs, _kept_segments(segmentation_node, specs))
 
 
@@ -247,6 +230,7 @@ def write_result(labels: np.ndarray, card: Mapping[str, Any], input_volume: Any,
     else:
         segmentation_node = _new_segmentation_node(name or f"{input_volume.GetName()} SDSeg")
         region = None  # nothing to keep in a new node
+    specs = matched_specs(segmentation_node, specs)  # a class an earlier card spelt otherwise: its segment is updated
     segmentation_node.SetAndObserveTransformNodeID(input_volume.GetTransformNodeID())
     segmentation_node.SetReferenceImageGeometryParameterFromVolumeNode(input_volume)
     all_tags = {"SDSeg.ModelId": str(card.get("model_id", "")), "SDSeg.ModelVersion": str(card.get("version", ""))}

@@ -53,6 +53,8 @@ GRID_TOLERANCE_MM = 1e-3
 AXIS_LETTERS = "ijk"
 """Voxel axis letters as Slicer shows them (0=i, 1=j, 2=k)."""
 _PLANES = ("sagittal", "coronal", "axial")
+_TOUCH = 1e-6
+"""Slice fraction within which an ROI face counts as lying on the boundary between two slices (not reaching in)."""
 
 
 def matrix_to_numpy(matrix: "vtk.vtkMatrix4x4") -> np.ndarray:
@@ -225,6 +227,10 @@ def slice_plane_name(geometry: ImageGeometry, axis: int) -> str:
 def slice_range_from_points(points_ras: np.ndarray, ijk_to_ras: np.ndarray, num_slices: int, axis: int = 2) -> Tuple[int, int]:
     """The range ``[start, stop)`` of slices along voxel ``axis`` that a set of RAS points (e.g. ROI corners) spans.
 
+    Slice ``n`` spans indices ``n - 0.5 .. n + 0.5``; a slice the points reach into (by more than
+    :data:`_TOUCH` of a slice) is in the range, one they only touch (an ROI fitted to voxel edges)
+    is not. Points thinner than a slice, on a boundary, give the slice above it.
+
     Args:
         points_ras: (N, 3) points in the volume's local RAS frame.
         ijk_to_ras: (4, 4) IJK->RAS of the volume.
@@ -237,7 +243,9 @@ def slice_range_from_points(points_ras: np.ndarray, ijk_to_ras: np.ndarray, num_
     pts = np.asarray(points_ras, dtype=np.float64).reshape(-1, 3)
     ras_to_ijk = np.linalg.inv(np.asarray(ijk_to_ras, dtype=np.float64))
     index = (pts @ ras_to_ijk[:3, :3].T + ras_to_ijk[:3, 3])[:, int(axis)]
-    start, stop = int(np.floor(index.min() + 0.5)), int(np.floor(index.max() + 0.5)) + 1
+    # slice n spans n - 0.5 .. n + 0.5: a slice the ROI only touches (a face on a boundary, up to rounding) is left out
+    start = int(np.floor(index.min() + 0.5 + _TOUCH))
+    stop = max(start + 1, int(np.floor(index.max() + 0.5 - _TOUCH)) + 1)  # a flat ROI on a boundary: the slice above
     start, stop = max(0, start), min(int(num_slices), stop)
     if start >= stop:
         raise InputError(f"the region of interest ({AXIS_LETTERS[axis]} {index.min():.1f}..{index.max():.1f}) lies outside "
