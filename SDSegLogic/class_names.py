@@ -15,7 +15,11 @@ from __future__ import annotations
 
 import unicodedata
 
-__all__ = ["MAX_CLASS_NAME", "class_name_key", "class_name_problem"]
+__all__ = ["MAX_CLASS_NAME", "breaks_lines", "class_name_key", "class_name_problem"]
+
+_LINE_BREAKING = ("Cc", "Zl", "Zp")
+"""Unicode categories refused in a class name: control characters (tab, CR, LF, NEL...) and the line and
+paragraph separators U+2028/U+2029, which Unicode, Qt (Slicer's segment list) and ``str.splitlines`` break lines at."""
 
 MAX_CLASS_NAME = 64
 """Characters of a class name: a DICOM SEG stores it as SegmentLabel, an LO value of at most 64 characters."""
@@ -33,6 +37,14 @@ def class_name_key(name: object) -> str:
     return unicodedata.normalize("NFC", str(name)).strip().casefold()
 
 
+def breaks_lines(text: str) -> bool:
+    """Whether ``text`` holds a control character or a line/paragraph separator (U+2028, U+2029).
+
+    The one rule for text that must stay on one line: class names, and a card's model id and version.
+    """
+    return any(unicodedata.category(ch) in _LINE_BREAKING for ch in text)
+
+
 def class_name_problem(name: str) -> str:
     """Why ``name`` cannot name a segment in every output format (a sentence with the remedy), or ``""``.
 
@@ -40,7 +52,9 @@ def class_name_problem(name: str) -> str:
     (readers strip them), while a ``.seg.nrrd`` keeps them: ``"liver "`` would be ``"liver"`` in
     one file and ``"liver "`` in the other; an LO value holds at most 64 characters, so a longer
     name would be cut in the DICOM SEG only. Control characters (tab, line break) would be turned
-    into spaces by both writers.
+    into spaces by both writers, and the line and paragraph separators U+2028/U+2029 kept as line breaks;
+    a backslash separates the values of a DICOM element, so the DICOM SEG writes ``/`` for it; a lone
+    surrogate (``"\\ud800"`` in JSON) cannot be written to any file.
 
     Args:
         name: the class name as the card gives it (a non-empty ``str``).
@@ -48,9 +62,17 @@ def class_name_problem(name: str) -> str:
     Returns:
         The reason and its remedy as one sentence (the caller prefixes the file and the name), or ``""``.
     """
-    if any(unicodedata.category(ch) == "Cc" for ch in name):
-        return ("holds a control character (tab, line break...); the written segmentation would name the segment "
-                "differently. Use printable text.")
+    if breaks_lines(name):
+        return ("holds a control character or line break (tab, line break, U+2028/U+2029 line or paragraph "
+                "separator...); the written segmentation would name the segment differently, or over two lines. "
+                "Use printable text on one line.")
+    if any(unicodedata.category(ch) == "Cs" for ch in name):
+        return ("holds a lone surrogate (e.g. a JSON \\ud800 escape without its pair), which is not text: no output "
+                "file can store it. Write the character itself, or both halves of its pair.")
+    if "\\" in name:
+        return ("holds a backslash; a DICOM SEG cannot store one in a segment label (it separates values) and writes "
+                "'/', while a .seg.nrrd keeps it, so the segment would be named differently per output format. "
+                f"Use '/' instead: {name.replace(chr(92), '/')!r}.")
     if name != name.strip():
         return (f"begins or ends with whitespace; a DICOM SEG drops it and a .seg.nrrd keeps it, so the segment would be "
                 f"named differently per output format. Write the name without it: {name.strip()!r}.")

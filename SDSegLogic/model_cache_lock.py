@@ -46,13 +46,13 @@ import contextlib
 import errno
 import os
 import re
-import shutil
 import time
 from pathlib import Path
 from typing import Callable, Iterator, List, Optional
 
 from .errors import CancelledError
 from .registry import is_folder_safe_id, is_folder_safe_version
+from .staging_names import remove_staging
 
 __all__ = ["NO_LOCKING", "POLL_S", "STAGING_PREFIX", "WaitSentence", "cache_import_lock", "lock_model_file",
            "model_lock_file", "remove_import_debris", "remove_model_debris", "wait_text"]
@@ -62,7 +62,7 @@ POLL_S = 0.1
 
 #: Name prefix of the staging folders an import unpacks into (``tempfile.mkdtemp`` adds 8 characters).
 STAGING_PREFIX = ".import-"
-_STAGING_RE = re.compile(r"^\.import-[A-Za-z0-9_]{1,32}$")
+_STAGING_RANDOM = r"[A-Za-z0-9_]{1,32}"  # tempfile's 8 characters; older SDSeg versions' names too
 _ASIDE_RE = re.compile(r"^\.(?P<version>.+)\.old$")
 _LOCK_FILE_RE = re.compile(r"^\.(?P<id>.+)\.import-lock$")
 _NOTE_BYTES = 4096
@@ -300,12 +300,10 @@ def remove_model_debris(folder: Path) -> List[Path]:
     """
     from .model_folder import remove_tree_or_link, verify_model_folder
 
-    handled: List[Path] = []
+    handled: List[Path] = remove_staging(folder, (STAGING_PREFIX,), _STAGING_RANDOM)
     for inner in _children(folder):
         aside = _ASIDE_RE.match(inner.name)
-        if _STAGING_RE.match(inner.name) and _is_real_folder(inner):
-            shutil.rmtree(inner, ignore_errors=True)
-        elif aside and is_folder_safe_version(aside["version"]) and (_is_real_folder(inner) or inner.is_symlink()):
+        if aside and is_folder_safe_version(aside["version"]) and (_is_real_folder(inner) or inner.is_symlink()):
             # a link renamed aside is a model kept on another disk: put the link back, or remove only the link
             target = folder / aside["version"]
             if not os.path.lexists(target) and inner.is_dir() and verify_model_folder(inner) == []:
@@ -328,12 +326,9 @@ def remove_import_debris(home: Path) -> List[Path]:
     Returns:
         The debris folders dealt with.
     """
-    handled: List[Path] = []
+    handled: List[Path] = remove_staging(home, (STAGING_PREFIX,), _STAGING_RANDOM)
     for entry in _children(home):
-        if _STAGING_RE.match(entry.name) and _is_real_folder(entry):
-            shutil.rmtree(entry, ignore_errors=True)
-            handled.append(entry)
-        elif _LOCK_FILE_RE.match(entry.name) and entry.is_file() and not entry.is_symlink():
+        if _LOCK_FILE_RE.match(entry.name) and entry.is_file() and not entry.is_symlink():
             with contextlib.suppress(OSError):
                 entry.unlink()
                 handled.append(entry)

@@ -18,18 +18,18 @@ from __future__ import annotations
 import dataclasses
 import json
 import re
-import unicodedata
-from dataclasses import dataclass, field
+from dataclasses import InitVar, dataclass, field
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import Any, Dict, List, Optional, Tuple
 
-from .class_names import class_name_key, class_name_problem
+from .class_names import breaks_lines, class_name_key, class_name_problem
 from .errors import ModelCardError
 from .json_values import is_finite_number, is_integer
-from .model_names import model_id_problem
+from .model_names import model_id_problem, version_problem
 from .terminology import terminology_problem
 
-__all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES"]
+__all__ = ["IntensityMapping", "SegmentClass", "ModelCard", "MODEL_CARD_FORMAT_VERSION", "IMAGE_RESIZE_MODES",
+           "read_segment_class"]
 
 MODEL_CARD_FORMAT_VERSION = 1
 IMAGE_RESIZE_MODES = ("bilinear", "bicubic", "pillow-bilinear", "pillow-bicubic", "corners-bilinear")
@@ -158,22 +158,20 @@ class ModelCard:
     training: Dict[str, Any] = field(default_factory=dict)
     fast_decoder: Dict[str, Any] = field(default_factory=dict)
     image_resize: str = "bilinear"
+    source: InitVar[str] = "model card"
+    """What gave the values (a card file, ``sdseg-export``'s card file...): the errors of construction begin with it."""
 
-    def __post_init__(self) -> None:
-        self.validate()
+    def __post_init__(self, source: str) -> None:
+        self.validate(source)
 
     def validate(self, where: str = "model card") -> None:
         """Raise :class:`ModelCardError` naming the offending field and value."""
         if not isinstance(self.model_id, str) or not self.model_id:
             raise ModelCardError(f"{where}: model_id {self.model_id!r} must be a non-empty string, a short identifier.")
-        if _has_control(self.model_id):  # it reaches log lines and file headers; other misfits: models verify
+        if breaks_lines(self.model_id):  # it reaches log lines and file headers; other misfits: models verify
             raise ModelCardError(f"{where}: {model_id_problem(self.model_id)}")
-        if not isinstance(self.version, str):
-            raise ModelCardError(f"{where}: version {self.version!r} must be a string such as \"1.0.0\".")
-        if _has_control(self.version):
-            raise ModelCardError(f"{where}: version {self.version!r} is not a folder-safe semantic version (it names a "
-                                 "cache folder): no control character (tab, line break...); fix version in the model card, "
-                                 "e.g. \"1.0.0\".")
+        if not isinstance(self.version, str) or breaks_lines(self.version):  # other misfits: models verify, import
+            raise ModelCardError(f"{where}: {version_problem(self.version)}")
         if not is_integer(self.input_channels) or self.input_channels not in (1, 3):
             raise ModelCardError(f"{where}: input_channels {self.input_channels} must be 1 (CT, CBCT) or 3 (RGB).")
         self.intensity.validate(where)
@@ -282,7 +280,7 @@ class ModelCard:
         try:
             if "intensity" in data:
                 data["intensity"] = IntensityMapping(**data["intensity"])
-            data["classes"] = tuple(_segment_class(c, i, source) for i, c in enumerate(data.get("classes", ())))
+            data["classes"] = tuple(read_segment_class(c, i, source) for i, c in enumerate(data.get("classes", ())))
             if isinstance(data.get("weights"), dict):  # digests compare as lower-case hex (PowerShell prints upper case)
                 data["weights"] = {k: v.lower() if isinstance(v, str) else v for k, v in data["weights"].items()}
             for key in ("authors", "references"):
@@ -291,9 +289,9 @@ class ModelCard:
                         raise ModelCardError(f"{source}: {key} {data[key]!r} must be a list of strings, "
                                              "e.g. [\"Jane Doe\"].")
                     data[key] = tuple(data[key])
-            card = cls(**data)
-        except ModelCardError as exc:
-            raise ModelCardError(str(exc).replace("model card", source, 1)) from None
+            card = cls(**data, source=source)
+        except ModelCardError:  # already names ``source`` (a ValueError: not a malformed entry)
+            raise
         except (TypeError, ValueError, KeyError, AttributeError) as exc:
             raise ModelCardError(f"{source}: malformed entry ({exc}); {_EXAMPLE}.") from None
         return card
@@ -315,14 +313,12 @@ class ModelCard:
         return cls.from_dict(data, source=str(path))
 
 
-def _has_control(text: str) -> bool:
-    """Whether ``text`` holds a control character or a line/paragraph separator (U+2028, U+2029)."""
-    return any(unicodedata.category(ch) in ("Cc", "Zl", "Zp") for ch in text)
+def read_segment_class(entry: Any, index: int, source: str) -> SegmentClass:
+    """``classes[index]`` of a card's JSON (or of ``sdseg-export``'s card file, ``source``) as a :class:`SegmentClass`.
 
-
-def _segment_class(entry: Any, index: int, source: str) -> SegmentClass:
-    """``classes[index]`` of a card's JSON as a :class:`SegmentClass`; a missing or misspelt key is named, not read
-    as a bare ``KeyError`` (``malformed entry ('name')``) or silently left out (``"colour"`` gave grey)."""
+    A missing or misspelt key is named, not read as a bare ``KeyError`` (``malformed entry ('name')``) or
+    silently left out (``"colour"`` gave grey).
+    """
     if not isinstance(entry, dict):
         raise ModelCardError(f"{source}: classes[{index}] {entry!r} must be an object such as {_CLASS_EXAMPLE}.")
     missing = [key for key in ("name", "label_value") if key not in entry]

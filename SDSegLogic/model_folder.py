@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
 
@@ -33,6 +32,7 @@ from .model_card import ModelCard
 from .model_folder_lock import folder_write_lock, staging_prefix
 from .model_names import model_id_problem
 from .shared_autoencoder import check_shared_autoencoder, shared_weight_entry, weight_file_name
+from .staging_names import make_staging
 from .weight_hashes import BackgroundVerification, sha256_file
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -108,7 +108,7 @@ def _write_into_place(folder: Path, model: "SDSegModel", card: ModelCard, varian
 
     from .weights_file import save_safetensors_reproducibly
 
-    staging = Path(tempfile.mkdtemp(prefix=staging_prefix(folder), dir=folder.parent))
+    staging = make_staging(folder.parent, staging_prefix(folder))
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; a model folder is shared data
     try:
         weights: Dict[str, str] = {}

@@ -10,23 +10,24 @@ The rule is the model cache's (:mod:`SDSegLogic.model_cache_lock`): while it wri
 an exclusive ``flock`` on ``<parent>/.<name>.write-lock`` (the system drops it when the process
 dies; the holder removes the file before it lets go), so once a writer holds it no other writer
 of that folder is writing, and the staging folders of that folder are debris: they are removed.
-Only real folders with exactly the staging name of this folder are touched (never a link, never
-another folder's). Where files cannot be locked (some network shares, Windows) nothing is removed.
+The training export (``sdseg_training.export``) stages in ``<parent>/.<name>.export-<8 characters>``
+under the same lock, so a killed export's staging is removed as well. Only real folders with
+exactly a staging name of this folder are touched (never a link, never another folder's; see
+:mod:`SDSegLogic.staging_names`). A writer killed between the two renames of
+:func:`~SDSegLogic.model_folder.move_folder_into_place` leaves the old model at ``.<name>.old`` and none
+at ``<name>``: it is put back, as the model cache does. Where files cannot be locked (some network shares, Windows) nothing is removed.
 """
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
-import re
-import shutil
 from pathlib import Path
 from typing import Iterator, List
 
-__all__ = ["folder_write_lock", "remove_stale_staging", "staging_prefix"]
+from .staging_names import EXPORT, STAGING, remove_staging, sibling_prefix
 
-LOG = logging.getLogger(__name__)
+__all__ = ["folder_write_lock", "remove_stale_staging", "restore_aside", "staging_prefix"]
 
 
 def staging_prefix(folder: Path) -> str:
@@ -34,16 +35,14 @@ def staging_prefix(folder: Path) -> str:
 
     The word ``staging`` keeps other hidden siblings (a user's ``.<name>.settings``) out of what is removed.
     """
-    return f".{Path(folder).name}.staging-"
-
-
-def _staging_pattern(folder: Path) -> "re.Pattern[str]":
-    """The names ``tempfile.mkdtemp(prefix=staging_prefix(folder))`` gives: 8 of ``[a-z0-9_]`` after the prefix."""
-    return re.compile(re.escape(staging_prefix(folder)) + r"[a-z0-9_]{8}")
+    return sibling_prefix(folder, STAGING)
 
 
 def remove_stale_staging(folder: Path) -> List[Path]:
     """Remove the staging folders of ``folder`` (call only while holding :func:`folder_write_lock`).
+
+    Both the writer's ``.<name>.staging-<8>`` and the training export's ``.<name>.export-<8>`` (the export
+    holds this lock while it writes), as :mod:`SDSegLogic.staging_names` names them.
 
     Args:
         folder: the model folder ``<parent>/<name>``.
@@ -51,24 +50,37 @@ def remove_stale_staging(folder: Path) -> List[Path]:
     Returns:
         The staging folders removed.
     """
-    pattern = _staging_pattern(folder)
-    removed: List[Path] = []
-    try:
-        entries = sorted(folder.parent.iterdir())
-    except OSError:  # unreadable or missing parent: nothing of ours to remove
-        return removed
-    for entry in entries:
-        if pattern.fullmatch(entry.name) and entry.is_dir() and not entry.is_symlink():
-            shutil.rmtree(entry, ignore_errors=True)
-            removed.append(entry)
-    if removed:
-        LOG.info("removed %d staging folder(s) left beside %s by writers that did not finish", len(removed), folder)
-    return removed
+    folder = Path(folder)
+    return remove_staging(folder.parent, (sibling_prefix(folder, STAGING), sibling_prefix(folder, EXPORT)))
+
+
+def restore_aside(folder: Path) -> bool:
+    """Put back ``<parent>/.<name>.old`` when ``folder`` is missing (call only while holding :func:`folder_write_lock`).
+
+    :func:`SDSegLogic.model_folder.move_folder_into_place` renames the old folder aside to ``.<name>.old``
+    just before it moves the new one in; a writer killed between the two renames leaves the old model
+    there and none at ``folder``. It is put back when it still verifies; anything else is left as it is
+    (the next replacement of ``folder`` removes it, as it always did).
+
+    Returns:
+        True when the old folder was put back.
+    """
+    from .model_folder import verify_model_folder
+
+    folder = Path(folder)
+    aside = folder.with_name(f".{folder.name}.old")
+    if os.path.lexists(folder) or not aside.is_dir() or verify_model_folder(aside):
+        return False
+    os.replace(aside, folder)  # a link renamed aside goes back as the link
+    return True
 
 
 @contextlib.contextmanager
 def folder_write_lock(folder: Path) -> Iterator[bool]:
-    """Hold the write lock of the model ``folder``; the staging folders of killed writers are removed first.
+    """Hold the write lock of the model ``folder``; what killed writers left is dealt with first.
+
+    Their staging folders are removed (:func:`remove_stale_staging`) and an old folder renamed aside is
+    put back where ``folder`` is missing (:func:`restore_aside`).
 
     Another writer of the same folder waits (no time limit) until this one is done.
 
@@ -97,6 +109,7 @@ def folder_write_lock(folder: Path) -> Iterator[bool]:
         return
     try:
         remove_stale_staging(folder)
+        restore_aside(folder)
         yield True
     finally:
         with contextlib.suppress(OSError):

@@ -14,7 +14,8 @@ from __future__ import annotations
 import re
 from typing import Tuple
 
-__all__ = ["is_folder_safe_id", "is_folder_safe_version", "model_id_problem", "same_version", "version_key"]
+__all__ = ["is_folder_safe_id", "is_folder_safe_version", "model_id_problem", "same_version", "version_key",
+           "version_problem"]
 
 _ID_RE = re.compile(r"^(?!(?:con|prn|aux|nul|com[0-9]|lpt[0-9])(?:\.|$))[a-z0-9][a-z0-9._-]{0,63}(?<!\.)\Z")
 _VERSION_RE = re.compile(r"^[0-9]+\.[0-9]+\.[0-9]+([-+][0-9A-Za-z.-]+)?(?<!\.)\Z")
@@ -25,22 +26,37 @@ def is_folder_safe_id(model_id: object) -> bool:
     return isinstance(model_id, str) and _ID_RE.match(model_id) is not None
 
 
-def model_id_problem(model_id: object) -> str:
-    """Why ``model_id`` cannot name a cache folder (a sentence ending in the remedy), or ``""`` when it can.
+def model_id_problem(model_id: object, fix: str = "fix model_id in the model card") -> str:
+    """Why ``model_id`` cannot name a cache folder (a sentence ending in the remedy ``fix``), or ``""`` when it can.
 
-    The one rule of the zip import (:func:`SDSegLogic.registry.cache_folder`) and ``sdseg models verify``.
+    The one rule of the zip import (:func:`SDSegLogic.registry.cache_folder`), ``sdseg models verify``
+    and ``models.json`` (``fix="fix id in models.json"``).
     """
     if is_folder_safe_id(model_id):
         return ""
     suggestion = model_id.lower() if isinstance(model_id, str) and is_folder_safe_id(model_id.lower()) else None
     return (f"model id {model_id!r} is not folder-safe (it names a cache folder): an id is 1 to 64 lower-case letters, "
             "digits, '.', '_' or '-' (starting with a letter or digit, no control character, no device name such as "
-            "'con'); fix model_id in the model card" + (f", e.g. {suggestion!r}." if suggestion else "."))
+            f"'con'); {fix}" + (f", e.g. {suggestion!r}." if suggestion else "."))
 
 
 def is_folder_safe_version(version: object) -> bool:
     """Whether ``version`` is a semantic version (``1.2.3``, ``1.2.3-rc1``) that can name a cache folder."""
     return isinstance(version, str) and _VERSION_RE.match(version) is not None
+
+
+def version_problem(version: object, fix: str = "fix version in the model card") -> str:
+    """Why ``version`` cannot name a cache folder (a sentence ending in the remedy ``fix``), or ``""`` when it can.
+
+    The one rule of the model card, the cache (:func:`SDSegLogic.registry.cache_folder`) and ``models.json``.
+    """
+    if is_folder_safe_version(version):
+        return ""
+    if not isinstance(version, str):
+        return f"version {version!r} must be a string such as \"1.0.0\"; {fix}."
+    return (f"version {version!r} is not a folder-safe semantic version (it names a cache folder): major.minor.patch "
+            "such as 1.2.3 or 1.2.3-rc1 (letters, digits, '.' and '-' after the '-' or '+'; no control character, "
+            f"no final '.'); {fix}, e.g. \"1.0.0\".")
 
 
 def same_version(first: str, second: str) -> bool:

@@ -46,7 +46,6 @@ import os
 import posixpath
 import re
 import shutil
-import tempfile
 import time
 import zipfile
 import zlib
@@ -60,6 +59,7 @@ from .model_folder import move_folder_into_place, sha256_file
 from .model_zip_members import (MAX_ARCHIVE_BYTES, MAX_ARCHIVE_MEMBERS, ArchivePlan, UnsafeArchiveError, plan_archive,
                                 read_planned_card)
 from .registry import PathLike, Registry, ResolvedModel, cache_folder, installed_folder, models_home
+from .staging_names import make_staging
 
 if TYPE_CHECKING:  # pragma: no cover
     from .model_card import ModelCard
@@ -232,7 +232,7 @@ def _install(zf: zipfile.ZipFile, plan: ArchivePlan, card: "ModelCard", archive:
     made_folder = not os.path.lexists(destination.parent)
     destination.parent.mkdir(parents=True, exist_ok=True)
     # staging next to the destination: on its disk (<home>/<id> may link to another one), so one rename moves it in
-    staging = Path(tempfile.mkdtemp(prefix=STAGING_PREFIX, dir=destination.parent))
+    staging = make_staging(destination.parent, STAGING_PREFIX)
     os.chmod(staging, 0o777 & ~current_umask())  # mkdtemp makes 0700; an installed model is shared data (SDSEG_HOME)
     try:
         _extract(zf, plan, archive, staging)

@@ -31,7 +31,8 @@ from typing import List, Optional, Tuple, Union
 
 from .errors import CheckpointError, ModelCardError
 from .model_folder import sha256_file
-from .model_names import is_folder_safe_id, is_folder_safe_version, model_id_problem, same_version, version_key as _version_key
+from .model_names import (is_folder_safe_id, is_folder_safe_version, model_id_problem, same_version,
+                          version_key as _version_key, version_problem)
 from .registry_fields import check_entry_fields
 
 __all__ = [
@@ -249,11 +250,9 @@ def cache_folder(model_id: str, version: str, home: Optional[PathLike] = None) -
     problem = model_id_problem(model_id)
     if problem:
         raise ModelCardError(problem)
-    if not is_folder_safe_version(version):
-        raise ModelCardError(
-            f"version {version!r} of model {model_id!r} is not a folder-safe semantic version such as 1.2.3 or "
-            "1.2.3-rc1 (letters, digits, '.' and '-' after the '-' or '+'); fix version in the model card."
-        )
+    problem = version_problem(version)
+    if problem:
+        raise ModelCardError(f"model {model_id!r}: {problem}")
     return Path(home if home is not None else models_home()) / model_id / version
 
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any, Dict
 
 from .errors import ModelCardError
-from .model_names import is_folder_safe_id, is_folder_safe_version
+from .model_names import model_id_problem, version_problem
 
 __all__ = ["MODALITIES", "PATH_PATTERN", "check_entry_fields"]
 
@@ -69,11 +69,9 @@ def check_entry_fields(data: Dict[str, Any], where: str) -> None:
                 or (at_least and not value)):
             raise ModelCardError(f"{where}: {key} {value!r} must be a list of names{at_least}; {_SCHEMA}")
     model_id, version = data["id"], data["version"]
-    if not (is_folder_safe_id(model_id) and is_folder_safe_version(version)):
-        raise ModelCardError(
-            f"{where}: id {data['id']!r} / version {data['version']!r} must be a lower-case folder-safe id and a "
-            "semantic version such as 1.2.3."
-        )
+    problem = model_id_problem(model_id, "fix id in models.json") or version_problem(version, "fix version in models.json")
+    if problem:  # names the one that is wrong
+        raise ModelCardError(f"{where}: {problem}")
     if data["modality"] not in MODALITIES:  # the panel and model cards match these spellings exactly
         raise ModelCardError(f"{where}: model {model_id!r}: modality {data['modality']!r} is not one of "
                              f"{', '.join(MODALITIES)} (exact spelling and letter case); {_SCHEMA}")

@@ -12,7 +12,7 @@ from ..errors import CheckpointError
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["read_state_dict", "strip_prefix"]
+__all__ = ["missing_entry_text", "read_state_dict", "strip_prefix"]
 
 _TERMINAL_CODES = re.compile(r"\x1b\[[0-9;]*m")  # torch's messages embolden text for terminals
 _UNPICKLER_ERROR = "WeightsUnpickler error:"
@@ -109,3 +109,55 @@ def _load_failure(exc: BaseException) -> str:
 def strip_prefix(state: Dict[str, "torch.Tensor"], prefix: str) -> Dict[str, "torch.Tensor"]:
     """Entries whose key starts with ``prefix``, with the prefix removed."""
     return {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+
+
+def _subscript(path: tuple) -> str:
+    return "".join(f"[{part!r}]" for part in path) or "the top level"
+
+
+def missing_entry_text(path: Path, key: str) -> str:
+    """Why :func:`read_state_dict` of the pickle ``path`` has no tensor ``key``, and the remedy: one sentence.
+
+    Names where the file keeps its tensors and where, if anywhere, ``key`` is: nested deeper than
+    ``['state_dict']`` (e.g. ``['model']['state_dict']``), or stored as a plain number (dropped: only
+    tensors are read). Returns ``""`` for a file this cannot load again (e.g. safetensors).
+    """
+    import torch
+
+    try:
+        data = torch.load(str(path), map_location="cpu", weights_only=True, mmap=_content_kind(path) == "zip")
+    except Exception:  # read once already; a second failure leaves the caller's own sentence
+        return ""
+    holders, found = [], []  # (subscripts, tensors held directly), (subscripts, value) of ``key``
+
+    def walk(node: object, where: tuple) -> None:
+        if not isinstance(node, dict) or len(where) > 4:
+            return
+        tensors = sum(isinstance(value, torch.Tensor) for value in node.values())
+        if tensors:
+            holders.append((where, tensors))
+        if key in node:
+            found.append((where + (key,), node[key]))
+        for name, value in node.items():
+            if isinstance(name, str) and isinstance(value, dict):
+                walk(value, where + (name,))
+
+    walk(data, ())
+    load = f"torch.load({str(path)!r}, weights_only=True)"
+    where_tensors = ", ".join(f"{_subscript(w)} ({n} tensors)" for w, n in holders[:3]) or "nowhere"
+    tensor_at = next((w for w, v in found if isinstance(v, torch.Tensor)), None)
+    if tensor_at is not None:
+        inner = tensor_at[:-1]
+        return (f"{path}: its weights and {key!r} are nested at {_subscript(inner)}, but only the top level or "
+                f"['state_dict'] is read; save that dict on its own and import the new file: "
+                f"torch.save({load}{_subscript(inner)}, 'weights.ckpt').")
+    if found:
+        at, value = found[0]
+        read = ("state_dict",) if isinstance(data, dict) and isinstance(data.get("state_dict"), dict) else ()
+        return (f"{path}: {key!r} is stored at {_subscript(at)} as {type(value).__name__} {value!r}, not as a tensor "
+                f"of the state dict (tensors found at: {where_tensors}); store it as one, e.g. ckpt = {load}; "
+                f"ckpt{_subscript(read) if read else ''}[{key!r}] = torch.tensor({value!r}); "
+                "torch.save(ckpt, 'fixed.ckpt'), and import the new file.")
+    return (f"{path}: no {key!r} anywhere in the file (tensors found at: {where_tensors}); an SDSeg/LDM Lightning "
+            "checkpoint stores it in its state_dict. A bare UNet or autoencoder cannot be imported on its own: use the "
+            "checkpoint that training wrote (e.g. last.ckpt).")

@@ -26,7 +26,7 @@ from ..config import SDSegConfig, preset
 from ..errors import CheckpointError, ConfigError
 from ..model_card import ModelCard, SegmentClass
 from .key_maps import ldm_unet_to_diffusers, ldm_vae_to_diffusers
-from .legacy_files import read_state_dict, strip_prefix
+from .legacy_files import missing_entry_text, read_state_dict, strip_prefix
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -242,6 +242,9 @@ def import_official_checkpoint(
         raise CheckpointError(f"{folder}: already exists; choose another folder or pass overwrite=True. "
                               f"{checkpoint} was not read.")
     state = read_state_dict(checkpoint)
+    if "scale_factor" not in state:  # say where the file keeps it, if anywhere, and what to do
+        raise CheckpointError(missing_entry_text(checkpoint, "scale_factor")
+                              or f"{checkpoint}: no 'scale_factor' entry; is this an SDSeg/LDM checkpoint (not a bare UNet)?")
     config, parts, report = convert_official_state(state, config, prefer_ema, source=str(checkpoint))
     check_shapes(config, [(f"{checkpoint} ({name})", name, {k: tuple(v.shape) for k, v in part.items()})
                           for name, part in parts.items()], config_name="the config")  # names the keys that differ

@@ -65,15 +65,21 @@ def test_seg_nrrd_stores_the_region_and_modifiers_in_every_spelling_the_dicom_se
     assert entry[5] == "SCT^818981001^Abdomen" and entry[3] == "SCT^7771000^Left"
 
 
-@pytest.mark.parametrize("name", ["C:\\new scan", "a\\\\b", "trailing\\"])
-def test_seg_nrrd_names_with_a_backslash_read_back_unchanged_by_teem(tmp_path, name):
-    """teem (Slicer, ITK) unescapes ``\\n`` and ``\\\\`` in key/value lines: a raw backslash was misread."""
-    card = _card(SegmentClass(name, 1, (0.2, 0.7, 0.3), {}))
+@pytest.mark.parametrize("meaning", ["C:\\new scan", "a\\\\b", "trailing\\"])
+def test_seg_nrrd_values_with_a_backslash_read_back_unchanged_by_teem(tmp_path, meaning):
+    """teem (Slicer, ITK) unescapes ``\\n`` and ``\\\\`` in key/value lines: a raw backslash was misread.
+
+    Class names cannot hold a backslash (a card refuses them: the DICOM SEG would write '/'), but a
+    terminology code meaning can, and it reaches the header in ``Segment0_Tags``.
+    """
+    card = _card(SegmentClass("lesion", 1, (0.2, 0.7, 0.3), {"category": ANATOMY, "type": ("SCT", "12345", meaning)}))
     path = write_segmentation(tmp_path / "o.seg.nrrd", _result(card), card)
     reader = sitk.ImageFileReader()
     reader.SetFileName(str(path))
     reader.ReadImageInformation()
-    assert reader.GetMetaData("Segment0_Name") == name
+    tags = reader.GetMetaData("Segment0_Tags").split("|")
+    entry = next(t for t in tags if t.startswith("TerminologyEntry:"))[len("TerminologyEntry:"):].split("~")
+    assert entry[2] == "SCT^12345^" + meaning
 
 
 # ---------------------------------------------------------------------- output file names
@@ -151,13 +157,13 @@ def _write_seg(tmp_path: Path, card, edit=lambda ds: None):
 
 
 def test_dicom_seg_labels_and_code_meanings_are_single_valid_lo_values(tmp_path):
-    """A backslash split SegmentLabel into two values; a code meaning over 64 characters was blamed on the series."""
+    """A backslash split a code meaning into two values (class names refuse it); a code meaning over 64 characters was blamed on the series."""
     meaning = "Structure of the left anterior descending branch of the coronary artery, entire"  # 80 characters
-    card = _card(SegmentClass("C:\\new lesion", 1, (0.9, 0.1, 0.1), {"category": ANATOMY, "type": ("SCT", "12345", meaning)}),
+    card = _card(SegmentClass("new lesion", 1, (0.9, 0.1, 0.1), {"category": ANATOMY, "type": ("SCT", "12345", meaning)}),
                  SegmentClass("vessel", 2, (0.1, 0.1, 0.9), {"category": ANATOMY, "type": ("SCT", "59820001", "Blood\\vessel")}))
     seg, _ = _write_seg(tmp_path, card)
     labels = [item.SegmentLabel for item in seg.SegmentSequence]
-    assert labels == ["C:/new lesion", "vessel"]
+    assert labels == ["new lesion", "vessel"]
     types = [item.SegmentedPropertyTypeCodeSequence[0] for item in seg.SegmentSequence]
     assert [code.CodeMeaning for code in types] == [meaning[:64], "Blood/vessel"]
     assert [code.CodeValue for code in types] == ["12345", "59820001"]

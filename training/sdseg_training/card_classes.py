@@ -3,7 +3,7 @@
 ``heldout eval`` scores the network's class index ``i`` (1..K) against the config's ``i``-th
 ``data.classes`` entry. The card lists the classes in the network's order, so a config that lists
 the same classes in another order would score each class's Dice against another class's masks,
-silently; that is refused, as is another number of classes (a config class the network cannot
+silently; that is refused (also when only some classes moved, e.g. one renamed at export and two swapped), as is another number of classes (a config class the network cannot
 produce, or a binary config merging the card's classes into one: each Dice would describe other
 structures than the card's). Names that differ otherwise (a card renamed at export through its card
 file, a config of another dataset) are reported, not refused. The card's ``label_value`` is the
@@ -39,7 +39,7 @@ def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass
 
     Raises:
         TrainingConfigError: another number of classes, naming both counts, both files and the
-            remedy; or the same classes in another order, naming both orders and the remedy.
+            remedy; or a card class that the config names at another place, naming both orders and the remedy.
     """
     if card is None:
         return None
@@ -58,10 +58,13 @@ def card_class_note(model_dir: Path, card: Any, names: Sequence[str], multiclass
             f"structures. Evaluate with the run's config, or set {setting} listing the card's classes: {trained}.")
     if not multiclass or [class_name_key(n) for n in trained] == [class_name_key(n) for n in now]:
         return None
-    if sorted(class_name_key(n) for n in trained) == sorted(class_name_key(n) for n in now):
+    keys = [class_name_key(n) for n in now]  # a card class the config names at another place, as export refuses it
+    moved = [n for i, n in enumerate(trained) if class_name_key(n) in keys and keys.index(class_name_key(n)) != i]
+    if moved:
         raise TrainingConfigError(
             f"cannot evaluate {model_dir}: the config lists the model's classes in another order ({now}) than its "
-            f"model card ({trained}, {card_file}); the network's class i would be scored against the config's i-th "
-            f"class, so each per-class Dice would describe another class. List data.classes in the card's order: {trained}.")
+            f"model card ({trained}, {card_file}): {moved} stand at other places; the network's class i would be "
+            f"scored against the config's i-th class, so each per-class Dice would describe another class. List "
+            f"data.classes in the card's order: {trained}.")
     return (f"the classes of {model_dir} ({trained} in {card_file}) are not the config's data.classes ({now}): class i "
             "of the network is scored against the config's i-th class; check that they are the same structures.")

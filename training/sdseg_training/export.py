@@ -4,8 +4,10 @@ Only what inference needs is written: tau_theta, the EMA UNet, the scale factor 
 ``config.json``) and the autoencoder once, as fp16 safetensors (``variant="fp16"``); the model
 card gets the data contract (channels, intensity mapping, orientation, size), the classes, and a
 ``training`` record (data, split sizes, steps, validation and test metrics). The sha256 of every
-weight file is added by ``save_model_folder``; the folder is written beside the destination,
-loaded back and run once, and only then moved into place.
+weight file is added by ``save_model_folder``; the folder is written beside the destination
+(``.<name>.export-<8 characters>``, under the destination's write lock, so the next export or
+write of it removes what a killed export left: :mod:`SDSegLogic.model_folder_lock`), loaded back
+and run once, and only then moved into place.
 
 ``overwrite`` replaces only an engine model folder (``config.json`` + ``model_card.json``, no
 subfolders) that is neither a run, stage-1 or data folder of the config nor a folder containing
@@ -17,7 +19,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any, Dict, List, Optional
@@ -26,10 +27,11 @@ import numpy as np
 import torch
 
 from SDSegLogic.class_names import class_name_key
-from SDSegLogic.errors import ModelCardError
-from SDSegLogic.model_card import IntensityMapping, ModelCard, SegmentClass
+from SDSegLogic.model_card import IntensityMapping, ModelCard, read_segment_class
 from SDSegLogic.model_folder import CARD_NAME, CONFIG_NAME, load_model_folder, move_folder_into_place, save_model_folder
+from SDSegLogic.model_folder_lock import folder_write_lock
 from SDSegLogic.model_names import model_id_problem
+from SDSegLogic.staging_names import EXPORT, make_staging, sibling_prefix
 
 from .checkpoint import best_record_after_crash
 from .data import discover
@@ -108,16 +110,19 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
     class_specs = fields.pop("classes", None)
     if class_specs is None:
         class_specs = [{"name": n} for n in info.class_names]
+    if not isinstance(class_specs, list):
+        raise TrainingConfigError(f"{card_source}: classes {class_specs!r} must be a list of objects, one per class, "
+                                  "e.g. classes: [{name: liver, color: [0.87, 0.51, 0.4]}].")
+    # read as a model card reads its classes (a colour "100" is refused, not red; a misspelt key is named);
+    # label_value defaults to the class's place
+    classes = tuple(read_segment_class({"label_value": i, **c} if isinstance(c, dict) else c, i - 1, card_source)
+                    for i, c in enumerate(class_specs, start=1))
     expected = len(info.class_names) if cfg.data.multiclass else 1
-    if len(class_specs) != expected:
-        raise TrainingConfigError(f"the card lists {len(class_specs)} classes but the model has {expected} foreground class(es).")
+    if len(classes) != expected:
+        raise TrainingConfigError(f"{card_source}: lists {len(classes)} classes but the model has {expected} "
+                                  "foreground class(es).")
     if cfg.data.multiclass:
-        _check_class_places([str(c.get("name", "")) for c in class_specs], list(info.class_names), card_source)
-    classes = tuple(
-        SegmentClass(name=str(c["name"]), label_value=int(c.get("label_value", i)), color=tuple(float(x) for x in c.get("color", (0.5, 0.5, 0.5))),
-                     terminology={k: tuple(v) for k, v in c.get("terminology", {}).items()})
-        for i, c in enumerate(class_specs, start=1)
-    )
+        _check_class_places([str(c.name) for c in classes], list(info.class_names), card_source)
     intensity = IntensityMapping(**{"low": None, "high": None, **info.intensity}) if info.intensity.get("kind") != "window" else IntensityMapping(**info.intensity)
     if "input_channels" not in fields:
         fields["input_channels"] = 1 if cfg.data.kind == "folder2d" and int(info.channels) == 3 and _all_grey(info) else int(info.channels)
@@ -135,14 +140,11 @@ def build_card(cfg, info, model, fields: Dict[str, Any], training: Dict[str, Any
         where = card_source if given else (f"the model id defaults to the run folder's name "
                                            f"({cfg.train.output_dir}); set model_id in the card file (--card)")
         raise TrainingConfigError(f"{where}: {problem}")
-    try:
-        return ModelCard(
-            model_id=model_id, intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
-            training_size=int(model.config.sample_size), classes=classes,
-            training={**fields.pop("training", {}), **training}, **fields,
-        )
-    except ModelCardError as exc:  # name the file that gave the value, not "model card"
-        raise ModelCardError(str(exc).replace("model card", card_source, 1)) from None
+    return ModelCard(  # its errors name the file that gave the value, not "model card"
+        model_id=model_id, intensity=intensity, orientation=str(fields.pop("orientation", "LPS")),
+        training_size=int(model.config.sample_size), classes=classes,
+        training={**fields.pop("training", {}), **training}, source=card_source, **fields,
+    )
 
 
 def _check_class_places(card: List[str], run: List[str], card_source: str) -> None:
@@ -249,16 +251,17 @@ def export_run(cfg, out: str, checkpoint: str = "best", card_path: Optional[str]
         training["test_metrics"] = _summary(metrics)
     card = build_card(cfg, info, model, _read_mapping(card_path), training,
                       card_source=str(card_path) if card_path else "the model card built from the config")
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out_path.name}.export-", dir=out_path.parent))
-    try:
-        built = save_model_folder(staging / out_path.name, model, card, variant="fp16")
-        _publishable(built)
-        _smoke_load(built)
-        check_destination(cfg, out_path, overwrite)  # nothing appeared there meanwhile that must not be replaced
-        move_folder_into_place(built, out_path)  # the old export stays whole until the new one is in place
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    # one writer of out_path at a time; the staging folders of killed exports and writers are removed first
+    with folder_write_lock(out_path):
+        staging = make_staging(out_path.parent, sibling_prefix(out_path, EXPORT))
+        try:
+            built = save_model_folder(staging / out_path.name, model, card, variant="fp16")
+            _publishable(built)
+            _smoke_load(built)
+            check_destination(cfg, out_path, overwrite)  # nothing appeared there meanwhile that must not be replaced
+            move_folder_into_place(built, out_path)  # the old export stays whole until the new one is in place
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
     return out_path
 
 
