@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Dict, List, Optional, Tuple, Union
@@ -31,7 +32,7 @@ from .legacy_files import missing_entry_text, read_state_dict, strip_prefix
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-__all__ = ["ImportReport", "OFFICIAL_IMAGE_RESIZE", "PLACEHOLDER_ID_PREFIX", "convert_official_state",
+__all__ = ["ImportReport", "OFFICIAL_IMAGE_RESIZE", "OFFICIAL_ORIENTATION", "PLACEHOLDER_ID_PREFIX", "convert_official_state",
            "import_official_checkpoint", "official_image_resize", "placeholder_model_id"]
 
 _SCHEDULE_BUFFERS = (
@@ -226,6 +227,9 @@ def import_official_checkpoint(
             ``scripts/slice2seg.py --dataset`` names it (:data:`OFFICIAL_IMAGE_RESIZE`, e.g.
             ``"cvc"``): the card's ``image_resize`` is then the one its training images had (the
             checkpoint does not record it). A ``card`` given with another ``image_resize`` is refused.
+            For BTCV (``"synapse-b"``, ``"synapse-m"``) the placeholder card's ``orientation`` is
+            :data:`OFFICIAL_ORIENTATION`'s ``"PLS"`` (the official slices are the stored NIfTI array,
+            transposed from LPS); a ``card`` given with another orientation is warned about.
 
     Raises:
         ConfigError: an unknown ``dataset``, or a ``card`` whose ``image_resize`` contradicts it.
@@ -252,7 +256,8 @@ def import_official_checkpoint(
     for name, part in parts.items():
         load_state_dict_checked(model.component(name), part, f"{checkpoint} ({name})", assign=True)
     if card is None:
-        card = _placeholder_card(checkpoint, report.num_classes, image_resize, config.sample_size)
+        card = _placeholder_card(checkpoint, report.num_classes, image_resize, config.sample_size,
+                                 OFFICIAL_ORIENTATION.get(dataset or "", "LPS"))
     report.folder = save_model_folder(folder, model, card, variant=variant, overwrite=overwrite)
     return report
 
@@ -286,6 +291,17 @@ OFFICIAL_IMAGE_RESIZE = {
 }
 
 
+#: Official dataset -> the card's ``orientation`` that gives the engine the official slices. The official
+#: BTCV slices are ``nib.load(path).get_fdata()[:, :, k]`` (``data/synapse/nii2format.py``): the stored
+#: voxel array, rows along voxel axis i. The BTCV volumes are stored LPS (ITK direction identity), so that
+#: slice is the transpose of an LPS slice, i.e. orientation ``"PLS"``. STS-3D is sliced the same way, but
+#: its files' storage order is not known here: its card keeps the default and the user sets it.
+OFFICIAL_ORIENTATION = {
+    "synapse-b": "PLS",
+    "synapse-m": "PLS",
+}
+
+
 def official_image_resize(dataset: Optional[str], card: Optional[ModelCard], checkpoint: Path) -> Optional[str]:
     """The ``image_resize`` of an official ``dataset`` (None when not given), checked against ``card``.
 
@@ -300,6 +316,13 @@ def official_image_resize(dataset: Optional[str], card: Optional[ModelCard], che
                           f"{sorted(OFFICIAL_IMAGE_RESIZE)} (its scripts/slice2seg.py --dataset names); give one of "
                           "them, or leave dataset out and set the card's image_resize yourself.")
     wanted = OFFICIAL_IMAGE_RESIZE[dataset]
+    orientation = OFFICIAL_ORIENTATION.get(dataset)
+    if card is not None and orientation and card.orientation.upper() != orientation:
+        warnings.warn(f"{checkpoint}: the card's orientation is {card.orientation!r}, but the official code cut {dataset!r} "
+                      f"slices from the NIfTI voxel array as stored (nibabel, [:, :, k]), which for the BTCV files "
+                      f"(stored LPS) is orientation {orientation!r}: the model would see its slices transposed. Set "
+                      f"orientation={orientation!r} in the card unless your volumes were converted otherwise.",
+                      UserWarning, stacklevel=3)
     if card is not None and card.image_resize != wanted:
         raise ConfigError(f"{checkpoint}: the card's image_resize is {card.image_resize!r} but the official code resized "
                           f"{dataset!r} training images as {wanted!r}; set image_resize={wanted!r} in the card "
@@ -308,7 +331,7 @@ def official_image_resize(dataset: Optional[str], card: Optional[ModelCard], che
 
 
 def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize: Optional[str] = None,
-                      training_size: int = 256) -> ModelCard:
+                      training_size: int = 256, orientation: str = "LPS") -> ModelCard:
     """A card to complete; ``image_resize`` None (dataset unknown): the default, named among the fields to check.
     ``training_size``: the config's ``sample_size`` (image pixels, not the latent size), which the network is built for."""
     if num_classes is None:
@@ -323,4 +346,5 @@ def _placeholder_card(checkpoint: Path, num_classes: Optional[int], image_resize
         classes=classes,
         training_size=training_size,
         image_resize=image_resize or "bilinear",
+        orientation=orientation,
     )
