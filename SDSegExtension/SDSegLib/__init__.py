@@ -33,6 +33,8 @@
 * ``diagnostics``: the engine-log part of an error and the Copy diagnostics text, remote URLs
   without their secrets (no Slicer)
 * ``panel_state``: what the panel shows (Segment button, disabled options, slices, estimate)
+* ``job_result``: a finished job's result written into its output nodes, and the outputs checked
+  again just before (needs Slicer)
 * ``job_end``: how a run ends in the panel: cancel, reset, the status line, the result written
   (needs Slicer)
 * ``node_observer``: follows the selected ROI's ModifiedEvent (no Slicer; VTK-style observers)

@@ -13,7 +13,9 @@ try; a job another client slips in between the ``pong`` and the request costs on
 The blocking ``SDSegModuleLogic.process`` of a script has no Cancel button: :func:`run_blocking`
 bounds its wait with an optional ``timeout``, after which the run is cancelled, nothing is written
 and :class:`ProcessTimeoutError` says whether the engine was busy with another run, still starting
-or still segmenting. Without a timeout it waits as long as the run takes.
+or still segmenting. Without a timeout it waits as long as the run takes. Ctrl-C (KeyboardInterrupt)
+during the wait cancels the run in the engine too, then is raised again: before, the engine went on
+segmenting a volume nobody would receive, and the next run waited for it.
 """
 
 from __future__ import annotations
@@ -121,6 +123,12 @@ def _still_doing(events: List[Any]) -> str:
     return "the engine had not started segmenting"
 
 
+def _cancel_and_wait(job: Any) -> None:
+    """Cancel ``job`` and wait up to :data:`_CANCEL_END_S` for it to end (the engine confirms, or the deadline ends it)."""
+    job.cancel()
+    job.wait(_CANCEL_END_S)
+
+
 def run_blocking(start: Callable[[], Any], timeout: Optional[float] = None) -> Any:
     """Start a job and block until it ends ``done`` (``SDSegModuleLogic.process``); the finished job.
 
@@ -132,6 +140,8 @@ def run_blocking(start: Callable[[], Any], timeout: Optional[float] = None) -> A
     Raises:
         InputError: ``timeout`` is not a positive number (nothing is started).
         ProcessTimeoutError: no result within ``timeout``; the run was cancelled and nothing was written.
+        KeyboardInterrupt: Ctrl-C during the wait; the run was cancelled first (its cancel confirmed, or
+            given up after :data:`_CANCEL_END_S` seconds) and nothing was written.
         CancelledError: the run was cancelled (e.g. by another client of the engine).
         SDSegError: the run failed (the job's own error when it has one).
     """
@@ -144,10 +154,13 @@ def run_blocking(start: Callable[[], Any], timeout: Optional[float] = None) -> A
             raise InputError(f"timeout {timeout!r} must be a positive number of seconds, or None to wait as long as the run takes.")
         timeout = seconds
     job = start()
-    events = job.wait(timeout)
+    try:
+        events = job.wait(timeout)
+    except BaseException:  # Ctrl-C (KeyboardInterrupt) while blocked: the engine's job must not run on unseen
+        _cancel_and_wait(job)
+        raise
     if not job.finished:
-        job.cancel()
-        job.wait(_CANCEL_END_S)
+        _cancel_and_wait(job)
         raise ProcessTimeoutError(
             f"SDSeg got no result within {timeout:g} s ({_still_doing(events)}); the run was cancelled and nothing was "
             "written. Run it again when the engine is free, or with a larger timeout (None waits as long as it takes).")

@@ -19,7 +19,7 @@ import math
 import queue
 import threading
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 
@@ -63,6 +63,10 @@ def done_text(seconds: Any) -> str:
 
 OTHER_CLIENT_CANCEL_TEXT = "Cancelled by another client of the engine, not from this panel; nothing was written."
 """The ``cancelled`` event's text when a ``cancel`` sent on another connection (a script, a colleague) stopped the job."""
+
+CROSSED_CANCEL_TEXT = ("Cancelled; nothing was written. The engine finished just as the cancel reached it; "
+                       "its result was discarded.")
+"""The ``cancelled`` event's text when the result came after the user's Cancel (which promises that nothing is written)."""
 
 ENGINE_STOPPED_TEXT = "The engine was stopped while segmenting; nothing was written. Run Segment again."
 """First line of the ``engine_shutdown`` error: the engine was shut down under the job (not the user's Cancel)."""
@@ -120,6 +124,15 @@ class SegmentationJob:
         self.result_warnings: List[str] = []  # what the written result was stored with (SDSegModuleLogic.applyResult)
         self.prepare: Optional[Callable[["SegmentationJob"], None]] = None  # once :attr:`info` is known (remote card: slices)
         self.registry: Any = None  # resolves the model for the warm engine's files check (the Slicer logic's registry)
+        # set by SDSegModuleLogic.startJob (none of them is read by the job itself)
+        self.volumeNodeID = ""  # the input volume node's ID
+        self.sliceAxis: Optional[int] = None  # the axis (0 i, 1 j, 2 k) ``options["slices"]`` counts along; None: unknown
+        self.timePoint: Any = None  # a sequence's volume: the time point segmented (SDSegLib.time_point), else None
+        self.logic: Any = None  # the SDSegModuleLogic that started the job: kept alive (and its engine) while it runs
+        # set by the widget (SDSeg.py) when it starts the job
+        self.outputNodeIDs: Tuple[Optional[str], ...] = ()  # (segmentation, probability, uncertainty) node IDs or None
+        self.outputNodeNames: Tuple[Optional[str], ...] = ()  # their names then (a node deleted meanwhile is named)
+        self.cancelPressed = False  # Cancel was pressed (the log says "Cancelling ..." once)
 
     def start(self) -> "SegmentationJob":
         self._thread = threading.Thread(target=self._run, name="sdseg-job", daemon=True)
@@ -132,7 +145,9 @@ class SegmentationJob:
         The engine confirms between slice batches. If the job has not ended :attr:`cancel_deadline_s`
         seconds later, it ends as cancelled anyway (``data["confirmed"]`` False, the text says the
         engine did not confirm), its connection is shut down and a local engine that does not
-        answer a ping is stopped (:mod:`SDSegLib.cancel_deadline`).
+        answer a ping is stopped (:mod:`SDSegLib.cancel_deadline`). A result that arrives after the
+        cancel (the engine had finished its last batch) is discarded: the job still ends ``cancelled``.
+        A job that had already ended is left as it ended.
         """
         if self._cancel.is_set() or self._ended.is_set():
             return
@@ -198,6 +213,9 @@ class SegmentationJob:
                 )
             finally:
                 client.close()
+            if self._cancel.is_set():  # the cancel crossed the engine's last frame: still honoured, nothing is written
+                self._end(JobEvent("cancelled", text=CROSSED_CANCEL_TEXT, data={"confirmed": True}))
+                return
             text = done_text(output.header.get("seconds"))
             if output.warnings:
                 text += f" {len(output.warnings)} warning(s): check the result."

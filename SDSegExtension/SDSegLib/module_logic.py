@@ -7,7 +7,8 @@ Batch use from the Python console or ``Slicer --no-main-window --python-script``
     segmentation = logic.process(volumeNode, model="sdseg-demo-ct-lite", device="auto", steps=1, samples=1)
 
 :meth:`SDSegModuleLogic.process` blocks until the result is in the scene; the widget uses the
-non-blocking :meth:`startJob` + :meth:`applyResult` pair instead. ``process(..., allTimePoints=True)`` on
+non-blocking :meth:`startJob` + :meth:`applyResult` pair instead (the result's writing:
+:mod:`SDSegLib.job_result`). ``process(..., allTimePoints=True)`` on
 a sequence's volume (4D, cine) segments every time point into a segmentation sequence (``sequence_run``).
 The engine process started by the first call stays warm for the next ones; :meth:`stopEngine` ends it
 (its log is kept for the session, :meth:`engineLogTail`), :meth:`cleanup` also deletes the log.
@@ -29,30 +30,20 @@ import slicer
 import vtk
 from slicer.ScriptedLoadableModule import ScriptedLoadableModuleLogic
 
-from SDSegLogic.errors import SDSegError
-
 from .busy_wait import run_blocking
 from .diagnostics import diagnostics_text
 from .engine_runner import EngineManager, SegmentationJob
-from .input_guard import check_input_unchanged
 from .input_modality import input_modality
 from .install import DependencyInstaller, installed_versions
+from .job_result import JobResultMixin
 from .model_catalog import DEFAULT_MODEL, ModelCatalogMixin
 from .node_checks import check_node_kinds
 from .parameter_node import SDSegParameterNode
-from .remote_card import card_from_info, deferred_slices, fetch_remote_card, range_requested, remote_orientation
+from .remote_card import deferred_slices, fetch_remote_card, range_requested, remote_orientation
 from .run_options import check_run_options
-from .segmentation_writer import check_output_volumes, show_segmentation, write_result
 from .sequence_run import SequenceRun
-from .time_point import show_time_point, shown_time_point
-from .volume_adapter import (
-    SliceSelection,
-    array_and_geometry_from_volume_node,
-    geometry_from_volume_node,
-    select_slices,
-    slicing_axis,
-    update_volume_node_from_array,
-)
+from .time_point import shown_time_point
+from .volume_adapter import SliceSelection, array_and_geometry_from_volume_node, geometry_from_volume_node, select_slices
 
 __all__ = ["SDSegModuleLogic", "DEFAULT_MODEL"]
 
@@ -67,8 +58,9 @@ def _queue_log(lines: "queue.Queue[str]") -> Callable[[str], None]:
     return log
 
 
-class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
-    """Computation of the SDSeg module; the model list, import and cards come from :class:`ModelCatalogMixin`.
+class SDSegModuleLogic(ModelCatalogMixin, JobResultMixin, ScriptedLoadableModuleLogic):
+    """Computation of the SDSeg module; the model list, import and cards come from :class:`ModelCatalogMixin`,
+    writing a finished job's result (:meth:`applyResult`) from :class:`~SDSegLib.job_result.JobResultMixin`.
 
     Args:
         engineManager: inject an :class:`EngineManager` (tests, or to share one engine between
@@ -228,16 +220,17 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
 
         Raises:
             InputError: ``inputVolume`` or ``roiNode`` is not a node of the kind it takes
-                (:func:`~SDSegLib.node_checks.check_node_kinds`), ``device`` is not a device name or a
-                number option not a whole number or out of range (:func:`~SDSegLib.run_options.check_run_options`), or
-                the slice range is empty (local engine).
+                (:func:`~SDSegLib.node_checks.check_node_kinds`), ``device`` is not a device name,
+                ``nanPolicy`` or ``gpuKernels`` not one of its choices, or a number option not a whole number
+                or out of range (:func:`~SDSegLib.run_options.check_run_options`), or the slice range is empty
+                (local engine).
             CheckpointError: a local engine could not load ``model`` (:meth:`checkModelAvailable`).
         """
         check_node_kinds(inputVolume, roiNode=roiNode)
         checked = check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize,  # before any engine
-                                    firstSlice=firstSlice, lastSlice=lastSlice)
-        device, steps, samples, seed, batchSize, firstSlice, lastSlice = (
-            checked[k] for k in ("device", "steps", "samples", "seed", "batchSize", "firstSlice", "lastSlice"))
+                                    firstSlice=firstSlice, lastSlice=lastSlice, nanPolicy=nanPolicy, gpuKernels=gpuKernels)
+        device, steps, samples, seed, batchSize, firstSlice, lastSlice, nanPolicy, gpuKernels = (checked[k] for k in (
+            "device", "steps", "samples", "seed", "batchSize", "firstSlice", "lastSlice", "nanPolicy", "gpuKernels"))
         self.checkModelAvailable(model, remoteUrl)
         url, prepare = str(remoteUrl or "").strip(), None
         if url and range_requested(roiNode, firstSlice, lastSlice):  # the card, asked in the job's worker, decides the slices
@@ -266,69 +259,6 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         (:mod:`SDSegLib.sequence_run`: one job per time point; a cancel or failure adds nothing).
         """
         return SequenceRun(self, inputVolume, options, outputSegmentation, log=self._enqueue).start()
-
-    checkOutputVolumes = staticmethod(check_output_volumes)  # refuses the input as a map's volume (it would be overwritten)
-
-    def applyResult(self, job: SegmentationJob, inputVolume: Any, outputSegmentation: Any = None,
-                    probabilityVolume: Any = None, uncertaintyVolume: Any = None) -> Any:
-        """Write a finished job's result into the scene (GUI thread); returns the segmentation node.
-
-        ``outputSegmentation`` None creates a new node. A chosen node made for another grid is
-        refused (InputError); after a slice-range/ROI run only those slices of its segments change,
-        and of the probability/uncertainty volumes when they already hold a map on the input's grid
-        (otherwise they are replaced, 0 outside the slices). The engine's quality warnings are
-        logged, stored on the node (``SDSeg.Warnings``) and in ``job.result_warnings``. An input whose voxel
-        grid changed since :meth:`startJob` is refused (InputError); changed voxel values add a warning.
-        A sequence's volume scrolled to another time point meanwhile is first set back to the time
-        point segmented (playback stopped; :mod:`SDSegLib.time_point`), so the result goes there.
-        """
-        if isinstance(job, SequenceRun):  # all time points: the segmentation sequence, browsed in outputSegmentation
-            return job.commit(outputSegmentation)
-        output = job.output
-        if output is None:  # e.g. a script's applyResult right after startJob, before the job ended
-            why = (f"it ended without one ({job.error})" if job.error is not None else "it failed or was cancelled"
-                   ) if job.finished else "it is still running: call job.wait() first (or poll it until it ends)"
-            raise SDSegError(f"the job has no result to write: {why}.")
-        point = getattr(job, "timePoint", None)  # the input's time point segmented, when it is a sequence's volume
-        moved = show_time_point(point) if point is not None and point.volume.GetID() == inputVolume.GetID() else ""
-        if moved:  # time scrolled (or played) meanwhile: the segmented time point is shown again first
-            self._enqueue(moved)
-        changed = check_input_unchanged(inputVolume, job.image, job.geometry)  # modified by another module meanwhile
-        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume if output.variance is not None else None)
-        engine_card = card_from_info(job.info)  # a model_card that is no object: protocol_error
-        card = engine_card or self.modelCard(job.model)
-        if job.remote_url.strip() and engine_card:  # the panel counts the next range along its axis
-            self._remoteCards[job.remote_url.strip()] = dict(card)
-        options = output.header.get("options", {})
-        tags = {"Seed": options.get("seed"), "Steps": options.get("num_inference_steps"), "Samples": options.get("num_samples")}
-        region, mismatch = None, []
-        if options.get("slices"):
-            axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
-            region = (axis, int(options["slices"][0]), int(options["slices"][1]))
-            tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-            if axis != getattr(job, "sliceAxis", axis):  # e.g. the remote engine restarted with another model meanwhile
-                mismatch.append(f"the slice range was counted along the volume's {'ijk'[job.sliceAxis]} axis, but "
-                                f"the engine's model cuts across its {'ijk'[axis]} axis: other slices than the ones "
-                                "chosen were segmented. Check the result, or segment every slice.")
-        job.result_warnings = [*output.warnings, *mismatch, *([changed] if changed else [])]
-        for warning in job.result_warnings:
-            logging.warning("SDSeg: %s", warning)
-        # the writer adds the notes on segments it kept (a person's work, names taken): computed there, once
-        segmentation, warnings = write_result(output.labels, card, inputVolume, outputSegmentation, tags=tags, region=region,
-                                              warnings=job.result_warnings)
-        for warning in warnings[len(job.result_warnings):]:
-            logging.warning("SDSeg: %s", warning)
-        job.result_warnings = warnings
-        show_segmentation(segmentation)  # a script-made output has no display node: Slicer would draw nothing
-        for node, array in ((probabilityVolume, output.probabilities), (uncertaintyVolume, output.variance)):
-            if node is not None and array is not None:
-                # multi-class (C, K, J, I): foreground probability = 1 - P(background); variance: summed over classes (as in the CLI)
-                volume = array if array.ndim == 3 else (1.0 - array[0] if array is output.probabilities else array.sum(axis=0))
-                # a slice-range/ROI run writes only its slices into a map already made for this grid
-                update_volume_node_from_array(node, np.ascontiguousarray(volume, dtype=np.float32), output.geometry, region)
-                node.SetAndObserveTransformNodeID(inputVolume.GetTransformNodeID())
-                node.CreateDefaultDisplayNodes()
-        return segmentation
 
     def process(self, inputVolume: Any, outputSegmentation: Any = None, model: str = DEFAULT_MODEL, device: str = "auto",
                 steps: int = 1, samples: int = 1, seed: int = 0, batchSize: int = 8, roiNode: Any = None,
@@ -372,8 +302,8 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
         Raises:
             InputError: a node argument of the wrong kind (e.g. a segmentation or labelmap as
                 ``inputVolume``, swapped arguments; :mod:`SDSegLib.node_checks`), an unknown ``device``
-                name or a number option not a whole number or out of range (:mod:`SDSegLib.run_options`), or
-                unusable outputs; checked before any engine starts.
+                name, ``nanPolicy`` or ``gpuKernels``, a number option not a whole number or out of range
+                (:mod:`SDSegLib.run_options`), or unusable outputs; checked before any engine starts.
             CheckpointError: ``model`` is not available here (:meth:`checkModelAvailable`); nothing starts.
             InstallDeclined, InstallFailed (``SDSegLib.install``): a local engine's Python packages
                 (torch, :attr:`requirementsFile`) are missing and were not installed: the user said
@@ -384,16 +314,15 @@ class SDSegModuleLogic(ModelCatalogMixin, ScriptedLoadableModuleLogic):
                 ProcessTimeoutError (also a TimeoutError) when ``timeout`` passed.
         """
         check_node_kinds(inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume, roiNode)  # swapped arguments
-        check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, firstSlice=firstSlice,
-                          lastSlice=lastSlice)  # e.g. device="gpu": refused before the install check and any engine
-        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume, samples=samples,  # before the run
+        # e.g. device="gpu": refused before the install check and any engine; startJob (the panel's path) checks them too
+        checked = check_run_options(device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, firstSlice=firstSlice,
+                                    lastSlice=lastSlice, nanPolicy=nanPolicy, gpuKernels=gpuKernels)  # {"device": ..., "steps": int, ...}
+        self.checkOutputVolumes(inputVolume, probabilityVolume, uncertaintyVolume, samples=checked["samples"],  # before the run
                                 segmentation=None if allTimePoints else outputSegmentation)
         if not str(remoteUrl or "").strip():  # as the panel's Segment: torch and the engine's packages, else say how
             self.setupPythonRequirements()
-        options = dict(model=model, device=device, steps=steps, samples=samples, seed=seed, batchSize=batchSize, roiNode=roiNode,
-                       firstSlice=firstSlice, lastSlice=lastSlice, wantProbabilities=probabilityVolume is not None, strict=strict,
-                       wantVariance=uncertaintyVolume is not None, remoteUrl=remoteUrl, remoteToken=remoteToken, gpuKernels=gpuKernels,
-                       nanPolicy=nanPolicy)
+        options = dict(checked, model=model, roiNode=roiNode, wantProbabilities=probabilityVolume is not None, strict=strict,
+                       wantVariance=uncertaintyVolume is not None, remoteUrl=remoteUrl, remoteToken=remoteToken)
         job = run_blocking(lambda: self.startSequenceJob(inputVolume, outputSegmentation, **options) if allTimePoints
                            else self.startJob(inputVolume, **options), timeout)  # raises unless the run ends done
         return self.applyResult(job, inputVolume, outputSegmentation, probabilityVolume, uncertaintyVolume)

@@ -1,7 +1,8 @@
 """Make an engine's ``progress`` frame safe to show: counts and time left checked, bad values replaced.
 
 A remote engine (another version, a proxy, a bug) may send a ``progress`` frame whose ``done`` or
-``total`` is not a count (text, NaN, infinite, negative) or whose ``eta_s`` is not a time. The
+``total`` is not a count (text, NaN, infinite, negative) or whose ``eta_s`` is not a time (an
+integer beyond float range too: it raised OverflowError and ended the job as a ``client_error``). The
 client hands such a frame over unchecked, and the panel's progress display (``panel_state.
 show_job_event``, ``sequence_run``) did ``int(done)`` / ``float(eta_s)`` on it: the error escaped
 the timer's slot, and the job's end event polled in the same batch was lost, so the panel stayed
@@ -34,7 +35,11 @@ def _seconds(value: Any) -> Optional[float]:
     """``value`` as a finite, non-negative number of seconds, else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
-    return float(value) if math.isfinite(value) and value >= 0 else None
+    try:
+        seconds = float(value)
+    except OverflowError:  # an integer beyond float range (10**400 is valid JSON): escaped the progress callback
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
 
 
 class ProgressGuard:

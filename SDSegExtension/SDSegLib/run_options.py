@@ -7,7 +7,8 @@ start one that died while loading the model (an ``EngineDiedError`` quoting the 
 bare ``TypeError``); a number given as text (``seed="abc"``) failed with Python's
 ``invalid literal for int()``, which names neither the argument nor the remedy, and a fractional
 one (``steps=2.7``) was silently truncated. :func:`check_run_options` says instead which argument
-is wrong, its value and what it takes.
+is wrong, its value and what it takes. ``nanPolicy`` and ``gpuKernels`` are checked against their
+choices the same way (``nanPolicy="Fill"`` started a cold engine only for it to refuse ``nan_policy``).
 
 A value out of the engine's range (``steps=0``, ``batchSize=0``, ``seed=-1``) is refused here too
 (:data:`OPTION_RANGES`): the engine refused it only once started (a cold engine first loads torch
@@ -19,27 +20,30 @@ fewer), and the slice numbers (which depend on the volume), stay the engine's an
 
 from __future__ import annotations
 
-import numbers
-from typing import Any, Dict
+from typing import Any, Dict, Sequence
 
+from SDSegLogic.compile_policy import COMPILE_POLICIES
 from SDSegLogic.device import device_spelling
 from SDSegLogic.errors import InputError
-from SDSegLogic.segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
+from SDSegLogic.segment_options import OPTION_LIMITS, whole_number
 
-__all__ = ["DEVICE_KINDS", "OPTION_RANGES", "device_spelling", "check_device", "check_whole_number", "check_option_range",
-           "check_run_options"]
+__all__ = ["DEVICE_KINDS", "OPTION_RANGES", "ENGINE_OPTION_NAMES", "CHOICES", "device_spelling", "check_device",
+           "check_whole_number", "check_option_range", "check_choice", "check_run_options"]
 
 DEVICE_KINDS = ("auto", "cpu", "cuda", "mps")
 """The device names the engine takes (``cuda:N`` too); case and surrounding blanks do not matter, as in the engine."""
 
 
-OPTION_RANGES = {
-    "steps": (1, MAX_STEPS, "sampling steps: 1 is the paper's single step, more run DDIM sampling"),
-    "samples": (1, MAX_SAMPLES, "noise samples averaged; 2 or more add a variance map"),
-    "batchSize": (1, MAX_BATCH_SIZE, "slices per network call; lower it when the GPU runs out of memory"),
-    "seed": (*WIRE_SEED_RANGE, "the random seed"),
-}
-"""argument -> (lowest, highest, what it is): the values the engine takes (``SDSegLogic.segment_options``' limits, as ``SDSegLogic/server/jobs.py`` checks them)."""
+ENGINE_OPTION_NAMES = {"steps": "num_inference_steps", "samples": "num_samples", "batchSize": "batch_size", "seed": "seed"}
+"""A script's argument -> the engine's option of the same meaning."""
+
+OPTION_RANGES = {argument: OPTION_LIMITS[option] for argument, option in ENGINE_OPTION_NAMES.items()}
+"""argument -> (lowest, highest, what it is): the values the engine takes, from the one table
+:data:`SDSegLogic.segment_options.OPTION_LIMITS` (as ``SDSegLogic/server/jobs.py`` checks them)."""
+
+
+CHOICES = {"nanPolicy": ("reject", "fill"), "gpuKernels": COMPILE_POLICIES}
+"""argument -> the values it takes, spelt as the engine takes them (its ``nan_policy`` option, its ``--compile`` policy)."""
 
 
 def check_device(device: Any) -> str:
@@ -62,14 +66,15 @@ def check_device(device: Any) -> str:
 def check_whole_number(argument: str, value: Any) -> int:
     """``value`` as an int when it is a whole number (an int, or a float such as 2.0), else refused.
 
+    The rule is the engine's public API's (:func:`SDSegLogic.segment_options.whole_number`).
+
     Raises:
         InputError: a bool, text, None or a fractional number; the message names ``argument`` and the value.
     """
-    if isinstance(value, numbers.Integral) and not isinstance(value, bool):
-        return int(value)
-    if isinstance(value, numbers.Real) and not isinstance(value, bool) and float(value).is_integer():
-        return int(value)
-    raise InputError(f"{argument} {value!r} must be a whole number (e.g. {argument}=1); pass an int.")
+    number = whole_number(value)
+    if number is None:
+        raise InputError(f"{argument} {value!r} must be a whole number (e.g. {argument}=1); pass an int.")
+    return number
 
 
 def check_option_range(argument: str, value: int) -> int:
@@ -86,18 +91,33 @@ def check_option_range(argument: str, value: int) -> int:
     return value
 
 
-def check_run_options(device: Any, **numbers_: Any) -> Dict[str, Any]:
-    """Check ``device`` (:func:`check_device`), each whole-number option and its range (:data:`OPTION_RANGES`).
+def check_choice(argument: str, value: Any, choices: Sequence[str]) -> str:
+    """``value`` when it is one of ``choices`` (spelt exactly so), else refused.
+
+    Raises:
+        InputError: another value; the message names ``argument``, the value and the choices.
+    """
+    if not isinstance(value, str) or value not in choices:
+        raise InputError(f"{argument}={value!r} is not a choice SDSeg knows; pass one of "
+                         f"{', '.join(repr(choice) for choice in choices)} (e.g. {argument}={choices[0]!r}).")
+    return value
+
+
+def check_run_options(device: Any, **options: Any) -> Dict[str, Any]:
+    """Check ``device`` (:func:`check_device`), each whole-number option and its range (:data:`OPTION_RANGES`),
+    and each option with a fixed set of values (:data:`CHOICES`).
 
     Args:
         device: the engine device name.
-        **numbers_: e.g. ``steps=1, samples=1, seed=0, batchSize=8, firstSlice=0, lastSlice=-1``.
+        **options: e.g. ``steps=1, samples=1, seed=0, batchSize=8, firstSlice=0, lastSlice=-1`` (whole
+            numbers), ``nanPolicy="reject", gpuKernels="auto"`` (:data:`CHOICES`).
 
     Returns:
-        ``{"device": the normalised device name, <option>: its int value, ...}``.
+        ``{"device": the normalised device name, <option>: its int value or its choice, ...}``.
 
     Raises:
         InputError: the first option that is not of the kind or in the range it takes, named with its value.
     """
     return {"device": check_device(device),
-            **{name: check_option_range(name, check_whole_number(name, value)) for name, value in numbers_.items()}}
+            **{name: check_choice(name, value, CHOICES[name]) if name in CHOICES
+               else check_option_range(name, check_whole_number(name, value)) for name, value in options.items()}}
