@@ -1,6 +1,6 @@
 """Ctrl-C (SIGINT) and SIGTERM in ``sdseg segment``: cancel between steps, never in the middle of a rename.
 
-:class:`CancelFlag` turns the first SIGINT or SIGTERM into a request that the run checks between
+:class:`CancelFlag` turns the first SIGINT or SIGTERM (one not ignored) into a request that the run checks between
 its steps (before each input, before each network call of a batch: every noise sample and DDIM
 step, before writing); a second Ctrl-C interrupts at once
 (``KeyboardInterrupt``). :func:`interrupts_deferred` holds Ctrl-C back for the instant in which the
@@ -47,7 +47,9 @@ class CancelFlag:
     def __enter__(self) -> "CancelFlag":
         if _main_thread():
             for sig in (signal.SIGINT, getattr(signal, "SIGTERM", None)):
-                if sig is not None:
+                # an ignored signal stays ignored: a script's background "sdseg segment ... &" starts with SIGINT
+                # ignored, so that a Ctrl-C meant for the script's foreground command does not cancel it
+                if sig is not None and signal.getsignal(sig) is not signal.SIG_IGN:
                     self._previous[sig] = signal.signal(sig, self._handle)
         return self
 

@@ -11,13 +11,13 @@ and ``_updateState()``.
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import slicer
 from slicer.i18n import tr as _
 
 from SDSegLogic.errors import SDSegError
+from SDSegLogic.server.error_code import without_error_code
 
 from .diagnostics import error_dialog, error_report
 from .input_guard import grid_change
@@ -27,7 +27,6 @@ from .time_point import time_point_change
 
 __all__ = ["JobEndMixin", "input_gone", "status_line"]
 
-_ENGINE_ERROR_CODE = re.compile(r"\s*\[engine error: [^\]]*\]\s*$")
 _NOT_A_REASON = ("----", "Traceback (most recent call last)", "File \"")  # log separators and traceback frames
 
 
@@ -44,14 +43,14 @@ def status_line(text: str) -> str:
         text: the event's text, possibly several lines (a dead engine's message quotes its log).
     """
     lines = [line.strip() for line in str(text).splitlines()]
-    first = _ENGINE_ERROR_CODE.sub("", lines[0]) if lines else ""  # a one-line refusal ends with the code
+    first = without_error_code(lines[0]) if lines else ""  # a one-line refusal ends with the code
     reasons = [line for line in lines[1:] if line and not line.startswith(_NOT_A_REASON)]
     if not first.endswith(":") or not reasons:
         return first
     head = first[:-1].rstrip()
     cut = head.rfind(". ")
     head = head[:cut + 1] if cut >= 0 else head + "."
-    return f"{head} {_('Last engine log line:')} {_ENGINE_ERROR_CODE.sub('', reasons[-1])}"
+    return f"{head} {_('Last engine log line:')} {without_error_code(reasons[-1])}"
 
 
 def input_gone(job: Any) -> str:

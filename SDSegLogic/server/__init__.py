@@ -15,6 +15,16 @@ The wire protocol is documented in ``PROTOCOL.md`` in this folder.
 
 from __future__ import annotations
 
-from .protocol import PROTOCOL_VERSION
+from typing import Any
 
 __all__ = ["PROTOCOL_VERSION"]
+
+
+def __getattr__(name: str) -> Any:
+    """``PROTOCOL_VERSION``, imported on first use: ``python -m SDSegLogic.server`` imports this package
+    before its launcher turns on the start-up signal handling, so the package itself imports no NumPy."""
+    if name == "PROTOCOL_VERSION":
+        from .protocol import PROTOCOL_VERSION
+
+        return PROTOCOL_VERSION
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

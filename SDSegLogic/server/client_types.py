@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import CancelledError, SDSegError
 from ..geometry import ImageGeometry
+from .error_code import with_error_code
 from .protocol import Frame, geometry_from_json
 from .wire_values import short_repr
 
@@ -25,7 +26,7 @@ class EngineError(SDSegError):
     """The engine answered with an ``error`` event. ``code`` is machine-readable (see PROTOCOL.md)."""
 
     def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{message} [engine error: {code}]")
+        super().__init__(with_error_code(message, code))
         self.code = code
         self.message = message
 

@@ -39,7 +39,11 @@ def authenticate(connection: Connection, options: EngineOptions) -> bool:
         finally:
             connection.sock.settimeout(options.auth_timeout_s)  # for the reply, not what was left of the deadline
     except ProtocolError as exc:
-        connection.send({"type": "error", "code": exc.code, "message": exc.message})
+        message = exc.message
+        if exc.code == "request_too_large":  # the limit is 0, not --max-request-bytes: no engine option lets a hello have a body
+            message = ("a 'hello' frame carries no body, but its prefix declared one; send the hello (protocol, token) "
+                       "as the JSON header alone, with a body length of 0.")
+        connection.send({"type": "error", "code": exc.code, "message": message})
         return False
     except socket.timeout:
         connection.send({"type": "error", "code": "auth_timeout", "message": "no hello within the authentication timeout."})

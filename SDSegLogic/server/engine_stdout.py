@@ -1,6 +1,6 @@
 """The engine process's stdout: the one ``ready`` line, then nothing (all later output goes to stderr).
 
-Used by :mod:`SDSegLogic.server.__main__` (PROTOCOL.md, "Startup contract").
+Used by :mod:`SDSegLogic.server.engine_main` (PROTOCOL.md, "Startup contract").
 """
 
 from __future__ import annotations

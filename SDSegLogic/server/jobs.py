@@ -101,8 +101,12 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
         raise InputError(f"image dtype {image.dtype} is not numeric.")
     if image.ndim == 4 and image.shape[3] != 3:
         raise InputError(f"image shape {image.shape}: a colour image must be (K, J, I, 3) RGB; drop the alpha channel first.")
-    if image.ndim not in (3, 4) or min(image.shape[:3], default=0) < 1:
+    if image.ndim not in (3, 4):
         raise InputError(f"image shape {image.shape} must be (K, J, I) for a scalar volume or (K, J, I, 3) for RGB.")
+    if min(image.shape[:3]) < 1:
+        empty = ", ".join(axis for axis, n in zip("KJI", image.shape) if n < 1)
+        raise InputError(f"image shape {image.shape} has no voxels along {empty}; send a volume with at least one voxel "
+                         "along each of K, J and I.")
     geometry = geometry_from_json(frame.header.get("geometry"))
     if tuple(image.shape[:3]) != geometry.array_shape:
         raise GeometryError(

@@ -26,7 +26,7 @@ from .log_tail import log_tail_text
 if TYPE_CHECKING:  # pragma: no cover - client.py imports this module at its end: importing it here would be circular
     from .client import EngineClient
 
-__all__ = ["EngineProcess", "PRIVATE_DIR_FILES", "remove_private_dir"]
+__all__ = ["EngineProcess", "PRIVATE_DIR_FILES", "ready_event", "remove_private_dir"]
 
 PRIVATE_DIR_FILES = ("token", "engine.log")
 """The files :meth:`EngineProcess.start` may put in an engine's private directory (the token, the default log)."""
@@ -119,11 +119,8 @@ class EngineProcess:
 
         def reader() -> None:
             for raw in popen.stdout:  # type: ignore[union-attr]
-                try:
-                    event = json.loads(raw.decode("utf-8", "replace"))
-                except json.JSONDecodeError:
-                    continue
-                if isinstance(event, dict) and event.get("event") == "ready":
+                event = ready_event(raw.decode("utf-8", "replace"))
+                if event is not None:
                     box.append(event)
                     return
 
@@ -211,6 +208,30 @@ class EngineProcess:
 
     def __exit__(self, *exc: Any) -> None:
         self.stop()
+
+
+def ready_event(line: str) -> Optional[Dict[str, Any]]:
+    """The ``ready`` event (PROTOCOL.md, "Startup contract") that ends one line of the engine's stdout, else None.
+
+    Before that line stdout is the engine's own, so a library may have printed text without ending
+    its line (``print("loading", end="")``, a ``\\r`` progress bar, a C library writing to descriptor
+    1): the line is then ``loading{"event": "ready", ...}``. Read as one JSON text it was skipped as
+    noise, and a serving engine was killed as "not ready" after ``ready_timeout``. So the JSON object
+    that ends the line is found from its right end (the last ``{`` that starts an object running to
+    the end is the event's own, or one nested in it).
+    """
+    text = line.rstrip()
+    decoder = json.JSONDecoder()
+    start = text.rfind("{")
+    while start >= 0:
+        try:
+            event, end = decoder.raw_decode(text, start)
+        except json.JSONDecodeError:
+            event, end = None, -1
+        if end == len(text) and isinstance(event, dict) and event.get("event") == "ready":
+            return event
+        start = text.rfind("{", 0, start)
+    return None
 
 
 def remove_private_dir(token_dir: Path) -> None:
