@@ -23,7 +23,8 @@ input ``NAME.ext`` gives ``NAME.seg.nrrd`` (``--format`` picks another extension
 ``--slices A:B`` segments slices A to B-1 (0-based, either bound may be left out); the others are
 written as background. ``--frame``, ``--series``, ``--nan-policy`` and ``--strict`` apply to every
 input (``--frame`` picks the frame of 4-D images and the page of multi-page pictures; 3-D inputs
-ignore it). ``--frame all`` segments every frame of every 4-D input as its own volume, on the
+ignore it; ``--series`` picks the series of DICOM inputs, other inputs ignore it, and a run without a
+DICOM input refuses it). ``--frame all`` segments every frame of every 4-D input as its own volume, on the
 frame's 3-D grid: frame k of ``NAME`` gives ``NAME.frameKKK.seg.nrrd`` (3 digits or more: names sort
 by frame), so ``-o out.seg.nrrd`` gives ``out.frame000.seg.nrrd``, ... beside it, and so on for every
 output (a DICOM SEG of a 4-D input is refused); the frame count is read from the header. Output paths
@@ -116,8 +117,14 @@ without their ending, a '.seg' before it, or Slicer's '-label' (ct001-label.nrrd
 names first, then names differing only in letter case when one candidate fits; a subfolder holding one
 DICOM series is the case named by the folder. The summary per segment gives mean, SD and median
 Dice, median HD95 and mean ASSD; 'HD95 n' counts the cases that have an HD95, i.e. where both masks
-are non-empty (e.g. 3/5). Each case keeps its own distance unit (CSV column 'unit'); a segment
-scored on both pictures and volumes gets no HD95/ASSD summary, as pixels and mm do not average.
+are non-empty (e.g. 3/5). A label some labelmap reference holds is annotated in every case: where a
+case's reference lacks it, the prediction's false positive scores 0 and its absence from both files 1.
+Binary references saved as 0/1 in some cases and 0/255 in others are one structure in two encodings,
+not two labels: each case is then scored on its own reference's value only, with a warning naming the
+cases (to score both values as one segment: --pair "1+255=1+255"); a 0/1 mask scored against a 0/255
+one gets a warning giving the --pair that compares them (--pair 1=255). Each case keeps its own distance
+unit (CSV column 'unit'); a segment scored on both pictures and volumes gets no HD95/ASSD summary, as
+pixels and mm do not average.
 A DICOM SEG drawn on thicker slices (frames on one slice in N of the grid, and a SpacingBetweenSlices
 or SliceThickness N times the grid's) is scored on its own slices only, with a warning.
 """
@@ -269,7 +276,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "as NAME.frame000.seg.nrrd, NAME.frame001.seg.nrrd, ... (also beside a file -o)")
     seg.add_argument("--series", default=None, metavar="UID",
                      help="SeriesInstanceUID to read from a DICOM folder (default: the series of the file named, "
-                          "else the series with the most slices; a tie is refused, naming the series)")
+                          "else the series with the most slices; a tie is refused, naming the series); other inputs "
+                          "ignore it, and a run without a DICOM input refuses it")
     seg.add_argument("--nan-policy", default="reject", choices=["reject", "fill"],
                      help="NaN/infinite voxels: reject = refuse the input (default); fill = replace them with the "
                           "window minimum (models without a window: the image's finite minimum; colour: 0), with a "

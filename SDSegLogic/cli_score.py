@@ -26,7 +26,9 @@ values, repeatable) pairs them explicitly, e.g.
 (``--pair "lungs=left lung+right lung"``). Segments without a partner are listed, not scored: an
 unannotated class is not a miss. A labelmap, though, lists only the values it holds, so a value it
 lacks is an empty segment: a reference segment missing from a labelmap prediction is scored as a
-miss (Dice 0), and ``--pair`` may name a value absent from a labelmap. Segment names must be unique
+miss (Dice 0), and ``--pair`` may name a value absent from a labelmap. Two binary masks in two encodings (0/1
+against 0/255) share no value: a warning names them and the ``--pair`` that compares them
+(:mod:`SDSegLogic.score_encodings`). Segment names must be unique
 to pair by name, and one comparison may be given to ``--pair`` once.
 """
 
@@ -293,6 +295,11 @@ def score_case(prediction_path: str, reference_path: str, pairs: Sequence[str] =
 
     matched, pred_only, ref_only = pair_segments(prediction, reference, pairs, match, annotated)
     rows = [row(*pair) for pair in matched]
+    if not pairs:  # a 0/1 mask beside a 0/255 one: no value in both, Dice 0 everywhere without a word
+        from .score_encodings import pair_encoding_warning
+
+        encoding = pair_encoding_warning(prediction, reference)
+        warnings = [*warnings, encoding] if encoding else warnings
     targets: Dict[str, Any] = {}
     if empty_targets:  # every value the prediction holds, as annotated: the pairs past ``matched`` are its extras
         extra = pair_segments(prediction, reference, pairs, match, [s.value for s in prediction.segments])[0]

@@ -26,7 +26,8 @@ comparison (``liver = 1``, ``liver = 2``). A label that some labelmap reference 
 annotated in every case (without ``--pair``): where a case's reference lacks it, it is an empty target, so the
 prediction's false positive there scores Dice 0 and its absence from both files 1 (the method's convention, as
 training's metrics count it), scored from the case's one reading of its files; a label no reference holds is listed,
-not scored. Scores of pictures are in pixels:
+not scored. Binary references saved as 0/1 in some cases and 0/255 in others are one structure in two encodings:
+each case then annotates its own reference's value only, with a warning (:mod:`SDSegLogic.score_encodings`). Scores of pictures are in pixels:
 a segment scored on pictures and on volumes (mm) in one test set gets no HD95 or ASSD summary, as pixels and mm do
 not average (:mod:`SDSegLogic.score_batch_report`); each case keeps its own distances, in its own unit.
 """
@@ -282,11 +283,16 @@ def _score_empty_targets(cases: List[Dict[str, Any]], targets: Sequence[Dict[str
     read twice.
     """
     from .cli_score import add_empty_targets
+    from .score_encodings import case_annotations, encoding_warning, mixed_binary_encodings
 
     annotated = sorted({v for case in cases for v in (case.get("reference_labels") or [])})
+    encodings = mixed_binary_encodings(cases)  # binary masks saved as 0/1 and 0/255: one structure, not two
     for index, (case, found) in enumerate(zip(cases, targets)):
         if "error" not in case:
-            cases[index] = add_empty_targets(case, found, annotated)
+            own = case_annotations(case, annotated, encodings, list(found.get("rows", {})))
+            cases[index] = add_empty_targets(case, found, own)
+            if encodings is not None:
+                cases[index]["warnings"] = [*cases[index]["warnings"], encoding_warning(encodings)]
 
 
 def _files(count: int) -> str:

@@ -189,7 +189,7 @@ def run_segment(args: argparse.Namespace, loader: Optional[Callable] = None) -> 
     run_start = time.monotonic()
     slices = parse_slices(args.slices) if args.slices else None
     jobs = plan_jobs(args)
-    check_inputs_before_loading(j.input for j in jobs)  # missing, unsupported: before the model loads
+    check_inputs_before_loading((j.input for j in jobs), getattr(args, "series", None))  # before the model loads
 
     from .io.frame_cache import keep_decoded_frames
 

@@ -168,14 +168,22 @@ def modality_note(card_modality: str, modality: str, strict: bool = False, sourc
             "such inputs.")
 
 
-def _single_slice_code(geometry: ImageGeometry, card_code: str, axis: int) -> str:
-    """Card code rearranged so that the thin source ``axis`` becomes the slicing axis k."""
+#: the orientation code of Slicer's view of one slice, by the LPS axis across it (0 sagittal, 1 coronal, 2 axial):
+#: columns toward i, rows toward j, as :mod:`SDSegLogic.io.preview` shows that slice
+_SLICER_VIEWS = {0: "PIL", 1: "LIP", 2: "LPS"}
+
+
+def _single_slice_code(geometry: ImageGeometry, axis: int) -> str:
+    """The code that cuts a one-slice volume along its thin ``axis``, in-plane as Slicer's view of that plane shows it.
+
+    A model trained on slices of another plane has no convention for this one, so the slice is given to it the
+    way a person sees it in 3D Slicer's slice view, whatever the file's row and column directions: coronal with
+    patient left on the right and the head at the top (rows toward the feet, ``LIP``), sagittal with anterior on
+    the left and the head at the top (``PIL``), axial as radiological display (``LPS``). The mask is mapped back
+    through the same permutation and flips, so it lands on the input's voxels whichever view is chosen.
+    """
     world, _ = closest_axes(geometry.direction_matrix)
-    card_axes, _ = parse_orientation_code(card_code)
-    code = card_code.upper()
-    slice_letter = code[card_axes.index(world[axis])]
-    rest = [letter for letter in code if letter != slice_letter]
-    return rest[0] + rest[1] + slice_letter
+    return _SLICER_VIEWS[world[axis]]
 
 
 def _memory_refusal(source: str, geometry: ImageGeometry, classes: int, estimated: int, budget: int,
@@ -247,11 +255,12 @@ def plan_segmentation(array_shape: Sequence[int], geometry: ImageGeometry, card:
     src = reorientation.slice_source_axis
     thin = [a for a in range(3) if geometry.shape[a] == 1]
     if thin and geometry.shape[src] > 1:
-        single = _single_slice_code(geometry, code, thin[-1])
+        single = _single_slice_code(geometry, thin[-1])
         reorientation = plan_reorientation(geometry, single, slicing_axis=thin[-1])
         src = reorientation.slice_source_axis
-        notes.append(f"{source}: a single {_PLANES[closest_axes(geometry.direction_matrix)[0][src]]} slice; it is "
-                     f"segmented as is, although the model was trained on {_PLANES[parse_orientation_code(code)[0][2]]} slices.")
+        plane = _PLANES[closest_axes(geometry.direction_matrix)[0][src]]
+        notes.append(f"{source}: a single {plane} slice; it is segmented as Slicer's {plane} view shows it, although "
+                     f"the model was trained on {_PLANES[parse_orientation_code(code)[0][2]]} slices.")
     elif src != 2 and geometry.shape[2] > 1:
         world = closest_axes(geometry.direction_matrix)[0]
         notes.append(f"{source}: the volume was stored as {_PLANES[world[2]]} slices but the model cuts "
