@@ -231,8 +231,9 @@ def _slice_info(files: List[str], headers: Optional[Dict[str, Dict[str, str]]] =
                 if tag in keys:
                     first[key] = keys[tag].strip()
         else:
-            if "0028|1053" in keys and keys["0028|1053"].strip() != first.get("slope"):
-                first["varying_slope"] = "1"
+            if any(_number_or(keys.get(tag, ""), default) != _number_or(first.get(key, ""), default)
+                   for tag, key, default in (("0028|1053", "slope", 1.0), ("0028|1052", "intercept", 0.0))):
+                first["varying_rescale"] = "1"  # a slope or intercept of its own
             size = tuple(keys[t].strip() if t in keys else "" for t in ("0028|0010", "0028|0011"))
             if size != (first.get("rows", ""), first.get("columns", "")) and "other_size" not in first:
                 first["other_size"] = f"{Path(name).name} has {size[0]} x {size[1]} pixels"
@@ -293,11 +294,26 @@ def _channels(first: Dict[str, str]) -> int:
     return 3 if palette or (samples.isdigit() and int(samples) == 3) else 1
 
 
+def _number_or(text: str, default: float):
+    """A rescale field's value: ``default`` when empty, the text itself when not a number (compared as given)."""
+    text = text.strip()
+    try:
+        return float(text) if text else default
+    except ValueError:
+        return text
+
+
 def _plain_photo(first: Dict[str, str]) -> bool:
-    """A photo modality (:data:`PHOTO_MODALITIES`) without rescale: read in its own pixel type, as a PNG is."""
+    """A photo modality (:data:`PHOTO_MODALITIES`) without rescale: read in its own pixel type, as a PNG is.
+
+    Every slice counts: a slice whose slope or intercept differs from the first's (``varying_rescale``) makes the
+    series rescaled, read as float32, since ITK applies that slice's rescale in the first file's pixel type (a
+    negative intercept on unsigned pixels wraps: 50 - 100 became 65486).
+    """
     identity = all(first.get(key, default).strip() in ("", default, default + ".0")
                    for key, default in (("slope", "1"), ("intercept", "0")))
-    return first.get("modality", "").strip().upper() in PHOTO_MODALITIES and identity and not first.get("varying_slope")
+    photo = first.get("modality", "").strip().upper() in PHOTO_MODALITIES
+    return photo and identity and not first.get("varying_rescale")
 
 
 def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[np.ndarray, Any, Dict[str, Any]]:
@@ -370,6 +386,7 @@ def read_dicom(path: Path, plan: Dict[str, Any], exact: bool = False) -> Tuple[n
         "notes": list(plan["notes"]) + ([unknown] if unknown else []),
     }
     if "slope" in first or "intercept" in first:
-        facts["rescale"] = {"slope": float(first.get("slope", 1) or 1), "intercept": float(first.get("intercept", 0) or 0),
-                            "varies_per_slice": bool(first.get("varying_slope"))}
+        facts["rescale"] = {"slope": float(first.get("slope", 1) or 1),
+                            "intercept": float(first.get("intercept", 0) or 0),
+                            "varies_per_slice": bool(first.get("varying_rescale"))}
     return array, geometry, facts

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+from ._plane import plane_normal
 
 __all__ = ["nrrd_grid"]
 
@@ -153,7 +154,7 @@ def _geometry(header: Dict[str, Any], spatial: list, path: Path) -> ImageGeometr
         o = np.asarray(header["space origin"], dtype=np.float64)[:3]  # a fourth entry is the time origin
         origin[: o.size] = o
     if len(spatial) == 2:  # the plane's unit normal, toward superior (+z) as ITK, so Slicer, completes a 2-D image
-        vectors[:, 2] = _plane_normal(vectors[:, 0], vectors[:, 1])
+        vectors[:, 2] = plane_normal(vectors[:, 0], vectors[:, 1])
         sizes.append(1)
     elif len(spatial) != 3:
         raise InputError(f"{path}: {len(spatial)} spatial axes; give a 2-D or 3-D image.")
@@ -278,26 +279,3 @@ def _origin_without_directions(header: Dict[str, Any], spatial: list, path: Path
         step = float(spacings[axis]) if finite(spacings, axis) else (float(maxs[axis]) - low) / size
         origin[c] = low + step / 2
     return origin, "its 'axis mins'"
-
-
-def _plane_normal(column: np.ndarray, row: np.ndarray) -> np.ndarray:
-    """The third axis of a 2-D NRRD's grid: the unit normal of its plane, pointing toward +z (superior) where it can.
-
-    ITK reads a 2-D image into a 3-D one (as 3D Slicer loads it, and as a 2-D MetaImage or NIfTI reads here) with
-    the third axis +z whatever the in-plane directions, so a file with a flipped or swapped in-plane axis keeps
-    +z, not the right-handed cross product (-z for a flipped row axis): the mask written for it then has the third
-    direction Slicer shows for the input. A plane containing the z axis (a coronal or sagittal 2-D image in a 3-D
-    space) keeps the right-handed normal, which ITK's +z (in the plane) cannot be.
-
-    Args:
-        column, row: (3,) the file's i and j directions (scaled), in the file's space.
-
-    Returns:
-        (3,) unit normal; (0, 0, 1) for parallel or zero vectors (refused later by their spacing or direction).
-    """
-    normal = np.cross(column, row)
-    norm = np.linalg.norm(normal)
-    if norm == 0:
-        return np.array([0.0, 0.0, 1.0])
-    normal = normal / norm
-    return (-normal if normal[2] < 0 else normal) + 0.0  # + 0.0: no -0 in a header written from it

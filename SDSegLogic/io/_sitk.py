@@ -14,6 +14,7 @@ import numpy as np
 
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
+from ._plane import plane_normal
 
 __all__ = ["geometry_from_sitk", "array_from_sitk", "image_from_array", "itk_safe_path", "itk_warnings_silenced"]
 
@@ -33,8 +34,9 @@ def geometry_from_sitk(image, source: str = "image") -> ImageGeometry:
         if step < 0:  # ImageFileReader does, a positive spacing along the flipped direction, voxels unmoved
             spacing[axis], direction[:, axis] = -step, -direction[:, axis]
     if dim == 2:
-        d3 = np.eye(3)
+        d3 = np.zeros((3, 3))
         d3[:2, :2] = direction
+        d3[:, 2] = plane_normal(d3[:, 0], d3[:, 1])  # +z, as ITK (so 3D Slicer) completes a 2-D image
         size, spacing, origin, direction = size + [1], spacing + [1.0], origin + [0.0], d3
     elif dim >= 3:
         size, spacing, origin, direction = size[:3], spacing[:3], origin[:3], direction[:3, :3]

@@ -17,6 +17,7 @@ import numpy as np
 
 from ..errors import GeometryError, InputError
 from ..geometry import ImageGeometry
+from ._plane import plane_normal
 from .readers import preflight
 
 __all__ = ["read_with_sitk"]
@@ -25,6 +26,11 @@ __all__ = ["read_with_sitk"]
 def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any],
                    exact: bool = False):
     """Read a NIfTI-1 or MetaImage file: header checks, ITK's header reading, voxels by NumPy or ITK.
+
+    A NIfTI rescale is applied as ITK (so 3D Slicer) applies it (:func:`~SDSegLogic.io._nifti_voxels.nifti_rescale`):
+    a scl_slope of 0 or NaN counts as 1 and a non-zero scl_inter is still added, where the NIfTI standard would apply
+    neither, so that the voxels segmented are those Slicer shows (SimpleITK 2.5 / ITK 5.4 read scl_slope 0,
+    scl_inter 10 as stored + 10).
 
     Args:
         path: the file; ``fmt``: ``"nifti"`` or ``"metaimage"``; ``frame``: the 4-D frame wanted.
@@ -214,14 +220,16 @@ def _nifti_plane_geometry(path: Path, ijk_to_ras: np.ndarray, shape) -> ImageGeo
 
     SimpleITK reads such a file as a 2-D image and drops the transform's third row and column, so
     a slice placed at z = 55 mm or tilted would land at z = 0, axis-aligned. The header's 4x4
-    IJK->RAS matrix keeps the plane's position and tilt; a zero k column (qform with pixdim[3] = 0)
-    becomes the plane's unit normal.
+    IJK->RAS matrix keeps the plane's position and tilt. The k axis is the plane's normal toward +z
+    (:func:`~SDSegLogic.io._plane.plane_normal`), as ITK (so 3D Slicer) completes a 2-D image, not the
+    header's k column, which may point to -z (a qform with qfac -1, an sform's srow_z): the mask written
+    for the image then has the third direction Slicer shows. Its length (the k spacing) is the k column's,
+    1 mm where that is zero (qform with pixdim[3] = 0) or not finite.
     """
     ijk_to_lps = np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ijk_to_ras, dtype=np.float64)
-    normal = ijk_to_lps[:3, 2]
-    if not np.all(np.isfinite(normal)) or np.linalg.norm(normal) == 0:
-        cross = np.cross(ijk_to_lps[:3, 0], ijk_to_lps[:3, 1])
-        ijk_to_lps[:3, 2] = cross / (np.linalg.norm(cross) or 1.0)
+    step = float(np.linalg.norm(ijk_to_lps[:3, 2]))
+    ijk_to_lps[:3, 2] = plane_normal(ijk_to_lps[:3, 0], ijk_to_lps[:3, 1]) * (step if np.isfinite(step) and step > 0
+                                                                              else 1.0)
     try:
         return ImageGeometry.from_ijk_to_lps(ijk_to_lps, shape)
     except GeometryError as exc:

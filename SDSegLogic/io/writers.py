@@ -7,6 +7,7 @@ refuses to overwrite the input image.
 
 from __future__ import annotations
 
+import errno
 import logging
 from pathlib import Path
 from typing import Any, Optional, Union
@@ -51,7 +52,9 @@ def _check_array(array: np.ndarray, geometry: ImageGeometry, what: str) -> None:
                             f"{geometry.array_shape}; write the array that belongs to this geometry.")
 
 
-def _write_volume(tmp: Path, kind: str, array: np.ndarray, geometry: ImageGeometry, fields: dict) -> None:
+def _write_volume(tmp: Path, kind: str, array: np.ndarray, geometry: ImageGeometry, fields: dict,
+                  destination: Path) -> None:
+    """Write ``array`` (K, J, I) on ``geometry`` to ``tmp`` as ``kind``; ``destination`` (the output) names errors."""
     if kind == "nrrd":
         from ._nrrd_write import write_nrrd
 
@@ -62,8 +65,18 @@ def _write_volume(tmp: Path, kind: str, array: np.ndarray, geometry: ImageGeomet
     from ._sitk import image_from_array, itk_safe_path
 
     image = image_from_array(array, geometry)
-    with itk_safe_path(tmp, writing=True) as safe:
-        sitk.WriteImage(image, str(safe), useCompression=True)
+    try:
+        with itk_safe_path(tmp, writing=True) as safe:
+            sitk.WriteImage(image, str(safe), useCompression=True)
+    except RuntimeError as exc:  # ITK's MetaImage writer on a full disk: an OSError, as a failed NRRD write raises
+        from ._sitk_read import _itk_detail
+
+        raise OSError(errno.EIO, f"ITK could not write the file ({_itk_detail(str(exc))}); the disk may be full or "
+                                 "a file size limit or quota reached", str(destination)) from None
+    if kind == "nifti":  # ITK's NIfTI writer returns as if whole on a full disk
+        from ._nifti_written import check_nifti_written
+
+        check_nifti_written(tmp, array.nbytes, destination)
 
 
 def _unknown_labels(labels: np.ndarray, allowed) -> list:
@@ -117,7 +130,7 @@ def write_segmentation(path: PathLike, result: Any, card: Any, *, input_path: Op
             write_seg_nrrd(tmp, labels, result.geometry, card, result)
         else:
             fields = {"SDSeg_ModelId": card.model_id, "SDSeg_ModelVersion": card.version}
-            _write_volume(tmp, kind, labels, result.geometry, fields)
+            _write_volume(tmp, kind, labels, result.geometry, fields, path)
     logger.info("wrote %s (%s, %d foreground voxels)", path, kind, int(np.count_nonzero(labels)))
     return path
 
@@ -143,5 +156,5 @@ def write_float_volume(path: PathLike, array: np.ndarray, geometry: ImageGeometr
     array = np.asarray(array, dtype=np.float32)
     _check_array(array, geometry, str(path))
     with atomic_output(path) as tmp:
-        _write_volume(tmp, kind, array, geometry, {})
+        _write_volume(tmp, kind, array, geometry, {}, path)
     return path
