@@ -159,10 +159,12 @@ class ModelCard:
     fast_decoder: Dict[str, Any] = field(default_factory=dict)
     image_resize: str = "bilinear"
     source: InitVar[str] = "model card"
-    """What gave the values (a card file, ``sdseg-export``'s card file...): the errors of construction begin with it."""
+    """What gave the values (a card file, ``sdseg-export``'s card file...): the errors of construction begin with it.
+    Kept on the instance (``card.source``), but not a field: not written to ``model_card.json``, not compared."""
 
     def __post_init__(self, source: str) -> None:
         self.validate(source)
+        object.__setattr__(self, "source", source)  # else ``card.source`` reads the class default "model card"
 
     def validate(self, where: str = "model card") -> None:
         """Raise :class:`ModelCardError` naming the offending field and value."""

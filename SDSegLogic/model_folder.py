@@ -115,7 +115,7 @@ def _write_into_place(folder: Path, model: "SDSegModel", card: ModelCard, varian
         for name in model.component_names:
             if name == "autoencoder" and shared_autoencoder is not None:
                 shared = Path(shared_autoencoder).resolve()
-                check_shared_autoencoder(shared, model.component(name))
+                check_shared_autoencoder(shared, model.component(name), folder)
                 weights[shared_weight_entry(shared, folder.resolve())] = sha256_file(shared)
                 continue
             state = {}

@@ -4,11 +4,12 @@ SDSeg never downloads anything. For a downloadable registry entry the user fetch
 (the URL and sha256 are printed by ``sdseg models info``) and runs ``sdseg models import ZIP``,
 which calls :func:`import_zip`. The archive is treated as untrusted:
 
-* every member path is checked before anything is written: no absolute paths, drive letters,
-  backslashes, ``..`` components, names Windows cannot hold (a trailing dot or blank, ``:`` streams,
-  ``<>"|?*``, device names such as ``NUL``), symbolic links, device files, encrypted members, members
-  compressed with a method Python cannot read (Deflate64), duplicate names (also names that differ
-  only in case or Unicode normalisation) or a file that is also used as a folder; at most
+* every member path is checked before anything is written (a ``\\``, as older Windows tools write
+  it, reads as ``/``): no absolute paths, drive letters, ``..`` components, names Windows cannot
+  hold (a trailing dot or blank, ``:`` streams, ``<>"|?*``, device names such as ``NUL``), symbolic
+  links, device files, encrypted members, members compressed with a method Python cannot read
+  (Deflate64), duplicate names (also names that differ only in case or Unicode normalisation) or a
+  file that is also used as a folder; at most
   :data:`MAX_ARCHIVE_MEMBERS` members and :data:`MAX_ARCHIVE_BYTES` unpacked, a ``model_card.json``
   and a ``config.json`` of at most 1 MiB each (both are read whole), and a member may not unpack
   to more than its header says;

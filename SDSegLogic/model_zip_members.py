@@ -63,20 +63,32 @@ class ArchivePlan:
     unpacked_bytes: int
 
 
+def _member_name(info: zipfile.ZipInfo) -> str:
+    """The member's name with ``/`` as its only separator.
+
+    Older Windows tools (PowerShell 5's ``Compress-Archive``) write ``model\\config.json``; the zip
+    format wants ``/``, and Python's ``zipfile`` on Windows already reads ``\\`` as one. Reading it
+    as a separator everywhere installs such a zip on every system alike, with the same checks
+    (``..\\..\\evil``, ``\\evil`` and ``C:\\evil`` are refused as ``../../evil``, ``/evil`` and ``C:/evil``).
+    """
+    return info.filename.replace("\\", "/")
+
+
+def _is_folder(info: zipfile.ZipInfo) -> bool:
+    """Whether the member is a folder entry (its name ends with ``/`` or, from older Windows tools, ``\\``)."""
+    return _member_name(info).endswith("/")
+
+
 def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
-    """The member's safe relative path (``None`` for an ignored member); raises on anything unsafe."""
-    name = info.filename
+    """The member's safe relative path, ``/``-separated (``None`` for an ignored member); raises on anything unsafe."""
+    name = _member_name(info)
     if name.startswith(_IGNORED_MEMBERS) or name.rsplit("/", 1)[-1] == ".DS_Store":
         return None
     parts = name.rstrip("/").split("/")
-    if (
-        not name
-        or name.startswith("/")
-        or "\\" in name
-        or ":" in parts[0]
-        or any(p in ("", ".", "..") for p in parts)
-    ):
-        raise UnsafeArchiveError(f"{archive}: member {name!r} has an absolute, '..' or malformed path; refusing to extract it.")
+    why = _path_problem(name, parts)
+    if why:
+        raise UnsafeArchiveError(f"{archive}: member {info.filename!r} {why}; refusing to extract it (a model zip "
+                                 "holds the model folder's files by their paths inside it).")
     for part in parts:
         why = _windows_problem(part)
         if why:
@@ -89,13 +101,26 @@ def _member_path(info: zipfile.ZipInfo, archive: Path) -> Optional[str]:
         raise UnsafeArchiveError(f"{archive}: member {name!r} is {what}; model archives may hold regular files only.")
     if info.flag_bits & 0x1:
         raise UnsafeArchiveError(f"{archive}: member {name!r} is encrypted; model archives must not be.")
-    if not info.is_dir() and info.compress_type not in _READABLE_METHODS:
+    if not _is_folder(info) and info.compress_type not in _READABLE_METHODS:
         raise CheckpointError(
             f"{archive}: member {name!r} uses compression method {info.compress_type}, which cannot be read here "
             "(Windows Explorer writes Deflate64 for large files); re-create the zip with standard Deflate, e.g. "
             "'python -m zipfile -c MODEL.zip FOLDER'."
         )
     return "/".join(parts)
+
+
+def _path_problem(name: str, parts: List[str]) -> Optional[str]:
+    """Why the ``/``-separated member ``name`` (split into ``parts``) would be written outside the target, or None."""
+    if not name or name.startswith("/"):
+        return "has an absolute path"
+    if ":" in parts[0]:
+        return "has a drive letter (an absolute Windows path)"
+    if ".." in parts:
+        return "has a '..' component, which would write outside the model folder"
+    if any(p in ("", ".") for p in parts):
+        return "has an empty or '.' component in its path (a malformed name)"
+    return None
 
 
 def _windows_problem(part: str) -> Optional[str]:
@@ -177,7 +202,7 @@ def plan_archive(zf: zipfile.ZipFile, archive: Path) -> ArchivePlan:
     infos = zf.infolist()
     if len(infos) > MAX_ARCHIVE_MEMBERS:
         raise UnsafeArchiveError(f"{archive}: {len(infos)} members (limit {MAX_ARCHIVE_MEMBERS}); not a model archive.")
-    files = [(info, rel) for info in infos for rel in [_member_path(info, archive)] if rel and not info.is_dir()]
+    files = [(info, rel) for info in infos for rel in [_member_path(info, archive)] if rel and not _is_folder(info)]
     unpacked = sum(info.file_size for info, _ in files)
     if unpacked > MAX_ARCHIVE_BYTES:
         raise UnsafeArchiveError(f"{archive}: unpacks to more than {MAX_ARCHIVE_BYTES / 2**30:.0f} GiB; refusing it.")

@@ -309,8 +309,12 @@ def resolve_model(spec: str, registry: Optional[Registry] = None, home: Optional
         home: cache root, default :func:`models_home`.
 
     Raises:
-        ModelNotFoundError: with a message saying how to obtain the model.
+        ModelNotFoundError: with a message saying how to obtain the model; also for an empty (or
+            blank) spec, which ``Path`` would read as the current folder.
     """
+    if not isinstance(spec, str) or not spec.strip():
+        raise ModelNotFoundError(f"model {spec!r} is empty; pass a model folder path, a registry id or <id>@<version> "
+                                 "(list them with 'sdseg models list').")
     candidate = Path(spec).expanduser()
     if candidate.is_dir():  # a folder needs no registry: an unreadable one only loses the folder's entry
         if registry is None:

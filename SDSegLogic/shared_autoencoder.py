@@ -43,18 +43,30 @@ def shared_weight_entry(shared: PurePath, folder: PurePath) -> str:
     return posixpath.relpath(str(shared), str(folder))
 
 
-def check_shared_autoencoder(shared: Path, autoencoder: "torch.nn.Module") -> None:
+def check_shared_autoencoder(shared: Path, autoencoder: "torch.nn.Module", folder: Optional[Path] = None) -> None:
     """Refuse a shared autoencoder file that a loader would not find or that holds other weights.
 
+    Args:
+        shared: the resolved path of the shared file.
+        autoencoder: the model's autoencoder, whose weights the file must hold.
+        folder: the model folder being written, if known: the shared file may not lie inside it,
+            since the new folder replaces the old one whole (``overwrite``) and the file would go with it.
+
     Raises:
-        CheckpointError: naming the file: missing, not named ``autoencoder[.fp16].safetensors`` (the
-            names :func:`resolve_weight_files` looks for), or its tensors are not ``autoencoder``'s
-            (compared in the file's dtype, so an fp16 file of the same weights matches).
+        CheckpointError: naming the file: inside ``folder``, missing, not named
+            ``autoencoder[.fp16].safetensors`` (the names :func:`resolve_weight_files` looks for), or its
+            tensors are not ``autoencoder``'s (compared in the file's dtype, so an fp16 file of the same
+            weights matches).
     """
     import torch
     from safetensors import SafetensorError
     from safetensors.torch import load_file
 
+    if folder is not None and Path(folder).resolve() in shared.parents:
+        raise CheckpointError(f"{shared}: the shared autoencoder file lies inside the model folder {folder} being "
+                              "written, which replaces that folder whole: the file would be deleted and the model "
+                              "left without its autoencoder. Save without shared_autoencoder (the autoencoder is "
+                              "written into the folder), or share a file kept outside it. Nothing was written.")
     if not shared.is_file():
         raise CheckpointError(f"{shared}: shared autoencoder file not found.")
     names = (weight_file_name("autoencoder"), weight_file_name("autoencoder", "fp16"))

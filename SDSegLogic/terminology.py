@@ -81,7 +81,8 @@ def terminology_problem(terminology: Any) -> str:
     the concept's digits; a type without its category or a category without its type (the missing
     one was written as SNOMED CT "Tissue", wrong for a liver: see :data:`CATEGORY_REMEDY`); a
     modifier without the type or region it modifies (the ``.seg.nrrd`` kept it, the DICOM SEG
-    dropped it).
+    dropped it); two spellings of one role with different codes (``typeModifier`` and ``modifier``:
+    the writers kept the first and dropped the other without a word).
 
     Args:
         terminology: ``SegmentClass.terminology``: role -> (scheme, code value, code meaning).
@@ -103,6 +104,12 @@ def terminology_problem(terminology: Any) -> str:
         if code[0] == "SCT" and not _DIGITS_RE.match(code[1]):
             return (f"terminology {key!r} SNOMED CT code value {code[1]!r} must be the concept's digits (order "
                     f"[scheme, value, meaning], e.g. {_EXAMPLE}), got {code!r}.")
+    for role, aliases in ROLES.items():  # the writers read the first spelling only: the other code would be dropped
+        given = [alias for alias in aliases if alias in terminology]
+        if len({tuple(terminology[alias]) for alias in given}) > 1:
+            return (f"terminology gives {' and '.join(repr(a) for a in given)}, spellings of one role with different "
+                    f"codes ({', '.join(repr(list(terminology[a])) for a in given)}); only the first would be written. "
+                    "Keep one of them.")
     coded = [role for role in ("category", "type") if terminology.get(role)]
     if len(coded) == 1:
         missing = "type" if coded[0] == "category" else "category"
