@@ -34,17 +34,24 @@ def _accepted(check, *args) -> bool:
     return True
 
 
-@pytest.mark.parametrize("value", [2, np.int64(2), 2.0, np.float64(2.0), np.float32(3.0), 2.5, True, "2", None,
-                                   float("nan"), float("inf")])
-def test_s21a_slicer_and_segment_api_take_the_same_whole_numbers(value):
+# (value, whether it is a whole number >= 1): ints of Python and NumPy, and floats with a whole value, are;
+# a fraction, a bool, text, None, NaN and infinity are not.
+VALUES = [(2, True), (np.int64(2), True), (2.0, True), (np.float64(2.0), True), (np.float32(3.0), True), (2.5, False),
+          (True, False), ("2", False), (None, False), (float("nan"), False), (float("inf"), False)]
+
+
+@pytest.mark.parametrize("value, whole", VALUES, ids=[repr(value) for value, _ in VALUES])
+def test_s21a_slicer_and_segment_api_take_the_same_whole_numbers(value, whole):
     from SDSegLib.run_options import check_run_options
     from SDSegLogic.segment_options import check_count, check_seed
 
     for argument, option in ENGINE_NAMES.items():
         slicer_side = _accepted(lambda: check_run_options("cpu", **{argument: value}))
-        assert _accepted(check_count, option, value) == slicer_side, (argument, value, slicer_side)
+        assert slicer_side == whole, (argument, value, slicer_side)  # before: Slicer took 2.0, the API refused it
+        assert _accepted(check_count, option, value) == whole, (option, value)
     if value is not None:  # seed=None: a random seed for the segment API; a script's run takes a fixed one
-        assert _accepted(check_seed, value) == _accepted(lambda: check_run_options("cpu", seed=value)), value
+        assert _accepted(check_seed, value) == whole, value
+        assert _accepted(lambda: check_run_options("cpu", seed=value)) == whole, value
 
 
 def test_s21a_segment_array_runs_a_whole_float_as_its_int():

@@ -33,19 +33,30 @@ def _busy(engine) -> bool:
 
 
 def _interrupted(busy, run) -> None:
-    """``run()`` given Ctrl-C (SIGINT to this thread) once ``busy()`` says the engine runs its job; KeyboardInterrupt expected."""
+    """``run()`` given Ctrl-C (SIGINT to this thread) once ``busy()`` says the engine runs its job; KeyboardInterrupt expected.
+
+    The SIGINT handler is Python's own while ``run()`` runs (so the test also works where pytest was started with
+    SIGINT ignored) and is restored afterwards; the signalling thread is joined first, and a signal it sends after
+    ``run()`` ended (``run()`` failed before the engine was busy) is swallowed, not raised into pytest.
+    """
     main = threading.get_ident()
+    stop = threading.Event()
 
     def interrupt_when_busy() -> None:
-        wait_until(busy, 60, "the engine runs the job")
-        signal.pthread_kill(main, signal.SIGINT)
+        wait_until(lambda: stop.is_set() or busy(), 60, "the engine runs the job")
+        if not stop.is_set():
+            signal.pthread_kill(main, signal.SIGINT)
 
     previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    interrupter = threading.Thread(target=interrupt_when_busy, daemon=True)
     try:
-        threading.Thread(target=interrupt_when_busy, daemon=True).start()
+        interrupter.start()
         with pytest.raises(KeyboardInterrupt):
             run()
     finally:
+        signal.signal(signal.SIGINT, lambda signum, frame: None)  # a late signal of the interrupter is dropped
+        stop.set()
+        interrupter.join(70)
         signal.signal(signal.SIGINT, previous)
 
 
@@ -54,7 +65,7 @@ def test_s21a_ctrl_c_in_process_cancels_the_engine_job(monkeypatch, engine):
     _interrupted(lambda: _busy(engine),
                  lambda: logic.process(volume, model="remote", remoteUrl=engine.url, remoteToken=TOKEN, batchSize=1))
     # before: the engine went on holding (then segmenting) the interrupted run for up to a minute
-    wait_until(lambda: not _busy(engine), 10, "the engine's job is cancelled")
+    wait_until(lambda: not _busy(engine), 30, "the engine's job is cancelled")  # the hold alone lasts 60 s
     engine.release.set()
     assert not fake.mrmlScene.GetNodesByClass("vtkMRMLSegmentationNode")  # nothing written
     assert logic.process(volume, model="remote", remoteUrl=engine.url, remoteToken=TOKEN, batchSize=1) is not None
@@ -68,7 +79,7 @@ def test_s21a_ctrl_c_in_process_cancels_the_local_engine_job(monkeypatch, manage
 
     logic = SDSegModuleLogic(engineManager=manager)
     volume = fake.mrmlScene.AddNode(fake_slicer.FakeVolumeNode(
-        "CT", np.random.default_rng(3).normal(0, 120, (60, 32, 32)).astype(np.int16)))
+        "CT", np.random.default_rng(3).normal(0, 120, (240, 32, 32)).astype(np.int16)))
 
     def local_busy() -> bool:
         process = manager.process
@@ -77,9 +88,10 @@ def test_s21a_ctrl_c_in_process_cancels_the_local_engine_job(monkeypatch, manage
         with process.client() as client:
             return bool(client.ping()["busy"])
 
-    # 60 slices of 100 DDIM steps, one slice per batch: tens of seconds of work, a cancel lands within one slice
+    # 240 slices of 100 DDIM steps, one slice per batch: minutes of work, far beyond the 30 s the cancel is given,
+    # while a cancel lands within one slice
     _interrupted(local_busy, lambda: logic.process(volume, model=str(model_folder), device="cpu", steps=100, batchSize=1))
     warm = manager.process.popen
-    wait_until(lambda: not local_busy(), 10, "the local engine's job is cancelled")  # before: it segmented on
+    wait_until(lambda: not local_busy(), 30, "the local engine's job is cancelled")  # before: it segmented on
     assert warm.poll() is None and manager.process.popen is warm  # the engine stays warm for the next run
     assert not fake.mrmlScene.GetNodesByClass("vtkMRMLSegmentationNode")

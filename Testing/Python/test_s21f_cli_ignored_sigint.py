@@ -47,8 +47,8 @@ def test_an_ignored_sigint_does_not_cancel_the_run(tiny_folder, crop, tmp_path):
             os.write(writer, config)
         finally:
             os.close(writer)
-        code = process.wait(300)
-        said = process.stdout.read().decode("utf-8", "replace")
+        said = process.communicate(timeout=300)[0].decode("utf-8", "replace")  # read while waiting: a full pipe cannot stall it
+        code = process.returncode
     finally:
         reap(process)
     assert code == 0, f"exit code {code}:\n{said}"
