@@ -250,7 +250,7 @@ class SDSegWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, PanelAction
         if self._clicks.ignored(self._job is not None, self.ui.progressBar.maximum > 0, qt.QApplication.doubleClickInterval()):
             return  # the second click of a double-click does not toggle the run back
         if self._job is not None:
-            if not getattr(self._job, "cancelPressed", False):  # pressed again before the engine confirmed: said once
+            if not self._job.cancelPressed:  # pressed again before the engine confirmed: said once
                 self._job.cancelPressed = True
                 self._log(_("Cancelling (the engine stops after the current batch of slices) ..."))
             self._job.cancel()

@@ -17,7 +17,8 @@ from __future__ import annotations
 
 import json
 import zipfile
-from dataclasses import dataclass
+from collections import Counter
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Callable, List, Optional, Sequence, Tuple, Union
 
@@ -123,11 +124,14 @@ def cached_models(registry: Any, home: Optional[PathLike] = None,
         try:
             if folder.name in listed or not folder.is_dir():
                 continue
-            versions = [v for v in installed_versions(folder.name, root) if looks_like_model_folder(folder / v)]
+            versions = installed_versions(folder.name, root)
+            usable = [v for v in versions if looks_like_model_folder(folder / v)]
         except OSError as exc:  # another user's folder, a share that went away: the other models are still listed
             choices.append(_unreadable_choice(folder.name, folder.name, folder, exc))
             continue
-        if versions:
+        if usable and usable[-1] != versions[-1]:  # the engine loads the newest version, which is not usable
+            choices.append(describe_model(folder.name, registry, root))
+        elif usable:
             newest = versions[-1]
             choices.append(ModelChoice(folder.name, f"{folder.name} (v{newest}, imported)", "cache", str(folder / newest)))
     return choices
@@ -142,8 +146,8 @@ def _folder_choice(folder: Path) -> ModelChoice:
 def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) -> ModelChoice:
     """The list item for any model spec (registry id, ``id@version`` or folder), resolved now.
 
-    A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text; so does
-    a folder that exists but lacks a model's files, with "(not a usable model folder)", and one
+    A spec that does not resolve gets ``source="missing"`` and "(not found)" in its text; so does a
+    folder (or the copy an id resolves to) without a model's files, "(not a usable model folder)", and one
     that this user cannot read, with "(cannot be read)" (the tooltip names the error and the remedy).
     """
     from SDSegLogic.registry import resolve_model
@@ -158,6 +162,11 @@ def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) ->
         if isinstance(exc, OSError) and not isinstance(exc, (SDSegError, FileNotFoundError)):  # there, not readable here
             return _unreadable_choice(spec, name, spec, exc)
         return ModelChoice(spec, f"{name} (not found)", "missing", str(exc))
+    if resolved.source != "folder" and not looks_like_model_folder(resolved.folder):  # e.g. a copy interrupted: the
+        name = entry.title if entry is not None else resolved.model_id  # engine would only die loading it
+        return ModelChoice(spec, f"{name} (v{resolved.version}, not a usable model folder)", "missing",
+                           f"{resolved.folder}: {_missing_files(Path(resolved.folder))}; the newest copy is the one loaded: "
+                           "remove that folder, or import the model again with Import model zip.")
     if entry is not None:  # the engine loads the newest copy: one imported may be newer than the registry's
         if resolved.version == entry.version:
             return ModelChoice(spec, f"{entry.title} (v{entry.version})", "registry", entry.description)
@@ -186,7 +195,9 @@ def list_models(registry: Any, recent_folders: Sequence[str] = (), home: Optiona
     for folder in recent_folders:
         if looks_like_model_folder(folder) and all(c.spec != str(folder) for c in choices):
             choices.append(_folder_choice(Path(folder)))
-    return choices
+    texts = Counter(c.text for c in choices)  # two folders of one name (e.g. two copies of a model): told apart
+    return [replace(c, text=f"{Path(c.spec).name} (folder in {Path(c.spec).parent})")
+            if c.source == "folder" and texts[c.text] > 1 else c for c in choices]
 
 
 def remember_folder(recent: Sequence[str], folder: PathLike, limit: int = RECENT_FOLDERS) -> List[str]:

@@ -2,8 +2,9 @@
 
 :class:`SequenceRun` has the interface of :class:`~SDSegLib.engine_runner.SegmentationJob` that the
 widget and the blocking ``process`` use (``poll``, ``cancel``, ``wait``, ``finished``, ``error``,
-``info``, ``result_warnings``, ``volumeNodeID``, ``geometry``), so both drive it as they drive one
-job. Each time point is an ordinary job started by :meth:`SDSegModuleLogic.startJob` on that time
+``info``, ``result_warnings``, ``volumeNodeID``, ``geometry``, ``sliceAxis``, ``timePoint``, ``logic``,
+``outputNodeIDs``, ``outputNodeNames``, ``cancelPressed``), so both drive it as they drive one job.
+Each time point is an ordinary job started by :meth:`SDSegModuleLogic.startJob` on that time
 point's volume (nothing of the engine or job code is repeated); when it is done, its result is
 written by :meth:`SDSegModuleLogic.applyResult` into a hidden, incomplete segmentation sequence
 (:class:`~SDSegLib.sequence_writer.SegmentationSequenceBuilder`) and the next time point starts.
@@ -13,14 +14,16 @@ Progress events carry ``time_point`` (1-based) and ``time_points`` besides the s
 ``eta_s`` for the whole run. Cancel (or any failure) stops the whole run and **adds nothing**: the
 time points already segmented are discarded and the final event says how many. A run whose browser
 or volume sequence is removed from the scene meanwhile ends ``cancelled`` at the next poll, saying
-so (:func:`~SDSegLib.sequence_input.sequence_gone`). Only a run whose every time point was written
-ends ``done``; :meth:`SequenceRun.commit` then adds the sequence to the input's browser.
+so (:func:`~SDSegLib.sequence_input.sequence_gone`), as does one whose sequence gains or loses time
+points meanwhile (they are segmented by position: a result would land at another index value).
+Only a run whose every time point was written ends ``done``; :meth:`SequenceRun.commit` then adds
+the sequence to the input's browser.
 """
 
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 from SDSegLogic.errors import InputError, SDSegError
 
@@ -61,8 +64,16 @@ class SequenceRun:
         check_sequence_output(self.volumes, outputSegmentation)
         self._logic, self._options, self._log, self._output = logic, dict(options), log, outputSegmentation
         self._modality = logic.inputModality(inputVolume)  # a DICOM series' modality is on the browsed volume
+        self._values = self._index_values()  # the time points when the run starts; another set stops the run
+        # the attributes of SegmentationJob that the widget and SDSegModuleLogic read or set
         self.volumeNodeID = inputVolume.GetID()
         self.geometry = None  # the browsed volume's grid follows the selected time point; each one is checked when written
+        self.sliceAxis: Optional[int] = None  # each time point's job counts its own slices
+        self.timePoint: Any = None  # every time point is segmented, not the one shown
+        self.logic: Any = logic  # kept alive (and its engine) while the run goes on
+        self.outputNodeIDs: Tuple[Optional[str], ...] = ()  # set by the widget (SDSeg.py), as for a job
+        self.outputNodeNames: Tuple[Optional[str], ...] = ()
+        self.cancelPressed = False  # Cancel was pressed (the log says "Cancelling ..." once)
         self.finished = False
         self.output: Optional[SegmentationSequenceBuilder] = None  # set when every time point is written
         self.error: Optional[BaseException] = None
@@ -104,10 +115,10 @@ class SequenceRun:
         events: List[JobEvent] = []
         if self.finished:
             return events
-        gone = sequence_gone(self.volumes)
+        gone = sequence_gone(self.volumes) or self._changed()
         if gone:  # nothing could be added: stop now, not after segmenting every time point left
             self._job.cancel()
-            where = self.volumes.describe(self._number)
+            where = self._where()
             return [self._stop("cancelled", f"Cancelled at {where}: {gone}; {self._nothing()}.", {"confirmed": True})]
         for event in self._job.poll():
             if event.kind == "progress":
@@ -185,6 +196,29 @@ class SequenceRun:
             where = self.volumes.describe(self._number)
             return self._stop("error", f"Failed at {where}; {self._nothing()}. {exc}", {"code": "input_error"}, exc)
         return None
+
+    def _where(self) -> str:
+        """The time point being segmented, as the run's start numbered it (the sequence may have changed since)."""
+        sequence, number = self.volumes.sequence, self._number
+        name, unit = str(sequence.GetIndexName() or ""), str(sequence.GetIndexUnit() or "")
+        value = f"{self._values[number]} {unit}".strip() if number < len(self._values) else "?"
+        where = f"time point {number + 1}/{len(self._values)}"
+        return f"{where} ({name} = {value})" if name else where
+
+    def _index_values(self) -> Tuple[str, ...]:
+        return tuple(self.volumes.index_value(number) for number in range(self.volumes.count))
+
+    def _changed(self) -> str:
+        """Why the sequence's time points are no longer those of the run's start (added, removed); ``""`` if they are.
+
+        Time points are segmented by position: one inserted or removed meanwhile would put a time
+        point's result at another's index value, and the run would end ``done`` with a wrong sequence.
+        """
+        now = self._index_values()
+        if now == self._values:
+            return ""
+        return (f"the sequence '{self.volumes.sequence.GetName()}' changed during the run (time points added or removed: "
+                f"{len(now)} instead of {len(self._values)}, or other index values)")
 
     def _nothing(self) -> str:
         return NOTHING_ADDED.format(done=self._written)

@@ -23,6 +23,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, Optional
 
+from SDSegLogic.errors import InputError
+
 from .sequence_input import VolumeSequence, find_volume_sequence
 
 __all__ = ["TimePoint", "shown_time_point", "time_point_change", "show_time_point"]
@@ -83,6 +85,10 @@ def show_time_point(point: Optional[TimePoint]) -> str:
     Returns:
         The log line saying what was changed (playback stopped, the time point shown again),
         ``""`` when nothing had to change.
+
+    Raises:
+        InputError: the time point was removed from the sequence meanwhile (nothing can be written
+            over the image it was made from).
     """
     import slicer
 
@@ -93,7 +99,11 @@ def show_time_point(point: Optional[TimePoint]) -> str:
         point.browser.SetPlaybackActive(False)  # a playing browser does not save changes of its proxy nodes
         notes.append(f"playback of '{point.browser.GetName()}' was stopped")
     shown = time_point_change(point)
-    if shown and point.browser.SetSelectedItemByIndexValue(point.value):
+    if shown and not point.browser.SetSelectedItemByIndexValue(point.value):  # that time point is no longer there
+        raise InputError(f"{point.text}, the time point of '{point.volume.GetName()}' that was segmented, was removed from "
+                         f"the sequence during the run, so the result would go over {shown}; nothing was written. "
+                         "Run Segment again.")
+    if shown:
         notes.append(f"'{point.volume.GetName()}' was set back from {shown} to {point.text}, the one segmented")
     if not notes:
         return ""
