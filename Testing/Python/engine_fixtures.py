@@ -135,7 +135,8 @@ class FakeEngine:
         self.listener = socket.create_server(("127.0.0.1", 0))
         self.port = self.listener.getsockname()[1]
         self.sockets = []
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     def _accept(self) -> None:
         import threading
@@ -167,7 +168,13 @@ class FakeEngine:
             return
 
     def close(self) -> None:
+        """Stop accepting (waking the blocked ``accept``, which ``close`` alone does not on Linux) and close all."""
+        try:
+            self.listener.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
         self.listener.close()
+        self._acceptor.join(10)
         for sock in self.sockets:
             sock.close()
 
