@@ -106,7 +106,9 @@ FLOAT_EXTENSIONS = (".nrrd", ".nii.gz", ".nii", ".mha")
 SCORE_DESCRIPTION = """\
 Compare a segmentation (.seg.nrrd, DICOM SEG or labelmap) with a reference on the same voxel grid:
 Dice, IoU, HD95, ASSD and HD in mm, volumes in mL, per segment. Pictures (PNG, JPEG, TIFF, BMP)
-store no pixel size: their distances are in pixels and their areas are pixel counts.
+store no pixel size: their distances are in pixels and their areas are pixel counts. A JPEG mask is
+binary (foreground where its grey level, a colour file's rounded luma, is above 127, as training reads
+it); a PNG with a coloured palette (PASCAL VOC) reads as its palette indices.
 
 A segment empty in both files scores Dice = IoU = 1; empty in one file only, 0. Its distances are
 then undefined: '-' in the table (with the reason), null in --json and -o .json, empty in -o .csv.
@@ -115,7 +117,7 @@ in a one-slice image (a picture, a single slice) surfaces are the in-plane conto
 Given two folders, every case they share is scored and summarised per segment. Files pair by name
 without their ending, a '.seg' before it, or Slicer's '-label' (ct001-label.nrrd is case ct001); exact
 names first, then names differing only in letter case when one candidate fits; a subfolder holding one
-DICOM series is the case named by the folder. The summary per segment gives mean, SD and median
+DICOM series is the case named by the folder (DICOM files pair by .dcm, .dicom or .ima). The summary per segment gives mean, SD and median
 Dice, median HD95 and mean ASSD; 'HD95 n' counts the cases that have an HD95, i.e. where both masks
 are non-empty (e.g. 3/5). A label some labelmap reference holds is annotated in every case: where a
 case's reference lacks it, the prediction's false positive scores 0 and its absence from both files 1.
