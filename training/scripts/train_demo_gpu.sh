@@ -6,7 +6,8 @@
 #   OUTDIR/stage2/            tau_theta + UNet run (checkpoints/best, split.json, tb/)
 #   OUTDIR/test_checkpoint.json  sdseg-eval of the best checkpoint on the test block (for the card)
 #   OUTDIR/model_base/        exported engine folder (fp16), no fast decoder
-#   OUTDIR/model/             THE RESULT: model_base + distilled fast decoder (fp16, <= 25 MB)
+#   OUTDIR/model/             THE RESULT: model_base + distilled fast decoder (fp16, <= 25 MB), the card's
+#                             version with '+fast-decoder' (model_base and model install side by side)
 #   OUTDIR/heldout.json       per-class Dice of OUTDIR/model on the held-out slices 40-66 (full and
 #                             fast decoder, their difference), autoencoder reconstruction Dice on
 #                             the held-out masks, CPU load check

@@ -15,7 +15,9 @@ scaled mask latent z to the image the teacher produces from it, ``AE.decode(z / 
 The report compares, on held-out phantom masks (and, with ``--config``, on the masks of the
 validation split): Dice of the teacher's decoded mask against the mask, Dice of the student's
 against the mask, and their agreement. Export writes a new model folder whose card names the
-fast decoder and its Dice cost.
+fast decoder and its Dice cost, under the teacher's ``model_id`` at a version of its own
+(:func:`distilled_version`: ``1.0.0`` -> ``1.0.0+fast-decoder``, or ``--version``), so that both
+install side by side in the models cache and ``id@version`` names one of them.
 
 Usage::
 
@@ -41,7 +43,20 @@ from SDSegLogic.models import SDSegModel
 
 from .data.phantom import phantom_image
 
-__all__ = ["phantom_masks", "distill_fast_decoder", "evaluate_fast_decoder", "attach_fast_decoder", "main"]
+__all__ = ["phantom_masks", "distill_fast_decoder", "evaluate_fast_decoder", "attach_fast_decoder", "distilled_version",
+           "main"]
+
+#: Semantic-versioning build metadata that names a distilled model's version (ordered just after its teacher's).
+FAST_DECODER_BUILD = "fast-decoder"
+
+
+def distilled_version(teacher: str) -> str:
+    """The default version of a model distilled from version ``teacher``: build metadata ``fast-decoder`` added.
+
+    ``1.0.0`` -> ``1.0.0+fast-decoder``, ``1.0.0+abc`` -> ``1.0.0+abc.fast-decoder``: another cache folder than
+    the teacher's, sorted just after it (:func:`SDSegLogic.model_names.version_key`).
+    """
+    return f"{teacher}{'.' if '+' in teacher else '+'}{FAST_DECODER_BUILD}"
 
 
 def phantom_masks(seed: int, count: int, size: int) -> np.ndarray:
@@ -223,10 +238,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
                         help="override for --config (repeatable), e.g. --set data.root=data/demo_ct.npz")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing output folder")
+    parser.add_argument("--version", default=None,
+                        help="version of the new model card (default: the teacher's + '+fast-decoder'); never the teacher's")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     device = torch.device("cuda" if args.device == "auto" and torch.cuda.is_available() else ("cpu" if args.device == "auto" else args.device))
     model, card = load_model_folder(args.model)
+    version = _output_version(parser, card.version, args.version, args.model)
     size = model.config.sample_size
     levels = len(model.config.autoencoder.block_out_channels)
     config = FastDecoderConfig(block_out_channels=(args.channels,) * levels, num_blocks=(1,) + (2,) * (levels - 2) + (1,))
@@ -256,12 +274,28 @@ def main(argv: Optional[List[str]] = None) -> int:
         seconds=seconds,
         parameters=sum(p.numel() for p in student.fast_decoder.parameters()),
         opt_in=True,
+        teacher_version=card.version,
     )
     if cfg is not None:
         report["validation_masks"] = evaluate_fast_decoder(student, dataset_masks(cfg, "val", flips=False))
-    save_model_folder(args.output, student.cpu(), card.replace(fast_decoder=report), variant=args.variant, overwrite=args.overwrite)
+    save_model_folder(args.output, student.cpu(), card.replace(version=version, fast_decoder=report), variant=args.variant, overwrite=args.overwrite)
     print(json.dumps({"loss": history[-5:], **report}, indent=2))
     return 0
+
+
+def _output_version(parser: argparse.ArgumentParser, teacher: str, given: Optional[str], folder: Path) -> str:
+    """The distilled card's version: ``given`` or :func:`distilled_version`; refused (exit 2) when it is the teacher's."""
+    from SDSegLogic.model_names import same_version, version_problem
+
+    version = given if given is not None else distilled_version(teacher)
+    problem = version_problem(version, "pass another --version")
+    if problem:
+        parser.error(f"--version: {problem}")
+    if same_version(version, teacher):
+        parser.error(f"--version {version} is the version of the teacher {folder}: the two folders would claim one "
+                     f"models-cache folder and one id@version; pass another --version (default "
+                     f"{distilled_version(teacher)}).")
+    return version
 
 
 if __name__ == "__main__":

@@ -284,10 +284,15 @@ def _check_metrics_source(metrics: Dict[str, Any], path: str, step: int, checkpo
 
 
 def _summary(metrics: Dict[str, Any]) -> Dict[str, Any]:
-    """Keep an sdseg-eval result small for the card: per-class Dice/IoU per number of steps."""
+    """Keep an sdseg-eval result small for the card: per-class Dice/IoU per number of steps, and the grid scored on.
+
+    ``grid`` (``training``: labels resized to ``data.size``; ``native``: each case's own grid) is kept, so that
+    the card says which numbers it holds; a result written before ``--grid`` existed is of the training grid.
+    """
     if "results" not in metrics:
         return metrics
-    out: Dict[str, Any] = {"split": metrics.get("split"), "checkpoint_step": metrics.get("step"), "seed": metrics.get("seed")}
+    out: Dict[str, Any] = {"split": metrics.get("split"), "checkpoint_step": metrics.get("step"), "seed": metrics.get("seed"),
+                           "grid": metrics.get("grid", "training")}
     for key, res in metrics["results"].items():
         out[key] = {"dice": round(res["dice"], 4), "iou": round(res["iou"], 4),
                     "per_class": {c: {"dice": round(v["dice"], 4), "iou": round(v["iou"], 4)} for c, v in res["per_class"].items()}}

@@ -24,12 +24,14 @@ training or model selection) with a single step, and reports:
 
 Dice follows :mod:`.metrics` and :func:`~.evaluate.score_predictions`: one Dice per class per
 case; the demo's test split is one pseudo-volume, so each class gets one Dice over the 27-slice
-block (empty prediction on an absent class = 1, any false positive on it = 0).
+block (empty prediction on an absent class = 1, any false positive on it = 0). ``--grid native``
+scores as ``sdseg-eval --grid native`` does (:mod:`.native_eval`): the predictions resized back to each
+case's own grid, against the label files as read; the fast-vs-full agreement stays on the training grid.
 
 ``summary`` gathers a ``train_demo_gpu.sh`` output folder into ``summary.json`` and prints it
 as one line::
 
-    python -m sdseg_training.heldout eval CONFIG.yaml [overrides] --model DIR --json OUT.json [--samples 4 8]
+    python -m sdseg_training.heldout eval CONFIG.yaml [overrides] --model DIR --json OUT.json [--samples 4 8] [--grid native]
     python -m sdseg_training.heldout summary OUTDIR
 """
 
@@ -60,7 +62,7 @@ def _resolve_device(name: str) -> torch.device:
 
 def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, batch_size: int = 16,
                     cpu_check: bool = False, samples: Sequence[int] = (),
-                    config_file: Optional[str] = None) -> Dict[str, Any]:
+                    config_file: Optional[str] = None, grid: str = "training") -> Dict[str, Any]:
     """Score an exported model folder on the config's test split (see module docstring).
 
     Args:
@@ -68,17 +70,23 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
             the mean class map over N draws per slice (``sdseg segment --samples N``), reported under
             ``multi_sample["samples=N"]`` beside the single draw of ``full``.
         config_file: the training YAML ``cfg`` was read from, named when the classes disagree.
+        grid: ``training`` (labels resized to ``data.size``) or ``native`` (each case's own grid, as
+            ``sdseg-eval --grid native``: :func:`~.native_eval.score_native`).
 
     Raises:
-        TrainingConfigError: the config's classes are not the model card's in number or order.
+        TrainingConfigError: the config's classes are not the model card's in number or order, or
+            ``grid="native"`` for data without label files (:func:`~.native_eval.native_cases`).
     """
     from SDSegLogic.pipeline import SDSegPipeline
 
     from .data import load_data
     from .evaluate import predict_slices, score_predictions
     from .card_classes import card_class_note
+    from .native_eval import GRIDS, native_cases, score_native
     from .run_compat import card_data_note
 
+    if grid not in GRIDS:
+        raise ValueError(f"grid must be one of {list(GRIDS)}, got {grid!r}.")
     model_dir = Path(model_dir)
     dev = _resolve_device(device)
     info, split, sets = load_data(cfg.data, Path(cfg.train.output_dir), parts=("test", "val"))
@@ -86,11 +94,20 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         raise ResumeError(f"the test split of {run_split_path(cfg)} is empty; nothing held out to evaluate.")
     test = sets["test"]
     names = info.class_names
+    natives = native_cases(info.cases, split["test"], cfg.data.kind) if grid == "native" else None
+
+    def score(pipe, labels: Optional[np.ndarray], num_samples: int = 1) -> Dict[str, Any]:
+        """Scores of ``labels`` (training grid), or with ``grid="native"`` of the same call on each case's grid."""
+        if natives is None:
+            return score_predictions(test, labels, names, cfg.data.multiclass)
+        return score_native(pipe, test, natives, names, cfg.data.multiclass, info.image_resize, 1, seed, batch_size,
+                            num_samples)
+
     started = time.perf_counter()
     full = SDSegPipeline.from_pretrained(model_dir, device=dev, dtype=torch.float32)
     result: Dict[str, Any] = {
         "model": str(model_dir), "device": str(dev), "seed": seed, "num_inference_steps": 1,
-        "split": "test", "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
+        "split": "test", "grid": grid, "test_slices": len(test), "model_mb": round(sum(p.stat().st_size for p in model_dir.iterdir() if p.is_file()) / 2**20, 2),
         "files": sorted(p.name for p in model_dir.iterdir()),
     }
     notes = [card_class_note(model_dir, full.model_card, names, cfg.data.multiclass, config_file),  # refuses count, order
@@ -102,13 +119,14 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
     slices_info = json.loads((Path(cfg.data.split_file) if cfg.data.split_file else Path(cfg.train.output_dir) / "split.json").read_text())
     if "slices" in slices_info:
         result["test_slice_indices"] = [min(slices_info["slices"]["test"]), max(slices_info["slices"]["test"])]
-    pred_full = predict_slices(full, test, 1, seed, batch_size)
-    scored_full = score_predictions(test, pred_full["labels"], names, cfg.data.multiclass)
+    has_fast = full.model.fast_decoder is not None  # the agreement needs the training-grid labels on either grid
+    pred_full = predict_slices(full, test, 1, seed, batch_size) if natives is None or has_fast else {"labels": None}
+    scored_full = score(full, pred_full["labels"])
     result["full"] = _headline(scored_full)
-    if full.model.fast_decoder is not None:
+    if has_fast:
         fast = SDSegPipeline.from_pretrained(model_dir, device=dev, dtype=torch.float32, fast_decoder=True)
         pred_fast = predict_slices(fast, test, 1, seed, batch_size)
-        scored_fast = score_predictions(test, pred_fast["labels"], names, cfg.data.multiclass)
+        scored_fast = score(fast, pred_fast["labels"])
         result["fast"] = _headline(scored_fast)
         agree = _agreement(pred_full["labels"], pred_fast["labels"], len(names) if cfg.data.multiclass else 1)
         result["fast_minus_full_dice"] = {
@@ -118,8 +136,8 @@ def evaluate_folder(cfg, model_dir: Path, device: str = "auto", seed: int = 0, b
         result["fast_vs_full_agreement_dice"] = {c: agree[i] for i, c in enumerate(scored_full["per_class"])}
         del fast
     for n in sorted({int(n) for n in samples if int(n) > 1}):
-        scored = score_predictions(test, predict_slices(full, test, 1, seed, batch_size, num_samples=n)["labels"], names,
-                                   cfg.data.multiclass)
+        scored = score(full, None if natives is not None else
+                       predict_slices(full, test, 1, seed, batch_size, num_samples=n)["labels"], n)
         result.setdefault("multi_sample", {})[f"samples={n}"] = _headline(scored)
     result["autoencoder_reconstruction"] = _reconstruction_report(full.model.autoencoder, sets, cfg.data.multiclass, names)
     result["seconds"] = round(time.perf_counter() - started, 1)
@@ -301,6 +319,9 @@ def _main(argv: Optional[List[str]]) -> int:
     ev.add_argument("--cpu-check", action="store_true", help="also load and run the folder on the CPU (both decoders)")
     ev.add_argument("--samples", type=int, nargs="+", default=[], metavar="N",
                     help="also score the mean class map of N > 1 noise draws per slice (full decoder)")
+    ev.add_argument("--grid", default="training", choices=("training", "native"),
+                    help="training: score against the labels resized to data.size (default); native: resize the "
+                         "predictions back to each case's own grid, as the engine does, and score against the label files")
     ae = sub.add_parser("ae", help="reconstruction Dice of a stage-1 autoencoder on the held-out test masks")
     _add_run_arguments(ae, "the training YAML (data section)")
     ae.add_argument("--stage1", required=True, help="stage-1 output folder (autoencoder.safetensors, split.json)")
@@ -315,12 +336,13 @@ def _main(argv: Optional[List[str]]) -> int:
         if any(n < 1 for n in args.samples):
             ev.error(f"--samples must be 1 or more, got {min(args.samples)}.")
         result = evaluate_folder(cfg, Path(args.model), args.device, args.seed, args.batch_size, args.cpu_check,
-                                 samples=args.samples, config_file=args.config)
+                                 samples=args.samples, config_file=args.config, grid=args.grid)
         write_json_atomic(Path(args.json), result)
-        print(_dice_line("single step, full decoder", result["full"]))
+        where = ", each case's own grid" if args.grid == "native" else ""
+        print(_dice_line(f"single step, full decoder{where}", result["full"]))
         print(_missed_line(result["full"]))
         for key, scored in result.get("multi_sample", {}).items():
-            print(_dice_line(f"single step, mean of {key.split('=')[1]} draws", scored))
+            print(_dice_line(f"single step, mean of {key.split('=')[1]} draws{where}", scored))
         if "fast_minus_full_dice" in result:
             print("fast - full decoder Dice: " + ", ".join(f"{c} {v:+.4f}" for c, v in result["fast_minus_full_dice"]["per_class"].items()))
         print(_reconstruction_line(result["autoencoder_reconstruction"]["test"]))
