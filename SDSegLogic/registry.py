@@ -10,8 +10,10 @@ version: ``sdseg-demo-ct-lite`` or ``sdseg-demo-ct-lite@0.1.0``. An id resolves 
 2. a bundled folder inside the repository (the entry's ``path``, relative to the folder that
    holds ``Resources/``).
 
-The highest version found wins (the cache wins a tie). Nothing is ever downloaded: for a
-downloadable entry the error message gives the URL and sha256 so the user can fetch the zip.
+The highest version found wins (the cache wins a tie), among the copies that hold a model's files:
+a newer copy without them is skipped with a warning (:mod:`SDSegLogic.registry_pick`). Nothing is
+ever downloaded: for a downloadable entry the error message gives the URL and sha256 so the user
+can fetch the zip.
 
 The registry file is ``$SDSEG_REGISTRY`` when set, else ``Resources/models.json`` next to this
 package in a source checkout; its JSON Schema is ``Resources/models.schema.json``.
@@ -34,6 +36,7 @@ from .model_folder import sha256_file
 from .model_names import (is_folder_safe_id, is_folder_safe_version, model_id_problem, same_version,
                           version_key as _version_key, version_problem)
 from .registry_fields import check_entry_fields
+from .registry_pick import pick_copy
 
 __all__ = [
     "DEFAULT_MODEL_ID",
@@ -352,8 +355,8 @@ def resolve_model(spec: str, registry: Optional[Registry] = None, home: Optional
             folder = registry.bundled_folder(entry)
             if folder is not None and folder.is_dir():
                 options.append((_version_key(entry.version), 0, ResolvedModel(folder, "bundled", model_id, entry.version, entry)))
-    if options:
-        return max(options, key=lambda o: (o[0], o[1]))[2]
+    if options:  # the newest usable copy; an incomplete newer one is skipped with a warning naming it
+        return pick_copy(options)
     raise ModelNotFoundError(_not_found_message(spec, model_id, version, registry, home))
 
 

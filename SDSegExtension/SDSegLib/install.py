@@ -69,14 +69,49 @@ def parse_requirement(line: str) -> Tuple[str, Optional[str]]:
     return match.group(1), match.group(2)
 
 
-def _version_tuple(version: str) -> Tuple[int, ...]:
-    parts = []
-    for piece in re.split(r"[.+-]", version):
-        digits = re.match(r"\d+", piece)
-        if not digits:
+_PHASES = {"dev": -1, "a": 0, "alpha": 0, "b": 1, "beta": 1, "c": 2, "rc": 2, "pre": 2, "preview": 2}
+_SUFFIX = re.compile(r"[._-]?(dev|alpha|beta|preview|pre|rc|a|b|c|post|rev|r)[._-]?(\d*)|-(\d+)")
+
+
+def _version_key(version: str) -> Tuple[Any, ...]:
+    """A sort key of a version string by PEP 440's order (no ``packaging`` needed).
+
+    The release is compared with trailing zeros dropped (``"0.30"`` == ``"0.30.0"``), then
+    ``X.devN < X.aN < X.bN < X.rcN < X < X.postN``; a local part (``"2.13.0+cpu"``) and a leading
+    ``v`` are ignored, and so is a suffix that is not PEP 440's.
+
+    Args:
+        version: e.g. ``"2.13.0+cpu"``, ``"0.30"``, ``"1.0rc1"``, ``"1.0.post2"``.
+
+    Returns:
+        (release, phase, phase number, post number, dev number); a version without a leading number
+        gives an empty release, lower than any other.
+    """
+    text = version.strip().lower().split("+", 1)[0]
+    text = text[1:] if text.startswith("v") else text
+    match = re.match(r"\d+(?:\.\d+)*", text)
+    if not match:
+        return ((), 3, 0, -1, float("inf"))
+    release = [int(piece) for piece in match.group().split(".")]
+    while len(release) > 1 and release[-1] == 0:
+        release.pop()
+    phase, number, post, dev = 3, 0, -1, float("inf")
+    position = match.end()
+    while position < len(text):
+        suffix = _SUFFIX.match(text, position)
+        if not suffix or suffix.end() == position:
             break
-        parts.append(int(digits.group()))
-    return tuple(parts)
+        word, digits = suffix.group(1), suffix.group(2) or suffix.group(3) or "0"
+        if word in ("post", "rev", "r") or suffix.group(3):
+            post = int(digits)
+        elif word == "dev":
+            dev = int(digits)
+        else:
+            phase, number = _PHASES[word], int(digits)
+        position = suffix.end()
+    if phase == 3 and post == -1 and dev != float("inf"):  # "1.0.dev1" precedes "1.0a1"
+        phase = -1
+    return (tuple(release), phase, number, post, dev)
 
 
 def missing_requirements(requirements: List[str], version_of: Callable[[str], str] = metadata.version) -> List[str]:
@@ -89,7 +124,7 @@ def missing_requirements(requirements: List[str], version_of: Callable[[str], st
         except metadata.PackageNotFoundError:
             missing.append(line)
             continue
-        if minimum and _version_tuple(installed) < _version_tuple(minimum):
+        if minimum and _version_key(installed) < _version_key(minimum):
             missing.append(line)
     return missing
 

@@ -64,7 +64,7 @@ def input_gone(job: Any) -> str:
     volume = slicer.mrmlScene.GetNodeByID(job.volumeNodeID)
     if volume is None:
         return _("the input volume was removed from the scene")
-    if time_point_change(getattr(job, "timePoint", None)):
+    if time_point_change(job.timePoint):
         return ""
     return grid_change(volume, job.geometry)
 
@@ -84,7 +84,7 @@ class JobEndMixin:
                 self.ui.etaLabel.text = _("Cancelled: {reason}.").format(reason=reason)
                 self._log(_("The running segmentation is cancelled and nothing is written: {reason}.").format(reason=reason))
             self._job.cancel()
-            if not getattr(self._job, "info", None):  # cancelled before an engine answered: the line was an earlier engine's
+            if not self._job.info:  # cancelled before an engine answered: the line was an earlier engine's
                 self._engineDevice = show_engine_not_started(self.ui, cancelled=True)
         self._endJob()
 

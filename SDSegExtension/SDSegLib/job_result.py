@@ -51,7 +51,7 @@ class JobResultMixin:
             why = (f"it ended without one ({job.error})" if job.error is not None else "it failed or was cancelled"
                    ) if job.finished else "it is still running: call job.wait() first (or poll it until it ends)"
             raise SDSegError(f"the job has no result to write: {why}.")
-        point = getattr(job, "timePoint", None)  # the input's time point segmented, when it is a sequence's volume
+        point = job.timePoint  # the input's time point segmented, when it is a sequence's volume
         moved = show_time_point(point) if point is not None and point.volume.GetID() == inputVolume.GetID() else ""
         if moved:  # time scrolled (or played) meanwhile: the segmented time point is shown again first
             self._enqueue(moved)
@@ -68,7 +68,7 @@ class JobResultMixin:
             axis = slicing_axis(output.geometry, str(card.get("orientation") or "LPS"))
             region = (axis, int(options["slices"][0]), int(options["slices"][1]))
             tags["Slices"] = f"{'ijk'[axis]} {region[1]}..{region[2] - 1}"
-            counted = getattr(job, "sliceAxis", None)  # None: not known (a job not started by startJob)
+            counted = job.sliceAxis  # None: not known
             if counted is not None and axis != counted:  # e.g. the remote engine restarted with another model meanwhile
                 mismatch.append(f"the slice range was counted along the volume's {'ijk'[counted]} axis, but "
                                 f"the engine's model cuts across its {'ijk'[axis]} axis: other slices than the ones "

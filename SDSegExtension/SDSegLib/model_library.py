@@ -129,7 +129,7 @@ def cached_models(registry: Any, home: Optional[PathLike] = None,
         except OSError as exc:  # another user's folder, a share that went away: the other models are still listed
             choices.append(_unreadable_choice(folder.name, folder.name, folder, exc))
             continue
-        if usable and usable[-1] != versions[-1]:  # the engine loads the newest version, which is not usable
+        if usable and usable[-1] != versions[-1]:  # the newest is not usable: the engine loads the newest usable one
             choices.append(describe_model(folder.name, registry, root))
         elif usable:
             newest = versions[-1]
@@ -165,7 +165,7 @@ def describe_model(spec: str, registry: Any, home: Optional[PathLike] = None) ->
     if resolved.source != "folder" and not looks_like_model_folder(resolved.folder):  # e.g. a copy interrupted: the
         name = entry.title if entry is not None else resolved.model_id  # engine would only die loading it
         return ModelChoice(spec, f"{name} (v{resolved.version}, not a usable model folder)", "missing",
-                           f"{resolved.folder}: {_missing_files(Path(resolved.folder))}; the newest copy is the one loaded: "
+                           f"{resolved.folder}: {_missing_files(Path(resolved.folder))}; this copy is the one loaded: "
                            "remove that folder, or import the model again with Import model zip.")
     if entry is not None:  # the engine loads the newest copy: one imported may be newer than the registry's
         if resolved.version == entry.version:

@@ -20,7 +20,7 @@ from ..geometry import ImageGeometry
 from ._plane import plane_normal
 from .readers import preflight
 
-__all__ = ["read_with_sitk"]
+__all__ = ["read_with_sitk", "itk_detail"]
 
 
 def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta: Dict[str, Any],
@@ -94,7 +94,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
             if fast is None:
                 image, array = _decode_sitk(path, reader, several)
         except RuntimeError as exc:
-            detail = _itk_detail(str(exc))
+            detail = itk_detail(str(exc))
             text = str(exc).lower()
             if "orthonormal" in text or "bad direction" in text:
                 raise GeometryError(f"{path}: the header's direction is not a rotation ({detail}); re-save it with a "
@@ -114,7 +114,7 @@ def read_with_sitk(path: Path, fmt: str, frame: Optional[int], budget: int, meta
     return _sitk_layout(path, image, array, expected_ras, frame, meta)
 
 
-def _itk_detail(message: str) -> str:
+def itk_detail(message: str) -> str:
     """The part of an ITK exception message a user can act on: from ``ITK ERROR`` on, without the class prefix."""
     lines = [ln.strip() for ln in message.strip().splitlines() if ln.strip()]
     start = next((n for n, ln in enumerate(lines) if "ITK ERROR" in ln), None)

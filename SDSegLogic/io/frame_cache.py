@@ -4,7 +4,9 @@ Reading frame ``k`` of a 4-D NRRD, NIfTI or MetaImage decodes the whole file (gz
 keeps one frame. Segmenting every frame that way decodes the file once per frame, so the reading
 cost grows with the square of the frame count. Inside :func:`keep_decoded_frames` the readers keep
 the last 4-D file they decoded (only one: the next file replaces it) and serve its other frames
-from memory, as long as the file's size and modification time are unchanged. The memory held is
+from memory, as long as the file is the same one, unchanged: same device and inode, size, modification time
+and status-change time (a same-size file put in its place with its old modification time, as ``cp -p``,
+``rsync -t`` or ``os.utime`` do, is a new inode or a new status-change time, and is decoded again). The memory held is
 the decoded file in its own voxel type, no more than the reader's memory check already allowed for
 reading it. Outside the context nothing is kept, as before.
 """
@@ -24,11 +26,11 @@ T = TypeVar("T")
 
 
 class _LastDecoded:
-    """The one decoded file kept (key: resolved path, size, mtime, variant)."""
+    """The one decoded file kept (key: resolved path, device, inode, size, mtime, ctime, variant)."""
 
     def __init__(self) -> None:
         self.enabled = False
-        self.key: Optional[Tuple[str, int, int, str]] = None
+        self.key: Optional[Tuple[Any, ...]] = None
         self.value: Any = None
 
     def clear(self) -> None:
@@ -54,7 +56,8 @@ def cached_decode(path: Path, decode: Callable[[], T], variant: str = "") -> T:
     """``decode()``, or the value it gave for the same unchanged file inside :func:`keep_decoded_frames`.
 
     Args:
-        path: the file ``decode`` reads (its size and modification time are part of the key).
+        path: the file ``decode`` reads (its device, inode, size, modification and status-change times are
+            part of the key: a file replaced in place is decoded again even when its size and mtime are kept).
         decode: reads and decodes the whole file; its arrays are made read-only (hand on views through
             :func:`own_frame`).
         variant: names how ``decode`` reads the file when one file can be decoded in several ways (a
@@ -63,7 +66,8 @@ def cached_decode(path: Path, decode: Callable[[], T], variant: str = "") -> T:
     if not _LAST.enabled:
         return decode()
     stat = os.stat(path)
-    key = (str(Path(path).resolve()), int(stat.st_size), int(stat.st_mtime_ns), variant)
+    key = (str(Path(path).resolve()), int(stat.st_dev), int(stat.st_ino), int(stat.st_size), int(stat.st_mtime_ns),
+           int(stat.st_ctime_ns), variant)
     if _LAST.key == key:
         return _LAST.value
     _LAST.clear()  # let the previous file go before decoding the next

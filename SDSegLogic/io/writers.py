@@ -69,9 +69,9 @@ def _write_volume(tmp: Path, kind: str, array: np.ndarray, geometry: ImageGeomet
         with itk_safe_path(tmp, writing=True) as safe:
             sitk.WriteImage(image, str(safe), useCompression=True)
     except RuntimeError as exc:  # ITK's MetaImage writer on a full disk: an OSError, as a failed NRRD write raises
-        from ._sitk_read import _itk_detail
+        from ._sitk_read import itk_detail
 
-        raise OSError(errno.EIO, f"ITK could not write the file ({_itk_detail(str(exc))}); the disk may be full or "
+        raise OSError(errno.EIO, f"ITK could not write the file ({itk_detail(str(exc))}); the disk may be full or "
                                  "a file size limit or quota reached", str(destination)) from None
     if kind == "nifti":  # ITK's NIfTI writer returns as if whole on a full disk
         from ._nifti_written import check_nifti_written

@@ -1,6 +1,6 @@
 """The panel's model list when the copy a model id resolves to lacks its weights (SDSegLib.model_library).
 
-The engine loads the copy ``SDSegLogic.registry.resolve_model`` picks: the newest version in the
+The engine loads the copy ``SDSegLogic.registry.resolve_model`` picks: the newest usable version in the
 models folder, else the registry's bundled folder. When that folder is not a usable model (a copy
 interrupted by hand or by a sync, weights not checked out), the list and the card must not offer
 the id as usable (``checkModelAvailable`` and the Segment button rely on ``found``): an engine
@@ -21,19 +21,25 @@ def _without_weights(folder):
     return folder
 
 
-def test_an_imported_id_whose_newest_version_lacks_weights_is_not_offered_as_usable(tmp_path, model_folder):
+def test_an_imported_id_whose_newest_version_lacks_weights_offers_the_copy_the_engine_loads(tmp_path, model_folder):
+    """The engine skips the unusable newer copy (with a warning) and loads the newest usable one: the list offers
+    that one, and the broken version, named explicitly, is not offered as usable."""
+    import pytest
+
     from SDSegLib.model_library import describe_model, list_models
     from SDSegLogic.registry import Registry, resolve_model
 
     home = tmp_path / "home"
-    shutil.copytree(model_folder, home / "tiny-two" / "0.0.1")
+    complete = shutil.copytree(model_folder, home / "tiny-two" / "0.0.1")
     broken = _without_weights(shutil.copytree(model_folder, home / "tiny-two" / "0.0.2"))  # newer, half copied
-    assert resolve_model("tiny-two", registry=Registry(), home=home).folder == broken  # what an engine would load
-    (choice,) = list_models(Registry(), [], home)
-    assert choice.spec == "tiny-two" and not choice.found, choice
-    assert "not a usable model folder" in choice.text and str(broken) in choice.tooltip and "safetensors" in choice.tooltip
-    described = describe_model("tiny-two", Registry(), home)
+    with pytest.warns(UserWarning, match="0.0.2"):
+        assert resolve_model("tiny-two", registry=Registry(), home=home).folder == complete  # what an engine loads
+    with pytest.warns(UserWarning):
+        (choice,) = list_models(Registry(), [], home)
+    assert choice.spec == "tiny-two" and choice.found and "v0.0.1" in choice.text, choice
+    described = describe_model("tiny-two@0.0.2", Registry(), home)
     assert not described.found and "v0.0.2" in described.text and str(broken) in described.tooltip
+    assert "safetensors" in described.tooltip
     assert describe_model("tiny-two@0.0.1", Registry(), home).found  # the complete version is still usable by version
 
 
