@@ -36,6 +36,7 @@ from .client_types import (CancelledByOtherClientError, EngineBusyError, EngineD
                            error_from_header, parse_engine_url)
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError, geometry_to_json, send_frame, wait_readable
 from .receive_arrays import recv_frame_owned
+from .wire_values import short_repr
 
 __all__ = ["CancelledByOtherClientError", "EngineBusyError", "EngineError", "EngineDiedError", "EngineShutdownError", "SegmentOutput",
            "EngineClient", "EngineProcess", "parse_engine_url"]
@@ -97,7 +98,9 @@ class EngineClient:
             raise
         if reply.get("type") != "welcome":
             self.close()
-            raise error_from_header({"code": "protocol_error", "message": f"unexpected reply {reply!r}", **reply})
+            if reply.get("type") == "error":  # bad_token, protocol_version, busy...: the engine's own code and words
+                raise error_from_header(reply)
+            raise EngineError("protocol_error", f"unexpected reply to 'hello' (expected 'welcome'): {short_repr(reply)}")
         self.welcome = reply
         return self
 
@@ -204,7 +207,7 @@ class EngineClient:
         if reply.get("type") == "error":
             raise error_from_header(reply)
         if reply.get("type") != expect:
-            raise EngineError("protocol_error", f"expected {expect!r}, got {reply.get('type')!r}.")
+            raise EngineError("protocol_error", f"expected {expect!r}, got {short_repr(reply.get('type'), 40)}.")
         return reply
 
     # ------------------------------------------------------------------ requests
@@ -295,6 +298,7 @@ class EngineClient:
                 then every ``poll_s`` seconds; when it returns True a cancel is sent.
 
         Raises:
+            InputError: a count, ``seed`` or a ``slices`` bound that is not a whole number (``2.5``, ``True``); nothing is sent.
             CancelledError: the job was cancelled by :meth:`cancel` or ``should_cancel`` (nothing
                 partial is returned); :class:`CancelledByOtherClientError`, a subclass, when a
                 ``cancel`` from another connection stopped it.

@@ -19,9 +19,12 @@ from typing import Any, Dict, Optional, Sequence
 
 import numpy as np
 
-from ..errors import SDSegError
+from ..errors import InputError, SDSegError
+from ..segment_options import whole_number
 from .client_types import EngineError
 from .engine_options import MAX_SOCKET_TIMEOUT_S
+from .option_rule import option_number
+from .wire_values import short_repr
 
 __all__ = ["ClientJob", "check_timeout", "engine_too_old", "require_options", "segment_options", "volume_to_send"]
 
@@ -65,10 +68,17 @@ def segment_options(*, num_inference_steps: int, num_samples: int, seed: int, sl
     """The ``options`` of a ``segment`` request (see :meth:`EngineClient.segment <SDSegLogic.server.client.EngineClient.segment>`).
 
     ``modality``, ``strict`` and ``nan_policy`` are sent only when not at their defaults, so an
-    engine that predates them still accepts a default job.
+    engine that predates them still accepts a default job. The counts, the seed and the slice bounds
+    are sent as ints when they are whole numbers (``2.0`` as ``2``), by the engine's rule
+    (:mod:`~SDSegLogic.server.option_rule`); ``int()`` truncated ``num_samples=2.5`` to 2 samples.
+
+    Raises:
+        InputError: a count, the seed or a slice bound that is not a whole number (``2.5``, ``True``,
+            ``"2"``), naming it; the engine judges the ranges.
     """
-    options: Dict[str, Any] = {"num_inference_steps": int(num_inference_steps), "num_samples": int(num_samples), "seed": int(seed),
-                               "slices": None if slices is None else [int(slices[0]), int(slices[1])], "batch_size": int(batch_size),
+    counts = {key: option_number(key, value, check_range=False, where="segment()") for key, value in
+              (("num_inference_steps", num_inference_steps), ("num_samples", num_samples), ("seed", seed), ("batch_size", batch_size))}
+    options: Dict[str, Any] = {**counts, "slices": None if slices is None else _slice_bounds(slices),
                                "want_probabilities": bool(want_probabilities), "want_variance": bool(want_variance)}
     if modality:
         options["modality"] = str(modality)
@@ -77,6 +87,15 @@ def segment_options(*, num_inference_steps: int, num_samples: int, seed: int, sl
     if nan_policy != "reject":
         options["nan_policy"] = str(nan_policy)
     return options
+
+
+def _slice_bounds(slices: Any) -> list:
+    """``[start, stop]`` of a ``slices`` argument of two whole numbers, else InputError naming it."""
+    bounds = [whole_number(v) for v in slices] if isinstance(slices, (list, tuple)) and len(slices) == 2 else [None]
+    if None in bounds:
+        raise InputError(f"segment() slices={short_repr(slices, 80)} must be (start, stop), two whole numbers of slices "
+                         "along the model's slicing axis, or None for all of them; e.g. slices=(0, 10).")
+    return bounds
 
 
 def volume_to_send(image: Any, welcome: Dict[str, Any]) -> np.ndarray:

@@ -41,6 +41,7 @@ from .jobs import engine_info
 from .protocol import Frame, ProtocolError, wait_readable
 from .receive_budget import BodyReservation, ReceiveBudget, receive_request
 from .upload_deadline import UPLOAD_TOO_SLOW, UploadDeadline
+from .wire_values import short_repr
 
 __all__ = ["EngineOptions", "EngineServer", "LOOPBACK_HOSTS", "PENDING_PER_CONNECTION", "SHUTDOWN_JOIN_S"]
 
@@ -313,5 +314,5 @@ class EngineServer(JobSlot):
             connection.send({"type": "error", "code": "bad_request", "message": "already authenticated."})
         else:
             connection.send({"type": "error", "code": "unknown_request",
-                             "message": f"unknown request {kind!r}; expected ping, info, segment, cancel or shutdown."})
+                             "message": f"unknown request {short_repr(kind, 40)}; expected ping, info, segment, cancel or shutdown."})
         return True

@@ -19,6 +19,7 @@ from .connection import Connection, DeadlineReader
 from .engine_options import EngineOptions
 from .jobs import DEFAULT_OPTIONS
 from .protocol import PROTOCOL_VERSION, ProtocolError, recv_frame
+from .wire_values import short_repr
 
 __all__ = ["HELLO_MAX_HEADER_BYTES", "authenticate", "welcome_frame"]
 
@@ -49,7 +50,7 @@ def authenticate(connection: Connection, options: EngineOptions) -> bool:
         connection.send({"type": "error", "code": "auth_timeout", "message": "no hello within the authentication timeout."})
         return False
     if frame.type != "hello":
-        connection.send({"type": "error", "code": "unauthenticated", "message": f"the first message must be 'hello' with the token, got {frame.type!r}."})
+        connection.send({"type": "error", "code": "unauthenticated", "message": f"the first message must be 'hello' with the token, got {short_repr(frame.type, 40)}."})
         return False
     token = frame.header.get("token")
     # surrogatepass: a JSON "\ud800" is a str that strict UTF-8 cannot encode; it is just a wrong token
@@ -69,7 +70,7 @@ def authenticate(connection: Connection, options: EngineOptions) -> bool:
         return False
     if version != PROTOCOL_VERSION:
         connection.send({"type": "error", "code": "protocol_version",
-                         "message": f"client speaks protocol {version!r}, this engine speaks {PROTOCOL_VERSION}; update the older side."})
+                         "message": f"client speaks protocol {short_repr(version, 40)}, this engine speaks {PROTOCOL_VERSION}; update the older side."})
         return False
     return True
 

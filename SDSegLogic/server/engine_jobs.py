@@ -21,7 +21,7 @@ from .jobs import classify_exception, parse_segment_request
 from .log_text import log_safe
 from .protocol import Frame, geometry_from_json
 from .receive_budget import BodyReservation
-from .wire_values import job_id_text, request_job_id
+from .wire_values import job_id_text, request_job_id, short_repr, spelled_job_id
 
 __all__ = ["JobSlot"]
 
@@ -55,14 +55,21 @@ class JobSlot:
                                         "job_id out to cancel the running job."})
             return
         job = self._job
-        hit = job is not None and (wanted is None or (job.connection is connection and job_id_text(wanted) == job.job_id))
+        spelled = None if wanted is None else spelled_job_id(wanted)  # None for 1e400 too: it names no job, not "Infinity"
+        hit = job is not None and (wanted is None or (job.connection is connection and spelled is not None and spelled == job.job_id))
         if hit:
             job.cancel(by_other_client=connection is not job.connection)
-        # echoed as the engine compares it, a string: a number such as 1e400 (read as inf) could not be encoded back
+        # echoed as the engine compares it, a string (7 -> "7"), the spelling of every frame of the job
         connection.send({"type": "cancel_ack", "job_id": None if wanted is None else job_id_text(wanted), "was_running": bool(hit)})
 
     def _start_job(self, connection: Connection, frame: Frame, held: BodyReservation) -> None:
         given = request_job_id(frame.header)  # 0 is an id (a client numbering its jobs from 0); only none or "" is not
+        if given is None and frame.header.get("job_id") not in (None, ""):  # 1e400: read as infinite, no JSON spelling
+            connection.send({"type": "error", "job_id": None, "code": "bad_request",
+                             "message": f"segment job_id {short_repr(frame.header.get('job_id'), 40)} holds a number beyond "
+                                        "float range, which reads as Infinity (not JSON); name the job with a string, "
+                                        "or leave job_id out for an id the engine chooses."})
+            return
         job_id = given if given is not None else uuid.uuid4().hex[:12]  # told in "accepted"; a refusal says null
         try:
             request = parse_segment_request(frame, geometry_from_json)

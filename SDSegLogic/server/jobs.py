@@ -13,9 +13,10 @@ import numpy as np
 from ..cli_errors import is_cpu_out_of_memory
 from ..errors import CancelledError, CheckpointError, GeometryError, InputError, ModelCardError, SDSegError
 from ..geometry import ImageGeometry
-from ..segment_options import MAX_BATCH_SIZE, MAX_SAMPLES, MAX_STEPS, WIRE_SEED_RANGE
+from ..segment_options import OPTION_LIMITS, whole_number
+from .option_rule import option_number
 from .protocol import PROTOCOL_VERSION, Frame, ProtocolError
-from .wire_values import finite_json
+from .wire_values import finite_json, short_repr
 
 __all__ = ["SegmentRequest", "parse_segment_request", "classify_exception", "engine_info", "DEFAULT_OPTIONS"]
 
@@ -34,9 +35,6 @@ DEFAULT_OPTIONS: Dict[str, Any] = {
 }
 #: Longest ``modality`` accepted: a DICOM Modality (0008,0060) is a code string of at most 16 characters.
 MAX_MODALITY_CHARS = 16
-#: option -> (low, high); the step and sample bounds are the CLI's (one table: segment_options)
-_LIMITS = {"num_inference_steps": (1, MAX_STEPS), "num_samples": (1, MAX_SAMPLES), "batch_size": (1, MAX_BATCH_SIZE),
-           "seed": WIRE_SEED_RANGE}
 
 
 @dataclass(frozen=True)
@@ -63,13 +61,12 @@ class SegmentRequest:
 
 
 def _int_option(options: Dict[str, Any], key: str) -> int:
-    value = options[key]
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InputError(f"option {key}={value!r} must be an integer.")
-    lo, hi = _LIMITS[key]
-    if not lo <= value <= hi:
-        raise InputError(f"option {key}={value} is out of range [{lo}, {hi}].")
-    return value
+    """``options[key]`` as an int within :data:`~SDSegLogic.segment_options.OPTION_LIMITS`, else InputError.
+
+    The rule and the words are those of the segment API and the Slicer module
+    (:mod:`SDSegLogic.server.option_rule`: ``2`` and ``2.0`` are the same count).
+    """
+    return option_number(key, options[key])
 
 
 def _modality_option(value: Any) -> str:
@@ -120,7 +117,7 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
     if unknown:
         raise InputError(f"unknown segment options {unknown}; known options are {sorted(DEFAULT_OPTIONS)}.")
     options = {**DEFAULT_OPTIONS, **given}
-    for key in _LIMITS:
+    for key in OPTION_LIMITS:
         options[key] = _int_option(options, key)
     for key in ("want_probabilities", "want_variance", "strict"):
         if not isinstance(options[key], bool):
@@ -130,11 +127,12 @@ def parse_segment_request(frame: Frame, geometry_from_json: Callable[[Any], Imag
         # counted along the model's slicing axis, which may be any voxel axis (a sagittal-stored CT and an
         # axial model: j); the pipeline checks the range against that axis (a start past its end is refused)
         longest = max(image.shape[:3])
-        if (not isinstance(rng, (list, tuple)) or len(rng) != 2 or not all(isinstance(v, int) and not isinstance(v, bool) for v in rng)
-                or not 0 <= rng[0] < rng[1] <= longest):
-            raise InputError(f"option slices={rng!r} must be [start, stop) with 0 <= start < stop <= the number of slices "
-                             f"along the model's slicing axis (at most {longest} for this image).")
-        options["slices"] = (int(rng[0]), int(rng[1]))
+        bounds = [whole_number(v) for v in rng] if isinstance(rng, (list, tuple)) and len(rng) == 2 else [None]
+        if None in bounds or not 0 <= bounds[0] < bounds[1] <= longest:
+            raise InputError(f"option slices={short_repr(rng, 80)} must be [start, stop) of whole numbers with 0 <= start "
+                             f"< stop <= the number of slices along the model's slicing axis (at most {longest} for this "
+                             "image).")
+        options["slices"] = (bounds[0], bounds[1])
     options["modality"] = _modality_option(options["modality"])
     if options["nan_policy"] not in ("reject", "fill"):
         raise InputError(f"option nan_policy={options['nan_policy']!r} must be \"reject\" or \"fill\".")

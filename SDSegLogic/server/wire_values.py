@@ -15,13 +15,17 @@ from typing import Any, Dict, List, Optional, Tuple
 from ..errors import GeometryError
 from ..geometry import ImageGeometry
 
-__all__ = ["short_repr", "whole_number", "job_id_text", "request_job_id", "finite_json", "geometry_to_json", "geometry_from_json"]
+__all__ = ["short_repr", "whole_number", "job_id_text", "spelled_job_id", "request_job_id", "finite_json", "geometry_to_json", "geometry_from_json"]
 
 
 def short_repr(value: Any, limit: int = 200) -> str:
-    """``repr(value)``, cut to ``limit`` characters (error messages echo what the peer sent)."""
+    """``repr(value)``, cut to ``limit`` characters (error messages echo what the peer sent).
+
+    A cut one says what was left out: ``"12345678...(int, 4000 characters)"``, so that a message
+    quoting a peer's value stays short (a hello's ``protocol`` may hold 4000 digits, a reply 1 MiB).
+    """
     text = repr(value)
-    return text if len(text) <= limit else text[:limit] + "..."
+    return text if len(text) <= limit else f"{text[:limit]}...({type(value).__name__}, {len(text)} characters)"
 
 
 def whole_number(value: Any) -> int:
@@ -38,10 +42,26 @@ def request_job_id(header: Dict[str, Any]) -> Optional[str]:
 
     A missing, ``null`` or empty ``job_id`` names no job (``0`` does: a client numbering its jobs
     from 0). A refusal of such a request says ``"job_id": null``; a job started from it gets an id
-    the engine chooses, told to the client in ``accepted`` (PROTOCOL.md, "Job ids").
+    the engine chooses, told to the client in ``accepted`` (PROTOCOL.md, "Job ids"). An id holding a
+    number beyond float range (``1e400``, read as infinite) names no job either: it has no JSON
+    spelling to echo (:func:`spelled_job_id`), and a ``segment`` naming one is refused.
     """
     given = header.get("job_id")
-    return None if given is None or given == "" else job_id_text(given)
+    return None if given is None or given == "" else spelled_job_id(given)
+
+
+def spelled_job_id(value: Any) -> Optional[str]:
+    """:func:`job_id_text` of ``value``, or None when it holds a number beyond float range (``1e400``).
+
+    Such a number reads as infinite, which JSON cannot write: its spelling would be ``"Infinity"``,
+    the constant PROTOCOL.md refuses, and a string job id ``"Infinity"`` would answer to it.
+    """
+    if isinstance(value, str):
+        return value
+    try:
+        return json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        return None
 
 
 def job_id_text(value: Any) -> str:
@@ -50,7 +70,7 @@ def job_id_text(value: Any) -> str:
     JSON spelling (compact, no spaces, non-ASCII kept) is one a client in any language can predict:
     ``7`` -> ``"7"``, ``true`` -> ``"true"``, ``{"a": 1}`` -> ``'{"a":1}'``. ``str()`` gave Python's
     (``"True"``, ``"{'a': 1}"``). A number too large for a float (``1e400``) reads as infinite and
-    is spelled ``"Infinity"``.
+    is spelled ``"Infinity"`` here; :func:`spelled_job_id` tells such an id apart (it names no job).
     """
     if isinstance(value, str):
         return value
