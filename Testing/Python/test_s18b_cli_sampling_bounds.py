@@ -15,10 +15,10 @@ EXIT_USAGE = 2
 
 
 def _engine_limits() -> dict:
-    """The engine server's ``_LIMITS`` (option -> (low, high))."""
-    from SDSegLogic.server.jobs import _LIMITS
+    """The limits the engine server applies (option -> (low, high)): the shared table of segment_options."""
+    from SDSegLogic.segment_options import OPTION_LIMITS
 
-    return dict(_LIMITS)
+    return {key: (low, high) for key, (low, high, _meaning) in OPTION_LIMITS.items()}
 
 
 MAX_SAMPLES = _engine_limits()["num_samples"][1]
@@ -26,11 +26,14 @@ MAX_STEPS = _engine_limits()["num_inference_steps"][1]
 
 
 def test_the_bounds_are_the_engines():
+    from SDSegLogic.errors import InputError
     from SDSegLogic.segment_options import MAX_SAMPLES as cli_samples, MAX_STEPS as cli_steps
+    from SDSegLogic.server.option_rule import option_number
 
-    limits = _engine_limits()
-    assert limits["num_samples"][1] == cli_samples
-    assert limits["num_inference_steps"][1] == cli_steps
+    for key, cli_limit in (("num_samples", cli_samples), ("num_inference_steps", cli_steps)):
+        assert option_number(key, cli_limit) == cli_limit  # the engine takes the CLI's largest count
+        with pytest.raises(InputError, match=f"from 1 to {cli_limit}"):
+            option_number(key, cli_limit + 1)  # and refuses one more
 
 
 @pytest.mark.parametrize("option, value, limit", [("--samples", MAX_SAMPLES + 1, MAX_SAMPLES),
